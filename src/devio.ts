@@ -1,0 +1,118 @@
+/**
+ * The vocabulary of character-device I/O shared by the layers: what fs/
+ * asks of a device node and what core/ provides. Neither layer imports the
+ * other; both speak these types (like include/linux/fs.h's file_operations
+ * sits between the VFS and a driver).
+ */
+
+/* poll(2) bits, as in include/uapi/asm-generic/poll.h. */
+export const POLLIN = 0x001;
+export const POLLPRI = 0x002;
+export const POLLOUT = 0x004;
+export const POLLERR = 0x008;
+export const POLLHUP = 0x010;
+export const POLLNVAL = 0x020;
+export const POLLRDNORM = 0x040;
+export const POLLWRNORM = 0x100;
+/** What the VFS reports for a file whose driver has no poll (DEFAULT_POLLMASK). */
+export const DEFAULT_POLLMASK = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
+
+export type PollMask = number;
+
+/* open(2) flags that matter to a device (x86_64 / generic values). */
+export const O_ACCMODE = 0o3;
+export const O_RDONLY = 0o0;
+export const O_WRONLY = 0o1;
+export const O_RDWR = 0o2;
+export const O_NONBLOCK = 0o4000;
+
+/** Who made a request: the caller's ids as the kernel reports them in fuse_in_header. */
+export interface Caller {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** Context of one read/write/ioctl/poll/fsync call on an open file. */
+export interface IoContext extends Caller {
+  /**
+   * The file's f_flags at the time of this call. O_NONBLOCK may be set by
+   * fcntl(F_SETFL) or FIONBIO after open, so this, not the open flags, says
+   * whether a read may block (fuse_read_args_fill copies f_flags per request).
+   */
+  flags: number;
+  /** Aborted when the caller is interrupted by a signal or the device is unplugged. */
+  signal: AbortSignal;
+}
+
+export interface OpenContext extends Caller {
+  flags: number;
+  signal: AbortSignal;
+}
+
+/* _IOC encoding, include/uapi/asm-generic/ioctl.h. */
+export const IOC_NONE = 0;
+export const IOC_WRITE = 1;
+export const IOC_READ = 2;
+
+export function IOC(dir: number, type: number, nr: number, size: number): number {
+  return ((dir << 30) | (size << 16) | (type << 8) | nr) >>> 0;
+}
+export const IO = (type: number, nr: number): number => IOC(IOC_NONE, type, nr, 0);
+export const IOR = (type: number, nr: number, size: number): number => IOC(IOC_READ, type, nr, size);
+export const IOW = (type: number, nr: number, size: number): number => IOC(IOC_WRITE, type, nr, size);
+export const IOWR = (type: number, nr: number, size: number): number =>
+  IOC(IOC_READ | IOC_WRITE, type, nr, size);
+
+export const iocDir = (cmd: number): number => (cmd >>> 30) & 0x3;
+export const iocType = (cmd: number): number => (cmd >>> 8) & 0xff;
+export const iocNr = (cmd: number): number => cmd & 0xff;
+export const iocSize = (cmd: number): number => (cmd >>> 16) & 0x3fff;
+
+/**
+ * An ioctl as a FUSE mount can deliver it. Regular (non-CUSE) mounts are
+ * restricted: the kernel copies in _IOC_SIZE(cmd) bytes when the command has
+ * _IOC_WRITE and accepts up to _IOC_SIZE(cmd) bytes back when it has
+ * _IOC_READ. A command without a size (e.g. TCGETS) carries only `arg`.
+ */
+export interface IoctlRequest {
+  cmd: number;
+  /** The raw third argument of ioctl(2): an integer, or a user pointer the daemon cannot follow. */
+  arg: bigint;
+  /** Bytes copied from the caller (length _IOC_SIZE for _IOC_WRITE commands, else empty). */
+  in: Buffer;
+  /** Bytes the caller can receive (_IOC_SIZE for _IOC_READ commands, else 0). */
+  outSize: number;
+  /** Set for a 32-bit caller on a 64-bit kernel (FUSE_IOCTL_COMPAT). */
+  compat: boolean;
+}
+
+export interface IoctlReply {
+  /** The return value of ioctl(2) in the caller; default 0. */
+  result?: number;
+  /** Bytes copied back to the caller; at most `outSize`. */
+  out?: Buffer;
+}
+
+/**
+ * One open file description of a device node: what fs/ calls for READ,
+ * WRITE, IOCTL, POLL, FSYNC and RELEASE on the fh it handed out at OPEN.
+ * Methods throw an `Errno` to fail. `release` is called exactly once.
+ */
+export interface DeviceFile {
+  read?(size: number, io: IoContext): Buffer | Promise<Buffer>;
+  write?(data: Buffer, io: IoContext): number | Promise<number>;
+  ioctl?(req: IoctlRequest, io: IoContext): IoctlReply | Promise<IoctlReply>;
+  /**
+   * Current readiness. When `wake` is given, the file calls it once when its
+   * readiness may have changed (the kernel then polls again).
+   */
+  poll?(events: PollMask, wake: (() => void) | null, io: IoContext): PollMask | Promise<PollMask>;
+  fsync?(io: IoContext): void | Promise<void>;
+  release(): void | Promise<void>;
+}
+
+/** A device node: what fs/ calls for OPEN. Throw `Errno` to refuse. */
+export interface DeviceEndpoint {
+  open(ctx: OpenContext): DeviceFile | Promise<DeviceFile>;
+}

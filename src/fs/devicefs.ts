@@ -1,0 +1,344 @@
+/**
+ * The FUSE operations of a cdevemu mount, over a NodeTree: directories and
+ * attribute files are answered here; device nodes hand each open file to
+ * the node's DeviceEndpoint and route READ, WRITE, IOCTL, POLL, FSYNC and
+ * RELEASE on its fh to the DeviceFile it returned.
+ */
+import type { Logger } from 'pino';
+import {
+  DEFAULT_POLLMASK,
+  O_ACCMODE,
+  O_RDONLY,
+  type DeviceFile,
+  type IoContext,
+} from '../devio.js';
+import { E, Errno } from '../errno.js';
+import {
+  DT_DIR,
+  DT_REG,
+  FOPEN_DIRECT_IO,
+  FOPEN_NONSEEKABLE,
+  FOPEN_STREAM,
+  FUSE_IOCTL_COMPAT,
+  FUSE_IOCTL_DIR,
+  FUSE_POLL_SCHEDULE_NOTIFY,
+  S_IFDIR,
+  S_IFREG,
+  FATTR_GID,
+  FATTR_MODE,
+  FATTR_UID,
+  FATTR_ATIME,
+  FATTR_MTIME,
+  FATTR_ATIME_NOW,
+  FATTR_MTIME_NOW,
+} from '../fuse/abi.js';
+import type { Awaitable, FuseFilesystem, IoctlResult, RequestContext } from '../fuse/filesystem.js';
+import type { KernelNotifier } from '../fuse/server.js';
+import type {
+  DirEntry,
+  fuse_attr,
+  fuse_attr_out,
+  fuse_entry_out,
+  fuse_ioctl_in,
+  fuse_kstatfs,
+  fuse_open_in,
+  fuse_open_out,
+  fuse_poll_in,
+  fuse_read_in,
+  fuse_release_in,
+  fuse_setattr_in,
+  fuse_write_in,
+} from '../fuse/wire.js';
+import { assertDir, NodeTree, type TreeNode } from './tree.js';
+
+/**
+ * How long the kernel may cache entries and attributes. Removal does not
+ * rely on expiry (it sends NOTIFY_DELETE), and missing names are answered
+ * with a plain ENOENT, which the kernel does not cache, so a new device is
+ * visible at once.
+ */
+const ENTRY_TTL_MS = 1000;
+
+type OpenHandle =
+  | { kind: 'device'; file: DeviceFile; nodeid: bigint }
+  | { kind: 'attribute'; content: Buffer };
+
+const then = <T, U>(v: Awaitable<T>, f: (x: T) => U): Awaitable<U> => (v instanceof Promise ? v.then(f) : f(v));
+
+export class DeviceFs implements FuseFilesystem {
+  readonly tree: NodeTree;
+  private readonly handles = new Map<bigint, OpenHandle>();
+  private readonly dirSnapshots = new Map<bigint, DirEntry[]>();
+  private nextFh = 1n;
+  private notifier: KernelNotifier | null = null;
+
+  constructor(private readonly log: Logger) {
+    this.tree = new NodeTree(() => this.notifier);
+  }
+
+  /** Connects the tree to the kernel once mounted, so removals invalidate its caches. */
+  attachNotifier(n: KernelNotifier | null): void {
+    this.notifier = n;
+  }
+
+  get openFiles(): number {
+    return this.handles.size;
+  }
+
+  private node(nodeid: bigint): TreeNode {
+    const n = this.tree.get(nodeid);
+    if (!n) throw new Errno(E.ENOENT);
+    return n;
+  }
+
+  private attr(n: TreeNode): fuse_attr {
+    const type = n.kind === 'dir' ? S_IFDIR : S_IFREG;
+    const sec = (ms: number): number => Math.floor(ms / 1000);
+    const nsec = (ms: number): number => Math.round((ms % 1000) * 1e6);
+    return {
+      ino: n.nodeid,
+      size: 0,
+      blocks: 0,
+      atime: sec(n.atimeMs),
+      mtime: sec(n.mtimeMs),
+      ctime: sec(n.ctimeMs),
+      atimensec: nsec(n.atimeMs),
+      mtimensec: nsec(n.mtimeMs),
+      ctimensec: nsec(n.ctimeMs),
+      mode: type | (n.mode & 0o7777),
+      nlink: n.kind === 'dir' ? 2 : 1,
+      uid: n.uid,
+      gid: n.gid,
+      rdev: 0,
+      blksize: 4096,
+    };
+  }
+
+  private entry(n: TreeNode): fuse_entry_out {
+    this.tree.looked(n);
+    return { nodeid: n.nodeid, generation: 0n, entry_valid_ms: ENTRY_TTL_MS, attr_valid_ms: ENTRY_TTL_MS, attr: this.attr(n) };
+  }
+
+  lookup(_ctx: RequestContext, parent: bigint, name: string): fuse_entry_out {
+    const child = assertDir(this.tree.get(parent)).children.get(name);
+    if (!child) throw new Errno(E.ENOENT);
+    return this.entry(child);
+  }
+
+  forget(nodeid: bigint, nlookup: bigint): void {
+    this.tree.forget(nodeid, nlookup);
+  }
+
+  getattr(ctx: RequestContext): fuse_attr_out {
+    return { attr_valid_ms: ENTRY_TTL_MS, attr: this.attr(this.node(ctx.nodeid)) };
+  }
+
+  /**
+   * chmod, chown and utimes change the node as on a real /dev entry. A size
+   * change (truncate, or `>` without ATOMIC_O_TRUNC) means nothing to a
+   * character device and is accepted as the kernel's char devices accept
+   * O_TRUNC.
+   */
+  setattr(ctx: RequestContext, a: fuse_setattr_in): fuse_attr_out {
+    const n = this.node(ctx.nodeid);
+    const now = Date.now();
+    if (a.valid & FATTR_MODE) n.mode = a.mode & 0o7777;
+    if (a.valid & FATTR_UID) n.uid = a.uid;
+    if (a.valid & FATTR_GID) n.gid = a.gid;
+    if (a.valid & FATTR_ATIME_NOW) n.atimeMs = now;
+    else if (a.valid & FATTR_ATIME) n.atimeMs = Number(a.atime) * 1000 + a.atimensec / 1e6;
+    if (a.valid & FATTR_MTIME_NOW) n.mtimeMs = now;
+    else if (a.valid & FATTR_MTIME) n.mtimeMs = Number(a.mtime) * 1000 + a.mtimensec / 1e6;
+    n.ctimeMs = now;
+    return { attr_valid_ms: ENTRY_TTL_MS, attr: this.attr(n) };
+  }
+
+  open(ctx: RequestContext, a: fuse_open_in): Awaitable<fuse_open_out> {
+    const n = this.node(ctx.nodeid);
+    if (n.kind === 'dir') throw new Errno(E.EISDIR);
+    if (n.kind === 'attribute') {
+      // Like kernfs_fop_open: a read-only attribute refuses write opens even to root.
+      if ((a.flags & O_ACCMODE) !== O_RDONLY) throw new Errno(E.EACCES);
+      const shown = n.show();
+      return this.register({ kind: 'attribute', content: Buffer.isBuffer(shown) ? shown : Buffer.from(shown) }, FOPEN_DIRECT_IO);
+    }
+    // A node removed by unplug can still be opened through a dentry the
+    // kernel resolved just before; the endpoint answers ENODEV then.
+    const opened = n.endpoint.open({ pid: ctx.pid, uid: ctx.uid, gid: ctx.gid, flags: a.flags, signal: ctx.signal });
+    const flags = FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | (n.stream ? FOPEN_STREAM : 0);
+    return then(opened, (file) => this.register({ kind: 'device', file, nodeid: n.nodeid }, flags));
+  }
+
+  private register(h: OpenHandle, open_flags: number): fuse_open_out {
+    const fh = this.nextFh++;
+    this.handles.set(fh, h);
+    return { fh, open_flags };
+  }
+
+  private device(fh: bigint): DeviceFile {
+    const h = this.handles.get(fh);
+    if (!h) throw new Errno(E.EBADF);
+    if (h.kind !== 'device') throw new Errno(E.EINVAL);
+    return h.file;
+  }
+
+  private io(ctx: RequestContext, flags: number): IoContext {
+    return { pid: ctx.pid, uid: ctx.uid, gid: ctx.gid, flags, signal: ctx.signal };
+  }
+
+  read(ctx: RequestContext, a: fuse_read_in): Awaitable<Buffer> {
+    const h = this.handles.get(a.fh);
+    if (!h) throw new Errno(E.EBADF);
+    if (h.kind === 'attribute') {
+      const off = Number(a.offset);
+      return h.content.subarray(Math.min(off, h.content.length), Math.min(off + a.size, h.content.length));
+    }
+    if (!h.file.read) throw new Errno(E.EINVAL);
+    return then(h.file.read(a.size, this.io(ctx, a.flags)), (data) => {
+      // A longer reply would make the kernel fail the request with EIO.
+      if (data.length > a.size) {
+        this.log.warn({ size: a.size, got: data.length }, 'device read returned more than asked; truncated');
+        return data.subarray(0, a.size);
+      }
+      return data;
+    });
+  }
+
+  write(ctx: RequestContext, a: fuse_write_in): Awaitable<number> {
+    const h = this.handles.get(a.fh);
+    if (!h) throw new Errno(E.EBADF);
+    if (h.kind === 'attribute') throw new Errno(E.EACCES);
+    if (!h.file.write) throw new Errno(E.EINVAL);
+    // The request buffer is ours alone (the reader transfers a fresh copy), so
+    // the data can be handed to the device without another copy.
+    return then(h.file.write(a.data, this.io(ctx, a.flags)), (n) => {
+      if (!Number.isInteger(n) || n < 0 || n > a.data.length) {
+        this.log.warn({ size: a.data.length, got: n }, 'device write returned an invalid count; answering EIO');
+        throw new Errno(E.EIO);
+      }
+      return n;
+    });
+  }
+
+  /**
+   * FLUSH runs on every close(), dup'd fds included. Character devices have
+   * no flush to do, and ENOSYS tells the kernel never to send it again for
+   * this connection (fuse_lowlevel.h: "treated as success"), which saves a
+   * round trip per close.
+   */
+  flush(): void {
+    throw new Errno(E.ENOSYS);
+  }
+
+  /** RELEASE is never refused: the file is gone for the caller whatever we answer. */
+  release(_ctx: RequestContext, a: fuse_release_in): Awaitable<void> {
+    const h = this.handles.get(a.fh);
+    if (!h) return;
+    this.handles.delete(a.fh);
+    if (h.kind !== 'device') return;
+    try {
+      const r = h.file.release();
+      if (r instanceof Promise) return r.catch((err) => this.log.error({ err }, 'device release failed'));
+    } catch (err) {
+      this.log.error({ err }, 'device release failed');
+    }
+  }
+
+  /** vfs_fsync_range gives EINVAL for a file without fsync; ENOSYS would be sticky and hide later errors. */
+  fsync(ctx: RequestContext, a: { fh: bigint }): Awaitable<void> {
+    const h = this.handles.get(a.fh);
+    if (!h) throw new Errno(E.EBADF);
+    if (h.kind !== 'device' || !h.file.fsync) throw new Errno(E.EINVAL);
+    return h.file.fsync(this.io(ctx, 0));
+  }
+
+  opendir(ctx: RequestContext): fuse_open_out {
+    const dir = assertDir(this.tree.get(ctx.nodeid));
+    const entries: DirEntry[] = [
+      { ino: dir.nodeid, off: 1, type: DT_DIR, name: '.' },
+      { ino: dir.parent?.nodeid ?? dir.nodeid, off: 2, type: DT_DIR, name: '..' },
+    ];
+    for (const child of dir.children.values()) {
+      entries.push({ ino: child.nodeid, off: entries.length + 1, type: child.kind === 'dir' ? DT_DIR : DT_REG, name: child.name });
+    }
+    // A snapshot per opendir keeps offsets stable while devices come and go.
+    const fh = this.nextFh++;
+    this.dirSnapshots.set(fh, entries);
+    return { fh, open_flags: 0 };
+  }
+
+  readdir(_ctx: RequestContext, a: fuse_read_in, plus: boolean): DirEntry[] {
+    const entries = this.dirSnapshots.get(a.fh);
+    if (!entries) throw new Errno(E.EBADF);
+    const rest = entries.slice(Number(a.offset));
+    if (!plus) return rest;
+    return rest.map((e) => {
+      const n = e.name === '.' || e.name === '..' ? undefined : this.tree.get(e.ino);
+      // nodeid 0 tells the kernel not to instantiate the entry (fuse_direntplus_link).
+      return n ? { ...e, entry: { ...this.entryNoCount(n) } } : e;
+    });
+  }
+
+  private entryNoCount(n: TreeNode): fuse_entry_out {
+    return { nodeid: n.nodeid, generation: 0n, entry_valid_ms: ENTRY_TTL_MS, attr_valid_ms: ENTRY_TTL_MS, attr: this.attr(n) };
+  }
+
+  direntplusSent(entries: DirEntry[]): void {
+    for (const e of entries) {
+      const n = e.entry && e.entry.nodeid !== 0n ? this.tree.get(e.entry.nodeid) : undefined;
+      if (n) this.tree.looked(n);
+    }
+  }
+
+  releasedir(_ctx: RequestContext, a: fuse_release_in): void {
+    this.dirSnapshots.delete(a.fh);
+  }
+
+  statfs(): fuse_kstatfs {
+    return { blocks: 0, bfree: 0, bavail: 0, files: this.tree.size, ffree: 0, bsize: 4096, namelen: 255, frsize: 4096 };
+  }
+
+  access(ctx: RequestContext): void {
+    this.node(ctx.nodeid);
+  }
+
+  ioctl(ctx: RequestContext, a: fuse_ioctl_in): Awaitable<IoctlResult> {
+    if (a.flags & FUSE_IOCTL_DIR) throw new Errno(E.ENOTTY);
+    const file = this.device(a.fh);
+    // STYLE §5: an unimplemented ioctl is ENOTTY, as the kernel answers for a driver without unlocked_ioctl.
+    if (!file.ioctl) throw new Errno(E.ENOTTY);
+    const req = { cmd: a.cmd, arg: a.arg, in: a.in_data, outSize: a.out_size, compat: (a.flags & FUSE_IOCTL_COMPAT) !== 0 };
+    return then(file.ioctl(req, this.io(ctx, 0)), (r) => {
+      let out = r.out;
+      if (out && out.length > a.out_size) {
+        this.log.warn({ cmd: a.cmd.toString(16), outSize: a.out_size, got: out.length }, 'ioctl output longer than _IOC_SIZE; truncated');
+        out = out.subarray(0, a.out_size);
+      }
+      return { result: r.result ?? 0, out };
+    });
+  }
+
+  poll(ctx: RequestContext, a: fuse_poll_in): Awaitable<number> {
+    const file = this.device(a.fh);
+    if (!file.poll) return DEFAULT_POLLMASK;
+    const n = this.notifier;
+    // The kernel asks to be notified only when a poller will sleep
+    // (fuse_file_poll); kh then names this file's wait queue in the kernel.
+    const wake = a.flags & FUSE_POLL_SCHEDULE_NOTIFY && n ? () => n.pollWakeup(a.kh) : null;
+    return file.poll(a.events, wake, this.io(ctx, 0));
+  }
+
+  /**
+   * The connection ended (unmount or abort) with files still open: the
+   * kernel will send no RELEASE for them, so release them here, or their
+   * devices would wait forever for a last close.
+   */
+  destroy(): void {
+    this.notifier = null;
+    for (const [fh, h] of this.handles) {
+      if (h.kind === 'device') void this.release({} as RequestContext, { fh, flags: 0, release_flags: 0, lock_owner: 0n });
+    }
+    this.handles.clear();
+    this.dirSnapshots.clear();
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * Mounting and unmounting a FUSE connection with mount(8)/umount(8), and
+ * recovering a mountpoint left behind by a daemon that died.
+ *
+ * `mount -i` skips /sbin/mount.fuse.* helpers; the /dev/fuse descriptor is
+ * passed as the child's fd 3 (FUSE-NOTES §9: the fd must really be 3 there).
+ * The kernel accepts only fd, rootmode, user_id, group_id,
+ * default_permissions, allow_other, max_read and blksize as fs options;
+ * nosuid/nodev are mount(2) flags that mount(8) translates.
+ */
+import { spawn } from 'node:child_process';
+import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
+
+export interface MountOptions {
+  mountpoint: string;
+  fd: number;
+  /** Mount option max_read; go-fuse passes max_write here too. */
+  maxRead: number;
+  allowOther?: boolean;
+  fsname?: string;
+}
+
+export class MountError extends Error {}
+
+interface RunResult {
+  code: number | null;
+  stderr: string;
+}
+
+function run(cmd: string, args: string[], stdio: Array<'ignore' | 'pipe' | number>): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr: stderr.trim() }));
+  });
+}
+
+/** Mounts the connection on `fd`. The session's reader must already be running. */
+export async function mountFuse(o: MountOptions): Promise<void> {
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  // default_permissions: the kernel checks mode bits like it does for /dev
+  // nodes, so chmod on an emulated device behaves as on a real one.
+  const opts = [`fd=3`, `rootmode=40000`, `user_id=${uid}`, `group_id=${gid}`, `max_read=${o.maxRead}`, 'default_permissions'];
+  if (o.allowOther) opts.push('allow_other');
+  const args = ['-i', '-t', 'fuse.cdevemu', '-o', `nosuid,nodev,${opts.join(',')}`, o.fsname ?? 'cdevemu', o.mountpoint];
+  const r = await run('mount', args, ['ignore', 'ignore', 'pipe', o.fd]);
+  if (r.code !== 0) throw new MountError(`mount ${o.mountpoint} failed: ${r.stderr || `exit ${r.code}`}`);
+}
+
+/** Unmounts; `lazy` detaches at once even while files are open (umount -l). */
+export async function unmountFuse(mountpoint: string, lazy = true): Promise<void> {
+  const r = await run('umount', lazy ? ['-l', mountpoint] : [mountpoint], ['ignore', 'ignore', 'pipe']);
+  if (r.code !== 0 && (await findMount(mountpoint))) {
+    throw new MountError(`umount ${mountpoint} failed: ${r.stderr || `exit ${r.code}`}`);
+  }
+}
+
+export interface MountEntry {
+  mountpoint: string;
+  fstype: string;
+  /** major:minor of st_dev; the minor names the fusectl connection. */
+  dev: string;
+}
+
+/** Octal escapes in /proc/self/mountinfo (\040 for space and so on). */
+const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/** The innermost mount at exactly `mountpoint`, read from /proc/self/mountinfo (never touches the mount). */
+export async function findMount(mountpoint: string): Promise<MountEntry | null> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  let found: MountEntry | null = null;
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    if (sep < 0 || f.length < 5) continue;
+    if (unescape(f[4]!) === mountpoint) found = { mountpoint, fstype: f[sep + 1]!, dev: f[2]! };
+  }
+  return found;
+}
+
+/** Every cdevemu mount at or below `root`. */
+export async function findMountsUnder(root: string): Promise<string[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    if (sep < 0) continue;
+    const mp = unescape(f[4]!);
+    if (f[sep + 1] === 'fuse.cdevemu' && (mp === root || mp.startsWith(root.endsWith('/') ? root : root + '/'))) {
+      out.push(mp);
+    }
+  }
+  return out;
+}
+
+/**
+ * Makes `mountpoint` usable: creates it, and clears a cdevemu mount left
+ * there by a daemon that died. Such a mount answers ENOTCONN ("Transport
+ * endpoint is not connected") until it is unmounted. A mount that still
+ * answers belongs to a live daemon and is refused.
+ */
+export async function prepareMountpoint(mountpoint: string): Promise<void> {
+  const m = await findMount(mountpoint);
+  if (m && m.fstype.startsWith('fuse')) {
+    const probe = await Promise.race([
+      stat(mountpoint).then(
+        () => 'live' as const,
+        (e: NodeJS.ErrnoException) => (e.code === 'ENOTCONN' || e.code === 'ECONNABORTED' ? ('stale' as const) : ('live' as const)),
+      ),
+      new Promise<'hung'>((r) => setTimeout(() => r('hung'), 1000).unref()),
+    ]);
+    if (probe === 'live') throw new MountError(`${mountpoint} is already a live FUSE mount (another cdevemu daemon?)`);
+    if (probe === 'hung') {
+      // The daemon behind it is alive but not answering; aborting its
+      // connection turns the mount into a stale one (fuse.rst, fusectl).
+      await abortConnection(m.dev);
+    }
+    await unmountFuse(mountpoint, true);
+  }
+  await mkdir(mountpoint, { recursive: true });
+}
+
+/**
+ * Aborts a FUSE connection through fusectl: every pending and future
+ * request fails and the reader gets ENODEV/ECONNABORTED. Used when a
+ * connection must end while clients still hold files open.
+ */
+export async function abortConnection(dev: string): Promise<void> {
+  const minor = dev.split(':')[1];
+  const dir = '/sys/fs/fuse/connections';
+  if (!(await readFile('/proc/self/mountinfo', 'utf8')).includes(' fusectl ')) {
+    await run('mount', ['-t', 'fusectl', 'fusectl', dir], ['ignore', 'ignore', 'pipe']);
+  }
+  try {
+    await writeFile(`${dir}/${minor}/abort`, '1');
+  } catch {
+    // Already gone.
+  }
+}

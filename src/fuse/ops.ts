@@ -1,0 +1,99 @@
+/**
+ * The opcode table: for each FUSE operation, its name, whether it is
+ * answered, and how its body is decoded, handed to the filesystem, and its
+ * answer encoded. The session dispatches through this table only (as
+ * go-fuse's opcode.go and libfuse's fuse_ll_ops[] do). Opcodes missing here
+ * are answered ENOSYS. INIT, INTERRUPT, FORGET and DESTROY concern the
+ * connection itself and are handled by the session.
+ */
+import { FUSE_GETATTR_FH, Opcode } from './abi.js';
+import type { Awaitable, FuseFilesystem, RequestContext } from './filesystem.js';
+import {
+  decodeAccessIn,
+  decodeFlushIn,
+  decodeFsyncIn,
+  decodeGetattrIn,
+  decodeIoctlIn,
+  decodeName,
+  decodeOpenIn,
+  decodePollIn,
+  decodeReadIn,
+  decodeReleaseIn,
+  decodeSetattrIn,
+  decodeWriteIn,
+  encodeAttrOut,
+  encodeDirents,
+  encodeEntryOut,
+  encodeIoctlOut,
+  encodeOpenOut,
+  encodePollOut,
+  encodeStatfsOut,
+  encodeWriteOut,
+} from './wire.js';
+
+/** A reply body: one buffer, several (sent with one writev), or nothing (header only). */
+export type ReplyBody = Buffer | Buffer[] | null;
+
+export interface OpSpec {
+  name: string;
+  /** FORGET and BATCH_FORGET: the kernel expects no reply (fuse_reply_none). */
+  noReply?: boolean;
+  run?(fs: FuseFilesystem, ctx: RequestContext, body: Buffer): Awaitable<ReplyBody>;
+}
+
+/** Applies `f` to a value or to a promise's result without forcing a microtask for sync values. */
+function then<T, U>(v: Awaitable<T>, f: (x: T) => U): Awaitable<U> {
+  return v instanceof Promise ? v.then(f) : f(v);
+}
+const empty = (): null => null;
+
+export const OPS: ReadonlyMap<number, OpSpec> = new Map<number, OpSpec>([
+  [Opcode.LOOKUP, { name: 'LOOKUP', run: (fs, ctx, b) => then(fs.lookup(ctx, ctx.nodeid, decodeName(b).name), encodeEntryOut) }],
+  [Opcode.FORGET, { name: 'FORGET', noReply: true }],
+  [Opcode.BATCH_FORGET, { name: 'BATCH_FORGET', noReply: true }],
+  [
+    Opcode.GETATTR,
+    {
+      name: 'GETATTR',
+      run: (fs, ctx, b) => {
+        const a = decodeGetattrIn(b);
+        return then(fs.getattr(ctx, a.getattr_flags & FUSE_GETATTR_FH ? a.fh : null), encodeAttrOut);
+      },
+    },
+  ],
+  [Opcode.SETATTR, { name: 'SETATTR', run: (fs, ctx, b) => then(fs.setattr(ctx, decodeSetattrIn(b)), encodeAttrOut) }],
+  [Opcode.OPEN, { name: 'OPEN', run: (fs, ctx, b) => then(fs.open(ctx, decodeOpenIn(b)), encodeOpenOut) }],
+  [Opcode.READ, { name: 'READ', run: (fs, ctx, b) => fs.read(ctx, decodeReadIn(b)) }],
+  [Opcode.WRITE, { name: 'WRITE', run: (fs, ctx, b) => then(fs.write(ctx, decodeWriteIn(b)), encodeWriteOut) }],
+  [Opcode.STATFS, { name: 'STATFS', run: (fs, ctx) => then(fs.statfs(ctx), encodeStatfsOut) }],
+  [Opcode.RELEASE, { name: 'RELEASE', run: (fs, ctx, b) => then(fs.release(ctx, decodeReleaseIn(b)), empty) }],
+  [Opcode.FSYNC, { name: 'FSYNC', run: (fs, ctx, b) => then(fs.fsync(ctx, decodeFsyncIn(b)), empty) }],
+  [Opcode.FLUSH, { name: 'FLUSH', run: (fs, ctx, b) => then(fs.flush(ctx, decodeFlushIn(b)), empty) }],
+  [Opcode.OPENDIR, { name: 'OPENDIR', run: (fs, ctx, b) => then(fs.opendir(ctx, decodeOpenIn(b)), encodeOpenOut) }],
+  [Opcode.READDIR, { name: 'READDIR', run: (fs, ctx, b) => readdir(fs, ctx, b, false) }],
+  [Opcode.READDIRPLUS, { name: 'READDIRPLUS', run: (fs, ctx, b) => readdir(fs, ctx, b, true) }],
+  [Opcode.RELEASEDIR, { name: 'RELEASEDIR', run: (fs, ctx, b) => then(fs.releasedir(ctx, decodeReleaseIn(b)), empty) }],
+  [Opcode.ACCESS, { name: 'ACCESS', run: (fs, ctx, b) => then(fs.access(ctx, decodeAccessIn(b)), empty) }],
+  [
+    Opcode.IOCTL,
+    { name: 'IOCTL', run: (fs, ctx, b) => then(fs.ioctl(ctx, decodeIoctlIn(b)), (r) => encodeIoctlOut(r.result, r.out)) },
+  ],
+  [Opcode.POLL, { name: 'POLL', run: (fs, ctx, b) => then(fs.poll(ctx, decodePollIn(b)), encodePollOut) }],
+  [Opcode.INIT, { name: 'INIT' }],
+  [Opcode.INTERRUPT, { name: 'INTERRUPT' }],
+  [Opcode.DESTROY, { name: 'DESTROY' }],
+]);
+
+function readdir(fs: FuseFilesystem, ctx: RequestContext, b: Buffer, plus: boolean): Awaitable<Buffer> {
+  const arg = decodeReadIn(b);
+  return then(fs.readdir(ctx, arg, plus), (entries) => {
+    const { buf, count } = encodeDirents(entries, arg.size, plus);
+    if (plus) fs.direntplusSent(entries.slice(0, count));
+    return buf;
+  });
+}
+
+/** Names for opcodes the table lacks, for logs ("opcode 52" is less useful than "STATX"). */
+export function opName(opcode: number): string {
+  return OPS.get(opcode)?.name ?? Opcode[opcode] ?? `opcode ${opcode}`;
+}

@@ -1,0 +1,123 @@
+/**
+ * A mounted FUSE connection: channel + session + mount, and the
+ * notifications a filesystem sends back to the kernel.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { FuseChannel } from './channel.js';
+import type { ConnectionInfo, FuseFilesystem } from './filesystem.js';
+import { abortConnection, findMount, mountFuse, prepareMountpoint, unmountFuse } from './mount.js';
+import { FuseSession } from './session.js';
+import { encodeNotifyDelete, encodeNotifyInvalEntry, encodeNotifyPoll } from './wire.js';
+
+export interface ServeOptions {
+  mountpoint: string;
+  logger: Logger;
+  allowOther?: boolean;
+  /** Largest single WRITE; default 1 MiB, capped by /proc/sys/fs/fuse/max_pages_limit. */
+  maxWrite?: number;
+}
+
+/** The notifications a filesystem may send. fs/ depends on this, not on the server. */
+export interface KernelNotifier {
+  /** FUSE_NOTIFY_POLL: the file registered under `kh` may have changed readiness. */
+  pollWakeup(kh: bigint): void;
+  /** FUSE_NOTIFY_DELETE for a removed entry, from the notifier thread. */
+  entryDeleted(parent: bigint, child: bigint, name: string): Promise<void>;
+  /** FUSE_NOTIFY_INVAL_ENTRY, e.g. for a negative dentry hiding a new entry. */
+  entryInvalidated(parent: bigint, name: string): Promise<void>;
+}
+
+const DEFAULT_MAX_WRITE = 1 << 20;
+
+async function maxPagesLimit(): Promise<number> {
+  try {
+    return parseInt(await readFile('/proc/sys/fs/fuse/max_pages_limit', 'utf8'), 10) || 256;
+  } catch {
+    return 256; // kernels before 6.13 have no sysctl; FUSE_MAX_MAX_PAGES is 256 there
+  }
+}
+
+export class FuseServer implements KernelNotifier {
+  private closing: Promise<void> | null = null;
+  private dev = '';
+
+  private constructor(
+    readonly mountpoint: string,
+    private readonly channel: FuseChannel,
+    readonly session: FuseSession,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Opens /dev/fuse, starts the reader, mounts, and waits for INIT. A stale
+   * mount at the mountpoint (daemon killed) is cleared first.
+   */
+  static async mount(fs: FuseFilesystem, o: ServeOptions): Promise<FuseServer> {
+    await prepareMountpoint(o.mountpoint);
+    const limit = (await maxPagesLimit()) * 4096;
+    const maxWrite = Math.max(4096, Math.min(o.maxWrite ?? DEFAULT_MAX_WRITE, limit));
+    const channel = FuseChannel.open();
+    const session = new FuseSession(channel, fs, { maxWrite, logger: o.logger });
+    const server = new FuseServer(o.mountpoint, channel, session, o.logger);
+    session.start();
+    try {
+      await mountFuse({ mountpoint: o.mountpoint, fd: channel.fd, maxRead: maxWrite, allowOther: o.allowOther ?? false });
+      await session.ready;
+    } catch (err) {
+      await channel.close();
+      throw err;
+    }
+    server.dev = (await findMount(o.mountpoint))?.dev ?? '';
+    o.logger.info({ mountpoint: o.mountpoint, maxWrite }, 'mounted');
+    return server;
+  }
+
+  get connection(): ConnectionInfo | null {
+    return this.session.connection;
+  }
+
+  pollWakeup(kh: bigint): void {
+    const err = this.channel.write(encodeNotifyPoll(kh));
+    // EINVAL before INIT or on kernels without notify; ENOENT: kh no longer registered.
+    if (err && err !== 'ENOENT' && err !== 'ENODEV') this.log.warn({ kh, code: err }, 'poll notify rejected');
+  }
+
+  async entryDeleted(parent: bigint, child: bigint, name: string): Promise<void> {
+    const err = await this.channel.notifyAsync(encodeNotifyDelete(parent, child, name));
+    // ENOENT: nothing was cached for that name, which is what we wanted.
+    if (err && err !== 'ENOENT' && err !== 'ENODEV') {
+      this.log.warn({ parent, name, code: err }, 'NOTIFY_DELETE rejected; falling back to INVAL_ENTRY');
+      await this.entryInvalidated(parent, name);
+    }
+  }
+
+  async entryInvalidated(parent: bigint, name: string): Promise<void> {
+    const err = await this.channel.notifyAsync(encodeNotifyInvalEntry(parent, name));
+    if (err && err !== 'ENOENT' && err !== 'ENODEV') this.log.warn({ parent, name, code: err }, 'NOTIFY_INVAL_ENTRY rejected');
+  }
+
+  /**
+   * Unmounts lazily and ends the connection. If clients still hold files
+   * open the superblock lingers and the reader never sees ENODEV, so after
+   * a grace period the connection is aborted through fusectl.
+   */
+  close(graceMs = 1000): Promise<void> {
+    this.closing ??= (async () => {
+      if (!this.channel.isEnded) {
+        await unmountFuse(this.mountpoint, true).catch((err) => this.log.warn({ err }, 'umount failed'));
+        const ended = await Promise.race([
+          this.session.ended.then(() => true),
+          new Promise<false>((r) => setTimeout(() => r(false), graceMs).unref()),
+        ]);
+        if (!ended && this.dev) {
+          await abortConnection(this.dev);
+          await this.session.ended;
+        }
+      }
+      await this.channel.close();
+      this.log.info({ mountpoint: this.mountpoint }, 'unmounted');
+    })();
+    return this.closing;
+  }
+}

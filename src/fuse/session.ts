@@ -1,0 +1,291 @@
+/**
+ * One FUSE connection: decodes requests, negotiates INIT, dispatches through
+ * the opcode table, and answers every request exactly once.
+ *
+ * "Exactly once" is structural: a filesystem method returns its answer and
+ * the session encodes it, so a method cannot reply twice. A request whose
+ * method never settles stays in flight until INTERRUPT or unplug; one whose
+ * promise is garbage-collected unsettled (nobody can ever resolve it) is
+ * answered EIO and logged, as fuser does when a Reply is dropped.
+ */
+import type { Logger } from 'pino';
+import { E, Errno, errnoName, toErrno } from '../errno.js';
+import {
+  FUSE_ASYNC_READ,
+  FUSE_ATOMIC_O_TRUNC,
+  FUSE_BIG_WRITES,
+  FUSE_KERNEL_MINOR_VERSION,
+  FUSE_KERNEL_VERSION,
+  FUSE_MAX_PAGES,
+  FUSE_MIN_MINOR_VERSION,
+  FUSE_PARALLEL_DIROPS,
+  Opcode,
+  SIZEOF,
+} from './abi.js';
+import type { FuseChannel } from './channel.js';
+import type { ConnectionInfo, FuseFilesystem, RequestContext } from './filesystem.js';
+import { OPS, opName, type ReplyBody } from './ops.js';
+import {
+  decodeBatchForgetIn,
+  decodeForgetIn,
+  decodeInHeader,
+  decodeInitIn,
+  decodeInterruptIn,
+  encodeInitOut,
+  encodeOutHeader,
+  type fuse_in_header,
+} from './wire.js';
+
+const PAGE_SIZE = 4096;
+
+/**
+ * Flags cdevemu asks for (FUSE-NOTES §2). Left off on purpose:
+ * WRITEBACK_CACHE (would buffer device writes), NO_OPEN_SUPPORT (devices
+ * need OPEN), DO_READDIRPLUS (lookups come one at a time, so every entry
+ * is reference-counted where it is created).
+ */
+const WANTED_FLAGS =
+  FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES | FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES;
+
+export interface SessionOptions {
+  /** Largest WRITE payload; also the read buffer's sizing basis. */
+  maxWrite: number;
+  logger: Logger;
+}
+
+export class FuseSession {
+  readonly maxWrite: number;
+  private readonly log: Logger;
+  private readonly trace: boolean;
+  private readonly inflight = new Map<bigint, AbortController>();
+  private readonly dropped = new FinalizationRegistry<{ unique: bigint; op: string }>((r) => this.onDropped(r));
+  private conn: ConnectionInfo | null = null;
+  private readyResolve!: (c: ConnectionInfo) => void;
+  private readyReject!: (e: Error) => void;
+  /** Resolves when INIT has been answered; rejects if the connection ends before. */
+  readonly ready: Promise<ConnectionInfo>;
+  private endResolve!: (reason: string) => void;
+  /** Resolves with the reason (ENODEV on unmount) when the connection ends. */
+  readonly ended: Promise<string>;
+
+  constructor(
+    private readonly channel: FuseChannel,
+    private readonly fs: FuseFilesystem,
+    opts: SessionOptions,
+  ) {
+    this.maxWrite = opts.maxWrite;
+    this.log = opts.logger;
+    this.trace = this.log.isLevelEnabled('trace');
+    this.ready = new Promise((res, rej) => {
+      this.readyResolve = res;
+      this.readyReject = rej;
+    });
+    this.ready.catch(() => {});
+    this.ended = new Promise((res) => (this.endResolve = res));
+  }
+
+  /** The buffer the reader needs: fuse_dev_do_read refuses smaller ones with EINVAL. */
+  get readBufferSize(): number {
+    return this.maxWrite + PAGE_SIZE;
+  }
+
+  start(): void {
+    this.channel.start(this.readBufferSize, {
+      request: (buf) => this.handle(buf),
+      end: (reason) => this.onEnd(reason),
+    });
+  }
+
+  get connection(): ConnectionInfo | null {
+    return this.conn;
+  }
+
+  get inFlight(): number {
+    return this.inflight.size;
+  }
+
+  /** Handles one request as read from /dev/fuse. Never throws. */
+  handle(buf: Buffer): void {
+    if (buf.length < SIZEOF.fuse_in_header) {
+      this.log.error({ len: buf.length }, 'request shorter than fuse_in_header; dropped');
+      return;
+    }
+    const h = decodeInHeader(buf);
+    if (h.len !== buf.length) {
+      this.log.error({ unique: h.unique, len: h.len, read: buf.length }, 'request length mismatch');
+      this.send(h.unique, -E.EIO, null);
+      return;
+    }
+    const body = buf.subarray(SIZEOF.fuse_in_header, h.len - h.total_extlen * 8);
+    if (this.trace) this.log.trace(`rx ${h.unique}: ${opName(h.opcode)} n${h.nodeid} pid=${h.pid} ${body.length}b`);
+    try {
+      this.dispatch(h, body);
+    } catch (err) {
+      // A decoder rejected the body (MalformedRequest) or a synchronous bug.
+      this.failed(h, err);
+    }
+  }
+
+  private dispatch(h: fuse_in_header, body: Buffer): void {
+    switch (h.opcode) {
+      case Opcode.INIT:
+        return this.init(h, body);
+      case Opcode.INTERRUPT:
+        return this.interrupt(body);
+      case Opcode.FORGET:
+        return this.fs.forget(h.nodeid, decodeForgetIn(body).nlookup);
+      case Opcode.BATCH_FORGET:
+        for (const f of decodeBatchForgetIn(body).forgets) this.fs.forget(f.nodeid, f.nlookup);
+        return;
+      case Opcode.DESTROY:
+        // Only sent for fuseblk and virtiofs; answered for completeness.
+        this.send(h.unique, 0, null);
+        return;
+    }
+    const spec = OPS.get(h.opcode);
+    if (!spec?.run) {
+      this.send(h.unique, -E.ENOSYS, null);
+      return;
+    }
+    if (!this.conn) {
+      this.log.error({ op: spec.name }, 'request before INIT');
+      this.send(h.unique, -E.EIO, null);
+      return;
+    }
+    const ac = new AbortController();
+    const ctx: RequestContext = {
+      unique: h.unique,
+      nodeid: h.nodeid,
+      uid: h.uid,
+      gid: h.gid,
+      pid: h.pid,
+      signal: ac.signal,
+    };
+    const result = spec.run(this.fs, ctx, body);
+    if (!(result instanceof Promise)) {
+      this.send(h.unique, 0, result);
+      return;
+    }
+    const unique = h.unique;
+    this.inflight.set(unique, ac);
+    this.dropped.register(result, { unique, op: spec.name }, ac);
+    result.then(
+      (r) => {
+        this.dropped.unregister(ac);
+        if (this.inflight.delete(unique)) this.send(unique, 0, r);
+      },
+      (err) => {
+        this.dropped.unregister(ac);
+        if (this.inflight.delete(unique)) this.failed(h, err);
+      },
+    );
+  }
+
+  private failed(h: fuse_in_header, err: unknown): void {
+    const errno = toErrno(err, (e) =>
+      this.log.error({ err: e, op: opName(h.opcode), unique: h.unique }, 'handler failed; answering EIO'),
+    );
+    this.send(h.unique, -errno, null);
+  }
+
+  private onDropped(r: { unique: bigint; op: string }): void {
+    if (!this.inflight.delete(r.unique)) return;
+    this.log.error(r, 'request dropped unanswered by its handler; answering EIO');
+    this.send(r.unique, -E.EIO, null);
+  }
+
+  /**
+   * INIT (FUSE-NOTES §2): answer major 7 only; take min(kernel minor, ours);
+   * ask only for flags the kernel offered; the reply is 24 bytes for
+   * kernels below 7.23.
+   */
+  private init(h: fuse_in_header, body: Buffer): void {
+    const a = decodeInitIn(body);
+    if (a.major > FUSE_KERNEL_VERSION) {
+      // The kernel will send a second INIT with our major.
+      const out = encodeInitOut(
+        { major: FUSE_KERNEL_VERSION, minor: FUSE_KERNEL_MINOR_VERSION, max_readahead: 0, flags: 0,
+          max_background: 0, congestion_threshold: 0, max_write: 0, time_gran: 0, max_pages: 0, flags2: 0 },
+        a.minor,
+      );
+      this.send(h.unique, 0, out);
+      return;
+    }
+    if (a.major < FUSE_KERNEL_VERSION || a.minor < FUSE_MIN_MINOR_VERSION) {
+      this.log.error({ major: a.major, minor: a.minor }, 'kernel FUSE protocol too old');
+      this.send(h.unique, -E.EPROTO, null);
+      this.readyReject(new Error(`unsupported FUSE protocol ${a.major}.${a.minor}`));
+      return;
+    }
+    const minor = Math.min(a.minor, FUSE_KERNEL_MINOR_VERSION);
+    const flags = a.flags & WANTED_FLAGS;
+    const maxPages = Math.ceil(this.maxWrite / PAGE_SIZE);
+    const out = encodeInitOut(
+      {
+        major: FUSE_KERNEL_VERSION,
+        minor,
+        max_readahead: a.max_readahead,
+        flags,
+        max_background: 12,
+        congestion_threshold: 9,
+        max_write: this.maxWrite,
+        time_gran: 1,
+        max_pages: maxPages,
+        flags2: 0,
+      },
+      a.minor,
+    );
+    this.conn = { major: FUSE_KERNEL_VERSION, minor, maxWrite: this.maxWrite, maxPages };
+    this.log.debug({ kernel: `${a.major}.${a.minor}`, minor, flags: flags.toString(16) }, 'INIT');
+    this.fs.init?.(this.conn);
+    this.send(h.unique, 0, out);
+    this.readyResolve(this.conn);
+  }
+
+  /**
+   * INTERRUPT: abort the request's signal and give its handler one turn of
+   * the event loop to settle (a partial read is a better answer than EINTR);
+   * then answer EINTR for it. A unique that is no longer in flight was
+   * answered already; the kernel needs no reply for the INTERRUPT itself.
+   * With one reader, an INTERRUPT always arrives after its request.
+   */
+  private interrupt(body: Buffer): void {
+    const { unique } = decodeInterruptIn(body);
+    const ac = this.inflight.get(unique);
+    if (!ac) return;
+    ac.abort(new Errno('EINTR'));
+    setImmediate(() => {
+      if (this.inflight.delete(unique)) this.send(unique, -E.EINTR, null);
+    });
+  }
+
+  private send(unique: bigint, error: number, body: ReplyBody): void {
+    let len = SIZEOF.fuse_out_header;
+    let parts: Buffer | Buffer[];
+    if (body === null) {
+      parts = encodeOutHeader(len, error, unique);
+    } else if (Buffer.isBuffer(body)) {
+      len += body.length;
+      parts = [encodeOutHeader(len, error, unique), body];
+    } else {
+      for (const b of body) len += b.length;
+      parts = [encodeOutHeader(len, error, unique), ...body];
+    }
+    if (this.trace) this.log.trace(`tx ${unique}: ${error ? errnoName(-error) : 'OK'} ${len - SIZEOF.fuse_out_header}b`);
+    const werr = this.channel.write(parts);
+    // ENOENT: the request was interrupted or aborted meanwhile (go-fuse ignores
+    // it too). ENODEV: the connection is gone.
+    if (werr && werr !== 'ENOENT' && werr !== 'ENODEV') {
+      this.log.error({ unique, error, len, code: werr }, 'kernel rejected reply');
+    }
+  }
+
+  private onEnd(reason: string): void {
+    this.log.debug({ reason }, 'FUSE connection ended');
+    for (const ac of this.inflight.values()) ac.abort(new Errno('ENODEV'));
+    this.inflight.clear();
+    this.readyReject(new Error(`FUSE connection ended before INIT (${reason})`));
+    this.fs.destroy?.();
+    this.endResolve(reason);
+  }
+}

@@ -1,0 +1,552 @@
+/**
+ * Struct codecs for the FUSE wire. Pure functions over Buffers: no I/O, no
+ * state. Field names are the kernel's (include/uapi/linux/fuse.h). The wire
+ * is host-endian; cdevemu runs on little-endian Linux (x86_64, arm64).
+ */
+import { SIZEOF, FUSE_COMPAT_22_INIT_OUT_SIZE, NotifyCode } from './abi.js';
+
+export interface fuse_in_header {
+  len: number;
+  opcode: number;
+  unique: bigint;
+  nodeid: bigint;
+  uid: number;
+  gid: number;
+  pid: number;
+  total_extlen: number;
+}
+
+export function decodeInHeader(b: Buffer): fuse_in_header {
+  return {
+    len: b.readUInt32LE(0),
+    opcode: b.readUInt32LE(4),
+    unique: b.readBigUInt64LE(8),
+    nodeid: b.readBigUInt64LE(16),
+    uid: b.readUInt32LE(24),
+    gid: b.readUInt32LE(28),
+    pid: b.readUInt32LE(32),
+    total_extlen: b.readUInt16LE(36),
+  };
+}
+
+/** Thrown by a decoder when a request body is shorter than its struct. */
+export class MalformedRequest extends Error {}
+
+function need(b: Buffer, n: number, what: string): void {
+  if (b.length < n) throw new MalformedRequest(`${what}: body has ${b.length} bytes, needs ${n}`);
+}
+
+/** A NUL-terminated name as LOOKUP carries it. */
+export function decodeName(b: Buffer): { name: string } {
+  const end = b.indexOf(0);
+  if (end < 0) throw new MalformedRequest('name is not NUL-terminated');
+  return { name: b.toString('utf8', 0, end) };
+}
+
+export interface fuse_init_in {
+  major: number;
+  minor: number;
+  max_readahead: number;
+  flags: number;
+  /** Bits 32..63 of the flags; present only when the kernel sent the 7.36+ struct. */
+  flags2: number;
+}
+export function decodeInitIn(b: Buffer): fuse_init_in {
+  need(b, 8, 'fuse_init_in');
+  // Before 7.6 only major/minor existed; before 7.36 the struct is 16 bytes.
+  const long = b.length >= SIZEOF.fuse_init_in;
+  return {
+    major: b.readUInt32LE(0),
+    minor: b.readUInt32LE(4),
+    max_readahead: b.length >= 12 ? b.readUInt32LE(8) : 0,
+    flags: b.length >= 16 ? b.readUInt32LE(12) : 0,
+    flags2: long ? b.readUInt32LE(16) : 0,
+  };
+}
+
+export interface fuse_forget_in {
+  nlookup: bigint;
+}
+export function decodeForgetIn(b: Buffer): fuse_forget_in {
+  need(b, SIZEOF.fuse_forget_in, 'fuse_forget_in');
+  return { nlookup: b.readBigUInt64LE(0) };
+}
+
+export interface fuse_forget_one {
+  nodeid: bigint;
+  nlookup: bigint;
+}
+export function decodeBatchForgetIn(b: Buffer): { forgets: fuse_forget_one[] } {
+  need(b, SIZEOF.fuse_batch_forget_in, 'fuse_batch_forget_in');
+  const count = b.readUInt32LE(0);
+  const avail = Math.floor((b.length - SIZEOF.fuse_batch_forget_in) / SIZEOF.fuse_forget_one);
+  // go-fuse doBatchForget: a count beyond the payload is a kernel/daemon mismatch; never read past it.
+  if (count > avail) throw new MalformedRequest(`BATCH_FORGET count ${count} exceeds payload (${avail})`);
+  const forgets: fuse_forget_one[] = [];
+  for (let i = 0; i < count; i++) {
+    const o = SIZEOF.fuse_batch_forget_in + i * SIZEOF.fuse_forget_one;
+    forgets.push({ nodeid: b.readBigUInt64LE(o), nlookup: b.readBigUInt64LE(o + 8) });
+  }
+  return { forgets };
+}
+
+export interface fuse_getattr_in {
+  getattr_flags: number;
+  fh: bigint;
+}
+export function decodeGetattrIn(b: Buffer): fuse_getattr_in {
+  // Kernels before 7.9 sent no body; treat it as "no fh".
+  if (b.length < SIZEOF.fuse_getattr_in) return { getattr_flags: 0, fh: 0n };
+  return { getattr_flags: b.readUInt32LE(0), fh: b.readBigUInt64LE(8) };
+}
+
+export interface fuse_setattr_in {
+  valid: number;
+  fh: bigint;
+  size: bigint;
+  atime: bigint;
+  mtime: bigint;
+  ctime: bigint;
+  atimensec: number;
+  mtimensec: number;
+  ctimensec: number;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+export function decodeSetattrIn(b: Buffer): fuse_setattr_in {
+  need(b, SIZEOF.fuse_setattr_in, 'fuse_setattr_in');
+  return {
+    valid: b.readUInt32LE(0),
+    fh: b.readBigUInt64LE(8),
+    size: b.readBigUInt64LE(16),
+    atime: b.readBigUInt64LE(32),
+    mtime: b.readBigUInt64LE(40),
+    ctime: b.readBigUInt64LE(48),
+    atimensec: b.readUInt32LE(56),
+    mtimensec: b.readUInt32LE(60),
+    ctimensec: b.readUInt32LE(64),
+    mode: b.readUInt32LE(68),
+    uid: b.readUInt32LE(76),
+    gid: b.readUInt32LE(80),
+  };
+}
+
+export interface fuse_open_in {
+  flags: number;
+  open_flags: number;
+}
+export function decodeOpenIn(b: Buffer): fuse_open_in {
+  need(b, SIZEOF.fuse_open_in, 'fuse_open_in');
+  return { flags: b.readUInt32LE(0), open_flags: b.readUInt32LE(4) };
+}
+
+export interface fuse_release_in {
+  fh: bigint;
+  flags: number;
+  release_flags: number;
+  lock_owner: bigint;
+}
+export function decodeReleaseIn(b: Buffer): fuse_release_in {
+  need(b, SIZEOF.fuse_release_in, 'fuse_release_in');
+  return {
+    fh: b.readBigUInt64LE(0),
+    flags: b.readUInt32LE(8),
+    release_flags: b.readUInt32LE(12),
+    lock_owner: b.readBigUInt64LE(16),
+  };
+}
+
+export interface fuse_flush_in {
+  fh: bigint;
+  lock_owner: bigint;
+}
+export function decodeFlushIn(b: Buffer): fuse_flush_in {
+  need(b, SIZEOF.fuse_flush_in, 'fuse_flush_in');
+  return { fh: b.readBigUInt64LE(0), lock_owner: b.readBigUInt64LE(16) };
+}
+
+export interface fuse_read_in {
+  fh: bigint;
+  offset: bigint;
+  size: number;
+  read_flags: number;
+  /** The file's current f_flags (fuse_read_args_fill), so O_NONBLOCK set by fcntl shows here. */
+  flags: number;
+}
+export function decodeReadIn(b: Buffer): fuse_read_in {
+  need(b, SIZEOF.fuse_read_in, 'fuse_read_in');
+  return {
+    fh: b.readBigUInt64LE(0),
+    offset: b.readBigUInt64LE(8),
+    size: b.readUInt32LE(16),
+    read_flags: b.readUInt32LE(20),
+    flags: b.readUInt32LE(32),
+  };
+}
+
+export interface fuse_write_in {
+  fh: bigint;
+  offset: bigint;
+  size: number;
+  write_flags: number;
+  flags: number;
+  /** The bytes written; a view into the request buffer until the session copies it. */
+  data: Buffer;
+}
+export function decodeWriteIn(b: Buffer): fuse_write_in {
+  need(b, SIZEOF.fuse_write_in, 'fuse_write_in');
+  const size = b.readUInt32LE(16);
+  if (b.length < SIZEOF.fuse_write_in + size) {
+    throw new MalformedRequest(`WRITE of ${size} bytes carries ${b.length - SIZEOF.fuse_write_in}`);
+  }
+  return {
+    fh: b.readBigUInt64LE(0),
+    offset: b.readBigUInt64LE(8),
+    size,
+    write_flags: b.readUInt32LE(20),
+    flags: b.readUInt32LE(32),
+    data: b.subarray(SIZEOF.fuse_write_in, SIZEOF.fuse_write_in + size),
+  };
+}
+
+export interface fuse_fsync_in {
+  fh: bigint;
+  fsync_flags: number;
+}
+export function decodeFsyncIn(b: Buffer): fuse_fsync_in {
+  need(b, SIZEOF.fuse_fsync_in, 'fuse_fsync_in');
+  return { fh: b.readBigUInt64LE(0), fsync_flags: b.readUInt32LE(8) };
+}
+
+export interface fuse_access_in {
+  mask: number;
+}
+export function decodeAccessIn(b: Buffer): fuse_access_in {
+  need(b, SIZEOF.fuse_access_in, 'fuse_access_in');
+  return { mask: b.readUInt32LE(0) };
+}
+
+export interface fuse_interrupt_in {
+  unique: bigint;
+}
+export function decodeInterruptIn(b: Buffer): fuse_interrupt_in {
+  need(b, SIZEOF.fuse_interrupt_in, 'fuse_interrupt_in');
+  return { unique: b.readBigUInt64LE(0) };
+}
+
+export interface fuse_ioctl_in {
+  fh: bigint;
+  flags: number;
+  cmd: number;
+  arg: bigint;
+  in_size: number;
+  out_size: number;
+  /** in_size bytes copied from the caller. */
+  in_data: Buffer;
+}
+export function decodeIoctlIn(b: Buffer): fuse_ioctl_in {
+  need(b, SIZEOF.fuse_ioctl_in, 'fuse_ioctl_in');
+  const in_size = b.readUInt32LE(24);
+  if (b.length < SIZEOF.fuse_ioctl_in + in_size) throw new MalformedRequest(`IOCTL in_size ${in_size} exceeds body`);
+  return {
+    fh: b.readBigUInt64LE(0),
+    flags: b.readUInt32LE(8),
+    cmd: b.readUInt32LE(12),
+    arg: b.readBigUInt64LE(16),
+    in_size,
+    out_size: b.readUInt32LE(28),
+    in_data: b.subarray(SIZEOF.fuse_ioctl_in, SIZEOF.fuse_ioctl_in + in_size),
+  };
+}
+
+export interface fuse_poll_in {
+  fh: bigint;
+  kh: bigint;
+  flags: number;
+  /** Requested events; sent from 7.21 on, else 0 (meaning "any"). */
+  events: number;
+}
+export function decodePollIn(b: Buffer): fuse_poll_in {
+  need(b, 20, 'fuse_poll_in');
+  return {
+    fh: b.readBigUInt64LE(0),
+    kh: b.readBigUInt64LE(8),
+    flags: b.readUInt32LE(16),
+    events: b.length >= SIZEOF.fuse_poll_in ? b.readUInt32LE(20) : 0,
+  };
+}
+
+/* ---- replies ---- */
+
+export function encodeOutHeader(len: number, error: number, unique: bigint): Buffer {
+  const b = Buffer.allocUnsafe(SIZEOF.fuse_out_header);
+  writeOutHeader(b, 0, len, error, unique);
+  return b;
+}
+
+export function writeOutHeader(b: Buffer, off: number, len: number, error: number, unique: bigint): void {
+  b.writeUInt32LE(len, off);
+  b.writeInt32LE(error, off + 4);
+  b.writeBigUInt64LE(unique, off + 8);
+}
+
+export interface fuse_attr {
+  ino: bigint;
+  size: number;
+  blocks: number;
+  atime: number;
+  mtime: number;
+  ctime: number;
+  atimensec: number;
+  mtimensec: number;
+  ctimensec: number;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  blksize: number;
+}
+
+function writeAttr(b: Buffer, o: number, a: fuse_attr): void {
+  b.writeBigUInt64LE(a.ino, o);
+  b.writeBigUInt64LE(BigInt(a.size), o + 8);
+  b.writeBigUInt64LE(BigInt(a.blocks), o + 16);
+  b.writeBigUInt64LE(BigInt(a.atime), o + 24);
+  b.writeBigUInt64LE(BigInt(a.mtime), o + 32);
+  b.writeBigUInt64LE(BigInt(a.ctime), o + 40);
+  b.writeUInt32LE(a.atimensec, o + 48);
+  b.writeUInt32LE(a.mtimensec, o + 52);
+  b.writeUInt32LE(a.ctimensec, o + 56);
+  b.writeUInt32LE(a.mode, o + 60);
+  b.writeUInt32LE(a.nlink, o + 64);
+  b.writeUInt32LE(a.uid, o + 68);
+  b.writeUInt32LE(a.gid, o + 72);
+  b.writeUInt32LE(a.rdev, o + 76);
+  b.writeUInt32LE(a.blksize, o + 80);
+  b.writeUInt32LE(0, o + 84); // flags (FUSE_ATTR_SUBMOUNT etc.): none
+}
+
+/** Cache lifetimes split into the seconds + nanoseconds pairs the kernel wants. */
+function writeValid(b: Buffer, secOff: number, nsecOff: number, ms: number): void {
+  b.writeBigUInt64LE(BigInt(Math.floor(ms / 1000)), secOff);
+  b.writeUInt32LE((ms % 1000) * 1_000_000, nsecOff);
+}
+
+export interface fuse_entry_out {
+  nodeid: bigint;
+  generation: bigint;
+  entry_valid_ms: number;
+  attr_valid_ms: number;
+  attr: fuse_attr;
+}
+export function encodeEntryOut(e: fuse_entry_out): Buffer {
+  const b = Buffer.alloc(SIZEOF.fuse_entry_out);
+  writeEntryOut(b, 0, e);
+  return b;
+}
+function writeEntryOut(b: Buffer, o: number, e: fuse_entry_out): void {
+  b.writeBigUInt64LE(e.nodeid, o);
+  b.writeBigUInt64LE(e.generation, o + 8);
+  writeValid(b, o + 16, o + 32, e.entry_valid_ms);
+  writeValid(b, o + 24, o + 36, e.attr_valid_ms);
+  writeAttr(b, o + 40, e.attr);
+}
+
+export interface fuse_attr_out {
+  attr_valid_ms: number;
+  attr: fuse_attr;
+}
+export function encodeAttrOut(a: fuse_attr_out): Buffer {
+  const b = Buffer.alloc(SIZEOF.fuse_attr_out);
+  writeValid(b, 0, 8, a.attr_valid_ms);
+  writeAttr(b, 16, a.attr);
+  return b;
+}
+
+export interface fuse_open_out {
+  fh: bigint;
+  open_flags: number;
+}
+export function encodeOpenOut(o: fuse_open_out): Buffer {
+  const b = Buffer.alloc(SIZEOF.fuse_open_out);
+  b.writeBigUInt64LE(o.fh, 0);
+  b.writeUInt32LE(o.open_flags, 8);
+  return b;
+}
+
+export function encodeWriteOut(size: number): Buffer {
+  const b = Buffer.alloc(SIZEOF.fuse_write_out);
+  b.writeUInt32LE(size, 0);
+  return b;
+}
+
+export interface fuse_kstatfs {
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  bsize: number;
+  namelen: number;
+  frsize: number;
+}
+export function encodeStatfsOut(s: fuse_kstatfs): Buffer {
+  const b = Buffer.alloc(SIZEOF.fuse_kstatfs);
+  b.writeBigUInt64LE(BigInt(s.blocks), 0);
+  b.writeBigUInt64LE(BigInt(s.bfree), 8);
+  b.writeBigUInt64LE(BigInt(s.bavail), 16);
+  b.writeBigUInt64LE(BigInt(s.files), 24);
+  b.writeBigUInt64LE(BigInt(s.ffree), 32);
+  b.writeUInt32LE(s.bsize, 40);
+  b.writeUInt32LE(s.namelen, 44);
+  b.writeUInt32LE(s.frsize, 48);
+  return b;
+}
+
+export function encodePollOut(revents: number): Buffer {
+  const b = Buffer.alloc(SIZEOF.fuse_poll_out);
+  b.writeUInt32LE(revents >>> 0, 0);
+  return b;
+}
+
+/** fuse_ioctl_out followed by the output bytes (restricted ioctl: no iovecs). */
+export function encodeIoctlOut(result: number, out: Buffer | undefined): Buffer {
+  const len = out?.length ?? 0;
+  const b = Buffer.alloc(SIZEOF.fuse_ioctl_out + len);
+  b.writeInt32LE(result, 0);
+  if (out) out.copy(b, SIZEOF.fuse_ioctl_out);
+  return b;
+}
+
+export interface fuse_init_out {
+  major: number;
+  minor: number;
+  max_readahead: number;
+  flags: number;
+  max_background: number;
+  congestion_threshold: number;
+  max_write: number;
+  time_gran: number;
+  max_pages: number;
+  flags2: number;
+}
+/**
+ * fuse_init_out is 24 bytes for a kernel whose minor is below 23
+ * (FUSE_COMPAT_22_INIT_OUT_SIZE); longer replies would be rejected there.
+ */
+export function encodeInitOut(o: fuse_init_out, kernelMinor: number): Buffer {
+  const b = Buffer.alloc(SIZEOF.fuse_init_out);
+  b.writeUInt32LE(o.major, 0);
+  b.writeUInt32LE(o.minor, 4);
+  b.writeUInt32LE(o.max_readahead, 8);
+  b.writeUInt32LE(o.flags >>> 0, 12);
+  b.writeUInt16LE(o.max_background, 16);
+  b.writeUInt16LE(o.congestion_threshold, 18);
+  b.writeUInt32LE(o.max_write, 20);
+  b.writeUInt32LE(o.time_gran, 24);
+  b.writeUInt16LE(o.max_pages, 28);
+  b.writeUInt32LE(o.flags2 >>> 0, 32);
+  return kernelMinor < 23 ? b.subarray(0, FUSE_COMPAT_22_INIT_OUT_SIZE) : b;
+}
+
+export interface DirEntry {
+  ino: bigint;
+  /** The offset of the NEXT entry (what the kernel passes back to continue). */
+  off: number;
+  type: number;
+  name: string;
+  /** READDIRPLUS only: the entry as LOOKUP would return it. nodeid 0 for "." and "..". */
+  entry?: fuse_entry_out;
+}
+
+const align8 = (n: number): number => (n + 7) & ~7;
+
+/**
+ * Packs dirents (or direntplus records) into at most `size` bytes. Returns
+ * the buffer and how many entries fit, so READDIRPLUS can count a lookup for
+ * exactly the entries the kernel will see.
+ */
+export function encodeDirents(entries: DirEntry[], size: number, plus: boolean): { buf: Buffer; count: number } {
+  const chunks: Buffer[] = [];
+  let used = 0;
+  let count = 0;
+  for (const e of entries) {
+    const name = Buffer.from(e.name, 'utf8');
+    const head = plus ? SIZEOF.fuse_entry_out : 0;
+    const reclen = head + align8(SIZEOF.fuse_dirent + name.length);
+    if (used + reclen > size) break;
+    const b = Buffer.alloc(reclen);
+    if (plus) {
+      writeEntryOut(b, 0, e.entry ?? nullEntry);
+    }
+    b.writeBigUInt64LE(e.ino, head);
+    b.writeBigUInt64LE(BigInt(e.off), head + 8);
+    b.writeUInt32LE(name.length, head + 16);
+    b.writeUInt32LE(e.type, head + 20);
+    name.copy(b, head + SIZEOF.fuse_dirent);
+    chunks.push(b);
+    used += reclen;
+    count++;
+  }
+  return { buf: Buffer.concat(chunks, used), count };
+}
+
+const nullEntry: fuse_entry_out = {
+  nodeid: 0n,
+  generation: 0n,
+  entry_valid_ms: 0,
+  attr_valid_ms: 0,
+  attr: {
+    ino: 0n, size: 0, blocks: 0, atime: 0, mtime: 0, ctime: 0, atimensec: 0, mtimensec: 0, ctimensec: 0,
+    mode: 0, nlink: 0, uid: 0, gid: 0, rdev: 0, blksize: 0,
+  },
+};
+
+/* ---- notifications (unique 0, error = notify code) ---- */
+
+function notify(code: NotifyCode, body: Buffer): Buffer {
+  const h = encodeOutHeader(SIZEOF.fuse_out_header + body.length, code, 0n);
+  return Buffer.concat([h, body]);
+}
+
+/** FUSE_NOTIFY_POLL: wakes every poller registered under `kh`; they poll again. */
+export function encodeNotifyPoll(kh: bigint): Buffer {
+  const b = Buffer.alloc(SIZEOF.fuse_notify_poll_wakeup_out);
+  b.writeBigUInt64LE(kh, 0);
+  return notify(NotifyCode.POLL, b);
+}
+
+/**
+ * FUSE_NOTIFY_INVAL_ENTRY. The name is followed by a NUL: go-fuse notes that
+ * many kernels produce stack traces without it.
+ */
+export function encodeNotifyInvalEntry(parent: bigint, name: string): Buffer {
+  const n = Buffer.from(name, 'utf8');
+  const b = Buffer.alloc(SIZEOF.fuse_notify_inval_entry_out + n.length + 1);
+  b.writeBigUInt64LE(parent, 0);
+  b.writeUInt32LE(n.length, 8);
+  n.copy(b, SIZEOF.fuse_notify_inval_entry_out);
+  return notify(NotifyCode.INVAL_ENTRY, b);
+}
+
+/** FUSE_NOTIFY_DELETE: like INVAL_ENTRY, and also raises inotify IN_DELETE (7.18+). */
+export function encodeNotifyDelete(parent: bigint, child: bigint, name: string): Buffer {
+  const n = Buffer.from(name, 'utf8');
+  const b = Buffer.alloc(SIZEOF.fuse_notify_delete_out + n.length + 1);
+  b.writeBigUInt64LE(parent, 0);
+  b.writeBigUInt64LE(child, 8);
+  b.writeUInt32LE(n.length, 16);
+  n.copy(b, SIZEOF.fuse_notify_delete_out);
+  return notify(NotifyCode.DELETE, b);
+}
+
+/** FUSE_NOTIFY_INVAL_INODE; a negative `off` invalidates attributes only. */
+export function encodeNotifyInvalInode(ino: bigint, off: bigint, len: bigint): Buffer {
+  const b = Buffer.alloc(SIZEOF.fuse_notify_inval_inode_out);
+  b.writeBigUInt64LE(ino, 0);
+  b.writeBigInt64LE(off, 8);
+  b.writeBigInt64LE(len, 16);
+  return notify(NotifyCode.INVAL_INODE, b);
+}
