@@ -1,22 +1,30 @@
 /**
  * The /dev/fuse channel: one descriptor, one reader thread, one notifier
- * thread, replies written from the caller's thread.
+ * thread, replies written from the main thread.
  *
  * Reading blocks, so it happens in a dedicated worker thread, never on
  * libuv's thread pool: a client of the mount inside this process (a test,
  * or anything using fs.promises) would otherwise starve the pool while the
  * pool's threads wait in read() for requests that client is waiting to send
- * (FUSE-NOTES §10.5). The reader copies each request out of its big read
- * buffer into an exactly-sized ArrayBuffer and transfers it, so the main
- * thread never shares memory with the reader.
+ * (FUSE-NOTES §10.5).
+ *
+ * Requests travel through a ring of slots in shared memory. The reader
+ * reads straight into a free slot and publishes it by advancing `head`; the
+ * main thread copies the request out, advances `tail` and handles it. A
+ * wake-up message crosses threads only when the main thread has gone idle
+ * (flag `sleeping`), so a burst of requests costs one event-loop wake-up,
+ * and before going idle the main thread waits a few microseconds for the
+ * next request: a client in a read() loop usually sends it that fast, and
+ * catching it saves a full thread wake-up on each round trip.
  *
  * Invalidation notifications take VFS inode locks in the kernel and can
  * block behind a LOOKUP that is itself waiting for our reply (libfuse
- * fuse_lowlevel.h, "related operations"); they are therefore written from a
- * second worker so the main thread stays free to answer. Poll wakeups take
- * no such locks and are written directly.
+ * fuse_lowlevel.h, "related operations"); they are written from a second
+ * worker so the main thread stays free to answer. Poll wakeups take no such
+ * locks and are written directly.
  */
 import { openSync, closeSync, writeSync, writevSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 
 /** Why the reader stopped: ENODEV (unmounted), ECONNABORTED (aborted), or another errno code. */
@@ -27,26 +35,42 @@ export interface ChannelEvents {
   end(reason: EndReason): void;
 }
 
+/* Control words of the ring (Int32Array indices). */
+const HEAD = 0; // slots published by the reader (wrapping int32)
+const TAIL = 1; // slots consumed by the main thread
+const SLEEPING = 2; // 1 while the main thread waits for a wake-up message
+const LEN0 = 3; // LEN0 + slot: byte length of the request in that slot
+const SLOTS = 8; // power of two
+
 // The reader's loop. ENOENT (request vanished between wakeup and copy),
 // EINTR and EAGAIN are retried as fuser's receive_retrying does; ENODEV and
 // ECONNABORTED end the session (fuse_dev_do_read).
 const READER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { readSync } = require('node:fs');
-const { fd, bufferSize } = workerData;
-const buf = Buffer.allocUnsafeSlow(bufferSize);
+const { fd, slotSize, slots, data, ctl } = workerData;
+const c = new Int32Array(ctl);
+const mem = Buffer.from(data);
+let head = 0;
 for (;;) {
+  let tail = Atomics.load(c, ${TAIL});
+  while (((head - tail) | 0) >= slots) {
+    Atomics.wait(c, ${TAIL}, tail);
+    tail = Atomics.load(c, ${TAIL});
+  }
+  const slot = head & (slots - 1);
   let n;
   try {
-    n = readSync(fd, buf, 0, bufferSize, null);
+    n = readSync(fd, mem, slot * slotSize, slotSize, null);
   } catch (e) {
     if (e.code === 'ENOENT' || e.code === 'EINTR' || e.code === 'EAGAIN') continue;
     parentPort.postMessage({ end: e.code || String(e) });
     break;
   }
-  const ab = new ArrayBuffer(n);
-  new Uint8Array(ab).set(buf.subarray(0, n));
-  parentPort.postMessage(ab, [ab]);
+  Atomics.store(c, ${LEN0} + slot, n);
+  head = (head + 1) | 0;
+  Atomics.store(c, ${HEAD}, head);
+  if (Atomics.exchange(c, ${SLEEPING}, 0) === 1) parentPort.postMessage(0);
 }
 `;
 
@@ -61,6 +85,16 @@ parentPort.on('message', ({ id, buf }) => {
 });
 `;
 
+export interface ChannelOptions {
+  /** Size of one slot: the read buffer fuse_dev_do_read requires (max_write + headers). */
+  slotSize: number;
+  /**
+   * How long the main thread waits for the next request before sleeping.
+   * 0 disables it. Costs at most this much CPU per idle transition.
+   */
+  spinMicros: number;
+}
+
 export class FuseChannel {
   readonly fd: number;
   private reader: Worker | null = null;
@@ -68,6 +102,12 @@ export class FuseChannel {
   private pendingNotifies = new Map<number, (error: string | null) => void>();
   private nextNotifyId = 1;
   private ended = false;
+  private ctl: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  private mem: Buffer<ArrayBufferLike> = Buffer.alloc(0);
+  private tail = 0;
+  private slotSize = 0;
+  private spinMs = 0;
+  private events: ChannelEvents | null = null;
 
   private constructor(fd: number) {
     this.fd = fd;
@@ -83,14 +123,25 @@ export class FuseChannel {
    * as soon as mount(2) returns, and every access to the mount blocks until
    * INIT is answered.
    */
-  start(bufferSize: number, events: ChannelEvents): void {
-    this.reader = new Worker(READER_SOURCE, { eval: true, workerData: { fd: this.fd, bufferSize } });
-    this.reader.on('message', (m: ArrayBuffer | { end: string }) => {
-      if (m instanceof ArrayBuffer) events.request(Buffer.from(m));
-      else this.finish(events, m.end);
+  start(o: ChannelOptions, events: ChannelEvents): void {
+    this.events = events;
+    this.slotSize = o.slotSize;
+    this.spinMs = o.spinMicros / 1000;
+    const data = new SharedArrayBuffer(o.slotSize * SLOTS);
+    const ctl = new SharedArrayBuffer(4 * (LEN0 + SLOTS));
+    this.mem = Buffer.from(data);
+    this.ctl = new Int32Array(ctl);
+    this.ctl[SLEEPING] = 1;
+    this.reader = new Worker(READER_SOURCE, {
+      eval: true,
+      workerData: { fd: this.fd, slotSize: o.slotSize, slots: SLOTS, data, ctl },
     });
-    this.reader.on('error', (err) => this.finish(events, String(err)));
-    this.reader.on('exit', () => this.finish(events, 'ENODEV'));
+    this.reader.on('message', (m: number | { end: string }) => {
+      if (typeof m === 'number') this.drain();
+      else this.finish(m.end);
+    });
+    this.reader.on('error', (err) => this.finish(String(err)));
+    this.reader.on('exit', () => this.finish('ENODEV'));
     // The reader stays referenced: a mounted connection keeps the process
     // alive until it ends (unmount or abort make the read fail with ENODEV).
 
@@ -103,12 +154,42 @@ export class FuseChannel {
     this.notifier.unref();
   }
 
-  private finish(events: ChannelEvents, reason: EndReason): void {
+  /** Handles every published request, then waits briefly for more, then sleeps. */
+  private drain(): void {
+    const c = this.ctl;
+    for (;;) {
+      while (this.tail !== Atomics.load(c, HEAD)) {
+        if (this.ended) return;
+        const slot = this.tail & (SLOTS - 1);
+        const off = slot * this.slotSize;
+        // A private copy: handlers may keep request data (WRITE payloads)
+        // long after the slot is reused.
+        const buf = Buffer.allocUnsafe(Atomics.load(c, LEN0 + slot));
+        this.mem.copy(buf, 0, off, off + buf.length);
+        this.tail = (this.tail + 1) | 0;
+        Atomics.store(c, TAIL, this.tail);
+        Atomics.notify(c, TAIL);
+        this.events!.request(buf);
+      }
+      if (this.spinMs > 0) {
+        const deadline = performance.now() + this.spinMs;
+        while (this.tail === Atomics.load(c, HEAD) && performance.now() < deadline);
+        if (this.tail !== Atomics.load(c, HEAD)) continue;
+      }
+      Atomics.store(c, SLEEPING, 1);
+      // A request published between the last check and the store above
+      // would otherwise wait for the next one's wake-up message.
+      if (this.tail === Atomics.load(c, HEAD)) return;
+      Atomics.store(c, SLEEPING, 0);
+    }
+  }
+
+  private finish(reason: EndReason): void {
     if (this.ended) return;
     this.ended = true;
     for (const done of this.pendingNotifies.values()) done('ENODEV');
     this.pendingNotifies.clear();
-    events.end(reason);
+    this.events?.end(reason);
   }
 
   get isEnded(): boolean {
@@ -145,13 +226,13 @@ export class FuseChannel {
     });
   }
 
-  /** Stops the workers and closes the descriptor. Call after the mount is gone. */
+  /** Stops the workers and closes the descriptor. Call after the connection has ended. */
   async close(): Promise<void> {
     this.ended = true;
     const workers = [this.reader, this.notifier].filter((w): w is Worker => w !== null);
     this.reader = this.notifier = null;
     // terminate() cannot interrupt a read() in progress; the reader has
-    // normally returned ENODEV already because the connection was torn down.
+    // returned ENODEV already because the connection was torn down.
     await Promise.all(workers.map((w) => w.terminate()));
     try {
       closeSync(this.fd);

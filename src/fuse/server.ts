@@ -16,6 +16,8 @@ export interface ServeOptions {
   allowOther?: boolean;
   /** Largest single WRITE; default 1 MiB, capped by /proc/sys/fs/fuse/max_pages_limit. */
   maxWrite?: number;
+  /** See ChannelOptions.spinMicros; default 50. */
+  spinMicros?: number;
 }
 
 /** The notifications a filesystem may send. fs/ depends on this, not on the server. */
@@ -29,6 +31,7 @@ export interface KernelNotifier {
 }
 
 const DEFAULT_MAX_WRITE = 1 << 20;
+const DEFAULT_SPIN_MICROS = 50;
 
 async function maxPagesLimit(): Promise<number> {
   try {
@@ -58,7 +61,7 @@ export class FuseServer implements KernelNotifier {
     const limit = (await maxPagesLimit()) * 4096;
     const maxWrite = Math.max(4096, Math.min(o.maxWrite ?? DEFAULT_MAX_WRITE, limit));
     const channel = FuseChannel.open();
-    const session = new FuseSession(channel, fs, { maxWrite, logger: o.logger });
+    const session = new FuseSession(channel, fs, { maxWrite, logger: o.logger, spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS });
     const server = new FuseServer(o.mountpoint, channel, session, o.logger);
     session.start();
     try {

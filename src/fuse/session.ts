@@ -51,13 +51,42 @@ export interface SessionOptions {
   /** Largest WRITE payload; also the read buffer's sizing basis. */
   maxWrite: number;
   logger: Logger;
+  /** See ChannelOptions.spinMicros. */
+  spinMicros?: number;
+}
+
+/**
+ * A request's context. The AbortController is made only if a handler asks
+ * for the signal: most requests complete synchronously and never need it,
+ * and creating one costs more than the rest of a small request's dispatch.
+ */
+class Context implements RequestContext {
+  private ac: AbortController | null = null;
+  constructor(
+    readonly unique: bigint,
+    readonly nodeid: bigint,
+    readonly uid: number,
+    readonly gid: number,
+    readonly pid: number,
+  ) {}
+  get signal(): AbortSignal {
+    return (this.ac ??= new AbortController()).signal;
+  }
+  abort(reason: Errno): void {
+    this.ac?.abort(reason);
+    if (!this.ac) {
+      this.ac = new AbortController();
+      this.ac.abort(reason);
+    }
+  }
 }
 
 export class FuseSession {
   readonly maxWrite: number;
+  private readonly spinMicros: number;
   private readonly log: Logger;
   private readonly trace: boolean;
-  private readonly inflight = new Map<bigint, AbortController>();
+  private readonly inflight = new Map<bigint, Context>();
   private readonly dropped = new FinalizationRegistry<{ unique: bigint; op: string }>((r) => this.onDropped(r));
   private conn: ConnectionInfo | null = null;
   private readyResolve!: (c: ConnectionInfo) => void;
@@ -74,6 +103,7 @@ export class FuseSession {
     opts: SessionOptions,
   ) {
     this.maxWrite = opts.maxWrite;
+    this.spinMicros = opts.spinMicros ?? 0;
     this.log = opts.logger;
     this.trace = this.log.isLevelEnabled('trace');
     this.ready = new Promise((res, rej) => {
@@ -90,7 +120,7 @@ export class FuseSession {
   }
 
   start(): void {
-    this.channel.start(this.readBufferSize, {
+    this.channel.start({ slotSize: this.readBufferSize, spinMicros: this.spinMicros }, {
       request: (buf) => this.handle(buf),
       end: (reason) => this.onEnd(reason),
     });
@@ -152,30 +182,22 @@ export class FuseSession {
       this.send(h.unique, -E.EIO, null);
       return;
     }
-    const ac = new AbortController();
-    const ctx: RequestContext = {
-      unique: h.unique,
-      nodeid: h.nodeid,
-      uid: h.uid,
-      gid: h.gid,
-      pid: h.pid,
-      signal: ac.signal,
-    };
+    const ctx = new Context(h.unique, h.nodeid, h.uid, h.gid, h.pid);
     const result = spec.run(this.fs, ctx, body);
     if (!(result instanceof Promise)) {
       this.send(h.unique, 0, result);
       return;
     }
     const unique = h.unique;
-    this.inflight.set(unique, ac);
-    this.dropped.register(result, { unique, op: spec.name }, ac);
+    this.inflight.set(unique, ctx);
+    this.dropped.register(result, { unique, op: spec.name }, ctx);
     result.then(
       (r) => {
-        this.dropped.unregister(ac);
+        this.dropped.unregister(ctx);
         if (this.inflight.delete(unique)) this.send(unique, 0, r);
       },
       (err) => {
-        this.dropped.unregister(ac);
+        this.dropped.unregister(ctx);
         if (this.inflight.delete(unique)) this.failed(h, err);
       },
     );
@@ -251,9 +273,9 @@ export class FuseSession {
    */
   private interrupt(body: Buffer): void {
     const { unique } = decodeInterruptIn(body);
-    const ac = this.inflight.get(unique);
-    if (!ac) return;
-    ac.abort(new Errno('EINTR'));
+    const ctx = this.inflight.get(unique);
+    if (!ctx) return;
+    ctx.abort(new Errno('EINTR'));
     setImmediate(() => {
       if (this.inflight.delete(unique)) this.send(unique, -E.EINTR, null);
     });
@@ -282,7 +304,7 @@ export class FuseSession {
 
   private onEnd(reason: string): void {
     this.log.debug({ reason }, 'FUSE connection ended');
-    for (const ac of this.inflight.values()) ac.abort(new Errno('ENODEV'));
+    for (const ctx of this.inflight.values()) ctx.abort(new Errno('ENODEV'));
     this.inflight.clear();
     this.readyReject(new Error(`FUSE connection ended before INIT (${reason})`));
     this.fs.destroy?.();
