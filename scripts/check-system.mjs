@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+/**
+ * Checks what cdevemu needs from the machine before `npm start` and
+ * `npm test`, and says how to get what is missing. `--install` installs
+ * missing Debian packages with apt-get (used by .ci/run).
+ */
+import { accessSync, constants, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+
+const install = process.argv.includes('--install');
+const forTests = process.argv.includes('--tests') || process.env.npm_lifecycle_event === 'pretest';
+
+// command -> Debian package that provides it
+const commands = { mount: 'mount', umount: 'mount' };
+const testCommands = { gcc: 'gcc', python3: 'python3' };
+
+const has = (cmd) => {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const problems = [];
+if (process.platform !== 'linux') problems.push('cdevemu runs on Linux only (it serves a FUSE mount).');
+if (!existsSync('/dev/fuse')) {
+  problems.push('/dev/fuse is missing: load the fuse module (modprobe fuse) or, in a container, pass --device /dev/fuse.');
+} else {
+  try {
+    accessSync('/dev/fuse', constants.R_OK | constants.W_OK);
+  } catch {
+    problems.push('/dev/fuse is not readable and writable by this user.');
+  }
+}
+if (process.getuid && process.getuid() !== 0) {
+  problems.push('cdevemu mounts with `mount -i`, which needs root (or CAP_SYS_ADMIN): run as root.');
+}
+
+const wanted = { ...commands, ...(forTests ? testCommands : {}) };
+const missing = [...new Set(Object.entries(wanted).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg))];
+if (missing.length && install) {
+  console.error(`check-system: installing ${missing.join(' ')} with apt-get`);
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+  execFileSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+} else if (missing.length) {
+  problems.push(`missing Debian packages: ${missing.join(' ')} (apt-get install ${missing.join(' ')}, or run: node scripts/check-system.mjs --install)`);
+}
+
+if (problems.length) {
+  console.error('cdevemu cannot run here:\n' + problems.map((p) => `  - ${p}`).join('\n'));
+  process.exit(1);
+}
