@@ -1,0 +1,88 @@
+/**
+ * An emulator: one FUSE mount serving the device instances of one
+ * DeviceManager. This is the wiring DESIGN §1 gives the daemon (fs + core),
+ * kept in the library so the daemon, `cdevemu run`, the benchmarks and test
+ * code all assemble it the same way.
+ */
+import { pino, type Logger } from 'pino';
+import { DeviceManager, type DeviceModel } from './core/index.js';
+import { DeviceFs } from './fs/devicefs.js';
+import { TreePublisher } from './fs/publisher.js';
+import { FuseServer } from './fuse/server.js';
+import { builtinModels } from './models/index.js';
+
+export interface EmulatorOptions {
+  mountpoint: string;
+  logger?: Logger;
+  /** Mount with allow_other so users other than the daemon's can open the devices. */
+  allowOther?: boolean;
+  /** Models beyond the built-in ones (user-written, loaded by the daemon with --model). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each model is typed by its own state
+  models?: ReadonlyArray<DeviceModel<any>>;
+  /** Default drain bound for unplug (DESIGN §4 step 4); 5000 ms. */
+  drainTimeoutMs?: number;
+  /** See ChannelOptions.spinMicros. */
+  spinMicros?: number;
+}
+
+export interface StopReport {
+  /** Instances still waiting for a last close when the mount was torn down. */
+  unreleased: Array<{ device: string; generation: number; openFiles: number }>;
+}
+
+export class Emulator {
+  private stopping: Promise<StopReport> | null = null;
+
+  private constructor(
+    readonly mountpoint: string,
+    readonly devices: DeviceManager,
+    readonly fs: DeviceFs,
+    readonly server: FuseServer,
+    readonly log: Logger,
+  ) {}
+
+  static async start(o: EmulatorOptions): Promise<Emulator> {
+    const log = o.logger ?? pino({ level: 'info' });
+    const fs = new DeviceFs(log.child({ layer: 'fs' }));
+    fs.tree.mkdirp('dev');
+    fs.tree.mkdirp('sys/class');
+    const devices = new DeviceManager({
+      publisher: new TreePublisher(fs.tree),
+      logger: log.child({ layer: 'core' }),
+      ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
+    });
+    for (const model of [...builtinModels, ...(o.models ?? [])]) devices.registerModel(model);
+    const server = await FuseServer.mount(fs, {
+      mountpoint: o.mountpoint,
+      logger: log.child({ layer: 'fuse' }),
+      ...(o.allowOther !== undefined ? { allowOther: o.allowOther } : {}),
+      ...(o.spinMicros !== undefined ? { spinMicros: o.spinMicros } : {}),
+    });
+    fs.attachNotifier(server);
+    return new Emulator(o.mountpoint, devices, fs, server, log);
+  }
+
+  /**
+   * Unplugs every live device (so files still open get lateRelease when
+   * they close), waits up to `releaseTimeoutMs` for those closes, then
+   * unmounts. Files still open then are released by the connection's end
+   * (DeviceFs.destroy), so every instance reaches free.
+   */
+  stop(o: { releaseTimeoutMs?: number } = {}): Promise<StopReport> {
+    this.stopping ??= (async () => {
+      const live = this.devices.list().filter((i) => i.lifecycle === 'live');
+      await Promise.allSettled(live.map((i) => this.devices.unplug(i.name)));
+      const deadline = Date.now() + (o.releaseTimeoutMs ?? 2000);
+      while (this.devices.list().some((i) => i.holders.length > 0) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const unreleased = this.devices
+        .list()
+        .filter((i) => i.holders.length > 0)
+        .map((i) => ({ device: i.name, generation: i.generation, openFiles: i.holders.length }));
+      await this.server.close();
+      return { unreleased };
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Publishes device instances on the node tree: the node under dev/ and its
+ * sysfs-like attributes. Structurally it is core's Publisher; fs/ does not
+ * import core/, the wiring hands one to the other.
+ *
+ * Directories that exist on a real system independently of any one device
+ * (/dev/input, /sys/class/uio) are created as permanent directories, so a
+ * bind mount of them survives unplug and replug; the directories of one
+ * device (/sys/class/uio/uio0 and below) come and go with it.
+ */
+import type { DeviceEndpoint } from '../devio.js';
+import type { NodeTree } from './tree.js';
+
+export interface PublishedNode {
+  readonly nodePath: string;
+  readonly stream: boolean;
+}
+
+export type AttributeSource = string | (() => string);
+
+/** Leading components of an attribute path that outlive the device: sys/class/<class>. */
+function permanentPrefix(path: string): string {
+  const parts = path.split('/').filter(Boolean);
+  const keep = parts[0] === 'sys' && parts[1] === 'class' ? 3 : parts.length - 1;
+  return parts.slice(0, Math.min(keep, parts.length - 1)).join('/');
+}
+
+function dirname(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? '' : path.slice(0, i);
+}
+
+export class TreePublisher {
+  private readonly published = new Map<PublishedNode, string[]>();
+
+  constructor(private readonly tree: NodeTree) {}
+
+  publish(dev: PublishedNode, endpoint: DeviceEndpoint, attributes: Record<string, AttributeSource>): void {
+    const node = `dev/${dev.nodePath}`;
+    const paths = [node];
+    this.tree.mkdirp(dirname(node));
+    this.tree.addDevice(node, endpoint, { stream: dev.stream });
+    try {
+      for (const [path, source] of Object.entries(attributes)) {
+        const keep = permanentPrefix(path);
+        if (keep) this.tree.mkdirp(keep);
+        this.tree.addAttribute(path, typeof source === 'string' ? () => source : source);
+        paths.push(path);
+      }
+    } catch (err) {
+      for (const p of paths) void this.tree.remove(p).catch(() => {});
+      throw err;
+    }
+    this.published.set(dev, paths);
+  }
+
+  /** Removes the node and attributes; resolves once the kernel has dropped its dentries. */
+  async unpublish(dev: PublishedNode): Promise<void> {
+    const paths = this.published.get(dev) ?? [];
+    this.published.delete(dev);
+    await Promise.all(paths.map((p) => this.tree.remove(p)));
+  }
+}

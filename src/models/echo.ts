@@ -1,0 +1,79 @@
+/**
+ * echo: a bounded byte pipe shared by every opener, like a FIFO (fs/pipe.c):
+ * read blocks while it is empty, write blocks while it is full (a write that
+ * finds some room takes what fits and returns short), O_NONBLOCK gives
+ * EAGAIN instead of blocking, and poll reports POLLIN/POLLOUT as data and
+ * room come and go.
+ */
+import { Errno } from '../errno.js';
+import { POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM } from '../devio.js';
+import type { DeviceModel, File } from '../core/index.js';
+import { parseOptions } from './options.js';
+
+export interface EchoState {
+  chunks: Buffer[];
+  bytes: number;
+  capacity: number;
+}
+
+const DEFAULT_CAPACITY = 65536; // a pipe's default size (16 pages)
+
+function take(s: EchoState, size: number): Buffer {
+  const out: Buffer[] = [];
+  let want = size;
+  while (want > 0 && s.chunks.length) {
+    const head = s.chunks[0]!;
+    if (head.length <= want) {
+      out.push(head);
+      s.chunks.shift();
+      want -= head.length;
+    } else {
+      out.push(head.subarray(0, want));
+      s.chunks[0] = head.subarray(want);
+      want = 0;
+    }
+  }
+  const got = size - want;
+  s.bytes -= got;
+  return out.length === 1 ? out[0]! : Buffer.concat(out, got);
+}
+
+async function waitFor(file: File<EchoState>, cond: () => boolean, signal: AbortSignal): Promise<void> {
+  if (cond()) return;
+  if (file.nonblock) throw new Errno('EAGAIN');
+  await file.instance.wq.wait(cond, signal);
+}
+
+export const echoModel: DeviceModel<EchoState> = {
+  name: 'echo',
+  stream: true,
+  create(_inst, options) {
+    const o = parseOptions('echo', options, { capacity: 'number' });
+    const capacity = o.capacity ?? DEFAULT_CAPACITY;
+    if (!Number.isInteger(capacity) || capacity < 1) throw new Errno('EINVAL', 'echo: capacity must be a positive integer');
+    return { chunks: [], bytes: 0, capacity };
+  },
+  async read(file, size, signal) {
+    const s = file.instance.state;
+    // Loop like pipe_read(): another reader may have taken the data first.
+    while (s.bytes === 0) await waitFor(file, () => s.bytes > 0, signal);
+    const out = take(s, size);
+    file.instance.wq.wake();
+    return out;
+  },
+  async write(file, data, signal) {
+    const s = file.instance.state;
+    if (data.length === 0) return 0;
+    while (s.bytes >= s.capacity) await waitFor(file, () => s.bytes < s.capacity, signal);
+    const n = Math.min(data.length, s.capacity - s.bytes);
+    // The request buffer belongs to this write alone; keep a view, not a copy.
+    s.chunks.push(data.subarray(0, n));
+    s.bytes += n;
+    file.instance.wq.wake();
+    return n;
+  },
+  poll(file) {
+    const s = file.instance.state;
+    return (s.bytes > 0 ? POLLIN | POLLRDNORM : 0) | (s.bytes < s.capacity ? POLLOUT | POLLWRNORM : 0);
+  },
+};
