@@ -134,10 +134,17 @@ export class NodeTree {
 
   /**
    * Removes the node at `path` (with its subtree) and implicit directories
-   * left empty above it. The node is gone from lookups when this returns
+   * left empty above it. The node is gone from our lookups when this returns
    * synchronously; the promise resolves once the kernel has dropped its
-   * cached dentries (NOTIFY_DELETE, sent from the notifier thread because it
-   * takes the parent's inode lock).
+   * cached dentry.
+   *
+   * The kernel is told with NOTIFY_INVAL_ENTRY, not NOTIFY_DELETE: DELETE
+   * also takes the child inode's lock (fuse_reverse_inval_entry), which a
+   * FUSE direct write or an O_TRUNC open holds while its request waits for
+   * us. Unplug removes the node before it cancels those requests, so DELETE
+   * could wait for a handler that waits for unplug. INVAL_ENTRY takes only
+   * the parent directory's lock, and every directory operation is answered
+   * synchronously here. The price: no inotify IN_DELETE for watchers.
    */
   remove(path: string): Promise<void> {
     let node = this.lookupPath(path);
@@ -152,7 +159,7 @@ export class NodeTree {
     parent.mtimeMs = Date.now();
     this.detach(node);
     const n = this.notifier();
-    return n ? n.entryDeleted(parent.nodeid, node.nodeid, node.name) : Promise.resolve();
+    return n ? n.entryInvalidated(parent.nodeid, node.name) : Promise.resolve();
   }
 
   private detach(node: TreeNode): void {

@@ -8,7 +8,7 @@ import { FuseChannel } from './channel.js';
 import type { ConnectionInfo, FuseFilesystem } from './filesystem.js';
 import { abortConnection, findMount, mountFuse, prepareMountpoint, unmountFuse } from './mount.js';
 import { FuseSession } from './session.js';
-import { encodeNotifyDelete, encodeNotifyInvalEntry, encodeNotifyPoll } from './wire.js';
+import { encodeNotifyInvalEntry, encodeNotifyPoll } from './wire.js';
 
 export interface ServeOptions {
   mountpoint: string;
@@ -24,9 +24,7 @@ export interface ServeOptions {
 export interface KernelNotifier {
   /** FUSE_NOTIFY_POLL: the file registered under `kh` may have changed readiness. */
   pollWakeup(kh: bigint): void;
-  /** FUSE_NOTIFY_DELETE for a removed entry, from the notifier thread. */
-  entryDeleted(parent: bigint, child: bigint, name: string): Promise<void>;
-  /** FUSE_NOTIFY_INVAL_ENTRY, e.g. for a negative dentry hiding a new entry. */
+  /** FUSE_NOTIFY_INVAL_ENTRY for a removed entry, from the notifier thread. */
   entryInvalidated(parent: bigint, name: string): Promise<void>;
 }
 
@@ -84,15 +82,6 @@ export class FuseServer implements KernelNotifier {
     const err = this.channel.write(encodeNotifyPoll(kh));
     // EINVAL before INIT or on kernels without notify; ENOENT: kh no longer registered.
     if (err && err !== 'ENOENT' && err !== 'ENODEV') this.log.warn({ kh, code: err }, 'poll notify rejected');
-  }
-
-  async entryDeleted(parent: bigint, child: bigint, name: string): Promise<void> {
-    const err = await this.channel.notifyAsync(encodeNotifyDelete(parent, child, name));
-    // ENOENT: nothing was cached for that name, which is what we wanted.
-    if (err && err !== 'ENOENT' && err !== 'ENODEV') {
-      this.log.warn({ parent, name, code: err }, 'NOTIFY_DELETE rejected; falling back to INVAL_ENTRY');
-      await this.entryInvalidated(parent, name);
-    }
   }
 
   async entryInvalidated(parent: bigint, name: string): Promise<void> {
