@@ -152,7 +152,9 @@ export class FuseSession {
       this.dispatch(h, body);
     } catch (err) {
       // A decoder rejected the body (MalformedRequest) or a synchronous bug.
-      this.failed(h, err);
+      // FORGETs are never answered, malformed or not (go-fuse doBatchForget logs).
+      if (OPS.get(h.opcode)?.noReply) this.log.error({ err, op: opName(h.opcode) }, 'malformed request; not answered');
+      else this.failed(h, err);
     }
   }
 
@@ -204,9 +206,15 @@ export class FuseSession {
   }
 
   private failed(h: fuse_in_header, err: unknown): void {
-    const errno = toErrno(err, (e) =>
+    let errno = toErrno(err, (e) =>
       this.log.error({ err: e, op: opName(h.opcode), unique: h.unique }, 'handler failed; answering EIO'),
     );
+    // fuse_dev_do_write rejects an error outside (-512, 0) with EINVAL before
+    // it finds the request, which would leave the caller waiting for ever.
+    if (!(errno > 0 && errno < 512)) {
+      this.log.error({ errno, op: opName(h.opcode), unique: h.unique }, 'handler threw an errno the kernel refuses; answering EIO');
+      errno = E.EIO;
+    }
     this.send(h.unique, -errno, null);
   }
 
