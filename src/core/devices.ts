@@ -1,0 +1,145 @@
+/**
+ * The device manager: registered models, the instances (zombies included
+ * until freed), plug/unplug/replug, model actions, and the event stream.
+ */
+import { CoreEvent, EventLog, type DeviceEvent } from './events.js';
+import { DeviceError, type Logger, type Publisher, type UnplugReport } from './host.js';
+import { DeviceInstance } from './instance.js';
+import type { DeviceModel, Instance } from './model.js';
+import { expandName } from './names.js';
+import { probe } from './probe.js';
+import { unplugInstance } from './unplug.js';
+
+export interface DeviceManagerOptions {
+  publisher: Publisher;
+  logger?: Logger;
+  /** Events kept for late subscribers; default 1000. */
+  historySize?: number;
+  /** Default for unplug; 5000. */
+  drainTimeoutMs?: number;
+}
+
+export interface PlugRequest {
+  model: string;
+  /** May contain one '%d': the lowest number not used by a live or unplugging instance. */
+  name: string;
+  options?: unknown;
+}
+
+// Models are stored type-erased; each instance is typed by its own model.
+type AnyModel = DeviceModel<any>;
+
+const consoleLogger: Logger = {
+  warn: (obj, msg) => console.warn(msg, obj),
+  error: (obj, msg) => console.error(msg, obj),
+};
+
+export class DeviceManager {
+  readonly events: EventLog;
+  private readonly publisher: Publisher;
+  private readonly logger: Logger;
+  private readonly drainTimeoutMs: number;
+  private readonly models = new Map<string, AnyModel>();
+  /** Not yet freed, in plug order. */
+  private readonly instances = new Set<DeviceInstance>();
+  /** Names held by plugs whose create() is still running. */
+  private readonly probing = new Set<string>();
+  /**
+   * The last plug under each name, kept after free: (name, generation)
+   * never repeats, and replug works on a device already gone.
+   */
+  private readonly plugged = new Map<string, { model: string; options: unknown; generation: number }>();
+
+  constructor(opts: DeviceManagerOptions) {
+    this.publisher = opts.publisher;
+    this.logger = opts.logger ?? consoleLogger;
+    this.drainTimeoutMs = opts.drainTimeoutMs ?? 5000;
+    this.events = new EventLog(this.logger, opts.historySize);
+  }
+
+  registerModel<S>(model: DeviceModel<S>): void {
+    if (this.models.has(model.name)) throw new DeviceError('conflict', `model ${model.name} is already registered`);
+    this.models.set(model.name, model);
+  }
+
+  async plug(req: PlugRequest): Promise<Instance<unknown>> {
+    const model = this.models.get(req.model);
+    if (!model) throw new DeviceError('unknown_model', `no model named ${JSON.stringify(req.model)}`);
+    const name = expandName(req.name, (n) => this.busy(n));
+    if (this.busy(name)) throw new DeviceError('conflict', `device ${name} exists`);
+    const generation = (this.plugged.get(name)?.generation ?? 0) + 1;
+    const inst: DeviceInstance = new DeviceInstance(model, name, generation, req.options, {
+      logger: this.logger,
+      record: (e: DeviceEvent) => this.events.record(e),
+      onFreed: (freed) => this.instances.delete(freed),
+    });
+    this.probing.add(name);
+    try {
+      await probe(inst, this.publisher);
+    } finally {
+      this.probing.delete(name);
+    }
+    this.plugged.set(name, { model: model.name, options: req.options, generation });
+    this.instances.add(inst);
+    return inst;
+  }
+
+  /** Resolves when the instance is drained and removed; a second call joins the first. */
+  async unplug(name: string, opts: { drainTimeoutMs?: number } = {}): Promise<UnplugReport> {
+    const inst = this.newest(name);
+    if (!inst || inst.lifecycle === 'gone' || inst.lifecycle === 'freed') {
+      throw new DeviceError('not_found', `no device ${name} to unplug`);
+    }
+    const timeout = opts.drainTimeoutMs ?? this.drainTimeoutMs;
+    if (!Number.isFinite(timeout) || timeout < 0) throw new DeviceError('invalid', `drainTimeoutMs ${timeout}`);
+    inst.unplugging ??= unplugInstance(inst, this.publisher, timeout);
+    return inst.unplugging;
+  }
+
+  /**
+   * Unplugs the newest instance of `name` if it is still plugged, then plugs
+   * a new generation with the same model and (unless given) options. The old
+   * generation may still wait for its last close.
+   */
+  async replug(name: string, options?: unknown): Promise<Instance<unknown>> {
+    const last = this.plugged.get(name);
+    if (!last) throw new DeviceError('not_found', `no device ${name}`);
+    const cur = this.newest(name);
+    if (cur?.lifecycle === 'live' || cur?.lifecycle === 'unplugging') await this.unplug(name);
+    return this.plug({ model: last.model, name, options: options === undefined ? last.options : options });
+  }
+
+  /** The newest generation under `name`, zombie or not. */
+  get(name: string): Instance<unknown> | undefined {
+    return this.newest(name);
+  }
+
+  /** Every instance not yet freed, zombies included, in plug order. */
+  list(): Instance<unknown>[] {
+    return [...this.instances];
+  }
+
+  async action(name: string, action: string, arg?: unknown): Promise<unknown> {
+    const inst = this.newest(name);
+    if (!inst || inst.lifecycle !== 'live') throw new DeviceError('not_found', `no live device ${name}`);
+    const fn = inst.driver.actions?.[action];
+    if (!fn) throw new DeviceError('not_found', `model ${inst.model} has no action ${JSON.stringify(action)}`);
+    inst.count.actions++;
+    inst.record(CoreEvent.action, { action });
+    // Model code like any op: through the gate, so unplug drains it.
+    return inst.gated(`action:${action}`, null, null, () => fn(inst, arg));
+  }
+
+  /** A name is busy while an instance under it is plugged or being unplugged (zombies free it). */
+  private busy(name: string): boolean {
+    if (this.probing.has(name)) return true;
+    const inst = this.newest(name);
+    return inst !== undefined && (inst.lifecycle === 'live' || inst.lifecycle === 'unplugging');
+  }
+
+  private newest(name: string): DeviceInstance | undefined {
+    let found: DeviceInstance | undefined;
+    for (const inst of this.instances) if (inst.name === name) found = inst;
+    return found;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * The ordered event stream of all instances (GET /v1/events): emitted
+ * synchronously at each lifecycle transition, so one instance's events are
+ * in lifecycle order, and kept in a bounded history for late subscribers.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from './host.js';
+
+/** Core event types; models add their own (watchdog 'expired'). */
+export const CoreEvent = {
+  plugged: 'plugged',
+  opened: 'opened',
+  released: 'released',
+  unplug_started: 'unplug_started',
+  stuck: 'stuck',
+  drained: 'drained',
+  removed: 'removed',
+  late_released: 'late_released',
+  freed: 'freed',
+  action: 'action',
+} as const;
+export type CoreEventType = (typeof CoreEvent)[keyof typeof CoreEvent];
+
+export function isCoreEvent(type: string): type is CoreEventType {
+  return Object.hasOwn(CoreEvent, type);
+}
+
+export interface DeviceEvent {
+  type: string;
+  device: string;
+  generation: number;
+  /** Epoch ms. */
+  at: number;
+  [detail: string]: unknown;
+}
+
+export class EventLog extends EventEmitter<{ event: [DeviceEvent] }> {
+  private readonly kept: DeviceEvent[] = [];
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly historySize = 1000,
+  ) {
+    super();
+  }
+
+  history(): readonly DeviceEvent[] {
+    return [...this.kept];
+  }
+
+  record(e: DeviceEvent): void {
+    this.kept.push(e);
+    if (this.kept.length > this.historySize) this.kept.shift();
+    // A throwing subscriber must not break the lifecycle transition that emitted.
+    try {
+      this.emit('event', e);
+    } catch (err) {
+      this.logger.error({ err, event: e }, 'event listener threw');
+    }
+  }
+}

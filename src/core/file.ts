@@ -1,0 +1,64 @@
+/** One open file description of a device node: the model's `File<S>`. */
+import { readFile } from 'node:fs/promises';
+import { O_NONBLOCK, type OpenContext } from '../devio.js';
+import type { File, Instance } from './model.js';
+import type { WaitQueue } from './waitqueue.js';
+
+export class OpenFile<S> implements File<S> {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly openFlags: number;
+  flags: number;
+  comm = '';
+  readonly openedAt = Date.now();
+  private: unknown = undefined;
+  /** Set by the one release; later calls on the file are refused. */
+  closed = false;
+  private unpoll: (() => void) | null = null;
+
+  constructor(
+    readonly id: number,
+    readonly instance: Instance<S>,
+    ctx: OpenContext,
+  ) {
+    this.pid = ctx.pid;
+    this.uid = ctx.uid;
+    this.gid = ctx.gid;
+    this.openFlags = ctx.flags;
+    this.flags = ctx.flags;
+    // Not awaited: readFile runs on the libuv pool, which clients of the
+    // mount inside this process can fill with blocked calls; an open must
+    // never wait on it.
+    void readComm(ctx.pid).then((comm) => {
+      this.comm = comm;
+    });
+  }
+
+  get nonblock(): boolean {
+    return (this.flags & O_NONBLOCK) !== 0;
+  }
+
+  /**
+   * One poll registration per file: a newer POLL supersedes the older one
+   * (fuse keeps one poll handle per file), so a program polling in a loop
+   * with a timeout does not pile up callbacks on a quiet device.
+   */
+  pollWait(wq: WaitQueue, notify: () => void): void {
+    this.cancelPoll();
+    this.unpoll = wq.pollWait(notify);
+  }
+
+  cancelPoll(): void {
+    this.unpoll?.();
+    this.unpoll = null;
+  }
+}
+
+async function readComm(pid: number): Promise<string> {
+  try {
+    return (await readFile(`/proc/${pid}/comm`, 'utf8')).trimEnd();
+  } catch {
+    return ''; // the opener may have exited already
+  }
+}

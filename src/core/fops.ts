@@ -1,0 +1,163 @@
+/**
+ * The file operations fs/ calls on a device node. Like debugfs's
+ * full_proxy_* wrappers, every op re-enters the instance's gate, so an op on
+ * a file that outlived its device fails with the unplug errno and never
+ * reaches the model; release is never gated.
+ */
+import { Errno } from '../errno.js';
+import {
+  DEFAULT_POLLMASK,
+  POLLERR,
+  type DeviceFile,
+  type IoContext,
+  type IoctlReply,
+  type IoctlRequest,
+  type OpenContext,
+  type PollMask,
+} from '../devio.js';
+import { CoreEvent } from './events.js';
+import { OpenFile } from './file.js';
+import type { DeviceInstance } from './instance.js';
+
+export async function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Promise<DeviceFile> {
+  // The node can outlive unpublish in the kernel's dentry cache, and an
+  // OPEN may already be past LOOKUP: refuse like evdev_open_device() once
+  // !evdev->exist.
+  if (inst.lifecycle !== 'live') {
+    inst.count.errors++;
+    throw new Errno('ENODEV');
+  }
+  const file = new OpenFile(inst.nextFileId(), inst, ctx);
+  // The file's reference is taken before the model's open runs
+  // (cxl_memdev_open() holds the device across ->open), so an unplug racing
+  // the open cannot free the instance under it.
+  inst.refs.get();
+  const h = inst.gate.enter('open', file, ctx.signal);
+  const run = inst.invoke(h, () => inst.driver.open?.(file));
+  void run.then(
+    // OPEN was answered ENODEV when unplug gave up on it: nobody will
+    // release this file, so close it here (it gets lateRelease).
+    () => {
+      if (h.stuck) void release(inst, file);
+    },
+    // do_dentry_open(): a failed ->open is never released.
+    () => inst.refs.put(),
+  );
+  try {
+    await Promise.race([run, h.abandoned]);
+  } catch (err) {
+    inst.count.errors++;
+    throw h.stuck ? new Errno('ENODEV') : err;
+  }
+  // Also reached when unplug began during the model's open: that file is a
+  // normal open file of a device being removed.
+  inst.files.add(file);
+  inst.count.opens++;
+  inst.record(CoreEvent.opened, { file: file.id, pid: file.pid, comm: file.comm, flags: file.openFlags });
+  return {
+    read: (size, io) => read(inst, file, size, io),
+    write: (data, io) => write(inst, file, data, io),
+    ioctl: (req, io) => ioctl(inst, file, req, io),
+    poll: (_events, wake, io) => poll(inst, file, wake, io),
+    fsync: (io) => fsync(inst, file, io),
+    release: () => release(inst, file),
+  };
+}
+
+async function read<S>(inst: DeviceInstance<S>, file: OpenFile<S>, size: number, io: IoContext): Promise<Buffer> {
+  inst.count.reads++;
+  const data = await inst.gated('read', file, io, async (signal) => {
+    // vfs_read(): a file without ->read is EINVAL.
+    if (!inst.driver.read) throw new Errno('EINVAL');
+    const buf = await inst.driver.read(file, size, signal);
+    if (!Buffer.isBuffer(buf) || buf.length > size) {
+      throw new Error(`read returned ${Buffer.isBuffer(buf) ? `${buf.length} bytes` : typeof buf} for a ${size}-byte read`);
+    }
+    return buf;
+  });
+  inst.count.bytesRead += data.length;
+  return data;
+}
+
+async function write<S>(inst: DeviceInstance<S>, file: OpenFile<S>, data: Buffer, io: IoContext): Promise<number> {
+  inst.count.writes++;
+  const n = await inst.gated('write', file, io, async (signal) => {
+    if (!inst.driver.write) throw new Errno('EINVAL');
+    const n = await inst.driver.write(file, data, signal);
+    if (!Number.isInteger(n) || n < 0 || n > data.length) {
+      throw new Error(`write returned ${String(n)} for a ${data.length}-byte write`);
+    }
+    return n;
+  });
+  inst.count.bytesWritten += n;
+  return n;
+}
+
+async function ioctl<S>(inst: DeviceInstance<S>, file: OpenFile<S>, req: IoctlRequest, io: IoContext): Promise<IoctlReply> {
+  inst.count.ioctls++;
+  return inst.gated('ioctl', file, io, async (signal) => {
+    // vfs_ioctl(): no ->unlocked_ioctl is ENOTTY, which programs probe with.
+    if (!inst.driver.ioctl) throw new Errno('ENOTTY');
+    const reply = await inst.driver.ioctl(file, req, signal);
+    if ((reply.out?.length ?? 0) > req.outSize) {
+      throw new Error(`ioctl 0x${req.cmd.toString(16)} returned ${reply.out!.length} bytes, caller accepts ${req.outSize}`);
+    }
+    return reply;
+  });
+}
+
+async function poll<S>(
+  inst: DeviceInstance<S>,
+  file: OpenFile<S>,
+  wake: (() => void) | null,
+  io: IoContext,
+): Promise<PollMask> {
+  inst.count.polls++;
+  // debugfs full_proxy_poll() answers EPOLLHUP once the file is removed; no
+  // registration is kept, the mask will not change again.
+  if (!inst.gate.isOpen) return inst.unpollMask;
+  // poll_wait() before computing the mask, so a wake in between is not lost.
+  if (wake) file.pollWait(inst.wq, wake);
+  try {
+    return await inst.gated('poll', file, io, () => (inst.driver.poll ? inst.driver.poll(file) : DEFAULT_POLLMASK));
+  } catch {
+    // Poll has no errno to give: fuse_file_poll() turns a failed POLL into EPOLLERR.
+    return POLLERR;
+  }
+}
+
+async function fsync<S>(inst: DeviceInstance<S>, file: OpenFile<S>, io: IoContext): Promise<void> {
+  // vfs_fsync_range(): a file without ->fsync is EINVAL. Models have no
+  // fsync, so a live device answers that; the gate answers the unplug errno.
+  await inst.gated('fsync', file, io, () => {
+    throw new Errno('EINVAL');
+  });
+}
+
+async function release<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Promise<void> {
+  if (file.closed) return;
+  file.closed = true;
+  file.cancelPoll();
+  inst.files.delete(file);
+  const late = inst.lifecycle !== 'live';
+  try {
+    if (!late) {
+      inst.count.releases++;
+      // full_proxy_release(): never gated, but model code that unplug's drain must wait for.
+      const h = inst.gate.track('release', file);
+      await Promise.race([inst.invoke(h, () => inst.driver.release?.(file)), h.abandoned]);
+    } else {
+      inst.count.lateReleases++;
+      // uio's late_release: a file closed after unregister is still cleaned
+      // up (tcmu leaked its memory when release was skipped). It runs after
+      // remove() so the model only ever sees it on a removed device.
+      await inst.removal;
+      await inst.runModel('lateRelease', () => inst.driver.lateRelease?.(file));
+    }
+  } catch {
+    // __fput() ignores ->release's result; invoke() has logged any model bug.
+  } finally {
+    inst.record(late ? CoreEvent.late_released : CoreEvent.released, { file: file.id, pid: file.pid });
+    inst.refs.put();
+  }
+}

@@ -1,0 +1,23 @@
+/** Public API of the device lifecycle core. */
+export { DeviceManager, type DeviceManagerOptions, type PlugRequest } from './devices.js';
+export { CoreEvent, EventLog, type CoreEventType, type DeviceEvent } from './events.js';
+export {
+  DeviceError,
+  type DeviceErrorKind,
+  type Logger,
+  type PublishedDevice,
+  type Publisher,
+  type StuckHandler,
+  type UnplugReport,
+} from './host.js';
+export type {
+  Attribute,
+  Counters,
+  DeviceModel,
+  File,
+  Holder,
+  InFlight,
+  Instance,
+  Lifecycle,
+} from './model.js';
+export { WaitQueue } from './waitqueue.js';

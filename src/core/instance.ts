@@ -1,0 +1,208 @@
+/**
+ * One bound device: identity, lifecycle state, references, the op gate, the
+ * wait queue, counters and events, and the error boundary every model call
+ * goes through. Probe, the file operations and unplug live in probe.ts,
+ * fops.ts and unplug.ts.
+ */
+import { E, Errno, toErrno } from '../errno.js';
+import { POLLERR, POLLHUP, type IoContext, type PollMask } from '../devio.js';
+import { CoreEvent, isCoreEvent, type DeviceEvent } from './events.js';
+import type { OpenFile } from './file.js';
+import { OpGate, type Caller, type Handler } from './gate.js';
+import type { Logger, PublishedDevice, UnplugReport } from './host.js';
+import { Kref } from './kref.js';
+import type { Counters, DeviceModel, Holder, InFlight, Instance, Lifecycle } from './model.js';
+import { WaitQueue } from './waitqueue.js';
+
+export interface InstanceHost {
+  logger: Logger;
+  record(e: DeviceEvent): void;
+  onFreed(inst: DeviceInstance): void;
+}
+
+/** The caller recorded for handlers started through the control API (actions). */
+const CONTROL: Caller = { pid: 0, comm: 'cdevemu' };
+
+type OpCounter = Exclude<keyof Counters, 'inFlight' | 'stuck'>;
+
+export class DeviceInstance<S = unknown> implements Instance<S> {
+  lifecycle: Lifecycle = 'live';
+  state!: S;
+  published: PublishedDevice;
+  readonly wq = new WaitQueue();
+  /** Starts at 1: the plug reference, dropped by the last unplug step. */
+  readonly refs: Kref;
+  readonly gate: OpGate;
+  readonly files = new Set<OpenFile<S>>();
+  /** Resolves when remove() has returned; late releases wait for it. */
+  readonly removal: Promise<void>;
+  markRemoved!: () => void;
+  /** The unplug in progress or done, so that a second unplug request joins it. */
+  unplugging: Promise<UnplugReport> | null = null;
+  readonly count: Record<OpCounter, number> = {
+    opens: 0,
+    releases: 0,
+    lateReleases: 0,
+    reads: 0,
+    writes: 0,
+    ioctls: 0,
+    polls: 0,
+    actions: 0,
+    errors: 0,
+    bytesRead: 0,
+    bytesWritten: 0,
+  };
+  private lastFileId = 0;
+
+  constructor(
+    readonly driver: DeviceModel<S>,
+    readonly name: string,
+    readonly generation: number,
+    readonly options: unknown,
+    private readonly host: InstanceHost,
+  ) {
+    this.published = { name, generation, nodePath: name, stream: driver.stream ?? false };
+    this.refs = new Kref(() => this.free());
+    this.gate = new OpGate(this.refs, this.unplugErrno);
+    this.removal = new Promise((resolve) => {
+      this.markRemoved = resolve;
+    });
+  }
+
+  get model(): string {
+    return this.driver.name;
+  }
+
+  get nodePath(): string {
+    return this.published.nodePath;
+  }
+
+  get unplugErrno(): number {
+    return this.driver.unplugErrno?.errno ?? E.EIO;
+  }
+
+  get unpollMask(): PollMask {
+    return this.driver.unpollMask ?? POLLERR | POLLHUP;
+  }
+
+  get log(): Logger {
+    return this.host.logger;
+  }
+
+  get counters(): Counters {
+    const running = this.gate.handlers;
+    return { ...this.count, inFlight: running.length, stuck: running.filter((h) => h.stuck).length };
+  }
+
+  get holders(): Holder[] {
+    return [...this.files].map((f) => ({ file: f.id, pid: f.pid, comm: f.comm, openedAt: f.openedAt }));
+  }
+
+  get inFlight(): InFlight[] {
+    const now = performance.now();
+    return this.gate.handlers.map((h) => ({
+      op: h.op,
+      pid: h.caller.pid,
+      comm: h.caller.comm,
+      sinceMs: Math.round(now - h.startedAt),
+      stuck: h.stuck,
+    }));
+  }
+
+  nextFileId(): number {
+    return ++this.lastFileId;
+  }
+
+  emit(type: string, details: Record<string, unknown> = {}): void {
+    if (isCoreEvent(type)) throw new Error(`model ${this.model} cannot emit core event '${type}'`);
+    // A timer the model forgot to cancel in remove() must not append to a finished lifecycle.
+    if (this.lifecycle === 'gone' || this.lifecycle === 'freed') {
+      this.log.warn({ device: this.name, generation: this.generation, type }, 'model emitted an event after remove(); dropped');
+      return;
+    }
+    this.record(type, details);
+  }
+
+  record(type: string, details: Record<string, unknown> = {}): void {
+    this.host.record({ ...details, type, device: this.name, generation: this.generation, at: Date.now() });
+  }
+
+  /**
+   * Runs one model handler through the gate, like debugfs's FULL_PROXY_FUNC:
+   * refused with the unplug errno once the gate is closed, otherwise counted
+   * until it returns. The request is answered with the handler's result, or
+   * with the unplug errno as soon as unplug gives up on the handler.
+   */
+  async gated<T>(
+    op: string,
+    file: OpenFile<S> | null,
+    io: IoContext | null,
+    fn: (signal: AbortSignal) => T | Promise<T>,
+  ): Promise<T> {
+    try {
+      if (file?.closed) throw new Errno('EBADF');
+      if (file && io) file.flags = io.flags;
+      const h = this.gate.enter(op, file ?? CONTROL, io?.signal);
+      return await Promise.race([this.invoke(h, fn), h.abandoned]);
+    } catch (err) {
+      this.count.errors++;
+      throw err;
+    }
+  }
+
+  /**
+   * Calls the model for a handler already counted by the gate. The promise
+   * rejects only with an Errno; the handler leaves the gate (and drops its
+   * reference) when the model's own promise settles, however late.
+   */
+  invoke<T>(h: Handler, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
+    const run = (async () => fn(h.signal))().catch((err: unknown) => {
+      throw this.errnoOf(err, h.op, h.signal);
+    });
+    const exit = (): void => this.gate.exit(h);
+    void run.then(exit, exit);
+    return run;
+  }
+
+  /**
+   * The plugin error boundary: an Errno is an answer, an AbortError from an
+   * API the handler passed its signal to is the cancellation it was asked
+   * for, a Node system error keeps its code, anything else is a model bug:
+   * logged with its stack and answered EIO.
+   */
+  errnoOf(err: unknown, op: string, signal?: AbortSignal): Errno {
+    if (err instanceof Errno) return err;
+    if (signal?.aborted && (err === signal.reason || (err instanceof Error && err.name === 'AbortError'))) {
+      return signal.reason as Errno;
+    }
+    return new Errno(
+      toErrno(err, (bug) =>
+        this.log.error({ err: bug, device: this.name, generation: this.generation, op }, `model ${this.model} threw in ${op}; answering EIO`),
+      ),
+    );
+  }
+
+  /** Model code that answers no request (remove, lateRelease, free on a failed probe): failures are only logged. */
+  async runModel(op: string, fn: () => unknown): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.log.error({ err, device: this.name, generation: this.generation, op }, `model ${this.model} threw in ${op}`);
+    }
+  }
+
+  /**
+   * The kref release hook (uio_device_release()): the plug reference, every
+   * file and every handler are gone, so nothing can reach the state again.
+   */
+  private free(): void {
+    try {
+      this.driver.free?.(this);
+    } catch (err) {
+      this.log.error({ err, device: this.name, generation: this.generation, op: 'free' }, `model ${this.model} threw in free`);
+    }
+    this.lifecycle = 'freed';
+    this.record(CoreEvent.freed);
+    this.host.onFreed(this as DeviceInstance);
+  }
+}

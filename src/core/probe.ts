@@ -1,0 +1,60 @@
+/**
+ * Plug: the model's create() (driver probe), then publish the node and its
+ * attributes (device_add()). Nothing is visible until probe succeeded.
+ */
+import { Errno } from '../errno.js';
+import { CoreEvent } from './events.js';
+import { openFile } from './fops.js';
+import { DeviceError, type Publisher } from './host.js';
+import type { DeviceInstance } from './instance.js';
+import type { Attribute } from './model.js';
+
+export async function probe<S>(inst: DeviceInstance<S>, publisher: Publisher): Promise<void> {
+  const drv = inst.driver;
+  try {
+    inst.state = await drv.create(inst, inst.options);
+  } catch (err) {
+    inst.log.error({ err, device: inst.name, model: drv.name }, 'model create failed');
+    throw new DeviceError('probe_failed', `${drv.name}: create failed: ${describe(err)}`, { cause: err });
+  }
+  try {
+    inst.published = { ...inst.published, nodePath: drv.nodePath?.(inst) ?? inst.name };
+    const attributes = guardAttributes(inst, drv.attributes?.(inst) ?? {});
+    publisher.publish(inst.published, { open: (ctx) => openFile(inst, ctx) }, attributes);
+  } catch (err) {
+    // device_add() failing after a successful probe: undo the probe. The
+    // instance was never visible, so no events and no references to wait for.
+    inst.log.error({ err, device: inst.name, model: drv.name }, 'publishing the device failed');
+    await inst.runModel('remove', () => drv.remove?.(inst));
+    await inst.runModel('free', () => drv.free?.(inst));
+    throw new DeviceError('probe_failed', `${inst.name}: publish failed: ${describe(err)}`, { cause: err });
+  }
+  inst.record(CoreEvent.plugged, { model: drv.name, nodePath: inst.nodePath });
+}
+
+/**
+ * A show() function is model code: once unplug began it reads ENODEV
+ * without calling the model (kernfs_get_active() fails once the node is
+ * deactivated), so no model code runs after remove().
+ */
+function guardAttributes<S>(inst: DeviceInstance<S>, attrs: Record<string, Attribute>): Record<string, Attribute> {
+  const guarded: Record<string, Attribute> = {};
+  for (const [path, value] of Object.entries(attrs)) {
+    guarded[path] =
+      typeof value === 'string'
+        ? value
+        : () => {
+            if (inst.lifecycle !== 'live') throw new Errno('ENODEV');
+            try {
+              return value();
+            } catch (err) {
+              throw inst.errnoOf(err, `attribute ${path}`);
+            }
+          };
+  }
+  return guarded;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,94 @@
+/**
+ * Hot-unplug of one instance, in DESIGN §4's order. Unregister is not free:
+ * the state stays until the last reference drops (instance.ts free()).
+ */
+import { Errno } from '../errno.js';
+import { CoreEvent } from './events.js';
+import type { Publisher, StuckHandler, UnplugReport } from './host.js';
+import type { DeviceInstance } from './instance.js';
+
+export async function unplugInstance(
+  inst: DeviceInstance,
+  publisher: Publisher,
+  drainTimeoutMs: number,
+): Promise<UnplugReport> {
+  await unpublishNode(inst, publisher, drainTimeoutMs);
+  closeGate(inst);
+  cancelWaiters(inst);
+  const { stuck, drainedInMs } = await drainHandlers(inst, drainTimeoutMs);
+  await removeDevice(inst);
+  dropPlugReference(inst);
+  return { device: inst.name, generation: inst.generation, stuck, drainedInMs };
+}
+
+/**
+ * 1. No new opens: the node and its attributes leave the tree
+ * (cdev_device_del() / device_del() before the driver is detached), and an
+ * OPEN already past lookup sees the lifecycle and fails ENODEV.
+ */
+async function unpublishNode(inst: DeviceInstance, publisher: Publisher, drainTimeoutMs: number): Promise<void> {
+  inst.lifecycle = 'unplugging';
+  inst.record(CoreEvent.unplug_started, { drainTimeoutMs });
+  try {
+    await publisher.unpublish(inst.published);
+  } catch (err) {
+    // A node left behind by the tree is the fs's bug; the device still goes away behind it.
+    inst.log.error({ err, device: inst.name, generation: inst.generation }, 'unpublish failed');
+  }
+}
+
+/** 2. No new handler invocations: debugfs's removal makes debugfs_file_get() fail; cdev generic shutdown. */
+function closeGate(inst: DeviceInstance): void {
+  inst.gate.close();
+}
+
+/**
+ * 3. Every sleeper fails with the unplug errno: the wait queue is killed
+ * (uio_unregister_device() clears idev->info and wakes idev->wait,
+ * evdev_hangup() wakes its readers; pollers re-poll and get the unplug
+ * mask), and every handler's AbortSignal aborts (debugfs cancellations).
+ */
+function cancelWaiters(inst: DeviceInstance): void {
+  inst.wq.kill(new Errno(inst.unplugErrno));
+  inst.gate.cancel(new Errno(inst.unplugErrno));
+}
+
+/**
+ * 4. Drain (debugfs remove_one() waiting for active_users to reach zero),
+ * bounded: handlers still running after the timeout are reported stuck and
+ * their requests answered with the unplug errno now; they keep their
+ * references, so the state is freed only when they really return.
+ */
+async function drainHandlers(
+  inst: DeviceInstance,
+  timeoutMs: number,
+): Promise<{ stuck: StuckHandler[]; drainedInMs: number }> {
+  const started = performance.now();
+  const left = await inst.gate.drain(timeoutMs);
+  const now = performance.now();
+  const stuck = left.map((h) => {
+    h.abandon(new Errno(inst.unplugErrno));
+    const report = { op: h.op, pid: h.caller.pid, comm: h.caller.comm, sinceMs: Math.round(now - h.startedAt) };
+    inst.record(CoreEvent.stuck, report);
+    return report;
+  });
+  const drainedInMs = Math.round(now - started);
+  inst.record(CoreEvent.drained, { drainedInMs, stuck: stuck.length });
+  return { stuck, drainedInMs };
+}
+
+/**
+ * 5. The model's remove(): after it returns no model code runs for this
+ * instance except lateRelease and free. Late releases queued behind it start now.
+ */
+async function removeDevice(inst: DeviceInstance): Promise<void> {
+  await inst.runModel('remove', () => inst.driver.remove?.(inst));
+  inst.lifecycle = 'gone';
+  inst.record(CoreEvent.removed);
+  inst.markRemoved();
+}
+
+/** 6. Drop the plug reference (the put_device() of device_unregister() in uio_unregister_device()); free() runs on the last put. */
+function dropPlugReference(inst: DeviceInstance): void {
+  inst.refs.put();
+}

@@ -1,0 +1,99 @@
+/**
+ * The kernel's wait-queue idiom for models: `await wq.wait(cond, signal)` is
+ * wait_event_interruptible(wq, cond) and `wq.wake()` is wake_up_interruptible(wq),
+ * which also wakes pollers (poll_wait() puts a poll table entry on the same queue).
+ */
+import { Errno } from '../errno.js';
+
+/**
+ * The errno a cancelled wait or handler fails with: the signal's reason when
+ * it is an Errno (unplug aborts with the unplug errno, the transport may pass
+ * EINTR), otherwise EINTR, what an interrupted wait_event_interruptible()
+ * turns into for the caller.
+ */
+export function abortErrno(signal: AbortSignal): Errno {
+  return signal.reason instanceof Errno ? signal.reason : new Errno('EINTR');
+}
+
+interface Waiter {
+  cond: () => boolean;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+export class WaitQueue {
+  private readonly waiters = new Set<Waiter>();
+  private readonly pollers = new Set<() => void>();
+  private dead: Errno | null = null;
+
+  /**
+   * Resolves once `cond()` is true, re-checked on every wake. As with
+   * wait_event(), the condition may be false again by the time the waiter
+   * runs (another waiter consumed it): consumers loop. Rejects with
+   * abortErrno(signal) when the signal aborts, and with the unplug errno once
+   * the device is gone (evdev_read() checking !evdev->exist after waking).
+   */
+  wait(cond: () => boolean, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.dead) return reject(this.dead);
+      if (cond()) return resolve();
+      if (signal?.aborted) return reject(abortErrno(signal));
+      const settle = (done: () => void): void => {
+        this.waiters.delete(waiter);
+        signal?.removeEventListener('abort', onAbort);
+        done();
+      };
+      const onAbort = (): void => settle(() => reject(abortErrno(signal!)));
+      const waiter: Waiter = {
+        cond,
+        resolve: () => settle(resolve),
+        reject: (err) => settle(() => reject(err)),
+      };
+      this.waiters.add(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Re-checks every waiter, then notifies (once) every poller registered since the last wake. */
+  wake(): void {
+    for (const w of [...this.waiters]) {
+      let ready: boolean;
+      try {
+        ready = w.cond();
+      } catch (err) {
+        w.reject(err);
+        continue;
+      }
+      if (ready) w.resolve();
+    }
+    this.wakePollers();
+  }
+
+  /**
+   * poll_wait(): `notify` is called once, at the next wake, then forgotten
+   * (the kernel re-polls and registers again). Returns a function that
+   * unregisters it. A dead queue never changes again, so nothing is kept.
+   */
+  pollWait(notify: () => void): () => void {
+    if (this.dead) return () => {};
+    this.pollers.add(notify);
+    return () => this.pollers.delete(notify);
+  }
+
+  /**
+   * The device is gone: current and future waits fail with `reason`, and
+   * pollers are told to look again (they then see the unplug poll mask).
+   * Like uio_unregister_device() clearing idev->info and waking idev->wait.
+   */
+  kill(reason: Errno): void {
+    this.dead = reason;
+    for (const w of [...this.waiters]) w.reject(reason);
+    this.wakePollers();
+  }
+
+  private wakePollers(): void {
+    const pollers = [...this.pollers];
+    this.pollers.clear();
+    for (const notify of pollers) notify();
+  }
+}

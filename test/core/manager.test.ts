@@ -1,0 +1,278 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { E, Errno } from '../../src/errno.js';
+import { O_NONBLOCK, O_RDWR, POLLERR, POLLIN } from '../../src/devio.js';
+import { DeviceError, type DeviceEvent } from '../../src/core/index.js';
+import { io, openNode, pipeModel, pipeOf, setup, sleep, tick } from './helpers.js';
+
+const ioctlReq = { cmd: 0x1234, arg: 0n, in: Buffer.alloc(0), outSize: 0, compat: false };
+
+describe('names and generations', () => {
+  it("'%d' takes the lowest number not used by a live or unplugging instance", async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(pipeModel());
+    const plug = async () => (await mgr.plug({ model: 'pipe', name: 'uio%d' })).name;
+    expect([await plug(), await plug(), await plug()]).toEqual(['uio0', 'uio1', 'uio2']);
+
+    await mgr.unplug('uio1'); // nothing open: freed
+    expect(await plug()).toBe('uio1');
+
+    const f = await openNode(publisher, 'uio0');
+    await mgr.unplug('uio0'); // a zombie waiting for its last close does not hold the name
+    const again = await mgr.plug({ model: 'pipe', name: 'uio%d' });
+    expect([again.name, again.generation]).toEqual(['uio0', 2]);
+
+    publisher.unpublishDelayMs = 30;
+    const unplugging = mgr.unplug('uio2'); // an unplugging one does
+    expect(await plug()).toBe('uio3');
+    await unplugging;
+    await f.release();
+  });
+
+  it('refuses a live name, bad names and unknown models with typed errors', async () => {
+    const { mgr } = setup();
+    mgr.registerModel(pipeModel());
+    await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    await expect(mgr.plug({ model: 'pipe', name: 'pipe0' })).rejects.toMatchObject({ kind: 'conflict' });
+    await expect(mgr.plug({ model: 'pipe', name: 'a%db%d' })).rejects.toMatchObject({ kind: 'invalid' });
+    await expect(mgr.plug({ model: 'pipe', name: 'a/b' })).rejects.toMatchObject({ kind: 'invalid' });
+    await expect(mgr.plug({ model: 'nope', name: 'x' })).rejects.toMatchObject({ kind: 'unknown_model' });
+    await expect(mgr.unplug('ghost')).rejects.toBeInstanceOf(DeviceError);
+    expect(() => mgr.registerModel(pipeModel())).toThrow(DeviceError);
+  });
+
+  it('replug makes generation 2 while generation 1 waits for its last close', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(pipeModel());
+    const gen1 = await mgr.plug({ model: 'pipe', name: 'pipe0', options: { size: 4 } });
+    const old = await openNode(publisher, 'pipe0');
+
+    const gen2 = await mgr.replug('pipe0');
+    expect([gen2.name, gen2.generation, gen2.lifecycle, gen2.options]).toEqual(['pipe0', 2, 'live', { size: 4 }]);
+    expect(mgr.list().map((i) => [i.generation, i.lifecycle])).toEqual([
+      [1, 'gone'],
+      [2, 'live'],
+    ]);
+    expect(mgr.get('pipe0')).toBe(gen2);
+    expect(publisher.nodes.get('pipe0')!.dev.generation).toBe(2);
+
+    const fresh = await openNode(publisher, 'pipe0');
+    await fresh.write!(Buffer.from('new'), io());
+    expect((await fresh.read!(10, io())).toString()).toBe('new');
+    await expect(old.read!(10, io())).rejects.toMatchObject({ errno: E.EIO });
+
+    await old.release();
+    expect(gen1.lifecycle).toBe('freed');
+    expect(mgr.list()).toEqual([gen2]);
+    expect(gen2.counters.lateReleases).toBe(0);
+
+    await mgr.unplug('pipe0');
+    const gen3 = await mgr.replug('pipe0'); // works on a device already freed
+    expect(gen3.generation).toBe(3);
+    await fresh.release();
+  });
+});
+
+describe('events', () => {
+  it('emits each instance’s events in lifecycle order, into the stream and the history', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(pipeModel());
+    const seen: DeviceEvent[] = [];
+    mgr.events.on('event', (e) => seen.push(e));
+
+    await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    await mgr.plug({ model: 'pipe', name: 'other0' });
+    const a = await openNode(publisher, 'pipe0');
+    const other = await openNode(publisher, 'other0');
+    expect(await mgr.action('pipe0', 'push', 'hi')).toBe('ok');
+    await a.release();
+    const b = await openNode(publisher, 'pipe0');
+    await mgr.unplug('pipe0');
+    await other.release();
+    await b.release();
+
+    const pipe0 = seen.filter((e) => e.device === 'pipe0');
+    expect(pipe0.map((e) => e.type)).toEqual([
+      'plugged',
+      'opened',
+      'action',
+      'pushed',
+      'released',
+      'opened',
+      'unplug_started',
+      'drained',
+      'removed',
+      'late_released',
+      'freed',
+    ]);
+    expect(seen.filter((e) => e.device === 'other0').map((e) => e.type)).toEqual(['plugged', 'opened', 'released']);
+    for (const e of pipe0) expect(e).toMatchObject({ device: 'pipe0', generation: 1, at: expect.any(Number) });
+    expect(pipe0[3]).toMatchObject({ bytes: 2 });
+    expect(mgr.events.history()).toEqual(seen);
+  });
+
+  it('keeps a bounded history and refuses core event types from models', async () => {
+    const { mgr } = setup();
+    mgr.registerModel(pipeModel());
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    for (let i = 0; i < 1100; i++) inst.emit('tick', { i });
+    const history = mgr.events.history();
+    expect(history).toHaveLength(1000);
+    expect(history.at(-1)).toMatchObject({ type: 'tick', i: 1099 });
+    expect(() => inst.emit('freed')).toThrow();
+  });
+
+  it('drops a model event emitted after remove() and warns', async () => {
+    const { mgr, publisher, logger } = setup();
+    mgr.registerModel(pipeModel());
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const f = await openNode(publisher, 'pipe0');
+    await mgr.unplug('pipe0');
+    inst.emit('expired');
+    expect(mgr.events.history().map((e) => e.type)).not.toContain('expired');
+    expect(logger.warns).toHaveLength(1);
+    await f.release();
+  });
+});
+
+describe('counters and holders', () => {
+  it('counts ops and bytes and lists holders with their comm', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(pipeModel());
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const f = await openNode(publisher, 'pipe0');
+    await f.write!(Buffer.from('abcd'), io());
+    await f.read!(3, io());
+    await f.ioctl!(ioctlReq, io());
+    await f.poll!(POLLIN, null, io());
+    await expect(f.fsync!(io())).rejects.toMatchObject({ errno: E.EINVAL });
+    await sleep(20); // comm is read from /proc asynchronously
+    expect(inst.counters).toMatchObject({
+      opens: 1,
+      reads: 1,
+      writes: 1,
+      ioctls: 1,
+      polls: 1,
+      errors: 1,
+      bytesRead: 3,
+      bytesWritten: 4,
+      inFlight: 0,
+      stuck: 0,
+    });
+    const comm = readFileSync('/proc/self/comm', 'utf8').trimEnd();
+    expect(inst.holders).toEqual([{ file: 1, pid: process.pid, comm, openedAt: expect.any(Number) }]);
+    await f.release();
+    expect(inst.holders).toEqual([]);
+  });
+});
+
+describe('model errors', () => {
+  it('answers EIO for a non-Errno exception, logs it, and keeps serving', async () => {
+    const { mgr, publisher, logger } = setup();
+    let mode: 'throw' | 'oversize' | 'ok' = 'throw';
+    const base = pipeModel();
+    mgr.registerModel(
+      pipeModel({
+        read(file, size, signal) {
+          if (mode === 'throw') throw new TypeError('boom');
+          if (mode === 'oversize') return Buffer.alloc(size + 1);
+          return base.read!(file, size, signal);
+        },
+        write: async () => Promise.reject(new RangeError('async boom')),
+        ioctl: () => ({ out: Buffer.alloc(8) }), // more than the caller accepts: a model bug
+        poll() {
+          throw new Error('poll boom');
+        },
+        actions: {
+          crash() {
+            throw new Error('action boom');
+          },
+        },
+      }),
+    );
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const f = await openNode(publisher, 'pipe0');
+
+    await expect(f.read!(1, io())).rejects.toMatchObject({ errno: E.EIO });
+    mode = 'oversize';
+    await expect(f.read!(1, io())).rejects.toMatchObject({ errno: E.EIO });
+    await expect(f.write!(Buffer.from('x'), io())).rejects.toMatchObject({ errno: E.EIO });
+    await expect(f.ioctl!(ioctlReq, io())).rejects.toMatchObject({ errno: E.EIO });
+    expect(await f.poll!(POLLIN, null, io())).toBe(POLLERR);
+    await expect(mgr.action('pipe0', 'crash', null)).rejects.toMatchObject({ errno: E.EIO });
+    expect(logger.errors.map((e) => [e.obj.op, (e.obj.err as Error).message])).toEqual([
+      ['read', 'boom'],
+      ['read', 'read returned 2 bytes for a 1-byte read'],
+      ['write', 'async boom'],
+      ['ioctl', 'ioctl 0x1234 returned 8 bytes, caller accepts 0'],
+      ['poll', 'poll boom'],
+      ['action:crash', 'action boom'],
+    ]);
+    expect(inst.counters.errors).toBe(6);
+
+    // An Errno is an answer, not a bug: passed through, not logged.
+    mode = 'ok';
+    await expect(f.read!(1, io(O_RDWR | O_NONBLOCK))).rejects.toMatchObject({ errno: E.EAGAIN });
+    expect(logger.errors).toHaveLength(6);
+    expect(inst.lifecycle).toBe('live');
+    await f.release();
+  });
+
+  it('a failing create refuses the plug, publishes nothing and frees the name', async () => {
+    const { mgr, publisher, logger } = setup();
+    let fail = true;
+    mgr.registerModel(
+      pipeModel({
+        create: () => {
+          if (fail) throw new Errno('EINVAL', 'bad options');
+          return { chunks: [], calls: [], removed: false, afterRemove: [] };
+        },
+      }),
+    );
+    await expect(mgr.plug({ model: 'pipe', name: 'pipe%d' })).rejects.toMatchObject({ kind: 'probe_failed' });
+    expect(publisher.nodes.size).toBe(0);
+    expect(logger.errors).toHaveLength(1);
+    fail = false;
+    expect((await mgr.plug({ model: 'pipe', name: 'pipe%d' })).name).toBe('pipe0');
+  });
+
+  it('a throwing remove or release is logged and the lifecycle completes', async () => {
+    const { mgr, publisher, logger } = setup();
+    mgr.registerModel(
+      pipeModel({
+        release: () => {
+          throw new Error('release boom');
+        },
+        remove: () => Promise.reject(new Error('remove boom')),
+      }),
+    );
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    await (await openNode(publisher, 'pipe0')).release();
+    await mgr.unplug('pipe0');
+    await tick();
+    expect(inst.lifecycle).toBe('freed');
+    expect(logger.errors.map((e) => e.obj.op)).toEqual(['release', 'remove']);
+    expect(pipeOf(inst).calls.at(-1)).toBe('free');
+  });
+
+  it('a second unplug joins the first; an action runs through the gate and is drained', async () => {
+    const { mgr } = setup();
+    mgr.registerModel(
+      pipeModel({
+        actions: {
+          slow: async () => {
+            await sleep(80);
+            return 'done';
+          },
+        },
+      }),
+    );
+    await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const acting = mgr.action('pipe0', 'slow', null);
+    await tick();
+    const [r1, r2] = await Promise.all([mgr.unplug('pipe0'), mgr.unplug('pipe0')]);
+    expect(r1).toBe(r2);
+    expect(r1.drainedInMs).toBeGreaterThanOrEqual(60);
+    await expect(acting).resolves.toBe('done');
+  });
+});

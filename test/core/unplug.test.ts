@@ -1,0 +1,319 @@
+import { getEventListeners } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
+import { describe, expect, it, vi } from 'vitest';
+import { E, Errno } from '../../src/errno.js';
+import { O_NONBLOCK, O_RDWR, POLLERR, POLLHUP, POLLIN, POLLOUT } from '../../src/devio.js';
+import type { DeviceEvent } from '../../src/core/index.js';
+import { io, openNode, pipeModel, pipeOf, setup, sleep, tick, watch } from './helpers.js';
+
+const ioctlReq = { cmd: 0x1234, arg: 0n, in: Buffer.alloc(0), outSize: 0, compat: false };
+
+describe('unplug with files open', () => {
+  it('fails I/O with EIO, answers poll with POLLERR|POLLHUP, then lateRelease once and free once', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(pipeModel());
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const st = pipeOf(inst);
+    const f = await openNode(publisher, 'pipe0');
+    expect(await f.write!(Buffer.from('queued'), io())).toBe(6);
+
+    const report = await mgr.unplug('pipe0');
+    expect(report).toEqual({ device: 'pipe0', generation: 1, stuck: [], drainedInMs: expect.any(Number) });
+    expect(inst.lifecycle).toBe('gone');
+    expect(publisher.nodes.has('pipe0')).toBe(false);
+
+    // Data is queued, so only the gate can make these fail.
+    await expect(f.read!(10, io())).rejects.toMatchObject({ errno: E.EIO });
+    await expect(f.write!(Buffer.from('x'), io())).rejects.toMatchObject({ errno: E.EIO });
+    await expect(f.ioctl!(ioctlReq, io())).rejects.toMatchObject({ errno: E.EIO });
+    await expect(f.fsync!(io())).rejects.toMatchObject({ errno: E.EIO });
+    expect(await f.poll!(POLLIN, null, io())).toBe(POLLERR | POLLHUP);
+    expect(st.calls).not.toContain('free');
+    expect(mgr.list()).toEqual([inst]); // a zombie until its last close
+
+    await f.release();
+    await f.release();
+    expect(st.calls.filter((c) => c === 'lateRelease')).toHaveLength(1);
+    expect(st.calls.filter((c) => c === 'free')).toHaveLength(1);
+    expect(st.calls).not.toContain('release');
+    expect(inst.lifecycle).toBe('freed');
+    expect(inst.counters).toMatchObject({ opens: 1, releases: 0, lateReleases: 1, inFlight: 0 });
+    expect(mgr.list()).toEqual([]);
+    expect(mgr.get('pipe0')).toBeUndefined();
+  });
+
+  it('frees at once when nothing is open, and release before unplug is a plain release', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(pipeModel());
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const f = await openNode(publisher, 'pipe0');
+    await f.release();
+    await mgr.unplug('pipe0');
+    expect(pipeOf(inst).calls).toEqual(['create', 'open', 'release', 'remove', 'free']);
+    expect(inst.lifecycle).toBe('freed');
+  });
+
+  it('wakes a blocked read with EIO and a poller, which then sees the unplug mask', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(pipeModel());
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const f = await openNode(publisher, 'pipe0');
+    const wake = vi.fn();
+    expect(await f.poll!(POLLIN, wake, io())).toBe(POLLOUT);
+    const reading = f.read!(10, io());
+    await tick();
+    expect(inst.inFlight.map((h) => h.op)).toEqual(['read']);
+    expect(wake).not.toHaveBeenCalled();
+
+    const report = await mgr.unplug('pipe0');
+    await expect(reading).rejects.toMatchObject({ errno: E.EIO });
+    expect(report.stuck).toEqual([]);
+    expect(wake).toHaveBeenCalledTimes(1);
+    expect(await f.poll!(POLLIN, wake, io())).toBe(POLLERR | POLLHUP);
+    await f.release();
+    expect(wake).toHaveBeenCalledTimes(1);
+  });
+
+  it("uses the model's unplug errno and poll mask (evdev: ENODEV)", async () => {
+    const { mgr, publisher } = setup();
+    const mask = POLLIN | POLLERR | POLLHUP;
+    mgr.registerModel(pipeModel({ unplugErrno: new Errno('ENODEV'), unpollMask: mask }));
+    await mgr.plug({ model: 'pipe', name: 'ev0' });
+    const f = await openNode(publisher, 'ev0');
+    const reading = f.read!(10, io());
+    await mgr.unplug('ev0');
+    await expect(reading).rejects.toMatchObject({ errno: E.ENODEV });
+    await expect(f.write!(Buffer.from('x'), io())).rejects.toMatchObject({ errno: E.ENODEV });
+    expect(await f.poll!(POLLIN, null, io())).toBe(mask);
+    await f.release();
+  });
+
+  it('drain waits for a 300 ms write in flight, which completes normally', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(
+      pipeModel({
+        async write(file, data) {
+          await sleep(300); // ignores its signal, but finishes within the drain timeout
+          file.instance.state.calls.push('write done');
+          return data.length;
+        },
+      }),
+    );
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const f = await openNode(publisher, 'pipe0');
+    const writing = f.write!(Buffer.from('abc'), io());
+    await tick();
+    const t0 = performance.now();
+    const report = await mgr.unplug('pipe0');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(report.drainedInMs).toBeGreaterThanOrEqual(250);
+    expect(report.stuck).toEqual([]);
+    await expect(writing).resolves.toBe(3);
+    const calls = pipeOf(inst).calls;
+    expect(calls.indexOf('write done')).toBeLessThan(calls.indexOf('remove'));
+    await f.release();
+  });
+
+  it('reports a handler ignoring its signal as stuck, answers its request EIO at once, frees after it returns', async () => {
+    const { mgr, publisher } = setup();
+    let finish!: () => void;
+    mgr.registerModel(
+      pipeModel({ write: (_file, data) => new Promise<number>((r) => (finish = () => r(data.length))) }),
+    );
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const st = pipeOf(inst);
+    const events: DeviceEvent[] = [];
+    mgr.events.on('event', (e) => events.push(e));
+    const f = await openNode(publisher, 'pipe0');
+    const writing = f.write!(Buffer.from('abc'), io());
+    const answer = watch(Promise.resolve(writing));
+
+    const report = await mgr.unplug('pipe0', { drainTimeoutMs: 100 });
+    expect(report.stuck).toEqual([{ op: 'write', pid: process.pid, comm: expect.any(String), sinceMs: expect.any(Number) }]);
+    expect(report.stuck[0]!.sinceMs).toBeGreaterThanOrEqual(90);
+    await tick(); // the handler is still running: the answer must not wait for it
+    expect(answer.state).toBe('rejected');
+    await expect(writing).rejects.toMatchObject({ errno: E.EIO });
+    expect(inst.counters).toMatchObject({ inFlight: 1, stuck: 1 });
+    expect(events.map((e) => e.type)).toEqual(['opened', 'unplug_started', 'stuck', 'drained', 'removed']);
+
+    await f.release();
+    expect(st.calls).toContain('lateRelease');
+    expect(inst.lifecycle).toBe('gone'); // the stuck handler still holds a reference
+
+    finish();
+    await tick();
+    expect(inst.lifecycle).toBe('freed');
+    expect(st.calls.filter((c) => c === 'free')).toHaveLength(1);
+    expect(inst.counters.bytesWritten).toBe(0); // the late result was ignored
+    expect(events.at(-1)!.type).toBe('freed');
+  });
+
+  it("aborts a handler's signal on unplug: an AbortError becomes the unplug errno, not a logged bug", async () => {
+    const { mgr, publisher, logger } = setup();
+    mgr.registerModel(
+      pipeModel({
+        async ioctl(_file, _req, signal) {
+          await delay(10_000, undefined, { signal }); // sleeps on its signal, not on the wait queue
+          return {};
+        },
+      }),
+    );
+    await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const f = await openNode(publisher, 'pipe0');
+    const calling = f.ioctl!(ioctlReq, io());
+    await tick();
+    const report = await mgr.unplug('pipe0', { drainTimeoutMs: 1000 });
+    expect(report.stuck).toEqual([]);
+    expect(report.drainedInMs).toBeLessThan(500);
+    await expect(calling).rejects.toMatchObject({ errno: E.EIO });
+    expect(logger.errors).toEqual([]);
+    await f.release();
+  });
+
+  it('a close during unplug gets lateRelease, after remove()', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(pipeModel({ write: async (_file, data) => (await sleep(100), data.length) }));
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const busy = await openNode(publisher, 'pipe0');
+    const closing = await openNode(publisher, 'pipe0');
+    const writing = busy.write!(Buffer.from('abc'), io());
+    await tick();
+    const unplugging = mgr.unplug('pipe0');
+    await tick();
+    expect(inst.lifecycle).toBe('unplugging');
+    const released = closing.release();
+    await unplugging;
+    await released;
+    await writing;
+    expect(pipeOf(inst).calls.slice(-2)).toEqual(['remove', 'lateRelease']);
+    await busy.release();
+  });
+
+  it('runs no model code after remove() returns except lateRelease and free', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(pipeModel());
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const st = pipeOf(inst);
+    const { endpoint, attributes } = publisher.all[0]!;
+    const show = attributes['sys/class/pipe/pipe0/queued'] as () => string;
+    expect(show()).toBe('0');
+    const f = await openNode(publisher, 'pipe0');
+    await mgr.unplug('pipe0');
+    expect(st.removed).toBe(true);
+
+    await expect(f.read!(1, io())).rejects.toThrow(Errno);
+    await expect(f.write!(Buffer.from('x'), io())).rejects.toThrow(Errno);
+    await expect(f.ioctl!(ioctlReq, io())).rejects.toThrow(Errno);
+    await expect(f.fsync!(io())).rejects.toThrow(Errno);
+    await f.poll!(POLLIN, () => {}, io());
+    await expect(endpoint.open(io())).rejects.toMatchObject({ errno: E.ENODEV });
+    await expect(mgr.action('pipe0', 'push', 'x')).rejects.toMatchObject({ kind: 'not_found' });
+    expect(() => show()).toThrow(expect.objectContaining({ errno: E.ENODEV }));
+    await f.release();
+    expect(st.afterRemove).toEqual(['lateRelease', 'free']);
+  });
+
+  it('an interrupt fails a blocked read with EINTR and leaves the device usable', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(pipeModel());
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const f = await openNode(publisher, 'pipe0');
+    const ac = new AbortController();
+    // Completed calls leave no listener on a long-lived transport signal.
+    await f.write!(Buffer.from('x'), io(O_RDWR, ac.signal));
+    await f.read!(10, io(O_RDWR, ac.signal));
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    const reading = f.read!(10, io(O_RDWR, ac.signal));
+    await tick();
+    ac.abort();
+    await expect(reading).rejects.toMatchObject({ errno: E.EINTR });
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    expect(inst.counters.inFlight).toBe(0);
+    await f.write!(Buffer.from('ok'), io());
+    expect((await f.read!(10, io())).toString()).toBe('ok');
+    // O_NONBLOCK is taken from the call, not from open.
+    await expect(f.read!(10, io(O_RDWR | O_NONBLOCK))).rejects.toMatchObject({ errno: E.EAGAIN });
+  });
+
+  it('notifies a poller once when data arrives', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(pipeModel());
+    await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const reader = await openNode(publisher, 'pipe0');
+    const writer = await openNode(publisher, 'pipe0');
+    const first = vi.fn();
+    const wake = vi.fn();
+    await reader.poll!(POLLIN, first, io());
+    await reader.poll!(POLLIN, wake, io()); // supersedes the first registration
+    await writer.write!(Buffer.from('a'), io());
+    await writer.write!(Buffer.from('b'), io());
+    expect(first).not.toHaveBeenCalled();
+    expect(wake).toHaveBeenCalledTimes(1);
+    expect(await reader.poll!(POLLIN, null, io())).toBe(POLLIN | POLLOUT);
+  });
+});
+
+describe('open racing unplug', () => {
+  it('an open arriving after unplug began fails ENODEV', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(pipeModel());
+    await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    publisher.unpublishDelayMs = 50;
+    const endpoint = publisher.endpoint('pipe0');
+    const unplugging = mgr.unplug('pipe0');
+    await expect(endpoint.open(io())).rejects.toMatchObject({ errno: E.ENODEV });
+    await unplugging;
+  });
+
+  it('an open whose model open is running when unplug begins succeeds, is drained, and late-released', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(
+      pipeModel({
+        async open(file) {
+          await sleep(100);
+          file.instance.state.calls.push('open done');
+        },
+      }),
+    );
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const opening = openNode(publisher, 'pipe0');
+    await tick();
+    const unplugging = mgr.unplug('pipe0');
+    const f = await opening;
+    const report = await unplugging;
+    expect(report.drainedInMs).toBeGreaterThanOrEqual(80);
+    expect(report.stuck).toEqual([]);
+    await expect(f.read!(1, io())).rejects.toMatchObject({ errno: E.EIO });
+    expect(inst.holders).toHaveLength(1);
+    await f.release();
+    expect(pipeOf(inst).calls).toEqual(['create', 'open done', 'remove', 'lateRelease', 'free']);
+  });
+
+  it('an open stuck past the drain timeout fails ENODEV; when it finishes the file is late-released and freed', async () => {
+    const { mgr, publisher } = setup();
+    let finish!: () => void;
+    mgr.registerModel(pipeModel({ open: () => new Promise<void>((r) => (finish = r)) }));
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const opening = openNode(publisher, 'pipe0');
+    await tick();
+    const report = await mgr.unplug('pipe0', { drainTimeoutMs: 50 });
+    expect(report.stuck.map((s) => s.op)).toEqual(['open']);
+    await expect(opening).rejects.toMatchObject({ errno: E.ENODEV });
+    expect(inst.lifecycle).toBe('gone');
+    finish();
+    await tick();
+    expect(pipeOf(inst).calls).toEqual(['create', 'remove', 'lateRelease', 'free']);
+    expect(inst.lifecycle).toBe('freed');
+  });
+
+  it('a failing open drops its reference and is never released', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(pipeModel({ open: () => Promise.reject(new Errno('EBUSY')) }));
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    await expect(openNode(publisher, 'pipe0')).rejects.toMatchObject({ errno: E.EBUSY });
+    await mgr.unplug('pipe0');
+    expect(pipeOf(inst).calls).toEqual(['create', 'remove', 'free']);
+    expect(inst.lifecycle).toBe('freed');
+  });
+});
