@@ -154,35 +154,42 @@ export class FuseChannel {
     this.notifier.unref();
   }
 
-  /** Handles every published request, then waits briefly for more, then sleeps. */
+  /** Handles every published request; then, once their replies are out, looks for more. */
   private drain(): void {
     const c = this.ctl;
-    for (;;) {
-      while (this.tail !== Atomics.load(c, HEAD)) {
-        if (this.ended) return;
-        const slot = this.tail & (SLOTS - 1);
-        const off = slot * this.slotSize;
-        // A private copy: handlers may keep request data (WRITE payloads)
-        // long after the slot is reused.
-        const buf = Buffer.allocUnsafe(Atomics.load(c, LEN0 + slot));
-        this.mem.copy(buf, 0, off, off + buf.length);
-        this.tail = (this.tail + 1) | 0;
-        Atomics.store(c, TAIL, this.tail);
-        Atomics.notify(c, TAIL);
-        this.events!.request(buf);
-      }
-      if (this.spinMs > 0) {
-        const deadline = performance.now() + this.spinMs;
-        while (this.tail === Atomics.load(c, HEAD) && performance.now() < deadline);
-        if (this.tail !== Atomics.load(c, HEAD)) continue;
-      }
-      Atomics.store(c, SLEEPING, 1);
-      // A request published between the last check and the store above
-      // would otherwise wait for the next one's wake-up message.
-      if (this.tail === Atomics.load(c, HEAD)) return;
-      Atomics.store(c, SLEEPING, 0);
+    while (this.tail !== Atomics.load(c, HEAD)) {
+      if (this.ended) return;
+      const slot = this.tail & (SLOTS - 1);
+      const off = slot * this.slotSize;
+      // A private copy: handlers may keep request data (WRITE payloads)
+      // long after the slot is reused.
+      const buf = Buffer.allocUnsafe(Atomics.load(c, LEN0 + slot));
+      this.mem.copy(buf, 0, off, off + buf.length);
+      this.tail = (this.tail + 1) | 0;
+      Atomics.store(c, TAIL, this.tail);
+      Atomics.notify(c, TAIL);
+      this.events!.request(buf);
     }
+    // setImmediate runs after the microtask queue is empty, i.e. after the
+    // async handlers that could answer at once have written their replies;
+    // spinning here instead would hold those replies back.
+    setImmediate(this.idle);
   }
+
+  /** Waits up to spinMicros for the next request, else sleeps until the reader's wake-up message. */
+  private readonly idle = (): void => {
+    const c = this.ctl;
+    if (this.ended) return;
+    if (this.spinMs > 0) {
+      const deadline = performance.now() + this.spinMs;
+      while (this.tail === Atomics.load(c, HEAD) && performance.now() < deadline);
+    }
+    if (this.tail !== Atomics.load(c, HEAD)) return this.drain();
+    Atomics.store(c, SLEEPING, 1);
+    // A request published between the check above and the store would
+    // otherwise wait for the next request's wake-up message.
+    if (this.tail !== Atomics.load(c, HEAD) && Atomics.exchange(c, SLEEPING, 0) === 1) this.drain();
+  };
 
   private finish(reason: EndReason): void {
     if (this.ended) return;

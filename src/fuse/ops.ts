@@ -39,7 +39,21 @@ export interface OpSpec {
   /** FORGET and BATCH_FORGET: the kernel expects no reply (fuse_reply_none). */
   noReply?: boolean;
   run?(fs: FuseFilesystem, ctx: RequestContext, body: Buffer): Awaitable<ReplyBody>;
+  /**
+   * Undoes a successful answer the kernel never received (the request was
+   * interrupted and answered EINTR first, or the write found it gone). For
+   * OPEN this releases the fh: the kernel will never send RELEASE for a
+   * handle it never learned (libfuse's fuse_reply_open does the same when
+   * the reply fails).
+   */
+  orphan?(fs: FuseFilesystem, ctx: RequestContext, reply: ReplyBody): void;
 }
+
+const releaseOrphan = (fs: FuseFilesystem, ctx: RequestContext, reply: ReplyBody, dir: boolean): void => {
+  const fh = (reply as Buffer).readBigUInt64LE(0); // fuse_open_out.fh
+  const arg = { fh, flags: 0, release_flags: 0, lock_owner: 0n };
+  void (dir ? fs.releasedir(ctx, arg) : fs.release(ctx, arg));
+};
 
 /** Applies `f` to a value or to a promise's result without forcing a microtask for sync values. */
 function then<T, U>(v: Awaitable<T>, f: (x: T) => U): Awaitable<U> {
@@ -62,14 +76,28 @@ export const OPS: ReadonlyMap<number, OpSpec> = new Map<number, OpSpec>([
     },
   ],
   [Opcode.SETATTR, { name: 'SETATTR', run: (fs, ctx, b) => then(fs.setattr(ctx, decodeSetattrIn(b)), encodeAttrOut) }],
-  [Opcode.OPEN, { name: 'OPEN', run: (fs, ctx, b) => then(fs.open(ctx, decodeOpenIn(b)), encodeOpenOut) }],
+  [
+    Opcode.OPEN,
+    {
+      name: 'OPEN',
+      run: (fs, ctx, b) => then(fs.open(ctx, decodeOpenIn(b)), encodeOpenOut),
+      orphan: (fs, ctx, reply) => releaseOrphan(fs, ctx, reply, false),
+    },
+  ],
   [Opcode.READ, { name: 'READ', run: (fs, ctx, b) => fs.read(ctx, decodeReadIn(b)) }],
   [Opcode.WRITE, { name: 'WRITE', run: (fs, ctx, b) => then(fs.write(ctx, decodeWriteIn(b)), encodeWriteOut) }],
   [Opcode.STATFS, { name: 'STATFS', run: (fs, ctx) => then(fs.statfs(ctx), encodeStatfsOut) }],
   [Opcode.RELEASE, { name: 'RELEASE', run: (fs, ctx, b) => then(fs.release(ctx, decodeReleaseIn(b)), empty) }],
   [Opcode.FSYNC, { name: 'FSYNC', run: (fs, ctx, b) => then(fs.fsync(ctx, decodeFsyncIn(b)), empty) }],
   [Opcode.FLUSH, { name: 'FLUSH', run: (fs, ctx, b) => then(fs.flush(ctx, decodeFlushIn(b)), empty) }],
-  [Opcode.OPENDIR, { name: 'OPENDIR', run: (fs, ctx, b) => then(fs.opendir(ctx, decodeOpenIn(b)), encodeOpenOut) }],
+  [
+    Opcode.OPENDIR,
+    {
+      name: 'OPENDIR',
+      run: (fs, ctx, b) => then(fs.opendir(ctx, decodeOpenIn(b)), encodeOpenOut),
+      orphan: (fs, ctx, reply) => releaseOrphan(fs, ctx, reply, true),
+    },
+  ],
   [Opcode.READDIR, { name: 'READDIR', run: (fs, ctx, b) => readdir(fs, ctx, b, false) }],
   [Opcode.READDIRPLUS, { name: 'READDIRPLUS', run: (fs, ctx, b) => readdir(fs, ctx, b, true) }],
   [Opcode.RELEASEDIR, { name: 'RELEASEDIR', run: (fs, ctx, b) => then(fs.releasedir(ctx, decodeReleaseIn(b)), empty) }],

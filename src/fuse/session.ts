@@ -24,7 +24,7 @@ import {
 } from './abi.js';
 import type { FuseChannel } from './channel.js';
 import type { ConnectionInfo, FuseFilesystem, RequestContext } from './filesystem.js';
-import { OPS, opName, type ReplyBody } from './ops.js';
+import { OPS, opName, type OpSpec, type ReplyBody } from './ops.js';
 import {
   decodeBatchForgetIn,
   decodeForgetIn,
@@ -187,7 +187,7 @@ export class FuseSession {
     const ctx = new Context(h.unique, h.nodeid, h.uid, h.gid, h.pid);
     const result = spec.run(this.fs, ctx, body);
     if (!(result instanceof Promise)) {
-      this.send(h.unique, 0, result);
+      this.deliver(spec, ctx, result);
       return;
     }
     const unique = h.unique;
@@ -196,13 +196,29 @@ export class FuseSession {
     result.then(
       (r) => {
         this.dropped.unregister(ctx);
-        if (this.inflight.delete(unique)) this.send(unique, 0, r);
+        if (this.inflight.delete(unique)) this.deliver(spec, ctx, r);
+        else this.orphaned(spec, ctx, r);
       },
       (err) => {
         this.dropped.unregister(ctx);
         if (this.inflight.delete(unique)) this.failed(h, err);
       },
     );
+  }
+
+  /** Sends a successful answer; one the kernel no longer waits for is undone. */
+  private deliver(spec: OpSpec, ctx: Context, body: ReplyBody): void {
+    if (this.send(ctx.unique, 0, body) === 'ENOENT') this.orphaned(spec, ctx, body);
+  }
+
+  private orphaned(spec: OpSpec, ctx: Context, body: ReplyBody): void {
+    if (!spec.orphan) return;
+    this.log.debug({ op: spec.name, unique: ctx.unique }, 'answer not delivered; undoing it');
+    try {
+      spec.orphan(this.fs, ctx, body);
+    } catch (err) {
+      this.log.error({ err, op: spec.name }, 'undoing an undelivered answer failed');
+    }
   }
 
   private failed(h: fuse_in_header, err: unknown): void {
@@ -289,7 +305,8 @@ export class FuseSession {
     });
   }
 
-  private send(unique: bigint, error: number, body: ReplyBody): void {
+  /** Writes one reply; returns the write's errno code, if any. */
+  private send(unique: bigint, error: number, body: ReplyBody): string | null {
     let len = SIZEOF.fuse_out_header;
     let parts: Buffer | Buffer[];
     if (body === null) {
@@ -308,6 +325,7 @@ export class FuseSession {
     if (werr && werr !== 'ENOENT' && werr !== 'ENODEV') {
       this.log.error({ unique, error, len, code: werr }, 'kernel rejected reply');
     }
+    return werr;
   }
 
   private onEnd(reason: string): void {

@@ -635,3 +635,45 @@ describe('INTERRUPT', () => {
     ]);
   });
 });
+
+/* ---------------- undelivered answers ---------------- */
+
+describe('an OPEN answer the kernel never receives', () => {
+  const openBody = (): Buffer => le([32, 2 /* O_RDWR */], [32, 0]);
+  const openOut = { fh: 77n, open_flags: 0 };
+
+  it('is released when the OPEN was interrupted and answered EINTR first', async () => {
+    doInit();
+    let resolve!: (o: typeof openOut) => void;
+    fs.open.mockImplementation(() => new Promise((r) => (resolve = r)));
+    fs.release.mockImplementation(() => undefined);
+    s.handle(req(Opcode.OPEN, 0xb0n, openBody(), { nodeid: 5n }));
+    s.handle(req(Opcode.INTERRUPT, 0xb0n | FUSE_INT_REQ_BIT, le([64, 0xb0n]), { nodeid: 0n }));
+    await settle();
+    expect(ch.replies.map((r) => [r.unique, r.error])).toEqual([[0xb0n, -E.EINTR]]);
+    expect(fs.release).not.toHaveBeenCalled();
+    resolve(openOut);
+    await settle();
+    expect(fs.release).toHaveBeenCalledTimes(1);
+    expect(fs.release.mock.calls[0]![1]).toMatchObject({ fh: 77n });
+    expect(ch.replies).toHaveLength(1);
+  });
+
+  it('is released when the kernel refuses the reply with ENOENT (request gone)', () => {
+    doInit();
+    fs.open.mockImplementation(() => openOut);
+    fs.release.mockImplementation(() => undefined);
+    ch.writeResult = 'ENOENT';
+    s.handle(req(Opcode.OPEN, 0xb2n, openBody(), { nodeid: 5n }));
+    expect(fs.release).toHaveBeenCalledTimes(1);
+    expect(fs.release.mock.calls[0]![1]).toMatchObject({ fh: 77n });
+  });
+
+  it('is kept when the kernel took it', () => {
+    doInit();
+    fs.open.mockImplementation(() => openOut);
+    s.handle(req(Opcode.OPEN, 0xb4n, openBody(), { nodeid: 5n }));
+    expect(ch.replies.map((r) => [r.unique, r.error])).toEqual([[0xb4n, 0]]);
+    expect(fs.release).not.toHaveBeenCalled();
+  });
+});
