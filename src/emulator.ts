@@ -6,6 +6,7 @@
  */
 import { pino, type Logger } from 'pino';
 import { DeviceManager, type DeviceModel } from './core/index.js';
+import { FaultEngine } from './faults/index.js';
 import { DeviceFs } from './fs/devicefs.js';
 import { TreePublisher } from './fs/publisher.js';
 import { FuseServer } from './fuse/server.js';
@@ -36,6 +37,7 @@ export class Emulator {
   private constructor(
     readonly mountpoint: string,
     readonly devices: DeviceManager,
+    readonly faults: FaultEngine,
     readonly fs: DeviceFs,
     readonly server: FuseServer,
     readonly log: Logger,
@@ -46,11 +48,14 @@ export class Emulator {
     const fs = new DeviceFs(log.child({ layer: 'fs' }));
     fs.tree.mkdirp('dev');
     fs.tree.mkdirp('sys/class');
+    const faults = new FaultEngine(log.child({ layer: 'faults' }));
     const devices = new DeviceManager({
       publisher: new TreePublisher(fs.tree),
       logger: log.child({ layer: 'core' }),
+      interceptor: faults,
       ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
     });
+    faults.attach(devices);
     for (const model of [...builtinModels, ...(o.models ?? [])]) devices.registerModel(model);
     const server = await FuseServer.mount(fs, {
       mountpoint: o.mountpoint,
@@ -59,7 +64,7 @@ export class Emulator {
       ...(o.spinMicros !== undefined ? { spinMicros: o.spinMicros } : {}),
     });
     fs.attachNotifier(server);
-    return new Emulator(o.mountpoint, devices, fs, server, log);
+    return new Emulator(o.mountpoint, devices, faults, fs, server, log);
   }
 
   /**

@@ -3,7 +3,7 @@
  * until freed), plug/unplug/replug, model actions, and the event stream.
  */
 import { CoreEvent, EventLog, type DeviceEvent } from './events.js';
-import { DeviceError, type Logger, type Publisher, type UnplugReport } from './host.js';
+import { DeviceError, type Logger, type OpInterceptor, type Publisher, type UnplugReport } from './host.js';
 import { DeviceInstance } from './instance.js';
 import type { DeviceModel, Instance } from './model.js';
 import { expandName } from './names.js';
@@ -17,6 +17,8 @@ export interface DeviceManagerOptions {
   historySize?: number;
   /** Default for unplug; 5000. */
   drainTimeoutMs?: number;
+  /** Runs around every model file operation: the fault engine. */
+  interceptor?: OpInterceptor;
 }
 
 export interface PlugRequest {
@@ -39,6 +41,7 @@ export class DeviceManager {
   private readonly publisher: Publisher;
   private readonly logger: Logger;
   private readonly drainTimeoutMs: number;
+  private readonly interceptor: OpInterceptor | null;
   private readonly models = new Map<string, AnyModel>();
   /** Not yet freed, in plug order. */
   private readonly instances = new Set<DeviceInstance>();
@@ -54,6 +57,7 @@ export class DeviceManager {
     this.publisher = opts.publisher;
     this.logger = opts.logger ?? consoleLogger;
     this.drainTimeoutMs = opts.drainTimeoutMs ?? 5000;
+    this.interceptor = opts.interceptor ?? null;
     this.events = new EventLog(this.logger, opts.historySize);
   }
 
@@ -70,6 +74,7 @@ export class DeviceManager {
     const generation = (this.plugged.get(name)?.generation ?? 0) + 1;
     const inst: DeviceInstance = new DeviceInstance(model, name, generation, req.options, {
       logger: this.logger,
+      interceptor: this.interceptor,
       record: (e: DeviceEvent) => this.events.record(e),
       onFreed: (freed) => this.instances.delete(freed),
     });

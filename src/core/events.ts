@@ -18,6 +18,7 @@ export const CoreEvent = {
   late_released: 'late_released',
   freed: 'freed',
   action: 'action',
+  fault_fired: 'fault_fired',
 } as const;
 export type CoreEventType = (typeof CoreEvent)[keyof typeof CoreEvent];
 

@@ -1,5 +1,5 @@
 /** One open file description of a device node: the model's `File<S>`. */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { O_NONBLOCK, type OpenContext } from '../devio.js';
 import type { File, Instance } from './model.js';
 import type { WaitQueue } from './waitqueue.js';
@@ -10,7 +10,7 @@ export class OpenFile<S> implements File<S> {
   readonly gid: number;
   readonly openFlags: number;
   flags: number;
-  comm = '';
+  readonly comm: string;
   readonly openedAt = Date.now();
   private: unknown = undefined;
   /** Set by the one release; later calls on the file are refused. */
@@ -27,12 +27,7 @@ export class OpenFile<S> implements File<S> {
     this.gid = ctx.gid;
     this.openFlags = ctx.flags;
     this.flags = ctx.flags;
-    // Not awaited: readFile runs on the libuv pool, which clients of the
-    // mount inside this process can fill with blocked calls; an open must
-    // never wait on it.
-    void readComm(ctx.pid).then((comm) => {
-      this.comm = comm;
-    });
+    this.comm = readComm(ctx.pid);
   }
 
   get nonblock(): boolean {
@@ -55,9 +50,15 @@ export class OpenFile<S> implements File<S> {
   }
 }
 
-async function readComm(pid: number): Promise<string> {
+/**
+ * Read synchronously, at open, so fault rules and events see the name from
+ * the first op. procfs never touches our mount and answers at once; the
+ * async API would queue on libuv's pool, which clients of the mount inside
+ * this process can fill with blocked calls.
+ */
+function readComm(pid: number): string {
   try {
-    return (await readFile(`/proc/${pid}/comm`, 'utf8')).trimEnd();
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trimEnd();
   } catch {
     return ''; // the opener may have exited already
   }

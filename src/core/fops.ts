@@ -33,7 +33,7 @@ export async function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Pr
   // the open cannot free the instance under it.
   inst.refs.get();
   const h = inst.gate.enter('open', file, ctx.signal);
-  const run = inst.invoke(h, () => inst.driver.open?.(file));
+  const run = inst.invoke(h, (signal) => inst.intercept('open', file, undefined, signal, () => inst.driver.open?.(file)));
   void run.then(
     // OPEN was answered ENODEV when unplug gave up on it: nobody will
     // release this file, so close it here (it gets lateRelease).
@@ -68,8 +68,9 @@ async function read<S>(inst: DeviceInstance<S>, file: OpenFile<S>, size: number,
   inst.count.reads++;
   const data = await inst.gated('read', file, io, async (signal) => {
     // vfs_read(): a file without ->read is EINVAL.
-    if (!inst.driver.read) throw new Errno('EINVAL');
-    const buf = await inst.driver.read(file, size, signal);
+    const model = inst.driver.read;
+    if (!model) throw new Errno('EINVAL');
+    const buf = await inst.intercept('read', file, size, signal, (sz: number) => model(file, sz, signal));
     if (!Buffer.isBuffer(buf) || buf.length > size) {
       throw new Error(`read returned ${Buffer.isBuffer(buf) ? `${buf.length} bytes` : typeof buf} for a ${size}-byte read`);
     }
@@ -82,8 +83,9 @@ async function read<S>(inst: DeviceInstance<S>, file: OpenFile<S>, size: number,
 async function write<S>(inst: DeviceInstance<S>, file: OpenFile<S>, data: Buffer, io: IoContext): Promise<number> {
   inst.count.writes++;
   const n = await inst.gated('write', file, io, async (signal) => {
-    if (!inst.driver.write) throw new Errno('EINVAL');
-    const n = await inst.driver.write(file, data, signal);
+    const model = inst.driver.write;
+    if (!model) throw new Errno('EINVAL');
+    const n = await inst.intercept('write', file, data, signal, (d: Buffer) => model(file, d, signal));
     if (!Number.isInteger(n) || n < 0 || n > data.length) {
       throw new Error(`write returned ${String(n)} for a ${data.length}-byte write`);
     }
@@ -97,8 +99,9 @@ async function ioctl<S>(inst: DeviceInstance<S>, file: OpenFile<S>, req: IoctlRe
   inst.count.ioctls++;
   return inst.gated('ioctl', file, io, async (signal) => {
     // vfs_ioctl(): no ->unlocked_ioctl is ENOTTY, which programs probe with.
-    if (!inst.driver.ioctl) throw new Errno('ENOTTY');
-    const reply = await inst.driver.ioctl(file, req, signal);
+    const model = inst.driver.ioctl;
+    if (!model) throw new Errno('ENOTTY');
+    const reply = await inst.intercept('ioctl', file, req, signal, (r: IoctlRequest) => model(file, r, signal), req.cmd);
     if ((reply.out?.length ?? 0) > req.outSize) {
       throw new Error(`ioctl 0x${req.cmd.toString(16)} returned ${reply.out!.length} bytes, caller accepts ${req.outSize}`);
     }
@@ -119,7 +122,9 @@ async function poll<S>(
   // poll_wait() before computing the mask, so a wake in between is not lost.
   if (wake) file.pollWait(inst.wq, wake);
   try {
-    return await inst.gated('poll', file, io, () => (inst.driver.poll ? inst.driver.poll(file) : DEFAULT_POLLMASK));
+    return await inst.gated('poll', file, io, (signal) =>
+      inst.intercept('poll', file, undefined, signal, () => (inst.driver.poll ? inst.driver.poll(file) : DEFAULT_POLLMASK)),
+    );
   } catch {
     // Poll has no errno to give: fuse_file_poll() turns a failed POLL into EPOLLERR.
     return POLLERR;
@@ -145,7 +150,10 @@ async function release<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Promise<v
       inst.count.releases++;
       // full_proxy_release(): never gated, but model code that unplug's drain must wait for.
       const h = inst.gate.track('release', file);
-      await Promise.race([inst.invoke(h, () => inst.driver.release?.(file)), h.abandoned]);
+      await Promise.race([
+        inst.invoke(h, (signal) => inst.intercept('release', file, undefined, signal, () => inst.driver.release?.(file))),
+        h.abandoned,
+      ]);
     } else {
       inst.count.lateReleases++;
       // uio's late_release: a file closed after unregister is still cleaned

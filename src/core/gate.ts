@@ -10,7 +10,7 @@ import { Errno } from '../errno.js';
 import type { Kref } from './kref.js';
 import { abortErrno } from './waitqueue.js';
 
-/** Who a handler runs for; `comm` is read when reported, since it is filled in asynchronously. */
+/** Who a handler runs for: the opener of the file, or the control API for actions. */
 export interface Caller {
   readonly pid: number;
   readonly comm: string;

@@ -21,6 +21,37 @@ export interface Publisher {
   unpublish(dev: PublishedDevice): Promise<void>;
 }
 
+/** The file operations a fault rule can target. */
+export type FaultableOp = 'open' | 'read' | 'write' | 'ioctl' | 'poll' | 'release';
+
+/** A model call about to run, as an interceptor (the fault engine) sees it. */
+export interface OpCall {
+  readonly op: FaultableOp;
+  readonly device: string;
+  readonly model: string;
+  readonly generation: number;
+  readonly pid: number;
+  readonly comm: string;
+  /** The ioctl command, for op 'ioctl'. */
+  readonly cmd?: number;
+  /** Records that a rule acted on this call: a `fault_fired` event and the instance's `faults` counter. */
+  fired(details: Record<string, unknown>): void;
+}
+
+/**
+ * Sits between the op gate and the model (DESIGN §5: faults apply in the
+ * core's op path, not in models). It may call `proceed` with the same or a
+ * changed argument (read size, write data), transform the result, delay,
+ * or fail instead of calling the model at all. It runs inside the gate, so
+ * unplug's drain waits for it and its signal aborts on interrupt or unplug.
+ * The argument and result types depend on the op: read (size -> Buffer),
+ * write (data -> count), ioctl (IoctlRequest -> IoctlReply), poll and
+ * open/release (undefined -> mask / void).
+ */
+export interface OpInterceptor {
+  intercept<A, R>(call: OpCall, arg: A, signal: AbortSignal, proceed: (arg: A) => Promise<R>): Promise<R>;
+}
+
 /** The subset of pino's API core uses. */
 export interface Logger {
   warn(obj: object, msg: string): void;

@@ -4,7 +4,10 @@ export { CoreEvent, EventLog, type CoreEventType, type DeviceEvent } from './eve
 export {
   DeviceError,
   type DeviceErrorKind,
+  type FaultableOp,
   type Logger,
+  type OpCall,
+  type OpInterceptor,
   type PublishedDevice,
   type Publisher,
   type StuckHandler,

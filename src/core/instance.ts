@@ -9,13 +9,14 @@ import { POLLERR, POLLHUP, type IoContext, type PollMask } from '../devio.js';
 import { CoreEvent, isCoreEvent, type DeviceEvent } from './events.js';
 import type { OpenFile } from './file.js';
 import { OpGate, type Caller, type Handler } from './gate.js';
-import type { Logger, PublishedDevice, UnplugReport } from './host.js';
+import type { FaultableOp, Logger, OpInterceptor, PublishedDevice, UnplugReport } from './host.js';
 import { Kref } from './kref.js';
 import type { Counters, DeviceModel, Holder, InFlight, Instance, Lifecycle } from './model.js';
 import { WaitQueue } from './waitqueue.js';
 
 export interface InstanceHost {
   logger: Logger;
+  interceptor: OpInterceptor | null;
   record(e: DeviceEvent): void;
   onFreed(inst: DeviceInstance): void;
 }
@@ -48,6 +49,7 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     ioctls: 0,
     polls: 0,
     actions: 0,
+    faults: 0,
     errors: 0,
     bytesRead: 0,
     bytesWritten: 0,
@@ -148,6 +150,41 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
       this.count.errors++;
       throw err;
     }
+  }
+
+  /**
+   * Runs a model call through the interceptor (fault rules), if any. Called
+   * inside the gate, with the handler's signal.
+   */
+  intercept<A, R>(
+    op: FaultableOp,
+    file: OpenFile<S>,
+    arg: A,
+    signal: AbortSignal,
+    proceed: (arg: A) => R | Promise<R>,
+    cmd?: number,
+  ): Promise<R> {
+    const run = async (a: A): Promise<R> => proceed(a);
+    const hook = this.host.interceptor;
+    if (!hook) return run(arg);
+    return hook.intercept(
+      {
+        op,
+        device: this.name,
+        model: this.model,
+        generation: this.generation,
+        pid: file.pid,
+        comm: file.comm,
+        ...(cmd !== undefined ? { cmd } : {}),
+        fired: (details) => {
+          this.count.faults++;
+          this.record(CoreEvent.fault_fired, { ...details, op, pid: file.pid, comm: file.comm });
+        },
+      },
+      arg,
+      signal,
+      run,
+    );
   }
 
   /**

@@ -61,6 +61,8 @@ export interface Counters {
   ioctls: number;
   polls: number;
   actions: number;
+  /** Calls a fault rule acted on. */
+  faults: number;
   /** Requests answered with an errno. */
   errors: number;
   bytesRead: number;
@@ -112,7 +114,7 @@ export interface File<S> {
   readonly pid: number;
   readonly uid: number;
   readonly gid: number;
-  /** /proc/PID/comm of the opener, '' until read (best effort). */
+  /** /proc/PID/comm of the opener, read at open ('' if it had already exited). */
   readonly comm: string;
   readonly openFlags: number;
   /** f_flags as of the current call (fcntl(F_SETFL) may change O_NONBLOCK after open). */

@@ -1,0 +1,190 @@
+/**
+ * The fault engine: the rules in force, matched against every model call
+ * the core makes (it is the core's OpInterceptor). The first rule that
+ * matches a call and triggers acts on it; every firing is a `fault_fired`
+ * event and counts on the rule and on the instance.
+ */
+import { Errno, errnoNumber } from '../errno.js';
+import type { OpCall, OpInterceptor } from '../core/index.js';
+import { globMatcher } from './glob.js';
+import { seededRng, type Rng } from './rng.js';
+import { ACTION_OPS, parseRule, type FaultRule } from './rule.js';
+
+/** What the engine needs to unplug or replug a device (the DeviceManager). */
+export interface DeviceControl {
+  unplug(name: string): Promise<unknown>;
+  replug(name: string): Promise<unknown>;
+}
+
+export interface FaultLogger {
+  warn(obj: object, msg: string): void;
+}
+
+/** A rule as listed: its definition and what it has done. */
+export interface FaultRuleStatus extends FaultRule {
+  matched: number;
+  fired: number;
+}
+
+class ActiveRule {
+  matched = 0;
+  fired = 0;
+  readonly addedAt = performance.now();
+  readonly matchesDevice: (name: string) => boolean;
+  /** Trigger dice and corruption/jitter positions, from the rule's seed. */
+  readonly rng: Rng;
+
+  constructor(readonly rule: FaultRule) {
+    this.matchesDevice = globMatcher(rule.device);
+    this.rng = seededRng(rule.seed ?? 1);
+  }
+
+  matches(call: OpCall): boolean {
+    const r = this.rule;
+    const ops = r.op.length ? r.op : ACTION_OPS[r.action];
+    return (
+      ops.includes(call.op) &&
+      this.matchesDevice(call.device) &&
+      (r.ioctl === undefined || call.cmd === r.ioctl) &&
+      (r.pid === undefined || call.pid === r.pid) &&
+      (r.comm === undefined || call.comm === r.comm)
+    );
+  }
+
+  /** Counts a matching call and says whether the trigger fires on it. */
+  triggers(): boolean {
+    const r = this.rule;
+    const n = ++this.matched;
+    // Draw on every matching call, fired or not, so the sequence of firings
+    // depends only on the seed and the sequence of calls.
+    const roll = r.probability !== undefined ? this.rng() : 0;
+    if (r.nth !== undefined && n !== r.nth) return false;
+    if (r.every !== undefined && n % r.every !== 0) return false;
+    if (r.first !== undefined && n > r.first) return false;
+    if (r.afterMs !== undefined && performance.now() - this.addedAt < r.afterMs) return false;
+    if (r.probability !== undefined && roll >= r.probability) return false;
+    return true;
+  }
+
+  status(): FaultRuleStatus {
+    return { ...this.rule, matched: this.matched, fired: this.fired };
+  }
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason (EINTR, or the unplug errno). */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Never resolves; rejects with the signal's reason when the call is interrupted or the device unplugged. */
+function hang(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
+/** Flips `count` seeded bytes of a copy of `buf`. */
+function corrupt(buf: Buffer, count: number, rng: Rng): Buffer {
+  if (buf.length === 0) return buf;
+  const out = Buffer.from(buf);
+  for (let i = 0; i < count; i++) {
+    const at = Math.floor(rng() * out.length);
+    out[at] = out[at]! ^ (1 + Math.floor(rng() * 255));
+  }
+  return out;
+}
+
+export class FaultEngine implements OpInterceptor {
+  private rules: ActiveRule[] = [];
+  private nextId = 1;
+  private devices: DeviceControl | null = null;
+
+  constructor(private readonly log: FaultLogger) {}
+
+  /** The manager the unplug and replug actions act on (it is created after the engine). */
+  attach(devices: DeviceControl): void {
+    this.devices = devices;
+  }
+
+  /** Validates and adds a rule; throws FaultRuleError naming the bad field. */
+  add(spec: unknown): FaultRuleStatus {
+    const rule = parseRule(spec, `f${this.nextId}`);
+    if (this.rules.some((r) => r.rule.id === rule.id)) throw new Errno('EEXIST', `fault ${rule.id} exists`);
+    this.nextId++;
+    const active = new ActiveRule(rule);
+    this.rules.push(active);
+    return active.status();
+  }
+
+  remove(id: string): boolean {
+    const before = this.rules.length;
+    this.rules = this.rules.filter((r) => r.rule.id !== id);
+    return this.rules.length !== before;
+  }
+
+  clear(): void {
+    this.rules = [];
+  }
+
+  list(): FaultRuleStatus[] {
+    return this.rules.map((r) => r.status());
+  }
+
+  get(id: string): FaultRuleStatus | undefined {
+    return this.rules.find((r) => r.rule.id === id)?.status();
+  }
+
+  intercept<A, R>(call: OpCall, arg: A, signal: AbortSignal, proceed: (arg: A) => Promise<R>): Promise<R> {
+    // The common case, no rules, costs one length check per model call.
+    if (this.rules.length === 0) return proceed(arg);
+    const active = this.rules.find((r) => r.matches(call) && r.triggers());
+    if (!active) return proceed(arg);
+    active.fired++;
+    const r = active.rule;
+    call.fired({ rule: r.id, action: r.action });
+    return this.act(active, call, arg, signal, proceed);
+  }
+
+  private async act<A, R>(active: ActiveRule, call: OpCall, arg: A, signal: AbortSignal, proceed: (arg: A) => Promise<R>): Promise<R> {
+    const r = active.rule;
+    switch (r.action) {
+      case 'fail':
+        throw new Errno(errnoNumber(r.errno!), `fault ${r.id}`);
+      case 'delay':
+        await sleep(r.delayMs! + (r.jitterMs ? Math.floor(active.rng() * (r.jitterMs + 1)) : 0), signal);
+        return proceed(arg);
+      case 'short':
+        // read: ask the model for fewer bytes, so nothing is lost; write: hand it fewer.
+        return call.op === 'read'
+          ? proceed(Math.min(arg as number, r.bytes!) as A)
+          : proceed((arg as Buffer).subarray(0, r.bytes!) as A);
+      case 'corrupt':
+        if (call.op === 'write') return proceed(corrupt(arg as Buffer, r.count ?? 1, active.rng) as A);
+        return corrupt((await proceed(arg)) as Buffer, r.count ?? 1, active.rng) as R;
+      case 'hang':
+        return hang(signal);
+      case 'unplug':
+      case 'replug': {
+        // Not awaited: unplug drains the handlers in flight, this one
+        // included; the call ends when unplug aborts its signal (step 3).
+        const devices = this.devices;
+        if (!devices) throw new Errno('ENODEV', 'fault engine has no device manager');
+        const done = r.action === 'unplug' ? devices.unplug(call.device) : devices.replug(call.device);
+        done.catch((err: unknown) => this.log.warn({ err, rule: r.id, device: call.device }, `fault ${r.action} failed`));
+        return hang(signal);
+      }
+    }
+  }
+}

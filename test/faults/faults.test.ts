@@ -1,0 +1,228 @@
+/**
+ * Fault rules applied in the core's op path, each action and trigger driven
+ * by a real client process on a real mount (issue 5).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IO } from '../../src/devio.js';
+import { FaultRuleError } from '../../src/faults/index.js';
+import { cClient } from '../helpers/cc.js';
+import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
+import { python, pythonInteractive, run } from '../helpers/proc.js';
+import { probeModel } from '../fixtures/probe-model.js';
+
+let t: TestEmulator;
+let seq = 0;
+beforeAll(async () => {
+  t = await startTestEmulator([probeModel(new Map())], 1000);
+});
+afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
+
+async function plug(model: string): Promise<{ name: string; path: string }> {
+  const name = `${model}f${seq++}`;
+  await t.emu.devices.plug({ model, name });
+  return { name, path: t.path(`dev/${name}`) };
+}
+
+/** A python client running N ops, printing one outcome per line: a length/count or an errno name. */
+function ops(path: string, body: string, n: number) {
+  return python(
+    `import os,sys,errno,time
+fd = os.open(sys.argv[1], os.O_RDWR)
+for i in range(${n}):
+    try:
+        ${body}
+    except OSError as e:
+        print(errno.errorcode[e.errno], flush=True)`,
+    [path],
+  ).then((r) => {
+    expect(r.stderr).toBe('');
+    return r.stdout.trim().split('\n');
+  });
+}
+
+describe('actions', () => {
+  it('fail: the op fails with the named errno; other ops and devices are untouched', async () => {
+    const d = await plug('zero');
+    const other = await plug('zero');
+    const rule = t.emu.faults.add({ device: d.name, op: 'read', action: 'fail', errno: 'ENOSPC' });
+    expect(await ops(d.path, 'print(len(os.read(fd, 4)))', 2)).toEqual(['ENOSPC', 'ENOSPC']);
+    expect(await ops(d.path, 'print(os.write(fd, b"ab"))', 1)).toEqual(['2']);
+    expect(await ops(other.path, 'print(len(os.read(fd, 4)))', 1)).toEqual(['4']);
+    expect(t.emu.faults.get(rule.id)).toMatchObject({ fired: 2, matched: 2 });
+    expect(t.emu.devices.get(d.name)!.counters.faults).toBe(2);
+    const fired = t.events.filter((e) => e.device === d.name && e.type === 'fault_fired');
+    expect(fired).toHaveLength(2);
+    expect(fired[0]).toMatchObject({ rule: rule.id, action: 'fail', op: 'read', comm: 'python3' });
+    t.emu.faults.remove(rule.id);
+  });
+
+  it('delay: the op is answered after delayMs (+ seeded jitter)', async () => {
+    const d = await plug('zero');
+    t.emu.faults.add({ device: d.name, op: 'read', action: 'delay', delayMs: 300, jitterMs: 100, seed: 3 });
+    const out = await ops(d.path, 't0 = time.monotonic(); os.read(fd, 1); print(round(time.monotonic() - t0, 3))', 2);
+    for (const s of out.map(Number)) {
+      expect(s).toBeGreaterThanOrEqual(0.29);
+      expect(s).toBeLessThan(0.9);
+    }
+  });
+
+  it('short: reads and writes move at most `bytes` bytes', async () => {
+    const d = await plug('echo');
+    t.emu.faults.add({ device: d.name, op: ['read', 'write'], action: 'short', bytes: 3 });
+    const out = await ops(d.path, 'print(os.write(fd, b"abcdefgh")); print(os.read(fd, 100).decode())', 1);
+    expect(out).toEqual(['3', 'abc']);
+  });
+
+  it('corrupt: flips `count` bytes, at the same seeded positions on every run', async () => {
+    const outputs: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const d = await plug('zero');
+      t.emu.faults.add({ device: d.name, op: 'read', action: 'corrupt', count: 3, seed: 42 });
+      outputs.push((await ops(d.path, 'print(os.read(fd, 64).hex())', 3)).join(','));
+    }
+    expect(outputs[0]).toBe(outputs[1]);
+    const first = Buffer.from(outputs[0]!.split(',')[0]!, 'hex');
+    const flipped = [...first].filter((b) => b !== 0).length;
+    expect(flipped).toBeGreaterThanOrEqual(1);
+    expect(flipped).toBeLessThanOrEqual(3);
+  });
+
+  it('hang: the op blocks until the client is interrupted (EINTR) or the device unplugged (EIO)', async () => {
+    const d = await plug('zero');
+    t.emu.faults.add({ device: d.name, op: 'read', action: 'hang' });
+    const r = await run(await cClient('blocked_read'), [d.path, '1']);
+    expect(r.stdout).toBe('ready\nerrno EINTR\n');
+    const hung = ops(d.path, 'os.read(fd, 1); print("data")', 1);
+    await new Promise((res) => setTimeout(res, 200));
+    const report = await t.emu.devices.unplug(d.name);
+    expect(report.stuck).toEqual([]); // the hang honours its signal
+    expect(await hung).toEqual(['EIO']);
+  });
+
+  it('unplug: the triggering op fails with the unplug errno and the device goes away', async () => {
+    const d = await plug('null');
+    t.emu.faults.add({ device: d.name, op: 'write', nth: 3, action: 'unplug' });
+    expect(await ops(d.path, 'print(os.write(fd, b"x"))', 4)).toEqual(['1', '1', 'EIO', 'EIO']);
+    await t.waitEvent((e) => e.device === d.name && e.type === 'freed');
+    const types = t.eventTypes(d.name, 1);
+    expect(types.indexOf('fault_fired')).toBeLessThan(types.indexOf('unplug_started'));
+    expect((await run('stat', [d.path])).code).not.toBe(0);
+  });
+
+  it('replug: the device comes back as a new generation', async () => {
+    const d = await plug('null');
+    t.emu.faults.add({ device: d.name, op: 'write', nth: 1, action: 'replug' });
+    expect(await ops(d.path, 'print(os.write(fd, b"x"))', 2)).toEqual(['EIO', 'EIO']);
+    await t.waitEvent((e) => e.device === d.name && e.generation === 2 && e.type === 'plugged');
+    expect(t.emu.devices.get(d.name)!.generation).toBe(2);
+  });
+});
+
+describe('triggers and matchers', () => {
+  const failOn = (name: string, trigger: Record<string, unknown>) =>
+    t.emu.faults.add({ device: name, op: 'write', action: 'fail', errno: 'EIO', ...trigger });
+  const eightWrites = (path: string) => ops(path, 'print(os.write(fd, b"x"))', 8);
+
+  it('nth fires once, on the nth matching call', async () => {
+    const d = await plug('null');
+    failOn(d.name, { nth: 3 });
+    expect(await eightWrites(d.path)).toEqual(['1', '1', 'EIO', '1', '1', '1', '1', '1']);
+  });
+
+  it('every fires on each nth call', async () => {
+    const d = await plug('null');
+    failOn(d.name, { every: 3 });
+    expect(await eightWrites(d.path)).toEqual(['1', '1', 'EIO', '1', '1', 'EIO', '1', '1']);
+  });
+
+  it('first fires on the first N calls', async () => {
+    const d = await plug('null');
+    failOn(d.name, { first: 2 });
+    expect(await eightWrites(d.path)).toEqual(['EIO', 'EIO', '1', '1', '1', '1', '1', '1']);
+  });
+
+  it('probability with a seed fires on the same calls in two runs', async () => {
+    const runs: string[][] = [];
+    for (let i = 0; i < 2; i++) {
+      const d = await plug('null');
+      failOn(d.name, { probability: 0.4, seed: 1234 });
+      runs.push(await ops(d.path, 'print(os.write(fd, b"x"))', 40));
+    }
+    expect(runs[0]).toEqual(runs[1]);
+    const fails = runs[0]!.filter((x) => x === 'EIO').length;
+    expect(fails).toBeGreaterThan(4);
+    expect(fails).toBeLessThan(36);
+  });
+
+  it('afterMs fires only once the rule has been in force that long', async () => {
+    const d = await plug('null');
+    failOn(d.name, { afterMs: 400 });
+    const out = await ops(d.path, 'print(os.write(fd, b"x")); time.sleep(0.1)', 8);
+    expect(out.slice(0, 3)).toEqual(['1', '1', '1']);
+    expect(out.slice(-2)).toEqual(['EIO', 'EIO']);
+  });
+
+  it('matches an ioctl command, a caller pid and a caller comm', async () => {
+    const d = await plug('probe');
+    t.emu.faults.add({ device: d.name, op: 'ioctl', ioctl: IO(0x50, 7), action: 'fail', errno: 'EPERM' });
+    const out = await ops(d.path, `import fcntl; print(fcntl.ioctl(fd, ${IO(0x50, 7)}, 1)); print(fcntl.ioctl(fd, ${IO(0x50, 8)}, 1))`, 1);
+    expect(out).toEqual(['EPERM']); // the first raised, so the second never ran
+    expect(await ops(d.path, `import fcntl; print(fcntl.ioctl(fd, ${IO(0x50, 8)}, 1))`, 1)).toEqual(['9']);
+
+    const z = await plug('zero');
+    t.emu.faults.add({ device: z.name, op: 'read', comm: 'head', action: 'fail', errno: 'EBUSY' });
+    expect((await run('head', ['-c', '1', z.path])).stderr).toMatch(/Device or resource busy/);
+    expect(await ops(z.path, 'print(len(os.read(fd, 1)))', 1)).toEqual(['1']);
+
+    // pid: only the process the rule names sees the fault.
+    const p = pythonInteractive(
+      `import os,sys,errno
+fd = os.open(sys.argv[1], os.O_RDONLY)
+print(os.getpid())
+sys.stdin.readline()
+try:
+    print(len(os.read(fd, 1)))
+except OSError as e:
+    print(errno.errorcode[e.errno])`,
+      [z.path],
+    );
+    const pid = Number(await p.line());
+    t.emu.faults.add({ device: z.name, op: 'read', pid, action: 'fail', errno: 'EXDEV' });
+    expect(await ops(z.path, 'print(len(os.read(fd, 1)))', 1)).toEqual(['1']);
+    p.send('go');
+    expect(await p.line()).toBe('EXDEV');
+  });
+
+  it('matches by glob, and the first rule that fires wins', async () => {
+    const a = await plug('null');
+    t.emu.faults.add({ device: `${a.name.slice(0, -1)}?`, op: 'write', action: 'fail', errno: 'EROFS' });
+    t.emu.faults.add({ device: a.name, op: 'write', action: 'fail', errno: 'EIO' });
+    expect(await ops(a.path, 'print(os.write(fd, b"x"))', 1)).toEqual(['EROFS']);
+  });
+});
+
+describe('rule validation', () => {
+  const bad: Array<[unknown, string]> = [
+    [{ action: 'explode' }, 'action'],
+    [{ action: 'fail', errno: 'ENOTANERRNO' }, 'errno'],
+    [{ action: 'fail', errno: 'EIO', op: 'release' }, 'op'],
+    [{ action: 'short', op: 'ioctl', bytes: 1 }, 'op'],
+    [{ action: 'delay' }, 'delayMs'],
+    [{ action: 'fail', errno: 'EIO', nth: 0 }, 'nth'],
+    [{ action: 'fail', errno: 'EIO', probability: 2 }, 'probability'],
+    [{ action: 'fail', errno: 'EIO', colour: 'red' }, 'colour'],
+    [{ action: 'fail', errno: 'EIO', ioctl: 'TCGETS' }, 'ioctl'],
+  ];
+  for (const [spec, field] of bad) {
+    it(`refuses ${JSON.stringify(spec)}, naming ${field}`, () => {
+      let err: unknown;
+      try {
+        t.emu.faults.add(spec);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(FaultRuleError);
+      expect((err as FaultRuleError).field).toBe(field);
+    });
+  }
+});
