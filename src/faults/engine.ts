@@ -1,8 +1,8 @@
 /**
  * The fault engine: the rules in force, matched against every model call
- * the core makes (it is the core's OpInterceptor). The first rule that
- * matches a call and triggers acts on it; every firing is a `fault_fired`
- * event and counts on the rule and on the instance.
+ * the core makes (it is the core's OpInterceptor). Every rule that matches
+ * a call counts it; the oldest one whose trigger fires acts on it. Every
+ * firing is a `fault_fired` event and counts on the rule and the instance.
  */
 import { Errno, errnoNumber } from '../errno.js';
 import type { OpCall, OpInterceptor } from '../core/index.js';
@@ -149,7 +149,10 @@ export class FaultEngine implements OpInterceptor {
   intercept<A, R>(call: OpCall, arg: A, signal: AbortSignal, proceed: (arg: A) => Promise<R>): Promise<R> {
     // The common case, no rules, costs one length check per model call.
     if (this.rules.length === 0) return proceed(arg);
-    const active = this.rules.find((r) => r.matches(call) && r.triggers());
+    // Every matching rule counts the call, so a rule's nth does not depend on
+    // the rules before it; the oldest rule that triggers acts.
+    let active: ActiveRule | undefined;
+    for (const r of this.rules) if (r.matches(call) && r.triggers() && !active) active = r;
     if (!active) return proceed(arg);
     active.fired++;
     const r = active.rule;

@@ -156,8 +156,9 @@ describe('triggers and matchers', () => {
 
   it('afterMs fires only once the rule has been in force that long', async () => {
     const d = await plug('null');
-    failOn(d.name, { afterMs: 400 });
-    const out = await ops(d.path, 'print(os.write(fd, b"x")); time.sleep(0.1)', 8);
+    failOn(d.name, { afterMs: 1500 });
+    // Writes at about 0, 0.3 ... 2.1 s after the rule (plus python's start-up).
+    const out = await ops(d.path, 'print(os.write(fd, b"x")); time.sleep(0.3)', 8);
     expect(out.slice(0, 3)).toEqual(['1', '1', '1']);
     expect(out.slice(-2)).toEqual(['EIO', 'EIO']);
   });
@@ -193,11 +194,13 @@ except OSError as e:
     expect(await p.line()).toBe('EXDEV');
   });
 
-  it('matches by glob, and the first rule that fires wins', async () => {
+  it('matches by glob; every rule counts its calls and the oldest that fires acts', async () => {
     const a = await plug('null');
-    t.emu.faults.add({ device: `${a.name.slice(0, -1)}?`, op: 'write', action: 'fail', errno: 'EROFS' });
-    t.emu.faults.add({ device: a.name, op: 'write', action: 'fail', errno: 'EIO' });
-    expect(await ops(a.path, 'print(os.write(fd, b"x"))', 1)).toEqual(['EROFS']);
+    const glob = t.emu.faults.add({ device: `${a.name.slice(0, -1)}?`, op: 'write', first: 1, action: 'fail', errno: 'EROFS' });
+    const second = t.emu.faults.add({ device: a.name, op: 'write', nth: 2, action: 'fail', errno: 'EIO' });
+    expect(await ops(a.path, 'print(os.write(fd, b"x"))', 3)).toEqual(['EROFS', 'EIO', '1']);
+    expect(t.emu.faults.get(glob.id)).toMatchObject({ matched: 3, fired: 1 });
+    expect(t.emu.faults.get(second.id)).toMatchObject({ matched: 3, fired: 1 });
   });
 });
 
