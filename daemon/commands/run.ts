@@ -1,0 +1,109 @@
+/**
+ * `cdevemu run SCENARIO [-- CMD ARGS...]`: runs a scenario against an
+ * emulator of its own on a temporary mount (or, with --socket, against a
+ * running daemon), prints each step as it passes, and exits 0 when every
+ * expectation held, 1 on the first that did not, 2 for a bad scenario,
+ * 3 when --socket names no daemon.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { startEmulator, type EmulatorHandle } from '../../src/api.js';
+import { LOG_LEVELS, type LogLevel } from '../../src/config/index.js';
+import { ControlClient } from '../../src/control/client.js';
+import { resolveSocketPath } from '../../src/control/socket-path.js';
+import {
+  junitXml,
+  loadScenario,
+  LocalTarget,
+  parseBind,
+  RemoteTarget,
+  runScenario,
+  ScenarioSetupError,
+  type ScenarioTarget,
+} from '../../src/scenario/index.js';
+import { builtinModels } from '../../src/models/index.js';
+import { CliError, Exit } from '../exit.js';
+import { createLogger } from '../logger.js';
+import { loadUserModels } from '../models.js';
+
+interface RunOpts {
+  socket?: string;
+  junit?: string;
+  bind: string[];
+  model: string[];
+  logLevel: string;
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description('run a scenario file against a program under test (the program after --, or the scenario\'s own)')
+    .argument('<scenario>', 'scenario file (YAML or JSON)')
+    .argument('[command...]', 'program under test and its arguments, after --; {mount} is replaced by the mount path')
+    .option('--socket <path>', 'use the daemon on this control socket instead of a private emulator')
+    .option('--junit <file>', 'write a JUnit XML report')
+    .option('--bind <host=mount>', 'bind a mount path over a host path in the program\'s private mount namespace (repeatable)', collect, [])
+    .option('--model <file>', 'load a user model module (repeatable; private emulator only)', collect, [])
+    .option('--log-level <level>', 'emulator log level (private emulator only)', 'warn')
+    .action(async (file: string, command: string[], o: RunOpts) => {
+      process.exitCode = await run(file, command, o);
+    });
+}
+
+async function run(file: string, command: string[], o: RunOpts): Promise<number> {
+  for (const b of o.bind) if (!parseBind(b)) throw new CliError(Exit.usage, `--bind ${b}: expected HOSTPATH=MOUNTPATH, e.g. /dev/uio0=dev/uio0`);
+  if (!(LOG_LEVELS as readonly string[]).includes(o.logLevel)) {
+    throw new CliError(Exit.usage, `--log-level ${o.logLevel}: expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+  // A bad file is reported before anything is mounted (ConfigError: exit 2).
+  const scenario = await loadScenario(file);
+  const scratch = await mkdtemp(join(tmpdir(), 'cdevemu-run-'));
+  const stageDir = join(scratch, 'ns');
+  let emu: EmulatorHandle | null = null;
+  const ac = new AbortController();
+  const onSignal = (): void => ac.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    let target: ScenarioTarget;
+    if (o.socket !== undefined || process.env.CDEVEMU_SOCKET) {
+      target = await RemoteTarget.connect(new ControlClient(resolveSocketPath(o.socket)));
+    } else {
+      const log = createLogger(o.logLevel as LogLevel);
+      const models = await loadUserModels(o.model, log, builtinModels.map((m) => m.name));
+      emu = await startEmulator({ mountpoint: join(scratch, 'mnt'), logger: log, models });
+      target = new LocalTarget(emu);
+    }
+    await mkdir(stageDir);
+    const out = (line: string): void => void process.stdout.write(line + '\n');
+    out(`scenario ${scenario.name} (${file}) on ${target.mountpoint}`);
+    const result = await runScenario(scenario, {
+      target,
+      ...(command.length ? { command } : {}),
+      binds: o.bind,
+      stageDir,
+      out,
+      signal: ac.signal,
+    });
+    const failed = result.steps.find((s) => s.status === 'failed');
+    out(
+      failed
+        ? `FAIL ${scenario.name}: ${failed.title}${failed.line !== null ? ` (${file}:${failed.line})` : ''}`
+        : `PASS ${scenario.name}: ${result.steps.length} step(s) in ${(result.durationMs / 1000).toFixed(2)}s`,
+    );
+    if (o.junit) await writeFile(o.junit, junitXml([result]));
+    return result.passed ? Exit.ok : Exit.failed;
+  } catch (err) {
+    if (err instanceof ScenarioSetupError) throw new CliError(Exit.usage, err.message);
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await emu?.stop({ releaseTimeoutMs: 500 });
+    await rm(scratch, { recursive: true, force: true });
+  }
+}

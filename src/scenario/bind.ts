@@ -1,0 +1,76 @@
+/**
+ * Runs a program under test in a private mount namespace where paths of
+ * the mount are bound over host paths (`--bind /dev/uio0=dev/uio0`), so a
+ * program that hard-codes /dev/uio0 or /sys/class/uio runs unmodified. The
+ * host's own /dev and /sys are never touched:
+ *
+ * - `unshare --mount` gives the program its own mount table (util-linux
+ *   makes it private, so nothing propagates back to the host);
+ * - a bind target that exists is bound over directly;
+ * - a target that does not exist (no /dev/uio0 on a machine without uio)
+ *   is created inside an overlayfs laid over its nearest existing ancestor
+ *   in the namespace, with a tmpfs upper layer in a staging directory the
+ *   caller owns; the ancestor's submounts (/dev/pts, /dev/shm...) are bound
+ *   back on top, since an overlay shows only its lower filesystem.
+ *
+ * Everything disappears with the namespace when the program exits.
+ */
+
+export interface Bind {
+  /** Absolute path in the program's view, e.g. /dev/uio0. */
+  host: string;
+  /** Absolute path of the source inside the mount, e.g. MOUNT/dev/uio0. */
+  source: string;
+}
+
+// $1: staging directory; then host/source pairs; then "--" and the program's argv.
+const SCRIPT = `
+set -eu
+stage=$1; shift
+n=0
+overlay() {
+  d=$1; n=$((n + 1)); s=$stage/$n
+  mkdir -p "$s" && mount -t tmpfs cdevemu-ns "$s"
+  mkdir "$s/lower" "$s/upper" "$s/work"
+  mount --rbind "$d" "$s/lower"
+  mount -t overlay cdevemu-ns -o "lowerdir=$s/lower,upperdir=$s/upper,workdir=$s/work" "$d"
+  done_=" "
+  for t in $(findmnt -rn -o TARGET | grep "^$s/lower/" | sort); do
+    rel=\${t#"$s/lower/"}; top=\${rel%%/*}
+    case "$done_" in *" $top "*) continue ;; esac
+    mount --rbind "$s/lower/$top" "$d/$top"; done_="$done_$top "
+  done
+}
+while [ "$1" != "--" ]; do
+  host=$1; src=$2; shift 2
+  if [ ! -e "$host" ]; then
+    anc=$(dirname "$host")
+    while [ ! -d "$anc" ]; do anc=$(dirname "$anc"); done
+    overlay "$anc"
+    mkdir -p "$(dirname "$host")"
+    if [ -d "$src" ]; then mkdir "$host"; else : > "$host"; fi
+  fi
+  mount --bind "$src" "$host"
+done
+shift
+exec "$@"
+`;
+
+/** The argv that runs `argv` with `binds` applied; `stageDir` must exist and be empty. */
+export function bindCommand(binds: readonly Bind[], stageDir: string, argv: readonly string[]): string[] {
+  return [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    '--',
+    'sh',
+    '-c',
+    SCRIPT,
+    'cdevemu-bind',
+    stageDir,
+    ...binds.flatMap((b) => [b.host, b.source]),
+    '--',
+    ...argv,
+  ];
+}

@@ -1,0 +1,86 @@
+/**
+ * The program under test: started in its own process group (so the whole
+ * tree it forks can be stopped), its output relayed line by line, its exit
+ * recorded. stop() ends it on every exit path: SIGTERM to the group, then
+ * SIGKILL if it lingers.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+
+export interface ProgramExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export function describeExit(e: ProgramExit): string {
+  return e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
+}
+
+export class Program {
+  private readonly child: ChildProcess;
+  private exitInfo: ProgramExit | null = null;
+  readonly exited: Promise<ProgramExit>;
+
+  constructor(argv: readonly string[], o: { env: NodeJS.ProcessEnv; cwd?: string; onLine: (stream: 'out' | 'err', line: string) => void }) {
+    this.child = spawn(argv[0]!, argv.slice(1), {
+      env: o.env,
+      cwd: o.cwd ?? process.cwd(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group: stop() reaches its children too
+    });
+    for (const [name, stream] of [['out', this.child.stdout!], ['err', this.child.stderr!]] as const) {
+      let buf = '';
+      stream.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          o.onLine(name, buf.slice(0, i));
+          buf = buf.slice(i + 1);
+        }
+      });
+      stream.on('end', () => buf && o.onLine(name, buf));
+    }
+    this.exited = new Promise((resolve) => {
+      this.child.on('error', (err) => {
+        o.onLine('err', `cannot start ${argv[0]}: ${err.message}`);
+        this.exitInfo = { code: 127, signal: null };
+        resolve(this.exitInfo);
+      });
+      this.child.on('exit', (code, signal) => {
+        this.exitInfo = { code, signal };
+        resolve(this.exitInfo);
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** null while running. */
+  get exit(): ProgramExit | null {
+    return this.exitInfo;
+  }
+
+  /** Ends the program and everything it started; resolves once it is gone. */
+  async stop(graceMs = 1000): Promise<ProgramExit> {
+    if (this.exitInfo) {
+      this.killGroup('SIGKILL'); // children it left behind, if any
+      return this.exitInfo;
+    }
+    this.killGroup('SIGTERM');
+    const timer = setTimeout(() => this.killGroup('SIGKILL'), graceMs);
+    const e = await this.exited;
+    clearTimeout(timer);
+    this.killGroup('SIGKILL');
+    return e;
+  }
+
+  private killGroup(signal: NodeJS.Signals): void {
+    if (!this.child.pid) return;
+    try {
+      process.kill(-this.child.pid, signal);
+    } catch {
+      // the group is gone
+    }
+  }
+}

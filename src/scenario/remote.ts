@@ -1,0 +1,60 @@
+/** A scenario target reached through a daemon's control socket (`cdevemu run --socket`). */
+import type { DeviceEvent } from '../core/events.js';
+import type { ControlClient } from '../control/client.js';
+import type { DeviceSpec } from '../config/index.js';
+import type { ScenarioTarget, StuckReport, TargetDevice } from './target.js';
+
+export class RemoteTarget implements ScenarioTarget {
+  private constructor(
+    private readonly client: ControlClient,
+    readonly mountpoint: string,
+  ) {}
+
+  /** Connects (a status call): throws DaemonUnreachableError if no daemon answers. */
+  static async connect(client: ControlClient): Promise<RemoteTarget> {
+    return new RemoteTarget(client, (await client.status()).mountpoint);
+  }
+
+  async plug(d: DeviceSpec): Promise<void> {
+    await this.client.plug(d);
+  }
+
+  unplug(name: string, drainTimeoutMs?: number): Promise<{ stuck: StuckReport[] }> {
+    return this.client.unplug(name, drainTimeoutMs === undefined ? {} : { drainTimeoutMs });
+  }
+
+  async replug(name: string, options?: unknown): Promise<void> {
+    await this.client.replug(name, options === undefined ? {} : { options });
+  }
+
+  action(name: string, action: string, arg?: unknown): Promise<unknown> {
+    return this.client.action(name, action, arg);
+  }
+
+  async addFault(rule: Record<string, unknown>): Promise<void> {
+    await this.client.addFault(rule);
+  }
+
+  async devices(): Promise<TargetDevice[]> {
+    return (await this.client.listDevices()).map((d) => ({
+      name: d.name,
+      generation: d.generation,
+      state: d.state,
+      holders: d.holders,
+      reads: d.counters.reads,
+      writes: d.counters.writes,
+    }));
+  }
+
+  subscribe(on: (e: DeviceEvent) => void): () => void {
+    const ac = new AbortController();
+    void (async () => {
+      try {
+        for await (const e of this.client.events({ signal: ac.signal })) on(e);
+      } catch {
+        // The daemon went away; the steps that need it will say so.
+      }
+    })();
+    return () => ac.abort();
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * Runs a scenario: plugs its devices, adds its faults, starts the program
+ * under test, and walks the timeline, printing each step as it passes. The
+ * first failed step ends the run. The program is stopped on every path out.
+ */
+import type { DeviceEvent } from '../core/events.js';
+import { bindCommand, type Bind } from './bind.js';
+import { heldFds } from './holders.js';
+import { describeExit, Program, type ProgramExit } from './program.js';
+import { parseBind, type Scenario, type Step, type TimelineStep } from './schema.js';
+import type { ScenarioTarget, TargetDevice } from './target.js';
+
+export interface StepResult {
+  title: string;
+  line: number | null;
+  status: 'passed' | 'failed' | 'skipped';
+  /** ms since the start of the run when the step ended. */
+  atMs: number;
+  durationMs: number;
+  message?: string;
+}
+
+export interface ScenarioResult {
+  name: string;
+  file: string;
+  passed: boolean;
+  steps: StepResult[];
+  program: ProgramExit | null;
+  durationMs: number;
+}
+
+export interface RunOptions {
+  target: ScenarioTarget;
+  /** The program under test from the command line (`-- CMD ARGS`); replaces the scenario's. */
+  command?: string[];
+  /** --bind HOSTPATH=MOUNTPATH from the command line, added to the scenario's. */
+  binds?: string[];
+  /** An empty directory the bind namespace may stage overlays in. */
+  stageDir: string;
+  out: (line: string) => void;
+  /** Aborting it (Ctrl-C) fails the current step and ends the run; the program is stopped as always. */
+  signal?: AbortSignal;
+}
+
+/** The scenario could not be set up (unknown model, bad fault...): a bad scenario, exit 2. */
+export class ScenarioSetupError extends Error {}
+
+/** A failed step: the message says what was expected and what happened. */
+class StepFailed extends Error {}
+
+const POLL_MS = 10;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const secs = (ms: number): string => `${(ms / 1000).toFixed(3)}s`;
+
+function matches(e: DeviceEvent, want: Record<string, unknown>): boolean {
+  return Object.entries(want).every(([k, v]) => e[k] === v);
+}
+
+class Run {
+  private readonly events: DeviceEvent[] = [];
+  private readonly t0 = performance.now();
+  private program: Program | null = null;
+  /** Rejects when the run is interrupted; raced against every step. */
+  private readonly interrupted: Promise<never>;
+
+  constructor(
+    private readonly s: Scenario,
+    private readonly o: RunOptions,
+  ) {
+    this.interrupted = new Promise<never>((_, reject) => {
+      const fail = (): void => reject(new StepFailed('interrupted'));
+      if (o.signal?.aborted) fail();
+      else o.signal?.addEventListener('abort', fail, { once: true });
+    });
+    this.interrupted.catch(() => {});
+  }
+
+  private get elapsed(): number {
+    return performance.now() - this.t0;
+  }
+
+  async run(): Promise<ScenarioResult> {
+    const unsubscribe = this.o.target.subscribe((e) => this.events.push(e));
+    const steps: StepResult[] = [];
+    try {
+      await this.setUp();
+      this.startProgram();
+      const deadline = this.s.timeoutMs;
+      for (const ts of this.s.timeline) {
+        if (steps.some((r) => r.status === 'failed')) {
+          steps.push({ title: ts.title, line: ts.line, status: 'skipped', atMs: this.elapsed, durationMs: 0 });
+          continue;
+        }
+        steps.push(await this.runStep(ts, deadline));
+      }
+      const passed = steps.every((r) => r.status !== 'failed');
+      if (this.program && !this.program.exit) this.o.out(`${this.stamp()} program still running at the end; stopping it`);
+      const program = this.program ? await this.program.stop() : null;
+      return { name: this.s.name, file: this.s.file, passed, steps, program, durationMs: this.elapsed };
+    } finally {
+      await this.program?.stop();
+      unsubscribe();
+    }
+  }
+
+  private stamp(): string {
+    return `[${secs(this.elapsed).padStart(8)}]`;
+  }
+
+  private async setUp(): Promise<void> {
+    try {
+      for (const d of this.s.devices) await this.o.target.plug(d);
+      for (const f of this.s.faults) await this.o.target.addFault(f);
+    } catch (err) {
+      throw new ScenarioSetupError(`${this.s.file}: setting up: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private startProgram(): void {
+    const spec = this.s.program;
+    const argv = this.o.command ?? spec?.command;
+    if (!argv || argv.length === 0) return;
+    const mount = this.o.target.mountpoint;
+    const sub = (a: string): string => a.replaceAll('{mount}', mount);
+    const binds: Bind[] = [...(spec?.bind ?? []), ...(this.o.binds ?? [])].map((b) => {
+      const p = parseBind(b);
+      if (!p) throw new ScenarioSetupError(`bad bind ${JSON.stringify(b)}: expected HOSTPATH=MOUNTPATH`);
+      return { host: p.host, source: `${mount}/${p.mount}` };
+    });
+    const cmd = argv.map(sub);
+    const full = binds.length ? bindCommand(binds, this.o.stageDir, cmd) : cmd;
+    this.program = new Program(full, {
+      env: { ...process.env, ...spec?.env, CDEVEMU_MOUNT: mount },
+      ...(spec?.cwd ? { cwd: spec.cwd } : {}),
+      onLine: (stream, line) => this.o.out(`${' '.repeat(11)}${stream === 'err' ? '!' : '|'} ${line}`),
+    });
+    this.o.out(`${this.stamp()} started ${cmd.join(' ')} (pid ${this.program.pid ?? '?'})${binds.length ? ` with ${binds.length} bind(s)` : ''}`);
+    void this.program.exited.then((e) => this.o.out(`${this.stamp()} program ${describeExit(e)}`));
+  }
+
+  private async runStep(ts: TimelineStep, deadlineMs: number): Promise<StepResult> {
+    const start = this.elapsed;
+    const where = ts.line !== null ? ` (${this.s.file}:${ts.line})` : '';
+    try {
+      const left = deadlineMs - start;
+      if (left <= 0) throw new StepFailed(`the scenario's timeout (${deadlineMs} ms) has passed`);
+      await Promise.race([
+        this.step(ts.step),
+        sleep(left).then(() => {
+          throw new StepFailed(`the scenario's timeout (${deadlineMs} ms) passed during this step`);
+        }),
+        this.interrupted,
+      ]);
+      this.o.out(`${this.stamp()} ok    ${ts.title}`);
+      return { title: ts.title, line: ts.line, status: 'passed', atMs: this.elapsed, durationMs: this.elapsed - start };
+    } catch (err) {
+      const message = err instanceof StepFailed ? err.message : `error: ${err instanceof Error ? err.message : String(err)}`;
+      this.o.out(`${this.stamp()} FAIL  ${ts.title}${where}`);
+      for (const l of message.split('\n')) this.o.out(`           ${l}`);
+      return { title: ts.title, line: ts.line, status: 'failed', atMs: this.elapsed, durationMs: this.elapsed - start, message };
+    }
+  }
+
+  private async step(s: Step): Promise<void> {
+    const t = this.o.target;
+    switch (s.kind) {
+      case 'sleep':
+        return sleep(s.ms);
+      case 'wait':
+        return this.wait(s);
+      case 'action':
+        await t.action(s.device, s.action, s.arg);
+        return;
+      case 'fault':
+        return t.addFault(s.rule);
+      case 'unplug': {
+        const r = await t.unplug(s.device, s.drainTimeoutMs);
+        for (const h of r.stuck) this.o.out(`           stuck: ${h.op} by pid ${h.pid} (${h.comm}), running ${h.sinceMs} ms`);
+        return;
+      }
+      case 'replug':
+        return t.replug(s.device, s.options);
+      case 'expect':
+        return this.expect(s);
+    }
+  }
+
+  private count(pred: (e: DeviceEvent) => boolean): number {
+    return this.events.filter(pred).length;
+  }
+
+  /** Polls `done` until it holds; fails after timeoutMs, or at once if the program exits and `needsProgram`. */
+  private async until(done: () => Promise<boolean> | boolean, timeoutMs: number, what: string, needsProgram: boolean): Promise<void> {
+    const end = this.elapsed + timeoutMs;
+    for (;;) {
+      if (await done()) return;
+      const exit = this.program?.exit;
+      if (needsProgram && exit) throw new StepFailed(`the program ${describeExit(exit)} before ${what}`);
+      if (this.elapsed >= end) throw new StepFailed(`${what} did not happen within ${timeoutMs} ms`);
+      await sleep(POLL_MS);
+    }
+  }
+
+  private async wait(s: Extract<Step, { kind: 'wait' }>): Promise<void> {
+    if (s.what === 'event') {
+      return this.until(() => this.count((e) => matches(e, s.match)) >= s.count, s.timeoutMs, `event ${JSON.stringify(s.match)}`, false);
+    }
+    const dev = s.device;
+    const byType = (types: string[]) => () => this.count((e) => e.device === dev && types.includes(e.type)) >= s.count;
+    switch (s.what) {
+      case 'opened':
+        return this.until(byType(['opened']), s.timeoutMs, `an open of ${dev}`, true);
+      case 'released':
+        return this.until(byType(['released', 'late_released']), s.timeoutMs, `a close of ${dev}`, false);
+      case 'read':
+      case 'written': {
+        // Counted on the instances still listed (a freed generation takes its counts with it).
+        const counter = s.what === 'read' ? 'reads' : 'writes';
+        const ops = async (): Promise<number> =>
+          (await this.o.target.devices()).filter((d) => d.name === dev).reduce((n, d) => n + d[counter], 0);
+        return this.until(async () => (await ops()) >= s.count, s.timeoutMs, `a ${s.what === 'read' ? 'read' : 'write'} on ${dev}`, true);
+      }
+    }
+  }
+
+  /** The instances of `dev` an unplug left behind, or the live one if none was unplugged. */
+  private async released(dev: string): Promise<TargetDevice[]> {
+    const all = (await this.o.target.devices()).filter((d) => d.name === dev);
+    const unplugged = all.filter((d) => d.state !== 'live');
+    return unplugged.length ? unplugged : all;
+  }
+
+  private async expect(s: Extract<Step, { kind: 'expect' }>): Promise<void> {
+    switch (s.what) {
+      case 'released': {
+        const end = this.elapsed + s.withinMs;
+        for (;;) {
+          const held = (await this.released(s.device)).filter((d) => d.holders.length > 0);
+          if (held.length === 0) return;
+          if (this.elapsed >= end) throw new StepFailed(this.leakReport(s.device, held, s.withinMs));
+          await sleep(POLL_MS);
+        }
+      }
+      case 'lateReleases': {
+        const n = this.count((e) => e.device === s.device && e.type === 'late_released');
+        if (n !== s.count) throw new StepFailed(`expected ${s.count} lateRelease(s) on ${s.device}, saw ${n}`);
+        return;
+      }
+      case 'exit': {
+        const p = this.program;
+        if (!p) throw new StepFailed('there is no program under test');
+        const e = await Promise.race([p.exited, sleep(s.withinMs).then(() => null)]);
+        if (!e) throw new StepFailed(`the program (pid ${p.pid}) is still running after ${s.withinMs} ms`);
+        if (e.code !== s.code) throw new StepFailed(`expected exit code ${s.code}; the program ${describeExit(e)}`);
+        return;
+      }
+      case 'running': {
+        const e = this.program?.exit;
+        if (!this.program) throw new StepFailed('there is no program under test');
+        if (e) throw new StepFailed(`the program ${describeExit(e)}`);
+        return;
+      }
+      case 'noStuck': {
+        const stuck = this.events.filter((e) => e.type === 'stuck');
+        if (stuck.length) {
+          throw new StepFailed(
+            stuck.map((e) => `${e.device}: ${String(e.op)} by pid ${String(e.pid)} (${String(e.comm)}) stuck after ${String(e.sinceMs)} ms`).join('\n'),
+          );
+        }
+        return;
+      }
+    }
+  }
+
+  private leakReport(dev: string, held: TargetDevice[], withinMs: number): string {
+    const lines = [`${dev} was not released within ${withinMs} ms:`];
+    for (const d of held) {
+      for (const h of d.holders) {
+        const fds = heldFds(h.pid, this.o.target.mountpoint).map((f) => `fd ${f.fd} (${f.path})`);
+        const held = fds.length ? `holds ${fds.join(', ')}` : 'holds an open file description';
+        lines.push(`  pid ${h.pid} (${h.comm || '?'}) ${held} on generation ${d.generation}, open ${secs(Date.now() - h.openedAt)}`);
+      }
+    }
+    return lines.join('\n');
+  }
+}
+
+export function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioResult> {
+  return new Run(s, o).run();
+}

@@ -1,0 +1,261 @@
+/**
+ * Scenario files (DESIGN §7): the devices to plug, fault rules to add, the
+ * program under test, and a timeline of steps. YAML or JSON:
+ *
+ *   name: the consumer lets go of uio0 on unplug
+ *   devices:
+ *     - { model: uio, name: uio0 }
+ *   program:
+ *     command: [python3, consumer.py, "{mount}/dev/uio0"]
+ *     bind: ["/dev/uio0=dev/uio0"]          # optional, see bind.ts
+ *   timeline:
+ *     - wait: { opened: uio0, timeout: 5s }
+ *     - action: { device: uio0, action: irq }
+ *     - unplug: uio0
+ *     - expect: { released: uio0, within: 2s }
+ *     - expect: { exit: 0, within: 5s }
+ *
+ * Every error names the file, the line and the field (src/config/document.ts).
+ */
+import { ConfigError, SourceDocument, type Field } from '../config/index.js';
+import { readDeviceSpec, type DeviceSpec } from '../config/index.js';
+import { FaultRuleError, parseRule } from '../faults/index.js';
+
+export type Step =
+  | { kind: 'sleep'; ms: number }
+  | { kind: 'wait'; what: 'opened' | 'read' | 'written' | 'released'; device: string; count: number; timeoutMs: number }
+  | { kind: 'wait'; what: 'event'; match: Record<string, unknown>; count: number; timeoutMs: number }
+  | { kind: 'action'; device: string; action: string; arg?: unknown }
+  | { kind: 'fault'; rule: Record<string, unknown> }
+  | { kind: 'unplug'; device: string; drainTimeoutMs?: number }
+  | { kind: 'replug'; device: string; options?: unknown }
+  | { kind: 'expect'; what: 'released'; device: string; withinMs: number }
+  | { kind: 'expect'; what: 'lateReleases'; device: string; count: number }
+  | { kind: 'expect'; what: 'exit'; code: number; withinMs: number }
+  | { kind: 'expect'; what: 'running' }
+  | { kind: 'expect'; what: 'noStuck' };
+
+export interface TimelineStep {
+  step: Step;
+  /** 1-based line of the step in the file, for reports. */
+  line: number | null;
+  /** How the step reads in the output, e.g. `wait opened uio0`. */
+  title: string;
+}
+
+export interface ProgramSpec {
+  /** argv; `{mount}` in any element is replaced by the mount path. */
+  command: string[];
+  env: Record<string, string>;
+  /** HOSTPATH=MOUNTPATH pairs, as --bind takes them. */
+  bind: string[];
+  cwd?: string;
+}
+
+export interface Scenario {
+  file: string;
+  name: string;
+  devices: DeviceSpec[];
+  faults: Record<string, unknown>[];
+  program?: ProgramSpec;
+  timeline: TimelineStep[];
+  /** Bound on the whole run. */
+  timeoutMs: number;
+}
+
+const DEFAULT_WAIT_MS = 10_000;
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
+
+/** 250, "250ms", "2s", "1.5s", "1m". */
+export function readDuration(f: Field): number {
+  if (typeof f.value === 'number') return f.number({ min: 0 });
+  const m = typeof f.value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$/.exec(f.value) : null;
+  if (!m) throw f.error(`expected a duration such as 500ms, 2s or 250 (ms), got ${JSON.stringify(f.value)}`);
+  return Math.round(Number(m[1]) * UNITS[m[2]!]!);
+}
+
+/** A step's argument that is a device name, or a mapping with `device` and other keys. */
+function deviceArg(f: Field, extra: readonly string[]): { device: string; m: ReturnType<Field['mapping']> | null } {
+  if (typeof f.value === 'string') return { device: f.string({ nonEmpty: true }), m: null };
+  const m = f.mapping(['device', ...extra]);
+  return { device: m.get('device').string({ nonEmpty: true }), m };
+}
+
+function readFault(f: Field): Record<string, unknown> {
+  f.mapping(null);
+  try {
+    parseRule(f.value, 'check');
+  } catch (e) {
+    if (e instanceof FaultRuleError) throw f.doc.error([...f.path, e.field], e.message.slice(e.field.length + 2));
+    throw e;
+  }
+  return f.value as Record<string, unknown>;
+}
+
+const WAITS = ['opened', 'read', 'written', 'released'] as const;
+
+function readWait(f: Field): Step {
+  const m = f.mapping([...WAITS, 'event', 'count', 'timeout']);
+  const timeoutMs = m.get('timeout').optional(readDuration) ?? DEFAULT_WAIT_MS;
+  const count = m.get('count').optional((c) => c.number({ integer: true, min: 1 })) ?? 1;
+  const given = [...WAITS, 'event'].filter((k) => m.get(k).present);
+  if (given.length !== 1) throw f.error(`give exactly one of ${[...WAITS, 'event'].join(', ')}`);
+  const what = given[0]!;
+  if (what === 'event') {
+    const ev = m.get('event');
+    ev.mapping(null);
+    const match = ev.value as Record<string, unknown>;
+    if (typeof match.type !== 'string') throw ev.doc.error([...ev.path, 'type'], 'missing (expected an event type)');
+    return { kind: 'wait', what: 'event', match, count, timeoutMs };
+  }
+  return { kind: 'wait', what: what as (typeof WAITS)[number], device: m.get(what).string({ nonEmpty: true }), count, timeoutMs };
+}
+
+function readExpect(f: Field): Step {
+  const m = f.mapping(['released', 'within', 'device', 'lateReleases', 'exit', 'running', 'noStuck']);
+  const within = (): number => m.get('within').optional(readDuration) ?? DEFAULT_WAIT_MS;
+  if (m.get('released').present) return { kind: 'expect', what: 'released', device: m.get('released').string({ nonEmpty: true }), withinMs: within() };
+  if (m.get('lateReleases').present) {
+    return {
+      kind: 'expect',
+      what: 'lateReleases',
+      device: m.get('device').string({ nonEmpty: true }),
+      count: m.get('lateReleases').number({ integer: true, min: 0 }),
+    };
+  }
+  if (m.get('exit').present) return { kind: 'expect', what: 'exit', code: m.get('exit').number({ integer: true, min: 0 }), withinMs: within() };
+  if (m.get('running').present) {
+    if (m.get('running').boolean() !== true) throw m.get('running').error('only `running: true` is meaningful; use exit to expect an end');
+    return { kind: 'expect', what: 'running' };
+  }
+  if (m.get('noStuck').present) {
+    if (m.get('noStuck').boolean() !== true) throw m.get('noStuck').error('only `noStuck: true` is meaningful');
+    return { kind: 'expect', what: 'noStuck' };
+  }
+  throw f.error('expected one of released, lateReleases, exit, running, noStuck');
+}
+
+const STEP_KINDS = ['sleep', 'wait', 'action', 'fault', 'unplug', 'replug', 'expect'] as const;
+
+function readStep(f: Field): Step {
+  if (f.value === null || typeof f.value !== 'object' || Array.isArray(f.value)) {
+    throw f.error(`expected a step: a mapping with one of ${STEP_KINDS.join(', ')}`);
+  }
+  const keys = Object.keys(f.value);
+  if (keys.length !== 1) throw f.error(`a step has exactly one key (${STEP_KINDS.join(', ')}), got ${keys.join(', ') || 'none'}`);
+  const kind = keys[0]!;
+  const arg = f.mapping(STEP_KINDS).get(kind);
+  switch (kind as (typeof STEP_KINDS)[number]) {
+    case 'sleep':
+      return { kind: 'sleep', ms: readDuration(arg) };
+    case 'wait':
+      return readWait(arg);
+    case 'action': {
+      const m = arg.mapping(['device', 'action', 'arg']);
+      const step: Step = { kind: 'action', device: m.get('device').string({ nonEmpty: true }), action: m.get('action').string({ nonEmpty: true }) };
+      if (m.get('arg').present) step.arg = m.get('arg').value;
+      return step;
+    }
+    case 'fault':
+      return { kind: 'fault', rule: readFault(arg) };
+    case 'unplug': {
+      const { device, m } = deviceArg(arg, ['drainTimeoutMs']);
+      const drain = m?.get('drainTimeoutMs').optional(readDuration);
+      return drain === undefined ? { kind: 'unplug', device } : { kind: 'unplug', device, drainTimeoutMs: drain };
+    }
+    case 'replug': {
+      const { device, m } = deviceArg(arg, ['options']);
+      const options = m?.get('options');
+      return options?.present ? { kind: 'replug', device, options: options.value } : { kind: 'replug', device };
+    }
+    case 'expect':
+      return readExpect(arg);
+  }
+}
+
+function title(s: Step): string {
+  switch (s.kind) {
+    case 'sleep':
+      return `sleep ${s.ms}ms`;
+    case 'wait':
+      return s.what === 'event' ? `wait event ${JSON.stringify(s.match)}` : `wait ${s.what} ${s.device}${s.count > 1 ? ` x${s.count}` : ''}`;
+    case 'action':
+      return `action ${s.device} ${s.action}${s.arg !== undefined ? ` ${JSON.stringify(s.arg)}` : ''}`;
+    case 'fault':
+      return `fault ${JSON.stringify(s.rule)}`;
+    case 'unplug':
+      return `unplug ${s.device}`;
+    case 'replug':
+      return `replug ${s.device}`;
+    case 'expect':
+      switch (s.what) {
+        case 'released':
+          return `expect ${s.device} released within ${s.withinMs}ms`;
+        case 'lateReleases':
+          return `expect ${s.count} lateRelease(s) on ${s.device}`;
+        case 'exit':
+          return `expect program exit ${s.code} within ${s.withinMs}ms`;
+        case 'running':
+          return 'expect program still running';
+        case 'noStuck':
+          return 'expect no stuck handlers';
+      }
+  }
+}
+
+function readProgram(f: Field): ProgramSpec {
+  const m = f.mapping(['command', 'env', 'bind', 'cwd']);
+  const cmd = m.get('command');
+  const command =
+    typeof cmd.value === 'string'
+      ? cmd.string({ nonEmpty: true }).trim().split(/\s+/)
+      : cmd.list().map((a) => a.string());
+  if (command.length === 0) throw cmd.error('must not be empty');
+  const env: Record<string, string> = {};
+  m.get('env').optional((e) => {
+    const em = e.mapping(null);
+    for (const k of Object.keys(em.value)) env[k] = String(em.get(k).value);
+  });
+  const bind = m.get('bind').optional((b) => b.list().map(readBind)) ?? [];
+  const cwd = m.get('cwd').optional((c) => c.string({ nonEmpty: true }));
+  return { command, env, bind, ...(cwd !== undefined ? { cwd } : {}) };
+}
+
+/** HOSTPATH=MOUNTPATH: an absolute host path, and a path inside the mount. */
+export function parseBind(s: string): { host: string; mount: string } | null {
+  const i = s.indexOf('=');
+  if (i < 0) return null;
+  const host = s.slice(0, i);
+  const mount = s.slice(i + 1).replace(/^\/+/, '');
+  if (!host.startsWith('/') || host === '/' || mount === '' || mount.split('/').includes('..')) return null;
+  return { host, mount };
+}
+
+function readBind(f: Field): string {
+  const s = f.string({ nonEmpty: true });
+  if (!parseBind(s)) throw f.error(`expected HOSTPATH=MOUNTPATH with an absolute host path, e.g. /dev/uio0=dev/uio0`);
+  return s;
+}
+
+const TOP = ['name', 'devices', 'faults', 'program', 'timeline', 'timeout'];
+
+export function readScenario(doc: SourceDocument): Scenario {
+  const m = doc.root().mapping(TOP);
+  const timeline = m.get('timeline').list().map((f) => ({ step: readStep(f), line: doc.line(f.path, false) }));
+  const program = m.get('program').optional(readProgram);
+  return {
+    file: doc.file,
+    name: m.get('name').optional((n) => n.string()) ?? doc.file,
+    devices: m.get('devices').optional((d) => d.list().map(readDeviceSpec)) ?? [],
+    faults: m.get('faults').optional((d) => d.list().map(readFault)) ?? [],
+    ...(program ? { program } : {}),
+    timeline: timeline.map(({ step, line }) => ({ step, line, title: title(step) })),
+    timeoutMs: m.get('timeout').optional(readDuration) ?? 120_000,
+  };
+}
+
+export async function loadScenario(path: string): Promise<Scenario> {
+  return readScenario(await SourceDocument.load(path));
+}
+
+export { ConfigError };

@@ -1,0 +1,89 @@
+/**
+ * What a scenario acts on: an emulator in this process (the default), or a
+ * daemon reached through its control socket (`cdevemu run --socket`).
+ */
+import type { DeviceEvent } from '../core/events.js';
+import type { EmulatorHandle } from '../api.js';
+import type { DeviceSpec } from '../config/index.js';
+
+export interface TargetHolder {
+  pid: number;
+  comm: string;
+  openedAt: number;
+}
+
+export interface TargetDevice {
+  name: string;
+  generation: number;
+  /** live, unplugging, gone (freed instances are not listed). */
+  state: string;
+  holders: TargetHolder[];
+  reads: number;
+  writes: number;
+}
+
+export interface StuckReport {
+  op: string;
+  pid: number;
+  comm: string;
+  sinceMs: number;
+}
+
+export interface ScenarioTarget {
+  readonly mountpoint: string;
+  plug(d: DeviceSpec): Promise<void>;
+  unplug(name: string, drainTimeoutMs?: number): Promise<{ stuck: StuckReport[] }>;
+  replug(name: string, options?: unknown): Promise<void>;
+  action(name: string, action: string, arg?: unknown): Promise<unknown>;
+  addFault(rule: Record<string, unknown>): Promise<void>;
+  /** Instances not yet freed, zombies included. */
+  devices(): Promise<TargetDevice[]>;
+  /** Live events from now on; returns the unsubscribe function. */
+  subscribe(on: (e: DeviceEvent) => void): () => void;
+}
+
+/** The in-process emulator. */
+export class LocalTarget implements ScenarioTarget {
+  constructor(private readonly emu: EmulatorHandle) {}
+
+  get mountpoint(): string {
+    return this.emu.mountpoint;
+  }
+
+  async plug(d: DeviceSpec): Promise<void> {
+    await this.emu.plug(d.model, d.name, d.options);
+  }
+
+  unplug(name: string, drainTimeoutMs?: number): Promise<{ stuck: StuckReport[] }> {
+    return this.emu.unplug(name, drainTimeoutMs === undefined ? {} : { drainTimeoutMs });
+  }
+
+  async replug(name: string, options?: unknown): Promise<void> {
+    await this.emu.replug(name, options);
+  }
+
+  action(name: string, action: string, arg?: unknown): Promise<unknown> {
+    return this.emu.action(name, action, arg);
+  }
+
+  async addFault(rule: Record<string, unknown>): Promise<void> {
+    this.emu.fault(rule);
+  }
+
+  async devices(): Promise<TargetDevice[]> {
+    return this.emu.emulator.devices.list().map((i) => ({
+      name: i.name,
+      generation: i.generation,
+      state: i.lifecycle,
+      holders: [...i.holders],
+      reads: i.counters.reads,
+      writes: i.counters.writes,
+    }));
+  }
+
+  subscribe(on: (e: DeviceEvent) => void): () => void {
+    const log = this.emu.emulator.devices.events;
+    log.on('event', on);
+    return () => log.off('event', on);
+  }
+}
