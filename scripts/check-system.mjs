@@ -12,7 +12,16 @@ const forTests = process.argv.includes('--tests') || process.env.npm_lifecycle_e
 
 // command -> Debian package that provides it
 const commands = { mount: 'mount', umount: 'mount' };
-const testCommands = { gcc: 'gcc', python3: 'python3' };
+const testCommands = {
+  gcc: 'gcc',
+  python3: 'python3',
+  // device model tests (test/models) run the real tools against emulated nodes
+  evtest: 'evtest',
+  hwclock: 'util-linux-extra',
+  wdctl: 'util-linux',
+  rngtest: 'rng-tools5',
+  stdbuf: 'coreutils',
+};
 
 const has = (cmd) => {
   try {

@@ -5,9 +5,17 @@
  */
 import { Errno } from '../errno.js';
 
-type Spec = Record<string, 'number' | 'string' | 'boolean' | 'object'>;
+type Spec = Record<string, 'number' | 'string' | 'boolean' | 'object' | 'array'>;
 type Out<S extends Spec> = {
-  [K in keyof S]?: S[K] extends 'number' ? number : S[K] extends 'string' ? string : S[K] extends 'boolean' ? boolean : unknown;
+  [K in keyof S]?: S[K] extends 'number'
+    ? number
+    : S[K] extends 'string'
+      ? string
+      : S[K] extends 'boolean'
+        ? boolean
+        : S[K] extends 'array'
+          ? unknown[]
+          : unknown;
 };
 
 export function parseOptions<S extends Spec>(model: string, options: unknown, spec: S): Out<S> {

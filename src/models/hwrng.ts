@@ -1,0 +1,71 @@
+/**
+ * hwrng: a hardware random number generator as
+ * drivers/char/hw_random/core.c presents /dev/hwrng.
+ *
+ * - rng_dev_read() fills the whole read (it loops over the driver's
+ *   buffer until `size` bytes are copied), so every READ is answered in
+ *   full: a large read(2) gets all its bytes across FUSE's chunks.
+ * - Bytes come from crypto.randomBytes, or, with the `seed` option, from a
+ *   deterministic stream (AES-256-CTR keyed with SHA-256 of the seed) that
+ *   is shared by all openers and independent of how reads are split: the
+ *   same sequence of reads gets the same bytes on every run.
+ * - Once the current rng is unregistered, rng_dev_read() fails ENODEV
+ *   (get_current_rng() finds none): that is the unplug errno; poll is the
+ *   VFS default (core.c has no poll) until unplug, POLLERR|POLLHUP after.
+ *
+ * sysfs: sys/class/misc/hw_random/{rng_current,rng_available} for a device
+ * named hwrng (the kernel's misc device name), else sys/class/misc/NAME/.
+ */
+import { createCipheriv, createHash, randomBytes, type Cipher } from 'node:crypto';
+import { Errno } from '../errno.js';
+import type { DeviceModel } from '../core/index.js';
+import { parseOptions } from './options.js';
+
+export interface HwrngState {
+  name: string;
+  /** The seeded stream, or null for crypto.randomBytes. */
+  stream: Cipher | null;
+  /** Bytes handed out (for the `stats` action). */
+  bytes: number;
+}
+
+const zeros = Buffer.alloc(1 << 20);
+
+function seededStream(seed: string): Cipher {
+  const key = createHash('sha256').update(seed, 'utf8').digest();
+  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+}
+
+export const hwrngModel: DeviceModel<HwrngState> = {
+  name: 'hwrng',
+  stream: true,
+  unplugErrno: new Errno('ENODEV'),
+  create(_inst, options) {
+    // A seed may be given as a number or a string; both name the same stream ("42" and 42).
+    const raw = options && typeof options === 'object' && !Array.isArray(options) ? { ...(options as Record<string, unknown>) } : options;
+    if (raw && typeof raw === 'object' && typeof (raw as { seed?: unknown }).seed === 'number') {
+      const r = raw as { seed: unknown };
+      r.seed = String(r.seed);
+    }
+    const o = parseOptions('hwrng', raw, { name: 'string', seed: 'string' });
+    return { name: o.name ?? 'cdevemu', stream: o.seed !== undefined ? seededStream(o.seed) : null, bytes: 0 };
+  },
+  attributes(inst) {
+    const dir = `sys/class/misc/${inst.name === 'hwrng' ? 'hw_random' : inst.name}`;
+    return {
+      [`${dir}/rng_current`]: `${inst.state.name}\n`,
+      [`${dir}/rng_available`]: `${inst.state.name}\n`,
+    };
+  },
+  read(file, size) {
+    const s = file.instance.state;
+    s.bytes += size;
+    if (!s.stream) return randomBytes(size);
+    const parts: Buffer[] = [];
+    for (let left = size; left > 0; left -= zeros.length) parts.push(s.stream.update(zeros.subarray(0, Math.min(left, zeros.length))));
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+  },
+  actions: {
+    stats: (inst) => ({ bytes: inst.state.bytes, seeded: inst.state.stream !== null }),
+  },
+};

@@ -1,0 +1,265 @@
+/**
+ * rtc: a real-time clock as drivers/rtc/dev.c (with interface.c) presents
+ * /dev/rtcN.
+ *
+ * - The clock runs from the host's clock plus an offset; RTC_SET_TIME sets
+ *   it and restarts its second (the divider chain of a real RTC restarts on
+ *   a set), so update interrupts come on the RTC's own second boundaries.
+ * - rtc_dev_open() is exclusive (EBUSY) and clears pending interrupt data;
+ *   rtc_dev_release() turns update interrupts off.
+ * - Interrupts accumulate in rtc->irq_data as rtc_handle_legacy_irq() does:
+ *   the count in the bits above 8, RTC_IRQF | RTC_UF / RTC_AF in the low
+ *   byte. rtc_dev_read() takes an unsigned int (4 bytes) or an unsigned long
+ *   (8 bytes or more; other sizes EINVAL), blocks until data is pending
+ *   (EAGAIN with O_NONBLOCK) and clears it; rtc_dev_poll() reports
+ *   EPOLLIN|EPOLLRDNORM while data is pending.
+ * - ioctls: RTC_RD_TIME, RTC_SET_TIME (rtc_valid_tm(), CAP_SYS_TIME taken
+ *   as uid 0), RTC_UIE_ON/OFF (update interrupt once a second),
+ *   RTC_ALM_SET/READ (an alarm within 24 hours, set disabled),
+ *   RTC_AIE_ON/OFF, RTC_WKALM_SET/RD; anything else ENOTTY. An alarm fires
+ *   once (RTC_AF) and disables itself; one already due fires at once.
+ * - After rtc_device_unregister() (rtc->ops == NULL) the kernel's ioctls
+ *   fail ENODEV, so the model's unplug errno is ENODEV. (The kernel's
+ *   read and poll would not notice the removal; here they fail ENODEV and
+ *   report POLLERR|POLLHUP.)
+ *
+ * sysfs: sys/class/rtc/rtcN/{name,date,time,since_epoch} (rtc/sysfs.c formats).
+ */
+import { Errno } from '../errno.js';
+import { IO, IOR, IOW, POLLIN, POLLRDNORM } from '../devio.js';
+import type { DeviceModel, Instance } from '../core/index.js';
+import { parseOptions } from './options.js';
+import { packS32, unpackS32, waitUnlessNonblock } from './util.js';
+
+/* include/uapi/linux/rtc.h */
+const P = 0x70; // 'p'
+const RTC_TIME_SIZE = 36; // struct rtc_time: 9 ints
+const RTC_WKALRM_SIZE = 40; // unsigned char enabled, pending; (pad); struct rtc_time
+export const RTC_AIE_ON = IO(P, 0x01);
+export const RTC_AIE_OFF = IO(P, 0x02);
+export const RTC_UIE_ON = IO(P, 0x03);
+export const RTC_UIE_OFF = IO(P, 0x04);
+export const RTC_ALM_SET = IOW(P, 0x07, RTC_TIME_SIZE);
+export const RTC_ALM_READ = IOR(P, 0x08, RTC_TIME_SIZE);
+export const RTC_RD_TIME = IOR(P, 0x09, RTC_TIME_SIZE);
+export const RTC_SET_TIME = IOW(P, 0x0a, RTC_TIME_SIZE);
+export const RTC_WKALM_SET = IOW(P, 0x0f, RTC_WKALRM_SIZE);
+export const RTC_WKALM_RD = IOR(P, 0x10, RTC_WKALRM_SIZE);
+export const RTC_IRQF = 0x80;
+export const RTC_AF = 0x20;
+export const RTC_UF = 0x10;
+
+export interface RtcState {
+  name: string;
+  /** The clock: `sec` was the RTC time at host time `hostMs` (epoch ms). */
+  base: { sec: number; hostMs: number };
+  /** rtc->irq_data (unsigned long). */
+  irqData: number;
+  uie: boolean;
+  /** rtc->aie_timer: expiry in RTC seconds since the epoch. */
+  alarm: { sec: number; enabled: boolean };
+  /** RTC_DEV_BUSY. */
+  busy: boolean;
+  timer: NodeJS.Timeout | null;
+}
+
+const DAY = 86400;
+
+/** The RTC time in seconds and the ms into the current second. */
+function rtcNow(s: RtcState): { sec: number; ms: number } {
+  const elapsed = Date.now() - s.base.hostMs;
+  const whole = Math.floor(elapsed / 1000);
+  return { sec: s.base.sec + whole, ms: elapsed - whole * 1000 };
+}
+
+/** rtc_time64_to_tm(): tm_sec, min, hour, mday, mon, year, wday, yday, isdst. */
+export function secToTm(sec: number): number[] {
+  const d = new Date(sec * 1000);
+  const yday = Math.floor((Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86400000);
+  return [d.getUTCSeconds(), d.getUTCMinutes(), d.getUTCHours(), d.getUTCDate(), d.getUTCMonth(), d.getUTCFullYear() - 1900, d.getUTCDay(), yday, 0];
+}
+
+/** rtc_valid_tm() then rtc_tm_to_time64(); EINVAL for an impossible date. */
+export function tmToSec(tm: number[]): number {
+  const [sec, min, hour, mday, mon, year] = tm as [number, number, number, number, number, number];
+  const monthDays = new Date(Date.UTC(year + 1900, mon + 1, 0)).getUTCDate();
+  if (year < 70 || mon < 0 || mon >= 12 || mday < 1 || mday > monthDays || hour < 0 || hour >= 24 || min < 0 || min >= 60 || sec < 0 || sec >= 60) {
+    throw new Errno('EINVAL');
+  }
+  return Date.UTC(year + 1900, mon, mday, hour, min, sec) / 1000;
+}
+
+/** rtc_handle_legacy_irq(): count one interrupt of kind `mask` and wake readers. */
+function irq(inst: Instance<RtcState>, mask: number): void {
+  const s = inst.state;
+  // (irq_data + (1 << 8)) | RTC_IRQF | mask, kept exact beyond 32 bits
+  s.irqData = (Math.floor(s.irqData / 256) + 1) * 256 + ((s.irqData & 0xff) | RTC_IRQF | mask);
+  inst.wq.wake();
+}
+
+function alarmDue(inst: Instance<RtcState>, nowSec: number): void {
+  const s = inst.state;
+  if (s.alarm.enabled && s.alarm.sec <= nowSec) {
+    s.alarm.enabled = false; // a one-shot aie_timer is disabled when it fires
+    irq(inst, RTC_AF);
+  }
+}
+
+/**
+ * Runs a timer on the RTC's second boundaries while update or alarm
+ * interrupts are enabled (the uie_rtctimer and aie_timer of interface.c).
+ */
+function schedule(inst: Instance<RtcState>): void {
+  const s = inst.state;
+  if (s.timer) clearTimeout(s.timer);
+  s.timer = null;
+  if (!s.uie && !s.alarm.enabled) return;
+  const { sec, ms } = rtcNow(s);
+  const next = sec + 1;
+  s.timer = setTimeout(() => {
+    s.timer = null;
+    if (s.uie) irq(inst, RTC_UF);
+    alarmDue(inst, Math.max(next, rtcNow(s).sec));
+    schedule(inst);
+  }, 1000 - ms);
+}
+
+function setAlarm(inst: Instance<RtcState>, sec: number, enabled: boolean): void {
+  inst.state.alarm = { sec, enabled };
+  alarmDue(inst, rtcNow(inst.state).sec); // an alarm already due fires at once (rtc_timer_enqueue's -ETIME path)
+  schedule(inst);
+}
+
+function tmIn(buf: Buffer, offset = 0): number[] {
+  return unpackS32(buf, 9, offset);
+}
+
+export const rtcModel: DeviceModel<RtcState> = {
+  name: 'rtc',
+  stream: true,
+  unplugErrno: new Errno('ENODEV'),
+  create(_inst, options) {
+    const o = parseOptions('rtc', options, { name: 'string', time: 'string' });
+    const hostMs = Date.now();
+    let sec = Math.floor(hostMs / 1000);
+    if (o.time !== undefined) {
+      const t = Date.parse(o.time);
+      if (Number.isNaN(t) || t < 0) throw new Errno('EINVAL', `rtc: option time ${JSON.stringify(o.time)} is not a date after 1970 (use ISO 8601, e.g. 2030-01-02T03:04:05Z)`);
+      sec = Math.floor(t / 1000);
+    }
+    return {
+      name: o.name ?? 'rtc-cdevemu',
+      base: { sec, hostMs: o.time === undefined ? sec * 1000 : hostMs },
+      irqData: 0,
+      uie: false,
+      alarm: { sec: 0, enabled: false },
+      busy: false,
+      timer: null,
+    };
+  },
+  attributes(inst) {
+    const dir = `sys/class/rtc/${inst.name}`;
+    const tm = (): number[] => secToTm(rtcNow(inst.state).sec);
+    const p2 = (n: number): string => String(n).padStart(2, '0');
+    return {
+      [`${dir}/name`]: `${inst.state.name}\n`,
+      [`${dir}/date`]: () => {
+        const t = tm();
+        return `${t[5]! + 1900}-${p2(t[4]! + 1)}-${p2(t[3]!)}\n`;
+      },
+      [`${dir}/time`]: () => {
+        const t = tm();
+        return `${p2(t[2]!)}:${p2(t[1]!)}:${p2(t[0]!)}\n`;
+      },
+      [`${dir}/since_epoch`]: () => `${rtcNow(inst.state).sec}\n`,
+    };
+  },
+  open(file) {
+    const s = file.instance.state;
+    if (s.busy) throw new Errno('EBUSY');
+    s.busy = true;
+    s.irqData = 0;
+  },
+  release(file) {
+    const s = file.instance.state;
+    s.uie = false;
+    schedule(file.instance);
+    s.busy = false;
+  },
+  async read(file, size, signal) {
+    if (size !== 4 && size < 8) throw new Errno('EINVAL');
+    const s = file.instance.state;
+    while (s.irqData === 0) await waitUnlessNonblock(file, () => s.irqData !== 0, signal);
+    const data = s.irqData;
+    s.irqData = 0;
+    const out = Buffer.alloc(size === 4 ? 4 : 8);
+    if (size === 4) out.writeUInt32LE(data >>> 0, 0);
+    else out.writeBigUInt64LE(BigInt(data), 0);
+    return out;
+  },
+  poll(file) {
+    return file.instance.state.irqData !== 0 ? POLLIN | POLLRDNORM : 0;
+  },
+  ioctl(file, req) {
+    const inst = file.instance;
+    const s = inst.state;
+    switch (req.cmd) {
+      case RTC_RD_TIME:
+        return { out: packS32(secToTm(rtcNow(s).sec)) };
+      case RTC_SET_TIME: {
+        if (file.uid !== 0) throw new Errno('EACCES'); // capable(CAP_SYS_TIME)
+        s.base = { sec: tmToSec(tmIn(req.in)), hostMs: Date.now() };
+        schedule(inst);
+        return {};
+      }
+      case RTC_UIE_ON:
+      case RTC_UIE_OFF:
+        s.uie = req.cmd === RTC_UIE_ON;
+        schedule(inst);
+        return {};
+      case RTC_AIE_ON:
+      case RTC_AIE_OFF:
+        setAlarm(inst, s.alarm.sec, req.cmd === RTC_AIE_ON);
+        return {};
+      case RTC_ALM_READ:
+        return { out: packS32(secToTm(s.alarm.sec)) };
+      case RTC_ALM_SET: {
+        // Only hh:mm:ss count: the date is today's, or tomorrow's if that time has passed.
+        const now = rtcNow(s).sec;
+        const t = tmIn(req.in);
+        const today = secToTm(now);
+        let then = tmToSec([t[0]!, t[1]!, t[2]!, today[3]!, today[4]!, today[5]!]);
+        if (then < now) then += DAY;
+        setAlarm(inst, then, false);
+        return {};
+      }
+      case RTC_WKALM_RD: {
+        const out = Buffer.alloc(RTC_WKALRM_SIZE);
+        out[0] = s.alarm.enabled ? 1 : 0;
+        packS32(secToTm(s.alarm.sec)).copy(out, 4);
+        return { out };
+      }
+      case RTC_WKALM_SET: {
+        const sec = tmToSec(tmIn(req.in, 4));
+        setAlarm(inst, sec, req.in[0] !== 0);
+        return {};
+      }
+      default:
+        throw new Errno('ENOTTY');
+    }
+  },
+  remove(inst) {
+    const s = inst.state;
+    if (s.timer) clearTimeout(s.timer);
+    s.timer = null;
+    s.uie = false;
+    s.alarm.enabled = false;
+  },
+  actions: {
+    /** The RTC's time as the device would report it (seconds since the epoch and ISO 8601). */
+    time(inst) {
+      const sec = rtcNow(inst.state).sec;
+      return { sec, iso: new Date(sec * 1000).toISOString() };
+    },
+  },
+};

@@ -1,0 +1,141 @@
+/**
+ * uio: a userspace I/O device as drivers/uio/uio.c presents /dev/uioN to a
+ * consumer such as tcmu-runner.
+ *
+ * - uio_open() starts a listener at the current interrupt count.
+ * - uio_read() accepts exactly sizeof(s32) (else EINVAL), returns the s32
+ *   event count once it differs from the listener's last seen count, and
+ *   blocks until then (EAGAIN with O_NONBLOCK).
+ * - uio_write() takes exactly an s32 (else EINVAL) and passes it to the
+ *   driver's irqcontrol(): 1 enables, 0 disables the interrupt. Here an
+ *   interrupt raised while disabled stays pending and is delivered on
+ *   enable, like a masked level interrupt; with `oneShot` every delivered
+ *   interrupt masks the line until the consumer writes 1 again
+ *   (uio_pdrv_genirq's handler disables the irq, irqcontrol re-enables it).
+ * - uio_poll() reports EPOLLIN|EPOLLRDNORM when the count changed since the
+ *   listener last read it.
+ * - After uio_unregister_device() (idev->info == NULL) read fails EIO (the
+ *   kernel's write answers EINVAL there; the op gate answers every op with
+ *   one errno, EIO) and uio_poll() returns -EIO cast to __poll_t: see
+ *   UIO_POLL_GONE.
+ *
+ * sysfs: /sys/class/uio/uioN/{name,version,event} and maps/map0/{addr,size,offset}
+ * (uio.c's dev_attrs and map_attributes, with the kernel's formats).
+ */
+import { Errno, errnoNumber } from '../errno.js';
+import { POLLIN, POLLRDNORM } from '../devio.js';
+import type { DeviceModel, File, Instance } from '../core/index.js';
+import { parseOptions } from './options.js';
+import { hex64, intOption, s32, waitUnlessNonblock } from './util.js';
+
+/**
+ * uio_poll() returns -EIO once the device is gone. As __poll_t (unsigned
+ * int) that is 0xfffffffb: every bit but EPOLLOUT (0x4). FUSE carries it in
+ * fuse_poll_out.revents and fuse_file_poll() passes it through
+ * demangle_poll(u16), so the kernel sees 0xfffb; poll(2) then keeps the
+ * requested bits plus POLLERR|POLLHUP (do_pollfd's filter), so a POLLIN
+ * waiter sees POLLIN|POLLERR|POLLHUP (0x19), and select(2) reports the fd
+ * readable and writable (POLLERR is in both sets).
+ */
+export const UIO_POLL_GONE = (-errnoNumber('EIO') >>> 0) & 0xffff;
+
+export interface UioState {
+  /** idev->event: the s32 interrupt count, wrapping like atomic_t. */
+  count: number;
+  enabled: boolean;
+  /** An interrupt raised while disabled, delivered on enable. */
+  pending: boolean;
+  oneShot: boolean;
+  name: string;
+  version: string;
+  mapAddr: number;
+  mapSize: number;
+}
+
+/** struct uio_listener: the count this open file last read. */
+interface Listener {
+  seen: number;
+}
+
+const listener = (file: File<UioState>): Listener => file.private as Listener;
+
+function deliver(inst: Instance<UioState>): void {
+  const s = inst.state;
+  s.count = (s.count + 1) | 0;
+  if (s.oneShot) s.enabled = false;
+  inst.wq.wake(); // uio_event_notify(): wake_up_interruptible + kill_fasync
+}
+
+/** The `irq` action: the device raises its interrupt (uio_event_notify). */
+function raise(inst: Instance<UioState>): { count: number; delivered: boolean } {
+  const s = inst.state;
+  if (!s.enabled) {
+    s.pending = true;
+    return { count: s.count, delivered: false };
+  }
+  deliver(inst);
+  return { count: s.count, delivered: true };
+}
+
+export const uioModel: DeviceModel<UioState> = {
+  name: 'uio',
+  stream: true,
+  unpollMask: UIO_POLL_GONE,
+  create(_inst, options) {
+    const o = parseOptions('uio', options, { name: 'string', version: 'string', mapSize: 'number', mapAddr: 'number', oneShot: 'boolean' });
+    return {
+      count: 0,
+      enabled: true,
+      pending: false,
+      oneShot: o.oneShot ?? false,
+      name: o.name ?? 'cdevemu',
+      version: o.version ?? '0.0.1',
+      mapAddr: intOption('uio', 'mapAddr', o.mapAddr, 0, 0, Number.MAX_SAFE_INTEGER),
+      mapSize: intOption('uio', 'mapSize', o.mapSize, 4096, 1, Number.MAX_SAFE_INTEGER),
+    };
+  },
+  attributes(inst) {
+    const dir = `sys/class/uio/${inst.name}`;
+    const s = (): UioState => inst.state;
+    return {
+      [`${dir}/name`]: () => `${s().name}\n`,
+      [`${dir}/version`]: () => `${s().version}\n`,
+      [`${dir}/event`]: () => `${s().count >>> 0}\n`,
+      [`${dir}/maps/map0/addr`]: () => `${hex64(s().mapAddr)}\n`,
+      [`${dir}/maps/map0/size`]: () => `${hex64(s().mapSize)}\n`,
+      [`${dir}/maps/map0/offset`]: '0x0\n',
+    };
+  },
+  open(file) {
+    file.private = { seen: file.instance.state.count } satisfies Listener;
+  },
+  async read(file, size, signal) {
+    if (size !== 4) throw new Errno('EINVAL');
+    const s = file.instance.state;
+    const l = listener(file);
+    for (;;) {
+      if (s.count !== l.seen) {
+        l.seen = s.count;
+        return s32(s.count);
+      }
+      await waitUnlessNonblock(file, () => s.count !== l.seen, signal);
+    }
+  },
+  write(file, data) {
+    if (data.length !== 4) throw new Errno('EINVAL');
+    const inst = file.instance;
+    const s = inst.state;
+    s.enabled = data.readInt32LE(0) !== 0;
+    if (s.enabled && s.pending) {
+      s.pending = false;
+      deliver(inst);
+    }
+    return 4;
+  },
+  poll(file) {
+    return file.instance.state.count !== listener(file).seen ? POLLIN | POLLRDNORM : 0;
+  },
+  actions: {
+    irq: (inst) => raise(inst),
+  },
+};

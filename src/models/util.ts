@@ -1,0 +1,190 @@
+/**
+ * Small helpers the device models share: the kernel's user-copy idioms
+ * (put_user of an int, str_to_user, bits_to_user), bitmaps as the input
+ * core keeps them, sysfs formatting, blocking with O_NONBLOCK, and option
+ * checks for values parseOptions cannot type (integers, ranges, lists).
+ */
+import { open } from 'node:fs/promises';
+import { Errno } from '../errno.js';
+import type { IoctlReply, IoctlRequest } from '../devio.js';
+import type { File } from '../core/index.js';
+
+/** An int (s32, little-endian as on x86_64) as put_user() would copy it. */
+export function s32(value: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(value | 0, 0);
+  return b;
+}
+
+/** An ioctl answer that copies out one int (put_user(val, (int __user *)arg)). */
+export function intReply(value: number): IoctlReply {
+  return { out: s32(value) };
+}
+
+/** Several s32 fields packed in order (struct rtc_time, struct input_absinfo...). */
+export function packS32(values: readonly number[]): Buffer {
+  const b = Buffer.alloc(values.length * 4);
+  values.forEach((v, i) => b.writeInt32LE(v | 0, i * 4));
+  return b;
+}
+
+export function unpackS32(buf: Buffer, count: number, offset = 0): number[] {
+  if (buf.length < offset + count * 4) throw new Errno('EFAULT');
+  return Array.from({ length: count }, (_, i) => buf.readInt32LE(offset + i * 4));
+}
+
+/** A fixed-size, NUL-padded char array (struct watchdog_info.identity). */
+export function cString(text: string, size: number): Buffer {
+  const b = Buffer.alloc(size);
+  b.write(text.slice(0, size - 1), 'latin1');
+  return b;
+}
+
+/**
+ * evdev's str_to_user(): copies strlen+1 bytes, at most maxlen (so a
+ * truncated string is not NUL-terminated, as in the kernel); the ioctl
+ * returns the count. A missing string is ENOENT.
+ */
+export function strToUser(text: string | undefined, maxlen: number): IoctlReply {
+  if (text === undefined) throw new Errno('ENOENT');
+  const full = Buffer.concat([Buffer.from(text, 'utf8'), Buffer.alloc(1)]);
+  const out = full.subarray(0, Math.min(full.length, maxlen));
+  return { result: out.length, out };
+}
+
+/**
+ * The int argument of an ioctl that passes a pointer to an int. Commands
+ * encoded _IOW/_IOWR bring it in `req.in`. Some ABI commands are encoded
+ * _IOR although the driver get_user()s them (WDIOC_SETOPTIONS): a regular
+ * FUSE mount copies nothing in for those, so the value is read from the
+ * caller's memory through /proc/PID/mem (the daemon runs as root). The pid is
+ * the opener's, which is the caller unless the descriptor was passed to
+ * another process. EFAULT when it cannot be read, as get_user() would fail.
+ */
+export async function intArgument(file: File<unknown>, req: IoctlRequest): Promise<number> {
+  if (req.in.length >= 4) return req.in.readInt32LE(0);
+  if (req.arg === 0n) throw new Errno('EFAULT');
+  try {
+    const fh = await open(`/proc/${file.pid}/mem`, 'r');
+    try {
+      const b = Buffer.alloc(4);
+      const { bytesRead } = await fh.read(b, 0, 4, Number(req.arg)); // user addresses are below 2^47: exact as a double
+      if (bytesRead === 4) return b.readInt32LE(0);
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // fall through: the caller's memory is out of reach
+  }
+  throw new Errno('EFAULT');
+}
+
+/** A bitmap of `bits` bits, stored as the kernel's unsigned long arrays are on a little-endian machine. */
+export class Bitmap {
+  readonly bytes: Buffer;
+
+  constructor(readonly bits: number) {
+    this.bytes = Buffer.alloc(Math.ceil(bits / 64) * 8);
+  }
+
+  static of(bits: number, set: Iterable<number>): Bitmap {
+    const b = new Bitmap(bits);
+    for (const n of set) b.set(n, true);
+    return b;
+  }
+
+  test(n: number): boolean {
+    return n >= 0 && n < this.bits && (this.bytes[n >> 3]! & (1 << (n & 7))) !== 0;
+  }
+
+  set(n: number, on: boolean): void {
+    if (n < 0 || n >= this.bits) return;
+    if (on) this.bytes[n >> 3]! |= 1 << (n & 7);
+    else this.bytes[n >> 3]! &= ~(1 << (n & 7));
+  }
+
+  isEmpty(): boolean {
+    return this.bytes.every((b) => b === 0);
+  }
+
+  /** The set bits, ascending. */
+  list(): number[] {
+    const out: number[] = [];
+    for (let n = 0; n < this.bits; n++) if (this.test(n)) out.push(n);
+    return out;
+  }
+
+  /**
+   * bits_to_user(): BITS_TO_LONGS(maxbit) longs (4-byte longs for a 32-bit
+   * caller), at most maxlen bytes; the ioctl returns the count copied.
+   */
+  toUser(maxbit: number, maxlen: number, compat: boolean): IoctlReply {
+    const word = compat ? 4 : 8;
+    const len = Math.min(Math.ceil(maxbit / (word * 8)) * word, maxlen);
+    const out = Buffer.alloc(len);
+    this.bytes.copy(out, 0, 0, Math.min(len, this.bytes.length));
+    return { result: len, out };
+  }
+
+  /**
+   * input_print_bitmap(): the longs as hex, most significant first, leading
+   * empty longs skipped, "0" when empty; one line (sysfs capabilities/*).
+   */
+  toSysfs(maxbit: number): string {
+    const words: string[] = [];
+    for (let i = Math.ceil(maxbit / 64) - 1; i >= 0; i--) {
+      const w = i * 8 < this.bytes.length ? this.bytes.readBigUInt64LE(i * 8) : 0n;
+      if (words.length === 0 && w === 0n) continue;
+      words.push(w.toString(16));
+    }
+    return `${words.length ? words.join(' ') : '0'}\n`;
+  }
+}
+
+/**
+ * Waits for `cond` like a driver's read loop: EAGAIN at once with O_NONBLOCK
+ * (file.nonblock follows fcntl changes), otherwise sleeps on the device's
+ * wait queue. Callers re-check their condition after it returns.
+ */
+export async function waitUnlessNonblock(file: File<unknown>, cond: () => boolean, signal: AbortSignal): Promise<void> {
+  if (cond()) return;
+  if (file.nonblock) throw new Errno('EAGAIN');
+  await file.instance.wq.wait(cond, signal);
+}
+
+/** An integer option in [min, max], or `fallback` when absent. */
+export function intOption(model: string, key: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new Errno('EINVAL', `${model}: option ${key} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return v;
+}
+
+/** An array option of integers in [min, max]. */
+export function intListOption(model: string, key: string, value: unknown, min: number, max: number): number[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new Errno('EINVAL', `${model}: option ${key} must be an array of integers`);
+  return value.map((v, i) => intOption(model, `${key}[${i}]`, v as number, 0, min, max));
+}
+
+/** An action's argument as an object (an absent argument is {}). */
+export function actionArg(model: string, action: string, arg: unknown): Record<string, unknown> {
+  if (arg === undefined || arg === null) return {};
+  if (typeof arg !== 'object' || Array.isArray(arg)) throw new Errno('EINVAL', `${model}: action ${action} takes an object argument`);
+  return arg as Record<string, unknown>;
+}
+
+/** An integer field of an action argument; required unless `fallback` is given. */
+export function intField(model: string, action: string, arg: Record<string, unknown>, key: string, fallback?: number): number {
+  const v = arg[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v)) {
+    throw new Errno('EINVAL', `${model}: action ${action} needs an integer ${key}, got ${JSON.stringify(arg[key])}`);
+  }
+  return v;
+}
+
+/** "0x" and 16 hex digits: the kernel's %pa for a phys_addr_t on 64-bit (uio maps/mapN/addr and size). */
+export function hex64(n: number): string {
+  return `0x${n.toString(16).padStart(16, '0')}`;
+}

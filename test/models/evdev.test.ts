@@ -1,0 +1,240 @@
+/**
+ * evdev model on a real mount: evtest against dev/input/eventN (name, key
+ * events injected through the API, "No such device" within a second of
+ * unplug), the ioctls' kernel formats, whole-record reads, per-open queues,
+ * input-core filtering, and every op after unplug.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { POLLERR, POLLHUP, POLLIN, POLLOUT } from '../../src/devio.js';
+import {
+  EVIOCGABS,
+  EVIOCGBIT,
+  EVIOCGID,
+  EVIOCGKEY,
+  EVIOCGNAME,
+  EVIOCGPHYS,
+  EVIOCGPROP,
+  EVIOCGUNIQ,
+  EVIOCGVERSION,
+  EV_ABS,
+  EV_KEY,
+  EV_REL,
+} from '../../src/models/evdev.js';
+import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
+import { Interactive, run } from '../helpers/proc.js';
+import { Holder, le32, O_RDONLY } from './holder.js';
+
+let t: TestEmulator;
+beforeAll(async () => {
+  t = await startTestEmulator([], 1000);
+});
+afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
+
+const KEY_A = 30;
+const KEY_B = 48;
+const BTN_LEFT = 0x110;
+const REL_X = 0;
+const ABS_X = 0;
+
+const options = {
+  name: 'cdevemu test pad',
+  phys: 'cdevemu/input0',
+  id: { bustype: 3, vendor: 0x1234, product: 0x5678, version: 0x111 },
+  keys: [KEY_A, KEY_B, BTN_LEFT],
+  rel: [REL_X],
+  abs: { [ABS_X]: { min: -100, max: 100, fuzz: 2, flat: 4, resolution: 10, value: 5 } },
+  props: [0],
+};
+
+const plug = async (o: Record<string, unknown> = options) => {
+  const inst = await t.emu.devices.plug({ model: 'evdev', name: 'event%d', options: o });
+  return { inst, name: inst.name, path: t.path(`dev/input/${inst.name}`) };
+};
+
+interface Ev {
+  sec: bigint;
+  type: number;
+  code: number;
+  value: number;
+}
+function events(hex: string): Ev[] {
+  const b = Buffer.from(hex, 'hex');
+  const out: Ev[] = [];
+  for (let i = 0; i + 24 <= b.length; i += 24) {
+    out.push({ sec: b.readBigInt64LE(i), type: b.readUInt16LE(i + 16), code: b.readUInt16LE(i + 18), value: b.readInt32LE(i + 20) });
+  }
+  return out;
+}
+const tcv = (evs: Ev[]): number[][] => evs.map((e) => [e.type, e.code, e.value]);
+function record(type: number, code: number, value: number): string {
+  const b = Buffer.alloc(24);
+  b.writeUInt16LE(type, 16);
+  b.writeUInt16LE(code, 18);
+  b.writeInt32LE(value, 20);
+  return b.toString('hex');
+}
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+describe('evtest', () => {
+  it('prints the device name and the key events injected through the API, and exits "No such device" within a second of unplug', async () => {
+    const d = await plug();
+    const p = new Interactive('stdbuf', ['-oL', 'evtest', d.path]);
+    const header: string[] = [];
+    for (;;) {
+      const l = await p.line();
+      header.push(l);
+      if (l.startsWith('Testing ...')) break;
+    }
+    const text = header.join('\n');
+    expect(text).toContain('Input device name: "cdevemu test pad"');
+    expect(text).toContain('Input device ID: bus 0x3 vendor 0x1234 product 0x5678 version 0x111');
+    expect(text).toContain('Event code 30 (KEY_A)');
+    expect(text).toContain('Event code 272 (BTN_LEFT)');
+    expect(text).toMatch(/Event code 0 \(ABS_X\)\n\s+Value\s+5\n\s+Min\s+-100\n\s+Max\s+100\n\s+Fuzz\s+2\n\s+Flat\s+4\n\s+Resolution\s+10/);
+    expect(text).toContain('Event type 2 (EV_REL)');
+
+    await t.emu.devices.action(d.name, 'key', { code: KEY_A });
+    const seen: string[] = [];
+    while (seen.filter((l) => l.includes('EV_KEY')).length < 2) seen.push(await p.line());
+    expect(seen.filter((l) => l.includes('EV_KEY'))).toEqual([
+      expect.stringMatching(/type 1 \(EV_KEY\), code 30 \(KEY_A\), value 1$/),
+      expect.stringMatching(/type 1 \(EV_KEY\), code 30 \(KEY_A\), value 0$/),
+    ]);
+    expect(seen.some((l) => l.includes('-------------- SYN_REPORT ------------'))).toBe(true);
+
+    const t0 = performance.now();
+    await t.emu.devices.unplug(d.name);
+    const exit = await p.exited;
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(exit.code).toBe(1);
+    expect(p.stderr).toContain('evtest: error reading: No such device');
+  });
+});
+
+describe('ioctls', () => {
+  it('answers version, id, name/phys/uniq (str_to_user), bits, props, abs and key state like evdev.c', async () => {
+    const d = await plug();
+    const h = await Holder.open(d.path, O_RDONLY);
+    expect(await h.op(`ioctl ${hex(EVIOCGVERSION)} 4`)).toBe(`ok 0 ${le32(0x010001)}`);
+    expect(await h.op(`ioctl ${hex(EVIOCGID)} 8`)).toBe('ok 0 0300341278561101');
+    const name = Buffer.from('cdevemu test pad\0');
+    expect(await h.op(`ioctl ${hex(EVIOCGNAME(256))} 256`)).toBe(`ok ${name.length} ${name.toString('hex').padEnd(512, '0')}`);
+    // Truncated to the buffer, without a NUL, and the result is the count copied.
+    expect(await h.op(`ioctl ${hex(EVIOCGNAME(5))} 5`)).toBe(`ok 5 ${Buffer.from('cdeve').toString('hex')}`);
+    expect(await h.op(`ioctl ${hex(EVIOCGPHYS(64))} 64`)).toMatch(/^ok 15 /);
+    expect(await h.op(`ioctl ${hex(EVIOCGUNIQ(64))} 64`)).toBe('ENOENT');
+    // EVIOCGBIT(0): EV_SYN, EV_KEY, EV_REL, EV_ABS; 4 bytes copied of a 4-byte buffer.
+    expect(await h.op(`ioctl ${hex(EVIOCGBIT(0, 4))} 4`)).toBe(`ok 4 ${le32(0b1111)}`);
+    // EVIOCGBIT(EV_KEY, big): BITS_TO_LONGS(KEY_MAX) longs = 96 bytes.
+    const keys = await h.op(`ioctl ${hex(EVIOCGBIT(EV_KEY, 128))} 128`);
+    const kb = Buffer.from(keys.split(' ')[2]!, 'hex');
+    expect(keys.split(' ')[1]).toBe('96');
+    expect([KEY_A, KEY_B, BTN_LEFT, 31].map((k) => (kb[k >> 3]! >> (k & 7)) & 1)).toEqual([1, 1, 1, 0]);
+    expect(await h.op(`ioctl ${hex(EVIOCGBIT(EV_REL, 8))} 8`)).toBe('ok 8 0100000000000000');
+    expect(await h.op(`ioctl ${hex(EVIOCGBIT(0x14, 8))} 8`)).toBe('EINVAL'); // EV_REP has no EVIOCGBIT
+    expect(await h.op(`ioctl ${hex(EVIOCGPROP(8))} 8`)).toBe('ok 8 0100000000000000');
+    expect(await h.op(`ioctl ${hex(EVIOCGABS(ABS_X))} 24`)).toBe(`ok 0 ${[5, -100, 100, 2, 4, 10].map(le32).join('')}`);
+    // Key state follows the events.
+    await t.emu.devices.action(d.name, 'key', { code: KEY_B, value: 1 });
+    const st = Buffer.from((await h.op(`ioctl ${hex(EVIOCGKEY(96))} 96`)).split(' ')[2]!, 'hex');
+    expect([(st[KEY_B >> 3]! >> (KEY_B & 7)) & 1, (st[KEY_A >> 3]! >> (KEY_A & 7)) & 1]).toEqual([1, 0]);
+    // Unknown commands are EINVAL, as evdev_do_ioctl() answers.
+    expect(await h.op(`ioctl ${hex(0x8004459f)} 4`)).toBe('EINVAL');
+    expect(await h.op(`ioctl 0x5401 0`)).toBe('EINVAL');
+    await h.close();
+  });
+});
+
+describe('reads and writes', () => {
+  it('reads whole records only, per open file, after the open; a short buffer is EINVAL; O_NONBLOCK gives EAGAIN', async () => {
+    const d = await plug();
+    await t.emu.devices.action(d.name, 'key', { code: KEY_A }); // before anyone opened: nobody gets it
+    const a = await Holder.open(d.path, O_RDONLY);
+    const b = await Holder.open(d.path, O_RDONLY);
+    expect(await a.op(`poll ${POLLIN | POLLOUT} 0`)).toBe(`ok ${POLLOUT}`);
+    await t.emu.devices.action(d.name, 'rel', { code: REL_X, value: -3 });
+    await t.emu.devices.action(d.name, 'abs', { code: ABS_X, value: 42 });
+    expect(await a.op(`poll ${POLLIN} 0`)).toBe(`ok ${POLLIN}`);
+    expect(await a.op('read 23')).toBe('EINVAL');
+    // 50 bytes hold two records: the read returns 48 and leaves the rest queued.
+    const first = events((await a.op('read 50')).slice(3));
+    expect(tcv(first)).toEqual([[EV_REL, REL_X, -3], [0, 0, 0]]);
+    expect(first[0]!.sec).toBeGreaterThan(BigInt(Math.floor(Date.now() / 1000) - 60)); // CLOCK_REALTIME
+    expect(tcv(events((await a.op('read 4800')).slice(3)))).toEqual([[EV_ABS, ABS_X, 42], [0, 0, 0]]);
+    // b got the same events independently.
+    expect(tcv(events((await b.op('read 4800')).slice(3)))).toEqual([[EV_REL, REL_X, -3], [0, 0, 0], [EV_ABS, ABS_X, 42], [0, 0, 0]]);
+    expect(await b.op('nonblock')).toBe('ok');
+    expect(await b.op('read 240')).toBe('EAGAIN');
+    await a.close();
+    await b.close();
+  });
+
+  it('a blocked read wakes on an injected packet; writes inject whole records through the input core filter', async () => {
+    const d = await plug();
+    const r = await Holder.open(d.path);
+    const w = await Holder.open(d.path);
+    r.send('read 2400');
+    await new Promise((res) => setTimeout(res, 150));
+    // A key already up (value 0) and an unsupported code are dropped; a packet without a SYN_REPORT is held.
+    const batch = [record(EV_KEY, KEY_A, 0), record(EV_KEY, 99, 1), record(EV_KEY, KEY_A, 1)].join('');
+    expect(await w.op(`write ${batch}ffff`)).toBe('ok 72');
+    expect(await w.op(`write ${record(0, 0, 0)}`)).toBe('ok 24');
+    expect(tcv(events((await r.line()).slice(3)))).toEqual([[EV_KEY, KEY_A, 1], [0, 0, 0]]);
+    // The writer is a client too.
+    expect(tcv(events((await w.op('read 2400')).slice(3)))).toEqual([[EV_KEY, KEY_A, 1], [0, 0, 0]]);
+    expect(await w.op('write 0000')).toBe('EINVAL');
+    await r.close();
+    await w.close();
+  });
+
+  it('overflow keeps SYN_DROPPED and the newest event', async () => {
+    const d = await plug({ keys: [KEY_A], bufferSize: 8 });
+    const h = await Holder.open(d.path, O_RDONLY);
+    for (let i = 0; i < 3; i++) await t.emu.devices.action(d.name, 'key', { code: KEY_A }); // 12 events
+    // A ring of 8: the 8th event overflows it, leaving SYN_DROPPED and that event; 4 more follow.
+    expect(tcv(events((await h.op('read 2400')).slice(3)))).toEqual([
+      [0, 3, 0],
+      [0, 0, 0],
+      [EV_KEY, KEY_A, 1],
+      [0, 0, 0],
+      [EV_KEY, KEY_A, 0],
+      [0, 0, 0],
+    ]);
+    await h.close();
+  });
+
+  it('actions refuse codes the device lacks and bad arguments', async () => {
+    const d = await plug();
+    await expect(t.emu.devices.action(d.name, 'key', { code: 2 })).rejects.toThrow(/no key code 2/);
+    await expect(t.emu.devices.action(d.name, 'rel', { code: REL_X })).rejects.toThrow(/integer value/);
+    await expect(t.emu.devices.plug({ model: 'evdev', name: 'event%d', options: { keys: [0x300] } })).rejects.toThrow(/keys\[0\]/);
+    await expect(t.emu.devices.plug({ model: 'evdev', name: 'event%d', options: { abs: { 0: { min: 5, max: 1 } } } })).rejects.toThrow(/below min/);
+  });
+
+  it('publishes sysfs attributes under sys/class/input/eventN/device', async () => {
+    const d = await plug();
+    const dir = t.path(`sys/class/input/${d.name}/device`);
+    const r = await run('sh', ['-c', `cd ${dir} && cat name phys id/vendor capabilities/ev capabilities/key capabilities/rel properties`]);
+    expect(r.stdout).toBe('cdevemu test pad\ncdevemu/input0\n1234\nf\n10000 0 0 0 1000040000000\n1\n1\n');
+  });
+});
+
+describe('after unplug', () => {
+  it('read, write and ioctl fail ENODEV, poll answers POLLERR|POLLHUP, close is a late release', async () => {
+    const d = await plug();
+    const h = await Holder.open(d.path);
+    const blocked = await Holder.open(d.path);
+    blocked.send('read 240');
+    await new Promise((res) => setTimeout(res, 100));
+    await t.emu.devices.unplug(d.name);
+    expect(await blocked.line()).toBe('ENODEV');
+    expect(await h.op('read 240')).toBe('ENODEV');
+    expect(await h.op(`write ${record(EV_KEY, KEY_A, 1)}`)).toBe('ENODEV');
+    expect(await h.op(`ioctl ${hex(EVIOCGVERSION)} 4`)).toBe('ENODEV');
+    expect(await h.op(`poll ${POLLIN | POLLOUT} 0`)).toBe(`ok ${POLLERR | POLLHUP}`);
+    await h.close();
+    await blocked.close();
+    await t.waitEvent((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'freed');
+    expect(d.inst.counters.lateReleases).toBe(2);
+  });
+});

@@ -1,0 +1,144 @@
+/**
+ * rtc model on a real mount: hwclock --set / --show (which waits for an
+ * update interrupt with RTC_UIE_ON and select()), the read format of
+ * interrupt data, alarms, exclusive open, sysfs, and every op after unplug.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { POLLERR, POLLHUP, POLLIN } from '../../src/devio.js';
+import { RTC_AF, RTC_AIE_ON, RTC_ALM_READ, RTC_IRQF, RTC_RD_TIME, RTC_SET_TIME, RTC_UF, RTC_UIE_OFF, RTC_UIE_ON, RTC_WKALM_RD, RTC_WKALM_SET } from '../../src/models/rtc.js';
+import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
+import { run } from '../helpers/proc.js';
+import { Holder, O_RDONLY } from './holder.js';
+
+let t: TestEmulator;
+beforeAll(async () => {
+  t = await startTestEmulator([], 1000);
+});
+afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
+
+const plug = async (options: Record<string, unknown> = {}) => {
+  const inst = await t.emu.devices.plug({ model: 'rtc', name: 'rtc%d', options });
+  return { inst, name: inst.name, path: t.path(`dev/${inst.name}`) };
+};
+const hex = (n: number): string => `0x${n.toString(16)}`;
+/** struct rtc_time as hex, from a UTC date. */
+function tm(iso: string): string {
+  const d = new Date(iso);
+  const b = Buffer.alloc(36);
+  [d.getUTCSeconds(), d.getUTCMinutes(), d.getUTCHours(), d.getUTCDate(), d.getUTCMonth(), d.getUTCFullYear() - 1900].forEach((v, i) => b.writeInt32LE(v, i * 4));
+  return b.toString('hex');
+}
+/** struct rtc_time hex -> epoch seconds. */
+function tmSec(h: string): number {
+  const b = Buffer.from(h, 'hex');
+  const f = (i: number): number => b.readInt32LE(i * 4);
+  return Date.UTC(f(5) + 1900, f(4), f(3), f(2), f(1), f(0)) / 1000;
+}
+
+describe('hwclock', () => {
+  it('--set then --show returns the time set plus the seconds that passed', async () => {
+    const d = await plug();
+    const env = { ...process.env, TZ: 'UTC' };
+    const set = await run('hwclock', ['--set', '--date', '2030-01-02 03:04:05', '--utc', '--noadjfile', '-f', d.path], { env });
+    expect(set.stderr).toBe('');
+    expect(set.code).toBe(0);
+    const setAt = Date.now();
+    const before = { ...d.inst.counters };
+    const show = await run('hwclock', ['--show', '--utc', '--noadjfile', '-f', d.path], { env });
+    expect(show.stderr).toBe('');
+    expect(show.code).toBe(0);
+    // e.g. "2030-01-02 03:04:06.512345+00:00"
+    const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(\.\d+)?\+00:00$/m.exec(show.stdout);
+    expect(m, show.stdout).not.toBeNull();
+    const shown = Date.parse(`${m![1]}T${m![2]}${m![3] ?? ''}Z`);
+    const expected = Date.parse('2030-01-02T03:04:05Z') + (Date.now() - setAt);
+    expect(Math.abs(shown - expected)).toBeLessThan(1500);
+    // hwclock --show waited for the update interrupt: RTC_UIE_ON, select() (POLL), RTC_UIE_OFF, RTC_RD_TIME;
+    // its busy-wait fallback would poll RTC_RD_TIME instead and never POLL.
+    expect(d.inst.counters.polls - before.polls).toBeGreaterThanOrEqual(1);
+    expect(d.inst.counters.ioctls - before.ioctls).toBe(3);
+    const r = await run('cat', [t.path(`sys/class/rtc/${d.name}/date`), t.path(`sys/class/rtc/${d.name}/name`)]);
+    expect(r.stdout).toBe('2030-01-02\nrtc-cdevemu\n');
+  });
+});
+
+describe('the device', () => {
+  it('delivers update interrupts through read and poll as rtc_dev_read does', async () => {
+    const d = await plug();
+    const h = await Holder.open(d.path, O_RDONLY);
+    expect(await h.op('read 6')).toBe('EINVAL');
+    expect(await h.op(`poll ${POLLIN} 0`)).toBe('ok 0');
+    expect(await h.op(`ioctl ${hex(RTC_UIE_ON)} 0`)).toBe('ok 0 -');
+    expect(await h.op(`poll ${POLLIN} 2000`)).toBe(`ok ${POLLIN}`);
+    // unsigned long: one interrupt (count 1 << 8) | RTC_IRQF | RTC_UF
+    const one = Buffer.from((await h.op('read 8')).slice(3), 'hex');
+    expect(one.readBigUInt64LE(0)).toBe(BigInt((1 << 8) | RTC_IRQF | RTC_UF));
+    await new Promise((r) => setTimeout(r, 2100)); // two or three more seconds pass unread
+    const many = Buffer.from((await h.op('read 4')).slice(3), 'hex');
+    expect(many.length).toBe(4);
+    expect(many.readUInt32LE(0) & 0xff).toBe(RTC_IRQF | RTC_UF);
+    expect(many.readUInt32LE(0) >> 8).toBeGreaterThanOrEqual(2);
+    expect(await h.op(`ioctl ${hex(RTC_UIE_OFF)} 0`)).toBe('ok 0 -');
+    expect(await h.op('nonblock')).toBe('ok');
+    expect(await h.op('read 8')).toBe('EAGAIN');
+    await h.close();
+  });
+
+  it('sets and reads the time, refuses an impossible date, and is exclusive', async () => {
+    const d = await plug({ time: '2001-02-03T04:05:06Z' });
+    const h = await Holder.open(d.path);
+    const got = await h.op(`ioctl ${hex(RTC_RD_TIME)} 36`);
+    expect(Math.abs(tmSec(got.split(' ')[2]!) - Date.parse('2001-02-03T04:05:06Z') / 1000)).toBeLessThanOrEqual(2);
+    const out = Buffer.from(got.split(' ')[2]!, 'hex');
+    expect([out.readInt32LE(24), out.readInt32LE(28), out.readInt32LE(32)]).toEqual([6, 33, 0]); // Saturday, 34th day, no DST
+    const feb30 = Buffer.from(tm('2030-02-28T00:00:00Z'), 'hex');
+    feb30.writeInt32LE(30, 12);
+    expect(await h.op(`ioctl ${hex(RTC_SET_TIME)} 36 ${feb30.toString('hex')}`)).toBe('EINVAL');
+    expect(await h.op(`ioctl ${hex(RTC_SET_TIME)} 36 ${tm('2040-06-07T08:09:10Z')}`)).toBe(`ok 0 ${tm('2040-06-07T08:09:10Z')}`);
+    expect(tmSec((await h.op(`ioctl ${hex(RTC_RD_TIME)} 36`)).split(' ')[2]!)).toBeLessThanOrEqual(Date.parse('2040-06-07T08:09:11Z') / 1000);
+    expect(await h.op('write 00')).toBe('EINVAL'); // no write op
+    expect(await h.op(`ioctl ${hex(0x80047011)} 4`)).toBe('ENOTTY');
+    const second = await run('python3', ['-c', 'import os,sys\ntry:\n os.open(sys.argv[1], os.O_RDONLY)\nexcept OSError as e: print(e.strerror)', d.path]);
+    expect(second.stdout.trim()).toBe('Device or resource busy');
+    await h.close();
+  });
+
+  it('fires a wake alarm once, as an RTC_AF interrupt', async () => {
+    const d = await plug({ time: '2030-01-01T00:00:00Z' });
+    const h = await Holder.open(d.path, O_RDONLY);
+    const now = tmSec((await h.op(`ioctl ${hex(RTC_RD_TIME)} 36`)).split(' ')[2]!);
+    const when = new Date((now + 1) * 1000).toISOString();
+    const wk = Buffer.concat([Buffer.from([1, 0, 0, 0]), Buffer.from(tm(when), 'hex')]);
+    expect(await h.op(`ioctl ${hex(RTC_WKALM_SET)} 40 ${wk.toString('hex')}`)).toMatch(/^ok 0 /);
+    const rd = (await h.op(`ioctl ${hex(RTC_WKALM_RD)} 40`)).split(' ')[2]!;
+    expect(rd.slice(0, 2)).toBe('01');
+    expect(tmSec(rd.slice(8))).toBe(now + 1);
+    const data = Buffer.from((await h.op('read 8', 5000)).slice(3), 'hex');
+    expect(data.readBigUInt64LE(0)).toBe(BigInt((1 << 8) | RTC_IRQF | RTC_AF));
+    // Fired: disabled now; RTC_ALM_READ still reports its time.
+    expect((await h.op(`ioctl ${hex(RTC_WKALM_RD)} 40`)).split(' ')[2]!.slice(0, 2)).toBe('00');
+    expect(tmSec((await h.op(`ioctl ${hex(RTC_ALM_READ)} 36`)).split(' ')[2]!)).toBe(now + 1);
+    // Re-enabling an alarm already due fires it at once.
+    expect(await h.op(`ioctl ${hex(RTC_AIE_ON)} 0`)).toBe('ok 0 -');
+    expect(await h.op(`poll ${POLLIN} 0`)).toBe(`ok ${POLLIN}`);
+    await h.close();
+  });
+
+  it('after unplug: read, write and ioctl fail ENODEV, poll POLLERR|POLLHUP; the timer is gone', async () => {
+    const d = await plug();
+    const h = await Holder.open(d.path);
+    expect(await h.op(`ioctl ${hex(RTC_UIE_ON)} 0`)).toBe('ok 0 -');
+    await t.emu.devices.unplug(d.name);
+    expect(await h.op('read 8')).toBe('ENODEV');
+    expect(await h.op('write 00')).toBe('ENODEV');
+    expect(await h.op(`ioctl ${hex(RTC_RD_TIME)} 36`)).toBe('ENODEV');
+    expect(await h.op(`poll ${POLLIN} 0`)).toBe(`ok ${POLLERR | POLLHUP}`);
+    expect((d.inst.state as { timer: unknown }).timer).toBeNull();
+    const before = t.events.length;
+    await new Promise((r) => setTimeout(r, 1100)); // a leftover timer would have fired
+    expect(t.events.slice(before).filter((e) => e.device === d.name && e.generation === d.inst.generation)).toEqual([]);
+    await h.close();
+    await t.waitEvent((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'freed');
+    expect(d.inst.counters.lateReleases).toBe(1);
+  });
+});

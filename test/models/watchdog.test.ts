@@ -1,0 +1,138 @@
+/**
+ * watchdog model on a real mount: wdctl reads identity and timeout and sets
+ * the timeout (through ioctls: the node's st_rdev names no /sys/dev/char
+ * entry), magic close, "did not stop", expiry events, SETOPTIONS through a
+ * FUSE mount, and every op after unplug.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_POLLMASK, POLLIN, POLLOUT } from '../../src/devio.js';
+import {
+  WDIOC_GETBOOTSTATUS,
+  WDIOC_GETSTATUS,
+  WDIOC_GETTIMELEFT,
+  WDIOC_GETTIMEOUT,
+  WDIOC_KEEPALIVE,
+  WDIOC_SETOPTIONS,
+  WDIOC_SETTIMEOUT,
+  WDIOF_CARDRESET,
+  WDIOF_KEEPALIVEPING,
+  WDIOF_MAGICCLOSE,
+  WDIOS_DISABLECARD,
+  WDIOS_ENABLECARD,
+} from '../../src/models/watchdog.js';
+import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
+import { run } from '../helpers/proc.js';
+import { Holder, le32, O_RDWR, O_WRONLY } from './holder.js';
+
+let t: TestEmulator;
+beforeAll(async () => {
+  t = await startTestEmulator([], 1000);
+});
+afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
+
+const plug = async (options: Record<string, unknown> = {}) => {
+  const inst = await t.emu.devices.plug({ model: 'watchdog', name: 'watchdog%d', options });
+  return { inst, name: inst.name, path: t.path(`dev/${inst.name}`) };
+};
+const hex = (n: number): string => `0x${n.toString(16)}`;
+const V = Buffer.from('V').toString('hex');
+const status = async (name: string) => (await t.emu.devices.action(name, 'status')) as { active: boolean; timeout: number; expiries: number };
+/** Events of one plug (names are reused after unplug, generations are not). */
+const eventsOf = (d: { name: string; inst: { generation: number } }, type: string) =>
+  t.events.filter((e) => e.device === d.name && e.generation === d.inst.generation && e.type === type);
+
+describe('wdctl', () => {
+  it('shows the identity and timeout, and -s changes the timeout the model reports; magic close stops it', async () => {
+    const d = await plug({ identity: 'cdevemu test dog', timeout: 42 });
+    const show = await run('wdctl', [d.path]);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toMatch(/Identity:\s+cdevemu test dog \[version 0\]/);
+    expect(show.stdout).toMatch(/Timeout:\s+42 seconds/);
+    expect(show.stdout).toMatch(/MAGICCLOSE/);
+    const set = await run('wdctl', ['-s', '17', d.path]);
+    expect(set.code).toBe(0);
+    expect(set.stdout).toContain('Timeout has been set to 17 seconds.');
+    expect(set.stdout).toMatch(/Timeout:\s+17 seconds/);
+    expect((await status(d.name)).timeout).toBe(17);
+    expect((await run('cat', [t.path(`sys/class/watchdog/${d.name}/timeout`), t.path(`sys/class/watchdog/${d.name}/state`)])).stdout).toBe('17\ninactive\n');
+    // wdctl wrote 'V' before closing both times: the watchdog stopped, nothing was logged.
+    expect((await status(d.name)).active).toBe(false);
+    expect(eventsOf(d, 'not_stopped')).toEqual([]);
+  });
+});
+
+describe('the device', () => {
+  it('keeps running after a close without V ("watchdog did not stop!") and reports an expiry when not fed', async () => {
+    const d = await plug({ timeout: 1 });
+    const h = await Holder.open(d.path, O_WRONLY);
+    expect((await status(d.name)).active).toBe(true);
+    expect(await h.op('write 00')).toBe('ok 1');
+    await h.close();
+    expect(eventsOf(d, 'not_stopped')).toEqual([expect.objectContaining({ message: `${d.name}: watchdog did not stop!` })]);
+    const expired = await t.waitEvent((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'expired', 3000);
+    expect(expired).toMatchObject({ timeout: 1, count: 1 });
+    expect((await status(d.name)).expiries).toBe(1);
+    // The boot status tells the next opener that the card reset the machine.
+    const h2 = await Holder.open(d.path, O_WRONLY);
+    expect(await h2.op(`ioctl ${hex(WDIOC_GETBOOTSTATUS)} 4`)).toBe(`ok 0 ${le32(WDIOF_CARDRESET)}`);
+    expect(await h2.op(`write ${V}`)).toBe('ok 1');
+    await h2.close();
+    expect((await status(d.name)).active).toBe(false);
+  });
+
+  it('is fed by writes and WDIOC_KEEPALIVE; answers timeouts, status and SETOPTIONS; is exclusive', async () => {
+    const d = await plug({ timeout: 2 });
+    const h = await Holder.open(d.path, O_RDWR);
+    const second = await run('python3', ['-c', 'import os,sys\ntry:\n os.open(sys.argv[1], os.O_WRONLY)\nexcept OSError as e: print(e.strerror)', d.path]);
+    expect(second.stdout.trim()).toBe('Device or resource busy');
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 700));
+      expect(await h.op(i % 2 ? `ioctl ${hex(WDIOC_KEEPALIVE)} 4` : 'write 41')).toMatch(/^ok /);
+    }
+    expect(eventsOf(d, 'expired')).toEqual([]); // 2.8 s alive on a 2 s timeout
+    expect(await h.op(`ioctl ${hex(WDIOC_GETSTATUS)} 4`)).toBe(`ok 0 ${le32(WDIOF_KEEPALIVEPING)}`);
+    expect(await h.op(`ioctl ${hex(WDIOC_GETSTATUS)} 4`)).toBe(`ok 0 ${le32(0)}`); // reading it cleared the bit
+    expect(await h.op(`ioctl ${hex(WDIOC_SETTIMEOUT)} 4 ${le32(0)}`)).toBe('EINVAL');
+    expect(await h.op(`ioctl ${hex(WDIOC_SETTIMEOUT)} 4 ${le32(9)}`)).toBe(`ok 0 ${le32(9)}`);
+    expect(await h.op(`ioctl ${hex(WDIOC_GETTIMEOUT)} 4`)).toBe(`ok 0 ${le32(9)}`);
+    expect(await h.op(`ioctl ${hex(WDIOC_GETTIMELEFT)} 4`)).toMatch(new RegExp(`^ok 0 (${le32(8)}|${le32(9)})$`));
+    // WDIOC_SETOPTIONS is _IOR: the value crosses only because the model reads the caller's memory.
+    expect(await h.op(`ioctl ${hex(WDIOC_SETOPTIONS)} 4 ${le32(WDIOS_DISABLECARD)}`)).toMatch(/^ok 0 /);
+    expect((await status(d.name)).active).toBe(false);
+    expect(await h.op(`ioctl ${hex(WDIOC_SETOPTIONS)} 4 ${le32(WDIOS_ENABLECARD)}`)).toMatch(/^ok 0 /);
+    expect((await status(d.name)).active).toBe(true);
+    expect(await h.op(`write ${Buffer.from('xxVx').toString('hex')}`)).toBe('ok 4');
+    expect(await h.op(`ioctl ${hex(WDIOC_GETSTATUS)} 4`)).toBe(`ok 0 ${le32(WDIOF_MAGICCLOSE | WDIOF_KEEPALIVEPING)}`);
+    expect(await h.op(`ioctl ${hex(0x80045763)} 4`)).toBe('ENOTTY');
+    expect(await h.op('read 4')).toBe('EINVAL'); // no read op
+    await h.close();
+    expect((await status(d.name)).active).toBe(false);
+  });
+
+  it('nowayout refuses to stop even after V', async () => {
+    const d = await plug({ nowayout: true });
+    const h = await Holder.open(d.path, O_WRONLY);
+    expect(await h.op(`ioctl ${hex(WDIOC_SETOPTIONS)} 4 ${le32(WDIOS_DISABLECARD)}`)).toBe('EBUSY');
+    expect(await h.op(`write ${V}`)).toBe('ok 1');
+    await h.close();
+    expect((await status(d.name)).active).toBe(true);
+    expect(eventsOf(d, 'not_stopped')).toHaveLength(1);
+    await t.emu.devices.unplug(d.name); // cancels the timer
+  });
+
+  it('after unplug: write and ioctl fail ENODEV (read too), poll stays the VFS default, timers are cancelled', async () => {
+    const d = await plug({ timeout: 1 });
+    const h = await Holder.open(d.path, O_RDWR);
+    await t.emu.devices.unplug(d.name);
+    expect(await h.op('write 00')).toBe('ENODEV');
+    expect(await h.op(`ioctl ${hex(WDIOC_KEEPALIVE)} 4`)).toBe('ENODEV');
+    expect(await h.op('read 4')).toBe('ENODEV');
+    expect(await h.op(`poll ${POLLIN | POLLOUT} 0`)).toBe(`ok ${DEFAULT_POLLMASK & (POLLIN | POLLOUT)}`);
+    await new Promise((r) => setTimeout(r, 1300)); // past the 1 s timeout
+    expect(eventsOf(d, 'expired')).toEqual([]);
+    await h.close();
+    await t.waitEvent((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'freed');
+    expect(d.inst.counters.lateReleases).toBe(1);
+    expect(eventsOf(d, 'not_stopped')).toEqual([]);
+  });
+});
