@@ -4,6 +4,7 @@
  * a file that outlived its device fails with the unplug errno and never
  * reaches the model; release is never gated.
  */
+import { after, type Awaitable } from '../awaitable.js';
 import { Errno } from '../errno.js';
 import {
   DEFAULT_POLLMASK,
@@ -17,6 +18,7 @@ import {
 } from '../devio.js';
 import { CoreEvent } from './events.js';
 import { OpenFile } from './file.js';
+import type { Handler } from './gate.js';
 import type { DeviceInstance } from './instance.js';
 
 export async function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Promise<DeviceFile> {
@@ -33,7 +35,7 @@ export async function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Pr
   // the open cannot free the instance under it.
   inst.refs.get();
   const h = inst.gate.enter('open', file, ctx.signal);
-  const run = inst.invoke(h, (signal) => inst.intercept('open', file, undefined, signal, () => inst.driver.open?.(file)));
+  const run = inst.invoke(h, (h) => inst.intercept('open', file, undefined, h, () => inst.driver.open?.(file)));
   void run.then(
     // OPEN was answered ENODEV when unplug gave up on it: nobody will
     // release this file, so close it here (it gets lateRelease).
@@ -64,77 +66,93 @@ export async function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Pr
   };
 }
 
-async function read<S>(inst: DeviceInstance<S>, file: OpenFile<S>, size: number, io: IoContext): Promise<Buffer> {
+/** Given to model handlers that do not take a signal: it never aborts, and costs nothing. */
+const NEVER_ABORTED = new AbortController().signal;
+
+/**
+ * The signal for a model handler: made only if the handler declares its
+ * third parameter (mocha and Express read Function.length the same way). A
+ * handler that never names the signal cannot observe it, and most (zero,
+ * null, register reads) answer at once.
+ */
+function signalFor(model: (...args: never[]) => unknown, h: Handler): AbortSignal {
+  return model.length >= 3 ? h.signal : NEVER_ABORTED;
+}
+
+function read<S>(inst: DeviceInstance<S>, file: OpenFile<S>, size: number, io: IoContext): Awaitable<Buffer> {
   inst.count.reads++;
-  const data = await inst.gated('read', file, io, async (signal) => {
+  const data = inst.gated('read', file, io, (h) => {
     // vfs_read(): a file without ->read is EINVAL.
     const model = inst.driver.read;
     if (!model) throw new Errno('EINVAL');
-    const buf = await inst.intercept('read', file, size, signal, (sz: number) => model(file, sz, signal));
-    if (!Buffer.isBuffer(buf) || buf.length > size) {
-      throw new Error(`read returned ${Buffer.isBuffer(buf) ? `${buf.length} bytes` : typeof buf} for a ${size}-byte read`);
-    }
+    return after(inst.intercept('read', file, size, h, (sz: number) => model(file, sz, signalFor(model, h))), (buf) => {
+      if (!Buffer.isBuffer(buf) || buf.length > size) {
+        throw new Error(`read returned ${Buffer.isBuffer(buf) ? `${buf.length} bytes` : typeof buf} for a ${size}-byte read`);
+      }
+      return buf;
+    });
+  });
+  return after(data, (buf) => {
+    inst.count.bytesRead += buf.length;
     return buf;
   });
-  inst.count.bytesRead += data.length;
-  return data;
 }
 
-async function write<S>(inst: DeviceInstance<S>, file: OpenFile<S>, data: Buffer, io: IoContext): Promise<number> {
+function write<S>(inst: DeviceInstance<S>, file: OpenFile<S>, data: Buffer, io: IoContext): Awaitable<number> {
   inst.count.writes++;
-  const n = await inst.gated('write', file, io, async (signal) => {
+  const written = inst.gated('write', file, io, (h) => {
     const model = inst.driver.write;
     if (!model) throw new Errno('EINVAL');
-    const n = await inst.intercept('write', file, data, signal, (d: Buffer) => model(file, d, signal));
-    if (!Number.isInteger(n) || n < 0 || n > data.length) {
-      throw new Error(`write returned ${String(n)} for a ${data.length}-byte write`);
-    }
+    return after(inst.intercept('write', file, data, h, (d: Buffer) => model(file, d, signalFor(model, h))), (n) => {
+      if (!Number.isInteger(n) || n < 0 || n > data.length) {
+        throw new Error(`write returned ${String(n)} for a ${data.length}-byte write`);
+      }
+      return n;
+    });
+  });
+  return after(written, (n) => {
+    inst.count.bytesWritten += n;
     return n;
   });
-  inst.count.bytesWritten += n;
-  return n;
 }
 
-async function ioctl<S>(inst: DeviceInstance<S>, file: OpenFile<S>, req: IoctlRequest, io: IoContext): Promise<IoctlReply> {
+function ioctl<S>(inst: DeviceInstance<S>, file: OpenFile<S>, req: IoctlRequest, io: IoContext): Awaitable<IoctlReply> {
   inst.count.ioctls++;
-  return inst.gated('ioctl', file, io, async (signal) => {
+  return inst.gated('ioctl', file, io, (h) => {
     // vfs_ioctl(): no ->unlocked_ioctl is ENOTTY, which programs probe with.
     const model = inst.driver.ioctl;
     if (!model) throw new Errno('ENOTTY');
-    const reply = await inst.intercept('ioctl', file, req, signal, (r: IoctlRequest) => model(file, r, signal), req.cmd);
-    if ((reply.out?.length ?? 0) > req.outSize) {
-      throw new Error(`ioctl 0x${req.cmd.toString(16)} returned ${reply.out!.length} bytes, caller accepts ${req.outSize}`);
-    }
-    return reply;
+    return after(inst.intercept('ioctl', file, req, h, (r: IoctlRequest) => model(file, r, signalFor(model, h)), req.cmd), (reply) => {
+      if ((reply.out?.length ?? 0) > req.outSize) {
+        throw new Error(`ioctl 0x${req.cmd.toString(16)} returned ${reply.out!.length} bytes, caller accepts ${req.outSize}`);
+      }
+      return reply;
+    });
   });
 }
 
-async function poll<S>(
-  inst: DeviceInstance<S>,
-  file: OpenFile<S>,
-  wake: (() => void) | null,
-  io: IoContext,
-): Promise<PollMask> {
+function poll<S>(inst: DeviceInstance<S>, file: OpenFile<S>, wake: (() => void) | null, io: IoContext): Awaitable<PollMask> {
   inst.count.polls++;
   // debugfs full_proxy_poll() answers EPOLLHUP once the file is removed; no
   // registration is kept, the mask will not change again.
   if (!inst.gate.isOpen) return inst.unpollMask;
   // poll_wait() before computing the mask, so a wake in between is not lost.
   if (wake) file.pollWait(inst.wq, wake);
+  // Poll has no errno to give: fuse_file_poll() turns a failed POLL into EPOLLERR.
   try {
-    return await inst.gated('poll', file, io, (signal) =>
-      inst.intercept('poll', file, undefined, signal, () => (inst.driver.poll ? inst.driver.poll(file) : DEFAULT_POLLMASK)),
+    const mask = inst.gated('poll', file, io, (h) =>
+      inst.intercept('poll', file, undefined, h, () => (inst.driver.poll ? inst.driver.poll(file) : DEFAULT_POLLMASK)),
     );
+    return mask instanceof Promise ? mask.catch(() => POLLERR) : mask;
   } catch {
-    // Poll has no errno to give: fuse_file_poll() turns a failed POLL into EPOLLERR.
     return POLLERR;
   }
 }
 
-async function fsync<S>(inst: DeviceInstance<S>, file: OpenFile<S>, io: IoContext): Promise<void> {
+function fsync<S>(inst: DeviceInstance<S>, file: OpenFile<S>, io: IoContext): Awaitable<void> {
   // vfs_fsync_range(): a file without ->fsync is EINVAL. Models have no
   // fsync, so a live device answers that; the gate answers the unplug errno.
-  await inst.gated('fsync', file, io, () => {
+  return inst.gated('fsync', file, io, () => {
     throw new Errno('EINVAL');
   });
 }
@@ -151,7 +169,7 @@ async function release<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Promise<v
       // full_proxy_release(): never gated, but model code that unplug's drain must wait for.
       const h = inst.gate.track('release', file);
       await Promise.race([
-        inst.invoke(h, (signal) => inst.intercept('release', file, undefined, signal, () => inst.driver.release?.(file))),
+        inst.invoke(h, (h) => inst.intercept('release', file, undefined, h, () => inst.driver.release?.(file))),
         h.abandoned,
       ]);
     } else {

@@ -21,47 +21,69 @@ export class Handler {
   readonly startedAt = performance.now();
   /** Set when unplug stopped waiting for this handler; its request was answered without it. */
   stuck = false;
+  /** Why the handler was cancelled (transport interrupt, or unplug), once it was. */
+  abortReason: Errno | null = null;
+  private abandonedPromise: Promise<never> | null = null;
+  private abandonReason: Errno | null = null;
+  private rejectAbandoned: ((err: Errno) => void) | null = null;
   /**
-   * Rejects when unplug abandons the handler. Callers race it against the
-   * handler's own result, so a stuck handler's request is answered at once
-   * and its late result is dropped.
+   * Made on first use of `signal`. Most handlers answer without looking at
+   * it, and an AbortSignal (with its link to the transport's) costs more
+   * than the rest of a small request.
    */
-  readonly abandoned: Promise<never>;
-  private rejectAbandoned!: (err: Errno) => void;
-  private readonly controller = new AbortController();
-  private readonly onInterrupt: () => void;
+  private controller: AbortController | null = null;
+  private readonly onInterrupt = (): void => this.abort(abortErrno(this.transport!));
 
   constructor(
     readonly op: string,
     readonly caller: Caller,
     private readonly transport: AbortSignal | undefined,
-  ) {
-    this.abandoned = new Promise<never>((_, reject) => {
-      this.rejectAbandoned = reject;
-    });
-    this.abandoned.catch(() => {}); // only observed through Promise.race: never an unhandled rejection
-    // The handler's signal aborts on a transport interrupt OR on unplug, whichever comes first.
-    this.onInterrupt = () => this.abort(abortErrno(transport!));
-    if (transport?.aborted) this.onInterrupt();
-    else transport?.addEventListener('abort', this.onInterrupt, { once: true });
-  }
+  ) {}
 
+  /** Aborts on a transport interrupt OR on unplug, whichever comes first. */
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortReason) this.controller.abort(this.abortReason);
+      else if (this.transport?.aborted) this.onInterrupt();
+      else this.transport?.addEventListener('abort', this.onInterrupt, { once: true });
+    }
     return this.controller.signal;
   }
 
   abort(reason: Errno): void {
-    this.controller.abort(reason);
+    if (this.abortReason) return;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+  }
+
+  /**
+   * Rejects when unplug abandons the handler. Callers race it against the
+   * handler's own result, so a stuck handler's request is answered at once
+   * and its late result is dropped. Made only for handlers that go async:
+   * most model calls return before anyone could abandon them.
+   */
+  get abandoned(): Promise<never> {
+    if (!this.abandonedPromise) {
+      this.abandonedPromise = this.abandonReason
+        ? Promise.reject(this.abandonReason)
+        : new Promise<never>((_, reject) => {
+            this.rejectAbandoned = reject;
+          });
+      this.abandonedPromise.catch(() => {}); // only observed through Promise.race: never an unhandled rejection
+    }
+    return this.abandonedPromise;
   }
 
   abandon(reason: Errno): void {
     this.stuck = true;
-    this.rejectAbandoned(reason);
+    this.abandonReason = reason;
+    this.rejectAbandoned?.(reason);
   }
 
   /** Detach from the transport's signal so that it does not collect listeners. */
   finish(): void {
-    this.transport?.removeEventListener('abort', this.onInterrupt);
+    if (this.controller) this.transport?.removeEventListener('abort', this.onInterrupt);
   }
 }
 

@@ -34,6 +34,8 @@ export interface OpCall {
   readonly comm: string;
   /** The ioctl command, for op 'ioctl'. */
   readonly cmd?: number;
+  /** Aborts on interrupt or unplug: what a delay or hang waits on. */
+  readonly signal: AbortSignal;
   /** Records that a rule acted on this call: a `fault_fired` event and the instance's `faults` counter. */
   fired(details: Record<string, unknown>): void;
 }
@@ -49,7 +51,7 @@ export interface OpCall {
  * open/release (undefined -> mask / void).
  */
 export interface OpInterceptor {
-  intercept<A, R>(call: OpCall, arg: A, signal: AbortSignal, proceed: (arg: A) => Promise<R>): Promise<R>;
+  intercept<A, R>(call: OpCall, arg: A, proceed: (arg: A) => R | Promise<R>): R | Promise<R>;
 }
 
 /** The subset of pino's API core uses. */

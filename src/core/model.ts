@@ -33,6 +33,12 @@ export interface DeviceModel<S> {
    * on unplug with the unplug errno); a missing read/write is EINVAL, a
    * missing ioctl ENOTTY.
    */
+  /*
+   * read, write and ioctl get an AbortSignal that aborts when the caller is
+   * interrupted or the device is unplugged. It is made only for a handler
+   * that declares the parameter (Function.length >= 3): declare it as a
+   * plain parameter (no default value, no rest) if the handler blocks.
+   */
   read?(file: File<S>, size: number, signal: AbortSignal): Promise<Buffer> | Buffer;
   write?(file: File<S>, data: Buffer, signal: AbortSignal): Promise<number> | number;
   ioctl?(file: File<S>, req: IoctlRequest, signal: AbortSignal): Promise<IoctlReply> | IoctlReply;

@@ -146,7 +146,7 @@ export class FaultEngine implements OpInterceptor {
     return this.rules.find((r) => r.rule.id === id)?.status();
   }
 
-  intercept<A, R>(call: OpCall, arg: A, signal: AbortSignal, proceed: (arg: A) => Promise<R>): Promise<R> {
+  intercept<A, R>(call: OpCall, arg: A, proceed: (arg: A) => R | Promise<R>): R | Promise<R> {
     // The common case, no rules, costs one length check per model call.
     if (this.rules.length === 0) return proceed(arg);
     // Every matching rule counts the call, so a rule's nth does not depend on
@@ -157,11 +157,12 @@ export class FaultEngine implements OpInterceptor {
     active.fired++;
     const r = active.rule;
     call.fired({ rule: r.id, action: r.action });
-    return this.act(active, call, arg, signal, proceed);
+    return this.act(active, call, arg, proceed);
   }
 
-  private async act<A, R>(active: ActiveRule, call: OpCall, arg: A, signal: AbortSignal, proceed: (arg: A) => Promise<R>): Promise<R> {
+  private async act<A, R>(active: ActiveRule, call: OpCall, arg: A, proceed: (arg: A) => R | Promise<R>): Promise<R> {
     const r = active.rule;
+    const signal = call.signal;
     switch (r.action) {
       case 'fail':
         throw new Errno(errnoNumber(r.errno!), `fault ${r.id}`);

@@ -32,7 +32,8 @@ import {
   FATTR_ATIME_NOW,
   FATTR_MTIME_NOW,
 } from '../fuse/abi.js';
-import type { Awaitable, FuseFilesystem, IoctlResult, RequestContext } from '../fuse/filesystem.js';
+import { after, type Awaitable } from '../awaitable.js';
+import type { FuseFilesystem, IoctlResult, RequestContext } from '../fuse/filesystem.js';
 import type { KernelNotifier } from '../fuse/server.js';
 import type {
   DirEntry,
@@ -63,7 +64,6 @@ type OpenHandle =
   | { kind: 'device'; file: DeviceFile; nodeid: bigint }
   | { kind: 'attribute'; content: Buffer };
 
-const then = <T, U>(v: Awaitable<T>, f: (x: T) => U): Awaitable<U> => (v instanceof Promise ? v.then(f) : f(v));
 
 export class DeviceFs implements FuseFilesystem {
   readonly tree: NodeTree;
@@ -166,7 +166,7 @@ export class DeviceFs implements FuseFilesystem {
     // kernel resolved just before; the endpoint answers ENODEV then.
     const opened = n.endpoint.open({ pid: ctx.pid, uid: ctx.uid, gid: ctx.gid, flags: a.flags, signal: ctx.signal });
     const flags = FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | (n.stream ? FOPEN_STREAM : 0);
-    return then(opened, (file) => this.register({ kind: 'device', file, nodeid: n.nodeid }, flags));
+    return after(opened, (file) => this.register({ kind: 'device', file, nodeid: n.nodeid }, flags));
   }
 
   private register(h: OpenHandle, open_flags: number): fuse_open_out {
@@ -194,7 +194,7 @@ export class DeviceFs implements FuseFilesystem {
       return h.content.subarray(Math.min(off, h.content.length), Math.min(off + a.size, h.content.length));
     }
     if (!h.file.read) throw new Errno(E.EINVAL);
-    return then(h.file.read(a.size, this.io(ctx, a.flags)), (data) => {
+    return after(h.file.read(a.size, this.io(ctx, a.flags)), (data) => {
       // A longer reply would make the kernel fail the request with EIO.
       if (data.length > a.size) {
         this.log.warn({ size: a.size, got: data.length }, 'device read returned more than asked; truncated');
@@ -211,7 +211,7 @@ export class DeviceFs implements FuseFilesystem {
     if (!h.file.write) throw new Errno(E.EINVAL);
     // The request buffer is ours alone (the reader transfers a fresh copy), so
     // the data can be handed to the device without another copy.
-    return then(h.file.write(a.data, this.io(ctx, a.flags)), (n) => {
+    return after(h.file.write(a.data, this.io(ctx, a.flags)), (n) => {
       if (!Number.isInteger(n) || n < 0 || n > a.data.length) {
         this.log.warn({ size: a.data.length, got: n }, 'device write returned an invalid count; answering EIO');
         throw new Errno(E.EIO);
@@ -308,7 +308,7 @@ export class DeviceFs implements FuseFilesystem {
     // STYLE §5: an unimplemented ioctl is ENOTTY, as the kernel answers for a driver without unlocked_ioctl.
     if (!file.ioctl) throw new Errno(E.ENOTTY);
     const req = { cmd: a.cmd, arg: a.arg, in: a.in_data, outSize: a.out_size, compat: (a.flags & FUSE_IOCTL_COMPAT) !== 0 };
-    return then(file.ioctl(req, this.io(ctx, 0)), (r) => {
+    return after(file.ioctl(req, this.io(ctx, 0)), (r) => {
       let out = r.out;
       if (out && out.length > a.out_size) {
         this.log.warn({ cmd: a.cmd.toString(16), outSize: a.out_size, got: out.length }, 'ioctl output longer than _IOC_SIZE; truncated');

@@ -4,6 +4,7 @@
  * its answer (or a Promise of it) or throws an `Errno`; the session encodes
  * the reply, so a method cannot answer twice or forget to answer.
  */
+import type { Awaitable } from '../awaitable.js';
 import type {
   fuse_access_in,
   fuse_attr_out,
@@ -22,7 +23,7 @@ import type {
   DirEntry,
 } from './wire.js';
 
-export type Awaitable<T> = T | Promise<T>;
+export type { Awaitable };
 
 export interface RequestContext {
   unique: bigint;

@@ -7,7 +7,8 @@
  * connection itself and are handled by the session.
  */
 import { FUSE_GETATTR_FH, Opcode } from './abi.js';
-import type { Awaitable, FuseFilesystem, RequestContext } from './filesystem.js';
+import { after, type Awaitable } from '../awaitable.js';
+import type { FuseFilesystem, RequestContext } from './filesystem.js';
 import {
   decodeAccessIn,
   decodeFlushIn,
@@ -55,14 +56,10 @@ const releaseOrphan = (fs: FuseFilesystem, ctx: RequestContext, reply: ReplyBody
   void (dir ? fs.releasedir(ctx, arg) : fs.release(ctx, arg));
 };
 
-/** Applies `f` to a value or to a promise's result without forcing a microtask for sync values. */
-function then<T, U>(v: Awaitable<T>, f: (x: T) => U): Awaitable<U> {
-  return v instanceof Promise ? v.then(f) : f(v);
-}
 const empty = (): null => null;
 
 export const OPS: ReadonlyMap<number, OpSpec> = new Map<number, OpSpec>([
-  [Opcode.LOOKUP, { name: 'LOOKUP', run: (fs, ctx, b) => then(fs.lookup(ctx, ctx.nodeid, decodeName(b).name), encodeEntryOut) }],
+  [Opcode.LOOKUP, { name: 'LOOKUP', run: (fs, ctx, b) => after(fs.lookup(ctx, ctx.nodeid, decodeName(b).name), encodeEntryOut) }],
   [Opcode.FORGET, { name: 'FORGET', noReply: true }],
   [Opcode.BATCH_FORGET, { name: 'BATCH_FORGET', noReply: true }],
   [
@@ -71,42 +68,42 @@ export const OPS: ReadonlyMap<number, OpSpec> = new Map<number, OpSpec>([
       name: 'GETATTR',
       run: (fs, ctx, b) => {
         const a = decodeGetattrIn(b);
-        return then(fs.getattr(ctx, a.getattr_flags & FUSE_GETATTR_FH ? a.fh : null), encodeAttrOut);
+        return after(fs.getattr(ctx, a.getattr_flags & FUSE_GETATTR_FH ? a.fh : null), encodeAttrOut);
       },
     },
   ],
-  [Opcode.SETATTR, { name: 'SETATTR', run: (fs, ctx, b) => then(fs.setattr(ctx, decodeSetattrIn(b)), encodeAttrOut) }],
+  [Opcode.SETATTR, { name: 'SETATTR', run: (fs, ctx, b) => after(fs.setattr(ctx, decodeSetattrIn(b)), encodeAttrOut) }],
   [
     Opcode.OPEN,
     {
       name: 'OPEN',
-      run: (fs, ctx, b) => then(fs.open(ctx, decodeOpenIn(b)), encodeOpenOut),
+      run: (fs, ctx, b) => after(fs.open(ctx, decodeOpenIn(b)), encodeOpenOut),
       orphan: (fs, ctx, reply) => releaseOrphan(fs, ctx, reply, false),
     },
   ],
   [Opcode.READ, { name: 'READ', run: (fs, ctx, b) => fs.read(ctx, decodeReadIn(b)) }],
-  [Opcode.WRITE, { name: 'WRITE', run: (fs, ctx, b) => then(fs.write(ctx, decodeWriteIn(b)), encodeWriteOut) }],
-  [Opcode.STATFS, { name: 'STATFS', run: (fs, ctx) => then(fs.statfs(ctx), encodeStatfsOut) }],
-  [Opcode.RELEASE, { name: 'RELEASE', run: (fs, ctx, b) => then(fs.release(ctx, decodeReleaseIn(b)), empty) }],
-  [Opcode.FSYNC, { name: 'FSYNC', run: (fs, ctx, b) => then(fs.fsync(ctx, decodeFsyncIn(b)), empty) }],
-  [Opcode.FLUSH, { name: 'FLUSH', run: (fs, ctx, b) => then(fs.flush(ctx, decodeFlushIn(b)), empty) }],
+  [Opcode.WRITE, { name: 'WRITE', run: (fs, ctx, b) => after(fs.write(ctx, decodeWriteIn(b)), encodeWriteOut) }],
+  [Opcode.STATFS, { name: 'STATFS', run: (fs, ctx) => after(fs.statfs(ctx), encodeStatfsOut) }],
+  [Opcode.RELEASE, { name: 'RELEASE', run: (fs, ctx, b) => after(fs.release(ctx, decodeReleaseIn(b)), empty) }],
+  [Opcode.FSYNC, { name: 'FSYNC', run: (fs, ctx, b) => after(fs.fsync(ctx, decodeFsyncIn(b)), empty) }],
+  [Opcode.FLUSH, { name: 'FLUSH', run: (fs, ctx, b) => after(fs.flush(ctx, decodeFlushIn(b)), empty) }],
   [
     Opcode.OPENDIR,
     {
       name: 'OPENDIR',
-      run: (fs, ctx, b) => then(fs.opendir(ctx, decodeOpenIn(b)), encodeOpenOut),
+      run: (fs, ctx, b) => after(fs.opendir(ctx, decodeOpenIn(b)), encodeOpenOut),
       orphan: (fs, ctx, reply) => releaseOrphan(fs, ctx, reply, true),
     },
   ],
   [Opcode.READDIR, { name: 'READDIR', run: (fs, ctx, b) => readdir(fs, ctx, b, false) }],
   [Opcode.READDIRPLUS, { name: 'READDIRPLUS', run: (fs, ctx, b) => readdir(fs, ctx, b, true) }],
-  [Opcode.RELEASEDIR, { name: 'RELEASEDIR', run: (fs, ctx, b) => then(fs.releasedir(ctx, decodeReleaseIn(b)), empty) }],
-  [Opcode.ACCESS, { name: 'ACCESS', run: (fs, ctx, b) => then(fs.access(ctx, decodeAccessIn(b)), empty) }],
+  [Opcode.RELEASEDIR, { name: 'RELEASEDIR', run: (fs, ctx, b) => after(fs.releasedir(ctx, decodeReleaseIn(b)), empty) }],
+  [Opcode.ACCESS, { name: 'ACCESS', run: (fs, ctx, b) => after(fs.access(ctx, decodeAccessIn(b)), empty) }],
   [
     Opcode.IOCTL,
-    { name: 'IOCTL', run: (fs, ctx, b) => then(fs.ioctl(ctx, decodeIoctlIn(b)), (r) => encodeIoctlOut(r.result, r.out)) },
+    { name: 'IOCTL', run: (fs, ctx, b) => after(fs.ioctl(ctx, decodeIoctlIn(b)), (r) => encodeIoctlOut(r.result, r.out)) },
   ],
-  [Opcode.POLL, { name: 'POLL', run: (fs, ctx, b) => then(fs.poll(ctx, decodePollIn(b)), encodePollOut) }],
+  [Opcode.POLL, { name: 'POLL', run: (fs, ctx, b) => after(fs.poll(ctx, decodePollIn(b)), encodePollOut) }],
   [Opcode.INIT, { name: 'INIT' }],
   [Opcode.INTERRUPT, { name: 'INTERRUPT' }],
   [Opcode.DESTROY, { name: 'DESTROY' }],
@@ -114,7 +111,7 @@ export const OPS: ReadonlyMap<number, OpSpec> = new Map<number, OpSpec>([
 
 function readdir(fs: FuseFilesystem, ctx: RequestContext, b: Buffer, plus: boolean): Awaitable<Buffer> {
   const arg = decodeReadIn(b);
-  return then(fs.readdir(ctx, arg, plus), (entries) => {
+  return after(fs.readdir(ctx, arg, plus), (entries) => {
     const { buf, count } = encodeDirents(entries, arg.size, plus);
     if (plus) fs.direntplusSent(entries.slice(0, count));
     return buf;

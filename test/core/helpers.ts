@@ -75,6 +75,12 @@ export function setup(drainTimeoutMs?: number) {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Lets pending promise reactions and one timer turn run. */
+/**
+ * Runs a DeviceFile method as fs does: it may answer or throw synchronously
+ * (the fast path for models that answer at once) or return a promise.
+ */
+export const call = async <T>(fn: () => T | Promise<T>): Promise<T> => fn();
+
 export const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** Tracks a promise's state, attaching handlers at once (so a rejection is never unhandled). */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { E, Errno } from '../../src/errno.js';
 import { O_NONBLOCK, O_RDWR, POLLERR, POLLIN } from '../../src/devio.js';
 import { DeviceError, type DeviceEvent } from '../../src/core/index.js';
-import { io, openNode, pipeModel, pipeOf, setup, sleep, tick } from './helpers.js';
+import { call, io, openNode, pipeModel, pipeOf, setup, sleep, tick } from './helpers.js';
 
 const ioctlReq = { cmd: 0x1234, arg: 0n, in: Buffer.alloc(0), outSize: 0, compat: false };
 
@@ -59,7 +59,7 @@ describe('names and generations', () => {
     const fresh = await openNode(publisher, 'pipe0');
     await fresh.write!(Buffer.from('new'), io());
     expect((await fresh.read!(10, io())).toString()).toBe('new');
-    await expect(old.read!(10, io())).rejects.toMatchObject({ errno: E.EIO });
+    await expect(call(() => old.read!(10, io()))).rejects.toMatchObject({ errno: E.EIO });
 
     await old.release();
     expect(gen1.lifecycle).toBe('freed');
@@ -145,7 +145,7 @@ describe('counters and holders', () => {
     await f.read!(3, io());
     await f.ioctl!(ioctlReq, io());
     await f.poll!(POLLIN, null, io());
-    await expect(f.fsync!(io())).rejects.toMatchObject({ errno: E.EINVAL });
+    await expect(call(() => f.fsync!(io()))).rejects.toMatchObject({ errno: E.EINVAL });
     await sleep(20); // comm is read from /proc asynchronously
     expect(inst.counters).toMatchObject({
       opens: 1,
@@ -193,11 +193,11 @@ describe('model errors', () => {
     const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
     const f = await openNode(publisher, 'pipe0');
 
-    await expect(f.read!(1, io())).rejects.toMatchObject({ errno: E.EIO });
+    await expect(call(() => f.read!(1, io()))).rejects.toMatchObject({ errno: E.EIO });
     mode = 'oversize';
-    await expect(f.read!(1, io())).rejects.toMatchObject({ errno: E.EIO });
-    await expect(f.write!(Buffer.from('x'), io())).rejects.toMatchObject({ errno: E.EIO });
-    await expect(f.ioctl!(ioctlReq, io())).rejects.toMatchObject({ errno: E.EIO });
+    await expect(call(() => f.read!(1, io()))).rejects.toMatchObject({ errno: E.EIO });
+    await expect(call(() => f.write!(Buffer.from('x'), io()))).rejects.toMatchObject({ errno: E.EIO });
+    await expect(call(() => f.ioctl!(ioctlReq, io()))).rejects.toMatchObject({ errno: E.EIO });
     expect(await f.poll!(POLLIN, null, io())).toBe(POLLERR);
     await expect(mgr.action('pipe0', 'crash', null)).rejects.toMatchObject({ errno: E.EIO });
     expect(logger.errors.map((e) => [e.obj.op, (e.obj.err as Error).message])).toEqual([
@@ -212,7 +212,7 @@ describe('model errors', () => {
 
     // An Errno is an answer, not a bug: passed through, not logged.
     mode = 'ok';
-    await expect(f.read!(1, io(O_RDWR | O_NONBLOCK))).rejects.toMatchObject({ errno: E.EAGAIN });
+    await expect(call(() => f.read!(1, io(O_RDWR | O_NONBLOCK)))).rejects.toMatchObject({ errno: E.EAGAIN });
     expect(logger.errors).toHaveLength(6);
     expect(inst.lifecycle).toBe('live');
     await f.release();

@@ -4,7 +4,8 @@ import { describe, expect, it, vi } from 'vitest';
 import { E, Errno } from '../../src/errno.js';
 import { O_NONBLOCK, O_RDWR, POLLERR, POLLHUP, POLLIN, POLLOUT } from '../../src/devio.js';
 import type { DeviceEvent } from '../../src/core/index.js';
-import { io, openNode, pipeModel, pipeOf, setup, sleep, tick, watch } from './helpers.js';
+import { call, io, openNode, pipeModel, pipeOf, setup, sleep, tick, watch } from './helpers.js';
+
 
 const ioctlReq = { cmd: 0x1234, arg: 0n, in: Buffer.alloc(0), outSize: 0, compat: false };
 
@@ -23,10 +24,10 @@ describe('unplug with files open', () => {
     expect(publisher.nodes.has('pipe0')).toBe(false);
 
     // Data is queued, so only the gate can make these fail.
-    await expect(f.read!(10, io())).rejects.toMatchObject({ errno: E.EIO });
-    await expect(f.write!(Buffer.from('x'), io())).rejects.toMatchObject({ errno: E.EIO });
-    await expect(f.ioctl!(ioctlReq, io())).rejects.toMatchObject({ errno: E.EIO });
-    await expect(f.fsync!(io())).rejects.toMatchObject({ errno: E.EIO });
+    await expect(call(() => f.read!(10, io()))).rejects.toMatchObject({ errno: E.EIO });
+    await expect(call(() => f.write!(Buffer.from('x'), io()))).rejects.toMatchObject({ errno: E.EIO });
+    await expect(call(() => f.ioctl!(ioctlReq, io()))).rejects.toMatchObject({ errno: E.EIO });
+    await expect(call(() => f.fsync!(io()))).rejects.toMatchObject({ errno: E.EIO });
     expect(await f.poll!(POLLIN, null, io())).toBe(POLLERR | POLLHUP);
     expect(st.calls).not.toContain('free');
     expect(mgr.list()).toEqual([inst]); // a zombie until its last close
@@ -83,7 +84,7 @@ describe('unplug with files open', () => {
     const reading = f.read!(10, io());
     await mgr.unplug('ev0');
     await expect(reading).rejects.toMatchObject({ errno: E.ENODEV });
-    await expect(f.write!(Buffer.from('x'), io())).rejects.toMatchObject({ errno: E.ENODEV });
+    await expect(call(() => f.write!(Buffer.from('x'), io()))).rejects.toMatchObject({ errno: E.ENODEV });
     expect(await f.poll!(POLLIN, null, io())).toBe(mask);
     await f.release();
   });
@@ -202,10 +203,10 @@ describe('unplug with files open', () => {
     await mgr.unplug('pipe0');
     expect(st.removed).toBe(true);
 
-    await expect(f.read!(1, io())).rejects.toThrow(Errno);
-    await expect(f.write!(Buffer.from('x'), io())).rejects.toThrow(Errno);
-    await expect(f.ioctl!(ioctlReq, io())).rejects.toThrow(Errno);
-    await expect(f.fsync!(io())).rejects.toThrow(Errno);
+    await expect(call(() => f.read!(1, io()))).rejects.toThrow(Errno);
+    await expect(call(() => f.write!(Buffer.from('x'), io()))).rejects.toThrow(Errno);
+    await expect(call(() => f.ioctl!(ioctlReq, io()))).rejects.toThrow(Errno);
+    await expect(call(() => f.fsync!(io()))).rejects.toThrow(Errno);
     await f.poll!(POLLIN, () => {}, io());
     await expect(endpoint.open(io())).rejects.toMatchObject({ errno: E.ENODEV });
     await expect(mgr.action('pipe0', 'push', 'x')).rejects.toMatchObject({ kind: 'not_found' });
@@ -233,7 +234,7 @@ describe('unplug with files open', () => {
     await f.write!(Buffer.from('ok'), io());
     expect((await f.read!(10, io())).toString()).toBe('ok');
     // O_NONBLOCK is taken from the call, not from open.
-    await expect(f.read!(10, io(O_RDWR | O_NONBLOCK))).rejects.toMatchObject({ errno: E.EAGAIN });
+    await expect(call(() => f.read!(10, io(O_RDWR | O_NONBLOCK)))).rejects.toMatchObject({ errno: E.EAGAIN });
   });
 
   it('notifies a poller once when data arrives', async () => {
@@ -284,7 +285,7 @@ describe('open racing unplug', () => {
     const report = await unplugging;
     expect(report.drainedInMs).toBeGreaterThanOrEqual(80);
     expect(report.stuck).toEqual([]);
-    await expect(f.read!(1, io())).rejects.toMatchObject({ errno: E.EIO });
+    await expect(call(() => f.read!(1, io()))).rejects.toMatchObject({ errno: E.EIO });
     expect(inst.holders).toHaveLength(1);
     await f.release();
     expect(pipeOf(inst).calls).toEqual(['create', 'open done', 'remove', 'lateRelease', 'free']);

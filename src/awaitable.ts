@@ -1,0 +1,16 @@
+/**
+ * Values that are either ready or promised. The request path passes them
+ * through untouched when they are ready: a promise per layer would add a
+ * microtask hop, and a request's worth of latency, to every synchronous
+ * answer.
+ */
+export type Awaitable<T> = T | Promise<T>;
+
+/**
+ * Applies `f` to a value, or to a promise's result once it settles. (Not
+ * named `then`: a module exporting `then` is a thenable, and awaiting its
+ * namespace would call it.)
+ */
+export function after<T, U>(v: Awaitable<T>, f: (x: T) => U): Awaitable<U> {
+  return v instanceof Promise ? v.then(f) : f(v);
+}
