@@ -41,13 +41,19 @@ export interface IoContext extends Caller {
    * whether a read may block (fuse_read_args_fill copies f_flags per request).
    */
   flags: number;
-  /** Aborted when the caller is interrupted by a signal or the device is unplugged. */
-  signal: AbortSignal;
+  /** Aborted when the caller is interrupted by a signal, or through `abort`. */
+  readonly signal: AbortSignal;
+  /**
+   * Cancels this request: aborts `signal` with `reason`. The device layer
+   * calls it on unplug, so one signal serves both causes.
+   */
+  abort(reason: Error): void;
 }
 
 export interface OpenContext extends Caller {
   flags: number;
-  signal: AbortSignal;
+  readonly signal: AbortSignal;
+  abort(reason: Error): void;
 }
 
 /* _IOC encoding, include/uapi/asm-generic/ioctl.h. */

@@ -34,7 +34,7 @@ export async function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Pr
   // (cxl_memdev_open() holds the device across ->open), so an unplug racing
   // the open cannot free the instance under it.
   inst.refs.get();
-  const h = inst.gate.enter('open', file, ctx.signal);
+  const h = inst.gate.enter('open', file, ctx);
   const run = inst.invoke(h, (h) => inst.intercept('open', file, undefined, h, () => inst.driver.open?.(file)));
   void run.then(
     // OPEN was answered ENODEV when unplug gave up on it: nobody will

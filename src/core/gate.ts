@@ -16,45 +16,51 @@ export interface Caller {
   readonly comm: string;
 }
 
+/** A transport request a handler serves: its signal, and the means to abort it (devio IoContext). */
+export interface Cancellable {
+  readonly signal: AbortSignal;
+  abort(reason: Error): void;
+}
+
 /** One model handler in flight. */
 export class Handler {
   readonly startedAt = performance.now();
   /** Set when unplug stopped waiting for this handler; its request was answered without it. */
   stuck = false;
-  /** Why the handler was cancelled (transport interrupt, or unplug), once it was. */
-  abortReason: Errno | null = null;
   private abandonedPromise: Promise<never> | null = null;
   private abandonReason: Errno | null = null;
   private rejectAbandoned: ((err: Errno) => void) | null = null;
-  /**
-   * Made on first use of `signal`. Most handlers answer without looking at
-   * it, and an AbortSignal (with its link to the transport's) costs more
-   * than the rest of a small request.
-   */
-  private controller: AbortController | null = null;
-  private readonly onInterrupt = (): void => this.abort(abortErrno(this.transport!));
+  /** For handlers without a request (actions): made on first use of `signal`. */
+  private own: AbortController | null = null;
+  private signalMade = false;
 
+  /**
+   * `request` is the transport's request this handler serves: its signal
+   * aborts on an interrupt, and unplug aborts it through request.abort(),
+   * so one signal serves both causes, made only if somebody looks at it.
+   */
   constructor(
     readonly op: string,
     readonly caller: Caller,
-    private readonly transport: AbortSignal | undefined,
+    private readonly request: Cancellable | undefined,
   ) {}
 
   /** Aborts on a transport interrupt OR on unplug, whichever comes first. */
   get signal(): AbortSignal {
-    if (!this.controller) {
-      this.controller = new AbortController();
-      if (this.abortReason) this.controller.abort(this.abortReason);
-      else if (this.transport?.aborted) this.onInterrupt();
-      else this.transport?.addEventListener('abort', this.onInterrupt, { once: true });
-    }
-    return this.controller.signal;
+    this.signalMade = true;
+    return this.request ? this.request.signal : (this.own ??= new AbortController()).signal;
+  }
+
+  /** Why the handler was cancelled, if it was and it could have noticed (its signal exists). */
+  get abortReason(): Errno | null {
+    if (!this.signalMade) return null;
+    const signal = this.signal;
+    return signal.aborted ? abortErrno(signal) : null;
   }
 
   abort(reason: Errno): void {
-    if (this.abortReason) return;
-    this.abortReason = reason;
-    this.controller?.abort(reason);
+    if (this.request) this.request.abort(reason);
+    else (this.own ??= new AbortController()).abort(reason);
   }
 
   /**
@@ -81,10 +87,6 @@ export class Handler {
     this.rejectAbandoned?.(reason);
   }
 
-  /** Detach from the transport's signal so that it does not collect listeners. */
-  finish(): void {
-    if (this.controller) this.transport?.removeEventListener('abort', this.onInterrupt);
-  }
 }
 
 export class OpGate {
@@ -106,25 +108,24 @@ export class OpGate {
   }
 
   /** debugfs_file_get(): fails with the unplug errno once the gate is closed. */
-  enter(op: string, caller: Caller, transport?: AbortSignal): Handler {
+  enter(op: string, caller: Caller, request?: Cancellable): Handler {
     if (this.closed) throw new Errno(this.closedErrno);
-    return this.track(op, caller, transport);
+    return this.track(op, caller, request);
   }
 
   /**
    * Counts a handler without gating it: release is never gated
    * (full_proxy_release()), yet it is model code that drain must wait for.
    */
-  track(op: string, caller: Caller, transport?: AbortSignal): Handler {
+  track(op: string, caller: Caller, request?: Cancellable): Handler {
     this.refs.get();
-    const h = new Handler(op, caller, transport);
+    const h = new Handler(op, caller, request);
     this.running.add(h);
     return h;
   }
 
   /** Called when the handler's own promise settles, stuck or not: only then is its reference dropped. */
   exit(h: Handler): void {
-    h.finish();
     this.running.delete(h);
     if (this.running.size === 0) this.onIdle?.();
     this.refs.put();

@@ -149,7 +149,7 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     try {
       if (file?.closed) throw new Errno('EBADF');
       if (file && io) file.flags = io.flags;
-      h = this.gate.enter(op, file ?? CONTROL, io?.signal);
+      h = this.gate.enter(op, file ?? CONTROL, io ?? undefined);
     } catch (err) {
       this.count.errors++;
       throw err;

@@ -164,7 +164,7 @@ export class DeviceFs implements FuseFilesystem {
     }
     // A node removed by unplug can still be opened through a dentry the
     // kernel resolved just before; the endpoint answers ENODEV then.
-    const opened = n.endpoint.open({ pid: ctx.pid, uid: ctx.uid, gid: ctx.gid, flags: a.flags, signal: ctx.signal });
+    const opened = n.endpoint.open(this.io(ctx, a.flags));
     const flags = FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | (n.stream ? FOPEN_STREAM : 0);
     return after(opened, (file) => this.register({ kind: 'device', file, nodeid: n.nodeid }, flags));
   }
@@ -182,8 +182,18 @@ export class DeviceFs implements FuseFilesystem {
     return h.file;
   }
 
+  /** The request as the device sees it; the signal is made only if the device asks for it. */
   private io(ctx: RequestContext, flags: number): IoContext {
-    return { pid: ctx.pid, uid: ctx.uid, gid: ctx.gid, flags, signal: ctx.signal };
+    return {
+      pid: ctx.pid,
+      uid: ctx.uid,
+      gid: ctx.gid,
+      flags,
+      get signal() {
+        return ctx.signal;
+      },
+      abort: (reason) => ctx.abort(reason),
+    };
   }
 
   read(ctx: RequestContext, a: fuse_read_in): Awaitable<Buffer> {

@@ -31,8 +31,10 @@ export interface RequestContext {
   uid: number;
   gid: number;
   pid: number;
-  /** Aborted when the kernel sends INTERRUPT for this request, or the session ends. */
-  signal: AbortSignal;
+  /** Aborted when the kernel sends INTERRUPT for this request, when the session ends, or through abort(). */
+  readonly signal: AbortSignal;
+  /** Aborts `signal`; the request is still answered by its handler. */
+  abort(reason: Error): void;
 }
 
 export interface IoctlResult {

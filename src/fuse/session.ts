@@ -72,12 +72,8 @@ class Context implements RequestContext {
   get signal(): AbortSignal {
     return (this.ac ??= new AbortController()).signal;
   }
-  abort(reason: Errno): void {
-    this.ac?.abort(reason);
-    if (!this.ac) {
-      this.ac = new AbortController();
-      this.ac.abort(reason);
-    }
+  abort(reason: Error): void {
+    (this.ac ??= new AbortController()).abort(reason);
   }
 }
 

@@ -44,6 +44,35 @@ async function waitFor(file: File<EchoState>, cond: () => boolean, signal: Abort
   await file.instance.wq.wait(cond, signal);
 }
 
+function takeAndWake(file: File<EchoState>, size: number): Buffer {
+  const out = take(file.instance.state, size);
+  file.instance.wq.wake();
+  return out;
+}
+
+/** Takes what fits; the request buffer belongs to this write alone, so keep a view, not a copy. */
+function put(file: File<EchoState>, data: Buffer): number {
+  const s = file.instance.state;
+  const n = Math.min(data.length, s.capacity - s.bytes);
+  s.chunks.push(data.subarray(0, n));
+  s.bytes += n;
+  file.instance.wq.wake();
+  return n;
+}
+
+async function writeBlocking(file: File<EchoState>, data: Buffer, signal: AbortSignal): Promise<number> {
+  const s = file.instance.state;
+  while (s.bytes >= s.capacity) await waitFor(file, () => s.bytes < s.capacity, signal);
+  return put(file, data);
+}
+
+async function readBlocking(file: File<EchoState>, size: number, signal: AbortSignal): Promise<Buffer> {
+  const s = file.instance.state;
+  // Loop like pipe_read(): another reader may have taken the data first.
+  while (s.bytes === 0) await waitFor(file, () => s.bytes > 0, signal);
+  return takeAndWake(file, size);
+}
+
 export const echoModel: DeviceModel<EchoState> = {
   name: 'echo',
   stream: true,
@@ -53,24 +82,15 @@ export const echoModel: DeviceModel<EchoState> = {
     if (!Number.isInteger(capacity) || capacity < 1) throw new Errno('EINVAL', 'echo: capacity must be a positive integer');
     return { chunks: [], bytes: 0, capacity };
   },
-  async read(file, size, signal) {
+  read(file, size, signal) {
     const s = file.instance.state;
-    // Loop like pipe_read(): another reader may have taken the data first.
-    while (s.bytes === 0) await waitFor(file, () => s.bytes > 0, signal);
-    const out = take(s, size);
-    file.instance.wq.wake();
-    return out;
+    // Data waiting is answered at once; only an empty pipe needs the wait.
+    return s.bytes > 0 ? takeAndWake(file, size) : readBlocking(file, size, signal);
   },
-  async write(file, data, signal) {
+  write(file, data, signal) {
     const s = file.instance.state;
     if (data.length === 0) return 0;
-    while (s.bytes >= s.capacity) await waitFor(file, () => s.bytes < s.capacity, signal);
-    const n = Math.min(data.length, s.capacity - s.bytes);
-    // The request buffer belongs to this write alone; keep a view, not a copy.
-    s.chunks.push(data.subarray(0, n));
-    s.bytes += n;
-    file.instance.wq.wake();
-    return n;
+    return s.bytes < s.capacity ? put(file, data) : writeBlocking(file, data, signal);
   },
   poll(file) {
     const s = file.instance.state;

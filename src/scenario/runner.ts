@@ -118,7 +118,10 @@ class Run {
 
   private startProgram(): void {
     const spec = this.s.program;
+    // A command from the command line runs where cdevemu run was started;
+    // the scenario's own, relative to the scenario file.
     const argv = this.o.command ?? spec?.command;
+    const cwd = this.o.command ? process.cwd() : spec?.cwd;
     if (!argv || argv.length === 0) return;
     const mount = this.o.target.mountpoint;
     const sub = (a: string): string => a.replaceAll('{mount}', mount);
@@ -131,7 +134,7 @@ class Run {
     const full = binds.length ? bindCommand(binds, this.o.stageDir, cmd) : cmd;
     this.program = new Program(full, {
       env: { ...process.env, ...spec?.env, CDEVEMU_MOUNT: mount },
-      ...(spec?.cwd ? { cwd: spec.cwd } : {}),
+      ...(cwd ? { cwd } : {}),
       onLine: (stream, line) => this.o.out(`${' '.repeat(11)}${stream === 'err' ? '!' : '|'} ${line}`),
     });
     this.o.out(`${this.stamp()} started ${cmd.join(' ')} (pid ${this.program.pid ?? '?'})${binds.length ? ` with ${binds.length} bind(s)` : ''}`);

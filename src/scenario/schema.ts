@@ -17,6 +17,7 @@
  *
  * Every error names the file, the line and the field (src/config/document.ts).
  */
+import { dirname, resolve } from 'node:path';
 import { ConfigError, SourceDocument, type Field } from '../config/index.js';
 import { readDeviceSpec, type DeviceSpec } from '../config/index.js';
 import { FaultRuleError, parseRule } from '../faults/index.js';
@@ -49,7 +50,8 @@ export interface ProgramSpec {
   env: Record<string, string>;
   /** HOSTPATH=MOUNTPATH pairs, as --bind takes them. */
   bind: string[];
-  cwd?: string;
+  /** Where the program starts: `cwd` from the file (relative to it), else the scenario file's directory. */
+  cwd: string;
 }
 
 export interface Scenario {
@@ -203,7 +205,7 @@ function title(s: Step): string {
   }
 }
 
-function readProgram(f: Field): ProgramSpec {
+function readProgram(f: Field, baseDir: string): ProgramSpec {
   const m = f.mapping(['command', 'env', 'bind', 'cwd']);
   const cmd = m.get('command');
   const command =
@@ -217,8 +219,8 @@ function readProgram(f: Field): ProgramSpec {
     for (const k of Object.keys(em.value)) env[k] = String(em.get(k).value);
   });
   const bind = m.get('bind').optional((b) => b.list().map(readBind)) ?? [];
-  const cwd = m.get('cwd').optional((c) => c.string({ nonEmpty: true }));
-  return { command, env, bind, ...(cwd !== undefined ? { cwd } : {}) };
+  const cwd = m.get('cwd').optional((c) => resolve(baseDir, c.string({ nonEmpty: true }))) ?? baseDir;
+  return { command, env, bind, cwd };
 }
 
 /** HOSTPATH=MOUNTPATH: an absolute host path, and a path inside the mount. */
@@ -239,10 +241,11 @@ function readBind(f: Field): string {
 
 const TOP = ['name', 'devices', 'faults', 'program', 'timeline', 'timeout'];
 
-export function readScenario(doc: SourceDocument): Scenario {
+/** `baseDir` resolves the program's relative paths: the scenario file's directory. */
+export function readScenario(doc: SourceDocument, baseDir: string): Scenario {
   const m = doc.root().mapping(TOP);
   const timeline = m.get('timeline').list().map((f) => ({ step: readStep(f), line: doc.line(f.path, false) }));
-  const program = m.get('program').optional(readProgram);
+  const program = m.get('program').optional((p) => readProgram(p, baseDir));
   return {
     file: doc.file,
     name: m.get('name').optional((n) => n.string()) ?? doc.file,
@@ -255,7 +258,7 @@ export function readScenario(doc: SourceDocument): Scenario {
 }
 
 export async function loadScenario(path: string): Promise<Scenario> {
-  return readScenario(await SourceDocument.load(path));
+  return readScenario(await SourceDocument.load(path), dirname(resolve(path)));
 }
 
 export { ConfigError };

@@ -93,8 +93,9 @@ export function watch(p: Promise<unknown>): { state: 'pending' | 'fulfilled' | '
   return w;
 }
 
-export function io(flags = O_RDWR, signal: AbortSignal = new AbortController().signal): IoContext {
-  return { pid: process.pid, uid: 0, gid: 0, flags, signal };
+/** A request as fs would pass it; `transport` stands for the FUSE request's controller (INTERRUPT aborts it). */
+export function io(flags = O_RDWR, transport: AbortController = new AbortController()): IoContext {
+  return { pid: process.pid, uid: 0, gid: 0, flags, signal: transport.signal, abort: (reason) => transport.abort(reason) };
 }
 
 export async function openNode(publisher: FakePublisher, nodePath: string, flags = O_RDWR): Promise<DeviceFile> {

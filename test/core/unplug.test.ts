@@ -222,10 +222,10 @@ describe('unplug with files open', () => {
     const f = await openNode(publisher, 'pipe0');
     const ac = new AbortController();
     // Completed calls leave no listener on a long-lived transport signal.
-    await f.write!(Buffer.from('x'), io(O_RDWR, ac.signal));
-    await f.read!(10, io(O_RDWR, ac.signal));
+    await f.write!(Buffer.from('x'), io(O_RDWR, ac));
+    await f.read!(10, io(O_RDWR, ac));
     expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
-    const reading = f.read!(10, io(O_RDWR, ac.signal));
+    const reading = f.read!(10, io(O_RDWR, ac));
     await tick();
     ac.abort();
     await expect(reading).rejects.toMatchObject({ errno: E.EINTR });

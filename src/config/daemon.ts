@@ -1,0 +1,90 @@
+/**
+ * The daemon's config file (YAML or JSON):
+ *
+ *   mountpoint: ./cdevemu-mnt      # relative paths are relative to the file
+ *   socket: /run/cdevemu.sock
+ *   allowOther: false
+ *   drainTimeoutMs: 5000
+ *   logLevel: info
+ *   models: [./my-model.mjs]       # user model modules, like --model
+ *   devices:                       # plugged at start, in order
+ *     - { model: echo, name: echo0, options: { capacity: 4096 } }
+ *   faults: []                     # fault rules: not supported yet
+ *
+ * Every field is optional; a missing one keeps its default (devices: the
+ * demo set in defaults.ts). Command-line flags override the file.
+ */
+import { dirname, resolve } from 'node:path';
+import { SourceDocument, type Field } from './document.js';
+
+export interface DeviceSpec {
+  model: string;
+  name: string;
+  options?: unknown;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** What a config file sets; absent fields are left undefined. Paths are absolute. */
+export interface DaemonConfigFile {
+  mountpoint?: string;
+  socket?: string;
+  allowOther?: boolean;
+  drainTimeoutMs?: number;
+  logLevel?: LogLevel;
+  models?: string[];
+  devices?: DeviceSpec[];
+}
+
+const TOP_LEVEL = ['mountpoint', 'socket', 'allowOther', 'drainTimeoutMs', 'logLevel', 'models', 'devices', 'faults'];
+
+/** Reads a device list entry `{model, name, options}` (shared with scenario files). */
+export function readDeviceSpec(f: Field): DeviceSpec {
+  const m = f.mapping(['model', 'name', 'options']);
+  const spec: DeviceSpec = { model: m.get('model').string({ nonEmpty: true }), name: m.get('name').string({ nonEmpty: true }) };
+  const options = m.get('options');
+  if (options.present) {
+    if (options.value !== null) options.mapping(null);
+    spec.options = options.value;
+  }
+  return spec;
+}
+
+/** Validates a parsed config document; relative paths resolve against `baseDir`. */
+export function readDaemonConfig(doc: SourceDocument, baseDir: string): DaemonConfigFile {
+  const root = doc.root();
+  // An empty file is an empty config.
+  if (root.value === null || root.value === undefined) return {};
+  const m = root.mapping(TOP_LEVEL);
+  const out: DaemonConfigFile = {};
+  const path = (f: Field): string => resolve(baseDir, f.string({ nonEmpty: true }));
+  const mountpoint = m.get('mountpoint').optional(path);
+  if (mountpoint !== undefined) out.mountpoint = mountpoint;
+  const socket = m.get('socket').optional(path);
+  if (socket !== undefined) out.socket = socket;
+  const allowOther = m.get('allowOther').optional((f) => f.boolean());
+  if (allowOther !== undefined) out.allowOther = allowOther;
+  const drain = m.get('drainTimeoutMs').optional((f) => f.number({ min: 0 }));
+  if (drain !== undefined) out.drainTimeoutMs = drain;
+  const level = m.get('logLevel').optional((f) => {
+    const s = f.string();
+    if (!(LOG_LEVELS as readonly string[]).includes(s)) throw f.error(`expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(s)}`);
+    return s as LogLevel;
+  });
+  if (level !== undefined) out.logLevel = level;
+  const models = m.get('models').optional((f) => f.list().map(path));
+  if (models !== undefined) out.models = models;
+  const devices = m.get('devices').optional((f) => (f.value === null ? [] : f.list().map(readDeviceSpec)));
+  if (devices !== undefined) out.devices = devices;
+  const faults = m.get('faults');
+  if (faults.present && faults.value !== null && faults.list().length > 0) {
+    throw faults.error('faults are not supported yet (fault injection comes in a later version); remove the list or leave it empty');
+  }
+  return out;
+}
+
+export async function loadDaemonConfig(file: string): Promise<DaemonConfigFile> {
+  const doc = await SourceDocument.load(file);
+  return readDaemonConfig(doc, dirname(resolve(file)));
+}

@@ -1,0 +1,20 @@
+/**
+ * The built-in daemon configuration: what `npm start` (`cdevemu daemon` with
+ * no --config) mounts. New built-in models join the demo by adding a line to
+ * DEFAULT_DEVICES.
+ */
+import type { DeviceSpec } from './daemon.js';
+
+/** The demo devices, plugged in this order. */
+export const DEFAULT_DEVICES: readonly DeviceSpec[] = [
+  { model: 'echo', name: 'echo0' },
+  { model: 'zero', name: 'zero' },
+  { model: 'null', name: 'null' },
+  { model: 'full', name: 'full' },
+];
+
+/** Relative to the daemon's working directory. */
+export const DEFAULT_MOUNTPOINT = 'cdevemu-mnt';
+
+/** How long shutdown waits for files still open on unplugged devices before unmounting. */
+export const DEFAULT_SHUTDOWN_RELEASE_MS = 3000;

@@ -1,0 +1,184 @@
+/**
+ * A typed client for the control API, used by the CLI and the tests: one
+ * method per route, the event stream as an async iterator. A refused
+ * request throws ApiError (status and code from the answer); a daemon that
+ * is not there throws DaemonUnreachableError.
+ */
+import { request, type IncomingMessage } from 'node:http';
+import {
+  API_PREFIX,
+  toJson,
+  type ActionResult,
+  type DeviceEvent,
+  type DeviceView,
+  type ErrorBody,
+  type PlugBody,
+  type StatusView,
+  type UnplugReport,
+} from './protocol.js';
+
+/** The daemon answered with an error. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    /** not_found, conflict, bad_request, bad_json, unknown_model, an errno name... */
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** No daemon answers on the socket (ENOENT: no socket file; ECONNREFUSED: nobody listening). */
+export class DaemonUnreachableError extends Error {
+  constructor(
+    readonly socketPath: string,
+    readonly code: string,
+  ) {
+    super(`cannot reach the cdevemu daemon at ${socketPath} (${code}); is \`cdevemu daemon\` running? (--socket PATH or $CDEVEMU_SOCKET)`);
+    this.name = 'DaemonUnreachableError';
+  }
+}
+
+const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTSOCK', 'EACCES', 'EPERM', 'ENOTDIR']);
+
+const seg = (s: string): string => encodeURIComponent(s);
+
+export interface EventsOptions {
+  /** Replay the daemon's kept history first. */
+  history?: boolean;
+  /** Ends the iteration. */
+  signal?: AbortSignal;
+}
+
+export class ControlClient {
+  constructor(readonly socketPath: string) {}
+
+  status(): Promise<StatusView> {
+    return this.call('GET', '/status');
+  }
+
+  listDevices(): Promise<DeviceView[]> {
+    return this.call('GET', '/devices');
+  }
+
+  /** The newest generation of `name`, or an older (zombie) one with `generation`. */
+  getDevice(name: string, o: { generation?: number } = {}): Promise<DeviceView> {
+    const q = o.generation !== undefined ? `?generation=${o.generation}` : '';
+    return this.call('GET', `/devices/${seg(name)}${q}`);
+  }
+
+  plug(req: PlugBody): Promise<DeviceView> {
+    return this.call('POST', '/devices', req);
+  }
+
+  /** Resolves when the device is drained and removed. */
+  unplug(name: string, o: { drainTimeoutMs?: number } = {}): Promise<UnplugReport> {
+    return this.call('POST', `/devices/${seg(name)}/unplug`, o);
+  }
+
+  replug(name: string, o: { options?: unknown } = {}): Promise<DeviceView> {
+    return this.call('POST', `/devices/${seg(name)}/replug`, o);
+  }
+
+  async action(name: string, action: string, arg?: unknown): Promise<unknown> {
+    const r = await this.call<ActionResult>('POST', `/devices/${seg(name)}/actions/${seg(action)}`, arg === undefined ? {} : { arg });
+    return r.result;
+  }
+
+  /** Fault rules (DESIGN §5). Until fault injection is wired the daemon answers 501 not_implemented. */
+  listFaults(): Promise<unknown[]> {
+    return this.call('GET', '/faults');
+  }
+
+  addFault(rule: Record<string, unknown>): Promise<unknown> {
+    return this.call('POST', '/faults', rule);
+  }
+
+  removeFault(id: string): Promise<unknown> {
+    return this.call('DELETE', `/faults/${seg(id)}`);
+  }
+
+  /** Every event from now on (and the kept history first, if asked), until the signal aborts or the daemon ends the stream. */
+  async *events(o: EventsOptions = {}): AsyncGenerator<DeviceEvent, void, undefined> {
+    const res = await this.open('GET', `${API_PREFIX}/events${o.history ? '?history=1' : ''}`);
+    const onAbort = (): void => {
+      res.destroy();
+    };
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    let buf = '';
+    try {
+      res.setEncoding('utf8');
+      for await (const chunk of res as AsyncIterable<string>) {
+        buf += chunk;
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          if (line.trim()) yield JSON.parse(line) as DeviceEvent;
+        }
+      }
+    } catch (err) {
+      // Destroying the response is how an abort ends the stream.
+      if (!o.signal?.aborted) throw err;
+    } finally {
+      o.signal?.removeEventListener('abort', onAbort);
+      res.destroy();
+    }
+  }
+
+  /** One request to `/v1${path}`; the parsed JSON answer. */
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.open(method, API_PREFIX + path, body === undefined ? undefined : toJson(body));
+    const text = await readAll(res);
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ApiError(res.statusCode ?? 0, 'bad_response', `the daemon answered ${method} ${path} with non-JSON: ${text.slice(0, 200)}`);
+    }
+  }
+
+  /** Sends a request and resolves with a 2xx response; a non-2xx answer is thrown as ApiError. */
+  private open(method: string, path: string, body?: string): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string | number> = { accept: 'application/json' };
+      if (body !== undefined) {
+        headers['content-type'] = 'application/json';
+        headers['content-length'] = Buffer.byteLength(body);
+      }
+      // agent: false: one connection per request, so an idle keep-alive
+      // socket never holds a CLI process open.
+      const req = request({ socketPath: this.socketPath, path, method, headers, agent: false }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) {
+          resolve(res);
+          return;
+        }
+        readAll(res).then((text) => {
+          let e: Partial<ErrorBody> = {};
+          try {
+            e = JSON.parse(text) as ErrorBody;
+          } catch {
+            // not JSON: report the text
+          }
+          reject(new ApiError(status, e.code ?? `http_${status}`, e.error ?? (text.trim() || `HTTP ${status}`)));
+        }, reject);
+      });
+      req.once('error', (err: NodeJS.ErrnoException) => {
+        reject(err.code && UNREACHABLE.has(err.code) ? new DaemonUnreachableError(this.socketPath, err.code) : err);
+      });
+      req.end(body);
+    });
+  }
+}
+
+function readAll(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    res.setEncoding('utf8');
+    res.on('data', (d: string) => (text += d));
+    res.once('end', () => resolve(text));
+    res.once('error', reject);
+  });
+}

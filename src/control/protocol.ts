@@ -1,0 +1,81 @@
+/**
+ * The JSON shapes of the control API (DESIGN §6), shared by the server and
+ * the client.
+ */
+import type { Counters, DeviceEvent, InFlight, Lifecycle, StuckHandler, UnplugReport } from '../core/index.js';
+
+export type { DeviceEvent, StuckHandler, UnplugReport };
+
+export const API_PREFIX = '/v1';
+/** Request bodies above this are refused with 413. */
+export const MAX_BODY_BYTES = 1 << 20;
+
+export interface HolderView {
+  pid: number;
+  comm: string;
+  /** Epoch ms. */
+  openedAt: number;
+  openForMs: number;
+}
+
+export interface DeviceView {
+  name: string;
+  model: string;
+  generation: number;
+  /** The instance's lifecycle: live, unplugging, gone (a zombie waiting for its last close), freed. */
+  state: Lifecycle;
+  /** Path of the node relative to MOUNT/dev. */
+  nodePath: string;
+  /** Absolute path of the node (gone once unplug began). */
+  path: string;
+  openFiles: number;
+  holders: HolderView[];
+  inFlight: InFlight[];
+  counters: Counters;
+}
+
+export interface StatusView {
+  pid: number;
+  mountpoint: string;
+  socket: string;
+  /** Epoch ms. */
+  startedAt: number;
+  uptimeMs: number;
+  version: string;
+  /** Instances not yet freed, zombies included. */
+  devices: number;
+  live: number;
+}
+
+export interface PlugBody {
+  model: string;
+  name: string;
+  options?: unknown;
+}
+
+export interface UnplugBody {
+  drainTimeoutMs?: number;
+}
+
+export interface ReplugBody {
+  options?: unknown;
+}
+
+export interface ActionBody {
+  arg?: unknown;
+}
+
+export interface ActionResult {
+  result: unknown;
+}
+
+/** Every error answer. `code` is stable: not_found, conflict, bad_request, bad_json, ... or an errno name. */
+export interface ErrorBody {
+  error: string;
+  code: string;
+}
+
+/** JSON.stringify that survives model values: bigints become decimal strings. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}

@@ -1,0 +1,449 @@
+/**
+ * The control API (DESIGN §6): HTTP/1.1 with JSON bodies on a Unix socket,
+ * mode 0600. Every answer is JSON; errors are `{error, code}`. GET
+ * /v1/events is a newline-delimited JSON stream that stays open.
+ *
+ * The server runs in the process that answers the FUSE mount, so nothing
+ * here touches the mount.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
+import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Logger } from 'pino';
+import { ConfigError, SourceDocument, type Field } from '../config/document.js';
+import { DeviceError, type DeviceEvent, type DeviceManager, type Instance } from '../core/index.js';
+import { Errno } from '../errno.js';
+import {
+  MAX_BODY_BYTES,
+  toJson,
+  type ActionResult,
+  type DeviceView,
+  type ErrorBody,
+  type PlugBody,
+  type StatusView,
+  type UnplugReport,
+} from './protocol.js';
+
+export interface ControlServerOptions {
+  socketPath: string;
+  devices: DeviceManager;
+  mountpoint: string;
+  version: string;
+  logger: Logger;
+}
+
+/** The socket path is taken: another daemon answers there, or it is not a socket. */
+export class SocketInUseError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SocketInUseError';
+  }
+}
+
+/** An answer other than 2xx, thrown by handlers. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+/** A stream subscriber that falls this far behind is dropped rather than buffered without bound. */
+const MAX_STREAM_BACKLOG = 16 << 20;
+
+interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  params: Record<string, string>;
+}
+
+interface Answer {
+  status?: number;
+  body: unknown;
+}
+
+/** A handler answers JSON, or returns null when it wrote the response itself (the event stream). */
+type Handler = (ctx: Ctx) => Promise<Answer | null>;
+
+interface Route {
+  /** Path segments; ':x' captures one (URL-decoded) segment. */
+  pattern: string[];
+  methods: Partial<Record<string, Handler>>;
+}
+
+/**
+ * Makes `path` free for a new daemon: a socket file left by a dead daemon
+ * (connect gets ECONNREFUSED) is removed; one a live daemon answers on, or
+ * a file that is not a socket, is refused.
+ */
+export async function claimSocketPath(path: string): Promise<void> {
+  let isSocket: boolean;
+  try {
+    isSocket = (await lstat(path)).isSocket();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    return;
+  }
+  if (!isSocket) throw new SocketInUseError(`${path} exists and is not a socket; remove it or choose another --socket`);
+  const state = await probeSocket(path);
+  if (state === 'live') {
+    throw new SocketInUseError(`another cdevemu daemon is already listening on ${path}; stop it first or choose another --socket`);
+  }
+  if (state === 'stale') await rm(path, { force: true });
+}
+
+function probeSocket(path: string): Promise<'live' | 'stale' | 'absent'> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    // A daemon that accepts but never answers still owns the socket.
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve('live');
+    }, 1000);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve('live');
+    });
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (err.code === 'ECONNREFUSED') resolve('stale');
+      else if (err.code === 'ENOENT') resolve('absent');
+      else reject(new SocketInUseError(`cannot probe ${path}: ${err.code ?? err.message}`));
+    });
+  });
+}
+
+export class ControlServer {
+  private readonly startedAt = Date.now();
+  private readonly streams = new Set<ServerResponse>();
+  private readonly routes: Route[];
+  private closing: Promise<void> | null = null;
+  private refusing = false;
+
+  private constructor(
+    private readonly o: ControlServerOptions,
+    private readonly http: Server,
+  ) {
+    const d = this.o.devices;
+    const notYet: Handler = async () => {
+      throw new HttpError(501, 'not_implemented', 'fault rules are not supported yet');
+    };
+    this.routes = [
+      { pattern: ['v1', 'status'], methods: { GET: async () => ({ body: this.status() }) } },
+      {
+        pattern: ['v1', 'devices'],
+        methods: {
+          GET: async () => ({ body: d.list().map((i) => this.view(i)) }),
+          POST: async ({ req }) => {
+            const plug = readPlugBody(await readJson(req));
+            const inst = await d.plug(plug);
+            return { status: 201, body: this.view(inst) };
+          },
+        },
+      },
+      {
+        pattern: ['v1', 'devices', ':name'],
+        methods: { GET: async ({ url, params }) => ({ body: this.view(this.find(params.name!, url)) }) },
+      },
+      {
+        pattern: ['v1', 'devices', ':name', 'unplug'],
+        methods: {
+          POST: async ({ req, params }) => {
+            const m = bodyFields(await readJson(req), ['drainTimeoutMs']);
+            const drainTimeoutMs = m?.get('drainTimeoutMs').optional((f) => f.number({ min: 0 }));
+            const report: UnplugReport = await d.unplug(params.name!, drainTimeoutMs === undefined ? {} : { drainTimeoutMs });
+            return { body: report };
+          },
+        },
+      },
+      {
+        pattern: ['v1', 'devices', ':name', 'replug'],
+        methods: {
+          POST: async ({ req, params }) => {
+            const m = bodyFields(await readJson(req), ['options']);
+            const inst = await d.replug(params.name!, m?.get('options').value);
+            return { body: this.view(inst) };
+          },
+        },
+      },
+      {
+        pattern: ['v1', 'devices', ':name', 'actions', ':action'],
+        methods: {
+          POST: async ({ req, params }) => {
+            const m = bodyFields(await readJson(req), ['arg']);
+            const result = await d.action(params.name!, params.action!, m?.get('arg').value);
+            const body: ActionResult = { result: result ?? null };
+            return { body };
+          },
+        },
+      },
+      { pattern: ['v1', 'events'], methods: { GET: async (ctx) => this.streamEvents(ctx) } },
+      { pattern: ['v1', 'faults'], methods: { GET: notYet, POST: notYet } },
+      { pattern: ['v1', 'faults', ':id'], methods: { GET: notYet, DELETE: notYet } },
+    ];
+  }
+
+  /** Claims the socket path (see claimSocketPath) and listens on it with mode 0600. */
+  static async listen(o: ControlServerOptions): Promise<ControlServer> {
+    await claimSocketPath(o.socketPath);
+    const http = createServer();
+    const server = new ControlServer(o, http);
+    http.on('request', (req, res) => void server.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      // bind(2) happens inside listen(); the umask makes the socket 0600 from
+      // its first moment, before the chmod below makes sure of it.
+      const umask = process.umask(0o177);
+      try {
+        http.listen(o.socketPath, () => {
+          http.off('error', reject);
+          resolve();
+        });
+      } finally {
+        process.umask(umask);
+      }
+    });
+    await chmod(o.socketPath, 0o600);
+    o.logger.info({ socket: o.socketPath }, 'control API listening');
+    return server;
+  }
+
+  /** From now on only GET requests are served (the daemon is shutting down: no new plugs). */
+  refuseChanges(): void {
+    this.refusing = true;
+  }
+
+  get socketPath(): string {
+    return this.o.socketPath;
+  }
+
+  /**
+   * Stops accepting, ends every event stream (flushing what it has), waits
+   * briefly for answers in progress, then drops what is left and removes
+   * the socket.
+   */
+  close(graceMs = 1000): Promise<void> {
+    this.closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+      for (const res of this.streams) res.end();
+      this.streams.clear();
+      this.http.closeIdleConnections();
+      const timer = setTimeout(() => this.http.closeAllConnections(), graceMs);
+      await closed;
+      clearTimeout(timer);
+      await rm(this.o.socketPath, { force: true });
+      this.o.logger.info({ socket: this.o.socketPath }, 'control API closed');
+    })();
+    return this.closing;
+  }
+
+  private status(): StatusView {
+    const list = this.o.devices.list();
+    return {
+      pid: process.pid,
+      mountpoint: this.o.mountpoint,
+      socket: this.o.socketPath,
+      startedAt: this.startedAt,
+      uptimeMs: Date.now() - this.startedAt,
+      version: this.o.version,
+      devices: list.length,
+      live: list.filter((i) => i.lifecycle === 'live').length,
+    };
+  }
+
+  private view(inst: Instance<unknown>): DeviceView {
+    const now = Date.now();
+    const holders = inst.holders.map((h) => ({ pid: h.pid, comm: h.comm, openedAt: h.openedAt, openForMs: now - h.openedAt }));
+    return {
+      name: inst.name,
+      model: inst.model,
+      generation: inst.generation,
+      state: inst.lifecycle,
+      nodePath: inst.nodePath,
+      path: join(this.o.mountpoint, 'dev', inst.nodePath),
+      openFiles: holders.length,
+      holders,
+      inFlight: [...inst.inFlight],
+      counters: { ...inst.counters },
+    };
+  }
+
+  /** The newest generation under `name`, or the one `?generation=N` names (zombies included). */
+  private find(name: string, url: URL): Instance<unknown> {
+    const g = url.searchParams.get('generation');
+    if (g === null) {
+      const inst = this.o.devices.get(name);
+      if (!inst) throw new HttpError(404, 'not_found', `no device ${name}`);
+      return inst;
+    }
+    const generation = Number(g);
+    if (!Number.isInteger(generation) || generation < 1) {
+      throw new HttpError(400, 'bad_request', `generation: expected a positive integer, got ${JSON.stringify(g)}`);
+    }
+    const inst = this.o.devices.list().find((i) => i.name === name && i.generation === generation);
+    if (!inst) throw new HttpError(404, 'not_found', `no device ${name} generation ${generation} (never plugged, or freed)`);
+    return inst;
+  }
+
+  private async streamEvents({ req, res, url }: Ctx): Promise<null> {
+    const h = url.searchParams.get('history');
+    const replay = h !== null && h !== '0' && h !== 'false';
+    const events = this.o.devices.events;
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    res.flushHeaders();
+    const send = (e: DeviceEvent): void => {
+      res.write(toJson(e) + '\n');
+      if (res.writableLength > MAX_STREAM_BACKLOG) {
+        this.o.logger.warn({ backlog: res.writableLength }, 'event stream client is not reading; dropping it');
+        res.destroy();
+      }
+    };
+    // History and subscription in one synchronous step: no event falls between them.
+    if (replay) for (const e of events.history()) send(e);
+    events.on('event', send);
+    this.streams.add(res);
+    const done = (): void => {
+      events.off('event', send);
+      this.streams.delete(res);
+    };
+    res.once('close', done);
+    req.once('close', () => {
+      if (!res.writableEnded) res.end();
+    });
+    return null;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    try {
+      const url = new URL(req.url ?? '/', 'http://cdevemu');
+      const { handler, params } = this.route(req.method ?? 'GET', url.pathname);
+      if (this.refusing && req.method !== 'GET') throw new HttpError(503, 'shutting_down', 'the daemon is shutting down');
+      const answer = await handler({ req, res, url, params });
+      if (answer) reply(res, answer.status ?? 200, answer.body);
+    } catch (err) {
+      const e = toHttpError(err);
+      if (e.status >= 500) this.o.logger.error({ err, method: req.method, url: req.url }, 'control request failed');
+      const body: ErrorBody = { error: e.message, code: e.code };
+      if (!res.headersSent) reply(res, e.status, body, e.headers);
+      else res.destroy();
+    } finally {
+      this.o.logger.debug({ method: req.method, url: req.url, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'control request');
+    }
+  }
+
+  private route(method: string, pathname: string): { handler: Handler; params: Record<string, string> } {
+    const raw = pathname.split('/').slice(1);
+    if (raw.length > 1 && raw[raw.length - 1] === '') raw.pop();
+    let segments: string[];
+    try {
+      segments = raw.map((s) => decodeURIComponent(s));
+    } catch {
+      throw new HttpError(400, 'bad_request', `malformed percent-encoding in ${pathname}`);
+    }
+    for (const r of this.routes) {
+      if (r.pattern.length !== segments.length) continue;
+      const params: Record<string, string> = {};
+      const match = r.pattern.every((p, i) => {
+        if (p.startsWith(':')) {
+          params[p.slice(1)] = segments[i]!;
+          return segments[i] !== '';
+        }
+        return p === segments[i];
+      });
+      if (!match) continue;
+      const handler = r.methods[method];
+      if (!handler) {
+        const allow = Object.keys(r.methods).join(', ');
+        throw new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${pathname} (allowed: ${allow})`, { allow });
+      }
+      return { handler, params };
+    }
+    throw new HttpError(404, 'not_found', `no route ${method} ${pathname}`);
+  }
+}
+
+function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = toJson(body) + '\n';
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** The body as JSON (undefined when empty), at most MAX_BODY_BYTES. */
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const tooLarge = (): HttpError =>
+    new HttpError(413, 'too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+  const text = await new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    // A body over the limit is read to its end and dropped before the 413
+    // goes out: answering first would close the connection under a client
+    // still writing, which then sees EPIPE instead of the answer. One far
+    // over the limit is cut off.
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+      else if (size > 16 * MAX_BODY_BYTES) req.destroy();
+    });
+    req.once('end', () => (size > MAX_BODY_BYTES ? reject(tooLarge()) : resolve(Buffer.concat(chunks).toString('utf8'))));
+    req.once('error', reject);
+    req.once('close', () => {
+      if (!req.complete) reject(new HttpError(400, 'bad_request', 'request body cut short'));
+    });
+  });
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new HttpError(400, 'bad_json', `malformed JSON body: ${(err as Error).message}`);
+  }
+}
+
+/** An optional body that must be a mapping with only `known` fields; null for no body. */
+function bodyFields(body: unknown, known: string[]) {
+  if (body === undefined) return null;
+  return SourceDocument.fromValue(body).root().mapping(known);
+}
+
+function readPlugBody(body: unknown): PlugBody {
+  const m = SourceDocument.fromValue(body).root().mapping(['model', 'name', 'options']);
+  const plug: PlugBody = { model: m.get('model').string({ nonEmpty: true }), name: m.get('name').string({ nonEmpty: true }) };
+  const options: Field = m.get('options');
+  if (options.present) plug.options = options.value;
+  return plug;
+}
+
+function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof ConfigError) {
+    return new HttpError(400, 'bad_request', err.field ? err.message : `request body: ${err.message}`);
+  }
+  if (err instanceof DeviceError) {
+    switch (err.kind) {
+      case 'not_found':
+        return new HttpError(404, 'not_found', err.message);
+      case 'conflict':
+        return new HttpError(409, 'conflict', err.message);
+      case 'unknown_model':
+        return new HttpError(400, 'unknown_model', err.message);
+      case 'invalid':
+        return new HttpError(400, 'invalid', err.message);
+      case 'probe_failed':
+        // An Errno thrown by the model's create() is the device's answer; anything else is a model bug.
+        return err.cause instanceof Errno
+          ? new HttpError(400, err.cause.code, err.message)
+          : new HttpError(500, 'probe_failed', err.message);
+    }
+  }
+  if (err instanceof Errno) return new HttpError(400, err.code, err.message);
+  return new HttpError(500, 'internal', err instanceof Error ? err.message : String(err));
+}
