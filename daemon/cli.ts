@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+/**
+ * The cdevemu executable. `cdevemu daemon` serves; every other command is a
+ * client of the daemon's control API. Exit codes (DESIGN §6): 0 ok, 1 failed
+ * expectation, 2 usage or bad input, 3 daemon unreachable.
+ */
+import { Command } from 'commander';
+import { registerDaemonCommand } from './commands/daemon.js';
+import { registerDeviceCommands } from './commands/devices.js';
+import { registerEventsCommand } from './commands/events.js';
+import { registerRunCommand } from './commands/run.js';
+import { registerStatusCommand } from './commands/status.js';
+import { describeExit } from './exit.js';
+import { VERSION } from './version.js';
+
+function exitNow(code: number): void {
+  process.exit(code);
+}
+
+const program = new Command('cdevemu')
+  .description('Emulate Linux character devices over FUSE, and hot-unplug them under the programs that use them')
+  .version(VERSION)
+  // Usage errors throw instead of exiting, so they get exit code 2 below.
+  .exitOverride()
+  .showHelpAfterError('(run with --help for usage)');
+
+registerDaemonCommand(program, exitNow);
+registerDeviceCommands(program);
+registerEventsCommand(program);
+registerStatusCommand(program);
+registerRunCommand(program);
+program.addHelpText(
+  'after',
+  '\nExit codes: 0 ok, 1 failed expectation, 2 usage or bad input, 3 daemon unreachable.\n' +
+    'Client commands find the daemon through --socket PATH, else $CDEVEMU_SOCKET, else the default path.',
+);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const { code, message } = describeExit(err);
+  if (message) process.stderr.write(`cdevemu: ${message}\n`);
+  process.exitCode = code;
+}
+// The command is done: exit now rather than when the last timer or handle a
+// command left behind lets go (stdout and stderr are synchronous on Linux
+// for files, pipes and terminals, so nothing written is lost).
+process.exit(process.exitCode ?? 0);

@@ -1,0 +1,57 @@
+/** What every client command shares: --socket, the client, JSON arguments. */
+import { InvalidArgumentError, type Command } from 'commander';
+import { ControlClient } from '../../src/control/client.js';
+import { resolveSocketPath } from '../../src/control/socket-path.js';
+import { CliError, Exit } from '../exit.js';
+
+export interface SocketOpts {
+  socket?: string;
+}
+
+/** Adds --socket to a client command. */
+export function withSocket(cmd: Command): Command {
+  return cmd.option('--socket <path>', 'control socket (default: $CDEVEMU_SOCKET, else the default path)');
+}
+
+export function clientFor(o: SocketOpts): ControlClient {
+  return new ControlClient(resolveSocketPath(o.socket));
+}
+
+/** Parses a JSON command-line argument; bad JSON is a usage error (exit 2). */
+export function parseJsonArg(what: string, text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new CliError(Exit.usage, `${what}: not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** commander argParser for repeatable `--option k=v`; v is JSON when it parses, else a string. */
+export function collectOption(kv: string, prev: Record<string, unknown>): Record<string, unknown> {
+  const i = kv.indexOf('=');
+  if (i <= 0) throw new InvalidArgumentError(`expected KEY=VALUE, got ${JSON.stringify(kv)}`);
+  const key = kv.slice(0, i);
+  const raw = kv.slice(i + 1);
+  let value: unknown = raw;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    // a plain string
+  }
+  return { ...prev, [key]: value };
+}
+
+/** The options object of `--option k=v ...` or `--options JSON` (not both); undefined if neither. */
+export function modelOptions(o: { option?: Record<string, unknown>; options?: string }): unknown {
+  if (o.option && o.options !== undefined) throw new CliError(Exit.usage, 'give either --option k=v or --options JSON, not both');
+  if (o.options !== undefined) return parseJsonArg('--options', o.options);
+  return o.option;
+}
+
+export function nonNegativeInt(what: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!/^\d+(\.\d+)?$/.test(v.trim()) || !Number.isFinite(n)) throw new InvalidArgumentError(`${what}: expected a non-negative number, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}

@@ -1,0 +1,201 @@
+/**
+ * `cdevemu daemon`: load the config, mount the emulator, plug the configured
+ * devices, serve the control API, and shut all of it down on SIGTERM/SIGINT.
+ *
+ * This process answers the FUSE mount: it must never touch the mount with a
+ * synchronous fs call (it would wait for itself). Creating the mountpoint
+ * before mounting is the only fs call on it.
+ */
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { loadDaemonConfig, type DaemonConfigFile, type DeviceSpec, type LogLevel } from '../src/config/daemon.js';
+import { DEFAULT_DEVICES, DEFAULT_MOUNTPOINT, DEFAULT_SHUTDOWN_RELEASE_MS } from '../src/config/defaults.js';
+import { ControlServer, claimSocketPath } from '../src/control/server.js';
+import { resolveSocketPath } from '../src/control/socket-path.js';
+import { Emulator } from '../src/emulator.js';
+import { abortConnection, findMount } from '../src/fuse/mount.js';
+import { builtinModels } from '../src/models/index.js';
+import { Exit } from './exit.js';
+import { tryItText } from './hint.js';
+import { createLogger } from './logger.js';
+import { loadUserModels } from './models.js';
+import { VERSION } from './version.js';
+
+export interface DaemonFlags {
+  mount?: string;
+  socket?: string;
+  config?: string;
+  model: string[];
+  logLevel?: LogLevel;
+  allowOther?: boolean;
+}
+
+export interface DaemonSettings {
+  mountpoint: string;
+  socket: string;
+  allowOther: boolean;
+  drainTimeoutMs?: number;
+  logLevel: LogLevel;
+  models: string[];
+  devices: readonly DeviceSpec[];
+}
+
+/** Flags over the config file over the built-in defaults. */
+export function settle(flags: DaemonFlags, file: DaemonConfigFile): DaemonSettings {
+  const s: DaemonSettings = {
+    mountpoint: flags.mount ? resolve(flags.mount) : (file.mountpoint ?? resolve(DEFAULT_MOUNTPOINT)),
+    socket: flags.socket ? resolve(flags.socket) : (file.socket ?? resolveSocketPath()),
+    allowOther: flags.allowOther === true || file.allowOther === true,
+    logLevel: flags.logLevel ?? file.logLevel ?? 'info',
+    models: [...(file.models ?? []), ...flags.model],
+    devices: file.devices ?? DEFAULT_DEVICES,
+  };
+  if (file.drainTimeoutMs !== undefined) s.drainTimeoutMs = file.drainTimeoutMs;
+  return s;
+}
+
+/** Runs the daemon until a signal stops it; resolves with the exit code. */
+export async function runDaemon(flags: DaemonFlags): Promise<number> {
+  // A bad config file throws a ConfigError: exit 2 before anything is mounted.
+  const settings = settle(flags, flags.config ? await loadDaemonConfig(flags.config) : {});
+  const log = createLogger(settings.logLevel);
+  // Refuse a live daemon's socket before touching the mountpoint.
+  await claimSocketPath(settings.socket);
+  const d = new Daemon(settings, log);
+  return d.run();
+}
+
+class Daemon {
+  private emulator: Emulator | null = null;
+  private control: ControlServer | null = null;
+  private signals = 0;
+  private readonly finished: Promise<number>;
+  private finish!: (code: number) => void;
+  private starting: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly s: DaemonSettings,
+    private readonly log: Logger,
+  ) {
+    this.finished = new Promise((r) => (this.finish = r));
+  }
+
+  async run(): Promise<number> {
+    const onSignal = (sig: NodeJS.Signals): void => this.onSignal(sig);
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    // Model code that throws outside any request (a stray timer) is a model
+    // bug: log it loudly, keep serving the other devices.
+    process.on('uncaughtException', (err) => this.log.error({ err }, 'uncaught exception (model bug?); the daemon keeps running'));
+    process.on('unhandledRejection', (err) => this.log.error({ err }, 'unhandled rejection (model bug?); the daemon keeps running'));
+
+    this.starting = this.start();
+    try {
+      await this.starting;
+    } catch (err) {
+      this.log.fatal({ err }, `cannot start: ${err instanceof Error ? err.message : String(err)}`);
+      await this.teardown().catch((e: unknown) => this.log.error({ err: e }, 'cleanup after a failed start failed'));
+      return err instanceof Error && err.name === 'SocketInUseError' ? Exit.usage : Exit.failed;
+    }
+    if (this.signals === 0) process.stdout.write(tryItText(this.s, this.emulator!.devices.list()));
+    return this.finished;
+  }
+
+  private async start(): Promise<void> {
+    const { s, log } = this;
+    const models = await loadUserModels(s.models, log, builtinModels.map((m) => m.name));
+    this.emulator = await Emulator.start({
+      mountpoint: s.mountpoint,
+      logger: log,
+      allowOther: s.allowOther,
+      models,
+      ...(s.drainTimeoutMs !== undefined ? { drainTimeoutMs: s.drainTimeoutMs } : {}),
+    });
+    for (const spec of s.devices) {
+      if (this.signals) return;
+      try {
+        const inst = await this.emulator.devices.plug(spec);
+        log.info({ device: inst.name, model: inst.model, generation: inst.generation }, 'plugged');
+      } catch (err) {
+        log.error({ err, device: spec.name, model: spec.model }, `cannot plug ${spec.name} (${spec.model}): ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    if (this.signals) return;
+    this.control = await ControlServer.listen({
+      socketPath: s.socket,
+      devices: this.emulator.devices,
+      mountpoint: s.mountpoint,
+      version: VERSION,
+      logger: log,
+    });
+    log.info({ mountpoint: s.mountpoint, socket: s.socket, version: VERSION }, 'cdevemu daemon ready');
+  }
+
+  private onSignal(sig: NodeJS.Signals): void {
+    this.signals++;
+    if (this.signals > 1) {
+      this.log.warn({ signal: sig }, 'second signal: exiting now');
+      this.emergencyExit();
+      return;
+    }
+    this.log.info({ signal: sig }, 'shutting down: unplugging every device');
+    void this.starting
+      .catch(() => {})
+      .then(() => this.teardown())
+      .then(
+        () => this.finish(Exit.ok),
+        (err: unknown) => {
+          this.log.error({ err }, 'shutdown failed');
+          this.finish(Exit.failed);
+        },
+      );
+  }
+
+  /**
+   * Unplugs everything (files still open get lateRelease when they close),
+   * waits a bounded time for those closes, unmounts, then closes the API.
+   * The API stays up (read-only) meanwhile, so event streams see it all.
+   */
+  private async teardown(): Promise<void> {
+    this.control?.refuseChanges();
+    if (this.emulator) {
+      const report = await this.emulator.stop({ releaseTimeoutMs: DEFAULT_SHUTDOWN_RELEASE_MS });
+      for (const u of report.unreleased) {
+        this.log.warn(u, `${u.device} (generation ${u.generation}) still had ${u.openFiles} open file(s) at unmount; released by the unmount`);
+      }
+      // Releases forced by the unmount finish asynchronously; let their
+      // late_released/freed events reach the stream before it closes.
+      const deadline = Date.now() + 500;
+      while (this.emulator.devices.list().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    }
+    // The socket is ours to remove only once we listened on it (close() removes it).
+    if (this.control) await this.control.close();
+    this.log.info('stopped');
+  }
+
+  /**
+   * A second signal: no waiting. Detach the mount lazily and abort its
+   * connection (the /dev/fuse reader thread is blocked in read(2), and the
+   * process cannot exit until that read returns), remove the socket, exit.
+   */
+  private emergencyExit(): void {
+    const exit = (): never => {
+      if (this.control) {
+        try {
+          rmSync(this.s.socket, { force: true });
+        } catch {
+          // nothing more to do
+        }
+      }
+      process.exit(Exit.failed);
+    };
+    if (!this.emulator) exit();
+    void (async () => {
+      const m = await findMount(this.s.mountpoint).catch(() => null);
+      spawnSync('umount', ['-l', this.s.mountpoint], { stdio: 'ignore', timeout: 2000 });
+      if (m?.fstype === 'fuse.cdevemu') await abortConnection(m.dev).catch(() => {});
+    })().finally(exit);
+  }
+}
