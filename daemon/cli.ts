@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { registerDaemonCommand } from './commands/daemon.js';
 import { registerDeviceCommands } from './commands/devices.js';
 import { registerEventsCommand } from './commands/events.js';
+import { registerFaultCommands } from './commands/faults.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerStatusCommand } from './commands/status.js';
 import { describeExit } from './exit.js';
@@ -26,6 +27,7 @@ const program = new Command('cdevemu')
 
 registerDaemonCommand(program, exitNow);
 registerDeviceCommands(program);
+registerFaultCommands(program);
 registerEventsCommand(program);
 registerStatusCommand(program);
 registerRunCommand(program);

@@ -40,6 +40,7 @@ export interface DaemonSettings {
   logLevel: LogLevel;
   models: string[];
   devices: readonly DeviceSpec[];
+  faults: readonly Record<string, unknown>[];
 }
 
 /** Flags over the config file over the built-in defaults. */
@@ -51,6 +52,7 @@ export function settle(flags: DaemonFlags, file: DaemonConfigFile): DaemonSettin
     logLevel: flags.logLevel ?? file.logLevel ?? 'info',
     models: [...(file.models ?? []), ...flags.model],
     devices: file.devices ?? DEFAULT_DEVICES,
+    faults: file.faults ?? [],
   };
   if (file.drainTimeoutMs !== undefined) s.drainTimeoutMs = file.drainTimeoutMs;
   return s;
@@ -122,10 +124,13 @@ class Daemon {
         log.error({ err, device: spec.name, model: spec.model }, `cannot plug ${spec.name} (${spec.model}): ${err instanceof Error ? err.message : String(err)}`);
       }
     }
+    // Validated with the config file already; only an id clash can fail here.
+    for (const rule of s.faults) this.emulator.faults.add(rule);
     if (this.signals) return;
     this.control = await ControlServer.listen({
       socketPath: s.socket,
       devices: this.emulator.devices,
+      faults: this.emulator.faults,
       mountpoint: s.mountpoint,
       version: VERSION,
       logger: log,

@@ -9,12 +9,14 @@
  *   models: [./my-model.mjs]       # user model modules, like --model
  *   devices:                       # plugged at start, in order
  *     - { model: echo, name: echo0, options: { capacity: 4096 } }
- *   faults: []                     # fault rules: not supported yet
+ *   faults:                        # fault rules added at start (src/faults/rule.ts)
+ *     - { device: echo0, op: read, every: 10, action: delay, delayMs: 50 }
  *
  * Every field is optional; a missing one keeps its default (devices: the
  * demo set in defaults.ts). Command-line flags override the file.
  */
 import { dirname, resolve } from 'node:path';
+import { FaultRuleError, parseRule } from '../faults/index.js';
 import { SourceDocument, type Field } from './document.js';
 
 export interface DeviceSpec {
@@ -35,6 +37,7 @@ export interface DaemonConfigFile {
   logLevel?: LogLevel;
   models?: string[];
   devices?: DeviceSpec[];
+  faults?: Record<string, unknown>[];
 }
 
 const TOP_LEVEL = ['mountpoint', 'socket', 'allowOther', 'drainTimeoutMs', 'logLevel', 'models', 'devices', 'faults'];
@@ -49,6 +52,21 @@ export function readDeviceSpec(f: Field): DeviceSpec {
     spec.options = options.value;
   }
   return spec;
+}
+
+/**
+ * Reads a fault rule (shared with scenario files): checked with the fault
+ * engine's own validation, its errors pointed at the offending key's line.
+ */
+export function readFaultRule(f: Field): Record<string, unknown> {
+  f.mapping(null);
+  try {
+    parseRule(f.value, 'check');
+  } catch (e) {
+    if (e instanceof FaultRuleError) throw f.doc.error([...f.path, e.field], e.message.slice(e.field.length + 2));
+    throw e;
+  }
+  return f.value as Record<string, unknown>;
 }
 
 /** Validates a parsed config document; relative paths resolve against `baseDir`. */
@@ -77,10 +95,8 @@ export function readDaemonConfig(doc: SourceDocument, baseDir: string): DaemonCo
   if (models !== undefined) out.models = models;
   const devices = m.get('devices').optional((f) => (f.value === null ? [] : f.list().map(readDeviceSpec)));
   if (devices !== undefined) out.devices = devices;
-  const faults = m.get('faults');
-  if (faults.present && faults.value !== null && faults.list().length > 0) {
-    throw faults.error('faults are not supported yet (fault injection comes in a later version); remove the list or leave it empty');
-  }
+  const faults = m.get('faults').optional((f) => (f.value === null ? [] : f.list().map(readFaultRule)));
+  if (faults !== undefined) out.faults = faults;
   return out;
 }
 

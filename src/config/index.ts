@@ -5,6 +5,7 @@ export {
   loadDaemonConfig,
   readDaemonConfig,
   readDeviceSpec,
+  readFaultRule,
   type DaemonConfigFile,
   type DeviceSpec,
   type LogLevel,

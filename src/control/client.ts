@@ -16,6 +16,7 @@ import {
   type StatusView,
   type UnplugReport,
 } from './protocol.js';
+import type { FaultRuleStatus } from '../faults/index.js';
 
 /** The daemon answered with an error. */
 export class ApiError extends Error {
@@ -87,17 +88,19 @@ export class ControlClient {
     return r.result;
   }
 
-  /** Fault rules (DESIGN §5). Until fault injection is wired the daemon answers 501 not_implemented. */
-  listFaults(): Promise<unknown[]> {
+  /** Fault rules (DESIGN §5), with what each has matched and fired. */
+  listFaults(): Promise<FaultRuleStatus[]> {
     return this.call('GET', '/faults');
   }
 
-  addFault(rule: Record<string, unknown>): Promise<unknown> {
+  /** Adds a rule (src/faults/rule.ts); answers it with its id. */
+  addFault(rule: Record<string, unknown>): Promise<FaultRuleStatus> {
     return this.call('POST', '/faults', rule);
   }
 
-  removeFault(id: string): Promise<unknown> {
-    return this.call('DELETE', `/faults/${seg(id)}`);
+  /** Removes one rule, or every rule when `id` is omitted. */
+  removeFault(id?: string): Promise<{ removed: string[] }> {
+    return this.call('DELETE', id === undefined ? '/faults' : `/faults/${seg(id)}`);
   }
 
   /** Every event from now on (and the kept history first, if asked), until the signal aborts or the daemon ends the stream. */

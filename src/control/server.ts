@@ -24,10 +24,12 @@ import {
   type StatusView,
   type UnplugReport,
 } from './protocol.js';
+import { FaultRuleError, type FaultEngine, type FaultRuleStatus } from '../faults/index.js';
 
 export interface ControlServerOptions {
   socketPath: string;
   devices: DeviceManager;
+  faults: FaultEngine;
   mountpoint: string;
   version: string;
   logger: Logger;
@@ -134,8 +136,11 @@ export class ControlServer {
     private readonly http: Server,
   ) {
     const d = this.o.devices;
-    const notYet: Handler = async () => {
-      throw new HttpError(501, 'not_implemented', 'fault rules are not supported yet');
+    const f = this.o.faults;
+    const fault = (id: string): FaultRuleStatus => {
+      const rule = f.get(id);
+      if (!rule) throw new HttpError(404, 'not_found', `no fault rule ${JSON.stringify(id)}`);
+      return rule;
     };
     this.routes = [
       { pattern: ['v1', 'status'], methods: { GET: async () => ({ body: this.status() }) } },
@@ -187,8 +192,29 @@ export class ControlServer {
         },
       },
       { pattern: ['v1', 'events'], methods: { GET: async (ctx) => this.streamEvents(ctx) } },
-      { pattern: ['v1', 'faults'], methods: { GET: notYet, POST: notYet } },
-      { pattern: ['v1', 'faults', ':id'], methods: { GET: notYet, DELETE: notYet } },
+      {
+        pattern: ['v1', 'faults'],
+        methods: {
+          GET: async () => ({ body: f.list() }),
+          POST: async ({ req }) => ({ status: 201, body: f.add(await readJson(req)) }),
+          DELETE: async () => {
+            const removed = f.list().map((r) => r.id);
+            f.clear();
+            return { body: { removed } };
+          },
+        },
+      },
+      {
+        pattern: ['v1', 'faults', ':id'],
+        methods: {
+          GET: async ({ params }) => ({ body: fault(params.id!) }),
+          DELETE: async ({ params }) => {
+            fault(params.id!);
+            f.remove(params.id!);
+            return { body: { removed: [params.id!] } };
+          },
+        },
+      },
     ];
   }
 
@@ -444,6 +470,9 @@ function toHttpError(err: unknown): HttpError {
           : new HttpError(500, 'probe_failed', err.message);
     }
   }
+  if (err instanceof FaultRuleError) return new HttpError(400, 'bad_request', `fault rule: ${err.message}`);
+  // A fault rule id already in use.
+  if (err instanceof Errno && err.code === 'EEXIST') return new HttpError(409, 'conflict', err.message);
   if (err instanceof Errno) return new HttpError(400, err.code, err.message);
   return new HttpError(500, 'internal', err instanceof Error ? err.message : String(err));
 }

@@ -50,6 +50,16 @@ class StepFailed extends Error {}
 
 const POLL_MS = 10;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Races `p` against a timer that is always cleared, so no timer outlives the step. */
+async function within<T>(p: Promise<T>, ms: number, onTimeout: () => T | Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<T>((resolve, reject) => (timer = setTimeout(() => Promise.resolve().then(onTimeout).then(resolve, reject), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 const secs = (ms: number): string => `${(ms / 1000).toFixed(3)}s`;
 
 function matches(e: DeviceEvent, want: Record<string, unknown>): boolean {
@@ -147,13 +157,9 @@ class Run {
     try {
       const left = deadlineMs - start;
       if (left <= 0) throw new StepFailed(`the scenario's timeout (${deadlineMs} ms) has passed`);
-      await Promise.race([
-        this.step(ts.step),
-        sleep(left).then(() => {
-          throw new StepFailed(`the scenario's timeout (${deadlineMs} ms) passed during this step`);
-        }),
-        this.interrupted,
-      ]);
+      await within(Promise.race([this.step(ts.step), this.interrupted]), left, () => {
+        throw new StepFailed(`the scenario's timeout (${deadlineMs} ms) passed during this step`);
+      });
       this.o.out(`${this.stamp()} ok    ${ts.title}`);
       return { title: ts.title, line: ts.line, status: 'passed', atMs: this.elapsed, durationMs: this.elapsed - start };
     } catch (err) {
@@ -252,7 +258,7 @@ class Run {
       case 'exit': {
         const p = this.program;
         if (!p) throw new StepFailed('there is no program under test');
-        const e = await Promise.race([p.exited, sleep(s.withinMs).then(() => null)]);
+        const e = await within<ProgramExit | null>(p.exited, s.withinMs, () => null);
         if (!e) throw new StepFailed(`the program (pid ${p.pid}) is still running after ${s.withinMs} ms`);
         if (e.code !== s.code) throw new StepFailed(`expected exit code ${s.code}; the program ${describeExit(e)}`);
         return;

@@ -19,8 +19,7 @@
  */
 import { dirname, resolve } from 'node:path';
 import { ConfigError, SourceDocument, type Field } from '../config/index.js';
-import { readDeviceSpec, type DeviceSpec } from '../config/index.js';
-import { FaultRuleError, parseRule } from '../faults/index.js';
+import { readDeviceSpec, readFaultRule, type DeviceSpec } from '../config/index.js';
 
 export type Step =
   | { kind: 'sleep'; ms: number }
@@ -81,17 +80,6 @@ function deviceArg(f: Field, extra: readonly string[]): { device: string; m: Ret
   if (typeof f.value === 'string') return { device: f.string({ nonEmpty: true }), m: null };
   const m = f.mapping(['device', ...extra]);
   return { device: m.get('device').string({ nonEmpty: true }), m };
-}
-
-function readFault(f: Field): Record<string, unknown> {
-  f.mapping(null);
-  try {
-    parseRule(f.value, 'check');
-  } catch (e) {
-    if (e instanceof FaultRuleError) throw f.doc.error([...f.path, e.field], e.message.slice(e.field.length + 2));
-    throw e;
-  }
-  return f.value as Record<string, unknown>;
 }
 
 const WAITS = ['opened', 'read', 'written', 'released'] as const;
@@ -159,7 +147,7 @@ function readStep(f: Field): Step {
       return step;
     }
     case 'fault':
-      return { kind: 'fault', rule: readFault(arg) };
+      return { kind: 'fault', rule: readFaultRule(arg) };
     case 'unplug': {
       const { device, m } = deviceArg(arg, ['drainTimeoutMs']);
       const drain = m?.get('drainTimeoutMs').optional(readDuration);
@@ -250,7 +238,7 @@ export function readScenario(doc: SourceDocument, baseDir: string): Scenario {
     file: doc.file,
     name: m.get('name').optional((n) => n.string()) ?? doc.file,
     devices: m.get('devices').optional((d) => d.list().map(readDeviceSpec)) ?? [],
-    faults: m.get('faults').optional((d) => d.list().map(readFault)) ?? [],
+    faults: m.get('faults').optional((d) => d.list().map(readFaultRule)) ?? [],
     ...(program ? { program } : {}),
     timeline: timeline.map(({ step, line }) => ({ step, line, title: title(step) })),
     timeoutMs: m.get('timeout').optional(readDuration) ?? 120_000,

@@ -121,7 +121,8 @@ describe('a running daemon', () => {
     const del = await rawRequest(d.socket, 'DELETE', '/v1/devices');
     expect(del).toMatchObject({ status: 405, json: { code: 'method_not_allowed' } });
     expect(del.headers.allow).toBe('GET, POST');
-    expect(await rawRequest(d.socket, 'GET', '/v1/faults')).toMatchObject({ status: 501, json: { code: 'not_implemented' } });
+    expect(await post('/v1/faults', { action: 'fail', errno: 'ENOPE' })).toMatchObject({ status: 400, json: { code: 'bad_request' } });
+    expect(await rawRequest(d.socket, 'DELETE', '/v1/faults/nosuch')).toMatchObject({ status: 404, json: { code: 'not_found' } });
     expect(await post('/v1/devices', Buffer.alloc(2 << 20, 0x20))).toMatchObject({ status: 413, json: { code: 'too_large' } });
 
     // The typed client carries status and code.
@@ -130,6 +131,39 @@ describe('a running daemon', () => {
     expect(err).toMatchObject({ status: 404, code: 'not_found' });
     // The daemon is still fine.
     expect((await d.client.status()).pid).toBe(d.pid);
+  });
+
+  it('adds, lists, fires and removes fault rules through the CLI and the API', async () => {
+    await d.cli(['plug', 'null', 'fz0']);
+    const add = await d.cli(['fault', 'add', 'device=fz0', 'op=write', 'nth=2', 'action=fail', 'errno=ENOSPC']);
+    expect(add.code, add.stderr).toBe(0);
+    const id = /added fault (\S+):/.exec(add.stdout)![1]!;
+    expect(add.stdout).toContain('fz0 write nth=2 -> fail errno=ENOSPC');
+    const dup = await post('/v1/faults', { id, action: 'hang', op: 'read' });
+    expect(dup).toMatchObject({ status: 409, json: { code: 'conflict' } });
+
+    const w = await python(
+      `import os,sys,errno
+fd = os.open(sys.argv[1], os.O_WRONLY)
+for i in range(3):
+    try: print(os.write(fd, b"x"))
+    except OSError as e: print(errno.errorcode[e.errno])`,
+      [d.dev('fz0')],
+    );
+    expect(w.stdout.split('\n')).toEqual(['1', 'ENOSPC', '1', '']);
+
+    const ls = await d.cli(['fault', 'ls']);
+    expect(ls.stdout).toMatch(new RegExp(`^${id}\\s+fz0 write\\s+nth=2\\s+fail errno=ENOSPC\\s+3\\s+1$`, 'm'));
+    expect((await d.client.listFaults()).find((r) => r.id === id)).toMatchObject({ matched: 3, fired: 1 });
+    expect((await d.client.getDevice('fz0')).counters.faults).toBe(1);
+
+    const bad = await d.cli(['fault', 'add', 'action=fail', 'errno=ENOTREAL']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/errno: expected an errno name/);
+
+    expect((await d.cli(['fault', 'rm', id])).stdout).toBe(`removed ${id}\n`);
+    expect(await d.client.listFaults()).toEqual([]);
+    expect((await d.cli(['fault', 'rm', id])).code).toBe(2);
   });
 
   it('maps errors to exit codes: 2 for bad input, 3 for no daemon', async () => {

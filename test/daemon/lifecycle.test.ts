@@ -107,7 +107,7 @@ describe('the daemon process', () => {
     await writeFile(file, 'faults:\n  - { device: echo0, op: read, errno: EIO }\n');
     const faults = await cli(['daemon', '--config', file]);
     expect(faults.code).toBe(2);
-    expect(faults.stderr).toContain(`${file}:2: faults: faults are not supported yet`);
+    expect(faults.stderr).toContain(`${file}:2: faults[0].action: expected one of fail`);
 
     const json = join(dir, 'c.json');
     await writeFile(json, '{\n  "allowOther": "yes"\n}\n');
@@ -116,12 +116,12 @@ describe('the daemon process', () => {
     expect(j.stderr).toContain(`${json}:2: allowOther: expected true or false`);
   });
 
-  it('plugs the devices a config file lists; flags override the file', async () => {
+  it('plugs the devices and adds the fault rules a config file lists; flags override the file', async () => {
     const dir = await scratch('cfgd');
     const file = join(dir, 'cdevemu.yaml');
     await writeFile(
       file,
-      ['mountpoint: ./ignored', 'socket: ./ignored.sock', 'drainTimeoutMs: 500', 'devices:', '  - { model: zero, name: z9 }', '  - { model: echo, name: "e%d", options: { capacity: 8 } }', 'faults: []', ''].join('\n'),
+      ['mountpoint: ./ignored', 'socket: ./ignored.sock', 'drainTimeoutMs: 500', 'devices:', '  - { model: zero, name: z9 }', '  - { model: echo, name: "e%d", options: { capacity: 8 } }', 'faults:', '  - { device: z9, op: read, action: fail, errno: EROFS }', ''].join('\n'),
     );
     const d = await Daemon.start({ dir, args: ['--config', file] });
     try {
@@ -129,6 +129,9 @@ describe('the daemon process', () => {
       expect(names).toEqual(['z9:zero', 'e0:echo']);
       expect((await d.client.status()).mountpoint).toBe(d.mount);
       expect(await exists(join(dir, 'ignored.sock'))).toBe(false);
+      expect(await d.client.listFaults()).toMatchObject([{ id: 'f1', device: 'z9', action: 'fail', errno: 'EROFS' }]);
+      const r = await run('head', ['-c', '1', d.dev('z9')]);
+      expect(r.stderr).toMatch(/Read-only file system/);
     } finally {
       await d.stop();
     }

@@ -1,0 +1,74 @@
+/** `cdevemu fault add | ls | rm`: fault rules on a running daemon (DESIGN §5). */
+import type { Command } from 'commander';
+import type { FaultRuleStatus } from '../../src/faults/index.js';
+import { CliError, Exit } from '../exit.js';
+import { table } from '../format.js';
+import { clientFor, collectOption, parseJsonArg, withSocket, type SocketOpts } from './common.js';
+
+const TRIGGERS = ['nth', 'every', 'first', 'probability', 'afterMs'] as const;
+const ACTION_FIELDS = ['errno', 'delayMs', 'jitterMs', 'bytes', 'count'] as const;
+
+function triggerCell(r: FaultRuleStatus): string {
+  const parts = TRIGGERS.filter((k) => r[k] !== undefined).map((k) => `${k}=${r[k]}`);
+  if (r.probability !== undefined && r.seed !== undefined) parts.push(`seed=${r.seed}`);
+  return parts.join(' ') || 'always';
+}
+
+function actionCell(r: FaultRuleStatus): string {
+  return [r.action, ...ACTION_FIELDS.filter((k) => r[k] !== undefined).map((k) => `${k}=${r[k]}`)].join(' ');
+}
+
+function matchCell(r: FaultRuleStatus): string {
+  const parts = [r.device, r.op.length ? r.op.join(',') : 'any op'];
+  if (r.ioctl !== undefined) parts.push(`ioctl=0x${r.ioctl.toString(16)}`);
+  if (r.pid !== undefined) parts.push(`pid=${r.pid}`);
+  if (r.comm !== undefined) parts.push(`comm=${r.comm}`);
+  return parts.join(' ');
+}
+
+export function registerFaultCommands(program: Command): void {
+  const fault = program.command('fault').description('fault rules: add, list, remove');
+
+  withSocket(fault.command('add'))
+    .description('add a fault rule, e.g.: fault add device=uio0 op=read nth=3 action=fail errno=EIO')
+    .argument('[fields...]', 'rule fields as KEY=VALUE (values parsed as JSON when they are JSON)')
+    .option('--json <rule>', 'the whole rule as one JSON object')
+    .action(async (fields: string[], o: SocketOpts & { json?: string }) => {
+      let rule: Record<string, unknown> = {};
+      if (o.json !== undefined) {
+        const parsed = parseJsonArg('--json', o.json);
+        if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new CliError(Exit.usage, '--json: expected a JSON object');
+        rule = parsed as Record<string, unknown>;
+      }
+      for (const f of fields) rule = collectOption(f, rule);
+      if (Object.keys(rule).length === 0) throw new CliError(Exit.usage, 'give the rule as KEY=VALUE fields or --json');
+      const added = await clientFor(o).addFault(rule);
+      process.stdout.write(`added fault ${added.id}: ${matchCell(added)} ${triggerCell(added)} -> ${actionCell(added)}\n`);
+    });
+
+  withSocket(fault.command('ls'))
+    .description('list fault rules with how often each matched and fired')
+    .option('--json', 'print the raw JSON')
+    .action(async (o: SocketOpts & { json?: boolean }) => {
+      const rules = await clientFor(o).listFaults();
+      if (o.json) process.stdout.write(JSON.stringify(rules, null, 2) + '\n');
+      else {
+        process.stdout.write(
+          table(
+            ['ID', 'MATCH', 'TRIGGER', 'ACTION', 'MATCHED', 'FIRED'],
+            rules.map((r) => [r.id, matchCell(r), triggerCell(r), actionCell(r), String(r.matched), String(r.fired)]),
+          ),
+        );
+      }
+    });
+
+  withSocket(fault.command('rm'))
+    .description('remove a fault rule, or all of them with --all')
+    .argument('[id]')
+    .option('--all', 'remove every rule')
+    .action(async (id: string | undefined, o: SocketOpts & { all?: boolean }) => {
+      if ((id === undefined) === !o.all) throw new CliError(Exit.usage, 'give a rule id or --all');
+      const { removed } = await clientFor(o).removeFault(o.all ? undefined : id);
+      process.stdout.write(removed.length ? `removed ${removed.join(', ')}\n` : 'no rules\n');
+    });
+}

@@ -1,0 +1,229 @@
+/**
+ * `cdevemu run` end to end: the CLI as a child process, its own emulator,
+ * real programs under test. Whatever happens, no mount, namespace or
+ * program may outlive the run.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cdevemu, repoRoot } from '../helpers/cli.js';
+import { testRoot } from '../helpers/mount.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(testRoot(), 'scenarios-'));
+});
+
+async function scenario(name: string, text: string): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, text);
+  return path;
+}
+
+function cdevemuMounts(): string[] {
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('fuse.cdevemu') && l.includes('cdevemu-run-'));
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** The pid a program under test printed as `...[PID]...` or `pid PID`. */
+const pidIn = (out: string, re: RegExp): number => Number(re.exec(out)?.[1]);
+
+describe('the example uio scenario', () => {
+  const file = join(repoRoot, 'examples/scenarios/uio-unplug.yaml');
+
+  it('passes with the well-behaved consumer', async () => {
+    const r = await cdevemu(['run', file], { timeoutMs: 30_000 });
+    expect(r.stdout).toMatch(/ok {4}unplug uio0/);
+    expect(r.stdout).toMatch(/ok {4}expect uio0 released within 2000ms/);
+    expect(r.stdout).toMatch(/device gone: poll revents 0x1[89]/);
+    expect(r.stdout).toMatch(/^PASS /m);
+    expect(r.code).toBe(0);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+
+  it('fails with the leaky consumer, naming its pid and the fd it holds', async () => {
+    const junit = join(dir, 'leaky.xml');
+    const r = await cdevemu(
+      ['run', '--junit', junit, file, '--', 'python3', 'examples/uio_consumer.py', '--leaky', '{mount}/dev/uio0'],
+      { timeoutMs: 30_000 },
+    );
+    expect(r.code).toBe(1);
+    const pid = pidIn(r.stdout, /uio_consumer\[(\d+)\]/);
+    expect(r.stdout).toMatch(/FAIL {2}expect uio0 released within 2000ms \(.*uio-unplug\.yaml:\d+\)/);
+    expect(r.stdout).toMatch(new RegExp(`pid ${pid} \\(python3\\) holds fd 3 \\(.*/dev/uio0.*\\) on generation 1`));
+    expect(r.stdout).toMatch(/^FAIL uio consumer releases the device on unplug/m);
+    expect(alive(pid)).toBe(false);
+    expect(cdevemuMounts()).toEqual([]);
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toMatch(/<testsuite name="uio consumer releases the device on unplug"[^>]* failures="1" skipped="3"/);
+    expect(xml).toMatch(/<failure message="uio0 was not released within 2000 ms:">/);
+  });
+});
+
+describe('programs that misbehave', () => {
+  it('reports a program that crashes', async () => {
+    const f = await scenario(
+      'crash.yaml',
+      `devices: [{ model: echo, name: e0 }]
+program: { command: [python3, -c, "import os,sys; fd = os.open(sys.argv[1], os.O_RDWR); os.kill(os.getpid(), 11)", "{mount}/dev/e0"] }
+timeline:
+  - wait: { opened: e0, timeout: 5s }
+  - expect: { exit: 0, within: 5s }
+`,
+    );
+    const r = await cdevemu(['run', f]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/FAIL {2}expect program exit 0 within 5000ms/);
+    expect(r.stdout).toMatch(/the program was killed by SIGSEGV/);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+
+  it('reports a program that hangs past its timeout, and kills it', async () => {
+    const f = await scenario(
+      'hang.yaml',
+      `devices: [{ model: echo, name: e0 }]
+program: { command: [sh, -c, "echo pid $$; exec sleep 60"] }
+timeline:
+  - sleep: 200ms
+  - expect: { exit: 0, within: 300ms }
+`,
+    );
+    const r = await cdevemu(['run', f]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/is still running after 300 ms/);
+    const pid = pidIn(r.stdout, /pid (\d+)/);
+    expect(pid).toBeGreaterThan(0);
+    expect(alive(pid)).toBe(false);
+  });
+
+  it('reports a program that never opens the device', async () => {
+    const f = await scenario(
+      'never.yaml',
+      `devices: [{ model: echo, name: e0 }]
+program: { command: [sleep, "30"] }
+timeline:
+  - wait: { opened: e0, timeout: 400ms }
+`,
+    );
+    const r = await cdevemu(['run', f]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/an open of e0 did not happen within 400 ms/);
+  });
+
+  it('fails a wait at once when the program exits before doing it', async () => {
+    const f = await scenario(
+      'early.yaml',
+      `devices: [{ model: echo, name: e0 }]
+program: { command: ["true"] }
+timeline:
+  - wait: { opened: e0, timeout: 20s }
+`,
+    );
+    const r = await cdevemu(['run', f]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/the program exited with code 0 before an open of e0/);
+    expect(r.ms).toBeLessThan(10_000);
+  });
+});
+
+describe('steps', () => {
+  it('runs faults, actions, replug and event waits against a program given after --', async () => {
+    const f = await scenario(
+      'steps.yaml',
+      `name: steps
+devices: [{ model: echo, name: e0 }]
+faults: [{ device: e0, op: write, nth: 2, action: fail, errno: ENOSPC }]
+timeline:
+  - wait: { written: e0, count: 1 }
+  - wait: { event: { type: fault_fired, device: e0, rule: f1 }, timeout: 5s }
+  - replug: e0
+  - wait: { event: { type: plugged, device: e0, generation: 2 } }
+  - fault: { device: e0, op: read, action: delay, delayMs: 10 }
+  - expect: { running: true }
+  - unplug: e0
+  - expect: { released: e0, within: 3s }
+  - expect: { device: e0, lateReleases: 2 }
+  - expect: { noStuck: true }
+`,
+    );
+    const prog = `import os,sys,time,errno
+fd = os.open(sys.argv[1], os.O_RDWR)
+for i in range(2):
+    try: os.write(fd, b"x")
+    except OSError as e: print("write", errno.errorcode[e.errno], flush=True)
+fd2 = os.open(sys.argv[1], os.O_RDWR)
+while True:
+    try: os.read(fd2, 1)
+    except OSError as e:
+        print("read", errno.errorcode[e.errno], flush=True); os.close(fd2); os.close(fd); break
+time.sleep(30)`;
+    const r = await cdevemu(['run', f, '--', 'python3', '-c', prog, '{mount}/dev/e0']);
+    expect(r.stdout).toMatch(/\| write ENOSPC/);
+    expect(r.stdout).toMatch(/^PASS steps: 10 step/m);
+    expect(r.code).toBe(0);
+  });
+});
+
+describe('--bind', () => {
+  it('binds mount paths over host paths in a private namespace, leaving the host untouched', async () => {
+    const host = '/dev/cdevemu-bindtest0';
+    expect(existsSync(host)).toBe(false);
+    const f = await scenario(
+      'bind.yaml',
+      `devices: [{ model: zero, name: zero0 }]
+program:
+  command: [sh, -c, "head -c 4 ${host} | od -An -tx1; ls -d /dev/pts/ptmx; ls /mnt"]
+  bind: ["${host}=dev/zero0"]
+timeline:
+  - expect: { exit: 0, within: 5s }
+`,
+    );
+    const mntBefore = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(' /mnt ')).length;
+    const r = await cdevemu(['run', '--bind', '/mnt=dev', f]);
+    expect(r.stdout).toMatch(/\| +00 00 00 00/);
+    expect(r.stdout).toMatch(/\| \/dev\/pts\/ptmx/); // /dev's submounts are still there
+    expect(r.stdout).toMatch(/\| zero0/); // /mnt shows the mount's dev/
+    expect(r.code).toBe(0);
+    expect(existsSync(host)).toBe(false);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(' /mnt ')).length).toBe(mntBefore);
+  });
+});
+
+describe('bad scenarios exit 2 with one line naming the line', () => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['bad YAML', 'timeline:\n  - sleep: 1s\n   - oops: [', /bad\.yaml:\d+: /],
+    ['unknown step', 'timeline:\n  - sleep: 1s\n  - dance: 3\n', /bad\.yaml:3: timeline\[1\]\.dance: unknown field/],
+    ['unknown errno', 'timeline:\n  - fault:\n      action: fail\n      errno: EWHATEVER\n', /bad\.yaml:4: timeline\[0\]\.fault\.errno: /],
+    ['wrong type', 'timeline:\n  - sleep: soon\n', /bad\.yaml:2: timeline\[0\]\.sleep: expected a duration/],
+    ['no timeline', 'name: x\n', /bad\.yaml:1: timeline: missing/],
+  ];
+  for (const [what, text, re] of cases) {
+    it(what, async () => {
+      const f = await scenario('bad.yaml', text);
+      const r = await cdevemu(['run', f]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(re);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stdout).toBe('');
+    });
+  }
+
+  it('an unknown model', async () => {
+    const f = await scenario('model.yaml', 'devices: [{ model: nosuch, name: x }]\ntimeline: []\n');
+    const r = await cdevemu(['run', f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/nosuch/);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+});
