@@ -227,3 +227,47 @@ describe('bad scenarios exit 2 with one line naming the line', () => {
     expect(cdevemuMounts()).toEqual([]);
   });
 });
+
+describe('--socket: against a running daemon', () => {
+  it('plugs, faults and unplugs on the daemon, whose events drive the waits', async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    try {
+      const f = await scenario(
+        'remote.yaml',
+        `name: remote
+devices: [{ model: echo, name: rs0 }]
+faults: [{ device: rs0, op: write, first: 1, action: fail, errno: EBUSY }]
+timeline:
+  - wait: { opened: rs0, timeout: 5s }
+  - wait: { event: { type: fault_fired, device: rs0 } }
+  - unplug: rs0
+  - expect: { released: rs0, within: 3s }
+  - expect: { device: rs0, lateReleases: 1 }
+`,
+      );
+      const prog = `import os,sys,errno,select
+fd = os.open(sys.argv[1], os.O_RDWR)
+try: os.write(fd, b"x")
+except OSError as e: print("write", errno.errorcode[e.errno], flush=True)
+p = select.poll(); p.register(fd, select.POLLIN); p.poll(10000)
+os.close(fd)`;
+      const r = await cdevemu(['run', '--socket', d.socket, f, '--', 'python3', '-c', prog, '{mount}/dev/rs0']);
+      expect(r.stdout).toContain(`on ${d.mount}`);
+      expect(r.stdout).toMatch(/\| write EBUSY/);
+      expect(r.stdout).toMatch(/^PASS remote: 5 step/m);
+      expect(r.code).toBe(0);
+      // The run acted on the daemon: its fault rule is there, the device is gone.
+      expect((await d.client.listFaults()).map((x) => x.errno)).toEqual(['EBUSY']);
+      expect((await d.client.listDevices()).map((x) => x.name)).not.toContain('rs0');
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it('exits 3 when no daemon answers on the socket', async () => {
+    const f = await scenario('none.yaml', 'timeline: []\n');
+    const r = await cdevemu(['run', '--socket', join(dir, 'nobody.sock'), f]);
+    expect(r.code).toBe(3);
+  });
+});
