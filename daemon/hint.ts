@@ -10,25 +10,39 @@ export function tryItText(s: { mountpoint: string; socket: string }, devices: Re
   const cli = (cmd: string): string => `${self} ${cmd}${sock}`;
   const dev = (name: string): string => join(s.mountpoint, 'dev', name);
   const byModel = (model: string): Instance<unknown> | undefined => devices.find((d) => d.model === model);
-  const lines: string[] = [];
-  lines.push(`cdevemu serves ${devices.length} device(s) under ${join(s.mountpoint, 'dev')}: ${devices.map((d) => d.nodePath).join(', ') || 'none'}`);
-  lines.push('Try, from another shell:');
+  const tips: Array<[string, string]> = [];
+  const tip = (cmd: string, why = ''): void => void tips.push([cmd, why]);
   const echo = byModel('echo');
   if (echo) {
-    lines.push(`  cat ${dev(echo.nodePath)} &                # blocks until something is written`);
-    lines.push(`  echo hello > ${dev(echo.nodePath)}`);
+    tip(`cat ${dev(echo.nodePath)} &`, 'blocks until something is written');
+    tip(`echo hello > ${dev(echo.nodePath)}`);
   }
   const zero = byModel('zero');
-  if (zero) lines.push(`  head -c 16 ${dev(zero.nodePath)} | od -An -tx1`);
+  if (zero) tip(`head -c 16 ${dev(zero.nodePath)} | od -An -tx1`);
   const full = byModel('full');
-  if (full) lines.push(`  echo x > ${dev(full.nodePath)}             # No space left on device`);
-  lines.push(`  ${cli('ls')}`);
-  lines.push(`  curl --unix-socket ${s.socket} http://cdevemu/v1/devices`);
-  lines.push(`  ${cli('events --history')}                  # follow the lifecycle events`);
-  if (echo) {
-    lines.push(`  ${cli(`unplug ${echo.name} --wait-release 5`)}   # the cat gets EIO and exits; 0 once all are closed`);
-    lines.push(`  ${cli(`replug ${echo.name}`)}`);
+  if (full) tip(`echo x > ${dev(full.nodePath)}`, 'No space left on device');
+  const evdev = byModel('evdev');
+  if (evdev) {
+    tip(`evtest ${dev(evdev.nodePath)} &`);
+    tip(cli(`action ${evdev.name} key '{"code":30}'`), 'evtest shows KEY_A');
   }
-  lines.push('Stop with Ctrl-C (or SIGTERM): every device is unplugged, then the mount is removed.');
+  const rtc = byModel('rtc');
+  if (rtc) tip(`hwclock --show -f ${dev(rtc.nodePath)}`);
+  const uio = byModel('uio');
+  if (uio) tip(cli(`action ${uio.name} irq`), `raise an interrupt on ${uio.nodePath}`);
+  tip(cli('ls'));
+  if (zero) tip(cli(`fault add device=${zero.name} op=read action=fail errno=EIO`), 'reads now fail');
+  tip(`curl --unix-socket ${s.socket} http://cdevemu/v1/devices`);
+  tip(cli('events --history'), 'follow the lifecycle events');
+  if (echo) {
+    tip(cli(`unplug ${echo.name} --wait-release 5`), 'the cat gets EIO and exits; exit 0 once all are closed');
+    tip(cli(`replug ${echo.name}`));
+  }
+  const lines = [
+    `cdevemu serves ${devices.length} device(s) under ${join(s.mountpoint, 'dev')}: ${devices.map((d) => d.nodePath).join(', ') || 'none'}`,
+    'Try, from another shell:',
+    ...tips.flatMap(([cmd, why]) => (why ? [`  # ${why}`, `  ${cmd}`] : [`  ${cmd}`])),
+    'Stop with Ctrl-C (or SIGTERM): every device is unplugged, then the mount is removed.',
+  ];
   return lines.join('\n') + '\n';
 }

@@ -11,7 +11,7 @@ const install = process.argv.includes('--install');
 const forTests = process.argv.includes('--tests') || process.env.npm_lifecycle_event === 'pretest';
 
 // command -> Debian package that provides it
-const commands = { mount: 'mount', umount: 'mount' };
+const commands = { mount: 'mount', umount: 'mount', unshare: 'util-linux', findmnt: 'util-linux' };
 const testCommands = {
   gcc: 'gcc',
   python3: 'python3',
@@ -21,6 +21,11 @@ const testCommands = {
   wdctl: 'util-linux',
   rngtest: 'rng-tools5',
   stdbuf: 'coreutils',
+  // the control API is documented and tested with curl --unix-socket
+  curl: 'curl',
+  // cdevemu run --bind: a private mount namespace (unshare) and its mount table (findmnt)
+  unshare: 'util-linux',
+  findmnt: 'util-linux',
 };
 
 const has = (cmd) => {

@@ -11,6 +11,11 @@ export const DEFAULT_DEVICES: readonly DeviceSpec[] = [
   { model: 'zero', name: 'zero' },
   { model: 'null', name: 'null' },
   { model: 'full', name: 'full' },
+  { model: 'uio', name: 'uio0' },
+  { model: 'evdev', name: 'event0' },
+  { model: 'rtc', name: 'rtc0' },
+  { model: 'watchdog', name: 'watchdog0' },
+  { model: 'hwrng', name: 'hwrng' },
 ];
 
 /** Relative to the daemon's working directory. */
