@@ -152,6 +152,7 @@ timeline:
   - fault: { device: e0, op: read, action: delay, delayMs: 10 }
   - expect: { running: true }
   - unplug: e0
+  - wait: { released: e0, count: 2, timeout: 3s }
   - expect: { released: e0, within: 3s }
   - expect: { device: e0, lateReleases: 2 }
   - expect: { noStuck: true }
@@ -170,7 +171,7 @@ while True:
 time.sleep(30)`;
     const r = await cdevemu(['run', f, '--', 'python3', '-c', prog, '{mount}/dev/e0']);
     expect(r.stdout).toMatch(/\| write ENOSPC/);
-    expect(r.stdout).toMatch(/^PASS steps: 10 step/m);
+    expect(r.stdout).toMatch(/^PASS steps: 11 step/m);
     expect(r.code).toBe(0);
   });
 });
@@ -183,7 +184,7 @@ describe('--bind', () => {
       'bind.yaml',
       `devices: [{ model: zero, name: zero0 }]
 program:
-  command: [sh, -c, "head -c 4 ${host} | od -An -tx1; ls -d /dev/pts/ptmx; ls /mnt"]
+  command: [sh, -c, "head -c 4 ${host} | od -An -tx1; ls -d /dev/pts/ptmx; ls /mnt; echo mount=$CDEVEMU_MOUNT"]
   bind: ["${host}=dev/zero0"]
 timeline:
   - expect: { exit: 0, within: 5s }
@@ -194,6 +195,7 @@ timeline:
     expect(r.stdout).toMatch(/\| +00 00 00 00/);
     expect(r.stdout).toMatch(/\| \/dev\/pts\/ptmx/); // /dev's submounts are still there
     expect(r.stdout).toMatch(/\| zero0/); // /mnt shows the mount's dev/
+    expect(r.stdout).toMatch(/\| mount=\/tmp\/cdevemu-run-\w+\/mnt$/m);
     expect(r.code).toBe(0);
     expect(existsSync(host)).toBe(false);
     expect(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(' /mnt ')).length).toBe(mntBefore);
