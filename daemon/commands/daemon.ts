@@ -1,16 +1,8 @@
 /** `cdevemu daemon`: serve devices in the foreground. */
 import { Option, type Command } from 'commander';
-import { LOG_LEVELS, type LogLevel } from '../../src/config/daemon.js';
-import { runDaemon } from '../serve.js';
+import { LOG_LEVELS } from '../../src/config/daemon.js';
+import { runDaemon, type DaemonFlags } from '../serve.js';
 
-interface DaemonOpts {
-  mount?: string;
-  socket?: string;
-  config?: string;
-  model: string[];
-  logLevel?: LogLevel;
-  allowOther?: boolean;
-}
 
 export function registerDaemonCommand(program: Command, exit: (code: number) => void): void {
   program
@@ -22,7 +14,7 @@ export function registerDaemonCommand(program: Command, exit: (code: number) => 
     .option('--model <file>', 'load a user model module (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
     .option('--allow-other', 'let users other than the daemon\'s open the devices (mount option allow_other)')
-    .action(async (o: DaemonOpts) => {
+    .action(async (o: DaemonFlags) => {
       exit(await runDaemon(o));
     });
 }

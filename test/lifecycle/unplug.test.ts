@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POLLERR, POLLHUP } from '../../src/devio.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { python, pythonInteractive, run } from '../helpers/proc.js';
+import { until } from '../helpers/wait.js';
 import { probeModel, type ProbeRegistry, type ProbeStats } from '../fixtures/probe-model.js';
 
 const registry: ProbeRegistry = new Map();
@@ -24,13 +25,6 @@ async function plugProbe(options: Record<string, unknown> = {}): Promise<{ name:
   return { name, path: t.path(`dev/${name}`), stats: () => registry.get(`${name}#${inst.generation}`)! };
 }
 
-const until = async (cond: () => boolean, ms = 5000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 /** A python client that opens PATH, says "open", then runs each stdin command. */
 const holder = `import os,sys,errno,select
@@ -102,19 +96,19 @@ print(r, time.monotonic_ns())`;
   });
 });
 
-describe('the unplug barrier', () => {
-  it('waits for a 300 ms write in flight, and no model code runs after remove()', async () => {
-    const d = await plugProbe({ writeDelayMs: 300, ignoreSignal: true });
-    const w = pythonInteractive(
-      `import os,sys,errno
+/** Writes "hello" once and prints the count or the errno. */
+const writer = `import os,sys,errno
 fd = os.open(sys.argv[1], os.O_RDWR)
 print("writing", flush=True)
 try:
     print(os.write(fd, b"hello"))
 except OSError as e:
-    print(errno.errorcode[e.errno])`,
-      [d.path],
-    );
+    print(errno.errorcode[e.errno])`;
+
+describe('the unplug barrier', () => {
+  it('waits for a 300 ms write in flight, and no model code runs after remove()', async () => {
+    const d = await plugProbe({ writeDelayMs: 300, ignoreSignal: true });
+    const w = pythonInteractive(writer, [d.path]);
     expect(await w.line()).toBe('writing');
     await new Promise((r) => setTimeout(r, 50)); // the write is in the handler now
     const t0 = performance.now();
@@ -132,16 +126,7 @@ except OSError as e:
 
   it('reports a handler that ignores its signal as stuck after drainTimeoutMs; its client gets EIO', async () => {
     const d = await plugProbe({ writeDelayMs: 1500, ignoreSignal: true });
-    const w = pythonInteractive(
-      `import os,sys,errno
-fd = os.open(sys.argv[1], os.O_RDWR)
-print("writing", flush=True)
-try:
-    print(os.write(fd, b"hello"))
-except OSError as e:
-    print(errno.errorcode[e.errno])`,
-      [d.path],
-    );
+    const w = pythonInteractive(writer, [d.path]);
     expect(await w.line()).toBe('writing');
     await new Promise((r) => setTimeout(r, 50));
     const t0 = performance.now();
