@@ -81,22 +81,6 @@ export async function findMount(mountpoint: string): Promise<MountEntry | null> 
   return found;
 }
 
-/** Every cdevemu mount at or below `root`. */
-export async function findMountsUnder(root: string): Promise<string[]> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(' ');
-    const sep = f.indexOf('-');
-    if (sep < 0) continue;
-    const mp = unescape(f[4]!);
-    if (f[sep + 1] === 'fuse.cdevemu' && (mp === root || mp.startsWith(root.endsWith('/') ? root : root + '/'))) {
-      out.push(mp);
-    }
-  }
-  return out;
-}
-
 /**
  * Makes `mountpoint` usable: creates it, and clears a cdevemu mount left
  * there by a daemon that died. Such a mount answers ENOTCONN ("Transport

@@ -285,7 +285,7 @@ export function encodeOutHeader(len: number, error: number, unique: bigint): Buf
   return b;
 }
 
-export function writeOutHeader(b: Buffer, off: number, len: number, error: number, unique: bigint): void {
+function writeOutHeader(b: Buffer, off: number, len: number, error: number, unique: bigint): void {
   b.writeUInt32LE(len, off);
   b.writeInt32LE(error, off + 4);
   b.writeBigUInt64LE(unique, off + 8);
@@ -529,24 +529,4 @@ export function encodeNotifyInvalEntry(parent: bigint, name: string): Buffer {
   b.writeUInt32LE(n.length, 8);
   n.copy(b, SIZEOF.fuse_notify_inval_entry_out);
   return notify(NotifyCode.INVAL_ENTRY, b);
-}
-
-/** FUSE_NOTIFY_DELETE: like INVAL_ENTRY, and also raises inotify IN_DELETE (7.18+). */
-export function encodeNotifyDelete(parent: bigint, child: bigint, name: string): Buffer {
-  const n = Buffer.from(name, 'utf8');
-  const b = Buffer.alloc(SIZEOF.fuse_notify_delete_out + n.length + 1);
-  b.writeBigUInt64LE(parent, 0);
-  b.writeBigUInt64LE(child, 8);
-  b.writeUInt32LE(n.length, 16);
-  n.copy(b, SIZEOF.fuse_notify_delete_out);
-  return notify(NotifyCode.DELETE, b);
-}
-
-/** FUSE_NOTIFY_INVAL_INODE; a negative `off` invalidates attributes only. */
-export function encodeNotifyInvalInode(ino: bigint, off: bigint, len: bigint): Buffer {
-  const b = Buffer.alloc(SIZEOF.fuse_notify_inval_inode_out);
-  b.writeBigUInt64LE(ino, 0);
-  b.writeBigInt64LE(off, 8);
-  b.writeBigInt64LE(len, 16);
-  return notify(NotifyCode.INVAL_INODE, b);
 }

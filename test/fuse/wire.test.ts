@@ -39,9 +39,7 @@ import {
   encodeEntryOut,
   encodeInitOut,
   encodeIoctlOut,
-  encodeNotifyDelete,
   encodeNotifyInvalEntry,
-  encodeNotifyInvalInode,
   encodeNotifyPoll,
   encodeOpenOut,
   encodeOutHeader,
@@ -865,45 +863,4 @@ describe('notifications', () => {
     );
   });
 
-  it('encodeNotifyDelete: name followed by NUL, len exact', () => {
-    expectBytes(
-      encodeNotifyDelete(1n, 0x10n, 'ttyS0'),
-      hex(`
-        2e000000          // len = 16 + 24 + 5 + 1 = 46
-        06000000          // error = FUSE_NOTIFY_DELETE (6)
-        0000000000000000  // unique = 0
-        0100000000000000  // parent = 1
-        1000000000000000  // child = 0x10
-        05000000          // namelen = 5
-        00000000          // padding
-        7474795330 00     // "ttyS0" NUL
-      `),
-    );
-  });
-
-  it('encodeNotifyInvalInode: attributes only (off < 0)', () => {
-    expectBytes(
-      encodeNotifyInvalInode(0x10n, -1n, 0n),
-      hex(`
-        28000000          // len = 40
-        02000000          // error = FUSE_NOTIFY_INVAL_INODE (2)
-        0000000000000000  // unique = 0
-        1000000000000000  // ino = 0x10
-        ffffffffffffffff  // off = -1
-        0000000000000000  // len = 0
-      `),
-    );
-  });
-
-  it('encodeNotifyInvalInode: a data range', () => {
-    expectBytes(
-      encodeNotifyInvalInode(0x10n, 4096n, 8192n),
-      hex(`
-        28000000 02000000 0000000000000000  // len 40, INVAL_INODE, unique 0
-        1000000000000000  // ino = 0x10
-        0010000000000000  // off = 4096
-        0020000000000000  // len = 8192
-      `),
-    );
-  });
 });
