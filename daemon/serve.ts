@@ -6,7 +6,6 @@
  * synchronous fs call (it would wait for itself). Creating the mountpoint
  * before mounting is the only fs call on it.
  */
-import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -15,7 +14,7 @@ import { DEFAULT_DEVICES, DEFAULT_MOUNTPOINT, DEFAULT_SHUTDOWN_RELEASE_MS } from
 import { ControlServer, claimSocketPath } from '../src/control/server.js';
 import { resolveSocketPath } from '../src/control/socket-path.js';
 import { Emulator } from '../src/emulator.js';
-import { abortConnection, findMount } from '../src/fuse/mount.js';
+import { abortConnection, findMount, unmountFuse } from '../src/fuse/mount.js';
 import { builtinModels } from '../src/models/index.js';
 import { Exit } from './exit.js';
 import { tryItText } from './hint.js';
@@ -198,9 +197,12 @@ class Daemon {
     };
     if (!this.emulator) exit();
     void (async () => {
+      // Abort first: a dead connection answers umount's stat of the
+      // mountpoint at once (ENOTCONN), where a live one would wait for this
+      // thread, which is the one that answers.
       const m = await findMount(this.s.mountpoint).catch(() => null);
-      spawnSync('umount', ['-l', this.s.mountpoint], { stdio: 'ignore', timeout: 2000 });
       if (m?.fstype === 'fuse.cdevemu') await abortConnection(m.dev).catch(() => {});
+      await unmountFuse(this.s.mountpoint, true).catch(() => {});
     })().finally(exit);
   }
 }
