@@ -7,6 +7,9 @@ export default defineConfig({
     // Each file serves its mounts from its own process; two at a time on a 2-core machine.
     pool: 'forks',
     maxWorkers: 2,
+    // test/fuse/session.test.ts collects an abandoned request's promise to
+    // show that the session answers it EIO.
+    execArgv: ['--expose-gc'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     teardownTimeout: 20_000,

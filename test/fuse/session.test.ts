@@ -677,3 +677,23 @@ describe('an OPEN answer the kernel never receives', () => {
     expect(fs.release).not.toHaveBeenCalled();
   });
 });
+
+describe('a request its handler drops', () => {
+  it('is answered EIO once its promise is garbage-collected unsettled', async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    expect(gc, 'run with node --expose-gc (vitest.config.ts sets it)').toBeTypeOf('function');
+    doInit();
+    // A plain function, not vi.fn: a mock would keep the promise alive in its recorded results.
+    (fs as unknown as FuseFilesystem).read = () => new Promise<Buffer>(() => {});
+    s.handle(req(Opcode.READ, 0xc0n, readBody(3n, 0n, 10)));
+    await settle();
+    expect(ch.raw).toHaveLength(0);
+    expect(s.inFlight).toBe(1);
+    for (let i = 0; i < 50 && ch.raw.length === 0; i++) {
+      gc!();
+      await settle();
+    }
+    expect(ch.replies.map((r) => [r.unique, r.error])).toEqual([[0xc0n, -E.EIO]]);
+    expect(s.inFlight).toBe(0);
+  });
+});
