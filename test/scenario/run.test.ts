@@ -177,6 +177,26 @@ time.sleep(30)`;
 });
 
 describe('--bind', () => {
+  it('binds /dev/uio0 and /sys/class/uio as tcmu-runner expects them, leaving the host untouched', async () => {
+    const hostHad = { dev: existsSync('/dev/uio0'), sys: existsSync('/sys/class/uio') };
+    const f = await scenario(
+      'uio-bind.yaml',
+      `devices: [{ model: uio, name: uio0, options: { name: tcmu-test } }]
+program:
+  command: [sh, -c, "cat /sys/class/uio/uio0/name; python3 -c 'import os,struct; fd=os.open(\\"/dev/uio0\\", os.O_RDWR); os.write(fd, struct.pack(\\"i\\", 1)); print(\\"opened\\")'"]
+  bind: ["/sys/class/uio=sys/class/uio", "/dev/uio0=dev/uio0"]
+timeline:
+  - expect: { exit: 0, within: 5s }
+  - expect: { device: uio0, lateReleases: 0 }
+`,
+    );
+    const r = await cdevemu(['run', f]);
+    expect(r.stdout).toMatch(/\| tcmu-test$/m);
+    expect(r.stdout).toMatch(/\| opened$/m);
+    expect(r.code).toBe(0);
+    expect({ dev: existsSync('/dev/uio0'), sys: existsSync('/sys/class/uio') }).toEqual(hostHad);
+  });
+
   it('binds mount paths over host paths in a private namespace, leaving the host untouched', async () => {
     const host = '/dev/cdevemu-bindtest0';
     expect(existsSync(host)).toBe(false);
