@@ -183,11 +183,11 @@ describe('--bind', () => {
       'uio-bind.yaml',
       `devices: [{ model: uio, name: uio0, options: { name: tcmu-test } }]
 program:
-  command: [sh, -c, "cat /sys/class/uio/uio0/name; python3 -c 'import os,struct; fd=os.open(\\"/dev/uio0\\", os.O_RDWR); os.write(fd, struct.pack(\\"i\\", 1)); print(\\"opened\\")'"]
+  command: [sh, -c, "cat /sys/class/uio/uio0/name; exec 3<>/dev/uio0 && echo opened"]
   bind: ["/sys/class/uio=sys/class/uio", "/dev/uio0=dev/uio0"]
 timeline:
   - expect: { exit: 0, within: 5s }
-  - expect: { device: uio0, lateReleases: 0 }
+  - wait: { opened: uio0 }
 `,
     );
     const r = await cdevemu(['run', f]);
