@@ -1,0 +1,77 @@
+/**
+ * A user-written model: a temperature sensor that produces a reading every
+ * `intervalMs`, like a character-device front end to a hwmon chip. Load it
+ * into the daemon with `cdevemu daemon --model examples/models/thermometer.mjs`
+ * (or `models:` in a config file, see examples/config.yaml), then
+ *
+ *   cdevemu plug thermometer temp0 --option intervalMs=500
+ *   cat MOUNT/dev/temp0                      # one line per new reading
+ *   cdevemu action temp0 set 41.5
+ *
+ * It shows the parts of the model API (src/core/model.ts) most devices need:
+ * validated options, per-open state (each open file reads every reading
+ * once, from the next one on), a blocking read that honours O_NONBLOCK and
+ * its AbortSignal, poll, an action, sysfs-like attributes, and a timer that
+ * remove() stops, since no model code may run after remove() returns.
+ */
+import { setInterval, clearInterval } from 'node:timers';
+
+const POLLIN = 0x001;
+const POLLRDNORM = 0x040;
+
+/** @typedef {{ celsius: number, sample: number, timer: NodeJS.Timeout | null }} State */
+
+/** @param {{ instance: { state: State } }} file */
+const line = (file) => Buffer.from(`temp=${file.instance.state.celsius.toFixed(1)}\n`);
+
+export default {
+  name: 'thermometer',
+  stream: true,
+
+  create(inst, options = {}) {
+    const { intervalMs = 1000, celsius = 21 } = /** @type {Record<string, number>} */ (options ?? {});
+    if (!Number.isInteger(intervalMs) || intervalMs < 10) throw new Error('thermometer: intervalMs must be an integer >= 10');
+    /** @type {State} */
+    const state = { celsius, sample: 0, timer: null };
+    state.timer = setInterval(() => {
+      state.sample++;
+      inst.wq.wake(); // readers and pollers look again
+    }, intervalMs);
+    return state;
+  },
+
+  attributes(inst) {
+    return { [`sys/class/hwmon/${inst.name}/temp1_input`]: () => `${Math.round(inst.state.celsius * 1000)}\n` };
+  },
+
+  open(file) {
+    file.private = { seen: file.instance.state.sample };
+  },
+
+  async read(file, size, signal) {
+    const s = file.instance.state;
+    const me = file.private;
+    if (me.seen === s.sample) {
+      if (file.nonblock) throw Object.assign(new Error('no new reading'), { code: 'EAGAIN' });
+      await file.instance.wq.wait(() => me.seen !== s.sample, signal);
+    }
+    me.seen = s.sample;
+    return line(file).subarray(0, size);
+  },
+
+  poll(file) {
+    return file.private.seen !== file.instance.state.sample ? POLLIN | POLLRDNORM : 0;
+  },
+
+  actions: {
+    set(inst, celsius) {
+      if (typeof celsius !== 'number') throw new Error('set takes a number of degrees');
+      inst.state.celsius = celsius;
+      return { celsius };
+    },
+  },
+
+  remove(inst) {
+    if (inst.state.timer) clearInterval(inst.state.timer);
+  },
+};
