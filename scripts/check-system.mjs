@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 /**
  * Checks what cdevemu needs from the machine before `npm start` and
- * `npm test`, and says how to get what is missing. `--install` installs
- * missing Debian packages with apt-get (used by .ci/run).
+ * `npm test`, and says how to get what is missing. Missing Debian packages
+ * are installed with apt-get under `--install` (.ci/run) and, as root, for
+ * `npm test`.
  */
 import { accessSync, constants, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
-const install = process.argv.includes('--install');
 const forTests = process.argv.includes('--tests') || process.env.npm_lifecycle_event === 'pretest';
+const isRoot = process.getuid?.() === 0;
 
 // command -> Debian package that provides it
 const commands = { mount: 'mount', umount: 'mount', unshare: 'util-linux', findmnt: 'util-linux' };
@@ -48,16 +49,25 @@ if (!existsSync('/dev/fuse')) {
     problems.push('/dev/fuse is not readable and writable by this user.');
   }
 }
-if (process.getuid && process.getuid() !== 0) {
+if (!isRoot) {
   problems.push('cdevemu mounts with `mount -i`, which needs root (or CAP_SYS_ADMIN): run as root.');
 }
+
+// The tests run as root anyway (they mount); there `npm test` installs the
+// client tools it drives (evtest, rngtest...) itself, so that `npm ci &&
+// npm test` works on a fresh Debian machine.
+const install = process.argv.includes('--install') || (forTests && isRoot && has('apt-get'));
 
 const wanted = { ...commands, ...(forTests ? testCommands : {}) };
 const missing = [...new Set(Object.entries(wanted).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg))];
 if (missing.length && install) {
   console.error(`check-system: installing ${missing.join(' ')} with apt-get`);
-  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-  execFileSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  try {
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+    execFileSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  } catch (err) {
+    problems.push(`apt-get could not install ${missing.join(' ')}: ${err.message.split('\n')[0]}`);
+  }
 } else if (missing.length) {
   problems.push(`missing Debian packages: ${missing.join(' ')} (apt-get install ${missing.join(' ')}, or run: node scripts/check-system.mjs --install)`);
 }
