@@ -158,12 +158,13 @@ timeline:
   - expect: { noStuck: true }
 `,
     );
+    // Both files are opened before the writes: the replug follows the failed write at once.
     const prog = `import os,sys,time,errno
 fd = os.open(sys.argv[1], os.O_RDWR)
+fd2 = os.open(sys.argv[1], os.O_RDWR)
 for i in range(2):
     try: os.write(fd, b"x")
     except OSError as e: print("write", errno.errorcode[e.errno], flush=True)
-fd2 = os.open(sys.argv[1], os.O_RDWR)
 while True:
     try: os.read(fd2, 1)
     except OSError as e:
