@@ -7,7 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cdevemu, repoRoot } from '../helpers/cli.js';
+import { cdevemu, cliPath, repoRoot } from '../helpers/cli.js';
+import { Interactive } from '../helpers/proc.js';
 import { testRoot } from '../helpers/mount.js';
 
 let dir: string;
@@ -119,6 +120,25 @@ timeline:
     const r = await cdevemu(['run', f]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/an open of e0 did not happen within 400 ms/);
+  });
+
+  it('cleans up when interrupted (Ctrl-C): the program is stopped, the mount removed', async () => {
+    const f = await scenario(
+      'sigint.yaml',
+      `devices: [{ model: echo, name: e0 }]
+program: { command: [sh, -c, "echo pid $$; exec sleep 60"] }
+timeline:
+  - sleep: 30s
+`,
+    );
+    const run = new Interactive(process.execPath, [cliPath, 'run', f]);
+    await run.line(); // the scenario header
+    await run.line(); // started ...
+    const pid = pidIn(await run.line(), /pid (\d+)/);
+    run.kill('SIGINT');
+    expect((await run.exited).code).toBe(1);
+    expect(alive(pid)).toBe(false);
+    expect(cdevemuMounts()).toEqual([]);
   });
 
   it('fails a wait at once when the program exits before doing it', async () => {
