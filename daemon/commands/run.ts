@@ -12,6 +12,7 @@ import type { Command } from 'commander';
 import { startEmulator, type EmulatorHandle } from '../../src/api.js';
 import { LOG_LEVELS, type LogLevel } from '../../src/config/index.js';
 import { ControlClient } from '../../src/control/client.js';
+import { ControlServer } from '../../src/control/server.js';
 import { resolveSocketPath } from '../../src/control/socket-path.js';
 import {
   junitXml,
@@ -27,6 +28,7 @@ import { builtinModels } from '../../src/models/index.js';
 import { CliError, Exit } from '../exit.js';
 import { createLogger } from '../logger.js';
 import { loadUserModels } from '../models.js';
+import { VERSION } from '../version.js';
 
 interface RunOpts {
   socket?: string;
@@ -64,6 +66,8 @@ async function run(file: string, command: string[], o: RunOpts): Promise<number>
   const scratch = await mkdtemp(join(tmpdir(), 'cdevemu-run-'));
   const stageDir = join(scratch, 'ns');
   let emu: EmulatorHandle | null = null;
+  let control: ControlServer | null = null;
+  const env: Record<string, string> = {};
   const ac = new AbortController();
   const onSignal = (): void => ac.abort();
   process.on('SIGINT', onSignal);
@@ -77,10 +81,22 @@ async function run(file: string, command: string[], o: RunOpts): Promise<number>
       const models = await loadUserModels(o.model, log, builtinModels.map((m) => m.name));
       emu = await startEmulator({ mountpoint: join(scratch, 'mnt'), logger: log, models });
       target = new LocalTarget(emu);
+      // The private emulator answers the control API too, so the CLI (and
+      // the program under test, through $CDEVEMU_SOCKET) can act on it.
+      const socketPath = join(scratch, 'ctl.sock');
+      control = await ControlServer.listen({
+        socketPath,
+        devices: emu.emulator.devices,
+        faults: emu.emulator.faults,
+        mountpoint: emu.mountpoint,
+        version: VERSION,
+        logger: log,
+      });
+      env.CDEVEMU_SOCKET = socketPath;
     }
     await mkdir(stageDir);
     const out = (line: string): void => void process.stdout.write(line + '\n');
-    out(`scenario ${scenario.name} (${file}) on ${target.mountpoint}`);
+    out(`scenario ${scenario.name} (${file}) on ${target.mountpoint}${env.CDEVEMU_SOCKET ? `, control socket ${env.CDEVEMU_SOCKET}` : ''}`);
     const result = await runScenario(scenario, {
       target,
       ...(command.length ? { command } : {}),
@@ -88,6 +104,7 @@ async function run(file: string, command: string[], o: RunOpts): Promise<number>
       stageDir,
       out,
       signal: ac.signal,
+      env,
     });
     const failed = result.steps.find((s) => s.status === 'failed');
     out(
@@ -103,6 +120,7 @@ async function run(file: string, command: string[], o: RunOpts): Promise<number>
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await control?.close();
     await emu?.stop({ releaseTimeoutMs: 500 });
     await rm(scratch, { recursive: true, force: true });
   }

@@ -40,6 +40,8 @@ export interface RunOptions {
   out: (line: string) => void;
   /** Aborting it (Ctrl-C) fails the current step and ends the run; the program is stopped as always. */
   signal?: AbortSignal;
+  /** More environment for the program under test (CDEVEMU_SOCKET, say). */
+  env?: Record<string, string>;
 }
 
 /** The scenario could not be set up (unknown model, bad fault...): a bad scenario, exit 2. */
@@ -143,7 +145,7 @@ class Run {
     const cmd = argv.map(sub);
     const full = binds.length ? bindCommand(binds, this.o.stageDir, cmd) : cmd;
     this.program = new Program(full, {
-      env: { ...process.env, ...spec?.env, CDEVEMU_MOUNT: mount },
+      env: { ...process.env, ...this.o.env, ...spec?.env, CDEVEMU_MOUNT: mount },
       ...(cwd ? { cwd } : {}),
       onLine: (stream, line) => this.o.out(`${' '.repeat(11)}${stream === 'err' ? '!' : '|'} ${line}`),
     });

@@ -197,6 +197,26 @@ time.sleep(30)`;
   });
 });
 
+describe('the private emulator', () => {
+  it('answers the control API on $CDEVEMU_SOCKET, so the program under test can drive it', async () => {
+    const cli = `${process.execPath} ${cliPath}`;
+    const f = await scenario(
+      'socket.yaml',
+      `devices: [{ model: uio, name: uio0 }]
+program: { command: [sh, -c, "${cli} action uio0 irq && ${cli} ls"] }
+timeline:
+  - expect: { exit: 0, within: 10s }
+  - wait: { event: { type: action, device: uio0, action: irq } }
+`,
+    );
+    const r = await cdevemu(['run', f]);
+    expect(r.stdout).toMatch(/control socket \/tmp\/cdevemu-run-\w+\/ctl\.sock/);
+    expect(r.stdout).toMatch(/\| \{"count":1,"delivered":true\}/);
+    expect(r.stdout).toMatch(/\| uio0\s+uio\s+1\s+live/);
+    expect(r.code).toBe(0);
+  });
+});
+
 describe('--bind', () => {
   it('binds /dev/uio0 and /sys/class/uio as tcmu-runner expects them, leaving the host untouched', async () => {
     const hostHad = { dev: existsSync('/dev/uio0'), sys: existsSync('/sys/class/uio') };
