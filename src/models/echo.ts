@@ -9,6 +9,7 @@ import { Errno } from '../errno.js';
 import { POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM } from '../devio.js';
 import type { DeviceModel, File } from '../core/index.js';
 import { parseOptions } from './options.js';
+import { waitUnlessNonblock } from './util.js';
 
 export interface EchoState {
   chunks: Buffer[];
@@ -38,12 +39,6 @@ function take(s: EchoState, size: number): Buffer {
   return out.length === 1 ? out[0]! : Buffer.concat(out, got);
 }
 
-async function waitFor(file: File<EchoState>, cond: () => boolean, signal: AbortSignal): Promise<void> {
-  if (cond()) return;
-  if (file.nonblock) throw new Errno('EAGAIN');
-  await file.instance.wq.wait(cond, signal);
-}
-
 function takeAndWake(file: File<EchoState>, size: number): Buffer {
   const out = take(file.instance.state, size);
   file.instance.wq.wake();
@@ -62,14 +57,14 @@ function put(file: File<EchoState>, data: Buffer): number {
 
 async function writeBlocking(file: File<EchoState>, data: Buffer, signal: AbortSignal): Promise<number> {
   const s = file.instance.state;
-  while (s.bytes >= s.capacity) await waitFor(file, () => s.bytes < s.capacity, signal);
+  while (s.bytes >= s.capacity) await waitUnlessNonblock(file, () => s.bytes < s.capacity, signal);
   return put(file, data);
 }
 
 async function readBlocking(file: File<EchoState>, size: number, signal: AbortSignal): Promise<Buffer> {
   const s = file.instance.state;
   // Loop like pipe_read(): another reader may have taken the data first.
-  while (s.bytes === 0) await waitFor(file, () => s.bytes > 0, signal);
+  while (s.bytes === 0) await waitUnlessNonblock(file, () => s.bytes > 0, signal);
   return takeAndWake(file, size);
 }
 

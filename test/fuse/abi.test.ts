@@ -8,13 +8,8 @@ import { describe, expect, it } from 'vitest';
 import * as abi from '../../src/fuse/abi.js';
 import { SIZEOF } from '../../src/fuse/abi.js';
 import { decodeInitIn, encodeInitOut, type fuse_init_out } from '../../src/fuse/wire.js';
+import { hex } from './bytes.js';
 
-/** Hex string with `// comments` and whitespace stripped, as a Buffer. */
-function hex(s: string): Buffer {
-  const clean = s.replace(/\/\/[^\n]*/g, '').replace(/\s+/g, '');
-  if (!/^([0-9a-f]{2})*$/i.test(clean)) throw new Error(`bad hex literal: ${clean}`);
-  return Buffer.from(clean, 'hex');
-}
 
 /*
  * Expected sizeof() for each struct, from fuse.h. All structs are padded to

@@ -50,13 +50,8 @@ import {
   type fuse_attr,
   type fuse_entry_out,
 } from '../../src/fuse/wire.js';
+import { hex } from './bytes.js';
 
-/** Hex string with `// comments` and whitespace stripped, as a Buffer. */
-function hex(s: string): Buffer {
-  const clean = s.replace(/\/\/[^\n]*/g, '').replace(/\s+/g, '');
-  if (!/^([0-9a-f]{2})*$/i.test(clean)) throw new Error(`bad hex literal: ${clean}`);
-  return Buffer.from(clean, 'hex');
-}
 
 /** Compares as hex strings so a failure shows where the bytes differ. */
 function expectBytes(actual: Buffer, expected: Buffer): void {

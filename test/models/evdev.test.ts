@@ -22,7 +22,7 @@ import {
 } from '../../src/models/evdev.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { Interactive, run } from '../helpers/proc.js';
-import { Holder, le32, O_RDONLY } from './holder.js';
+import { Holder, le32, O_RDONLY, hex } from './holder.js';
 
 let t: TestEmulator;
 beforeAll(async () => {
@@ -73,7 +73,6 @@ function record(type: number, code: number, value: number): string {
   b.writeInt32LE(value, 20);
   return b.toString('hex');
 }
-const hex = (n: number): string => `0x${n.toString(16)}`;
 
 describe('evtest', () => {
   it('prints the device name and the key events injected through the API, and exits "No such device" within a second of unplug', async () => {

@@ -10,6 +10,7 @@
  *   close                   -> ok
  */
 import { pythonInteractive, type Interactive } from '../helpers/proc.js';
+import { O_RDWR } from '../../src/devio.js';
 
 const source = `import os,sys,errno,select,fcntl
 fd = os.open(sys.argv[1], int(sys.argv[2], 0))
@@ -41,9 +42,7 @@ for line in sys.stdin:
     sys.stdout.flush()
 `;
 
-export const O_RDONLY = 0;
-export const O_WRONLY = 1;
-export const O_RDWR = 2;
+export { O_RDONLY, O_RDWR, O_WRONLY } from '../../src/devio.js';
 
 export class Holder {
   private constructor(readonly proc: Interactive) {}
@@ -86,11 +85,7 @@ export const le32 = (n: number): string => {
   return b.toString('hex');
 };
 
-/** Waits until `cond` holds, polling every 10 ms. */
-export async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+export { until } from '../helpers/wait.js';
+
+/** An ioctl command or mask as it reads in test names and messages. */
+export const hex = (n: number): string => `0x${n.toString(16)}`;

@@ -8,7 +8,7 @@ import { POLLERR, POLLHUP, POLLIN } from '../../src/devio.js';
 import { RTC_AF, RTC_AIE_ON, RTC_ALM_READ, RTC_IRQF, RTC_RD_TIME, RTC_SET_TIME, RTC_UF, RTC_UIE_OFF, RTC_UIE_ON, RTC_WKALM_RD, RTC_WKALM_SET } from '../../src/models/rtc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { run } from '../helpers/proc.js';
-import { Holder, O_RDONLY } from './holder.js';
+import { Holder, O_RDONLY, hex } from './holder.js';
 
 let t: TestEmulator;
 beforeAll(async () => {
@@ -20,7 +20,6 @@ const plug = async (options: Record<string, unknown> = {}) => {
   const inst = await t.emu.devices.plug({ model: 'rtc', name: 'rtc%d', options });
   return { inst, name: inst.name, path: t.path(`dev/${inst.name}`) };
 };
-const hex = (n: number): string => `0x${n.toString(16)}`;
 /** struct rtc_time as hex, from a UTC date. */
 function tm(iso: string): string {
   const d = new Date(iso);

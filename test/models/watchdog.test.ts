@@ -22,7 +22,7 @@ import {
 } from '../../src/models/watchdog.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { run } from '../helpers/proc.js';
-import { Holder, le32, O_RDWR, O_WRONLY } from './holder.js';
+import { Holder, le32, O_RDWR, O_WRONLY, hex } from './holder.js';
 
 let t: TestEmulator;
 beforeAll(async () => {
@@ -34,7 +34,6 @@ const plug = async (options: Record<string, unknown> = {}) => {
   const inst = await t.emu.devices.plug({ model: 'watchdog', name: 'watchdog%d', options });
   return { inst, name: inst.name, path: t.path(`dev/${inst.name}`) };
 };
-const hex = (n: number): string => `0x${n.toString(16)}`;
 const V = Buffer.from('V').toString('hex');
 const status = async (name: string) => (await t.emu.devices.action(name, 'status')) as { active: boolean; timeout: number; expiries: number };
 /** Events of one plug (names are reused after unplug, generations are not). */
