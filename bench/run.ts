@@ -24,6 +24,7 @@ import { pino } from 'pino';
 import { Emulator } from '../src/emulator.js';
 import { buildClients, killChildren, LineClient, run, runJson } from './clients.js';
 import { metric, renderTable, type Metric, type WorkloadResult } from './report.js';
+import { findMount } from '../src/fuse/mount.js';
 
 // ---------------------------------------------------------------- options
 
@@ -133,10 +134,7 @@ function cleanup(): Promise<void> {
   return cleaning;
 }
 
-async function isMounted(dir: string): Promise<boolean> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  return text.split('\n').some((l) => l.split(' ')[4] === dir);
-}
+const isMounted = async (dir: string): Promise<boolean> => (await findMount(dir)) !== null;
 
 function bail(why: string, code: number): void {
   if (cleaning) {

@@ -5,13 +5,14 @@
  * unmount (global teardown unmounts anything still left under the root).
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
 import type { DeviceEvent } from '../../src/control/protocol.js';
+import { findMount } from '../../src/fuse/mount.js';
 import { Interactive, run, type RunResult } from '../helpers/proc.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/daemon/cli.js', import.meta.url));
@@ -34,8 +35,7 @@ export function cli(args: string[], o: { env?: NodeJS.ProcessEnv; timeoutMs?: nu
 
 /** Whether `dir` is a mountpoint now (read from mountinfo; never touches the mount). */
 export async function isMounted(dir: string): Promise<boolean> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  return text.split('\n').some((l) => l.split(' ')[4] === dir);
+  return (await findMount(dir)) !== null;
 }
 
 const running = new Set<Daemon>();
