@@ -61,7 +61,7 @@ import { assertDir, NodeTree, type TreeNode } from './tree.js';
 const ENTRY_TTL_MS = 1000;
 
 type OpenHandle =
-  | { kind: 'device'; file: DeviceFile; nodeid: bigint }
+  | { kind: 'device'; file: DeviceFile }
   | { kind: 'attribute'; content: Buffer };
 
 
@@ -81,9 +81,6 @@ export class DeviceFs implements FuseFilesystem {
     this.notifier = n;
   }
 
-  get openFiles(): number {
-    return this.handles.size;
-  }
 
   private node(nodeid: bigint): TreeNode {
     const n = this.tree.get(nodeid);
@@ -166,7 +163,7 @@ export class DeviceFs implements FuseFilesystem {
     // kernel resolved just before; the endpoint answers ENODEV then.
     const opened = n.endpoint.open(this.io(ctx, a.flags));
     const flags = FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | (n.stream ? FOPEN_STREAM : 0);
-    return after(opened, (file) => this.register({ kind: 'device', file, nodeid: n.nodeid }, flags));
+    return after(opened, (file) => this.register({ kind: 'device', file }, flags));
   }
 
   private register(h: OpenHandle, open_flags: number): fuse_open_out {

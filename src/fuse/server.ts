@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { FuseChannel } from './channel.js';
-import type { ConnectionInfo, FuseFilesystem } from './filesystem.js';
+import type { FuseFilesystem } from './filesystem.js';
 import { abortConnection, findMount, mountFuse, prepareMountpoint, unmountFuse } from './mount.js';
 import { FuseSession } from './session.js';
 import { encodeNotifyInvalEntry, encodeNotifyPoll } from './wire.js';
@@ -74,9 +74,6 @@ export class FuseServer implements KernelNotifier {
     return server;
   }
 
-  get connection(): ConnectionInfo | null {
-    return this.session.connection;
-  }
 
   pollWakeup(kh: bigint): void {
     const err = this.channel.write(encodeNotifyPoll(kh));
