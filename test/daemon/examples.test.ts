@@ -49,6 +49,6 @@ except OSError as e: print(errno.errorcode[e.errno])`,
   await d.client.unplug('temp0');
   expect(await reader.line()).toBe('EIO');
   await reader.exited;
-  // Freed once the reader's file is released: the model's timer does not keep it alive.
+  // Freed once the reader's file is released (remove() stopped the model's timer).
   await eventually(async () => expect((await d.client.listDevices()).map((x) => x.name)).not.toContain('temp0'));
 });
