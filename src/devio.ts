@@ -39,8 +39,9 @@ export interface IoContext extends Caller {
    * The file's f_flags at the time of this call. O_NONBLOCK may be set by
    * fcntl(F_SETFL) or FIONBIO after open, so this, not the open flags, says
    * whether a read may block (fuse_read_args_fill copies f_flags per request).
+   * Undefined for IOCTL, POLL and FSYNC, whose requests carry no f_flags.
    */
-  flags: number;
+  flags: number | undefined;
   /** Aborted when the caller is interrupted by a signal, or through `abort`. */
   readonly signal: AbortSignal;
   /**
@@ -91,6 +92,12 @@ export interface IoctlRequest {
   outSize: number;
   /** Set for a 32-bit caller on a 64-bit kernel (FUSE_IOCTL_COMPAT). */
   compat: boolean;
+  /**
+   * The thread that called ioctl(2) (fuse_in_header.pid): whose memory `arg`
+   * points into. Not the opener's: a descriptor outlives fork() and travels
+   * over Unix sockets.
+   */
+  pid: number;
 }
 
 export interface IoctlReply {

@@ -148,7 +148,8 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     let r: T | Promise<T>;
     try {
       if (file?.closed) throw new Errno('EBADF');
-      if (file && io) file.flags = io.flags;
+      // Only READ and WRITE carry f_flags; the others leave the last known ones.
+      if (file && io?.flags !== undefined) file.flags = io.flags;
       h = this.gate.enter(op, file ?? CONTROL, io ?? undefined);
     } catch (err) {
       this.count.errors++;

@@ -120,12 +120,19 @@ export class FaultEngine implements OpInterceptor {
 
   /** Validates and adds a rule; throws FaultRuleError naming the bad field. */
   add(spec: unknown): FaultRuleStatus {
+    // An automatic id skips the ids rules were given explicitly (f2 added by
+    // hand must not make every later rule without an id clash with it).
+    while (this.has(`f${this.nextId}`)) this.nextId++;
     const rule = parseRule(spec, `f${this.nextId}`);
-    if (this.rules.some((r) => r.rule.id === rule.id)) throw new Errno('EEXIST', `fault ${rule.id} exists`);
-    this.nextId++;
+    if (this.has(rule.id)) throw new Errno('EEXIST', `fault ${rule.id} exists`);
+    if (rule.id === `f${this.nextId}`) this.nextId++;
     const active = new ActiveRule(rule);
     this.rules.push(active);
     return active.status();
+  }
+
+  private has(id: string): boolean {
+    return this.rules.some((r) => r.rule.id === id);
   }
 
   remove(id: string): boolean {

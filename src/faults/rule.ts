@@ -10,6 +10,7 @@
  *     errno: EIO
  */
 import { isErrnoName } from '../errno.js';
+import { COMM_MAX, MAX_DURATION_MS, MAX_DURATION_TEXT, NAME_MAX, PID_MAX } from '../limits.js';
 import type { FaultableOp } from '../core/index.js';
 
 export const FAULT_OPS: readonly FaultableOp[] = ['open', 'read', 'write', 'ioctl', 'poll', 'release'];
@@ -64,6 +65,22 @@ export class FaultRuleError extends Error {
 }
 
 const INT_FIELDS = ['pid', 'nth', 'every', 'first', 'seed', 'afterMs', 'delayMs', 'jitterMs', 'bytes', 'count'] as const;
+type IntField = (typeof INT_FIELDS)[number];
+/** Durations become timers; a pid can be no larger than PID_MAX; counts must stay exact. */
+const INT_MAX: Record<IntField, [number, string]> = {
+  pid: [PID_MAX, `at most ${PID_MAX}`],
+  afterMs: [MAX_DURATION_MS, MAX_DURATION_TEXT],
+  delayMs: [MAX_DURATION_MS, MAX_DURATION_TEXT],
+  jitterMs: [MAX_DURATION_MS, MAX_DURATION_TEXT],
+  nth: [Number.MAX_SAFE_INTEGER, `at most ${Number.MAX_SAFE_INTEGER}`],
+  every: [Number.MAX_SAFE_INTEGER, `at most ${Number.MAX_SAFE_INTEGER}`],
+  first: [Number.MAX_SAFE_INTEGER, `at most ${Number.MAX_SAFE_INTEGER}`],
+  seed: [Number.MAX_SAFE_INTEGER, `at most ${Number.MAX_SAFE_INTEGER}`],
+  bytes: [Number.MAX_SAFE_INTEGER, `at most ${Number.MAX_SAFE_INTEGER}`],
+  count: [Number.MAX_SAFE_INTEGER, `at most ${Number.MAX_SAFE_INTEGER}`],
+};
+/** Device names are path components of these characters (core/names.ts); a glob adds * and ?. */
+const DEVICE_GLOB = /^[A-Za-z0-9_.:+\-*?]+$/;
 const KNOWN = new Set<string>(['id', 'device', 'op', 'ioctl', 'comm', 'probability', 'action', 'errno', ...INT_FIELDS]);
 
 /** Which ops each action makes sense on (a close cannot fail or be shortened). */
@@ -85,6 +102,14 @@ function parseIoctl(v: unknown): number {
   return n;
 }
 
+/** Rule ids name rules in API paths and CLI arguments: short, and of path-safe characters. */
+function parseId(v: unknown): string {
+  if ((typeof v !== 'string' && typeof v !== 'number') || !/^[A-Za-z0-9_.:+-]{1,64}$/.test(String(v))) {
+    throw new FaultRuleError('id', 'expected up to 64 letters, digits or _.:+-');
+  }
+  return String(v);
+}
+
 /** Validates a rule from JSON/YAML. `id` is assigned by the caller when absent. */
 export function parseRule(input: unknown, id: string): FaultRule {
   if (!input || typeof input !== 'object' || Array.isArray(input)) throw new FaultRuleError('rule', 'expected an object');
@@ -95,10 +120,13 @@ export function parseRule(input: unknown, id: string): FaultRule {
     throw new FaultRuleError('action', `expected one of ${FAULT_ACTIONS.join(', ')}`);
   }
   const action = o.action as FaultAction;
-  const rule: FaultRule = { id: o.id === undefined ? id : String(o.id), device: '*', op: [], action };
+  const rule: FaultRule = { id: o.id === undefined ? id : parseId(o.id), device: '*', op: [], action };
 
   if (o.device !== undefined) {
-    if (typeof o.device !== 'string' || o.device === '') throw new FaultRuleError('device', 'expected a device name or glob');
+    if (typeof o.device !== 'string' || !DEVICE_GLOB.test(o.device)) {
+      throw new FaultRuleError('device', 'expected a device name or glob (letters, digits, _.:+- and the wildcards * and ?)');
+    }
+    if (o.device.length > NAME_MAX) throw new FaultRuleError('device', `at most ${NAME_MAX} characters, like a device name`);
     rule.device = o.device;
   }
   if (o.op !== undefined) {
@@ -114,6 +142,7 @@ export function parseRule(input: unknown, id: string): FaultRule {
   if (o.ioctl !== undefined) rule.ioctl = parseIoctl(o.ioctl);
   if (o.comm !== undefined) {
     if (typeof o.comm !== 'string') throw new FaultRuleError('comm', 'expected a process name');
+    if (Buffer.byteLength(o.comm) > COMM_MAX) throw new FaultRuleError('comm', `a process name is at most ${COMM_MAX} bytes (TASK_COMM_LEN)`);
     rule.comm = o.comm;
   }
   for (const f of INT_FIELDS) {
@@ -123,6 +152,8 @@ export function parseRule(input: unknown, id: string): FaultRule {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
       throw new FaultRuleError(f, `expected an integer >= ${min}`);
     }
+    const [max, text] = INT_MAX[f];
+    if (v > max) throw new FaultRuleError(f, `${text}, got ${v}`);
     rule[f] = v;
   }
   if (o.probability !== undefined) {

@@ -180,7 +180,7 @@ export class DeviceFs implements FuseFilesystem {
   }
 
   /** The request as the device sees it; the signal is made only if the device asks for it. */
-  private io(ctx: RequestContext, flags: number): IoContext {
+  private io<F extends number | undefined>(ctx: RequestContext, flags: F): IoContext & { flags: F } {
     return {
       pid: ctx.pid,
       uid: ctx.uid,
@@ -256,7 +256,7 @@ export class DeviceFs implements FuseFilesystem {
     const h = this.handles.get(a.fh);
     if (!h) throw new Errno(E.EBADF);
     if (h.kind !== 'device' || !h.file.fsync) throw new Errno(E.EINVAL);
-    return h.file.fsync(this.io(ctx, 0));
+    return h.file.fsync(this.io(ctx, undefined));
   }
 
   opendir(ctx: RequestContext): fuse_open_out {
@@ -314,8 +314,8 @@ export class DeviceFs implements FuseFilesystem {
     const file = this.device(a.fh);
     // STYLE §5: an unimplemented ioctl is ENOTTY, as the kernel answers for a driver without unlocked_ioctl.
     if (!file.ioctl) throw new Errno(E.ENOTTY);
-    const req = { cmd: a.cmd, arg: a.arg, in: a.in_data, outSize: a.out_size, compat: (a.flags & FUSE_IOCTL_COMPAT) !== 0 };
-    return after(file.ioctl(req, this.io(ctx, 0)), (r) => {
+    const req = { cmd: a.cmd, arg: a.arg, in: a.in_data, outSize: a.out_size, compat: (a.flags & FUSE_IOCTL_COMPAT) !== 0, pid: ctx.pid };
+    return after(file.ioctl(req, this.io(ctx, undefined)), (r) => {
       let out = r.out;
       if (out && out.length > a.out_size) {
         this.log.warn({ cmd: a.cmd.toString(16), outSize: a.out_size, got: out.length }, 'ioctl output longer than _IOC_SIZE; truncated');
@@ -332,7 +332,7 @@ export class DeviceFs implements FuseFilesystem {
     // The kernel asks to be notified only when a poller will sleep
     // (fuse_file_poll); kh then names this file's wait queue in the kernel.
     const wake = a.flags & FUSE_POLL_SCHEDULE_NOTIFY && n ? () => n.pollWakeup(a.kh) : null;
-    return file.poll(a.events, wake, this.io(ctx, 0));
+    return file.poll(a.events, wake, this.io(ctx, undefined));
   }
 
   /**

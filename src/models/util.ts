@@ -57,15 +57,17 @@ export function strToUser(text: string | undefined, maxlen: number): IoctlReply 
  * encoded _IOW/_IOWR bring it in `req.in`. Some ABI commands are encoded
  * _IOR although the driver get_user()s them (WDIOC_SETOPTIONS): a regular
  * FUSE mount copies nothing in for those, so the value is read from the
- * caller's memory through /proc/PID/mem (the daemon runs as root). The pid is
- * the opener's, which is the caller unless the descriptor was passed to
- * another process. EFAULT when it cannot be read, as get_user() would fail.
+ * caller's memory through /proc/PID/mem (the daemon runs as root), PID
+ * being the calling thread from the request, never the opener: after fork()
+ * or a descriptor passed over a socket they differ, and the opener's pid
+ * may since name an unrelated process. EFAULT when it cannot be read, as
+ * get_user() would fail.
  */
-export async function intArgument(file: File<unknown>, req: IoctlRequest): Promise<number> {
+export async function intArgument(req: IoctlRequest): Promise<number> {
   if (req.in.length >= 4) return req.in.readInt32LE(0);
   if (req.arg === 0n) throw new Errno('EFAULT');
   try {
-    const fh = await open(`/proc/${file.pid}/mem`, 'r');
+    const fh = await open(`/proc/${req.pid}/mem`, 'r');
     try {
       const b = Buffer.alloc(4);
       const { bytesRead } = await fh.read(b, 0, 4, Number(req.arg)); // user addresses are below 2^47: exact as a double

@@ -242,7 +242,7 @@ export const watchdogModel: DeviceModel<WatchdogState> = {
       case WDIOC_GETBOOTSTATUS:
         return intReply(s.bootstatus);
       case WDIOC_SETOPTIONS: {
-        const val = await intArgument(file, req);
+        const val = await intArgument(req);
         if (val & WDIOS_DISABLECARD) stop(inst);
         if (val & WDIOS_ENABLECARD) start(inst);
         return {};

@@ -5,7 +5,7 @@ import { O_NONBLOCK, O_RDWR, POLLERR, POLLIN } from '../../src/devio.js';
 import { DeviceError, type DeviceEvent } from '../../src/core/index.js';
 import { call, io, openNode, pipeModel, pipeOf, setup, sleep, tick } from './helpers.js';
 
-const ioctlReq = { cmd: 0x1234, arg: 0n, in: Buffer.alloc(0), outSize: 0, compat: false };
+const ioctlReq = { cmd: 0x1234, arg: 0n, in: Buffer.alloc(0), outSize: 0, compat: false, pid: process.pid };
 
 describe('names and generations', () => {
   it("'%d' takes the lowest number not used by a live or unplugging instance", async () => {

@@ -7,7 +7,7 @@ import type { DeviceEvent } from '../../src/core/index.js';
 import { call, io, openNode, pipeModel, pipeOf, setup, sleep, tick, watch } from './helpers.js';
 
 
-const ioctlReq = { cmd: 0x1234, arg: 0n, in: Buffer.alloc(0), outSize: 0, compat: false };
+const ioctlReq = { cmd: 0x1234, arg: 0n, in: Buffer.alloc(0), outSize: 0, compat: false, pid: process.pid };
 
 describe('unplug with files open', () => {
   it('fails I/O with EIO, answers poll with POLLERR|POLLHUP, then lateRelease once and free once', async () => {

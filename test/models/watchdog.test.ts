@@ -21,7 +21,7 @@ import {
   WDIOS_ENABLECARD,
 } from '../../src/models/watchdog.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
-import { run } from '../helpers/proc.js';
+import { pythonInteractive, run } from '../helpers/proc.js';
 import { Holder, le32, O_RDWR, O_WRONLY, hex } from './holder.js';
 
 let t: TestEmulator;
@@ -106,6 +106,33 @@ describe('the device', () => {
     expect(await h.op('read 4')).toBe('EINVAL'); // no read op
     await h.close();
     expect((await status(d.name)).active).toBe(false);
+  });
+
+  it('SETOPTIONS reads the calling process, not the opener: a forked child disables the card its parent opened', async () => {
+    const d = await plug({ timeout: 60 });
+    // The parent opens (which starts the card) and keeps ENABLECARD at the
+    // address; the child writes DISABLECARD at the same address of its own
+    // copy and makes the ioctl. Read from the opener, the card would stay on.
+    const p = pythonInteractive(
+      `import os, sys, ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(sys.argv[1], os.O_WRONLY)
+opt = ctypes.c_int(${WDIOS_ENABLECARD})
+pid = os.fork()
+if pid == 0:
+    opt.value = ${WDIOS_DISABLECARD}
+    os._exit(0 if libc.ioctl(fd, ctypes.c_ulong(${WDIOC_SETOPTIONS}), ctypes.byref(opt)) == 0 else ctypes.get_errno())
+_, st = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(st), opt.value)
+sys.stdin.readline()
+os.write(fd, b'V')`,
+      [d.path],
+    );
+    expect(await p.line()).toBe(`0 ${WDIOS_ENABLECARD}`);
+    expect((await status(d.name)).active).toBe(false);
+    p.send('close');
+    expect(await p.exited).toEqual({ code: 0, signal: null });
+    expect(p.stderr).toBe('');
   });
 
   it('nowayout refuses to stop even after V', async () => {
