@@ -6,6 +6,7 @@ import { CommanderError } from 'commander';
 import { ConfigError } from '../src/config/document.js';
 import { ApiError, DaemonUnreachableError } from '../src/control/client.js';
 import { SocketInUseError } from '../src/control/server.js';
+import { MountpointError } from '../src/fuse/mount.js';
 
 export const Exit = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 export type ExitCode = (typeof Exit)[keyof typeof Exit];
@@ -33,6 +34,6 @@ export function describeExit(err: unknown): { code: number; message: string } {
   if (err instanceof ApiError) {
     return { code: err.status >= 400 && err.status < 500 ? Exit.usage : Exit.failed, message: `${err.message} (${err.code})` };
   }
-  if (err instanceof ConfigError || err instanceof SocketInUseError) return { code: Exit.usage, message: err.message };
+  if (err instanceof ConfigError || err instanceof SocketInUseError || err instanceof MountpointError) return { code: Exit.usage, message: err.message };
   return { code: Exit.failed, message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
 }

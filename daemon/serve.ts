@@ -13,10 +13,11 @@ import { loadDaemonConfig, type DaemonConfigFile, type DeviceSpec, type LogLevel
 import { DEFAULT_DEVICES, DEFAULT_MOUNTPOINT, DEFAULT_SHUTDOWN_RELEASE_MS } from '../src/config/defaults.js';
 import { ControlServer, claimSocketPath } from '../src/control/server.js';
 import { resolveSocketPath } from '../src/control/socket-path.js';
+import { DeviceError } from '../src/core/index.js';
 import { Emulator } from '../src/emulator.js';
-import { abortConnection, findMount, unmountFuse } from '../src/fuse/mount.js';
+import { FSTYPE, abortConnection, findMount, unmountFuse } from '../src/fuse/mount.js';
 import { builtinModels } from '../src/models/index.js';
-import { Exit } from './exit.js';
+import { Exit, describeExit } from './exit.js';
 import { tryItText } from './hint.js';
 import { createLogger } from './logger.js';
 import { loadUserModels } from './models.js';
@@ -39,6 +40,8 @@ export interface DaemonSettings {
   logLevel: LogLevel;
   models: string[];
   devices: readonly DeviceSpec[];
+  /** From the config file, when it listed the devices. */
+  deviceError?: DaemonConfigFile['deviceError'];
   faults: readonly Record<string, unknown>[];
 }
 
@@ -54,6 +57,7 @@ export function settle(flags: DaemonFlags, file: DaemonConfigFile): DaemonSettin
     faults: file.faults ?? [],
   };
   if (file.drainTimeoutMs !== undefined) s.drainTimeoutMs = file.drainTimeoutMs;
+  if (file.deviceError) s.deviceError = file.deviceError;
   return s;
 }
 
@@ -96,9 +100,16 @@ class Daemon {
     try {
       await this.starting;
     } catch (err) {
-      this.log.fatal({ err }, `cannot start: ${err instanceof Error ? err.message : String(err)}`);
       await this.teardown().catch((e: unknown) => this.log.error({ err: e }, 'cleanup after a failed start failed'));
-      return err instanceof Error && err.name === 'SocketInUseError' ? Exit.usage : Exit.failed;
+      // The user's to fix (a bad device in the config, a mountpoint taken):
+      // one line and exit 2, like a bad config file. Anything else is ours.
+      const { code, message } = describeExit(err);
+      if (code === Exit.usage) {
+        process.stderr.write(`cdevemu: ${message}\n`);
+        return Exit.usage;
+      }
+      this.log.fatal({ err }, `cannot start: ${err instanceof Error ? err.message : String(err)}`);
+      return Exit.failed;
     }
     if (this.signals === 0) process.stdout.write(tryItText(this.s, this.emulator!.devices.list()));
     return this.finished;
@@ -114,14 +125,19 @@ class Daemon {
       models,
       ...(s.drainTimeoutMs !== undefined ? { drainTimeoutMs: s.drainTimeoutMs } : {}),
     });
-    for (const spec of s.devices) {
+    for (const [i, spec] of s.devices.entries()) {
       if (this.signals) return;
+      let inst;
       try {
-        const inst = await this.emulator.devices.plug(spec);
-        log.info({ device: inst.name, model: inst.model, generation: inst.generation }, 'plugged');
+        inst = await this.emulator.devices.plug(spec);
       } catch (err) {
-        log.error({ err, device: spec.name, model: spec.model }, `cannot plug ${spec.name} (${spec.model}): ${err instanceof Error ? err.message : String(err)}`);
+        // A device the config asks for and cannot have is a config error:
+        // starting without it would hide it.
+        if (!(err instanceof DeviceError) || !s.deviceError) throw err;
+        const field = err.kind === 'unknown_model' ? 'model' : err.kind === 'probe_failed' ? 'options' : 'name';
+        throw s.deviceError(i, field, `cannot plug ${spec.name}: ${err.message}`);
       }
+      log.info({ device: inst.name, model: inst.model, generation: inst.generation }, 'plugged');
     }
     // Validated with the config file already; only an id clash can fail here.
     for (const rule of s.faults) this.emulator.faults.add(rule);
@@ -201,7 +217,7 @@ class Daemon {
       // mountpoint at once (ENOTCONN), where a live one would wait for this
       // thread, which is the one that answers.
       const m = await findMount(this.s.mountpoint).catch(() => null);
-      if (m?.fstype === 'fuse.cdevemu') await abortConnection(m.dev).catch(() => {});
+      if (m?.fstype === FSTYPE) await abortConnection(m.dev).catch(() => {});
       await unmountFuse(this.s.mountpoint, true).catch(() => {});
     })().finally(exit);
   }

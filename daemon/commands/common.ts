@@ -3,6 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { ControlClient } from '../../src/control/client.js';
 import { resolveSocketPath } from '../../src/control/socket-path.js';
 import { CliError, Exit } from '../exit.js';
+import { MAX_DURATION_MS, MAX_DURATION_TEXT } from '../../src/limits.js';
 
 export interface SocketOpts {
   socket?: string;
@@ -48,10 +49,12 @@ export function modelOptions(o: { option?: Record<string, unknown>; options?: st
   return o.option;
 }
 
-export function nonNegativeInt(what: string): (v: string) => number {
+/** A non-negative number of `unit`s, bounded so that it still fits a timer once in ms. */
+export function nonNegativeInt(what: string, unitMs = 1): (v: string) => number {
   return (v) => {
     const n = Number(v);
     if (!/^\d+(\.\d+)?$/.test(v.trim()) || !Number.isFinite(n)) throw new InvalidArgumentError(`${what}: expected a non-negative number, got ${JSON.stringify(v)}`);
+    if (n * unitMs > MAX_DURATION_MS) throw new InvalidArgumentError(`${what}: ${MAX_DURATION_TEXT}, got ${v}`);
     return n;
   };
 }

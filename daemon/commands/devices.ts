@@ -41,7 +41,7 @@ export function registerDeviceCommands(program: Command): void {
     .option(
       '--wait-release <sec>',
       'then wait up to SEC seconds for every open file of the device to be closed; exit 1 and name the holders if not',
-      nonNegativeInt('--wait-release'),
+      nonNegativeInt('--wait-release', 1000),
     )
     .action(async (name: string, o: SocketOpts & { drainTimeout?: number; waitRelease?: number }) => {
       const client = clientFor(o);

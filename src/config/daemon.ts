@@ -16,8 +16,10 @@
  * demo set in defaults.ts). Command-line flags override the file.
  */
 import { dirname, resolve } from 'node:path';
+import { DeviceError, checkNamePattern } from '../core/index.js';
 import { FaultRuleError, parseRule } from '../faults/index.js';
-import { SourceDocument, type Field } from './document.js';
+import { MAX_DURATION_MS } from '../limits.js';
+import { SourceDocument, type ConfigError, type Field } from './document.js';
 
 export interface DeviceSpec {
   model: string;
@@ -38,20 +40,46 @@ export interface DaemonConfigFile {
   models?: string[];
   devices?: DeviceSpec[];
   faults?: Record<string, unknown>[];
+  /**
+   * With `devices`: the error for a field of devices[i] that the file's
+   * checks could not judge (a model loaded later, its options), pointed at
+   * its line.
+   */
+  deviceError?: (index: number, field: 'model' | 'name' | 'options', detail: string) => ConfigError;
 }
 
 const TOP_LEVEL = ['mountpoint', 'socket', 'allowOther', 'drainTimeoutMs', 'logLevel', 'models', 'devices', 'faults'];
 
 /** Reads a device list entry `{model, name, options}` (shared with scenario files). */
-export function readDeviceSpec(f: Field): DeviceSpec {
+function readDeviceSpec(f: Field): DeviceSpec {
   const m = f.mapping(['model', 'name', 'options']);
-  const spec: DeviceSpec = { model: m.get('model').string({ nonEmpty: true }), name: m.get('name').string({ nonEmpty: true }) };
+  const name = m.get('name');
+  const spec: DeviceSpec = { model: m.get('model').string({ nonEmpty: true }), name: name.string({ nonEmpty: true }) };
+  try {
+    checkNamePattern(spec.name);
+  } catch (e) {
+    if (e instanceof DeviceError) throw name.error(e.message);
+    throw e;
+  }
   const options = m.get('options');
   if (options.present) {
     if (options.value !== null) options.mapping(null);
     spec.options = options.value;
   }
   return spec;
+}
+
+/** Reads a device list (shared with scenario files): two entries may not claim one name. */
+export function readDeviceList(f: Field): DeviceSpec[] {
+  if (f.value === null) return [];
+  const specs = f.list().map(readDeviceSpec);
+  specs.forEach((spec, i) => {
+    const first = specs.findIndex((s) => s.name === spec.name);
+    if (first < i && !spec.name.includes('%d')) {
+      throw f.doc.error([...f.path, i, 'name'], `${spec.name} is already devices[${first}]'s name`);
+    }
+  });
+  return specs;
 }
 
 /**
@@ -76,14 +104,18 @@ export function readDaemonConfig(doc: SourceDocument, baseDir: string): DaemonCo
   if (root.value === null || root.value === undefined) return {};
   const m = root.mapping(TOP_LEVEL);
   const out: DaemonConfigFile = {};
-  const path = (f: Field): string => resolve(baseDir, f.string({ nonEmpty: true }));
+  const path = (f: Field): string => {
+    const p = f.string({ nonEmpty: true });
+    if (p.includes('\0')) throw f.error('a path cannot contain a NUL byte');
+    return resolve(baseDir, p);
+  };
   const mountpoint = m.get('mountpoint').optional(path);
   if (mountpoint !== undefined) out.mountpoint = mountpoint;
   const socket = m.get('socket').optional(path);
   if (socket !== undefined) out.socket = socket;
   const allowOther = m.get('allowOther').optional((f) => f.boolean());
   if (allowOther !== undefined) out.allowOther = allowOther;
-  const drain = m.get('drainTimeoutMs').optional((f) => f.number({ min: 0 }));
+  const drain = m.get('drainTimeoutMs').optional((f) => f.number({ min: 0, max: MAX_DURATION_MS }));
   if (drain !== undefined) out.drainTimeoutMs = drain;
   const level = m.get('logLevel').optional((f) => {
     const s = f.string();
@@ -93,8 +125,11 @@ export function readDaemonConfig(doc: SourceDocument, baseDir: string): DaemonCo
   if (level !== undefined) out.logLevel = level;
   const models = m.get('models').optional((f) => f.list().map(path));
   if (models !== undefined) out.models = models;
-  const devices = m.get('devices').optional((f) => (f.value === null ? [] : f.list().map(readDeviceSpec)));
-  if (devices !== undefined) out.devices = devices;
+  const devices = m.get('devices').optional(readDeviceList);
+  if (devices !== undefined) {
+    out.devices = devices;
+    out.deviceError = (i, field, detail) => doc.error(['devices', i, field], detail);
+  }
   const faults = m.get('faults').optional((f) => (f.value === null ? [] : f.list().map(readFaultRule)));
   if (faults !== undefined) out.faults = faults;
   return out;

@@ -164,11 +164,14 @@ export class Field {
     return this.value;
   }
 
-  number(o: { integer?: boolean; min?: number } = {}): number {
+  number(o: { integer?: boolean; min?: number; max?: number } = {}): number {
     const v = this.value;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw this.error(this.missingOr('expected a number'));
+    if (typeof v !== 'number') throw this.error(this.missingOr('expected a number'));
+    // 1e400 parses to Infinity: a number, but not one anything can use.
+    if (!Number.isFinite(v)) throw this.error(`expected a finite number, got ${v}`);
     if (o.integer && !Number.isInteger(v)) throw this.error(`expected an integer, got ${v}`);
     if (o.min !== undefined && v < o.min) throw this.error(`must be at least ${o.min}, got ${v}`);
+    if (o.max !== undefined && v > o.max) throw this.error(`must be at most ${o.max}, got ${v}`);
     return v;
   }
 

@@ -4,7 +4,7 @@ export {
   LOG_LEVELS,
   loadDaemonConfig,
   readDaemonConfig,
-  readDeviceSpec,
+  readDeviceList,
   readFaultRule,
   type DaemonConfigFile,
   type DeviceSpec,

@@ -4,7 +4,9 @@
  * request throws ApiError (status and code from the answer); a daemon that
  * is not there throws DaemonUnreachableError.
  */
+import { statSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
+import { dirname } from 'node:path';
 import {
   API_PREFIX,
   toJson,
@@ -31,14 +33,34 @@ export class ApiError extends Error {
   }
 }
 
-/** No daemon answers on the socket (ENOENT: no socket file; ECONNREFUSED: nobody listening). */
+/**
+ * No daemon answers on the socket (ENOENT: no socket file; ECONNREFUSED:
+ * nobody listening), or this user may not connect (EACCES, EPERM).
+ */
 export class DaemonUnreachableError extends Error {
   constructor(
     readonly socketPath: string,
     readonly code: string,
   ) {
-    super(`cannot reach the cdevemu daemon at ${socketPath} (${code}); is \`cdevemu daemon\` running? (--socket PATH or $CDEVEMU_SOCKET)`);
+    super(
+      code === 'EACCES' || code === 'EPERM'
+        ? `permission denied on ${socketPath}: the daemon's socket (mode 0600) is ${owner(socketPath)}'s; run this command as that user ` +
+            `(e.g. with sudo), or start the daemon with --socket PATH somewhere you can reach`
+        : `cannot reach the cdevemu daemon at ${socketPath} (${code}); is \`cdevemu daemon\` running? (--socket PATH or $CDEVEMU_SOCKET)`,
+    );
     this.name = 'DaemonUnreachableError';
+  }
+}
+
+/** Who owns the socket, or the nearest directory above it this user can see: "root (uid 0)". */
+function owner(path: string): string {
+  for (let p = path; ; p = dirname(p)) {
+    try {
+      const uid = statSync(p).uid;
+      return uid === 0 ? 'root' : `uid ${uid}`;
+    } catch {
+      if (p === dirname(p)) return 'another user';
+    }
   }
 }
 

@@ -6,6 +6,7 @@ import { CoreEvent, EventLog, type DeviceEvent } from './events.js';
 import { DeviceError, type Logger, type OpInterceptor, type Publisher, type UnplugReport } from './host.js';
 import { DeviceInstance } from './instance.js';
 import type { DeviceModel, Instance } from './model.js';
+import { MAX_DURATION_MS } from '../limits.js';
 import { expandName } from './names.js';
 import { probe } from './probe.js';
 import { unplugInstance } from './unplug.js';
@@ -96,7 +97,7 @@ export class DeviceManager {
       throw new DeviceError('not_found', `no device ${name} to unplug`);
     }
     const timeout = opts.drainTimeoutMs ?? this.drainTimeoutMs;
-    if (!Number.isFinite(timeout) || timeout < 0) throw new DeviceError('invalid', `drainTimeoutMs ${timeout}`);
+    if (!(timeout >= 0 && timeout <= MAX_DURATION_MS)) throw new DeviceError('invalid', `drainTimeoutMs: expected 0 to ${MAX_DURATION_MS} ms, got ${timeout}`);
     inst.unplugging ??= unplugInstance(inst, this.publisher, timeout);
     return inst.unplugging;
   }

@@ -119,9 +119,9 @@ export class FuseChannel {
   }
 
   /**
-   * Starts the reader. It must run before the mount: the kernel queues INIT
-   * as soon as mount(2) returns, and every access to the mount blocks until
-   * INIT is answered.
+   * Starts the reader. Call it once the descriptor is mounted: before
+   * mount(2) a read fails EPERM. INIT is already queued by then, and every
+   * access to the mount blocks until it is answered.
    */
   start(o: ChannelOptions, events: ChannelEvents): void {
     this.events = events;

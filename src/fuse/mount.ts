@@ -9,7 +9,7 @@
  * nosuid/nodev are mount(2) flags that mount(8) translates.
  */
 import { spawn } from 'node:child_process';
-import { readFile, stat, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, statfs, writeFile, mkdir } from 'node:fs/promises';
 
 export interface MountOptions {
   mountpoint: string;
@@ -21,6 +21,14 @@ export interface MountOptions {
 }
 
 export class MountError extends Error {}
+
+/** The mountpoint cannot be used (taken by a live daemon or another filesystem, not a directory): the user's to fix. */
+export class MountpointError extends MountError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MountpointError';
+  }
+}
 
 interface RunResult {
   code: number | null;
@@ -37,7 +45,7 @@ function run(cmd: string, args: string[], stdio: Array<'ignore' | 'pipe' | numbe
   });
 }
 
-/** Mounts the connection on `fd`. The session's reader must already be running. */
+/** Mounts the connection on `fd`; start reading it once this resolves (FuseServer.mount). */
 export async function mountFuse(o: MountOptions): Promise<void> {
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
@@ -45,7 +53,7 @@ export async function mountFuse(o: MountOptions): Promise<void> {
   // nodes, so chmod on an emulated device behaves as on a real one.
   const opts = [`fd=3`, `rootmode=40000`, `user_id=${uid}`, `group_id=${gid}`, `max_read=${o.maxRead}`, 'default_permissions'];
   if (o.allowOther) opts.push('allow_other');
-  const args = ['-i', '-t', 'fuse.cdevemu', '-o', `nosuid,nodev,${opts.join(',')}`, o.fsname ?? 'cdevemu', o.mountpoint];
+  const args = ['-i', '-t', FSTYPE, '-o', `nosuid,nodev,${opts.join(',')}`, o.fsname ?? 'cdevemu', o.mountpoint];
   const r = await run('mount', args, ['ignore', 'ignore', 'pipe', o.fd]);
   if (r.code !== 0) throw new MountError(`mount ${o.mountpoint} failed: ${r.stderr || `exit ${r.code}`}`);
 }
@@ -81,23 +89,35 @@ export async function findMount(mountpoint: string): Promise<MountEntry | null> 
   return found;
 }
 
+/** The filesystem type our mounts carry (mount -t fuse.cdevemu). */
+export const FSTYPE = 'fuse.cdevemu';
+
 /**
  * Makes `mountpoint` usable: creates it, and clears a cdevemu mount left
  * there by a daemon that died. Such a mount answers ENOTCONN ("Transport
  * endpoint is not connected") until it is unmounted. A mount that still
- * answers belongs to a live daemon and is refused.
+ * answers belongs to a live daemon and is refused; another filesystem's
+ * FUSE mount (sshfs...) is never touched.
+ *
+ * Live or dead is asked with statfs(): FUSE_STATFS goes to the daemon on
+ * every call (fuse_statfs), and on a dead connection fails ENOTCONN at
+ * once. stat() would not do: the kernel answers it from the attributes it
+ * cached while the daemon was alive (fuse_update_attributes).
  */
 export async function prepareMountpoint(mountpoint: string): Promise<void> {
   const m = await findMount(mountpoint);
   if (m && m.fstype.startsWith('fuse')) {
+    if (m.fstype !== FSTYPE) {
+      throw new MountpointError(`${mountpoint} is a ${m.fstype} mount that is not cdevemu's; unmount it or choose another mountpoint`);
+    }
     const probe = await Promise.race([
-      stat(mountpoint).then(
+      statfs(mountpoint).then(
         () => 'live' as const,
         (e: NodeJS.ErrnoException) => (e.code === 'ENOTCONN' || e.code === 'ECONNABORTED' ? ('stale' as const) : ('live' as const)),
       ),
       new Promise<'hung'>((r) => setTimeout(() => r('hung'), 1000).unref()),
     ]);
-    if (probe === 'live') throw new MountError(`${mountpoint} is already a live FUSE mount (another cdevemu daemon?)`);
+    if (probe === 'live') throw new MountpointError(`${mountpoint} is already served by a live cdevemu daemon; stop it first or choose another mountpoint`);
     if (probe === 'hung') {
       // The daemon behind it is alive but not answering; aborting its
       // connection turns the mount into a stale one (fuse.rst, fusectl).
@@ -105,7 +125,12 @@ export async function prepareMountpoint(mountpoint: string): Promise<void> {
     }
     await unmountFuse(mountpoint, true);
   }
-  await mkdir(mountpoint, { recursive: true });
+  try {
+    await mkdir(mountpoint, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new MountpointError(`cannot use ${mountpoint} as a mountpoint: ${code === 'EEXIST' || code === 'ENOTDIR' ? 'not a directory' : (code ?? String(e))}`);
+  }
 }
 
 /**

@@ -51,8 +51,16 @@ export class FuseServer implements KernelNotifier {
   ) {}
 
   /**
-   * Opens /dev/fuse, starts the reader, mounts, and waits for INIT. A stale
+   * Opens /dev/fuse, mounts, starts the reader and waits for INIT. A stale
    * mount at the mountpoint (daemon killed) is cleared first.
+   *
+   * The reader starts only once mount(8) has returned: a read of /dev/fuse
+   * before mount(2) has attached the descriptor fails EPERM (fuse_dev_read
+   * finds no fuse_dev), which would end the session. Nothing is lost by
+   * waiting: mount(2) queues INIT itself (fuse_fill_super ->
+   * fuse_send_init) and it waits for a reader, and mount(8) does not touch
+   * the new mount after mount(2) (so it cannot block on that INIT). libfuse
+   * and go-fuse also mount first and read after.
    */
   static async mount(fs: FuseFilesystem, o: ServeOptions): Promise<FuseServer> {
     await prepareMountpoint(o.mountpoint);
@@ -61,9 +69,9 @@ export class FuseServer implements KernelNotifier {
     const channel = FuseChannel.open();
     const session = new FuseSession(channel, fs, { maxWrite, logger: o.logger, spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS });
     const server = new FuseServer(o.mountpoint, channel, session, o.logger);
-    session.start();
     try {
       await mountFuse({ mountpoint: o.mountpoint, fd: channel.fd, maxRead: maxWrite, allowOther: o.allowOther ?? false });
+      session.start();
       await session.ready;
     } catch (err) {
       await channel.close();

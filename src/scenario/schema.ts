@@ -19,7 +19,8 @@
  */
 import { dirname, resolve } from 'node:path';
 import { ConfigError, SourceDocument, type Field } from '../config/index.js';
-import { readDeviceSpec, readFaultRule, type DeviceSpec } from '../config/index.js';
+import { readDeviceList, readFaultRule, type DeviceSpec } from '../config/index.js';
+import { MAX_DURATION_MS, MAX_DURATION_TEXT } from '../limits.js';
 
 export type Step =
   | { kind: 'sleep'; ms: number }
@@ -69,10 +70,13 @@ const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
 
 /** 250, "250ms", "2s", "1.5s", "1m". */
 export function readDuration(f: Field): number {
-  if (typeof f.value === 'number') return f.number({ min: 0 });
+  if (typeof f.value === 'number') return f.number({ min: 0, max: MAX_DURATION_MS });
   const m = typeof f.value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$/.exec(f.value) : null;
   if (!m) throw f.error(`expected a duration such as 500ms, 2s or 250 (ms), got ${JSON.stringify(f.value)}`);
-  return Math.round(Number(m[1]) * UNITS[m[2]!]!);
+  const ms = Math.round(Number(m[1]) * UNITS[m[2]!]!);
+  // Timers hold no more; a longer sleep would fire after 1 ms.
+  if (!(ms <= MAX_DURATION_MS)) throw f.error(`${MAX_DURATION_TEXT}, got ${JSON.stringify(f.value)}`);
+  return ms;
 }
 
 /** A step's argument that is a device name, or a mapping with `device` and other keys. */
@@ -237,7 +241,7 @@ export function readScenario(doc: SourceDocument, baseDir: string): Scenario {
   return {
     file: doc.file,
     name: m.get('name').optional((n) => n.string()) ?? doc.file,
-    devices: m.get('devices').optional((d) => d.list().map(readDeviceSpec)) ?? [],
+    devices: m.get('devices').optional(readDeviceList) ?? [],
     faults: m.get('faults').optional((d) => d.list().map(readFaultRule)) ?? [],
     ...(program ? { program } : {}),
     timeline: timeline.map(({ step, line }) => ({ step, line, title: title(step) })),
