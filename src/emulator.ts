@@ -69,23 +69,28 @@ export class Emulator {
 
   /**
    * Unplugs every live device (so files still open get lateRelease when
-   * they close), waits up to `releaseTimeoutMs` for those closes, then
-   * unmounts. Files still open then are released by the connection's end
-   * (DeviceFs.destroy), so every instance reaches free.
+   * they close), waits for those closes until `releaseTimeoutMs` after the
+   * call, then unmounts. That window bounds the unplugs too: handlers still
+   * running when it closes are reported stuck. Files still open then are
+   * released by the connection's end (DeviceFs.destroy), so every instance
+   * reaches free; the connection is aborted at once, since a lazy unmount
+   * cannot end it while files are open.
    */
   stop(o: { releaseTimeoutMs?: number } = {}): Promise<StopReport> {
     this.stopping ??= (async () => {
+      const windowMs = o.releaseTimeoutMs ?? 2000;
+      const deadline = performance.now() + windowMs;
       const live = this.devices.list().filter((i) => i.lifecycle === 'live');
-      await Promise.allSettled(live.map((i) => this.devices.unplug(i.name)));
-      const deadline = Date.now() + (o.releaseTimeoutMs ?? 2000);
-      while (this.devices.list().some((i) => i.holders.length > 0) && Date.now() < deadline) {
+      const drainTimeoutMs = Math.min(this.devices.drainTimeoutMs, windowMs);
+      await Promise.allSettled(live.map((i) => this.devices.unplug(i.name, { drainTimeoutMs })));
+      while (this.devices.list().some((i) => i.holders.length > 0) && performance.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
       }
       const unreleased = this.devices
         .list()
         .filter((i) => i.holders.length > 0)
         .map((i) => ({ device: i.name, generation: i.generation, openFiles: i.holders.length }));
-      await this.server.close();
+      await this.server.close(unreleased.length > 0 ? 0 : undefined);
       return { unreleased };
     })();
     return this.stopping;

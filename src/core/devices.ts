@@ -41,7 +41,8 @@ export class DeviceManager {
   readonly events: EventLog;
   private readonly publisher: Publisher;
   private readonly logger: Logger;
-  private readonly drainTimeoutMs: number;
+  /** The drain bound unplug uses when not given one. */
+  readonly drainTimeoutMs: number;
   private readonly interceptor: OpInterceptor | null;
   private readonly models = new Map<string, AnyModel>();
   /** Not yet freed, in plug order. */

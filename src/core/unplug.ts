@@ -25,15 +25,27 @@ export async function unplugInstance(
  * 1. No new opens: the node and its attributes leave the tree
  * (cdev_device_del() / device_del() before the driver is detached), and an
  * OPEN already past lookup sees the lifecycle and fails ENODEV.
+ *
+ * Waiting for the kernel to drop its cached entry is bounded by the drain
+ * timeout too: the invalidation can wait on a directory lock held by a
+ * request in progress. Our lookups stop finding the node at once, and an
+ * OPEN through the stale entry fails ENODEV, so going on is safe.
  */
 async function unpublishNode(inst: DeviceInstance, publisher: Publisher, drainTimeoutMs: number): Promise<void> {
   inst.lifecycle = 'unplugging';
   inst.record(CoreEvent.unplug_started, { drainTimeoutMs });
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), drainTimeoutMs)));
   try {
-    await publisher.unpublish(inst.published);
+    const r = await Promise.race([publisher.unpublish(inst.published), timedOut]);
+    if (r === 'timeout') {
+      inst.log.warn({ device: inst.name, generation: inst.generation, drainTimeoutMs }, 'the kernel has not dropped the node within the drain timeout; unplugging anyway');
+    }
   } catch (err) {
     // A node left behind by the tree is the fs's bug; the device still goes away behind it.
     inst.log.error({ err, device: inst.name, generation: inst.generation }, 'unpublish failed');
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -35,6 +35,8 @@ export class FakePublisher implements Publisher {
   /** Everything ever published, so tests can keep an endpoint after unpublish. */
   readonly all: Published[] = [];
   unpublishDelayMs = 0;
+  /** unpublish() never settles: a kernel that never lets go of the entry. */
+  unpublishHangs = false;
 
   publish(dev: PublishedDevice, endpoint: DeviceEndpoint, attributes: Record<string, Attribute>): void {
     if (this.nodes.has(dev.nodePath)) throw new Error(`node ${dev.nodePath} exists`);
@@ -44,6 +46,7 @@ export class FakePublisher implements Publisher {
   }
 
   async unpublish(dev: PublishedDevice): Promise<void> {
+    if (this.unpublishHangs) await new Promise(() => {});
     if (this.unpublishDelayMs) await sleep(this.unpublishDelayMs);
     if (this.nodes.get(dev.nodePath)?.dev === dev) this.nodes.delete(dev.nodePath);
   }

@@ -255,6 +255,19 @@ describe('unplug with files open', () => {
   });
 });
 
+describe('unplug step 1 (the kernel dropping the node)', () => {
+  it('is bounded by the drain timeout: a kernel that never lets go of the entry does not stall the unplug', async () => {
+    const { mgr, publisher, logger } = setup(50);
+    mgr.registerModel(pipeModel());
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    publisher.unpublishHangs = true;
+    const report = await mgr.unplug('pipe0');
+    expect(report).toMatchObject({ device: 'pipe0', stuck: [] });
+    expect(inst.lifecycle).toBe('freed');
+    expect(logger.warns.map((w) => w.msg)).toContain('the kernel has not dropped the node within the drain timeout; unplugging anyway');
+  });
+});
+
 describe('open racing unplug', () => {
   it('an open arriving after unplug began fails ENODEV', async () => {
     const { mgr, publisher } = setup();
