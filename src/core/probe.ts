@@ -14,7 +14,10 @@ export async function probe<S>(inst: DeviceInstance<S>, publisher: Publisher): P
   try {
     inst.state = await drv.create(inst, inst.options);
   } catch (err) {
-    inst.log.error({ err, device: inst.name, model: drv.name }, 'model create failed');
+    // An Errno is the model refusing its options, answered to whoever
+    // plugged (a 400, a config error): not a fault of ours to log. Anything
+    // else is a model bug.
+    if (!(err instanceof Errno)) inst.log.error({ err, device: inst.name, model: drv.name }, 'model create failed');
     throw new DeviceError('probe_failed', `${drv.name}: create failed: ${describe(err)}`, { cause: err });
   }
   try {

@@ -69,11 +69,15 @@ export class FuseServer implements KernelNotifier {
     const channel = FuseChannel.open();
     const session = new FuseSession(channel, fs, { maxWrite, logger: o.logger, spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS });
     const server = new FuseServer(o.mountpoint, channel, session, o.logger);
+    let mounted = false;
     try {
       await mountFuse({ mountpoint: o.mountpoint, fd: channel.fd, maxRead: maxWrite, allowOther: o.allowOther ?? false });
+      mounted = true;
       session.start();
       await session.ready;
     } catch (err) {
+      // Leave no mount behind for a start that failed after mount(2).
+      if (mounted) await unmountFuse(o.mountpoint, true).catch(() => {});
       await channel.close();
       throw err;
     }

@@ -49,6 +49,8 @@ export interface DaemonOptions {
   dir?: string;
   /** More arguments for `cdevemu daemon`. */
   args?: string[];
+  /** The daemon's environment (default: the test's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export class Daemon {
@@ -68,7 +70,7 @@ export class Daemon {
     const dir = o.dir ?? (await scratch('daemon'));
     const mount = join(dir, 'mnt');
     const socket = join(dir, 'ctl.sock');
-    const proc = new Interactive('node', [CLI, 'daemon', '--mount', mount, '--socket', socket, ...(o.args ?? [])]);
+    const proc = new Interactive('node', [CLI, 'daemon', '--mount', mount, '--socket', socket, ...(o.args ?? [])], o.env);
     const d = new Daemon(dir, mount, socket, proc);
     running.add(d);
     await d.ready();
