@@ -131,6 +131,8 @@ export function parseRule(input: unknown, id: string): FaultRule {
   }
   if (o.op !== undefined) {
     const ops = Array.isArray(o.op) ? o.op : [o.op];
+    // Leaving op out means every op; an empty list would read as none.
+    if (ops.length === 0) throw new FaultRuleError('op', `expected one of ${FAULT_OPS.join(', ')}, or a non-empty list of them`);
     for (const op of ops) {
       if (!FAULT_OPS.includes(op as FaultableOp)) throw new FaultRuleError('op', `expected one of ${FAULT_OPS.join(', ')}`);
     }
