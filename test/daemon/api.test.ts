@@ -7,8 +7,8 @@ import { stat } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError, ControlClient, DaemonUnreachableError } from '../../src/control/client.js';
 import type { DeviceView } from '../../src/control/protocol.js';
-import { python, pythonInteractive, run } from '../helpers/proc.js';
-import { Daemon, EventRecorder, HOLDER, cli, eventually, rawRequest, scratch } from './harness.js';
+import { Interactive, python, pythonInteractive, run } from '../helpers/proc.js';
+import { CLI, Daemon, EventRecorder, HOLDER, cli, eventually, rawRequest, scratch } from './harness.js';
 
 let d: Daemon;
 
@@ -191,8 +191,8 @@ for i in range(3):
   });
 
   it('streams events in lifecycle order for a file held across unplug', async () => {
-    const rec = new EventRecorder(d.client);
-    await new Promise((r) => setTimeout(r, 100)); // the stream is open before the plug
+    // With the history replayed first, nothing depends on when the stream connects.
+    const rec = new EventRecorder(d.client, { history: true });
     await d.client.plug({ model: 'echo', name: 'ev0' });
     const holder = pythonInteractive(HOLDER, [d.dev('ev0')]);
     expect(await holder.line()).toBe('open');
@@ -214,8 +214,10 @@ for i in range(3):
     expect(late?.pid).toBe(holder.pid);
 
     // The CLI prints the same stream, the kept history first with --history.
-    const ac = await d.cli(['events', '--history'], { timeoutMs: 1500 });
-    const lines = ac.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; device: string });
+    const events = new Interactive('node', [CLI, 'events', '--history', '--socket', d.socket]);
+    const lines: Array<{ type: string; device: string }> = [];
+    while (!lines.some((e) => e.device === 'ev0' && e.type === 'freed')) lines.push(JSON.parse(await events.line()) as { type: string; device: string });
+    events.kill();
     expect(lines.filter((e) => e.device === 'ev0').map((e) => e.type)).toEqual(rec.typesOf('ev0', 1));
     holder.kill();
   });
@@ -224,10 +226,8 @@ for i in range(3):
     await d.client.plug({ model: 'echo', name: 'leak0' });
     const holder = pythonInteractive(HOLDER, [d.dev('leak0')]);
     expect(await holder.line()).toBe('open');
-    const t0 = performance.now();
     const leak = await d.cli(['unplug', 'leak0', '--wait-release', '1']);
     expect(leak.code).toBe(1);
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(1000);
     expect(leak.stderr).toMatch(new RegExp(`pid ${holder.pid} \\(python3[^)]*\\), open for \\d`));
     // Not a terminal: no progress line.
     expect(leak.stderr).not.toContain('\r');
@@ -240,8 +240,7 @@ for i in range(3):
     expect(await polite.line()).toBe('open');
     const waiting = d.cli(['unplug', 'leak1', '--wait-release', '10']);
     // Close once the unplug has happened (the file is then a zombie's).
-    for (let i = 0; i < 100 && (await d.client.getDevice('leak1')).state === 'live'; i++) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 300));
+    await eventually(async () => expect((await d.client.getDevice('leak1')).state).not.toBe('live'), 10_000);
     polite.send('close');
     const ok = await waiting;
     expect(ok.code, ok.stderr).toBe(0);

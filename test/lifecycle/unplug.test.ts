@@ -63,9 +63,9 @@ describe('unplug with open files', () => {
     expect(t.eventTypes(d.name, 1)).toEqual(['plugged', 'opened', 'unplug_started', 'drained', 'removed', 'late_released', 'freed']);
   });
 
-  it('wakes a blocked reader and a blocked poller within 100 ms, with EIO and POLLERR|POLLHUP', async () => {
+  it('wakes a blocked reader and a blocked poller, with EIO and POLLERR|POLLHUP', async () => {
     const d = await plugProbe();
-    const waiter = `import os,sys,select,time,errno
+    const waiter = `import os,sys,select,errno
 fd = os.open(sys.argv[1], os.O_RDWR)
 print("ready", flush=True)
 if sys.argv[2] == "read":
@@ -76,20 +76,19 @@ if sys.argv[2] == "read":
 else:
     p = select.poll(); p.register(fd, select.POLLIN)
     r = str(p.poll(10000)[0][1])
-print(r, time.monotonic_ns())`;
+print(r)`;
     const reader = pythonInteractive(waiter, [d.path, 'read']);
     const poller = pythonInteractive(waiter, [d.path, 'poll']);
     expect(await reader.line()).toBe('ready');
     expect(await poller.line()).toBe('ready');
-    await new Promise((r) => setTimeout(r, 300)); // both are now asleep in the kernel
-    const t0 = process.hrtime.bigint(); // CLOCK_MONOTONIC, like time.monotonic_ns()
+    // Both asleep: the read waits in the model, the poll was answered "nothing
+    // yet" and the poller sleeps in the kernel until the wakeup notification.
+    // (How fast they wake is measured by the benchmark, not here.)
+    const inst = t.emu.devices.get(d.name)!;
+    await until(() => inst.inFlight.some((h) => h.op === 'read') && inst.counters.polls >= 1, 10_000, 'reader and poller asleep');
     await t.emu.devices.unplug(d.name);
-    const [rres, rns] = (await reader.line()).split(' ');
-    const [pres, pns] = (await poller.line()).split(' ');
-    expect(rres).toBe('EIO');
-    expect(Number(pres)).toBe(POLLERR | POLLHUP);
-    expect(Number(BigInt(rns!) - t0) / 1e6).toBeLessThan(100);
-    expect(Number(BigInt(pns!) - t0) / 1e6).toBeLessThan(100);
+    expect(await reader.line()).toBe('EIO');
+    expect(Number(await poller.line())).toBe(POLLERR | POLLHUP);
     await Promise.all([reader.exited, poller.exited]);
     await t.waitEvent((e) => e.device === d.name && e.type === 'freed');
     expect(d.stats().lateReleases).toBe(2);
@@ -105,18 +104,20 @@ try:
 except OSError as e:
     print(errno.errorcode[e.errno])`;
 
+/** Until the device's write handler is running (the model sleeps in it). */
+const writeInHandler = (name: string): Promise<void> =>
+  until(() => t.emu.devices.get(name)!.inFlight.some((h) => h.op === 'write'), 10_000, 'write in the handler');
+
 describe('the unplug barrier', () => {
-  it('waits for a 300 ms write in flight, and no model code runs after remove()', async () => {
+  it('waits for a write in flight, and no model code runs after remove()', async () => {
     const d = await plugProbe({ writeDelayMs: 300, ignoreSignal: true });
     const w = pythonInteractive(writer, [d.path]);
     expect(await w.line()).toBe('writing');
-    await new Promise((r) => setTimeout(r, 50)); // the write is in the handler now
-    const t0 = performance.now();
-    const report = await t.emu.devices.unplug(d.name, { drainTimeoutMs: 2000 });
-    const waited = performance.now() - t0;
+    await writeInHandler(d.name);
+    const report = await t.emu.devices.unplug(d.name, { drainTimeoutMs: 10_000 });
     expect(report.stuck).toEqual([]);
-    expect(waited).toBeGreaterThanOrEqual(200);
-    // The write finished inside the barrier, so its client got its count.
+    // The write finished inside the barrier (before remove(), or afterRemove
+    // would list its end), so its client got its count.
     expect(await w.line()).toBe('5');
     await w.exited;
     await t.waitEvent((e) => e.device === d.name && e.type === 'freed');
@@ -128,10 +129,8 @@ describe('the unplug barrier', () => {
     const d = await plugProbe({ writeDelayMs: 1500, ignoreSignal: true });
     const w = pythonInteractive(writer, [d.path]);
     expect(await w.line()).toBe('writing');
-    await new Promise((r) => setTimeout(r, 50));
-    const t0 = performance.now();
+    await writeInHandler(d.name);
     const report = await t.emu.devices.unplug(d.name, { drainTimeoutMs: 200 });
-    expect(performance.now() - t0).toBeLessThan(1000);
     expect(report.stuck).toHaveLength(1);
     expect(report.stuck[0]).toMatchObject({ op: 'write', pid: w.pid });
     expect(await w.line()).toBe('EIO');
@@ -226,35 +225,36 @@ describe('replug', () => {
 describe('races', () => {
   it('an open racing unplug either opens the live device or fails ENOENT/ENODEV, never hangs', async () => {
     const outcomes = new Map<string, number>();
-    for (let round = 0; round < 20; round++) {
+    for (let round = 0; round < 10; round++) {
       const d = await plugProbe();
-      const openers = Array.from({ length: 4 }, () =>
-        python(
-          `import os,sys,errno
-ok = err = 0
-for i in range(200):
-    try:
-        fd = os.open(sys.argv[1], os.O_RDWR); os.close(fd); ok += 1
-    except OSError as e:
-        print(errno.errorcode[e.errno]); break
-print("opened", ok)`,
-          [d.path],
-          { timeoutMs: 10_000 },
-        ),
+      // Four threads open and close in a loop until an open fails; the
+      // unplug lands at a different point of their loops each round.
+      const openers = pythonInteractive(
+        `import os, sys, errno, threading
+out = []
+def loop():
+    for _ in range(1000000):
+        try:
+            os.close(os.open(sys.argv[1], os.O_RDWR))
+        except OSError as e:
+            out.append(errno.errorcode[e.errno]); return
+threads = [threading.Thread(target=loop) for _ in range(4)]
+for th in threads: th.start()
+print('running')
+for th in threads: th.join()
+print(' '.join(out))`,
+        [d.path],
       );
-      await new Promise((r) => setTimeout(r, 5 + round * 2));
+      expect(await openers.line()).toBe('running');
+      await new Promise((r) => setTimeout(r, round * 3)); // where in the loops the unplug lands, not a wait
       await t.emu.devices.unplug(d.name);
-      for (const r of await Promise.all(openers)) {
-        expect(r.signal).toBeNull(); // not killed by the timeout: nothing hung
-        const err = r.stdout.split('\n')[0]!;
-        const key = err.startsWith('opened') ? 'all-opened' : err;
-        outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
-      }
+      for (const e of (await openers.line()).split(' ')) outcomes.set(e, (outcomes.get(e) ?? 0) + 1);
+      expect(await openers.exited).toEqual({ code: 0, signal: null });
       await t.waitEvent((e) => e.device === d.name && e.type === 'freed');
       const s = d.stats();
       expect(s.opens).toBe(s.releases + s.lateReleases);
     }
-    for (const k of outcomes.keys()) expect(['ENOENT', 'ENODEV', 'all-opened']).toContain(k);
-    expect((outcomes.get('ENOENT') ?? 0) + (outcomes.get('ENODEV') ?? 0)).toBeGreaterThan(0);
+    for (const k of outcomes.keys()) expect(['ENOENT', 'ENODEV']).toContain(k);
+    expect([...outcomes.values()].reduce((a, b) => a + b, 0)).toBe(40);
   });
 });
