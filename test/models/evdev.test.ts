@@ -22,7 +22,7 @@ import {
 } from '../../src/models/evdev.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { Interactive, run } from '../helpers/proc.js';
-import { Holder, le32, O_RDONLY, hex } from './holder.js';
+import { Holder, readBlocked, le32, O_RDONLY, hex } from './holder.js';
 
 let t: TestEmulator;
 beforeAll(async () => {
@@ -101,10 +101,8 @@ describe('evtest', () => {
     ]);
     expect(seen.some((l) => l.includes('-------------- SYN_REPORT ------------'))).toBe(true);
 
-    const t0 = performance.now();
     await t.emu.devices.unplug(d.name);
     const exit = await p.exited;
-    expect(performance.now() - t0).toBeLessThan(1000);
     expect(exit.code).toBe(1);
     expect(p.stderr).toContain('evtest: error reading: No such device');
   });
@@ -173,7 +171,7 @@ describe('reads and writes', () => {
     const r = await Holder.open(d.path);
     const w = await Holder.open(d.path);
     r.send('read 2400');
-    await new Promise((res) => setTimeout(res, 150));
+    await readBlocked(d.inst);
     // A key already up (value 0) and an unsupported code are dropped; a packet without a SYN_REPORT is held.
     const batch = [record(EV_KEY, KEY_A, 0), record(EV_KEY, 99, 1), record(EV_KEY, KEY_A, 1)].join('');
     expect(await w.op(`write ${batch}ffff`)).toBe('ok 72');
@@ -224,7 +222,7 @@ describe('after unplug', () => {
     const h = await Holder.open(d.path);
     const blocked = await Holder.open(d.path);
     blocked.send('read 240');
-    await new Promise((res) => setTimeout(res, 100));
+    await readBlocked(d.inst);
     await t.emu.devices.unplug(d.name);
     expect(await blocked.line()).toBe('ENODEV');
     expect(await h.op('read 240')).toBe('ENODEV');

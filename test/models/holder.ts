@@ -11,6 +11,8 @@
  */
 import { pythonInteractive, type Interactive } from '../helpers/proc.js';
 import { O_RDWR } from '../../src/devio.js';
+import type { Instance } from '../../src/core/index.js';
+import { until } from '../helpers/wait.js';
 
 const source = `import os,sys,errno,select,fcntl
 fd = os.open(sys.argv[1], int(sys.argv[2], 0))
@@ -86,6 +88,10 @@ export const le32 = (n: number): string => {
 };
 
 export { until } from '../helpers/wait.js';
+
+/** Until a read is in the device's handler, i.e. its client sleeps in it. */
+export const readBlocked = (inst: Instance<unknown>): Promise<void> =>
+  until(() => inst.inFlight.some((h) => h.op === 'read'), 10_000, 'a read blocked in the model');
 
 /** An ioctl command or mask as it reads in test names and messages. */
 export const hex = (n: number): string => `0x${n.toString(16)}`;

@@ -8,6 +8,7 @@ import { POLLERR, POLLHUP, POLLIN } from '../../src/devio.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { Interactive, python, run } from '../helpers/proc.js';
 import { Holder, O_RDONLY } from './holder.js';
+import { until } from '../helpers/wait.js';
 
 let t: TestEmulator;
 beforeAll(async () => {
@@ -40,8 +41,7 @@ describe('hwrng', () => {
   it('rngtest fails with a read error when the device is unplugged mid-run', async () => {
     const d = await plug();
     const p = new Interactive('sh', ['-c', 'exec rngtest -c 100000000 < "$1"', 'sh', d.path]);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(d.inst.counters.reads).toBeGreaterThan(0); // it is reading
+    await until(() => d.inst.counters.reads > 0, 10_000, 'rngtest reading'); // unplugged mid-run, not before it opened
     await t.emu.devices.unplug(d.name);
     const exit = await p.exited;
     expect(exit.code).not.toBe(0);

@@ -8,7 +8,7 @@ import { POLLERR, POLLHUP, POLLIN, POLLOUT } from '../../src/devio.js';
 import { UIO_POLL_GONE } from '../../src/models/uio.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { pythonInteractive, run } from '../helpers/proc.js';
-import { Holder, le32 } from './holder.js';
+import { Holder, readBlocked, le32 } from './holder.js';
 
 let t: TestEmulator;
 beforeAll(async () => {
@@ -99,7 +99,7 @@ describe('uio', () => {
     const a = await Holder.open(d.path);
     const b = await Holder.open(d.path);
     a.send('read 4');
-    await new Promise((r) => setTimeout(r, 200));
+    await readBlocked(d.inst);
     await t.emu.devices.action(d.name, 'irq');
     expect(await a.line()).toBe(`ok ${le32(2)}`);
     expect(await b.op('read 4')).toBe(`ok ${le32(2)}`);
