@@ -89,12 +89,13 @@ describe('unplug with files open', () => {
     await f.release();
   });
 
-  it('drain waits for a 300 ms write in flight, which completes normally', async () => {
-    const { mgr, publisher } = setup();
+  it('drain waits for a write in flight, which completes normally', async () => {
+    const { mgr, publisher } = setup(60_000);
+    let finish!: () => void;
     mgr.registerModel(
       pipeModel({
         async write(file, data) {
-          await sleep(300); // ignores its signal, but finishes within the drain timeout
+          await new Promise<void>((r) => (finish = r)); // ignores its signal
           file.instance.state.calls.push('write done');
           return data.length;
         },
@@ -104,10 +105,14 @@ describe('unplug with files open', () => {
     const f = await openNode(publisher, 'pipe0');
     const writing = f.write!(Buffer.from('abc'), io());
     await tick();
-    const t0 = performance.now();
-    const report = await mgr.unplug('pipe0');
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(250);
-    expect(report.drainedInMs).toBeGreaterThanOrEqual(250);
+    let unplugged = false;
+    const unplugging = mgr.unplug('pipe0').then((r) => ((unplugged = true), r));
+    for (let i = 0; i < 5; i++) await tick();
+    // Held at the barrier by the write, however long that takes.
+    expect(unplugged).toBe(false);
+    expect(inst.lifecycle).toBe('unplugging');
+    finish();
+    const report = await unplugging;
     expect(report.stuck).toEqual([]);
     await expect(writing).resolves.toBe(3);
     const calls = pipeOf(inst).calls;
@@ -155,7 +160,7 @@ describe('unplug with files open', () => {
     mgr.registerModel(
       pipeModel({
         async ioctl(_file, _req, signal) {
-          await delay(10_000, undefined, { signal }); // sleeps on its signal, not on the wait queue
+          await delay(120_000, undefined, { signal }); // sleeps on its signal, not on the wait queue
           return {};
         },
       }),
@@ -164,9 +169,9 @@ describe('unplug with files open', () => {
     const f = await openNode(publisher, 'pipe0');
     const calling = f.ioctl!(ioctlReq, io());
     await tick();
-    const report = await mgr.unplug('pipe0', { drainTimeoutMs: 1000 });
+    // Not stuck: the abort, not the drain timeout (far beyond the test's own), ended it.
+    const report = await mgr.unplug('pipe0', { drainTimeoutMs: 60_000 });
     expect(report.stuck).toEqual([]);
-    expect(report.drainedInMs).toBeLessThan(500);
     await expect(calling).rejects.toMatchObject({ errno: E.EIO });
     expect(logger.errors).toEqual([]);
     await f.release();
