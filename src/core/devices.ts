@@ -3,7 +3,7 @@
  * until freed), plug/unplug/replug, model actions, and the event stream.
  */
 import { CoreEvent, EventLog, type DeviceEvent } from './events.js';
-import { DeviceError, type Logger, type OpInterceptor, type Publisher, type UnplugReport } from './host.js';
+import { DeviceError, type LifecycleHooks, type Logger, type OpInterceptor, type Publisher, type UnplugMode, type UnplugReport } from './host.js';
 import { DeviceInstance } from './instance.js';
 import type { DeviceModel, Instance } from './model.js';
 import { expandName } from './names.js';
@@ -52,6 +52,7 @@ export class DeviceManager {
    * never repeats, and replug works on a device already gone.
    */
   private readonly plugged = new Map<string, { model: string; options: unknown; generation: number }>();
+  private readonly hooks: LifecycleHooks[] = [];
 
   constructor(opts: DeviceManagerOptions) {
     this.publisher = opts.publisher;
@@ -64,6 +65,25 @@ export class DeviceManager {
   registerModel<S>(model: DeviceModel<S>): void {
     if (this.models.has(model.name)) throw new DeviceError('conflict', `model ${model.name} is already registered`);
     this.models.set(model.name, model);
+  }
+
+  /** Adds lifecycle hooks (see LifecycleHooks); returns the function that removes them. */
+  addHooks(h: LifecycleHooks): () => void {
+    this.hooks.push(h);
+    return () => {
+      const i = this.hooks.indexOf(h);
+      if (i >= 0) this.hooks.splice(i, 1);
+    };
+  }
+
+  private async runHooks(which: keyof LifecycleHooks, inst: Instance<unknown>): Promise<void> {
+    for (const h of [...this.hooks]) {
+      try {
+        await h[which]?.(inst);
+      } catch (err) {
+        this.logger.error({ err, device: inst.name, generation: inst.generation }, `${which} hook failed`);
+      }
+    }
   }
 
   async plug(req: PlugRequest): Promise<Instance<unknown>> {
@@ -86,18 +106,27 @@ export class DeviceManager {
     }
     this.plugged.set(name, { model: model.name, options: req.options, generation });
     this.instances.add(inst);
+    await this.runHooks('plugged', inst);
     return inst;
   }
 
-  /** Resolves when the instance is drained and removed; a second call joins the first. */
-  async unplug(name: string, opts: { drainTimeoutMs?: number } = {}): Promise<UnplugReport> {
+  /**
+   * Resolves when the instance is drained and removed; a second call joins
+   * the first. An orderly unplug (the default) runs the `unplugging` hooks
+   * first; a surprise unplug skips them.
+   */
+  async unplug(name: string, opts: { drainTimeoutMs?: number; mode?: UnplugMode } = {}): Promise<UnplugReport> {
     const inst = this.newest(name);
     if (!inst || inst.lifecycle === 'gone' || inst.lifecycle === 'freed') {
       throw new DeviceError('not_found', `no device ${name} to unplug`);
     }
     const timeout = opts.drainTimeoutMs ?? this.drainTimeoutMs;
     if (!Number.isFinite(timeout) || timeout < 0) throw new DeviceError('invalid', `drainTimeoutMs ${timeout}`);
-    inst.unplugging ??= unplugInstance(inst, this.publisher, timeout);
+    const mode = opts.mode ?? 'orderly';
+    inst.unplugging ??= (async () => {
+      if (mode === 'orderly') await this.runHooks('unplugging', inst);
+      return unplugInstance(inst, this.publisher, timeout, mode);
+    })();
     return inst.unplugging;
   }
 

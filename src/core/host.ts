@@ -4,7 +4,7 @@
  * the daemon implements Publisher on the FUSE node tree.
  */
 import type { DeviceEndpoint } from '../devio.js';
-import type { Attribute } from './model.js';
+import type { Attribute, Instance } from './model.js';
 
 export interface PublishedDevice {
   readonly name: string;
@@ -58,6 +58,28 @@ export interface OpInterceptor {
 export interface Logger {
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
+}
+
+/**
+ * How a device goes away. `orderly` is a driver's own teardown: it tells
+ * its consumers first (target_core_user's tcmu_destroy_device() sends
+ * REMOVED_DEVICE and waits for the reply before uio_unregister_device()).
+ * `surprise` is the hardware vanishing: the device is unregistered with no
+ * notice. Both then follow the same unplug steps.
+ */
+export type UnplugMode = 'orderly' | 'surprise';
+
+/**
+ * Code outside the models that takes part in a device's life, the way a
+ * subsystem notifies userspace (target_core_user's netlink events). Hooks
+ * run in the order added; one that throws is logged and does not stop the
+ * plug or unplug.
+ */
+export interface LifecycleHooks {
+  /** After the node is published, before plug() resolves. */
+  plugged?(inst: Instance<unknown>): void | Promise<void>;
+  /** At the start of an orderly unplug, while the device still works; not for a surprise unplug. */
+  unplugging?(inst: Instance<unknown>): void | Promise<void>;
 }
 
 export interface StuckHandler {

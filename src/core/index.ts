@@ -5,12 +5,14 @@ export {
   DeviceError,
   type DeviceErrorKind,
   type FaultableOp,
+  type LifecycleHooks,
   type Logger,
   type OpCall,
   type OpInterceptor,
   type PublishedDevice,
   type Publisher,
   type StuckHandler,
+  type UnplugMode,
   type UnplugReport,
 } from './host.js';
 export type {

@@ -4,15 +4,16 @@
  */
 import { Errno } from '../errno.js';
 import { CoreEvent } from './events.js';
-import type { Publisher, StuckHandler, UnplugReport } from './host.js';
+import type { Publisher, StuckHandler, UnplugMode, UnplugReport } from './host.js';
 import type { DeviceInstance } from './instance.js';
 
 export async function unplugInstance(
   inst: DeviceInstance,
   publisher: Publisher,
   drainTimeoutMs: number,
+  mode: UnplugMode,
 ): Promise<UnplugReport> {
-  await unpublishNode(inst, publisher, drainTimeoutMs);
+  await unpublishNode(inst, publisher, drainTimeoutMs, mode);
   closeGate(inst);
   cancelWaiters(inst);
   const { stuck, drainedInMs } = await drainHandlers(inst, drainTimeoutMs);
@@ -26,9 +27,9 @@ export async function unplugInstance(
  * (cdev_device_del() / device_del() before the driver is detached), and an
  * OPEN already past lookup sees the lifecycle and fails ENODEV.
  */
-async function unpublishNode(inst: DeviceInstance, publisher: Publisher, drainTimeoutMs: number): Promise<void> {
+async function unpublishNode(inst: DeviceInstance, publisher: Publisher, drainTimeoutMs: number, mode: UnplugMode): Promise<void> {
   inst.lifecycle = 'unplugging';
-  inst.record(CoreEvent.unplug_started, { drainTimeoutMs });
+  inst.record(CoreEvent.unplug_started, { drainTimeoutMs, mode });
   try {
     await publisher.unpublish(inst.published);
   } catch (err) {

@@ -44,6 +44,10 @@ const c = {
   mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
   munmap: libc.func('int munmap(void *addr, size_t length)'),
   sysconf: libc.func('long sysconf(int name)'),
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  bind: libc.func('int bind(int fd, const void *addr, uint32_t addrlen)'),
+  getsockname: libc.func('int getsockname(int fd, void *addr, void *addrlen)'),
+  sendto: libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)'),
 };
 
 const MAP_FAILED = 0xffffffffffffffffn;
@@ -113,6 +117,52 @@ export function view(p: Pointer, length: number): ArrayBuffer {
 /** The address of a pointer, for logs and tests. */
 export function address(p: Pointer): bigint {
   return koffi.address(p);
+}
+
+/* include/linux/socket.h, include/uapi/linux/netlink.h */
+export const AF_NETLINK = 16;
+export const SOCK_RAW = 3;
+export const SOCK_CLOEXEC = 0o2000000;
+export const NETLINK_USERSOCK = 2;
+const MSG_DONTWAIT = 0x40;
+const SOCKADDR_NL_SIZE = 12;
+
+/** struct sockaddr_nl { sa_family_t nl_family; u16 nl_pad; u32 nl_pid; u32 nl_groups; } */
+function sockaddrNl(port: number, groups: number): Buffer {
+  const b = Buffer.alloc(SOCKADDR_NL_SIZE);
+  b.writeUInt16LE(AF_NETLINK, 0);
+  b.writeUInt32LE(port >>> 0, 4);
+  b.writeUInt32LE(groups >>> 0, 8);
+  return b;
+}
+
+/** socket(2); close the result with fs.closeSync. */
+export function socket(domain: number, type: number, protocol: number): number {
+  return check('socket', c.socket(domain, type, protocol) as number);
+}
+
+/** bind(2) of a netlink socket; port 0 lets the kernel pick one (netlink_autobind()). */
+export function bindNetlink(fd: number, port: number, groups: number): void {
+  check('bind', c.bind(fd, sockaddrNl(port, groups), SOCKADDR_NL_SIZE) as number);
+}
+
+/** The port a netlink socket is bound to (getsockname(2)'s nl_pid). */
+export function netlinkPort(fd: number): number {
+  const addr = Buffer.alloc(SOCKADDR_NL_SIZE);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(SOCKADDR_NL_SIZE);
+  check('getsockname', c.getsockname(fd, addr, len) as number);
+  return addr.readUInt32LE(4);
+}
+
+/**
+ * sendto(2) of one datagram to a netlink port, without blocking
+ * (MSG_DONTWAIT): a receiver whose queue is full gets EAGAIN instead of
+ * stalling the caller, a port nobody holds ECONNREFUSED.
+ */
+export function sendtoNetlink(fd: number, data: Buffer, port: number): void {
+  const n = Number(c.sendto(fd, data, data.length, MSG_DONTWAIT, sockaddrNl(port, 0), SOCKADDR_NL_SIZE));
+  check('sendto', n);
 }
 
 export const PAGE_SIZE: number = c.sysconf(_SC_PAGESIZE) as number;
