@@ -41,7 +41,8 @@ const c = {
   fcntl: libc.func('int fcntl(int fd, int cmd, ...)'),
   memfd_create: libc.func('int memfd_create(const char *name, unsigned int flags)'),
   ftruncate: libc.func('int ftruncate(int fd, int64_t length)'),
-  mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
+  // The address is an integer: MAP_FIXED places a mapping at an address computed here.
+  mmap: libc.func('void *mmap(uintptr_t addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
   munmap: libc.func('int munmap(void *addr, size_t length)'),
   sysconf: libc.func('long sysconf(int name)'),
   socket: libc.func('int socket(int domain, int type, int protocol)'),
@@ -92,10 +93,10 @@ export function getSeals(fd: number): number {
 }
 
 /**
- * mmap(2). `at` places the mapping over an existing one (MAP_FIXED must
- * be in `flags`); `fd` -1 with MAP_ANONYMOUS.
+ * mmap(2). `at` is the address for MAP_FIXED (which replaces whatever was
+ * mapped there), else 0; `fd` is -1 with MAP_ANONYMOUS.
  */
-export function mmap(length: number, prot: number, flags: number, fd: number, offset: number, at: Pointer = null): Pointer {
+export function mmap(length: number, prot: number, flags: number, fd: number, offset: number, at = 0n): Pointer {
   const p: Pointer = c.mmap(at, length, prot, flags, fd, offset);
   if (p === null || koffi.address(p) === MAP_FAILED) fail('mmap');
   return p;
@@ -114,7 +115,7 @@ export function view(p: Pointer, length: number): ArrayBuffer {
   return koffi.view(p, length);
 }
 
-/** The address of a pointer, for logs and tests. */
+/** The address a pointer holds. */
 export function address(p: Pointer): bigint {
   return koffi.address(p);
 }
