@@ -15,6 +15,7 @@ export {
 } from './host.js';
 export type {
   Attribute,
+  AttributeOps,
   Counters,
   DeviceModel,
   File,
