@@ -26,6 +26,9 @@ export const O_WRONLY = 0o1;
 export const O_RDWR = 0o2;
 export const O_NONBLOCK = 0o4000;
 
+/** An attribute entry that is an (empty) directory rather than a file: configfs groups such as alua/. */
+export const SYS_DIR: unique symbol = Symbol('sys directory');
+
 /** Who made a request: the caller's ids as the kernel reports them in fuse_in_header. */
 export interface Caller {
   pid: number;

@@ -17,6 +17,7 @@ export {
 } from './host.js';
 export type {
   Attribute,
+  AttributeOps,
   Counters,
   DeviceModel,
   File,

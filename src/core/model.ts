@@ -4,14 +4,26 @@
  * device (probe -> remove), a file one open file description (struct file).
  */
 import type { Errno } from '../errno.js';
-import type { IoctlReply, IoctlRequest, PollMask } from '../devio.js';
+import type { IoctlReply, IoctlRequest, PollMask, SYS_DIR } from '../devio.js';
 import type { WaitQueue } from './waitqueue.js';
 
 /** live -> unplugging -> gone (remove() returned) -> freed (last reference dropped). */
 export type Lifecycle = 'live' | 'unplugging' | 'gone' | 'freed';
 
-/** A sysfs-like read-only file: fixed text, or a show() function read on each access. */
-export type Attribute = string | (() => string);
+/**
+ * A sysfs-like file: fixed text, a show() function read on each open, or
+ * an object with show() and/or store(). store() gets the whole text of one
+ * write() (sysfs store semantics: each write is one store, newline
+ * included) and throws an Errno to fail that write; a file with store() and
+ * no show() is write-only (configfs CONFIGFS_ATTR_WO, mode 0200).
+ * SYS_DIR makes an empty directory (configfs groups such as alua/).
+ */
+export type Attribute = string | (() => string) | AttributeOps | typeof SYS_DIR;
+
+export interface AttributeOps {
+  show?(): string;
+  store?(text: string): void | Promise<void>;
+}
 
 /**
  * What unplug does to the programs' mappings of a region. `revoke`: the
@@ -61,7 +73,7 @@ export interface DeviceModel<S> {
   stream?: boolean;
   /** Path of the node under MOUNT/dev, e.g. 'input/event0'; default the instance name. */
   nodePath?(inst: Instance<S>): string;
-  /** Read-only files keyed by path relative to the mount root, e.g. 'sys/class/uio/uio0/name'. */
+  /** sysfs-like files keyed by path relative to the mount root, e.g. 'sys/class/uio/uio0/name'. */
   attributes?(inst: Instance<S>): Record<string, Attribute>;
   /**
    * The shared memory regions programs may mmap(), in order (region N is

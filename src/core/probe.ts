@@ -7,7 +7,8 @@ import { CoreEvent } from './events.js';
 import { openFile } from './fops.js';
 import { DeviceError, type Publisher } from './host.js';
 import type { DeviceInstance } from './instance.js';
-import type { Attribute } from './model.js';
+import { SYS_DIR } from '../devio.js';
+import type { Attribute, AttributeOps } from './model.js';
 import { DeviceRegions } from './regions.js';
 
 export async function probe<S>(inst: DeviceInstance<S>, publisher: Publisher): Promise<void> {
@@ -42,24 +43,39 @@ export async function probe<S>(inst: DeviceInstance<S>, publisher: Publisher): P
 }
 
 /**
- * A show() function is model code: once unplug began it reads ENODEV
+ * show() and store() are model code: once unplug began they fail ENODEV
  * without calling the model (kernfs_get_active() fails once the node is
- * deactivated), so no model code runs after remove().
+ * deactivated), so no model code runs after remove(). A store runs
+ * through the op gate like an action, so unplug's drain waits for it.
  */
 function guardAttributes<S>(inst: DeviceInstance<S>, attrs: Record<string, Attribute>): Record<string, Attribute> {
   const guarded: Record<string, Attribute> = {};
   for (const [path, value] of Object.entries(attrs)) {
-    guarded[path] =
-      typeof value === 'string'
-        ? value
-        : () => {
+    if (typeof value === 'string' || value === SYS_DIR) {
+      guarded[path] = value;
+      continue;
+    }
+    const ops: AttributeOps = typeof value === 'function' ? { show: value } : value;
+    const show = ops.show?.bind(ops);
+    const store = ops.store?.bind(ops);
+    guarded[path] = {
+      show: show
+        ? () => {
             if (inst.lifecycle !== 'live') throw new Errno('ENODEV');
             try {
-              return value();
+              return show();
             } catch (err) {
               throw inst.errnoOf(err, `attribute ${path}`);
             }
-          };
+          }
+        : undefined,
+      store: store
+        ? (text: string) => {
+            if (inst.lifecycle !== 'live') throw new Errno('ENODEV');
+            return inst.gated(`store:${path}`, null, null, () => store(text));
+          }
+        : undefined,
+    };
   }
   return guarded;
 }

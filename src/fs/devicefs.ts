@@ -9,6 +9,7 @@ import {
   DEFAULT_POLLMASK,
   O_ACCMODE,
   O_RDONLY,
+  O_WRONLY,
   type DeviceFile,
   type IoContext,
 } from '../devio.js';
@@ -50,7 +51,7 @@ import type {
   fuse_setattr_in,
   fuse_write_in,
 } from '../fuse/wire.js';
-import { assertDir, NodeTree, type TreeNode } from './tree.js';
+import { assertDir, NodeTree, type AttributeNode, type TreeNode } from './tree.js';
 
 /**
  * How long the kernel may cache entries and attributes. Removal does not
@@ -62,7 +63,7 @@ const ENTRY_TTL_MS = 1000;
 
 type OpenHandle =
   | { kind: 'device'; file: DeviceFile }
-  | { kind: 'attribute'; content: Buffer };
+  | { kind: 'attribute'; node: AttributeNode; content: Buffer };
 
 
 export class DeviceFs implements FuseFilesystem {
@@ -154,10 +155,12 @@ export class DeviceFs implements FuseFilesystem {
     const n = this.node(ctx.nodeid);
     if (n.kind === 'dir') throw new Errno(E.EISDIR);
     if (n.kind === 'attribute') {
-      // Like kernfs_fop_open: a read-only attribute refuses write opens even to root.
-      if ((a.flags & O_ACCMODE) !== O_RDONLY) throw new Errno(E.EACCES);
-      const shown = n.show();
-      return this.register({ kind: 'attribute', content: Buffer.isBuffer(shown) ? shown : Buffer.from(shown) }, FOPEN_DIRECT_IO);
+      // Like kernfs_fop_open: an attribute without show() refuses read
+      // opens and one without store() write opens, even to root.
+      const acc = a.flags & O_ACCMODE;
+      if ((acc !== O_WRONLY && !n.show) || (acc !== O_RDONLY && !n.store)) throw new Errno(E.EACCES);
+      const shown = acc !== O_WRONLY && n.show ? n.show() : '';
+      return this.register({ kind: 'attribute', node: n, content: Buffer.isBuffer(shown) ? shown : Buffer.from(shown) }, FOPEN_DIRECT_IO);
     }
     // A node removed by unplug can still be opened through a dentry the
     // kernel resolved just before; the endpoint answers ENODEV then.
@@ -214,7 +217,13 @@ export class DeviceFs implements FuseFilesystem {
   write(ctx: RequestContext, a: fuse_write_in): Awaitable<number> {
     const h = this.handles.get(a.fh);
     if (!h) throw new Errno(E.EBADF);
-    if (h.kind === 'attribute') throw new Errno(E.EACCES);
+    if (h.kind === 'attribute') {
+      // sysfs_kf_write(): each write() is one store() of its whole buffer;
+      // the offset means nothing. store() failing fails the write with its errno.
+      const store = h.node.store;
+      if (!store) throw new Errno(E.EACCES);
+      return after(store(a.data.toString('utf8')), () => a.data.length);
+    }
     if (!h.file.write) throw new Errno(E.EINVAL);
     // The request buffer is ours alone (the reader transfers a fresh copy), so
     // the data can be handed to the device without another copy.

@@ -8,7 +8,7 @@
  * bind mount of them survives unplug and replug; the directories of one
  * device (/sys/class/uio/uio0 and below) come and go with it.
  */
-import type { DeviceEndpoint } from '../devio.js';
+import { SYS_DIR, type DeviceEndpoint } from '../devio.js';
 import type { NodeTree } from './tree.js';
 
 export interface PublishedNode {
@@ -16,12 +16,23 @@ export interface PublishedNode {
   readonly stream: boolean;
 }
 
-export type AttributeSource = string | (() => string);
+/** Structurally core's Attribute: fixed text, a show(), show and/or store, or a directory. */
+export type AttributeSource =
+  | string
+  | (() => string)
+  | { show?: () => string; store?: (text: string) => void | Promise<void> }
+  | typeof SYS_DIR;
 
-/** Leading components of an attribute path that outlive the device: sys/class/<class>. */
+/**
+ * Leading components of an attribute path that outlive the device:
+ * sys/class/<class>, and configfs's target/core (there while
+ * target_core_mod is loaded; the backstore directories below it are the
+ * device's).
+ */
 function permanentPrefix(path: string): string {
   const parts = path.split('/').filter(Boolean);
-  const keep = parts[0] === 'sys' && parts[1] === 'class' ? 3 : parts.length - 1;
+  const configfsCore = parts.slice(0, 5).join('/') === 'sys/kernel/config/target/core';
+  const keep = parts[0] === 'sys' && parts[1] === 'class' ? 3 : configfsCore ? 5 : parts.length - 1;
   return parts.slice(0, Math.min(keep, parts.length - 1)).join('/');
 }
 
@@ -44,7 +55,10 @@ export class TreePublisher {
       for (const [path, source] of Object.entries(attributes)) {
         const keep = permanentPrefix(path);
         if (keep) this.tree.mkdirp(keep);
-        this.tree.addAttribute(path, typeof source === 'string' ? () => source : source);
+        if (source === SYS_DIR) this.tree.addDir(path);
+        else if (typeof source === 'string') this.tree.addAttribute(path, { show: () => source });
+        else if (typeof source === 'function') this.tree.addAttribute(path, { show: source });
+        else this.tree.addAttribute(path, source);
         paths.push(path);
       }
     } catch (err) {
