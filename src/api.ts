@@ -16,7 +16,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import type { Counters, DeviceModel, Holder, Instance, UnplugReport } from './core/index.js';
+import type { Counters, DeviceModel, Holder, Instance, UnplugMode, UnplugReport } from './core/index.js';
 import type { DeviceEvent } from './core/events.js';
 import { Emulator } from './emulator.js';
 import type { FaultRuleStatus } from './faults/index.js';
@@ -70,7 +70,7 @@ export class EmulatorHandle {
     return this.emulator.devices.plug({ model, name, options });
   }
 
-  unplug(name: string, o: { drainTimeoutMs?: number } = {}): Promise<UnplugReport> {
+  unplug(name: string, o: { drainTimeoutMs?: number; mode?: UnplugMode } = {}): Promise<UnplugReport> {
     return this.emulator.devices.unplug(name, o);
   }
 

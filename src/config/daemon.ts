@@ -17,6 +17,7 @@
  */
 import { dirname, resolve } from 'node:path';
 import { FaultRuleError, parseRule } from '../faults/index.js';
+import type { UnplugMode } from '../core/index.js';
 import { SourceDocument, type Field } from './document.js';
 
 export interface DeviceSpec {
@@ -52,6 +53,15 @@ export function readDeviceSpec(f: Field): DeviceSpec {
     spec.options = options.value;
   }
   return spec;
+}
+
+const UNPLUG_MODES: readonly UnplugMode[] = ['orderly', 'surprise'];
+
+/** An unplug mode (control API body, scenario step): orderly or surprise. */
+export function readUnplugMode(f: Field): UnplugMode {
+  const v = f.string({ nonEmpty: true });
+  if (!(UNPLUG_MODES as readonly string[]).includes(v)) throw f.error(`expected ${UNPLUG_MODES.join(' or ')}, got ${JSON.stringify(v)}`);
+  return v as UnplugMode;
 }
 
 /**

@@ -6,6 +6,7 @@ export {
   readDaemonConfig,
   readDeviceSpec,
   readFaultRule,
+  readUnplugMode,
   type DaemonConfigFile,
   type DeviceSpec,
   type LogLevel,

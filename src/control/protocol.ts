@@ -2,9 +2,9 @@
  * The JSON shapes of the control API (DESIGN §6), shared by the server and
  * the client.
  */
-import type { Counters, DeviceEvent, InFlight, Lifecycle, StuckHandler, UnplugReport } from '../core/index.js';
+import type { Counters, DeviceEvent, InFlight, Lifecycle, StuckHandler, UnplugMode, UnplugReport } from '../core/index.js';
 
-export type { DeviceEvent, StuckHandler, UnplugReport };
+export type { DeviceEvent, StuckHandler, UnplugMode, UnplugReport };
 
 export const API_PREFIX = '/v1';
 /** Request bodies above this are refused with 413. */
@@ -55,6 +55,8 @@ export interface PlugBody {
 
 export interface UnplugBody {
   drainTimeoutMs?: number;
+  /** orderly (default): the driver tells its consumers first; surprise: no notice. */
+  mode?: UnplugMode;
 }
 
 export interface ReplugBody {

@@ -12,6 +12,7 @@ import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, SourceDocument, type Field } from '../config/document.js';
+import { readUnplugMode } from '../config/daemon.js';
 import { DeviceError, type DeviceEvent, type DeviceManager, type Instance } from '../core/index.js';
 import { Errno } from '../errno.js';
 import {
@@ -163,9 +164,13 @@ export class ControlServer {
         pattern: ['v1', 'devices', ':name', 'unplug'],
         methods: {
           POST: async ({ req, params }) => {
-            const m = bodyFields(await readJson(req), ['drainTimeoutMs']);
+            const m = bodyFields(await readJson(req), ['drainTimeoutMs', 'mode']);
             const drainTimeoutMs = m?.get('drainTimeoutMs').optional((f) => f.number({ min: 0 }));
-            const report: UnplugReport = await d.unplug(params.name!, drainTimeoutMs === undefined ? {} : { drainTimeoutMs });
+            const mode = m?.get('mode').optional(readUnplugMode);
+            const report: UnplugReport = await d.unplug(params.name!, {
+              ...(drainTimeoutMs === undefined ? {} : { drainTimeoutMs }),
+              ...(mode === undefined ? {} : { mode }),
+            });
             return { body: report };
           },
         },

@@ -82,11 +82,11 @@ export class NetlinkSocket {
     this.closing ??= (async () => {
       Atomics.store(new Int32Array(this.stop), 0, 1);
       const exited = new Promise<void>((resolve) => this.reader.once('exit', () => resolve()));
-      try {
-        this.send(this.port, Buffer.alloc(0));
-      } catch {
-        // the reader will see the flag on its next datagram or error
-      }
+      // An NLMSG_NOOP header: any datagram wakes the reader.
+      const noop = Buffer.alloc(16);
+      noop.writeUInt32LE(16, 0);
+      noop.writeUInt16LE(1, 4);
+      this.send(this.port, noop);
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([exited, new Promise<void>((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);
       clearTimeout(timer);

@@ -31,6 +31,7 @@ import type { DeviceManager, Instance, LifecycleHooks, Logger } from '../core/in
 import { Errno, errnoNumber } from '../errno.js';
 import { attr, decodeGenl, encodeAck, GENL_MIN_ID, NLM_F_ACK, NLMSG_ERROR, splitMessages, type GenlMessage, type RawMessage } from '../netlink/genl.js';
 import { NetlinkSocket } from '../netlink/socket.js';
+import type { UioState } from '../models/uio.js';
 import { NETLINK_USERSOCK } from '../sys/ffi.js';
 import { cmdName, DONE_OF, encodeEvent, TcmuAttr, TcmuCmd, type EventCmd, type Reconfig, type TcmuDeviceRef } from './family.js';
 
@@ -44,8 +45,8 @@ const DEFAULT_REPLY_TIMEOUT_MS = 5000;
 export interface TcmuNetlinkOptions {
   devices: DeviceManager;
   logger: Logger & { debug?(obj: object, msg: string): void };
-  /** Which instances are tcmu devices, and how the kernel would name them in an event; null for others. */
-  describe: (inst: Instance<unknown>) => TcmuDeviceRef | null;
+  /** Which instances are tcmu devices, and how the kernel names them in an event; null for others. */
+  describe: (inst: Instance<unknown>) => Omit<TcmuDeviceRef, 'deviceId'> | null;
   /** Bound on the wait for a *_DONE reply; default 5000 ms. */
   replyTimeoutMs?: number;
 }
@@ -74,6 +75,9 @@ export class TcmuNetlink {
   private readonly queues = new Map<number, Promise<unknown>>();
   private readonly replyTimeoutMs: number;
   private readonly removeHooks: () => void;
+  /** se_dev.dev_index: a number per device, from a counter, never reused. */
+  private readonly deviceIds = new WeakMap<Instance<unknown>, number>();
+  private nextDeviceId = 1;
 
   constructor(private readonly o: TcmuNetlinkOptions) {
     this.replyTimeoutMs = o.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
@@ -84,10 +88,10 @@ export class TcmuNetlink {
     });
     const hooks: LifecycleHooks = {
       plugged: async (inst) => {
-        if (this.consumers.size > 0) await this.event(inst, TcmuCmd.ADDED_DEVICE);
+        if (this.consumers.size > 0 && o.describe(inst)) await this.event(inst, TcmuCmd.ADDED_DEVICE);
       },
       unplugging: async (inst) => {
-        if (this.consumers.size > 0) await this.event(inst, TcmuCmd.REMOVED_DEVICE);
+        if (this.consumers.size > 0 && o.describe(inst)) await this.event(inst, TcmuCmd.REMOVED_DEVICE);
       },
     };
     this.removeHooks = o.devices.addHooks(hooks);
@@ -113,7 +117,7 @@ export class TcmuNetlink {
    * `netlink_sent`, then `netlink_done` or `netlink_timeout`.
    */
   event(inst: Instance<unknown>, cmd: EventCmd, reconfig?: Reconfig): Promise<EventOutcome> {
-    const dev = this.o.describe(inst);
+    const dev = this.ref(inst);
     if (!dev) return Promise.reject(new Errno('EINVAL', `${inst.name} is not a tcmu device`));
     const prev = this.queues.get(dev.deviceId) ?? Promise.resolve();
     const run = prev.then(() => this.send(inst, dev, cmd, reconfig));
@@ -123,6 +127,14 @@ export class TcmuNetlink {
       if (this.queues.get(dev.deviceId) === tail) this.queues.delete(dev.deviceId);
     });
     return run;
+  }
+
+  private ref(inst: Instance<unknown>): TcmuDeviceRef | null {
+    const d = this.o.describe(inst);
+    if (!d) return null;
+    let deviceId = this.deviceIds.get(inst);
+    if (deviceId === undefined) this.deviceIds.set(inst, (deviceId = this.nextDeviceId++));
+    return { ...d, deviceId };
   }
 
   private async send(inst: Instance<unknown>, dev: TcmuDeviceRef, cmd: EventCmd, reconfig?: Reconfig): Promise<EventOutcome> {
@@ -238,4 +250,11 @@ export class TcmuNetlink {
     this.pending.clear();
     await this.sock.close();
   }
+}
+
+/** A tcmu model instance as target_core_user names it in events: its uio name and minor (uioN). */
+export function describeTcmu(inst: Instance<unknown>): Omit<TcmuDeviceRef, 'deviceId'> | null {
+  const minor = /^uio(\d+)$/.exec(inst.nodePath);
+  if (inst.model !== 'tcmu' || !minor) return null;
+  return { uioName: (inst.state as UioState).name, minor: Number(minor[1]) };
 }
