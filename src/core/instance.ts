@@ -17,6 +17,8 @@ import { WaitQueue } from './waitqueue.js';
 
 export interface InstanceHost {
   logger: Logger;
+  /** Publisher.mappings, when the host can count mappings. */
+  mappings?(dev: PublishedDevice): Promise<number>;
   interceptor: OpInterceptor | null;
   record(e: DeviceEvent): void;
   onFreed(inst: DeviceInstance): void;
@@ -66,7 +68,7 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     readonly options: unknown,
     private readonly host: InstanceHost,
   ) {
-    this.published = { name, generation, nodePath: name, stream: driver.stream ?? false };
+    this.published = { name, generation, nodePath: name, stream: driver.stream ?? false, size: 0 };
     this.refs = new Kref(() => this.free());
     this.gate = new OpGate(this.refs, this.unplugErrno);
     this.removal = new Promise((resolve) => {
@@ -101,6 +103,10 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
 
   get regions(): readonly Region[] {
     return this.shared?.list ?? [];
+  }
+
+  async mappings(): Promise<number> {
+    return this.shared ? ((await this.host.mappings?.(this.published)) ?? 0) : 0;
   }
 
   get holders(): Holder[] {

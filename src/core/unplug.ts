@@ -52,7 +52,7 @@ function closeGate(inst: DeviceInstance): void {
 async function revokeRegions(inst: DeviceInstance): Promise<void> {
   const shared = inst.shared;
   if (!shared) return;
-  const mappings = await shared.mappings();
+  const mappings = await inst.mappings();
   try {
     const revoked = shared.revoke();
     inst.record(CoreEvent.regions_revoked, { revoked, kept: shared.list.length - revoked.length, mappings });
