@@ -109,6 +109,12 @@ export interface IoctlReply {
  * Methods throw an `Errno` to fail. `release` is called exactly once.
  */
 export interface DeviceFile {
+  /**
+   * A file whose pages mmap(MAP_SHARED) of this open file maps (the
+   * device's shared regions, through FUSE passthrough); valid until
+   * release. Absent: mmap fails ENODEV.
+   */
+  readonly backingFd?: number;
   read?(size: number, io: IoContext): Buffer | Promise<Buffer>;
   write?(data: Buffer, io: IoContext): number | Promise<number>;
   ioctl?(req: IoctlRequest, io: IoContext): IoctlReply | Promise<IoctlReply>;

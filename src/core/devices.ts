@@ -127,7 +127,7 @@ export class DeviceManager {
   async action(name: string, action: string, arg?: unknown): Promise<unknown> {
     const inst = this.newest(name);
     if (!inst || inst.lifecycle !== 'live') throw new DeviceError('not_found', `no live device ${name}`);
-    const fn = inst.driver.actions?.[action];
+    const fn = inst.driver.actions?.[action] ?? regionAction(inst, action);
     if (!fn) throw new DeviceError('not_found', `model ${inst.model} has no action ${JSON.stringify(action)}`);
     inst.count.actions++;
     inst.record(CoreEvent.action, { action });
@@ -147,4 +147,18 @@ export class DeviceManager {
     for (const inst of this.instances) if (inst.name === name) found = inst;
     return found;
   }
+}
+
+/**
+ * The actions every device with regions has, so a scenario or test can
+ * play the device side of shared memory: region_read {region, offset,
+ * length} -> {hex}, region_write {region, offset, hex} -> {written}.
+ * `region` is an index or a name. A model's own action of that name wins.
+ */
+function regionAction(inst: DeviceInstance, action: string): ((i: DeviceInstance, arg: unknown) => unknown) | undefined {
+  const shared = inst.shared;
+  if (!shared) return undefined;
+  if (action === 'region_read') return (_i, arg) => shared.read(arg);
+  if (action === 'region_write') return (_i, arg) => shared.write(arg);
+  return undefined;
 }

@@ -23,5 +23,9 @@ export type {
   InFlight,
   Instance,
   Lifecycle,
+  Region,
+  RegionSpec,
+  UnplugPolicy,
 } from './model.js';
+export type { RegionInfo } from './regions.js';
 export { WaitQueue } from './waitqueue.js';

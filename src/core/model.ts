@@ -25,6 +25,44 @@ export interface AttributeOps {
   store?(text: string): void | Promise<void>;
 }
 
+/**
+ * What unplug does to the programs' mappings of a region. `revoke`: the
+ * next touch of any mapping gets SIGBUS (BUS_ADRERR), as uio_vma_fault
+ * after uio_unregister_device(). `keep`: the pages stay valid in every
+ * mapping until its munmap, as target_core_user's data area.
+ */
+export type UnplugPolicy = 'revoke' | 'keep';
+
+/** A shared memory region a model declares (a uio map). */
+export interface RegionSpec {
+  /** Shown in sys/class/uio/uioN/maps/mapN/name; default `map<index>`. */
+  name?: string;
+  /** Bytes, at least 1. The mapping is page-granular, as on a real device. */
+  size: number;
+  /** Default 'revoke'. */
+  onUnplug?: UnplugPolicy;
+}
+
+/**
+ * A declared region as the model sees it: `bytes` and `data` are views
+ * over the very pages programs map, with no copy and no system call per
+ * access. A program's store is visible at once, and the model's as well
+ * (ordering between the two sides is the model's protocol, as with real
+ * shared memory: use a kick such as write() or an irq to say "look now").
+ */
+export interface Region {
+  readonly index: number;
+  readonly name: string;
+  readonly size: number;
+  /** The mmap() offset that maps this region: index * page size (uio's convention). */
+  readonly offset: number;
+  readonly onUnplug: UnplugPolicy;
+  /** `size` bytes over the shared pages. Throws once the device is freed. */
+  readonly bytes: Uint8Array;
+  /** The same bytes as a DataView (little-endian helpers for rings and mailboxes). */
+  readonly data: DataView;
+}
+
 export interface DeviceModel<S> {
   name: string;
   /** What read/write/fsync/ioctl fail with after unplug; default EIO (evdev uses ENODEV). */
@@ -37,6 +75,12 @@ export interface DeviceModel<S> {
   nodePath?(inst: Instance<S>): string;
   /** sysfs-like files keyed by path relative to the mount root, e.g. 'sys/class/uio/uio0/name'. */
   attributes?(inst: Instance<S>): Record<string, Attribute>;
+  /**
+   * The shared memory regions programs may mmap(), in order (region N is
+   * mapped at offset N * page size). Called once, before create(), which
+   * finds them zeroed in inst.regions and may fill them.
+   */
+  regions?(inst: Instance<S>): RegionSpec[];
   /** probe(): returns the instance's state. */
   create(inst: Instance<S>, options: unknown): S | Promise<S>;
   open?(file: File<S>): void | Promise<void>;
@@ -122,6 +166,8 @@ export interface Instance<S> {
   readonly counters: Readonly<Counters>;
   readonly holders: readonly Holder[];
   readonly inFlight: readonly InFlight[];
+  /** The regions regions() declared; empty if none. */
+  readonly regions: readonly Region[];
   /** A model-defined event (watchdog 'expired'...), ordered with the lifecycle events. */
   emit(type: string, details?: Record<string, unknown>): void;
 }

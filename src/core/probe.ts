@@ -9,12 +9,20 @@ import { DeviceError, type Publisher } from './host.js';
 import type { DeviceInstance } from './instance.js';
 import { SYS_DIR } from '../devio.js';
 import type { Attribute, AttributeOps } from './model.js';
+import { DeviceRegions } from './regions.js';
 
 export async function probe<S>(inst: DeviceInstance<S>, publisher: Publisher): Promise<void> {
   const drv = inst.driver;
   try {
+    inst.shared = DeviceRegions.create(`cdevemu:${inst.name}#${inst.generation}`, drv.regions?.(inst) ?? []);
+  } catch (err) {
+    inst.log.error({ err, device: inst.name, model: drv.name }, 'model regions refused');
+    throw new DeviceError('probe_failed', `${drv.name}: regions: ${describe(err)}`, { cause: err });
+  }
+  try {
     inst.state = await drv.create(inst, inst.options);
   } catch (err) {
+    inst.shared?.drop();
     inst.log.error({ err, device: inst.name, model: drv.name }, 'model create failed');
     throw new DeviceError('probe_failed', `${drv.name}: create failed: ${describe(err)}`, { cause: err });
   }
@@ -28,6 +36,7 @@ export async function probe<S>(inst: DeviceInstance<S>, publisher: Publisher): P
     inst.log.error({ err, device: inst.name, model: drv.name }, 'publishing the device failed');
     await inst.runModel('remove', () => drv.remove?.(inst));
     await inst.runModel('free', () => drv.free?.(inst));
+    inst.shared?.drop();
     throw new DeviceError('probe_failed', `${inst.name}: publish failed: ${describe(err)}`, { cause: err });
   }
   inst.record(CoreEvent.plugged, { model: drv.name, nodePath: inst.nodePath });

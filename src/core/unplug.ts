@@ -14,6 +14,7 @@ export async function unplugInstance(
 ): Promise<UnplugReport> {
   await unpublishNode(inst, publisher, drainTimeoutMs);
   closeGate(inst);
+  await revokeRegions(inst);
   cancelWaiters(inst);
   const { stuck, drainedInMs } = await drainHandlers(inst, drainTimeoutMs);
   await removeDevice(inst);
@@ -40,6 +41,23 @@ async function unpublishNode(inst: DeviceInstance, publisher: Publisher, drainTi
 /** 2. No new handler invocations: debugfs's removal makes debugfs_file_get() fail; cdev generic shutdown. */
 function closeGate(inst: DeviceInstance): void {
   inst.gate.close();
+}
+
+/**
+ * 2b. Programs lose their 'revoke' mappings: the next touch gets SIGBUS,
+ * as uio_vma_fault() answers once uio_unregister_device() cleared
+ * idev->info. 'keep' regions stay mapped (target_core_user's data area).
+ */
+async function revokeRegions(inst: DeviceInstance): Promise<void> {
+  const shared = inst.shared;
+  if (!shared) return;
+  const mappings = await shared.mappings();
+  try {
+    const revoked = shared.revoke();
+    inst.record(CoreEvent.regions_revoked, { revoked, kept: shared.list.length - revoked.length, mappings });
+  } catch (err) {
+    inst.log.error({ err, device: inst.name, generation: inst.generation }, 'revoking regions failed');
+  }
 }
 
 /**
