@@ -68,6 +68,7 @@ export const tcmuModel: DeviceModel<TcmuState> = {
       cmdTimeOutMs: config.cmdTimeOutMs,
       qfullTimeOutMs: config.qfullTimeOutMs,
       notify: () => raiseIrq(inst, undefined), // uio_event_notify()
+      onExpired: (e) => inst.emit('tcmu_cmd_timeout', e),
     });
     return state;
   },

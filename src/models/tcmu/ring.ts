@@ -108,6 +108,8 @@ export interface RingOptions {
   qfullTimeOutMs: number;
   /** Raised after a command is queued (uio_event_notify). */
   notify: () => void;
+  /** A command's timer ended it (in the ring: cmd_time_out; waiting for room: qfull_time_out). */
+  onExpired?: (e: { cmdId: number; opcode: number; where: 'ring' | 'qfull' }) => void;
 }
 
 interface RingCmd {
@@ -363,6 +365,7 @@ export class TcmuRing {
     if (cmd.expired || !this.commands.has(cmd.cmdId)) return;
     cmd.expired = true;
     this.end(cmd, ended(cmd, 'timed_out', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE()));
+    this.opts.onExpired?.({ cmdId: cmd.cmdId, opcode: cmd.req.cdb[0]!, where: 'ring' });
   }
 
   /** tcmu_check_expired_queue_cmd(): never reached the ring; TASK SET FULL. */
@@ -372,6 +375,7 @@ export class TcmuRing {
     if (i < 0) return;
     this.qfull.splice(i, 1);
     this.end(cmd, ended(cmd, 'queue_full', SAM_STAT_TASK_SET_FULL));
+    this.opts.onExpired?.({ cmdId: 0, opcode: cmd.req.cdb[0]!, where: 'qfull' });
   }
 
   /** tcmu_block_dev() (1) and tcmu_unblock_dev() (0). */
