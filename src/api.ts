@@ -31,6 +31,8 @@ export interface StartOptions {
   drainTimeoutMs?: number;
   logger?: Logger;
   allowOther?: boolean;
+  /** Negotiate FUSE passthrough so programs can mmap device regions; default true. */
+  passthrough?: boolean;
 }
 
 /** Thrown by released() when files are still open at the deadline: the leak report. */
@@ -162,6 +164,7 @@ export async function startEmulator(o: StartOptions = {}): Promise<EmulatorHandl
     ...(o.models ? { models: o.models } : {}),
     ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
     ...(o.allowOther !== undefined ? { allowOther: o.allowOther } : {}),
+    ...(o.passthrough !== undefined ? { passthrough: o.passthrough } : {}),
   });
   return new EmulatorHandle(emulator, o.mountpoint === undefined);
 }

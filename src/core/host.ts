@@ -12,6 +12,8 @@ export interface PublishedDevice {
   /** Path under MOUNT/dev. */
   readonly nodePath: string;
   readonly stream: boolean;
+  /** Bytes of shared regions a program can mmap (stat's st_size, as python's mmap checks it); 0 without regions. */
+  readonly size: number;
 }
 
 export interface Publisher {
@@ -19,6 +21,8 @@ export interface Publisher {
   publish(dev: PublishedDevice, endpoint: DeviceEndpoint, attributes: Record<string, Attribute>): void;
   /** Removes them (and invalidates the kernel's caches); unplug waits for it. Gets the object publish() got. */
   unpublish(dev: PublishedDevice): Promise<void>;
+  /** How many mappings programs hold on the node's regions now, before or after unpublish. */
+  mappings?(dev: PublishedDevice): Promise<number>;
 }
 
 /** The file operations a fault rule can target. */

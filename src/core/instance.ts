@@ -66,7 +66,7 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     readonly options: unknown,
     private readonly host: InstanceHost,
   ) {
-    this.published = { name, generation, nodePath: name, stream: driver.stream ?? false };
+    this.published = { name, generation, nodePath: name, stream: driver.stream ?? false, size: 0 };
     this.refs = new Kref(() => this.free());
     this.gate = new OpGate(this.refs, this.unplugErrno);
     this.removal = new Promise((resolve) => {

@@ -27,7 +27,7 @@ export async function probe<S>(inst: DeviceInstance<S>, publisher: Publisher): P
     throw new DeviceError('probe_failed', `${drv.name}: create failed: ${describe(err)}`, { cause: err });
   }
   try {
-    inst.published = { ...inst.published, nodePath: drv.nodePath?.(inst) ?? inst.name };
+    inst.published = { ...inst.published, nodePath: drv.nodePath?.(inst) ?? inst.name, size: inst.shared?.size ?? 0 };
     const attributes = guardAttributes(inst, drv.attributes?.(inst) ?? {});
     publisher.publish(inst.published, { open: (ctx) => openFile(inst, ctx) }, attributes);
   } catch (err) {

@@ -96,14 +96,14 @@ export class DeviceRegions {
     );
   }
 
+  /** Bytes programs can map: the backing file's length. */
+  get size(): number {
+    return this.memory.length;
+  }
+
   /** The memfd programs map through FUSE passthrough. Valid until drop(). */
   get backingFd(): number {
     return this.memory.fd;
-  }
-
-  /** Mappings other processes hold on the regions now. */
-  mappings(): Promise<number> {
-    return this.memory.mappings();
   }
 
   /**

@@ -9,11 +9,13 @@
  * device (/sys/class/uio/uio0 and below) come and go with it.
  */
 import { SYS_DIR, type DeviceEndpoint } from '../devio.js';
+import { countMappings } from '../sys/procmaps.js';
 import type { NodeTree } from './tree.js';
 
 export interface PublishedNode {
   readonly nodePath: string;
   readonly stream: boolean;
+  readonly size: number;
 }
 
 /** Structurally core's Attribute: fixed text, a show(), show and/or store, or a directory. */
@@ -43,14 +45,28 @@ function dirname(path: string): string {
 
 export class TreePublisher {
   private readonly published = new Map<PublishedNode, string[]>();
+  /** The inode number of each device node, kept after unpublish: programs' mappings outlive the node. */
+  private readonly inodes = new WeakMap<PublishedNode, bigint>();
+  /** The mount's device number (mountinfo's major:minor), once mounted. */
+  private mountDev = '';
 
   constructor(private readonly tree: NodeTree) {}
+
+  attachMount(dev: string): void {
+    this.mountDev = dev;
+  }
+
+  /** Mappings of the node in /proc/PID/maps, where passthrough lists them under the FUSE file. */
+  async mappings(dev: PublishedNode): Promise<number> {
+    const ino = this.inodes.get(dev);
+    return ino === undefined || !this.mountDev ? 0 : countMappings(this.mountDev, ino);
+  }
 
   publish(dev: PublishedNode, endpoint: DeviceEndpoint, attributes: Record<string, AttributeSource>): void {
     const node = `dev/${dev.nodePath}`;
     const paths = [node];
     this.tree.mkdirp(dirname(node));
-    this.tree.addDevice(node, endpoint, { stream: dev.stream });
+    this.inodes.set(dev, this.tree.addDevice(node, endpoint, { stream: dev.stream, size: dev.size }).nodeid);
     try {
       for (const [path, source] of Object.entries(attributes)) {
         const keep = permanentPrefix(path);

@@ -39,6 +39,8 @@ export interface DeviceNode extends NodeBase {
   endpoint: DeviceEndpoint;
   /** FOPEN_STREAM: no file position at all (stream_open). */
   stream: boolean;
+  /** st_size: the bytes of its shared regions (0 without): programs such as python's mmap check it. */
+  size: number;
 }
 
 export interface AttributeNode extends NodeBase {
@@ -54,6 +56,7 @@ export type TreeNode = DirNode | DeviceNode | AttributeNode;
 export interface DeviceOptions {
   stream?: boolean;
   mode?: number;
+  size?: number;
 }
 
 const ROOT_ID = 1n;
@@ -104,6 +107,7 @@ export class NodeTree {
       kind: 'device',
       endpoint,
       stream: o.stream ?? true,
+      size: o.size ?? 0,
     }));
   }
 

@@ -9,8 +9,7 @@
  * truncation that kills every program's mapping (SIGBUS on the next touch,
  * as shmem_fault gives past EOF) can never fault the emulator itself.
  */
-import { closeSync, fstatSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { closeSync } from 'node:fs';
 import {
   F_SEAL_GROW,
   F_SEAL_SEAL,
@@ -44,8 +43,6 @@ const unmapOnCollect = new FinalizationRegistry<{ p: Pointer; length: number }>(
 export class SharedMemory {
   /** This process's mapping of the whole file (MAP_SHARED until revoke() swaps part of it). */
   readonly buffer: ArrayBuffer;
-  /** The memfd's inode number: how /proc/PID/maps names mappings of it. */
-  readonly ino: number;
   private readonly base: Pointer;
   private fdOpen = true;
 
@@ -53,7 +50,6 @@ export class SharedMemory {
     readonly fd: number,
     readonly length: number,
   ) {
-    this.ino = fstatSync(fd).ino;
     this.base = mmap(length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     this.buffer = view(this.base, length);
     unmapOnCollect.register(this.buffer, { p: this.base, length });
@@ -96,41 +92,9 @@ export class SharedMemory {
     this.fdOpen = false;
     closeSync(this.fd);
   }
-
-  /**
-   * How many mappings other processes hold on this file, from
-   * /proc/PID/maps (the kernel names a passthrough mapping by its backing
-   * file). Read asynchronously: a process faulting on some other FUSE
-   * mapping holds its mmap lock until this daemon answers.
-   */
-  async mappings(): Promise<number> {
-    return countMappings(this.ino);
-  }
 }
 
 function memfd(name: string): number {
   // memfd_create(2) refuses names longer than 249 bytes.
   return memfdCreate(name.slice(0, 249), MFD_CLOEXEC | MFD_ALLOW_SEALING);
-}
-
-async function countMappings(ino: number): Promise<number> {
-  const self = String(process.pid);
-  let count = 0;
-  const pids = (await readdir('/proc')).filter((d) => /^\d+$/.test(d) && d !== self);
-  await Promise.all(
-    pids.map(async (pid) => {
-      let maps: string;
-      try {
-        maps = await readFile(`/proc/${pid}/maps`, 'utf8');
-      } catch {
-        return; // exited, or not ours to read
-      }
-      for (const line of maps.split('\n')) {
-        // address perms offset dev inode path: "/memfd:NAME (deleted)"
-        const f = line.split(/\s+/, 6);
-        if (f[4] === String(ino) && f[5]?.startsWith('/memfd:')) count++;
-      }
-    }),
-  );
-  return count;
 }

@@ -1,8 +1,8 @@
 /**
  * The files of a tcmu device, where tcmu-runner 1.5.4 reads them:
  *
- * sys/class/uio/uioN/: the uio model's name, version, event, maps/map0/
- * {addr,size,offset}, plus maps/map0/name (uio.c's map_name_show).
+ * sys/class/uio/uioN/: name, version, event, maps/map0/{name,addr,size,offset}
+ * (uio.c's formats).
  *
  * sys/kernel/config/target/core/user_<hba>/<dev>/ (configfs):
  *   info                 target_core_dev_info_show: transport_dump_dev_state()
@@ -20,7 +20,8 @@
 import { Errno } from '../../errno.js';
 import { SYS_DIR } from '../../devio.js';
 import type { Attribute } from '../../core/index.js';
-import { uioModel, type UioState } from '../uio.js';
+import type { UioState } from '../uio.js';
+import { hex64 } from '../util.js';
 import { configfsDir } from './config.js';
 import type { TcmuInstance } from './model.js';
 
@@ -46,12 +47,17 @@ const line = (v: string | number): string => `${v}\n`;
 export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
   const s = () => inst.state;
   const c = () => inst.state.config;
-  const uio = uioModel.attributes!(inst as unknown as Parameters<NonNullable<typeof uioModel.attributes>>[0]) as Record<string, Attribute>;
   const u = `sys/class/uio/${inst.name}`;
   const d = configfsDir(inst.state.config);
   return {
-    ...uio,
+    // uio.c's dev_attrs and map_attributes; info->mem[0] as tcmu_configure_device() fills it.
+    [`${u}/name`]: () => line(s().name),
+    [`${u}/version`]: () => line(s().version),
+    [`${u}/event`]: () => line(s().count >>> 0),
     [`${u}/maps/map0/name`]: 'tcm-user command & data buffer\n',
+    [`${u}/maps/map0/addr`]: `${hex64(0)}\n`,
+    [`${u}/maps/map0/size`]: () => line(hex64(c().layout.mapSize)),
+    [`${u}/maps/map0/offset`]: '0x0\n',
     [`${d}/info`]: () =>
       // transport_dump_dev_state(), a newline, then tcmu_show_configfs_dev_params().
       `Status: ACTIVATED  Max Queue Depth: 0  SectorSize: ${c().hwBlockSize}  HwMaxSectors: ${c().hwMaxSectors}\n` +

@@ -45,7 +45,7 @@ export const tcmuModel: DeviceModel<TcmuState> = {
   stream: false,
   unpollMask: uioModel.unpollMask,
   regions(inst) {
-    return [{ name: 'tcm-user command & data buffer', size: tcmuConfig(inst.options).layout.mapSize, onUnplug: 'keep' }];
+    return [{ name: 'map0', size: tcmuConfig(inst.options).layout.mapSize, onUnplug: 'keep' }];
   },
   create(inst, options) {
     const config = tcmuConfig(options);
@@ -57,8 +57,6 @@ export const tcmuModel: DeviceModel<TcmuState> = {
       oneShot: false,
       name: uioName(config),
       version: String(TCMU_MAILBOX_VERSION),
-      mapAddr: 0,
-      mapSize: config.layout.mapSize,
       config,
       ring: null as unknown as TcmuRing,
       workload: null,
