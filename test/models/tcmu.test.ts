@@ -36,6 +36,10 @@ interface Result {
   capacity?: { blocks: number; blockSize: number };
 }
 
+/** An event of this device generation (names like uio0 are reused by later devices). */
+const mine = (d: { name: string; inst: { generation: number } }, e: { device: string; generation: number }) =>
+  e.device === d.name && e.generation === d.inst.generation;
+
 let files = 0;
 /** A tcmu device over a fresh backing file, and the consumer serving it. */
 async function device(options: Record<string, unknown>, consumerFlags: string[] = [], devSize = 1 << 20) {
@@ -134,7 +138,7 @@ describe('tcmu with a C consumer', () => {
 
   it('times out a command the consumer never completes: CHECK CONDITION 02/08/00 and a tcmu_cmd_timeout event; later commands still complete', async () => {
     const d = await device({ cmdAreaSize: 65536, dataAreaSize: 1 << 20, cmdTimeOutMs: 300 }, ['--hold-opcode', '00']);
-    const timedOut = t.waitEvent((e) => e.device === d.name && e.type === 'tcmu_cmd_timeout');
+    const timedOut = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_cmd_timeout');
     const held = await d.submit({ op: 'tur' });
     expect(held).toMatchObject({ outcome: 'timed_out', status: 2, sense: { key: 2, asc: 0x08, ascq: 0 } });
     expect(await timedOut).toMatchObject({ cmdId: held.cmdId, opcode: 0, where: 'ring' });
@@ -155,8 +159,8 @@ describe('tcmu with a C consumer', () => {
     expect(before).toMatchObject({ completed: 300, outstanding: 32, verifyErrors: 0 });
     expect(before.verifiedReads).toBeGreaterThan(0);
 
-    const removed = t.waitEvent((e) => e.device === d.name && e.type === 'tcmu_removed');
-    const freed = t.waitEvent((e) => e.device === d.name && e.type === 'freed', 30_000);
+    const removed = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_removed');
+    const freed = t.waitEvent((e) => mine(d, e) && e.type === 'freed', 30_000);
     await t.emu.devices.unplug(d.name);
     const ev = (await removed) as unknown as {
       commands: { ended: { where: string; status: number }[] };
