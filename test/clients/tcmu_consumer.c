@@ -23,6 +23,7 @@
  *   --ooo            complete each batch of commands in reverse order
  *   --hold-opcode X  never complete commands with opcode X (hex)
  *   --batch N        complete only once N commands are pending (forces a ring-full backlog)
+ *   --stall-after N  after N completions, complete nothing more (commands stay in flight)
  *   --quiet          no "served" lines (the benchmark)
  *   --direct-read N / --direct-write N   no ring: N preads of 4 KiB / pwrites of
  *                    1 MiB straight to the file, timed (the benchmark's reference)
@@ -215,12 +216,15 @@ int main(int argc, char **argv) {
 	if (argc < 3) return 2;
 	const char *mnt = argv[1], *uio = argv[2];
 	int ooo = 0, hold = -1, batch = 1, quiet = 0;
+	long stall_after = -1;
+	int said_stalled = 0;
 	long direct_reads = 0, direct_writes = 0;
 	for (int i = 3; i < argc; i++) {
 		if (!strcmp(argv[i], "--ooo")) ooo = 1;
 		else if (!strcmp(argv[i], "--quiet")) quiet = 1;
 		else if (!strcmp(argv[i], "--hold-opcode") && i + 1 < argc) hold = (int)strtol(argv[++i], NULL, 16);
 		else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--stall-after") && i + 1 < argc) stall_after = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--direct-read") && i + 1 < argc) direct_reads = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--direct-write") && i + 1 < argc) direct_writes = atol(argv[++i]);
 		else return 2;
@@ -310,17 +314,27 @@ int main(int argc, char **argv) {
 			next = (next + len) % mb->cmdr_size;
 		}
 		if (npend < batch) continue;
+		int stalled = 0;
+		if (stall_after >= 0 && stall_after - served < npend) {
+			/* Complete what is still allowed; the rest stay in flight for good. */
+			npend = stall_after - served > 0 ? (int)(stall_after - served) : 0;
+			stalled = 1;
+		}
 		for (int i = 0; i < npend; i++) {
 			struct pending *c = &pend[ooo ? npend - 1 - i : i];
 			complete(c->cmd_id, &c->r);
 		}
-		served += npend;
-		npend = 0;
-		uint32_t zero = 0;
-		if (write(fd, &zero, 4) != 4) die("kick");
-		if (!quiet) {
-			printf("served %ld\n", served);
-			fflush(stdout);
+		if (npend) {
+			served += npend;
+			npend = 0;
+			uint32_t zero = 0;
+			if (write(fd, &zero, 4) != 4) die("kick");
+			if (!quiet) printf("served %ld\n", served);
 		}
+		if (stalled && !said_stalled) {
+			printf("stalled %ld\n", served);
+			said_stalled = 1;
+		}
+		fflush(stdout);
 	}
 }

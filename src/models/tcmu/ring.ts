@@ -79,6 +79,28 @@ export interface Completion {
   data: Buffer;
 }
 
+/** What removal did: completions reaped first, then each command it ended (per command, for the event). */
+export interface RemovalSummary {
+  reaped: number;
+  ended: { cmdId: number; opcode: number; where: 'ring' | 'qfull'; status: number }[];
+}
+
+export interface RingStats {
+  /** Commands in the ring that have not ended. */
+  inflight: number;
+  /** Timed out, still in the ring until userspace completes them. */
+  expired: number;
+  qfull: number;
+  freeDataBlocks: number;
+  head: number;
+  tail: number;
+  pads: number;
+  maxQfull: number;
+  blocked: boolean;
+  broken: boolean;
+  doubleEnds: number;
+}
+
 export interface RingOptions {
   /** cmd_time_out in ms; 0 disables (the kernel's attrib/cmd_time_out is in seconds, default 30). */
   cmdTimeOutMs: number;
@@ -86,6 +108,8 @@ export interface RingOptions {
   qfullTimeOutMs: number;
   /** Raised after a command is queued (uio_event_notify). */
   notify: () => void;
+  /** A command's timer ended it (in the ring: cmd_time_out; waiting for room: qfull_time_out). */
+  onExpired?: (e: { cmdId: number; opcode: number; where: 'ring' | 'qfull' }) => void;
 }
 
 interface RingCmd {
@@ -117,6 +141,10 @@ export class TcmuRing {
   private removed = false;
   /** Commands the ring tried to end a second time: always 0 unless the ring logic is wrong. */
   doubleEnds = 0;
+  /** PAD entries written (the ring wrapped with an entry that did not fit its end). */
+  pads = 0;
+  /** The longest the qfull queue has been (ring-full back-pressure seen). */
+  maxQfull = 0;
 
   constructor(
     private readonly mem: Uint8Array,
@@ -135,7 +163,7 @@ export class TcmuRing {
   }
 
   /** Commands in the ring (expired ones included until userspace completes them) and waiting for room. */
-  get stats(): { inflight: number; expired: number; qfull: number; freeDataBlocks: number; head: number; tail: number } {
+  get stats(): RingStats {
     let expired = 0;
     for (const c of this.commands.values()) if (c.expired) expired++;
     return {
@@ -145,7 +173,18 @@ export class TcmuRing {
       freeDataBlocks: this.data.freeBlocks,
       head: this.head,
       tail: this.view.getUint32(MB_CMD_TAIL, true),
+      pads: this.pads,
+      maxQfull: this.maxQfull,
+      blocked: this.blocked,
+      broken: this.broken,
+      doubleEnds: this.doubleEnds,
     };
+  }
+
+  /** attrib/cmd_time_out and qfull_time_out: they apply to commands queued from now on, as the kernel arms timers at queue time. */
+  setTimeouts(t: { cmdTimeOutMs: number; qfullTimeOutMs: number }): void {
+    this.opts.cmdTimeOutMs = t.cmdTimeOutMs;
+    this.opts.qfullTimeOutMs = t.qfullTimeOutMs;
   }
 
   /** tcmu_queue_cmd(): settles when the command ends, however it ends. */
@@ -190,6 +229,7 @@ export class TcmuRing {
       const at = CMDR_OFF + this.head;
       this.view.setUint32(at + HDR_LEN_OP, pad | TCMU_OP_PAD, true);
       this.view.setUint32(at + HDR_CMD_ID, 0, true); // cmd_id, kflags, uflags
+      this.pads++;
       this.publishHead(0);
     }
     if (cmd.req.dir === 'out' && cmd.req.dataOut) this.scatter(cmd.iovs, cmd.req.dataOut);
@@ -228,6 +268,7 @@ export class TcmuRing {
     }
     if (tmo > 0) cmd.timer = setTimeout(() => this.expireQueuedCmd(cmd), tmo);
     this.qfull.push(cmd);
+    this.maxQfull = Math.max(this.maxQfull, this.qfull.length);
     return 'waiting';
   }
 
@@ -324,6 +365,7 @@ export class TcmuRing {
     if (cmd.expired || !this.commands.has(cmd.cmdId)) return;
     cmd.expired = true;
     this.end(cmd, ended(cmd, 'timed_out', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE()));
+    this.opts.onExpired?.({ cmdId: cmd.cmdId, opcode: cmd.req.cdb[0]!, where: 'ring' });
   }
 
   /** tcmu_check_expired_queue_cmd(): never reached the ring; TASK SET FULL. */
@@ -333,6 +375,7 @@ export class TcmuRing {
     if (i < 0) return;
     this.qfull.splice(i, 1);
     this.end(cmd, ended(cmd, 'queue_full', SAM_STAT_TASK_SET_FULL));
+    this.opts.onExpired?.({ cmdId: 0, opcode: cmd.req.cdb[0]!, where: 'qfull' });
   }
 
   /** tcmu_block_dev() (1) and tcmu_unblock_dev() (0). */
@@ -355,7 +398,7 @@ export class TcmuRing {
    * gets its chance at the empty ring.
    */
   reset(level: 1 | 2): number {
-    const failed = this.failInflight(level === 1 ? 'busy' : 'reset', level === 1 ? SAM_STAT_BUSY : SAM_STAT_CHECK_CONDITION);
+    const failed = this.failInflight(level === 1 ? 'busy' : 'reset', level === 1 ? SAM_STAT_BUSY : SAM_STAT_CHECK_CONDITION).length;
     this.lastCleaned = 0;
     this.view.setUint32(MB_CMD_TAIL, 0, true);
     this.publishHead(0);
@@ -378,30 +421,36 @@ export class TcmuRing {
    * NOT READY / LOGICAL UNIT COMMUNICATION FAILURE (02/08/00).
    * Commands submitted afterwards get the same.
    */
-  remove(): void {
-    if (this.removed) return;
-    this.handleCompletions();
+  remove(): RemovalSummary {
+    const summary: RemovalSummary = { reaped: 0, ended: [] };
+    if (this.removed) return summary;
+    summary.reaped = this.handleCompletions();
     this.blocked = true;
     const queued = this.qfull.splice(0);
     for (const cmd of queued) {
       if (cmd.timer) clearTimeout(cmd.timer);
       this.end(cmd, ended(cmd, 'removed', SAM_STAT_BUSY));
+      summary.ended.push({ cmdId: 0, opcode: cmd.req.cdb[0]!, where: 'qfull', status: SAM_STAT_BUSY });
     }
-    this.failInflight('removed', SAM_STAT_CHECK_CONDITION);
+    for (const cmd of this.failInflight('removed', SAM_STAT_CHECK_CONDITION)) {
+      summary.ended.push({ cmdId: cmd.cmdId, opcode: cmd.req.cdb[0]!, where: 'ring', status: SAM_STAT_CHECK_CONDITION });
+    }
     this.removed = true;
+    return summary;
   }
 
-  private failInflight(outcome: Outcome, status: number): number {
-    let n = 0;
+  /** Ends every command in the ring that has not ended yet; returns them. Expired ones only give back their blocks. */
+  private failInflight(outcome: Outcome, status: number): RingCmd[] {
+    const failed: RingCmd[] = [];
     for (const cmd of this.commands.values()) {
       if (cmd.timer) clearTimeout(cmd.timer);
       this.data.release(cmd.blocks);
       if (cmd.expired) continue;
-      n++;
+      failed.push(cmd);
       this.end(cmd, ended(cmd, outcome, status, status === SAM_STAT_CHECK_CONDITION ? LUN_COMM_FAILURE() : EMPTY));
     }
     this.commands.clear();
-    return n;
+    return failed;
   }
 
   private end(cmd: RingCmd, c: Completion): void {

@@ -184,10 +184,11 @@ export class Workload {
    * After the ring's removal ended every command: let their completions
    * run (they are promise callbacks), then count what is still out as lost.
    */
-  async finish(): Promise<void> {
+  async finish(): Promise<WorkloadReport> {
     this.running = false;
     await new Promise((resolve) => setImmediate(resolve));
     this.lost = this.out.size;
+    return this.report();
   }
 
   /** From now on, note how each command now outstanding ends (what an unplug did to them). */
