@@ -127,7 +127,7 @@ export const tcmuActions: Record<string, (inst: TcmuInstance, arg: unknown) => u
     const s = inst.state;
     if (s.workload?.report().running) throw new Errno('EBUSY', `${MODEL}: a workload is running; stop it first`);
     const o = workloadOptions(inst, actionArg(MODEL, 'workload_start', arg));
-    s.workload = new Workload(s.ring, s.config.hwBlockSize, o);
+    s.workload = new Workload(s.ring, s.config.hwBlockSize, o, (r) => inst.emit('tcmu_workload_done', { ...r }));
     return { started: true, ...o };
   },
   workload_stop(inst) {

@@ -96,10 +96,13 @@ export const tcmuModel: DeviceModel<TcmuState> = {
     s.workload?.markRemoval();
     const ended = s.ring.remove();
     const report = await s.workload?.finish();
+    // The verdicts at top level, so a scenario's `wait: {event: {type: tcmu_removed, lost: 0}}` can check them.
     inst.emit('tcmu_removed', {
+      endedByRemoval: ended.ended.length,
+      doubleEnds: s.ring.doubleEnds,
+      ...(report ? { lost: report.lost, verifyErrors: report.verifyErrors } : {}),
       commands: ended,
       ...(s.workload ? { workload: report, workloadAtRemoval: s.workload.atRemoval } : {}),
-      doubleEnds: s.ring.doubleEnds,
     });
   },
   actions: tcmuActions,

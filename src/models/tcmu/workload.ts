@@ -114,13 +114,14 @@ export class Workload {
   /** How the commands outstanding when `markRemoval` ran ended. */
   private watch: Set<number> | null = null;
   private readonly watched: InFlightOutcome[] = [];
-  private idle: (() => void) | null = null;
   private lost = 0;
 
   constructor(
     private readonly ring: TcmuRing,
     private readonly blockSize: number,
     private readonly o: WorkloadOptions,
+    /** Called once when maxCommands commands have all ended. */
+    private readonly onDone?: (r: WorkloadReport) => void,
   ) {
     this.chunks = Array.from({ length: o.chunks }, () => ({ busy: false, gen: UNWRITTEN }));
     this.random = rng(o.seed);
@@ -163,8 +164,11 @@ export class Workload {
       if (this.watch?.delete(seq)) {
         this.watched.push({ seq, cmdId: c.cmdId, op: isRead ? 'read' : 'write', lba, outcome: c.outcome, status: c.status });
       }
-      if (this.out.size === 0) this.idle?.();
       this.next();
+      if (this.running && this.out.size === 0 && this.o.maxCommands && this.counts.submitted >= this.o.maxCommands) {
+        this.running = false;
+        this.onDone?.(this.report());
+      }
     });
   }
 
@@ -199,12 +203,6 @@ export class Workload {
   /** The per-command outcomes of the commands outstanding at markRemoval(). */
   get atRemoval(): InFlightOutcome[] {
     return [...this.watched].sort((a, b) => a.seq - b.seq);
-  }
-
-  /** Resolves once no command is outstanding. */
-  settled(): Promise<void> {
-    if (this.out.size === 0) return Promise.resolve();
-    return new Promise((resolve) => (this.idle = resolve));
   }
 
   report(): WorkloadReport {
