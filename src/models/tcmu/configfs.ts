@@ -25,9 +25,14 @@ import { hex64 } from '../util.js';
 import { configfsDir } from './config.js';
 import type { TcmuInstance } from './model.js';
 
-/** kstrtou8/kstrtou32(page, 0, &val) as configfs stores parse: decimal, 0x hex or 0 octal, one trailing newline allowed. */
+/**
+ * kstrtou8/kstrtou32(page, 0, &val) as configfs stores parse: decimal, 0x
+ * hex or 0 octal, one trailing newline allowed. The page is a C string, so
+ * a NUL ends it: tcmu-runner's tcmu_cfgfs_set_u32() writes "1\0".
+ */
 export function kstrtoul(text: string, max: number): number {
-  const t = text.endsWith('\n') ? text.slice(0, -1) : text;
+  const c = text.split('\0')[0]!;
+  const t = c.endsWith('\n') ? c.slice(0, -1) : c;
   const m = /^\+?(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))$/.exec(t);
   if (!m) throw new Errno('EINVAL');
   const v = m[1] !== undefined ? parseInt(m[1], 16) : m[2] !== undefined ? parseInt(m[2], 8) : parseInt(m[3]!, 10);
