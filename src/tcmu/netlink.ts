@@ -31,7 +31,6 @@ import type { DeviceManager, Instance, LifecycleHooks, Logger } from '../core/in
 import { Errno, errnoNumber } from '../errno.js';
 import { attr, decodeGenl, encodeAck, GENL_MIN_ID, NLM_F_ACK, NLMSG_ERROR, splitMessages, type GenlMessage, type RawMessage } from '../netlink/genl.js';
 import { NetlinkSocket } from '../netlink/socket.js';
-import type { UioState } from '../models/uio.js';
 import { NETLINK_USERSOCK } from '../sys/ffi.js';
 import { cmdName, DONE_OF, encodeEvent, TcmuAttr, TcmuCmd, type EventCmd, type Reconfig, type TcmuDeviceRef } from './family.js';
 
@@ -41,12 +40,20 @@ export const SHIM_ENV = 'CDEVEMU_TCMU_NETLINK';
 /** A family id above the kernel's fixed ones (GENL_MIN_ID); any will do, the shim passes it on. */
 const DEFAULT_FAMILY_ID = GENL_MIN_ID + 0x0c;
 const DEFAULT_REPLY_TIMEOUT_MS = 5000;
+/** How long a reply may overtake the RELEASE of the file it closed. */
+const RELEASE_SETTLE_MS = 1000;
 
 export interface TcmuNetlinkOptions {
   devices: DeviceManager;
   logger: Logger & { debug?(obj: object, msg: string): void };
   /** Which instances are tcmu devices, and how the kernel names them in an event; null for others. */
   describe: (inst: Instance<unknown>) => Omit<TcmuDeviceRef, 'deviceId'> | null;
+  /**
+   * Runs before REMOVED_DEVICE: what the target core does before a
+   * backstore can be destroyed (its LUNs are unlinked and their commands
+   * drained, so the kernel never sends REMOVED_DEVICE with I/O in flight).
+   */
+  quiesce?: (inst: Instance<unknown>, timeoutMs: number) => Promise<void>;
   /** Bound on the wait for a *_DONE reply; default 5000 ms. */
   replyTimeoutMs?: number;
 }
@@ -91,7 +98,11 @@ export class TcmuNetlink {
         if (this.consumers.size > 0 && o.describe(inst)) await this.event(inst, TcmuCmd.ADDED_DEVICE);
       },
       unplugging: async (inst) => {
-        if (this.consumers.size > 0 && o.describe(inst)) await this.event(inst, TcmuCmd.REMOVED_DEVICE);
+        if (!o.describe(inst)) return;
+        await o.quiesce?.(inst, this.replyTimeoutMs);
+        if (this.consumers.size === 0) return;
+        const r = await this.event(inst, TcmuCmd.REMOVED_DEVICE);
+        if (r.result === 'done') await this.releasesSettled(inst);
       },
     };
     this.removeHooks = o.devices.addHooks(hooks);
@@ -127,6 +138,18 @@ export class TcmuNetlink {
       if (this.queues.get(dev.deviceId) === tail) this.queues.delete(dev.deviceId);
     });
     return run;
+  }
+
+  /**
+   * The consumer closed and unmapped the device before it answered
+   * (libtcmu's device_close_shm() runs before send_netlink_reply()). In the
+   * kernel that release has run by then (the last fput()); over FUSE the
+   * RELEASE request travels on its own and may arrive after the reply, so
+   * wait for it, briefly, before the device goes.
+   */
+  private async releasesSettled(inst: Instance<unknown>): Promise<void> {
+    const end = performance.now() + RELEASE_SETTLE_MS;
+    while (inst.holders.length > 0 && performance.now() < end) await new Promise((r) => setTimeout(r, 5));
   }
 
   private ref(inst: Instance<unknown>): TcmuDeviceRef | null {
@@ -252,9 +275,3 @@ export class TcmuNetlink {
   }
 }
 
-/** A tcmu model instance as target_core_user names it in events: its uio name and minor (uioN). */
-export function describeTcmu(inst: Instance<unknown>): Omit<TcmuDeviceRef, 'deviceId'> | null {
-  const minor = /^uio(\d+)$/.exec(inst.nodePath);
-  if (inst.model !== 'tcmu' || !minor) return null;
-  return { uioName: (inst.state as UioState).name, minor: Number(minor[1]) };
-}
