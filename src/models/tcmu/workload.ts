@@ -69,6 +69,8 @@ interface ChunkState {
   gen: number;
 }
 
+/** How long the workload waits before submitting again after a command that ended without reaching the consumer. */
+const RETRY_AFTER_MS = 10;
 const UNWRITTEN = -1;
 const UNKNOWN = -2;
 
@@ -164,7 +166,13 @@ export class Workload {
       if (this.watch?.delete(seq)) {
         this.watched.push({ seq, cmdId: c.cmdId, op: isRead ? 'read' : 'write', lba, outcome: c.outcome, status: c.status });
       }
-      this.next();
+      // A command the consumer never saw (BUSY while blocked, a broken or
+      // removed ring) ends at once; resubmitting in the same microtask
+      // chain would never yield to the event loop, and so starve the FUSE
+      // requests the consumer needs answered to unblock. Retry a moment
+      // later, as the SCSI midlayer does with BUSY.
+      if (c.outcome === 'completed' || c.outcome === 'timed_out') this.next();
+      else setTimeout(() => this.next(), RETRY_AFTER_MS);
       if (this.running && this.out.size === 0 && this.o.maxCommands && this.counts.submitted >= this.o.maxCommands) {
         this.running = false;
         this.onDone?.(this.report());
