@@ -29,7 +29,11 @@ const testCommands = {
   // cdevemu run --bind: a private mount namespace (unshare) and its mount table (findmnt)
   unshare: 'util-linux',
   findmnt: 'util-linux',
+  // test/tcmu runs the real tcmu-runner against emulated TCMU devices (cdevemu run --preset tcmu)
+  'tcmu-runner': 'tcmu-runner',
 };
+// file -> Debian package: the headers `--preset tcmu` builds its netlink shim against (with gcc)
+const testFiles = { '/usr/include/libnl3/netlink/genl/genl.h': 'libnl-genl-3-dev' };
 
 const has = (cmd) => {
   try {
@@ -61,7 +65,13 @@ if (!isRoot) {
 const install = process.argv.includes('--install') || (forTests && isRoot && has('apt-get'));
 
 const wanted = { ...commands, ...(forTests ? testCommands : {}) };
-const missing = [...new Set(Object.entries(wanted).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg))];
+const wantedFiles = forTests ? testFiles : {};
+const missing = [
+  ...new Set([
+    ...Object.entries(wanted).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg),
+    ...Object.entries(wantedFiles).filter(([file]) => !existsSync(file)).map(([, pkg]) => pkg),
+  ]),
+];
 if (missing.length && install) {
   console.error(`check-system: installing ${missing.join(' ')} with apt-get`);
   try {
@@ -108,3 +118,13 @@ console.error(
     ? `check-system: mmap of device regions unavailable (${noMaps}); devices still serve read/write/poll/ioctl, mmap fails ENODEV`
     : `check-system: mmap of device regions available (FUSE passthrough, Linux ${release()})`,
 );
+
+if (forTests) {
+  let version = '';
+  try {
+    version = ' ' + execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'tcmu-runner'], { encoding: 'utf8' });
+  } catch {
+    // not from a Debian package: the tests still use whatever tcmu-runner is on the PATH
+  }
+  console.error(`check-system: tcmu-runner${version}, libnl-genl-3-dev and gcc present (the tcmu-runner tests and --preset tcmu's netlink shim)`);
+}
