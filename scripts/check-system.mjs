@@ -5,8 +5,10 @@
  * are installed with apt-get under `--install` (.ci/run) and, as root, for
  * `npm test`.
  */
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { release } from 'node:os';
+import { gunzipSync } from 'node:zlib';
 
 const forTests = process.argv.includes('--tests') || process.env.npm_lifecycle_event === 'pretest';
 const isRoot = process.getuid?.() === 0;
@@ -27,7 +29,11 @@ const testCommands = {
   // cdevemu run --bind: a private mount namespace (unshare) and its mount table (findmnt)
   unshare: 'util-linux',
   findmnt: 'util-linux',
+  // test/tcmu runs the real tcmu-runner against emulated TCMU devices (cdevemu run --preset tcmu)
+  'tcmu-runner': 'tcmu-runner',
 };
+// file -> Debian package: the headers `--preset tcmu` builds its netlink shim against (with gcc)
+const testFiles = { '/usr/include/libnl3/netlink/genl/genl.h': 'libnl-genl-3-dev' };
 
 const has = (cmd) => {
   try {
@@ -59,7 +65,13 @@ if (!isRoot) {
 const install = process.argv.includes('--install') || (forTests && isRoot && has('apt-get'));
 
 const wanted = { ...commands, ...(forTests ? testCommands : {}) };
-const missing = [...new Set(Object.entries(wanted).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg))];
+const wantedFiles = forTests ? testFiles : {};
+const missing = [
+  ...new Set([
+    ...Object.entries(wanted).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg),
+    ...Object.entries(wantedFiles).filter(([file]) => !existsSync(file)).map(([, pkg]) => pkg),
+  ]),
+];
 if (missing.length && install) {
   console.error(`check-system: installing ${missing.join(' ')} with apt-get`);
   try {
@@ -75,4 +87,44 @@ if (missing.length && install) {
 if (problems.length) {
   console.error('cdevemu cannot run here:\n' + problems.map((p) => `  - ${p}`).join('\n'));
   process.exit(1);
+}
+
+/**
+ * Whether programs can mmap device regions: that needs FUSE passthrough
+ * (Linux 6.9+, CONFIG_FUSE_PASSTHROUGH) and CAP_SYS_ADMIN for
+ * FUSE_DEV_IOC_BACKING_OPEN. Without it the daemon still serves every
+ * device; mmap then fails ENODEV.
+ */
+function mappingsUnavailable() {
+  const [major, minor] = release().split('.').map((n) => parseInt(n, 10));
+  if (major < 6 || (major === 6 && minor < 9)) return `Linux ${release()} has no FUSE passthrough (6.9+)`;
+  let config = null;
+  for (const path of ['/proc/config.gz', `/boot/config-${release()}`]) {
+    try {
+      const raw = readFileSync(path);
+      config = (path.endsWith('.gz') ? gunzipSync(raw) : raw).toString();
+      break;
+    } catch {
+      // not exposed here; try the next place
+    }
+  }
+  if (config !== null && !/^CONFIG_FUSE_PASSTHROUGH=y/m.test(config)) return `this kernel is built without CONFIG_FUSE_PASSTHROUGH`;
+  if (!isRoot) return 'registering backing files needs CAP_SYS_ADMIN';
+  return null;
+}
+const noMaps = mappingsUnavailable();
+console.error(
+  noMaps
+    ? `check-system: mmap of device regions unavailable (${noMaps}); devices still serve read/write/poll/ioctl, mmap fails ENODEV`
+    : `check-system: mmap of device regions available (FUSE passthrough, Linux ${release()})`,
+);
+
+if (forTests) {
+  let version = '';
+  try {
+    version = ' ' + execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'tcmu-runner'], { encoding: 'utf8' });
+  } catch {
+    // not from a Debian package: the tests still use whatever tcmu-runner is on the PATH
+  }
+  console.error(`check-system: tcmu-runner${version}, libnl-genl-3-dev and gcc present (the tcmu-runner tests and --preset tcmu's netlink shim)`);
 }

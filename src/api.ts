@@ -16,7 +16,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import type { Counters, DeviceModel, Holder, Instance, UnplugReport } from './core/index.js';
+import type { Counters, DeviceModel, Holder, Instance, UnplugMode, UnplugReport } from './core/index.js';
 import type { DeviceEvent } from './core/events.js';
 import { Emulator } from './emulator.js';
 import type { FaultRuleStatus } from './faults/index.js';
@@ -31,6 +31,8 @@ export interface StartOptions {
   drainTimeoutMs?: number;
   logger?: Logger;
   allowOther?: boolean;
+  /** Negotiate FUSE passthrough so programs can mmap device regions; default true. */
+  passthrough?: boolean;
 }
 
 /** Thrown by released() when files are still open at the deadline: the leak report. */
@@ -70,7 +72,7 @@ export class EmulatorHandle {
     return this.emulator.devices.plug({ model, name, options });
   }
 
-  unplug(name: string, o: { drainTimeoutMs?: number } = {}): Promise<UnplugReport> {
+  unplug(name: string, o: { drainTimeoutMs?: number; mode?: UnplugMode } = {}): Promise<UnplugReport> {
     return this.emulator.devices.unplug(name, o);
   }
 
@@ -162,6 +164,7 @@ export async function startEmulator(o: StartOptions = {}): Promise<EmulatorHandl
     ...(o.models ? { models: o.models } : {}),
     ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
     ...(o.allowOther !== undefined ? { allowOther: o.allowOther } : {}),
+    ...(o.passthrough !== undefined ? { passthrough: o.passthrough } : {}),
   });
   return new EmulatorHandle(emulator, o.mountpoint === undefined);
 }

@@ -26,6 +26,9 @@ export const O_WRONLY = 0o1;
 export const O_RDWR = 0o2;
 export const O_NONBLOCK = 0o4000;
 
+/** An attribute entry that is an (empty) directory rather than a file: configfs groups such as alua/. */
+export const SYS_DIR: unique symbol = Symbol('sys directory');
+
 /** Who made a request: the caller's ids as the kernel reports them in fuse_in_header. */
 export interface Caller {
   pid: number;
@@ -113,6 +116,12 @@ export interface IoctlReply {
  * Methods throw an `Errno` to fail. `release` is called exactly once.
  */
 export interface DeviceFile {
+  /**
+   * A file whose pages mmap(MAP_SHARED) of this open file maps (the
+   * device's shared regions, through FUSE passthrough); valid until
+   * release. Absent: mmap fails ENODEV.
+   */
+  readonly backingFd?: number;
   read?(size: number, io: IoContext): Buffer | Promise<Buffer>;
   write?(data: Buffer, io: IoContext): number | Promise<number>;
   ioctl?(req: IoctlRequest, io: IoContext): IoctlReply | Promise<IoctlReply>;

@@ -24,6 +24,8 @@ export interface EmulatorOptions {
   drainTimeoutMs?: number;
   /** See ChannelOptions.spinMicros. */
   spinMicros?: number;
+  /** Negotiate FUSE passthrough so programs can mmap device regions; default true. */
+  passthrough?: boolean;
 }
 
 export interface StopReport {
@@ -49,8 +51,9 @@ export class Emulator {
     fs.tree.mkdirp('dev');
     fs.tree.mkdirp('sys/class');
     const faults = new FaultEngine(log.child({ layer: 'faults' }));
+    const publisher = new TreePublisher(fs.tree);
     const devices = new DeviceManager({
-      publisher: new TreePublisher(fs.tree),
+      publisher,
       logger: log.child({ layer: 'core' }),
       interceptor: faults,
       ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
@@ -62,8 +65,10 @@ export class Emulator {
       logger: log.child({ layer: 'fuse' }),
       ...(o.allowOther !== undefined ? { allowOther: o.allowOther } : {}),
       ...(o.spinMicros !== undefined ? { spinMicros: o.spinMicros } : {}),
+      ...(o.passthrough !== undefined ? { passthrough: o.passthrough } : {}),
     });
     fs.attachNotifier(server);
+    publisher.attachMount(server.deviceNumber);
     return new Emulator(o.mountpoint, devices, faults, fs, server, log);
   }
 

@@ -43,9 +43,13 @@ export function registerDeviceCommands(program: Command): void {
       'then wait up to SEC seconds for every open file of the device to be closed; exit 1 and name the holders if not',
       nonNegativeInt('--wait-release', 1000),
     )
-    .action(async (name: string, o: SocketOpts & { drainTimeout?: number; waitRelease?: number }) => {
+    .option('--surprise', 'pull the device with no notice to its consumers (no tcmu REMOVED_DEVICE event), like hardware vanishing')
+    .action(async (name: string, o: SocketOpts & { drainTimeout?: number; waitRelease?: number; surprise?: boolean }) => {
       const client = clientFor(o);
-      const report = await client.unplug(name, o.drainTimeout === undefined ? {} : { drainTimeoutMs: o.drainTimeout });
+      const report = await client.unplug(name, {
+        ...(o.drainTimeout === undefined ? {} : { drainTimeoutMs: o.drainTimeout }),
+        ...(o.surprise ? { mode: 'surprise' as const } : {}),
+      });
       process.stdout.write(`unplugged ${report.device} (generation ${report.generation}), drained in ${duration(report.drainedInMs)}\n`);
       for (const s of report.stuck) {
         process.stderr.write(`stuck: ${s.op} by pid ${s.pid} (${s.comm || '?'}), running for ${duration(s.sinceMs)}\n`);

@@ -25,6 +25,9 @@ import {
   type ScenarioTarget,
 } from '../../src/scenario/index.js';
 import { builtinModels } from '../../src/models/index.js';
+import { PRESETS } from '../../src/scenario/schema.js';
+import { prepareTcmu, type TcmuSetup } from '../../src/tcmu/preset.js';
+import { ShimBuildError } from '../../src/tcmu/shim.js';
 import { CliError, Exit } from '../exit.js';
 import { createLogger } from '../logger.js';
 import { loadUserModels } from '../models.js';
@@ -32,6 +35,7 @@ import { VERSION } from '../version.js';
 
 interface RunOpts {
   socket?: string;
+  preset?: string;
   junit?: string;
   bind: string[];
   model: string[];
@@ -50,6 +54,7 @@ export function registerRunCommand(program: Command): void {
     .option('--junit <file>', 'write a JUnit XML report')
     .option('--bind <host=mount>', 'bind a mount path over a host path in the program\'s private mount namespace (repeatable)', collect, [])
     .option('--model <file>', 'load a user model module (repeatable; private emulator only)', collect, [])
+    .option('--preset <name>', `prepare the program's namespace for a known consumer (${PRESETS.join(', ')}; private emulator only)`)
     .option('--log-level <level>', 'emulator log level (private emulator only)', 'warn')
     .action(async (file: string, command: string[], o: RunOpts) => {
       process.exitCode = await run(file, command, o);
@@ -61,12 +66,19 @@ async function run(file: string, command: string[], o: RunOpts): Promise<number>
   if (!(LOG_LEVELS as readonly string[]).includes(o.logLevel)) {
     throw new CliError(Exit.usage, `--log-level ${o.logLevel}: expected one of ${LOG_LEVELS.join(', ')}`);
   }
+  if (o.preset !== undefined && !(PRESETS as readonly string[]).includes(o.preset)) {
+    throw new CliError(Exit.usage, `--preset ${o.preset}: expected one of ${PRESETS.join(', ')}`);
+  }
   // A bad file is reported before anything is mounted (ConfigError: exit 2).
   const scenario = await loadScenario(file);
+  const presetName = o.preset ?? scenario.preset;
+  const remote = o.socket !== undefined || Boolean(process.env.CDEVEMU_SOCKET);
+  if (presetName && remote) throw new CliError(Exit.usage, `preset ${presetName} needs the private emulator (its netlink family is served by this process), not --socket`);
   const scratch = await mkdtemp(join(tmpdir(), 'cdevemu-run-'));
   const stageDir = join(scratch, 'ns');
   let emu: EmulatorHandle | null = null;
   let control: ControlServer | null = null;
+  let setup: TcmuSetup | null = null;
   const env: Record<string, string> = {};
   const ac = new AbortController();
   const onSignal = (): void => ac.abort();
@@ -74,10 +86,10 @@ async function run(file: string, command: string[], o: RunOpts): Promise<number>
   process.on('SIGTERM', onSignal);
   try {
     let target: ScenarioTarget;
-    if (o.socket !== undefined || process.env.CDEVEMU_SOCKET) {
+    const log = createLogger(o.logLevel as LogLevel);
+    if (remote) {
       target = await RemoteTarget.connect(new ControlClient(resolveSocketPath(o.socket)));
     } else {
-      const log = createLogger(o.logLevel as LogLevel);
       const models = await loadUserModels(o.model, log, builtinModels.map((m) => m.name));
       emu = await startEmulator({ mountpoint: join(scratch, 'mnt'), logger: log, models });
       target = new LocalTarget(emu);
@@ -95,6 +107,14 @@ async function run(file: string, command: string[], o: RunOpts): Promise<number>
       env.CDEVEMU_SOCKET = socketPath;
     }
     await mkdir(stageDir);
+    if (emu && presetName === 'tcmu') {
+      try {
+        setup = await prepareTcmu(emu, join(scratch, 'preset'), log);
+      } catch (err) {
+        if (err instanceof ShimBuildError) throw new CliError(Exit.usage, `preset tcmu: ${err.message}`);
+        throw err;
+      }
+    }
     const out = (line: string): void => void process.stdout.write(line + '\n');
     out(`scenario ${scenario.name} (${file}) on ${target.mountpoint}${env.CDEVEMU_SOCKET ? `, control socket ${env.CDEVEMU_SOCKET}` : ''}`);
     const result = await runScenario(scenario, {
@@ -105,6 +125,7 @@ async function run(file: string, command: string[], o: RunOpts): Promise<number>
       out,
       signal: ac.signal,
       env,
+      ...(setup ? { setup, presetName } : {}),
     });
     const failed = result.steps.find((s) => s.status === 'failed');
     out(
@@ -121,6 +142,7 @@ async function run(file: string, command: string[], o: RunOpts): Promise<number>
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await control?.close();
+    await setup?.close();
     await emu?.stop({ releaseTimeoutMs: 500 });
     await rm(scratch, { recursive: true, force: true });
   }

@@ -4,6 +4,7 @@
  *   mountpoint: ./cdevemu-mnt      # relative paths are relative to the file
  *   socket: /run/cdevemu.sock
  *   allowOther: false
+ *   passthrough: true              # false: no FUSE passthrough, mmap of device regions fails ENODEV
  *   drainTimeoutMs: 5000
  *   logLevel: info
  *   models: [./my-model.mjs]       # user model modules, like --model
@@ -19,6 +20,7 @@ import { dirname, resolve } from 'node:path';
 import { DeviceError, checkNamePattern } from '../core/index.js';
 import { FaultRuleError, parseRule } from '../faults/index.js';
 import { MAX_DURATION_MS } from '../limits.js';
+import type { UnplugMode } from '../core/index.js';
 import { SourceDocument, type ConfigError, type Field } from './document.js';
 
 export interface DeviceSpec {
@@ -35,6 +37,8 @@ export interface DaemonConfigFile {
   mountpoint?: string;
   socket?: string;
   allowOther?: boolean;
+  /** false: do not negotiate FUSE passthrough (device regions cannot be mapped). */
+  passthrough?: boolean;
   drainTimeoutMs?: number;
   logLevel?: LogLevel;
   models?: string[];
@@ -48,10 +52,10 @@ export interface DaemonConfigFile {
   deviceError?: (index: number, field: 'model' | 'name' | 'options', detail: string) => ConfigError;
 }
 
-const TOP_LEVEL = ['mountpoint', 'socket', 'allowOther', 'drainTimeoutMs', 'logLevel', 'models', 'devices', 'faults'];
+const TOP_LEVEL = ['mountpoint', 'socket', 'allowOther', 'passthrough', 'drainTimeoutMs', 'logLevel', 'models', 'devices', 'faults'];
 
 /** Reads a device list entry `{model, name, options}` (shared with scenario files). */
-function readDeviceSpec(f: Field): DeviceSpec {
+export function readDeviceSpec(f: Field): DeviceSpec {
   const m = f.mapping(['model', 'name', 'options']);
   const name = m.get('name');
   const spec: DeviceSpec = { model: m.get('model').string({ nonEmpty: true }), name: name.string({ nonEmpty: true }) };
@@ -80,6 +84,15 @@ export function readDeviceList(f: Field): DeviceSpec[] {
     }
   });
   return specs;
+}
+
+const UNPLUG_MODES: readonly UnplugMode[] = ['orderly', 'surprise'];
+
+/** An unplug mode (control API body, scenario step): orderly or surprise. */
+export function readUnplugMode(f: Field): UnplugMode {
+  const v = f.string({ nonEmpty: true });
+  if (!(UNPLUG_MODES as readonly string[]).includes(v)) throw f.error(`expected ${UNPLUG_MODES.join(' or ')}, got ${JSON.stringify(v)}`);
+  return v as UnplugMode;
 }
 
 /**
@@ -115,6 +128,8 @@ export function readDaemonConfig(doc: SourceDocument, baseDir: string): DaemonCo
   if (socket !== undefined) out.socket = socket;
   const allowOther = m.get('allowOther').optional((f) => f.boolean());
   if (allowOther !== undefined) out.allowOther = allowOther;
+  const passthrough = m.get('passthrough').optional((f) => f.boolean());
+  if (passthrough !== undefined) out.passthrough = passthrough;
   const drain = m.get('drainTimeoutMs').optional((f) => f.number({ min: 0, max: MAX_DURATION_MS }));
   if (drain !== undefined) out.drainTimeoutMs = drain;
   const level = m.get('logLevel').optional((f) => {

@@ -16,6 +16,7 @@ import {
   type ErrorBody,
   type PlugBody,
   type StatusView,
+  type UnplugMode,
   type UnplugReport,
 } from './protocol.js';
 import type { FaultRuleStatus } from '../faults/index.js';
@@ -97,7 +98,7 @@ export class ControlClient {
   }
 
   /** Resolves when the device is drained and removed. */
-  unplug(name: string, o: { drainTimeoutMs?: number } = {}): Promise<UnplugReport> {
+  unplug(name: string, o: { drainTimeoutMs?: number; mode?: UnplugMode } = {}): Promise<UnplugReport> {
     return this.call('POST', `/devices/${seg(name)}/unplug`, o);
   }
 

@@ -12,6 +12,7 @@ import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, SourceDocument, type Field } from '../config/document.js';
+import { readUnplugMode } from '../config/daemon.js';
 import { DeviceError, type DeviceEvent, type DeviceManager, type Instance } from '../core/index.js';
 import { Errno } from '../errno.js';
 import { MAX_DURATION_MS } from '../limits.js';
@@ -148,25 +149,29 @@ export class ControlServer {
       {
         pattern: ['v1', 'devices'],
         methods: {
-          GET: async () => ({ body: d.list().map((i) => this.view(i)) }),
+          GET: async () => ({ body: await Promise.all(d.list().map((i) => this.view(i))) }),
           POST: async ({ req }) => {
             const plug = readPlugBody(await readJson(req));
             const inst = await d.plug(plug);
-            return { status: 201, body: this.view(inst) };
+            return { status: 201, body: await this.view(inst) };
           },
         },
       },
       {
         pattern: ['v1', 'devices', ':name'],
-        methods: { GET: async ({ url, params }) => ({ body: this.view(this.find(params.name!, url)) }) },
+        methods: { GET: async ({ url, params }) => ({ body: await this.view(this.find(params.name!, url)) }) },
       },
       {
         pattern: ['v1', 'devices', ':name', 'unplug'],
         methods: {
           POST: async ({ req, params }) => {
-            const m = bodyFields(await readJson(req), ['drainTimeoutMs']);
+            const m = bodyFields(await readJson(req), ['drainTimeoutMs', 'mode']);
             const drainTimeoutMs = m?.get('drainTimeoutMs').optional((f) => f.number({ min: 0, max: MAX_DURATION_MS }));
-            const report: UnplugReport = await d.unplug(params.name!, drainTimeoutMs === undefined ? {} : { drainTimeoutMs });
+            const mode = m?.get('mode').optional(readUnplugMode);
+            const report: UnplugReport = await d.unplug(params.name!, {
+              ...(drainTimeoutMs === undefined ? {} : { drainTimeoutMs }),
+              ...(mode === undefined ? {} : { mode }),
+            });
             return { body: report };
           },
         },
@@ -177,7 +182,7 @@ export class ControlServer {
           POST: async ({ req, params }) => {
             const m = bodyFields(await readJson(req), ['options']);
             const inst = await d.replug(params.name!, m?.get('options').value);
-            return { body: this.view(inst) };
+            return { body: await this.view(inst) };
           },
         },
       },
@@ -287,7 +292,7 @@ export class ControlServer {
     };
   }
 
-  private view(inst: Instance<unknown>): DeviceView {
+  private async view(inst: Instance<unknown>): Promise<DeviceView> {
     const now = Date.now();
     const holders = inst.holders.map((h) => ({ pid: h.pid, comm: h.comm, openedAt: h.openedAt, openForMs: now - h.openedAt }));
     return {
@@ -301,6 +306,8 @@ export class ControlServer {
       holders,
       inFlight: [...inst.inFlight],
       counters: { ...inst.counters },
+      regions: inst.regions.map((r) => ({ index: r.index, name: r.name, size: r.size, offset: r.offset, onUnplug: r.onUnplug, state: r.state })),
+      mappings: await inst.mappings(),
     };
   }
 

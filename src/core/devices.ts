@@ -3,7 +3,7 @@
  * until freed), plug/unplug/replug, model actions, and the event stream.
  */
 import { CoreEvent, EventLog, type DeviceEvent } from './events.js';
-import { DeviceError, type Logger, type OpInterceptor, type Publisher, type UnplugReport } from './host.js';
+import { DeviceError, type LifecycleHooks, type Logger, type OpInterceptor, type PublishedDevice, type Publisher, type UnplugMode, type UnplugReport } from './host.js';
 import { DeviceInstance } from './instance.js';
 import type { DeviceModel, Instance } from './model.js';
 import { MAX_DURATION_MS } from '../limits.js';
@@ -54,6 +54,7 @@ export class DeviceManager {
    * never repeats, and replug works on a device already gone.
    */
   private readonly plugged = new Map<string, { model: string; options: unknown; generation: number }>();
+  private readonly hooks: LifecycleHooks[] = [];
 
   constructor(opts: DeviceManagerOptions) {
     this.publisher = opts.publisher;
@@ -68,6 +69,25 @@ export class DeviceManager {
     this.models.set(model.name, model);
   }
 
+  /** Adds lifecycle hooks (see LifecycleHooks); returns the function that removes them. */
+  addHooks(h: LifecycleHooks): () => void {
+    this.hooks.push(h);
+    return () => {
+      const i = this.hooks.indexOf(h);
+      if (i >= 0) this.hooks.splice(i, 1);
+    };
+  }
+
+  private async runHooks(which: keyof LifecycleHooks, inst: Instance<unknown>): Promise<void> {
+    for (const h of [...this.hooks]) {
+      try {
+        await h[which]?.(inst);
+      } catch (err) {
+        this.logger.error({ err, device: inst.name, generation: inst.generation }, `${which} hook failed`);
+      }
+    }
+  }
+
   async plug(req: PlugRequest): Promise<Instance<unknown>> {
     const model = this.models.get(req.model);
     if (!model) throw new DeviceError('unknown_model', `no model named ${JSON.stringify(req.model)}`);
@@ -79,6 +99,7 @@ export class DeviceManager {
       interceptor: this.interceptor,
       record: (e: DeviceEvent) => this.events.record(e),
       onFreed: (freed) => this.instances.delete(freed),
+      ...(this.publisher.mappings ? { mappings: (dev: PublishedDevice) => this.publisher.mappings!(dev) } : {}),
     });
     this.probing.add(name);
     try {
@@ -88,18 +109,27 @@ export class DeviceManager {
     }
     this.plugged.set(name, { model: model.name, options: req.options, generation });
     this.instances.add(inst);
+    await this.runHooks('plugged', inst);
     return inst;
   }
 
-  /** Resolves when the instance is drained and removed; a second call joins the first. */
-  async unplug(name: string, opts: { drainTimeoutMs?: number } = {}): Promise<UnplugReport> {
+  /**
+   * Resolves when the instance is drained and removed; a second call joins
+   * the first. An orderly unplug (the default) runs the `unplugging` hooks
+   * first; a surprise unplug skips them.
+   */
+  async unplug(name: string, opts: { drainTimeoutMs?: number; mode?: UnplugMode } = {}): Promise<UnplugReport> {
     const inst = this.newest(name);
     if (!inst || inst.lifecycle === 'gone' || inst.lifecycle === 'freed') {
       throw new DeviceError('not_found', `no device ${name} to unplug`);
     }
     const timeout = opts.drainTimeoutMs ?? this.drainTimeoutMs;
     if (!(timeout >= 0 && timeout <= MAX_DURATION_MS)) throw new DeviceError('invalid', `drainTimeoutMs: expected 0 to ${MAX_DURATION_MS} ms, got ${timeout}`);
-    inst.unplugging ??= unplugInstance(inst, this.publisher, timeout);
+    const mode = opts.mode ?? 'orderly';
+    inst.unplugging ??= (async () => {
+      if (mode === 'orderly') await this.runHooks('unplugging', inst);
+      return unplugInstance(inst, this.publisher, timeout, mode);
+    })();
     return inst.unplugging;
   }
 
@@ -129,7 +159,7 @@ export class DeviceManager {
   async action(name: string, action: string, arg?: unknown): Promise<unknown> {
     const inst = this.newest(name);
     if (!inst || inst.lifecycle !== 'live') throw new DeviceError('not_found', `no live device ${name}`);
-    const fn = inst.driver.actions?.[action];
+    const fn = inst.driver.actions?.[action] ?? regionAction(inst, action);
     if (!fn) throw new DeviceError('not_found', `model ${inst.model} has no action ${JSON.stringify(action)}`);
     inst.count.actions++;
     inst.record(CoreEvent.action, { action });
@@ -149,4 +179,18 @@ export class DeviceManager {
     for (const inst of this.instances) if (inst.name === name) found = inst;
     return found;
   }
+}
+
+/**
+ * The actions every device with regions has, so a scenario or test can
+ * play the device side of shared memory: region_read {region, offset,
+ * length} -> {hex}, region_write {region, offset, hex} -> {written}.
+ * `region` is an index or a name. A model's own action of that name wins.
+ */
+function regionAction(inst: DeviceInstance, action: string): ((i: DeviceInstance, arg: unknown) => unknown) | undefined {
+  const shared = inst.shared;
+  if (!shared) return undefined;
+  if (action === 'region_read') return (_i, arg) => shared.read(arg);
+  if (action === 'region_write') return (_i, arg) => shared.write(arg);
+  return undefined;
 }

@@ -12,6 +12,7 @@ export const CoreEvent = {
   opened: 'opened',
   released: 'released',
   unplug_started: 'unplug_started',
+  regions_revoked: 'regions_revoked',
   stuck: 'stuck',
   drained: 'drained',
   removed: 'removed',

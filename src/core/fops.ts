@@ -57,6 +57,7 @@ export async function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Pr
   inst.count.opens++;
   inst.record(CoreEvent.opened, { file: file.id, pid: file.pid, comm: file.comm, flags: file.openFlags });
   return {
+    ...(inst.shared ? { backingFd: inst.shared.backingFd } : {}),
     read: (size, io) => read(inst, file, size, io),
     write: (data, io) => write(inst, file, data, io),
     ioctl: (req, io) => ioctl(inst, file, req, io),

@@ -4,7 +4,7 @@
  * the daemon implements Publisher on the FUSE node tree.
  */
 import type { DeviceEndpoint } from '../devio.js';
-import type { Attribute } from './model.js';
+import type { Attribute, Instance } from './model.js';
 
 export interface PublishedDevice {
   readonly name: string;
@@ -12,6 +12,8 @@ export interface PublishedDevice {
   /** Path under MOUNT/dev. */
   readonly nodePath: string;
   readonly stream: boolean;
+  /** Bytes of shared regions a program can mmap (stat's st_size, as python's mmap checks it); 0 without regions. */
+  readonly size: number;
 }
 
 export interface Publisher {
@@ -19,6 +21,8 @@ export interface Publisher {
   publish(dev: PublishedDevice, endpoint: DeviceEndpoint, attributes: Record<string, Attribute>): void;
   /** Removes them (and invalidates the kernel's caches); unplug waits for it. Gets the object publish() got. */
   unpublish(dev: PublishedDevice): Promise<void>;
+  /** How many mappings programs hold on the node's regions now, before or after unpublish. */
+  mappings?(dev: PublishedDevice): Promise<number>;
 }
 
 /** The file operations a fault rule can target. */
@@ -58,6 +62,28 @@ export interface OpInterceptor {
 export interface Logger {
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
+}
+
+/**
+ * How a device goes away. `orderly` is a driver's own teardown: it tells
+ * its consumers first (target_core_user's tcmu_destroy_device() sends
+ * REMOVED_DEVICE and waits for the reply before uio_unregister_device()).
+ * `surprise` is the hardware vanishing: the device is unregistered with no
+ * notice. Both then follow the same unplug steps.
+ */
+export type UnplugMode = 'orderly' | 'surprise';
+
+/**
+ * Code outside the models that takes part in a device's life, the way a
+ * subsystem notifies userspace (target_core_user's netlink events). Hooks
+ * run in the order added; one that throws is logged and does not stop the
+ * plug or unplug.
+ */
+export interface LifecycleHooks {
+  /** After the node is published, before plug() resolves. */
+  plugged?(inst: Instance<unknown>): void | Promise<void>;
+  /** At the start of an orderly unplug, while the device still works; not for a surprise unplug. */
+  unplugging?(inst: Instance<unknown>): void | Promise<void>;
 }
 
 export interface StuckHandler {

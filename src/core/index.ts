@@ -6,16 +6,19 @@ export {
   DeviceError,
   type DeviceErrorKind,
   type FaultableOp,
+  type LifecycleHooks,
   type Logger,
   type OpCall,
   type OpInterceptor,
   type PublishedDevice,
   type Publisher,
   type StuckHandler,
+  type UnplugMode,
   type UnplugReport,
 } from './host.js';
 export type {
   Attribute,
+  AttributeOps,
   Counters,
   DeviceModel,
   File,
@@ -23,5 +26,8 @@ export type {
   InFlight,
   Instance,
   Lifecycle,
+  Region,
+  RegionSpec,
+  UnplugPolicy,
 } from './model.js';
 export { WaitQueue } from './waitqueue.js';

@@ -11,11 +11,14 @@ import type { OpenFile } from './file.js';
 import { OpGate, type Caller, type Handler } from './gate.js';
 import type { FaultableOp, Logger, OpInterceptor, PublishedDevice, UnplugReport } from './host.js';
 import { Kref } from './kref.js';
-import type { Counters, DeviceModel, Holder, InFlight, Instance, Lifecycle } from './model.js';
+import type { Counters, DeviceModel, Holder, InFlight, Instance, Lifecycle, Region } from './model.js';
+import type { DeviceRegions } from './regions.js';
 import { WaitQueue } from './waitqueue.js';
 
 export interface InstanceHost {
   logger: Logger;
+  /** Publisher.mappings, when the host can count mappings. */
+  mappings?(dev: PublishedDevice): Promise<number>;
   interceptor: OpInterceptor | null;
   record(e: DeviceEvent): void;
   onFreed(inst: DeviceInstance): void;
@@ -31,6 +34,8 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
   state!: S;
   published: PublishedDevice;
   readonly wq = new WaitQueue();
+  /** The shared memory regions, mapped before create() (probe.ts); null when the model declares none. */
+  shared: DeviceRegions | null = null;
   /** Starts at 1: the plug reference, dropped by the last unplug step. */
   readonly refs: Kref;
   readonly gate: OpGate;
@@ -63,7 +68,7 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     readonly options: unknown,
     private readonly host: InstanceHost,
   ) {
-    this.published = { name, generation, nodePath: name, stream: driver.stream ?? false };
+    this.published = { name, generation, nodePath: name, stream: driver.stream ?? false, size: 0 };
     this.refs = new Kref(() => this.free());
     this.gate = new OpGate(this.refs, this.unplugErrno);
     this.removal = new Promise((resolve) => {
@@ -94,6 +99,14 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
   get counters(): Counters {
     const running = this.gate.handlers;
     return { ...this.count, inFlight: running.length, stuck: running.filter((h) => h.stuck).length };
+  }
+
+  get regions(): readonly Region[] {
+    return this.shared?.list ?? [];
+  }
+
+  async mappings(): Promise<number> {
+    return this.shared ? ((await this.host.mappings?.(this.published)) ?? 0) : 0;
   }
 
   get holders(): Holder[] {
@@ -270,6 +283,9 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     } catch (err) {
       this.log.error({ err, device: this.name, generation: this.generation, op: 'free' }, `model ${this.model} threw in free`);
     }
+    // After free() the model has no business with its regions: its views
+    // are dropped; programs' mappings of 'keep' regions hold their pages.
+    this.shared?.drop();
     this.lifecycle = 'freed';
     this.record(CoreEvent.freed);
     this.host.onFreed(this as DeviceInstance);

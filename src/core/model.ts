@@ -4,14 +4,66 @@
  * device (probe -> remove), a file one open file description (struct file).
  */
 import type { Errno } from '../errno.js';
-import type { IoctlReply, IoctlRequest, PollMask } from '../devio.js';
+import type { IoctlReply, IoctlRequest, PollMask, SYS_DIR } from '../devio.js';
 import type { WaitQueue } from './waitqueue.js';
 
 /** live -> unplugging -> gone (remove() returned) -> freed (last reference dropped). */
 export type Lifecycle = 'live' | 'unplugging' | 'gone' | 'freed';
 
-/** A sysfs-like read-only file: fixed text, or a show() function read on each access. */
-export type Attribute = string | (() => string);
+/**
+ * A sysfs-like file: fixed text, a show() function read on each open, or
+ * an object with show() and/or store(). store() gets the whole text of one
+ * write() (sysfs store semantics: each write is one store, newline
+ * included) and throws an Errno to fail that write; a file with store() and
+ * no show() is write-only (configfs CONFIGFS_ATTR_WO, mode 0200).
+ * SYS_DIR makes an empty directory (configfs groups such as alua/).
+ */
+export type Attribute = string | (() => string) | AttributeOps | typeof SYS_DIR;
+
+export interface AttributeOps {
+  show?(): string;
+  store?(text: string): void | Promise<void>;
+}
+
+/**
+ * What unplug does to the programs' mappings of a region. `revoke`: the
+ * next touch of any mapping gets SIGBUS (BUS_ADRERR), as uio_vma_fault
+ * after uio_unregister_device(). `keep`: the pages stay valid in every
+ * mapping until its munmap, as target_core_user's data area.
+ */
+export type UnplugPolicy = 'revoke' | 'keep';
+
+/** A shared memory region a model declares (a uio map). */
+export interface RegionSpec {
+  /** Shown in sys/class/uio/uioN/maps/mapN/name; default `map<index>`. */
+  name?: string;
+  /** Bytes, at least 1. The mapping is page-granular, as on a real device. */
+  size: number;
+  /** Default 'revoke'. */
+  onUnplug?: UnplugPolicy;
+}
+
+/**
+ * A declared region as the model sees it: `bytes` and `data` are views
+ * over the very pages programs map, with no copy and no system call per
+ * access. A program's store is visible at once, and the model's as well
+ * (ordering between the two sides is the model's protocol, as with real
+ * shared memory: use a kick such as write() or an irq to say "look now").
+ */
+export interface Region {
+  readonly index: number;
+  readonly name: string;
+  readonly size: number;
+  /** The mmap() offset that maps this region: index * page size (uio's convention). */
+  readonly offset: number;
+  readonly onUnplug: UnplugPolicy;
+  /** live; revoked (programs' mappings get SIGBUS; the model's copy is private now); freed (views dropped). */
+  readonly state: 'live' | 'revoked' | 'freed';
+  /** `size` bytes over the shared pages. Throws once the device is freed. */
+  readonly bytes: Uint8Array;
+  /** The same bytes as a DataView (little-endian helpers for rings and mailboxes). */
+  readonly data: DataView;
+}
 
 export interface DeviceModel<S> {
   name: string;
@@ -23,8 +75,14 @@ export interface DeviceModel<S> {
   stream?: boolean;
   /** Path of the node under MOUNT/dev, e.g. 'input/event0'; default the instance name. */
   nodePath?(inst: Instance<S>): string;
-  /** Read-only files keyed by path relative to the mount root, e.g. 'sys/class/uio/uio0/name'. */
+  /** sysfs-like files keyed by path relative to the mount root, e.g. 'sys/class/uio/uio0/name'. */
   attributes?(inst: Instance<S>): Record<string, Attribute>;
+  /**
+   * The shared memory regions programs may mmap(), in order (region N is
+   * mapped at offset N * page size). Called once, before create(), which
+   * finds them zeroed in inst.regions and may fill them.
+   */
+  regions?(inst: Instance<S>): RegionSpec[];
   /** probe(): returns the instance's state. */
   create(inst: Instance<S>, options: unknown): S | Promise<S>;
   open?(file: File<S>): void | Promise<void>;
@@ -110,6 +168,10 @@ export interface Instance<S> {
   readonly counters: Readonly<Counters>;
   readonly holders: readonly Holder[];
   readonly inFlight: readonly InFlight[];
+  /** The regions regions() declared; empty if none. */
+  readonly regions: readonly Region[];
+  /** How many mappings programs hold on the regions now (counted in /proc/PID/maps); 0 without regions. */
+  mappings(): Promise<number>;
   /** A model-defined event (watchdog 'expired'...), ordered with the lifecycle events. */
   emit(type: string, details?: Record<string, unknown>): void;
 }

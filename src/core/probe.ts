@@ -7,13 +7,22 @@ import { CoreEvent } from './events.js';
 import { openFile } from './fops.js';
 import { DeviceError, type Publisher } from './host.js';
 import type { DeviceInstance } from './instance.js';
-import type { Attribute } from './model.js';
+import { SYS_DIR } from '../devio.js';
+import type { Attribute, AttributeOps } from './model.js';
+import { DeviceRegions } from './regions.js';
 
 export async function probe<S>(inst: DeviceInstance<S>, publisher: Publisher): Promise<void> {
   const drv = inst.driver;
   try {
+    inst.shared = DeviceRegions.create(`cdevemu:${inst.name}#${inst.generation}`, drv.regions?.(inst) ?? []);
+  } catch (err) {
+    inst.log.error({ err, device: inst.name, model: drv.name }, 'model regions refused');
+    throw new DeviceError('probe_failed', `${drv.name}: regions: ${describe(err)}`, { cause: err });
+  }
+  try {
     inst.state = await drv.create(inst, inst.options);
   } catch (err) {
+    inst.shared?.drop();
     // An Errno is the model refusing its options, answered to whoever
     // plugged (a 400, a config error): not a fault of ours to log. Anything
     // else is a model bug.
@@ -21,7 +30,7 @@ export async function probe<S>(inst: DeviceInstance<S>, publisher: Publisher): P
     throw new DeviceError('probe_failed', `${drv.name}: create failed: ${describe(err)}`, { cause: err });
   }
   try {
-    inst.published = { ...inst.published, nodePath: drv.nodePath?.(inst) ?? inst.name };
+    inst.published = { ...inst.published, nodePath: drv.nodePath?.(inst) ?? inst.name, size: inst.shared?.size ?? 0 };
     const attributes = guardAttributes(inst, drv.attributes?.(inst) ?? {});
     publisher.publish(inst.published, { open: (ctx) => openFile(inst, ctx) }, attributes);
   } catch (err) {
@@ -30,30 +39,46 @@ export async function probe<S>(inst: DeviceInstance<S>, publisher: Publisher): P
     inst.log.error({ err, device: inst.name, model: drv.name }, 'publishing the device failed');
     await inst.runModel('remove', () => drv.remove?.(inst));
     await inst.runModel('free', () => drv.free?.(inst));
+    inst.shared?.drop();
     throw new DeviceError('probe_failed', `${inst.name}: publish failed: ${describe(err)}`, { cause: err });
   }
   inst.record(CoreEvent.plugged, { model: drv.name, nodePath: inst.nodePath });
 }
 
 /**
- * A show() function is model code: once unplug began it reads ENODEV
+ * show() and store() are model code: once unplug began they fail ENODEV
  * without calling the model (kernfs_get_active() fails once the node is
- * deactivated), so no model code runs after remove().
+ * deactivated), so no model code runs after remove(). A store runs
+ * through the op gate like an action, so unplug's drain waits for it.
  */
 function guardAttributes<S>(inst: DeviceInstance<S>, attrs: Record<string, Attribute>): Record<string, Attribute> {
   const guarded: Record<string, Attribute> = {};
   for (const [path, value] of Object.entries(attrs)) {
-    guarded[path] =
-      typeof value === 'string'
-        ? value
-        : () => {
+    if (typeof value === 'string' || value === SYS_DIR) {
+      guarded[path] = value;
+      continue;
+    }
+    const ops: AttributeOps = typeof value === 'function' ? { show: value } : value;
+    const show = ops.show?.bind(ops);
+    const store = ops.store?.bind(ops);
+    guarded[path] = {
+      show: show
+        ? () => {
             if (inst.lifecycle !== 'live') throw new Errno('ENODEV');
             try {
-              return value();
+              return show();
             } catch (err) {
               throw inst.errnoOf(err, `attribute ${path}`);
             }
-          };
+          }
+        : undefined,
+      store: store
+        ? (text: string) => {
+            if (inst.lifecycle !== 'live') throw new Errno('ENODEV');
+            return inst.gated(`store:${path}`, null, null, () => store(text));
+          }
+        : undefined,
+    };
   }
   return guarded;
 }

@@ -4,16 +4,18 @@
  */
 import { Errno } from '../errno.js';
 import { CoreEvent } from './events.js';
-import type { Publisher, StuckHandler, UnplugReport } from './host.js';
+import type { Publisher, StuckHandler, UnplugMode, UnplugReport } from './host.js';
 import type { DeviceInstance } from './instance.js';
 
 export async function unplugInstance(
   inst: DeviceInstance,
   publisher: Publisher,
   drainTimeoutMs: number,
+  mode: UnplugMode,
 ): Promise<UnplugReport> {
-  await unpublishNode(inst, publisher, drainTimeoutMs);
+  await unpublishNode(inst, publisher, drainTimeoutMs, mode);
   closeGate(inst);
+  await revokeRegions(inst);
   cancelWaiters(inst);
   const { stuck, drainedInMs } = await drainHandlers(inst, drainTimeoutMs);
   await removeDevice(inst);
@@ -31,9 +33,9 @@ export async function unplugInstance(
  * request in progress. Our lookups stop finding the node at once, and an
  * OPEN through the stale entry fails ENODEV, so going on is safe.
  */
-async function unpublishNode(inst: DeviceInstance, publisher: Publisher, drainTimeoutMs: number): Promise<void> {
+async function unpublishNode(inst: DeviceInstance, publisher: Publisher, drainTimeoutMs: number, mode: UnplugMode): Promise<void> {
   inst.lifecycle = 'unplugging';
-  inst.record(CoreEvent.unplug_started, { drainTimeoutMs });
+  inst.record(CoreEvent.unplug_started, { drainTimeoutMs, mode });
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), drainTimeoutMs)));
   try {
@@ -52,6 +54,23 @@ async function unpublishNode(inst: DeviceInstance, publisher: Publisher, drainTi
 /** 2. No new handler invocations: debugfs's removal makes debugfs_file_get() fail; cdev generic shutdown. */
 function closeGate(inst: DeviceInstance): void {
   inst.gate.close();
+}
+
+/**
+ * 2b. Programs lose their 'revoke' mappings: the next touch gets SIGBUS,
+ * as uio_vma_fault() answers once uio_unregister_device() cleared
+ * idev->info. 'keep' regions stay mapped (target_core_user's data area).
+ */
+async function revokeRegions(inst: DeviceInstance): Promise<void> {
+  const shared = inst.shared;
+  if (!shared) return;
+  const mappings = await inst.mappings();
+  try {
+    const revoked = shared.revoke();
+    inst.record(CoreEvent.regions_revoked, { revoked, kept: shared.list.length - revoked.length, mappings });
+  } catch (err) {
+    inst.log.error({ err, device: inst.name, generation: inst.generation }, 'revoking regions failed');
+  }
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   DEFAULT_POLLMASK,
   O_ACCMODE,
   O_RDONLY,
+  O_WRONLY,
   type DeviceFile,
   type IoContext,
 } from '../devio.js';
@@ -18,6 +19,7 @@ import {
   DT_REG,
   FOPEN_DIRECT_IO,
   FOPEN_NONSEEKABLE,
+  FOPEN_PASSTHROUGH,
   FOPEN_STREAM,
   FUSE_IOCTL_COMPAT,
   FUSE_IOCTL_DIR,
@@ -50,7 +52,7 @@ import type {
   fuse_setattr_in,
   fuse_write_in,
 } from '../fuse/wire.js';
-import { assertDir, NodeTree, type TreeNode } from './tree.js';
+import { assertDir, NodeTree, type AttributeNode, type TreeNode } from './tree.js';
 
 /**
  * How long the kernel may cache entries and attributes. Removal does not
@@ -61,8 +63,9 @@ import { assertDir, NodeTree, type TreeNode } from './tree.js';
 const ENTRY_TTL_MS = 1000;
 
 type OpenHandle =
-  | { kind: 'device'; file: DeviceFile }
-  | { kind: 'attribute'; content: Buffer };
+  /** `backingFd`: this open was answered with the backing file registered for that fd. */
+  | { kind: 'device'; file: DeviceFile; backingFd?: number }
+  | { kind: 'attribute'; node: AttributeNode; content: Buffer };
 
 
 export class DeviceFs implements FuseFilesystem {
@@ -71,6 +74,15 @@ export class DeviceFs implements FuseFilesystem {
   private readonly dirSnapshots = new Map<bigint, DirEntry[]>();
   private nextFh = 1n;
   private notifier: KernelNotifier | null = null;
+  /** Set once a BACKING_OPEN was refused (logged once): mappable nodes then open without passthrough. */
+  private backingRefused = false;
+  /**
+   * One backing id per backing file, shared by its opens. The kernel binds
+   * an inode to one struct fuse_backing while any passthrough file of it
+   * is open and fails a second open naming another one (EIO, from
+   * fuse_inode_uncached_io_start's EBUSY), even for the same file.
+   */
+  private readonly backings = new Map<number, { id: number; opens: number }>();
 
   constructor(private readonly log: Logger) {
     this.tree = new NodeTree(() => this.notifier);
@@ -94,7 +106,7 @@ export class DeviceFs implements FuseFilesystem {
     const nsec = (ms: number): number => Math.round((ms % 1000) * 1e6);
     return {
       ino: n.nodeid,
-      size: 0,
+      size: n.kind === 'device' ? n.size : 0,
       blocks: 0,
       atime: sec(n.atimeMs),
       mtime: sec(n.mtimeMs),
@@ -154,22 +166,69 @@ export class DeviceFs implements FuseFilesystem {
     const n = this.node(ctx.nodeid);
     if (n.kind === 'dir') throw new Errno(E.EISDIR);
     if (n.kind === 'attribute') {
-      // Like kernfs_fop_open: a read-only attribute refuses write opens even to root.
-      if ((a.flags & O_ACCMODE) !== O_RDONLY) throw new Errno(E.EACCES);
-      const shown = n.show();
-      return this.register({ kind: 'attribute', content: Buffer.isBuffer(shown) ? shown : Buffer.from(shown) }, FOPEN_DIRECT_IO);
+      // Like kernfs_fop_open: an attribute without show() refuses read
+      // opens and one without store() write opens, even to root.
+      const acc = a.flags & O_ACCMODE;
+      if ((acc !== O_WRONLY && !n.show) || (acc !== O_RDONLY && !n.store)) throw new Errno(E.EACCES);
+      const shown = acc !== O_WRONLY && n.show ? n.show() : '';
+      return this.register({ kind: 'attribute', node: n, content: Buffer.isBuffer(shown) ? shown : Buffer.from(shown) }, FOPEN_DIRECT_IO);
     }
     // A node removed by unplug can still be opened through a dentry the
     // kernel resolved just before; the endpoint answers ENODEV then.
     const opened = n.endpoint.open(this.io(ctx, a.flags));
     const flags = FOPEN_DIRECT_IO | FOPEN_NONSEEKABLE | (n.stream ? FOPEN_STREAM : 0);
-    return after(opened, (file) => this.register({ kind: 'device', file }, flags));
+    return after(opened, (file) => {
+      const backingFd = file.backingFd;
+      const backingId = backingFd === undefined ? null : this.holdBacking(backingFd);
+      if (backingId === null) return this.register({ kind: 'device', file }, flags);
+      // DIRECT_IO keeps read/write/poll/ioctl on the model; PASSTHROUGH
+      // sends mmap to the backing file. The kernel refuses STREAM and
+      // NONSEEKABLE with PASSTHROUGH (the open fails EIO), so offsets advance here.
+      return this.register({ kind: 'device', file, backingFd }, FOPEN_DIRECT_IO | FOPEN_PASSTHROUGH, backingId);
+    });
   }
 
-  private register(h: OpenHandle, open_flags: number): fuse_open_out {
+  /**
+   * The backing id for an open of `fd`'s pages, or null (mmap then fails
+   * ENODEV, as without passthrough). It is dropped when the last file
+   * opened with it is released, not right after the OPEN reply: the opener
+   * looks the id up only once it wakes up (fuse_finish_open ->
+   * fuse_file_io_open), which may be after our reply write returned.
+   */
+  private holdBacking(fd: number): number | null {
+    const held = this.backings.get(fd);
+    if (held) {
+      held.opens++;
+      return held.id;
+    }
+    const backing = this.notifier?.backing;
+    if (!backing || this.backingRefused) return null;
+    try {
+      const id = backing.open(fd);
+      this.backings.set(fd, { id, opens: 1 });
+      return id;
+    } catch (err) {
+      this.backingRefused = true;
+      this.log.warn({ err }, `FUSE_DEV_IOC_BACKING_OPEN refused (it needs CAP_SYS_ADMIN); mmap of device regions fails ENODEV from now on`);
+      return null;
+    }
+  }
+
+  private dropBacking(fd: number): void {
+    const held = this.backings.get(fd);
+    if (!held || --held.opens > 0) return;
+    this.backings.delete(fd);
+    try {
+      this.notifier?.backing?.close(held.id);
+    } catch (err) {
+      this.log.warn({ err, id: held.id }, 'FUSE_DEV_IOC_BACKING_CLOSE failed');
+    }
+  }
+
+  private register(h: OpenHandle, open_flags: number, backing_id?: number): fuse_open_out {
     const fh = this.nextFh++;
     this.handles.set(fh, h);
-    return { fh, open_flags };
+    return backing_id === undefined ? { fh, open_flags } : { fh, open_flags, backing_id };
   }
 
   private device(fh: bigint): DeviceFile {
@@ -214,7 +273,13 @@ export class DeviceFs implements FuseFilesystem {
   write(ctx: RequestContext, a: fuse_write_in): Awaitable<number> {
     const h = this.handles.get(a.fh);
     if (!h) throw new Errno(E.EBADF);
-    if (h.kind === 'attribute') throw new Errno(E.EACCES);
+    if (h.kind === 'attribute') {
+      // sysfs_kf_write(): each write() is one store() of its whole buffer;
+      // the offset means nothing. store() failing fails the write with its errno.
+      const store = h.node.store;
+      if (!store) throw new Errno(E.EACCES);
+      return after(store(a.data.toString('utf8')), () => a.data.length);
+    }
     if (!h.file.write) throw new Errno(E.EINVAL);
     // The request buffer is ours alone (the reader transfers a fresh copy), so
     // the data can be handed to the device without another copy.
@@ -243,6 +308,7 @@ export class DeviceFs implements FuseFilesystem {
     if (!h) return;
     this.handles.delete(a.fh);
     if (h.kind !== 'device') return;
+    if (h.backingFd !== undefined) this.dropBacking(h.backingFd);
     try {
       const r = h.file.release();
       if (r instanceof Promise) return r.catch((err) => this.log.error({ err }, 'device release failed'));
@@ -346,6 +412,7 @@ export class DeviceFs implements FuseFilesystem {
       if (h.kind === 'device') void this.release({} as RequestContext, { fh, flags: 0, release_flags: 0, lock_owner: 0n });
     }
     this.handles.clear();
+    this.backings.clear();
     this.dirSnapshots.clear();
   }
 }

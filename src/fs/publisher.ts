@@ -8,20 +8,33 @@
  * bind mount of them survives unplug and replug; the directories of one
  * device (/sys/class/uio/uio0 and below) come and go with it.
  */
-import type { DeviceEndpoint } from '../devio.js';
+import { SYS_DIR, type DeviceEndpoint } from '../devio.js';
+import { countMappings } from '../sys/procmaps.js';
 import type { NodeTree } from './tree.js';
 
 export interface PublishedNode {
   readonly nodePath: string;
   readonly stream: boolean;
+  readonly size: number;
 }
 
-export type AttributeSource = string | (() => string);
+/** Structurally core's Attribute: fixed text, a show(), show and/or store, or a directory. */
+export type AttributeSource =
+  | string
+  | (() => string)
+  | { show?: () => string; store?: (text: string) => void | Promise<void> }
+  | typeof SYS_DIR;
 
-/** Leading components of an attribute path that outlive the device: sys/class/<class>. */
+/**
+ * Leading components of an attribute path that outlive the device:
+ * sys/class/<class>, and configfs's target/core (there while
+ * target_core_mod is loaded; the backstore directories below it are the
+ * device's).
+ */
 function permanentPrefix(path: string): string {
   const parts = path.split('/').filter(Boolean);
-  const keep = parts[0] === 'sys' && parts[1] === 'class' ? 3 : parts.length - 1;
+  const configfsCore = parts.slice(0, 5).join('/') === 'sys/kernel/config/target/core';
+  const keep = parts[0] === 'sys' && parts[1] === 'class' ? 3 : configfsCore ? 5 : parts.length - 1;
   return parts.slice(0, Math.min(keep, parts.length - 1)).join('/');
 }
 
@@ -32,19 +45,36 @@ function dirname(path: string): string {
 
 export class TreePublisher {
   private readonly published = new Map<PublishedNode, string[]>();
+  /** The inode number of each device node, kept after unpublish: programs' mappings outlive the node. */
+  private readonly inodes = new WeakMap<PublishedNode, bigint>();
+  /** The mount's device number (mountinfo's major:minor), once mounted. */
+  private mountDev = '';
 
   constructor(private readonly tree: NodeTree) {}
+
+  attachMount(dev: string): void {
+    this.mountDev = dev;
+  }
+
+  /** Mappings of the node in /proc/PID/maps, where passthrough lists them under the FUSE file. */
+  async mappings(dev: PublishedNode): Promise<number> {
+    const ino = this.inodes.get(dev);
+    return ino === undefined || !this.mountDev ? 0 : countMappings(this.mountDev, ino);
+  }
 
   publish(dev: PublishedNode, endpoint: DeviceEndpoint, attributes: Record<string, AttributeSource>): void {
     const node = `dev/${dev.nodePath}`;
     const paths = [node];
     this.tree.mkdirp(dirname(node));
-    this.tree.addDevice(node, endpoint, { stream: dev.stream });
+    this.inodes.set(dev, this.tree.addDevice(node, endpoint, { stream: dev.stream, size: dev.size }).nodeid);
     try {
       for (const [path, source] of Object.entries(attributes)) {
         const keep = permanentPrefix(path);
         if (keep) this.tree.mkdirp(keep);
-        this.tree.addAttribute(path, typeof source === 'string' ? () => source : source);
+        if (source === SYS_DIR) this.tree.addDir(path);
+        else if (typeof source === 'string') this.tree.addAttribute(path, { show: () => source });
+        else if (typeof source === 'function') this.tree.addAttribute(path, { show: source });
+        else this.tree.addAttribute(path, source);
         paths.push(path);
       }
     } catch (err) {

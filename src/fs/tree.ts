@@ -39,12 +39,16 @@ export interface DeviceNode extends NodeBase {
   endpoint: DeviceEndpoint;
   /** FOPEN_STREAM: no file position at all (stream_open). */
   stream: boolean;
+  /** st_size: the bytes of its shared regions (0 without): programs such as python's mmap check it. */
+  size: number;
 }
 
 export interface AttributeNode extends NodeBase {
   kind: 'attribute';
-  /** The file's content, produced on each open like a sysfs show(). */
-  show: () => string | Buffer;
+  /** The file's content, produced on each open like a sysfs show(); absent for a write-only file. */
+  show?: () => string | Buffer;
+  /** Takes the text of one write(), like a sysfs store(); absent for a read-only file. */
+  store?: (text: string) => void | Promise<void>;
 }
 
 export type TreeNode = DirNode | DeviceNode | AttributeNode;
@@ -52,6 +56,7 @@ export type TreeNode = DirNode | DeviceNode | AttributeNode;
 export interface DeviceOptions {
   stream?: boolean;
   mode?: number;
+  size?: number;
 }
 
 const ROOT_ID = 1n;
@@ -102,11 +107,19 @@ export class NodeTree {
       kind: 'device',
       endpoint,
       stream: o.stream ?? true,
+      size: o.size ?? 0,
     }));
   }
 
-  addAttribute(path: string, show: () => string | Buffer, mode = 0o444): AttributeNode {
-    return this.attach(path, (name, parent) => ({ ...this.base(name, parent, mode), kind: 'attribute', show }));
+  /** Mode as sysfs gives it: 0444 read-only, 0644 with store(), 0200 write-only. */
+  addAttribute(path: string, ops: Pick<AttributeNode, 'show' | 'store'>): AttributeNode {
+    const mode = (ops.show ? 0o444 : 0) | (ops.store ? 0o200 : 0);
+    return this.attach(path, (name, parent) => ({ ...this.base(name, parent, mode), kind: 'attribute', show: ops.show, store: ops.store }));
+  }
+
+  /** A directory that belongs to whoever added it (removed with remove(), never pruned as implicit). */
+  addDir(path: string): DirNode {
+    return this.attach(path, (name, parent) => ({ ...this.base(name, parent, 0o755), kind: 'dir', children: new Map(), implicit: false }));
   }
 
   private attach<T extends TreeNode>(path: string, make: (name: string, parent: DirNode) => T): T {

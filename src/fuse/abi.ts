@@ -6,11 +6,15 @@
 
 export const FUSE_KERNEL_VERSION = 7;
 /**
- * The protocol minor cdevemu speaks. 7.31 covers everything a character
- * device needs (poll events 7.21, max_pages 7.28, NOTIFY_DELETE 7.18);
- * newer kernels are answered with min(theirs, ours).
+ * The protocol minor cdevemu speaks: 7.40, the first with FUSE_PASSTHROUGH
+ * (fuse_init_out.max_stack_depth, fuse_open_out.backing_id), which maps
+ * device regions. Everything else a character device needs is older (poll
+ * events 7.21, max_pages 7.28, NOTIFY_DELETE 7.18); newer kernels are
+ * answered with min(theirs, ours).
  */
-export const FUSE_KERNEL_MINOR_VERSION = 31;
+export const FUSE_KERNEL_MINOR_VERSION = 40;
+/** The first minor whose INIT reply carries max_stack_depth and whose OPEN reply carries backing_id. */
+export const FUSE_PASSTHROUGH_MINOR = 40;
 /** Oldest minor accepted (go-fuse requires 7.12 as well). */
 export const FUSE_MIN_MINOR_VERSION = 12;
 
@@ -94,6 +98,9 @@ export const FUSE_ABORT_ERROR = 1 << 21;
 export const FUSE_MAX_PAGES = 1 << 22;
 export const FUSE_NO_OPENDIR_SUPPORT = 1 << 24;
 export const FUSE_INIT_EXT = 1 << 30;
+/* fuse_init_in.flags2 / fuse_init_out.flags2: bits 32..63 of the flags, shifted down. */
+/** FUSE_PASSTHROUGH, 1 << 37 (7.40). */
+export const FUSE_PASSTHROUGH_FLAGS2 = 1 << (37 - 32);
 
 /* fuse_open_out.open_flags */
 export const FOPEN_DIRECT_IO = 1 << 0;
@@ -101,6 +108,14 @@ export const FOPEN_KEEP_CACHE = 1 << 1;
 export const FOPEN_NONSEEKABLE = 1 << 2;
 export const FOPEN_CACHE_DIR = 1 << 3;
 export const FOPEN_STREAM = 1 << 4;
+/** I/O and mmap go to the backing file named by fuse_open_out.backing_id (7.40). */
+export const FOPEN_PASSTHROUGH = 1 << 7;
+
+/* ioctls on /dev/fuse (FUSE_DEV_IOC_MAGIC 229) */
+/** _IOW(229, 1, struct fuse_backing_map): registers a backing file, returns its id. */
+export const FUSE_DEV_IOC_BACKING_OPEN = 0x4010e501;
+/** _IOW(229, 2, uint32_t): drops a backing id (open files keep their backing file). */
+export const FUSE_DEV_IOC_BACKING_CLOSE = 0x4004e502;
 
 /* fuse_getattr_in.getattr_flags */
 export const FUSE_GETATTR_FH = 1 << 0;
@@ -163,6 +178,7 @@ export const SIZEOF = {
   fuse_notify_inval_entry_out: 16,
   fuse_notify_delete_out: 24,
   fuse_dirent: 24,
+  fuse_backing_map: 16,
 } as const;
 
 /* File type bits for st_mode / d_type. */

@@ -48,6 +48,10 @@ export interface ConnectionInfo {
   minor: number;
   maxWrite: number;
   maxPages: number;
+  /** FUSE_PASSTHROUGH was negotiated: OPEN may name a backing file (mmap of device regions). */
+  passthrough: boolean;
+  /** Why not, when it was not. */
+  noPassthrough?: string;
 }
 
 export interface FuseFilesystem {

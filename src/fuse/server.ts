@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { DevFuseBacking, type BackingFiles } from './backing.js';
 import { FuseChannel } from './channel.js';
 import type { FuseFilesystem } from './filesystem.js';
 import { abortConnection, findMount, mountFuse, prepareMountpoint, unmountFuse } from './mount.js';
@@ -18,6 +19,8 @@ export interface ServeOptions {
   maxWrite?: number;
   /** See ChannelOptions.spinMicros; default 50. */
   spinMicros?: number;
+  /** Negotiate FUSE_PASSTHROUGH when offered, so device regions can be mapped; default true. */
+  passthrough?: boolean;
 }
 
 /** The notifications a filesystem may send. fs/ depends on this, not on the server. */
@@ -26,6 +29,8 @@ export interface KernelNotifier {
   pollWakeup(kh: bigint): void;
   /** FUSE_NOTIFY_INVAL_ENTRY for a removed entry, from the notifier thread. */
   entryInvalidated(parent: bigint, name: string): Promise<void>;
+  /** Backing-file registration for OPEN replies, when FUSE_PASSTHROUGH was negotiated; else null. */
+  readonly backing: BackingFiles | null;
 }
 
 const DEFAULT_MAX_WRITE = 1 << 20;
@@ -42,6 +47,7 @@ async function maxPagesLimit(): Promise<number> {
 export class FuseServer implements KernelNotifier {
   private closing: Promise<void> | null = null;
   private dev = '';
+  backing: BackingFiles | null = null;
 
   private constructor(
     readonly mountpoint: string,
@@ -67,14 +73,21 @@ export class FuseServer implements KernelNotifier {
     const limit = (await maxPagesLimit()) * 4096;
     const maxWrite = Math.max(4096, Math.min(o.maxWrite ?? DEFAULT_MAX_WRITE, limit));
     const channel = FuseChannel.open();
-    const session = new FuseSession(channel, fs, { maxWrite, logger: o.logger, spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS });
+    const session = new FuseSession(channel, fs, {
+      maxWrite,
+      logger: o.logger,
+      spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS,
+      passthrough: o.passthrough ?? true,
+    });
     const server = new FuseServer(o.mountpoint, channel, session, o.logger);
     let mounted = false;
     try {
       await mountFuse({ mountpoint: o.mountpoint, fd: channel.fd, maxRead: maxWrite, allowOther: o.allowOther ?? false });
       mounted = true;
       session.start();
-      await session.ready;
+      const conn = await session.ready;
+      if (conn.passthrough) server.backing = new DevFuseBacking(channel.fd);
+      else o.logger.warn({ reason: conn.noPassthrough }, `mmap of device regions unavailable (mmap fails ENODEV): ${conn.noPassthrough}`);
     } catch (err) {
       // Leave no mount behind for a start that failed after mount(2).
       if (mounted) await unmountFuse(o.mountpoint, true).catch(() => {});
@@ -86,6 +99,11 @@ export class FuseServer implements KernelNotifier {
     return server;
   }
 
+
+  /** The mount's device number as mountinfo shows it ("0:53"); '' if it could not be found. */
+  get deviceNumber(): string {
+    return this.dev;
+  }
 
   pollWakeup(kh: bigint): void {
     const err = this.channel.write(encodeNotifyPoll(kh));

@@ -14,11 +14,14 @@ import {
   FUSE_ASYNC_READ,
   FUSE_ATOMIC_O_TRUNC,
   FUSE_BIG_WRITES,
+  FUSE_INIT_EXT,
   FUSE_KERNEL_MINOR_VERSION,
   FUSE_KERNEL_VERSION,
   FUSE_MAX_PAGES,
   FUSE_MIN_MINOR_VERSION,
   FUSE_PARALLEL_DIROPS,
+  FUSE_PASSTHROUGH_FLAGS2,
+  FUSE_PASSTHROUGH_MINOR,
   Opcode,
   SIZEOF,
 } from './abi.js';
@@ -53,6 +56,8 @@ export interface SessionOptions {
   logger: Logger;
   /** See ChannelOptions.spinMicros. */
   spinMicros?: number;
+  /** Ask for FUSE_PASSTHROUGH when the kernel offers it (mmap of device regions); default true. */
+  passthrough?: boolean;
 }
 
 /**
@@ -80,6 +85,7 @@ class Context implements RequestContext {
 export class FuseSession {
   readonly maxWrite: number;
   private readonly spinMicros: number;
+  private readonly wantPassthrough: boolean;
   private readonly log: Logger;
   private readonly trace: boolean;
   private readonly inflight = new Map<bigint, Context>();
@@ -100,6 +106,7 @@ export class FuseSession {
   ) {
     this.maxWrite = opts.maxWrite;
     this.spinMicros = opts.spinMicros ?? 0;
+    this.wantPassthrough = opts.passthrough ?? true;
     this.log = opts.logger;
     this.trace = this.log.isLevelEnabled('trace');
     this.ready = new Promise((res, rej) => {
@@ -260,7 +267,8 @@ export class FuseSession {
       return;
     }
     const minor = Math.min(a.minor, FUSE_KERNEL_MINOR_VERSION);
-    const flags = a.flags & WANTED_FLAGS;
+    const pt = this.passthrough(a, minor);
+    const flags = (a.flags & WANTED_FLAGS) | (pt.on ? FUSE_INIT_EXT : 0);
     const maxPages = Math.ceil(this.maxWrite / PAGE_SIZE);
     const out = encodeInitOut(
       {
@@ -273,15 +281,37 @@ export class FuseSession {
         max_write: this.maxWrite,
         time_gran: 1,
         max_pages: maxPages,
-        flags2: 0,
+        flags2: pt.on ? FUSE_PASSTHROUGH_FLAGS2 : 0,
+        // Backing files (memfds) sit on a non-stacked filesystem.
+        max_stack_depth: pt.on ? 1 : 0,
       },
       a.minor,
     );
-    this.conn = { major: FUSE_KERNEL_VERSION, minor, maxWrite: this.maxWrite, maxPages };
+    this.conn = {
+      major: FUSE_KERNEL_VERSION,
+      minor,
+      maxWrite: this.maxWrite,
+      maxPages,
+      passthrough: pt.on,
+      ...(pt.why ? { noPassthrough: pt.why } : {}),
+    };
     this.log.debug({ kernel: `${a.major}.${a.minor}`, minor, flags: flags.toString(16) }, 'INIT');
     this.fs.init?.(this.conn);
     this.send(h.unique, 0, out);
     this.readyResolve(this.conn);
+  }
+
+  /**
+   * FUSE_PASSTHROUGH (7.40) is asked for only if the kernel offered it in
+   * flags2 (which needs FUSE_INIT_EXT); fuse_init_out then carries
+   * max_stack_depth, and fc->passthrough is set by process_init_reply().
+   */
+  private passthrough(a: { minor: number; flags: number; flags2: number }, minor: number): { on: boolean; why?: string } {
+    if (!this.wantPassthrough) return { on: false, why: 'FUSE passthrough disabled by option' };
+    if (minor < FUSE_PASSTHROUGH_MINOR || !(a.flags & FUSE_INIT_EXT) || !(a.flags2 & FUSE_PASSTHROUGH_FLAGS2)) {
+      return { on: false, why: `kernel FUSE ${FUSE_KERNEL_VERSION}.${a.minor} does not offer FUSE_PASSTHROUGH (Linux 6.9+ with CONFIG_FUSE_PASSTHROUGH)` };
+    }
+    return { on: true };
   }
 
   /**

@@ -368,11 +368,21 @@ export function encodeAttrOut(a: fuse_attr_out): Buffer {
 export interface fuse_open_out {
   fh: bigint;
   open_flags: number;
+  /** With FOPEN_PASSTHROUGH: the id FUSE_DEV_IOC_BACKING_OPEN returned (the padding field before 7.40). */
+  backing_id?: number;
 }
 export function encodeOpenOut(o: fuse_open_out): Buffer {
   const b = Buffer.alloc(SIZEOF.fuse_open_out);
   b.writeBigUInt64LE(o.fh, 0);
   b.writeUInt32LE(o.open_flags, 8);
+  b.writeInt32LE(o.backing_id ?? 0, 12);
+  return b;
+}
+
+/** struct fuse_backing_map {fd, flags, padding}: the argument of FUSE_DEV_IOC_BACKING_OPEN. */
+export function encodeBackingMap(fd: number): Buffer {
+  const b = Buffer.alloc(SIZEOF.fuse_backing_map);
+  b.writeInt32LE(fd, 0);
   return b;
 }
 
@@ -431,6 +441,8 @@ export interface fuse_init_out {
   time_gran: number;
   max_pages: number;
   flags2: number;
+  /** 7.40: how deep backing files may stack; 1 with FUSE_PASSTHROUGH (backing files on non-stacked filesystems). */
+  max_stack_depth?: number;
 }
 /**
  * fuse_init_out is 24 bytes for a kernel whose minor is below 23
@@ -448,6 +460,7 @@ export function encodeInitOut(o: fuse_init_out, kernelMinor: number): Buffer {
   b.writeUInt32LE(o.time_gran, 24);
   b.writeUInt16LE(o.max_pages, 28);
   b.writeUInt32LE(o.flags2 >>> 0, 32);
+  b.writeUInt32LE(o.max_stack_depth ?? 0, 36);
   return kernelMinor < 23 ? b.subarray(0, FUSE_COMPAT_22_INIT_OUT_SIZE) : b;
 }
 

@@ -5,6 +5,7 @@ import { evdevModel } from './evdev.js';
 import { hwrngModel } from './hwrng.js';
 import { fullModel, nullModel, zeroModel } from './mem.js';
 import { rtcModel } from './rtc.js';
+import { tcmuModel } from './tcmu/model.js';
 import { uioModel } from './uio.js';
 import { watchdogModel } from './watchdog.js';
 
@@ -19,6 +20,7 @@ export const builtinModels: ReadonlyArray<DeviceModel<any>> = [
   rtcModel,
   watchdogModel,
   hwrngModel,
+  tcmuModel,
 ];
 
-export { echoModel, evdevModel, fullModel, hwrngModel, nullModel, rtcModel, uioModel, watchdogModel, zeroModel };
+export { echoModel, evdevModel, fullModel, hwrngModel, nullModel, rtcModel, tcmuModel, uioModel, watchdogModel, zeroModel };

@@ -19,12 +19,17 @@
  *   one errno, EIO) and uio_poll() returns -EIO cast to __poll_t: see
  *   UIO_POLL_GONE.
  *
- * sysfs: /sys/class/uio/uioN/{name,version,event} and maps/map0/{addr,size,offset}
+ * - uio_mmap(): mmap(fd, len, offset = N * pagesize) maps map N. Each map
+ *   is a shared region (src/core/regions.ts) that programs and the model
+ *   (or a scenario, through the region_read/region_write actions) share;
+ *   unplug revokes it (uio_vma_fault's SIGBUS) unless the map is `keep`.
+ *
+ * sysfs: /sys/class/uio/uioN/{name,version,event} and maps/mapN/{name,addr,size,offset}
  * (uio.c's dev_attrs and map_attributes, with the kernel's formats).
  */
 import { Errno, errnoNumber } from '../errno.js';
 import { POLLIN, POLLRDNORM } from '../devio.js';
-import type { DeviceModel, File, Instance } from '../core/index.js';
+import type { DeviceModel, File, Instance, RegionSpec, UnplugPolicy } from '../core/index.js';
 import { parseOptions } from './options.js';
 import { hex64, intOption, s32, waitUnlessNonblock } from './util.js';
 
@@ -48,9 +53,57 @@ export interface UioState {
   oneShot: boolean;
   name: string;
   version: string;
-  mapAddr: number;
-  mapSize: number;
 }
+
+/** One uio map (struct uio_mem): its region, and the physical address sysfs shows. */
+interface UioMap extends Required<RegionSpec> {
+  addr: number;
+}
+
+interface UioOptions {
+  name: string;
+  version: string;
+  oneShot: boolean;
+  maps: UioMap[];
+}
+
+/**
+ * `maps: [{name?, size, addr?, onUnplug?}]`, or the one map0 of `mapSize`
+ * and `mapAddr`. Parsed by regions() and create() alike (regions come first).
+ */
+function uioOptions(options: unknown): UioOptions {
+  const o = parseOptions('uio', options, {
+    name: 'string',
+    version: 'string',
+    mapSize: 'number',
+    mapAddr: 'number',
+    oneShot: 'boolean',
+    maps: 'array',
+  });
+  if (o.maps && (o.mapSize !== undefined || o.mapAddr !== undefined)) {
+    throw new Errno('EINVAL', 'uio: give either maps or mapSize/mapAddr');
+  }
+  const given = o.maps ?? [{ size: o.mapSize ?? 4096, addr: o.mapAddr ?? 0 }];
+  if (given.length === 0 || given.length > MAX_UIO_MAPS) throw new Errno('EINVAL', `uio: maps must have 1 to ${MAX_UIO_MAPS} entries`);
+  const maps = given.map((m, i) => {
+    const key = o.maps ? `maps[${i}]` : 'map';
+    const mo = parseOptions('uio', m, { name: 'string', size: 'number', addr: 'number', onUnplug: 'string' });
+    const onUnplug = (mo.onUnplug ?? 'revoke') as UnplugPolicy;
+    if (onUnplug !== 'revoke' && onUnplug !== 'keep') throw new Errno('EINVAL', `uio: option ${key}.onUnplug must be 'revoke' or 'keep'`);
+    return {
+      name: mo.name ?? '',
+      size: intOption('uio', o.maps ? `${key}.size` : 'mapSize', mo.size, 4096, 1, MAX_MAP_SIZE),
+      addr: intOption('uio', o.maps ? `${key}.addr` : 'mapAddr', mo.addr, 0, 0, Number.MAX_SAFE_INTEGER),
+      onUnplug,
+    };
+  });
+  return { name: o.name ?? 'cdevemu', version: o.version ?? '0.0.1', oneShot: o.oneShot ?? false, maps };
+}
+
+/** MAX_UIO_MAPS in include/linux/uio_driver.h. */
+const MAX_UIO_MAPS = 5;
+/** 1 GiB: memory for one emulated map. */
+const MAX_MAP_SIZE = 1 << 30;
 
 /** struct uio_listener: the count this open file last read. */
 interface Listener {
@@ -81,30 +134,29 @@ export const uioModel: DeviceModel<UioState> = {
   name: 'uio',
   stream: true,
   unpollMask: UIO_POLL_GONE,
+  // The region names are the sysfs map directories; `name` is the map's name attribute.
+  regions: (inst) => uioOptions(inst.options).maps.map((m, i) => ({ name: `map${i}`, size: m.size, onUnplug: m.onUnplug })),
   create(_inst, options) {
-    const o = parseOptions('uio', options, { name: 'string', version: 'string', mapSize: 'number', mapAddr: 'number', oneShot: 'boolean' });
-    return {
-      count: 0,
-      enabled: true,
-      pending: false,
-      oneShot: o.oneShot ?? false,
-      name: o.name ?? 'cdevemu',
-      version: o.version ?? '0.0.1',
-      mapAddr: intOption('uio', 'mapAddr', o.mapAddr, 0, 0, Number.MAX_SAFE_INTEGER),
-      mapSize: intOption('uio', 'mapSize', o.mapSize, 4096, 1, Number.MAX_SAFE_INTEGER),
-    };
+    const o = uioOptions(options);
+    return { count: 0, enabled: true, pending: false, oneShot: o.oneShot, name: o.name, version: o.version };
   },
   attributes(inst) {
     const dir = `sys/class/uio/${inst.name}`;
     const s = (): UioState => inst.state;
-    return {
+    const attrs: Record<string, string | (() => string)> = {
       [`${dir}/name`]: () => `${s().name}\n`,
       [`${dir}/version`]: () => `${s().version}\n`,
       [`${dir}/event`]: () => `${s().count >>> 0}\n`,
-      [`${dir}/maps/map0/addr`]: () => `${hex64(s().mapAddr)}\n`,
-      [`${dir}/maps/map0/size`]: () => `${hex64(s().mapSize)}\n`,
-      [`${dir}/maps/map0/offset`]: '0x0\n',
     };
+    // map_attributes: name "%s\n", addr and size "%pa\n" (0x%016llx on
+    // 64-bit), offset "0x%llx\n" (the map's offset within its page).
+    uioOptions(inst.options).maps.forEach((m, i) => {
+      attrs[`${dir}/maps/map${i}/name`] = `${m.name}\n`;
+      attrs[`${dir}/maps/map${i}/addr`] = `${hex64(m.addr)}\n`;
+      attrs[`${dir}/maps/map${i}/size`] = `${hex64(m.size)}\n`;
+      attrs[`${dir}/maps/map${i}/offset`] = '0x0\n';
+    });
+    return attrs;
   },
   open(file) {
     file.private = { seen: file.instance.state.count } satisfies Listener;

@@ -6,7 +6,8 @@
  *
  * - `unshare --mount` gives the program its own mount table (util-linux
  *   makes it private, so nothing propagates back to the host);
- * - a bind target that exists is bound over directly;
+ * - a bind target that exists is bound over directly, with the mounts
+ *   under its source (a private /dev's null, pts...: see private-dev.ts);
  * - a target that does not exist (no /dev/uio0 on a machine without uio)
  *   is created inside an overlayfs laid over its nearest existing ancestor
  *   in the namespace, with a tmpfs upper layer in a staging directory the
@@ -19,7 +20,7 @@
 export interface Bind {
   /** Absolute path in the program's view, e.g. /dev/uio0. */
   host: string;
-  /** Absolute path of the source inside the mount, e.g. MOUNT/dev/uio0. */
+  /** Absolute path of the source: inside the mount (MOUNT/dev/uio0), or a staging file or directory. */
   source: string;
 }
 
@@ -50,7 +51,7 @@ while [ "$1" != "--" ]; do
     mkdir -p "$(dirname "$host")"
     if [ -d "$src" ]; then mkdir "$host"; else : > "$host"; fi
   fi
-  mount --bind "$src" "$host"
+  mount --rbind "$src" "$host"
 done
 shift
 exec "$@"

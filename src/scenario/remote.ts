@@ -2,6 +2,7 @@
 import type { DeviceEvent } from '../core/events.js';
 import type { ControlClient } from '../control/client.js';
 import type { DeviceSpec } from '../config/index.js';
+import type { UnplugMode } from '../core/index.js';
 import type { ScenarioTarget, StuckReport, TargetDevice } from './target.js';
 
 export class RemoteTarget implements ScenarioTarget {
@@ -19,8 +20,8 @@ export class RemoteTarget implements ScenarioTarget {
     await this.client.plug(d);
   }
 
-  unplug(name: string, drainTimeoutMs?: number): Promise<{ stuck: StuckReport[] }> {
-    return this.client.unplug(name, drainTimeoutMs === undefined ? {} : { drainTimeoutMs });
+  unplug(name: string, o: { drainTimeoutMs?: number; mode?: UnplugMode } = {}): Promise<{ stuck: StuckReport[] }> {
+    return this.client.unplug(name, o);
   }
 
   async replug(name: string, options?: unknown): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import type { DeviceEvent } from '../core/events.js';
 import { bindCommand, type Bind } from './bind.js';
+import { LogFollower } from './follow.js';
 import { heldFds } from './holders.js';
 import { describeExit, Program, type ProgramExit } from './program.js';
 import { parseBind, type Scenario, type Step, type TimelineStep } from './schema.js';
@@ -42,6 +43,16 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** More environment for the program under test (CDEVEMU_SOCKET, say). */
   env?: Record<string, string>;
+  /** What a preset prepared for the program: binds made before the scenario's, environment, log files to relay. */
+  setup?: ProgramSetup;
+  presetName?: string;
+}
+
+/** A program's prepared surroundings (src/tcmu/preset.ts makes one). */
+export interface ProgramSetup {
+  binds: Bind[];
+  env: Record<string, string>;
+  logFiles: string[];
 }
 
 /** The scenario could not be set up (unknown model, bad fault...): a bad scenario, exit 2. */
@@ -72,6 +83,7 @@ class Run {
   private readonly events: DeviceEvent[] = [];
   private readonly t0 = performance.now();
   private program: Program | null = null;
+  private logs: LogFollower | null = null;
   /** Rejects when the run is interrupted; raced against every step. */
   private readonly interrupted: Promise<never>;
 
@@ -111,6 +123,7 @@ class Run {
       return { name: this.s.name, file: this.s.file, passed, steps, program, durationMs: this.elapsed };
     } finally {
       await this.program?.stop();
+      await this.logs?.stop();
       unsubscribe();
     }
   }
@@ -137,19 +150,29 @@ class Run {
     if (!argv || argv.length === 0) return;
     const mount = this.o.target.mountpoint;
     const sub = (a: string): string => a.replaceAll('{mount}', mount);
-    const binds: Bind[] = [...(spec?.bind ?? []), ...(this.o.binds ?? [])].map((b) => {
-      const p = parseBind(b);
-      if (!p) throw new ScenarioSetupError(`bad bind ${JSON.stringify(b)}: expected HOSTPATH=MOUNTPATH`);
-      return { host: p.host, source: `${mount}/${p.mount}` };
-    });
+    const setup = this.o.setup;
+    const binds: Bind[] = [
+      ...(setup?.binds ?? []),
+      ...[...(spec?.bind ?? []), ...(this.o.binds ?? [])].map((b) => {
+        const p = parseBind(b);
+        if (!p) throw new ScenarioSetupError(`bad bind ${JSON.stringify(b)}: expected HOSTPATH=MOUNTPATH`);
+        return { host: p.host, source: `${mount}/${p.mount}` };
+      }),
+    ];
     const cmd = argv.map(sub);
     const full = binds.length ? bindCommand(binds, this.o.stageDir, cmd) : cmd;
+    const indent = ' '.repeat(11);
+    if (setup?.logFiles.length) {
+      this.logs = new LogFollower(setup.logFiles, (_file, line) => this.o.out(`${indent}~ ${line}`));
+      this.logs.start();
+    }
     this.program = new Program(full, {
-      env: { ...process.env, ...this.o.env, ...spec?.env, CDEVEMU_MOUNT: mount },
+      env: { ...process.env, ...setup?.env, ...this.o.env, ...spec?.env, CDEVEMU_MOUNT: mount },
       ...(cwd ? { cwd } : {}),
-      onLine: (stream, line) => this.o.out(`${' '.repeat(11)}${stream === 'err' ? '!' : '|'} ${line}`),
+      onLine: (stream, line) => this.o.out(`${indent}${stream === 'err' ? '!' : '|'} ${line}`),
     });
-    this.o.out(`${this.stamp()} started ${cmd.join(' ')} (pid ${this.program.pid ?? '?'})${binds.length ? ` with ${binds.length} bind(s)` : ''}`);
+    const binding = binds.length ? ` with ${binds.length} bind(s)` : '';
+    this.o.out(`${this.stamp()} started ${cmd.join(' ')} (pid ${this.program.pid ?? '?'})${binding}${this.o.presetName ? `, preset ${this.o.presetName}` : ''}`);
     void this.program.exited.then((e) => this.o.out(`${this.stamp()} program ${describeExit(e)}`));
   }
 
@@ -184,13 +207,22 @@ class Run {
         return;
       case 'fault':
         return t.addFault(s.rule);
+      case 'plug':
+        await t.plug(s.spec);
+        return;
       case 'unplug': {
-        const r = await t.unplug(s.device, s.drainTimeoutMs);
+        const r = await t.unplug(s.device, { drainTimeoutMs: s.drainTimeoutMs, mode: s.mode });
         for (const h of r.stuck) this.o.out(`           stuck: ${h.op} by pid ${h.pid} (${h.comm}), running ${h.sinceMs} ms`);
         return;
       }
       case 'replug':
         return t.replug(s.device, s.options);
+      case 'signal': {
+        const p = this.program;
+        if (!p?.pid || p.exit) throw new StepFailed(`there is no running program to send ${s.signal} to`);
+        process.kill(p.pid, s.signal);
+        return;
+      }
       case 'expect':
         return this.expect(s);
     }

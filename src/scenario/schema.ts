@@ -19,8 +19,10 @@
  */
 import { dirname, resolve } from 'node:path';
 import { ConfigError, SourceDocument, type Field } from '../config/index.js';
-import { readDeviceList, readFaultRule, type DeviceSpec } from '../config/index.js';
+import { readDeviceList, readDeviceSpec, readFaultRule, readUnplugMode, type DeviceSpec } from '../config/index.js';
 import { MAX_DURATION_MS, MAX_DURATION_TEXT } from '../limits.js';
+import type { UnplugMode } from '../core/index.js';
+import { constants } from 'node:os';
 
 export type Step =
   | { kind: 'sleep'; ms: number }
@@ -28,7 +30,9 @@ export type Step =
   | { kind: 'wait'; what: 'event'; match: Record<string, unknown>; count: number; timeoutMs: number }
   | { kind: 'action'; device: string; action: string; arg?: unknown }
   | { kind: 'fault'; rule: Record<string, unknown> }
-  | { kind: 'unplug'; device: string; drainTimeoutMs?: number }
+  | { kind: 'plug'; spec: DeviceSpec }
+  | { kind: 'unplug'; device: string; drainTimeoutMs?: number; mode?: UnplugMode }
+  | { kind: 'signal'; signal: NodeJS.Signals }
   | { kind: 'replug'; device: string; options?: unknown }
   | { kind: 'expect'; what: 'released'; device: string; withinMs: number }
   | { kind: 'expect'; what: 'lateReleases'; device: string; count: number }
@@ -63,7 +67,12 @@ export interface Scenario {
   timeline: TimelineStep[];
   /** Bound on the whole run. */
   timeoutMs: number;
+  /** A prepared environment for the program (`preset: tcmu`); `cdevemu run --preset` overrides it. */
+  preset?: string;
 }
+
+/** The presets `preset:` and `--preset` accept. */
+export const PRESETS = ['tcmu'] as const;
 
 const DEFAULT_WAIT_MS = 10_000;
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
@@ -129,7 +138,14 @@ function readExpect(f: Field): Step {
   throw f.error('expected one of released, lateReleases, exit, running, noStuck');
 }
 
-const STEP_KINDS = ['sleep', 'wait', 'action', 'fault', 'unplug', 'replug', 'expect'] as const;
+const STEP_KINDS = ['sleep', 'wait', 'action', 'fault', 'plug', 'unplug', 'replug', 'signal', 'expect'] as const;
+
+function readSignal(f: Field): NodeJS.Signals {
+  const name = f.string({ nonEmpty: true }).toUpperCase();
+  const full = name.startsWith('SIG') ? name : `SIG${name}`;
+  if (!Object.hasOwn(constants.signals, full)) throw f.error(`expected a signal name such as SIGTERM, got ${JSON.stringify(f.value)}`);
+  return full as NodeJS.Signals;
+}
 
 function readStep(f: Field): Step {
   if (f.value === null || typeof f.value !== 'object' || Array.isArray(f.value)) {
@@ -152,11 +168,16 @@ function readStep(f: Field): Step {
     }
     case 'fault':
       return { kind: 'fault', rule: readFaultRule(arg) };
+    case 'plug':
+      return { kind: 'plug', spec: readDeviceSpec(arg) };
     case 'unplug': {
-      const { device, m } = deviceArg(arg, ['drainTimeoutMs']);
+      const { device, m } = deviceArg(arg, ['drainTimeoutMs', 'mode']);
       const drain = m?.get('drainTimeoutMs').optional(readDuration);
-      return drain === undefined ? { kind: 'unplug', device } : { kind: 'unplug', device, drainTimeoutMs: drain };
+      const mode = m?.get('mode').optional(readUnplugMode);
+      return { kind: 'unplug', device, ...(drain === undefined ? {} : { drainTimeoutMs: drain }), ...(mode === undefined ? {} : { mode }) };
     }
+    case 'signal':
+      return { kind: 'signal', signal: readSignal(arg) };
     case 'replug': {
       const { device, m } = deviceArg(arg, ['options']);
       const options = m?.get('options');
@@ -177,8 +198,12 @@ function title(s: Step): string {
       return `action ${s.device} ${s.action}${s.arg !== undefined ? ` ${JSON.stringify(s.arg)}` : ''}`;
     case 'fault':
       return `fault ${JSON.stringify(s.rule)}`;
+    case 'plug':
+      return `plug ${s.spec.model} ${s.spec.name}`;
     case 'unplug':
-      return `unplug ${s.device}`;
+      return `unplug ${s.device}${s.mode === 'surprise' ? ' (surprise)' : ''}`;
+    case 'signal':
+      return `signal ${s.signal} to the program`;
     case 'replug':
       return `replug ${s.device}`;
     case 'expect':
@@ -215,6 +240,12 @@ function readProgram(f: Field, baseDir: string): ProgramSpec {
   return { command, env, bind, cwd };
 }
 
+function readPreset(f: Field): string {
+  const v = f.string({ nonEmpty: true });
+  if (!(PRESETS as readonly string[]).includes(v)) throw f.error(`unknown preset ${JSON.stringify(v)}; presets: ${PRESETS.join(', ')}`);
+  return v;
+}
+
 /** HOSTPATH=MOUNTPATH: an absolute host path, and a path inside the mount. */
 export function parseBind(s: string): { host: string; mount: string } | null {
   const i = s.indexOf('=');
@@ -231,14 +262,16 @@ function readBind(f: Field): string {
   return s;
 }
 
-const TOP = ['name', 'devices', 'faults', 'program', 'timeline', 'timeout'];
+const TOP = ['name', 'preset', 'devices', 'faults', 'program', 'timeline', 'timeout'];
 
 /** `baseDir` resolves the program's relative paths: the scenario file's directory. */
 export function readScenario(doc: SourceDocument, baseDir: string): Scenario {
   const m = doc.root().mapping(TOP);
   const timeline = m.get('timeline').list().map((f) => ({ step: readStep(f), line: doc.line(f.path, false) }));
   const program = m.get('program').optional((p) => readProgram(p, baseDir));
+  const preset = m.get('preset').optional(readPreset);
   return {
+    ...(preset ? { preset } : {}),
     file: doc.file,
     name: m.get('name').optional((n) => n.string()) ?? doc.file,
     devices: m.get('devices').optional(readDeviceList) ?? [],

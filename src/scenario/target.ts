@@ -5,6 +5,7 @@
 import type { DeviceEvent } from '../core/events.js';
 import type { EmulatorHandle } from '../api.js';
 import type { DeviceSpec } from '../config/index.js';
+import type { UnplugMode } from '../core/index.js';
 
 export interface TargetHolder {
   pid: number;
@@ -32,7 +33,7 @@ export interface StuckReport {
 export interface ScenarioTarget {
   readonly mountpoint: string;
   plug(d: DeviceSpec): Promise<void>;
-  unplug(name: string, drainTimeoutMs?: number): Promise<{ stuck: StuckReport[] }>;
+  unplug(name: string, o?: { drainTimeoutMs?: number; mode?: UnplugMode }): Promise<{ stuck: StuckReport[] }>;
   replug(name: string, options?: unknown): Promise<void>;
   action(name: string, action: string, arg?: unknown): Promise<unknown>;
   addFault(rule: Record<string, unknown>): Promise<void>;
@@ -54,8 +55,8 @@ export class LocalTarget implements ScenarioTarget {
     await this.emu.plug(d.model, d.name, d.options);
   }
 
-  unplug(name: string, drainTimeoutMs?: number): Promise<{ stuck: StuckReport[] }> {
-    return this.emu.unplug(name, drainTimeoutMs === undefined ? {} : { drainTimeoutMs });
+  unplug(name: string, o: { drainTimeoutMs?: number; mode?: UnplugMode } = {}): Promise<{ stuck: StuckReport[] }> {
+    return this.emu.unplug(name, o);
   }
 
   async replug(name: string, options?: unknown): Promise<void> {

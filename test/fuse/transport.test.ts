@@ -39,7 +39,7 @@ beforeAll(async () => {
     fs.tree.addDevice('dev/zero', zeroDevice());
     fs.tree.addDevice('dev/pid', pidDevice());
     fs.tree.addDevice('dev/broken', brokenDevice());
-    fs.tree.addAttribute('sys/class/misc/zero/name', () => 'zero\n');
+    fs.tree.addAttribute('sys/class/misc/zero/name', { show: () => 'zero\n' });
   });
 });
 afterAll(() => m.close());
@@ -258,7 +258,7 @@ print(os.read(fd, 10).decode())`,
   });
 
   it('prunes the implicit directories a removed attribute leaves empty', async () => {
-    m.fs.tree.addAttribute('sys/class/test/t0/name', () => 't0\n');
+    m.fs.tree.addAttribute('sys/class/test/t0/name', { show: () => 't0\n' });
     expect((await run('cat', [m.path('sys/class/test/t0/name')])).stdout).toBe('t0\n');
     await m.fs.tree.remove('sys/class/test/t0/name');
     expect((await run('ls', [m.path('sys/class')])).stdout.split('\n')).not.toContain('test');

@@ -1,0 +1,155 @@
+/**
+ * The shared memory regions of one instance: layout, the model's views,
+ * the unplug revoke step, and the drop at free.
+ *
+ * All regions of a device live in one memfd, region N at byte offset
+ * N * page size: FUSE passthrough gives each open file one backing file,
+ * and maps mmap()'s offset straight into it, so uio's "offset N * page
+ * size selects map N" holds only with that layout. Hence every region but
+ * the last fits in one page (checked at plug).
+ */
+import { Errno } from '../errno.js';
+import { PAGE_SIZE } from '../sys/ffi.js';
+import { SharedMemory } from '../sys/memfd.js';
+import type { Region, RegionSpec, UnplugPolicy } from './model.js';
+
+const pageAlign = (n: number): number => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
+
+class SharedRegion implements Region {
+  state: Region['state'] = 'live';
+  private view: { bytes: Uint8Array; data: DataView } | null;
+
+  constructor(
+    readonly index: number,
+    readonly name: string,
+    readonly size: number,
+    readonly onUnplug: UnplugPolicy,
+    memory: SharedMemory,
+  ) {
+    this.view = {
+      bytes: new Uint8Array(memory.buffer, this.offset, size),
+      data: new DataView(memory.buffer, this.offset, size),
+    };
+  }
+
+  get offset(): number {
+    return this.index * PAGE_SIZE;
+  }
+
+  get bytes(): Uint8Array {
+    return this.live().bytes;
+  }
+
+  get data(): DataView {
+    return this.live().data;
+  }
+
+  drop(): void {
+    this.view = null;
+    this.state = 'freed';
+  }
+
+  private live(): { bytes: Uint8Array; data: DataView } {
+    if (!this.view) throw new Error(`region ${this.name} belongs to a freed device`);
+    return this.view;
+  }
+}
+
+export class DeviceRegions {
+  private constructor(
+    private readonly memory: SharedMemory,
+    readonly list: readonly SharedRegion[],
+  ) {}
+
+  /** Checks the specs and maps zeroed pages for them; null when there are none. Throws Error on a bad spec. */
+  static create(label: string, specs: readonly RegionSpec[]): DeviceRegions | null {
+    if (!Array.isArray(specs)) throw new Error('regions() must return an array');
+    if (specs.length === 0) return null;
+    const checked = specs.map((s, i) => checkSpec(s, i, specs.length));
+    const names = new Set(checked.map((s) => s.name));
+    if (names.size !== checked.length) throw new Error('region names must be unique');
+    const firstRevoke = checked.findIndex((s) => s.onUnplug === 'revoke');
+    if (firstRevoke >= 0 && checked.slice(firstRevoke).some((s) => s.onUnplug === 'keep')) {
+      // Revoking truncates the one backing file from the first revoked region on.
+      throw new Error(`region ${checked[firstRevoke]!.name} is 'revoke' but a later region is 'keep'; put 'keep' regions first`);
+    }
+    const last = checked[checked.length - 1]!;
+    const memory = SharedMemory.create(label, (checked.length - 1) * PAGE_SIZE + pageAlign(last.size));
+    return new DeviceRegions(
+      memory,
+      checked.map((s, i) => new SharedRegion(i, s.name, s.size, s.onUnplug, memory)),
+    );
+  }
+
+  /** Bytes programs can map: the backing file's length. */
+  get size(): number {
+    return this.memory.length;
+  }
+
+  /** The memfd programs map through FUSE passthrough. Valid until drop(). */
+  get backingFd(): number {
+    return this.memory.fd;
+  }
+
+  /**
+   * The unplug step: every 'revoke' region's pages are cut from the backing
+   * file, so each program mapping of them, old or new, gets SIGBUS on the
+   * next touch. The model keeps reading its own (now private) copy until free.
+   * Returns the names of the revoked regions.
+   */
+  revoke(): string[] {
+    const cut = this.list.filter((r) => r.onUnplug === 'revoke');
+    this.memory.revoke(cut[0]?.offset ?? this.memory.length);
+    for (const r of cut) r.state = 'revoked';
+    return cut.map((r) => r.name);
+  }
+
+  /** At free: the model's views are dropped and the descriptor closed; 'keep' pages live on in programs that map them. */
+  drop(): void {
+    for (const r of this.list) r.drop();
+    this.memory.close();
+  }
+
+  /** The region_read action: `length` bytes at `offset` of region `region`, as hex. */
+  read(arg: unknown): { hex: string } {
+    const { r, offset, length } = this.locate(arg);
+    return { hex: Buffer.from(r.bytes.subarray(offset, offset + length)).toString('hex') };
+  }
+
+  /** The region_write action: stores `hex` at `offset` of region `region`. */
+  write(arg: unknown): { written: number } {
+    const a = (arg ?? {}) as { hex?: unknown };
+    if (typeof a.hex !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(a.hex)) throw new Errno('EINVAL', 'hex: expected a string of hex byte pairs');
+    const data = Buffer.from(a.hex, 'hex');
+    const { r, offset } = this.locate(arg, data.length);
+    r.bytes.set(data, offset);
+    return { written: data.length };
+  }
+
+  /** The region and byte range an action names: {region: index or name, offset, length}; the rest of the region by default. */
+  private locate(arg: unknown, given?: number): { r: SharedRegion; offset: number; length: number } {
+    const a = (arg ?? {}) as { region?: unknown; offset?: unknown; length?: unknown };
+    const r = typeof a.region === 'string' ? this.list.find((x) => x.name === a.region) : this.list[Number(a.region ?? 0)];
+    if (!r) throw new Errno('EINVAL', `region: no region ${JSON.stringify(a.region)}`);
+    const offset = Number(a.offset ?? 0);
+    const length = given ?? Number(a.length ?? r.size - offset);
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > r.size) {
+      throw new Errno('EINVAL', `offset ${offset} and length ${length} do not fit region ${r.name} (${r.size} bytes)`);
+    }
+    return { r, offset, length };
+  }
+}
+
+function checkSpec(s: RegionSpec, i: number, count: number): Required<RegionSpec> {
+  const name = s?.name ?? `map${i}`;
+  if (typeof name !== 'string' || name === '' || name.includes('/')) throw new Error(`region ${i}: name must be a non-empty string without '/'`);
+  if (!Number.isSafeInteger(s.size) || s.size < 1) throw new Error(`region ${name}: size must be a positive integer, got ${String(s.size)}`);
+  if (i < count - 1 && s.size > PAGE_SIZE) {
+    throw new Error(
+      `region ${name}: ${s.size} bytes; every region but the last must fit in one page (${PAGE_SIZE}), because region N is mapped at offset N * ${PAGE_SIZE} of one backing file`,
+    );
+  }
+  const onUnplug = s.onUnplug ?? 'revoke';
+  if (onUnplug !== 'revoke' && onUnplug !== 'keep') throw new Error(`region ${name}: onUnplug must be 'revoke' or 'keep'`);
+  return { name, size: s.size, onUnplug };
+}

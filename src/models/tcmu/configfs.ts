@@ -1,0 +1,143 @@
+/**
+ * The files of a tcmu device, where tcmu-runner 1.5.4 reads them:
+ *
+ * sys/class/uio/uioN/: name, version, event, maps/map0/{name,addr,size,offset}
+ * (uio.c's formats).
+ *
+ * sys/kernel/config/target/core/user_<hba>/<dev>/ (configfs):
+ *   info                 target_core_dev_info_show: transport_dump_dev_state()
+ *                        then tcmu_show_configfs_dev_params() ("... Size: N ...")
+ *   enable               1 (the device is configured)
+ *   control              write-only: "key=value,..." (tcmu_set_configfs_dev_params)
+ *   attrib/...           hw_block_size, hw_max_sectors, hw_queue_depth, cmd_time_out (rw),
+ *                        qfull_time_out (rw), max_data_area_mb, dev_config, dev_size,
+ *                        nl_reply_supported, emulate_write_cache
+ *   action/block_dev     rw: "blocked"/"unblocked"; 1 blocks, 0 unblocks (tcmu_block_dev_store)
+ *   action/reset_ring    write-only: 1 or 2 (tcmu_reset_ring_store)
+ *   alua/                a group directory (its default_tg_pt_gp is not emulated)
+ *   wwn/vpd_unit_serial  "T10 VPD Unit Serial Number: <serial>"
+ */
+import { Errno } from '../../errno.js';
+import { SYS_DIR } from '../../devio.js';
+import type { Attribute } from '../../core/index.js';
+import type { UioState } from '../uio.js';
+import { hex64 } from '../util.js';
+import { configfsDir } from './config.js';
+import type { TcmuInstance } from './model.js';
+
+/**
+ * kstrtou8/kstrtou32(page, 0, &val) as configfs stores parse: decimal, 0x
+ * hex or 0 octal, one trailing newline allowed. The page is a C string, so
+ * a NUL ends it: tcmu-runner's tcmu_cfgfs_set_u32() writes "1\0".
+ */
+export function kstrtoul(text: string, max: number): number {
+  const c = text.split('\0')[0]!;
+  const t = c.endsWith('\n') ? c.slice(0, -1) : c;
+  const m = /^\+?(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))$/.exec(t);
+  if (!m) throw new Errno('EINVAL');
+  const v = m[1] !== undefined ? parseInt(m[1], 16) : m[2] !== undefined ? parseInt(m[2], 8) : parseInt(m[3]!, 10);
+  if (!Number.isSafeInteger(v)) throw new Errno('ERANGE');
+  if (v > max) throw new Errno('ERANGE');
+  return v;
+}
+
+/** kstrtos32: like kstrtoul with a sign. */
+function kstrtos32(text: string): number {
+  const t = text.endsWith('\n') ? text.slice(0, -1) : text;
+  return t.startsWith('-') ? -kstrtoul(t.slice(1), 0x80000000) : kstrtoul(t, 0x7fffffff);
+}
+
+const line = (v: string | number): string => `${v}\n`;
+
+export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
+  const s = () => inst.state;
+  const c = () => inst.state.config;
+  const u = `sys/class/uio/${inst.name}`;
+  const d = configfsDir(inst.state.config);
+  return {
+    // uio.c's dev_attrs and map_attributes; info->mem[0] as tcmu_configure_device() fills it.
+    [`${u}/name`]: () => line(s().name),
+    [`${u}/version`]: () => line(s().version),
+    [`${u}/event`]: () => line(s().count >>> 0),
+    [`${u}/maps/map0/name`]: 'tcm-user command & data buffer\n',
+    [`${u}/maps/map0/addr`]: `${hex64(0)}\n`,
+    [`${u}/maps/map0/size`]: () => line(hex64(c().layout.mapSize)),
+    [`${u}/maps/map0/offset`]: '0x0\n',
+    [`${d}/info`]: () =>
+      // transport_dump_dev_state(), a newline, then tcmu_show_configfs_dev_params().
+      `Status: ACTIVATED  Max Queue Depth: 0  SectorSize: ${c().hwBlockSize}  HwMaxSectors: ${c().hwMaxSectors}\n` +
+      `Config: ${c().cfgstring ? `${c().subtype}/${c().cfgstring}` : 'NULL'} Size: ${c().devSize} MaxDataAreaMB: ${c().maxDataAreaMB}\n`,
+    [`${d}/enable`]: '1\n',
+    [`${d}/control`]: { store: (text) => storeControl(inst, text) },
+    [`${d}/attrib/hw_block_size`]: () => line(c().hwBlockSize),
+    [`${d}/attrib/hw_max_sectors`]: () => line(c().hwMaxSectors),
+    [`${d}/attrib/hw_queue_depth`]: '128\n',
+    [`${d}/attrib/max_data_area_mb`]: () => line(c().maxDataAreaMB),
+    [`${d}/attrib/dev_config`]: () => line(`${c().subtype}/${c().cfgstring}`),
+    [`${d}/attrib/dev_size`]: () => line(c().devSize),
+    [`${d}/attrib/nl_reply_supported`]: '0\n',
+    [`${d}/attrib/emulate_write_cache`]: '0\n',
+    [`${d}/attrib/cmd_time_out`]: {
+      show: () => line(Math.floor(c().cmdTimeOutMs / 1000)),
+      store: (text) => {
+        c().cmdTimeOutMs = kstrtoul(text, 0xffffffff) * 1000;
+        s().ring.setTimeouts(c());
+      },
+    },
+    [`${d}/attrib/qfull_time_out`]: {
+      show: () => line(c().qfullTimeOutMs <= 0 ? c().qfullTimeOutMs : Math.floor(c().qfullTimeOutMs / 1000)),
+      store: (text) => {
+        const v = kstrtos32(text);
+        if (v < -1) throw new Errno('EINVAL');
+        c().qfullTimeOutMs = v < 0 ? -1 : v * 1000;
+        s().ring.setTimeouts(c());
+      },
+    },
+    [`${d}/action/block_dev`]: {
+      show: () => line(s().ring.blocked ? 'blocked' : 'unblocked'),
+      store: (text) => {
+        const v = kstrtoul(text, 255);
+        if (v > 1) throw new Errno('EINVAL');
+        s().ring.block(v === 1);
+      },
+    },
+    [`${d}/action/reset_ring`]: {
+      store: (text) => {
+        const v = kstrtoul(text, 255);
+        if (v !== 1 && v !== 2) throw new Errno('EINVAL');
+        s().ring.reset(v);
+      },
+    },
+    [`${d}/alua`]: SYS_DIR,
+    [`${d}/wwn/vpd_unit_serial`]: () => line(`T10 VPD Unit Serial Number: ${c().serial}`),
+  };
+}
+
+/**
+ * target_core_dev_control_store -> tcmu_set_configfs_dev_params(): comma or
+ * newline separated key=value pairs; unknown keys are ignored as the
+ * kernel's match_token default does. dev_config changes the uio name
+ * (tcmu_update_uio_info).
+ */
+function storeControl(inst: TcmuInstance, text: string): void {
+  const c = inst.state.config;
+  for (const part of text.split(/[,\n]/)) {
+    if (!part) continue;
+    const eq = part.indexOf('=');
+    const key = eq < 0 ? part : part.slice(0, eq);
+    const value = eq < 0 ? '' : part.slice(eq + 1);
+    if (key === 'dev_size') c.devSize = kstrtoul(value, Number.MAX_SAFE_INTEGER);
+    else if (key === 'hw_block_size' || key === 'hw_max_sectors') {
+      const v = kstrtoul(value, 0x7fffffff);
+      if (v <= 0) throw new Errno('EINVAL');
+      if (key === 'hw_block_size') c.hwBlockSize = v;
+      else c.hwMaxSectors = v;
+    } else if (key === 'dev_config') {
+      const slash = value.indexOf('/');
+      if (!value || slash <= 0) throw new Errno('EINVAL');
+      c.subtype = value.slice(0, slash);
+      c.cfgstring = value.slice(slash + 1);
+      (inst.state as UioState).name = `tcm-user/${c.hba}/${c.dev}/${value}`;
+    }
+  }
+}

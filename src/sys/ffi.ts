@@ -1,0 +1,169 @@
+/**
+ * The system calls Node lacks, through koffi: the only module that imports
+ * it. Each wrapper checks the call's result and throws an `Errno` built
+ * from the thread's errno, read right after the failing call (koffi saves
+ * it per call), so callers handle failures like any other errno.
+ *
+ * Linux only; constants are the generic/x86_64 values of the uapi headers.
+ */
+import koffi from 'koffi';
+import { Errno, errnoName } from '../errno.js';
+
+const libc = koffi.load('libc.so.6');
+
+/** An opaque pointer returned by mmap(); only this module looks inside. */
+export type Pointer = unknown;
+
+/* include/uapi/linux/memfd.h */
+export const MFD_CLOEXEC = 0x0001;
+export const MFD_ALLOW_SEALING = 0x0002;
+
+/* include/uapi/linux/fcntl.h */
+export const F_ADD_SEALS = 1033;
+export const F_GET_SEALS = 1034;
+export const F_SEAL_SEAL = 0x0001;
+export const F_SEAL_SHRINK = 0x0002;
+export const F_SEAL_GROW = 0x0004;
+export const F_SEAL_WRITE = 0x0008;
+export const F_SEAL_FUTURE_WRITE = 0x0010;
+
+/* include/uapi/asm-generic/mman-common.h */
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_FIXED = 0x10;
+export const MAP_ANONYMOUS = 0x20;
+
+const c = {
+  // ioctl and fcntl are variadic in libc; the argument's type is given per call.
+  ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)'),
+  fcntl: libc.func('int fcntl(int fd, int cmd, ...)'),
+  memfd_create: libc.func('int memfd_create(const char *name, unsigned int flags)'),
+  ftruncate: libc.func('int ftruncate(int fd, int64_t length)'),
+  // The address is an integer: MAP_FIXED places a mapping at an address computed here.
+  mmap: libc.func('void *mmap(uintptr_t addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
+  munmap: libc.func('int munmap(void *addr, size_t length)'),
+  sysconf: libc.func('long sysconf(int name)'),
+  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  bind: libc.func('int bind(int fd, const void *addr, uint32_t addrlen)'),
+  getsockname: libc.func('int getsockname(int fd, void *addr, void *addrlen)'),
+  sendto: libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)'),
+};
+
+const MAP_FAILED = 0xffffffffffffffffn;
+const _SC_PAGESIZE = 30;
+
+function fail(call: string): never {
+  const errno = koffi.errno();
+  throw new Errno(errno, `${call}: ${errnoName(errno)}`);
+}
+
+function check(call: string, r: number): number {
+  if (r < 0) fail(call);
+  return r;
+}
+
+/** ioctl(fd, request, arg) with a pointer argument; the kernel reads and writes `arg` in place. Returns ioctl's result. */
+export function ioctl(fd: number, request: number, arg: Buffer): number {
+  return check('ioctl', c.ioctl(fd, request, 'void *', arg) as number);
+}
+
+/** fcntl(fd, cmd, arg) with an integer argument. */
+export function fcntl(fd: number, cmd: number, arg: number): number {
+  return check('fcntl', c.fcntl(fd, cmd, 'int', arg) as number);
+}
+
+/** memfd_create(2): a file descriptor for an anonymous shmem file. */
+export function memfdCreate(name: string, flags: number): number {
+  return check('memfd_create', c.memfd_create(name, flags) as number);
+}
+
+export function ftruncate(fd: number, length: number): void {
+  check('ftruncate', c.ftruncate(fd, length) as number);
+}
+
+/** Adds seals (F_SEAL_*) to a memfd created with MFD_ALLOW_SEALING. */
+export function addSeals(fd: number, seals: number): void {
+  fcntl(fd, F_ADD_SEALS, seals);
+}
+
+export function getSeals(fd: number): number {
+  return fcntl(fd, F_GET_SEALS, 0);
+}
+
+/**
+ * mmap(2). `at` is the address for MAP_FIXED (which replaces whatever was
+ * mapped there), else 0; `fd` is -1 with MAP_ANONYMOUS.
+ */
+export function mmap(length: number, prot: number, flags: number, fd: number, offset: number, at = 0n): Pointer {
+  const p: Pointer = c.mmap(at, length, prot, flags, fd, offset);
+  if (p === null || koffi.address(p) === MAP_FAILED) fail('mmap');
+  return p;
+}
+
+export function munmap(p: Pointer, length: number): void {
+  check('munmap', c.munmap(p, length) as number);
+}
+
+/**
+ * An ArrayBuffer over `length` bytes of mapped memory, without copy
+ * (koffi.view). It stays valid only while the pages stay mapped: touching
+ * it after munmap() crashes the process.
+ */
+export function view(p: Pointer, length: number): ArrayBuffer {
+  return koffi.view(p, length);
+}
+
+/** The address a pointer holds. */
+export function address(p: Pointer): bigint {
+  return koffi.address(p);
+}
+
+/* include/linux/socket.h, include/uapi/linux/netlink.h */
+export const AF_NETLINK = 16;
+export const SOCK_RAW = 3;
+export const SOCK_CLOEXEC = 0o2000000;
+export const NETLINK_USERSOCK = 2;
+const MSG_DONTWAIT = 0x40;
+const SOCKADDR_NL_SIZE = 12;
+
+/** struct sockaddr_nl { sa_family_t nl_family; u16 nl_pad; u32 nl_pid; u32 nl_groups; } */
+function sockaddrNl(port: number, groups: number): Buffer {
+  const b = Buffer.alloc(SOCKADDR_NL_SIZE);
+  b.writeUInt16LE(AF_NETLINK, 0);
+  b.writeUInt32LE(port >>> 0, 4);
+  b.writeUInt32LE(groups >>> 0, 8);
+  return b;
+}
+
+/** socket(2); close the result with fs.closeSync. */
+export function socket(domain: number, type: number, protocol: number): number {
+  return check('socket', c.socket(domain, type, protocol) as number);
+}
+
+/** bind(2) of a netlink socket; port 0 lets the kernel pick one (netlink_autobind()). */
+export function bindNetlink(fd: number, port: number, groups: number): void {
+  check('bind', c.bind(fd, sockaddrNl(port, groups), SOCKADDR_NL_SIZE) as number);
+}
+
+/** The port a netlink socket is bound to (getsockname(2)'s nl_pid). */
+export function netlinkPort(fd: number): number {
+  const addr = Buffer.alloc(SOCKADDR_NL_SIZE);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(SOCKADDR_NL_SIZE);
+  check('getsockname', c.getsockname(fd, addr, len) as number);
+  return addr.readUInt32LE(4);
+}
+
+/**
+ * sendto(2) of one datagram to a netlink port, without blocking
+ * (MSG_DONTWAIT): a receiver whose queue is full gets EAGAIN instead of
+ * stalling the caller, a port nobody holds ECONNREFUSED.
+ */
+export function sendtoNetlink(fd: number, data: Buffer, port: number): void {
+  const n = Number(c.sendto(fd, data, data.length, MSG_DONTWAIT, sockaddrNl(port, 0), SOCKADDR_NL_SIZE));
+  check('sendto', n);
+}
+
+export const PAGE_SIZE: number = c.sysconf(_SC_PAGESIZE) as number;

@@ -1,0 +1,277 @@
+/**
+ * The kernel side of the TCM-USER generic netlink family, emulated on a
+ * NETLINK_USERSOCK socket (a userspace process cannot register a genl
+ * family). libtcmu finds it through the LD_PRELOAD shim (./shim/), which
+ * points its socket at this one's port; everything it sends and receives
+ * is the ordinary genl format, so the real libnl parses it.
+ *
+ * What target_core_user.c does, and what this does:
+ * - SET_FEATURES (tcmu_genl_set_features()): acked. The sender becomes a
+ *   consumer: a member of the "config" multicast group.
+ * - Plugging a tcmu device sends ADDED_DEVICE (tcmu_send_dev_add_event())
+ *   and waits for ADDED_DEVICE_DONE; an orderly unplug sends
+ *   REMOVED_DEVICE and waits for its DONE before the uio device goes
+ *   (tcmu_destroy_device() before uio_unregister_device()). A surprise
+ *   unplug sends nothing.
+ * - *_DONE replies (tcmu_genl_cmd_done()) complete the pending event of
+ *   the device whose DEVICE_ID they carry: ENODEV if none is pending,
+ *   EINVAL if it is for another command or lacks CMD_STATUS/DEVICE_ID.
+ * - A request with NLM_F_ACK gets an NLMSG_ERROR with the handler's result
+ *   (netlink_rcv_skb()); an unknown command gets EOPNOTSUPP.
+ *
+ * Departures: an event goes to each consumer's port rather than to a
+ * multicast group, because NETLINK_USERSOCK's groups are shared by every
+ * process in the network namespace and two emulators (parallel test runs)
+ * would hear each other's devices; to the receiver the two are the same
+ * datagram. And the wait for a reply is bounded (the kernel's
+ * wait_for_completion() is not): a consumer that never answers is
+ * reported, and the plug or unplug goes on.
+ */
+import type { DeviceManager, Instance, LifecycleHooks, Logger } from '../core/index.js';
+import { Errno, errnoNumber } from '../errno.js';
+import { attr, decodeGenl, encodeAck, GENL_MIN_ID, NLM_F_ACK, NLMSG_ERROR, splitMessages, type GenlMessage, type RawMessage } from '../netlink/genl.js';
+import { NetlinkSocket } from '../netlink/socket.js';
+import { NETLINK_USERSOCK } from '../sys/ffi.js';
+import { cmdName, DONE_OF, encodeEvent, TcmuAttr, TcmuCmd, type EventCmd, type Reconfig, type TcmuDeviceRef } from './family.js';
+
+/** The variable that makes the shim point libtcmu at an emulator: "PORT:FAMILY:GROUP". */
+export const SHIM_ENV = 'CDEVEMU_TCMU_NETLINK';
+
+/** A family id above the kernel's fixed ones (GENL_MIN_ID); any will do, the shim passes it on. */
+const DEFAULT_FAMILY_ID = GENL_MIN_ID + 0x0c;
+const DEFAULT_REPLY_TIMEOUT_MS = 5000;
+/** How long a reply may overtake the RELEASE of the file it closed. */
+const RELEASE_SETTLE_MS = 1000;
+
+export interface TcmuNetlinkOptions {
+  devices: DeviceManager;
+  logger: Logger & { debug?(obj: object, msg: string): void };
+  /** Which instances are tcmu devices, and how the kernel names them in an event; null for others. */
+  describe: (inst: Instance<unknown>) => Omit<TcmuDeviceRef, 'deviceId'> | null;
+  /**
+   * Runs before REMOVED_DEVICE: what the target core does before a
+   * backstore can be destroyed (its LUNs are unlinked and their commands
+   * drained, so the kernel never sends REMOVED_DEVICE with I/O in flight).
+   */
+  quiesce?: (inst: Instance<unknown>, timeoutMs: number) => Promise<void>;
+  /** Bound on the wait for a *_DONE reply; default 5000 ms. */
+  replyTimeoutMs?: number;
+}
+
+/** How an event ended. */
+export type EventOutcome =
+  | { result: 'done'; status: number; port: number }
+  | { result: 'timeout'; waitedMs: number }
+  | { result: 'no consumer' };
+
+interface Pending {
+  cmd: EventCmd;
+  resolve: (r: { status: number; port: number }) => void;
+}
+
+export class TcmuNetlink {
+  readonly familyId = DEFAULT_FAMILY_ID;
+  /** The "config" group's number, which genl_ctrl_resolve_grp() answers. */
+  readonly group = 1;
+  private readonly sock: NetlinkSocket;
+  /** Ports that sent SET_FEATURES, and whether they promised *_DONE replies (SUPP_KERN_CMD_REPLY). */
+  private readonly consumers = new Map<number, { replies: boolean }>();
+  /** The event each device waits on, by DEVICE_ID: one at a time, like udev->curr_nl_cmd. */
+  private readonly pending = new Map<number, Pending>();
+  /** Each device's events run one after the other (tcmu_init_genl_cmd_reply() waits for the previous one). */
+  private readonly queues = new Map<number, Promise<unknown>>();
+  private readonly replyTimeoutMs: number;
+  private readonly removeHooks: () => void;
+  /** se_dev.dev_index: a number per device, from a counter, never reused. */
+  private readonly deviceIds = new WeakMap<Instance<unknown>, number>();
+  private nextDeviceId = 1;
+
+  constructor(private readonly o: TcmuNetlinkOptions) {
+    this.replyTimeoutMs = o.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
+    this.sock = new NetlinkSocket({
+      protocol: NETLINK_USERSOCK,
+      onDatagram: (d) => this.receive(d),
+      onError: (code) => o.logger.warn({ code }, 'tcmu netlink: receive failed'),
+    });
+    const hooks: LifecycleHooks = {
+      plugged: async (inst) => {
+        if (this.consumers.size > 0 && o.describe(inst)) await this.event(inst, TcmuCmd.ADDED_DEVICE);
+      },
+      unplugging: async (inst) => {
+        if (!o.describe(inst)) return;
+        await o.quiesce?.(inst, this.replyTimeoutMs);
+        if (this.consumers.size === 0) return;
+        const r = await this.event(inst, TcmuCmd.REMOVED_DEVICE);
+        if (r.result === 'done') await this.releasesSettled(inst);
+      },
+    };
+    this.removeHooks = o.devices.addHooks(hooks);
+  }
+
+  get port(): number {
+    return this.sock.port;
+  }
+
+  /** The value of SHIM_ENV for a program that should find this emulator. */
+  get shimEnv(): string {
+    return `${this.port}:${this.familyId}:${this.group}`;
+  }
+
+  /** Ports of the registered consumers. */
+  get consumerPorts(): number[] {
+    return [...this.consumers.keys()];
+  }
+
+  /**
+   * Sends `cmd` about a tcmu instance to every consumer and waits for the
+   * first *_DONE (bounded). Events are recorded on the instance:
+   * `netlink_sent`, then `netlink_done` or `netlink_timeout`.
+   */
+  event(inst: Instance<unknown>, cmd: EventCmd, reconfig?: Reconfig): Promise<EventOutcome> {
+    const dev = this.ref(inst);
+    if (!dev) return Promise.reject(new Errno('EINVAL', `${inst.name} is not a tcmu device`));
+    const prev = this.queues.get(dev.deviceId) ?? Promise.resolve();
+    const run = prev.then(() => this.send(inst, dev, cmd, reconfig));
+    const tail = run.catch(() => {});
+    this.queues.set(dev.deviceId, tail);
+    void tail.then(() => {
+      if (this.queues.get(dev.deviceId) === tail) this.queues.delete(dev.deviceId);
+    });
+    return run;
+  }
+
+  /**
+   * The consumer closed and unmapped the device before it answered
+   * (libtcmu's device_close_shm() runs before send_netlink_reply()). In the
+   * kernel that release has run by then (the last fput()); over FUSE the
+   * RELEASE request travels on its own and may arrive after the reply, so
+   * wait for it, briefly, before the device goes.
+   */
+  private async releasesSettled(inst: Instance<unknown>): Promise<void> {
+    const end = performance.now() + RELEASE_SETTLE_MS;
+    while (inst.holders.length > 0 && performance.now() < end) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  private ref(inst: Instance<unknown>): TcmuDeviceRef | null {
+    const d = this.o.describe(inst);
+    if (!d) return null;
+    let deviceId = this.deviceIds.get(inst);
+    if (deviceId === undefined) this.deviceIds.set(inst, (deviceId = this.nextDeviceId++));
+    return { ...d, deviceId };
+  }
+
+  private async send(inst: Instance<unknown>, dev: TcmuDeviceRef, cmd: EventCmd, reconfig?: Reconfig): Promise<EventOutcome> {
+    const msg = encodeEvent(this.familyId, cmd, dev, reconfig);
+    const reached: number[] = [];
+    for (const port of [...this.consumers.keys()]) {
+      try {
+        this.sock.send(port, msg);
+        reached.push(port);
+      } catch (err) {
+        // ECONNREFUSED: the consumer exited; it leaves the group, as its socket would.
+        this.o.logger.warn({ err, port, device: inst.name }, `tcmu netlink: ${cmdName(cmd)} not delivered to port ${port}; dropping it`);
+        this.consumers.delete(port);
+      }
+    }
+    if (reached.length === 0) return { result: 'no consumer' };
+    inst.emit('netlink_sent', { cmd: cmdName(cmd), deviceId: dev.deviceId, ports: reached });
+    if (!reached.some((p) => this.consumers.get(p)?.replies)) return { result: 'done', status: 0, port: 0 };
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const reply = new Promise<{ status: number; port: number }>((resolve) => this.pending.set(dev.deviceId, { cmd, resolve }));
+    const timeout = new Promise<null>((r) => (timer = setTimeout(() => r(null), this.replyTimeoutMs)));
+    const r = await Promise.race([reply, timeout]);
+    clearTimeout(timer);
+    this.pending.delete(dev.deviceId);
+    if (!r) {
+      const waitedMs = Math.round(performance.now() - started);
+      inst.emit('netlink_timeout', { cmd: cmdName(cmd), deviceId: dev.deviceId, waitedMs });
+      this.o.logger.warn({ device: inst.name, waitedMs }, `tcmu netlink: no ${cmdName(DONE_OF[cmd])} within ${waitedMs} ms`);
+      return { result: 'timeout', waitedMs };
+    }
+    inst.emit('netlink_done', { cmd: cmdName(DONE_OF[cmd]), deviceId: dev.deviceId, status: r.status, port: r.port });
+    return { result: 'done', ...r };
+  }
+
+  private receive(datagram: Buffer): void {
+    let messages: RawMessage[];
+    try {
+      messages = splitMessages(datagram);
+    } catch (err) {
+      this.o.logger.warn({ err }, 'tcmu netlink: malformed datagram dropped');
+      return;
+    }
+    for (const m of messages) {
+      if (m.type === NLMSG_ERROR) continue; // an ack of something we sent; we never ask for one
+      if (m.type !== this.familyId) {
+        this.answer(m, -errnoNumber('ENOENT')); // no such family, as genl_rcv_msg() answers
+        continue;
+      }
+      let g: GenlMessage;
+      try {
+        g = decodeGenl(m);
+      } catch (err) {
+        this.o.logger.warn({ err, port: m.pid }, 'tcmu netlink: malformed message dropped');
+        this.answer(m, -errnoNumber('EINVAL'));
+        continue;
+      }
+      this.answer(m, this.handle(g));
+    }
+  }
+
+  /** A request's result: 0 or a negative errno, as a genl doit() returns it. */
+  private handle(g: GenlMessage): number {
+    switch (g.cmd) {
+      case TcmuCmd.SET_FEATURES: {
+        const replies = attr.u8(g.attrs.get(TcmuAttr.SUPP_KERN_CMD_REPLY));
+        this.consumers.set(g.pid, { replies: (replies ?? this.consumers.get(g.pid)?.replies ?? 0) !== 0 });
+        return 0;
+      }
+      case TcmuCmd.ADDED_DEVICE_DONE:
+      case TcmuCmd.REMOVED_DEVICE_DONE:
+      case TcmuCmd.RECONFIG_DEVICE_DONE:
+        return this.done(g);
+      default:
+        return -errnoNumber('EOPNOTSUPP');
+    }
+  }
+
+  private done(g: GenlMessage): number {
+    const status = attr.s32(g.attrs.get(TcmuAttr.CMD_STATUS));
+    const deviceId = attr.u32(g.attrs.get(TcmuAttr.DEVICE_ID));
+    if (status === undefined || deviceId === undefined) {
+      this.o.logger.warn({ port: g.pid, cmd: cmdName(g.cmd) }, 'tcmu netlink: CMD_STATUS or DEVICE_ID not set, doing nothing');
+      return -errnoNumber('EINVAL');
+    }
+    const p = this.pending.get(deviceId);
+    if (!p) {
+      this.o.logger.warn({ port: g.pid, deviceId }, `tcmu netlink: ${cmdName(g.cmd)} for device id ${deviceId}, which waits for nothing`);
+      return -errnoNumber('ENODEV');
+    }
+    if (DONE_OF[p.cmd] !== g.cmd) {
+      this.o.logger.warn({ port: g.pid, deviceId }, `tcmu netlink: ${cmdName(g.cmd)} while expecting ${cmdName(DONE_OF[p.cmd])}`);
+      return -errnoNumber('EINVAL');
+    }
+    this.pending.delete(deviceId);
+    p.resolve({ status, port: g.pid });
+    return 0;
+  }
+
+  private answer(m: RawMessage, error: number): void {
+    if (!(m.flags & NLM_F_ACK) && error === 0) return;
+    if (m.pid === 0) return; // nobody to answer
+    try {
+      this.sock.send(m.pid, encodeAck(m, error));
+    } catch (err) {
+      this.o.logger.warn({ err, port: m.pid }, 'tcmu netlink: ack not delivered');
+    }
+  }
+
+  async close(): Promise<void> {
+    this.removeHooks();
+    for (const p of this.pending.values()) p.resolve({ status: -errnoNumber('ESHUTDOWN'), port: 0 });
+    this.pending.clear();
+    await this.sock.close();
+  }
+}
+

@@ -1,0 +1,220 @@
+/**
+ * Shared memory through FUSE passthrough on a real mount, with real
+ * programs: a C client (test/clients/mapper.c, which catches SIGBUS and
+ * reports si_code) and python3's mmap. The model side is played through
+ * the region_read / region_write actions and the model's own views.
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmulator } from '../../src/api.js';
+import { PAGE_SIZE } from '../../src/sys/ffi.js';
+import { cClient } from '../helpers/cc.js';
+import { testRoot } from '../helpers/mount.js';
+import { Interactive, pythonInteractive } from '../helpers/proc.js';
+import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
+import { until } from '../helpers/wait.js';
+
+const BUS_ADRERR = 2;
+const EIO = 5;
+const EINVAL = 22;
+const ENODEV = 19;
+
+let t: TestEmulator;
+let mapperBin: string;
+beforeAll(async () => {
+  [t, mapperBin] = await Promise.all([startTestEmulator([], 1000), cClient('mapper')]);
+});
+afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
+
+/** A mapper process holding `path` open. */
+async function mapper(path: string): Promise<Interactive> {
+  const p = new Interactive(mapperBin, [path]);
+  expect(await p.line()).toBe('open');
+  return p;
+}
+const op = async (p: Interactive, line: string): Promise<string> => {
+  p.send(line);
+  return p.line();
+};
+
+/** python3 mapping region 0 of `path`: "peek OFF LEN" / "poke OFF HEX", answering ok [HEX]. */
+const pyMapper = (path: string, size: number): Interactive =>
+  pythonInteractive(
+    `import mmap,os,sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+m = mmap.mmap(fd, int(sys.argv[2]), mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
+print("mapped", flush=True)
+for line in sys.stdin:
+    a = line.split()
+    if a[0] == "peek":
+        o, n = int(a[1]), int(a[2]); print("ok", m[o:o+n].hex(), flush=True)
+    elif a[0] == "poke":
+        o, b = int(a[1]), bytes.fromhex(a[2]); m[o:o+len(b)] = b; print("ok", flush=True)`,
+    [path, String(size)],
+  );
+
+const plugUio = async (options: Record<string, unknown> = {}) => {
+  const inst = await t.emu.devices.plug({ model: 'uio', name: 'uio%d', options });
+  return { inst, name: inst.name, path: t.path(`dev/${inst.name}`) };
+};
+
+describe('mmap of uio maps', () => {
+  it('program and model share map0 with no read/write in between; two programs see each other; irq read/write still work', async () => {
+    const d = await plugUio({ mapSize: 2 * PAGE_SIZE });
+    const c = await mapper(d.path);
+    expect(await op(c, `map 0 0 ${2 * PAGE_SIZE}`)).toBe('ok');
+    // model -> program
+    await t.emu.devices.action(d.name, 'region_write', { region: 0, offset: 100, hex: 'cafebabe' });
+    expect(await op(c, 'peek 0 100 4')).toBe('ok cafebabe');
+    // program -> model, in the second page too
+    expect(await op(c, `poke 0 ${PAGE_SIZE + 8} 0102`)).toBe('ok');
+    expect(Buffer.from(d.inst.regions[0]!.bytes.subarray(PAGE_SIZE + 8, PAGE_SIZE + 10)).toString('hex')).toBe('0102');
+    // a second program (python3) maps the same region
+    const py = pyMapper(d.path, 2 * PAGE_SIZE);
+    expect(await py.line()).toBe('mapped');
+    py.send('peek 100 4');
+    expect(await py.line()).toBe('ok cafebabe');
+    py.send('poke 200 aabbccdd');
+    expect(await py.line()).toBe('ok');
+    expect(await op(c, 'peek 0 200 4')).toBe('ok aabbccdd');
+    // the uio protocol on the same fd, while mapped
+    await t.emu.devices.action(d.name, 'irq');
+    expect(await op(c, 'read4')).toBe('ok 1');
+    expect(await op(c, 'write4 1')).toBe('ok');
+    expect(await op(c, 'write4 0')).toBe('ok');
+    await t.emu.devices.action(d.name, 'irq'); // masked: held
+    expect(await op(c, 'write4 1')).toBe('ok'); // enable delivers it
+    expect(await op(c, 'read4')).toBe('ok 2');
+    expect(d.inst.regions[0]!.data.getUint32(200, false)).toBe(0xaabbccdd);
+    py.kill();
+    c.kill();
+    await until(() => d.inst.holders.length === 0);
+  });
+
+  it('revoke: after unplug the next touch is SIGBUS (BUS_ADRERR), also for a map made later; read/write EIO; freed after the last close', async () => {
+    const d = await plugUio();
+    const c = await mapper(d.path);
+    expect(await op(c, `map 0 0 ${PAGE_SIZE}`)).toBe('ok');
+    expect(await op(c, 'poke 0 0 11')).toBe('ok');
+    await t.emu.devices.unplug(d.name);
+    const revoked = t.events.find((e) => e.type === 'regions_revoked' && e.device === d.name && e.generation === d.inst.generation);
+    expect(revoked).toMatchObject({ revoked: ['map0'], kept: 0, mappings: 1 });
+    expect(await op(c, 'peek 0 0 1')).toBe(`sigbus ${BUS_ADRERR}`);
+    expect(await op(c, 'poke 0 0 22')).toBe(`sigbus ${BUS_ADRERR}`);
+    expect(await op(c, `map 1 0 ${PAGE_SIZE}`)).toBe('ok');
+    expect(await op(c, 'peek 1 0 1')).toBe(`sigbus ${BUS_ADRERR}`);
+    expect(await op(c, 'read4')).toBe(`err ${EIO}`);
+    expect(await op(c, 'write4 1')).toBe(`err ${EIO}`);
+    expect(d.inst.lifecycle).toBe('gone');
+    expect(await op(c, 'close')).toBe('ok');
+    await until(() => d.inst.lifecycle === 'freed');
+    expect(t.eventTypes(d.name, d.inst.generation).filter((e) => e === 'late_released')).toHaveLength(1);
+    c.kill();
+  });
+
+  it('keep: the map stays usable after unplug and after free; a new device under the name gets fresh zeroed pages', async () => {
+    const d = await plugUio({ maps: [{ size: PAGE_SIZE, onUnplug: 'keep' }] });
+    const name = d.name;
+    const c = await mapper(d.path);
+    expect(await op(c, `map 0 0 ${PAGE_SIZE}`)).toBe('ok');
+    await t.emu.devices.action(name, 'region_write', { region: 0, offset: 0, hex: '5a5a' });
+    await t.emu.devices.unplug(name);
+    expect(await op(c, 'peek 0 0 2')).toBe('ok 5a5a');
+    expect(await op(c, 'poke 0 2 77')).toBe('ok');
+    expect(await op(c, 'close')).toBe('ok');
+    await until(() => d.inst.lifecycle === 'freed');
+    expect(t.eventTypes(name, d.inst.generation).filter((e) => e === 'late_released')).toHaveLength(1);
+    expect(await op(c, 'peek 0 0 3')).toBe('ok 5a5a77');
+    expect(await op(c, 'poke 0 3 88')).toBe('ok');
+    // The same name again: new memory, and the old program's pages are untouched by it.
+    const again = await t.emu.devices.plug({ model: 'uio', name, options: { maps: [{ size: PAGE_SIZE, onUnplug: 'keep' }] } });
+    const c2 = await mapper(d.path);
+    expect(await op(c2, `map 0 0 ${PAGE_SIZE}`)).toBe('ok');
+    expect(await op(c2, 'peek 0 0 4')).toBe('ok 00000000');
+    expect(await op(c2, 'poke 0 0 99')).toBe('ok');
+    expect(await op(c, 'peek 0 0 4')).toBe('ok 5a5a7788');
+    expect(again.generation).toBe(d.inst.generation + 1);
+    c.kill();
+    c2.kill();
+  });
+
+  it('RELEASE comes at close() while the map lives on: passthrough points the mapping at the backing file', async () => {
+    const d = await plugUio();
+    const c = await mapper(d.path);
+    expect(await op(c, `map 0 0 ${PAGE_SIZE}`)).toBe('ok');
+    expect(await op(c, 'close')).toBe('ok');
+    await t.waitEvent((e) => e.type === 'released' && e.device === d.name);
+    expect(d.inst.holders).toEqual([]);
+    await t.emu.devices.action(d.name, 'region_write', { region: 0, offset: 0, hex: '42' });
+    expect(await op(c, 'peek 0 0 1')).toBe('ok 42');
+    c.kill();
+  });
+
+  it('a second map at offset N * pagesize maps region N', async () => {
+    const d = await plugUio({ maps: [{ size: 64, name: 'regs' }, { size: 3 * PAGE_SIZE }] });
+    const c = await mapper(d.path);
+    expect(await op(c, 'map 0 0 64')).toBe('ok');
+    expect(await op(c, `map 1 1 ${3 * PAGE_SIZE}`)).toBe('ok');
+    await t.emu.devices.action(d.name, 'region_write', { region: 1, offset: 2 * PAGE_SIZE, hex: 'ee' });
+    await t.emu.devices.action(d.name, 'region_write', { region: 'map0', offset: 0, hex: 'dd' });
+    expect(await op(c, `peek 1 ${2 * PAGE_SIZE} 1`)).toBe('ok ee');
+    expect(await op(c, 'peek 0 0 1')).toBe('ok dd');
+    c.kill();
+  });
+
+  it('offsets and sizes past the regions: the kernel maps the backing file without uio_mmap checks, so a touch past the last region is SIGBUS, not EINVAL', async () => {
+    const d = await plugUio();
+    const c = await mapper(d.path);
+    // uio_mmap would refuse both with EINVAL; shmem_mmap does not look at offset or length.
+    expect(await op(c, `map 0 1 ${PAGE_SIZE}`)).toBe('ok');
+    expect(await op(c, 'peek 0 0 1')).toBe(`sigbus ${BUS_ADRERR}`);
+    expect(await op(c, `map 1 0 ${2 * PAGE_SIZE}`)).toBe('ok');
+    expect(await op(c, 'peek 1 0 1')).toBe('ok 00');
+    expect(await op(c, `peek 1 ${PAGE_SIZE} 1`)).toBe(`sigbus ${BUS_ADRERR}`);
+    // What mmap(2) itself refuses still fails EINVAL.
+    expect(await op(c, 'map 2 0 0')).toBe(`err ${EINVAL}`);
+    c.kill();
+  });
+
+  it('mmap of a node without regions fails ENODEV', async () => {
+    const inst = await t.emu.devices.plug({ model: 'echo', name: 'echo%d' });
+    const c = await mapper(t.path(`dev/${inst.name}`));
+    expect(await op(c, `map 0 0 ${PAGE_SIZE}`)).toBe(`err ${ENODEV}`);
+    c.kill();
+  });
+});
+
+describe('without passthrough', () => {
+  it('logs why once, serves read/write/irq on a uio node, and mmap fails ENODEV', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const api = await startEmulator({
+      mountpoint: await mkdtemp(join(testRoot(), 'nopt-')),
+      logger: pino({ level: 'info' }, sink),
+      passthrough: false,
+    });
+    try {
+      const inst = await api.emulator.devices.plug({ model: 'uio', name: 'uio0' });
+      const c = await mapper(api.path('dev/uio0'));
+      expect(await op(c, `map 0 0 ${PAGE_SIZE}`)).toBe(`err ${ENODEV}`);
+      await api.emulator.devices.action('uio0', 'irq');
+      expect(await op(c, 'read4')).toBe('ok 1');
+      expect(await op(c, 'write4 1')).toBe('ok');
+      c.kill();
+      await until(() => inst.holders.length === 0);
+      const why = lines.map((l) => JSON.parse(l) as { msg: string }).filter((l) => l.msg.startsWith('mmap of device regions unavailable'));
+      expect(why).toHaveLength(1);
+      expect(why[0]!.msg).toMatch(/disabled by option/);
+    } finally {
+      await api.stop({ releaseTimeoutMs: 0 });
+    }
+  });
+});

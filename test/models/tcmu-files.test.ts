@@ -1,0 +1,72 @@
+/**
+ * tcmu sysfs/configfs files on a real mount, read and written by real
+ * shell commands: the layout tcmu-runner reads, writable attributes with
+ * sysfs store semantics (one write = one store, errors as errnos), a
+ * write-only file, read-only files refusing writes, files gone at unplug.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
+import { run } from '../helpers/proc.js';
+
+let t: TestEmulator;
+beforeAll(async () => {
+  t = await startTestEmulator([], 1000);
+});
+afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
+
+// bash, not dash: dash's echo reports every failed write as "I/O error".
+const sh = (script: string) => run('bash', ['-c', script]);
+const small = { cmdAreaSize: 65536, dataAreaSize: 1 << 20, hba: 3, dev: 'disk1', cfgstring: '/var/tmp/x.img', devSize: 1 << 20 };
+
+describe('tcmu files', () => {
+  it('publishes the uio and configfs files tcmu-runner reads, with the kernel formats', async () => {
+    const inst = await t.emu.devices.plug({ model: 'tcmu', name: 'uio%d', options: small });
+    const u = t.path(`sys/class/uio/${inst.name}`);
+    const d = t.path('sys/kernel/config/target/core/user_3/disk1');
+    const r = await sh(
+      `cat ${u}/name ${u}/version ${u}/maps/map0/size ${d}/attrib/hw_block_size ${d}/attrib/hw_max_sectors ${d}/info ${d}/wwn/vpd_unit_serial ${d}/action/block_dev; test -d ${d}/alua && echo alua-dir`,
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout.split('\n')).toEqual([
+      'tcm-user/3/disk1/file//var/tmp/x.img',
+      '2',
+      `0x${(65536 + (1 << 20)).toString(16).padStart(16, '0')}`,
+      '512',
+      '128',
+      'Status: ACTIVATED  Max Queue Depth: 0  SectorSize: 512  HwMaxSectors: 128',
+      `Config: file//var/tmp/x.img Size: ${1 << 20} MaxDataAreaMB: 1`,
+      'T10 VPD Unit Serial Number: cdevemu-3-disk1',
+      'unblocked',
+      'alua-dir',
+      '',
+    ]);
+    await t.emu.devices.unplug(inst.name);
+    const core = t.path('sys/kernel/config/target/core');
+    const gone = await sh(`test -d ${core} && ls -A ${core} | wc -l; ls ${u} 2>&1`);
+    // target/core stays (target_core_mod), the backstore's directory goes with the device.
+    expect(gone.stdout).toMatch(/^0\n.*No such file or directory/);
+  });
+
+  it('action/block_dev and attrib/cmd_time_out take shell writes; bad values fail with EINVAL; read-only and write-only files refuse the other way', async () => {
+    const inst = await t.emu.devices.plug({ model: 'tcmu', name: 'uio%d', options: { ...small, dev: 'disk2' } });
+    const d = t.path('sys/kernel/config/target/core/user_3/disk2');
+    expect((await sh(`echo 1 > ${d}/action/block_dev && cat ${d}/action/block_dev`)).stdout).toBe('blocked\n');
+    expect(inst.state).toMatchObject({ ring: { blocked: true } });
+    expect((await sh(`echo 0 > ${d}/action/block_dev && cat ${d}/action/block_dev`)).stdout).toBe('unblocked\n');
+    const bad = await sh(`echo 2 > ${d}/action/block_dev`);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/Invalid argument/);
+    expect((await sh(`echo 7 > ${d}/attrib/cmd_time_out && cat ${d}/attrib/cmd_time_out`)).stdout).toBe('7\n');
+    expect((await sh(`echo nope > ${d}/attrib/cmd_time_out`)).stderr).toMatch(/Invalid argument/);
+    // reset_ring is write-only (CONFIGFS_ATTR_WO): 0200, and reading it is EACCES even for root.
+    expect((await sh(`stat -c %a ${d}/action/reset_ring ${d}/action/block_dev ${d}/attrib/hw_block_size`)).stdout).toBe('200\n644\n444\n');
+    expect((await sh(`cat ${d}/action/reset_ring`)).stderr).toMatch(/Permission denied/);
+    expect((await sh(`echo 1 > ${d}/action/reset_ring`)).code).toBe(0);
+    expect((await sh(`echo 3 > ${d}/action/reset_ring`)).stderr).toMatch(/Invalid argument/);
+    expect((await sh(`echo 4096 > ${d}/attrib/hw_block_size`)).stderr).toMatch(/Permission denied/);
+    // control: dev_size and dev_config (which renames the uio device, as tcmu_update_uio_info does).
+    await sh(`printf 'dev_size=4096,dev_config=file//tmp/y' > ${d}/control`);
+    expect((await sh(`cat ${d}/attrib/dev_size ${t.path(`sys/class/uio/${inst.name}/name`)}`)).stdout).toBe('4096\ntcm-user/3/disk2/file//tmp/y\n');
+    await t.emu.devices.unplug(inst.name);
+  });
+});

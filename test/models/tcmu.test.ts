@@ -1,0 +1,192 @@
+/**
+ * tcmu on a real mount, driven by the initiator (actions) and served by a
+ * real TCMU consumer in C (test/clients/tcmu_consumer.c: libtcmu's ring
+ * walk over <linux/target_core_user.h>, backed by a file): data integrity,
+ * capacity, sense, ring wrap with PAD entries, out-of-order completion,
+ * back-pressure when the data area is full, cmd_time_out, and unplug under
+ * a 32-deep workload.
+ */
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TcmuState } from '../../src/models/tcmu/model.js';
+import { pattern } from '../../src/models/tcmu/workload.js';
+import { cClient } from '../helpers/cc.js';
+import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
+import { testRoot } from '../helpers/mount.js';
+import { Interactive } from '../helpers/proc.js';
+import { until } from '../helpers/wait.js';
+
+let t: TestEmulator;
+let bin: string;
+let dir: string;
+beforeAll(async () => {
+  t = await startTestEmulator([], 2000);
+  bin = await cClient('tcmu_consumer');
+  dir = await mkdtemp(join(testRoot(), 'tcmu-'));
+});
+afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
+
+interface Result {
+  cmdId: number;
+  outcome: string;
+  status: number;
+  sense: { key: number; asc: number; ascq: number; format: string } | null;
+  dataHex: string;
+  capacity?: { blocks: number; blockSize: number };
+}
+
+/** An event of this device generation (names like uio0 are reused by later devices). */
+const mine = (d: { name: string; inst: { generation: number } }, e: { device: string; generation: number }) =>
+  e.device === d.name && e.generation === d.inst.generation;
+
+let files = 0;
+/** A tcmu device over a fresh backing file, and the consumer serving it. */
+async function device(options: Record<string, unknown>, consumerFlags: string[] = [], devSize = 1 << 20) {
+  const file = join(dir, `disk${files++}.img`);
+  await writeFile(file, Buffer.alloc(devSize));
+  const inst = await t.emu.devices.plug({ model: 'tcmu', name: 'uio%d', options: { cfgstring: file, devSize, ...options } });
+  const consumer = new Interactive(bin, [t.api.mountpoint, inst.name, ...consumerFlags]);
+  const ready = await consumer.line();
+  expect(ready).toMatch(/^ready /);
+  const submit = (arg: Record<string, unknown>) => t.emu.devices.action(inst.name, 'submit', arg) as Promise<Result>;
+  const state = () => inst.state as TcmuState;
+  return { inst, name: inst.name, file, consumer, submit, state };
+}
+
+describe('tcmu with a C consumer', () => {
+  it('serves TUR, INQUIRY, READ CAPACITY(10/16), WRITE then READ back (10 and 16), and 05/21/00 for a READ past the end', async () => {
+    const d = await device({ cmdAreaSize: 65536, dataAreaSize: 1 << 20 });
+    expect(await d.submit({ op: 'tur' })).toMatchObject({ outcome: 'completed', status: 0, sense: null });
+    const inq = await d.submit({ op: 'inquiry' });
+    expect(Buffer.from(inq.dataHex, 'hex').subarray(8, 32).toString()).toBe('LIO-ORG TCMU device     ');
+    expect((await d.submit({ op: 'read_capacity10' })).capacity).toMatchObject({ blocks: 2048, blockSize: 512 });
+    expect((await d.submit({ op: 'read_capacity16' })).capacity).toMatchObject({ blocks: 2048, blockSize: 512 });
+
+    const data = pattern(7, 1, 8 * 512);
+    expect(await d.submit({ op: 'write', lba: 100, data: data.toString('hex') })).toMatchObject({ outcome: 'completed', status: 0 });
+    expect((await d.submit({ op: 'read', lba: 100, blocks: 8 })).dataHex).toBe(data.toString('hex'));
+    expect((await d.submit({ op: 'read', lba: 100, blocks: 8, cdb16: true })).dataHex).toBe(data.toString('hex'));
+    // The consumer really wrote the file, where LBA 100 says.
+    expect((await readFile(d.file)).subarray(100 * 512, 108 * 512).equals(data)).toBe(true);
+
+    const past = await d.submit({ op: 'read', lba: 2047, blocks: 2 });
+    expect(past).toMatchObject({ outcome: 'completed', status: 2, sense: { format: 'fixed', key: 5, asc: 0x21, ascq: 0 }, dataHex: '' });
+    expect((await d.submit({ op: 'raw', cdb: 'a0000000000000000000000000000000', dataInLength: 16 })).sense).toMatchObject({ key: 5, asc: 0x20 });
+    await t.emu.devices.unplug(d.name);
+    await d.consumer.exited;
+  });
+
+  it('wraps a 4 KiB ring many times with PAD entries, and queues what does not fit', async () => {
+    const d = await device({ cmdAreaSize: 4096, dataAreaSize: 1 << 20 });
+    const want = pattern(1, 1, 512);
+    expect((await d.submit({ op: 'write', lba: 5, data: want.toString('hex') })).status).toBe(0);
+    // TUR entries are 120 bytes, one-block READs 128: they never tile the
+    // 3968-byte ring, so entries hit its end and a PAD fills the gap.
+    const rounds = 3;
+    for (let r = 0; r < rounds; r++) {
+      const results = await Promise.all(
+        Array.from({ length: 60 }, (_, i) => d.submit(i % 2 ? { op: 'tur' } : { op: 'read', lba: 5, blocks: 1 })),
+      );
+      for (const [i, res] of results.entries()) {
+        expect(res).toMatchObject({ outcome: 'completed', status: 0 });
+        if (i % 2 === 0) expect(res.dataHex).toBe(want.toString('hex'));
+      }
+    }
+    const s = d.state().ring.stats;
+    expect(s.pads).toBeGreaterThan(0);
+    // 60 commands at once are more than the ring holds (at most 33 TURs): the rest waited.
+    expect(s.maxQfull).toBeGreaterThan(0);
+    expect(s).toMatchObject({ inflight: 0, qfull: 0, broken: false, doubleEnds: 0 });
+    await t.emu.devices.unplug(d.name);
+    await d.consumer.exited;
+  });
+
+  it('takes completions out of order (responses written at cmd_tail carry other cmd_ids)', async () => {
+    const d = await device({ cmdAreaSize: 65536, dataAreaSize: 1 << 20 }, ['--ooo', '--batch', '8']);
+    const blocks = Array.from({ length: 8 }, (_, i) => pattern(i, 3, 512));
+    // Fill 8 LBAs in one batch of writes, then read them in one batch: the
+    // consumer answers each batch in reverse order.
+    const writes = await Promise.all(blocks.map((b, i) => d.submit({ op: 'write', lba: i * 3, data: b.toString('hex') })));
+    expect(writes.map((w) => w.status)).toEqual(Array(8).fill(0));
+    const order: number[] = [];
+    const reads = await Promise.all(
+      blocks.map((_, i) =>
+        d.submit({ op: 'read', lba: i * 3, blocks: 1 }).then((r) => {
+          order.push(i);
+          return r;
+        }),
+      ),
+    );
+    for (const [i, r] of reads.entries()) expect(r.dataHex).toBe(blocks[i]!.toString('hex'));
+    expect(order).toEqual([7, 6, 5, 4, 3, 2, 1, 0]);
+    await t.emu.devices.unplug(d.name);
+    await d.consumer.exited;
+  });
+
+  it('holds commands back while the data area is full and queues them in order (ring-full back-pressure)', async () => {
+    // 8 data blocks of 4 KiB; 24 one-block (4 KiB) READs at once; the consumer completes 8 at a time.
+    const d = await device({ cmdAreaSize: 65536, dataAreaSize: 8 * 4096, hwBlockSize: 4096 }, ['--batch', '8']);
+    const blocks = Array.from({ length: 24 }, (_, i) => pattern(i, 9, 4096));
+    await writeFile(d.file, Buffer.concat(blocks));
+    const results = await Promise.all(blocks.map((_, i) => d.submit({ op: 'read', lba: i, blocks: 1 })));
+    for (const [i, r] of results.entries()) expect(r.dataHex).toBe(blocks[i]!.toString('hex'));
+    expect(d.state().ring.stats).toMatchObject({ maxQfull: 16, qfull: 0, inflight: 0, freeDataBlocks: 8 });
+    await t.emu.devices.unplug(d.name);
+    await d.consumer.exited;
+  });
+
+  it('times out a command the consumer never completes: CHECK CONDITION 02/08/00 and a tcmu_cmd_timeout event; later commands still complete', async () => {
+    const d = await device({ cmdAreaSize: 65536, dataAreaSize: 1 << 20, cmdTimeOutMs: 300 }, ['--hold-opcode', '00']);
+    const timedOut = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_cmd_timeout');
+    const held = await d.submit({ op: 'tur' });
+    expect(held).toMatchObject({ outcome: 'timed_out', status: 2, sense: { key: 2, asc: 0x08, ascq: 0 } });
+    expect(await timedOut).toMatchObject({ cmdId: held.cmdId, opcode: 0, where: 'ring' });
+    // The expired entry stays in the ring; the consumer completes past it (OOOC).
+    expect(await d.submit({ op: 'read_capacity10' })).toMatchObject({ outcome: 'completed', status: 0 });
+    expect(d.state().ring.stats).toMatchObject({ expired: 1, inflight: 0, doubleEnds: 0 });
+    await t.emu.devices.unplug(d.name);
+    await d.consumer.exited;
+  });
+
+  it('unplug with 32 commands in flight under the workload: every command accounted for, POLLERR and EIO for the consumer, freed after it closes', async () => {
+    const d = await device({ cmdAreaSize: 1 << 20, dataAreaSize: 1 << 20 }, ['--stall-after', '300']);
+    await t.emu.devices.action(d.name, 'workload_start', { depth: 32, readPercent: 50, blocksPerCommand: 8, chunks: 64 });
+    expect(await d.consumer.line(30_000)).toMatch(/^(served|stalled)/);
+    // Wait until the consumer stopped completing and 32 commands sit in the ring.
+    await until(() => d.state().ring.stats.inflight === 32 && d.state().workload!.report().submitted === 332, 30_000, '32 in flight');
+    const before = d.state().workload!.report();
+    expect(before).toMatchObject({ completed: 300, outstanding: 32, verifyErrors: 0 });
+    expect(before.verifiedReads).toBeGreaterThan(0);
+
+    const removed = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_removed');
+    const freed = t.waitEvent((e) => mine(d, e) && e.type === 'freed', 30_000);
+    await t.emu.devices.unplug(d.name);
+    const ev = (await removed) as unknown as {
+      commands: { ended: { where: string; status: number }[] };
+      workload: Record<string, number>;
+      workloadAtRemoval: { outcome: string; status: number }[];
+      doubleEnds: number;
+    };
+    expect(ev.commands.ended).toHaveLength(32);
+    expect(ev.commands.ended.every((c) => c.where === 'ring' && c.status === 2)).toBe(true);
+    expect(ev.workloadAtRemoval).toHaveLength(32);
+    expect(ev.workloadAtRemoval.every((c) => c.outcome === 'removed' && c.status === 2)).toBe(true);
+    expect(ev.workload).toMatchObject({ submitted: 332, completed: 300, failed: 32, timedOut: 0, outstanding: 0, lost: 0, verifyErrors: 0 });
+    expect(ev.doubleEnds).toBe(0);
+
+    // The consumer sees the unplug poll mask, read() fails EIO, it closes: then the device is freed.
+    const lines: string[] = [];
+    for (let l = await d.consumer.line(); ; l = await d.consumer.line()) {
+      lines.push(l);
+      if (l.startsWith('read ')) break;
+    }
+    expect(lines.find((l) => l.startsWith('pollerr'))).toMatch(/^pollerr 0x(19|18|1d|1c)$/);
+    expect(lines.at(-1)).toBe('read errno EIO');
+    expect(await d.consumer.exited).toMatchObject({ code: 0 });
+    await freed;
+    const types = t.eventTypes(d.name, d.inst.generation);
+    expect(types.indexOf('late_released')).toBeLessThan(types.indexOf('freed'));
+    expect(types.indexOf('tcmu_removed')).toBeLessThan(types.indexOf('removed'));
+  });
+});
