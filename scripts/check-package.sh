@@ -10,6 +10,8 @@ work=$(mktemp -d /tmp/cdevemu-pack.XXXXXX)
 daemon_pid=
 cleanup() {
   if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+    # npx's child is the daemon: stop it by pid, then npx.
+    for child in $(ps -o pid= --ppid "$daemon_pid"); do kill -TERM "$child" 2>/dev/null || true; done
     kill -TERM "$daemon_pid" 2>/dev/null || true
     wait "$daemon_pid" 2>/dev/null || true
   fi
@@ -41,6 +43,7 @@ proj="$work/project"
 mkdir -p "$proj"
 cd "$proj"
 npm init -y >/dev/null
+npm pkg set type=module
 npm install --no-audit --no-fund --loglevel=error "$tarball" >/dev/null
 version=$(node -p 'require(process.argv[1]).version' "$repo/package.json")
 got=$(npx --no-install cdevemu --version)
@@ -76,7 +79,7 @@ async function main(): Promise<void> {
 }
 
 const client = new ControlClient('/nonexistent.sock');
-const list: Promise<DeviceView[]> = client.devices();
+const list: Promise<DeviceView[]> = client.listDevices();
 void list.catch(() => {});
 if (process.argv[2] === 'run') await main();
 TS
@@ -90,7 +93,6 @@ cat > tsconfig.json <<JSON
 }
 JSON
 node "$repo/node_modules/typescript/bin/tsc" -p tsconfig.json || fail "tsc rejected a script using cdevemu and cdevemu/control"
-echo '{"type":"module"}' > out/package.json
 node out/use.js || fail "the compiled script does not import"
 step "import { startEmulator } from 'cdevemu' and { ControlClient } from 'cdevemu/control': type-checked by tsc, imported by node"
 
@@ -112,8 +114,11 @@ done
 [ -S "$sock" ] || fail "npx cdevemu daemon did not serve within 30 s"
 head -c 16 "$work/mnt/dev/zero" | od -An -tx1 | grep -q '00 00' || fail "reading $work/mnt/dev/zero"
 npx --no-install cdevemu ls --socket "$sock" | grep -q echo0 || fail "npx cdevemu ls"
-kill -TERM "$daemon_pid"
-wait "$daemon_pid" || fail "the daemon exited non-zero on SIGTERM"
+# npx is a parent of the daemon and does not wait for it on a signal: stop the daemon itself.
+served_by=$(npx --no-install cdevemu status --socket "$sock" --json | node -e 'process.stdin.on("data", (b) => console.log(JSON.parse(b).pid))')
+kill -TERM "$served_by"
+rc=0; wait "$daemon_pid" || rc=$?
+[ "$rc" = 0 ] || { tail -5 "$work/daemon.err" >&2; fail "npx cdevemu daemon exited $rc on SIGTERM"; }
 daemon_pid=
 grep -q " $work/mnt " /proc/mounts && fail "the daemon left its mount"
 step "npx cdevemu daemon: served $work/mnt, answered ls, stopped on SIGTERM and unmounted"
