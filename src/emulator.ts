@@ -1,6 +1,6 @@
 /**
  * An emulator: one FUSE mount serving the device instances of one
- * DeviceManager. This is the wiring DESIGN §1 gives the daemon (fs + core),
+ * DeviceManager. This is the wiring of the layers (docs/architecture.md#layers: fs + core),
  * kept in the library so the daemon, `cdevemu run`, the benchmarks and test
  * code all assemble it the same way.
  */
@@ -19,7 +19,7 @@ export interface EmulatorOptions {
   allowOther?: boolean;
   /** Models beyond the built-in ones (user-written, loaded by the daemon with --model). */
   models?: ReadonlyArray<AnyDeviceModel>;
-  /** Default drain bound for unplug (DESIGN §4 step 4); 5000 ms. */
+  /** Default drain bound for unplug (docs/architecture.md#unplug, step 4); 5000 ms. */
   drainTimeoutMs?: number;
   /** See ChannelOptions.spinMicros. */
   spinMicros?: number;

@@ -1,5 +1,5 @@
 /**
- * The control API (DESIGN §6): HTTP/1.1 with JSON bodies on a Unix socket,
+ * The control API (docs/control-api.md): HTTP/1.1 with JSON bodies on a Unix socket,
  * mode 0600. Every answer is JSON; errors are `{error, code}`. GET
  * /v1/events is a newline-delimited JSON stream that stays open.
  *

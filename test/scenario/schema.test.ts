@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { SourceDocument } from '../../src/config/index.js';
 import { ConfigError, parseBind, readScenario } from '../../src/scenario/schema.js';
 
-const read = (text: string) => readScenario(SourceDocument.parse(text, 's.yaml'), '/work/scen');
+const read = (text: string) => readScenario(SourceDocument.parse(text, 's.yaml'), '/srv/scen');
 
 describe('scenario schema', () => {
   it('reads devices, program and every kind of step', () => {
