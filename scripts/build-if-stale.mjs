@@ -2,15 +2,17 @@
 /**
  * Builds dist/ with tsc only when a source is newer than the last build, so
  * `npm start` and `npm test` do not pay for a full type-check (several
- * seconds here) when nothing changed. `npm run build` always builds.
+ * seconds here) when nothing changed. `--always` (npm run build) builds
+ * regardless. The stamp is this script's own: `tsc --noEmit` also writes
+ * tsc's build info, so that file's time says nothing about dist/.
  */
-import { existsSync, readdirSync, statSync, utimesSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const stamp = join(root, 'dist', '.tsbuildinfo'); // written by tsc (tsconfig.json tsBuildInfoFile)
+const stamp = join(root, 'dist', '.build-stamp');
 
 function newestMtime(path) {
   const st = statSync(path);
@@ -22,11 +24,9 @@ function newestMtime(path) {
 
 const inputs = ['src', 'daemon', 'bench', 'tsconfig.json', 'package.json'].map((p) => join(root, p)).filter(existsSync);
 const built = existsSync(stamp) ? statSync(stamp).mtimeMs : -1;
-if (built < 0 || inputs.some((p) => newestMtime(p) > built)) {
+if (process.argv.includes('--always') || built < 0 || inputs.some((p) => newestMtime(p) > built)) {
   execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], {
     stdio: 'inherit',
   });
-  // tsc leaves its build info untouched when a touched file's content did not change.
-  const now = new Date();
-  utimesSync(stamp, now, now);
+  writeFileSync(stamp, `${new Date().toISOString()}\n`);
 }

@@ -1,0 +1,37 @@
+/**
+ * The "try it" lines `cdevemu daemon` prints work as pasted, from a folder
+ * other than the one the daemon was started in (the harness starts it in /):
+ * each command is run through sh from a scratch folder and must succeed.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { run } from '../helpers/proc.js';
+import { CLI, Daemon, scratch } from './harness.js';
+
+let d: Daemon;
+let hint: string[] = [];
+beforeAll(async () => {
+  d = await Daemon.start();
+  for (;;) {
+    const line = await d.proc.line();
+    hint.push(line);
+    if (line.startsWith('Stop with Ctrl-C')) break;
+  }
+});
+afterAll(() => d.stop());
+
+const commands = (): string[] => hint.filter((l) => l.startsWith('  ') && !l.startsWith('  #')).map((l) => l.trim());
+
+it('names the executable by an absolute path when `cdevemu` on PATH is not this one', () => {
+  const cli = commands().filter((c) => c.includes(' ls'));
+  expect(cli).toEqual([`node ${CLI} ls --socket ${d.socket}`]);
+});
+
+it('prints commands that work from any folder', async () => {
+  const elsewhere = await scratch('elsewhere');
+  const safe = commands().filter((c) => / (ls|action uio0 irq)\b/.test(c) || c.startsWith('head -c 16') || c.startsWith('curl '));
+  expect(safe.length).toBeGreaterThanOrEqual(4);
+  for (const cmd of safe) {
+    const r = await run('sh', ['-c', cmd], { cwd: elsewhere });
+    expect(r.code, `${cmd}: ${r.stderr}`).toBe(0);
+  }
+});
