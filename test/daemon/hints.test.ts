@@ -8,7 +8,7 @@ import { run } from '../helpers/proc.js';
 import { CLI, Daemon, scratch } from './harness.js';
 
 let d: Daemon;
-let hint: string[] = [];
+const hint: string[] = [];
 beforeAll(async () => {
   d = await Daemon.start();
   for (;;) {
