@@ -20,7 +20,12 @@ type Kind = 'counter' | 'gauge';
 const DEVICE_FAMILIES: ReadonlyArray<[string, Kind, string, (i: Instance<unknown>) => number]> = [
   ['cdevemu_device_opens_total', 'counter', 'Files opened on the device.', (i) => i.counters.opens],
   ['cdevemu_device_releases_total', 'counter', 'Files closed while the device was plugged (release).', (i) => i.counters.releases],
-  ['cdevemu_device_late_releases_total', 'counter', 'Files closed after the device was unplugged (lateRelease).', (i) => i.counters.lateReleases],
+  [
+    'cdevemu_device_late_releases_total',
+    'counter',
+    'Files closed after the device was unplugged (lateRelease).',
+    (i) => i.counters.lateReleases,
+  ],
   ['cdevemu_device_errors_total', 'counter', 'Requests answered with an errno.', (i) => i.counters.errors],
   ['cdevemu_device_reads_total', 'counter', 'read calls.', (i) => i.counters.reads],
   ['cdevemu_device_writes_total', 'counter', 'write calls.', (i) => i.counters.writes],
@@ -41,7 +46,11 @@ export function escapeLabelValue(v: string): string {
 }
 
 const labels = (pairs: Record<string, string | number>): string =>
-  '{' + Object.entries(pairs).map(([k, v]) => `${k}="${escapeLabelValue(String(v))}"`).join(',') + '}';
+  '{' +
+  Object.entries(pairs)
+    .map(([k, v]) => `${k}="${escapeLabelValue(String(v))}"`)
+    .join(',') +
+  '}';
 
 function family(out: string[], name: string, kind: Kind, help: string, samples: Array<[string, number]>): void {
   out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${kind}`);
@@ -56,7 +65,10 @@ export function metricsText(m: DaemonMetrics): string {
   const live = m.devices.filter((i) => i.lifecycle === 'live').length;
   family(out, 'cdevemu_devices_live', 'gauge', 'Device instances plugged now.', [['', live]]);
   for (const [name, kind, help, value] of DEVICE_FAMILIES) {
-    const samples = m.devices.map((i): [string, number] => [labels({ device: i.name, model: i.model, generation: i.generation }), value(i)]);
+    const samples = m.devices.map((i): [string, number] => [
+      labels({ device: i.name, model: i.model, generation: i.generation }),
+      value(i),
+    ]);
     family(out, name, kind, help, samples);
   }
   return out.join('\n') + '\n';

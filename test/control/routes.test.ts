@@ -52,7 +52,9 @@ describe('docs/control-api.md', () => {
   });
 
   it('documents every metric family, and no other', () => {
-    const families = [...metricsText({ devices: [], uptimeSeconds: 0, version: 'x' }).matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => `${m[1]} ${m[2]}`);
+    const families = [...metricsText({ devices: [], uptimeSeconds: 0, version: 'x' }).matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(
+      (m) => `${m[1]} ${m[2]}`,
+    );
     const documented = [...doc.matchAll(/^\| `(cdevemu_\w+)` \| (counter|gauge) \|/gm)].map((m) => `${m[1]} ${m[2]}`);
     expect(documented.sort()).toEqual(families.sort());
   });

@@ -11,14 +11,26 @@ import { ControlServer } from '../../src/control/server.js';
 import { FaultEngine } from '../../src/faults/index.js';
 import { setup } from '../core/helpers.js';
 
-export async function startServer(): Promise<{ server: ControlServer; socket: string; core: ReturnType<typeof setup>; close(): Promise<void> }> {
+export async function startServer(): Promise<{
+  server: ControlServer;
+  socket: string;
+  core: ReturnType<typeof setup>;
+  close(): Promise<void>;
+}> {
   const dir = await mkdtemp(join(tmpdir(), 'cdevemu-control-'));
   const core = setup();
   const logger = pino({ level: 'silent' });
   const faults = new FaultEngine(logger);
   faults.attach(core.mgr);
   const socket = join(dir, 'ctl.sock');
-  const server = await ControlServer.listen({ socketPath: socket, devices: core.mgr, faults, mountpoint: join(dir, 'mnt'), version: '0.0.0-test', logger });
+  const server = await ControlServer.listen({
+    socketPath: socket,
+    devices: core.mgr,
+    faults,
+    mountpoint: join(dir, 'mnt'),
+    version: '0.0.0-test',
+    logger,
+  });
   return {
     server,
     socket,

@@ -24,7 +24,11 @@ function importsOf(file: string): string[] {
 const violations = (layer: string, forbidden: RegExp): string[] =>
   sources
     .filter((f) => f.startsWith(`src/${layer}/`))
-    .flatMap((f) => importsOf(f).filter((i) => forbidden.test(i)).map((i) => `${f} imports ${i}`));
+    .flatMap((f) =>
+      importsOf(f)
+        .filter((i) => forbidden.test(i))
+        .map((i) => `${f} imports ${i}`),
+    );
 
 it('reads the imports of every source file', () => {
   expect(sources.length).toBeGreaterThan(40);

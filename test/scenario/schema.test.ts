@@ -36,7 +36,16 @@ describe('scenario schema', () => {
     expect(s.devices).toEqual([{ model: 'uio', name: 'uio0' }]);
     expect(s.program?.bind).toEqual(['/dev/uio0=dev/uio0']);
     expect(s.timeline.map((t) => t.step.kind)).toEqual([
-      'wait', 'action', 'fault', 'sleep', 'unplug', 'replug', 'expect', 'expect', 'expect', 'expect',
+      'wait',
+      'action',
+      'fault',
+      'sleep',
+      'unplug',
+      'replug',
+      'expect',
+      'expect',
+      'expect',
+      'expect',
     ]);
     expect(s.timeline[0]).toMatchObject({ line: 6, step: { kind: 'wait', what: 'opened', device: 'uio0', timeoutMs: 5000 } });
     expect(s.timeline[3]!.step).toEqual({ kind: 'sleep', ms: 200 });
@@ -48,7 +57,11 @@ describe('scenario schema', () => {
     ['a bad duration', 'timeline:\n  - sleep: soon\n', 's.yaml:2: timeline[0].sleep: expected a duration'],
     ['an unknown errno', 'timeline:\n  - fault:\n      action: fail\n      errno: EWHATEVER\n', 's.yaml:4: timeline[0].fault.errno: '],
     ['no timeline', 'name: x\n', 's.yaml:1: timeline: missing'],
-    ['a relative bind host path', 'program: { command: [x], bind: ["dev/uio0=dev/uio0"] }\ntimeline: []\n', 's.yaml:1: program.bind[0]: expected HOSTPATH=MOUNTPATH'],
+    [
+      'a relative bind host path',
+      'program: { command: [x], bind: ["dev/uio0=dev/uio0"] }\ntimeline: []\n',
+      's.yaml:1: program.bind[0]: expected HOSTPATH=MOUNTPATH',
+    ],
   ]);
 
   it('parses --bind pairs', () => {
