@@ -3,6 +3,7 @@
  * other than the one the daemon was started in (the harness starts it in /):
  * each command is run through sh from a scratch folder and must succeed.
  */
+import { realpath } from 'node:fs/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { run } from '../helpers/proc.js';
 import { CLI, Daemon, scratch } from './harness.js';
@@ -21,9 +22,11 @@ afterAll(() => d.stop());
 
 const commands = (): string[] => hint.filter((l) => l.startsWith('  ') && !l.startsWith('  #')).map((l) => l.trim());
 
-it('names the executable by an absolute path when `cdevemu` on PATH is not this one', () => {
+it('names the executable `cdevemu` when that is it on PATH, else by its absolute path', async () => {
+  const onPath = (await run('sh', ['-c', 'command -v cdevemu'])).stdout.trim();
+  const self = onPath && (await realpath(onPath)) === (await realpath(CLI)) ? 'cdevemu' : `node ${CLI}`;
   const cli = commands().filter((c) => c.includes(' ls'));
-  expect(cli).toEqual([`node ${CLI} ls --socket ${d.socket}`]);
+  expect(cli).toEqual([`${self} ls --socket ${d.socket}`]);
 });
 
 it('prints commands that work from any folder', async () => {
