@@ -1,7 +1,7 @@
 /**
  * An emulator: one FUSE mount serving the device instances of one
- * DeviceManager. This is the wiring of the layers (docs/architecture.md#layers: fs + core),
- * kept in the library so the daemon, `cdevemu run`, the benchmarks and test
+ * DeviceManager. This is the wiring of the layers (fs + core, see
+ * docs/architecture.md#layers), kept in the library so the daemon, `cdevemu run`, the benchmarks and test
  * code all assemble it the same way.
  */
 import { pino, type Logger } from 'pino';

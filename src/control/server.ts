@@ -1,7 +1,8 @@
 /**
- * The control API (docs/control-api.md): HTTP/1.1 with JSON bodies on a Unix socket,
- * mode 0600. Every answer is JSON; errors are `{error, code}`. GET
- * /v1/events is a newline-delimited JSON stream that stays open.
+ * The control API (docs/control-api.md): HTTP/1.1 with JSON bodies on a
+ * Unix socket, mode 0600. Every answer is JSON, errors `{error, code}`,
+ * except GET /v1/events, a newline-delimited JSON stream that stays open,
+ * and GET /metrics, Prometheus text (metrics.ts).
  *
  * The server runs in the process that answers the FUSE mount, so nothing
  * here touches the mount.
