@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
+import { unitTests } from './test/suites.mjs';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
     // Each file serves its mounts from its own process; two at a time on a 2-core machine.
     pool: 'forks',
@@ -13,5 +13,10 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     teardownTimeout: 20_000,
+    // `npm run test:unit` runs the unit project alone: no root, no FUSE (test/suites.mjs).
+    projects: [
+      { extends: true, test: { name: 'unit', include: unitTests } },
+      { extends: true, test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: unitTests } },
+    ],
   },
 });

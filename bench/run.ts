@@ -347,7 +347,7 @@ async function unplugOne(bins: Bins, emu: Emulator, n: number): Promise<Workload
   let out: BlockOut;
   let report: Awaited<ReturnType<typeof emu.devices.unplug>>;
   let resolvedMs: number;
-  let t0 = 0n;
+  let t0: bigint;
   try {
     const ready = await client.line(60_000);
     if (ready !== 'ready') throw new Error(`blockers said ${JSON.stringify(ready)}`);
@@ -492,7 +492,7 @@ async function main(): Promise<number> {
   return results.some((r) => r.error) ? 1 : 0;
 }
 
-let code = 1;
+let code: number;
 try {
   code = await main();
 } catch (err) {

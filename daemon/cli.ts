@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The cdevemu executable. `cdevemu daemon` serves; every other command is a
- * client of the daemon's control API. Exit codes (DESIGN §6): 0 ok, 1 failed
+ * client of the daemon's control API. Exit codes (README.md, "Commands"): 0 ok, 1 failed
  * expectation, 2 usage or bad input, 3 daemon unreachable.
  */
 import { Command } from 'commander';

@@ -1,5 +1,5 @@
 /**
- * Exit codes (DESIGN §6) and how errors map to them: 0 ok, 1 failed
+ * Exit codes (README.md, "Commands") and how errors map to them: 0 ok, 1 failed
  * expectation, 2 usage or bad input, 3 daemon unreachable.
  */
 import { CommanderError } from 'commander';

@@ -8,10 +8,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
-import type { DeviceModel } from '../src/core/index.js';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each model is typed by its own state
-type AnyModel = DeviceModel<any>;
+import type { AnyDeviceModel as AnyModel } from '../src/core/index.js';
 
 const HOOKS = ['nodePath', 'attributes', 'open', 'read', 'write', 'ioctl', 'poll', 'release', 'lateRelease', 'remove', 'free'] as const;
 

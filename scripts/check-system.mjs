@@ -55,7 +55,15 @@ if (!existsSync('/dev/fuse')) {
     problems.push('/dev/fuse is not readable and writable by this user.');
   }
 }
-if (!isRoot) {
+if (!isRoot && forTests) {
+  const { rootSuites } = await import('../test/suites.mjs');
+  const width = Math.max(...Object.keys(rootSuites).map((s) => s.length));
+  problems.push(
+    'these suites mount FUSE with `mount -i`, which needs root (CAP_SYS_ADMIN); run `npm test` as root:\n' +
+      Object.entries(rootSuites).map(([suite, why]) => `      ${suite.padEnd(width)}  ${why}`).join('\n') +
+      '\n    The tests that need neither root nor FUSE run as any user: npm run test:unit',
+  );
+} else if (!isRoot) {
   problems.push('cdevemu mounts with `mount -i`, which needs root (or CAP_SYS_ADMIN): run as root.');
 }
 

@@ -16,7 +16,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import type { Counters, DeviceModel, Holder, Instance, UnplugMode, UnplugReport } from './core/index.js';
+import type { AnyDeviceModel, Counters, Holder, Instance, UnplugMode, UnplugReport } from './core/index.js';
 import type { DeviceEvent } from './core/events.js';
 import { Emulator } from './emulator.js';
 import type { FaultRuleStatus } from './faults/index.js';
@@ -25,8 +25,7 @@ export interface StartOptions {
   /** Where to mount; default a new directory under the system temp dir, removed by stop(). */
   mountpoint?: string;
   /** Models beyond the built-in ones. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each model is typed by its own state
-  models?: ReadonlyArray<DeviceModel<any>>;
+  models?: ReadonlyArray<AnyDeviceModel>;
   /** Default unplug drain bound, ms. */
   drainTimeoutMs?: number;
   logger?: Logger;

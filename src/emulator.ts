@@ -1,11 +1,11 @@
 /**
  * An emulator: one FUSE mount serving the device instances of one
- * DeviceManager. This is the wiring DESIGN §1 gives the daemon (fs + core),
- * kept in the library so the daemon, `cdevemu run`, the benchmarks and test
+ * DeviceManager. This is the wiring of the layers (fs + core, see
+ * docs/architecture.md#layers), kept in the library so the daemon, `cdevemu run`, the benchmarks and test
  * code all assemble it the same way.
  */
 import { pino, type Logger } from 'pino';
-import { DeviceManager, type DeviceModel } from './core/index.js';
+import { DeviceManager, type AnyDeviceModel } from './core/index.js';
 import { FaultEngine } from './faults/index.js';
 import { DeviceFs } from './fs/devicefs.js';
 import { TreePublisher } from './fs/publisher.js';
@@ -18,9 +18,8 @@ export interface EmulatorOptions {
   /** Mount with allow_other so users other than the daemon's can open the devices. */
   allowOther?: boolean;
   /** Models beyond the built-in ones (user-written, loaded by the daemon with --model). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each model is typed by its own state
-  models?: ReadonlyArray<DeviceModel<any>>;
-  /** Default drain bound for unplug (DESIGN §4 step 4); 5000 ms. */
+  models?: ReadonlyArray<AnyDeviceModel>;
+  /** Default drain bound for unplug (docs/architecture.md#unplug, step 4); 5000 ms. */
   drainTimeoutMs?: number;
   /** See ChannelOptions.spinMicros. */
   spinMicros?: number;

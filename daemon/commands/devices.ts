@@ -91,7 +91,7 @@ async function waitRelease(client: ControlClient, name: string, generation: numb
   const deadline = started + seconds * 1000;
   const tty = process.stderr.isTTY === true;
   let drawn = false;
-  let holders: HolderView[] = [];
+  let holders: HolderView[];
   try {
     for (;;) {
       try {

@@ -1,4 +1,4 @@
-/** `cdevemu fault add | ls | rm`: fault rules on a running daemon (DESIGN §5). */
+/** `cdevemu fault add | ls | rm`: fault rules on a running daemon (README.md, "Fault injection"). */
 import type { Command } from 'commander';
 import type { FaultRuleStatus } from '../../src/faults/index.js';
 import { CliError, Exit } from '../exit.js';

@@ -111,7 +111,7 @@ export class ControlClient {
     return r.result;
   }
 
-  /** Fault rules (DESIGN §5), with what each has matched and fired. */
+  /** Fault rules (docs/control-api.md#routes), with what each has matched and fired. */
   listFaults(): Promise<FaultRuleStatus[]> {
     return this.call('GET', '/faults');
   }

@@ -1,5 +1,5 @@
 /**
- * The JSON shapes of the control API (DESIGN §6), shared by the server and
+ * The JSON shapes of the control API (docs/control-api.md), shared by the server and
  * the client.
  */
 import type { Counters, DeviceEvent, InFlight, Lifecycle, Region, StuckHandler, UnplugMode, UnplugPolicy, UnplugReport } from '../core/index.js';

@@ -1,7 +1,8 @@
 /**
- * The control API (DESIGN §6): HTTP/1.1 with JSON bodies on a Unix socket,
- * mode 0600. Every answer is JSON; errors are `{error, code}`. GET
- * /v1/events is a newline-delimited JSON stream that stays open.
+ * The control API (docs/control-api.md): HTTP/1.1 with JSON bodies on a
+ * Unix socket, mode 0600. Every answer is JSON, errors `{error, code}`,
+ * except GET /v1/events, a newline-delimited JSON stream that stays open,
+ * and GET /metrics, Prometheus text (metrics.ts).
  *
  * The server runs in the process that answers the FUSE mount, so nothing
  * here touches the mount.
@@ -27,6 +28,7 @@ import {
   type UnplugReport,
 } from './protocol.js';
 import { FaultRuleError, type FaultEngine, type FaultRuleStatus } from '../faults/index.js';
+import { METRICS_CONTENT_TYPE, metricsText } from './metrics.js';
 
 export interface ControlServerOptions {
   socketPath: string;
@@ -146,6 +148,7 @@ export class ControlServer {
     };
     this.routes = [
       { pattern: ['v1', 'status'], methods: { GET: async () => ({ body: this.status() }) } },
+      { pattern: ['metrics'], methods: { GET: async ({ res }) => this.metrics(res) } },
       {
         pattern: ['v1', 'devices'],
         methods: {
@@ -254,6 +257,14 @@ export class ControlServer {
     this.refusing = true;
   }
 
+  /** Every route as `METHOD /path/{param}`, in table order: what docs/control-api.md documents. */
+  routeList(): string[] {
+    return this.routes.flatMap((r) => {
+      const path = '/' + r.pattern.map((p) => (p.startsWith(':') ? `{${p.slice(1)}}` : p)).join('/');
+      return Object.keys(r.methods).map((m) => `${m} ${path}`);
+    });
+  }
+
   get socketPath(): string {
     return this.o.socketPath;
   }
@@ -290,6 +301,14 @@ export class ControlServer {
       devices: list.length,
       live: list.filter((i) => i.lifecycle === 'live').length,
     };
+  }
+
+  /** GET /metrics: Prometheus text (see metrics.ts). */
+  private async metrics(res: ServerResponse): Promise<null> {
+    const text = metricsText({ devices: this.o.devices.list(), uptimeSeconds: (Date.now() - this.startedAt) / 1000, version: this.o.version });
+    res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+    return null;
   }
 
   private async view(inst: Instance<unknown>): Promise<DeviceView> {

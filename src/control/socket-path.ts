@@ -1,5 +1,5 @@
 /**
- * Where the control socket lives (DESIGN §6): `--socket PATH`, else
+ * Where the control socket lives (docs/control-api.md): `--socket PATH`, else
  * $CDEVEMU_SOCKET, else the default: /run/cdevemu.sock for root,
  * $XDG_RUNTIME_DIR/cdevemu.sock for other users, and for a user without
  * XDG_RUNTIME_DIR /tmp/cdevemu-UID.sock.

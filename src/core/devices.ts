@@ -29,8 +29,9 @@ export interface PlugRequest {
   options?: unknown;
 }
 
-// Models are stored type-erased; each instance is typed by its own model.
-type AnyModel = DeviceModel<any>;
+/** A model of any state type: models are stored type-erased, and each instance is typed by its own model. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the one place the erasure is spelled
+export type AnyDeviceModel = DeviceModel<any>;
 
 const consoleLogger: Logger = {
   warn: (obj, msg) => console.warn(msg, obj),
@@ -44,7 +45,7 @@ export class DeviceManager {
   /** The drain bound unplug uses when not given one. */
   readonly drainTimeoutMs: number;
   private readonly interceptor: OpInterceptor | null;
-  private readonly models = new Map<string, AnyModel>();
+  private readonly models = new Map<string, AnyDeviceModel>();
   /** Not yet freed, in plug order. */
   private readonly instances = new Set<DeviceInstance>();
   /** Names held by plugs whose create() is still running. */

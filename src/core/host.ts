@@ -45,8 +45,8 @@ export interface OpCall {
 }
 
 /**
- * Sits between the op gate and the model (DESIGN §5: faults apply in the
- * core's op path, not in models). It may call `proceed` with the same or a
+ * Sits between the op gate and the model (docs/architecture.md#request-path,
+ * step 7: faults apply in the core's op path, not in models). It may call `proceed` with the same or a
  * changed argument (read size, write data), transform the result, delay,
  * or fail instead of calling the model at all. It runs inside the gate, so
  * unplug's drain waits for it and its signal aborts on interrupt or unplug.

@@ -1,5 +1,5 @@
 /** Public API of the device lifecycle core. */
-export { DeviceManager, type DeviceManagerOptions, type PlugRequest } from './devices.js';
+export { DeviceManager, type AnyDeviceModel, type DeviceManagerOptions, type PlugRequest } from './devices.js';
 export { checkNamePattern } from './names.js';
 export { CoreEvent, EventLog, type CoreEventType, type DeviceEvent } from './events.js';
 export {

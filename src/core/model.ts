@@ -1,5 +1,5 @@
 /**
- * The model author's view of the device lifecycle (DESIGN §4). The
+ * The model author's view of the device lifecycle (docs/writing-a-model.md). The
  * vocabulary is the kernel's: a model is a driver, an instance a bound
  * device (probe -> remove), a file one open file description (struct file).
  */

@@ -1,5 +1,5 @@
 /**
- * Hot-unplug of one instance, in DESIGN §4's order. Unregister is not free:
+ * Hot-unplug of one instance, in the kernel's order (docs/architecture.md#unplug). Unregister is not free:
  * the state stays until the last reference drops (instance.ts free()).
  */
 import { Errno } from '../errno.js';

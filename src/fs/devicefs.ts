@@ -378,7 +378,7 @@ export class DeviceFs implements FuseFilesystem {
   ioctl(ctx: RequestContext, a: fuse_ioctl_in): Awaitable<IoctlResult> {
     if (a.flags & FUSE_IOCTL_DIR) throw new Errno(E.ENOTTY);
     const file = this.device(a.fh);
-    // STYLE §5: an unimplemented ioctl is ENOTTY, as the kernel answers for a driver without unlocked_ioctl.
+    // An unimplemented ioctl is ENOTTY, as fs/ioctl.c vfs_ioctl answers for a driver without unlocked_ioctl.
     if (!file.ioctl) throw new Errno(E.ENOTTY);
     const req = { cmd: a.cmd, arg: a.arg, in: a.in_data, outSize: a.out_size, compat: (a.flags & FUSE_IOCTL_COMPAT) !== 0, pid: ctx.pid };
     return after(file.ioctl(req, this.io(ctx, undefined)), (r) => {

@@ -3,7 +3,7 @@
  * attribute files, each with a nodeid the kernel knows it by.
  *
  * Nodeids are never reused (a counter), so a nodeid the kernel still holds
- * through a lookup can never name a different node (FUSE-NOTES §3). A node
+ * through a lookup can never name a different node (docs/fuse-protocol.md#forget). A node
  * removed from the tree stays addressable by nodeid until the kernel
  * FORGETs it: open files keep sending requests with it.
  */

@@ -6,7 +6,7 @@
  * libuv's thread pool: a client of the mount inside this process (a test,
  * or anything using fs.promises) would otherwise starve the pool while the
  * pool's threads wait in read() for requests that client is waiting to send
- * (FUSE-NOTES §10.5).
+ * (docs/fuse-protocol.md#deadlocks).
  *
  * Requests travel through a ring of slots in shared memory. The reader
  * reads straight into a free slot and publishes it by advancing `head`; the

@@ -3,7 +3,7 @@
  * recovering a mountpoint left behind by a daemon that died.
  *
  * `mount -i` skips /sbin/mount.fuse.* helpers; the /dev/fuse descriptor is
- * passed as the child's fd 3 (FUSE-NOTES §9: the fd must really be 3 there).
+ * passed as the child's fd 3 (docs/fuse-protocol.md#mount: the fd=3 option names that descriptor).
  * The kernel accepts only fd, rootmode, user_id, group_id,
  * default_permissions, allow_other, max_read and blksize as fs options;
  * nosuid/nodev are mount(2) flags that mount(8) translates.

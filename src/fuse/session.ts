@@ -42,7 +42,7 @@ import {
 const PAGE_SIZE = 4096;
 
 /**
- * Flags cdevemu asks for (FUSE-NOTES §2). Left off on purpose:
+ * Flags cdevemu asks for (docs/fuse-protocol.md#init). Left off on purpose:
  * WRITEBACK_CACHE (would buffer device writes), NO_OPEN_SUPPORT (devices
  * need OPEN), DO_READDIRPLUS (lookups come one at a time, so every entry
  * is reference-counted where it is created).
@@ -244,7 +244,7 @@ export class FuseSession {
   }
 
   /**
-   * INIT (FUSE-NOTES §2): answer major 7 only; take min(kernel minor, ours);
+   * INIT (docs/fuse-protocol.md#init): answer major 7 only; take min(kernel minor, ours);
    * ask only for flags the kernel offered; the reply is 24 bytes for
    * kernels below 7.23.
    */

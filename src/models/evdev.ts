@@ -338,7 +338,7 @@ export const evdevModel: DeviceModel<EvdevState> = {
     const c = client(file);
     while (c.queue.length === 0) await waitUnlessNonblock(file, () => c.queue.length > 0, signal);
     // Whole records only; the reply is short unless the buffer is an exact
-    // multiple, so FUSE does not come back for more (FUSE-NOTES §6).
+    // multiple, so FUSE does not come back for more (docs/fuse-protocol.md#open-flags).
     const n = Math.min(c.queue.length, Math.floor(size / INPUT_EVENT_SIZE));
     const out = Buffer.alloc(n * INPUT_EVENT_SIZE);
     c.queue.splice(0, n).forEach((ev, i) => encode(ev, c.clock, out, i * INPUT_EVENT_SIZE));

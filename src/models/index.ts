@@ -1,5 +1,5 @@
 /** The models that ship with cdevemu, registered in every daemon. */
-import type { DeviceModel } from '../core/index.js';
+import type { AnyDeviceModel } from '../core/index.js';
 import { echoModel } from './echo.js';
 import { evdevModel } from './evdev.js';
 import { hwrngModel } from './hwrng.js';
@@ -9,8 +9,7 @@ import { tcmuModel } from './tcmu/model.js';
 import { uioModel } from './uio.js';
 import { watchdogModel } from './watchdog.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each model is typed by its own state
-export const builtinModels: ReadonlyArray<DeviceModel<any>> = [
+export const builtinModels: ReadonlyArray<AnyDeviceModel> = [
   nullModel,
   zeroModel,
   fullModel,

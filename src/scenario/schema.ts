@@ -1,5 +1,5 @@
 /**
- * Scenario files (DESIGN §7): the devices to plug, fault rules to add, the
+ * Scenario files (README.md, "Scenarios"): the devices to plug, fault rules to add, the
  * program under test, and a timeline of steps. YAML or JSON:
  *
  *   name: the consumer lets go of uio0 on unplug

@@ -5,7 +5,7 @@
  * methods each test controls.
  *
  * Kernel rules checked on every reply (fs/fuse/dev.c fuse_dev_do_write,
- * FUSE-NOTES §1): header len equals the bytes written; error is 0 or
+ * docs/fuse-protocol.md#framing): header len equals the bytes written; error is 0 or
  * negative and > -512; a nonzero error comes with a header-only reply.
  */
 import { pino } from 'pino';
@@ -286,7 +286,7 @@ describe('INIT negotiation', () => {
     expect(flags & FUSE_WRITEBACK_CACHE).toBe(0);
     expect(flags & FUSE_NO_OPEN_SUPPORT).toBe(0);
     expect(flags & FUSE_NO_OPENDIR_SUPPORT).toBe(0);
-    // FUSE-NOTES §2: the flags this project wants when offered.
+    // docs/fuse-protocol.md#init: the flags this project wants when offered.
     for (const f of [FUSE_BIG_WRITES, FUSE_MAX_PAGES, FUSE_ATOMIC_O_TRUNC, FUSE_PARALLEL_DIROPS]) {
       expect(flags & f, `flag 0x${f.toString(16)}`).toBe(f);
     }
@@ -562,7 +562,7 @@ describe('FORGET and BATCH_FORGET', () => {
   });
 
   it('BATCH_FORGET whose count exceeds the payload: logged, never answered', () => {
-    // FUSE-NOTES §3: FORGET/BATCH_FORGET are never answered; validate count
+    // docs/fuse-protocol.md#forget: FORGET/BATCH_FORGET are never answered; validate count
     // against the payload and log rather than reply (go-fuse doBatchForget).
     doInit();
     const body = le([32, 5], [32, 0], [64, 5n], [64, 1n]); // count 5, one entry

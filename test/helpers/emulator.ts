@@ -7,7 +7,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/api.js';
-import type { DeviceModel } from '../../src/core/index.js';
+import type { AnyDeviceModel } from '../../src/core/index.js';
 import type { DeviceEvent } from '../../src/core/events.js';
 import type { Emulator } from '../../src/emulator.js';
 import { testLogger, testRoot } from './mount.js';
@@ -28,8 +28,7 @@ export interface TestEmulator {
   waitEvent(pred: (e: DeviceEvent) => boolean, timeoutMs?: number): Promise<DeviceEvent>;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- models are typed by their own state
-export async function startTestEmulator(models: ReadonlyArray<DeviceModel<any>> = [], drainTimeoutMs?: number): Promise<TestEmulator> {
+export async function startTestEmulator(models: ReadonlyArray<AnyDeviceModel> = [], drainTimeoutMs?: number): Promise<TestEmulator> {
   const api = await startEmulator({
     mountpoint: await mkdtemp(join(testRoot(), 'emu-')),
     logger: testLogger(),

@@ -1,0 +1,43 @@
+/**
+ * A ControlServer on a temporary socket over a real DeviceManager whose
+ * nodes go to core's FakePublisher: the whole HTTP side, without a mount
+ * or root.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { ControlServer } from '../../src/control/server.js';
+import { FaultEngine } from '../../src/faults/index.js';
+import { setup } from '../core/helpers.js';
+
+export async function startServer(): Promise<{
+  server: ControlServer;
+  socket: string;
+  core: ReturnType<typeof setup>;
+  close(): Promise<void>;
+}> {
+  const dir = await mkdtemp(join(tmpdir(), 'cdevemu-control-'));
+  const core = setup();
+  const logger = pino({ level: 'silent' });
+  const faults = new FaultEngine(logger);
+  faults.attach(core.mgr);
+  const socket = join(dir, 'ctl.sock');
+  const server = await ControlServer.listen({
+    socketPath: socket,
+    devices: core.mgr,
+    faults,
+    mountpoint: join(dir, 'mnt'),
+    version: '0.0.0-test',
+    logger,
+  });
+  return {
+    server,
+    socket,
+    core,
+    async close() {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

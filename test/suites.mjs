@@ -1,0 +1,33 @@
+/**
+ * Which test files need root and FUSE, and why. vitest.config.ts builds its
+ * `unit` and `integration` projects from this, and scripts/check-system.mjs
+ * prints the reasons when `npm test` runs as a user who cannot mount.
+ * test/suites.test.ts checks that every test file is listed.
+ */
+
+/** Need neither root nor /dev/fuse: `npm run test:unit` runs them as any user. */
+export const unitTests = [
+  'test/fuse/abi.test.ts',
+  'test/fuse/wire.test.ts',
+  'test/fuse/session.test.ts',
+  'test/core/**/*.test.ts',
+  'test/config/**/*.test.ts',
+  'test/scenario/schema.test.ts',
+  'test/control/**/*.test.ts',
+  'test/docs/**/*.test.ts',
+  'test/suites.test.ts',
+];
+
+/**
+ * Every other test file mounts a FUSE file system (`mount -i -t fuse`,
+ * which needs CAP_SYS_ADMIN) and drives it with real client processes.
+ */
+export const rootSuites = {
+  'test/fuse/transport.test.ts': 'a real mount driven by dd, python3 and C clients',
+  'test/lifecycle': 'hot-unplug under real clients on a real mount',
+  'test/models': 'each model on a real mount, driven by evtest, hwclock, wdctl, rngtest',
+  'test/faults': 'fault rules applied to real clients on a real mount',
+  'test/daemon': 'a real `cdevemu daemon` driven through the CLI, curl and the socket',
+  'test/scenario/run.test.ts': '`cdevemu run` (a private emulator; --bind also needs unshare --mount)',
+  'test/api.test.ts': 'startEmulator() mounts',
+};
