@@ -8,14 +8,26 @@
  * pool's threads wait in read() for requests that client is waiting to send
  * (FUSE-NOTES §10.5).
  *
- * Requests travel through a ring of slots in shared memory. The reader
- * reads straight into a free slot and publishes it by advancing `head`; the
- * main thread copies the request out, advances `tail` and handles it. A
- * wake-up message crosses threads only when the main thread has gone idle
- * (flag `sleeping`), so a burst of requests costs one event-loop wake-up,
- * and before going idle the main thread waits a few microseconds for the
- * next request: a client in a read() loop usually sends it that fast, and
- * catching it saves a full thread wake-up on each round trip.
+ * Requests travel through a ring of slots in shared memory, one
+ * SharedArrayBuffer per slot. The reader reads straight into a free slot
+ * and publishes it by advancing `head`; the main thread hands the request
+ * to the session as a view of the slot, without a copy, and frees the slot
+ * (advancing `tail`) when the session is done with it: at once when the
+ * request was answered synchronously or its handler keeps nothing of it. A
+ * handler that goes asynchronous holding the request's data (a WRITE that
+ * blocks) keeps the slot's memory, and the slot gets a fresh buffer, sent
+ * to the reader through a port it checks before reusing the slot; the kept
+ * memory is garbage-collected with the request. So the ring's memory is
+ * bounded (SLOTS slots) and reused, and no request is allocated or copied
+ * on the way to the model.
+ *
+ * A wake-up message crosses threads only when the main thread has gone idle
+ * (flag `sleeping`), so a burst of requests costs one event-loop wake-up.
+ * Before going idle the main thread waits a few microseconds for the next
+ * request, asleep on the ring's head (Atomics.wait), not spinning: a client
+ * in a read() loop usually sends it that fast, and catching it saves the
+ * event-loop wake-up on each round trip, while a quiet connection costs no
+ * CPU.
  *
  * Invalidation notifications take VFS inode locks in the kernel and can
  * block behind a LOOKUP that is itself waiting for our reply (libfuse
@@ -24,14 +36,18 @@
  * locks and are written directly.
  */
 import { openSync, closeSync, writeSync, writevSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 
 /** Why the reader stopped: ENODEV (unmounted), ECONNABORTED (aborted), or another errno code. */
 export type EndReason = string;
 
 export interface ChannelEvents {
-  request(buf: Buffer): void;
+  /**
+   * One request, as a view of the ring slot it was read into. The view is
+   * valid until this returns, unless this returns true: then the memory is
+   * the caller's for as long as it holds the view.
+   */
+  request(buf: Buffer): boolean;
   end(reason: EndReason): void;
 }
 
@@ -39,18 +55,21 @@ export interface ChannelEvents {
 const HEAD = 0; // slots published by the reader (wrapping int32)
 const TAIL = 1; // slots consumed by the main thread
 const SLEEPING = 2; // 1 while the main thread waits for a wake-up message
-const LEN0 = 3; // LEN0 + slot: byte length of the request in that slot
+const WAITING = 3; // 1 while the main thread waits on HEAD (Atomics.wait), to be notified
+const LEN0 = 4; // LEN0 + slot: byte length of the request in that slot
 const SLOTS = 8; // power of two
+const GEN0 = LEN0 + SLOTS; // GEN0 + slot: how many times that slot's memory was replaced
 
 // The reader's loop. ENOENT (request vanished between wakeup and copy),
 // EINTR and EAGAIN are retried as fuser's receive_retrying does; ENODEV and
 // ECONNABORTED end the session (fuse_dev_do_read).
 const READER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort, workerData, receiveMessageOnPort } = require('node:worker_threads');
 const { readSync } = require('node:fs');
-const { fd, slotSize, slots, data, ctl } = workerData;
+const { fd, slotSize, slots, mems, ctl, swaps } = workerData;
 const c = new Int32Array(ctl);
-const mem = Buffer.from(data);
+const mem = mems.map((m) => Buffer.from(m));
+const gen = mem.map(() => 0);
 let head = 0;
 for (;;) {
   let tail = Atomics.load(c, ${TAIL});
@@ -59,9 +78,16 @@ for (;;) {
     tail = Atomics.load(c, ${TAIL});
   }
   const slot = head & (slots - 1);
+  // The main thread kept this slot's memory for a request still using it;
+  // its replacement was posted before the slot was freed.
+  while (gen[slot] !== Atomics.load(c, ${GEN0} + slot)) {
+    const { message } = receiveMessageOnPort(swaps);
+    mem[message.slot] = Buffer.from(message.sab);
+    gen[message.slot]++;
+  }
   let n;
   try {
-    n = readSync(fd, mem, slot * slotSize, slotSize, null);
+    n = readSync(fd, mem[slot], 0, slotSize, null);
   } catch (e) {
     if (e.code === 'ENOENT' || e.code === 'EINTR' || e.code === 'EAGAIN') continue;
     parentPort.postMessage({ end: e.code || String(e) });
@@ -70,7 +96,8 @@ for (;;) {
   Atomics.store(c, ${LEN0} + slot, n);
   head = (head + 1) | 0;
   Atomics.store(c, ${HEAD}, head);
-  if (Atomics.exchange(c, ${SLEEPING}, 0) === 1) parentPort.postMessage(0);
+  if (Atomics.load(c, ${WAITING}) === 1) Atomics.notify(c, ${HEAD});
+  else if (Atomics.exchange(c, ${SLEEPING}, 0) === 1) parentPort.postMessage(0);
 }
 `;
 
@@ -89,8 +116,9 @@ export interface ChannelOptions {
   /** Size of one slot: the read buffer fuse_dev_do_read requires (max_write + headers). */
   slotSize: number;
   /**
-   * How long the main thread waits for the next request before sleeping.
-   * 0 disables it. Costs at most this much CPU per idle transition.
+   * How long the main thread waits (asleep, Atomics.wait) for the next
+   * request before returning to the event loop. 0 disables it. Timers and
+   * other I/O wait at most this long behind it.
    */
   spinMicros: number;
 }
@@ -103,7 +131,8 @@ export class FuseChannel {
   private nextNotifyId = 1;
   private ended = false;
   private ctl: Int32Array<ArrayBufferLike> = new Int32Array(0);
-  private mem: Buffer<ArrayBufferLike> = Buffer.alloc(0);
+  private mem: Buffer<ArrayBufferLike>[] = [];
+  private swaps: MessagePort | null = null;
   private tail = 0;
   private slotSize = 0;
   private spinMs = 0;
@@ -127,14 +156,17 @@ export class FuseChannel {
     this.events = events;
     this.slotSize = o.slotSize;
     this.spinMs = o.spinMicros / 1000;
-    const data = new SharedArrayBuffer(o.slotSize * SLOTS);
-    const ctl = new SharedArrayBuffer(4 * (LEN0 + SLOTS));
-    this.mem = Buffer.from(data);
+    const mems = Array.from({ length: SLOTS }, () => new SharedArrayBuffer(o.slotSize));
+    const ctl = new SharedArrayBuffer(4 * (GEN0 + SLOTS));
+    this.mem = mems.map((m) => Buffer.from(m));
     this.ctl = new Int32Array(ctl);
     this.ctl[SLEEPING] = 1;
+    const { port1, port2 } = new MessageChannel();
+    this.swaps = port1;
     this.reader = new Worker(READER_SOURCE, {
       eval: true,
-      workerData: { fd: this.fd, slotSize: o.slotSize, slots: SLOTS, data, ctl },
+      workerData: { fd: this.fd, slotSize: o.slotSize, slots: SLOTS, mems, ctl, swaps: port2 },
+      transferList: [port2],
     });
     this.reader.on('message', (m: number | { end: string }) => {
       if (typeof m === 'number') this.drain();
@@ -160,29 +192,37 @@ export class FuseChannel {
     while (this.tail !== Atomics.load(c, HEAD)) {
       if (this.ended) return;
       const slot = this.tail & (SLOTS - 1);
-      const off = slot * this.slotSize;
-      // A private copy: handlers may keep request data (WRITE payloads)
-      // long after the slot is reused.
-      const buf = Buffer.allocUnsafe(Atomics.load(c, LEN0 + slot));
-      this.mem.copy(buf, 0, off, off + buf.length);
+      const kept = this.events!.request(this.mem[slot]!.subarray(0, Atomics.load(c, LEN0 + slot)));
+      if (kept) this.replaceSlot(slot);
       this.tail = (this.tail + 1) | 0;
       Atomics.store(c, TAIL, this.tail);
       Atomics.notify(c, TAIL);
-      this.events!.request(buf);
     }
     // setImmediate runs after the microtask queue is empty, i.e. after the
     // async handlers that could answer at once have written their replies;
-    // spinning here instead would hold those replies back.
+    // waiting here instead would hold those replies back.
     setImmediate(this.idle);
+  }
+
+  /** Leaves the slot's memory to the request that keeps it; the reader gets a fresh buffer for the slot. */
+  private replaceSlot(slot: number): void {
+    const sab = new SharedArrayBuffer(this.slotSize);
+    this.mem[slot] = Buffer.from(sab);
+    // Posted before the generation changes and the slot is freed, so the
+    // reader finds it as soon as it sees either.
+    this.swaps!.postMessage({ slot, sab });
+    Atomics.add(this.ctl, GEN0 + slot, 1);
   }
 
   /** Waits up to spinMicros for the next request, else sleeps until the reader's wake-up message. */
   private readonly idle = (): void => {
     const c = this.ctl;
     if (this.ended) return;
-    if (this.spinMs > 0) {
-      const deadline = performance.now() + this.spinMs;
-      while (this.tail === Atomics.load(c, HEAD) && performance.now() < deadline);
+    if (this.spinMs > 0 && this.tail === Atomics.load(c, HEAD)) {
+      Atomics.store(c, WAITING, 1);
+      // Returns at once if the reader published meanwhile (HEAD no longer tail).
+      Atomics.wait(c, HEAD, this.tail, this.spinMs);
+      Atomics.store(c, WAITING, 0);
     }
     if (this.tail !== Atomics.load(c, HEAD)) return this.drain();
     Atomics.store(c, SLEEPING, 1);
@@ -238,6 +278,8 @@ export class FuseChannel {
     this.ended = true;
     const workers = [this.reader, this.notifier].filter((w): w is Worker => w !== null);
     this.reader = this.notifier = null;
+    this.swaps?.close();
+    this.swaps = null;
     // terminate() cannot interrupt a read() in progress; the reader has
     // returned ENODEV already because the connection was torn down.
     await Promise.all(workers.map((w) => w.terminate()));

@@ -130,61 +130,71 @@ export class FuseSession {
     return this.inflight.size;
   }
 
-  /** Handles one request as read from /dev/fuse. Never throws. */
-  handle(buf: Buffer): void {
+  /**
+   * Handles one request as read from /dev/fuse. Never throws. `buf` may be
+   * reused for another request once this returns, unless it returns true:
+   * the request's handler is still running and holds its data (a WRITE
+   * payload), so the buffer must be left to it.
+   */
+  handle(buf: Buffer): boolean {
     if (buf.length < SIZEOF.fuse_in_header) {
       this.log.error({ len: buf.length }, 'request shorter than fuse_in_header; dropped');
-      return;
+      return false;
     }
     const h = decodeInHeader(buf);
     if (h.len !== buf.length) {
       this.log.error({ unique: h.unique, len: h.len, read: buf.length }, 'request length mismatch');
       this.send(h.unique, -E.EIO, null);
-      return;
+      return false;
     }
     const body = buf.subarray(SIZEOF.fuse_in_header, h.len - h.total_extlen * 8);
     if (this.trace) this.log.trace(`rx ${h.unique}: ${opName(h.opcode)} n${h.nodeid} pid=${h.pid} ${body.length}b`);
     try {
-      this.dispatch(h, body);
+      return this.dispatch(h, body);
     } catch (err) {
       // A decoder rejected the body (MalformedRequest) or a synchronous bug.
       // FORGETs are never answered, malformed or not (go-fuse doBatchForget logs).
       if (OPS.get(h.opcode)?.noReply) this.log.error({ err, op: opName(h.opcode) }, 'malformed request; not answered');
       else this.failed(h, err);
+      return false;
     }
   }
 
-  private dispatch(h: fuse_in_header, body: Buffer): void {
+  /** Returns true when the request's handler went asynchronous holding its body (see handle()). */
+  private dispatch(h: fuse_in_header, body: Buffer): boolean {
     switch (h.opcode) {
       case Opcode.INIT:
-        return this.init(h, body);
+        this.init(h, body);
+        return false;
       case Opcode.INTERRUPT:
-        return this.interrupt(body);
+        this.interrupt(body);
+        return false;
       case Opcode.FORGET:
-        return this.fs.forget(h.nodeid, decodeForgetIn(body).nlookup);
+        this.fs.forget(h.nodeid, decodeForgetIn(body).nlookup);
+        return false;
       case Opcode.BATCH_FORGET:
         for (const f of decodeBatchForgetIn(body).forgets) this.fs.forget(f.nodeid, f.nlookup);
-        return;
+        return false;
       case Opcode.DESTROY:
         // Only sent for fuseblk and virtiofs; answered for completeness.
         this.send(h.unique, 0, null);
-        return;
+        return false;
     }
     const spec = OPS.get(h.opcode);
     if (!spec?.run) {
       this.send(h.unique, -E.ENOSYS, null);
-      return;
+      return false;
     }
     if (!this.conn) {
       this.log.error({ op: spec.name }, 'request before INIT');
       this.send(h.unique, -E.EIO, null);
-      return;
+      return false;
     }
     const ctx = new Context(h.unique, h.nodeid, h.uid, h.gid, h.pid);
     const result = spec.run(this.fs, ctx, body);
     if (!(result instanceof Promise)) {
       this.deliver(spec, ctx, result);
-      return;
+      return false;
     }
     const unique = h.unique;
     this.inflight.set(unique, ctx);
@@ -200,6 +210,7 @@ export class FuseSession {
         if (this.inflight.delete(unique)) this.failed(h, err);
       },
     );
+    return spec.keepsBody === true;
   }
 
   /** Sends a successful answer; one the kernel no longer waits for is undone. */

@@ -1,0 +1,100 @@
+/**
+ * The two servers the bench compares, each in a process of its own so that
+ * its CPU time and memory can be read from procfs without the bench's own
+ * counted in:
+ *
+ *   cdevemu  the real daemon (`dist/daemon/cli.js daemon`), as a user runs
+ *            it, plugging zero, null and echo; the bench drives it through
+ *            its control socket (plug and unplug for the unplug workload).
+ *   C        bench/peer/devserver.c, a libfuse3 low-level server with the
+ *            same tree and semantics.
+ *
+ * Both serve MOUNT/dev/{zero,null,echo}. stop() unmounts them (SIGTERM:
+ * both unmount on it), and makes sure with `umount -l` if a server died.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ControlClient } from '../src/control/client.js';
+import { findMount } from '../src/fuse/mount.js';
+import { LineClient, run } from './clients.js';
+
+export type ServerName = 'C' | 'cdevemu';
+
+export interface Server {
+  name: ServerName;
+  pid: number;
+  mountpoint: string;
+  /** MOUNT/dev/NAME */
+  dev(name: string): string;
+  stop(): Promise<void>;
+}
+
+export interface CdevemuServer extends Server {
+  control: ControlClient;
+}
+
+const READY_MS = 60_000;
+
+function serverOf(name: ServerName, proc: LineClient, mountpoint: string): Server {
+  let stopping: Promise<void> | null = null;
+  return {
+    name,
+    pid: proc.pid,
+    mountpoint,
+    dev: (n) => join(mountpoint, 'dev', n),
+    stop: () =>
+      (stopping ??= (async () => {
+        proc.kill('SIGTERM');
+        const exited = await Promise.race([proc.exited.then(() => true, () => true), sleep(10_000).then(() => false)]);
+        if (!exited) {
+          console.error(`bench: ${name} server did not stop in 10 s after SIGTERM; killing it`);
+          proc.kill('SIGKILL');
+          await proc.exited.catch(() => {});
+        }
+        if ((await findMount(mountpoint)) !== null) await run('umount', ['-l', mountpoint], 10_000, true);
+      })()),
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+
+/** Waits for the server's first line of output (its "mounted and serving" sign), or its failure. */
+async function started(name: ServerName, proc: LineClient, expect: (line: string) => boolean): Promise<void> {
+  const line = await proc.line(READY_MS);
+  if (!expect(line)) {
+    proc.kill('SIGTERM');
+    throw new Error(`${name} server said ${JSON.stringify(line)} instead of being ready`);
+  }
+}
+
+export async function startCdevemu(dir: string, cli: string): Promise<CdevemuServer> {
+  const mountpoint = join(dir, 'cdevemu');
+  const socket = join(dir, 'control.sock');
+  const config = join(dir, 'devices.json');
+  await mkdir(mountpoint);
+  const devices = ['zero', 'null', 'echo'].map((m) => ({ model: m, name: m }));
+  await writeFile(config, JSON.stringify({ devices }));
+  const proc = new LineClient(process.execPath, [cli, 'daemon', '--mount', mountpoint, '--socket', socket, '--config', config, '--log-level', 'warn']);
+  const s = serverOf('cdevemu', proc, mountpoint);
+  try {
+    await started('cdevemu', proc, (l) => l.startsWith('cdevemu serves 3 device'));
+  } catch (err) {
+    await s.stop();
+    throw err;
+  }
+  return { ...s, control: new ControlClient(socket) };
+}
+
+export async function startPeer(dir: string, bin: string): Promise<Server> {
+  const mountpoint = join(dir, 'c');
+  await mkdir(mountpoint);
+  const proc = new LineClient(bin, [mountpoint]);
+  const s = serverOf('C', proc, mountpoint);
+  try {
+    await started('C', proc, (l) => l === 'ready');
+  } catch (err) {
+    await s.stop();
+    throw err;
+  }
+  return s;
+}
