@@ -77,7 +77,7 @@ async function run(file: string, command: string[], o: RunOpts): Promise<number>
     if (o.socket !== undefined || process.env.CDEVEMU_SOCKET) {
       target = await RemoteTarget.connect(new ControlClient(resolveSocketPath(o.socket)));
     } else {
-      const log = createLogger(o.logLevel as LogLevel);
+      const log = await createLogger(o.logLevel as LogLevel);
       const models = await loadUserModels(o.model, log, builtinModels.map((m) => m.name));
       emu = await startEmulator({ mountpoint: join(scratch, 'mnt'), logger: log, models });
       target = new LocalTarget(emu);

@@ -1,6 +1,7 @@
 /**
- * The /dev/fuse channel: one descriptor, one reader thread, one notifier
- * thread, replies written from the main thread.
+ * The /dev/fuse channel: one descriptor, one reader thread, a notifier
+ * thread while there is something to notify, replies written from the main
+ * thread.
  *
  * Reading blocks, so it happens in a dedicated worker thread, never on
  * libuv's thread pool: a client of the mount inside this process (a test,
@@ -58,6 +59,7 @@ const SLEEPING = 2; // 1 while the main thread waits for a wake-up message
 const WAITING = 3; // 1 while the main thread waits on HEAD (Atomics.wait), to be notified
 const LEN0 = 4; // LEN0 + slot: byte length of the request in that slot
 const SLOTS = 8; // power of two
+const NOTIFIER_IDLE_MS = 5000;
 const GEN0 = LEN0 + SLOTS; // GEN0 + slot: how many times that slot's memory was replaced
 
 // The reader's loop. ENOENT (request vanished between wakeup and copy),
@@ -127,6 +129,7 @@ export class FuseChannel {
   readonly fd: number;
   private reader: Worker | null = null;
   private notifier: Worker | null = null;
+  private notifierIdle: NodeJS.Timeout | undefined = undefined;
   private pendingNotifies = new Map<number, (error: string | null) => void>();
   private nextNotifyId = 1;
   private ended = false;
@@ -176,14 +179,29 @@ export class FuseChannel {
     this.reader.on('exit', () => this.finish('ENODEV'));
     // The reader stays referenced: a mounted connection keeps the process
     // alive until it ends (unmount or abort make the read fail with ENODEV).
+  }
 
-    this.notifier = new Worker(NOTIFIER_SOURCE, { eval: true, workerData: { fd: this.fd } });
-    this.notifier.on('message', ({ id, error }: { id: number; error: string | null }) => {
+  /**
+   * The notifier thread, started with the first notification that needs it
+   * and stopped once it has been idle for NOTIFIER_IDLE_MS: a worker costs
+   * ~10 MiB of RSS, and most of a daemon's life has nothing to notify.
+   */
+  private startNotifier(): Worker {
+    const w = new Worker(NOTIFIER_SOURCE, { eval: true, workerData: { fd: this.fd } });
+    w.on('message', ({ id, error }: { id: number; error: string | null }) => {
       const done = this.pendingNotifies.get(id);
       this.pendingNotifies.delete(id);
       done?.(error);
+      if (this.pendingNotifies.size === 0) this.notifierIdle = setTimeout(() => this.stopNotifier(), NOTIFIER_IDLE_MS).unref();
     });
-    this.notifier.unref();
+    w.unref();
+    return w;
+  }
+
+  private stopNotifier(): void {
+    if (this.pendingNotifies.size) return;
+    void this.notifier?.terminate();
+    this.notifier = null;
   }
 
   /** Handles every published request; then, once their replies are out, looks for more. */
@@ -265,7 +283,9 @@ export class FuseChannel {
    * code, or null when the kernel took it.
    */
   notifyAsync(buf: Buffer): Promise<string | null> {
-    if (this.ended || !this.notifier) return Promise.resolve('ENODEV');
+    if (this.ended || !this.reader) return Promise.resolve('ENODEV');
+    clearTimeout(this.notifierIdle);
+    this.notifier ??= this.startNotifier();
     const id = this.nextNotifyId++;
     return new Promise((resolve) => {
       this.pendingNotifies.set(id, resolve);
@@ -276,6 +296,7 @@ export class FuseChannel {
   /** Stops the workers and closes the descriptor. Call after the connection has ended. */
   async close(): Promise<void> {
     this.ended = true;
+    clearTimeout(this.notifierIdle);
     const workers = [this.reader, this.notifier].filter((w): w is Worker => w !== null);
     this.reader = this.notifier = null;
     this.swaps?.close();
