@@ -1,0 +1,118 @@
+/**
+ * The system calls Node lacks, through koffi: the only module that imports
+ * it. Each wrapper checks the call's result and throws an `Errno` built
+ * from the thread's errno, read right after the failing call (koffi saves
+ * it per call), so callers handle failures like any other errno.
+ *
+ * Linux only; constants are the generic/x86_64 values of the uapi headers.
+ */
+import koffi from 'koffi';
+import { Errno, errnoName } from '../errno.js';
+
+const libc = koffi.load('libc.so.6');
+
+/** An opaque pointer returned by mmap(); only this module looks inside. */
+export type Pointer = unknown;
+
+/* include/uapi/linux/memfd.h */
+export const MFD_CLOEXEC = 0x0001;
+export const MFD_ALLOW_SEALING = 0x0002;
+
+/* include/uapi/linux/fcntl.h */
+export const F_ADD_SEALS = 1033;
+export const F_GET_SEALS = 1034;
+export const F_SEAL_SEAL = 0x0001;
+export const F_SEAL_SHRINK = 0x0002;
+export const F_SEAL_GROW = 0x0004;
+export const F_SEAL_WRITE = 0x0008;
+export const F_SEAL_FUTURE_WRITE = 0x0010;
+
+/* include/uapi/asm-generic/mman-common.h */
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_FIXED = 0x10;
+export const MAP_ANONYMOUS = 0x20;
+
+const c = {
+  // ioctl and fcntl are variadic in libc; the argument's type is given per call.
+  ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)'),
+  fcntl: libc.func('int fcntl(int fd, int cmd, ...)'),
+  memfd_create: libc.func('int memfd_create(const char *name, unsigned int flags)'),
+  ftruncate: libc.func('int ftruncate(int fd, int64_t length)'),
+  mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
+  munmap: libc.func('int munmap(void *addr, size_t length)'),
+  sysconf: libc.func('long sysconf(int name)'),
+};
+
+const MAP_FAILED = 0xffffffffffffffffn;
+const _SC_PAGESIZE = 30;
+
+function fail(call: string): never {
+  const errno = koffi.errno();
+  throw new Errno(errno, `${call}: ${errnoName(errno)}`);
+}
+
+function check(call: string, r: number): number {
+  if (r < 0) fail(call);
+  return r;
+}
+
+/** ioctl(fd, request, arg) with a pointer argument; the kernel reads and writes `arg` in place. Returns ioctl's result. */
+export function ioctl(fd: number, request: number, arg: Buffer): number {
+  return check('ioctl', c.ioctl(fd, request, 'void *', arg) as number);
+}
+
+/** fcntl(fd, cmd, arg) with an integer argument. */
+export function fcntl(fd: number, cmd: number, arg: number): number {
+  return check('fcntl', c.fcntl(fd, cmd, 'int', arg) as number);
+}
+
+/** memfd_create(2): a file descriptor for an anonymous shmem file. */
+export function memfdCreate(name: string, flags: number): number {
+  return check('memfd_create', c.memfd_create(name, flags) as number);
+}
+
+export function ftruncate(fd: number, length: number): void {
+  check('ftruncate', c.ftruncate(fd, length) as number);
+}
+
+/** Adds seals (F_SEAL_*) to a memfd created with MFD_ALLOW_SEALING. */
+export function addSeals(fd: number, seals: number): void {
+  fcntl(fd, F_ADD_SEALS, seals);
+}
+
+export function getSeals(fd: number): number {
+  return fcntl(fd, F_GET_SEALS, 0);
+}
+
+/**
+ * mmap(2). `at` places the mapping over an existing one (MAP_FIXED must
+ * be in `flags`); `fd` -1 with MAP_ANONYMOUS.
+ */
+export function mmap(length: number, prot: number, flags: number, fd: number, offset: number, at: Pointer = null): Pointer {
+  const p: Pointer = c.mmap(at, length, prot, flags, fd, offset);
+  if (p === null || koffi.address(p) === MAP_FAILED) fail('mmap');
+  return p;
+}
+
+export function munmap(p: Pointer, length: number): void {
+  check('munmap', c.munmap(p, length) as number);
+}
+
+/**
+ * An ArrayBuffer over `length` bytes of mapped memory, without copy
+ * (koffi.view). It stays valid only while the pages stay mapped: touching
+ * it after munmap() crashes the process.
+ */
+export function view(p: Pointer, length: number): ArrayBuffer {
+  return koffi.view(p, length);
+}
+
+/** The address of a pointer, for logs and tests. */
+export function address(p: Pointer): bigint {
+  return koffi.address(p);
+}
+
+export const PAGE_SIZE: number = c.sysconf(_SC_PAGESIZE) as number;
