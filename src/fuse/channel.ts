@@ -36,8 +36,10 @@
  * worker so the main thread stays free to answer. Poll wakeups take no such
  * locks and are written directly.
  */
-import { openSync, closeSync, writeSync, writevSync } from 'node:fs';
+import { constants, openSync, closeSync, readSync, writeSync, writevSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { ioctl, pollOne, POLLIN } from '../sys/ffi.js';
 
 /** Why the reader stopped: ENODEV (unmounted), ECONNABORTED (aborted), or another errno code. */
 export type EndReason = string;
@@ -48,7 +50,7 @@ export interface ChannelEvents {
    * valid until this returns, unless this returns true: then the memory is
    * the caller's for as long as it holds the view.
    */
-  request(buf: Buffer): boolean;
+  request(buf: Buffer, origin: Origin): boolean;
   end(reason: EndReason): void;
 }
 
@@ -57,9 +59,18 @@ const HEAD = 0; // slots published by the reader (wrapping int32)
 const TAIL = 1; // slots consumed by the main thread
 const SLEEPING = 2; // 1 while the main thread waits for a wake-up message
 const WAITING = 3; // 1 while the main thread waits on HEAD (Atomics.wait), to be notified
-const LEN0 = 4; // LEN0 + slot: byte length of the request in that slot
+const OWNER = 4; // 1 while the main thread reads requests itself: the reader must not read
+const LEN0 = 5; // LEN0 + slot: byte length of the request in that slot
 const SLOTS = 8; // power of two
 const NOTIFIER_IDLE_MS = 5000;
+
+/** Where a request was read, so that its reply goes back there (the kernel finds it only in that device's queue). */
+export type Origin = 0 | 1;
+const READER: Origin = 0;
+const DIRECT: Origin = 1;
+
+/* include/uapi/linux/fuse.h: _IOR(229, 0, uint32_t) */
+const FUSE_DEV_IOC_CLONE = 0x8004e500;
 const GEN0 = LEN0 + SLOTS; // GEN0 + slot: how many times that slot's memory was replaced
 
 // The reader's loop. ENOENT (request vanished between wakeup and copy),
@@ -74,6 +85,8 @@ const mem = mems.map((m) => Buffer.from(m));
 const gen = mem.map(() => 0);
 let head = 0;
 for (;;) {
+  // The main thread is reading requests itself: stay out of read().
+  while (Atomics.load(c, ${OWNER}) === 1) Atomics.wait(c, ${OWNER}, 1);
   let tail = Atomics.load(c, ${TAIL});
   while (((head - tail) | 0) >= slots) {
     Atomics.wait(c, ${TAIL}, tail);
@@ -136,6 +149,9 @@ export class FuseChannel {
   private ctl: Int32Array<ArrayBufferLike> = new Int32Array(0);
   private mem: Buffer<ArrayBufferLike>[] = [];
   private swaps: MessagePort | null = null;
+  /** A clone of the connection, non-blocking, that the main thread reads while requests keep coming; -1 until enableDirect(). */
+  private directFd = -1;
+  private directBuf: Buffer = Buffer.alloc(0);
   private tail = 0;
   private slotSize = 0;
   private spinMs = 0;
@@ -210,7 +226,7 @@ export class FuseChannel {
     while (this.tail !== Atomics.load(c, HEAD)) {
       if (this.ended) return;
       const slot = this.tail & (SLOTS - 1);
-      const kept = this.events!.request(this.mem[slot]!.subarray(0, Atomics.load(c, LEN0 + slot)));
+      const kept = this.events!.request(this.mem[slot]!.subarray(0, Atomics.load(c, LEN0 + slot)), READER);
       if (kept) this.replaceSlot(slot);
       this.tail = (this.tail + 1) | 0;
       Atomics.store(c, TAIL, this.tail);
@@ -232,15 +248,43 @@ export class FuseChannel {
     Atomics.add(this.ctl, GEN0 + slot, 1);
   }
 
+  /**
+   * Lets the main thread read requests itself, from a clone of the
+   * connection (FUSE_DEV_IOC_CLONE, fs/fuse/dev.c fuse_dev_ioctl_clone),
+   * while they keep coming: a request then costs one thread wake-up, as in
+   * a C server's read loop, instead of two. Needs a mounted connection.
+   * Returns the errno code if the kernel refused (the reader alone serves).
+   */
+  enableDirect(): string | null {
+    if (this.directFd >= 0 || this.spinMs <= 0) return null;
+    let fd = -1;
+    try {
+      fd = openSync('/dev/fuse', constants.O_RDWR | constants.O_NONBLOCK);
+      const arg = Buffer.alloc(4);
+      arg.writeInt32LE(this.fd, 0);
+      ioctl(fd, FUSE_DEV_IOC_CLONE, arg);
+    } catch (e) {
+      if (fd >= 0) closeSync(fd);
+      return (e as NodeJS.ErrnoException).code ?? String(e);
+    }
+    this.directFd = fd;
+    this.directBuf = Buffer.allocUnsafeSlow(this.slotSize);
+    return null;
+  }
+
   /** Waits up to spinMicros for the next request, else sleeps until the reader's wake-up message. */
   private readonly idle = (): void => {
     const c = this.ctl;
     if (this.ended) return;
     if (this.spinMs > 0 && this.tail === Atomics.load(c, HEAD)) {
-      Atomics.store(c, WAITING, 1);
-      // Returns at once if the reader published meanwhile (HEAD no longer tail).
-      Atomics.wait(c, HEAD, this.tail, this.spinMs);
-      Atomics.store(c, WAITING, 0);
+      if (this.directFd >= 0) {
+        if (this.serveDirect()) return;
+      } else {
+        Atomics.store(c, WAITING, 1);
+        // Returns at once if the reader published meanwhile (HEAD no longer tail).
+        Atomics.wait(c, HEAD, this.tail, this.spinMs);
+        Atomics.store(c, WAITING, 0);
+      }
     }
     if (this.tail !== Atomics.load(c, HEAD)) return this.drain();
     Atomics.store(c, SLEEPING, 1);
@@ -248,6 +292,46 @@ export class FuseChannel {
     // otherwise wait for the next request's wake-up message.
     if (this.tail !== Atomics.load(c, HEAD) && Atomics.exchange(c, SLEEPING, 0) === 1) this.drain();
   };
+
+  /**
+   * Reads the next request on the main thread, waiting for it up to
+   * spinMicros in ppoll() (asleep, woken by the kernel), the reader parked
+   * out of read(). Handles one request and returns true, the next turn
+   * scheduled (the reader stays parked); or hands reading back to the
+   * reader and returns false. A request the reader took just before it
+   * parked is in the ring, looked at on every pass.
+   */
+  private serveDirect(): boolean {
+    const c = this.ctl;
+    Atomics.store(c, OWNER, 1);
+    const deadline = performance.now() + this.spinMs;
+    for (;;) {
+      if (this.tail !== Atomics.load(c, HEAD)) {
+        this.drain();
+        return true;
+      }
+      let n = 0;
+      try {
+        n = readSync(this.directFd, this.directBuf, 0, this.slotSize, null);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        // ENOENT: the request vanished (fuse_dev_do_read); anything but
+        // EAGAIN or EINTR (ENODEV: unmounted) is the reader's to report.
+        if (code !== 'EAGAIN' && code !== 'EINTR' && code !== 'ENOENT') break;
+      }
+      if (n > 0) {
+        if (this.events!.request(this.directBuf.subarray(0, n), DIRECT)) this.directBuf = Buffer.allocUnsafeSlow(this.slotSize);
+        setImmediate(this.idle);
+        return true;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) break;
+      pollOne(this.directFd, POLLIN, left * 1e6);
+    }
+    Atomics.store(c, OWNER, 0);
+    Atomics.notify(c, OWNER);
+    return false;
+  }
 
   private finish(reason: EndReason): void {
     if (this.ended) return;
@@ -262,15 +346,17 @@ export class FuseChannel {
   }
 
   /**
-   * Writes one reply. The kernel requires the whole reply in one write
+   * Writes one reply, to the descriptor its request was read from
+   * (`origin`; notifications may go to either). The kernel requires the whole reply in one write
    * (fuse_dev_do_write checks oh.len against the bytes written). Returns the
    * errno code on failure: ENOENT means the request is gone (interrupted or
    * aborted), which callers ignore as go-fuse does.
    */
-  write(parts: Buffer | Buffer[]): string | null {
+  write(parts: Buffer | Buffer[], origin: Origin = READER): string | null {
+    const fd = origin === DIRECT ? this.directFd : this.fd;
     try {
-      if (Buffer.isBuffer(parts)) writeSync(this.fd, parts);
-      else writevSync(this.fd, parts);
+      if (Buffer.isBuffer(parts)) writeSync(fd, parts);
+      else writevSync(fd, parts);
       return null;
     } catch (e) {
       return (e as NodeJS.ErrnoException).code ?? String(e);
@@ -304,10 +390,13 @@ export class FuseChannel {
     // terminate() cannot interrupt a read() in progress; the reader has
     // returned ENODEV already because the connection was torn down.
     await Promise.all(workers.map((w) => w.terminate()));
-    try {
-      closeSync(this.fd);
-    } catch {
-      // already closed
+    for (const fd of [this.fd, this.directFd]) {
+      try {
+        if (fd >= 0) closeSync(fd);
+      } catch {
+        // already closed
+      }
     }
+    this.directFd = -1;
   }
 }
