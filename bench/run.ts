@@ -412,6 +412,8 @@ function memoryResult(c: Server, emu: Server, start: Record<string, Idle>, end: 
   const peakOf = (name: string): number =>
     Math.max(
       start[name]!.peakMiB,
+      // VmHWM since the last reset: covers the unplug workloads, which are not reset
+      end[name]!.peakMiB,
       ...results.flatMap((r) => r.figures.filter((f) => f.name === PEAK).flatMap((f) => (name === 'C' ? f.c : f.cdevemu)?.values ?? [])),
     );
   const one = (v: number): ReturnType<typeof spread> => spread([v]);

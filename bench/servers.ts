@@ -12,7 +12,7 @@
  * Both serve MOUNT/dev/{zero,null,echo}. stop() unmounts them (SIGTERM:
  * both unmount on it), and makes sure with `umount -l` if a server died.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ControlClient } from '../src/control/client.js';
 import { findMount } from '../src/fuse/mount.js';
@@ -67,6 +67,13 @@ async function started(name: ServerName, proc: LineClient, expect: (line: string
   }
 }
 
+/** The node flags of the cli's `#!/usr/bin/env -S node FLAGS` line: the daemon runs as the installed executable would. */
+async function shebangFlags(cli: string): Promise<string[]> {
+  const first = (await readFile(cli, 'utf8')).split('\n', 1)[0]!;
+  const m = /^#!\S*env -S node(.*)$/.exec(first);
+  return m ? m[1]!.trim().split(/\s+/).filter(Boolean) : [];
+}
+
 export async function startCdevemu(dir: string, cli: string): Promise<CdevemuServer> {
   const mountpoint = join(dir, 'cdevemu');
   const socket = join(dir, 'control.sock');
@@ -74,7 +81,7 @@ export async function startCdevemu(dir: string, cli: string): Promise<CdevemuSer
   await mkdir(mountpoint);
   const devices = ['zero', 'null', 'echo'].map((m) => ({ model: m, name: m }));
   await writeFile(config, JSON.stringify({ devices }));
-  const proc = new LineClient(process.execPath, [cli, 'daemon', '--mount', mountpoint, '--socket', socket, '--config', config, '--log-level', 'warn']);
+  const proc = new LineClient(process.execPath, [...(await shebangFlags(cli)), cli, 'daemon', '--mount', mountpoint, '--socket', socket, '--config', config, '--log-level', 'warn']);
   const s = serverOf('cdevemu', proc, mountpoint);
   try {
     await started('cdevemu', proc, (l) => l.startsWith('cdevemu serves 3 device'));

@@ -61,8 +61,8 @@ const SLEEPING = 2; // 1 while the main thread waits for a wake-up message
 const WAITING = 3; // 1 while the main thread waits on HEAD (Atomics.wait), to be notified
 const OWNER = 4; // 1 while the main thread reads requests itself: the reader must not read
 const LEN0 = 5; // LEN0 + slot: byte length of the request in that slot
-const SLOTS = 8; // power of two
-const NOTIFIER_IDLE_MS = 5000;
+const SLOTS = 4; // power of two; each is max_write + a page of memory
+const NOTIFIER_IDLE_MS = 30_000;
 
 /** Where a request was read, so that its reply goes back there (the kernel finds it only in that device's queue). */
 export type Origin = 0 | 1;
