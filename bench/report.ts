@@ -39,6 +39,8 @@ export interface Figure {
   kernel?: Spread;
   c?: Spread;
   cdevemu?: Spread;
+  /** bench/peer/floor.ts, with --floor. */
+  floor?: Spread;
   /** cdevemu / C of the runs done next to each other, one per repetition. */
   ratio?: Spread;
   target?: Target;
@@ -94,23 +96,25 @@ function fmtRatio(s: Spread | undefined): string {
 }
 
 export function renderTable(results: WorkloadResult[], notes: string[]): string {
-  const header = ['workload', 'metric', 'kernel', 'C (libfuse3)', 'cdevemu', 'cdevemu/C', 'target'];
+  const floor = results.some((r) => r.figures.some((f) => f.floor));
+  const header = ['workload', 'metric', 'kernel', 'C (libfuse3)', 'cdevemu', 'cdevemu/C', 'target', ...(floor ? ['floor', 'floor/C'] : [])];
   const rows: string[][] = [];
   const remarkAfter = new Map<number, string[]>();
   for (const r of results) {
     if (r.error) {
-      rows.push([r.title, 'FAILED', '', '', '', '', '']);
+      rows.push([r.title, 'FAILED', ...header.slice(2).map(() => '')]);
       remarkAfter.set(rows.length - 1, [`error: ${r.error.split('\n')[0]}`]);
       continue;
     }
     r.figures.forEach((f, i) => {
       const target = f.target ? `${f.met === undefined ? '?' : f.met ? 'met' : 'MISSED'} (${f.target.text})` : '';
-      rows.push([i === 0 ? r.title : '', `${f.name} ${f.unit}`, fmtSpread(f.kernel), fmtSpread(f.c), fmtSpread(f.cdevemu), fmtRatio(f.ratio), target]);
+      const floorCells = floor ? [fmtSpread(f.floor), f.floor && f.c ? fmtRatio(spread(f.floor.values.map((v, k) => v / f.c!.values[k]!))) : ''] : [];
+      rows.push([i === 0 ? r.title : '', `${f.name} ${f.unit}`, fmtSpread(f.kernel), fmtSpread(f.c), fmtSpread(f.cdevemu), fmtRatio(f.ratio), target, ...floorCells]);
     });
     remarkAfter.set(rows.length - 1, [...(r.reference ? [`kernel: ${r.reference}`] : []), ...r.remarks]);
   }
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
-  const numeric = [false, false, true, true, true, true, false];
+  const numeric = [false, false, true, true, true, true, false, true, true];
   const line = (cells: string[]): string => cells.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
   const out: string[] = [line(header), rule];

@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { buildClients, killChildren, LineClient, runJson } from './clients.js';
 import { CPU_TICK_MICROS, cpuMicros, memory, resetPeak } from './procstat.js';
 import { judge, renderTable, spread, type Better, type Figure, type Target, type WorkloadResult } from './report.js';
-import { startCdevemu, startPeer, type CdevemuServer, type Server } from './servers.js';
+import { startCdevemu, startFloor, startPeer, type CdevemuServer, type Server } from './servers.js';
 
 // ---------------------------------------------------------------- options
 
@@ -35,10 +35,11 @@ interface Options {
   json: string | null;
   only: Set<number> | null;
   reps: number;
+  floor: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: process.env.CDEVEMU_BENCH_QUICK === '1', json: null, only: null, reps: 3 };
+  const o: Options = { quick: process.env.CDEVEMU_BENCH_QUICK === '1', json: null, only: null, reps: 3, floor: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') o.quick = true;
@@ -54,14 +55,15 @@ function parseArgs(argv: string[]): Options {
     } else if (a === '--reps') {
       o.reps = Number(argv[++i]);
       if (!Number.isInteger(o.reps) || o.reps < 1) usage('--reps needs a positive whole number');
-    } else if (a === '--help' || a === '-h') usage(null);
+    } else if (a === '--floor') o.floor = true;
+    else if (a === '--help' || a === '-h') usage(null);
     else usage(`unknown argument ${a}`);
   }
   return o;
 }
 
 function usage(err: string | null): never {
-  const text = 'usage: node dist/bench/run.js [--quick] [--json FILE] [--only 1,2,...,6] [--reps N]  (CDEVEMU_BENCH_QUICK=1 = --quick)';
+  const text = 'usage: node dist/bench/run.js [--quick] [--json FILE] [--only 1,2,...,6] [--reps N] [--floor]  (CDEVEMU_BENCH_QUICK=1 = --quick)';
   if (err) {
     console.error(`${err}\n${text}`);
     process.exit(2);
@@ -200,17 +202,18 @@ async function onServer(s: Server, w: Workload): Promise<{ values: Values; raw: 
   return { values, raw: { client: r.raw, serverCpuMicros: cpu, ops: r.ops, memory: mem } };
 }
 
-async function runWorkload(w: Workload, c: Server, emu: Server): Promise<WorkloadResult> {
+async function runWorkload(w: Workload, c: Server, emu: Server, floor: Server | null): Promise<WorkloadResult> {
   const runs: unknown[] = [];
-  const per = { kernel: [] as Values[], c: [] as Values[], cdevemu: [] as Values[] };
+  const per = { kernel: [] as Values[], C: [] as Values[], cdevemu: [] as Values[], floor: [] as Values[] };
   for (let rep = 0; rep < opts.reps; rep++) {
     const k = await w.kernel();
     per.kernel.push(k.values);
-    const order = rep % 2 === 0 ? [c, emu] : [emu, c];
+    const order = [c, emu, ...(floor ? [floor] : [])];
+    if (rep % 2) order.reverse();
     const rec: Record<string, unknown> = { rep, kernel: k.raw };
     for (const s of order) {
       const r = await onServer(s, w);
-      (s === c ? per.c : per.cdevemu).push(r.values);
+      per[s.name].push(r.values);
       rec[s.name] = r.raw;
     }
     runs.push(rec);
@@ -225,9 +228,11 @@ async function runWorkload(w: Workload, c: Server, emu: Server): Promise<Workloa
     const f: Figure = { name: m.key, unit: m.unit, better: m.better };
     const k = col(per.kernel);
     if (k) f.kernel = k;
-    f.c = col(per.c)!;
+    f.c = col(per.C)!;
     f.cdevemu = col(per.cdevemu)!;
-    f.ratio = spread(per.cdevemu.map((v, i) => v[m.key]! / per.c[i]![m.key]!));
+    const fl = col(per.floor);
+    if (fl) f.floor = fl;
+    f.ratio = spread(per.cdevemu.map((v, i) => v[m.key]! / per.C[i]![m.key]!));
     if (m.target) f.target = m.target;
     return judge(f);
   });
@@ -444,6 +449,8 @@ async function main(): Promise<number> {
   servers.push(c);
   const emu = await startCdevemu(workDir, cli);
   servers.push(emu);
+  const floor = opts.floor ? await startFloor(workDir, join(repoDir, 'dist', 'bench', 'peer', 'floor.js'), cli) : null;
+  if (floor) servers.push(floor);
 
   console.log(
     `cdevemu bench (${opts.reps} x ${RUN_MS / 1000} s runs${opts.quick ? ', quick' : ''}) on ${info.cores}x ${info.cpu}, Linux ${info.kernel}, Node ${info.node}, libfuse ${info.libfuse}; load average ${info.loadAtStart} at start`,
@@ -482,7 +489,7 @@ async function main(): Promise<number> {
     openCloseWorkload(bins),
     parallelWorkload(bins),
   ];
-  for (const w of workloads) if (want(w.num)) await step(`${w.num}: ${w.title}`, () => runWorkload(w, c, emu), w.id);
+  for (const w of workloads) if (want(w.num)) await step(`${w.num}: ${w.title}`, () => runWorkload(w, c, emu, floor), w.id);
   for (const n of UNPLUG_READERS) if (want(6)) await step(`6: unplug with ${n} blocked readers`, () => unplugWorkload(bins, emu, n), `6.${n}`);
 
   await sleep(2000);

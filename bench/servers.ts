@@ -8,6 +8,8 @@
  *            its control socket (plug and unplug for the unplug workload).
  *   C        bench/peer/devserver.c, a libfuse3 low-level server with the
  *            same tree and semantics.
+ *   floor    (--floor) bench/peer/floor.ts: cdevemu's FUSE transport under a
+ *            dozen-line filesystem, without the device layers.
  *
  * Both serve MOUNT/dev/{zero,null,echo}. stop() unmounts them (SIGTERM:
  * both unmount on it), and makes sure with `umount -l` if a server died.
@@ -18,7 +20,7 @@ import { ControlClient } from '../src/control/client.js';
 import { findMount } from '../src/fuse/mount.js';
 import { LineClient, run } from './clients.js';
 
-export type ServerName = 'C' | 'cdevemu';
+export type ServerName = 'C' | 'cdevemu' | 'floor';
 
 export interface Server {
   name: ServerName;
@@ -90,6 +92,20 @@ export async function startCdevemu(dir: string, cli: string): Promise<CdevemuSer
     throw err;
   }
   return { ...s, control: new ControlClient(socket) };
+}
+
+export async function startFloor(dir: string, script: string, cli: string): Promise<Server> {
+  const mountpoint = join(dir, 'floor');
+  await mkdir(mountpoint);
+  const proc = new LineClient(process.execPath, [...(await shebangFlags(cli)), script, mountpoint]);
+  const s = serverOf('floor', proc, mountpoint);
+  try {
+    await started('floor', proc, (l) => l === 'ready');
+  } catch (err) {
+    await s.stop();
+    throw err;
+  }
+  return s;
 }
 
 export async function startPeer(dir: string, bin: string): Promise<Server> {

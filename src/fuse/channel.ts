@@ -60,7 +60,8 @@ const TAIL = 1; // slots consumed by the main thread
 const SLEEPING = 2; // 1 while the main thread waits for a wake-up message
 const WAITING = 3; // 1 while the main thread waits on HEAD (Atomics.wait), to be notified
 const OWNER = 4; // 1 while the main thread reads requests itself: the reader must not read
-const LEN0 = 5; // LEN0 + slot: byte length of the request in that slot
+const PARKED = 5; // 1 while the reader is parked (out of read()) because of OWNER
+const LEN0 = 6; // LEN0 + slot: byte length of the request in that slot
 const SLOTS = 4; // power of two; each is max_write + a page of memory
 const NOTIFIER_IDLE_MS = 30_000;
 
@@ -86,7 +87,11 @@ const gen = mem.map(() => 0);
 let head = 0;
 for (;;) {
   // The main thread is reading requests itself: stay out of read().
-  while (Atomics.load(c, ${OWNER}) === 1) Atomics.wait(c, ${OWNER}, 1);
+  while (Atomics.load(c, ${OWNER}) === 1) {
+    Atomics.store(c, ${PARKED}, 1);
+    Atomics.wait(c, ${OWNER}, 1);
+  }
+  Atomics.store(c, ${PARKED}, 0);
   let tail = Atomics.load(c, ${TAIL});
   while (((head - tail) | 0) >= slots) {
     Atomics.wait(c, ${TAIL}, tail);
@@ -298,8 +303,10 @@ export class FuseChannel {
    * spinMicros in ppoll() (asleep, woken by the kernel), the reader parked
    * out of read(). Handles one request and returns true, the next turn
    * scheduled (the reader stays parked); or hands reading back to the
-   * reader and returns false. A request the reader took just before it
-   * parked is in the ring, looked at on every pass.
+   * reader and returns false. Until the reader has parked it may be inside
+   * read() and take the next request itself: then the wait is on the ring
+   * (Atomics.wait, which the reader's publication ends), not in ppoll(),
+   * which that request would never wake.
    */
   private serveDirect(): boolean {
     const c = this.ctl;
@@ -310,14 +317,17 @@ export class FuseChannel {
         this.drain();
         return true;
       }
+      const parked = Atomics.load(c, PARKED) === 1;
       let n = 0;
-      try {
-        n = readSync(this.directFd, this.directBuf, 0, this.slotSize, null);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        // ENOENT: the request vanished (fuse_dev_do_read); anything but
-        // EAGAIN or EINTR (ENODEV: unmounted) is the reader's to report.
-        if (code !== 'EAGAIN' && code !== 'EINTR' && code !== 'ENOENT') break;
+      if (parked) {
+        try {
+          n = readSync(this.directFd, this.directBuf, 0, this.slotSize, null);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          // ENOENT: the request vanished (fuse_dev_do_read); anything but
+          // EAGAIN or EINTR (ENODEV: unmounted) is the reader's to report.
+          if (code !== 'EAGAIN' && code !== 'EINTR' && code !== 'ENOENT') break;
+        }
       }
       if (n > 0) {
         if (this.events!.request(this.directBuf.subarray(0, n), DIRECT)) this.directBuf = Buffer.allocUnsafeSlow(this.slotSize);
@@ -326,7 +336,13 @@ export class FuseChannel {
       }
       const left = deadline - performance.now();
       if (left <= 0) break;
-      pollOne(this.directFd, POLLIN, left * 1e6);
+      if (parked) {
+        pollOne(this.directFd, POLLIN, left * 1e6);
+      } else {
+        Atomics.store(c, WAITING, 1);
+        Atomics.wait(c, HEAD, this.tail, left);
+        Atomics.store(c, WAITING, 0);
+      }
     }
     Atomics.store(c, OWNER, 0);
     Atomics.notify(c, OWNER);
