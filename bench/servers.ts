@@ -60,13 +60,22 @@ function serverOf(name: ServerName, proc: LineClient, mountpoint: string): Serve
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
-/** Waits for the server's first line of output (its "mounted and serving" sign), or its failure. */
-async function started(name: ServerName, proc: LineClient, expect: (line: string) => boolean): Promise<void> {
-  const line = await proc.line(READY_MS);
-  if (!expect(line)) {
-    proc.kill('SIGTERM');
-    throw new Error(`${name} server said ${JSON.stringify(line)} instead of being ready`);
+/**
+ * Starts one server on MOUNT (`dir/sub`, created) and waits for its first
+ * line of output, its "mounted and serving" sign; stops it on a failure.
+ */
+async function start(name: ServerName, mountpoint: string, cmd: string, args: string[], ready: (line: string) => boolean): Promise<Server> {
+  await mkdir(mountpoint);
+  const proc = new LineClient(cmd, args);
+  const s = serverOf(name, proc, mountpoint);
+  try {
+    const line = await proc.line(READY_MS);
+    if (!ready(line)) throw new Error(`${name} server said ${JSON.stringify(line)} instead of being ready`);
+  } catch (err) {
+    await s.stop();
+    throw err;
   }
+  return s;
 }
 
 /** The node flags of the cli's `#!/usr/bin/env -S node FLAGS` line: the daemon runs as the installed executable would. */
@@ -80,44 +89,20 @@ export async function startCdevemu(dir: string, cli: string): Promise<CdevemuSer
   const mountpoint = join(dir, 'cdevemu');
   const socket = join(dir, 'control.sock');
   const config = join(dir, 'devices.json');
-  await mkdir(mountpoint);
   const devices = ['zero', 'null', 'echo'].map((m) => ({ model: m, name: m }));
   await writeFile(config, JSON.stringify({ devices }));
-  const proc = new LineClient(process.execPath, [...(await shebangFlags(cli)), cli, 'daemon', '--mount', mountpoint, '--socket', socket, '--config', config, '--log-level', 'warn']);
-  const s = serverOf('cdevemu', proc, mountpoint);
-  try {
-    await started('cdevemu', proc, (l) => l.startsWith('cdevemu serves 3 device'));
-  } catch (err) {
-    await s.stop();
-    throw err;
-  }
+  const args = [...(await shebangFlags(cli)), cli, 'daemon', '--mount', mountpoint, '--socket', socket, '--config', config, '--log-level', 'warn'];
+  const s = await start('cdevemu', mountpoint, process.execPath, args, (l) => l.startsWith('cdevemu serves 3 device'));
   return { ...s, control: new ControlClient(socket) };
 }
 
+/** bench/peer/floor.js, with the daemon's node flags. */
 export async function startFloor(dir: string, script: string, cli: string): Promise<Server> {
   const mountpoint = join(dir, 'floor');
-  await mkdir(mountpoint);
-  const proc = new LineClient(process.execPath, [...(await shebangFlags(cli)), script, mountpoint]);
-  const s = serverOf('floor', proc, mountpoint);
-  try {
-    await started('floor', proc, (l) => l === 'ready');
-  } catch (err) {
-    await s.stop();
-    throw err;
-  }
-  return s;
+  return start('floor', mountpoint, process.execPath, [...(await shebangFlags(cli)), script, mountpoint], (l) => l === 'ready');
 }
 
 export async function startPeer(dir: string, bin: string): Promise<Server> {
   const mountpoint = join(dir, 'c');
-  await mkdir(mountpoint);
-  const proc = new LineClient(bin, [mountpoint]);
-  const s = serverOf('C', proc, mountpoint);
-  try {
-    await started('C', proc, (l) => l === 'ready');
-  } catch (err) {
-    await s.stop();
-    throw err;
-  }
-  return s;
+  return start('C', mountpoint, bin, [mountpoint], (l) => l === 'ready');
 }

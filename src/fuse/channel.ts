@@ -317,31 +317,30 @@ export class FuseChannel {
         this.drain();
         return true;
       }
-      const parked = Atomics.load(c, PARKED) === 1;
+      const left = deadline - performance.now();
+      if (left <= 0) break;
+      if (Atomics.load(c, PARKED) !== 1) {
+        Atomics.store(c, WAITING, 1);
+        Atomics.wait(c, HEAD, this.tail, left);
+        Atomics.store(c, WAITING, 0);
+        continue;
+      }
+      // Poll first, read once readable: a read that finds nothing throws
+      // EAGAIN, and an exception costs more than the request.
+      if ((pollOne(this.directFd, POLLIN, left * 1e6) & POLLIN) === 0) continue;
       let n = 0;
-      if (parked) {
-        try {
-          n = readSync(this.directFd, this.directBuf, 0, this.slotSize, null);
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          // ENOENT: the request vanished (fuse_dev_do_read); anything but
-          // EAGAIN or EINTR (ENODEV: unmounted) is the reader's to report.
-          if (code !== 'EAGAIN' && code !== 'EINTR' && code !== 'ENOENT') break;
-        }
+      try {
+        n = readSync(this.directFd, this.directBuf, 0, this.slotSize, null);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        // ENOENT: the request vanished (fuse_dev_do_read); anything but
+        // EAGAIN or EINTR (ENODEV: unmounted) is the reader's to report.
+        if (code !== 'EAGAIN' && code !== 'EINTR' && code !== 'ENOENT') break;
       }
       if (n > 0) {
         if (this.events!.request(this.directBuf.subarray(0, n), DIRECT)) this.directBuf = Buffer.allocUnsafeSlow(this.slotSize);
         setImmediate(this.idle);
         return true;
-      }
-      const left = deadline - performance.now();
-      if (left <= 0) break;
-      if (parked) {
-        pollOne(this.directFd, POLLIN, left * 1e6);
-      } else {
-        Atomics.store(c, WAITING, 1);
-        Atomics.wait(c, HEAD, this.tail, left);
-        Atomics.store(c, WAITING, 0);
       }
     }
     Atomics.store(c, OWNER, 0);
