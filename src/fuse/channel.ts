@@ -24,11 +24,12 @@
  *
  * A wake-up message crosses threads only when the main thread has gone idle
  * (flag `sleeping`), so a burst of requests costs one event-loop wake-up.
- * Before going idle the main thread waits a few microseconds for the next
- * request, asleep on the ring's head (Atomics.wait), not spinning: a client
- * in a read() loop usually sends it that fast, and catching it saves the
- * event-loop wake-up on each round trip, while a quiet connection costs no
- * CPU.
+ * While requests keep coming the main thread reads them itself, from a
+ * non-blocking clone of the connection, with the reader parked out of
+ * read() (enableDirect, serveDirect): between two requests it waits up to
+ * spinMicros asleep in ppoll(), so a request costs one thread wake-up, as
+ * in a C server's read loop, and a quiet connection costs no CPU. A reply
+ * goes back to the descriptor its request was read from.
  *
  * Invalidation notifications take VFS inode locks in the kernel and can
  * block behind a LOOKUP that is itself waiting for our reply (libfuse
