@@ -159,36 +159,79 @@ export class LineClient {
     });
   }
 
-  kill(): void {
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
     if (this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGKILL');
+      this.child.kill(signal);
     }
   }
 }
 
+const found = async (cmd: string, args: string[]): Promise<boolean> =>
+  run(cmd, args, 30_000).then((e) => e.code === 0, () => false);
+
+/**
+ * Makes sure gcc, pkg-config and libfuse3's headers are there: installed
+ * with apt-get when missing and running as root, else a clear error naming
+ * what is missing.
+ */
+export async function ensureBuildTools(): Promise<void> {
+  const missing = async (): Promise<string[]> => {
+    const m: string[] = [];
+    if (!(await found('gcc', ['--version']))) m.push('gcc');
+    if (!(await found('pkg-config', ['--version']))) m.push('pkg-config');
+    else if (!(await found('pkg-config', ['--exists', 'fuse3']))) m.push('libfuse3-dev');
+    return m;
+  };
+  let m = await missing();
+  if (m.length === 0) return;
+  if (process.getuid?.() !== 0 || !(await found('apt-get', ['--version']))) {
+    throw new Error(`the bench needs ${m.join(', ')} (e.g. apt-get install ${m.join(' ')}); not root or no apt-get, so not installing`);
+  }
+  console.error(`bench: installing ${m.join(' ')} with apt-get`);
+  const install = (): Promise<Exit> => run('apt-get', ['install', '-y', '--no-install-recommends', ...m], 600_000);
+  let e = await install();
+  if (e.code !== 0) {
+    await run('apt-get', ['update'], 600_000);
+    e = await install();
+  }
+  m = await missing();
+  if (m.length) throw new Error(`apt-get install did not provide ${m.join(', ')}:\n${e.stderr}`);
+}
+
+async function gcc(src: string, bin: string, flags: string[]): Promise<void> {
+  const tmp = `${bin}.tmp-${process.pid}`;
+  const e = await run('gcc', ['-O2', '-Wall', '-Werror', '-pthread', '-o', tmp, src, ...flags], 60_000);
+  if (e.code !== 0) {
+    await rm(tmp, { force: true });
+    throw new Error(`gcc ${src} failed:\n${e.stderr}`);
+  }
+  await rename(tmp, bin);
+}
+
 /**
  * Compiles every bench/clients/NAME.c into bench/bin/NAME with
- * `gcc -O2 -Wall -Werror -pthread`, in parallel. Returns NAME -> path.
+ * `gcc -O2 -Wall -Werror -pthread`, and bench/peer/devserver.c against
+ * libfuse3, in parallel. Returns NAME -> path (the peer as "devserver").
  */
 export async function buildClients(benchDir: string): Promise<Record<string, string>> {
+  await ensureBuildTools();
   const srcDir = join(benchDir, 'clients');
   const binDir = join(benchDir, 'bin');
   await mkdir(binDir, { recursive: true });
+  const fuse3 = (await run('pkg-config', ['--cflags', '--libs', 'fuse3'], 30_000)).stdout.trim().split(/\s+/);
   const sources = (await readdir(srcDir)).filter((f) => f.endsWith('.c'));
-  const out: Record<string, string> = {};
-  await Promise.all(
-    sources.map(async (file) => {
+  const out: Record<string, string> = { devserver: join(binDir, 'devserver') };
+  await Promise.all([
+    ...sources.map(async (file) => {
       const name = file.slice(0, -2);
-      const bin = join(binDir, name);
-      const tmp = `${bin}.tmp-${process.pid}`;
-      const e = await run('gcc', ['-O2', '-Wall', '-Werror', '-pthread', '-o', tmp, join(srcDir, file)], 60_000);
-      if (e.code !== 0) {
-        await rm(tmp, { force: true });
-        throw new Error(`gcc ${file} failed:\n${e.stderr}`);
-      }
-      await rename(tmp, bin);
-      out[name] = bin;
+      out[name] = join(binDir, name);
+      await gcc(join(srcDir, file), out[name]!, []);
     }),
-  );
+    gcc(join(benchDir, 'peer', 'devserver.c'), out.devserver!, fuse3),
+  ]);
   return out;
 }

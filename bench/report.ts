@@ -1,51 +1,72 @@
 /**
- * The bench's results and their presentation: a plain-text table for
- * stdout, and the same figures as JSON.
+ * The bench's results and their presentation: medians and spreads over the
+ * repetitions, a plain-text table for stdout, and the same figures as JSON.
  */
 
 export type Better = 'higher' | 'lower';
 
-/** One figure measured on the emulated device and on its reference. */
-export interface Metric {
+/** One figure over the repetitions. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  /** Every repetition's value, in run order. */
+  values: number[];
+}
+
+export function spread(values: number[]): Spread {
+  const v = values.filter((x) => Number.isFinite(x));
+  if (v.length === 0) return { median: NaN, min: NaN, max: NaN, values };
+  const s = [...v].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return { median, min: s[0]!, max: s[s.length - 1]!, values };
+}
+
+/** A goal for one figure: on the cdevemu/C ratio, or on cdevemu's absolute value. */
+export interface Target {
+  on: 'ratio' | 'cdevemu';
+  /** The figure must be at least (higher) or at most (lower) this. */
+  bound: number;
+  text: string;
+}
+
+/** One metric of a workload on the kernel reference, the C server and cdevemu. */
+export interface Figure {
   name: string;
   unit: string;
   better: Better;
-  emulated: number;
-  reference: number;
-  /** emulated / reference. */
-  ratio: number;
-  /** An absolute goal for the emulated figure. */
-  target?: { min: number; text: string };
+  kernel?: Spread;
+  c?: Spread;
+  cdevemu?: Spread;
+  /** bench/peer/floor.ts, with --floor. */
+  floor?: Spread;
+  /** cdevemu / C of the runs done next to each other, one per repetition. */
+  ratio?: Spread;
+  target?: Target;
   met?: boolean;
+}
+
+export function judge(f: Figure): Figure {
+  if (!f.target) return f;
+  const v = f.target.on === 'ratio' ? f.ratio?.median : f.cdevemu?.median;
+  if (v === undefined || !Number.isFinite(v)) return f;
+  // Throughput targets are minima; latency, CPU and memory targets are maxima.
+  f.met = f.better === 'higher' ? v >= f.target.bound : v <= f.target.bound;
+  return f;
 }
 
 export interface WorkloadResult {
   id: string;
   title: string;
-  /** What the reference is. */
+  /** What the kernel column is. */
   reference: string;
-  metrics: Metric[];
-  /** Raw client output and side measurements (daemon CPU, errno seen...). */
-  details: Record<string, unknown>;
-  /** Free-text remarks printed under the workload (e.g. "errno EIO x100"). */
+  figures: Figure[];
+  /** Free-text remarks printed under the workload. */
   remarks: string[];
+  /** Raw client output and procfs readings of every run. */
+  runs: unknown[];
   error?: string;
-}
-
-export function metric(
-  name: string,
-  unit: string,
-  better: Better,
-  emulated: number,
-  reference: number,
-  target?: { min: number; text: string },
-): Metric {
-  const m: Metric = { name, unit, better, emulated, reference, ratio: reference > 0 ? emulated / reference : NaN };
-  if (target) {
-    m.target = target;
-    m.met = emulated >= target.min;
-  }
-  return m;
 }
 
 /** 3 significant digits, thousands grouped, no exponent for the ranges we print. */
@@ -60,45 +81,46 @@ export function fmtNum(v: number): string {
   return v.toPrecision(3);
 }
 
-export function fmtRatio(r: number): string {
-  if (!Number.isFinite(r)) return '-';
-  if (r >= 100) return r.toFixed(0);
-  if (r >= 10) return r.toFixed(1);
-  if (r >= 1) return r.toFixed(2);
-  if (r >= 0.01) return r.toFixed(3);
-  return r.toPrecision(2);
+/** "median ±x%": x is half the min-max range, relative to the median. */
+function fmtSpread(s: Spread | undefined): string {
+  if (!s || !Number.isFinite(s.median)) return '';
+  if (s.values.length < 2 || s.median === 0) return fmtNum(s.median);
+  const pct = ((s.max - s.min) / 2 / Math.abs(s.median)) * 100;
+  return `${fmtNum(s.median)} ±${pct < 10 ? pct.toFixed(1) : pct.toFixed(0)}%`;
 }
 
-function pad(s: string, w: number, right = false): string {
-  return right ? s.padStart(w) : s.padEnd(w);
+function fmtRatio(s: Spread | undefined): string {
+  if (!s || !Number.isFinite(s.median)) return '';
+  const r = (x: number): string => (x >= 10 ? x.toFixed(1) : x.toFixed(2));
+  return s.values.length < 2 ? r(s.median) : `${r(s.median)} (${r(s.min)}-${r(s.max)})`;
 }
 
 export function renderTable(results: WorkloadResult[], notes: string[]): string {
-  const header = ['workload', 'metric', 'emulated', 'reference', 'ratio', 'target'];
+  const floor = results.some((r) => r.figures.some((f) => f.floor));
+  const header = ['workload', 'metric', 'kernel', 'C (libfuse3)', 'cdevemu', 'cdevemu/C', 'target', ...(floor ? ['floor', 'floor/C'] : [])];
   const rows: string[][] = [];
   const remarkAfter = new Map<number, string[]>();
   for (const r of results) {
     if (r.error) {
-      rows.push([r.title, 'FAILED', '', '', '', '']);
+      rows.push([r.title, 'FAILED', ...header.slice(2).map(() => '')]);
       remarkAfter.set(rows.length - 1, [`error: ${r.error.split('\n')[0]}`]);
       continue;
     }
-    r.metrics.forEach((m, i) => {
-      const target = m.target ? `${m.met ? 'met' : 'MISSED'} (${m.target.text})` : '';
-      rows.push([i === 0 ? r.title : '', m.name, fmtNum(m.emulated), fmtNum(m.reference), fmtRatio(m.ratio), target]);
+    r.figures.forEach((f, i) => {
+      const target = f.target ? `${f.met === undefined ? '?' : f.met ? 'met' : 'MISSED'} (${f.target.text})` : '';
+      const floorCells = floor ? [fmtSpread(f.floor), f.floor && f.c ? fmtRatio(spread(f.floor.values.map((v, k) => v / f.c!.values[k]!))) : ''] : [];
+      rows.push([i === 0 ? r.title : '', `${f.name} ${f.unit}`, fmtSpread(f.kernel), fmtSpread(f.c), fmtSpread(f.cdevemu), fmtRatio(f.ratio), target, ...floorCells]);
     });
-    const rem = [`reference: ${r.reference}`, ...r.remarks];
-    remarkAfter.set(rows.length - 1, rem);
+    remarkAfter.set(rows.length - 1, [...(r.reference ? [`kernel: ${r.reference}`] : []), ...r.remarks]);
   }
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
-  const numeric = [false, false, true, true, true, false];
-  const line = (cells: string[]): string =>
-    cells.map((c, i) => pad(c, widths[i]!, numeric[i])).join('  ').trimEnd();
+  const numeric = [false, false, true, true, true, true, false, true, true];
+  const line = (cells: string[]): string => cells.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
   const out: string[] = [line(header), rule];
   rows.forEach((row, i) => {
     out.push(line(row));
-    for (const rem of remarkAfter.get(i) ?? []) out.push(`${' '.repeat(widths[0]! + 2)}  ${rem}`);
+    for (const rem of remarkAfter.get(i) ?? []) out.push(`${' '.repeat(widths[0]! + 2)}${rem}`);
     if (remarkAfter.has(i) && i !== rows.length - 1) out.push('');
   });
   out.push(rule);

@@ -1,31 +1,32 @@
 /**
- * cdevemu benchmark suite.
+ * cdevemu benchmark suite: cdevemu against a libfuse3 server in C, side by
+ * side in one run.
  *
- *   npm run bench                         # full volumes (1 GiB per stream)
- *   node dist/bench/run.js --quick        # 1/16 of the volumes, a smoke run
- *   node dist/bench/run.js --json FILE    # also write the figures as JSON
- *   node dist/bench/run.js --only 1,3,6   # a subset of the workloads
- *   node dist/bench/run.js --spin-micros 0  # the transport's idle spin (default: the emulator's)
+ *   npm run bench                           # 3 repetitions of 2 s runs (~5 min)
+ *   npm run bench -- --quick                # 3 repetitions of 0.5 s runs (~1.5 min)
+ *   node dist/bench/run.js --json FILE      # also write every figure as JSON
+ *   node dist/bench/run.js --only 1,3,6     # a subset of the workloads
  *
- * Every workload runs on an emulated device and on a reference in the same
- * run, and is reported as emulated/reference with both absolute figures.
+ * Every workload runs against the kernel's own device (/dev/zero, /dev/null,
+ * a pipe), the C server (bench/peer/devserver.c) and the cdevemu daemon,
+ * three times, C and cdevemu alternating (C first in odd repetitions,
+ * cdevemu first in even ones), so that both see the same machine; the
+ * table gives the median and spread of each, and the median of the
+ * cdevemu/C ratios of runs done next to each other.
  *
- * This process serves the FUSE mount on its main thread: it must never touch
- * the mount itself (a synchronous call would deadlock, an asynchronous one
- * would compete with the requests it measures). All I/O on the mount is done
- * by the C clients in bench/clients/, started with an asynchronous spawn.
- * The mount is removed on every exit path: normal end, failure, SIGINT/SIGTERM.
+ * Both servers are child processes (servers.ts): their CPU time and memory
+ * are read from procfs around each run (procstat.ts). All I/O is done by the
+ * C clients in bench/clients/. Mounts are removed on every exit path:
+ * normal end, failure, SIGINT/SIGTERM/SIGHUP.
  */
-import { mkdtemp, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
-import { Emulator } from '../src/emulator.js';
-import { buildClients, killChildren, LineClient, run, runJson } from './clients.js';
-import { metric, renderTable, type Metric, type WorkloadResult } from './report.js';
-import { findMount } from '../src/fuse/mount.js';
-import { benchRingModel, ringWorkload } from './ring.js';
+import { buildClients, killChildren, LineClient, runJson } from './clients.js';
+import { CPU_TICK_MICROS, cpuMicros, memory, resetPeak } from './procstat.js';
+import { judge, renderTable, spread, type Better, type Figure, type Target, type WorkloadResult } from './report.js';
+import { startCdevemu, startFloor, startPeer, type CdevemuServer, type Server } from './servers.js';
 
 // ---------------------------------------------------------------- options
 
@@ -33,11 +34,12 @@ interface Options {
   quick: boolean;
   json: string | null;
   only: Set<number> | null;
-  spinMicros: number | undefined;
+  reps: number;
+  floor: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, json: null, only: null, spinMicros: undefined };
+  const o: Options = { quick: process.env.CDEVEMU_BENCH_QUICK === '1', json: null, only: null, reps: 3, floor: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') o.quick = true;
@@ -49,19 +51,19 @@ function parseArgs(argv: string[]): Options {
       const list = argv[++i];
       if (!list) usage('--only needs a list, e.g. 1,3,6');
       o.only = new Set(list.split(',').map((s) => Number(s)));
-      if ([...o.only].some((n) => !Number.isInteger(n) || n < 1 || n > 7)) usage(`bad --only ${list}`);
-    } else if (a === '--spin-micros') {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 0) usage('--spin-micros needs a whole number of microseconds');
-      o.spinMicros = v;
-    } else if (a === '--help' || a === '-h') usage(null);
+      if ([...o.only].some((n) => !Number.isInteger(n) || n < 1 || n > 6)) usage(`bad --only ${list}`);
+    } else if (a === '--reps') {
+      o.reps = Number(argv[++i]);
+      if (!Number.isInteger(o.reps) || o.reps < 1) usage('--reps needs a positive whole number');
+    } else if (a === '--floor') o.floor = true;
+    else if (a === '--help' || a === '-h') usage(null);
     else usage(`unknown argument ${a}`);
   }
   return o;
 }
 
 function usage(err: string | null): never {
-  const text = 'usage: node dist/bench/run.js [--quick] [--json FILE] [--only 1,2,...,7] [--spin-micros N]';
+  const text = 'usage: node dist/bench/run.js [--quick] [--json FILE] [--only 1,2,...,6] [--reps N] [--floor]  (CDEVEMU_BENCH_QUICK=1 = --quick)';
   if (err) {
     console.error(`${err}\n${text}`);
     process.exit(2);
@@ -71,71 +73,45 @@ function usage(err: string | null): never {
 }
 
 const opts = parseArgs(process.argv.slice(2));
-const SCALE = opts.quick ? 16 : 1;
-const GiB = 1 << 30;
 const KiB = 1024;
 const MiB = 1 << 20;
 
-/** Volumes at full scale; --quick divides them by 16. */
-const V = {
-  seqBytes: GiB / SCALE,
-  parallelBytes: GiB / SCALE, // in total, split over the readers
-  parallelReaders: 4,
-  pingpongTrips: Math.round(50_000 / SCALE),
-  pingpongWarmup: Math.max(100, Math.round(2000 / SCALE)),
-  openClose: Math.round(50_000 / SCALE),
-  unplugReaders: [1, 100, 1000],
-};
-/** Per-client time cap: a client stops early (and says so) rather than blow the run's time budget. */
-const CAP_MS = opts.quick ? 5_000 : 40_000;
+/** How long one timed run lasts; every client stops at it (volumes are set so as never to run out first). */
+const RUN_MS = opts.quick ? 500 : 2000;
 /** Wall-clock limit for any one client process (killed after it). */
-const KILL_MS = CAP_MS + 60_000;
+const KILL_MS = RUN_MS + 60_000;
+const ENDLESS = String(2 ** 50); // bytes or operations: more than any run gets through
+const WARMUP_TRIPS = opts.quick ? 200 : 1000;
+const PARALLEL_READERS = 4;
+const UNPLUG_READERS = [1, 100, 1000];
 
-const TARGETS = {
-  small: { min: 20_000, text: '>= 20,000 ops/s' },
-  bigRead: { min: 4, text: '>= 4 GB/s' },
-  pingpong: { min: 10_000, text: '>= 10,000 rt/s' },
+const T = {
+  ratio: (bound: number, better: Better): Target => ({ on: 'ratio', bound, text: `${better === 'higher' ? '>=' : '<='} ${bound}x C` }),
+  abs: (bound: number, unit: string): Target => ({ on: 'cdevemu', bound, text: `<= ${bound} ${unit}` }),
 };
+const PEAK_RSS_MIB = 100;
+const IDLE_RSS_MIB = 50;
+const UNPLUG_MS = 50;
 
 // ----------------------------------------------------------------- set-up
 
-const benchDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench');
-const log = pino({ level: 'warn' }, pino.destination(2));
+const repoDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const benchDir = join(repoDir, 'bench');
+const cli = join(repoDir, 'dist', 'daemon', 'cli.js');
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-let emulator: Emulator | null = null;
-let mountDir: string | null = null;
+let workDir: string | null = null;
+const servers: Server[] = [];
 let cleaning: Promise<void> | null = null;
 
-/** Idempotent: kills our clients, stops the emulator, makes sure nothing is mounted, removes the directory. */
+/** Idempotent: kills our clients, stops the servers (which unmount), removes the directory. */
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     killChildren();
-    if (emulator) {
-      try {
-        const stopped = await Promise.race([
-          emulator.stop({ releaseTimeoutMs: 2000 }),
-          new Promise<null>((r) => setTimeout(() => r(null), 20_000).unref()),
-        ]);
-        if (!stopped) console.error('bench: emulator stop did not finish in 20 s; unmounting lazily');
-        else if (stopped.unreleased.length) log.warn({ unreleased: stopped.unreleased }, 'files still open at stop');
-      } catch (err) {
-        console.error('bench: emulator stop failed:', err);
-      }
-    }
-    if (mountDir) {
-      if (await isMounted(mountDir)) {
-        await run('umount', ['-l', mountDir], 10_000, true).catch((err) => console.error('bench: umount:', err));
-      }
-      if (await isMounted(mountDir)) console.error(`bench: ${mountDir} is still mounted`);
-      else await rmdir(mountDir).catch((err) => console.error(`bench: rmdir ${mountDir}:`, err));
-    }
+    await Promise.all(servers.map((s) => s.stop().catch((err) => console.error(`bench: stopping ${s.name}:`, err))));
+    if (workDir) await rm(workDir, { recursive: true, force: true }).catch((err) => console.error(`bench: rm ${workDir}:`, err));
   })();
   return cleaning;
 }
-
-const isMounted = async (dir: string): Promise<boolean> => (await findMount(dir)) !== null;
 
 function bail(why: string, code: number): void {
   if (cleaning) {
@@ -155,6 +131,8 @@ process.on('unhandledRejection', (err) => {
   bail('unhandled rejection', 1);
 });
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 // ------------------------------------------------------------ measurement
 
 type Bins = Record<string, string>;
@@ -164,7 +142,6 @@ interface SeqOut {
   bytes: number;
   start: number;
   end: number;
-  capped: boolean;
 }
 interface PingOut {
   ops: number;
@@ -172,8 +149,6 @@ interface PingOut {
   end: number;
   p50_ns: number;
   p99_ns: number;
-  max_ns: number;
-  capped: boolean;
 }
 interface BlockOut {
   n: number;
@@ -185,147 +160,170 @@ interface BlockOut {
   errnos: Record<string, number>;
 }
 
-const secs = (o: { start: number; end: number }): number => (o.end - o.start) / 1e9;
+/** A run's figures, by metric name. */
+type Values = Record<string, number>;
+interface ClientRun {
+  values: Values;
+  /** Client operations, the divisor of the server's CPU time. */
+  ops: number;
+  raw: unknown;
+}
 
-/** Runs fn, reporting the bench process's CPU use (the daemon's, for emulated runs) as % of one core. */
-async function withCpu<T>(fn: () => Promise<T>): Promise<{ value: T; cpuPct: number }> {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  const value = await fn();
-  const c = process.cpuUsage(c0);
-  const wall = performance.now() - t0;
-  return { value, cpuPct: Math.round(((c.user + c.system) / 1000 / wall) * 100) };
+interface MetricSpec {
+  key: string;
+  unit: string;
+  better: Better;
+  target?: Target;
+}
+
+interface Workload {
+  num: number;
+  id: string;
+  title: string;
+  reference: string;
+  metrics: MetricSpec[];
+  kernel: () => Promise<ClientRun>;
+  server: (s: Server) => Promise<ClientRun>;
+  remarks?: string[];
+}
+
+const secs = (o: { start: number; end: number }): number => (o.end - o.start) / 1e9;
+const CPU = 'server CPU';
+const PEAK = 'server peak RSS';
+
+/** One run against a server, with its CPU time per client operation and its peak RSS during the run. */
+async function onServer(s: Server, w: Workload): Promise<{ values: Values; raw: unknown }> {
+  await resetPeak(s.pid);
+  const cpu0 = await cpuMicros(s.pid);
+  const r = await w.server(s);
+  const cpu = (await cpuMicros(s.pid)) - cpu0;
+  const mem = await memory(s.pid);
+  const values = { ...r.values, [CPU]: cpu / r.ops, [PEAK]: mem.peakKiB / 1024 };
+  return { values, raw: { client: r.raw, serverCpuMicros: cpu, ops: r.ops, memory: mem } };
+}
+
+async function runWorkload(w: Workload, c: Server, emu: Server, floor: Server | null): Promise<WorkloadResult> {
+  const runs: unknown[] = [];
+  const per = { kernel: [] as Values[], C: [] as Values[], cdevemu: [] as Values[], floor: [] as Values[] };
+  for (let rep = 0; rep < opts.reps; rep++) {
+    const k = await w.kernel();
+    per.kernel.push(k.values);
+    const order = [c, emu, ...(floor ? [floor] : [])];
+    if (rep % 2) order.reverse();
+    const rec: Record<string, unknown> = { rep, kernel: k.raw };
+    for (const s of order) {
+      const r = await onServer(s, w);
+      per[s.name].push(r.values);
+      rec[s.name] = r.raw;
+    }
+    runs.push(rec);
+  }
+  const allMetrics: MetricSpec[] = [
+    ...w.metrics,
+    { key: CPU, unit: 'µs/op', better: 'lower', ...(w.id === '1.4KiB' || w.id === '2.4KiB' ? { target: T.ratio(2, 'lower') } : {}) },
+    { key: PEAK, unit: 'MiB', better: 'lower', target: T.abs(PEAK_RSS_MIB, 'MiB') },
+  ];
+  const figures = allMetrics.map((m): Figure => {
+    const col = (vs: Values[]): ReturnType<typeof spread> | undefined => (vs.some((v) => m.key in v) ? spread(vs.map((v) => v[m.key]!)) : undefined);
+    const f: Figure = { name: m.key, unit: m.unit, better: m.better };
+    const k = col(per.kernel);
+    if (k) f.kernel = k;
+    f.c = col(per.C)!;
+    f.cdevemu = col(per.cdevemu)!;
+    const fl = col(per.floor);
+    if (fl) f.floor = fl;
+    f.ratio = spread(per.cdevemu.map((v, i) => v[m.key]! / per.C[i]![m.key]!));
+    if (m.target) f.target = m.target;
+    return judge(f);
+  });
+  return { id: w.id, title: w.title, reference: w.reference, figures, remarks: w.remarks ?? [], runs };
 }
 
 const sizeName = (n: number): string => (n >= MiB ? `${n / MiB} MiB` : `${n / KiB} KiB`);
-const volName = (n: number): string => (n >= GiB ? `${n / GiB} GiB` : `${n / MiB} MiB`);
 
-function cappedRemark(which: string, o: { capped: boolean }): string[] {
-  return o.capped ? [`${which} hit the ${CAP_MS / 1000} s cap: figures are over the part done`] : [];
-}
-
-async function seqWorkload(
-  bins: Bins,
-  id: string,
-  mode: 'read' | 'write',
-  chunk: number,
-  emuPath: string,
-  refPath: string,
-): Promise<WorkloadResult> {
-  const args = (path: string): string[] => [mode, path, String(chunk), String(V.seqBytes), '0', String(CAP_MS)];
-  const ref = await runJson<SeqOut>(bins.seqio!, args(refPath), KILL_MS);
-  const emu = await withCpu(() => runJson<SeqOut>(bins.seqio!, args(emuPath), KILL_MS));
-  const e = emu.value;
-  const ops = (o: SeqOut): number => o.ops / secs(o);
-  const gbs = (o: SeqOut): number => o.bytes / secs(o) / 1e9;
-  const metrics: Metric[] = [
-    metric('ops/s', 'ops/s', 'higher', ops(e), ops(ref), chunk === 4 * KiB ? TARGETS.small : undefined),
-    metric('GB/s', 'GB/s', 'higher', gbs(e), gbs(ref), mode === 'read' && chunk === MiB ? TARGETS.bigRead : undefined),
-  ];
+function seqWorkload(bins: Bins, num: 1 | 2, chunk: number): Workload {
+  const mode = num === 1 ? 'read' : 'write';
+  const node = num === 1 ? 'zero' : 'null';
+  const once = async (path: string): Promise<ClientRun> => {
+    const o = await runJson<SeqOut>(bins.seqio!, [mode, path, String(chunk), ENDLESS, '0', String(RUN_MS)], KILL_MS);
+    return { values: { 'ops/s': o.ops / secs(o), 'MB/s': o.bytes / secs(o) / 1e6 }, ops: o.ops, raw: o };
+  };
   return {
-    id,
-    title: `seq ${mode} ${sizeName(chunk)} x ${volName(V.seqBytes)}`,
-    reference: refPath,
-    metrics,
-    details: { emulated: e, reference: ref, daemonCpuPct: emu.cpuPct },
-    remarks: [`daemon CPU ${emu.cpuPct}% of a core`, ...cappedRemark('emulated', e), ...cappedRemark('reference', ref)],
+    num,
+    id: `${num}.${sizeName(chunk).replace(' ', '')}`,
+    title: `seq ${mode} ${sizeName(chunk)}`,
+    reference: `/dev/${node}`,
+    metrics: [
+      { key: 'ops/s', unit: '', better: 'higher', target: T.ratio(0.9, 'higher') },
+      { key: 'MB/s', unit: '', better: 'higher' },
+    ],
+    kernel: () => once(`/dev/${node}`),
+    server: (s) => once(s.dev(node)),
   };
 }
 
-async function pingpongWorkloads(bins: Bins, echoPath: string): Promise<WorkloadResult[]> {
-  const tail = [String(V.pingpongTrips), String(V.pingpongWarmup), String(CAP_MS)];
-  const same = await runJson<PingOut>(bins.pingpong!, ['pipepair', 'same', ...tail], KILL_MS);
-  const split = await runJson<PingOut>(bins.pingpong!, ['pipepair', 'split', ...tail], KILL_MS);
-  const self = await runJson<PingOut>(bins.pingpong!, ['selfpipe', ...tail], KILL_MS);
-  const emu = await withCpu(() => runJson<PingOut>(bins.pingpong!, ['device', echoPath, ...tail], KILL_MS));
-  const e = emu.value;
-  const rate = (o: PingOut): number => o.ops / secs(o);
-  const figures = (ref: PingOut, primary = false): Metric[] => [
-    metric('round trips/s', 'rt/s', 'higher', rate(e), rate(ref), primary ? TARGETS.pingpong : undefined),
-    metric('p50 latency µs', 'µs', 'lower', e.p50_ns / 1000, ref.p50_ns / 1000),
-    metric('p99 latency µs', 'µs', 'lower', e.p99_ns / 1000, ref.p99_ns / 1000),
-  ];
-  const title = `echo ping-pong 64 B x ${e.ops.toLocaleString('en-US')}`;
-  return [
-    {
-      id: '3',
-      title,
-      reference: 'pipe pair between two processes pinned to ONE CPU: the cheapest process-to-process round trip (2 context switches)',
-      metrics: figures(same, true),
-      details: { emulated: e, reference: same, daemonCpuPct: emu.cpuPct },
-      remarks: [`daemon CPU ${emu.cpuPct}% of a core; emulated max latency ${(e.max_ns / 1000).toFixed(0)} µs`, ...cappedRemark('emulated', e)],
-    },
-    {
-      id: '3b',
-      title: '  vs pipe pair on 2 CPUs',
-      reference: 'the same pipe pair pinned to TWO CPUs: every message also wakes the other CPU, as a daemon on another core must',
-      metrics: figures(split),
-      details: { emulated: e, reference: split },
-      remarks: [],
-    },
-    {
-      id: '3c',
-      title: '  vs in-kernel pipe',
-      reference: 'one process writes 64 B into a pipe and reads them back: what an in-kernel echo device costs (no context switch)',
-      metrics: figures(self),
-      details: { emulated: e, reference: self },
-      remarks: [],
-    },
-  ];
+function pingpongWorkload(bins: Bins): Workload {
+  // The client keeps every latency (4 bytes each): a bound it never reaches in RUN_MS.
+  const tail = [String(5_000_000), String(WARMUP_TRIPS), String(RUN_MS)];
+  const values = (o: PingOut): ClientRun => ({
+    values: { 'round trips/s': o.ops / secs(o), p50: o.p50_ns / 1000, p99: o.p99_ns / 1000 },
+    ops: o.ops,
+    raw: o,
+  });
+  return {
+    num: 3,
+    id: '3',
+    title: 'echo ping-pong 64 B',
+    reference: 'a pipe pair between two processes pinned to one CPU (2 context switches a round trip)',
+    metrics: [
+      { key: 'round trips/s', unit: '', better: 'higher', target: T.ratio(0.8, 'higher') },
+      { key: 'p50', unit: 'µs', better: 'lower' },
+      { key: 'p99', unit: 'µs', better: 'lower', target: T.ratio(1.5, 'lower') },
+    ],
+    kernel: async () => values(await runJson<PingOut>(bins.pingpong!, ['pipepair', 'same', ...tail], KILL_MS)),
+    server: async (s) => values(await runJson<PingOut>(bins.pingpong!, ['device', s.dev('echo'), ...tail], KILL_MS)),
+    remarks: ['one op = write(64 B) + read(64 B) on one O_RDWR descriptor: two requests to the server'],
+  };
 }
 
-async function openCloseWorkload(bins: Bins, emuPath: string): Promise<WorkloadResult> {
-  const args = (p: string): string[] => [p, String(V.openClose), String(CAP_MS)];
-  const ref = await runJson<SeqOut>(bins.openclose!, args('/dev/null'), KILL_MS);
-  const emu = await withCpu(() => runJson<SeqOut>(bins.openclose!, args(emuPath), KILL_MS));
-  const e = emu.value;
-  const rate = (o: SeqOut): number => o.ops / secs(o);
+function openCloseWorkload(bins: Bins): Workload {
+  const once = async (path: string): Promise<ClientRun> => {
+    const o = await runJson<SeqOut>(bins.openclose!, [path, ENDLESS, String(RUN_MS)], KILL_MS);
+    return { values: { 'open+close/s': o.ops / secs(o) }, ops: o.ops, raw: o };
+  };
   return {
+    num: 4,
     id: '4',
-    title: `open+close x ${V.openClose.toLocaleString('en-US')}`,
+    title: 'open+close',
     reference: '/dev/null',
-    metrics: [metric('open+close/s', 'ops/s', 'higher', rate(e), rate(ref))],
-    details: { emulated: e, reference: ref, daemonCpuPct: emu.cpuPct },
-    remarks: [`daemon CPU ${emu.cpuPct}% of a core`, ...cappedRemark('emulated', e), ...cappedRemark('reference', ref)],
+    metrics: [{ key: 'open+close/s', unit: '', better: 'higher', target: T.ratio(0.8, 'higher') }],
+    kernel: () => once('/dev/null'),
+    server: (s) => once(s.dev('null')),
   };
 }
 
 /** N readers started together (a CLOCK_MONOTONIC barrier); aggregate = all ops / (last end - first start). */
-async function parallel(bins: Bins, path: string): Promise<{ ops: number; bytes: number; seconds: number; capped: boolean; each: SeqOut[] }> {
-  const n = V.parallelReaders;
-  const startAt = process.hrtime.bigint() + 300_000_000n; // after every reader has been spawned and opened
-  const each = await Promise.all(
-    Array.from({ length: n }, () =>
-      runJson<SeqOut>(bins.seqio!, ['read', path, String(4 * KiB), String(V.parallelBytes / n), String(startAt), String(CAP_MS)], KILL_MS),
-    ),
-  );
-  const start = Math.min(...each.map((o) => o.start));
-  const end = Math.max(...each.map((o) => o.end));
-  return {
-    ops: each.reduce((s, o) => s + o.ops, 0),
-    bytes: each.reduce((s, o) => s + o.bytes, 0),
-    seconds: (end - start) / 1e9,
-    capped: each.some((o) => o.capped),
-    each,
+function parallelWorkload(bins: Bins): Workload {
+  const once = async (path: string): Promise<ClientRun> => {
+    const startAt = process.hrtime.bigint() + 300_000_000n; // after every reader has been spawned and opened
+    const args = ['read', path, String(4 * KiB), ENDLESS, String(startAt), String(RUN_MS)];
+    const each = await Promise.all(Array.from({ length: PARALLEL_READERS }, () => runJson<SeqOut>(bins.seqio!, args, KILL_MS)));
+    const ops = each.reduce((n, o) => n + o.ops, 0);
+    const bytes = each.reduce((n, o) => n + o.bytes, 0);
+    const s = (Math.max(...each.map((o) => o.end)) - Math.min(...each.map((o) => o.start))) / 1e9;
+    return { values: { 'aggregate ops/s': ops / s, 'aggregate MB/s': bytes / s / 1e6 }, ops, raw: each };
   };
-}
-
-async function parallelWorkload(bins: Bins, emuPath: string): Promise<WorkloadResult> {
-  const ref = await parallel(bins, '/dev/zero');
-  const emu = await withCpu(() => parallel(bins, emuPath));
-  const e = emu.value;
-  const rate = (o: { ops: number; seconds: number }): number => o.ops / o.seconds;
-  const gbs = (o: { bytes: number; seconds: number }): number => o.bytes / o.seconds / 1e9;
   return {
+    num: 5,
     id: '5',
-    title: `${V.parallelReaders} parallel readers 4 KiB x ${volName(V.parallelBytes)}`,
+    title: `${PARALLEL_READERS} parallel readers 4 KiB`,
     reference: '/dev/zero',
     metrics: [
-      metric('aggregate ops/s', 'ops/s', 'higher', rate(e), rate(ref)),
-      metric('aggregate GB/s', 'GB/s', 'higher', gbs(e), gbs(ref)),
+      { key: 'aggregate ops/s', unit: '', better: 'higher', target: T.ratio(0.9, 'higher') },
+      { key: 'aggregate MB/s', unit: '', better: 'higher' },
     ],
-    details: { emulated: e, reference: ref, daemonCpuPct: emu.cpuPct },
-    remarks: [`daemon CPU ${emu.cpuPct}% of a core`, ...cappedRemark('emulated', e), ...cappedRemark('reference', ref)],
+    kernel: () => once('/dev/zero'),
+    server: (s) => once(s.dev('zero')),
   };
 }
 
@@ -336,102 +334,142 @@ function errnoText(o: BlockOut): string {
   return parts.join(', ') || '-';
 }
 
-async function unplugOne(bins: Bins, emu: Emulator, n: number): Promise<WorkloadResult> {
-  const ref = await runJson<BlockOut>(bins.blockers!, ['pipe', String(n)], KILL_MS);
-
-  const name = `echo-unplug-${n}`;
-  await emu.devices.plug({ model: 'echo', name });
-  const client = new LineClient(bins.blockers!, ['device', join(emu.mountpoint, 'dev', name), String(n)]);
-  let wakeMs: number;
-  let firstMs: number;
-  let out: BlockOut;
-  let report: Awaited<ReturnType<typeof emu.devices.unplug>>;
-  let resolvedMs: number;
-  let t0: bigint;
+/**
+ * Unplug with n readers blocked: from the moment the bench sends the unplug
+ * request on the control socket to the return of the LAST blocked read()
+ * (CLOCK_MONOTONIC in both). cdevemu only: the C server has no unplug.
+ */
+async function unplugOnce(bins: Bins, emu: CdevemuServer, n: number, rep: number): Promise<{ ms: number; raw: unknown; errnos: string; ok: boolean }> {
+  const name = `echo-unplug-${n}-${rep}`;
+  await emu.control.plug({ model: 'echo', name });
+  const client = new LineClient(bins.blockers!, ['device', emu.dev(name), String(n)]);
   try {
     const ready = await client.line(60_000);
     if (ready !== 'ready') throw new Error(`blockers said ${JSON.stringify(ready)}`);
     // Every thread is inside read(); wait until every READ has also reached the model.
     const deadline = Date.now() + 30_000;
-    while ((emu.devices.get(name)?.counters.inFlight ?? 0) < n) {
-      if (Date.now() > deadline) throw new Error(`only ${emu.devices.get(name)?.counters.inFlight} of ${n} reads reached the device`);
+    while ((await emu.control.getDevice(name)).counters.inFlight < n) {
+      if (Date.now() > deadline) throw new Error(`not all ${n} reads reached the device in 30 s`);
       await sleep(5);
     }
-    t0 = process.hrtime.bigint();
-    const unplugging = emu.devices.unplug(name, { drainTimeoutMs: 5000 });
-    report = await unplugging;
-    resolvedMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    out = JSON.parse(await client.line(60_000)) as BlockOut;
-    wakeMs = Number(BigInt(out.last) - t0) / 1e6;
-    firstMs = Number(BigInt(out.first) - t0) / 1e6;
+    const t0 = process.hrtime.bigint();
+    const report = await emu.control.unplug(name, { drainTimeoutMs: 5000 });
+    const resolvedMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    const out = JSON.parse(await client.line(60_000)) as BlockOut;
     const exit = await client.exited;
     if (exit.code !== 0) throw new Error(`blockers exited ${exit.code ?? exit.signal}: ${exit.stderr}`);
+    const ms = Number(BigInt(out.last) - t0) / 1e6;
+    return { ms, raw: { ...out, t0: Number(t0), allWokenMs: ms, unplugResolvedMs: resolvedMs, report }, errnos: errnoText(out), ok: out.errnos.EIO === n };
   } finally {
     client.kill();
   }
-  const refMs = (ref.last - ref.t0) / 1e6;
-  const errnoOk = out.errnos.EIO === n;
+}
+
+async function unplugWorkload(bins: Bins, emu: CdevemuServer, n: number): Promise<WorkloadResult> {
+  const runs: unknown[] = [];
+  const ms: number[] = [];
+  const refMs: number[] = [];
+  const seen = new Set<string>();
+  let allEio = true;
+  for (let rep = 0; rep < opts.reps; rep++) {
+    const ref = await runJson<BlockOut>(bins.blockers!, ['pipe', String(n)], KILL_MS);
+    refMs.push((ref.last - ref.t0) / 1e6);
+    const r = await unplugOnce(bins, emu, n, rep);
+    ms.push(r.ms);
+    seen.add(r.errnos);
+    allEio &&= r.ok;
+    runs.push({ rep, kernel: ref, cdevemu: r.raw });
+  }
+  const f: Figure = { name: 'ms to all woken', unit: '', better: 'lower', kernel: spread(refMs), cdevemu: spread(ms) };
+  if (n === 1000) f.target = T.abs(UNPLUG_MS, 'ms');
   return {
     id: `6.${n}`,
     title: `unplug, ${n} blocked reader${n === 1 ? '' : 's'}`,
     reference: `${n} thread${n === 1 ? '' : 's'} blocked in read() on a pipe, woken by closing its write end`,
-    metrics: [metric('ms to all woken', 'ms', 'lower', wakeMs, refMs)],
-    details: {
-      emulated: { ...out, t0: Number(t0), allWokenMs: wakeMs, firstWokenMs: firstMs, unplugResolvedMs: resolvedMs, report },
-      reference: { ...ref, allWokenMs: refMs, firstWokenMs: (ref.first - ref.t0) / 1e6 },
-    },
-    remarks: [
-      `emulated readers got: ${errnoText(out)}${errnoOk ? '' : '  <-- expected EIO for all'}; reference: ${errnoText(ref)}`,
-      `first reader woke after ${firstMs.toFixed(2)} ms; unplug() resolved after ${resolvedMs.toFixed(2)} ms (drain ${report.drainedInMs} ms, ${report.stuck.length} stuck)`,
-    ],
+    figures: [judge(f)],
+    remarks: [`cdevemu's readers got: ${[...seen].join(' / ')}${allEio ? '' : '  <-- expected EIO for all'}; timed from the unplug request on the control socket`],
+    runs,
   };
 }
 
 // ------------------------------------------------------------------- main
 
-async function systemInfo(): Promise<{ cpu: string; cores: number; kernel: string; node: string; loadAtStart: string }> {
+async function systemInfo(): Promise<{ cpu: string; cores: number; kernel: string; node: string; libfuse: string; loadAtStart: string }> {
   const c = cpus();
   const kernel = (await readFile('/proc/sys/kernel/osrelease', 'utf8')).trim();
   const load = (await readFile('/proc/loadavg', 'utf8')).split(' ')[0] ?? '?';
-  return { cpu: c[0]?.model ?? '?', cores: c.length, kernel, node: process.version, loadAtStart: load };
+  const { run } = await import('./clients.js');
+  const libfuse = (await run('pkg-config', ['--modversion', 'fuse3'], 30_000)).stdout.trim();
+  return { cpu: c[0]?.model ?? '?', cores: c.length, kernel, node: process.version, libfuse, loadAtStart: load };
+}
+
+interface Idle {
+  rssMiB: number;
+  /** VmHWM at that moment: the peak of start-up (or since the last run). */
+  peakMiB: number;
+}
+async function idle(s: Server): Promise<Idle> {
+  const m = await memory(s.pid);
+  return { rssMiB: m.rssKiB / 1024, peakMiB: m.peakKiB / 1024 };
+}
+
+function memoryResult(c: Server, emu: Server, start: Record<string, Idle>, end: Record<string, Idle>, results: WorkloadResult[]): WorkloadResult {
+  const peakOf = (name: string): number =>
+    Math.max(
+      start[name]!.peakMiB,
+      // VmHWM since the last reset: covers the unplug workloads, which are not reset
+      end[name]!.peakMiB,
+      ...results.flatMap((r) => r.figures.filter((f) => f.name === PEAK).flatMap((f) => (name === 'C' ? f.c : f.cdevemu)?.values ?? [])),
+    );
+  const one = (v: number): ReturnType<typeof spread> => spread([v]);
+  const fig = (name: string, cv: number, ev: number, target: Target): Figure =>
+    judge({ name, unit: 'MiB', better: 'lower', c: one(cv), cdevemu: one(ev), ratio: one(ev / cv), target });
+  return {
+    id: 'mem',
+    title: 'server memory',
+    reference: '',
+    figures: [
+      fig('idle RSS at start', start[c.name]!.rssMiB, start[emu.name]!.rssMiB, T.abs(IDLE_RSS_MIB, 'MiB')),
+      fig('idle RSS at end', end[c.name]!.rssMiB, end[emu.name]!.rssMiB, T.abs(IDLE_RSS_MIB, 'MiB')),
+      fig('peak RSS, whole bench', peakOf(c.name), peakOf(emu.name), T.abs(PEAK_RSS_MIB, 'MiB')),
+    ],
+    remarks: ['VmRSS 2 s after start-up and 2 s after the last workload; peak = largest VmHWM over start-up and every run'],
+    runs: [{ start, end }],
+  };
 }
 
 async function main(): Promise<number> {
   const began = performance.now();
   const want = (n: number): boolean => !opts.only || opts.only.has(n);
   const bins = await buildClients(benchDir);
-
-  mountDir = await mkdtemp('/tmp/cdevemu-bench-');
-  emulator = await Emulator.start({
-    mountpoint: mountDir,
-    logger: log,
-    models: [benchRingModel],
-    ...(opts.spinMicros !== undefined ? { spinMicros: opts.spinMicros } : {}),
-  });
-  const emu = emulator;
-  const dev = (name: string): string => join(mountDir!, 'dev', name);
-  await emu.devices.plug({ model: 'zero', name: 'zero' });
-  await emu.devices.plug({ model: 'null', name: 'null' });
-  await emu.devices.plug({ model: 'echo', name: 'echo' });
-
   const info = await systemInfo();
+
+  workDir = await mkdtemp('/tmp/cdevemu-bench-');
+  const c = await startPeer(workDir, bins.devserver!);
+  servers.push(c);
+  const emu = await startCdevemu(workDir, cli);
+  servers.push(emu);
+  const floor = opts.floor ? await startFloor(workDir, join(repoDir, 'dist', 'bench', 'peer', 'floor.js'), cli) : null;
+  if (floor) servers.push(floor);
+
   console.log(
-    `cdevemu bench (${opts.quick ? 'quick: 1/16 volumes' : 'full volumes'}) on ${info.cores}x ${info.cpu}, Linux ${info.kernel}, Node ${info.node}; load average ${info.loadAtStart} at start`,
+    `cdevemu bench (${opts.reps} x ${RUN_MS / 1000} s runs${opts.quick ? ', quick' : ''}) on ${info.cores}x ${info.cpu}, Linux ${info.kernel}, Node ${info.node}, libfuse ${info.libfuse}; load average ${info.loadAtStart} at start`,
   );
   if (Number(info.loadAtStart) > info.cores) {
-    console.log(`WARNING: load average ${info.loadAtStart} exceeds the ${info.cores} cores: other work is running and will depress the figures`);
+    console.log(`WARNING: load average ${info.loadAtStart} exceeds the ${info.cores} cores: other work is running; trust the same-run ratios, not the absolute figures`);
   }
-  const spin = opts.spinMicros !== undefined ? `; transport spin ${opts.spinMicros} µs` : '';
-  console.log(`mount ${mountDir}; clients in ${join(benchDir, 'bin')}${spin}\n`);
+  console.log(`servers: C pid ${c.pid} on ${c.mountpoint}, cdevemu pid ${emu.pid} on ${emu.mountpoint}\n`);
+
+  await sleep(2000);
+  const idleStart = { [c.name]: await idle(c), [emu.name]: await idle(emu) };
 
   const results: WorkloadResult[] = [];
-  const step = async (label: string, fn: () => Promise<WorkloadResult | WorkloadResult[]>, id: string): Promise<void> => {
+  const step = async (label: string, fn: () => Promise<WorkloadResult>, id: string): Promise<void> => {
     if (cleaning) return; // interrupted: no more workloads
     const t = performance.now();
     process.stderr.write(`  ${label} ... `);
     try {
-      const r = await fn();
-      results.push(...(Array.isArray(r) ? r : [r]));
+      results.push(await fn());
       process.stderr.write(`${((performance.now() - t) / 1000).toFixed(1)} s\n`);
     } catch (err) {
       if (cleaning) {
@@ -440,59 +478,46 @@ async function main(): Promise<number> {
       }
       process.stderr.write('FAILED\n');
       console.error(err);
-      results.push({ id, title: label, reference: '', metrics: [], details: {}, remarks: [], error: String((err as Error).message ?? err) });
+      results.push({ id, title: label, reference: '', figures: [], remarks: [], runs: [], error: String((err as Error).message ?? err) });
     }
   };
 
-  for (const chunk of [4 * KiB, 64 * KiB, MiB]) {
-    if (want(1)) await step(`1: seq read ${sizeName(chunk)}`, () => seqWorkload(bins, `1.${sizeName(chunk).replace(' ', '')}`, 'read', chunk, dev('zero'), '/dev/zero'), '1');
-  }
-  for (const chunk of [4 * KiB, 64 * KiB, MiB]) {
-    if (want(2)) await step(`2: seq write ${sizeName(chunk)}`, () => seqWorkload(bins, `2.${sizeName(chunk).replace(' ', '')}`, 'write', chunk, dev('null'), '/dev/null'), '2');
-  }
-  if (want(3)) await step('3: echo ping-pong', () => pingpongWorkloads(bins, dev('echo')), '3');
-  if (want(4)) await step('4: open+close', () => openCloseWorkload(bins, dev('null')), '4');
-  if (want(5)) await step('5: parallel readers', () => parallelWorkload(bins, dev('zero')), '5');
-  for (const n of V.unplugReaders) {
-    if (want(6)) await step(`6: unplug with ${n} blocked readers`, () => unplugOne(bins, emu, n), `6.${n}`);
-  }
-  if (want(7)) {
-    const ring = { bin: bins.ringpong!, trips: V.pingpongTrips, warmup: V.pingpongWarmup, capMs: CAP_MS, killMs: KILL_MS, runJson };
-    await step('7: mapped ring ping-pong', () => ringWorkload(emu, ring), '7');
-  }
+  const workloads: Workload[] = [
+    ...[4 * KiB, 64 * KiB, MiB].map((chunk) => seqWorkload(bins, 1, chunk)),
+    ...[4 * KiB, 64 * KiB, MiB].map((chunk) => seqWorkload(bins, 2, chunk)),
+    pingpongWorkload(bins),
+    openCloseWorkload(bins),
+    parallelWorkload(bins),
+  ];
+  for (const w of workloads) if (want(w.num)) await step(`${w.num}: ${w.title}`, () => runWorkload(w, c, emu, floor), w.id);
+  for (const n of UNPLUG_READERS) if (want(6)) await step(`6: unplug with ${n} blocked readers`, () => unplugWorkload(bins, emu, n), `6.${n}`);
+
+  await sleep(2000);
+  const idleEnd = { [c.name]: await idle(c), [emu.name]: await idle(emu) };
+  results.push(memoryResult(c, emu, idleStart, idleEnd, results));
   const elapsed = (performance.now() - began) / 1000;
 
   const notes = [
-    'ratio = emulated / reference, both measured in this run. Throughput: higher is better (1 = parity with the kernel). Latency/time: lower is better (ratio = times slower).',
-    `targets for the emulated device: 4 KiB read and write ${TARGETS.small.text}; 1 MiB reads ${TARGETS.bigRead.text}; echo ping-pong ${TARGETS.pingpong.text}.`,
-    'GB = 10^9 bytes. Client times cover only the I/O loop (not exec or open). Figures are single runs: on a shared 2-vCPU VM the emulated figures vary by 10-50% from run to run with vCPU placement and other load (see the load average in the header).',
-    'ping-pong: one round trip = write(64 B) + read(64 B) on one O_RDWR descriptor of MOUNT/dev/echo (the emulated client is not pinned); percentiles are nearest-rank over every timed round trip. The pipe-pair references are pinned because unpinned the scheduler picks one or two CPUs at random and the figure is bimodal (cross-CPU wake-ups cost ~10x more on this VM).',
-    'unplug: time from the DeviceManager.unplug() call to the return of the LAST blocked read(), both on CLOCK_MONOTONIC; readers are all inside read() and every READ has reached the device before the unplug.',
-    `"daemon CPU" is this process's CPU time (it serves the mount) over the emulated run, in % of one core (main thread + /dev/fuse reader thread, so it can exceed 100%); ${info.cores} cores in total, shared with the clients.`,
+    `every workload: ${opts.reps} repetitions of a ${RUN_MS / 1000} s run on each of kernel, C and cdevemu; C and cdevemu alternate (C first in odd repetitions). Columns give the median ±half the min-max range; cdevemu/C is the median (min-max) of the ratios of runs done next to each other.`,
+    'higher is better for rates, lower for latency, CPU and memory; a ratio below 1 on a rate means cdevemu is slower than C, above 1 on latency/CPU/memory means it costs more.',
+    `server CPU = utime+stime of the server process (all threads) over the run, per client operation (resolution ${CPU_TICK_MICROS / 1000} ms per run); peak RSS = VmHWM over the run (reset before it through clear_refs).`,
+    'C = bench/peer/devserver.c, libfuse3 low-level, one thread (fuse_session_loop); cdevemu = the daemon as users run it (`cdevemu daemon`). Both serve MOUNT/dev/{zero,null,echo} direct_io, nonseekable, 1 MiB max_read/max_write.',
+    'ping-pong percentiles are nearest-rank over every timed round trip; the kernel pipe pair is pinned to one CPU (unpinned it is bimodal).',
+    'GB and MB = 10^9 and 10^6 bytes. Client times cover only the I/O loop (not exec or open).',
     `total bench time ${elapsed.toFixed(0)} s.`,
   ];
   if (cleaning) notes.unshift('INTERRUPTED: only the workloads that finished are shown.');
   console.log(renderTable(results, notes));
 
   if (opts.json) {
-    const doc = {
-      when: new Date().toISOString(),
-      mode: opts.quick ? 'quick' : 'full',
-      spinMicros: opts.spinMicros ?? 'default',
-      system: info,
-      volumes: V,
-      capMs: CAP_MS,
-      targets: TARGETS,
-      elapsedSeconds: elapsed,
-      results,
-    };
+    const doc = { when: new Date().toISOString(), mode: opts.quick ? 'quick' : 'full', runMs: RUN_MS, reps: opts.reps, system: info, elapsedSeconds: elapsed, results };
     await writeFile(opts.json, JSON.stringify(doc, null, 2) + '\n');
     console.log(`\nJSON written to ${opts.json}`);
   }
   return results.some((r) => r.error) ? 1 : 0;
 }
 
-let code: number;
+let code = 1;
 try {
   code = await main();
 } catch (err) {

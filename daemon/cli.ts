@@ -1,8 +1,14 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 /**
  * The cdevemu executable. `cdevemu daemon` serves; every other command is a
  * client of the daemon's control API. Exit codes (README.md, "Commands"): 0 ok, 1 failed
  * expectation, 2 usage or bad input, 3 daemon unreachable.
+ *
+ * --max-semi-space-size=1 (MiB) on the #! line: V8's young generation
+ * otherwise grows to 16 MiB a semi-space under a request load, which put
+ * the daemon's peak RSS at twice its idle RSS; a request's garbage is small
+ * and short-lived. It can only be given at start (v8.setFlagsFromString
+ * comes too late for the heap), so `npm start` and the bench pass it too.
  */
 import { Command } from 'commander';
 import { registerDaemonCommand } from './commands/daemon.js';

@@ -69,7 +69,7 @@ export function settle(flags: DaemonFlags, file: DaemonConfigFile): DaemonSettin
 export async function runDaemon(flags: DaemonFlags): Promise<number> {
   // A bad config file throws a ConfigError: exit 2 before anything is mounted.
   const settings = settle(flags, flags.config ? await loadDaemonConfig(flags.config) : {});
-  const log = createLogger(settings.logLevel);
+  const log = await createLogger(settings.logLevel);
   // Refuse a live daemon's socket before touching the mountpoint.
   await claimSocketPath(settings.socket);
   const d = new Daemon(settings, log);

@@ -86,7 +86,7 @@ async function run(file: string, command: string[], o: RunOpts): Promise<number>
   process.on('SIGTERM', onSignal);
   try {
     let target: ScenarioTarget;
-    const log = createLogger(o.logLevel as LogLevel);
+    const log = await createLogger(o.logLevel as LogLevel);
     if (remote) {
       target = await RemoteTarget.connect(new ControlClient(resolveSocketPath(o.socket)));
     } else {

@@ -96,6 +96,10 @@ export interface DeviceModel<S> {
    * interrupted or the device is unplugged. It is made only for a handler
    * that declares the parameter (Function.length >= 3): declare it as a
    * plain parameter (no default value, no rest) if the handler blocks.
+   *
+   * write's `data` (and ioctl's `req.in`) is a view of the request buffer,
+   * valid until the handler returns or its promise settles: copy what must
+   * outlive the call (docs/writing-a-model.md).
    */
   read?(file: File<S>, size: number, signal: AbortSignal): Promise<Buffer> | Buffer;
   write?(file: File<S>, data: Buffer, signal: AbortSignal): Promise<number> | number;

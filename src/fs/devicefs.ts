@@ -281,8 +281,8 @@ export class DeviceFs implements FuseFilesystem {
       return after(store(a.data.toString('utf8')), () => a.data.length);
     }
     if (!h.file.write) throw new Errno(E.EINVAL);
-    // The request buffer is ours alone (the reader transfers a fresh copy), so
-    // the data can be handed to the device without another copy.
+    // The data is a view of the request buffer, valid until the device's
+    // write returns or settles (ChannelEvents.request); no copy on the way.
     return after(h.file.write(a.data, this.io(ctx, a.flags)), (n) => {
       if (!Number.isInteger(n) || n < 0 || n > a.data.length) {
         this.log.warn({ size: a.data.length, got: n }, 'device write returned an invalid count; answering EIO');

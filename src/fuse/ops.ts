@@ -39,6 +39,12 @@ export interface OpSpec {
   name: string;
   /** FORGET and BATCH_FORGET: the kernel expects no reply (fuse_reply_none). */
   noReply?: boolean;
+  /**
+   * The decoded request holds views of the request buffer (WRITE's data,
+   * IOCTL's input), so a handler that goes asynchronous keeps the buffer
+   * until it settles. Every other decoder copies what it needs.
+   */
+  keepsBody?: boolean;
   run?(fs: FuseFilesystem, ctx: RequestContext, body: Buffer): Awaitable<ReplyBody>;
   /**
    * Undoes a successful answer the kernel never received (the request was
@@ -82,7 +88,7 @@ export const OPS: ReadonlyMap<number, OpSpec> = new Map<number, OpSpec>([
     },
   ],
   [Opcode.READ, { name: 'READ', run: (fs, ctx, b) => fs.read(ctx, decodeReadIn(b)) }],
-  [Opcode.WRITE, { name: 'WRITE', run: (fs, ctx, b) => after(fs.write(ctx, decodeWriteIn(b)), encodeWriteOut) }],
+  [Opcode.WRITE, { name: 'WRITE', keepsBody: true, run: (fs, ctx, b) => after(fs.write(ctx, decodeWriteIn(b)), encodeWriteOut) }],
   [Opcode.STATFS, { name: 'STATFS', run: (fs, ctx) => after(fs.statfs(ctx), encodeStatfsOut) }],
   [Opcode.RELEASE, { name: 'RELEASE', run: (fs, ctx, b) => after(fs.release(ctx, decodeReleaseIn(b)), empty) }],
   [Opcode.FSYNC, { name: 'FSYNC', run: (fs, ctx, b) => after(fs.fsync(ctx, decodeFsyncIn(b)), empty) }],
@@ -101,7 +107,7 @@ export const OPS: ReadonlyMap<number, OpSpec> = new Map<number, OpSpec>([
   [Opcode.ACCESS, { name: 'ACCESS', run: (fs, ctx, b) => after(fs.access(ctx, decodeAccessIn(b)), empty) }],
   [
     Opcode.IOCTL,
-    { name: 'IOCTL', run: (fs, ctx, b) => after(fs.ioctl(ctx, decodeIoctlIn(b)), (r) => encodeIoctlOut(r.result, r.out)) },
+    { name: 'IOCTL', keepsBody: true, run: (fs, ctx, b) => after(fs.ioctl(ctx, decodeIoctlIn(b)), (r) => encodeIoctlOut(r.result, r.out)) },
   ],
   [Opcode.POLL, { name: 'POLL', run: (fs, ctx, b) => after(fs.poll(ctx, decodePollIn(b)), encodePollOut) }],
   [Opcode.INIT, { name: 'INIT' }],

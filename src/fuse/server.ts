@@ -94,6 +94,9 @@ export class FuseServer implements KernelNotifier {
       await channel.close();
       throw err;
     }
+    // A clone of the connection exists only once it is mounted.
+    const direct = channel.enableDirect();
+    if (direct) o.logger.warn({ code: direct }, 'FUSE_DEV_IOC_CLONE refused: requests go through the reader thread only');
     server.dev = (await findMount(o.mountpoint))?.dev ?? '';
     o.logger.info({ mountpoint: o.mountpoint, maxWrite }, 'mounted');
     return server;

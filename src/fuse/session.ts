@@ -25,7 +25,7 @@ import {
   Opcode,
   SIZEOF,
 } from './abi.js';
-import type { FuseChannel } from './channel.js';
+import type { FuseChannel, Origin } from './channel.js';
 import type { ConnectionInfo, FuseFilesystem, RequestContext } from './filesystem.js';
 import { OPS, opName, type OpSpec, type ReplyBody } from './ops.js';
 import {
@@ -68,6 +68,8 @@ export interface SessionOptions {
 class Context implements RequestContext {
   private ac: AbortController | null = null;
   constructor(
+    /** Where the request was read: its reply must be written there. */
+    readonly origin: Origin,
     readonly unique: bigint,
     readonly nodeid: bigint,
     readonly uid: number,
@@ -89,7 +91,7 @@ export class FuseSession {
   private readonly log: Logger;
   private readonly trace: boolean;
   private readonly inflight = new Map<bigint, Context>();
-  private readonly dropped = new FinalizationRegistry<{ unique: bigint; op: string }>((r) => this.onDropped(r));
+  private readonly dropped = new FinalizationRegistry<{ unique: bigint; op: string; origin: Origin }>((r) => this.onDropped(r));
   private conn: ConnectionInfo | null = null;
   private readyResolve!: (c: ConnectionInfo) => void;
   private readyReject!: (e: Error) => void;
@@ -124,7 +126,7 @@ export class FuseSession {
 
   start(): void {
     this.channel.start({ slotSize: this.readBufferSize, spinMicros: this.spinMicros }, {
-      request: (buf) => this.handle(buf),
+      request: (buf, origin) => this.handle(buf, origin),
       end: (reason) => this.onEnd(reason),
     });
   }
@@ -137,65 +139,75 @@ export class FuseSession {
     return this.inflight.size;
   }
 
-  /** Handles one request as read from /dev/fuse. Never throws. */
-  handle(buf: Buffer): void {
+  /**
+   * Handles one request as read from /dev/fuse. Never throws. `buf` may be
+   * reused for another request once this returns, unless it returns true:
+   * the request's handler is still running and holds its data (a WRITE
+   * payload), so the buffer must be left to it.
+   */
+  handle(buf: Buffer, origin: Origin = 0): boolean {
     if (buf.length < SIZEOF.fuse_in_header) {
       this.log.error({ len: buf.length }, 'request shorter than fuse_in_header; dropped');
-      return;
+      return false;
     }
     const h = decodeInHeader(buf);
     if (h.len !== buf.length) {
       this.log.error({ unique: h.unique, len: h.len, read: buf.length }, 'request length mismatch');
-      this.send(h.unique, -E.EIO, null);
-      return;
+      this.send(origin, h.unique, -E.EIO, null);
+      return false;
     }
     const body = buf.subarray(SIZEOF.fuse_in_header, h.len - h.total_extlen * 8);
     if (this.trace) this.log.trace(`rx ${h.unique}: ${opName(h.opcode)} n${h.nodeid} pid=${h.pid} ${body.length}b`);
     try {
-      this.dispatch(h, body);
+      return this.dispatch(h, body, origin);
     } catch (err) {
       // A decoder rejected the body (MalformedRequest) or a synchronous bug.
       // FORGETs are never answered, malformed or not (go-fuse doBatchForget logs).
       if (OPS.get(h.opcode)?.noReply) this.log.error({ err, op: opName(h.opcode) }, 'malformed request; not answered');
-      else this.failed(h, err);
+      else this.failed(origin, h, err);
+      return false;
     }
   }
 
-  private dispatch(h: fuse_in_header, body: Buffer): void {
+  /** Returns true when the request's handler went asynchronous holding its body (see handle()). */
+  private dispatch(h: fuse_in_header, body: Buffer, origin: Origin): boolean {
     switch (h.opcode) {
       case Opcode.INIT:
-        return this.init(h, body);
+        this.init(origin, h, body);
+        return false;
       case Opcode.INTERRUPT:
-        return this.interrupt(body);
+        this.interrupt(body);
+        return false;
       case Opcode.FORGET:
-        return this.fs.forget(h.nodeid, decodeForgetIn(body).nlookup);
+        this.fs.forget(h.nodeid, decodeForgetIn(body).nlookup);
+        return false;
       case Opcode.BATCH_FORGET:
         for (const f of decodeBatchForgetIn(body).forgets) this.fs.forget(f.nodeid, f.nlookup);
-        return;
+        return false;
       case Opcode.DESTROY:
         // Only sent for fuseblk and virtiofs; answered for completeness.
-        this.send(h.unique, 0, null);
-        return;
+        this.send(origin, h.unique, 0, null);
+        return false;
     }
     const spec = OPS.get(h.opcode);
     if (!spec?.run) {
-      this.send(h.unique, -E.ENOSYS, null);
-      return;
+      this.send(origin, h.unique, -E.ENOSYS, null);
+      return false;
     }
     if (!this.conn) {
       this.log.error({ op: spec.name }, 'request before INIT');
-      this.send(h.unique, -E.EIO, null);
-      return;
+      this.send(origin, h.unique, -E.EIO, null);
+      return false;
     }
-    const ctx = new Context(h.unique, h.nodeid, h.uid, h.gid, h.pid);
+    const ctx = new Context(origin, h.unique, h.nodeid, h.uid, h.gid, h.pid);
     const result = spec.run(this.fs, ctx, body);
     if (!(result instanceof Promise)) {
       this.deliver(spec, ctx, result);
-      return;
+      return false;
     }
     const unique = h.unique;
     this.inflight.set(unique, ctx);
-    this.dropped.register(result, { unique, op: spec.name }, ctx);
+    this.dropped.register(result, { unique, op: spec.name, origin }, ctx);
     result.then(
       (r) => {
         this.dropped.unregister(ctx);
@@ -204,14 +216,15 @@ export class FuseSession {
       },
       (err) => {
         this.dropped.unregister(ctx);
-        if (this.inflight.delete(unique)) this.failed(h, err);
+        if (this.inflight.delete(unique)) this.failed(origin, h, err);
       },
     );
+    return spec.keepsBody === true;
   }
 
   /** Sends a successful answer; one the kernel no longer waits for is undone. */
   private deliver(spec: OpSpec, ctx: Context, body: ReplyBody): void {
-    if (this.send(ctx.unique, 0, body) === 'ENOENT') this.orphaned(spec, ctx, body);
+    if (this.send(ctx.origin, ctx.unique, 0, body) === 'ENOENT') this.orphaned(spec, ctx, body);
   }
 
   private orphaned(spec: OpSpec, ctx: Context, body: ReplyBody): void {
@@ -224,7 +237,7 @@ export class FuseSession {
     }
   }
 
-  private failed(h: fuse_in_header, err: unknown): void {
+  private failed(origin: Origin, h: fuse_in_header, err: unknown): void {
     let errno = toErrno(err, (e) =>
       this.log.error({ err: e, op: opName(h.opcode), unique: h.unique }, 'handler failed; answering EIO'),
     );
@@ -234,13 +247,13 @@ export class FuseSession {
       this.log.error({ errno, op: opName(h.opcode), unique: h.unique }, 'handler threw an errno the kernel refuses; answering EIO');
       errno = E.EIO;
     }
-    this.send(h.unique, -errno, null);
+    this.send(origin, h.unique, -errno, null);
   }
 
-  private onDropped(r: { unique: bigint; op: string }): void {
+  private onDropped(r: { unique: bigint; op: string; origin: Origin }): void {
     if (!this.inflight.delete(r.unique)) return;
-    this.log.error(r, 'request dropped unanswered by its handler; answering EIO');
-    this.send(r.unique, -E.EIO, null);
+    this.log.error({ unique: r.unique, op: r.op }, 'request dropped unanswered by its handler; answering EIO');
+    this.send(r.origin, r.unique, -E.EIO, null);
   }
 
   /**
@@ -248,7 +261,7 @@ export class FuseSession {
    * ask only for flags the kernel offered; the reply is 24 bytes for
    * kernels below 7.23.
    */
-  private init(h: fuse_in_header, body: Buffer): void {
+  private init(origin: Origin, h: fuse_in_header, body: Buffer): void {
     const a = decodeInitIn(body);
     if (a.major > FUSE_KERNEL_VERSION) {
       // The kernel will send a second INIT with our major.
@@ -257,12 +270,12 @@ export class FuseSession {
           max_background: 0, congestion_threshold: 0, max_write: 0, time_gran: 0, max_pages: 0, flags2: 0 },
         a.minor,
       );
-      this.send(h.unique, 0, out);
+      this.send(origin, h.unique, 0, out);
       return;
     }
     if (a.major < FUSE_KERNEL_VERSION || a.minor < FUSE_MIN_MINOR_VERSION) {
       this.log.error({ major: a.major, minor: a.minor }, 'kernel FUSE protocol too old');
-      this.send(h.unique, -E.EPROTO, null);
+      this.send(origin, h.unique, -E.EPROTO, null);
       this.readyReject(new Error(`unsupported FUSE protocol ${a.major}.${a.minor}`));
       return;
     }
@@ -297,7 +310,7 @@ export class FuseSession {
     };
     this.log.debug({ kernel: `${a.major}.${a.minor}`, minor, flags: flags.toString(16) }, 'INIT');
     this.fs.init?.(this.conn);
-    this.send(h.unique, 0, out);
+    this.send(origin, h.unique, 0, out);
     this.readyResolve(this.conn);
   }
 
@@ -327,12 +340,12 @@ export class FuseSession {
     if (!ctx) return;
     ctx.abort(new Errno('EINTR'));
     setImmediate(() => {
-      if (this.inflight.delete(unique)) this.send(unique, -E.EINTR, null);
+      if (this.inflight.delete(unique)) this.send(ctx.origin, unique, -E.EINTR, null);
     });
   }
 
-  /** Writes one reply; returns the write's errno code, if any. */
-  private send(unique: bigint, error: number, body: ReplyBody): string | null {
+  /** Writes one reply where its request came from; returns the write's errno code, if any. */
+  private send(origin: Origin, unique: bigint, error: number, body: ReplyBody): string | null {
     let len = SIZEOF.fuse_out_header;
     let parts: Buffer | Buffer[];
     if (body === null) {
@@ -345,7 +358,7 @@ export class FuseSession {
       parts = [encodeOutHeader(len, error, unique), ...body];
     }
     if (this.trace) this.log.trace(`tx ${unique}: ${error ? errnoName(-error) : 'OK'} ${len - SIZEOF.fuse_out_header}b`);
-    const werr = this.channel.write(parts);
+    const werr = this.channel.write(parts, origin);
     // ENOENT: the request was interrupted or aborted meanwhile (go-fuse ignores
     // it too). ENODEV: the connection is gone.
     if (werr && werr !== 'ENOENT' && werr !== 'ENODEV') {

@@ -45,11 +45,11 @@ function takeAndWake(file: File<EchoState>, size: number): Buffer {
   return out;
 }
 
-/** Takes what fits; the request buffer belongs to this write alone, so keep a view, not a copy. */
+/** Takes what fits, copied: the request buffer is reused once the write returns (pipe_write copies too). */
 function put(file: File<EchoState>, data: Buffer): number {
   const s = file.instance.state;
   const n = Math.min(data.length, s.capacity - s.bytes);
-  s.chunks.push(data.subarray(0, n));
+  s.chunks.push(Buffer.from(data.subarray(0, n)));
   s.bytes += n;
   file.instance.wq.wake();
   return n;

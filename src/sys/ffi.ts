@@ -167,3 +167,29 @@ export function sendtoNetlink(fd: number, data: Buffer, port: number): void {
 }
 
 export const PAGE_SIZE: number = c.sysconf(_SC_PAGESIZE) as number;
+
+/* include/uapi/asm-generic/poll.h */
+export const POLLIN = 0x001;
+
+const ppollFn = libc.func('int ppoll(_Inout_ uint8_t *fds, uint64_t nfds, const int64_t *timeout, void *sigmask)');
+const pollfd = Buffer.alloc(8); // struct pollfd { int fd; short events; short revents; }
+const timespec = new BigInt64Array(2);
+
+/**
+ * ppoll(2) on one descriptor for up to `timeoutNs`: the revents (0 on
+ * timeout). EINTR counts as a timeout. Blocks the calling thread, so only
+ * for bounded waits.
+ */
+export function pollOne(fd: number, events: number, timeoutNs: number): number {
+  pollfd.writeInt32LE(fd, 0);
+  pollfd.writeInt16LE(events, 4);
+  pollfd.writeInt16LE(0, 6);
+  timespec[0] = BigInt(Math.floor(timeoutNs / 1e9));
+  timespec[1] = BigInt(Math.floor(timeoutNs % 1e9));
+  const r = ppollFn(pollfd, 1, timespec, null) as number;
+  if (r < 0) {
+    if (koffi.errno() === 4) return 0; // EINTR
+    fail('ppoll');
+  }
+  return r === 0 ? 0 : pollfd.readInt16LE(6);
+}

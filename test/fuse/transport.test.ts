@@ -282,6 +282,50 @@ describe('concurrency and bad handlers', () => {
     }
   });
 
+  it('keeps the data of a write whose handler went async while later writes reuse every ring slot', async () => {
+    // The handler holds its 256 KiB payload (a view of the request's ring
+    // slot) across an await; meanwhile 64 writes of zeros pass through the
+    // ring. The slot's memory must have stayed the held write's.
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let held: Buffer | null = null;
+    let heldHash = '';
+    let sunk = 0;
+    m.fs.tree.addDevice('dev/held', {
+      open: () => ({
+        write: async (d) => {
+          held = d;
+          await released;
+          heldHash = createHash('sha256').update(d).digest('hex');
+          return d.length;
+        },
+        release() {},
+      }),
+    });
+    m.fs.tree.addDevice('dev/sink', {
+      open: () => ({
+        write: (d) => {
+          sunk += d.length;
+          return d.length;
+        },
+        release() {},
+      }),
+    });
+    const pattern = Buffer.alloc(256 * 1024);
+    for (let i = 0; i < pattern.length; i++) pattern[i] = (i * 7 + 3) & 0xff;
+    const writer = run('sh', [
+      '-c',
+      `python3 -c "import sys; sys.stdout.buffer.write(bytes((i * 7 + 3) & 255 for i in range(262144)))" | dd of=${m.path('dev/held')} bs=256k iflag=fullblock count=1 2>/dev/null`,
+    ]);
+    await until(() => held !== null, 20_000, 'the held write to reach its handler');
+    const zeros = await run('dd', [`if=/dev/zero`, `of=${m.path('dev/sink')}`, 'bs=256k', 'count=64']);
+    expect(zeros.stderr).toMatch(/^64\+0 records out/m);
+    expect(sunk).toBe(64 * 256 * 1024);
+    release();
+    expect((await writer).code).toBe(0);
+    expect(heldHash).toBe(createHash('sha256').update(pattern).digest('hex'));
+  });
+
   it('answers EIO when a handler throws, and keeps serving', async () => {
     const r = await run('cat', [m.path('dev/broken')]);
     expect(r.code).not.toBe(0);

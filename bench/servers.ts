@@ -1,0 +1,108 @@
+/**
+ * The two servers the bench compares, each in a process of its own so that
+ * its CPU time and memory can be read from procfs without the bench's own
+ * counted in:
+ *
+ *   cdevemu  the real daemon (`dist/daemon/cli.js daemon`), as a user runs
+ *            it, plugging zero, null and echo; the bench drives it through
+ *            its control socket (plug and unplug for the unplug workload).
+ *   C        bench/peer/devserver.c, a libfuse3 low-level server with the
+ *            same tree and semantics.
+ *   floor    (--floor) bench/peer/floor.ts: cdevemu's FUSE transport under a
+ *            dozen-line filesystem, without the device layers.
+ *
+ * Both serve MOUNT/dev/{zero,null,echo}. stop() unmounts them (SIGTERM:
+ * both unmount on it), and makes sure with `umount -l` if a server died.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ControlClient } from '../src/control/client.js';
+import { findMount } from '../src/fuse/mount.js';
+import { LineClient, run } from './clients.js';
+
+export type ServerName = 'C' | 'cdevemu' | 'floor';
+
+export interface Server {
+  name: ServerName;
+  pid: number;
+  mountpoint: string;
+  /** MOUNT/dev/NAME */
+  dev(name: string): string;
+  stop(): Promise<void>;
+}
+
+export interface CdevemuServer extends Server {
+  control: ControlClient;
+}
+
+const READY_MS = 60_000;
+
+function serverOf(name: ServerName, proc: LineClient, mountpoint: string): Server {
+  let stopping: Promise<void> | null = null;
+  return {
+    name,
+    pid: proc.pid,
+    mountpoint,
+    dev: (n) => join(mountpoint, 'dev', n),
+    stop: () =>
+      (stopping ??= (async () => {
+        proc.kill('SIGTERM');
+        const exited = await Promise.race([proc.exited.then(() => true, () => true), sleep(10_000).then(() => false)]);
+        if (!exited) {
+          console.error(`bench: ${name} server did not stop in 10 s after SIGTERM; killing it`);
+          proc.kill('SIGKILL');
+          await proc.exited.catch(() => {});
+        }
+        if ((await findMount(mountpoint)) !== null) await run('umount', ['-l', mountpoint], 10_000, true);
+      })()),
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+
+/**
+ * Starts one server on MOUNT (`dir/sub`, created) and waits for its first
+ * line of output, its "mounted and serving" sign; stops it on a failure.
+ */
+async function start(name: ServerName, mountpoint: string, cmd: string, args: string[], ready: (line: string) => boolean): Promise<Server> {
+  await mkdir(mountpoint);
+  const proc = new LineClient(cmd, args);
+  const s = serverOf(name, proc, mountpoint);
+  try {
+    const line = await proc.line(READY_MS);
+    if (!ready(line)) throw new Error(`${name} server said ${JSON.stringify(line)} instead of being ready`);
+  } catch (err) {
+    await s.stop();
+    throw err;
+  }
+  return s;
+}
+
+/** The node flags of the cli's `#!/usr/bin/env -S node FLAGS` line: the daemon runs as the installed executable would. */
+async function shebangFlags(cli: string): Promise<string[]> {
+  const first = (await readFile(cli, 'utf8')).split('\n', 1)[0]!;
+  const m = /^#!\S*env -S node(.*)$/.exec(first);
+  return m ? m[1]!.trim().split(/\s+/).filter(Boolean) : [];
+}
+
+export async function startCdevemu(dir: string, cli: string): Promise<CdevemuServer> {
+  const mountpoint = join(dir, 'cdevemu');
+  const socket = join(dir, 'control.sock');
+  const config = join(dir, 'devices.json');
+  const devices = ['zero', 'null', 'echo'].map((m) => ({ model: m, name: m }));
+  await writeFile(config, JSON.stringify({ devices }));
+  const args = [...(await shebangFlags(cli)), cli, 'daemon', '--mount', mountpoint, '--socket', socket, '--config', config, '--log-level', 'warn'];
+  const s = await start('cdevemu', mountpoint, process.execPath, args, (l) => l.startsWith('cdevemu serves 3 device'));
+  return { ...s, control: new ControlClient(socket) };
+}
+
+/** bench/peer/floor.js, with the daemon's node flags. */
+export async function startFloor(dir: string, script: string, cli: string): Promise<Server> {
+  const mountpoint = join(dir, 'floor');
+  return start('floor', mountpoint, process.execPath, [...(await shebangFlags(cli)), script, mountpoint], (l) => l === 'ready');
+}
+
+export async function startPeer(dir: string, bin: string): Promise<Server> {
+  const mountpoint = join(dir, 'c');
+  return start('C', mountpoint, bin, [mountpoint], (l) => l === 'ready');
+}
