@@ -10,7 +10,9 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../src/api.js';
-import { PAGE_SIZE } from '../../src/sys/ffi.js';
+import { pageSize } from '../../src/sys/ffi.js';
+
+const PAGE_SIZE = pageSize();
 import { cClient } from '../helpers/cc.js';
 import { testRoot } from '../helpers/mount.js';
 import { Interactive, pythonInteractive } from '../helpers/proc.js';
