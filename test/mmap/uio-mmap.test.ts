@@ -82,6 +82,7 @@ describe('mmap of uio maps', () => {
     py.send('poke 200 aabbccdd');
     expect(await py.line()).toBe('ok');
     expect(await op(c, 'peek 0 200 4')).toBe('ok aabbccdd');
+    expect(await d.inst.mappings()).toBe(2); // one per program, as /proc/PID/maps lists them
     // the uio protocol on the same fd, while mapped
     await t.emu.devices.action(d.name, 'irq');
     expect(await op(c, 'read4')).toBe('ok 1');
@@ -104,6 +105,7 @@ describe('mmap of uio maps', () => {
     await t.emu.devices.unplug(d.name);
     const revoked = t.events.find((e) => e.type === 'regions_revoked' && e.device === d.name && e.generation === d.inst.generation);
     expect(revoked).toMatchObject({ revoked: ['map0'], kept: 0, mappings: 1 });
+    expect(d.inst.regions[0]!.state).toBe('revoked');
     expect(await op(c, 'peek 0 0 1')).toBe(`sigbus ${BUS_ADRERR}`);
     expect(await op(c, 'poke 0 0 22')).toBe(`sigbus ${BUS_ADRERR}`);
     expect(await op(c, `map 1 0 ${PAGE_SIZE}`)).toBe('ok');
