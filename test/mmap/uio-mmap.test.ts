@@ -159,6 +159,12 @@ describe('mmap of uio maps', () => {
 
   it('a second map at offset N * pagesize maps region N', async () => {
     const d = await plugUio({ maps: [{ size: 64, name: 'regs' }, { size: 3 * PAGE_SIZE }] });
+    expect(t.events.find((e) => e.type === 'plugged' && e.device === d.name && e.generation === d.inst.generation)).toMatchObject({
+      regions: [
+        { name: 'map0', size: 64, offset: 0, onUnplug: 'revoke' },
+        { name: 'map1', size: 3 * PAGE_SIZE, offset: PAGE_SIZE, onUnplug: 'revoke' },
+      ],
+    });
     const c = await mapper(d.path);
     expect(await op(c, 'map 0 0 64')).toBe('ok');
     expect(await op(c, `map 1 1 ${3 * PAGE_SIZE}`)).toBe('ok');
