@@ -15,7 +15,7 @@ import { pageSize } from '../../src/sys/ffi.js';
 const PAGE_SIZE = pageSize();
 import { cClient } from '../helpers/cc.js';
 import { testRoot } from '../helpers/mount.js';
-import { Interactive, pythonInteractive } from '../helpers/proc.js';
+import { Interactive, pythonInteractive, run } from '../helpers/proc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { until } from '../helpers/wait.js';
 
@@ -157,7 +157,7 @@ describe('mmap of uio maps', () => {
     c.kill();
   });
 
-  it('a second map at offset N * pagesize maps region N', async () => {
+  it('maps/mapN in sysfs; a map at offset N * pagesize maps region N', async () => {
     const d = await plugUio({ maps: [{ size: 64, name: 'regs' }, { size: 3 * PAGE_SIZE }] });
     expect(t.events.find((e) => e.type === 'plugged' && e.device === d.name && e.generation === d.inst.generation)).toMatchObject({
       regions: [
@@ -165,6 +165,9 @@ describe('mmap of uio maps', () => {
         { name: 'map1', size: 3 * PAGE_SIZE, offset: PAGE_SIZE, onUnplug: 'revoke' },
       ],
     });
+    const sys = t.path(`sys/class/uio/${d.name}/maps`);
+    const attrs = await run('sh', ['-c', `cd ${sys} && cat map0/name map0/size map0/addr map0/offset map1/name map1/size`]);
+    expect(attrs.stdout).toBe(`regs\n0x0000000000000040\n0x0000000000000000\n0x0\n\n0x${(3 * PAGE_SIZE).toString(16).padStart(16, '0')}\n`);
     const c = await mapper(d.path);
     expect(await op(c, 'map 0 0 64')).toBe('ok');
     expect(await op(c, `map 1 1 ${3 * PAGE_SIZE}`)).toBe('ok');
