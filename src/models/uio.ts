@@ -72,14 +72,8 @@ interface UioOptions {
  * and `mapAddr`. Parsed by regions() and create() alike (regions come first).
  */
 function uioOptions(options: unknown): UioOptions {
-  const o = parseOptions('uio', options, {
-    name: 'string',
-    version: 'string',
-    mapSize: 'number',
-    mapAddr: 'number',
-    oneShot: 'boolean',
-    maps: 'array',
-  });
+  const spec = { name: 'string', version: 'string', mapSize: 'number', mapAddr: 'number', oneShot: 'boolean', maps: 'array' } as const;
+  const o = parseOptions('uio', options, spec);
   if (o.maps && (o.mapSize !== undefined || o.mapAddr !== undefined)) {
     throw new Errno('EINVAL', 'uio: give either maps or mapSize/mapAddr');
   }
