@@ -23,8 +23,9 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Emulator } from '../src/emulator.js';
 import { buildClients, killChildren, LineClient, run, runJson } from './clients.js';
-import { metric, renderTable, type Metric, type WorkloadResult } from './report.js';
+import { metric, renderTable, type Metric, type PingOut, type WorkloadResult } from './report.js';
 import { findMount } from '../src/fuse/mount.js';
+import { benchRingModel, ringWorkload } from './ring.js';
 
 // ---------------------------------------------------------------- options
 
@@ -48,7 +49,7 @@ function parseArgs(argv: string[]): Options {
       const list = argv[++i];
       if (!list) usage('--only needs a list, e.g. 1,3,6');
       o.only = new Set(list.split(',').map((s) => Number(s)));
-      if ([...o.only].some((n) => !Number.isInteger(n) || n < 1 || n > 6)) usage(`bad --only ${list}`);
+      if ([...o.only].some((n) => !Number.isInteger(n) || n < 1 || n > 7)) usage(`bad --only ${list}`);
     } else if (a === '--spin-micros') {
       const v = Number(argv[++i]);
       if (!Number.isInteger(v) || v < 0) usage('--spin-micros needs a whole number of microseconds');
@@ -60,7 +61,7 @@ function parseArgs(argv: string[]): Options {
 }
 
 function usage(err: string | null): never {
-  const text = 'usage: node dist/bench/run.js [--quick] [--json FILE] [--only 1,2,...,6] [--spin-micros N]';
+  const text = 'usage: node dist/bench/run.js [--quick] [--json FILE] [--only 1,2,...,7] [--spin-micros N]';
   if (err) {
     console.error(`${err}\n${text}`);
     process.exit(2);
@@ -163,15 +164,6 @@ interface SeqOut {
   bytes: number;
   start: number;
   end: number;
-  capped: boolean;
-}
-interface PingOut {
-  ops: number;
-  start: number;
-  end: number;
-  p50_ns: number;
-  p99_ns: number;
-  max_ns: number;
   capped: boolean;
 }
 interface BlockOut {
@@ -404,6 +396,7 @@ async function main(): Promise<number> {
   emulator = await Emulator.start({
     mountpoint: mountDir,
     logger: log,
+    models: [benchRingModel],
     ...(opts.spinMicros !== undefined ? { spinMicros: opts.spinMicros } : {}),
   });
   const emu = emulator;
@@ -453,6 +446,10 @@ async function main(): Promise<number> {
   if (want(5)) await step('5: parallel readers', () => parallelWorkload(bins, dev('zero')), '5');
   for (const n of V.unplugReaders) {
     if (want(6)) await step(`6: unplug with ${n} blocked readers`, () => unplugOne(bins, emu, n), `6.${n}`);
+  }
+  if (want(7)) {
+    const ring = { bin: bins.ringpong!, trips: V.pingpongTrips, warmup: V.pingpongWarmup, capMs: CAP_MS, killMs: KILL_MS, runJson };
+    await step('7: mapped ring ping-pong', () => ringWorkload(emu, ring), '7');
   }
   const elapsed = (performance.now() - began) / 1000;
 

@@ -28,9 +28,16 @@ export function inFlightCell(d: DeviceView): string {
   return `${d.inFlight.length} (${ops.join(',')})`;
 }
 
+/** Regions and the mappings programs hold on them: `map0,map1(revoked) x2`, or '-'. */
+export function regionsCell(d: DeviceView): string {
+  if (d.regions.length === 0) return '-';
+  const names = d.regions.map((r) => (r.state === 'live' ? r.name : `${r.name}(${r.state})`)).join(',');
+  return `${names} x${d.mappings}`;
+}
+
 export function devicesTable(devices: DeviceView[]): string {
   return table(
-    ['NAME', 'MODEL', 'GEN', 'STATE', 'OPEN', 'HOLDERS', 'IN-FLIGHT'],
-    devices.map((d) => [d.name, d.model, String(d.generation), d.state, String(d.openFiles), holdersCell(d), inFlightCell(d)]),
+    ['NAME', 'MODEL', 'GEN', 'STATE', 'OPEN', 'HOLDERS', 'MAPPED', 'IN-FLIGHT'],
+    devices.map((d) => [d.name, d.model, String(d.generation), d.state, String(d.openFiles), holdersCell(d), regionsCell(d), inFlightCell(d)]),
   );
 }

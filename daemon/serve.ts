@@ -29,12 +29,15 @@ export interface DaemonFlags {
   model: string[];
   logLevel?: LogLevel;
   allowOther?: boolean;
+  /** false with --no-passthrough. */
+  passthrough?: boolean;
 }
 
 export interface DaemonSettings {
   mountpoint: string;
   socket: string;
   allowOther: boolean;
+  passthrough: boolean;
   drainTimeoutMs?: number;
   logLevel: LogLevel;
   models: string[];
@@ -48,6 +51,7 @@ export function settle(flags: DaemonFlags, file: DaemonConfigFile): DaemonSettin
     mountpoint: flags.mount ? resolve(flags.mount) : (file.mountpoint ?? resolve(DEFAULT_MOUNTPOINT)),
     socket: flags.socket ? resolve(flags.socket) : (file.socket ?? resolveSocketPath()),
     allowOther: flags.allowOther === true || file.allowOther === true,
+    passthrough: flags.passthrough !== false && file.passthrough !== false,
     logLevel: flags.logLevel ?? file.logLevel ?? 'info',
     models: [...(file.models ?? []), ...flags.model],
     devices: file.devices ?? DEFAULT_DEVICES,
@@ -111,6 +115,7 @@ class Daemon {
       mountpoint: s.mountpoint,
       logger: log,
       allowOther: s.allowOther,
+      passthrough: s.passthrough,
       models,
       ...(s.drainTimeoutMs !== undefined ? { drainTimeoutMs: s.drainTimeoutMs } : {}),
     });

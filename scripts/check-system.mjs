@@ -5,8 +5,10 @@
  * are installed with apt-get under `--install` (.ci/run) and, as root, for
  * `npm test`.
  */
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { release } from 'node:os';
+import { gunzipSync } from 'node:zlib';
 
 const forTests = process.argv.includes('--tests') || process.env.npm_lifecycle_event === 'pretest';
 const isRoot = process.getuid?.() === 0;
@@ -76,3 +78,33 @@ if (problems.length) {
   console.error('cdevemu cannot run here:\n' + problems.map((p) => `  - ${p}`).join('\n'));
   process.exit(1);
 }
+
+/**
+ * Whether programs can mmap device regions: that needs FUSE passthrough
+ * (Linux 6.9+, CONFIG_FUSE_PASSTHROUGH) and CAP_SYS_ADMIN for
+ * FUSE_DEV_IOC_BACKING_OPEN. Without it the daemon still serves every
+ * device; mmap then fails ENODEV.
+ */
+function mappingsUnavailable() {
+  const [major, minor] = release().split('.').map((n) => parseInt(n, 10));
+  if (major < 6 || (major === 6 && minor < 9)) return `Linux ${release()} has no FUSE passthrough (6.9+)`;
+  let config = null;
+  for (const path of ['/proc/config.gz', `/boot/config-${release()}`]) {
+    try {
+      const raw = readFileSync(path);
+      config = (path.endsWith('.gz') ? gunzipSync(raw) : raw).toString();
+      break;
+    } catch {
+      // not exposed here; try the next place
+    }
+  }
+  if (config !== null && !/^CONFIG_FUSE_PASSTHROUGH=y/m.test(config)) return `this kernel is built without CONFIG_FUSE_PASSTHROUGH`;
+  if (!isRoot) return 'registering backing files needs CAP_SYS_ADMIN';
+  return null;
+}
+const noMaps = mappingsUnavailable();
+console.error(
+  noMaps
+    ? `check-system: mmap of device regions unavailable (${noMaps}); devices still serve read/write/poll/ioctl, mmap fails ENODEV`
+    : `check-system: mmap of device regions available (FUSE passthrough, Linux ${release()})`,
+);

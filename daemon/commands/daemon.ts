@@ -14,6 +14,7 @@ export function registerDaemonCommand(program: Command, exit: (code: number) => 
     .option('--model <file>', 'load a user model module (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
     .option('--allow-other', 'let users other than the daemon\'s open the devices (mount option allow_other)')
+    .option('--no-passthrough', 'do not negotiate FUSE passthrough: device regions cannot be mapped (mmap fails ENODEV)')
     .action(async (o: DaemonFlags) => {
       exit(await runDaemon(o));
     });

@@ -4,6 +4,7 @@
  *   mountpoint: ./cdevemu-mnt      # relative paths are relative to the file
  *   socket: /run/cdevemu.sock
  *   allowOther: false
+ *   passthrough: true              # false: no FUSE passthrough, mmap of device regions fails ENODEV
  *   drainTimeoutMs: 5000
  *   logLevel: info
  *   models: [./my-model.mjs]       # user model modules, like --model
@@ -33,6 +34,8 @@ export interface DaemonConfigFile {
   mountpoint?: string;
   socket?: string;
   allowOther?: boolean;
+  /** false: do not negotiate FUSE passthrough (device regions cannot be mapped). */
+  passthrough?: boolean;
   drainTimeoutMs?: number;
   logLevel?: LogLevel;
   models?: string[];
@@ -40,7 +43,7 @@ export interface DaemonConfigFile {
   faults?: Record<string, unknown>[];
 }
 
-const TOP_LEVEL = ['mountpoint', 'socket', 'allowOther', 'drainTimeoutMs', 'logLevel', 'models', 'devices', 'faults'];
+const TOP_LEVEL = ['mountpoint', 'socket', 'allowOther', 'passthrough', 'drainTimeoutMs', 'logLevel', 'models', 'devices', 'faults'];
 
 /** Reads a device list entry `{model, name, options}` (shared with scenario files). */
 export function readDeviceSpec(f: Field): DeviceSpec {
@@ -83,6 +86,8 @@ export function readDaemonConfig(doc: SourceDocument, baseDir: string): DaemonCo
   if (socket !== undefined) out.socket = socket;
   const allowOther = m.get('allowOther').optional((f) => f.boolean());
   if (allowOther !== undefined) out.allowOther = allowOther;
+  const passthrough = m.get('passthrough').optional((f) => f.boolean());
+  if (passthrough !== undefined) out.passthrough = passthrough;
   const drain = m.get('drainTimeoutMs').optional((f) => f.number({ min: 0 }));
   if (drain !== undefined) out.drainTimeoutMs = drain;
   const level = m.get('logLevel').optional((f) => {

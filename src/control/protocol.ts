@@ -2,7 +2,7 @@
  * The JSON shapes of the control API (DESIGN §6), shared by the server and
  * the client.
  */
-import type { Counters, DeviceEvent, InFlight, Lifecycle, StuckHandler, UnplugReport } from '../core/index.js';
+import type { Counters, DeviceEvent, InFlight, Lifecycle, Region, StuckHandler, UnplugPolicy, UnplugReport } from '../core/index.js';
 
 export type { DeviceEvent, StuckHandler, UnplugReport };
 
@@ -32,6 +32,20 @@ export interface DeviceView {
   holders: HolderView[];
   inFlight: InFlight[];
   counters: Counters;
+  /** Shared memory regions programs can mmap (uio maps); empty if none. */
+  regions: RegionView[];
+  /** Mappings programs hold on the regions now (mapped regions outlive close, and with 'keep' the device). */
+  mappings: number;
+}
+
+export interface RegionView {
+  index: number;
+  name: string;
+  size: number;
+  /** The mmap offset that maps it. */
+  offset: number;
+  onUnplug: UnplugPolicy;
+  state: Region['state'];
 }
 
 export interface StatusView {

@@ -147,17 +147,17 @@ export class ControlServer {
       {
         pattern: ['v1', 'devices'],
         methods: {
-          GET: async () => ({ body: d.list().map((i) => this.view(i)) }),
+          GET: async () => ({ body: await Promise.all(d.list().map((i) => this.view(i))) }),
           POST: async ({ req }) => {
             const plug = readPlugBody(await readJson(req));
             const inst = await d.plug(plug);
-            return { status: 201, body: this.view(inst) };
+            return { status: 201, body: await this.view(inst) };
           },
         },
       },
       {
         pattern: ['v1', 'devices', ':name'],
-        methods: { GET: async ({ url, params }) => ({ body: this.view(this.find(params.name!, url)) }) },
+        methods: { GET: async ({ url, params }) => ({ body: await this.view(this.find(params.name!, url)) }) },
       },
       {
         pattern: ['v1', 'devices', ':name', 'unplug'],
@@ -176,7 +176,7 @@ export class ControlServer {
           POST: async ({ req, params }) => {
             const m = bodyFields(await readJson(req), ['options']);
             const inst = await d.replug(params.name!, m?.get('options').value);
-            return { body: this.view(inst) };
+            return { body: await this.view(inst) };
           },
         },
       },
@@ -286,7 +286,7 @@ export class ControlServer {
     };
   }
 
-  private view(inst: Instance<unknown>): DeviceView {
+  private async view(inst: Instance<unknown>): Promise<DeviceView> {
     const now = Date.now();
     const holders = inst.holders.map((h) => ({ pid: h.pid, comm: h.comm, openedAt: h.openedAt, openForMs: now - h.openedAt }));
     return {
@@ -300,6 +300,8 @@ export class ControlServer {
       holders,
       inFlight: [...inst.inFlight],
       counters: { ...inst.counters },
+      regions: inst.regions.map((r) => ({ index: r.index, name: r.name, size: r.size, offset: r.offset, onUnplug: r.onUnplug, state: r.state })),
+      mappings: await inst.mappings(),
     };
   }
 

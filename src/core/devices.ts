@@ -3,7 +3,7 @@
  * until freed), plug/unplug/replug, model actions, and the event stream.
  */
 import { CoreEvent, EventLog, type DeviceEvent } from './events.js';
-import { DeviceError, type Logger, type OpInterceptor, type Publisher, type UnplugReport } from './host.js';
+import { DeviceError, type Logger, type OpInterceptor, type PublishedDevice, type Publisher, type UnplugReport } from './host.js';
 import { DeviceInstance } from './instance.js';
 import type { DeviceModel, Instance } from './model.js';
 import { expandName } from './names.js';
@@ -77,6 +77,7 @@ export class DeviceManager {
       interceptor: this.interceptor,
       record: (e: DeviceEvent) => this.events.record(e),
       onFreed: (freed) => this.instances.delete(freed),
+      ...(this.publisher.mappings ? { mappings: (dev: PublishedDevice) => this.publisher.mappings!(dev) } : {}),
     });
     this.probing.add(name);
     try {

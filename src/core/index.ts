@@ -27,5 +27,4 @@ export type {
   RegionSpec,
   UnplugPolicy,
 } from './model.js';
-export type { RegionInfo } from './regions.js';
 export { WaitQueue } from './waitqueue.js';

@@ -17,6 +17,8 @@ import { WaitQueue } from './waitqueue.js';
 
 export interface InstanceHost {
   logger: Logger;
+  /** Publisher.mappings, when the host can count mappings. */
+  mappings?(dev: PublishedDevice): Promise<number>;
   interceptor: OpInterceptor | null;
   record(e: DeviceEvent): void;
   onFreed(inst: DeviceInstance): void;
@@ -101,6 +103,10 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
 
   get regions(): readonly Region[] {
     return this.shared?.list ?? [];
+  }
+
+  async mappings(): Promise<number> {
+    return this.shared ? ((await this.host.mappings?.(this.published)) ?? 0) : 0;
   }
 
   get holders(): Holder[] {

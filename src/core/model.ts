@@ -57,6 +57,8 @@ export interface Region {
   /** The mmap() offset that maps this region: index * page size (uio's convention). */
   readonly offset: number;
   readonly onUnplug: UnplugPolicy;
+  /** live; revoked (programs' mappings get SIGBUS; the model's copy is private now); freed (views dropped). */
+  readonly state: 'live' | 'revoked' | 'freed';
   /** `size` bytes over the shared pages. Throws once the device is freed. */
   readonly bytes: Uint8Array;
   /** The same bytes as a DataView (little-endian helpers for rings and mailboxes). */
@@ -168,6 +170,8 @@ export interface Instance<S> {
   readonly inFlight: readonly InFlight[];
   /** The regions regions() declared; empty if none. */
   readonly regions: readonly Region[];
+  /** How many mappings programs hold on the regions now (counted in /proc/PID/maps); 0 without regions. */
+  mappings(): Promise<number>;
   /** A model-defined event (watchdog 'expired'...), ordered with the lifecycle events. */
   emit(type: string, details?: Record<string, unknown>): void;
 }

@@ -13,21 +13,10 @@ import { PAGE_SIZE } from '../sys/ffi.js';
 import { SharedMemory } from '../sys/memfd.js';
 import type { Region, RegionSpec, UnplugPolicy } from './model.js';
 
-/** A region as the control API shows it. */
-export interface RegionInfo {
-  index: number;
-  name: string;
-  size: number;
-  offset: number;
-  onUnplug: UnplugPolicy;
-  /** live; revoked (programs' mappings SIGBUS); freed (the model's view dropped). */
-  state: 'live' | 'revoked' | 'freed';
-}
-
 const pageAlign = (n: number): number => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
 
 class SharedRegion implements Region {
-  state: RegionInfo['state'] = 'live';
+  state: Region['state'] = 'live';
   private view: { bytes: Uint8Array; data: DataView } | null;
 
   constructor(
@@ -58,10 +47,6 @@ class SharedRegion implements Region {
   drop(): void {
     this.view = null;
     this.state = 'freed';
-  }
-
-  info(): RegionInfo {
-    return { index: this.index, name: this.name, size: this.size, offset: this.offset, onUnplug: this.onUnplug, state: this.state };
   }
 
   private live(): { bytes: Uint8Array; data: DataView } {
@@ -123,10 +108,6 @@ export class DeviceRegions {
   drop(): void {
     for (const r of this.list) r.drop();
     this.memory.close();
-  }
-
-  info(): RegionInfo[] {
-    return this.list.map((r) => r.info());
   }
 
   /** The region_read action: `length` bytes at `offset` of region `region`, as hex. */

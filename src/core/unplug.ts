@@ -14,7 +14,7 @@ export async function unplugInstance(
 ): Promise<UnplugReport> {
   await unpublishNode(inst, publisher, drainTimeoutMs);
   closeGate(inst);
-  await revokeRegions(inst, publisher);
+  await revokeRegions(inst);
   cancelWaiters(inst);
   const { stuck, drainedInMs } = await drainHandlers(inst, drainTimeoutMs);
   await removeDevice(inst);
@@ -48,10 +48,10 @@ function closeGate(inst: DeviceInstance): void {
  * as uio_vma_fault() answers once uio_unregister_device() cleared
  * idev->info. 'keep' regions stay mapped (target_core_user's data area).
  */
-async function revokeRegions(inst: DeviceInstance, publisher: Publisher): Promise<void> {
+async function revokeRegions(inst: DeviceInstance): Promise<void> {
   const shared = inst.shared;
   if (!shared) return;
-  const mappings = (await publisher.mappings?.(inst.published)) ?? 0;
+  const mappings = await inst.mappings();
   try {
     const revoked = shared.revoke();
     inst.record(CoreEvent.regions_revoked, { revoked, kept: shared.list.length - revoked.length, mappings });

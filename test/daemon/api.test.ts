@@ -40,8 +40,9 @@ describe('a running daemon', () => {
     const ls = await d.cli(['ls']);
     expect(ls.code).toBe(0);
     const rows = ls.stdout.trim().split('\n');
-    expect(rows[0]).toMatch(/^NAME\s+MODEL\s+GEN\s+STATE\s+OPEN\s+HOLDERS\s+IN-FLIGHT$/);
-    expect(rows).toContainEqual(expect.stringMatching(/^echo0\s+echo\s+1\s+live\s+0\s+-\s+0$/));
+    expect(rows[0]).toMatch(/^NAME\s+MODEL\s+GEN\s+STATE\s+OPEN\s+HOLDERS\s+MAPPED\s+IN-FLIGHT$/);
+    expect(rows).toContainEqual(expect.stringMatching(/^echo0\s+echo\s+1\s+live\s+0\s+-\s+-\s+0$/));
+    expect(rows).toContainEqual(expect.stringMatching(/^uio0\s+uio\s+1\s+live\s+0\s+-\s+map0 x0\s+0$/));
     for (const name of ['zero', 'null', 'full']) expect(rows).toContainEqual(expect.stringMatching(new RegExp(`^${name}\\s+${name}\\s+1\\s+live`)));
 
     const json = await d.cli(['ls', '--json']);

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import * as abi from '../../src/fuse/abi.js';
 import { SIZEOF } from '../../src/fuse/abi.js';
+import { IOW } from '../../src/devio.js';
 import { decodeInitIn, encodeInitOut, type fuse_init_out } from '../../src/fuse/wire.js';
 import { hex } from './bytes.js';
 
@@ -94,6 +95,8 @@ const EXPECTED_SIZEOF: Record<keyof typeof SIZEOF, number> = {
   fuse_notify_delete_out: 24,
   // struct fuse_dirent { u64 ino, off; u32 namelen, type; char name[] } = 24 (FUSE_NAME_OFFSET)
   fuse_dirent: 24,
+  // struct fuse_backing_map { s32 fd; u32 flags; u64 padding } = 16 (7.40)
+  fuse_backing_map: 16,
 };
 
 describe('SIZEOF matches the struct layouts in fuse.h', () => {
@@ -173,6 +176,7 @@ describe('constants match fuse.h', () => {
     expect(abi.FUSE_MAX_PAGES).toBe(0x400000); // 1 << 22
     expect(abi.FUSE_NO_OPENDIR_SUPPORT).toBe(0x1000000); // 1 << 24
     expect(abi.FUSE_INIT_EXT).toBe(0x40000000); // 1 << 30
+    expect(abi.FUSE_PASSTHROUGH_FLAGS2).toBe(0x20); // FUSE_PASSTHROUGH (1ULL << 37), bit 5 of flags2
   });
 
   it('FOPEN, GETATTR, IOCTL, POLL flags', () => {
@@ -181,6 +185,10 @@ describe('constants match fuse.h', () => {
     expect(abi.FOPEN_NONSEEKABLE).toBe(4);
     expect(abi.FOPEN_CACHE_DIR).toBe(8);
     expect(abi.FOPEN_STREAM).toBe(16);
+    expect(abi.FOPEN_PASSTHROUGH).toBe(128); // 1 << 7
+    // _IOW(229, 1, struct fuse_backing_map) and _IOW(229, 2, uint32_t)
+    expect(abi.FUSE_DEV_IOC_BACKING_OPEN).toBe(IOW(229, 1, 16));
+    expect(abi.FUSE_DEV_IOC_BACKING_CLOSE).toBe(IOW(229, 2, 4));
     expect(abi.FUSE_GETATTR_FH).toBe(1);
     expect(abi.FUSE_IOCTL_COMPAT).toBe(1);
     expect(abi.FUSE_IOCTL_UNRESTRICTED).toBe(2);

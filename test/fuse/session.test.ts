@@ -24,6 +24,7 @@ import {
   FUSE_NO_OPEN_SUPPORT,
   FUSE_NO_OPENDIR_SUPPORT,
   FUSE_PARALLEL_DIROPS,
+  FUSE_PASSTHROUGH_FLAGS2,
   FUSE_WRITEBACK_CACHE,
   Opcode,
 } from '../../src/fuse/abi.js';
@@ -232,10 +233,40 @@ describe('INIT negotiation', () => {
     expect(o.time_gran).toBe(1);
     expect(o.max_readahead).toBeLessThanOrEqual(0x20000);
     const conn = await s.ready;
-    expect(conn).toEqual({ major: 7, minor: Math.min(38, FUSE_KERNEL_MINOR_VERSION), maxWrite: MAX_WRITE, maxPages: 32 });
+    expect(conn).toMatchObject({ major: 7, minor: Math.min(38, FUSE_KERNEL_MINOR_VERSION), maxWrite: MAX_WRITE, maxPages: 32, passthrough: false });
     expect(s.connection).toEqual(conn);
     expect(fs.init).toHaveBeenCalledTimes(1);
     expect(fs.init).toHaveBeenCalledWith(conn);
+  });
+
+  it('FUSE_PASSTHROUGH: asked for when offered in flags2 with INIT_EXT, with max_stack_depth 1 in the 7.40 reply', async () => {
+    s.handle(req(Opcode.INIT, 2n, initBody(7, 45, FUSE_BIG_WRITES | FUSE_INIT_EXT, { flags2: FUSE_PASSTHROUGH_FLAGS2 | 0x40 })));
+    const b = ch.replies[0]!.body;
+    expect(b.length).toBe(64);
+    expect(b.readUInt32LE(4)).toBe(40); // our minor: the first with passthrough
+    expect(b.readUInt32LE(12) & FUSE_INIT_EXT).toBe(FUSE_INIT_EXT);
+    expect(b.readUInt32LE(32)).toBe(FUSE_PASSTHROUGH_FLAGS2); // flags2: only what we want of what was offered
+    expect(b.readUInt32LE(36)).toBe(1); // max_stack_depth
+    expect(await s.ready).toMatchObject({ minor: 40, passthrough: true });
+  });
+
+  it('FUSE_PASSTHROUGH: not asked for when not offered or disabled, and the connection says why', async () => {
+    s.handle(req(Opcode.INIT, 2n, initBody(7, 45, FUSE_BIG_WRITES | FUSE_INIT_EXT)));
+    const b = ch.replies[0]!.body;
+    expect(b.readUInt32LE(12) & FUSE_INIT_EXT).toBe(0);
+    expect(b.readUInt32LE(32)).toBe(0);
+    expect(b.readUInt32LE(36)).toBe(0);
+    expect(await s.ready).toMatchObject({ passthrough: false, noPassthrough: expect.stringMatching(/does not offer FUSE_PASSTHROUGH/) });
+
+    const off = new FuseSession(ch as unknown as FuseChannel, fs as unknown as FuseFilesystem, {
+      maxWrite: MAX_WRITE,
+      logger: pino({ level: 'silent' }),
+      passthrough: false,
+    });
+    ch.clear();
+    off.handle(req(Opcode.INIT, 3n, initBody(7, 45, FUSE_BIG_WRITES | FUSE_INIT_EXT, { flags2: FUSE_PASSTHROUGH_FLAGS2 })));
+    expect(ch.replies[0]!.body.readUInt32LE(32)).toBe(0);
+    expect(await off.ready).toMatchObject({ passthrough: false, noPassthrough: 'FUSE passthrough disabled by option' });
   });
 
   it('a kernel older than us gets its own minor back', () => {
