@@ -14,7 +14,7 @@ import { pattern } from '../../src/models/tcmu/workload.js';
 import { cClient } from '../helpers/cc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { testRoot } from '../helpers/mount.js';
-import { Interactive } from '../helpers/proc.js';
+import { Interactive, run } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
 
 let t: TestEmulator;
@@ -51,7 +51,7 @@ async function device(options: Record<string, unknown>, consumerFlags: string[] 
   expect(ready).toMatch(/^ready /);
   const submit = (arg: Record<string, unknown>) => t.emu.devices.action(inst.name, 'submit', arg) as Promise<Result>;
   const state = () => inst.state as TcmuState;
-  return { inst, name: inst.name, file, consumer, submit, state };
+  return { inst, name: inst.name, file, consumer, submit, state, ready };
 }
 
 describe('tcmu with a C consumer', () => {
@@ -73,6 +73,14 @@ describe('tcmu with a C consumer', () => {
     const past = await d.submit({ op: 'read', lba: 2047, blocks: 2 });
     expect(past).toMatchObject({ outcome: 'completed', status: 2, sense: { format: 'fixed', key: 5, asc: 0x21, ascq: 0 }, dataHex: '' });
     expect((await d.submit({ op: 'raw', cdb: 'a0000000000000000000000000000000', dataInLength: 16 })).sense).toMatchObject({ key: 5, asc: 0x20 });
+    await t.emu.devices.unplug(d.name);
+    await d.consumer.exited;
+  });
+
+  it('maps the kernel default layout: an 8 MiB command area (ring 8 MiB - 128) and a 1 GiB data area', async () => {
+    const d = await device({});
+    expect(d.ready).toBe(`ready ${d.name} 0 cdevemu size=${1 << 20} block=512 map=${8 * (1 << 20) + (1 << 30)} ring=${8 * (1 << 20) - 128}`);
+    expect(await d.submit({ op: 'tur' })).toMatchObject({ outcome: 'completed', status: 0 });
     await t.emu.devices.unplug(d.name);
     await d.consumer.exited;
   });
@@ -145,6 +153,23 @@ describe('tcmu with a C consumer', () => {
     // The expired entry stays in the ring; the consumer completes past it (OOOC).
     expect(await d.submit({ op: 'read_capacity10' })).toMatchObject({ outcome: 'completed', status: 0 });
     expect(d.state().ring.stats).toMatchObject({ expired: 1, inflight: 0, doubleEnds: 0 });
+    await t.emu.devices.unplug(d.name);
+    await d.consumer.exited;
+  });
+
+  it('block_dev and reset_ring written from a shell act on the ring as tcmu_block_dev / tcmu_reset_ring', async () => {
+    const d = await device({ cmdAreaSize: 65536, dataAreaSize: 1 << 20 }, ['--hold-opcode', '00']);
+    const cfg = t.path('sys/kernel/config/target/core/user_0/cdevemu');
+    const held = d.submit({ op: 'tur' });
+    await until(() => d.state().ring.stats.inflight === 1, 5000, 'TUR in the ring');
+    expect((await run('bash', ['-c', `echo 1 > ${cfg}/action/block_dev`])).code).toBe(0);
+    // Blocked: a new command is answered BUSY at once; the one in the ring stays.
+    expect(await d.submit({ op: 'read_capacity10' })).toMatchObject({ outcome: 'busy', status: 8 });
+    expect(d.state().ring.stats.inflight).toBe(1);
+    // reset_ring 2: the ring's commands fail CHECK CONDITION, head and tail go to 0.
+    expect((await run('bash', ['-c', `echo 2 > ${cfg}/action/reset_ring`])).code).toBe(0);
+    expect(await held).toMatchObject({ outcome: 'reset', status: 2, sense: { key: 2, asc: 0x08 } });
+    expect(d.state().ring.stats).toMatchObject({ inflight: 0, head: 0, tail: 0 });
     await t.emu.devices.unplug(d.name);
     await d.consumer.exited;
   });
