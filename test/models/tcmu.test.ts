@@ -42,9 +42,9 @@ const mine = (d: { name: string; inst: { generation: number } }, e: { device: st
 
 let files = 0;
 /** A tcmu device over a fresh backing file, and the consumer serving it. */
-async function device(options: Record<string, unknown>, consumerFlags: string[] = [], devSize = 1 << 20) {
-  const file = join(dir, `disk${files++}.img`);
-  await writeFile(file, Buffer.alloc(devSize));
+async function device(options: Record<string, unknown>, consumerFlags: string[] = [], devSize = 1 << 20, reuse?: string) {
+  const file = reuse ?? join(dir, `disk${files++}.img`);
+  if (!reuse) await writeFile(file, Buffer.alloc(devSize));
   const inst = await t.emu.devices.plug({ model: 'tcmu', name: 'uio%d', options: { cfgstring: file, devSize, ...options } });
   const consumer = new Interactive(bin, [t.api.mountpoint, inst.name, ...consumerFlags]);
   const ready = await consumer.line();
@@ -172,6 +172,40 @@ describe('tcmu with a C consumer', () => {
     expect(d.state().ring.stats).toMatchObject({ inflight: 0, head: 0, tail: 0 });
     await t.emu.devices.unplug(d.name);
     await d.consumer.exited;
+  });
+
+  it('a workload resumed on the next device of the same backstore finds every write acknowledged before the unplug, and catches a corrupted store', async () => {
+    const opts = { cmdAreaSize: 65536, dataAreaSize: 1 << 20, dev: 'resumed' };
+    const done = (d: { name: string; inst: { generation: number } }) =>
+      t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_workload_done', 30_000) as unknown as Promise<Record<string, number>>;
+    const d1 = await device(opts);
+    const first = done(d1);
+    await t.emu.devices.action(d1.name, 'workload_start', { depth: 16, readPercent: 30, chunks: 32, maxCommands: 300 });
+    expect(await first).toMatchObject({ completed: 300, verifyErrors: 0 });
+    expect((await first).acknowledgedWrites).toBeGreaterThan(32);
+    await t.emu.devices.unplug(d1.name);
+    await d1.consumer.exited;
+
+    // A new device on the same backing file, a new consumer: reads only.
+    const d2 = await device(opts, [], 1 << 20, d1.file);
+    const second = done(d2);
+    expect(await t.emu.devices.action(d2.name, 'workload_start', { resume: true, readPercent: 100, maxCommands: 200 })).toMatchObject({ resumed: true, chunks: 32 });
+    const r2 = await second;
+    expect(r2).toMatchObject({ completed: 200, verifyErrors: 0, writes: 0 });
+    expect(r2.verifiedReads).toBeGreaterThan(100);
+    await t.emu.devices.unplug(d2.name);
+    await d2.consumer.exited;
+
+    // The check can fail: with the store overwritten, the acknowledged content is gone.
+    await writeFile(d1.file, Buffer.alloc(1 << 20, 0xff));
+    const d3 = await device(opts, [], 1 << 20, d1.file);
+    const third = done(d3);
+    await t.emu.devices.action(d3.name, 'workload_start', { resume: true, readPercent: 100, maxCommands: 100 });
+    const r3 = await third;
+    expect(r3.verifyErrors).toBeGreaterThan(0);
+    expect(r3.verifiedReads).toBe(0);
+    await t.emu.devices.unplug(d3.name);
+    await d3.consumer.exited;
   });
 
   it('unplug with 32 commands in flight under the workload: every command accounted for, POLLERR and EIO for the consumer, freed after it closes', async () => {

@@ -20,10 +20,10 @@ import type { DeviceModel, Instance } from '../../core/index.js';
 import { uioModel, type UioState } from '../uio.js';
 import { TCMU_MAILBOX_VERSION } from './abi.js';
 import { tcmuActions } from './actions.js';
-import { tcmuConfig, uioName, type TcmuConfig } from './config.js';
+import { backstoreKey, tcmuConfig, uioName, type TcmuConfig } from './config.js';
 import { tcmuAttributes } from './configfs.js';
 import { TcmuRing } from './ring.js';
-import type { Workload } from './workload.js';
+import { ackedContent, type Workload } from './workload.js';
 
 export interface TcmuState extends UioState {
   config: TcmuConfig;
@@ -96,6 +96,7 @@ export const tcmuModel: DeviceModel<TcmuState> = {
     s.workload?.markRemoval();
     const ended = s.ring.remove();
     const report = await s.workload?.finish();
+    if (s.workload) ackedContent.set(backstoreKey(s.config), s.workload.acked());
     // The verdicts at top level, so a scenario's `wait: {event: {type: tcmu_removed, lost: 0}}` can check them.
     inst.emit('tcmu_removed', {
       endedByRemoval: ended.ended.length,
