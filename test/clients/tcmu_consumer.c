@@ -127,9 +127,13 @@ static void rw(const uint8_t *cdb, struct iovec *iov, int cnt, struct result *r,
 static void execute(struct tcmu_cmd_entry *ent, struct result *r) {
 	const uint8_t *cdb = (const uint8_t *)(mb_base + ent->req.cdb_off);
 	struct iovec iov[256];
-	int cnt = ent->req.iov_cnt <= 256 ? map_iovs(ent, iov) : 0;
 	uint8_t buf[64];
 	r->status = 0;
+	if (ent->req.iov_cnt > 256) {
+		check_condition(r, 0x05, 0x24, 0x00); /* more iovecs than we take: INVALID FIELD IN CDB */
+		return;
+	}
+	int cnt = map_iovs(ent, iov);
 	switch (cdb[0]) {
 	case 0x00: /* TEST UNIT READY */
 		break;

@@ -42,7 +42,7 @@ const raiseIrq = uioModel.actions!.irq! as (inst: TcmuInstance, arg: unknown) =>
 
 export const tcmuModel: DeviceModel<TcmuState> = {
   name: 'tcmu',
-  stream: false,
+  stream: true, // as uio; opens with passthrough (map0) drop FOPEN_STREAM, which the kernel refuses with it
   unpollMask: uioModel.unpollMask,
   regions(inst) {
     return [{ name: 'map0', size: tcmuConfig(inst.options).layout.mapSize, onUnplug: 'keep' }];
