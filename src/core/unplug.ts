@@ -51,13 +51,16 @@ function closeGate(inst: DeviceInstance): void {
 async function revokeRegions(inst: DeviceInstance): Promise<void> {
   const shared = inst.shared;
   if (!shared) return;
-  const mappings = await inst.mappings();
+  let revoked: string[];
   try {
-    const revoked = shared.revoke();
-    inst.record(CoreEvent.regions_revoked, { revoked, kept: shared.list.length - revoked.length, mappings });
+    revoked = shared.revoke();
   } catch (err) {
     inst.log.error({ err, device: inst.name, generation: inst.generation }, 'revoking regions failed');
+    return;
   }
+  // Counted after the cut: the mappings are still listed, only dead.
+  const mappings = await inst.mappings();
+  inst.record(CoreEvent.regions_revoked, { revoked, kept: shared.list.length - revoked.length, mappings });
 }
 
 /**
