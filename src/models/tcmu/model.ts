@@ -49,8 +49,13 @@ export const tcmuModel: DeviceModel<TcmuState> = {
   },
   create(inst, options) {
     const config = tcmuConfig(options);
-    const map = inst.regions[0]!;
-    const state: TcmuState = {
+    const ring = new TcmuRing(inst.regions[0]!.bytes, config.layout, {
+      cmdTimeOutMs: config.cmdTimeOutMs,
+      qfullTimeOutMs: config.qfullTimeOutMs,
+      notify: () => raiseIrq(inst, undefined), // uio_event_notify()
+      onExpired: (e) => inst.emit('tcmu_cmd_timeout', e),
+    });
+    return {
       count: 0,
       enabled: true,
       pending: false,
@@ -58,17 +63,10 @@ export const tcmuModel: DeviceModel<TcmuState> = {
       name: uioName(config),
       version: String(TCMU_MAILBOX_VERSION),
       config,
-      ring: null as unknown as TcmuRing,
+      ring,
       workload: null,
       opened: false,
     };
-    state.ring = new TcmuRing(map.bytes, config.layout, {
-      cmdTimeOutMs: config.cmdTimeOutMs,
-      qfullTimeOutMs: config.qfullTimeOutMs,
-      notify: () => raiseIrq(inst, undefined), // uio_event_notify()
-      onExpired: (e) => inst.emit('tcmu_cmd_timeout', e),
-    });
-    return state;
   },
   attributes: (inst) => tcmuAttributes(inst),
   open(file) {
