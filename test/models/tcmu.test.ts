@@ -144,6 +144,20 @@ describe('tcmu with a C consumer', () => {
     await d.consumer.exited;
   });
 
+  it('unplug ends commands in the ring with CHECK CONDITION and commands waiting for room with BUSY; waiting submit actions fail EIO', async () => {
+    const d = await device({ cmdAreaSize: 65536, dataAreaSize: 8 * 4096, hwBlockSize: 4096 }, ['--stall-after', '0']);
+    const submits = Array.from({ length: 12 }, (_, i) => d.submit({ op: 'read', lba: i, blocks: 1 }).catch((e: Error) => e));
+    await until(() => d.state().ring.stats.inflight === 8 && d.state().ring.stats.qfull === 4, 5000, '8 in the ring, 4 waiting');
+    const removed = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_removed');
+    await t.emu.devices.unplug(d.name);
+    const ev = (await removed) as unknown as { endedByRemoval: number; commands: { ended: { where: string; status: number }[] } };
+    expect(ev.endedByRemoval).toBe(12);
+    expect(ev.commands.ended.filter((c) => c.where === 'qfull' && c.status === 8)).toHaveLength(4);
+    expect(ev.commands.ended.filter((c) => c.where === 'ring' && c.status === 2)).toHaveLength(8);
+    for (const r of await Promise.all(submits)) expect(r).toMatchObject({ code: 'EIO' });
+    await d.consumer.exited;
+  });
+
   it('times out a command the consumer never completes: CHECK CONDITION 02/08/00 and a tcmu_cmd_timeout event; later commands still complete', async () => {
     const d = await device({ cmdAreaSize: 65536, dataAreaSize: 1 << 20, cmdTimeOutMs: 300 }, ['--hold-opcode', '00']);
     const timedOut = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_cmd_timeout');
