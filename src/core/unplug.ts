@@ -6,6 +6,7 @@ import { Errno } from '../errno.js';
 import { CoreEvent } from './events.js';
 import type { Publisher, StuckHandler, UnplugReport } from './host.js';
 import type { DeviceInstance } from './instance.js';
+import type { DeviceRegions } from './regions.js';
 
 export async function unplugInstance(
   inst: DeviceInstance,
@@ -14,7 +15,7 @@ export async function unplugInstance(
 ): Promise<UnplugReport> {
   await unpublishNode(inst, publisher, drainTimeoutMs);
   closeGate(inst);
-  await revokeRegions(inst);
+  if (inst.shared) await revokeRegions(inst, inst.shared);
   cancelWaiters(inst);
   const { stuck, drainedInMs } = await drainHandlers(inst, drainTimeoutMs);
   await removeDevice(inst);
@@ -48,9 +49,7 @@ function closeGate(inst: DeviceInstance): void {
  * as uio_vma_fault() answers once uio_unregister_device() cleared
  * idev->info. 'keep' regions stay mapped (target_core_user's data area).
  */
-async function revokeRegions(inst: DeviceInstance): Promise<void> {
-  const shared = inst.shared;
-  if (!shared) return;
+async function revokeRegions(inst: DeviceInstance, shared: DeviceRegions): Promise<void> {
   let revoked: string[];
   try {
     revoked = shared.revoke();

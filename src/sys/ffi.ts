@@ -27,8 +27,6 @@ export const F_GET_SEALS = 1034;
 export const F_SEAL_SEAL = 0x0001;
 export const F_SEAL_SHRINK = 0x0002;
 export const F_SEAL_GROW = 0x0004;
-export const F_SEAL_WRITE = 0x0008;
-export const F_SEAL_FUTURE_WRITE = 0x0010;
 
 /* include/uapi/asm-generic/mman-common.h */
 export const PROT_READ = 0x1;
@@ -38,6 +36,7 @@ export const MAP_PRIVATE = 0x02;
 export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
 
+/** The libc functions, each prototype parsed once by koffi. A new call goes here, with a typed wrapper below. */
 function bind(koffi: typeof Koffi) {
   const libc = koffi.load('libc.so.6');
   return {
