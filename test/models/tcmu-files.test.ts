@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
-import { run } from '../helpers/proc.js';
+import { pythonInteractive, run } from '../helpers/proc.js';
 
 let t: TestEmulator;
 beforeAll(async () => {
@@ -33,8 +33,8 @@ describe('tcmu files', () => {
       `0x${(65536 + (1 << 20)).toString(16).padStart(16, '0')}`,
       '512',
       '128',
-      'Status: ACTIVATED  Max Queue Depth: 0  SectorSize: 512  HwMaxSectors: 128',
-      `Config: file//var/tmp/x.img Size: ${1 << 20} MaxDataAreaMB: 1`,
+      'Status: ACTIVATED  Max Queue Depth: 128  SectorSize: 512  HwMaxSectors: 128',
+      `        Config: file//var/tmp/x.img Size: ${1 << 20} MaxDataAreaMB: 1`,
       'T10 VPD Unit Serial Number: cdevemu-3-disk1',
       'unblocked',
       'alua-dir',
@@ -67,6 +67,14 @@ describe('tcmu files', () => {
     // control: dev_size and dev_config (which renames the uio device, as tcmu_update_uio_info does).
     await sh(`printf 'dev_size=4096,dev_config=file//tmp/y' > ${d}/control`);
     expect((await sh(`cat ${d}/attrib/dev_size ${t.path(`sys/class/uio/${inst.name}/name`)}`)).stdout).toBe('4096\ntcm-user/3/disk2/file//tmp/y\n');
+    // A file opened before the unplug: its store no longer reaches the model (kernfs_get_active fails).
+    const held = pythonInteractive(
+      `import os,sys\nfd = os.open(sys.argv[1], os.O_WRONLY)\nprint("open", flush=True)\nsys.stdin.readline()\ntry:\n  os.write(fd, b"1")\n  print("wrote")\nexcept OSError as e:\n  print(e.strerror)`,
+      [`${d}/action/block_dev`],
+    );
+    expect(await held.line()).toBe('open');
     await t.emu.devices.unplug(inst.name);
+    held.send('go');
+    expect(await held.line()).toBe('No such device');
   });
 });

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { cClient } from '../helpers/cc.js';
 import { cdevemu, cliPath, repoRoot } from '../helpers/cli.js';
 import { Interactive } from '../helpers/proc.js';
 import { testRoot } from '../helpers/mount.js';
@@ -395,6 +396,44 @@ timeline:
     expect(r.stdout).toContain('model sees a5010203');
     expect(r.stdout).toContain('irq');
     expect(r.stdout).toContain('SIGBUS');
+    expect(r.code).toBe(0);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+});
+
+describe('tcmu', () => {
+  // Here, not in a file of its own: every test of this file checks that no
+  // cdevemu-run mount is left, so another file's run must not overlap them.
+  it('a scenario runs a verified workload on the C consumer, unplugs under load, and the consumer lets go', async () => {
+    const disk = join(dir, 'tcmu.img');
+    await writeFile(disk, Buffer.alloc(1 << 20));
+    const bin = await cClient('tcmu_consumer');
+    const file = await scenario(
+      'tcmu.yaml',
+      `name: tcmu consumer under load loses nothing at unplug
+devices:
+  - model: tcmu
+    name: uio0
+    options: { cfgstring: ${JSON.stringify(disk)}, devSize: 1048576, cmdAreaSize: 65536, dataAreaSize: 1048576 }
+program:
+  command: [${JSON.stringify(bin)}, "{mount}", uio0]
+timeline:
+  - wait: { opened: uio0, timeout: 5s }
+  - action: { device: uio0, action: workload_start, arg: { depth: 32, maxCommands: 400, chunks: 64 } }
+  - wait: { event: { type: tcmu_workload_done, device: uio0, completed: 400, verifyErrors: 0 }, timeout: 30s }
+  - action: { device: uio0, action: workload_start, arg: { depth: 32, chunks: 64 } }
+  - unplug: uio0
+  - wait: { event: { type: tcmu_removed, device: uio0, lost: 0, verifyErrors: 0, doubleEnds: 0 }, timeout: 5s }
+  - expect: { released: uio0, within: 5s }
+  - expect: { exit: 0, within: 5s }
+  - expect: { noStuck: true }
+`,
+    );
+    const r = await cdevemu(['run', file], { timeoutMs: 60_000 });
+    expect(r.stdout).toMatch(/ok {4}wait event \{"type":"tcmu_removed"/);
+    // Whichever of its read() or kick write() meets the unplug first fails EIO.
+    expect(r.stdout).toMatch(/(read|kick) errno EIO/);
+    expect(r.stdout, r.stderr).toMatch(/^PASS /m);
     expect(r.code).toBe(0);
     expect(cdevemuMounts()).toEqual([]);
   });
