@@ -5,6 +5,17 @@
 
 export type Better = 'higher' | 'lower';
 
+/** What a round-trip client (pingpong.c, ringpong.c) prints: CLOCK_MONOTONIC ns and nearest-rank percentiles. */
+export interface PingOut {
+  ops: number;
+  start: number;
+  end: number;
+  p50_ns: number;
+  p99_ns: number;
+  max_ns: number;
+  capped: boolean;
+}
+
 /** One figure measured on the emulated device and on its reference. */
 export interface Metric {
   name: string;

@@ -14,7 +14,7 @@ import { Errno } from '../src/errno.js';
 import type { DeviceModel, File } from '../src/core/index.js';
 import type { Emulator } from '../src/emulator.js';
 import { s32, waitUnlessNonblock } from '../src/models/util.js';
-import { metric, type WorkloadResult } from './report.js';
+import { metric, type PingOut, type WorkloadResult } from './report.js';
 
 interface RingState {
   /** Interrupts raised, like uio's event count. */
@@ -54,16 +54,6 @@ export const benchRingModel: DeviceModel<RingState> = {
     return waitUnlessNonblock(file, () => s.count !== file.private, signal).then(collect);
   },
 };
-
-interface PingOut {
-  ops: number;
-  start: number;
-  end: number;
-  p50_ns: number;
-  p99_ns: number;
-  max_ns: number;
-  capped: boolean;
-}
 
 export interface RingBenchParams {
   bin: string;

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Emulator } from '../src/emulator.js';
 import { buildClients, killChildren, LineClient, run, runJson } from './clients.js';
-import { metric, renderTable, type Metric, type WorkloadResult } from './report.js';
+import { metric, renderTable, type Metric, type PingOut, type WorkloadResult } from './report.js';
 import { findMount } from '../src/fuse/mount.js';
 import { benchRingModel, ringWorkload } from './ring.js';
 
@@ -164,15 +164,6 @@ interface SeqOut {
   bytes: number;
   start: number;
   end: number;
-  capped: boolean;
-}
-interface PingOut {
-  ops: number;
-  start: number;
-  end: number;
-  p50_ns: number;
-  p99_ns: number;
-  max_ns: number;
   capped: boolean;
 }
 interface BlockOut {

@@ -39,7 +39,8 @@ export async function probe<S>(inst: DeviceInstance<S>, publisher: Publisher): P
     inst.shared?.drop();
     throw new DeviceError('probe_failed', `${inst.name}: publish failed: ${describe(err)}`, { cause: err });
   }
-  inst.record(CoreEvent.plugged, { model: drv.name, nodePath: inst.nodePath });
+  const regions = inst.regions.map((r) => ({ name: r.name, size: r.size, offset: r.offset, onUnplug: r.onUnplug }));
+  inst.record(CoreEvent.plugged, { model: drv.name, nodePath: inst.nodePath, ...(regions.length ? { regions } : {}) });
 }
 
 /**

@@ -9,11 +9,11 @@
  * the last fits in one page (checked at plug).
  */
 import { Errno } from '../errno.js';
-import { PAGE_SIZE } from '../sys/ffi.js';
+import { pageSize } from '../sys/ffi.js';
 import { SharedMemory } from '../sys/memfd.js';
 import type { Region, RegionSpec, UnplugPolicy } from './model.js';
 
-const pageAlign = (n: number): number => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
+const pageAlign = (n: number): number => Math.ceil(n / pageSize()) * pageSize();
 
 class SharedRegion implements Region {
   state: Region['state'] = 'live';
@@ -33,7 +33,7 @@ class SharedRegion implements Region {
   }
 
   get offset(): number {
-    return this.index * PAGE_SIZE;
+    return this.index * pageSize();
   }
 
   get bytes(): Uint8Array {
@@ -74,7 +74,7 @@ export class DeviceRegions {
       throw new Error(`region ${checked[firstRevoke]!.name} is 'revoke' but a later region is 'keep'; put 'keep' regions first`);
     }
     const last = checked[checked.length - 1]!;
-    const memory = SharedMemory.create(label, (checked.length - 1) * PAGE_SIZE + pageAlign(last.size));
+    const memory = SharedMemory.create(label, (checked.length - 1) * pageSize() + pageAlign(last.size));
     return new DeviceRegions(
       memory,
       checked.map((s, i) => new SharedRegion(i, s.name, s.size, s.onUnplug, memory)),
@@ -144,9 +144,9 @@ function checkSpec(s: RegionSpec, i: number, count: number): Required<RegionSpec
   const name = s?.name ?? `map${i}`;
   if (typeof name !== 'string' || name === '' || name.includes('/')) throw new Error(`region ${i}: name must be a non-empty string without '/'`);
   if (!Number.isSafeInteger(s.size) || s.size < 1) throw new Error(`region ${name}: size must be a positive integer, got ${String(s.size)}`);
-  if (i < count - 1 && s.size > PAGE_SIZE) {
+  if (i < count - 1 && s.size > pageSize()) {
     throw new Error(
-      `region ${name}: ${s.size} bytes; every region but the last must fit in one page (${PAGE_SIZE}), because region N is mapped at offset N * ${PAGE_SIZE} of one backing file`,
+      `region ${name}: ${s.size} bytes; every region but the last must fit in one page (${pageSize()}), because region N is mapped at offset N * ${pageSize()} of one backing file`,
     );
   }
   const onUnplug = s.onUnplug ?? 'revoke';

@@ -6,6 +6,7 @@ import { Errno } from '../errno.js';
 import { CoreEvent } from './events.js';
 import type { Publisher, StuckHandler, UnplugMode, UnplugReport } from './host.js';
 import type { DeviceInstance } from './instance.js';
+import type { DeviceRegions } from './regions.js';
 
 export async function unplugInstance(
   inst: DeviceInstance,
@@ -15,7 +16,7 @@ export async function unplugInstance(
 ): Promise<UnplugReport> {
   await unpublishNode(inst, publisher, drainTimeoutMs, mode);
   closeGate(inst);
-  await revokeRegions(inst);
+  if (inst.shared) await revokeRegions(inst, inst.shared);
   cancelWaiters(inst);
   const { stuck, drainedInMs } = await drainHandlers(inst, drainTimeoutMs);
   await removeDevice(inst);
@@ -49,16 +50,17 @@ function closeGate(inst: DeviceInstance): void {
  * as uio_vma_fault() answers once uio_unregister_device() cleared
  * idev->info. 'keep' regions stay mapped (target_core_user's data area).
  */
-async function revokeRegions(inst: DeviceInstance): Promise<void> {
-  const shared = inst.shared;
-  if (!shared) return;
-  const mappings = await inst.mappings();
+async function revokeRegions(inst: DeviceInstance, shared: DeviceRegions): Promise<void> {
+  let revoked: string[];
   try {
-    const revoked = shared.revoke();
-    inst.record(CoreEvent.regions_revoked, { revoked, kept: shared.list.length - revoked.length, mappings });
+    revoked = shared.revoke();
   } catch (err) {
     inst.log.error({ err, device: inst.name, generation: inst.generation }, 'revoking regions failed');
+    return;
   }
+  // Counted after the cut: the mappings are still listed, only dead.
+  const mappings = await inst.mappings();
+  inst.record(CoreEvent.regions_revoked, { revoked, kept: shared.list.length - revoked.length, mappings });
 }
 
 /**

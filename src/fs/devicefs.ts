@@ -74,7 +74,7 @@ export class DeviceFs implements FuseFilesystem {
   private readonly dirSnapshots = new Map<bigint, DirEntry[]>();
   private nextFh = 1n;
   private notifier: KernelNotifier | null = null;
-  /** Set once a BACKING_OPEN was refused (logged once): mappable nodes then open without passthrough. */
+  /** Set once BACKING_OPEN was refused with EPERM (logged once): mappable nodes then open without passthrough. */
   private backingRefused = false;
   /**
    * One backing id per backing file, shared by its opens. The kernel binds
@@ -208,8 +208,14 @@ export class DeviceFs implements FuseFilesystem {
       this.backings.set(fd, { id, opens: 1 });
       return id;
     } catch (err) {
-      this.backingRefused = true;
-      this.log.warn({ err }, `FUSE_DEV_IOC_BACKING_OPEN refused (it needs CAP_SYS_ADMIN); mmap of device regions fails ENODEV from now on`);
+      // EPERM is for good (no CAP_SYS_ADMIN in the initial user namespace):
+      // said once. Anything else fails this open's mapping only.
+      if (err instanceof Errno && err.code === 'EPERM') {
+        this.backingRefused = true;
+        this.log.warn({ err }, 'FUSE_DEV_IOC_BACKING_OPEN refused (it needs CAP_SYS_ADMIN); mmap of device regions fails ENODEV from now on');
+      } else {
+        this.log.warn({ err }, 'FUSE_DEV_IOC_BACKING_OPEN failed; this open cannot be mapped (mmap fails ENODEV)');
+      }
       return null;
     }
   }

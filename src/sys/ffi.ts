@@ -4,12 +4,15 @@
  * from the thread's errno, read right after the failing call (koffi saves
  * it per call), so callers handle failures like any other errno.
  *
+ * koffi and libc are loaded at the first call, not at import: every CLI
+ * command imports the library, and only a daemon with mappable devices
+ * needs them (loading costs a few hundred ms on a busy machine).
+ *
  * Linux only; constants are the generic/x86_64 values of the uapi headers.
  */
-import koffi from 'koffi';
+import { createRequire } from 'node:module';
+import type * as Koffi from 'koffi';
 import { Errno, errnoName } from '../errno.js';
-
-const libc = koffi.load('libc.so.6');
 
 /** An opaque pointer returned by mmap(); only this module looks inside. */
 export type Pointer = unknown;
@@ -24,8 +27,6 @@ export const F_GET_SEALS = 1034;
 export const F_SEAL_SEAL = 0x0001;
 export const F_SEAL_SHRINK = 0x0002;
 export const F_SEAL_GROW = 0x0004;
-export const F_SEAL_WRITE = 0x0008;
-export const F_SEAL_FUTURE_WRITE = 0x0010;
 
 /* include/uapi/asm-generic/mman-common.h */
 export const PROT_READ = 0x1;
@@ -35,27 +36,35 @@ export const MAP_PRIVATE = 0x02;
 export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
 
-const c = {
-  // ioctl and fcntl are variadic in libc; the argument's type is given per call.
-  ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)'),
-  fcntl: libc.func('int fcntl(int fd, int cmd, ...)'),
-  memfd_create: libc.func('int memfd_create(const char *name, unsigned int flags)'),
-  ftruncate: libc.func('int ftruncate(int fd, int64_t length)'),
-  // The address is an integer: MAP_FIXED places a mapping at an address computed here.
-  mmap: libc.func('void *mmap(uintptr_t addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
-  munmap: libc.func('int munmap(void *addr, size_t length)'),
-  sysconf: libc.func('long sysconf(int name)'),
-  socket: libc.func('int socket(int domain, int type, int protocol)'),
-  bind: libc.func('int bind(int fd, const void *addr, uint32_t addrlen)'),
-  getsockname: libc.func('int getsockname(int fd, void *addr, void *addrlen)'),
-  sendto: libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)'),
-};
+/** The libc functions, each prototype parsed once by koffi. A new call goes here, with a typed wrapper below. */
+function bind(koffi: typeof Koffi) {
+  const libc = koffi.load('libc.so.6');
+  return {
+    koffi,
+    // ioctl and fcntl are variadic in libc; the argument's type is given per call.
+    ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)'),
+    fcntl: libc.func('int fcntl(int fd, int cmd, ...)'),
+    memfd_create: libc.func('int memfd_create(const char *name, unsigned int flags)'),
+    ftruncate: libc.func('int ftruncate(int fd, int64_t length)'),
+    // The address is an integer: MAP_FIXED places a mapping at an address computed here.
+    mmap: libc.func('void *mmap(uintptr_t addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
+    munmap: libc.func('int munmap(void *addr, size_t length)'),
+    sysconf: libc.func('long sysconf(int name)'),
+    socket: libc.func('int socket(int domain, int type, int protocol)'),
+    bind: libc.func('int bind(int fd, const void *addr, uint32_t addrlen)'),
+    getsockname: libc.func('int getsockname(int fd, void *addr, void *addrlen)'),
+    sendto: libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)'),
+  };
+}
+
+let bound: ReturnType<typeof bind> | null = null;
+const lib = (): ReturnType<typeof bind> => (bound ??= bind(createRequire(import.meta.url)('koffi') as typeof Koffi));
 
 const MAP_FAILED = 0xffffffffffffffffn;
 const _SC_PAGESIZE = 30;
 
 function fail(call: string): never {
-  const errno = koffi.errno();
+  const errno = lib().koffi.errno();
   throw new Errno(errno, `${call}: ${errnoName(errno)}`);
 }
 
@@ -66,21 +75,21 @@ function check(call: string, r: number): number {
 
 /** ioctl(fd, request, arg) with a pointer argument; the kernel reads and writes `arg` in place. Returns ioctl's result. */
 export function ioctl(fd: number, request: number, arg: Buffer): number {
-  return check('ioctl', c.ioctl(fd, request, 'void *', arg) as number);
+  return check('ioctl', lib().ioctl(fd, request, 'void *', arg) as number);
 }
 
 /** fcntl(fd, cmd, arg) with an integer argument. */
 export function fcntl(fd: number, cmd: number, arg: number): number {
-  return check('fcntl', c.fcntl(fd, cmd, 'int', arg) as number);
+  return check('fcntl', lib().fcntl(fd, cmd, 'int', arg) as number);
 }
 
 /** memfd_create(2): a file descriptor for an anonymous shmem file. */
 export function memfdCreate(name: string, flags: number): number {
-  return check('memfd_create', c.memfd_create(name, flags) as number);
+  return check('memfd_create', lib().memfd_create(name, flags) as number);
 }
 
 export function ftruncate(fd: number, length: number): void {
-  check('ftruncate', c.ftruncate(fd, length) as number);
+  check('ftruncate', lib().ftruncate(fd, length) as number);
 }
 
 /** Adds seals (F_SEAL_*) to a memfd created with MFD_ALLOW_SEALING. */
@@ -97,13 +106,13 @@ export function getSeals(fd: number): number {
  * mapped there), else 0; `fd` is -1 with MAP_ANONYMOUS.
  */
 export function mmap(length: number, prot: number, flags: number, fd: number, offset: number, at = 0n): Pointer {
-  const p: Pointer = c.mmap(at, length, prot, flags, fd, offset);
-  if (p === null || koffi.address(p) === MAP_FAILED) fail('mmap');
+  const p: Pointer = lib().mmap(at, length, prot, flags, fd, offset);
+  if (p === null || lib().koffi.address(p) === MAP_FAILED) fail('mmap');
   return p;
 }
 
 export function munmap(p: Pointer, length: number): void {
-  check('munmap', c.munmap(p, length) as number);
+  check('munmap', lib().munmap(p, length) as number);
 }
 
 /**
@@ -112,12 +121,12 @@ export function munmap(p: Pointer, length: number): void {
  * it after munmap() crashes the process.
  */
 export function view(p: Pointer, length: number): ArrayBuffer {
-  return koffi.view(p, length);
+  return lib().koffi.view(p, length);
 }
 
 /** The address a pointer holds. */
 export function address(p: Pointer): bigint {
-  return koffi.address(p);
+  return lib().koffi.address(p);
 }
 
 /* include/linux/socket.h, include/uapi/linux/netlink.h */
@@ -139,12 +148,12 @@ function sockaddrNl(port: number, groups: number): Buffer {
 
 /** socket(2); close the result with fs.closeSync. */
 export function socket(domain: number, type: number, protocol: number): number {
-  return check('socket', c.socket(domain, type, protocol) as number);
+  return check('socket', lib().socket(domain, type, protocol) as number);
 }
 
 /** bind(2) of a netlink socket; port 0 lets the kernel pick one (netlink_autobind()). */
 export function bindNetlink(fd: number, port: number, groups: number): void {
-  check('bind', c.bind(fd, sockaddrNl(port, groups), SOCKADDR_NL_SIZE) as number);
+  check('bind', lib().bind(fd, sockaddrNl(port, groups), SOCKADDR_NL_SIZE) as number);
 }
 
 /** The port a netlink socket is bound to (getsockname(2)'s nl_pid). */
@@ -152,7 +161,7 @@ export function netlinkPort(fd: number): number {
   const addr = Buffer.alloc(SOCKADDR_NL_SIZE);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(SOCKADDR_NL_SIZE);
-  check('getsockname', c.getsockname(fd, addr, len) as number);
+  check('getsockname', lib().getsockname(fd, addr, len) as number);
   return addr.readUInt32LE(4);
 }
 
@@ -162,8 +171,12 @@ export function netlinkPort(fd: number): number {
  * stalling the caller, a port nobody holds ECONNREFUSED.
  */
 export function sendtoNetlink(fd: number, data: Buffer, port: number): void {
-  const n = Number(c.sendto(fd, data, data.length, MSG_DONTWAIT, sockaddrNl(port, 0), SOCKADDR_NL_SIZE));
+  const n = Number(lib().sendto(fd, data, data.length, MSG_DONTWAIT, sockaddrNl(port, 0), SOCKADDR_NL_SIZE));
   check('sendto', n);
 }
 
-export const PAGE_SIZE: number = c.sysconf(_SC_PAGESIZE) as number;
+let page = 0;
+/** sysconf(_SC_PAGESIZE): the unit of mappings, and uio's map offset unit. */
+export function pageSize(): number {
+  return (page ||= lib().sysconf(_SC_PAGESIZE) as number);
+}

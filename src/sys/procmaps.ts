@@ -6,6 +6,13 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 
+/**
+ * A process whose maps are not read within this bound is not counted: its
+ * mmap lock is held (by a page fault that may itself wait for this daemon,
+ * e.g. a MAP_PRIVATE read of a device node), and unplug must not wait on it.
+ */
+const READ_BOUND_MS = 300;
+
 /** `dev` as mountinfo prints it ("0:53"); maps prints it "00:35" (hex). */
 export async function countMappings(dev: string, ino: bigint): Promise<number> {
   const [major, minor] = dev.split(':').map((n) => parseInt(n, 10));
@@ -15,13 +22,14 @@ export async function countMappings(dev: string, ino: bigint): Promise<number> {
   const pids = (await readdir('/proc')).filter((d) => /^\d+$/.test(d) && d !== self);
   const counts = await Promise.all(
     pids.map(async (pid) => {
-      let maps: string;
+      let maps: string | null;
       try {
-        // Asynchronous: a process faulting on some FUSE mapping holds its mmap lock until this daemon answers.
-        maps = await readFile(`/proc/${pid}/maps`, 'utf8');
+        // Asynchronous, and bounded: see READ_BOUND_MS.
+        maps = await Promise.race([readFile(`/proc/${pid}/maps`, 'utf8'), bound()]);
       } catch {
         return 0; // exited meanwhile
       }
+      if (maps === null) return 0;
       let n = 0;
       for (const line of maps.split('\n')) {
         // address perms offset dev inode path
@@ -35,3 +43,5 @@ export async function countMappings(dev: string, ino: bigint): Promise<number> {
 }
 
 const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
+
+const bound = (): Promise<null> => new Promise((r) => setTimeout(() => r(null), READ_BOUND_MS).unref());

@@ -136,7 +136,8 @@ int main(int argc, char **argv) {
       if (r < 0) printf("err %d\n", errno);
       else printf("ok %d\n", v);
     } else if (!strcmp(cmd, "write4")) {
-      int32_t v = (int32_t)slot;
+      int32_t v = 0;
+      sscanf(line, "%*s %d", &v);
       if (write(fd, &v, 4) < 0) printf("err %d\n", errno);
       else printf("ok\n");
     } else if (!strcmp(cmd, "close")) {

@@ -1,7 +1,9 @@
 import { fstatSync, readSync, writeSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { DeviceEvent, DeviceModel } from '../../src/core/index.js';
-import { F_SEAL_GROW, F_SEAL_SHRINK, PAGE_SIZE, getSeals } from '../../src/sys/ffi.js';
+import { F_SEAL_GROW, F_SEAL_SHRINK, getSeals, pageSize } from '../../src/sys/ffi.js';
+
+const PAGE_SIZE = pageSize();
 import { openNode, setup } from './helpers.js';
 
 /** A model with a one-page register region and a larger 'revoke' data region; create() writes a signature. */

@@ -11,6 +11,7 @@ import {
   DT_REG,
   FOPEN_DIRECT_IO,
   FOPEN_NONSEEKABLE,
+  FOPEN_PASSTHROUGH,
   FOPEN_STREAM,
   FUSE_INT_REQ_BIT,
   Opcode,
@@ -580,6 +581,17 @@ describe('encodeOpenOut', () => {
         0300000001000000  // fh = 0x100000003
         15000000          // open_flags = DIRECT_IO|NONSEEKABLE|STREAM = 0x15
         00000000          // padding
+      `),
+    );
+  });
+
+  it('backing_id (7.40) in place of the padding, for FOPEN_PASSTHROUGH', () => {
+    expectBytes(
+      encodeOpenOut({ fh: 7n, open_flags: FOPEN_DIRECT_IO | FOPEN_PASSTHROUGH, backing_id: 3 }),
+      hex(`
+        0700000000000000  // fh = 7
+        81000000          // open_flags = DIRECT_IO|PASSTHROUGH = 0x81
+        03000000          // backing_id = 3
       `),
     );
   });

@@ -10,10 +10,12 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../src/api.js';
-import { PAGE_SIZE } from '../../src/sys/ffi.js';
+import { pageSize } from '../../src/sys/ffi.js';
+
+const PAGE_SIZE = pageSize();
 import { cClient } from '../helpers/cc.js';
 import { testRoot } from '../helpers/mount.js';
-import { Interactive, pythonInteractive } from '../helpers/proc.js';
+import { Interactive, pythonInteractive, run } from '../helpers/proc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { until } from '../helpers/wait.js';
 
@@ -80,6 +82,7 @@ describe('mmap of uio maps', () => {
     py.send('poke 200 aabbccdd');
     expect(await py.line()).toBe('ok');
     expect(await op(c, 'peek 0 200 4')).toBe('ok aabbccdd');
+    expect(await d.inst.mappings()).toBe(2); // one per program, as /proc/PID/maps lists them
     // the uio protocol on the same fd, while mapped
     await t.emu.devices.action(d.name, 'irq');
     expect(await op(c, 'read4')).toBe('ok 1');
@@ -102,6 +105,7 @@ describe('mmap of uio maps', () => {
     await t.emu.devices.unplug(d.name);
     const revoked = t.events.find((e) => e.type === 'regions_revoked' && e.device === d.name && e.generation === d.inst.generation);
     expect(revoked).toMatchObject({ revoked: ['map0'], kept: 0, mappings: 1 });
+    expect(d.inst.regions[0]!.state).toBe('revoked');
     expect(await op(c, 'peek 0 0 1')).toBe(`sigbus ${BUS_ADRERR}`);
     expect(await op(c, 'poke 0 0 22')).toBe(`sigbus ${BUS_ADRERR}`);
     expect(await op(c, `map 1 0 ${PAGE_SIZE}`)).toBe('ok');
@@ -153,8 +157,17 @@ describe('mmap of uio maps', () => {
     c.kill();
   });
 
-  it('a second map at offset N * pagesize maps region N', async () => {
+  it('maps/mapN in sysfs; a map at offset N * pagesize maps region N', async () => {
     const d = await plugUio({ maps: [{ size: 64, name: 'regs' }, { size: 3 * PAGE_SIZE }] });
+    expect(t.events.find((e) => e.type === 'plugged' && e.device === d.name && e.generation === d.inst.generation)).toMatchObject({
+      regions: [
+        { name: 'map0', size: 64, offset: 0, onUnplug: 'revoke' },
+        { name: 'map1', size: 3 * PAGE_SIZE, offset: PAGE_SIZE, onUnplug: 'revoke' },
+      ],
+    });
+    const sys = t.path(`sys/class/uio/${d.name}/maps`);
+    const attrs = await run('sh', ['-c', `cd ${sys} && cat map0/name map0/size map0/addr map0/offset map1/name map1/size`]);
+    expect(attrs.stdout).toBe(`regs\n0x0000000000000040\n0x0000000000000000\n0x0\n\n0x${(3 * PAGE_SIZE).toString(16).padStart(16, '0')}\n`);
     const c = await mapper(d.path);
     expect(await op(c, 'map 0 0 64')).toBe('ok');
     expect(await op(c, `map 1 1 ${3 * PAGE_SIZE}`)).toBe('ok');

@@ -7,7 +7,7 @@ import {
   MAP_SHARED,
   MFD_ALLOW_SEALING,
   MFD_CLOEXEC,
-  PAGE_SIZE,
+  pageSize,
   PROT_READ,
   PROT_WRITE,
   addSeals,
@@ -19,6 +19,8 @@ import {
   munmap,
   view,
 } from '../../src/sys/ffi.js';
+
+const PAGE_SIZE = pageSize();
 
 describe('ffi', () => {
   it('maps a memfd: stores through the view are the file bytes', () => {
