@@ -56,20 +56,22 @@ function guardAttributes<S>(inst: DeviceInstance<S>, attrs: Record<string, Attri
       guarded[path] = value;
       continue;
     }
-    const ops: AttributeOps = typeof value === 'function' ? { show: value } : value;
-    const show = ops.show?.bind(ops);
+    const showGuarded = (show: () => string) => (): string => {
+      if (inst.lifecycle !== 'live') throw new Errno('ENODEV');
+      try {
+        return show();
+      } catch (err) {
+        throw inst.errnoOf(err, `attribute ${path}`);
+      }
+    };
+    if (typeof value === 'function') {
+      guarded[path] = showGuarded(value);
+      continue;
+    }
+    const ops: AttributeOps = value;
     const store = ops.store?.bind(ops);
     guarded[path] = {
-      show: show
-        ? () => {
-            if (inst.lifecycle !== 'live') throw new Errno('ENODEV');
-            try {
-              return show();
-            } catch (err) {
-              throw inst.errnoOf(err, `attribute ${path}`);
-            }
-          }
-        : undefined,
+      show: ops.show ? showGuarded(ops.show.bind(ops)) : undefined,
       store: store
         ? (text: string) => {
             if (inst.lifecycle !== 'live') throw new Errno('ENODEV');

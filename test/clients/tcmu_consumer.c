@@ -27,8 +27,9 @@
  *   --quiet          no "served" lines (the benchmark)
  *   --direct-read N / --direct-write N   no ring: N preads of 4 KiB / pwrites of
  *                    1 MiB straight to the file, timed (the benchmark's reference)
- * Prints "ready", "served N" on each kick, "pollerr" and "read errno NAME"
- * when the device goes away, then closes and exits 0.
+ * Prints "ready", "served N" on each kick; when the device goes away,
+ * "pollerr REVENTS" and "read errno NAME" (or the errno of the read or kick
+ * that met the unplug first), then unmaps, closes and exits 0.
  */
 #define _GNU_SOURCE
 /* The uapi header brings the kernel's struct iovec (linux/uio.h); tell
@@ -126,9 +127,13 @@ static void rw(const uint8_t *cdb, struct iovec *iov, int cnt, struct result *r,
 static void execute(struct tcmu_cmd_entry *ent, struct result *r) {
 	const uint8_t *cdb = (const uint8_t *)(mb_base + ent->req.cdb_off);
 	struct iovec iov[256];
-	int cnt = ent->req.iov_cnt <= 256 ? map_iovs(ent, iov) : 0;
 	uint8_t buf[64];
 	r->status = 0;
+	if (ent->req.iov_cnt > 256) {
+		check_condition(r, 0x05, 0x24, 0x00); /* more iovecs than we take: INVALID FIELD IN CDB */
+		return;
+	}
+	int cnt = map_iovs(ent, iov);
 	switch (cdb[0]) {
 	case 0x00: /* TEST UNIT READY */
 		break;
@@ -212,6 +217,14 @@ static int direct(const char *path, int writes, long count) {
 	return 0;
 }
 
+/* The device went away: let go of it (what a backend must do), exit 0. */
+static void gone(int fd, size_t map_size) {
+	fflush(stdout);
+	munmap(mb_base, map_size);
+	close(fd);
+	exit(0);
+}
+
 int main(int argc, char **argv) {
 	if (argc < 3) return 2;
 	const char *mnt = argv[1], *uio = argv[2];
@@ -291,13 +304,14 @@ int main(int argc, char **argv) {
 			uint32_t buf;
 			if (read(fd, &buf, 4) < 0) printf("read errno %s\n", strerrorname_np(errno));
 			else printf("read ok\n");
-			fflush(stdout);
-			munmap(mb_base, map_size);
-			close(fd);
-			return 0;
+			gone(fd, map_size);
 		}
 		uint32_t irq;
-		if (read(fd, &irq, 4) < 0 && errno != EAGAIN) die("read irq");
+		if (read(fd, &irq, 4) < 0 && errno != EAGAIN) {
+			/* Unplugged between poll and read. */
+			printf("read errno %s\n", strerrorname_np(errno));
+			gone(fd, map_size);
+		}
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		/* tcmulib_get_next_command(): from our read pointer to cmd_head. */
 		while (next != mb->cmd_head && npend < MAX_PENDING) {
@@ -328,7 +342,10 @@ int main(int argc, char **argv) {
 			served += npend;
 			npend = 0;
 			uint32_t zero = 0;
-			if (write(fd, &zero, 4) != 4) die("kick");
+			if (write(fd, &zero, 4) != 4) {
+				printf("kick errno %s\n", strerrorname_np(errno));
+				gone(fd, map_size);
+			}
 			if (!quiet) printf("served %ld\n", served);
 		}
 		if (stalled && !said_stalled) {

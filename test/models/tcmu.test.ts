@@ -14,7 +14,7 @@ import { pattern } from '../../src/models/tcmu/workload.js';
 import { cClient } from '../helpers/cc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { testRoot } from '../helpers/mount.js';
-import { Interactive } from '../helpers/proc.js';
+import { Interactive, run } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
 
 let t: TestEmulator;
@@ -42,16 +42,16 @@ const mine = (d: { name: string; inst: { generation: number } }, e: { device: st
 
 let files = 0;
 /** A tcmu device over a fresh backing file, and the consumer serving it. */
-async function device(options: Record<string, unknown>, consumerFlags: string[] = [], devSize = 1 << 20) {
-  const file = join(dir, `disk${files++}.img`);
-  await writeFile(file, Buffer.alloc(devSize));
+async function device(options: Record<string, unknown>, consumerFlags: string[] = [], devSize = 1 << 20, reuse?: string) {
+  const file = reuse ?? join(dir, `disk${files++}.img`);
+  if (!reuse) await writeFile(file, Buffer.alloc(devSize));
   const inst = await t.emu.devices.plug({ model: 'tcmu', name: 'uio%d', options: { cfgstring: file, devSize, ...options } });
   const consumer = new Interactive(bin, [t.api.mountpoint, inst.name, ...consumerFlags]);
   const ready = await consumer.line();
   expect(ready).toMatch(/^ready /);
   const submit = (arg: Record<string, unknown>) => t.emu.devices.action(inst.name, 'submit', arg) as Promise<Result>;
   const state = () => inst.state as TcmuState;
-  return { inst, name: inst.name, file, consumer, submit, state };
+  return { inst, name: inst.name, file, consumer, submit, state, ready };
 }
 
 describe('tcmu with a C consumer', () => {
@@ -73,6 +73,14 @@ describe('tcmu with a C consumer', () => {
     const past = await d.submit({ op: 'read', lba: 2047, blocks: 2 });
     expect(past).toMatchObject({ outcome: 'completed', status: 2, sense: { format: 'fixed', key: 5, asc: 0x21, ascq: 0 }, dataHex: '' });
     expect((await d.submit({ op: 'raw', cdb: 'a0000000000000000000000000000000', dataInLength: 16 })).sense).toMatchObject({ key: 5, asc: 0x20 });
+    await t.emu.devices.unplug(d.name);
+    await d.consumer.exited;
+  });
+
+  it('maps the kernel default layout: an 8 MiB command area (ring 8 MiB - 128) and a 1 GiB data area', async () => {
+    const d = await device({});
+    expect(d.ready).toBe(`ready ${d.name} 0 cdevemu size=${1 << 20} block=512 map=${8 * (1 << 20) + (1 << 30)} ring=${8 * (1 << 20) - 128}`);
+    expect(await d.submit({ op: 'tur' })).toMatchObject({ outcome: 'completed', status: 0 });
     await t.emu.devices.unplug(d.name);
     await d.consumer.exited;
   });
@@ -136,6 +144,20 @@ describe('tcmu with a C consumer', () => {
     await d.consumer.exited;
   });
 
+  it('unplug ends commands in the ring with CHECK CONDITION and commands waiting for room with BUSY; waiting submit actions fail EIO', async () => {
+    const d = await device({ cmdAreaSize: 65536, dataAreaSize: 8 * 4096, hwBlockSize: 4096 }, ['--stall-after', '0']);
+    const submits = Array.from({ length: 12 }, (_, i) => d.submit({ op: 'read', lba: i, blocks: 1 }).catch((e: Error) => e));
+    await until(() => d.state().ring.stats.inflight === 8 && d.state().ring.stats.qfull === 4, 5000, '8 in the ring, 4 waiting');
+    const removed = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_removed');
+    await t.emu.devices.unplug(d.name);
+    const ev = (await removed) as unknown as { endedByRemoval: number; commands: { ended: { where: string; status: number }[] } };
+    expect(ev.endedByRemoval).toBe(12);
+    expect(ev.commands.ended.filter((c) => c.where === 'qfull' && c.status === 8)).toHaveLength(4);
+    expect(ev.commands.ended.filter((c) => c.where === 'ring' && c.status === 2)).toHaveLength(8);
+    for (const r of await Promise.all(submits)) expect(r).toMatchObject({ code: 'EIO' });
+    await d.consumer.exited;
+  });
+
   it('times out a command the consumer never completes: CHECK CONDITION 02/08/00 and a tcmu_cmd_timeout event; later commands still complete', async () => {
     const d = await device({ cmdAreaSize: 65536, dataAreaSize: 1 << 20, cmdTimeOutMs: 300 }, ['--hold-opcode', '00']);
     const timedOut = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_cmd_timeout');
@@ -147,6 +169,57 @@ describe('tcmu with a C consumer', () => {
     expect(d.state().ring.stats).toMatchObject({ expired: 1, inflight: 0, doubleEnds: 0 });
     await t.emu.devices.unplug(d.name);
     await d.consumer.exited;
+  });
+
+  it('block_dev and reset_ring written from a shell act on the ring as tcmu_block_dev / tcmu_reset_ring', async () => {
+    const d = await device({ cmdAreaSize: 65536, dataAreaSize: 1 << 20 }, ['--hold-opcode', '00']);
+    const cfg = t.path('sys/kernel/config/target/core/user_0/cdevemu');
+    const held = d.submit({ op: 'tur' });
+    await until(() => d.state().ring.stats.inflight === 1, 5000, 'TUR in the ring');
+    expect((await run('bash', ['-c', `echo 1 > ${cfg}/action/block_dev`])).code).toBe(0);
+    // Blocked: a new command is answered BUSY at once; the one in the ring stays.
+    expect(await d.submit({ op: 'read_capacity10' })).toMatchObject({ outcome: 'busy', status: 8 });
+    expect(d.state().ring.stats.inflight).toBe(1);
+    // reset_ring 2: the ring's commands fail CHECK CONDITION, head and tail go to 0.
+    expect((await run('bash', ['-c', `echo 2 > ${cfg}/action/reset_ring`])).code).toBe(0);
+    expect(await held).toMatchObject({ outcome: 'reset', status: 2, sense: { key: 2, asc: 0x08 } });
+    expect(d.state().ring.stats).toMatchObject({ inflight: 0, head: 0, tail: 0 });
+    await t.emu.devices.unplug(d.name);
+    await d.consumer.exited;
+  });
+
+  it('a workload resumed on the next device of the same backstore finds every write acknowledged before the unplug, and catches a corrupted store', async () => {
+    const opts = { cmdAreaSize: 65536, dataAreaSize: 1 << 20, dev: 'resumed' };
+    const done = (d: { name: string; inst: { generation: number } }) =>
+      t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_workload_done', 30_000) as unknown as Promise<Record<string, number>>;
+    const d1 = await device(opts);
+    const first = done(d1);
+    await t.emu.devices.action(d1.name, 'workload_start', { depth: 16, readPercent: 30, chunks: 32, maxCommands: 300 });
+    expect(await first).toMatchObject({ completed: 300, verifyErrors: 0 });
+    expect((await first).acknowledgedWrites).toBeGreaterThan(32);
+    await t.emu.devices.unplug(d1.name);
+    await d1.consumer.exited;
+
+    // A new device on the same backing file, a new consumer: reads only.
+    const d2 = await device(opts, [], 1 << 20, d1.file);
+    const second = done(d2);
+    expect(await t.emu.devices.action(d2.name, 'workload_start', { resume: true, readPercent: 100, maxCommands: 200 })).toMatchObject({ resumed: true, chunks: 32 });
+    const r2 = await second;
+    expect(r2).toMatchObject({ completed: 200, verifyErrors: 0, writes: 0 });
+    expect(r2.verifiedReads).toBeGreaterThan(100);
+    await t.emu.devices.unplug(d2.name);
+    await d2.consumer.exited;
+
+    // The check can fail: with the store overwritten, the acknowledged content is gone.
+    await writeFile(d1.file, Buffer.alloc(1 << 20, 0xff));
+    const d3 = await device(opts, [], 1 << 20, d1.file);
+    const third = done(d3);
+    await t.emu.devices.action(d3.name, 'workload_start', { resume: true, readPercent: 100, maxCommands: 100 });
+    const r3 = await third;
+    expect(r3.verifyErrors).toBeGreaterThan(0);
+    expect(r3.verifiedReads).toBe(0);
+    await t.emu.devices.unplug(d3.name);
+    await d3.consumer.exited;
   });
 
   it('unplug with 32 commands in flight under the workload: every command accounted for, POLLERR and EIO for the consumer, freed after it closes', async () => {

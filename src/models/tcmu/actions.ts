@@ -6,6 +6,7 @@
 import { Errno } from '../../errno.js';
 import { actionArg, intField } from '../util.js';
 import { runCommand, type CommandResult } from './initiator.js';
+import { backstoreKey } from './config.js';
 import type { TcmuInstance } from './model.js';
 import {
   decodeCapacity,
@@ -18,7 +19,7 @@ import {
   write,
   type ScsiRequest,
 } from './scsi.js';
-import { Workload } from './workload.js';
+import { ackedContent, Workload, type AckedContent } from './workload.js';
 
 const MODEL = 'tcmu';
 
@@ -97,15 +98,18 @@ async function unlessUnplugged<T>(inst: TcmuInstance, p: Promise<T>): Promise<T>
   }
 }
 
-function workloadOptions(inst: TcmuInstance, a: Record<string, unknown>): ConstructorParameters<typeof Workload>[2] {
+function workloadOptions(inst: TcmuInstance, a: Record<string, unknown>, carried: AckedContent | undefined): ConstructorParameters<typeof Workload>[2] {
   const c = inst.state.config;
-  const blocksPerCommand = intField(MODEL, 'workload_start', a, 'blocksPerCommand', 8);
+  const blocksPerCommand = intField(MODEL, 'workload_start', a, 'blocksPerCommand', carried?.blocksPerCommand ?? 8);
+  if (carried && blocksPerCommand !== carried.blocksPerCommand) {
+    throw new Errno('EINVAL', `${MODEL}: action workload_start: resume needs blocksPerCommand ${carried.blocksPerCommand}, as before`);
+  }
   const fit = Math.floor(c.devSize / c.hwBlockSize / Math.max(1, blocksPerCommand));
   const o = {
     depth: intField(MODEL, 'workload_start', a, 'depth', 32),
     readPercent: intField(MODEL, 'workload_start', a, 'readPercent', 50),
     blocksPerCommand,
-    chunks: intField(MODEL, 'workload_start', a, 'chunks', Math.min(fit, 1024)),
+    chunks: intField(MODEL, 'workload_start', a, 'chunks', carried?.gens.length ?? Math.min(fit, 1024)),
     maxCommands: intField(MODEL, 'workload_start', a, 'maxCommands', 0),
     cdb16: a.cdb16 === true,
     seed: intField(MODEL, 'workload_start', a, 'seed', 1),
@@ -126,9 +130,12 @@ export const tcmuActions: Record<string, (inst: TcmuInstance, arg: unknown) => u
   workload_start(inst, arg) {
     const s = inst.state;
     if (s.workload?.report().running) throw new Errno('EBUSY', `${MODEL}: a workload is running; stop it first`);
-    const o = workloadOptions(inst, actionArg(MODEL, 'workload_start', arg));
-    s.workload = new Workload(s.ring, s.config.hwBlockSize, o, (r) => inst.emit('tcmu_workload_done', { ...r }));
-    return { started: true, ...o };
+    const a = actionArg(MODEL, 'workload_start', arg);
+    const carried = a.resume === true ? ackedContent.get(backstoreKey(s.config)) : undefined;
+    if (a.resume === true && !carried) throw new Errno('ENOENT', `${MODEL}: no earlier workload on backstore ${backstoreKey(s.config)} to resume`);
+    const o = workloadOptions(inst, a, carried);
+    s.workload = new Workload(s.ring, s.config.hwBlockSize, o, (r) => inst.emit('tcmu_workload_done', { ...r }), carried);
+    return { started: true, resumed: carried !== undefined, ...o };
   },
   workload_stop(inst) {
     const w = inst.state.workload;

@@ -87,3 +87,8 @@ export function uioName(c: TcmuConfig): string {
 export function configfsDir(c: TcmuConfig): string {
   return `sys/kernel/config/target/core/user_${c.hba}/${c.dev}`;
 }
+
+/** A backstore's identity across device generations: `<hba>/<dev>`. */
+export function backstoreKey(c: TcmuConfig): string {
+  return `${c.hba}/${c.dev}`;
+}

@@ -64,9 +64,10 @@ export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
     [`${u}/maps/map0/size`]: () => line(hex64(c().layout.mapSize)),
     [`${u}/maps/map0/offset`]: '0x0\n',
     [`${d}/info`]: () =>
-      // transport_dump_dev_state(), a newline, then tcmu_show_configfs_dev_params().
-      `Status: ACTIVATED  Max Queue Depth: 0  SectorSize: ${c().hwBlockSize}  HwMaxSectors: ${c().hwMaxSectors}\n` +
-      `Config: ${c().cfgstring ? `${c().subtype}/${c().cfgstring}` : 'NULL'} Size: ${c().devSize} MaxDataAreaMB: ${c().maxDataAreaMB}\n`,
+      // transport_dump_dev_state() (as for a device exported through a LUN,
+      // queue depth hw_queue_depth), then tcmu_show_configfs_dev_params().
+      `Status: ACTIVATED  Max Queue Depth: 128  SectorSize: ${c().hwBlockSize}  HwMaxSectors: ${c().hwMaxSectors}\n` +
+      `        Config: ${c().cfgstring ? `${c().subtype}/${c().cfgstring}` : 'NULL'} Size: ${c().devSize} MaxDataAreaMB: ${c().maxDataAreaMB}\n`,
     [`${d}/enable`]: '1\n',
     [`${d}/control`]: { store: (text) => storeControl(inst, text) },
     [`${d}/attrib/hw_block_size`]: () => line(c().hwBlockSize),

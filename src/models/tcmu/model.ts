@@ -20,10 +20,10 @@ import type { DeviceModel, Instance } from '../../core/index.js';
 import { uioModel, type UioState } from '../uio.js';
 import { TCMU_MAILBOX_VERSION } from './abi.js';
 import { tcmuActions } from './actions.js';
-import { tcmuConfig, uioName, type TcmuConfig } from './config.js';
+import { backstoreKey, tcmuConfig, uioName, type TcmuConfig } from './config.js';
 import { tcmuAttributes } from './configfs.js';
 import { TcmuRing } from './ring.js';
-import type { Workload } from './workload.js';
+import { ackedContent, type Workload } from './workload.js';
 
 export interface TcmuState extends UioState {
   config: TcmuConfig;
@@ -42,15 +42,20 @@ const raiseIrq = uioModel.actions!.irq! as (inst: TcmuInstance, arg: unknown) =>
 
 export const tcmuModel: DeviceModel<TcmuState> = {
   name: 'tcmu',
-  stream: false,
+  stream: true, // as uio; opens with passthrough (map0) drop FOPEN_STREAM, which the kernel refuses with it
   unpollMask: uioModel.unpollMask,
   regions(inst) {
     return [{ name: 'map0', size: tcmuConfig(inst.options).layout.mapSize, onUnplug: 'keep' }];
   },
   create(inst, options) {
     const config = tcmuConfig(options);
-    const map = inst.regions[0]!;
-    const state: TcmuState = {
+    const ring = new TcmuRing(inst.regions[0]!.bytes, config.layout, {
+      cmdTimeOutMs: config.cmdTimeOutMs,
+      qfullTimeOutMs: config.qfullTimeOutMs,
+      notify: () => raiseIrq(inst, undefined), // uio_event_notify()
+      onExpired: (e) => inst.emit('tcmu_cmd_timeout', e),
+    });
+    return {
       count: 0,
       enabled: true,
       pending: false,
@@ -58,17 +63,10 @@ export const tcmuModel: DeviceModel<TcmuState> = {
       name: uioName(config),
       version: String(TCMU_MAILBOX_VERSION),
       config,
-      ring: null as unknown as TcmuRing,
+      ring,
       workload: null,
       opened: false,
     };
-    state.ring = new TcmuRing(map.bytes, config.layout, {
-      cmdTimeOutMs: config.cmdTimeOutMs,
-      qfullTimeOutMs: config.qfullTimeOutMs,
-      notify: () => raiseIrq(inst, undefined), // uio_event_notify()
-      onExpired: (e) => inst.emit('tcmu_cmd_timeout', e),
-    });
-    return state;
   },
   attributes: (inst) => tcmuAttributes(inst),
   open(file) {
@@ -96,6 +94,7 @@ export const tcmuModel: DeviceModel<TcmuState> = {
     s.workload?.markRemoval();
     const ended = s.ring.remove();
     const report = await s.workload?.finish();
+    if (s.workload) ackedContent.set(backstoreKey(s.config), s.workload.acked());
     // The verdicts at top level, so a scenario's `wait: {event: {type: tcmu_removed, lost: 0}}` can check them.
     inst.emit('tcmu_removed', {
       endedByRemoval: ended.ended.length,

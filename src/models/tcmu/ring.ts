@@ -290,6 +290,11 @@ export class TcmuRing {
     }
     let handled = 0;
     while (this.lastCleaned !== tail) {
+      // A tail that is not on an entry boundary before our head can never be reached.
+      if (this.lastCleaned === this.head) {
+        this.broken = true;
+        break;
+      }
       const at = CMDR_OFF + this.lastCleaned;
       const lenOp = this.view.getUint32(at + HDR_LEN_OP, true);
       const len = lenOp & ~TCMU_OP_MASK;

@@ -63,6 +63,27 @@ export interface WorkloadReport {
   byStatus: Record<string, number>;
 }
 
+/**
+ * What a workload knew of the device's content when it ended: per chunk,
+ * the number of its last acknowledged write (or UNWRITTEN / UNKNOWN). A
+ * workload started with it on the next generation of the device (a
+ * replug, a restarted consumer on the same backing store) checks that
+ * every write acknowledged before the unplug is still there.
+ */
+export interface AckedContent {
+  blocksPerCommand: number;
+  gens: number[];
+  /** Higher than every write number used, so new writes never repeat an old pattern. */
+  nextGen: number;
+}
+
+/**
+ * The content the last workload on each backstore (config.ts backstoreKey)
+ * had acknowledged when its device was removed, for `workload_start
+ * {resume: true}` on a later device with the same backstore. Per process.
+ */
+export const ackedContent = new Map<string, AckedContent>();
+
 interface ChunkState {
   busy: boolean;
   /** Write number of the last acknowledged write, -1 never written, -2 unknown. */
@@ -124,8 +145,10 @@ export class Workload {
     private readonly o: WorkloadOptions,
     /** Called once when maxCommands commands have all ended. */
     private readonly onDone?: (r: WorkloadReport) => void,
+    carried?: AckedContent,
   ) {
-    this.chunks = Array.from({ length: o.chunks }, () => ({ busy: false, gen: UNWRITTEN }));
+    this.chunks = Array.from({ length: o.chunks }, (_, i) => ({ busy: false, gen: carried?.gens[i] ?? UNWRITTEN }));
+    if (carried) this.nextGen = carried.nextGen;
     this.random = rng(o.seed);
     for (let i = 0; i < Math.min(o.depth, o.chunks); i++) this.next();
   }
@@ -201,6 +224,10 @@ export class Workload {
     await new Promise((resolve) => setImmediate(resolve));
     this.lost = this.out.size;
     return this.report();
+  }
+
+  acked(): AckedContent {
+    return { blocksPerCommand: this.o.blocksPerCommand, gens: this.chunks.map((c) => c.gen), nextGen: this.nextGen };
   }
 
   /** From now on, note how each command now outstanding ends (what an unplug did to them). */
