@@ -127,10 +127,12 @@ export class DeviceManager {
     const timeout = opts.drainTimeoutMs ?? this.drainTimeoutMs;
     if (!(timeout >= 0 && timeout <= MAX_DURATION_MS)) throw new DeviceError('invalid', `drainTimeoutMs: expected 0 to ${MAX_DURATION_MS} ms, got ${timeout}`);
     const mode = opts.mode ?? 'orderly';
-    inst.unplugging ??= (async () => {
-      if (mode === 'orderly') await this.runHooks('unplugging', inst);
-      return unplugInstance(inst, this.publisher, timeout, mode);
-    })();
+    // Without hooks to run, the unplug starts in this call: an open racing
+    // it already sees the device unplugging.
+    const notify = mode === 'orderly' && this.hooks.some((h) => h.unplugging);
+    inst.unplugging ??= notify
+      ? this.runHooks('unplugging', inst).then(() => unplugInstance(inst, this.publisher, timeout, mode))
+      : unplugInstance(inst, this.publisher, timeout, mode);
     return inst.unplugging;
   }
 

@@ -82,15 +82,18 @@ export class NetlinkSocket {
     this.closing ??= (async () => {
       Atomics.store(new Int32Array(this.stop), 0, 1);
       const exited = new Promise<void>((resolve) => this.reader.once('exit', () => resolve()));
-      // An NLMSG_NOOP header: any datagram wakes the reader.
-      const noop = Buffer.alloc(16);
-      noop.writeUInt32LE(16, 0);
-      noop.writeUInt16LE(1, 4);
-      this.send(this.port, noop);
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([exited, new Promise<void>((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);
-      clearTimeout(timer);
-      closeSync(this.fd);
+      try {
+        // An NLMSG_NOOP header: any datagram wakes the reader.
+        const noop = Buffer.alloc(16);
+        noop.writeUInt32LE(16, 0);
+        noop.writeUInt16LE(1, 4);
+        this.send(this.port, noop);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([exited, new Promise<void>((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);
+        clearTimeout(timer);
+      } finally {
+        closeSync(this.fd);
+      }
     })();
     return this.closing;
   }

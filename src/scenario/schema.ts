@@ -11,9 +11,13 @@
  *   timeline:
  *     - wait: { opened: uio0, timeout: 5s }
  *     - action: { device: uio0, action: irq }
- *     - unplug: uio0
+ *     - unplug: uio0                       # { device, mode: surprise }: no notice first
  *     - expect: { released: uio0, within: 2s }
  *     - expect: { exit: 0, within: 5s }
+ *
+ * Also `plug: {model, name, options}` (a device added while the program
+ * runs), `signal: SIGTERM` (to the program), and `preset: tcmu` at the top
+ * (the program's namespace prepared for tcmu-runner, src/tcmu/preset.ts).
  *
  * Every error names the file, the line and the field (src/config/document.ts).
  */

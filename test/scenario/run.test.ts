@@ -271,6 +271,9 @@ describe('bad scenarios exit 2 with one line naming the line', () => {
     ['unknown errno', 'timeline:\n  - fault:\n      action: fail\n      errno: EWHATEVER\n', /bad\.yaml:4: timeline\[0\]\.fault\.errno: /],
     ['wrong type', 'timeline:\n  - sleep: soon\n', /bad\.yaml:2: timeline\[0\]\.sleep: expected a duration/],
     ['no timeline', 'name: x\n', /bad\.yaml:1: timeline: missing/],
+    ['unknown unplug mode', 'timeline:\n  - unplug: { device: x, mode: gentle }\n', /bad\.yaml:2: timeline\[0\]\.unplug\.mode: expected orderly or surprise/],
+    ['unknown signal', 'timeline:\n  - signal: SIGNOPE\n', /bad\.yaml:2: timeline\[0\]\.signal: expected a signal name/],
+    ['unknown preset', 'preset: kvm\ntimeline: []\n', /bad\.yaml:1: preset: unknown preset "kvm"; presets: tcmu/],
   ];
   for (const [what, text, re] of cases) {
     it(what, async () => {
