@@ -15,6 +15,8 @@ export const unitTests = [
   'test/scenario/schema.test.ts',
   'test/control/**/*.test.ts',
   'test/docs/**/*.test.ts',
+  'test/netlink/**/*.test.ts',
+  'test/sys/**/*.test.ts',
   'test/suites.test.ts',
 ];
 
@@ -30,4 +32,6 @@ export const rootSuites = {
   'test/daemon': 'a real `cdevemu daemon` driven through the CLI, curl and the socket',
   'test/scenario/run.test.ts': '`cdevemu run` (a private emulator; --bind also needs unshare --mount)',
   'test/api.test.ts': 'startEmulator() mounts',
+  'test/mmap': 'mmap of device regions through FUSE passthrough (FUSE_DEV_IOC_BACKING_OPEN needs CAP_SYS_ADMIN)',
+  'test/tcmu': 'the real tcmu-runner in a private mount namespace (unshare --mount), on a real mount',
 };

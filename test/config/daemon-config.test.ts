@@ -24,7 +24,10 @@ describe('daemon config file', () => {
         '  - { device: echo0, op: read, nth: 2, action: fail, errno: EIO }',
       ].join('\n'),
     );
-    expect(c).toEqual({
+    // deviceError points a later check of devices[i] (its model, its options) at the file's line.
+    const { deviceError, ...fields } = c;
+    expect(deviceError?.(0, 'options', 'bad').message).toMatch(/^cdevemu\.yaml:\d+: devices\[0\]\.options: bad/);
+    expect(fields).toEqual({
       mountpoint: '/etc/cdevemu/mnt',
       socket: '/run/x.sock',
       allowOther: true,
