@@ -303,24 +303,51 @@ const pingValues = (o: PingOut): ClientRun => ({
   ops: o.ops,
   raw: o,
 });
-const pingMetrics = (rateTarget?: Target, p99Target?: Target): MetricSpec[] => [
-  { key: 'round trips/s', unit: '', better: 'higher', ...(rateTarget ? { target: rateTarget } : {}) },
-  { key: 'p50', unit: 'µs', better: 'lower' },
-  { key: 'p99', unit: 'µs', better: 'lower', ...(p99Target ? { target: p99Target } : {}) },
-];
 
-function pingpongWorkload(bins: Bins): Workload {
+interface PingSpec {
+  num: number;
+  title: string;
+  reference: string;
+  /** The client (it prints PingOut) and its arguments before PING_TAIL, on the kernel reference and on a server's device. */
+  bin: string;
+  kernelArgs: string[];
+  device: string;
+  targets?: { rate: Target; p99: Target };
+  remarks: string[];
+  plug?: Workload['plug'];
+}
+
+/** A round-trip workload: rate and nearest-rank latencies of one client run on the kernel reference and on each server. */
+function pingWorkload(p: PingSpec): Workload {
+  const once = async (args: string[]): Promise<ClientRun> => pingValues(await runJson<PingOut>(p.bin, [...args, ...PING_TAIL], KILL_MS));
   return {
-    num: 3,
-    id: '3',
-    title: 'echo ping-pong 64 B',
-    reference: 'a pipe pair between two processes pinned to one CPU (2 context switches a round trip)',
-    metrics: pingMetrics(T.ratio(0.8, 'higher'), T.ratio(1.5, 'lower')),
-    kernel: async () => pingValues(await runJson<PingOut>(bins.pingpong!, ['pipepair', 'same', ...PING_TAIL], KILL_MS)),
-    server: async (s) => pingValues(await runJson<PingOut>(bins.pingpong!, ['device', s.dev('echo'), ...PING_TAIL], KILL_MS)),
-    remarks: ['one op = write(64 B) + read(64 B) on one O_RDWR descriptor: two requests to the server'],
+    num: p.num,
+    id: String(p.num),
+    title: p.title,
+    reference: p.reference,
+    metrics: [
+      { key: 'round trips/s', unit: '', better: 'higher', ...(p.targets ? { target: p.targets.rate } : {}) },
+      { key: 'p50', unit: 'µs', better: 'lower' },
+      { key: 'p99', unit: 'µs', better: 'lower', ...(p.targets ? { target: p.targets.p99 } : {}) },
+    ],
+    kernel: () => once(p.kernelArgs),
+    server: (s) => once(['device', s.dev(p.device)]),
+    remarks: p.remarks,
+    ...(p.plug ? { plug: p.plug } : {}),
   };
 }
+
+const pingpongWorkload = (bins: Bins): Workload =>
+  pingWorkload({
+    num: 3,
+    title: 'echo ping-pong 64 B',
+    reference: 'a pipe pair between two processes pinned to one CPU (2 context switches a round trip)',
+    bin: bins.pingpong!,
+    kernelArgs: ['pipepair', 'same'],
+    device: 'echo',
+    targets: { rate: T.ratio(0.8, 'higher'), p99: T.ratio(1.5, 'lower') },
+    remarks: ['one op = write(64 B) + read(64 B) on one O_RDWR descriptor: two requests to the server'],
+  });
 
 /**
  * A tcmu-style ring round trip through a mapped device region
@@ -328,22 +355,20 @@ function pingpongWorkload(bins: Bins): Workload {
  * MAP_SHARED mapping; only the 4-byte kick (write) and interrupt (read)
  * are FUSE requests. The reference is the same protocol over a pipe pair.
  */
-function ringWorkload(bins: Bins): Workload {
-  return {
+const ringWorkload = (bins: Bins): Workload =>
+  pingWorkload({
     num: 7,
-    id: '7',
     title: 'mapped ring ping-pong 64 B',
     reference: 'the same 64-byte command/answer protocol over a pipe pair to a forked child, both pinned to one CPU',
-    metrics: pingMetrics(),
-    kernel: async () => pingValues(await runJson<PingOut>(bins.ringpong!, ['pipepair', ...PING_TAIL], KILL_MS)),
-    server: async (s) => pingValues(await runJson<PingOut>(bins.ringpong!, ['device', s.dev(RING_DEVICE), ...PING_TAIL], KILL_MS)),
+    bin: bins.ringpong!,
+    kernelArgs: ['pipepair'],
+    device: RING_DEVICE,
     remarks: [
       'no C column: the libfuse3 peer has no mapped region; cdevemu/C here is cdevemu / the kernel pipe pair (run alternately with cdevemu)',
       'one op = command stored in the map, write(4 B) kick, read(4 B) irq, answer read from the map (FUSE passthrough mmap of a memfd)',
     ],
     plug: { model: benchRingModel.name, name: RING_DEVICE },
-  };
-}
+  });
 
 function openCloseWorkload(bins: Bins): Workload {
   const once = async (path: string): Promise<ClientRun> => {
