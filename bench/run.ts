@@ -5,14 +5,17 @@
  *   npm run bench                           # 3 repetitions of 2 s runs (~5 min)
  *   npm run bench -- --quick                # 3 repetitions of 0.5 s runs (~1.5 min)
  *   node dist/bench/run.js --json FILE      # also write every figure as JSON
- *   node dist/bench/run.js --only 1,3,6     # a subset of the workloads
+ *   node dist/bench/run.js --only 1,3,6     # a subset of the workloads (1-7)
  *
  * Every workload runs against the kernel's own device (/dev/zero, /dev/null,
  * a pipe), the C server (bench/peer/devserver.c) and the cdevemu daemon,
  * three times, C and cdevemu alternating (C first in odd repetitions,
  * cdevemu first in even ones), so that both see the same machine; the
  * table gives the median and spread of each, and the median of the
- * cdevemu/C ratios of runs done next to each other.
+ * cdevemu/C ratios of runs done next to each other. Workload 7 (mapped
+ * ring) has no C counterpart: libfuse3's peer has no mapped region, so its
+ * ratio is against the kernel reference (a pipe pair), which then
+ * alternates with cdevemu the same way.
  *
  * Both servers are child processes (servers.ts): their CPU time and memory
  * are read from procfs around each run (procstat.ts). All I/O is done by the
@@ -24,6 +27,7 @@ import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildClients, killChildren, LineClient, runJson } from './clients.js';
+import { benchRingModel } from './peer/ring-model.js';
 import { CPU_TICK_MICROS, cpuMicros, memory, resetPeak } from './procstat.js';
 import { judge, renderTable, spread, type Better, type Figure, type Target, type WorkloadResult } from './report.js';
 import { startCdevemu, startFloor, startPeer, type CdevemuServer, type Server } from './servers.js';
@@ -38,6 +42,8 @@ interface Options {
   floor: boolean;
 }
 
+const LAST_WORKLOAD = 7;
+
 function parseArgs(argv: string[]): Options {
   const o: Options = { quick: process.env.CDEVEMU_BENCH_QUICK === '1', json: null, only: null, reps: 3, floor: false };
   for (let i = 0; i < argv.length; i++) {
@@ -51,7 +57,7 @@ function parseArgs(argv: string[]): Options {
       const list = argv[++i];
       if (!list) usage('--only needs a list, e.g. 1,3,6');
       o.only = new Set(list.split(',').map((s) => Number(s)));
-      if ([...o.only].some((n) => !Number.isInteger(n) || n < 1 || n > 6)) usage(`bad --only ${list}`);
+      if ([...o.only].some((n) => !Number.isInteger(n) || n < 1 || n > LAST_WORKLOAD)) usage(`bad --only ${list}`);
     } else if (a === '--reps') {
       o.reps = Number(argv[++i]);
       if (!Number.isInteger(o.reps) || o.reps < 1) usage('--reps needs a positive whole number');
@@ -63,7 +69,7 @@ function parseArgs(argv: string[]): Options {
 }
 
 function usage(err: string | null): never {
-  const text = 'usage: node dist/bench/run.js [--quick] [--json FILE] [--only 1,2,...,6] [--reps N] [--floor]  (CDEVEMU_BENCH_QUICK=1 = --quick)';
+  const text = `usage: node dist/bench/run.js [--quick] [--json FILE] [--only 1,2,...,${LAST_WORKLOAD}] [--reps N] [--floor]  (CDEVEMU_BENCH_QUICK=1 = --quick)`;
   if (err) {
     console.error(`${err}\n${text}`);
     process.exit(2);
@@ -98,6 +104,9 @@ const UNPLUG_MS = 50;
 const repoDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const benchDir = join(repoDir, 'bench');
 const cli = join(repoDir, 'dist', 'daemon', 'cli.js');
+/** The model module of workload 7, loaded into the daemon with --model. */
+const ringModel = join(repoDir, 'dist', 'bench', 'peer', 'ring-model.js');
+const RING_DEVICE = 'bench-ring';
 
 let workDir: string | null = null;
 const servers: Server[] = [];
@@ -185,6 +194,12 @@ interface Workload {
   kernel: () => Promise<ClientRun>;
   server: (s: Server) => Promise<ClientRun>;
   remarks?: string[];
+  /**
+   * A device cdevemu plugs over its control socket for this workload only
+   * (and unplugs after it). Such a workload runs on cdevemu alone, the C
+   * peer having no such device: its ratio is against the kernel reference.
+   */
+  plug?: { model: string; name: string };
 }
 
 const secs = (o: { start: number; end: number }): number => (o.end - o.start) / 1e9;
@@ -202,22 +217,40 @@ async function onServer(s: Server, w: Workload): Promise<{ values: Values; raw: 
   return { values, raw: { client: r.raw, serverCpuMicros: cpu, ops: r.ops, memory: mem } };
 }
 
-async function runWorkload(w: Workload, c: Server, emu: Server, floor: Server | null): Promise<WorkloadResult> {
+async function runWorkload(w: Workload, c: Server, emu: CdevemuServer, floor: Server | null): Promise<WorkloadResult> {
+  if (w.plug) await emu.control.plug(w.plug);
+  try {
+    return await repeatWorkload(w, w.plug ? [emu] : [c, emu, ...(floor ? [floor] : [])]);
+  } finally {
+    if (w.plug) await emu.control.unplug(w.plug.name);
+  }
+}
+
+async function repeatWorkload(w: Workload, on: Server[]): Promise<WorkloadResult> {
+  // Without the C peer (a device only cdevemu has), the ratio is against the kernel reference.
+  const vsKernel = !on.some((s) => s.name === 'C');
   const runs: unknown[] = [];
   const per = { kernel: [] as Values[], C: [] as Values[], cdevemu: [] as Values[], floor: [] as Values[] };
   for (let rep = 0; rep < opts.reps; rep++) {
-    const k = await w.kernel();
-    per.kernel.push(k.values);
-    const order = [c, emu, ...(floor ? [floor] : [])];
-    if (rep % 2) order.reverse();
-    const rec: Record<string, unknown> = { rep, kernel: k.raw };
-    for (const s of order) {
+    const rec: Record<string, unknown> = { rep };
+    const kernel = async (): Promise<void> => {
+      const k = await w.kernel();
+      per.kernel.push(k.values);
+      rec.kernel = k.raw;
+    };
+    const order = on.map((s) => async (): Promise<void> => {
       const r = await onServer(s, w);
       per[s.name].push(r.values);
       rec[s.name] = r.raw;
-    }
+    });
+    if (rep % 2) order.reverse();
+    // The kernel reference runs first, unless it is the ratio's divisor: then it alternates with cdevemu as C does.
+    if (vsKernel && rep % 2) order.push(kernel);
+    else order.unshift(kernel);
+    for (const step of order) await step();
     runs.push(rec);
   }
+  const divisor = vsKernel ? per.kernel : per.C;
   const allMetrics: MetricSpec[] = [
     ...w.metrics,
     { key: CPU, unit: 'µs/op', better: 'lower', ...(w.id === '1.4KiB' || w.id === '2.4KiB' ? { target: T.ratio(2, 'lower') } : {}) },
@@ -228,11 +261,12 @@ async function runWorkload(w: Workload, c: Server, emu: Server, floor: Server | 
     const f: Figure = { name: m.key, unit: m.unit, better: m.better };
     const k = col(per.kernel);
     if (k) f.kernel = k;
-    f.c = col(per.C)!;
+    const cc = col(per.C);
+    if (cc) f.c = cc;
     f.cdevemu = col(per.cdevemu)!;
     const fl = col(per.floor);
     if (fl) f.floor = fl;
-    f.ratio = spread(per.cdevemu.map((v, i) => v[m.key]! / per.C[i]![m.key]!));
+    f.ratio = spread(per.cdevemu.map((v, i) => v[m.key]! / divisor[i]![m.key]!));
     if (m.target) f.target = m.target;
     return judge(f);
   });
@@ -262,29 +296,79 @@ function seqWorkload(bins: Bins, num: 1 | 2, chunk: number): Workload {
   };
 }
 
-function pingpongWorkload(bins: Bins): Workload {
-  // The client keeps every latency (4 bytes each): a bound it never reaches in RUN_MS.
-  const tail = [String(5_000_000), String(WARMUP_TRIPS), String(RUN_MS)];
-  const values = (o: PingOut): ClientRun => ({
-    values: { 'round trips/s': o.ops / secs(o), p50: o.p50_ns / 1000, p99: o.p99_ns / 1000 },
-    ops: o.ops,
-    raw: o,
-  });
+// The ping-pong clients keep every latency (4 bytes each): a bound they never reach in RUN_MS.
+const PING_TAIL = [String(5_000_000), String(WARMUP_TRIPS), String(RUN_MS)];
+const pingValues = (o: PingOut): ClientRun => ({
+  values: { 'round trips/s': o.ops / secs(o), p50: o.p50_ns / 1000, p99: o.p99_ns / 1000 },
+  ops: o.ops,
+  raw: o,
+});
+
+interface PingSpec {
+  num: number;
+  title: string;
+  reference: string;
+  /** The client (it prints PingOut) and its arguments before PING_TAIL, on the kernel reference and on a server's device. */
+  bin: string;
+  kernelArgs: string[];
+  device: string;
+  targets?: { rate: Target; p99: Target };
+  remarks: string[];
+  plug?: Workload['plug'];
+}
+
+/** A round-trip workload: rate and nearest-rank latencies of one client run on the kernel reference and on each server. */
+function pingWorkload(p: PingSpec): Workload {
+  const once = async (args: string[]): Promise<ClientRun> => pingValues(await runJson<PingOut>(p.bin, [...args, ...PING_TAIL], KILL_MS));
   return {
-    num: 3,
-    id: '3',
-    title: 'echo ping-pong 64 B',
-    reference: 'a pipe pair between two processes pinned to one CPU (2 context switches a round trip)',
+    num: p.num,
+    id: String(p.num),
+    title: p.title,
+    reference: p.reference,
     metrics: [
-      { key: 'round trips/s', unit: '', better: 'higher', target: T.ratio(0.8, 'higher') },
+      { key: 'round trips/s', unit: '', better: 'higher', ...(p.targets ? { target: p.targets.rate } : {}) },
       { key: 'p50', unit: 'µs', better: 'lower' },
-      { key: 'p99', unit: 'µs', better: 'lower', target: T.ratio(1.5, 'lower') },
+      { key: 'p99', unit: 'µs', better: 'lower', ...(p.targets ? { target: p.targets.p99 } : {}) },
     ],
-    kernel: async () => values(await runJson<PingOut>(bins.pingpong!, ['pipepair', 'same', ...tail], KILL_MS)),
-    server: async (s) => values(await runJson<PingOut>(bins.pingpong!, ['device', s.dev('echo'), ...tail], KILL_MS)),
-    remarks: ['one op = write(64 B) + read(64 B) on one O_RDWR descriptor: two requests to the server'],
+    kernel: () => once(p.kernelArgs),
+    server: (s) => once(['device', s.dev(p.device)]),
+    remarks: p.remarks,
+    ...(p.plug ? { plug: p.plug } : {}),
   };
 }
+
+const pingpongWorkload = (bins: Bins): Workload =>
+  pingWorkload({
+    num: 3,
+    title: 'echo ping-pong 64 B',
+    reference: 'a pipe pair between two processes pinned to one CPU (2 context switches a round trip)',
+    bin: bins.pingpong!,
+    kernelArgs: ['pipepair', 'same'],
+    device: 'echo',
+    targets: { rate: T.ratio(0.8, 'higher'), p99: T.ratio(1.5, 'lower') },
+    remarks: ['one op = write(64 B) + read(64 B) on one O_RDWR descriptor: two requests to the server'],
+  });
+
+/**
+ * A tcmu-style ring round trip through a mapped device region
+ * (bench/peer/ring-model.ts): the 64-byte command and answer live in a
+ * MAP_SHARED mapping; only the 4-byte kick (write) and interrupt (read)
+ * are FUSE requests. The reference is the same protocol over a pipe pair.
+ */
+const ringWorkload = (bins: Bins): Workload =>
+  pingWorkload({
+    num: 7,
+    title: 'mapped ring ping-pong 64 B',
+    reference: 'the same 64-byte command/answer protocol over a pipe pair to a forked child, both pinned to one CPU',
+    bin: bins.ringpong!,
+    kernelArgs: ['pipepair'],
+    device: RING_DEVICE,
+    remarks: [
+      'no C column: the libfuse3 peer has no mapped region; cdevemu/C here is cdevemu / the kernel pipe pair (run alternately with cdevemu)',
+      'one op = command stored in the map, write(4 B) kick, read(4 B) irq, answer read from the map (FUSE passthrough mmap of a memfd)',
+    ],
+    plug: { model: benchRingModel.name, name: RING_DEVICE },
+  });
 
 function openCloseWorkload(bins: Bins): Workload {
   const once = async (path: string): Promise<ClientRun> => {
@@ -447,7 +531,7 @@ async function main(): Promise<number> {
   workDir = await mkdtemp('/tmp/cdevemu-bench-');
   const c = await startPeer(workDir, bins.devserver!);
   servers.push(c);
-  const emu = await startCdevemu(workDir, cli);
+  const emu = await startCdevemu(workDir, cli, [ringModel]);
   servers.push(emu);
   const floor = opts.floor ? await startFloor(workDir, join(repoDir, 'dist', 'bench', 'peer', 'floor.js'), cli) : null;
   if (floor) servers.push(floor);
@@ -491,6 +575,8 @@ async function main(): Promise<number> {
   ];
   for (const w of workloads) if (want(w.num)) await step(`${w.num}: ${w.title}`, () => runWorkload(w, c, emu, floor), w.id);
   for (const n of UNPLUG_READERS) if (want(6)) await step(`6: unplug with ${n} blocked readers`, () => unplugWorkload(bins, emu, n), `6.${n}`);
+  const ring = ringWorkload(bins);
+  if (want(ring.num)) await step(`${ring.num}: ${ring.title}`, () => runWorkload(ring, c, emu, floor), ring.id);
 
   await sleep(2000);
   const idleEnd = { [c.name]: await idle(c), [emu.name]: await idle(emu) };
@@ -501,7 +587,7 @@ async function main(): Promise<number> {
     `every workload: ${opts.reps} repetitions of a ${RUN_MS / 1000} s run on each of kernel, C and cdevemu; C and cdevemu alternate (C first in odd repetitions). Columns give the median ±half the min-max range; cdevemu/C is the median (min-max) of the ratios of runs done next to each other.`,
     'higher is better for rates, lower for latency, CPU and memory; a ratio below 1 on a rate means cdevemu is slower than C, above 1 on latency/CPU/memory means it costs more.',
     `server CPU = utime+stime of the server process (all threads) over the run, per client operation (resolution ${CPU_TICK_MICROS / 1000} ms per run); peak RSS = VmHWM over the run (reset before it through clear_refs).`,
-    'C = bench/peer/devserver.c, libfuse3 low-level, one thread (fuse_session_loop); cdevemu = the daemon as users run it (`cdevemu daemon`). Both serve MOUNT/dev/{zero,null,echo} direct_io, nonseekable, 1 MiB max_read/max_write.',
+    'C = bench/peer/devserver.c, libfuse3 low-level, one thread (fuse_session_loop); cdevemu = the daemon as users run it (`cdevemu daemon`, plus `--model` for workload 7\'s device). Both serve MOUNT/dev/{zero,null,echo} direct_io, nonseekable, 1 MiB max_read/max_write.',
     'ping-pong percentiles are nearest-rank over every timed round trip; the kernel pipe pair is pinned to one CPU (unpinned it is bimodal).',
     'GB and MB = 10^9 and 10^6 bytes. Client times cover only the I/O loop (not exec or open).',
     `total bench time ${elapsed.toFixed(0)} s.`,

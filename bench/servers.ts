@@ -4,8 +4,10 @@
  * counted in:
  *
  *   cdevemu  the real daemon (`dist/daemon/cli.js daemon`), as a user runs
- *            it, plugging zero, null and echo; the bench drives it through
- *            its control socket (plug and unplug for the unplug workload).
+ *            it, plugging zero, null and echo, with the bench's own model
+ *            modules loaded by `--model` (bench/peer/ring-model.ts); the
+ *            bench drives it through its control socket (plug and unplug
+ *            for the unplug and ring workloads).
  *   C        bench/peer/devserver.c, a libfuse3 low-level server with the
  *            same tree and semantics.
  *   floor    (--floor) bench/peer/floor.ts: cdevemu's FUSE transport under a
@@ -85,13 +87,15 @@ async function shebangFlags(cli: string): Promise<string[]> {
   return m ? m[1]!.trim().split(/\s+/).filter(Boolean) : [];
 }
 
-export async function startCdevemu(dir: string, cli: string): Promise<CdevemuServer> {
+/** `models`: user model modules (compiled .js) the daemon loads with `--model`. */
+export async function startCdevemu(dir: string, cli: string, models: readonly string[]): Promise<CdevemuServer> {
   const mountpoint = join(dir, 'cdevemu');
   const socket = join(dir, 'control.sock');
   const config = join(dir, 'devices.json');
   const devices = ['zero', 'null', 'echo'].map((m) => ({ model: m, name: m }));
   await writeFile(config, JSON.stringify({ devices }));
   const args = [...(await shebangFlags(cli)), cli, 'daemon', '--mount', mountpoint, '--socket', socket, '--config', config, '--log-level', 'warn'];
+  for (const m of models) args.push('--model', m);
   const s = await start('cdevemu', mountpoint, process.execPath, args, (l) => l.startsWith('cdevemu serves 3 device'));
   return { ...s, control: new ControlClient(socket) };
 }
