@@ -308,8 +308,14 @@ int main(int argc, char **argv) {
 		}
 		uint32_t irq;
 		if (read(fd, &irq, 4) < 0 && errno != EAGAIN) {
-			/* Unplugged between poll and read. */
-			printf("read errno %s\n", strerrorname_np(errno));
+			/*
+			 * Unplugged between poll and read: the device's poll mask
+			 * says so now (uio_poll() after unregister), without waiting.
+			 */
+			int err = errno;
+			struct pollfd q = { .fd = fd, .events = POLLIN };
+			if (poll(&q, 1, 0) == 1) printf("pollerr 0x%x\n", q.revents);
+			printf("read errno %s\n", strerrorname_np(err));
 			gone(fd, map_size);
 		}
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
