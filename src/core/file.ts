@@ -1,5 +1,5 @@
 /** One open file description of a device node: the model's `File<S>`. */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { O_NONBLOCK, type OpenContext } from '../devio.js';
 import type { File, Instance } from './model.js';
 import type { WaitQueue } from './waitqueue.js';
@@ -50,16 +50,30 @@ export class OpenFile<S> implements File<S> {
   }
 }
 
+/** TASK_COMM_LEN is 16 with the NUL; procfs adds a newline (proc_task_name()). */
+const commBuf = Buffer.alloc(64);
+
 /**
  * Read synchronously, at open, so fault rules and events see the name from
  * the first op. procfs never touches our mount and answers at once; the
  * async API would queue on libuv's pool, which clients of the mount inside
- * this process can fill with blocked calls.
+ * this process can fill with blocked calls. One read into a reused buffer:
+ * readFileSync's fstat, second read and buffer growth cost as much again.
  */
 function readComm(pid: number): string {
+  let fd: number;
   try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trimEnd();
+    fd = openSync(`/proc/${pid}/comm`, 'r');
   } catch {
     return ''; // the opener may have exited already
+  }
+  try {
+    const n = readSync(fd, commBuf, 0, commBuf.length, null);
+    const end = n > 0 && commBuf[n - 1] === 0x0a ? n - 1 : n;
+    return commBuf.toString('utf8', 0, end);
+  } catch {
+    return ''; // exited between open and read: the read fails with ESRCH
+  } finally {
+    closeSync(fd);
   }
 }
