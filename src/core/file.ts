@@ -54,26 +54,57 @@ export class OpenFile<S> implements File<S> {
 const commBuf = Buffer.alloc(64);
 
 /**
+ * Open /proc/PID/comm files of recent openers, oldest first. Such an fd
+ * stays bound to its task: a read through it shows the current name (after
+ * exec or PR_SET_NAME) and fails ESRCH once the task has exited, even if
+ * the pid was reused (comm_show() -> get_proc_task()), so it is a cache
+ * that cannot answer for the wrong process. A program that opens in a loop
+ * costs one pread per open instead of open, read and close.
+ */
+const commFds = new Map<number, number>();
+const COMM_FDS_KEPT = 32;
+
+/**
  * Read synchronously, at open, so fault rules and events see the name from
  * the first op. procfs never touches our mount and answers at once; the
  * async API would queue on libuv's pool, which clients of the mount inside
- * this process can fill with blocked calls. One read into a reused buffer:
- * readFileSync's fstat, second read and buffer growth cost as much again.
+ * this process can fill with blocked calls.
  */
 function readComm(pid: number): string {
+  const kept = commFds.get(pid);
+  if (kept !== undefined) {
+    const name = readCommFd(kept);
+    if (name !== null) return name;
+    commFds.delete(pid);
+    closeSync(kept);
+  }
   let fd: number;
   try {
     fd = openSync(`/proc/${pid}/comm`, 'r');
   } catch {
-    return ''; // the opener may have exited already
+    return ''; // the opener has exited already
   }
+  const name = readCommFd(fd);
+  if (name === null) {
+    closeSync(fd);
+    return ''; // exited between open and read
+  }
+  commFds.set(pid, fd);
+  if (commFds.size > COMM_FDS_KEPT) {
+    const [oldPid, oldFd] = commFds.entries().next().value as [number, number];
+    commFds.delete(oldPid);
+    closeSync(oldFd);
+  }
+  return name;
+}
+
+/** The name through an open comm fd, or null once its task has exited (ESRCH). */
+function readCommFd(fd: number): string | null {
   try {
-    const n = readSync(fd, commBuf, 0, commBuf.length, null);
+    const n = readSync(fd, commBuf, 0, commBuf.length, 0);
     const end = n > 0 && commBuf[n - 1] === 0x0a ? n - 1 : n;
     return commBuf.toString('utf8', 0, end);
   } catch {
-    return ''; // exited between open and read: the read fails with ESRCH
-  } finally {
-    closeSync(fd);
+    return null;
   }
 }
