@@ -37,7 +37,13 @@ export interface DeviceEvent {
 }
 
 export class EventLog extends EventEmitter<{ event: [DeviceEvent] }> {
+  /**
+   * A ring: the oldest event is overwritten in place, where an array's
+   * shift() would move the whole history on every event once it is full.
+   */
   private readonly kept: DeviceEvent[] = [];
+  /** Where the next event goes once the ring is full (it holds the oldest). */
+  private oldest = 0;
 
   constructor(
     private readonly logger: Logger,
@@ -47,12 +53,17 @@ export class EventLog extends EventEmitter<{ event: [DeviceEvent] }> {
   }
 
   history(): readonly DeviceEvent[] {
-    return [...this.kept];
+    return [...this.kept.slice(this.oldest), ...this.kept.slice(0, this.oldest)];
   }
 
   record(e: DeviceEvent): void {
-    this.kept.push(e);
-    if (this.kept.length > this.historySize) this.kept.shift();
+    if (this.kept.length < this.historySize) this.kept.push(e);
+    else if (this.historySize > 0) {
+      this.kept[this.oldest] = e;
+      this.oldest = (this.oldest + 1) % this.historySize;
+    }
+    // Most events have no subscriber (no control client streams them).
+    if (this.listenerCount('event') === 0) return;
     // A throwing subscriber must not break the lifecycle transition that emitted.
     try {
       this.emit('event', e);

@@ -1,5 +1,5 @@
 /** One open file description of a device node: the model's `File<S>`. */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { O_NONBLOCK, type OpenContext } from '../devio.js';
 import type { File, Instance } from './model.js';
 import type { WaitQueue } from './waitqueue.js';
@@ -50,6 +50,20 @@ export class OpenFile<S> implements File<S> {
   }
 }
 
+/** TASK_COMM_LEN is 16 with the NUL; procfs adds a newline (proc_task_name()). */
+const commBuf = Buffer.alloc(64);
+
+/**
+ * Open /proc/PID/comm files of recent openers, oldest first. Such an fd
+ * stays bound to its task: a read through it shows the current name (after
+ * exec or PR_SET_NAME) and fails ESRCH once the task has exited, even if
+ * the pid was reused (comm_show() -> get_proc_task()), so it is a cache
+ * that cannot answer for the wrong process. A program that opens in a loop
+ * costs one pread per open instead of open, read and close.
+ */
+const commFds = new Map<number, number>();
+const COMM_FDS_KEPT = 32;
+
 /**
  * Read synchronously, at open, so fault rules and events see the name from
  * the first op. procfs never touches our mount and answers at once; the
@@ -57,9 +71,40 @@ export class OpenFile<S> implements File<S> {
  * this process can fill with blocked calls.
  */
 function readComm(pid: number): string {
+  const kept = commFds.get(pid);
+  if (kept !== undefined) {
+    const name = readCommFd(kept);
+    if (name !== null) return name;
+    commFds.delete(pid);
+    closeSync(kept);
+  }
+  let fd: number;
   try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trimEnd();
+    fd = openSync(`/proc/${pid}/comm`, 'r');
   } catch {
-    return ''; // the opener may have exited already
+    return ''; // the opener has exited already
+  }
+  const name = readCommFd(fd);
+  if (name === null) {
+    closeSync(fd);
+    return ''; // exited between open and read
+  }
+  commFds.set(pid, fd);
+  if (commFds.size > COMM_FDS_KEPT) {
+    const [oldPid, oldFd] = commFds.entries().next().value as [number, number];
+    commFds.delete(oldPid);
+    closeSync(oldFd);
+  }
+  return name;
+}
+
+/** The name through an open comm fd, or null once its task has exited (ESRCH). */
+function readCommFd(fd: number): string | null {
+  try {
+    const n = readSync(fd, commBuf, 0, commBuf.length, 0);
+    const end = n > 0 && commBuf[n - 1] === 0x0a ? n - 1 : n;
+    return commBuf.toString('utf8', 0, end);
+  } catch {
+    return null;
   }
 }

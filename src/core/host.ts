@@ -55,6 +55,11 @@ export interface OpCall {
  * open/release (undefined -> mask / void).
  */
 export interface OpInterceptor {
+  /**
+   * True while no call can be intercepted (no rule in force): the core then
+   * calls the model directly, without describing the call.
+   */
+  readonly idle: boolean;
   intercept<A, R>(call: OpCall, arg: A, proceed: (arg: A) => R | Promise<R>): R | Promise<R>;
 }
 

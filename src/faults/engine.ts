@@ -153,8 +153,12 @@ export class FaultEngine implements OpInterceptor {
     return this.rules.find((r) => r.rule.id === id)?.status();
   }
 
+  /** The common case, no rules: the core skips the engine on every model call. */
+  get idle(): boolean {
+    return this.rules.length === 0;
+  }
+
   intercept<A, R>(call: OpCall, arg: A, proceed: (arg: A) => R | Promise<R>): R | Promise<R> {
-    // The common case, no rules, costs one length check per model call.
     if (this.rules.length === 0) return proceed(arg);
     // Every matching rule counts the call, so a rule's nth does not depend on
     // the rules before it; the oldest rule that triggers acts.

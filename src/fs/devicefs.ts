@@ -246,16 +246,7 @@ export class DeviceFs implements FuseFilesystem {
 
   /** The request as the device sees it; the signal is made only if the device asks for it. */
   private io<F extends number | undefined>(ctx: RequestContext, flags: F): IoContext & { flags: F } {
-    return {
-      pid: ctx.pid,
-      uid: ctx.uid,
-      gid: ctx.gid,
-      flags,
-      get signal() {
-        return ctx.signal;
-      },
-      abort: (reason) => ctx.abort(reason),
-    };
+    return new RequestIo(ctx, flags);
   }
 
   read(ctx: RequestContext, a: fuse_read_in): Awaitable<Buffer> {
@@ -420,5 +411,33 @@ export class DeviceFs implements FuseFilesystem {
     this.handles.clear();
     this.backings.clear();
     this.dirSnapshots.clear();
+  }
+}
+
+/**
+ * A request as the device layer sees it. A class, not an object literal
+ * with a getter and an arrow: such a literal is built slowly on every READ
+ * and WRITE, a class instance shares its accessors through the prototype.
+ */
+class RequestIo<F extends number | undefined> implements IoContext {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+
+  constructor(
+    private readonly ctx: RequestContext,
+    public flags: F,
+  ) {
+    this.pid = ctx.pid;
+    this.uid = ctx.uid;
+    this.gid = ctx.gid;
+  }
+
+  get signal(): AbortSignal {
+    return this.ctx.signal;
+  }
+
+  abort(reason: Error): void {
+    this.ctx.abort(reason);
   }
 }
