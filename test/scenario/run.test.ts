@@ -152,8 +152,9 @@ timeline:
     );
     const r = await cdevemu(['run', f]);
     expect(r.code).toBe(1);
+    // Failed on the exit, not on the 20 s timeout.
     expect(r.stdout).toMatch(/the program exited with code 0 before an open of e0/);
-    expect(r.ms).toBeLessThan(10_000);
+    expect(r.stdout).not.toMatch(/did not happen within/);
   });
 });
 
