@@ -170,16 +170,17 @@ for i in range(3):
     // Independent CLI runs, started together: on a loaded machine each
     // node start-up can take seconds.
     const dir = await scratch('nodaemon');
+    const slow = { timeoutMs: 90_000 };
     const [unknown, live, badJson, noValue, noName, noCommand, badWait, gone, env] = await Promise.all([
-      d.cli(['unplug', 'nosuch']),
-      d.cli(['plug', 'echo', 'echo0']),
-      d.cli(['action', 'zero', 'x', '{not json']),
-      d.cli(['plug', 'echo', 'x1', '--option', 'novalue']),
-      d.cli(['plug', 'echo']),
-      cli(['no-such-command']),
-      cli(['unplug', 'x', '--wait-release', 'soon', '--socket', d.socket]),
-      cli(['ls', '--socket', `${dir}/none.sock`]),
-      cli(['status'], { env: { ...process.env, CDEVEMU_SOCKET: `${dir}/env.sock` } }),
+      d.cli(['unplug', 'nosuch'], slow),
+      d.cli(['plug', 'echo', 'echo0'], slow),
+      d.cli(['action', 'zero', 'x', '{not json'], slow),
+      d.cli(['plug', 'echo', 'x1', '--option', 'novalue'], slow),
+      d.cli(['plug', 'echo'], slow),
+      cli(['no-such-command'], slow),
+      cli(['unplug', 'x', '--wait-release', 'soon', '--socket', d.socket], slow),
+      cli(['ls', '--socket', `${dir}/none.sock`], slow),
+      cli(['status'], { ...slow, env: { ...process.env, CDEVEMU_SOCKET: `${dir}/env.sock` } }),
     ]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no device nosuch.*not_found/);
@@ -192,7 +193,7 @@ for i in range(3):
     expect(env.stderr).toContain(`${dir}/env.sock`);
     const err = await new ControlClient(`${dir}/none.sock`).status().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DaemonUnreachableError);
-  });
+  }, 120_000);
 
   it('streams events in lifecycle order for a file held across unplug', async () => {
     // With the history replayed first, nothing depends on when the stream connects.
