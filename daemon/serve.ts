@@ -170,10 +170,14 @@ class Daemon {
       .catch(() => {})
       .then(() => this.teardown())
       .then(
-        () => this.finish(Exit.ok),
+        // A second signal has the last word: its exit (1) must not lose
+        // to this teardown, which the aborted connection lets finish early.
+        () => {
+          if (this.signals === 1) this.finish(Exit.ok);
+        },
         (err: unknown) => {
           this.log.error({ err }, 'shutdown failed');
-          this.finish(Exit.failed);
+          if (this.signals === 1) this.finish(Exit.failed);
         },
       );
   }

@@ -168,28 +168,33 @@ for i in range(3):
   });
 
   it('maps errors to exit codes: 2 for bad input, 3 for no daemon', async () => {
-    const unknown = await d.cli(['unplug', 'nosuch']);
+    // Independent CLI runs, started together: on a loaded machine each
+    // node start-up can take seconds.
+    const dir = await scratch('nodaemon');
+    const slow = { timeoutMs: 90_000 };
+    const [unknown, live, badJson, noValue, noName, noCommand, badWait, gone, env] = await Promise.all([
+      d.cli(['unplug', 'nosuch'], slow),
+      d.cli(['plug', 'echo', 'echo0'], slow),
+      d.cli(['action', 'zero', 'x', '{not json'], slow),
+      d.cli(['plug', 'echo', 'x1', '--option', 'novalue'], slow),
+      d.cli(['plug', 'echo'], slow),
+      cli(['no-such-command'], slow),
+      cli(['unplug', 'x', '--wait-release', 'soon', '--socket', d.socket], slow),
+      cli(['ls', '--socket', `${dir}/none.sock`], slow),
+      cli(['status'], { ...slow, env: { ...process.env, CDEVEMU_SOCKET: `${dir}/env.sock` } }),
+    ]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no device nosuch.*not_found/);
-    const live = await d.cli(['plug', 'echo', 'echo0']);
     expect(live.code).toBe(2);
     expect(live.stderr).toMatch(/exists.*conflict/);
-    expect((await d.cli(['action', 'zero', 'x', '{not json'])).code).toBe(2);
-    expect((await d.cli(['plug', 'echo', 'x1', '--option', 'novalue'])).code).toBe(2);
-    expect((await d.cli(['plug', 'echo'])).code).toBe(2);
-    expect((await cli(['no-such-command'])).code).toBe(2);
-    expect((await cli(['unplug', 'x', '--wait-release', 'soon', '--socket', d.socket])).code).toBe(2);
-
-    const dir = await scratch('nodaemon');
-    const gone = await cli(['ls', '--socket', `${dir}/none.sock`]);
+    for (const r of [badJson, noValue, noName, noCommand, badWait]) expect(r.code, r.stderr).toBe(2);
     expect(gone.code).toBe(3);
     expect(gone.stderr).toMatch(/cannot reach the cdevemu daemon.*ENOENT/);
-    const env = await cli(['status'], { env: { ...process.env, CDEVEMU_SOCKET: `${dir}/env.sock` } });
     expect(env.code).toBe(3);
     expect(env.stderr).toContain(`${dir}/env.sock`);
     const err = await new ControlClient(`${dir}/none.sock`).status().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DaemonUnreachableError);
-  });
+  }, 120_000);
 
   it('streams events in lifecycle order for a file held across unplug', async () => {
     // With the history replayed first, nothing depends on when the stream connects.

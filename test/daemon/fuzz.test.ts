@@ -209,7 +209,7 @@ for (const [kind, spoil, read, command] of files) {
         await writeFile(file, text);
         const args = kind === 'config' ? [...command, file, '--mount', join(dir, 'mnt'), '--socket', join(dir, 'ctl.sock')] : [...command, file];
         const r = await cli(args, { env: { ...process.env }, timeoutMs: 20_000 });
-        expect(r.code, r.stderr).toBe(2);
+        expect({ code: r.code, signal: r.signal }, r.stderr).toEqual({ code: 2, signal: null });
         // The same message, with the path as given.
         expect(r.stderr).toBe(`cdevemu: ${expected.replace(/^fz\.yaml/, file)}\n`);
       }

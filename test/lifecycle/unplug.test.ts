@@ -223,9 +223,10 @@ describe('replug', () => {
 });
 
 describe('races', () => {
+  const ROUNDS = 6;
   it('an open racing unplug either opens the live device or fails ENOENT/ENODEV, never hangs', async () => {
     const outcomes = new Map<string, number>();
-    for (let round = 0; round < 10; round++) {
+    for (let round = 0; round < ROUNDS; round++) {
       const d = await plugProbe();
       // Four threads open and close in a loop until an open fails; the
       // unplug lands at a different point of their loops each round.
@@ -246,7 +247,7 @@ print(' '.join(out))`,
         [d.path],
       );
       expect(await openers.line()).toBe('running');
-      await new Promise((r) => setTimeout(r, round * 3)); // where in the loops the unplug lands, not a wait
+      await new Promise((r) => setTimeout(r, round * 5)); // where in the loops the unplug lands, not a wait
       await t.emu.devices.unplug(d.name);
       for (const e of (await openers.line()).split(' ')) outcomes.set(e, (outcomes.get(e) ?? 0) + 1);
       expect(await openers.exited).toEqual({ code: 0, signal: null });
@@ -255,6 +256,6 @@ print(' '.join(out))`,
       expect(s.opens).toBe(s.releases + s.lateReleases);
     }
     for (const k of outcomes.keys()) expect(['ENOENT', 'ENODEV']).toContain(k);
-    expect([...outcomes.values()].reduce((a, b) => a + b, 0)).toBe(40);
-  });
+    expect([...outcomes.values()].reduce((a, b) => a + b, 0)).toBe(4 * ROUNDS);
+  }, 120_000); // a python start-up per round, which a loaded machine can make slow
 });
