@@ -21,7 +21,13 @@ import { OpenFile } from './file.js';
 import type { Handler } from './gate.js';
 import type { DeviceInstance } from './instance.js';
 
-export async function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Promise<DeviceFile> {
+/**
+ * OPEN. Answered synchronously when the model's open is (zero, null and
+ * most models have none): a promise here would cost every open a
+ * microtask hop and the abandonment race below, which only a model that
+ * goes asynchronous needs.
+ */
+export function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Awaitable<DeviceFile> {
   // The node can outlive unpublish in the kernel's dentry cache, and an
   // OPEN may already be past LOOKUP: refuse like evdev_open_device() once
   // !evdev->exist.
@@ -35,7 +41,19 @@ export async function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Pr
   // the open cannot free the instance under it.
   inst.refs.get();
   const h = inst.gate.enter('open', file, ctx);
-  const run = inst.invoke(h, (h) => inst.intercept('open', file, undefined, h, () => inst.driver.open?.(file)));
+  let r: unknown;
+  try {
+    r = inst.intercept('open', file, undefined, h, () => inst.driver.open?.(file));
+  } catch (err) {
+    r = Promise.reject(err);
+  }
+  if (r instanceof Promise) return openAsync(inst, file, h, r);
+  inst.gate.exit(h);
+  return opened(inst, file);
+}
+
+async function openAsync<S>(inst: DeviceInstance<S>, file: OpenFile<S>, h: Handler, model: Promise<unknown>): Promise<DeviceFile> {
+  const run = inst.invoke(h, () => model);
   void run.then(
     // OPEN was answered ENODEV when unplug gave up on it: nobody will
     // release this file, so close it here (it gets lateRelease).
@@ -53,10 +71,15 @@ export async function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Pr
   }
   // Also reached when unplug began during the model's open: that file is a
   // normal open file of a device being removed.
+  return opened(inst, file);
+}
+
+/** The file the model opened, counted and handed to fs/. */
+function opened<S>(inst: DeviceInstance<S>, file: OpenFile<S>): DeviceFile {
   inst.files.add(file);
   inst.count.opens++;
   inst.record(CoreEvent.opened, { file: file.id, pid: file.pid, comm: file.comm, flags: file.openFlags });
-  const opened: DeviceFile & { backingFd?: number } = {
+  const ops: DeviceFile & { backingFd?: number } = {
     read: (size, io) => read(inst, file, size, io),
     write: (data, io) => write(inst, file, data, io),
     ioctl: (req, io) => ioctl(inst, file, req, io),
@@ -65,8 +88,8 @@ export async function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Pr
     release: () => release(inst, file),
   };
   // Set, not spread into the literal: an object spread is a slow generic path in Node 20.
-  if (inst.shared) opened.backingFd = inst.shared.backingFd;
-  return opened;
+  if (inst.shared) ops.backingFd = inst.shared.backingFd;
+  return ops;
 }
 
 /** Given to model handlers that do not take a signal: it never aborts, and costs nothing. */
@@ -160,33 +183,54 @@ function fsync<S>(inst: DeviceInstance<S>, file: OpenFile<S>, io: IoContext): Aw
   });
 }
 
-async function release<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Promise<void> {
+/** RELEASE; synchronous, like OPEN, when the model's release is. */
+function release<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Awaitable<void> {
   if (file.closed) return;
   file.closed = true;
   file.cancelPoll();
   inst.files.delete(file);
-  const late = inst.lifecycle !== 'live';
+  if (inst.lifecycle !== 'live') return lateRelease(inst, file);
+  inst.count.releases++;
+  // full_proxy_release(): never gated, but model code that unplug's drain must wait for.
+  const h = inst.gate.track('release', file);
+  let r: unknown;
   try {
-    if (!late) {
-      inst.count.releases++;
-      // full_proxy_release(): never gated, but model code that unplug's drain must wait for.
-      const h = inst.gate.track('release', file);
-      await Promise.race([
-        inst.invoke(h, (h) => inst.intercept('release', file, undefined, h, () => inst.driver.release?.(file))),
-        h.abandoned,
-      ]);
-    } else {
-      inst.count.lateReleases++;
-      // uio's late_release: a file closed after unregister is still cleaned
-      // up (tcmu leaked its memory when release was skipped). It runs after
-      // remove() so the model only ever sees it on a removed device.
-      await inst.removal;
-      await inst.runModel('lateRelease', () => inst.driver.lateRelease?.(file));
-    }
+    r = inst.intercept('release', file, undefined, h, () => inst.driver.release?.(file));
+  } catch (err) {
+    r = Promise.reject(err);
+  }
+  if (r instanceof Promise) return releaseAsync(inst, file, h, r);
+  inst.gate.exit(h);
+  released(inst, file, false);
+}
+
+async function releaseAsync<S>(inst: DeviceInstance<S>, file: OpenFile<S>, h: Handler, model: Promise<unknown>): Promise<void> {
+  try {
+    await Promise.race([inst.invoke(h, () => model), h.abandoned]);
   } catch {
     // __fput() ignores ->release's result; invoke() has logged any model bug.
   } finally {
-    inst.record(late ? CoreEvent.late_released : CoreEvent.released, { file: file.id, pid: file.pid });
-    inst.refs.put();
+    released(inst, file, false);
   }
+}
+
+async function lateRelease<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Promise<void> {
+  inst.count.lateReleases++;
+  // uio's late_release: a file closed after unregister is still cleaned
+  // up (tcmu leaked its memory when release was skipped). It runs after
+  // remove() so the model only ever sees it on a removed device.
+  try {
+    await inst.removal;
+    await inst.runModel('lateRelease', () => inst.driver.lateRelease?.(file));
+  } catch {
+    // runModel() has logged a model bug; the file is released regardless.
+  } finally {
+    released(inst, file, true);
+  }
+}
+
+/** The file's last act: its event, and its instance reference dropped (uio_release()'s put_device()). */
+function released<S>(inst: DeviceInstance<S>, file: OpenFile<S>, late: boolean): void {
+  inst.record(late ? CoreEvent.late_released : CoreEvent.released, { file: file.id, pid: file.pid });
+  inst.refs.put();
 }

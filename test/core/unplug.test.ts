@@ -213,7 +213,7 @@ describe('unplug with files open', () => {
     await expect(call(() => f.ioctl!(ioctlReq, io()))).rejects.toThrow(Errno);
     await expect(call(() => f.fsync!(io()))).rejects.toThrow(Errno);
     await f.poll!(POLLIN, () => {}, io());
-    await expect(endpoint.open(io())).rejects.toMatchObject({ errno: E.ENODEV });
+    await expect(call(() => endpoint.open(io()))).rejects.toMatchObject({ errno: E.ENODEV });
     await expect(mgr.action('pipe0', 'push', 'x')).rejects.toMatchObject({ kind: 'not_found' });
     expect(() => show()).toThrow(expect.objectContaining({ errno: E.ENODEV }));
     await f.release();
@@ -281,7 +281,7 @@ describe('open racing unplug', () => {
     publisher.unpublishDelayMs = 50;
     const endpoint = publisher.endpoint('pipe0');
     const unplugging = mgr.unplug('pipe0');
-    await expect(endpoint.open(io())).rejects.toMatchObject({ errno: E.ENODEV });
+    await expect(call(() => endpoint.open(io()))).rejects.toMatchObject({ errno: E.ENODEV });
     await unplugging;
   });
 
