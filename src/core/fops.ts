@@ -41,15 +41,25 @@ export function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Awaitabl
   // the open cannot free the instance under it.
   inst.refs.get();
   const h = inst.gate.enter('open', file, ctx);
+  const r = callModel(inst, h, 'open', file, () => inst.driver.open?.(file));
+  return r instanceof Promise ? openAsync(inst, file, h, r) : opened(inst, file);
+}
+
+/**
+ * Calls the model's open or release for handler `h`, through the fault
+ * interceptor. A result returned at once has left the gate; a promise (a
+ * throw becomes a rejected one, for the same errno mapping) is still
+ * inside it, for the caller to settle through inst.invoke().
+ */
+function callModel<S>(inst: DeviceInstance<S>, h: Handler, op: 'open' | 'release', file: OpenFile<S>, model: () => unknown): unknown {
   let r: unknown;
   try {
-    r = inst.intercept('open', file, undefined, h, () => inst.driver.open?.(file));
+    r = inst.intercept(op, file, undefined, h, model);
   } catch (err) {
-    r = Promise.reject(err);
+    return Promise.reject(err);
   }
-  if (r instanceof Promise) return openAsync(inst, file, h, r);
-  inst.gate.exit(h);
-  return opened(inst, file);
+  if (!(r instanceof Promise)) inst.gate.exit(h);
+  return r;
 }
 
 async function openAsync<S>(inst: DeviceInstance<S>, file: OpenFile<S>, h: Handler, model: Promise<unknown>): Promise<DeviceFile> {
@@ -193,14 +203,8 @@ function release<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Awaitable<void>
   inst.count.releases++;
   // full_proxy_release(): never gated, but model code that unplug's drain must wait for.
   const h = inst.gate.track('release', file);
-  let r: unknown;
-  try {
-    r = inst.intercept('release', file, undefined, h, () => inst.driver.release?.(file));
-  } catch (err) {
-    r = Promise.reject(err);
-  }
+  const r = callModel(inst, h, 'release', file, () => inst.driver.release?.(file));
   if (r instanceof Promise) return releaseAsync(inst, file, h, r);
-  inst.gate.exit(h);
   released(inst, file, false);
 }
 

@@ -165,6 +165,44 @@ describe('counters and holders', () => {
   });
 });
 
+describe('open and release', () => {
+  it('answer synchronously when the model answers at once, and through a promise when it waits', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(pipeModel());
+    mgr.registerModel(
+      pipeModel({
+        name: 'slowpipe',
+        open: async (file) => {
+          await tick();
+          file.instance.state.calls.push('open');
+        },
+        release: async (file) => {
+          await tick();
+          file.instance.state.calls.push('release');
+        },
+      }),
+    );
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const f = publisher.endpoint('pipe0').open(io());
+    expect(f).not.toBeInstanceOf(Promise);
+    expect(inst.counters).toMatchObject({ opens: 1, inFlight: 0 });
+    expect((f as Awaited<typeof f>).release()).toBeUndefined();
+    expect(inst.counters).toMatchObject({ releases: 1, inFlight: 0 });
+    expect(inst.holders).toEqual([]);
+
+    const slow = await mgr.plug({ model: 'slowpipe', name: 'pipe1' });
+    const opening = publisher.endpoint('pipe1').open(io());
+    expect(opening).toBeInstanceOf(Promise);
+    const g = await opening;
+    expect(pipeOf(slow).calls).toContain('open');
+    const releasing = g.release();
+    expect(releasing).toBeInstanceOf(Promise);
+    await releasing;
+    expect(pipeOf(slow).calls).toContain('release');
+    expect(slow.counters).toMatchObject({ opens: 1, releases: 1, inFlight: 0 });
+  });
+});
+
 describe('model errors', () => {
   it('answers EIO for a non-Errno exception, logs it, and keeps serving', async () => {
     const { mgr, publisher, logger } = setup();
