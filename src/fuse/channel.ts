@@ -37,10 +37,11 @@
  * worker so the main thread stays free to answer. Poll wakeups take no such
  * locks and are written directly.
  */
-import { constants, openSync, closeSync, readSync, writeSync, writevSync } from 'node:fs';
+import { constants, openSync, closeSync, writevSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { ioctl, pollOne, POLLIN } from '../sys/ffi.js';
+import { E, errnoName } from '../errno.js';
+import { ioctl, pollOne, POLLIN, readOrErrno, writeOrErrno } from '../sys/ffi.js';
 
 /** Why the reader stopped: ENODEV (unmounted), ECONNABORTED (aborted), or another errno code. */
 export type EndReason = string;
@@ -52,6 +53,12 @@ export interface ChannelEvents {
    * the caller's for as long as it holds the view.
    */
   request(buf: Buffer, origin: Origin): boolean;
+  /**
+   * True while some request's handler is still running: its answer may come
+   * from a reaction already queued, which a wait for the next request on
+   * the main thread would hold back.
+   */
+  busy(): boolean;
   end(reason: EndReason): void;
 }
 
@@ -66,6 +73,9 @@ const LEN0 = 6; // LEN0 + slot: byte length of the request in that slot
 const SLOTS = 4; // power of two; each is max_write + a page of memory
 const NOTIFIER_IDLE_MS = 30_000;
 const BATCH = 16; // requests one event-loop turn serves at most from the direct descriptor
+/** Replies up to this size are copied into one buffer and written with write(2), which costs less than a writev of parts. */
+const INLINE_REPLY = 8192;
+const resolved = Promise.resolve();
 
 /** Where a request was read, so that its reply goes back there (the kernel finds it only in that device's queue). */
 export type Origin = 0 | 1;
@@ -159,6 +169,7 @@ export class FuseChannel {
   /** A clone of the connection, non-blocking, that the main thread reads while requests keep coming; -1 until enableDirect(). */
   private directFd = -1;
   private directBuf: Buffer = Buffer.alloc(0);
+  private readonly replyBuf = Buffer.allocUnsafeSlow(INLINE_REPLY);
   private tail = 0;
   /** Requests served in the current event-loop turn (serveOne). */
   private batched = 0;
@@ -281,8 +292,14 @@ export class FuseChannel {
     return null;
   }
 
-  /** Waits up to spinMicros for the next request, else sleeps until the reader's wake-up message. */
+  /** A fresh event-loop turn: waits for the next request. */
   private readonly idle = (): void => {
+    this.batched = 0;
+    this.wait();
+  };
+
+  /** Waits up to spinMicros for the next request, else sleeps until the reader's wake-up message. */
+  private wait(): void {
     const c = this.ctl;
     if (this.ended) return;
     if (this.spinMs > 0 && this.tail === Atomics.load(c, HEAD)) {
@@ -300,7 +317,7 @@ export class FuseChannel {
     // A request published between the check above and the store would
     // otherwise wait for the next request's wake-up message.
     if (this.tail !== Atomics.load(c, HEAD) && Atomics.exchange(c, SLEEPING, 0) === 1) this.drain();
-  };
+  }
 
   /**
    * Reads the next request on the main thread, waiting for it up to
@@ -332,19 +349,14 @@ export class FuseChannel {
       // Poll first, read once readable: a read that finds nothing throws
       // EAGAIN, and an exception costs more than the request.
       if ((pollOne(this.directFd, POLLIN, left * 1e6) & POLLIN) === 0) continue;
-      let n = 0;
-      try {
-        n = readSync(this.directFd, this.directBuf, 0, this.slotSize, null);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        // ENOENT: the request vanished (fuse_dev_do_read); anything but
-        // EAGAIN or EINTR (ENODEV: unmounted) is the reader's to report.
-        if (code !== 'EAGAIN' && code !== 'EINTR' && code !== 'ENOENT') break;
-      }
+      const n = readOrErrno(this.directFd, this.directBuf, this.slotSize);
       if (n > 0) {
         this.serveOne(n);
         return true;
       }
+      // ENOENT: the request vanished (fuse_dev_do_read); anything but
+      // EAGAIN or EINTR (ENODEV: unmounted) is the reader's to report.
+      if (n !== -E.EAGAIN && n !== -E.EINTR && n !== -E.ENOENT) break;
     }
     Atomics.store(c, OWNER, 0);
     Atomics.notify(c, OWNER);
@@ -353,33 +365,32 @@ export class FuseChannel {
 
   /**
    * Handles the request just read into directBuf, then looks for the next
-   * one. While requests are queued (several clients) the next is taken in
-   * a microtask, after the reactions the handler queued (a reply resolved
-   * at once goes out first), instead of a turn of the event loop each; at
-   * most BATCH of them, so timers and the control socket wait no longer
-   * than that many requests.
+   * one in a microtask, queued after the reactions the handler left (a
+   * reply resolved at once goes out first), instead of a turn of the event
+   * loop each; at most BATCH of them, so timers and the control socket
+   * wait no longer than that many requests.
    */
   private serveOne(n: number): void {
     if (this.events!.request(this.directBuf.subarray(0, n), DIRECT)) this.directBuf = Buffer.allocUnsafeSlow(this.slotSize);
-    if (++this.batched < BATCH) queueMicrotask(this.next);
-    else {
-      this.batched = 0;
-      setImmediate(this.idle);
-    }
+    if (++this.batched < BATCH) void resolved.then(this.next);
+    else setImmediate(this.idle);
   }
 
-  /** The next queued request in the same turn, if one is there now; else the idle wait of a fresh turn. */
+  /**
+   * The next request in the same turn: one already queued (several
+   * clients), or, when every request so far has been answered, the wait
+   * for the next (one client's request-reply loop). A handler still
+   * running may answer from a reaction queued behind this one, so then the
+   * wait is left to a fresh turn, which starts once the microtask queue is
+   * empty.
+   */
   private readonly next = (): void => {
-    if (!this.ended && (pollOne(this.directFd, POLLIN, 0) & POLLIN) !== 0) {
-      try {
-        const n = readSync(this.directFd, this.directBuf, 0, this.slotSize, null);
-        if (n > 0) return this.serveOne(n);
-      } catch {
-        // EAGAIN (another reader took it), ENOENT, ENODEV: the idle wait sorts it out.
-      }
-    }
-    this.batched = 0;
-    setImmediate(this.idle);
+    if (this.ended) return;
+    // EAGAIN: nothing queued. ENOENT, ENODEV: the wait sorts it out.
+    const n = readOrErrno(this.directFd, this.directBuf, this.slotSize);
+    if (n > 0) return this.serveOne(n);
+    if (this.events!.busy()) setImmediate(this.idle);
+    else this.wait();
   };
 
   private finish(reason: EndReason): void {
@@ -403,9 +414,22 @@ export class FuseChannel {
    */
   write(parts: Buffer | Buffer[], origin: Origin = READER): string | null {
     const fd = origin === DIRECT ? this.directFd : this.fd;
+    let r: number;
+    if (Buffer.isBuffer(parts)) r = writeOrErrno(fd, parts, parts.length);
+    else {
+      let len = 0;
+      for (const p of parts) len += p.length;
+      if (len > INLINE_REPLY) return this.writev(fd, parts);
+      let at = 0;
+      for (const p of parts) at += p.copy(this.replyBuf, at);
+      r = writeOrErrno(fd, this.replyBuf, len);
+    }
+    return r < 0 ? errnoName(-r) : null;
+  }
+
+  private writev(fd: number, parts: Buffer[]): string | null {
     try {
-      if (Buffer.isBuffer(parts)) writeSync(fd, parts);
-      else writevSync(fd, parts);
+      writevSync(fd, parts);
       return null;
     } catch (e) {
       return (e as NodeJS.ErrnoException).code ?? String(e);

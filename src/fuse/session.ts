@@ -127,6 +127,7 @@ export class FuseSession {
   start(): void {
     this.channel.start({ slotSize: this.readBufferSize, spinMicros: this.spinMicros }, {
       request: (buf, origin) => this.handle(buf, origin),
+      busy: () => this.inflight.size > 0,
       end: (reason) => this.onEnd(reason),
     });
   }

@@ -55,6 +55,9 @@ function bind(koffi: typeof Koffi) {
     getsockname: libc.func('int getsockname(int fd, void *addr, void *addrlen)'),
     sendto: libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)'),
     ppoll: libc.func('int ppoll(_Inout_ uint8_t *fds, uint64_t nfds, const int64_t *timeout, void *sigmask)'),
+    // Buffers pass as pointers to their memory, not copies.
+    read: libc.func('intptr_t read(int fd, void *buf, size_t count)'),
+    write: libc.func('intptr_t write(int fd, const void *buf, size_t count)'),
   };
 }
 
@@ -179,6 +182,24 @@ export function netlinkPort(fd: number): number {
  */
 export function sendtoNetlink(fd: number, data: Buffer, port: number): void {
   check('sendto', Number(lib().sendto(fd, data, data.length, MSG_DONTWAIT, sockaddrNl(port, 0), SOCKADDR_NL_SIZE)));
+}
+
+/**
+ * read(2) of up to `length` bytes into `buf`: the byte count, or -errno
+ * instead of a throw. For a hot path on a non-blocking descriptor, where
+ * EAGAIN is routine and an exception costs more than the read; koffi's
+ * call is also cheaper than fs.readSync's (about 0.45 against 0.7 µs for
+ * a 16-byte read of /dev/zero, measured on Node 20).
+ */
+export function readOrErrno(fd: number, buf: Buffer, length: number): number {
+  const r = Number(lib().read(fd, buf, length));
+  return r < 0 ? -lib().koffi.errno() : r;
+}
+
+/** write(2) of buf[0, length): the byte count, or -errno instead of a throw (see readOrErrno). */
+export function writeOrErrno(fd: number, buf: Buffer, length: number): number {
+  const r = Number(lib().write(fd, buf, length));
+  return r < 0 ? -lib().koffi.errno() : r;
 }
 
 /* include/uapi/asm-generic/poll.h */
