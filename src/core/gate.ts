@@ -30,6 +30,8 @@ export class Handler {
   private abandonedPromise: Promise<never> | null = null;
   private abandonReason: Errno | null = null;
   private rejectAbandoned: ((err: Errno) => void) | null = null;
+  /** Set by OpGate.exit(): the handler's own promise has settled. */
+  exited = false;
   /** For handlers without a request (actions): made on first use of `signal`. */
   private own: AbortController | null = null;
   private signalMade = false;
@@ -49,6 +51,10 @@ export class Handler {
   get signal(): AbortSignal {
     this.signalMade = true;
     return this.request ? this.request.signal : (this.own ??= new AbortController()).signal;
+  }
+
+  get signalExists(): boolean {
+    return this.signalMade;
   }
 
   /** Why the handler was cancelled, if it was and it could have noticed (its signal exists). */
@@ -126,6 +132,7 @@ export class OpGate {
 
   /** Called when the handler's own promise settles, stuck or not: only then is its reference dropped. */
   exit(h: Handler): void {
+    h.exited = true;
     this.running.delete(h);
     if (this.running.size === 0) this.onIdle?.();
     this.refs.put();
@@ -135,9 +142,15 @@ export class OpGate {
     this.closed = true;
   }
 
-  /** Aborts the signal of every handler inside (debugfs_enter_cancellation() callbacks). */
-  cancel(reason: Errno): void {
+  /**
+   * Aborts the signal of every handler inside, and of those of `also` that
+   * have exited meanwhile but whose signal exists, since a model may still
+   * listen to it (debugfs_enter_cancellation() callbacks). An exited
+   * handler that never made its signal has nothing left to tell.
+   */
+  cancel(reason: Errno, also: readonly Handler[] = []): void {
     for (const h of this.running) h.abort(reason);
+    for (const h of also) if (h.exited && h.signalExists) h.abort(reason);
   }
 
   /**

@@ -66,8 +66,10 @@ describe('unplug with files open', () => {
     expect(inst.inFlight.map((h) => h.op)).toEqual(['read']);
     expect(wake).not.toHaveBeenCalled();
 
+    // Expected before the unplug: the read fails while unplug is still running.
+    const failed = expect(reading).rejects.toMatchObject({ errno: E.EIO });
     const report = await mgr.unplug('pipe0');
-    await expect(reading).rejects.toMatchObject({ errno: E.EIO });
+    await failed;
     expect(report.stuck).toEqual([]);
     expect(wake).toHaveBeenCalledTimes(1);
     expect(await f.poll!(POLLIN, wake, io())).toBe(POLLERR | POLLHUP);
@@ -82,8 +84,9 @@ describe('unplug with files open', () => {
     await mgr.plug({ model: 'pipe', name: 'ev0' });
     const f = await openNode(publisher, 'ev0');
     const reading = f.read!(10, io());
+    const failed = expect(reading).rejects.toMatchObject({ errno: E.ENODEV });
     await mgr.unplug('ev0');
-    await expect(reading).rejects.toMatchObject({ errno: E.ENODEV });
+    await failed;
     await expect(call(() => f.write!(Buffer.from('x'), io()))).rejects.toMatchObject({ errno: E.ENODEV });
     expect(await f.poll!(POLLIN, null, io())).toBe(mask);
     await f.release();
@@ -174,6 +177,32 @@ describe('unplug with files open', () => {
     expect(report.stuck).toEqual([]);
     await expect(calling).rejects.toMatchObject({ errno: E.EIO });
     expect(logger.errors).toEqual([]);
+    await f.release();
+  });
+
+  it('fails blocked waits before it aborts signals, and still aborts the signal of a waiter that has finished', async () => {
+    const { mgr, publisher } = setup();
+    const order: string[] = [];
+    mgr.registerModel(
+      pipeModel({
+        async read(file, _size, signal) {
+          // A model's own use of the signal besides the wait, e.g. to cancel a timer it started.
+          signal.addEventListener('abort', () => order.push('signal aborted'), { once: true });
+          await file.instance.wq.wait(() => false, signal);
+          return Buffer.alloc(0);
+        },
+      }),
+    );
+    await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    const f = await openNode(publisher, 'pipe0');
+    const reading = f.read!(10, io()).then(
+      () => order.push('read answered'),
+      (err: Errno) => order.push(`read failed ${err.code}`),
+    );
+    await tick();
+    await mgr.unplug('pipe0');
+    await reading;
+    expect(order).toEqual(['read failed EIO', 'signal aborted']);
     await f.release();
   });
 
