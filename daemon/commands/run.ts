@@ -49,7 +49,7 @@ export function registerRunCommand(program: Command): void {
     .command('run')
     .description('run a scenario file against a program under test (the program after --, or the scenario\'s own)')
     .argument('<scenario>', 'scenario file (YAML or JSON)')
-    .argument('[command...]', 'program under test and its arguments, after --; {mount} is replaced by the mount path')
+    .argument('[command...]', 'program under test and its arguments, after --; {mount} is replaced by the mount path, {tmp} by a scratch directory removed after the run')
     .option('--socket <path>', 'use the daemon on this control socket instead of a private emulator')
     .option('--junit <file>', 'write a JUnit XML report')
     .option('--bind <host=mount>', 'bind a mount path over a host path in the program\'s private mount namespace (repeatable)', collect, [])
@@ -76,6 +76,7 @@ async function run(file: string, command: string[], o: RunOpts): Promise<number>
   if (presetName && remote) throw new CliError(Exit.usage, `preset ${presetName} needs the private emulator (its netlink family is served by this process), not --socket`);
   const scratch = await mkdtemp(join(tmpdir(), 'cdevemu-run-'));
   const stageDir = join(scratch, 'ns');
+  const tmpDir = join(scratch, 'tmp');
   let emu: EmulatorHandle | null = null;
   let control: ControlServer | null = null;
   let setup: TcmuSetup | null = null;
@@ -107,6 +108,7 @@ async function run(file: string, command: string[], o: RunOpts): Promise<number>
       env.CDEVEMU_SOCKET = socketPath;
     }
     await mkdir(stageDir);
+    await mkdir(tmpDir);
     if (emu && presetName === 'tcmu') {
       try {
         setup = await prepareTcmu(emu, join(scratch, 'preset'), log);
@@ -122,6 +124,7 @@ async function run(file: string, command: string[], o: RunOpts): Promise<number>
       ...(command.length ? { command } : {}),
       binds: o.bind,
       stageDir,
+      tmpDir,
       out,
       signal: ac.signal,
       env,

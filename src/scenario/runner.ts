@@ -38,6 +38,8 @@ export interface RunOptions {
   binds?: string[];
   /** An empty directory the bind namespace may stage overlays in. */
   stageDir: string;
+  /** The run's scratch directory, `{tmp}` in the scenario; the caller removes it after the run. */
+  tmpDir: string;
   out: (line: string) => void;
   /** Aborting it (Ctrl-C) fails the current step and ends the run; the program is stopped as always. */
   signal?: AbortSignal;
@@ -132,9 +134,20 @@ class Run {
     return `[${secs(this.elapsed).padStart(8)}]`;
   }
 
+  /**
+   * `{mount}` (the mount path) and `{tmp}` (the run's scratch directory,
+   * removed afterwards) in a string, or in every string inside options.
+   */
+  private expand<T>(v: T): T {
+    if (typeof v === 'string') return v.replaceAll('{mount}', this.o.target.mountpoint).replaceAll('{tmp}', this.o.tmpDir) as T;
+    if (Array.isArray(v)) return v.map((e: unknown) => this.expand(e)) as T;
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, e]) => [k, this.expand(e)])) as T;
+    return v;
+  }
+
   private async setUp(): Promise<void> {
     try {
-      for (const d of this.s.devices) await this.o.target.plug(d);
+      for (const d of this.s.devices) await this.o.target.plug(this.expand(d));
       for (const f of this.s.faults) await this.o.target.addFault(f);
     } catch (err) {
       throw new ScenarioSetupError(`${this.s.file}: setting up: ${err instanceof Error ? err.message : String(err)}`);
@@ -149,7 +162,6 @@ class Run {
     const cwd = this.o.command ? process.cwd() : spec?.cwd;
     if (!argv || argv.length === 0) return;
     const mount = this.o.target.mountpoint;
-    const sub = (a: string): string => a.replaceAll('{mount}', mount);
     const setup = this.o.setup;
     const binds: Bind[] = [
       ...(setup?.binds ?? []),
@@ -159,7 +171,7 @@ class Run {
         return { host: p.host, source: `${mount}/${p.mount}` };
       }),
     ];
-    const cmd = argv.map(sub);
+    const cmd = this.expand(argv);
     const full = binds.length ? bindCommand(binds, this.o.stageDir, cmd) : cmd;
     const indent = ' '.repeat(11);
     if (setup?.logFiles.length) {
@@ -167,7 +179,7 @@ class Run {
       this.logs.start();
     }
     this.program = new Program(full, {
-      env: { ...process.env, ...setup?.env, ...this.o.env, ...spec?.env, CDEVEMU_MOUNT: mount },
+      env: { ...process.env, ...setup?.env, ...this.o.env, ...this.expand(spec?.env), CDEVEMU_MOUNT: mount, CDEVEMU_TMP: this.o.tmpDir },
       ...(cwd ? { cwd } : {}),
       onLine: (stream, line) => this.o.out(`${indent}${stream === 'err' ? '!' : '|'} ${line}`),
     });
@@ -208,7 +220,7 @@ class Run {
       case 'fault':
         return t.addFault(s.rule);
       case 'plug':
-        await t.plug(s.spec);
+        await t.plug(this.expand(s.spec));
         return;
       case 'unplug': {
         const r = await t.unplug(s.device, { drainTimeoutMs: s.drainTimeoutMs, mode: s.mode });
@@ -216,7 +228,7 @@ class Run {
         return;
       }
       case 'replug':
-        return t.replug(s.device, s.options);
+        return t.replug(s.device, this.expand(s.options));
       case 'signal': {
         const p = this.program;
         if (!p?.pid || p.exit) throw new StepFailed(`there is no running program to send ${s.signal} to`);

@@ -53,7 +53,7 @@ export interface TimelineStep {
 }
 
 export interface ProgramSpec {
-  /** argv; `{mount}` in any element is replaced by the mount path. */
+  /** argv; `{mount}` in any element is replaced by the mount path, `{tmp}` by the run's scratch directory. */
   command: string[];
   env: Record<string, string>;
   /** HOSTPATH=MOUNTPATH pairs, as --bind takes them. */

@@ -268,6 +268,27 @@ timeline:
   });
 });
 
+describe('{tmp}: the run scratch directory', () => {
+  it('is given to the command, the environment and device options, and is removed after the run', async () => {
+    const f = await scenario(
+      'tmp.yaml',
+      `devices: [{ model: uio, name: uio0, options: { name: "{tmp}/disk.img" } }]
+program:
+  command: [sh, -c, 'echo data > "$0" && cat "$1" && echo "env=$CDEVEMU_TMP" && ls "$CDEVEMU_TMP"', "{tmp}/disk.img", "{mount}/sys/class/uio/uio0/name"]
+timeline:
+  - expect: { exit: 0, within: 5s }
+`,
+    );
+    const r = await cdevemu(['run', f]);
+    expect(r.code).toBe(0);
+    const tmp = new RegExp(`^ *\\| env=(${dir}/cdevemu-run-\\w+/tmp)$`, 'm').exec(r.stdout)?.[1];
+    expect(tmp, r.stdout).toBeDefined();
+    expect(r.stdout).toContain(`| ${tmp}/disk.img\n`); // the uio name attribute: the option, expanded
+    expect(r.stdout).toMatch(/\| disk\.img$/m); // the program's file, in the same directory
+    expect(existsSync(tmp!)).toBe(false);
+  });
+});
+
 describe('bad scenarios exit 2 with one line naming the line', () => {
   const cases: Array<[string, string, RegExp]> = [
     ['bad YAML', 'timeline:\n  - sleep: 1s\n   - oops: [', /bad\.yaml:\d+: /],
