@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --expose-gc
 /**
  * The cdevemu executable. `cdevemu daemon` serves; every other command is a
  * client of the daemon's control API. Exit codes (README.md, "Commands"): 0 ok, 1 failed
@@ -9,6 +9,8 @@
  * the daemon's peak RSS at twice its idle RSS; a request's garbage is small
  * and short-lived. It can only be given at start (v8.setFlagsFromString
  * comes too late for the heap), so `npm start` and the bench pass it too.
+ * --expose-gc lets the daemon give a burst's memory back once it is idle
+ * (daemon/idle-gc.ts).
  */
 import { Command } from 'commander';
 import { registerDaemonCommand } from './commands/daemon.js';

@@ -18,6 +18,7 @@ import { Emulator } from '../src/emulator.js';
 import { FSTYPE, abortConnection, findMount, unmountFuse } from '../src/fuse/mount.js';
 import { builtinModels } from '../src/models/index.js';
 import { Exit, describeExit } from './exit.js';
+import { collectWhenIdle } from './idle-gc.js';
 import { tryItText } from './hint.js';
 import { createLogger } from './logger.js';
 import { loadUserModels } from './models.js';
@@ -79,6 +80,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
 class Daemon {
   private emulator: Emulator | null = null;
   private control: ControlServer | null = null;
+  private stopCollector: (() => void) | null = null;
   private signals = 0;
   private readonly finished: Promise<number>;
   private finish!: (code: number) => void;
@@ -155,7 +157,8 @@ class Daemon {
       version: VERSION,
       logger: log,
     });
-    log.info({ mountpoint: s.mountpoint, socket: s.socket, version: VERSION }, 'cdevemu daemon ready');
+    this.stopCollector = collectWhenIdle();
+    log.info({ mountpoint: s.mountpoint, socket: s.socket, version: VERSION, idleGc: this.stopCollector !== null }, 'cdevemu daemon ready');
   }
 
   private onSignal(sig: NodeJS.Signals): void {
@@ -188,6 +191,7 @@ class Daemon {
    * The API stays up (read-only) meanwhile, so event streams see it all.
    */
   private async teardown(): Promise<void> {
+    this.stopCollector?.();
     this.control?.refuseChanges();
     if (this.emulator) {
       const report = await this.emulator.stop({ releaseTimeoutMs: DEFAULT_SHUTDOWN_RELEASE_MS });

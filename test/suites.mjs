@@ -17,6 +17,7 @@ export const unitTests = [
   'test/docs/**/*.test.ts',
   'test/netlink/**/*.test.ts',
   'test/sys/**/*.test.ts',
+  'test/memory/**/*.test.ts',
   'test/suites.test.ts',
 ];
 

@@ -1,0 +1,56 @@
+/**
+ * daemon/idle-gc.ts in a real Node process: garbage left in the old
+ * generation by a burst is collected once the event loop is idle, where
+ * V8 alone would keep it until the next allocations need room.
+ */
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { repoRoot } from '../helpers/cli.js';
+import { run } from '../helpers/proc.js';
+
+const module = join(repoRoot, 'dist', 'daemon', 'idle-gc.js');
+
+// Leaves ~40 MiB of garbage in the old generation, starts the collector,
+// then reports the heap in use until it has dropped by 20 MiB.
+const burst = `
+const { collectWhenIdle } = await import(${JSON.stringify(module)});
+const { getHeapStatistics } = await import('node:v8');
+const used = () => getHeapStatistics().used_heap_size;
+let junk = [];
+for (let i = 0; i < 10_000; i++) junk.push(new Array(500).fill(i));
+junk = null;
+const before = used();
+const stop = collectWhenIdle();
+console.log(JSON.stringify({ started: stop !== null, before }));
+if (stop) {
+  const poll = setInterval(() => {
+    if (used() > before - 20 * 1024 * 1024) return;
+    console.log(JSON.stringify({ after: used() }));
+    clearInterval(poll);
+    stop();
+  }, 100);
+}
+`;
+
+const lines = (stdout: string): Array<Record<string, unknown>> =>
+  stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+it("frees a burst's garbage once the event loop is idle", async () => {
+  const r = await run(process.execPath, ['--max-semi-space-size=1', '--expose-gc', '--input-type=module', '-e', burst], { timeoutMs: 30_000 });
+  expect(r.stderr).toBe('');
+  const [start, end] = lines(r.stdout);
+  expect(start).toMatchObject({ started: true });
+  expect(start!.before as number).toBeGreaterThan(30 * 1024 * 1024);
+  // Exited by itself (nothing else keeps the loop alive), after the drop.
+  expect(r.code).toBe(0);
+  expect(end!.after as number).toBeLessThan((start!.before as number) - 20 * 1024 * 1024);
+});
+
+it('does nothing without --expose-gc', async () => {
+  const r = await run(process.execPath, ['--input-type=module', '-e', burst], { timeoutMs: 30_000 });
+  expect(r.code).toBe(0);
+  expect(lines(r.stdout)).toEqual([{ started: false, before: expect.any(Number) }]);
+});
