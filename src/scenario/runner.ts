@@ -297,8 +297,13 @@ class Run {
         }
       }
       case 'lateReleases': {
-        const n = this.count((e) => e.device === s.device && e.type === 'late_released');
-        if (n !== s.count) throw new StepFailed(`expected ${s.count} lateRelease(s) on ${s.device}, saw ${n}`);
+        // The kernel sends FUSE_RELEASE asynchronously after the last close (fuse_release ->
+        // fuse_file_put), so a program's exit can come before its files' releases: wait for
+        // the count to be reached, then hold it to exactly that.
+        const n = (): number => this.count((e) => e.device === s.device && e.type === 'late_released');
+        const end = this.elapsed + s.withinMs;
+        while (n() < s.count && this.elapsed < end) await sleep(POLL_MS);
+        if (n() !== s.count) throw new StepFailed(`expected ${s.count} lateRelease(s) on ${s.device} within ${s.withinMs} ms, saw ${n()}`);
         return;
       }
       case 'exit': {

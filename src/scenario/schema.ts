@@ -39,7 +39,7 @@ export type Step =
   | { kind: 'signal'; signal: NodeJS.Signals }
   | { kind: 'replug'; device: string; options?: unknown }
   | { kind: 'expect'; what: 'released'; device: string; withinMs: number }
-  | { kind: 'expect'; what: 'lateReleases'; device: string; count: number }
+  | { kind: 'expect'; what: 'lateReleases'; device: string; count: number; withinMs: number }
   | { kind: 'expect'; what: 'exit'; code: number; withinMs: number }
   | { kind: 'expect'; what: 'running' }
   | { kind: 'expect'; what: 'noStuck' };
@@ -128,6 +128,7 @@ function readExpect(f: Field): Step {
       what: 'lateReleases',
       device: m.get('device').string({ nonEmpty: true }),
       count: m.get('lateReleases').number({ integer: true, min: 0 }),
+      withinMs: within(),
     };
   }
   if (m.get('exit').present) return { kind: 'expect', what: 'exit', code: m.get('exit').number({ integer: true, min: 0 }), withinMs: within() };
@@ -215,7 +216,7 @@ function title(s: Step): string {
         case 'released':
           return `expect ${s.device} released within ${s.withinMs}ms`;
         case 'lateReleases':
-          return `expect ${s.count} lateRelease(s) on ${s.device}`;
+          return `expect ${s.count} lateRelease(s) on ${s.device} within ${s.withinMs}ms`;
         case 'exit':
           return `expect program exit ${s.code} within ${s.withinMs}ms`;
         case 'running':

@@ -202,6 +202,29 @@ time.sleep(30)`;
   });
 });
 
+  it('lateReleases waits for a close still to come, and fails on a count that never comes', async () => {
+    // The program closes 300 ms after its read failed: the expect must wait for it.
+    const prog = `import os,sys,time
+fd = os.open(sys.argv[1], os.O_RDWR)
+try: os.read(fd, 1)
+except OSError: time.sleep(0.3); os.close(fd)
+time.sleep(30)`;
+    const text = (n: number, within: string): string => `name: late
+devices: [{ model: echo, name: e0 }]
+timeline:
+  - wait: { opened: e0, timeout: 10s }
+  - unplug: e0
+  - expect: { device: e0, lateReleases: ${n}, within: ${within} }
+`;
+    const ok = await cdevemu(['run', await scenario('late1.yaml', text(1, '5s')), '--', 'python3', '-c', prog, '{mount}/dev/e0']);
+    expect(ok.stdout, ok.stderr).toMatch(/ok {4}expect 1 lateRelease\(s\) on e0 within 5000ms/);
+    expect(ok.code).toBe(0);
+    const bad = await cdevemu(['run', await scenario('late2.yaml', text(2, '1s')), '--', 'python3', '-c', prog, '{mount}/dev/e0']);
+    expect(bad.stdout).toMatch(/expected 2 lateRelease\(s\) on e0 within 1000 ms, saw 1/);
+    expect(bad.code).toBe(1);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+
 describe('the private emulator', () => {
   it('answers the control API on $CDEVEMU_SOCKET, so the program under test can drive it', async () => {
     const cli = `${process.execPath} ${cliPath}`;
