@@ -156,14 +156,21 @@ export class EmulatorHandle {
 }
 
 export async function startEmulator(o: StartOptions = {}): Promise<EmulatorHandle> {
+  const owned = o.mountpoint === undefined;
   const mountpoint = o.mountpoint ?? (await mkdtemp(join(tmpdir(), 'cdevemu-')));
-  const emulator = await Emulator.start({
-    mountpoint,
-    logger: o.logger ?? pino({ level: 'warn' }),
-    ...(o.models ? { models: o.models } : {}),
-    ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
-    ...(o.allowOther !== undefined ? { allowOther: o.allowOther } : {}),
-    ...(o.passthrough !== undefined ? { passthrough: o.passthrough } : {}),
-  });
-  return new EmulatorHandle(emulator, o.mountpoint === undefined);
+  try {
+    const emulator = await Emulator.start({
+      mountpoint,
+      logger: o.logger ?? pino({ level: 'warn' }),
+      ...(o.models ? { models: o.models } : {}),
+      ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
+      ...(o.allowOther !== undefined ? { allowOther: o.allowOther } : {}),
+      ...(o.passthrough !== undefined ? { passthrough: o.passthrough } : {}),
+    });
+    return new EmulatorHandle(emulator, owned);
+  } catch (err) {
+    // A start that failed leaves no temporary mountpoint behind (FuseServer.mount unmounts what it mounted).
+    if (owned) await rm(mountpoint, { recursive: true, force: true });
+    throw err;
+  }
 }

@@ -4,11 +4,13 @@
  * check.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { HeldOpenError, startEmulator, type EmulatorHandle } from '../src/index.js';
-import { python, pythonInteractive } from './helpers/proc.js';
+import { python, pythonInteractive, run } from './helpers/proc.js';
+import { repoRoot } from './helpers/cli.js';
 import { findMount } from '../src/fuse/mount.js';
-import { testLogger } from './helpers/mount.js';
+import { testLogger, testRoot } from './helpers/mount.js';
 
 let emu: EmulatorHandle;
 beforeAll(async () => {
@@ -53,4 +55,16 @@ it('removes the temporary mountpoint it made on stop', async () => {
   await other.stop();
   expect(await findMount(dir)).toBeNull();
   expect(await readFile(dir).catch((e: NodeJS.ErrnoException) => e.code)).toBe('ENOENT');
+});
+
+it('refuses, with the reason, to serve from a worker thread, and mounts nothing', async () => {
+  // Node delivers no signals to a worker's listeners, and the channel waits for SIGIO.
+  const src = `const { Worker } = require('node:worker_threads');
+const w = new Worker("import('${repoRoot}/dist/src/index.js').then((m) => m.startEmulator()).then(() => console.log('started'), (e) => console.log('refused: ' + e.message));", { eval: true });
+w.on('exit', () => process.exit(0));`;
+  const tmp = await mkdtemp(join(testRoot(), 'worker-'));
+  const r = await run(process.execPath, ['-e', src], { timeoutMs: 20_000, env: { ...process.env, TMPDIR: tmp } });
+  expect(r.stdout, r.stderr).toMatch(/^refused: cdevemu serves FUSE from the main thread only \(it waits for requests with SIGIO\)/);
+  expect(await readdir(tmp)).toEqual([]); // the temporary mountpoint was removed
+  expect(await readFile('/proc/mounts', 'utf8')).not.toContain(tmp);
 });

@@ -57,10 +57,10 @@ export class FuseServer implements KernelNotifier {
   ) {}
 
   /**
-   * Opens /dev/fuse, mounts, starts the reader and waits for INIT. A stale
+   * Opens /dev/fuse, mounts, starts serving and waits for INIT. A stale
    * mount at the mountpoint (daemon killed) is cleared first.
    *
-   * The reader starts only once mount(8) has returned: a read of /dev/fuse
+   * Reading starts only once mount(8) has returned: a read of /dev/fuse
    * before mount(2) has attached the descriptor fails EPERM (fuse_dev_read
    * finds no fuse_dev), which would end the session. Nothing is lost by
    * waiting: mount(2) queues INIT itself (fuse_fill_super ->
@@ -94,9 +94,6 @@ export class FuseServer implements KernelNotifier {
       await channel.close();
       throw err;
     }
-    // A clone of the connection exists only once it is mounted.
-    const direct = channel.enableDirect();
-    if (direct) o.logger.warn({ code: direct }, 'FUSE_DEV_IOC_CLONE refused: requests go through the reader thread only');
     server.dev = (await findMount(o.mountpoint))?.dev ?? '';
     o.logger.info({ mountpoint: o.mountpoint, maxWrite }, 'mounted');
     return server;
@@ -121,7 +118,7 @@ export class FuseServer implements KernelNotifier {
 
   /**
    * Unmounts lazily and ends the connection. If clients still hold files
-   * open the superblock lingers and the reader never sees ENODEV, so after
+   * open the superblock lingers and the channel never reads ENODEV, so after
    * a grace period the connection is aborted through fusectl.
    */
   close(graceMs = 1000): Promise<void> {

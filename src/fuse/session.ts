@@ -25,7 +25,7 @@ import {
   Opcode,
   SIZEOF,
 } from './abi.js';
-import type { FuseChannel, Origin } from './channel.js';
+import type { FuseChannel } from './channel.js';
 import type { ConnectionInfo, FuseFilesystem, RequestContext } from './filesystem.js';
 import { OPS, opName, type OpSpec, type ReplyBody } from './ops.js';
 import {
@@ -68,8 +68,6 @@ export interface SessionOptions {
 class Context implements RequestContext {
   private ac: AbortController | null = null;
   constructor(
-    /** Where the request was read: its reply must be written there. */
-    readonly origin: Origin,
     readonly unique: bigint,
     readonly nodeid: bigint,
     readonly uid: number,
@@ -91,7 +89,7 @@ export class FuseSession {
   private readonly log: Logger;
   private readonly trace: boolean;
   private readonly inflight = new Map<bigint, Context>();
-  private readonly dropped = new FinalizationRegistry<{ unique: bigint; op: string; origin: Origin }>((r) => this.onDropped(r));
+  private readonly dropped = new FinalizationRegistry<{ unique: bigint; op: string }>((r) => this.onDropped(r));
   private conn: ConnectionInfo | null = null;
   private readyResolve!: (c: ConnectionInfo) => void;
   private readyReject!: (e: Error) => void;
@@ -119,14 +117,14 @@ export class FuseSession {
     this.ended = new Promise((res) => (this.endResolve = res));
   }
 
-  /** The buffer the reader needs: fuse_dev_do_read refuses smaller ones with EINVAL. */
+  /** The buffer a read of /dev/fuse needs: fuse_dev_do_read refuses smaller ones with EINVAL. */
   get readBufferSize(): number {
     return this.maxWrite + PAGE_SIZE;
   }
 
   start(): void {
-    this.channel.start({ slotSize: this.readBufferSize, spinMicros: this.spinMicros }, {
-      request: (buf, origin) => this.handle(buf, origin),
+    this.channel.start({ bufferSize: this.readBufferSize, spinMicros: this.spinMicros }, {
+      request: (buf) => this.handle(buf),
       busy: () => this.inflight.size > 0,
       end: (reason) => this.onEnd(reason),
     });
@@ -146,7 +144,7 @@ export class FuseSession {
    * the request's handler is still running and holds its data (a WRITE
    * payload), so the buffer must be left to it.
    */
-  handle(buf: Buffer, origin: Origin = 0): boolean {
+  handle(buf: Buffer): boolean {
     if (buf.length < SIZEOF.fuse_in_header) {
       this.log.error({ len: buf.length }, 'request shorter than fuse_in_header; dropped');
       return false;
@@ -154,27 +152,27 @@ export class FuseSession {
     const h = decodeInHeader(buf);
     if (h.len !== buf.length) {
       this.log.error({ unique: h.unique, len: h.len, read: buf.length }, 'request length mismatch');
-      this.send(origin, h.unique, -E.EIO, null);
+      this.send(h.unique, -E.EIO, null);
       return false;
     }
     const body = buf.subarray(SIZEOF.fuse_in_header, h.len - h.total_extlen * 8);
     if (this.trace) this.log.trace(`rx ${h.unique}: ${opName(h.opcode)} n${h.nodeid} pid=${h.pid} ${body.length}b`);
     try {
-      return this.dispatch(h, body, origin);
+      return this.dispatch(h, body);
     } catch (err) {
       // A decoder rejected the body (MalformedRequest) or a synchronous bug.
       // FORGETs are never answered, malformed or not (go-fuse doBatchForget logs).
       if (OPS.get(h.opcode)?.noReply) this.log.error({ err, op: opName(h.opcode) }, 'malformed request; not answered');
-      else this.failed(origin, h, err);
+      else this.failed(h, err);
       return false;
     }
   }
 
   /** Returns true when the request's handler went asynchronous holding its body (see handle()). */
-  private dispatch(h: fuse_in_header, body: Buffer, origin: Origin): boolean {
+  private dispatch(h: fuse_in_header, body: Buffer): boolean {
     switch (h.opcode) {
       case Opcode.INIT:
-        this.init(origin, h, body);
+        this.init(h, body);
         return false;
       case Opcode.INTERRUPT:
         this.interrupt(body);
@@ -187,20 +185,20 @@ export class FuseSession {
         return false;
       case Opcode.DESTROY:
         // Only sent for fuseblk and virtiofs; answered for completeness.
-        this.send(origin, h.unique, 0, null);
+        this.send(h.unique, 0, null);
         return false;
     }
     const spec = OPS.get(h.opcode);
     if (!spec?.run) {
-      this.send(origin, h.unique, -E.ENOSYS, null);
+      this.send(h.unique, -E.ENOSYS, null);
       return false;
     }
     if (!this.conn) {
       this.log.error({ op: spec.name }, 'request before INIT');
-      this.send(origin, h.unique, -E.EIO, null);
+      this.send(h.unique, -E.EIO, null);
       return false;
     }
-    const ctx = new Context(origin, h.unique, h.nodeid, h.uid, h.gid, h.pid);
+    const ctx = new Context(h.unique, h.nodeid, h.uid, h.gid, h.pid);
     const result = spec.run(this.fs, ctx, body);
     if (!(result instanceof Promise)) {
       this.deliver(spec, ctx, result);
@@ -208,7 +206,7 @@ export class FuseSession {
     }
     const unique = h.unique;
     this.inflight.set(unique, ctx);
-    this.dropped.register(result, { unique, op: spec.name, origin }, ctx);
+    this.dropped.register(result, { unique, op: spec.name }, ctx);
     result.then(
       (r) => {
         this.dropped.unregister(ctx);
@@ -217,7 +215,7 @@ export class FuseSession {
       },
       (err) => {
         this.dropped.unregister(ctx);
-        if (this.inflight.delete(unique)) this.failed(origin, h, err);
+        if (this.inflight.delete(unique)) this.failed(h, err);
       },
     );
     return spec.keepsBody === true;
@@ -225,7 +223,7 @@ export class FuseSession {
 
   /** Sends a successful answer; one the kernel no longer waits for is undone. */
   private deliver(spec: OpSpec, ctx: Context, body: ReplyBody): void {
-    if (this.send(ctx.origin, ctx.unique, 0, body) === 'ENOENT') this.orphaned(spec, ctx, body);
+    if (this.send(ctx.unique, 0, body) === 'ENOENT') this.orphaned(spec, ctx, body);
   }
 
   private orphaned(spec: OpSpec, ctx: Context, body: ReplyBody): void {
@@ -238,7 +236,7 @@ export class FuseSession {
     }
   }
 
-  private failed(origin: Origin, h: fuse_in_header, err: unknown): void {
+  private failed(h: fuse_in_header, err: unknown): void {
     let errno = toErrno(err, (e) =>
       this.log.error({ err: e, op: opName(h.opcode), unique: h.unique }, 'handler failed; answering EIO'),
     );
@@ -248,13 +246,13 @@ export class FuseSession {
       this.log.error({ errno, op: opName(h.opcode), unique: h.unique }, 'handler threw an errno the kernel refuses; answering EIO');
       errno = E.EIO;
     }
-    this.send(origin, h.unique, -errno, null);
+    this.send(h.unique, -errno, null);
   }
 
-  private onDropped(r: { unique: bigint; op: string; origin: Origin }): void {
+  private onDropped(r: { unique: bigint; op: string }): void {
     if (!this.inflight.delete(r.unique)) return;
     this.log.error({ unique: r.unique, op: r.op }, 'request dropped unanswered by its handler; answering EIO');
-    this.send(r.origin, r.unique, -E.EIO, null);
+    this.send(r.unique, -E.EIO, null);
   }
 
   /**
@@ -262,7 +260,7 @@ export class FuseSession {
    * ask only for flags the kernel offered; the reply is 24 bytes for
    * kernels below 7.23.
    */
-  private init(origin: Origin, h: fuse_in_header, body: Buffer): void {
+  private init(h: fuse_in_header, body: Buffer): void {
     const a = decodeInitIn(body);
     if (a.major > FUSE_KERNEL_VERSION) {
       // The kernel will send a second INIT with our major.
@@ -271,12 +269,12 @@ export class FuseSession {
           max_background: 0, congestion_threshold: 0, max_write: 0, time_gran: 0, max_pages: 0, flags2: 0 },
         a.minor,
       );
-      this.send(origin, h.unique, 0, out);
+      this.send(h.unique, 0, out);
       return;
     }
     if (a.major < FUSE_KERNEL_VERSION || a.minor < FUSE_MIN_MINOR_VERSION) {
       this.log.error({ major: a.major, minor: a.minor }, 'kernel FUSE protocol too old');
-      this.send(origin, h.unique, -E.EPROTO, null);
+      this.send(h.unique, -E.EPROTO, null);
       this.readyReject(new Error(`unsupported FUSE protocol ${a.major}.${a.minor}`));
       return;
     }
@@ -311,7 +309,7 @@ export class FuseSession {
     };
     this.log.debug({ kernel: `${a.major}.${a.minor}`, minor, flags: flags.toString(16) }, 'INIT');
     this.fs.init?.(this.conn);
-    this.send(origin, h.unique, 0, out);
+    this.send(h.unique, 0, out);
     this.readyResolve(this.conn);
   }
 
@@ -333,7 +331,8 @@ export class FuseSession {
    * the event loop to settle (a partial read is a better answer than EINTR);
    * then answer EINTR for it. A unique that is no longer in flight was
    * answered already; the kernel needs no reply for the INTERRUPT itself.
-   * With one reader, an INTERRUPT always arrives after its request.
+   * Requests are read from one descriptor, in order, so an INTERRUPT
+   * always arrives after its request.
    */
   private interrupt(body: Buffer): void {
     const { unique } = decodeInterruptIn(body);
@@ -341,12 +340,12 @@ export class FuseSession {
     if (!ctx) return;
     ctx.abort(new Errno('EINTR'));
     setImmediate(() => {
-      if (this.inflight.delete(unique)) this.send(ctx.origin, unique, -E.EINTR, null);
+      if (this.inflight.delete(unique)) this.send(unique, -E.EINTR, null);
     });
   }
 
-  /** Writes one reply where its request came from; returns the write's errno code, if any. */
-  private send(origin: Origin, unique: bigint, error: number, body: ReplyBody): string | null {
+  /** Writes one reply; returns the write's errno code, if any. */
+  private send(unique: bigint, error: number, body: ReplyBody): string | null {
     let len = SIZEOF.fuse_out_header;
     let parts: Buffer | Buffer[];
     if (body === null) {
@@ -359,7 +358,7 @@ export class FuseSession {
       parts = [encodeOutHeader(len, error, unique), ...body];
     }
     if (this.trace) this.log.trace(`tx ${unique}: ${error ? errnoName(-error) : 'OK'} ${len - SIZEOF.fuse_out_header}b`);
-    const werr = this.channel.write(parts, origin);
+    const werr = this.channel.write(parts);
     // ENOENT: the request was interrupted or aborted meanwhile (go-fuse ignores
     // it too). ENODEV: the connection is gone.
     if (werr && werr !== 'ENOENT' && werr !== 'ENODEV') {

@@ -282,10 +282,10 @@ describe('concurrency and bad handlers', () => {
     }
   });
 
-  it('keeps the data of a write whose handler went async while later writes reuse every ring slot', async () => {
-    // The handler holds its 256 KiB payload (a view of the request's ring
-    // slot) across an await; meanwhile 64 writes of zeros pass through the
-    // ring. The slot's memory must have stayed the held write's.
+  it('keeps the data of a write whose handler went async while later writes reuse the read buffer', async () => {
+    // The handler holds its 256 KiB payload (a view of the channel's read
+    // buffer) across an await; meanwhile 64 writes of zeros are read. The
+    // held write's memory must have stayed its own.
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     let held: Buffer | null = null;
