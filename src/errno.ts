@@ -87,4 +87,5 @@ export const E = {
   ENOTCONN: byName.ENOTCONN!,
   ETIMEDOUT: byName.ETIMEDOUT!,
   ECONNABORTED: byName.ECONNABORTED!,
+  ENOBUFS: byName.ENOBUFS!,
 } as const;

@@ -31,9 +31,10 @@
  */
 import { closeSync, openSync, writevSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { isMainThread, Worker } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import { E, errnoName } from '../errno.js';
-import { fcntl, pollOne, POLLIN, readOrErrno, writeOrErrno } from '../sys/ffi.js';
+import { pollOne, POLLIN, readOrErrno, writeOrErrno } from '../sys/ffi.js';
+import { SigioWatch } from '../sys/sigio.js';
 
 /** Why the connection ended: ENODEV (unmounted), ECONNABORTED (aborted), or another errno code. */
 export type EndReason = string;
@@ -60,13 +61,6 @@ const BATCH = 16; // requests one event-loop turn serves at most
 const INLINE_REPLY = 8192;
 const resolved = Promise.resolve();
 
-/* include/uapi/asm-generic/fcntl.h */
-const F_GETFL = 3;
-const F_SETFL = 4;
-const F_SETOWN = 8;
-const O_NONBLOCK = 0o4000;
-const O_ASYNC = 0o20000;
-
 // The notifier: writes each message and reports the errno code, if any.
 const NOTIFIER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -77,19 +71,6 @@ parentPort.on('message', ({ id, buf }) => {
   parentPort.postMessage({ id, error });
 });
 `;
-
-/**
- * The channels waiting for SIGIO. The signal does not say which descriptor
- * is ready (libuv gives no siginfo), so each is tried; a read that finds
- * nothing costs a microsecond. The listener stays once installed: without
- * it a SIGIO still in flight would take the default action and end the
- * process.
- */
-const sleepers = new Set<FuseChannel>();
-let listening = false;
-function onSigio(): void {
-  for (const ch of [...sleepers]) ch.wake();
-}
 
 export interface ChannelOptions {
   /** Size of the read buffer fuse_dev_do_read requires (max_write + headers). */
@@ -108,9 +89,9 @@ export class FuseChannel {
   private notifierIdle: NodeJS.Timeout | undefined = undefined;
   private pendingNotifies = new Map<number, (error: string | null) => void>();
   private nextNotifyId = 1;
-  private started = false;
   private ended = false;
-  private flags = 0;
+  /** Set once serving starts: SIGIO while idle (src/sys/sigio.ts). */
+  private sigio: SigioWatch | null = null;
   /** Holds the event loop open while mounted: a signal listener does not. */
   private keepAlive: NodeJS.Timeout | undefined = undefined;
   private buf: Buffer = Buffer.alloc(0);
@@ -127,9 +108,7 @@ export class FuseChannel {
 
   /** Opens /dev/fuse. The descriptor is later passed to mount(8) as fd 3. */
   static open(): FuseChannel {
-    // Node delivers signals to the main thread's listeners only: in a worker
-    // the channel would never wake once idle.
-    if (!isMainThread) throw new Error('cdevemu serves FUSE from the main thread only (it waits for requests with SIGIO)');
+    SigioWatch.assertMainThread();
     return new FuseChannel(openSync('/dev/fuse', 'r+'));
   }
 
@@ -143,14 +122,7 @@ export class FuseChannel {
     this.bufferSize = o.bufferSize;
     this.spinMs = o.spinMicros / 1000;
     this.buf = Buffer.allocUnsafeSlow(o.bufferSize);
-    if (!listening) {
-      process.on('SIGIO', onSigio);
-      listening = true;
-    }
-    this.flags = fcntl(this.fd, F_GETFL, 0) | O_NONBLOCK;
-    fcntl(this.fd, F_SETFL, this.flags);
-    fcntl(this.fd, F_SETOWN, process.pid);
-    this.started = true;
+    this.sigio = new SigioWatch(this.fd, this.wake);
     this.keepAlive = setInterval(() => {}, 2 ** 31 - 1);
     setImmediate(this.idle);
   }
@@ -178,21 +150,12 @@ export class FuseChannel {
     this.notifier = null;
   }
 
-  /** Signal-driven mode on or off (fcntl F_SETFL; the kernel's fuse_dev_fasync). */
-  private setAsync(on: boolean): void {
-    this.flags = on ? this.flags | O_ASYNC : this.flags & ~O_ASYNC;
-    fcntl(this.fd, F_SETFL, this.flags);
-    if (on) sleepers.add(this);
-    else sleepers.delete(this);
-  }
-
   /** SIGIO: a request may be queued, or the connection ended. */
-  wake(): void {
-    if (!sleepers.has(this)) return;
-    this.setAsync(false);
+  private readonly wake = (): void => {
+    this.sigio!.disarm();
     this.batched = 0;
     this.next();
-  }
+  };
 
   /** A fresh event-loop turn: waits for the next request. */
   private readonly idle = (): void => {
@@ -229,12 +192,12 @@ export class FuseChannel {
       if (n > 0) return this.serveOne(n);
       if (this.ended) return;
     }
-    this.setAsync(true);
+    this.sigio!.arm();
     const n = this.read();
     if (n > 0) {
-      this.setAsync(false);
+      this.sigio!.disarm();
       this.serveOne(n);
-    } else if (this.ended) this.setAsync(false);
+    }
   }
 
   /**
@@ -270,7 +233,7 @@ export class FuseChannel {
   private finish(reason: EndReason): void {
     if (this.ended) return;
     this.ended = true;
-    sleepers.delete(this);
+    this.sigio?.forget();
     clearInterval(this.keepAlive);
     for (const done of this.pendingNotifies.values()) done('ENODEV');
     this.pendingNotifies.clear();
@@ -316,7 +279,7 @@ export class FuseChannel {
    * code, or null when the kernel took it.
    */
   notifyAsync(buf: Buffer): Promise<string | null> {
-    if (this.ended || !this.started) return Promise.resolve('ENODEV');
+    if (this.ended || !this.sigio) return Promise.resolve('ENODEV');
     clearTimeout(this.notifierIdle);
     this.notifier ??= this.startNotifier();
     const id = this.nextNotifyId++;
@@ -329,7 +292,7 @@ export class FuseChannel {
   /** Stops the notifier and closes the descriptor. Call after the connection has ended. */
   async close(): Promise<void> {
     this.ended = true;
-    sleepers.delete(this);
+    this.sigio?.forget();
     clearInterval(this.keepAlive);
     clearTimeout(this.notifierIdle);
     const notifier = this.notifier;

@@ -1,75 +1,62 @@
 /**
- * A netlink socket served from Node: sends from the main thread (never
- * blocking, see sendtoNetlink), receives in a worker thread.
- *
- * Node cannot watch an arbitrary fd for readiness, so a worker does the
- * blocking read(2)s (a netlink socket answers read() like recv() with no
- * flags: one datagram per call) and posts each datagram to the main thread.
- * A blocked read is not interrupted by closing the fd, and netlink sockets
- * have no shutdown() (sock_no_shutdown), so close() sets a stop flag and
- * sends the socket a datagram of its own to wake the reader.
+ * A netlink socket served from the main thread: sends never block (see
+ * sendtoNetlink), and datagrams are read, non-blocking, when the kernel
+ * signals the socket readable (SIGIO, src/sys/sigio.ts). A netlink socket
+ * answers read() like recv() with no flags: one datagram per call.
  */
 import { closeSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
-import { bindNetlink, netlinkPort, sendtoNetlink, socket, AF_NETLINK, SOCK_CLOEXEC, SOCK_RAW } from '../sys/ffi.js';
+import { E, errnoName } from '../errno.js';
+import { bindNetlink, netlinkPort, readOrErrno, sendtoNetlink, socket, AF_NETLINK, SOCK_CLOEXEC, SOCK_RAW } from '../sys/ffi.js';
+import { SigioWatch } from '../sys/sigio.js';
 
 export interface NetlinkSocketOptions {
   /** NETLINK_USERSOCK, NETLINK_GENERIC... */
   protocol: number;
-  /** Each datagram received, in order. */
+  /** Each datagram received, in order; the buffer is the callee's. Must not throw. */
   onDatagram: (data: Buffer) => void;
-  /** A read failed other than by interruption; reading goes on. */
+  /** A read failed other than by interruption (ENOBUFS: datagrams were dropped); reading goes on. */
   onError: (code: string) => void;
 }
 
-// CommonJS, run with eval: the worker needs no TypeScript loader. Buffers
-// are copied by postMessage, so each datagram is its own slice.
-const READER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { readSync } = require('node:fs');
-const { fd, stop } = workerData;
-const flag = new Int32Array(stop);
-const buf = Buffer.alloc(65536);
-for (;;) {
-  let n;
-  try {
-    n = readSync(fd, buf, 0, buf.length, null);
-  } catch (e) {
-    if (Atomics.load(flag, 0)) break;
-    if (e.code !== 'EINTR' && e.code !== 'EAGAIN') parentPort.postMessage({ error: e.code || String(e) });
-    continue;
-  }
-  if (Atomics.load(flag, 0)) break;
-  parentPort.postMessage(buf.subarray(0, n));
-}
-`;
-
-const STOP_WAIT_MS = 2000;
+/** Larger than any datagram a peer sends here (netlink's default is a page; NLMSG_GOODSIZE). */
+const DATAGRAM_MAX = 65536;
 
 export class NetlinkSocket {
   /** The port the kernel bound the socket to: where peers send. */
   readonly port: number;
   private readonly fd: number;
-  private readonly reader: Worker;
-  private readonly stop = new SharedArrayBuffer(4);
-  private closing: Promise<void> | null = null;
+  private readonly watch: SigioWatch;
+  private readonly buf = Buffer.allocUnsafeSlow(DATAGRAM_MAX);
+  private closed = false;
 
-  constructor(o: NetlinkSocketOptions) {
+  constructor(private readonly o: NetlinkSocketOptions) {
+    SigioWatch.assertMainThread();
     this.fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, o.protocol);
     try {
       bindNetlink(this.fd, 0, 0);
       this.port = netlinkPort(this.fd);
+      this.watch = new SigioWatch(this.fd, () => this.drain());
     } catch (err) {
       closeSync(this.fd);
       throw err;
     }
-    this.reader = new Worker(READER_SOURCE, { eval: true, workerData: { fd: this.fd, stop: this.stop } });
-    this.reader.on('message', (m: Uint8Array | { error: string }) => {
-      if (m instanceof Uint8Array) o.onDatagram(Buffer.from(m.buffer, m.byteOffset, m.byteLength));
-      else o.onError(m.error);
-    });
-    // The reader runs until close(); it must not keep the process alive on its own.
-    this.reader.unref();
+    // Armed for the socket's life: the traffic is a few messages per device.
+    this.watch.arm();
+  }
+
+  /** Reads every queued datagram; SIGIO brings the next ones. */
+  private drain(): void {
+    while (!this.closed) {
+      const n = readOrErrno(this.fd, this.buf, DATAGRAM_MAX);
+      if (n >= 0) this.o.onDatagram(Buffer.from(this.buf.subarray(0, n)));
+      else if (n === -E.EAGAIN) return;
+      else if (n !== -E.EINTR) {
+        this.o.onError(errnoName(-n));
+        // ENOBUFS is reported once (the receive queue overflowed) and the
+        // queue reads on; any other error waits for the next signal.
+        if (n !== -E.ENOBUFS) return;
+      }
+    }
   }
 
   /** One datagram to `port`; throws an Errno (ECONNREFUSED: nobody holds the port; EAGAIN: its queue is full). */
@@ -77,24 +64,13 @@ export class NetlinkSocket {
     sendtoNetlink(this.fd, data, port);
   }
 
-  /** Stops the reader and closes the socket. */
+  /** Stops reading and closes the socket. */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      Atomics.store(new Int32Array(this.stop), 0, 1);
-      const exited = new Promise<void>((resolve) => this.reader.once('exit', () => resolve()));
-      try {
-        // An NLMSG_NOOP header: any datagram wakes the reader.
-        const noop = Buffer.alloc(16);
-        noop.writeUInt32LE(16, 0);
-        noop.writeUInt16LE(1, 4);
-        this.send(this.port, noop);
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([exited, new Promise<void>((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);
-        clearTimeout(timer);
-      } finally {
-        closeSync(this.fd);
-      }
-    })();
-    return this.closing;
+    if (!this.closed) {
+      this.closed = true;
+      this.watch.forget();
+      closeSync(this.fd);
+    }
+    return Promise.resolve();
   }
 }
