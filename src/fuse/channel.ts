@@ -52,6 +52,12 @@ export interface ChannelEvents {
    * the main thread would hold back.
    */
   busy(): boolean;
+  /**
+   * The replies are out and the channel is about to wait for the next
+   * request: time for work that would otherwise delay one (the client is
+   * still on its way to the next request). Keep it to microseconds.
+   */
+  waiting(): void;
   end(reason: EndReason): void;
 }
 
@@ -184,6 +190,7 @@ export class FuseChannel {
    */
   private wait(): void {
     if (this.ended) return;
+    this.events!.waiting();
     const deadline = performance.now() + this.spinMs;
     for (let left = this.spinMs; left > 0; left = deadline - performance.now()) {
       // Poll first, read once ready: a read that finds nothing is a wasted system call.

@@ -61,9 +61,19 @@ export interface SessionOptions {
 }
 
 /**
- * A request's context. The AbortController is made only if a handler asks
- * for the signal: most requests complete synchronously and never need it,
- * and creating one costs more than the rest of a small request's dispatch.
+ * AbortControllers made in advance, while the channel waits for a request
+ * (FuseSession.waiting), for the requests whose handlers ask for a signal
+ * (a blocking read): creating one costs more than the rest of a small
+ * request's dispatch (~3.5 µs on Node 20), so it is better spent while the
+ * client is still on its way. Each is used for one request only.
+ */
+const spareControllers: AbortController[] = [];
+const SPARE_CONTROLLERS = 4;
+const takeController = (): AbortController => spareControllers.pop() ?? new AbortController();
+
+/**
+ * A request's context. The AbortController is taken only if a handler asks
+ * for the signal: most requests complete synchronously and never need it.
  */
 class Context implements RequestContext {
   private ac: AbortController | null = null;
@@ -75,10 +85,10 @@ class Context implements RequestContext {
     readonly pid: number,
   ) {}
   get signal(): AbortSignal {
-    return (this.ac ??= new AbortController()).signal;
+    return (this.ac ??= takeController()).signal;
   }
   abort(reason: Error): void {
-    (this.ac ??= new AbortController()).abort(reason);
+    (this.ac ??= takeController()).abort(reason);
   }
 }
 
@@ -126,6 +136,13 @@ export class FuseSession {
     this.channel.start({ bufferSize: this.readBufferSize, spinMicros: this.spinMicros }, {
       request: (buf) => this.handle(buf),
       busy: () => this.inflight.size > 0,
+      waiting: () => {
+        while (spareControllers.length < SPARE_CONTROLLERS) {
+          const ac = new AbortController();
+          void ac.signal; // made on first use since Node 20: make it now
+          spareControllers.push(ac);
+        }
+      },
       end: (reason) => this.onEnd(reason),
     });
   }
