@@ -124,6 +124,32 @@ function raise(inst: Instance<UioState>): { count: number; delivered: boolean } 
   return { count: s.count, delivered: true };
 }
 
+/**
+ * /sys/class/uio/NAME: uio.c's dev_attrs (name, version, event) and
+ * map_attributes: name "%s\n", addr and size "%pa\n" (0x%016llx on
+ * 64-bit), offset "0x%llx\n" (the map's offset within its page).
+ */
+export function uioAttributes(
+  name: string,
+  s: () => UioState,
+  maps: readonly { name: string; addr: number; size: number | (() => number) }[],
+): Record<string, string | (() => string)> {
+  const dir = `sys/class/uio/${name}`;
+  const attrs: Record<string, string | (() => string)> = {
+    [`${dir}/name`]: () => `${s().name}\n`,
+    [`${dir}/version`]: () => `${s().version}\n`,
+    [`${dir}/event`]: () => `${s().count >>> 0}\n`,
+  };
+  maps.forEach((m, i) => {
+    const size = m.size;
+    attrs[`${dir}/maps/map${i}/name`] = `${m.name}\n`;
+    attrs[`${dir}/maps/map${i}/addr`] = `${hex64(m.addr)}\n`;
+    attrs[`${dir}/maps/map${i}/size`] = typeof size === 'number' ? `${hex64(size)}\n` : () => `${hex64(size())}\n`;
+    attrs[`${dir}/maps/map${i}/offset`] = '0x0\n';
+  });
+  return attrs;
+}
+
 export const uioModel: DeviceModel<UioState> = {
   name: 'uio',
   stream: true,
@@ -135,22 +161,7 @@ export const uioModel: DeviceModel<UioState> = {
     return { count: 0, enabled: true, pending: false, oneShot: o.oneShot, name: o.name, version: o.version };
   },
   attributes(inst) {
-    const dir = `sys/class/uio/${inst.name}`;
-    const s = (): UioState => inst.state;
-    const attrs: Record<string, string | (() => string)> = {
-      [`${dir}/name`]: () => `${s().name}\n`,
-      [`${dir}/version`]: () => `${s().version}\n`,
-      [`${dir}/event`]: () => `${s().count >>> 0}\n`,
-    };
-    // map_attributes: name "%s\n", addr and size "%pa\n" (0x%016llx on
-    // 64-bit), offset "0x%llx\n" (the map's offset within its page).
-    uioOptions(inst.options).maps.forEach((m, i) => {
-      attrs[`${dir}/maps/map${i}/name`] = `${m.name}\n`;
-      attrs[`${dir}/maps/map${i}/addr`] = `${hex64(m.addr)}\n`;
-      attrs[`${dir}/maps/map${i}/size`] = `${hex64(m.size)}\n`;
-      attrs[`${dir}/maps/map${i}/offset`] = '0x0\n';
-    });
-    return attrs;
+    return uioAttributes(inst.name, () => inst.state, uioOptions(inst.options).maps);
   },
   open(file) {
     file.private = { seen: file.instance.state.count } satisfies Listener;

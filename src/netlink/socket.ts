@@ -5,7 +5,7 @@
  * answers read() like recv() with no flags: one datagram per call.
  */
 import { closeSync } from 'node:fs';
-import { E, errnoName } from '../errno.js';
+import { E, Errno, errnoName } from '../errno.js';
 import { bindNetlink, netlinkPort, readOrErrno, sendtoNetlink, socket, AF_NETLINK, SOCK_CLOEXEC, SOCK_RAW } from '../sys/ffi.js';
 import { SigioWatch } from '../sys/sigio.js';
 
@@ -61,6 +61,8 @@ export class NetlinkSocket {
 
   /** One datagram to `port`; throws an Errno (ECONNREFUSED: nobody holds the port; EAGAIN: its queue is full). */
   send(port: number, data: Buffer): void {
+    // The descriptor number may belong to another file once closed.
+    if (this.closed) throw new Errno('EBADF');
     sendtoNetlink(this.fd, data, port);
   }
 

@@ -9,8 +9,6 @@
  */
 import { encodeGenl, type AttrValue } from '../netlink/genl.js';
 
-export const TCMU_FAMILY_NAME = 'TCM-USER';
-export const TCMU_MCGRP_CONFIG_NAME = 'config';
 /** tcmu_genl_family.version; libtcmu's TCMU_NL_VERSION. Version 2 carries DEVICE_ID and expects *_DONE replies. */
 export const TCMU_NL_VERSION = 2;
 
@@ -50,7 +48,7 @@ export type EventCmd = keyof typeof DONE_OF;
 
 /** What the kernel knows a tcmu device by in its events. */
 export interface TcmuDeviceRef {
-  /** udev->uio_info.name: "tcm-user/<hba id>/<device name>/<cfgstring>". */
+  /** udev->uio_info.name: "tcm-user/<hba id>/<device name>/<subtype>/<cfgstring>" (tcmu_update_uio_info). */
   uioName: string;
   /** The uio minor: N of /dev/uioN. */
   minor: number;

@@ -85,6 +85,8 @@ export class TcmuNetlink {
   /** se_dev.dev_index: a number per device, from a counter, never reused. */
   private readonly deviceIds = new WeakMap<Instance<unknown>, number>();
   private nextDeviceId = 1;
+  /** Set by close(): events still queued behind others find no socket to send on. */
+  private closed = false;
 
   constructor(private readonly o: TcmuNetlinkOptions) {
     this.replyTimeoutMs = o.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
@@ -98,9 +100,9 @@ export class TcmuNetlink {
         if (this.consumers.size > 0 && o.describe(inst)) await this.event(inst, TcmuCmd.ADDED_DEVICE);
       },
       unplugging: async (inst) => {
-        if (!o.describe(inst)) return;
+        // Without a consumer nothing can complete what is in flight: no quiesce wait.
+        if (!o.describe(inst) || this.consumers.size === 0) return;
         await o.quiesce?.(inst, this.replyTimeoutMs);
-        if (this.consumers.size === 0) return;
         const r = await this.event(inst, TcmuCmd.REMOVED_DEVICE);
         if (r.result === 'done') await this.releasesSettled(inst);
       },
@@ -161,6 +163,7 @@ export class TcmuNetlink {
   }
 
   private async send(inst: Instance<unknown>, dev: TcmuDeviceRef, cmd: EventCmd, reconfig?: Reconfig): Promise<EventOutcome> {
+    if (this.closed) return { result: 'no consumer' };
     const msg = encodeEvent(this.familyId, cmd, dev, reconfig);
     const reached: number[] = [];
     for (const port of [...this.consumers.keys()]) {
@@ -168,9 +171,12 @@ export class TcmuNetlink {
         this.sock.send(port, msg);
         reached.push(port);
       } catch (err) {
-        // ECONNREFUSED: the consumer exited; it leaves the group, as its socket would.
-        this.o.logger.warn({ err, port, device: inst.name }, `tcmu netlink: ${cmdName(cmd)} not delivered to port ${port}; dropping it`);
-        this.consumers.delete(port);
+        // ECONNREFUSED: the consumer exited; it leaves the group, as its socket
+        // would. Anything else (EAGAIN: its queue is full) loses this message
+        // only, as a multicast to a full socket does.
+        const gone = (err as NodeJS.ErrnoException).code === 'ECONNREFUSED';
+        this.o.logger.warn({ err, port, device: inst.name }, `tcmu netlink: ${cmdName(cmd)} not delivered to port ${port}${gone ? '; dropping it' : ''}`);
+        if (gone) this.consumers.delete(port);
       }
     }
     if (reached.length === 0) return { result: 'no consumer' };
@@ -268,6 +274,7 @@ export class TcmuNetlink {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.removeHooks();
     for (const p of this.pending.values()) p.resolve({ status: -errnoNumber('ESHUTDOWN'), port: 0 });
     this.pending.clear();

@@ -64,9 +64,13 @@ describe('tcmu files', () => {
     expect((await sh(`echo 1 > ${d}/action/reset_ring`)).code).toBe(0);
     expect((await sh(`echo 3 > ${d}/action/reset_ring`)).stderr).toMatch(/Invalid argument/);
     expect((await sh(`echo 4096 > ${d}/attrib/hw_block_size`)).stderr).toMatch(/Permission denied/);
-    // control: dev_size and dev_config (which renames the uio device, as tcmu_update_uio_info does).
+    // control: dev_size and dev_config. On a configured device the kernel only copies
+    // the string (tcmu_set_configfs_dev_params); the uio name stays as configured.
+    const name = (await sh(`cat ${t.path(`sys/class/uio/${inst.name}/name`)}`)).stdout;
     await sh(`printf 'dev_size=4096,dev_config=file//tmp/y' > ${d}/control`);
-    expect((await sh(`cat ${d}/attrib/dev_size ${t.path(`sys/class/uio/${inst.name}/name`)}`)).stdout).toBe('4096\ntcm-user/3/disk2/file//tmp/y\n');
+    expect((await sh(`cat ${d}/attrib/dev_size ${d}/attrib/dev_config`)).stdout).toBe('4096\nfile//tmp/y\n');
+    expect((await sh(`cat ${t.path(`sys/class/uio/${inst.name}/name`)}`)).stdout).toBe(name);
+    expect(name).toMatch(/^tcm-user\/3\/disk2\//);
     // A file opened before the unplug: its store no longer reaches the model (kernfs_get_active fails).
     const held = pythonInteractive(
       `import os,sys\nfd = os.open(sys.argv[1], os.O_WRONLY)\nprint("open", flush=True)\nsys.stdin.readline()\ntry:\n  os.write(fd, b"1")\n  print("wrote")\nexcept OSError as e:\n  print(e.strerror)`,

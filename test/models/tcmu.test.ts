@@ -14,7 +14,7 @@ import { pattern } from '../../src/models/tcmu/workload.js';
 import { cClient } from '../helpers/cc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { testRoot } from '../helpers/mount.js';
-import { Interactive, run } from '../helpers/proc.js';
+import { Interactive, python, run } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
 
 let t: TestEmulator;
@@ -169,6 +169,29 @@ describe('tcmu with a C consumer', () => {
     expect(d.state().ring.stats).toMatchObject({ expired: 1, inflight: 0, doubleEnds: 0 });
     await t.emu.devices.unplug(d.name);
     await d.consumer.exited;
+  });
+
+  it('a ring entry with a length userspace corrupted (bit 31 set) breaks the ring with a reason, fails new commands, and unplug still ends them all', async () => {
+    // No consumer: the test plays userspace, writing the mailbox and ring itself.
+    const inst = await t.emu.devices.plug({ model: 'tcmu', name: 'uio%d', options: { cfgstring: join(dir, 'broken.img'), devSize: 1 << 20, cmdAreaSize: 65536, dataAreaSize: 1 << 20 } });
+    const d = { name: inst.name, inst };
+    const state = inst.state as TcmuState;
+    const held = t.emu.devices.action(inst.name, 'submit', { op: 'tur' }).catch((e: Error) => e);
+    await until(() => state.ring.stats.inflight === 1, 5000, 'TUR in the ring');
+    const map = Buffer.from(inst.regions[0]!.bytes.buffer, inst.regions[0]!.bytes.byteOffset, 128 + 64);
+    map.writeUInt32LE(0xfffffc01, 128); // the entry's len_op: TCMU_OP_CMD with a length of 2^32 - 1024
+    map.writeUInt32LE(8, 64); // cmd_tail past it
+    const broken = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_ring_broken');
+    // The kick: tcmu_irqcontrol(), a 4-byte write to the uio node.
+    const kick = await python(`import os,sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nos.write(fd, (1).to_bytes(4, "little"))\nos.close(fd)`, [t.path(`dev/${inst.name}`)]);
+    expect(kick.code, kick.stderr).toBe(0);
+    expect(await broken).toMatchObject({ reason: 'entry at 0 has length 4294966272, with 120 bytes queued' });
+    expect(state.ring.stats).toMatchObject({ broken: true, inflight: 1 });
+    expect(await t.emu.devices.action(inst.name, 'submit', { op: 'tur' })).toMatchObject({ outcome: 'rejected', status: 2 });
+    const removed = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_removed');
+    await t.emu.devices.unplug(inst.name);
+    expect(await removed).toMatchObject({ endedByRemoval: 1, doubleEnds: 0 });
+    expect(await held).toMatchObject({ code: 'EIO' });
   });
 
   it('block_dev and reset_ring written from a shell act on the ring as tcmu_block_dev / tcmu_reset_ring', async () => {

@@ -15,6 +15,8 @@ import { TcmuCmd } from '../../src/tcmu/family.js';
 import { TcmuNetlink } from '../../src/tcmu/netlink.js';
 import { testLogger, testRoot } from '../helpers/mount.js';
 import { pythonInteractive, type Interactive } from '../helpers/proc.js';
+import { until } from '../helpers/wait.js';
+import type { TcmuState } from '../../src/models/tcmu/model.js';
 
 // A libtcmu stand-in: commands on stdin, one JSON line per answer.
 const CONSUMER = `
@@ -132,5 +134,16 @@ describe('the TCM-USER family', () => {
     await emu.plug('tcmu', 'uio%d', RING);
     expect(nl.consumerPorts).toEqual([]);
     expect(emu.events({ device: 'uio0', generation: 3, type: 'netlink_sent' })).toEqual([]);
+  });
+
+  it('without a consumer, unplugs without waiting for commands nobody can complete', async () => {
+    // A TUR in the ring of generation 3, with no consumer to complete it.
+    const held = emu.action('uio0', 'submit', { op: 'tur' }).catch((e: Error) => e);
+    await until(() => (emu.emulator.devices.get('uio0')!.state as TcmuState).ring.stats.inflight === 1, 5000, 'TUR in the ring');
+    await emu.unplug('uio0');
+    const types = emu.events({ device: 'uio0', generation: 3 }).map((e) => e.type);
+    expect(types).not.toContain('tcmu_quiesced');
+    expect(types).toContain('tcmu_removed');
+    expect(await held).toMatchObject({ code: 'EIO' });
   });
 });

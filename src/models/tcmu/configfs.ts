@@ -20,8 +20,7 @@
 import { Errno } from '../../errno.js';
 import { SYS_DIR } from '../../devio.js';
 import type { Attribute } from '../../core/index.js';
-import type { UioState } from '../uio.js';
-import { hex64 } from '../util.js';
+import { uioAttributes } from '../uio.js';
 import { configfsDir } from './config.js';
 import type { TcmuInstance } from './model.js';
 
@@ -52,17 +51,10 @@ const line = (v: string | number): string => `${v}\n`;
 export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
   const s = () => inst.state;
   const c = () => inst.state.config;
-  const u = `sys/class/uio/${inst.name}`;
   const d = configfsDir(inst.state.config);
   return {
-    // uio.c's dev_attrs and map_attributes; info->mem[0] as tcmu_configure_device() fills it.
-    [`${u}/name`]: () => line(s().name),
-    [`${u}/version`]: () => line(s().version),
-    [`${u}/event`]: () => line(s().count >>> 0),
-    [`${u}/maps/map0/name`]: 'tcm-user command & data buffer\n',
-    [`${u}/maps/map0/addr`]: `${hex64(0)}\n`,
-    [`${u}/maps/map0/size`]: () => line(hex64(c().layout.mapSize)),
-    [`${u}/maps/map0/offset`]: '0x0\n',
+    // info->mem[0] as tcmu_configure_device() fills it.
+    ...uioAttributes(inst.name, s, [{ name: 'tcm-user command & data buffer', addr: 0, size: () => c().layout.mapSize }]),
     [`${d}/info`]: () =>
       // transport_dump_dev_state() (as for a device exported through a LUN,
       // queue depth hw_queue_depth), then tcmu_show_configfs_dev_params().
@@ -81,7 +73,7 @@ export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
     [`${d}/attrib/cmd_time_out`]: {
       show: () => line(Math.floor(c().cmdTimeOutMs / 1000)),
       store: (text) => {
-        c().cmdTimeOutMs = kstrtoul(text, 0xffffffff) * 1000;
+        c().cmdTimeOutMs = timerMs(kstrtoul(text, 0xffffffff));
         s().ring.setTimeouts(c());
       },
     },
@@ -90,7 +82,7 @@ export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
       store: (text) => {
         const v = kstrtos32(text);
         if (v < -1) throw new Errno('EINVAL');
-        c().qfullTimeOutMs = v < 0 ? -1 : v * 1000;
+        c().qfullTimeOutMs = v < 0 ? -1 : timerMs(v);
         s().ring.setTimeouts(c());
       },
     },
@@ -115,10 +107,17 @@ export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
 }
 
 /**
+ * Seconds as a timer's milliseconds. The kernel takes up to 2^32-1 s; a
+ * Node timer runs at most 2^31-1 ms (~24.8 days) and fires at once beyond
+ * that, so longer timeouts are clamped there.
+ */
+const timerMs = (seconds: number): number => Math.min(seconds * 1000, 2 ** 31 - 1);
+
+/**
  * target_core_dev_control_store -> tcmu_set_configfs_dev_params(): comma or
  * newline separated key=value pairs; unknown keys are ignored as the
- * kernel's match_token default does. dev_config changes the uio name
- * (tcmu_update_uio_info).
+ * kernel's match_token default does. dev_config only replaces the string:
+ * the uio name was set when the device was configured.
  */
 function storeControl(inst: TcmuInstance, text: string): void {
   const c = inst.state.config;
@@ -138,7 +137,6 @@ function storeControl(inst: TcmuInstance, text: string): void {
       if (!value || slash <= 0) throw new Errno('EINVAL');
       c.subtype = value.slice(0, slash);
       c.cfgstring = value.slice(slash + 1);
-      (inst.state as UioState).name = `tcm-user/${c.hba}/${c.dev}/${value}`;
     }
   }
 }

@@ -27,10 +27,6 @@ export class DataArea {
     this.free = this.used.length;
   }
 
-  get blocks(): number {
-    return this.used.length;
-  }
-
   get freeBlocks(): number {
     return this.free;
   }

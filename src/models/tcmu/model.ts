@@ -54,6 +54,7 @@ export const tcmuModel: DeviceModel<TcmuState> = {
       qfullTimeOutMs: config.qfullTimeOutMs,
       notify: () => raiseIrq(inst, undefined), // uio_event_notify()
       onExpired: (e) => inst.emit('tcmu_cmd_timeout', e),
+      onBroken: (reason) => inst.emit('tcmu_ring_broken', { reason }),
     });
     return {
       count: 0,

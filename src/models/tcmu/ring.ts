@@ -60,10 +60,10 @@ import {
  * How a command ended:
  * - completed: userspace answered it in the ring (any SCSI status);
  * - timed_out: its cmd_time_out passed first (tcmu_check_expired_ring_cmd, CHECK CONDITION);
- * - queue_full: it waited for ring space longer than qfull_time_out (tcmu_check_expired_queue_cmd, TASK SET FULL);
+ * - queue_full: it waited for ring space longer than qfull_time_out (tcmu_check_expired_queue_cmd, TASK SET FULL), or no command id was free;
  * - busy: the device was blocked, or blocking failed it on the qfull queue (run_qfull_queue(fail), BUSY), or reset_ring 1;
  * - reset: reset_ring 2 failed it (CHECK CONDITION);
- * - rejected: too big for the ring or the data area (TCM_INVALID_CDB_FIELD);
+ * - rejected: too big for the ring or the data area (TCM_INVALID_CDB_FIELD), or the ring is broken;
  * - removed: the device was unplugged with it queued or in flight (see TcmuRing.remove).
  */
 export type Outcome = 'completed' | 'timed_out' | 'queue_full' | 'busy' | 'reset' | 'rejected' | 'removed';
@@ -77,6 +77,12 @@ export interface Completion {
   sense: Buffer;
   /** Data in (READ-type commands that completed GOOD, or with READ_LEN). */
   data: Buffer;
+  /**
+   * timed_out only: settles when the expired entry leaves the ring (userspace
+   * completed it, or reset or removal ended it). Until then userspace may
+   * still carry the command out: a write may still land.
+   */
+  entryReleased?: Promise<void>;
 }
 
 /** What removal did: completions reaped first, then each command it ended (per command, for the event). */
@@ -110,7 +116,12 @@ export interface RingOptions {
   notify: () => void;
   /** A command's timer ended it (in the ring: cmd_time_out; waiting for room: qfull_time_out). */
   onExpired?: (e: { cmdId: number; opcode: number; where: 'ring' | 'qfull' }) => void;
+  /** The ring was found broken (the kernel's pr_err "ring is broken"); commands fail until reset_ring. */
+  onBroken?: (reason: string) => void;
 }
+
+/** drivers/target/target_core_user.c TCMU_TIME_OUT: the qfull wait when neither timeout is set. */
+const TCMU_TIME_OUT_MS = 30_000;
 
 interface RingCmd {
   req: ScsiRequest;
@@ -119,6 +130,8 @@ interface RingCmd {
   iovs: Iovec[];
   dataLength: number;
   expired: boolean;
+  /** Set when it expires: settles its Completion's entryReleased. */
+  released?: () => void;
   timer: NodeJS.Timeout | null;
   settled: boolean;
   settle: (c: Completion) => void;
@@ -192,21 +205,24 @@ export class TcmuRing {
     return new Promise((settle) => {
       const cmd: RingCmd = { req, cmdId: 0, blocks: [], iovs: [], dataLength: dataLength(req), expired: false, timer: null, settled: false, settle };
       if (this.removed) return this.end(cmd, ended(cmd, 'removed', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE()));
-      if (this.blocked) return this.end(cmd, ended(cmd, 'busy', SAM_STAT_BUSY)); // TCM_LUN_BUSY
-      if (this.broken) return this.end(cmd, ended(cmd, 'rejected', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE()));
       this.queue(cmd);
     });
   }
 
-  /** queue_cmd_ring(): into the ring, onto the qfull queue, or failed. */
+  /**
+   * queue_cmd_ring(): into the ring, onto the qfull queue, or failed. A
+   * blocked or broken device fails it first, whether it is new or retried
+   * from the qfull queue.
+   */
   private queue(cmd: RingCmd, fromQfull = false): 'queued' | 'waiting' | 'failed' {
+    if (this.blocked) return this.fail(cmd, ended(cmd, 'busy', SAM_STAT_BUSY)); // TCM_LUN_BUSY
+    if (this.broken) return this.fail(cmd, ended(cmd, 'rejected', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE()));
     const blocksNeeded = Math.ceil(cmd.dataLength / DATA_BLOCK_SIZE);
     // Sized for the worst case (one iovec per block), as the kernel checks space.
     const worst = cmdSize(blocksNeeded, cmd.req.cdb.length);
     if (!fromQfull && this.qfull.length) return this.wait(cmd);
     if (worst > this.layout.cmdrSize / 2 || cmd.dataLength > this.layout.dataSize) {
-      this.end(cmd, ended(cmd, 'rejected', SAM_STAT_CHECK_CONDITION, INVALID_CDB_FIELD()));
-      return 'failed';
+      return this.fail(cmd, ended(cmd, 'rejected', SAM_STAT_CHECK_CONDITION, INVALID_CDB_FIELD()));
     }
     const toEnd = this.layout.cmdrSize - this.head;
     const ringNeeded = toEnd >= worst ? worst : worst + toEnd;
@@ -215,9 +231,9 @@ export class TcmuRing {
     if (!blocks) return fromQfull ? 'waiting' : this.wait(cmd);
     const id = this.allocId();
     if (id === 0) {
+      // TCM_OUT_OF_RESOURCES, which the target core answers TASK SET FULL.
       this.data.release(blocks);
-      this.end(cmd, ended(cmd, 'rejected', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE())); // TCM_OUT_OF_RESOURCES
-      return 'failed';
+      return this.fail(cmd, ended(cmd, 'queue_full', SAM_STAT_TASK_SET_FULL));
     }
     cmd.cmdId = id;
     cmd.blocks = blocks;
@@ -259,23 +275,30 @@ export class TcmuRing {
     this.view.setBigUint64(at + REQ_CDB_OFF, BigInt(cdbOff), true);
   }
 
-  /** add_to_qfull_queue(). */
+  private fail(cmd: RingCmd, c: Completion): 'failed' {
+    this.end(cmd, c);
+    return 'failed';
+  }
+
+  /**
+   * add_to_qfull_queue(). The wait is bounded: qfull_time_out, else
+   * cmd_time_out, else the kernel's TCMU_TIME_OUT (30 s).
+   */
   private wait(cmd: RingCmd): 'waiting' | 'failed' {
-    const tmo = this.opts.qfullTimeOutMs < 0 ? this.opts.cmdTimeOutMs : this.opts.qfullTimeOutMs;
-    if (this.opts.qfullTimeOutMs === 0) {
-      this.end(cmd, ended(cmd, 'queue_full', SAM_STAT_TASK_SET_FULL)); // TCM_OUT_OF_RESOURCES
-      return 'failed';
-    }
-    if (tmo > 0) cmd.timer = setTimeout(() => this.expireQueuedCmd(cmd), tmo);
+    const { qfullTimeOutMs: q, cmdTimeOutMs: c } = this.opts;
+    if (q === 0) return this.fail(cmd, ended(cmd, 'queue_full', SAM_STAT_TASK_SET_FULL)); // TCM_OUT_OF_RESOURCES
+    const tmo = q > 0 ? q : c > 0 ? c : TCMU_TIME_OUT_MS;
+    cmd.timer = setTimeout(() => this.expireQueuedCmd(cmd), tmo);
     this.qfull.push(cmd);
     this.maxQfull = Math.max(this.maxQfull, this.qfull.length);
     return 'waiting';
   }
 
-  /** tcmu_irqcontrol(): the consumer's write to the uio node. */
+  /** tcmu_irqcontrol(): the consumer's write to the uio node; waiting commands get their chance only if room was freed. */
   kick(): number {
+    const before = this.lastCleaned;
     const handled = this.handleCompletions();
-    this.runQfull(false);
+    if (this.lastCleaned !== before) this.runQfull(false);
     return handled;
   }
 
@@ -285,27 +308,30 @@ export class TcmuRing {
     const size = this.layout.cmdrSize;
     const tail = this.view.getUint32(MB_CMD_TAIL, true);
     if (tail >= size || tail % TCMU_OP_ALIGN_SIZE) {
-      this.broken = true;
+      this.markBroken(`cmd_tail ${tail} is outside the ring or off its ${TCMU_OP_ALIGN_SIZE}-byte alignment`);
       return 0;
     }
     let handled = 0;
     while (this.lastCleaned !== tail) {
       // A tail that is not on an entry boundary before our head can never be reached.
-      if (this.lastCleaned === this.head) {
-        this.broken = true;
+      const outstanding = (this.head - this.lastCleaned + size) % size;
+      if (outstanding === 0) {
+        this.markBroken(`cmd_tail ${tail} is not an entry boundary up to cmd_head ${this.head}`);
         break;
       }
       const at = CMDR_OFF + this.lastCleaned;
       const lenOp = this.view.getUint32(at + HDR_LEN_OP, true);
-      const len = lenOp & ~TCMU_OP_MASK;
-      if (len === 0 || len > size - this.lastCleaned) {
-        this.broken = true;
+      // Unsigned: userspace may have set bit 31 (JavaScript's & is signed).
+      const len = (lenOp & ~TCMU_OP_MASK) >>> 0;
+      if (len === 0 || len > outstanding) {
+        this.markBroken(`entry at ${this.lastCleaned} has length ${len}, with ${outstanding} bytes queued`);
         break;
       }
       if ((lenOp & TCMU_OP_MASK) === TCMU_OP_CMD) {
-        const cmd = this.commands.get(this.view.getUint16(at + HDR_CMD_ID, true));
+        const id = this.view.getUint16(at + HDR_CMD_ID, true);
+        const cmd = this.commands.get(id);
         if (!cmd) {
-          this.broken = true;
+          this.markBroken(`cmd_id ${id} not found`);
           break;
         }
         this.commands.delete(cmd.cmdId);
@@ -317,11 +343,16 @@ export class TcmuRing {
     return handled;
   }
 
+  private markBroken(reason: string): void {
+    this.broken = true;
+    this.opts.onBroken?.(reason);
+  }
+
   /** tcmu_handle_completion(): status, sense, data in. An expired command only gives back its blocks. */
   private complete(cmd: RingCmd, at: number): void {
     this.data.release(cmd.blocks);
     if (cmd.timer) clearTimeout(cmd.timer);
-    if (cmd.expired) return;
+    if (cmd.expired) return cmd.released?.();
     const uflags = this.mem[at + HDR_UFLAGS]!;
     if (uflags & TCMU_UFLAG_UNKNOWN_OP) return this.end(cmd, ended(cmd, 'completed', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE()));
     const status = this.mem[at + RSP_SCSI_STATUS]!;
@@ -369,7 +400,8 @@ export class TcmuRing {
     cmd.timer = null;
     if (cmd.expired || !this.commands.has(cmd.cmdId)) return;
     cmd.expired = true;
-    this.end(cmd, ended(cmd, 'timed_out', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE()));
+    const entryReleased = new Promise<void>((r) => (cmd.released = r));
+    this.end(cmd, { ...ended(cmd, 'timed_out', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE()), entryReleased });
     this.opts.onExpired?.({ cmdId: cmd.cmdId, opcode: cmd.req.cdb[0]!, where: 'ring' });
   }
 
@@ -450,7 +482,10 @@ export class TcmuRing {
     for (const cmd of this.commands.values()) {
       if (cmd.timer) clearTimeout(cmd.timer);
       this.data.release(cmd.blocks);
-      if (cmd.expired) continue;
+      if (cmd.expired) {
+        cmd.released?.();
+        continue;
+      }
       failed.push(cmd);
       this.end(cmd, ended(cmd, outcome, status, status === SAM_STAT_CHECK_CONDITION ? LUN_COMM_FAILURE() : EMPTY));
     }

@@ -23,7 +23,6 @@ export const SERVICE_ACTION_IN_16 = 0x9e;
 export const SAI_READ_CAPACITY_16 = 0x10;
 
 export const SENSE_NOT_READY = 0x02;
-export const SENSE_HARDWARE_ERROR = 0x04;
 export const SENSE_ILLEGAL_REQUEST = 0x05;
 
 export type DataDirection = 'none' | 'in' | 'out';
@@ -34,23 +33,6 @@ export interface ScsiRequest {
   dir: DataDirection;
   dataOut?: Buffer;
   dataInLength?: number;
-}
-
-/** scsi_command_size(): the length the group code in the opcode's top 3 bits gives. */
-export function cdbLength(opcode: number): number {
-  switch (opcode >> 5) {
-    case 0:
-      return 6;
-    case 1:
-    case 2:
-      return 10;
-    case 4:
-      return 16;
-    case 5:
-      return 12;
-    default:
-      throw new Errno('EINVAL', `opcode 0x${opcode.toString(16)} has no fixed CDB length`);
-  }
 }
 
 export function testUnitReady(): ScsiRequest {

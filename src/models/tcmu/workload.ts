@@ -171,7 +171,15 @@ export class Workload {
     this.out.set(seq, { op: isRead ? 'read' : 'write', lba });
     void this.ring.submit(req).then((c) => {
       this.out.delete(seq);
-      chunk.busy = false;
+      // An expired command may still be carried out until its entry leaves
+      // the ring (tcmu_check_expired_ring_cmd keeps it there): its chunk
+      // stays busy until then, or a late write would fail the next read.
+      if (c.entryReleased) {
+        void c.entryReleased.then(() => {
+          chunk.busy = false;
+          if (this.out.size < this.o.depth) this.next();
+        });
+      } else chunk.busy = false;
       this.byOutcome[c.outcome] = (this.byOutcome[c.outcome] ?? 0) + 1;
       this.byStatus[String(c.status)] = (this.byStatus[String(c.status)] ?? 0) + 1;
       const good = c.outcome === 'completed' && c.status === SAM_STAT_GOOD;
