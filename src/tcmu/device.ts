@@ -4,6 +4,7 @@
  * destroyed in the kernel's order.
  */
 import type { Instance } from '../core/index.js';
+import type { TcmuReconfig } from '../models/tcmu/config.js';
 import type { TcmuState } from '../models/tcmu/model.js';
 import type { TcmuDeviceRef } from './family.js';
 
@@ -18,6 +19,11 @@ function tcmuMinor(inst: Instance<unknown>): number | null {
 export function describeTcmu(inst: Instance<unknown>): Omit<TcmuDeviceRef, 'deviceId'> | null {
   const minor = tcmuMinor(inst);
   return minor === null ? null : { uioName: (inst.state as TcmuState).name, minor };
+}
+
+/** TcmuNetlinkOptions.attach: where a tcmu instance's configfs writes find the consumers. */
+export function attachTcmu(inst: Instance<unknown>, reconfigure: ((r: TcmuReconfig) => Promise<void>) | null): void {
+  if (tcmuMinor(inst) !== null) (inst.state as TcmuState).reconfigure = reconfigure;
 }
 
 /**

@@ -7,6 +7,7 @@
  * (CMD_STATUS, DEVICE_ID) and announces itself with SET_FEATURES
  * (SUPP_KERN_CMD_REPLY).
  */
+import type { TcmuReconfig } from '../models/tcmu/config.js';
 import { encodeGenl, type AttrValue } from '../netlink/genl.js';
 
 /** tcmu_genl_family.version; libtcmu's TCMU_NL_VERSION. Version 2 carries DEVICE_ID and expects *_DONE replies. */
@@ -57,7 +58,7 @@ export interface TcmuDeviceRef {
 }
 
 /** A reconfiguration RECONFIG_DEVICE carries (tcmu_send_*_event()). */
-export type Reconfig = { devConfig: string } | { devSize: bigint } | { writeCache: boolean };
+export type Reconfig = TcmuReconfig;
 
 function reconfigAttr(r: Reconfig): [number, AttrValue] {
   if ('devConfig' in r) return [TcmuAttr.DEV_CFG, { kind: 'string', value: r.devConfig }];

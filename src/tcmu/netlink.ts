@@ -54,6 +54,11 @@ export interface TcmuNetlinkOptions {
    * drained, so the kernel never sends REMOVED_DEVICE with I/O in flight).
    */
   quiesce?: (inst: Instance<unknown>, timeoutMs: number) => Promise<void>;
+  /**
+   * Gives a tcmu instance the means to ask the consumers about a
+   * reconfiguration (its configfs attribute writes), or takes it back (null).
+   */
+  attach?: (inst: Instance<unknown>, reconfigure: ((r: Reconfig) => Promise<void>) | null) => void;
   /** Bound on the wait for a *_DONE reply; default 5000 ms. */
   replyTimeoutMs?: number;
 }
@@ -95,8 +100,10 @@ export class TcmuNetlink {
       onDatagram: (d) => this.receive(d),
       onError: (code) => o.logger.warn({ code }, 'tcmu netlink: receive failed'),
     });
+    for (const inst of o.devices.list()) this.attach(inst);
     const hooks: LifecycleHooks = {
       plugged: async (inst) => {
+        this.attach(inst);
         if (this.consumers.size > 0 && o.describe(inst)) await this.event(inst, TcmuCmd.ADDED_DEVICE);
       },
       unplugging: async (inst) => {
@@ -108,6 +115,24 @@ export class TcmuNetlink {
       },
     };
     this.removeHooks = o.devices.addHooks(hooks);
+  }
+
+  private attach(inst: Instance<unknown>): void {
+    if (this.o.describe(inst)) this.o.attach?.(inst, (r) => this.reconfigure(inst, r));
+  }
+
+  /**
+   * tcmu_netlink_event_send(RECONFIG_DEVICE): the attribute write succeeds
+   * only if a consumer answered RECONFIG_DEVICE_DONE with status 0. No
+   * listener fails it ESRCH (genlmsg_multicast_allns), a negative status
+   * with that errno; a reply that never came, ETIMEDOUT (the kernel would
+   * wait for ever).
+   */
+  private async reconfigure(inst: Instance<unknown>, r: Reconfig): Promise<void> {
+    const out = await this.event(inst, TcmuCmd.RECONFIG_DEVICE, r);
+    if (out.result === 'no consumer') throw new Errno('ESRCH');
+    if (out.result === 'timeout') throw new Errno('ETIMEDOUT');
+    if (out.status < 0) throw -out.status < 4096 ? new Errno(-out.status) : new Errno('EIO');
   }
 
   get port(): number {
@@ -276,6 +301,7 @@ export class TcmuNetlink {
   async close(): Promise<void> {
     this.closed = true;
     this.removeHooks();
+    for (const inst of this.o.devices.list()) if (this.o.describe(inst)) this.o.attach?.(inst, null);
     for (const p of this.pending.values()) p.resolve({ status: -errnoNumber('ESHUTDOWN'), port: 0 });
     this.pending.clear();
     await this.sock.close();

@@ -29,7 +29,7 @@ import type { Instance, Logger } from '../core/index.js';
 import type { Bind } from '../scenario/bind.js';
 import type { ProgramSetup } from '../scenario/runner.js';
 import { PrivateDev } from '../scenario/private-dev.js';
-import { describeTcmu, quiesceTcmu } from './device.js';
+import { attachTcmu, describeTcmu, quiesceTcmu } from './device.js';
 import { SHIM_ENV, TcmuNetlink } from './netlink.js';
 import { tcmuShim } from './shim.js';
 
@@ -95,7 +95,7 @@ export async function prepareTcmu(emu: EmulatorHandle, dir: string, logger: Logg
   };
   devices.events.on('event', onEvent);
 
-  const netlink = new TcmuNetlink({ devices, logger, describe: describeTcmu, quiesce: quiesceTcmu });
+  const netlink = new TcmuNetlink({ devices, logger, describe: describeTcmu, quiesce: quiesceTcmu, attach: attachTcmu });
   const preload = [shim, process.env.LD_PRELOAD].filter(Boolean).join(':');
   return {
     binds,

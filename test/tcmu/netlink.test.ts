@@ -10,11 +10,11 @@ import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/api.js';
-import { describeTcmu, quiesceTcmu } from '../../src/tcmu/device.js';
+import { attachTcmu, describeTcmu, quiesceTcmu } from '../../src/tcmu/device.js';
 import { TcmuCmd } from '../../src/tcmu/family.js';
 import { TcmuNetlink } from '../../src/tcmu/netlink.js';
 import { testLogger, testRoot } from '../helpers/mount.js';
-import { pythonInteractive, type Interactive } from '../helpers/proc.js';
+import { pythonInteractive, run, type Interactive } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
 import type { TcmuState } from '../../src/models/tcmu/model.js';
 
@@ -49,9 +49,13 @@ def recv(ms):
         n, t = struct.unpack_from('=HH', d, off)
         attrs[t] = d[off + 4:off + n]
         off += (n + 3) & ~3
-    return {'cmd': cmd, 'version': ver, 'flags': flags, 'pid': pid,
-            'device': attrs[1].rstrip(b'\\0').decode(), 'minor': struct.unpack('=I', attrs[2])[0],
-            'id': struct.unpack('=I', attrs[8])[0]}
+    r = {'cmd': cmd, 'version': ver, 'flags': flags, 'pid': pid,
+         'device': attrs[1].rstrip(b'\\0').decode(), 'minor': struct.unpack('=I', attrs[2])[0],
+         'id': struct.unpack('=I', attrs[8])[0]}
+    if 4 in attrs: r['devcfg'] = attrs[4].rstrip(b'\\0').decode()
+    if 5 in attrs: r['devsize'] = struct.unpack('=Q', attrs[5])[0]
+    if 6 in attrs: r['writecache'] = attrs[6][0]
+    return r
 print(json.dumps({'port': me}))
 for line in sys.stdin:
     w = line.split()
@@ -76,7 +80,7 @@ async function ask(cmd: string, ms = 5000): Promise<Record<string, unknown>> {
 
 beforeAll(async () => {
   emu = await startEmulator({ mountpoint: await mkdtemp(join(testRoot(), 'tcmu-nl-')), logger: testLogger() });
-  nl = new TcmuNetlink({ devices: emu.emulator.devices, logger: testLogger(), describe: describeTcmu, quiesce: quiesceTcmu, replyTimeoutMs: 300 });
+  nl = new TcmuNetlink({ devices: emu.emulator.devices, logger: testLogger(), describe: describeTcmu, quiesce: quiesceTcmu, attach: attachTcmu, replyTimeoutMs: 300 });
   py = pythonInteractive(CONSUMER, [String(nl.port), String(nl.familyId)]);
   await py.line();
 });
@@ -128,20 +132,51 @@ describe('the TCM-USER family', () => {
     expect(types.indexOf('unplug_started')).toBeGreaterThan(types.indexOf('netlink_timeout'));
   });
 
+  it('asks the consumer with RECONFIG_DEVICE before a configfs write of dev_config or dev_size takes effect, and fails the write with its status', async () => {
+    const plugging = emu.plug('tcmu', 'uio%d', RING);
+    const added = await ask('recv');
+    await ask(`done ${TcmuCmd.ADDED_DEVICE_DONE} ${String(added.id)} 0`);
+    await plugging;
+    const attrib = emu.path('sys/kernel/config/target/core/user_0/cdevemu/attrib');
+    const write = (file: string, text: string) => run('bash', ['-c', 'printf %s "$1" > "$2"', 'bash', text, `${attrib}/${file}`]);
+
+    // Accepted: the string, then the uio name (tcmu_update_uio_info).
+    const accepted = write('dev_config', 'qcow//new.img');
+    expect(await ask('recv')).toMatchObject({ cmd: TcmuCmd.RECONFIG_DEVICE, id: added.id, devcfg: 'qcow//new.img', device: 'tcm-user/0/cdevemu/qcow//nonexistent.img' });
+    expect(await ask(`done ${TcmuCmd.RECONFIG_DEVICE_DONE} ${String(added.id)} 0`)).toMatchObject({ ack: 0 });
+    expect((await accepted).code).toBe(0);
+    expect((await run('cat', [`${attrib}/dev_config`, emu.path('sys/class/uio/uio0/name')])).stdout).toBe('qcow//new.img\ntcm-user/0/cdevemu/qcow//new.img\n');
+
+    // Refused with -EOPNOTSUPP: the write fails so, and nothing changes.
+    const refused = write('dev_size', '2097152');
+    expect(await ask('recv')).toMatchObject({ cmd: TcmuCmd.RECONFIG_DEVICE, devsize: 2097152 });
+    await ask(`done ${TcmuCmd.RECONFIG_DEVICE_DONE} ${String(added.id)} -95`);
+    expect((await refused).stderr).toMatch(/Operation not supported/);
+    expect((await run('cat', [`${attrib}/dev_size`])).stdout).toBe(`${RING.devSize}\n`);
+
+    const unplugging = emu.unplug('uio0');
+    expect(await ask('recv')).toMatchObject({ cmd: TcmuCmd.REMOVED_DEVICE });
+    await ask(`done ${TcmuCmd.REMOVED_DEVICE_DONE} ${String(added.id)} 0`);
+    await unplugging;
+  });
+
   it('drops a consumer that went away', async () => {
     py.send('exit');
     await py.exited;
     await emu.plug('tcmu', 'uio%d', RING);
     expect(nl.consumerPorts).toEqual([]);
-    expect(emu.events({ device: 'uio0', generation: 3, type: 'netlink_sent' })).toEqual([]);
+    expect(emu.events({ device: 'uio0', generation: 4, type: 'netlink_sent' })).toEqual([]);
   });
 
   it('without a consumer, unplugs without waiting for commands nobody can complete', async () => {
-    // A TUR in the ring of generation 3, with no consumer to complete it.
+    // No listener: a reconfiguration fails ESRCH (genlmsg_multicast_allns).
+    const nobody = await run('bash', ['-c', `printf qcow//x.img > ${emu.path('sys/kernel/config/target/core/user_0/cdevemu/attrib/dev_config')}`]);
+    expect(nobody.stderr).toMatch(/No such process/);
+    // A TUR in the ring of generation 4, with no consumer to complete it.
     const held = emu.action('uio0', 'submit', { op: 'tur' }).catch((e: Error) => e);
     await until(() => (emu.emulator.devices.get('uio0')!.state as TcmuState).ring.stats.inflight === 1, 5000, 'TUR in the ring');
     await emu.unplug('uio0');
-    const types = emu.events({ device: 'uio0', generation: 3 }).map((e) => e.type);
+    const types = emu.events({ device: 'uio0', generation: 4 }).map((e) => e.type);
     expect(types).not.toContain('tcmu_quiesced');
     expect(types).toContain('tcmu_removed');
     expect(await held).toMatchObject({ code: 'EIO' });

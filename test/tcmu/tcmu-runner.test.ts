@@ -16,7 +16,8 @@ import { startEmulator, type EmulatorHandle } from '../../src/api.js';
 import type { DeviceEvent } from '../../src/core/events.js';
 import { bindCommand } from '../../src/scenario/bind.js';
 import { prepareTcmu, type TcmuSetup } from '../../src/tcmu/preset.js';
-import { Interactive } from '../helpers/proc.js';
+import { Interactive, run } from '../helpers/proc.js';
+import { errnoName } from '../../src/errno.js';
 import { testLogger, testRoot } from '../helpers/mount.js';
 import { mkdir } from 'node:fs/promises';
 
@@ -50,6 +51,14 @@ async function image(name: string): Promise<string> {
   await truncate(p, DEV_SIZE);
   return p;
 }
+
+/** python3 -c: writes argv[2] to argv[1] in one write(2); prints ok or the errno's name. */
+const WRITE_ERRNO = `import os,sys,errno
+fd = os.open(sys.argv[1], os.O_WRONLY)
+try:
+    os.write(fd, sys.argv[2].encode()); print("ok")
+except OSError as e:
+    print(errno.errorcode[e.errno])`;
 
 function plugTcmu(path: string, dev: string): Promise<unknown> {
   return emu.plug('tcmu', 'uio%d', { subtype: 'qcow', cfgstring: path, dev, devSize: DEV_SIZE, ...RING });
@@ -145,6 +154,19 @@ describe('tcmu-runner against emulated tcmu devices', () => {
     expect(done).toMatchObject({ cmd: 'ADDED_DEVICE_DONE', status: 0 });
     expect(events.some((e) => e.type === 'opened' && e.device === 'uio1')).toBe(true);
     await serves("uio1", imgB);
+  });
+
+  it('answers a configfs reconfiguration (attrib/dev_size) with RECONFIG_DEVICE_DONE, whose status the write returns', async () => {
+    const attrib = emu.path('sys/kernel/config/target/core/user_0/disk_b/attrib');
+    const w = await run('python3', ['-c', WRITE_ERRNO, `${attrib}/dev_size`, String(2 * DEV_SIZE)]);
+    const done = events.find((e) => e.device === 'uio1' && e.type === 'netlink_done' && e.cmd === 'RECONFIG_DEVICE_DONE');
+    expect(done, w.stdout + w.stderr).toBeDefined();
+    const status = done!.status as number;
+    const size = (await run('cat', [`${attrib}/dev_size`])).stdout;
+    // tcmu-runner 1.5.4's qcow handler has no reconfig: -EOPNOTSUPP (dev_reconfig()).
+    expect(w.stdout).toBe(status === 0 ? 'ok\n' : `${errnoName(-status)}\n`);
+    expect(size).toBe(`${status === 0 ? 2 * DEV_SIZE : DEV_SIZE}\n`);
+    await serves('uio1', imgB);
   });
 
   it('removes a device in the kernel order under a workload: DONE, fd closed before free, every acknowledged write on disk', async () => {

@@ -28,7 +28,16 @@ export interface TcmuConfig {
   layout: RingLayout;
   /** wwn/vpd_unit_serial. */
   serial: string;
+  /** attrib/emulate_write_cache. */
+  writeCache: boolean;
 }
+
+/**
+ * A change of a configured device that the kernel asks the daemon about
+ * first, with RECONFIG_DEVICE (tcmu_send_dev_config_event,
+ * tcmu_send_dev_size_event, tcmu_send_emulate_write_cache).
+ */
+export type TcmuReconfig = { devConfig: string } | { devSize: bigint } | { writeCache: boolean };
 
 const MODEL = 'tcmu';
 
@@ -75,6 +84,7 @@ export function tcmuConfig(options: unknown): TcmuConfig {
     maxDataAreaMB: Math.max(1, Math.floor(dataSize / (1024 * 1024))),
     layout: ringLayout(cmdAreaSize, dataSize),
     serial: o.serial ?? `cdevemu-${hba}-${dev}`,
+    writeCache: false,
   };
 }
 

@@ -10,8 +10,9 @@
  *   enable               1 (the device is configured)
  *   control              write-only: "key=value,..." (tcmu_set_configfs_dev_params)
  *   attrib/...           hw_block_size, hw_max_sectors, hw_queue_depth, cmd_time_out (rw),
- *                        qfull_time_out (rw), max_data_area_mb, dev_config, dev_size,
- *                        nl_reply_supported, emulate_write_cache
+ *                        qfull_time_out (rw), max_data_area_mb, dev_config (rw), dev_size (rw),
+ *                        nl_reply_supported, emulate_write_cache (rw); a write of the
+ *                        three rw ones asks the daemon first (RECONFIG_DEVICE)
  *   action/block_dev     rw: "blocked"/"unblocked"; 1 blocks, 0 unblocks (tcmu_block_dev_store)
  *   action/reset_ring    write-only: 1 or 2 (tcmu_reset_ring_store)
  *   alua/                a group directory (its default_tg_pt_gp is not emulated)
@@ -21,7 +22,7 @@ import { Errno } from '../../errno.js';
 import { SYS_DIR } from '../../devio.js';
 import type { Attribute } from '../../core/index.js';
 import { uioAttributes } from '../uio.js';
-import { configfsDir } from './config.js';
+import { configfsDir, uioName, type TcmuReconfig } from './config.js';
 import type { TcmuInstance } from './model.js';
 
 /**
@@ -66,10 +67,37 @@ export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
     [`${d}/attrib/hw_max_sectors`]: () => line(c().hwMaxSectors),
     [`${d}/attrib/hw_queue_depth`]: '128\n',
     [`${d}/attrib/max_data_area_mb`]: () => line(c().maxDataAreaMB),
-    [`${d}/attrib/dev_config`]: () => line(`${c().subtype}/${c().cfgstring}`),
-    [`${d}/attrib/dev_size`]: () => line(c().devSize),
+    [`${d}/attrib/dev_config`]: {
+      show: () => line(`${c().subtype}/${c().cfgstring}`),
+      // tcmu_dev_config_store(): the daemon first, then the string and the uio name.
+      store: async (text) => {
+        const v = text.endsWith('\n') ? text.slice(0, -1) : text;
+        const slash = v.indexOf('/');
+        if (!v || Buffer.byteLength(v) > TCMU_CONFIG_LEN - 1 || slash <= 0) throw new Errno('EINVAL');
+        await reconfigure(inst, { devConfig: v });
+        c().subtype = v.slice(0, slash);
+        c().cfgstring = v.slice(slash + 1);
+        s().name = uioName(c());
+      },
+    },
+    [`${d}/attrib/dev_size`]: {
+      show: () => line(c().devSize),
+      store: async (text) => {
+        const v = kstrtoul(text, Number.MAX_SAFE_INTEGER);
+        await reconfigure(inst, { devSize: BigInt(v) });
+        c().devSize = v;
+      },
+    },
     [`${d}/attrib/nl_reply_supported`]: '0\n',
-    [`${d}/attrib/emulate_write_cache`]: '0\n',
+    [`${d}/attrib/emulate_write_cache`]: {
+      show: () => line(c().writeCache ? 1 : 0),
+      store: async (text) => {
+        const v = kstrtoul(text, 255);
+        if (v > 1) throw new Errno('EINVAL');
+        await reconfigure(inst, { writeCache: v === 1 });
+        c().writeCache = v === 1;
+      },
+    },
     [`${d}/attrib/cmd_time_out`]: {
       show: () => line(Math.floor(c().cmdTimeOutMs / 1000)),
       store: (text) => {
@@ -104,6 +132,14 @@ export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
     [`${d}/alua`]: SYS_DIR,
     [`${d}/wwn/vpd_unit_serial`]: () => line(`T10 VPD Unit Serial Number: ${c().serial}`),
   };
+}
+
+/** TCMU_CONFIG_LEN: dev_config's buffer, NUL included. */
+const TCMU_CONFIG_LEN = 256;
+
+/** The daemon's answer to a reconfiguration of a configured (enabled) device. */
+function reconfigure(inst: TcmuInstance, r: TcmuReconfig): Promise<void> {
+  return inst.state.reconfigure ? inst.state.reconfigure(r) : Promise.reject(new Errno('ESRCH'));
 }
 
 /**

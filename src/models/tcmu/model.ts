@@ -20,7 +20,7 @@ import type { DeviceModel, Instance } from '../../core/index.js';
 import { uioModel, type UioState } from '../uio.js';
 import { TCMU_MAILBOX_VERSION } from './abi.js';
 import { tcmuActions } from './actions.js';
-import { backstoreKey, tcmuConfig, uioName, type TcmuConfig } from './config.js';
+import { backstoreKey, tcmuConfig, uioName, type TcmuConfig, type TcmuReconfig } from './config.js';
 import { tcmuAttributes } from './configfs.js';
 import { TcmuRing } from './ring.js';
 import { ackedContent, type Workload } from './workload.js';
@@ -31,6 +31,13 @@ export interface TcmuState extends UioState {
   workload: Workload | null;
   /** TCMU_DEV_BIT_OPEN. */
   opened: boolean;
+  /**
+   * Asks the daemon to accept a reconfiguration (RECONFIG_DEVICE, answered
+   * by its _DONE); rejects with the errno the write of the attribute fails
+   * with. Set by the netlink family serving this device; without one, the
+   * kernel's multicast finds no listener: ESRCH.
+   */
+  reconfigure: ((r: TcmuReconfig) => Promise<void>) | null;
 }
 
 export type TcmuInstance = Instance<TcmuState>;
@@ -67,6 +74,7 @@ export const tcmuModel: DeviceModel<TcmuState> = {
       ring,
       workload: null,
       opened: false,
+      reconfigure: null,
     };
   },
   attributes: (inst) => tcmuAttributes(inst),
