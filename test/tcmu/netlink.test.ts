@@ -78,6 +78,15 @@ async function ask(cmd: string, ms = 5000): Promise<Record<string, unknown>> {
   return JSON.parse(await py.line(ms + 5000)) as Record<string, unknown>;
 }
 
+/** Plugs a tcmu device, the consumer answering its ADDED_DEVICE with DONE 0; returns the ADDED message. */
+async function plugAnswered(): Promise<Record<string, unknown>> {
+  const plugging = emu.plug('tcmu', 'uio%d', RING);
+  const added = await ask('recv');
+  await ask(`done ${TcmuCmd.ADDED_DEVICE_DONE} ${String(added.id)} 0`);
+  await plugging;
+  return added;
+}
+
 beforeAll(async () => {
   emu = await startEmulator({ mountpoint: await mkdtemp(join(testRoot(), 'tcmu-nl-')), logger: testLogger() });
   nl = new TcmuNetlink({ devices: emu.emulator.devices, logger: testLogger(), describe: describeTcmu, quiesce: quiesceTcmu, attach: attachTcmu, replyTimeoutMs: 300 });
@@ -119,10 +128,7 @@ describe('the TCM-USER family', () => {
   });
 
   it('bounds the wait for a REMOVED_DEVICE_DONE that never comes, then unplugs', async () => {
-    const plugging = emu.plug('tcmu', 'uio%d', RING);
-    const added = await ask('recv');
-    await ask(`done ${TcmuCmd.ADDED_DEVICE_DONE} ${String(added.id)} 0`);
-    await plugging;
+    const added = await plugAnswered();
     const unplugging = emu.unplug('uio0');
     expect(await ask('recv')).toMatchObject({ cmd: TcmuCmd.REMOVED_DEVICE, id: added.id });
     const report = await unplugging;
@@ -133,10 +139,7 @@ describe('the TCM-USER family', () => {
   });
 
   it('asks the consumer with RECONFIG_DEVICE before a configfs write of dev_config or dev_size takes effect, and fails the write with its status', async () => {
-    const plugging = emu.plug('tcmu', 'uio%d', RING);
-    const added = await ask('recv');
-    await ask(`done ${TcmuCmd.ADDED_DEVICE_DONE} ${String(added.id)} 0`);
-    await plugging;
+    const added = await plugAnswered();
     const attrib = emu.path('sys/kernel/config/target/core/user_0/cdevemu/attrib');
     const write = (file: string, text: string) => run('bash', ['-c', 'printf %s "$1" > "$2"', 'bash', text, `${attrib}/${file}`]);
 
