@@ -634,6 +634,32 @@ describe('INTERRUPT', () => {
     expect(ch.replies.map((r) => [r.unique, r.error])).toEqual([[0x70n, -E.EINTR]]);
   });
 
+  it('a signal is reused only after a synchronous answer left it unaborted and unheard; one still listened to is never reused', async () => {
+    doInit();
+    const seen: AbortSignal[] = [];
+    const stale = vi.fn();
+    // First request: answered synchronously, nothing left on its signal.
+    fs.read.mockImplementationOnce((c: RequestContext) => (seen.push(c.signal), Buffer.from('a')));
+    s.handle(req(Opcode.READ, 0x90n, readBody(3n, 0n, 4096)));
+    // Second: reuses it; answered synchronously but leaves a listener, so it is not reused again.
+    fs.read.mockImplementationOnce((c: RequestContext) => (seen.push(c.signal), c.signal.addEventListener('abort', stale), Buffer.from('b')));
+    s.handle(req(Opcode.READ, 0x91n, readBody(3n, 0n, 4096)));
+    // Third: blocks, then is interrupted: its abort must not reach the second handler's listener.
+    fs.read.mockImplementationOnce((c: RequestContext) => (seen.push(c.signal), new Promise<Buffer>(() => {})));
+    s.handle(req(Opcode.READ, 0x92n, readBody(3n, 0n, 4096)));
+    s.handle(interrupt(0x92n));
+    expect(seen[1]).toBe(seen[0]);
+    expect(seen[2]).not.toBe(seen[1]);
+    expect(seen[2]!.aborted).toBe(true);
+    expect(stale).not.toHaveBeenCalled();
+    await settle();
+    expect(ch.replies.map((r) => [r.unique, r.error])).toEqual([
+      [0x90n, 0],
+      [0x91n, 0],
+      [0x92n, -E.EINTR],
+    ]);
+  });
+
   it('INTERRUPT for an unknown unique: no reply', async () => {
     doInit();
     s.handle(interrupt(0x80n));
