@@ -1,19 +1,19 @@
 /**
  * A netlink socket served from the main thread: sends never block (see
  * sendtoNetlink), and datagrams are read, non-blocking, when the kernel
- * signals the socket readable (SIGIO, src/sys/sigio.ts). A netlink socket
- * answers read() like recv() with no flags: one datagram per call.
+ * signals the socket readable (SIGIO, src/sys/sigio.ts): one datagram per
+ * recvfrom(), with the port that sent it.
  */
 import { closeSync } from 'node:fs';
 import { E, Errno, errnoName } from '../errno.js';
-import { bindNetlink, netlinkPort, readOrErrno, sendtoNetlink, socket, AF_NETLINK, SOCK_CLOEXEC, SOCK_RAW } from '../sys/ffi.js';
+import { bindNetlink, netlinkPort, recvfromNetlink, sendtoNetlink, socket, AF_NETLINK, SOCK_CLOEXEC, SOCK_RAW } from '../sys/ffi.js';
 import { SigioWatch } from '../sys/sigio.js';
 
 export interface NetlinkSocketOptions {
   /** NETLINK_USERSOCK, NETLINK_GENERIC... */
   protocol: number;
-  /** Each datagram received, in order; the buffer is the callee's. Must not throw. */
-  onDatagram: (data: Buffer) => void;
+  /** Each datagram received, in order, with the port it came from; the buffer is the callee's. Must not throw. */
+  onDatagram: (data: Buffer, port: number) => void;
   /** A read failed other than by interruption (ENOBUFS: datagrams were dropped); reading goes on. */
   onError: (code: string) => void;
 }
@@ -47,8 +47,8 @@ export class NetlinkSocket {
   /** Reads every queued datagram; SIGIO brings the next ones. */
   private drain(): void {
     while (!this.closed) {
-      const n = readOrErrno(this.fd, this.buf, DATAGRAM_MAX);
-      if (n >= 0) this.o.onDatagram(Buffer.from(this.buf.subarray(0, n)));
+      const { n, port } = recvfromNetlink(this.fd, this.buf, DATAGRAM_MAX);
+      if (n >= 0) this.o.onDatagram(Buffer.from(this.buf.subarray(0, n)), port);
       else if (n === -E.EAGAIN) return;
       else if (n !== -E.EINTR) {
         this.o.onError(errnoName(-n));

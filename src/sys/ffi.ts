@@ -54,6 +54,7 @@ function bind(koffi: typeof Koffi) {
     bind: libc.func('int bind(int fd, const void *addr, uint32_t addrlen)'),
     getsockname: libc.func('int getsockname(int fd, void *addr, void *addrlen)'),
     sendto: libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)'),
+    recvfrom: libc.func('intptr_t recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *addrlen)'),
     ppoll: libc.func('int ppoll(_Inout_ uint8_t *fds, uint64_t nfds, const int64_t *timeout, void *sigmask)'),
     // Buffers pass as pointers to their memory, not copies.
     read: libc.func('intptr_t read(int fd, void *buf, size_t count)'),
@@ -200,6 +201,22 @@ export function readOrErrno(fd: number, buf: Buffer, length: number): number {
 export function writeOrErrno(fd: number, buf: Buffer, length: number): number {
   const r = Number(lib().write(fd, buf, length));
   return r < 0 ? -lib().koffi.errno() : r;
+}
+
+const recvAddr = Buffer.alloc(SOCKADDR_NL_SIZE);
+const recvAddrLen = Buffer.alloc(4);
+
+/**
+ * recvfrom(2) of one datagram without blocking: its length and the port
+ * it came from (the sender's real port, as the kernel's
+ * NETLINK_CB(skb).portid, whatever the message's nlmsg_pid says), or
+ * -errno in `n` (EAGAIN: none queued) instead of a throw.
+ */
+export function recvfromNetlink(fd: number, buf: Buffer, length: number): { n: number; port: number } {
+  recvAddrLen.writeUInt32LE(SOCKADDR_NL_SIZE);
+  const r = Number(lib().recvfrom(fd, buf, length, MSG_DONTWAIT, recvAddr, recvAddrLen));
+  if (r < 0) return { n: -lib().koffi.errno(), port: 0 };
+  return { n: r, port: recvAddr.readUInt32LE(4) };
 }
 
 /* include/uapi/asm-generic/poll.h */

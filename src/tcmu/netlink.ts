@@ -97,7 +97,7 @@ export class TcmuNetlink {
     this.replyTimeoutMs = o.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
     this.sock = new NetlinkSocket({
       protocol: NETLINK_USERSOCK,
-      onDatagram: (d) => this.receive(d),
+      onDatagram: (d, port) => this.receive(d, port),
       onError: (code) => o.logger.warn({ code }, 'tcmu netlink: receive failed'),
     });
     for (const inst of o.devices.list()) this.attach(inst);
@@ -224,7 +224,12 @@ export class TcmuNetlink {
     return { result: 'done', ...r };
   }
 
-  private receive(datagram: Buffer): void {
+  /**
+   * `from` is the sender's real port (NETLINK_CB(skb).portid in the
+   * kernel): consumers are known, and answered, by it, not by the
+   * nlmsg_pid they wrote.
+   */
+  private receive(datagram: Buffer, from: number): void {
     let messages: RawMessage[];
     try {
       messages = splitMessages(datagram);
@@ -235,66 +240,66 @@ export class TcmuNetlink {
     for (const m of messages) {
       if (m.type === NLMSG_ERROR) continue; // an ack of something we sent; we never ask for one
       if (m.type !== this.familyId) {
-        this.answer(m, -errnoNumber('ENOENT')); // no such family, as genl_rcv_msg() answers
+        this.answer(m, from, -errnoNumber('ENOENT')); // no such family, as genl_rcv_msg() answers
         continue;
       }
       let g: GenlMessage;
       try {
         g = decodeGenl(m);
       } catch (err) {
-        this.o.logger.warn({ err, port: m.pid }, 'tcmu netlink: malformed message dropped');
-        this.answer(m, -errnoNumber('EINVAL'));
+        this.o.logger.warn({ err, port: from }, 'tcmu netlink: malformed message dropped');
+        this.answer(m, from, -errnoNumber('EINVAL'));
         continue;
       }
-      this.answer(m, this.handle(g));
+      this.answer(m, from, this.handle(g, from));
     }
   }
 
   /** A request's result: 0 or a negative errno, as a genl doit() returns it. */
-  private handle(g: GenlMessage): number {
+  private handle(g: GenlMessage, from: number): number {
     switch (g.cmd) {
       case TcmuCmd.SET_FEATURES: {
         const replies = attr.u8(g.attrs.get(TcmuAttr.SUPP_KERN_CMD_REPLY));
-        this.consumers.set(g.pid, { replies: (replies ?? this.consumers.get(g.pid)?.replies ?? 0) !== 0 });
+        this.consumers.set(from, { replies: (replies ?? this.consumers.get(from)?.replies ?? 0) !== 0 });
         return 0;
       }
       case TcmuCmd.ADDED_DEVICE_DONE:
       case TcmuCmd.REMOVED_DEVICE_DONE:
       case TcmuCmd.RECONFIG_DEVICE_DONE:
-        return this.done(g);
+        return this.done(g, from);
       default:
         return -errnoNumber('EOPNOTSUPP');
     }
   }
 
-  private done(g: GenlMessage): number {
+  private done(g: GenlMessage, from: number): number {
     const status = attr.s32(g.attrs.get(TcmuAttr.CMD_STATUS));
     const deviceId = attr.u32(g.attrs.get(TcmuAttr.DEVICE_ID));
     if (status === undefined || deviceId === undefined) {
-      this.o.logger.warn({ port: g.pid, cmd: cmdName(g.cmd) }, 'tcmu netlink: CMD_STATUS or DEVICE_ID not set, doing nothing');
+      this.o.logger.warn({ port: from, cmd: cmdName(g.cmd) }, 'tcmu netlink: CMD_STATUS or DEVICE_ID not set, doing nothing');
       return -errnoNumber('EINVAL');
     }
     const p = this.pending.get(deviceId);
     if (!p) {
-      this.o.logger.warn({ port: g.pid, deviceId }, `tcmu netlink: ${cmdName(g.cmd)} for device id ${deviceId}, which waits for nothing`);
+      this.o.logger.warn({ port: from, deviceId }, `tcmu netlink: ${cmdName(g.cmd)} for device id ${deviceId}, which waits for nothing`);
       return -errnoNumber('ENODEV');
     }
     if (DONE_OF[p.cmd] !== g.cmd) {
-      this.o.logger.warn({ port: g.pid, deviceId }, `tcmu netlink: ${cmdName(g.cmd)} while expecting ${cmdName(DONE_OF[p.cmd])}`);
+      this.o.logger.warn({ port: from, deviceId }, `tcmu netlink: ${cmdName(g.cmd)} while expecting ${cmdName(DONE_OF[p.cmd])}`);
       return -errnoNumber('EINVAL');
     }
     this.pending.delete(deviceId);
-    p.resolve({ status, port: g.pid });
+    p.resolve({ status, port: from });
     return 0;
   }
 
-  private answer(m: RawMessage, error: number): void {
+  /** netlink_ack(): to the port the message came from, whatever its nlmsg_pid says. */
+  private answer(m: RawMessage, to: number, error: number): void {
     if (!(m.flags & NLM_F_ACK) && error === 0) return;
-    if (m.pid === 0) return; // nobody to answer
     try {
-      this.sock.send(m.pid, encodeAck(m, error));
+      this.sock.send(to, encodeAck(m, error));
     } catch (err) {
-      this.o.logger.warn({ err, port: m.pid }, 'tcmu netlink: ack not delivered');
+      this.o.logger.warn({ err, port: to }, 'tcmu netlink: ack not delivered');
     }
   }
 

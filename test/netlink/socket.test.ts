@@ -10,12 +10,14 @@ import { NETLINK_USERSOCK } from '../../src/sys/ffi.js';
 it('delivers a burst of datagrams whole and in order, then refuses once closed', async () => {
   const COUNT = 200;
   const got: Buffer[] = [];
+  const ports = new Set<number>();
   let all!: () => void;
   const done = new Promise<void>((r) => (all = r));
   const errors: string[] = [];
   const rx = new NetlinkSocket({
     protocol: NETLINK_USERSOCK,
-    onDatagram: (d) => {
+    onDatagram: (d, port) => {
+      ports.add(port);
       got.push(d);
       if (got.length === COUNT) all();
     },
@@ -44,6 +46,7 @@ it('delivers a burst of datagrams whole and in order, then refuses once closed',
     expect(got.map((d) => d.length)).toEqual(sent.map((d) => d.length));
     expect(got.every((d, i) => d.equals(sent[i]!))).toBe(true);
     expect(errors).toEqual([]);
+    expect([...ports]).toEqual([tx.port]); // the sender's real port, from recvfrom()
     expect(full).toBeGreaterThan(0); // the queue did fill: reading kept up only through the signals
   } finally {
     await rx.close();

@@ -29,11 +29,11 @@ seq = 0
 def attr(t, payload):
     n = 4 + len(payload)
     return struct.pack('=HH', n, t) + payload + b'\\0' * ((4 - n % 4) % 4)
-def send(cmd, attrs=b''):
+def send(cmd, attrs=b'', pid=None):
     global seq
     seq += 1
     body = struct.pack('=BBH', cmd, 2, 0) + attrs
-    s.sendto(struct.pack('=IHHII', 16 + len(body), family, 5, seq, me) + body, (port, 0))  # REQUEST|ACK
+    s.sendto(struct.pack('=IHHII', 16 + len(body), family, 5, seq, me if pid is None else pid) + body, (port, 0))  # REQUEST|ACK
 def recv(ms):
     s.settimeout(ms / 1000)
     try:
@@ -60,6 +60,7 @@ print(json.dumps({'port': me}))
 for line in sys.stdin:
     w = line.split()
     if w[0] == 'features': send(7, attr(9, b'\\1'))
+    elif w[0] == 'features-as': send(7, attr(9, b'\\1'), int(w[1]))  # a wrong nlmsg_pid
     elif w[0] == 'done': send(int(w[1]), attr(7, struct.pack('=i', int(w[3]))) + attr(8, struct.pack('=I', int(w[2]))))
     elif w[0] == 'bare': send(int(w[1]))
     elif w[0] == 'recv': print(json.dumps(recv(int(w[1]))))
@@ -110,6 +111,10 @@ describe('the TCM-USER family', () => {
     expect(await ask(`bare ${TcmuCmd.ADDED_DEVICE_DONE}`)).toMatchObject({ ack: -22 });
     // A command the family does not take.
     expect(await ask('bare 42')).toMatchObject({ ack: -95 });
+    // Known and answered by its real port, whatever nlmsg_pid it writes (NETLINK_CB(skb).portid).
+    const real = nl.consumerPorts[0];
+    expect(await ask('features-as 4242')).toMatchObject({ ack: 0 });
+    expect(nl.consumerPorts).toEqual([real]);
   });
 
   it('announces a plugged device and completes the plug on ADDED_DEVICE_DONE', async () => {
