@@ -4,7 +4,7 @@
  * destroyed in the kernel's order.
  */
 import type { Instance } from '../core/index.js';
-import type { TcmuReconfig } from '../models/tcmu/config.js';
+import type { TcmuConsumers } from '../models/tcmu/config.js';
 import type { TcmuState } from '../models/tcmu/model.js';
 import type { TcmuDeviceRef } from './family.js';
 
@@ -22,8 +22,8 @@ export function describeTcmu(inst: Instance<unknown>): Omit<TcmuDeviceRef, 'devi
 }
 
 /** TcmuNetlinkOptions.attach: where a tcmu instance's configfs writes find the consumers. */
-export function attachTcmu(inst: Instance<unknown>, reconfigure: ((r: TcmuReconfig) => Promise<void>) | null): void {
-  if (tcmuMinor(inst) !== null) (inst.state as TcmuState).reconfigure = reconfigure;
+export function attachTcmu(inst: Instance<unknown>, consumers: TcmuConsumers | null): void {
+  if (tcmuMinor(inst) !== null) (inst.state as TcmuState).consumers = consumers;
 }
 
 /**

@@ -30,6 +30,7 @@
 import type { DeviceManager, Instance, LifecycleHooks, Logger } from '../core/index.js';
 import { Errno, errnoNumber } from '../errno.js';
 import { attr, decodeGenl, encodeAck, GENL_MIN_ID, NLM_F_ACK, NLMSG_ERROR, splitMessages, type GenlMessage, type RawMessage } from '../netlink/genl.js';
+import type { TcmuConsumers } from '../models/tcmu/config.js';
 import { NetlinkSocket } from '../netlink/socket.js';
 import { NETLINK_USERSOCK } from '../sys/ffi.js';
 import { cmdName, DONE_OF, encodeEvent, TcmuAttr, TcmuCmd, type EventCmd, type Reconfig, type TcmuDeviceRef } from './family.js';
@@ -58,7 +59,7 @@ export interface TcmuNetlinkOptions {
    * Gives a tcmu instance the means to ask the consumers about a
    * reconfiguration (its configfs attribute writes), or takes it back (null).
    */
-  attach?: (inst: Instance<unknown>, reconfigure: ((r: Reconfig) => Promise<void>) | null) => void;
+  attach?: (inst: Instance<unknown>, consumers: TcmuConsumers | null) => void;
   /** Bound on the wait for a *_DONE reply; default 5000 ms. */
   replyTimeoutMs?: number;
 }
@@ -118,7 +119,11 @@ export class TcmuNetlink {
   }
 
   private attach(inst: Instance<unknown>): void {
-    if (this.o.describe(inst)) this.o.attach?.(inst, (r) => this.reconfigure(inst, r));
+    if (!this.o.describe(inst)) return;
+    this.o.attach?.(inst, {
+      reconfigure: (r) => this.reconfigure(inst, r),
+      replySupported: () => [...this.consumers.values()].some((c) => c.replies),
+    });
   }
 
   /**

@@ -154,6 +154,8 @@ describe('the TCM-USER family', () => {
     expect(await ask(`done ${TcmuCmd.RECONFIG_DEVICE_DONE} ${String(added.id)} 0`)).toMatchObject({ ack: 0 });
     expect((await accepted).code).toBe(0);
     expect((await run('cat', [`${attrib}/dev_config`, emu.path('sys/class/uio/uio0/name')])).stdout).toBe('qcow//new.img\ntcm-user/0/cdevemu/qcow//new.img\n');
+    // The consumer announced SUPP_KERN_CMD_REPLY: events wait for its *_DONE.
+    expect((await run('cat', [`${attrib}/nl_reply_supported`])).stdout).toBe('1\n');
 
     // Refused with -EOPNOTSUPP: the write fails so, and nothing changes.
     const refused = write('dev_size', '2097152');
@@ -180,6 +182,7 @@ describe('the TCM-USER family', () => {
     // No listener: a reconfiguration fails ESRCH (genlmsg_multicast_allns).
     const nobody = await run('bash', ['-c', `printf qcow//x.img > ${emu.path('sys/kernel/config/target/core/user_0/cdevemu/attrib/dev_config')}`]);
     expect(nobody.stderr).toMatch(/No such process/);
+    expect((await run('cat', [emu.path('sys/kernel/config/target/core/user_0/cdevemu/attrib/nl_reply_supported')])).stdout).toBe('0\n');
     // A TUR in the ring of generation 4, with no consumer to complete it.
     const held = emu.action('uio0', 'submit', { op: 'tur' }).catch((e: Error) => e);
     await until(() => (emu.emulator.devices.get('uio0')!.state as TcmuState).ring.stats.inflight === 1, 5000, 'TUR in the ring');

@@ -39,6 +39,17 @@ export interface TcmuConfig {
  */
 export type TcmuReconfig = { devConfig: string } | { devSize: bigint } | { writeCache: boolean };
 
+/** The netlink family's side of a tcmu device: what its configfs attributes ask of the consumers. */
+export interface TcmuConsumers {
+  /**
+   * Asks them to accept a reconfiguration (RECONFIG_DEVICE, answered by its
+   * _DONE); rejects with the errno the write of the attribute fails with.
+   */
+  reconfigure(r: TcmuReconfig): Promise<void>;
+  /** Whether a registered consumer answers events with *_DONE (SET_FEATURES' SUPP_KERN_CMD_REPLY). */
+  replySupported(): boolean;
+}
+
 const MODEL = 'tcmu';
 
 /** The options of the tcmu model (docs/models.md). The map's size is needed before create() (regions()), so this runs twice. */

@@ -11,7 +11,8 @@
  *   control              write-only: "key=value,..." (tcmu_set_configfs_dev_params)
  *   attrib/...           hw_block_size, hw_max_sectors, hw_queue_depth, cmd_time_out (rw),
  *                        qfull_time_out (rw), max_data_area_mb, dev_config (rw), dev_size (rw),
- *                        nl_reply_supported, emulate_write_cache (rw); a write of the
+ *                        nl_reply_supported (1 once a consumer answers with *_DONE),
+ *                        emulate_write_cache (rw); a write of the
  *                        three rw ones asks the daemon first (RECONFIG_DEVICE)
  *   action/block_dev     rw: "blocked"/"unblocked"; 1 blocks, 0 unblocks (tcmu_block_dev_store)
  *   action/reset_ring    write-only: 1 or 2 (tcmu_reset_ring_store)
@@ -88,7 +89,9 @@ export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
         c().devSize = v;
       },
     },
-    [`${d}/attrib/nl_reply_supported`]: '0\n',
+    // The kernel copies tcmu_kern_cmd_reply_supported (a daemon's SET_FEATURES) in at
+    // configure time; here it follows the consumers registered now, whose replies unplug waits for.
+    [`${d}/attrib/nl_reply_supported`]: () => line(s().consumers?.replySupported() ? 1 : 0),
     [`${d}/attrib/emulate_write_cache`]: {
       show: () => line(c().writeCache ? 1 : 0),
       store: async (text) => {
@@ -139,7 +142,7 @@ const TCMU_CONFIG_LEN = 256;
 
 /** The daemon's answer to a reconfiguration of a configured (enabled) device. */
 function reconfigure(inst: TcmuInstance, r: TcmuReconfig): Promise<void> {
-  return inst.state.reconfigure ? inst.state.reconfigure(r) : Promise.reject(new Errno('ESRCH'));
+  return inst.state.consumers ? inst.state.consumers.reconfigure(r) : Promise.reject(new Errno('ESRCH'));
 }
 
 /**

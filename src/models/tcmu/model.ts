@@ -20,7 +20,7 @@ import type { DeviceModel, Instance } from '../../core/index.js';
 import { uioModel, type UioState } from '../uio.js';
 import { TCMU_MAILBOX_VERSION } from './abi.js';
 import { tcmuActions } from './actions.js';
-import { backstoreKey, tcmuConfig, uioName, type TcmuConfig, type TcmuReconfig } from './config.js';
+import { backstoreKey, tcmuConfig, uioName, type TcmuConfig, type TcmuConsumers } from './config.js';
 import { tcmuAttributes } from './configfs.js';
 import { TcmuRing } from './ring.js';
 import { ackedContent, type Workload } from './workload.js';
@@ -32,12 +32,10 @@ export interface TcmuState extends UioState {
   /** TCMU_DEV_BIT_OPEN. */
   opened: boolean;
   /**
-   * Asks the daemon to accept a reconfiguration (RECONFIG_DEVICE, answered
-   * by its _DONE); rejects with the errno the write of the attribute fails
-   * with. Set by the netlink family serving this device; without one, the
-   * kernel's multicast finds no listener: ESRCH.
+   * Set by the netlink family serving this device. Without one, the
+   * kernel's multicast finds no listener: a reconfiguration fails ESRCH.
    */
-  reconfigure: ((r: TcmuReconfig) => Promise<void>) | null;
+  consumers: TcmuConsumers | null;
 }
 
 export type TcmuInstance = Instance<TcmuState>;
@@ -74,7 +72,7 @@ export const tcmuModel: DeviceModel<TcmuState> = {
       ring,
       workload: null,
       opened: false,
-      reconfigure: null,
+      consumers: null,
     };
   },
   attributes: (inst) => tcmuAttributes(inst),
