@@ -89,17 +89,47 @@ function opened<S>(inst: DeviceInstance<S>, file: OpenFile<S>): DeviceFile {
   inst.files.add(file);
   inst.count.opens++;
   inst.record(CoreEvent.opened, { file: file.id, pid: file.pid, comm: file.comm, flags: file.openFlags });
-  const ops: DeviceFile & { backingFd?: number } = {
-    read: (size, io) => read(inst, file, size, io),
-    write: (data, io) => write(inst, file, data, io),
-    ioctl: (req, io) => ioctl(inst, file, req, io),
-    poll: (_events, wake, io) => poll(inst, file, wake, io),
-    fsync: (io) => fsync(inst, file, io),
-    release: () => release(inst, file),
-  };
-  // Set, not spread into the literal: an object spread is a slow generic path in Node 20.
-  if (inst.shared) ops.backingFd = inst.shared.backingFd;
-  return ops;
+  return new CoreFile(inst, file);
+}
+
+/**
+ * The DeviceFile fs/ calls for one open file. Its methods live on the
+ * prototype: an open file costs this one object, not a closure (and a
+ * closure context) per operation.
+ */
+class CoreFile<S> implements DeviceFile {
+  readonly backingFd: number | undefined;
+
+  constructor(
+    private readonly inst: DeviceInstance<S>,
+    private readonly file: OpenFile<S>,
+  ) {
+    this.backingFd = inst.shared?.backingFd;
+  }
+
+  read(size: number, io: IoContext): Awaitable<Buffer> {
+    return read(this.inst, this.file, size, io);
+  }
+
+  write(data: Buffer, io: IoContext): Awaitable<number> {
+    return write(this.inst, this.file, data, io);
+  }
+
+  ioctl(req: IoctlRequest, io: IoContext): Awaitable<IoctlReply> {
+    return ioctl(this.inst, this.file, req, io);
+  }
+
+  poll(_events: PollMask, wake: (() => void) | null, io: IoContext): Awaitable<PollMask> {
+    return poll(this.inst, this.file, wake, io);
+  }
+
+  fsync(io: IoContext): Awaitable<void> {
+    return fsync(this.inst, this.file, io);
+  }
+
+  release(): Awaitable<void> {
+    return release(this.inst, this.file);
+  }
 }
 
 /** Given to model handlers that do not take a signal: it never aborts, and costs nothing. */
