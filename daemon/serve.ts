@@ -209,9 +209,10 @@ class Daemon {
   }
 
   /**
-   * A second signal: no waiting. Detach the mount lazily and abort its
-   * connection (the /dev/fuse reader thread is blocked in read(2), and the
-   * process cannot exit until that read returns), remove the socket, exit.
+   * A second signal: no waiting. Abort the connection and detach the mount
+   * lazily (the abort also fails a notification the notifier thread may be
+   * blocked writing, which process.exit would wait for), remove the
+   * socket, exit.
    */
   private emergencyExit(): void {
     const exit = (): never => {
