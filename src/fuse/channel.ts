@@ -239,12 +239,17 @@ export class FuseChannel {
 
   private finish(reason: EndReason): void {
     if (this.ended) return;
-    this.ended = true;
-    this.sigio?.forget();
-    clearInterval(this.keepAlive);
+    this.stopWatching();
     for (const done of this.pendingNotifies.values()) done('ENODEV');
     this.pendingNotifies.clear();
     this.events?.end(reason);
+  }
+
+  /** No more reading: no SIGIO, and nothing holds the event loop open. */
+  private stopWatching(): void {
+    this.ended = true;
+    this.sigio?.forget();
+    clearInterval(this.keepAlive);
   }
 
   get isEnded(): boolean {
@@ -298,9 +303,7 @@ export class FuseChannel {
 
   /** Stops the notifier and closes the descriptor. Call after the connection has ended. */
   async close(): Promise<void> {
-    this.ended = true;
-    this.sigio?.forget();
-    clearInterval(this.keepAlive);
+    this.stopWatching();
     clearTimeout(this.notifierIdle);
     const notifier = this.notifier;
     this.notifier = null;

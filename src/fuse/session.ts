@@ -73,11 +73,23 @@ export interface SessionOptions {
  * and with no listener left goes back here for the next request (the
  * handler has returned: its signal is no longer its to use, see
  * docs/writing-a-model.md), and new ones are made while the channel waits
- * for a request (FuseSession.waiting), off any request's path.
+ * for a request (fillSpareControllers), off any request's path.
  */
 const spareControllers: AbortController[] = [];
 const SPARE_CONTROLLERS = 4;
-const takeController = (): AbortController => spareControllers.pop() ?? new AbortController();
+
+function newController(): AbortController {
+  const ac = new AbortController();
+  void ac.signal; // made on first use since Node 20: make it now
+  return ac;
+}
+
+const takeController = (): AbortController => spareControllers.pop() ?? newController();
+
+/** ChannelEvents.waiting: the pool refilled while nothing else is to be done. */
+function fillSpareControllers(): void {
+  while (spareControllers.length < SPARE_CONTROLLERS) spareControllers.push(newController());
+}
 
 /**
  * A request's context. The AbortController is taken only if a handler asks
@@ -150,13 +162,7 @@ export class FuseSession {
     this.channel.start({ bufferSize: this.readBufferSize, spinMicros: this.spinMicros }, {
       request: (buf) => this.handle(buf),
       busy: () => this.inflight.size > 0,
-      waiting: () => {
-        while (spareControllers.length < SPARE_CONTROLLERS) {
-          const ac = new AbortController();
-          void ac.signal; // made on first use since Node 20: make it now
-          spareControllers.push(ac);
-        }
-      },
+      waiting: fillSpareControllers,
       end: (reason) => this.onEnd(reason),
     });
   }

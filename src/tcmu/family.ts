@@ -57,17 +57,15 @@ export interface TcmuDeviceRef {
   deviceId: number;
 }
 
-/** A reconfiguration RECONFIG_DEVICE carries (tcmu_send_*_event()). */
-export type Reconfig = TcmuReconfig;
-
-function reconfigAttr(r: Reconfig): [number, AttrValue] {
+/** The attribute a reconfiguration adds to RECONFIG_DEVICE (tcmu_send_*_event()). */
+function reconfigAttr(r: TcmuReconfig): [number, AttrValue] {
   if ('devConfig' in r) return [TcmuAttr.DEV_CFG, { kind: 'string', value: r.devConfig }];
   if ('devSize' in r) return [TcmuAttr.DEV_SIZE, { kind: 'u64', value: r.devSize }];
   return [TcmuAttr.WRITECACHE, { kind: 'u8', value: r.writeCache ? 1 : 0 }];
 }
 
 /** An event as the kernel multicasts it: genlmsg_put(skb, 0, 0, family, 0, cmd), so seq 0, pid 0, no flags. */
-export function encodeEvent(familyId: number, cmd: EventCmd, dev: TcmuDeviceRef, reconfig?: Reconfig): Buffer {
+export function encodeEvent(familyId: number, cmd: EventCmd, dev: TcmuDeviceRef, reconfig?: TcmuReconfig): Buffer {
   const attrs: Array<[number, AttrValue]> = [
     [TcmuAttr.DEVICE, { kind: 'string', value: dev.uioName }],
     [TcmuAttr.MINOR, { kind: 'u32', value: dev.minor }],

@@ -30,10 +30,10 @@
 import type { DeviceManager, Instance, LifecycleHooks, Logger } from '../core/index.js';
 import { Errno, errnoNumber } from '../errno.js';
 import { attr, decodeGenl, encodeAck, GENL_MIN_ID, NLM_F_ACK, NLMSG_ERROR, splitMessages, type GenlMessage, type RawMessage } from '../netlink/genl.js';
-import type { TcmuConsumers } from '../models/tcmu/config.js';
+import type { TcmuConsumers, TcmuReconfig } from '../models/tcmu/config.js';
 import { NetlinkSocket } from '../netlink/socket.js';
 import { NETLINK_USERSOCK } from '../sys/ffi.js';
-import { cmdName, DONE_OF, encodeEvent, TcmuAttr, TcmuCmd, type EventCmd, type Reconfig, type TcmuDeviceRef } from './family.js';
+import { cmdName, DONE_OF, encodeEvent, TcmuAttr, TcmuCmd, type EventCmd, type TcmuDeviceRef } from './family.js';
 
 /** The variable that makes the shim point libtcmu at an emulator: "PORT:FAMILY:GROUP". */
 export const SHIM_ENV = 'CDEVEMU_TCMU_NETLINK';
@@ -133,7 +133,7 @@ export class TcmuNetlink {
    * with that errno; a reply that never came, ETIMEDOUT (the kernel would
    * wait for ever).
    */
-  private async reconfigure(inst: Instance<unknown>, r: Reconfig): Promise<void> {
+  private async reconfigure(inst: Instance<unknown>, r: TcmuReconfig): Promise<void> {
     const out = await this.event(inst, TcmuCmd.RECONFIG_DEVICE, r);
     if (out.result === 'no consumer') throw new Errno('ESRCH');
     if (out.result === 'timeout') throw new Errno('ETIMEDOUT');
@@ -159,7 +159,7 @@ export class TcmuNetlink {
    * first *_DONE (bounded). Events are recorded on the instance:
    * `netlink_sent`, then `netlink_done` or `netlink_timeout`.
    */
-  event(inst: Instance<unknown>, cmd: EventCmd, reconfig?: Reconfig): Promise<EventOutcome> {
+  event(inst: Instance<unknown>, cmd: EventCmd, reconfig?: TcmuReconfig): Promise<EventOutcome> {
     const dev = this.ref(inst);
     if (!dev) return Promise.reject(new Errno('EINVAL', `${inst.name} is not a tcmu device`));
     const prev = this.queues.get(dev.deviceId) ?? Promise.resolve();
@@ -192,7 +192,7 @@ export class TcmuNetlink {
     return { ...d, deviceId };
   }
 
-  private async send(inst: Instance<unknown>, dev: TcmuDeviceRef, cmd: EventCmd, reconfig?: Reconfig): Promise<EventOutcome> {
+  private async send(inst: Instance<unknown>, dev: TcmuDeviceRef, cmd: EventCmd, reconfig?: TcmuReconfig): Promise<EventOutcome> {
     if (this.closed) return { result: 'no consumer' };
     const msg = encodeEvent(this.familyId, cmd, dev, reconfig);
     const reached: number[] = [];

@@ -194,6 +194,19 @@ describe('tcmu with a C consumer', () => {
     expect(await held).toMatchObject({ code: 'EIO' });
   });
 
+  it('takes a cmd_time_out beyond a Node timer (2^32-1 s), shows it as written, and does not fire it at once', async () => {
+    const d = await device({ cmdAreaSize: 65536, dataAreaSize: 1 << 20 }, ['--hold-opcode', '00']);
+    const cfg = t.path('sys/kernel/config/target/core/user_0/cdevemu');
+    expect((await run('bash', ['-c', `echo 4294967295 > ${cfg}/attrib/cmd_time_out && cat ${cfg}/attrib/cmd_time_out`])).stdout).toBe('4294967295\n');
+    const held = d.submit({ op: 'tur' });
+    await until(() => d.state().ring.stats.inflight + d.state().ring.stats.expired === 1, 5000, 'TUR in the ring');
+    // A timer past 2^31-1 ms would have fired after 1 ms: the TUR must still be in flight for reset_ring to end it.
+    expect((await run('bash', ['-c', `echo 2 > ${cfg}/action/reset_ring`])).code).toBe(0);
+    expect(await held).toMatchObject({ outcome: 'reset' });
+    await t.emu.devices.unplug(d.name);
+    await d.consumer.exited;
+  });
+
   it('block_dev and reset_ring written from a shell act on the ring as tcmu_block_dev / tcmu_reset_ring', async () => {
     const d = await device({ cmdAreaSize: 65536, dataAreaSize: 1 << 20 }, ['--hold-opcode', '00']);
     const cfg = t.path('sys/kernel/config/target/core/user_0/cdevemu');

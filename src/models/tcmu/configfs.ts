@@ -104,7 +104,7 @@ export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
     [`${d}/attrib/cmd_time_out`]: {
       show: () => line(Math.floor(c().cmdTimeOutMs / 1000)),
       store: (text) => {
-        c().cmdTimeOutMs = timerMs(kstrtoul(text, 0xffffffff));
+        c().cmdTimeOutMs = kstrtoul(text, 0xffffffff) * 1000;
         s().ring.setTimeouts(c());
       },
     },
@@ -113,7 +113,7 @@ export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
       store: (text) => {
         const v = kstrtos32(text);
         if (v < -1) throw new Errno('EINVAL');
-        c().qfullTimeOutMs = v < 0 ? -1 : timerMs(v);
+        c().qfullTimeOutMs = v < 0 ? -1 : v * 1000;
         s().ring.setTimeouts(c());
       },
     },
@@ -144,13 +144,6 @@ const TCMU_CONFIG_LEN = 256;
 function reconfigure(inst: TcmuInstance, r: TcmuReconfig): Promise<void> {
   return inst.state.consumers ? inst.state.consumers.reconfigure(r) : Promise.reject(new Errno('ESRCH'));
 }
-
-/**
- * Seconds as a timer's milliseconds. The kernel takes up to 2^32-1 s; a
- * Node timer runs at most 2^31-1 ms (~24.8 days) and fires at once beyond
- * that, so longer timeouts are clamped there.
- */
-const timerMs = (seconds: number): number => Math.min(seconds * 1000, 2 ** 31 - 1);
 
 /**
  * target_core_dev_control_store -> tcmu_set_configfs_dev_params(): comma or

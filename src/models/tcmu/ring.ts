@@ -120,6 +120,13 @@ export interface RingOptions {
   onBroken?: (reason: string) => void;
 }
 
+/**
+ * A command's deadline. The kernel takes timeouts up to 2^32-1 s; a Node
+ * timer runs at most 2^31-1 ms (~24.8 days) and fires at once beyond that,
+ * so longer ones wait that long.
+ */
+const deadline = (fn: () => void, ms: number): NodeJS.Timeout => setTimeout(fn, Math.min(ms, 2 ** 31 - 1));
+
 /** drivers/target/target_core_user.c TCMU_TIME_OUT: the qfull wait when neither timeout is set. */
 const TCMU_TIME_OUT_MS = 30_000;
 
@@ -251,7 +258,7 @@ export class TcmuRing {
     if (cmd.req.dir === 'out' && cmd.req.dataOut) this.scatter(cmd.iovs, cmd.req.dataOut);
     this.writeEntry(cmd, size);
     this.commands.set(id, cmd);
-    if (this.opts.cmdTimeOutMs > 0) cmd.timer = setTimeout(() => this.expireRingCmd(cmd), this.opts.cmdTimeOutMs);
+    if (this.opts.cmdTimeOutMs > 0) cmd.timer = deadline(() => this.expireRingCmd(cmd), this.opts.cmdTimeOutMs);
     this.publishHead((this.head + size) % this.layout.cmdrSize);
     this.opts.notify();
     return 'queued';
@@ -288,7 +295,7 @@ export class TcmuRing {
     const { qfullTimeOutMs: q, cmdTimeOutMs: c } = this.opts;
     if (q === 0) return this.fail(cmd, ended(cmd, 'queue_full', SAM_STAT_TASK_SET_FULL)); // TCM_OUT_OF_RESOURCES
     const tmo = q > 0 ? q : c > 0 ? c : TCMU_TIME_OUT_MS;
-    cmd.timer = setTimeout(() => this.expireQueuedCmd(cmd), tmo);
+    cmd.timer = deadline(() => this.expireQueuedCmd(cmd), tmo);
     this.qfull.push(cmd);
     this.maxQfull = Math.max(this.maxQfull, this.qfull.length);
     return 'waiting';
