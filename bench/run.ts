@@ -26,6 +26,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { allowedCpus, pinnedCommand, withPinned } from './affinity.js';
 import { buildClients, killChildren, LineClient, runJson } from './clients.js';
 import { benchRingModel } from './peer/ring-model.js';
 import { CPU_TICK_MICROS, cpuMicros, memory, resetPeak } from './procstat.js';
@@ -42,7 +43,7 @@ interface Options {
   floor: boolean;
 }
 
-const LAST_WORKLOAD = 7;
+const LAST_WORKLOAD = 8;
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { quick: process.env.CDEVEMU_BENCH_QUICK === '1', json: null, only: null, reps: 3, floor: false };
@@ -315,14 +316,20 @@ interface PingSpec {
   targets?: { rate: Target; p99: Target };
   remarks: string[];
   plug?: Workload['plug'];
+  /** Workload 8: the server's threads on cpus[0], the client on cpus[0] (same) or cpus[1] (split). */
+  pin?: { cpus: readonly number[]; client: 0 | 1; id: string };
 }
 
 /** A round-trip workload: rate and nearest-rank latencies of one client run on the kernel reference and on each server. */
 function pingWorkload(p: PingSpec): Workload {
-  const once = async (args: string[]): Promise<ClientRun> => pingValues(await runJson<PingOut>(p.bin, [...args, ...PING_TAIL], KILL_MS));
+  const once = async (args: string[], cpu?: number): Promise<ClientRun> => {
+    const [cmd, argv] = cpu === undefined ? [p.bin, [...args, ...PING_TAIL]] : pinnedCommand(cpu, p.bin, [...args, ...PING_TAIL]);
+    return pingValues(await runJson<PingOut>(cmd, argv, KILL_MS));
+  };
+  const pin = p.pin;
   return {
     num: p.num,
-    id: String(p.num),
+    id: pin ? `${p.num}.${pin.id}` : String(p.num),
     title: p.title,
     reference: p.reference,
     metrics: [
@@ -331,7 +338,10 @@ function pingWorkload(p: PingSpec): Workload {
       { key: 'p99', unit: 'µs', better: 'lower', ...(p.targets ? { target: p.targets.p99 } : {}) },
     ],
     kernel: () => once(p.kernelArgs),
-    server: (s) => once(['device', s.dev(p.device)]),
+    server: (s) =>
+      pin
+        ? withPinned(s.pid, pin.cpus[0]!, () => once(['device', s.dev(p.device)], pin.cpus[pin.client]))
+        : once(['device', s.dev(p.device)]),
     remarks: p.remarks,
     ...(p.plug ? { plug: p.plug } : {}),
   };
@@ -348,6 +358,31 @@ const pingpongWorkload = (bins: Bins): Workload =>
     targets: { rate: T.ratio(0.8, 'higher'), p99: T.ratio(1.5, 'lower') },
     remarks: ['one op = write(64 B) + read(64 B) on one O_RDWR descriptor: two requests to the server'],
   });
+
+/**
+ * Workload 3 pinned, in the two placements the scheduler otherwise picks
+ * between at random (bench/affinity.ts): server and client on one CPU,
+ * where a round trip costs the code on both sides and two context
+ * switches, and on two CPUs, where it costs two cross-CPU wake-ups. The
+ * references are the pipe pair pinned the same way.
+ */
+const pinnedPingpongWorkloads = (bins: Bins, cpus: readonly number[]): Workload[] =>
+  (['same', 'split'] as const).map((placement) =>
+    pingWorkload({
+      num: 8,
+      title: `echo ping-pong 64 B, ${placement === 'same' ? 'one CPU' : 'two CPUs'}`,
+      reference: `the pipe pair, pinned ${placement === 'same' ? 'to one CPU' : 'to two CPUs'}`,
+      bin: bins.pingpong!,
+      kernelArgs: ['pipepair', placement],
+      device: 'echo',
+      remarks: [
+        placement === 'same'
+          ? `every server thread and the client pinned to CPU ${cpus[0]}: the cost of the code on both sides, no wake-up of an idle CPU`
+          : `every server thread pinned to CPU ${cpus[0]}, the client to CPU ${cpus[1]}: each request and each reply wakes the other CPU`,
+      ],
+      pin: { cpus, client: placement === 'same' ? 0 : 1, id: placement },
+    }),
+  );
 
 /**
  * A tcmu-style ring round trip through a mapped device region
@@ -577,6 +612,11 @@ async function main(): Promise<number> {
   for (const n of UNPLUG_READERS) if (want(6)) await step(`6: unplug with ${n} blocked readers`, () => unplugWorkload(bins, emu, n), `6.${n}`);
   const ring = ringWorkload(bins);
   if (want(ring.num)) await step(`${ring.num}: ${ring.title}`, () => runWorkload(ring, c, emu, floor), ring.id);
+  if (want(8)) {
+    const allowed = await allowedCpus();
+    if (allowed.length < 2) process.stderr.write('  8: skipped: the pinned ping-pong needs two CPUs\n');
+    else for (const w of pinnedPingpongWorkloads(bins, allowed)) await step(`8: ${w.title}`, () => runWorkload(w, c, emu, floor), w.id);
+  }
 
   await sleep(2000);
   const idleEnd = { [c.name]: await idle(c), [emu.name]: await idle(emu) };
