@@ -34,6 +34,9 @@ export class Handler {
   exited = false;
   /** For handlers without a request (actions): made on first use of `signal`. */
   private own: AbortController | null = null;
+  /** OpGate's list of the handlers inside. */
+  prevInside: Handler | null = null;
+  nextInside: Handler | null = null;
   private signalMade = false;
 
   /**
@@ -97,7 +100,14 @@ export class Handler {
 
 export class OpGate {
   private closed = false;
-  private readonly running = new Set<Handler>();
+  /**
+   * The handlers inside, oldest first, linked through themselves: a Set
+   * would allocate a new table each time it shrinks back to empty, which
+   * is once per request.
+   */
+  private first: Handler | null = null;
+  private last: Handler | null = null;
+  private inside = 0;
   private onIdle: (() => void) | null = null;
 
   constructor(
@@ -109,8 +119,11 @@ export class OpGate {
     return !this.closed;
   }
 
-  get handlers(): readonly Handler[] {
-    return [...this.running];
+  /** The handlers inside now, oldest first (a fresh array). */
+  get handlers(): Handler[] {
+    const out: Handler[] = [];
+    for (let h = this.first; h; h = h.nextInside) out.push(h);
+    return out;
   }
 
   /** debugfs_file_get(): fails with the unplug errno once the gate is closed. */
@@ -126,15 +139,23 @@ export class OpGate {
   track(op: string, caller: Caller, request?: Cancellable): Handler {
     this.refs.get();
     const h = new Handler(op, caller, request);
-    this.running.add(h);
+    h.prevInside = this.last;
+    if (this.last) this.last.nextInside = h;
+    else this.first = h;
+    this.last = h;
+    this.inside++;
     return h;
   }
 
-  /** Called when the handler's own promise settles, stuck or not: only then is its reference dropped. */
+  /** Called once, when the handler's own promise settles, stuck or not: only then is its reference dropped. */
   exit(h: Handler): void {
     h.exited = true;
-    this.running.delete(h);
-    if (this.running.size === 0) this.onIdle?.();
+    if (h.prevInside) h.prevInside.nextInside = h.nextInside;
+    else this.first = h.nextInside;
+    if (h.nextInside) h.nextInside.prevInside = h.prevInside;
+    else this.last = h.prevInside;
+    h.prevInside = h.nextInside = null;
+    if (--this.inside === 0) this.onIdle?.();
     this.refs.put();
   }
 
@@ -149,7 +170,7 @@ export class OpGate {
    * handler that never made its signal has nothing left to tell.
    */
   cancel(reason: Errno, also: readonly Handler[] = []): void {
-    for (const h of this.running) h.abort(reason);
+    for (const h of this.handlers) h.abort(reason);
     for (const h of also) if (h.exited && h.signalExists) h.abort(reason);
   }
 
@@ -161,7 +182,7 @@ export class OpGate {
    * the cancel sees it at once.
    */
   async drain(timeoutMs: number): Promise<Handler[]> {
-    if (this.running.size > 0) {
+    if (this.inside > 0) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(timer);
@@ -172,6 +193,6 @@ export class OpGate {
         this.onIdle = done;
       });
     }
-    return [...this.running];
+    return this.handlers;
   }
 }

@@ -54,8 +54,18 @@ export class WaitQueue {
     });
   }
 
-  /** Re-checks every waiter, then notifies (once) every poller registered since the last wake. */
+  /**
+   * Re-checks every waiter, then notifies (once) every poller registered
+   * since the last wake. Most wakes find nobody (a write to a pipe nobody
+   * waits on): then nothing is copied or cleared, which in V8 would
+   * allocate a fresh table, once per request.
+   */
   wake(): void {
+    if (this.waiters.size > 0) this.wakeWaiters();
+    this.wakePollers();
+  }
+
+  private wakeWaiters(): void {
     for (const w of [...this.waiters]) {
       let ready: boolean;
       try {
@@ -66,7 +76,6 @@ export class WaitQueue {
       }
       if (ready) w.resolve();
     }
-    this.wakePollers();
   }
 
   /**
@@ -92,6 +101,7 @@ export class WaitQueue {
   }
 
   private wakePollers(): void {
+    if (this.pollers.size === 0) return;
     const pollers = [...this.pollers];
     this.pollers.clear();
     for (const notify of pollers) notify();

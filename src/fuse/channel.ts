@@ -66,6 +66,7 @@ const BATCH = 16; // requests one event-loop turn serves at most
 /** Replies up to this size are copied into one buffer and written with write(2), which costs less than a writev of parts. */
 const INLINE_REPLY = 8192;
 const resolved = Promise.resolve();
+const errnoOf = (r: number): string | null => (r < 0 ? errnoName(-r) : null);
 
 // The notifier: writes each message and reports the errno code, if any.
 const NOTIFIER_SOURCE = `
@@ -257,23 +258,21 @@ export class FuseChannel {
   }
 
   /**
-   * Writes one reply. The kernel requires the whole reply in one write
-   * (fuse_dev_do_write checks oh.len against the bytes written). Returns
-   * the errno code on failure: ENOENT means the request is gone
-   * (interrupted or aborted), which callers ignore as go-fuse does.
+   * Writes one message, `head` then `body`. The kernel requires the whole
+   * message in one write (fuse_dev_do_write checks oh.len against the bytes
+   * written). Returns the errno code on failure: ENOENT means the request
+   * is gone (interrupted or aborted), which callers ignore as go-fuse does.
    */
-  write(parts: Buffer | Buffer[]): string | null {
-    let r: number;
-    if (Buffer.isBuffer(parts)) r = writeOrErrno(this.fd, parts, parts.length);
-    else {
-      let len = 0;
-      for (const p of parts) len += p.length;
-      if (len > INLINE_REPLY) return this.writev(parts);
-      let at = 0;
-      for (const p of parts) at += p.copy(this.replyBuf, at);
-      r = writeOrErrno(this.fd, this.replyBuf, len);
-    }
-    return r < 0 ? errnoName(-r) : null;
+  write(head: Buffer, body: Buffer | readonly Buffer[] | null = null): string | null {
+    if (body === null) return errnoOf(writeOrErrno(this.fd, head, head.length));
+    let len = head.length;
+    if (Buffer.isBuffer(body)) len += body.length;
+    else for (const p of body) len += p.length;
+    if (len > INLINE_REPLY) return this.writev(Buffer.isBuffer(body) ? [head, body] : [head, ...body]);
+    let at = head.copy(this.replyBuf, 0);
+    if (Buffer.isBuffer(body)) body.copy(this.replyBuf, at);
+    else for (const p of body) at += p.copy(this.replyBuf, at);
+    return errnoOf(writeOrErrno(this.fd, this.replyBuf, len));
   }
 
   private writev(parts: Buffer[]): string | null {

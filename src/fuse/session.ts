@@ -36,8 +36,8 @@ import {
   decodeInitIn,
   decodeInterruptIn,
   encodeInitOut,
-  encodeOutHeader,
   type fuse_in_header,
+  writeOutHeader,
 } from './wire.js';
 
 const PAGE_SIZE = 4096;
@@ -125,6 +125,7 @@ export class FuseSession {
   private readonly log: Logger;
   private readonly trace: boolean;
   private readonly inflight = new Map<bigint, Context>();
+  private readonly outHeader = Buffer.allocUnsafeSlow(SIZEOF.fuse_out_header);
   private readonly dropped = new FinalizationRegistry<{ unique: bigint; op: string }>((r) => this.onDropped(r));
   private conn: ConnectionInfo | null = null;
   private readyResolve!: (c: ConnectionInfo) => void;
@@ -385,18 +386,12 @@ export class FuseSession {
   /** Writes one reply; returns the write's errno code, if any. */
   private send(unique: bigint, error: number, body: ReplyBody): string | null {
     let len = SIZEOF.fuse_out_header;
-    let parts: Buffer | Buffer[];
-    if (body === null) {
-      parts = encodeOutHeader(len, error, unique);
-    } else if (Buffer.isBuffer(body)) {
-      len += body.length;
-      parts = [encodeOutHeader(len, error, unique), body];
-    } else {
-      for (const b of body) len += b.length;
-      parts = [encodeOutHeader(len, error, unique), ...body];
-    }
+    if (Buffer.isBuffer(body)) len += body.length;
+    else if (body) for (const b of body) len += b.length;
+    // One header buffer for every reply: the channel's write is done with it when it returns.
+    writeOutHeader(this.outHeader, 0, len, error, unique);
     if (this.trace) this.log.trace(`tx ${unique}: ${error ? errnoName(-error) : 'OK'} ${len - SIZEOF.fuse_out_header}b`);
-    const werr = this.channel.write(parts);
+    const werr = this.channel.write(this.outHeader, body);
     // ENOENT: the request was interrupted or aborted meanwhile (go-fuse ignores
     // it too). ENODEV: the connection is gone.
     if (werr && werr !== 'ENOENT' && werr !== 'ENODEV') {

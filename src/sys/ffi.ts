@@ -55,7 +55,7 @@ function bind(koffi: typeof Koffi) {
     getsockname: libc.func('int getsockname(int fd, void *addr, void *addrlen)'),
     sendto: libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)'),
     recvfrom: libc.func('intptr_t recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *addrlen)'),
-    ppoll: libc.func('int ppoll(_Inout_ uint8_t *fds, uint64_t nfds, const int64_t *timeout, void *sigmask)'),
+    ppoll: libc.func('int ppoll(_Inout_ uint8_t *fds, uint64_t nfds, const void *timeout, void *sigmask)'),
     // Buffers pass as pointers to their memory, not copies.
     read: libc.func('intptr_t read(int fd, void *buf, size_t count)'),
     write: libc.func('intptr_t write(int fd, const void *buf, size_t count)'),
@@ -223,7 +223,9 @@ export function recvfromNetlink(fd: number, buf: Buffer, length: number): { n: n
 export const POLLIN = 0x001;
 
 const pollfd = Buffer.alloc(8); // struct pollfd { int fd; short events; short revents; }
-const timespec = new BigInt64Array(2);
+// struct timespec { int64_t tv_sec; long tv_nsec; }, written as 32-bit halves:
+// a BigInt per field would be two allocations on every wait for a request.
+const timespec = Buffer.alloc(16);
 
 /**
  * ppoll(2) on one descriptor for up to `timeoutNs`: the revents (0 on
@@ -234,8 +236,11 @@ export function pollOne(fd: number, events: number, timeoutNs: number): number {
   pollfd.writeInt32LE(fd, 0);
   pollfd.writeInt16LE(events, 4);
   pollfd.writeInt16LE(0, 6);
-  timespec[0] = BigInt(Math.floor(timeoutNs / 1e9));
-  timespec[1] = BigInt(Math.floor(timeoutNs % 1e9));
+  const sec = Math.min(Math.floor(timeoutNs / 1e9), 0xffffffff);
+  timespec.writeUInt32LE(sec, 0);
+  timespec.writeUInt32LE(0, 4);
+  timespec.writeUInt32LE(Math.floor(timeoutNs % 1e9), 8);
+  timespec.writeUInt32LE(0, 12);
   const r = lib().ppoll(pollfd, 1, timespec, null) as number;
   if (r < 0) {
     if (lib().koffi.errno() === 4) return 0; // EINTR

@@ -103,8 +103,9 @@ class FakeChannel {
   start(): void {
     throw new Error('the session under test must not start the channel');
   }
-  write(parts: Buffer | Buffer[]): string | null {
-    this.raw.push(Buffer.isBuffer(parts) ? Buffer.from(parts) : Buffer.concat(parts));
+  /** FuseChannel.write: the session may reuse `head` once this returns, so it is copied. */
+  write(head: Buffer, body: Buffer | readonly Buffer[] | null = null): string | null {
+    this.raw.push(Buffer.concat([head, ...(body === null ? [] : Buffer.isBuffer(body) ? [body] : body)]));
     return this.writeResult;
   }
   get replies(): Reply[] {
