@@ -33,6 +33,7 @@ export interface DaemonFlags {
   allowOther?: boolean;
   /** false with --no-passthrough. */
   passthrough?: boolean;
+  busyPoll?: number;
 }
 
 export interface DaemonSettings {
@@ -40,6 +41,8 @@ export interface DaemonSettings {
   socket: string;
   allowOther: boolean;
   passthrough: boolean;
+  /** --busy-poll: EmulatorOptions.busyPollMicros. */
+  busyPollMicros?: number;
   drainTimeoutMs?: number;
   logLevel: LogLevel;
   models: string[];
@@ -62,6 +65,7 @@ export function settle(flags: DaemonFlags, file: DaemonConfigFile): DaemonSettin
     faults: file.faults ?? [],
   };
   if (file.drainTimeoutMs !== undefined) s.drainTimeoutMs = file.drainTimeoutMs;
+  if (flags.busyPoll !== undefined) s.busyPollMicros = flags.busyPoll;
   if (file.deviceError) s.deviceError = file.deviceError;
   return s;
 }
@@ -131,6 +135,7 @@ class Daemon {
       passthrough: s.passthrough,
       models,
       ...(s.drainTimeoutMs !== undefined ? { drainTimeoutMs: s.drainTimeoutMs } : {}),
+      ...(s.busyPollMicros !== undefined ? { busyPollMicros: s.busyPollMicros } : {}),
     });
     for (const [i, spec] of s.devices.entries()) {
       if (this.signals) return;

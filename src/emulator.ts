@@ -21,8 +21,10 @@ export interface EmulatorOptions {
   models?: ReadonlyArray<AnyDeviceModel>;
   /** Default drain bound for unplug (docs/architecture.md#unplug, step 4); 5000 ms. */
   drainTimeoutMs?: number;
-  /** See ChannelOptions.spinMicros. */
-  spinMicros?: number;
+  /** See ChannelOptions.busyPollMicros (src/fuse/channel.ts); default 20. */
+  busyPollMicros?: number;
+  /** See ChannelOptions.pollMicros; default 50. */
+  pollMicros?: number;
   /** Negotiate FUSE passthrough so programs can mmap device regions; default true. */
   passthrough?: boolean;
 }
@@ -63,7 +65,8 @@ export class Emulator {
       mountpoint: o.mountpoint,
       logger: log.child({ layer: 'fuse' }),
       ...(o.allowOther !== undefined ? { allowOther: o.allowOther } : {}),
-      ...(o.spinMicros !== undefined ? { spinMicros: o.spinMicros } : {}),
+      ...(o.busyPollMicros !== undefined ? { busyPollMicros: o.busyPollMicros } : {}),
+      ...(o.pollMicros !== undefined ? { pollMicros: o.pollMicros } : {}),
       ...(o.passthrough !== undefined ? { passthrough: o.passthrough } : {}),
     });
     fs.attachNotifier(server);

@@ -1,8 +1,17 @@
 /** `cdevemu daemon`: serve devices in the foreground. */
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { LOG_LEVELS } from '../../src/config/daemon.js';
 import { runDaemon, type DaemonFlags } from '../serve.js';
+import { nonNegativeInt } from './common.js';
 
+/** The event loop is held for that long at most per wait, so the bound is small. */
+const MAX_BUSY_POLL_MICROS = 1000;
+
+function busyPollMicros(v: string): number {
+  const n = nonNegativeInt('--busy-poll')(v);
+  if (n > MAX_BUSY_POLL_MICROS) throw new InvalidArgumentError(`--busy-poll: at most ${MAX_BUSY_POLL_MICROS} µs, got ${v}`);
+  return n;
+}
 
 export function registerDaemonCommand(program: Command, exit: (code: number) => void): void {
   program
@@ -15,6 +24,11 @@ export function registerDaemonCommand(program: Command, exit: (code: number) => 
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
     .option('--allow-other', 'let users other than the daemon\'s open the devices (mount option allow_other)')
     .option('--no-passthrough', 'do not negotiate FUSE passthrough: device regions cannot be mapped (mmap fails ENODEV)')
+    .option(
+      '--busy-poll <micros>',
+      'after each request, look for the next one awake this long before sleeping (default 20; 0: sleep at once, least CPU)',
+      busyPollMicros,
+    )
     .action(async (o: DaemonFlags) => {
       exit(await runDaemon(o));
     });

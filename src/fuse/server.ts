@@ -17,8 +17,10 @@ export interface ServeOptions {
   allowOther?: boolean;
   /** Largest single WRITE; default 1 MiB, capped by /proc/sys/fs/fuse/max_pages_limit. */
   maxWrite?: number;
-  /** See ChannelOptions.spinMicros; default 50. */
-  spinMicros?: number;
+  /** See ChannelOptions.busyPollMicros; default 20. */
+  busyPollMicros?: number;
+  /** See ChannelOptions.pollMicros; default 50. */
+  pollMicros?: number;
   /** Negotiate FUSE_PASSTHROUGH when offered, so device regions can be mapped; default true. */
   passthrough?: boolean;
 }
@@ -34,7 +36,8 @@ export interface KernelNotifier {
 }
 
 const DEFAULT_MAX_WRITE = 1 << 20;
-const DEFAULT_SPIN_MICROS = 50;
+const DEFAULT_BUSY_POLL_MICROS = 20;
+const DEFAULT_POLL_MICROS = 50;
 
 async function maxPagesLimit(): Promise<number> {
   try {
@@ -76,7 +79,8 @@ export class FuseServer implements KernelNotifier {
     const session = new FuseSession(channel, fs, {
       maxWrite,
       logger: o.logger,
-      spinMicros: o.spinMicros ?? DEFAULT_SPIN_MICROS,
+      busyPollMicros: o.busyPollMicros ?? DEFAULT_BUSY_POLL_MICROS,
+      pollMicros: o.pollMicros ?? DEFAULT_POLL_MICROS,
       passthrough: o.passthrough ?? true,
     });
     const server = new FuseServer(o.mountpoint, channel, session, o.logger);

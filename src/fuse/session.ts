@@ -55,8 +55,10 @@ export interface SessionOptions {
   /** Largest WRITE payload; also the read buffer's sizing basis. */
   maxWrite: number;
   logger: Logger;
-  /** See ChannelOptions.spinMicros. */
-  spinMicros?: number;
+  /** See ChannelOptions.busyPollMicros; default 0. */
+  busyPollMicros?: number;
+  /** See ChannelOptions.pollMicros; default 0. */
+  pollMicros?: number;
   /** Ask for FUSE_PASSTHROUGH when the kernel offers it (mmap of device regions); default true. */
   passthrough?: boolean;
 }
@@ -120,7 +122,8 @@ class Context implements RequestContext {
 
 export class FuseSession {
   readonly maxWrite: number;
-  private readonly spinMicros: number;
+  private readonly busyPollMicros: number;
+  private readonly pollMicros: number;
   private readonly wantPassthrough: boolean;
   private readonly log: Logger;
   private readonly trace: boolean;
@@ -142,7 +145,8 @@ export class FuseSession {
     opts: SessionOptions,
   ) {
     this.maxWrite = opts.maxWrite;
-    this.spinMicros = opts.spinMicros ?? 0;
+    this.busyPollMicros = opts.busyPollMicros ?? 0;
+    this.pollMicros = opts.pollMicros ?? 0;
     this.wantPassthrough = opts.passthrough ?? true;
     this.log = opts.logger;
     this.trace = this.log.isLevelEnabled('trace');
@@ -160,7 +164,7 @@ export class FuseSession {
   }
 
   start(): void {
-    this.channel.start({ bufferSize: this.readBufferSize, spinMicros: this.spinMicros }, {
+    this.channel.start({ bufferSize: this.readBufferSize, busyPollMicros: this.busyPollMicros, pollMicros: this.pollMicros }, {
       request: (buf) => this.handle(buf),
       busy: () => this.inflight.size > 0,
       waiting: fillSpareControllers,

@@ -255,3 +255,45 @@ for i in range(3):
     polite.kill();
   });
 });
+
+describe('--busy-poll', () => {
+  // Echo round trips in one process, then a read that must block until a
+  // second writer comes: with busy polling off, every wait for a request
+  // goes straight to ppoll and then to SIGIO, the path a quiet daemon takes.
+  const ROUND_TRIPS = `
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+for i in range(200):
+    msg = b'%d' % i
+    assert os.write(fd, msg) == len(msg)
+    assert os.read(fd, 64) == msg, i
+print('ok')
+`;
+
+  it('0 serves with no busy polling: round trips and a read woken by a later write', async () => {
+    const quiet = await Daemon.start({ args: ['--busy-poll', '0'] });
+    try {
+      const trips = await python(ROUND_TRIPS, [quiet.dev('echo0')]);
+      expect(trips.stdout, trips.stderr).toBe('ok\n');
+      const reader = pythonInteractive(
+        `import os, sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\nprint('open', flush=True)\nprint(os.read(fd, 64).decode(), flush=True)`,
+        [quiet.dev('echo0')],
+      );
+      expect(await reader.line()).toBe('open');
+      // The reader may not be inside read() yet; the write is answered either way.
+      await run('sh', ['-c', `printf woken > ${quiet.dev('echo0')}`]);
+      expect(await reader.line()).toBe('woken');
+      reader.kill();
+    } finally {
+      expect(await quiet.stop()).toEqual({ code: 0, signal: null });
+    }
+  });
+
+  it('refuses a value that is not a number of µs up to 1000', async () => {
+    const [big, word] = await Promise.all([cli(['daemon', '--busy-poll', '5000']), cli(['daemon', '--busy-poll', 'soon'])]);
+    expect(big.code).toBe(2);
+    expect(big.stderr).toMatch(/--busy-poll: at most 1000 µs, got 5000/);
+    expect(word.code).toBe(2);
+    expect(word.stderr).toMatch(/--busy-poll: expected a non-negative number, got "soon"/);
+  });
+});
