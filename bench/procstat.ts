@@ -32,12 +32,15 @@ export async function cpuMicros(pid: number): Promise<number> {
 export interface Memory {
   rssKiB: number;
   peakKiB: number;
+  /** The parts of rssKiB: private memory (heap, stacks) and pages of mapped files (the executable, libraries), which every process mapping them shares. */
+  anonKiB: number;
+  fileKiB: number;
 }
 
 export async function memory(pid: number): Promise<Memory> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rssKiB: kib('VmRSS'), peakKiB: kib('VmHWM') };
+  return { rssKiB: kib('VmRSS'), peakKiB: kib('VmHWM'), anonKiB: kib('RssAnon'), fileKiB: kib('RssFile') };
 }
 
 /** Makes VmHWM start again from the current RSS, so the next peak read covers one run only. */
