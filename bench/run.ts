@@ -205,16 +205,19 @@ interface Workload {
 
 const secs = (o: { start: number; end: number }): number => (o.end - o.start) / 1e9;
 const CPU = 'server CPU';
+const BUSY = 'server busy';
 const PEAK = 'server peak RSS';
 
 /** One run against a server, with its CPU time per client operation and its peak RSS during the run. */
 async function onServer(s: Server, w: Workload): Promise<{ values: Values; raw: unknown }> {
   await resetPeak(s.pid);
   const cpu0 = await cpuMicros(s.pid);
+  const t0 = performance.now();
   const r = await w.server(s);
+  const wallMicros = (performance.now() - t0) * 1000;
   const cpu = (await cpuMicros(s.pid)) - cpu0;
   const mem = await memory(s.pid);
-  const values = { ...r.values, [CPU]: cpu / r.ops, [PEAK]: mem.peakKiB / 1024 };
+  const values = { ...r.values, [CPU]: cpu / r.ops, [BUSY]: (100 * cpu) / wallMicros, [PEAK]: mem.peakKiB / 1024 };
   return { values, raw: { client: r.raw, serverCpuMicros: cpu, ops: r.ops, memory: mem } };
 }
 
@@ -255,6 +258,7 @@ async function repeatWorkload(w: Workload, on: Server[]): Promise<WorkloadResult
   const allMetrics: MetricSpec[] = [
     ...w.metrics,
     { key: CPU, unit: 'µs/op', better: 'lower', ...(w.id === '1.4KiB' || w.id === '2.4KiB' ? { target: T.ratio(2, 'lower') } : {}) },
+    { key: BUSY, unit: '% of a CPU', better: 'lower' },
     { key: PEAK, unit: 'MiB', better: 'lower', target: T.abs(PEAK_RSS_MIB, 'MiB') },
   ];
   const figures = allMetrics.map((m): Figure => {
@@ -633,7 +637,7 @@ async function main(): Promise<number> {
   const notes = [
     `every workload: ${opts.reps} repetitions of a ${RUN_MS / 1000} s run on each of kernel, C and cdevemu; C and cdevemu alternate (C first in odd repetitions). Columns give the median ±half the min-max range; cdevemu/C is the median (min-max) of the ratios of runs done next to each other.`,
     'higher is better for rates, lower for latency, CPU and memory; a ratio below 1 on a rate means cdevemu is slower than C, above 1 on latency/CPU/memory means it costs more.',
-    `server CPU = utime+stime of the server process (all threads) over the run, per client operation (resolution ${CPU_TICK_MICROS / 1000} ms per run); peak RSS = VmHWM over the run (reset before it through clear_refs).`,
+    `server CPU = utime+stime of the server process (all threads) over the run, per client operation (resolution ${CPU_TICK_MICROS / 1000} ms per run); server busy = the same CPU time over the run's wall time (cdevemu busy-polls up to 20 µs after each request: --busy-poll); peak RSS = VmHWM over the run (reset before it through clear_refs).`,
     'C = bench/peer/devserver.c, libfuse3 low-level, one thread (fuse_session_loop); cdevemu = the daemon as users run it (`cdevemu daemon`, plus `--model` for workload 7\'s device). Both serve MOUNT/dev/{zero,null,echo} direct_io, nonseekable, 1 MiB max_read/max_write.',
     'ping-pong percentiles are nearest-rank over every timed round trip; the kernel pipe pair is pinned to one CPU (unpinned it is bimodal).',
     'GB and MB = 10^9 and 10^6 bytes. Client times cover only the I/O loop (not exec or open).',
