@@ -475,6 +475,27 @@ describe('decodePollIn', () => {
 /* replies                                                             */
 /* ------------------------------------------------------------------ */
 
+describe('64-bit fields around 2^32 (the codec takes a short path below it)', () => {
+  const edges = [0n, 1n, 0xffffffffn, 0x100000000n, 0x1ffffffffn, 0xffffffffffffffffn];
+  it.each(edges)('unique and nodeid %s decode as written', (v) => {
+    const b = Buffer.alloc(40);
+    b.writeUInt32LE(40, 0);
+    b.writeBigUInt64LE(v, 8);
+    b.writeBigUInt64LE(v, 16);
+    const h = decodeInHeader(b);
+    expect([h.unique, h.nodeid]).toEqual([v, v]);
+  });
+  it.each(edges)('unique %s encodes as writeBigUInt64LE would', (v) => {
+    const want = Buffer.alloc(8);
+    want.writeBigUInt64LE(v);
+    expect(encodeOutHeader(16, 0, v).subarray(8)).toEqual(want);
+  });
+  it('refuses what is not a u64, as writeBigUInt64LE does', () => {
+    expect(() => encodeOutHeader(16, 0, -1n)).toThrow(RangeError);
+    expect(() => encodeOutHeader(16, 0, 1n << 64n)).toThrow(RangeError);
+  });
+});
+
 describe('encodeOutHeader', () => {
   it('success', () => {
     expectBytes(

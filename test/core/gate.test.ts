@@ -1,0 +1,71 @@
+/**
+ * OpGate's bookkeeping of the handlers inside: the list unplug reads to
+ * report stuck handlers, cancels and drains, and the references they hold.
+ */
+import { describe, expect, it } from 'vitest';
+import { OpGate, type Handler } from '../../src/core/gate.js';
+import { Kref } from '../../src/core/kref.js';
+import { Errno } from '../../src/errno.js';
+
+const caller = { pid: 1, comm: 'test' };
+
+function gate(): { gate: OpGate; refs: Kref; released: () => boolean } {
+  let released = false;
+  const refs = new Kref(() => (released = true));
+  return { gate: new OpGate(refs, 19 /* ENODEV */), refs, released: () => released };
+}
+
+const ops = (hs: readonly Handler[]): string[] => hs.map((h) => h.op);
+
+describe('OpGate', () => {
+  it('lists the handlers inside oldest first, whichever order they leave in', () => {
+    const { gate: g } = gate();
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((op) => g.enter(op, caller)) as [Handler, Handler, Handler, Handler];
+    expect(ops(g.handlers)).toEqual(['a', 'b', 'c', 'd']);
+    g.exit(b);
+    expect(ops(g.handlers)).toEqual(['a', 'c', 'd']);
+    g.exit(a);
+    expect(ops(g.handlers)).toEqual(['c', 'd']);
+    g.exit(d);
+    expect(ops(g.handlers)).toEqual(['c']);
+    const e = g.enter('e', caller);
+    expect(ops(g.handlers)).toEqual(['c', 'e']);
+    g.exit(c);
+    g.exit(e);
+    expect(g.handlers).toEqual([]);
+    expect([a, b, c, d, e].every((h) => h.exited)).toBe(true);
+  });
+
+  it('holds a reference per handler inside, dropped on exit', () => {
+    const { gate: g, refs, released } = gate();
+    const hs = [g.enter('read', caller), g.track('release', caller)];
+    refs.put(); // the plug's own reference
+    expect(released()).toBe(false);
+    for (const h of hs) g.exit(h);
+    expect(released()).toBe(true);
+  });
+
+  it('drains at once when empty, else when the last handler leaves, and reports who stayed', async () => {
+    const { gate: g } = gate();
+    expect(await g.drain(1000)).toEqual([]);
+    const slow = g.enter('slow', caller);
+    const stuck = g.enter('stuck', caller);
+    g.close();
+    expect(() => g.enter('late', caller)).toThrow(Errno);
+    const gaveUp = await g.drain(1);
+    expect(ops(gaveUp)).toEqual(['slow', 'stuck']);
+    const drained = g.drain(60_000);
+    g.exit(stuck);
+    g.exit(slow);
+    expect(await drained).toEqual([]);
+  });
+
+  it('cancel aborts the signal of every handler inside', () => {
+    const { gate: g } = gate();
+    const hs = [g.enter('a', caller), g.enter('b', caller), g.enter('c', caller)];
+    const signals = hs.map((h) => h.signal);
+    g.exit(hs[1]!);
+    g.cancel(new Errno('ENODEV'));
+    expect(signals.map((s) => s.aborted)).toEqual([true, false, true]);
+  });
+});
