@@ -17,11 +17,15 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** The CPUs this process may run on (taskset's "current affinity list", e.g. "0-1,4"). */
+/** A process's affinity list as taskset prints it ("current affinity list: 0-1,4"). */
+async function affinityList(pid: number): Promise<string> {
+  const { stdout } = await run('taskset', ['-c', '-p', String(pid)]);
+  return stdout.slice(stdout.lastIndexOf(':') + 1).trim();
+}
+
+/** The CPUs this process may run on. */
 export async function allowedCpus(): Promise<number[]> {
-  const { stdout } = await run('taskset', ['-c', '-p', String(process.pid)]);
-  const list = stdout.slice(stdout.lastIndexOf(':') + 1).trim();
-  return list.split(',').flatMap((part) => {
+  return (await affinityList(process.pid)).split(',').flatMap((part) => {
     const [lo, hi = lo] = part.split('-').map(Number) as [number, number?];
     return Array.from({ length: hi! - lo + 1 }, (_, i) => lo + i);
   });
@@ -32,8 +36,7 @@ export async function allowedCpus(): Promise<number[]> {
  * them back the affinity list the process had: also when `fn` fails.
  */
 export async function withPinned<T>(pid: number, cpu: number, fn: () => Promise<T>): Promise<T> {
-  const { stdout } = await run('taskset', ['-c', '-p', String(pid)]);
-  const before = stdout.slice(stdout.lastIndexOf(':') + 1).trim();
+  const before = await affinityList(pid);
   await run('taskset', ['-a', '-c', '-p', String(cpu), String(pid)]);
   try {
     return await fn();

@@ -281,16 +281,16 @@ export class FuseChannel {
   }
 
   /**
-   * Writes one message, `head` then `body`. The kernel requires the whole
-   * message in one write (fuse_dev_do_write checks oh.len against the bytes
-   * written). Returns the errno code on failure: ENOENT means the request
-   * is gone (interrupted or aborted), which callers ignore as go-fuse does.
+   * Writes one message, `head` (a fuse_out_header, then maybe more) then
+   * `body`. Its length is the header's `len`, which the caller has summed:
+   * the kernel requires the whole message in one write, of exactly that
+   * length (fuse_dev_do_write checks oh.len against the bytes written).
+   * Returns the errno code on failure: ENOENT means the request is gone
+   * (interrupted or aborted), which callers ignore as go-fuse does.
    */
   write(head: Buffer, body: Buffer | readonly Buffer[] | null = null): string | null {
     if (body === null) return errnoOf(writeOrErrno(this.fd, head, head.length));
-    let len = head.length;
-    if (Buffer.isBuffer(body)) len += body.length;
-    else for (const p of body) len += p.length;
+    const len = head.readUInt32LE(0);
     if (len > INLINE_REPLY) return this.writev(Buffer.isBuffer(body) ? [head, body] : [head, ...body]);
     let at = head.copy(this.replyBuf, 0);
     if (Buffer.isBuffer(body)) body.copy(this.replyBuf, at);

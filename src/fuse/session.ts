@@ -122,8 +122,8 @@ class Context implements RequestContext {
 
 export class FuseSession {
   readonly maxWrite: number;
-  private readonly busyPollMicros: number;
-  private readonly pollMicros: number;
+  /** How the channel waits for a request (ChannelOptions, less the buffer size). */
+  private readonly waitFor: { busyPollMicros: number; pollMicros: number };
   private readonly wantPassthrough: boolean;
   private readonly log: Logger;
   private readonly trace: boolean;
@@ -145,8 +145,7 @@ export class FuseSession {
     opts: SessionOptions,
   ) {
     this.maxWrite = opts.maxWrite;
-    this.busyPollMicros = opts.busyPollMicros ?? 0;
-    this.pollMicros = opts.pollMicros ?? 0;
+    this.waitFor = { busyPollMicros: opts.busyPollMicros ?? 0, pollMicros: opts.pollMicros ?? 0 };
     this.wantPassthrough = opts.passthrough ?? true;
     this.log = opts.logger;
     this.trace = this.log.isLevelEnabled('trace');
@@ -164,7 +163,7 @@ export class FuseSession {
   }
 
   start(): void {
-    this.channel.start({ bufferSize: this.readBufferSize, busyPollMicros: this.busyPollMicros, pollMicros: this.pollMicros }, {
+    this.channel.start({ bufferSize: this.readBufferSize, ...this.waitFor }, {
       request: (buf) => this.handle(buf),
       busy: () => this.inflight.size > 0,
       waiting: fillSpareControllers,

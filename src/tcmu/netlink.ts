@@ -122,7 +122,10 @@ export class TcmuNetlink {
     if (!this.o.describe(inst)) return;
     this.o.attach?.(inst, {
       reconfigure: (r) => this.reconfigure(inst, r),
-      replySupported: () => [...this.consumers.values()].some((c) => c.replies),
+      replySupported: () => {
+        for (const c of this.consumers.values()) if (c.replies) return true;
+        return false;
+      },
     });
   }
 

@@ -270,7 +270,7 @@ for i in range(200):
 print('ok')
 `;
 
-  it('0 serves with no busy polling: round trips and a read woken by a later write', async () => {
+  it('0: round trips and a read woken by a later write are served, every wait going straight to ppoll', async () => {
     const quiet = await Daemon.start({ args: ['--busy-poll', '0'] });
     try {
       const trips = await python(ROUND_TRIPS, [quiet.dev('echo0')]);
