@@ -34,7 +34,10 @@ const program = new Command('cdevemu')
   .version(VERSION)
   // Usage errors throw instead of exiting, so they get exit code 2 below.
   .exitOverride()
-  .showHelpAfterError('(run with --help for usage)');
+  .showHelpAfterError('(run with --help for usage)')
+  // The program's own options (--version, --help) come before the command,
+  // so a command gets its arguments as typed, `--` included (`run` needs it).
+  .enablePositionalOptions();
 
 registerDaemonCommand(program, exitNow);
 registerDeviceCommands(program);

@@ -8,7 +8,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { Command, type ParseOptionsResult } from 'commander';
 import { startEmulator, type EmulatorHandle } from '../../src/api.js';
 import { LOG_LEVELS, type LogLevel } from '../../src/config/index.js';
 import { ControlClient } from '../../src/control/client.js';
@@ -25,7 +25,7 @@ import {
   type ScenarioTarget,
 } from '../../src/scenario/index.js';
 import { builtinModels } from '../../src/models/index.js';
-import { PRESETS } from '../../src/scenario/schema.js';
+import { BIND_FORM, PRESETS } from '../../src/scenario/schema.js';
 import { prepareTcmu, type TcmuSetup } from '../../src/tcmu/preset.js';
 import { ShimBuildError } from '../../src/tcmu/shim.js';
 import { CliError, Exit } from '../exit.js';
@@ -44,9 +44,31 @@ interface RunOpts {
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
+const USAGE = 'cdevemu run [options] <scenario> [-- command...]';
+
+/**
+ * `run`'s parser, which sees the literal `--` (the program keeps
+ * positional options for that): an operand after `--` is the program's,
+ * so `cdevemu run -- cat /dev/null` forgot the scenario rather than naming
+ * a scenario file `cat`.
+ */
+class RunCommand extends Command {
+  override parseOptions(args: string[]): ParseOptionsResult {
+    const parsed = super.parseOptions(args);
+    const dashes = args.indexOf('--');
+    const afterDashes = dashes < 0 ? 0 : args.length - dashes - 1;
+    if (dashes >= 0 && parsed.operands.length === afterDashes) {
+      const example = afterDashes ? ` -- ${args.slice(dashes + 1).join(' ')}` : '';
+      throw new CliError(Exit.usage, `run: expected a scenario file first (usage: ${USAGE}), e.g. cdevemu run scenario.yaml${example}`);
+    }
+    return parsed;
+  }
+}
+
 export function registerRunCommand(program: Command): void {
-  program
-    .command('run')
+  const run = new RunCommand('run').copyInheritedSettings(program);
+  program.addCommand(run);
+  run
     .description('run a scenario file against a program under test (the program after --, or the scenario\'s own)')
     .argument('<scenario>', 'scenario file (YAML or JSON)')
     .argument('[command...]', 'program under test and its arguments, after --; {mount} is replaced by the mount path, {tmp} by a scratch directory removed after the run')
@@ -57,12 +79,12 @@ export function registerRunCommand(program: Command): void {
     .option('--preset <name>', `prepare the program's namespace for a known consumer (${PRESETS.join(', ')}; private emulator only)`)
     .option('--log-level <level>', 'emulator log level (private emulator only)', 'warn')
     .action(async (file: string, command: string[], o: RunOpts) => {
-      process.exitCode = await run(file, command, o);
+      process.exitCode = await runScenarioFile(file, command, o);
     });
 }
 
-async function run(file: string, command: string[], o: RunOpts): Promise<number> {
-  for (const b of o.bind) if (!parseBind(b)) throw new CliError(Exit.usage, `--bind ${b}: expected HOSTPATH=MOUNTPATH, e.g. /dev/uio0=dev/uio0`);
+async function runScenarioFile(file: string, command: string[], o: RunOpts): Promise<number> {
+  for (const b of o.bind) if (!parseBind(b)) throw new CliError(Exit.usage, `--bind ${b}: ${BIND_FORM}`);
   if (!(LOG_LEVELS as readonly string[]).includes(o.logLevel)) {
     throw new CliError(Exit.usage, `--log-level ${o.logLevel}: expected one of ${LOG_LEVELS.join(', ')}`);
   }

@@ -1,8 +1,8 @@
 /**
  * Runs a program under test in a private mount namespace where paths of
  * the mount are bound over host paths (`--bind /dev/uio0=dev/uio0`), so a
- * program that hard-codes /dev/uio0 or /sys/class/uio runs unmodified. The
- * host's own /dev and /sys are never touched:
+ * program that hard-codes /dev/uio0 or /sys/class/uio runs unmodified.
+ * Nothing is ever written to the host's filesystems:
  *
  * - `unshare --mount` gives the program its own mount table (util-linux
  *   makes it private, so nothing propagates back to the host);
@@ -12,7 +12,17 @@
  *   is created inside an overlayfs laid over its nearest existing ancestor
  *   in the namespace, with a tmpfs upper layer in a staging directory the
  *   caller owns; the ancestor's submounts (/dev/pts, /dev/shm...) are bound
- *   back on top, since an overlay shows only its lower filesystem.
+ *   back on top, since an overlay shows only its lower filesystem;
+ * - when that ancestor is `/` itself (or a symlink to it), an overlay would not do: a mount on
+ *   `/` is never entered by a path lookup, which starts at the process's
+ *   root, the mount below it (fs/namei.c path_init() takes fs->root as it
+ *   is), so the target would be made on the host's root filesystem. The
+ *   namespace gets a new root instead: a tmpfs holding the host root's
+ *   entries, each bound (or, for a symlink, copied) in, made its root with
+ *   pivot_root(2); a new top-level directory then exists in that tmpfs only;
+ * - a target that is a dangling symlink is replaced, inside the overlay, by
+ *   the file or directory to bind over: creating it through the link would
+ *   write wherever the link points.
  *
  * Everything disappears with the namespace when the program exits.
  */
@@ -28,6 +38,7 @@ export interface Bind {
 const SCRIPT = `
 set -eu
 stage=$1; shift
+cwd=$(pwd)
 n=0
 overlay() {
   d=$1; n=$((n + 1)); s=$stage/$n
@@ -42,13 +53,38 @@ overlay() {
     mount --rbind "$s/lower/$top" "$d/$top"; done_="$done_$top "
   done
 }
+newroot=
+new_root() {
+  [ -z "$newroot" ] || return 0
+  newroot=$stage/root
+  mkdir "$newroot" && mount -t tmpfs cdevemu-ns "$newroot"
+  # Not copied into itself by the rbind of the directory that holds the stage.
+  mount --make-unbindable "$newroot"
+  for e in /* /.[!.]* /..?*; do
+    [ -e "$e" ] || [ -L "$e" ] || continue
+    t=$newroot/\${e#/}
+    if [ -L "$e" ]; then ln -s "$(readlink "$e")" "$t"
+    elif [ -d "$e" ]; then mkdir "$t" && mount --rbind "$e" "$t"
+    else : > "$t" && mount --bind "$e" "$t"
+    fi
+  done
+  mount --make-private "$newroot"
+  old=$newroot/.cdevemu-old-root
+  mkdir "$old"
+  cd "$newroot" && pivot_root . "$old"
+  umount -l /.cdevemu-old-root && rmdir /.cdevemu-old-root
+  cd "$cwd"
+}
 while [ "$1" != "--" ]; do
   host=$1; src=$2; shift 2
   if [ ! -e "$host" ]; then
     anc=$(dirname "$host")
     while [ ! -d "$anc" ]; do anc=$(dirname "$anc"); done
-    overlay "$anc"
+    # Through its symlinks: /tmp/l -> / is the root too.
+    anc=$(readlink -f "$anc")
+    if [ "$anc" = / ]; then new_root; else overlay "$anc"; fi
     mkdir -p "$(dirname "$host")"
+    if [ -L "$host" ]; then rm "$host"; fi
     if [ -d "$src" ]; then mkdir "$host"; else : > "$host"; fi
   fi
   mount --rbind "$src" "$host"

@@ -251,19 +251,29 @@ function readPreset(f: Field): string {
   return v;
 }
 
-/** HOSTPATH=MOUNTPATH: an absolute host path, and a path inside the mount. */
+/**
+ * HOSTPATH=MOUNTPATH: an absolute host path, and a path inside the mount.
+ * Neither may hold `.` or `..`: the bind namespace walks the host path up
+ * by its text (bind.ts), which `..` would make name another directory
+ * than the one the kernel resolves.
+ */
 export function parseBind(s: string): { host: string; mount: string } | null {
   const i = s.indexOf('=');
   if (i < 0) return null;
-  const host = s.slice(0, i);
+  const hostParts = s.slice(0, i).split('/');
   const mount = s.slice(i + 1).replace(/^\/+/, '');
-  if (!host.startsWith('/') || host === '/' || mount === '' || mount.split('/').includes('..')) return null;
-  return { host, mount };
+  const dots = (parts: string[]): boolean => parts.includes('..') || parts.includes('.');
+  if (hostParts[0] !== '' || dots(hostParts) || mount === '' || dots(mount.split('/'))) return null;
+  const host = `/${hostParts.filter(Boolean).join('/')}`;
+  return host === '/' ? null : { host, mount };
 }
+
+/** The one-line form a bad bind is refused with (scenario file and --bind alike). */
+export const BIND_FORM = 'expected HOSTPATH=MOUNTPATH: an absolute host path and a path in the mount, without . or .., e.g. /dev/uio0=dev/uio0';
 
 function readBind(f: Field): string {
   const s = f.string({ nonEmpty: true });
-  if (!parseBind(s)) throw f.error(`expected HOSTPATH=MOUNTPATH with an absolute host path, e.g. /dev/uio0=dev/uio0`);
+  if (!parseBind(s)) throw f.error(BIND_FORM);
   return s;
 }
 

@@ -3,13 +3,13 @@
  * real programs under test. Whatever happens, no mount, namespace or
  * program may outlive the run.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cClient } from '../helpers/cc.js';
 import { cdevemu, cliPath, repoRoot } from '../helpers/cli.js';
-import { Interactive } from '../helpers/proc.js';
+import { Interactive, run } from '../helpers/proc.js';
 import { testRoot } from '../helpers/mount.js';
 
 let dir: string;
@@ -289,6 +289,177 @@ timeline:
     expect(existsSync(host)).toBe(false);
     expect(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(' /mnt ')).length).toBe(mntBefore);
   });
+
+  /**
+   * Missing targets exist only in the program's namespace, wherever they
+   * are: each case runs a program that reads a zero device through its
+   * bind, and the host's listings of `/`, /dev and the case's directory
+   * (recursively), and its mounts there, must be the same after the run as
+   * before. Whatever a case creates is removed, even when it fails.
+   */
+  describe('never writes the host', () => {
+    /** A name no host has: a leak there is ours alone, and removed. */
+    const unique = (what: string): string => `cdevemu-bindtest-${what}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+    function listing(path: string): string[] {
+      if (!existsSync(path)) return [];
+      const out: string[] = [];
+      const walk = (d: string): void => {
+        for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+          const p = join(d, e.name);
+          out.push(`${p} ${e.isDirectory() ? 'd' : e.isSymbolicLink() ? `l->${readlinkSync(p)}` : `f:${statSync(p).size}`}`);
+          if (e.isDirectory() && !e.isSymbolicLink()) walk(p);
+        }
+      };
+      walk(path);
+      return out;
+    }
+
+    /** What the host shows: `/` and /dev (one level), `caseDir` (all of it), and the mounts at or under these or made by a bind namespace. */
+    function hostView(caseDir: string): Record<string, string[]> {
+      const mounts = readFileSync('/proc/self/mounts', 'utf8')
+        .split('\n')
+        .filter((l) => {
+          const [source, target] = l.split(' ');
+          return source === 'cdevemu-ns' || target === '/' || target?.startsWith(caseDir);
+        });
+      return { '/': readdirSync('/').sort(), '/dev': readdirSync('/dev').sort(), [caseDir]: listing(caseDir), mounts };
+    }
+
+    interface Case {
+      name: string;
+      /** Makes what the case needs under `caseDir`; returns the bind targets (read through in the program) and any top-level leak to remove. */
+      setup(caseDir: string): Promise<{ targets: string[]; leaks: string[]; undo?: () => Promise<void> }>;
+    }
+
+    const sh = async (cmd: string): Promise<void> => {
+      const r = await run('sh', ['-c', cmd]);
+      if (r.code !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+    };
+
+    const cases: Case[] = [
+      {
+        name: 'several levels deep under / itself',
+        async setup() {
+          const top = `/${unique('root')}`;
+          return { targets: [`${top}/deep/er/uio0`], leaks: [top] };
+        },
+      },
+      {
+        name: 'directly in /',
+        async setup() {
+          const top = `/${unique('top')}`;
+          return { targets: [top], leaks: [top] };
+        },
+      },
+      {
+        name: 'under a symlink to /',
+        async setup(caseDir) {
+          const top = unique('vialink');
+          symlinkSync('/', join(caseDir, 'root'));
+          return { targets: [join(caseDir, 'root', top, 'uio0')], leaks: [`/${top}`] };
+        },
+      },
+      {
+        name: 'under a read-only tmpfs and a read-only bind mount',
+        async setup(caseDir) {
+          const ro = join(caseDir, 'ro-tmpfs');
+          const src = join(caseDir, 'ro-src');
+          const rob = join(caseDir, 'ro-bind');
+          for (const d of [ro, src, rob]) mkdirSync(d);
+          writeFileSync(join(src, 'kept'), 'host');
+          await sh(`mount -t tmpfs -o ro cdevemu-test ${ro} && mount --bind ${src} ${rob} && mount -o remount,bind,ro ${rob}`);
+          return {
+            targets: [join(ro, 'a', 'b', 'uio0'), join(rob, 'c', 'uio0')],
+            leaks: [],
+            undo: () => sh(`umount ${rob}; umount ${ro}`),
+          };
+        },
+      },
+      {
+        name: 'over a file and a directory that exist',
+        async setup(caseDir) {
+          mkdirSync(join(caseDir, 'dir'));
+          writeFileSync(join(caseDir, 'dir', 'entry'), 'host');
+          writeFileSync(join(caseDir, 'file'), 'host file');
+          // The directory target gets the mount's dev/, whose zero0 is read through it.
+          return { targets: [join(caseDir, 'file'), `${join(caseDir, 'dir')}=dev`], leaks: [] };
+        },
+      },
+      {
+        name: 'at a dangling symlink, which is replaced in the namespace, not followed',
+        async setup(caseDir) {
+          // Created through the link, the target would be `made`, outside the overlay of links/: on the host.
+          mkdirSync(join(caseDir, 'links'));
+          symlinkSync(join(caseDir, 'made'), join(caseDir, 'links', 'dangling'));
+          return { targets: [join(caseDir, 'links', 'dangling')], leaks: [] };
+        },
+      },
+    ];
+
+    for (const c of cases) {
+      it(c.name, async () => {
+        const caseDir = await mkdtemp(join(dir, 'bindcase-'));
+        let made: Awaited<ReturnType<Case['setup']>> | null = null;
+        try {
+          made = await c.setup(caseDir);
+          for (const leak of made.leaks) expect(existsSync(leak)).toBe(false);
+          const binds = made.targets.map((t) => (t.includes('=') ? t : `${t}=dev/zero0`));
+          // Each bound path is read in the program: through a file, 4 zero bytes; through a directory, its zero0.
+          const reads = made.targets.map((t) => {
+            const path = t.includes('=') ? `${t.split('=')[0]}/zero0` : t;
+            return `head -c 4 ${path} | od -An -tx1`;
+          });
+          const f = await scenario(
+            'bind-host.yaml',
+            `devices: [{ model: zero, name: zero0 }]
+program: { command: [sh, -c, ${JSON.stringify(reads.join(' && '))}] }
+timeline:
+  - expect: { exit: 0, within: 10s }
+`,
+          );
+          const before = hostView(caseDir);
+          const r = await cdevemu(['run', ...binds.flatMap((b) => ['--bind', b]), f]);
+          expect(r.stdout, r.stderr).toMatch(/^PASS /m);
+          expect(r.stdout.match(/\| +00 00 00 00$/gm)).toHaveLength(made.targets.length);
+          expect(hostView(caseDir)).toEqual(before);
+          for (const leak of made.leaks) expect(existsSync(leak)).toBe(false);
+        } finally {
+          await made?.undo?.();
+          for (const leak of made?.leaks ?? []) rmSync(leak, { recursive: true, force: true });
+          rmSync(caseDir, { recursive: true, force: true });
+        }
+      });
+    }
+
+    it('under the private /dev of --preset tcmu: not in /dev, not in the directory bound there', async () => {
+      const sub = unique('dev');
+      const f = await scenario(
+        'bind-private-dev.yaml',
+        `preset: tcmu
+devices: [{ model: zero, name: zero0 }]
+program:
+  command: [sh, -c, "head -c 4 /dev/${sub}/zero0 | od -An -tx1 && echo private: $(ls {tmp}/../preset/dev)"]
+  bind: ["/dev/${sub}/zero0=dev/zero0"]
+timeline:
+  - expect: { exit: 0, within: 10s }
+`,
+      );
+      const devBefore = readdirSync('/dev').sort();
+      try {
+        const r = await cdevemu(['run', f], { timeoutMs: 60_000 });
+        expect(r.stdout, r.stderr).toMatch(/\| +00 00 00 00$/m);
+        // The preset's own /dev (a directory of the run, bound over /dev) lists its nodes, not the bind's directory.
+        const priv = /\| private: (.*)$/m.exec(r.stdout)?.[1]?.split(' ');
+        expect(priv, r.stdout).toContain('null');
+        expect(priv).not.toContain(sub);
+        expect(r.code).toBe(0);
+        expect(readdirSync('/dev').sort()).toEqual(devBefore);
+      } finally {
+        rmSync(`/dev/${sub}`, { recursive: true, force: true });
+      }
+    });
+  });
 });
 
 describe('{tmp}: the run scratch directory', () => {
@@ -333,6 +504,15 @@ describe('bad scenarios exit 2 with one line naming the line', () => {
       expect(r.stdout).toBe('');
     });
   }
+
+  it('a scenario file forgotten before the program (`run -- CMD`)', async () => {
+    const r = await cdevemu(['run', '--', 'cat', '/dev/null']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      'cdevemu: run: expected a scenario file first (usage: cdevemu run [options] <scenario> [-- command...]), e.g. cdevemu run scenario.yaml -- cat /dev/null\n',
+    );
+    expect(r.stdout).toBe('');
+  });
 
   it('an unknown model', async () => {
     const f = await scenario('model.yaml', 'devices: [{ model: nosuch, name: x }]\ntimeline: []\n');

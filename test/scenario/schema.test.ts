@@ -60,12 +60,18 @@ describe('scenario schema', () => {
     [
       'a relative bind host path',
       'program: { command: [x], bind: ["dev/uio0=dev/uio0"] }\ntimeline: []\n',
-      's.yaml:1: program.bind[0]: expected HOSTPATH=MOUNTPATH',
+      's.yaml:1: program.bind[0]: expected HOSTPATH=MOUNTPATH: an absolute host path and a path in the mount, without . or .., e.g. /dev/uio0=dev/uio0',
     ],
   ]);
 
   it('parses --bind pairs', () => {
     expect(parseBind('/dev/uio0=dev/uio0')).toEqual({ host: '/dev/uio0', mount: 'dev/uio0' });
+    expect(parseBind('//dev//input/=/dev/input')).toEqual({ host: '/dev/input', mount: 'dev/input' });
     expect(parseBind('dev/uio0=dev/uio0')).toBeNull();
+    expect(parseBind('/=dev')).toBeNull();
+    // The bind namespace walks the host path up by its text: `..` would make it another directory than the kernel's.
+    expect(parseBind('/tmp/a/../../x/uio0=dev/uio0')).toBeNull();
+    expect(parseBind('/tmp/./x=dev/uio0')).toBeNull();
+    expect(parseBind('/x=dev/../etc')).toBeNull();
   });
 });
