@@ -23,6 +23,27 @@ export const CoreEvent = {
 } as const;
 export type CoreEventType = (typeof CoreEvent)[keyof typeof CoreEvent];
 
+/**
+ * The detail fields each core event carries beside its identity (the
+ * record() calls in fops.ts, probe.ts, unplug.ts, instance.ts and
+ * devices.ts; docs/control-api.md#events), so a scenario's event filter
+ * naming another is refused rather than left to match nothing.
+ */
+export const CORE_EVENT_FIELDS: Readonly<Record<CoreEventType, readonly string[]>> = {
+  plugged: ['model', 'nodePath', 'regions'],
+  opened: ['file', 'pid', 'comm', 'flags'],
+  released: ['file', 'pid'],
+  unplug_started: ['drainTimeoutMs', 'mode'],
+  regions_revoked: ['revoked', 'kept', 'mappings'],
+  stuck: ['op', 'pid', 'comm', 'sinceMs'],
+  drained: ['drainedInMs', 'stuck'],
+  removed: [],
+  late_released: ['file', 'pid'],
+  freed: [],
+  action: ['action'],
+  fault_fired: ['rule', 'action', 'op', 'pid', 'comm'],
+};
+
 export function isCoreEvent(type: string): type is CoreEventType {
   return Object.hasOwn(CoreEvent, type);
 }

@@ -130,6 +130,14 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
 
   emit(type: string, details: Record<string, unknown> = {}): void {
     if (isCoreEvent(type)) throw new Error(`model ${this.model} cannot emit core event '${type}'`);
+    const declared = this.driver.events;
+    if (declared) {
+      const fields = Object.hasOwn(declared, type) ? declared[type]! : null;
+      if (!fields) throw new Error(`model ${this.model} emits '${type}', which its events do not declare`);
+      for (const k of Object.keys(details)) {
+        if (!fields.includes(k)) throw new Error(`model ${this.model}: event '${type}' carries '${k}', which its events do not declare`);
+      }
+    }
     // A timer the model forgot to cancel in remove() must not append to a finished lifecycle.
     if (this.lifecycle === 'gone' || this.lifecycle === 'freed') {
       this.log.warn({ device: this.name, generation: this.generation, type }, 'model emitted an event after remove(); dropped');

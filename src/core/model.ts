@@ -118,6 +118,13 @@ export interface DeviceModel<S> {
   /** The last reference dropped. */
   free?(inst: Instance<S>): void;
   actions?: Record<string, (inst: Instance<S>, arg: unknown) => unknown>;
+  /**
+   * The events the model emits (inst.emit()), each with the detail fields
+   * it may carry. Once declared, emitting another type or field throws, and
+   * `cdevemu run` refuses a scenario whose event filter names one the model
+   * does not declare; without it, such filters are taken unchecked.
+   */
+  events?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface Counters {

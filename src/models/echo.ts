@@ -70,6 +70,7 @@ async function readBlocking(file: File<EchoState>, size: number, signal: AbortSi
 
 export const echoModel: DeviceModel<EchoState> = {
   name: 'echo',
+  events: {},
   stream: true,
   create(_inst, options) {
     const o = parseOptions('echo', options, { capacity: 'number' });

@@ -302,6 +302,7 @@ const STATE_IOCTLS: Record<number, number> = {
 
 export const evdevModel: DeviceModel<EvdevState> = {
   name: 'evdev',
+  events: {},
   stream: true,
   unplugErrno: new Errno('ENODEV'),
   nodePath: (inst) => `input/${inst.name}`,

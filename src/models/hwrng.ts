@@ -38,6 +38,7 @@ function seededStream(seed: string): Cipher {
 
 export const hwrngModel: DeviceModel<HwrngState> = {
   name: 'hwrng',
+  events: {},
   stream: true,
   unplugErrno: new Errno('ENODEV'),
   create(_inst, options) {

@@ -21,6 +21,7 @@ const noOptions = (model: string) => (_inst: unknown, options: unknown): null =>
 
 export const nullModel: DeviceModel<null> = {
   name: 'null',
+  events: {},
   stream: true,
   create: noOptions('null'),
   read: () => Buffer.alloc(0),
@@ -29,6 +30,7 @@ export const nullModel: DeviceModel<null> = {
 
 export const zeroModel: DeviceModel<null> = {
   name: 'zero',
+  events: {},
   stream: true,
   create: noOptions('zero'),
   read: (_file, size) => zeroBytes(size),
@@ -37,6 +39,7 @@ export const zeroModel: DeviceModel<null> = {
 
 export const fullModel: DeviceModel<null> = {
   name: 'full',
+  events: {},
   stream: true,
   create: noOptions('full'),
   read: (_file, size) => zeroBytes(size),

@@ -136,6 +136,7 @@ function tmIn(buf: Buffer, offset = 0): number[] {
 
 export const rtcModel: DeviceModel<RtcState> = {
   name: 'rtc',
+  events: {},
   stream: true,
   unplugErrno: new Errno('ENODEV'),
   create(_inst, options) {

@@ -152,6 +152,7 @@ export function uioAttributes(
 
 export const uioModel: DeviceModel<UioState> = {
   name: 'uio',
+  events: {},
   stream: true,
   unpollMask: UIO_POLL_GONE,
   // The region names are the sysfs map directories; `name` is the map's name attribute.

@@ -144,6 +144,11 @@ export const watchdogModel: DeviceModel<WatchdogState> = {
   stream: true,
   unplugErrno: new Errno('ENODEV'),
   unpollMask: DEFAULT_POLLMASK,
+  events: {
+    pretimeout: ['pretimeout', 'timeout'],
+    expired: ['timeout', 'count', 'sinceKeepaliveMs'],
+    not_stopped: ['message', 'timeout'],
+  },
   create(_inst, options) {
     const o = parseOptions('watchdog', options, {
       identity: 'string',

@@ -122,6 +122,16 @@ describe('events', () => {
     expect(() => inst.emit('freed')).toThrow();
   });
 
+  it("holds a model that declares its events to them: no other type, no other field (what cdevemu run checks filters against)", async () => {
+    const { mgr } = setup();
+    mgr.registerModel(pipeModel({ events: { pushed: ['bytes'] } }));
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    inst.emit('pushed', { bytes: 3 });
+    expect(() => inst.emit('pushd', { bytes: 3 })).toThrow("model pipe emits 'pushd', which its events do not declare");
+    expect(() => inst.emit('pushed', { bytes: 3, byte: 1 })).toThrow("model pipe: event 'pushed' carries 'byte', which its events do not declare");
+    expect(mgr.events.history().filter((e) => e.type.startsWith('push'))).toMatchObject([{ type: 'pushed', bytes: 3 }]);
+  });
+
   it('drops a model event emitted after remove() and warns', async () => {
     const { mgr, publisher, logger } = setup();
     mgr.registerModel(pipeModel());

@@ -23,7 +23,7 @@ import { tcmuActions } from './actions.js';
 import { backstoreKey, tcmuConfig, uioName, type TcmuConfig, type TcmuConsumers } from './config.js';
 import { tcmuAttributes } from './configfs.js';
 import { TcmuRing } from './ring.js';
-import { ackedContent, type Workload } from './workload.js';
+import { ackedContent, WORKLOAD_REPORT_FIELDS, type Workload } from './workload.js';
 
 export interface TcmuState extends UioState {
   config: TcmuConfig;
@@ -112,4 +112,15 @@ export const tcmuModel: DeviceModel<TcmuState> = {
     });
   },
   actions: tcmuActions,
+  events: {
+    tcmu_cmd_timeout: ['cmdId', 'opcode', 'where'],
+    tcmu_ring_broken: ['reason'],
+    tcmu_workload_done: WORKLOAD_REPORT_FIELDS,
+    tcmu_removed: ['endedByRemoval', 'doubleEnds', 'lost', 'verifyErrors', 'commands', 'workload', 'workloadAtRemoval'],
+    // Recorded on the device by --preset tcmu (src/tcmu/device.ts, src/tcmu/netlink.ts).
+    tcmu_quiesced: ['waitedMs', 'outstanding'],
+    netlink_sent: ['cmd', 'deviceId', 'ports'],
+    netlink_timeout: ['cmd', 'deviceId', 'waitedMs'],
+    netlink_done: ['cmd', 'deviceId', 'status', 'port'],
+  },
 };

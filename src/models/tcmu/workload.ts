@@ -63,6 +63,24 @@ export interface WorkloadReport {
   byStatus: Record<string, number>;
 }
 
+/** Every field of a WorkloadReport (the type checks the list is whole): the tcmu_workload_done event's. */
+export const WORKLOAD_REPORT_FIELDS = Object.keys({
+  running: 1,
+  submitted: 1,
+  completed: 1,
+  failed: 1,
+  timedOut: 1,
+  outstanding: 1,
+  lost: 1,
+  reads: 1,
+  writes: 1,
+  acknowledgedWrites: 1,
+  verifiedReads: 1,
+  verifyErrors: 1,
+  byOutcome: 1,
+  byStatus: 1,
+} satisfies Record<keyof WorkloadReport, 1>);
+
 /**
  * What a workload knew of the device's content when it ended: per chunk,
  * the number of its last acknowledged write (or UNWRITTEN / UNKNOWN). A
