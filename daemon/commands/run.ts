@@ -15,6 +15,8 @@ import { ControlClient } from '../../src/control/client.js';
 import { ControlServer } from '../../src/control/server.js';
 import { resolveSocketPath } from '../../src/control/socket-path.js';
 import {
+  checkScenario,
+  eventCatalog,
   junitXml,
   loadScenario,
   LocalTarget,
@@ -110,10 +112,14 @@ async function runScenarioFile(file: string, command: string[], o: RunOpts): Pro
   try {
     let target: ScenarioTarget;
     const log = await createLogger(o.logLevel as LogLevel);
+    // Every name and event filter the scenario uses is checked against what the target will
+    // have (src/scenario/check.ts) before anything is plugged or mounted: exit 2.
     if (remote) {
       target = await RemoteTarget.connect(new ControlClient(resolveSocketPath(o.socket)));
+      checkScenario(scenario, (await target.devices()).map((d) => d.name), eventCatalog(null));
     } else {
       const models = await loadUserModels(o.model, log, builtinModels.map((m) => m.name));
+      checkScenario(scenario, [], eventCatalog([...builtinModels, ...models]));
       emu = await startEmulator({ mountpoint: join(scratch, 'mnt'), logger: log, models });
       target = new LocalTarget(emu);
       // The private emulator answers the control API too, so the CLI (and

@@ -74,6 +74,8 @@ export interface EventsOptions {
   history?: boolean;
   /** Ends the iteration. */
   signal?: AbortSignal;
+  /** Called once the daemon has answered: every event from then on is in the stream (server.ts subscribes as it answers). */
+  onOpen?: () => void;
 }
 
 export class ControlClient {
@@ -129,6 +131,7 @@ export class ControlClient {
   /** Every event from now on (and the kept history first, if asked), until the signal aborts or the daemon ends the stream. */
   async *events(o: EventsOptions = {}): AsyncGenerator<DeviceEvent, void, undefined> {
     const res = await this.open('GET', `${API_PREFIX}/events${o.history ? '?history=1' : ''}`);
+    o.onOpen?.();
     const onAbort = (): void => {
       res.destroy();
     };

@@ -5,6 +5,7 @@
  * SIGKILL if it lingers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 export interface ProgramExit {
   code: number | null;
@@ -59,6 +60,21 @@ export class Program {
   /** null while running. */
   get exit(): ProgramExit | null {
     return this.exitInfo;
+  }
+
+  /**
+   * Whether it still runs: not only not reaped yet (Node learns of an exit
+   * a turn of the event loop after SIGCHLD), but not a zombie either
+   * (fs/proc/array.c: state Z in /proc/PID/stat, after the last `)`).
+   */
+  get running(): boolean {
+    if (this.exitInfo || !this.child.pid) return false;
+    try {
+      const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    } catch {
+      return false;
+    }
   }
 
   /** Ends the program and everything it started; resolves once it is gone. */

@@ -47,15 +47,24 @@ export class RemoteTarget implements ScenarioTarget {
     }));
   }
 
-  subscribe(on: (e: DeviceEvent) => void): () => void {
+  /** Resolves once the daemon has answered the event stream (client.ts onOpen): from then on no event is missed. */
+  subscribe(on: (e: DeviceEvent) => void, onEnd: (reason: string) => void): Promise<() => void> {
     const ac = new AbortController();
-    void (async () => {
-      try {
-        for await (const e of this.client.events({ signal: ac.signal })) on(e);
-      } catch {
-        // The daemon went away; the steps that need it will say so.
-      }
-    })();
-    return () => ac.abort();
+    return new Promise((resolve, reject) => {
+      let open = false;
+      const onOpen = (): void => {
+        open = true;
+        resolve(() => ac.abort());
+      };
+      void (async () => {
+        try {
+          for await (const e of this.client.events({ signal: ac.signal, onOpen })) on(e);
+          if (!ac.signal.aborted) onEnd('the daemon ended it');
+        } catch (err) {
+          if (!open) reject(err);
+          else if (!ac.signal.aborted) onEnd(err instanceof Error ? err.message : String(err));
+        }
+      })();
+    });
   }
 }

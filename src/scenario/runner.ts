@@ -6,9 +6,11 @@
 import type { DeviceEvent } from '../core/events.js';
 import { bindCommand, type Bind } from './bind.js';
 import { LogFollower } from './follow.js';
+import { MAX_DURATION_MS } from '../limits.js';
 import { heldFds } from './holders.js';
+import { everOpened, Ledger, openFiles, type GenerationRecord } from './ledger.js';
 import { describeExit, Program, type ProgramExit } from './program.js';
-import { parseBind, type Scenario, type Step, type TimelineStep } from './schema.js';
+import { BIND_FORM, parseBind, type Scenario, type Step, type TimelineStep } from './schema.js';
 import type { ScenarioTarget, TargetDevice } from './target.js';
 
 export interface StepResult {
@@ -83,6 +85,7 @@ function matches(e: DeviceEvent, want: Record<string, unknown>): boolean {
 
 class Run {
   private readonly events: DeviceEvent[] = [];
+  private readonly ledger = new Ledger();
   private readonly t0 = performance.now();
   private program: Program | null = null;
   private logs: LogFollower | null = null;
@@ -106,9 +109,16 @@ class Run {
   }
 
   async run(): Promise<ScenarioResult> {
-    const unsubscribe = this.o.target.subscribe((e) => this.events.push(e));
+    const unsubscribe = await this.o.target.subscribe(
+      (e) => {
+        this.events.push(e);
+        this.ledger.record(e);
+      },
+      (reason) => (this.ledger.lost = reason),
+    );
     const steps: StepResult[] = [];
     try {
+      this.ledger.start(await this.o.target.devices());
       await this.setUp();
       this.startProgram();
       const deadline = this.s.timeoutMs;
@@ -167,7 +177,7 @@ class Run {
       ...(setup?.binds ?? []),
       ...[...(spec?.bind ?? []), ...(this.o.binds ?? [])].map((b) => {
         const p = parseBind(b);
-        if (!p) throw new ScenarioSetupError(`bad bind ${JSON.stringify(b)}: expected HOSTPATH=MOUNTPATH`);
+        if (!p) throw new ScenarioSetupError(`bad bind ${JSON.stringify(b)}: ${BIND_FORM}`);
         return { host: p.host, source: `${mount}/${p.mount}` };
       }),
     ];
@@ -244,10 +254,16 @@ class Run {
     return this.events.filter(pred).length;
   }
 
+  /** Fails the step if the daemon's event stream has ended: what happened since is unknown. */
+  private assertEventsWhole(): void {
+    if (this.ledger.lost) throw new StepFailed(`the daemon's event stream ended (${this.ledger.lost}): what happened since is unknown`);
+  }
+
   /** Polls `done` until it holds; fails after timeoutMs, or at once if the program exits and `needsProgram`. */
   private async until(done: () => Promise<boolean> | boolean, timeoutMs: number, what: string, needsProgram: boolean): Promise<void> {
     const end = this.elapsed + timeoutMs;
     for (;;) {
+      this.assertEventsWhole();
       if (await done()) return;
       const exit = this.program?.exit;
       if (needsProgram && exit) throw new StepFailed(`the program ${describeExit(exit)} before ${what}`);
@@ -269,41 +285,85 @@ class Run {
         return this.until(byType(['released', 'late_released']), s.timeoutMs, `a close of ${dev}`, false);
       case 'read':
       case 'written': {
-        // Counted on the instances still listed (a freed generation takes its counts with it).
+        // The ops of this run, on the instances still listed (a freed generation takes its counts with it).
         const counter = s.what === 'read' ? 'reads' : 'writes';
+        const atStart = (d: TargetDevice): number => {
+          const g = this.ledger.generations(d.name).find((r) => r.generation === d.generation);
+          return (counter === 'reads' ? g?.readsAtStart : g?.writesAtStart) ?? 0;
+        };
         const ops = async (): Promise<number> =>
-          (await this.o.target.devices()).filter((d) => d.name === dev).reduce((n, d) => n + d[counter], 0);
+          (await this.o.target.devices()).filter((d) => d.name === dev).reduce((n, d) => n + d[counter] - atStart(d), 0);
         return this.until(async () => (await ops()) >= s.count, s.timeoutMs, `a ${s.what === 'read' ? 'read' : 'write'} on ${dev}`, true);
       }
     }
   }
 
-  /** The instances of `dev` an unplug left behind, or the live one if none was unplugged. */
-  private async released(dev: string): Promise<TargetDevice[]> {
-    const all = (await this.o.target.devices()).filter((d) => d.name === dev);
-    const unplugged = all.filter((d) => d.state !== 'live');
-    return unplugged.length ? unplugged : all;
+  /**
+   * The generations of `dev` unplugged so far, once there is one whose
+   * files were all closed by the end of `withinMs` (`final` tells whether
+   * each has no file open); fails when `dev` was never plugged, or never
+   * unplugged within the time, or no file of it was ever opened: then the
+   * release the expectation is about cannot have happened.
+   */
+  private async unpluggedGenerations(
+    dev: string,
+    withinMs: number,
+    final: (gens: GenerationRecord[]) => Promise<boolean> | boolean,
+    notFinal: (gens: GenerationRecord[]) => Promise<string> | string,
+  ): Promise<GenerationRecord[]> {
+    const end = this.elapsed + withinMs;
+    for (;;) {
+      this.assertEventsWhole();
+      const all = this.ledger.generations(dev);
+      if (all.length === 0) throw new StepFailed(`there is no device ${dev} in this run (devices: ${this.ledger.names().join(', ') || 'none'})`);
+      const gens = all.filter((g) => g.unplugged);
+      if (gens.length > 0 && (await final(gens))) {
+        if (!gens.some(everOpened)) {
+          const which = gens.map((g) => g.generation).join(', ');
+          throw new StepFailed(`no file of ${dev} (generation ${which}) was open in this run: there was nothing to release`);
+        }
+        return gens;
+      }
+      if (this.elapsed >= end) {
+        if (gens.length === 0) throw new StepFailed(`${dev} was not unplugged within ${withinMs} ms: this expectation is about its unplugged generation`);
+        throw new StepFailed(await notFinal(gens));
+      }
+      await sleep(POLL_MS);
+    }
+  }
+
+  /** The listed instances of `gens` that programs still hold open. */
+  private async held(gens: GenerationRecord[]): Promise<TargetDevice[]> {
+    return (await this.o.target.devices()).filter((d) => d.holders.length > 0 && gens.some((g) => g.name === d.name && g.generation === d.generation));
   }
 
   private async expect(s: Extract<Step, { kind: 'expect' }>): Promise<void> {
     switch (s.what) {
       case 'released': {
-        const end = this.elapsed + s.withinMs;
-        for (;;) {
-          const held = (await this.released(s.device)).filter((d) => d.holders.length > 0);
-          if (held.length === 0) return;
-          if (this.elapsed >= end) throw new StepFailed(this.leakReport(s.device, held, s.withinMs));
-          await sleep(POLL_MS);
-        }
+        await this.unpluggedGenerations(
+          s.device,
+          s.withinMs,
+          async (gens) => (await this.held(gens)).length === 0,
+          async (gens) => this.leakReport(s.device, await this.held(gens), s.withinMs),
+        );
+        return;
       }
       case 'lateReleases': {
         // The kernel sends FUSE_RELEASE asynchronously after the last close (fuse_release ->
-        // fuse_file_put), so a program's exit can come before its files' releases: wait for
-        // the count to be reached, then hold it to exactly that.
-        const n = (): number => this.count((e) => e.device === s.device && e.type === 'late_released');
-        const end = this.elapsed + s.withinMs;
-        while (n() < s.count && this.elapsed < end) await sleep(POLL_MS);
-        if (n() !== s.count) throw new StepFailed(`expected ${s.count} lateRelease(s) on ${s.device} within ${s.withinMs} ms, saw ${n()}`);
+        // fuse_file_put), and a late release is recorded only after remove() (fops.ts
+        // lateRelease): the count is final once the events show every file closed.
+        const late = (gens: GenerationRecord[]): number => gens.reduce((n, g) => n + g.lateReleases, 0);
+        const open = (gens: GenerationRecord[]): number => gens.reduce((n, g) => n + openFiles(g), 0);
+        const tooMany = (gens: GenerationRecord[]): void => {
+          if (late(gens) > s.count) throw new StepFailed(`expected ${s.count} lateRelease(s) on ${s.device} within ${s.withinMs} ms, saw ${late(gens)}`);
+        };
+        const gens = await this.unpluggedGenerations(
+          s.device,
+          s.withinMs,
+          (g) => (tooMany(g), open(g) <= 0),
+          (g) => `${s.device} still has ${open(g)} file(s) open after ${s.withinMs} ms: its lateRelease count (${late(g)} so far) is not final`,
+        );
+        if (late(gens) !== s.count) throw new StepFailed(`expected ${s.count} lateRelease(s) on ${s.device} within ${s.withinMs} ms, saw ${late(gens)}`);
         return;
       }
       case 'exit': {
@@ -315,17 +375,23 @@ class Run {
         return;
       }
       case 'running': {
-        const e = this.program?.exit;
-        if (!this.program) throw new StepFailed('there is no program under test');
-        if (e) throw new StepFailed(`the program ${describeExit(e)}`);
+        const p = this.program;
+        if (!p) throw new StepFailed('there is no program under test');
+        if (!p.running) throw new StepFailed(`the program ${p.exit ? describeExit(p.exit) : 'has exited'}`);
         return;
       }
       case 'noStuck': {
+        // Stuck handlers are found by an unplug's drain: with none, there is nothing to hold.
+        const unplugged = (): GenerationRecord[] => this.ledger.all().filter((g) => g.unpluggedInRun);
+        if (unplugged().length === 0) throw new StepFailed('no device was unplugged in this run: noStuck is about what an unplug found; put it after one');
+        // Wait for every drain begun to end (each is bounded by its drainTimeoutMs); the scenario's timeout bounds the rest.
+        await this.until(() => unplugged().every((g) => g.drained), MAX_DURATION_MS, 'the end of every unplug\'s drain', false);
         const stuck = this.events.filter((e) => e.type === 'stuck');
-        if (stuck.length) {
-          throw new StepFailed(
-            stuck.map((e) => `${e.device}: ${String(e.op)} by pid ${String(e.pid)} (${String(e.comm)}) stuck after ${String(e.sinceMs)} ms`).join('\n'),
-          );
+        const counted = unplugged().filter((g) => g.stuck > 0);
+        if (stuck.length || counted.length) {
+          const lines = stuck.map((e) => `${e.device}: ${String(e.op)} by pid ${String(e.pid)} (${String(e.comm)}) stuck after ${String(e.sinceMs)} ms`);
+          if (lines.length === 0) lines.push(...counted.map((g) => `${g.name}: ${g.stuck} handler(s) stuck at unplug`));
+          throw new StepFailed(lines.join('\n'));
         }
         return;
       }

@@ -22,7 +22,7 @@
  * Every error names the file, the line and the field (src/config/document.ts).
  */
 import { dirname, resolve } from 'node:path';
-import { ConfigError, SourceDocument, type Field } from '../config/index.js';
+import { ConfigError, SourceDocument, type Field, type FieldPath } from '../config/index.js';
 import { readDeviceList, readDeviceSpec, readFaultRule, readUnplugMode, type DeviceSpec } from '../config/index.js';
 import { MAX_DURATION_MS, MAX_DURATION_TEXT } from '../limits.js';
 import type { UnplugMode } from '../core/index.js';
@@ -62,8 +62,30 @@ export interface ProgramSpec {
   cwd: string;
 }
 
+/**
+ * A device name the scenario uses, where it uses it: checked against the
+ * names it plugs before it runs (check.ts).
+ */
+export interface DeviceRef {
+  name: string;
+  /** plug: the scenario makes the name here; device: the name must exist by here; glob: a fault rule's device pattern. */
+  use: 'plug' | 'device' | 'glob';
+  path: FieldPath;
+}
+
+/** A `wait: {event: ...}` filter and where it is, for check.ts. */
+export interface EventFilter {
+  match: Record<string, unknown>;
+  path: FieldPath;
+}
+
 export interface Scenario {
   file: string;
+  /** The source, for errors that point at a line. */
+  doc: SourceDocument;
+  /** Every device name used, in the order the run meets them: devices, faults, then the timeline. */
+  refs: DeviceRef[];
+  filters: EventFilter[];
   name: string;
   devices: DeviceSpec[];
   faults: Record<string, unknown>[];
@@ -108,39 +130,69 @@ function readWait(f: Field): Step {
   const given = [...WAITS, 'event'].filter((k) => m.get(k).present);
   if (given.length !== 1) throw f.error(`give exactly one of ${[...WAITS, 'event'].join(', ')}`);
   const what = given[0]!;
-  if (what === 'event') {
-    const ev = m.get('event');
-    ev.mapping(null);
-    const match = ev.value as Record<string, unknown>;
-    if (typeof match.type !== 'string') throw ev.doc.error([...ev.path, 'type'], 'missing (expected an event type)');
-    return { kind: 'wait', what: 'event', match, count, timeoutMs };
-  }
+  if (what === 'event') return { kind: 'wait', what: 'event', match: readEventFilter(m.get('event')), count, timeoutMs };
   return { kind: 'wait', what: what as (typeof WAITS)[number], device: m.get(what).string({ nonEmpty: true }), count, timeoutMs };
 }
 
+/**
+ * An event filter: `type`, and fields whose values the event's must equal
+ * (a string, number, true/false or null; a list or mapping would equal no
+ * event's). Which fields an event of that type has is checked with the
+ * models (check.ts).
+ */
+function readEventFilter(f: Field): Record<string, unknown> {
+  const m = f.mapping(null);
+  m.get('type').string({ nonEmpty: true });
+  m.get('device').optional((d) => d.string({ nonEmpty: true }));
+  m.get('generation').optional((g) => g.number({ integer: true, min: 1 }));
+  for (const k of Object.keys(m.value)) {
+    const v = m.value[k];
+    if (v !== null && typeof v === 'object') throw m.get(k).error('a filter compares a string, number, true/false or null, not a list or mapping');
+  }
+  return m.value;
+}
+
+/** Each expectation and the keys it takes: one expectation per step, so none is left unchecked beside another. */
+const EXPECTS = {
+  released: ['released', 'within'],
+  lateReleases: ['lateReleases', 'device', 'within'],
+  exit: ['exit', 'within'],
+  running: ['running'],
+  noStuck: ['noStuck'],
+} as const satisfies Record<string, readonly string[]>;
+type ExpectKind = keyof typeof EXPECTS;
+const EXPECT_KINDS = Object.keys(EXPECTS) as ExpectKind[];
+
 function readExpect(f: Field): Step {
-  const m = f.mapping(['released', 'within', 'device', 'lateReleases', 'exit', 'running', 'noStuck']);
+  const m = f.mapping([...new Set(Object.values(EXPECTS).flat())]);
+  const kinds = Object.keys(m.value).filter((k): k is ExpectKind => Object.hasOwn(EXPECTS, k));
+  const kind = kinds[0];
+  if (!kind) throw f.error(`expected one of ${EXPECT_KINDS.join(', ')}`);
+  if (kinds.length > 1) throw m.get(kinds[1]!).error(`one expectation per step: ${kinds.join(' and ')} are two`, { key: true });
+  const takes: readonly string[] = EXPECTS[kind];
+  const extra = Object.keys(m.value).find((k) => !takes.includes(k));
+  if (extra) throw m.get(extra).error(`not a field of a ${kind} expectation (${takes.join(', ')})`, { key: true });
   const within = (): number => m.get('within').optional(readDuration) ?? DEFAULT_WAIT_MS;
-  if (m.get('released').present) return { kind: 'expect', what: 'released', device: m.get('released').string({ nonEmpty: true }), withinMs: within() };
-  if (m.get('lateReleases').present) {
-    return {
-      kind: 'expect',
-      what: 'lateReleases',
-      device: m.get('device').string({ nonEmpty: true }),
-      count: m.get('lateReleases').number({ integer: true, min: 0 }),
-      withinMs: within(),
-    };
+  switch (kind) {
+    case 'released':
+      return { kind: 'expect', what: 'released', device: m.get('released').string({ nonEmpty: true }), withinMs: within() };
+    case 'lateReleases':
+      return {
+        kind: 'expect',
+        what: 'lateReleases',
+        device: m.get('device').string({ nonEmpty: true }),
+        count: m.get('lateReleases').number({ integer: true, min: 0 }),
+        withinMs: within(),
+      };
+    case 'exit':
+      return { kind: 'expect', what: 'exit', code: m.get('exit').number({ integer: true, min: 0 }), withinMs: within() };
+    case 'running':
+      if (m.get('running').boolean() !== true) throw m.get('running').error('only `running: true` is meaningful; use exit to expect an end');
+      return { kind: 'expect', what: 'running' };
+    case 'noStuck':
+      if (m.get('noStuck').boolean() !== true) throw m.get('noStuck').error('only `noStuck: true` is meaningful');
+      return { kind: 'expect', what: 'noStuck' };
   }
-  if (m.get('exit').present) return { kind: 'expect', what: 'exit', code: m.get('exit').number({ integer: true, min: 0 }), withinMs: within() };
-  if (m.get('running').present) {
-    if (m.get('running').boolean() !== true) throw m.get('running').error('only `running: true` is meaningful; use exit to expect an end');
-    return { kind: 'expect', what: 'running' };
-  }
-  if (m.get('noStuck').present) {
-    if (m.get('noStuck').boolean() !== true) throw m.get('noStuck').error('only `noStuck: true` is meaningful');
-    return { kind: 'expect', what: 'noStuck' };
-  }
-  throw f.error('expected one of released, lateReleases, exit, running, noStuck');
 }
 
 const STEP_KINDS = ['sleep', 'wait', 'action', 'fault', 'plug', 'unplug', 'replug', 'signal', 'expect'] as const;
@@ -152,7 +204,8 @@ function readSignal(f: Field): NodeJS.Signals {
   return full as NodeJS.Signals;
 }
 
-function readStep(f: Field): Step {
+/** A timeline entry: `{KIND: ARG}`; returns the step and its ARG field. */
+function readStep(f: Field): { step: Step; arg: Field } {
   if (f.value === null || typeof f.value !== 'object' || Array.isArray(f.value)) {
     throw f.error(`expected a step: a mapping with one of ${STEP_KINDS.join(', ')}`);
   }
@@ -160,7 +213,11 @@ function readStep(f: Field): Step {
   if (keys.length !== 1) throw f.error(`a step has exactly one key (${STEP_KINDS.join(', ')}), got ${keys.join(', ') || 'none'}`);
   const kind = keys[0]!;
   const arg = f.mapping(STEP_KINDS).get(kind);
-  switch (kind as (typeof STEP_KINDS)[number]) {
+  return { step: readStepArg(kind as (typeof STEP_KINDS)[number], arg), arg };
+}
+
+function readStepArg(kind: (typeof STEP_KINDS)[number], arg: Field): Step {
+  switch (kind) {
     case 'sleep':
       return { kind: 'sleep', ms: readDuration(arg) };
     case 'wait':
@@ -277,24 +334,84 @@ function readBind(f: Field): string {
   return s;
 }
 
+/**
+ * The device names one step uses, with their paths: `arg` is the step's
+ * value (timeline[i].KIND), a name or a mapping.
+ */
+function stepRefs(step: Step, arg: Field): DeviceRef[] {
+  const ref = (name: string, at: FieldPath, use: DeviceRef['use'] = 'device'): DeviceRef => ({ name, use, path: [...arg.path, ...at] });
+  switch (step.kind) {
+    case 'wait':
+      if (step.what !== 'event') return [ref(step.device, [step.what])];
+      return typeof step.match.device === 'string' ? [ref(step.match.device, ['event', 'device'])] : [];
+    case 'action':
+      return [ref(step.device, ['device'])];
+    case 'fault':
+      return typeof step.rule.device === 'string' ? [ref(step.rule.device, ['device'], 'glob')] : [];
+    case 'plug':
+      return [plugRef(arg.doc, step.spec.name, [...arg.path, 'name'])];
+    case 'unplug':
+    case 'replug':
+      return [ref(step.device, typeof arg.value === 'string' ? [] : ['device'])];
+    case 'expect':
+      if (step.what === 'released') return [ref(step.device, ['released'])];
+      if (step.what === 'lateReleases') return [ref(step.device, ['device'])];
+      return [];
+    case 'sleep':
+    case 'signal':
+      return [];
+  }
+}
+
+/** A device a scenario plugs has the name it is given: its steps, and the expectations on it, name it. */
+function plugRef(doc: SourceDocument, name: string, path: FieldPath): DeviceRef {
+  if (name.includes('%d')) {
+    throw doc.error(path, `a scenario names its devices (${name.replace('%d', '0')}, not ${name}): its steps and expectations refer to them by name`);
+  }
+  return { name, use: 'plug', path };
+}
+
 const TOP = ['name', 'preset', 'devices', 'faults', 'program', 'timeline', 'timeout'];
 
 /** `baseDir` resolves the program's relative paths: the scenario file's directory. */
 export function readScenario(doc: SourceDocument, baseDir: string): Scenario {
   const m = doc.root().mapping(TOP);
-  const timeline = m.get('timeline').list().map((f) => ({ step: readStep(f), line: doc.line(f.path, false) }));
+  const refs: DeviceRef[] = [];
+  const filters: EventFilter[] = [];
+  const devices = m.get('devices').optional(readDeviceList) ?? [];
+  devices.forEach((d, i) => refs.push(plugRef(doc, d.name, ['devices', i, 'name'])));
+  const faultFields = m.get('faults').optional((d) => d.list()) ?? [];
+  const faults = faultFields.map(readFaultRule);
+  faults.forEach((rule, i) => {
+    if (typeof rule.device === 'string') refs.push({ name: rule.device, use: 'glob', path: [...faultFields[i]!.path, 'device'] });
+  });
+  const timelineField = m.get('timeline');
+  const timeline = timelineField.list().map((f) => {
+    const { step, arg } = readStep(f);
+    if (step.kind === 'wait' && step.what === 'event') filters.push({ match: step.match, path: [...arg.path, 'event'] });
+    refs.push(...stepRefs(step, arg));
+    return { step, line: doc.line(f.path, false), title: title(step) };
+  });
   const program = m.get('program').optional((p) => readProgram(p, baseDir));
   const preset = m.get('preset').optional(readPreset);
-  return {
+  const scenario: Scenario = {
     ...(preset ? { preset } : {}),
     file: doc.file,
+    doc,
+    refs,
+    filters,
     name: m.get('name').optional((n) => n.string()) ?? doc.file,
-    devices: m.get('devices').optional(readDeviceList) ?? [],
-    faults: m.get('faults').optional((d) => d.list().map(readFaultRule)) ?? [],
+    devices,
+    faults,
     ...(program ? { program } : {}),
-    timeline: timeline.map(({ step, line }) => ({ step, line, title: title(step) })),
+    timeline,
     timeoutMs: m.get('timeout').optional(readDuration) ?? 120_000,
   };
+  // Last, so that every other error in the file is reported first.
+  if (!timeline.some((t) => t.step.kind === 'wait' || t.step.kind === 'expect')) {
+    throw timelineField.error('no wait or expect step: a scenario that checks nothing cannot fail', { key: true });
+  }
+  return scenario;
 }
 
 export async function loadScenario(path: string): Promise<Scenario> {

@@ -39,8 +39,12 @@ export interface ScenarioTarget {
   addFault(rule: Record<string, unknown>): Promise<void>;
   /** Instances not yet freed, zombies included. */
   devices(): Promise<TargetDevice[]>;
-  /** Live events from now on; returns the unsubscribe function. */
-  subscribe(on: (e: DeviceEvent) => void): () => void;
+  /**
+   * Every event from the moment the promise resolves (none is missed after
+   * that); resolves to the unsubscribe function. `onEnd` is called if the
+   * stream ends before it is unsubscribed: events after that are unknown.
+   */
+  subscribe(on: (e: DeviceEvent) => void, onEnd: (reason: string) => void): Promise<() => void>;
 }
 
 /** The in-process emulator. */
@@ -82,7 +86,8 @@ export class LocalTarget implements ScenarioTarget {
     }));
   }
 
-  subscribe(on: (e: DeviceEvent) => void): () => void {
+  /** The emulator's own event log: it never ends before the run does. */
+  async subscribe(on: (e: DeviceEvent) => void): Promise<() => void> {
     const log = this.emu.emulator.devices.events;
     log.on('event', on);
     return () => log.off('event', on);

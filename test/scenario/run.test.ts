@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { cClient } from '../helpers/cc.js';
 import { cdevemu, cliPath, repoRoot } from '../helpers/cli.js';
 import { Interactive, run } from '../helpers/proc.js';
+import { Program } from '../../src/scenario/program.js';
 import { testRoot } from '../helpers/mount.js';
 
 let dir: string;
@@ -133,6 +134,7 @@ timeline:
 program: { command: [sh, -c, "echo pid $$; exec sleep 60"] }
 timeline:
   - sleep: 30s
+  - expect: { running: true }
 `,
     );
     const run = new Interactive(process.execPath, [cliPath, 'run', f]);
@@ -493,6 +495,18 @@ describe('bad scenarios exit 2 with one line naming the line', () => {
     ['unknown unplug mode', 'timeline:\n  - unplug: { device: x, mode: gentle }\n', /bad\.yaml:2: timeline\[0\]\.unplug\.mode: expected orderly or surprise/],
     ['unknown signal', 'timeline:\n  - signal: SIGNOPE\n', /bad\.yaml:2: timeline\[0\]\.signal: expected a signal name/],
     ['unknown preset', 'preset: kvm\ntimeline: []\n', /bad\.yaml:1: preset: unknown preset "kvm"; presets: tcmu/],
+    [
+      'a device it does not plug',
+      'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - unplug: e0\n  - expect: { released: e1 }\n',
+      /bad\.yaml:4: timeline\[1\]\.expect\.released: unknown device "e1" \(known: e0\)\n$/,
+    ],
+    [
+      'a misspelled event field',
+      'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - wait: { event: { type: fault_fired, device: e0, rul: f1 }, timeout: 5s }\n',
+      /bad\.yaml:3: timeline\[0\]\.wait\.event\.rul: fault_fired events have no field rul/,
+    ],
+    ['two expectations in a step', 'timeline:\n  - expect: { running: true, exit: 0 }\n', /bad\.yaml:2: timeline\[0\]\.expect\.exit: one expectation per step/],
+    ['nothing that can fail', 'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - unplug: e0\n', /bad\.yaml:2: timeline: no wait or expect step/],
   ];
   for (const [what, text, re] of cases) {
     it(what, async () => {
@@ -515,11 +529,134 @@ describe('bad scenarios exit 2 with one line naming the line', () => {
   });
 
   it('an unknown model', async () => {
-    const f = await scenario('model.yaml', 'devices: [{ model: nosuch, name: x }]\ntimeline: []\n');
+    const f = await scenario('model.yaml', 'devices: [{ model: nosuch, name: x }]\ntimeline: [{ expect: { running: true } }]\n');
     const r = await cdevemu(['run', f]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/nosuch/);
     expect(cdevemuMounts()).toEqual([]);
+  });
+});
+
+/**
+ * Each of these scenarios passed before it was refused or made to fail: an
+ * expectation held for want of its subject, or saw a window that missed
+ * what it was about. The programs are real (the example uio consumer, its
+ * leaky twin, python3 and sleep).
+ */
+describe('no vacuous verdicts', () => {
+  const consumer = join(repoRoot, 'examples/uio_consumer.py');
+  const uio = (program: string, timeline: string): string =>
+    `name: vacuous\ndevices: [{ model: uio, name: uio0 }]\nprogram: { command: [${program}] }\ntimeline:\n${timeline}`;
+
+  it('refuses, before it starts anything, an expectation on a device the scenario does not have (the leaky consumer passed)', async () => {
+    for (const [expectation, message] of [
+      ['{ released: uio, within: 2s }', 'timeline[2].expect.released: unknown device "uio" (known: uio0)'],
+      ['{ device: uio1, lateReleases: 0 }', 'timeline[2].expect.device: unknown device "uio1" (known: uio0)'],
+    ]) {
+      const f = await scenario(
+        'vacuous-name.yaml',
+        uio(`python3, ${consumer}, --leaky, "{mount}/dev/uio0"`, `  - wait: { opened: uio0, timeout: 5s }\n  - unplug: uio0\n  - expect: ${expectation}\n`),
+      );
+      const r = await cdevemu(['run', f]);
+      expect(r.stderr).toBe(`cdevemu: ${f}:7: ${message}\n`);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(cdevemuMounts()).toEqual([]);
+    }
+  });
+
+  const fails: Array<[what: string, program: string, timeline: string, message: RegExp]> = [
+    [
+      'released on a device never unplugged',
+      'sleep, "30"',
+      '  - expect: { released: uio0, within: 300ms }\n',
+      /uio0 was not unplugged within 300 ms: this expectation is about its unplugged generation/,
+    ],
+    [
+      'released on a device no program opened',
+      'sleep, "30"',
+      '  - unplug: uio0\n  - expect: { released: uio0, within: 2s }\n',
+      /no file of uio0 \(generation 1\) was open in this run: there was nothing to release/,
+    ],
+    [
+      'lateReleases: 0 on a device no program opened',
+      'sleep, "30"',
+      '  - unplug: uio0\n  - expect: { device: uio0, lateReleases: 0, within: 2s }\n',
+      /no file of uio0 \(generation 1\) was open in this run/,
+    ],
+    [
+      'lateReleases: 0 on a device never unplugged',
+      `python3, ${consumer}, "{mount}/dev/uio0"`,
+      '  - wait: { opened: uio0, timeout: 5s }\n  - expect: { device: uio0, lateReleases: 0, within: 300ms }\n',
+      /uio0 was not unplugged within 300 ms/,
+    ],
+    [
+      'lateReleases: 0 while the leaky consumer still holds the device (the count is not final)',
+      `python3, ${consumer}, --leaky, "{mount}/dev/uio0"`,
+      '  - wait: { opened: uio0, timeout: 5s }\n  - unplug: uio0\n  - expect: { device: uio0, lateReleases: 0, within: 1s }\n',
+      /uio0 still has 1 file\(s\) open after 1000 ms: its lateRelease count \(0 so far\) is not final/,
+    ],
+    [
+      'lateReleases: 0 checked before a late release that comes (the expectation sees it)',
+      `python3, -c, "import os,sys,time\\nfd = os.open(sys.argv[1], os.O_RDWR)\\ntry: os.read(fd, 4)\\nexcept OSError: time.sleep(0.3); os.close(fd)\\ntime.sleep(30)", "{mount}/dev/uio0"`,
+      '  - wait: { opened: uio0, timeout: 5s }\n  - unplug: uio0\n  - expect: { device: uio0, lateReleases: 0, within: 5s }\n',
+      /expected 0 lateRelease\(s\) on uio0 within 5000 ms, saw 1/,
+    ],
+    [
+      'noStuck before any unplug',
+      `python3, ${consumer}, "{mount}/dev/uio0"`,
+      '  - wait: { opened: uio0, timeout: 5s }\n  - expect: { noStuck: true }\n',
+      /no device was unplugged in this run: noStuck is about what an unplug found; put it after one/,
+    ],
+  ];
+  for (const [what, program, timeline, message] of fails) {
+    it(`fails ${what}`, async () => {
+      const r = await cdevemu(['run', await scenario('vacuous.yaml', uio(program, timeline))]);
+      expect(r.stdout, r.stderr).toMatch(message);
+      expect(r.stdout).toMatch(/^FAIL vacuous: /m);
+      expect(r.code).toBe(1);
+    });
+  }
+
+  it('released passes for a correct program that reopens the replugged device (it is about the unplugged generation)', async () => {
+    const prog = `import os,sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try: os.read(fd, 1)
+except OSError as e:
+    os.close(fd); fd = os.open(sys.argv[1], os.O_RDWR); print("reopened", flush=True)
+    os.read(fd, 1)`;
+    const f = await scenario(
+      'replug-released.yaml',
+      `name: reopen
+devices: [{ model: echo, name: e0 }]
+timeline:
+  - wait: { opened: e0, timeout: 5s }
+  - replug: e0
+  - wait: { opened: e0, count: 2, timeout: 5s }
+  - expect: { released: e0, within: 3s }
+  - expect: { device: e0, lateReleases: 1 }
+  - expect: { running: true }
+`,
+    );
+    const r = await cdevemu(['run', f, '--', 'python3', '-c', prog, '{mount}/dev/e0']);
+    expect(r.stdout).toMatch(/\| reopened/);
+    expect(r.stdout, r.stderr).toMatch(/^PASS reopen: 6 step/m);
+    expect(r.code).toBe(0);
+  });
+
+  it('running: a program that died but is not reaped yet is not running', async () => {
+    const p = new Program(['sh', '-c', 'exit 3'], { env: process.env, onLine: () => {} });
+    // Node reaps it on a later turn of the event loop: until this test yields, it stays a zombie.
+    const state = (): string => {
+      const stat = readFileSync(`/proc/${p.pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    };
+    const deadline = performance.now() + 10_000;
+    while (state() !== 'Z' && performance.now() < deadline);
+    expect(state()).toBe('Z');
+    expect(p.exit).toBeNull(); // what `expect: { running: true }` used to go by
+    expect(p.running).toBe(false);
+    expect((await p.exited).code).toBe(3);
   });
 });
 
@@ -560,8 +697,31 @@ os.close(fd)`;
     }
   });
 
+  it("refuses a name the daemon does not have, before acting on it; counts only the run's own reads", async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    try {
+      const unknown = await scenario(
+        'remote-unknown.yaml',
+        'faults: [{ device: zero, op: read, action: fail, errno: EIO }]\ntimeline:\n  - unplug: zero1\n  - expect: { released: zero1 }\n',
+      );
+      const r = await cdevemu(['run', '--socket', d.socket, unknown]);
+      expect(r.stderr).toMatch(/remote-unknown\.yaml:3: timeline\[0\]\.unplug: unknown device "zero1" \(known: echo0, event0, full, hwrng, null, rtc0, uio0, watchdog0, zero\)/);
+      expect(r.code).toBe(2);
+      expect(await d.client.listFaults()).toEqual([]); // nothing was done
+      // The daemon's zero was read before the run: a wait for a read in the run must not count it.
+      expect((await run('head', ['-c', '4', d.dev('zero')])).code).toBe(0);
+      const wait = await scenario('remote-read.yaml', 'name: reads\ntimeline:\n  - wait: { read: zero, timeout: 500ms }\n');
+      const w = await cdevemu(['run', '--socket', d.socket, wait, '--', 'sleep', '30']);
+      expect(w.stdout, w.stderr).toMatch(/a read on zero did not happen within 500 ms/);
+      expect(w.code).toBe(1);
+    } finally {
+      await d.stop();
+    }
+  });
+
   it('exits 3 when no daemon answers on the socket', async () => {
-    const f = await scenario('none.yaml', 'timeline: []\n');
+    const f = await scenario('none.yaml', 'timeline: [{ expect: { running: true } }]\n');
     const r = await cdevemu(['run', '--socket', join(dir, 'nobody.sock'), f]);
     expect(r.code).toBe(3);
   });

@@ -4,11 +4,20 @@
  * file:line: field line. No mount, no root.
  */
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SourceDocument } from '../../src/config/index.js';
+import { CORE_EVENT_FIELDS } from '../../src/core/events.js';
+import { builtinModels } from '../../src/models/index.js';
+import { checkScenario, eventCatalog } from '../../src/scenario/check.js';
 import { parseBind, readScenario } from '../../src/scenario/schema.js';
-import { itRefuses } from '../helpers/refusal.js';
+import { itRefuses, refusal } from '../helpers/refusal.js';
 
 const read = (text: string) => readScenario(SourceDocument.parse(text, 's.yaml'), '/srv/scen');
+/** What `cdevemu run` does before it plugs anything: read the file, then check its names and filters against the built-in models. */
+const load = (text: string, present: string[] = []) => checkScenario(read(text), present, eventCatalog(builtinModels));
+/** As with --socket: the daemon's names, its models unknown. */
+const loadRemote = (text: string, present: string[]) => checkScenario(read(text), present, eventCatalog(null));
 
 describe('scenario schema', () => {
   it('reads devices, program and every kind of step', () => {
@@ -63,6 +72,134 @@ describe('scenario schema', () => {
       's.yaml:1: program.bind[0]: expected HOSTPATH=MOUNTPATH: an absolute host path and a path in the mount, without . or .., e.g. /dev/uio0=dev/uio0',
     ],
   ]);
+
+  it('reads the example scenarios, and their names and filters check', () => {
+    for (const name of ['uio-unplug', 'tcmu-runner-kernel-order', 'tcmu-runner-surprise', 'tcmu-runner-sigterm-hang']) {
+      const file = join(import.meta.dirname, '../../examples/scenarios', `${name}.yaml`);
+      expect(() => checkScenario(readScenario(SourceDocument.parse(readFileSync(file, 'utf8'), file), '/'), [], eventCatalog(builtinModels))).not.toThrow();
+    }
+  });
+
+  // Every one of these ran, and could pass, before it was refused: an
+  // expectation on a name the run never has holds for want of a subject.
+  itRefuses(load, [
+    [
+      'a released expectation on a device the scenario does not plug',
+      'devices: [{ model: uio, name: uio0 }]\ntimeline:\n  - unplug: uio0\n  - expect: { released: uio, within: 2s }\n',
+      's.yaml:4: timeline[1].expect.released: unknown device "uio" (known: uio0)',
+    ],
+    [
+      'lateReleases on a device the scenario does not plug',
+      'devices: [{ model: uio, name: uio0 }]\ntimeline:\n  - unplug: uio0\n  - expect: { device: uio1, lateReleases: 0 }\n',
+      's.yaml:4: timeline[1].expect.device: unknown device "uio1" (known: uio0)',
+    ],
+    ['a wait on an unknown device', 'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - wait: { opened: e1 }\n', 's.yaml:3: timeline[0].wait.opened: unknown device "e1" (known: e0)'],
+    [
+      'an event filter on an unknown device',
+      'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - wait: { event: { type: opened, device: e9 } }\n',
+      's.yaml:3: timeline[0].wait.event.device: unknown device "e9" (known: e0)',
+    ],
+    [
+      'an action on an unknown device',
+      'devices: [{ model: uio, name: uio0 }]\ntimeline:\n  - action: { device: uio2, action: irq }\n  - expect: { running: true }\n',
+      's.yaml:3: timeline[0].action.device: unknown device "uio2" (known: uio0)',
+    ],
+    ['an unplug of an unknown device', 'timeline:\n  - unplug: uio0\n  - expect: { noStuck: true }\n', 's.yaml:2: timeline[0].unplug: unknown device "uio0" (known: none)'],
+    [
+      'a surprise unplug of an unknown device',
+      'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - unplug: { device: e1, mode: surprise }\n  - expect: { noStuck: true }\n',
+      's.yaml:3: timeline[0].unplug.device: unknown device "e1" (known: e0)',
+    ],
+    ['a replug of an unknown device', 'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - replug: e1\n  - expect: { running: true }\n', 's.yaml:3: timeline[0].replug: unknown device'],
+    [
+      'a device used before the step that plugs it',
+      'timeline:\n  - wait: { opened: uio1 }\n  - plug: { model: uio, name: uio1 }\n',
+      's.yaml:2: timeline[0].wait.opened: unknown device "uio1" (known: none; uio1 is plugged only later, at line 3)',
+    ],
+    [
+      "a fault rule's device glob that matches no device",
+      'devices: [{ model: uio, name: uio0 }]\nfaults: [{ device: "uoi*", op: read, action: fail, errno: EIO }]\ntimeline:\n  - expect: { running: true }\n',
+      's.yaml:2: faults[0].device: "uoi*" matches no device (known: uio0)',
+    ],
+    [
+      "a fault step's device that matches no device",
+      'devices: [{ model: uio, name: uio0 }]\ntimeline:\n  - fault: { device: uio1, op: read, action: fail, errno: EIO }\n  - expect: { running: true }\n',
+      's.yaml:3: timeline[0].fault.device: "uio1" matches no device (known: uio0)',
+    ],
+    [
+      'a template name, which no step could refer to',
+      'devices: [{ model: uio, name: "uio%d" }]\ntimeline:\n  - expect: { running: true }\n',
+      's.yaml:1: devices[0].name: a scenario names its devices (uio0, not uio%d)',
+    ],
+    [
+      'a misspelled field in an event filter',
+      'devices: [{ model: tcmu, name: uio0 }]\ntimeline:\n  - wait:\n      event: { type: tcmu_removed, device: uio0, lsot: 0 }\n',
+      's.yaml:4: timeline[0].wait.event.lsot: tcmu_removed events have no field lsot (their fields: device, generation, endedByRemoval, doubleEnds, lost,',
+    ],
+    [
+      'a misspelled core event field',
+      'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - wait: { event: { type: fault_fired, device: e0, rul: f1 } }\n',
+      's.yaml:3: timeline[0].wait.event.rul: fault_fired events have no field rul (their fields: device, generation, rule, action, op, pid, comm)',
+    ],
+    [
+      'an event type no model has',
+      'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - wait: { event: { type: fualt_fired } }\n',
+      's.yaml:3: timeline[0].wait.event.type: unknown event type "fualt_fired" (known: action, drained, expired,',
+    ],
+    [
+      'an event filter with a list, which no event field equals',
+      'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - wait: { event: { type: drained, device: e0, stuck: [0] } }\n',
+      's.yaml:3: timeline[0].wait.event.stuck: a filter compares a string, number, true/false or null',
+    ],
+    [
+      'an event filter on generation 0, which never exists',
+      'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - wait: { event: { type: plugged, device: e0, generation: 0 } }\n',
+      's.yaml:3: timeline[0].wait.event.generation: must be at least 1',
+    ],
+    [
+      'two expectations in one step (the second was never checked)',
+      'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - expect: { released: e0, exit: 0 }\n',
+      's.yaml:3: timeline[0].expect.exit: one expectation per step: released and exit are two',
+    ],
+    [
+      'a field an expectation does not take (it was ignored)',
+      'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - expect: { exit: 0, device: e0 }\n',
+      's.yaml:3: timeline[0].expect.device: not a field of a exit expectation (exit, within)',
+    ],
+    [
+      'a timeline with nothing that can fail',
+      'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - unplug: e0\n  - sleep: 1s\n',
+      's.yaml:2: timeline: no wait or expect step: a scenario that checks nothing cannot fail',
+    ],
+  ]);
+
+  it('knows the names a step plugs from that step on, and those the target has (a daemon, with --socket)', () => {
+    expect(() =>
+      load('timeline:\n  - plug: { model: uio, name: uio1 }\n  - wait: { opened: uio1 }\n  - unplug: uio1\n  - expect: { released: uio1 }\n'),
+    ).not.toThrow();
+    // A fault rule given first applies to a device plugged later.
+    expect(() => load('faults: [{ device: "uio*", action: fail, errno: EIO }]\ntimeline:\n  - plug: { model: uio, name: uio1 }\n  - expect: { running: true }\n')).not.toThrow();
+    expect(() => loadRemote('timeline:\n  - unplug: echo0\n  - expect: { released: echo0 }\n', ['echo0', 'uio0'])).not.toThrow();
+    expect(refusal(() => loadRemote('timeline:\n  - unplug: echo1\n  - expect: { released: echo1 }\n', ['echo0', 'uio0']))).toBe(
+      's.yaml:2: timeline[0].unplug: unknown device "echo1" (known: echo0, uio0)',
+    );
+  });
+
+  it("checks a daemon's events as far as it can: core fields always, model types it cannot know are left to the run", () => {
+    // A model the daemon loaded may emit any type; a core event's fields are known.
+    expect(() => loadRemote('timeline:\n  - wait: { event: { type: my_model_event, device: d0, level: 3 } }\n', ['d0'])).not.toThrow();
+    expect(refusal(() => loadRemote('timeline:\n  - wait: { event: { type: opened, device: d0, pdi: 3 } }\n', ['d0']))).toMatch(
+      /^s\.yaml:2: timeline\[0\]\.wait\.event\.pdi: opened events have no field pdi/,
+    );
+  });
+
+  it('lists the core event fields docs/control-api.md lists', () => {
+    const doc = readFileSync(join(import.meta.dirname, '../../docs/control-api.md'), 'utf8');
+    const rows = Object.fromEntries(
+      [...doc.matchAll(/^\| `(\w+)` \| [^|]+\|([^|]*)\|$/gm)].map((m) => [m[1]!, [...m[2]!.matchAll(/`(\w+)`/g)].map((f) => f[1]!)]),
+    );
+    for (const [type, fields] of Object.entries(CORE_EVENT_FIELDS)) expect([type, rows[type]]).toEqual([type, [...fields]]);
+  });
 
   it('parses --bind pairs', () => {
     expect(parseBind('/dev/uio0=dev/uio0')).toEqual({ host: '/dev/uio0', mount: 'dev/uio0' });

@@ -1,0 +1,104 @@
+/**
+ * What a run knows of each device generation: the target's instances when
+ * the run starts, and every event since. The expectations ask it for
+ * positive evidence (the generation existed, was opened, was unplugged,
+ * every file of it was closed: README.md, "Scenarios"), so an expectation
+ * about something that never happened fails instead of holding vacuously.
+ */
+import type { DeviceEvent } from '../core/events.js';
+import type { TargetDevice } from './target.js';
+
+export interface GenerationRecord {
+  readonly name: string;
+  readonly generation: number;
+  /** Its unplug began: during the run, or before it for an instance already unplugging when it started. */
+  unplugged: boolean;
+  /** Its unplug began during the run. */
+  unpluggedInRun: boolean;
+  /** Its unplug's drain ended (`drained`). */
+  drained: boolean;
+  /** Files open when the run started (the holders listed then). */
+  openAtStart: number;
+  /** Files opened, and closed (released before or after unplug), during the run. */
+  opened: number;
+  closed: number;
+  lateReleases: number;
+  /** Handlers an unplug of it gave up on (`drained`'s count). */
+  stuck: number;
+  /** Its read and write counts when the run started: waits count the ops of the run only. */
+  readsAtStart: number;
+  writesAtStart: number;
+}
+
+export class Ledger {
+  private readonly gens = new Map<string, GenerationRecord>();
+  /** Why the event stream ended early; null while it flows. */
+  lost: string | null = null;
+
+  private get(name: string, generation: number): GenerationRecord {
+    const key = `${name}\0${generation}`;
+    let g = this.gens.get(key);
+    if (!g) {
+      g = { name, generation, unplugged: false, unpluggedInRun: false, drained: false, openAtStart: 0, opened: 0, closed: 0, lateReleases: 0, stuck: 0, readsAtStart: 0, writesAtStart: 0 };
+      this.gens.set(key, g);
+    }
+    return g;
+  }
+
+  /**
+   * The target's instances when the run starts, taken after subscribing:
+   * an open in both this list and an event is counted twice, which can
+   * only make a release look missing, never one look done.
+   */
+  start(devices: readonly TargetDevice[]): void {
+    for (const d of devices) {
+      const g = this.get(d.name, d.generation);
+      g.openAtStart = d.holders.length;
+      g.unplugged ||= d.state !== 'live';
+      g.readsAtStart = d.reads;
+      g.writesAtStart = d.writes;
+    }
+  }
+
+  record(e: DeviceEvent): void {
+    const g = this.get(e.device, e.generation);
+    switch (e.type) {
+      case 'opened':
+        g.opened++;
+        break;
+      case 'released':
+        g.closed++;
+        break;
+      case 'late_released':
+        g.closed++;
+        g.lateReleases++;
+        break;
+      case 'unplug_started':
+        g.unplugged = true;
+        g.unpluggedInRun = true;
+        break;
+      case 'drained':
+        g.drained = true;
+        g.stuck += typeof e.stuck === 'number' ? e.stuck : 0;
+        break;
+    }
+  }
+
+  generations(name: string): GenerationRecord[] {
+    return [...this.gens.values()].filter((g) => g.name === name);
+  }
+
+  all(): GenerationRecord[] {
+    return [...this.gens.values()];
+  }
+
+  names(): string[] {
+    return [...new Set([...this.gens.values()].map((g) => g.name))].sort();
+  }
+}
+
+/** Files of `g` open now, as far as the events tell. */
+export const openFiles = (g: GenerationRecord): number => g.openAtStart + g.opened - g.closed;
+
+/** Whether any file of `g` was ever seen open. */
+export const everOpened = (g: GenerationRecord): boolean => g.openAtStart + g.opened > 0;
