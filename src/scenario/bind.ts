@@ -12,7 +12,9 @@
  *   is created inside an overlayfs laid over its nearest existing ancestor
  *   in the namespace, with a tmpfs upper layer in a staging directory the
  *   caller owns; the ancestor's submounts (/dev/pts, /dev/shm...) are bound
- *   back on top, since an overlay shows only its lower filesystem;
+ *   back on top, since an overlay shows only its lower filesystem, and the
+ *   whole is moved over the ancestor at once (the staging directory itself
+ *   may lie under it: a bind under $TMPDIR);
  * - when that ancestor is `/` itself (or a symlink to it), an overlay would not do: a mount on
  *   `/` is never entered by a path lookup, which starts at the process's
  *   root, the mount below it (fs/namei.c path_init() takes fs->root as it
@@ -43,15 +45,18 @@ n=0
 overlay() {
   d=$1; n=$((n + 1)); s=$stage/$n
   mkdir -p "$s" && mount -t tmpfs cdevemu-ns "$s"
-  mkdir "$s/lower" "$s/upper" "$s/work"
+  mkdir "$s/lower" "$s/upper" "$s/work" "$s/merged"
   mount --rbind "$d" "$s/lower"
-  mount -t overlay cdevemu-ns -o "lowerdir=$s/lower,upperdir=$s/upper,workdir=$s/work" "$d"
+  mount -t overlay cdevemu-ns -o "lowerdir=$s/lower,upperdir=$s/upper,workdir=$s/work" "$s/merged"
   done_=" "
   for t in $(findmnt -rn -o TARGET | grep "^$s/lower/" | sort); do
     rel=\${t#"$s/lower/"}; top=\${rel%%/*}
     case "$done_" in *" $top "*) continue ;; esac
-    mount --rbind "$s/lower/$top" "$d/$top"; done_="$done_$top "
+    mount --rbind "$s/lower/$top" "$s/merged/$top"; done_="$done_$top "
   done
+  # Assembled aside, then moved over $d whole: the stage may lie under $d,
+  # and once $d is the overlay its paths lead through it.
+  mount --move "$s/merged" "$d"
 }
 newroot=
 new_root() {
@@ -90,10 +95,18 @@ while [ "$1" != "--" ]; do
   mount --rbind "$src" "$host"
 done
 shift
+# Every bind is made: say so on fd 3 (program.ts), which the program does not inherit.
+printf . >&3
+exec 3>&-
 exec "$@"
 `;
 
-/** The argv that runs `argv` with `binds` applied; `stageDir` must exist and be empty. */
+/**
+ * The argv that runs `argv` with `binds` applied; `stageDir` must exist and
+ * be empty. It writes one byte to its fd 3 once the binds are made, just
+ * before it execs `argv` (Program's readyPipe): without that byte, its exit
+ * is the namespace's failure, not the program's.
+ */
 export function bindCommand(binds: readonly Bind[], stageDir: string, argv: readonly string[]): string[] {
   return [
     'unshare',

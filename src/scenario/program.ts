@@ -10,10 +10,25 @@ import { readFileSync } from 'node:fs';
 export interface ProgramExit {
   code: number | null;
   signal: NodeJS.Signals | null;
+  /** Why the program itself never ran (it could not be spawned, or its bind namespace failed); its code is not its own then. */
+  notStarted?: string;
 }
 
 export function describeExit(e: ProgramExit): string {
+  if (e.notStarted) return `never started: ${e.notStarted}`;
   return e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
+}
+
+export interface ProgramOptions {
+  env: NodeJS.ProcessEnv;
+  cwd?: string;
+  onLine: (stream: 'out' | 'err', line: string) => void;
+  /**
+   * argv is a wrapper (bind.ts) that writes one byte to fd 3 when it has
+   * done its part and execs the program: an exit without that byte is the
+   * wrapper's failure, not an exit of the program.
+   */
+  readyPipe?: boolean;
 }
 
 export class Program {
@@ -21,13 +36,15 @@ export class Program {
   private exitInfo: ProgramExit | null = null;
   readonly exited: Promise<ProgramExit>;
 
-  constructor(argv: readonly string[], o: { env: NodeJS.ProcessEnv; cwd?: string; onLine: (stream: 'out' | 'err', line: string) => void }) {
+  constructor(argv: readonly string[], o: ProgramOptions) {
     this.child = spawn(argv[0]!, argv.slice(1), {
       env: o.env,
       cwd: o.cwd ?? process.cwd(),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', ...(o.readyPipe ? (['pipe'] as const) : [])],
       detached: true, // its own process group: stop() reaches its children too
     });
+    // Ends when the wrapper closes fd 3 before its exec, or dies: the program does not inherit it.
+    const ready = o.readyPipe ? readyByte(this.child) : Promise.resolve(true);
     for (const [name, stream] of [['out', this.child.stdout!], ['err', this.child.stderr!]] as const) {
       let buf = '';
       stream.on('data', (d: Buffer) => {
@@ -43,12 +60,15 @@ export class Program {
     this.exited = new Promise((resolve) => {
       this.child.on('error', (err) => {
         o.onLine('err', `cannot start ${argv[0]}: ${err.message}`);
-        this.exitInfo = { code: 127, signal: null };
+        this.exitInfo = { code: null, signal: null, notStarted: `cannot start ${argv[0]}: ${err.message}` };
         resolve(this.exitInfo);
       });
       this.child.on('exit', (code, signal) => {
-        this.exitInfo = { code, signal };
-        resolve(this.exitInfo);
+        void ready.then((started) => {
+          const why = `its namespace could not be set up (${signal ? `killed by ${signal}` : `exit ${code}`}; see its output above)`;
+          this.exitInfo = { code, signal, ...(started ? {} : { notStarted: why }) };
+          resolve(this.exitInfo);
+        });
       });
     });
   }
@@ -99,4 +119,16 @@ export class Program {
       // the group is gone
     }
   }
+}
+
+/** Resolves true once fd 3 of `child` carries a byte, false if it closes without one. */
+function readyByte(child: ChildProcess): Promise<boolean> {
+  return new Promise((resolve) => {
+    const fd3 = child.stdio[3] as NodeJS.ReadableStream | null;
+    if (!fd3) return resolve(false);
+    fd3.once('data', () => resolve(true));
+    fd3.once('end', () => resolve(false));
+    fd3.once('error', () => resolve(false));
+    fd3.resume();
+  });
 }

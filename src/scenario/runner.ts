@@ -192,6 +192,7 @@ class Run {
       env: { ...process.env, ...setup?.env, ...this.o.env, ...this.expand(spec?.env), CDEVEMU_MOUNT: mount, CDEVEMU_TMP: this.o.tmpDir },
       ...(cwd ? { cwd } : {}),
       onLine: (stream, line) => this.o.out(`${indent}${stream === 'err' ? '!' : '|'} ${line}`),
+      readyPipe: binds.length > 0,
     });
     const binding = binds.length ? ` with ${binds.length} bind(s)` : '';
     this.o.out(`${this.stamp()} started ${cmd.join(' ')} (pid ${this.program.pid ?? '?'})${binding}${this.o.presetName ? `, preset ${this.o.presetName}` : ''}`);
@@ -371,7 +372,7 @@ class Run {
         if (!p) throw new StepFailed('there is no program under test');
         const e = await within<ProgramExit | null>(p.exited, s.withinMs, () => null);
         if (!e) throw new StepFailed(`the program (pid ${p.pid}) is still running after ${s.withinMs} ms`);
-        if (e.code !== s.code) throw new StepFailed(`expected exit code ${s.code}; the program ${describeExit(e)}`);
+        if (e.notStarted || e.code !== s.code) throw new StepFailed(`expected exit code ${s.code}; the program ${describeExit(e)}`);
         return;
       }
       case 'running': {

@@ -363,6 +363,14 @@ timeline:
         },
       },
       {
+        name: "beside the run's own scratch directory, under the parent the overlay covers",
+        async setup() {
+          // cdevemu run stages its namespace in TMPDIR (this file's directory): the overlay goes over that.
+          const top = join(dir, unique('scratch'));
+          return { targets: [join(top, 'zero0')], leaks: [top] };
+        },
+      },
+      {
         name: 'under a read-only tmpfs and a read-only bind mount',
         async setup(caseDir) {
           const ro = join(caseDir, 'ro-tmpfs');
@@ -642,6 +650,25 @@ timeline:
     expect(r.stdout).toMatch(/\| reopened/);
     expect(r.stdout, r.stderr).toMatch(/^PASS reopen: 6 step/m);
     expect(r.code).toBe(0);
+  });
+
+  it('fails an exit expectation when the bind namespace failed and the program never ran', async () => {
+    // A component of the target is a file: making the target fails (mkdir, exit 1) before the program runs.
+    const file = join(await mkdtemp(join(dir, 'bindfail-')), 'not-a-dir');
+    writeFileSync(file, '');
+    const f = await scenario(
+      'bind-fail.yaml',
+      `name: bindfail
+devices: [{ model: zero, name: zero0 }]
+program: { command: [python3, -c, "print('ran'); exit(1)"], bind: ["${file}/sub/zero0=dev/zero0"] }
+timeline:
+  - expect: { exit: 1, within: 5s }
+`,
+    );
+    const r = await cdevemu(['run', f]);
+    expect(r.stdout).not.toMatch(/\| ran/);
+    expect(r.stdout).toMatch(/expected exit code 1; the program never started: its namespace could not be set up \(exit 1; see its output above\)/);
+    expect(r.code).toBe(1);
   });
 
   it('running: a program that died but is not reaped yet is not running', async () => {
