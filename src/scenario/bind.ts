@@ -36,10 +36,11 @@ export interface Bind {
   source: string;
 }
 
-// $1: staging directory; then host/source pairs; then "--" and the program's argv.
+// $1: staging directory; $2: 1 to write a byte to fd 3 once the binds are made;
+// then host/source pairs; then "--" and the program's argv.
 const SCRIPT = `
 set -eu
-stage=$1; shift
+stage=$1; notify=$2; shift 2
 cwd=$(pwd)
 n=0
 overlay() {
@@ -96,18 +97,18 @@ while [ "$1" != "--" ]; do
 done
 shift
 # Every bind is made: say so on fd 3 (program.ts), which the program does not inherit.
-printf . >&3
-exec 3>&-
+if [ "$notify" = 1 ]; then printf . >&3; exec 3>&-; fi
 exec "$@"
 `;
 
 /**
  * The argv that runs `argv` with `binds` applied; `stageDir` must exist and
- * be empty. It writes one byte to its fd 3 once the binds are made, just
- * before it execs `argv` (Program's readyPipe): without that byte, its exit
- * is the namespace's failure, not the program's.
+ * be empty. With `notifyFd3` it writes one byte to its fd 3 (which the
+ * spawner must give it) once the binds are made, just before it execs
+ * `argv` (Program's readyPipe): without that byte, its exit is the
+ * namespace's failure, not the program's.
  */
-export function bindCommand(binds: readonly Bind[], stageDir: string, argv: readonly string[]): string[] {
+export function bindCommand(binds: readonly Bind[], stageDir: string, argv: readonly string[], o: { notifyFd3?: boolean } = {}): string[] {
   return [
     'unshare',
     '--mount',
@@ -119,6 +120,7 @@ export function bindCommand(binds: readonly Bind[], stageDir: string, argv: read
     SCRIPT,
     'cdevemu-bind',
     stageDir,
+    o.notifyFd3 ? '1' : '0',
     ...binds.flatMap((b) => [b.host, b.source]),
     '--',
     ...argv,

@@ -182,7 +182,7 @@ class Run {
       }),
     ];
     const cmd = this.expand(argv);
-    const full = binds.length ? bindCommand(binds, this.o.stageDir, cmd) : cmd;
+    const full = binds.length ? bindCommand(binds, this.o.stageDir, cmd, { notifyFd3: true }) : cmd;
     const indent = ' '.repeat(11);
     if (setup?.logFiles.length) {
       this.logs = new LogFollower(setup.logFiles, (_file, line) => this.o.out(`${indent}~ ${line}`));
