@@ -300,11 +300,11 @@ class Run {
   }
 
   /**
-   * The generations of `dev` unplugged so far, once there is one whose
-   * files were all closed by the end of `withinMs` (`final` tells whether
-   * each has no file open); fails when `dev` was never plugged, or never
-   * unplugged within the time, or no file of it was ever opened: then the
-   * release the expectation is about cannot have happened.
+   * Waits up to `withinMs` for `dev` to have unplugged generations for
+   * which `final` holds, and returns them. Fails when `dev` was never
+   * plugged, was not unplugged within the time, `final` did not hold by then
+   * (`notFinal` says why), or no file of those generations was ever open:
+   * the release an expectation is about cannot have happened then.
    */
   private async unpluggedGenerations(
     dev: string,

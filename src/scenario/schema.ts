@@ -20,6 +20,8 @@
  * (the program's namespace prepared for tcmu-runner, src/tcmu/preset.ts).
  *
  * Every error names the file, the line and the field (src/config/document.ts).
+ * The device names and event filters it collects are checked against the
+ * target before the run (check.ts).
  */
 import { dirname, resolve } from 'node:path';
 import { ConfigError, SourceDocument, type Field, type FieldPath } from '../config/index.js';
