@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, SourceDocument, type Field } from '../config/document.js';
 import { readUnplugMode } from '../config/daemon.js';
-import { DeviceError, type DeviceEvent, type DeviceManager, type Instance } from '../core/index.js';
+import { DeviceError, RegionLayoutError, type DeviceEvent, type DeviceManager, type Instance } from '../core/index.js';
 import { Errno } from '../errno.js';
 import { MAX_DURATION_MS } from '../limits.js';
 import {
@@ -495,10 +495,12 @@ function toHttpError(err: unknown): HttpError {
       case 'invalid':
         return new HttpError(400, 'invalid', err.message);
       case 'probe_failed':
-        // An Errno thrown by the model's create() is the device's answer; anything else is a model bug.
-        return err.cause instanceof Errno
-          ? new HttpError(400, err.cause.code, err.message)
-          : new HttpError(500, 'probe_failed', err.message);
+        // An Errno thrown by the model's create() is the device's answer, a
+        // region layout the options asked for is a bad option; anything
+        // else is a model bug.
+        if (err.cause instanceof Errno) return new HttpError(400, err.cause.code, err.message);
+        if (err.cause instanceof RegionLayoutError && err.cause.option !== undefined) return new HttpError(400, 'bad_request', err.message);
+        return new HttpError(500, 'probe_failed', err.message);
     }
   }
   if (err instanceof FaultRuleError) return new HttpError(400, 'bad_request', `fault rule: ${err.message}`);

@@ -41,6 +41,12 @@ export interface RegionSpec {
   size: number;
   /** Default 'revoke'. */
   onUnplug?: UnplugPolicy;
+  /**
+   * The model option this region is configured by (uio's `maps[1]`). A
+   * spec the layout refuses then names the option, and the plug is refused
+   * as the plugger's error (400 bad_request); without it, as a model bug.
+   */
+  option?: string;
 }
 
 /**
