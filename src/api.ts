@@ -98,8 +98,15 @@ export class EmulatorHandle {
     return this.emulator.devices.list().find((i) => i.name === name && i.generation === generation);
   }
 
+  /**
+   * The counters of `name`'s newest generation, or of `generation`. Those of
+   * a freed device stay readable until a new device is plugged under its
+   * name, so a test reads them after `released()`; undefined for a name
+   * never plugged, or a generation neither plugged nor the last freed.
+   */
   counters(name: string, generation?: number): Counters | undefined {
-    return this.instance(name, generation)?.counters;
+    // Final counters exist only for the last generation plugged under the name: the newest.
+    return this.emulator.devices.finalCounters(name, generation) ?? this.instance(name, generation)?.counters;
   }
 
   /** Every event since start, in order. */
