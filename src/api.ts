@@ -19,7 +19,7 @@ import { pino, type Logger } from 'pino';
 import type { AnyDeviceModel, Counters, Holder, Instance, UnplugMode, UnplugReport } from './core/index.js';
 import type { DeviceEvent } from './core/events.js';
 import { Emulator } from './emulator.js';
-import type { FaultRuleStatus } from './faults/index.js';
+import type { FaultRuleSpec, FaultRuleStatus } from './faults/index.js';
 
 export interface StartOptions {
   /** Where to mount; default a new directory under the system temp dir, removed by stop(). */
@@ -83,8 +83,8 @@ export class EmulatorHandle {
     return this.emulator.devices.action(name, action, arg);
   }
 
-  /** Adds a fault rule (see src/faults/rule.ts); returns it with its id. */
-  fault(rule: Record<string, unknown>): FaultRuleStatus {
+  /** Adds a fault rule (README.md, "Fault injection"); returns it with its id. Throws FaultRuleError naming a bad field. */
+  fault(rule: FaultRuleSpec): FaultRuleStatus {
     return this.emulator.faults.add(rule);
   }
 

@@ -19,7 +19,7 @@ import {
   type UnplugMode,
   type UnplugReport,
 } from './protocol.js';
-import type { FaultRuleStatus } from '../faults/index.js';
+import type { FaultRuleSpec, FaultRuleStatus } from '../faults/index.js';
 
 /** The daemon answered with an error. */
 export class ApiError extends Error {
@@ -116,8 +116,8 @@ export class ControlClient {
     return this.call('GET', '/faults');
   }
 
-  /** Adds a rule (src/faults/rule.ts); answers it with its id. */
-  addFault(rule: Record<string, unknown>): Promise<FaultRuleStatus> {
+  /** Adds a rule (README.md, "Fault injection"); answers it with its id. */
+  addFault(rule: FaultRuleSpec): Promise<FaultRuleStatus> {
     return this.call('POST', '/faults', rule);
   }
 
