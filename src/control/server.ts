@@ -233,6 +233,13 @@ export class ControlServer {
     const http = createServer();
     const server = new ControlServer(o, http);
     http.on('request', (req, res) => void server.handle(req, res));
+    // Expect: 100-continue. Node answers "100 Continue" itself unless this
+    // listener exists; a body declared too large gets its 413 instead, and
+    // the client never sends it (RFC 9110 section 10.1.1).
+    http.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      if (!declaredTooLarge(req)) res.writeContinue();
+      void server.handle(req, res);
+    });
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
       // bind(2) happens inside listen(); the umask makes the socket 0600 from
@@ -381,6 +388,8 @@ export class ControlServer {
       const url = new URL(req.url ?? '/', 'http://cdevemu');
       const { handler, params } = this.route(req.method ?? 'GET', url.pathname);
       if (this.refusing && req.method !== 'GET') throw new HttpError(503, 'shutting_down', 'the daemon is shutting down');
+      // From the headers, before a byte of the body is read.
+      if (declaredTooLarge(req)) throw tooLarge();
       const answer = await handler({ req, res, url, params });
       if (answer) reply(res, answer.status ?? 200, answer.body);
     } catch (err) {
@@ -431,23 +440,33 @@ function reply(res: ServerResponse, status: number, body: unknown, headers: Reco
   res.end(text);
 }
 
+const tooLarge = (): HttpError => new HttpError(413, 'too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+
+/** A Content-Length over the limit: refused before the body is read (a chunked body has none, and is counted as it comes). */
+function declaredTooLarge(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return length !== undefined && Number(length) > MAX_BODY_BYTES;
+}
+
 /** The body as JSON (undefined when empty), at most MAX_BODY_BYTES. */
 async function readJson(req: IncomingMessage): Promise<unknown> {
-  const tooLarge = (): HttpError =>
-    new HttpError(413, 'too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
   const text = await new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    // A body over the limit is read to its end and dropped before the 413
-    // goes out: answering first would close the connection under a client
-    // still writing, which then sees EPIPE instead of the answer. One far
-    // over the limit is cut off.
+    // A chunked body that grows past the limit is answered 413 at once;
+    // the rest is still read and dropped (this listener stays), so the
+    // connection is not closed under a client still writing, which would
+    // then see EPIPE or a reset instead of the answer.
     req.on('data', (chunk: Buffer) => {
+      if (size > MAX_BODY_BYTES) return;
       size += chunk.length;
       if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-      else if (size > 16 * MAX_BODY_BYTES) req.destroy();
+      else {
+        chunks.length = 0;
+        reject(tooLarge());
+      }
     });
-    req.once('end', () => (size > MAX_BODY_BYTES ? reject(tooLarge()) : resolve(Buffer.concat(chunks).toString('utf8'))));
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     // A client that goes away mid-body ('aborted', ECONNRESET) is the
     // client's doing, not a server error: answered (to nobody) as a 400,
     // so it is not logged as a failure. Thousands of them must not flood the log.
