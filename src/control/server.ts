@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, SourceDocument, type Field } from '../config/document.js';
 import { readUnplugMode } from '../config/daemon.js';
-import { DeviceError, RegionLayoutError, type DeviceEvent, type DeviceManager, type Instance } from '../core/index.js';
+import { DeviceError, RegionLayoutError, type DeviceManager, type Instance } from '../core/index.js';
 import { Errno } from '../errno.js';
 import { MAX_DURATION_MS } from '../limits.js';
 import {
@@ -29,6 +29,8 @@ import {
 } from './protocol.js';
 import { FaultRuleError, type FaultEngine, type FaultRuleStatus } from '../faults/index.js';
 import { METRICS_CONTENT_TYPE, metricsText } from './metrics.js';
+import { EventStreams, type StreamStats } from './event-stream.js';
+import { HttpError } from './http-error.js';
 
 export interface ControlServerOptions {
   socketPath: string;
@@ -47,21 +49,7 @@ export class SocketInUseError extends Error {
   }
 }
 
-/** An answer other than 2xx, thrown by handlers. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-    this.name = 'HttpError';
-  }
-}
-
-/** A stream subscriber that falls this far behind is dropped rather than buffered without bound. */
-const MAX_STREAM_BACKLOG = 16 << 20;
+export { HttpError };
 
 interface Ctx {
   req: IncomingMessage;
@@ -130,7 +118,7 @@ function probeSocket(path: string): Promise<'live' | 'stale' | 'absent'> {
 
 export class ControlServer {
   private readonly startedAt = Date.now();
-  private readonly streams = new Set<ServerResponse>();
+  private readonly streams: EventStreams;
   private readonly routes: Route[];
   private closing: Promise<void> | null = null;
   private refusing = false;
@@ -141,6 +129,7 @@ export class ControlServer {
   ) {
     const d = this.o.devices;
     const f = this.o.faults;
+    this.streams = new EventStreams(d.events, this.o.logger);
     const fault = (id: string): FaultRuleStatus => {
       const rule = f.get(id);
       if (!rule) throw new HttpError(404, 'not_found', `no fault rule ${JSON.stringify(id)}`);
@@ -272,6 +261,11 @@ export class ControlServer {
     });
   }
 
+  /** The event streams: how many, how many dropped, what they hold unsent (also in GET /metrics). */
+  streamStats(): StreamStats {
+    return this.streams.stats();
+  }
+
   get socketPath(): string {
     return this.o.socketPath;
   }
@@ -284,8 +278,7 @@ export class ControlServer {
   close(graceMs = 1000): Promise<void> {
     this.closing ??= (async () => {
       const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
-      for (const res of this.streams) res.end();
-      this.streams.clear();
+      this.streams.endAll();
       this.http.closeIdleConnections();
       const timer = setTimeout(() => this.http.closeAllConnections(), graceMs);
       await closed;
@@ -312,7 +305,12 @@ export class ControlServer {
 
   /** GET /metrics: Prometheus text (see metrics.ts). */
   private async metrics(res: ServerResponse): Promise<null> {
-    const text = metricsText({ devices: this.o.devices.list(), uptimeSeconds: (Date.now() - this.startedAt) / 1000, version: this.o.version });
+    const text = metricsText({
+      devices: this.o.devices.list(),
+      uptimeSeconds: (Date.now() - this.startedAt) / 1000,
+      version: this.o.version,
+      streams: this.streamStats(),
+    });
     res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
     res.end(text);
     return null;
@@ -356,29 +354,7 @@ export class ControlServer {
 
   private async streamEvents({ req, res, url }: Ctx): Promise<null> {
     const h = url.searchParams.get('history');
-    const replay = h !== null && h !== '0' && h !== 'false';
-    const events = this.o.devices.events;
-    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-    res.flushHeaders();
-    const send = (e: DeviceEvent): void => {
-      res.write(toJson(e) + '\n');
-      if (res.writableLength > MAX_STREAM_BACKLOG) {
-        this.o.logger.warn({ backlog: res.writableLength }, 'event stream client is not reading; dropping it');
-        res.destroy();
-      }
-    };
-    // History and subscription in one synchronous step: no event falls between them.
-    if (replay) for (const e of events.history()) send(e);
-    events.on('event', send);
-    this.streams.add(res);
-    const done = (): void => {
-      events.off('event', send);
-      this.streams.delete(res);
-    };
-    res.once('close', done);
-    req.once('close', () => {
-      if (!res.writableEnded) res.end();
-    });
+    this.streams.subscribe(req, res, h !== null && h !== '0' && h !== 'false');
     return null;
   }
 
