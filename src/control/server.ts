@@ -413,7 +413,33 @@ export class ControlServer {
 function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = toJson(body) + '\n';
   res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+  const req = res.req;
+  if (req.complete || bodyNeverComes(req)) {
+    res.end(text);
+    return;
+  }
+  // An answer before the body is all in (a 413, a 404): the client may
+  // still be writing it, and ending the response closes the connection
+  // when the client asked for that (Connection: close), cutting off its
+  // last write with EPIPE. So the answer goes out whole now, the rest of
+  // the body is read and dropped, and the client, which has the whole
+  // answer, closes the connection; the response ends without it only
+  // EARLY_ANSWER_GRACE_MS after the body's end.
+  res.write(text);
+  req.resume();
+  let timer: NodeJS.Timeout | undefined;
+  req.once('end', () => {
+    timer = setTimeout(() => res.end(), EARLY_ANSWER_GRACE_MS).unref();
+  });
+  req.socket.once('close', () => clearTimeout(timer));
+}
+
+/** How long an answer given before its request's body ended waits for the client to close, after that end. */
+const EARLY_ANSWER_GRACE_MS = 2000;
+
+/** A client that asked `Expect: 100-continue` and got no 100 (its body is too large) does not send the body. */
+function bodyNeverComes(req: IncomingMessage): boolean {
+  return req.headers.expect?.toLowerCase() === '100-continue' && declaredTooLarge(req);
 }
 
 const tooLarge = (): HttpError => new HttpError(413, 'too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
