@@ -189,6 +189,7 @@ export interface Instance<S> {
 export interface File<S> {
   readonly id: number;
   readonly instance: Instance<S>;
+  /** The opener's ids: who opened the file, not who calls now (a permission check asks the caller; see callerCapable). */
   readonly pid: number;
   readonly uid: number;
   readonly gid: number;
