@@ -105,7 +105,7 @@ export class DeviceManager {
         const last = this.plugged.get(freed.name);
         if (last?.generation === freed.generation) last.finalCounters = freed.counters;
       },
-      ...(this.publisher.mappings ? { mappings: (dev: PublishedDevice) => this.publisher.mappings!(dev) } : {}),
+      ...(this.publisher.mappings ? { mappings: (dev: PublishedDevice, openers: Set<number>) => this.publisher.mappings!(dev, openers) } : {}),
     });
     this.probing.add(name);
     try {
