@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The package as a user gets it: `npm pack`, install the tarball into an
 # empty project, and check that the bin runs, that the library and the
-# control client import with their types (tsc), and, where FUSE can be
+# control client import with their types (tsc, against the oldest and the
+# newest @types/node a user may have, checking every declaration file the
+# package ships), and, where FUSE can be
 # mounted (root and /dev/fuse), that `npx cdevemu daemon` serves and that
 # the library's startEmulator() works from the installed copy.
 set -euo pipefail
@@ -53,7 +55,7 @@ step "npx cdevemu --version: $got; npx cdevemu daemon --help: ok"
 
 # 3. The library and the control client, type-checked against the installed .d.ts.
 cat > use.ts <<'TS'
-import { startEmulator, HeldOpenError, type EmulatorHandle, type StartOptions } from 'cdevemu';
+import { startEmulator, HeldOpenError, type EmulatorHandle, type FaultRuleSpec, type StartOptions } from 'cdevemu';
 import { ControlClient, type DeviceView } from 'cdevemu/control';
 
 const options: StartOptions = { drainTimeoutMs: 500 };
@@ -61,11 +63,16 @@ const options: StartOptions = { drainTimeoutMs: 500 };
 // @ts-expect-error -- no such option
 const wrong: StartOptions = { noSuchOption: true };
 void wrong;
+const rule: FaultRuleSpec = { device: 'echo0', op: 'read', nth: 2, action: 'fail', errno: 'EIO' };
+// @ts-expect-error -- delayMs belongs to action delay: fault rules are typed as the daemon checks them
+const wrongRule: FaultRuleSpec = { action: 'fail', errno: 'EIO', delayMs: 5 };
+void wrongRule;
 
 async function main(): Promise<void> {
   const emu: EmulatorHandle = await startEmulator(options);
   try {
     const dev = await emu.plug('echo', 'echo0');
+    emu.fault(rule);
     const n: number = dev.generation;
     console.log(`plugged ${dev.name} generation ${n} at ${emu.path('dev/echo0')}`);
     await emu.unplug('echo0');
@@ -83,18 +90,27 @@ const list: Promise<DeviceView[]> = client.listDevices();
 void list.catch(() => {});
 if (process.argv[2] === 'run') await main();
 TS
+# skipLibCheck false: every .d.ts the package ships is checked, as a user's
+# strict project may. Node's types are the project's own: the oldest a user
+# may have (the version this repository pins) and the newest published.
 cat > tsconfig.json <<JSON
 {
   "compilerOptions": {
     "target": "ES2022", "module": "NodeNext", "moduleResolution": "NodeNext", "strict": true,
-    "typeRoots": ["$repo/node_modules/@types"], "types": ["node"], "outDir": "out"
+    "skipLibCheck": false, "types": ["node"], "outDir": "out"
   },
   "files": ["use.ts"]
 }
 JSON
-node "$repo/node_modules/typescript/bin/tsc" -p tsconfig.json || fail "tsc rejected a script using cdevemu and cdevemu/control"
+oldest=$(node -p 'require(process.argv[1]).devDependencies["@types/node"]' "$repo/package.json")
+newest=$(npm view @types/node@latest version) || fail "cannot ask the npm registry for the newest @types/node"
+for types in "$oldest" "$newest"; do
+  npm install --no-save --no-audit --no-fund --loglevel=error "@types/node@$types" >/dev/null || fail "npm install @types/node@$types"
+  node "$repo/node_modules/typescript/bin/tsc" -p tsconfig.json ||
+    fail "tsc with @types/node $types rejected a script using cdevemu and cdevemu/control (or a declaration the package ships)"
+done
 node out/use.js || fail "the compiled script does not import"
-step "import { startEmulator } from 'cdevemu' and { ControlClient } from 'cdevemu/control': type-checked by tsc, imported by node"
+step "import { startEmulator } from 'cdevemu' and { ControlClient } from 'cdevemu/control': type-checked by tsc with @types/node $oldest and $newest (skipLibCheck false), imported by node"
 
 # 4. Serve for real where a FUSE mount can be made.
 if [ "$(id -u)" != 0 ] || [ ! -w /dev/fuse ]; then

@@ -19,7 +19,7 @@ import { pino, type Logger } from 'pino';
 import type { AnyDeviceModel, Counters, Holder, Instance, UnplugMode, UnplugReport } from './core/index.js';
 import type { DeviceEvent } from './core/events.js';
 import { Emulator } from './emulator.js';
-import type { FaultRuleStatus } from './faults/index.js';
+import type { FaultRuleSpec, FaultRuleStatus } from './faults/index.js';
 
 export interface StartOptions {
   /** Where to mount; default a new directory under the system temp dir, removed by stop(). */
@@ -83,8 +83,8 @@ export class EmulatorHandle {
     return this.emulator.devices.action(name, action, arg);
   }
 
-  /** Adds a fault rule (see src/faults/rule.ts); returns it with its id. */
-  fault(rule: Record<string, unknown>): FaultRuleStatus {
+  /** Adds a fault rule (README.md, "Fault injection"); returns it with its id. Throws FaultRuleError naming a bad field. */
+  fault(rule: FaultRuleSpec): FaultRuleStatus {
     return this.emulator.faults.add(rule);
   }
 
@@ -98,8 +98,15 @@ export class EmulatorHandle {
     return this.emulator.devices.list().find((i) => i.name === name && i.generation === generation);
   }
 
+  /**
+   * The counters of `name`'s newest generation, or of `generation`. Those of
+   * a freed device stay readable until a new device is plugged under its
+   * name, so a test reads them after `released()`; undefined for a name
+   * never plugged, or a generation neither plugged nor the last freed.
+   */
   counters(name: string, generation?: number): Counters | undefined {
-    return this.instance(name, generation)?.counters;
+    // Final counters exist only for the last generation plugged under the name: the newest.
+    return this.emulator.devices.finalCounters(name, generation) ?? this.instance(name, generation)?.counters;
   }
 
   /** Every event since start, in order. */

@@ -2,7 +2,7 @@
 export { startEmulator, EmulatorHandle, HeldOpenError, type StartOptions } from './api.js';
 export { Emulator, type EmulatorOptions, type StopReport } from './emulator.js';
 export * from './core/index.js';
-export { FaultEngine, FaultRuleError, type FaultRule, type FaultRuleStatus } from './faults/index.js';
+export { FaultEngine, FaultRuleError, type FaultAction, type FaultRule, type FaultRuleSpec, type FaultRuleStatus } from './faults/index.js';
 export { Errno, errnoNumber, errnoName } from './errno.js';
 export * from './devio.js';
 export { builtinModels } from './models/index.js';

@@ -4,7 +4,7 @@
  * check.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HeldOpenError, startEmulator, type EmulatorHandle } from '../src/index.js';
 import { python, pythonInteractive, run } from './helpers/proc.js';
@@ -46,6 +46,43 @@ for data in (b"a", b"b"):
   await emu.released('echo0', { within: 2000 });
   await emu.waitEvent((e) => e.device === 'echo0' && e.type === 'freed');
   expect(emu.events({ device: 'echo0' }).map((e) => e.type)).toContain('late_released');
+});
+
+it("runs the README's library example as written, and it prints the freed device's counters", async () => {
+  const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
+  const example = /## Library API[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+  expect(example).toContain("console.log(emu.counters('uio0')");
+  // A project of the user's own, where 'cdevemu' resolves to this checkout's package.
+  const project = await mkdtemp(join(testRoot(), 'readme-'));
+  await mkdir(join(project, 'node_modules'));
+  await symlink(repoRoot, join(project, 'node_modules', 'cdevemu'));
+  await writeFile(join(project, 'example.mjs'), example!);
+  const r = await run(process.execPath, ['example.mjs'], { cwd: project, timeoutMs: 30_000, env: { ...process.env, TMPDIR: project } });
+  expect(r.code, r.stderr).toBe(0);
+  // console.log(counters, events): the counters object first, with the irq action counted.
+  expect(r.stdout).toMatch(/^\{\s*opens: 0,/);
+  expect(r.stdout).toMatch(/actions: 1,/);
+  expect(r.stdout).toContain("type: 'freed'");
+});
+
+it("keeps a freed device's counters readable until a new device is plugged under its name", async () => {
+  const inst = await emu.plug('echo', 'kept0');
+  await python(`import os,sys\nfd = os.open(sys.argv[1], os.O_WRONLY)\nos.write(fd, b"abc")\nos.close(fd)`, [emu.path('dev/kept0')]);
+  await emu.unplug('kept0');
+  await emu.released('kept0', { within: 2000 });
+  await emu.waitEvent((e) => e.device === 'kept0' && e.type === 'freed');
+  expect(inst.lifecycle).toBe('freed');
+  expect(emu.instance('kept0')).toBeUndefined();
+  const final = { opens: 1, releases: 1, writes: 1, bytesWritten: 3, inFlight: 0 };
+  expect(emu.counters('kept0')).toMatchObject(final);
+  expect(emu.counters('kept0', 1)).toMatchObject(final);
+  expect(emu.counters('kept0', 2)).toBeUndefined();
+  expect(emu.counters('never0')).toBeUndefined();
+  // Reused: the name's counters are the new generation's.
+  await emu.plug('echo', 'kept0');
+  expect(emu.counters('kept0')).toMatchObject({ opens: 0, writes: 0, bytesWritten: 0 });
+  expect(emu.counters('kept0', 1)).toBeUndefined();
+  await emu.unplug('kept0');
 });
 
 it('removes the temporary mountpoint it made on stop', async () => {

@@ -18,7 +18,7 @@
  */
 import { dirname, resolve } from 'node:path';
 import { DeviceError, checkNamePattern } from '../core/index.js';
-import { FaultRuleError, parseRule } from '../faults/index.js';
+import { FaultRuleError, checkRuleSpec, type FaultRuleSpec } from '../faults/index.js';
 import { MAX_DURATION_MS } from '../limits.js';
 import type { UnplugMode } from '../core/index.js';
 import { SourceDocument, type ConfigError, type Field } from './document.js';
@@ -43,7 +43,7 @@ export interface DaemonConfigFile {
   logLevel?: LogLevel;
   models?: string[];
   devices?: DeviceSpec[];
-  faults?: Record<string, unknown>[];
+  faults?: FaultRuleSpec[];
   /**
    * With `devices`: the error for a field of devices[i] that the file's
    * checks could not judge (a model loaded later, its options), pointed at
@@ -99,15 +99,14 @@ export function readUnplugMode(f: Field): UnplugMode {
  * Reads a fault rule (shared with scenario files): checked with the fault
  * engine's own validation, its errors pointed at the offending key's line.
  */
-export function readFaultRule(f: Field): Record<string, unknown> {
+export function readFaultRule(f: Field): FaultRuleSpec {
   f.mapping(null);
   try {
-    parseRule(f.value, 'check');
+    return checkRuleSpec(f.value);
   } catch (e) {
     if (e instanceof FaultRuleError) throw f.doc.error([...f.path, e.field], e.message.slice(e.field.length + 2));
     throw e;
   }
-  return f.value as Record<string, unknown>;
 }
 
 /** Validates a parsed config document; relative paths resolve against `baseDir`. */

@@ -9,6 +9,7 @@ import { request, type IncomingMessage } from 'node:http';
 import { dirname } from 'node:path';
 import {
   API_PREFIX,
+  STREAM_DROPPED,
   toJson,
   type ActionResult,
   type DeviceEvent,
@@ -16,10 +17,11 @@ import {
   type ErrorBody,
   type PlugBody,
   type StatusView,
+  type StreamDroppedNotice,
   type UnplugMode,
   type UnplugReport,
 } from './protocol.js';
-import type { FaultRuleStatus } from '../faults/index.js';
+import type { FaultRuleSpec, FaultRuleStatus } from '../faults/index.js';
 
 /** The daemon answered with an error. */
 export class ApiError extends Error {
@@ -62,6 +64,19 @@ function owner(path: string): string {
     } catch {
       if (p === dirname(p)) return 'another user';
     }
+  }
+}
+
+/**
+ * The daemon dropped the event stream because this client fell too far
+ * behind (docs/control-api.md#events): events after `notice.at` were not
+ * sent. An ApiError (503, code subscriber_dropped): the daemon could not
+ * go on serving the request.
+ */
+export class EventStreamDroppedError extends ApiError {
+  constructor(readonly notice: StreamDroppedNotice) {
+    super(503, STREAM_DROPPED, `the daemon dropped the event stream: ${notice.error}`);
+    this.name = 'EventStreamDroppedError';
   }
 }
 
@@ -118,8 +133,8 @@ export class ControlClient {
     return this.call('GET', '/faults');
   }
 
-  /** Adds a rule (src/faults/rule.ts); answers it with its id. */
-  addFault(rule: Record<string, unknown>): Promise<FaultRuleStatus> {
+  /** Adds a rule (README.md, "Fault injection"); answers it with its id. */
+  addFault(rule: FaultRuleSpec): Promise<FaultRuleStatus> {
     return this.call('POST', '/faults', rule);
   }
 
@@ -128,7 +143,12 @@ export class ControlClient {
     return this.call('DELETE', id === undefined ? '/faults' : `/faults/${seg(id)}`);
   }
 
-  /** Every event from now on (and the kept history first, if asked), until the signal aborts or the daemon ends the stream. */
+  /**
+   * Every event from now on (and the kept history first, if asked), until
+   * the signal aborts or the daemon ends the stream. Throws
+   * EventStreamDroppedError if the daemon dropped the stream for falling
+   * behind: events were lost then.
+   */
   async *events(o: EventsOptions = {}): AsyncGenerator<DeviceEvent, void, undefined> {
     const res = await this.open('GET', `${API_PREFIX}/events${o.history ? '?history=1' : ''}`);
     o.onOpen?.();
@@ -145,12 +165,15 @@ export class ControlClient {
         while ((i = buf.indexOf('\n')) >= 0) {
           const line = buf.slice(0, i);
           buf = buf.slice(i + 1);
-          if (line.trim()) yield JSON.parse(line) as DeviceEvent;
+          if (!line.trim()) continue;
+          const e = JSON.parse(line) as DeviceEvent | StreamDroppedNotice;
+          if (e.type === STREAM_DROPPED) throw new EventStreamDroppedError(e as StreamDroppedNotice);
+          yield e as DeviceEvent;
         }
       }
     } catch (err) {
       // Destroying the response is how an abort ends the stream.
-      if (!o.signal?.aborted) throw err;
+      if (!o.signal?.aborted || err instanceof EventStreamDroppedError) throw err;
     } finally {
       o.signal?.removeEventListener('abort', onAbort);
       res.destroy();

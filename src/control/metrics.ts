@@ -5,6 +5,7 @@
  * zombie (an unplugged generation still held open) is its own series.
  */
 import type { Instance } from '../core/index.js';
+import type { StreamStats } from './event-stream.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -12,6 +13,8 @@ export interface DaemonMetrics {
   devices: ReadonlyArray<Instance<unknown>>;
   uptimeSeconds: number;
   version: string;
+  /** The event streams (GET /v1/events); none open when absent. */
+  streams?: StreamStats;
 }
 
 type Kind = 'counter' | 'gauge';
@@ -64,6 +67,10 @@ export function metricsText(m: DaemonMetrics): string {
   family(out, 'cdevemu_devices', 'gauge', 'Device instances not yet freed, zombies included.', [['', m.devices.length]]);
   const live = m.devices.filter((i) => i.lifecycle === 'live').length;
   family(out, 'cdevemu_devices_live', 'gauge', 'Device instances plugged now.', [['', live]]);
+  const streams = m.streams ?? { subscribers: 0, dropped: 0, queuedBytes: 0 };
+  family(out, 'cdevemu_event_subscribers', 'gauge', 'Event streams open, dropped ones still draining included.', [['', streams.subscribers]]);
+  family(out, 'cdevemu_event_subscribers_dropped_total', 'counter', 'Event stream subscribers dropped for falling behind.', [['', streams.dropped]]);
+  family(out, 'cdevemu_event_queued_bytes', 'gauge', 'Bytes the event streams hold unsent.', [['', streams.queuedBytes]]);
   for (const [name, kind, help, value] of DEVICE_FAMILIES) {
     const samples = m.devices.map((i): [string, number] => [
       labels({ device: i.name, model: i.model, generation: i.generation }),

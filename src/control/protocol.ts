@@ -85,6 +85,21 @@ export interface ActionResult {
   result: unknown;
 }
 
+/** The `type` of the last line of an event stream the daemon dropped for falling behind. */
+export const STREAM_DROPPED = 'subscriber_dropped';
+
+/** That last line: not an event; the stream ends after it. */
+export interface StreamDroppedNotice {
+  type: typeof STREAM_DROPPED;
+  /** Epoch ms. */
+  at: number;
+  /** What the subscriber's socket held unsent. */
+  queuedBytes: number;
+  /** The most it may hold. */
+  limitBytes: number;
+  error: string;
+}
+
 /** Every error answer. `code` is stable: not_found, conflict, bad_request, bad_json, ... or an errno name. */
 export interface ErrorBody {
   error: string;

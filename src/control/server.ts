@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, SourceDocument, type Field } from '../config/document.js';
 import { readUnplugMode } from '../config/daemon.js';
-import { DeviceError, type DeviceEvent, type DeviceManager, type Instance } from '../core/index.js';
+import { DeviceError, RegionLayoutError, type DeviceManager, type Instance } from '../core/index.js';
 import { Errno } from '../errno.js';
 import { MAX_DURATION_MS } from '../limits.js';
 import {
@@ -29,6 +29,8 @@ import {
 } from './protocol.js';
 import { FaultRuleError, type FaultEngine, type FaultRuleStatus } from '../faults/index.js';
 import { METRICS_CONTENT_TYPE, metricsText } from './metrics.js';
+import { EventStreams, type StreamStats } from './event-stream.js';
+import { HttpError } from './http-error.js';
 
 export interface ControlServerOptions {
   socketPath: string;
@@ -47,21 +49,7 @@ export class SocketInUseError extends Error {
   }
 }
 
-/** An answer other than 2xx, thrown by handlers. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-    this.name = 'HttpError';
-  }
-}
-
-/** A stream subscriber that falls this far behind is dropped rather than buffered without bound. */
-const MAX_STREAM_BACKLOG = 16 << 20;
+export { HttpError };
 
 interface Ctx {
   req: IncomingMessage;
@@ -130,7 +118,7 @@ function probeSocket(path: string): Promise<'live' | 'stale' | 'absent'> {
 
 export class ControlServer {
   private readonly startedAt = Date.now();
-  private readonly streams = new Set<ServerResponse>();
+  private readonly streams: EventStreams;
   private readonly routes: Route[];
   private closing: Promise<void> | null = null;
   private refusing = false;
@@ -141,6 +129,7 @@ export class ControlServer {
   ) {
     const d = this.o.devices;
     const f = this.o.faults;
+    this.streams = new EventStreams(d.events, this.o.logger);
     const fault = (id: string): FaultRuleStatus => {
       const rule = f.get(id);
       if (!rule) throw new HttpError(404, 'not_found', `no fault rule ${JSON.stringify(id)}`);
@@ -233,6 +222,13 @@ export class ControlServer {
     const http = createServer();
     const server = new ControlServer(o, http);
     http.on('request', (req, res) => void server.handle(req, res));
+    // Expect: 100-continue. Node answers "100 Continue" itself unless this
+    // listener exists; a body declared too large gets its 413 instead, and
+    // the client never sends it (RFC 9110 section 10.1.1).
+    http.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      if (!declaredTooLarge(req)) res.writeContinue();
+      void server.handle(req, res);
+    });
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
       // bind(2) happens inside listen(); the umask makes the socket 0600 from
@@ -265,6 +261,11 @@ export class ControlServer {
     });
   }
 
+  /** The event streams: how many, how many dropped, what they hold unsent (also in GET /metrics). */
+  streamStats(): StreamStats {
+    return this.streams.stats();
+  }
+
   get socketPath(): string {
     return this.o.socketPath;
   }
@@ -277,8 +278,7 @@ export class ControlServer {
   close(graceMs = 1000): Promise<void> {
     this.closing ??= (async () => {
       const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
-      for (const res of this.streams) res.end();
-      this.streams.clear();
+      this.streams.endAll();
       this.http.closeIdleConnections();
       const timer = setTimeout(() => this.http.closeAllConnections(), graceMs);
       await closed;
@@ -305,7 +305,12 @@ export class ControlServer {
 
   /** GET /metrics: Prometheus text (see metrics.ts). */
   private async metrics(res: ServerResponse): Promise<null> {
-    const text = metricsText({ devices: this.o.devices.list(), uptimeSeconds: (Date.now() - this.startedAt) / 1000, version: this.o.version });
+    const text = metricsText({
+      devices: this.o.devices.list(),
+      uptimeSeconds: (Date.now() - this.startedAt) / 1000,
+      version: this.o.version,
+      streams: this.streamStats(),
+    });
     res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
     res.end(text);
     return null;
@@ -349,29 +354,7 @@ export class ControlServer {
 
   private async streamEvents({ req, res, url }: Ctx): Promise<null> {
     const h = url.searchParams.get('history');
-    const replay = h !== null && h !== '0' && h !== 'false';
-    const events = this.o.devices.events;
-    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-    res.flushHeaders();
-    const send = (e: DeviceEvent): void => {
-      res.write(toJson(e) + '\n');
-      if (res.writableLength > MAX_STREAM_BACKLOG) {
-        this.o.logger.warn({ backlog: res.writableLength }, 'event stream client is not reading; dropping it');
-        res.destroy();
-      }
-    };
-    // History and subscription in one synchronous step: no event falls between them.
-    if (replay) for (const e of events.history()) send(e);
-    events.on('event', send);
-    this.streams.add(res);
-    const done = (): void => {
-      events.off('event', send);
-      this.streams.delete(res);
-    };
-    res.once('close', done);
-    req.once('close', () => {
-      if (!res.writableEnded) res.end();
-    });
+    this.streams.subscribe(req, res, h !== null && h !== '0' && h !== 'false');
     return null;
   }
 
@@ -381,6 +364,8 @@ export class ControlServer {
       const url = new URL(req.url ?? '/', 'http://cdevemu');
       const { handler, params } = this.route(req.method ?? 'GET', url.pathname);
       if (this.refusing && req.method !== 'GET') throw new HttpError(503, 'shutting_down', 'the daemon is shutting down');
+      // From the headers, before a byte of the body is read.
+      if (declaredTooLarge(req)) throw tooLarge();
       const answer = await handler({ req, res, url, params });
       if (answer) reply(res, answer.status ?? 200, answer.body);
     } catch (err) {
@@ -428,26 +413,62 @@ export class ControlServer {
 function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = toJson(body) + '\n';
   res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+  const req = res.req;
+  if (req.complete || bodyNeverComes(req)) {
+    res.end(text);
+    return;
+  }
+  // An answer before the body is all in (a 413, a 404): the client may
+  // still be writing it, and ending the response closes the connection
+  // when the client asked for that (Connection: close), cutting off its
+  // last write with EPIPE. So the answer goes out whole now, the rest of
+  // the body is read and dropped, and the client, which has the whole
+  // answer, closes the connection; the response ends without it only
+  // EARLY_ANSWER_GRACE_MS after the body's end.
+  res.write(text);
+  req.resume();
+  let timer: NodeJS.Timeout | undefined;
+  req.once('end', () => {
+    timer = setTimeout(() => res.end(), EARLY_ANSWER_GRACE_MS).unref();
+  });
+  req.socket.once('close', () => clearTimeout(timer));
+}
+
+/** How long an answer given before its request's body ended waits for the client to close, after that end. */
+const EARLY_ANSWER_GRACE_MS = 2000;
+
+/** A client that asked `Expect: 100-continue` and got no 100 (its body is too large) does not send the body. */
+function bodyNeverComes(req: IncomingMessage): boolean {
+  return req.headers.expect?.toLowerCase() === '100-continue' && declaredTooLarge(req);
+}
+
+const tooLarge = (): HttpError => new HttpError(413, 'too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+
+/** A Content-Length over the limit: refused before the body is read (a chunked body has none, and is counted as it comes). */
+function declaredTooLarge(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return length !== undefined && Number(length) > MAX_BODY_BYTES;
 }
 
 /** The body as JSON (undefined when empty), at most MAX_BODY_BYTES. */
 async function readJson(req: IncomingMessage): Promise<unknown> {
-  const tooLarge = (): HttpError =>
-    new HttpError(413, 'too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
   const text = await new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    // A body over the limit is read to its end and dropped before the 413
-    // goes out: answering first would close the connection under a client
-    // still writing, which then sees EPIPE instead of the answer. One far
-    // over the limit is cut off.
+    // A chunked body that grows past the limit is answered 413 at once;
+    // the rest is still read and dropped (this listener stays), so the
+    // connection is not closed under a client still writing, which would
+    // then see EPIPE or a reset instead of the answer.
     req.on('data', (chunk: Buffer) => {
+      if (size > MAX_BODY_BYTES) return;
       size += chunk.length;
       if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-      else if (size > 16 * MAX_BODY_BYTES) req.destroy();
+      else {
+        chunks.length = 0;
+        reject(tooLarge());
+      }
     });
-    req.once('end', () => (size > MAX_BODY_BYTES ? reject(tooLarge()) : resolve(Buffer.concat(chunks).toString('utf8'))));
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     // A client that goes away mid-body ('aborted', ECONNRESET) is the
     // client's doing, not a server error: answered (to nobody) as a 400,
     // so it is not logged as a failure. Thousands of them must not flood the log.
@@ -495,10 +516,12 @@ function toHttpError(err: unknown): HttpError {
       case 'invalid':
         return new HttpError(400, 'invalid', err.message);
       case 'probe_failed':
-        // An Errno thrown by the model's create() is the device's answer; anything else is a model bug.
-        return err.cause instanceof Errno
-          ? new HttpError(400, err.cause.code, err.message)
-          : new HttpError(500, 'probe_failed', err.message);
+        // An Errno thrown by the model's create() is the device's answer, a
+        // region layout the options asked for is a bad option; anything
+        // else is a model bug.
+        if (err.cause instanceof Errno) return new HttpError(400, err.cause.code, err.message);
+        if (err.cause instanceof RegionLayoutError && err.cause.option !== undefined) return new HttpError(400, 'bad_request', err.message);
+        return new HttpError(500, 'probe_failed', err.message);
     }
   }
   if (err instanceof FaultRuleError) return new HttpError(400, 'bad_request', `fault rule: ${err.message}`);

@@ -5,7 +5,7 @@
 import { CoreEvent, EventLog, type DeviceEvent } from './events.js';
 import { DeviceError, type LifecycleHooks, type Logger, type OpInterceptor, type PublishedDevice, type Publisher, type UnplugMode, type UnplugReport } from './host.js';
 import { DeviceInstance } from './instance.js';
-import type { DeviceModel, Instance } from './model.js';
+import type { Counters, DeviceModel, Instance } from './model.js';
 import { MAX_DURATION_MS } from '../limits.js';
 import { expandName } from './names.js';
 import { probe } from './probe.js';
@@ -52,9 +52,10 @@ export class DeviceManager {
   private readonly probing = new Set<string>();
   /**
    * The last plug under each name, kept after free: (name, generation)
-   * never repeats, and replug works on a device already gone.
+   * never repeats, replug works on a device already gone, and its final
+   * counters stay readable until the name is plugged again.
    */
-  private readonly plugged = new Map<string, { model: string; options: unknown; generation: number }>();
+  private readonly plugged = new Map<string, { model: string; options: unknown; generation: number; finalCounters?: Counters }>();
   private readonly hooks: LifecycleHooks[] = [];
 
   constructor(opts: DeviceManagerOptions) {
@@ -99,8 +100,12 @@ export class DeviceManager {
       logger: this.logger,
       interceptor: this.interceptor,
       record: (e: DeviceEvent) => this.events.record(e),
-      onFreed: (freed) => this.instances.delete(freed),
-      ...(this.publisher.mappings ? { mappings: (dev: PublishedDevice) => this.publisher.mappings!(dev) } : {}),
+      onFreed: (freed) => {
+        this.instances.delete(freed);
+        const last = this.plugged.get(freed.name);
+        if (last?.generation === freed.generation) last.finalCounters = freed.counters;
+      },
+      ...(this.publisher.mappings ? { mappings: (dev: PublishedDevice, openers: Set<number>) => this.publisher.mappings!(dev, openers) } : {}),
     });
     this.probing.add(name);
     try {
@@ -152,6 +157,16 @@ export class DeviceManager {
   /** The newest generation under `name`, zombie or not. */
   get(name: string): Instance<unknown> | undefined {
     return this.newest(name);
+  }
+
+  /**
+   * The counters a freed device ended with: of the last generation plugged
+   * under `name` (or only if it is `generation`), until a new device is
+   * plugged under that name.
+   */
+  finalCounters(name: string, generation?: number): Counters | undefined {
+    const last = this.plugged.get(name);
+    return generation === undefined || last?.generation === generation ? last?.finalCounters : undefined;
   }
 
   /** Every instance not yet freed, zombies included, in plug order. */

@@ -36,6 +36,7 @@ export function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Awaitabl
     throw new Errno('ENODEV');
   }
   const file = new OpenFile(inst.nextFileId(), inst, ctx);
+  if (inst.shared) inst.noteOpener(ctx.pid);
   // The file's reference is taken before the model's open runs
   // (cxl_memdev_open() holds the device across ->open), so an unplug racing
   // the open cannot free the instance under it.

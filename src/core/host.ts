@@ -21,8 +21,13 @@ export interface Publisher {
   publish(dev: PublishedDevice, endpoint: DeviceEndpoint, attributes: Record<string, Attribute>): void;
   /** Removes them (and invalidates the kernel's caches); unplug waits for it. Gets the object publish() got. */
   unpublish(dev: PublishedDevice): Promise<void>;
-  /** How many mappings programs hold on the node's regions now, before or after unpublish. */
-  mappings?(dev: PublishedDevice): Promise<number>;
+  /**
+   * How many mappings programs hold on the node's regions now, before or
+   * after unpublish: those of the processes in `openers` (the pids that
+   * opened the node) and their descendants. The publisher may update
+   * `openers` in place: drop processes that exited, add descendants found.
+   */
+  mappings?(dev: PublishedDevice, openers: Set<number>): Promise<number>;
 }
 
 /** The file operations a fault rule can target. */

@@ -30,4 +30,5 @@ export type {
   RegionSpec,
   UnplugPolicy,
 } from './model.js';
+export { RegionLayoutError } from './regions.js';
 export { WaitQueue } from './waitqueue.js';

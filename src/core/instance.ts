@@ -18,11 +18,14 @@ import { WaitQueue } from './waitqueue.js';
 export interface InstanceHost {
   logger: Logger;
   /** Publisher.mappings, when the host can count mappings. */
-  mappings?(dev: PublishedDevice): Promise<number>;
+  mappings?(dev: PublishedDevice, openers: Set<number>): Promise<number>;
   interceptor: OpInterceptor | null;
   record(e: DeviceEvent): void;
   onFreed(inst: DeviceInstance): void;
 }
+
+/** Openers remembered per instance with regions (noteOpener). */
+const MAX_OPENERS = 1024;
 
 /** The caller recorded for handlers started through the control API (actions). */
 const CONTROL: Caller = { pid: 0, comm: 'cdevemu' };
@@ -60,6 +63,7 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     bytesWritten: 0,
   };
   private lastFileId = 0;
+  private readonly openers = new Set<number>();
 
   constructor(
     readonly driver: DeviceModel<S>,
@@ -106,7 +110,19 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
   }
 
   async mappings(): Promise<number> {
-    return this.shared ? ((await this.host.mappings?.(this.published)) ?? 0) : 0;
+    return this.shared ? ((await this.host.mappings?.(this.published, this.openers)) ?? 0) : 0;
+  }
+
+  /**
+   * Who opened a file of this instance, when it has regions: the processes
+   * that can have mapped them (a mapping outlives close), which are where
+   * mappings() looks, with their descendants; the most recent
+   * MAX_OPENERS, and the counting drops those that exited.
+   */
+  noteOpener(pid: number): void {
+    this.openers.delete(pid);
+    this.openers.add(pid);
+    if (this.openers.size > MAX_OPENERS) this.openers.delete(this.openers.values().next().value!);
   }
 
   get holders(): Holder[] {

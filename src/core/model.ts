@@ -41,6 +41,12 @@ export interface RegionSpec {
   size: number;
   /** Default 'revoke'. */
   onUnplug?: UnplugPolicy;
+  /**
+   * The model option this region is configured by (uio's `maps[1]`). A
+   * spec the layout refuses then names the option, and the plug is refused
+   * as the plugger's error (400 bad_request); without it, as a model bug.
+   */
+  option?: string;
 }
 
 /**
@@ -190,6 +196,7 @@ export interface Instance<S> {
 export interface File<S> {
   readonly id: number;
   readonly instance: Instance<S>;
+  /** The opener's ids: who opened the file, not who calls now (a permission check asks the caller; see callerCapable). */
   readonly pid: number;
   readonly uid: number;
   readonly gid: number;

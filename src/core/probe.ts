@@ -9,14 +9,17 @@ import { DeviceError, type Publisher } from './host.js';
 import type { DeviceInstance } from './instance.js';
 import { SYS_DIR } from '../devio.js';
 import type { Attribute, AttributeOps } from './model.js';
-import { DeviceRegions } from './regions.js';
+import { DeviceRegions, RegionLayoutError } from './regions.js';
 
 export async function probe<S>(inst: DeviceInstance<S>, publisher: Publisher): Promise<void> {
   const drv = inst.driver;
   try {
     inst.shared = DeviceRegions.create(`cdevemu:${inst.name}#${inst.generation}`, drv.regions?.(inst) ?? []);
   } catch (err) {
-    inst.log.error({ err, device: inst.name, model: drv.name }, 'model regions refused');
+    // A layout the model's options asked for (RegionSpec.option) is the
+    // plugger's error, answered like a bad option; anything else a model bug.
+    const optionsAtFault = (err instanceof RegionLayoutError && err.option !== undefined) || err instanceof Errno;
+    if (!optionsAtFault) inst.log.error({ err, device: inst.name, model: drv.name }, 'model regions refused');
     throw new DeviceError('probe_failed', `${drv.name}: regions: ${describe(err)}`, { cause: err });
   }
   try {

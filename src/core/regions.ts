@@ -15,6 +15,21 @@ import type { Region, RegionSpec, UnplugPolicy } from './model.js';
 
 const pageAlign = (n: number): number => Math.ceil(n / pageSize()) * pageSize();
 
+/**
+ * A region spec the layout cannot hold. `option` is the model option the
+ * spec came from (RegionSpec.option), when the model named one: then the
+ * options are at fault, not the model.
+ */
+export class RegionLayoutError extends Error {
+  constructor(
+    message: string,
+    readonly option?: string,
+  ) {
+    super(message);
+    this.name = 'RegionLayoutError';
+  }
+}
+
 class SharedRegion implements Region {
   state: Region['state'] = 'live';
   private view: { bytes: Uint8Array; data: DataView } | null;
@@ -61,17 +76,23 @@ export class DeviceRegions {
     readonly list: readonly SharedRegion[],
   ) {}
 
-  /** Checks the specs and maps zeroed pages for them; null when there are none. Throws Error on a bad spec. */
+  /** Checks the specs and maps zeroed pages for them; null when there are none. Throws RegionLayoutError on a bad spec. */
   static create(label: string, specs: readonly RegionSpec[]): DeviceRegions | null {
-    if (!Array.isArray(specs)) throw new Error('regions() must return an array');
+    if (!Array.isArray(specs)) throw new RegionLayoutError('regions() must return an array');
     if (specs.length === 0) return null;
     const checked = specs.map((s, i) => checkSpec(s, i, specs.length));
     const names = new Set(checked.map((s) => s.name));
-    if (names.size !== checked.length) throw new Error('region names must be unique');
+    if (names.size !== checked.length) throw new RegionLayoutError('region names must be unique');
     const firstRevoke = checked.findIndex((s) => s.onUnplug === 'revoke');
-    if (firstRevoke >= 0 && checked.slice(firstRevoke).some((s) => s.onUnplug === 'keep')) {
+    const laterKeep = firstRevoke < 0 ? -1 : checked.findIndex((s, i) => i > firstRevoke && s.onUnplug === 'keep');
+    if (laterKeep >= 0) {
       // Revoking truncates the one backing file from the first revoked region on.
-      throw new Error(`region ${checked[firstRevoke]!.name} is 'revoke' but a later region is 'keep'; put 'keep' regions first`);
+      const keep = checked[laterKeep]!;
+      throw layoutError(
+        keep,
+        'onUnplug',
+        `'keep' after region ${checked[firstRevoke]!.name}, which is 'revoke'; put 'keep' regions first`,
+      );
     }
     const last = checked[checked.length - 1]!;
     const memory = SharedMemory.create(label, (checked.length - 1) * pageSize() + pageAlign(last.size));
@@ -140,16 +161,35 @@ export class DeviceRegions {
   }
 }
 
-function checkSpec(s: RegionSpec, i: number, count: number): Required<RegionSpec> {
+interface CheckedSpec {
+  name: string;
+  size: number;
+  onUnplug: UnplugPolicy;
+  option: string | undefined;
+}
+
+/** "option maps[1].size (region map1): why" when the model named the option, else "region map1: why". */
+function layoutError(s: { name: string; option: string | undefined }, field: string, why: string): RegionLayoutError {
+  const where = s.option === undefined ? `region ${s.name}` : `option ${s.option}.${field} (region ${s.name})`;
+  return new RegionLayoutError(`${where}: ${why}`, s.option);
+}
+
+function checkSpec(s: RegionSpec, i: number, count: number): CheckedSpec {
+  const option = typeof s?.option === 'string' ? s.option : undefined;
   const name = s?.name ?? `map${i}`;
-  if (typeof name !== 'string' || name === '' || name.includes('/')) throw new Error(`region ${i}: name must be a non-empty string without '/'`);
-  if (!Number.isSafeInteger(s.size) || s.size < 1) throw new Error(`region ${name}: size must be a positive integer, got ${String(s.size)}`);
+  if (typeof name !== 'string' || name === '' || name.includes('/')) {
+    throw layoutError({ name: String(i), option }, 'name', `name must be a non-empty string without '/'`);
+  }
+  const spec = { name, option };
+  if (!Number.isSafeInteger(s.size) || s.size < 1) throw layoutError(spec, 'size', `size must be a positive integer, got ${String(s.size)}`);
   if (i < count - 1 && s.size > pageSize()) {
-    throw new Error(
-      `region ${name}: ${s.size} bytes; every region but the last must fit in one page (${pageSize()}), because region N is mapped at offset N * ${pageSize()} of one backing file`,
+    throw layoutError(
+      spec,
+      'size',
+      `${s.size} bytes; every region but the last must fit in one page (${pageSize()}), because region N is mapped at offset N * ${pageSize()} of one backing file`,
     );
   }
   const onUnplug = s.onUnplug ?? 'revoke';
-  if (onUnplug !== 'revoke' && onUnplug !== 'keep') throw new Error(`region ${name}: onUnplug must be 'revoke' or 'keep'`);
-  return { name, size: s.size, onUnplug };
+  if (onUnplug !== 'revoke' && onUnplug !== 'keep') throw layoutError(spec, 'onUnplug', `onUnplug must be 'revoke' or 'keep'`);
+  return { name, size: s.size, onUnplug, option };
 }

@@ -1,3 +1,3 @@
 /** Fault rules and the engine that applies them in the core's op path. */
 export { FaultEngine, type DeviceControl, type FaultRuleStatus } from './engine.js';
-export { FAULT_ACTIONS, FAULT_OPS, FaultRuleError, parseRule, type FaultAction, type FaultRule } from './rule.js';
+export { FAULT_ACTIONS, FAULT_OPS, FaultRuleError, checkRuleSpec, parseRule, type FaultAction, type FaultRule, type FaultRuleSpec } from './rule.js';

@@ -9,13 +9,113 @@
  *     action: fail
  *     errno: EIO
  */
-import { isErrnoName } from '../errno.js';
+import { isErrnoName, type ErrnoName } from '../errno.js';
 import { COMM_MAX, MAX_DURATION_MS, MAX_DURATION_TEXT, NAME_MAX, PID_MAX } from '../limits.js';
 import type { FaultableOp } from '../core/index.js';
 
 export const FAULT_OPS: readonly FaultableOp[] = ['open', 'read', 'write', 'ioctl', 'poll', 'release'];
 export const FAULT_ACTIONS = ['fail', 'delay', 'short', 'corrupt', 'hang', 'unplug', 'replug'] as const;
 export type FaultAction = (typeof FAULT_ACTIONS)[number];
+
+
+/**
+ * What a field's value must be. One table per field (RULE_FIELDS,
+ * ACTION_FIELDS) says which kind each field is: parseRule() checks values
+ * by it, and FaultRuleSpec, the type of a rule as callers write it, is
+ * derived from it, so the validator and the type cannot drift apart.
+ */
+interface KindValue {
+  /** A rule id: up to 64 letters, digits or _.:+- (a number is taken as its decimal text). */
+  id: string | number;
+  /** A device name or glob of * and ?. */
+  glob: string;
+  /** An op, or a non-empty list of them. */
+  ops: FaultableOp | readonly FaultableOp[];
+  /** An ioctl command: a number, or hex text such as '0x80045500'. */
+  ioctl: number | `0x${string}`;
+  /** A process id, up to PID_MAX. */
+  pid: number;
+  /** A process name, up to COMM_MAX bytes. */
+  comm: string;
+  /** An integer from 1. */
+  count: number;
+  /** An integer from 0. */
+  natural: number;
+  /** Milliseconds, up to MAX_DURATION_MS. */
+  duration: number;
+  /** A number from 0 to 1. */
+  probability: number;
+  /** An errno name such as 'EIO'. */
+  errno: ErrnoName;
+}
+type Kind = keyof KindValue;
+
+/** What a rule matches and when it triggers: fields every action takes. */
+const RULE_FIELDS = {
+  id: 'id',
+  device: 'glob',
+  op: 'ops',
+  ioctl: 'ioctl',
+  pid: 'pid',
+  comm: 'comm',
+  nth: 'count',
+  every: 'count',
+  first: 'count',
+  probability: 'probability',
+  seed: 'natural',
+  afterMs: 'duration',
+} as const satisfies Record<string, Kind>;
+
+/** The fields of each action, and whether the action needs them; a field of another action is refused. */
+const ACTION_FIELDS = {
+  fail: { errno: ['errno', 'required'] },
+  delay: { delayMs: ['duration', 'required'], jitterMs: ['duration', 'optional'] },
+  short: { bytes: ['natural', 'required'] },
+  corrupt: { count: ['count', 'optional'] },
+  hang: {},
+  unplug: {},
+  replug: {},
+} as const satisfies Record<FaultAction, Record<string, readonly [Kind, 'required' | 'optional']>>;
+
+/** Which ops each action makes sense on (a close cannot fail or be shortened). */
+export const ACTION_OPS = {
+  fail: ['open', 'read', 'write', 'ioctl', 'poll'],
+  delay: FAULT_OPS,
+  short: ['read', 'write'],
+  corrupt: ['read', 'write'],
+  hang: FAULT_OPS,
+  unplug: FAULT_OPS,
+  replug: FAULT_OPS,
+} as const satisfies Record<FaultAction, readonly FaultableOp[]>;
+
+type ActionFields<A extends FaultAction> = (typeof ACTION_FIELDS)[A];
+type ActionOp<A extends FaultAction> = (typeof ACTION_OPS)[A][number];
+type ActionSpec<A extends FaultAction> = { action: A; op?: ActionOp<A> | readonly ActionOp<A>[] } & {
+  -readonly [K in keyof ActionFields<A> as ActionFields<A>[K] extends readonly [Kind, 'required'] ? K : never]: ActionFields<A>[K] extends readonly [
+    infer T extends Kind,
+    string,
+  ]
+    ? KindValue[T]
+    : never;
+} & {
+  -readonly [K in keyof ActionFields<A> as ActionFields<A>[K] extends readonly [Kind, 'optional'] ? K : never]?: ActionFields<A>[K] extends readonly [
+    infer T extends Kind,
+    string,
+  ]
+    ? KindValue[T]
+    : never;
+};
+
+/**
+ * A fault rule as written to emu.fault(), ControlClient.addFault(), the
+ * control API, a config file or a scenario (README.md, "Fault
+ * injection"): the match and trigger fields, `action`, and that action's
+ * own fields (`errno` for fail, `delayMs` and `jitterMs` for delay, `bytes`
+ * for short, `count` for corrupt). parseRule() accepts exactly these.
+ */
+export type FaultRuleSpec = { -readonly [K in Exclude<keyof typeof RULE_FIELDS, 'op'>]?: KindValue[(typeof RULE_FIELDS)[K]] } & {
+  [A in FaultAction]: ActionSpec<A>;
+}[FaultAction];
 
 /** A validated rule, as stored by the engine and listed by the API. */
 export interface FaultRule {
@@ -43,7 +143,7 @@ export interface FaultRule {
   /* Action. */
   action: FaultAction;
   /** fail: the errno name. */
-  errno?: string;
+  errno?: ErrnoName;
   /** delay: ms, plus up to jitterMs more (seeded). */
   delayMs?: number;
   jitterMs?: number;
@@ -64,53 +164,81 @@ export class FaultRuleError extends Error {
   }
 }
 
-const INT_FIELDS = ['pid', 'nth', 'every', 'first', 'seed', 'afterMs', 'delayMs', 'jitterMs', 'bytes', 'count'] as const;
-type IntField = (typeof INT_FIELDS)[number];
-/** Durations become timers; a pid can be no larger than PID_MAX; counts must stay exact. */
-const INT_MAX: Record<IntField, [number, string]> = {
-  pid: [PID_MAX, `at most ${PID_MAX}`],
-  afterMs: [MAX_DURATION_MS, MAX_DURATION_TEXT],
-  delayMs: [MAX_DURATION_MS, MAX_DURATION_TEXT],
-  jitterMs: [MAX_DURATION_MS, MAX_DURATION_TEXT],
-  nth: [Number.MAX_SAFE_INTEGER, `at most ${Number.MAX_SAFE_INTEGER}`],
-  every: [Number.MAX_SAFE_INTEGER, `at most ${Number.MAX_SAFE_INTEGER}`],
-  first: [Number.MAX_SAFE_INTEGER, `at most ${Number.MAX_SAFE_INTEGER}`],
-  seed: [Number.MAX_SAFE_INTEGER, `at most ${Number.MAX_SAFE_INTEGER}`],
-  bytes: [Number.MAX_SAFE_INTEGER, `at most ${Number.MAX_SAFE_INTEGER}`],
-  count: [Number.MAX_SAFE_INTEGER, `at most ${Number.MAX_SAFE_INTEGER}`],
-};
+
 /** Device names are path components of these characters (core/names.ts); a glob adds * and ?. */
 const DEVICE_GLOB = /^[A-Za-z0-9_.:+\-*?]+$/;
-const KNOWN = new Set<string>(['id', 'device', 'op', 'ioctl', 'comm', 'probability', 'action', 'errno', ...INT_FIELDS]);
 
-/** Which ops each action makes sense on (a close cannot fail or be shortened). */
-export const ACTION_OPS: Record<FaultAction, readonly FaultableOp[]> = {
-  fail: ['open', 'read', 'write', 'ioctl', 'poll'],
-  delay: FAULT_OPS,
-  short: ['read', 'write'],
-  corrupt: ['read', 'write'],
-  hang: FAULT_OPS,
-  unplug: FAULT_OPS,
-  replug: FAULT_OPS,
+function integer(field: string, v: unknown, min: number, max: number, maxText = `at most ${max}`): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new FaultRuleError(field, `expected an integer >= ${min}`);
+  // Durations become timers; a pid can be no larger than PID_MAX; counts must stay exact.
+  if (v > max) throw new FaultRuleError(field, `${maxText}, got ${v}`);
+  return v;
+}
+
+/** Checks a value of each kind; returns it as the stored rule holds it (an op list, an ioctl number, an id string). */
+const CHECK: { [K in Kind]: (field: string, v: unknown) => unknown } = {
+  id(field, v) {
+    // Rule ids name rules in API paths and CLI arguments: short, and of path-safe characters.
+    if ((typeof v !== 'string' && typeof v !== 'number') || !/^[A-Za-z0-9_.:+-]{1,64}$/.test(String(v))) {
+      throw new FaultRuleError(field, 'expected up to 64 letters, digits or _.:+-');
+    }
+    return String(v);
+  },
+  glob(field, v) {
+    if (typeof v !== 'string' || !DEVICE_GLOB.test(v)) {
+      throw new FaultRuleError(field, 'expected a device name or glob (letters, digits, _.:+- and the wildcards * and ?)');
+    }
+    if (v.length > NAME_MAX) throw new FaultRuleError(field, `at most ${NAME_MAX} characters, like a device name`);
+    return v;
+  },
+  ops(field, v) {
+    const ops: unknown[] = Array.isArray(v) ? v : [v];
+    // Leaving op out means every op; an empty list would read as none.
+    if (ops.length === 0) throw new FaultRuleError(field, `expected one of ${FAULT_OPS.join(', ')}, or a non-empty list of them`);
+    for (const op of ops) {
+      if (!FAULT_OPS.includes(op as FaultableOp)) throw new FaultRuleError(field, `expected one of ${FAULT_OPS.join(', ')}`);
+    }
+    return ops;
+  },
+  ioctl(field, v) {
+    const n = typeof v === 'string' && /^0x[0-9a-f]+$/i.test(v) ? parseInt(v, 16) : v;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xffffffff) {
+      throw new FaultRuleError(field, 'expected an ioctl command number (e.g. 0x80045500)');
+    }
+    return n;
+  },
+  pid: (field, v) => integer(field, v, 0, PID_MAX),
+  comm(field, v) {
+    if (typeof v !== 'string') throw new FaultRuleError(field, 'expected a process name');
+    if (Buffer.byteLength(v) > COMM_MAX) throw new FaultRuleError(field, `a process name is at most ${COMM_MAX} bytes (TASK_COMM_LEN)`);
+    return v;
+  },
+  count: (field, v) => integer(field, v, 1, Number.MAX_SAFE_INTEGER),
+  natural: (field, v) => integer(field, v, 0, Number.MAX_SAFE_INTEGER),
+  duration: (field, v) => integer(field, v, 0, MAX_DURATION_MS, MAX_DURATION_TEXT),
+  probability(field, v) {
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new FaultRuleError(field, 'expected a number from 0 to 1');
+    return v;
+  },
+  errno(field, v) {
+    if (typeof v !== 'string' || !isErrnoName(v)) throw new FaultRuleError(field, 'expected an errno name such as EIO');
+    return v;
+  },
 };
 
-function parseIoctl(v: unknown): number {
-  const n = typeof v === 'string' && /^0x[0-9a-f]+$/i.test(v) ? parseInt(v, 16) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xffffffff) {
-    throw new FaultRuleError('ioctl', 'expected an ioctl command number (e.g. 0x80045500)');
-  }
-  return n;
+/** The action that takes each action field. */
+const FIELD_ACTION = new Map<string, FaultAction>(
+  FAULT_ACTIONS.flatMap((a) => Object.keys(ACTION_FIELDS[a]).map((f): [string, FaultAction] => [f, a])),
+);
+const KNOWN = new Set<string>([...Object.keys(RULE_FIELDS), 'action', ...FIELD_ACTION.keys()]);
+
+/** `input` if it is a rule parseRule() accepts, typed as such; throws FaultRuleError naming the bad field. */
+export function checkRuleSpec(input: unknown): FaultRuleSpec {
+  parseRule(input, 'check');
+  return input as FaultRuleSpec;
 }
 
-/** Rule ids name rules in API paths and CLI arguments: short, and of path-safe characters. */
-function parseId(v: unknown): string {
-  if ((typeof v !== 'string' && typeof v !== 'number') || !/^[A-Za-z0-9_.:+-]{1,64}$/.test(String(v))) {
-    throw new FaultRuleError('id', 'expected up to 64 letters, digits or _.:+-');
-  }
-  return String(v);
-}
-
-/** Validates a rule from JSON/YAML. `id` is assigned by the caller when absent. */
+/** Validates a rule from JSON/YAML (a FaultRuleSpec, checked field by field). `id` is assigned by the caller when absent. */
 export function parseRule(input: unknown, id: string): FaultRule {
   if (!input || typeof input !== 'object' || Array.isArray(input)) throw new FaultRuleError('rule', 'expected an object');
   const o = input as Record<string, unknown>;
@@ -120,57 +248,22 @@ export function parseRule(input: unknown, id: string): FaultRule {
     throw new FaultRuleError('action', `expected one of ${FAULT_ACTIONS.join(', ')}`);
   }
   const action = o.action as FaultAction;
-  const rule: FaultRule = { id: o.id === undefined ? id : parseId(o.id), device: '*', op: [], action };
-
-  if (o.device !== undefined) {
-    if (typeof o.device !== 'string' || !DEVICE_GLOB.test(o.device)) {
-      throw new FaultRuleError('device', 'expected a device name or glob (letters, digits, _.:+- and the wildcards * and ?)');
-    }
-    if (o.device.length > NAME_MAX) throw new FaultRuleError('device', `at most ${NAME_MAX} characters, like a device name`);
-    rule.device = o.device;
+  const rule: FaultRule = { id, device: '*', op: [], action };
+  const stored = rule as unknown as Record<string, unknown>;
+  for (const [field, kind] of Object.entries(RULE_FIELDS)) {
+    if (o[field] !== undefined) stored[field] = CHECK[kind](field, o[field]);
   }
-  if (o.op !== undefined) {
-    const ops = Array.isArray(o.op) ? o.op : [o.op];
-    // Leaving op out means every op; an empty list would read as none.
-    if (ops.length === 0) throw new FaultRuleError('op', `expected one of ${FAULT_OPS.join(', ')}, or a non-empty list of them`);
-    for (const op of ops) {
-      if (!FAULT_OPS.includes(op as FaultableOp)) throw new FaultRuleError('op', `expected one of ${FAULT_OPS.join(', ')}`);
-    }
-    rule.op = ops as FaultableOp[];
-  }
-  const allowed = ACTION_OPS[action];
+  const allowed: readonly FaultableOp[] = ACTION_OPS[action];
   const bad = rule.op.filter((op) => !allowed.includes(op));
   if (bad.length) throw new FaultRuleError('op', `action ${action} applies to ${allowed.join(', ')}, not ${bad.join(', ')}`);
-  if (o.ioctl !== undefined) rule.ioctl = parseIoctl(o.ioctl);
-  if (o.comm !== undefined) {
-    if (typeof o.comm !== 'string') throw new FaultRuleError('comm', 'expected a process name');
-    if (Buffer.byteLength(o.comm) > COMM_MAX) throw new FaultRuleError('comm', `a process name is at most ${COMM_MAX} bytes (TASK_COMM_LEN)`);
-    rule.comm = o.comm;
+
+  const own: Record<string, readonly [Kind, 'required' | 'optional']> = ACTION_FIELDS[action];
+  for (const [field, owner] of FIELD_ACTION) {
+    if (owner !== action && o[field] !== undefined) throw new FaultRuleError(field, `only action ${owner} takes ${field}`);
   }
-  for (const f of INT_FIELDS) {
-    const v = o[f];
-    if (v === undefined) continue;
-    const min = f === 'nth' || f === 'every' || f === 'first' || f === 'count' ? 1 : 0;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-      throw new FaultRuleError(f, `expected an integer >= ${min}`);
-    }
-    const [max, text] = INT_MAX[f];
-    if (v > max) throw new FaultRuleError(f, `${text}, got ${v}`);
-    rule[f] = v;
+  for (const [field, [kind, need]] of Object.entries(own)) {
+    if (o[field] !== undefined) stored[field] = CHECK[kind](field, o[field]);
+    else if (need === 'required') throw new FaultRuleError(field, `action ${action} needs ${field}`);
   }
-  if (o.probability !== undefined) {
-    if (typeof o.probability !== 'number' || !(o.probability >= 0 && o.probability <= 1)) {
-      throw new FaultRuleError('probability', 'expected a number from 0 to 1');
-    }
-    rule.probability = o.probability;
-  }
-  if (action === 'fail') {
-    if (typeof o.errno !== 'string' || !isErrnoName(o.errno)) throw new FaultRuleError('errno', 'expected an errno name such as EIO');
-    rule.errno = o.errno;
-  } else if (o.errno !== undefined) {
-    throw new FaultRuleError('errno', `only action fail takes an errno`);
-  }
-  if (action === 'delay' && rule.delayMs === undefined) throw new FaultRuleError('delayMs', 'action delay needs delayMs');
-  if (action === 'short' && rule.bytes === undefined) throw new FaultRuleError('bytes', 'action short needs bytes');
   return rule;
 }

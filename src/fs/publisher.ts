@@ -56,10 +56,14 @@ export class TreePublisher {
     this.mountDev = dev;
   }
 
-  /** Mappings of the node in /proc/PID/maps, where passthrough lists them under the FUSE file. */
-  async mappings(dev: PublishedNode): Promise<number> {
+  /**
+   * Mappings of the node in /proc/PID/maps, where passthrough lists them
+   * under the FUSE file, held by `openers` or their descendants (see
+   * src/sys/procmaps.ts; `openers` is updated in place).
+   */
+  async mappings(dev: PublishedNode, openers: Set<number>): Promise<number> {
     const ino = this.inodes.get(dev);
-    return ino === undefined || !this.mountDev ? 0 : countMappings(this.mountDev, ino);
+    return ino === undefined || !this.mountDev ? 0 : countMappings(this.mountDev, ino, openers);
   }
 
   publish(dev: PublishedNode, endpoint: DeviceEndpoint, attributes: Record<string, AttributeSource>): void {

@@ -16,22 +16,33 @@
  * sysfs: sys/class/misc/hw_random/{rng_current,rng_available} for a device
  * named hwrng (the kernel's misc device name), else sys/class/misc/NAME/.
  */
-import { createCipheriv, createHash, randomBytes, type Cipher } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { Errno } from '../errno.js';
 import type { DeviceModel } from '../core/index.js';
 import { parseOptions } from './options.js';
 
+/**
+ * The seeded stream as the model uses it: an AES-256-CTR cipher whose
+ * update() turns zeros into keystream. Described by that one method rather
+ * than named by @types/node's class, which newer versions rename (Cipher
+ * became Cipheriv): the state type is part of the package's declarations,
+ * and must compile against whatever @types/node a user has.
+ */
+export interface KeyStream {
+  update(zeros: Buffer): Buffer;
+}
+
 export interface HwrngState {
   name: string;
   /** The seeded stream, or null for crypto.randomBytes. */
-  stream: Cipher | null;
+  stream: KeyStream | null;
   /** Bytes handed out (for the `stats` action). */
   bytes: number;
 }
 
 const zeros = Buffer.alloc(1 << 20);
 
-function seededStream(seed: string): Cipher {
+function seededStream(seed: string): KeyStream {
   const key = createHash('sha256').update(seed, 'utf8').digest();
   return createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
 }

@@ -13,8 +13,9 @@
  *   (8 bytes or more; other sizes EINVAL), blocks until data is pending
  *   (EAGAIN with O_NONBLOCK) and clears it; rtc_dev_poll() reports
  *   EPOLLIN|EPOLLRDNORM while data is pending.
- * - ioctls: RTC_RD_TIME, RTC_SET_TIME (rtc_valid_tm(), CAP_SYS_TIME taken
- *   as uid 0), RTC_UIE_ON/OFF (update interrupt once a second),
+ * - ioctls: RTC_RD_TIME, RTC_SET_TIME (capable(CAP_SYS_TIME) of the thread
+ *   that calls, as rtc_dev_ioctl() checks it, else EACCES; then
+ *   rtc_valid_tm()), RTC_UIE_ON/OFF (update interrupt once a second),
  *   RTC_ALM_SET/READ (an alarm within 24 hours, set disabled),
  *   RTC_AIE_ON/OFF, RTC_WKALM_SET/RD; anything else ENOTTY. An alarm fires
  *   once (RTC_AF) and disables itself; one already due fires at once.
@@ -29,7 +30,7 @@ import { Errno } from '../errno.js';
 import { IO, IOR, IOW, POLLIN, POLLRDNORM } from '../devio.js';
 import type { DeviceModel, Instance } from '../core/index.js';
 import { parseOptions } from './options.js';
-import { packS32, unpackS32, waitUnlessNonblock } from './util.js';
+import { CAP_SYS_TIME, callerCapable, packS32, unpackS32, waitUnlessNonblock } from './util.js';
 
 /* include/uapi/linux/rtc.h */
 const P = 0x70; // 'p'
@@ -207,12 +208,14 @@ export const rtcModel: DeviceModel<RtcState> = {
     switch (req.cmd) {
       case RTC_RD_TIME:
         return { out: packS32(secToTm(rtcNow(s).sec)) };
-      case RTC_SET_TIME: {
-        if (file.uid !== 0) throw new Errno('EACCES'); // capable(CAP_SYS_TIME)
-        s.base = { sec: tmToSec(tmIn(req.in)), hostMs: Date.now() };
-        schedule(inst);
-        return {};
-      }
+      case RTC_SET_TIME:
+        // The caller's capability, not the opener's uid: rtc_dev_ioctl()'s capable() runs as the caller.
+        return callerCapable(req, CAP_SYS_TIME).then((capable) => {
+          if (!capable) throw new Errno('EACCES');
+          s.base = { sec: tmToSec(tmIn(req.in)), hostMs: Date.now() };
+          schedule(inst);
+          return {};
+        });
       case RTC_UIE_ON:
       case RTC_UIE_OFF:
         s.uie = req.cmd === RTC_UIE_ON;

@@ -56,8 +56,10 @@ export interface UioState {
 }
 
 /** One uio map (struct uio_mem): its region, and the physical address sysfs shows. */
-interface UioMap extends Required<RegionSpec> {
+interface UioMap extends Required<Omit<RegionSpec, 'option'>> {
   addr: number;
+  /** `maps[N]`, the option a layout error names; none for the one map of mapSize. */
+  option?: string;
 }
 
 interface UioOptions {
@@ -89,6 +91,7 @@ function uioOptions(options: unknown): UioOptions {
       size: intOption('uio', o.maps ? `${key}.size` : 'mapSize', mo.size, 4096, 1, MAX_MAP_SIZE),
       addr: intOption('uio', o.maps ? `${key}.addr` : 'mapAddr', mo.addr, 0, 0, Number.MAX_SAFE_INTEGER),
       onUnplug,
+      ...(o.maps ? { option: key } : {}),
     };
   });
   return { name: o.name ?? 'cdevemu', version: o.version ?? '0.0.1', oneShot: o.oneShot ?? false, maps };
@@ -156,7 +159,7 @@ export const uioModel: DeviceModel<UioState> = {
   stream: true,
   unpollMask: UIO_POLL_GONE,
   // The region names are the sysfs map directories; `name` is the map's name attribute.
-  regions: (inst) => uioOptions(inst.options).maps.map((m, i) => ({ name: `map${i}`, size: m.size, onUnplug: m.onUnplug })),
+  regions: (inst) => uioOptions(inst.options).maps.map((m, i) => ({ name: `map${i}`, size: m.size, onUnplug: m.onUnplug, option: m.option })),
   create(_inst, options) {
     const o = uioOptions(options);
     return { count: 0, enabled: true, pending: false, oneShot: o.oneShot, name: o.name, version: o.version };

@@ -4,7 +4,7 @@
  * core keeps them, sysfs formatting, blocking with O_NONBLOCK, and option
  * checks for values parseOptions cannot type (integers, ranges, lists).
  */
-import { open } from 'node:fs/promises';
+import { open, readFile, readlink } from 'node:fs/promises';
 import { Errno } from '../errno.js';
 import type { IoctlReply, IoctlRequest } from '../devio.js';
 import type { File } from '../core/index.js';
@@ -79,6 +79,35 @@ export async function intArgument(req: IoctlRequest): Promise<number> {
     // fall through: the caller's memory is out of reach
   }
   throw new Errno('EFAULT');
+}
+
+/* include/uapi/linux/capability.h */
+export const CAP_SYS_TIME = 25;
+
+/**
+ * capable(cap) for the caller of an ioctl: the thread that made the request
+ * (`req.pid`, fuse_in_header.pid), never the opener, since the kernel
+ * checks whoever calls (a descriptor outlives fork() and setuid(), and
+ * travels over Unix sockets). Capabilities are per thread: read from the
+ * caller's CapEff in /proc/TID/status. capable() asks about the initial
+ * user namespace; a caller in a user namespace other than the daemon's
+ * holds its capabilities there only, so it has none here. False when the
+ * caller cannot be looked at (pid 0: it is outside the daemon's pid
+ * namespace; or it has exited).
+ */
+export async function callerCapable(req: IoctlRequest, cap: number): Promise<boolean> {
+  if (req.pid <= 0) return false;
+  try {
+    const [status, ns, ours] = await Promise.all([
+      readFile(`/proc/${req.pid}/status`, 'latin1'),
+      readlink(`/proc/${req.pid}/ns/user`),
+      readlink('/proc/self/ns/user'),
+    ]);
+    const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+    return ns === ours && eff !== undefined && ((BigInt(`0x${eff}`) >> BigInt(cap)) & 1n) === 1n;
+  } catch {
+    return false;
+  }
 }
 
 /** A bitmap of `bits` bits, stored as the kernel's unsigned long arrays are on a little-endian machine. */

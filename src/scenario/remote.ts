@@ -3,6 +3,7 @@ import type { DeviceEvent } from '../core/events.js';
 import type { ControlClient } from '../control/client.js';
 import type { DeviceSpec } from '../config/index.js';
 import type { UnplugMode } from '../core/index.js';
+import type { FaultRuleSpec } from '../faults/index.js';
 import type { ScenarioTarget, StuckReport, TargetDevice } from './target.js';
 
 export class RemoteTarget implements ScenarioTarget {
@@ -32,7 +33,7 @@ export class RemoteTarget implements ScenarioTarget {
     return this.client.action(name, action, arg);
   }
 
-  async addFault(rule: Record<string, unknown>): Promise<void> {
+  async addFault(rule: FaultRuleSpec): Promise<void> {
     await this.client.addFault(rule);
   }
 

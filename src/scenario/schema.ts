@@ -28,6 +28,7 @@ import { ConfigError, SourceDocument, type Field, type FieldPath } from '../conf
 import { readDeviceList, readDeviceSpec, readFaultRule, readUnplugMode, type DeviceSpec } from '../config/index.js';
 import { MAX_DURATION_MS, MAX_DURATION_TEXT } from '../limits.js';
 import type { UnplugMode } from '../core/index.js';
+import type { FaultRuleSpec } from '../faults/index.js';
 import { constants } from 'node:os';
 
 export type Step =
@@ -35,7 +36,7 @@ export type Step =
   | { kind: 'wait'; what: 'opened' | 'read' | 'written' | 'released'; device: string; count: number; timeoutMs: number }
   | { kind: 'wait'; what: 'event'; match: Record<string, unknown>; count: number; timeoutMs: number }
   | { kind: 'action'; device: string; action: string; arg?: unknown }
-  | { kind: 'fault'; rule: Record<string, unknown> }
+  | { kind: 'fault'; rule: FaultRuleSpec }
   | { kind: 'plug'; spec: DeviceSpec }
   | { kind: 'unplug'; device: string; drainTimeoutMs?: number; mode?: UnplugMode }
   | { kind: 'signal'; signal: NodeJS.Signals }
@@ -90,7 +91,7 @@ export interface Scenario {
   filters: EventFilter[];
   name: string;
   devices: DeviceSpec[];
-  faults: Record<string, unknown>[];
+  faults: FaultRuleSpec[];
   program?: ProgramSpec;
   timeline: TimelineStep[];
   /** Bound on the whole run. */

@@ -6,6 +6,7 @@ import type { DeviceEvent } from '../core/events.js';
 import type { EmulatorHandle } from '../api.js';
 import type { DeviceSpec } from '../config/index.js';
 import type { UnplugMode } from '../core/index.js';
+import type { FaultRuleSpec } from '../faults/index.js';
 
 export interface TargetHolder {
   pid: number;
@@ -36,7 +37,7 @@ export interface ScenarioTarget {
   unplug(name: string, o?: { drainTimeoutMs?: number; mode?: UnplugMode }): Promise<{ stuck: StuckReport[] }>;
   replug(name: string, options?: unknown): Promise<void>;
   action(name: string, action: string, arg?: unknown): Promise<unknown>;
-  addFault(rule: Record<string, unknown>): Promise<void>;
+  addFault(rule: FaultRuleSpec): Promise<void>;
   /** Instances not yet freed, zombies included. */
   devices(): Promise<TargetDevice[]>;
   /**
@@ -71,7 +72,7 @@ export class LocalTarget implements ScenarioTarget {
     return this.emu.action(name, action, arg);
   }
 
-  async addFault(rule: Record<string, unknown>): Promise<void> {
+  async addFault(rule: FaultRuleSpec): Promise<void> {
     this.emu.fault(rule);
   }
 

@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { ControlClient } from '../../src/control/client.js';
 import { ControlServer } from '../../src/control/server.js';
 import { FaultEngine } from '../../src/faults/index.js';
 import { setup } from '../core/helpers.js';
@@ -14,7 +15,7 @@ import { setup } from '../core/helpers.js';
 export async function startServer(): Promise<{
   server: ControlServer;
   socket: string;
-  core: ReturnType<typeof setup>;
+  core: ReturnType<typeof setup> & { client: ControlClient };
   close(): Promise<void>;
 }> {
   const dir = await mkdtemp(join(tmpdir(), 'cdevemu-control-'));
@@ -34,7 +35,7 @@ export async function startServer(): Promise<{
   return {
     server,
     socket,
-    core,
+    core: { ...core, client: new ControlClient(socket) },
     async close() {
       await server.close();
       await rm(dir, { recursive: true, force: true });

@@ -194,7 +194,7 @@ describe('mmap of uio maps', () => {
 
   it('refuses maps it cannot lay out or read, naming them', async () => {
     const plug = (options: unknown) => t.emu.devices.plug({ model: 'uio', name: 'uio%d', options });
-    await expect(plug({ maps: [{ size: 2 * PAGE_SIZE }, { size: 1 }] })).rejects.toThrow(/map0: 8192 bytes; every region but the last must fit in one page/);
+    await expect(plug({ maps: [{ size: 2 * PAGE_SIZE }, { size: 1 }] })).rejects.toThrow(/option maps\[0\]\.size \(region map0\): 8192 bytes; every region but the last must fit in one page/);
     await expect(plug({ maps: [{ size: 1 }], mapSize: 1 })).rejects.toThrow(/either maps or mapSize/);
     await expect(plug({ maps: [{ size: 1, onUnplug: 'later' }] })).rejects.toThrow(/maps\[0\]\.onUnplug/);
     await expect(plug({ maps: Array.from({ length: 6 }, () => ({ size: 1 })) })).rejects.toThrow(/1 to 5 entries/);

@@ -148,3 +148,49 @@ describe('the device', () => {
     expect(d.inst.counters.lateReleases).toBe(1);
   });
 });
+
+describe('RTC_SET_TIME asks the caller for CAP_SYS_TIME, not the opener', () => {
+  // Imported here, so that the cases of this block stay apart from the file's own set-up.
+  let shared: import('../../src/api.js').EmulatorHandle;
+  let cClient: (name: string) => Promise<string>;
+  beforeAll(async () => {
+    const [{ mkdtemp }, { join }, { startEmulator }, cc, { testLogger, testRoot }] = await Promise.all([
+      import('node:fs/promises'),
+      import('node:path'),
+      import('../../src/api.js'),
+      import('../helpers/cc.js'),
+      import('../helpers/mount.js'),
+    ]);
+    cClient = cc.cClient;
+    // allow_other: without it FUSE itself refuses a caller whose uid is not the mount's
+    // (fuse_allow_current_process), and the request would never reach the model.
+    shared = await startEmulator({ mountpoint: await mkdtemp(join(testRoot(), 'rtc-')), logger: testLogger(), allowOther: true });
+  });
+  afterAll(() => shared.stop({ releaseTimeoutMs: 0 }));
+
+  const set2040 = Date.parse('2040-06-07T08:09:10Z') / 1000;
+  /** The clock of `name`, as the model reports it, in epoch seconds. */
+  const clock = async (name: string): Promise<number> => ((await shared.action(name, 'time')) as { sec: number }).sec;
+
+  it('lets a caller set the clock only with CAP_SYS_TIME, whoever opened the descriptor (root, every time)', async () => {
+    const bin = await cClient('rtc_caller');
+    const cases: Array<[mode: string, answer: string]> = [
+      ['root', 'ok'],
+      ['keepcap', 'ok'], // uid 65534 that kept the capability
+      ['drop', 'EACCES'], // dropped to uid 65534
+      ['nocap', 'EACCES'], // uid 0 without the capability
+    ];
+    for (const [mode, answer] of cases) {
+      const inst = await shared.plug('rtc', 'rtc%d', { time: '2001-02-03T04:05:06Z' });
+      const r = await run(bin, [shared.path(`dev/${inst.name}`), mode]);
+      expect(`${mode}: ${r.stdout}${r.stderr}`).toBe(`${mode}: ${answer}\n`);
+      expect(`${mode}: ${(await clock(inst.name)) >= set2040 ? 'set' : 'not set'}`).toBe(`${mode}: ${answer === 'ok' ? 'set' : 'not set'}`);
+    }
+  });
+
+  it('asks the thread that calls: one thread without the capability is refused, the other one not', async () => {
+    const inst = await shared.plug('rtc', 'rtc%d', { time: '2001-02-03T04:05:06Z' });
+    const r = await run(await cClient('rtc_caller'), [shared.path(`dev/${inst.name}`), 'thread']);
+    expect(r.stdout + r.stderr).toBe('EACCES\nok\n');
+  });
+});
