@@ -15,41 +15,15 @@
  * --expose-gc lets the daemon give a burst's memory back once it is idle
  * (daemon/idle-gc.ts).
  */
-import { Command } from 'commander';
-import { registerDaemonCommand } from './commands/daemon.js';
-import { registerDeviceCommands } from './commands/devices.js';
-import { registerEventsCommand } from './commands/events.js';
-import { registerFaultCommands } from './commands/faults.js';
-import { registerRunCommand } from './commands/run.js';
-import { registerStatusCommand } from './commands/status.js';
 import { describeExit } from './exit.js';
-import { VERSION } from './version.js';
+import { buildProgram } from './program.js';
 
 function exitNow(code: number): void {
   process.exit(code);
 }
 
-const program = new Command('cdevemu')
-  .description('Emulate Linux character devices over FUSE, and hot-unplug them under the programs that use them')
-  .version(VERSION)
-  // Usage errors throw instead of exiting, so they get exit code 2 below.
-  .exitOverride()
-  .showHelpAfterError('(run with --help for usage)');
-
-registerDaemonCommand(program, exitNow);
-registerDeviceCommands(program);
-registerFaultCommands(program);
-registerEventsCommand(program);
-registerStatusCommand(program);
-registerRunCommand(program);
-program.addHelpText(
-  'after',
-  '\nExit codes: 0 ok, 1 failed expectation, 2 usage or bad input, 3 daemon unreachable.\n' +
-    'Client commands find the daemon through --socket PATH, else $CDEVEMU_SOCKET, else the default path.',
-);
-
 try {
-  await program.parseAsync(process.argv);
+  await buildProgram(exitNow).parseAsync(process.argv);
 } catch (err) {
   const { code, message } = describeExit(err);
   if (message) process.stderr.write(`cdevemu: ${message}\n`);

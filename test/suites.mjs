@@ -18,6 +18,7 @@ export const unitTests = [
   'test/netlink/**/*.test.ts',
   'test/sys/**/*.test.ts',
   'test/memory/**/*.test.ts',
+  'test/cli/**/*.test.ts',
   'test/suites.test.ts',
 ];
 
