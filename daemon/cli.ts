@@ -13,7 +13,9 @@
  * (v8.setFlagsFromString comes too late for the heap), so `npm start`
  * and the bench pass it too.
  * --expose-gc lets the daemon give a burst's memory back once it is idle
- * (daemon/idle-gc.ts).
+ * (daemon/idle-gc.ts); started as `node dist/daemon/cli.js`, without the
+ * #! line, the daemon turns it on itself (idle-gc.ts runtimeGc), and only
+ * the semi-space bound is left at V8's default.
  */
 import { describeExit } from './exit.js';
 import { buildProgram } from './program.js';

@@ -162,7 +162,7 @@ class Daemon {
       version: VERSION,
       logger: log,
     });
-    this.stopCollector = collectWhenIdle();
+    this.stopCollector = collectWhenIdle(log);
     log.info({ mountpoint: s.mountpoint, socket: s.socket, version: VERSION, idleGc: this.stopCollector !== null }, 'cdevemu daemon ready');
   }
 
