@@ -41,10 +41,12 @@ export function describeExit(err: unknown): { code: number; message: string } {
   return { code: Exit.failed, message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
 }
 
+const NO_ACCESS = process.getuid?.() === 0 ? 'choose another path' : 'run as root, or choose a path this user may use';
+
 /** The fix for a system call refused on a path the user gave or may change. */
 const PATH_FIXES: Readonly<Record<string, string>> = {
-  EACCES: 'run as root, or choose a path this user may use',
-  EPERM: 'run as root, or choose a path this user may use',
+  EACCES: NO_ACCESS,
+  EPERM: NO_ACCESS,
   ENOENT: 'a directory on the way is missing; create it, or choose another path',
   ENOTDIR: 'a component of the path is not a directory; choose another path',
   ELOOP: 'too many symbolic links on the way; choose another path',

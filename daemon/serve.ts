@@ -7,6 +7,7 @@
  * before mounting is the only fs call on it.
  */
 import { rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { loadDaemonConfig, type DaemonConfigFile, type DeviceSpec, type LogLevel } from '../src/config/daemon.js';
@@ -78,10 +79,26 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
   const log = await createLogger(settings.logLevel);
   // A machine or user that cannot mount at all is told so first (Emulator.start checks it again for library users).
   checkCanMount();
-  // Refuse a live daemon's socket before touching the mountpoint.
+  // Refuse a live daemon's socket, or one that cannot be listened on, before touching the mountpoint.
   await claimSocketPath(settings.socket);
+  await canListen(settings.socket);
   const d = new Daemon(settings, log);
   return d.run();
+}
+
+/**
+ * Listens on `path` once and lets go (the socket file goes with the close),
+ * so that a path no socket can be made at (a read-only or special file
+ * system, a directory this user may not write) is refused with nothing
+ * mounted, rather than after the mount.
+ */
+async function canListen(path: string): Promise<void> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen(path, resolve);
+  });
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
 }
 
 class Daemon {

@@ -71,6 +71,17 @@ describe('a machine or user that cannot mount: the daemon and `npm start` say th
   });
 });
 
+describe('a path that cannot be used', () => {
+  it('a socket where none can be made is refused before anything is mounted', async () => {
+    const dir = await scratch('badsock');
+    const mnt = join(dir, 'mnt');
+    const r = await cli(['daemon', '--mount', mnt, '--socket', '/proc/cdevemu-test.sock']);
+    expect(r.stderr).toBe('cdevemu: listen EACCES: permission denied /proc/cdevemu-test.sock: choose another path\n');
+    expect(r.code).toBe(2);
+    expect(await isMounted(mnt)).toBe(false);
+  });
+});
+
 describe('the mountpoint', () => {
   it('with files in it is refused: the mount would hide them', async () => {
     const dir = await scratch('full');
