@@ -277,6 +277,8 @@ class Daemon {
       const m = await findMount(this.s.mountpoint).catch(() => null);
       if (m?.fstype === FSTYPE) await abortConnection(m.dev).catch(() => {});
       await unmountFuse(this.s.mountpoint, true).catch(() => {});
+      // Detached: its lock file can go (the lock itself goes with the process).
+      this.emulator?.claim.release();
     })().finally(exit);
   }
 }

@@ -65,7 +65,8 @@ export class Emulator {
     readonly fs: DeviceFs,
     readonly server: FuseServer,
     readonly log: Logger,
-    private readonly lock: MountpointLock,
+    /** The claim on the mountpoint (MountpointLock), released by stop(). */
+    readonly claim: MountpointLock,
   ) {}
 
   /**
@@ -141,7 +142,7 @@ export class Emulator {
       };
       await o.beforeUnmount?.(report);
       await this.server.close(report.unreleased.length > 0 ? 0 : undefined);
-      this.lock.release();
+      this.claim.release();
       return report;
     })();
     return this.stopping;
