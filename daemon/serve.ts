@@ -4,7 +4,7 @@
  *
  * This process answers the FUSE mount: it must never touch the mount with a
  * synchronous fs call (it would wait for itself). Creating the mountpoint
- * before mounting is the only fs call on it.
+ * and finding it empty, before mounting, are the only fs calls on it.
  */
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
