@@ -13,46 +13,19 @@
  * (v8.setFlagsFromString comes too late for the heap), so `npm start`
  * and the bench pass it too.
  * --expose-gc lets the daemon give a burst's memory back once it is idle
- * (daemon/idle-gc.ts).
+ * (daemon/idle-gc.ts); started as `node dist/daemon/cli.js`, without the
+ * #! line, the daemon turns it on itself (idle-gc.ts runtimeGc), and only
+ * the semi-space bound is left at V8's default.
  */
-import { Command } from 'commander';
-import { registerDaemonCommand } from './commands/daemon.js';
-import { registerDeviceCommands } from './commands/devices.js';
-import { registerEventsCommand } from './commands/events.js';
-import { registerFaultCommands } from './commands/faults.js';
-import { registerRunCommand } from './commands/run.js';
-import { registerStatusCommand } from './commands/status.js';
 import { describeExit } from './exit.js';
-import { VERSION } from './version.js';
+import { buildProgram } from './program.js';
 
 function exitNow(code: number): void {
   process.exit(code);
 }
 
-const program = new Command('cdevemu')
-  .description('Emulate Linux character devices over FUSE, and hot-unplug them under the programs that use them')
-  .version(VERSION)
-  // Usage errors throw instead of exiting, so they get exit code 2 below.
-  .exitOverride()
-  .showHelpAfterError('(run with --help for usage)')
-  // The program's own options (--version, --help) come before the command,
-  // so a command gets its arguments as typed, `--` included (`run` needs it).
-  .enablePositionalOptions();
-
-registerDaemonCommand(program, exitNow);
-registerDeviceCommands(program);
-registerFaultCommands(program);
-registerEventsCommand(program);
-registerStatusCommand(program);
-registerRunCommand(program);
-program.addHelpText(
-  'after',
-  '\nExit codes: 0 ok, 1 failed expectation, 2 usage or bad input, 3 daemon unreachable.\n' +
-    'Client commands find the daemon through --socket PATH, else $CDEVEMU_SOCKET, else the default path.',
-);
-
 try {
-  await program.parseAsync(process.argv);
+  await buildProgram(exitNow).parseAsync(process.argv);
 } catch (err) {
   const { code, message } = describeExit(err);
   if (message) process.stderr.write(`cdevemu: ${message}\n`);

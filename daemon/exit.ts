@@ -6,7 +6,7 @@ import { CommanderError } from 'commander';
 import { ConfigError } from '../src/config/document.js';
 import { ApiError, DaemonUnreachableError } from '../src/control/client.js';
 import { SocketInUseError } from '../src/control/server.js';
-import { MountpointError } from '../src/fuse/mount.js';
+import { MountError } from '../src/fuse/mount.js';
 
 export const Exit = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 export type ExitCode = (typeof Exit)[keyof typeof Exit];
@@ -34,6 +34,34 @@ export function describeExit(err: unknown): { code: number; message: string } {
   if (err instanceof ApiError) {
     return { code: err.status >= 400 && err.status < 500 ? Exit.usage : Exit.failed, message: `${err.message} (${err.code})` };
   }
-  if (err instanceof ConfigError || err instanceof SocketInUseError || err instanceof MountpointError) return { code: Exit.usage, message: err.message };
+  // The user's to fix (a config, a mountpoint, the machine, a path): one line, no stack.
+  if (err instanceof ConfigError || err instanceof SocketInUseError || err instanceof MountError) return { code: Exit.usage, message: err.message };
+  const refused = refusedPath(err);
+  if (refused) return { code: Exit.usage, message: refused };
   return { code: Exit.failed, message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
+}
+
+const NO_ACCESS = process.getuid?.() === 0 ? 'choose another path' : 'run as root, or choose a path this user may use';
+
+/** The fix for a system call refused on a path the user gave or may change. */
+const PATH_FIXES: Readonly<Record<string, string>> = {
+  EACCES: NO_ACCESS,
+  EPERM: NO_ACCESS,
+  ENOENT: 'a directory on the way is missing; create it, or choose another path',
+  ENOTDIR: 'a component of the path is not a directory; choose another path',
+  ELOOP: 'too many symbolic links on the way; choose another path',
+  ENAMETOOLONG: 'the path is too long; choose a shorter one',
+  EROFS: 'the file system is read-only; choose a path elsewhere',
+  ENOSPC: 'the file system is full; free some space, or choose a path elsewhere',
+  EBUSY: 'it is in use; stop what uses it, or choose another path',
+  EADDRINUSE: 'another process listens there; stop it, or choose another --socket',
+};
+
+/** Node's own one-line message (`EACCES: permission denied, mkdir '/run/x'`) and the fix, for a path refused; else null. */
+function refusedPath(err: unknown): string | null {
+  if (!(err instanceof Error)) return null;
+  const e = err as NodeJS.ErrnoException & { address?: string };
+  const fix = e.code === undefined ? undefined : PATH_FIXES[e.code];
+  if (!fix || (e.path === undefined && e.address === undefined)) return null;
+  return `${err.message}: ${fix}`;
 }

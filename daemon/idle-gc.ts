@@ -15,20 +15,41 @@
  * was idle through the interval (eventLoopUtilization below IDLE_ELU) and
  * the heap in use has grown by GROWTH_BYTES since the last collection,
  * it runs one full collection. The cost, some milliseconds, falls only on
- * a daemon with nothing to do. It needs `gc`, which `--expose-gc` on the
- * executable's #! line provides; without it nothing runs.
+ * a daemon with nothing to do. It needs `gc`: `--expose-gc` on the
+ * executable's #! line provides it, and runtimeGc() turns it on when the
+ * daemon was started without that flag (`node dist/daemon/cli.js`).
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
-import { getHeapStatistics } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { Logger } from 'pino';
 
 const CHECK_MS = 2000;
 const IDLE_ELU = 0.02;
 const GROWTH_BYTES = 4 * 1024 * 1024;
 
+/**
+ * The full collection: the global `gc` of --expose-gc, else the one a
+ * context made after turning that flag on exposes (V8 installs `gc` on
+ * each new context while the flag is set, and it collects the whole
+ * isolate's heap). Null if neither is there.
+ */
+export function runtimeGc(): (() => void) | null {
+  const exposed = (globalThis as { gc?: unknown }).gc;
+  if (typeof exposed === 'function') return exposed as () => void;
+  try {
+    setFlagsFromString('--expose-gc');
+    const made = runInNewContext('gc') as unknown;
+    return typeof made === 'function' ? (made as () => void) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Starts the checks; returns the function that stops them, or null when the runtime exposes no gc. */
-export function collectWhenIdle(): (() => void) | null {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (typeof gc !== 'function') return null;
+export function collectWhenIdle(log: Logger): (() => void) | null {
+  const gc = runtimeGc();
+  if (!gc) return null;
   // Zero: the first idle interval collects what start-up left (module
   // loading and compilation garbage).
   let settled = 0;
@@ -46,6 +67,7 @@ export function collectWhenIdle(): (() => void) | null {
     }
     gc();
     settled = getHeapStatistics().used_heap_size;
+    log.debug({ heapUsedBefore: used, heapUsedAfter: settled }, 'idle: full garbage collection');
   }, CHECK_MS);
   timer.unref();
   return () => clearInterval(timer);

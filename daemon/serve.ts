@@ -4,18 +4,20 @@
  *
  * This process answers the FUSE mount: it must never touch the mount with a
  * synchronous fs call (it would wait for itself). Creating the mountpoint
- * before mounting is the only fs call on it.
+ * and finding it empty, before mounting, are the only fs calls on it.
  */
 import { rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { loadDaemonConfig, type DaemonConfigFile, type DeviceSpec, type LogLevel } from '../src/config/daemon.js';
 import { DEFAULT_DEVICES, DEFAULT_MOUNTPOINT, DEFAULT_SHUTDOWN_RELEASE_MS } from '../src/config/defaults.js';
 import { ControlServer, claimSocketPath } from '../src/control/server.js';
 import { resolveSocketPath } from '../src/control/socket-path.js';
-import { DeviceError } from '../src/core/index.js';
+import { DeviceError, type DeviceManager } from '../src/core/index.js';
+import type { FaultEngine } from '../src/faults/index.js';
 import { Emulator } from '../src/emulator.js';
-import { FSTYPE, abortConnection, findMount, unmountFuse } from '../src/fuse/mount.js';
+import { FSTYPE, abortConnection, checkCanMount, findMount, unmountFuse } from '../src/fuse/mount.js';
 import { builtinModels } from '../src/models/index.js';
 import { Exit, describeExit } from './exit.js';
 import { collectWhenIdle } from './idle-gc.js';
@@ -75,10 +77,28 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
   // A bad config file throws a ConfigError: exit 2 before anything is mounted.
   const settings = settle(flags, flags.config ? await loadDaemonConfig(flags.config) : {});
   const log = await createLogger(settings.logLevel);
-  // Refuse a live daemon's socket before touching the mountpoint.
+  // A machine or user that cannot mount at all is told so first (Emulator.start checks it again for library users).
+  checkCanMount();
+  // Refuse a live daemon's socket, or one that cannot be listened on, before touching the mountpoint.
   await claimSocketPath(settings.socket);
+  await canListen(settings.socket);
   const d = new Daemon(settings, log);
   return d.run();
+}
+
+/**
+ * Listens on `path` once and lets go (the socket file goes with the close),
+ * so that a path no socket can be made at (a read-only or special file
+ * system, a directory this user may not write) is refused with nothing
+ * mounted, rather than after the mount.
+ */
+async function canListen(path: string): Promise<void> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.listen(path, resolve);
+  });
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
 }
 
 class Daemon {
@@ -110,9 +130,12 @@ class Daemon {
     try {
       await this.starting;
     } catch (err) {
-      await this.teardown().catch((e: unknown) => this.log.error({ err: e }, 'cleanup after a failed start failed'));
-      // The user's to fix (a bad device in the config, a mountpoint taken):
-      // one line and exit 2, like a bad config file. Anything else is ours.
+      // A start that failed in Emulator.start left nothing behind; one that
+      // failed later has a mount to take down.
+      if (this.emulator) await this.teardown().catch((e: unknown) => this.log.error({ err: e }, 'cleanup after a failed start failed'));
+      // The user's to fix (a bad device in the config, a mountpoint taken,
+      // no /dev/fuse): one line and exit 2, like a bad config file, in
+      // JSON logs as on a terminal. Anything else is ours: logged with its stack.
       const { code, message } = describeExit(err);
       if (code === Exit.usage) {
         process.stderr.write(`cdevemu: ${message}\n`);
@@ -136,23 +159,12 @@ class Daemon {
       models,
       ...(s.drainTimeoutMs !== undefined ? { drainTimeoutMs: s.drainTimeoutMs } : {}),
       ...(s.busyPollMicros !== undefined ? { busyPollMicros: s.busyPollMicros } : {}),
+      // The config's devices and rules before the mount: one that cannot be
+      // had is refused with nothing mounted.
+      beforeMount: (devices, faults) => this.plugConfigured(devices, faults),
     });
-    for (const [i, spec] of s.devices.entries()) {
-      if (this.signals) return;
-      let inst;
-      try {
-        inst = await this.emulator.devices.plug(spec);
-      } catch (err) {
-        // A device the config asks for and cannot have is a config error:
-        // starting without it would hide it.
-        if (!(err instanceof DeviceError) || !s.deviceError) throw err;
-        const field = err.kind === 'unknown_model' ? 'model' : err.kind === 'probe_failed' ? 'options' : 'name';
-        throw s.deviceError(i, field, `cannot plug ${spec.name}: ${err.message}`);
-      }
-      log.info({ device: inst.name, model: inst.model, generation: inst.generation }, 'plugged');
-    }
-    // Validated with the config file already; only an id clash can fail here.
-    for (const rule of s.faults) this.emulator.faults.add(rule);
+    // Said once they are reachable: a start refused after some plugs says one line, the refusal.
+    for (const inst of this.emulator.devices.list()) log.info({ device: inst.name, model: inst.model, generation: inst.generation }, 'plugged');
     if (this.signals) return;
     this.control = await ControlServer.listen({
       socketPath: s.socket,
@@ -162,8 +174,26 @@ class Daemon {
       version: VERSION,
       logger: log,
     });
-    this.stopCollector = collectWhenIdle();
+    this.stopCollector = collectWhenIdle(log);
     log.info({ mountpoint: s.mountpoint, socket: s.socket, version: VERSION, idleGc: this.stopCollector !== null }, 'cdevemu daemon ready');
+  }
+
+  private async plugConfigured(devices: DeviceManager, faults: FaultEngine): Promise<void> {
+    const { s } = this;
+    for (const [i, spec] of s.devices.entries()) {
+      if (this.signals) return;
+      try {
+        await devices.plug(spec);
+      } catch (err) {
+        // A device the config asks for and cannot have is a config error:
+        // starting without it would hide it.
+        if (!(err instanceof DeviceError) || !s.deviceError) throw err;
+        const field = err.kind === 'unknown_model' ? 'model' : err.kind === 'probe_failed' ? 'options' : 'name';
+        throw s.deviceError(i, field, `cannot plug ${spec.name}: ${err.message}`);
+      }
+    }
+    // Validated with the config file already; only an id clash can fail here.
+    for (const rule of s.faults) faults.add(rule);
   }
 
   private onSignal(sig: NodeJS.Signals): void {
@@ -192,24 +222,33 @@ class Daemon {
 
   /**
    * Unplugs everything (files still open get lateRelease when they close),
-   * waits a bounded time for those closes, unmounts, then closes the API.
-   * The API stays up (read-only) meanwhile, so event streams see it all.
+   * waits a bounded time for those closes and for running handlers, closes
+   * the API, then unmounts. The API stays up (read-only) through the
+   * window, so event streams see the unplugs and the closes, and an unplug
+   * request in progress gets its report; it closes before the unmount
+   * releases the files still open, since a client waiting for a program to
+   * close its files (`unplug --wait-release`) must not take that forced
+   * release for the program's close.
    */
   private async teardown(): Promise<void> {
     this.stopCollector?.();
     this.control?.refuseChanges();
     if (this.emulator) {
-      const report = await this.emulator.stop({ releaseTimeoutMs: DEFAULT_SHUTDOWN_RELEASE_MS });
-      for (const u of report.unreleased) {
-        this.log.warn(u, `${u.device} (generation ${u.generation}) still had ${u.openFiles} open file(s) at unmount; released by the unmount`);
-      }
-      // Releases forced by the unmount finish asynchronously; let their
-      // late_released/freed events reach the stream before it closes.
-      const deadline = Date.now() + 500;
-      while (this.emulator.devices.list().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await this.emulator.stop({
+        releaseTimeoutMs: DEFAULT_SHUTDOWN_RELEASE_MS,
+        beforeUnmount: async (report) => {
+          for (const h of report.stuck) {
+            this.log.warn(h, `${h.device} (generation ${h.generation}): ${h.op} by pid ${h.pid} (${h.comm || '?'}) still running after ${h.sinceMs} ms: stuck at shutdown, its request answered with the unplug errno`);
+          }
+          for (const u of report.unreleased) {
+            this.log.warn(u, `${u.device} (generation ${u.generation}) still had ${u.openFiles} open file(s) at unmount; released by the unmount`);
+          }
+          await this.control?.close();
+        },
+      });
     }
     // The socket is ours to remove only once we listened on it (close() removes it).
-    if (this.control) await this.control.close();
+    await this.control?.close();
     this.log.info('stopped');
   }
 
@@ -238,6 +277,8 @@ class Daemon {
       const m = await findMount(this.s.mountpoint).catch(() => null);
       if (m?.fstype === FSTYPE) await abortConnection(m.dev).catch(() => {});
       await unmountFuse(this.s.mountpoint, true).catch(() => {});
+      // Detached: its lock file can go (the lock itself goes with the process).
+      this.emulator?.claim.release();
     })().finally(exit);
   }
 }

@@ -5,10 +5,12 @@
  * are installed with apt-get under `--install` (.ci/run) and, as root, for
  * `npm test`.
  */
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { release } from 'node:os';
+import { delimiter, isAbsolute, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { FUSE_DEVICE, NOT_ROOT, fuseDeviceProblem } from '../src/fuse/requirements.js';
 
 const forTests = process.argv.includes('--tests') || process.env.npm_lifecycle_event === 'pretest';
 const isRoot = process.getuid?.() === 0;
@@ -35,26 +37,35 @@ const testCommands = {
 // file -> Debian package: the headers `--preset tcmu` builds its netlink shim against (with gcc)
 const testFiles = { '/usr/include/libnl3/netlink/genl/genl.h': 'libnl-genl-3-dev' };
 
-const has = (cmd) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
+/**
+ * Whether `cmd` is installed: an executable file of that name on PATH or in
+ * the sbin directories. An ordinary user's PATH often lacks the sbin ones,
+ * where Debian puts tools the tests run as root (hwclock is
+ * /usr/sbin/hwclock), so PATH alone would call them missing.
+ */
+const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+const has = (cmd) =>
+  [...(process.env.PATH ?? '').split(delimiter).filter(isAbsolute), ...SBIN].some((dir) => {
+    try {
+      const path = join(dir, cmd);
+      accessSync(path, constants.X_OK);
+      return statSync(path).isFile();
+    } catch {
+      return false;
+    }
+  });
 
 const problems = [];
 if (process.platform !== 'linux') problems.push('cdevemu runs on Linux only (it serves a FUSE mount).');
-if (!existsSync('/dev/fuse')) {
-  problems.push('/dev/fuse is missing: load the fuse module (modprobe fuse) or, in a container, pass --device /dev/fuse.');
-} else {
-  try {
-    accessSync('/dev/fuse', constants.R_OK | constants.W_OK);
-  } catch {
-    problems.push('/dev/fuse is not readable and writable by this user.');
-  }
+// The daemon says the same lines when it cannot start (src/fuse/mount.ts checkCanMount).
+let fuseCode = null;
+try {
+  closeSync(openSync(FUSE_DEVICE, 'r+'));
+} catch (err) {
+  fuseCode = err.code ?? String(err);
 }
+const fuseProblem = fuseDeviceProblem(fuseCode, isRoot);
+if (fuseProblem) problems.push(fuseProblem);
 if (!isRoot && forTests) {
   const { rootSuites } = await import('../test/suites.mjs');
   const width = Math.max(...Object.keys(rootSuites).map((s) => s.length));
@@ -64,7 +75,7 @@ if (!isRoot && forTests) {
       '\n    The tests that need neither root nor FUSE run as any user: npm run test:unit',
   );
 } else if (!isRoot) {
-  problems.push('cdevemu mounts with `mount -i`, which needs root (or CAP_SYS_ADMIN): run as root.');
+  problems.push(NOT_ROOT);
 }
 
 // The tests run as root anyway (they mount); there `npm test` installs the

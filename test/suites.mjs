@@ -10,6 +10,7 @@ export const unitTests = [
   'test/fuse/abi.test.ts',
   'test/fuse/wire.test.ts',
   'test/fuse/session.test.ts',
+  'test/fuse/mountpoint-lock.test.ts',
   'test/core/**/*.test.ts',
   'test/config/**/*.test.ts',
   'test/scenario/schema.test.ts',
@@ -18,6 +19,7 @@ export const unitTests = [
   'test/netlink/**/*.test.ts',
   'test/sys/**/*.test.ts',
   'test/memory/**/*.test.ts',
+  'test/cli/**/*.test.ts',
   'test/suites.test.ts',
 ];
 

@@ -14,8 +14,28 @@ export function withSocket(cmd: Command): Command {
   return cmd.option('--socket <path>', 'control socket (default: $CDEVEMU_SOCKET, else the default path)');
 }
 
+/**
+ * The control client of the commands: a daemon that closes the connection
+ * before it answers (it was stopped, or died, mid-request: Node's "socket
+ * hang up", ECONNRESET) is said in one line, exit 3 like a daemon that is
+ * not there, instead of a Node stack.
+ */
+class CliClient extends ControlClient {
+  override async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    try {
+      return await super.call<T>(method, path, body);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ECONNRESET' || code === 'EPIPE') {
+        throw new CliError(Exit.unreachable, `the cdevemu daemon at ${this.socketPath} went away before it answered (it was stopped, or died)`);
+      }
+      throw err;
+    }
+  }
+}
+
 export function clientFor(o: SocketOpts): ControlClient {
-  return new ControlClient(resolveSocketPath(o.socket));
+  return new CliClient(resolveSocketPath(o.socket));
 }
 
 /** Parses a JSON command-line argument; bad JSON is a usage error (exit 2). */

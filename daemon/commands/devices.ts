@@ -1,6 +1,6 @@
 /** `cdevemu ls | plug | unplug | replug | action`: the device commands. */
 import type { Command } from 'commander';
-import { ApiError, type ControlClient } from '../../src/control/client.js';
+import { ApiError, DaemonUnreachableError, type ControlClient } from '../../src/control/client.js';
 import { toJson, type DeviceView, type HolderView } from '../../src/control/protocol.js';
 import { CliError, Exit } from '../exit.js';
 import { devicesTable, duration } from '../format.js';
@@ -99,7 +99,10 @@ async function waitRelease(client: ControlClient, name: string, generation: numb
       } catch (err) {
         // 404: the generation was freed, so every file was released.
         if (err instanceof ApiError && err.status === 404) holders = [];
-        else throw err;
+        else if (err instanceof DaemonUnreachableError || (err instanceof CliError && err.exitCode === Exit.unreachable)) {
+          // Stopped meanwhile: it releases every file as it unmounts, which says nothing of the program's closes.
+          throw new CliError(Exit.unreachable, `the cdevemu daemon at ${client.socketPath} went away while waiting for ${name} (generation ${generation}) to be released`);
+        } else throw err;
       }
       if (holders.length === 0) return;
       const now = Date.now();

@@ -26,6 +26,32 @@ function matchCell(r: FaultRuleStatus): string {
   return parts.join(' ');
 }
 
+const EXAMPLE = 'cdevemu fault add device=uio0 op=read nth=3 action=fail errno=EIO';
+
+/**
+ * The KEY=VALUE words of `fault add` as a rule. A word without `=` is a
+ * usage error that says what was wrong and shows the form; `device zero`
+ * and `device = zero` (the shell split the pair) get the word they meant.
+ */
+function ruleFields(words: readonly string[]): Record<string, unknown> {
+  let rule: Record<string, unknown> = {};
+  for (const [i, word] of words.entries()) {
+    if (word.indexOf('=') > 0) {
+      rule = collectOption(word, rule);
+      continue;
+    }
+    // The shell split a pair: `device zero` or `device = zero`.
+    const [a, b] = words.slice(i + 1, i + 3);
+    const value = a === '=' ? b : a !== undefined && !a.includes('=') ? a : undefined;
+    const meant = !word.includes('=') && value !== undefined ? `${word}=${value}` : null;
+    throw new CliError(
+      Exit.usage,
+      `fault add: ${JSON.stringify(word)} is not KEY=VALUE${meant ? ` (did you mean ${meant}?)` : ''}; write each field as KEY=VALUE with no spaces around =, e.g. ${EXAMPLE}`,
+    );
+  }
+  return rule;
+}
+
 export function registerFaultCommands(program: Command): void {
   const fault = program.command('fault').description('fault rules: add, list, remove');
 
@@ -40,8 +66,8 @@ export function registerFaultCommands(program: Command): void {
         if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new CliError(Exit.usage, '--json: expected a JSON object');
         rule = parsed as Record<string, unknown>;
       }
-      for (const f of fields) rule = collectOption(f, rule);
-      if (Object.keys(rule).length === 0) throw new CliError(Exit.usage, 'give the rule as KEY=VALUE fields or --json');
+      rule = { ...rule, ...ruleFields(fields) };
+      if (Object.keys(rule).length === 0) throw new CliError(Exit.usage, `give the rule as KEY=VALUE fields or --json, e.g. ${EXAMPLE}`);
       // Unchecked user input: the daemon validates it and names a bad field.
       const added = await clientFor(o).call<FaultRuleStatus>('POST', '/faults', rule);
       process.stdout.write(`added fault ${added.id}: ${matchCell(added)} ${triggerCell(added)} -> ${actionCell(added)}\n`);

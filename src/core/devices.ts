@@ -10,6 +10,7 @@ import { MAX_DURATION_MS } from '../limits.js';
 import { expandName } from './names.js';
 import { probe } from './probe.js';
 import { unplugInstance } from './unplug.js';
+import { UnplugBound } from './unplug-bound.js';
 
 export interface DeviceManagerOptions {
   publisher: Publisher;
@@ -121,7 +122,8 @@ export class DeviceManager {
 
   /**
    * Resolves when the instance is drained and removed; a second call joins
-   * the first. An orderly unplug (the default) runs the `unplugging` hooks
+   * the first, and its drainTimeoutMs, when shorter than what is left of
+   * the first's, becomes the bound. An orderly unplug (the default) runs the `unplugging` hooks
    * first; a surprise unplug skips them.
    */
   async unplug(name: string, opts: { drainTimeoutMs?: number; mode?: UnplugMode } = {}): Promise<UnplugReport> {
@@ -131,13 +133,19 @@ export class DeviceManager {
     }
     const timeout = opts.drainTimeoutMs ?? this.drainTimeoutMs;
     if (!(timeout >= 0 && timeout <= MAX_DURATION_MS)) throw new DeviceError('invalid', `drainTimeoutMs: expected 0 to ${MAX_DURATION_MS} ms, got ${timeout}`);
+    if (inst.unplugging) {
+      // Joining the unplug in progress: a shorter drain timeout brings its bound forward.
+      if (opts.drainTimeoutMs !== undefined) inst.unplugBound?.shorten(timeout);
+      return inst.unplugging;
+    }
     const mode = opts.mode ?? 'orderly';
+    const bound = (inst.unplugBound = new UnplugBound(timeout));
     // Without hooks to run, the unplug starts in this call: an open racing
     // it already sees the device unplugging.
     const notify = mode === 'orderly' && this.hooks.some((h) => h.unplugging);
-    inst.unplugging ??= notify
-      ? this.runHooks('unplugging', inst).then(() => unplugInstance(inst, this.publisher, timeout, mode))
-      : unplugInstance(inst, this.publisher, timeout, mode);
+    inst.unplugging = notify
+      ? this.runHooks('unplugging', inst).then(() => unplugInstance(inst, this.publisher, timeout, bound, mode))
+      : unplugInstance(inst, this.publisher, timeout, bound, mode);
     return inst.unplugging;
   }
 

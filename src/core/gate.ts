@@ -175,23 +175,16 @@ export class OpGate {
   }
 
   /**
-   * Waits until no handler runs or `timeoutMs` passed; returns those still
+   * Waits until no handler runs or `giveUp` resolves; returns those still
    * running. One cancel pass before it suffices, unlike debugfs's
    * cancel-then-wait loop: the gate is closed so nothing new enters, and an
    * aborted AbortSignal stays aborted, so a handler that starts waiting after
    * the cancel sees it at once.
    */
-  async drain(timeoutMs: number): Promise<Handler[]> {
+  async drain(giveUp: Promise<unknown>): Promise<Handler[]> {
     if (this.inside > 0) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          this.onIdle = null;
-          resolve();
-        };
-        const timer = setTimeout(done, timeoutMs);
-        this.onIdle = done;
-      });
+      await Promise.race([new Promise<void>((resolve) => (this.onIdle = resolve)), giveUp]);
+      this.onIdle = null;
     }
     return this.handlers;
   }

@@ -13,6 +13,7 @@ import type { FaultableOp, Logger, OpInterceptor, PublishedDevice, UnplugReport 
 import { Kref } from './kref.js';
 import type { Counters, DeviceModel, Holder, InFlight, Instance, Lifecycle, Region } from './model.js';
 import type { DeviceRegions } from './regions.js';
+import type { UnplugBound } from './unplug-bound.js';
 import { WaitQueue } from './waitqueue.js';
 
 export interface InstanceHost {
@@ -48,6 +49,8 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
   markRemoved!: () => void;
   /** The unplug in progress or done, so that a second unplug request joins it. */
   unplugging: Promise<UnplugReport> | null = null;
+  /** When that unplug's waits give up; a later, shorter unplug request brings it forward. */
+  unplugBound: UnplugBound | null = null;
   readonly count: Record<OpCounter, number> = {
     opens: 0,
     releases: 0,

@@ -7,21 +7,29 @@ import { CoreEvent } from './events.js';
 import type { Publisher, StuckHandler, UnplugMode, UnplugReport } from './host.js';
 import type { DeviceInstance } from './instance.js';
 import type { DeviceRegions } from './regions.js';
+import type { UnplugBound } from './unplug-bound.js';
 
+/** `bound` is the drain timeout's (unplug-bound.ts): the waits of steps 1 and 4 give up when it is reached. */
 export async function unplugInstance(
   inst: DeviceInstance,
   publisher: Publisher,
   drainTimeoutMs: number,
+  bound: UnplugBound,
   mode: UnplugMode,
 ): Promise<UnplugReport> {
-  await unpublishNode(inst, publisher, drainTimeoutMs, mode);
-  closeGate(inst);
-  if (inst.shared) await revokeRegions(inst, inst.shared);
-  await cancelWaiters(inst);
-  const { stuck, drainedInMs } = await drainHandlers(inst, drainTimeoutMs);
-  await removeDevice(inst);
-  dropPlugReference(inst);
-  return { device: inst.name, generation: inst.generation, stuck, drainedInMs };
+  bound.start();
+  try {
+    await unpublishNode(inst, publisher, drainTimeoutMs, bound, mode);
+    closeGate(inst);
+    if (inst.shared) await revokeRegions(inst, inst.shared);
+    await cancelWaiters(inst);
+    const { stuck, drainedInMs } = await drainHandlers(inst, bound);
+    await removeDevice(inst);
+    dropPlugReference(inst);
+    return { device: inst.name, generation: inst.generation, stuck, drainedInMs };
+  } finally {
+    bound.stop();
+  }
 }
 
 /**
@@ -34,11 +42,10 @@ export async function unplugInstance(
  * request in progress. Our lookups stop finding the node at once, and an
  * OPEN through the stale entry fails ENODEV, so going on is safe.
  */
-async function unpublishNode(inst: DeviceInstance, publisher: Publisher, drainTimeoutMs: number, mode: UnplugMode): Promise<void> {
+async function unpublishNode(inst: DeviceInstance, publisher: Publisher, drainTimeoutMs: number, bound: UnplugBound, mode: UnplugMode): Promise<void> {
   inst.lifecycle = 'unplugging';
   inst.record(CoreEvent.unplug_started, { drainTimeoutMs, mode });
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), drainTimeoutMs)));
+  const timedOut = bound.reached.then(() => 'timeout' as const);
   try {
     const r = await Promise.race([publisher.unpublish(inst.published), timedOut]);
     if (r === 'timeout') {
@@ -47,8 +54,6 @@ async function unpublishNode(inst: DeviceInstance, publisher: Publisher, drainTi
   } catch (err) {
     // A node left behind by the tree is the fs's bug; the device still goes away behind it.
     inst.log.error({ err, device: inst.name, generation: inst.generation }, 'unpublish failed');
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -98,16 +103,13 @@ async function cancelWaiters(inst: DeviceInstance): Promise<void> {
 
 /**
  * 4. Drain (debugfs remove_one() waiting for active_users to reach zero),
- * bounded: handlers still running after the timeout are reported stuck and
+ * bounded: handlers still running at the bound are reported stuck and
  * their requests answered with the unplug errno now; they keep their
  * references, so the state is freed only when they really return.
  */
-async function drainHandlers(
-  inst: DeviceInstance,
-  timeoutMs: number,
-): Promise<{ stuck: StuckHandler[]; drainedInMs: number }> {
+async function drainHandlers(inst: DeviceInstance, bound: UnplugBound): Promise<{ stuck: StuckHandler[]; drainedInMs: number }> {
   const started = performance.now();
-  const left = await inst.gate.drain(timeoutMs);
+  const left = await inst.gate.drain(bound.reached);
   const now = performance.now();
   const stuck = left.map((h) => {
     h.abandon(new Errno(inst.unplugErrno));

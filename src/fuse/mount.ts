@@ -9,7 +9,9 @@
  * nosuid/nodev are mount(2) flags that mount(8) translates.
  */
 import { spawn } from 'node:child_process';
-import { readFile, statfs, writeFile, mkdir } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { readFile, readdir, statfs, writeFile, mkdir } from 'node:fs/promises';
+import { FUSE_DEVICE, NOT_ROOT, fuseDeviceProblem } from './requirements.js';
 
 export interface MountOptions {
   mountpoint: string;
@@ -28,6 +30,32 @@ export class MountpointError extends MountError {
     super(message);
     this.name = 'MountpointError';
   }
+}
+
+/** This machine or user cannot mount at all (no /dev/fuse, not root): the user's to fix, said in one line. */
+export class CannotMountError extends MountError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CannotMountError';
+  }
+}
+
+/**
+ * Checks, before anything is touched, what every mount needs: /dev/fuse
+ * opens read-write, and the process is root (mount(8) takes `-t` from no
+ * one else). The messages are scripts/check-system.mjs's (requirements.js).
+ */
+export function checkCanMount(): void {
+  const root = process.getuid?.() === 0;
+  let code: string | null = null;
+  try {
+    // fuse_dev_open() sets nothing up (the connection comes with mount(2)): opening costs nothing.
+    closeSync(openSync(FUSE_DEVICE, 'r+'));
+  } catch (e) {
+    code = (e as NodeJS.ErrnoException).code ?? String(e);
+  }
+  const problem = fuseDeviceProblem(code, root) ?? (root ? null : NOT_ROOT);
+  if (problem) throw new CannotMountError(problem);
 }
 
 interface RunResult {
@@ -97,7 +125,8 @@ export const FSTYPE = 'fuse.cdevemu';
  * there by a daemon that died. Such a mount answers ENOTCONN ("Transport
  * endpoint is not connected") until it is unmounted. A mount that still
  * answers belongs to a live daemon and is refused; another filesystem's
- * FUSE mount (sshfs...) is never touched.
+ * FUSE mount (sshfs...) is never touched. A directory with something in it
+ * is refused too: the mount would hide its files without a word.
  *
  * Live or dead is asked with statfs(): FUSE_STATFS goes to the daemon on
  * every call (fuse_statfs), and on a dead connection fails ENOTCONN at
@@ -131,6 +160,20 @@ export async function prepareMountpoint(mountpoint: string): Promise<void> {
     const code = (e as NodeJS.ErrnoException).code;
     throw new MountpointError(`cannot use ${mountpoint} as a mountpoint: ${code === 'EEXIST' || code === 'ENOTDIR' ? 'not a directory' : (code ?? String(e))}`);
   }
+  await refuseNonEmpty(mountpoint);
+}
+
+/** A mount over a directory hides what is in it (until the unmount): refuse one that is not empty. */
+async function refuseNonEmpty(mountpoint: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(mountpoint);
+  } catch (e) {
+    throw new MountpointError(`cannot use ${mountpoint} as a mountpoint: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  if (names.length === 0) return;
+  const shown = names.sort().slice(0, 3).join(', ') + (names.length > 3 ? `, ... (${names.length} entries)` : '');
+  throw new MountpointError(`${mountpoint} is not empty (${shown}): a mount would hide it; empty it or choose another mountpoint`);
 }
 
 /**

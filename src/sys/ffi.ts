@@ -12,7 +12,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as Koffi from 'koffi';
-import { Errno, errnoName } from '../errno.js';
+import { E, Errno, errnoName } from '../errno.js';
 
 /** An opaque pointer returned by mmap(); only this module looks inside. */
 export type Pointer = unknown;
@@ -46,6 +46,7 @@ function bind(koffi: typeof Koffi) {
     fcntl: libc.func('int fcntl(int fd, int cmd, ...)'),
     memfd_create: libc.func('int memfd_create(const char *name, unsigned int flags)'),
     ftruncate: libc.func('int ftruncate(int fd, int64_t length)'),
+    flock: libc.func('int flock(int fd, int operation)'),
     // The address is an integer: MAP_FIXED places a mapping at an address computed here.
     mmap: libc.func('void *mmap(uintptr_t addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
     munmap: libc.func('int munmap(void *addr, size_t length)'),
@@ -95,6 +96,22 @@ export function memfdCreate(name: string, flags: number): number {
 
 export function ftruncate(fd: number, length: number): void {
   check('ftruncate', lib().ftruncate(fd, length) as number);
+}
+
+/* include/uapi/asm-generic/fcntl.h */
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/**
+ * flock(fd, LOCK_EX | LOCK_NB): true once this open file holds the lock,
+ * false when another open file of the same inode holds it (EWOULDBLOCK).
+ * The kernel drops it when the last descriptor of this open file closes,
+ * which includes the process dying.
+ */
+export function tryLockExclusive(fd: number): boolean {
+  if ((lib().flock(fd, LOCK_EX | LOCK_NB) as number) === 0) return true;
+  if (lib().koffi.errno() === E.EAGAIN) return false;
+  fail('flock');
 }
 
 /** Adds seals (F_SEAL_*) to a memfd created with MFD_ALLOW_SEALING. */

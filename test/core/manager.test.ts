@@ -333,4 +333,19 @@ describe('model errors', () => {
     expect(r1.stuck).toEqual([]);
     await expect(acting).resolves.toBe('done');
   });
+
+  it('a second unplug with a shorter drain timeout bounds the first: the handler is reported stuck then', async () => {
+    // The first unplug's own bound is beyond any test timeout: only the second can end its drain.
+    const { mgr } = setup(60_000);
+    mgr.registerModel(pipeModel({ actions: { hang: () => new Promise<never>(() => {}) } }));
+    await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    void mgr.action('pipe0', 'hang', null).catch(() => {});
+    await tick();
+    const first = mgr.unplug('pipe0');
+    for (let i = 0; i < 5; i++) await tick();
+    const second = mgr.unplug('pipe0', { drainTimeoutMs: 0 });
+    const [r1, r2] = await Promise.all([first, second]);
+    expect(r1).toBe(r2);
+    expect(r1.stuck).toEqual([{ op: 'action:hang', pid: expect.any(Number), comm: expect.any(String), sinceMs: expect.any(Number) }]);
+  });
 });

@@ -13,6 +13,7 @@ import { afterAll } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
 import type { DeviceEvent } from '../../src/control/protocol.js';
 import { findMount } from '../../src/fuse/mount.js';
+import { MountpointLock } from '../../src/fuse/mountpoint-lock.js';
 import { Interactive, run, type RunResult } from '../helpers/proc.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/daemon/cli.js', import.meta.url));
@@ -116,6 +117,8 @@ export class Daemon {
       clearTimeout(timer);
       running.delete(this);
       if (e.signal === 'SIGKILL' && signal !== 'SIGKILL') await lazyUnmount(this.mount);
+      // A killed daemon's lock is gone with it, its lock file is not: take it and let go.
+      if (e.signal === 'SIGKILL') (await MountpointLock.take(this.mount)).release();
       return e;
     })();
     return this.stopping;

@@ -7,6 +7,7 @@ import { access, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pythonInteractive, run } from '../helpers/proc.js';
+import { until } from '../helpers/wait.js';
 import { Daemon, EventRecorder, HOLDER, cli, isMounted, scratch } from './harness.js';
 
 const exists = (p: string): Promise<boolean> => access(p).then(
@@ -59,6 +60,19 @@ describe('the daemon process', () => {
       expect(await exists(d.socket)).toBe(false);
     } finally {
       holder.kill();
+      await d.stop();
+    }
+  });
+
+  it('as `node dist/daemon/cli.js daemon`, without the #! line\'s --expose-gc, still collects garbage once idle', async () => {
+    // The harness starts the daemon exactly so: node, the script, no flags.
+    const d = await Daemon.start({ args: ['--log-level', 'debug'] });
+    try {
+      await until(() => d.proc.stderr.includes('"msg":"cdevemu daemon ready"'), 10_000, 'the ready line');
+      expect(d.proc.stderr).toMatch(/"idleGc":true[^\n]*"msg":"cdevemu daemon ready"/);
+      // The first idle check collects what start-up left (daemon/idle-gc.ts).
+      await until(() => d.proc.stderr.includes('"msg":"idle: full garbage collection"'), 20_000, 'an idle collection');
+    } finally {
       await d.stop();
     }
   });

@@ -169,7 +169,7 @@ describe('start-up refusals: one line naming the field, exit 2, nothing left mou
     try {
       const r = await cli(['daemon', '--mount', d.mount, '--socket', join(d.dir, 'other.sock')]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toContain(`cdevemu: ${d.mount} is already served by a live cdevemu daemon`);
+      expect(r.stderr).toBe(`cdevemu: ${d.mount} is already in use by another cdevemu (pid ${d.pid}); stop it first or choose another mountpoint\n`);
       noStack(r.stderr);
       // The first one never noticed.
       expect((await run('head', ['-c', '1', d.dev('zero')])).stdout).toBe('\0');

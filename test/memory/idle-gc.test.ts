@@ -1,7 +1,9 @@
 /**
  * daemon/idle-gc.ts in a real Node process: garbage left in the old
  * generation by a burst is collected once the event loop is idle, where
- * V8 alone would keep it until the next allocations need room.
+ * V8 alone would keep it until the next allocations need room; with
+ * --expose-gc (the #! line of `cdevemu`) and without it (`node
+ * dist/daemon/cli.js`, which the docs give as the same command).
  */
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
@@ -20,7 +22,7 @@ let junk = [];
 for (let i = 0; i < 10_000; i++) junk.push(new Array(500).fill(i));
 junk = null;
 const before = used();
-const stop = collectWhenIdle();
+const stop = collectWhenIdle({ debug: () => {} });
 console.log(JSON.stringify({ started: stop !== null, before }));
 if (stop) {
   const poll = setInterval(() => {
@@ -38,8 +40,11 @@ const lines = (stdout: string): Array<Record<string, unknown>> =>
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-it("frees a burst's garbage once the event loop is idle", async () => {
-  const r = await run(process.execPath, ['--max-semi-space-size=1', '--expose-gc', '--input-type=module', '-e', burst], { timeoutMs: 30_000 });
+it.each([
+  ['with --expose-gc', ['--expose-gc']],
+  ['without --expose-gc', []],
+])("frees a burst's garbage once the event loop is idle, %s", async (_how, flags) => {
+  const r = await run(process.execPath, ['--max-semi-space-size=1', ...flags, '--input-type=module', '-e', burst], { timeoutMs: 30_000 });
   expect(r.stderr).toBe('');
   const [start, end] = lines(r.stdout);
   expect(start).toMatchObject({ started: true });
@@ -47,10 +52,4 @@ it("frees a burst's garbage once the event loop is idle", async () => {
   // Exited by itself (nothing else keeps the loop alive), after the drop.
   expect(r.code).toBe(0);
   expect(end!.after as number).toBeLessThan((start!.before as number) - 20 * 1024 * 1024);
-});
-
-it('does nothing without --expose-gc', async () => {
-  const r = await run(process.execPath, ['--input-type=module', '-e', burst], { timeoutMs: 30_000 });
-  expect(r.code).toBe(0);
-  expect(lines(r.stdout)).toEqual([{ started: false, before: expect.any(Number) }]);
 });
