@@ -8,7 +8,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command, type ParseOptionsResult } from 'commander';
+import type { Command, ParseOptionsResult } from 'commander';
 import { startEmulator, type EmulatorHandle } from '../../src/api.js';
 import { LOG_LEVELS, type LogLevel } from '../../src/config/index.js';
 import { ControlClient } from '../../src/control/client.js';
@@ -30,6 +30,7 @@ import { builtinModels } from '../../src/models/index.js';
 import { BIND_FORM, PRESETS } from '../../src/scenario/schema.js';
 import { prepareTcmu, type TcmuSetup } from '../../src/tcmu/preset.js';
 import { ShimBuildError } from '../../src/tcmu/shim.js';
+import { CliCommand } from '../command.js';
 import { CliError, Exit } from '../exit.js';
 import { createLogger } from '../logger.js';
 import { loadUserModels } from '../models.js';
@@ -54,7 +55,7 @@ const USAGE = 'cdevemu run [options] <scenario> [-- command...]';
  * so `cdevemu run -- cat /dev/null` forgot the scenario rather than naming
  * a scenario file `cat`.
  */
-class RunCommand extends Command {
+class RunCommand extends CliCommand {
   override parseOptions(args: string[]): ParseOptionsResult {
     const parsed = super.parseOptions(args);
     const dashes = args.indexOf('--');
