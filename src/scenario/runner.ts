@@ -55,6 +55,8 @@ export interface ProgramSetup {
   binds: Bind[];
   env: Record<string, string>;
   logFiles: string[];
+  /** Told the program's pid as soon as it is spawned (before it can send anything the setup must attribute to it). */
+  started?(pid: number): void;
 }
 
 /** The scenario could not be set up (unknown model, bad fault...): a bad scenario, exit 2. */
@@ -183,6 +185,7 @@ class Run {
       ...(cwd ? { cwd } : {}),
       onLine: (stream, line) => this.o.out(`${indent}${stream === 'err' ? '!' : '|'} ${line}`),
     });
+    if (this.program.pid !== undefined) setup?.started?.(this.program.pid);
     const binding = binds.length ? ` with ${binds.length} bind(s)` : '';
     this.o.out(`${this.stamp()} started ${cmd.join(' ')} (pid ${this.program.pid ?? '?'})${binding}${this.o.presetName ? `, preset ${this.o.presetName}` : ''}`);
     void this.program.exited.then((e) => this.o.out(`${this.stamp()} program ${describeExit(e)}`));

@@ -20,7 +20,9 @@
  * - LD_PRELOAD of the netlink shim (built for this run, in a directory only
  *   the running user can write: ./shim.ts) and CDEVEMU_TCMU_NETLINK naming
  *   this emulator's TCM-USER family (./netlink.ts), which setup_netlink()
- *   needs and hot-added devices are announced on.
+ *   needs and hot-added devices are announced on. The family answers the
+ *   program under test and its descendants only (./program-tree.ts): the
+ *   runner names the program once it has started it (`started`).
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,6 +34,7 @@ import type { ProgramSetup } from '../scenario/runner.js';
 import { PrivateDev } from '../scenario/private-dev.js';
 import { attachTcmu, describeTcmu, quiesceTcmu } from './device.js';
 import { SHIM_ENV, TcmuNetlink } from './netlink.js';
+import { ProgramTree } from './program-tree.js';
 import { buildTcmuShim } from './shim.js';
 
 const HOST_CONFIG = '/etc/tcmu/tcmu.conf';
@@ -41,6 +44,8 @@ export const TCMU_LOG_FILE = 'tcmu-runner.log';
 
 export interface TcmuSetup extends ProgramSetup {
   netlink: TcmuNetlink;
+  /** The program under test started as `pid`: it and its descendants may speak to the netlink family. */
+  started(pid: number): void;
   /** Stops following the devices and closes the netlink socket. */
   close(): Promise<void>;
 }
@@ -101,13 +106,15 @@ export async function prepareTcmu(emu: EmulatorHandle, dir: string, logger: Logg
   };
   devices.events.on('event', onEvent);
 
-  const netlink = new TcmuNetlink({ devices, logger, describe: describeTcmu, quiesce: quiesceTcmu, attach: attachTcmu });
+  const program = new ProgramTree();
+  const netlink = new TcmuNetlink({ devices, logger, describe: describeTcmu, quiesce: quiesceTcmu, attach: attachTcmu, accepts: (pid) => program.contains(pid) });
   const preload = [shim, process.env.LD_PRELOAD].filter(Boolean).join(':');
   return {
     binds,
     env: { LD_PRELOAD: preload, [SHIM_ENV]: netlink.shimEnv, TCMU_LOGDIR: logDir },
     logFiles: [join(logDir, TCMU_LOG_FILE)],
     netlink,
+    started: (pid) => program.started(pid),
     async close() {
       removeHooks();
       devices.events.off('event', onEvent);

@@ -29,7 +29,8 @@ function componentProblem(path: string, st: Stats, uid: number, last: boolean): 
     return null;
   }
   if (st.uid !== 0 && st.uid !== uid) return `${path} is owned by uid ${st.uid}, neither root nor uid ${uid} who runs cdevemu`;
-  if ((st.mode & 0o022) !== 0 && (st.mode & S_ISVTX) === 0) return `${path} is writable by group or others (mode ${(st.mode & 0o7777).toString(8)}) and not sticky`;
+  if ((st.mode & 0o022) !== 0 && (st.mode & S_ISVTX) === 0)
+    return `${path} is writable by group or others (mode ${(st.mode & 0o7777).toString(8)}) and not sticky`;
   return null;
 }
 
