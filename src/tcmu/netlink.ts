@@ -33,7 +33,7 @@
  * So every datagram's sender, by the pid the kernel recorded when it was
  * sent (SCM_CREDENTIALS), must be one `accepts` takes (the program under
  * test and its descendants, ./program-tree.ts); any other is dropped
- * unanswered, counted and logged.
+ * unanswered, counted, and logged within a bound (../netlink/log-limit.ts).
  * A consumer is known by its socket, not its port number: before each
  * event, a port whose socket closed (another may have bound the number
  * since) stops being a consumer.
@@ -42,6 +42,7 @@ import type { DeviceManager, Instance, LifecycleHooks, Logger } from '../core/in
 import { Errno, errnoNumber } from '../errno.js';
 import { attr, decodeGenl, encodeAck, GENL_MIN_ID, NLM_F_ACK, NLMSG_ERROR, splitMessages, type GenlMessage, type RawMessage } from '../netlink/genl.js';
 import type { TcmuConsumers, TcmuReconfig } from '../models/tcmu/config.js';
+import { LogLimit } from '../netlink/log-limit.js';
 import { boundPorts, holdsSocket } from '../netlink/ports.js';
 import { NetlinkSocket, type NetlinkSender } from '../netlink/socket.js';
 import { NETLINK_USERSOCK } from '../sys/ffi.js';
@@ -105,6 +106,8 @@ export class TcmuNetlink {
   private readonly consumers = new Map<number, { inode: number; replies: boolean }>();
   /** Datagrams dropped: from a process `accepts` refused, or malformed (the datagram or a message in it). */
   readonly dropped = { foreign: 0, malformed: 0 };
+  /** Warnings about what senders did, bounded. */
+  private readonly limit: LogLimit;
   /** The event each device waits on, by DEVICE_ID: one at a time, like udev->curr_nl_cmd. */
   private readonly pending = new Map<number, Pending>();
   /** Each device's events run one after the other (tcmu_init_genl_cmd_reply() waits for the previous one). */
@@ -119,10 +122,11 @@ export class TcmuNetlink {
 
   constructor(private readonly o: TcmuNetlinkOptions) {
     this.replyTimeoutMs = o.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
+    this.limit = new LogLimit((obj, msg) => o.logger.warn(obj, msg));
     this.sock = new NetlinkSocket({
       protocol: NETLINK_USERSOCK,
       onDatagram: (d, sender) => this.receive(d, sender),
-      onError: (code) => o.logger.warn({ code }, 'tcmu netlink: receive failed'),
+      onError: (code) => this.limit.report('tcmu netlink: receive failed', { code }),
     });
     for (const inst of o.devices.list()) this.attach(inst);
     const hooks: LifecycleHooks = {
@@ -271,13 +275,14 @@ export class TcmuNetlink {
   /**
    * `sender.port` is the sender's real port (NETLINK_CB(skb).portid in the
    * kernel): consumers are known, and answered, by it, not by the
-   * nlmsg_pid they wrote.
+   * nlmsg_pid they wrote. Malformed input is expected from other
+   * processes: it gets a bounded warning with the reason, never a stack.
    */
   private receive(datagram: Buffer, sender: NetlinkSender): void {
     const from = sender.port;
     if (!this.o.accepts(sender.pid)) {
       this.dropped.foreign++;
-      this.o.logger.warn({ sender }, 'tcmu netlink: datagram dropped: its sender is not the program under test or one of its descendants');
+      this.limit.report('tcmu netlink: datagram dropped: its sender is not the program under test or one of its descendants', { sender });
       return;
     }
     let messages: RawMessage[];
@@ -285,7 +290,7 @@ export class TcmuNetlink {
       messages = splitMessages(datagram);
     } catch (err) {
       this.dropped.malformed++;
-      this.o.logger.warn({ sender, reason: (err as Error).message }, 'tcmu netlink: malformed datagram dropped');
+      this.limit.report('tcmu netlink: malformed datagram dropped', { sender, reason: (err as Error).message });
       return;
     }
     for (const m of messages) {
@@ -299,7 +304,7 @@ export class TcmuNetlink {
         g = decodeGenl(m);
       } catch (err) {
         this.dropped.malformed++;
-        this.o.logger.warn({ sender, reason: (err as Error).message }, 'tcmu netlink: malformed message dropped');
+        this.limit.report('tcmu netlink: malformed message dropped', { sender, reason: (err as Error).message });
         this.answer(m, from, -errnoNumber('EINVAL'));
         continue;
       }
@@ -336,21 +341,21 @@ export class TcmuNetlink {
     const status = attr.s32(g.attrs.get(TcmuAttr.CMD_STATUS));
     const deviceId = attr.u32(g.attrs.get(TcmuAttr.DEVICE_ID));
     if (status === undefined || deviceId === undefined) {
-      this.o.logger.warn({ port: from, cmd: cmdName(g.cmd) }, 'tcmu netlink: a *_DONE without CMD_STATUS or DEVICE_ID, doing nothing');
+      this.limit.report('tcmu netlink: a *_DONE without CMD_STATUS or DEVICE_ID, doing nothing', { port: from, cmd: cmdName(g.cmd) });
       return -errnoNumber('EINVAL');
     }
     const p = this.pending.get(deviceId);
     if (!p) {
-      this.o.logger.warn({ port: from, cmd: cmdName(g.cmd), deviceId }, 'tcmu netlink: a *_DONE for a device that waits for nothing');
+      this.limit.report('tcmu netlink: a *_DONE for a device that waits for nothing', { port: from, cmd: cmdName(g.cmd), deviceId });
       return -errnoNumber('ENODEV');
     }
     if (DONE_OF[p.cmd] !== g.cmd) {
-      this.o.logger.warn({
+      this.limit.report('tcmu netlink: a *_DONE for another event than the one the device waits for', {
         port: from,
         cmd: cmdName(g.cmd),
         expected: cmdName(DONE_OF[p.cmd]),
         deviceId,
-      }, 'tcmu netlink: a *_DONE for another event than the one the device waits for');
+      });
       return -errnoNumber('EINVAL');
     }
     this.pending.delete(deviceId);
@@ -365,7 +370,7 @@ export class TcmuNetlink {
       this.sock.send(to, encodeAck(m, error));
     } catch (err) {
       // EAGAIN: the sender asks for acks it does not read.
-      this.o.logger.warn({ port: to, code: (err as NodeJS.ErrnoException).code }, 'tcmu netlink: ack not delivered');
+      this.limit.report('tcmu netlink: ack not delivered', { port: to, code: (err as NodeJS.ErrnoException).code });
     }
   }
 
@@ -376,6 +381,7 @@ export class TcmuNetlink {
     for (const p of this.pending.values()) p.resolve({ status: -errnoNumber('ESHUTDOWN'), port: 0 });
     this.pending.clear();
     await this.sock.close();
+    this.limit.flush();
   }
 }
 

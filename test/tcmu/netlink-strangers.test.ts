@@ -6,7 +6,8 @@
  * Python consumer is also run by strangers: as uid 65534, and as root
  * outside the program's process tree. They get no ack, no event, and their
  * forged *_DONE replies change nothing; a port number a consumer left and a
- * stranger bound gets no event.
+ * stranger bound gets no event; a flood of theirs costs a bounded number of
+ * log lines, and the program's consumer is still served.
  */
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -141,5 +142,23 @@ describe('the TCM-USER family and other processes', () => {
     } finally {
       squatter.kill();
     }
+  });
+
+  it('drops a stranger flood with a bounded log that counts it, and still serves the consumer', async () => {
+    const FLOOD = 10_000;
+    const [, nobody] = strangers[0]!;
+    const before = { dropped: nl.dropped.foreign, lines: logged.length };
+    nobody.send(`flood ${FLOOD}`);
+    expect(JSON.parse(await nobody.line(60_000))).toEqual({ sent: FLOOD });
+    await until(() => nl.dropped.foreign === before.dropped + FLOOD, 30_000, 'the flood read');
+    // The count not logged comes in one line when the interval ends.
+    const kind = 'tcmu netlink: datagram dropped: its sender is not the program under test or one of its descendants';
+    const mine = (): typeof logged => logged.slice(before.lines).filter((l) => l.msg.startsWith(kind));
+    const accounted = (): number => mine().reduce((n, l) => n + (l.suppressed ?? 1), 0);
+    await until(() => accounted() === FLOOD, 30_000, 'every dropped datagram logged or counted');
+    expect(mine().length).toBeLessThan(50);
+    expect(mine().some((l) => /: \d+ more in the last [\d.]+ s, not logged$/.test(l.msg))).toBe(true);
+    // Served as before.
+    expect(await ask(consumer, 'features')).toMatchObject({ ack: 0 });
   });
 });
