@@ -331,27 +331,27 @@ export class TcmuNetlink {
       case TcmuCmd.ADDED_DEVICE_DONE:
       case TcmuCmd.REMOVED_DEVICE_DONE:
       case TcmuCmd.RECONFIG_DEVICE_DONE:
-        return this.done(g, from);
+        return this.done(g, sender);
       default:
         return -errnoNumber('EOPNOTSUPP');
     }
   }
 
-  private done(g: GenlMessage, from: number): number {
+  private done(g: GenlMessage, sender: NetlinkSender): number {
     const status = attr.s32(g.attrs.get(TcmuAttr.CMD_STATUS));
     const deviceId = attr.u32(g.attrs.get(TcmuAttr.DEVICE_ID));
     if (status === undefined || deviceId === undefined) {
-      this.limit.report('tcmu netlink: a *_DONE without CMD_STATUS or DEVICE_ID, doing nothing', { port: from, cmd: cmdName(g.cmd) });
+      this.limit.report('tcmu netlink: a *_DONE without CMD_STATUS or DEVICE_ID, doing nothing', { sender, cmd: cmdName(g.cmd) });
       return -errnoNumber('EINVAL');
     }
     const p = this.pending.get(deviceId);
     if (!p) {
-      this.limit.report('tcmu netlink: a *_DONE for a device that waits for nothing', { port: from, cmd: cmdName(g.cmd), deviceId });
+      this.limit.report('tcmu netlink: a *_DONE for a device that waits for nothing', { sender, cmd: cmdName(g.cmd), deviceId });
       return -errnoNumber('ENODEV');
     }
     if (DONE_OF[p.cmd] !== g.cmd) {
       this.limit.report('tcmu netlink: a *_DONE for another event than the one the device waits for', {
-        port: from,
+        sender,
         cmd: cmdName(g.cmd),
         expected: cmdName(DONE_OF[p.cmd]),
         deviceId,
@@ -359,7 +359,7 @@ export class TcmuNetlink {
       return -errnoNumber('EINVAL');
     }
     this.pending.delete(deviceId);
-    p.resolve({ status, port: from });
+    p.resolve({ status, port: sender.port });
     return 0;
   }
 
