@@ -2,61 +2,105 @@
  * A netlink socket served from the main thread: sends never block (see
  * sendtoNetlink), and datagrams are read, non-blocking, when the kernel
  * signals the socket readable (SIGIO, src/sys/sigio.ts): one datagram per
- * recvfrom(), with the port that sent it.
+ * recvmsg(), with who sent it: the port, and the pid, uid and gid the
+ * kernel recorded at send time (SO_PASSCRED), which a receiver that must
+ * know its peer checks (src/tcmu/netlink.ts).
+ *
+ * Anyone may flood the socket, so a flood must cost neither a signal per
+ * datagram nor the event loop: the kernel raises SIGIO for each datagram
+ * it queues (sk_data_ready -> sk_wake_async), and libuv queues each signal
+ * for the loop in a pipe of its own; under a flood that pipe fills, and a
+ * SIGCHLD or SIGTERM that meets it full is lost (a program's exit never
+ * seen). So the signal is off from the first SIGIO until the queue is
+ * found empty, and datagrams are read BATCH per turn of the loop, leaving
+ * the turns between to the mount, the timers and the control socket.
  */
 import { closeSync } from 'node:fs';
 import { E, Errno, errnoName } from '../errno.js';
-import { bindNetlink, netlinkPort, recvfromNetlink, sendtoNetlink, socket, AF_NETLINK, SOCK_CLOEXEC, SOCK_RAW } from '../sys/ffi.js';
+import { bindNetlink, netlinkPort, passCredentials, recvmsgNetlink, sendtoNetlink, socket, AF_NETLINK, SOCK_CLOEXEC, SOCK_RAW } from '../sys/ffi.js';
+import type { NetlinkSender } from '../sys/ffi.js';
 import { SigioWatch } from '../sys/sigio.js';
+
+export type { NetlinkSender } from '../sys/ffi.js';
 
 export interface NetlinkSocketOptions {
   /** NETLINK_USERSOCK, NETLINK_GENERIC... */
   protocol: number;
-  /** Each datagram received, in order, with the port it came from; the buffer is the callee's. Must not throw. */
-  onDatagram: (data: Buffer, port: number) => void;
+  /** Each datagram received, in order, with its sender; the buffer is the callee's. Must not throw. */
+  onDatagram: (data: Buffer, sender: NetlinkSender) => void;
   /** A read failed other than by interruption (ENOBUFS: datagrams were dropped); reading goes on. */
   onError: (code: string) => void;
 }
 
-/** Larger than any datagram a peer sends here (netlink's default is a page; NLMSG_GOODSIZE). */
-const DATAGRAM_MAX = 65536;
+/** Datagrams read per turn of the event loop. */
+const BATCH = 64;
 
 export class NetlinkSocket {
   /** The port the kernel bound the socket to: where peers send. */
   readonly port: number;
   private readonly fd: number;
   private readonly watch: SigioWatch;
-  private readonly buf = Buffer.allocUnsafeSlow(DATAGRAM_MAX);
   private closed = false;
+  /** Between a SIGIO and the queue found empty: reading turn by turn, the signal off. */
+  private reading = false;
 
   constructor(private readonly o: NetlinkSocketOptions) {
     SigioWatch.assertMainThread();
     this.fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, o.protocol);
     try {
       bindNetlink(this.fd, 0, 0);
+      passCredentials(this.fd);
       this.port = netlinkPort(this.fd);
-      this.watch = new SigioWatch(this.fd, () => this.drain());
+      this.watch = new SigioWatch(this.fd, this.wake);
     } catch (err) {
       closeSync(this.fd);
       throw err;
     }
-    // Armed for the socket's life: the traffic is a few messages per device.
+    // Nothing can be queued yet: the socket was bound just now.
     this.watch.arm();
   }
 
-  /** Reads every queued datagram; SIGIO brings the next ones. */
-  private drain(): void {
-    while (!this.closed) {
-      const { n, port } = recvfromNetlink(this.fd, this.buf, DATAGRAM_MAX);
-      if (n >= 0) this.o.onDatagram(Buffer.from(this.buf.subarray(0, n)), port);
-      else if (n === -E.EAGAIN) return;
-      else if (n !== -E.EINTR) {
-        this.o.onError(errnoName(-n));
-        // ENOBUFS is reported once (the receive queue overflowed) and the
-        // queue reads on; any other error waits for the next signal.
-        if (n !== -E.ENOBUFS) return;
+  /** SIGIO: datagrams are queued. The signals that follow it find the socket read already. */
+  private readonly wake = (): void => {
+    if (this.reading || this.closed) return;
+    this.reading = true;
+    this.watch.disarm();
+    this.pump();
+  };
+
+  /**
+   * Reads up to BATCH datagrams, and goes on in the next turn; once the
+   * queue is empty, asks for the signal again, and reads once more after:
+   * a datagram queued before that raised none.
+   */
+  private readonly pump = (): void => {
+    for (let i = 0; i < BATCH; i++) {
+      if (this.closed) return;
+      const r = this.readOne();
+      if (r === 'more') continue;
+      // Empty, or a read error: the next signal brings the reader back.
+      this.watch.arm();
+      if (r === 'failed' || this.readOne() !== 'more') {
+        this.reading = false;
+        return;
       }
+      this.watch.disarm();
     }
+    if (!this.closed) setImmediate(this.pump);
+  };
+
+  /** One recvmsg(): a datagram handed on ('more'), none queued ('empty'), or a read error reported ('failed'). */
+  private readOne(): 'more' | 'empty' | 'failed' {
+    const { n, data, sender } = recvmsgNetlink(this.fd);
+    if (data) {
+      this.o.onDatagram(data, sender);
+      return 'more';
+    }
+    if (n === -E.EAGAIN) return 'empty';
+    if (n === -E.EINTR) return 'more';
+    this.o.onError(errnoName(-n));
+    // ENOBUFS is reported once (the receive queue overflowed) and the queue reads on.
+    return n === -E.ENOBUFS ? 'more' : 'failed';
   }
 
   /** One datagram to `port`; throws an Errno (ECONNREFUSED: nobody holds the port; EAGAIN: its queue is full). */

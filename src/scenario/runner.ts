@@ -57,6 +57,8 @@ export interface ProgramSetup {
   binds: Bind[];
   env: Record<string, string>;
   logFiles: string[];
+  /** Told the program's pid as soon as it is spawned (before it can send anything the setup must attribute to it). */
+  started?(pid: number): void;
 }
 
 /** The scenario could not be set up (unknown model, bad fault...): a bad scenario, exit 2. */
@@ -194,6 +196,7 @@ class Run {
       onLine: (stream, line) => this.o.out(`${indent}${stream === 'err' ? '!' : '|'} ${line}`),
       readyPipe: binds.length > 0,
     });
+    if (this.program.pid !== undefined) setup?.started?.(this.program.pid);
     const binding = binds.length ? ` with ${binds.length} bind(s)` : '';
     this.o.out(`${this.stamp()} started ${cmd.join(' ')} (pid ${this.program.pid ?? '?'})${binding}${this.o.presetName ? `, preset ${this.o.presetName}` : ''}`);
     void this.program.exited.then((e) => this.o.out(`${this.stamp()} program ${describeExit(e)}`));

@@ -55,7 +55,9 @@ function bind(koffi: typeof Koffi) {
     bind: libc.func('int bind(int fd, const void *addr, uint32_t addrlen)'),
     getsockname: libc.func('int getsockname(int fd, void *addr, void *addrlen)'),
     sendto: libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)'),
-    recvfrom: libc.func('intptr_t recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *addrlen)'),
+    setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
+    // The message header is laid out by hand in memory koffi allocated (see recvmsgNetlink).
+    recvmsg: libc.func('intptr_t recvmsg(int fd, void *msg, int flags)'),
     ppoll: libc.func('int ppoll(_Inout_ uint8_t *fds, uint64_t nfds, const void *timeout, void *sigmask)'),
     // Buffers pass as pointers to their memory, not copies.
     read: libc.func('intptr_t read(int fd, void *buf, size_t count)'),
@@ -220,20 +222,97 @@ export function writeOrErrno(fd: number, buf: Buffer, length: number): number {
   return r < 0 ? -lib().koffi.errno() : r;
 }
 
-const recvAddr = Buffer.alloc(SOCKADDR_NL_SIZE);
-const recvAddrLen = Buffer.alloc(4);
+/* include/uapi/asm-generic/socket.h, include/linux/socket.h */
+const SOL_SOCKET = 1;
+const SO_PASSCRED = 16;
+const SCM_CREDENTIALS = 2;
+/** struct cmsghdr { size_t cmsg_len; int cmsg_level; int cmsg_type; }, then struct ucred { pid_t pid; uid_t uid; gid_t gid; } */
+const CMSG_HDR_SIZE = 16;
+const UCRED_SIZE = 12;
+/** CMSG_SPACE(sizeof(struct ucred)): the payload padded to 8 bytes. */
+const CMSG_SPACE_UCRED = CMSG_HDR_SIZE + 16;
 
 /**
- * recvfrom(2) of one datagram without blocking: its length and the port
- * it came from (the sender's real port, as the kernel's
- * NETLINK_CB(skb).portid, whatever the message's nlmsg_pid says), or
- * -errno in `n` (EAGAIN: none queued) instead of a throw.
+ * setsockopt(fd, SOL_SOCKET, SO_PASSCRED, 1): every datagram read with
+ * recvmsgNetlink() then carries the credentials of the process that sent
+ * it, which the kernel recorded at send time (netlink_sendmsg() ->
+ * scm_send(): the sender's tgid, uid and gid; a sender can name another
+ * pid only with CAP_SYS_ADMIN, another uid only with CAP_SETUID,
+ * net/core/scm.c scm_check_creds()).
  */
-export function recvfromNetlink(fd: number, buf: Buffer, length: number): { n: number; port: number } {
-  recvAddrLen.writeUInt32LE(SOCKADDR_NL_SIZE);
-  const r = Number(lib().recvfrom(fd, buf, length, MSG_DONTWAIT, recvAddr, recvAddrLen));
-  if (r < 0) return { n: -lib().koffi.errno(), port: 0 };
-  return { n: r, port: recvAddr.readUInt32LE(4) };
+export function passCredentials(fd: number): void {
+  const one = Buffer.alloc(4);
+  one.writeInt32LE(1);
+  check('setsockopt', lib().setsockopt(fd, SOL_SOCKET, SO_PASSCRED, one, 4) as number);
+}
+
+/** Who sent a datagram: its port (NETLINK_CB(skb).portid) and, with passCredentials(), its pid, uid and gid (-1 when absent). */
+export interface NetlinkSender {
+  port: number;
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** Larger than any datagram a peer sends (netlink's default is a page, NLMSG_GOODSIZE). */
+export const NETLINK_DATAGRAM_MAX = 65536;
+
+/*
+ * recvmsg()'s memory, allocated once and never moved: struct msghdr
+ * (x86_64: msg_name 0, msg_namelen 8, msg_iov 16, msg_iovlen 24,
+ * msg_control 32, msg_controllen 40, msg_flags 48; 56 bytes), one struct
+ * iovec { iov_base; iov_len; }, the sender's sockaddr_nl, the control
+ * buffer, then the datagram. The kernel writes into it; only the main
+ * thread calls, and each datagram is copied out before the next call.
+ */
+const MSG_OFF = 0;
+const IOV_OFF = 56;
+const NAME_OFF = IOV_OFF + 16;
+const CONTROL_OFF = NAME_OFF + 16;
+const DATA_OFF = CONTROL_OFF + CMSG_SPACE_UCRED;
+let recvMemory: { ptr: Pointer; view: Buffer } | null = null;
+
+function recvmsgMemory(): { ptr: Pointer; view: Buffer } {
+  if (recvMemory) return recvMemory;
+  const { koffi } = lib();
+  const size = DATA_OFF + NETLINK_DATAGRAM_MAX;
+  const ptr: Pointer = koffi.alloc('uint8_t', size);
+  const view = Buffer.from(koffi.view(ptr, size));
+  const base = koffi.address(ptr);
+  view.writeBigUInt64LE(base + BigInt(NAME_OFF), MSG_OFF);
+  view.writeBigUInt64LE(base + BigInt(IOV_OFF), MSG_OFF + 16);
+  view.writeBigUInt64LE(1n, MSG_OFF + 24);
+  view.writeBigUInt64LE(base + BigInt(CONTROL_OFF), MSG_OFF + 32);
+  view.writeBigUInt64LE(base + BigInt(DATA_OFF), IOV_OFF);
+  view.writeBigUInt64LE(BigInt(NETLINK_DATAGRAM_MAX), IOV_OFF + 8);
+  return (recvMemory = { ptr, view });
+}
+
+const NO_CREDENTIALS = { pid: -1, uid: -1, gid: -1 };
+
+/**
+ * recvmsg(2) of one datagram without blocking: a copy of it, and its
+ * sender (the real port, whatever the message's nlmsg_pid says, and the
+ * SCM_CREDENTIALS the kernel attached), or -errno in `n` (EAGAIN: none
+ * queued) instead of a throw.
+ */
+export function recvmsgNetlink(fd: number): { n: number; data: Buffer | null; sender: NetlinkSender } {
+  const { ptr, view } = recvmsgMemory();
+  view.writeUInt32LE(SOCKADDR_NL_SIZE, MSG_OFF + 8);
+  view.writeBigUInt64LE(BigInt(CMSG_SPACE_UCRED), MSG_OFF + 40);
+  view.writeInt32LE(0, MSG_OFF + 48);
+  const r = Number(lib().recvmsg(fd, ptr, MSG_DONTWAIT));
+  if (r < 0) return { n: -lib().koffi.errno(), data: null, sender: { port: 0, ...NO_CREDENTIALS } };
+  const data = Buffer.from(view.subarray(DATA_OFF, DATA_OFF + r));
+  const port = view.readUInt32LE(NAME_OFF + 4);
+  const creds =
+    view.readBigUInt64LE(MSG_OFF + 40) >= BigInt(CMSG_HDR_SIZE + UCRED_SIZE) &&
+    view.readBigUInt64LE(CONTROL_OFF) >= BigInt(CMSG_HDR_SIZE + UCRED_SIZE) &&
+    view.readInt32LE(CONTROL_OFF + 8) === SOL_SOCKET &&
+    view.readInt32LE(CONTROL_OFF + 12) === SCM_CREDENTIALS;
+  if (!creds) return { n: r, data, sender: { port, ...NO_CREDENTIALS } };
+  const cred = CONTROL_OFF + CMSG_HDR_SIZE;
+  return { n: r, data, sender: { port, pid: view.readInt32LE(cred), uid: view.readUInt32LE(cred + 4), gid: view.readUInt32LE(cred + 8) } };
 }
 
 /* include/uapi/asm-generic/poll.h */

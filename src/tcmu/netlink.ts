@@ -23,15 +23,28 @@
  * multicast group, because NETLINK_USERSOCK's groups are shared by every
  * process in the network namespace and two emulators (parallel test runs)
  * would hear each other's devices; to the receiver the two are the same
- * datagram. And the wait for a reply is bounded (the kernel's
+ * datagram. The wait for a reply is bounded (the kernel's
  * wait_for_completion() is not): a consumer that never answers is
  * reported, and the plug or unplug goes on.
+ *
+ * Who may speak: the kernel's commands need CAP_NET_ADMIN
+ * (GENL_ADMIN_PERM in tcmu_genl_ops); NETLINK_USERSOCK lets any process of
+ * the network namespace send here, and the port is in /proc/net/netlink.
+ * So every datagram's sender, by the pid the kernel recorded when it was
+ * sent (SCM_CREDENTIALS), must be one `accepts` takes (the program under
+ * test and its descendants, ./program-tree.ts); any other is dropped
+ * unanswered, counted, and logged within a bound (../netlink/log-limit.ts).
+ * A consumer is known by its socket, not its port number: before each
+ * event, a port whose socket closed (another may have bound the number
+ * since) stops being a consumer.
  */
 import type { DeviceManager, Instance, LifecycleHooks, Logger } from '../core/index.js';
 import { Errno, errnoNumber } from '../errno.js';
 import { attr, decodeGenl, encodeAck, GENL_MIN_ID, NLM_F_ACK, NLMSG_ERROR, splitMessages, type GenlMessage, type RawMessage } from '../netlink/genl.js';
 import type { TcmuConsumers, TcmuReconfig } from '../models/tcmu/config.js';
-import { NetlinkSocket } from '../netlink/socket.js';
+import { LogLimit } from '../netlink/log-limit.js';
+import { boundPorts, holdsSocket } from '../netlink/ports.js';
+import { NetlinkSocket, type NetlinkSender } from '../netlink/socket.js';
 import { NETLINK_USERSOCK } from '../sys/ffi.js';
 import { cmdName, DONE_OF, encodeEvent, TcmuAttr, TcmuCmd, type EventCmd, type TcmuDeviceRef } from './family.js';
 
@@ -62,6 +75,12 @@ export interface TcmuNetlinkOptions {
   attach?: (inst: Instance<unknown>, consumers: TcmuConsumers | null) => void;
   /** Bound on the wait for a *_DONE reply; default 5000 ms. */
   replyTimeoutMs?: number;
+  /**
+   * Whether the process that sent a datagram (its pid as the kernel
+   * recorded it at send time) may act as a consumer. Datagrams from any
+   * other are dropped, unanswered.
+   */
+  accepts: (pid: number) => boolean;
 }
 
 /** How an event ended. */
@@ -80,8 +99,15 @@ export class TcmuNetlink {
   /** The "config" group's number, which genl_ctrl_resolve_grp() answers. */
   readonly group = 1;
   private readonly sock: NetlinkSocket;
-  /** Ports that sent SET_FEATURES, and whether they promised *_DONE replies (SUPP_KERN_CMD_REPLY). */
-  private readonly consumers = new Map<number, { replies: boolean }>();
+  /**
+   * Ports that sent SET_FEATURES, the inode of the socket that held the
+   * port then, and whether they promised *_DONE replies (SUPP_KERN_CMD_REPLY).
+   */
+  private readonly consumers = new Map<number, { inode: number; replies: boolean }>();
+  /** Datagrams dropped: from a process `accepts` refused, or malformed (the datagram or a message in it). */
+  readonly dropped = { foreign: 0, malformed: 0 };
+  /** Warnings about what senders did, bounded. */
+  private readonly limit: LogLimit;
   /** The event each device waits on, by DEVICE_ID: one at a time, like udev->curr_nl_cmd. */
   private readonly pending = new Map<number, Pending>();
   /** Each device's events run one after the other (tcmu_init_genl_cmd_reply() waits for the previous one). */
@@ -96,10 +122,11 @@ export class TcmuNetlink {
 
   constructor(private readonly o: TcmuNetlinkOptions) {
     this.replyTimeoutMs = o.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
+    this.limit = new LogLimit((obj, msg) => o.logger.warn(obj, msg));
     this.sock = new NetlinkSocket({
       protocol: NETLINK_USERSOCK,
-      onDatagram: (d, port) => this.receive(d, port),
-      onError: (code) => o.logger.warn({ code }, 'tcmu netlink: receive failed'),
+      onDatagram: (d, sender) => this.receive(d, sender),
+      onError: (code) => this.limit.report('tcmu netlink: receive failed', { code }),
     });
     for (const inst of o.devices.list()) this.attach(inst);
     const hooks: LifecycleHooks = {
@@ -195,8 +222,20 @@ export class TcmuNetlink {
     return { ...d, deviceId };
   }
 
+  /**
+   * Forgets the consumers whose socket has closed: the port number is free
+   * for any process to bind, and an event sent there would reach it. A
+   * closed socket leaves its multicast groups in the kernel too.
+   */
+  private forgetClosedConsumers(): void {
+    if (this.consumers.size === 0) return;
+    const bound = boundPorts(NETLINK_USERSOCK);
+    for (const [port, c] of this.consumers) if (bound.get(port) !== c.inode) this.consumers.delete(port);
+  }
+
   private async send(inst: Instance<unknown>, dev: TcmuDeviceRef, cmd: EventCmd, reconfig?: TcmuReconfig): Promise<EventOutcome> {
     if (this.closed) return { result: 'no consumer' };
+    this.forgetClosedConsumers();
     const msg = encodeEvent(this.familyId, cmd, dev, reconfig);
     const reached: number[] = [];
     for (const port of [...this.consumers.keys()]) {
@@ -207,8 +246,9 @@ export class TcmuNetlink {
         // ECONNREFUSED: the consumer exited; it leaves the group, as its socket
         // would. Anything else (EAGAIN: its queue is full) loses this message
         // only, as a multicast to a full socket does.
-        const gone = (err as NodeJS.ErrnoException).code === 'ECONNREFUSED';
-        this.o.logger.warn({ err, port, device: inst.name }, `tcmu netlink: ${cmdName(cmd)} not delivered to port ${port}${gone ? '; dropping it' : ''}`);
+        const code = (err as NodeJS.ErrnoException).code;
+        const gone = code === 'ECONNREFUSED';
+        this.o.logger.warn({ code, port, device: inst.name }, `tcmu netlink: ${cmdName(cmd)} not delivered to port ${port}${gone ? '; dropping it' : ''}`);
         if (gone) this.consumers.delete(port);
       }
     }
@@ -233,16 +273,24 @@ export class TcmuNetlink {
   }
 
   /**
-   * `from` is the sender's real port (NETLINK_CB(skb).portid in the
+   * `sender.port` is the sender's real port (NETLINK_CB(skb).portid in the
    * kernel): consumers are known, and answered, by it, not by the
-   * nlmsg_pid they wrote.
+   * nlmsg_pid they wrote. Malformed input is expected from other
+   * processes: it gets a bounded warning with the reason, never a stack.
    */
-  private receive(datagram: Buffer, from: number): void {
+  private receive(datagram: Buffer, sender: NetlinkSender): void {
+    const from = sender.port;
+    if (!this.o.accepts(sender.pid)) {
+      this.dropped.foreign++;
+      this.limit.report('tcmu netlink: datagram dropped: its sender is not the program under test or one of its descendants', { sender });
+      return;
+    }
     let messages: RawMessage[];
     try {
       messages = splitMessages(datagram);
     } catch (err) {
-      this.o.logger.warn({ err }, 'tcmu netlink: malformed datagram dropped');
+      this.dropped.malformed++;
+      this.limit.report('tcmu netlink: malformed datagram dropped', { sender, reason: (err as Error).message });
       return;
     }
     for (const m of messages) {
@@ -255,49 +303,63 @@ export class TcmuNetlink {
       try {
         g = decodeGenl(m);
       } catch (err) {
-        this.o.logger.warn({ err, port: from }, 'tcmu netlink: malformed message dropped');
+        this.dropped.malformed++;
+        this.limit.report('tcmu netlink: malformed message dropped', { sender, reason: (err as Error).message });
         this.answer(m, from, -errnoNumber('EINVAL'));
         continue;
       }
-      this.answer(m, from, this.handle(g, from));
+      this.answer(m, from, this.handle(g, sender));
     }
   }
 
   /** A request's result: 0 or a negative errno, as a genl doit() returns it. */
-  private handle(g: GenlMessage, from: number): number {
+  private handle(g: GenlMessage, sender: NetlinkSender): number {
+    const from = sender.port;
     switch (g.cmd) {
       case TcmuCmd.SET_FEATURES: {
-        const replies = attr.u8(g.attrs.get(TcmuAttr.SUPP_KERN_CMD_REPLY));
-        this.consumers.set(from, { replies: (replies ?? this.consumers.get(from)?.replies ?? 0) !== 0 });
+        // The socket on the port must be the sender's own: had it closed
+        // since, the number could be a stranger's by now.
+        const inode = boundPorts(NETLINK_USERSOCK).get(from);
+        if (inode === undefined || !holdsSocket(sender.pid, inode)) return -errnoNumber('ECONNREFUSED');
+        const announced = attr.u8(g.attrs.get(TcmuAttr.SUPP_KERN_CMD_REPLY));
+        const known = this.consumers.get(from);
+        // Without the attribute, what this socket said before stands (tcmu_genl_set_features() sets only what it is given).
+        const replies = announced !== undefined ? announced !== 0 : known?.inode === inode && known.replies;
+        this.consumers.set(from, { inode, replies });
         return 0;
       }
       case TcmuCmd.ADDED_DEVICE_DONE:
       case TcmuCmd.REMOVED_DEVICE_DONE:
       case TcmuCmd.RECONFIG_DEVICE_DONE:
-        return this.done(g, from);
+        return this.done(g, sender);
       default:
         return -errnoNumber('EOPNOTSUPP');
     }
   }
 
-  private done(g: GenlMessage, from: number): number {
+  private done(g: GenlMessage, sender: NetlinkSender): number {
     const status = attr.s32(g.attrs.get(TcmuAttr.CMD_STATUS));
     const deviceId = attr.u32(g.attrs.get(TcmuAttr.DEVICE_ID));
     if (status === undefined || deviceId === undefined) {
-      this.o.logger.warn({ port: from, cmd: cmdName(g.cmd) }, 'tcmu netlink: CMD_STATUS or DEVICE_ID not set, doing nothing');
+      this.limit.report('tcmu netlink: a *_DONE without CMD_STATUS or DEVICE_ID, doing nothing', { sender, cmd: cmdName(g.cmd) });
       return -errnoNumber('EINVAL');
     }
     const p = this.pending.get(deviceId);
     if (!p) {
-      this.o.logger.warn({ port: from, deviceId }, `tcmu netlink: ${cmdName(g.cmd)} for device id ${deviceId}, which waits for nothing`);
+      this.limit.report('tcmu netlink: a *_DONE for a device that waits for nothing', { sender, cmd: cmdName(g.cmd), deviceId });
       return -errnoNumber('ENODEV');
     }
     if (DONE_OF[p.cmd] !== g.cmd) {
-      this.o.logger.warn({ port: from, deviceId }, `tcmu netlink: ${cmdName(g.cmd)} while expecting ${cmdName(DONE_OF[p.cmd])}`);
+      this.limit.report('tcmu netlink: a *_DONE for another event than the one the device waits for', {
+        sender,
+        cmd: cmdName(g.cmd),
+        expected: cmdName(DONE_OF[p.cmd]),
+        deviceId,
+      });
       return -errnoNumber('EINVAL');
     }
     this.pending.delete(deviceId);
-    p.resolve({ status, port: from });
+    p.resolve({ status, port: sender.port });
     return 0;
   }
 
@@ -307,7 +369,8 @@ export class TcmuNetlink {
     try {
       this.sock.send(to, encodeAck(m, error));
     } catch (err) {
-      this.o.logger.warn({ err, port: to }, 'tcmu netlink: ack not delivered');
+      // EAGAIN: the sender asks for acks it does not read.
+      this.limit.report('tcmu netlink: ack not delivered', { port: to, code: (err as NodeJS.ErrnoException).code });
     }
   }
 
@@ -318,6 +381,7 @@ export class TcmuNetlink {
     for (const p of this.pending.values()) p.resolve({ status: -errnoNumber('ESHUTDOWN'), port: 0 });
     this.pending.clear();
     await this.sock.close();
+    this.limit.flush();
   }
 }
 

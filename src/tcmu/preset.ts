@@ -17,9 +17,12 @@
  * - /etc/tcmu/tcmu.conf when the host has none: tcmu_load_config() retries
  *   and gives up without one.
  * - TCMU_LOGDIR: the log goes to a directory of the run, not /var/log.
- * - LD_PRELOAD of the netlink shim and CDEVEMU_TCMU_NETLINK naming this
- *   emulator's TCM-USER family (./netlink.ts), which setup_netlink() needs
- *   and hot-added devices are announced on.
+ * - LD_PRELOAD of the netlink shim (built for this run, in a directory only
+ *   the running user can write: ./shim.ts) and CDEVEMU_TCMU_NETLINK naming
+ *   this emulator's TCM-USER family (./netlink.ts), which setup_netlink()
+ *   needs and hot-added devices are announced on. The family answers the
+ *   program under test and its descendants only (./program-tree.ts): the
+ *   runner names the program once it has started it (`started`).
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,7 +34,8 @@ import type { ProgramSetup } from '../scenario/runner.js';
 import { PrivateDev } from '../scenario/private-dev.js';
 import { attachTcmu, describeTcmu, quiesceTcmu } from './device.js';
 import { SHIM_ENV, TcmuNetlink } from './netlink.js';
-import { tcmuShim } from './shim.js';
+import { ProgramTree } from './program-tree.js';
+import { buildTcmuShim } from './shim.js';
 
 const HOST_CONFIG = '/etc/tcmu/tcmu.conf';
 const MODPROBE_ALIAS = 'alias target_core_user target_core_user\n';
@@ -40,16 +44,23 @@ export const TCMU_LOG_FILE = 'tcmu-runner.log';
 
 export interface TcmuSetup extends ProgramSetup {
   netlink: TcmuNetlink;
+  /** The program under test started as `pid`: it and its descendants may speak to the netlink family. */
+  started(pid: number): void;
   /** Stops following the devices and closes the netlink socket. */
   close(): Promise<void>;
 }
 
 const isUioNode = (nodePath: string): boolean => /^uio\d+$/.test(nodePath);
 
-/** Prepares the tcmu preset in `dir` (which must not exist) for a program run against `emu`. */
+/**
+ * Prepares the tcmu preset in `dir` (which must not exist, in a directory
+ * only the running user can write) for a program run against `emu`.
+ */
 export async function prepareTcmu(emu: EmulatorHandle, dir: string, logger: Logger): Promise<TcmuSetup> {
-  const shim = await tcmuShim();
-  mkdirSync(dir);
+  mkdirSync(dir, { mode: 0o700 });
+  const lib = join(dir, 'lib');
+  mkdirSync(lib, { mode: 0o700 });
+  const shim = await buildTcmuShim(lib);
   const dev = PrivateDev.create(join(dir, 'dev'));
   const run = join(dir, 'run');
   mkdirSync(join(run, 'modprobe.d'), { recursive: true });
@@ -95,13 +106,15 @@ export async function prepareTcmu(emu: EmulatorHandle, dir: string, logger: Logg
   };
   devices.events.on('event', onEvent);
 
-  const netlink = new TcmuNetlink({ devices, logger, describe: describeTcmu, quiesce: quiesceTcmu, attach: attachTcmu });
+  const program = new ProgramTree();
+  const netlink = new TcmuNetlink({ devices, logger, describe: describeTcmu, quiesce: quiesceTcmu, attach: attachTcmu, accepts: (pid) => program.contains(pid) });
   const preload = [shim, process.env.LD_PRELOAD].filter(Boolean).join(':');
   return {
     binds,
     env: { LD_PRELOAD: preload, [SHIM_ENV]: netlink.shimEnv, TCMU_LOGDIR: logDir },
     logFiles: [join(logDir, TCMU_LOG_FILE)],
     netlink,
+    started: (pid) => program.started(pid),
     async close() {
       removeHooks();
       devices.events.off('event', onEvent);

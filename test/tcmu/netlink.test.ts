@@ -13,59 +13,12 @@ import { startEmulator, type EmulatorHandle } from '../../src/api.js';
 import { attachTcmu, describeTcmu, quiesceTcmu } from '../../src/tcmu/device.js';
 import { TcmuCmd } from '../../src/tcmu/family.js';
 import { TcmuNetlink } from '../../src/tcmu/netlink.js';
+import { ProgramTree } from '../../src/tcmu/program-tree.js';
 import { testLogger, testRoot } from '../helpers/mount.js';
-import { pythonInteractive, run, type Interactive } from '../helpers/proc.js';
+import { run, type Interactive } from '../helpers/proc.js';
+import { ask as askOf, tcmuConsumer } from '../helpers/tcmu-consumer.js';
 import { until } from '../helpers/wait.js';
 import type { TcmuState } from '../../src/models/tcmu/model.js';
-
-// A libtcmu stand-in: commands on stdin, one JSON line per answer.
-const CONSUMER = `
-import json, socket, struct, sys
-port, family = int(sys.argv[1]), int(sys.argv[2])
-s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 2)  # NETLINK_USERSOCK
-s.bind((0, 0))
-me = s.getsockname()[0]
-seq = 0
-def attr(t, payload):
-    n = 4 + len(payload)
-    return struct.pack('=HH', n, t) + payload + b'\\0' * ((4 - n % 4) % 4)
-def send(cmd, attrs=b'', pid=None):
-    global seq
-    seq += 1
-    body = struct.pack('=BBH', cmd, 2, 0) + attrs
-    s.sendto(struct.pack('=IHHII', 16 + len(body), family, 5, seq, me if pid is None else pid) + body, (port, 0))  # REQUEST|ACK
-def recv(ms):
-    s.settimeout(ms / 1000)
-    try:
-        d = s.recv(65536)
-    except socket.timeout:
-        return {'none': True}
-    ln, typ, flags, sq, pid = struct.unpack_from('=IHHII', d)
-    if typ == 2:
-        return {'ack': struct.unpack_from('=i', d, 16)[0], 'seq': struct.unpack_from('=I', d, 28)[0]}
-    cmd, ver = struct.unpack_from('=BB', d, 16)
-    attrs, off = {}, 20
-    while off + 4 <= ln:
-        n, t = struct.unpack_from('=HH', d, off)
-        attrs[t] = d[off + 4:off + n]
-        off += (n + 3) & ~3
-    r = {'cmd': cmd, 'version': ver, 'flags': flags, 'pid': pid,
-         'device': attrs[1].rstrip(b'\\0').decode(), 'minor': struct.unpack('=I', attrs[2])[0],
-         'id': struct.unpack('=I', attrs[8])[0]}
-    if 4 in attrs: r['devcfg'] = attrs[4].rstrip(b'\\0').decode()
-    if 5 in attrs: r['devsize'] = struct.unpack('=Q', attrs[5])[0]
-    if 6 in attrs: r['writecache'] = attrs[6][0]
-    return r
-print(json.dumps({'port': me}))
-for line in sys.stdin:
-    w = line.split()
-    if w[0] == 'features': send(7, attr(9, b'\\1'))
-    elif w[0] == 'features-as': send(7, attr(9, b'\\1'), int(w[1]))  # a wrong nlmsg_pid
-    elif w[0] == 'done': send(int(w[1]), attr(7, struct.pack('=i', int(w[3]))) + attr(8, struct.pack('=I', int(w[2]))))
-    elif w[0] == 'bare': send(int(w[1]))
-    elif w[0] == 'recv': print(json.dumps(recv(int(w[1]))))
-    elif w[0] == 'exit': break
-`;
 
 const RING = { cmdAreaSize: 65536, dataAreaSize: 65536, devSize: 1 << 20, subtype: 'qcow', cfgstring: '/nonexistent.img' };
 
@@ -73,11 +26,7 @@ let emu: EmulatorHandle;
 let nl: TcmuNetlink;
 let py: Interactive;
 
-async function ask(cmd: string, ms = 5000): Promise<Record<string, unknown>> {
-  py.send(cmd === 'recv' ? `recv ${ms}` : cmd);
-  if (cmd !== 'recv') py.send(`recv ${ms}`);
-  return JSON.parse(await py.line(ms + 5000)) as Record<string, unknown>;
-}
+const ask = (cmd: string, ms = 5000): Promise<Record<string, unknown>> => askOf(py, cmd, ms);
 
 /** Plugs a tcmu device, the consumer answering its ADDED_DEVICE with DONE 0; returns the ADDED message. */
 async function plugAnswered(): Promise<Record<string, unknown>> {
@@ -90,8 +39,18 @@ async function plugAnswered(): Promise<Record<string, unknown>> {
 
 beforeAll(async () => {
   emu = await startEmulator({ mountpoint: await mkdtemp(join(testRoot(), 'tcmu-nl-')), logger: testLogger() });
-  nl = new TcmuNetlink({ devices: emu.emulator.devices, logger: testLogger(), describe: describeTcmu, quiesce: quiesceTcmu, attach: attachTcmu, replyTimeoutMs: 300 });
-  py = pythonInteractive(CONSUMER, [String(nl.port), String(nl.familyId)]);
+  const program = new ProgramTree();
+  nl = new TcmuNetlink({
+    devices: emu.emulator.devices,
+    logger: testLogger(),
+    describe: describeTcmu,
+    quiesce: quiesceTcmu,
+    attach: attachTcmu,
+    replyTimeoutMs: 300,
+    accepts: (pid) => program.contains(pid),
+  });
+  py = tcmuConsumer(nl.port, nl.familyId);
+  program.started(py.pid);
   await py.line();
 });
 

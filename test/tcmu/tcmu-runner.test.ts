@@ -130,6 +130,7 @@ beforeAll(async () => {
   await mkdir(join(dir, 'ns'));
   const argv = bindCommand(setup.binds, join(dir, 'ns'), ['tcmu-runner']);
   runner = new Interactive(argv[0]!, argv.slice(1), { ...process.env, ...setup.env });
+  setup.started(runner.pid);
   await waitEvent((e) => e.type === 'opened' && e.device === 'uio0');
 });
 
