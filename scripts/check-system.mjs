@@ -34,8 +34,9 @@ const testCommands = {
   // test/tcmu runs the real tcmu-runner against emulated TCMU devices (cdevemu run --preset tcmu)
   'tcmu-runner': 'tcmu-runner',
 };
-// file -> Debian package: the headers `--preset tcmu` builds its netlink shim against (with gcc)
-const testFiles = { '/usr/include/libnl3/netlink/genl/genl.h': 'libnl-genl-3-dev' };
+// file -> Debian package: the headers `--preset tcmu` builds its netlink shim against (with gcc),
+// and the kernel's FUSE header test/fuse/abi.test.ts checks the codecs against (test/clients/fuse_abi.c)
+const testFiles = { '/usr/include/libnl3/netlink/genl/genl.h': 'libnl-genl-3-dev', '/usr/include/linux/fuse.h': 'linux-libc-dev' };
 
 /**
  * Whether `cmd` is installed: an executable file of that name on PATH or in

@@ -29,6 +29,7 @@ export const unitTests = [
  */
 export const rootSuites = {
   'test/fuse/transport.test.ts': 'a real mount driven by dd, python3 and C clients',
+  'test/fuse/channel.test.ts': "the /dev/fuse channel's wait for requests on a real mount",
   'test/lifecycle': 'hot-unplug under real clients on a real mount',
   'test/models': 'each model on a real mount, driven by evtest, hwclock, wdctl, rngtest',
   'test/faults': 'fault rules applied to real clients on a real mount',

@@ -7,7 +7,7 @@ import { IO } from '../../src/devio.js';
 import { FaultRuleError } from '../../src/faults/index.js';
 import { cClient } from '../helpers/cc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
-import { python, pythonInteractive, run } from '../helpers/proc.js';
+import { Interactive, python, pythonInteractive, run } from '../helpers/proc.js';
 import { probeModel } from '../fixtures/probe-model.js';
 
 let t: TestEmulator;
@@ -89,8 +89,11 @@ describe('actions', () => {
   it('hang: the op blocks until the client is interrupted (EINTR) or the device unplugged (EIO)', async () => {
     const d = await plug('zero');
     t.emu.faults.add({ device: d.name, op: 'read', action: 'hang' });
-    const r = await run(await cClient('blocked_read'), [d.path, '1']);
-    expect(r.stdout).toBe('ready\nerrno EINTR\n');
+    const reader = new Interactive(await cClient('blocked_read'), [d.path]);
+    expect(await reader.line()).toBe('ready');
+    await t.waitEvent((e) => e.device === d.name && e.type === 'fault_fired' && e.op === 'read' && e.pid === reader.pid);
+    reader.child.kill('SIGALRM');
+    expect(await reader.line()).toBe('errno EINTR');
     const hung = ops(d.path, 'os.read(fd, 1); print("data")', 1);
     // Unplug only once the read is in the hang: unplugged before python
     // has opened the node, the open itself would fail (ENOENT).

@@ -9,7 +9,7 @@ import { POLLIN } from '../../src/devio.js';
 import { abortConnection, findMount } from '../../src/fuse/mount.js';
 import { cClient } from '../helpers/cc.js';
 import { mountDeviceFs, type TestMount } from '../helpers/mount.js';
-import { python, pythonInteractive, run } from '../helpers/proc.js';
+import { Interactive, python, pythonInteractive, run } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
 import {
   brokenDevice,
@@ -154,10 +154,13 @@ except OSError as e:
   });
 
   it('interrupts a blocked read with EINTR when the client gets SIGALRM', async () => {
-    const { path } = newEcho();
-    const bin = await cClient('blocked_read');
-    const r = await run(bin, [path, '1']);
-    expect(r.stdout).toBe('ready\nerrno EINTR\n');
+    const { dev, path } = newEcho();
+    const reader = new Interactive(await cClient('blocked_read'), [path]);
+    expect(await reader.line()).toBe('ready');
+    await until(() => dev.calls.reads === 1, 10_000, 'the read at the handler');
+    reader.child.kill('SIGALRM');
+    expect(await reader.line()).toBe('errno EINTR');
+    expect((await reader.exited).code).toBe(0);
     await until(() => m.server.session.inFlight === 0, 10_000, 'no request in flight');
   });
 

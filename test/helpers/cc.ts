@@ -11,19 +11,23 @@ const here = dirname(fileURLToPath(import.meta.url));
 const srcDir = join(here, '..', 'clients');
 const outDir = join(here, '..', '.build');
 
-async function mtime(p: string): Promise<number> {
+/** When `p` last changed: its ctime too, since a package upgrade replaces a header but keeps the package's mtime. */
+async function changed(p: string): Promise<number> {
   try {
-    return (await stat(p)).mtimeMs;
+    const st = await stat(p);
+    return Math.max(st.mtimeMs, st.ctimeMs);
   } catch {
     return -1;
   }
 }
 
-/** Path of the compiled client `name` (test/clients/name.c). */
-export async function cClient(name: string): Promise<string> {
+/** Path of the compiled client `name` (test/clients/name.c), rebuilt once it or one of `headers` changed. */
+export async function cClient(name: string, headers: string[] = []): Promise<string> {
   const src = join(srcDir, `${name}.c`);
   const bin = join(outDir, name);
-  if ((await mtime(bin)) >= (await mtime(src))) return bin;
+  const built = await changed(bin);
+  const inputs = await Promise.all([src, ...headers].map(changed));
+  if (built >= 0 && inputs.every((t) => built >= t)) return bin;
   await mkdir(outDir, { recursive: true });
   // Build to a temporary name: test files compile in parallel.
   const tmp = `${bin}.${process.pid}`;

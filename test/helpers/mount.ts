@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { afterAll } from 'vitest';
 import { DeviceFs } from '../../src/fs/devicefs.js';
-import { FuseServer } from '../../src/fuse/server.js';
+import { FuseServer, type ServeOptions } from '../../src/fuse/server.js';
 
 export interface TestMount {
   dir: string;
@@ -35,13 +35,16 @@ export function testLogger(): Logger {
   return pino({ level: process.env.CDEVEMU_TEST_LOG ?? 'silent' });
 }
 
-/** Mounts a DeviceFs; `setup` adds nodes before the kernel sees the mount. */
-export async function mountDeviceFs(setup: (fs: DeviceFs) => void = () => {}): Promise<TestMount> {
+/** Mounts a DeviceFs; `setup` adds nodes before the kernel sees the mount; `serve` overrides the server's defaults. */
+export async function mountDeviceFs(
+  setup: (fs: DeviceFs) => void = () => {},
+  serve: Omit<ServeOptions, 'mountpoint' | 'logger'> = {},
+): Promise<TestMount> {
   const dir = await mkdtemp(join(testRoot(), 'mnt-'));
   const log = testLogger();
   const fs = new DeviceFs(log);
   setup(fs);
-  const server = await FuseServer.mount(fs, { mountpoint: dir, logger: log });
+  const server = await FuseServer.mount(fs, { ...serve, mountpoint: dir, logger: log });
   fs.attachNotifier(server);
   let closing: Promise<void> | null = null;
   const m: TestMount = {

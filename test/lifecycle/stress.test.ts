@@ -10,6 +10,7 @@ import type { DeviceEvent } from '../../src/core/events.js';
 import { cClient } from '../helpers/cc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { Interactive } from '../helpers/proc.js';
+import { until } from '../helpers/wait.js';
 import { probeModel, type ProbeRegistry } from '../fixtures/probe-model.js';
 
 const CLIENTS = 32;
@@ -24,17 +25,22 @@ afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
 
 it(`survives ${CYCLES} unplug/replug cycles under ${CLIENTS} looping clients`, async () => {
   const bin = await cClient('stress');
-  await t.emu.devices.plug({ model: 'probe', name: 'stress' });
+  const openedGenerations = new Set<number>();
+  t.emu.devices.events.on('event', (e) => {
+    if (e.device === 'stress' && e.type === 'opened') openedGenerations.add(e.generation);
+  });
+  let generation = (await t.emu.devices.plug({ model: 'probe', name: 'stress' })).generation;
   const clients = Array.from({ length: CLIENTS }, () => new Interactive(bin, [t.path('dev/stress')]));
   for (const c of clients) expect(await c.line()).toBe('started');
 
   const t0 = performance.now();
   let stuck = 0;
   for (let i = 0; i < CYCLES; i++) {
-    await new Promise((r) => setTimeout(r, 2)); // let clients open files on this generation
+    // Unplug with files of this generation open, or opened a moment ago.
+    await until(() => openedGenerations.has(generation), 10_000, `a client opening generation ${generation}`);
     const report = await t.emu.devices.unplug('stress');
     stuck += report.stuck.length;
-    await t.emu.devices.replug('stress');
+    generation = (await t.emu.devices.replug('stress')).generation;
   }
   const cycleMs = performance.now() - t0;
 

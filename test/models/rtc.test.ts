@@ -5,10 +5,23 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POLLERR, POLLHUP, POLLIN } from '../../src/devio.js';
-import { RTC_AF, RTC_AIE_ON, RTC_ALM_READ, RTC_IRQF, RTC_RD_TIME, RTC_SET_TIME, RTC_UF, RTC_UIE_OFF, RTC_UIE_ON, RTC_WKALM_RD, RTC_WKALM_SET } from '../../src/models/rtc.js';
+import {
+  RTC_AF,
+  RTC_AIE_ON,
+  RTC_ALM_READ,
+  RTC_IRQF,
+  RTC_RD_TIME,
+  RTC_SET_TIME,
+  RTC_UF,
+  RTC_UIE_OFF,
+  RTC_UIE_ON,
+  RTC_WKALM_RD,
+  RTC_WKALM_SET,
+  type RtcState,
+} from '../../src/models/rtc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { run } from '../helpers/proc.js';
-import { Holder, O_RDONLY, hex } from './holder.js';
+import { Holder, O_RDONLY, hex, until } from './holder.js';
 
 let t: TestEmulator;
 beforeAll(async () => {
@@ -18,13 +31,17 @@ afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
 
 const plug = async (options: Record<string, unknown> = {}) => {
   const inst = await t.emu.devices.plug({ model: 'rtc', name: 'rtc%d', options });
-  return { inst, name: inst.name, path: t.path(`dev/${inst.name}`) };
+  return { inst, name: inst.name, path: t.path(`dev/${inst.name}`), state: inst.state as RtcState };
 };
+/** Update interrupts counted in rtc->irq_data since it was last read (the count above the low byte). */
+const pending = (s: RtcState): number => Math.floor(s.irqData / 256);
 /** struct rtc_time as hex, from a UTC date. */
 function tm(iso: string): string {
   const d = new Date(iso);
   const b = Buffer.alloc(36);
-  [d.getUTCSeconds(), d.getUTCMinutes(), d.getUTCHours(), d.getUTCDate(), d.getUTCMonth(), d.getUTCFullYear() - 1900].forEach((v, i) => b.writeInt32LE(v, i * 4));
+  [d.getUTCSeconds(), d.getUTCMinutes(), d.getUTCHours(), d.getUTCDate(), d.getUTCMonth(), d.getUTCFullYear() - 1900].forEach((v, i) =>
+    b.writeInt32LE(v, i * 4),
+  );
   return b.toString('hex');
 }
 /** struct rtc_time hex -> epoch seconds. */
@@ -79,7 +96,8 @@ describe('the device', () => {
     // unsigned long: one interrupt (count 1 << 8) | RTC_IRQF | RTC_UF
     const one = Buffer.from((await h.op('read 8')).slice(3), 'hex');
     expect(one.readBigUInt64LE(0)).toBe(BigInt((1 << 8) | RTC_IRQF | RTC_UF));
-    await new Promise((r) => setTimeout(r, 2100)); // two or three more seconds pass unread
+    // Two more seconds pass unread: the model has counted both.
+    await until(() => pending(d.state) >= 2, 10_000, 'two update interrupts pending');
     const many = Buffer.from((await h.op('read 4')).slice(3), 'hex');
     expect(many.length).toBe(4);
     expect(many.readUInt32LE(0) & 0xff).toBe(RTC_IRQF | RTC_UF);
@@ -101,10 +119,16 @@ describe('the device', () => {
     feb30.writeInt32LE(30, 12);
     expect(await h.op(`ioctl ${hex(RTC_SET_TIME)} 36 ${feb30.toString('hex')}`)).toBe('EINVAL');
     expect(await h.op(`ioctl ${hex(RTC_SET_TIME)} 36 ${tm('2040-06-07T08:09:10Z')}`)).toBe(`ok 0 ${tm('2040-06-07T08:09:10Z')}`);
-    expect(tmSec((await h.op(`ioctl ${hex(RTC_RD_TIME)} 36`)).split(' ')[2]!)).toBeLessThanOrEqual(Date.parse('2040-06-07T08:09:11Z') / 1000);
+    expect(tmSec((await h.op(`ioctl ${hex(RTC_RD_TIME)} 36`)).split(' ')[2]!)).toBeLessThanOrEqual(
+      Date.parse('2040-06-07T08:09:11Z') / 1000,
+    );
     expect(await h.op('write 00')).toBe('EINVAL'); // no write op
     expect(await h.op(`ioctl ${hex(0x80047011)} 4`)).toBe('ENOTTY');
-    const second = await run('python3', ['-c', 'import os,sys\ntry:\n os.open(sys.argv[1], os.O_RDONLY)\nexcept OSError as e: print(e.strerror)', d.path]);
+    const second = await run('python3', [
+      '-c',
+      'import os,sys\ntry:\n os.open(sys.argv[1], os.O_RDONLY)\nexcept OSError as e: print(e.strerror)',
+      d.path,
+    ]);
     expect(second.stdout.trim()).toBe('Device or resource busy');
     await h.close();
   });
@@ -139,10 +163,20 @@ describe('the device', () => {
     expect(await h.op('write 00')).toBe('ENODEV');
     expect(await h.op(`ioctl ${hex(RTC_RD_TIME)} 36`)).toBe('ENODEV');
     expect(await h.op(`poll ${POLLIN} 0`)).toBe(`ok ${POLLERR | POLLHUP}`);
-    expect((d.inst.state as { timer: unknown }).timer).toBeNull();
-    const before = t.events.length;
-    await new Promise((r) => setTimeout(r, 1100)); // a leftover timer would have fired
-    expect(t.events.slice(before).filter((e) => e.device === d.name && e.generation === d.inst.generation)).toEqual([]);
+    expect(d.state.timer).toBeNull();
+    // A timer left running would count update interrupts on. It was due at
+    // the next second boundary at the latest. A second RTC, its update
+    // interrupts turned on only now, ticks on the same boundaries (both run
+    // on the host's seconds); its second tick is due a boundary later than
+    // the leftover's, and Node runs timers in the order they fall due.
+    const irqData = d.state.irqData;
+    const clock = await plug();
+    const c = await Holder.open(clock.path, O_RDONLY);
+    expect(await c.op(`ioctl ${hex(RTC_UIE_ON)} 0`)).toBe('ok 0 -');
+    await until(() => pending(clock.state) >= 2, 10_000, 'two update interrupts on the second RTC');
+    expect(d.state.irqData).toBe(irqData);
+    expect(d.state.timer).toBeNull();
+    await c.close();
     await h.close();
     await t.waitEvent((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'freed');
     expect(d.inst.counters.lateReleases).toBe(1);

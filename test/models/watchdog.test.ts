@@ -19,6 +19,7 @@ import {
   WDIOF_MAGICCLOSE,
   WDIOS_DISABLECARD,
   WDIOS_ENABLECARD,
+  type WatchdogState,
 } from '../../src/models/watchdog.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { pythonInteractive, run } from '../helpers/proc.js';
@@ -35,7 +36,8 @@ const plug = async (options: Record<string, unknown> = {}) => {
   return { inst, name: inst.name, path: t.path(`dev/${inst.name}`) };
 };
 const V = Buffer.from('V').toString('hex');
-const status = async (name: string) => (await t.emu.devices.action(name, 'status')) as { active: boolean; timeout: number; expiries: number };
+const status = async (name: string) =>
+  (await t.emu.devices.action(name, 'status')) as { active: boolean; timeout: number; expiries: number };
 /** Events of one plug (names are reused after unplug, generations are not). */
 const eventsOf = (d: { name: string; inst: { generation: number } }, type: string) =>
   t.events.filter((e) => e.device === d.name && e.generation === d.inst.generation && e.type === type);
@@ -53,7 +55,9 @@ describe('wdctl', () => {
     expect(set.stdout).toContain('Timeout has been set to 17 seconds.');
     expect(set.stdout).toMatch(/Timeout:\s+17 seconds/);
     expect((await status(d.name)).timeout).toBe(17);
-    expect((await run('cat', [t.path(`sys/class/watchdog/${d.name}/timeout`), t.path(`sys/class/watchdog/${d.name}/state`)])).stdout).toBe('17\ninactive\n');
+    expect((await run('cat', [t.path(`sys/class/watchdog/${d.name}/timeout`), t.path(`sys/class/watchdog/${d.name}/state`)])).stdout).toBe(
+      '17\ninactive\n',
+    );
     // wdctl wrote 'V' before closing both times: the watchdog stopped, nothing was logged.
     expect((await status(d.name)).active).toBe(false);
     expect(eventsOf(d, 'not_stopped')).toEqual([]);
@@ -84,7 +88,11 @@ describe('the device', () => {
     // time left, not by surviving a race against the clock.
     const d = await plug({ timeout: 600 });
     const h = await Holder.open(d.path, O_RDWR);
-    const second = await run('python3', ['-c', 'import os,sys\ntry:\n os.open(sys.argv[1], os.O_WRONLY)\nexcept OSError as e: print(e.strerror)', d.path]);
+    const second = await run('python3', [
+      '-c',
+      'import os,sys\ntry:\n os.open(sys.argv[1], os.O_WRONLY)\nexcept OSError as e: print(e.strerror)',
+      d.path,
+    ]);
     expect(second.stdout.trim()).toBe('Device or resource busy');
     for (const feed of ['write 41', `ioctl ${hex(WDIOC_KEEPALIVE)} 4`]) {
       expect(await h.op(feed)).toMatch(/^ok /);
@@ -159,8 +167,19 @@ os.write(fd, b'V')`,
     expect(await h.op(`ioctl ${hex(WDIOC_KEEPALIVE)} 4`)).toBe('ENODEV');
     expect(await h.op('read 4')).toBe('ENODEV');
     expect(await h.op(`poll ${POLLIN | POLLOUT} 0`)).toBe(`ok ${DEFAULT_POLLMASK & (POLLIN | POLLOUT)}`);
-    await new Promise((r) => setTimeout(r, 1300)); // past the 1 s timeout
+    const state = d.inst.state as WatchdogState;
+    expect(state.timers).toEqual([]);
+    // A timer left running would count an expiry (its event is dropped once
+    // the device is removed, but the count is not) when its second is up. A
+    // second watchdog, started only now with twice the timeout, expires a
+    // second after that, and Node runs timers in the order they fall due.
+    const later = await plug({ timeout: 2 });
+    const l = await Holder.open(later.path, O_WRONLY);
+    await t.waitEvent((e) => e.device === later.name && e.generation === later.inst.generation && e.type === 'expired', 10_000);
+    expect(state.expiries).toBe(0);
     expect(eventsOf(d, 'expired')).toEqual([]);
+    expect(await l.op(`write ${V}`)).toBe('ok 1');
+    await l.close();
     await h.close();
     await t.waitEvent((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'freed');
     expect(d.inst.counters.lateReleases).toBe(1);

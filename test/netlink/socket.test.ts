@@ -2,13 +2,14 @@
  * NetlinkSocket (src/netlink/socket.ts) on real NETLINK_USERSOCK sockets:
  * datagrams sent to its port reach onDatagram whole and in order, with no
  * thread reading, each with its sender's port and the credentials the
- * kernel recorded, and a closed socket's port refuses.
+ * kernel recorded, also when many of them raised a single signal, and a
+ * closed socket's port refuses.
  */
 import { expect, it } from 'vitest';
 import { NetlinkSocket } from '../../src/netlink/socket.js';
 import { NETLINK_USERSOCK } from '../../src/sys/ffi.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { pythonInteractive } from '../helpers/proc.js';
+import { python, pythonInteractive } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
 
 it('delivers a burst of datagrams whole and in order, then refuses once closed', async () => {
@@ -100,6 +101,40 @@ sys.stdin.read()
     expect(errors).toEqual([]);
   } finally {
     flooder.kill();
+    await rx.close();
+  }
+});
+
+it('reads every datagram queued behind one signal: SIGIOs sent while the process is stopped merge into one', async () => {
+  // A standard signal is pending at most once (kernel/signal.c
+  // legacy_queue), and a stopped process takes none: the sender stops this
+  // process, sends, and lets it go on, so COUNT datagrams raise one SIGIO.
+  // Only reading until EAGAIN (NetlinkSocket.drain) finds the others.
+  const COUNT = 20;
+  const got: number[] = [];
+  const errors: string[] = [];
+  const rx = new NetlinkSocket({ protocol: NETLINK_USERSOCK, onDatagram: (d) => got.push(d[0]!), onError: (c) => errors.push(c) });
+  try {
+    // Few and small: a full queue would block a sender that could not wait for
+    // this stopped reader, so the sends are non-blocking and fail instead.
+    const sender = await python(
+      `import os, signal, socket, sys
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, ${NETLINK_USERSOCK})
+s.bind((0, 0))
+s.setblocking(False)
+os.kill(os.getppid(), signal.SIGSTOP)
+try:
+    for i in range(${COUNT}): s.sendto(bytes([i]) * 16, (int(sys.argv[1]), 0))
+finally:
+    os.kill(os.getppid(), signal.SIGCONT)
+print("sent")`,
+      [String(rx.port)],
+    );
+    expect(sender.stdout, sender.stderr).toBe('sent\n');
+    await until(() => got.length >= COUNT, 10_000, `${COUNT} datagrams read (${got.length} so far)`);
+    expect(got).toEqual(Array.from({ length: COUNT }, (_, i) => i));
+    expect(errors).toEqual([]);
+  } finally {
     await rx.close();
   }
 });
