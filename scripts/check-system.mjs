@@ -31,9 +31,18 @@ const testCommands = {
   findmnt: 'util-linux',
   // test/tcmu runs the real tcmu-runner against emulated TCMU devices (cdevemu run --preset tcmu)
   'tcmu-runner': 'tcmu-runner',
+  // test/models/tty.test.ts and gpsd.test.ts: stty, and the real gpsd with its clients on an emulated GPS
+  stty: 'coreutils',
+  gpsd: 'gpsd',
+  gpsdctl: 'gpsd',
+  gpspipe: 'gpsd-clients',
 };
-// file -> Debian package: the headers `--preset tcmu` builds its netlink shim against (with gcc)
-const testFiles = { '/usr/include/libnl3/netlink/genl/genl.h': 'libnl-genl-3-dev' };
+// file -> Debian package: the headers `--preset tcmu` builds its netlink shim against (with gcc), and python modules
+const testFiles = {
+  '/usr/include/libnl3/netlink/genl/genl.h': 'libnl-genl-3-dev',
+  // pyserial for Debian's own python3 (the tty tests run /usr/bin/python3, whatever python3 is first on PATH)
+  '/usr/lib/python3/dist-packages/serial/serialposix.py': 'python3-serial',
+};
 
 const has = (cmd) => {
   try {
