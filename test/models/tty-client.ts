@@ -4,6 +4,7 @@
  *
  *   raw MIN TIME     -> ok            cfmakeraw, then VMIN/VTIME
  *   canon            -> ok            the settings it found at open, again
+ *   speed BAUD       -> ok            both speeds (a termios B constant)
  *   attr             -> ok ISPEED OSPEED IFLAG OFLAG CFLAG LFLAG (tcgetattr)
  *   flags I CLR SET  -> ok            termios word I (0 iflag ... 3 lflag) &= ~CLR, |= SET
  *   read N           -> ok HEX
@@ -28,6 +29,9 @@ for line in sys.stdin:
             t[6][termios.VMIN] = int(a[1]); t[6][termios.VTIME] = int(a[2])
             termios.tcsetattr(fd, termios.TCSANOW, t)
             print("ok")
+        elif a[0] == "speed":
+            t = termios.tcgetattr(fd); t[4] = t[5] = getattr(termios, "B" + a[1])
+            termios.tcsetattr(fd, termios.TCSANOW, t); print("ok")
         elif a[0] == "canon":
             termios.tcsetattr(fd, termios.TCSANOW, initial); print("ok")
         elif a[0] == "flags":

@@ -9,7 +9,7 @@ import { POLLERR, POLLHUP, POLLIN, POLLOUT } from '../../src/devio.js';
 import type { Instance } from '../../src/core/index.js';
 import { TCFLSH, TCSBRK, TIOCEXCL, TIOCGEXCL, TIOCINQ, TIOCMBIC, TIOCMGET, TIOCMIWAIT, TIOCNXCL } from '../../src/models/tty/ioctls.js';
 import { TIOCM_CD, TIOCM_CTS, TIOCM_DSR, TIOCM_DTR, TIOCM_RI, TIOCM_RTS, type TtyPort } from '../../src/models/tty/port.js';
-import { CLOCAL } from '../../src/models/tty/termios.js';
+import { CLOCAL, ECHO } from '../../src/models/tty/termios.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { run } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
@@ -177,6 +177,16 @@ describe('line discipline', () => {
     // A read with nothing ready blocks, and O_NONBLOCK says EAGAIN.
     expect(await c.op('nonblock')).toBe('ok');
     expect(await c.op('read 100')).toBe('EAGAIN');
+    await c.close();
+  });
+
+  it('keeps 4095 bytes of a canonical line that does not fit and still ends it at its newline', async () => {
+    const d = await plug({ baud: 115200 });
+    const c = await TtyClient.open(d.path);
+    expect(await c.op('speed 115200')).toBe('ok');
+    expect(await c.op(`flags 3 ${ECHO} 0`)).toBe('ok');
+    await action(d.name, 'input', { text: 'x'.repeat(5000) + '\n' });
+    expect(await c.op('read 8192', 30_000)).toBe(`ok ${hex('x'.repeat(4095) + '\n')}`);
     await c.close();
   });
 

@@ -182,10 +182,19 @@ export class LineDiscipline {
     return out;
   }
 
-  /** Room in the read buffer (n_tty_receive_buf_common's room, canonical lines one byte short). */
+  /**
+   * Room for one more byte: raw, in the read buffer; canonical, for the
+   * line being edited, whose terminator always gets in (a full line drops
+   * other characters, in put()) so that a reader waiting for it is not
+   * stuck behind a line that can never end.
+   */
   private room(t: Termios): number {
-    const used = this.lines.reduce((n, l) => n + l.length, 0) + this.edit.length;
-    return N_TTY_BUF_SIZE - (t.lflag & ICANON ? 1 : 0) - used;
+    const complete = this.lines.reduce((n, l) => n + l.length, 0);
+    return t.lflag & ICANON ? N_TTY_BUF_SIZE - 1 - complete : N_TTY_BUF_SIZE - this.edit.length;
+  }
+
+  private lineFull(): boolean {
+    return this.lines.reduce((n, l) => n + l.length, 0) + this.edit.length >= N_TTY_BUF_SIZE - 1;
   }
 
   private flushBoth(): void {
@@ -256,7 +265,7 @@ export class LineDiscipline {
 
   /** A character into the line (canonical: the line being edited; a full line keeps its last byte for the terminator). */
   private put(c: number, t: Termios): void {
-    if (t.lflag & ICANON && this.edit.length >= N_TTY_BUF_SIZE - 1) return;
+    if (t.lflag & ICANON && this.lineFull()) return;
     this.echoChar(c, t);
     this.edit.push(c);
   }
