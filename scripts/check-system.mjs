@@ -33,10 +33,20 @@ const testCommands = {
   findmnt: 'util-linux',
   // test/tcmu runs the real tcmu-runner against emulated TCMU devices (cdevemu run --preset tcmu)
   'tcmu-runner': 'tcmu-runner',
+  // test/models/tty.test.ts and gpsd.test.ts: stty, and the real gpsd with its clients on an emulated GPS
+  stty: 'coreutils',
+  gpsd: 'gpsd',
+  gpsdctl: 'gpsd',
+  gpspipe: 'gpsd-clients',
 };
 // file -> Debian package: the headers `--preset tcmu` builds its netlink shim against (with gcc),
-// and the kernel's FUSE header test/fuse/abi.test.ts checks the codecs against (test/clients/fuse_abi.c)
-const testFiles = { '/usr/include/libnl3/netlink/genl/genl.h': 'libnl-genl-3-dev', '/usr/include/linux/fuse.h': 'linux-libc-dev' };
+// the kernel's FUSE header test/fuse/abi.test.ts checks the codecs against (test/clients/fuse_abi.c), and python modules
+const testFiles = {
+  '/usr/include/libnl3/netlink/genl/genl.h': 'libnl-genl-3-dev',
+  '/usr/include/linux/fuse.h': 'linux-libc-dev',
+  // pyserial for Debian's own python3 (the tty tests run /usr/bin/python3, whatever python3 is first on PATH)
+  '/usr/lib/python3/dist-packages/serial/serialposix.py': 'python3-serial',
+};
 
 /**
  * Whether `cmd` is installed: an executable file of that name on PATH or in

@@ -4,6 +4,7 @@
  * other; both speak these types (like include/linux/fs.h's file_operations
  * sits between the VFS and a driver).
  */
+import type { UserMemory } from './usermem.js';
 
 /* poll(2) bits, as in include/uapi/asm-generic/poll.h. */
 export const POLLIN = 0x001;
@@ -83,11 +84,12 @@ export const iocSize = (cmd: number): number => (cmd >>> 16) & 0x3fff;
  * An ioctl as a FUSE mount can deliver it. Regular (non-CUSE) mounts are
  * restricted: the kernel copies in _IOC_SIZE(cmd) bytes when the command has
  * _IOC_WRITE and accepts up to _IOC_SIZE(cmd) bytes back when it has
- * _IOC_READ. A command without a size (e.g. TCGETS) carries only `arg`.
+ * _IOC_READ. A command without a size (e.g. TCGETS) carries only `arg`,
+ * which `user` follows.
  */
 export interface IoctlRequest {
   cmd: number;
-  /** The raw third argument of ioctl(2): an integer, or a user pointer the daemon cannot follow. */
+  /** The raw third argument of ioctl(2): an integer, or a pointer into the caller's memory (`user`). */
   arg: bigint;
   /** Bytes copied from the caller (length _IOC_SIZE for _IOC_WRITE commands, else empty). */
   in: Buffer;
@@ -101,6 +103,11 @@ export interface IoctlRequest {
    * over Unix sockets.
    */
   pid: number;
+  /**
+   * That thread's memory, for copy_from_user()/copy_to_user() through `arg`
+   * and the pointers it leads to; valid until the request is answered.
+   */
+  user: UserMemory;
 }
 
 export interface IoctlReply {

@@ -5,4 +5,5 @@ export * from './core/index.js';
 export { FaultEngine, FaultRuleError, type FaultAction, type FaultRule, type FaultRuleSpec, type FaultRuleStatus } from './faults/index.js';
 export { Errno, errnoNumber, errnoName } from './errno.js';
 export * from './devio.js';
+export type { UserAddress, UserMemory } from './usermem.js';
 export { builtinModels } from './models/index.js';

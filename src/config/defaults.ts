@@ -16,6 +16,7 @@ export const DEFAULT_DEVICES: readonly DeviceSpec[] = [
   { model: 'rtc', name: 'rtc0' },
   { model: 'watchdog', name: 'watchdog0' },
   { model: 'hwrng', name: 'hwrng' },
+  { model: 'tty', name: 'ttyUSB0', options: { source: 'nmea' } },
 ];
 
 /** Relative to the daemon's working directory. */

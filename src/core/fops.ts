@@ -146,8 +146,12 @@ function signalFor(model: (...args: never[]) => unknown, h: Handler): AbortSigna
   return model.length >= 3 ? h.signal : NEVER_ABORTED;
 }
 
+/** The answer of a read at end of file. */
+const EOF = Buffer.alloc(0);
+
 function read<S>(inst: DeviceInstance<S>, file: OpenFile<S>, size: number, io: IoContext): Awaitable<Buffer> {
   inst.count.reads++;
+  if (!inst.gate.isOpen && inst.driver.unplugRead === 'eof') return EOF;
   const data = inst.gated('read', file, io, (h) => {
     // vfs_read(): a file without ->read is EINVAL.
     const model = inst.driver.read;

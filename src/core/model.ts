@@ -75,6 +75,13 @@ export interface DeviceModel<S> {
   name: string;
   /** What read/write/fsync/ioctl fail with after unplug; default EIO (evdev uses ENODEV). */
   unplugErrno?: Errno;
+  /**
+   * What a read after unplug answers: the unplug errno (default), or 'eof',
+   * 0 bytes, as a hung-up tty's read does (drivers/tty/tty_io.c
+   * hung_up_tty_read). A read the model is blocked in when unplug comes is
+   * the model's to end (n_tty_read() returns 0 once tty_hung_up_p()).
+   */
+  unplugRead?: 'errno' | 'eof';
   /** poll answer after unplug; default POLLERR|POLLHUP. */
   unpollMask?: PollMask;
   /** Opens get FOPEN_STREAM. */

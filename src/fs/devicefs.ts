@@ -12,6 +12,7 @@ import {
   O_WRONLY,
   type DeviceFile,
   type IoContext,
+  type IoctlReply,
 } from '../devio.js';
 import { E, Errno } from '../errno.js';
 import {
@@ -52,6 +53,7 @@ import type {
   fuse_setattr_in,
   fuse_write_in,
 } from '../fuse/wire.js';
+import { CallerMemory } from '../usermem.js';
 import { assertDir, NodeTree, type AttributeNode, type TreeNode } from './tree.js';
 
 /**
@@ -377,8 +379,19 @@ export class DeviceFs implements FuseFilesystem {
     const file = this.device(a.fh);
     // An unimplemented ioctl is ENOTTY, as fs/ioctl.c vfs_ioctl answers for a driver without unlocked_ioctl.
     if (!file.ioctl) throw new Errno(E.ENOTTY);
-    const req = { cmd: a.cmd, arg: a.arg, in: a.in_data, outSize: a.out_size, compat: (a.flags & FUSE_IOCTL_COMPAT) !== 0, pid: ctx.pid };
-    return after(file.ioctl(req, this.io(ctx, undefined)), (r) => {
+    const user = new CallerMemory(ctx.pid);
+    const req = { cmd: a.cmd, arg: a.arg, in: a.in_data, outSize: a.out_size, compat: (a.flags & FUSE_IOCTL_COMPAT) !== 0, pid: ctx.pid, user };
+    let answer: Awaitable<IoctlReply>;
+    try {
+      answer = file.ioctl(req, this.io(ctx, undefined));
+    } catch (err) {
+      user.revoke();
+      throw err;
+    }
+    // Answered (or failed): the caller returns from ioctl(2) and reuses its memory.
+    if (answer instanceof Promise) void answer.then(() => user.revoke(), () => user.revoke());
+    else user.revoke();
+    return after(answer, (r) => {
       let out = r.out;
       if (out && out.length > a.out_size) {
         this.log.warn({ cmd: a.cmd.toString(16), outSize: a.out_size, got: out.length }, 'ioctl output longer than _IOC_SIZE; truncated');

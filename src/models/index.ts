@@ -6,6 +6,7 @@ import { hwrngModel } from './hwrng.js';
 import { fullModel, nullModel, zeroModel } from './mem.js';
 import { rtcModel } from './rtc.js';
 import { tcmuModel } from './tcmu/model.js';
+import { ttyModel } from './tty/model.js';
 import { uioModel } from './uio.js';
 import { watchdogModel } from './watchdog.js';
 
@@ -20,6 +21,7 @@ export const builtinModels: ReadonlyArray<AnyDeviceModel> = [
   watchdogModel,
   hwrngModel,
   tcmuModel,
+  ttyModel,
 ];
 
-export { echoModel, evdevModel, fullModel, hwrngModel, nullModel, rtcModel, tcmuModel, uioModel, watchdogModel, zeroModel };
+export { echoModel, evdevModel, fullModel, hwrngModel, nullModel, rtcModel, tcmuModel, ttyModel, uioModel, watchdogModel, zeroModel };

@@ -1,12 +1,13 @@
 /**
  * Small helpers the device models share: the kernel's user-copy idioms
- * (put_user of an int, str_to_user, bits_to_user), bitmaps as the input
+ * (get_user/put_user of an int, str_to_user, bits_to_user), bitmaps as the input
  * core keeps them, sysfs formatting, blocking with O_NONBLOCK, and option
  * checks for values parseOptions cannot type (integers, ranges, lists).
  */
-import { open, readFile, readlink } from 'node:fs/promises';
+import { readFile, readlink } from 'node:fs/promises';
 import { Errno } from '../errno.js';
 import type { IoctlReply, IoctlRequest } from '../devio.js';
+import type { UserAddress, UserMemory } from '../usermem.js';
 import type { File } from '../core/index.js';
 
 /** An int (s32, little-endian as on x86_64) as put_user() would copy it. */
@@ -53,32 +54,18 @@ export function strToUser(text: string | undefined, maxlen: number): IoctlReply 
 }
 
 /**
- * The int argument of an ioctl that passes a pointer to an int. Commands
- * encoded _IOW/_IOWR bring it in `req.in`. Some ABI commands are encoded
- * _IOR although the driver get_user()s them (WDIOC_SETOPTIONS): a regular
- * FUSE mount copies nothing in for those, so the value is read from the
- * caller's memory through /proc/PID/mem (the daemon runs as root), PID
- * being the calling thread from the request, never the opener: after fork()
- * or a descriptor passed over a socket they differ, and the opener's pid
- * may since name an unrelated process. EFAULT when it cannot be read, as
- * get_user() would fail.
+ * get_user() of an int at a user address (req.user, docs/writing-a-model.md#user-memory):
+ * for commands that pass a pointer to an int FUSE does not copy in, either
+ * unencoded (TIOCMSET) or encoded _IOR although the driver reads the value
+ * (WDIOC_SETOPTIONS). Rejects EFAULT as get_user() fails.
  */
-export async function intArgument(req: IoctlRequest): Promise<number> {
-  if (req.in.length >= 4) return req.in.readInt32LE(0);
-  if (req.arg === 0n) throw new Errno('EFAULT');
-  try {
-    const fh = await open(`/proc/${req.pid}/mem`, 'r');
-    try {
-      const b = Buffer.alloc(4);
-      const { bytesRead } = await fh.read(b, 0, 4, Number(req.arg)); // user addresses are below 2^47: exact as a double
-      if (bytesRead === 4) return b.readInt32LE(0);
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // fall through: the caller's memory is out of reach
-  }
-  throw new Errno('EFAULT');
+export async function getUserInt(user: UserMemory, addr: UserAddress): Promise<number> {
+  return (await user.read(addr, 4)).readInt32LE(0);
+}
+
+/** put_user() of an int at a user address, for unencoded commands (TIOCMGET). */
+export function putUserInt(user: UserMemory, addr: UserAddress, value: number): Promise<void> {
+  return user.write(addr, s32(value));
 }
 
 /* include/uapi/linux/capability.h */

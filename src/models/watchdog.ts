@@ -17,7 +17,8 @@
  *   (answers the new timeout), GETTIMEOUT, GETTIMELEFT, SETPRETIMEOUT,
  *   GETPRETIMEOUT; anything else ENOTTY. WDIOC_SETOPTIONS is encoded _IOR
  *   although it passes a value in, so a FUSE mount does not copy it in:
- *   the model reads it from the caller's memory (util.ts intArgument).
+ *   the model reads it from the calling thread's memory (req.user), as
+ *   watchdog_ioctl()'s get_user() does.
  * - No read and no poll, like the kernel's watchdog_fops: read is EINVAL,
  *   poll the VFS default, also after unplug (unpollMask). After
  *   watchdog_unregister_device() write and ioctl fail ENODEV, and the
@@ -30,7 +31,7 @@ import { Errno } from '../errno.js';
 import { DEFAULT_POLLMASK, IOR, IOWR } from '../devio.js';
 import type { DeviceModel, Instance } from '../core/index.js';
 import { parseOptions } from './options.js';
-import { cString, intArgument, intOption, intReply, unpackS32 } from './util.js';
+import { cString, getUserInt, intOption, intReply, unpackS32 } from './util.js';
 
 /* include/uapi/linux/watchdog.h */
 const W = 0x57; // 'W'
@@ -247,7 +248,7 @@ export const watchdogModel: DeviceModel<WatchdogState> = {
       case WDIOC_GETBOOTSTATUS:
         return intReply(s.bootstatus);
       case WDIOC_SETOPTIONS: {
-        const val = await intArgument(req);
+        const val = await getUserInt(req.user, req.arg);
         if (val & WDIOS_DISABLECARD) stop(inst);
         if (val & WDIOS_ENABLECARD) start(inst);
         return {};

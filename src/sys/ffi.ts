@@ -62,6 +62,13 @@ function bind(koffi: typeof Koffi) {
     // Buffers pass as pointers to their memory, not copies.
     read: libc.func('intptr_t read(int fd, void *buf, size_t count)'),
     write: libc.func('intptr_t write(int fd, const void *buf, size_t count)'),
+    // The iovec arrays are built here as bytes: their bases are addresses, in this process and in another.
+    process_vm_readv: libc.func(
+      'intptr_t process_vm_readv(int pid, const void *local, unsigned long liovcnt, const void *remote, unsigned long riovcnt, unsigned long flags)',
+    ),
+    process_vm_writev: libc.func(
+      'intptr_t process_vm_writev(int pid, const void *local, unsigned long liovcnt, const void *remote, unsigned long riovcnt, unsigned long flags)',
+    ),
   };
 }
 
@@ -343,4 +350,53 @@ export function pollOne(fd: number, events: number, timeoutNs: number): number {
     fail('ppoll');
   }
   return r === 0 ? 0 : pollfd.readInt16LE(6);
+}
+
+/** One struct iovec { void *iov_base; size_t iov_len; }, as bytes. */
+function iovec(base: bigint, length: number): Buffer {
+  const v = Buffer.alloc(16);
+  v.writeBigUInt64LE(base, 0);
+  v.writeBigUInt64LE(BigInt(length), 8);
+  return v;
+}
+
+/**
+ * process_vm_readv(2) or process_vm_writev(2) of `local`'s bytes from or to
+ * `remote` in thread `tid`'s address space: resolves to the bytes copied,
+ * which is fewer than asked when the remote range runs into a page that
+ * cannot be accessed (the kernel stops there), and rejects with an Errno
+ * when not even the first byte could be (EFAULT), the thread is gone
+ * (ESRCH) or may not be traced by this process (EPERM).
+ *
+ * The call runs on a libuv worker thread, not the main thread: copying
+ * faults the other process's pages in, which can wait on any file system,
+ * even for a READ of this daemon's own mount (a program may pass a pointer
+ * into a private mapping of one of its files), which only a free main
+ * thread can serve.
+ */
+function processVm(call: 'process_vm_readv' | 'process_vm_writev', tid: number, local: Buffer, remote: bigint): Promise<number> {
+  if (local.length === 0) return Promise.resolve(0);
+  const l = lib();
+  // Both arrays and `local` stay referenced by this closure until the call returns.
+  const localIov = iovec(l.koffi.address(local), local.length);
+  const remoteIov = iovec(remote, local.length);
+  return new Promise((resolve, reject) => {
+    l[call].async(tid, localIov, 1, remoteIov, 1, 0, (err: unknown, r: number | bigint) => {
+      if (err) return reject(err instanceof Error ? err : new Error(String(err)));
+      const n = Number(r);
+      if (n >= 0) return resolve(n);
+      const errno = l.koffi.errno(); // koffi keeps the worker's errno for the callback
+      reject(new Errno(errno, `${call}: ${errnoName(errno)}`));
+    });
+  });
+}
+
+/** Copies `into.length` bytes at `remote` in thread `tid` into `into` (see processVm). */
+export function processVmRead(tid: number, remote: bigint, into: Buffer): Promise<number> {
+  return processVm('process_vm_readv', tid, into, remote);
+}
+
+/** Copies `from` to `remote` in thread `tid` (see processVm). */
+export function processVmWrite(tid: number, remote: bigint, from: Buffer): Promise<number> {
+  return processVm('process_vm_writev', tid, from, remote);
 }

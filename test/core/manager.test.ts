@@ -3,9 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { E, Errno } from '../../src/errno.js';
 import { O_NONBLOCK, O_RDWR, POLLERR, POLLIN } from '../../src/devio.js';
 import { DeviceError, type DeviceEvent } from '../../src/core/index.js';
+import { CallerMemory } from '../../src/usermem.js';
 import { call, io, openNode, pipeModel, pipeOf, setup, tick } from './helpers.js';
 
-const ioctlReq = { cmd: 0x1234, arg: 0n, in: Buffer.alloc(0), outSize: 0, compat: false, pid: process.pid };
+const ioctlReq = { cmd: 0x1234, arg: 0n, in: Buffer.alloc(0), outSize: 0, compat: false, pid: process.pid, user: new CallerMemory(process.pid) };
 
 describe('names and generations', () => {
   it("'%d' takes the lowest number not used by a live or unplugging instance", async () => {

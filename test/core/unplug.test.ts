@@ -3,11 +3,12 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it, vi } from 'vitest';
 import { E, Errno } from '../../src/errno.js';
 import { O_NONBLOCK, O_RDWR, POLLERR, POLLHUP, POLLIN, POLLOUT } from '../../src/devio.js';
+import { CallerMemory } from '../../src/usermem.js';
 import type { DeviceEvent } from '../../src/core/index.js';
 import { call, io, openNode, pipeModel, pipeOf, setup, sleep, tick, watch } from './helpers.js';
 
 
-const ioctlReq = { cmd: 0x1234, arg: 0n, in: Buffer.alloc(0), outSize: 0, compat: false, pid: process.pid };
+const ioctlReq = { cmd: 0x1234, arg: 0n, in: Buffer.alloc(0), outSize: 0, compat: false, pid: process.pid, user: new CallerMemory(process.pid) };
 
 describe('unplug with files open', () => {
   it('fails I/O with EIO, answers poll with POLLERR|POLLHUP, then lateRelease once and free once', async () => {
