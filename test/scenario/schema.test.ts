@@ -201,6 +201,12 @@ describe('scenario schema', () => {
     for (const [type, fields] of Object.entries(CORE_EVENT_FIELDS)) expect([type, rows[type]]).toEqual([type, [...fields]]);
   });
 
+  it('knows every built-in model\'s events, so a misspelled event type is refused whatever the scenario plugs', () => {
+    // One model without `events` makes the catalog incomplete, and every unknown type is then taken unchecked.
+    expect(builtinModels.filter((m) => m.events === undefined).map((m) => m.name)).toEqual([]);
+    expect(eventCatalog(builtinModels).complete).toBe(true);
+  });
+
   it('parses --bind pairs', () => {
     expect(parseBind('/dev/uio0=dev/uio0')).toEqual({ host: '/dev/uio0', mount: 'dev/uio0' });
     expect(parseBind('//dev//input/=/dev/input')).toEqual({ host: '/dev/input', mount: 'dev/input' });

@@ -33,6 +33,12 @@ export const ttyModel: DeviceModel<TtyPort> = {
   stream: true,
   unplugRead: 'eof',
   unpollMask: HUNG_UP_POLL,
+  events: {
+    tty_termios: ['ispeed', 'ospeed', 'framing', 'canonical', 'iflag', 'oflag', 'cflag', 'lflag', 'vmin', 'vtime'],
+    tty_modem: ['lines'],
+    tty_break: ['ms', 'on'],
+    tty_hangup: ['files', 'why'],
+  },
   create(inst, options) {
     const o = parseOptions('tty', options, { source: 'string', baud: 'number', framing: 'string', fix: 'object', intervalMs: 'number', lines: 'object' });
     const source = (o.source ?? 'none') as Source;
