@@ -346,9 +346,12 @@ describe('hang-up', () => {
     expect(await raw.op('raw 200 0')).toBe('ok');
     await action(d.name, 'input', { text: 'abc' });
     await buffered(d.name, 3);
+    const readsInFlight = (): number => t.emu.devices.get(d.name)!.inFlight.filter((h) => h.op === 'read').length;
+    // The raw reader first: whichever read reaches the port first takes the 3 bytes.
     raw.start('read 300');
+    await until(() => readsInFlight() === 1, 10_000, 'the raw read in flight');
     canonical.start('read 300');
-    await until(() => t.emu.devices.get(d.name)!.inFlight.filter((h) => h.op === 'read').length === 2, 10_000, 'two reads in flight');
+    await until(() => readsInFlight() === 2, 10_000, 'two reads in flight');
     await t.emu.devices.unplug(d.name);
     expect(await canonical.answer()).toBe('ok ');
     // n_tty had handed the raw reader the 3 bytes that came before it slept: it returns them.
