@@ -48,6 +48,8 @@ int main(int argc, char **argv) {
 	void *wild = (void *)16;
 
 	report("funcs", ioctl(fd, I2C_FUNCS, &funcs), (unsigned char *)&funcs, sizeof funcs);
+	/* 1 when it is what <linux/i2c.h> calls I2C, 10-bit addresses and every emulated SMBus transaction. */
+	report("funcs-header", funcs == (I2C_FUNC_I2C | I2C_FUNC_10BIT_ADDR | I2C_FUNC_SMBUS_EMUL_ALL), buf, 0);
 	report("funcs-bad", ioctl(fd, I2C_FUNCS, wild), buf, 0);
 
 	/* I2C_RDWR: a write of the word address, a read after a repeated START. */
