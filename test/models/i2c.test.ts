@@ -354,6 +354,52 @@ describe('the bus', () => {
   });
 });
 
+describe('options and actions', () => {
+  it('refuses a bad bus with a message naming what is wrong', async () => {
+    const refused = async (name: string, options: unknown): Promise<string> => {
+      const err = await t.emu.devices.plug({ model: 'i2c', name, options }).then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
+      expect(err, name).not.toBeNull();
+      return err!.message;
+    };
+    expect(await refused('bus1', {})).toMatch(/named i2c-N/);
+    expect(await refused('i2c-90', { chips: [{ type: 'eeprom', addr: 0x05 }] })).toMatch(
+      /chips\[0\]\.addr must be an integer from 8 to 119/,
+    );
+    expect(
+      await refused('i2c-90', {
+        chips: [
+          { type: 'lm75', addr: 0x48 },
+          { type: 'regs', addr: 0x48 },
+        ],
+      }),
+    ).toMatch(/chips\[1\]: another chip is at address 0x48/);
+    expect(await refused('i2c-90', { chips: [{ type: 'flash', addr: 0x48 }] })).toMatch(
+      /chips\[0\]\.type must be one of eeprom, lm75, regs/,
+    );
+    expect(await refused('i2c-90', { chips: [{ type: 'lm75', addr: 0x48, pageSize: 8 }] })).toMatch(/unknown option "pageSize"/);
+    expect(await refused('i2c-90', { nackErrno: 'EPERM' })).toMatch(/nackErrno must be one of ENXIO, EREMOTEIO, EIO/);
+    expect(t.emu.devices.get('i2c-90')).toBeUndefined();
+  });
+
+  it('answers the actions, and refuses one aimed at no chip', async () => {
+    const d = await plug();
+    expect(await action(d.name, 'poke', { addr: 0x50, reg: 0xfe, hex: 'c0ffee' })).toEqual({ addr: 0x50, reg: 0xfe, hex: 'c0ffee' });
+    expect(await peek(d, 0x50, 0xfe, 3)).toBe('c0ffee'); // the write wrapped to 0x00
+    expect(eventsOf(d, 'i2c_poke')).toMatchObject([{ addr: 0x50, reg: 0xfe, hex: 'c0ffee' }]);
+    expect(await action(d.name, 'temperature', { celsius: 300 })).toEqual({ addr: 0x48, celsius: 125 });
+    expect(await peek(d, 0x48, 0)).toBe('7d00');
+    await expect(action(d.name, 'temperature', { addr: 0x50, celsius: 20 })).rejects.toThrow(/no such chip at address 0x50/);
+    await expect(action(d.name, 'peek', { addr: 0x51 })).rejects.toThrow(/no chip at address 0x51/);
+    expect((await action(d.name, 'status')).chips).toEqual([
+      { type: 'eeprom', addr: 0x50, stretchMs: 0, pageSize: 8, writeCycleMs: 0 },
+      { type: 'lm75', addr: 0x48, stretchMs: 0, celsius: 125, config: 0, thyst: 75, tos: 80 },
+    ]);
+  });
+});
+
 describe('unplug', () => {
   it('fails the transfer a client is blocked in, the one waiting for the bus, and every call after it EIO; the node is gone', async () => {
     const d = await plug({
