@@ -38,6 +38,9 @@ const testCommands = {
   gpsd: 'gpsd',
   gpsdctl: 'gpsd',
   gpspipe: 'gpsd-clients',
+  // test/models/i2c.test.ts: i2c-tools against an emulated adapter
+  i2cdetect: 'i2c-tools',
+  i2ctransfer: 'i2c-tools',
 };
 // file -> Debian package: the headers `--preset tcmu` builds its netlink shim against (with gcc),
 // the kernel's FUSE header test/fuse/abi.test.ts checks the codecs against (test/clients/fuse_abi.c), and python modules
@@ -46,6 +49,8 @@ const testFiles = {
   '/usr/include/linux/fuse.h': 'linux-libc-dev',
   // pyserial for Debian's own python3 (the tty tests run /usr/bin/python3, whatever python3 is first on PATH)
   '/usr/lib/python3/dist-packages/serial/serialposix.py': 'python3-serial',
+  // smbus2 for the i2c tests, likewise run with /usr/bin/python3
+  '/usr/lib/python3/dist-packages/smbus2/__init__.py': 'python3-smbus2',
 };
 
 /**

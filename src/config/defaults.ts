@@ -17,6 +17,7 @@ export const DEFAULT_DEVICES: readonly DeviceSpec[] = [
   { model: 'watchdog', name: 'watchdog0' },
   { model: 'hwrng', name: 'hwrng' },
   { model: 'tty', name: 'ttyUSB0', options: { source: 'nmea' } },
+  { model: 'i2c', name: 'i2c-0' },
 ];
 
 /** Relative to the daemon's working directory. */

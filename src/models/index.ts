@@ -3,6 +3,7 @@ import type { AnyDeviceModel } from '../core/index.js';
 import { echoModel } from './echo.js';
 import { evdevModel } from './evdev.js';
 import { hwrngModel } from './hwrng.js';
+import { i2cModel } from './i2c/model.js';
 import { fullModel, nullModel, zeroModel } from './mem.js';
 import { rtcModel } from './rtc.js';
 import { tcmuModel } from './tcmu/model.js';
@@ -22,6 +23,7 @@ export const builtinModels: ReadonlyArray<AnyDeviceModel> = [
   hwrngModel,
   tcmuModel,
   ttyModel,
+  i2cModel,
 ];
 
-export { echoModel, evdevModel, fullModel, hwrngModel, nullModel, rtcModel, tcmuModel, ttyModel, uioModel, watchdogModel, zeroModel };
+export { echoModel, evdevModel, fullModel, hwrngModel, i2cModel, nullModel, rtcModel, tcmuModel, ttyModel, uioModel, watchdogModel, zeroModel };

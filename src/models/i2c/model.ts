@@ -1,0 +1,97 @@
+/**
+ * i2c: an I2C adapter as drivers/i2c/i2c-dev.c presents it (/dev/i2c-N,
+ * /sys/class/i2c-dev/i2c-N), with chips on its bus (docs/models.md#i2c).
+ *
+ * - abi.ts: the uapi numbers and layouts. dev.ts: i2c-dev's file
+ *   operations and ioctls, through the caller's memory. smbus.ts: SMBus
+ *   transactions as I2C messages (i2c_smbus_xfer_emulated()). bus.ts:
+ *   i2c_transfer() on the wire: addresses, NACKs, STOPs, clock stretching
+ *   against the adapter's timeout. chips.ts: a 24c02 EEPROM, an LM75, and
+ *   a register map. actions.ts: the chips' side.
+ * - Unplug: when a real adapter goes (a USB bridge pulled out) the kernel
+ *   removes the node and its chips, while i2c_del_adapter() waits for the
+ *   last open file to close; transfers on files still open reach a bus
+ *   driver whose hardware is gone (i2c-tiny-usb answers EIO). Here every
+ *   call after unplug answers EIO, and a transfer in flight fails EIO.
+ */
+import { Errno, errnoNumber } from '../../errno.js';
+import type { DeviceModel } from '../../core/index.js';
+import { DEFAULT_POLLMASK } from '../../devio.js';
+import { parseOptions } from '../options.js';
+import { intOption } from '../util.js';
+import { I2C_FUNC_10BIT_ADDR, I2C_FUNC_I2C, I2C_FUNC_SMBUS_EMUL_ALL } from './abi.js';
+import { i2cActions } from './actions.js';
+import { I2cBus } from './bus.js';
+import { parseChip, type Chip } from './chips.js';
+import { i2cIoctl, i2cOpen, i2cRead, i2cWrite } from './dev.js';
+
+/** include/uapi/linux/major.h */
+const I2C_MAJOR = 89;
+/** What a bus driver like i2c-algo-bit's users advertise: I2C with 10-bit addresses, and every SMBus transaction by emulation. */
+const DEFAULT_FUNCTIONALITY = I2C_FUNC_I2C | I2C_FUNC_10BIT_ADDR | I2C_FUNC_SMBUS_EMUL_ALL;
+/** What a NACKed address fails with; EREMOTEIO is 121 in include/uapi/asm-generic/errno.h (Node's os.constants lacks it). */
+const NACK_ERRNOS: Readonly<Record<string, number>> = { ENXIO: errnoNumber('ENXIO'), EREMOTEIO: 121, EIO: errnoNumber('EIO') };
+/** A board with an EEPROM at 0x50 and a temperature sensor at 0x48, when the options name no chips. */
+const DEFAULT_CHIPS = [
+  { type: 'eeprom', addr: 0x50 },
+  { type: 'lm75', addr: 0x48 },
+];
+
+function chipsOption(given: unknown[] | undefined): Chip[] {
+  const chips = (given ?? DEFAULT_CHIPS).map((spec, i) => parseChip(`chips[${i}]`, spec));
+  const seen = new Set<string>();
+  chips.forEach((c, i) => {
+    const at = `${c.tenBit ? '10-bit ' : ''}0x${c.addr.toString(16)}`;
+    if (seen.has(at)) throw new Errno('EINVAL', `i2c: chips[${i}]: another chip is at address ${at}`);
+    seen.add(at);
+  });
+  return chips;
+}
+
+/** The bus number, from the name the kernel gives the adapter's node (i2c-%d). */
+function busNumber(name: string): number {
+  const m = /^i2c-(\d+)$/.exec(name);
+  if (!m) throw new Errno('EINVAL', `i2c: the device is named i2c-N (N the bus number, or i2c-%d), not ${JSON.stringify(name)}`);
+  return Number(m[1]);
+}
+
+export const i2cModel: DeviceModel<I2cBus> = {
+  name: 'i2c',
+  stream: true,
+  // i2c-dev has no poll: the VFS answers DEFAULT_POLLMASK, the adapter gone or not.
+  unpollMask: DEFAULT_POLLMASK,
+  events: {
+    i2c_write: ['addr', 'reg', 'hex'],
+    i2c_temperature: ['addr', 'celsius'],
+    i2c_poke: ['addr', 'reg', 'hex'],
+  },
+  create(inst, options) {
+    busNumber(inst.name);
+    const o = parseOptions('i2c', options, { name: 'string', functionality: 'number', nackErrno: 'string', chips: 'array' });
+    const nackErrno = o.nackErrno ?? 'ENXIO';
+    const nack = NACK_ERRNOS[nackErrno];
+    if (nack === undefined)
+      throw new Errno('EINVAL', `i2c: nackErrno must be one of ${Object.keys(NACK_ERRNOS).join(', ')}, got ${JSON.stringify(nackErrno)}`);
+    const functionality = intOption('i2c', 'functionality', o.functionality, DEFAULT_FUNCTIONALITY, 0, 0xffffffff);
+    return new I2cBus({
+      name: o.name ?? 'cdevemu i2c adapter',
+      functionality,
+      nack: { name: nackErrno, errno: nack },
+      chips: chipsOption(o.chips),
+      onWrite: (w) => inst.emit('i2c_write', { addr: w.addr, reg: w.reg, hex: Buffer.from(w.bytes).toString('hex') }),
+    });
+  },
+  attributes(inst) {
+    // i2c-dev's class device: name_show() prints the adapter's name; `dev` is its MAJOR:MINOR, the minor the bus number.
+    const dir = `sys/class/i2c-dev/${inst.name}`;
+    return {
+      [`${dir}/name`]: `${inst.state.name}\n`,
+      [`${dir}/dev`]: `${I2C_MAJOR}:${busNumber(inst.name)}\n`,
+    };
+  },
+  open: i2cOpen,
+  read: i2cRead,
+  write: i2cWrite,
+  ioctl: i2cIoctl,
+  actions: i2cActions,
+};
