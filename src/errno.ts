@@ -6,9 +6,25 @@
  */
 import { constants } from 'node:os';
 
-export type ErrnoName = keyof typeof constants.errno;
+/**
+ * The Linux errnos libuv does not name, so Node's os.constants lacks them
+ * (include/uapi/asm-generic/errno.h): drivers return several of them
+ * (spidev ESHUTDOWN, i2c bus drivers EREMOTEIO, block drivers ENOMEDIUM).
+ */
+const LINUX_ONLY = {
+  ENOTBLK: 15, ECHRNG: 44, EL2NSYNC: 45, EL3HLT: 46, EL3RST: 47, ELNRNG: 48, EUNATCH: 49, ENOCSI: 50,
+  EL2HLT: 51, EBADE: 52, EBADR: 53, EXFULL: 54, ENOANO: 55, EBADRQC: 56, EBADSLT: 57, EBFONT: 59, ENONET: 64,
+  ENOPKG: 65, EREMOTE: 66, EADV: 68, ESRMNT: 69, ECOMM: 70, EDOTDOT: 73, ENOTUNIQ: 76, EBADFD: 77,
+  EREMCHG: 78, ELIBACC: 79, ELIBBAD: 80, ELIBSCN: 81, ELIBMAX: 82, ELIBEXEC: 83, ERESTART: 85, ESTRPIPE: 86,
+  EUSERS: 87, ESOCKTNOSUPPORT: 94, EPFNOSUPPORT: 96, ESHUTDOWN: 108, ETOOMANYREFS: 109, EHOSTDOWN: 112,
+  EUCLEAN: 117, ENOTNAM: 118, ENAVAIL: 119, EISNAM: 120, EREMOTEIO: 121, ENOMEDIUM: 123, EMEDIUMTYPE: 124,
+  ENOKEY: 126, EKEYEXPIRED: 127, EKEYREVOKED: 128, EKEYREJECTED: 129, EOWNERDEAD: 130, ENOTRECOVERABLE: 131,
+  ERFKILL: 132, EHWPOISON: 133,
+} as const;
 
-const byName = constants.errno as Record<string, number>;
+export type ErrnoName = keyof typeof constants.errno | keyof typeof LINUX_ONLY;
+
+const byName: Record<string, number> = { ...LINUX_ONLY, ...constants.errno };
 const byNumber = new Map<number, string>();
 for (const [name, num] of Object.entries(byName)) {
   // EWOULDBLOCK == EAGAIN and EDEADLOCK == EDEADLK on Linux: keep the first,

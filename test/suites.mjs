@@ -21,6 +21,7 @@ export const unitTests = [
   'test/memory/**/*.test.ts',
   'test/cli/**/*.test.ts',
   'test/suites.test.ts',
+  'test/errno.test.ts',
 ];
 
 /**

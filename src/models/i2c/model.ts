@@ -29,8 +29,8 @@ import { i2cIoctl, i2cOpen, i2cRead, i2cWrite } from './dev.js';
 const I2C_MAJOR = 89;
 /** What a bus driver like i2c-algo-bit's users advertise: I2C with 10-bit addresses, and every SMBus transaction by emulation. */
 const DEFAULT_FUNCTIONALITY = I2C_FUNC_I2C | I2C_FUNC_10BIT_ADDR | I2C_FUNC_SMBUS_EMUL_ALL;
-/** What a NACKed address fails with; EREMOTEIO is 121 in include/uapi/asm-generic/errno.h (Node's os.constants lacks it). */
-const NACK_ERRNOS: Readonly<Record<string, number>> = { ENXIO: errnoNumber('ENXIO'), EREMOTEIO: 121, EIO: errnoNumber('EIO') };
+/** What a NACKed address fails with. */
+const NACK_ERRNOS: Readonly<Record<string, number>> = { ENXIO: errnoNumber('ENXIO'), EREMOTEIO: errnoNumber('EREMOTEIO'), EIO: errnoNumber('EIO') };
 /** A board with an EEPROM at 0x50 and a temperature sensor at 0x48, when the options name no chips. */
 const DEFAULT_CHIPS = [
   { type: 'eeprom', addr: 0x50 },
