@@ -5,6 +5,7 @@ import { evdevModel } from './evdev.js';
 import { hwrngModel } from './hwrng.js';
 import { fullModel, nullModel, zeroModel } from './mem.js';
 import { rtcModel } from './rtc.js';
+import { spidevModel } from './spidev/model.js';
 import { tcmuModel } from './tcmu/model.js';
 import { ttyModel } from './tty/model.js';
 import { uioModel } from './uio.js';
@@ -22,6 +23,7 @@ export const builtinModels: ReadonlyArray<AnyDeviceModel> = [
   hwrngModel,
   tcmuModel,
   ttyModel,
+  spidevModel,
 ];
 
-export { echoModel, evdevModel, fullModel, hwrngModel, nullModel, rtcModel, tcmuModel, ttyModel, uioModel, watchdogModel, zeroModel };
+export { echoModel, evdevModel, fullModel, hwrngModel, nullModel, rtcModel, spidevModel, tcmuModel, ttyModel, uioModel, watchdogModel, zeroModel };
