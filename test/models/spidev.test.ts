@@ -15,6 +15,7 @@ import {
   SPI_CS_WORD,
   SPI_LOOP,
   SPI_LSB_FIRST,
+  SPI_NO_CS,
   SPI_READY,
   SPI_RX_DUAL,
   SPI_TX_DUAL,
@@ -302,6 +303,9 @@ describe('messages', () => {
     expect(await c.op(`set ${NR.mode} 1 ${SPI_3WIRE}`)).toBe('ok');
     expect(await c.op('xfer 018000')).toBe('EINVAL');
     expect(await c.op('msg 2,0180,0,0 1,-,1,0')).toBe('ok 3 -,ab');
+    // NO_CS: the chip select stays up, and the ADC never starts a cycle.
+    expect(await c.op(`set ${NR.mode} 1 ${SPI_NO_CS}`)).toBe('ok');
+    expect(await c.op('xfer 018000')).toBe('ok 3 000000');
     expect(((await t.emu.devices.action(d.name, 'status')) as { adc: { conversions: number } }).adc.conversions).toBe(7);
     await c.close();
   });
@@ -395,19 +399,23 @@ describe('unplug', () => {
     expect(eventsOf(d, 'late_released')).toHaveLength(2);
   });
 
-  it('lets a message already on the wire finish, as spidev_remove() waits for spi_lock; the next call is ESHUTDOWN', async () => {
+  it('lets a message already on the wire finish, and a call waiting for the device, as spidev_remove() waits for spi_lock; the next call is ESHUTDOWN', async () => {
     const d = await plug();
     const c = await SpidevClient.open(d.path);
+    const queued = await SpidevClient.open(d.path);
     // 250 bytes at 1 kHz: two seconds on the wire.
     const data = Buffer.alloc(250, 0x5a).toString('hex');
     c.start(`xfer ${data} speed=1000`);
     await inFlight(d.name, 'ioctl');
+    queued.start('xfer 0102');
+    await until(() => d.inst.inFlight.filter((h) => h.op === 'ioctl').length === 2, 10_000, 'the second call waiting');
     const report = await t.emu.devices.unplug(d.name);
     expect(report.stuck).toEqual([]);
     expect(await c.answer()).toBe(`ok 250 ${data}`);
-    expect(d.inst.state.counters.messages).toBe(1);
-    await expectRemoved(c);
-    await c.close();
+    expect(await queued.answer()).toBe('ok 2 0102');
+    expect(d.inst.state.counters.messages).toBe(2);
+    for (const client of [c, queued]) await expectRemoved(client);
+    await Promise.all([c.close(), queued.close()]);
   });
 
   it('ends a message that outlasts the drain: the caller gets ESHUTDOWN at the bound and remove() stops the wire', async () => {
