@@ -17,6 +17,7 @@ export const DEFAULT_DEVICES: readonly DeviceSpec[] = [
   { model: 'watchdog', name: 'watchdog0' },
   { model: 'hwrng', name: 'hwrng' },
   { model: 'tty', name: 'ttyUSB0', options: { source: 'nmea' } },
+  { model: 'spidev', name: 'spidev0.0', options: { chip: 'mcp3008', channels: [0, 146, 292, 438, 585, 731, 877, 1023] } },
 ];
 
 /** Relative to the daemon's working directory. */
