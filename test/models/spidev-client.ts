@@ -11,7 +11,7 @@
  *   write HEX                         -> ok COUNT
  *   poll EVENTS                       -> ok REVENTS         (0 on timeout, 0 ms)
  */
-import { pythonInteractive, type Interactive } from '../helpers/proc.js';
+import { LineClient } from '../helpers/line-client.js';
 
 const source = `import ctypes, errno, fcntl, os, select, struct, sys
 fd = os.open(sys.argv[1], os.O_RDWR)
@@ -68,32 +68,8 @@ for line in sys.stdin:
 /** spidev ioctl numbers as the client's get/set take them (_IOC_NR). */
 export const NR = { mode: 1, lsbFirst: 2, bitsPerWord: 3, maxSpeedHz: 4, mode32: 5 } as const;
 
-export class SpidevClient {
-  private constructor(readonly proc: Interactive) {}
-
-  static async open(path: string): Promise<SpidevClient> {
-    const proc = pythonInteractive(source, [path]);
-    const first = await proc.line();
-    if (first !== 'open') throw new Error(`spidev client did not open ${path}: ${first} ${proc.stderr}`);
-    return new SpidevClient(proc);
-  }
-
-  async op(line: string, timeoutMs?: number): Promise<string> {
-    this.proc.send(line);
-    return this.proc.line(timeoutMs);
-  }
-
-  /** Sends an op without waiting for its answer (a call that will block); `answer()` collects it. */
-  start(line: string): void {
-    this.proc.send(line);
-  }
-
-  answer(timeoutMs?: number): Promise<string> {
-    return this.proc.line(timeoutMs);
-  }
-
-  async close(): Promise<void> {
-    this.proc.child.stdin!.end();
-    await this.proc.exited;
+export class SpidevClient extends LineClient {
+  static open(path: string): Promise<SpidevClient> {
+    return this.launch(source, [path]);
   }
 }

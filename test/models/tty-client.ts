@@ -14,7 +14,7 @@
  *   poll EVENTS MS   -> ok REVENTS    (0 on timeout)
  *   nonblock         -> ok
  */
-import { pythonInteractive, type Interactive } from '../helpers/proc.js';
+import { LineClient } from '../helpers/line-client.js';
 
 const source = `import os, sys, errno, select, fcntl, termios, tty, struct
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)
@@ -63,33 +63,9 @@ for line in sys.stdin:
     sys.stdout.flush()
 `;
 
-export class TtyClient {
-  private constructor(readonly proc: Interactive) {}
-
-  static async open(path: string): Promise<TtyClient> {
-    const proc = pythonInteractive(source, [path]);
-    const first = await proc.line();
-    if (first !== 'open') throw new Error(`tty client did not open ${path}: ${first} ${proc.stderr}`);
-    return new TtyClient(proc);
-  }
-
-  async op(line: string, timeoutMs?: number): Promise<string> {
-    this.proc.send(line);
-    return this.proc.line(timeoutMs);
-  }
-
-  /** Sends an op without waiting for its answer (a read that blocks); `answer()` collects it. */
-  start(line: string): void {
-    this.proc.send(line);
-  }
-
-  answer(timeoutMs?: number): Promise<string> {
-    return this.proc.line(timeoutMs);
-  }
-
-  async close(): Promise<void> {
-    this.proc.child.stdin!.end();
-    await this.proc.exited;
+export class TtyClient extends LineClient {
+  static open(path: string): Promise<TtyClient> {
+    return this.launch(source, [path]);
   }
 }
 

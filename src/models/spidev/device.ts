@@ -31,6 +31,7 @@ import {
   SPI_TX_OCTAL,
   SPI_TX_QUAD,
 } from './abi.js';
+import type { IocTransfer } from './abi.js';
 import type { Chip } from './chips.js';
 
 export const CONTROLLER_MODE_BITS =
@@ -60,18 +61,10 @@ export interface Settings {
   maxSpeedHz: number;
 }
 
-/** A transfer as the SPI core gets it: tx data (or none), whether rx is wanted, and its parameters (0 = the device's). */
-export interface Transfer {
+/** A transfer as the SPI core gets it: the caller's fields, with the tx data copied in (or none) and whether rx is wanted. */
+export interface Transfer extends Omit<IocTransfer, 'txBuf' | 'rxBuf'> {
   tx: Buffer | null;
   rx: boolean;
-  len: number;
-  speedHz: number;
-  bitsPerWord: number;
-  delayUsecs: number;
-  wordDelayUsecs: number;
-  csChange: boolean;
-  txNbits: number;
-  rxNbits: number;
 }
 
 export interface Counters {

@@ -105,27 +105,16 @@ async function message(dev: SpiDevice, req: IoctlRequest): Promise<IoctlReply> {
   let total = 0;
   let txTotal = 0;
   let rxTotal = 0;
-  for (const u of ioc) {
-    total += u.len;
-    if (total > INT_MAX || u.len > INT_MAX) throw new Errno('EMSGSIZE');
-    if (u.rxBuf !== 0n && (rxTotal += align(u.len)) > dev.bufsiz) throw new Errno('EMSGSIZE');
+  for (const { txBuf, rxBuf, ...fields } of ioc) {
+    total += fields.len;
+    if (total > INT_MAX || fields.len > INT_MAX) throw new Errno('EMSGSIZE');
+    if (rxBuf !== 0n && (rxTotal += align(fields.len)) > dev.bufsiz) throw new Errno('EMSGSIZE');
     let tx: Buffer | null = null;
-    if (u.txBuf !== 0n) {
-      if ((txTotal += align(u.len)) > dev.bufsiz) throw new Errno('EMSGSIZE');
-      tx = await req.user.read(u.txBuf, u.len);
+    if (txBuf !== 0n) {
+      if ((txTotal += align(fields.len)) > dev.bufsiz) throw new Errno('EMSGSIZE');
+      tx = await req.user.read(txBuf, fields.len);
     }
-    transfers.push({
-      tx,
-      rx: u.rxBuf !== 0n,
-      len: u.len,
-      speedHz: u.speedHz || dev.speedHz,
-      bitsPerWord: u.bitsPerWord,
-      delayUsecs: u.delayUsecs,
-      wordDelayUsecs: u.wordDelayUsecs,
-      csChange: u.csChange,
-      txNbits: u.txNbits,
-      rxNbits: u.rxNbits,
-    });
+    transfers.push({ ...fields, tx, rx: rxBuf !== 0n, speedHz: fields.speedHz || dev.speedHz });
   }
   const received = await dev.transfer(transfers);
   for (const [i, u] of ioc.entries()) if (u.rxBuf !== 0n) await req.user.write(u.rxBuf, received[i]!);
