@@ -75,14 +75,12 @@ export async function spidevWrite(file: File<SpiDevice>, data: Buffer): Promise<
   });
 }
 
-/** spi_setup() of the changed settings: kept if it succeeds, else nothing changes; the change is an event. */
-function apply(inst: Instance<SpiDevice>, want: Partial<Settings>): Settings {
+/** spi_setup() of the changed settings: kept if it succeeds (the device's maximum speed as it was), else nothing changes; a change is an event. */
+function apply(inst: Instance<SpiDevice>, want: Partial<Settings>): void {
   const dev = inst.state;
-  const next = setup({ ...dev.settings, ...want });
   const before = dev.settings;
-  dev.settings = { ...next, maxSpeedHz: before.maxSpeedHz };
+  dev.settings = { ...setup({ ...before, ...want }), maxSpeedHz: before.maxSpeedHz };
   if (before.mode !== dev.settings.mode || before.bitsPerWord !== dev.settings.bitsPerWord) emitSetup(inst);
-  return next;
 }
 
 export function emitSetup(inst: Instance<SpiDevice>): void {
