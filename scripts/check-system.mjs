@@ -41,17 +41,27 @@ const testCommands = {
   // test/models/i2c.test.ts: i2c-tools against an emulated adapter
   i2cdetect: 'i2c-tools',
   i2ctransfer: 'i2c-tools',
+  // test/models/spidev.test.ts: spi-tools on an emulated SPI device
+  'spi-config': 'spi-tools',
+  'spi-pipe': 'spi-tools',
 };
 // file -> Debian package: the headers `--preset tcmu` builds its netlink shim against (with gcc),
-// the kernel's FUSE header test/fuse/abi.test.ts checks the codecs against (test/clients/fuse_abi.c), and python modules
+// and the kernel's FUSE header test/fuse/abi.test.ts checks the codecs against (test/clients/fuse_abi.c)
 const testFiles = {
   '/usr/include/libnl3/netlink/genl/genl.h': 'libnl-genl-3-dev',
   '/usr/include/linux/fuse.h': 'linux-libc-dev',
-  // pyserial for Debian's own python3 (the tty tests run /usr/bin/python3, whatever python3 is first on PATH)
-  '/usr/lib/python3/dist-packages/serial/serialposix.py': 'python3-serial',
-  // smbus2 for the i2c tests, likewise run with /usr/bin/python3
-  '/usr/lib/python3/dist-packages/smbus2/__init__.py': 'python3-smbus2',
 };
+// python module -> Debian package, for Debian's own python3: the tests run /usr/bin/python3, whatever python3 is first on PATH
+// (pyserial for the tty tests, smbus2 for the i2c tests, python3-spidev for the spidev tests; a module's file name carries the interpreter's version)
+const DEBIAN_PYTHON = '/usr/bin/python3';
+const testPythonModules = { serial: 'python3-serial', smbus2: 'python3-smbus2', spidev: 'python3-spidev' };
+
+/** The modules of `names` that Debian's python3 cannot import (all of them without that python3). */
+function missingPythonModules(names) {
+  if (!existsSync(DEBIAN_PYTHON)) return names;
+  const script = 'import importlib.util, sys; print(" ".join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))';
+  return execFileSync(DEBIAN_PYTHON, ['-c', script, ...names], { encoding: 'utf8' }).split(/\s+/).filter(Boolean);
+}
 
 /**
  * Whether `cmd` is installed: an executable file of that name on PATH or in
@@ -101,10 +111,12 @@ const install = process.argv.includes('--install') || (forTests && isRoot && has
 
 const wanted = { ...commands, ...(forTests ? testCommands : {}) };
 const wantedFiles = forTests ? testFiles : {};
+const wantedModules = forTests ? testPythonModules : {};
 const missing = [
   ...new Set([
     ...Object.entries(wanted).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg),
     ...Object.entries(wantedFiles).filter(([file]) => !existsSync(file)).map(([, pkg]) => pkg),
+    ...missingPythonModules(Object.keys(wantedModules)).map((mod) => wantedModules[mod]),
   ]),
 ];
 if (missing.length && install) {

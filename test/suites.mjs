@@ -32,7 +32,7 @@ export const rootSuites = {
   'test/fuse/transport.test.ts': 'a real mount driven by dd, python3 and C clients',
   'test/fuse/channel.test.ts': "the /dev/fuse channel's wait for requests on a real mount",
   'test/lifecycle': 'hot-unplug under real clients on a real mount',
-  'test/models': 'each model on a real mount, driven by evtest, hwclock, wdctl, rngtest, stty, pyserial, gpsd, i2c-tools, smbus2',
+  'test/models': 'each model on a real mount, driven by evtest, hwclock, wdctl, rngtest, stty, pyserial, gpsd, i2c-tools, smbus2, python3-spidev, spi-tools',
   'test/faults': 'fault rules applied to real clients on a real mount',
   'test/daemon': 'a real `cdevemu daemon` driven through the CLI, curl and the socket',
   'test/scenario/run.test.ts': '`cdevemu run` (a private emulator; --bind also needs unshare --mount)',

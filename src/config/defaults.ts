@@ -18,6 +18,7 @@ export const DEFAULT_DEVICES: readonly DeviceSpec[] = [
   { model: 'hwrng', name: 'hwrng' },
   { model: 'tty', name: 'ttyUSB0', options: { source: 'nmea' } },
   { model: 'i2c', name: 'i2c-0' },
+  { model: 'spidev', name: 'spidev0.0', options: { chip: 'mcp3008', channels: [0, 146, 292, 438, 585, 731, 877, 1023] } },
 ];
 
 /** Relative to the daemon's working directory. */

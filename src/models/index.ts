@@ -6,6 +6,7 @@ import { hwrngModel } from './hwrng.js';
 import { i2cModel } from './i2c/model.js';
 import { fullModel, nullModel, zeroModel } from './mem.js';
 import { rtcModel } from './rtc.js';
+import { spidevModel } from './spidev/model.js';
 import { tcmuModel } from './tcmu/model.js';
 import { ttyModel } from './tty/model.js';
 import { uioModel } from './uio.js';
@@ -24,6 +25,7 @@ export const builtinModels: ReadonlyArray<AnyDeviceModel> = [
   tcmuModel,
   ttyModel,
   i2cModel,
+  spidevModel,
 ];
 
-export { echoModel, evdevModel, fullModel, hwrngModel, i2cModel, nullModel, rtcModel, tcmuModel, ttyModel, uioModel, watchdogModel, zeroModel };
+export { echoModel, evdevModel, fullModel, hwrngModel, i2cModel, nullModel, rtcModel, spidevModel, tcmuModel, ttyModel, uioModel, watchdogModel, zeroModel };

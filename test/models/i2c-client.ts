@@ -10,7 +10,7 @@
  *   smbus RW CMD SIZE HEX  -> ok HEX     I2C_SMBUS with union i2c_smbus_data holding HEX; answers the union's first bytes
  *                                        (as many as HEX had, at least 2)
  */
-import { LineClient } from './line-client.js';
+import { LineClient } from '../helpers/line-client.js';
 
 const source = `import os, sys, errno, fcntl, ctypes, select
 libc = ctypes.CDLL(None, use_errno=True)
@@ -46,5 +46,8 @@ for line in sys.stdin:
     sys.stdout.flush()
 `;
 
-export type I2cClient = LineClient;
-export const I2cClient = { open: (path: string): Promise<I2cClient> => LineClient.open(source, path, 'i2c client') };
+export class I2cClient extends LineClient {
+  static open(path: string): Promise<I2cClient> {
+    return this.launch(source, [path]);
+  }
+}

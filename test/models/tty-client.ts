@@ -14,7 +14,7 @@
  *   poll EVENTS MS   -> ok REVENTS    (0 on timeout)
  *   nonblock         -> ok
  */
-import { LineClient } from './line-client.js';
+import { LineClient } from '../helpers/line-client.js';
 
 const source = `import os, sys, errno, select, fcntl, termios, tty, struct
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)
@@ -63,7 +63,10 @@ for line in sys.stdin:
     sys.stdout.flush()
 `;
 
-export type TtyClient = LineClient;
-export const TtyClient = { open: (path: string): Promise<TtyClient> => LineClient.open(source, path, 'tty client') };
+export class TtyClient extends LineClient {
+  static open(path: string): Promise<TtyClient> {
+    return this.launch(source, [path]);
+  }
+}
 
 export const hex = (s: string): string => Buffer.from(s, 'latin1').toString('hex');

@@ -144,7 +144,7 @@ describe('scenario schema', () => {
     [
       'an event type no model has',
       'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - wait: { event: { type: fualt_fired } }\n',
-      's.yaml:3: timeline[0].wait.event.type: unknown event type "fualt_fired" (known: action, drained, expired,',
+      's.yaml:3: timeline[0].wait.event.type: unknown event type "fualt_fired" (known: action, ',
     ],
     [
       'an event filter with a list, which no event field equals',

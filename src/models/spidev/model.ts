@@ -1,0 +1,97 @@
+/**
+ * spidev: a user-mode SPI device node (/dev/spidevB.C, drivers/spi/spidev.c)
+ * on an emulated controller, with a chip at its chip select
+ * (docs/models.md#spidev).
+ *
+ * - abi.ts: the ioctl numbers, mode bits and struct spi_ioc_transfer.
+ * - device.ts: the SPI core and controller: spi_setup(), __spi_validate(),
+ *   a message on the wire, a clock at a time, at the wire's pace.
+ * - chips.ts: a loopback and an MCP3008-style ADC.
+ * - spidev.ts: read, write and the ioctls, tx_buf and rx_buf through the
+ *   caller's memory. actions.ts: status and the ADC's inputs.
+ * - Unplug is spidev_remove(): spidev->spi becomes NULL, so every later
+ *   read, write and ioctl fails ESHUTDOWN while open files stay until
+ *   closed; poll has no driver method, so it answers the VFS default
+ *   before and after. A message on the wire at unplug finishes first
+ *   (spidev_remove() waits for spi_lock), as do calls queued for the
+ *   device before it.
+ */
+import { Errno } from '../../errno.js';
+import { DEFAULT_POLLMASK } from '../../devio.js';
+import type { DeviceModel } from '../../core/index.js';
+import { parseOptions } from '../options.js';
+import { intOption } from '../util.js';
+import { eshutdown } from './abi.js';
+import { spidevActions } from './actions.js';
+import { ADC_CHANNELS, adcChannels, CHIP_KINDS, makeChip, type ChipKind } from './chips.js';
+import { CONTROLLER_MAX_HZ, CONTROLLER_MIN_HZ, SpiDevice } from './device.js';
+import { emitSetup, spidevIoctl, spidevRead, spidevWrite } from './spidev.js';
+
+/** Past this, one read() or write() can arrive as several FUSE requests, each its own SPI message. */
+const MAX_BUFSIZ = 65536;
+const NAME = /^spidev(\d+)\.(\d+)$/;
+
+/**
+ * The bus and chip select: the node is dev/spidevB.C as spidev_probe()
+ * names it, and the device's name is that node's (so the core's refusal
+ * of a name in use is the SPI core's refusal of a chip select in use).
+ * Options bus and chipSelect, when given, must agree with the name.
+ */
+function address(name: string, bus: number | undefined, chipSelect: number | undefined): void {
+  const m = NAME.exec(name);
+  const b = intOption('spidev', 'bus', bus, Number(m?.[1] ?? 0), 0, 32767);
+  const c = intOption('spidev', 'chipSelect', chipSelect, Number(m?.[2] ?? 0), 0, 255);
+  if (name !== `spidev${b}.${c}`) {
+    throw new Errno(
+      'EINVAL',
+      `spidev: the device is named spidevB.C after its bus B and chip select C: name it spidev${b}.${c} (or spidev%d.${c}), not ${JSON.stringify(name)}`,
+    );
+  }
+}
+
+export const spidevModel: DeviceModel<SpiDevice> = {
+  name: 'spidev',
+  stream: true,
+  unplugErrno: eshutdown(),
+  unpollMask: DEFAULT_POLLMASK,
+  events: {
+    spi_setup: ['mode', 'bitsPerWord', 'speedHz'],
+    adc_input: ['channel', 'value'],
+  },
+  create(inst, options) {
+    const o = parseOptions('spidev', options, {
+      bus: 'number',
+      chipSelect: 'number',
+      chip: 'string',
+      bufsiz: 'number',
+      maxSpeedHz: 'number',
+      channels: 'array',
+    });
+    address(inst.name, o.bus, o.chipSelect);
+    const kind = (o.chip ?? 'loopback') as ChipKind;
+    if (!CHIP_KINDS.includes(kind))
+      throw new Errno('EINVAL', `spidev: chip must be one of ${CHIP_KINDS.join(', ')}, got ${JSON.stringify(o.chip)}`);
+    if (o.channels !== undefined && kind !== 'mcp3008') throw new Errno('EINVAL', 'spidev: option channels is for chip mcp3008');
+    const channels =
+      o.channels === undefined ? new Array<number>(ADC_CHANNELS).fill(0) : adcChannels('spidev: option channels', o.channels);
+    return new SpiDevice(
+      intOption('spidev', 'bufsiz', o.bufsiz, 4096, 1, MAX_BUFSIZ),
+      makeChip(kind, channels),
+      intOption('spidev', 'maxSpeedHz', o.maxSpeedHz, 1_000_000, CONTROLLER_MIN_HZ, CONTROLLER_MAX_HZ),
+    );
+  },
+  open(file) {
+    file.instance.state.users++;
+  },
+  release(file) {
+    const dev = file.instance.state;
+    if (--dev.users === 0 && dev.lastClosed()) emitSetup(file.instance);
+  },
+  read: spidevRead,
+  write: spidevWrite,
+  ioctl: spidevIoctl,
+  remove(inst) {
+    inst.state.remove();
+  },
+  actions: spidevActions,
+};
