@@ -76,13 +76,8 @@ export const SPI_NBITS_SINGLE = 1;
 export const SPI_NBITS_DUAL = 2;
 export const SPI_NBITS_QUAD = 4;
 
-/**
- * ESHUTDOWN (include/uapi/asm-generic/errno.h): what spidev answers once
- * spidev_remove() has cleared spidev->spi. Node's os.constants.errno has
- * no name for it, so it is made from its number.
- */
-export const ESHUTDOWN = 108;
-export const eshutdown = (): Errno => new Errno(ESHUTDOWN, 'ESHUTDOWN');
+/** What spidev answers once spidev_remove() has cleared spidev->spi. */
+export const eshutdown = (): Errno => new Errno('ESHUTDOWN');
 
 /** One struct spi_ioc_transfer as the caller wrote it. */
 export interface IocTransfer {
