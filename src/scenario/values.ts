@@ -12,7 +12,7 @@ export function matches(e: DeviceEvent, f: EventFilter): boolean {
   return e.type === f.type && (f.device === undefined || e.device === f.device) && f.tests.every((t) => whyNot(t, e, f.type) === null);
 }
 
-const of = (f: EventFilter): string => `${f.type} event${f.device !== undefined ? ` of ${f.device}` : ''}`;
+const ofDevice = (f: EventFilter): string => (f.device !== undefined ? ` of ${f.device}` : '');
 const which = (e: DeviceEvent): string => `${e.device} generation ${e.generation}`;
 
 /**
@@ -26,9 +26,9 @@ export function shortfall(events: readonly DeviceEvent[], f: EventFilter, want: 
   const seen = `${matched} of ${want} matched`;
   const missed = same.filter((e) => !matches(e, f));
   const last = missed[missed.length - 1];
-  if (!last) return `${seen}; no other ${of(f)} was seen`;
+  if (!last) return `${seen}; there was no other ${f.type} event${ofDevice(f)}`;
   const why = f.tests.map((t) => whyNot(t, last, f.type)).find((w) => w !== null);
-  return `${seen}; ${missed.length} other ${of(f)}(s) did not, the last (${which(last)}): ${why}`;
+  return `${seen}; of the ${missed.length} other ${f.type} event(s)${ofDevice(f)}, the last (${which(last)}): ${why}`;
 }
 
 /** Why `expect: {event}` fails on the events counted, or null if it holds. */
@@ -37,7 +37,7 @@ export function eventExpectationFails(events: readonly DeviceEvent[], s: Extract
   if (!holds(s.count, matched.length)) {
     const last = matched[matched.length - 1];
     const lastText = last ? `; the last: ${show(last)}` : '';
-    return `expected the number of ${of(s.filter)}s matching ${s.filter.text} ${s.count.text}, saw ${matched.length}${lastText}`;
+    return `expected the count of events matching ${s.filter.text} ${s.count.text}, saw ${matched.length}${lastText}`;
   }
   const lines = matched.flatMap((e) => failures(s.fields, e, s.filter.type).map((w) => `${w} (${which(e)})`));
   return lines.length ? lines.join('\n') : null;

@@ -74,7 +74,7 @@ describe('scenario schema', () => {
   ]);
 
   it('reads the example scenarios, and their names and filters check', () => {
-    for (const name of ['uio-unplug', 'tcmu-runner-kernel-order', 'tcmu-runner-surprise', 'tcmu-runner-sigterm-hang']) {
+    for (const name of ['uio-unplug', 'uio-restart', 'tcmu-runner-kernel-order', 'tcmu-runner-surprise', 'tcmu-runner-sigterm-hang']) {
       const file = join(import.meta.dirname, '../../examples/scenarios', `${name}.yaml`);
       expect(() => checkScenario(readScenario(SourceDocument.parse(readFileSync(file, 'utf8'), file), '/'), [], eventCatalog(builtinModels))).not.toThrow();
     }
