@@ -961,6 +961,34 @@ os.close(fd)`;
     }
   });
 
+  it("counts from a restart on the daemon too: the stopped instance's open and writes do not satisfy the waits after it", async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    const text = (dev: string, wait: string): string => `name: remote restart
+devices: [{ model: echo, name: ${dev} }]
+timeline:
+  - wait: { opened: ${dev}, timeout: 10s }
+  - wait: { written: ${dev}, count: 3, timeout: 10s }
+  - stop: SIGTERM
+  - start: { command: [sleep, "30"] }
+  - wait: { ${wait}: ${dev}, timeout: 300ms }
+`;
+    const prog = 'import os,sys,time\nfd = os.open(sys.argv[1], os.O_RDWR)\nfor i in range(3): os.write(fd, b"x")\ntime.sleep(30)';
+    try {
+      for (const [dev, wait, message] of [
+        ['rr0', 'written', /ok {4}start sleep 30\n[^]*a write on rr0 did not happen within 300 ms/],
+        ['rr1', 'opened', /ok {4}start sleep 30\n[^]*an open of rr1 did not happen within 300 ms/],
+      ] as const) {
+        const f = await scenario(`remote-restart-${dev}.yaml`, text(dev, wait));
+        const r = await cdevemu(['run', '--socket', d.socket, f, '--', 'python3', '-c', prog, `{mount}/dev/${dev}`]);
+        expect(r.stdout, r.stderr).toMatch(message);
+        expect(r.code).toBe(1);
+      }
+    } finally {
+      await d.stop();
+    }
+  });
+
   it('exits 3 when no daemon answers on the socket', async () => {
     const f = await scenario('none.yaml', 'timeline: [{ expect: { running: true } }]\n');
     const r = await cdevemu(['run', '--socket', join(dir, 'nobody.sock'), f]);
