@@ -345,7 +345,7 @@ function title(s: Step): string {
     case 'signal':
       return `signal ${s.signal} to the program`;
     case 'stop':
-      return `stop the program (${s.signal}, SIGKILL after ${s.timeoutMs}ms)`;
+      return `stop the program (${s.signal}${s.signal === 'SIGKILL' ? '' : `, SIGKILL after ${s.timeoutMs}ms`})`;
     case 'start':
       return s.command ? `start ${s.command.join(' ')}` : 'start the program again';
     case 'replug':
