@@ -317,7 +317,9 @@ class Run {
     const p = this.program;
     if (p?.running) throw new StepFailed(`the program (pid ${p.pid}) is still running: stop it first (a stop step)`);
     await p?.stop(); // reaped, and what it left in its group gone
-    this.window = CountWindow.open(this.events.length, await this.o.target.devices());
+    // The round trip first: the events that come in during it are the stopped instance's.
+    const devices = await this.o.target.devices();
+    this.window = CountWindow.open(this.events.length, devices);
     this.startProgram(s);
   }
 
@@ -358,7 +360,7 @@ class Run {
         return this.until(byType(['released', 'late_released']), s.timeoutMs, `a close of ${dev}`, false);
       case 'read':
       case 'written': {
-        // The ops of this run, on the instances still listed (a freed generation takes its counts with it).
+        // The ops since the window opened, on the instances still listed (a freed generation takes its counts with it).
         const counter = s.what === 'read' ? 'reads' : 'writes';
         const ops = async (): Promise<number> =>
           (await this.o.target.devices()).filter((d) => d.name === dev).reduce((n, d) => n + this.window.opsSince(d, counter), 0);
@@ -440,9 +442,9 @@ class Run {
         if (!p) throw new StepFailed('there is no program under test');
         const e = await within<ProgramExit | null>(p.exited, s.withinMs, () => null);
         if (!e) throw new StepFailed(`the program (pid ${p.pid}) is still running after ${s.withinMs} ms`);
-        const as = typeof s.code === 'number' ? e.code === s.code : e.signal === s.code;
+        const ended = typeof s.code === 'number' ? e.code === s.code : e.signal === s.code;
         const wanted = typeof s.code === 'number' ? `exit code ${s.code}` : `a kill by ${s.code}`;
-        if (e.notStarted || !as) throw new StepFailed(`expected ${wanted}; the program ${describeExit(e)}`);
+        if (e.notStarted || !ended) throw new StepFailed(`expected ${wanted}; the program ${describeExit(e)}`);
         return;
       }
       case 'running': {

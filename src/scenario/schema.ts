@@ -28,7 +28,7 @@
  * target before the run (check.ts).
  */
 import { dirname, resolve } from 'node:path';
-import { ConfigError, SourceDocument, type Field, type FieldPath } from '../config/index.js';
+import { ConfigError, SourceDocument, type Field, type FieldPath, type Mapping } from '../config/index.js';
 import { readDeviceList, readDeviceSpec, readFaultRule, readUnplugMode, type DeviceSpec } from '../config/index.js';
 import { MAX_DURATION_MS, MAX_DURATION_TEXT } from '../limits.js';
 import type { UnplugMode } from '../core/index.js';
@@ -147,7 +147,7 @@ export function readDuration(f: Field): number {
 }
 
 /** A step's argument that is a device name, or a mapping with `device` and other keys. */
-function deviceArg(f: Field, extra: readonly string[]): { device: string; m: ReturnType<Field['mapping']> | null } {
+function deviceArg(f: Field, extra: readonly string[]): { device: string; m: Mapping | null } {
   if (typeof f.value === 'string') return { device: f.string({ nonEmpty: true }), m: null };
   const m = f.mapping(['device', ...extra]);
   return { device: m.get('device').string({ nonEmpty: true }), m };
@@ -244,7 +244,7 @@ function readExpect(f: Field): Step {
  * comparison (default: at least one); `fields` checked on each event
  * matched, so a count that allows none would let them check nothing.
  */
-function readEventExpectation(m: ReturnType<Field['mapping']>): Step {
+function readEventExpectation(m: Mapping): Step {
   const filter = readEventFilter(m.get('event'));
   const c = m.get('count');
   const count = c.present ? (typeof c.value === 'number' ? equalTo(c.number({ integer: true, min: 0 })) : readComparison(c)) : AT_LEAST_ONE;
