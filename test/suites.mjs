@@ -14,6 +14,7 @@ export const unitTests = [
   'test/core/**/*.test.ts',
   'test/config/**/*.test.ts',
   'test/scenario/schema.test.ts',
+  'test/scenario/compare.test.ts',
   'test/control/**/*.test.ts',
   'test/docs/**/*.test.ts',
   'test/netlink/**/*.test.ts',

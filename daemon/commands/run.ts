@@ -15,6 +15,7 @@ import { ControlClient } from '../../src/control/client.js';
 import { ControlServer } from '../../src/control/server.js';
 import { resolveSocketPath } from '../../src/control/socket-path.js';
 import {
+  checkProgramSteps,
   checkScenario,
   eventCatalog,
   junitXml,
@@ -96,6 +97,7 @@ async function runScenarioFile(file: string, command: string[], o: RunOpts): Pro
   }
   // A bad file is reported before anything is mounted (ConfigError: exit 2).
   const scenario = await loadScenario(file);
+  checkProgramSteps(scenario, command.length > 0);
   const presetName = o.preset ?? scenario.preset;
   const remote = o.socket !== undefined || Boolean(process.env.CDEVEMU_SOCKET);
   if (presetName && remote) throw new CliError(Exit.usage, `preset ${presetName} needs the private emulator (its netlink family is served by this process), not --socket`);

@@ -24,24 +24,59 @@ export const CoreEvent = {
 export type CoreEventType = (typeof CoreEvent)[keyof typeof CoreEvent];
 
 /**
+ * What a detail field holds, so a scenario's comparison can be checked
+ * against it before the run (a string compared with `>=` is refused);
+ * `any` when it varies.
+ */
+export type EventFieldType = 'number' | 'string' | 'boolean' | 'list' | 'mapping' | 'any';
+
+/**
+ * A model's declaration of one event's detail fields: their names (types
+ * unknown), or each name with its type.
+ */
+export type EventFieldsDeclaration = readonly string[] | Readonly<Record<string, EventFieldType>>;
+
+/** The declared type of field `name`, `any` if declared without one; undefined if not declared. */
+export function declaredType(d: EventFieldsDeclaration, name: string): EventFieldType | undefined {
+  if (Array.isArray(d)) return d.includes(name) ? 'any' : undefined;
+  const typed = d as Readonly<Record<string, EventFieldType>>;
+  return Object.hasOwn(typed, name) ? typed[name] : undefined;
+}
+
+/** A declaration as field name -> type (`any` for names declared without one). */
+export function declaredFields(d: EventFieldsDeclaration): ReadonlyMap<string, EventFieldType> {
+  return Array.isArray(d) ? new Map(d.map((n: string) => [n, 'any'])) : new Map(Object.entries(d as Record<string, EventFieldType>));
+}
+
+/** The type a declaration would give `v` (null and undefined: none). */
+export function fieldTypeOf(v: unknown): EventFieldType | null {
+  if (v === null || v === undefined) return null;
+  if (Array.isArray(v)) return 'list';
+  if (typeof v === 'object') return 'mapping';
+  if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return typeof v as 'number' | 'string' | 'boolean';
+  return 'any';
+}
+
+/**
  * The detail fields each core event carries beside its identity (the
  * record() calls in fops.ts, probe.ts, unplug.ts, instance.ts and
- * devices.ts; docs/control-api.md#events), so a scenario's event filter
- * naming another is refused rather than left to match nothing.
+ * devices.ts; docs/control-api.md#events), with their types, so a
+ * scenario's event filter naming another, or comparing one with a value
+ * of another type, is refused rather than left to match nothing.
  */
-export const CORE_EVENT_FIELDS: Readonly<Record<CoreEventType, readonly string[]>> = {
-  plugged: ['model', 'nodePath', 'regions'],
-  opened: ['file', 'pid', 'comm', 'flags'],
-  released: ['file', 'pid'],
-  unplug_started: ['drainTimeoutMs', 'mode'],
-  regions_revoked: ['revoked', 'kept', 'mappings'],
-  stuck: ['op', 'pid', 'comm', 'sinceMs'],
-  drained: ['drainedInMs', 'stuck'],
-  removed: [],
-  late_released: ['file', 'pid'],
-  freed: [],
-  action: ['action'],
-  fault_fired: ['rule', 'action', 'op', 'pid', 'comm'],
+export const CORE_EVENT_FIELDS: Readonly<Record<CoreEventType, Readonly<Record<string, EventFieldType>>>> = {
+  plugged: { model: 'string', nodePath: 'string', regions: 'list' },
+  opened: { file: 'number', pid: 'number', comm: 'string', flags: 'number' },
+  released: { file: 'number', pid: 'number' },
+  unplug_started: { drainTimeoutMs: 'number', mode: 'string' },
+  regions_revoked: { revoked: 'list', kept: 'number', mappings: 'number' },
+  stuck: { op: 'string', pid: 'number', comm: 'string', sinceMs: 'number' },
+  drained: { drainedInMs: 'number', stuck: 'number' },
+  removed: {},
+  late_released: { file: 'number', pid: 'number' },
+  freed: {},
+  action: { action: 'string' },
+  fault_fired: { rule: 'string', action: 'string', op: 'string', pid: 'number', comm: 'string' },
 };
 
 export function isCoreEvent(type: string): type is CoreEventType {

@@ -6,7 +6,7 @@
  */
 import { E, Errno, toErrno } from '../errno.js';
 import { POLLERR, POLLHUP, type IoContext, type PollMask } from '../devio.js';
-import { CoreEvent, isCoreEvent, type DeviceEvent } from './events.js';
+import { CoreEvent, declaredType, fieldTypeOf, isCoreEvent, type DeviceEvent } from './events.js';
 import type { OpenFile } from './file.js';
 import { OpGate, type Caller, type Handler } from './gate.js';
 import type { FaultableOp, Logger, OpInterceptor, PublishedDevice, UnplugReport } from './host.js';
@@ -153,8 +153,12 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     if (declared) {
       const fields = Object.hasOwn(declared, type) ? declared[type]! : null;
       if (!fields) throw new Error(`model ${this.model} emits '${type}', which its events do not declare`);
-      for (const k of Object.keys(details)) {
-        if (!fields.includes(k)) throw new Error(`model ${this.model}: event '${type}' carries '${k}', which its events do not declare`);
+      for (const [k, v] of Object.entries(details)) {
+        const want = declaredType(fields, k);
+        if (!want) throw new Error(`model ${this.model}: event '${type}' carries '${k}', which its events do not declare`);
+        // A scenario's comparisons were checked against the declared type (src/scenario/check.ts).
+        const got = fieldTypeOf(v);
+        if (want !== 'any' && got !== null && got !== want) throw new Error(`model ${this.model}: event '${type}' field '${k}' is a ${got}, declared ${want}`);
       }
     }
     // A timer the model forgot to cancel in remove() must not append to a finished lifecycle.

@@ -6,6 +6,7 @@
 import type { Errno } from '../errno.js';
 import type { IoctlReply, IoctlRequest, PollMask, SYS_DIR } from '../devio.js';
 import type { WaitQueue } from './waitqueue.js';
+import type { EventFieldsDeclaration } from './events.js';
 
 /** live -> unplugging -> gone (remove() returned) -> freed (last reference dropped). */
 export type Lifecycle = 'live' | 'unplugging' | 'gone' | 'freed';
@@ -133,11 +134,14 @@ export interface DeviceModel<S> {
   actions?: Record<string, (inst: Instance<S>, arg: unknown) => unknown>;
   /**
    * The events the model emits (inst.emit()), each with the detail fields
-   * it may carry. Once declared, emitting another type or field throws, and
-   * `cdevemu run` refuses a scenario whose event filter names one the model
-   * does not declare; without it, such filters are taken unchecked.
+   * it may carry: their names, or each name with its type
+   * (`{ expired: { timeout: 'number', count: 'number' } }`). Once declared,
+   * emitting another type or field, or a typed field's value of another
+   * type, throws, and `cdevemu run` refuses a scenario whose event filter
+   * names one the model does not declare, or compares a typed field with a
+   * value of another type; without it, such filters are taken unchecked.
    */
-  events?: Readonly<Record<string, readonly string[]>>;
+  events?: Readonly<Record<string, EventFieldsDeclaration>>;
 }
 
 export interface Counters {

@@ -146,9 +146,9 @@ export const watchdogModel: DeviceModel<WatchdogState> = {
   unplugErrno: new Errno('ENODEV'),
   unpollMask: DEFAULT_POLLMASK,
   events: {
-    pretimeout: ['pretimeout', 'timeout'],
-    expired: ['timeout', 'count', 'sinceKeepaliveMs'],
-    not_stopped: ['message', 'timeout'],
+    pretimeout: { pretimeout: 'number', timeout: 'number' },
+    expired: { timeout: 'number', count: 'number', sinceKeepaliveMs: 'number' },
+    not_stopped: { message: 'string', timeout: 'number' },
   },
   create(_inst, options) {
     const o = parseOptions('watchdog', options, {

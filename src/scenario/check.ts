@@ -8,19 +8,23 @@
  * - a fault rule's `device` glob matches at least one of the names the
  *   target has or the scenario plugs anywhere (a rule may wait for a device
  *   plugged later);
- * - an event filter names an event type there is, and only fields an
- *   event of that type carries.
+ * - an event filter, or an event expectation's `fields`, names an event
+ *   type there is, only fields an event of that type carries, and compares
+ *   each with a value of the type it is declared to hold (a string is not
+ *   compared with `>=`; compare.ts).
  *
  * Each refusal is a ConfigError at the offending line (exit 2).
  */
-import { CORE_EVENT_FIELDS } from '../core/events.js';
+import { CORE_EVENT_FIELDS, declaredFields, type EventFieldType } from '../core/events.js';
 import type { AnyDeviceModel } from '../core/index.js';
 import { globMatcher } from '../faults/glob.js';
+import type { Comparison } from './compare.js';
 import type { Scenario } from './schema.js';
 
 /** The event types a run can meet, each with its detail fields. */
 export interface EventCatalog {
-  fields: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Each type's fields, with their types (`any` where a model declares names only). */
+  fields: ReadonlyMap<string, ReadonlyMap<string, EventFieldType>>;
   /**
    * Whether every type is in `fields`: false when some model does not
    * declare its events (DeviceModel.events), or the models are a daemon's,
@@ -30,22 +34,39 @@ export interface EventCatalog {
 }
 
 /** The fields a filter may name beside the type's own. */
-const IDENTITY = ['type', 'device', 'generation'];
+const IDENTITY: ReadonlyMap<string, EventFieldType> = new Map([
+  ['device', 'string'],
+  ['generation', 'number'],
+]);
 
 /** The core events, and those the given models declare; `models` null: not known (a daemon's). */
 export function eventCatalog(models: readonly AnyDeviceModel[] | null): EventCatalog {
-  const fields = new Map<string, Set<string>>();
-  const add = (type: string, names: readonly string[]): void => {
-    const set = fields.get(type) ?? new Set<string>();
-    for (const n of names) set.add(n);
-    fields.set(type, set);
+  const fields = new Map<string, Map<string, EventFieldType>>();
+  const add = (type: string, declared: ReadonlyMap<string, EventFieldType>): void => {
+    const known = fields.get(type) ?? new Map<string, EventFieldType>();
+    // Two models declaring one type with different types for a field: either may be met.
+    for (const [n, t] of declared) known.set(n, known.has(n) && known.get(n) !== t ? 'any' : t);
+    fields.set(type, known);
   };
-  for (const [type, names] of Object.entries(CORE_EVENT_FIELDS)) add(type, names);
-  for (const m of models ?? []) for (const [type, names] of Object.entries(m.events ?? {})) add(type, names);
+  for (const [type, decl] of Object.entries(CORE_EVENT_FIELDS)) add(type, declaredFields(decl));
+  for (const m of models ?? []) for (const [type, decl] of Object.entries(m.events ?? {})) add(type, declaredFields(decl));
   return { fields, complete: models !== null && models.every((m) => m.events !== undefined) };
 }
 
 const listed = (names: Iterable<string>): string => [...names].sort().join(', ') || 'none';
+
+/**
+ * A `stop` step, or a `start` step without its own command, needs a
+ * program under test: the scenario's, or `command` (`cdevemu run ... --
+ * CMD`) when one is given.
+ */
+export function checkProgramSteps(s: Scenario, command: boolean): void {
+  if (command || s.program) return;
+  const i = s.timeline.findIndex((t) => t.step.kind === 'stop' || (t.step.kind === 'start' && !t.step.command));
+  if (i < 0) return;
+  const kind = s.timeline[i]!.step.kind;
+  throw s.doc.error(['timeline', i, kind], `there is no program under test to ${kind === 'stop' ? 'stop' : 'start again'} (give the scenario a program, or a command after --)`);
+}
 
 /** Throws a ConfigError at the first name or filter that refers to nothing; `present`: the target's device names at the start. */
 export function checkScenario(s: Scenario, present: readonly string[], events: EventCatalog): void {
@@ -73,15 +94,29 @@ function checkDeviceNames(s: Scenario, present: readonly string[]): void {
 
 function checkEventFilters(s: Scenario, events: EventCatalog): void {
   for (const f of s.filters) {
-    const type = String(f.match.type);
-    const fields = events.fields.get(type);
+    const fields = events.fields.get(f.type);
     if (!fields) {
-      if (events.complete) throw s.doc.error([...f.path, 'type'], `unknown event type ${JSON.stringify(type)} (known: ${listed(events.fields.keys())})`);
+      if (events.complete) throw s.doc.error(f.typePath, `unknown event type ${JSON.stringify(f.type)} (known: ${listed(events.fields.keys())})`);
       continue;
     }
-    for (const k of Object.keys(f.match)) {
-      if (IDENTITY.includes(k) || fields.has(k)) continue;
-      throw s.doc.error([...f.path, k], `${type} events have no field ${k} (their fields: ${[...IDENTITY.slice(1), ...fields].join(', ')})`, { key: true });
+    for (const t of f.tests) {
+      const [head, ...inside] = t.path;
+      const type = IDENTITY.get(head!) ?? fields.get(head!);
+      if (!type) {
+        const theirs = [...IDENTITY.keys(), ...fields.keys()].join(', ');
+        throw s.doc.error(t.at, `${f.type} events have no field ${head} (their fields: ${theirs})`, { key: true });
+      }
+      const why = mismatch(type, head!, inside.length > 0, t.cmp);
+      if (why) throw s.doc.error(t.at, `${f.type}'s ${head} is ${why}`, { key: inside.length > 0 });
     }
   }
+}
+
+/** Why `cmp` on field `name` of `type` (on a field inside it, if `inside`) can never hold, or null. */
+function mismatch(type: EventFieldType, name: string, inside: boolean, cmp: Comparison): string | null {
+  if (type === 'any') return null;
+  const scalar = type === 'number' || type === 'string' || type === 'boolean';
+  if (inside) return scalar ? `a ${type}, with no fields inside` : null;
+  if (!scalar) return `a ${type}: compare a field inside it (${type === 'list' ? `${name}.0 is its first item` : `${name}.FIELD`})`;
+  return cmp.kind !== null && cmp.kind !== type ? `a ${type}; ${cmp.text} compares a ${cmp.kind}: it can never hold` : null;
 }

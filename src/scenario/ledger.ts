@@ -25,9 +25,6 @@ export interface GenerationRecord {
   lateReleases: number;
   /** Handlers an unplug of it gave up on (`drained`'s count). */
   stuck: number;
-  /** Its read and write counts when the run started: waits count the ops of the run only. */
-  readsAtStart: number;
-  writesAtStart: number;
 }
 
 export class Ledger {
@@ -39,7 +36,7 @@ export class Ledger {
     const key = `${name}\0${generation}`;
     let g = this.gens.get(key);
     if (!g) {
-      g = { name, generation, unplugged: false, unpluggedInRun: false, drained: false, openAtStart: 0, opened: 0, closed: 0, lateReleases: 0, stuck: 0, readsAtStart: 0, writesAtStart: 0 };
+      g = { name, generation, unplugged: false, unpluggedInRun: false, drained: false, openAtStart: 0, opened: 0, closed: 0, lateReleases: 0, stuck: 0 };
       this.gens.set(key, g);
     }
     return g;
@@ -55,8 +52,6 @@ export class Ledger {
       const g = this.get(d.name, d.generation);
       g.openAtStart = d.holders.length;
       g.unplugged ||= d.state !== 'live';
-      g.readsAtStart = d.reads;
-      g.writesAtStart = d.writes;
     }
   }
 

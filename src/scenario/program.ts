@@ -111,7 +111,8 @@ export class Program {
     return e;
   }
 
-  private killGroup(signal: NodeJS.Signals): void {
+  /** Sends `signal` to the program's process group: it and what it forked. */
+  killGroup(signal: NodeJS.Signals): void {
     if (!this.child.pid) return;
     try {
       process.kill(-this.child.pid, signal);

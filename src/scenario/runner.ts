@@ -3,6 +3,8 @@
  * under test, and walks the timeline, printing each step as it passes. The
  * first failed step ends the run. The program is stopped on every path out.
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { DeviceEvent } from '../core/events.js';
 import { bindCommand, type Bind } from './bind.js';
 import { LogFollower } from './follow.js';
@@ -10,8 +12,12 @@ import { MAX_DURATION_MS } from '../limits.js';
 import { heldFds } from './holders.js';
 import { everOpened, Ledger, openFiles, type GenerationRecord } from './ledger.js';
 import { describeExit, Program, type ProgramExit } from './program.js';
+import { within } from './race.js';
+import { openedUnder, stopProgram, type ProgramInstance } from './restart.js';
 import { BIND_FORM, parseBind, type Scenario, type Step, type TimelineStep } from './schema.js';
 import type { ScenarioTarget, TargetDevice } from './target.js';
+import { eventExpectationFails, matches, resultExpectationFails, shortfall } from './values.js';
+import { CountWindow } from './window.js';
 
 export interface StepResult {
   title: string;
@@ -70,26 +76,19 @@ class StepFailed extends Error {}
 const POLL_MS = 10;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Races `p` against a timer that is always cleared, so no timer outlives the step. */
-async function within<T>(p: Promise<T>, ms: number, onTimeout: () => T | Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<T>((resolve, reject) => (timer = setTimeout(() => Promise.resolve().then(onTimeout).then(resolve, reject), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 const secs = (ms: number): string => `${(ms / 1000).toFixed(3)}s`;
-
-function matches(e: DeviceEvent, want: Record<string, unknown>): boolean {
-  return Object.entries(want).every(([k, v]) => e[k] === v);
-}
 
 class Run {
   private readonly events: DeviceEvent[] = [];
   private readonly ledger = new Ledger();
   private readonly t0 = performance.now();
+  /** The current instance of the program under test (restart.ts); null before the first starts, or if there is none. */
   private program: Program | null = null;
+  private readonly instances: ProgramInstance[] = [];
+  /** What waits and event expectations count: since the current instance started (window.ts). */
+  private window = CountWindow.open(0, []);
+  /** Action results saved with `as`. */
+  private readonly results = new Map<string, unknown>();
   private logs: LogFollower | null = null;
   /** Rejects when the run is interrupted; raced against every step. */
   private readonly interrupted: Promise<never>;
@@ -120,7 +119,9 @@ class Run {
     );
     const steps: StepResult[] = [];
     try {
-      this.ledger.start(await this.o.target.devices());
+      const atStart = await this.o.target.devices();
+      this.ledger.start(atStart);
+      this.window = CountWindow.open(0, atStart);
       await this.setUp();
       this.startProgram();
       const deadline = this.s.timeoutMs;
@@ -166,13 +167,20 @@ class Run {
     }
   }
 
-  private startProgram(): void {
+  /** The program to start: the command line's (`-- CMD`), the scenario's, or none. */
+  private get programCommand(): string[] | undefined {
+    const argv = this.o.command ?? this.s.program?.command;
+    return argv && argv.length > 0 ? argv : undefined;
+  }
+
+  /** Starts an instance of the program: the first with the run, others for a `start` step (`again`), which may give its own command and environment. */
+  private startProgram(again?: Extract<Step, { kind: 'start' }>): void {
     const spec = this.s.program;
     // A command from the command line runs where cdevemu run was started;
-    // the scenario's own, relative to the scenario file.
-    const argv = this.o.command ?? spec?.command;
-    const cwd = this.o.command ? process.cwd() : spec?.cwd;
-    if (!argv || argv.length === 0) return;
+    // the scenario's own, and a start step's, relative to the scenario file.
+    const argv = again?.command ?? this.programCommand;
+    const cwd = again?.command ? again.cwd : this.o.command ? process.cwd() : spec?.cwd;
+    if (!argv) return;
     const mount = this.o.target.mountpoint;
     const setup = this.o.setup;
     const binds: Bind[] = [
@@ -184,22 +192,37 @@ class Run {
       }),
     ];
     const cmd = this.expand(argv);
-    const full = binds.length ? bindCommand(binds, this.o.stageDir, cmd, { notifyFd3: true }) : cmd;
+    const full = binds.length ? bindCommand(binds, this.stageDir(), cmd, { notifyFd3: true }) : cmd;
     const indent = ' '.repeat(11);
-    if (setup?.logFiles.length) {
+    if (setup?.logFiles.length && !this.logs) {
       this.logs = new LogFollower(setup.logFiles, (_file, line) => this.o.out(`${indent}~ ${line}`));
       this.logs.start();
     }
+    const startedAt = Date.now();
     this.program = new Program(full, {
-      env: { ...process.env, ...setup?.env, ...this.o.env, ...this.expand(spec?.env), CDEVEMU_MOUNT: mount, CDEVEMU_TMP: this.o.tmpDir },
+      env: { ...process.env, ...setup?.env, ...this.o.env, ...this.expand(spec?.env), ...this.expand(again?.env), CDEVEMU_MOUNT: mount, CDEVEMU_TMP: this.o.tmpDir },
       ...(cwd ? { cwd } : {}),
       onLine: (stream, line) => this.o.out(`${indent}${stream === 'err' ? '!' : '|'} ${line}`),
       readyPipe: binds.length > 0,
     });
     if (this.program.pid !== undefined) setup?.started?.(this.program.pid);
+    const instance: ProgramInstance = { n: this.instances.length + 1, program: this.program, startedAt, endedAt: null };
+    this.instances.push(instance);
     const binding = binds.length ? ` with ${binds.length} bind(s)` : '';
-    this.o.out(`${this.stamp()} started ${cmd.join(' ')} (pid ${this.program.pid ?? '?'})${binding}${this.o.presetName ? `, preset ${this.o.presetName}` : ''}`);
-    void this.program.exited.then((e) => this.o.out(`${this.stamp()} program ${describeExit(e)}`));
+    const which = instance.n > 1 ? `, instance ${instance.n}` : '';
+    this.o.out(`${this.stamp()} started ${cmd.join(' ')} (pid ${this.program.pid ?? '?'}${which})${binding}${this.o.presetName ? `, preset ${this.o.presetName}` : ''}`);
+    void this.program.exited.then((e) => {
+      instance.endedAt = Date.now();
+      this.o.out(`${this.stamp()} program ${describeExit(e)}`);
+    });
+  }
+
+  /** Where an instance's bind namespace stages its overlays: an empty directory each. */
+  private stageDir(): string {
+    if (this.instances.length === 0) return this.o.stageDir;
+    const dir = join(this.o.stageDir, `instance-${this.instances.length + 1}`);
+    mkdirSync(dir);
+    return dir;
   }
 
   private async runStep(ts: TimelineStep, deadlineMs: number): Promise<StepResult> {
@@ -228,9 +251,11 @@ class Run {
         return sleep(s.ms);
       case 'wait':
         return this.wait(s);
-      case 'action':
-        await t.action(s.device, s.action, s.arg);
+      case 'action': {
+        const result = await t.action(s.device, s.action, s.arg);
+        if (s.as !== undefined) this.results.set(s.as, result);
         return;
+      }
       case 'fault':
         return t.addFault(s.rule);
       case 'plug':
@@ -249,13 +274,53 @@ class Run {
         process.kill(p.pid, s.signal);
         return;
       }
+      case 'stop':
+        return this.stop(s);
+      case 'start':
+        return this.start(s);
       case 'expect':
         return this.expect(s);
     }
   }
 
+  /** The events in the window: since the current instance of the program started. */
+  private get counted(): DeviceEvent[] {
+    return this.events.slice(this.window.firstEvent);
+  }
+
   private count(pred: (e: DeviceEvent) => boolean): number {
-    return this.events.filter(pred).length;
+    return this.counted.filter(pred).length;
+  }
+
+  /** Ends the current instance (restart.ts); fails if it had already exited, or needed SIGKILL. */
+  private async stop(s: Extract<Step, { kind: 'stop' }>): Promise<void> {
+    const p = this.program;
+    if (!p) throw new StepFailed('there is no program under test to stop');
+    if (!p.running) throw new StepFailed(`the program ${describeExit(await p.exited)} before this step: there was nothing to stop`);
+    const t = performance.now();
+    const r = await stopProgram(p, s.signal, s.timeoutMs);
+    const ms = Math.round(performance.now() - t);
+    if (!r.killed) {
+      this.o.out(`           stopped: ${s.signal}, then the program ${describeExit(r.exit)} after ${ms} ms`);
+      return;
+    }
+    const after = r.exit ? `; it then ${describeExit(r.exit)}` : `, and it had still not exited ${s.timeoutMs} ms later`;
+    throw new StepFailed(`the program (pid ${p.pid}) did not exit within ${s.timeoutMs} ms of ${s.signal}: killed it with SIGKILL${after}`);
+  }
+
+  /**
+   * Starts another instance once the current one has exited, and opens a
+   * new count window (window.ts): taken after a round trip to the target,
+   * so what a daemon sent of the stopped instance's events is in.
+   */
+  private async start(s: Extract<Step, { kind: 'start' }>): Promise<void> {
+    const p = this.program;
+    if (p?.running) throw new StepFailed(`the program (pid ${p.pid}) is still running: stop it first (a stop step)`);
+    await p?.stop(); // reaped, and what it left in its group gone
+    // The round trip first: the events that come in during it are the stopped instance's.
+    const devices = await this.o.target.devices();
+    this.window = CountWindow.open(this.events.length, devices);
+    this.startProgram(s);
   }
 
   /** Fails the step if the daemon's event stream has ended: what happened since is unknown. */
@@ -278,7 +343,13 @@ class Run {
 
   private async wait(s: Extract<Step, { kind: 'wait' }>): Promise<void> {
     if (s.what === 'event') {
-      return this.until(() => this.count((e) => matches(e, s.match)) >= s.count, s.timeoutMs, `event ${JSON.stringify(s.match)}`, false);
+      const what = `event ${s.filter.text}${s.count > 1 ? ` x${s.count}` : ''}`;
+      try {
+        return await this.until(() => this.count((e) => matches(e, s.filter)) >= s.count, s.timeoutMs, what, false);
+      } catch (err) {
+        if (!(err instanceof StepFailed) || this.ledger.lost) throw err;
+        throw new StepFailed(`${err.message}: ${shortfall(this.counted, s.filter, s.count)}`);
+      }
     }
     const dev = s.device;
     const byType = (types: string[]) => () => this.count((e) => e.device === dev && types.includes(e.type)) >= s.count;
@@ -289,14 +360,10 @@ class Run {
         return this.until(byType(['released', 'late_released']), s.timeoutMs, `a close of ${dev}`, false);
       case 'read':
       case 'written': {
-        // The ops of this run, on the instances still listed (a freed generation takes its counts with it).
+        // The ops since the window opened, on the instances still listed (a freed generation takes its counts with it).
         const counter = s.what === 'read' ? 'reads' : 'writes';
-        const atStart = (d: TargetDevice): number => {
-          const g = this.ledger.generations(d.name).find((r) => r.generation === d.generation);
-          return (counter === 'reads' ? g?.readsAtStart : g?.writesAtStart) ?? 0;
-        };
         const ops = async (): Promise<number> =>
-          (await this.o.target.devices()).filter((d) => d.name === dev).reduce((n, d) => n + d[counter] - atStart(d), 0);
+          (await this.o.target.devices()).filter((d) => d.name === dev).reduce((n, d) => n + this.window.opsSince(d, counter), 0);
         return this.until(async () => (await ops()) >= s.count, s.timeoutMs, `a ${s.what === 'read' ? 'read' : 'write'} on ${dev}`, true);
       }
     }
@@ -375,7 +442,9 @@ class Run {
         if (!p) throw new StepFailed('there is no program under test');
         const e = await within<ProgramExit | null>(p.exited, s.withinMs, () => null);
         if (!e) throw new StepFailed(`the program (pid ${p.pid}) is still running after ${s.withinMs} ms`);
-        if (e.notStarted || e.code !== s.code) throw new StepFailed(`expected exit code ${s.code}; the program ${describeExit(e)}`);
+        const ended = typeof s.code === 'number' ? e.code === s.code : e.signal === s.code;
+        const wanted = typeof s.code === 'number' ? `exit code ${s.code}` : `a kill by ${s.code}`;
+        if (e.notStarted || !ended) throw new StepFailed(`expected ${wanted}; the program ${describeExit(e)}`);
         return;
       }
       case 'running': {
@@ -399,6 +468,17 @@ class Run {
         }
         return;
       }
+      case 'event': {
+        const why = eventExpectationFails(this.counted, s);
+        if (why) throw new StepFailed(why);
+        return;
+      }
+      case 'result': {
+        // The step that saves it ran before this one (schema.ts checks the order), and a failed step ends the run.
+        const why = resultExpectationFails(this.results.get(s.name), s);
+        if (why) throw new StepFailed(why);
+        return;
+      }
     }
   }
 
@@ -408,7 +488,8 @@ class Run {
       for (const h of d.holders) {
         const fds = heldFds(h.pid, this.o.target.mountpoint).map((f) => `fd ${f.fd} (${f.path})`);
         const held = fds.length ? `holds ${fds.join(', ')}` : 'holds an open file description';
-        lines.push(`  pid ${h.pid} (${h.comm || '?'}) ${held} on generation ${d.generation}, open ${secs(Date.now() - h.openedAt)}`);
+        const under = openedUnder(this.instances, h.pid, h.openedAt);
+        lines.push(`  pid ${h.pid} (${h.comm || '?'}) ${held} on generation ${d.generation}, open ${secs(Date.now() - h.openedAt)}${under}`);
       }
     }
     return lines.join('\n');

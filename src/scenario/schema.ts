@@ -16,36 +16,51 @@
  *     - expect: { exit: 0, within: 5s }
  *
  * Also `plug: {model, name, options}` (a device added while the program
- * runs), `signal: SIGTERM` (to the program), and `preset: tcmu` at the top
- * (the program's namespace prepared for tcmu-runner, src/tcmu/preset.ts).
+ * runs), `signal: SIGTERM` (to the program), `stop: {signal, timeout}` and
+ * `start: {command?, env?}` (a restart, restart.ts), `action: {..., as: r}`
+ * then `expect: {result: r, fields: {count: {'>=': 1}}}` and
+ * `expect: {event: FILTER, count, fields}` (comparisons, compare.ts), and
+ * `preset: tcmu` at the top (the program's namespace prepared for
+ * tcmu-runner, src/tcmu/preset.ts).
  *
  * Every error names the file, the line and the field (src/config/document.ts).
  * The device names and event filters it collects are checked against the
  * target before the run (check.ts).
  */
 import { dirname, resolve } from 'node:path';
-import { ConfigError, SourceDocument, type Field, type FieldPath } from '../config/index.js';
+import { ConfigError, SourceDocument, type Field, type FieldPath, type Mapping } from '../config/index.js';
 import { readDeviceList, readDeviceSpec, readFaultRule, readUnplugMode, type DeviceSpec } from '../config/index.js';
 import { MAX_DURATION_MS, MAX_DURATION_TEXT } from '../limits.js';
 import type { UnplugMode } from '../core/index.js';
 import type { FaultRuleSpec } from '../faults/index.js';
 import { constants } from 'node:os';
+import { AT_LEAST_ONE, equalTo, holds, readComparison, readFieldTest, readFieldTests, type Comparison, type FieldTest } from './compare.js';
 
 export type Step =
   | { kind: 'sleep'; ms: number }
   | { kind: 'wait'; what: 'opened' | 'read' | 'written' | 'released'; device: string; count: number; timeoutMs: number }
-  | { kind: 'wait'; what: 'event'; match: Record<string, unknown>; count: number; timeoutMs: number }
-  | { kind: 'action'; device: string; action: string; arg?: unknown }
+  | { kind: 'wait'; what: 'event'; filter: EventFilter; count: number; timeoutMs: number }
+  /** `as`: the name its result is saved under, for `expect: {result}`. */
+  | { kind: 'action'; device: string; action: string; arg?: unknown; as?: string }
   | { kind: 'fault'; rule: FaultRuleSpec }
   | { kind: 'plug'; spec: DeviceSpec }
   | { kind: 'unplug'; device: string; drainTimeoutMs?: number; mode?: UnplugMode }
   | { kind: 'signal'; signal: NodeJS.Signals }
   | { kind: 'replug'; device: string; options?: unknown }
+  /** Ends the program: `signal` to its process group, SIGKILL if it has not exited within `timeoutMs`. */
+  | { kind: 'stop'; signal: NodeJS.Signals; timeoutMs: number }
+  /** Starts it again: its own command, or `command` (run in `cwd`); `env` added to its environment. */
+  | { kind: 'start'; command?: string[]; cwd: string; env: Record<string, string> }
   | { kind: 'expect'; what: 'released'; device: string; withinMs: number }
   | { kind: 'expect'; what: 'lateReleases'; device: string; count: number; withinMs: number }
-  | { kind: 'expect'; what: 'exit'; code: number; withinMs: number }
+  /** `code` an exit code, or the signal that killed it. */
+  | { kind: 'expect'; what: 'exit'; code: number | NodeJS.Signals; withinMs: number }
   | { kind: 'expect'; what: 'running' }
-  | { kind: 'expect'; what: 'noStuck' };
+  | { kind: 'expect'; what: 'noStuck' }
+  /** The events FILTER matches now: their number satisfies `count`, and each satisfies `fields`. */
+  | { kind: 'expect'; what: 'event'; filter: EventFilter; count: Comparison; fields: FieldTest[] }
+  /** The result an earlier action saved as `name` satisfies `fields`. */
+  | { kind: 'expect'; what: 'result'; name: string; fields: FieldTest[] };
 
 export interface TimelineStep {
   step: Step;
@@ -76,10 +91,24 @@ export interface DeviceRef {
   path: FieldPath;
 }
 
-/** A `wait: {event: ...}` filter and where it is, for check.ts. */
+/**
+ * An event filter: the events of `type` (of `device`, if given) whose
+ * fields (`generation` and the type's own) satisfy every test.
+ */
 export interface EventFilter {
-  match: Record<string, unknown>;
-  path: FieldPath;
+  type: string;
+  device?: string;
+  tests: FieldTest[];
+  /** The filter as written, for titles: `{"type":"opened","device":"uio0"}`. */
+  text: string;
+}
+
+/** The comparisons on one event type's fields, for check.ts: a filter's, and an event expectation's `fields`. */
+export interface EventTests {
+  type: string;
+  /** Where the type is named. */
+  typePath: FieldPath;
+  tests: FieldTest[];
 }
 
 export interface Scenario {
@@ -88,7 +117,7 @@ export interface Scenario {
   doc: SourceDocument;
   /** Every device name used, in the order the run meets them: devices, faults, then the timeline. */
   refs: DeviceRef[];
-  filters: EventFilter[];
+  filters: EventTests[];
   name: string;
   devices: DeviceSpec[];
   faults: FaultRuleSpec[];
@@ -118,7 +147,7 @@ export function readDuration(f: Field): number {
 }
 
 /** A step's argument that is a device name, or a mapping with `device` and other keys. */
-function deviceArg(f: Field, extra: readonly string[]): { device: string; m: ReturnType<Field['mapping']> | null } {
+function deviceArg(f: Field, extra: readonly string[]): { device: string; m: Mapping | null } {
   if (typeof f.value === 'string') return { device: f.string({ nonEmpty: true }), m: null };
   const m = f.mapping(['device', ...extra]);
   return { device: m.get('device').string({ nonEmpty: true }), m };
@@ -133,26 +162,27 @@ function readWait(f: Field): Step {
   const given = [...WAITS, 'event'].filter((k) => m.get(k).present);
   if (given.length !== 1) throw f.error(`give exactly one of ${[...WAITS, 'event'].join(', ')}`);
   const what = given[0]!;
-  if (what === 'event') return { kind: 'wait', what: 'event', match: readEventFilter(m.get('event')), count, timeoutMs };
+  if (what === 'event') return { kind: 'wait', what: 'event', filter: readEventFilter(m.get('event')), count, timeoutMs };
   return { kind: 'wait', what: what as (typeof WAITS)[number], device: m.get(what).string({ nonEmpty: true }), count, timeoutMs };
 }
 
 /**
- * An event filter: `type`, and fields whose values the event's must equal
- * (a string, number, true/false or null; a list or mapping would equal no
- * event's). Which fields an event of that type has is checked with the
- * models (check.ts).
+ * An event filter: `type`, optionally `device` (a name), and fields with
+ * the value each must equal or a comparison (compare.ts). Which fields an
+ * event of that type has, and their types, are checked with the models
+ * (check.ts).
  */
-function readEventFilter(f: Field): Record<string, unknown> {
+function readEventFilter(f: Field): EventFilter {
   const m = f.mapping(null);
-  m.get('type').string({ nonEmpty: true });
-  m.get('device').optional((d) => d.string({ nonEmpty: true }));
-  m.get('generation').optional((g) => g.number({ integer: true, min: 1 }));
-  for (const k of Object.keys(m.value)) {
-    const v = m.value[k];
-    if (v !== null && typeof v === 'object') throw m.get(k).error('a filter compares a string, number, true/false or null, not a list or mapping');
-  }
-  return m.value;
+  const type = m.get('type').string({ nonEmpty: true });
+  const device = m.get('device').optional((d) => d.string({ nonEmpty: true }));
+  const gen = m.get('generation');
+  // A plain generation names one; 0 never exists.
+  if (gen.present && (typeof gen.value === 'number' || gen.value === null)) gen.number({ integer: true, min: 1 });
+  const tests = Object.keys(m.value)
+    .filter((k) => k !== 'type' && k !== 'device')
+    .map((k) => readFieldTest(m.get(k), k));
+  return { type, ...(device === undefined ? {} : { device }), tests, text: JSON.stringify(m.value) };
 }
 
 /** Each expectation and the keys it takes: one expectation per step, so none is left unchecked beside another. */
@@ -162,6 +192,8 @@ const EXPECTS = {
   exit: ['exit', 'within'],
   running: ['running'],
   noStuck: ['noStuck'],
+  event: ['event', 'count', 'fields'],
+  result: ['result', 'fields'],
 } as const satisfies Record<string, readonly string[]>;
 type ExpectKind = keyof typeof EXPECTS;
 const EXPECT_KINDS = Object.keys(EXPECTS) as ExpectKind[];
@@ -187,18 +219,47 @@ function readExpect(f: Field): Step {
         count: m.get('lateReleases').number({ integer: true, min: 0 }),
         withinMs: within(),
       };
-    case 'exit':
-      return { kind: 'expect', what: 'exit', code: m.get('exit').number({ integer: true, min: 0 }), withinMs: within() };
+    case 'exit': {
+      const e = m.get('exit');
+      const code = typeof e.value === 'string' ? readSignal(e) : e.number({ integer: true, min: 0 });
+      return { kind: 'expect', what: 'exit', code, withinMs: within() };
+    }
     case 'running':
       if (m.get('running').boolean() !== true) throw m.get('running').error('only `running: true` is meaningful; use exit to expect an end');
       return { kind: 'expect', what: 'running' };
     case 'noStuck':
       if (m.get('noStuck').boolean() !== true) throw m.get('noStuck').error('only `noStuck: true` is meaningful');
       return { kind: 'expect', what: 'noStuck' };
+    case 'event':
+      return readEventExpectation(m);
+    case 'result': {
+      const name = m.get('result').string({ nonEmpty: true });
+      return { kind: 'expect', what: 'result', name, fields: readFieldTests(m.get('fields')) };
+    }
   }
 }
 
-const STEP_KINDS = ['sleep', 'wait', 'action', 'fault', 'plug', 'unplug', 'replug', 'signal', 'expect'] as const;
+/**
+ * `expect: {event: FILTER, count?, fields?}`: `count` a number or a
+ * comparison (default: at least one); `fields` checked on each event
+ * matched, so a count that allows none would let them check nothing.
+ */
+function readEventExpectation(m: Mapping): Step {
+  const filter = readEventFilter(m.get('event'));
+  const c = m.get('count');
+  const count = c.present ? (typeof c.value === 'number' ? equalTo(c.number({ integer: true, min: 0 })) : readComparison(c)) : AT_LEAST_ONE;
+  if (count.kind !== 'number') throw c.error('a count compares numbers');
+  const fields = m.get('fields').optional(readFieldTests) ?? [];
+  if (fields.length > 0 && holds(count, 0)) {
+    throw c.error(`count ${count.text} allows no event at all, and then fields would check nothing: use a count that needs one, or drop fields`);
+  }
+  return { kind: 'expect', what: 'event', filter, count, fields };
+}
+
+const STEP_KINDS = ['sleep', 'wait', 'action', 'fault', 'plug', 'unplug', 'replug', 'signal', 'stop', 'start', 'expect'] as const;
+
+/** The name an action's result is saved under: a word, so `NAME.field` in messages reads one way. */
+const RESULT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function readSignal(f: Field): NodeJS.Signals {
   const name = f.string({ nonEmpty: true }).toUpperCase();
@@ -208,7 +269,7 @@ function readSignal(f: Field): NodeJS.Signals {
 }
 
 /** A timeline entry: `{KIND: ARG}`; returns the step and its ARG field. */
-function readStep(f: Field): { step: Step; arg: Field } {
+function readStep(f: Field, baseDir: string): { step: Step; arg: Field } {
   if (f.value === null || typeof f.value !== 'object' || Array.isArray(f.value)) {
     throw f.error(`expected a step: a mapping with one of ${STEP_KINDS.join(', ')}`);
   }
@@ -216,19 +277,22 @@ function readStep(f: Field): { step: Step; arg: Field } {
   if (keys.length !== 1) throw f.error(`a step has exactly one key (${STEP_KINDS.join(', ')}), got ${keys.join(', ') || 'none'}`);
   const kind = keys[0]!;
   const arg = f.mapping(STEP_KINDS).get(kind);
-  return { step: readStepArg(kind as (typeof STEP_KINDS)[number], arg), arg };
+  return { step: readStepArg(kind as (typeof STEP_KINDS)[number], arg, baseDir), arg };
 }
 
-function readStepArg(kind: (typeof STEP_KINDS)[number], arg: Field): Step {
+function readStepArg(kind: (typeof STEP_KINDS)[number], arg: Field, baseDir: string): Step {
   switch (kind) {
     case 'sleep':
       return { kind: 'sleep', ms: readDuration(arg) };
     case 'wait':
       return readWait(arg);
     case 'action': {
-      const m = arg.mapping(['device', 'action', 'arg']);
+      const m = arg.mapping(['device', 'action', 'arg', 'as']);
       const step: Step = { kind: 'action', device: m.get('device').string({ nonEmpty: true }), action: m.get('action').string({ nonEmpty: true }) };
       if (m.get('arg').present) step.arg = m.get('arg').value;
+      const as = m.get('as').optional((a) => a.string({ nonEmpty: true }));
+      if (as !== undefined && !RESULT_NAME.test(as)) throw m.get('as').error(`expected a name of letters, digits and _ (such as report), got ${JSON.stringify(as)}`);
+      if (as !== undefined) step.as = as;
       return step;
     }
     case 'fault':
@@ -243,6 +307,17 @@ function readStepArg(kind: (typeof STEP_KINDS)[number], arg: Field): Step {
     }
     case 'signal':
       return { kind: 'signal', signal: readSignal(arg) };
+    case 'stop': {
+      // `stop: SIGINT`, or `{signal, timeout}`; `stop: {}` is SIGTERM.
+      if (typeof arg.value === 'string') return { kind: 'stop', signal: readSignal(arg), timeoutMs: DEFAULT_WAIT_MS };
+      const m = arg.mapping(['signal', 'timeout']);
+      return { kind: 'stop', signal: m.get('signal').optional(readSignal) ?? 'SIGTERM', timeoutMs: m.get('timeout').optional(readDuration) ?? DEFAULT_WAIT_MS };
+    }
+    case 'start': {
+      const m = arg.mapping(['command', 'env']);
+      const command = m.get('command').optional(readCommand);
+      return { kind: 'start', ...(command ? { command } : {}), cwd: baseDir, env: m.get('env').optional(readEnv) ?? {} };
+    }
     case 'replug': {
       const { device, m } = deviceArg(arg, ['options']);
       const options = m?.get('options');
@@ -258,9 +333,9 @@ function title(s: Step): string {
     case 'sleep':
       return `sleep ${s.ms}ms`;
     case 'wait':
-      return s.what === 'event' ? `wait event ${JSON.stringify(s.match)}` : `wait ${s.what} ${s.device}${s.count > 1 ? ` x${s.count}` : ''}`;
+      return s.what === 'event' ? `wait event ${s.filter.text}` : `wait ${s.what} ${s.device}${s.count > 1 ? ` x${s.count}` : ''}`;
     case 'action':
-      return `action ${s.device} ${s.action}${s.arg !== undefined ? ` ${JSON.stringify(s.arg)}` : ''}`;
+      return `action ${s.device} ${s.action}${s.arg !== undefined ? ` ${JSON.stringify(s.arg)}` : ''}${s.as ? ` as ${s.as}` : ''}`;
     case 'fault':
       return `fault ${JSON.stringify(s.rule)}`;
     case 'plug':
@@ -269,6 +344,10 @@ function title(s: Step): string {
       return `unplug ${s.device}${s.mode === 'surprise' ? ' (surprise)' : ''}`;
     case 'signal':
       return `signal ${s.signal} to the program`;
+    case 'stop':
+      return `stop the program (${s.signal}${s.signal === 'SIGKILL' ? '' : `, SIGKILL after ${s.timeoutMs}ms`})`;
+    case 'start':
+      return s.command ? `start ${s.command.join(' ')}` : 'start the program again';
     case 'replug':
       return `replug ${s.device}`;
     case 'expect':
@@ -278,28 +357,42 @@ function title(s: Step): string {
         case 'lateReleases':
           return `expect ${s.count} lateRelease(s) on ${s.device} within ${s.withinMs}ms`;
         case 'exit':
-          return `expect program exit ${s.code} within ${s.withinMs}ms`;
+          return typeof s.code === 'number' ? `expect program exit ${s.code} within ${s.withinMs}ms` : `expect program killed by ${s.code} within ${s.withinMs}ms`;
         case 'running':
           return 'expect program still running';
         case 'noStuck':
           return 'expect no stuck handlers';
+        case 'event':
+          return `expect event ${s.filter.text}: count ${s.count.text}${fieldsText(s.fields)}`;
+        case 'result':
+          return `expect result ${s.name}: ${fieldsText(s.fields).slice(2)}`;
       }
   }
 }
 
-function readProgram(f: Field, baseDir: string): ProgramSpec {
-  const m = f.mapping(['command', 'env', 'bind', 'cwd']);
-  const cmd = m.get('command');
+const fieldsText = (fields: readonly FieldTest[]): string => (fields.length ? `; ${fields.map((t) => `${t.name} ${t.cmp.text}`).join(', ')}` : '');
+
+/** argv: a list, or a string split at spaces. */
+function readCommand(cmd: Field): string[] {
   const command =
     typeof cmd.value === 'string'
       ? cmd.string({ nonEmpty: true }).trim().split(/\s+/)
       : cmd.list().map((a) => a.string());
   if (command.length === 0) throw cmd.error('must not be empty');
+  return command;
+}
+
+function readEnv(e: Field): Record<string, string> {
   const env: Record<string, string> = {};
-  m.get('env').optional((e) => {
-    const em = e.mapping(null);
-    for (const k of Object.keys(em.value)) env[k] = String(em.get(k).value);
-  });
+  const em = e.mapping(null);
+  for (const k of Object.keys(em.value)) env[k] = String(em.get(k).value);
+  return env;
+}
+
+function readProgram(f: Field, baseDir: string): ProgramSpec {
+  const m = f.mapping(['command', 'env', 'bind', 'cwd']);
+  const command = readCommand(m.get('command'));
+  const env = m.get('env').optional(readEnv) ?? {};
   const bind = m.get('bind').optional((b) => b.list().map(readBind)) ?? [];
   const cwd = m.get('cwd').optional((c) => resolve(baseDir, c.string({ nonEmpty: true }))) ?? baseDir;
   return { command, env, bind, cwd };
@@ -346,7 +439,7 @@ function stepRefs(step: Step, arg: Field): DeviceRef[] {
   switch (step.kind) {
     case 'wait':
       if (step.what !== 'event') return [ref(step.device, [step.what])];
-      return typeof step.match.device === 'string' ? [ref(step.match.device, ['event', 'device'])] : [];
+      return step.filter.device !== undefined ? [ref(step.filter.device, ['event', 'device'])] : [];
     case 'action':
       return [ref(step.device, ['device'])];
     case 'fault':
@@ -359,11 +452,21 @@ function stepRefs(step: Step, arg: Field): DeviceRef[] {
     case 'expect':
       if (step.what === 'released') return [ref(step.device, ['released'])];
       if (step.what === 'lateReleases') return [ref(step.device, ['device'])];
+      if (step.what === 'event' && step.filter.device !== undefined) return [ref(step.filter.device, ['event', 'device'])];
       return [];
     case 'sleep':
     case 'signal':
+    case 'stop':
+    case 'start':
       return [];
   }
+}
+
+/** The comparisons on event fields in one step, for check.ts. */
+function stepEventTests(step: Step, arg: Field): EventTests[] {
+  if ((step.kind !== 'wait' && step.kind !== 'expect') || (step.what !== 'event')) return [];
+  const extra = step.kind === 'expect' ? step.fields : [];
+  return [{ type: step.filter.type, typePath: [...arg.path, 'event', 'type'], tests: [...step.filter.tests, ...extra] }];
 }
 
 /** A device a scenario plugs has the name it is given: its steps, and the expectations on it, name it. */
@@ -380,7 +483,7 @@ const TOP = ['name', 'preset', 'devices', 'faults', 'program', 'timeline', 'time
 export function readScenario(doc: SourceDocument, baseDir: string): Scenario {
   const m = doc.root().mapping(TOP);
   const refs: DeviceRef[] = [];
-  const filters: EventFilter[] = [];
+  const filters: EventTests[] = [];
   const devices = m.get('devices').optional(readDeviceList) ?? [];
   devices.forEach((d, i) => refs.push(plugRef(doc, d.name, ['devices', i, 'name'])));
   const faultFields = m.get('faults').optional((d) => d.list()) ?? [];
@@ -388,14 +491,21 @@ export function readScenario(doc: SourceDocument, baseDir: string): Scenario {
   faults.forEach((rule, i) => {
     if (typeof rule.device === 'string') refs.push({ name: rule.device, use: 'glob', path: [...faultFields[i]!.path, 'device'] });
   });
+  const program = m.get('program').optional((p) => readProgram(p, baseDir));
   const timelineField = m.get('timeline');
+  const saved = new Set<string>();
   const timeline = timelineField.list().map((f) => {
-    const { step, arg } = readStep(f);
-    if (step.kind === 'wait' && step.what === 'event') filters.push({ match: step.match, path: [...arg.path, 'event'] });
+    // A start step's own command runs where the program does.
+    const { step, arg } = readStep(f, program?.cwd ?? baseDir);
+    filters.push(...stepEventTests(step, arg));
+    if (step.kind === 'action' && step.as) saved.add(step.as);
+    if (step.kind === 'expect' && step.what === 'result' && !saved.has(step.name)) {
+      const names = saved.size ? `results saved before it: ${[...saved].join(', ')}` : 'no step before it saves one';
+      throw arg.doc.error([...arg.path, 'result'], `no earlier action saves a result as ${step.name} (${names}; an action saves with \`as: ${step.name}\`)`);
+    }
     refs.push(...stepRefs(step, arg));
     return { step, line: doc.line(f.path, false), title: title(step) };
   });
-  const program = m.get('program').optional((p) => readProgram(p, baseDir));
   const preset = m.get('preset').optional(readPreset);
   const scenario: Scenario = {
     ...(preset ? { preset } : {}),

@@ -133,6 +133,18 @@ describe('events', () => {
     expect(mgr.events.history().filter((e) => e.type.startsWith('push'))).toMatchObject([{ type: 'pushed', bytes: 3 }]);
   });
 
+  it('holds a model to the types its events declare (what cdevemu run checks comparisons against); null is no type', async () => {
+    const { mgr } = setup();
+    mgr.registerModel(pipeModel({ events: { pushed: { bytes: 'number', who: 'string', any: 'any' } } }));
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    inst.emit('pushed', { bytes: 3, who: 'cat', any: [1] });
+    inst.emit('pushed', { bytes: null, any: 'x' });
+    expect(() => inst.emit('pushed', { bytes: '3' })).toThrow("model pipe: event 'pushed' field 'bytes' is a string, declared number");
+    expect(() => inst.emit('pushed', { who: { name: 'cat' } })).toThrow("model pipe: event 'pushed' field 'who' is a mapping, declared string");
+    expect(() => inst.emit('pushed', { bytez: 3 })).toThrow("model pipe: event 'pushed' carries 'bytez', which its events do not declare");
+    expect(mgr.events.history().filter((e) => e.type === 'pushed')).toHaveLength(2);
+  });
+
   it('drops a model event emitted after remove() and warns', async () => {
     const { mgr, publisher, logger } = setup();
     mgr.registerModel(pipeModel());

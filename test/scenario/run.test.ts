@@ -687,6 +687,220 @@ timeline:
   });
 });
 
+/**
+ * Comparisons on what actions answered and events carried (README.md,
+ * "Comparing values"), with the uio, evdev and hwrng models on the run's
+ * own mount and the example uio consumer: an expectation on a value fails
+ * at once, with the value it saw and what was asked, never by a timeout.
+ */
+describe('values', () => {
+  const consumer = join(repoRoot, 'examples/uio_consumer.py');
+  const text = (timeline: string): string => `name: values
+devices: [{ model: uio, name: uio0 }, { model: evdev, name: event0 }, { model: hwrng, name: hwrng }]
+program: { command: [python3, ${consumer}, "{mount}/dev/uio0"] }
+timeline:
+  - wait: { opened: uio0, timeout: 10s }
+  - wait: { written: uio0 }
+  - action: { device: uio0, action: irq, as: irq1 }
+  - action: { device: event0, action: key, arg: { code: 30 }, as: key }
+  - wait: { read: uio0 }
+${timeline}`;
+
+  it("compares action results and events as asked, and passes when every one holds", async () => {
+    const f = await scenario(
+      'values-ok.yaml',
+      text(`  - expect: { result: irq1, fields: { count: 1, delivered: true } }
+  - expect: { result: key, fields: { accepted: { between: [4, 4] } } }
+  - action: { device: hwrng, action: stats, as: rng }
+  - expect: { result: rng, fields: { bytes: { '>=': 0 }, seeded: { '!=': null } } }
+  - wait: { event: { type: opened, device: uio0, pid: { '>': 1 } } }
+  - expect: { event: { type: opened, device: uio0 }, count: 1, fields: { flags: { '>': 0 }, comm: python3 } }
+  - expect: { event: { type: action, device: uio0 }, count: { '>=': 1 }, fields: { action: irq } }
+  - expect: { event: { type: stuck }, count: 0 }
+`),
+    );
+    const r = await cdevemu(['run', f]);
+    expect(r.stdout, r.stderr).toMatch(/ok {4}expect result key: accepted between 4 and 4/);
+    expect(r.stdout).toMatch(/ok {4}expect event \{"type":"opened","device":"uio0"\}: count == 1; flags > 0, comm == "python3"/);
+    expect(r.stdout).toMatch(/^PASS values: 13 step/m);
+    expect(r.code).toBe(0);
+  });
+
+  const fails: Array<[what: string, timeline: string, message: RegExp]> = [
+    ['a result below its bound', "  - expect: { result: key, fields: { accepted: { '>=': 5 } } }\n", /expected key\.accepted >= 5, saw 4$/m],
+    [
+      'every field that fails, a missing one named with what is there',
+      '  - expect: { result: irq1, fields: { count: 2, lost: 0 } }\n',
+      /expected irq1\.count == 2, saw 1\n\s+expected irq1\.lost == 0, but irq1 has no field lost \(its fields: count, delivered\)/,
+    ],
+    [
+      "an event's field",
+      '  - expect: { event: { type: opened, device: uio0 }, fields: { comm: cat } }\n',
+      /expected opened\.comm == "cat", saw "python3" \(uio0 generation 1\)/,
+    ],
+    [
+      'a count of events',
+      "  - expect: { event: { type: action, device: uio0, action: irq }, count: { '>=': 2 } }\n",
+      /expected the count of events matching \{"type":"action","device":"uio0","action":"irq"\} >= 2, saw 1; the last: \{"action":"irq",/,
+    ],
+    ['no event at all (fields check something or fail)', '  - expect: { event: { type: drained, device: uio0 }, fields: { stuck: 0 } }\n', /count of events matching .* >= 1, saw 0$/m],
+  ];
+  for (const [what, timeline, message] of fails) {
+    it(`fails at once on ${what}, saying what it saw`, async () => {
+      // A long wait follows: a verdict by timeout would show as that step's.
+      const r = await cdevemu(['run', await scenario('values-fail.yaml', text(`${timeline}  - wait: { released: uio0, timeout: 60s }\n`))]);
+      expect(r.stdout, r.stderr).toMatch(message);
+      expect(r.stdout).toMatch(/^FAIL values: expect /m);
+      expect(r.stdout).not.toMatch(/did not happen within/);
+      expect(r.code).toBe(1);
+      expect(cdevemuMounts()).toEqual([]);
+    });
+  }
+
+  it('says, when a wait for an event runs out, how many matched and why the last other did not', async () => {
+    const r = await cdevemu(['run', await scenario('values-wait.yaml', text('  - wait: { event: { type: action, device: uio0, action: reset }, timeout: 300ms }\n'))]);
+    expect(r.stdout, r.stderr).toMatch(
+      /did not happen within 300 ms: 0 of 1 matched; of the 1 other action event\(s\) of uio0, the last \(uio0 generation 1\): expected action\.action == "reset", saw "irq"/,
+    );
+    expect(r.code).toBe(1);
+  });
+});
+
+/**
+ * stop and start steps (README.md, "Restarting the program") with real
+ * programs: the example uio consumer, python3, sh and sleep. Waits after a
+ * start count what the new instance does, never what the stopped one did.
+ */
+describe('restarting the program', () => {
+  const consumer = join(repoRoot, 'examples/uio_consumer.py');
+
+  it('the example: stopped, its device replugged, started again with the same bind, the consumer opens generation 2', async () => {
+    const r = await cdevemu(['run', join(repoRoot, 'examples/scenarios/uio-restart.yaml')], { timeoutMs: 60_000 });
+    expect(r.stdout, r.stderr).toMatch(/^PASS /m);
+    const [first, second] = [...r.stdout.matchAll(/started python3 .* \(pid (\d+)(, instance 2)?\) with 1 bind/g)].map((m) => Number(m[1]));
+    expect(first).toBeGreaterThan(0);
+    expect(second).toBeGreaterThan(0);
+    expect(second).not.toBe(first);
+    expect(r.stdout).toMatch(/stopped: SIGTERM, then the program was killed by SIGTERM after \d+ ms/);
+    expect(r.stdout).toMatch(/ok {4}expect event \{"type":"opened","device":"uio0"\}: count == 1; generation == 2/);
+    expect(alive(first!)).toBe(false);
+    expect(alive(second!)).toBe(false);
+    expect(r.code).toBe(0);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+
+  it("fails the example with a consumer that leaks, naming the instance that holds the device", async () => {
+    const r = await cdevemu(['run', join(repoRoot, 'examples/scenarios/uio-restart.yaml'), '--', 'python3', consumer, '--leaky', '/dev/uio0'], { timeoutMs: 60_000 });
+    const second = pidIn(r.stdout, /\(pid (\d+), instance 2\)/);
+    expect(r.stdout, r.stderr).toMatch(new RegExp(`pid ${second} \\(python3\\) holds .* on generation 2, open [\\d.]+s; it is the program \\(instance 2 of 2\\)`));
+    expect(r.code).toBe(1);
+  });
+
+  it("does not count what the stopped instance did toward a wait after the start (it passed on the first instance's open)", async () => {
+    const f = await scenario(
+      'restart-window.yaml',
+      `name: window
+devices: [{ model: uio, name: uio0 }]
+program: { command: [python3, ${consumer}, "{mount}/dev/uio0"] }
+timeline:
+  - wait: { opened: uio0, timeout: 10s }
+  - sleep: 300ms
+  - wait: { event: { type: opened, device: uio0 }, timeout: 1s }   # before the step, after the start: counted
+  - stop: SIGKILL
+  - start: { command: [sleep, "30"] }
+  - wait: { opened: uio0, timeout: 500ms }
+`,
+    );
+    const r = await cdevemu(['run', f]);
+    expect(r.stdout, r.stderr).toMatch(/ok {4}wait event \{"type":"opened","device":"uio0"\}/);
+    expect(r.stdout).toMatch(/ok {4}start sleep 30/);
+    expect(r.stdout).toMatch(/FAIL {2}wait opened uio0 .*\n\s+an open of uio0 did not happen within 500 ms/);
+    expect(r.code).toBe(1);
+  });
+
+  it('a start step gives its own command and environment; the waits follow the new instance', async () => {
+    const f = await scenario(
+      'restart-command.yaml',
+      `name: other command
+devices: [{ model: echo, name: e0 }]
+program: { command: [sh, -c, "echo first $$; exec sleep 30"], env: { WHO: base } }
+timeline:
+  - stop: { signal: SIGTERM, timeout: 5s }
+  - expect: { exit: SIGTERM }
+  - start: { command: [python3, -c, "import os,sys; print('second', os.environ['WHO'], os.environ['EXTRA']); os.write(os.open(sys.argv[1], os.O_RDWR), b'x')", "{mount}/dev/e0"], env: { EXTRA: "1" } }
+  - wait: { written: e0, timeout: 10s }
+  - expect: { exit: 0, within: 10s }
+  - wait: { released: e0, timeout: 10s }   # the kernel sends the release after the exit, in its own time
+  - expect: { event: { type: opened, device: e0 }, count: 1, fields: { comm: python3 } }
+`,
+    );
+    const r = await cdevemu(['run', f]);
+    expect(r.stdout, r.stderr).toMatch(/\| second base 1$/m);
+    expect(r.stdout).toMatch(/^PASS other command: 7 step/m);
+    expect(r.code).toBe(0);
+  });
+
+  it('stop: SIGKILL after the bound for a program that ignores the signal, and the step fails saying so', async () => {
+    const f = await scenario(
+      'restart-kill.yaml',
+      `name: ignores SIGTERM
+devices: [{ model: echo, name: e0 }]
+program: { command: [python3, -c, "import os,signal,sys,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('pid', os.getpid(), flush=True); os.open(sys.argv[1], os.O_RDWR); time.sleep(60)", "{mount}/dev/e0"] }
+timeline:
+  - wait: { opened: e0, timeout: 10s }      # its handler is set
+  - stop: { signal: SIGTERM, timeout: 500ms }
+  - expect: { running: true }
+`,
+    );
+    const r = await cdevemu(['run', f]);
+    const pid = pidIn(r.stdout, /\| pid (\d+)/);
+    expect(r.stdout, r.stderr).toMatch(new RegExp(`FAIL {2}stop the program .*\\n\\s+the program \\(pid ${pid}\\) did not exit within 500 ms of SIGTERM: killed it with SIGKILL; it then was killed by SIGKILL`));
+    expect(alive(pid)).toBe(false);
+    expect(r.code).toBe(1);
+  });
+
+  it('stop kills what the program left in its process group once it has exited', async () => {
+    const f = await scenario(
+      'restart-group.yaml',
+      `name: group
+devices: [{ model: echo, name: e0 }]
+program: { command: [sh, -c, "(trap '' TERM; exec sleep 60) & echo $! > {tmp}/child; trap 'exit 0' TERM; exec 3<>{mount}/dev/e0; wait"] }
+timeline:
+  - wait: { opened: e0, timeout: 10s }      # its trap is set, the child's pid written
+  - stop: SIGTERM
+  - expect: { exit: 0 }
+  - start: { command: [python3, -c, "import sys; pid = open(sys.argv[1]).read().strip(); st = open('/proc/%s/stat' % pid).read() if __import__('os').path.exists('/proc/' + pid) else ''; print('child', 'gone' if not st or st[st.rindex(')') + 2] == 'Z' else 'alive'); sys.exit(0)", "{tmp}/child"] }
+  - expect: { exit: 0, within: 10s }
+`,
+    );
+    const r = await cdevemu(['run', f]);
+    expect(r.stdout, r.stderr).toMatch(/\| child gone$/m);
+    expect(r.code).toBe(0);
+  });
+
+  it('fails a stop when the program has already exited, and a start while it still runs', async () => {
+    const ended = await scenario('restart-ended.yaml', 'devices: [{ model: echo, name: e0 }]\nprogram: { command: ["true"] }\ntimeline:\n  - expect: { exit: 0 }\n  - stop: SIGTERM\n');
+    const r1 = await cdevemu(['run', ended]);
+    expect(r1.stdout, r1.stderr).toMatch(/the program exited with code 0 before this step: there was nothing to stop/);
+    expect(r1.code).toBe(1);
+    const running = await scenario('restart-running.yaml', 'devices: [{ model: echo, name: e0 }]\nprogram: { command: [sleep, "30"] }\ntimeline:\n  - start: {}\n  - expect: { running: true }\n');
+    const r2 = await cdevemu(['run', running]);
+    expect(r2.stdout, r2.stderr).toMatch(/the program \(pid \d+\) is still running: stop it first \(a stop step\)/);
+    expect(r2.code).toBe(1);
+  });
+
+  it('refuses a stop without a program before anything starts (exit 2), and takes the one after --', async () => {
+    const f = await scenario('restart-none.yaml', 'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - stop: SIGTERM\n  - expect: { exit: SIGTERM }\n');
+    const r = await cdevemu(['run', f]);
+    expect(r.stderr).toBe(`cdevemu: ${f}:3: timeline[0].stop: there is no program under test to stop (give the scenario a program, or a command after --)\n`);
+    expect(r.stdout).toBe('');
+    expect(r.code).toBe(2);
+    const given = await cdevemu(['run', f, '--', 'sleep', '30']);
+    expect(given.stdout, given.stderr).toMatch(/^PASS /m);
+    expect(given.code).toBe(0);
+  });
+});
+
 describe('--socket: against a running daemon', () => {
   it('plugs, faults and unplugs on the daemon, whose events drive the waits', async () => {
     const { Daemon } = await import('../daemon/harness.js');
@@ -743,6 +957,34 @@ os.close(fd)`;
       const w = await cdevemu(['run', '--socket', d.socket, wait, '--', 'sleep', '30']);
       expect(w.stdout, w.stderr).toMatch(/a read on zero did not happen within 500 ms/);
       expect(w.code).toBe(1);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it("counts from a restart on the daemon too: the stopped instance's open and writes do not satisfy the waits after it", async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    const text = (dev: string, wait: string): string => `name: remote restart
+devices: [{ model: echo, name: ${dev} }]
+timeline:
+  - wait: { opened: ${dev}, timeout: 10s }
+  - wait: { written: ${dev}, count: 3, timeout: 10s }
+  - stop: SIGTERM
+  - start: { command: [sleep, "30"] }
+  - wait: { ${wait}: ${dev}, timeout: 300ms }
+`;
+    const prog = 'import os,sys,time\nfd = os.open(sys.argv[1], os.O_RDWR)\nfor i in range(3): os.write(fd, b"x")\ntime.sleep(30)';
+    try {
+      for (const [dev, wait, message] of [
+        ['rr0', 'written', /ok {4}start sleep 30\n[^]*a write on rr0 did not happen within 300 ms/],
+        ['rr1', 'opened', /ok {4}start sleep 30\n[^]*an open of rr1 did not happen within 300 ms/],
+      ] as const) {
+        const f = await scenario(`remote-restart-${dev}.yaml`, text(dev, wait));
+        const r = await cdevemu(['run', '--socket', d.socket, f, '--', 'python3', '-c', prog, `{mount}/dev/${dev}`]);
+        expect(r.stdout, r.stderr).toMatch(message);
+        expect(r.code).toBe(1);
+      }
     } finally {
       await d.stop();
     }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { SourceDocument } from '../../src/config/index.js';
 import { CORE_EVENT_FIELDS } from '../../src/core/events.js';
 import { builtinModels } from '../../src/models/index.js';
-import { checkScenario, eventCatalog } from '../../src/scenario/check.js';
+import { checkProgramSteps, checkScenario, eventCatalog } from '../../src/scenario/check.js';
 import { parseBind, readScenario } from '../../src/scenario/schema.js';
 import { itRefuses, refusal } from '../helpers/refusal.js';
 
@@ -74,7 +74,7 @@ describe('scenario schema', () => {
   ]);
 
   it('reads the example scenarios, and their names and filters check', () => {
-    for (const name of ['uio-unplug', 'tcmu-runner-kernel-order', 'tcmu-runner-surprise', 'tcmu-runner-sigterm-hang']) {
+    for (const name of ['uio-unplug', 'uio-restart', 'tcmu-runner-kernel-order', 'tcmu-runner-surprise', 'tcmu-runner-sigterm-hang']) {
       const file = join(import.meta.dirname, '../../examples/scenarios', `${name}.yaml`);
       expect(() => checkScenario(readScenario(SourceDocument.parse(readFileSync(file, 'utf8'), file), '/'), [], eventCatalog(builtinModels))).not.toThrow();
     }
@@ -149,7 +149,7 @@ describe('scenario schema', () => {
     [
       'an event filter with a list, which no event field equals',
       'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - wait: { event: { type: drained, device: e0, stuck: [0] } }\n',
-      's.yaml:3: timeline[0].wait.event.stuck: a filter compares a string, number, true/false or null',
+      's.yaml:3: timeline[0].wait.event.stuck: expected a value (a string, number, true/false or null) or a mapping of operators',
     ],
     [
       'an event filter on generation 0, which never exists',
@@ -198,7 +198,7 @@ describe('scenario schema', () => {
     const rows = Object.fromEntries(
       [...doc.matchAll(/^\| `(\w+)` \| [^|]+\|([^|]*)\|$/gm)].map((m) => [m[1]!, [...m[2]!.matchAll(/`(\w+)`/g)].map((f) => f[1]!)]),
     );
-    for (const [type, fields] of Object.entries(CORE_EVENT_FIELDS)) expect([type, rows[type]]).toEqual([type, [...fields]]);
+    for (const [type, fields] of Object.entries(CORE_EVENT_FIELDS)) expect([type, rows[type]]).toEqual([type, Object.keys(fields)]);
   });
 
   it('knows every built-in model\'s events, so a misspelled event type is refused whatever the scenario plugs', () => {
@@ -216,5 +216,168 @@ describe('scenario schema', () => {
     expect(parseBind('/tmp/a/../../x/uio0=dev/uio0')).toBeNull();
     expect(parseBind('/tmp/./x=dev/uio0')).toBeNull();
     expect(parseBind('/x=dev/../etc')).toBeNull();
+  });
+});
+
+/**
+ * Comparisons, saved action results and restarts (README.md, "Comparing
+ * values", "Restarting the program"): read into the runner's shape, and
+ * every comparison that could never hold, or could hold for want of its
+ * subject, refused before the run with file:line.
+ */
+describe('scenario values and restarts', () => {
+  const devices = 'devices: [{ model: uio, name: uio0 }, { model: watchdog, name: watchdog0 }]\nprogram: { command: [sleep, "30"] }\ntimeline:\n';
+  const steps = (...lines: string[]): string => devices + lines.map((l) => `  - ${l}\n`).join('');
+
+  it('reads comparisons, saved results, event expectations, stop and start', () => {
+    const s = read(
+      steps(
+        "wait: { event: { type: opened, device: uio0, generation: { '>=': 2 }, pid: { '!=': 1 } } }",
+        'action: { device: uio0, action: irq, as: irq1 }',
+        "expect: { result: irq1, fields: { count: { between: [1, 3] }, delivered: true, sense.key: { '<': 5, '>': 0 } } }",
+        "expect: { event: { type: opened, device: uio0 }, count: { '>=': 1 }, fields: { flags: { '>': 0 } } }",
+        'expect: { event: { type: drained }, count: 0 }',
+        'stop: { signal: SIGINT, timeout: 2s }',
+        'stop: SIGKILL',
+        'stop: {}',
+        'expect: { exit: SIGTERM }',
+        'start: {}',
+        'start: { command: "python3 x.py {mount}/dev/uio0", env: { A: 1 } }',
+      ),
+    );
+    const [wait, action, result, event, none, stop, kill, term, exit, again, other] = s.timeline.map((t) => t.step);
+    expect(wait).toMatchObject({ kind: 'wait', what: 'event', filter: { type: 'opened', device: 'uio0' } });
+    if (wait?.kind !== 'wait' || wait.what !== 'event') throw new Error('not an event wait');
+    expect(wait.filter.tests.map((t) => [t.name, t.cmp.text])).toEqual([
+      ['generation', '>= 2'],
+      ['pid', '!= 1'],
+    ]);
+    expect(action).toEqual({ kind: 'action', device: 'uio0', action: 'irq', as: 'irq1' });
+    if (result?.kind !== 'expect' || result.what !== 'result') throw new Error('not a result expectation');
+    expect(result.name).toBe('irq1');
+    expect(result.fields.map((t) => [t.path, t.cmp.text])).toEqual([
+      [['count'], 'between 1 and 3'],
+      [['delivered'], '== true'],
+      [['sense', 'key'], '< 5 and > 0'],
+    ]);
+    expect(s.timeline[2]!.title).toBe('expect result irq1: count between 1 and 3, delivered == true, sense.key < 5 and > 0');
+    expect(s.timeline[3]!.title).toBe('expect event {"type":"opened","device":"uio0"}: count >= 1; flags > 0');
+    expect(event).toMatchObject({ what: 'event', count: { text: '>= 1' } });
+    expect(none).toMatchObject({ what: 'event', count: { text: '== 0' }, fields: [] });
+    expect(stop).toEqual({ kind: 'stop', signal: 'SIGINT', timeoutMs: 2000 });
+    expect(kill).toEqual({ kind: 'stop', signal: 'SIGKILL', timeoutMs: 10_000 });
+    expect(term).toEqual({ kind: 'stop', signal: 'SIGTERM', timeoutMs: 10_000 });
+    expect(exit).toMatchObject({ what: 'exit', code: 'SIGTERM' });
+    expect(again).toEqual({ kind: 'start', cwd: '/srv/scen', env: {} });
+    expect(other).toEqual({ kind: 'start', command: ['python3', 'x.py', '{mount}/dev/uio0'], cwd: '/srv/scen', env: { A: '1' } });
+    expect(() => load(steps('wait: { event: { type: expired, device: watchdog0, count: { ">": 1 }, timeout: 30 } }'))).not.toThrow();
+  });
+
+  itRefuses(load, [
+    [
+      'a comparison on a field the event type does not carry',
+      steps("wait: { event: { type: opened, device: uio0, pdi: { '>': 1 } } }"),
+      's.yaml:4: timeline[0].wait.event.pdi: opened events have no field pdi (their fields: device, generation, file, pid, comm, flags)',
+    ],
+    [
+      "an event expectation's field the type does not carry",
+      steps('expect: { event: { type: drained, device: uio0 }, fields: { stuk: 0 } }'),
+      's.yaml:4: timeline[0].expect.fields.stuk: drained events have no field stuk (their fields: device, generation, drainedInMs, stuck)',
+    ],
+    [
+      'a string core field compared with >=',
+      steps("wait: { event: { type: opened, device: uio0, comm: { '>=': 3 } } }"),
+      "s.yaml:4: timeline[0].wait.event.comm: opened's comm is a string; >= 3 compares a number: it can never hold",
+    ],
+    [
+      'a number core field equal to a string',
+      steps('expect: { event: { type: opened, device: uio0 }, fields: { pid: "1" } }'),
+      `s.yaml:4: timeline[0].expect.fields.pid: opened's pid is a number; == "1" compares a string: it can never hold`,
+    ],
+    [
+      "a model's typed field compared with a string",
+      steps('wait: { event: { type: expired, device: watchdog0, timeout: { "!=": soon } } }'),
+      `s.yaml:4: timeline[0].wait.event.timeout: expired's timeout is a number; != "soon" compares a string: it can never hold`,
+    ],
+    [
+      'a list compared as a whole',
+      steps('expect: { event: { type: plugged, device: uio0 }, fields: { regions: 1 } }'),
+      "s.yaml:4: timeline[0].expect.fields.regions: plugged's regions is a list: compare a field inside it (regions.0 is its first item)",
+    ],
+    [
+      'a field inside a number',
+      steps('expect: { event: { type: opened }, fields: { pid.x: 1 } }'),
+      `s.yaml:4: timeline[0].expect.fields["pid.x"]: opened's pid is a number, with no fields inside`,
+    ],
+    ['>= with a string', steps('action: { device: uio0, action: irq, as: r }', "expect: { result: r, fields: { count: { '>=': abc } } }"), 's.yaml:5: timeline[1].expect.fields.count[">="]: >= compares numbers, not "abc"'],
+    ['between with one end', steps('action: { device: uio0, action: irq, as: r }', 'expect: { result: r, fields: { count: { between: [1] } } }'), 's.yaml:5: timeline[1].expect.fields.count.between: expected [low, high]'],
+    [
+      'between upside down',
+      steps('action: { device: uio0, action: irq, as: r }', 'expect: { result: r, fields: { count: { between: [3, 1] } } }'),
+      's.yaml:5: timeline[1].expect.fields.count.between: low 3 is above high 1: no value is between them',
+    ],
+    [
+      'a comparison no value satisfies',
+      steps('action: { device: uio0, action: irq, as: r }', "expect: { result: r, fields: { count: { '>': 5, '<=': 5 } } }"),
+      's.yaml:5: timeline[1].expect.fields.count: > 5 and <= 5 can never hold',
+    ],
+    [
+      'an equality its other test excludes',
+      steps('action: { device: uio0, action: irq, as: r }', "expect: { result: r, fields: { count: { '==': 2, '!=': 2 } } }"),
+      's.yaml:5: timeline[1].expect.fields.count: == 2 and != 2 can never hold',
+    ],
+    [
+      'a string and a number at once',
+      steps('action: { device: uio0, action: irq, as: r }', "expect: { result: r, fields: { count: { '==': a, '>': 1 } } }"),
+      's.yaml:5: timeline[1].expect.fields.count: compares a string and a number: no value is both',
+    ],
+    [
+      'an operator that is not one',
+      steps('action: { device: uio0, action: irq, as: r }', "expect: { result: r, fields: { count: { '=>': 1 } } }"),
+      `s.yaml:5: timeline[1].expect.fields.count["=>"]: not an operator: expected a value`,
+    ],
+    [
+      'a nested mapping instead of a dotted name',
+      steps('action: { device: uio0, action: irq, as: r }', 'expect: { result: r, fields: { sense: { key: 5 } } }'),
+      's.yaml:5: timeline[1].expect.fields.sense.key: not an operator: expected a value (a string, number, true/false or null) or a mapping of operators',
+    ],
+    ['an empty comparison', steps('action: { device: uio0, action: irq, as: r }', 'expect: { result: r, fields: { count: {} } }'), 's.yaml:5: timeline[1].expect.fields.count: an empty comparison holds on anything'],
+    ['a result expectation with no fields', steps('action: { device: uio0, action: irq, as: r }', 'expect: { result: r, fields: {} }'), 's.yaml:5: timeline[1].expect.fields: expected at least one field'],
+    [
+      'a result no step saves',
+      steps('action: { device: uio0, action: irq, as: r }', 'expect: { result: report, fields: { count: 1 } }'),
+      's.yaml:5: timeline[1].expect.result: no earlier action saves a result as report (results saved before it: r; an action saves with `as: report`)',
+    ],
+    [
+      'a result saved only after the expectation',
+      steps('expect: { result: r, fields: { count: 1 } }', 'action: { device: uio0, action: irq, as: r }'),
+      's.yaml:4: timeline[0].expect.result: no earlier action saves a result as r (no step before it saves one',
+    ],
+    ['a result name that is not a word', steps('action: { device: uio0, action: irq, as: "a.b" }', 'expect: { running: true }'), 's.yaml:4: timeline[0].action.as: expected a name of letters, digits and _'],
+    [
+      'fields with a count that allows no event (they would check nothing)',
+      steps("expect: { event: { type: opened, device: uio0 }, count: { '<=': 2 }, fields: { pid: 1 } }"),
+      's.yaml:4: timeline[0].expect.count: count <= 2 allows no event at all, and then fields would check nothing',
+    ],
+    ['a count that is not a number', steps('expect: { event: { type: opened }, count: many }'), 's.yaml:4: timeline[0].expect.count: a count compares numbers'],
+    [
+      'an event expectation on a device the scenario does not plug',
+      steps('expect: { event: { type: opened, device: uio9 } }'),
+      's.yaml:4: timeline[0].expect.event.device: unknown device "uio9" (known: uio0, watchdog0)',
+    ],
+    ['an unknown signal to stop with', steps('stop: { signal: SIGNOPE }', 'expect: { running: true }'), 's.yaml:4: timeline[0].stop.signal: expected a signal name'],
+    ['a start with an unknown field', steps('start: { cmd: [x] }', 'expect: { running: true }'), 's.yaml:4: timeline[0].start.cmd: unknown field (expected one of: command, env)'],
+  ]);
+
+  it('refuses a stop, or a start of the same program, when there is no program (unless one comes after --)', () => {
+    const none = (step: string): string => `devices: [{ model: uio, name: uio0 }]\ntimeline:\n  - ${step}\n  - expect: { running: true }\n`;
+    expect(refusal(() => checkProgramSteps(read(none('stop: SIGTERM')), false))).toBe(
+      's.yaml:3: timeline[0].stop: there is no program under test to stop (give the scenario a program, or a command after --)',
+    );
+    expect(refusal(() => checkProgramSteps(read(none('start: {}')), false))).toBe(
+      's.yaml:3: timeline[0].start: there is no program under test to start again (give the scenario a program, or a command after --)',
+    );
+    expect(() => checkProgramSteps(read(none('stop: SIGTERM')), true)).not.toThrow();
+    expect(() => checkProgramSteps(read(none('start: { command: [sleep, "1"] }')), false)).not.toThrow();
   });
 });

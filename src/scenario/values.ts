@@ -1,0 +1,54 @@
+/**
+ * Event filters and the expectations on values (README.md, "Comparing
+ * values"): whether an event matches a filter, what to say when a wait for
+ * one runs out, and the verdicts of `expect: {event}` and
+ * `expect: {result}`, which are given at once with the value seen.
+ */
+import type { DeviceEvent } from '../core/events.js';
+import { holds, show, whyNot, type FieldTest } from './compare.js';
+import type { EventFilter, Step } from './schema.js';
+
+export function matches(e: DeviceEvent, f: EventFilter): boolean {
+  return e.type === f.type && (f.device === undefined || e.device === f.device) && f.tests.every((t) => whyNot(t, e, f.type) === null);
+}
+
+const ofDevice = (f: EventFilter): string => (f.device !== undefined ? ` of ${f.device}` : '');
+const which = (e: DeviceEvent): string => `${e.device} generation ${e.generation}`;
+
+/**
+ * Why a wait for `want` events matching `f` is still short, from the
+ * `events` it counted: how many matched, and for the last event of the
+ * filter's type and device that did not, the first field that failed.
+ */
+export function shortfall(events: readonly DeviceEvent[], f: EventFilter, want: number): string {
+  const same = events.filter((e) => e.type === f.type && (f.device === undefined || e.device === f.device));
+  const matched = same.filter((e) => matches(e, f)).length;
+  const seen = `${matched} of ${want} matched`;
+  const missed = same.filter((e) => !matches(e, f));
+  const last = missed[missed.length - 1];
+  if (!last) return `${seen}; there was no other ${f.type} event${ofDevice(f)}`;
+  const why = f.tests.map((t) => whyNot(t, last, f.type)).find((w) => w !== null);
+  return `${seen}; of the ${missed.length} other ${f.type} event(s)${ofDevice(f)}, the last (${which(last)}): ${why}`;
+}
+
+/** Why `expect: {event}` fails on the events counted, or null if it holds. */
+export function eventExpectationFails(events: readonly DeviceEvent[], s: Extract<Step, { kind: 'expect'; what: 'event' }>): string | null {
+  const matched = events.filter((e) => matches(e, s.filter));
+  if (!holds(s.count, matched.length)) {
+    const last = matched[matched.length - 1];
+    const lastText = last ? `; the last: ${show(last)}` : '';
+    return `expected the count of events matching ${s.filter.text} ${s.count.text}, saw ${matched.length}${lastText}`;
+  }
+  const lines = matched.flatMap((e) => failures(s.fields, e, s.filter.type).map((w) => `${w} (${which(e)})`));
+  return lines.length ? lines.join('\n') : null;
+}
+
+/** Why `expect: {result}` fails on the saved result, or null if it holds. */
+export function resultExpectationFails(result: unknown, s: Extract<Step, { kind: 'expect'; what: 'result' }>): string | null {
+  const lines = failures(s.fields, result, s.name);
+  return lines.length ? lines.join('\n') : null;
+}
+
+function failures(tests: readonly FieldTest[], subject: unknown, name: string): string[] {
+  return tests.map((t) => whyNot(t, subject, name)).filter((w): w is string => w !== null);
+}
