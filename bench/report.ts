@@ -115,7 +115,7 @@ export function renderTable(results: WorkloadResult[], notes: string[]): string 
     }
     r.figures.forEach((f, i) => {
       const target = f.target ? `${f.met === undefined ? '?' : f.met ? 'met' : 'MISSED'} (${f.target.text})` : '';
-      const against = f.against && f.ratio ? AGAINST[f.against] : '';
+      const ratio = fmtRatio(f.ratio);
       const on = f.servers;
       rows.push([
         i === 0 ? r.title : '',
@@ -124,8 +124,8 @@ export function renderTable(results: WorkloadResult[], notes: string[]): string 
         fmtSpread(on.C),
         fmtSpread(on['C-mt']),
         fmtSpread(on.cdevemu),
-        fmtRatio(f.ratio),
-        against,
+        ratio,
+        f.against && ratio ? AGAINST[f.against] : '',
         target,
         ...(floor ? [fmtSpread(on.floor), fmtRatio(f.floorRatio)] : []),
       ]);
