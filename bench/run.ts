@@ -33,7 +33,7 @@ import { buildClients, killChildren, LineClient, runJson } from './clients.js';
 import { benchRingModel } from './peer/ring-model.js';
 import { CPU_TICK_MICROS, cpuMicros, memory, resetPeak } from './procstat.js';
 import { judge, renderTable, spread, type Better, type Figure, type Spread, type Target, type WorkloadResult } from './report.js';
-import { C_SERVERS, startCdevemu, startFloor, startPeer, type CdevemuServer, type CServerName, type Server, type ServerName } from './servers.js';
+import { C_SERVERS, startCdevemu, startFloor, startPeer, unmountLeft, type CdevemuServer, type CServerName, type Server, type ServerName } from './servers.js';
 
 // ---------------------------------------------------------------- options
 
@@ -115,12 +115,22 @@ let workDir: string | null = null;
 const servers: Server[] = [];
 let cleaning: Promise<void> | null = null;
 
-/** Idempotent: kills our clients, stops the servers (which unmount), removes the directory. */
+/**
+ * Idempotent: kills our clients, so that nothing holds a mount; stops the
+ * servers with SIGTERM, on which each unmounts and exits as it does for a
+ * user (cdevemu also lets go of its mountpoint's lock file); kills what is
+ * left (a server still starting up), unmounts what such a one mounted, and
+ * removes the directory.
+ */
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    killChildren();
+    killChildren(new Set(servers.map((s) => s.pid)));
     await Promise.all(servers.map((s) => s.stop().catch((err) => console.error(`bench: stopping ${s.name}:`, err))));
-    if (workDir) await rm(workDir, { recursive: true, force: true }).catch((err) => console.error(`bench: rm ${workDir}:`, err));
+    killChildren();
+    if (workDir) {
+      await unmountLeft(workDir).catch((err) => console.error(`bench: unmounting under ${workDir}:`, err));
+      await rm(workDir, { recursive: true, force: true }).catch((err) => console.error(`bench: rm ${workDir}:`, err));
+    }
   })();
   return cleaning;
 }
@@ -678,9 +688,11 @@ async function main(): Promise<number> {
     else for (const w of pinnedPingpongWorkloads(bins, allowed)) await step(`8: ${w.title}`, () => runWorkload(w, cs, emu, floor), w.id);
   }
 
-  await sleep(2000);
-  const idleEnd = await idleNow();
-  results.push(memoryResult(idleStart, idleEnd, results));
+  // A step of its own, so that a server that died during the run fails this row, not the table.
+  await step('server memory', async () => {
+    await sleep(2000);
+    return memoryResult(idleStart, await idleNow(), results);
+  }, 'mem');
   const elapsed = (performance.now() - began) / 1000;
 
   const notes = [

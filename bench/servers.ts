@@ -18,7 +18,7 @@
  * All serve MOUNT/dev/{zero,null,echo}. stop() unmounts them (SIGTERM:
  * each unmounts on it), and makes sure with `umount -l` if a server died.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ControlClient } from '../src/control/client.js';
 import { findMount } from '../src/fuse/mount.js';
@@ -60,9 +60,24 @@ function serverOf(name: ServerName, proc: LineClient, mountpoint: string): Serve
           proc.kill('SIGKILL');
           await proc.exited.catch(() => {});
         }
-        if ((await findMount(mountpoint)) !== null) await run('umount', ['-l', mountpoint], 10_000, true);
+        await unmount(mountpoint);
       })()),
   };
+}
+
+/** `umount -l` if something is mounted at `mountpoint` (a server that died, or was killed before it could unmount). */
+async function unmount(mountpoint: string): Promise<void> {
+  if ((await findMount(mountpoint)) !== null) await run('umount', ['-l', mountpoint], 10_000, true);
+}
+
+/**
+ * Unmounts whatever is still mounted on a directory in `dir`: the mount of
+ * a server killed while it started, before the bench knew it was serving.
+ * Reads only names (d_type), never stats what may be a dead mount.
+ */
+export async function unmountLeft(dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  for (const e of entries) if (e.isDirectory()) await unmount(join(dir, e.name));
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
