@@ -149,15 +149,19 @@ static void echo_consume(size_t n) {
 	echo.bytes -= n;
 }
 
-/* Under echo_lock: answers a waiter from the FIFO if it can go on (a read with data there, a write with room), making it TAKEN. */
+/* Under echo_lock: whether a read (data there) or a write (room there) can go on. */
+static int echo_can(int is_write) {
+	return is_write ? echo.bytes < ECHO_CAPACITY : echo.bytes > 0;
+}
+
+/* Under echo_lock: answers a waiter from the FIFO if it can go on, making it TAKEN. */
 static int echo_take(struct waiter *w) {
+	if (!echo_can(w->is_write)) return 0;
 	if (w->is_write) {
-		if (echo.bytes == ECHO_CAPACITY) return 0;
 		w->size = echo_put(w->data, w->size);
 	} else {
 		struct iovec iov[2];
 		size_t n;
-		if (!echo.bytes) return 0;
 		int pieces = echo_peek(w->size, iov, &n);
 		memcpy(w->data, iov[0].iov_base, iov[0].iov_len);
 		if (pieces == 2) memcpy(w->data + iov[0].iov_len, iov[1].iov_base, iov[1].iov_len);
@@ -253,37 +257,27 @@ static void echo_block(fuse_req_t req, int is_write, size_t size, const char *da
 	echo_finish_all(&done);
 }
 
-static void echo_read(fuse_req_t req, size_t size, int nonblock) {
+/* A read (buf NULL) or write of the echo device: answered at once if the FIFO lets it go on, else EAGAIN or blocked. */
+static void echo_io(fuse_req_t req, int is_write, const char *buf, size_t size, int nonblock) {
 	struct queue done = QUEUE_INIT(done);
 	pthread_mutex_lock(&echo_lock);
-	if (echo.bytes) {
-		struct iovec iov[2];
-		size_t n;
-		fuse_reply_iov(req, iov, echo_peek(size, iov, &n));
-		echo_consume(n);
-		echo_wake(&done); /* room for blocked writers */
-		pthread_mutex_unlock(&echo_lock);
-		echo_finish_all(&done);
-		return;
+	int now = echo_can(is_write);
+	if (now) {
+		if (is_write) {
+			fuse_reply_write(req, echo_put(buf, size));
+		} else {
+			struct iovec iov[2];
+			size_t n;
+			fuse_reply_iov(req, iov, echo_peek(size, iov, &n));
+			echo_consume(n);
+		}
+		echo_wake(&done); /* data for blocked readers, or room for blocked writers */
 	}
 	pthread_mutex_unlock(&echo_lock);
+	echo_finish_all(&done);
+	if (now) return;
 	if (nonblock) fuse_reply_err(req, EAGAIN);
-	else echo_block(req, 0, size, NULL);
-}
-
-static void echo_write(fuse_req_t req, const char *buf, size_t size, int nonblock) {
-	struct queue done = QUEUE_INIT(done);
-	pthread_mutex_lock(&echo_lock);
-	if (echo.bytes < ECHO_CAPACITY) {
-		fuse_reply_write(req, echo_put(buf, size));
-		echo_wake(&done); /* data for blocked readers */
-		pthread_mutex_unlock(&echo_lock);
-		echo_finish_all(&done);
-		return;
-	}
-	pthread_mutex_unlock(&echo_lock);
-	if (nonblock) fuse_reply_err(req, EAGAIN);
-	else echo_block(req, 1, size, buf);
+	else echo_block(req, is_write, size, buf);
 }
 
 /* ----------------------------------------------------------------- ops */
@@ -347,7 +341,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	case INO_ECHO:
-		echo_read(req, size, fi->flags & O_NONBLOCK);
+		echo_io(req, 0, NULL, size, fi->flags & O_NONBLOCK);
 		return;
 	}
 	fuse_reply_err(req, EINVAL);
@@ -362,7 +356,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	} else if (size == 0) {
 		fuse_reply_write(req, 0);
 	} else {
-		echo_write(req, buf, size, fi->flags & O_NONBLOCK);
+		echo_io(req, 1, buf, size, fi->flags & O_NONBLOCK);
 	}
 }
 
