@@ -38,6 +38,8 @@ const testCommands = {
   gpsd: 'gpsd',
   gpsdctl: 'gpsd',
   gpspipe: 'gpsd-clients',
+  // test/bench runs the bench, which builds its C peer with pkg-config's flags for libfuse3
+  'pkg-config': 'pkg-config',
 };
 // file -> Debian package: the headers `--preset tcmu` builds its netlink shim against (with gcc),
 // the kernel's FUSE header test/fuse/abi.test.ts checks the codecs against (test/clients/fuse_abi.c), and python modules
@@ -46,6 +48,8 @@ const testFiles = {
   '/usr/include/linux/fuse.h': 'linux-libc-dev',
   // pyserial for Debian's own python3 (the tty tests run /usr/bin/python3, whatever python3 is first on PATH)
   '/usr/lib/python3/dist-packages/serial/serialposix.py': 'python3-serial',
+  // the bench's C peer (bench/peer/devserver.c), built by test/bench
+  '/usr/include/fuse3/fuse_lowlevel.h': 'libfuse3-dev',
 };
 
 /**
