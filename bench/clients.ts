@@ -14,11 +14,14 @@ import { join } from 'node:path';
 const children = new Set<ChildProcess>();
 let shuttingDown = false;
 
-/** SIGKILLs every child still running, by pid, and refuses to start more. */
-export function killChildren(): void {
+/**
+ * SIGKILLs every child still running but those in `spare`, by pid, and
+ * refuses to start more.
+ */
+export function killChildren(spare: ReadonlySet<number> = new Set()): void {
   shuttingDown = true;
   for (const child of children) {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+    if (child.pid !== undefined && !spare.has(child.pid) && child.exitCode === null && child.signalCode === null) {
       try {
         process.kill(child.pid, 'SIGKILL');
       } catch {

@@ -3,6 +3,8 @@
  * repetitions, a plain-text table for stdout, and the same figures as JSON.
  */
 
+import type { CServerName, ServerName } from './servers.js';
+
 export type Better = 'higher' | 'lower';
 
 /** One figure over the repetitions. */
@@ -23,7 +25,7 @@ export function spread(values: number[]): Spread {
   return { median, min: s[0]!, max: s[s.length - 1]!, values };
 }
 
-/** A goal for one figure: on the cdevemu/C ratio, or on cdevemu's absolute value. */
+/** A goal for one figure: on the cdevemu/C ratio (C being the row's better C server), or on cdevemu's absolute value. */
 export interface Target {
   on: 'ratio' | 'cdevemu';
   /** The figure must be at least (higher) or at most (lower) this. */
@@ -31,25 +33,27 @@ export interface Target {
   text: string;
 }
 
-/** One metric of a workload on the kernel reference, the C server and cdevemu. */
+/** One metric of a workload on the kernel reference and on each server. */
 export interface Figure {
   name: string;
   unit: string;
   better: Better;
   kernel?: Spread;
-  c?: Spread;
-  cdevemu?: Spread;
-  /** bench/peer/floor.ts, with --floor. */
-  floor?: Spread;
-  /** cdevemu / C of the runs done next to each other, one per repetition. */
+  /** The C servers, cdevemu, and bench/peer/floor.ts with --floor: those that ran the workload. */
+  servers: Partial<Record<ServerName, Spread>>;
+  /** The divisor of the ratios: the row's better C server, or the kernel reference where no C server runs the workload. */
+  against?: CServerName | 'kernel';
+  /** cdevemu / `against` of the runs done next to each other, one per repetition. */
   ratio?: Spread;
+  /** floor / `against`, the same way. */
+  floorRatio?: Spread;
   target?: Target;
   met?: boolean;
 }
 
 export function judge(f: Figure): Figure {
   if (!f.target) return f;
-  const v = f.target.on === 'ratio' ? f.ratio?.median : f.cdevemu?.median;
+  const v = f.target.on === 'ratio' ? f.ratio?.median : f.servers.cdevemu?.median;
   if (v === undefined || !Number.isFinite(v)) return f;
   // Throughput targets are minima; latency, CPU and memory targets are maxima.
   f.met = f.better === 'higher' ? v >= f.target.bound : v <= f.target.bound;
@@ -95,9 +99,12 @@ function fmtRatio(s: Spread | undefined): string {
   return s.values.length < 2 ? r(s.median) : `${r(s.median)} (${r(s.min)}-${r(s.max)})`;
 }
 
+const AGAINST: Record<NonNullable<Figure['against']>, string> = { C: '1 thread', 'C-mt': 'mt', kernel: 'kernel' };
+
 export function renderTable(results: WorkloadResult[], notes: string[]): string {
-  const floor = results.some((r) => r.figures.some((f) => f.floor));
-  const header = ['workload', 'metric', 'kernel', 'C (libfuse3)', 'cdevemu', 'cdevemu/C', 'target', ...(floor ? ['floor', 'floor/C'] : [])];
+  const floor = results.some((r) => r.figures.some((f) => f.servers.floor));
+  const header = ['workload', 'metric', 'kernel', 'C (1 thread)', 'C (mt)', 'cdevemu', 'cdevemu/C', 'vs C', 'target', ...(floor ? ['floor', 'floor/C'] : [])];
+  const numeric = [false, false, true, true, true, true, true, false, false, true, true];
   const rows: string[][] = [];
   const remarkAfter = new Map<number, string[]>();
   for (const r of results) {
@@ -108,13 +115,24 @@ export function renderTable(results: WorkloadResult[], notes: string[]): string 
     }
     r.figures.forEach((f, i) => {
       const target = f.target ? `${f.met === undefined ? '?' : f.met ? 'met' : 'MISSED'} (${f.target.text})` : '';
-      const floorCells = floor ? [fmtSpread(f.floor), f.floor && f.c ? fmtRatio(spread(f.floor.values.map((v, k) => v / f.c!.values[k]!))) : ''] : [];
-      rows.push([i === 0 ? r.title : '', `${f.name} ${f.unit}`, fmtSpread(f.kernel), fmtSpread(f.c), fmtSpread(f.cdevemu), fmtRatio(f.ratio), target, ...floorCells]);
+      const ratio = fmtRatio(f.ratio);
+      const on = f.servers;
+      rows.push([
+        i === 0 ? r.title : '',
+        `${f.name} ${f.unit}`,
+        fmtSpread(f.kernel),
+        fmtSpread(on.C),
+        fmtSpread(on['C-mt']),
+        fmtSpread(on.cdevemu),
+        ratio,
+        f.against && ratio ? AGAINST[f.against] : '',
+        target,
+        ...(floor ? [fmtSpread(on.floor), fmtRatio(f.floorRatio)] : []),
+      ]);
     });
     remarkAfter.set(rows.length - 1, [...(r.reference ? [`kernel: ${r.reference}`] : []), ...r.remarks]);
   }
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
-  const numeric = [false, false, true, true, true, true, false, true, true];
   const line = (cells: string[]): string => cells.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
   const out: string[] = [line(header), rule];

@@ -1,23 +1,25 @@
 /**
- * cdevemu benchmark suite: cdevemu against a libfuse3 server in C, side by
+ * cdevemu benchmark suite: cdevemu against libfuse3 servers in C, side by
  * side in one run.
  *
- *   npm run bench                           # 3 repetitions of 2 s runs (~5 min)
- *   npm run bench -- --quick                # 3 repetitions of 0.5 s runs (~1.5 min)
+ *   npm run bench                           # 3 repetitions of 2 s runs
+ *   npm run bench -- --quick                # 3 repetitions of 0.5 s runs
  *   node dist/bench/run.js --json FILE      # also write every figure as JSON
- *   node dist/bench/run.js --only 1,3,6     # a subset of the workloads (1-7)
+ *   node dist/bench/run.js --only 1,3,6     # a subset of the workloads (1-8)
  *
  * Every workload runs against the kernel's own device (/dev/zero, /dev/null,
- * a pipe), the C server (bench/peer/devserver.c) and the cdevemu daemon,
- * three times, C and cdevemu alternating (C first in odd repetitions,
- * cdevemu first in even ones), so that both see the same machine; the
- * table gives the median and spread of each, and the median of the
- * cdevemu/C ratios of runs done next to each other. Workload 7 (mapped
- * ring) has no C counterpart: libfuse3's peer has no mapped region, so its
- * ratio is against the kernel reference (a pipe pair), which then
- * alternates with cdevemu the same way.
+ * a pipe), two C servers (bench/peer/devserver.c on libfuse's
+ * single-threaded loop and, with --mt, on its default multithreaded loop)
+ * and the cdevemu daemon, three times, in an order that lets a C server
+ * and cdevemu take turns going first (runOrder), so that all see the same
+ * machine; the table gives the median and spread of each, and the median
+ * of the cdevemu/C ratios of runs done next to each other, C being the
+ * better of the two C servers in that workload (betterC). Workload 7
+ * (mapped ring) has no C counterpart: libfuse3's peer has no mapped
+ * region, so its ratio is against the kernel reference (a pipe pair),
+ * which then alternates with cdevemu the same way.
  *
- * Both servers are child processes (servers.ts): their CPU time and memory
+ * The servers are child processes (servers.ts): their CPU time and memory
  * are read from procfs around each run (procstat.ts). All I/O is done by the
  * C clients in bench/clients/. Mounts are removed on every exit path:
  * normal end, failure, SIGINT/SIGTERM/SIGHUP.
@@ -30,8 +32,8 @@ import { allowedCpus, pinnedCommand, withPinned } from './affinity.js';
 import { buildClients, killChildren, LineClient, runJson } from './clients.js';
 import { benchRingModel } from './peer/ring-model.js';
 import { CPU_TICK_MICROS, cpuMicros, memory, resetPeak } from './procstat.js';
-import { judge, renderTable, spread, type Better, type Figure, type Target, type WorkloadResult } from './report.js';
-import { startCdevemu, startFloor, startPeer, type CdevemuServer, type Server } from './servers.js';
+import { judge, renderTable, spread, type Better, type Figure, type Spread, type Target, type WorkloadResult } from './report.js';
+import { C_SERVERS, startCdevemu, startFloor, startPeer, unmountLeft, type CdevemuServer, type CServerName, type Server, type ServerName } from './servers.js';
 
 // ---------------------------------------------------------------- options
 
@@ -113,12 +115,22 @@ let workDir: string | null = null;
 const servers: Server[] = [];
 let cleaning: Promise<void> | null = null;
 
-/** Idempotent: kills our clients, stops the servers (which unmount), removes the directory. */
+/**
+ * Idempotent: kills our clients, so that nothing holds a mount; stops the
+ * servers with SIGTERM, on which each unmounts and exits as it does for a
+ * user (cdevemu also lets go of its mountpoint's lock file); kills what is
+ * left (a server still starting up), unmounts what such a one mounted, and
+ * removes the directory.
+ */
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    killChildren();
+    killChildren(new Set(servers.map((s) => s.pid)));
     await Promise.all(servers.map((s) => s.stop().catch((err) => console.error(`bench: stopping ${s.name}:`, err))));
-    if (workDir) await rm(workDir, { recursive: true, force: true }).catch((err) => console.error(`bench: rm ${workDir}:`, err));
+    killChildren();
+    if (workDir) {
+      await unmountLeft(workDir).catch((err) => console.error(`bench: unmounting under ${workDir}:`, err));
+      await rm(workDir, { recursive: true, force: true }).catch((err) => console.error(`bench: rm ${workDir}:`, err));
+    }
   })();
   return cleaning;
 }
@@ -205,6 +217,7 @@ interface Workload {
 
 const secs = (o: { start: number; end: number }): number => (o.end - o.start) / 1e9;
 const CPU = 'server CPU';
+const OPS_PER_CPU = 'ops per server CPU-second';
 const BUSY = 'server busy';
 const PEAK = 'server peak RSS';
 
@@ -217,24 +230,56 @@ async function onServer(s: Server, w: Workload): Promise<{ values: Values; raw: 
   const wallMicros = (performance.now() - t0) * 1000;
   const cpu = (await cpuMicros(s.pid)) - cpu0;
   const mem = await memory(s.pid);
-  const values = { ...r.values, [CPU]: cpu / r.ops, [BUSY]: (100 * cpu) / wallMicros, [PEAK]: mem.peakKiB / 1024 };
+  const values = {
+    ...r.values,
+    [CPU]: cpu / r.ops,
+    // Infinite (and left out of the medians) in a run shorter than a clock tick of CPU.
+    [OPS_PER_CPU]: r.ops / (cpu / 1e6),
+    [BUSY]: (100 * cpu) / wallMicros,
+    [PEAK]: mem.peakKiB / 1024,
+  };
   return { values, raw: { client: r.raw, serverCpuMicros: cpu, ops: r.ops, memory: mem } };
 }
 
-async function runWorkload(w: Workload, c: Server, emu: CdevemuServer, floor: Server | null): Promise<WorkloadResult> {
+async function runWorkload(w: Workload, cs: readonly Server[], emu: CdevemuServer, floor: Server | null): Promise<WorkloadResult> {
   if (w.plug) await emu.control.plug(w.plug);
   try {
-    return await repeatWorkload(w, w.plug ? [emu] : [c, emu, ...(floor ? [floor] : [])]);
+    return await repeatWorkload(w, (rep) => (w.plug ? [emu] : runOrder(rep, cs, emu, floor)));
   } finally {
     if (w.plug) await emu.control.unplug(w.plug.name);
   }
 }
 
-async function repeatWorkload(w: Workload, on: Server[]): Promise<WorkloadResult> {
-  // Without the C peer (a device only cdevemu has), the ratio is against the kernel reference.
-  const vsKernel = !on.some((s) => s.name === 'C');
+/**
+ * The servers' order in repetition `rep`: a C server goes first in even
+ * repetitions and cdevemu in odd ones (the even order reversed), and the
+ * two C servers swap places every second repetition; over three
+ * repetitions: C, C-mt, cdevemu / cdevemu, C-mt, C / C-mt, C, cdevemu. The
+ * floor runs next to cdevemu.
+ */
+function runOrder(rep: number, cs: readonly Server[], emu: Server, floor: Server | null): Server[] {
+  const order = [...((rep >> 1) % 2 ? [...cs].reverse() : cs), ...(floor ? [floor] : []), emu];
+  return rep % 2 ? order.reverse() : order;
+}
+
+type Column = 'kernel' | ServerName;
+
+const column = (vs: Values[], key: string): Spread | undefined => (vs.some((v) => key in v) ? spread(vs.map((v) => v[key]!)) : undefined);
+
+/** Whether median `x` is better than median `y`: a figure beats a missing one. */
+const beats = (x: number, y: number, better: Better): boolean => Number.isFinite(x) && (!Number.isFinite(y) || (better === 'higher' ? x > y : x < y));
+
+/**
+ * The C server of `ran` with the better `figure` (the single-threaded one
+ * on a tie); 'kernel' when none ran (a device only cdevemu has).
+ */
+function betterC(ran: readonly CServerName[], figure: (n: CServerName) => number, better: Better): CServerName | 'kernel' {
+  return ran.reduce<CServerName | 'kernel'>((best, n) => (best === 'kernel' || beats(figure(n), figure(best), better) ? n : best), 'kernel');
+}
+
+async function repeatWorkload(w: Workload, orderOf: (rep: number) => Server[]): Promise<WorkloadResult> {
   const runs: unknown[] = [];
-  const per = { kernel: [] as Values[], C: [] as Values[], cdevemu: [] as Values[], floor: [] as Values[] };
+  const per: Record<Column, Values[]> = { kernel: [], C: [], 'C-mt': [], cdevemu: [], floor: [] };
   for (let rep = 0; rep < opts.reps; rep++) {
     const rec: Record<string, unknown> = { rep };
     const kernel = async (): Promise<void> => {
@@ -242,36 +287,42 @@ async function repeatWorkload(w: Workload, on: Server[]): Promise<WorkloadResult
       per.kernel.push(k.values);
       rec.kernel = k.raw;
     };
+    const on = orderOf(rep);
     const order = on.map((s) => async (): Promise<void> => {
       const r = await onServer(s, w);
       per[s.name].push(r.values);
       rec[s.name] = r.raw;
     });
-    if (rep % 2) order.reverse();
-    // The kernel reference runs first, unless it is the ratio's divisor: then it alternates with cdevemu as C does.
-    if (vsKernel && rep % 2) order.push(kernel);
+    // On cdevemu alone (a device only it has), the ratio is against the kernel reference, which then alternates with cdevemu as C does.
+    if (on.every((s) => s.name === 'cdevemu') && rep % 2) order.push(kernel);
     else order.unshift(kernel);
     for (const step of order) await step();
     runs.push(rec);
   }
-  const divisor = vsKernel ? per.kernel : per.C;
   const allMetrics: MetricSpec[] = [
     ...w.metrics,
     { key: CPU, unit: 'µs/op', better: 'lower', ...(w.id === '1.4KiB' || w.id === '2.4KiB' ? { target: T.ratio(2, 'lower') } : {}) },
+    { key: OPS_PER_CPU, unit: '', better: 'higher' },
     { key: BUSY, unit: '% of a CPU', better: 'lower' },
     { key: PEAK, unit: 'MiB', better: 'lower', target: T.abs(PEAK_RSS_MIB, 'MiB') },
   ];
+  // The better C server of the workload, on its first metric (its rate); the CPU-per-op rows take the better one per CPU instead.
+  const ran = C_SERVERS.filter((n) => per[n].length > 0);
+  const median = (key: string) => (n: CServerName): number => column(per[n], key)?.median ?? NaN;
+  const byRate = betterC(ran, median(w.metrics[0]!.key), w.metrics[0]!.better);
+  const byCpu = betterC(ran, median(CPU), 'lower');
   const figures = allMetrics.map((m): Figure => {
-    const col = (vs: Values[]): ReturnType<typeof spread> | undefined => (vs.some((v) => m.key in v) ? spread(vs.map((v) => v[m.key]!)) : undefined);
-    const f: Figure = { name: m.key, unit: m.unit, better: m.better };
-    const k = col(per.kernel);
+    const against = m.key === CPU || m.key === OPS_PER_CPU ? byCpu : byRate;
+    const divisor = per[against];
+    const ratioOf = (vs: Values[]): Spread => spread(vs.map((v, i) => v[m.key]! / divisor[i]![m.key]!));
+    const f: Figure = { name: m.key, unit: m.unit, better: m.better, servers: {}, against, ratio: ratioOf(per.cdevemu) };
+    const k = column(per.kernel, m.key);
     if (k) f.kernel = k;
-    const cc = col(per.C);
-    if (cc) f.c = cc;
-    f.cdevemu = col(per.cdevemu)!;
-    const fl = col(per.floor);
-    if (fl) f.floor = fl;
-    f.ratio = spread(per.cdevemu.map((v, i) => v[m.key]! / divisor[i]![m.key]!));
+    for (const name of [...C_SERVERS, 'cdevemu', 'floor'] as const) {
+      const col = column(per[name], m.key);
+      if (col) f.servers[name] = col;
+    }
+    if (per.floor.length) f.floorRatio = ratioOf(per.floor);
     if (m.target) f.target = m.target;
     return judge(f);
   });
@@ -503,7 +554,7 @@ async function unplugWorkload(bins: Bins, emu: CdevemuServer, n: number): Promis
     allEio &&= r.ok;
     runs.push({ rep, kernel: ref, cdevemu: r.raw });
   }
-  const f: Figure = { name: 'ms to all woken', unit: '', better: 'lower', kernel: spread(refMs), cdevemu: spread(ms) };
+  const f: Figure = { name: 'ms to all woken', unit: '', better: 'lower', kernel: spread(refMs), servers: { cdevemu: spread(ms) } };
   if (n === 1000) f.target = T.abs(UNPLUG_MS, 'ms');
   return {
     id: `6.${n}`,
@@ -538,27 +589,31 @@ async function idle(s: Server): Promise<Idle> {
   return { rssMiB: m.rssKiB / 1024, peakMiB: m.peakKiB / 1024, anonMiB: m.anonKiB / 1024, fileMiB: m.fileKiB / 1024 };
 }
 
-function memoryResult(c: Server, emu: Server, start: Record<string, Idle>, end: Record<string, Idle>, results: WorkloadResult[]): WorkloadResult {
-  const peakOf = (name: string): number =>
+function memoryResult(start: Record<string, Idle>, end: Record<string, Idle>, results: WorkloadResult[]): WorkloadResult {
+  const names = [...C_SERVERS, 'cdevemu'] as const;
+  const peakOf = (name: ServerName): number =>
     Math.max(
       start[name]!.peakMiB,
       // VmHWM since the last reset: covers the unplug workloads, which are not reset
       end[name]!.peakMiB,
-      ...results.flatMap((r) => r.figures.filter((f) => f.name === PEAK).flatMap((f) => (name === 'C' ? f.c : f.cdevemu)?.values ?? [])),
+      ...results.flatMap((r) => r.figures.filter((f) => f.name === PEAK).flatMap((f) => f.servers[name]?.values ?? [])),
     );
-  const one = (v: number): ReturnType<typeof spread> => spread([v]);
-  const fig = (name: string, cv: number, ev: number, target?: Target): Figure =>
-    judge({ name, unit: 'MiB', better: 'lower', c: one(cv), cdevemu: one(ev), ratio: one(ev / cv), ...(target ? { target } : {}) });
+  // One value per server; the ratio is against the C server that uses less.
+  const fig = (name: string, of: (n: ServerName) => number, target?: Target): Figure => {
+    const servers = Object.fromEntries(names.map((n) => [n, spread([of(n)])]));
+    const against = betterC(C_SERVERS, of, 'lower') as CServerName;
+    return judge({ name, unit: 'MiB', better: 'lower', servers, against, ratio: spread([of('cdevemu') / of(against)]), ...(target ? { target } : {}) });
+  };
   return {
     id: 'mem',
     title: 'server memory',
     reference: '',
     figures: [
-      fig('idle RSS at start', start[c.name]!.rssMiB, start[emu.name]!.rssMiB, T.abs(IDLE_RSS_MIB, 'MiB')),
-      fig('  of it anonymous', start[c.name]!.anonMiB, start[emu.name]!.anonMiB),
-      fig('  of it mapped files', start[c.name]!.fileMiB, start[emu.name]!.fileMiB),
-      fig('idle RSS at end', end[c.name]!.rssMiB, end[emu.name]!.rssMiB, T.abs(IDLE_RSS_MIB, 'MiB')),
-      fig('peak RSS, whole bench', peakOf(c.name), peakOf(emu.name), T.abs(PEAK_RSS_MIB, 'MiB')),
+      fig('idle RSS at start', (n) => start[n]!.rssMiB, T.abs(IDLE_RSS_MIB, 'MiB')),
+      fig('  of it anonymous', (n) => start[n]!.anonMiB),
+      fig('  of it mapped files', (n) => start[n]!.fileMiB),
+      fig('idle RSS at end', (n) => end[n]!.rssMiB, T.abs(IDLE_RSS_MIB, 'MiB')),
+      fig('peak RSS, whole bench', peakOf, T.abs(PEAK_RSS_MIB, 'MiB')),
     ],
     remarks: [
       'VmRSS 2 s after start-up and 2 s after the last workload; peak = largest VmHWM over start-up and every run',
@@ -575,8 +630,11 @@ async function main(): Promise<number> {
   const info = await systemInfo();
 
   workDir = await mkdtemp('/tmp/cdevemu-bench-');
-  const c = await startPeer(workDir, bins.devserver!);
-  servers.push(c);
+  const cs: Server[] = [];
+  for (const name of C_SERVERS) {
+    cs.push(await startPeer(workDir, bins.devserver!, name));
+    servers.push(cs.at(-1)!);
+  }
   const emu = await startCdevemu(workDir, cli, [ringModel]);
   servers.push(emu);
   const floor = opts.floor ? await startFloor(workDir, join(repoDir, 'dist', 'bench', 'peer', 'floor.js'), cli) : null;
@@ -588,10 +646,11 @@ async function main(): Promise<number> {
   if (Number(info.loadAtStart) > info.cores) {
     console.log(`WARNING: load average ${info.loadAtStart} exceeds the ${info.cores} cores: other work is running; trust the same-run ratios, not the absolute figures`);
   }
-  console.log(`servers: C pid ${c.pid} on ${c.mountpoint}, cdevemu pid ${emu.pid} on ${emu.mountpoint}\n`);
+  console.log(`servers: ${servers.map((s) => `${s.name} pid ${s.pid} on ${s.mountpoint}`).join(', ')}\n`);
 
+  const idleNow = async (): Promise<Record<string, Idle>> => Object.fromEntries(await Promise.all([...cs, emu].map(async (s) => [s.name, await idle(s)] as const)));
   await sleep(2000);
-  const idleStart = { [c.name]: await idle(c), [emu.name]: await idle(emu) };
+  const idleStart = await idleNow();
 
   const results: WorkloadResult[] = [];
   const step = async (label: string, fn: () => Promise<WorkloadResult>, id: string): Promise<void> => {
@@ -619,26 +678,29 @@ async function main(): Promise<number> {
     openCloseWorkload(bins),
     parallelWorkload(bins),
   ];
-  for (const w of workloads) if (want(w.num)) await step(`${w.num}: ${w.title}`, () => runWorkload(w, c, emu, floor), w.id);
+  for (const w of workloads) if (want(w.num)) await step(`${w.num}: ${w.title}`, () => runWorkload(w, cs, emu, floor), w.id);
   for (const n of UNPLUG_READERS) if (want(6)) await step(`6: unplug with ${n} blocked readers`, () => unplugWorkload(bins, emu, n), `6.${n}`);
   const ring = ringWorkload(bins);
-  if (want(ring.num)) await step(`${ring.num}: ${ring.title}`, () => runWorkload(ring, c, emu, floor), ring.id);
+  if (want(ring.num)) await step(`${ring.num}: ${ring.title}`, () => runWorkload(ring, cs, emu, floor), ring.id);
   if (want(8)) {
     const allowed = await allowedCpus();
     if (allowed.length < 2) process.stderr.write('  8: skipped: the pinned ping-pong needs two CPUs\n');
-    else for (const w of pinnedPingpongWorkloads(bins, allowed)) await step(`8: ${w.title}`, () => runWorkload(w, c, emu, floor), w.id);
+    else for (const w of pinnedPingpongWorkloads(bins, allowed)) await step(`8: ${w.title}`, () => runWorkload(w, cs, emu, floor), w.id);
   }
 
-  await sleep(2000);
-  const idleEnd = { [c.name]: await idle(c), [emu.name]: await idle(emu) };
-  results.push(memoryResult(c, emu, idleStart, idleEnd, results));
+  // A step of its own, so that a server that died during the run fails this row, not the table.
+  await step('server memory', async () => {
+    await sleep(2000);
+    return memoryResult(idleStart, await idleNow(), results);
+  }, 'mem');
   const elapsed = (performance.now() - began) / 1000;
 
   const notes = [
-    `every workload: ${opts.reps} repetitions of a ${RUN_MS / 1000} s run on each of kernel, C and cdevemu; C and cdevemu alternate (C first in odd repetitions). Columns give the median ±half the min-max range; cdevemu/C is the median (min-max) of the ratios of runs done next to each other.`,
+    `every workload: ${opts.reps} repetitions of a ${RUN_MS / 1000} s run on each of kernel, C (1 thread), C (mt) and cdevemu; a C server goes first in even repetitions and cdevemu in odd ones, the two C servers swapping places every second repetition (C, C mt, cdevemu / cdevemu, C mt, C / C mt, C, cdevemu). Columns give the median ±half the min-max range.`,
+    'cdevemu/C is the median (min-max) of the ratios of runs done in the same repetition, C being the better of the two C servers in the workload, named under "vs C": the one with the better median rate (the first metric) for every row but server CPU µs/op and ops per server CPU-second, which are against the one with the lower median CPU per op; in server memory, the one that uses less on each row.',
     'higher is better for rates, lower for latency, CPU and memory; a ratio below 1 on a rate means cdevemu is slower than C, above 1 on latency/CPU/memory means it costs more.',
-    `server CPU = utime+stime of the server process (all threads) over the run, per client operation (resolution ${CPU_TICK_MICROS / 1000} ms per run); server busy = the same CPU time over the run's wall time (cdevemu busy-polls up to 20 µs after each request: --busy-poll); peak RSS = VmHWM over the run (reset before it through clear_refs).`,
-    'C = bench/peer/devserver.c, libfuse3 low-level, one thread (fuse_session_loop); cdevemu = the daemon as users run it (`cdevemu daemon`, plus `--model` for workload 7\'s device). Both serve MOUNT/dev/{zero,null,echo} direct_io, nonseekable, 1 MiB max_read/max_write.',
+    `server CPU = utime+stime of the server process (all threads) over the run, per client operation (resolution ${CPU_TICK_MICROS / 1000} ms per run); ops per server CPU-second = client operations over that CPU time; server busy = the same CPU time over the run's wall time (cdevemu busy-polls up to 20 µs after each request: --busy-poll); peak RSS = VmHWM over the run (reset before it through clear_refs).`,
+    "C = bench/peer/devserver.c, libfuse3 low-level: 1 thread = fuse_session_loop, mt = fuse_session_loop_mt with libfuse's defaults (clone_fd off, up to 10 workers, idle ones kept); cdevemu = the daemon as users run it (`cdevemu daemon`, plus `--model` for workload 7's device). All serve MOUNT/dev/{zero,null,echo} direct_io, nonseekable, 1 MiB max_read/max_write.",
     'ping-pong percentiles are nearest-rank over every timed round trip; the kernel pipe pair is pinned to one CPU (unpinned it is bimodal).',
     'GB and MB = 10^9 and 10^6 bytes. Client times cover only the I/O loop (not exec or open).',
     `total bench time ${elapsed.toFixed(0)} s.`,

@@ -1,5 +1,5 @@
 /**
- * The two servers the bench compares, each in a process of its own so that
+ * The servers the bench compares, each in a process of its own so that
  * its CPU time and memory can be read from procfs without the bench's own
  * counted in:
  *
@@ -9,20 +9,25 @@
  *            bench drives it through its control socket (plug and unplug
  *            for the unplug and ring workloads).
  *   C        bench/peer/devserver.c, a libfuse3 low-level server with the
- *            same tree and semantics.
+ *            same tree and semantics, on one thread (fuse_session_loop).
+ *   C-mt     the same binary with --mt: libfuse's default multithreaded
+ *            loop (fuse_session_loop_mt), the only difference.
  *   floor    (--floor) bench/peer/floor.ts: cdevemu's FUSE transport under a
  *            dozen-line filesystem, without the device layers.
  *
- * Both serve MOUNT/dev/{zero,null,echo}. stop() unmounts them (SIGTERM:
- * both unmount on it), and makes sure with `umount -l` if a server died.
+ * All serve MOUNT/dev/{zero,null,echo}. stop() unmounts them (SIGTERM:
+ * each unmounts on it), and makes sure with `umount -l` if a server died.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ControlClient } from '../src/control/client.js';
 import { findMount } from '../src/fuse/mount.js';
 import { LineClient, run } from './clients.js';
 
-export type ServerName = 'C' | 'cdevemu' | 'floor';
+export type ServerName = CServerName | 'cdevemu' | 'floor';
+/** The two C servers: one thread, and libfuse's multithreaded loop. */
+export type CServerName = 'C' | 'C-mt';
+export const C_SERVERS: readonly CServerName[] = ['C', 'C-mt'];
 
 export interface Server {
   name: ServerName;
@@ -55,9 +60,24 @@ function serverOf(name: ServerName, proc: LineClient, mountpoint: string): Serve
           proc.kill('SIGKILL');
           await proc.exited.catch(() => {});
         }
-        if ((await findMount(mountpoint)) !== null) await run('umount', ['-l', mountpoint], 10_000, true);
+        await unmount(mountpoint);
       })()),
   };
+}
+
+/** `umount -l` if something is mounted at `mountpoint` (a server that died, or was killed before it could unmount). */
+async function unmount(mountpoint: string): Promise<void> {
+  if ((await findMount(mountpoint)) !== null) await run('umount', ['-l', mountpoint], 10_000, true);
+}
+
+/**
+ * Unmounts whatever is still mounted on a directory in `dir`: the mount of
+ * a server killed while it started, before the bench knew it was serving.
+ * Reads only names (d_type), never stats what may be a dead mount.
+ */
+export async function unmountLeft(dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  for (const e of entries) if (e.isDirectory()) await unmount(join(dir, e.name));
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
@@ -106,7 +126,8 @@ export async function startFloor(dir: string, script: string, cli: string): Prom
   return start('floor', mountpoint, process.execPath, [...(await shebangFlags(cli)), script, mountpoint], (l) => l === 'ready');
 }
 
-export async function startPeer(dir: string, bin: string): Promise<Server> {
-  const mountpoint = join(dir, 'c');
-  return start('C', mountpoint, bin, [mountpoint], (l) => l === 'ready');
+/** bench/peer/devserver on MOUNT `dir/c` (one thread) or `dir/c-mt` (`--mt`). */
+export async function startPeer(dir: string, bin: string, name: CServerName): Promise<Server> {
+  const mountpoint = join(dir, name.toLowerCase());
+  return start(name, mountpoint, bin, [...(name === 'C-mt' ? ['--mt'] : []), mountpoint], (l) => l === 'ready');
 }

@@ -44,12 +44,16 @@ const testCommands = {
   // test/models/spidev.test.ts: spi-tools on an emulated SPI device
   'spi-config': 'spi-tools',
   'spi-pipe': 'spi-tools',
+  // test/bench runs the bench, which builds its C peer with pkg-config's flags for libfuse3
+  'pkg-config': 'pkg-config',
 };
 // file -> Debian package: the headers `--preset tcmu` builds its netlink shim against (with gcc),
 // and the kernel's FUSE header test/fuse/abi.test.ts checks the codecs against (test/clients/fuse_abi.c)
 const testFiles = {
   '/usr/include/libnl3/netlink/genl/genl.h': 'libnl-genl-3-dev',
   '/usr/include/linux/fuse.h': 'linux-libc-dev',
+  // the bench's C peer (bench/peer/devserver.c), built by test/bench
+  '/usr/include/fuse3/fuse_lowlevel.h': 'libfuse3-dev',
 };
 // python module -> Debian package, for Debian's own python3: the tests run /usr/bin/python3, whatever python3 is first on PATH
 // (pyserial for the tty tests, smbus2 for the i2c tests, python3-spidev for the spidev tests; a module's file name carries the interpreter's version)

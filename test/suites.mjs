@@ -40,4 +40,5 @@ export const rootSuites = {
   'test/api.test.ts': 'startEmulator() mounts',
   'test/mmap': 'mmap of device regions through FUSE passthrough (FUSE_DEV_IOC_BACKING_OPEN needs CAP_SYS_ADMIN)',
   'test/tcmu': 'the real tcmu-runner in a private mount namespace (unshare --mount), on a real mount',
+  'test/bench': 'the bench end to end: a C libfuse3 server and the daemon mount, and every way a run ends unmounts them',
 };
