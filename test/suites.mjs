@@ -16,6 +16,7 @@ export const unitTests = [
   'test/fuse/wire.test.ts',
   'test/fuse/session.test.ts',
   'test/fuse/mountpoint-lock.test.ts',
+  'test/fuse/requirements.test.ts',
   'test/core/**/*.test.ts',
   'test/config/**/*.test.ts',
   'test/scenario/schema.test.ts',
