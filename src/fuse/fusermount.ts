@@ -62,6 +62,8 @@ function runFusermount(args: string[], commfd?: number): Promise<Ended> {
   if (path === null) return Promise.reject(new FusermountError(FUSERMOUNT_MISSING));
   return new Promise((resolve) => {
     const child = spawn(path, args, {
+      // Its name in its messages ("fusermount3: ..."), not its path.
+      argv0: FUSERMOUNT,
       stdio: ['ignore', 'ignore', 'pipe', ...(commfd === undefined ? [] : [commfd])],
       ...(commfd === undefined ? {} : { env: { ...process.env, _FUSE_COMMFD: '3' } }),
     });

@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readFile, readdir, statfs, writeFile, mkdir } from 'node:fs/promises';
 import { FusermountError, fusermount, fusermountUnmount } from './fusermount.js';
-import { ALLOW_OTHER_REFUSED, FUSERMOUNT, FUSERMOUNT_MISSING, FUSE_DEVICE, fuseDeviceProblem, mountProblems } from './requirements.js';
+import { FUSERMOUNT, FUSERMOUNT_MISSING, FUSE_DEVICE, mountProblems } from './requirements.js';
 
 export interface MountOptions {
   mountpoint: string;
@@ -111,10 +111,8 @@ async function mountAsUser(o: MountOptions): Promise<number> {
     return await fusermount({ mountpoint: o.mountpoint, maxRead: o.maxRead, allowOther: o.allowOther ?? false, subtype: FSTYPE.slice('fuse.'.length) });
   } catch (err) {
     if (!(err instanceof FusermountError)) throw err;
-    // What checkCanMount found fine may have changed since: say it as it would.
     if (err.message === FUSERMOUNT_MISSING) throw new CannotMountError(err.message);
-    if (/allow_other only allowed/.test(err.message)) throw new CannotMountError(ALLOW_OTHER_REFUSED);
-    if (/failed to open \/dev\/fuse: Permission denied/.test(err.message)) throw new CannotMountError(fuseDeviceProblem('EACCES', false)!);
+    // fusermount3's own words name the cause ("user has no write access to mountpoint ...").
     throw new MountError(`${FUSERMOUNT} could not mount ${o.mountpoint}: ${err.message}`);
   }
 }

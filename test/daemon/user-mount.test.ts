@@ -137,6 +137,17 @@ describe('cdevemu daemon as an ordinary user', () => {
     expect(await w.mountAt(second.mnt)).toBeNull();
   });
 
+  it("refuses a mountpoint fusermount3 refuses, in fusermount3's words: one line, exit 2, nothing mounted", async () => {
+    const w = await world();
+    const mnt = join(w.dir, 'mnt');
+    // The user's own directory, but not writable: fusermount3 checks access(W_OK).
+    await w.run(['sh', '-c', 'mkdir "$0" && chmod 0555 "$0"', mnt]);
+    const r = await w.run([process.execPath, CLI, 'daemon', '--mount', mnt, '--socket', join(w.dir, 'ctl.sock')]);
+    expect(r.stderr).toBe(`cdevemu: fusermount3 could not mount ${mnt}: fusermount3: user has no write access to mountpoint ${mnt}\n`);
+    expect(r.code).toBe(2);
+    expect(await w.mountAt(mnt)).toBeNull();
+  });
+
   it.runIf(runsAsRoot || userAllowOther())('--allow-other where fuse.conf has user_allow_other: other users reach the devices', async () => {
     const w = await world(runsAsRoot ? { fuseConf: '# the test\'s\nuser_allow_other\n' } : {});
     const d = await startDaemon(w, ['--allow-other']);
