@@ -17,7 +17,7 @@ import { run, type Interactive } from '../helpers/proc.js';
 import { UserWorld, runsAsRoot } from '../helpers/as-user.js';
 import { CLI } from './harness.js';
 
-const E = { ENOTCONN: 107, ECONNABORTED: 103, ENODEV: 19 };
+const E = { ENOTCONN: 107 };
 
 const worlds: UserWorld[] = [];
 const daemons = new Set<Interactive>();
@@ -95,8 +95,8 @@ describe('cdevemu daemon as an ordinary user', () => {
     expect(await w.mountAt(d.mnt)).toBeNull();
   });
 
-  it('stops with a file held open: fusermount3 -u -z detaches, the connection is aborted, the holder gets ENOTCONN', async () => {
-    const w = await world();
+  /** Stops a daemon while another process of the user's holds a device open: a clean exit, no mount, and the holder's next read fails ENOTCONN. */
+  async function stopWithFileOpen(w: UserWorld): Promise<void> {
     const d = await startDaemon(w);
     const holder = w.spawn(['python3', '-u', '-c', HOLD_THEN_READ, join(d.mnt, 'dev', 'echo0')]);
     expect(await holder.line()).toBe('open');
@@ -106,19 +106,16 @@ describe('cdevemu daemon as an ordinary user', () => {
     holder.send('read');
     expect(Number(await holder.line())).toBe(E.ENOTCONN);
     expect(d.proc.stderr).not.toContain('umount failed');
+  }
+
+  it('stops with a file held open: fusermount3 -u -z detaches, the connection is aborted, the holder gets ENOTCONN', async () => {
+    await stopWithFileOpen(await world());
   });
 
   it.runIf(runsAsRoot)('stops with a file held open where fusectl is not mounted: closing /dev/fuse aborts the connection', async () => {
     const w = await world({ fusectl: false });
-    const d = await startDaemon(w);
     expect(await w.mounts()).not.toContain(' fusectl ');
-    const holder = w.spawn(['python3', '-u', '-c', HOLD_THEN_READ, join(d.mnt, 'dev', 'echo0')]);
-    expect(await holder.line()).toBe('open');
-    d.proc.kill('SIGTERM');
-    expect(await d.proc.exited).toEqual({ code: 0, signal: null });
-    expect(await w.mountAt(d.mnt)).toBeNull();
-    holder.send('read');
-    expect(Number(await holder.line())).toBe(E.ENOTCONN);
+    await stopWithFileOpen(w);
   });
 
   it('recovers after SIGKILL: the dead mount is cleared by the next start on the same mountpoint and socket', async () => {
