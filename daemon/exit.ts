@@ -41,7 +41,7 @@ export function describeExit(err: unknown): { code: number; message: string } {
   return { code: Exit.failed, message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
 }
 
-const NO_ACCESS = process.getuid?.() === 0 ? 'choose another path' : 'run as root, or choose a path this user may use';
+const NO_ACCESS = process.getuid?.() === 0 ? 'choose another path' : 'choose a path this user may use';
 
 /** The fix for a system call refused on a path the user gave or may change. */
 const PATH_FIXES: Readonly<Record<string, string>> = {

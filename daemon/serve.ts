@@ -78,7 +78,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
   const settings = settle(flags, flags.config ? await loadDaemonConfig(flags.config) : {});
   const log = await createLogger(settings.logLevel);
   // A machine or user that cannot mount at all is told so first (Emulator.start checks it again for library users).
-  checkCanMount();
+  checkCanMount({ allowOther: settings.allowOther });
   // Refuse a live daemon's socket, or one that cannot be listened on, before touching the mountpoint.
   await claimSocketPath(settings.socket);
   await canListen(settings.socket);

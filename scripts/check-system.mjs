@@ -5,12 +5,12 @@
  * are installed with apt-get under `--install` (.ci/run) and, as root, for
  * `npm test`.
  */
-import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { release } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { FUSE_DEVICE, NOT_ROOT, fuseDeviceProblem } from '../src/fuse/requirements.js';
+import { mountProblems } from '../src/fuse/requirements.js';
 
 const forTests = process.argv.includes('--tests') || process.env.npm_lifecycle_event === 'pretest';
 const isRoot = process.getuid?.() === 0;
@@ -31,6 +31,10 @@ const testCommands = {
   // cdevemu run --bind: a private mount namespace (unshare) and its mount table (findmnt)
   unshare: 'util-linux',
   findmnt: 'util-linux',
+  // test/daemon/user-mount.test.ts: the daemon as an ordinary user (fusermount3), its processes entering the test's namespace as that user
+  fusermount3: 'fuse3',
+  nsenter: 'util-linux',
+  setpriv: 'util-linux',
   // test/tcmu runs the real tcmu-runner against emulated TCMU devices (cdevemu run --preset tcmu)
   'tcmu-runner': 'tcmu-runner',
   // test/models/tty.test.ts and gpsd.test.ts: stty, and the real gpsd with its clients on an emulated GPS
@@ -88,29 +92,12 @@ const has = (cmd) =>
 const problems = [];
 if (process.platform !== 'linux') problems.push('cdevemu runs on Linux only (it serves a FUSE mount).');
 // The daemon says the same lines when it cannot start (src/fuse/mount.ts checkCanMount).
-let fuseCode = null;
-try {
-  closeSync(openSync(FUSE_DEVICE, 'r+'));
-} catch (err) {
-  fuseCode = err.code ?? String(err);
-}
-const fuseProblem = fuseDeviceProblem(fuseCode, isRoot);
-if (fuseProblem) problems.push(fuseProblem);
-if (!isRoot && forTests) {
-  const { rootSuites } = await import('../test/suites.mjs');
-  const width = Math.max(...Object.keys(rootSuites).map((s) => s.length));
-  problems.push(
-    'these suites mount FUSE with `mount -i`, which needs root (CAP_SYS_ADMIN); run `npm test` as root:\n' +
-      Object.entries(rootSuites).map(([suite, why]) => `      ${suite.padEnd(width)}  ${why}`).join('\n') +
-      '\n    The tests that need neither root nor FUSE run as any user: npm run test:unit',
-  );
-} else if (!isRoot) {
-  problems.push(NOT_ROOT);
-}
+// For the tests, a user who cannot mount still runs what needs no mount: the suites left out are named below.
+if (!forTests) problems.push(...mountProblems({ root: isRoot }));
 
-// The tests run as root anyway (they mount); there `npm test` installs the
-// client tools it drives (evtest, rngtest...) itself, so that `npm ci &&
-// npm test` works on a fresh Debian machine.
+// As root, `npm test` installs the client tools it drives (evtest,
+// rngtest...) itself, so that `npm ci && npm test` works on a fresh Debian
+// machine; an ordinary user is told what to install.
 const install = process.argv.includes('--install') || (forTests && isRoot && has('apt-get'));
 
 const wanted = { ...commands, ...(forTests ? testCommands : {}) };
@@ -171,6 +158,16 @@ console.error(
 );
 
 if (forTests) {
+  const { skippedSuites } = await import('../test/suites.mjs');
+  const skipped = skippedSuites();
+  if (skipped.length) {
+    const width = Math.max(...skipped.map((s) => s.suite.length));
+    console.error(
+      `check-system: as uid ${process.getuid?.()}, ${skipped.length} suite(s) cannot run here and are left out:\n` +
+        skipped.map((s) => `      ${s.suite.padEnd(width)}  ${s.what}: ${s.why}`).join('\n') +
+        '\n    npm test as root runs them all',
+    );
+  }
   let version = '';
   try {
     version = ' ' + execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'tcmu-runner'], { encoding: 'utf8' });

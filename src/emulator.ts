@@ -76,7 +76,7 @@ export class Emulator {
    * no device plugged and the claim released.
    */
   static async start(o: EmulatorOptions): Promise<Emulator> {
-    checkCanMount();
+    checkCanMount({ allowOther: o.allowOther ?? false });
     const lock = await MountpointLock.take(o.mountpoint);
     const log = o.logger ?? pino({ level: 'info' });
     const fs = new DeviceFs(log.child({ layer: 'fs' }));

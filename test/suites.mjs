@@ -1,9 +1,14 @@
 /**
- * Which test files need root and FUSE, and why. vitest.config.ts builds its
- * `unit` and `integration` projects from this, and scripts/check-system.mjs
- * prints the reasons when `npm test` runs as a user who cannot mount.
- * test/suites.test.ts checks that every test file is listed.
+ * Which test files need what from the machine, and why. vitest.config.ts
+ * builds its `unit` and `integration` projects from this and leaves out
+ * the suites this machine and user cannot run; scripts/check-system.mjs
+ * names those when `npm test` starts. test/suites.test.ts checks that every
+ * test file is listed.
  */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ALLOW_OTHER_REFUSED, mountProblems, userAllowOther, userNamespaceProblem } from '../src/fuse/requirements.js';
 
 /** Need neither root nor /dev/fuse: `npm run test:unit` runs them as any user. */
 export const unitTests = [
@@ -11,6 +16,7 @@ export const unitTests = [
   'test/fuse/wire.test.ts',
   'test/fuse/session.test.ts',
   'test/fuse/mountpoint-lock.test.ts',
+  'test/fuse/requirements.test.ts',
   'test/core/**/*.test.ts',
   'test/config/**/*.test.ts',
   'test/scenario/schema.test.ts',
@@ -26,19 +32,111 @@ export const unitTests = [
 ];
 
 /**
- * Every other test file mounts a FUSE file system (`mount -i -t fuse`,
- * which needs CAP_SYS_ADMIN) and drives it with real client processes.
+ * What an integration suite may need, beyond the tools check-system
+ * installs. `mount` is a mount of its own, made as root with `mount -i` or
+ * by any other user through fusermount3.
+ * @typedef {'mount' | 'root' | 'userns' | 'allowOther'} Need
  */
-export const rootSuites = {
-  'test/fuse/transport.test.ts': 'a real mount driven by dd, python3 and C clients',
-  'test/fuse/channel.test.ts': "the /dev/fuse channel's wait for requests on a real mount",
-  'test/lifecycle': 'hot-unplug under real clients on a real mount',
-  'test/models': 'each model on a real mount, driven by evtest, hwclock, wdctl, rngtest, stty, pyserial, gpsd, i2c-tools, smbus2, python3-spidev, spi-tools',
-  'test/faults': 'fault rules applied to real clients on a real mount',
-  'test/daemon': 'a real `cdevemu daemon` driven through the CLI, curl and the socket',
-  'test/scenario/run.test.ts': '`cdevemu run` (a private emulator; --bind also needs unshare --mount)',
-  'test/api.test.ts': 'startEmulator() mounts',
-  'test/mmap': 'mmap of device regions through FUSE passthrough (FUSE_DEV_IOC_BACKING_OPEN needs CAP_SYS_ADMIN)',
-  'test/tcmu': 'the real tcmu-runner in a private mount namespace (unshare --mount), on a real mount',
-  'test/bench': 'the bench end to end: a C libfuse3 server and the daemon mount, and every way a run ends unmounts them',
+
+/**
+ * Every other test file mounts a FUSE file system and drives it with real
+ * client processes: a file or folder, what it tests, and what it needs.
+ * The entry for a file wins over its folder's. A suite is `root` only
+ * where the kernel or the test's setup leaves no other way (FUSE
+ * passthrough needs CAP_SYS_ADMIN in the initial user namespace; other
+ * uids, private /dev nodes and mounts outside a user namespace need root).
+ * @type {Record<string, { what: string, needs: Need[] }>}
+ */
+export const integrationSuites = {
+  'test/fuse/transport.test.ts': { what: 'a real mount driven by dd, python3 and C clients', needs: ['mount'] },
+  'test/fuse/channel.test.ts': { what: "the /dev/fuse channel's wait for requests on a real mount", needs: ['mount'] },
+  'test/lifecycle': { what: 'hot-unplug under real clients on a real mount', needs: ['mount'] },
+  'test/models': { what: 'each model on a real mount, driven by evtest, wdctl, rngtest, stty, pyserial, i2c-tools, smbus2, python3-spidev, spi-tools', needs: ['mount'] },
+  'test/models/rtc.test.ts': { what: 'the rtc model driven by hwclock --set: RTC_SET_TIME needs CAP_SYS_TIME (drivers/rtc/dev.c), taken from uid 65534 too', needs: ['root'] },
+  'test/models/tcmu.test.ts': { what: 'the tcmu model served to a C consumer that maps its ring (FUSE passthrough needs CAP_SYS_ADMIN)', needs: ['root'] },
+  'test/models/gpsd.test.ts': { what: 'the real gpsd through `cdevemu run --bind`, dropping root to its own user (allow_other)', needs: ['root'] },
+  'test/models/i2c.test.ts': { what: 'i2c-tools and smbus2 on the i2c model, `i2cdetect -l` through `cdevemu run --bind`', needs: ['root'] },
+  'test/models/spidev.test.ts': { what: 'python3-spidev and spi-tools on the spidev model, through `cdevemu run --bind`', needs: ['root'] },
+  'test/faults': { what: 'fault rules applied to real clients on a real mount', needs: ['mount'] },
+  'test/daemon': { what: 'a real `cdevemu daemon` driven through the CLI, curl and the socket', needs: ['mount'] },
+  'test/scenario/run.test.ts': { what: '`cdevemu run` (a private emulator; --bind also needs unshare --mount)', needs: ['root'] },
+  'test/api.test.ts': { what: 'startEmulator() mounts', needs: ['mount'] },
+  'test/mmap': { what: 'mmap of device regions through FUSE passthrough (FUSE_DEV_IOC_BACKING_OPEN needs CAP_SYS_ADMIN)', needs: ['root'] },
+  'test/tcmu': { what: 'the real tcmu-runner in a private mount namespace (unshare --mount), on a real mount', needs: ['root'] },
+  'test/bench': { what: 'the bench end to end: a C libfuse3 server and the daemon mount, and every way a run ends unmounts them', needs: ['root'] },
 };
+
+const repo = join(fileURLToPath(import.meta.url), '..', '..');
+
+/** Every test file, relative to the repository. */
+export function testFiles(dir = join(repo, 'test')) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? testFiles(join(dir, e.name)) : e.name.endsWith('.test.ts') ? [relative(repo, join(dir, e.name))] : [],
+  );
+}
+
+/** @param {string} file */
+export const isUnit = (file) =>
+  unitTests.some((g) => (g.endsWith('/**/*.test.ts') ? file.startsWith(g.slice(0, -'**/*.test.ts'.length)) : file === g));
+
+/**
+ * The integration entry that covers `file` (its own, else its folder's), or null.
+ * @param {string} file
+ */
+export function suiteOf(file) {
+  const keys = Object.keys(integrationSuites).filter((s) => file === s || file.startsWith(s + '/'));
+  return keys.sort((a, b) => b.length - a.length)[0] ?? null;
+}
+
+/** Whether this process is root of the initial user namespace (uid_map maps every uid to itself). */
+function initialRoot() {
+  if (process.getuid?.() !== 0) return false;
+  try {
+    return /^\s*0\s+0\s+4294967295\s*$/m.test(readFileSync('/proc/self/uid_map', 'utf8'));
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Why this machine and user lack each need, in one line with the fix;
+ * absent when it is met.
+ * @returns {Partial<Record<Need, string>>}
+ */
+export function unmetNeeds() {
+  const root = initialRoot();
+  /** @type {Partial<Record<Need, string>>} */
+  const unmet = {};
+  const [mount] = mountProblems({ root: process.getuid?.() === 0 });
+  if (mount) unmet.mount = mount;
+  if (!root) unmet.root = 'needs root';
+  if (!root) {
+    const userns = userNamespaceProblem();
+    if (userns) unmet.userns = userns;
+  }
+  if (!root && !userAllowOther()) unmet.allowOther = ALLOW_OTHER_REFUSED;
+  return unmet;
+}
+
+/**
+ * The suites this machine and user cannot run, each with the first need
+ * it lacks and why.
+ * @param {Partial<Record<Need, string>>} [unmet]
+ * @returns {Array<{ suite: string, what: string, need: Need, why: string }>}
+ */
+export function skippedSuites(unmet = unmetNeeds()) {
+  return Object.entries(integrationSuites).flatMap(([suite, { what, needs }]) => {
+    const need = needs.find((n) => unmet[n] !== undefined);
+    return need === undefined ? [] : [{ suite, what, need, why: /** @type {string} */ (unmet[need]) }];
+  });
+}
+
+/**
+ * The test files the integration project leaves out here: those whose
+ * entry is skipped.
+ * @param {ReturnType<typeof skippedSuites>} [skipped]
+ */
+export function skippedFiles(skipped = skippedSuites()) {
+  const names = new Set(skipped.map((s) => s.suite));
+  return testFiles().filter((f) => !isUnit(f) && names.has(/** @type {string} */ (suiteOf(f))));
+}

@@ -1,24 +1,23 @@
-/** Every test file is either a unit test or has its reason for root in test/suites.mjs. */
-import { readdirSync } from 'node:fs';
-import { join, relative } from 'node:path';
+/** Every test file is either a unit test or covered by an integration entry, with what it needs, in test/suites.mjs. */
 import { expect, it } from 'vitest';
-import { rootSuites, unitTests } from './suites.mjs';
+import { integrationSuites, isUnit, skippedSuites, suiteOf, testFiles } from './suites.mjs';
 
-const repo = join(import.meta.dirname, '..');
-
-function testFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? testFiles(join(dir, e.name)) : e.name.endsWith('.test.ts') ? [relative(repo, join(dir, e.name))] : [],
-  );
-}
-
-const isUnit = (f: string): boolean =>
-  unitTests.some((g) => (g.endsWith('/**/*.test.ts') ? f.startsWith(g.slice(0, -'**/*.test.ts'.length)) : f === g));
-const needsRoot = (f: string): boolean => Object.keys(rootSuites).some((s) => f === s || f.startsWith(s + '/'));
-
-it('lists every test file once: unit, or needing root with a reason', () => {
-  const files = testFiles(join(repo, 'test'));
+it('lists every test file once: unit, or an integration suite with its needs', () => {
+  const files = testFiles();
   expect(files.length).toBeGreaterThan(20);
-  const unlisted = files.filter((f) => isUnit(f) === needsRoot(f));
+  const unlisted = files.filter((f) => isUnit(f) === (suiteOf(f) !== null));
   expect(unlisted, 'in neither list, or in both').toEqual([]);
+  for (const [suite, { needs }] of Object.entries(integrationSuites)) expect(needs.length, suite).toBeGreaterThan(0);
+});
+
+it('skips the suites whose needs are unmet, each with the reason of the first it lacks', () => {
+  const everything = { mount: 'm', root: 'r', userns: 'u', allowOther: 'a' };
+  expect(skippedSuites({})).toEqual([]);
+  expect(skippedSuites(everything).map((s) => s.suite)).toEqual(Object.keys(integrationSuites));
+  const rootOnly = skippedSuites({ root: 'needs root' });
+  expect(rootOnly.length).toBeGreaterThan(0);
+  expect(rootOnly.every((s) => integrationSuites[s.suite as keyof typeof integrationSuites].needs.includes('root') && s.why === 'needs root')).toBe(true);
+  // A file's own entry wins over its folder's.
+  expect(suiteOf('test/models/rtc.test.ts')).toBe('test/models/rtc.test.ts');
+  expect(suiteOf('test/models/evdev.test.ts')).toBe('test/models');
 });

@@ -30,7 +30,7 @@
  * the main thread stays free to answer. Poll wakeups take no such locks and
  * are written directly.
  */
-import { closeSync, openSync, writevSync } from 'node:fs';
+import { closeSync, writevSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { E, errnoName } from '../errno.js';
@@ -126,10 +126,15 @@ export class FuseChannel {
     this.fd = fd;
   }
 
-  /** Opens /dev/fuse. The descriptor is later passed to mount(8) as fd 3. */
-  static open(): FuseChannel {
+  /** Throws unless this thread can serve a channel (the main thread: it waits with SIGIO). Call before mounting. */
+  static assertCanServe(): void {
     SigioWatch.assertMainThread();
-    return new FuseChannel(openSync('/dev/fuse', 'r+'));
+  }
+
+  /** Serves `fd`, a /dev/fuse descriptor that has been mounted (src/fuse/mount.ts mountFuse); closed by close(). */
+  static open(fd: number): FuseChannel {
+    FuseChannel.assertCanServe();
+    return new FuseChannel(fd);
   }
 
   /**
@@ -274,6 +279,17 @@ export class FuseChannel {
     this.ended = true;
     this.sigio?.forget();
     clearInterval(this.keepAlive);
+  }
+
+  /**
+   * Ends the session from this side, for a connection that close() is to
+   * abort: the release of its last /dev/fuse descriptor aborts it
+   * (fs/fuse/dev.c fuse_dev_release -> fuse_abort_conn), which is how a
+   * user who may not write fusectl's abort ends a connection whose files
+   * are still open.
+   */
+  abandon(): void {
+    this.finish('ECONNABORTED');
   }
 
   get isEnded(): boolean {

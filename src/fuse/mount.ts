@@ -1,25 +1,28 @@
 /**
- * Mounting and unmounting a FUSE connection with mount(8)/umount(8), and
- * recovering a mountpoint left behind by a daemon that died.
+ * Mounting and unmounting a FUSE connection, and recovering a mountpoint
+ * left behind by a daemon that died.
  *
- * `mount -i` skips /sbin/mount.fuse.* helpers; the /dev/fuse descriptor is
- * passed as the child's fd 3 (docs/fuse-protocol.md#mount: the fd=3 option names that descriptor).
+ * Root mounts with mount(8)/umount(8): `mount -i` skips /sbin/mount.fuse.*
+ * helpers; the /dev/fuse descriptor is passed as the child's fd 3
+ * (docs/fuse-protocol.md#mount: the fd=3 option names that descriptor).
  * The kernel accepts only fd, rootmode, user_id, group_id,
  * default_permissions, allow_other, max_read and blksize as fs options;
- * nosuid/nodev are mount(2) flags that mount(8) translates.
+ * nosuid/nodev are mount(2) flags that mount(8) translates. mount(8) takes
+ * `-t` from root only, so any other user mounts through fusermount3
+ * (src/fuse/fusermount.ts), which gives the same mount: type
+ * fuse.cdevemu, nosuid, nodev, the user's user_id and group_id.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readFile, readdir, statfs, writeFile, mkdir } from 'node:fs/promises';
-import { FUSE_DEVICE, NOT_ROOT, fuseDeviceProblem } from './requirements.js';
+import { FusermountError, fusermount, fusermountUnmount } from './fusermount.js';
+import { FUSERMOUNT, FUSERMOUNT_MISSING, FUSE_DEVICE, mountProblems } from './requirements.js';
 
 export interface MountOptions {
   mountpoint: string;
-  fd: number;
   /** Mount option max_read; go-fuse passes max_write here too. */
   maxRead: number;
   allowOther?: boolean;
-  fsname?: string;
 }
 
 export class MountError extends Error {}
@@ -32,7 +35,7 @@ export class MountpointError extends MountError {
   }
 }
 
-/** This machine or user cannot mount at all (no /dev/fuse, not root): the user's to fix, said in one line. */
+/** This machine or user cannot mount at all (no /dev/fuse, no fusermount3, allow_other refused): the user's to fix, said in one line. */
 export class CannotMountError extends MountError {
   constructor(message: string) {
     super(message);
@@ -41,20 +44,22 @@ export class CannotMountError extends MountError {
 }
 
 /**
- * Checks, before anything is touched, what every mount needs: /dev/fuse
- * opens read-write, and the process is root (mount(8) takes `-t` from no
- * one else). The messages are scripts/check-system.mjs's (requirements.js).
+ * Whether this process mounts as root, with mount(8): uid 0 in its user
+ * namespace (in a user namespace of its own it may mount FUSE, the file
+ * system being FS_USERNS_MOUNT). Any other uid mounts through fusermount3.
  */
-export function checkCanMount(): void {
-  const root = process.getuid?.() === 0;
-  let code: string | null = null;
-  try {
-    // fuse_dev_open() sets nothing up (the connection comes with mount(2)): opening costs nothing.
-    closeSync(openSync(FUSE_DEVICE, 'r+'));
-  } catch (e) {
-    code = (e as NodeJS.ErrnoException).code ?? String(e);
-  }
-  const problem = fuseDeviceProblem(code, root) ?? (root ? null : NOT_ROOT);
+export function mountsAsRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/**
+ * Checks, before anything is touched, what every mount needs: /dev/fuse
+ * opens read-write, and for a user who is not root, fusermount3 is there
+ * and fuse.conf allows allow_other if it is asked for. The messages are
+ * scripts/check-system.mjs's (requirements.js).
+ */
+export function checkCanMount(o: { allowOther?: boolean } = {}): void {
+  const [problem] = mountProblems({ root: mountsAsRoot(), allowOther: o.allowOther ?? false });
   if (problem) throw new CannotMountError(problem);
 }
 
@@ -73,25 +78,61 @@ function run(cmd: string, args: string[], stdio: Array<'ignore' | 'pipe' | numbe
   });
 }
 
-/** Mounts the connection on `fd`; start reading it once this resolves (FuseServer.mount). */
-export async function mountFuse(o: MountOptions): Promise<void> {
+/**
+ * Opens /dev/fuse and mounts it, as root with mount(8), else through
+ * fusermount3; resolves with the descriptor, to be read once this
+ * resolves (FuseServer.mount). A mount that failed leaves no descriptor open.
+ */
+export async function mountFuse(o: MountOptions): Promise<number> {
+  return mountsAsRoot() ? mountAsRoot(o) : mountAsUser(o);
+}
+
+async function mountAsRoot(o: MountOptions): Promise<number> {
+  const fd = openSync(FUSE_DEVICE, 'r+');
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
   // default_permissions: the kernel checks mode bits like it does for /dev
   // nodes, so chmod on an emulated device behaves as on a real one.
   const opts = [`fd=3`, `rootmode=40000`, `user_id=${uid}`, `group_id=${gid}`, `max_read=${o.maxRead}`, 'default_permissions'];
   if (o.allowOther) opts.push('allow_other');
-  const args = ['-i', '-t', FSTYPE, '-o', `nosuid,nodev,${opts.join(',')}`, o.fsname ?? 'cdevemu', o.mountpoint];
-  const r = await run('mount', args, ['ignore', 'ignore', 'pipe', o.fd]);
-  if (r.code !== 0) throw new MountError(`mount ${o.mountpoint} failed: ${r.stderr || `exit ${r.code}`}`);
+  const args = ['-i', '-t', FSTYPE, '-o', `nosuid,nodev,${opts.join(',')}`, 'cdevemu', o.mountpoint];
+  try {
+    const r = await run('mount', args, ['ignore', 'ignore', 'pipe', fd]);
+    if (r.code !== 0) throw new MountError(`mount ${o.mountpoint} failed: ${r.stderr || `exit ${r.code}`}`);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
 }
 
-/** Unmounts; `lazy` detaches at once even while files are open (umount -l). */
-export async function unmountFuse(mountpoint: string, lazy = true): Promise<void> {
-  const r = await run('umount', lazy ? ['-l', mountpoint] : [mountpoint], ['ignore', 'ignore', 'pipe']);
-  if (r.code !== 0 && (await findMount(mountpoint))) {
-    throw new MountError(`umount ${mountpoint} failed: ${r.stderr || `exit ${r.code}`}`);
+async function mountAsUser(o: MountOptions): Promise<number> {
+  try {
+    return await fusermount({ mountpoint: o.mountpoint, maxRead: o.maxRead, allowOther: o.allowOther ?? false, subtype: FSTYPE.slice('fuse.'.length) });
+  } catch (err) {
+    if (!(err instanceof FusermountError)) throw err;
+    if (err.message === FUSERMOUNT_MISSING) throw new CannotMountError(err.message);
+    // fusermount3's own words name the cause ("user has no write access to mountpoint ...").
+    throw new MountError(`${FUSERMOUNT} could not mount ${o.mountpoint}: ${err.message}`);
   }
+}
+
+/**
+ * Unmounts; `lazy` detaches even while files are open. Root: umount(8),
+ * `-l` when lazy. A user: `fusermount3 -u`, then `-u -z` if that was
+ * refused (files open: EBUSY) and `lazy` allows it.
+ */
+export async function unmountFuse(mountpoint: string, lazy = true): Promise<void> {
+  if (mountsAsRoot()) {
+    const r = await run('umount', lazy ? ['-l', mountpoint] : [mountpoint], ['ignore', 'ignore', 'pipe']);
+    if (r.code !== 0 && (await findMount(mountpoint))) {
+      throw new MountError(`umount ${mountpoint} failed: ${r.stderr || `exit ${r.code}`}`);
+    }
+    return;
+  }
+  let r = await fusermountUnmount(mountpoint, false);
+  if (r.code !== 0 && lazy && (await findMount(mountpoint))) r = await fusermountUnmount(mountpoint, true);
+  if (r.code !== 0 && (await findMount(mountpoint))) throw new MountError(`${FUSERMOUNT} -u ${mountpoint} failed: ${r.complaint}`);
 }
 
 export interface MountEntry {
@@ -179,17 +220,23 @@ async function refuseNonEmpty(mountpoint: string): Promise<void> {
 /**
  * Aborts a FUSE connection through fusectl: every pending and future
  * request fails and the reader gets ENODEV/ECONNABORTED. Used when a
- * connection must end while clients still hold files open.
+ * connection must end while clients still hold files open. Resolves with
+ * whether the abort was written: the files of a connection belong to its
+ * user_id (fs/fuse/control.c fuse_ctl_add_dentry), so a user may abort its
+ * own, but only root may mount fusectl where it is not mounted.
  */
-export async function abortConnection(dev: string): Promise<void> {
+export async function abortConnection(dev: string): Promise<boolean> {
   const minor = dev.split(':')[1];
   const dir = '/sys/fs/fuse/connections';
   if (!(await readFile('/proc/self/mountinfo', 'utf8')).includes(' fusectl ')) {
+    if (!mountsAsRoot()) return false;
     await run('mount', ['-t', 'fusectl', 'fusectl', dir], ['ignore', 'ignore', 'pipe']);
   }
   try {
     await writeFile(`${dir}/${minor}/abort`, '1');
+    return true;
   } catch {
-    // Already gone.
+    // Already gone, or not ours to abort.
+    return false;
   }
 }

@@ -4,10 +4,25 @@
  * and the daemon (src/fuse/mount.ts checkCanMount) give the same line for
  * the same cause. Plain JavaScript, typed by JSDoc, so that the check can
  * import it before anything is built.
+ *
+ * Root mounts with mount(8) (`mount -i`); any other user mounts through
+ * fusermount3, the fuse3 package's setuid helper (src/fuse/fusermount.ts).
+ * fusermount3 opens /dev/fuse with the user's own file system ids
+ * (util/fusermount.c try_open_fuse_device: drop_privs() first), so the
+ * user needs access to /dev/fuse either way.
  */
+import { accessSync, closeSync, constants, openSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { delimiter, isAbsolute, join } from 'node:path';
 
 /** The FUSE device every mount is served through. */
 export const FUSE_DEVICE = '/dev/fuse';
+
+/** The helper an ordinary user mounts and unmounts through. */
+export const FUSERMOUNT = 'fusermount3';
+
+/** Where fusermount3 reads user_allow_other (util/fusermount.c read_conf). */
+export const FUSE_CONF = '/etc/fuse.conf';
 
 /**
  * Why `/dev/fuse` cannot be opened read-write, from open(2)'s errno code,
@@ -21,13 +36,130 @@ export function fuseDeviceProblem(code, root) {
   if (code === 'ENOENT' || code === 'ENXIO' || code === 'ENODEV') {
     return `${FUSE_DEVICE} is missing: load the fuse module (modprobe fuse) or, in a container, pass --device ${FUSE_DEVICE}`;
   }
-  if ((code === 'EACCES' || code === 'EPERM') && !root) return `${FUSE_DEVICE} is not readable and writable by this user: run as root`;
+  if ((code === 'EACCES' || code === 'EPERM') && !root) {
+    return `${FUSE_DEVICE} is not readable and writable by this user: make it mode 0666 as Debian does (as root: chmod 0666 ${FUSE_DEVICE}), or run as root`;
+  }
   // Root refused: a device cgroup (a container without --device), or a read-only /dev.
   return `cannot open ${FUSE_DEVICE} (${code}): in a container, pass --device ${FUSE_DEVICE}`;
 }
 
+/** The errno code of opening /dev/fuse read-write now, or null when it opens. */
+export function fuseDeviceOpenError() {
+  try {
+    // fuse_dev_open() sets nothing up (the connection comes with mount(2)): opening costs nothing.
+    closeSync(openSync(FUSE_DEVICE, 'r+'));
+    return null;
+  } catch (err) {
+    return /** @type {NodeJS.ErrnoException} */ (err).code ?? String(err);
+  }
+}
+
+/** Where the fuse3 package puts fusermount3, for a PATH that lacks /usr/bin. */
+const FUSERMOUNT_DIRS = ['/usr/bin', '/bin'];
+
 /**
- * mount(8) refuses `-t` to anyone but root (util-linux restricts a
- * non-root caller to fstab's user mounts), whatever capabilities they hold.
+ * The fusermount3 executable: the first on PATH (absolute entries only),
+ * else where the fuse3 package puts it; null when there is none.
+ * @param {string} [path] a PATH value; default the process's
+ * @returns {string | null}
  */
-export const NOT_ROOT = 'mounting needs root (cdevemu mounts with `mount -i`): run as root, e.g. with sudo';
+export function findFusermount(path = process.env.PATH ?? '') {
+  for (const dir of [...path.split(delimiter).filter(isAbsolute), ...FUSERMOUNT_DIRS]) {
+    const file = join(dir, FUSERMOUNT);
+    try {
+      accessSync(file, constants.X_OK);
+      if (statSync(file).isFile()) return file;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+export const FUSERMOUNT_MISSING = `${FUSERMOUNT} is missing (a user who is not root mounts through it): install the fuse3 package (apt-get install fuse3), or run as root`;
+
+/**
+ * Whether fuse.conf's text allows allow_other to users: a line that is
+ * `user_allow_other` once comments (from #) and surrounding blanks are
+ * gone, as fusermount3 reads it (util/fusermount.c strip_line, parse_line).
+ * @param {string} text
+ * @returns {boolean}
+ */
+export function allowsUserAllowOther(text) {
+  return text.split('\n').some((line) => line.replace(/#.*/, '').trim() === 'user_allow_other');
+}
+
+export const ALLOW_OTHER_REFUSED = `allow_other (--allow-other, allowOther) needs user_allow_other in ${FUSE_CONF} for a user who is not root: add that line as root, or run as root`;
+
+/** Whether this machine's fuse.conf lets users mount with allow_other. */
+export function userAllowOther() {
+  try {
+    return allowsUserAllowOther(readFileSync(FUSE_CONF, 'utf8'));
+  } catch {
+    return false; // no fuse.conf: fusermount3 allows nothing beyond the defaults
+  }
+}
+
+/**
+ * What keeps this process from mounting, each as its one line with the
+ * fix, the most basic first; empty when it can mount.
+ * @param {{ root: boolean, allowOther?: boolean }} o
+ * @returns {string[]}
+ */
+export function mountProblems(o) {
+  const problems = [];
+  const device = fuseDeviceProblem(fuseDeviceOpenError(), o.root);
+  if (device) problems.push(device);
+  if (!o.root && findFusermount() === null) problems.push(FUSERMOUNT_MISSING);
+  if (!o.root && o.allowOther && !userAllowOther()) problems.push(ALLOW_OTHER_REFUSED);
+  return problems;
+}
+
+/**
+ * The sysctls that close user namespaces to users who are not root, the
+ * value that closes them, and the fix. Debian's own switch
+ * (kernel.unprivileged_userns_clone, a Debian kernel patch), the
+ * namespace count limit (kernel/ucount.c), and Ubuntu's AppArmor
+ * restriction (the namespace is made, but without capabilities in it).
+ */
+const USERNS_SYSCTLS = [
+  { name: 'kernel.unprivileged_userns_clone', closed: '0', fix: 'sysctl -w kernel.unprivileged_userns_clone=1' },
+  { name: 'user.max_user_namespaces', closed: '0', fix: 'sysctl -w user.max_user_namespaces=15000' },
+  { name: 'kernel.apparmor_restrict_unprivileged_userns', closed: '1', fix: 'sysctl -w kernel.apparmor_restrict_unprivileged_userns=0' },
+];
+
+/**
+ * @param {string} name a sysctl name (dots)
+ * @returns {string | null} its value, or null where this kernel has none
+ */
+function readSysctl(name) {
+  try {
+    return readFileSync(`/proc/sys/${name.replace(/\./g, '/')}`, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Why this user cannot make a user and mount namespace of its own (what
+ * `unshare -Urm` and an ordinary user's `cdevemu run` need), with the
+ * fix; null when it can. The sysctls name the usual causes; failing
+ * those, the probe (`unshare -Urm true`) says whether it works.
+ * @param {(name: string) => string | null} [read] reads a sysctl
+ * @param {() => string | null} [probe] the probe's failure, or null
+ * @returns {string | null}
+ */
+export function userNamespaceProblem(read = readSysctl, probe = probeUserNamespace) {
+  for (const s of USERNS_SYSCTLS) {
+    if (read(s.name) === s.closed) return `user namespaces are closed to this user (${s.name}=${s.closed}): as root, ${s.fix}`;
+  }
+  const failed = probe();
+  return failed === null ? null : `cannot make a user namespace (unshare -Urm: ${failed}): check the sysctls user.max_user_namespaces and kernel.apparmor_restrict_unprivileged_userns`;
+}
+
+/** Runs `unshare -Urm true`: null when it works, else its first line of complaint. */
+function probeUserNamespace() {
+  const r = spawnSync('unshare', ['--user', '--map-root-user', '--mount', 'true'], { encoding: 'utf8', timeout: 10_000 });
+  if (r.status === 0) return null;
+  return (r.stderr || '').trim().split('\n')[0] || (r.error ? r.error.message : `exit ${r.status}`);
+}

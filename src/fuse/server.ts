@@ -63,7 +63,7 @@ export class FuseServer implements KernelNotifier {
    * Opens /dev/fuse, mounts, starts serving and waits for INIT. A stale
    * mount at the mountpoint (daemon killed) is cleared first.
    *
-   * Reading starts only once mount(8) has returned: a read of /dev/fuse
+   * Reading starts only once mount(8) (or fusermount3) has returned: a read of /dev/fuse
    * before mount(2) has attached the descriptor fails EPERM (fuse_dev_read
    * finds no fuse_dev), which would end the session. Nothing is lost by
    * waiting: mount(2) queues INIT itself (fuse_fill_super ->
@@ -72,10 +72,11 @@ export class FuseServer implements KernelNotifier {
    * and go-fuse also mount first and read after.
    */
   static async mount(fs: FuseFilesystem, o: ServeOptions): Promise<FuseServer> {
+    FuseChannel.assertCanServe();
     await prepareMountpoint(o.mountpoint);
     const limit = (await maxPagesLimit()) * 4096;
     const maxWrite = Math.max(4096, Math.min(o.maxWrite ?? DEFAULT_MAX_WRITE, limit));
-    const channel = FuseChannel.open();
+    const channel = FuseChannel.open(await mountFuse({ mountpoint: o.mountpoint, maxRead: maxWrite, allowOther: o.allowOther ?? false }));
     const session = new FuseSession(channel, fs, {
       maxWrite,
       logger: o.logger,
@@ -84,17 +85,14 @@ export class FuseServer implements KernelNotifier {
       passthrough: o.passthrough ?? true,
     });
     const server = new FuseServer(o.mountpoint, channel, session, o.logger);
-    let mounted = false;
     try {
-      await mountFuse({ mountpoint: o.mountpoint, fd: channel.fd, maxRead: maxWrite, allowOther: o.allowOther ?? false });
-      mounted = true;
       session.start();
       const conn = await session.ready;
       if (conn.passthrough) server.backing = new DevFuseBacking(channel.fd);
       else o.logger.warn({ reason: conn.noPassthrough }, `mmap of device regions unavailable (mmap fails ENODEV): ${conn.noPassthrough}`);
     } catch (err) {
-      // Leave no mount behind for a start that failed after mount(2).
-      if (mounted) await unmountFuse(o.mountpoint, true).catch(() => {});
+      // Leave no mount behind for a start that failed after the mount.
+      await unmountFuse(o.mountpoint, true).catch(() => {});
       await channel.close();
       throw err;
     }
@@ -102,7 +100,6 @@ export class FuseServer implements KernelNotifier {
     o.logger.info({ mountpoint: o.mountpoint, maxWrite }, 'mounted');
     return server;
   }
-
 
   /** The mount's device number as mountinfo shows it ("0:53"); '' if it could not be found. */
   get deviceNumber(): string {
@@ -123,7 +120,8 @@ export class FuseServer implements KernelNotifier {
   /**
    * Unmounts lazily and ends the connection. If clients still hold files
    * open the superblock lingers and the channel never reads ENODEV, so after
-   * a grace period the connection is aborted through fusectl.
+   * a grace period the connection is aborted: through fusectl, or, where
+   * this user may not write there, by closing the descriptor (abandon()).
    */
   close(graceMs = 1000): Promise<void> {
     this.closing ??= (async () => {
@@ -133,9 +131,9 @@ export class FuseServer implements KernelNotifier {
           this.session.ended.then(() => true),
           new Promise<false>((r) => setTimeout(() => r(false), graceMs).unref()),
         ]);
-        if (!ended && this.dev) {
-          await abortConnection(this.dev);
-          await this.session.ended;
+        if (!ended) {
+          if (this.dev && (await abortConnection(this.dev))) await this.session.ended;
+          else this.channel.abandon();
         }
       }
       await this.channel.close();

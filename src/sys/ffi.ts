@@ -52,11 +52,12 @@ function bind(koffi: typeof Koffi) {
     munmap: libc.func('int munmap(void *addr, size_t length)'),
     sysconf: libc.func('long sysconf(int name)'),
     socket: libc.func('int socket(int domain, int type, int protocol)'),
+    socketpair: libc.func('int socketpair(int domain, int type, int protocol, void *sv)'),
     bind: libc.func('int bind(int fd, const void *addr, uint32_t addrlen)'),
     getsockname: libc.func('int getsockname(int fd, void *addr, void *addrlen)'),
     sendto: libc.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)'),
     setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
-    // The message header is laid out by hand in memory koffi allocated (see recvmsgNetlink).
+    // The message header is laid out by hand: in memory koffi allocated (recvmsgNetlink), or in a Buffer (receiveFd).
     recvmsg: libc.func('intptr_t recvmsg(int fd, void *msg, int flags)'),
     ppoll: libc.func('int ppoll(_Inout_ uint8_t *fds, uint64_t nfds, const void *timeout, void *sigmask)'),
     // Buffers pass as pointers to their memory, not copies.
@@ -399,4 +400,62 @@ export function processVmRead(tid: number, remote: bigint, into: Buffer): Promis
 /** Copies `from` to `remote` in thread `tid` (see processVm). */
 export function processVmWrite(tid: number, remote: bigint, from: Buffer): Promise<number> {
   return processVm('process_vm_writev', tid, from, remote);
+}
+
+/* include/linux/socket.h, include/uapi/linux/net.h */
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SCM_RIGHTS = 1;
+const MSG_CMSG_CLOEXEC = 0x40000000;
+
+/**
+ * socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC): two connected stream
+ * sockets, close-on-exec (a child gets one only where spawn's stdio puts
+ * it). Close them with fs.closeSync.
+ */
+export function unixSocketPair(): [number, number] {
+  const sv = Buffer.alloc(8);
+  check('socketpair', lib().socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) as number);
+  return [sv.readInt32LE(0), sv.readInt32LE(4)];
+}
+
+/*
+ * receiveFd's memory, one Buffer per call: struct msghdr (56 bytes, laid
+ * out as for recvmsgNetlink), one struct iovec, the one data byte a sender
+ * of descriptors must send (unix(7)), and the control buffer:
+ * CMSG_SPACE(sizeof(int)) = 24, a struct cmsghdr then the int.
+ */
+const FD_IOV_OFF = 56;
+const FD_DATA_OFF = FD_IOV_OFF + 16;
+const FD_CONTROL_OFF = FD_DATA_OFF + 8;
+const CMSG_SPACE_INT = CMSG_HDR_SIZE + 8;
+
+/**
+ * recvmsg(2) of one descriptor sent with SCM_RIGHTS over the stream socket
+ * `fd` (what fusermount3 does with the /dev/fuse descriptor it mounted: one
+ * byte of data, one descriptor), without blocking: the descriptor,
+ * received close-on-exec (MSG_CMSG_CLOEXEC), or null when none is queued
+ * (EAGAIN) or the peer closed its end without sending one.
+ */
+export function receiveFd(fd: number): number | null {
+  const l = lib();
+  const mem = Buffer.alloc(FD_CONTROL_OFF + CMSG_SPACE_INT);
+  const base = l.koffi.address(mem);
+  mem.writeBigUInt64LE(base + BigInt(FD_IOV_OFF), 16); // msg_iov
+  mem.writeBigUInt64LE(1n, 24); // msg_iovlen
+  mem.writeBigUInt64LE(base + BigInt(FD_CONTROL_OFF), 32); // msg_control
+  mem.writeBigUInt64LE(BigInt(CMSG_SPACE_INT), 40); // msg_controllen
+  mem.writeBigUInt64LE(base + BigInt(FD_DATA_OFF), FD_IOV_OFF); // iov_base
+  mem.writeBigUInt64LE(1n, FD_IOV_OFF + 8); // iov_len
+  const n = Number(l.recvmsg(fd, mem, MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
+  if (n < 0) {
+    if (l.koffi.errno() === E.EAGAIN) return null;
+    fail('recvmsg');
+  }
+  const rights =
+    mem.readBigUInt64LE(40) >= BigInt(CMSG_HDR_SIZE + 4) &&
+    mem.readBigUInt64LE(FD_CONTROL_OFF) >= BigInt(CMSG_HDR_SIZE + 4) &&
+    mem.readInt32LE(FD_CONTROL_OFF + 8) === SOL_SOCKET &&
+    mem.readInt32LE(FD_CONTROL_OFF + 12) === SCM_RIGHTS;
+  return n > 0 && rights ? mem.readInt32LE(FD_CONTROL_OFF + CMSG_HDR_SIZE) : null;
 }

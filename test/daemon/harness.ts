@@ -125,8 +125,10 @@ export class Daemon {
   }
 }
 
-function lazyUnmount(dir: string): Promise<void> {
-  return new Promise((resolve) => execFile('umount', ['-l', dir], () => resolve()));
+/** Detaches the mount at `dir` at once, as its owner may: umount -l for root, fusermount3 -u -z for a user (src/fuse/mount.ts). */
+export function lazyUnmount(dir: string): Promise<void> {
+  const [cmd, ...args] = process.getuid?.() === 0 ? ['umount', '-l'] : ['fusermount3', '-u', '-z'];
+  return new Promise((resolve) => execFile(cmd!, [...args, dir], () => resolve()));
 }
 
 /** Collects the event stream in the background; `waitFor` resolves with the first matching event. */

@@ -12,7 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { prepareMountpoint } from '../../src/fuse/mount.js';
 import { until } from '../helpers/wait.js';
 import { pythonInteractive, run } from '../helpers/proc.js';
-import { CLI, Daemon, cli, eventually, isMounted, scratch } from './harness.js';
+import { runsAsRoot } from '../helpers/as-user.js';
+import { CLI, Daemon, cli, eventually, isMounted, lazyUnmount, scratch } from './harness.js';
 
 /** No JavaScript stack trace in `text` (an "    at fn (file:line)" frame or a logged "stack" field). */
 const noStack = (text: string): void => {
@@ -78,12 +79,21 @@ describe('the mountpoint', () => {
     const dir = await scratch('foreign');
     const mnt = join(dir, 'mnt');
     await mkdir(mnt);
-    // A FUSE "filesystem" of another type that never answers, like a hung sshfs.
+    // A FUSE "filesystem" of another type that never answers, like a hung
+    // sshfs: mounted as root with mount -i, as a user through fusermount3.
     const foreign = pythonInteractive(
-      `import os, sys, struct, subprocess, errno
-fd = os.open('/dev/fuse', os.O_RDWR)
-os.dup2(fd, 3)
-r = subprocess.run(['mount', '-i', '-t', 'fuse.notours', '-o', 'fd=3,rootmode=40000,user_id=0,group_id=0', 'notours', sys.argv[1]], pass_fds=(3,))
+      `import os, sys, struct, subprocess, errno, socket
+if os.getuid() == 0:
+    fd = os.open('/dev/fuse', os.O_RDWR)
+    os.dup2(fd, 3)
+    r = subprocess.run(['mount', '-i', '-t', 'fuse.notours', '-o', 'fd=3,rootmode=40000,user_id=0,group_id=0', 'notours', sys.argv[1]], pass_fds=(3,))
+    unmount = ['umount', '-l', sys.argv[1]]
+else:
+    mine, theirs = socket.socketpair()
+    comm = theirs.fileno()
+    r = subprocess.run(['fusermount3', '-o', 'subtype=notours', '--', sys.argv[1]], pass_fds=(comm,), env=dict(os.environ, _FUSE_COMMFD=str(comm)))
+    fd = socket.recv_fds(mine, 1, 1)[1][0]
+    unmount = ['fusermount3', '-u', '-z', sys.argv[1]]
 print('mounted', r.returncode)
 sys.stdin.readline()
 try:
@@ -91,7 +101,7 @@ try:
     print('opcode', struct.unpack_from('<II', buf)[1])
 except OSError as e:
     print(errno.errorcode[e.errno])
-subprocess.run(['umount', '-l', sys.argv[1]])`,
+subprocess.run(unmount)`,
       [mnt],
     );
     try {
@@ -107,17 +117,18 @@ subprocess.run(['umount', '-l', sys.argv[1]])`,
       expect(await isMounted(mnt)).toBe(false);
     } finally {
       foreign.kill();
-      await run('umount', ['-l', mnt]);
+      await lazyUnmount(mnt);
     }
   });
 
-  it('a slow mount(8) does not end the session: the reader starts once the mount exists', async () => {
-    // mount(8) taking longer than a worker thread takes to start, as on a
+  it('a slow mount(8) (fusermount3 for a user) does not end the session: the reader starts once the mount exists', async () => {
+    // The mount taking longer than a worker thread takes to start, as on a
     // loaded machine: a read of /dev/fuse before mount(2) fails EPERM.
     const bin = await scratch('slowmount');
-    const realMount = (await run('sh', ['-c', 'command -v mount'])).stdout.trim();
-    await writeFile(join(bin, 'mount'), `#!/bin/sh\nsleep 0.5\nexec ${realMount} "$@"\n`);
-    await chmod(join(bin, 'mount'), 0o755);
+    const helper = process.getuid?.() === 0 ? 'mount' : 'fusermount3';
+    const real = (await run('sh', ['-c', `command -v ${helper}`])).stdout.trim();
+    await writeFile(join(bin, helper), `#!/bin/sh\nsleep 0.5\nexec ${real} "$@"\n`);
+    await chmod(join(bin, helper), 0o755);
     const d = await Daemon.start({ env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` } });
     try {
       expect((await run('head', ['-c', '2', d.dev('zero')])).stdout).toBe('\0\0');
@@ -217,7 +228,8 @@ describe('the control API', () => {
     }
   });
 
-  it('a user other than the daemon\'s is told whose socket it is and how to reach it (exit 3)', async () => {
+  // Root only: the other user is uid 65534 (setpriv).
+  it.runIf(runsAsRoot)('a user other than the daemon\'s is told whose socket it is and how to reach it (exit 3)', async () => {
     const d = await Daemon.start();
     try {
       const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'node', CLI, 'ls', '--socket', d.socket]);

@@ -4,11 +4,12 @@
  * with its holder however it ends, and the lock file with a release.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { MountpointLock } from '../../src/fuse/mountpoint-lock.js';
+import { MountpointLock, hostUid } from '../../src/fuse/mountpoint-lock.js';
+import { userNamespaceProblem } from '../../src/fuse/requirements.js';
 import { repoRoot } from '../helpers/cli.js';
 import { Interactive } from '../helpers/proc.js';
 
@@ -16,8 +17,8 @@ const module = join(repoRoot, 'dist', 'src', 'fuse', 'mountpoint-lock.js');
 const dir = await mkdtemp(join(tmpdir(), 'cdevemu-lock-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-/** Another process that takes the lock, says 'held' (or the refusal), and holds it until its stdin closes. */
-function holder(mountpoint: string): Interactive {
+/** Another process that takes the lock, says 'held' (or the refusal), and holds it until its stdin closes; `wrap` runs it under other commands (setpriv, unshare). */
+function holder(mountpoint: string, wrap: string[] = []): Interactive {
   const src = `
 const { MountpointLock } = await import(${JSON.stringify(module)});
 try {
@@ -27,7 +28,8 @@ try {
 } catch (e) {
   console.log(e.message);
 }`;
-  return new Interactive(process.execPath, ['--input-type=module', '-e', src, mountpoint]);
+  const [cmd, ...args] = [...wrap, process.execPath, '--input-type=module', '-e', src, mountpoint];
+  return new Interactive(cmd!, args);
 }
 
 it('one holder per mountpoint: another process is refused with the holder\'s pid, here as through a symlinked parent', async () => {
@@ -71,3 +73,48 @@ it('many processes claiming one mountpoint at once: exactly one holds it', async
     await Promise.all(claims.map((c) => c.exited));
   }
 });
+
+it('the uid in the initial user namespace, from uid_map', () => {
+  expect(hostUid(0, '         0          0 4294967295\n')).toBe(0);
+  expect(hostUid(1000, '         0          0 4294967295\n')).toBe(1000);
+  // unshare -Ur by uid 1000: its root is uid 1000 outside.
+  expect(hostUid(0, '         0       1000          1\n')).toBe(1000);
+  expect(hostUid(5, '         0     100000      65536\n')).toBe(100005);
+});
+
+// As root, the user is nobody (setpriv); as an ordinary user, that user.
+const asUser = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+it.skipIf(userNamespaceProblem() !== null)(
+  "a user's emulator and the same user's as root of a user namespace of its own meet on one lock",
+  async () => {
+    // Both must reach the mountpoint's parent to name it by its real path.
+    const open = await mkdtemp(join(tmpdir(), 'cdevemu-lock-ns-'));
+    await chmod(open, 0o755);
+    try {
+      const mnt = join(open, 'mnt');
+      const user = holder(mnt, asUser);
+      try {
+        expect(await user.line()).toBe('held');
+        const nsRoot = holder(mnt, [...asUser, 'unshare', '--user', '--map-root-user']);
+        expect(await nsRoot.line()).toBe(`${mnt} is already in use by another cdevemu (pid ${user.pid}); stop it first or choose another mountpoint`);
+        await nsRoot.exited;
+      } finally {
+        user.kill('SIGKILL');
+        await user.exited;
+      }
+      // And the other way round, once the user's is gone.
+      const nsRoot = holder(mnt, [...asUser, 'unshare', '--user', '--map-root-user']);
+      try {
+        expect(await nsRoot.line()).toBe('held');
+        const user2 = holder(mnt, asUser);
+        expect(await user2.line()).toBe(`${mnt} is already in use by another cdevemu (pid ${nsRoot.pid}); stop it first or choose another mountpoint`);
+        await user2.exited;
+      } finally {
+        nsRoot.kill('SIGKILL');
+        await nsRoot.exited;
+      }
+    } finally {
+      await rm(open, { recursive: true, force: true });
+    }
+  },
+);

@@ -28,9 +28,11 @@ export default function setup(): () => void {
   process.env.CDEVEMU_TEST_ROOT = root;
   return () => {
     const left = cdevemuMountsUnder(root);
+    // Root's mounts are umount(8)'s; an ordinary user's, fusermount3's (src/fuse/mount.ts).
+    const [cmd, ...args] = process.getuid?.() === 0 ? ['umount', '-l'] : ['fusermount3', '-u', '-z'];
     for (const mp of left) {
       try {
-        execFileSync('umount', ['-l', mp], { stdio: 'ignore' });
+        execFileSync(cmd!, [...args, mp], { stdio: 'ignore' });
       } catch {
         // already gone
       }

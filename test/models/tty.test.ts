@@ -265,17 +265,28 @@ describe('modem lines, exclusivity, serial info', () => {
     await until(() => (eventsOf(d, 'tty_modem').at(-1)?.lines as string[]).includes('rts') === false, 10_000, 'RTS dropped');
   });
 
-  it('TIOCEXCL marks the port exclusive (root still opens it, as CAP_SYS_ADMIN does) until TIOCNXCL or the last close', async () => {
+  it('TIOCEXCL marks the port exclusive until TIOCNXCL or the last close: another open fails EBUSY, except root\'s (CAP_SYS_ADMIN)', async () => {
     const d = await plug();
     const c = await TtyClient.open(d.path);
     expect(await c.op(`arg ${TIOCEXCL} 0`)).toBe('ok 0');
     expect(await c.op(`int ${TIOCGEXCL}`)).toBe('ok 1');
-    const root = await TtyClient.open(d.path);
     expect((await status(d.name)).exclusive).toBe(true);
-    expect(await root.op(`arg ${TIOCNXCL} 0`)).toBe('ok 0');
-    expect(await c.op(`int ${TIOCGEXCL}`)).toBe('ok 0');
-    expect(await c.op(`arg ${TIOCEXCL} 0`)).toBe('ok 0');
-    await root.close();
+    if (process.getuid?.() === 0) {
+      // tty_reopen() lets CAP_SYS_ADMIN through an exclusive port.
+      const root = await TtyClient.open(d.path);
+      expect(await root.op(`arg ${TIOCNXCL} 0`)).toBe('ok 0');
+      expect(await c.op(`int ${TIOCGEXCL}`)).toBe('ok 0');
+      expect(await c.op(`arg ${TIOCEXCL} 0`)).toBe('ok 0');
+      await root.close();
+    } else {
+      const refused = await run('python3', ['-c', 'import os, sys; os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)', d.path]);
+      expect(refused.stderr).toMatch(/\[Errno 16\] Device or resource busy/);
+      expect(await c.op(`arg ${TIOCNXCL} 0`)).toBe('ok 0');
+      const second = await TtyClient.open(d.path);
+      expect(await second.op(`int ${TIOCGEXCL}`)).toBe('ok 0');
+      expect(await c.op(`arg ${TIOCEXCL} 0`)).toBe('ok 0');
+      await second.close();
+    }
     await c.close();
     await until(async () => (await status(d.name)).opens === 0, 10_000, 'all closed');
     expect((await status(d.name)).exclusive).toBe(false);
