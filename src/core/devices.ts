@@ -3,7 +3,7 @@
  * until freed), plug/unplug/replug, model actions, and the event stream.
  */
 import { CoreEvent, EventLog, type DeviceEvent } from './events.js';
-import { DeviceError, type LifecycleHooks, type Logger, type OpInterceptor, type PublishedDevice, type Publisher, type UnplugMode, type UnplugReport } from './host.js';
+import { DeviceError, type LifecycleHooks, type Logger, type OpInterceptor, type PublishedDevice, type Publisher, type UnplugOptions, type UnplugReport } from './host.js';
 import { DeviceInstance } from './instance.js';
 import type { Counters, DeviceModel, Instance } from './model.js';
 import { MAX_DURATION_MS } from '../limits.js';
@@ -81,10 +81,10 @@ export class DeviceManager {
     };
   }
 
-  private async runHooks(which: keyof LifecycleHooks, inst: Instance<unknown>): Promise<void> {
+  private async runHooks(which: keyof LifecycleHooks, inst: Instance<unknown>, notice: { noticeTimeoutMs?: number } = {}): Promise<void> {
     for (const h of [...this.hooks]) {
       try {
-        await h[which]?.(inst);
+        await h[which]?.(inst, notice);
       } catch (err) {
         this.logger.error({ err, device: inst.name, generation: inst.generation }, `${which} hook failed`);
       }
@@ -126,7 +126,7 @@ export class DeviceManager {
    * the first's, becomes the bound. An orderly unplug (the default) runs the `unplugging` hooks
    * first; a surprise unplug skips them.
    */
-  async unplug(name: string, opts: { drainTimeoutMs?: number; mode?: UnplugMode } = {}): Promise<UnplugReport> {
+  async unplug(name: string, opts: UnplugOptions = {}): Promise<UnplugReport> {
     const inst = this.newest(name);
     if (!inst || inst.lifecycle === 'gone' || inst.lifecycle === 'freed') {
       throw new DeviceError('not_found', `no device ${name} to unplug`);
@@ -139,12 +139,14 @@ export class DeviceManager {
       return inst.unplugging;
     }
     const mode = opts.mode ?? 'orderly';
+    const notice = opts.noticeTimeoutMs;
+    if (notice !== undefined && !(notice >= 0 && notice <= MAX_DURATION_MS)) throw new DeviceError('invalid', `noticeTimeoutMs: expected 0 to ${MAX_DURATION_MS} ms, got ${notice}`);
     const bound = (inst.unplugBound = new UnplugBound(timeout));
     // Without hooks to run, the unplug starts in this call: an open racing
     // it already sees the device unplugging.
     const notify = mode === 'orderly' && this.hooks.some((h) => h.unplugging);
     inst.unplugging = notify
-      ? this.runHooks('unplugging', inst).then(() => unplugInstance(inst, this.publisher, timeout, bound, mode))
+      ? this.runHooks('unplugging', inst, notice === undefined ? {} : { noticeTimeoutMs: notice }).then(() => unplugInstance(inst, this.publisher, timeout, bound, mode))
       : unplugInstance(inst, this.publisher, timeout, bound, mode);
     return inst.unplugging;
   }

@@ -237,7 +237,7 @@ class Run {
         await t.plug(this.expand(s.spec));
         return;
       case 'unplug': {
-        const r = await t.unplug(s.device, { drainTimeoutMs: s.drainTimeoutMs, mode: s.mode });
+        const r = await t.unplug(s.device, { drainTimeoutMs: s.drainTimeoutMs, mode: s.mode, noticeTimeoutMs: s.noticeTimeoutMs });
         for (const h of r.stuck) this.o.out(`           stuck: ${h.op} by pid ${h.pid} (${h.comm}), running ${h.sinceMs} ms`);
         return;
       }

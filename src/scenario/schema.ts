@@ -38,7 +38,7 @@ export type Step =
   | { kind: 'action'; device: string; action: string; arg?: unknown }
   | { kind: 'fault'; rule: FaultRuleSpec }
   | { kind: 'plug'; spec: DeviceSpec }
-  | { kind: 'unplug'; device: string; drainTimeoutMs?: number; mode?: UnplugMode }
+  | { kind: 'unplug'; device: string; drainTimeoutMs?: number; mode?: UnplugMode; noticeTimeoutMs?: number }
   | { kind: 'signal'; signal: NodeJS.Signals }
   | { kind: 'replug'; device: string; options?: unknown }
   | { kind: 'expect'; what: 'released'; device: string; withinMs: number }
@@ -236,10 +236,17 @@ function readStepArg(kind: (typeof STEP_KINDS)[number], arg: Field): Step {
     case 'plug':
       return { kind: 'plug', spec: readDeviceSpec(arg) };
     case 'unplug': {
-      const { device, m } = deviceArg(arg, ['drainTimeoutMs', 'mode']);
+      const { device, m } = deviceArg(arg, ['drainTimeoutMs', 'mode', 'noticeTimeout']);
       const drain = m?.get('drainTimeoutMs').optional(readDuration);
       const mode = m?.get('mode').optional(readUnplugMode);
-      return { kind: 'unplug', device, ...(drain === undefined ? {} : { drainTimeoutMs: drain }), ...(mode === undefined ? {} : { mode }) };
+      const notice = m?.get('noticeTimeout').optional(readDuration);
+      return {
+        kind: 'unplug',
+        device,
+        ...(drain === undefined ? {} : { drainTimeoutMs: drain }),
+        ...(mode === undefined ? {} : { mode }),
+        ...(notice === undefined ? {} : { noticeTimeoutMs: notice }),
+      };
     }
     case 'signal':
       return { kind: 'signal', signal: readSignal(arg) };

@@ -23,9 +23,10 @@
  * multicast group, because NETLINK_USERSOCK's groups are shared by every
  * process in the network namespace and two emulators (parallel test runs)
  * would hear each other's devices; to the receiver the two are the same
- * datagram. The wait for a reply is bounded (the kernel's
- * wait_for_completion() is not): a consumer that never answers is
- * reported, and the plug or unplug goes on.
+ * datagram. The wait for a reply has no bound, as the kernel's
+ * wait_for_completion() in tcmu_wait_genl_cmd_reply() has none, unless the
+ * unplug gives one (`noticeTimeoutMs`): then a consumer that never answers
+ * is reported (`netlink_timeout`) and the unplug goes on.
  *
  * Who may speak: the kernel's commands need CAP_NET_ADMIN
  * (GENL_ADMIN_PERM in tcmu_genl_ops); NETLINK_USERSOCK lets any process of
@@ -53,7 +54,6 @@ export const SHIM_ENV = 'CDEVEMU_TCMU_NETLINK';
 
 /** A family id above the kernel's fixed ones (GENL_MIN_ID); any will do, the shim passes it on. */
 const DEFAULT_FAMILY_ID = GENL_MIN_ID + 0x0c;
-const DEFAULT_REPLY_TIMEOUT_MS = 5000;
 /** How long a reply may overtake the RELEASE of the file it closed. */
 const RELEASE_SETTLE_MS = 1000;
 
@@ -66,15 +66,14 @@ export interface TcmuNetlinkOptions {
    * Runs before REMOVED_DEVICE: what the target core does before a
    * backstore can be destroyed (its LUNs are unlinked and their commands
    * drained, so the kernel never sends REMOVED_DEVICE with I/O in flight).
+   * No bound unless `timeoutMs` is given.
    */
-  quiesce?: (inst: Instance<unknown>, timeoutMs: number) => Promise<void>;
+  quiesce?: (inst: Instance<unknown>, timeoutMs?: number) => Promise<void>;
   /**
    * Gives a tcmu instance the means to ask the consumers about a
    * reconfiguration (its configfs attribute writes), or takes it back (null).
    */
   attach?: (inst: Instance<unknown>, consumers: TcmuConsumers | null) => void;
-  /** Bound on the wait for a *_DONE reply; default 5000 ms. */
-  replyTimeoutMs?: number;
   /**
    * Whether the process that sent a datagram (its pid as the kernel
    * recorded it at send time) may act as a consumer. Datagrams from any
@@ -112,7 +111,6 @@ export class TcmuNetlink {
   private readonly pending = new Map<number, Pending>();
   /** Each device's events run one after the other (tcmu_init_genl_cmd_reply() waits for the previous one). */
   private readonly queues = new Map<number, Promise<unknown>>();
-  private readonly replyTimeoutMs: number;
   private readonly removeHooks: () => void;
   /** se_dev.dev_index: a number per device, from a counter, never reused. */
   private readonly deviceIds = new WeakMap<Instance<unknown>, number>();
@@ -121,7 +119,6 @@ export class TcmuNetlink {
   private closed = false;
 
   constructor(private readonly o: TcmuNetlinkOptions) {
-    this.replyTimeoutMs = o.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
     this.limit = new LogLimit((obj, msg) => o.logger.warn(obj, msg));
     this.sock = new NetlinkSocket({
       protocol: NETLINK_USERSOCK,
@@ -134,11 +131,14 @@ export class TcmuNetlink {
         this.attach(inst);
         if (this.consumers.size > 0 && o.describe(inst)) await this.event(inst, TcmuCmd.ADDED_DEVICE);
       },
-      unplugging: async (inst) => {
-        // Without a consumer nothing can complete what is in flight: no quiesce wait.
-        if (!o.describe(inst) || this.consumers.size === 0) return;
-        await o.quiesce?.(inst, this.replyTimeoutMs);
-        const r = await this.event(inst, TcmuCmd.REMOVED_DEVICE);
+      // tcmu_destroy_device() runs once the LUNs are gone (their commands
+      // drained, by the consumer or by cmd_time_out, consumer or none); it
+      // sends REMOVED_DEVICE and waits for the reply before
+      // uio_unregister_device().
+      unplugging: async (inst, { noticeTimeoutMs }) => {
+        if (!o.describe(inst)) return;
+        await o.quiesce?.(inst, noticeTimeoutMs);
+        const r = await this.event(inst, TcmuCmd.REMOVED_DEVICE, undefined, noticeTimeoutMs);
         if (r.result === 'done') await this.releasesSettled(inst);
       },
     };
@@ -160,8 +160,7 @@ export class TcmuNetlink {
    * tcmu_netlink_event_send(RECONFIG_DEVICE): the attribute write succeeds
    * only if a consumer answered RECONFIG_DEVICE_DONE with status 0. No
    * listener fails it ESRCH (genlmsg_multicast_allns), a negative status
-   * with that errno; a reply that never came, ETIMEDOUT (the kernel would
-   * wait for ever).
+   * with that errno. The write waits for the reply as long as it takes.
    */
   private async reconfigure(inst: Instance<unknown>, r: TcmuReconfig): Promise<void> {
     const out = await this.event(inst, TcmuCmd.RECONFIG_DEVICE, r);
@@ -186,14 +185,14 @@ export class TcmuNetlink {
 
   /**
    * Sends `cmd` about a tcmu instance to every consumer and waits for the
-   * first *_DONE (bounded). Events are recorded on the instance:
-   * `netlink_sent`, then `netlink_done` or `netlink_timeout`.
+   * first *_DONE (for ever, unless `timeoutMs`). Events are recorded on the
+   * instance: `netlink_sent`, then `netlink_done` or `netlink_timeout`.
    */
-  event(inst: Instance<unknown>, cmd: EventCmd, reconfig?: TcmuReconfig): Promise<EventOutcome> {
+  event(inst: Instance<unknown>, cmd: EventCmd, reconfig?: TcmuReconfig, timeoutMs?: number): Promise<EventOutcome> {
     const dev = this.ref(inst);
     if (!dev) return Promise.reject(new Errno('EINVAL', `${inst.name} is not a tcmu device`));
     const prev = this.queues.get(dev.deviceId) ?? Promise.resolve();
-    const run = prev.then(() => this.send(inst, dev, cmd, reconfig));
+    const run = prev.then(() => this.send(inst, dev, cmd, reconfig, timeoutMs));
     const tail = run.catch(() => {});
     this.queues.set(dev.deviceId, tail);
     void tail.then(() => {
@@ -233,7 +232,7 @@ export class TcmuNetlink {
     for (const [port, c] of this.consumers) if (bound.get(port) !== c.inode) this.consumers.delete(port);
   }
 
-  private async send(inst: Instance<unknown>, dev: TcmuDeviceRef, cmd: EventCmd, reconfig?: TcmuReconfig): Promise<EventOutcome> {
+  private async send(inst: Instance<unknown>, dev: TcmuDeviceRef, cmd: EventCmd, reconfig?: TcmuReconfig, timeoutMs?: number): Promise<EventOutcome> {
     if (this.closed) return { result: 'no consumer' };
     this.forgetClosedConsumers();
     const msg = encodeEvent(this.familyId, cmd, dev, reconfig);
@@ -258,8 +257,7 @@ export class TcmuNetlink {
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
     const reply = new Promise<{ status: number; port: number }>((resolve) => this.pending.set(dev.deviceId, { cmd, resolve }));
-    const timeout = new Promise<null>((r) => (timer = setTimeout(() => r(null), this.replyTimeoutMs)));
-    const r = await Promise.race([reply, timeout]);
+    const r = timeoutMs === undefined ? await reply : await Promise.race([reply, new Promise<null>((res) => (timer = setTimeout(() => res(null), timeoutMs)))]);
     clearTimeout(timer);
     this.pending.delete(dev.deviceId);
     if (!r) {

@@ -3,8 +3,9 @@
  * written here in Python on a real NETLINK_USERSOCK socket, so every path
  * is driven without tcmu-runner: SET_FEATURES acked, bad requests answered
  * with the kernel's errnos, ADDED_DEVICE on plug answered by DONE, no
- * message for a surprise unplug, a bounded wait for a DONE that never
- * comes, and a consumer that went away dropped.
+ * message for a surprise unplug, the kernel's unbounded drain and wait for
+ * REMOVED_DEVICE_DONE (and the unplug's own bound on them), and a consumer
+ * that went away dropped.
  */
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,9 +29,12 @@ let py: Interactive;
 
 const ask = (cmd: string, ms = 5000): Promise<Record<string, unknown>> => askOf(py, cmd, ms);
 
+/** The newest generation of uio0. */
+const lastGeneration = (): number => emu.emulator.devices.get('uio0')!.generation;
+
 /** Plugs a tcmu device, the consumer answering its ADDED_DEVICE with DONE 0; returns the ADDED message. */
-async function plugAnswered(): Promise<Record<string, unknown>> {
-  const plugging = emu.plug('tcmu', 'uio%d', RING);
+async function plugAnswered(options: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+  const plugging = emu.plug('tcmu', 'uio%d', { ...RING, ...options });
   const added = await ask('recv');
   await ask(`done ${TcmuCmd.ADDED_DEVICE_DONE} ${String(added.id)} 0`);
   await plugging;
@@ -46,7 +50,6 @@ beforeAll(async () => {
     describe: describeTcmu,
     quiesce: quiesceTcmu,
     attach: attachTcmu,
-    replyTimeoutMs: 300,
     accepts: (pid) => program.contains(pid),
   });
   py = tcmuConsumer(nl.port, nl.familyId);
@@ -91,15 +94,47 @@ describe('the TCM-USER family', () => {
     expect(emu.events({ device: 'uio0', type: 'netlink_sent' })).toHaveLength(1); // the ADDED only
   });
 
-  it('bounds the wait for a REMOVED_DEVICE_DONE that never comes, then unplugs', async () => {
-    const added = await plugAnswered();
+  it('drains, then waits for REMOVED_DEVICE_DONE without a bound, as the kernel: a command the consumer holds ends at cmd_time_out first', async () => {
+    // cmd_time_out longer than the 5 s the drain used to give up after.
+    const added = await plugAnswered({ cmdTimeOutMs: 6000 });
+    const generation = lastGeneration();
+    const held = emu.action('uio0', 'submit', { op: 'tur' });
+    await until(() => (emu.emulator.devices.get('uio0')!.state as TcmuState).ring.stats.inflight === 1, 5000, 'TUR in the ring');
     const unplugging = emu.unplug('uio0');
+    let settled = false;
+    void unplugging.then(() => (settled = true));
+    // REMOVED_DEVICE comes only once the TUR has ended, by its cmd_time_out.
+    const removed = await ask('recv', 20_000);
+    expect(removed).toMatchObject({ cmd: TcmuCmd.REMOVED_DEVICE, id: added.id });
+    expect(await held).toMatchObject({ outcome: 'timed_out', status: 2 });
+    const types = (): string[] => emu.events({ device: 'uio0', generation }).map((e) => e.type);
+    expect(types().slice(types().indexOf('tcmu_draining'))).toEqual(['tcmu_draining', 'tcmu_cmd_timeout', 'tcmu_quiesced', 'netlink_sent']);
+    expect(emu.events({ device: 'uio0', generation, type: 'tcmu_quiesced' })[0]).toMatchObject({ outstanding: 0, expired: 1 });
+    // No reply for longer than the old 5 s bound: still waiting, nothing else sent.
+    expect(await ask('recv', 6000)).toEqual({ none: true });
+    expect(settled).toBe(false);
+    expect(types()).not.toContain('netlink_timeout');
+    expect(types()).not.toContain('unplug_started');
+    await ask(`done ${TcmuCmd.REMOVED_DEVICE_DONE} ${String(added.id)} 0`);
+    await unplugging;
+    expect(types()).toContain('unplug_started');
+    expect(emu.events({ device: 'uio0', generation, type: 'netlink_done' }).at(-1)).toMatchObject({ cmd: 'REMOVED_DEVICE_DONE', status: 0 });
+  });
+
+  it('bounds the drain and the wait for REMOVED_DEVICE_DONE when the unplug asks (noticeTimeoutMs), reporting what was still out', async () => {
+    const added = await plugAnswered({ cmdTimeOutMs: 0 });
+    const generation = lastGeneration();
+    const held = emu.action('uio0', 'submit', { op: 'tur' }).catch((e: Error) => e);
+    await until(() => (emu.emulator.devices.get('uio0')!.state as TcmuState).ring.stats.inflight === 1, 5000, 'TUR in the ring');
+    const unplugging = emu.unplug('uio0', { noticeTimeoutMs: 300 });
     expect(await ask('recv')).toMatchObject({ cmd: TcmuCmd.REMOVED_DEVICE, id: added.id });
     const report = await unplugging;
     expect(report.device).toBe('uio0');
-    const types = emu.events({ device: 'uio0', generation: 2 }).map((e) => e.type);
+    expect(emu.events({ device: 'uio0', generation, type: 'tcmu_quiesced' })[0]).toMatchObject({ outstanding: 1 });
+    const types = emu.events({ device: 'uio0', generation }).map((e) => e.type);
     expect(types.indexOf('netlink_timeout')).toBeGreaterThan(types.indexOf('netlink_sent'));
     expect(types.indexOf('unplug_started')).toBeGreaterThan(types.indexOf('netlink_timeout'));
+    expect(await held).toMatchObject({ code: 'EIO' });
   });
 
   it('asks the consumer with RECONFIG_DEVICE before a configfs write of dev_config or dev_size takes effect, and fails the write with its status', async () => {
@@ -132,23 +167,26 @@ describe('the TCM-USER family', () => {
   it('drops a consumer that went away', async () => {
     py.send('exit');
     await py.exited;
-    await emu.plug('tcmu', 'uio%d', RING);
+    await emu.plug('tcmu', 'uio%d', { ...RING, cmdTimeOutMs: 1000 });
     expect(nl.consumerPorts).toEqual([]);
-    expect(emu.events({ device: 'uio0', generation: 4, type: 'netlink_sent' })).toEqual([]);
+    expect(emu.events({ device: 'uio0', generation: lastGeneration(), type: 'netlink_sent' })).toEqual([]);
   });
 
-  it('without a consumer, unplugs without waiting for commands nobody can complete', async () => {
+  it('without a consumer, drains as the kernel does (the command ends at cmd_time_out), then unplugs with no event', async () => {
+    const generation = lastGeneration();
     // No listener: a reconfiguration fails ESRCH (genlmsg_multicast_allns).
     const nobody = await run('bash', ['-c', `printf qcow//x.img > ${emu.path('sys/kernel/config/target/core/user_0/cdevemu/attrib/dev_config')}`]);
     expect(nobody.stderr).toMatch(/No such process/);
     expect((await run('cat', [emu.path('sys/kernel/config/target/core/user_0/cdevemu/attrib/nl_reply_supported')])).stdout).toBe('0\n');
-    // A TUR in the ring of generation 4, with no consumer to complete it.
-    const held = emu.action('uio0', 'submit', { op: 'tur' }).catch((e: Error) => e);
+    // A TUR in the ring, with no consumer to complete it.
+    const held = emu.action('uio0', 'submit', { op: 'tur' });
     await until(() => (emu.emulator.devices.get('uio0')!.state as TcmuState).ring.stats.inflight === 1, 5000, 'TUR in the ring');
     await emu.unplug('uio0');
-    const types = emu.events({ device: 'uio0', generation: 4 }).map((e) => e.type);
-    expect(types).not.toContain('tcmu_quiesced');
-    expect(types).toContain('tcmu_removed');
-    expect(await held).toMatchObject({ code: 'EIO' });
+    const types = emu.events({ device: 'uio0', generation }).map((e) => e.type);
+    expect(types.indexOf('tcmu_cmd_timeout')).toBeGreaterThan(types.indexOf('tcmu_draining'));
+    expect(types.indexOf('tcmu_quiesced')).toBeGreaterThan(types.indexOf('tcmu_cmd_timeout'));
+    expect(types.indexOf('tcmu_removed')).toBeGreaterThan(types.indexOf('tcmu_quiesced'));
+    expect(types).not.toContain('netlink_sent');
+    expect(await held).toMatchObject({ outcome: 'timed_out' });
   });
 });

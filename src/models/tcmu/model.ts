@@ -118,7 +118,8 @@ export const tcmuModel: DeviceModel<TcmuState> = {
     tcmu_workload_done: WORKLOAD_REPORT_FIELDS,
     tcmu_removed: ['endedByRemoval', 'doubleEnds', 'lost', 'verifyErrors', 'commands', 'workload', 'workloadAtRemoval'],
     // Recorded on the device by --preset tcmu (src/tcmu/device.ts, src/tcmu/netlink.ts).
-    tcmu_quiesced: ['waitedMs', 'outstanding'],
+    tcmu_draining: ['inflight', 'qfull', 'expired', 'cmdTimeOutMs', 'boundMs'],
+    tcmu_quiesced: ['waitedMs', 'outstanding', 'expired'],
     netlink_sent: ['cmd', 'deviceId', 'ports'],
     netlink_timeout: ['cmd', 'deviceId', 'waitedMs'],
     netlink_done: ['cmd', 'deviceId', 'status', 'port'],

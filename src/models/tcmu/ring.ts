@@ -165,6 +165,8 @@ export class TcmuRing {
   pads = 0;
   /** The longest the qfull queue has been (ring-full back-pressure seen). */
   maxQfull = 0;
+  /** drained() callers, resolved once nothing is outstanding. */
+  private drainWaiters: (() => void)[] = [];
 
   constructor(
     private readonly mem: Uint8Array,
@@ -199,6 +201,31 @@ export class TcmuRing {
       broken: this.broken,
       doubleEnds: this.doubleEnds,
     };
+  }
+
+  /** Commands that have not ended: in the ring (expired ones have ended) or waiting for room. */
+  private outstanding(): number {
+    let n = this.qfull.length;
+    for (const c of this.commands.values()) if (!c.expired) n++;
+    return n;
+  }
+
+  /**
+   * Resolves once every command submitted so far has ended, however it
+   * ended (completed, cmd_time_out, qfull_time_out, failed): what the
+   * target core waits for before a backstore is destroyed (its LUNs
+   * unlinked, their commands drained). An expired command whose entry is
+   * still in the ring has ended for LIO (tcmu_check_expired_ring_cmd
+   * completed it), so it does not hold the drain.
+   */
+  drained(): Promise<void> {
+    if (this.outstanding() === 0) return Promise.resolve();
+    return new Promise((r) => this.drainWaiters.push(r));
+  }
+
+  private checkDrained(): void {
+    if (!this.drainWaiters.length || this.outstanding() > 0) return;
+    for (const r of this.drainWaiters.splice(0)) r();
   }
 
   /** attrib/cmd_time_out and qfull_time_out: they apply to commands queued from now on, as the kernel arms timers at queue time. */
@@ -507,6 +534,8 @@ export class TcmuRing {
     }
     cmd.settled = true;
     cmd.settle(c);
+    // Once the caller's bookkeeping (a map or queue removal) is done.
+    if (this.drainWaiters.length) queueMicrotask(() => this.checkDrained());
   }
 
   /** spc_free(): one byte stays unused so a full ring differs from an empty one. */
