@@ -180,12 +180,12 @@ describe('tcmu with a C consumer', () => {
     await until(() => state.ring.stats.inflight === 1, 5000, 'TUR in the ring');
     const map = Buffer.from(inst.regions[0]!.bytes.buffer, inst.regions[0]!.bytes.byteOffset, 128 + 64);
     map.writeUInt32LE(0xfffffc01, 128); // the entry's len_op: TCMU_OP_CMD with a length of 2^32 - 1024
-    map.writeUInt32LE(8, 64); // cmd_tail past it
+    map.writeUInt32LE(120, 64); // cmd_tail past it (where the entry as written ends)
     const broken = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_ring_broken');
     // The kick: tcmu_irqcontrol(), a 4-byte write to the uio node.
     const kick = await python(`import os,sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nos.write(fd, (1).to_bytes(4, "little"))\nos.close(fd)`, [t.path(`dev/${inst.name}`)]);
     expect(kick.code, kick.stderr).toBe(0);
-    expect(await broken).toMatchObject({ reason: 'entry at 0 has length 4294966272, with 120 bytes queued' });
+    expect(await broken).toMatchObject({ reason: 'entry at 0 has len_op 0xfffffc01, written as 0x79' });
     expect(state.ring.stats).toMatchObject({ broken: true, inflight: 1 });
     expect(await t.emu.devices.action(inst.name, 'submit', { op: 'tur' })).toMatchObject({ outcome: 'rejected', status: 2 });
     const removed = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_removed');

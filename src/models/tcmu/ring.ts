@@ -5,10 +5,14 @@
  * userspace completed; commands that find no room wait on the qfull queue;
  * per-command deadlines, tcmu_block_dev() and tcmu_reset_ring().
  *
- * Like the kernel it never trusts offsets userspace writes (the "UAM"
- * rule): cmd_head is kept privately and only published, cmd_tail is
- * checked before it is used, and an entry whose cmd_id is unknown marks
- * the ring broken (tcmu_handle_completions: "ring is broken").
+ * Like the kernel it never trusts offsets or sizes userspace can write
+ * (the SECURITY note and "UAM" comments of target_core_user.c): cmd_head
+ * is kept privately and only published; cmd_tail must lie within the span
+ * of entries handed out and not yet reaped, on an entry's boundary; each
+ * entry's len_op must be the one written when it was queued (the walk
+ * uses the recorded size, never the shared one); an entry whose cmd_id is
+ * unknown marks the ring broken (tcmu_handle_completions: "ring is
+ * broken"). Only data (status, sense, read_len, data in) is read back.
  */
 import {
   CMDR_OFF,
@@ -33,7 +37,6 @@ import {
   TCMU_MAILBOX_FLAG_CAP_OOOC,
   TCMU_MAILBOX_FLAG_CAP_READ_LEN,
   TCMU_MAILBOX_VERSION,
-  TCMU_OP_ALIGN_SIZE,
   TCMU_OP_CMD,
   TCMU_OP_MASK,
   TCMU_OP_PAD,
@@ -155,7 +158,13 @@ export class TcmuRing {
   private lastCleaned = 0;
   private readonly commands = new Map<number, RingCmd>();
   private readonly qfull: RingCmd[] = [];
-  private nextId = 1;
+  /**
+   * The len_op of every entry between lastCleaned and head, by ring offset,
+   * as written: what the walk follows, and what the shared copy must still say.
+   */
+  private readonly written = new Map<number, number>();
+  /** Every id below this one is in use (allocId's search starts here). */
+  private idFloor = 1;
   blocked = false;
   broken = false;
   private removed = false;
@@ -251,18 +260,26 @@ export class TcmuRing {
   private queue(cmd: RingCmd, fromQfull = false): 'queued' | 'waiting' | 'failed' {
     if (this.blocked) return this.fail(cmd, ended(cmd, 'busy', SAM_STAT_BUSY)); // TCM_LUN_BUSY
     if (this.broken) return this.fail(cmd, ended(cmd, 'rejected', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE()));
-    const blocksNeeded = Math.ceil(cmd.dataLength / DATA_BLOCK_SIZE);
-    // Sized for the worst case (one iovec per block), as the kernel checks space.
-    const worst = cmdSize(blocksNeeded, cmd.req.cdb.length);
     if (!fromQfull && this.qfull.length) return this.wait(cmd);
-    if (worst > this.layout.cmdrSize / 2 || cmd.dataLength > this.layout.dataSize) {
+    const waitForRoom = (): 'waiting' | 'failed' => (fromQfull ? 'waiting' : this.wait(cmd));
+    if (Math.ceil(cmd.dataLength / DATA_BLOCK_SIZE) * DATA_BLOCK_SIZE > this.layout.dataSize) {
       return this.fail(cmd, ended(cmd, 'rejected', SAM_STAT_CHECK_CONDITION, INVALID_CDB_FIELD()));
     }
-    const toEnd = this.layout.cmdrSize - this.head;
-    const ringNeeded = toEnd >= worst ? worst : worst + toEnd;
-    if (this.ringFree() < ringNeeded) return fromQfull ? 'waiting' : this.wait(cmd);
+    // queue_cmd_ring(): the data blocks first; the entry is sized by the
+    // iovecs they make (adjacent blocks share one), not one per block.
     const blocks = this.data.alloc(cmd.dataLength);
-    if (!blocks) return fromQfull ? 'waiting' : this.wait(cmd);
+    if (!blocks) return waitForRoom();
+    const iovs = this.data.iovecs(blocks, cmd.dataLength);
+    const size = cmdSize(iovs.length, cmd.req.cdb.length);
+    if (size > this.layout.cmdrSize / 2) {
+      this.data.release(blocks);
+      return this.fail(cmd, ended(cmd, 'rejected', SAM_STAT_CHECK_CONDITION, INVALID_CDB_FIELD()));
+    }
+    if (!this.ringSpaceAvail(size)) {
+      // "Don't leave commands partially setup": the blocks go back while it waits.
+      this.data.release(blocks);
+      return waitForRoom();
+    }
     const id = this.allocId();
     if (id === 0) {
       // TCM_OUT_OF_RESOURCES, which the target core answers TASK SET FULL.
@@ -271,17 +288,8 @@ export class TcmuRing {
     }
     cmd.cmdId = id;
     cmd.blocks = blocks;
-    cmd.iovs = this.data.iovecs(blocks, cmd.dataLength);
-    const size = cmdSize(cmd.iovs.length, cmd.req.cdb.length);
-    if (this.layout.cmdrSize - this.head < size) {
-      // A PAD entry fills the ring's end: commands are contiguous in the ring.
-      const pad = this.layout.cmdrSize - this.head;
-      const at = CMDR_OFF + this.head;
-      this.view.setUint32(at + HDR_LEN_OP, pad | TCMU_OP_PAD, true);
-      this.view.setUint32(at + HDR_CMD_ID, 0, true); // cmd_id, kflags, uflags
-      this.pads++;
-      this.publishHead(0);
-    }
+    cmd.iovs = iovs;
+    this.insertPadding(size);
     if (cmd.req.dir === 'out' && cmd.req.dataOut) this.scatter(cmd.iovs, cmd.req.dataOut);
     this.writeEntry(cmd, size);
     this.commands.set(id, cmd);
@@ -291,10 +299,33 @@ export class TcmuRing {
     return 'queued';
   }
 
+  /** is_ring_space_avail(): room for the entry, and for a PAD before it if it would cross the ring's end. */
+  private ringSpaceAvail(size: number): boolean {
+    const toEnd = this.layout.cmdrSize - this.head;
+    return this.ringFree() >= (toEnd >= size ? size : size + toEnd);
+  }
+
+  /** ring_insert_padding(): a PAD entry fills the ring's end when the next entry would cross it (entries are contiguous). */
+  private insertPadding(size: number): void {
+    const pad = this.layout.cmdrSize - this.head;
+    if (pad >= size) return;
+    const at = CMDR_OFF + this.head;
+    this.setLenOp(this.head, pad | TCMU_OP_PAD);
+    this.view.setUint32(at + HDR_CMD_ID, 0, true); // cmd_id, kflags, uflags
+    this.pads++;
+    this.publishHead(0);
+  }
+
+  /** Writes an entry's len_op and records it: the walk trusts the record, not the shared copy. */
+  private setLenOp(offset: number, lenOp: number): void {
+    this.view.setUint32(CMDR_OFF + offset + HDR_LEN_OP, lenOp, true);
+    this.written.set(offset, lenOp);
+  }
+
   private writeEntry(cmd: RingCmd, size: number): void {
     const at = CMDR_OFF + this.head;
     this.mem.fill(0, at, at + size);
-    this.view.setUint32(at + HDR_LEN_OP, size | TCMU_OP_CMD, true);
+    this.setLenOp(this.head, size | TCMU_OP_CMD);
     this.view.setUint16(at + HDR_CMD_ID, cmd.cmdId, true);
     this.view.setUint32(at + REQ_IOV_CNT, cmd.iovs.length, true);
     this.view.setUint32(at + REQ_IOV_BIDI_CNT, 0, true);
@@ -336,42 +367,52 @@ export class TcmuRing {
     return handled;
   }
 
-  /** tcmu_handle_completions(): walk from the last cleaned entry to userspace's cmd_tail. */
+  /**
+   * tcmu_handle_completions(): walk from the last cleaned entry to
+   * userspace's cmd_tail. The tail is checked first: it must lie within the
+   * entries handed out and not yet reaped (a tail outside them would walk
+   * entries userspace never completed, reading whatever bytes are there),
+   * and the walk must land on it exactly. Each entry's length is the one
+   * recorded when it was written; a shared len_op that no longer says so
+   * (a rewritten length would swallow the next command) breaks the ring.
+   */
   handleCompletions(): number {
     if (this.broken) return 0;
     const size = this.layout.cmdrSize;
-    const tail = this.view.getUint32(MB_CMD_TAIL, true);
-    if (tail >= size || tail % TCMU_OP_ALIGN_SIZE) {
-      this.markBroken(`cmd_tail ${tail} is outside the ring or off its ${TCMU_OP_ALIGN_SIZE}-byte alignment`);
+    const tail = this.view.getUint32(MB_CMD_TAIL, true); // UAM
+    const span = (this.head - this.lastCleaned + size) % size;
+    const advance = (tail - this.lastCleaned + size) % size;
+    if (tail >= size || advance > span) {
+      this.markBroken(`cmd_tail ${tail} is outside the entries handed out (from ${this.lastCleaned} to cmd_head ${this.head})`);
       return 0;
     }
     let handled = 0;
     while (this.lastCleaned !== tail) {
-      // A tail that is not on an entry boundary before our head can never be reached.
-      const outstanding = (this.head - this.lastCleaned + size) % size;
-      if (outstanding === 0) {
-        this.markBroken(`cmd_tail ${tail} is not an entry boundary up to cmd_head ${this.head}`);
+      const lenOp = this.written.get(this.lastCleaned);
+      const left = (tail - this.lastCleaned + size) % size;
+      const len = lenOp === undefined ? 0 : (lenOp & ~TCMU_OP_MASK) >>> 0;
+      if (lenOp === undefined || len > left) {
+        this.markBroken(`cmd_tail ${tail} is not on an entry boundary`);
         break;
       }
       const at = CMDR_OFF + this.lastCleaned;
-      const lenOp = this.view.getUint32(at + HDR_LEN_OP, true);
-      // Unsigned: userspace may have set bit 31 (JavaScript's & is signed).
-      const len = (lenOp & ~TCMU_OP_MASK) >>> 0;
-      if (len === 0 || len > outstanding) {
-        this.markBroken(`entry at ${this.lastCleaned} has length ${len}, with ${outstanding} bytes queued`);
+      const shared = this.view.getUint32(at + HDR_LEN_OP, true); // UAM
+      if (shared !== lenOp) {
+        this.markBroken(`entry at ${this.lastCleaned} has len_op 0x${shared.toString(16)}, written as 0x${lenOp.toString(16)}`);
         break;
       }
       if ((lenOp & TCMU_OP_MASK) === TCMU_OP_CMD) {
-        const id = this.view.getUint16(at + HDR_CMD_ID, true);
+        const id = this.view.getUint16(at + HDR_CMD_ID, true); // UAM: looked up, never trusted
         const cmd = this.commands.get(id);
         if (!cmd) {
           this.markBroken(`cmd_id ${id} not found`);
           break;
         }
-        this.commands.delete(cmd.cmdId);
+        this.releaseId(cmd.cmdId);
         this.complete(cmd, at);
         handled++;
       }
+      this.written.delete(this.lastCleaned);
       this.lastCleaned = (this.lastCleaned + len) % size;
     }
     return handled;
@@ -471,6 +512,7 @@ export class TcmuRing {
   reset(level: 1 | 2): number {
     const failed = this.failInflight(level === 1 ? 'busy' : 'reset', level === 1 ? SAM_STAT_BUSY : SAM_STAT_CHECK_CONDITION).length;
     this.lastCleaned = 0;
+    this.written.clear();
     this.view.setUint32(MB_CMD_TAIL, 0, true);
     this.publishHead(0);
     this.broken = false;
@@ -524,6 +566,7 @@ export class TcmuRing {
       this.end(cmd, ended(cmd, outcome, status, status === SAM_STAT_CHECK_CONDITION ? LUN_COMM_FAILURE() : EMPTY));
     }
     this.commands.clear();
+    this.idFloor = 1;
     return failed;
   }
 
@@ -545,14 +588,21 @@ export class TcmuRing {
     return size - used - 1;
   }
 
-  /** idr_alloc(&udev->commands, cmd, 1, USHRT_MAX): the next free id in 1..65534, 0 if none. */
+  /** idr_alloc(&udev->commands, cmd, 1, USHRT_MAX): the lowest free id in 1..65534, 0 if none. */
   private allocId(): number {
-    for (let tries = 0; tries < 0xfffe; tries++) {
-      const id = this.nextId;
-      this.nextId = id >= 0xfffe ? 1 : id + 1;
-      if (!this.commands.has(id)) return id;
+    for (let id = this.idFloor; id < 0xffff; id++) {
+      if (!this.commands.has(id)) {
+        this.idFloor = id + 1;
+        return id;
+      }
     }
+    this.idFloor = 0xffff;
     return 0;
+  }
+
+  private releaseId(id: number): void {
+    this.commands.delete(id);
+    if (id < this.idFloor) this.idFloor = id;
   }
 
   private publishHead(head: number): void {
