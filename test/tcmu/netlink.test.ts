@@ -26,6 +26,7 @@ const RING = { cmdAreaSize: 65536, dataAreaSize: 65536, devSize: 1 << 20, subtyp
 let emu: EmulatorHandle;
 let nl: TcmuNetlink;
 let py: Interactive;
+let program: ProgramTree;
 
 const ask = (cmd: string, ms = 5000): Promise<Record<string, unknown>> => askOf(py, cmd, ms);
 
@@ -43,7 +44,7 @@ async function plugAnswered(options: Record<string, unknown> = {}): Promise<Reco
 
 beforeAll(async () => {
   emu = await startEmulator({ mountpoint: await mkdtemp(join(testRoot(), 'tcmu-nl-')), logger: testLogger() });
-  const program = new ProgramTree();
+  program = new ProgramTree();
   nl = new TcmuNetlink({
     devices: emu.emulator.devices,
     logger: testLogger(),
@@ -188,5 +189,29 @@ describe('the TCM-USER family', () => {
     expect(types.indexOf('tcmu_removed')).toBeGreaterThan(types.indexOf('tcmu_quiesced'));
     expect(types).not.toContain('netlink_sent');
     expect(await held).toMatchObject({ outcome: 'timed_out' });
+  });
+
+  it('SET_FEATURES without SUPP_KERN_CMD_REPLY keeps what the socket said before (at first: no replies), as tcmu_genl_set_features() sets only what it is given', async () => {
+    py = tcmuConsumer(nl.port, nl.familyId);
+    program.started(py.pid);
+    await py.line();
+    expect(await ask(`bare ${TcmuCmd.SET_FEATURES}`)).toEqual({ ack: 0, seq: 1 });
+    // Replies not promised: the plug does not wait for ADDED_DEVICE_DONE.
+    await emu.plug('tcmu', 'uio%d', RING);
+    expect(await ask('recv')).toMatchObject({ cmd: TcmuCmd.ADDED_DEVICE });
+    const supported = async (): Promise<string> => (await run('cat', [emu.path('sys/kernel/config/target/core/user_0/cdevemu/attrib/nl_reply_supported')])).stdout;
+    expect(await supported()).toBe('0\n');
+    // Again without the attribute: still not promised (a known `false` must not read as "set").
+    expect(await ask(`bare ${TcmuCmd.SET_FEATURES}`)).toMatchObject({ ack: 0 });
+    expect(await supported()).toBe('0\n');
+    // Promised, then a bare SET_FEATURES again: still promised.
+    expect(await ask('features')).toMatchObject({ ack: 0 });
+    expect(await ask(`bare ${TcmuCmd.SET_FEATURES}`)).toMatchObject({ ack: 0 });
+    expect(await supported()).toBe('1\n');
+    const unplugging = emu.unplug('uio0');
+    const removed = await ask('recv');
+    expect(removed).toMatchObject({ cmd: TcmuCmd.REMOVED_DEVICE });
+    await ask(`done ${TcmuCmd.REMOVED_DEVICE_DONE} ${String(removed.id)} 0`);
+    await unplugging;
   });
 });
