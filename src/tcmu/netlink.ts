@@ -86,7 +86,9 @@ export interface TcmuNetlinkOptions {
 export type EventOutcome =
   | { result: 'done'; status: number; port: number }
   | { result: 'timeout'; waitedMs: number }
-  | { result: 'no consumer' };
+  | { result: 'no consumer' }
+  /** Another event of the device still waits for its reply (tcmu_init_genl_cmd_reply(): EBUSY). */
+  | { result: 'busy'; executing: EventCmd };
 
 interface Pending {
   cmd: EventCmd;
@@ -109,8 +111,6 @@ export class TcmuNetlink {
   private readonly limit: LogLimit;
   /** The event each device waits on, by DEVICE_ID: one at a time, like udev->curr_nl_cmd. */
   private readonly pending = new Map<number, Pending>();
-  /** Each device's events run one after the other (tcmu_init_genl_cmd_reply() waits for the previous one). */
-  private readonly queues = new Map<number, Promise<unknown>>();
   private readonly removeHooks: () => void;
   /** se_dev.dev_index: a number per device, from a counter, never reused. */
   private readonly deviceIds = new WeakMap<Instance<unknown>, number>();
@@ -166,6 +166,7 @@ export class TcmuNetlink {
     const out = await this.event(inst, TcmuCmd.RECONFIG_DEVICE, r);
     if (out.result === 'no consumer') throw new Errno('ESRCH');
     if (out.result === 'timeout') throw new Errno('ETIMEDOUT');
+    if (out.result === 'busy') throw new Errno('EBUSY');
     if (out.status < 0) throw -out.status < 4096 ? new Errno(-out.status) : new Errno('EIO');
   }
 
@@ -187,18 +188,23 @@ export class TcmuNetlink {
    * Sends `cmd` about a tcmu instance to every consumer and waits for the
    * first *_DONE (for ever, unless `timeoutMs`). Events are recorded on the
    * instance: `netlink_sent`, then `netlink_done` or `netlink_timeout`.
+   *
+   * One event per device at a time, and no queue: while one waits for its
+   * reply, another is refused at once (tcmu_init_genl_cmd_reply(): "netlink
+   * cmd %d already executing", -EBUSY), recorded as `netlink_busy`. A
+   * configfs write then fails EBUSY; tcmu_destroy_device() ignores the
+   * error, so an unplug goes on without REMOVED_DEVICE.
    */
   event(inst: Instance<unknown>, cmd: EventCmd, reconfig?: TcmuReconfig, timeoutMs?: number): Promise<EventOutcome> {
     const dev = this.ref(inst);
     if (!dev) return Promise.reject(new Errno('EINVAL', `${inst.name} is not a tcmu device`));
-    const prev = this.queues.get(dev.deviceId) ?? Promise.resolve();
-    const run = prev.then(() => this.send(inst, dev, cmd, reconfig, timeoutMs));
-    const tail = run.catch(() => {});
-    this.queues.set(dev.deviceId, tail);
-    void tail.then(() => {
-      if (this.queues.get(dev.deviceId) === tail) this.queues.delete(dev.deviceId);
-    });
-    return run;
+    const executing = this.pending.get(dev.deviceId);
+    if (executing) {
+      inst.emit('netlink_busy', { cmd: cmdName(cmd), deviceId: dev.deviceId, executing: cmdName(executing.cmd) });
+      this.o.logger.warn({ device: inst.name }, `tcmu netlink: ${cmdName(executing.cmd)} already executing on ${inst.name}; ${cmdName(cmd)} refused (EBUSY)`);
+      return Promise.resolve({ result: 'busy', executing: executing.cmd });
+    }
+    return this.send(inst, dev, cmd, reconfig, timeoutMs);
   }
 
   /**
@@ -376,7 +382,8 @@ export class TcmuNetlink {
     this.closed = true;
     this.removeHooks();
     for (const inst of this.o.devices.list()) if (this.o.describe(inst)) this.o.attach?.(inst, null);
-    for (const p of this.pending.values()) p.resolve({ status: -errnoNumber('ESHUTDOWN'), port: 0 });
+    // As reset_netlink fails what waits (tcmu_fail_netlink_cmd: -EINTR).
+    for (const p of this.pending.values()) p.resolve({ status: -errnoNumber('EINTR'), port: 0 });
     this.pending.clear();
     await this.sock.close();
     this.limit.flush();

@@ -165,6 +165,30 @@ describe('the TCM-USER family', () => {
     await unplugging;
   });
 
+  it('refuses a second event of a device while one waits for its reply (EBUSY), as tcmu_init_genl_cmd_reply(); an unplug then goes on without REMOVED_DEVICE', async () => {
+    const added = await plugAnswered();
+    const generation = lastGeneration();
+    const attrib = emu.path('sys/kernel/config/target/core/user_0/cdevemu/attrib');
+    const write = (file: string, text: string) => run('bash', ['-c', 'printf %s "$1" > "$2"', 'bash', text, `${attrib}/${file}`]);
+    const first = write('dev_config', 'qcow//first.img');
+    expect(await ask('recv')).toMatchObject({ cmd: TcmuCmd.RECONFIG_DEVICE, devcfg: 'qcow//first.img' });
+    // Refused at once, not queued behind the first: nothing is sent for it.
+    const second = await write('dev_size', '2097152');
+    expect(second.stderr).toMatch(/Device or resource busy/);
+    expect(await ask('recv', 0)).toEqual({ none: true });
+    expect(emu.events({ device: 'uio0', generation, type: 'netlink_busy' })).toMatchObject([
+      { cmd: 'RECONFIG_DEVICE', executing: 'RECONFIG_DEVICE', deviceId: added.id },
+    ]);
+    // The unplug's REMOVED_DEVICE is refused the same way; the device goes all the same,
+    // ending the write still waiting in its handler with the unplug errno.
+    const report = await emu.unplug('uio0', { drainTimeoutMs: 200 });
+    expect(report.stuck.map((h) => h.op)).toEqual(['store:sys/kernel/config/target/core/user_0/cdevemu/attrib/dev_config']);
+    expect(emu.events({ device: 'uio0', generation, type: 'netlink_busy' }).at(-1)).toMatchObject({ cmd: 'REMOVED_DEVICE', executing: 'RECONFIG_DEVICE' });
+    expect(emu.events({ device: 'uio0', generation, type: 'netlink_sent' }).map((e) => e.cmd)).toEqual(['ADDED_DEVICE', 'RECONFIG_DEVICE']);
+    expect((await first).code).not.toBe(0);
+    expect(await ask(`done ${TcmuCmd.RECONFIG_DEVICE_DONE} ${String(added.id)} 0`)).toMatchObject({ ack: 0 });
+  });
+
   it('drops a consumer that went away', async () => {
     py.send('exit');
     await py.exited;

@@ -123,5 +123,6 @@ export const tcmuModel: DeviceModel<TcmuState> = {
     netlink_sent: ['cmd', 'deviceId', 'ports'],
     netlink_timeout: ['cmd', 'deviceId', 'waitedMs'],
     netlink_done: ['cmd', 'deviceId', 'status', 'port'],
+    netlink_busy: ['cmd', 'deviceId', 'executing'],
   },
 };
