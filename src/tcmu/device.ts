@@ -19,6 +19,12 @@ export function describeTcmu(inst: Instance<unknown>): Omit<TcmuDeviceRef, 'devi
   return minor === null ? null : { uioName: (inst.state as TcmuState).name, minor };
 }
 
+/** TcmuNetlinkOptions.deviceReplies: attrib/nl_reply_supported, unless written, does not stop the wait. */
+export function tcmuDeviceReplies(inst: Instance<unknown>): boolean {
+  const v = (inst.state as TcmuState).nlReplySupported;
+  return v === null || v > 0;
+}
+
 /** TcmuNetlinkOptions.attach: where a tcmu instance's configfs writes find the consumers. */
 export function attachTcmu(inst: Instance<unknown>, consumers: TcmuConsumers | null): void {
   if (tcmuMinor(inst) !== null) (inst.state as TcmuState).consumers = consumers;

@@ -74,6 +74,8 @@ export interface TcmuNetlinkOptions {
    * reconfiguration (its configfs attribute writes), or takes it back (null).
    */
   attach?: (inst: Instance<unknown>, consumers: TcmuConsumers | null) => void;
+  /** Whether the device's own nl_reply_supported lets its events wait for replies (> 0, or not set); default yes. */
+  deviceReplies?: (inst: Instance<unknown>) => boolean;
   /**
    * Whether the process that sent a datagram (its pid as the kernel
    * recorded it at send time) may act as a consumer. Datagrams from any
@@ -259,7 +261,9 @@ export class TcmuNetlink {
     }
     if (reached.length === 0) return { result: 'no consumer' };
     inst.emit('netlink_sent', { cmd: cmdName(cmd), deviceId: dev.deviceId, ports: reached });
-    if (!reached.some((p) => this.consumers.get(p)?.replies)) return { result: 'done', status: 0, port: 0 };
+    // tcmu_wait_genl_cmd_reply() waits only if the daemon announced replies and the device's nl_reply_supported is > 0.
+    const replies = reached.some((p) => this.consumers.get(p)?.replies) && (this.o.deviceReplies?.(inst) ?? true);
+    if (!replies) return { result: 'done', status: 0, port: 0 };
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
     const reply = new Promise<{ status: number; port: number }>((resolve) => this.pending.set(dev.deviceId, { cmd, resolve }));

@@ -32,7 +32,7 @@ import type { Instance, Logger } from '../core/index.js';
 import type { Bind } from '../scenario/bind.js';
 import type { ProgramSetup } from '../scenario/runner.js';
 import { PrivateDev } from '../scenario/private-dev.js';
-import { attachTcmu, describeTcmu, quiesceTcmu } from './device.js';
+import { attachTcmu, describeTcmu, quiesceTcmu, tcmuDeviceReplies } from './device.js';
 import { SHIM_ENV, TcmuNetlink } from './netlink.js';
 import { ProgramTree } from './program-tree.js';
 import { buildTcmuShim } from './shim.js';
@@ -107,7 +107,15 @@ export async function prepareTcmu(emu: EmulatorHandle, dir: string, logger: Logg
   devices.events.on('event', onEvent);
 
   const program = new ProgramTree();
-  const netlink = new TcmuNetlink({ devices, logger, describe: describeTcmu, quiesce: quiesceTcmu, attach: attachTcmu, accepts: (pid) => program.contains(pid) });
+  const netlink = new TcmuNetlink({
+    devices,
+    logger,
+    describe: describeTcmu,
+    quiesce: quiesceTcmu,
+    attach: attachTcmu,
+    deviceReplies: tcmuDeviceReplies,
+    accepts: (pid) => program.contains(pid),
+  });
   const preload = [shim, process.env.LD_PRELOAD].filter(Boolean).join(':');
   return {
     binds,

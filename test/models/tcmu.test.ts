@@ -195,9 +195,9 @@ describe('tcmu with a C consumer', () => {
   });
 
   it('takes a cmd_time_out beyond a Node timer (2^32-1 s), shows it as written, and does not fire it at once', async () => {
-    const d = await device({ cmdAreaSize: 65536, dataAreaSize: 1 << 20 }, ['--hold-opcode', '00']);
+    const d = await device({ cmdAreaSize: 65536, dataAreaSize: 1 << 20, cmdTimeOutMs: 4294967295 * 1000 }, ['--hold-opcode', '00']);
     const cfg = t.path('sys/kernel/config/target/core/user_0/cdevemu');
-    expect((await run('bash', ['-c', `echo 4294967295 > ${cfg}/attrib/cmd_time_out && cat ${cfg}/attrib/cmd_time_out`])).stdout).toBe('4294967295\n');
+    expect((await run('bash', ['-c', `cat ${cfg}/attrib/cmd_time_out`])).stdout).toBe('4294967295\n');
     const held = d.submit({ op: 'tur' });
     await until(() => d.state().ring.stats.inflight + d.state().ring.stats.expired === 1, 5000, 'TUR in the ring');
     // A timer past 2^31-1 ms would have fired after 1 ms: the TUR must still be in flight for reset_ring to end it.

@@ -11,7 +11,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/api.js';
-import { attachTcmu, describeTcmu, quiesceTcmu } from '../../src/tcmu/device.js';
+import { attachTcmu, describeTcmu, quiesceTcmu, tcmuDeviceReplies } from '../../src/tcmu/device.js';
 import { TcmuCmd } from '../../src/tcmu/family.js';
 import { TcmuNetlink } from '../../src/tcmu/netlink.js';
 import { ProgramTree } from '../../src/tcmu/program-tree.js';
@@ -51,6 +51,7 @@ beforeAll(async () => {
     describe: describeTcmu,
     quiesce: quiesceTcmu,
     attach: attachTcmu,
+    deviceReplies: tcmuDeviceReplies,
     accepts: (pid) => program.contains(pid),
   });
   py = tcmuConsumer(nl.port, nl.familyId);
@@ -232,10 +233,14 @@ describe('the TCM-USER family', () => {
     expect(await ask('features')).toMatchObject({ ack: 0 });
     expect(await ask(`bare ${TcmuCmd.SET_FEATURES}`)).toMatchObject({ ack: 0 });
     expect(await supported()).toBe('1\n');
-    const unplugging = emu.unplug('uio0');
-    const removed = await ask('recv');
-    expect(removed).toMatchObject({ cmd: TcmuCmd.REMOVED_DEVICE });
-    await ask(`done ${TcmuCmd.REMOVED_DEVICE_DONE} ${String(removed.id)} 0`);
-    await unplugging;
+    // The device's own nl_reply_supported, written 0 (tcmu_nl_reply_supported_store): its events wait for no reply.
+    const generation = lastGeneration();
+    expect((await run('bash', ['-c', `echo 0 > ${emu.path('sys/kernel/config/target/core/user_0/cdevemu/attrib/nl_reply_supported')}`])).code).toBe(0);
+    expect(await supported()).toBe('0\n');
+    await emu.unplug('uio0');
+    expect(await ask('recv')).toMatchObject({ cmd: TcmuCmd.REMOVED_DEVICE });
+    const types = emu.events({ device: 'uio0', generation }).map((e) => e.type);
+    expect(types).toContain('netlink_sent');
+    expect(types).not.toContain('netlink_done');
   });
 });

@@ -90,7 +90,8 @@ export function tcmuConfig(options: unknown): TcmuConfig {
     devSize: intOption(MODEL, 'devSize', o.devSize, 64 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
     hwBlockSize,
     hwMaxSectors: intOption(MODEL, 'hwMaxSectors', o.hwMaxSectors, 128, 1, 0xffffffff),
-    cmdTimeOutMs: intOption(MODEL, 'cmdTimeOutMs', o.cmdTimeOutMs, 30_000, 0, 2 ** 31 - 1),
+    // attrib/cmd_time_out is a u32 of seconds.
+    cmdTimeOutMs: intOption(MODEL, 'cmdTimeOutMs', o.cmdTimeOutMs, 30_000, 0, 0xffffffff * 1000),
     qfullTimeOutMs: intOption(MODEL, 'qfullTimeOutMs', o.qfullTimeOutMs, -1, -1, 2 ** 31 - 1),
     maxDataAreaMB: Math.max(1, Math.floor(dataSize / (1024 * 1024))),
     layout: ringLayout(cmdAreaSize, dataSize),

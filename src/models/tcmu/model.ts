@@ -36,6 +36,8 @@ export interface TcmuState extends UioState {
    * kernel's multicast finds no listener: a reconfiguration fails ESRCH.
    */
   consumers: TcmuConsumers | null;
+  /** attrib/nl_reply_supported as written (kstrtos8); null until then: it follows the consumers' SET_FEATURES. */
+  nlReplySupported: number | null;
 }
 
 export type TcmuInstance = Instance<TcmuState>;
@@ -73,6 +75,7 @@ export const tcmuModel: DeviceModel<TcmuState> = {
       workload: null,
       opened: false,
       consumers: null,
+      nlReplySupported: null,
     };
   },
   attributes: (inst) => tcmuAttributes(inst),
