@@ -58,6 +58,8 @@ export class DeviceManager {
    */
   private readonly plugged = new Map<string, { model: string; options: unknown; generation: number; finalCounters?: Counters }>();
   private readonly hooks: LifecycleHooks[] = [];
+  /** Instance.modelData, by model name. */
+  private readonly modelData = new Map<string, Map<string, unknown>>();
 
   constructor(opts: DeviceManagerOptions) {
     this.publisher = opts.publisher;
@@ -97,8 +99,11 @@ export class DeviceManager {
     const name = expandName(req.name, (n) => this.busy(n));
     if (this.busy(name)) throw new DeviceError('conflict', `device ${name} exists`);
     const generation = (this.plugged.get(name)?.generation ?? 0) + 1;
+    let modelData = this.modelData.get(model.name);
+    if (!modelData) this.modelData.set(model.name, (modelData = new Map()));
     const inst: DeviceInstance = new DeviceInstance(model, name, generation, req.options, {
       logger: this.logger,
+      modelData,
       interceptor: this.interceptor,
       record: (e: DeviceEvent) => this.events.record(e),
       onFreed: (freed) => {

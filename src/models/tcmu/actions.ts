@@ -19,7 +19,7 @@ import {
   write,
   type ScsiRequest,
 } from './scsi.js';
-import { ackedContent, Workload, type AckedContent } from './workload.js';
+import { ackedKey, Workload, type AckedContent } from './workload.js';
 
 const MODEL = 'tcmu';
 
@@ -131,7 +131,7 @@ export const tcmuActions: Record<string, (inst: TcmuInstance, arg: unknown) => u
     const s = inst.state;
     if (s.workload?.report().running) throw new Errno('EBUSY', `${MODEL}: a workload is running; stop it first`);
     const a = actionArg(MODEL, 'workload_start', arg);
-    const carried = a.resume === true ? ackedContent.get(backstoreKey(s.config)) : undefined;
+    const carried = a.resume === true ? (inst.modelData.get(ackedKey(backstoreKey(s.config))) as AckedContent | undefined) : undefined;
     if (a.resume === true && !carried) throw new Errno('ENOENT', `${MODEL}: no earlier workload on backstore ${backstoreKey(s.config)} to resume`);
     const o = workloadOptions(inst, a, carried);
     s.workload = new Workload(s.ring, s.config.hwBlockSize, o, (r) => inst.emit('tcmu_workload_done', { ...r }), carried);

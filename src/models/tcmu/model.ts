@@ -23,7 +23,7 @@ import { tcmuActions } from './actions.js';
 import { backstoreKey, tcmuConfig, uioName, type TcmuConfig, type TcmuConsumers } from './config.js';
 import { tcmuAttributes } from './configfs.js';
 import { TcmuRing } from './ring.js';
-import { ackedContent, WORKLOAD_REPORT_FIELDS, type Workload } from './workload.js';
+import { ackedKey, WORKLOAD_REPORT_FIELDS, type Workload } from './workload.js';
 
 export interface TcmuState extends UioState {
   config: TcmuConfig;
@@ -104,7 +104,7 @@ export const tcmuModel: DeviceModel<TcmuState> = {
     s.workload?.markRemoval();
     const ended = s.ring.remove();
     const report = await s.workload?.finish();
-    if (s.workload) ackedContent.set(backstoreKey(s.config), s.workload.acked());
+    if (s.workload) inst.modelData.set(ackedKey(backstoreKey(s.config)), s.workload.acked());
     // The verdicts at top level, so a scenario's `wait: {event: {type: tcmu_removed, lost: 0}}` can check them.
     inst.emit('tcmu_removed', {
       endedByRemoval: ended.ended.length,

@@ -96,11 +96,12 @@ export interface AckedContent {
 }
 
 /**
- * The content the last workload on each backstore (config.ts backstoreKey)
- * had acknowledged when its device was removed, for `workload_start
- * {resume: true}` on a later device with the same backstore. Per process.
+ * Where the content the last workload on a backstore (config.ts
+ * backstoreKey) had acknowledged when its device was removed is kept, for
+ * `workload_start {resume: true}` on a later device with the same
+ * backstore: the model's data on this emulator (Instance.modelData).
  */
-export const ackedContent = new Map<string, AckedContent>();
+export const ackedKey = (backstore: string): string => `acked:${backstore}`;
 
 interface ChunkState {
   busy: boolean;
@@ -122,12 +123,20 @@ function rng(seed: number): () => number {
   };
 }
 
-/** The content of a chunk after write `gen`: each 8-byte word names the chunk, the write and its position. */
+/**
+ * The content of a chunk after write `gen`: each 16-byte word names the
+ * chunk, the write (all 53 bits of it, low word then high) and its own
+ * position, so no two writes of any run share a pattern.
+ */
 export function pattern(chunk: number, gen: number, bytes: number): Buffer {
   const b = Buffer.alloc(bytes);
-  for (let i = 0; i < bytes; i += 8) {
+  const low = gen % 2 ** 32;
+  const high = Math.floor(gen / 2 ** 32);
+  for (let i = 0; i + 16 <= bytes; i += 16) {
     b.writeUInt32LE(chunk, i);
-    b.writeUInt32LE(((gen << 12) ^ (i >>> 3)) >>> 0, i + 4);
+    b.writeUInt32LE(low, i + 4);
+    b.writeUInt32LE(high, i + 8);
+    b.writeUInt32LE(i >>> 4, i + 12);
   }
   return b;
 }
