@@ -2,6 +2,7 @@
  * The device manager: registered models, the instances (zombies included
  * until freed), plug/unplug/replug, model actions, and the event stream.
  */
+import { Errno } from '../errno.js';
 import { CoreEvent, EventLog, type DeviceEvent } from './events.js';
 import { DeviceError, type LifecycleHooks, type Logger, type OpInterceptor, type PublishedDevice, type Publisher, type UnplugOptions, type UnplugReport } from './host.js';
 import { DeviceInstance } from './instance.js';
@@ -83,14 +84,17 @@ export class DeviceManager {
     };
   }
 
-  private async runHooks(which: keyof LifecycleHooks, inst: Instance<unknown>, notice: { noticeTimeoutMs?: number } = {}): Promise<void> {
+  /** Runs the hooks in order; returns the Errno a `plugged` hook refused the device with (the rest do not run). */
+  private async runHooks(which: keyof LifecycleHooks, inst: Instance<unknown>, notice: { noticeTimeoutMs?: number } = {}): Promise<Errno | null> {
     for (const h of [...this.hooks]) {
       try {
         await h[which]?.(inst, notice);
       } catch (err) {
+        if (which === 'plugged' && err instanceof Errno) return err;
         this.logger.error({ err, device: inst.name, generation: inst.generation }, `${which} hook failed`);
       }
     }
+    return null;
   }
 
   async plug(req: PlugRequest): Promise<Instance<unknown>> {
@@ -121,7 +125,11 @@ export class DeviceManager {
     }
     this.plugged.set(name, { model: model.name, options: req.options, generation });
     this.instances.add(inst);
-    await this.runHooks('plugged', inst);
+    const refused = await this.runHooks('plugged', inst);
+    if (refused) {
+      await this.unplug(name, { mode: 'surprise' });
+      throw new DeviceError('probe_failed', `${name}: refused: ${refused.message}`, { cause: refused });
+    }
     return inst;
   }
 

@@ -103,7 +103,13 @@ export interface UnplugOptions {
  * plug or unplug.
  */
 export interface LifecycleHooks {
-  /** After the node is published, before plug() resolves. */
+  /**
+   * After the node is published, before plug() resolves. Throwing an Errno
+   * refuses the device, as a subsystem's configure step failing does
+   * (target_core_user's tcmu_configure_device() on a negative
+   * ADDED_DEVICE_DONE): it is unplugged without notice and plug() fails
+   * with that errno. Anything else thrown is logged and ignored.
+   */
   plugged?(inst: Instance<unknown>): void | Promise<void>;
   /**
    * At the start of an orderly unplug, while the device still works; not

@@ -129,9 +129,14 @@ export class TcmuNetlink {
     });
     for (const inst of o.devices.list()) this.attach(inst);
     const hooks: LifecycleHooks = {
+      // tcmu_configure_device(): a negative ADDED_DEVICE_DONE fails the
+      // configuration (err_netlink: the uio device is unregistered), so the
+      // plug fails with that status and nothing stays plugged.
       plugged: async (inst) => {
         this.attach(inst);
-        if (this.consumers.size > 0 && o.describe(inst)) await this.event(inst, TcmuCmd.ADDED_DEVICE);
+        if (this.consumers.size === 0 || !o.describe(inst)) return;
+        const r = await this.event(inst, TcmuCmd.ADDED_DEVICE);
+        if (r.result === 'done' && r.status < 0) throw statusErrno(r.status, `${inst.name}: the consumer answered ADDED_DEVICE_DONE with status ${r.status}`);
       },
       // tcmu_destroy_device() runs once the LUNs are gone (their commands
       // drained, by the consumer or by cmd_time_out, consumer or none); it
@@ -169,7 +174,7 @@ export class TcmuNetlink {
     if (out.result === 'no consumer') throw new Errno('ESRCH');
     if (out.result === 'timeout') throw new Errno('ETIMEDOUT');
     if (out.result === 'busy') throw new Errno('EBUSY');
-    if (out.status < 0) throw -out.status < 4096 ? new Errno(-out.status) : new Errno('EIO');
+    if (out.status < 0) throw statusErrno(out.status);
   }
 
   get port(): number {
@@ -394,3 +399,7 @@ export class TcmuNetlink {
   }
 }
 
+/** A *_DONE's negative status as the errno the kernel passes on (EIO for a number that is none). */
+function statusErrno(status: number, message?: string): Errno {
+  return -status < 4096 ? new Errno(-status, message) : new Errno('EIO', message);
+}

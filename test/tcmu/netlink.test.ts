@@ -243,4 +243,19 @@ describe('the TCM-USER family', () => {
     expect(types).toContain('netlink_sent');
     expect(types).not.toContain('netlink_done');
   });
+
+  it('fails the plug with the status of a negative ADDED_DEVICE_DONE, leaving nothing plugged (tcmu_configure_device: err_netlink)', async () => {
+    const plugging = emu.plug('tcmu', 'uio%d', RING).catch((e: Error & { cause?: { code?: string } }) => e);
+    const added = await ask('recv');
+    expect(added).toMatchObject({ cmd: TcmuCmd.ADDED_DEVICE });
+    await ask(`done ${TcmuCmd.ADDED_DEVICE_DONE} ${String(added.id)} -12`);
+    const err = (await plugging) as Error & { kind?: string; cause?: { code?: string } };
+    expect(err).toBeInstanceOf(Error);
+    expect(err.kind).toBe('probe_failed');
+    expect(err.cause?.code).toBe('ENOMEM');
+    expect(emu.emulator.devices.list().filter((i) => i.lifecycle === 'live' || i.lifecycle === 'unplugging')).toEqual([]);
+    // Refused at once: no REMOVED_DEVICE for a device that never was.
+    expect(await ask('recv', 0)).toEqual({ none: true });
+    expect((await run('ls', [emu.path('dev')])).stdout).not.toContain('uio0');
+  });
 });
