@@ -6,7 +6,7 @@
  * rewritten len_op, an unknown cmd_id). No mount, no root: the ring is
  * pure logic over shared bytes.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   CMDR_OFF,
   HDR_CMD_ID,
@@ -278,5 +278,40 @@ describe('TcmuRing against a scripted consumer', () => {
     // One id free again: the next command gets it.
     submit(testUnitReady());
     expect(consumer.take().map((e) => e.cmdId)).toEqual([1]);
+  });
+});
+
+describe('TcmuRing timers', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('rounds each deadline up to a whole second, as round_jiffies_up() does: commands queued in the same second time out together', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vi.setSystemTime(10_250);
+    const { submit, ring } = setup({ cmdTimeOutMs: 300 });
+    const a = submit(testUnitReady());
+    await vi.advanceTimersByTimeAsync(350);
+    expect(a.done).toBeUndefined(); // 350 ms after it, past its 300
+    const b = submit(testUnitReady());
+    // 300 ms after each: neither is due yet (both deadlines are 11.000 s).
+    await vi.advanceTimersByTimeAsync(399);
+    expect([a.done, b.done]).toEqual([undefined, undefined]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(a.done).toMatchObject({ outcome: 'timed_out', status: 2 });
+    expect(b.done).toMatchObject({ outcome: 'timed_out', status: 2 });
+    expect(ring.stats.expired).toBe(2);
+  });
+
+  it('rounds a qfull_time_out deadline the same way', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vi.setSystemTime(20_100);
+    const { submit } = setup({ cmdAreaSize: 4096, cmdTimeOutMs: 0, qfullTimeOutMs: 1500 });
+    for (let i = 0; i < 33; i++) submit(testUnitReady());
+    const waiting = submit(testUnitReady());
+    await vi.advanceTimersByTimeAsync(1500 + 399);
+    expect(waiting.done).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(waiting.done).toMatchObject({ outcome: 'queue_full', status: 0x28 });
   });
 });

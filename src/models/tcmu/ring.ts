@@ -124,11 +124,21 @@ export interface RingOptions {
 }
 
 /**
- * A command's deadline. The kernel takes timeouts up to 2^32-1 s; a Node
- * timer runs at most 2^31-1 ms (~24.8 days) and fires at once beyond that,
- * so longer ones wait that long.
+ * A command's deadline, as tcmu_setup_cmd_timer() sets it:
+ * round_jiffies_up(jiffies + msecs_to_jiffies(tmo)), a whole second of the
+ * clock, on the device's cmd_timer (or qfull_timer), whose handler
+ * (check_timedout_devices) ends every command past its deadline. So a
+ * timeout ends at the first whole second after it runs out, and commands
+ * queued within the same second end together. The wall clock stands in
+ * for jiffies. The kernel takes timeouts up to 2^32-1 s; a Node timer runs
+ * at most 2^31-1 ms (~24.8 days) and fires at once beyond that, so longer
+ * ones wait that long.
  */
-const deadline = (fn: () => void, ms: number): NodeJS.Timeout => setTimeout(fn, Math.min(ms, 2 ** 31 - 1));
+function deadline(fn: () => void, ms: number): NodeJS.Timeout {
+  const now = Date.now();
+  const at = Math.ceil((now + ms) / 1000) * 1000;
+  return setTimeout(fn, Math.min(at - now, 2 ** 31 - 1));
+}
 
 /** drivers/target/target_core_user.c TCMU_TIME_OUT: the qfull wait when neither timeout is set. */
 const TCMU_TIME_OUT_MS = 30_000;
