@@ -14,6 +14,7 @@ import { startEmulator, type EmulatorHandle } from '../../src/api.js';
 import { attachTcmu, describeTcmu, quiesceTcmu, tcmuDeviceReplies } from '../../src/tcmu/device.js';
 import { TcmuCmd } from '../../src/tcmu/family.js';
 import { TcmuNetlink } from '../../src/tcmu/netlink.js';
+import { publishTcmuModule, TCMU_MODULE_DIR } from '../../src/tcmu/module-params.js';
 import { ProgramTree } from '../../src/tcmu/program-tree.js';
 import { testLogger, testRoot } from '../helpers/mount.js';
 import { run, type Interactive } from '../helpers/proc.js';
@@ -54,6 +55,7 @@ beforeAll(async () => {
     deviceReplies: tcmuDeviceReplies,
     accepts: (pid) => program.contains(pid),
   });
+  publishTcmuModule(emu.emulator.fs.tree, nl);
   py = tcmuConsumer(nl.port, nl.familyId);
   program.started(py.pid);
   await py.line();
@@ -177,14 +179,14 @@ describe('the TCM-USER family', () => {
     const second = await write('dev_size', '2097152');
     expect(second.stderr).toMatch(/Device or resource busy/);
     expect(await ask('recv', 0)).toEqual({ none: true });
-    expect(emu.events({ device: 'uio0', generation, type: 'netlink_busy' })).toMatchObject([
-      { cmd: 'RECONFIG_DEVICE', executing: 'RECONFIG_DEVICE', deviceId: added.id },
+    expect(emu.events({ device: 'uio0', generation, type: 'netlink_refused' })).toMatchObject([
+      { cmd: 'RECONFIG_DEVICE', errno: 'EBUSY', executing: 'RECONFIG_DEVICE', deviceId: added.id },
     ]);
     // The unplug's REMOVED_DEVICE is refused the same way; the device goes all the same,
     // ending the write still waiting in its handler with the unplug errno.
     const report = await emu.unplug('uio0', { drainTimeoutMs: 200 });
     expect(report.stuck.map((h) => h.op)).toEqual(['store:sys/kernel/config/target/core/user_0/cdevemu/attrib/dev_config']);
-    expect(emu.events({ device: 'uio0', generation, type: 'netlink_busy' }).at(-1)).toMatchObject({ cmd: 'REMOVED_DEVICE', executing: 'RECONFIG_DEVICE' });
+    expect(emu.events({ device: 'uio0', generation, type: 'netlink_refused' }).at(-1)).toMatchObject({ cmd: 'REMOVED_DEVICE', errno: 'EBUSY', executing: 'RECONFIG_DEVICE' });
     expect(emu.events({ device: 'uio0', generation, type: 'netlink_sent' }).map((e) => e.cmd)).toEqual(['ADDED_DEVICE', 'RECONFIG_DEVICE']);
     expect((await first).code).not.toBe(0);
     expect(await ask(`done ${TcmuCmd.RECONFIG_DEVICE_DONE} ${String(added.id)} 0`)).toMatchObject({ ack: 0 });
@@ -229,8 +231,9 @@ describe('the TCM-USER family', () => {
     // Again without the attribute: still not promised (a known `false` must not read as "set").
     expect(await ask(`bare ${TcmuCmd.SET_FEATURES}`)).toMatchObject({ ack: 0 });
     expect(await supported()).toBe('0\n');
-    // Promised, then a bare SET_FEATURES again: still promised.
+    // Promised, then a bare SET_FEATURES again: still promised. The change is announced on the live device.
     expect(await ask('features')).toMatchObject({ ack: 0 });
+    expect(emu.events({ device: 'uio0', generation: lastGeneration(), type: 'netlink_registered' }).at(-1)).toMatchObject({ pid: py.pid, replies: true });
     expect(await ask(`bare ${TcmuCmd.SET_FEATURES}`)).toMatchObject({ ack: 0 });
     expect(await supported()).toBe('1\n');
     // The device's own nl_reply_supported, written 0 (tcmu_nl_reply_supported_store): its events wait for no reply.
@@ -257,5 +260,68 @@ describe('the TCM-USER family', () => {
     // Refused at once: no REMOVED_DEVICE for a device that never was.
     expect(await ask('recv', 0)).toEqual({ none: true });
     expect((await run('ls', [emu.path('dev')])).stdout).not.toContain('uio0');
+  });
+
+  it('block_netlink and reset_netlink as the module offers them: reset fails what waits with EINTR once blocked (EBUSY before); blocked, new events fail EAGAIN', async () => {
+    const added = await plugAnswered();
+    const generation = lastGeneration();
+    const params = emu.path(`${TCMU_MODULE_DIR}/parameters`);
+    const sh = (script: string) => run('bash', ['-c', script]);
+    const attrib = emu.path('sys/kernel/config/target/core/user_0/cdevemu/attrib');
+    expect((await sh(`cat ${emu.path(TCMU_MODULE_DIR)}/initstate ${params}/block_netlink`)).stdout).toBe('live\nunblocked\n');
+    const waiting = sh(`printf qcow//w.img > ${attrib}/dev_config`);
+    expect(await ask('recv')).toMatchObject({ cmd: TcmuCmd.RECONFIG_DEVICE });
+    expect((await sh(`echo 1 > ${params}/reset_netlink`)).stderr).toMatch(/Device or resource busy/);
+    expect((await sh(`echo 2 > ${params}/block_netlink`)).stderr).toMatch(/Invalid argument/);
+    expect((await sh(`echo 1 > ${params}/block_netlink && cat ${params}/block_netlink`)).stdout).toBe('blocked\n');
+    expect((await sh(`echo 1 > ${params}/reset_netlink`)).code).toBe(0);
+    expect((await waiting).stderr).toMatch(/Interrupted system call/);
+    expect(emu.events({ device: 'uio0', generation, type: 'netlink_done' }).at(-1)).toMatchObject({ cmd: 'RECONFIG_DEVICE_DONE', status: -4 });
+    expect((await sh(`printf qcow//b.img > ${attrib}/dev_config`)).stderr).toMatch(/Resource temporarily unavailable/);
+    expect(emu.events({ device: 'uio0', generation, type: 'netlink_refused' }).at(-1)).toMatchObject({ cmd: 'RECONFIG_DEVICE', errno: 'EAGAIN' });
+    // The late answer to the reset event finds nothing waiting.
+    expect(await ask(`done ${TcmuCmd.RECONFIG_DEVICE_DONE} ${String(added.id)} 0`)).toMatchObject({ ack: -19 });
+    expect((await sh(`echo 0 > ${params}/block_netlink`)).code).toBe(0);
+    const unplugging = emu.unplug('uio0');
+    await ask(`done ${TcmuCmd.REMOVED_DEVICE_DONE} ${String((await ask('recv')).id)} 0`);
+    await unplugging;
+  });
+
+  it('netlink faults: a held REMOVED_DEVICE_DONE holds the unplug until released; a dropped REMOVED_DEVICE never arrives; REMOVED_DEVICE sent without waiting', async () => {
+    // Held reply.
+    const added = await plugAnswered();
+    let generation = lastGeneration();
+    await emu.action('uio0', 'netlink_fault', { on: 'reply', cmd: 'REMOVED_DEVICE', mode: 'hold' });
+    let settled = false;
+    const unplugging = emu.unplug('uio0').then((r) => ((settled = true), r));
+    expect(await ask('recv')).toMatchObject({ cmd: TcmuCmd.REMOVED_DEVICE, id: added.id });
+    // Held: not even acked.
+    py.send(`done ${TcmuCmd.REMOVED_DEVICE_DONE} ${String(added.id)} 0`);
+    await until(() => emu.events({ device: 'uio0', generation, type: 'netlink_fault' }).length === 1, 5000, 'the reply held');
+    expect(emu.events({ device: 'uio0', generation, type: 'netlink_fault' })[0]).toMatchObject({ message: 'REMOVED_DEVICE_DONE', mode: 'hold' });
+    expect(await ask('recv', 0)).toEqual({ none: true });
+    expect(settled).toBe(false);
+    expect(await emu.action('uio0', 'netlink_release', {})).toEqual({ released: 1 });
+    expect(await ask('recv')).toMatchObject({ ack: 0 });
+    await unplugging;
+
+    // Dropped event: the family waits for a reply to a message never sent (bounded here by the unplug).
+    await plugAnswered();
+    generation = lastGeneration();
+    await emu.action('uio0', 'netlink_fault', { on: 'event', cmd: 'REMOVED_DEVICE', mode: 'drop' });
+    await emu.unplug('uio0', { noticeTimeoutMs: 300 });
+    expect(await ask('recv', 0)).toEqual({ none: true });
+    const types = emu.events({ device: 'uio0', generation }).map((e) => e.type);
+    expect(types.slice(types.indexOf('netlink_fault'))).toEqual(expect.arrayContaining(['netlink_fault', 'netlink_sent', 'netlink_timeout']));
+
+    // netlink_send without waiting: REMOVED_DEVICE for a device that stays; its reply finds nothing waiting.
+    const again = await plugAnswered();
+    expect(await emu.action('uio0', 'netlink_send', { cmd: 'REMOVED_DEVICE', wait: false })).toMatchObject({ result: 'done', cmd: 'REMOVED_DEVICE' });
+    expect(await ask('recv')).toMatchObject({ cmd: TcmuCmd.REMOVED_DEVICE, id: again.id });
+    expect(await ask(`done ${TcmuCmd.REMOVED_DEVICE_DONE} ${String(again.id)} 0`)).toMatchObject({ ack: -19 });
+    expect(emu.emulator.devices.get('uio0')!.lifecycle).toBe('live');
+    const unplugging2 = emu.unplug('uio0');
+    await ask(`done ${TcmuCmd.REMOVED_DEVICE_DONE} ${String((await ask('recv')).id)} 0`);
+    await unplugging2;
   });
 });

@@ -120,6 +120,12 @@ function workloadOptions(inst: TcmuInstance, a: Record<string, unknown>, carried
   return o;
 }
 
+function netlinkAction(inst: TcmuInstance, name: string, arg: unknown): Promise<unknown> {
+  const family = inst.state.consumers;
+  if (!family) throw new Errno('ENODEV', `${MODEL}: action ${name}: no netlink family serves ${inst.name} (cdevemu run --preset tcmu)`);
+  return family.action(name, arg === undefined ? {} : actionArg(MODEL, name, arg));
+}
+
 export const tcmuActions: Record<string, (inst: TcmuInstance, arg: unknown) => unknown> = {
   /** One SCSI command; answers when it ends. */
   async submit(inst, arg) {
@@ -161,6 +167,11 @@ export const tcmuActions: Record<string, (inst: TcmuInstance, arg: unknown) => u
     if (level !== 1 && level !== 2) throw new Errno('EINVAL', `${MODEL}: action reset_ring: level must be 1 or 2`);
     return { failed: inst.state.ring.reset(level) };
   },
+  // The device's netlink traffic (src/tcmu/netlink.ts), with --preset tcmu.
+  netlink_send: (inst, arg) => netlinkAction(inst, 'netlink_send', arg),
+  netlink_fault: (inst, arg) => netlinkAction(inst, 'netlink_fault', arg),
+  netlink_release: (inst, arg) => netlinkAction(inst, 'netlink_release', arg),
+  netlink_faults_clear: (inst, arg) => netlinkAction(inst, 'netlink_faults_clear', arg),
   status(inst) {
     const s = inst.state;
     return { name: s.name, opened: s.opened, layout: s.config.layout, ring: s.ring.stats, workload: s.workload?.report() ?? null };

@@ -48,6 +48,8 @@ export interface TcmuConsumers {
   reconfigure(r: TcmuReconfig): Promise<void>;
   /** Whether a registered consumer answers events with *_DONE (SET_FEATURES' SUPP_KERN_CMD_REPLY). */
   replySupported(): boolean;
+  /** The device's netlink actions (netlink_send, netlink_fault, netlink_release, netlink_faults_clear: src/tcmu/netlink.ts). */
+  action(name: string, arg: Record<string, unknown>): Promise<unknown>;
 }
 
 const MODEL = 'tcmu';

@@ -126,6 +126,9 @@ export const tcmuModel: DeviceModel<TcmuState> = {
     netlink_sent: ['cmd', 'deviceId', 'ports'],
     netlink_timeout: ['cmd', 'deviceId', 'waitedMs'],
     netlink_done: ['cmd', 'deviceId', 'status', 'port'],
-    netlink_busy: ['cmd', 'deviceId', 'executing'],
+    netlink_refused: ['cmd', 'deviceId', 'errno', 'executing'],
+    netlink_fault: ['message', 'deviceId', 'mode'],
+    netlink_registered: ['port', 'pid', 'replies'],
+    netlink_blocked: ['blocked'],
   },
 };
