@@ -20,6 +20,11 @@ import {
   TCMU_OP_CMD,
   TCMU_OP_MASK,
   TCMU_OP_PAD,
+  TCMU_OP_TMR,
+  TMR_CMD_CNT,
+  TMR_CMD_IDS,
+  TMR_TYPE,
+  TcmuTmr,
   ringLayout,
 } from '../../src/models/tcmu/abi.js';
 import { TcmuRing, type Completion } from '../../src/models/tcmu/ring.js';
@@ -33,15 +38,20 @@ interface Entry {
   cmdId: number;
   opcode: number;
   iovs: { base: number; len: number }[];
+  tmrType?: number;
+  tmrIds?: number[];
 }
 
 /** A ring, its memory, and a consumer that walks it as libtcmu does. */
-function setup(o: { cmdAreaSize?: number; dataAreaSize?: number; cmdTimeOutMs?: number; qfullTimeOutMs?: number } = {}) {
+function setup(o: { cmdAreaSize?: number; dataAreaSize?: number; cmdTimeOutMs?: number; qfullTimeOutMs?: number; tmrNotification?: boolean } = {}) {
   const layout = ringLayout(o.cmdAreaSize ?? 16384, o.dataAreaSize ?? 4 << 20);
   const mem = new Uint8Array(layout.mapSize);
   const view = new DataView(mem.buffer);
   const broken: string[] = [];
+  const reaped: { type: number; cmdIds: number[]; uflags: number }[] = [];
   const ring = new TcmuRing(mem, layout, {
+    tmrNotification: o.tmrNotification ?? false,
+    onTmrReaped: (e) => reaped.push(e),
     cmdTimeOutMs: o.cmdTimeOutMs ?? 0,
     qfullTimeOutMs: o.qfullTimeOutMs ?? -1,
     notify: () => {},
@@ -54,6 +64,10 @@ function setup(o: { cmdAreaSize?: number; dataAreaSize?: number; cmdTimeOutMs?: 
     const lenOp = view.getUint32(at + HDR_LEN_OP, true);
     const iovCnt = view.getUint32(at + REQ_IOV_CNT, true);
     const op = lenOp & TCMU_OP_MASK;
+    if (op === TCMU_OP_TMR) {
+      const n = view.getUint32(at + TMR_CMD_CNT, true);
+      return { off, len: lenOp & ~TCMU_OP_MASK, op, cmdId: 0, opcode: -1, iovs: [], tmrType: mem[at + TMR_TYPE]!, tmrIds: Array.from({ length: n }, (_, i) => view.getUint16(at + TMR_CMD_IDS + 2 * i, true)) };
+    }
     return {
       off,
       len: lenOp & ~TCMU_OP_MASK,
@@ -84,7 +98,7 @@ function setup(o: { cmdAreaSize?: number; dataAreaSize?: number; cmdTimeOutMs?: 
     /** tcmulib_command_complete(): skip PADs at cmd_tail, answer in the entry there (its cmd_id set to ours), advance cmd_tail. */
     complete(cmdId: number, status = 0): void {
       let tail = view.getUint32(MB_CMD_TAIL, true);
-      while (entryAt(tail).op === TCMU_OP_PAD && tail !== view.getUint32(MB_CMD_HEAD, true)) tail = (tail + entryAt(tail).len) % size;
+      while (entryAt(tail).op !== TCMU_OP_CMD && tail !== view.getUint32(MB_CMD_HEAD, true)) tail = (tail + entryAt(tail).len) % size;
       const e = entryAt(tail);
       view.setUint16(CMDR_OFF + tail + HDR_CMD_ID, cmdId, true);
       mem[CMDR_OFF + tail + RSP_SCSI_STATUS] = status;
@@ -104,7 +118,7 @@ function setup(o: { cmdAreaSize?: number; dataAreaSize?: number; cmdTimeOutMs?: 
     void r.p.then((c) => (r.done = c));
     return r;
   };
-  return { ring, mem, view, layout, consumer, broken, submit };
+  return { ring, mem, view, layout, consumer, broken, submit, reaped };
 }
 
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -313,5 +327,67 @@ describe('TcmuRing timers', () => {
     expect(waiting.done).toBeUndefined();
     await vi.advanceTimersByTimeAsync(1);
     expect(waiting.done).toMatchObject({ outcome: 'queue_full', status: 0x28 });
+  });
+});
+
+describe('TcmuRing task management', () => {
+  it('ABORT TASK with tmr_notification: a TMR entry names the command; it ends TASK ABORTED when userspace completes it, and the function then', async () => {
+    const { consumer, submit, ring, reaped } = setup({ tmrNotification: true });
+    const handle: { abort?: () => ReturnType<TcmuRing['taskManagement']> } = {};
+    const aborted = ring.submit(read(0, 1, 512), handle);
+    const other = submit(testUnitReady());
+    const [ea, eo] = consumer.take();
+    const t = handle.abort!();
+    expect(t).toMatchObject({ inRing: [ea!.cmdId], fromQfull: 0, notified: true });
+    const [tmr] = consumer.take();
+    expect(tmr).toMatchObject({ op: TCMU_OP_TMR, len: 40, tmrType: TcmuTmr.ABORT_TASK, tmrIds: [ea!.cmdId] });
+    let complete = false;
+    void t.done.then(() => (complete = true));
+    await settle();
+    expect(complete).toBe(false);
+    // Userspace completes both commands (skipping the TMR entry, as libtcmu does), then the TMR is reaped.
+    consumer.complete(ea!.cmdId);
+    consumer.complete(eo!.cmdId);
+    consumer.tail = consumer.head();
+    ring.kick();
+    expect(await aborted).toMatchObject({ outcome: 'aborted', status: 0x40 });
+    expect(await other.p).toMatchObject({ outcome: 'completed', status: 0 });
+    await t.done;
+    expect(reaped).toEqual([{ type: TcmuTmr.ABORT_TASK, cmdIds: [ea!.cmdId], uflags: 0 }]);
+    expect(ring.stats).toMatchObject({ inflight: 0, broken: false, doubleEnds: 0 });
+  });
+
+  it('LUN RESET: commands waiting for room end at once TASK ABORTED, those in the ring when userspace completes them or at cmd_time_out; no entry without tmr_notification', async () => {
+    const { consumer, submit, ring } = setup({ cmdAreaSize: 4096, cmdTimeOutMs: 1000 });
+    const inRing = Array.from({ length: 33 }, () => submit(testUnitReady()));
+    const waiting = Array.from({ length: 3 }, () => submit(testUnitReady()));
+    consumer.take();
+    const t = ring.taskManagement(TcmuTmr.LUN_RESET);
+    expect(t).toMatchObject({ fromQfull: 3, notified: false });
+    expect(t.inRing).toHaveLength(33);
+    for (const w of waiting) expect(await w.p).toMatchObject({ outcome: 'aborted', status: 0x40 });
+    expect(consumer.take()).toEqual([]); // no TMR entry
+    // Nobody completes them: cmd_time_out ends them (aborted), and the reset with them.
+    await t.done;
+    for (const c of inRing) expect(await c.p).toMatchObject({ outcome: 'aborted' });
+  });
+
+  it('queues a TMR entry that finds no room, and puts it in once completions free some; reset_ring drops queued ones', async () => {
+    const { consumer, submit, ring } = setup({ cmdAreaSize: 4096, tmrNotification: true });
+    // 33 TURs of 120 bytes leave 7 bytes: no room for a 40-byte TMR entry.
+    Array.from({ length: 33 }, () => submit(testUnitReady()));
+    const entries = consumer.take();
+    const t = ring.taskManagement(TcmuTmr.ABORT_TASK, entries[5]!.cmdId);
+    expect(t.notified).toBe(true);
+    expect(consumer.take()).toEqual([]);
+    consumer.complete(entries[0]!.cmdId);
+    ring.kick();
+    const [tmr] = consumer.take().filter((e) => e.op !== TCMU_OP_PAD);
+    expect(tmr).toMatchObject({ op: TCMU_OP_TMR, tmrIds: [entries[5]!.cmdId] });
+    // Another, queued for want of room, then reset: gone with the ring's content, never written.
+    ring.taskManagement(TcmuTmr.ABORT_TASK, entries[6]!.cmdId);
+    ring.reset(1);
+    expect(ring.kick()).toBe(0);
+    expect(consumer.head()).toBe(0);
   });
 });

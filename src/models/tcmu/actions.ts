@@ -6,6 +6,9 @@
 import { Errno } from '../../errno.js';
 import { actionArg, intField } from '../util.js';
 import { runCommand, type CommandResult } from './initiator.js';
+import { TcmuTmr } from './abi.js';
+import type { TmrResult } from './ring.js';
+import { tmrName, tmrType } from './tmr.js';
 import { backstoreKey } from './config.js';
 import type { TcmuInstance } from './model.js';
 import {
@@ -23,7 +26,7 @@ import { ackedKey, Workload, type AckedContent } from './workload.js';
 
 const MODEL = 'tcmu';
 
-const STATUS_NAMES: Record<number, string> = { 0x00: 'GOOD', 0x02: 'CHECK CONDITION', 0x08: 'BUSY', 0x28: 'TASK SET FULL' };
+const STATUS_NAMES: Record<number, string> = { 0x00: 'GOOD', 0x02: 'CHECK CONDITION', 0x08: 'BUSY', 0x28: 'TASK SET FULL', 0x40: 'TASK ABORTED' };
 
 function hexField(action: string, a: Record<string, unknown>, key: string): Buffer | undefined {
   const v = a[key];
@@ -120,6 +123,15 @@ function workloadOptions(inst: TcmuInstance, a: Record<string, unknown>, carried
   return o;
 }
 
+/** Records a task management function (tcmu_tmr), and its completion when its last command ends (tcmu_tmr_done). */
+function reportTmr(inst: TcmuInstance, type: number, t: TmrResult): Record<string, unknown> {
+  const report = { function: tmrName(type), inRing: t.inRing, fromQfull: t.fromQfull, notified: t.notified };
+  inst.emit('tcmu_tmr', report);
+  const started = performance.now();
+  void t.done.then(() => inst.emit('tcmu_tmr_done', { function: report.function, waitedMs: Math.round(performance.now() - started) }));
+  return report;
+}
+
 function netlinkAction(inst: TcmuInstance, name: string, arg: unknown): Promise<unknown> {
   const family = inst.state.consumers;
   if (!family) throw new Errno('ENODEV', `${MODEL}: action ${name}: no netlink family serves ${inst.name} (cdevemu run --preset tcmu)`);
@@ -127,11 +139,34 @@ function netlinkAction(inst: TcmuInstance, name: string, arg: unknown): Promise<
 }
 
 export const tcmuActions: Record<string, (inst: TcmuInstance, arg: unknown) => unknown> = {
-  /** One SCSI command; answers when it ends. */
+  /**
+   * One SCSI command; answers when it ends. With abortAfterMs, the
+   * initiator aborts it (ABORT TASK) if it has not ended by then, as the
+   * SCSI midlayer's error handling does when its command timer runs out.
+   */
   async submit(inst, arg) {
     const a = actionArg(MODEL, 'submit', arg);
-    const r = await unlessUnplugged(inst, runCommand(inst.state.ring, request(inst, a)));
-    return resultJson(r, a.op);
+    const abortAfterMs = a.abortAfterMs === undefined ? undefined : intField(MODEL, 'submit', a, 'abortAfterMs');
+    let abort: Record<string, unknown> | undefined;
+    const o = abortAfterMs === undefined ? {} : { abortAfterMs, onAbort: (t: TmrResult) => (abort = reportTmr(inst, TcmuTmr.ABORT_TASK, t)) };
+    const r = await unlessUnplugged(inst, runCommand(inst.state.ring, request(inst, a), o));
+    return { ...resultJson(r, a.op), ...(abort ? { abort } : {}) };
+  },
+  /**
+   * A task management function from the initiator (tcmu_tmr_notify()):
+   * abort_task {cmdId} or a set-wide one (lun_reset, abort_task_set,
+   * clear_task_set...); answers when every command it aborted has ended.
+   */
+  async tmr(inst, arg) {
+    const a = actionArg(MODEL, 'tmr', arg);
+    const type = tmrType(a.function);
+    const cmdId = a.cmdId === undefined ? undefined : intField(MODEL, 'tmr', a, 'cmdId');
+    if ((type === TcmuTmr.ABORT_TASK) !== (cmdId !== undefined)) throw new Errno('EINVAL', `${MODEL}: action tmr: abort_task takes a cmdId, the other functions none`);
+    const t = inst.state.ring.taskManagement(type, cmdId);
+    const report = reportTmr(inst, type, t);
+    const started = performance.now();
+    await unlessUnplugged(inst, t.done);
+    return { ...report, waitedMs: Math.round(performance.now() - started) };
   },
   workload_start(inst, arg) {
     const s = inst.state;

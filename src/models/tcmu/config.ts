@@ -30,6 +30,8 @@ export interface TcmuConfig {
   serial: string;
   /** attrib/emulate_write_cache. */
   writeCache: boolean;
+  /** attrib/tmr_notification (TCMU_DEV_BIT_TMR_NOTIFY). */
+  tmrNotification: boolean;
 }
 
 /**
@@ -70,6 +72,7 @@ export function tcmuConfig(options: unknown): TcmuConfig {
     maxDataAreaMB: 'number',
     dataAreaSize: 'number',
     serial: 'string',
+    tmrNotification: 'boolean',
   });
   const dev = o.dev ?? 'cdevemu';
   if (dev === '' || dev.includes('/')) throw new Errno('EINVAL', `${MODEL}: option dev must be a non-empty name without '/'`);
@@ -99,6 +102,7 @@ export function tcmuConfig(options: unknown): TcmuConfig {
     layout: ringLayout(cmdAreaSize, dataSize),
     serial: o.serial ?? `cdevemu-${hba}-${dev}`,
     writeCache: false,
+    tmrNotification: o.tmrNotification ?? false,
   };
 }
 

@@ -12,7 +12,8 @@
  *   attrib/...           hw_block_size, hw_max_sectors, hw_queue_depth, cmd_time_out
  *                        (rw, but EINVAL: the device is exported), qfull_time_out (rw),
  *                        max_data_area_mb, dev_config (rw), dev_size (rw),
- *                        nl_reply_supported (rw), emulate_write_cache (rw); a write of
+ *                        nl_reply_supported (rw), emulate_write_cache (rw),
+ *                        tmr_notification (rw); a write of
  *                        dev_config, dev_size, emulate_write_cache asks the daemon
  *                        first (RECONFIG_DEVICE)
  *   action/block_dev     rw: "blocked"/"unblocked"; 1 blocks, 0 unblocks (tcmu_block_dev_store)
@@ -132,6 +133,16 @@ export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
         if (v < -1) throw new Errno('EINVAL');
         c().qfullTimeOutMs = v < 0 ? -1 : v * 1000;
         s().ring.setTimeouts(c());
+      },
+    },
+    // tcmu_tmr_notification_store(): kstrtou8, 0 or 1.
+    [`${d}/attrib/tmr_notification`]: {
+      show: () => line(c().tmrNotification ? 1 : 0),
+      store: (text) => {
+        const v = kstrtoul(text, 255);
+        if (v > 1) throw new Errno('EINVAL');
+        c().tmrNotification = v === 1;
+        s().ring.setTmrNotification(v === 1);
       },
     },
     [`${d}/action/block_dev`]: {

@@ -18,7 +18,8 @@
 import { Errno } from '../../errno.js';
 import type { DeviceModel, Instance } from '../../core/index.js';
 import { uioModel, type UioState } from '../uio.js';
-import { TCMU_MAILBOX_VERSION } from './abi.js';
+import { TCMU_MAILBOX_VERSION, TCMU_UFLAG_UNKNOWN_OP } from './abi.js';
+import { tmrName } from './tmr.js';
 import { tcmuActions } from './actions.js';
 import { backstoreKey, tcmuConfig, uioName, type TcmuConfig, type TcmuConsumers } from './config.js';
 import { tcmuAttributes } from './configfs.js';
@@ -62,6 +63,8 @@ export const tcmuModel: DeviceModel<TcmuState> = {
       notify: () => raiseIrq(inst, undefined), // uio_event_notify()
       onExpired: (e) => inst.emit('tcmu_cmd_timeout', e),
       onBroken: (reason) => inst.emit('tcmu_ring_broken', { reason }),
+      tmrNotification: config.tmrNotification,
+      onTmrReaped: (e) => inst.emit('tcmu_tmr_reaped', { function: tmrName(e.type), cmdIds: e.cmdIds, uflags: e.uflags, unknownOp: (e.uflags & TCMU_UFLAG_UNKNOWN_OP) !== 0 }),
     });
     return {
       count: 0,
@@ -118,6 +121,9 @@ export const tcmuModel: DeviceModel<TcmuState> = {
   events: {
     tcmu_cmd_timeout: ['cmdId', 'opcode', 'where'],
     tcmu_ring_broken: ['reason'],
+    tcmu_tmr: ['function', 'inRing', 'fromQfull', 'notified'],
+    tcmu_tmr_done: ['function', 'waitedMs'],
+    tcmu_tmr_reaped: ['function', 'cmdIds', 'uflags', 'unknownOp'],
     tcmu_workload_done: WORKLOAD_REPORT_FIELDS,
     tcmu_removed: ['endedByRemoval', 'doubleEnds', 'lost', 'verifyErrors', 'commands', 'workload', 'workloadAtRemoval'],
     // Recorded on the device by --preset tcmu (src/tcmu/device.ts, src/tcmu/netlink.ts).

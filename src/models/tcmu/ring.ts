@@ -36,15 +36,22 @@ import {
   RSP_SENSE_BUFFER,
   TCMU_MAILBOX_FLAG_CAP_OOOC,
   TCMU_MAILBOX_FLAG_CAP_READ_LEN,
+  TCMU_MAILBOX_FLAG_CAP_TMR,
   TCMU_MAILBOX_VERSION,
   TCMU_OP_CMD,
   TCMU_OP_MASK,
   TCMU_OP_PAD,
+  TCMU_OP_TMR,
   TCMU_SENSE_BUFFERSIZE,
   TCMU_UFLAG_READ_LEN,
   TCMU_UFLAG_UNKNOWN_OP,
   baseCmdSize,
   cmdSize,
+  TMR_CMD_CNT,
+  TMR_CMD_IDS,
+  TMR_TYPE,
+  tmrSize,
+  TcmuTmr,
   DATA_BLOCK_SIZE,
   type RingLayout,
 } from './abi.js';
@@ -54,6 +61,7 @@ import {
   LUN_COMM_FAILURE,
   SAM_STAT_BUSY,
   SAM_STAT_CHECK_CONDITION,
+  SAM_STAT_TASK_ABORTED,
   SAM_STAT_TASK_SET_FULL,
   senseLength,
   type ScsiRequest,
@@ -67,9 +75,11 @@ import {
  * - busy: the device was blocked, or blocking failed it on the qfull queue (run_qfull_queue(fail), BUSY), or reset_ring 1;
  * - reset: reset_ring 2 failed it (CHECK CONDITION);
  * - rejected: too big for the ring or the data area (TCM_INVALID_CDB_FIELD), or the ring is broken;
- * - removed: the device was unplugged with it queued or in flight (see TcmuRing.remove).
+ * - removed: the device was unplugged with it queued or in flight (see TcmuRing.remove);
+ * - aborted: a task management function aborted it (TcmuRing.taskManagement): it ends
+ *   when userspace completes it or its cmd_time_out passes, TASK ABORTED, its result discarded.
  */
-export type Outcome = 'completed' | 'timed_out' | 'queue_full' | 'busy' | 'reset' | 'rejected' | 'removed';
+export type Outcome = 'completed' | 'timed_out' | 'queue_full' | 'busy' | 'reset' | 'rejected' | 'removed' | 'aborted';
 
 export interface Completion {
   cmdId: number;
@@ -121,6 +131,22 @@ export interface RingOptions {
   onExpired?: (e: { cmdId: number; opcode: number; where: 'ring' | 'qfull' }) => void;
   /** The ring was found broken (the kernel's pr_err "ring is broken"); commands fail until reset_ring. */
   onBroken?: (reason: string) => void;
+  /** attrib/tmr_notification: task management functions reach userspace as TMR entries. */
+  tmrNotification?: boolean;
+  /** A TMR entry was reaped: what userspace left in its uflags (TCMU_UFLAG_UNKNOWN_OP: it did not know the entry). */
+  onTmrReaped?: (e: { type: number; cmdIds: number[]; uflags: number }) => void;
+}
+
+/** What a task management function did (TcmuRing.taskManagement). */
+export interface TmrResult {
+  /** Ids of the aborted commands userspace holds (the TMR entry's cmd_ids). */
+  inRing: number[];
+  /** Aborted commands that were waiting for ring space: ended at once, TASK ABORTED. */
+  fromQfull: number;
+  /** A TMR entry was queued (tmr_notification on). */
+  notified: boolean;
+  /** Settles when every aborted command has ended: the function is complete. */
+  done: Promise<void>;
 }
 
 /**
@@ -150,6 +176,8 @@ interface RingCmd {
   iovs: Iovec[];
   dataLength: number;
   expired: boolean;
+  /** A task management function aborted it (CMD_T_ABORTED). */
+  aborted: boolean;
   /** Set when it expires: settles its Completion's entryReleased. */
   released?: () => void;
   timer: NodeJS.Timeout | null;
@@ -186,6 +214,10 @@ export class TcmuRing {
   maxQfull = 0;
   /** drained() callers, resolved once nothing is outstanding. */
   private drainWaiters: (() => void)[] = [];
+  /** TMR entries waiting for ring space (udev->tmr_queue). */
+  private tmrQueue: { type: number; ids: number[] }[] = [];
+  /** What each TMR entry in the ring carries, by ring offset, for its report when reaped. */
+  private readonly tmrs = new Map<number, { type: number; ids: number[] }>();
 
   constructor(
     private readonly mem: Uint8Array,
@@ -196,7 +228,7 @@ export class TcmuRing {
     this.data = new DataArea(layout.dataOff, layout.dataSize);
     // tcmu_configure_device(): the mailbox userspace checks first.
     this.view.setUint16(MB_VERSION, TCMU_MAILBOX_VERSION, true);
-    this.view.setUint16(MB_FLAGS, TCMU_MAILBOX_FLAG_CAP_OOOC | TCMU_MAILBOX_FLAG_CAP_READ_LEN, true);
+    this.view.setUint16(MB_FLAGS, TCMU_MAILBOX_FLAG_CAP_OOOC | TCMU_MAILBOX_FLAG_CAP_READ_LEN | TCMU_MAILBOX_FLAG_CAP_TMR, true);
     this.view.setUint32(MB_CMDR_OFF, CMDR_OFF, true);
     this.view.setUint32(MB_CMDR_SIZE, layout.cmdrSize, true);
     this.publishHead(0);
@@ -253,10 +285,14 @@ export class TcmuRing {
     this.opts.qfullTimeOutMs = t.qfullTimeOutMs;
   }
 
-  /** tcmu_queue_cmd(): settles when the command ends, however it ends. */
-  submit(req: ScsiRequest): Promise<Completion> {
+  /**
+   * tcmu_queue_cmd(): settles when the command ends, however it ends.
+   * `handle.abort`, once set, aborts this command (ABORT TASK) wherever it is.
+   */
+  submit(req: ScsiRequest, handle?: { abort?: () => TmrResult }): Promise<Completion> {
     return new Promise((settle) => {
-      const cmd: RingCmd = { req, cmdId: 0, blocks: [], iovs: [], dataLength: dataLength(req), expired: false, timer: null, settled: false, settle };
+      const cmd: RingCmd = { req, cmdId: 0, blocks: [], iovs: [], dataLength: dataLength(req), expired: false, aborted: false, timer: null, settled: false, settle };
+      if (handle) handle.abort = () => this.abort(TcmuTmr.ABORT_TASK, (c) => c === cmd);
       if (this.removed) return this.end(cmd, ended(cmd, 'removed', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE()));
       this.queue(cmd);
     });
@@ -411,7 +447,12 @@ export class TcmuRing {
         this.markBroken(`entry at ${this.lastCleaned} has len_op 0x${shared.toString(16)}, written as 0x${lenOp.toString(16)}`);
         break;
       }
-      if ((lenOp & TCMU_OP_MASK) === TCMU_OP_CMD) {
+      if ((lenOp & TCMU_OP_MASK) === TCMU_OP_TMR) {
+        // Reaped like a PAD; what userspace wrote in its uflags is reported.
+        const tmr = this.tmrs.get(this.lastCleaned)!;
+        this.tmrs.delete(this.lastCleaned);
+        this.opts.onTmrReaped?.({ type: tmr.type, cmdIds: tmr.ids, uflags: this.mem[at + HDR_UFLAGS]! });
+      } else if ((lenOp & TCMU_OP_MASK) === TCMU_OP_CMD) {
         const id = this.view.getUint16(at + HDR_CMD_ID, true); // UAM: looked up, never trusted
         const cmd = this.commands.get(id);
         if (!cmd) {
@@ -425,6 +466,7 @@ export class TcmuRing {
       this.written.delete(this.lastCleaned);
       this.lastCleaned = (this.lastCleaned + len) % size;
     }
+    this.runTmrQueue();
     return handled;
   }
 
@@ -438,6 +480,7 @@ export class TcmuRing {
     this.data.release(cmd.blocks);
     if (cmd.timer) clearTimeout(cmd.timer);
     if (cmd.expired) return cmd.released?.();
+    if (cmd.aborted) return this.end(cmd, ended(cmd, 'aborted', SAM_STAT_TASK_ABORTED));
     const uflags = this.mem[at + HDR_UFLAGS]!;
     if (uflags & TCMU_UFLAG_UNKNOWN_OP) return this.end(cmd, ended(cmd, 'completed', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE()));
     const status = this.mem[at + RSP_SCSI_STATUS]!;
@@ -486,7 +529,8 @@ export class TcmuRing {
     if (cmd.expired || !this.commands.has(cmd.cmdId)) return;
     cmd.expired = true;
     const entryReleased = new Promise<void>((r) => (cmd.released = r));
-    this.end(cmd, { ...ended(cmd, 'timed_out', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE()), entryReleased });
+    const c = cmd.aborted ? ended(cmd, 'aborted', SAM_STAT_TASK_ABORTED) : ended(cmd, 'timed_out', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE());
+    this.end(cmd, { ...c, entryReleased });
     this.opts.onExpired?.({ cmdId: cmd.cmdId, opcode: cmd.req.cdb[0]!, where: 'ring' });
   }
 
@@ -498,6 +542,78 @@ export class TcmuRing {
     this.qfull.splice(i, 1);
     this.end(cmd, ended(cmd, 'queue_full', SAM_STAT_TASK_SET_FULL));
     this.opts.onExpired?.({ cmdId: 0, opcode: cmd.req.cdb[0]!, where: 'qfull' });
+  }
+
+  /**
+   * tcmu_tmr_notify(): the target core aborts commands (ABORT TASK: one,
+   * by its id; LUN RESET and the other set-wide functions: every command
+   * of the LUN). Those still waiting for ring space never reached
+   * userspace: they end at once, TASK ABORTED. Those in the ring are
+   * userspace's: with tmr_notification on, a TMR entry names their ids
+   * (queued like a command when the ring has no room for it); either way
+   * each ends, TASK ABORTED, when userspace completes it or its
+   * cmd_time_out passes, and the function is complete when the last has.
+   */
+  taskManagement(type: number, only?: number): TmrResult {
+    return this.abort(type, only === undefined ? () => true : (c) => c.cmdId === only);
+  }
+
+  private abort(type: number, match: (c: RingCmd) => boolean): TmrResult {
+    const inRing = [...this.commands.values()].filter((c) => !c.expired && !c.aborted && match(c));
+    const queued = this.qfull.filter(match);
+    for (const cmd of queued) {
+      this.qfull.splice(this.qfull.indexOf(cmd), 1);
+      if (cmd.timer) clearTimeout(cmd.timer);
+      this.end(cmd, ended(cmd, 'aborted', SAM_STAT_TASK_ABORTED));
+    }
+    const ends = inRing.map((cmd) => {
+      cmd.aborted = true;
+      return new Promise<void>((r) => {
+        const settle = cmd.settle;
+        cmd.settle = (c) => {
+          settle(c);
+          r();
+        };
+      });
+    });
+    const notified = this.opts.tmrNotification === true && !this.broken;
+    if (notified) this.queueTmr({ type, ids: inRing.map((c) => c.cmdId) });
+    return { inRing: inRing.map((c) => c.cmdId), fromQfull: queued.length, notified, done: Promise.all(ends).then(() => undefined) };
+  }
+
+  /** attrib/tmr_notification. */
+  setTmrNotification(on: boolean): void {
+    this.opts.tmrNotification = on;
+  }
+
+  /** queue_tmr_ring(): into the ring after a PAD if need be, or onto the TMR queue behind others or for want of room. */
+  private queueTmr(tmr: { type: number; ids: number[] }): boolean {
+    const size = tmrSize(tmr.ids.length);
+    if (this.tmrQueue.length || !this.ringSpaceAvail(size)) {
+      this.tmrQueue.push(tmr);
+      return false;
+    }
+    this.insertPadding(size);
+    const at = CMDR_OFF + this.head;
+    this.mem.fill(0, at, at + size);
+    this.setLenOp(this.head, size | TCMU_OP_TMR);
+    this.mem[at + TMR_TYPE] = tmr.type;
+    this.view.setUint32(at + TMR_CMD_CNT, tmr.ids.length, true);
+    tmr.ids.forEach((id, i) => this.view.setUint16(at + TMR_CMD_IDS + 2 * i, id, true));
+    this.tmrs.set(this.head, tmr);
+    this.publishHead((this.head + size) % this.layout.cmdrSize);
+    this.opts.notify();
+    return true;
+  }
+
+  /** tcmu_run_tmr_queue(): after completions freed room, queued TMRs go in, in order. */
+  private runTmrQueue(): void {
+    const queued = this.tmrQueue;
+    this.tmrQueue = [];
+    for (let i = 0; i < queued.length; i++) {
+      // One that finds no room goes back on the queue: the rest follow it.
+      if (!this.queueTmr(queued[i]!)) return void this.tmrQueue.push(...queued.slice(i + 1));
+    }
   }
 
   /** tcmu_block_dev() (1) and tcmu_unblock_dev() (0). */
@@ -523,6 +639,9 @@ export class TcmuRing {
     const failed = this.failInflight(level === 1 ? 'busy' : 'reset', level === 1 ? SAM_STAT_BUSY : SAM_STAT_CHECK_CONDITION).length;
     this.lastCleaned = 0;
     this.written.clear();
+    // "After a ring reset userspace should do a fresh start": queued TMRs go (tcmu_remove_all_queued_tmr).
+    this.tmrs.clear();
+    this.tmrQueue = [];
     this.view.setUint32(MB_CMD_TAIL, 0, true);
     this.publishHead(0);
     this.broken = false;
@@ -549,6 +668,7 @@ export class TcmuRing {
     if (this.removed) return summary;
     summary.reaped = this.handleCompletions();
     this.blocked = true;
+    this.tmrQueue = [];
     const queued = this.qfull.splice(0);
     for (const cmd of queued) {
       if (cmd.timer) clearTimeout(cmd.timer);
