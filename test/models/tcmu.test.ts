@@ -207,6 +207,20 @@ describe('tcmu with a C consumer', () => {
     await d.consumer.exited;
   });
 
+  it('an initiator that aborts a command on its own timeout: ABORT TASK through the ring (tmr_notification), TASK ABORTED once cmd_time_out ends what the consumer holds', async () => {
+    const d = await device({ cmdAreaSize: 65536, dataAreaSize: 1 << 20, cmdTimeOutMs: 1000, tmrNotification: true }, ['--hold-opcode', '00']);
+    const tmrDone = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_tmr_done');
+    const r = (await d.submit({ op: 'tur', abortAfterMs: 100 })) as Result & { abort?: unknown };
+    expect(r).toMatchObject({ outcome: 'aborted', status: 0x40, statusName: 'TASK ABORTED' });
+    expect(r.abort).toEqual({ function: 'abort_task', inRing: [r.cmdId], fromQfull: 0, notified: true });
+    expect(await tmrDone).toMatchObject({ function: 'abort_task' });
+    // The consumer skips the TMR entry as libtcmu does: the device serves on.
+    expect(await d.submit({ op: 'read', lba: 0, blocks: 1 })).toMatchObject({ outcome: 'completed', status: 0 });
+    expect(d.state().ring.stats).toMatchObject({ broken: false, doubleEnds: 0 });
+    await t.emu.devices.unplug(d.name);
+    await d.consumer.exited;
+  });
+
   it('block_dev and reset_ring written from a shell act on the ring as tcmu_block_dev / tcmu_reset_ring', async () => {
     const d = await device({ cmdAreaSize: 65536, dataAreaSize: 1 << 20 }, ['--hold-opcode', '00']);
     const cfg = t.path('sys/kernel/config/target/core/user_0/cdevemu');
