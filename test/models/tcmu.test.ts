@@ -6,6 +6,7 @@
  * back-pressure when the data area is full, cmd_time_out, and unplug under
  * a 32-deep workload.
  */
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -217,6 +218,38 @@ describe('tcmu with a C consumer', () => {
     // The consumer skips the TMR entry as libtcmu does: the device serves on.
     expect(await d.submit({ op: 'read', lba: 0, blocks: 1 })).toMatchObject({ outcome: 'completed', status: 0 });
     expect(d.state().ring.stats).toMatchObject({ broken: false, doubleEnds: 0 });
+    await t.emu.devices.unplug(d.name);
+    await d.consumer.exited;
+  });
+
+  it('takes write data from a file or base64 (2 MiB in one WRITE, past what hex in a JSON body holds), and exports what the workload acknowledged for an image check', async () => {
+    const size = 4 << 20;
+    const d = await device({ cmdAreaSize: 65536, dataAreaSize: 4 << 20 }, [], size);
+    const big = Buffer.alloc(2 << 20);
+    for (let i = 0; i < big.length; i += 4) big.writeUInt32LE(i * 2654435761 >>> 0, i);
+    const src = join(dir, 'big.bin');
+    await writeFile(src, big);
+    expect(await d.submit({ op: 'write', lba: 0, dataFile: src })).toMatchObject({ outcome: 'completed', status: 0 });
+    expect((await readFile(d.file)).subarray(0, big.length).equals(big)).toBe(true);
+    const small = big.subarray(0, 600 * 1024);
+    expect(await d.submit({ op: 'write', lba: 4096, dataBase64: small.toString('base64') })).toMatchObject({ status: 0 });
+    expect((await readFile(d.file)).subarray(4096 * 512, 4096 * 512 + small.length).equals(small)).toBe(true);
+    await expect(d.submit({ op: 'write', lba: 0, data: '00', dataFile: src })).rejects.toMatchObject({ code: 'EINVAL' });
+
+    // The workload's record against the image: every acknowledged chunk holds its write's pattern.
+    const done = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_workload_done');
+    await t.emu.devices.action(d.name, 'workload_start', { depth: 16, chunks: 64, maxCommands: 400, readPercent: 30 });
+    await done;
+    const out = join(dir, 'acked.jsonl');
+    expect(await t.emu.devices.action(d.name, 'workload_export', { path: out })).toMatchObject({ chunks: 64, path: out });
+    const image = await readFile(d.file);
+    const records = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { lba: number; blocks: number; state: string; sha256?: string });
+    const acked = records.filter((r) => r.state === 'acked');
+    expect(acked.length).toBeGreaterThan(30);
+    for (const r of acked) {
+      const bytes = image.subarray(r.lba * 512, (r.lba + r.blocks) * 512);
+      expect(createHash('sha256').update(bytes).digest('hex'), `chunk at LBA ${r.lba}`).toBe(r.sha256);
+    }
     await t.emu.devices.unplug(d.name);
     await d.consumer.exited;
   });

@@ -3,6 +3,8 @@
  * scenario `action` steps). Argument and result shapes are in
  * docs/models.md; data travels as hex.
  */
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { Errno } from '../../errno.js';
 import { actionArg, intField } from '../util.js';
 import { runCommand, type CommandResult } from './initiator.js';
@@ -22,7 +24,7 @@ import {
   write,
   type ScsiRequest,
 } from './scsi.js';
-import { ackedKey, Workload, type AckedContent } from './workload.js';
+import { ackedKey, exportAcked, Workload, type AckedContent } from './workload.js';
 
 const MODEL = 'tcmu';
 
@@ -33,6 +35,36 @@ function hexField(action: string, a: Record<string, unknown>, key: string): Buff
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(v)) throw new Errno('EINVAL', `${MODEL}: action ${action}: ${key} must be a string of hex byte pairs`);
   return Buffer.from(v, 'hex');
+}
+
+/**
+ * A command's data out: `data` (hex), `dataBase64`, or `dataFile` (a path
+ * the daemon reads: data larger than a JSON body holds, whose limit is
+ * 1 MiB). At most one; none is undefined.
+ */
+function dataOut(inst: TcmuInstance, action: string, a: Record<string, unknown>): Buffer | undefined {
+  const given = ['data', 'dataBase64', 'dataFile'].filter((k) => a[k] !== undefined);
+  if (given.length > 1) throw new Errno('EINVAL', `${MODEL}: action ${action}: give one of data, dataBase64, dataFile, not ${given.join(' and ')}`);
+  if (a.dataBase64 !== undefined) {
+    const v = a.dataBase64;
+    if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4) throw new Errno('EINVAL', `${MODEL}: action ${action}: dataBase64 must be base64`);
+    return Buffer.from(v, 'base64');
+  }
+  if (a.dataFile !== undefined) {
+    const path = a.dataFile;
+    if (typeof path !== 'string' || !isAbsolute(path)) throw new Errno('EINVAL', `${MODEL}: action ${action}: dataFile must be an absolute path`);
+    const max = inst.state.config.layout.dataSize;
+    let size: number;
+    try {
+      size = statSync(path).size;
+    } catch (err) {
+      throw new Errno((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'ENOENT' : 'EACCES', `${MODEL}: action ${action}: dataFile ${path}: ${(err as Error).message}`);
+    }
+    // Larger than the data area the command could never be queued (tcmu refuses it): refuse it before reading.
+    if (size > max) throw new Errno('EFBIG', `${MODEL}: action ${action}: dataFile ${path} holds ${size} bytes, more than the ${max}-byte data area`);
+    return readFileSync(path);
+  }
+  return hexField(action, a, 'data');
 }
 
 /** The request the submit action's argument describes. */
@@ -52,16 +84,16 @@ function request(inst: TcmuInstance, a: Record<string, unknown>): ScsiRequest {
     case 'read':
       return read(intField(MODEL, 'submit', a, 'lba'), intField(MODEL, 'submit', a, 'blocks', 1), bs, cdb16);
     case 'write': {
-      const data = hexField('submit', a, 'data') ?? Buffer.alloc(intField(MODEL, 'submit', a, 'blocks', 1) * bs, intField(MODEL, 'submit', a, 'fill', 0));
+      const data = dataOut(inst, 'submit', a) ?? Buffer.alloc(intField(MODEL, 'submit', a, 'blocks', 1) * bs, intField(MODEL, 'submit', a, 'fill', 0));
       return write(intField(MODEL, 'submit', a, 'lba'), data, bs, cdb16);
     }
     case 'raw': {
       const cdb = hexField('submit', a, 'cdb');
       if (!cdb || cdb.length < 6 || cdb.length > 32) throw new Errno('EINVAL', `${MODEL}: action submit: raw needs cdb, 6 to 32 bytes of hex`);
-      const dataOut = hexField('submit', a, 'data');
+      const out = dataOut(inst, 'submit', a);
       const dataInLength = intField(MODEL, 'submit', a, 'dataInLength', 0);
-      if (dataOut && dataInLength) throw new Errno('EINVAL', `${MODEL}: action submit: raw takes data (out) or dataInLength (in), not both`);
-      return dataOut ? { cdb, dir: 'out', dataOut } : dataInLength ? { cdb, dir: 'in', dataInLength } : { cdb, dir: 'none' };
+      if (out && dataInLength) throw new Errno('EINVAL', `${MODEL}: action submit: raw takes data (out) or dataInLength (in), not both`);
+      return out ? { cdb, dir: 'out', dataOut: out } : dataInLength ? { cdb, dir: 'in', dataInLength } : { cdb, dir: 'none' };
     }
     default:
       throw new Errno('EINVAL', `${MODEL}: action submit: op must be tur, inquiry, read_capacity10, read_capacity16, read, write or raw, got ${JSON.stringify(op)}`);
@@ -183,6 +215,28 @@ export const tcmuActions: Record<string, (inst: TcmuInstance, arg: unknown) => u
     if (!w) throw new Errno('ENOENT', `${MODEL}: no workload was started`);
     w.stop();
     return w.report();
+  },
+  /**
+   * What the workload knows of the device's content, chunk by chunk: the
+   * write each chunk's blocks hold (workload.ts `pattern(chunk, write,
+   * bytes)`, with its SHA-256), never written, or unknown (a write that did
+   * not end GOOD). With `path`, written there as JSON Lines (a new file,
+   * mode 0600), for a test to compare an image with; else answered inline.
+   */
+  workload_export(inst, arg) {
+    const w = inst.state.workload;
+    if (!w) throw new Errno('ENOENT', `${MODEL}: no workload was started`);
+    const a = arg === undefined ? {} : actionArg(MODEL, 'workload_export', arg);
+    const chunks = exportAcked(w.acked(), inst.state.config.hwBlockSize);
+    const summary = { blockSize: inst.state.config.hwBlockSize, blocksPerCommand: w.acked().blocksPerCommand, chunks: chunks.length, acked: chunks.filter((c) => c.state === 'acked').length };
+    if (a.path === undefined) return { ...summary, content: chunks };
+    if (typeof a.path !== 'string' || !isAbsolute(a.path)) throw new Errno('EINVAL', `${MODEL}: action workload_export: path must be an absolute path`);
+    try {
+      writeFileSync(a.path, chunks.map((c) => JSON.stringify(c) + '\n').join(''), { flag: 'wx', mode: 0o600 });
+    } catch (err) {
+      throw new Errno((err as NodeJS.ErrnoException).code === 'EEXIST' ? 'EEXIST' : 'EACCES', `${MODEL}: action workload_export: ${(err as Error).message}`);
+    }
+    return { ...summary, path: a.path };
   },
   workload_status(inst) {
     const w = inst.state.workload;

@@ -13,6 +13,7 @@
  * is what is left; the device's removal ends every command, so a workload
  * running across an unplug ends with lost = 0 or a bug.
  */
+import { createHash } from 'node:crypto';
 import type { Outcome, TcmuRing } from './ring.js';
 import { read, SAM_STAT_GOOD, write } from './scsi.js';
 
@@ -102,6 +103,29 @@ export interface AckedContent {
  * backstore: the model's data on this emulator (Instance.modelData).
  */
 export const ackedKey = (backstore: string): string => `acked:${backstore}`;
+
+/** One chunk in a workload_export: where it is, and what it holds. */
+export interface ExportedChunk {
+  chunk: number;
+  lba: number;
+  blocks: number;
+  /** acked: the blocks hold write `write`'s pattern; unwritten: never written by the workload; unknown: a write did not end GOOD. */
+  state: 'acked' | 'unwritten' | 'unknown';
+  write?: number;
+  /** SHA-256 of the acked content, hex. */
+  sha256?: string;
+}
+
+/** The acknowledged content as chunk records. */
+export function exportAcked(a: AckedContent, blockSize: number): ExportedChunk[] {
+  const bytes = a.blocksPerCommand * blockSize;
+  return a.gens.map((gen, chunk) => {
+    const at = { chunk, lba: chunk * a.blocksPerCommand, blocks: a.blocksPerCommand };
+    if (gen === UNWRITTEN) return { ...at, state: 'unwritten' };
+    if (gen === UNKNOWN) return { ...at, state: 'unknown' };
+    return { ...at, state: 'acked', write: gen, sha256: createHash('sha256').update(pattern(chunk, gen, bytes)).digest('hex') };
+  });
+}
 
 interface ChunkState {
   busy: boolean;
