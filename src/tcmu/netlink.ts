@@ -198,7 +198,9 @@ export class TcmuNetlink {
    *   its reply unless `wait` is false (then a reply finds nothing waiting);
    * - netlink_fault {on, cmd, mode, delayMs?, times?}: ./netlink-faults.ts;
    * - netlink_release: delivers what the faults hold;
-   * - netlink_faults_clear: removes the device's rules.
+   * - netlink_faults_clear: removes the device's rules;
+   * - block_netlink {block}, reset_netlink: the module's parameters
+   *   (./module-params.ts), for the whole family, as a scenario step.
    */
   private async action(inst: Instance<unknown>, name: string, arg: Record<string, unknown>): Promise<unknown> {
     const dev = this.ref(inst)!;
@@ -217,6 +219,15 @@ export class TcmuNetlink {
         return { released: faults.release() };
       case 'netlink_faults_clear':
         return { cleared: faults.clear() };
+      case 'block_netlink':
+        if (typeof arg.block !== 'boolean') throw new Errno('EINVAL', 'tcmu: action block_netlink needs {block: true|false}');
+        this.blocked = arg.block;
+        return { blocked: this.blocked };
+      case 'reset_netlink': {
+        const waiting = this.pending.size;
+        this.resetNetlink();
+        return { failed: waiting };
+      }
       default:
         throw new Errno('EINVAL', `tcmu: no netlink action ${name}`);
     }

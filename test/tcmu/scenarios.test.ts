@@ -116,4 +116,11 @@ describe('tcmu-runner example scenarios', () => {
     expect(r.stdout).toMatch(/^PASS /m);
     expect(r.code).toBe(0);
   });
+
+  it('a lost REMOVED_DEVICE, unstuck with block_netlink and reset_netlink: the device goes, and tcmu-runner, never told, holds it', async () => {
+    const r = await runExample('lost-removed');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('ok    wait event {"type":"netlink_done","device":"uio0","cmd":"REMOVED_DEVICE_DONE","status":-4}');
+    expect(r.stdout).toMatch(new RegExp(`pid ${r.pid} \\(tcmu-runner\\) holds fd \\d+ \\(${r.scratch}/mnt/dev/uio0 \\(deleted\\)\\) on generation 1,`));
+  });
 });

@@ -261,6 +261,8 @@ export const tcmuActions: Record<string, (inst: TcmuInstance, arg: unknown) => u
   netlink_fault: (inst, arg) => netlinkAction(inst, 'netlink_fault', arg),
   netlink_release: (inst, arg) => netlinkAction(inst, 'netlink_release', arg),
   netlink_faults_clear: (inst, arg) => netlinkAction(inst, 'netlink_faults_clear', arg),
+  block_netlink: (inst, arg) => netlinkAction(inst, 'block_netlink', arg),
+  reset_netlink: (inst, arg) => netlinkAction(inst, 'reset_netlink', arg),
   status(inst) {
     const s = inst.state;
     return { name: s.name, opened: s.opened, layout: s.config.layout, ring: s.ring.stats, workload: s.workload?.report() ?? null };
