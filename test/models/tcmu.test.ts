@@ -267,6 +267,12 @@ describe('tcmu with a C consumer', () => {
     expect((await run('bash', ['-c', `echo 2 > ${cfg}/action/reset_ring`])).code).toBe(0);
     expect(await held).toMatchObject({ outcome: 'reset', status: 2, sense: { key: 2, asc: 0x08 } });
     expect(d.state().ring.stats).toMatchObject({ inflight: 0, head: 0, tail: 0 });
+    // Each write is recorded, in order, as a consumer's reopen would be.
+    const recorded = t.api.events({ device: d.name, generation: d.inst.generation }).filter((e) => e.type === 'tcmu_block_dev' || e.type === 'tcmu_reset_ring');
+    expect(recorded).toMatchObject([
+      { type: 'tcmu_block_dev', blocked: true },
+      { type: 'tcmu_reset_ring', level: 2, failed: 1 },
+    ]);
     await t.emu.devices.unplug(d.name);
     await d.consumer.exited;
   });

@@ -7,6 +7,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { Errno } from '../../errno.js';
 import { actionArg, intField } from '../util.js';
+import { blockDev, resetRing } from './device-actions.js';
 import { runCommand, type CommandResult } from './initiator.js';
 import { TcmuTmr } from './abi.js';
 import type { TmrResult } from './ring.js';
@@ -247,14 +248,13 @@ export const tcmuActions: Record<string, (inst: TcmuInstance, arg: unknown) => u
   block_dev(inst, arg) {
     const a = actionArg(MODEL, 'block_dev', arg);
     if (typeof a.block !== 'boolean') throw new Errno('EINVAL', `${MODEL}: action block_dev needs {block: true|false}`);
-    inst.state.ring.block(a.block);
-    return { blocked: inst.state.ring.blocked };
+    return { blocked: blockDev(inst, a.block) };
   },
   /** tcmu_reset_ring, as a write of 1/2 to action/reset_ring. */
   reset_ring(inst, arg) {
     const level = intField(MODEL, 'reset_ring', actionArg(MODEL, 'reset_ring', arg), 'level', 1);
     if (level !== 1 && level !== 2) throw new Errno('EINVAL', `${MODEL}: action reset_ring: level must be 1 or 2`);
-    return { failed: inst.state.ring.reset(level) };
+    return { failed: resetRing(inst, level) };
   },
   // The device's netlink traffic (src/tcmu/netlink.ts), with --preset tcmu.
   netlink_send: (inst, arg) => netlinkAction(inst, 'netlink_send', arg),

@@ -26,6 +26,7 @@ import { SYS_DIR } from '../../devio.js';
 import type { Attribute } from '../../core/index.js';
 import { uioAttributes } from '../uio.js';
 import { configfsDir, uioName, type TcmuReconfig } from './config.js';
+import { blockDev, resetRing } from './device-actions.js';
 import type { TcmuInstance } from './model.js';
 
 /**
@@ -150,14 +151,14 @@ export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
       store: (text) => {
         const v = kstrtoul(text, 255);
         if (v > 1) throw new Errno('EINVAL');
-        s().ring.block(v === 1);
+        blockDev(inst, v === 1);
       },
     },
     [`${d}/action/reset_ring`]: {
       store: (text) => {
         const v = kstrtoul(text, 255);
         if (v !== 1 && v !== 2) throw new Errno('EINVAL');
-        s().ring.reset(v);
+        resetRing(inst, v);
       },
     },
     [`${d}/alua`]: SYS_DIR,

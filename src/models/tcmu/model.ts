@@ -121,6 +121,8 @@ export const tcmuModel: DeviceModel<TcmuState> = {
   events: {
     tcmu_cmd_timeout: ['cmdId', 'opcode', 'where'],
     tcmu_ring_broken: ['reason'],
+    tcmu_block_dev: ['blocked'],
+    tcmu_reset_ring: ['level', 'failed'],
     tcmu_tmr: ['function', 'inRing', 'fromQfull', 'notified'],
     tcmu_tmr_done: ['function', 'waitedMs'],
     tcmu_tmr_reaped: ['function', 'cmdIds', 'uflags', 'unknownOp'],
