@@ -123,4 +123,13 @@ describe('tcmu-runner example scenarios', () => {
     expect(r.stdout).toContain('ok    wait event {"type":"netlink_done","device":"uio0","cmd":"REMOVED_DEVICE_DONE","status":-4}');
     expect(r.stdout).toMatch(new RegExp(`pid ${r.pid} \\(tcmu-runner\\) holds fd \\d+ \\(${r.scratch}/mnt/dev/uio0 \\(deleted\\)\\) on generation 1,`));
   });
+
+  it('tcmu-runner restarted under a workload reopens its device (block_dev, reset_ring) and keeps every acknowledged write, judged by value', async () => {
+    const r = await runExample('restart');
+    expect(r.stdout).toMatch(/started .* \(pid \d+, instance 2\)/);
+    expect(r.stdout).toContain('ok    expect event {"type":"tcmu_reset_ring","device":"uio0"}: count == 1; level == 1');
+    expect(r.stdout).toContain('ok    expect result after: verifyErrors == 0, lost == 0, acknowledgedWrites > 0, verifiedReads > 0, completed >= 200');
+    expect(r.stdout).toMatch(/^PASS /m);
+    expect(r.code).toBe(0);
+  });
 });
