@@ -16,7 +16,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import type { AnyDeviceModel, Counters, Holder, Instance, UnplugMode, UnplugReport } from './core/index.js';
+import type { AnyDeviceModel, Counters, Holder, Instance, UnplugOptions, UnplugReport } from './core/index.js';
 import type { DeviceEvent } from './core/events.js';
 import { Emulator } from './emulator.js';
 import type { FaultRuleSpec, FaultRuleStatus } from './faults/index.js';
@@ -71,7 +71,7 @@ export class EmulatorHandle {
     return this.emulator.devices.plug({ model, name, options });
   }
 
-  unplug(name: string, o: { drainTimeoutMs?: number; mode?: UnplugMode } = {}): Promise<UnplugReport> {
+  unplug(name: string, o: UnplugOptions = {}): Promise<UnplugReport> {
     return this.emulator.devices.unplug(name, o);
   }
 

@@ -24,6 +24,7 @@ export const unitTests = [
   'test/control/**/*.test.ts',
   'test/docs/**/*.test.ts',
   'test/netlink/**/*.test.ts',
+  'test/tcmu-unit/**/*.test.ts',
   'test/sys/**/*.test.ts',
   'test/memory/**/*.test.ts',
   'test/cli/**/*.test.ts',

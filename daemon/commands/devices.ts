@@ -44,11 +44,17 @@ export function registerDeviceCommands(program: Command): void {
       nonNegativeInt('--wait-release', 1000),
     )
     .option('--surprise', 'pull the device with no notice to its consumers (no tcmu REMOVED_DEVICE event), like hardware vanishing')
-    .action(async (name: string, o: SocketOpts & { drainTimeout?: number; waitRelease?: number; surprise?: boolean }) => {
+    .option(
+      '--notice-timeout <ms>',
+      "bound each wait of an orderly unplug's notice (tcmu: the drain of its commands, the wait for REMOVED_DEVICE_DONE); default: none, as the kernel",
+      nonNegativeInt('--notice-timeout'),
+    )
+    .action(async (name: string, o: SocketOpts & { drainTimeout?: number; waitRelease?: number; surprise?: boolean; noticeTimeout?: number }) => {
       const client = clientFor(o);
       const report = await client.unplug(name, {
         ...(o.drainTimeout === undefined ? {} : { drainTimeoutMs: o.drainTimeout }),
         ...(o.surprise ? { mode: 'surprise' as const } : {}),
+        ...(o.noticeTimeout === undefined ? {} : { noticeTimeoutMs: o.noticeTimeout }),
       });
       process.stdout.write(`unplugged ${report.device} (generation ${report.generation}), drained in ${duration(report.drainedInMs)}\n`);
       for (const s of report.stuck) {

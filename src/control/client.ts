@@ -18,7 +18,7 @@ import {
   type PlugBody,
   type StatusView,
   type StreamDroppedNotice,
-  type UnplugMode,
+  type UnplugBody,
   type UnplugReport,
 } from './protocol.js';
 import type { FaultRuleSpec, FaultRuleStatus } from '../faults/index.js';
@@ -115,7 +115,7 @@ export class ControlClient {
   }
 
   /** Resolves when the device is drained and removed. */
-  unplug(name: string, o: { drainTimeoutMs?: number; mode?: UnplugMode } = {}): Promise<UnplugReport> {
+  unplug(name: string, o: UnplugBody = {}): Promise<UnplugReport> {
     return this.call('POST', `/devices/${seg(name)}/unplug`, o);
   }
 

@@ -2,7 +2,7 @@
  * The JSON shapes of the control API (docs/control-api.md), shared by the server and
  * the client.
  */
-import type { Counters, DeviceEvent, InFlight, Lifecycle, Region, StuckHandler, UnplugMode, UnplugPolicy, UnplugReport } from '../core/index.js';
+import type { Counters, DeviceEvent, InFlight, Lifecycle, Region, StuckHandler, UnplugMode, UnplugOptions, UnplugPolicy, UnplugReport } from '../core/index.js';
 
 export type { DeviceEvent, StuckHandler, UnplugMode, UnplugReport };
 
@@ -67,11 +67,8 @@ export interface PlugBody {
   options?: unknown;
 }
 
-export interface UnplugBody {
-  drainTimeoutMs?: number;
-  /** orderly (default): the driver tells its consumers first; surprise: no notice. */
-  mode?: UnplugMode;
-}
+/** mode orderly (default): the driver tells its consumers first; surprise: no notice. */
+export type UnplugBody = UnplugOptions;
 
 export interface ReplugBody {
   options?: unknown;

@@ -157,12 +157,14 @@ export class ControlServer {
         pattern: ['v1', 'devices', ':name', 'unplug'],
         methods: {
           POST: async ({ req, params }) => {
-            const m = bodyFields(await readJson(req), ['drainTimeoutMs', 'mode']);
+            const m = bodyFields(await readJson(req), ['drainTimeoutMs', 'mode', 'noticeTimeoutMs']);
             const drainTimeoutMs = m?.get('drainTimeoutMs').optional((f) => f.number({ min: 0, max: MAX_DURATION_MS }));
             const mode = m?.get('mode').optional(readUnplugMode);
+            const noticeTimeoutMs = m?.get('noticeTimeoutMs').optional((f) => f.number({ min: 0, max: MAX_DURATION_MS }));
             const report: UnplugReport = await d.unplug(params.name!, {
               ...(drainTimeoutMs === undefined ? {} : { drainTimeoutMs }),
               ...(mode === undefined ? {} : { mode }),
+              ...(noticeTimeoutMs === undefined ? {} : { noticeTimeoutMs }),
             });
             return { body: report };
           },

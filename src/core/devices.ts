@@ -2,8 +2,9 @@
  * The device manager: registered models, the instances (zombies included
  * until freed), plug/unplug/replug, model actions, and the event stream.
  */
+import { Errno } from '../errno.js';
 import { CoreEvent, EventLog, type DeviceEvent } from './events.js';
-import { DeviceError, type LifecycleHooks, type Logger, type OpInterceptor, type PublishedDevice, type Publisher, type UnplugMode, type UnplugReport } from './host.js';
+import { DeviceError, type LifecycleHooks, type Logger, type OpInterceptor, type PublishedDevice, type Publisher, type UnplugOptions, type UnplugReport } from './host.js';
 import { DeviceInstance } from './instance.js';
 import type { Counters, DeviceModel, Instance } from './model.js';
 import { MAX_DURATION_MS } from '../limits.js';
@@ -58,6 +59,8 @@ export class DeviceManager {
    */
   private readonly plugged = new Map<string, { model: string; options: unknown; generation: number; finalCounters?: Counters }>();
   private readonly hooks: LifecycleHooks[] = [];
+  /** Instance.modelData, by model name. */
+  private readonly modelData = new Map<string, Map<string, unknown>>();
 
   constructor(opts: DeviceManagerOptions) {
     this.publisher = opts.publisher;
@@ -81,14 +84,17 @@ export class DeviceManager {
     };
   }
 
-  private async runHooks(which: keyof LifecycleHooks, inst: Instance<unknown>): Promise<void> {
+  /** Runs the hooks in order; returns the Errno a `plugged` hook refused the device with (the rest do not run). */
+  private async runHooks(which: keyof LifecycleHooks, inst: Instance<unknown>, notice: { noticeTimeoutMs?: number } = {}): Promise<Errno | null> {
     for (const h of [...this.hooks]) {
       try {
-        await h[which]?.(inst);
+        await h[which]?.(inst, notice);
       } catch (err) {
+        if (which === 'plugged' && err instanceof Errno) return err;
         this.logger.error({ err, device: inst.name, generation: inst.generation }, `${which} hook failed`);
       }
     }
+    return null;
   }
 
   async plug(req: PlugRequest): Promise<Instance<unknown>> {
@@ -97,8 +103,11 @@ export class DeviceManager {
     const name = expandName(req.name, (n) => this.busy(n));
     if (this.busy(name)) throw new DeviceError('conflict', `device ${name} exists`);
     const generation = (this.plugged.get(name)?.generation ?? 0) + 1;
+    let modelData = this.modelData.get(model.name);
+    if (!modelData) this.modelData.set(model.name, (modelData = new Map()));
     const inst: DeviceInstance = new DeviceInstance(model, name, generation, req.options, {
       logger: this.logger,
+      modelData,
       interceptor: this.interceptor,
       record: (e: DeviceEvent) => this.events.record(e),
       onFreed: (freed) => {
@@ -116,7 +125,11 @@ export class DeviceManager {
     }
     this.plugged.set(name, { model: model.name, options: req.options, generation });
     this.instances.add(inst);
-    await this.runHooks('plugged', inst);
+    const refused = await this.runHooks('plugged', inst);
+    if (refused) {
+      await this.unplug(name, { mode: 'surprise' });
+      throw new DeviceError('probe_failed', `${name}: refused: ${refused.message}`, { cause: refused });
+    }
     return inst;
   }
 
@@ -126,7 +139,7 @@ export class DeviceManager {
    * the first's, becomes the bound. An orderly unplug (the default) runs the `unplugging` hooks
    * first; a surprise unplug skips them.
    */
-  async unplug(name: string, opts: { drainTimeoutMs?: number; mode?: UnplugMode } = {}): Promise<UnplugReport> {
+  async unplug(name: string, opts: UnplugOptions = {}): Promise<UnplugReport> {
     const inst = this.newest(name);
     if (!inst || inst.lifecycle === 'gone' || inst.lifecycle === 'freed') {
       throw new DeviceError('not_found', `no device ${name} to unplug`);
@@ -139,12 +152,14 @@ export class DeviceManager {
       return inst.unplugging;
     }
     const mode = opts.mode ?? 'orderly';
+    const notice = opts.noticeTimeoutMs;
+    if (notice !== undefined && !(notice >= 0 && notice <= MAX_DURATION_MS)) throw new DeviceError('invalid', `noticeTimeoutMs: expected 0 to ${MAX_DURATION_MS} ms, got ${notice}`);
     const bound = (inst.unplugBound = new UnplugBound(timeout));
     // Without hooks to run, the unplug starts in this call: an open racing
     // it already sees the device unplugging.
     const notify = mode === 'orderly' && this.hooks.some((h) => h.unplugging);
     inst.unplugging = notify
-      ? this.runHooks('unplugging', inst).then(() => unplugInstance(inst, this.publisher, timeout, bound, mode))
+      ? this.runHooks('unplugging', inst, notice === undefined ? {} : { noticeTimeoutMs: notice }).then(() => unplugInstance(inst, this.publisher, timeout, bound, mode))
       : unplugInstance(inst, this.publisher, timeout, bound, mode);
     return inst.unplugging;
   }

@@ -83,6 +83,19 @@ export interface Logger {
  */
 export type UnplugMode = 'orderly' | 'surprise';
 
+/** How to unplug (devices.unplug, the control API's body, `cdevemu unplug`, a scenario's unplug step). */
+export interface UnplugOptions {
+  /** How long running handlers may take before they are reported stuck. */
+  drainTimeoutMs?: number;
+  mode?: UnplugMode;
+  /**
+   * A bound on each wait of an orderly unplug's notice (the `unplugging`
+   * hooks): for tcmu, the drain of the commands and the wait for
+   * REMOVED_DEVICE_DONE. Unset: no bound, as the kernel waits.
+   */
+  noticeTimeoutMs?: number;
+}
+
 /**
  * Code outside the models that takes part in a device's life, the way a
  * subsystem notifies userspace (target_core_user's netlink events). Hooks
@@ -90,10 +103,19 @@ export type UnplugMode = 'orderly' | 'surprise';
  * plug or unplug.
  */
 export interface LifecycleHooks {
-  /** After the node is published, before plug() resolves. */
+  /**
+   * After the node is published, before plug() resolves. Throwing an Errno
+   * refuses the device, as a subsystem's configure step failing does
+   * (target_core_user's tcmu_configure_device() on a negative
+   * ADDED_DEVICE_DONE): it is unplugged without notice and plug() fails
+   * with that errno. Anything else thrown is logged and ignored.
+   */
   plugged?(inst: Instance<unknown>): void | Promise<void>;
-  /** At the start of an orderly unplug, while the device still works; not for a surprise unplug. */
-  unplugging?(inst: Instance<unknown>): void | Promise<void>;
+  /**
+   * At the start of an orderly unplug, while the device still works; not
+   * for a surprise unplug. `noticeTimeoutMs` bounds each of its waits (none if unset).
+   */
+  unplugging?(inst: Instance<unknown>, notice: { noticeTimeoutMs?: number }): void | Promise<void>;
 }
 
 export interface StuckHandler {

@@ -14,6 +14,7 @@ export {
   type Publisher,
   type StuckHandler,
   type UnplugMode,
+  type UnplugOptions,
   type UnplugReport,
 } from './host.js';
 export type {

@@ -23,6 +23,8 @@ export interface InstanceHost {
   interceptor: OpInterceptor | null;
   record(e: DeviceEvent): void;
   onFreed(inst: DeviceInstance): void;
+  /** Instance.modelData: one map per model and device manager. */
+  modelData: Map<string, unknown>;
 }
 
 /** Openers remembered per instance with regions (noteOpener). */
@@ -85,6 +87,10 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
 
   get model(): string {
     return this.driver.name;
+  }
+
+  get modelData(): Map<string, unknown> {
+    return this.host.modelData;
   }
 
   get nodePath(): string {

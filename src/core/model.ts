@@ -202,6 +202,12 @@ export interface Instance<S> {
   mappings(): Promise<number>;
   /** A model-defined event (watchdog 'expired'...), ordered with the lifecycle events. */
   emit(type: string, details?: Record<string, unknown>): void;
+  /**
+   * What the model's devices on this emulator share across generations (a
+   * backing store's content outliving its device), by a key the model
+   * chooses: one map per model and emulator, gone with the emulator.
+   */
+  readonly modelData: Map<string, unknown>;
 }
 
 export interface File<S> {

@@ -2,7 +2,7 @@
 import type { DeviceEvent } from '../core/events.js';
 import type { ControlClient } from '../control/client.js';
 import type { DeviceSpec } from '../config/index.js';
-import type { UnplugMode } from '../core/index.js';
+import type { UnplugOptions } from '../core/index.js';
 import type { FaultRuleSpec } from '../faults/index.js';
 import type { ScenarioTarget, StuckReport, TargetDevice } from './target.js';
 
@@ -21,7 +21,7 @@ export class RemoteTarget implements ScenarioTarget {
     await this.client.plug(d);
   }
 
-  unplug(name: string, o: { drainTimeoutMs?: number; mode?: UnplugMode } = {}): Promise<{ stuck: StuckReport[] }> {
+  unplug(name: string, o: UnplugOptions = {}): Promise<{ stuck: StuckReport[] }> {
     return this.client.unplug(name, o);
   }
 

@@ -90,6 +90,8 @@ class Run {
   /** Action results saved with `as`. */
   private readonly results = new Map<string, unknown>();
   private logs: LogFollower | null = null;
+  /** Unplug steps with `background: true` still running, and where they are: each settles to its failure, or null. */
+  private readonly background: { ts: TimelineStep; failure: Promise<string | null> }[] = [];
   /** Rejects when the run is interrupted; raced against every step. */
   private readonly interrupted: Promise<never>;
 
@@ -131,6 +133,11 @@ class Run {
           continue;
         }
         steps.push(await this.runStep(ts, deadline));
+      }
+      for (const b of this.background.splice(0)) {
+        // After a failure the run ends now, as its other steps do: stopping the program ends what waits on it.
+        if (steps.some((r) => r.status === 'failed')) steps.push({ title: `${b.ts.title} ended`, line: b.ts.line, status: 'skipped', atMs: this.elapsed, durationMs: 0 });
+        else steps.push(await this.endBackground(b, deadline));
       }
       const passed = steps.every((r) => r.status !== 'failed');
       if (this.program && !this.program.exit) this.o.out(`${this.stamp()} program still running at the end; stopping it`);
@@ -225,6 +232,20 @@ class Run {
     return dir;
   }
 
+  /** A background unplug at the end of the timeline: it must end, without error, within the scenario's timeout. */
+  private async endBackground(b: { ts: TimelineStep; failure: Promise<string | null> }, deadlineMs: number): Promise<StepResult> {
+    const start = this.elapsed;
+    const title = `${b.ts.title} ended`;
+    const failure = await within(b.failure, Math.max(0, deadlineMs - start), () => `still running at the scenario's timeout (${deadlineMs} ms)`);
+    if (failure === null) {
+      this.o.out(`${this.stamp()} ok    ${title}`);
+      return { title, line: b.ts.line, status: 'passed', atMs: this.elapsed, durationMs: this.elapsed - start };
+    }
+    this.o.out(`${this.stamp()} FAIL  ${title}${b.ts.line !== null ? ` (${this.s.file}:${b.ts.line})` : ''}`);
+    this.o.out(`           ${failure}`);
+    return { title, line: b.ts.line, status: 'failed', atMs: this.elapsed, durationMs: this.elapsed - start, message: failure };
+  }
+
   private async runStep(ts: TimelineStep, deadlineMs: number): Promise<StepResult> {
     const start = this.elapsed;
     const where = ts.line !== null ? ` (${this.s.file}:${ts.line})` : '';
@@ -262,8 +283,14 @@ class Run {
         await t.plug(this.expand(s.spec));
         return;
       case 'unplug': {
-        const r = await t.unplug(s.device, { drainTimeoutMs: s.drainTimeoutMs, mode: s.mode });
-        for (const h of r.stuck) this.o.out(`           stuck: ${h.op} by pid ${h.pid} (${h.comm}), running ${h.sinceMs} ms`);
+        const unplugging = t.unplug(s.device, { drainTimeoutMs: s.drainTimeoutMs, mode: s.mode, noticeTimeoutMs: s.noticeTimeoutMs }).then((r) => {
+          for (const h of r.stuck) this.o.out(`           stuck: ${h.op} by pid ${h.pid} (${h.comm}), running ${h.sinceMs} ms`);
+        });
+        if (!s.background) return unplugging;
+        // An unplug that waits on its consumer (an orderly one, the consumer
+        // stopped): the timeline goes on, and the run's end waits for it.
+        const ts = this.s.timeline.find((x) => x.step === s)!;
+        this.background.push({ ts, failure: unplugging.then(() => null, (err: unknown) => (err instanceof Error ? err.message : String(err))) });
         return;
       }
       case 'replug':

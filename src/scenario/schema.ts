@@ -11,7 +11,8 @@
  *   timeline:
  *     - wait: { opened: uio0, timeout: 5s }
  *     - action: { device: uio0, action: irq }
- *     - unplug: uio0                       # { device, mode: surprise }: no notice first
+ *     - unplug: uio0                       # { device, mode: surprise }: no notice first;
+ *                                          # { device, background: true }: go on while it runs
  *     - expect: { released: uio0, within: 2s }
  *     - expect: { exit: 0, within: 5s }
  *
@@ -44,7 +45,7 @@ export type Step =
   | { kind: 'action'; device: string; action: string; arg?: unknown; as?: string }
   | { kind: 'fault'; rule: FaultRuleSpec }
   | { kind: 'plug'; spec: DeviceSpec }
-  | { kind: 'unplug'; device: string; drainTimeoutMs?: number; mode?: UnplugMode }
+  | { kind: 'unplug'; device: string; drainTimeoutMs?: number; mode?: UnplugMode; noticeTimeoutMs?: number; background?: boolean }
   | { kind: 'signal'; signal: NodeJS.Signals }
   | { kind: 'replug'; device: string; options?: unknown }
   /** Ends the program: `signal` to its process group, SIGKILL if it has not exited within `timeoutMs`. */
@@ -300,10 +301,19 @@ function readStepArg(kind: (typeof STEP_KINDS)[number], arg: Field, baseDir: str
     case 'plug':
       return { kind: 'plug', spec: readDeviceSpec(arg) };
     case 'unplug': {
-      const { device, m } = deviceArg(arg, ['drainTimeoutMs', 'mode']);
+      const { device, m } = deviceArg(arg, ['drainTimeoutMs', 'mode', 'noticeTimeout', 'background']);
       const drain = m?.get('drainTimeoutMs').optional(readDuration);
       const mode = m?.get('mode').optional(readUnplugMode);
-      return { kind: 'unplug', device, ...(drain === undefined ? {} : { drainTimeoutMs: drain }), ...(mode === undefined ? {} : { mode }) };
+      const notice = m?.get('noticeTimeout').optional(readDuration);
+      const background = m?.get('background').optional((f) => f.boolean());
+      return {
+        kind: 'unplug',
+        device,
+        ...(drain === undefined ? {} : { drainTimeoutMs: drain }),
+        ...(mode === undefined ? {} : { mode }),
+        ...(notice === undefined ? {} : { noticeTimeoutMs: notice }),
+        ...(background ? { background } : {}),
+      };
     }
     case 'signal':
       return { kind: 'signal', signal: readSignal(arg) };
@@ -341,7 +351,7 @@ function title(s: Step): string {
     case 'plug':
       return `plug ${s.spec.model} ${s.spec.name}`;
     case 'unplug':
-      return `unplug ${s.device}${s.mode === 'surprise' ? ' (surprise)' : ''}`;
+      return `unplug ${s.device}${s.mode === 'surprise' ? ' (surprise)' : ''}${s.background ? ' (background)' : ''}`;
     case 'signal':
       return `signal ${s.signal} to the program`;
     case 'stop':

@@ -5,7 +5,7 @@
 import type { DeviceEvent } from '../core/events.js';
 import type { EmulatorHandle } from '../api.js';
 import type { DeviceSpec } from '../config/index.js';
-import type { UnplugMode } from '../core/index.js';
+import type { UnplugOptions } from '../core/index.js';
 import type { FaultRuleSpec } from '../faults/index.js';
 
 export interface TargetHolder {
@@ -34,7 +34,7 @@ export interface StuckReport {
 export interface ScenarioTarget {
   readonly mountpoint: string;
   plug(d: DeviceSpec): Promise<void>;
-  unplug(name: string, o?: { drainTimeoutMs?: number; mode?: UnplugMode }): Promise<{ stuck: StuckReport[] }>;
+  unplug(name: string, o?: UnplugOptions): Promise<{ stuck: StuckReport[] }>;
   replug(name: string, options?: unknown): Promise<void>;
   action(name: string, action: string, arg?: unknown): Promise<unknown>;
   addFault(rule: FaultRuleSpec): Promise<void>;
@@ -60,7 +60,7 @@ export class LocalTarget implements ScenarioTarget {
     await this.emu.plug(d.model, d.name, d.options);
   }
 
-  unplug(name: string, o: { drainTimeoutMs?: number; mode?: UnplugMode } = {}): Promise<{ stuck: StuckReport[] }> {
+  unplug(name: string, o: UnplugOptions = {}): Promise<{ stuck: StuckReport[] }> {
     return this.emu.unplug(name, o);
   }
 

@@ -23,9 +23,10 @@
  * multicast group, because NETLINK_USERSOCK's groups are shared by every
  * process in the network namespace and two emulators (parallel test runs)
  * would hear each other's devices; to the receiver the two are the same
- * datagram. The wait for a reply is bounded (the kernel's
- * wait_for_completion() is not): a consumer that never answers is
- * reported, and the plug or unplug goes on.
+ * datagram. The wait for a reply has no bound, as the kernel's
+ * wait_for_completion() in tcmu_wait_genl_cmd_reply() has none, unless the
+ * unplug gives one (`noticeTimeoutMs`): then a consumer that never answers
+ * is reported (`netlink_timeout`) and the unplug goes on.
  *
  * Who may speak: the kernel's commands need CAP_NET_ADMIN
  * (GENL_ADMIN_PERM in tcmu_genl_ops); NETLINK_USERSOCK lets any process of
@@ -47,13 +48,13 @@ import { boundPorts, holdsSocket } from '../netlink/ports.js';
 import { NetlinkSocket, type NetlinkSender } from '../netlink/socket.js';
 import { NETLINK_USERSOCK } from '../sys/ffi.js';
 import { cmdName, DONE_OF, encodeEvent, TcmuAttr, TcmuCmd, type EventCmd, type TcmuDeviceRef } from './family.js';
+import { eventCmd, NetlinkFaults, readNetlinkFault } from './netlink-faults.js';
 
 /** The variable that makes the shim point libtcmu at an emulator: "PORT:FAMILY:GROUP". */
 export const SHIM_ENV = 'CDEVEMU_TCMU_NETLINK';
 
 /** A family id above the kernel's fixed ones (GENL_MIN_ID); any will do, the shim passes it on. */
 const DEFAULT_FAMILY_ID = GENL_MIN_ID + 0x0c;
-const DEFAULT_REPLY_TIMEOUT_MS = 5000;
 /** How long a reply may overtake the RELEASE of the file it closed. */
 const RELEASE_SETTLE_MS = 1000;
 
@@ -66,15 +67,16 @@ export interface TcmuNetlinkOptions {
    * Runs before REMOVED_DEVICE: what the target core does before a
    * backstore can be destroyed (its LUNs are unlinked and their commands
    * drained, so the kernel never sends REMOVED_DEVICE with I/O in flight).
+   * No bound unless `timeoutMs` is given.
    */
-  quiesce?: (inst: Instance<unknown>, timeoutMs: number) => Promise<void>;
+  quiesce?: (inst: Instance<unknown>, timeoutMs?: number) => Promise<void>;
   /**
    * Gives a tcmu instance the means to ask the consumers about a
    * reconfiguration (its configfs attribute writes), or takes it back (null).
    */
   attach?: (inst: Instance<unknown>, consumers: TcmuConsumers | null) => void;
-  /** Bound on the wait for a *_DONE reply; default 5000 ms. */
-  replyTimeoutMs?: number;
+  /** Whether the device's own nl_reply_supported lets its events wait for replies (> 0, or not set); default yes. */
+  deviceReplies?: (inst: Instance<unknown>) => boolean;
   /**
    * Whether the process that sent a datagram (its pid as the kernel
    * recorded it at send time) may act as a consumer. Datagrams from any
@@ -87,7 +89,9 @@ export interface TcmuNetlinkOptions {
 export type EventOutcome =
   | { result: 'done'; status: number; port: number }
   | { result: 'timeout'; waitedMs: number }
-  | { result: 'no consumer' };
+  | { result: 'no consumer' }
+  /** tcmu_init_genl_cmd_reply() refused it: EBUSY (another event of the device waits for its reply), EAGAIN (block_netlink). */
+  | { result: 'refused'; errno: 'EBUSY' | 'EAGAIN' };
 
 interface Pending {
   cmd: EventCmd;
@@ -110,18 +114,36 @@ export class TcmuNetlink {
   private readonly limit: LogLimit;
   /** The event each device waits on, by DEVICE_ID: one at a time, like udev->curr_nl_cmd. */
   private readonly pending = new Map<number, Pending>();
-  /** Each device's events run one after the other (tcmu_init_genl_cmd_reply() waits for the previous one). */
-  private readonly queues = new Map<number, Promise<unknown>>();
-  private readonly replyTimeoutMs: number;
   private readonly removeHooks: () => void;
   /** se_dev.dev_index: a number per device, from a counter, never reused. */
   private readonly deviceIds = new WeakMap<Instance<unknown>, number>();
   private nextDeviceId = 1;
   /** Set by close(): events still queued behind others find no socket to send on. */
   private closed = false;
+  /** The module's block_netlink parameter (tcmu_netlink_blocked). */
+  private netlinkBlocked = false;
+
+  get blocked(): boolean {
+    return this.netlinkBlocked;
+  }
+
+  /**
+   * block_netlink written. A daemon sets it while it starts (tcmu-runner:
+   * block, reset, open its devices, unblock), so its clearing is when
+   * devices can be added: recorded as `netlink_blocked` on the live tcmu
+   * devices, for a scenario to wait on.
+   */
+  set blocked(on: boolean) {
+    if (on === this.netlinkBlocked) return;
+    this.netlinkBlocked = on;
+    for (const inst of this.o.devices.list()) {
+      if (inst.lifecycle === 'live' && this.o.describe(inst)) inst.emit('netlink_blocked', { blocked: on });
+    }
+  }
+  /** Each device's netlink faults, by DEVICE_ID. */
+  private readonly faults = new Map<number, NetlinkFaults>();
 
   constructor(private readonly o: TcmuNetlinkOptions) {
-    this.replyTimeoutMs = o.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS;
     this.limit = new LogLimit((obj, msg) => o.logger.warn(obj, msg));
     this.sock = new NetlinkSocket({
       protocol: NETLINK_USERSOCK,
@@ -130,15 +152,24 @@ export class TcmuNetlink {
     });
     for (const inst of o.devices.list()) this.attach(inst);
     const hooks: LifecycleHooks = {
+      // tcmu_configure_device(): a negative ADDED_DEVICE_DONE fails the
+      // configuration (err_netlink: the uio device is unregistered), so the
+      // plug fails with that status and nothing stays plugged.
       plugged: async (inst) => {
         this.attach(inst);
-        if (this.consumers.size > 0 && o.describe(inst)) await this.event(inst, TcmuCmd.ADDED_DEVICE);
+        if (this.consumers.size === 0 || !o.describe(inst)) return;
+        const r = await this.event(inst, TcmuCmd.ADDED_DEVICE);
+        if (r.result === 'done' && r.status < 0) throw statusErrno(r.status, `${inst.name}: the consumer answered ADDED_DEVICE_DONE with status ${r.status}`);
+        if (r.result === 'refused') throw new Errno(r.errno, `${inst.name}: ADDED_DEVICE refused (${r.errno === 'EAGAIN' ? 'block_netlink is set' : 'another event is executing'})`);
       },
-      unplugging: async (inst) => {
-        // Without a consumer nothing can complete what is in flight: no quiesce wait.
-        if (!o.describe(inst) || this.consumers.size === 0) return;
-        await o.quiesce?.(inst, this.replyTimeoutMs);
-        const r = await this.event(inst, TcmuCmd.REMOVED_DEVICE);
+      // tcmu_destroy_device() runs once the LUNs are gone (their commands
+      // drained, by the consumer or by cmd_time_out, consumer or none); it
+      // sends REMOVED_DEVICE and waits for the reply before
+      // uio_unregister_device().
+      unplugging: async (inst, { noticeTimeoutMs }) => {
+        if (!o.describe(inst)) return;
+        await o.quiesce?.(inst, noticeTimeoutMs);
+        const r = await this.event(inst, TcmuCmd.REMOVED_DEVICE, undefined, noticeTimeoutMs);
         if (r.result === 'done') await this.releasesSettled(inst);
       },
     };
@@ -149,25 +180,77 @@ export class TcmuNetlink {
     if (!this.o.describe(inst)) return;
     this.o.attach?.(inst, {
       reconfigure: (r) => this.reconfigure(inst, r),
-      replySupported: () => {
-        for (const c of this.consumers.values()) if (c.replies) return true;
-        return false;
-      },
+      replySupported: () => this.replySupported(),
+      action: (name, arg) => this.action(inst, name, arg),
     });
+  }
+
+  /** tcmu_kern_cmd_reply_supported: a registered consumer promised *_DONE replies. */
+  private replySupported(): boolean {
+    for (const c of this.consumers.values()) if (c.replies) return true;
+    return false;
+  }
+
+  /**
+   * The tcmu model's netlink actions on a device:
+   * - netlink_send {cmd, wait? true}: sends the event now, outside a plug
+   *   or unplug (REMOVED_DEVICE for a device that stays, say), waiting for
+   *   its reply unless `wait` is false (then a reply finds nothing waiting);
+   * - netlink_fault {on, cmd, mode, delayMs?, times?}: ./netlink-faults.ts;
+   * - netlink_release: delivers what the faults hold;
+   * - netlink_faults_clear: removes the device's rules;
+   * - block_netlink {block}, reset_netlink: the module's parameters
+   *   (./module-params.ts), for the whole family, as a scenario step.
+   */
+  private async action(inst: Instance<unknown>, name: string, arg: Record<string, unknown>): Promise<unknown> {
+    const dev = this.ref(inst)!;
+    const faults = this.faultsOf(dev.deviceId);
+    switch (name) {
+      case 'netlink_send': {
+        const cmd = eventCmd(arg.cmd, 'action netlink_send: cmd');
+        if (arg.wait !== undefined && typeof arg.wait !== 'boolean') throw new Errno('EINVAL', 'tcmu: action netlink_send: wait must be true or false');
+        const out = await this.event(inst, cmd, undefined, undefined, arg.wait !== false);
+        return { cmd: cmdName(cmd), deviceId: dev.deviceId, ...out };
+      }
+      case 'netlink_fault':
+        faults.add(readNetlinkFault(arg));
+        return { deviceId: dev.deviceId };
+      case 'netlink_release':
+        return { released: faults.release() };
+      case 'netlink_faults_clear':
+        return { cleared: faults.clear() };
+      case 'block_netlink':
+        if (typeof arg.block !== 'boolean') throw new Errno('EINVAL', 'tcmu: action block_netlink needs {block: true|false}');
+        this.blocked = arg.block;
+        return { blocked: this.blocked };
+      case 'reset_netlink': {
+        const waiting = this.pending.size;
+        this.resetNetlink();
+        return { failed: waiting };
+      }
+      default:
+        throw new Errno('EINVAL', `tcmu: no netlink action ${name}`);
+    }
+  }
+
+  private faultsOf(deviceId: number): NetlinkFaults {
+    let f = this.faults.get(deviceId);
+    if (!f) this.faults.set(deviceId, (f = new NetlinkFaults()));
+    return f;
   }
 
   /**
    * tcmu_netlink_event_send(RECONFIG_DEVICE): the attribute write succeeds
    * only if a consumer answered RECONFIG_DEVICE_DONE with status 0. No
    * listener fails it ESRCH (genlmsg_multicast_allns), a negative status
-   * with that errno; a reply that never came, ETIMEDOUT (the kernel would
-   * wait for ever).
+   * with that errno. The write waits for the reply as long as it takes.
    */
   private async reconfigure(inst: Instance<unknown>, r: TcmuReconfig): Promise<void> {
     const out = await this.event(inst, TcmuCmd.RECONFIG_DEVICE, r);
     if (out.result === 'no consumer') throw new Errno('ESRCH');
     if (out.result === 'timeout') throw new Errno('ETIMEDOUT');
-    if (out.status < 0) throw -out.status < 4096 ? new Errno(-out.status) : new Errno('EIO');
+    if (out.result === 'refused') throw new Errno(out.errno);
+    if (out.status < 0) throw statusErrno(out.status);
   }
 
   get port(): number {
@@ -186,20 +269,92 @@ export class TcmuNetlink {
 
   /**
    * Sends `cmd` about a tcmu instance to every consumer and waits for the
-   * first *_DONE (bounded). Events are recorded on the instance:
-   * `netlink_sent`, then `netlink_done` or `netlink_timeout`.
+   * first *_DONE (for ever, unless `timeoutMs`). Events are recorded on the
+   * instance: `netlink_sent`, then `netlink_done` or `netlink_timeout`.
+   *
+   * tcmu_init_genl_cmd_reply(): a reply is waited for only when a consumer
+   * promised replies and the device's nl_reply_supported allows it (and,
+   * here, `wait` is not false). Such an event is refused at once, nothing
+   * sent, while block_netlink is set (EAGAIN: "Interface is blocked") or
+   * while another event of the device waits for its reply (EBUSY: "netlink
+   * cmd %d already executing"); no queue. Recorded as `netlink_refused`. A
+   * configfs write then fails with that errno, a plug fails, and an unplug
+   * goes on without REMOVED_DEVICE (tcmu_destroy_device() ignores it).
    */
-  event(inst: Instance<unknown>, cmd: EventCmd, reconfig?: TcmuReconfig): Promise<EventOutcome> {
+  async event(inst: Instance<unknown>, cmd: EventCmd, reconfig?: TcmuReconfig, timeoutMs?: number, wait = true): Promise<EventOutcome> {
     const dev = this.ref(inst);
-    if (!dev) return Promise.reject(new Errno('EINVAL', `${inst.name} is not a tcmu device`));
-    const prev = this.queues.get(dev.deviceId) ?? Promise.resolve();
-    const run = prev.then(() => this.send(inst, dev, cmd, reconfig));
-    const tail = run.catch(() => {});
-    this.queues.set(dev.deviceId, tail);
-    void tail.then(() => {
-      if (this.queues.get(dev.deviceId) === tail) this.queues.delete(dev.deviceId);
+    if (!dev) throw new Errno('EINVAL', `${inst.name} is not a tcmu device`);
+    if (this.closed) return { result: 'no consumer' };
+    this.forgetClosedConsumers();
+    const tracked = wait && this.replySupported() && (this.o.deviceReplies?.(inst) ?? true);
+    let reply: Promise<{ status: number; port: number }> | null = null;
+    if (tracked) {
+      const executing = this.pending.get(dev.deviceId);
+      if (this.blocked || executing) {
+        const errno = this.blocked ? 'EAGAIN' : 'EBUSY';
+        inst.emit('netlink_refused', { cmd: cmdName(cmd), deviceId: dev.deviceId, errno, ...(executing ? { executing: cmdName(executing.cmd) } : {}) });
+        this.o.logger.warn(
+          { device: inst.name, errno },
+          this.blocked
+            ? `tcmu netlink: failing ${cmdName(cmd)} on ${inst.name}: the interface is blocked (block_netlink)`
+            : `tcmu netlink: ${cmdName(executing!.cmd)} already executing on ${inst.name}; ${cmdName(cmd)} refused`,
+        );
+        return { result: 'refused', errno };
+      }
+      reply = new Promise((resolve) => this.pending.set(dev.deviceId, { cmd, resolve }));
+    }
+    const reached = this.multicast(inst, dev, cmd, encodeEvent(this.familyId, cmd, dev, reconfig));
+    if (reached.length === 0) {
+      this.pending.delete(dev.deviceId);
+      return { result: 'no consumer' };
+    }
+    inst.emit('netlink_sent', { cmd: cmdName(cmd), deviceId: dev.deviceId, ports: reached });
+    if (!reply) return { result: 'done', status: 0, port: 0 };
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const r = timeoutMs === undefined ? await reply : await Promise.race([reply, new Promise<null>((res) => (timer = setTimeout(() => res(null), timeoutMs)))]);
+    clearTimeout(timer);
+    this.pending.delete(dev.deviceId);
+    if (!r) {
+      const waitedMs = Math.round(performance.now() - started);
+      inst.emit('netlink_timeout', { cmd: cmdName(cmd), deviceId: dev.deviceId, waitedMs });
+      this.o.logger.warn({ device: inst.name, waitedMs }, `tcmu netlink: no ${cmdName(DONE_OF[cmd])} within ${waitedMs} ms`);
+      return { result: 'timeout', waitedMs };
+    }
+    inst.emit('netlink_done', { cmd: cmdName(DONE_OF[cmd]), deviceId: dev.deviceId, status: r.status, port: r.port });
+    return { result: 'done', ...r };
+  }
+
+  /**
+   * genlmsg_multicast_allns() to every consumer: the ports it went to (or,
+   * under a fault that drops, delays or holds it, would go to).
+   */
+  private multicast(inst: Instance<unknown>, dev: TcmuDeviceRef, cmd: EventCmd, msg: Buffer): number[] {
+    const ports = [...this.consumers.keys()];
+    if (ports.length === 0) return [];
+    const delivered: number[] = [];
+    const deliver = (): void => {
+      for (const port of ports) {
+        try {
+          this.sock.send(port, msg);
+          delivered.push(port);
+        } catch (err) {
+          // ECONNREFUSED: the consumer exited; it leaves the group, as its socket
+          // would. Anything else (EAGAIN: its queue is full) loses this message
+          // only, as a multicast to a full socket does.
+          const code = (err as NodeJS.ErrnoException).code;
+          const gone = code === 'ECONNREFUSED';
+          this.o.logger.warn({ code, port, device: inst.name }, `tcmu netlink: ${cmdName(cmd)} not delivered to port ${port}${gone ? '; dropping it' : ''}`);
+          if (gone) this.consumers.delete(port);
+        }
+      }
+    };
+    const fault = this.faultsOf(dev.deviceId).apply('event', cmd, () => {
+      if (!this.closed) deliver();
     });
-    return run;
+    if (!fault) return delivered;
+    inst.emit('netlink_fault', { message: NetlinkFaults.label('event', cmd), deviceId: dev.deviceId, mode: fault });
+    return ports;
   }
 
   /**
@@ -231,45 +386,6 @@ export class TcmuNetlink {
     if (this.consumers.size === 0) return;
     const bound = boundPorts(NETLINK_USERSOCK);
     for (const [port, c] of this.consumers) if (bound.get(port) !== c.inode) this.consumers.delete(port);
-  }
-
-  private async send(inst: Instance<unknown>, dev: TcmuDeviceRef, cmd: EventCmd, reconfig?: TcmuReconfig): Promise<EventOutcome> {
-    if (this.closed) return { result: 'no consumer' };
-    this.forgetClosedConsumers();
-    const msg = encodeEvent(this.familyId, cmd, dev, reconfig);
-    const reached: number[] = [];
-    for (const port of [...this.consumers.keys()]) {
-      try {
-        this.sock.send(port, msg);
-        reached.push(port);
-      } catch (err) {
-        // ECONNREFUSED: the consumer exited; it leaves the group, as its socket
-        // would. Anything else (EAGAIN: its queue is full) loses this message
-        // only, as a multicast to a full socket does.
-        const code = (err as NodeJS.ErrnoException).code;
-        const gone = code === 'ECONNREFUSED';
-        this.o.logger.warn({ code, port, device: inst.name }, `tcmu netlink: ${cmdName(cmd)} not delivered to port ${port}${gone ? '; dropping it' : ''}`);
-        if (gone) this.consumers.delete(port);
-      }
-    }
-    if (reached.length === 0) return { result: 'no consumer' };
-    inst.emit('netlink_sent', { cmd: cmdName(cmd), deviceId: dev.deviceId, ports: reached });
-    if (!reached.some((p) => this.consumers.get(p)?.replies)) return { result: 'done', status: 0, port: 0 };
-    const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    const reply = new Promise<{ status: number; port: number }>((resolve) => this.pending.set(dev.deviceId, { cmd, resolve }));
-    const timeout = new Promise<null>((r) => (timer = setTimeout(() => r(null), this.replyTimeoutMs)));
-    const r = await Promise.race([reply, timeout]);
-    clearTimeout(timer);
-    this.pending.delete(dev.deviceId);
-    if (!r) {
-      const waitedMs = Math.round(performance.now() - started);
-      inst.emit('netlink_timeout', { cmd: cmdName(cmd), deviceId: dev.deviceId, waitedMs });
-      this.o.logger.warn({ device: inst.name, waitedMs }, `tcmu netlink: no ${cmdName(DONE_OF[cmd])} within ${waitedMs} ms`);
-      return { result: 'timeout', waitedMs };
-    }
-    inst.emit('netlink_done', { cmd: cmdName(DONE_OF[cmd]), deviceId: dev.deviceId, status: r.status, port: r.port });
-    return { result: 'done', ...r };
   }
 
   /**
@@ -308,8 +424,23 @@ export class TcmuNetlink {
         this.answer(m, from, -errnoNumber('EINVAL'));
         continue;
       }
-      this.answer(m, from, this.handle(g, sender));
+      if (eventOfDone(g.cmd) !== undefined) this.receiveDone(m, g, sender);
+      else this.answer(m, from, this.handle(g, sender));
     }
+  }
+
+  /** A *_DONE, through the device's reply faults: handled and acked now, later, or never. */
+  private receiveDone(m: RawMessage, g: GenlMessage, sender: NetlinkSender): void {
+    const handle = (): void => this.answer(m, sender.port, this.done(g, sender));
+    const deviceId = attr.u32(g.attrs.get(TcmuAttr.DEVICE_ID));
+    const event = eventOfDone(g.cmd)!;
+    if (deviceId === undefined || !this.faults.has(deviceId)) return handle();
+    const fault = this.faultsOf(deviceId).apply('reply', event, () => {
+      if (!this.closed) handle();
+    });
+    if (!fault) return;
+    const inst = this.o.devices.list().find((i) => this.deviceIds.get(i) === deviceId);
+    inst?.emit('netlink_fault', { message: NetlinkFaults.label('reply', event), deviceId, mode: fault });
   }
 
   /** A request's result: 0 or a negative errno, as a genl doit() returns it. */
@@ -326,12 +457,14 @@ export class TcmuNetlink {
         // Without the attribute, what this socket said before stands (tcmu_genl_set_features() sets only what it is given).
         const replies = announced !== undefined ? announced !== 0 : known?.inode === inode && known.replies;
         this.consumers.set(from, { inode, replies });
+        // Readiness: a scenario can wait for the daemon instead of sleeping.
+        if (known?.inode !== inode || known.replies !== replies) {
+          for (const inst of this.o.devices.list()) {
+            if (inst.lifecycle === 'live' && this.o.describe(inst)) inst.emit('netlink_registered', { port: from, pid: sender.pid, replies });
+          }
+        }
         return 0;
       }
-      case TcmuCmd.ADDED_DEVICE_DONE:
-      case TcmuCmd.REMOVED_DEVICE_DONE:
-      case TcmuCmd.RECONFIG_DEVICE_DONE:
-        return this.done(g, sender);
       default:
         return -errnoNumber('EOPNOTSUPP');
     }
@@ -374,14 +507,38 @@ export class TcmuNetlink {
     }
   }
 
+  /**
+   * tcmu_set_reset_netlink(): every event waiting for its reply ends with
+   * -EINTR (tcmu_fail_netlink_cmd); refused EBUSY ("Netlink is not
+   * blocked") unless block_netlink is set, as soon as one is waiting.
+   */
+  resetNetlink(): void {
+    for (const [deviceId, p] of this.pending) {
+      if (!this.blocked) throw new Errno('EBUSY', 'tcmu netlink: could not reset the netlink interface: it is not blocked');
+      this.pending.delete(deviceId);
+      p.resolve({ status: -errnoNumber('EINTR'), port: 0 });
+    }
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.removeHooks();
     for (const inst of this.o.devices.list()) if (this.o.describe(inst)) this.o.attach?.(inst, null);
-    for (const p of this.pending.values()) p.resolve({ status: -errnoNumber('ESHUTDOWN'), port: 0 });
+    // As reset_netlink fails what waits (tcmu_fail_netlink_cmd: -EINTR).
+    for (const p of this.pending.values()) p.resolve({ status: -errnoNumber('EINTR'), port: 0 });
     this.pending.clear();
     await this.sock.close();
     this.limit.flush();
   }
 }
 
+/** A *_DONE's negative status as the errno the kernel passes on (EIO for a number that is none). */
+function statusErrno(status: number, message?: string): Errno {
+  return -status < 4096 ? new Errno(-status, message) : new Errno('EIO', message);
+}
+
+/** The event a *_DONE answers; undefined for any other command. */
+function eventOfDone(cmd: number): EventCmd | undefined {
+  for (const [event, done] of Object.entries(DONE_OF)) if (done === cmd) return Number(event) as EventCmd;
+  return undefined;
+}

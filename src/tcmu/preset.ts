@@ -10,9 +10,11 @@
  * - /sys/class/uio and /sys/kernel/config/target: the mount's, where the
  *   tcmu model publishes uioN/name, maps/map0/* and the backstore's
  *   configfs attributes (read_uio_name(), tcmu_cfgfs_dev_get_attr_int()).
- * - /sys/module/target_core_user/initstate = live, and an alias line for
- *   target_core_user in /run/modprobe.d: load_our_module() asks libkmod,
- *   which has no /lib/modules here, and accepts a live module.
+ * - /sys/module/target_core_user: the mount's (./module-params.ts):
+ *   initstate = live, and an alias line for target_core_user in
+ *   /run/modprobe.d: load_our_module() asks libkmod, which has no
+ *   /lib/modules here, and accepts a live module; parameters/block_netlink
+ *   and reset_netlink, which tcmu-runner writes at start-up.
  * - /run: private, for /run/tcmu.lock and that alias.
  * - /etc/tcmu/tcmu.conf when the host has none: tcmu_load_config() retries
  *   and gives up without one.
@@ -32,7 +34,8 @@ import type { Instance, Logger } from '../core/index.js';
 import type { Bind } from '../scenario/bind.js';
 import type { ProgramSetup } from '../scenario/runner.js';
 import { PrivateDev } from '../scenario/private-dev.js';
-import { attachTcmu, describeTcmu, quiesceTcmu } from './device.js';
+import { attachTcmu, describeTcmu, quiesceTcmu, tcmuDeviceReplies } from './device.js';
+import { TCMU_MODULE_DIR, publishTcmuModule } from './module-params.js';
 import { SHIM_ENV, TcmuNetlink } from './netlink.js';
 import { ProgramTree } from './program-tree.js';
 import { buildTcmuShim } from './shim.js';
@@ -65,9 +68,6 @@ export async function prepareTcmu(emu: EmulatorHandle, dir: string, logger: Logg
   const run = join(dir, 'run');
   mkdirSync(join(run, 'modprobe.d'), { recursive: true });
   writeFileSync(join(run, 'modprobe.d', 'cdevemu-tcmu.conf'), MODPROBE_ALIAS);
-  const module = join(dir, 'module', 'target_core_user');
-  mkdirSync(module, { recursive: true });
-  writeFileSync(join(module, 'initstate'), 'live\n');
   const logDir = join(dir, 'log');
   mkdirSync(logDir);
 
@@ -79,7 +79,7 @@ export async function prepareTcmu(emu: EmulatorHandle, dir: string, logger: Logg
   const binds: Bind[] = [
     ...dev.binds(),
     { host: '/run', source: run },
-    { host: '/sys/module/target_core_user', source: module },
+    { host: '/sys/module/target_core_user', source: emu.path(TCMU_MODULE_DIR) },
     { host: '/sys/class/uio', source: emu.path('sys/class/uio') },
     { host: '/sys/kernel/config/target', source: emu.path('sys/kernel/config/target') },
   ];
@@ -107,7 +107,16 @@ export async function prepareTcmu(emu: EmulatorHandle, dir: string, logger: Logg
   devices.events.on('event', onEvent);
 
   const program = new ProgramTree();
-  const netlink = new TcmuNetlink({ devices, logger, describe: describeTcmu, quiesce: quiesceTcmu, attach: attachTcmu, accepts: (pid) => program.contains(pid) });
+  const netlink = new TcmuNetlink({
+    devices,
+    logger,
+    describe: describeTcmu,
+    quiesce: quiesceTcmu,
+    attach: attachTcmu,
+    deviceReplies: tcmuDeviceReplies,
+    accepts: (pid) => program.contains(pid),
+  });
+  const unpublishModule = publishTcmuModule(tree, netlink);
   const preload = [shim, process.env.LD_PRELOAD].filter(Boolean).join(':');
   return {
     binds,
@@ -119,6 +128,7 @@ export async function prepareTcmu(emu: EmulatorHandle, dir: string, logger: Logg
       removeHooks();
       devices.events.off('event', onEvent);
       await netlink.close();
+      await unpublishModule();
     },
   };
 }

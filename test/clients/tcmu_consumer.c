@@ -173,10 +173,10 @@ static void execute(struct tcmu_cmd_entry *ent, struct result *r) {
 
 static struct tcmu_cmd_entry *entry_at(uint32_t off) { return (struct tcmu_cmd_entry *)(mb_base + mb->cmdr_off + off); }
 
-/* tcmulib_command_complete(): the response goes into the entry at cmd_tail, PAD skipped. */
+/* tcmulib_command_complete(): the response goes into the entry at cmd_tail, PAD and TMR entries skipped. */
 static void complete(uint16_t cmd_id, const struct result *r) {
 	struct tcmu_cmd_entry *ent = entry_at(mb->cmd_tail);
-	if (tcmu_hdr_get_op(ent->hdr.len_op) == TCMU_OP_PAD) {
+	while (tcmu_hdr_get_op(ent->hdr.len_op) != TCMU_OP_CMD && mb->cmd_tail != mb->cmd_head) {
 		mb->cmd_tail = (mb->cmd_tail + tcmu_hdr_get_len(ent->hdr.len_op)) % mb->cmdr_size;
 		ent = entry_at(mb->cmd_tail);
 	}

@@ -19,6 +19,13 @@ const sh = (script: string) => run('bash', ['-c', script]);
 const small = { cmdAreaSize: 65536, dataAreaSize: 1 << 20, hba: 3, dev: 'disk1', cfgstring: '/var/tmp/x.img', devSize: 1 << 20 };
 
 describe('tcmu files', () => {
+  it('shows millisecond timeouts as the whole seconds they reach: 300 ms reads 1, never 0 (disabled)', async () => {
+    const inst = await t.emu.devices.plug({ model: 'tcmu', name: 'uio%d', options: { ...small, dev: 'ms', cmdTimeOutMs: 300, qfullTimeOutMs: 1500 } });
+    const d = t.path('sys/kernel/config/target/core/user_3/ms/attrib');
+    expect((await sh(`cat ${d}/cmd_time_out ${d}/qfull_time_out`)).stdout).toBe('1\n2\n');
+    await t.emu.devices.unplug(inst.name);
+  });
+
   it('publishes the uio and configfs files tcmu-runner reads, with the kernel formats', async () => {
     const inst = await t.emu.devices.plug({ model: 'tcmu', name: 'uio%d', options: small });
     const u = t.path(`sys/class/uio/${inst.name}`);
@@ -56,8 +63,12 @@ describe('tcmu files', () => {
     const bad = await sh(`echo 2 > ${d}/action/block_dev`);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/Invalid argument/);
-    expect((await sh(`echo 7 > ${d}/attrib/cmd_time_out && cat ${d}/attrib/cmd_time_out`)).stdout).toBe('7\n');
-    expect((await sh(`echo nope > ${d}/attrib/cmd_time_out`)).stderr).toMatch(/Invalid argument/);
+    // cmd_time_out cannot change while the device is exported (tcmu_cmd_time_out_store: EINVAL).
+    expect((await sh(`echo 7 > ${d}/attrib/cmd_time_out`)).stderr).toMatch(/Invalid argument/);
+    expect((await sh(`cat ${d}/attrib/cmd_time_out`)).stdout).toBe('30\n');
+    // nl_reply_supported takes a signed byte (kstrtos8).
+    expect((await sh(`echo -1 > ${d}/attrib/nl_reply_supported && cat ${d}/attrib/nl_reply_supported`)).stdout).toBe('-1\n');
+    expect((await sh(`echo 128 > ${d}/attrib/nl_reply_supported`)).stderr).toMatch(/Numerical result out of range/);
     // reset_ring is write-only (CONFIGFS_ATTR_WO): 0200, and reading it is EACCES even for root.
     expect((await sh(`stat -c %a ${d}/action/reset_ring ${d}/action/block_dev ${d}/attrib/hw_block_size`)).stdout).toBe('200\n644\n444\n');
     expect((await sh(`cat ${d}/action/reset_ring`)).stderr).toMatch(/Permission denied/);

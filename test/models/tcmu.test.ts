@@ -6,6 +6,7 @@
  * back-pressure when the data area is full, cmd_time_out, and unplug under
  * a 32-deep workload.
  */
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -180,12 +181,12 @@ describe('tcmu with a C consumer', () => {
     await until(() => state.ring.stats.inflight === 1, 5000, 'TUR in the ring');
     const map = Buffer.from(inst.regions[0]!.bytes.buffer, inst.regions[0]!.bytes.byteOffset, 128 + 64);
     map.writeUInt32LE(0xfffffc01, 128); // the entry's len_op: TCMU_OP_CMD with a length of 2^32 - 1024
-    map.writeUInt32LE(8, 64); // cmd_tail past it
+    map.writeUInt32LE(120, 64); // cmd_tail past it (where the entry as written ends)
     const broken = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_ring_broken');
     // The kick: tcmu_irqcontrol(), a 4-byte write to the uio node.
     const kick = await python(`import os,sys\nfd = os.open(sys.argv[1], os.O_RDWR)\nos.write(fd, (1).to_bytes(4, "little"))\nos.close(fd)`, [t.path(`dev/${inst.name}`)]);
     expect(kick.code, kick.stderr).toBe(0);
-    expect(await broken).toMatchObject({ reason: 'entry at 0 has length 4294966272, with 120 bytes queued' });
+    expect(await broken).toMatchObject({ reason: 'entry at 0 has len_op 0xfffffc01, written as 0x79' });
     expect(state.ring.stats).toMatchObject({ broken: true, inflight: 1 });
     expect(await t.emu.devices.action(inst.name, 'submit', { op: 'tur' })).toMatchObject({ outcome: 'rejected', status: 2 });
     const removed = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_removed');
@@ -195,14 +196,60 @@ describe('tcmu with a C consumer', () => {
   });
 
   it('takes a cmd_time_out beyond a Node timer (2^32-1 s), shows it as written, and does not fire it at once', async () => {
-    const d = await device({ cmdAreaSize: 65536, dataAreaSize: 1 << 20 }, ['--hold-opcode', '00']);
+    const d = await device({ cmdAreaSize: 65536, dataAreaSize: 1 << 20, cmdTimeOutMs: 4294967295 * 1000 }, ['--hold-opcode', '00']);
     const cfg = t.path('sys/kernel/config/target/core/user_0/cdevemu');
-    expect((await run('bash', ['-c', `echo 4294967295 > ${cfg}/attrib/cmd_time_out && cat ${cfg}/attrib/cmd_time_out`])).stdout).toBe('4294967295\n');
+    expect((await run('bash', ['-c', `cat ${cfg}/attrib/cmd_time_out`])).stdout).toBe('4294967295\n');
     const held = d.submit({ op: 'tur' });
     await until(() => d.state().ring.stats.inflight + d.state().ring.stats.expired === 1, 5000, 'TUR in the ring');
     // A timer past 2^31-1 ms would have fired after 1 ms: the TUR must still be in flight for reset_ring to end it.
     expect((await run('bash', ['-c', `echo 2 > ${cfg}/action/reset_ring`])).code).toBe(0);
     expect(await held).toMatchObject({ outcome: 'reset' });
+    await t.emu.devices.unplug(d.name);
+    await d.consumer.exited;
+  });
+
+  it('an initiator that aborts a command on its own timeout: ABORT TASK through the ring (tmr_notification), TASK ABORTED once cmd_time_out ends what the consumer holds', async () => {
+    const d = await device({ cmdAreaSize: 65536, dataAreaSize: 1 << 20, cmdTimeOutMs: 1000, tmrNotification: true }, ['--hold-opcode', '00']);
+    const tmrDone = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_tmr_done');
+    const r = (await d.submit({ op: 'tur', abortAfterMs: 100 })) as Result & { abort?: unknown };
+    expect(r).toMatchObject({ outcome: 'aborted', status: 0x40, statusName: 'TASK ABORTED' });
+    expect(r.abort).toEqual({ function: 'abort_task', inRing: [r.cmdId], fromQfull: 0, notified: true });
+    expect(await tmrDone).toMatchObject({ function: 'abort_task' });
+    // The consumer skips the TMR entry as libtcmu does: the device serves on.
+    expect(await d.submit({ op: 'read', lba: 0, blocks: 1 })).toMatchObject({ outcome: 'completed', status: 0 });
+    expect(d.state().ring.stats).toMatchObject({ broken: false, doubleEnds: 0 });
+    await t.emu.devices.unplug(d.name);
+    await d.consumer.exited;
+  });
+
+  it('takes write data from a file or base64 (2 MiB in one WRITE, past what hex in a JSON body holds), and exports what the workload acknowledged for an image check', async () => {
+    const size = 4 << 20;
+    const d = await device({ cmdAreaSize: 65536, dataAreaSize: 4 << 20 }, [], size);
+    const big = Buffer.alloc(2 << 20);
+    for (let i = 0; i < big.length; i += 4) big.writeUInt32LE(i * 2654435761 >>> 0, i);
+    const src = join(dir, 'big.bin');
+    await writeFile(src, big);
+    expect(await d.submit({ op: 'write', lba: 0, dataFile: src })).toMatchObject({ outcome: 'completed', status: 0 });
+    expect((await readFile(d.file)).subarray(0, big.length).equals(big)).toBe(true);
+    const small = big.subarray(0, 600 * 1024);
+    expect(await d.submit({ op: 'write', lba: 4096, dataBase64: small.toString('base64') })).toMatchObject({ status: 0 });
+    expect((await readFile(d.file)).subarray(4096 * 512, 4096 * 512 + small.length).equals(small)).toBe(true);
+    await expect(d.submit({ op: 'write', lba: 0, data: '00', dataFile: src })).rejects.toMatchObject({ code: 'EINVAL' });
+
+    // The workload's record against the image: every acknowledged chunk holds its write's pattern.
+    const done = t.waitEvent((e) => mine(d, e) && e.type === 'tcmu_workload_done');
+    await t.emu.devices.action(d.name, 'workload_start', { depth: 16, chunks: 64, maxCommands: 400, readPercent: 30 });
+    await done;
+    const out = join(dir, 'acked.jsonl');
+    expect(await t.emu.devices.action(d.name, 'workload_export', { path: out })).toMatchObject({ chunks: 64, path: out });
+    const image = await readFile(d.file);
+    const records = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { lba: number; blocks: number; state: string; sha256?: string });
+    const acked = records.filter((r) => r.state === 'acked');
+    expect(acked.length).toBeGreaterThan(30);
+    for (const r of acked) {
+      const bytes = image.subarray(r.lba * 512, (r.lba + r.blocks) * 512);
+      expect(createHash('sha256').update(bytes).digest('hex'), `chunk at LBA ${r.lba}`).toBe(r.sha256);
+    }
     await t.emu.devices.unplug(d.name);
     await d.consumer.exited;
   });
@@ -220,6 +267,12 @@ describe('tcmu with a C consumer', () => {
     expect((await run('bash', ['-c', `echo 2 > ${cfg}/action/reset_ring`])).code).toBe(0);
     expect(await held).toMatchObject({ outcome: 'reset', status: 2, sense: { key: 2, asc: 0x08 } });
     expect(d.state().ring.stats).toMatchObject({ inflight: 0, head: 0, tail: 0 });
+    // Each write is recorded, in order, as a consumer's reopen would be.
+    const recorded = t.api.events({ device: d.name, generation: d.inst.generation }).filter((e) => e.type === 'tcmu_block_dev' || e.type === 'tcmu_reset_ring');
+    expect(recorded).toMatchObject([
+      { type: 'tcmu_block_dev', blocked: true },
+      { type: 'tcmu_reset_ring', level: 2, failed: 1 },
+    ]);
     await t.emu.devices.unplug(d.name);
     await d.consumer.exited;
   });

@@ -4,7 +4,7 @@
  * file:line: field line. No mount, no root.
  */
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SourceDocument } from '../../src/config/index.js';
 import { CORE_EVENT_FIELDS } from '../../src/core/events.js';
@@ -73,9 +73,17 @@ describe('scenario schema', () => {
     ],
   ]);
 
+  it('reads an unplug step with a notice bound and in the background', () => {
+    const sc = read('devices: [{ model: tcmu, name: uio0 }]\ntimeline:\n  - unplug: { device: uio0, noticeTimeout: 5s, background: true }\n  - expect: { released: uio0, within: 2s }\n');
+    expect(sc.timeline[0]).toMatchObject({ step: { kind: 'unplug', device: 'uio0', noticeTimeoutMs: 5000, background: true }, title: 'unplug uio0 (background)' });
+  });
+
   it('reads the example scenarios, and their names and filters check', () => {
-    for (const name of ['uio-unplug', 'uio-restart', 'tcmu-runner-kernel-order', 'tcmu-runner-surprise', 'tcmu-runner-sigterm-hang']) {
-      const file = join(import.meta.dirname, '../../examples/scenarios', `${name}.yaml`);
+    const dir = join(import.meta.dirname, '../../examples/scenarios');
+    const names = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    expect(names.length).toBeGreaterThan(8);
+    for (const name of names) {
+      const file = join(dir, name);
       expect(() => checkScenario(readScenario(SourceDocument.parse(readFileSync(file, 'utf8'), file), '/'), [], eventCatalog(builtinModels))).not.toThrow();
     }
   });

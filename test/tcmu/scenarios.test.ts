@@ -2,7 +2,10 @@
  * The tcmu-runner example scenarios through `cdevemu run` (the built CLI),
  * with the real tcmu-runner: kernel-order removal passes; surprise removal
  * fails naming tcmu-runner's pid and the fd it holds; SIGTERM after it
- * hangs and is killed within the scenario's bound. Around every run the
+ * hangs and is killed within the scenario's bound; an orderly unplug with
+ * tcmu-runner stopped passes once it is continued; a replug after a
+ * surprise removal leaks generation 2; REMOVED_DEVICE with commands in its
+ * I/O queue deadlocks it; a LUN RESET through the ring is marked unknown. Around every run the
  * host's /dev, /sys/class, /run and /etc are listed: nothing may change,
  * and nothing of the run (process, mount, namespace) may outlive it.
  */
@@ -67,5 +70,66 @@ describe('tcmu-runner example scenarios', () => {
     expect(r.stdout).toContain('program was killed by SIGKILL');
     const total = Number(/\[\s*([\d.]+)s\] program was killed/.exec(r.stdout)?.[1]);
     expect(total).toBeLessThan(30); // the scenario's timeout
+  });
+
+  it('an orderly unplug waits, step by step, for tcmu-runner stopped past cmd_time_out; continued, it answers and lets go', async () => {
+    const r = await runExample('stopped-unplug');
+    const at = (line: string): number => r.stdout.indexOf(line);
+    const order = [
+      'ok    wait event {"type":"tcmu_draining","device":"uio0"}',
+      'ok    wait event {"type":"tcmu_cmd_timeout","device":"uio0"}',
+      'ok    wait event {"type":"tcmu_quiesced","device":"uio0","outstanding":0}',
+      'ok    wait event {"type":"netlink_sent","device":"uio0","cmd":"REMOVED_DEVICE"}',
+      'ok    signal SIGCONT to the program',
+      'ok    wait event {"type":"netlink_done","device":"uio0","cmd":"REMOVED_DEVICE_DONE","status":0}',
+      'ok    expect 0 lateRelease(s) on uio0',
+      'ok    unplug uio0 (background) ended',
+    ];
+    for (const line of order) expect(at(line), `${line}\n${r.stdout}`).toBeGreaterThan(0);
+    expect(order.map(at)).toEqual([...order.map(at)].sort((a, b) => a - b));
+    expect(r.stdout).toMatch(/^PASS /m);
+    expect(r.code).toBe(0);
+  });
+
+  it('a replug after a surprise removal: REMOVED_DEVICE closes the stale generation, and generation 2 is leaked', async () => {
+    const r = await runExample('replug-leak');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('ok    wait event {"type":"netlink_done","device":"uio0","cmd":"REMOVED_DEVICE_DONE","status":0}');
+    expect(r.stdout).toContain('FAIL  expect uio0 released within 3000ms');
+    expect(r.stdout).toMatch(new RegExp(`pid ${r.pid} \\(tcmu-runner\\) holds fd \\d+ \\(${r.scratch}/mnt/dev/uio0 \\(deleted\\)\\) on generation 2,`));
+    expect(r.stdout).not.toMatch(/on generation 1,/);
+  });
+
+  it('REMOVED_DEVICE with commands in its I/O queue (after cmd_time_out, the kernel order) deadlocks tcmu-runner: no DONE, killed', async () => {
+    const r = await runExample('removed-deadlock');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('ok    wait event {"type":"tcmu_quiesced","device":"uio0","outstanding":0}');
+    expect(r.stdout).toContain('ok    signal SIGCONT to the program');
+    expect(r.stdout).toContain('FAIL  wait event {"type":"netlink_done","device":"uio0","cmd":"REMOVED_DEVICE_DONE","status":0}');
+    expect(r.stdout).toContain('program was killed by SIGKILL');
+  });
+
+  it('a LUN RESET through the ring: tcmu-runner 1.5.4 marks the TMR entry unknown and passes it with its next completion', async () => {
+    const r = await runExample('tmr');
+    expect(r.stdout).toContain('ok    wait event {"type":"tcmu_tmr_done","device":"uio0","function":"lun_reset"}');
+    expect(r.stdout).toContain('ok    wait event {"type":"tcmu_tmr_reaped","device":"uio0","function":"lun_reset","unknownOp":true}');
+    expect(r.stdout).toMatch(/^PASS /m);
+    expect(r.code).toBe(0);
+  });
+
+  it('a lost REMOVED_DEVICE, unstuck with block_netlink and reset_netlink: the device goes, and tcmu-runner, never told, holds it', async () => {
+    const r = await runExample('lost-removed');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('ok    wait event {"type":"netlink_done","device":"uio0","cmd":"REMOVED_DEVICE_DONE","status":-4}');
+    expect(r.stdout).toMatch(new RegExp(`pid ${r.pid} \\(tcmu-runner\\) holds fd \\d+ \\(${r.scratch}/mnt/dev/uio0 \\(deleted\\)\\) on generation 1,`));
+  });
+
+  it('tcmu-runner restarted under a workload reopens its device (block_dev, reset_ring) and keeps every acknowledged write, judged by value', async () => {
+    const r = await runExample('restart');
+    expect(r.stdout).toMatch(/started .* \(pid \d+, instance 2\)/);
+    expect(r.stdout).toContain('ok    expect event {"type":"tcmu_reset_ring","device":"uio0"}: count == 1; level == 1');
+    expect(r.stdout).toContain('ok    expect result after: verifyErrors == 0, lost == 0, acknowledgedWrites > 0, verifiedReads > 0, completed >= 200');
+    expect(r.stdout).toMatch(/^PASS /m);
+    expect(r.code).toBe(0);
   });
 });

@@ -14,6 +14,8 @@
 export const TCMU_MAILBOX_VERSION = 2;
 export const TCMU_MAILBOX_FLAG_CAP_OOOC = 1 << 0;
 export const TCMU_MAILBOX_FLAG_CAP_READ_LEN = 1 << 1;
+/** TMR notifications (tcmu_configure_device sets it; entries come only with attrib/tmr_notification 1). */
+export const TCMU_MAILBOX_FLAG_CAP_TMR = 1 << 2;
 
 /** struct tcmu_mailbox field offsets. */
 export const MB_VERSION = 0;
@@ -27,6 +29,7 @@ export const CMDR_OFF = 128;
 
 export const TCMU_OP_PAD = 0;
 export const TCMU_OP_CMD = 1;
+export const TCMU_OP_TMR = 2;
 export const TCMU_OP_MASK = 0x7;
 /** TCMU_OP_ALIGN_SIZE: every entry length is a multiple of sizeof(__u64). */
 export const TCMU_OP_ALIGN_SIZE = 8;
@@ -54,6 +57,29 @@ export const RSP_SENSE_BUFFER = 16;
 export const TCMU_SENSE_BUFFERSIZE = 96;
 /** sizeof(struct tcmu_cmd_entry). */
 export const CMD_ENTRY_SIZE = 112;
+
+/** struct tcmu_tmr_entry (packed), relative to the entry: hdr, tmr_type, two pads, cmd_cnt, two u64 pads, then cmd_ids[] (u16). */
+export const TMR_TYPE = 8;
+export const TMR_CMD_CNT = 12;
+export const TMR_CMD_IDS = 32;
+
+/** TCMU_TMR_*: the task management function an entry reports (tcmu_tmr_type()). */
+export const TcmuTmr = {
+  UNKNOWN: 0,
+  ABORT_TASK: 1,
+  ABORT_TASK_SET: 2,
+  CLEAR_ACA: 3,
+  CLEAR_TASK_SET: 4,
+  LUN_RESET: 5,
+  TARGET_WARM_RESET: 6,
+  TARGET_COLD_RESET: 7,
+  LUN_RESET_PRO: 128,
+} as const;
+
+/** queue_tmr_ring(): the entry with its ids, 8-byte aligned. */
+export function tmrSize(cmdCnt: number): number {
+  return roundUp(TMR_CMD_IDS + 2 * cmdCnt, TCMU_OP_ALIGN_SIZE);
+}
 
 /** The kernel's defaults: an 8 MiB command area (mailbox included) and DATA_AREA_PAGES_DEF (256Ki) pages of data. */
 export const CMDR_SIZE_DEF = 8 * 1024 * 1024;

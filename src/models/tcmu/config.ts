@@ -30,6 +30,8 @@ export interface TcmuConfig {
   serial: string;
   /** attrib/emulate_write_cache. */
   writeCache: boolean;
+  /** attrib/tmr_notification (TCMU_DEV_BIT_TMR_NOTIFY). */
+  tmrNotification: boolean;
 }
 
 /**
@@ -48,6 +50,8 @@ export interface TcmuConsumers {
   reconfigure(r: TcmuReconfig): Promise<void>;
   /** Whether a registered consumer answers events with *_DONE (SET_FEATURES' SUPP_KERN_CMD_REPLY). */
   replySupported(): boolean;
+  /** The device's netlink actions (netlink_send, netlink_fault, netlink_release, netlink_faults_clear: src/tcmu/netlink.ts). */
+  action(name: string, arg: Record<string, unknown>): Promise<unknown>;
 }
 
 const MODEL = 'tcmu';
@@ -68,6 +72,7 @@ export function tcmuConfig(options: unknown): TcmuConfig {
     maxDataAreaMB: 'number',
     dataAreaSize: 'number',
     serial: 'string',
+    tmrNotification: 'boolean',
   });
   const dev = o.dev ?? 'cdevemu';
   if (dev === '' || dev.includes('/')) throw new Errno('EINVAL', `${MODEL}: option dev must be a non-empty name without '/'`);
@@ -90,12 +95,14 @@ export function tcmuConfig(options: unknown): TcmuConfig {
     devSize: intOption(MODEL, 'devSize', o.devSize, 64 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
     hwBlockSize,
     hwMaxSectors: intOption(MODEL, 'hwMaxSectors', o.hwMaxSectors, 128, 1, 0xffffffff),
-    cmdTimeOutMs: intOption(MODEL, 'cmdTimeOutMs', o.cmdTimeOutMs, 30_000, 0, 2 ** 31 - 1),
+    // attrib/cmd_time_out is a u32 of seconds.
+    cmdTimeOutMs: intOption(MODEL, 'cmdTimeOutMs', o.cmdTimeOutMs, 30_000, 0, 0xffffffff * 1000),
     qfullTimeOutMs: intOption(MODEL, 'qfullTimeOutMs', o.qfullTimeOutMs, -1, -1, 2 ** 31 - 1),
     maxDataAreaMB: Math.max(1, Math.floor(dataSize / (1024 * 1024))),
     layout: ringLayout(cmdAreaSize, dataSize),
     serial: o.serial ?? `cdevemu-${hba}-${dev}`,
     writeCache: false,
+    tmrNotification: o.tmrNotification ?? false,
   };
 }
 

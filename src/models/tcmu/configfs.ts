@@ -9,11 +9,13 @@
  *                        then tcmu_show_configfs_dev_params() ("... Size: N ...")
  *   enable               1 (the device is configured)
  *   control              write-only: "key=value,..." (tcmu_set_configfs_dev_params)
- *   attrib/...           hw_block_size, hw_max_sectors, hw_queue_depth, cmd_time_out (rw),
- *                        qfull_time_out (rw), max_data_area_mb, dev_config (rw), dev_size (rw),
- *                        nl_reply_supported (1 once a consumer answers with *_DONE),
- *                        emulate_write_cache (rw); a write of the
- *                        three rw ones asks the daemon first (RECONFIG_DEVICE)
+ *   attrib/...           hw_block_size, hw_max_sectors, hw_queue_depth, cmd_time_out
+ *                        (rw, but EINVAL: the device is exported), qfull_time_out (rw),
+ *                        max_data_area_mb, dev_config (rw), dev_size (rw),
+ *                        nl_reply_supported (rw), emulate_write_cache (rw),
+ *                        tmr_notification (rw); a write of
+ *                        dev_config, dev_size, emulate_write_cache asks the daemon
+ *                        first (RECONFIG_DEVICE)
  *   action/block_dev     rw: "blocked"/"unblocked"; 1 blocks, 0 unblocks (tcmu_block_dev_store)
  *   action/reset_ring    write-only: 1 or 2 (tcmu_reset_ring_store)
  *   alua/                a group directory (its default_tg_pt_gp is not emulated)
@@ -24,6 +26,7 @@ import { SYS_DIR } from '../../devio.js';
 import type { Attribute } from '../../core/index.js';
 import { uioAttributes } from '../uio.js';
 import { configfsDir, uioName, type TcmuReconfig } from './config.js';
+import { blockDev, resetRing } from './device-actions.js';
 import type { TcmuInstance } from './model.js';
 
 /**
@@ -42,11 +45,19 @@ export function kstrtoul(text: string, max: number): number {
   return v;
 }
 
-/** kstrtos32: like kstrtoul with a sign. */
-function kstrtos32(text: string): number {
-  const t = text.endsWith('\n') ? text.slice(0, -1) : text;
-  return t.startsWith('-') ? -kstrtoul(t.slice(1), 0x80000000) : kstrtoul(t, 0x7fffffff);
+/** kstrtos32 / kstrtos8: like kstrtoul with a sign. */
+function kstrtos(text: string, bits: 8 | 32): number {
+  const t = text.split('\0')[0]!;
+  const max = 2 ** (bits - 1);
+  return t.startsWith('-') ? -kstrtoul(t.slice(1), max) : kstrtoul(t, max - 1);
 }
+
+/**
+ * A timeout in seconds as the kernel shows it. The model takes milliseconds
+ * (for tests); the kernel's are whole seconds, so a part of a second shows
+ * as the next whole one: 300 ms must not read "0", which means "disabled".
+ */
+const seconds = (ms: number): number => Math.ceil(ms / 1000);
 
 const line = (v: string | number): string => `${v}\n`;
 
@@ -90,8 +101,15 @@ export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
       },
     },
     // The kernel copies tcmu_kern_cmd_reply_supported (a daemon's SET_FEATURES) in at
-    // configure time; here it follows the consumers registered now, whose replies unplug waits for.
-    [`${d}/attrib/nl_reply_supported`]: () => line(s().consumers?.replySupported() ? 1 : 0),
+    // configure time; here, until written, it follows the consumers registered now.
+    // Written (tcmu_nl_reply_supported_store, kstrtos8), a value <= 0 stops the
+    // device's events waiting for replies (tcmu_wait_genl_cmd_reply()).
+    [`${d}/attrib/nl_reply_supported`]: {
+      show: () => line(s().nlReplySupported ?? (s().consumers?.replySupported() ? 1 : 0)),
+      store: (text) => {
+        s().nlReplySupported = kstrtos(text, 8);
+      },
+    },
     [`${d}/attrib/emulate_write_cache`]: {
       show: () => line(c().writeCache ? 1 : 0),
       store: async (text) => {
@@ -102,19 +120,30 @@ export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
       },
     },
     [`${d}/attrib/cmd_time_out`]: {
-      show: () => line(Math.floor(c().cmdTimeOutMs / 1000)),
-      store: (text) => {
-        c().cmdTimeOutMs = kstrtoul(text, 0xffffffff) * 1000;
-        s().ring.setTimeouts(c());
+      show: () => line(seconds(c().cmdTimeOutMs)),
+      // tcmu_cmd_time_out_store(): "Unable to set tcmu cmd_time_out while
+      // exports exist"; the emulated device is always exported to its initiator.
+      store: () => {
+        throw new Errno('EINVAL');
       },
     },
     [`${d}/attrib/qfull_time_out`]: {
-      show: () => line(c().qfullTimeOutMs <= 0 ? c().qfullTimeOutMs : Math.floor(c().qfullTimeOutMs / 1000)),
+      show: () => line(c().qfullTimeOutMs <= 0 ? c().qfullTimeOutMs : seconds(c().qfullTimeOutMs)),
       store: (text) => {
-        const v = kstrtos32(text);
+        const v = kstrtos(text, 32);
         if (v < -1) throw new Errno('EINVAL');
         c().qfullTimeOutMs = v < 0 ? -1 : v * 1000;
         s().ring.setTimeouts(c());
+      },
+    },
+    // tcmu_tmr_notification_store(): kstrtou8, 0 or 1.
+    [`${d}/attrib/tmr_notification`]: {
+      show: () => line(c().tmrNotification ? 1 : 0),
+      store: (text) => {
+        const v = kstrtoul(text, 255);
+        if (v > 1) throw new Errno('EINVAL');
+        c().tmrNotification = v === 1;
+        s().ring.setTmrNotification(v === 1);
       },
     },
     [`${d}/action/block_dev`]: {
@@ -122,14 +151,14 @@ export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
       store: (text) => {
         const v = kstrtoul(text, 255);
         if (v > 1) throw new Errno('EINVAL');
-        s().ring.block(v === 1);
+        blockDev(inst, v === 1);
       },
     },
     [`${d}/action/reset_ring`]: {
       store: (text) => {
         const v = kstrtoul(text, 255);
         if (v !== 1 && v !== 2) throw new Errno('EINVAL');
-        s().ring.reset(v);
+        resetRing(inst, v);
       },
     },
     [`${d}/alua`]: SYS_DIR,

@@ -3,8 +3,15 @@
  * status, decoded sense, data in and latency, the way a SCSI midlayer sees
  * a command end. The ring does the transport; this measures and decodes.
  */
-import type { Completion, Outcome, TcmuRing } from './ring.js';
+import type { Completion, Outcome, TcmuRing, TmrResult } from './ring.js';
 import { decodeSense, type ScsiRequest, type Sense } from './scsi.js';
+
+/** An initiator's own timeout on a command (the SCSI midlayer's): past it, it aborts the command (ABORT TASK). */
+export interface CommandOptions {
+  abortAfterMs?: number;
+  /** Told when the abort is sent, with what it found. */
+  onAbort?: (tmr: TmrResult) => void;
+}
 
 export interface CommandResult {
   cmdId: number;
@@ -17,9 +24,14 @@ export interface CommandResult {
   latencyMs: number;
 }
 
-export async function runCommand(ring: TcmuRing, req: ScsiRequest): Promise<CommandResult> {
+export async function runCommand(ring: TcmuRing, req: ScsiRequest, o: CommandOptions = {}): Promise<CommandResult> {
   const started = performance.now();
-  const c: Completion = await ring.submit(req);
+  const handle: { abort?: () => TmrResult } = {};
+  const ending = ring.submit(req, handle);
+  let timer: NodeJS.Timeout | undefined;
+  if (o.abortAfterMs !== undefined) timer = setTimeout(() => o.onAbort?.(handle.abort!()), o.abortAfterMs);
+  const c: Completion = await ending;
+  clearTimeout(timer);
   return {
     cmdId: c.cmdId,
     outcome: c.outcome,

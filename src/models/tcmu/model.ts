@@ -18,12 +18,13 @@
 import { Errno } from '../../errno.js';
 import type { DeviceModel, Instance } from '../../core/index.js';
 import { uioModel, type UioState } from '../uio.js';
-import { TCMU_MAILBOX_VERSION } from './abi.js';
+import { TCMU_MAILBOX_VERSION, TCMU_UFLAG_UNKNOWN_OP } from './abi.js';
+import { tmrName } from './tmr.js';
 import { tcmuActions } from './actions.js';
 import { backstoreKey, tcmuConfig, uioName, type TcmuConfig, type TcmuConsumers } from './config.js';
 import { tcmuAttributes } from './configfs.js';
 import { TcmuRing } from './ring.js';
-import { ackedContent, WORKLOAD_REPORT_FIELDS, type Workload } from './workload.js';
+import { ackedKey, WORKLOAD_REPORT_FIELDS, type Workload } from './workload.js';
 
 export interface TcmuState extends UioState {
   config: TcmuConfig;
@@ -36,6 +37,8 @@ export interface TcmuState extends UioState {
    * kernel's multicast finds no listener: a reconfiguration fails ESRCH.
    */
   consumers: TcmuConsumers | null;
+  /** attrib/nl_reply_supported as written (kstrtos8); null until then: it follows the consumers' SET_FEATURES. */
+  nlReplySupported: number | null;
 }
 
 export type TcmuInstance = Instance<TcmuState>;
@@ -60,6 +63,8 @@ export const tcmuModel: DeviceModel<TcmuState> = {
       notify: () => raiseIrq(inst, undefined), // uio_event_notify()
       onExpired: (e) => inst.emit('tcmu_cmd_timeout', e),
       onBroken: (reason) => inst.emit('tcmu_ring_broken', { reason }),
+      tmrNotification: config.tmrNotification,
+      onTmrReaped: (e) => inst.emit('tcmu_tmr_reaped', { function: tmrName(e.type), cmdIds: e.cmdIds, uflags: e.uflags, unknownOp: (e.uflags & TCMU_UFLAG_UNKNOWN_OP) !== 0 }),
     });
     return {
       count: 0,
@@ -73,6 +78,7 @@ export const tcmuModel: DeviceModel<TcmuState> = {
       workload: null,
       opened: false,
       consumers: null,
+      nlReplySupported: null,
     };
   },
   attributes: (inst) => tcmuAttributes(inst),
@@ -101,7 +107,7 @@ export const tcmuModel: DeviceModel<TcmuState> = {
     s.workload?.markRemoval();
     const ended = s.ring.remove();
     const report = await s.workload?.finish();
-    if (s.workload) ackedContent.set(backstoreKey(s.config), s.workload.acked());
+    if (s.workload) inst.modelData.set(ackedKey(backstoreKey(s.config)), s.workload.acked());
     // The verdicts at top level, so a scenario's `wait: {event: {type: tcmu_removed, lost: 0}}` can check them.
     inst.emit('tcmu_removed', {
       endedByRemoval: ended.ended.length,
@@ -115,12 +121,22 @@ export const tcmuModel: DeviceModel<TcmuState> = {
   events: {
     tcmu_cmd_timeout: ['cmdId', 'opcode', 'where'],
     tcmu_ring_broken: ['reason'],
+    tcmu_block_dev: ['blocked'],
+    tcmu_reset_ring: ['level', 'failed'],
+    tcmu_tmr: ['function', 'inRing', 'fromQfull', 'notified'],
+    tcmu_tmr_done: ['function', 'waitedMs'],
+    tcmu_tmr_reaped: ['function', 'cmdIds', 'uflags', 'unknownOp'],
     tcmu_workload_done: WORKLOAD_REPORT_FIELDS,
     tcmu_removed: ['endedByRemoval', 'doubleEnds', 'lost', 'verifyErrors', 'commands', 'workload', 'workloadAtRemoval'],
     // Recorded on the device by --preset tcmu (src/tcmu/device.ts, src/tcmu/netlink.ts).
-    tcmu_quiesced: ['waitedMs', 'outstanding'],
+    tcmu_draining: ['inflight', 'qfull', 'expired', 'cmdTimeOutMs', 'boundMs'],
+    tcmu_quiesced: ['waitedMs', 'outstanding', 'expired'],
     netlink_sent: ['cmd', 'deviceId', 'ports'],
     netlink_timeout: ['cmd', 'deviceId', 'waitedMs'],
     netlink_done: ['cmd', 'deviceId', 'status', 'port'],
+    netlink_refused: ['cmd', 'deviceId', 'errno', 'executing'],
+    netlink_fault: ['message', 'deviceId', 'mode'],
+    netlink_registered: ['port', 'pid', 'replies'],
+    netlink_blocked: ['blocked'],
   },
 };

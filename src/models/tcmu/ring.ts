@@ -5,10 +5,14 @@
  * userspace completed; commands that find no room wait on the qfull queue;
  * per-command deadlines, tcmu_block_dev() and tcmu_reset_ring().
  *
- * Like the kernel it never trusts offsets userspace writes (the "UAM"
- * rule): cmd_head is kept privately and only published, cmd_tail is
- * checked before it is used, and an entry whose cmd_id is unknown marks
- * the ring broken (tcmu_handle_completions: "ring is broken").
+ * Like the kernel it never trusts offsets or sizes userspace can write
+ * (the SECURITY note and "UAM" comments of target_core_user.c): cmd_head
+ * is kept privately and only published; cmd_tail must lie within the span
+ * of entries handed out and not yet reaped, on an entry's boundary; each
+ * entry's len_op must be the one written when it was queued (the walk
+ * uses the recorded size, never the shared one); an entry whose cmd_id is
+ * unknown marks the ring broken (tcmu_handle_completions: "ring is
+ * broken"). Only data (status, sense, read_len, data in) is read back.
  */
 import {
   CMDR_OFF,
@@ -32,16 +36,22 @@ import {
   RSP_SENSE_BUFFER,
   TCMU_MAILBOX_FLAG_CAP_OOOC,
   TCMU_MAILBOX_FLAG_CAP_READ_LEN,
+  TCMU_MAILBOX_FLAG_CAP_TMR,
   TCMU_MAILBOX_VERSION,
-  TCMU_OP_ALIGN_SIZE,
   TCMU_OP_CMD,
   TCMU_OP_MASK,
   TCMU_OP_PAD,
+  TCMU_OP_TMR,
   TCMU_SENSE_BUFFERSIZE,
   TCMU_UFLAG_READ_LEN,
   TCMU_UFLAG_UNKNOWN_OP,
   baseCmdSize,
   cmdSize,
+  TMR_CMD_CNT,
+  TMR_CMD_IDS,
+  TMR_TYPE,
+  tmrSize,
+  TcmuTmr,
   DATA_BLOCK_SIZE,
   type RingLayout,
 } from './abi.js';
@@ -51,6 +61,7 @@ import {
   LUN_COMM_FAILURE,
   SAM_STAT_BUSY,
   SAM_STAT_CHECK_CONDITION,
+  SAM_STAT_TASK_ABORTED,
   SAM_STAT_TASK_SET_FULL,
   senseLength,
   type ScsiRequest,
@@ -64,9 +75,11 @@ import {
  * - busy: the device was blocked, or blocking failed it on the qfull queue (run_qfull_queue(fail), BUSY), or reset_ring 1;
  * - reset: reset_ring 2 failed it (CHECK CONDITION);
  * - rejected: too big for the ring or the data area (TCM_INVALID_CDB_FIELD), or the ring is broken;
- * - removed: the device was unplugged with it queued or in flight (see TcmuRing.remove).
+ * - removed: the device was unplugged with it queued or in flight (see TcmuRing.remove);
+ * - aborted: a task management function aborted it (TcmuRing.taskManagement): it ends
+ *   when userspace completes it or its cmd_time_out passes, TASK ABORTED, its result discarded.
  */
-export type Outcome = 'completed' | 'timed_out' | 'queue_full' | 'busy' | 'reset' | 'rejected' | 'removed';
+export type Outcome = 'completed' | 'timed_out' | 'queue_full' | 'busy' | 'reset' | 'rejected' | 'removed' | 'aborted';
 
 export interface Completion {
   cmdId: number;
@@ -118,14 +131,40 @@ export interface RingOptions {
   onExpired?: (e: { cmdId: number; opcode: number; where: 'ring' | 'qfull' }) => void;
   /** The ring was found broken (the kernel's pr_err "ring is broken"); commands fail until reset_ring. */
   onBroken?: (reason: string) => void;
+  /** attrib/tmr_notification: task management functions reach userspace as TMR entries. */
+  tmrNotification?: boolean;
+  /** A TMR entry was reaped: what userspace left in its uflags (TCMU_UFLAG_UNKNOWN_OP: it did not know the entry). */
+  onTmrReaped?: (e: { type: number; cmdIds: number[]; uflags: number }) => void;
+}
+
+/** What a task management function did (TcmuRing.taskManagement). */
+export interface TmrResult {
+  /** Ids of the aborted commands userspace holds (the TMR entry's cmd_ids). */
+  inRing: number[];
+  /** Aborted commands that were waiting for ring space: ended at once, TASK ABORTED. */
+  fromQfull: number;
+  /** A TMR entry was queued (tmr_notification on). */
+  notified: boolean;
+  /** Settles when every aborted command has ended: the function is complete. */
+  done: Promise<void>;
 }
 
 /**
- * A command's deadline. The kernel takes timeouts up to 2^32-1 s; a Node
- * timer runs at most 2^31-1 ms (~24.8 days) and fires at once beyond that,
- * so longer ones wait that long.
+ * A command's deadline, as tcmu_setup_cmd_timer() sets it:
+ * round_jiffies_up(jiffies + msecs_to_jiffies(tmo)), a whole second of the
+ * clock, on the device's cmd_timer (or qfull_timer), whose handler
+ * (check_timedout_devices) ends every command past its deadline. So a
+ * timeout ends at the first whole second after it runs out, and commands
+ * queued within the same second end together. The wall clock stands in
+ * for jiffies. The kernel takes timeouts up to 2^32-1 s; a Node timer runs
+ * at most 2^31-1 ms (~24.8 days) and fires at once beyond that, so longer
+ * ones wait that long.
  */
-const deadline = (fn: () => void, ms: number): NodeJS.Timeout => setTimeout(fn, Math.min(ms, 2 ** 31 - 1));
+function deadline(fn: () => void, ms: number): NodeJS.Timeout {
+  const now = Date.now();
+  const at = Math.ceil((now + ms) / 1000) * 1000;
+  return setTimeout(fn, Math.min(at - now, 2 ** 31 - 1));
+}
 
 /** drivers/target/target_core_user.c TCMU_TIME_OUT: the qfull wait when neither timeout is set. */
 const TCMU_TIME_OUT_MS = 30_000;
@@ -137,6 +176,8 @@ interface RingCmd {
   iovs: Iovec[];
   dataLength: number;
   expired: boolean;
+  /** A task management function aborted it (CMD_T_ABORTED). */
+  aborted: boolean;
   /** Set when it expires: settles its Completion's entryReleased. */
   released?: () => void;
   timer: NodeJS.Timeout | null;
@@ -155,7 +196,13 @@ export class TcmuRing {
   private lastCleaned = 0;
   private readonly commands = new Map<number, RingCmd>();
   private readonly qfull: RingCmd[] = [];
-  private nextId = 1;
+  /**
+   * The len_op of every entry between lastCleaned and head, by ring offset,
+   * as written: what the walk follows, and what the shared copy must still say.
+   */
+  private readonly written = new Map<number, number>();
+  /** Every id below this one is in use (allocId's search starts here). */
+  private idFloor = 1;
   blocked = false;
   broken = false;
   private removed = false;
@@ -165,6 +212,12 @@ export class TcmuRing {
   pads = 0;
   /** The longest the qfull queue has been (ring-full back-pressure seen). */
   maxQfull = 0;
+  /** drained() callers, resolved once nothing is outstanding. */
+  private drainWaiters: (() => void)[] = [];
+  /** TMR entries waiting for ring space (udev->tmr_queue). */
+  private tmrQueue: { type: number; ids: number[] }[] = [];
+  /** What each TMR entry in the ring carries, by ring offset, for its report when reaped. */
+  private readonly tmrs = new Map<number, { type: number; ids: number[] }>();
 
   constructor(
     private readonly mem: Uint8Array,
@@ -175,7 +228,7 @@ export class TcmuRing {
     this.data = new DataArea(layout.dataOff, layout.dataSize);
     // tcmu_configure_device(): the mailbox userspace checks first.
     this.view.setUint16(MB_VERSION, TCMU_MAILBOX_VERSION, true);
-    this.view.setUint16(MB_FLAGS, TCMU_MAILBOX_FLAG_CAP_OOOC | TCMU_MAILBOX_FLAG_CAP_READ_LEN, true);
+    this.view.setUint16(MB_FLAGS, TCMU_MAILBOX_FLAG_CAP_OOOC | TCMU_MAILBOX_FLAG_CAP_READ_LEN | TCMU_MAILBOX_FLAG_CAP_TMR, true);
     this.view.setUint32(MB_CMDR_OFF, CMDR_OFF, true);
     this.view.setUint32(MB_CMDR_SIZE, layout.cmdrSize, true);
     this.publishHead(0);
@@ -201,16 +254,45 @@ export class TcmuRing {
     };
   }
 
+  /** Commands that have not ended: in the ring (expired ones have ended) or waiting for room. */
+  private outstanding(): number {
+    let n = this.qfull.length;
+    for (const c of this.commands.values()) if (!c.expired) n++;
+    return n;
+  }
+
+  /**
+   * Resolves once every command submitted so far has ended, however it
+   * ended (completed, cmd_time_out, qfull_time_out, failed): what the
+   * target core waits for before a backstore is destroyed (its LUNs
+   * unlinked, their commands drained). An expired command whose entry is
+   * still in the ring has ended for LIO (tcmu_check_expired_ring_cmd
+   * completed it), so it does not hold the drain.
+   */
+  drained(): Promise<void> {
+    if (this.outstanding() === 0) return Promise.resolve();
+    return new Promise((r) => this.drainWaiters.push(r));
+  }
+
+  private checkDrained(): void {
+    if (!this.drainWaiters.length || this.outstanding() > 0) return;
+    for (const r of this.drainWaiters.splice(0)) r();
+  }
+
   /** attrib/cmd_time_out and qfull_time_out: they apply to commands queued from now on, as the kernel arms timers at queue time. */
   setTimeouts(t: { cmdTimeOutMs: number; qfullTimeOutMs: number }): void {
     this.opts.cmdTimeOutMs = t.cmdTimeOutMs;
     this.opts.qfullTimeOutMs = t.qfullTimeOutMs;
   }
 
-  /** tcmu_queue_cmd(): settles when the command ends, however it ends. */
-  submit(req: ScsiRequest): Promise<Completion> {
+  /**
+   * tcmu_queue_cmd(): settles when the command ends, however it ends.
+   * `handle.abort`, once set, aborts this command (ABORT TASK) wherever it is.
+   */
+  submit(req: ScsiRequest, handle?: { abort?: () => TmrResult }): Promise<Completion> {
     return new Promise((settle) => {
-      const cmd: RingCmd = { req, cmdId: 0, blocks: [], iovs: [], dataLength: dataLength(req), expired: false, timer: null, settled: false, settle };
+      const cmd: RingCmd = { req, cmdId: 0, blocks: [], iovs: [], dataLength: dataLength(req), expired: false, aborted: false, timer: null, settled: false, settle };
+      if (handle) handle.abort = () => this.abort(TcmuTmr.ABORT_TASK, (c) => c === cmd);
       if (this.removed) return this.end(cmd, ended(cmd, 'removed', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE()));
       this.queue(cmd);
     });
@@ -224,18 +306,26 @@ export class TcmuRing {
   private queue(cmd: RingCmd, fromQfull = false): 'queued' | 'waiting' | 'failed' {
     if (this.blocked) return this.fail(cmd, ended(cmd, 'busy', SAM_STAT_BUSY)); // TCM_LUN_BUSY
     if (this.broken) return this.fail(cmd, ended(cmd, 'rejected', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE()));
-    const blocksNeeded = Math.ceil(cmd.dataLength / DATA_BLOCK_SIZE);
-    // Sized for the worst case (one iovec per block), as the kernel checks space.
-    const worst = cmdSize(blocksNeeded, cmd.req.cdb.length);
     if (!fromQfull && this.qfull.length) return this.wait(cmd);
-    if (worst > this.layout.cmdrSize / 2 || cmd.dataLength > this.layout.dataSize) {
+    const waitForRoom = (): 'waiting' | 'failed' => (fromQfull ? 'waiting' : this.wait(cmd));
+    if (Math.ceil(cmd.dataLength / DATA_BLOCK_SIZE) * DATA_BLOCK_SIZE > this.layout.dataSize) {
       return this.fail(cmd, ended(cmd, 'rejected', SAM_STAT_CHECK_CONDITION, INVALID_CDB_FIELD()));
     }
-    const toEnd = this.layout.cmdrSize - this.head;
-    const ringNeeded = toEnd >= worst ? worst : worst + toEnd;
-    if (this.ringFree() < ringNeeded) return fromQfull ? 'waiting' : this.wait(cmd);
+    // queue_cmd_ring(): the data blocks first; the entry is sized by the
+    // iovecs they make (adjacent blocks share one), not one per block.
     const blocks = this.data.alloc(cmd.dataLength);
-    if (!blocks) return fromQfull ? 'waiting' : this.wait(cmd);
+    if (!blocks) return waitForRoom();
+    const iovs = this.data.iovecs(blocks, cmd.dataLength);
+    const size = cmdSize(iovs.length, cmd.req.cdb.length);
+    if (size > this.layout.cmdrSize / 2) {
+      this.data.release(blocks);
+      return this.fail(cmd, ended(cmd, 'rejected', SAM_STAT_CHECK_CONDITION, INVALID_CDB_FIELD()));
+    }
+    if (!this.ringSpaceAvail(size)) {
+      // "Don't leave commands partially setup": the blocks go back while it waits.
+      this.data.release(blocks);
+      return waitForRoom();
+    }
     const id = this.allocId();
     if (id === 0) {
       // TCM_OUT_OF_RESOURCES, which the target core answers TASK SET FULL.
@@ -244,17 +334,8 @@ export class TcmuRing {
     }
     cmd.cmdId = id;
     cmd.blocks = blocks;
-    cmd.iovs = this.data.iovecs(blocks, cmd.dataLength);
-    const size = cmdSize(cmd.iovs.length, cmd.req.cdb.length);
-    if (this.layout.cmdrSize - this.head < size) {
-      // A PAD entry fills the ring's end: commands are contiguous in the ring.
-      const pad = this.layout.cmdrSize - this.head;
-      const at = CMDR_OFF + this.head;
-      this.view.setUint32(at + HDR_LEN_OP, pad | TCMU_OP_PAD, true);
-      this.view.setUint32(at + HDR_CMD_ID, 0, true); // cmd_id, kflags, uflags
-      this.pads++;
-      this.publishHead(0);
-    }
+    cmd.iovs = iovs;
+    this.insertPadding(size);
     if (cmd.req.dir === 'out' && cmd.req.dataOut) this.scatter(cmd.iovs, cmd.req.dataOut);
     this.writeEntry(cmd, size);
     this.commands.set(id, cmd);
@@ -264,10 +345,33 @@ export class TcmuRing {
     return 'queued';
   }
 
+  /** is_ring_space_avail(): room for the entry, and for a PAD before it if it would cross the ring's end. */
+  private ringSpaceAvail(size: number): boolean {
+    const toEnd = this.layout.cmdrSize - this.head;
+    return this.ringFree() >= (toEnd >= size ? size : size + toEnd);
+  }
+
+  /** ring_insert_padding(): a PAD entry fills the ring's end when the next entry would cross it (entries are contiguous). */
+  private insertPadding(size: number): void {
+    const pad = this.layout.cmdrSize - this.head;
+    if (pad >= size) return;
+    const at = CMDR_OFF + this.head;
+    this.setLenOp(this.head, pad | TCMU_OP_PAD);
+    this.view.setUint32(at + HDR_CMD_ID, 0, true); // cmd_id, kflags, uflags
+    this.pads++;
+    this.publishHead(0);
+  }
+
+  /** Writes an entry's len_op and records it: the walk trusts the record, not the shared copy. */
+  private setLenOp(offset: number, lenOp: number): void {
+    this.view.setUint32(CMDR_OFF + offset + HDR_LEN_OP, lenOp, true);
+    this.written.set(offset, lenOp);
+  }
+
   private writeEntry(cmd: RingCmd, size: number): void {
     const at = CMDR_OFF + this.head;
     this.mem.fill(0, at, at + size);
-    this.view.setUint32(at + HDR_LEN_OP, size | TCMU_OP_CMD, true);
+    this.setLenOp(this.head, size | TCMU_OP_CMD);
     this.view.setUint16(at + HDR_CMD_ID, cmd.cmdId, true);
     this.view.setUint32(at + REQ_IOV_CNT, cmd.iovs.length, true);
     this.view.setUint32(at + REQ_IOV_BIDI_CNT, 0, true);
@@ -309,44 +413,60 @@ export class TcmuRing {
     return handled;
   }
 
-  /** tcmu_handle_completions(): walk from the last cleaned entry to userspace's cmd_tail. */
+  /**
+   * tcmu_handle_completions(): walk from the last cleaned entry to
+   * userspace's cmd_tail. The tail is checked first: it must lie within the
+   * entries handed out and not yet reaped (a tail outside them would walk
+   * entries userspace never completed, reading whatever bytes are there),
+   * and the walk must land on it exactly. Each entry's length is the one
+   * recorded when it was written; a shared len_op that no longer says so
+   * (a rewritten length would swallow the next command) breaks the ring.
+   */
   handleCompletions(): number {
     if (this.broken) return 0;
     const size = this.layout.cmdrSize;
-    const tail = this.view.getUint32(MB_CMD_TAIL, true);
-    if (tail >= size || tail % TCMU_OP_ALIGN_SIZE) {
-      this.markBroken(`cmd_tail ${tail} is outside the ring or off its ${TCMU_OP_ALIGN_SIZE}-byte alignment`);
+    const tail = this.view.getUint32(MB_CMD_TAIL, true); // UAM
+    const span = (this.head - this.lastCleaned + size) % size;
+    const advance = (tail - this.lastCleaned + size) % size;
+    if (tail >= size || advance > span) {
+      this.markBroken(`cmd_tail ${tail} is outside the entries handed out (from ${this.lastCleaned} to cmd_head ${this.head})`);
       return 0;
     }
     let handled = 0;
     while (this.lastCleaned !== tail) {
-      // A tail that is not on an entry boundary before our head can never be reached.
-      const outstanding = (this.head - this.lastCleaned + size) % size;
-      if (outstanding === 0) {
-        this.markBroken(`cmd_tail ${tail} is not an entry boundary up to cmd_head ${this.head}`);
+      const lenOp = this.written.get(this.lastCleaned);
+      const left = (tail - this.lastCleaned + size) % size;
+      const len = lenOp === undefined ? 0 : (lenOp & ~TCMU_OP_MASK) >>> 0;
+      if (lenOp === undefined || len > left) {
+        this.markBroken(`cmd_tail ${tail} is not on an entry boundary`);
         break;
       }
       const at = CMDR_OFF + this.lastCleaned;
-      const lenOp = this.view.getUint32(at + HDR_LEN_OP, true);
-      // Unsigned: userspace may have set bit 31 (JavaScript's & is signed).
-      const len = (lenOp & ~TCMU_OP_MASK) >>> 0;
-      if (len === 0 || len > outstanding) {
-        this.markBroken(`entry at ${this.lastCleaned} has length ${len}, with ${outstanding} bytes queued`);
+      const shared = this.view.getUint32(at + HDR_LEN_OP, true); // UAM
+      if (shared !== lenOp) {
+        this.markBroken(`entry at ${this.lastCleaned} has len_op 0x${shared.toString(16)}, written as 0x${lenOp.toString(16)}`);
         break;
       }
-      if ((lenOp & TCMU_OP_MASK) === TCMU_OP_CMD) {
-        const id = this.view.getUint16(at + HDR_CMD_ID, true);
+      if ((lenOp & TCMU_OP_MASK) === TCMU_OP_TMR) {
+        // Reaped like a PAD; what userspace wrote in its uflags is reported.
+        const tmr = this.tmrs.get(this.lastCleaned)!;
+        this.tmrs.delete(this.lastCleaned);
+        this.opts.onTmrReaped?.({ type: tmr.type, cmdIds: tmr.ids, uflags: this.mem[at + HDR_UFLAGS]! });
+      } else if ((lenOp & TCMU_OP_MASK) === TCMU_OP_CMD) {
+        const id = this.view.getUint16(at + HDR_CMD_ID, true); // UAM: looked up, never trusted
         const cmd = this.commands.get(id);
         if (!cmd) {
           this.markBroken(`cmd_id ${id} not found`);
           break;
         }
-        this.commands.delete(cmd.cmdId);
+        this.releaseId(cmd.cmdId);
         this.complete(cmd, at);
         handled++;
       }
+      this.written.delete(this.lastCleaned);
       this.lastCleaned = (this.lastCleaned + len) % size;
     }
+    this.runTmrQueue();
     return handled;
   }
 
@@ -360,6 +480,7 @@ export class TcmuRing {
     this.data.release(cmd.blocks);
     if (cmd.timer) clearTimeout(cmd.timer);
     if (cmd.expired) return cmd.released?.();
+    if (cmd.aborted) return this.end(cmd, ended(cmd, 'aborted', SAM_STAT_TASK_ABORTED));
     const uflags = this.mem[at + HDR_UFLAGS]!;
     if (uflags & TCMU_UFLAG_UNKNOWN_OP) return this.end(cmd, ended(cmd, 'completed', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE()));
     const status = this.mem[at + RSP_SCSI_STATUS]!;
@@ -408,7 +529,8 @@ export class TcmuRing {
     if (cmd.expired || !this.commands.has(cmd.cmdId)) return;
     cmd.expired = true;
     const entryReleased = new Promise<void>((r) => (cmd.released = r));
-    this.end(cmd, { ...ended(cmd, 'timed_out', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE()), entryReleased });
+    const c = cmd.aborted ? ended(cmd, 'aborted', SAM_STAT_TASK_ABORTED) : ended(cmd, 'timed_out', SAM_STAT_CHECK_CONDITION, LUN_COMM_FAILURE());
+    this.end(cmd, { ...c, entryReleased });
     this.opts.onExpired?.({ cmdId: cmd.cmdId, opcode: cmd.req.cdb[0]!, where: 'ring' });
   }
 
@@ -420,6 +542,78 @@ export class TcmuRing {
     this.qfull.splice(i, 1);
     this.end(cmd, ended(cmd, 'queue_full', SAM_STAT_TASK_SET_FULL));
     this.opts.onExpired?.({ cmdId: 0, opcode: cmd.req.cdb[0]!, where: 'qfull' });
+  }
+
+  /**
+   * tcmu_tmr_notify(): the target core aborts commands (ABORT TASK: one,
+   * by its id; LUN RESET and the other set-wide functions: every command
+   * of the LUN). Those still waiting for ring space never reached
+   * userspace: they end at once, TASK ABORTED. Those in the ring are
+   * userspace's: with tmr_notification on, a TMR entry names their ids
+   * (queued like a command when the ring has no room for it); either way
+   * each ends, TASK ABORTED, when userspace completes it or its
+   * cmd_time_out passes, and the function is complete when the last has.
+   */
+  taskManagement(type: number, only?: number): TmrResult {
+    return this.abort(type, only === undefined ? () => true : (c) => c.cmdId === only);
+  }
+
+  private abort(type: number, match: (c: RingCmd) => boolean): TmrResult {
+    const inRing = [...this.commands.values()].filter((c) => !c.expired && !c.aborted && match(c));
+    const queued = this.qfull.filter(match);
+    for (const cmd of queued) {
+      this.qfull.splice(this.qfull.indexOf(cmd), 1);
+      if (cmd.timer) clearTimeout(cmd.timer);
+      this.end(cmd, ended(cmd, 'aborted', SAM_STAT_TASK_ABORTED));
+    }
+    const ends = inRing.map((cmd) => {
+      cmd.aborted = true;
+      return new Promise<void>((r) => {
+        const settle = cmd.settle;
+        cmd.settle = (c) => {
+          settle(c);
+          r();
+        };
+      });
+    });
+    const notified = this.opts.tmrNotification === true && !this.broken;
+    if (notified) this.queueTmr({ type, ids: inRing.map((c) => c.cmdId) });
+    return { inRing: inRing.map((c) => c.cmdId), fromQfull: queued.length, notified, done: Promise.all(ends).then(() => undefined) };
+  }
+
+  /** attrib/tmr_notification. */
+  setTmrNotification(on: boolean): void {
+    this.opts.tmrNotification = on;
+  }
+
+  /** queue_tmr_ring(): into the ring after a PAD if need be, or onto the TMR queue behind others or for want of room. */
+  private queueTmr(tmr: { type: number; ids: number[] }): boolean {
+    const size = tmrSize(tmr.ids.length);
+    if (this.tmrQueue.length || !this.ringSpaceAvail(size)) {
+      this.tmrQueue.push(tmr);
+      return false;
+    }
+    this.insertPadding(size);
+    const at = CMDR_OFF + this.head;
+    this.mem.fill(0, at, at + size);
+    this.setLenOp(this.head, size | TCMU_OP_TMR);
+    this.mem[at + TMR_TYPE] = tmr.type;
+    this.view.setUint32(at + TMR_CMD_CNT, tmr.ids.length, true);
+    tmr.ids.forEach((id, i) => this.view.setUint16(at + TMR_CMD_IDS + 2 * i, id, true));
+    this.tmrs.set(this.head, tmr);
+    this.publishHead((this.head + size) % this.layout.cmdrSize);
+    this.opts.notify();
+    return true;
+  }
+
+  /** tcmu_run_tmr_queue(): after completions freed room, queued TMRs go in, in order. */
+  private runTmrQueue(): void {
+    const queued = this.tmrQueue;
+    this.tmrQueue = [];
+    for (let i = 0; i < queued.length; i++) {
+      // One that finds no room goes back on the queue: the rest follow it.
+      if (!this.queueTmr(queued[i]!)) return void this.tmrQueue.push(...queued.slice(i + 1));
+    }
   }
 
   /** tcmu_block_dev() (1) and tcmu_unblock_dev() (0). */
@@ -444,6 +638,10 @@ export class TcmuRing {
   reset(level: 1 | 2): number {
     const failed = this.failInflight(level === 1 ? 'busy' : 'reset', level === 1 ? SAM_STAT_BUSY : SAM_STAT_CHECK_CONDITION).length;
     this.lastCleaned = 0;
+    this.written.clear();
+    // "After a ring reset userspace should do a fresh start": queued TMRs go (tcmu_remove_all_queued_tmr).
+    this.tmrs.clear();
+    this.tmrQueue = [];
     this.view.setUint32(MB_CMD_TAIL, 0, true);
     this.publishHead(0);
     this.broken = false;
@@ -470,6 +668,7 @@ export class TcmuRing {
     if (this.removed) return summary;
     summary.reaped = this.handleCompletions();
     this.blocked = true;
+    this.tmrQueue = [];
     const queued = this.qfull.splice(0);
     for (const cmd of queued) {
       if (cmd.timer) clearTimeout(cmd.timer);
@@ -497,6 +696,7 @@ export class TcmuRing {
       this.end(cmd, ended(cmd, outcome, status, status === SAM_STAT_CHECK_CONDITION ? LUN_COMM_FAILURE() : EMPTY));
     }
     this.commands.clear();
+    this.idFloor = 1;
     return failed;
   }
 
@@ -507,6 +707,8 @@ export class TcmuRing {
     }
     cmd.settled = true;
     cmd.settle(c);
+    // Once the caller's bookkeeping (a map or queue removal) is done.
+    if (this.drainWaiters.length) queueMicrotask(() => this.checkDrained());
   }
 
   /** spc_free(): one byte stays unused so a full ring differs from an empty one. */
@@ -516,14 +718,21 @@ export class TcmuRing {
     return size - used - 1;
   }
 
-  /** idr_alloc(&udev->commands, cmd, 1, USHRT_MAX): the next free id in 1..65534, 0 if none. */
+  /** idr_alloc(&udev->commands, cmd, 1, USHRT_MAX): the lowest free id in 1..65534, 0 if none. */
   private allocId(): number {
-    for (let tries = 0; tries < 0xfffe; tries++) {
-      const id = this.nextId;
-      this.nextId = id >= 0xfffe ? 1 : id + 1;
-      if (!this.commands.has(id)) return id;
+    for (let id = this.idFloor; id < 0xffff; id++) {
+      if (!this.commands.has(id)) {
+        this.idFloor = id + 1;
+        return id;
+      }
     }
+    this.idFloor = 0xffff;
     return 0;
+  }
+
+  private releaseId(id: number): void {
+    this.commands.delete(id);
+    if (id < this.idFloor) this.idFloor = id;
   }
 
   private publishHead(head: number): void {

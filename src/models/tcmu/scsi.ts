@@ -11,6 +11,7 @@ export const SAM_STAT_GOOD = 0x00;
 export const SAM_STAT_CHECK_CONDITION = 0x02;
 export const SAM_STAT_BUSY = 0x08;
 export const SAM_STAT_TASK_SET_FULL = 0x28;
+export const SAM_STAT_TASK_ABORTED = 0x40;
 
 export const TEST_UNIT_READY = 0x00;
 export const INQUIRY = 0x12;

@@ -13,6 +13,7 @@
  * is what is left; the device's removal ends every command, so a workload
  * running across an unplug ends with lost = 0 or a bug.
  */
+import { createHash } from 'node:crypto';
 import type { Outcome, TcmuRing } from './ring.js';
 import { read, SAM_STAT_GOOD, write } from './scsi.js';
 
@@ -96,11 +97,35 @@ export interface AckedContent {
 }
 
 /**
- * The content the last workload on each backstore (config.ts backstoreKey)
- * had acknowledged when its device was removed, for `workload_start
- * {resume: true}` on a later device with the same backstore. Per process.
+ * Where the content the last workload on a backstore (config.ts
+ * backstoreKey) had acknowledged when its device was removed is kept, for
+ * `workload_start {resume: true}` on a later device with the same
+ * backstore: the model's data on this emulator (Instance.modelData).
  */
-export const ackedContent = new Map<string, AckedContent>();
+export const ackedKey = (backstore: string): string => `acked:${backstore}`;
+
+/** One chunk in a workload_export: where it is, and what it holds. */
+export interface ExportedChunk {
+  chunk: number;
+  lba: number;
+  blocks: number;
+  /** acked: the blocks hold write `write`'s pattern; unwritten: never written by the workload; unknown: a write did not end GOOD. */
+  state: 'acked' | 'unwritten' | 'unknown';
+  write?: number;
+  /** SHA-256 of the acked content, hex. */
+  sha256?: string;
+}
+
+/** The acknowledged content as chunk records. */
+export function exportAcked(a: AckedContent, blockSize: number): ExportedChunk[] {
+  const bytes = a.blocksPerCommand * blockSize;
+  return a.gens.map((gen, chunk) => {
+    const at = { chunk, lba: chunk * a.blocksPerCommand, blocks: a.blocksPerCommand };
+    if (gen === UNWRITTEN) return { ...at, state: 'unwritten' };
+    if (gen === UNKNOWN) return { ...at, state: 'unknown' };
+    return { ...at, state: 'acked', write: gen, sha256: createHash('sha256').update(pattern(chunk, gen, bytes)).digest('hex') };
+  });
+}
 
 interface ChunkState {
   busy: boolean;
@@ -122,12 +147,20 @@ function rng(seed: number): () => number {
   };
 }
 
-/** The content of a chunk after write `gen`: each 8-byte word names the chunk, the write and its position. */
+/**
+ * The content of a chunk after write `gen`: each 16-byte word names the
+ * chunk, the write (all 53 bits of it, low word then high) and its own
+ * position, so no two writes of any run share a pattern.
+ */
 export function pattern(chunk: number, gen: number, bytes: number): Buffer {
   const b = Buffer.alloc(bytes);
-  for (let i = 0; i < bytes; i += 8) {
+  const low = gen % 2 ** 32;
+  const high = Math.floor(gen / 2 ** 32);
+  for (let i = 0; i + 16 <= bytes; i += 16) {
     b.writeUInt32LE(chunk, i);
-    b.writeUInt32LE(((gen << 12) ^ (i >>> 3)) >>> 0, i + 4);
+    b.writeUInt32LE(low, i + 4);
+    b.writeUInt32LE(high, i + 8);
+    b.writeUInt32LE(i >>> 4, i + 12);
   }
   return b;
 }

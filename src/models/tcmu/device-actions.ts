@@ -1,0 +1,22 @@
+/**
+ * The device's own actions (target_core_user's action/ directory), one
+ * path whether a consumer writes the configfs file or a test calls the
+ * model action, each recorded as an event, so a scenario can see a
+ * consumer reopen a device (tcmu-runner: block_dev 1, reset_ring, open,
+ * block_dev 0).
+ */
+import type { TcmuInstance } from './model.js';
+
+/** tcmu_block_dev() (true) / tcmu_unblock_dev() (false); `tcmu_block_dev {blocked}`. */
+export function blockDev(inst: TcmuInstance, on: boolean): boolean {
+  inst.state.ring.block(on);
+  inst.emit('tcmu_block_dev', { blocked: inst.state.ring.blocked });
+  return inst.state.ring.blocked;
+}
+
+/** tcmu_reset_ring(); `tcmu_reset_ring {level, failed}`; returns the commands it failed. */
+export function resetRing(inst: TcmuInstance, level: 1 | 2): number {
+  const failed = inst.state.ring.reset(level);
+  inst.emit('tcmu_reset_ring', { level, failed });
+  return failed;
+}
