@@ -69,14 +69,15 @@ const INLINE_REPLY = 8192;
 const resolved = Promise.resolve();
 const errnoOf = (r: number): string | null => (r < 0 ? errnoName(-r) : null);
 
-// The notifier: writes each message and reports the errno code, if any.
+// The notifier: writes each message of a batch (one writev of its parts, in order) and reports each one's errno code, if any.
 const NOTIFIER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { writeSync } = require('node:fs');
-parentPort.on('message', ({ id, buf }) => {
-  let error = null;
-  try { writeSync(workerData.fd, buf); } catch (e) { error = e.code || String(e); }
-  parentPort.postMessage({ id, error });
+const { writevSync } = require('node:fs');
+parentPort.on('message', ({ id, messages }) => {
+  const errors = messages.map((parts) => {
+    try { writevSync(workerData.fd, parts); return null; } catch (e) { return e.code || String(e); }
+  });
+  parentPort.postMessage({ id, errors });
 });
 `;
 
@@ -106,7 +107,9 @@ export class FuseChannel {
   readonly fd: number;
   private notifier: Worker | null = null;
   private notifierIdle: NodeJS.Timeout | undefined = undefined;
-  private pendingNotifies = new Map<number, (error: string | null) => void>();
+  /** holdNotifier() was called: the notifier is never stopped for idleness. */
+  private notifierHeld = false;
+  private pendingNotifies = new Map<number, (errors: (string | null)[]) => void>();
   private nextNotifyId = 1;
   private ended = false;
   /** Set once serving starts: SIGIO while idle (src/sys/sigio.ts). */
@@ -155,18 +158,31 @@ export class FuseChannel {
    */
   private startNotifier(): Worker {
     const w = new Worker(NOTIFIER_SOURCE, { eval: true, workerData: { fd: this.fd } });
-    w.on('message', ({ id, error }: { id: number; error: string | null }) => {
+    w.on('message', ({ id, errors }: { id: number; errors: (string | null)[] }) => {
       const done = this.pendingNotifies.get(id);
       this.pendingNotifies.delete(id);
-      done?.(error);
-      if (this.pendingNotifies.size === 0) this.notifierIdle = setTimeout(() => this.stopNotifier(), NOTIFIER_IDLE_MS).unref();
+      done?.(errors);
+      if (this.pendingNotifies.size === 0 && !this.notifierHeld) this.notifierIdle = setTimeout(() => this.stopNotifier(), NOTIFIER_IDLE_MS).unref();
     });
     w.unref();
     return w;
   }
 
+  /**
+   * Keeps the notifier thread running from now on: page-cache mappings
+   * write STOREs before the interrupt reads they answer, and a thread
+   * started on demand takes tens of milliseconds (hundreds on a loaded
+   * machine) to come up.
+   */
+  holdNotifier(): void {
+    if (this.ended || !this.sigio) return;
+    clearTimeout(this.notifierIdle);
+    this.notifier ??= this.startNotifier();
+    this.notifierHeld = true;
+  }
+
   private stopNotifier(): void {
-    if (this.pendingNotifies.size) return;
+    if (this.pendingNotifies.size || this.notifierHeld) return;
     void this.notifier?.terminate();
     this.notifier = null;
   }
@@ -264,7 +280,7 @@ export class FuseChannel {
   private finish(reason: EndReason): void {
     if (this.ended) return;
     this.stopWatching();
-    for (const done of this.pendingNotifies.values()) done('ENODEV');
+    for (const done of this.pendingNotifies.values()) done([]);
     this.pendingNotifies.clear();
     this.events?.end(reason);
   }
@@ -309,17 +325,28 @@ export class FuseChannel {
 
   /**
    * Queues a notification that may block in the kernel (INVAL_ENTRY,
-   * DELETE, INVAL_INODE) on the notifier thread. Resolves with the errno
-   * code, or null when the kernel took it.
+   * DELETE, INVAL_INODE, STORE) on the notifier thread, which writes them
+   * in the order queued, each as one writev of its parts. Resolves with
+   * the errno code, or null when the kernel took it.
    */
-  notifyAsync(buf: Buffer): Promise<string | null> {
-    if (this.ended || !this.sigio) return Promise.resolve('ENODEV');
+  notifyAsync(parts: Buffer | readonly Buffer[]): Promise<string | null> {
+    return this.notifyAllAsync([Buffer.isBuffer(parts) ? [parts] : parts]).then((errors) => errors[0]!);
+  }
+
+  /**
+   * notifyAsync for several messages at once, written one after the other
+   * by the notifier thread (a hand-off to it costs more than a write).
+   * Resolves with each one's errno code or null.
+   */
+  notifyAllAsync(messages: readonly (readonly Buffer[])[]): Promise<(string | null)[]> {
+    const gone = (): (string | null)[] => messages.map(() => 'ENODEV');
+    if (this.ended || !this.sigio) return Promise.resolve(gone());
     clearTimeout(this.notifierIdle);
     this.notifier ??= this.startNotifier();
     const id = this.nextNotifyId++;
     return new Promise((resolve) => {
-      this.pendingNotifies.set(id, resolve);
-      this.notifier!.postMessage({ id, buf });
+      this.pendingNotifies.set(id, (errors) => resolve(errors.length ? errors : gone()));
+      this.notifier!.postMessage({ id, messages });
     });
   }
 
