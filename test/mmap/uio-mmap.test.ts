@@ -15,7 +15,7 @@ import { pageSize } from '../../src/sys/ffi.js';
 const PAGE_SIZE = pageSize();
 import { cClient } from '../helpers/cc.js';
 import { testRoot } from '../helpers/mount.js';
-import { Interactive, pythonInteractive, run } from '../helpers/proc.js';
+import { Interactive, python, pythonInteractive, run } from '../helpers/proc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { until } from '../helpers/wait.js';
 
@@ -209,7 +209,7 @@ describe('mmap of uio maps', () => {
 });
 
 describe('without passthrough', () => {
-  it('logs why once, serves read/write/irq on a uio node, and mmap fails ENODEV', async () => {
+  it('says once how regions are mapped instead (through the page cache), and a uio node maps and serves read/write/irq', async () => {
     const lines: string[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
@@ -225,17 +225,46 @@ describe('without passthrough', () => {
     try {
       const inst = await api.emulator.devices.plug({ model: 'uio', name: 'uio0' });
       const c = await mapper(api.path('dev/uio0'));
-      expect(await op(c, `map 0 0 ${PAGE_SIZE}`)).toBe(`err ${ENODEV}`);
+      expect(await op(c, `map 0 0 ${PAGE_SIZE}`)).toBe('ok');
+      await api.emulator.devices.action('uio0', 'region_write', { region: 0, offset: 0, hex: '2a' });
+      expect(await op(c, 'peek 0 0 1')).toBe('ok 2a');
       await api.emulator.devices.action('uio0', 'irq');
       expect(await op(c, 'read4')).toBe('ok 1');
       expect(await op(c, 'write4 1')).toBe('ok');
       c.kill();
       await until(() => inst.holders.length === 0);
-      const why = lines.map((l) => JSON.parse(l) as { msg: string }).filter((l) => l.msg.startsWith('mmap of device regions unavailable'));
-      expect(why).toHaveLength(1);
-      expect(why[0]!.msg).toMatch(/disabled by option/);
+      const how = lines.map((l) => JSON.parse(l) as { msg: string }).filter((l) => l.msg.startsWith('mmap of device regions'));
+      expect(how).toHaveLength(1);
+      expect(how[0]!.msg).toMatch(/^mmap of device regions through the page cache.*\(FUSE passthrough disabled by option\)$/);
     } finally {
       await api.stop({ releaseTimeoutMs: 0 });
     }
+  });
+});
+
+describe('page reads', () => {
+  it('a private mapping of a node without regions: the touch is SIGBUS, and the data its read() would have given stays unread', async () => {
+    const inst = await t.emu.devices.plug({ model: 'echo', name: 'echo%d' });
+    const path = t.path(`dev/${inst.name}`);
+    // The write leaves the inode's size at 5 (fuse_write_update_attr), so
+    // the touch of page 0 is within the file and reads the page cache through
+    // FUSE (fs/fuse/file.c fuse_file_mmap: MAP_PRIVATE of a direct-I/O
+    // file). That READ is not a read(): the model must not answer it.
+    const touch = await python(
+      `import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+w = os.open(sys.argv[1], os.O_WRONLY)
+os.write(w, b"hello")
+fd = os.open(sys.argv[1], os.O_RDONLY)
+p = libc.mmap(None, 4096, 1, 2, fd, 0)  # PROT_READ, MAP_PRIVATE
+print(ctypes.string_at(p, 5), flush=True)`,
+      [path],
+    );
+    expect(touch.signal, touch.stdout).toBe('SIGBUS');
+    expect(inst.counters.reads).toBe(0);
+    const rest = await run('head', ['-c', '5', path]);
+    expect(rest.stdout).toBe('hello');
   });
 });
