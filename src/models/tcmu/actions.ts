@@ -152,8 +152,13 @@ export const tcmuActions: Record<string, (inst: TcmuInstance, arg: unknown) => u
   block_dev(inst, arg) {
     const a = actionArg(MODEL, 'block_dev', arg);
     if (typeof a.block !== 'boolean') throw new Errno('EINVAL', `${MODEL}: action block_dev needs {block: true|false}`);
-    inst.state.ring.block(a.block);
-    return { blocked: inst.state.ring.blocked };
+    const on = a.block;
+    const block = (): { blocked: boolean } => {
+      inst.state.ring.block(on);
+      return { blocked: inst.state.ring.blocked };
+    };
+    const pulled = inst.state.ring.pullCompletions();
+    return pulled ? pulled.then(block) : block();
   },
   /** tcmu_reset_ring, as a write of 1/2 to action/reset_ring. */
   reset_ring(inst, arg) {

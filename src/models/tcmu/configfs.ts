@@ -122,7 +122,8 @@ export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
       store: (text) => {
         const v = kstrtoul(text, 255);
         if (v > 1) throw new Errno('EINVAL');
-        s().ring.block(v === 1);
+        const pulled = s().ring.pullCompletions();
+        return pulled ? pulled.then(() => s().ring.block(v === 1)) : s().ring.block(v === 1);
       },
     },
     [`${d}/action/reset_ring`]: {

@@ -118,6 +118,22 @@ export interface RingOptions {
   onExpired?: (e: { cmdId: number; opcode: number; where: 'ring' | 'qfull' }) => void;
   /** The ring was found broken (the kernel's pr_err "ring is broken"); commands fail until reset_ring. */
   onBroken?: (reason: string) => void;
+  /**
+   * map0's synchronisation with a consumer that maps a copy of it (no
+   * passthrough: Region.pull, Region.push): what a kick reads is pulled
+   * first (pullCompletions), what a queued command wrote is pushed before
+   * the interrupt.
+   */
+  sync?: {
+    pull(ranges: readonly Range[]): Promise<void> | undefined;
+    push(ranges: readonly Range[]): void;
+  };
+}
+
+/** Bytes of map0, from the mailbox. */
+interface Range {
+  offset: number;
+  length: number;
 }
 
 /**
@@ -246,20 +262,27 @@ export class TcmuRing {
     cmd.blocks = blocks;
     cmd.iovs = this.data.iovecs(blocks, cmd.dataLength);
     const size = cmdSize(cmd.iovs.length, cmd.req.cdb.length);
+    const written: Range[] = [{ offset: MB_CMD_HEAD, length: 4 }];
     if (this.layout.cmdrSize - this.head < size) {
       // A PAD entry fills the ring's end: commands are contiguous in the ring.
       const pad = this.layout.cmdrSize - this.head;
       const at = CMDR_OFF + this.head;
       this.view.setUint32(at + HDR_LEN_OP, pad | TCMU_OP_PAD, true);
       this.view.setUint32(at + HDR_CMD_ID, 0, true); // cmd_id, kflags, uflags
+      written.push({ offset: at, length: 8 });
       this.pads++;
       this.publishHead(0);
     }
-    if (cmd.req.dir === 'out' && cmd.req.dataOut) this.scatter(cmd.iovs, cmd.req.dataOut);
+    if (cmd.req.dir === 'out' && cmd.req.dataOut) {
+      this.scatter(cmd.iovs, cmd.req.dataOut);
+      for (const iov of cmd.iovs) written.push({ offset: iov.base, length: iov.len });
+    }
+    written.push({ offset: CMDR_OFF + this.head, length: size });
     this.writeEntry(cmd, size);
     this.commands.set(id, cmd);
     if (this.opts.cmdTimeOutMs > 0) cmd.timer = deadline(() => this.expireRingCmd(cmd), this.opts.cmdTimeOutMs);
     this.publishHead((this.head + size) % this.layout.cmdrSize);
+    this.opts.sync?.push(written);
     this.opts.notify();
     return 'queued';
   }
@@ -299,6 +322,24 @@ export class TcmuRing {
     this.qfull.push(cmd);
     this.maxQfull = Math.max(this.maxQfull, this.qfull.length);
     return 'waiting';
+  }
+
+  /**
+   * Pulls in what userspace may have written since the last reap, before
+   * the ring reads it: cmd_tail, the entries from the last cleaned one to
+   * cmd_head (completions overwrite them), and the data blocks of the
+   * commands in the ring that carry data in. Only what the ring
+   * references, never the whole data area. Undefined when there is
+   * nothing to pull (passthrough: the pages are shared).
+   */
+  pullCompletions(): Promise<void> | undefined {
+    const sync = this.opts.sync;
+    if (!sync) return undefined;
+    const ring: Range[] = [{ offset: MB_CMD_TAIL, length: 4 }];
+    if (this.head >= this.lastCleaned) ring.push({ offset: CMDR_OFF + this.lastCleaned, length: this.head - this.lastCleaned });
+    else ring.push({ offset: CMDR_OFF + this.lastCleaned, length: this.layout.cmdrSize - this.lastCleaned }, { offset: CMDR_OFF, length: this.head });
+    for (const c of this.commands.values()) if (c.req.dir === 'in') for (const iov of c.iovs) ring.push({ offset: iov.base, length: iov.len });
+    return sync.pull(ring);
   }
 
   /** tcmu_irqcontrol(): the consumer's write to the uio node; waiting commands get their chance only if room was freed. */
@@ -446,6 +487,7 @@ export class TcmuRing {
     this.lastCleaned = 0;
     this.view.setUint32(MB_CMD_TAIL, 0, true);
     this.publishHead(0);
+    this.opts.sync?.push([{ offset: MB_CMD_HEAD, length: 4 }, { offset: MB_CMD_TAIL, length: 4 }]);
     this.broken = false;
     this.runQfull(false);
     return failed;
