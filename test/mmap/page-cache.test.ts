@@ -19,6 +19,7 @@ import type { DeviceModel, File } from '../../src/core/index.js';
 import { Errno } from '../../src/errno.js';
 import { s32, waitUnlessNonblock } from '../../src/models/util.js';
 import { pageSize } from '../../src/sys/ffi.js';
+import { pollingModel } from '../fixtures/polling-model.js';
 import { cClient } from '../helpers/cc.js';
 import { testLogger, testRoot } from '../helpers/mount.js';
 import { Interactive, pythonInteractive } from '../helpers/proc.js';
@@ -74,7 +75,7 @@ beforeAll(async () => {
     logger: testLogger(),
     passthrough: false,
     drainTimeoutMs: 2000,
-    models: [ringModel('ring-stream', true, 0), ringModel('ring-pos', false, PAGE + 128)],
+    models: [ringModel('ring-stream', true, 0), ringModel('ring-pos', false, PAGE + 128), pollingModel],
   });
 });
 afterAll(() => emu.stop({ releaseTimeoutMs: 0 }));
@@ -177,6 +178,13 @@ async function mapper(path: string): Promise<Interactive> {
   expect(await p.line()).toBe('open');
   return p;
 }
+
+it("a model that needs the very pages (regionSync 'shared') is refused at plug, saying why and how to get them", async () => {
+  await expect(emu.plug('poller', 'poller0')).rejects.toThrow(
+    "poller: programs must map the very pages of its regions (regionSync 'shared'), which takes FUSE passthrough: FUSE passthrough disabled by option; run the daemon as root, outside a user namespace, without --no-passthrough",
+  );
+  expect(emu.emulator.devices.list().map((i) => i.name)).not.toContain('poller0');
+});
 
 describe('unplug of a page-cache mapping', () => {
   it('revoke: every touch after unplug is SIGBUS (BUS_ADRERR), a map made later too; read/write EIO; RELEASE once unmapped and closed', async () => {

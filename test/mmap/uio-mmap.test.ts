@@ -17,6 +17,7 @@ import { cClient } from '../helpers/cc.js';
 import { testRoot } from '../helpers/mount.js';
 import { Interactive, python, pythonInteractive, run } from '../helpers/proc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
+import { pollingModel } from '../fixtures/polling-model.js';
 import { until } from '../helpers/wait.js';
 
 const BUS_ADRERR = 2;
@@ -27,7 +28,7 @@ const ENODEV = 19;
 let t: TestEmulator;
 let mapperBin: string;
 beforeAll(async () => {
-  [t, mapperBin] = await Promise.all([startTestEmulator([], 1000), cClient('mapper')]);
+  [t, mapperBin] = await Promise.all([startTestEmulator([pollingModel], 1000), cClient('mapper')]);
 });
 afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
 
@@ -198,6 +199,15 @@ describe('mmap of uio maps', () => {
     await expect(plug({ maps: [{ size: 1 }], mapSize: 1 })).rejects.toThrow(/either maps or mapSize/);
     await expect(plug({ maps: [{ size: 1, onUnplug: 'later' }] })).rejects.toThrow(/maps\[0\]\.onUnplug/);
     await expect(plug({ maps: Array.from({ length: 6 }, () => ({ size: 1 })) })).rejects.toThrow(/1 to 5 entries/);
+  });
+
+  it("a model that needs the very pages (regionSync 'shared') plugs, and a program sees its stores with no read or write between", async () => {
+    const inst = await t.emu.devices.plug({ model: pollingModel.name, name: 'poller%d' });
+    const c = await mapper(t.path(`dev/${inst.name}`));
+    expect(await op(c, `map 0 0 ${PAGE_SIZE}`)).toBe('ok');
+    inst.regions[0]!.bytes[0] = 0x42;
+    expect(await op(c, 'waitne 0 0 00')).toBe('ok 42');
+    c.kill();
   });
 
   it('mmap of a node without regions fails ENODEV', async () => {
