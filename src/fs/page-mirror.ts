@@ -202,7 +202,7 @@ export class PageMirror implements PageSync {
 
   /** Stores are on their way: an answer that must follow them goes through the notifier thread too. */
   get storing(): boolean {
-    return this.pending.size > 0;
+    return !this.kernel.drained;
   }
 
   flush(): Promise<void> | undefined {

@@ -32,10 +32,10 @@
  */
 import { closeSync, openSync, writevSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
 import { E, errnoName } from '../errno.js';
 import { pollOne, POLLIN, readOrErrno, writeOrErrno } from '../sys/ffi.js';
 import { SigioWatch } from '../sys/sigio.js';
+import { Notifier } from './notifier.js';
 
 /** Why the connection ended: ENODEV (unmounted), ECONNABORTED (aborted), or another errno code. */
 export type EndReason = string;
@@ -69,18 +69,6 @@ const INLINE_REPLY = 8192;
 const resolved = Promise.resolve();
 const errnoOf = (r: number): string | null => (r < 0 ? errnoName(-r) : null);
 
-// The notifier: writes each message of a batch (one writev of its parts, in order) and reports each one's errno code, if any.
-const NOTIFIER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { writevSync } = require('node:fs');
-parentPort.on('message', ({ id, messages }) => {
-  const errors = messages.map((parts) => {
-    try { writevSync(workerData.fd, parts); return null; } catch (e) { return e.code || String(e); }
-  });
-  parentPort.postMessage({ id, errors });
-});
-`;
-
 export interface ChannelOptions {
   /** Size of the read buffer fuse_dev_do_read requires (max_write + headers). */
   bufferSize: number;
@@ -105,12 +93,10 @@ export interface ChannelOptions {
 
 export class FuseChannel {
   readonly fd: number;
-  private notifier: Worker | null = null;
+  private notifier: Notifier | null = null;
   private notifierIdle: NodeJS.Timeout | undefined = undefined;
   /** holdNotifier() was called: the notifier is never stopped for idleness. */
   private notifierHeld = false;
-  private pendingNotifies = new Map<number, (errors: (string | null)[]) => void>();
-  private nextNotifyId = 1;
   private ended = false;
   /** Set once serving starts: SIGIO while idle (src/sys/sigio.ts). */
   private sigio: SigioWatch | null = null;
@@ -152,20 +138,15 @@ export class FuseChannel {
   }
 
   /**
-   * The notifier thread, started with the first notification that needs it
-   * and stopped once it has been idle for NOTIFIER_IDLE_MS: a worker costs
-   * ~12 MiB of RSS, and most of a daemon's life has nothing to notify.
+   * The notifier thread (notifier.ts), started with the first notification
+   * that needs it and stopped once it has been idle for NOTIFIER_IDLE_MS: a
+   * worker costs ~12 MiB of RSS, and most of a daemon's life has nothing to
+   * notify.
    */
-  private startNotifier(): Worker {
-    const w = new Worker(NOTIFIER_SOURCE, { eval: true, workerData: { fd: this.fd } });
-    w.on('message', ({ id, errors }: { id: number; errors: (string | null)[] }) => {
-      const done = this.pendingNotifies.get(id);
-      this.pendingNotifies.delete(id);
-      done?.(errors);
-      if (this.pendingNotifies.size === 0 && !this.notifierHeld) this.notifierIdle = setTimeout(() => this.stopNotifier(), NOTIFIER_IDLE_MS).unref();
+  private startNotifier(): Notifier {
+    return new Notifier(this.fd, () => {
+      if (!this.notifierHeld) this.notifierIdle = setTimeout(() => this.stopNotifier(), NOTIFIER_IDLE_MS).unref();
     });
-    w.unref();
-    return w;
   }
 
   /**
@@ -182,9 +163,14 @@ export class FuseChannel {
   }
 
   private stopNotifier(): void {
-    if (this.pendingNotifies.size || this.notifierHeld) return;
-    void this.notifier?.terminate();
+    if (!this.notifier || this.notifier.busy || this.notifierHeld) return;
+    void this.notifier.stop();
     this.notifier = null;
+  }
+
+  /** Every notification queued so far is written (FuseChannel.notifyAllAsync). */
+  get notificationsWritten(): boolean {
+    return this.notifier?.drained ?? true;
   }
 
   /** SIGIO: a request may be queued, or the connection ended. */
@@ -280,8 +266,9 @@ export class FuseChannel {
   private finish(reason: EndReason): void {
     if (this.ended) return;
     this.stopWatching();
-    for (const done of this.pendingNotifies.values()) done([]);
-    this.pendingNotifies.clear();
+    const notifier = this.notifier;
+    this.notifier = null;
+    void notifier?.stop();
     this.events?.end(reason);
   }
 
@@ -343,11 +330,7 @@ export class FuseChannel {
     if (this.ended || !this.sigio) return Promise.resolve(gone());
     clearTimeout(this.notifierIdle);
     this.notifier ??= this.startNotifier();
-    const id = this.nextNotifyId++;
-    return new Promise((resolve) => {
-      this.pendingNotifies.set(id, (errors) => resolve(errors.length ? errors : gone()));
-      this.notifier!.postMessage({ id, messages });
-    });
+    return this.notifier.post(messages).then((errors) => (errors.length ? errors : gone()));
   }
 
   /** Stops the notifier and closes the descriptor. Call after the connection has ended. */
@@ -356,7 +339,7 @@ export class FuseChannel {
     clearTimeout(this.notifierIdle);
     const notifier = this.notifier;
     this.notifier = null;
-    await notifier?.terminate();
+    await notifier?.stop();
     try {
       closeSync(this.fd);
     } catch {

@@ -47,6 +47,8 @@ export interface KernelNotifier {
 export interface PageCacheNotifier {
   /** FUSE_NOTIFY_STORE of each `data` into the cached pages at its `offset` (pages not cached are made), in order. */
   store(nodeid: bigint, stores: readonly { offset: number; data: Buffer }[]): Promise<void>;
+  /** Every STORE (every notification) queued so far is written: known at once, with no message from the notifier thread. */
+  readonly drained: boolean;
   /** The most one retrieve answers (max_write, fs/fuse/dev.c fuse_retrieve). */
   readonly maxRetrieve: number;
   /** FUSE_NOTIFY_RETRIEVE: see FuseSession.retrieve. */
@@ -145,6 +147,10 @@ export class FuseServer implements KernelNotifier {
   async entryInvalidated(parent: bigint, name: string): Promise<void> {
     const err = await this.channel.notifyAsync(encodeNotifyInvalEntry(parent, name));
     if (err && err !== 'ENOENT' && err !== 'ENODEV') this.log.warn({ parent, name, code: err }, 'NOTIFY_INVAL_ENTRY rejected');
+  }
+
+  get drained(): boolean {
+    return this.channel.notificationsWritten;
   }
 
   get maxRetrieve(): number {

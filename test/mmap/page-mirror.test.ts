@@ -21,8 +21,16 @@ class PageCache implements PageCacheNotifier {
   readonly stores: { offset: number; hex: string }[] = [];
   readonly invalidated: [number, number][] = [];
   readonly maxRetrieve = 8 * PAGE;
+  private writing = 0;
+
+  get drained(): boolean {
+    return this.writing === 0;
+  }
 
   async store(_nodeid: bigint, stores: readonly { offset: number; data: Buffer }[]): Promise<void> {
+    this.writing++;
+    await Promise.resolve(); // written by another thread, later
+    this.writing--;
     for (const s of stores) {
       this.stores.push({ offset: s.offset, hex: s.data.toString('hex') });
       const page = Math.floor(s.offset / PAGE);
