@@ -17,10 +17,11 @@
  * read answered, what was stored, what came back). A byte of a page that
  * comes back differing from it was written by a program and is taken; one
  * that matches is left as the device has it, which may be newer. A push
- * stores exactly the bytes that differ from it, never a byte the device
- * did not change, so a program's stores not yet pulled survive it.
- * A page with no `seen` entry is not cached as far as we know: a pull
- * skips it (a program that touches it reads it first), a push too.
+ * stores the bytes that differ from it, never a byte the device did not
+ * change, so a program's stores not yet pulled survive it (unless a model
+ * names the ranges it owns: push(ranges)). A page with no `seen` entry is
+ * not cached as far as we know: a pull skips it (a program that touches it
+ * reads it first), a push too.
  */
 import type { Logger } from 'pino';
 import type { ByteRange, DevicePages, PageSync } from '../devio.js';
