@@ -15,12 +15,13 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../src/api.js';
-import type { DeviceModel, File } from '../../src/core/index.js';
+import { benchRingModel } from '../../bench/peer/ring-model.js';
+import type { DeviceModel } from '../../src/core/index.js';
 import { Errno } from '../../src/errno.js';
-import { s32, waitUnlessNonblock } from '../../src/models/util.js';
 import { pageSize } from '../../src/sys/ffi.js';
 import { pollingModel } from '../fixtures/polling-model.js';
 import { cClient } from '../helpers/cc.js';
+import { pyMapper } from '../helpers/py-mapper.js';
 import { testLogger, testRoot } from '../helpers/mount.js';
 import { Interactive, pythonInteractive } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
@@ -30,20 +31,17 @@ const BUS_ADRERR = 2;
 const EIO = 5;
 
 /**
- * A kick-and-interrupt device of two pages, like a tcmu ring: a write() is
- * the kick, on which the model answers a 64-byte command (at `cmdAt`) at
- * `cmdAt + 64`, complemented, and raises its interrupt, collected with
- * read() (uio's event count). `stream` as the model asks.
+ * A kick-and-interrupt device of two pages, like a tcmu ring: the bench's
+ * ring model (uio's interrupt count on read()), whose write() (the kick)
+ * answers a 64-byte command at `cmdAt` at `cmdAt + 64`, complemented, and
+ * raises the interrupt. `stream` as the model asks.
  */
 function ringModel(name: string, stream: boolean, cmdAt: number): DeviceModel<{ count: number }> {
   return {
+    ...benchRingModel,
     name,
     stream,
     regions: () => [{ name: 'ring', size: 2 * PAGE }],
-    create: () => ({ count: 0 }),
-    open(file) {
-      file.private = file.instance.state.count;
-    },
     write(file, data) {
       if (data.length !== 4) throw new Errno('EINVAL');
       const ring = file.instance.regions[0]!.bytes;
@@ -51,16 +49,6 @@ function ringModel(name: string, stream: boolean, cmdAt: number): DeviceModel<{ 
       file.instance.state.count++;
       file.instance.wq.wake();
       return 4;
-    },
-    read(file: File<{ count: number }>, size: number, signal: AbortSignal) {
-      if (size !== 4) throw new Errno('EINVAL');
-      const s = file.instance.state;
-      const collect = (): Buffer => {
-        file.private = s.count;
-        return s32(s.count);
-      };
-      if (s.count !== file.private) return collect();
-      return waitUnlessNonblock(file, () => s.count !== file.private, signal).then(collect);
     },
   };
 }
@@ -79,26 +67,6 @@ beforeAll(async () => {
   });
 });
 afterAll(() => emu.stop({ releaseTimeoutMs: 0 }));
-
-/** python3 mapping `size` bytes of `path`: peek OFF LEN, poke OFF HEX, kick (write 4), irq (read 4). */
-const pyMapper = (path: string, size: number): Interactive =>
-  pythonInteractive(
-    `import mmap,os,sys
-fd = os.open(sys.argv[1], os.O_RDWR)
-m = mmap.mmap(fd, int(sys.argv[2]), mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-print("mapped", flush=True)
-for line in sys.stdin:
-    a = line.split()
-    if a[0] == "peek":
-        o, n = int(a[1]), int(a[2]); print("ok", m[o:o+n].hex(), flush=True)
-    elif a[0] == "poke":
-        o, b = int(a[1]), bytes.fromhex(a[2]); m[o:o+len(b)] = b; print("ok", flush=True)
-    elif a[0] == "kick":
-        print("ok", os.write(fd, (1).to_bytes(4, "little")), flush=True)
-    elif a[0] == "irq":
-        print("ok", int.from_bytes(os.read(fd, 4), "little"), flush=True)`,
-    [path, String(size)],
-  );
 
 const ask = async (p: Interactive, line: string): Promise<string> => {
   p.send(line);

@@ -14,8 +14,9 @@ import { pageSize } from '../../src/sys/ffi.js';
 
 const PAGE_SIZE = pageSize();
 import { cClient } from '../helpers/cc.js';
+import { pyMapper } from '../helpers/py-mapper.js';
 import { testRoot } from '../helpers/mount.js';
-import { Interactive, python, pythonInteractive, run } from '../helpers/proc.js';
+import { Interactive, python, run } from '../helpers/proc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { pollingModel } from '../fixtures/polling-model.js';
 import { until } from '../helpers/wait.js';
@@ -42,22 +43,6 @@ const op = async (p: Interactive, line: string): Promise<string> => {
   p.send(line);
   return p.line();
 };
-
-/** python3 mapping region 0 of `path`: "peek OFF LEN" / "poke OFF HEX", answering ok [HEX]. */
-const pyMapper = (path: string, size: number): Interactive =>
-  pythonInteractive(
-    `import mmap,os,sys
-fd = os.open(sys.argv[1], os.O_RDWR)
-m = mmap.mmap(fd, int(sys.argv[2]), mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
-print("mapped", flush=True)
-for line in sys.stdin:
-    a = line.split()
-    if a[0] == "peek":
-        o, n = int(a[1]), int(a[2]); print("ok", m[o:o+n].hex(), flush=True)
-    elif a[0] == "poke":
-        o, b = int(a[1]), bytes.fromhex(a[2]); m[o:o+len(b)] = b; print("ok", flush=True)`,
-    [path, String(size)],
-  );
 
 const plugUio = async (options: Record<string, unknown> = {}) => {
   const inst = await t.emu.devices.plug({ model: 'uio', name: 'uio%d', options });
