@@ -320,11 +320,10 @@ export class DeviceFs implements FuseFilesystem {
     // A READ without FUSE_READ_LOCKOWNER fills the page cache (a mapping's
     // fault, readahead, splice): fs/fuse/file.c sets the flag on every
     // read() (fuse_send_read) and never on a page read (fuse_do_readfolio,
-    // fuse_send_readpages). Only regions have pages; no read() answers one.
-    if (!(a.read_flags & FUSE_READ_LOCKOWNER)) {
-      if (!h.mirror) throw new Errno(E.EIO);
-      return h.mirror.read(Number(a.offset), a.size);
-    }
+    // fuse_send_readpages). A mapped node's pages are its regions, never
+    // what its read() gives; a node without regions has its pages read
+    // with read(), as a MAP_PRIVATE mapping or a splice always had them.
+    if (h.mirror && !(a.read_flags & FUSE_READ_LOCKOWNER)) return h.mirror.read(Number(a.offset), a.size);
     if (!h.file.read) throw new Errno(E.EINVAL);
     return after(h.file.read(a.size, this.io(ctx, a.flags)), (data) => {
       if (h.mirror?.storing) ctx.answerAfterNotifications();

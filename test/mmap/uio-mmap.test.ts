@@ -16,7 +16,7 @@ const PAGE_SIZE = pageSize();
 import { cClient } from '../helpers/cc.js';
 import { pyMapper } from '../helpers/py-mapper.js';
 import { testRoot } from '../helpers/mount.js';
-import { Interactive, python, run } from '../helpers/proc.js';
+import { Interactive, run } from '../helpers/proc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { pollingModel } from '../fixtures/polling-model.js';
 import { until } from '../helpers/wait.js';
@@ -234,32 +234,5 @@ describe('without passthrough', () => {
     } finally {
       await api.stop({ releaseTimeoutMs: 0 });
     }
-  });
-});
-
-describe('page reads', () => {
-  it('a private mapping of a node without regions: the touch is SIGBUS, and the data its read() would have given stays unread', async () => {
-    const inst = await t.emu.devices.plug({ model: 'echo', name: 'echo%d' });
-    const path = t.path(`dev/${inst.name}`);
-    // The write leaves the inode's size at 5 (fuse_write_update_attr), so
-    // the touch of page 0 is within the file and reads the page cache through
-    // FUSE (fs/fuse/file.c fuse_file_mmap: MAP_PRIVATE of a direct-I/O
-    // file). That READ is not a read(): the model must not answer it.
-    const touch = await python(
-      `import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-libc.mmap.restype = ctypes.c_void_p
-libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-w = os.open(sys.argv[1], os.O_WRONLY)
-os.write(w, b"hello")
-fd = os.open(sys.argv[1], os.O_RDONLY)
-p = libc.mmap(None, 4096, 1, 2, fd, 0)  # PROT_READ, MAP_PRIVATE
-print(ctypes.string_at(p, 5), flush=True)`,
-      [path],
-    );
-    expect(touch.signal, touch.stdout).toBe('SIGBUS');
-    expect(inst.counters.reads).toBe(0);
-    const rest = await run('head', ['-c', '5', path]);
-    expect(rest.stdout).toBe('hello');
   });
 });
