@@ -307,7 +307,9 @@ export class FuseSession {
   private sendAfterNotifications(unique: bigint, body: ReplyBody): void {
     const parts = body === null ? [] : Buffer.isBuffer(body) ? [body] : body;
     const head = Buffer.alloc(SIZEOF.fuse_out_header);
-    writeOutHeader(head, 0, parts.reduce((n, p) => n + p.length, head.length), 0, unique);
+    const len = parts.reduce((n, p) => n + p.length, head.length);
+    writeOutHeader(head, 0, len, 0, unique);
+    if (this.trace) this.log.trace(`tx ${unique}: OK ${len - SIZEOF.fuse_out_header}b after notifications`);
     void this.channel.notifyAsync([head, ...parts]).then((werr) => {
       if (werr && werr !== 'ENOENT' && werr !== 'ENODEV') this.log.error({ unique, code: werr }, 'kernel rejected reply');
     });
