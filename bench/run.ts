@@ -17,7 +17,10 @@
  * better of the two C servers in that workload (betterC). Workload 7
  * (mapped ring) has no C counterpart: libfuse3's peer has no mapped
  * region, so its ratio is against the kernel reference (a pipe pair),
- * which then alternates with cdevemu the same way.
+ * which then alternates with cdevemu the same way. It runs twice: on the
+ * daemon, whose region is mapped through FUSE passthrough, and on a second
+ * one started with --no-passthrough, whose region is mapped through the
+ * page cache as it is for a daemon without CAP_SYS_ADMIN.
  *
  * The servers are child processes (servers.ts): their CPU time and memory
  * are read from procfs around each run (procstat.ts). All I/O is done by the
@@ -445,20 +448,32 @@ const pinnedPingpongWorkloads = (bins: Bins, cpus: readonly number[]): Workload[
  * MAP_SHARED mapping; only the 4-byte kick (write) and interrupt (read)
  * are FUSE requests. The reference is the same protocol over a pipe pair.
  */
-const ringWorkload = (bins: Bins): Workload =>
-  pingWorkload({
+const ringWorkload = (bins: Bins, pageCache: boolean): Workload => ({
+  ...pingWorkload({
     num: 7,
-    title: 'mapped ring ping-pong 64 B',
+    title: pageCache ? 'mapped ring ping-pong 64 B, page cache' : 'mapped ring ping-pong 64 B',
     reference: 'the same 64-byte command/answer protocol over a pipe pair to a forked child, both pinned to one CPU',
     bin: bins.ringpong!,
     kernelArgs: ['pipepair'],
     device: RING_DEVICE,
     remarks: [
-      'no C column: the libfuse3 peer has no mapped region; cdevemu/C here is cdevemu / the kernel pipe pair (run alternately with cdevemu)',
-      'one op = command stored in the map, write(4 B) kick, read(4 B) irq, answer read from the map (FUSE passthrough mmap of a memfd)',
+      'no C column: the libfuse3 peers have no mapped region; cdevemu/C here is cdevemu / the kernel pipe pair (run alternately with cdevemu)',
+      pageCache
+        ? 'one op = command stored in the map, write(4 B) kick, read(4 B) irq, answer read from the map; a daemon started with --no-passthrough (as without CAP_SYS_ADMIN): the map is the page cache of the FUSE file, pulled in at the kick (a writeback, or FUSE_NOTIFY_RETRIEVE) and pushed to before the irq read is answered (FUSE_NOTIFY_STORE)'
+        : 'one op = command stored in the map, write(4 B) kick, read(4 B) irq, answer read from the map (FUSE passthrough mmap of a memfd)',
     ],
     plug: { model: benchRingModel.name, name: RING_DEVICE },
-  });
+  }),
+  ...(pageCache ? { id: '7.pagecache' } : {}),
+});
+
+/** Workload 7 through the page cache against through passthrough: the ratio of their rates, each the median of its runs. */
+function pageCacheRemark(passthrough: WorkloadResult | undefined, pageCache: WorkloadResult): string | null {
+  const rate = (r: WorkloadResult | undefined): number | undefined => r?.figures.find((f) => f.name === 'round trips/s')?.servers.cdevemu?.median;
+  const pt = rate(passthrough);
+  const pc = rate(pageCache);
+  return pt && pc ? `round trips/s through the page cache / through passthrough (workload 7): ${(pc / pt).toFixed(2)}` : null;
+}
 
 function openCloseWorkload(bins: Bins): Workload {
   const once = async (path: string): Promise<ClientRun> => {
@@ -639,6 +654,9 @@ async function main(): Promise<number> {
   servers.push(emu);
   const floor = opts.floor ? await startFloor(workDir, join(repoDir, 'dist', 'bench', 'peer', 'floor.js'), cli) : null;
   if (floor) servers.push(floor);
+  // Workload 7 again, its region mapped through the page cache.
+  const emuNoPassthrough = want(7) ? await startCdevemu(workDir, cli, [ringModel], { passthrough: false }) : null;
+  if (emuNoPassthrough) servers.push(emuNoPassthrough);
 
   console.log(
     `cdevemu bench (${opts.reps} x ${RUN_MS / 1000} s runs${opts.quick ? ', quick' : ''}) on ${info.cores}x ${info.cpu}, Linux ${info.kernel}, Node ${info.node}, libfuse ${info.libfuse}; load average ${info.loadAtStart} at start`,
@@ -680,8 +698,16 @@ async function main(): Promise<number> {
   ];
   for (const w of workloads) if (want(w.num)) await step(`${w.num}: ${w.title}`, () => runWorkload(w, cs, emu, floor), w.id);
   for (const n of UNPLUG_READERS) if (want(6)) await step(`6: unplug with ${n} blocked readers`, () => unplugWorkload(bins, emu, n), `6.${n}`);
-  const ring = ringWorkload(bins);
-  if (want(ring.num)) await step(`${ring.num}: ${ring.title}`, () => runWorkload(ring, cs, emu, floor), ring.id);
+  if (want(7)) {
+    const ring = ringWorkload(bins, false);
+    await step(`7: ${ring.title}`, () => runWorkload(ring, cs, emu, floor), ring.id);
+    const viaPageCache = ringWorkload(bins, true);
+    const passthroughResult = results[results.length - 1];
+    await step(`7: ${viaPageCache.title}`, () => runWorkload(viaPageCache, cs, emuNoPassthrough!, null), viaPageCache.id);
+    const last = results[results.length - 1]!;
+    const remark = last.id === '7.pagecache' ? pageCacheRemark(passthroughResult?.id === '7' ? passthroughResult : undefined, last) : null;
+    if (remark) last.remarks.push(remark);
+  }
   if (want(8)) {
     const allowed = await allowedCpus();
     if (allowed.length < 2) process.stderr.write('  8: skipped: the pinned ping-pong needs two CPUs\n');

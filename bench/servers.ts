@@ -107,14 +107,21 @@ async function shebangFlags(cli: string): Promise<string[]> {
   return m ? m[1]!.trim().split(/\s+/).filter(Boolean) : [];
 }
 
-/** `models`: user model modules (compiled .js) the daemon loads with `--model`. */
-export async function startCdevemu(dir: string, cli: string, models: readonly string[]): Promise<CdevemuServer> {
-  const mountpoint = join(dir, 'cdevemu');
-  const socket = join(dir, 'control.sock');
-  const config = join(dir, 'devices.json');
+/**
+ * `models`: user model modules (compiled .js) the daemon loads with
+ * `--model`. `passthrough: false` starts it with `--no-passthrough`, so
+ * device regions are mapped through the page cache, as for a daemon
+ * without CAP_SYS_ADMIN; it gets a mountpoint and socket of its own.
+ */
+export async function startCdevemu(dir: string, cli: string, models: readonly string[], o: { passthrough?: boolean } = {}): Promise<CdevemuServer> {
+  const own = o.passthrough === false ? 'cdevemu-nopt' : 'cdevemu';
+  const mountpoint = join(dir, own);
+  const socket = join(dir, `${own}.sock`);
+  const config = join(dir, `${own}.json`);
   const devices = ['zero', 'null', 'echo'].map((m) => ({ model: m, name: m }));
   await writeFile(config, JSON.stringify({ devices }));
   const args = [...(await shebangFlags(cli)), cli, 'daemon', '--mount', mountpoint, '--socket', socket, '--config', config, '--log-level', 'warn'];
+  if (o.passthrough === false) args.push('--no-passthrough');
   for (const m of models) args.push('--model', m);
   const s = await start('cdevemu', mountpoint, process.execPath, args, (l) => l.startsWith('cdevemu serves 3 device'));
   return { ...s, control: new ControlClient(socket) };

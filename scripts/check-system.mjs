@@ -128,10 +128,11 @@ if (problems.length) {
 }
 
 /**
- * Whether programs can mmap device regions: that needs FUSE passthrough
- * (Linux 6.9+, CONFIG_FUSE_PASSTHROUGH) and CAP_SYS_ADMIN for
- * FUSE_DEV_IOC_BACKING_OPEN. Without it the daemon still serves every
- * device; mmap then fails ENODEV.
+ * Why programs cannot map device regions' very pages, or null when they
+ * can: that needs FUSE passthrough (Linux 6.9+, CONFIG_FUSE_PASSTHROUGH)
+ * and CAP_SYS_ADMIN for FUSE_DEV_IOC_BACKING_OPEN. Without it the daemon
+ * maps them through the page cache where the kernel allows (6.6+), else
+ * mmap fails ENODEV; it serves every device either way.
  */
 function mappingsUnavailable() {
   const [major, minor] = release().split('.').map((n) => parseInt(n, 10));
@@ -151,10 +152,15 @@ function mappingsUnavailable() {
   return null;
 }
 const noMaps = mappingsUnavailable();
+// Without passthrough, regions are mapped through the page cache (FUSE_DIRECT_IO_ALLOW_MMAP, Linux 6.6+).
+const [kmajor, kminor] = release().split('.').map((n) => parseInt(n, 10));
+const pageCache = kmajor > 6 || (kmajor === 6 && kminor >= 6);
 console.error(
-  noMaps
-    ? `check-system: mmap of device regions unavailable (${noMaps}); devices still serve read/write/poll/ioctl, mmap fails ENODEV`
-    : `check-system: mmap of device regions available (FUSE passthrough, Linux ${release()})`,
+  !noMaps
+    ? `check-system: mmap of device regions available (FUSE passthrough, Linux ${release()})`
+    : pageCache
+      ? `check-system: mmap of device regions through the page cache (${noMaps}): kept in step at each read and write of the device, not store by store (docs/models.md#shared-memory-mmap)`
+      : `check-system: mmap of device regions unavailable (${noMaps}, and Linux ${release()} has no FUSE_DIRECT_IO_ALLOW_MMAP, 6.6+); devices still serve read/write/poll/ioctl, mmap fails ENODEV`,
 );
 
 if (forTests) {

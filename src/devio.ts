@@ -117,6 +117,44 @@ export interface IoctlReply {
   out?: Buffer;
 }
 
+/** A byte range of a device's regions taken as one file (region N at N * page size). */
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+/**
+ * A device's shared regions as one file, region N at byte N * page size
+ * (src/core/regions.ts), for a filesystem that cannot hand programs the
+ * pages themselves (no FUSE passthrough): it answers their page reads and
+ * writebacks from `bytes` and keeps their page caches in step at the
+ * synchronisation points (docs/models.md#shared-memory-mmap).
+ */
+export interface DevicePages {
+  /** The whole file. Stays readable after the device is freed, for files still open. */
+  readonly bytes: Uint8Array;
+  /** Page reads and writebacks from here on fail EIO (revoked regions); the file's size while none is. */
+  readonly revokedFrom: number;
+  /** Connects the one mirror of programs' page caches of this device, or disconnects it (null). */
+  attach(mirror: PageSync | null): void;
+}
+
+/** Programs' page caches of a device, as the filesystem keeps them (src/fs/page-mirror.ts). */
+export interface PageSync {
+  /** Merges what programs stored into `ranges` (default: every page a program holds) into `bytes`. */
+  pull(ranges?: readonly ByteRange[]): Promise<void> | undefined;
+  /**
+   * Queues what changed in `bytes` within `ranges` (default: every page a
+   * program holds) for programs' page caches; the answer to the request
+   * being handled, if any, reaches its program after them.
+   */
+  push(ranges?: readonly ByteRange[]): void;
+  /** Settles once everything pushed is in the page caches; undefined when nothing is on its way. */
+  flush(): Promise<void> | undefined;
+  /** Drops programs' cached pages from `from` on: their next touch reads a page, which fails (SIGBUS). */
+  revoke(from: number): Promise<void>;
+}
+
 /**
  * One open file description of a device node: what fs/ calls for READ,
  * WRITE, IOCTL, POLL, FSYNC and RELEASE on the fh it handed out at OPEN.
@@ -129,6 +167,8 @@ export interface DeviceFile {
    * release. Absent: mmap fails ENODEV.
    */
   readonly backingFd?: number;
+  /** The same regions as bytes, for page-cache mappings when no backing file can be registered. */
+  readonly pages?: DevicePages;
   read?(size: number, io: IoContext): Buffer | Promise<Buffer>;
   write?(data: Buffer, io: IoContext): number | Promise<number>;
   ioctl?(req: IoctlRequest, io: IoContext): IoctlReply | Promise<IoctlReply>;

@@ -79,9 +79,9 @@ export class Emulator {
     checkCanMount({ allowOther: o.allowOther ?? false });
     const lock = await MountpointLock.take(o.mountpoint);
     const log = o.logger ?? pino({ level: 'info' });
-    const fs = new DeviceFs(log.child({ layer: 'fs' }));
+    const fs = new DeviceFs(log.child({ layer: 'fs' }), o.passthrough ?? true);
     const faults = new FaultEngine(log.child({ layer: 'faults' }));
-    const publisher = new TreePublisher(fs.tree);
+    const publisher = new TreePublisher(fs.tree, () => fs.pagesShared());
     const devices = new DeviceManager({
       publisher,
       logger: log.child({ layer: 'core' }),

@@ -26,6 +26,10 @@ const ANSWER_AT = 64;
 
 export const benchRingModel: DeviceModel<RingState> = {
   name: 'bench-ring',
+  // As uio's node: no file position (FOPEN_STREAM). Passthrough opens drop it
+  // (the kernel refuses it with them); through the page cache it means every
+  // write() and read() reaches the device at offset 0 (docs/fuse-protocol.md#page-cache-mappings).
+  stream: true,
   regions: () => [{ name: 'ring', size: 4096 }],
   create: () => ({ count: 0 }),
   open(file) {

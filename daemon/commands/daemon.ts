@@ -23,7 +23,7 @@ export function registerDaemonCommand(program: Command, exit: (code: number) => 
     .option('--model <file>', 'load a user model module (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS))
     .option('--allow-other', 'let users other than the daemon\'s open the devices (mount option allow_other)')
-    .option('--no-passthrough', 'do not negotiate FUSE passthrough: device regions cannot be mapped (mmap fails ENODEV)')
+    .option('--no-passthrough', 'do not negotiate FUSE passthrough: device regions are mapped through the page cache, kept in step at each read and write (as without CAP_SYS_ADMIN)')
     .option(
       '--busy-poll <micros>',
       'after each request, look for the next one awake this long before sleeping (default 20; 0: sleep at once, least CPU)',

@@ -10,6 +10,7 @@ import {
   DEFAULT_POLLMASK,
   POLLERR,
   type DeviceFile,
+  type DevicePages,
   type IoContext,
   type IoctlReply,
   type IoctlRequest,
@@ -100,24 +101,30 @@ function opened<S>(inst: DeviceInstance<S>, file: OpenFile<S>): DeviceFile {
  */
 class CoreFile<S> implements DeviceFile {
   readonly backingFd: number | undefined;
+  readonly pages: DevicePages | undefined;
 
   constructor(
     private readonly inst: DeviceInstance<S>,
     private readonly file: OpenFile<S>,
   ) {
     this.backingFd = inst.shared?.backingFd;
+    this.pages = inst.shared ?? undefined;
   }
 
+  // The synchronisation points of regions mapped through programs' page
+  // caches (DeviceRegions.beforeKick, beforeAnswer): read answers the
+  // interrupt, write kicks, ioctl may do either.
+
   read(size: number, io: IoContext): Awaitable<Buffer> {
-    return read(this.inst, this.file, size, io);
+    return thenAnswer(this.inst, read(this.inst, this.file, size, io));
   }
 
   write(data: Buffer, io: IoContext): Awaitable<number> {
-    return write(this.inst, this.file, data, io);
+    return afterKick(this.inst, () => write(this.inst, this.file, data, io));
   }
 
   ioctl(req: IoctlRequest, io: IoContext): Awaitable<IoctlReply> {
-    return ioctl(this.inst, this.file, req, io);
+    return thenAnswer(this.inst, afterKick(this.inst, () => ioctl(this.inst, this.file, req, io)));
   }
 
   poll(_events: PollMask, wake: (() => void) | null, io: IoContext): Awaitable<PollMask> {
@@ -131,6 +138,22 @@ class CoreFile<S> implements DeviceFile {
   release(): Awaitable<void> {
     return release(this.inst, this.file);
   }
+}
+
+/** Runs `op` once what programs stored in the regions is pulled in (at once when there is nothing to pull). */
+function afterKick<S, T>(inst: DeviceInstance<S>, op: () => Awaitable<T>): Awaitable<T> {
+  const pulled = inst.shared?.beforeKick(inst.driver.regionSync ?? 'auto');
+  return pulled ? pulled.then(op) : op();
+}
+
+/** `answer`, once what the model changed in the regions is pushed to programs' page caches. */
+function thenAnswer<S, T>(inst: DeviceInstance<S>, answer: Awaitable<T>): Awaitable<T> {
+  const shared = inst.shared;
+  if (!shared) return answer;
+  return after(answer, (v) => {
+    shared.beforeAnswer(inst.driver.regionSync ?? 'auto');
+    return v;
+  });
 }
 
 /** Given to model handlers that do not take a signal: it never aborts, and costs nothing. */

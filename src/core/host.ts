@@ -28,6 +28,12 @@ export interface Publisher {
    * `openers` in place: drop processes that exited, add descendants found.
    */
   mappings?(dev: PublishedDevice, openers: Set<number>): Promise<number>;
+  /**
+   * true when programs map the regions' very pages (FUSE passthrough),
+   * else why not: they then map a copy kept in step at the synchronisation
+   * points (RegionSync). Known before the mount, as plugs come first.
+   */
+  pagesShared?(): true | string;
 }
 
 /** The file operations a fault rule can target. */

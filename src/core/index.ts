@@ -28,7 +28,9 @@ export type {
   Instance,
   Lifecycle,
   Region,
+  RegionRange,
   RegionSpec,
+  RegionSync,
   UnplugPolicy,
 } from './model.js';
 export { RegionLayoutError } from './regions.js';

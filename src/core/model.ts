@@ -50,6 +50,29 @@ export interface RegionSpec {
   option?: string;
 }
 
+/** A byte range within one region. */
+export interface RegionRange {
+  offset: number;
+  length: number;
+}
+
+/**
+ * How a model's regions stay in step with programs' mappings when the
+ * daemon cannot hand programs the very pages (no FUSE passthrough: the
+ * programs map a copy, their page cache; docs/models.md#shared-memory-mmap).
+ * - 'auto' (default): at every write and ioctl on the node the core pulls
+ *   in what programs stored before the model's handler runs, and at every
+ *   read and ioctl it pushes what the model changed before the answer goes
+ *   out: a kick and an interrupt, as uio's protocol has them.
+ * - 'manual': the model calls Region.pull() and Region.push() itself, with
+ *   the ranges its protocol names (tcmu: the ring entries and data blocks);
+ *   the core still waits for its pushes before answering a read or ioctl.
+ * - 'shared': the model needs programs to see its stores as it makes them,
+ *   with no kick or interrupt between (it polls the memory): without
+ *   passthrough the plug is refused, saying so.
+ */
+export type RegionSync = 'auto' | 'manual' | 'shared';
+
 /**
  * A declared region as the model sees it: `bytes` and `data` are views
  * over the very pages programs map, with no copy and no system call per
@@ -70,6 +93,20 @@ export interface Region {
   readonly bytes: Uint8Array;
   /** The same bytes as a DataView (little-endian helpers for rings and mailboxes). */
   readonly data: DataView;
+  /**
+   * Without passthrough: merges into `bytes` what programs stored in
+   * `ranges` (default: the whole region) of the pages they hold. Settles
+   * once it is in; undefined, at once, when there is nothing to fetch
+   * (passthrough, or no program holds a page in range).
+   */
+  pull(ranges?: readonly RegionRange[]): Promise<void> | undefined;
+  /**
+   * Without passthrough: sends programs the bytes of `ranges` (default:
+   * the whole region) the model changed since they last saw them; a read
+   * or ioctl of the node is answered only once they are in. No-op with
+   * passthrough.
+   */
+  push(ranges?: readonly RegionRange[]): void;
 }
 
 export interface DeviceModel<S> {
@@ -97,6 +134,8 @@ export interface DeviceModel<S> {
    * finds them zeroed in inst.regions and may fill them.
    */
   regions?(inst: Instance<S>): RegionSpec[];
+  /** How the regions follow programs' mappings without passthrough; default 'auto' (see RegionSync). */
+  regionSync?: RegionSync;
   /** probe(): returns the instance's state. */
   create(inst: Instance<S>, options: unknown): S | Promise<S>;
   open?(file: File<S>): void | Promise<void>;

@@ -13,6 +13,14 @@ import { DeviceRegions, RegionLayoutError } from './regions.js';
 
 export async function probe<S>(inst: DeviceInstance<S>, publisher: Publisher): Promise<void> {
   const drv = inst.driver;
+  const shared = drv.regionSync === 'shared' ? (publisher.pagesShared?.() ?? true) : true;
+  if (shared !== true) {
+    // Refused now rather than mapped by programs into a copy the model would never see change.
+    throw new DeviceError(
+      'invalid',
+      `${drv.name}: programs must map the very pages of its regions (regionSync 'shared'), which takes FUSE passthrough: ${shared}; run the daemon as root, outside a user namespace, without --no-passthrough`,
+    );
+  }
   try {
     inst.shared = DeviceRegions.create(`cdevemu:${inst.name}#${inst.generation}`, drv.regions?.(inst) ?? []);
   } catch (err) {

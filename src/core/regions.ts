@@ -8,10 +8,11 @@
  * size selects map N" holds only with that layout. Hence every region but
  * the last fits in one page (checked at plug).
  */
+import type { ByteRange, DevicePages, PageSync } from '../devio.js';
 import { Errno } from '../errno.js';
 import { pageSize } from '../sys/ffi.js';
 import { SharedMemory } from '../sys/memfd.js';
-import type { Region, RegionSpec, UnplugPolicy } from './model.js';
+import type { Region, RegionRange, RegionSpec, RegionSync, UnplugPolicy } from './model.js';
 
 const pageAlign = (n: number): number => Math.ceil(n / pageSize()) * pageSize();
 
@@ -40,6 +41,7 @@ class SharedRegion implements Region {
     readonly size: number,
     readonly onUnplug: UnplugPolicy,
     memory: SharedMemory,
+    private readonly device: DeviceRegions,
   ) {
     this.view = {
       bytes: new Uint8Array(memory.buffer, this.offset, size),
@@ -59,6 +61,23 @@ class SharedRegion implements Region {
     return this.live().data;
   }
 
+  pull(ranges?: readonly RegionRange[]): Promise<void> | undefined {
+    return this.device.mirror?.pull(this.inFile(ranges));
+  }
+
+  push(ranges?: readonly RegionRange[]): void {
+    this.device.mirror?.push(this.inFile(ranges));
+  }
+
+  /** `ranges` of this region as ranges of the file (region N at N * page size), clipped to the region. */
+  private inFile(ranges: readonly RegionRange[] = [{ offset: 0, length: this.size }]): ByteRange[] {
+    return ranges.flatMap((r) => {
+      const from = Math.max(0, r.offset);
+      const to = Math.min(this.size, r.offset + r.length);
+      return to > from ? [{ offset: this.offset + from, length: to - from }] : [];
+    });
+  }
+
   drop(): void {
     this.view = null;
     this.state = 'freed';
@@ -70,11 +89,20 @@ class SharedRegion implements Region {
   }
 }
 
-export class DeviceRegions {
+export class DeviceRegions implements DevicePages {
+  readonly list: readonly SharedRegion[];
+  readonly bytes: Uint8Array;
+  /** Programs' page caches, when the regions are mapped through them (no passthrough). */
+  mirror: PageSync | null = null;
+  private cutAt = Infinity;
+
   private constructor(
     private readonly memory: SharedMemory,
-    readonly list: readonly SharedRegion[],
-  ) {}
+    specs: readonly CheckedSpec[],
+  ) {
+    this.bytes = new Uint8Array(memory.buffer);
+    this.list = specs.map((s, i) => new SharedRegion(i, s.name, s.size, s.onUnplug, memory, this));
+  }
 
   /** Checks the specs and maps zeroed pages for them; null when there are none. Throws RegionLayoutError on a bad spec. */
   static create(label: string, specs: readonly RegionSpec[]): DeviceRegions | null {
@@ -96,10 +124,38 @@ export class DeviceRegions {
     }
     const last = checked[checked.length - 1]!;
     const memory = SharedMemory.create(label, (checked.length - 1) * pageSize() + pageAlign(last.size));
-    return new DeviceRegions(
-      memory,
-      checked.map((s, i) => new SharedRegion(i, s.name, s.size, s.onUnplug, memory)),
-    );
+    return new DeviceRegions(memory, checked);
+  }
+
+  get revokedFrom(): number {
+    return Math.min(this.cutAt, this.memory.length);
+  }
+
+  attach(mirror: PageSync | null): void {
+    this.mirror = mirror;
+  }
+
+  /**
+   * The synchronisation points of page-cache mappings
+   * (docs/models.md#shared-memory-mmap), as the core runs them around a
+   * model's handlers. Before a kick (write, ioctl) reaches the model:
+   * what programs stored is pulled in. Nothing to do (undefined, at once)
+   * with passthrough, with no program holding a page, or when the model
+   * pulls itself ('manual').
+   */
+  beforeKick(sync: RegionSync): Promise<void> | undefined {
+    return sync === 'auto' ? this.mirror?.pull() : undefined;
+  }
+
+  /**
+   * Before an answer reaches the program (read, the interrupt; ioctl):
+   * what the model changed goes to its page cache. 'auto' pushes every
+   * byte that differs from what programs hold; 'manual' models pushed what
+   * they wrote themselves (Region.push). The filesystem writes the answer
+   * after the pushes (PageSync.push).
+   */
+  beforeAnswer(sync: RegionSync): void {
+    if (sync === 'auto') this.mirror?.push();
   }
 
   /** Bytes programs can map: the backing file's length. */
@@ -120,9 +176,19 @@ export class DeviceRegions {
    */
   revoke(): string[] {
     const cut = this.list.filter((r) => r.onUnplug === 'revoke');
-    this.memory.revoke(cut[0]?.offset ?? this.memory.length);
+    this.cutAt = cut[0]?.offset ?? this.memory.length;
+    this.memory.revoke(this.cutAt);
     for (const r of cut) r.state = 'revoked';
     return cut.map((r) => r.name);
+  }
+
+  /**
+   * The same cut for mappings through programs' page caches: page reads
+   * past it fail from now on (revokedFrom), and the pages they hold are
+   * dropped, so their next touch gets SIGBUS. Undefined when there are none.
+   */
+  revokeMappings(): Promise<void> | undefined {
+    return this.cutAt < this.memory.length ? this.mirror?.revoke(this.cutAt) : undefined;
   }
 
   /** At free: the model's views are dropped and the descriptor closed; 'keep' pages live on in programs that map them. */
@@ -131,20 +197,25 @@ export class DeviceRegions {
     this.memory.close();
   }
 
-  /** The region_read action: `length` bytes at `offset` of region `region`, as hex. */
-  read(arg: unknown): { hex: string } {
+  /** The region_read action: `length` bytes at `offset` of region `region`, as hex, after what programs stored there is pulled in. */
+  read(arg: unknown): Promise<{ hex: string }> | { hex: string } {
     const { r, offset, length } = this.locate(arg);
-    return { hex: Buffer.from(r.bytes.subarray(offset, offset + length)).toString('hex') };
+    const hex = (): { hex: string } => ({ hex: Buffer.from(r.bytes.subarray(offset, offset + length)).toString('hex') });
+    const pulled = r.pull([{ offset, length }]);
+    return pulled ? pulled.then(hex) : hex();
   }
 
-  /** The region_write action: stores `hex` at `offset` of region `region`. */
-  write(arg: unknown): { written: number } {
+  /** The region_write action: stores `hex` at `offset` of region `region`, and pushes it to programs' page caches at once. */
+  write(arg: unknown): Promise<{ written: number }> | { written: number } {
     const a = (arg ?? {}) as { hex?: unknown };
     if (typeof a.hex !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(a.hex)) throw new Errno('EINVAL', 'hex: expected a string of hex byte pairs');
     const data = Buffer.from(a.hex, 'hex');
     const { r, offset } = this.locate(arg, data.length);
     r.bytes.set(data, offset);
-    return { written: data.length };
+    r.push([{ offset, length: data.length }]);
+    const written = { written: data.length };
+    const flushed = this.mirror?.flush();
+    return flushed ? flushed.then(() => written) : written;
   }
 
   /** The region and byte range an action names: {region: index or name, offset, length}; the rest of the region by default. */

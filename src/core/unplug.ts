@@ -21,7 +21,7 @@ export async function unplugInstance(
   try {
     await unpublishNode(inst, publisher, drainTimeoutMs, bound, mode);
     closeGate(inst);
-    if (inst.shared) await revokeRegions(inst, inst.shared);
+    if (inst.shared) await revokeRegions(inst, inst.shared, bound);
     await cancelWaiters(inst);
     const { stuck, drainedInMs } = await drainHandlers(inst, bound);
     await removeDevice(inst);
@@ -67,10 +67,14 @@ function closeGate(inst: DeviceInstance): void {
  * as uio_vma_fault() answers once uio_unregister_device() cleared
  * idev->info. 'keep' regions stay mapped (target_core_user's data area).
  */
-async function revokeRegions(inst: DeviceInstance, shared: DeviceRegions): Promise<void> {
+async function revokeRegions(inst: DeviceInstance, shared: DeviceRegions, bound: UnplugBound): Promise<void> {
   let revoked: string[];
   try {
     revoked = shared.revoke();
+    // Pages programs hold in their page caches (no passthrough) are dropped
+    // too. Bounded like the drain: dropping a dirty page waits for its
+    // writeback, which the main thread answers.
+    await Promise.race([shared.revokeMappings(), bound.reached]);
   } catch (err) {
     inst.log.error({ err, device: inst.name, generation: inst.generation }, 'revoking regions failed');
     return;

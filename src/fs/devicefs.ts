@@ -11,6 +11,7 @@ import {
   O_RDONLY,
   O_WRONLY,
   type DeviceFile,
+  type DevicePages,
   type IoContext,
   type IoctlReply,
 } from '../devio.js';
@@ -19,12 +20,15 @@ import {
   DT_DIR,
   DT_REG,
   FOPEN_DIRECT_IO,
+  FOPEN_KEEP_CACHE,
   FOPEN_NONSEEKABLE,
   FOPEN_PASSTHROUGH,
   FOPEN_STREAM,
   FUSE_IOCTL_COMPAT,
   FUSE_IOCTL_DIR,
   FUSE_POLL_SCHEDULE_NOTIFY,
+  FUSE_READ_LOCKOWNER,
+  FUSE_WRITE_CACHE,
   S_IFDIR,
   S_IFREG,
   FATTR_GID,
@@ -36,7 +40,8 @@ import {
   FATTR_MTIME_NOW,
 } from '../fuse/abi.js';
 import { after, type Awaitable } from '../awaitable.js';
-import type { FuseFilesystem, IoctlResult, RequestContext } from '../fuse/filesystem.js';
+import { passthroughRefusal } from '../fuse/backing.js';
+import type { ConnectionInfo, FuseFilesystem, IoctlResult, RequestContext } from '../fuse/filesystem.js';
 import type { KernelNotifier } from '../fuse/server.js';
 import type {
   DirEntry,
@@ -54,6 +59,7 @@ import type {
   fuse_write_in,
 } from '../fuse/wire.js';
 import { CallerMemory } from '../usermem.js';
+import { PageMirror } from './page-mirror.js';
 import { assertDir, NodeTree, type AttributeNode, type TreeNode } from './tree.js';
 
 /**
@@ -65,8 +71,11 @@ import { assertDir, NodeTree, type AttributeNode, type TreeNode } from './tree.j
 const ENTRY_TTL_MS = 1000;
 
 type OpenHandle =
-  /** `backingFd`: this open was answered with the backing file registered for that fd. */
-  | { kind: 'device'; file: DeviceFile; backingFd?: number }
+  /**
+   * `backingFd`: this open was answered with the backing file registered
+   * for that fd. `mirror`: its regions are mapped through the page cache.
+   */
+  | { kind: 'device'; file: DeviceFile; backingFd?: number; mirror?: PageMirror }
   | { kind: 'attribute'; node: AttributeNode; content: Buffer };
 
 
@@ -85,9 +94,32 @@ export class DeviceFs implements FuseFilesystem {
    * fuse_inode_uncached_io_start's EBUSY), even for the same file.
    */
   private readonly backings = new Map<number, { id: number; opens: number }>();
+  /** One mirror of programs' page caches per device mapped through them, while a file of it is open. */
+  private readonly mirrors = new Map<DevicePages, PageMirror>();
 
-  constructor(private readonly log: Logger) {
+  /** What INIT agreed, once the kernel answered. */
+  private conn: ConnectionInfo | null = null;
+
+  constructor(
+    private readonly log: Logger,
+    /** Whether passthrough is to be asked for (ServeOptions.passthrough); default true. */
+    private readonly wantPassthrough = true,
+  ) {
     this.tree = new NodeTree(() => this.notifier);
+  }
+
+  init(conn: ConnectionInfo): void {
+    this.conn = conn;
+  }
+
+  /**
+   * true when programs map the regions' very pages (FUSE passthrough),
+   * else why not. Before INIT (devices are plugged before the mount) it is
+   * foreseen as the session will decide it (FuseSession.passthrough).
+   */
+  pagesShared(): true | string {
+    if (this.conn) return this.conn.passthrough || (this.conn.noPassthrough ?? 'no FUSE passthrough');
+    return passthroughRefusal(this.wantPassthrough) ?? true;
   }
 
   /** Connects the tree to the kernel once mounted, so removals invalidate its caches. */
@@ -182,12 +214,39 @@ export class DeviceFs implements FuseFilesystem {
     return after(opened, (file) => {
       const backingFd = file.backingFd;
       const backingId = backingFd === undefined ? null : this.holdBacking(backingFd);
-      if (backingId === null) return this.register({ kind: 'device', file }, flags);
-      // DIRECT_IO keeps read/write/poll/ioctl on the model; PASSTHROUGH
-      // sends mmap to the backing file. The kernel refuses STREAM and
-      // NONSEEKABLE with PASSTHROUGH (the open fails EIO), so offsets advance here.
-      return this.register({ kind: 'device', file, backingFd }, FOPEN_DIRECT_IO | FOPEN_PASSTHROUGH, backingId);
+      if (backingId !== null) {
+        // DIRECT_IO keeps read/write/poll/ioctl on the model; PASSTHROUGH
+        // sends mmap to the backing file. The kernel refuses STREAM and
+        // NONSEEKABLE with PASSTHROUGH (the open fails EIO), so offsets advance here.
+        return this.register({ kind: 'device', file, backingFd }, FOPEN_DIRECT_IO | FOPEN_PASSTHROUGH, backingId);
+      }
+      const mirror = file.pages && this.holdMirror(ctx.nodeid, file.pages);
+      if (!mirror) return this.register({ kind: 'device', file }, flags);
+      // Mapped through the page cache (DIRECT_IO_ALLOW_MMAP). KEEP_CACHE: an
+      // open must not drop the pages other programs map (fs/fuse/file.c
+      // fuse_open invalidates them otherwise).
+      return this.register({ kind: 'device', file, mirror }, flags | FOPEN_KEEP_CACHE);
     });
+  }
+
+  /** The device's page-cache mirror, when mappings go through the page cache; counted per open. */
+  private holdMirror(nodeid: bigint, pages: DevicePages): PageMirror | undefined {
+    const kernel = this.notifier?.pageCache;
+    if (!kernel) return undefined;
+    let mirror = this.mirrors.get(pages);
+    if (!mirror) {
+      mirror = new PageMirror(nodeid, pages, kernel, this.log);
+      this.mirrors.set(pages, mirror);
+      pages.attach(mirror);
+    }
+    mirror.opens++;
+    return mirror;
+  }
+
+  private dropMirror(mirror: PageMirror): void {
+    if (--mirror.opens > 0) return;
+    this.mirrors.delete(mirror.pages);
+    mirror.pages.attach(null);
   }
 
   /**
@@ -239,11 +298,11 @@ export class DeviceFs implements FuseFilesystem {
     return backing_id === undefined ? { fh, open_flags } : { fh, open_flags, backing_id };
   }
 
-  private device(fh: bigint): DeviceFile {
+  private device(fh: bigint): Extract<OpenHandle, { kind: 'device' }> {
     const h = this.handles.get(fh);
     if (!h) throw new Errno(E.EBADF);
     if (h.kind !== 'device') throw new Errno(E.EINVAL);
-    return h.file;
+    return h;
   }
 
   /** The request as the device sees it; the signal is made only if the device asks for it. */
@@ -258,8 +317,16 @@ export class DeviceFs implements FuseFilesystem {
       const off = Number(a.offset);
       return h.content.subarray(Math.min(off, h.content.length), Math.min(off + a.size, h.content.length));
     }
+    // A READ without FUSE_READ_LOCKOWNER fills the page cache (a mapping's
+    // fault, readahead, splice): fs/fuse/file.c sets the flag on every
+    // read() (fuse_send_read) and never on a page read (fuse_do_readfolio,
+    // fuse_send_readpages). A mapped node's pages are its regions, never
+    // what its read() gives; a node without regions has its pages read
+    // with read(), as a MAP_PRIVATE mapping or a splice always had them.
+    if (h.mirror && !(a.read_flags & FUSE_READ_LOCKOWNER)) return h.mirror.read(Number(a.offset), a.size);
     if (!h.file.read) throw new Errno(E.EINVAL);
     return after(h.file.read(a.size, this.io(ctx, a.flags)), (data) => {
+      if (h.mirror?.storing) ctx.answerAfterNotifications();
       // A longer reply would make the kernel fail the request with EIO.
       if (data.length > a.size) {
         this.log.warn({ size: a.size, got: data.length }, 'device read returned more than asked; truncated');
@@ -272,6 +339,11 @@ export class DeviceFs implements FuseFilesystem {
   write(ctx: RequestContext, a: fuse_write_in): Awaitable<number> {
     const h = this.handles.get(a.fh);
     if (!h) throw new Errno(E.EBADF);
+    // Dirty pages of a mapping (fuse_writepage_args_setup), not a write().
+    if (a.write_flags & FUSE_WRITE_CACHE) {
+      if (h.kind !== 'device' || !h.mirror) throw new Errno(E.EIO);
+      return h.mirror.writeback(Number(a.offset), a.data);
+    }
     if (h.kind === 'attribute') {
       // sysfs_kf_write(): each write() is one store() of its whole buffer;
       // the offset means nothing. store() failing fails the write with its errno.
@@ -280,6 +352,7 @@ export class DeviceFs implements FuseFilesystem {
       return after(store(a.data.toString('utf8')), () => a.data.length);
     }
     if (!h.file.write) throw new Errno(E.EINVAL);
+    h.mirror?.dropped(Number(a.offset), a.data.length);
     // The data is a view of the request buffer, valid until the device's
     // write returns or settles (ChannelEvents.request); no copy on the way.
     return after(h.file.write(a.data, this.io(ctx, a.flags)), (n) => {
@@ -308,6 +381,7 @@ export class DeviceFs implements FuseFilesystem {
     this.handles.delete(a.fh);
     if (h.kind !== 'device') return;
     if (h.backingFd !== undefined) this.dropBacking(h.backingFd);
+    if (h.mirror) this.dropMirror(h.mirror);
     try {
       const r = h.file.release();
       if (r instanceof Promise) return r.catch((err) => this.log.error({ err }, 'device release failed'));
@@ -376,7 +450,8 @@ export class DeviceFs implements FuseFilesystem {
 
   ioctl(ctx: RequestContext, a: fuse_ioctl_in): Awaitable<IoctlResult> {
     if (a.flags & FUSE_IOCTL_DIR) throw new Errno(E.ENOTTY);
-    const file = this.device(a.fh);
+    const h = this.device(a.fh);
+    const file = h.file;
     // An unimplemented ioctl is ENOTTY, as fs/ioctl.c vfs_ioctl answers for a driver without unlocked_ioctl.
     if (!file.ioctl) throw new Errno(E.ENOTTY);
     const user = new CallerMemory(ctx.pid);
@@ -392,6 +467,7 @@ export class DeviceFs implements FuseFilesystem {
     if (answer instanceof Promise) void answer.then(() => user.revoke(), () => user.revoke());
     else user.revoke();
     return after(answer, (r) => {
+      if (h.mirror?.storing) ctx.answerAfterNotifications();
       let out = r.out;
       if (out && out.length > a.out_size) {
         this.log.warn({ cmd: a.cmd.toString(16), outSize: a.out_size, got: out.length }, 'ioctl output longer than _IOC_SIZE; truncated');
@@ -402,7 +478,7 @@ export class DeviceFs implements FuseFilesystem {
   }
 
   poll(ctx: RequestContext, a: fuse_poll_in): Awaitable<number> {
-    const file = this.device(a.fh);
+    const file = this.device(a.fh).file;
     if (!file.poll) return DEFAULT_POLLMASK;
     const n = this.notifier;
     // The kernel asks to be notified only when a poller will sleep
@@ -423,6 +499,8 @@ export class DeviceFs implements FuseFilesystem {
     }
     this.handles.clear();
     this.backings.clear();
+    for (const m of this.mirrors.values()) m.pages.attach(null);
+    this.mirrors.clear();
     this.dirSnapshots.clear();
   }
 }

@@ -50,7 +50,11 @@ export class TreePublisher {
   /** The mount's device number (mountinfo's major:minor), once mounted. */
   private mountDev = '';
 
-  constructor(private readonly tree: NodeTree) {}
+  constructor(
+    private readonly tree: NodeTree,
+    /** DeviceFs.pagesShared: whether programs map the regions' own pages. */
+    readonly pagesShared?: () => true | string,
+  ) {}
 
   attachMount(dev: string): void {
     this.mountDev = dev;

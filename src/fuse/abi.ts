@@ -101,6 +101,13 @@ export const FUSE_INIT_EXT = 1 << 30;
 /* fuse_init_in.flags2 / fuse_init_out.flags2: bits 32..63 of the flags, shifted down. */
 /** FUSE_PASSTHROUGH, 1 << 37 (7.40). */
 export const FUSE_PASSTHROUGH_FLAGS2 = 1 << (37 - 32);
+/**
+ * FUSE_DIRECT_IO_ALLOW_MMAP, 1 << 36 (7.39): a FOPEN_DIRECT_IO file may be
+ * mapped MAP_SHARED, through the page cache (fs/fuse/file.c fuse_file_mmap).
+ */
+export const FUSE_DIRECT_IO_ALLOW_MMAP_FLAGS2 = 1 << (36 - 32);
+/** The first minor whose kernels know FUSE_DIRECT_IO_ALLOW_MMAP. */
+export const FUSE_DIRECT_IO_ALLOW_MMAP_MINOR = 39;
 
 /* fuse_open_out.open_flags */
 export const FOPEN_DIRECT_IO = 1 << 0;
@@ -116,6 +123,14 @@ export const FOPEN_PASSTHROUGH = 1 << 7;
 export const FUSE_DEV_IOC_BACKING_OPEN = 0x4010e501;
 /** _IOW(229, 2, uint32_t): drops a backing id (open files keep their backing file). */
 export const FUSE_DEV_IOC_BACKING_CLOSE = 0x4004e502;
+
+/* fuse_read_in.read_flags: lock_owner is valid. Set on every read() (fs/fuse/file.c fuse_send_read), never on a page-cache fill. */
+export const FUSE_READ_LOCKOWNER = 1 << 1;
+
+/* fuse_write_in.write_flags */
+/** A writeback of page-cache pages (fuse_writepage_args_setup), not a write(). */
+export const FUSE_WRITE_CACHE = 1 << 0;
+export const FUSE_WRITE_LOCKOWNER = 1 << 1;
 
 /* fuse_getattr_in.getattr_flags */
 export const FUSE_GETATTR_FH = 1 << 0;
@@ -177,6 +192,9 @@ export const SIZEOF = {
   fuse_notify_inval_inode_out: 24,
   fuse_notify_inval_entry_out: 16,
   fuse_notify_delete_out: 24,
+  fuse_notify_store_out: 24,
+  fuse_notify_retrieve_out: 32,
+  fuse_notify_retrieve_in: 40,
   fuse_dirent: 24,
   fuse_backing_map: 16,
 } as const;

@@ -32,10 +32,10 @@
  */
 import { closeSync, writevSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
 import { E, errnoName } from '../errno.js';
 import { pollOne, POLLIN, readOrErrno, writeOrErrno } from '../sys/ffi.js';
 import { SigioWatch } from '../sys/sigio.js';
+import { Notifier } from './notifier.js';
 
 /** Why the connection ended: ENODEV (unmounted), ECONNABORTED (aborted), or another errno code. */
 export type EndReason = string;
@@ -69,17 +69,6 @@ const INLINE_REPLY = 8192;
 const resolved = Promise.resolve();
 const errnoOf = (r: number): string | null => (r < 0 ? errnoName(-r) : null);
 
-// The notifier: writes each message and reports the errno code, if any.
-const NOTIFIER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { writeSync } = require('node:fs');
-parentPort.on('message', ({ id, buf }) => {
-  let error = null;
-  try { writeSync(workerData.fd, buf); } catch (e) { error = e.code || String(e); }
-  parentPort.postMessage({ id, error });
-});
-`;
-
 export interface ChannelOptions {
   /** Size of the read buffer fuse_dev_do_read requires (max_write + headers). */
   bufferSize: number;
@@ -104,10 +93,10 @@ export interface ChannelOptions {
 
 export class FuseChannel {
   readonly fd: number;
-  private notifier: Worker | null = null;
+  private notifier: Notifier | null = null;
   private notifierIdle: NodeJS.Timeout | undefined = undefined;
-  private pendingNotifies = new Map<number, (error: string | null) => void>();
-  private nextNotifyId = 1;
+  /** holdNotifier() was called: the notifier is never stopped for idleness. */
+  private notifierHeld = false;
   private ended = false;
   /** Set once serving starts: SIGIO while idle (src/sys/sigio.ts). */
   private sigio: SigioWatch | null = null;
@@ -154,26 +143,39 @@ export class FuseChannel {
   }
 
   /**
-   * The notifier thread, started with the first notification that needs it
-   * and stopped once it has been idle for NOTIFIER_IDLE_MS: a worker costs
-   * ~12 MiB of RSS, and most of a daemon's life has nothing to notify.
+   * The notifier thread (notifier.ts), started with the first notification
+   * that needs it and stopped once it has been idle for NOTIFIER_IDLE_MS: a
+   * worker costs ~12 MiB of RSS, and most of a daemon's life has nothing to
+   * notify.
    */
-  private startNotifier(): Worker {
-    const w = new Worker(NOTIFIER_SOURCE, { eval: true, workerData: { fd: this.fd } });
-    w.on('message', ({ id, error }: { id: number; error: string | null }) => {
-      const done = this.pendingNotifies.get(id);
-      this.pendingNotifies.delete(id);
-      done?.(error);
-      if (this.pendingNotifies.size === 0) this.notifierIdle = setTimeout(() => this.stopNotifier(), NOTIFIER_IDLE_MS).unref();
+  private startNotifier(): Notifier {
+    return new Notifier(this.fd, () => {
+      if (!this.notifierHeld) this.notifierIdle = setTimeout(() => this.stopNotifier(), NOTIFIER_IDLE_MS).unref();
     });
-    w.unref();
-    return w;
+  }
+
+  /**
+   * Keeps the notifier thread running from now on: page-cache mappings
+   * write STOREs before the interrupt reads they answer, and a thread
+   * started on demand takes tens of milliseconds (hundreds on a loaded
+   * machine) to come up.
+   */
+  holdNotifier(): void {
+    if (this.ended || !this.sigio) return;
+    clearTimeout(this.notifierIdle);
+    this.notifier ??= this.startNotifier();
+    this.notifierHeld = true;
   }
 
   private stopNotifier(): void {
-    if (this.pendingNotifies.size) return;
-    void this.notifier?.terminate();
+    if (!this.notifier || this.notifier.busy || this.notifierHeld) return;
+    void this.notifier.stop();
     this.notifier = null;
+  }
+
+  /** Every notification queued so far is written (FuseChannel.notifyAllAsync). */
+  get notificationsWritten(): boolean {
+    return this.notifier?.drained ?? true;
   }
 
   /** SIGIO: a request may be queued, or the connection ended. */
@@ -269,8 +271,9 @@ export class FuseChannel {
   private finish(reason: EndReason): void {
     if (this.ended) return;
     this.stopWatching();
-    for (const done of this.pendingNotifies.values()) done('ENODEV');
-    this.pendingNotifies.clear();
+    const notifier = this.notifier;
+    this.notifier = null;
+    void notifier?.stop();
     this.events?.end(reason);
   }
 
@@ -325,18 +328,25 @@ export class FuseChannel {
 
   /**
    * Queues a notification that may block in the kernel (INVAL_ENTRY,
-   * DELETE, INVAL_INODE) on the notifier thread. Resolves with the errno
-   * code, or null when the kernel took it.
+   * DELETE, INVAL_INODE, STORE) on the notifier thread, which writes them
+   * in the order queued, each as one writev of its parts. Resolves with
+   * the errno code, or null when the kernel took it.
    */
-  notifyAsync(buf: Buffer): Promise<string | null> {
-    if (this.ended || !this.sigio) return Promise.resolve('ENODEV');
+  notifyAsync(parts: Buffer | readonly Buffer[]): Promise<string | null> {
+    return this.notifyAllAsync([Buffer.isBuffer(parts) ? [parts] : parts]).then((errors) => errors[0]!);
+  }
+
+  /**
+   * notifyAsync for several messages at once, written one after the other
+   * by the notifier thread (a hand-off to it costs more than a write).
+   * Resolves with each one's errno code or null.
+   */
+  notifyAllAsync(messages: readonly (readonly Buffer[])[]): Promise<(string | null)[]> {
+    const gone = (): (string | null)[] => messages.map(() => 'ENODEV');
+    if (this.ended || !this.sigio) return Promise.resolve(gone());
     clearTimeout(this.notifierIdle);
     this.notifier ??= this.startNotifier();
-    const id = this.nextNotifyId++;
-    return new Promise((resolve) => {
-      this.pendingNotifies.set(id, resolve);
-      this.notifier!.postMessage({ id, buf });
-    });
+    return this.notifier.post(messages).then((errors) => (errors.length ? errors : gone()));
   }
 
   /** Stops the notifier and closes the descriptor. Call after the connection has ended. */
@@ -345,7 +355,7 @@ export class FuseChannel {
     clearTimeout(this.notifierIdle);
     const notifier = this.notifier;
     this.notifier = null;
-    await notifier?.terminate();
+    await notifier?.stop();
     try {
       closeSync(this.fd);
     } catch {

@@ -35,6 +35,12 @@ export interface RequestContext {
   readonly signal: AbortSignal;
   /** Aborts `signal`; the request is still answered by its handler. */
   abort(reason: Error): void;
+  /**
+   * The answer is to reach the kernel after the notifications queued so
+   * far (page-cache STOREs, written by the notifier thread): it is written
+   * by that thread, after them, instead of at once.
+   */
+  answerAfterNotifications(): void;
 }
 
 export interface IoctlResult {
@@ -52,6 +58,11 @@ export interface ConnectionInfo {
   passthrough: boolean;
   /** Why not, when it was not. */
   noPassthrough?: string;
+  /**
+   * FUSE_DIRECT_IO_ALLOW_MMAP was negotiated instead: device regions are
+   * mapped through the page cache (docs/fuse-protocol.md#page-cache-mappings).
+   */
+  pageCacheMmap: boolean;
 }
 
 export interface FuseFilesystem {

@@ -9,7 +9,7 @@ import { FuseChannel } from './channel.js';
 import type { FuseFilesystem } from './filesystem.js';
 import { abortConnection, findMount, mountFuse, prepareMountpoint, unmountFuse } from './mount.js';
 import { FuseSession } from './session.js';
-import { encodeNotifyInvalEntry, encodeNotifyPoll } from './wire.js';
+import { encodeNotifyInvalEntry, encodeNotifyInvalInode, encodeNotifyPoll, encodeNotifyStoreHead } from './wire.js';
 
 export interface ServeOptions {
   mountpoint: string;
@@ -33,6 +33,28 @@ export interface KernelNotifier {
   entryInvalidated(parent: bigint, name: string): Promise<void>;
   /** Backing-file registration for OPEN replies, when FUSE_PASSTHROUGH was negotiated; else null. */
   readonly backing: BackingFiles | null;
+  /** The page cache of mapped files, when FUSE_DIRECT_IO_ALLOW_MMAP was negotiated; else null. */
+  readonly pageCache: PageCacheNotifier | null;
+}
+
+/**
+ * What a filesystem may do to the page cache of an inode that programs map
+ * through it (docs/fuse-protocol.md#page-cache-mappings). STORE and
+ * INVAL_INODE lock pages, which a program's page fault holds while its READ
+ * waits for us, so they are written from the notifier thread, in the order
+ * queued; RETRIEVE does not block and is written at once.
+ */
+export interface PageCacheNotifier {
+  /** FUSE_NOTIFY_STORE of each `data` into the cached pages at its `offset` (pages not cached are made), in order. */
+  store(nodeid: bigint, stores: readonly { offset: number; data: Buffer }[]): Promise<void>;
+  /** Every STORE (every notification) queued so far is written: known at once, with no message from the notifier thread. */
+  readonly drained: boolean;
+  /** The most one retrieve answers (max_write, fs/fuse/dev.c fuse_retrieve). */
+  readonly maxRetrieve: number;
+  /** FUSE_NOTIFY_RETRIEVE: see FuseSession.retrieve. */
+  retrieve(nodeid: bigint, offset: number, size: number, take: (offset: number, data: Buffer) => void): Promise<number>;
+  /** FUSE_NOTIFY_INVAL_INODE: drops cached pages from `offset` for `len` bytes (0: to the end), dirty ones written back first. */
+  invalidate(nodeid: bigint, offset: number, len: number): Promise<void>;
 }
 
 const DEFAULT_MAX_WRITE = 1 << 20;
@@ -51,6 +73,7 @@ export class FuseServer implements KernelNotifier {
   private closing: Promise<void> | null = null;
   private dev = '';
   backing: BackingFiles | null = null;
+  pageCache: PageCacheNotifier | null = null;
 
   private constructor(
     readonly mountpoint: string,
@@ -89,7 +112,13 @@ export class FuseServer implements KernelNotifier {
       session.start();
       const conn = await session.ready;
       if (conn.passthrough) server.backing = new DevFuseBacking(channel.fd);
-      else o.logger.warn({ reason: conn.noPassthrough }, `mmap of device regions unavailable (mmap fails ENODEV): ${conn.noPassthrough}`);
+      else if (conn.pageCacheMmap) {
+        server.pageCache = server;
+        // Every interrupt read of a mapped device waits for its STOREs: the
+        // notifier thread stays up from now on, so none waits for it to start.
+        channel.holdNotifier();
+        o.logger.info({ reason: conn.noPassthrough }, `mmap of device regions through the page cache, kept in step at each read and write (${conn.noPassthrough})`);
+      } else o.logger.warn({ reason: conn.noPassthrough }, `mmap of device regions unavailable (mmap fails ENODEV): ${conn.noPassthrough}; the kernel offers no FUSE_DIRECT_IO_ALLOW_MMAP either (Linux 6.6+)`);
     } catch (err) {
       // Leave no mount behind for a start that failed after the mount.
       await unmountFuse(o.mountpoint, true).catch(() => {});
@@ -115,6 +144,32 @@ export class FuseServer implements KernelNotifier {
   async entryInvalidated(parent: bigint, name: string): Promise<void> {
     const err = await this.channel.notifyAsync(encodeNotifyInvalEntry(parent, name));
     if (err && err !== 'ENOENT' && err !== 'ENODEV') this.log.warn({ parent, name, code: err }, 'NOTIFY_INVAL_ENTRY rejected');
+  }
+
+  get drained(): boolean {
+    return this.channel.notificationsWritten;
+  }
+
+  get maxRetrieve(): number {
+    return this.session.maxWrite;
+  }
+
+  async store(nodeid: bigint, stores: readonly { offset: number; data: Buffer }[]): Promise<void> {
+    const errors = await this.channel.notifyAllAsync(stores.map((s) => [encodeNotifyStoreHead(nodeid, s.offset, s.data.length), s.data]));
+    errors.forEach((err, i) => {
+      // ENOENT: the kernel forgot the inode, and its pages with it.
+      if (err && err !== 'ENOENT' && err !== 'ENODEV') this.log.warn({ nodeid, offset: stores[i]!.offset, size: stores[i]!.data.length, code: err }, 'NOTIFY_STORE rejected');
+    });
+  }
+
+  retrieve(nodeid: bigint, offset: number, size: number, take: (offset: number, data: Buffer) => void): Promise<number> {
+    return this.session.retrieve(nodeid, offset, size, take);
+  }
+
+
+  async invalidate(nodeid: bigint, offset: number, len: number): Promise<void> {
+    const err = await this.channel.notifyAsync(encodeNotifyInvalInode(nodeid, offset, len));
+    if (err && err !== 'ENOENT' && err !== 'ENODEV') this.log.warn({ nodeid, offset, len, code: err }, 'NOTIFY_INVAL_INODE rejected');
   }
 
   /**

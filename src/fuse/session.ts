@@ -14,6 +14,8 @@ import {
   FUSE_ASYNC_READ,
   FUSE_ATOMIC_O_TRUNC,
   FUSE_BIG_WRITES,
+  FUSE_DIRECT_IO_ALLOW_MMAP_FLAGS2,
+  FUSE_DIRECT_IO_ALLOW_MMAP_MINOR,
   FUSE_INIT_EXT,
   FUSE_KERNEL_MINOR_VERSION,
   FUSE_KERNEL_VERSION,
@@ -26,6 +28,7 @@ import {
   SIZEOF,
 } from './abi.js';
 import { getEventListeners } from 'node:events';
+import { passthroughRefusal } from './backing.js';
 import type { FuseChannel } from './channel.js';
 import type { ConnectionInfo, FuseFilesystem, RequestContext } from './filesystem.js';
 import { OPS, opName, type OpSpec, type ReplyBody } from './ops.js';
@@ -35,7 +38,9 @@ import {
   decodeInHeader,
   decodeInitIn,
   decodeInterruptIn,
+  decodeNotifyRetrieveIn,
   encodeInitOut,
+  encodeNotifyRetrieve,
   type fuse_in_header,
   writeOutHeader,
 } from './wire.js';
@@ -61,6 +66,19 @@ export interface SessionOptions {
   pollMicros?: number;
   /** Ask for FUSE_PASSTHROUGH when the kernel offers it (mmap of device regions); default true. */
   passthrough?: boolean;
+  /**
+   * Whether FUSE_DEV_IOC_BACKING_OPEN will be allowed (backing.ts
+   * mayOpenBackingFiles, the default): without it, passthrough is not
+   * asked for and region mappings go through the page cache.
+   */
+  mayOpenBackingFiles?: boolean;
+}
+
+/** Where a FUSE_NOTIFY_REPLY's bytes go: `take` gets them while they are a view of the request buffer. */
+interface PendingRetrieve {
+  take(offset: number, data: Buffer): void;
+  done(size: number): void;
+  fail(err: Error): void;
 }
 
 /**
@@ -99,6 +117,8 @@ function fillSpareControllers(): void {
  */
 class Context implements RequestContext {
   private ac: AbortController | null = null;
+  /** answerAfterNotifications() was called. */
+  queued = false;
   constructor(
     readonly unique: bigint,
     readonly nodeid: bigint,
@@ -111,6 +131,9 @@ class Context implements RequestContext {
   }
   abort(reason: Error): void {
     (this.ac ??= takeController()).abort(reason);
+  }
+  answerAfterNotifications(): void {
+    this.queued = true;
   }
   /** The request was answered synchronously: its controller may serve another. */
   recycle(): void {
@@ -125,6 +148,9 @@ export class FuseSession {
   /** How the channel waits for a request (ChannelOptions, less the buffer size). */
   private readonly waitFor: { busyPollMicros: number; pollMicros: number };
   private readonly wantPassthrough: boolean;
+  private readonly backingAllowed: boolean | undefined;
+  private readonly retrieves = new Map<bigint, PendingRetrieve>();
+  private nextRetrieve = 1n;
   private readonly log: Logger;
   private readonly trace: boolean;
   private readonly inflight = new Map<bigint, Context>();
@@ -147,6 +173,7 @@ export class FuseSession {
     this.maxWrite = opts.maxWrite;
     this.waitFor = { busyPollMicros: opts.busyPollMicros ?? 0, pollMicros: opts.pollMicros ?? 0 };
     this.wantPassthrough = opts.passthrough ?? true;
+    this.backingAllowed = opts.mayOpenBackingFiles;
     this.log = opts.logger;
     this.trace = this.log.isLevelEnabled('trace');
     this.ready = new Promise((res, rej) => {
@@ -228,6 +255,9 @@ export class FuseSession {
         // Only sent for fuseblk and virtiofs; answered for completeness.
         this.send(h.unique, 0, null);
         return false;
+      case Opcode.NOTIFY_REPLY:
+        this.retrieved(h.unique, body);
+        return false;
     }
     const spec = OPS.get(h.opcode);
     if (!spec?.run) {
@@ -265,7 +295,24 @@ export class FuseSession {
 
   /** Sends a successful answer; one the kernel no longer waits for is undone. */
   private deliver(spec: OpSpec, ctx: Context, body: ReplyBody): void {
+    if (ctx.queued) return this.sendAfterNotifications(ctx.unique, body);
     if (this.send(ctx.unique, 0, body) === 'ENOENT') this.orphaned(spec, ctx, body);
+  }
+
+  /**
+   * A reply handed to the notifier thread, written after the notifications
+   * queued before it (RequestContext.answerAfterNotifications). Only READ
+   * and IOCTL answers go this way, which have nothing to undo.
+   */
+  private sendAfterNotifications(unique: bigint, body: ReplyBody): void {
+    const parts = body === null ? [] : Buffer.isBuffer(body) ? [body] : body;
+    const head = Buffer.alloc(SIZEOF.fuse_out_header);
+    const len = parts.reduce((n, p) => n + p.length, head.length);
+    writeOutHeader(head, 0, len, 0, unique);
+    if (this.trace) this.log.trace(`tx ${unique}: OK ${len - SIZEOF.fuse_out_header}b after notifications`);
+    void this.channel.notifyAsync([head, ...parts]).then((werr) => {
+      if (werr && werr !== 'ENOENT' && werr !== 'ENODEV') this.log.error({ unique, code: werr }, 'kernel rejected reply');
+    });
   }
 
   private orphaned(spec: OpSpec, ctx: Context, body: ReplyBody): void {
@@ -322,7 +369,12 @@ export class FuseSession {
     }
     const minor = Math.min(a.minor, FUSE_KERNEL_MINOR_VERSION);
     const pt = this.passthrough(a, minor);
-    const flags = (a.flags & WANTED_FLAGS) | (pt.on ? FUSE_INIT_EXT : 0);
+    const pageCache = !pt.on && this.pageCacheMmap(a, minor);
+    // Page reads through the background queue may reach us after a
+    // NOTIFY_REPLY that copied their pages unfilled (fuse_send_readpages);
+    // synchronous ones are queued in order (docs/fuse-protocol.md#page-cache-mappings).
+    const wanted = pageCache ? WANTED_FLAGS & ~FUSE_ASYNC_READ : WANTED_FLAGS;
+    const flags = (a.flags & wanted) | (pt.on || pageCache ? FUSE_INIT_EXT : 0);
     const maxPages = Math.ceil(this.maxWrite / PAGE_SIZE);
     const out = encodeInitOut(
       {
@@ -335,7 +387,7 @@ export class FuseSession {
         max_write: this.maxWrite,
         time_gran: 1,
         max_pages: maxPages,
-        flags2: pt.on ? FUSE_PASSTHROUGH_FLAGS2 : 0,
+        flags2: (pt.on ? FUSE_PASSTHROUGH_FLAGS2 : 0) | (pageCache ? FUSE_DIRECT_IO_ALLOW_MMAP_FLAGS2 : 0),
         // Backing files (memfds) sit on a non-stacked filesystem.
         max_stack_depth: pt.on ? 1 : 0,
       },
@@ -348,6 +400,7 @@ export class FuseSession {
       maxPages,
       passthrough: pt.on,
       ...(pt.why ? { noPassthrough: pt.why } : {}),
+      pageCacheMmap: pageCache,
     };
     this.log.debug({ kernel: `${a.major}.${a.minor}`, minor, flags: flags.toString(16) }, 'INIT');
     this.fs.init?.(this.conn);
@@ -361,11 +414,62 @@ export class FuseSession {
    * max_stack_depth, and fc->passthrough is set by process_init_reply().
    */
   private passthrough(a: { minor: number; flags: number; flags2: number }, minor: number): { on: boolean; why?: string } {
-    if (!this.wantPassthrough) return { on: false, why: 'FUSE passthrough disabled by option' };
+    const refused = passthroughRefusal(this.wantPassthrough, this.backingAllowed);
+    if (refused) return { on: false, why: refused };
     if (minor < FUSE_PASSTHROUGH_MINOR || !(a.flags & FUSE_INIT_EXT) || !(a.flags2 & FUSE_PASSTHROUGH_FLAGS2)) {
       return { on: false, why: `kernel FUSE ${FUSE_KERNEL_VERSION}.${a.minor} does not offer FUSE_PASSTHROUGH (Linux 6.9+ with CONFIG_FUSE_PASSTHROUGH)` };
     }
     return { on: true };
+  }
+
+  /**
+   * FUSE_DIRECT_IO_ALLOW_MMAP (7.39), asked for when passthrough is not
+   * had: a FOPEN_DIRECT_IO file may then be mapped MAP_SHARED through the
+   * page cache (fs/fuse/file.c fuse_file_mmap), which the filesystem keeps
+   * in step with FUSE_NOTIFY_STORE and FUSE_NOTIFY_RETRIEVE.
+   */
+  private pageCacheMmap(a: { flags: number; flags2: number }, minor: number): boolean {
+    return minor >= FUSE_DIRECT_IO_ALLOW_MMAP_MINOR && (a.flags & FUSE_INIT_EXT) !== 0 && (a.flags2 & FUSE_DIRECT_IO_ALLOW_MMAP_FLAGS2) !== 0;
+  }
+
+  /**
+   * FUSE_NOTIFY_RETRIEVE: asks the kernel for `size` bytes of the inode's
+   * page cache at `offset` (at most max_write, fs/fuse/dev.c fuse_retrieve).
+   * The write does not block; the answer is a FUSE_NOTIFY_REPLY request,
+   * read from /dev/fuse like any other (retrieved()), so the channel keeps
+   * serving while it is on its way. `take` gets the cached bytes from
+   * `offset` up to the first page that is not cached (or not up to date)
+   * while they are a view of the request buffer; resolves with their count.
+   */
+  retrieve(nodeid: bigint, offset: number, size: number, take: (offset: number, data: Buffer) => void): Promise<number> {
+    if (this.channel.isEnded) return Promise.reject(new Errno('ENODEV'));
+    const unique = this.nextRetrieve++;
+    return new Promise((done, fail) => {
+      this.retrieves.set(unique, { take, done, fail });
+      const err = this.channel.write(encodeNotifyRetrieve(unique, nodeid, offset, Math.min(size, this.maxWrite)));
+      if (err === null) return;
+      this.retrieves.delete(unique);
+      // ENOENT: the kernel has no inode of that nodeid, so no page cache.
+      if (err === 'ENOENT') done(0);
+      else fail(new Errno(err === 'ENODEV' ? 'ENODEV' : 'EIO', `FUSE_NOTIFY_RETRIEVE refused: ${err}`));
+    });
+  }
+
+  /** FUSE_NOTIFY_REPLY: the answer to retrieve(); it is never answered itself (fuse_simple_notify_reply sets noreply). */
+  private retrieved(unique: bigint, body: Buffer): void {
+    const pending = this.retrieves.get(unique);
+    if (!pending) {
+      this.log.warn({ unique }, 'NOTIFY_REPLY for no retrieve of ours; dropped');
+      return;
+    }
+    this.retrieves.delete(unique);
+    try {
+      const r = decodeNotifyRetrieveIn(body);
+      if (r.size > 0) pending.take(r.offset, r.data);
+      pending.done(r.size);
+    } catch (err) {
+      pending.fail(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   /**
@@ -407,6 +511,8 @@ export class FuseSession {
     this.log.debug({ reason }, 'FUSE connection ended');
     for (const ctx of this.inflight.values()) ctx.abort(new Errno('ENODEV'));
     this.inflight.clear();
+    for (const r of this.retrieves.values()) r.fail(new Errno('ENODEV'));
+    this.retrieves.clear();
     this.readyReject(new Error(`FUSE connection ended before INIT (${reason})`));
     this.fs.destroy?.();
     this.endResolve(reason);

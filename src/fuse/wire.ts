@@ -570,3 +570,60 @@ export function encodeNotifyInvalEntry(parent: bigint, name: string): Buffer {
   n.copy(b, SIZEOF.fuse_notify_inval_entry_out);
   return notify(NotifyCode.INVAL_ENTRY, b);
 }
+
+/**
+ * FUSE_NOTIFY_INVAL_INODE: drops the inode's cached pages from `off` for
+ * `len` bytes (len 0: to the end), writing dirty ones back first
+ * (fs/fuse/inode.c fuse_reverse_inval_inode); off -1 drops attributes only.
+ */
+export function encodeNotifyInvalInode(ino: bigint, off: number, len: number): Buffer {
+  const b = Buffer.alloc(SIZEOF.fuse_notify_inval_inode_out);
+  putU64(b, 0, ino);
+  b.writeBigInt64LE(BigInt(off), 8);
+  b.writeBigInt64LE(BigInt(len), 16);
+  return notify(NotifyCode.INVAL_INODE, b);
+}
+
+/**
+ * The head of a FUSE_NOTIFY_STORE of `size` bytes at `offset`: the
+ * fuse_out_header and fuse_notify_store_out; the bytes follow it in the
+ * same write (fs/fuse/dev.c fuse_notify_store checks the length).
+ */
+export function encodeNotifyStoreHead(nodeid: bigint, offset: number, size: number): Buffer {
+  const b = Buffer.alloc(SIZEOF.fuse_out_header + SIZEOF.fuse_notify_store_out);
+  writeOutHeader(b, 0, b.length + size, NotifyCode.STORE, 0n);
+  putU64(b, SIZEOF.fuse_out_header, nodeid);
+  putU64(b, SIZEOF.fuse_out_header + 8, BigInt(offset));
+  b.writeUInt32LE(size, SIZEOF.fuse_out_header + 16);
+  return b;
+}
+
+/**
+ * FUSE_NOTIFY_RETRIEVE: asks for `size` bytes of the inode's page cache at
+ * `offset`. The kernel answers with a FUSE_NOTIFY_REPLY request whose
+ * unique is `notifyUnique` (fs/fuse/dev.c fuse_retrieve).
+ */
+export function encodeNotifyRetrieve(notifyUnique: bigint, nodeid: bigint, offset: number, size: number): Buffer {
+  const b = Buffer.alloc(SIZEOF.fuse_notify_retrieve_out);
+  putU64(b, 0, notifyUnique);
+  putU64(b, 8, nodeid);
+  putU64(b, 16, BigInt(offset));
+  b.writeUInt32LE(size, 24);
+  return notify(NotifyCode.RETRIEVE, b);
+}
+
+export interface fuse_notify_retrieve_in {
+  offset: number;
+  size: number;
+  /** A view of the request buffer: the cached bytes from `offset`, up to the first page not cached. */
+  data: Buffer;
+}
+
+/** The body of a FUSE_NOTIFY_REPLY: fuse_notify_retrieve_in, then `size` bytes. */
+export function decodeNotifyRetrieveIn(b: Buffer): fuse_notify_retrieve_in {
+  need(b, SIZEOF.fuse_notify_retrieve_in, 'fuse_notify_retrieve_in');
+  const offset = Number(u64(b, 8));
+  const size = b.readUInt32LE(16);
+  if (b.length - SIZEOF.fuse_notify_retrieve_in < size) throw new MalformedRequest(`NOTIFY_REPLY carries ${b.length - SIZEOF.fuse_notify_retrieve_in} of its ${size} bytes`);
+  return { offset, size, data: b.subarray(SIZEOF.fuse_notify_retrieve_in, SIZEOF.fuse_notify_retrieve_in + size) };
+}

@@ -247,6 +247,21 @@ int main(void) {
 	FIELD(fuse_notify_delete_out, child);
 	FIELD(fuse_notify_delete_out, namelen);
 
+	STRUCT(fuse_notify_store_out);
+	FIELD(fuse_notify_store_out, nodeid);
+	FIELD(fuse_notify_store_out, offset);
+	FIELD(fuse_notify_store_out, size);
+
+	STRUCT(fuse_notify_retrieve_out);
+	FIELD(fuse_notify_retrieve_out, notify_unique);
+	FIELD(fuse_notify_retrieve_out, nodeid);
+	FIELD(fuse_notify_retrieve_out, offset);
+	FIELD(fuse_notify_retrieve_out, size);
+
+	STRUCT(fuse_notify_retrieve_in);
+	FIELD(fuse_notify_retrieve_in, offset);
+	FIELD(fuse_notify_retrieve_in, size);
+
 	STRUCT(fuse_dirent);
 	FIELD(fuse_dirent, ino);
 	FIELD(fuse_dirent, off);
@@ -399,6 +414,15 @@ int main(void) {
 	CONST(FUSE_IOCTL_DIR);
 
 	CONST(FUSE_POLL_SCHEDULE_NOTIFY);
+
+	CONST(FUSE_READ_LOCKOWNER);
+	CONST(FUSE_WRITE_CACHE);
+	CONST(FUSE_WRITE_LOCKOWNER);
+#if FUSE_KERNEL_MINOR_VERSION >= 39
+	CONST(FUSE_DIRECT_IO_ALLOW_MMAP);
+#else
+	MISSING("FUSE_DIRECT_IO_ALLOW_MMAP", 39);
+#endif
 
 	/* <sys/stat.h> and <dirent.h>: the file types in fuse_attr.mode and fuse_dirent.type */
 	CONST(S_IFDIR);

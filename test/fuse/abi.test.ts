@@ -35,8 +35,12 @@ import {
   encodeEntryOut,
   encodeInitOut,
   encodeIoctlOut,
+  decodeNotifyRetrieveIn,
   encodeNotifyInvalEntry,
+  encodeNotifyInvalInode,
   encodeNotifyPoll,
+  encodeNotifyRetrieve,
+  encodeNotifyStoreHead,
   encodeOpenOut,
   encodeOutHeader,
   encodePollOut,
@@ -351,6 +355,42 @@ describe(`encoders write each member where ${HEADER} puts it`, () => {
   );
 });
 
+describe(`page-cache notifications against ${HEADER}`, () => {
+  structTest('FUSE_NOTIFY_STORE: fuse_out_header, fuse_notify_store_out, then the bytes', 'fuse_notify_store_out', () => {
+    const head = encodeNotifyStoreHead(0x0102030405060708n, 0x1_1112_1314, 3);
+    const h = sizeOf('fuse_out_header');
+    expect(head.length).toBe(h + sizeOf('fuse_notify_store_out'));
+    // The header's len counts the bytes that follow in the same write.
+    expectMembers(head, 'fuse_out_header', { len: head.length + 3, error: constant('FUSE_NOTIFY_STORE'), unique: 0 });
+    expectMembers(head, 'fuse_notify_store_out', { nodeid: 0x0102030405060708n, offset: 0x1_1112_1314, size: 3 }, h);
+  });
+
+  structTest('FUSE_NOTIFY_RETRIEVE: fuse_out_header, then fuse_notify_retrieve_out', 'fuse_notify_retrieve_out', () => {
+    const b = encodeNotifyRetrieve(0x2122232425262728n, 0x0102030405060708n, 0x1_1112_1314, 0x3132);
+    const h = sizeOf('fuse_out_header');
+    expect(b.length).toBe(h + sizeOf('fuse_notify_retrieve_out'));
+    expectMembers(b, 'fuse_out_header', { len: b.length, error: constant('FUSE_NOTIFY_RETRIEVE'), unique: 0 });
+    expectMembers(b, 'fuse_notify_retrieve_out', { notify_unique: 0x2122232425262728n, nodeid: 0x0102030405060708n, offset: 0x1_1112_1314, size: 0x3132 }, h);
+  });
+
+  structTest('FUSE_NOTIFY_INVAL_INODE: fuse_out_header, then fuse_notify_inval_inode_out (len 0: to the end)', 'fuse_notify_inval_inode_out', () => {
+    const b = encodeNotifyInvalInode(0x0102030405060708n, 8192, 0);
+    const h = sizeOf('fuse_out_header');
+    expect(b.length).toBe(h + sizeOf('fuse_notify_inval_inode_out'));
+    expectMembers(b, 'fuse_out_header', { len: b.length, error: constant('FUSE_NOTIFY_INVAL_INODE'), unique: 0 });
+    expectMembers(b, 'fuse_notify_inval_inode_out', { ino: 0x0102030405060708n, off: 8192, len: 0 }, h);
+  });
+
+  structTest('FUSE_NOTIFY_REPLY: fuse_notify_retrieve_in, then the bytes retrieved', 'fuse_notify_retrieve_in', () => {
+    const body = Buffer.alloc(sizeOf('fuse_notify_retrieve_in') + 3);
+    body.writeBigUInt64LE(0x1_1112_1314n, member('fuse_notify_retrieve_in', 'offset').offset);
+    body.writeUInt32LE(3, member('fuse_notify_retrieve_in', 'size').offset);
+    body.write('abc', sizeOf('fuse_notify_retrieve_in'), 'latin1');
+    const r = decodeNotifyRetrieveIn(body);
+    expect({ offset: r.offset, size: r.size, data: r.data.toString('latin1') }).toEqual({ offset: 0x1_1112_1314, size: 3, data: 'abc' });
+  });
+});
+
 describe(`constants against ${HEADER}`, () => {
   /** abi.ts exports that the uapi header does not define, and why. */
   const notInHeader: Record<string, string> = {
@@ -359,6 +399,8 @@ describe(`constants against ${HEADER}`, () => {
     FUSE_MIN_MINOR_VERSION: "cdevemu's",
     FUSE_INT_REQ_BIT: 'fs/fuse/fuse_i.h, inside the kernel',
     FUSE_PASSTHROUGH_FLAGS2: 'FUSE_PASSTHROUGH shifted into flags2',
+    FUSE_DIRECT_IO_ALLOW_MMAP_FLAGS2: 'FUSE_DIRECT_IO_ALLOW_MMAP shifted into flags2',
+    FUSE_DIRECT_IO_ALLOW_MMAP_MINOR: "cdevemu's",
   };
 
   for (const [name, value] of Object.entries(abi)) {
@@ -375,6 +417,10 @@ describe(`constants against ${HEADER}`, () => {
 
   check('FUSE_PASSTHROUGH_FLAGS2 is FUSE_PASSTHROUGH (a flags bit above 31) in flags2', ['FUSE_PASSTHROUGH'], () => {
     expect(BigInt(abi.FUSE_PASSTHROUGH_FLAGS2) << 32n).toBe(constant('FUSE_PASSTHROUGH'));
+  });
+
+  check('FUSE_DIRECT_IO_ALLOW_MMAP_FLAGS2 is FUSE_DIRECT_IO_ALLOW_MMAP (a flags bit above 31) in flags2', ['FUSE_DIRECT_IO_ALLOW_MMAP'], () => {
+    expect(BigInt(abi.FUSE_DIRECT_IO_ALLOW_MMAP_FLAGS2) << 32n).toBe(constant('FUSE_DIRECT_IO_ALLOW_MMAP'));
   });
 
   it("FUSE_DEV_IOC_BACKING_OPEN and _CLOSE are _IOW on the type of the header's FUSE_DEV_IOC_CLONE", () => {

@@ -16,6 +16,7 @@ import {
   FUSE_ASYNC_READ,
   FUSE_ATOMIC_O_TRUNC,
   FUSE_BIG_WRITES,
+  FUSE_DIRECT_IO_ALLOW_MMAP_FLAGS2,
   FUSE_DO_READDIRPLUS,
   FUSE_INIT_EXT,
   FUSE_INT_REQ_BIT,
@@ -194,6 +195,8 @@ beforeEach(() => {
   s = new FuseSession(ch as unknown as FuseChannel, fs as unknown as FuseFilesystem, {
     maxWrite: MAX_WRITE,
     logger: pino({ level: 'silent' }),
+    // Decided for the test, not by who runs it (FuseSession.passthrough).
+    mayOpenBackingFiles: true,
   });
 });
 
@@ -214,6 +217,11 @@ function doInit(minor = 38, flags = FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_MAX
   expect(ch.replies).toHaveLength(1);
   expect(ch.replies[0]!.error).toBe(0);
   ch.clear();
+}
+
+/** fuse_notify_retrieve_in (the FUSE_NOTIFY_REPLY body) and the bytes. */
+function notifyReplyBody(offset: number, data: Buffer): Buffer {
+  return Buffer.concat([le([64, 0n], [64, offset], [32, data.length], [32, 0], [64, 0n], [64, 0n]), data]);
 }
 
 /* ---------------- INIT ---------------- */
@@ -268,6 +276,36 @@ describe('INIT negotiation', () => {
     off.handle(req(Opcode.INIT, 3n, initBody(7, 45, FUSE_BIG_WRITES | FUSE_INIT_EXT, { flags2: FUSE_PASSTHROUGH_FLAGS2 })));
     expect(ch.replies[0]!.body.readUInt32LE(32)).toBe(0);
     expect(await off.ready).toMatchObject({ passthrough: false, noPassthrough: 'FUSE passthrough disabled by option' });
+  });
+
+  it('FUSE_DIRECT_IO_ALLOW_MMAP instead of passthrough when FUSE_DEV_IOC_BACKING_OPEN would be refused, and no ASYNC_READ', async () => {
+    const user = new FuseSession(ch as unknown as FuseChannel, fs as unknown as FuseFilesystem, {
+      maxWrite: MAX_WRITE,
+      logger: pino({ level: 'silent' }),
+      mayOpenBackingFiles: false,
+    });
+    user.handle(req(Opcode.INIT, 2n, initBody(7, 45, FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_INIT_EXT, { flags2: FUSE_PASSTHROUGH_FLAGS2 | FUSE_DIRECT_IO_ALLOW_MMAP_FLAGS2 })));
+    const b = ch.replies[0]!.body;
+    expect(b.readUInt32LE(12) & (FUSE_INIT_EXT | FUSE_ASYNC_READ)).toBe(FUSE_INIT_EXT);
+    expect(b.readUInt32LE(32)).toBe(FUSE_DIRECT_IO_ALLOW_MMAP_FLAGS2);
+    expect(b.readUInt32LE(36)).toBe(0); // max_stack_depth: no backing files
+    expect(await user.ready).toMatchObject({ passthrough: false, pageCacheMmap: true, noPassthrough: expect.stringMatching(/CAP_SYS_ADMIN in the initial user namespace/) });
+  });
+
+  it('FUSE_DIRECT_IO_ALLOW_MMAP: not asked for with passthrough, nor from a kernel that does not offer it', async () => {
+    s.handle(req(Opcode.INIT, 2n, initBody(7, 45, FUSE_BIG_WRITES | FUSE_INIT_EXT, { flags2: FUSE_PASSTHROUGH_FLAGS2 | FUSE_DIRECT_IO_ALLOW_MMAP_FLAGS2 })));
+    expect(ch.replies[0]!.body.readUInt32LE(32)).toBe(FUSE_PASSTHROUGH_FLAGS2);
+    expect(await s.ready).toMatchObject({ passthrough: true, pageCacheMmap: false });
+    const old = new FuseSession(ch as unknown as FuseChannel, fs as unknown as FuseFilesystem, {
+      maxWrite: MAX_WRITE,
+      logger: pino({ level: 'silent' }),
+      passthrough: false,
+    });
+    ch.clear();
+    old.handle(req(Opcode.INIT, 3n, initBody(7, 38, FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_INIT_EXT)));
+    expect(ch.replies[0]!.body.readUInt32LE(12) & FUSE_ASYNC_READ).toBe(FUSE_ASYNC_READ);
+    expect(ch.replies[0]!.body.readUInt32LE(32)).toBe(0);
+    expect(await old.ready).toMatchObject({ passthrough: false, pageCacheMmap: false });
   });
 
   it('a kernel older than us gets its own minor back', () => {
@@ -753,5 +791,36 @@ describe('a request its handler drops', () => {
     }
     expect(ch.replies.map((r) => [r.unique, r.error])).toEqual([[0xc0n, -E.EIO]]);
     expect(s.inFlight).toBe(0);
+  });
+});
+
+describe('FUSE_NOTIFY_RETRIEVE and the FUSE_NOTIFY_REPLY request', () => {
+  it('writes the notification, hands the reply to `take`, resolves with its size, and answers nothing', async () => {
+    doInit();
+    const got: Array<[number, string]> = [];
+    const done = s.retrieve(5n, 4096, 3 * MAX_WRITE, (offset, data) => got.push([offset, data.toString('latin1')]));
+    const [n] = ch.raw;
+    expect(n!.readUInt32LE(0)).toBe(16 + 32);
+    expect(n!.readInt32LE(4)).toBe(5); // FUSE_NOTIFY_RETRIEVE
+    expect(n!.readBigUInt64LE(8)).toBe(0n);
+    const unique = n!.readBigUInt64LE(16);
+    expect(n!.readBigUInt64LE(24)).toBe(5n); // nodeid
+    expect(n!.readBigUInt64LE(32)).toBe(4096n); // offset
+    expect(n!.readUInt32LE(40)).toBe(MAX_WRITE); // at most max_write, as fuse_retrieve answers
+    ch.clear();
+    s.handle(req(Opcode.NOTIFY_REPLY, unique, notifyReplyBody(4096, Buffer.from('abc')), { nodeid: 5n }));
+    expect(await done).toBe(3);
+    expect(got).toEqual([[4096, 'abc']]);
+    expect(ch.raw).toHaveLength(0);
+  });
+
+  it('a NOTIFY_REPLY nobody asked for is dropped unanswered; a refused retrieve of an inode the kernel forgot resolves 0', async () => {
+    doInit();
+    s.handle(req(Opcode.NOTIFY_REPLY, 77n, notifyReplyBody(0, Buffer.from('x'))));
+    expect(ch.raw).toHaveLength(0);
+    ch.writeResult = 'ENOENT';
+    expect(await s.retrieve(9n, 0, 10, () => expect.unreachable())).toBe(0);
+    expect(ch.raw[0]!.readInt32LE(4)).toBe(5); // the notification, refused; not a reply
+    ch.clear();
   });
 });

@@ -14,9 +14,11 @@ import { pageSize } from '../../src/sys/ffi.js';
 
 const PAGE_SIZE = pageSize();
 import { cClient } from '../helpers/cc.js';
+import { pyMapper } from '../helpers/py-mapper.js';
 import { testRoot } from '../helpers/mount.js';
-import { Interactive, pythonInteractive, run } from '../helpers/proc.js';
+import { Interactive, run } from '../helpers/proc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
+import { pollingModel } from '../fixtures/polling-model.js';
 import { until } from '../helpers/wait.js';
 
 const BUS_ADRERR = 2;
@@ -27,7 +29,7 @@ const ENODEV = 19;
 let t: TestEmulator;
 let mapperBin: string;
 beforeAll(async () => {
-  [t, mapperBin] = await Promise.all([startTestEmulator([], 1000), cClient('mapper')]);
+  [t, mapperBin] = await Promise.all([startTestEmulator([pollingModel], 1000), cClient('mapper')]);
 });
 afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
 
@@ -41,22 +43,6 @@ const op = async (p: Interactive, line: string): Promise<string> => {
   p.send(line);
   return p.line();
 };
-
-/** python3 mapping region 0 of `path`: "peek OFF LEN" / "poke OFF HEX", answering ok [HEX]. */
-const pyMapper = (path: string, size: number): Interactive =>
-  pythonInteractive(
-    `import mmap,os,sys
-fd = os.open(sys.argv[1], os.O_RDWR)
-m = mmap.mmap(fd, int(sys.argv[2]), mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
-print("mapped", flush=True)
-for line in sys.stdin:
-    a = line.split()
-    if a[0] == "peek":
-        o, n = int(a[1]), int(a[2]); print("ok", m[o:o+n].hex(), flush=True)
-    elif a[0] == "poke":
-        o, b = int(a[1]), bytes.fromhex(a[2]); m[o:o+len(b)] = b; print("ok", flush=True)`,
-    [path, String(size)],
-  );
 
 const plugUio = async (options: Record<string, unknown> = {}) => {
   const inst = await t.emu.devices.plug({ model: 'uio', name: 'uio%d', options });
@@ -200,6 +186,15 @@ describe('mmap of uio maps', () => {
     await expect(plug({ maps: Array.from({ length: 6 }, () => ({ size: 1 })) })).rejects.toThrow(/1 to 5 entries/);
   });
 
+  it("a model that needs the very pages (regionSync 'shared') plugs, and a program sees its stores with no read or write between", async () => {
+    const inst = await t.emu.devices.plug({ model: pollingModel.name, name: 'poller%d' });
+    const c = await mapper(t.path(`dev/${inst.name}`));
+    expect(await op(c, `map 0 0 ${PAGE_SIZE}`)).toBe('ok');
+    inst.regions[0]!.bytes[0] = 0x42;
+    expect(await op(c, 'waitne 0 0 00')).toBe('ok 42');
+    c.kill();
+  });
+
   it('mmap of a node without regions fails ENODEV', async () => {
     const inst = await t.emu.devices.plug({ model: 'echo', name: 'echo%d' });
     const c = await mapper(t.path(`dev/${inst.name}`));
@@ -209,7 +204,7 @@ describe('mmap of uio maps', () => {
 });
 
 describe('without passthrough', () => {
-  it('logs why once, serves read/write/irq on a uio node, and mmap fails ENODEV', async () => {
+  it('says once how regions are mapped instead (through the page cache), and a uio node maps and serves read/write/irq', async () => {
     const lines: string[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
@@ -225,15 +220,17 @@ describe('without passthrough', () => {
     try {
       const inst = await api.emulator.devices.plug({ model: 'uio', name: 'uio0' });
       const c = await mapper(api.path('dev/uio0'));
-      expect(await op(c, `map 0 0 ${PAGE_SIZE}`)).toBe(`err ${ENODEV}`);
+      expect(await op(c, `map 0 0 ${PAGE_SIZE}`)).toBe('ok');
+      await api.emulator.devices.action('uio0', 'region_write', { region: 0, offset: 0, hex: '2a' });
+      expect(await op(c, 'peek 0 0 1')).toBe('ok 2a');
       await api.emulator.devices.action('uio0', 'irq');
       expect(await op(c, 'read4')).toBe('ok 1');
       expect(await op(c, 'write4 1')).toBe('ok');
       c.kill();
       await until(() => inst.holders.length === 0);
-      const why = lines.map((l) => JSON.parse(l) as { msg: string }).filter((l) => l.msg.startsWith('mmap of device regions unavailable'));
-      expect(why).toHaveLength(1);
-      expect(why[0]!.msg).toMatch(/disabled by option/);
+      const how = lines.map((l) => JSON.parse(l) as { msg: string }).filter((l) => l.msg.startsWith('mmap of device regions'));
+      expect(how).toHaveLength(1);
+      expect(how[0]!.msg).toMatch(/^mmap of device regions through the page cache.*\(FUSE passthrough disabled by option\)$/);
     } finally {
       await api.stop({ releaseTimeoutMs: 0 });
     }

@@ -5,6 +5,7 @@
  */
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
+import { after } from '../../awaitable.js';
 import { Errno } from '../../errno.js';
 import { actionArg, intField } from '../util.js';
 import { blockDev, resetRing } from './device-actions.js';
@@ -248,7 +249,7 @@ export const tcmuActions: Record<string, (inst: TcmuInstance, arg: unknown) => u
   block_dev(inst, arg) {
     const a = actionArg(MODEL, 'block_dev', arg);
     if (typeof a.block !== 'boolean') throw new Errno('EINVAL', `${MODEL}: action block_dev needs {block: true|false}`);
-    return { blocked: blockDev(inst, a.block) };
+    return after(blockDev(inst, a.block), (blocked) => ({ blocked }));
   },
   /** tcmu_reset_ring, as a write of 1/2 to action/reset_ring. */
   reset_ring(inst, arg) {

@@ -21,6 +21,7 @@
  *   alua/                a group directory (its default_tg_pt_gp is not emulated)
  *   wwn/vpd_unit_serial  "T10 VPD Unit Serial Number: <serial>"
  */
+import { after } from '../../awaitable.js';
 import { Errno } from '../../errno.js';
 import { SYS_DIR } from '../../devio.js';
 import type { Attribute } from '../../core/index.js';
@@ -151,7 +152,7 @@ export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
       store: (text) => {
         const v = kstrtoul(text, 255);
         if (v > 1) throw new Errno('EINVAL');
-        blockDev(inst, v === 1);
+        return after(blockDev(inst, v === 1), () => undefined);
       },
     },
     [`${d}/action/reset_ring`]: {

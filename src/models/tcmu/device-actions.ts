@@ -5,13 +5,18 @@
  * consumer reopen a device (tcmu-runner: block_dev 1, reset_ring, open,
  * block_dev 0).
  */
+import { after, type Awaitable } from '../../awaitable.js';
 import type { TcmuInstance } from './model.js';
 
 /** tcmu_block_dev() (true) / tcmu_unblock_dev() (false); `tcmu_block_dev {blocked}`. */
-export function blockDev(inst: TcmuInstance, on: boolean): boolean {
-  inst.state.ring.block(on);
-  inst.emit('tcmu_block_dev', { blocked: inst.state.ring.blocked });
-  return inst.state.ring.blocked;
+export function blockDev(inst: TcmuInstance, on: boolean): Awaitable<boolean> {
+  const block = (): boolean => {
+    inst.state.ring.block(on);
+    inst.emit('tcmu_block_dev', { blocked: inst.state.ring.blocked });
+    return inst.state.ring.blocked;
+  };
+  // Unblocking reaps what userspace completed meanwhile: a consumer's copy of the ring is read first.
+  return after(inst.state.ring.pullCompletions(), block);
 }
 
 /** tcmu_reset_ring(); `tcmu_reset_ring {level, failed}`; returns the commands it failed. */

@@ -51,15 +51,19 @@ const raiseIrq = uioModel.actions!.irq! as (inst: TcmuInstance, arg: unknown) =>
 export const tcmuModel: DeviceModel<TcmuState> = {
   name: 'tcmu',
   stream: true, // as uio; opens with passthrough (map0) drop FOPEN_STREAM, which the kernel refuses with it
+  // Without passthrough the ring pulls and pushes what its entries reference (TcmuRing.pullCompletions), not the whole map.
+  regionSync: 'manual',
   unpollMask: uioModel.unpollMask,
   regions(inst) {
     return [{ name: 'map0', size: tcmuConfig(inst.options).layout.mapSize, onUnplug: 'keep' }];
   },
   create(inst, options) {
     const config = tcmuConfig(options);
-    const ring = new TcmuRing(inst.regions[0]!.bytes, config.layout, {
+    const map0 = inst.regions[0]!;
+    const ring = new TcmuRing(map0.bytes, config.layout, {
       cmdTimeOutMs: config.cmdTimeOutMs,
       qfullTimeOutMs: config.qfullTimeOutMs,
+      sync: { pull: (ranges) => map0.pull(ranges), push: (ranges) => map0.push(ranges) },
       notify: () => raiseIrq(inst, undefined), // uio_event_notify()
       onExpired: (e) => inst.emit('tcmu_cmd_timeout', e),
       onBroken: (reason) => inst.emit('tcmu_ring_broken', { reason }),
@@ -92,8 +96,13 @@ export const tcmuModel: DeviceModel<TcmuState> = {
   /** uio_write() -> tcmu_irqcontrol(): the value is ignored; reap, then retry the qfull queue. */
   write(file, data) {
     if (data.length !== 4) throw new Errno('EINVAL');
-    file.instance.state.ring.kick();
-    return 4;
+    const ring = file.instance.state.ring;
+    const kick = (): number => {
+      ring.kick();
+      return 4;
+    };
+    const pulled = ring.pullCompletions();
+    return pulled ? pulled.then(kick) : kick();
   },
   poll: (file) => uioPoll(file),
   release(file) {
@@ -105,6 +114,7 @@ export const tcmuModel: DeviceModel<TcmuState> = {
   async remove(inst) {
     const s = inst.state;
     s.workload?.markRemoval();
+    await s.ring.pullCompletions();
     const ended = s.ring.remove();
     const report = await s.workload?.finish();
     if (s.workload) inst.modelData.set(ackedKey(backstoreKey(s.config)), s.workload.acked());

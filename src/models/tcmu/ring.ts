@@ -135,6 +135,22 @@ export interface RingOptions {
   tmrNotification?: boolean;
   /** A TMR entry was reaped: what userspace left in its uflags (TCMU_UFLAG_UNKNOWN_OP: it did not know the entry). */
   onTmrReaped?: (e: { type: number; cmdIds: number[]; uflags: number }) => void;
+  /**
+   * map0's synchronisation with a consumer that maps a copy of it (no
+   * passthrough: Region.pull, Region.push): what a kick reads is pulled
+   * first (pullCompletions), what a queued command wrote is pushed before
+   * the interrupt.
+   */
+  sync?: {
+    pull(ranges: readonly Range[]): Promise<void> | undefined;
+    push(ranges: readonly Range[]): void;
+  };
+}
+
+/** Bytes of map0, from the mailbox. */
+interface Range {
+  offset: number;
+  length: number;
 }
 
 /** What a task management function did (TcmuRing.taskManagement). */
@@ -335,12 +351,19 @@ export class TcmuRing {
     cmd.cmdId = id;
     cmd.blocks = blocks;
     cmd.iovs = iovs;
-    this.insertPadding(size);
-    if (cmd.req.dir === 'out' && cmd.req.dataOut) this.scatter(cmd.iovs, cmd.req.dataOut);
+    const written: Range[] = [{ offset: MB_CMD_HEAD, length: 4 }];
+    const padding = this.insertPadding(size);
+    if (padding) written.push(padding);
+    if (cmd.req.dir === 'out' && cmd.req.dataOut) {
+      this.scatter(cmd.iovs, cmd.req.dataOut);
+      for (const iov of cmd.iovs) written.push({ offset: iov.base, length: iov.len });
+    }
+    written.push({ offset: CMDR_OFF + this.head, length: size });
     this.writeEntry(cmd, size);
     this.commands.set(id, cmd);
     if (this.opts.cmdTimeOutMs > 0) cmd.timer = deadline(() => this.expireRingCmd(cmd), this.opts.cmdTimeOutMs);
     this.publishHead((this.head + size) % this.layout.cmdrSize);
+    this.opts.sync?.push(written);
     this.opts.notify();
     return 'queued';
   }
@@ -351,15 +374,16 @@ export class TcmuRing {
     return this.ringFree() >= (toEnd >= size ? size : size + toEnd);
   }
 
-  /** ring_insert_padding(): a PAD entry fills the ring's end when the next entry would cross it (entries are contiguous). */
-  private insertPadding(size: number): void {
+  /** ring_insert_padding(): a PAD entry fills the ring's end when the next entry would cross it (entries are contiguous); returns the bytes it wrote. */
+  private insertPadding(size: number): Range | null {
     const pad = this.layout.cmdrSize - this.head;
-    if (pad >= size) return;
+    if (pad >= size) return null;
     const at = CMDR_OFF + this.head;
     this.setLenOp(this.head, pad | TCMU_OP_PAD);
     this.view.setUint32(at + HDR_CMD_ID, 0, true); // cmd_id, kflags, uflags
     this.pads++;
     this.publishHead(0);
+    return { offset: at, length: 8 };
   }
 
   /** Writes an entry's len_op and records it: the walk trusts the record, not the shared copy. */
@@ -403,6 +427,24 @@ export class TcmuRing {
     this.qfull.push(cmd);
     this.maxQfull = Math.max(this.maxQfull, this.qfull.length);
     return 'waiting';
+  }
+
+  /**
+   * Pulls in what userspace may have written since the last reap, before
+   * the ring reads it: cmd_tail, the entries from the last cleaned one to
+   * cmd_head (completions overwrite them), and the data blocks of the
+   * commands in the ring that carry data in. Only what the ring
+   * references, never the whole data area. Undefined when there is
+   * nothing to pull (passthrough: the pages are shared).
+   */
+  pullCompletions(): Promise<void> | undefined {
+    const sync = this.opts.sync;
+    if (!sync) return undefined;
+    const ring: Range[] = [{ offset: MB_CMD_TAIL, length: 4 }];
+    if (this.head >= this.lastCleaned) ring.push({ offset: CMDR_OFF + this.lastCleaned, length: this.head - this.lastCleaned });
+    else ring.push({ offset: CMDR_OFF + this.lastCleaned, length: this.layout.cmdrSize - this.lastCleaned }, { offset: CMDR_OFF, length: this.head });
+    for (const c of this.commands.values()) if (c.req.dir === 'in') for (const iov of c.iovs) ring.push({ offset: iov.base, length: iov.len });
+    return sync.pull(ring);
   }
 
   /** tcmu_irqcontrol(): the consumer's write to the uio node; waiting commands get their chance only if room was freed. */
@@ -593,15 +635,19 @@ export class TcmuRing {
       this.tmrQueue.push(tmr);
       return false;
     }
-    this.insertPadding(size);
+    const written: Range[] = [{ offset: MB_CMD_HEAD, length: 4 }];
+    const padding = this.insertPadding(size);
+    if (padding) written.push(padding);
     const at = CMDR_OFF + this.head;
     this.mem.fill(0, at, at + size);
     this.setLenOp(this.head, size | TCMU_OP_TMR);
     this.mem[at + TMR_TYPE] = tmr.type;
     this.view.setUint32(at + TMR_CMD_CNT, tmr.ids.length, true);
     tmr.ids.forEach((id, i) => this.view.setUint16(at + TMR_CMD_IDS + 2 * i, id, true));
+    written.push({ offset: at, length: size });
     this.tmrs.set(this.head, tmr);
     this.publishHead((this.head + size) % this.layout.cmdrSize);
+    this.opts.sync?.push(written);
     this.opts.notify();
     return true;
   }
@@ -644,6 +690,7 @@ export class TcmuRing {
     this.tmrQueue = [];
     this.view.setUint32(MB_CMD_TAIL, 0, true);
     this.publishHead(0);
+    this.opts.sync?.push([{ offset: MB_CMD_HEAD, length: 4 }, { offset: MB_CMD_TAIL, length: 4 }]);
     this.broken = false;
     this.runQfull(false);
     return failed;
