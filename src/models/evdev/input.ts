@@ -24,6 +24,7 @@ import {
   ABS_MT_LAST,
   ABS_MT_SLOT,
   ABS_MT_TRACKING_ID,
+  CAPS,
   EV_ABS,
   EV_KEY,
   EV_LED,
@@ -78,9 +79,8 @@ export function inputDevice(spec: DeviceSpec): InputDevice {
   const evbit = Bitmap.of(EV_MAX + 1, [EV_SYN]);
   const bits = new Map<number, Bitmap>([[0, evbit]]);
   const abs = new Map([...spec.abs].map(([code, info]) => [code, [...info] as AbsInfo]));
-  const codes = new Map(spec.codes);
-  codes.set(EV_ABS, [...abs.keys()]);
-  for (const [type, list] of codes) {
+  for (const [type] of CAPS) {
+    const list = type === EV_ABS ? [...abs.keys()] : (spec.codes.get(type) ?? []);
     bits.set(type, Bitmap.of(MAX[type]! + 1, list));
     if (list.length) evbit.set(type, true);
   }
@@ -166,9 +166,11 @@ function absEvent(dev: InputDevice, ev: InputEvent): boolean {
   const { mt } = dev;
   const abs = dev.absinfo!;
   if (code === ABS_MT_SLOT) {
-    // Staged: announced with the next event of that slot.
-    if (mt && value >= 0 && value < mt.slots.length) mt.slot = value;
-    return false;
+    // Staged: taken when it names a slot, and announced before the next
+    // event of that slot unless that slot was the last announced.
+    if (!mt || value < 0 || value >= mt.slots.length) return false;
+    mt.slot = value;
+    return true;
   }
   const mtValue = isMtValue(code);
   if (!mtValue) {

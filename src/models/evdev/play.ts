@@ -14,14 +14,16 @@ import type { InputEvent } from './input.js';
 const ELAPSED = Symbol('elapsed');
 
 /**
- * Waits `ms`, or fails with the unplug errno as soon as the device is gone:
- * unplug kills the wait queue, and an action must leave the gate for
- * unplug's drain.
+ * Waits until `due` (performance.now() ms), or fails with the unplug errno
+ * as soon as the device is gone: unplug kills the wait queue, and an action
+ * must leave the gate for unplug's drain. A timer may fire a little early
+ * (it counts from the event loop's cached time), so the wait repeats until
+ * `due` has passed.
  */
-async function pause(inst: Instance<unknown>, ms: number): Promise<void> {
-  if (ms > 0) {
+async function sleepUntil(inst: Instance<unknown>, due: number): Promise<void> {
+  for (let left = due - performance.now(); left > 0; left = due - performance.now()) {
     const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(ELAPSED), ms);
+    const timer = setTimeout(() => ac.abort(ELAPSED), Math.ceil(left));
     try {
       await inst.wq.wait(() => false, ac.signal);
     } catch (err) {
@@ -48,7 +50,7 @@ export async function play(inst: Instance<unknown>, events: readonly EvemuEvent[
   let accepted = 0;
   let last = t0;
   for (const ev of events) {
-    if (ev.us !== last) await pause(inst, start + (ev.us - t0) / 1000 / speed - performance.now());
+    if (ev.us !== last) await sleepUntil(inst, start + (ev.us - t0) / 1000 / speed);
     last = ev.us;
     if (inject({ type: ev.type, code: ev.code, value: ev.value })) accepted++;
   }
