@@ -6,11 +6,23 @@
  * action's pace, multitouch slots, refusals; EVIOCGRAB and EVIOCREVOKE,
  * which evemu-record needs, from a caller with page zero mapped.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POLLERR, POLLHUP, POLLIN } from '../../src/devio.js';
-import { EVIOCGMTSLOTS, EVIOCGRAB, EVIOCREVOKE, EVIOCSCLOCKID, EV_ABS, EV_KEY, EV_LED, EV_MSC, EV_REL, EV_SW } from '../../src/models/evdev.js';
+import {
+  EVIOCGMTSLOTS,
+  EVIOCGRAB,
+  EVIOCREVOKE,
+  EVIOCSCLOCKID,
+  EV_ABS,
+  EV_KEY,
+  EV_LED,
+  EV_MSC,
+  EV_REL,
+  EV_SW,
+} from '../../src/models/evdev.js';
+import { typeName } from '../../src/models/evdev/codes.js';
 import { runsAsRoot } from '../helpers/as-user.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { testRoot } from '../helpers/mount.js';
@@ -107,11 +119,10 @@ class Evtest {
 
 /** The lines evtest prints for packets of events (each packet ends with its SYN_REPORT line). */
 function evtestLines(packets: Triple[][], names: Record<string, string>): string[] {
-  const TYPES: Record<number, string> = { [EV_KEY]: 'EV_KEY', [EV_REL]: 'EV_REL', [EV_ABS]: 'EV_ABS', [EV_MSC]: 'EV_MSC', [EV_SW]: 'EV_SW', [EV_LED]: 'EV_LED' };
   return packets.flatMap((p) => [
     ...p.map(([type, code, value]) => {
-      const value_ = type === EV_MSC ? `value ${value.toString(16)}` : `value ${value}`;
-      return `type ${type} (${TYPES[type]}), code ${code} (${names[`${type}:${code}`]}), ${value_}`;
+      const value_ = type === EV_MSC ? `value ${value.toString(16)}` : `value ${value}`; // evtest prints scan codes in hex
+      return `type ${type} (${typeName(type)}), code ${code} (${names[`${type}:${code}`]}), ${value_}`;
     }),
     '-------------- SYN_REPORT ------------',
   ]);
@@ -261,7 +272,12 @@ describe('evemu-record, then play into a device plugged from the recording', () 
 
   it.runIf(runsAsRoot)('evtest shows the new device as the recorded one, and evemu-describe of each gives the same text', async () => {
     const a = await plug(device);
-    await inject(a.name, [[[EV_LED, LED_NUML, 1], [EV_SW, SW_LID, 1]]]); // a state the description carries (L:, S:)
+    await inject(a.name, [
+      [
+        [EV_LED, LED_NUML, 1],
+        [EV_SW, SW_LID, 1],
+      ],
+    ]); // a state the description carries (L:, S:)
     const evtestA = await Evtest.start(a.path);
     const file = join(dir, 'round-trip.evemu');
     const recordingA = await startRecording(a.path, file);
@@ -339,7 +355,13 @@ A: 39 0 65535 0 0 0
 A: 3a 0 255 0 0 0
 `;
   const axis = (code: number, name: string, min: number, max: number, res = 0): string =>
-    [`    Event code ${code} (${name})`, '      Value      0', `      Min ${String(min).padStart(8)}`, `      Max ${String(max).padStart(8)}`, ...(res ? [`      Resolution ${String(res).padStart(7)}`] : [])].join('\n');
+    [
+      `    Event code ${code} (${name})`,
+      '      Value      0',
+      `      Min ${String(min).padStart(8)}`,
+      `      Max ${String(max).padStart(8)}`,
+      ...(res ? [`      Resolution ${String(res).padStart(7)}`] : []),
+    ].join('\n');
   /** What evtest lists for it: every code of the bitmaps, each axis's A: line (values 0), the two properties. */
   const listing = [
     'Input driver version is 1.0.1',
@@ -413,7 +435,11 @@ E: 0.030001 0000 0000 0000
     // Slot 1 is announced before its first event; a staged slot that is the
     // last announced is not; slot 1's x equal to slot 0's passes, and slot 1's
     // unchanged x is dropped.
-    expect(await t.emu.devices.action(d.name, 'play', { evemu: twoFingers, speed: 10 })).toEqual({ events: 27, accepted: 26, durationMs: 30 });
+    expect(await t.emu.devices.action(d.name, 'play', { evemu: twoFingers, speed: 10 })).toEqual({
+      events: 27,
+      accepted: 26,
+      durationMs: 30,
+    });
     const expected = evtestLines(
       [
         [
@@ -450,7 +476,8 @@ E: 0.030001 0000 0000 0000
 
     // EVIOCGMTSLOTS: the axis code in, each slot's value after it, as far as the buffer holds.
     const h = await Holder.open(d.path, O_RDONLY);
-    const ask = (code: number, len: number): Promise<string> => h.op(`ioctl ${hex(EVIOCGMTSLOTS(len))} ${len} ${le32(code)}${'00'.repeat(len - 4)}`);
+    const ask = (code: number, len: number): Promise<string> =>
+      h.op(`ioctl ${hex(EVIOCGMTSLOTS(len))} ${len} ${le32(code)}${'00'.repeat(len - 4)}`);
     expect(await ask(ABS_MT_POSITION_Y, 24)).toBe(`ok 0 ${[ABS_MT_POSITION_Y, 3000, 3600, 0, 0, 0].map(le32).join('')}`);
     expect(await ask(ABS_MT_TRACKING_ID, 12)).toBe(`ok 0 ${[ABS_MT_TRACKING_ID, -1, -1].map(le32).join('')}`);
     expect(await ask(ABS_X, 24)).toBe('EINVAL');
@@ -464,7 +491,12 @@ async function readEvents(h: Holder, count: number): Promise<Array<{ us: bigint;
   while (out.length < count) {
     const b = Buffer.from((await h.op('read 2400')).slice(3), 'hex');
     for (let i = 0; i + 24 <= b.length; i += 24) {
-      out.push({ us: b.readBigInt64LE(i) * 1_000_000n + b.readBigInt64LE(i + 8), type: b.readUInt16LE(i + 16), code: b.readUInt16LE(i + 18), value: b.readInt32LE(i + 20) });
+      out.push({
+        us: b.readBigInt64LE(i) * 1_000_000n + b.readBigInt64LE(i + 8),
+        type: b.readUInt16LE(i + 16),
+        code: b.readUInt16LE(i + 18),
+        value: b.readInt32LE(i + 20),
+      });
     }
   }
   return out;
@@ -472,7 +504,11 @@ async function readEvents(h: Holder, count: number): Promise<Array<{ us: bigint;
 
 const recording = (packets: Array<[time: string, events: Triple[]]>): string =>
   packets
-    .flatMap(([time, events]) => [...events, [SYN, 0, 0] as Triple].map(([type, code, value]) => `E: ${time} ${type.toString(16).padStart(4, '0')} ${code.toString(16).padStart(4, '0')} ${value}`))
+    .flatMap(([time, events]) =>
+      [...events, [SYN, 0, 0] as Triple].map(
+        ([type, code, value]) => `E: ${time} ${type.toString(16).padStart(4, '0')} ${code.toString(16).padStart(4, '0')} ${value}`,
+      ),
+    )
     .join('\n') + '\n';
 
 describe('the play action', () => {
@@ -544,9 +580,13 @@ describe('the play action', () => {
     await expect(play({ evemu: 'E: 0.000001 0001 001e 0001\nE: 0.000001 0000 0000 0000\nE: 0.000002 0001 0030 0001\n' })).rejects.toThrow(
       /line 3: event\d+ has no EV_KEY code 0x30/,
     );
-    await expect(play({ evemu: 'E: 0.000001 0001 001e 0001\nE: 0.5 0000 0000 0000\n' })).rejects.toThrow(/evemu line 2: E: needs SEC\.USEC \(6 digits/);
+    await expect(play({ evemu: 'E: 0.000001 0001 001e 0001\nE: 0.5 0000 0000 0000\n' })).rejects.toThrow(
+      /evemu line 2: E: needs SEC\.USEC \(6 digits/,
+    );
     await expect(play({ evemu: 'E: 1.000000 0001 001e 0001\nE: 0.000001 0000 0000 0000\n' })).rejects.toThrow(/line 2: the time goes back/);
-    await expect(play({ evemu: 'E: 0.000001 0001 001e 0001\nE: 0.000001 0000 0000 0000\n', speed: 0 })).rejects.toThrow(/speed must be a number above 0/);
+    await expect(play({ evemu: 'E: 0.000001 0001 001e 0001\nE: 0.000001 0000 0000 0000\n', speed: 0 })).rejects.toThrow(
+      /speed must be a number above 0/,
+    );
     await expect(play({ evemu: 'relative/path.evemu' })).rejects.toThrow(/neither evemu text .* nor an absolute path/);
     await expect(play({ evemu: join(dir, 'missing.evemu') })).rejects.toThrow(/cannot read .*missing\.evemu \(ENOENT\)/);
     // Nothing was played.
@@ -560,18 +600,42 @@ describe('descriptions refused', () => {
   const B = (type: number, ...bytes: number[]): string =>
     `B: ${[type, ...bytes, ...Array(8 - bytes.length).fill(0)].map((b: number) => b.toString(16).padStart(2, '0')).join(' ')}\n`;
   const cases: Array<[what: string, text: string, message: RegExp]> = [
-    ['a short bitmap line', `${head}B: 01 00 00 00 40 00 00\n`, /option evemu line 4: B: needs the event type and 8 bytes, each 2 hex digits: "B: 01 00 00 00 40 00 00"/],
+    [
+      'a short bitmap line',
+      `${head}B: 01 00 00 00 40 00 00\n`,
+      /option evemu line 4: B: needs the event type and 8 bytes, each 2 hex digits: "B: 01 00 00 00 40 00 00"/,
+    ],
     ['a code past the type', `${head}${B(2, 0, 0, 1)}`, /line 4: EV_REL code 0x10 is past the type's highest code 0xf/],
     ['an axis without its A: line', `${head}${B(3, 3)}A: 00 0 10 0 0 0\n`, /line 4: axis 0x01 is in the bitmap but has no A: line/],
-    ['an A: line for an axis not in the bitmap', `${head}${B(3, 1)}A: 00 0 10 0 0 0\nA: 01 0 10 0 0 0\n`, /line 6: axis 0x01 is not in the B: 03 \(EV_ABS\) bitmap/],
-    ['an A: line without resolution in format 1.3', `${head}${B(3, 1)}A: 00 0 10 0 0\n`, /line 5: A: needs the axis \(hex\) and 5 integers: min max fuzz flat resolution \(format 1\.3\)/],
+    [
+      'an A: line for an axis not in the bitmap',
+      `${head}${B(3, 1)}A: 00 0 10 0 0 0\nA: 01 0 10 0 0 0\n`,
+      /line 6: axis 0x01 is not in the B: 03 \(EV_ABS\) bitmap/,
+    ],
+    [
+      'an A: line without resolution in format 1.3',
+      `${head}${B(3, 1)}A: 00 0 10 0 0\n`,
+      /line 5: A: needs the axis \(hex\) and 5 integers: min max fuzz flat resolution \(format 1\.3\)/,
+    ],
     ['an axis whose max is below its min', `${head}${B(3, 1)}A: 00 10 0 0 0 0\n`, /line 5: max 0 is below min 10/],
-    ['more than 100 slots', `${head}${B(3, 0, 0, 0, 0, 0, 0x80)}A: 2f 0 100 0 0 0\n`, /line 5: ABS_MT_SLOT max 100 gives more than 100 slots/],
+    [
+      'more than 100 slots',
+      `${head}${B(3, 0, 0, 0, 0, 0, 0x80)}A: 2f 0 100 0 0 0\n`,
+      /line 5: ABS_MT_SLOT max 100 gives more than 100 slots/,
+    ],
     ['force feedback', `${head}${B(0x15, 1)}`, /line 4: force feedback \(EV_FF\) is not emulated/],
     ['autorepeat', `${head}${B(0x14, 3)}`, /line 4: autorepeat \(EV_REP\) is not emulated/],
     ['an LED not in the bitmap', `${head}${B(0x11, 1)}L: 01 1\n`, /line 5: EV_LED code 0x01 is not in the B: 11 bitmap/],
-    ['a P: line after the bitmaps', `${head}${B(1)}P: 00 00 00 00 00 00 00 00\n`, /line 5: P: after B: \(the order is N:, I:, then P:, B:, A:, L:, S: lines\)/],
-    ['no I: line', '# EVEMU 1.3\nN: bad\nB: 01 00 00 00 00 00 00 00 00\n', /line 3: I: \(bustype vendor product version\) must follow N:/],
+    [
+      'a P: line after the bitmaps',
+      `${head}${B(1)}P: 00 00 00 00 00 00 00 00\n`,
+      /line 5: P: after B: \(the order is N:, I:, then P:, B:, A:, L:, S: lines\)/,
+    ],
+    [
+      'no I: line',
+      '# EVEMU 1.3\nN: bad\nB: 01 00 00 00 00 00 00 00 00\n',
+      /line 3: the I: line \(bustype vendor product version\) must follow the N: line: "B: 01/,
+    ],
     ['a newer format', `# EVEMU 1.4\nN: bad\n`, /line 1: file format 1\.4 is not one this reader knows \(1\.0 to 1\.3\)/],
     ['a line evemu does not have', `${head}X: 1\n`, /line 4: not an evemu line/],
     ['an event where the description starts', 'N: bad\nE: 0.000001 0001 001e 0001\n', /line 2: an event where the I: line/],
@@ -587,11 +651,15 @@ describe('descriptions refused', () => {
   });
 
   it('with the options it stands for; the emulator plugs a good one after', async () => {
-    await expect(t.emu.devices.plug({ model: 'evdev', name: 'event%d', options: { evemu: `${head}${B(1, 0, 0, 0, 0x40)}`, name: 'x' } })).rejects.toThrow(
-      /option evemu describes the device; name cannot be given with it/,
-    );
+    await expect(
+      t.emu.devices.plug({ model: 'evdev', name: 'event%d', options: { evemu: `${head}${B(1, 0, 0, 0, 0x40)}`, name: 'x' } }),
+    ).rejects.toThrow(/option evemu describes the device; name cannot be given with it/);
     const d = await plug({ evemu: `${head}${B(1, 0, 0, 0, 0x40)}`, phys: 'usb-0000:00:14.0-1/input0' });
-    const r = await run('cat', [t.path(`sys/class/input/${d.name}/device/name`), t.path(`sys/class/input/${d.name}/device/phys`), t.path(`sys/class/input/${d.name}/device/capabilities/key`)]);
+    const r = await run('cat', [
+      t.path(`sys/class/input/${d.name}/device/name`),
+      t.path(`sys/class/input/${d.name}/device/phys`),
+      t.path(`sys/class/input/${d.name}/device/capabilities/key`),
+    ]);
     expect(r.stdout).toBe('bad\nusb-0000:00:14.0-1/input0\n40000000\n');
   });
 });
@@ -606,33 +674,36 @@ describe('EVIOCGRAB and EVIOCREVOKE', () => {
   });
 
   // Mapping page zero below vm.mmap_min_addr takes CAP_SYS_RAWIO.
-  it.runIf(runsAsRoot)('from a caller with page zero mapped (setarch -Z): one grabber gets the events, a revoked client gets ENODEV', async () => {
-    const d = await plug({ name: 'grab', keys: [KEY_A] });
-    const zero = ['setarch', '-Z'];
-    const a = await Holder.open(d.path, O_RDONLY, zero);
-    const b = await Holder.open(d.path, O_RDONLY, zero);
-    expect(await b.op('nonblock')).toBe('ok');
-    expect(await a.op(`ioctl ${hex(EVIOCGRAB)} 0 1`)).toBe('ok 0 -');
-    expect(await b.op(`ioctl ${hex(EVIOCGRAB)} 0 1`)).toBe('EBUSY');
-    expect(await b.op(`ioctl ${hex(EVIOCGRAB)} 0 0`)).toBe('EINVAL'); // only the grabber ungrabs
-    await t.emu.devices.action(d.name, 'key', { code: KEY_A });
-    expect((await readEvents(a, 4)).map((e) => [e.type, e.code, e.value])).toEqual([
-      [EV_KEY, KEY_A, 1],
-      [SYN, 0, 0],
-      [EV_KEY, KEY_A, 0],
-      [SYN, 0, 0],
-    ]);
-    expect(await b.op('read 240')).toBe('EAGAIN');
-    await a.close(); // evdev_release() ungrabs
-    expect(await b.op(`ioctl ${hex(EVIOCGRAB)} 0 1`)).toBe('ok 0 -');
-    expect(await b.op(`ioctl ${hex(EVIOCGRAB)} 0 0`)).toBe('ok 0 -');
+  it.runIf(runsAsRoot)(
+    'from a caller with page zero mapped (setarch -Z): one grabber gets the events, a revoked client gets ENODEV',
+    async () => {
+      const d = await plug({ name: 'grab', keys: [KEY_A] });
+      const zero = ['setarch', '-Z'];
+      const a = await Holder.open(d.path, O_RDONLY, zero);
+      const b = await Holder.open(d.path, O_RDONLY, zero);
+      expect(await b.op('nonblock')).toBe('ok');
+      expect(await a.op(`ioctl ${hex(EVIOCGRAB)} 0 1`)).toBe('ok 0 -');
+      expect(await b.op(`ioctl ${hex(EVIOCGRAB)} 0 1`)).toBe('EBUSY');
+      expect(await b.op(`ioctl ${hex(EVIOCGRAB)} 0 0`)).toBe('EINVAL'); // only the grabber ungrabs
+      await t.emu.devices.action(d.name, 'key', { code: KEY_A });
+      expect((await readEvents(a, 4)).map((e) => [e.type, e.code, e.value])).toEqual([
+        [EV_KEY, KEY_A, 1],
+        [SYN, 0, 0],
+        [EV_KEY, KEY_A, 0],
+        [SYN, 0, 0],
+      ]);
+      expect(await b.op('read 240')).toBe('EAGAIN');
+      await a.close(); // evdev_release() ungrabs
+      expect(await b.op(`ioctl ${hex(EVIOCGRAB)} 0 1`)).toBe('ok 0 -');
+      expect(await b.op(`ioctl ${hex(EVIOCGRAB)} 0 0`)).toBe('ok 0 -');
 
-    expect(await b.op(`ioctl ${hex(EVIOCREVOKE)} 0 1`)).toBe('EINVAL');
-    expect(await b.op(`ioctl ${hex(EVIOCREVOKE)} 0 0`)).toBe('ok 0 -');
-    await t.emu.devices.action(d.name, 'key', { code: KEY_A });
-    expect(await b.op('read 240')).toBe('ENODEV');
-    expect(await b.op(`poll ${POLLIN} 0`)).toBe(`ok ${POLLERR | POLLHUP}`);
-    expect(await b.op(`ioctl ${hex(EVIOCGRAB)} 0 1`)).toBe('ENODEV');
-    await b.close();
-  });
+      expect(await b.op(`ioctl ${hex(EVIOCREVOKE)} 0 1`)).toBe('EINVAL');
+      expect(await b.op(`ioctl ${hex(EVIOCREVOKE)} 0 0`)).toBe('ok 0 -');
+      await t.emu.devices.action(d.name, 'key', { code: KEY_A });
+      expect(await b.op('read 240')).toBe('ENODEV');
+      expect(await b.op(`poll ${POLLIN} 0`)).toBe(`ok ${POLLERR | POLLHUP}`);
+      expect(await b.op(`ioctl ${hex(EVIOCGRAB)} 0 1`)).toBe('ENODEV');
+      await b.close();
+    },
+  );
 });

@@ -54,7 +54,9 @@ export class Holder {
    * python3 under another command (`['setarch', '-Z']`).
    */
   static async open(path: string, flags = O_RDWR, wrap: string[] = []): Promise<Holder> {
-    const proc = wrap.length ? new Interactive(wrap[0]!, [...wrap.slice(1), 'python3', '-u', '-c', source, path, String(flags)]) : pythonInteractive(source, [path, String(flags)]);
+    const proc = wrap.length
+      ? new Interactive(wrap[0]!, [...wrap.slice(1), 'python3', '-u', '-c', source, path, String(flags)])
+      : pythonInteractive(source, [path, String(flags)]);
     const first = await proc.line();
     if (first !== 'open') throw new Error(`holder did not open ${path}: ${first} ${proc.stderr}`);
     return new Holder(proc);

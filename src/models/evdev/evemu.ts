@@ -64,7 +64,8 @@ const HEX4 = HEX(4);
 export async function loadEvemu(value: unknown, what: string): Promise<EvemuText> {
   if (typeof value !== 'string') throw new Errno('EINVAL', `${what} must be evemu text or the absolute path of an evemu file`);
   if (value.includes('\n')) return parseEvemu(value, what);
-  if (!isAbsolute(value)) throw new Errno('EINVAL', `${what}: ${JSON.stringify(value)} is neither evemu text (several lines) nor an absolute path`);
+  if (!isAbsolute(value))
+    throw new Errno('EINVAL', `${what}: ${JSON.stringify(value)} is neither evemu text (several lines) nor an absolute path`);
   let text: string;
   try {
     text = await readFile(value, 'utf8');
@@ -111,7 +112,7 @@ class Reader {
       const m = /^([A-Z]):(.*)$/.exec(raw);
       const letter = m?.[1] ?? '';
       if (letter === 'E') {
-        if (last === 0) throw this.bad(n, raw, 'an event where the I: line (bustype vendor product version) must follow N:');
+        if (last === 0) throw this.bad(n, raw, 'an event where the I: line (bustype vendor product version) must follow the N: line');
         if (last >= 0 && last < ORDER.length) this.finish();
         last = ORDER.length;
         this.event(n, raw, fields(m![2]!));
@@ -121,8 +122,9 @@ class Reader {
       if (at < 0) throw this.bad(n, raw, 'not an evemu line (N:, I:, P:, B:, A:, L:, S: or E:, or a # comment)');
       if (last === ORDER.length) throw this.bad(n, raw, `${letter}: after the events (the description comes first)`);
       if (last < 0 && letter !== 'N') throw this.bad(n, raw, 'a description starts with N: (the device name)');
-      if (last === 0 && letter !== 'I') throw this.bad(n, raw, 'I: (bustype vendor product version) must follow N:');
-      if (last > 0 && (at < last || at === 1)) throw this.bad(n, raw, `${letter}: after ${ORDER[last]}: (the order is N:, I:, then P:, B:, A:, L:, S: lines)`);
+      if (last === 0 && letter !== 'I') throw this.bad(n, raw, 'the I: line (bustype vendor product version) must follow the N: line');
+      if (last > 0 && (at < last || at === 1))
+        throw this.bad(n, raw, `${letter}: after ${ORDER[last]}: (the order is N:, I:, then P:, B:, A:, L:, S: lines)`);
       last = at;
       this.descriptionLine(n, raw, letter, m![2]!);
     }
@@ -136,7 +138,8 @@ class Reader {
     const m = /^#\s*EVEMU\s+(\d+)\.(\d+)\s*$/.exec(raw);
     if (!m) return;
     const [major, minor] = [Number(m[1]), Number(m[2])];
-    if (major !== 1 || minor > FORMAT_MINOR) throw this.bad(n, raw, `file format ${major}.${minor} is not one this reader knows (1.0 to 1.${FORMAT_MINOR})`);
+    if (major !== 1 || minor > FORMAT_MINOR)
+      throw this.bad(n, raw, `file format ${major}.${minor} is not one this reader knows (1.0 to 1.${FORMAT_MINOR})`);
     this.minor = minor;
   }
 
@@ -152,7 +155,8 @@ class Reader {
     const d = this.desc!;
     switch (letter) {
       case 'I':
-        if (f.length !== 4 || !f.every((x) => HEX4.test(x))) throw this.bad(n, raw, 'I: needs 4 hex numbers of up to 4 digits: bustype vendor product version');
+        if (f.length !== 4 || !f.every((x) => HEX4.test(x)))
+          throw this.bad(n, raw, 'I: needs 4 hex numbers of up to 4 digits: bustype vendor product version');
         d.id = f.map((x) => parseInt(x, 16)) as [number, number, number, number];
         return;
       case 'P': {
@@ -162,7 +166,8 @@ class Reader {
         return;
       }
       case 'B': {
-        if (f.length !== 9 || !f.every((x) => HEX2.test(x))) throw this.bad(n, raw, 'B: needs the event type and 8 bytes, each 2 hex digits');
+        if (f.length !== 9 || !f.every((x) => HEX2.test(x)))
+          throw this.bad(n, raw, 'B: needs the event type and 8 bytes, each 2 hex digits');
         const type = parseInt(f[0]!, 16);
         if (type > EV_MAX) throw this.bad(n, raw, `event type 0x${f[0]} is past EV_MAX (0x1f)`);
         const map = this.bitmaps.get(type) ?? { bytes: [], line: n };
@@ -194,19 +199,26 @@ class Reader {
     const max = MAX[type];
     if (max === undefined) throw this.bad(n, raw, `${typeName(type)} (0x${type.toString(16)}) has no codes the evdev model emulates`);
     const past = set.find((c) => c > max);
-    if (past !== undefined) throw this.bad(n, raw, `${typeName(type)} code 0x${past.toString(16)} is past the type's highest code 0x${max.toString(16)}`);
+    if (past !== undefined)
+      throw this.bad(n, raw, `${typeName(type)} code 0x${past.toString(16)} is past the type's highest code 0x${max.toString(16)}`);
   }
 
   private axis(n: number, raw: string, f: string[]): void {
     // evemu's parse_abs(): the resolution came with format 1.2.
     const want = this.minor >= 2 ? 6 : 5;
     if (f.length !== want || !HEX2.test(f[0]!) || !f.slice(1).every((x) => INT32.test(x))) {
-      throw this.bad(n, raw, `A: needs the axis (hex) and ${want - 1} integers: min max fuzz flat${want === 6 ? ' resolution' : ''} (format 1.${this.minor})`);
+      throw this.bad(
+        n,
+        raw,
+        `A: needs the axis (hex) and ${want - 1} integers: min max fuzz flat${want === 6 ? ' resolution' : ''} (format 1.${this.minor})`,
+      );
     }
     const code = parseInt(f[0]!, 16);
     const [min, max, fuzz, flat, resolution = 0] = f.slice(1).map(Number) as number[];
-    if ([min, max, fuzz, flat, resolution].some((v) => v! < -(2 ** 31) || v! > 2 ** 31 - 1)) throw this.bad(n, raw, 'a value does not fit in 32 bits');
-    if (!bitsOf(this.bitmaps.get(EV_ABS)?.bytes ?? []).includes(code)) throw this.bad(n, raw, `axis 0x${f[0]} is not in the B: 03 (EV_ABS) bitmap`);
+    if ([min, max, fuzz, flat, resolution].some((v) => v! < -(2 ** 31) || v! > 2 ** 31 - 1))
+      throw this.bad(n, raw, 'a value does not fit in 32 bits');
+    if (!bitsOf(this.bitmaps.get(EV_ABS)?.bytes ?? []).includes(code))
+      throw this.bad(n, raw, `axis 0x${f[0]} is not in the B: 03 (EV_ABS) bitmap`);
     const d = this.desc!;
     if (d.abs.has(code)) throw this.bad(n, raw, `a second A: line for axis 0x${f[0]}`);
     const problem = absProblem(code, min!, max!, flat!);
@@ -235,7 +247,12 @@ class Reader {
       const codes = bitsOf(map.bytes);
       if (type === EV_ABS) {
         const missing = codes.find((c) => !d.abs.has(c));
-        if (missing !== undefined) throw this.bad(map.line, this.lines[map.line - 1]!, `axis 0x${missing.toString(16).padStart(2, '0')} is in the bitmap but has no A: line`);
+        if (missing !== undefined)
+          throw this.bad(
+            map.line,
+            this.lines[map.line - 1]!,
+            `axis 0x${missing.toString(16).padStart(2, '0')} is in the bitmap but has no A: line`,
+          );
       } else if (codes.length) {
         d.codes.set(type, codes);
       }

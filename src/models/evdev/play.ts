@@ -44,7 +44,12 @@ export interface PlayResult {
   durationMs: number;
 }
 
-export async function play(inst: Instance<unknown>, events: readonly EvemuEvent[], speed: number, inject: (ev: InputEvent) => boolean): Promise<PlayResult> {
+export async function play(
+  inst: Instance<unknown>,
+  events: readonly EvemuEvent[],
+  speed: number,
+  inject: (ev: InputEvent) => boolean,
+): Promise<PlayResult> {
   const start = performance.now();
   const t0 = events[0]?.us ?? 0;
   let accepted = 0;
