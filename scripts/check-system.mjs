@@ -22,6 +22,10 @@ const testCommands = {
   python3: 'python3',
   // device model tests (test/models) run the real tools against emulated nodes
   evtest: 'evtest',
+  // test/models/evdev-evemu.test.ts: evemu's own tools describe and record evdev nodes (evemu-record under setarch -Z)
+  'evemu-describe': 'evemu-tools',
+  'evemu-record': 'evemu-tools',
+  setarch: 'util-linux',
   hwclock: 'util-linux-extra',
   wdctl: 'util-linux',
   rngtest: 'rng-tools5',

@@ -1,17 +1,12 @@
 /**
  * evdev: an input device as drivers/input/evdev.c presents
- * /dev/input/eventN, fed through the input core (drivers/input/input.c).
+ * /dev/input/eventN, fed through the input core (./evdev/input.ts, after
+ * drivers/input/input.c).
  *
  * - Every open file is an evdev client with its own event queue; it gets
- *   every event delivered after it opened (evdev_pass_values()). A full
- *   queue drops everything but the newest event behind a SYN_DROPPED
- *   (__pass_event()).
- * - The input core filters what reaches clients (input_get_disposition()):
- *   unsupported codes, key/switch/LED/sound values that do not change the
- *   state (a key repeat, value 2, only while the key is down), unchanged
- *   absolute values and zero relative motion are dropped; events are
- *   buffered until a SYN_REPORT and delivered with it, as one packet with
- *   one timestamp; an empty packet is not delivered.
+ *   every packet delivered after it opened (evdev_pass_values()), or none
+ *   while another client holds the grab (EVIOCGRAB). A full queue drops
+ *   everything but the newest event behind a SYN_DROPPED (__pass_event()).
  * - evdev_read(): whole struct input_event records only (24 bytes on
  *   x86_64), EINVAL for a buffer shorter than one, blocks while the queue is
  *   empty (EAGAIN with O_NONBLOCK).
@@ -19,63 +14,52 @@
  *   partial record is ignored, a write shorter than one record is EINVAL.
  * - evdev_poll(): EPOLLOUT|EPOLLWRNORM, plus EPOLLIN|EPOLLRDNORM with events queued.
  * - ioctls of evdev_do_ioctl(); unknown commands are EINVAL, like the
- *   kernel's. EVIOCGRAB and EVIOCREVOKE never arrive: their argument is an
- *   integer, which a FUSE mount's restricted ioctl tries to copy as a
- *   pointer, so the kernel fails them with EFAULT.
- * - After unregister (!evdev->exist) read, write and ioctl fail ENODEV,
- *   poll answers EPOLLHUP|EPOLLERR.
+ *   kernel's. EVIOCGRAB and EVIOCREVOKE take an integer, which a FUSE
+ *   mount's restricted ioctl copies as a pointer (4 bytes at address 0 or
+ *   1): they reach the model only from a caller with page zero mapped
+ *   (setarch -Z), elsewhere the kernel fails them with EFAULT.
+ * - After unregister (!evdev->exist) or EVIOCREVOKE read, write and ioctl
+ *   fail ENODEV, poll answers EPOLLHUP|EPOLLERR.
+ *
+ * A device is described option by option or by an evemu description
+ * (./evdev/evemu.ts); the play action plays an evemu recording.
  *
  * The node is dev/input/eventN; sysfs is sys/class/input/eventN/device/
  * {name,phys,uniq,properties,id/*,capabilities/*} (input.c's attributes).
  */
 import { Errno } from '../errno.js';
-import { POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, iocDir, iocNr, iocSize, iocType, IOC_READ, IOC_WRITE } from '../devio.js';
+import { POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, iocDir, iocNr, iocSize, iocType, IOC_READ, IOC_WRITE, type IoctlReply, type IoctlRequest } from '../devio.js';
 import type { DeviceModel, File, Instance } from '../core/index.js';
 import { parseOptions } from './options.js';
-import { actionArg, Bitmap, intField, intListOption, intOption, intReply, packS32, unpackS32, strToUser, waitUnlessNonblock } from './util.js';
+import { actionArg, Bitmap, getUserInt, intField, intListOption, intOption, intReply, packS32, unpackS32, strToUser, waitUnlessNonblock } from './util.js';
+import {
+  ABS_MAX,
+  ABS_MT_POSITION_X,
+  ABS_MT_SLOT,
+  ABS_MT_TRACKING_ID,
+  CAPS,
+  EV_ABS,
+  EV_KEY,
+  EV_LED,
+  EV_MAX,
+  EV_REL,
+  EV_SND,
+  EV_SW,
+  EV_SYN,
+  INPUT_PROP_MAX,
+  isMtValue,
+  MAX,
+  SYN_DROPPED,
+  SYN_REPORT,
+  typeName,
+} from './evdev/codes.js';
+import { loadEvemu } from './evdev/evemu.js';
+import { inputDevice, inputEvent, mtValues, type InputDevice, type InputEvent } from './evdev/input.js';
+import { play } from './evdev/play.js';
+import { absProblem, type AbsInfo, type DeviceSpec } from './evdev/spec.js';
 
-/* include/uapi/linux/input-event-codes.h */
-export const EV_SYN = 0x00;
-export const EV_KEY = 0x01;
-export const EV_REL = 0x02;
-export const EV_ABS = 0x03;
-export const EV_MSC = 0x04;
-export const EV_SW = 0x05;
-export const EV_LED = 0x11;
-export const EV_SND = 0x12;
-export const EV_REP = 0x14;
-export const EV_FF = 0x15;
-export const SYN_REPORT = 0;
-export const SYN_MT_REPORT = 2;
-export const SYN_DROPPED = 3;
-const EV_MAX = 0x1f;
-const KEY_MAX = 0x2ff;
-const ABS_MAX = 0x3f;
-const INPUT_PROP_MAX = 0x1f;
-/** Highest code per event type, for EVIOCGBIT and the state bitmaps. */
-const MAX: Record<number, number> = {
-  0: EV_MAX,
-  [EV_KEY]: KEY_MAX,
-  [EV_REL]: 0x0f,
-  [EV_ABS]: ABS_MAX,
-  [EV_MSC]: 0x07,
-  [EV_SW]: 0x10,
-  [EV_LED]: 0x0f,
-  [EV_SND]: 0x07,
-  [EV_FF]: 0x7f,
-};
-/** The capability option of each type, also the sysfs capabilities/ file name. */
-const CAPS: Array<[number, string, string]> = [
-  [EV_KEY, 'keys', 'key'],
-  [EV_REL, 'rel', 'rel'],
-  [EV_ABS, 'abs', 'abs'],
-  [EV_MSC, 'msc', 'msc'],
-  [EV_SW, 'sw', 'sw'],
-  [EV_LED, 'led', 'led'],
-  [EV_SND, 'snd', 'snd'],
-];
-/** Types whose state the device keeps (EVIOCGKEY/LED/SND/SW) and which pass only on change. */
-const STATEFUL = [EV_KEY, EV_SW, EV_LED, EV_SND];
+export { EV_SYN, EV_KEY, EV_REL, EV_ABS, EV_MSC, EV_SW, EV_LED, EV_SND, EV_REP, EV_FF, SYN_REPORT, SYN_MT_REPORT, SYN_DROPPED } from './evdev/codes.js';
+export type { InputEvent } from './evdev/input.js';
 
 export const EV_VERSION = 0x010001;
 export const INPUT_EVENT_SIZE = 24; // struct input_event on 64-bit: timeval (2 x 8) + u16 + u16 + s32
@@ -84,12 +68,6 @@ const CLOCK_REALTIME = 0;
 const CLOCK_MONOTONIC = 1;
 const CLOCK_BOOTTIME = 7;
 const BUS_VIRTUAL = 0x06;
-
-export interface InputEvent {
-  type: number;
-  code: number;
-  value: number;
-}
 
 /** An event delivered to clients: stamped with both clocks, each client reads its own. */
 interface Stamped extends InputEvent {
@@ -101,24 +79,14 @@ interface Stamped extends InputEvent {
 interface Client {
   queue: Stamped[];
   clock: number;
+  /** EVIOCREVOKE: the client gets nothing more, and every call fails ENODEV. */
+  revoked: boolean;
 }
 
-export interface EvdevState {
-  name: string;
-  phys: string | undefined;
-  uniq: string | undefined;
-  /** struct input_id: bustype, vendor, product, version. */
-  id: [number, number, number, number];
-  /** dev->evbit (index 0) and the per-type capability bitmaps. */
-  bits: Map<number, Bitmap>;
-  props: Bitmap;
-  /** dev->key, ->led, ->snd, ->sw. */
-  state: Map<number, Bitmap>;
-  /** dev->absinfo: value, minimum, maximum, fuzz, flat, resolution. */
-  absinfo: Map<number, number[]> | null;
-  /** dev->vals: events of the packet being built, delivered at SYN_REPORT. */
-  frame: InputEvent[];
+export interface EvdevState extends InputDevice {
   clients: Set<Client>;
+  /** evdev->grab: the client that alone gets the events (EVIOCGRAB). */
+  grab: Client | null;
   bufsize: number;
 }
 
@@ -135,49 +103,16 @@ function passEvent(s: EvdevState, c: Client, ev: Stamped): void {
   if (c.queue.length >= s.bufsize) c.queue = [{ ...ev, type: EV_SYN, code: SYN_DROPPED, value: 0 }, ev];
 }
 
-/** input_pass_values() at SYN_REPORT: the packet goes to every client with one timestamp. */
-function flush(inst: Instance<EvdevState>): void {
+/** evdev_events(): the packet goes with one timestamp to the grabbing client, or to every client that was not revoked. */
+function evdevEvents(inst: Instance<EvdevState>, packet: InputEvent[]): void {
   const s = inst.state;
-  if (s.frame.length === 0) return; // input_handle_event(): a lone SYN_REPORT is not passed
   const t = nowStamp();
-  const packet = [...s.frame, { type: EV_SYN, code: SYN_REPORT, value: 0 }];
-  s.frame = [];
-  for (const c of s.clients) for (const ev of packet) passEvent(s, c, { ...ev, ...t });
+  for (const c of s.grab ? [s.grab] : s.clients) if (!c.revoked) for (const ev of packet) passEvent(s, c, { ...ev, ...t });
   inst.wq.wake();
 }
 
-/**
- * input_handle_event(): filter by capability and state (input_get_disposition),
- * update the device state, buffer the event; SYN_REPORT flushes the packet.
- * Returns whether the event was accepted.
- */
 function handleEvent(inst: Instance<EvdevState>, ev: InputEvent): boolean {
-  const s = inst.state;
-  const { type, code, value } = ev;
-  if (type === EV_SYN) {
-    if (code === SYN_REPORT) flush(inst);
-    else if (code === SYN_MT_REPORT) s.frame.push(ev);
-    else return false;
-    return true;
-  }
-  if (!s.bits.get(type)?.test(code)) return false;
-  const state = s.state.get(type);
-  if (state) {
-    if (type === EV_KEY && value === 2) {
-      if (!state.test(code)) return false;
-    } else {
-      if (state.test(code) === (value !== 0)) return false;
-      state.set(code, value !== 0);
-    }
-  } else if (type === EV_ABS) {
-    const info = s.absinfo!.get(code)!;
-    if (info[0] === value) return false;
-    info[0] = value;
-  } else if (type === EV_REL && value === 0) {
-    return false;
-  }
-  s.frame.push(ev);
-  return true;
+  return inputEvent(inst.state, ev, (packet) => evdevEvents(inst, packet));
 }
 
 function encode(ev: Stamped, clock: number, into: Buffer, at: number): void {
@@ -189,8 +124,8 @@ function encode(ev: Stamped, clock: number, into: Buffer, at: number): void {
   into.writeInt32LE(ev.value, at + 20);
 }
 
-function parseAbs(value: unknown): Map<number, number[]> {
-  const out = new Map<number, number[]>();
+function parseAbs(value: unknown): Map<number, AbsInfo> {
+  const out = new Map<number, AbsInfo>();
   if (value === undefined) return out;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new Errno('EINVAL', 'evdev: option abs must be an object {code: {min, max, fuzz, flat, resolution, value}}');
@@ -201,9 +136,10 @@ function parseAbs(value: unknown): Map<number, number[]> {
     const n = (k: keyof typeof a, dflt: number): number => intOption('evdev', `abs.${key}.${k}`, a[k], dflt, -(2 ** 31), 2 ** 31 - 1);
     const min = n('min', 0);
     const max = n('max', 0);
-    if (max < min) throw new Errno('EINVAL', `evdev: abs.${key}: max ${max} is below min ${min}`);
-    // struct input_absinfo order: value, minimum, maximum, fuzz, flat, resolution
-    out.set(code, [n('value', min), min, max, n('fuzz', 0), n('flat', 0), n('resolution', 0)]);
+    const flat = n('flat', 0);
+    const problem = absProblem(code, min, max, flat);
+    if (problem) throw new Errno('EINVAL', `evdev: abs.${key}: ${problem}`);
+    out.set(code, [n('value', min), min, max, n('fuzz', 0), flat, n('resolution', 0)]);
   }
   return out;
 }
@@ -217,51 +153,75 @@ function parseId(value: unknown): [number, number, number, number] {
 /** The main block of a PC keyboard, KEY_ESC (1) to KEY_F12 (88): the default when no capability is given. */
 const DEFAULT_KEYS = Array.from({ length: 88 }, (_, i) => i + 1);
 
-function create(options: unknown): EvdevState {
-  const o = parseOptions('evdev', options, {
-    name: 'string',
-    phys: 'string',
-    uniq: 'string',
-    id: 'object',
-    keys: 'array',
-    rel: 'array',
-    abs: 'object',
-    msc: 'array',
-    sw: 'array',
-    led: 'array',
-    snd: 'array',
-    props: 'array',
-    bufferSize: 'number',
-  });
-  const absinfo = parseAbs(o.abs);
-  const lists = new Map<number, number[]>();
-  for (const [type, key] of CAPS) {
-    lists.set(type, type === EV_ABS ? [...absinfo.keys()] : intListOption('evdev', key, o[key as keyof typeof o], 0, MAX[type]!));
+const OPTIONS = {
+  evemu: 'string',
+  name: 'string',
+  phys: 'string',
+  uniq: 'string',
+  id: 'object',
+  keys: 'array',
+  rel: 'array',
+  abs: 'object',
+  msc: 'array',
+  sw: 'array',
+  led: 'array',
+  snd: 'array',
+  props: 'array',
+  bufferSize: 'number',
+} as const;
+/** What an evemu description says, so not given beside one. */
+const DESCRIBED = ['name', 'id', 'props', ...CAPS.map(([, option]) => option)];
+
+/** The device the options describe: by an evemu description, or option by option. */
+async function deviceSpec(o: ReturnType<typeof parseOptions<typeof OPTIONS>>): Promise<DeviceSpec> {
+  if (o.evemu !== undefined) {
+    const both = DESCRIBED.filter((k) => k in o);
+    if (both.length) throw new Errno('EINVAL', `evdev: option evemu describes the device; ${both.join(', ')} cannot be given with it`);
+    const { description } = await loadEvemu(o.evemu, 'evdev: option evemu');
+    if (!description) throw new Errno('EINVAL', 'evdev: option evemu has events but no description (N:, I:, B: lines...)');
+    return { ...description, phys: o.phys, uniq: o.uniq };
   }
-  if ([...lists.values()].every((l) => l.length === 0)) lists.set(EV_KEY, DEFAULT_KEYS);
-  const evbit = Bitmap.of(EV_MAX + 1, [EV_SYN]);
-  const bits = new Map<number, Bitmap>([[0, evbit]]);
-  for (const [type, codes] of lists) {
-    bits.set(type, Bitmap.of(MAX[type]! + 1, codes));
-    if (codes.length) evbit.set(type, true);
-  }
-  // evdev_compute_buffer_size(): 8 packets of the estimated packet size, at least 64, a power of two.
-  const perPacket = 2 + [...lists.values()].reduce((n, l) => n + l.length, 0);
-  const dflt = 2 ** Math.ceil(Math.log2(Math.max(64, 8 * Math.min(perPacket, 64))));
-  const bufsize = intOption('evdev', 'bufferSize', o.bufferSize, dflt, 2, 1 << 20);
+  const abs = parseAbs(o.abs);
+  const codes = new Map<number, number[]>();
+  for (const [type, key] of CAPS) if (type !== EV_ABS) codes.set(type, intListOption('evdev', key, o[key as keyof typeof o], 0, MAX[type]!));
+  if (abs.size === 0 && [...codes.values()].every((l) => l.length === 0)) codes.set(EV_KEY, DEFAULT_KEYS);
   return {
     name: o.name ?? 'cdevemu virtual input',
     phys: o.phys,
     uniq: o.uniq,
     id: parseId(o.id),
-    bits,
-    props: Bitmap.of(INPUT_PROP_MAX + 1, intListOption('evdev', 'props', o.props, 0, INPUT_PROP_MAX)),
-    state: new Map(STATEFUL.map((t) => [t, new Bitmap(MAX[t]! + 1)])),
-    absinfo: absinfo.size ? absinfo : null,
-    frame: [],
-    clients: new Set(),
-    bufsize,
+    codes,
+    abs,
+    props: intListOption('evdev', 'props', o.props, 0, INPUT_PROP_MAX),
+    ledsOn: [],
+    switchesOn: [],
   };
+}
+
+/**
+ * drivers/input/input.c input_estimate_events_per_packet(): the slots'
+ * share of the multitouch axes, one event per other axis and relative
+ * axis, room for key and MSC events, SYN_MT_REPORT and SYN_REPORT.
+ */
+function eventsPerPacket(dev: InputDevice): number {
+  const abs = dev.bits.get(EV_ABS)!;
+  const tracking = dev.absinfo?.get(ABS_MT_TRACKING_ID);
+  let slots = 0;
+  if (dev.mt) slots = dev.mt.slots.length;
+  else if (abs.test(ABS_MT_TRACKING_ID) && tracking) slots = Math.min(Math.max(tracking[2] - tracking[1] + 1, 2), 32);
+  else if (abs.test(ABS_MT_POSITION_X)) slots = 2;
+  let events = slots + 1;
+  for (const code of abs.list()) events += code === ABS_MT_SLOT || isMtValue(code) ? slots : 1;
+  return events + dev.bits.get(EV_REL)!.list().length + 7;
+}
+
+async function create(options: unknown): Promise<EvdevState> {
+  const o = parseOptions('evdev', options, OPTIONS);
+  const dev = inputDevice(await deviceSpec(o));
+  // evdev_compute_buffer_size(): EVDEV_BUF_PACKETS (8) packets, at least EVDEV_MIN_BUFFER_SIZE (64), a power of two.
+  const dflt = 2 ** Math.ceil(Math.log2(Math.max(64, 8 * eventsPerPacket(dev))));
+  const bufsize = intOption('evdev', 'bufferSize', o.bufferSize, dflt, 2, 1 << 20);
+  return { ...dev, clients: new Set(), grab: null, bufsize };
 }
 
 /** EVIOCSCLOCKID: evdev_set_clk_type(); switching clocks flushes the queue behind a SYN_DROPPED. */
@@ -280,11 +240,14 @@ export const EVIOCGVERSION = ioc(IOC_READ, 0x01, 4);
 export const EVIOCGID = ioc(IOC_READ, 0x02, 8);
 export const EVIOCGREP = ioc(IOC_READ, 0x03, 8);
 export const EVIOCGEFFECTS = ioc(IOC_READ, 0x84, 4);
+export const EVIOCGRAB = ioc(IOC_WRITE, 0x90, 4);
+export const EVIOCREVOKE = ioc(IOC_WRITE, 0x91, 4);
 export const EVIOCSCLOCKID = ioc(IOC_WRITE, 0xa0, 4);
 export const EVIOCGNAME = (len: number): number => ioc(IOC_READ, 0x06, len);
 export const EVIOCGPHYS = (len: number): number => ioc(IOC_READ, 0x07, len);
 export const EVIOCGUNIQ = (len: number): number => ioc(IOC_READ, 0x08, len);
 export const EVIOCGPROP = (len: number): number => ioc(IOC_READ, 0x09, len);
+export const EVIOCGMTSLOTS = (len: number): number => ioc(IOC_READ, 0x0a, len);
 export const EVIOCGKEY = (len: number): number => ioc(IOC_READ, 0x18, len);
 export const EVIOCGLED = (len: number): number => ioc(IOC_READ, 0x19, len);
 export const EVIOCGSND = (len: number): number => ioc(IOC_READ, 0x1a, len);
@@ -299,6 +262,27 @@ const STATE_IOCTLS: Record<number, number> = {
   [EVIOCGSND(0)]: EV_SND,
   [EVIOCGSW(0)]: EV_SW,
 };
+
+/** evdev_grab(): one client at a time. */
+function grab(s: EvdevState, c: Client): void {
+  if (s.grab) throw new Errno('EBUSY');
+  s.grab = c;
+}
+
+/** evdev_ungrab(): only the grabbing client ungrabs. */
+function ungrab(s: EvdevState, c: Client): void {
+  if (s.grab !== c) throw new Errno('EINVAL');
+  s.grab = null;
+}
+
+/** evdev_handle_mt_request(): the code is read from the caller's buffer, each slot's value written after it. */
+async function mtSlots(s: EvdevState, req: IoctlRequest): Promise<IoctlReply> {
+  const code = await getUserInt(req.user, req.arg);
+  const values = mtValues(s, code);
+  if (!values) throw new Errno('EINVAL');
+  const room = Math.max(0, Math.floor((iocSize(req.cmd) - 4) / 4));
+  return { out: packS32([code, ...values.slice(0, room)]) };
+}
 
 export const evdevModel: DeviceModel<EvdevState> = {
   name: 'evdev',
@@ -326,18 +310,25 @@ export const evdevModel: DeviceModel<EvdevState> = {
     return attrs;
   },
   open(file) {
-    const c: Client = { queue: [], clock: CLOCK_REALTIME };
+    const c: Client = { queue: [], clock: CLOCK_REALTIME, revoked: false };
     file.private = c;
     file.instance.state.clients.add(c);
   },
   release(file) {
-    file.instance.state.clients.delete(client(file));
+    const s = file.instance.state;
+    const c = client(file);
+    if (s.grab === c) s.grab = null; // evdev_release(): evdev_ungrab()
+    s.clients.delete(c);
   },
   async read(file, size, signal) {
     if (size === 0) return Buffer.alloc(0);
     if (size < INPUT_EVENT_SIZE) throw new Errno('EINVAL');
     const c = client(file);
-    while (c.queue.length === 0) await waitUnlessNonblock(file, () => c.queue.length > 0, signal);
+    while (c.queue.length === 0) {
+      if (c.revoked) throw new Errno('ENODEV');
+      await waitUnlessNonblock(file, () => c.queue.length > 0 || c.revoked, signal);
+    }
+    if (c.revoked) throw new Errno('ENODEV');
     // Whole records only; the reply is short unless the buffer is an exact
     // multiple, so FUSE does not come back for more (docs/fuse-protocol.md#open-flags).
     const n = Math.min(c.queue.length, Math.floor(size / INPUT_EVENT_SIZE));
@@ -346,6 +337,7 @@ export const evdevModel: DeviceModel<EvdevState> = {
     return out;
   },
   write(file, data) {
+    if (client(file).revoked) throw new Errno('ENODEV');
     if (data.length === 0) return 0;
     if (data.length < INPUT_EVENT_SIZE) throw new Errno('EINVAL');
     const n = Math.floor(data.length / INPUT_EVENT_SIZE);
@@ -356,12 +348,15 @@ export const evdevModel: DeviceModel<EvdevState> = {
     return n * INPUT_EVENT_SIZE;
   },
   poll(file) {
-    return POLLOUT | POLLWRNORM | (client(file).queue.length ? POLLIN | POLLRDNORM : 0);
+    const c = client(file);
+    return (c.revoked ? POLLHUP | POLLERR : POLLOUT | POLLWRNORM) | (c.queue.length ? POLLIN | POLLRDNORM : 0);
   },
   ioctl(file, req) {
     const s = file.instance.state;
+    const c = client(file);
     const { cmd } = req;
     const size = iocSize(cmd);
+    if (c.revoked) throw new Errno('ENODEV');
     switch (cmd) {
       case EVIOCGVERSION:
         return intReply(EV_VERSION);
@@ -374,8 +369,21 @@ export const evdevModel: DeviceModel<EvdevState> = {
         throw new Errno('ENOSYS'); // no EV_REP: FUSE turns this into ENOTTY
       case EVIOCGEFFECTS:
         return intReply(0); // no force feedback
+      // The argument is the value, not a pointer; the call reaches the
+      // model only when the 4 bytes FUSE copies from that address exist.
+      case EVIOCGRAB:
+        if (req.arg) grab(s, c);
+        else ungrab(s, c);
+        return {};
+      case EVIOCREVOKE:
+        if (req.arg) throw new Errno('EINVAL');
+        // evdev_revoke(): no more events, and a reader waiting now wakes to ENODEV.
+        c.revoked = true;
+        if (s.grab === c) s.grab = null;
+        file.instance.wq.wake();
+        return {};
       case EVIOCSCLOCKID:
-        setClock(client(file), unpackS32(req.in, 1)[0]!);
+        setClock(c, unpackS32(req.in, 1)[0]!);
         return {};
     }
     switch (maskSize(cmd)) {
@@ -387,6 +395,8 @@ export const evdevModel: DeviceModel<EvdevState> = {
         return strToUser(s.uniq, size);
       case EVIOCGPROP(0):
         return s.props.toUser(INPUT_PROP_MAX, size, req.compat);
+      case EVIOCGMTSLOTS(0):
+        return mtSlots(s, req);
     }
     const stateType = STATE_IOCTLS[maskSize(cmd)];
     if (stateType !== undefined) return s.state.get(stateType)!.toUser(MAX[stateType]!, size, req.compat);
@@ -405,9 +415,9 @@ export const evdevModel: DeviceModel<EvdevState> = {
     if ((nr & ~ABS_MAX) === 0xc0 && iocDir(cmd) === IOC_WRITE) {
       if (!s.absinfo) throw new Errno('EINVAL');
       const code = nr & ABS_MAX;
-      if (code === 0x2f) throw new Errno('EINVAL'); // ABS_MT_SLOT: the number of slots is fixed
+      if (code === ABS_MT_SLOT) throw new Errno('EINVAL'); // the number of slots is fixed
       const given = req.in.subarray(0, Math.min(size, 24));
-      const info = unpackS32(Buffer.concat([given, Buffer.alloc(24 - given.length)]), 6);
+      const info = unpackS32(Buffer.concat([given, Buffer.alloc(24 - given.length)]), 6) as AbsInfo;
       const cur = s.absinfo.get(code);
       // Like the kernel, set even for an axis the device does not report; it stays unsupported.
       if (cur) cur.splice(0, 6, ...info);
@@ -439,6 +449,7 @@ export const evdevModel: DeviceModel<EvdevState> = {
       return inject(inst, [{ type: f('type'), code: f('code'), value: f('value') }]);
     },
     syn: (inst) => inject(inst, [syn]),
+    play: (inst, arg) => playEvemu(inst, arg),
   },
 };
 
@@ -455,4 +466,25 @@ function inject(inst: Instance<EvdevState>, events: InputEvent[]): { accepted: n
   let accepted = 0;
   for (const ev of events) if (handleEvent(inst, ev)) accepted++;
   return { accepted };
+}
+
+/**
+ * The play action: an evemu recording's events (evemu-record's output,
+ * its description skipped), at `speed` times their pace. Refused whole,
+ * before any event goes in, when it has no events or one the device lacks:
+ * played, those would be dropped without a word.
+ */
+async function playEvemu(inst: Instance<EvdevState>, arg: unknown): Promise<unknown> {
+  const a = actionArg('evdev', 'play', arg);
+  const speed = a.speed ?? 1;
+  if (typeof speed !== 'number' || !(speed > 0) || !Number.isFinite(speed)) throw new Errno('EINVAL', `evdev: action play: speed must be a number above 0, got ${JSON.stringify(a.speed)}`);
+  const unknown = Object.keys(a).filter((k) => k !== 'evemu' && k !== 'speed');
+  if (unknown.length) throw new Errno('EINVAL', `evdev: action play: unknown argument ${unknown.join(', ')} (known: evemu, speed)`);
+  const { events } = await loadEvemu(a.evemu, 'evdev: action play: evemu');
+  if (events.length === 0) throw new Errno('EINVAL', 'evdev: action play: the recording has no events (E: lines)');
+  const lacking = events.find((ev) => ev.type !== EV_SYN && !inst.state.bits.get(ev.type)?.test(ev.code));
+  if (lacking) {
+    throw new Errno('EINVAL', `evdev: action play: line ${lacking.line}: ${inst.name} has no ${typeName(lacking.type)} code 0x${lacking.code.toString(16)}`);
+  }
+  return play(inst, events, speed, (ev) => handleEvent(inst, ev));
 }

@@ -216,6 +216,80 @@ describe('reads and writes', () => {
   });
 });
 
+describe('multitouch slots', () => {
+  const ABS_MT_SLOT = 0x2f;
+  const ABS_MT_POSITION_X = 0x35;
+  const ABS_MT_TRACKING_ID = 0x39;
+  const BTN_TOUCH = 0x14a;
+  /** Five slots with x and a tracking id, as input_mt_init_slots() sets them up. */
+  const pad = {
+    keys: [BTN_TOUCH],
+    abs: { [ABS_MT_SLOT]: { min: 3, max: 4, flat: 1, value: 0 }, [ABS_MT_POSITION_X]: { max: 1000 }, [ABS_MT_TRACKING_ID]: { min: -5, max: 9, fuzz: 3 } },
+  };
+  const event = (name: string, type: number, code: number, value: number) => t.emu.devices.action(name, 'event', { type, code, value });
+
+  it('filter each slot against its own values and announce a slot before its first event (input_handle_abs_event)', async () => {
+    const d = await plug(pad);
+    const h = await Holder.open(d.path, O_RDONLY);
+    // input_mt_init_slots(): ABS_MT_SLOT 0..slots-1 and ABS_MT_TRACKING_ID 0..TRKID_MAX, whatever was asked.
+    expect(await h.op(`ioctl ${hex(EVIOCGABS(ABS_MT_SLOT))} 24`)).toBe(`ok 0 ${[0, 0, 4, 0, 0, 0].map(le32).join('')}`);
+    expect(await h.op(`ioctl ${hex(EVIOCGABS(ABS_MT_TRACKING_ID))} 24`)).toBe(`ok 0 ${[-5, 0, 65535, 0, 0, 0].map(le32).join('')}`);
+    for (const [type, code, value] of [
+      [EV_ABS, ABS_MT_POSITION_X, 500],
+      [0, 0, 0],
+      [EV_ABS, ABS_MT_SLOT, 2], // staged
+      [EV_ABS, ABS_MT_POSITION_X, 500], // slot 2's own x: passes, after the slot
+      [0, 0, 0],
+      [EV_ABS, ABS_MT_SLOT, 2],
+      [EV_ABS, ABS_MT_POSITION_X, 500], // unchanged in slot 2: dropped
+      [EV_ABS, ABS_MT_SLOT, 0],
+      [EV_ABS, ABS_MT_POSITION_X, 500], // unchanged in slot 0: dropped, and slot 0 not announced
+      [EV_ABS, ABS_MT_SLOT, 5], // no such slot: ignored
+      [EV_ABS, ABS_MT_TRACKING_ID, 7], // slot 0's: announced now
+      [0, 0, 0],
+    ] as const) {
+      await event(d.name, type, code, value);
+    }
+    expect(tcv(events((await h.op('read 4800')).slice(3)))).toEqual([
+      [EV_ABS, ABS_MT_POSITION_X, 500],
+      [0, 0, 0],
+      [EV_ABS, ABS_MT_SLOT, 2],
+      [EV_ABS, ABS_MT_POSITION_X, 500],
+      [0, 0, 0],
+      [EV_ABS, ABS_MT_SLOT, 0],
+      [EV_ABS, ABS_MT_TRACKING_ID, 7],
+      [0, 0, 0],
+    ]);
+    await h.close();
+  });
+
+  it("hold 8 packets of the kernel's estimate of a packet (evdev_compute_buffer_size), slots counted", async () => {
+    // input_estimate_events_per_packet(): 5 slots + 1, 5 for each of the 3 multitouch axes (ABS_MT_SLOT one of them),
+    // 7 for keys and MSC: 28; 8 packets: 224, a queue of 256.
+    const d = await plug({ ...pad, abs: { ...pad.abs, [ABS_MT_SLOT]: { max: 4 } } });
+    const h = await Holder.open(d.path, O_RDONLY);
+    expect(await h.op('nonblock')).toBe('ok');
+    const drain = async (): Promise<number[][]> => {
+      const all: number[][] = [];
+      for (let r = await h.op('read 48000'); r !== 'EAGAIN'; r = await h.op('read 48000')) all.push(...tcv(events(r.slice(3))));
+      return all;
+    };
+    for (let i = 0; i < 127; i++) await t.emu.devices.action(d.name, 'key', { code: BTN_TOUCH, value: i % 2 ? 0 : 1 }); // 254 events
+    const held = await drain();
+    expect(held).toHaveLength(254);
+    expect(held.filter(([type, code]) => type === 0 && code === 3)).toEqual([]); // no SYN_DROPPED
+    for (let i = 0; i < 129; i++) await t.emu.devices.action(d.name, 'key', { code: BTN_TOUCH, value: i % 2 ? 1 : 0 }); // 258 events: two too many
+    // The 256th event overflows the queue: SYN_DROPPED and that event (the 128th packet's SYN_REPORT), then the last packet.
+    expect(await drain()).toEqual([
+      [0, 3, 0],
+      [0, 0, 0],
+      [EV_KEY, BTN_TOUCH, 0],
+      [0, 0, 0],
+    ]);
+    await h.close();
+  });
+});
+
 describe('after unplug', () => {
   it('read, write and ioctl fail ENODEV, poll answers POLLERR|POLLHUP, close is a late release', async () => {
     const d = await plug();

@@ -9,7 +9,7 @@
  *   nonblock                -> ok
  *   close                   -> ok
  */
-import { pythonInteractive, type Interactive } from '../helpers/proc.js';
+import { Interactive, pythonInteractive } from '../helpers/proc.js';
 import { O_RDWR } from '../../src/devio.js';
 import type { Instance } from '../../src/core/index.js';
 import { until } from '../helpers/wait.js';
@@ -49,9 +49,14 @@ export { O_RDONLY, O_RDWR, O_WRONLY } from '../../src/devio.js';
 export class Holder {
   private constructor(readonly proc: Interactive) {}
 
-  /** Opens `path` in a new process; resolves once it is open. */
-  static async open(path: string, flags = O_RDWR): Promise<Holder> {
-    const proc = pythonInteractive(source, [path, String(flags)]);
+  /**
+   * Opens `path` in a new process; resolves once it is open. `wrap` runs
+   * python3 under another command (`['setarch', '-Z']`).
+   */
+  static async open(path: string, flags = O_RDWR, wrap: string[] = []): Promise<Holder> {
+    const proc = wrap.length
+      ? new Interactive(wrap[0]!, [...wrap.slice(1), 'python3', '-u', '-c', source, path, String(flags)])
+      : pythonInteractive(source, [path, String(flags)]);
     const first = await proc.line();
     if (first !== 'open') throw new Error(`holder did not open ${path}: ${first} ${proc.stderr}`);
     return new Holder(proc);
