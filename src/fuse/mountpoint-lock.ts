@@ -10,14 +10,18 @@
  * (the second on top of the first, which then cannot unmount).
  *
  * The lock files live in a directory only this user can write:
- * /run/cdevemu for root, else $TMPDIR/cdevemu-UID. The holder writes its
- * pid into the file, so the one refused can name it.
+ * /run/cdevemu for root, else $TMPDIR/cdevemu-UID. Root of a user
+ * namespace that an ordinary user made (`cdevemu run` as that user) is
+ * that user: /run is not theirs to write, so theirs is $TMPDIR/cdevemu-UID
+ * with the uid outside. The holder writes its pid into the file, so the
+ * one refused can name it.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { tryLockExclusive } from '../sys/ffi.js';
+import { outsideRootIds } from '../sys/userns.js';
 import { MountpointError } from './mount.js';
 
 /** How long a refused claim waits for the holder to write its pid (it locks first, then writes). */
@@ -25,11 +29,13 @@ const HOLDER_PID_WAIT_MS = 1000;
 
 function lockDirectory(): string {
   const uid = process.getuid?.() ?? 0;
-  let dir = uid === 0 ? '/run/cdevemu' : join(tmpdir(), `cdevemu-${uid}`);
+  const user = uid === 0 ? (outsideRootIds()?.uid ?? 0) : uid;
+  const own = join(tmpdir(), `cdevemu-${user}`);
+  let dir = user === 0 ? '/run/cdevemu' : own;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch {
-    dir = join(tmpdir(), `cdevemu-${uid}`);
+    dir = own;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
   // A directory another user planted (or made writable) could hold their lock files, or links to ours.

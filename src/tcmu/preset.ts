@@ -35,6 +35,7 @@ import { PrivateDev } from '../scenario/private-dev.js';
 import { attachTcmu, describeTcmu, quiesceTcmu } from './device.js';
 import { SHIM_ENV, TcmuNetlink } from './netlink.js';
 import { ProgramTree } from './program-tree.js';
+import type { CheckedOutside } from './private-dir.js';
 import { buildTcmuShim } from './shim.js';
 
 const HOST_CONFIG = '/etc/tcmu/tcmu.conf';
@@ -55,12 +56,14 @@ const isUioNode = (nodePath: string): boolean => /^uio\d+$/.test(nodePath);
 /**
  * Prepares the tcmu preset in `dir` (which must not exist, in a directory
  * only the running user can write) for a program run against `emu`.
+ * `outside`: the run's directory as checked before its user namespace was
+ * entered (./private-dir.ts), when there is one.
  */
-export async function prepareTcmu(emu: EmulatorHandle, dir: string, logger: Logger): Promise<TcmuSetup> {
+export async function prepareTcmu(emu: EmulatorHandle, dir: string, logger: Logger, outside?: CheckedOutside): Promise<TcmuSetup> {
   mkdirSync(dir, { mode: 0o700 });
   const lib = join(dir, 'lib');
   mkdirSync(lib, { mode: 0o700 });
-  const shim = await buildTcmuShim(lib);
+  const shim = await buildTcmuShim(lib, outside);
   const dev = PrivateDev.create(join(dir, 'dev'));
   const run = join(dir, 'run');
   mkdirSync(join(run, 'modprobe.d'), { recursive: true });

@@ -1,0 +1,166 @@
+/**
+ * `cdevemu run` as an ordinary user: the run (emulator and runner) starts
+ * again in a user and mount namespace of its own, where it is uid 0 with
+ * every capability over that namespace, so it can mount the FUSE file
+ * system (fuse is FS_USERNS_MOUNT), tmpfs, overlays and binds, and make
+ * the program's private /dev and `--bind` targets, all in mounts that no
+ * other process sees. Node cannot unshare a user namespace itself (it is
+ * multithreaded, and unshare(2) refuses CLONE_NEWUSER to a process with
+ * threads), so this process runs util-linux's
+ * `unshare --user --map-root-user --mount --propagation private` on its
+ * own executable with the same arguments, relays signals to it and exits
+ * with its code. README.md, "Without root", says what the program sees.
+ *
+ * Before that, here, with the real ids: whether this user can have such a
+ * namespace at all, and /dev/fuse (one line each, with the fix); and the
+ * run's directory is made and checked for what only the real ids can tell
+ * (src/tcmu/private-dir.ts). The namespace maps uid and gid 0 to the
+ * user's and nothing else, so it gets no pid or network namespace: the
+ * program keeps the host's network and pids (README.md says why).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { constants, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FUSE_DEVICE, fuseDeviceProblem } from '../src/fuse/requirements.js';
+import { outsideRootIds, type OutsideIds } from '../src/sys/userns.js';
+import { assertPrivateDir, UnsafeDirError } from '../src/tcmu/private-dir.js';
+import { CliError, Exit } from './exit.js';
+
+/** How the outer process tells the run in the namespace who it is and where its directory is. */
+const ENV = 'CDEVEMU_RUN_NAMESPACE';
+
+/** What the run needs beside a user and mount namespace. */
+export interface NamespaceNeeds {
+  /** It mounts a private emulator (not --socket): /dev/fuse must open. */
+  needsFuse: boolean;
+  /**
+   * A network namespace of its own (the tcmu preset): joining a
+   * NETLINK_USERSOCK multicast group, as the TCM-USER family's consumer
+   * does, needs CAP_NET_ADMIN over the socket's network namespace
+   * (net/netlink/af_netlink.c netlink_allowed()), which the user has in
+   * one their namespace owns and not in the host's.
+   */
+  privateNetwork: boolean;
+}
+
+/** The flags of the namespace, for the trial and the run alike. */
+const unshareFlags = (n: NamespaceNeeds): string[] => ['--user', '--map-root-user', '--mount', '--propagation', 'private', ...(n.privateNetwork ? ['--net'] : [])];
+
+/** A new network namespace has its loopback down: up, for a program that talks to itself over 127.0.0.1 (with iproute2's ip, when there is one). */
+const LOOPBACK_UP = 'if command -v ip >/dev/null; then ip link set lo up; fi; exec "$@"';
+
+/** What the run in the namespace is told. */
+export interface RunNamespace extends OutsideIds {
+  /** The run's directory, made outside with the real ids. */
+  dir: string;
+  /** Why `dir` is not the user's alone as the real ids show it (assertPrivateDir), or null. */
+  dirProblem: string | null;
+}
+
+/**
+ * In the run started in the namespace: what the outer process said, taken
+ * out of the environment so that the program under test does not inherit
+ * it. Taken only where it is true: in a user namespace whose uid and gid 0
+ * are the ids it names (root, given it in its environment, ignores it).
+ */
+export function takeRunNamespace(): RunNamespace | null {
+  const text = process.env[ENV];
+  delete process.env[ENV];
+  if (text === undefined || process.getuid?.() !== 0) return null;
+  let told: RunNamespace;
+  try {
+    told = JSON.parse(text) as RunNamespace;
+  } catch {
+    return null;
+  }
+  const ids = outsideRootIds();
+  if (!ids || ids.uid !== told.uid || ids.gid !== told.gid || typeof told.dir !== 'string') return null;
+  return { uid: told.uid, gid: told.gid, dir: told.dir, dirProblem: typeof told.dirProblem === 'string' ? told.dirProblem : null };
+}
+
+function readSysctl(name: string): string | null {
+  try {
+    return readFileSync(`/proc/sys/${name.replaceAll('.', '/')}`, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Why the trial namespace was refused, with the fix, from unshare's
+ * message and the sysctls that turn user namespaces off (`sysctl` reads
+ * one by name; null when absent): Debian's and Ubuntu's own switches
+ * first, since their refusal reads like any EPERM.
+ */
+export function userNamespaceRefusal(unshareMessage: string, sysctl: (name: string) => string | null): string {
+  const head = 'cdevemu run as an ordinary user runs in a user namespace of its own, which this machine refuses';
+  if (sysctl('user.max_user_namespaces') === '0') return `${head}: user namespaces are off (user.max_user_namespaces = 0); turn them on (sysctl -w user.max_user_namespaces=15000) or run as root`;
+  if (sysctl('kernel.unprivileged_userns_clone') === '0') return `${head}: they are off for ordinary users (kernel.unprivileged_userns_clone = 0); turn them on (sysctl -w kernel.unprivileged_userns_clone=1) or run as root`;
+  if (sysctl('kernel.apparmor_restrict_unprivileged_userns') === '1') {
+    return `${head}: AppArmor gives them no capabilities (kernel.apparmor_restrict_unprivileged_userns = 1); allow them (sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile for node with \`userns,\`) or run as root`;
+  }
+  const said = unshareMessage.trim().split('\n').pop() ?? '';
+  return `${head} (${said || 'unshare failed'}): run as root`;
+}
+
+/** Throws CliError (exit 2) unless this user can have the namespace: one trial of the same flags. */
+function checkUserNamespace(needs: NamespaceNeeds): void {
+  const r = spawnSync('unshare', [...unshareFlags(needs), 'true'], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    throw new CliError(Exit.usage, code === 'ENOENT' ? 'unshare is missing, needed to run as an ordinary user: install util-linux (apt-get install util-linux) or run as root' : `cannot run unshare: ${r.error.message}`);
+  }
+  if (r.status !== 0) throw new CliError(Exit.usage, userNamespaceRefusal(r.stderr, readSysctl));
+}
+
+/** Throws CliError (exit 2) unless this user may open /dev/fuse read-write. */
+function checkFuseDevice(): void {
+  let code: string | null = null;
+  try {
+    closeSync(openSync(FUSE_DEVICE, 'r+'));
+  } catch (e) {
+    code = (e as NodeJS.ErrnoException).code ?? String(e);
+  }
+  const problem = fuseDeviceProblem(code, false);
+  if (problem) throw new CliError(Exit.usage, problem);
+}
+
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Runs this same command again in the namespace and resolves to its exit code. */
+export async function runInUserNamespace(needs: NamespaceNeeds): Promise<number> {
+  checkUserNamespace(needs);
+  if (needs.needsFuse) checkFuseDevice();
+  const dir = await mkdtemp(join(tmpdir(), 'cdevemu-run-'));
+  try {
+    let dirProblem: string | null = null;
+    try {
+      assertPrivateDir(dir);
+    } catch (err) {
+      if (!(err instanceof UnsafeDirError)) throw err;
+      dirProblem = err.message;
+    }
+    const told: RunNamespace = { uid: process.getuid!(), gid: process.getgid!(), dir, dirProblem };
+    const self = [process.execPath, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
+    // The run ends with this process, however it ends (SIGKILL included): SIGTERM when its parent dies.
+    const pdeath = ['setpriv', '--pdeathsig', 'SIGTERM', '--'];
+    const argv = [...unshareFlags(needs), '--', ...pdeath, ...(needs.privateNetwork ? ['sh', '-c', LOOPBACK_UP, 'cdevemu-net'] : []), ...self];
+    // Same process group: a terminal's Ctrl-C reaches the run as it would without the namespace.
+    const child = spawn('unshare', argv, { stdio: 'inherit', env: { ...process.env, [ENV]: JSON.stringify(told) } });
+    const relay = (signal: NodeJS.Signals): void => void child.kill(signal);
+    for (const s of FORWARDED) process.on(s, relay);
+    try {
+      return await new Promise<number>((resolve, reject) => {
+        child.on('error', reject);
+        child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+      });
+    } finally {
+      for (const s of FORWARDED) process.off(s, relay);
+    }
+  } finally {
+    // The run removes it; this is for a run that was killed. Its mounts were in its namespace, gone with it.
+    await rm(dir, { recursive: true, force: true });
+  }
+}
