@@ -35,6 +35,7 @@ export const rootSuites = {
   'test/faults': 'fault rules applied to real clients on a real mount',
   'test/daemon': 'a real `cdevemu daemon` driven through the CLI, curl and the socket',
   'test/scenario/run.test.ts': '`cdevemu run` (a private emulator; --bind also needs unshare --mount)',
+  'test/scenario/run-user.test.ts': '`cdevemu run` as an ordinary user, started from root through setpriv, with /dev/fuse given in a mount namespace of the test\'s',
   'test/api.test.ts': 'startEmulator() mounts',
   'test/mmap': 'mmap of device regions through FUSE passthrough (FUSE_DEV_IOC_BACKING_OPEN needs CAP_SYS_ADMIN)',
   'test/tcmu': 'the real tcmu-runner in a private mount namespace (unshare --mount), on a real mount',
