@@ -39,11 +39,13 @@ beforeAll(async () => {
 afterAll(() => rmSync(home, { recursive: true, force: true }));
 
 /**
- * Runs the rest as USER in a mount namespace where /dev/fuse is a node of
- * mode $2 (the host's device, its major and minor) on a tmpfs at $1.
+ * Runs the rest as user $3 in a mount namespace where /dev/fuse is a node
+ * of mode $2 (the host's device, its major and minor) on a tmpfs at $1; $4
+ * is 1 in a network namespace of the test's, whose loopback it brings up.
  */
 const AS_USER = `set -eu
-d=$1; mode=$2; id=$3; shift 3
+d=$1; mode=$2; id=$3; net=$4; shift 4
+if [ "$net" = 1 ]; then ip link set lo up; fi
 mount -n -t tmpfs -o mode=755 cdevemu-user-fuse "$d"
 mknod -m "$mode" "$d/fuse" c $((0x$(stat -c %t /dev/fuse))) $((0x$(stat -c %T /dev/fuse)))
 mount -n --bind "$d/fuse" /dev/fuse
@@ -54,14 +56,33 @@ interface UserRun {
   fuseMode?: string;
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
+  /** Another user than USER, and their directory. */
+  user?: { id: number; home: string };
+  /**
+   * In a PID namespace of its own too (with its own /proc), which the
+   * kernel empties when unshare is killed: for a command that leaves
+   * processes in the background (a daemon) if the test ends early.
+   */
+  pidns?: boolean;
+  /**
+   * In a network namespace of the test's, with a loopback: the gpsd
+   * examples listen on fixed ports, as test/models/gpsd.test.ts's runs of
+   * them do at the same time.
+   */
+  netns?: boolean;
 }
 
-async function asUserArgv(args: string[], o: UserRun = {}): Promise<{ argv: string[]; env: NodeJS.ProcessEnv }> {
+/** unshare's argv and the environment that run `command` as the user. */
+async function asUserArgv(command: string[], o: UserRun = {}): Promise<{ argv: string[]; env: NodeJS.ProcessEnv }> {
   const fuseDir = await mkdtemp(join(testRoot(), 'user-fuse-'));
+  const id = o.user?.id ?? USER;
+  const dir = o.user?.home ?? home;
+  const more = [...(o.pidns ? ['--pid', '--fork', '--kill-child', '--mount-proc'] : []), ...(o.netns ? ['--net'] : [])];
   const argv = [
     '--mount',
     '--propagation',
     'private',
+    ...more,
     '--',
     'sh',
     '-c',
@@ -69,17 +90,18 @@ async function asUserArgv(args: string[], o: UserRun = {}): Promise<{ argv: stri
     'cdevemu-test',
     fuseDir,
     o.fuseMode ?? '0666',
-    String(USER),
-    process.execPath,
-    cliPath,
-    ...args,
+    String(id),
+    o.netns ? '1' : '0',
+    ...command,
   ];
-  return { argv, env: { PATH, HOME: home, TMPDIR: home, LANG: 'C.UTF-8', ...o.env } };
+  return { argv, env: { PATH, HOME: dir, TMPDIR: dir, LANG: 'C.UTF-8', ...o.env } };
 }
+
+const cli = (args: string[]): string[] => [process.execPath, cliPath, ...args];
 
 /** `cdevemu ARGS` as the user, from the checkout. */
 async function cdevemuAsUser(args: string[], o: UserRun = {}): Promise<RunResult> {
-  const { argv, env } = await asUserArgv(args, o);
+  const { argv, env } = await asUserArgv(cli(args), o);
   return run('unshare', argv, { cwd: repoRoot, env, timeoutMs: o.timeoutMs ?? 60_000 });
 }
 
@@ -246,15 +268,85 @@ timeline:
 
 describe('the runs that need more', () => {
   it('gpsd gets its fix; unplugged, it keeps the port and the run fails, naming it', async () => {
-    const fix = await cdevemuAsUser(['run', scenario('gpsd-fix.yaml')], { timeoutMs: 120_000 });
+    const fix = await cdevemuAsUser(['run', scenario('gpsd-fix.yaml')], { timeoutMs: 120_000, netns: true });
     expect(fix.stdout, fix.stderr).toMatch(/\| \{"class":"TPV","device":"\/dev\/ttyUSB0","mode":3,"lat":51.4779/);
     expect(fix.stdout).toMatch(/^PASS /m);
     expect(fix.code).toBe(0);
-    const unplug = await cdevemuAsUser(['run', scenario('gpsd-unplug.yaml')], { timeoutMs: 120_000 });
+    const unplug = await cdevemuAsUser(['run', scenario('gpsd-unplug.yaml')], { timeoutMs: 120_000, netns: true });
     expect(unplug.stdout, unplug.stderr).toContain('FAIL  expect ttyUSB0 released within 5000ms');
     expect(unplug.stdout).toMatch(/pid \d+ \(gpsd\) holds an open file description on generation 1/);
     expect(unplug.code).toBe(1);
-  });
+  }, 240000);
+
+  it("the tcmu preset: a private /dev (a bind under it made in an overlay), /run, /sys paths, and a network namespace of the run's own", async () => {
+    const sub = `cdevemu-user-${process.pid}`;
+    const said = [
+      `head -c 4 /dev/${sub}/zero0 | od -An -tx1`,
+      'echo private: $(ls {tmp}/../preset/dev)',
+      'echo initstate: $(cat /sys/module/target_core_user/initstate)',
+      'echo run: $(ls /run)',
+      "echo net: $(awk -F: 'NR > 2 { print $1 }' /proc/net/dev)",
+    ];
+    const f = userScenario(
+      'preset.yaml',
+      `preset: tcmu
+devices: [{ model: zero, name: zero0 }]
+program:
+  command: [sh, -c, ${JSON.stringify(said.join(' && '))}]
+  bind: ["/dev/${sub}/zero0=dev/zero0"]
+timeline:
+  - expect: { exit: 0, within: 20s }
+`,
+    );
+    const before = hostView();
+    const r = await cdevemuAsUser(['run', f], { timeoutMs: 120_000 });
+    expect(r.stdout, r.stderr).toMatch(/^PASS /m);
+    const lines = programSaid(r.stdout);
+    expect(lines[0]).toBe(' 00 00 00 00');
+    const priv = lines[1]!.replace('private: ', '').split(' ');
+    expect(priv).toContain('null');
+    expect(priv).toContain('pts');
+    expect(priv).not.toContain(sub); // made in the overlay, not in the directory bound over /dev
+    expect(lines.slice(2)).toEqual(['initstate: live', 'run: modprobe.d', 'net: lo']);
+    expect(hostView()).toEqual(before);
+  }, 180_000);
+
+  it("gpsd against the same user's daemon: replugged with nobody to tell it, never reopens (fails); told by udev, follows (passes)", async () => {
+    // fusermount3, which mounts an ordinary user's daemon, wants an account: nobody's. No --allow-other:
+    // gpsd runs as the user, whose ids it cannot drop in the run's namespace, so it reopens the port as the mount's owner.
+    const nobody = { id: 65534, home: await mkdtemp(join(tmpdir(), 'cdevemu-nobody-')) };
+    chownSync(nobody.home, nobody.id, nobody.id);
+    const script = `set -u
+"$NODE" "$CLI" daemon --config examples/gpsd/empty.yaml --mount "$HOME/mnt" --socket "$HOME/ctl.sock" >/dev/null 2>"$HOME/daemon.log" &
+daemon=$!
+i=0; until [ -S "$HOME/ctl.sock" ] || [ $i -ge 600 ]; do sleep 0.1; i=$((i + 1)); done
+for s in replug hotplug; do
+  "$NODE" "$CLI" unplug ttyUSB0 --socket "$HOME/ctl.sock" >/dev/null 2>&1
+  echo "=== $s"
+  CDEVEMU_SOCKET="$HOME/ctl.sock" "$NODE" "$CLI" run "examples/scenarios/gpsd-$s.yaml"
+  echo "=== exit $?"
+done
+kill -TERM $daemon; wait $daemon
+echo "=== daemon exit $? mounts $(grep -c " $HOME/mnt " /proc/mounts)"`;
+    try {
+      const { argv, env } = await asUserArgv(['sh', '-c', script], {
+        user: nobody,
+        pidns: true,
+        netns: true,
+        env: { NODE: process.execPath, CLI: cliPath },
+      });
+      const r = await run('unshare', argv, { cwd: repoRoot, env, timeoutMs: 240_000 });
+      const [, replug = '', hotplug = ''] = r.stdout.split(/^=== (?:replug|hotplug)$/m);
+      expect(replug, r.stderr).toMatch(/FAIL {2}wait opened ttyUSB0 x2/);
+      expect(replug).toMatch(/^=== exit 1$/m);
+      expect(hotplug).toMatch(/\| client: a fix again after the device came back/);
+      expect(hotplug).toMatch(/^PASS /m);
+      expect(hotplug).toMatch(/^=== exit 0$/m);
+      expect(r.stdout).toMatch(/^=== daemon exit 0 mounts 0$/m);
+    } finally {
+      rmSync(nobody.home, { recursive: true, force: true });
+    }
+  }, 300000);
 
   it('tcmu-runner in the kernel order: passes where its ring can be mapped, else the run is refused in one line', async () => {
     const before = hostView();
@@ -270,7 +362,7 @@ describe('the runs that need more', () => {
       expect(r.stderr).toMatch(/^cdevemu: .*(map|passthrough).*root/i);
     }
     expect(hostView()).toEqual(before);
-  });
+  }, 180000);
 
   it('the tcmu preset refuses a run directory another user could change, as the real ids show it', async () => {
     const open = join(home, 'open');
@@ -299,7 +391,7 @@ timeline:
     );
 
   async function started(signal: NodeJS.Signals): Promise<{ run: Interactive; pid: number }> {
-    const { argv, env } = await asUserArgv(['run', hang()]);
+    const { argv, env } = await asUserArgv(cli(['run', hang()]));
     const run = new Interactive('unshare', argv, env);
     await run.line(30_000); // the scenario header
     await run.line(30_000); // started ...
