@@ -15,8 +15,10 @@
  * namespace at all, and /dev/fuse (one line each, with the fix); and the
  * run's directory is made and checked for what only the real ids can tell
  * (src/tcmu/private-dir.ts). The namespace maps uid and gid 0 to the
- * user's and nothing else, so it gets no pid or network namespace: the
- * program keeps the host's network and pids (README.md says why).
+ * user's and nothing else. It gets no pid namespace, and a network
+ * namespace only for the tcmu preset (NamespaceNeeds.privateNetwork): the
+ * program keeps the host's pids and network otherwise (README.md, "Without
+ * root", says why).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
