@@ -146,7 +146,9 @@ export async function runInUserNamespace(needs: NamespaceNeeds): Promise<number>
     }
     const told: RunNamespace = { uid: process.getuid!(), gid: process.getgid!(), dir, dirProblem };
     const self = [process.execPath, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
-    // The run ends with this process, however it ends (SIGKILL included): SIGTERM when its parent dies.
+    // The run ends with this process, however it ends (SIGKILL included): SIGTERM when its parent
+    // dies, once for each of this process's threads as it exits (kernel/exit.c forget_original_parent()
+    // hands the child to the next thread, and signals it each time).
     const pdeath = ['setpriv', '--pdeathsig', 'SIGTERM', '--'];
     const argv = [...unshareFlags(needs), '--', ...pdeath, ...(needs.privateNetwork ? ['sh', '-c', LOOPBACK_UP, 'cdevemu-net'] : []), ...self];
     // Same process group: a terminal's Ctrl-C reaches the run as it would without the namespace.

@@ -194,11 +194,18 @@ async function runScenarioFile(file: string, command: string[], o: RunOpts): Pro
     if (err instanceof ScenarioSetupError) throw new CliError(Exit.usage, err.message);
     throw err;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await control?.close();
-    await setup?.close();
-    await emu?.stop({ releaseTimeoutMs: 500 });
-    await rm(scratch, { recursive: true, force: true });
+    // Still listening while it cleans up: a signal now (a second Ctrl-C, or
+    // the SIGTERM an ordinary user's run gets once for each thread of its
+    // dying parent: PR_SET_PDEATHSIG, ../run-userns.ts) must not cut the
+    // clean-up short and leave the mount and the run's directory behind.
+    try {
+      await control?.close();
+      await setup?.close();
+      await emu?.stop({ releaseTimeoutMs: 500 });
+      await rm(scratch, { recursive: true, force: true });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   }
 }
