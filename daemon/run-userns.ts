@@ -21,12 +21,14 @@
  * root", says why).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FUSE_DEVICE, fuseDeviceProblem } from '../src/fuse/requirements.js';
-import { outsideRootIds, type OutsideIds } from '../src/sys/userns.js';
+import { FUSE_DEVICE, fuseDeviceProblem, userNamespaceProblem } from '../src/fuse/requirements.js';
+import { hostUid } from '../src/fuse/mountpoint-lock.js';
+import type { ProgramIds } from '../src/scenario/bind.js';
+import { inUserNamespace } from '../src/sys/userns.js';
 import { assertPrivateDir, UnsafeDirError } from '../src/tcmu/private-dir.js';
 import { CliError, Exit } from './exit.js';
 
@@ -54,7 +56,7 @@ const unshareFlags = (n: NamespaceNeeds): string[] => ['--user', '--map-root-use
 const LOOPBACK_UP = 'if command -v ip >/dev/null; then ip link set lo up; fi; exec "$@"';
 
 /** What the run in the namespace is told. */
-export interface RunNamespace extends OutsideIds {
+export interface RunNamespace extends ProgramIds {
   /** The run's directory, made outside with the real ids. */
   dir: string;
   /** Why `dir` is not the user's alone as the real ids show it (assertPrivateDir), or null. */
@@ -64,57 +66,41 @@ export interface RunNamespace extends OutsideIds {
 /**
  * In the run started in the namespace: what the outer process said, taken
  * out of the environment so that the program under test does not inherit
- * it. Taken only where it is true: in a user namespace whose uid and gid 0
- * are the ids it names (root, given it in its environment, ignores it).
+ * it. Taken only where it is true: in a user namespace whose uid 0 is the
+ * user it names, an ordinary one (root, given it in its environment,
+ * ignores it).
  */
 export function takeRunNamespace(): RunNamespace | null {
   const text = process.env[ENV];
   delete process.env[ENV];
-  if (text === undefined || process.getuid?.() !== 0) return null;
-  let told: RunNamespace;
+  if (text === undefined || process.getuid?.() !== 0 || !inUserNamespace()) return null;
+  let told: Partial<RunNamespace>;
   try {
-    told = JSON.parse(text) as RunNamespace;
+    told = JSON.parse(text) as Partial<RunNamespace>;
   } catch {
     return null;
   }
-  const ids = outsideRootIds();
-  if (!ids || ids.uid !== told.uid || ids.gid !== told.gid || typeof told.dir !== 'string') return null;
-  return { uid: told.uid, gid: told.gid, dir: told.dir, dirProblem: typeof told.dirProblem === 'string' ? told.dirProblem : null };
-}
-
-function readSysctl(name: string): string | null {
-  try {
-    return readFileSync(`/proc/sys/${name.replaceAll('.', '/')}`, 'utf8').trim();
-  } catch {
-    return null;
-  }
+  const { uid, gid, dir, dirProblem } = told;
+  if (typeof uid !== 'number' || uid === 0 || uid !== hostUid(0) || typeof gid !== 'number' || typeof dir !== 'string') return null;
+  return { uid, gid, dir, dirProblem: typeof dirProblem === 'string' ? dirProblem : null };
 }
 
 /**
- * Why the trial namespace was refused, with the fix, from unshare's
- * message and the sysctls that turn user namespaces off (`sysctl` reads
- * one by name; null when absent): Debian's and Ubuntu's own switches
- * first, since their refusal reads like any EPERM.
+ * Throws CliError (exit 2) unless this user can have the namespace: the
+ * sysctls that close user namespaces, then one trial of the run's own
+ * flags (src/fuse/requirements.js userNamespaceProblem).
  */
-export function userNamespaceRefusal(unshareMessage: string, sysctl: (name: string) => string | null): string {
-  const head = 'cdevemu run as an ordinary user runs in a user namespace of its own, which this machine refuses';
-  if (sysctl('user.max_user_namespaces') === '0') return `${head}: user namespaces are off (user.max_user_namespaces = 0); turn them on (sysctl -w user.max_user_namespaces=15000) or run as root`;
-  if (sysctl('kernel.unprivileged_userns_clone') === '0') return `${head}: they are off for ordinary users (kernel.unprivileged_userns_clone = 0); turn them on (sysctl -w kernel.unprivileged_userns_clone=1) or run as root`;
-  if (sysctl('kernel.apparmor_restrict_unprivileged_userns') === '1') {
-    return `${head}: AppArmor gives them no capabilities (kernel.apparmor_restrict_unprivileged_userns = 1); allow them (sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile for node with \`userns,\`) or run as root`;
-  }
-  const said = unshareMessage.trim().split('\n').pop() ?? '';
-  return `${head} (${said || 'unshare failed'}): run as root`;
-}
-
-/** Throws CliError (exit 2) unless this user can have the namespace: one trial of the same flags. */
 function checkUserNamespace(needs: NamespaceNeeds): void {
-  const r = spawnSync('unshare', [...unshareFlags(needs), 'true'], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
-  if (r.error) {
-    const code = (r.error as NodeJS.ErrnoException).code;
-    throw new CliError(Exit.usage, code === 'ENOENT' ? 'unshare is missing, needed to run as an ordinary user: install util-linux (apt-get install util-linux) or run as root' : `cannot run unshare: ${r.error.message}`);
-  }
-  if (r.status !== 0) throw new CliError(Exit.usage, userNamespaceRefusal(r.stderr, readSysctl));
+  const trial = (): string | null => {
+    const r = spawnSync('unshare', [...unshareFlags(needs), 'true'], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+    if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+      throw new CliError(Exit.usage, 'unshare is missing, needed to run as an ordinary user: install util-linux (apt-get install util-linux) or run as root');
+    }
+    if (r.status === 0) return null;
+    return r.stderr.trim().split('\n')[0] || (r.error ? r.error.message : `exit ${r.status}`);
+  };
+  const problem = userNamespaceProblem(undefined, trial);
+  if (problem) throw new CliError(Exit.usage, `cdevemu run as an ordinary user runs in a user namespace of its own: ${problem}; or run as root`);
 }
 
 /** Throws CliError (exit 2) unless this user may open /dev/fuse read-write. */

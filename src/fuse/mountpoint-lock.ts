@@ -10,32 +10,46 @@
  * (the second on top of the first, which then cannot unmount).
  *
  * The lock files live in a directory only this user can write:
- * /run/cdevemu for root, else $TMPDIR/cdevemu-UID. Root of a user
- * namespace that an ordinary user made (`cdevemu run` as that user) is
- * that user: /run is not theirs to write, so theirs is $TMPDIR/cdevemu-UID
- * with the uid outside. The holder writes its pid into the file, so the
- * one refused can name it.
+ * /run/cdevemu for root, else $TMPDIR/cdevemu-UID, UID being the user's
+ * uid in the initial user namespace. So an ordinary user's daemon and the
+ * same user's emulator run as root of a user namespace of its own
+ * (`cdevemu run` without root) share one directory and meet on the same
+ * lock, and two users' namespaces never share one. The holder writes its
+ * pid into the file, so the one refused can name it.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { tryLockExclusive } from '../sys/ffi.js';
-import { outsideRootIds } from '../sys/userns.js';
 import { MountpointError } from './mount.js';
 
 /** How long a refused claim waits for the holder to write its pid (it locks first, then writes). */
 const HOLDER_PID_WAIT_MS = 1000;
 
+/**
+ * This process's uid as the initial user namespace knows it, from
+ * /proc/self/uid_map (lines: first uid inside, first uid outside, count;
+ * the parent namespace's uids, which for a namespace made by a user of the
+ * initial one are the initial namespace's).
+ */
+export function hostUid(uid = process.getuid?.() ?? 0, uidMap = readFileSync('/proc/self/uid_map', 'utf8')): number {
+  for (const line of uidMap.split('\n')) {
+    const [inside, outside, count] = line.trim().split(/\s+/).map(Number);
+    if (inside !== undefined && outside !== undefined && count !== undefined && uid >= inside && uid < inside + count) return outside + (uid - inside);
+  }
+  return uid;
+}
+
 function lockDirectory(): string {
   const uid = process.getuid?.() ?? 0;
-  const user = uid === 0 ? (outsideRootIds()?.uid ?? 0) : uid;
-  const own = join(tmpdir(), `cdevemu-${user}`);
-  let dir = user === 0 ? '/run/cdevemu' : own;
+  const host = hostUid(uid);
+  const fallback = join(tmpdir(), `cdevemu-${host}`);
+  let dir = uid === 0 && host === 0 ? '/run/cdevemu' : fallback;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch {
-    dir = own;
+    dir = fallback;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
   // A directory another user planted (or made writable) could hold their lock files, or links to ours.

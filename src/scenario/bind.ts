@@ -44,7 +44,7 @@
  *
  * Everything disappears with the namespace when the program exits.
  */
-import { inUserNamespace, type OutsideIds } from '../sys/userns.js';
+import { inUserNamespace } from '../sys/userns.js';
 
 export interface Bind {
   /** Absolute path in the program's view, e.g. /dev/uio0. */
@@ -156,6 +156,12 @@ export function bindCommand(binds: readonly Bind[], stageDir: string, argv: read
 // without that fd (program.ts's readyPipe).
 const READY = 'printf . >&3 && exec "$@" 3>&-';
 
+/** The ids a program runs with. */
+export interface ProgramIds {
+  uid: number;
+  gid: number;
+}
+
 export interface NamespaceOptions {
   binds: readonly Bind[];
   /** An empty directory the bind namespace may stage overlays in. */
@@ -166,7 +172,7 @@ export interface NamespaceOptions {
    * mapped, to uid and gid 0 of the run's namespace, which stand for the
    * user who ran cdevemu (`cdevemu run --as-user`, ../../daemon/run-userns.ts).
    */
-  asUser?: OutsideIds | null;
+  asUser?: ProgramIds | null;
   /** Write one byte to fd 3 (which the spawner must give) just before the program itself is executed. */
   notifyFd3?: boolean;
 }
