@@ -21,11 +21,10 @@
  * root", says why).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FUSE_DEVICE, fuseDeviceProblem, userNamespaceProblem } from '../src/fuse/requirements.js';
+import { fuseDeviceOpenError, fuseDeviceProblem, userNamespaceProblem } from '../src/fuse/requirements.js';
 import { hostUid } from '../src/fuse/mountpoint-lock.js';
 import type { ProgramIds } from '../src/scenario/bind.js';
 import { inUserNamespace } from '../src/sys/userns.js';
@@ -103,24 +102,15 @@ function checkUserNamespace(needs: NamespaceNeeds): void {
   if (problem) throw new CliError(Exit.usage, `cdevemu run as an ordinary user runs in a user namespace of its own: ${problem}; or run as root`);
 }
 
-/** Throws CliError (exit 2) unless this user may open /dev/fuse read-write. */
-function checkFuseDevice(): void {
-  let code: string | null = null;
-  try {
-    closeSync(openSync(FUSE_DEVICE, 'r+'));
-  } catch (e) {
-    code = (e as NodeJS.ErrnoException).code ?? String(e);
-  }
-  const problem = fuseDeviceProblem(code, false);
-  if (problem) throw new CliError(Exit.usage, problem);
-}
-
-const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+// What the run itself listens for. Any other signal that ends this process ends the run through
+// its death signal (below), which stops the program as an interrupt does.
+const FORWARDED = ['SIGINT', 'SIGTERM'] as const;
 
 /** Runs this same command again in the namespace and resolves to its exit code. */
 export async function runInUserNamespace(needs: NamespaceNeeds): Promise<number> {
   checkUserNamespace(needs);
-  if (needs.needsFuse) checkFuseDevice();
+  const fuse = needs.needsFuse ? fuseDeviceProblem(fuseDeviceOpenError(), false) : null;
+  if (fuse) throw new CliError(Exit.usage, fuse);
   const dir = await mkdtemp(join(tmpdir(), 'cdevemu-run-'));
   try {
     let dirProblem: string | null = null;

@@ -6,7 +6,7 @@
  * import it before anything is built.
  */
 
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 /** The FUSE device every mount is served through. */
@@ -27,6 +27,17 @@ export function fuseDeviceProblem(code, root) {
   if ((code === 'EACCES' || code === 'EPERM') && !root) return `${FUSE_DEVICE} is not readable and writable by this user: run as root`;
   // Root refused: a device cgroup (a container without --device), or a read-only /dev.
   return `cannot open ${FUSE_DEVICE} (${code}): in a container, pass --device ${FUSE_DEVICE}`;
+}
+
+/** The errno code of opening /dev/fuse read-write now, or null when it opens. */
+export function fuseDeviceOpenError() {
+  try {
+    // fuse_dev_open() sets nothing up (the connection comes with mount(2)): opening costs nothing.
+    closeSync(openSync(FUSE_DEVICE, 'r+'));
+    return null;
+  } catch (err) {
+    return /** @type {NodeJS.ErrnoException} */ (err).code ?? String(err);
+  }
 }
 
 /**

@@ -321,7 +321,8 @@ timeline:
     const script = `set -u
 "$NODE" "$CLI" daemon --config examples/gpsd/empty.yaml --mount "$HOME/mnt" --socket "$HOME/ctl.sock" >/dev/null 2>"$HOME/daemon.log" &
 daemon=$!
-i=0; until [ -S "$HOME/ctl.sock" ] || [ $i -ge 600 ]; do sleep 0.1; i=$((i + 1)); done
+i=0; until [ -S "$HOME/ctl.sock" ] || ! kill -0 $daemon 2>/dev/null || [ $i -ge 600 ]; do sleep 0.1; i=$((i + 1)); done
+[ -S "$HOME/ctl.sock" ] || { cat "$HOME/daemon.log" >&2; exit 1; }
 for s in replug hotplug; do
   "$NODE" "$CLI" unplug ttyUSB0 --socket "$HOME/ctl.sock" >/dev/null 2>&1
   echo "=== $s"
