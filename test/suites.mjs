@@ -61,10 +61,12 @@ export const integrationSuites = {
   'test/faults': { what: 'fault rules applied to real clients on a real mount', needs: ['mount'] },
   'test/daemon': { what: 'a real `cdevemu daemon` driven through the CLI, curl and the socket', needs: ['mount'] },
   'test/scenario/run.test.ts': { what: '`cdevemu run` (a private emulator; --bind also needs unshare --mount)', needs: ['root'] },
+  'test/scenario/run-user.test.ts': { what: "`cdevemu run` as an ordinary user, started from root through setpriv, with /dev/fuse given in a mount namespace of the test's", needs: ['root'] },
   'test/api.test.ts': { what: 'startEmulator() mounts', needs: ['mount'] },
   'test/mmap': { what: 'mmap of device regions through FUSE passthrough (FUSE_DEV_IOC_BACKING_OPEN needs CAP_SYS_ADMIN)', needs: ['root'] },
   'test/tcmu': { what: 'the real tcmu-runner in a private mount namespace (unshare --mount), on a real mount', needs: ['root'] },
   'test/bench': { what: 'the bench end to end: a C libfuse3 server and the daemon mount, and every way a run ends unmounts them', needs: ['root'] },
+
 };
 
 const repo = join(fileURLToPath(import.meta.url), '..', '..');

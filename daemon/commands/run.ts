@@ -35,6 +35,7 @@ import { CliCommand } from '../command.js';
 import { CliError, Exit } from '../exit.js';
 import { createLogger } from '../logger.js';
 import { loadUserModels } from '../models.js';
+import { runInUserNamespace, takeRunNamespace } from '../run-userns.js';
 import { VERSION } from '../version.js';
 
 interface RunOpts {
@@ -44,6 +45,7 @@ interface RunOpts {
   bind: string[];
   model: string[];
   logLevel: string;
+  asUser?: boolean;
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -82,12 +84,26 @@ export function registerRunCommand(program: Command): void {
     .option('--model <file>', 'load a user model module (repeatable; private emulator only)', collect, [])
     .option('--preset <name>', `prepare the program's namespace for a known consumer (${PRESETS.join(', ')}; private emulator only)`)
     .option('--log-level <level>', 'emulator log level (private emulator only)', 'warn')
+    .option('--as-user', 'run the program with the ids of the user who runs cdevemu, without capabilities (as an ordinary user, rather than as root of the run\'s user namespace)')
     .action(async (file: string, command: string[], o: RunOpts) => {
-      process.exitCode = await runScenarioFile(file, command, o);
+      checkOptions(o);
+      process.exitCode = process.getuid?.() === 0 ? await runScenarioFile(file, command, o) : await runAsUser(file, o);
     });
 }
 
-async function runScenarioFile(file: string, command: string[], o: RunOpts): Promise<number> {
+/**
+ * An ordinary user's run starts again in a user namespace of its own
+ * (../run-userns.ts), once its scenario is known to be good: the tcmu
+ * preset's netlink family needs a network namespace there too.
+ */
+async function runAsUser(file: string, o: RunOpts): Promise<number> {
+  const scenario = await loadScenario(file);
+  return runInUserNamespace({ needsFuse: !isRemote(o), privateNetwork: (o.preset ?? scenario.preset) === 'tcmu' });
+}
+
+const isRemote = (o: RunOpts): boolean => o.socket !== undefined || Boolean(process.env.CDEVEMU_SOCKET);
+
+function checkOptions(o: RunOpts): void {
   for (const b of o.bind) if (!parseBind(b)) throw new CliError(Exit.usage, `--bind ${b}: ${BIND_FORM}`);
   if (!(LOG_LEVELS as readonly string[]).includes(o.logLevel)) {
     throw new CliError(Exit.usage, `--log-level ${o.logLevel}: expected one of ${LOG_LEVELS.join(', ')}`);
@@ -95,13 +111,18 @@ async function runScenarioFile(file: string, command: string[], o: RunOpts): Pro
   if (o.preset !== undefined && !(PRESETS as readonly string[]).includes(o.preset)) {
     throw new CliError(Exit.usage, `--preset ${o.preset}: expected one of ${PRESETS.join(', ')}`);
   }
+}
+
+async function runScenarioFile(file: string, command: string[], o: RunOpts): Promise<number> {
+  // Set when this is an ordinary user's run, started again in its namespace: null for root.
+  const userns = takeRunNamespace();
   // A bad file is reported before anything is mounted (ConfigError: exit 2).
   const scenario = await loadScenario(file);
   checkProgramSteps(scenario, command.length > 0);
   const presetName = o.preset ?? scenario.preset;
-  const remote = o.socket !== undefined || Boolean(process.env.CDEVEMU_SOCKET);
+  const remote = isRemote(o);
   if (presetName && remote) throw new CliError(Exit.usage, `preset ${presetName} needs the private emulator (its netlink family is served by this process), not --socket`);
-  const scratch = await mkdtemp(join(tmpdir(), 'cdevemu-run-'));
+  const scratch = userns?.dir ?? (await mkdtemp(join(tmpdir(), 'cdevemu-run-')));
   const stageDir = join(scratch, 'ns');
   const tmpDir = join(scratch, 'tmp');
   let emu: EmulatorHandle | null = null;
@@ -142,7 +163,7 @@ async function runScenarioFile(file: string, command: string[], o: RunOpts): Pro
     await mkdir(tmpDir);
     if (emu && presetName === 'tcmu') {
       try {
-        setup = await prepareTcmu(emu, join(scratch, 'preset'), log);
+        setup = await prepareTcmu(emu, join(scratch, 'preset'), log, userns ? { dir: userns.dir, problem: userns.dirProblem } : undefined);
       } catch (err) {
         if (err instanceof ShimBuildError) throw new CliError(Exit.usage, `preset tcmu: ${err.message}`);
         throw err;
@@ -155,6 +176,8 @@ async function runScenarioFile(file: string, command: string[], o: RunOpts): Pro
       ...(command.length ? { command } : {}),
       binds: o.bind,
       stageDir,
+      // As root the program runs as root, the user who ran cdevemu, already.
+      asUser: o.asUser && userns ? { uid: userns.uid, gid: userns.gid } : null,
       tmpDir,
       out,
       signal: ac.signal,
@@ -173,11 +196,18 @@ async function runScenarioFile(file: string, command: string[], o: RunOpts): Pro
     if (err instanceof ScenarioSetupError) throw new CliError(Exit.usage, err.message);
     throw err;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await control?.close();
-    await setup?.close();
-    await emu?.stop({ releaseTimeoutMs: 500 });
-    await rm(scratch, { recursive: true, force: true });
+    // Still listening while it cleans up: a signal now (a second Ctrl-C, or
+    // the SIGTERM an ordinary user's run gets once for each thread of its
+    // dying parent: PR_SET_PDEATHSIG, ../run-userns.ts) must not cut the
+    // clean-up short and leave the mount and the run's directory behind.
+    try {
+      await control?.close();
+      await setup?.close();
+      await emu?.stop({ releaseTimeoutMs: 500 });
+      await rm(scratch, { recursive: true, force: true });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   }
 }

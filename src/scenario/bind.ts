@@ -5,7 +5,10 @@
  * Nothing is ever written to the host's filesystems:
  *
  * - `unshare --mount` gives the program its own mount table (util-linux
- *   makes it private, so nothing propagates back to the host);
+ *   makes it private, so nothing propagates back to the host); every
+ *   mount(8) and umount(8) runs with -n, so none records anything in
+ *   /run/mount/utab, which is the host's file (and, in a user namespace,
+ *   not the run's to write: mount(8) makes the mount, then fails);
  * - a bind target that exists is bound over directly, with the mounts
  *   under its source (a private /dev's null, pts...: see private-dev.ts);
  * - a target that does not exist (no /dev/uio0 on a machine without uio)
@@ -14,20 +17,34 @@
  *   caller owns; the ancestor's submounts (/dev/pts, /dev/shm...) are bound
  *   back on top, since an overlay shows only its lower filesystem, and the
  *   whole is moved over the ancestor at once (the staging directory itself
- *   may lie under it: a bind under $TMPDIR);
+ *   may lie under it: a bind under $TMPDIR). In a user namespace (an
+ *   ordinary user's run) the overlay keeps its attributes in user.* xattrs
+ *   (`userxattr`: trusted.* needs CAP_SYS_ADMIN in the initial namespace),
+ *   and the kernel refuses it over a directory with mounts below it that
+ *   came from the host: those are locked (fs/namespace.c
+ *   clone_private_mount() -> __has_locked_children()), as /dev's pts and
+ *   shm are. Such an ancestor is shadowed instead, as `/` is below;
  * - when that ancestor is `/` itself (or a symlink to it), an overlay would not do: a mount on
  *   `/` is never entered by a path lookup, which starts at the process's
  *   root, the mount below it (fs/namei.c path_init() takes fs->root as it
  *   is), so the target would be made on the host's root filesystem. The
- *   namespace gets a new root instead: a tmpfs holding the host root's
- *   entries, each bound (or, for a symlink, copied) in, made its root with
+ *   namespace gets a new root instead, a shadow made its root with
  *   pivot_root(2); a new top-level directory then exists in that tmpfs only;
- * - a target that is a dangling symlink is replaced, inside the overlay, by
- *   the file or directory to bind over: creating it through the link would
- *   write wherever the link points.
+ * - a shadow of a directory is a tmpfs with its mode holding its entries,
+ *   each bound (or, for a symlink, copied) in: the entries are the host's,
+ *   but one added to the directory afterwards, on the host or by the
+ *   program, is not shared;
+ * - a target that is a dangling symlink is replaced, inside the overlay or
+ *   shadow, by the file or directory to bind over: creating it through the
+ *   link would write wherever the link points.
+ *
+ * Binds keep the flags of their source (nosuid, nodev, noexec, ro): a user
+ * namespace may not clear those of a mount it was given (MNT_LOCK_*), and
+ * nothing here asks to.
  *
  * Everything disappears with the namespace when the program exits.
  */
+import { inUserNamespace } from '../sys/userns.js';
 
 export interface Bind {
   /** Absolute path in the program's view, e.g. /dev/uio0. */
@@ -36,49 +53,65 @@ export interface Bind {
   source: string;
 }
 
-// $1: staging directory; $2: 1 to write a byte to fd 3 once the binds are made;
-// then host/source pairs; then "--" and the program's argv.
+// $1: staging directory; $2: 1 in a user namespace other than the initial
+// one; then host/source pairs; then "--" and the program's argv.
 const SCRIPT = `
 set -eu
-stage=$1; notify=$2; shift 2
+stage=$1; userns=$2; shift 2
 cwd=$(pwd)
 n=0
-overlay() {
-  d=$1; n=$((n + 1)); s=$stage/$n
-  mkdir -p "$s" && mount -t tmpfs cdevemu-ns "$s"
-  mkdir "$s/lower" "$s/upper" "$s/work" "$s/merged"
-  mount --rbind "$d" "$s/lower"
-  mount -t overlay cdevemu-ns -o "lowerdir=$s/lower,upperdir=$s/upper,workdir=$s/work" "$s/merged"
-  done_=" "
-  for t in $(findmnt -rn -o TARGET | grep "^$s/lower/" | sort); do
-    rel=\${t#"$s/lower/"}; top=\${rel%%/*}
-    case "$done_" in *" $top "*) continue ;; esac
-    mount --rbind "$s/lower/$top" "$s/merged/$top"; done_="$done_$top "
+# $2, an empty directory, becomes a shadow of directory $1 (see bind.ts).
+shadow() {
+  d=\${1%/}; t=$2; own=
+  [ "$userns" = 1 ] || own=",uid=$(stat -c %u "$1"),gid=$(stat -c %g "$1")"
+  mount -n -t tmpfs -o "mode=$(stat -c %a "$1")$own" cdevemu-ns "$t"
+  # Not copied into itself by the rbind of an entry that holds the stage.
+  mount -n --make-unbindable "$t"
+  for e in "$d"/* "$d"/.[!.]* "$d"/..?*; do
+    [ -e "$e" ] || [ -L "$e" ] || continue
+    c=$t/\${e##*/}
+    if [ -L "$e" ]; then ln -s "$(readlink "$e")" "$c"
+    elif [ -d "$e" ]; then mkdir "$c"; mount -n --rbind "$e" "$c"
+    else : > "$c"; mount -n --bind "$e" "$c"
+    fi
   done
+  mount -n --make-private "$t"
+}
+# Directory $1 becomes the namespace's own: an overlay, else (refused in a user namespace) a shadow.
+cover() {
+  d=$1; n=$((n + 1)); s=$stage/$n
+  mkdir -p "$s"; mount -n -t tmpfs cdevemu-ns "$s"
+  mkdir "$s/lower" "$s/upper" "$s/work" "$s/merged"
+  mount -n --rbind "$d" "$s/lower"
+  opts="lowerdir=$s/lower,upperdir=$s/upper,workdir=$s/work"
+  [ "$userns" = 0 ] || opts="$opts,userxattr"
+  if mount -n -t overlay cdevemu-ns -o "$opts" "$s/merged" 2>"$s/error"; then
+    done_=" "
+    for t in $(findmnt -rn -o TARGET | grep "^$s/lower/" | sort); do
+      rel=\${t#"$s/lower/"}; top=\${rel%%/*}
+      case "$done_" in *" $top "*) continue ;; esac
+      mount -n --rbind "$s/lower/$top" "$s/merged/$top"; done_="$done_$top "
+    done
+  elif [ "$userns" = 1 ]; then
+    umount -n -l "$s/lower"
+    shadow "$d" "$s/merged"
+  else
+    cat "$s/error" >&2; exit 1
+  fi
   # Assembled aside, then moved over $d whole: the stage may lie under $d,
   # and once $d is the overlay its paths lead through it.
-  mount --move "$s/merged" "$d"
+  mount -n --move "$s/merged" "$d"
 }
 newroot=
 new_root() {
   [ -z "$newroot" ] || return 0
   newroot=$stage/root
-  mkdir "$newroot" && mount -t tmpfs cdevemu-ns "$newroot"
-  # Not copied into itself by the rbind of the directory that holds the stage.
-  mount --make-unbindable "$newroot"
-  for e in /* /.[!.]* /..?*; do
-    [ -e "$e" ] || [ -L "$e" ] || continue
-    t=$newroot/\${e#/}
-    if [ -L "$e" ]; then ln -s "$(readlink "$e")" "$t"
-    elif [ -d "$e" ]; then mkdir "$t" && mount --rbind "$e" "$t"
-    else : > "$t" && mount --bind "$e" "$t"
-    fi
-  done
-  mount --make-private "$newroot"
+  mkdir "$newroot"
+  shadow / "$newroot"
   old=$newroot/.cdevemu-old-root
   mkdir "$old"
   cd "$newroot" && pivot_root . "$old"
-  umount -l /.cdevemu-old-root && rmdir /.cdevemu-old-root
+  umount -n -l /.cdevemu-old-root && rmdir /.cdevemu-old-root
   cd "$cwd"
 }
 while [ "$1" != "--" ]; do
@@ -88,27 +121,19 @@ while [ "$1" != "--" ]; do
     while [ ! -d "$anc" ]; do anc=$(dirname "$anc"); done
     # Through its symlinks: /tmp/l -> / is the root too.
     anc=$(readlink -f "$anc")
-    if [ "$anc" = / ]; then new_root; else overlay "$anc"; fi
+    if [ "$anc" = / ]; then new_root; else cover "$anc"; fi
     mkdir -p "$(dirname "$host")"
     if [ -L "$host" ]; then rm "$host"; fi
     if [ -d "$src" ]; then mkdir "$host"; else : > "$host"; fi
   fi
-  mount --rbind "$src" "$host"
+  mount -n --rbind "$src" "$host"
 done
 shift
-# Every bind is made: say so on fd 3 (program.ts), which the program does not inherit.
-if [ "$notify" = 1 ]; then printf . >&3; exec 3>&-; fi
 exec "$@"
 `;
 
-/**
- * The argv that runs `argv` with `binds` applied; `stageDir` must exist and
- * be empty. With `notifyFd3` it writes one byte to its fd 3 (which the
- * spawner must give it) once the binds are made, just before it execs
- * `argv` (Program's readyPipe): without that byte, its exit is the
- * namespace's failure, not the program's.
- */
-export function bindCommand(binds: readonly Bind[], stageDir: string, argv: readonly string[], o: { notifyFd3?: boolean } = {}): string[] {
+/** The argv that runs `argv` with `binds` applied; `stageDir` must exist and be empty. */
+export function bindCommand(binds: readonly Bind[], stageDir: string, argv: readonly string[]): string[] {
   return [
     'unshare',
     '--mount',
@@ -120,9 +145,51 @@ export function bindCommand(binds: readonly Bind[], stageDir: string, argv: read
     SCRIPT,
     'cdevemu-bind',
     stageDir,
-    o.notifyFd3 ? '1' : '0',
+    inUserNamespace() ? '1' : '0',
     ...binds.flatMap((b) => [b.host, b.source]),
     '--',
     ...argv,
   ];
+}
+
+// Says on fd 3 that every layer before it is done, then runs the program
+// without that fd (program.ts's readyPipe).
+const READY = 'printf . >&3 && exec "$@" 3>&-';
+
+/** The ids a program runs with. */
+export interface ProgramIds {
+  uid: number;
+  gid: number;
+}
+
+export interface NamespaceOptions {
+  binds: readonly Bind[];
+  /** An empty directory the bind namespace may stage overlays in. */
+  stageDir: string;
+  /**
+   * Run the program as these ids, without capabilities: in a user
+   * namespace of its own, nested in the run's, where they are the only ids
+   * mapped, to uid and gid 0 of the run's namespace, which stand for the
+   * user who ran cdevemu (`cdevemu run --as-user`, ../../daemon/run-userns.ts).
+   */
+  asUser?: ProgramIds | null;
+  /** Write one byte to fd 3 (which the spawner must give) just before the program itself is executed. */
+  notifyFd3?: boolean;
+}
+
+/** Whether the program needs a wrapper at all: binds to make or ids to take. */
+export const needsNamespace = (o: NamespaceOptions): boolean => o.binds.length > 0 || Boolean(o.asUser);
+
+/**
+ * The argv that runs `argv` in the namespaces `o` asks for: the mount
+ * namespace with the binds (made as the run's root), then the user
+ * namespace of `asUser`, then the readiness byte. Without that byte, the
+ * argv's exit is the namespaces' failure, not the program's.
+ */
+export function namespaceCommand(argv: readonly string[], o: NamespaceOptions): string[] {
+  let cmd = [...argv];
+  if (o.notifyFd3) cmd = ['sh', '-c', READY, 'cdevemu-ready', ...cmd];
+  if (o.asUser) cmd = ['unshare', '--user', `--map-user=${o.asUser.uid}`, `--map-group=${o.asUser.gid}`, '--', ...cmd];
+  if (o.binds.length) cmd = bindCommand(o.binds, o.stageDir, cmd);
+  return cmd;
 }

@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DeviceEvent } from '../core/events.js';
-import { bindCommand, type Bind } from './bind.js';
+import { namespaceCommand, needsNamespace, type Bind, type NamespaceOptions } from './bind.js';
 import { LogFollower } from './follow.js';
 import { MAX_DURATION_MS } from '../limits.js';
 import { heldFds } from './holders.js';
@@ -46,6 +46,8 @@ export interface RunOptions {
   binds?: string[];
   /** An empty directory the bind namespace may stage overlays in. */
   stageDir: string;
+  /** Run the program as these ids, in a user namespace of its own (NamespaceOptions.asUser). */
+  asUser?: NamespaceOptions['asUser'];
   /** The run's scratch directory, `{tmp}` in the scenario; the caller removes it after the run. */
   tmpDir: string;
   out: (line: string) => void;
@@ -199,7 +201,9 @@ class Run {
       }),
     ];
     const cmd = this.expand(argv);
-    const full = binds.length ? bindCommand(binds, this.stageDir(), cmd, { notifyFd3: true }) : cmd;
+    const ns: NamespaceOptions = { binds, stageDir: this.stageDir(), asUser: this.o.asUser ?? null, notifyFd3: true };
+    const wrapped = needsNamespace(ns);
+    const full = wrapped ? namespaceCommand(cmd, ns) : cmd;
     const indent = ' '.repeat(11);
     if (setup?.logFiles.length && !this.logs) {
       this.logs = new LogFollower(setup.logFiles, (_file, line) => this.o.out(`${indent}~ ${line}`));
@@ -210,12 +214,12 @@ class Run {
       env: { ...process.env, ...setup?.env, ...this.o.env, ...this.expand(spec?.env), ...this.expand(again?.env), CDEVEMU_MOUNT: mount, CDEVEMU_TMP: this.o.tmpDir },
       ...(cwd ? { cwd } : {}),
       onLine: (stream, line) => this.o.out(`${indent}${stream === 'err' ? '!' : '|'} ${line}`),
-      readyPipe: binds.length > 0,
+      readyPipe: wrapped,
     });
     if (this.program.pid !== undefined) setup?.started?.(this.program.pid);
     const instance: ProgramInstance = { n: this.instances.length + 1, program: this.program, startedAt, endedAt: null };
     this.instances.push(instance);
-    const binding = binds.length ? ` with ${binds.length} bind(s)` : '';
+    const binding = (binds.length ? ` with ${binds.length} bind(s)` : '') + (ns.asUser ? ` as uid ${ns.asUser.uid} gid ${ns.asUser.gid}` : '');
     const which = instance.n > 1 ? `, instance ${instance.n}` : '';
     this.o.out(`${this.stamp()} started ${cmd.join(' ')} (pid ${this.program.pid ?? '?'}${which})${binding}${this.o.presetName ? `, preset ${this.o.presetName}` : ''}`);
     void this.program.exited.then((e) => {

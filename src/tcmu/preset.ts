@@ -38,6 +38,7 @@ import { attachTcmu, describeTcmu, quiesceTcmu, tcmuDeviceReplies } from './devi
 import { TCMU_MODULE_DIR, publishTcmuModule } from './module-params.js';
 import { SHIM_ENV, TcmuNetlink } from './netlink.js';
 import { ProgramTree } from './program-tree.js';
+import type { CheckedOutside } from './private-dir.js';
 import { buildTcmuShim } from './shim.js';
 
 const HOST_CONFIG = '/etc/tcmu/tcmu.conf';
@@ -58,12 +59,14 @@ const isUioNode = (nodePath: string): boolean => /^uio\d+$/.test(nodePath);
 /**
  * Prepares the tcmu preset in `dir` (which must not exist, in a directory
  * only the running user can write) for a program run against `emu`.
+ * `outside`: the run's directory as checked before its user namespace was
+ * entered (./private-dir.ts), when there is one.
  */
-export async function prepareTcmu(emu: EmulatorHandle, dir: string, logger: Logger): Promise<TcmuSetup> {
+export async function prepareTcmu(emu: EmulatorHandle, dir: string, logger: Logger, outside?: CheckedOutside): Promise<TcmuSetup> {
   mkdirSync(dir, { mode: 0o700 });
   const lib = join(dir, 'lib');
   mkdirSync(lib, { mode: 0o700 });
-  const shim = await buildTcmuShim(lib);
+  const shim = await buildTcmuShim(lib, outside);
   const dev = PrivateDev.create(join(dir, 'dev'));
   const run = join(dir, 'run');
   mkdirSync(join(run, 'modprobe.d'), { recursive: true });

@@ -11,6 +11,13 @@
  *   /tmp: others may add entries but not rename or delete ours,
  *   fs/namei.c may_delete() -> check_sticky());
  * - the directory itself is owned by the running user, mode 0700 or less.
+ *
+ * Inside a user namespace an ordinary user made (`cdevemu run` as that
+ * user), every owner but that user shows as the overflow uid, root and
+ * the other users alike (user_namespaces(7)): there the check cannot be
+ * made. The run's directory is then checked before the namespace is
+ * entered, with the real ids, and that verdict stands for it and every
+ * directory above it (`CheckedOutside`).
  */
 import { lstatSync, type Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -34,14 +41,30 @@ function componentProblem(path: string, st: Stats, uid: number, last: boolean): 
   return null;
 }
 
-/** Throws UnsafeDirError unless `dir` and every directory above it pass the checks above. */
-export function assertPrivateDir(dir: string): void {
+/** A directory checked outside the user namespace, and what was found: null when it passed. */
+export interface CheckedOutside {
+  dir: string;
+  problem: string | null;
+}
+
+/**
+ * Throws UnsafeDirError unless `dir` and every directory above it pass the
+ * checks above. Given `outside`, a directory at or above `dir`, its verdict
+ * is taken for it and what is above; the rest is checked here.
+ */
+export function assertPrivateDir(dir: string, outside?: CheckedOutside): void {
   const uid = process.geteuid?.() ?? 0;
   const chain: string[] = [];
+  const checkedAt = outside ? resolve(outside.dir) : null;
   for (let p = resolve(dir); ; p = dirname(p)) {
+    if (p === checkedAt) {
+      if (outside?.problem) throw new UnsafeDirError(outside.problem);
+      break;
+    }
     chain.unshift(p);
     if (p === dirname(p)) break;
   }
+  const last = chain.length - 1;
   chain.forEach((path, i) => {
     let st: Stats;
     try {
@@ -49,7 +72,7 @@ export function assertPrivateDir(dir: string): void {
     } catch (err) {
       throw new UnsafeDirError(`${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
-    const problem = componentProblem(path, st, uid, i === chain.length - 1);
+    const problem = componentProblem(path, st, uid, i === last);
     if (problem) throw new UnsafeDirError(problem);
   });
 }

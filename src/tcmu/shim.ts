@@ -20,7 +20,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { assertPrivateDir, UnsafeDirError } from './private-dir.js';
+import { assertPrivateDir, UnsafeDirError, type CheckedOutside } from './private-dir.js';
 
 const run = promisify(execFile);
 const SOURCE_NAME = 'tcmu-netlink-shim.c';
@@ -54,11 +54,11 @@ async function libnlFlags(env: NodeJS.ProcessEnv): Promise<{ cflags: string[]; l
 
 /**
  * Builds the shim into `dir` (which must exist and be the running user's
- * alone) and returns its path.
+ * alone; `outside`: see assertPrivateDir) and returns its path.
  */
-export async function buildTcmuShim(dir: string): Promise<string> {
+export async function buildTcmuShim(dir: string, outside?: CheckedOutside): Promise<string> {
   try {
-    assertPrivateDir(dir);
+    assertPrivateDir(dir, outside);
   } catch (err) {
     if (!(err instanceof UnsafeDirError)) throw err;
     throw new ShimBuildError(`${err.message}: the netlink shim is preloaded into the program under test, so it is built only where no other user can change it; set TMPDIR to a directory of root's or yours`);
