@@ -169,7 +169,16 @@ async function runScenarioFile(file: string, command: string[], o: RunOpts): Pro
         throw err;
       }
     }
-    const out = (line: string): void => void process.stdout.write(line + '\n');
+    // A reader that went away (`cdevemu run | head`) ends the report, not the
+    // run: the program must still be stopped and the mount taken down.
+    let reading = true;
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      reading = false;
+    });
+    const out = (line: string): void => {
+      if (reading) process.stdout.write(line + '\n');
+    };
     out(`scenario ${scenario.name} (${file}) on ${target.mountpoint}${env.CDEVEMU_SOCKET ? `, control socket ${env.CDEVEMU_SOCKET}` : ''}`);
     const result = await runScenario(scenario, {
       target,

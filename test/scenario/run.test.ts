@@ -147,6 +147,29 @@ timeline:
     expect(cdevemuMounts()).toEqual([]);
   });
 
+  it('keeps going when its reader goes away (`cdevemu run | head -2`): the program is stopped, the mount removed', async () => {
+    const f = await scenario(
+      'reader-gone.yaml',
+      `devices: [{ model: echo, name: e0 }]
+program: { command: [sh, -c, "echo pid $$; exec sleep 60"] }
+timeline:
+  - wait: { opened: e0, timeout: 30s }
+  - expect: { running: true }
+`,
+    );
+    const cli = new Interactive(process.execPath, [cliPath, 'run', f]);
+    const mount = /on (\S+), control socket/.exec(await cli.line())![1]!;
+    await cli.line(); // started ...
+    const pid = pidIn(await cli.line(), /pid (\d+)/);
+    cli.child.stdout!.destroy();
+    // The open makes the run write its next line into the closed pipe.
+    expect((await run('sh', ['-c', ': < "$0"', join(mount, 'dev/e0')])).code).toBe(0);
+    expect((await cli.exited).code).toBe(0);
+    expect(cli.stderr).toBe('');
+    expect(alive(pid)).toBe(false);
+    expect(cdevemuMounts().filter((m) => m === mount)).toEqual([]);
+  });
+
   it('fails a wait at once when the program exits before doing it', async () => {
     const f = await scenario(
       'early.yaml',
