@@ -33,7 +33,17 @@ export function chartRows(results: readonly WorkloadResult[]): ChartRow[] {
       const s = f.ratio;
       if (!s || !Number.isFinite(s.median) || s.median <= 0 || !f.against) return [];
       const ahead = f.better === 'higher' ? s.median >= 1 : s.median <= 1;
-      return [{ workload: r.title, metric: `${f.name} ${f.unit}`.trim(), ratio: s.median, min: s.min, max: s.max, ahead, against: AGAINST[f.against] }];
+      return [
+        {
+          workload: r.title,
+          metric: `${f.name} ${f.unit}`.trim(),
+          ratio: s.median,
+          min: s.min,
+          max: s.max,
+          ahead,
+          against: AGAINST[f.against],
+        },
+      ];
     }),
   );
 }
@@ -68,7 +78,8 @@ const VALUE = 140;
 export function ratioChartSvg(results: readonly WorkloadResult[], subtitle: string): string {
   const rows = chartRows(results);
   const failed = results.filter((r) => r.error);
-  const label = (r: ChartRow, i: number): string => (i === 0 || rows[i - 1]!.workload !== r.workload ? `${r.workload}: ${r.metric}` : r.metric);
+  const label = (r: ChartRow, i: number): string =>
+    i === 0 || rows[i - 1]!.workload !== r.workload ? `${r.workload}: ${r.metric}` : r.metric;
   const labelWidth = Math.max(160, ...rows.map((r, i) => label(r, i).length * CHAR)) + 16;
   // The scale: whole powers of two around every bar and whisker, at least 1/2x-2x.
   const values = rows.flatMap((r) => [r.ratio, r.min, r.max]).filter((v) => Number.isFinite(v) && v > 0);
@@ -107,13 +118,19 @@ export function ratioChartSvg(results: readonly WorkloadResult[], subtitle: stri
         `x="${a.toFixed(1)}" y="${y + 4}" width="${Math.max(1, b - a).toFixed(1)}" height="${ROW - 8}" fill="${colour}"/>`,
     );
     if (Number.isFinite(r.min) && Number.isFinite(r.max) && r.min > 0 && r.max > r.min) {
-      out.push(`<line class="range" x1="${x(r.min).toFixed(1)}" y1="${mid}" x2="${x(r.max).toFixed(1)}" y2="${mid}" stroke="#212121" stroke-width="1.5"/>`);
+      out.push(
+        `<line class="range" x1="${x(r.min).toFixed(1)}" y1="${mid}" x2="${x(r.max).toFixed(1)}" y2="${mid}" stroke="#212121" stroke-width="1.5"/>`,
+      );
     }
     out.push(`<text class="value" x="${labelWidth + PLOT + 8}" y="${mid + FONT / 3}">${fmtRatio(r.ratio)} vs ${esc(r.against)}</text>`);
   });
-  out.push(`<line class="one" x1="${one.toFixed(1)}" y1="${top - 4}" x2="${one.toFixed(1)}" y2="${plotBottom + 4}" stroke="#000000" stroke-width="1.5"/>`);
+  out.push(
+    `<line class="one" x1="${one.toFixed(1)}" y1="${top - 4}" x2="${one.toFixed(1)}" y2="${plotBottom + 4}" stroke="#000000" stroke-width="1.5"/>`,
+  );
   failed.forEach((r, i) => {
-    out.push(`<text class="failed" x="8" y="${plotBottom + 40 + i * ROW}" fill="#c62828">FAILED ${esc(r.title)}: ${esc((r.error ?? '').split('\n')[0]!)}</text>`);
+    out.push(
+      `<text class="failed" x="8" y="${plotBottom + 40 + i * ROW}" fill="#c62828">FAILED ${esc(r.title)}: ${esc((r.error ?? '').split('\n')[0]!)}</text>`,
+    );
   });
   out.push('</svg>', '');
   return out.join('\n');

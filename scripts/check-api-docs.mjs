@@ -90,7 +90,8 @@ export function checkApiDocs(dir) {
       }
     }
   }
-  for (const f of fragments) if (!idsIn(f.target).has(f.fragment)) problems.push(`${f.from}: broken link ${f.link}: no id "${f.fragment}" there`);
+  for (const f of fragments)
+    if (!idsIn(f.target).has(f.fragment)) problems.push(`${f.from}: broken link ${f.link}: no id "${f.fragment}" there`);
   for (const [page, heading] of Object.entries(ENTRY_POINTS)) {
     const file = join(root, page);
     if (!pages.has(file)) {
@@ -110,5 +111,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     console.error(`check-api-docs: ${problems.length} problem(s) in ${dir}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     process.exit(1);
   }
-  console.log(`check-api-docs: ${pages.size} pages, every link resolves, the ${Object.keys(ENTRY_POINTS).length} entry points are documented`);
+  console.log(
+    `check-api-docs: ${pages.size} pages, every link resolves, the ${Object.keys(ENTRY_POINTS).length} entry points are documented`,
+  );
 }

@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { chartRows, ratioChartSvg } from '../../bench/chart.js';
 import { spread, type Figure, type WorkloadResult } from '../../bench/report.js';
-import { descendants, parseXml, type XmlElement } from '../helpers/xml.js';
+import { byClass, descendants, parseXml, type Element } from '../helpers/markup.js';
 
 const fig = (name: string, unit: string, better: Figure['better'], ratios: number[], against: Figure['against']): Figure => ({
   name,
@@ -36,13 +36,15 @@ const RESULTS: WorkloadResult[] = [
     fig('server CPU', 'µs/op', 'lower', [1.5], 'C'),
     fig('server busy', '% of a CPU', 'lower', [NaN], 'C'), // no ratio: no bar
   ]),
-  workload('seq read 1 MiB <big> & "wide"', [fig('ops/s', '', 'higher', [0.4, 0.5, 0.6], 'C'), fig('server peak RSS', 'MiB', 'lower', [30], 'C')]),
+  workload('seq read 1 MiB <big> & "wide"', [
+    fig('ops/s', '', 'higher', [0.4, 0.5, 0.6], 'C'),
+    fig('server peak RSS', 'MiB', 'lower', [30], 'C'),
+  ]),
   workload('mapped ring', [fig('round trips/s', '', 'higher', [0.9], 'kernel')]),
   workload('4 parallel readers', [], 'client exited 1:\u0007 <stderr>\nsecond line'),
 ];
 
-const byClass = (root: XmlElement, cls: string): XmlElement[] => descendants(root).filter((e) => (e.attrs.class ?? '').split(' ').includes(cls));
-const num = (e: XmlElement, a: string): number => Number(e.attrs[a]);
+const num = (e: Element, a: string): number => Number(e.attrs[a]);
 
 describe('bench chart', () => {
   it('has a bar for each figure with a ratio, on its side of the 1.0x line, coloured by who is ahead', async () => {
@@ -61,16 +63,20 @@ describe('bench chart', () => {
 
     const [one] = byClass(svg, 'one');
     const at = num(one!, 'x1');
-    const [twice, cpu, half, rss, ring] = bars as [XmlElement, XmlElement, XmlElement, XmlElement, XmlElement];
-    const left = (b: XmlElement): number => num(b, 'x');
-    const right = (b: XmlElement): number => num(b, 'x') + num(b, 'width');
+    const [twice, cpu, half, rss, ring] = bars as [Element, Element, Element, Element, Element];
+    const left = (b: Element): number => num(b, 'x');
+    const right = (b: Element): number => num(b, 'x') + num(b, 'width');
     for (const b of [twice, cpu, rss]) expect(left(b)).toBeCloseTo(at, 0); // from the line to the right
     for (const b of [half, ring]) expect(right(b)).toBeCloseTo(at, 0); // from the line to the left
     expect(num(twice, 'width')).toBeCloseTo(num(half, 'width'), 0); // 2x and 1/2x: the same length
     expect(num(rss, 'width')).toBeGreaterThan(4 * num(twice, 'width')); // 30x: past 2^4 of the 2x bar's 2^1
 
     // The ticks are whole powers of two around every bar and range: 1/4x (the 0.4 minimum) to 32x.
-    expect(byClass(svg, 'tick').filter((e) => e.tag === 'text').map((e) => e.text)).toEqual(['1/4x', '1/2x', '1x', '2x', '4x', '8x', '16x', '32x']);
+    expect(
+      byClass(svg, 'tick')
+        .filter((e) => e.tag === 'text')
+        .map((e) => e.text),
+    ).toEqual(['1/4x', '1/2x', '1x', '2x', '4x', '8x', '16x', '32x']);
     // Ranges only where repetitions differ.
     expect(byClass(svg, 'range')).toHaveLength(2);
   });
@@ -84,7 +90,13 @@ describe('bench chart', () => {
       'server peak RSS MiB',
       'mapped ring: round trips/s',
     ]);
-    expect(byClass(svg, 'value').map((e) => e.text)).toEqual(['2.00x vs C mt', '1.50x vs C 1 thread', '0.50x vs C 1 thread', '30.0x vs C 1 thread', '0.90x vs kernel']);
+    expect(byClass(svg, 'value').map((e) => e.text)).toEqual([
+      '2.00x vs C mt',
+      '1.50x vs C 1 thread',
+      '0.50x vs C 1 thread',
+      '30.0x vs C 1 thread',
+      '0.90x vs kernel',
+    ]);
     expect(byClass(svg, 'failed').map((e) => e.text)).toEqual(['FAILED 4 parallel readers: client exited 1: <stderr>']);
     expect(descendants(svg).some((e) => e.tag === 'text' && e.text === 'quick run, 1 x 0.5 s')).toBe(true);
   });
@@ -94,7 +106,11 @@ describe('bench chart', () => {
     expect(chartRows(only)).toEqual([]);
     const svg = await parseXml(ratioChartSvg(only, 'interrupted'));
     expect(byClass(svg, 'bar')).toEqual([]);
-    expect(byClass(svg, 'tick').filter((e) => e.tag === 'text').map((e) => e.text)).toEqual(['1/2x', '1x', '2x']);
+    expect(
+      byClass(svg, 'tick')
+        .filter((e) => e.tag === 'text')
+        .map((e) => e.text),
+    ).toEqual(['1/2x', '1x', '2x']);
     expect(byClass(svg, 'failed').map((e) => e.text)).toEqual(['FAILED 4 parallel readers: killed']);
   });
 });

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Interactive, run } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
-import { descendants, parseXml } from '../helpers/xml.js';
+import { descendants, parseXml } from '../helpers/markup.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BENCH = [join(repo, 'dist', 'bench', 'run.js'), '--quick', '--only', '4', '--reps', '1'];

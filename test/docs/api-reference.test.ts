@@ -33,7 +33,12 @@ const textOf = (page: string): string => readFileSync(join(out, page), 'utf8').r
 /** The text of a page's code blocks, as a reader sees it (highlighting spans dropped, entities decoded). */
 const codeOf = (page: string): string =>
   [...readFileSync(join(out, page), 'utf8').matchAll(/<pre><code[^>]*>(.*?)<\/code>/gs)]
-    .map((m) => m[1]!.replace(/<br\/?>/g, '\n').replace(/<[^>]*>/g, '').replace(/&#39;|&quot;|&lt;|&gt;|&amp;/g, (e) => ({ '&#39;': "'", '&quot;': '"', '&lt;': '<', '&gt;': '>', '&amp;': '&' })[e]!))
+    .map((m) =>
+      m[1]!
+        .replace(/<br\/?>/g, '\n')
+        .replace(/<[^>]*>/g, '')
+        .replace(/&#39;|&quot;|&lt;|&gt;|&amp;/g, (e) => ({ '&#39;': "'", '&quot;': '"', '&lt;': '<', '&gt;': '>', '&amp;': '&' })[e]!),
+    )
     .join('\n');
 
 describe('npm run docs:api', () => {
@@ -55,9 +60,44 @@ describe('npm run docs:api', () => {
   it('documents the members users call', () => {
     const members: Record<string, string[]> = {
       'functions/cdevemu.startEmulator.html': ['startEmulator', 'StartOptions', 'EmulatorHandle'],
-      'classes/cdevemu.EmulatorHandle.html': ['plug', 'unplug', 'replug', 'action', 'fault', 'released', 'waitEvent', 'counters', 'stop', 'HeldOpenError'],
-      'classes/cdevemu_control.ControlClient.html': ['listDevices', 'plug', 'unplug', 'replug', 'action', 'events', 'addFault', 'ApiError', 'DaemonUnreachableError'],
-      'interfaces/cdevemu.DeviceModel.html': ['create', 'open', 'read', 'write', 'ioctl', 'poll', 'release', 'lateRelease', 'remove', 'free', 'regions', 'attributes', 'unplugErrno'],
+      'classes/cdevemu.EmulatorHandle.html': [
+        'plug',
+        'unplug',
+        'replug',
+        'action',
+        'fault',
+        'released',
+        'waitEvent',
+        'counters',
+        'stop',
+        'HeldOpenError',
+      ],
+      'classes/cdevemu_control.ControlClient.html': [
+        'listDevices',
+        'plug',
+        'unplug',
+        'replug',
+        'action',
+        'events',
+        'addFault',
+        'ApiError',
+        'DaemonUnreachableError',
+      ],
+      'interfaces/cdevemu.DeviceModel.html': [
+        'create',
+        'open',
+        'read',
+        'write',
+        'ioctl',
+        'poll',
+        'release',
+        'lateRelease',
+        'remove',
+        'free',
+        'regions',
+        'attributes',
+        'unplugErrno',
+      ],
       'interfaces/cdevemu.Instance.html': ['wq', 'regions', 'holders', 'counters', 'emit'],
       'interfaces/cdevemu.File.html': ['instance', 'nonblock', 'private'],
       'interfaces/cdevemu.IoctlRequest.html': ['cmd', 'arg', 'outSize', 'user', 'UserMemory'],
@@ -84,7 +124,9 @@ describe('npm run docs:api', () => {
       ]),
     );
     const r = checkApiDocs(join(scratch, 'nothing-here'));
-    expect(r.problems).toEqual([`${join(scratch, 'nothing-here', 'index.html')}: no index page (build the reference with npm run docs:api)`]);
+    expect(r.problems).toEqual([
+      `${join(scratch, 'nothing-here', 'index.html')}: no index page (build the reference with npm run docs:api)`,
+    ]);
   });
 
   it('fails the build on an exported function whose parameter type is not exported', { timeout: 2 * BUILD_MS }, async () => {
@@ -96,7 +138,10 @@ describe('npm run docs:api', () => {
       const dir = join(scratch, exported ? 'exported' : 'leaky');
       mkdirSync(dir);
       writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'leaky', type: 'module' }));
-      writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, module: 'NodeNext', target: 'ES2022', types: [] }, files: ['index.ts'] }));
+      writeFileSync(
+        join(dir, 'tsconfig.json'),
+        JSON.stringify({ compilerOptions: { strict: true, module: 'NodeNext', target: 'ES2022', types: [] }, files: ['index.ts'] }),
+      );
       writeFileSync(
         join(dir, 'index.ts'),
         `${exported ? 'export ' : ''}interface Hidden {\n  a: number;\n}\n/** Takes what the entry point may not export. */\nexport function take(h: Hidden): number {\n  return h.a;\n}\n`,
@@ -107,7 +152,9 @@ describe('npm run docs:api', () => {
     };
     const leaky = await build(false);
     expect(leaky.code).not.toBe(0);
-    expect(leaky.stdout + leaky.stderr).toMatch(/Hidden, defined in \S*index\.ts, is referenced by take\.h but not included in the documentation/);
+    expect(leaky.stdout + leaky.stderr).toMatch(
+      /Hidden, defined in \S*index\.ts, is referenced by take\.h but not included in the documentation/,
+    );
     const exported = await build(true);
     expect(exported.code, exported.stdout + exported.stderr).toBe(0);
   });
