@@ -66,7 +66,7 @@ export const integrationSuites = {
   'test/api.test.ts': { what: 'startEmulator() mounts', needs: ['mount'] },
   'test/mmap': { what: 'mmap of device regions through FUSE passthrough (FUSE_DEV_IOC_BACKING_OPEN needs CAP_SYS_ADMIN)', needs: ['root'] },
   'test/tcmu': { what: 'the real tcmu-runner in a private mount namespace (unshare --mount), on a real mount', needs: ['root'] },
-  'test/bench/cleanup.test.ts': { what: 'the bench end to end: a C libfuse3 server and the daemon mount, and every way a run ends unmounts them', needs: ['root'] },
+  'test/bench/cleanup.test.ts': { what: 'the bench end to end: a C libfuse3 server and the daemon mount, and every way a run ends unmounts them; its chart opened in headless chromium', needs: ['root'] },
 };
 
 const repo = join(fileURLToPath(import.meta.url), '..', '..');

@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Interactive, run } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
-import { descendants, parseXml } from '../helpers/markup.js';
+import { dumpDom } from '../helpers/browser.js';
+import { byClass, parseHtml, parseXml } from '../helpers/markup.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BENCH = [join(repo, 'dist', 'bench', 'run.js'), '--quick', '--only', '4', '--reps', '1'];
@@ -103,7 +104,8 @@ afterAll(async () => {
 
 /** Starts the bench; resolves with it and its "servers:" line once its servers are up. */
 async function startBench(): Promise<{ bench: Interactive; servers: string }> {
-  const bench = new Interactive(process.execPath, BENCH);
+  // Its chart (if it gets that far) goes to the test's directory, not the checkout's bench/out.
+  const bench = new Interactive(process.execPath, [...BENCH, '--svg', join(outDir, 'other.svg')]);
   let line: string;
   do line = await bench.line(RUN_MS);
   while (!line.startsWith('servers:'));
@@ -140,7 +142,7 @@ describe('npm run bench', () => {
     const svgFile = join(outDir, 'run.svg');
     expect(r.stdout).toContain(`SVG chart of the ratios written to ${svgFile}`);
     const svg = await parseXml(readFileSync(svgFile, 'utf8'));
-    const bars = descendants(svg).filter((e) => e.attrs.class?.startsWith('bar '));
+    const bars = byClass(svg, 'bar');
     // The table's rows with a ratio ("2.14", or "2.14 (1.90-2.30)"), up to its closing rule; remarks have none.
     const end = lines.indexOf(lines[at + 1]!, at + 2);
     const rows = lines.slice(at + 2, end).map(cells).filter((c) => /^\d+\.\d+( \([\d.]+-[\d.]+\))?$/.test(c[6]!));
@@ -148,6 +150,10 @@ describe('npm run bench', () => {
     expect(bars.map((b) => b.attrs['data-metric'])).toEqual(rows.map((c) => c[1]));
     expect(bars.map((b) => Number(b.attrs['data-ratio']).toFixed(Number(b.attrs['data-ratio']) >= 10 ? 1 : 2))).toEqual(rows.map((c) => c[6]!.split(' ')[0]));
     expect(new Set(bars.map((b) => b.attrs['data-workload']))).toEqual(new Set(['open+close', 'server memory']));
+    // A browser opens it as an image with those bars (and no parsererror, which it shows for XML it cannot read).
+    const dom = await dumpDom(svgFile);
+    expect(dom).not.toContain('parsererror');
+    expect(byClass(await parseHtml(dom), 'bar').map((b) => b.attrs['data-metric'])).toEqual(rows.map((c) => c[1]));
     expect(await leftovers(dir)).toEqual(NOTHING);
   });
 

@@ -25,12 +25,16 @@ const FLAGS = [
   '--no-first-run',
 ];
 
-/** The DOM of the HTML file `file` after load, serialized by the browser. */
+/**
+ * The DOM of the page `file` (HTML, or an SVG image) after load, serialized
+ * by the browser. A document the browser cannot parse as XML is still
+ * shown, with a `parsererror` element saying why: look for it.
+ */
 export async function dumpDom(file: string): Promise<string> {
   const profile = mkdtempSync(join(tmpdir(), 'cdevemu-chromium-'));
   try {
     const r = await run(CHROMIUM, [...FLAGS, `--user-data-dir=${profile}`, '--dump-dom', pathToFileURL(file).href], { timeoutMs: LOAD_MS });
-    if (r.code !== 0 || !r.stdout.includes('</html>'))
+    if (r.code !== 0 || r.stdout.trim() === '')
       throw new Error(`chromium --dump-dom ${file}: exit ${r.code ?? r.signal}\n${r.stderr.slice(-2000)}`);
     return r.stdout;
   } finally {
