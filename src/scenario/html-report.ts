@@ -35,11 +35,13 @@ export const MAX_ROWS = 5000;
 /**
  * Text for HTML, in element content and in quoted attribute values: the
  * five markup characters as entities, terminal colour sequences and the
- * other C0 control characters (which HTML forbids) dropped.
+ * other C0 control characters (which HTML forbids) dropped. Takes any
+ * value: an event from a daemon's stream (--socket) is JSON whose fields
+ * need not have the types they should.
  */
-export function esc(s: string): string {
+export function esc(s: unknown): string {
   return (
-    s
+    String(s)
       // eslint-disable-next-line no-control-regex -- CSI sequences (ESC [ ... final byte): a program's colours
       .replace(/\u001b\[[0-9;?]*[ -/]*[@-~]/g, '')
       // eslint-disable-next-line no-control-regex -- matching control characters is the point
@@ -202,7 +204,7 @@ function expectations(input: ReportInput): string {
 }
 
 function eventRow(e: DeviceEvent, t0: number): string {
-  return `<tr><td class="num">${secs(eventTime(e, t0))}</td><td>${esc(e.device)}</td><td class="num">${e.generation}</td><td>${esc(e.type)}</td><td class="mono">${esc(details(e))}</td></tr>`;
+  return `<tr><td class="num">${secs(eventTime(e, t0))}</td><td>${esc(e.device)}</td><td class="num">${esc(e.generation)}</td><td>${esc(e.type)}</td><td class="mono">${esc(details(e))}</td></tr>`;
 }
 
 function lineRow(l: TracedLine): string {
