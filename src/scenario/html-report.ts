@@ -12,6 +12,7 @@
  * no script, no request and no embedded content at all (its
  * Content-Security-Policy), so a program that prints markup shows markup.
  */
+import { toJson } from '../control/protocol.js';
 import type { DeviceEvent } from '../core/events.js';
 import { describeExit } from './program.js';
 import type { ScenarioResult, StepResult } from './runner.js';
@@ -80,10 +81,10 @@ function kindOf(step: Step): string {
 
 const eventTime = (e: DeviceEvent, startedAt: number): number => e.at - startedAt;
 
-/** An event's own fields beyond its identity, as compact JSON. */
+/** An event's own fields beyond its identity, as compact JSON (as the control API sends them: a bigint as its digits). */
 function details(e: DeviceEvent): string {
   const rest = Object.fromEntries(Object.entries(e).filter(([k]) => !['type', 'device', 'generation', 'at'].includes(k)));
-  return Object.keys(rest).length ? JSON.stringify(rest) : '';
+  return Object.keys(rest).length ? toJson(rest) : '';
 }
 
 /** Event types drawn in a colour of their own on the timeline (the rest are grey). */

@@ -40,6 +40,8 @@ function result(output: TracedLine[]): ScenarioResult {
       output,
       events: [
         { type: 'opened', device: 'e0', generation: 1, at: Date.UTC(2026, 11, 4, 12) + 10, pid: 42, comm: 'chatty', file: 1, flags: 2 },
+        // A model's own event may carry a bigint (an LBA, an address): shown as its digits, as the control API sends it.
+        { type: 'completed', device: 'e0', generation: 1, at: Date.UTC(2026, 11, 4, 12) + 20, lba: 2n ** 64n - 1n },
       ],
     },
   };
@@ -69,6 +71,13 @@ describe('the HTML report', () => {
     ).toEqual(['ok', 'ok']);
     expect(all.find((e) => e.attrs.id === 'expectations')!.text).toContain('1 expectation(s): 1 held, 0 failed, 0 not reached');
     expect(all.find((e) => e.attrs.id === 'program')!.text).toContain('instance 1, pid 42: chatty, 0.001s to 0.890s: exited with code 0');
+    const events = descendants(all.find((e) => e.attrs.id === 'events')!)
+      .filter((e) => e.tag === 'tr')
+      .map((row) => row.children.map((c) => c.text));
+    expect(events.slice(1)).toEqual([
+      ['0.010s', 'e0', '1', 'opened', '{"pid":42,"comm":"chatty","file":1,"flags":2}'],
+      ['0.020s', 'e0', '1', 'completed', '{"lba":"18446744073709551615"}'],
+    ]);
   });
 
   it("drops a program's terminal colours and control characters, and keeps the rest of the line", async () => {
