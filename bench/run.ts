@@ -4,7 +4,8 @@
  *
  *   npm run bench                           # 3 repetitions of 2 s runs
  *   npm run bench -- --quick                # 3 repetitions of 0.5 s runs
- *   node dist/bench/run.js --json FILE      # also write every figure as JSON
+ *   node dist/bench/run.js --json FILE      # also write every figure as JSON (and the chart beside it)
+ *   node dist/bench/run.js --svg FILE       # the chart of the ratios there (default bench/out/ratios.svg)
  *   node dist/bench/run.js --only 1,3,6     # a subset of the workloads (1-8)
  *
  * Every workload runs against the kernel's own device (/dev/zero, /dev/null,
@@ -27,11 +28,12 @@
  * C clients in bench/clients/. Mounts are removed on every exit path:
  * normal end, failure, SIGINT/SIGTERM/SIGHUP.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { allowedCpus, pinnedCommand, withPinned } from './affinity.js';
+import { ratioChartSvg } from './chart.js';
 import { buildClients, killChildren, LineClient, runJson } from './clients.js';
 import { benchRingModel } from './peer/ring-model.js';
 import { CPU_TICK_MICROS, cpuMicros, memory, resetPeak } from './procstat.js';
@@ -43,6 +45,8 @@ import { C_SERVERS, startCdevemu, startFloor, startPeer, unmountLeft, type Cdeve
 interface Options {
   quick: boolean;
   json: string | null;
+  /** Where the chart of the ratios goes (chart.ts); see chartFile(). */
+  svg: string | null;
   only: Set<number> | null;
   reps: number;
   floor: boolean;
@@ -51,7 +55,7 @@ interface Options {
 const LAST_WORKLOAD = 8;
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: process.env.CDEVEMU_BENCH_QUICK === '1', json: null, only: null, reps: 3, floor: false };
+  const o: Options = { quick: process.env.CDEVEMU_BENCH_QUICK === '1', json: null, svg: null, only: null, reps: 3, floor: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') o.quick = true;
@@ -59,6 +63,10 @@ function parseArgs(argv: string[]): Options {
       const f = argv[++i];
       if (!f) usage('--json needs a file name');
       o.json = resolve(f);
+    } else if (a === '--svg') {
+      const f = argv[++i];
+      if (!f) usage('--svg needs a file name');
+      o.svg = resolve(f);
     } else if (a === '--only') {
       const list = argv[++i];
       if (!list) usage('--only needs a list, e.g. 1,3,6');
@@ -75,7 +83,7 @@ function parseArgs(argv: string[]): Options {
 }
 
 function usage(err: string | null): never {
-  const text = `usage: node dist/bench/run.js [--quick] [--json FILE] [--only 1,2,...,${LAST_WORKLOAD}] [--reps N] [--floor]  (CDEVEMU_BENCH_QUICK=1 = --quick)`;
+  const text = `usage: node dist/bench/run.js [--quick] [--json FILE] [--svg FILE] [--only 1,2,...,${LAST_WORKLOAD}] [--reps N] [--floor]  (CDEVEMU_BENCH_QUICK=1 = --quick)`;
   if (err) {
     console.error(`${err}\n${text}`);
     process.exit(2);
@@ -109,6 +117,15 @@ const UNPLUG_MS = 50;
 
 const repoDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const benchDir = join(repoDir, 'bench');
+
+/**
+ * The chart goes where --svg says; else beside the --json file (out.json:
+ * out.svg), so one run's figures and picture stay together; else to
+ * bench/out/ratios.svg (git-ignored), the last run's.
+ */
+function chartFile(o: Options): string {
+  return o.svg ?? (o.json ? o.json.replace(/(\.json)?$/, '.svg') : join(benchDir, 'out', 'ratios.svg'));
+}
 const cli = join(repoDir, 'dist', 'daemon', 'cli.js');
 /** The model module of workload 7, loaded into the daemon with --model. */
 const ringModel = join(repoDir, 'dist', 'bench', 'peer', 'ring-model.js');
@@ -739,6 +756,11 @@ async function main(): Promise<number> {
     await writeFile(opts.json, JSON.stringify(doc, null, 2) + '\n');
     console.log(`\nJSON written to ${opts.json}`);
   }
+  const chart = chartFile(opts);
+  const run = `${opts.quick ? 'quick' : 'full'} run, ${opts.reps} x ${RUN_MS / 1000} s, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${info.cores}x ${info.cpu}, load average ${info.loadAtStart} at start${cleaning ? '; INTERRUPTED: only the workloads that finished' : ''}`;
+  await mkdir(dirname(chart), { recursive: true });
+  await writeFile(chart, ratioChartSvg(results, run));
+  console.log(`${opts.json ? '' : '\n'}SVG chart of the ratios written to ${chart}`);
   return results.some((r) => r.error) ? 1 : 0;
 }
 

@@ -54,6 +54,8 @@ const testCommands = {
   'spi-pipe': 'spi-tools',
   // test/bench runs the bench, which builds its C peer with pkg-config's flags for libfuse3
   'pkg-config': 'pkg-config',
+  // test/scenario/report.test.ts opens `cdevemu run --report`'s HTML in a real headless browser
+  chromium: 'chromium',
 };
 // file -> Debian package: the headers `--preset tcmu` builds its netlink shim against (with gcc),
 // and the kernel's FUSE header test/fuse/abi.test.ts checks the codecs against (test/clients/fuse_abi.c)

@@ -62,10 +62,12 @@ export class Emulator {
     readonly mountpoint: string,
     readonly devices: DeviceManager,
     readonly faults: FaultEngine,
+    /** @internal The mount's node tree (src/fs), for the wiring in this repository. */
     readonly fs: DeviceFs,
+    /** @internal The FUSE session serving the mount (src/fuse). */
     readonly server: FuseServer,
     readonly log: Logger,
-    /** The claim on the mountpoint (MountpointLock), released by stop(). */
+    /** @internal The claim on the mountpoint (MountpointLock), released by stop(). */
     readonly claim: MountpointLock,
   ) {}
 

@@ -21,6 +21,7 @@ export const unitTests = [
   'test/config/**/*.test.ts',
   'test/scenario/schema.test.ts',
   'test/scenario/compare.test.ts',
+  'test/scenario/html-report.test.ts',
   'test/control/**/*.test.ts',
   'test/docs/**/*.test.ts',
   'test/netlink/**/*.test.ts',
@@ -30,6 +31,7 @@ export const unitTests = [
   'test/cli/**/*.test.ts',
   'test/suites.test.ts',
   'test/errno.test.ts',
+  'test/bench/chart.test.ts',
 ];
 
 /**
@@ -60,13 +62,13 @@ export const integrationSuites = {
   'test/models/spidev.test.ts': { what: 'python3-spidev and spi-tools on the spidev model, through `cdevemu run --bind`', needs: ['root'] },
   'test/faults': { what: 'fault rules applied to real clients on a real mount', needs: ['mount'] },
   'test/daemon': { what: 'a real `cdevemu daemon` driven through the CLI, curl and the socket', needs: ['mount'] },
+  'test/scenario/report.test.ts': { what: '`cdevemu run --report` on a private emulator, the page opened in headless chromium', needs: ['mount'] },
   'test/scenario/run.test.ts': { what: '`cdevemu run` (a private emulator; --bind also needs unshare --mount)', needs: ['root'] },
   'test/scenario/run-user.test.ts': { what: "`cdevemu run` as an ordinary user, started from root through setpriv, with /dev/fuse given in a mount namespace of the test's", needs: ['root'] },
   'test/api.test.ts': { what: 'startEmulator() mounts', needs: ['mount'] },
   'test/mmap': { what: 'mmap of device regions through FUSE passthrough (FUSE_DEV_IOC_BACKING_OPEN needs CAP_SYS_ADMIN)', needs: ['root'] },
   'test/tcmu': { what: 'the real tcmu-runner in a private mount namespace (unshare --mount), on a real mount', needs: ['root'] },
-  'test/bench': { what: 'the bench end to end: a C libfuse3 server and the daemon mount, and every way a run ends unmounts them', needs: ['root'] },
-
+  'test/bench/cleanup.test.ts': { what: 'the bench end to end: a C libfuse3 server and the daemon mount, and every way a run ends unmounts them; its chart opened in headless chromium', needs: ['root'] },
 };
 
 const repo = join(fileURLToPath(import.meta.url), '..', '..');

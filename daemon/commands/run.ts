@@ -18,6 +18,7 @@ import {
   checkProgramSteps,
   checkScenario,
   eventCatalog,
+  htmlReport,
   junitXml,
   loadScenario,
   LocalTarget,
@@ -42,6 +43,7 @@ interface RunOpts {
   socket?: string;
   preset?: string;
   junit?: string;
+  report?: string;
   bind: string[];
   model: string[];
   logLevel: string;
@@ -80,6 +82,7 @@ export function registerRunCommand(program: Command): void {
     .argument('[command...]', 'program under test and its arguments, after --; {mount} is replaced by the mount path, {tmp} by a scratch directory removed after the run')
     .option('--socket <path>', 'use the daemon on this control socket instead of a private emulator')
     .option('--junit <file>', 'write a JUnit XML report')
+    .option('--report <file>', 'write an HTML report of the run (a self-contained page: timeline, steps, events, program output)')
     .option('--bind <host=mount>', 'bind a mount path over a host path in the program\'s private mount namespace (repeatable)', collect, [])
     .option('--model <file>', 'load a user model module (repeatable; private emulator only)', collect, [])
     .option('--preset <name>', `prepare the program's namespace for a known consumer (${PRESETS.join(', ')}; private emulator only)`)
@@ -194,12 +197,12 @@ async function runScenarioFile(file: string, command: string[], o: RunOpts): Pro
       ...(setup ? { setup, presetName } : {}),
     });
     const failed = result.steps.find((s) => s.status === 'failed');
-    out(
-      failed
-        ? `FAIL ${scenario.name}: ${failed.title}${failed.line !== null ? ` (${file}:${failed.line})` : ''}`
-        : `PASS ${scenario.name}: ${result.steps.length} step(s) in ${(result.durationMs / 1000).toFixed(2)}s`,
-    );
+    const verdict = failed
+      ? `FAIL ${scenario.name}: ${failed.title}${failed.line !== null ? ` (${file}:${failed.line})` : ''}`
+      : `PASS ${scenario.name}: ${result.steps.length} step(s) in ${(result.durationMs / 1000).toFixed(2)}s`;
+    out(verdict);
     if (o.junit) await writeFile(o.junit, junitXml([result]));
+    if (o.report) await writeFile(o.report, htmlReport({ scenario, result, verdict, mountpoint: target.mountpoint, version: VERSION }));
     return result.passed ? Exit.ok : Exit.failed;
   } catch (err) {
     if (err instanceof ScenarioSetupError) throw new CliError(Exit.usage, err.message);

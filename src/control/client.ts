@@ -93,6 +93,15 @@ export interface EventsOptions {
   onOpen?: () => void;
 }
 
+/**
+ * The control API of a running daemon on its Unix socket: one method per
+ * route (docs/control-api.md), the event stream as an async iterator
+ * ({@link ControlClient.events}). A request the daemon refuses throws an
+ * {@link ApiError} with its status and code; a daemon that is not there
+ * (or a socket this user may not open) throws a
+ * {@link DaemonUnreachableError}. {@link resolveSocketPath} finds the socket
+ * as the CLI does.
+ */
 export class ControlClient {
   constructor(readonly socketPath: string) {}
 

@@ -1,7 +1,7 @@
 /** Public API of the device lifecycle core. */
 export { DeviceManager, type AnyDeviceModel, type DeviceManagerOptions, type PlugRequest } from './devices.js';
 export { checkNamePattern } from './names.js';
-export { CoreEvent, EventLog, type CoreEventType, type DeviceEvent } from './events.js';
+export { CoreEvent, EventLog, type CoreEventType, type DeviceEvent, type EventFieldsDeclaration, type EventFieldType } from './events.js';
 export {
   DeviceError,
   type DeviceErrorKind,

@@ -111,9 +111,10 @@ export class FaultEngine implements OpInterceptor {
   private nextId = 1;
   private devices: DeviceControl | null = null;
 
+  /** @internal Made by Emulator.start(), which wires it to the devices. */
   constructor(private readonly log: FaultLogger) {}
 
-  /** The manager the unplug and replug actions act on (it is created after the engine). */
+  /** @internal The manager the unplug and replug actions act on (it is created after the engine). */
   attach(devices: DeviceControl): void {
     this.devices = devices;
   }

@@ -17,6 +17,7 @@ import { openedUnder, stopProgram, type ProgramInstance } from './restart.js';
 import { BIND_FORM, parseBind, type Scenario, type Step, type TimelineStep } from './schema.js';
 import type { ScenarioTarget, TargetDevice } from './target.js';
 import { eventExpectationFails, matches, resultExpectationFails, shortfall } from './values.js';
+import { RunTrace, type RunTraceData } from './trace.js';
 import { CountWindow } from './window.js';
 
 export interface StepResult {
@@ -36,6 +37,8 @@ export interface ScenarioResult {
   steps: StepResult[];
   program: ProgramExit | null;
   durationMs: number;
+  /** The programs, their output and the events, for a report (trace.ts). */
+  trace: RunTraceData;
 }
 
 export interface RunOptions {
@@ -84,6 +87,7 @@ class Run {
   private readonly events: DeviceEvent[] = [];
   private readonly ledger = new Ledger();
   private readonly t0 = performance.now();
+  private readonly trace = new RunTrace(() => this.elapsed);
   /** The current instance of the program under test (restart.ts); null before the first starts, or if there is none. */
   private program: Program | null = null;
   private readonly instances: ProgramInstance[] = [];
@@ -118,6 +122,7 @@ class Run {
       (e) => {
         this.events.push(e);
         this.ledger.record(e);
+        this.trace.event(e);
       },
       (reason) => (this.ledger.lost = reason),
     );
@@ -144,7 +149,7 @@ class Run {
       const passed = steps.every((r) => r.status !== 'failed');
       if (this.program && !this.program.exit) this.o.out(`${this.stamp()} program still running at the end; stopping it`);
       const program = this.program ? await this.program.stop() : null;
-      return { name: this.s.name, file: this.s.file, passed, steps, program, durationMs: this.elapsed };
+      return { name: this.s.name, file: this.s.file, passed, steps, program, durationMs: this.elapsed, trace: this.trace.result };
     } finally {
       await this.program?.stop();
       await this.logs?.stop();
@@ -206,24 +211,27 @@ class Run {
     const full = wrapped ? namespaceCommand(cmd, ns) : cmd;
     const indent = ' '.repeat(11);
     if (setup?.logFiles.length && !this.logs) {
-      this.logs = new LogFollower(setup.logFiles, (_file, line) => this.o.out(`${indent}~ ${line}`));
+      this.logs = new LogFollower(setup.logFiles, (_file, line) => (this.trace.line('log', line), this.o.out(`${indent}~ ${line}`)));
       this.logs.start();
     }
     const startedAt = Date.now();
+    const n = this.instances.length + 1;
     this.program = new Program(full, {
       env: { ...process.env, ...setup?.env, ...this.o.env, ...this.expand(spec?.env), ...this.expand(again?.env), CDEVEMU_MOUNT: mount, CDEVEMU_TMP: this.o.tmpDir },
       ...(cwd ? { cwd } : {}),
-      onLine: (stream, line) => this.o.out(`${indent}${stream === 'err' ? '!' : '|'} ${line}`),
+      onLine: (stream, line) => (this.trace.line(stream, line, n), this.o.out(`${indent}${stream === 'err' ? '!' : '|'} ${line}`)),
       readyPipe: wrapped,
     });
     if (this.program.pid !== undefined) setup?.started?.(this.program.pid);
-    const instance: ProgramInstance = { n: this.instances.length + 1, program: this.program, startedAt, endedAt: null };
+    const instance: ProgramInstance = { n, program: this.program, startedAt, endedAt: null };
     this.instances.push(instance);
+    this.trace.started(n, cmd, this.program.pid);
     const binding = (binds.length ? ` with ${binds.length} bind(s)` : '') + (ns.asUser ? ` as uid ${ns.asUser.uid} gid ${ns.asUser.gid}` : '');
     const which = instance.n > 1 ? `, instance ${instance.n}` : '';
     this.o.out(`${this.stamp()} started ${cmd.join(' ')} (pid ${this.program.pid ?? '?'}${which})${binding}${this.o.presetName ? `, preset ${this.o.presetName}` : ''}`);
     void this.program.exited.then((e) => {
       instance.endedAt = Date.now();
+      this.trace.exited(n, e);
       this.o.out(`${this.stamp()} program ${describeExit(e)}`);
     });
   }

@@ -6,13 +6,17 @@
  * end, SIGINT, a server that dies) leaves nothing behind: no mount, no
  * process, no work directory, and no lock file for cdevemu's mountpoint
  * (src/fuse/mountpoint-lock.ts; a daemon that is SIGKILLed leaves it).
+ * The good end also writes the chart of its ratios beside its JSON.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Interactive, run } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
+import { dumpDom } from '../helpers/browser.js';
+import { byClass, parseHtml, parseXml } from '../helpers/markup.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BENCH = [join(repo, 'dist', 'bench', 'run.js'), '--quick', '--only', '4', '--reps', '1'];
@@ -22,6 +26,8 @@ const RUN_MS = 120_000;
 const LOCK_DIR = '/run/cdevemu';
 
 const workDirs = new Set<string>();
+/** Where the good end writes its JSON, and so its chart. */
+const outDir = mkdtempSync(join(tmpdir(), 'cdevemu-bench-out-'));
 
 /** The bench's work directory, from its "servers: C pid N on DIR/c, ..." line. */
 function workDirOf(serversLine: string): string {
@@ -81,6 +87,7 @@ const NOTHING = { mounts: [], processes: [], dir: false, locks: [] };
 
 // A failing test must not leave what it found: the same clean-up the bench should have done.
 afterAll(async () => {
+  rmSync(outDir, { recursive: true, force: true });
   for (const dir of workDirs) {
     for (const pid of processesNaming(dir)) {
       try {
@@ -97,7 +104,8 @@ afterAll(async () => {
 
 /** Starts the bench; resolves with it and its "servers:" line once its servers are up. */
 async function startBench(): Promise<{ bench: Interactive; servers: string }> {
-  const bench = new Interactive(process.execPath, BENCH);
+  // Its chart (if it gets that far) goes to the test's directory, not the checkout's bench/out.
+  const bench = new Interactive(process.execPath, [...BENCH, '--svg', join(outDir, 'other.svg')]);
   let line: string;
   do line = await bench.line(RUN_MS);
   while (!line.startsWith('servers:'));
@@ -106,8 +114,9 @@ async function startBench(): Promise<{ bench: Interactive; servers: string }> {
 }
 
 describe('npm run bench', () => {
-  it('gives each of its three servers a column, names the better C server, and leaves nothing at a good end', { timeout: RUN_MS + 10_000 }, async () => {
-    const r = await run(process.execPath, BENCH, { timeoutMs: RUN_MS });
+  it('gives each of its three servers a column, names the better C server, charts the ratios, and leaves nothing at a good end', { timeout: RUN_MS + 10_000 }, async () => {
+    const json = join(outDir, 'run.json');
+    const r = await run(process.execPath, [...BENCH, '--json', json], { timeoutMs: RUN_MS });
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.split('\n');
     const servers = lines.find((l) => l.startsWith('servers:')) ?? '';
@@ -128,6 +137,23 @@ describe('npm run bench', () => {
       expect(ratio, metric).toMatch(/^\d+\.\d+$/);
       expect(['1 thread', 'mt'], metric).toContain(vs);
     }
+
+    // The chart, beside the JSON: a bar for each ratio of the table, with its value.
+    const svgFile = join(outDir, 'run.svg');
+    expect(r.stdout).toContain(`SVG chart of the ratios written to ${svgFile}`);
+    const svg = await parseXml(readFileSync(svgFile, 'utf8'));
+    const bars = byClass(svg, 'bar');
+    // The table's rows with a ratio ("2.14", or "2.14 (1.90-2.30)"), up to its closing rule; remarks have none.
+    const end = lines.indexOf(lines[at + 1]!, at + 2);
+    const rows = lines.slice(at + 2, end).map(cells).filter((c) => /^\d+\.\d+( \([\d.]+-[\d.]+\))?$/.test(c[6]!));
+    expect(rows.length).toBeGreaterThanOrEqual(5);
+    expect(bars.map((b) => b.attrs['data-metric'])).toEqual(rows.map((c) => c[1]));
+    expect(bars.map((b) => Number(b.attrs['data-ratio']).toFixed(Number(b.attrs['data-ratio']) >= 10 ? 1 : 2))).toEqual(rows.map((c) => c[6]!.split(' ')[0]));
+    expect(new Set(bars.map((b) => b.attrs['data-workload']))).toEqual(new Set(['open+close', 'server memory']));
+    // A browser opens it as an image with those bars (and no parsererror, which it shows for XML it cannot read).
+    const dom = await dumpDom(svgFile);
+    expect(dom).not.toContain('parsererror');
+    expect(byClass(await parseHtml(dom), 'bar').map((b) => b.attrs['data-metric'])).toEqual(rows.map((c) => c[1]));
     expect(await leftovers(dir)).toEqual(NOTHING);
   });
 
