@@ -5,3 +5,4 @@ export { runScenario, ScenarioSetupError, type RunOptions, type ScenarioResult, 
 export { LocalTarget, type ScenarioTarget } from './target.js';
 export { RemoteTarget } from './remote.js';
 export { junitXml } from './junit.js';
+export { FLAGS_LABEL, scenarioFromFlags, type FlagScenario, type RunFlag } from './flags.js';
