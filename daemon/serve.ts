@@ -14,8 +14,8 @@ import { loadDaemonConfig, type DaemonConfigFile, type DeviceSpec, type LogLevel
 import { DEFAULT_DEVICES, DEFAULT_MOUNTPOINT, DEFAULT_SHUTDOWN_RELEASE_MS } from '../src/config/defaults.js';
 import { ControlServer, claimSocketPath } from '../src/control/server.js';
 import { resolveSocketPath } from '../src/control/socket-path.js';
-import { DeviceError, type DeviceManager } from '../src/core/index.js';
-import type { FaultEngine } from '../src/faults/index.js';
+import { DeviceError, type DeviceManager, type Instance } from '../src/core/index.js';
+import { describeFault, type FaultEngine, type FaultRule } from '../src/faults/index.js';
 import { Emulator } from '../src/emulator.js';
 import { FSTYPE, abortConnection, checkCanMount, findMount, unmountFuse } from '../src/fuse/mount.js';
 import { builtinModels } from '../src/models/index.js';
@@ -101,6 +101,20 @@ async function canListen(path: string): Promise<void> {
   await new Promise<void>((resolve) => probe.close(() => resolve()));
 }
 
+/**
+ * What the start plugged and added, in one line each, so that the start-up
+ * is a few lines before the hints (daemon/hint.ts); each device's own
+ * line is at debug. The message says it all; JSON logs carry the same
+ * under `startup`, which the pretty lines leave out (logger.ts).
+ */
+function startupSummary(log: Logger, devices: ReadonlyArray<Instance<unknown>>, faults: readonly FaultRule[]): void {
+  const plugged = devices.map((i) => ({ device: i.name, model: i.model, generation: i.generation, nodePath: i.nodePath }));
+  for (const p of plugged) log.debug(p, `plugged ${p.device} (model ${p.model}, generation ${p.generation}) at dev/${p.nodePath}`);
+  const named = plugged.map((p) => (p.device === p.model ? p.device : `${p.device} (${p.model})`));
+  log.info({ startup: { plugged } }, `plugged ${plugged.length} device(s): ${named.join(', ') || 'none'}`);
+  if (faults.length) log.info({ startup: { faults } }, `added ${faults.length} fault rule(s): ${faults.map((r) => `${r.id} ${describeFault(r)}`).join('; ')}`);
+}
+
 class Daemon {
   private emulator: Emulator | null = null;
   private control: ControlServer | null = null;
@@ -164,7 +178,7 @@ class Daemon {
       beforeMount: (devices, faults) => this.plugConfigured(devices, faults),
     });
     // Said once they are reachable: a start refused after some plugs says one line, the refusal.
-    for (const inst of this.emulator.devices.list()) log.info({ device: inst.name, model: inst.model, generation: inst.generation }, 'plugged');
+    startupSummary(log, this.emulator.devices.list(), this.emulator.faults.list());
     if (this.signals) return;
     this.control = await ControlServer.listen({
       socketPath: s.socket,

@@ -2,6 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { ControlClient } from '../../src/control/client.js';
 import { resolveSocketPath } from '../../src/control/socket-path.js';
+import { parseKeyValue } from '../../src/config/key-value.js';
 import { CliError, Exit } from '../exit.js';
 import { MAX_DURATION_MS, MAX_DURATION_TEXT } from '../../src/limits.js';
 
@@ -49,17 +50,9 @@ export function parseJsonArg(what: string, text: string): unknown {
 
 /** commander argParser for repeatable `--option k=v`; v is JSON when it parses, else a string. */
 export function collectOption(kv: string, prev: Record<string, unknown>): Record<string, unknown> {
-  const i = kv.indexOf('=');
-  if (i <= 0) throw new InvalidArgumentError(`expected KEY=VALUE, got ${JSON.stringify(kv)}`);
-  const key = kv.slice(0, i);
-  const raw = kv.slice(i + 1);
-  let value: unknown = raw;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    // a plain string
-  }
-  return { ...prev, [key]: value };
+  const pair = parseKeyValue(kv);
+  if (!pair) throw new InvalidArgumentError(`expected KEY=VALUE, got ${JSON.stringify(kv)}`);
+  return { ...prev, [pair[0]]: pair[1] };
 }
 
 /** The options object of `--option k=v ...` or `--options JSON` (not both); undefined if neither. */

@@ -1,30 +1,9 @@
 /** `cdevemu fault add | ls | rm`: fault rules on a running daemon (README.md, "Fault injection"). */
 import type { Command } from 'commander';
-import type { FaultRuleStatus } from '../../src/faults/index.js';
+import { describeFault, faultAction, faultMatch, faultTrigger, type FaultRuleStatus } from '../../src/faults/index.js';
 import { CliError, Exit } from '../exit.js';
 import { table } from '../format.js';
 import { clientFor, collectOption, parseJsonArg, withSocket, type SocketOpts } from './common.js';
-
-const TRIGGERS = ['nth', 'every', 'first', 'probability', 'afterMs'] as const;
-const ACTION_FIELDS = ['errno', 'delayMs', 'jitterMs', 'bytes', 'count'] as const;
-
-function triggerCell(r: FaultRuleStatus): string {
-  const parts = TRIGGERS.filter((k) => r[k] !== undefined).map((k) => `${k}=${r[k]}`);
-  if (r.probability !== undefined && r.seed !== undefined) parts.push(`seed=${r.seed}`);
-  return parts.join(' ') || 'always';
-}
-
-function actionCell(r: FaultRuleStatus): string {
-  return [r.action, ...ACTION_FIELDS.filter((k) => r[k] !== undefined).map((k) => `${k}=${r[k]}`)].join(' ');
-}
-
-function matchCell(r: FaultRuleStatus): string {
-  const parts = [r.device, r.op.length ? r.op.join(',') : 'any op'];
-  if (r.ioctl !== undefined) parts.push(`ioctl=0x${r.ioctl.toString(16)}`);
-  if (r.pid !== undefined) parts.push(`pid=${r.pid}`);
-  if (r.comm !== undefined) parts.push(`comm=${r.comm}`);
-  return parts.join(' ');
-}
 
 const EXAMPLE = 'cdevemu fault add device=uio0 op=read nth=3 action=fail errno=EIO';
 
@@ -70,7 +49,7 @@ export function registerFaultCommands(program: Command): void {
       if (Object.keys(rule).length === 0) throw new CliError(Exit.usage, `give the rule as KEY=VALUE fields or --json, e.g. ${EXAMPLE}`);
       // Unchecked user input: the daemon validates it and names a bad field.
       const added = await clientFor(o).call<FaultRuleStatus>('POST', '/faults', rule);
-      process.stdout.write(`added fault ${added.id}: ${matchCell(added)} ${triggerCell(added)} -> ${actionCell(added)}\n`);
+      process.stdout.write(`added fault ${added.id}: ${describeFault(added)}\n`);
     });
 
   withSocket(fault.command('ls'))
@@ -83,7 +62,7 @@ export function registerFaultCommands(program: Command): void {
         process.stdout.write(
           table(
             ['ID', 'MATCH', 'TRIGGER', 'ACTION', 'MATCHED', 'FIRED'],
-            rules.map((r) => [r.id, matchCell(r), triggerCell(r), actionCell(r), String(r.matched), String(r.fired)]),
+            rules.map((r) => [r.id, faultMatch(r), faultTrigger(r), faultAction(r), String(r.matched), String(r.fired)]),
           ),
         );
       }

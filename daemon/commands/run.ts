@@ -1,9 +1,11 @@
 /**
- * `cdevemu run SCENARIO [-- CMD ARGS...]`: runs a scenario against an
- * emulator of its own on a temporary mount (or, with --socket, against a
- * running daemon), prints each step as it passes, and exits 0 when every
- * expectation held, 1 on the first that did not, 2 for a bad scenario,
- * 3 when --socket names no daemon.
+ * `cdevemu run SCENARIO [-- CMD ARGS...]`, or `cdevemu run --device
+ * NAME=MODEL ... --expect ... -- CMD ARGS...` (the scenario given by flags,
+ * src/scenario/flags.ts): runs a scenario against an emulator of its own
+ * on a temporary mount (or, with --socket, against a running daemon),
+ * prints each step as it passes, and exits 0 when every expectation held,
+ * 1 on the first that did not, 2 for a bad scenario, 3 when --socket
+ * names no daemon.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,7 +27,11 @@ import {
   parseBind,
   RemoteTarget,
   runScenario,
+  scenarioFromFlags,
   ScenarioSetupError,
+  type EventCatalog,
+  type RunFlag,
+  type Scenario,
   type ScenarioTarget,
 } from '../../src/scenario/index.js';
 import { builtinModels } from '../../src/models/index.js';
@@ -48,37 +54,90 @@ interface RunOpts {
   model: string[];
   logLevel: string;
   asUser?: boolean;
+  /** The scenario given by flags: its name and bound (a file has its own). */
+  name?: string;
+  timeout?: string;
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 const USAGE = 'cdevemu run [options] <scenario> [-- command...]';
+const FLAGS_USAGE = 'cdevemu run [options] --device NAME=MODEL[:OPTIONS]... [--action|--unplug|--replug ...] --expect ... -- command...';
 
 /**
  * `run`'s parser, which sees the literal `--` (the program keeps
  * positional options for that): an operand after `--` is the program's,
  * so `cdevemu run -- cat /dev/null` forgot the scenario rather than naming
- * a scenario file `cat`.
+ * a scenario file `cat`, and the scenario flags' program must come after
+ * it. It also keeps the scenario flags in the order given, across flags:
+ * that order is the timeline's.
  */
 class RunCommand extends CliCommand {
+  /** Operands before `--`: a scenario file's path, or (wrongly) a program given without `--`. */
+  operandsBeforeDashes = 0;
+  readonly scenarioFlags: RunFlag[] = [];
+
   override parseOptions(args: string[]): ParseOptionsResult {
     const parsed = super.parseOptions(args);
     const dashes = args.indexOf('--');
     const afterDashes = dashes < 0 ? 0 : args.length - dashes - 1;
-    if (dashes >= 0 && parsed.operands.length === afterDashes) {
-      const example = afterDashes ? ` -- ${args.slice(dashes + 1).join(' ')}` : '';
-      throw new CliError(Exit.usage, `run: expected a scenario file first (usage: ${USAGE}), e.g. cdevemu run scenario.yaml${example}`);
-    }
+    this.operandsBeforeDashes = parsed.operands.length - afterDashes;
     return parsed;
   }
+
+  /** A commander argParser for `--NAME` that records it in order. */
+  scenarioFlag(name: RunFlag['name']): (value: string) => string {
+    return (value) => {
+      this.scenarioFlags.push({ name, value });
+      return value;
+    };
+  }
+}
+
+/** What a run runs: a scenario file, or the scenario its flags describe. */
+interface RunSource {
+  scenario: Scenario;
+  /** The program after `--`. */
+  command: string[];
+  /** Where step `index` (at `line`) comes from, for the verdict: `file:line`, or the flag. */
+  where(index: number, line: number | null): string | null;
+  /** A refusal of the scenario checks, said about what the user wrote. */
+  explain(err: unknown): unknown;
+}
+
+/**
+ * The scenario file (the first operand), or, when any scenario flag is
+ * given, the scenario they describe: then there is no file, and the
+ * program comes after `--`. Refusals are usage errors (exit 2).
+ */
+async function loadSource(file: string | undefined, rest: string[], cmd: RunCommand, o: RunOpts): Promise<RunSource> {
+  const operands = file === undefined ? rest : [file, ...rest];
+  const flags = cmd.scenarioFlags;
+  if (flags.length === 0) {
+    const byFlags = ['name', 'timeout'].filter((k) => o[k as 'name' | 'timeout'] !== undefined);
+    if (byFlags.length) throw new CliError(Exit.usage, `run: --${byFlags[0]} goes with a scenario given by flags (usage: ${FLAGS_USAGE}); a scenario file has its own ${byFlags[0]}:`);
+    if (cmd.operandsBeforeDashes === 0) {
+      const example = operands.length ? ` -- ${operands.join(' ')}` : '';
+      throw new CliError(Exit.usage, `run: expected a scenario file first (usage: ${USAGE}), e.g. cdevemu run scenario.yaml${example}; or give the scenario as flags (usage: ${FLAGS_USAGE})`);
+    }
+    const scenario = await loadScenario(file!);
+    return { scenario, command: rest, where: (_i, line) => (line === null ? null : `${file}:${line}`), explain: (err) => err };
+  }
+  if (cmd.operandsBeforeDashes > 0) {
+    throw new CliError(Exit.usage, `run: ${JSON.stringify(operands[0])}: with --${flags[0]!.name} the scenario is given by flags, not a file; the program goes after -- (usage: ${FLAGS_USAGE})`);
+  }
+  if (operands.length === 0) throw new CliError(Exit.usage, `run: the program under test goes after -- (usage: ${FLAGS_USAGE})`);
+  const built = scenarioFromFlags({ flags, name: o.name ?? operands.join(' '), ...(o.timeout === undefined ? {} : { timeout: o.timeout }), cwd: process.cwd() });
+  return { scenario: built.scenario, command: operands, where: (i) => built.flagOf(i) ?? null, explain: built.explain };
 }
 
 export function registerRunCommand(program: Command): void {
   const run = new RunCommand('run').copyInheritedSettings(program);
   program.addCommand(run);
   run
-    .description('run a scenario file against a program under test (the program after --, or the scenario\'s own)')
-    .argument('<scenario>', 'scenario file (YAML or JSON)')
+    .description('run a scenario against a program under test: from a file (the program after --, or the scenario\'s own), or given by flags (the program after --)')
+    .usage(`[options] <scenario> [-- command...]\n       ${FLAGS_USAGE}`)
+    .argument('[scenario]', 'scenario file (YAML or JSON); none when the scenario is given by flags')
     .argument('[command...]', 'program under test and its arguments, after --; {mount} is replaced by the mount path, {tmp} by a scratch directory removed after the run')
     .option('--socket <path>', 'use the daemon on this control socket instead of a private emulator')
     .option('--junit <file>', 'write a JUnit XML report')
@@ -88,9 +147,18 @@ export function registerRunCommand(program: Command): void {
     .option('--preset <name>', `prepare the program's namespace for a known consumer (${PRESETS.join(', ')}; private emulator only)`)
     .option('--log-level <level>', 'emulator log level (private emulator only)', 'warn')
     .option('--as-user', 'run the program with the ids of the user who runs cdevemu, without capabilities (as an ordinary user, rather than as root of the run\'s user namespace)')
-    .action(async (file: string, command: string[], o: RunOpts) => {
+    .option('--device <name=model[:options]>', 'a scenario given by flags: plug this device first; OPTIONS k=v,k=v or a JSON object (repeatable)', run.scenarioFlag('device'))
+    .option('--fault <rule>', 'a fault rule added before the program starts, k=v,k=v or JSON (repeatable)', run.scenarioFlag('fault'))
+    .option('--action <name:action[=arg][@when]>', 'run a model action; WHEN: opened, read, written or released (by the program, on NAME; :COUNT and :TIMEOUT may follow), or a duration (repeatable, in order)', run.scenarioFlag('action'))
+    .option('--unplug <name[:surprise][@when]>', 'unplug the device, WHEN as for --action (repeatable, in order)', run.scenarioFlag('unplug'))
+    .option('--replug <name[@when]>', 'replug the device, WHEN as for --action (repeatable, in order)', run.scenarioFlag('replug'))
+    .option('--expect <expectation>', 'checked after the steps, in order: released:NAME[:WITHIN], lateReleases:NAME:COUNT[:WITHIN], exit:CODE[:WITHIN], running, noStuck (repeatable)', run.scenarioFlag('expect'))
+    .option('--name <text>', 'the name of a scenario given by flags (default: the program\'s command line)')
+    .option('--timeout <duration>', 'the bound on a run given by flags (default 120s)')
+    .action(async (file: string | undefined, command: string[], o: RunOpts) => {
       checkOptions(o);
-      process.exitCode = process.getuid?.() === 0 ? await runScenarioFile(file, command, o) : await runAsUser(file, o);
+      const source = await loadSource(file, command, run, o);
+      process.exitCode = process.getuid?.() === 0 ? await runSource(source, o) : await runAsUser(source.scenario, o);
     });
 }
 
@@ -99,8 +167,7 @@ export function registerRunCommand(program: Command): void {
  * (../run-userns.ts), once its scenario is known to be good: the tcmu
  * preset's netlink family needs a network namespace there too.
  */
-async function runAsUser(file: string, o: RunOpts): Promise<number> {
-  const scenario = await loadScenario(file);
+async function runAsUser(scenario: Scenario, o: RunOpts): Promise<number> {
   return runInUserNamespace({ needsFuse: !isRemote(o), privateNetwork: (o.preset ?? scenario.preset) === 'tcmu' });
 }
 
@@ -116,11 +183,11 @@ function checkOptions(o: RunOpts): void {
   }
 }
 
-async function runScenarioFile(file: string, command: string[], o: RunOpts): Promise<number> {
+async function runSource(source: RunSource, o: RunOpts): Promise<number> {
   // Set when this is an ordinary user's run, started again in its namespace: null for root.
   const userns = takeRunNamespace();
-  // A bad file is reported before anything is mounted (ConfigError: exit 2).
-  const scenario = await loadScenario(file);
+  // A bad file or flag was reported before anything is mounted (ConfigError: exit 2).
+  const { scenario, command } = source;
   checkProgramSteps(scenario, command.length > 0);
   const presetName = o.preset ?? scenario.preset;
   const remote = isRemote(o);
@@ -141,12 +208,19 @@ async function runScenarioFile(file: string, command: string[], o: RunOpts): Pro
     const log = await createLogger(o.logLevel as LogLevel);
     // Every name and event filter the scenario uses is checked against what the target will
     // have (src/scenario/check.ts) before anything is plugged or mounted: exit 2.
+    const check = (present: string[], events: EventCatalog): void => {
+      try {
+        checkScenario(scenario, present, events);
+      } catch (err) {
+        throw source.explain(err);
+      }
+    };
     if (remote) {
       target = await RemoteTarget.connect(new ControlClient(resolveSocketPath(o.socket)));
-      checkScenario(scenario, (await target.devices()).map((d) => d.name), eventCatalog(null));
+      check((await target.devices()).map((d) => d.name), eventCatalog(null));
     } else {
       const models = await loadUserModels(o.model, log, builtinModels.map((m) => m.name));
-      checkScenario(scenario, [], eventCatalog([...builtinModels, ...models]));
+      check([], eventCatalog([...builtinModels, ...models]));
       emu = await startEmulator({ mountpoint: join(scratch, 'mnt'), logger: log, models });
       target = new LocalTarget(emu);
       // The private emulator answers the control API too, so the CLI (and
@@ -182,7 +256,7 @@ async function runScenarioFile(file: string, command: string[], o: RunOpts): Pro
     const out = (line: string): void => {
       if (reading) process.stdout.write(line + '\n');
     };
-    out(`scenario ${scenario.name} (${file}) on ${target.mountpoint}${env.CDEVEMU_SOCKET ? `, control socket ${env.CDEVEMU_SOCKET}` : ''}`);
+    out(`scenario ${scenario.name} (${scenario.file}) on ${target.mountpoint}${env.CDEVEMU_SOCKET ? `, control socket ${env.CDEVEMU_SOCKET}` : ''}`);
     const result = await runScenario(scenario, {
       target,
       ...(command.length ? { command } : {}),
@@ -196,9 +270,11 @@ async function runScenarioFile(file: string, command: string[], o: RunOpts): Pro
       env,
       ...(setup ? { setup, presetName } : {}),
     });
-    const failed = result.steps.find((s) => s.status === 'failed');
+    const failedAt = result.steps.findIndex((s) => s.status === 'failed');
+    const failed = result.steps[failedAt];
+    const where = failed && source.where(failedAt, failed.line);
     const verdict = failed
-      ? `FAIL ${scenario.name}: ${failed.title}${failed.line !== null ? ` (${file}:${failed.line})` : ''}`
+      ? `FAIL ${scenario.name}: ${failed.title}${where ? ` (${where})` : ''}`
       : `PASS ${scenario.name}: ${result.steps.length} step(s) in ${(result.durationMs / 1000).toFixed(2)}s`;
     out(verdict);
     if (o.junit) await writeFile(o.junit, junitXml([result]));

@@ -29,6 +29,7 @@ import {
 } from './protocol.js';
 import { FaultRuleError, type FaultEngine, type FaultRuleStatus } from '../faults/index.js';
 import { METRICS_CONTENT_TYPE, metricsText } from './metrics.js';
+import { ActionLog } from './action-log.js';
 import { EventStreams, type StreamStats } from './event-stream.js';
 import { HttpError } from './http-error.js';
 
@@ -119,6 +120,8 @@ function probeSocket(path: string): Promise<'live' | 'stale' | 'absent'> {
 export class ControlServer {
   private readonly startedAt = Date.now();
   private readonly streams: EventStreams;
+  /** One log line for each thing done through the API (action-log.ts). */
+  private readonly said: ActionLog;
   private readonly routes: Route[];
   private closing: Promise<void> | null = null;
   private refusing = false;
@@ -130,6 +133,7 @@ export class ControlServer {
     const d = this.o.devices;
     const f = this.o.faults;
     this.streams = new EventStreams(d.events, this.o.logger);
+    this.said = new ActionLog(this.o.logger, d);
     const fault = (id: string): FaultRuleStatus => {
       const rule = f.get(id);
       if (!rule) throw new HttpError(404, 'not_found', `no fault rule ${JSON.stringify(id)}`);
@@ -145,6 +149,7 @@ export class ControlServer {
           POST: async ({ req }) => {
             const plug = readPlugBody(await readJson(req));
             const inst = await d.plug(plug);
+            this.said.plugged(inst);
             return { status: 201, body: await this.view(inst) };
           },
         },
@@ -166,6 +171,7 @@ export class ControlServer {
               ...(mode === undefined ? {} : { mode }),
               ...(noticeTimeoutMs === undefined ? {} : { noticeTimeoutMs }),
             });
+            this.said.unplugged(report, mode ?? 'orderly');
             return { body: report };
           },
         },
@@ -175,7 +181,11 @@ export class ControlServer {
         methods: {
           POST: async ({ req, params }) => {
             const m = bodyFields(await readJson(req), ['options']);
+            // The generation the replug unplugs first, if it is still plugged (DeviceManager.replug).
+            const before = d.get(params.name!);
+            const unplugs = before?.lifecycle === 'live' || before?.lifecycle === 'unplugging' ? before.generation : null;
             const inst = await d.replug(params.name!, m?.get('options').value);
+            this.said.replugged(params.name!, unplugs, inst);
             return { body: await this.view(inst) };
           },
         },
@@ -186,6 +196,7 @@ export class ControlServer {
           POST: async ({ req, params }) => {
             const m = bodyFields(await readJson(req), ['arg']);
             const result = await d.action(params.name!, params.action!, m?.get('arg').value);
+            this.said.action(params.name!, params.action!);
             const body: ActionResult = { result: result ?? null };
             return { body };
           },
@@ -196,11 +207,16 @@ export class ControlServer {
         pattern: ['v1', 'faults'],
         methods: {
           GET: async () => ({ body: f.list() }),
-          POST: async ({ req }) => ({ status: 201, body: f.add(await readJson(req)) }),
+          POST: async ({ req }) => {
+            const rule = f.add(await readJson(req));
+            this.said.faultAdded(rule);
+            return { status: 201, body: rule };
+          },
           DELETE: async () => {
-            const removed = f.list().map((r) => r.id);
+            const rules = f.list();
             f.clear();
-            return { body: { removed } };
+            for (const r of rules) this.said.faultRemoved(r);
+            return { body: { removed: rules.map((r) => r.id) } };
           },
         },
       },
@@ -209,8 +225,9 @@ export class ControlServer {
         methods: {
           GET: async ({ params }) => ({ body: fault(params.id!) }),
           DELETE: async ({ params }) => {
-            fault(params.id!);
+            const rule = fault(params.id!);
             f.remove(params.id!);
+            this.said.faultRemoved(rule);
             return { body: { removed: [params.id!] } };
           },
         },
@@ -246,7 +263,7 @@ export class ControlServer {
       }
     });
     await chmod(o.socketPath, 0o600);
-    o.logger.info({ socket: o.socketPath }, 'control API listening');
+    o.logger.debug({ socket: o.socketPath }, 'control API listening');
     return server;
   }
 
@@ -280,6 +297,7 @@ export class ControlServer {
   close(graceMs = 1000): Promise<void> {
     this.closing ??= (async () => {
       const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+      this.said.close();
       this.streams.endAll();
       this.http.closeIdleConnections();
       const timer = setTimeout(() => this.http.closeAllConnections(), graceMs);

@@ -6,3 +6,4 @@ export { LocalTarget, type ScenarioTarget } from './target.js';
 export { RemoteTarget } from './remote.js';
 export { junitXml } from './junit.js';
 export { htmlReport, type ReportInput } from './html-report.js';
+export { FLAGS_LABEL, scenarioFromFlags, type FlagScenario, type RunFlag } from './flags.js';

@@ -554,7 +554,8 @@ describe('bad scenarios exit 2 with one line naming the line', () => {
     const r = await cdevemu(['run', '--', 'cat', '/dev/null']);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(
-      'cdevemu: run: expected a scenario file first (usage: cdevemu run [options] <scenario> [-- command...]), e.g. cdevemu run scenario.yaml -- cat /dev/null\n',
+      'cdevemu: run: expected a scenario file first (usage: cdevemu run [options] <scenario> [-- command...]), e.g. cdevemu run scenario.yaml -- cat /dev/null;' +
+        ' or give the scenario as flags (usage: cdevemu run [options] --device NAME=MODEL[:OPTIONS]... [--action|--unplug|--replug ...] --expect ... -- command...)\n',
     );
     expect(r.stdout).toBe('');
   });

@@ -1,0 +1,108 @@
+/**
+ * `cdevemu run` with the scenario given by flags (a one-liner, as
+ * umockdev-run is): the one-liner form of examples/scenarios/uio-unplug.yaml
+ * gives the file's verdict, exit code and JUnit report for the well-behaved
+ * consumer and for its leaky twin, on a real mount with the real consumer
+ * (python3), `--bind` included; a bad one-liner is refused before anything
+ * is mounted.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { UIO_UNPLUG_FLAGS } from '../fixtures/uio-unplug-flags.js';
+import { cdevemu, repoRoot } from '../helpers/cli.js';
+import { testRoot } from '../helpers/mount.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(testRoot(), 'oneliner-'));
+  // `cdevemu run` mounts under tmpdir(): here, so that the checks below see this file's mounts only.
+  process.env.TMPDIR = dir;
+});
+
+function runMounts(): string[] {
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('fuse.cdevemu') && l.includes(`${dir}/cdevemu-run-`));
+}
+
+const FILE = join(repoRoot, 'examples/scenarios/uio-unplug.yaml');
+const CONSUMER = 'examples/uio_consumer.py';
+
+/** A JUnit report's testcases as `NAME: passed|failed|skipped`, and the suite's counts. */
+function junitCases(path: string): { cases: string[]; suite: string } {
+  const xml = readFileSync(path, 'utf8');
+  const cases = [...xml.matchAll(/<testcase [^>]*name="([^"]*)"[^>]*?(\/>|>(<skipped\/>|<failure))/g)].map(
+    (m) => `${m[1]}: ${m[2] === '/>' ? 'passed' : m[3] === '<skipped/>' ? 'skipped' : 'failed'}`,
+  );
+  const suite = /<testsuite [^>]*(tests="\d+" failures="\d+" skipped="\d+")/.exec(xml)?.[1] ?? '';
+  return { cases, suite };
+}
+
+/** The file's run and the one-liner's, each with its JUnit report. */
+async function both(fileArgs: string[], flagArgs: string[], name: string) {
+  const fileXml = join(dir, `${name}-file.xml`);
+  const flagsXml = join(dir, `${name}-flags.xml`);
+  const file = await cdevemu(['run', '--junit', fileXml, FILE, ...fileArgs], { timeoutMs: 60_000 });
+  const flags = await cdevemu(['run', '--junit', flagsXml, ...UIO_UNPLUG_FLAGS, ...flagArgs], { timeoutMs: 60_000 });
+  return { file, flags, fileJunit: junitCases(fileXml), flagsJunit: junitCases(flagsXml) };
+}
+
+describe('the one-liner form of examples/scenarios/uio-unplug.yaml', () => {
+  it('passes with the well-behaved consumer, as the file does, and reports the same JUnit testcases', async () => {
+    // The one-liner's consumer finds the device where it hard-codes it: --bind, as with a file.
+    const r = await both([], ['--bind', '/dev/uio0=dev/uio0', '--', 'python3', CONSUMER, '/dev/uio0'], 'good');
+    expect(r.file.code, r.file.stdout + r.file.stderr).toBe(0);
+    expect(r.flags.code, r.flags.stdout + r.flags.stderr).toBe(0);
+    expect(r.flags.stdout).toMatch(/with 1 bind\(s\)/);
+    expect(r.flags.stdout).toMatch(/device gone: poll revents 0x1[89]; closing fd/);
+    expect(r.flags.stdout).toMatch(/^PASS python3 examples\/uio_consumer.py \/dev\/uio0: 10 step\(s\)/m);
+    expect(r.flagsJunit.suite).toBe('tests="10" failures="0" skipped="0"');
+    expect(r.flagsJunit.cases).toEqual(r.fileJunit.cases);
+    expect(r.flagsJunit.cases.every((c) => c.endsWith(': passed'))).toBe(true);
+    expect(runMounts()).toEqual([]);
+  });
+
+  it('fails with the leaky consumer where the file does, naming the flag, with the same JUnit failure', async () => {
+    const leaky = ['--', 'python3', CONSUMER, '--leaky', '{mount}/dev/uio0'];
+    const r = await both(leaky, leaky, 'leaky');
+    expect(r.file.code, r.file.stdout + r.file.stderr).toBe(1);
+    expect(r.flags.code, r.flags.stdout + r.flags.stderr).toBe(1);
+    expect(r.flags.stdout).toMatch(
+      /FAIL {2}expect uio0 released within 2000ms\n {11}uio0 was not released within 2000 ms:\n {13}pid \d+ \(python3\) holds fd \d+/,
+    );
+    expect(r.flags.stdout).toMatch(
+      /^FAIL python3 examples\/uio_consumer.py --leaky \{mount\}\/dev\/uio0: expect uio0 released within 2000ms \(--expect released:uio0:2s\)$/m,
+    );
+    expect(r.flagsJunit.suite).toBe('tests="10" failures="1" skipped="3"');
+    expect(r.flagsJunit.cases).toEqual(r.fileJunit.cases);
+    expect(r.flagsJunit.cases[6]).toBe('07 expect uio0 released within 2000ms: failed');
+    expect(runMounts()).toEqual([]);
+  });
+});
+
+describe('a bad one-liner', () => {
+  it.each([
+    [
+      'an expectation on a device it does not plug',
+      [...UIO_UNPLUG_FLAGS, '--expect', 'released:uio1', '--', 'true'],
+      'cdevemu: --expect released:uio1: unknown device "uio1" (known: uio0)\n',
+    ],
+    [
+      'a program before --',
+      ['--device', 'e0=echo', '--expect', 'exit:0', 'true'],
+      /^cdevemu: run: "true": with --device the scenario is given by flags, not a file; the program goes after -- \(usage: /,
+    ],
+    ['no program', ['--device', 'e0=echo', '--expect', 'exit:0'], /^cdevemu: run: the program under test goes after -- \(usage: /],
+    ['--timeout with a scenario file', ['--timeout', '5s', FILE], /^cdevemu: run: --timeout goes with a scenario given by flags/],
+  ])('%s: exit 2, one line, nothing mounted', async (_what, args, stderr) => {
+    const r = await cdevemu(['run', ...args]);
+    expect(r.code).toBe(2);
+    if (typeof stderr === 'string') expect(r.stderr).toBe(stderr);
+    else expect(r.stderr).toMatch(stderr);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stdout).toBe('');
+    expect(runMounts()).toEqual([]);
+  });
+});
