@@ -8,7 +8,8 @@
 #   clients on 127.0.0.1:PORT, control socket CONTROL-SOCKET (gpsdctl's
 #   GPSD_SOCKET);
 # - one `gpspipe -w` client, connected once, prints a line per report it
-#   gets: "client: TPV mode 3 lat LAT lon LON" (a 3D fix) and
+#   gets: "client: TPV mode 3 lat LAT lon LON" (a 3D fix with its position;
+#   a TPV made from a GSA alone says mode 3 and has none) and
 #   "client: DEVICE PATH activated WHEN" (0: gpsd dropped the device);
 # - once gpsd has answered the client's WATCH, the client asks cdevemu
 #   ($CDEVEMU_SOCKET) for the status of NAME, the emulated device behind
@@ -68,7 +69,7 @@ gpspipe -w "127.0.0.1:$port" | {
         echo "client: DEVICE $(field path "$report") activated $activated"
         if [ "$activated" = 0 ]; then gone=1; elif [ -n "$gone" ]; then back=1; fi ;;
       *'"class":"TPV"'*)
-        [ "$(field mode "$report")" = 3 ] || continue
+        [ "$(field mode "$report")" = 3 ] && [ -n "$(field lat "$report")" ] || continue
         echo "client: TPV mode 3 lat $(field lat "$report") lon $(field lon "$report")"
         if [ -n "$hotplug" ] && [ -n "$back" ]; then
           echo "client: a fix again after the device came back"
