@@ -11,12 +11,13 @@
 #   gets: "client: TPV mode 3 lat LAT lon LON" (a 3D fix with its position;
 #   a TPV made from a GSA alone says mode 3 and has none) and
 #   "client: DEVICE PATH activated WHEN" (0: gpsd dropped the device);
-# - once gpsd has answered the client's WATCH, the client asks cdevemu
-#   ($CDEVEMU_SOCKET) for the status of NAME, the emulated device behind
-#   DEVICE: the scenarios wait for that `action` event before they pull the
-#   device. From then on nobody sends gpsd anything, and only a control
-#   socket command (hotplug) wakes it: what a wake-up after the pull does
-#   is in docs/case-study-gpsd.md#what-wakes-gpsd;
+# - at its first fix, the client asks cdevemu ($CDEVEMU_SOCKET) for the
+#   status of NAME, the emulated device behind DEVICE: the scenarios wait
+#   for that `action` event before they pull the device. gpsd has then
+#   identified the device and answered the client's WATCH (it reports only
+#   to watchers); from then on nobody sends gpsd anything, and only a
+#   control socket command (hotplug) wakes it: what a wake-up after the
+#   pull does is in docs/case-study-gpsd.md#what-wakes-gpsd;
 # - with `hotplug`, udev-hotplug.sh tells gpsd when NAME goes and comes, as
 #   udev's gpsd rule does (it follows cdevemu's events before the status
 #   is asked), and the client exits 0 once it gets a fix again after being
@@ -56,14 +57,9 @@ field() {
 }
 # The shell's read takes one line at a time: each report is acted on as it comes.
 gpspipe -w "127.0.0.1:$port" | {
-  watching='' gone='' back=''
+  fixed='' gone='' back=''
   while IFS= read -r report; do
     case $report in
-      *'"class":"WATCH"'*)
-        [ -z "$watching" ] || continue
-        watching=1
-        curl -sSf --unix-socket "$CDEVEMU_SOCKET" -d '{}' "http://localhost/v1/devices/$name/actions/status" >/dev/null
-        echo "client: watching" ;;
       *'"class":"DEVICE'*)
         activated=$(field activated "$report")
         echo "client: DEVICE $(field path "$report") activated $activated"
@@ -71,6 +67,10 @@ gpspipe -w "127.0.0.1:$port" | {
       *'"class":"TPV"'*)
         [ "$(field mode "$report")" = 3 ] && [ -n "$(field lat "$report")" ] || continue
         echo "client: TPV mode 3 lat $(field lat "$report") lon $(field lon "$report")"
+        if [ -z "$fixed" ]; then
+          fixed=1
+          curl -sSf --unix-socket "$CDEVEMU_SOCKET" -d '{}' "http://localhost/v1/devices/$name/actions/status" >/dev/null
+        fi
         if [ -n "$hotplug" ] && [ -n "$back" ]; then
           echo "client: a fix again after the device came back"
           exit 0
