@@ -11,6 +11,7 @@ import { LogFollower } from './follow.js';
 import { MAX_DURATION_MS } from '../limits.js';
 import { heldFds } from './holders.js';
 import { everOpened, Ledger, openFiles, type GenerationRecord } from './ledger.js';
+import { freeTcpPort } from './free-port.js';
 import { describeExit, Program, type ProgramExit } from './program.js';
 import { within } from './race.js';
 import { openedUnder, stopProgram, type ProgramInstance } from './restart.js';
@@ -98,6 +99,8 @@ class Run {
   private logs: LogFollower | null = null;
   /** Unplug steps with `background: true` still running, and where they are: each settles to its failure, or null. */
   private readonly background: { ts: TimelineStep; failure: Promise<string | null> }[] = [];
+  /** `{port}`: a free TCP port on 127.0.0.1, chosen when the run starts. */
+  private port = 0;
   /** Rejects when the run is interrupted; raced against every step. */
   private readonly interrupted: Promise<never>;
 
@@ -131,6 +134,7 @@ class Run {
       const atStart = await this.o.target.devices();
       this.ledger.start(atStart);
       this.window = CountWindow.open(0, atStart);
+      this.port = await freeTcpPort();
       await this.setUp();
       this.startProgram();
       const deadline = this.s.timeoutMs;
@@ -162,11 +166,15 @@ class Run {
   }
 
   /**
-   * `{mount}` (the mount path) and `{tmp}` (the run's scratch directory,
-   * removed afterwards) in a string, or in every string inside options.
+   * `{mount}` (the mount path), `{tmp}` (the run's scratch directory,
+   * removed afterwards) and `{port}` (a TCP port free when the run started,
+   * the same one wherever it appears) in a string, or in every string
+   * inside options.
    */
   private expand<T>(v: T): T {
-    if (typeof v === 'string') return v.replaceAll('{mount}', this.o.target.mountpoint).replaceAll('{tmp}', this.o.tmpDir) as T;
+    if (typeof v === 'string') {
+      return v.replaceAll('{mount}', this.o.target.mountpoint).replaceAll('{tmp}', this.o.tmpDir).replaceAll('{port}', String(this.port)) as T;
+    }
     if (Array.isArray(v)) return v.map((e: unknown) => this.expand(e)) as T;
     if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, e]) => [k, this.expand(e)])) as T;
     return v;

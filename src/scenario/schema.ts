@@ -72,7 +72,7 @@ export interface TimelineStep {
 }
 
 export interface ProgramSpec {
-  /** argv; `{mount}` in any element is replaced by the mount path, `{tmp}` by the run's scratch directory. */
+  /** argv; `{mount}` in any element is replaced by the mount path, `{tmp}` by the run's scratch directory, `{port}` by a free TCP port. */
   command: string[];
   env: Record<string, string>;
   /** HOSTPATH=MOUNTPATH pairs, as --bind takes them. */

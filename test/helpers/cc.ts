@@ -21,17 +21,21 @@ async function changed(p: string): Promise<number> {
   }
 }
 
-/** Path of the compiled client `name` (test/clients/name.c), rebuilt once it or one of `headers` changed. */
-export async function cClient(name: string, headers: string[] = []): Promise<string> {
+/**
+ * Path of the compiled client `name` (test/clients/name.c), rebuilt once it
+ * or one of `headers` changed; with `shared`, a shared object to preload
+ * (name.so).
+ */
+export async function cClient(name: string, headers: string[] = [], o: { shared?: boolean } = {}): Promise<string> {
   const src = join(srcDir, `${name}.c`);
-  const bin = join(outDir, name);
+  const bin = join(outDir, o.shared ? `${name}.so` : name);
   const built = await changed(bin);
   const inputs = await Promise.all([src, ...headers].map(changed));
   if (built >= 0 && inputs.every((t) => built >= t)) return bin;
   await mkdir(outDir, { recursive: true });
   // Build to a temporary name: test files compile in parallel.
   const tmp = `${bin}.${process.pid}`;
-  const r = await run('gcc', ['-O2', '-Wall', '-Werror', '-o', tmp, src]);
+  const r = await run('gcc', ['-O2', '-Wall', '-Werror', ...(o.shared ? ['-shared', '-fPIC'] : []), '-o', tmp, src]);
   if (r.code !== 0) throw new Error(`gcc ${name}.c failed:\n${r.stderr}`);
   await run('mv', ['-f', tmp, bin]);
   return bin;

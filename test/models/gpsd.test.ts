@@ -1,16 +1,23 @@
 /**
  * The real gpsd (Debian's 3.22) and gpspipe on an emulated USB GPS, through
  * the gpsd example scenarios and `cdevemu run` (the built CLI): it gets a
- * fix; pulled out with nobody to tell it, it keeps the port open, tells
- * its client nothing and never opens the new port; told by a udev
- * stand-in (gpsdctl), it lets go, tells its client and follows the new
- * port. docs/case-study-gpsd.md explains each outcome.
+ * fix; pulled out with nobody to tell it (and nothing to wake it after
+ * its client's WATCH), it keeps the port open, tells its client nothing
+ * and never opens the new port; told by a udev stand-in (gpsdctl), it
+ * lets go, tells its client and follows the new port. Each run has its own
+ * port ({port}) and node path, so two suites at once do not meet.
+ * docs/case-study-gpsd.md explains each outcome.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freeTcpPort } from '../../src/scenario/free-port.js';
+import { cClient } from '../helpers/cc.js';
 import { cdevemu, repoRoot } from '../helpers/cli.js';
-import { Daemon } from '../daemon/harness.js';
+import { Interactive } from '../helpers/proc.js';
+import { until } from '../helpers/wait.js';
+import { Daemon, scratch, testRoot } from '../daemon/harness.js';
 
 const scenario = (name: string): string => join(repoRoot, 'examples', 'scenarios', `gpsd-${name}.yaml`);
 
@@ -44,13 +51,15 @@ function expectSilence(clientLines: string[]): void {
   expect(clientLines.filter((l) => l.startsWith('client: TPV')).length).toBeLessThanOrEqual(1);
 }
 
-describe('gpsd on the emulated GPS', () => {
+// A run waits up to 15 s for what must not happen; on a loaded machine gpsd's start takes its time too.
+describe('gpsd on the emulated GPS', { timeout: 150_000 }, () => {
   it('gets a fix: gpspipe sees a 3D TPV at the position the model reports', async () => {
     const r = await runScenario('fix');
     expect(r.code, r.out).toBe(0);
+    const mount = / on (\S+), control socket /.exec(r.out)?.[1];
     const tpv = /\| (\{"class":"TPV".*\})/.exec(r.out)?.[1];
     expect(tpv, r.out).toBeDefined();
-    expect(JSON.parse(tpv!)).toMatchObject({ device: '/dev/ttyUSB0', mode: 3, lat: 51.4779, lon: -0.0015 });
+    expect(JSON.parse(tpv!)).toMatchObject({ device: `${mount}/dev/ttyUSB0`, mode: 3, lat: 51.4779, lon: -0.0015 });
     expect(r.out).toMatch(/^PASS /m);
   });
 
@@ -58,7 +67,7 @@ describe('gpsd on the emulated GPS', () => {
     const r = await runScenario('unplug');
     expect(r.code, r.out).toBe(1);
     expect(r.out).toContain('FAIL  expect ttyUSB0 released within 5000ms');
-    expect(r.out).toMatch(/pid \d+ \(gpsd\) holds an open file description on generation 1/);
+    expect(r.out).toMatch(/pid \d+ \(gpsd\) holds fd \d+ \(\S+\/dev\/ttyUSB0 \(deleted\)\) on generation 1/);
     // In the 5 s after the unplug its client is told nothing (no DEVICE "activated":0), and the
     // reports stop (one may still be on its way from what gpsd read just before).
     expectSilence(clientLinesAfter(r.out, 'ok    unplug ttyUSB0'));
@@ -67,7 +76,10 @@ describe('gpsd on the emulated GPS', () => {
   describe('on a mount gpsd may reopen once it has dropped root (allow_other)', () => {
     let d: Daemon;
     beforeAll(async () => {
-      d = await Daemon.start({ args: ['--allow-other', '--config', join(repoRoot, 'examples', 'gpsd', 'empty.yaml')] });
+      // gpsd reopens the node as user gpsd: the directories above the mount let others through (not list).
+      const dir = await scratch('gpsd');
+      for (const through of [testRoot(), dir]) await chmod(through, 0o711);
+      d = await Daemon.start({ dir, args: ['--allow-other', '--config', join(repoRoot, 'examples', 'gpsd', 'empty.yaml')] });
       expect(readFileSync('/proc/mounts', 'utf8')).toMatch(new RegExp(`${d.mount} fuse\\.cdevemu \\S*allow_other`));
     });
     afterAll(() => d.stop());
@@ -82,9 +94,10 @@ describe('gpsd on the emulated GPS', () => {
       expect(r.out).toContain('ok    expect ttyUSB0 released within 5000ms');
       expect(r.out).toContain('ok    wait opened ttyUSB0 x2');
       // The client stays connected: told the device went, then that it came back, then fixes again.
-      const after = clientLinesAfter(r.out, 'ok    wait read ttyUSB0 x20');
-      const gone = after.indexOf('client: DEVICE /dev/gps/ttyUSB0 activated 0');
-      const back = after.findIndex((l, i) => i > gone && /^client: DEVICE \/dev\/gps\/ttyUSB0 activated 20\d\d-/.test(l));
+      const after = clientLinesAfter(r.out, 'ok    wait event {"type":"action"');
+      const node = `${d.mount}/dev/ttyUSB0`;
+      const gone = after.indexOf(`client: DEVICE ${node} activated 0`);
+      const back = after.findIndex((l, i) => i > gone && l.startsWith(`client: DEVICE ${node} activated 20`));
       expect(gone, after.join('\n')).toBeGreaterThanOrEqual(0);
       expect(back, after.join('\n')).toBeGreaterThan(gone);
       expect(after.slice(back + 1)).toEqual(['client: TPV mode 3 lat 48.117300000 lon 11.516666667', 'client: a fix again after the device came back']);
@@ -97,6 +110,53 @@ describe('gpsd on the emulated GPS', () => {
       expect(r.out).toContain('FAIL  wait opened ttyUSB0 x2');
       expect(r.out).toContain('an open of ttyUSB0 did not happen within 15000 ms');
       expectSilence(clientLinesAfter(r.out, 'ok    replug ttyUSB0'));
+    });
+
+    // What the replug scenario rules out: a client that wakes gpsd after the pull. gpsd then polls
+    // the port again only if time() is past the repoll time it noted at the 0-byte read, which it
+    // computes in float: the read's time rounded to a multiple of 128 s (time() pinned here, so the
+    // run's wall clock cannot decide). Past it, the next 0-byte read closes the port, and the client's
+    // WATCH opens the path again: the new port.
+    const MULTIPLE = 1_796_000_000; // 128 * 14_031_250, in 2026
+    it.each([
+      ['1 s past a multiple of 128 s: rounded down, gpsd closes the old port and opens the new one', MULTIPLE + 1, true],
+      ['1 s short of a multiple of 128 s: rounded up, gpsd keeps the old port and never opens the new one', MULTIPLE + 127, false],
+    ])('woken by a client after the pull, time() pinned %s', async (_what, pinned, reopens) => {
+      const [shim, port] = await Promise.all([cClient('pinned_time', [], { shared: true }), freeTcpPort()]);
+      const first = await d.client.plug({ model: 'tty', name: 'ttyUSB0', options: { source: 'nmea', baud: 9600 } });
+      const node = `${d.mount}/dev/ttyUSB0`;
+      // -D 6 logs the 0-byte read ("will be repolled") on stderr.
+      const env = { ...process.env, LD_PRELOAD: shim, PINNED_TIME: String(pinned) };
+      const gpsd = new Interactive('gpsd', ['-N', '-n', '-D', '6', '-S', String(port), '-F', join(d.dir, `gpsd-${port}.sock`), node], env);
+      try {
+        await until(async () => (await d.client.getDevice('ttyUSB0')).counters.reads >= 20, 30_000, 'gpsd reading the port');
+        // gpsd's 0-byte read may come before the replug answers.
+        const seen = gpsd.stderr.length;
+        await d.client.replug('ttyUSB0');
+        await until(() => gpsd.stderr.includes(`${node} will be repolled`, seen), 30_000, "gpsd's 0-byte read of the hung-up port");
+        const client = new Interactive('gpspipe', ['-w', `127.0.0.1:${port}`]);
+        try {
+          // gpsd answers the WATCH after it has polled its devices and run the command (awaken()).
+          while (!(await client.line(30_000)).includes('"class":"WATCH"'));
+          const held = async (generation: number): Promise<string[]> =>
+            (await d.client.getDevice('ttyUSB0', { generation })).holders.map((h) => h.comm);
+          if (reopens) {
+            expect(await held(first.generation + 1)).toEqual(['gpsd']);
+            // Closed without telling its clients: gpsd_deactivate(), not deactivate_device().
+            await until(async () => (await d.client.listDevices()).every((v) => v.generation !== first.generation), 30_000, 'the old port freed');
+            expect(gpsd.stderr.slice(seen)).toContain('reawakened after zero-length read');
+          } else {
+            expect(await held(first.generation + 1)).toEqual([]);
+            expect(await held(first.generation)).toEqual(['gpsd']);
+            expect(gpsd.stderr.slice(seen)).not.toContain('reawakened');
+          }
+        } finally {
+          client.kill();
+        }
+      } finally {
+        gpsd.kill('SIGTERM');
+        await gpsd.exited;
+      }
     });
   });
 });

@@ -516,6 +516,44 @@ timeline:
   });
 });
 
+describe('{port}: a free TCP port', () => {
+  it('is the same port in the command and the environment, and two runs at once each listen on their own', async () => {
+    const meeting = join(dir, 'port-meeting');
+    mkdirSync(meeting);
+    // Each program listens on its {port}, says so in the meeting directory,
+    // and holds the port until the other run's program listens too.
+    const f = await scenario(
+      'port.yaml',
+      `program:
+  command:
+    - python3
+    - -c
+    - |
+      import os, socket, sys, time
+      port, meeting = int(sys.argv[1]), sys.argv[2]
+      s = socket.socket(); s.bind(("127.0.0.1", port)); s.listen()
+      print("listening", port, os.environ["PORT"], flush=True)
+      open(os.path.join(meeting, str(port)), "w").close()
+      while len(os.listdir(meeting)) < 2: time.sleep(0.05)
+    - "{port}"
+    - ${meeting}
+  env: { PORT: "{port}" }
+timeline:
+  - expect: { exit: 0, within: 30s }
+`,
+    );
+    const runs = await Promise.all([cdevemu(['run', f], { timeoutMs: 60_000 }), cdevemu(['run', f], { timeoutMs: 60_000 })]);
+    const ports = runs.map((r) => {
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const [, command, env] = /\| listening (\d+) (\d+)$/m.exec(r.stdout) ?? [];
+      expect(env, r.stdout).toBe(command);
+      return Number(command);
+    });
+    expect(ports[0]).not.toBe(ports[1]);
+    expect(readdirSync(meeting).sort()).toEqual(ports.map(String).sort());
+  });
+});
+
 describe('bad scenarios exit 2 with one line naming the line', () => {
   const cases: Array<[string, string, RegExp]> = [
     ['bad YAML', 'timeline:\n  - sleep: 1s\n   - oops: [', /bad\.yaml:\d+: /],
