@@ -10,6 +10,9 @@
  * under it (SIGBUS, EIO, and the device freed once it is unmapped and closed).
  * Everything lives and dies with the namespaces.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { pageSize } from '../../src/sys/ffi.js';
 import { cliPath } from '../helpers/cli.js';
@@ -67,51 +70,60 @@ out["afterUnmap"] = uio0()
 print(json.dumps(out))`;
 
 it('as uid 65534 in a user namespace: python3 mmap of uio0 map0, shared both ways, then SIGBUS, EIO and the release at unplug', async () => {
-  // As root, in a private mount namespace: tmpfs over /tmp and /run (for
-  // the daemon's mountpoint lock) that uid 65534 owns, and a 0666
-  // /dev/fuse of our own bound over the host's. Then that user, in a user,
-  // mount and PID namespace of its own (--kill-child: if the test kills
-  // unshare, the namespace's init dies and takes the daemon with it).
-  const dir = '/tmp/unprivileged';
+  // As root, in a private mount namespace: a directory of the test's that
+  // uid 65534 owns (the daemon's mountpoint lock goes there too: TMPDIR),
+  // and a 0666 /dev/fuse of our own bound over the host's. Nothing is
+  // mounted over /tmp: the checkout the daemon runs from may be under it.
+  // Then that user, in a user, mount and PID namespace of its own
+  // (--kill-child: if the test kills unshare, the namespace's init dies and
+  // takes the daemon with it).
+  const dir = await mkdtemp(join(tmpdir(), 'cdevemu-unprivileged-'));
   const outer = `set -e
-mount -t tmpfs -o mode=0755,uid=65534,gid=65534 tmpfs /tmp
-mount -t tmpfs -o mode=0755,uid=65534,gid=65534 tmpfs /run
-mkdir "$DIR"
 chown 65534:65534 "$DIR"
-mknod "$DIR/fuse" c 10 229
-chmod 0666 "$DIR/fuse"
-mount --bind "$DIR/fuse" /dev/fuse
+mkdir "$DIR/dev"
+mount -t tmpfs -o mode=0755 tmpfs "$DIR/dev"
+mknod "$DIR/dev/fuse" c 10 229
+chmod 0666 "$DIR/dev/fuse"
+mount --bind "$DIR/dev/fuse" /dev/fuse
 printf '%s\\n' "$CLIENT" > "$DIR/client.py"
 printf 'devices:\\n  - { model: uio, name: uio0, options: { mapSize: %s } }\\n' "$SIZE" > "$DIR/config.yaml"
-exec setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urm --propagation private --pid --fork --kill-child sh -c "$INNER"`;
+exec setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urm --propagation private --pid --fork --kill-child env TMPDIR="$DIR" sh -c "$INNER"`;
+  // The daemon's death ends the wait for its node at once, and its log says why.
   const inner = `mkdir "$DIR/mnt"
 "$NODE" "$CLI" daemon --mount "$DIR/mnt" --socket "$DIR/control.sock" --config "$DIR/config.yaml" --log-level info 2>"$DIR/daemon.log" >/dev/null &
 daemon=$!
-i=0; while [ ! -e "$DIR/mnt/dev/uio0" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+while [ ! -e "$DIR/mnt/dev/uio0" ]; do
+  kill -0 $daemon 2>/dev/null || { echo "the daemon exited before uio0 appeared:" >&2; cat "$DIR/daemon.log" >&2; exit 1; }
+  sleep 0.1
+done
 python3 "$DIR/client.py" "$DIR/mnt/dev/uio0" "$DIR/control.sock"; rc=$?
 kill -TERM $daemon; wait $daemon
 grep -h 'mmap of device regions\\|BACKING_OPEN' "$DIR/daemon.log" >&2
 exit $rc`;
-  const r = await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', outer], {
-    timeoutMs: 90_000,
-    env: { ...process.env, NODE: process.execPath, CLI: cliPath, DIR: dir, CLIENT: client, SIZE: String(2 * PAGE), INNER: inner },
-  });
-  expect(r.code, r.stderr).toBe(0);
-  expect(JSON.parse(r.stdout.trim())).toEqual({
-    uid: 0, // the namespace's root, 65534 outside it
-    before: '00000000',
-    modelWrote: 'cafebabe',
-    modelSaw: '11223344',
-    irq: 1,
-    touchAfterUnplug: [-7, -7], // SIGBUS
-    readAfterUnplug: 5, // EIO
-    writeAfterUnplug: 5,
-    openAfterClose: [1], // the mapping holds the file
-    afterUnmap: [],
-  });
-  // One line says how regions are mapped, and why not through passthrough.
-  const logs = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
-  expect(logs.map((l) => l.msg)).toEqual([
-    'mmap of device regions through the page cache, kept in step at each read and write (FUSE passthrough needs CAP_SYS_ADMIN in the initial user namespace (FUSE_DEV_IOC_BACKING_OPEN))',
-  ]);
+  try {
+    const r = await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', outer], {
+      timeoutMs: 90_000,
+      env: { ...process.env, NODE: process.execPath, CLI: cliPath, DIR: dir, CLIENT: client, SIZE: String(2 * PAGE), INNER: inner },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toEqual({
+      uid: 0, // the namespace's root, 65534 outside it
+      before: '00000000',
+      modelWrote: 'cafebabe',
+      modelSaw: '11223344',
+      irq: 1,
+      touchAfterUnplug: [-7, -7], // SIGBUS
+      readAfterUnplug: 5, // EIO
+      writeAfterUnplug: 5,
+      openAfterClose: [1], // the mapping holds the file
+      afterUnmap: [],
+    });
+    // One line says how regions are mapped, and why not through passthrough.
+    const logs = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
+    expect(logs.map((l) => l.msg)).toEqual([
+      'mmap of device regions through the page cache, kept in step at each read and write (FUSE passthrough needs CAP_SYS_ADMIN in the initial user namespace (FUSE_DEV_IOC_BACKING_OPEN))',
+    ]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }, 120_000);
