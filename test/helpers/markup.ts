@@ -61,8 +61,10 @@ json.dump(done(p.root), sys.stdout)
 `;
 
 async function parse(script: string, text: string): Promise<Element> {
-  const r = await run('python3', ['-c', script], { input: text });
-  if (r.code !== 0) throw new Error(r.stderr.trim() || `python3 exited ${r.code}`);
+  // A bound, not an expectation: a page of thousands of rows takes python3
+  // seconds on a loaded 2-CPU machine, past run()'s default 15 s.
+  const r = await run('python3', ['-c', script], { input: text, timeoutMs: 80_000 });
+  if (r.code !== 0) throw new Error(r.stderr.trim() || `python3 exited ${r.code ?? `on ${r.signal ?? 'a signal'}`}`);
   return JSON.parse(r.stdout) as Element;
 }
 
