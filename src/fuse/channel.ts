@@ -62,6 +62,25 @@ export interface ChannelEvents {
   end(reason: EndReason): void;
 }
 
+/**
+ * What the channel's waits have done since start, for tests and the bench:
+ * where its CPU goes between requests.
+ */
+export interface ChannelStats {
+  /** Requests read and handed to the session. */
+  requests: number;
+  /** read(2) calls on the descriptor, those that found nothing included. */
+  reads: number;
+  /** Waits that began with a busy poll (at most busyPollMicros each). */
+  spins: number;
+  /** SIGIO callbacks taken while asleep in signal-driven mode. */
+  wakes: number;
+  /** Of those, the wakes that found no request (another descriptor's signal, or one already served). */
+  bareWakes: number;
+  /** Asleep now: in signal-driven mode, back in the event loop. */
+  asleep: boolean;
+}
+
 const NOTIFIER_IDLE_MS = 30_000;
 const BATCH = 16; // requests one event-loop turn serves at most
 /** Replies up to this size are copied into one buffer and written with write(2), which costs less than a writev of parts. */
@@ -110,6 +129,7 @@ export class FuseChannel {
   private busyMs = 0;
   private pollMs = 0;
   private events: ChannelEvents | null = null;
+  private readonly counts = { requests: 0, reads: 0, spins: 0, wakes: 0, bareWakes: 0 };
 
   private constructor(fd: number) {
     this.fd = fd;
@@ -178,11 +198,29 @@ export class FuseChannel {
     return this.notifier?.drained ?? true;
   }
 
-  /** SIGIO: a request may be queued, or the connection ended. */
+  /**
+   * SIGIO: a request may be queued, or the connection ended, or neither.
+   * The signal does not say which descriptor it is for (src/sys/sigio.ts
+   * calls every armed watch), and it is not a count: signals of one kind
+   * coalesce while pending (kernel/signal.c legacy_queue), and libuv folds
+   * those it has not delivered yet. Coalescing loses nothing because every
+   * reader it wakes drains its descriptor to EAGAIN before it sleeps again:
+   * this channel reads until read(2) finds nothing (next(), then wait()
+   * reads once more after arming), and netlink reads every queued datagram
+   * (src/netlink/socket.ts). A wake that finds no request (a netlink
+   * datagram under --preset tcmu, or a signal for a request already served)
+   * reads once and stays asleep: the mode is still on, so a request queued
+   * after this read raises a signal of its own. Only a wake that found a
+   * request goes on to the busy poll, where the next one is likely near.
+   */
   private readonly wake = (): void => {
-    this.sigio!.disarm();
-    this.batched = 0;
-    this.next();
+    this.counts.wakes++;
+    const n = this.read();
+    if (n > 0) {
+      this.sigio!.disarm();
+      this.batched = 0;
+      this.serveOne(n);
+    } else if (!this.ended) this.counts.bareWakes++;
   };
 
   /** A fresh event-loop turn: waits for the next request. */
@@ -198,6 +236,7 @@ export class FuseChannel {
    * unmounted, ECONNABORTED: aborted; fuse_dev_do_read) ends the session.
    */
   private read(): number {
+    this.counts.reads++;
     const n = readOrErrno(this.fd, this.buf, this.bufferSize);
     if (n > 0) return n;
     if (n !== -E.EAGAIN && n !== -E.EINTR && n !== -E.ENOENT) this.finish(n < 0 ? errnoName(-n) : 'ENODEV');
@@ -215,6 +254,7 @@ export class FuseChannel {
     if (this.ended) return;
     this.events!.waiting();
     if (this.busyMs > 0) {
+      this.counts.spins++;
       const until = performance.now() + this.busyMs;
       do {
         const n = this.read();
@@ -246,6 +286,7 @@ export class FuseChannel {
    * longer than that many requests.
    */
   private serveOne(n: number): void {
+    this.counts.requests++;
     if (this.events!.request(this.buf.subarray(0, n))) this.buf = Buffer.allocUnsafeSlow(this.bufferSize);
     if (++this.batched < BATCH) void resolved.then(this.next);
     else setImmediate(this.idle);
@@ -297,6 +338,10 @@ export class FuseChannel {
 
   get isEnded(): boolean {
     return this.ended;
+  }
+
+  get stats(): ChannelStats {
+    return { ...this.counts, asleep: this.sigio?.isArmed ?? false };
   }
 
   /**

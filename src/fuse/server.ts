@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { DevFuseBacking, type BackingFiles } from './backing.js';
-import { FuseChannel } from './channel.js';
+import { FuseChannel, type ChannelStats } from './channel.js';
 import type { FuseFilesystem } from './filesystem.js';
 import { abortConnection, findMount, mountFuse, prepareMountpoint, unmountFuse } from './mount.js';
 import { FuseSession } from './session.js';
@@ -144,6 +144,11 @@ export class FuseServer implements KernelNotifier {
   async entryInvalidated(parent: bigint, name: string): Promise<void> {
     const err = await this.channel.notifyAsync(encodeNotifyInvalEntry(parent, name));
     if (err && err !== 'ENOENT' && err !== 'ENODEV') this.log.warn({ parent, name, code: err }, 'NOTIFY_INVAL_ENTRY rejected');
+  }
+
+  /** What the channel's waits have done (ChannelStats). */
+  get channelStats(): ChannelStats {
+    return this.channel.stats;
   }
 
   get drained(): boolean {
