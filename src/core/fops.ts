@@ -234,6 +234,7 @@ function release<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Awaitable<void>
   file.closed = true;
   file.cancelPoll();
   inst.files.delete(file);
+  inst.fileClosed();
   if (inst.lifecycle !== 'live') return lateRelease(inst, file);
   inst.count.releases++;
   let r: unknown;

@@ -116,6 +116,8 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
   };
   private lastFileId = 0;
   private readonly openers = new Set<number>();
+  /** whenReleased()'s waiters, until the last open file closes. */
+  private releaseWaiters: (() => void)[] = [];
 
   constructor(
     readonly driver: DeviceModel<S>,
@@ -179,6 +181,25 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     this.openers.delete(pid);
     this.openers.add(pid);
     if (this.openers.size > MAX_OPENERS) this.openers.delete(this.openers.values().next().value!);
+  }
+
+  /**
+   * Resolves once no file of this instance is open, at once if none is:
+   * the one wait for a program to let go of the device (api.ts released(),
+   * the emulator's stop, tcmu's wait for the consumer's close). Bound it
+   * with `within()` (src/awaitable.ts).
+   */
+  whenReleased(): Promise<void> {
+    if (this.files.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.releaseWaiters.push(resolve));
+  }
+
+  /** A file left `files` (its release began): wakes whenReleased() once none is left. */
+  fileClosed(): void {
+    if (this.files.size > 0 || this.releaseWaiters.length === 0) return;
+    const waiters = this.releaseWaiters;
+    this.releaseWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   get holders(): Holder[] {

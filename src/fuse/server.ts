@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { DevFuseBacking, type BackingFiles } from './backing.js';
+import { within } from '../awaitable.js';
 import { FuseChannel, type ChannelStats } from './channel.js';
 import type { FuseFilesystem } from './filesystem.js';
 import { abortConnection, findMount, mountFuse, prepareMountpoint, unmountFuse } from './mount.js';
@@ -187,10 +188,7 @@ export class FuseServer implements KernelNotifier {
     this.closing ??= (async () => {
       if (!this.channel.isEnded) {
         await unmountFuse(this.mountpoint, true).catch((err) => this.log.warn({ err }, 'umount failed'));
-        const ended = await Promise.race([
-          this.session.ended.then(() => true),
-          new Promise<false>((r) => setTimeout(() => r(false), graceMs).unref()),
-        ]);
+        const ended = await within(this.session.ended.then(() => true), graceMs, () => false);
         if (!ended) {
           if (this.dev && (await abortConnection(this.dev))) await this.session.ended;
           else this.channel.abandon();

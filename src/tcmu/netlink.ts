@@ -49,6 +49,7 @@ import { NetlinkSocket, type NetlinkSender } from '../netlink/socket.js';
 import { NETLINK_USERSOCK } from '../sys/ffi.js';
 import { cmdName, DONE_OF, encodeEvent, TcmuAttr, TcmuCmd, type EventCmd, type TcmuDeviceRef } from './family.js';
 import { eventCmd, NetlinkFaults, readNetlinkFault } from './netlink-faults.js';
+import { within } from '../awaitable.js';
 
 /** The variable that makes the shim point libtcmu at an emulator: "PORT:FAMILY:GROUP". */
 export const SHIM_ENV = 'CDEVEMU_TCMU_NETLINK';
@@ -311,9 +312,7 @@ export class TcmuNetlink {
     inst.emit('netlink_sent', { cmd: cmdName(cmd), deviceId: dev.deviceId, ports: reached });
     if (!reply) return { result: 'done', status: 0, port: 0 };
     const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    const r = timeoutMs === undefined ? await reply : await Promise.race([reply, new Promise<null>((res) => (timer = setTimeout(() => res(null), timeoutMs)))]);
-    clearTimeout(timer);
+    const r = timeoutMs === undefined ? await reply : await within(reply, timeoutMs, () => null);
     this.pending.delete(dev.deviceId);
     if (!r) {
       const waitedMs = Math.round(performance.now() - started);
@@ -365,8 +364,7 @@ export class TcmuNetlink {
    * wait for it, briefly, before the device goes.
    */
   private async releasesSettled(inst: Instance<unknown>): Promise<void> {
-    const end = performance.now() + RELEASE_SETTLE_MS;
-    while (inst.holders.length > 0 && performance.now() < end) await new Promise((r) => setTimeout(r, 5));
+    await within(inst.whenReleased(), RELEASE_SETTLE_MS, () => {});
   }
 
   private ref(inst: Instance<unknown>): TcmuDeviceRef | null {
