@@ -305,9 +305,14 @@ export class DeviceFs implements FuseFilesystem {
     return h;
   }
 
-  /** The request as the device sees it; the signal is made only if the device asks for it. */
+  /**
+   * The request as the device sees it: the context itself, with the file's
+   * flags where the request carries them; its signal is made only if the
+   * device asks for it.
+   */
   private io<F extends number | undefined>(ctx: RequestContext, flags: F): IoContext & { flags: F } {
-    return new RequestIo(ctx, flags);
+    ctx.flags = flags;
+    return ctx as RequestContext & { flags: F };
   }
 
   read(ctx: RequestContext, a: fuse_read_in): Awaitable<Buffer> {
@@ -494,30 +499,3 @@ export class DeviceFs implements FuseFilesystem {
   }
 }
 
-/**
- * A request as the device layer sees it. A class, not an object literal
- * with a getter and an arrow: such a literal is built slowly on every READ
- * and WRITE, a class instance shares its accessors through the prototype.
- */
-class RequestIo<F extends number | undefined> implements IoContext {
-  readonly pid: number;
-  readonly uid: number;
-  readonly gid: number;
-
-  constructor(
-    private readonly ctx: RequestContext,
-    public flags: F,
-  ) {
-    this.pid = ctx.pid;
-    this.uid = ctx.uid;
-    this.gid = ctx.gid;
-  }
-
-  get signal(): AbortSignal {
-    return this.ctx.signal;
-  }
-
-  abort(reason: Error): void {
-    this.ctx.abort(reason);
-  }
-}

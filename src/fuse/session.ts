@@ -119,6 +119,7 @@ class Context implements RequestContext {
   private ac: AbortController | null = null;
   /** answerAfterNotifications() was called. */
   queued = false;
+  flags: number | undefined = undefined;
   constructor(
     readonly unique: bigint,
     readonly nodeid: bigint,
