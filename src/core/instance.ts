@@ -282,7 +282,7 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     try {
       if (kind.answered) {
         if (file?.closed) throw new Errno('EBADF');
-        // Only READ and WRITE carry f_flags; the others leave the last known ones.
+        // Only OPEN, READ and WRITE carry f_flags; the others leave the last known ones.
         if (file && io?.flags !== undefined) file.flags = io.flags;
         h = this.gate.enter(op, file ?? CONTROL, io ?? undefined);
       } else h = this.gate.track(op, file ?? CONTROL, io ?? undefined);
@@ -292,7 +292,7 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     }
     let r: R | Promise<R>;
     try {
-      r = this.callModel(kind, h, file, arg, model);
+      r = this.callMethod(kind, h, file, arg, model);
     } catch (err) {
       this.gate.exit(h);
       const e = this.errnoOf(err, op, h);
@@ -325,7 +325,7 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
   }
 
   /** The model's method, through the fault interceptor when a rule is in force, and its reply checked. */
-  private callModel<F extends OpenFile<S> | null, A, R>(
+  private callMethod<F extends OpenFile<S> | null, A, R>(
     kind: CallKind<A, R>,
     h: InFlightOp,
     file: F,
