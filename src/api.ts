@@ -20,6 +20,7 @@ import type { AnyDeviceModel, Counters, Holder, Instance, UnplugOptions, UnplugR
 import type { DeviceEvent } from './core/events.js';
 import { Emulator } from './emulator.js';
 import type { FaultRuleSpec, FaultRuleStatus } from './faults/index.js';
+import { within } from './awaitable.js';
 
 export interface StartOptions {
   /** Where to mount; default a new directory under the system temp dir, removed by stop(). */
@@ -148,11 +149,9 @@ export class EmulatorHandle {
   async released(name: string, o: { within: number; generation?: number }): Promise<void> {
     const inst = this.instance(name, o.generation);
     if (!inst) return; // freed already: nothing is held
-    const deadline = Date.now() + o.within;
-    while (inst.holders.length > 0) {
-      if (Date.now() >= deadline) throw new HeldOpenError(inst.name, inst.generation, inst.holders);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await within(inst.whenReleased(), o.within, () => {
+      throw new HeldOpenError(inst.name, inst.generation, inst.holders);
+    });
   }
 
   /** Unplugs everything, unmounts, and removes the temporary mountpoint. */

@@ -14,3 +14,17 @@ export type Awaitable<T> = T | Promise<T>;
 export function after<T, U>(v: Awaitable<T>, f: (x: T) => U): Awaitable<U> {
   return v instanceof Promise ? v.then(f) : f(v);
 }
+
+/**
+ * Races `p` against a timer of `ms` that is always cleared, so no timer
+ * outlives the wait: `onTimeout` gives the result (or throws) when the
+ * timer wins. The one way to bound a wait.
+ */
+export async function within<T>(p: Promise<T>, ms: number, onTimeout: () => T | Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<T>((resolve, reject) => (timer = setTimeout(() => Promise.resolve().then(onTimeout).then(resolve, reject), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -169,6 +169,11 @@ export interface DeviceFile {
   readonly backingFd?: number;
   /** The same regions as bytes, for page-cache mappings when no backing file can be registered. */
   readonly pages?: DevicePages;
+  /**
+   * At most `size` bytes; write's count at most the data's length; ioctl's
+   * `out` at most `outSize` bytes. The file checks its replies (core does,
+   * src/core/fops.ts): fs/ passes them on as they are.
+   */
   read?(size: number, io: IoContext): Buffer | Promise<Buffer>;
   write?(data: Buffer, io: IoContext): number | Promise<number>;
   ioctl?(req: IoctlRequest, io: IoContext): IoctlReply | Promise<IoctlReply>;

@@ -13,6 +13,7 @@ import { checkCanMount, prepareMountpoint } from './fuse/mount.js';
 import { MountpointLock } from './fuse/mountpoint-lock.js';
 import { FuseServer } from './fuse/server.js';
 import { builtinModels } from './models/index.js';
+import { within } from './awaitable.js';
 
 export interface EmulatorOptions {
   mountpoint: string;
@@ -132,9 +133,8 @@ export class Emulator {
       const windowMs = o.releaseTimeoutMs ?? 2000;
       const deadline = performance.now() + windowMs;
       const reports = await unplugAll(this.devices, Math.min(this.devices.drainTimeoutMs, windowMs));
-      while (this.devices.list().some((i) => i.holders.length > 0) && performance.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      const released = Promise.all(this.devices.list().map((i) => i.whenReleased()));
+      await within(released, Math.max(0, deadline - performance.now()), () => []);
       const report: StopReport = {
         unreleased: this.devices
           .list()

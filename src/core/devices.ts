@@ -5,7 +5,7 @@
 import { Errno } from '../errno.js';
 import { CoreEvent, EventLog, type DeviceEvent } from './events.js';
 import { DeviceError, type LifecycleHooks, type Logger, type OpInterceptor, type PublishedDevice, type Publisher, type UnplugOptions, type UnplugReport } from './host.js';
-import { DeviceInstance } from './instance.js';
+import { CONTROL_CALL, DeviceInstance } from './instance.js';
 import type { Counters, DeviceModel, Instance } from './model.js';
 import { MAX_DURATION_MS } from '../limits.js';
 import { expandName } from './names.js';
@@ -205,7 +205,7 @@ export class DeviceManager {
     inst.count.actions++;
     inst.record(CoreEvent.action, { action });
     // Model code like any op: through the gate, so unplug drains it.
-    return inst.gated(`action:${action}`, null, null, () => fn(inst, arg));
+    return inst.call(CONTROL_CALL, `action:${action}`, null, null, arg, (_file, a) => fn(inst, a));
   }
 
   /** A name is busy while an instance under it is plugged or being unplugged (zombies free it). */

@@ -19,14 +19,71 @@ import {
 } from '../devio.js';
 import { CoreEvent } from './events.js';
 import { OpenFile } from './file.js';
-import type { Handler } from './gate.js';
-import type { DeviceInstance } from './instance.js';
+import type { CallKind, DeviceInstance } from './instance.js';
+
+/**
+ * The file operations as DeviceInstance.call sees them, one row each: the
+ * fault rules' name, what a model without the method answers, the reply
+ * check, and what OPEN and RELEASE do besides.
+ */
+const OPEN: CallKind<undefined, unknown> = {
+  fault: 'open',
+  answered: true,
+  absent: undefined,
+  // OPEN is answered ENODEV when unplug gives up on it, like an open that
+  // found the device gone.
+  abandonedErrno: new Errno('ENODEV'),
+  settled: (inst, file, ok, h) => {
+    // do_dentry_open(): a failed ->open is never released. An OPEN that
+    // unplug gave up on was answered ENODEV: nobody will release its file,
+    // so close it here (it gets lateRelease).
+    if (!ok) inst.refs.put();
+    else if (h.stuck) void release(inst, file!);
+  },
+};
+const RELEASE: CallKind<undefined, unknown> = { fault: 'release', answered: false, absent: undefined };
+const READ: CallKind<number, Buffer> = {
+  fault: 'read',
+  answered: true,
+  // vfs_read(): a file without ->read is EINVAL.
+  missing: 'EINVAL',
+  // A longer reply would make the kernel fail the request with EIO (fuse_copy_out_args).
+  check: (buf, size) => {
+    if (!Buffer.isBuffer(buf) || buf.length > size) {
+      throw new Error(`read returned ${Buffer.isBuffer(buf) ? `${buf.length} bytes` : typeof buf} for a ${size}-byte read`);
+    }
+    return buf;
+  },
+};
+const WRITE: CallKind<Buffer, number> = {
+  fault: 'write',
+  answered: true,
+  missing: 'EINVAL',
+  check: (n, data) => {
+    if (!Number.isInteger(n) || n < 0 || n > data.length) throw new Error(`write returned ${String(n)} for a ${data.length}-byte write`);
+    return n;
+  },
+};
+const IOCTL: CallKind<IoctlRequest, IoctlReply> = {
+  fault: 'ioctl',
+  cmdOf: (req) => req.cmd,
+  answered: true,
+  // vfs_ioctl(): no ->unlocked_ioctl is ENOTTY, which programs probe with.
+  missing: 'ENOTTY',
+  // More than _IOC_SIZE would overrun the caller's buffer.
+  check: (reply, req) => {
+    if ((reply.out?.length ?? 0) > req.outSize) throw new Error(`ioctl 0x${req.cmd.toString(16)} returned ${reply.out!.length} bytes, caller accepts ${req.outSize}`);
+    return reply;
+  },
+};
+const POLL: CallKind<undefined, PollMask> = { fault: 'poll', answered: true, absent: DEFAULT_POLLMASK };
+/** vfs_fsync_range(): a file without ->fsync is EINVAL. Models have no fsync. */
+const FSYNC: CallKind<undefined, void> = { fault: null, answered: true, missing: 'EINVAL' };
 
 /**
  * OPEN. Answered synchronously when the model's open is (zero, null and
- * most models have none): a promise here would cost every open a
- * microtask hop and the abandonment race below, which only a model that
- * goes asynchronous needs.
+ * most models have none): only a model whose open returns a promise pays
+ * for the race against unplug's abandonment.
  */
 export function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Awaitable<DeviceFile> {
   // The node can outlive unpublish in the kernel's dentry cache, and an
@@ -40,50 +97,13 @@ export function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Awaitabl
   if (inst.shared) inst.noteOpener(ctx.pid);
   // The file's reference is taken before the model's open runs
   // (cxl_memdev_open() holds the device across ->open), so an unplug racing
-  // the open cannot free the instance under it.
+  // the open cannot free the instance under it; OPEN.settled drops it if
+  // the open fails.
   inst.refs.get();
-  const h = inst.gate.enter('open', file, ctx);
-  const r = callModel(inst, h, 'open', file, () => inst.driver.open?.(file));
-  return r instanceof Promise ? openAsync(inst, file, h, r) : opened(inst, file);
-}
-
-/**
- * Calls the model's open or release for handler `h`, through the fault
- * interceptor. A result returned at once has left the gate; a promise (a
- * throw becomes a rejected one, for the same errno mapping) is still
- * inside it, for the caller to settle through inst.invoke().
- */
-function callModel<S>(inst: DeviceInstance<S>, h: Handler, op: 'open' | 'release', file: OpenFile<S>, model: () => unknown): unknown {
-  let r: unknown;
-  try {
-    r = inst.intercept(op, file, undefined, h, model);
-  } catch (err) {
-    return Promise.reject(err);
-  }
-  if (!(r instanceof Promise)) inst.gate.exit(h);
-  return r;
-}
-
-async function openAsync<S>(inst: DeviceInstance<S>, file: OpenFile<S>, h: Handler, model: Promise<unknown>): Promise<DeviceFile> {
-  const run = inst.invoke(h, () => model);
-  void run.then(
-    // OPEN was answered ENODEV when unplug gave up on it: nobody will
-    // release this file, so close it here (it gets lateRelease).
-    () => {
-      if (h.stuck) void release(inst, file);
-    },
-    // do_dentry_open(): a failed ->open is never released.
-    () => inst.refs.put(),
-  );
-  try {
-    await Promise.race([run, h.abandoned]);
-  } catch (err) {
-    inst.count.errors++;
-    throw h.stuck ? new Errno('ENODEV') : err;
-  }
+  const r = inst.call(OPEN, 'open', file, ctx, undefined, inst.driver.open);
   // Also reached when unplug began during the model's open: that file is a
   // normal open file of a device being removed.
-  return opened(inst, file);
+  return r instanceof Promise ? r.then(() => opened(inst, file)) : opened(inst, file);
 }
 
 /** The file the model opened, counted and handed to fs/. */
@@ -156,73 +176,35 @@ function thenAnswer<S, T>(inst: DeviceInstance<S>, answer: Awaitable<T>): Awaita
   });
 }
 
-/** Given to model handlers that do not take a signal: it never aborts, and costs nothing. */
-const NEVER_ABORTED = new AbortController().signal;
-
-/**
- * The signal for a model handler: made only if the handler declares its
- * third parameter (mocha and Express read Function.length the same way). A
- * handler that never names the signal cannot observe it, and most (zero,
- * null, register reads) answer at once.
- */
-function signalFor(model: (...args: never[]) => unknown, h: Handler): AbortSignal {
-  return model.length >= 3 ? h.signal : NEVER_ABORTED;
-}
-
 /** The answer of a read at end of file. */
 const EOF = Buffer.alloc(0);
 
 function read<S>(inst: DeviceInstance<S>, file: OpenFile<S>, size: number, io: IoContext): Awaitable<Buffer> {
   inst.count.reads++;
   if (!inst.gate.isOpen && inst.driver.unplugRead === 'eof') return EOF;
-  const data = inst.gated('read', file, io, (h) => {
-    // vfs_read(): a file without ->read is EINVAL.
-    const model = inst.driver.read;
-    if (!model) throw new Errno('EINVAL');
-    return after(inst.intercept('read', file, size, h, (sz: number) => model(file, sz, signalFor(model, h))), (buf) => {
-      if (!Buffer.isBuffer(buf) || buf.length > size) {
-        throw new Error(`read returned ${Buffer.isBuffer(buf) ? `${buf.length} bytes` : typeof buf} for a ${size}-byte read`);
-      }
-      return buf;
-    });
-  });
-  return after(data, (buf) => {
-    inst.count.bytesRead += buf.length;
-    return buf;
-  });
+  const data = inst.call(READ, 'read', file, io, size, inst.driver.read);
+  return data instanceof Promise ? data.then((buf) => countRead(inst, buf)) : countRead(inst, data);
+}
+
+function countRead<S>(inst: DeviceInstance<S>, buf: Buffer): Buffer {
+  inst.count.bytesRead += buf.length;
+  return buf;
 }
 
 function write<S>(inst: DeviceInstance<S>, file: OpenFile<S>, data: Buffer, io: IoContext): Awaitable<number> {
   inst.count.writes++;
-  const written = inst.gated('write', file, io, (h) => {
-    const model = inst.driver.write;
-    if (!model) throw new Errno('EINVAL');
-    return after(inst.intercept('write', file, data, h, (d: Buffer) => model(file, d, signalFor(model, h))), (n) => {
-      if (!Number.isInteger(n) || n < 0 || n > data.length) {
-        throw new Error(`write returned ${String(n)} for a ${data.length}-byte write`);
-      }
-      return n;
-    });
-  });
-  return after(written, (n) => {
-    inst.count.bytesWritten += n;
-    return n;
-  });
+  const n = inst.call(WRITE, 'write', file, io, data, inst.driver.write);
+  return n instanceof Promise ? n.then((m) => countWritten(inst, m)) : countWritten(inst, n);
+}
+
+function countWritten<S>(inst: DeviceInstance<S>, n: number): number {
+  inst.count.bytesWritten += n;
+  return n;
 }
 
 function ioctl<S>(inst: DeviceInstance<S>, file: OpenFile<S>, req: IoctlRequest, io: IoContext): Awaitable<IoctlReply> {
   inst.count.ioctls++;
-  return inst.gated('ioctl', file, io, (h) => {
-    // vfs_ioctl(): no ->unlocked_ioctl is ENOTTY, which programs probe with.
-    const model = inst.driver.ioctl;
-    if (!model) throw new Errno('ENOTTY');
-    return after(inst.intercept('ioctl', file, req, h, (r: IoctlRequest) => model(file, r, signalFor(model, h)), req.cmd), (reply) => {
-      if ((reply.out?.length ?? 0) > req.outSize) {
-        throw new Error(`ioctl 0x${req.cmd.toString(16)} returned ${reply.out!.length} bytes, caller accepts ${req.outSize}`);
-      }
-      return reply;
-    });
-  });
+  return inst.call(IOCTL, 'ioctl', file, io, req, inst.driver.ioctl);
 }
 
 function poll<S>(inst: DeviceInstance<S>, file: OpenFile<S>, wake: (() => void) | null, io: IoContext): Awaitable<PollMask> {
@@ -234,9 +216,7 @@ function poll<S>(inst: DeviceInstance<S>, file: OpenFile<S>, wake: (() => void) 
   if (wake) file.pollWait(inst.wq, wake);
   // Poll has no errno to give: fuse_file_poll() turns a failed POLL into EPOLLERR.
   try {
-    const mask = inst.gated('poll', file, io, (h) =>
-      inst.intercept('poll', file, undefined, h, () => (inst.driver.poll ? inst.driver.poll(file) : DEFAULT_POLLMASK)),
-    );
+    const mask = inst.call(POLL, 'poll', file, io, undefined, inst.driver.poll);
     return mask instanceof Promise ? mask.catch(() => POLLERR) : mask;
   } catch {
     return POLLERR;
@@ -244,11 +224,8 @@ function poll<S>(inst: DeviceInstance<S>, file: OpenFile<S>, wake: (() => void) 
 }
 
 function fsync<S>(inst: DeviceInstance<S>, file: OpenFile<S>, io: IoContext): Awaitable<void> {
-  // vfs_fsync_range(): a file without ->fsync is EINVAL. Models have no
-  // fsync, so a live device answers that; the gate answers the unplug errno.
-  return inst.gated('fsync', file, io, () => {
-    throw new Errno('EINVAL');
-  });
+  // A live device answers EINVAL (FSYNC.missing); the gate answers the unplug errno.
+  return inst.call(FSYNC, 'fsync', file, io, undefined, undefined);
 }
 
 /** RELEASE; synchronous, like OPEN, when the model's release is. */
@@ -257,23 +234,18 @@ function release<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Awaitable<void>
   file.closed = true;
   file.cancelPoll();
   inst.files.delete(file);
+  inst.fileClosed();
   if (inst.lifecycle !== 'live') return lateRelease(inst, file);
   inst.count.releases++;
-  // full_proxy_release(): never gated, but model code that unplug's drain must wait for.
-  const h = inst.gate.track('release', file);
-  const r = callModel(inst, h, 'release', file, () => inst.driver.release?.(file));
-  if (r instanceof Promise) return releaseAsync(inst, file, h, r);
-  released(inst, file, false);
-}
-
-async function releaseAsync<S>(inst: DeviceInstance<S>, file: OpenFile<S>, h: Handler, model: Promise<unknown>): Promise<void> {
+  let r: unknown;
   try {
-    await Promise.race([inst.invoke(h, () => model), h.abandoned]);
+    r = inst.call(RELEASE, 'release', file, null, undefined, inst.driver.release);
   } catch {
-    // __fput() ignores ->release's result; invoke() has logged any model bug.
-  } finally {
-    released(inst, file, false);
+    // __fput() ignores ->release's result; call() has logged a model bug.
   }
+  if (!(r instanceof Promise)) return released(inst, file, false);
+  const done = (): void => released(inst, file, false);
+  return r.then(done, done);
 }
 
 async function lateRelease<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Promise<void> {

@@ -22,8 +22,12 @@ export interface Cancellable {
   abort(reason: Error): void;
 }
 
-/** One model handler in flight. */
-export class Handler {
+/**
+ * One operation in flight in a model (an op, action or attribute store):
+ * who it runs for, since when, its cancellation, and whether unplug gave
+ * up on it. The op gate keeps the list of them.
+ */
+export class InFlightOp {
   readonly startedAt = performance.now();
   /** Set when unplug stopped waiting for this handler; its request was answered without it. */
   stuck = false;
@@ -35,8 +39,8 @@ export class Handler {
   /** For handlers without a request (actions): made on first use of `signal`. */
   private own: AbortController | null = null;
   /** OpGate's list of the handlers inside. */
-  prevInside: Handler | null = null;
-  nextInside: Handler | null = null;
+  prevInside: InFlightOp | null = null;
+  nextInside: InFlightOp | null = null;
   private signalMade = false;
 
   /**
@@ -105,8 +109,8 @@ export class OpGate {
    * would allocate a new table each time it shrinks back to empty, which
    * is once per request.
    */
-  private first: Handler | null = null;
-  private last: Handler | null = null;
+  private first: InFlightOp | null = null;
+  private last: InFlightOp | null = null;
   private inside = 0;
   private onIdle: (() => void) | null = null;
 
@@ -120,14 +124,14 @@ export class OpGate {
   }
 
   /** The handlers inside now, oldest first (a fresh array). */
-  get handlers(): Handler[] {
-    const out: Handler[] = [];
+  get handlers(): InFlightOp[] {
+    const out: InFlightOp[] = [];
     for (let h = this.first; h; h = h.nextInside) out.push(h);
     return out;
   }
 
   /** debugfs_file_get(): fails with the unplug errno once the gate is closed. */
-  enter(op: string, caller: Caller, request?: Cancellable): Handler {
+  enter(op: string, caller: Caller, request?: Cancellable): InFlightOp {
     if (this.closed) throw new Errno(this.closedErrno);
     return this.track(op, caller, request);
   }
@@ -136,9 +140,9 @@ export class OpGate {
    * Counts a handler without gating it: release is never gated
    * (full_proxy_release()), yet it is model code that drain must wait for.
    */
-  track(op: string, caller: Caller, request?: Cancellable): Handler {
+  track(op: string, caller: Caller, request?: Cancellable): InFlightOp {
     this.refs.get();
-    const h = new Handler(op, caller, request);
+    const h = new InFlightOp(op, caller, request);
     h.prevInside = this.last;
     if (this.last) this.last.nextInside = h;
     else this.first = h;
@@ -148,7 +152,7 @@ export class OpGate {
   }
 
   /** Called once, when the handler's own promise settles, stuck or not: only then is its reference dropped. */
-  exit(h: Handler): void {
+  exit(h: InFlightOp): void {
     h.exited = true;
     if (h.prevInside) h.prevInside.nextInside = h.nextInside;
     else this.first = h.nextInside;
@@ -169,7 +173,7 @@ export class OpGate {
    * listen to it (debugfs_enter_cancellation() callbacks). An exited
    * handler that never made its signal has nothing left to tell.
    */
-  cancel(reason: Errno, also: readonly Handler[] = []): void {
+  cancel(reason: Errno, also: readonly InFlightOp[] = []): void {
     for (const h of this.handlers) h.abort(reason);
     for (const h of also) if (h.exited && h.signalExists) h.abort(reason);
   }
@@ -181,7 +185,7 @@ export class OpGate {
    * aborted AbortSignal stays aborted, so a handler that starts waiting after
    * the cancel sees it at once.
    */
-  async drain(giveUp: Promise<unknown>): Promise<Handler[]> {
+  async drain(giveUp: Promise<unknown>): Promise<InFlightOp[]> {
     if (this.inside > 0) {
       await Promise.race([new Promise<void>((resolve) => (this.onIdle = resolve)), giveUp]);
       this.onIdle = null;

@@ -4,12 +4,12 @@
  * goes through. Probe, the file operations and unplug live in probe.ts,
  * fops.ts and unplug.ts.
  */
-import { E, Errno, toErrno } from '../errno.js';
-import { POLLERR, POLLHUP, type IoContext, type PollMask } from '../devio.js';
+import { E, Errno, toErrno, type ErrnoName } from '../errno.js';
+import { POLLERR, POLLHUP, type IoContext, type OpenContext, type PollMask } from '../devio.js';
 import { CoreEvent, declaredType, fieldTypeOf, isCoreEvent, type DeviceEvent } from './events.js';
 import type { OpenFile } from './file.js';
-import { OpGate, type Caller, type Handler } from './gate.js';
-import type { FaultableOp, Logger, OpInterceptor, PublishedDevice, UnplugReport } from './host.js';
+import { OpGate, type Caller, type InFlightOp } from './gate.js';
+import type { FaultableOp, Logger, OpCall, OpInterceptor, PublishedDevice, UnplugReport } from './host.js';
 import { Kref } from './kref.js';
 import type { Counters, DeviceModel, Holder, InFlight, Instance, Lifecycle, Region } from './model.js';
 import type { DeviceRegions } from './regions.js';
@@ -30,10 +30,57 @@ export interface InstanceHost {
 /** Openers remembered per instance with regions (noteOpener). */
 const MAX_OPENERS = 1024;
 
-/** The caller recorded for handlers started through the control API (actions). */
+/** The caller recorded for operations started through the control API (actions, attribute stores). */
 const CONTROL: Caller = { pid: 0, comm: 'cdevemu' };
 
 type OpCounter = Exclude<keyof Counters, 'inFlight' | 'stuck'>;
+
+/** A model method as DeviceInstance.call calls it: the file (null for actions and stores), the argument, the signal. */
+export type ModelMethod<F, A, R> = (file: F, arg: A, signal: AbortSignal) => R | Promise<R>;
+
+/**
+ * What DeviceInstance.call does for one kind of call, besides what it does
+ * for all: one constant per operation (fops.ts), so a call allocates
+ * nothing to say it.
+ */
+export interface CallKind<A, R> {
+  /** The fault rules' name for it; null: no rule applies (fsync, actions, attribute stores). */
+  readonly fault: FaultableOp | null;
+  /** The ioctl command fault rules match on. */
+  readonly cmdOf?: (arg: A) => number;
+  /**
+   * False for RELEASE alone: never refused by the gate (full_proxy_release()),
+   * and its result is nobody's answer (__fput() ignores ->release's), so its
+   * failures are logged, not counted as errors.
+   */
+  readonly answered: boolean;
+  /** What a model without the method answers, inside the gate (vfs_read(): EINVAL; vfs_ioctl(): ENOTTY). */
+  readonly missing?: ErrnoName;
+  /** Else, the result a model without the method gives (poll's default mask; nothing for open, release). */
+  readonly absent?: R;
+  /** Checks the reply against the request; one that does not fit (a longer read) is a model bug. */
+  readonly check?: (reply: R, arg: A) => R;
+  /** The answer when unplug gives up on the call; unset: the unplug errno it gave up with. */
+  readonly abandonedErrno?: Errno;
+  /** Runs once the model's own result has settled, however late (OPEN's reference). */
+  readonly settled?: <S>(inst: DeviceInstance<S>, file: OpenFile<S> | null, ok: boolean, h: InFlightOp) => void;
+}
+
+/** Actions and attribute stores: model code run for the control API, through the gate so unplug drains it; no fault rule applies. */
+export const CONTROL_CALL = { fault: null, answered: true } as const satisfies CallKind<unknown, unknown>;
+
+/** Given to model methods that do not take a signal: it never aborts, and costs nothing. */
+const NEVER_ABORTED = new AbortController().signal;
+
+/**
+ * The signal for a model method: made only if the method declares its
+ * third parameter (mocha and Express read Function.length the same way).
+ * A method that never names the signal cannot observe it, and most (zero,
+ * null, register reads) answer at once.
+ */
+function signalFor(model: (...args: never[]) => unknown, h: InFlightOp): AbortSignal {
+  return model.length >= 3 ? h.signal : NEVER_ABORTED;
+}
 
 export class DeviceInstance<S = unknown> implements Instance<S> {
   lifecycle: Lifecycle = 'live';
@@ -69,6 +116,8 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
   };
   private lastFileId = 0;
   private readonly openers = new Set<number>();
+  /** whenReleased()'s waiters, until the last open file closes. */
+  private releaseWaiters: (() => void)[] = [];
 
   constructor(
     readonly driver: DeviceModel<S>,
@@ -134,6 +183,25 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     if (this.openers.size > MAX_OPENERS) this.openers.delete(this.openers.values().next().value!);
   }
 
+  /**
+   * Resolves once no file of this instance is open, at once if none is:
+   * the one wait for a program to let go of the device (api.ts released(),
+   * the emulator's stop, tcmu's wait for the consumer's close). Bound it
+   * with `within()` (src/awaitable.ts).
+   */
+  whenReleased(): Promise<void> {
+    if (this.files.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.releaseWaiters.push(resolve));
+  }
+
+  /** A file left `files` (its release began): wakes whenReleased() once none is left. */
+  fileClosed(): void {
+    if (this.files.size > 0 || this.releaseWaiters.length === 0) return;
+    const waiters = this.releaseWaiters;
+    this.releaseWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
   get holders(): Holder[] {
     return [...this.files].map((f) => ({ file: f.id, pid: f.pid, comm: f.comm, openedAt: f.openedAt }));
   }
@@ -188,109 +256,114 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
   }
 
   /**
-   * Runs one model handler through the gate, like debugfs's FULL_PROXY_FUNC:
-   * refused with the unplug errno once the gate is closed, otherwise counted
-   * until it returns. The request is answered with the handler's result, or
-   * with the unplug errno as soon as unplug gives up on the handler. A
-   * handler that answers synchronously is answered synchronously: most
-   * model calls do, and a promise chain per call costs a request's worth of
-   * latency.
+   * The one way into the model for a file operation, an action or an
+   * attribute store, like debugfs's FULL_PROXY_FUNC. In order: the gate
+   * (refused with the unplug errno once it is closed; RELEASE is counted
+   * but never refused, full_proxy_release()), which takes the instance
+   * reference the operation holds until the model's own result settles,
+   * however late; the fault interceptor, skipped while no rule is in force;
+   * the model, given the request's signal only if it names that parameter
+   * (signalFor); the reply check (`kind.check`); and the settling, once: a
+   * failure becomes an Errno (errnoOf), and an asynchronous answer races
+   * unplug's abandonment, so a stuck model's request is answered at once.
+   * A model that answers synchronously is answered synchronously: most
+   * model calls do, and a promise chain per call costs a request's worth
+   * of latency.
    */
-  gated<T>(
+  call<F extends OpenFile<S> | null, A, R>(
+    kind: CallKind<A, R>,
     op: string,
-    file: OpenFile<S> | null,
-    io: IoContext | null,
-    fn: (h: Handler) => T | Promise<T>,
-  ): T | Promise<T> {
-    let h: Handler;
-    let r: T | Promise<T>;
+    file: F,
+    io: IoContext | OpenContext | null,
+    arg: A,
+    model: ModelMethod<F, A, R> | undefined,
+  ): R | Promise<R> {
+    let h: InFlightOp;
     try {
-      if (file?.closed) throw new Errno('EBADF');
-      // Only READ and WRITE carry f_flags; the others leave the last known ones.
-      if (file && io?.flags !== undefined) file.flags = io.flags;
-      h = this.gate.enter(op, file ?? CONTROL, io ?? undefined);
+      if (kind.answered) {
+        if (file?.closed) throw new Errno('EBADF');
+        // Only OPEN, READ and WRITE carry f_flags; the others leave the last known ones.
+        if (file && io?.flags !== undefined) file.flags = io.flags;
+        h = this.gate.enter(op, file ?? CONTROL, io ?? undefined);
+      } else h = this.gate.track(op, file ?? CONTROL, io ?? undefined);
     } catch (err) {
       this.count.errors++;
       throw err;
     }
+    let r: R | Promise<R>;
     try {
-      r = fn(h);
+      r = this.callMethod(kind, h, file, arg, model);
     } catch (err) {
       this.gate.exit(h);
-      this.count.errors++;
-      throw this.errnoOf(err, op, h);
+      const e = this.errnoOf(err, op, h);
+      kind.settled?.(this, file, false, h);
+      if (kind.answered) this.count.errors++;
+      throw e;
     }
     if (!(r instanceof Promise)) {
       this.gate.exit(h);
+      kind.settled?.(this, file, true, h);
       return r;
     }
-    return Promise.race([this.settle(h, r), h.abandoned]).catch((err: unknown) => {
-      this.count.errors++;
-      throw err;
-    });
-  }
-
-  /**
-   * Calls the model for a handler already counted by the gate. The promise
-   * rejects only with an Errno; the handler leaves the gate (and drops its
-   * reference) when the model's own promise settles, however late.
-   */
-  invoke<T>(h: Handler, fn: (h: Handler) => T | Promise<T>): Promise<T> {
-    let r: T | Promise<T>;
-    try {
-      r = fn(h);
-    } catch (err) {
-      r = Promise.reject(err);
-    }
-    return this.settle(h, Promise.resolve(r));
-  }
-
-  /** Maps a model promise's failure to an Errno and leaves the gate when it settles. */
-  private settle<T>(h: Handler, r: Promise<T>): Promise<T> {
     const run = r.catch((err: unknown) => {
-      throw this.errnoOf(err, h.op, h);
+      throw this.errnoOf(err, op, h);
     });
-    const exit = (): void => this.gate.exit(h);
-    void run.then(exit, exit);
-    return run;
-  }
-
-  /**
-   * Runs a model call through the interceptor (fault rules), if any. Called
-   * inside the gate, for handler `h`.
-   */
-  intercept<A, R>(
-    op: FaultableOp,
-    file: OpenFile<S>,
-    arg: A,
-    h: Handler,
-    proceed: (arg: A) => R | Promise<R>,
-    cmd?: number,
-  ): R | Promise<R> {
-    const hook = this.host.interceptor;
-    if (!hook || hook.idle) return proceed(arg);
-    return hook.intercept(
-      {
-        op,
-        get signal() {
-          return h.signal;
-        },
-        device: this.name,
-        model: this.model,
-        generation: this.generation,
-        pid: file.pid,
-        comm: file.comm,
-        ...(cmd !== undefined ? { cmd } : {}),
-        fired: (details) => {
-          this.count.faults++;
-          this.record(CoreEvent.fault_fired, { ...details, op, pid: file.pid, comm: file.comm });
-        },
+    void run.then(
+      () => {
+        this.gate.exit(h);
+        kind.settled?.(this, file, true, h);
       },
-      arg,
-      proceed,
+      () => {
+        this.gate.exit(h);
+        kind.settled?.(this, file, false, h);
+      },
     );
+    return Promise.race([run, h.abandoned]).catch((err: unknown) => {
+      if (kind.answered) this.count.errors++;
+      throw h.stuck && kind.abandonedErrno ? kind.abandonedErrno : err;
+    });
   }
 
+  /** The model's method, through the fault interceptor when a rule is in force, and its reply checked. */
+  private callMethod<F extends OpenFile<S> | null, A, R>(
+    kind: CallKind<A, R>,
+    h: InFlightOp,
+    file: F,
+    arg: A,
+    model: ModelMethod<F, A, R> | undefined,
+  ): R | Promise<R> {
+    if (!model && kind.missing) throw new Errno(kind.missing);
+    const hook = this.host.interceptor;
+    const r: R | Promise<R> =
+      !kind.fault || !file || !hook || hook.idle
+        ? model
+          ? model(file, arg, signalFor(model, h))
+          : kind.absent!
+        : hook.intercept(this.describe(kind.fault, file, h, kind.cmdOf?.(arg)), arg, (a: A) => (model ? model(file, a, signalFor(model, h)) : kind.absent!));
+    const check = kind.check;
+    if (!check) return r;
+    return r instanceof Promise ? r.then((v) => check(v, arg)) : check(r, arg);
+  }
+
+  /** The call as the interceptor (the fault engine) sees it. */
+  private describe(op: FaultableOp, file: OpenFile<S>, h: InFlightOp, cmd: number | undefined): OpCall {
+    return {
+      op,
+      get signal() {
+        return h.signal;
+      },
+      device: this.name,
+      model: this.model,
+      generation: this.generation,
+      pid: file.pid,
+      comm: file.comm,
+      ...(cmd !== undefined ? { cmd } : {}),
+      fired: (details) => {
+        this.count.faults++;
+        this.record(CoreEvent.fault_fired, { ...details, op, pid: file.pid, comm: file.comm });
+      },
+    };
+  }
 
   /**
    * The plugin error boundary: an Errno is an answer, an AbortError from an
@@ -298,7 +371,7 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
    * for, a Node system error keeps its code, anything else is a model bug:
    * logged with its stack and answered EIO.
    */
-  errnoOf(err: unknown, op: string, h?: Handler): Errno {
+  errnoOf(err: unknown, op: string, h?: InFlightOp): Errno {
     if (err instanceof Errno) return err;
     const reason = h?.abortReason;
     if (reason && (err === reason || (err instanceof Error && err.name === 'AbortError'))) return reason;

@@ -234,6 +234,8 @@ export interface Instance<S> {
   readonly wq: WaitQueue;
   readonly counters: Readonly<Counters>;
   readonly holders: readonly Holder[];
+  /** Resolves once no file of the device is open (at once if none is). */
+  whenReleased(): Promise<void>;
   readonly inFlight: readonly InFlight[];
   /** The regions regions() declared; empty if none. */
   readonly regions: readonly Region[];

@@ -305,9 +305,14 @@ export class DeviceFs implements FuseFilesystem {
     return h;
   }
 
-  /** The request as the device sees it; the signal is made only if the device asks for it. */
+  /**
+   * The request as the device sees it: the context itself, with the file's
+   * flags where the request carries them; its signal is made only if the
+   * device asks for it.
+   */
   private io<F extends number | undefined>(ctx: RequestContext, flags: F): IoContext & { flags: F } {
-    return new RequestIo(ctx, flags);
+    ctx.flags = flags;
+    return ctx as RequestContext & { flags: F };
   }
 
   read(ctx: RequestContext, a: fuse_read_in): Awaitable<Buffer> {
@@ -325,14 +330,12 @@ export class DeviceFs implements FuseFilesystem {
     // with read(), as a MAP_PRIVATE mapping or a splice always had them.
     if (h.mirror && !(a.read_flags & FUSE_READ_LOCKOWNER)) return h.mirror.read(Number(a.offset), a.size);
     if (!h.file.read) throw new Errno(E.EINVAL);
-    return after(h.file.read(a.size, this.io(ctx, a.flags)), (data) => {
-      if (h.mirror?.storing) ctx.answerAfterNotifications();
-      // A longer reply would make the kernel fail the request with EIO.
-      if (data.length > a.size) {
-        this.log.warn({ size: a.size, got: data.length }, 'device read returned more than asked; truncated');
-        return data.subarray(0, a.size);
-      }
-      return data;
+    // The reply fits the request: core checked it (src/core/fops.ts READ.check).
+    const data = h.file.read(a.size, this.io(ctx, a.flags));
+    if (!h.mirror?.storing) return data;
+    return after(data, (d) => {
+      ctx.answerAfterNotifications();
+      return d;
     });
   }
 
@@ -355,13 +358,8 @@ export class DeviceFs implements FuseFilesystem {
     h.mirror?.dropped(Number(a.offset), a.data.length);
     // The data is a view of the request buffer, valid until the device's
     // write returns or settles (ChannelEvents.request); no copy on the way.
-    return after(h.file.write(a.data, this.io(ctx, a.flags)), (n) => {
-      if (!Number.isInteger(n) || n < 0 || n > a.data.length) {
-        this.log.warn({ size: a.data.length, got: n }, 'device write returned an invalid count; answering EIO');
-        throw new Errno(E.EIO);
-      }
-      return n;
-    });
+    // A count within the data: core checked it (src/core/fops.ts WRITE.check).
+    return h.file.write(a.data, this.io(ctx, a.flags));
   }
 
   /**
@@ -466,14 +464,10 @@ export class DeviceFs implements FuseFilesystem {
     // Answered (or failed): the caller returns from ioctl(2) and reuses its memory.
     if (answer instanceof Promise) void answer.then(() => user.revoke(), () => user.revoke());
     else user.revoke();
+    // The output fits _IOC_SIZE: core checked it (src/core/fops.ts IOCTL.check).
     return after(answer, (r) => {
       if (h.mirror?.storing) ctx.answerAfterNotifications();
-      let out = r.out;
-      if (out && out.length > a.out_size) {
-        this.log.warn({ cmd: a.cmd.toString(16), outSize: a.out_size, got: out.length }, 'ioctl output longer than _IOC_SIZE; truncated');
-        out = out.subarray(0, a.out_size);
-      }
-      return { result: r.result ?? 0, out };
+      return { result: r.result ?? 0, out: r.out };
     });
   }
 
@@ -505,30 +499,3 @@ export class DeviceFs implements FuseFilesystem {
   }
 }
 
-/**
- * A request as the device layer sees it. A class, not an object literal
- * with a getter and an arrow: such a literal is built slowly on every READ
- * and WRITE, a class instance shares its accessors through the prototype.
- */
-class RequestIo<F extends number | undefined> implements IoContext {
-  readonly pid: number;
-  readonly uid: number;
-  readonly gid: number;
-
-  constructor(
-    private readonly ctx: RequestContext,
-    public flags: F,
-  ) {
-    this.pid = ctx.pid;
-    this.uid = ctx.uid;
-    this.gid = ctx.gid;
-  }
-
-  get signal(): AbortSignal {
-    return this.ctx.signal;
-  }
-
-  abort(reason: Error): void {
-    this.ctx.abort(reason);
-  }
-}

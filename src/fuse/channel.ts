@@ -32,7 +32,7 @@
  */
 import { closeSync, writevSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { E, errnoName } from '../errno.js';
+import { E, Errno, errnoName, isErrnoName, toErrno } from '../errno.js';
 import { pollOne, POLLIN, readOrErrno, writeOrErrno } from '../sys/ffi.js';
 import { SigioWatch } from '../sys/sigio.js';
 import { Notifier } from './notifier.js';
@@ -62,12 +62,43 @@ export interface ChannelEvents {
   end(reason: EndReason): void;
 }
 
+/**
+ * What the channel's waits have done since start, for tests and the bench:
+ * where its CPU goes between requests.
+ */
+export interface ChannelStats {
+  /** Requests read and handed to the session. */
+  requests: number;
+  /** read(2) calls on the descriptor, those that found nothing included. */
+  reads: number;
+  /** Waits that began with a busy poll (at most busyPollMicros each). */
+  spins: number;
+  /** SIGIO callbacks taken while asleep in signal-driven mode. */
+  wakes: number;
+  /** Of those, the wakes that found no request (another descriptor's signal, or one already served). */
+  bareWakes: number;
+  /** Asleep now: in signal-driven mode, back in the event loop. */
+  asleep: boolean;
+}
+
 const NOTIFIER_IDLE_MS = 30_000;
 const BATCH = 16; // requests one event-loop turn serves at most
 /** Replies up to this size are copied into one buffer and written with write(2), which costs less than a writev of parts. */
 const INLINE_REPLY = 8192;
 const resolved = Promise.resolve();
-const errnoOf = (r: number): string | null => (r < 0 ? errnoName(-r) : null);
+/**
+ * A write the kernel refused for a reason worth logging: ENOENT is a request
+ * gone meanwhile (interrupted, or the inode forgotten), ENODEV the
+ * connection gone; callers ignore both, as go-fuse does.
+ */
+export function rejected(err: Errno | null): err is Errno {
+  return err !== null && err.errno !== E.ENOENT && err.errno !== E.ENODEV;
+}
+
+/** A system call's result as the transport's callers see it: null, or the Errno it failed with. */
+const failure = (r: number): Errno | null => (r < 0 ? new Errno(-r) : null);
+/** The notifier thread's answer for one message (an errno code, or null), as an Errno. */
+const notified = (code: string | null): Errno | null => (code === null ? null : new Errno(isErrnoName(code) ? code : 'EIO', code));
 
 export interface ChannelOptions {
   /** Size of the read buffer fuse_dev_do_read requires (max_write + headers). */
@@ -110,6 +141,7 @@ export class FuseChannel {
   private busyMs = 0;
   private pollMs = 0;
   private events: ChannelEvents | null = null;
+  private readonly counts = { requests: 0, reads: 0, spins: 0, wakes: 0, bareWakes: 0 };
 
   private constructor(fd: number) {
     this.fd = fd;
@@ -178,11 +210,29 @@ export class FuseChannel {
     return this.notifier?.drained ?? true;
   }
 
-  /** SIGIO: a request may be queued, or the connection ended. */
+  /**
+   * SIGIO: a request may be queued, or the connection ended, or neither.
+   * The signal does not say which descriptor it is for (src/sys/sigio.ts
+   * calls every armed watch), and it is not a count: signals of one kind
+   * coalesce while pending (kernel/signal.c legacy_queue), and libuv folds
+   * those it has not delivered yet. Coalescing loses nothing because every
+   * reader it wakes drains its descriptor to EAGAIN before it sleeps again:
+   * this channel reads until read(2) finds nothing (next(), then wait()
+   * reads once more after arming), and netlink reads every queued datagram
+   * (src/netlink/socket.ts). A wake that finds no request (a netlink
+   * datagram under --preset tcmu, or a signal for a request already served)
+   * reads once and stays asleep: the mode is still on, so a request queued
+   * after this read raises a signal of its own. Only a wake that found a
+   * request goes on to the busy poll, where the next one is likely near.
+   */
   private readonly wake = (): void => {
-    this.sigio!.disarm();
-    this.batched = 0;
-    this.next();
+    this.counts.wakes++;
+    const n = this.read();
+    if (n > 0) {
+      this.sigio!.disarm();
+      this.batched = 0;
+      this.serveOne(n);
+    } else if (!this.ended) this.counts.bareWakes++;
   };
 
   /** A fresh event-loop turn: waits for the next request. */
@@ -198,6 +248,7 @@ export class FuseChannel {
    * unmounted, ECONNABORTED: aborted; fuse_dev_do_read) ends the session.
    */
   private read(): number {
+    this.counts.reads++;
     const n = readOrErrno(this.fd, this.buf, this.bufferSize);
     if (n > 0) return n;
     if (n !== -E.EAGAIN && n !== -E.EINTR && n !== -E.ENOENT) this.finish(n < 0 ? errnoName(-n) : 'ENODEV');
@@ -215,6 +266,7 @@ export class FuseChannel {
     if (this.ended) return;
     this.events!.waiting();
     if (this.busyMs > 0) {
+      this.counts.spins++;
       const until = performance.now() + this.busyMs;
       do {
         const n = this.read();
@@ -246,6 +298,7 @@ export class FuseChannel {
    * longer than that many requests.
    */
   private serveOne(n: number): void {
+    this.counts.requests++;
     if (this.events!.request(this.buf.subarray(0, n))) this.buf = Buffer.allocUnsafeSlow(this.bufferSize);
     if (++this.batched < BATCH) void resolved.then(this.next);
     else setImmediate(this.idle);
@@ -299,30 +352,34 @@ export class FuseChannel {
     return this.ended;
   }
 
+  get stats(): ChannelStats {
+    return { ...this.counts, asleep: this.sigio?.isArmed ?? false };
+  }
+
   /**
    * Writes one message, `head` (a fuse_out_header, then maybe more) then
    * `body`. Its length is the header's `len`, which the caller has summed:
    * the kernel requires the whole message in one write, of exactly that
    * length (fuse_dev_do_write checks oh.len against the bytes written).
-   * Returns the errno code on failure: ENOENT means the request is gone
+   * Returns the Errno on failure: ENOENT means the request is gone
    * (interrupted or aborted), which callers ignore as go-fuse does.
    */
-  write(head: Buffer, body: Buffer | readonly Buffer[] | null = null): string | null {
-    if (body === null) return errnoOf(writeOrErrno(this.fd, head, head.length));
+  write(head: Buffer, body: Buffer | readonly Buffer[] | null = null): Errno | null {
+    if (body === null) return failure(writeOrErrno(this.fd, head, head.length));
     const len = head.readUInt32LE(0);
     if (len > INLINE_REPLY) return this.writev(Buffer.isBuffer(body) ? [head, body] : [head, ...body]);
     let at = head.copy(this.replyBuf, 0);
     if (Buffer.isBuffer(body)) body.copy(this.replyBuf, at);
     else for (const p of body) at += p.copy(this.replyBuf, at);
-    return errnoOf(writeOrErrno(this.fd, this.replyBuf, len));
+    return failure(writeOrErrno(this.fd, this.replyBuf, len));
   }
 
-  private writev(parts: Buffer[]): string | null {
+  private writev(parts: Buffer[]): Errno | null {
     try {
       writevSync(this.fd, parts);
       return null;
     } catch (e) {
-      return (e as NodeJS.ErrnoException).code ?? String(e);
+      return new Errno(toErrno(e));
     }
   }
 
@@ -330,23 +387,23 @@ export class FuseChannel {
    * Queues a notification that may block in the kernel (INVAL_ENTRY,
    * DELETE, INVAL_INODE, STORE) on the notifier thread, which writes them
    * in the order queued, each as one writev of its parts. Resolves with
-   * the errno code, or null when the kernel took it.
+   * the Errno, or null when the kernel took it.
    */
-  notifyAsync(parts: Buffer | readonly Buffer[]): Promise<string | null> {
+  notifyAsync(parts: Buffer | readonly Buffer[]): Promise<Errno | null> {
     return this.notifyAllAsync([Buffer.isBuffer(parts) ? [parts] : parts]).then((errors) => errors[0]!);
   }
 
   /**
    * notifyAsync for several messages at once, written one after the other
    * by the notifier thread (a hand-off to it costs more than a write).
-   * Resolves with each one's errno code or null.
+   * Resolves with each one's Errno or null.
    */
-  notifyAllAsync(messages: readonly (readonly Buffer[])[]): Promise<(string | null)[]> {
-    const gone = (): (string | null)[] => messages.map(() => 'ENODEV');
+  notifyAllAsync(messages: readonly (readonly Buffer[])[]): Promise<(Errno | null)[]> {
+    const gone = (): (Errno | null)[] => messages.map(() => new Errno('ENODEV'));
     if (this.ended || !this.sigio) return Promise.resolve(gone());
     clearTimeout(this.notifierIdle);
     this.notifier ??= this.startNotifier();
-    return this.notifier.post(messages).then((errors) => (errors.length ? errors : gone()));
+    return this.notifier.post(messages).then((errors) => (errors.length ? errors.map(notified) : gone()));
   }
 
   /** Stops the notifier and closes the descriptor. Call after the connection has ended. */

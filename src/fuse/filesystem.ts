@@ -31,6 +31,13 @@ export interface RequestContext {
   uid: number;
   gid: number;
   pid: number;
+  /**
+   * The file's f_flags, for the filesystem to set from a request that
+   * carries them (OPEN, READ, WRITE); undefined otherwise. With it the
+   * context is the request as a device sees it (devio IoContext), passed on
+   * as it is: no second object per request.
+   */
+  flags: number | undefined;
   /** Aborted when the kernel sends INTERRUPT for this request, when the session ends, or through abort(). */
   readonly signal: AbortSignal;
   /** Aborts `signal`; the request is still answered by its handler. */

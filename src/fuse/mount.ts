@@ -17,6 +17,7 @@ import { closeSync, openSync } from 'node:fs';
 import { readFile, readdir, statfs, writeFile, mkdir } from 'node:fs/promises';
 import { FusermountError, fusermount, fusermountUnmount } from './fusermount.js';
 import { FUSERMOUNT, FUSERMOUNT_MISSING, FUSE_DEVICE, mountProblems } from './requirements.js';
+import { within } from '../awaitable.js';
 
 export interface MountOptions {
   mountpoint: string;
@@ -180,13 +181,14 @@ export async function prepareMountpoint(mountpoint: string): Promise<void> {
     if (m.fstype !== FSTYPE) {
       throw new MountpointError(`${mountpoint} is a ${m.fstype} mount that is not cdevemu's; unmount it or choose another mountpoint`);
     }
-    const probe = await Promise.race([
+    const probe = await within(
       statfs(mountpoint).then(
         () => 'live' as const,
         (e: NodeJS.ErrnoException) => (e.code === 'ENOTCONN' || e.code === 'ECONNABORTED' ? ('stale' as const) : ('live' as const)),
       ),
-      new Promise<'hung'>((r) => setTimeout(() => r('hung'), 1000).unref()),
-    ]);
+      1000,
+      () => 'hung' as const,
+    );
     if (probe === 'live') throw new MountpointError(`${mountpoint} is already served by a live cdevemu daemon; stop it first or choose another mountpoint`);
     if (probe === 'hung') {
       // The daemon behind it is alive but not answering; aborting its

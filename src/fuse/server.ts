@@ -5,7 +5,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { DevFuseBacking, type BackingFiles } from './backing.js';
-import { FuseChannel } from './channel.js';
+import { within } from '../awaitable.js';
+import { FuseChannel, rejected, type ChannelStats } from './channel.js';
 import type { FuseFilesystem } from './filesystem.js';
 import { abortConnection, findMount, mountFuse, prepareMountpoint, unmountFuse } from './mount.js';
 import { FuseSession } from './session.js';
@@ -138,12 +139,17 @@ export class FuseServer implements KernelNotifier {
   pollWakeup(kh: bigint): void {
     const err = this.channel.write(encodeNotifyPoll(kh));
     // EINVAL before INIT or on kernels without notify; ENOENT: kh no longer registered.
-    if (err && err !== 'ENOENT' && err !== 'ENODEV') this.log.warn({ kh, code: err }, 'poll notify rejected');
+    if (rejected(err)) this.log.warn({ kh, code: err.code }, 'poll notify rejected');
   }
 
   async entryInvalidated(parent: bigint, name: string): Promise<void> {
     const err = await this.channel.notifyAsync(encodeNotifyInvalEntry(parent, name));
-    if (err && err !== 'ENOENT' && err !== 'ENODEV') this.log.warn({ parent, name, code: err }, 'NOTIFY_INVAL_ENTRY rejected');
+    if (rejected(err)) this.log.warn({ parent, name, code: err.code }, 'NOTIFY_INVAL_ENTRY rejected');
+  }
+
+  /** What the channel's waits have done (ChannelStats). */
+  get channelStats(): ChannelStats {
+    return this.channel.stats;
   }
 
   get drained(): boolean {
@@ -158,7 +164,7 @@ export class FuseServer implements KernelNotifier {
     const errors = await this.channel.notifyAllAsync(stores.map((s) => [encodeNotifyStoreHead(nodeid, s.offset, s.data.length), s.data]));
     errors.forEach((err, i) => {
       // ENOENT: the kernel forgot the inode, and its pages with it.
-      if (err && err !== 'ENOENT' && err !== 'ENODEV') this.log.warn({ nodeid, offset: stores[i]!.offset, size: stores[i]!.data.length, code: err }, 'NOTIFY_STORE rejected');
+      if (rejected(err)) this.log.warn({ nodeid, offset: stores[i]!.offset, size: stores[i]!.data.length, code: err.code }, 'NOTIFY_STORE rejected');
     });
   }
 
@@ -169,7 +175,7 @@ export class FuseServer implements KernelNotifier {
 
   async invalidate(nodeid: bigint, offset: number, len: number): Promise<void> {
     const err = await this.channel.notifyAsync(encodeNotifyInvalInode(nodeid, offset, len));
-    if (err && err !== 'ENOENT' && err !== 'ENODEV') this.log.warn({ nodeid, offset, len, code: err }, 'NOTIFY_INVAL_INODE rejected');
+    if (rejected(err)) this.log.warn({ nodeid, offset, len, code: err.code }, 'NOTIFY_INVAL_INODE rejected');
   }
 
   /**
@@ -182,10 +188,7 @@ export class FuseServer implements KernelNotifier {
     this.closing ??= (async () => {
       if (!this.channel.isEnded) {
         await unmountFuse(this.mountpoint, true).catch((err) => this.log.warn({ err }, 'umount failed'));
-        const ended = await Promise.race([
-          this.session.ended.then(() => true),
-          new Promise<false>((r) => setTimeout(() => r(false), graceMs).unref()),
-        ]);
+        const ended = await within(this.session.ended.then(() => true), graceMs, () => false);
         if (!ended) {
           if (this.dev && (await abortConnection(this.dev))) await this.session.ended;
           else this.channel.abandon();

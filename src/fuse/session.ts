@@ -29,7 +29,7 @@ import {
 } from './abi.js';
 import { getEventListeners } from 'node:events';
 import { passthroughRefusal } from './backing.js';
-import type { FuseChannel } from './channel.js';
+import { rejected, type FuseChannel } from './channel.js';
 import type { ConnectionInfo, FuseFilesystem, RequestContext } from './filesystem.js';
 import { OPS, opName, type OpSpec, type ReplyBody } from './ops.js';
 import {
@@ -119,6 +119,7 @@ class Context implements RequestContext {
   private ac: AbortController | null = null;
   /** answerAfterNotifications() was called. */
   queued = false;
+  flags: number | undefined = undefined;
   constructor(
     readonly unique: bigint,
     readonly nodeid: bigint,
@@ -296,7 +297,7 @@ export class FuseSession {
   /** Sends a successful answer; one the kernel no longer waits for is undone. */
   private deliver(spec: OpSpec, ctx: Context, body: ReplyBody): void {
     if (ctx.queued) return this.sendAfterNotifications(ctx.unique, body);
-    if (this.send(ctx.unique, 0, body) === 'ENOENT') this.orphaned(spec, ctx, body);
+    if (this.send(ctx.unique, 0, body)?.errno === E.ENOENT) this.orphaned(spec, ctx, body);
   }
 
   /**
@@ -311,7 +312,7 @@ export class FuseSession {
     writeOutHeader(head, 0, len, 0, unique);
     if (this.trace) this.log.trace(`tx ${unique}: OK ${len - SIZEOF.fuse_out_header}b after notifications`);
     void this.channel.notifyAsync([head, ...parts]).then((werr) => {
-      if (werr && werr !== 'ENOENT' && werr !== 'ENODEV') this.log.error({ unique, code: werr }, 'kernel rejected reply');
+      if (rejected(werr)) this.log.error({ unique, code: werr.code }, 'kernel rejected reply');
     });
   }
 
@@ -450,8 +451,8 @@ export class FuseSession {
       if (err === null) return;
       this.retrieves.delete(unique);
       // ENOENT: the kernel has no inode of that nodeid, so no page cache.
-      if (err === 'ENOENT') done(0);
-      else fail(new Errno(err === 'ENODEV' ? 'ENODEV' : 'EIO', `FUSE_NOTIFY_RETRIEVE refused: ${err}`));
+      if (err.errno === E.ENOENT) done(0);
+      else fail(new Errno(err.errno === E.ENODEV ? 'ENODEV' : 'EIO', `FUSE_NOTIFY_RETRIEVE refused: ${err.code}`));
     });
   }
 
@@ -491,7 +492,7 @@ export class FuseSession {
   }
 
   /** Writes one reply; returns the write's errno code, if any. */
-  private send(unique: bigint, error: number, body: ReplyBody): string | null {
+  private send(unique: bigint, error: number, body: ReplyBody): Errno | null {
     let len = SIZEOF.fuse_out_header;
     if (Buffer.isBuffer(body)) len += body.length;
     else if (body) for (const b of body) len += b.length;
@@ -501,8 +502,8 @@ export class FuseSession {
     const werr = this.channel.write(this.outHeader, body);
     // ENOENT: the request was interrupted or aborted meanwhile (go-fuse ignores
     // it too). ENODEV: the connection is gone.
-    if (werr && werr !== 'ENOENT' && werr !== 'ENODEV') {
-      this.log.error({ unique, error, len, code: werr }, 'kernel rejected reply');
+    if (rejected(werr)) {
+      this.log.error({ unique, error, len, code: werr.code }, 'kernel rejected reply');
     }
     return werr;
   }

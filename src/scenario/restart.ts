@@ -7,7 +7,7 @@
  * opened.
  */
 import type { Program, ProgramExit } from './program.js';
-import { within } from './race.js';
+import { within } from '../awaitable.js';
 
 export interface ProgramInstance {
   /** 1 for the program the run starts, then 2, 3... for each `start` step. */

@@ -13,7 +13,7 @@ import { heldFds } from './holders.js';
 import { everOpened, Ledger, openFiles, type GenerationRecord } from './ledger.js';
 import { freeTcpPort } from './free-port.js';
 import { describeExit, Program, type ProgramExit } from './program.js';
-import { within } from './race.js';
+import { within } from '../awaitable.js';
 import { openedUnder, stopProgram, type ProgramInstance } from './restart.js';
 import { BIND_FORM, parseBind, type Scenario, type Step, type TimelineStep } from './schema.js';
 import type { ScenarioTarget, TargetDevice } from './target.js';

@@ -19,6 +19,7 @@
  * want it at the same time: concurrent requests share the reads in flight.
  */
 import { readdir, readFile } from 'node:fs/promises';
+import { within } from '../awaitable.js';
 
 /**
  * A process whose maps are not read within this bound is not counted: its
@@ -40,7 +41,7 @@ function readMaps(pid: number): Promise<string | null> {
   let read = inflight.get(pid);
   if (!read) {
     procReads.maps++;
-    read = Promise.race([readFile(`/proc/${pid}/maps`, 'latin1'), bound()])
+    read = within<string | null>(readFile(`/proc/${pid}/maps`, 'latin1'), READ_BOUND_MS, () => null)
       .catch(() => null) // exited meanwhile
       .finally(() => inflight.delete(pid));
     inflight.set(pid, read);
@@ -125,4 +126,3 @@ function count(maps: string | null, want: string, inode: string): number {
 
 const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
 
-const bound = (): Promise<null> => new Promise((r) => setTimeout(() => r(null), READ_BOUND_MS).unref());

@@ -10,7 +10,9 @@
  *
  * The signal does not say which descriptor is ready (libuv passes no
  * siginfo), so every armed watch is called; a non-blocking read that finds
- * nothing costs a microsecond.
+ * nothing costs a microsecond. Nor is it a count: a pending SIGIO stands
+ * for any number (kernel/signal.c legacy_queue), so each watch's onReady
+ * must read its descriptor until EAGAIN before it waits for the next one.
  */
 import { isMainThread } from 'node:worker_threads';
 import { fcntl } from './ffi.js';
@@ -67,6 +69,10 @@ export class SigioWatch {
     if (armed.has(this)) return;
     this.setFlags(this.flags | O_ASYNC);
     armed.add(this);
+  }
+
+  get isArmed(): boolean {
+    return armed.has(this);
   }
 
   /** Stops the signals, e.g. while the caller reads in a loop of its own. */

@@ -7,6 +7,7 @@ import type { Instance } from '../core/index.js';
 import type { TcmuConsumers } from '../models/tcmu/config.js';
 import type { TcmuState } from '../models/tcmu/model.js';
 import type { TcmuDeviceRef } from './family.js';
+import { within } from '../awaitable.js';
 
 function tcmuMinor(inst: Instance<unknown>): number | null {
   const m = /^uio(\d+)$/.exec(inst.nodePath);
@@ -47,10 +48,7 @@ export async function quiesceTcmu(inst: Instance<unknown>, timeoutMs?: number): 
   const started = performance.now();
   const at = s.ring.stats;
   inst.emit('tcmu_draining', { inflight: at.inflight, qfull: at.qfull, expired: at.expired, cmdTimeOutMs: s.config.cmdTimeOutMs, boundMs: timeoutMs ?? null });
-  let timer: NodeJS.Timeout | undefined;
-  const bound = timeoutMs === undefined ? null : new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));
-  await (bound ? Promise.race([s.ring.drained(), bound]) : s.ring.drained());
-  clearTimeout(timer);
+  await (timeoutMs === undefined ? s.ring.drained() : within(s.ring.drained(), timeoutMs, () => {}));
   const end = s.ring.stats;
   inst.emit('tcmu_quiesced', { waitedMs: Math.round(performance.now() - started), outstanding: end.inflight + end.qfull, expired: end.expired });
 }

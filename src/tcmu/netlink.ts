@@ -49,6 +49,10 @@ import { NetlinkSocket, type NetlinkSender } from '../netlink/socket.js';
 import { NETLINK_USERSOCK } from '../sys/ffi.js';
 import { cmdName, DONE_OF, encodeEvent, TcmuAttr, TcmuCmd, type EventCmd, type TcmuDeviceRef } from './family.js';
 import { eventCmd, NetlinkFaults, readNetlinkFault } from './netlink-faults.js';
+import { within } from '../awaitable.js';
+
+/** The CMD_STATUS an event that ended unanswered reports: tcmu_fail_netlink_cmd() sets -EINTR, a value of the netlink wire. */
+const INTERRUPTED_STATUS = -errnoNumber('EINTR');
 
 /** The variable that makes the shim point libtcmu at an emulator: "PORT:FAMILY:GROUP". */
 export const SHIM_ENV = 'CDEVEMU_TCMU_NETLINK';
@@ -311,9 +315,7 @@ export class TcmuNetlink {
     inst.emit('netlink_sent', { cmd: cmdName(cmd), deviceId: dev.deviceId, ports: reached });
     if (!reply) return { result: 'done', status: 0, port: 0 };
     const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    const r = timeoutMs === undefined ? await reply : await Promise.race([reply, new Promise<null>((res) => (timer = setTimeout(() => res(null), timeoutMs)))]);
-    clearTimeout(timer);
+    const r = timeoutMs === undefined ? await reply : await within(reply, timeoutMs, () => null);
     this.pending.delete(dev.deviceId);
     if (!r) {
       const waitedMs = Math.round(performance.now() - started);
@@ -365,8 +367,7 @@ export class TcmuNetlink {
    * wait for it, briefly, before the device goes.
    */
   private async releasesSettled(inst: Instance<unknown>): Promise<void> {
-    const end = performance.now() + RELEASE_SETTLE_MS;
-    while (inst.holders.length > 0 && performance.now() < end) await new Promise((r) => setTimeout(r, 5));
+    await within(inst.whenReleased(), RELEASE_SETTLE_MS, () => {});
   }
 
   private ref(inst: Instance<unknown>): TcmuDeviceRef | null {
@@ -412,7 +413,7 @@ export class TcmuNetlink {
     for (const m of messages) {
       if (m.type === NLMSG_ERROR) continue; // an ack of something we sent; we never ask for one
       if (m.type !== this.familyId) {
-        this.answer(m, from, -errnoNumber('ENOENT')); // no such family, as genl_rcv_msg() answers
+        this.answer(m, from, new Errno('ENOENT')); // no such family, as genl_rcv_msg() answers
         continue;
       }
       let g: GenlMessage;
@@ -421,7 +422,7 @@ export class TcmuNetlink {
       } catch (err) {
         this.dropped.malformed++;
         this.limit.report('tcmu netlink: malformed message dropped', { sender, reason: (err as Error).message });
-        this.answer(m, from, -errnoNumber('EINVAL'));
+        this.answer(m, from, new Errno('EINVAL'));
         continue;
       }
       if (eventOfDone(g.cmd) !== undefined) this.receiveDone(m, g, sender);
@@ -443,15 +444,15 @@ export class TcmuNetlink {
     inst?.emit('netlink_fault', { message: NetlinkFaults.label('reply', event), deviceId, mode: fault });
   }
 
-  /** A request's result: 0 or a negative errno, as a genl doit() returns it. */
-  private handle(g: GenlMessage, sender: NetlinkSender): number {
+  /** A request's result: null (done) or the Errno a genl doit() would return negated. */
+  private handle(g: GenlMessage, sender: NetlinkSender): Errno | null {
     const from = sender.port;
     switch (g.cmd) {
       case TcmuCmd.SET_FEATURES: {
         // The socket on the port must be the sender's own: had it closed
         // since, the number could be a stranger's by now.
         const inode = boundPorts(NETLINK_USERSOCK).get(from);
-        if (inode === undefined || !holdsSocket(sender.pid, inode)) return -errnoNumber('ECONNREFUSED');
+        if (inode === undefined || !holdsSocket(sender.pid, inode)) return new Errno('ECONNREFUSED');
         const announced = attr.u8(g.attrs.get(TcmuAttr.SUPP_KERN_CMD_REPLY));
         const known = this.consumers.get(from);
         // Without the attribute, what this socket said before stands (tcmu_genl_set_features() sets only what it is given).
@@ -463,24 +464,24 @@ export class TcmuNetlink {
             if (inst.lifecycle === 'live' && this.o.describe(inst)) inst.emit('netlink_registered', { port: from, pid: sender.pid, replies });
           }
         }
-        return 0;
+        return null;
       }
       default:
-        return -errnoNumber('EOPNOTSUPP');
+        return new Errno('EOPNOTSUPP');
     }
   }
 
-  private done(g: GenlMessage, sender: NetlinkSender): number {
+  private done(g: GenlMessage, sender: NetlinkSender): Errno | null {
     const status = attr.s32(g.attrs.get(TcmuAttr.CMD_STATUS));
     const deviceId = attr.u32(g.attrs.get(TcmuAttr.DEVICE_ID));
     if (status === undefined || deviceId === undefined) {
       this.limit.report('tcmu netlink: a *_DONE without CMD_STATUS or DEVICE_ID, doing nothing', { sender, cmd: cmdName(g.cmd) });
-      return -errnoNumber('EINVAL');
+      return new Errno('EINVAL');
     }
     const p = this.pending.get(deviceId);
     if (!p) {
       this.limit.report('tcmu netlink: a *_DONE for a device that waits for nothing', { sender, cmd: cmdName(g.cmd), deviceId });
-      return -errnoNumber('ENODEV');
+      return new Errno('ENODEV');
     }
     if (DONE_OF[p.cmd] !== g.cmd) {
       this.limit.report('tcmu netlink: a *_DONE for another event than the one the device waits for', {
@@ -489,18 +490,18 @@ export class TcmuNetlink {
         expected: cmdName(DONE_OF[p.cmd]),
         deviceId,
       });
-      return -errnoNumber('EINVAL');
+      return new Errno('EINVAL');
     }
     this.pending.delete(deviceId);
     p.resolve({ status, port: sender.port });
-    return 0;
+    return null;
   }
 
-  /** netlink_ack(): to the port the message came from, whatever its nlmsg_pid says. */
-  private answer(m: RawMessage, to: number, error: number): void {
-    if (!(m.flags & NLM_F_ACK) && error === 0) return;
+  /** netlink_ack(): to the port the message came from, whatever its nlmsg_pid says; the wire carries the errno negated. */
+  private answer(m: RawMessage, to: number, error: Errno | null): void {
+    if (!(m.flags & NLM_F_ACK) && error === null) return;
     try {
-      this.sock.send(to, encodeAck(m, error));
+      this.sock.send(to, encodeAck(m, error ? -error.errno : 0));
     } catch (err) {
       // EAGAIN: the sender asks for acks it does not read.
       this.limit.report('tcmu netlink: ack not delivered', { port: to, code: (err as NodeJS.ErrnoException).code });
@@ -516,7 +517,7 @@ export class TcmuNetlink {
     for (const [deviceId, p] of this.pending) {
       if (!this.blocked) throw new Errno('EBUSY', 'tcmu netlink: could not reset the netlink interface: it is not blocked');
       this.pending.delete(deviceId);
-      p.resolve({ status: -errnoNumber('EINTR'), port: 0 });
+      p.resolve({ status: INTERRUPTED_STATUS, port: 0 });
     }
   }
 
@@ -525,7 +526,7 @@ export class TcmuNetlink {
     this.removeHooks();
     for (const inst of this.o.devices.list()) if (this.o.describe(inst)) this.o.attach?.(inst, null);
     // As reset_netlink fails what waits (tcmu_fail_netlink_cmd: -EINTR).
-    for (const p of this.pending.values()) p.resolve({ status: -errnoNumber('EINTR'), port: 0 });
+    for (const p of this.pending.values()) p.resolve({ status: INTERRUPTED_STATUS, port: 0 });
     this.pending.clear();
     await this.sock.close();
     this.limit.flush();

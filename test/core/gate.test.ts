@@ -3,7 +3,7 @@
  * report stuck handlers, cancels and drains, and the references they hold.
  */
 import { describe, expect, it } from 'vitest';
-import { OpGate, type Handler } from '../../src/core/gate.js';
+import { OpGate, type InFlightOp } from '../../src/core/gate.js';
 import { Kref } from '../../src/core/kref.js';
 import { Errno } from '../../src/errno.js';
 
@@ -15,12 +15,12 @@ function gate(): { gate: OpGate; refs: Kref; released: () => boolean } {
   return { gate: new OpGate(refs, 19 /* ENODEV */), refs, released: () => released };
 }
 
-const ops = (hs: readonly Handler[]): string[] => hs.map((h) => h.op);
+const ops = (hs: readonly InFlightOp[]): string[] => hs.map((h) => h.op);
 
 describe('OpGate', () => {
   it('lists the handlers inside oldest first, whichever order they leave in', () => {
     const { gate: g } = gate();
-    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((op) => g.enter(op, caller)) as [Handler, Handler, Handler, Handler];
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((op) => g.enter(op, caller)) as [InFlightOp, InFlightOp, InFlightOp, InFlightOp];
     expect(ops(g.handlers)).toEqual(['a', 'b', 'c', 'd']);
     g.exit(b);
     expect(ops(g.handlers)).toEqual(['a', 'c', 'd']);

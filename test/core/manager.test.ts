@@ -186,6 +186,23 @@ describe('counters and holders', () => {
     await f.release();
     expect(inst.holders).toEqual([]);
   });
+
+  it('whenReleased resolves once the last open file is closed, at once when none is open', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(pipeModel());
+    const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
+    await inst.whenReleased();
+    const a = await openNode(publisher, 'pipe0');
+    const b = await openNode(publisher, 'pipe0');
+    let released = false;
+    const waited = inst.whenReleased().then(() => (released = true));
+    await a.release();
+    await tick();
+    expect(released).toBe(false);
+    await b.release();
+    await waited;
+    expect(inst.holders).toEqual([]);
+  });
 });
 
 describe('open and release', () => {

@@ -99,13 +99,13 @@ interface Reply {
 
 class FakeChannel {
   readonly raw: Buffer[] = [];
-  /** What write() reports: null (taken) or an errno code. */
-  writeResult: string | null = null;
+  /** What write() reports: null (taken) or the Errno it failed with. */
+  writeResult: Errno | null = null;
   start(): void {
     throw new Error('the session under test must not start the channel');
   }
   /** FuseChannel.write: the session may reuse `head` once this returns, so it is copied. */
-  write(head: Buffer, body: Buffer | readonly Buffer[] | null = null): string | null {
+  write(head: Buffer, body: Buffer | readonly Buffer[] | null = null): Errno | null {
     this.raw.push(Buffer.concat([head, ...(body === null ? [] : Buffer.isBuffer(body) ? [body] : body)]));
     return this.writeResult;
   }
@@ -437,7 +437,7 @@ describe('dispatch', () => {
 
   it('a reply the kernel refuses with ENOENT (request interrupted meanwhile) is not an error', () => {
     doInit();
-    ch.writeResult = 'ENOENT';
+    ch.writeResult = new Errno('ENOENT');
     expect(() => s.handle(req(Opcode.GETATTR, 0x100n, Buffer.alloc(16)))).not.toThrow();
     expect(ch.replies).toHaveLength(1);
     ch.writeResult = null;
@@ -759,7 +759,7 @@ describe('an OPEN answer the kernel never receives', () => {
     doInit();
     fs.open.mockImplementation(() => openOut);
     fs.release.mockImplementation(() => undefined);
-    ch.writeResult = 'ENOENT';
+    ch.writeResult = new Errno('ENOENT');
     s.handle(req(Opcode.OPEN, 0xb2n, openBody(), { nodeid: 5n }));
     expect(fs.release).toHaveBeenCalledTimes(1);
     expect(fs.release.mock.calls[0]![1]).toMatchObject({ fh: 77n });
@@ -818,7 +818,7 @@ describe('FUSE_NOTIFY_RETRIEVE and the FUSE_NOTIFY_REPLY request', () => {
     doInit();
     s.handle(req(Opcode.NOTIFY_REPLY, 77n, notifyReplyBody(0, Buffer.from('x'))));
     expect(ch.raw).toHaveLength(0);
-    ch.writeResult = 'ENOENT';
+    ch.writeResult = new Errno('ENOENT');
     expect(await s.retrieve(9n, 0, 10, () => expect.unreachable())).toBe(0);
     expect(ch.raw[0]!.readInt32LE(4)).toBe(5); // the notification, refused; not a reply
     ch.clear();
