@@ -22,6 +22,8 @@ export interface InstanceHost {
   mappings?(dev: PublishedDevice, openers: Set<number>): Promise<number>;
   interceptor: OpInterceptor | null;
   record(e: DeviceEvent): void;
+  /** Instance.unplugSelf(): a surprise unplug of this instance, unless one has begun. */
+  unplug(inst: DeviceInstance): void;
   onFreed(inst: DeviceInstance): void;
   /** Instance.modelData: one map per model and device manager. */
   modelData: Map<string, unknown>;
@@ -132,6 +134,14 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     this.openers.delete(pid);
     this.openers.add(pid);
     if (this.openers.size > MAX_OPENERS) this.openers.delete(this.openers.values().next().value!);
+  }
+
+  unplugSelf(): void {
+    if (this.lifecycle !== 'live' || this.unplugging) return;
+    // Not from inside the caller's handler: unplug waits for running handlers to drain.
+    setImmediate(() => {
+      if (this.lifecycle === 'live' && !this.unplugging) this.host.unplug(this as DeviceInstance);
+    });
   }
 
   get holders(): Holder[] {

@@ -94,6 +94,15 @@ export function ioctl(fd: number, request: number, arg: Buffer): number {
   return check('ioctl', lib().ioctl(fd, request, 'void *', arg) as number);
 }
 
+/**
+ * ioctl(fd, request, arg) with an integer argument (TCFLSH's queue, TCSBRK's
+ * duration), or none: the kernel reads nothing through it. Never pass an
+ * address of another process here: it would be taken as one of this one.
+ */
+export function ioctlValue(fd: number, request: number, arg: bigint): number {
+  return check('ioctl', lib().ioctl(fd, request, 'unsigned long', arg) as number);
+}
+
 /** fcntl(fd, cmd, arg) with an integer argument. */
 export function fcntl(fd: number, cmd: number, arg: number): number {
   return check('fcntl', lib().fcntl(fd, cmd, 'int', arg) as number);
