@@ -179,9 +179,9 @@ function parseEntry(o: Obj, where: string, line: number, lastT: number): TraceEn
  * of the wrong type, time that goes back, entries after the unplug.
  */
 export function parseDeviceTrace(text: string, where: string): DeviceTrace {
+  if (text.trim() === '') throw new DeviceTraceError(where, 1, 'empty: a trace starts with its header line');
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
-  if (lines.length === 0) throw new DeviceTraceError(where, 1, 'empty: a trace starts with its header line');
   const header = parseHeader(parseJson(lines[0]!, where, 1), where);
   const entries: TraceEntry[] = [];
   let lastT = 0;
