@@ -15,8 +15,8 @@ import { CliError, Exit } from '../exit.js';
 import { flagSource, runFrom } from './run.js';
 
 interface RecordOpts {
-  device: string;
-  out: string;
+  device?: string;
+  out?: string;
   name?: string;
   bind: string[];
   timeout: string;
@@ -32,13 +32,15 @@ export function registerRecordCommand(program: Command): void {
     .description('record what a real character device and a program say to each other into a trace the replay model plays back (docs/trace-format.md)')
     .usage('--device PATH --out TRACE.jsonl [options] -- command...')
     .argument('<command...>', 'the program and its arguments, after --; {mount} is replaced by the mount path')
-    .requiredOption('--device <path>', 'the real device node to record, e.g. /dev/ttyUSB0')
-    .requiredOption('--out <file>', 'where to write the trace (JSON lines)')
+    .option('--device <path>', 'the real device node to record, e.g. /dev/ttyUSB0')
+    .option('--out <file>', 'where to write the trace (JSON lines)')
     .option('--name <name>', 'the emulated node\'s name, MOUNT/dev/NAME (default: the device\'s file name)')
     .option('--bind <host=mount>', 'bind a mount path over a host path in the program\'s namespace (repeatable; default: the emulated node over --device)', collect, [])
     .option('--timeout <duration>', 'how long the program may run (ms, s or m)', '60m')
     .option('--log-level <level>', 'emulator log level', 'warn')
     .action(async (command: string[], o: RecordOpts) => {
+      // Checked here, not by commander: a mistyped flag is then told as such ("did you mean"), not as a missing one.
+      if (o.device === undefined || o.out === undefined) throw new CliError(Exit.usage, `record: --${o.device === undefined ? 'device' : 'out'} is required (usage: cdevemu record --device PATH --out TRACE.jsonl -- command...)`);
       const name = o.name ?? basename(o.device);
       if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new CliError(Exit.usage, `record: --name ${JSON.stringify(name)}: a node name is letters, digits, _ . -`);
       const options = JSON.stringify({ device: resolve(o.device), trace: resolve(o.out) });
