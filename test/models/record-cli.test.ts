@@ -16,12 +16,17 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseDeviceTrace } from '../../src/models/record/device-trace.js';
 import { DEFAULT_FIX, nmeaBurst } from '../../src/models/tty/nmea.js';
-import { cdevemu, repoRoot } from '../helpers/cli.js';
+import { cdevemu } from '../helpers/cli.js';
 import { testRoot } from '../helpers/mount.js';
 import { pythonInteractive } from '../helpers/proc.js';
 
-/** A raw pty whose master side sends the bursts of argv[1] ('|'-separated), one every 0.1 s, in a loop; what comes back is dropped. */
-const FEEDER = `import os, sys, tty, select
+/**
+ * A raw pty whose master side sends the bursts of argv[1] ('|'-separated)
+ * in a loop, one every 0.1 s once the one before was read (FIONREAD on the
+ * slave): nothing piles up before gpsd opens it, so gpsd's fixes come one
+ * burst at a time, as from a receiver, not all at its first read.
+ */
+const FEEDER = `import os, sys, tty, select, fcntl, termios, struct
 bursts = open(sys.argv[1]).read().split('|')
 m, s = os.openpty(); tty.setraw(s); os.set_blocking(m, False)
 print(os.ttyname(s), flush=True)
@@ -30,12 +35,21 @@ while True:
     r, _, _ = select.select([m, 0], [], [], 0.1)
     if 0 in r and not sys.stdin.readline(): break
     if m in r: os.read(m, 4096)
-    try: os.write(m, bursts[i % len(bursts)].encode()); i += 1
-    except BlockingIOError: pass
+    if struct.unpack('i', fcntl.ioctl(s, termios.FIONREAD, b'0000'))[0] == 0:
+        os.write(m, bursts[i % len(bursts)].encode()); i += 1
 `;
 
-const FIRST_FIX = join(repoRoot, 'examples', 'gpsd', 'first-fix.sh');
-const gpsdCommand = (node: string): string[] => ['--', 'sh', FIRST_FIX, '{port}', '{tmp}/gpsd.sock', `{mount}/dev/${node}`];
+/**
+ * gpsd (-n: it opens the device at once) on $3, clients on 127.0.0.1:$1;
+ * a gpspipe -w client prints the first $4 reports with a 3D fix and a
+ * position (first-fix.sh's, for $4 of them).
+ */
+const FIXES = `port=$1; ctl=$2; device=$3; n=$4
+gpsd -N -n -S "$port" -F "$ctl" "$device" &
+until gpspipe -w -n 1 "127.0.0.1:$port" >/dev/null 2>&1; do sleep 0.1; done
+gpspipe -w -n 500 "127.0.0.1:$port" | grep -m "$n" '"class":"TPV".*"mode":3.*"lat":'`;
+
+const gpsdCommand = (node: string, fixes: number): string[] => ['--', 'sh', '-c', FIXES, 'sh', '{port}', '{tmp}/gpsd.sock', `{mount}/dev/${node}`, String(fixes)];
 
 let dir: string;
 beforeAll(async () => {
@@ -61,7 +75,7 @@ describe('cdevemu record', { timeout: 120_000 }, () => {
     try {
       const pts = await feeder.line();
       expect(pts).toMatch(/^\/dev\/pts\/\d+$/);
-      const r = await cdevemu(['record', '--device', pts, '--name', 'gps0', '--out', trace, ...gpsdCommand('gps0')], { timeoutMs: 90_000 });
+      const r = await cdevemu(['record', '--device', pts, '--name', 'gps0', '--out', trace, ...gpsdCommand('gps0', 10)], { timeoutMs: 90_000 });
       expect(r.code, r.stdout + r.stderr).toBe(0);
       recorded = tpv(r.stdout);
     } finally {
@@ -77,9 +91,11 @@ describe('cdevemu record', { timeout: 120_000 }, () => {
     expect(entries.some((e) => e.op === 'ioctl' && e.cmd === 0x5402 && e.in)).toBe(true);
     expect(entries.some((e) => e.op === 'read' && Buffer.from(e.data ?? '', 'hex').toString().includes('$GPGGA'))).toBe(true);
 
-    // The pty is gone; the trace alone plays the device, at its recorded pace.
-    const options = JSON.stringify({ trace, mode: 'lenient' });
-    const r = await cdevemu(['run', '--device', `gps0=replay:${options}`, '--expect', 'exit:0:60s', ...gpsdCommand('gps0')], { timeoutMs: 90_000 });
+    // The pty is gone; the trace alone plays the device, at half its recorded pace: the recording
+    // went on for 10 fixes after its client connected, so the replay's client, connecting as
+    // soon after gpsd's start as the recording's did, has 2 s of fixes to come before the data ends.
+    const options = JSON.stringify({ trace, speed: 0.5 });
+    const r = await cdevemu(['run', '--device', `gps0=replay:${options}`, '--expect', 'exit:0:60s', ...gpsdCommand('gps0', 1)], { timeoutMs: 90_000 });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const replayed = tpv(r.stdout);
     expect({ lat: replayed.lat, lon: replayed.lon, mode: replayed.mode }).toEqual({ lat: recorded.lat, lon: recorded.lon, mode: recorded.mode });
