@@ -22,7 +22,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { E, Errno, errnoName, errnoNumber, isErrnoName } from '../../errno.js';
 import { IOC_NONE, IOC_READ, IOC_WRITE, iocDir, iocSize, O_ACCMODE, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, type IoctlReply, type IoctlRequest, type PollMask } from '../../devio.js';
-import { ioctl as realIoctl, ioctlValue } from '../../sys/ffi.js';
+import { ioctlAsync } from '../../sys/ffi.js';
 import type { DeviceModel, File, Instance } from '../../core/index.js';
 import { parseOptions } from '../options.js';
 import { TRACE_FORMAT, TRACE_VERSION } from './device-trace.js';
@@ -118,14 +118,14 @@ function poll(file: RecordFile): PollMask {
 }
 
 /** An encoded command: FUSE brought _IOC_SIZE bytes in, and takes as many back. */
-function encodedIoctl(file: RecordFile, req: IoctlRequest): IoctlReply {
+async function encodedIoctl(file: RecordFile, req: IoctlRequest): Promise<IoctlReply> {
   const dir = iocDir(req.cmd);
   const buf = Buffer.alloc(iocSize(req.cmd));
   req.in.copy(buf);
   const e = { op: 'ioctl', file: file.id, cmd: req.cmd, ...(dir & IOC_WRITE ? { in: req.in.toString('hex') } : {}) } as const;
   let result: number;
   try {
-    result = realIoctl(real(file).fd, req.cmd, buf);
+    result = await ioctlAsync(real(file).fd, req.cmd, buf);
   } catch (err) {
     throw failed(file, e, errnoOf(err));
   }
@@ -150,8 +150,7 @@ async function pointerIoctl(file: RecordFile, req: IoctlRequest): Promise<IoctlR
   } as const;
   let result: number;
   try {
-    const buf = input ?? out;
-    result = buf ? realIoctl(fd, req.cmd, buf) : ioctlValue(fd, req.cmd, how.kind === 'value' ? req.arg : 0n);
+    result = await ioctlAsync(fd, req.cmd, input ?? out ?? (how.kind === 'value' ? req.arg : 0n));
   } catch (err) {
     throw failed(file, e, errnoOf(err));
   }
