@@ -8,14 +8,13 @@
  * when an answer changed (which also re-asks the kernel's pollers).
  */
 import { closeSync, constants, openSync } from 'node:fs';
-import { Errno } from '../../errno.js';
 import { POLLERR, POLLHUP, POLLIN, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM, type PollMask } from '../../devio.js';
 import { pollOne, readOrErrno, writeOrErrno } from '../../sys/ffi.js';
 import type { WaitQueue } from '../../core/index.js';
 
 const EVENTS = POLLIN | POLLPRI | POLLOUT | POLLRDNORM | POLLWRNORM;
 /** How often the watch asks: a tenth of a character time at 9600 baud is 0.1 ms, but a program's reads come in lines. */
-export const WATCH_INTERVAL_MS = 5;
+const WATCH_INTERVAL_MS = 5;
 
 export class RealFile {
   /** revents as last seen (the watch, or the program's poll). */
@@ -88,11 +87,11 @@ export class ReadinessWatch {
       const before = f.mask;
       try {
         if (f.poll() !== before) changed = true;
-      } catch (err) {
-        // A descriptor poll refuses is no reason to stop watching the others.
+      } catch {
+        // A descriptor poll(2) refuses is no reason to stop watching the others: its
+        // waiters wake and try the real node, which answers them its error.
         f.mask = POLLERR;
         changed ||= before !== POLLERR;
-        if (!(err instanceof Errno)) throw err;
       }
     }
     if (changed) this.wq.wake();
