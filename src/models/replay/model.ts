@@ -177,7 +177,7 @@ async function ioctl(file: ReplayFile, req: IoctlRequest): Promise<IoctlReply> {
         : '';
   const a = s.answers.answer(req.cmd, input);
   if (!a) throw new Errno('ENOTTY');
-  if (!a.matched) mismatch(file, { op: 'ioctl', offset: null, cmd: req.cmd, expected: inputOf(a.entry), got: input });
+  if (!a.matched) mismatch(file, { op: 'ioctl', offset: null, cmd: req.cmd, expected: inputOf(a.entry).slice(0, SHOWN * 2), got: input.slice(0, SHOWN * 2) });
   const e = a.entry;
   if (e.errno !== undefined) throw new Errno(errnoNumber(e.errno));
   const out = e.out !== undefined ? Buffer.from(e.out, 'hex') : undefined;
