@@ -46,13 +46,16 @@ for line in sys.stdin:
         elif cmd == 'read': r = os.read(fd, int(a[0])).hex()
         elif cmd == 'nonblock': fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK); r = ''
         elif cmd == 'ispeed': r = termios.tcgetattr(fd)[4]
+        elif cmd == 'speed':
+            at = termios.tcgetattr(fd); at[4] = at[5] = getattr(termios, 'B' + a[0])
+            termios.tcsetattr(fd, termios.TCSANOW, at); r = ''
         elif cmd == 'hup':
             p = select.poll(); p.register(fd, select.POLLIN)
             while not p.poll()[0][1] & (select.POLLHUP | select.POLLERR): pass
             r = ''
         print('ok', r, flush=True)
-    except OSError as e:
-        print('err', errno.errorcode[e.errno], flush=True)
+    except (OSError, termios.error) as e:
+        print('err', errno.errorcode[e.args[0]], flush=True)
 `;
 
 let t: TestEmulator;
@@ -106,6 +109,7 @@ describe('record a pty session, replay it without one', () => {
     try {
       ispeed = await ask(c, 'ispeed');
       expect(ispeed).toMatch(/^ok \d+$/);
+      expect(await ask(c, 'speed 9600')).toBe('ok ');
       expect(await ask(c, `write ${hex('PING1\n')}`)).toBe('ok 6');
       expect(await lineStarting(pty, 'got')).toBe(`got ${hex('PING1\n')}`);
       pty.send(`send ${hex('PONG\n')}`);
@@ -124,9 +128,12 @@ describe('record a pty session, replay it without one', () => {
     expect(parsed.header).toMatchObject({ device: path, name: 'rec0', sysfs: {} });
     entries = parsed.entries;
     const ops = entries.filter((e) => e.op !== 'poll').map((e) => e.op);
-    expect(ops).toEqual(['open', 'ioctl', 'write', 'read', 'write', 'unplug']);
-    expect(entries.find((e) => e.op === 'ioctl')).toMatchObject({ cmd: 0x5401, result: 0 });
-    expect((entries.find((e) => e.op === 'ioctl') as { out: string }).out).toHaveLength(72);
+    expect(ops.filter((op) => op !== 'ioctl')).toEqual(['open', 'write', 'read', 'write', 'unplug']);
+    // struct termios (36 bytes) at the caller's pointer: out of TCGETS, into TCSETS (glibc's
+    // tcsetattr() reads it back with TCGETS after).
+    const ioctls = entries.filter((e) => e.op === 'ioctl');
+    expect(new Set(ioctls.map((e) => e.cmd))).toEqual(new Set([0x5401, 0x5402]));
+    expect(ioctls.every((e) => e.result === 0 && (e.cmd === 0x5401 ? e.out?.length === 72 : e.in?.length === 72))).toBe(true);
     expect(entries.find((e) => e.op === 'read')).toMatchObject({ data: hex('PONG\n') });
     expect(entries.filter((e) => e.op === 'write')).toMatchObject([{ data: hex('PING1\n'), result: 6 }, { data: hex('x'), errno: 'EIO' }]);
     expect(entries.at(-1)).toMatchObject({ op: 'unplug', errno: 'EIO' });
@@ -137,6 +144,7 @@ describe('record a pty session, replay it without one', () => {
     const c = await client(name);
     try {
       expect(await ask(c, 'ispeed')).toBe(ispeed);
+      expect(await ask(c, 'speed 9600')).toBe('ok ');
       expect(await ask(c, `write ${hex('PING1\n')}`)).toBe('ok 6');
       expect(await ask(c, 'read 64')).toBe(`ok ${hex('PONG\n')}`);
       expect(await ask(c, 'hup')).toBe('ok ');
@@ -171,6 +179,19 @@ describe('record a pty session, replay it without one', () => {
       c.kill();
     }
     expect(t.events.filter((e) => e.device === name && e.type === 'replay_mismatch')).toMatchObject([{ op: 'write', offset: 4, mode: 'lenient' }]);
+  });
+
+  it('an ioctl whose input no recorded call had: EIO in strict mode, answered in lenient, an event in both', async () => {
+    for (const mode of ['strict', 'lenient']) {
+      const name = await plugReplay(trace(), { speed: 0, mode });
+      const c = await client(name);
+      try {
+        expect(await ask(c, 'speed 19200')).toBe(mode === 'strict' ? 'err EIO' : 'ok ');
+      } finally {
+        c.kill();
+      }
+      expect(t.events.filter((e) => e.device === name && e.type === 'replay_mismatch')).toMatchObject([{ op: 'ioctl', cmd: 0x5402, mode }]);
+    }
   });
 
   it('fault rules apply on top of the replay', async () => {
