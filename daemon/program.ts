@@ -6,6 +6,7 @@ import { registerDaemonCommand } from './commands/daemon.js';
 import { registerDeviceCommands } from './commands/devices.js';
 import { registerEventsCommand } from './commands/events.js';
 import { registerFaultCommands } from './commands/faults.js';
+import { registerRecordCommand } from './commands/record.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerStatusCommand } from './commands/status.js';
 import { CliCommand } from './command.js';
@@ -28,6 +29,7 @@ export function buildProgram(exit: (code: number) => void): CliCommand {
   registerEventsCommand(program);
   registerStatusCommand(program);
   registerRunCommand(program);
+  registerRecordCommand(program);
   program.addHelpText(
     'after',
     '\nExit codes: 0 ok, 1 failed expectation, 2 usage or bad input, 3 daemon unreachable.\n' +

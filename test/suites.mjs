@@ -33,6 +33,7 @@ export const unitTests = [
   'test/suites.test.ts',
   'test/errno.test.ts',
   'test/bench/chart.test.ts',
+  'test/models-unit/device-trace.test.ts',
 ];
 
 /**
@@ -60,6 +61,7 @@ export const integrationSuites = {
   'test/models/tcmu.test.ts': { what: 'the tcmu model served to a C consumer that maps its ring (FUSE passthrough needs CAP_SYS_ADMIN)', needs: ['root'] },
   'test/models/gpsd.test.ts': { what: 'the real gpsd through `cdevemu run --bind`, dropping root to its own user (allow_other)', needs: ['root'] },
   'test/models/i2c.test.ts': { what: 'i2c-tools and smbus2 on the i2c model, `i2cdetect -l` through `cdevemu run --bind`', needs: ['root'] },
+  'test/models/record-cli.test.ts': { what: '`cdevemu record` of the real gpsd on a pty and of rngtest on the real /dev/hwrng (root only), replayed through `cdevemu run --bind`', needs: ['root'] },
   'test/models/spidev.test.ts': { what: 'python3-spidev and spi-tools on the spidev model, through `cdevemu run --bind`', needs: ['root'] },
   'test/faults': { what: 'fault rules applied to real clients on a real mount', needs: ['mount'] },
   'test/daemon': { what: 'a real `cdevemu daemon` driven through the CLI, curl and the socket', needs: ['mount'] },

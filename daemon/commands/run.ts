@@ -45,7 +45,7 @@ import { loadUserModels } from '../models.js';
 import { runInUserNamespace, takeRunNamespace } from '../run-userns.js';
 import { VERSION } from '../version.js';
 
-interface RunOpts {
+export interface RunOpts {
   socket?: string;
   preset?: string;
   junit?: string;
@@ -95,7 +95,7 @@ class RunCommand extends CliCommand {
 }
 
 /** What a run runs: a scenario file, or the scenario its flags describe. */
-interface RunSource {
+export interface RunSource {
   scenario: Scenario;
   /** The program after `--`. */
   command: string[];
@@ -127,8 +127,19 @@ async function loadSource(file: string | undefined, rest: string[], cmd: RunComm
     throw new CliError(Exit.usage, `run: ${JSON.stringify(operands[0])}: with --${flags[0]!.name} the scenario is given by flags, not a file; the program goes after -- (usage: ${FLAGS_USAGE})`);
   }
   if (operands.length === 0) throw new CliError(Exit.usage, `run: the program under test goes after -- (usage: ${FLAGS_USAGE})`);
-  const built = scenarioFromFlags({ flags, name: o.name ?? operands.join(' '), ...(o.timeout === undefined ? {} : { timeout: o.timeout }), cwd: process.cwd() });
-  return { scenario: built.scenario, command: operands, where: (i) => built.flagOf(i) ?? null, explain: built.explain };
+  return flagSource(flags, operands, o);
+}
+
+/** The run a scenario given by flags describes, with the program `command` (the record command builds its own). */
+export function flagSource(flags: readonly RunFlag[], command: string[], o: Pick<RunOpts, 'name' | 'timeout'>): RunSource {
+  const built = scenarioFromFlags({ flags, name: o.name ?? command.join(' '), ...(o.timeout === undefined ? {} : { timeout: o.timeout }), cwd: process.cwd() });
+  return { scenario: built.scenario, command, where: (i) => built.flagOf(i) ?? null, explain: built.explain };
+}
+
+/** Runs `source`: here as root, else in a user namespace of its own (ordinary users). Resolves to the exit code. */
+export async function runFrom(source: RunSource, o: RunOpts): Promise<number> {
+  checkOptions(o);
+  return process.getuid?.() === 0 ? await runSource(source, o) : await runAsUser(source.scenario, o);
 }
 
 export function registerRunCommand(program: Command): void {
@@ -157,8 +168,7 @@ export function registerRunCommand(program: Command): void {
     .option('--timeout <duration>', 'the bound on a run given by flags (default 120s)')
     .action(async (file: string | undefined, command: string[], o: RunOpts) => {
       checkOptions(o);
-      const source = await loadSource(file, command, run, o);
-      process.exitCode = process.getuid?.() === 0 ? await runSource(source, o) : await runAsUser(source.scenario, o);
+      process.exitCode = await runFrom(await loadSource(file, command, run, o), o);
     });
 }
 

@@ -110,6 +110,10 @@ export class DeviceManager {
       modelData,
       interceptor: this.interceptor,
       record: (e: DeviceEvent) => this.events.record(e),
+      unplug: (self) => {
+        if (!this.instances.has(self)) return;
+        this.unplug(self.name, { mode: 'surprise' }).catch((err: unknown) => this.logger.error({ err, device: self.name }, 'unplug the device asked for failed'));
+      },
       onFreed: (freed) => {
         this.instances.delete(freed);
         const last = this.plugged.get(freed.name);

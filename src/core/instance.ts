@@ -22,6 +22,8 @@ export interface InstanceHost {
   mappings?(dev: PublishedDevice, openers: Set<number>): Promise<number>;
   interceptor: OpInterceptor | null;
   record(e: DeviceEvent): void;
+  /** Instance.unplugSelf(): a surprise unplug of this instance, unless one has begun. */
+  unplug(inst: DeviceInstance): void;
   onFreed(inst: DeviceInstance): void;
   /** Instance.modelData: one map per model and device manager. */
   modelData: Map<string, unknown>;
@@ -200,6 +202,15 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     const waiters = this.releaseWaiters;
     this.releaseWaiters = [];
     for (const resolve of waiters) resolve();
+  }
+
+  /** See Instance.unplugSelf() (core/model.ts). */
+  unplugSelf(): void {
+    if (this.lifecycle !== 'live' || this.unplugging) return;
+    // Not from inside the caller's handler: unplug waits for running handlers to drain.
+    setImmediate(() => {
+      if (this.lifecycle === 'live' && !this.unplugging) this.host.unplug(this as DeviceInstance);
+    });
   }
 
   get holders(): Holder[] {

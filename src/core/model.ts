@@ -244,6 +244,15 @@ export interface Instance<S> {
   /** A model-defined event (watchdog 'expired'...), ordered with the lifecycle events. */
   emit(type: string, details?: Record<string, unknown>): void;
   /**
+   * The device went away by itself, as a USB device does when it is pulled
+   * (usb_disconnect() -> device_del()): a surprise unplug of this instance,
+   * begun once the calling handler has returned, so the handler may still
+   * answer its own call. Used by models in front of something that can
+   * vanish (record: the real node failed ENODEV; replay: the recorded
+   * unplug). Does nothing once unplug has begun.
+   */
+  unplugSelf(): void;
+  /**
    * What the model's devices on this emulator share across generations (a
    * backing store's content outliving its device), by a key the model
    * chooses: one map per model and emulator, gone with the emulator.

@@ -5,6 +5,8 @@ import { evdevModel } from './evdev.js';
 import { hwrngModel } from './hwrng.js';
 import { i2cModel } from './i2c/model.js';
 import { fullModel, nullModel, zeroModel } from './mem.js';
+import { recordModel } from './record/model.js';
+import { replayModel } from './replay/model.js';
 import { rtcModel } from './rtc.js';
 import { spidevModel } from './spidev/model.js';
 import { tcmuModel } from './tcmu/model.js';
@@ -26,6 +28,8 @@ export const builtinModels: ReadonlyArray<AnyDeviceModel> = [
   ttyModel,
   i2cModel,
   spidevModel,
+  recordModel,
+  replayModel,
 ];
 
-export { echoModel, evdevModel, fullModel, hwrngModel, i2cModel, nullModel, rtcModel, spidevModel, tcmuModel, ttyModel, uioModel, watchdogModel, zeroModel };
+export { echoModel, evdevModel, fullModel, hwrngModel, i2cModel, nullModel, recordModel, replayModel, rtcModel, spidevModel, tcmuModel, ttyModel, uioModel, watchdogModel, zeroModel };

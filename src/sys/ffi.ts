@@ -43,6 +43,10 @@ function bind(koffi: typeof Koffi) {
     koffi,
     // ioctl and fcntl are variadic in libc; the argument's type is given per call.
     ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)'),
+    // The same with a fixed third argument, for calls on a worker thread (ioctlAsync): pointer or
+    // integer, both passed in a general register on x86_64 as the variadic call passes them.
+    ioctl_ptr: libc.func('int ioctl(int fd, unsigned long request, void *arg)'),
+    ioctl_val: libc.func('int ioctl(int fd, unsigned long request, unsigned long arg)'),
     fcntl: libc.func('int fcntl(int fd, int cmd, ...)'),
     memfd_create: libc.func('int memfd_create(const char *name, unsigned int flags)'),
     ftruncate: libc.func('int ftruncate(int fd, int64_t length)'),
@@ -92,6 +96,29 @@ function check(call: string, r: number): number {
 /** ioctl(fd, request, arg) with a pointer argument; the kernel reads and writes `arg` in place. Returns ioctl's result. */
 export function ioctl(fd: number, request: number, arg: Buffer): number {
   return check('ioctl', lib().ioctl(fd, request, 'void *', arg) as number);
+}
+
+/**
+ * ioctl(fd, request, arg) on a libuv worker thread, for a real device's
+ * command that may sleep (TCSETSW and TCSBRK wait until the output has
+ * drained at the line's speed: tty_ioctl.c tty_wait_until_sent()), which
+ * must not hold the daemon's thread. `arg` is a Buffer the kernel reads
+ * and writes in place (kept referenced until the call returns), or an
+ * integer (TCFLSH's queue): never an address of another process, which
+ * would be taken as one of this one. Resolves to ioctl's result, rejects
+ * with an Errno.
+ */
+export function ioctlAsync(fd: number, request: number, arg: Buffer | bigint): Promise<number> {
+  const l = lib();
+  const call = Buffer.isBuffer(arg) ? l.ioctl_ptr : l.ioctl_val;
+  return new Promise((resolve, reject) => {
+    call.async(fd, request, arg, (err: unknown, r: number) => {
+      if (err) return reject(err instanceof Error ? err : new Error(String(err)));
+      if (r >= 0) return resolve(r);
+      const errno = l.koffi.errno(); // koffi keeps the worker's errno for the callback
+      reject(new Errno(errno, `ioctl: ${errnoName(errno)}`));
+    });
+  });
 }
 
 /** fcntl(fd, cmd, arg) with an integer argument. */

@@ -88,8 +88,8 @@ const TCION = 3;
 /** send_break()'s duration for TCSBRK 0. */
 const BREAK_MS = 250;
 /** struct serial_struct and struct serial_icounter_struct on x86_64. */
-const SERIAL_STRUCT_SIZE = 72;
-const ICOUNTER_SIZE = 80;
+export const SERIAL_STRUCT_SIZE = 72;
+export const ICOUNTER_SIZE = 80;
 
 /** set_termios() for TCSETS*, TCSETA*, TCSETS2*: W waits for the output to drain, F also flushes the input. */
 async function setTermios(file: File<TtyPort>, wanted: Termios, wait: boolean, flush: boolean, signal: AbortSignal): Promise<IoctlReply> {

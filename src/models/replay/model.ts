@@ -1,0 +1,231 @@
+/**
+ * replay: a device played from a device trace that the record model wrote
+ * (docs/models.md#replay, docs/trace-format.md), where there is no such
+ * device.
+ *
+ * - Reads: the bytes readers got, each recorded read's at its time after
+ *   the first open, divided by `speed` (0: at once). A read takes what has
+ *   come and is not read yet, up to its size, and blocks (or EAGAIN with
+ *   O_NONBLOCK) until something comes; poll says POLLIN then. After the
+ *   last of them nothing comes again, as from the device when it was
+ *   recorded.
+ * - Writes: compared with what programs wrote while recording, as one
+ *   stream. A write that differs emits `replay_mismatch` with the offset
+ *   of the first byte that differs; `strict` fails it with EIO, `lenient`
+ *   takes it.
+ * - ioctls: answered from the trace by command and input
+ *   (ioctl-answers.ts); input no recorded call had is a mismatch, as for
+ *   writes; a command the trace never saw is ENOTTY.
+ * - The recorded unplug happens once its time has come and every byte
+ *   recorded before it was read: a surprise unplug, as the device went.
+ *
+ * Fault rules apply on top as to every model (the core runs them before
+ * the model is called).
+ */
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { resolve } from 'node:path';
+import { Errno, errnoNumber } from '../../errno.js';
+import { IOC_NONE, IOC_READ, iocDir, iocSize, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, type IoctlReply, type IoctlRequest } from '../../devio.js';
+import type { DeviceModel, File, Instance } from '../../core/index.js';
+import { parseOptions } from '../options.js';
+import { DeviceTraceError, parseDeviceTrace } from '../record/device-trace.js';
+import { POINTER_IOCTLS } from '../record/pointer-ioctls.js';
+import { inputOf, IoctlAnswers } from './ioctl-answers.js';
+import { scriptOf, type ReplayScript } from './script.js';
+
+const MODES = ['strict', 'lenient'] as const;
+type Mode = (typeof MODES)[number];
+
+/** Bytes of each side a mismatch event shows. */
+const SHOWN = 16;
+
+export class ReplayState {
+  /** performance.now() at the first open; null before. */
+  private start: number | null = null;
+  /** Chunks whose time has come. */
+  private released = 0;
+  /** What came and is not read yet. */
+  private readonly queue: Buffer[] = [];
+  /** Where in the written stream the next write goes. */
+  writeOffset = 0;
+  private timer: NodeJS.Timeout | null = null;
+  readonly answers: IoctlAnswers;
+
+  constructor(
+    private readonly inst: Instance<ReplayState>,
+    readonly script: ReplayScript,
+    readonly speed: number,
+    readonly mode: Mode,
+  ) {
+    this.answers = new IoctlAnswers(script.ioctls);
+  }
+
+  /** The first open starts the clock. */
+  opened(): void {
+    if (this.start !== null) return;
+    this.start = performance.now();
+    this.pump();
+  }
+
+  get readable(): boolean {
+    return this.queue.length > 0;
+  }
+
+  /** Up to `size` bytes of what came, never across an end of file; [] for that end of file. */
+  take(size: number): Buffer {
+    const head = this.queue[0]!;
+    if (head.length === 0) {
+      this.queue.shift();
+      return head;
+    }
+    const parts: Buffer[] = [];
+    let left = size;
+    while (left > 0 && this.queue.length && this.queue[0]!.length) {
+      const c = this.queue[0]!;
+      parts.push(c.subarray(0, left));
+      if (c.length <= left) this.queue.shift();
+      else this.queue[0] = c.subarray(left);
+      left -= Math.min(left, c.length);
+    }
+    if (!this.queue.length) this.pump();
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  /** ms after the first open at which something recorded at `at` comes. */
+  private due(at: number): number {
+    return this.speed === 0 ? 0 : at / this.speed;
+  }
+
+  /** Releases what is due, then waits for the next thing: a chunk, or the unplug. */
+  private pump(): void {
+    if (this.start === null || this.inst.lifecycle !== 'live') return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const now = performance.now() - this.start;
+    const { chunks, unplug } = this.script;
+    const before = this.released;
+    while (this.released < chunks.length && this.due(chunks[this.released]!.at) <= now) this.queue.push(chunks[this.released++]!.data);
+    if (this.released > before) this.inst.wq.wake();
+    const next = this.released < chunks.length ? chunks[this.released]!.at : this.queue.length === 0 ? unplug?.at : undefined;
+    if (next === undefined) return;
+    const wait = this.due(next) - now;
+    if (wait <= 0 && this.released === chunks.length) {
+      this.inst.unplugSelf();
+      return;
+    }
+    this.timer = setTimeout(() => this.pump(), Math.max(0, wait));
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+type ReplayFile = File<ReplayState>;
+
+function read(file: ReplayFile, size: number, signal: AbortSignal): Promise<Buffer> | Buffer {
+  const s = file.instance.state;
+  if (s.readable) return s.take(size);
+  if (file.nonblock) throw new Errno('EAGAIN');
+  return file.instance.wq.wait(() => s.readable, signal).then(() => s.take(size));
+}
+
+/** The offset of the first byte of `got` that differs from `expected` from `at` on, or -1. */
+function firstDifference(expected: Buffer, at: number, got: Buffer): number {
+  for (let i = 0; i < got.length; i++) if (at + i >= expected.length || expected[at + i] !== got[i]) return at + i;
+  return -1;
+}
+
+function mismatch(file: ReplayFile, details: { op: string; offset: number | null; cmd: number | null; expected: string; got: string }): void {
+  const s = file.instance.state;
+  file.instance.emit('replay_mismatch', { ...details, mode: s.mode });
+  if (s.mode === 'strict') throw new Errno('EIO', `replay: ${details.op} differs from the trace`);
+}
+
+function write(file: ReplayFile, data: Buffer): number {
+  const s = file.instance.state;
+  const exp = s.script.written;
+  const at = firstDifference(exp, s.writeOffset, data);
+  if (at >= 0) {
+    mismatch(file, {
+      op: 'write',
+      offset: at,
+      cmd: null,
+      expected: exp.subarray(at, at + SHOWN).toString('hex'),
+      got: data.subarray(at - s.writeOffset, at - s.writeOffset + SHOWN).toString('hex'),
+    });
+  }
+  s.writeOffset += data.length;
+  return data.length;
+}
+
+async function ioctl(file: ReplayFile, req: IoctlRequest): Promise<IoctlReply> {
+  const s = file.instance.state;
+  const encoded = iocDir(req.cmd) !== IOC_NONE && iocSize(req.cmd) > 0;
+  const how = encoded ? null : POINTER_IOCTLS.get(req.cmd);
+  if (!encoded && !how) throw new Errno('ENOTTY');
+  const input = encoded
+    ? req.in.length
+      ? req.in.toString('hex')
+      : ''
+    : how!.kind === 'in'
+      ? (await req.user.read(req.arg, how!.size)).toString('hex')
+      : how!.kind === 'value'
+        ? `arg=${req.arg}`
+        : '';
+  const a = s.answers.answer(req.cmd, input);
+  if (!a) throw new Errno('ENOTTY');
+  if (!a.matched) mismatch(file, { op: 'ioctl', offset: null, cmd: req.cmd, expected: inputOf(a.entry).slice(0, SHOWN * 2), got: input.slice(0, SHOWN * 2) });
+  const e = a.entry;
+  if (e.errno !== undefined) throw new Errno(errnoNumber(e.errno));
+  const out = e.out !== undefined ? Buffer.from(e.out, 'hex') : undefined;
+  if (encoded) return { result: e.result ?? 0, ...(out && iocDir(req.cmd) & IOC_READ ? { out: out.subarray(0, req.outSize) } : {}) };
+  if (out && how!.kind === 'out') await req.user.write(req.arg, out.subarray(0, how!.size));
+  return { result: e.result ?? 0 };
+}
+
+export const replayModel: DeviceModel<ReplayState> = {
+  name: 'replay',
+  stream: true,
+  events: {
+    replay_mismatch: { op: 'string', offset: 'number', cmd: 'number', expected: 'string', got: 'string', mode: 'string' },
+  },
+  async create(inst, options) {
+    const o = parseOptions('replay', options, { trace: 'string', speed: 'number', mode: 'string' });
+    if (!o.trace) throw new Errno('EINVAL', 'replay: option trace (a trace `cdevemu record` wrote) is required');
+    const speed = o.speed ?? 1;
+    if (speed < 0) throw new Errno('EINVAL', `replay: option speed must be 0 (as fast as possible) or more (1: the recorded pace), got ${speed}`);
+    const mode = (o.mode ?? 'strict') as Mode;
+    if (!MODES.includes(mode)) throw new Errno('EINVAL', `replay: option mode must be one of ${MODES.join(', ')}, got ${JSON.stringify(o.mode)}`);
+    const path = resolve(o.trace);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      throw new Errno('EINVAL', `replay: cannot read the trace ${path}: ${(err as Error).message}`);
+    }
+    try {
+      return new ReplayState(inst, scriptOf(parseDeviceTrace(text, path)), speed, mode);
+    } catch (err) {
+      if (err instanceof DeviceTraceError) throw new Errno('EINVAL', `replay: ${err.message}`);
+      throw err;
+    }
+  },
+  attributes(inst) {
+    return { ...inst.state.script.sysfs };
+  },
+  open(file) {
+    file.instance.state.opened();
+  },
+  read,
+  write,
+  poll(file) {
+    return POLLOUT | POLLWRNORM | (file.instance.state.readable ? POLLIN | POLLRDNORM : 0);
+  },
+  ioctl,
+  remove(inst) {
+    inst.state.stop();
+  },
+};

@@ -1,0 +1,253 @@
+/**
+ * The record model in front of a real tty (a pty from /dev/ptmx, fed from
+ * its master side by a python3 child) and the replay model playing what it
+ * wrote, on a real mount, with python3 clients on the emulated nodes: the
+ * session's reads, writes, termios ioctl (TCGETS through the caller's
+ * memory) and the device going away (the pty's master closed: the tty
+ * hangs up, a write fails EIO) are traced, and replayed with no pty; a
+ * write that differs fails in strict mode and is taken in lenient mode,
+ * with an event naming its offset; fault rules apply on top; the replay
+ * keeps the recorded order and pace (made deterministic by `speed`).
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDeviceTrace, type TraceEntry } from '../../src/models/record/device-trace.js';
+import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
+import { testRoot } from '../helpers/mount.js';
+import { Interactive, pythonInteractive } from '../helpers/proc.js';
+
+/** A pty, raw, whose master this child holds: `send HEX` writes to it, `close` closes both ends; what the slave's writer sends is printed as `got HEX`. */
+const PTY = `import os, sys, tty, select
+m, s = os.openpty(); tty.setraw(s)
+print(os.ttyname(s), flush=True)
+p = select.poll(); p.register(0, select.POLLIN); p.register(m, select.POLLIN)
+while True:
+    for fd, ev in p.poll():
+        if fd == 0:
+            line = sys.stdin.readline()
+            if not line: sys.exit(0)
+            cmd, *arg = line.split()
+            if cmd == 'send': os.write(m, bytes.fromhex(arg[0])); print('sent', flush=True)
+            elif cmd == 'close': p.unregister(m); os.close(m); os.close(s); print('closed', flush=True)
+        else:
+            print('got', os.read(m, 4096).hex(), flush=True)
+`;
+
+/** A client of a node: one command a line, one answer a line (`ok ...` or `err ENAME`). */
+const CLIENT = `import os, sys, errno, fcntl, termios, select
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)
+print('opened', flush=True)
+for line in sys.stdin:
+    cmd, *a = line.split()
+    try:
+        if cmd == 'write': r = os.write(fd, bytes.fromhex(a[0]))
+        elif cmd == 'read': r = os.read(fd, int(a[0])).hex()
+        elif cmd == 'nonblock': fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK); r = ''
+        elif cmd == 'ispeed': r = termios.tcgetattr(fd)[4]
+        elif cmd == 'speed':
+            at = termios.tcgetattr(fd); at[4] = at[5] = getattr(termios, 'B' + a[0])
+            termios.tcsetattr(fd, termios.TCSANOW, at); r = ''
+        elif cmd == 'hup':
+            p = select.poll(); p.register(fd, select.POLLIN)
+            while not p.poll()[0][1] & (select.POLLHUP | select.POLLERR): pass
+            r = ''
+        print('ok', r, flush=True)
+    except (OSError, termios.error) as e:
+        print('err', errno.errorcode[e.args[0]], flush=True)
+`;
+
+let t: TestEmulator;
+let dir: string;
+let seq = 0;
+beforeAll(async () => {
+  t = await startTestEmulator([], 1000);
+  dir = await mkdtemp(join(testRoot(), 'trace-'));
+});
+afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
+
+const hex = (s: string): string => Buffer.from(s).toString('hex');
+
+/** A client of dev/NAME, once it has opened it. */
+async function client(name: string): Promise<Interactive> {
+  const c = pythonInteractive(CLIENT, [t.path(`dev/${name}`)]);
+  expect(await c.line()).toBe('opened');
+  return c;
+}
+
+async function ask(c: Interactive, cmd: string): Promise<string> {
+  c.send(cmd);
+  return c.line();
+}
+
+/** Lines of `p` until one that starts with `prefix`. */
+async function lineStarting(p: Interactive, prefix: string): Promise<string> {
+  for (;;) {
+    const l = await p.line();
+    if (l.startsWith(prefix)) return l;
+  }
+}
+
+async function plugReplay(trace: string, options: Record<string, unknown> = {}): Promise<string> {
+  const inst = await t.emu.devices.plug({ model: 'replay', name: `rep${seq++}`, options: { trace, ...options } });
+  return inst.name;
+}
+
+const removed = (name: string): Promise<unknown> => t.waitEvent((e) => e.device === name && e.type === 'removed', 10_000);
+
+describe('record a pty session, replay it without one', () => {
+  const trace = (): string => join(dir, 'pty.jsonl');
+  let entries: TraceEntry[] = [];
+  let ispeed = '';
+
+  it('records reads, writes, TCGETS and the hang-up as an unplug', async () => {
+    const pty = pythonInteractive(PTY);
+    const path = await pty.line();
+    const inst = await t.emu.devices.plug({ model: 'record', name: 'rec0', options: { device: path, trace: trace() } });
+    const c = await client(inst.name);
+    try {
+      ispeed = await ask(c, 'ispeed');
+      expect(ispeed).toMatch(/^ok \d+$/);
+      expect(await ask(c, 'speed 9600')).toBe('ok ');
+      expect(await ask(c, `write ${hex('PING1\n')}`)).toBe('ok 6');
+      expect(await lineStarting(pty, 'got')).toBe(`got ${hex('PING1\n')}`);
+      pty.send(`send ${hex('PONG\n')}`);
+      expect(await ask(c, 'read 64')).toBe(`ok ${hex('PONG\n')}`);
+      pty.send('close');
+      await lineStarting(pty, 'closed');
+      // A hung-up tty fails writes with EIO (drivers/tty/tty_io.c hung_up_tty_write): the device went.
+      expect(await ask(c, `write ${hex('x')}`)).toBe('err EIO');
+      await removed(inst.name);
+      expect(await ask(c, 'read 64')).toBe('err EIO');
+    } finally {
+      c.kill();
+      pty.kill();
+    }
+    const parsed = parseDeviceTrace(readFileSync(trace(), 'utf8'), trace());
+    expect(parsed.header).toMatchObject({ device: path, name: 'rec0', sysfs: {} });
+    entries = parsed.entries;
+    const ops = entries.filter((e) => e.op !== 'poll').map((e) => e.op);
+    expect(ops.filter((op) => op !== 'ioctl')).toEqual(['open', 'write', 'read', 'write', 'unplug']);
+    // struct termios (36 bytes) at the caller's pointer: out of TCGETS, into TCSETS (glibc's
+    // tcsetattr() reads it back with TCGETS after).
+    const ioctls = entries.filter((e) => e.op === 'ioctl');
+    expect(new Set(ioctls.map((e) => e.cmd))).toEqual(new Set([0x5401, 0x5402]));
+    expect(ioctls.every((e) => e.result === 0 && (e.cmd === 0x5401 ? e.out?.length === 72 : e.in?.length === 72))).toBe(true);
+    expect(entries.find((e) => e.op === 'read')).toMatchObject({ data: hex('PONG\n') });
+    expect(entries.filter((e) => e.op === 'write')).toMatchObject([{ data: hex('PING1\n'), result: 6 }, { data: hex('x'), errno: 'EIO' }]);
+    expect(entries.at(-1)).toMatchObject({ op: 'unplug', errno: 'EIO' });
+  });
+
+  it('replays it (strict): the same answers, then the unplug once the data is read', async () => {
+    const name = await plugReplay(trace(), { speed: 0 });
+    const c = await client(name);
+    try {
+      expect(await ask(c, 'ispeed')).toBe(ispeed);
+      expect(await ask(c, 'speed 9600')).toBe('ok ');
+      expect(await ask(c, `write ${hex('PING1\n')}`)).toBe('ok 6');
+      expect(await ask(c, 'read 64')).toBe(`ok ${hex('PONG\n')}`);
+      expect(await ask(c, 'hup')).toBe('ok ');
+      await removed(name);
+      expect(await ask(c, 'read 64')).toBe('err EIO');
+    } finally {
+      c.kill();
+    }
+    expect(t.events.filter((e) => e.device === name && e.type === 'replay_mismatch')).toEqual([]);
+  });
+
+  it('strict: a write that differs fails EIO, with an event naming the offset', async () => {
+    const name = await plugReplay(trace(), { speed: 0, mode: 'strict' });
+    const c = await client(name);
+    try {
+      expect(await ask(c, `write ${hex('PINGX\n')}`)).toBe('err EIO');
+    } finally {
+      c.kill();
+    }
+    const ev = t.events.filter((e) => e.device === name && e.type === 'replay_mismatch');
+    expect(ev).toHaveLength(1);
+    expect(ev[0]).toMatchObject({ op: 'write', offset: 4, expected: hex('1\n'), got: hex('X\n'), mode: 'strict' });
+  });
+
+  it('lenient: a write that differs is taken, and the event says where', async () => {
+    const name = await plugReplay(trace(), { speed: 0, mode: 'lenient' });
+    const c = await client(name);
+    try {
+      expect(await ask(c, `write ${hex('PINGX\n')}`)).toBe('ok 6');
+      expect(await ask(c, 'read 64')).toBe(`ok ${hex('PONG\n')}`);
+    } finally {
+      c.kill();
+    }
+    expect(t.events.filter((e) => e.device === name && e.type === 'replay_mismatch')).toMatchObject([{ op: 'write', offset: 4, mode: 'lenient' }]);
+  });
+
+  it('an ioctl whose input no recorded call had: EIO in strict mode, answered in lenient, an event in both', async () => {
+    for (const mode of ['strict', 'lenient']) {
+      const name = await plugReplay(trace(), { speed: 0, mode });
+      const c = await client(name);
+      try {
+        expect(await ask(c, 'speed 19200')).toBe(mode === 'strict' ? 'err EIO' : 'ok ');
+      } finally {
+        c.kill();
+      }
+      expect(t.events.filter((e) => e.device === name && e.type === 'replay_mismatch')).toMatchObject([{ op: 'ioctl', cmd: 0x5402, mode }]);
+    }
+  });
+
+  it('fault rules apply on top of the replay', async () => {
+    const name = await plugReplay(trace(), { speed: 0 });
+    const rule = t.emu.faults.add({ device: name, op: 'read', action: 'fail', errno: 'ENOSPC' });
+    const c = await client(name);
+    try {
+      expect(await ask(c, 'read 64')).toBe('err ENOSPC');
+      t.emu.faults.remove(rule.id);
+      expect(await ask(c, 'read 64')).toBe(`ok ${hex('PONG\n')}`);
+    } finally {
+      c.kill();
+    }
+  });
+});
+
+describe('replay pace', () => {
+  /** Two reads recorded an hour apart. */
+  async function twoReads(): Promise<string> {
+    const path = join(dir, `pace-${seq++}.jsonl`);
+    const lines = [
+      { format: 'cdevemu-device-trace', version: 1, device: '/dev/ttyS9', rdev: '4:73', name: 'ttyS9', started: '2026-01-01T00:00:00.000Z', sysfs: {} },
+      { t: 5, op: 'open', file: 1, flags: 2 },
+      { t: 15, op: 'read', file: 1, size: 64, data: hex('first') },
+      { t: 3_600_005, op: 'read', file: 1, size: 64, data: hex('second') },
+    ];
+    await writeFile(path, lines.map((l) => JSON.stringify(l) + '\n').join(''));
+    return path;
+  }
+
+  it('speed 1: what came an hour later has not come yet', async () => {
+    const c = await client(await plugReplay(await twoReads(), { speed: 1 }));
+    try {
+      expect(await ask(c, 'read 64')).toBe(`ok ${hex('first')}`);
+      await ask(c, 'nonblock');
+      expect(await ask(c, 'read 64')).toBe('err EAGAIN');
+    } finally {
+      c.kill();
+    }
+  });
+
+  it('a large speed brings it, in order; speed 0 brings both at once', async () => {
+    const fast = await client(await plugReplay(await twoReads(), { speed: 1e6 }));
+    try {
+      // A blocking read wakes when the second comes; each read takes what has come, in order.
+      let got = '';
+      while (got.length < hex('firstsecond').length) got += (await ask(fast, 'read 64')).slice(3);
+      expect(got).toBe(hex('firstsecond'));
+    } finally {
+      fast.kill();
+    }
+    const now = await client(await plugReplay(await twoReads(), { speed: 0 }));
+    try {
+      expect(await ask(now, 'read 64')).toBe(`ok ${hex('firstsecond')}`);
+    } finally {
+      now.kill();
+    }
+  });
+});
