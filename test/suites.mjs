@@ -23,6 +23,7 @@ export const unitTests = [
   'test/scenario/compare.test.ts',
   'test/scenario/html-report.test.ts',
   'test/scenario/flags.test.ts',
+  'test/scenario/stopped.test.ts',
   'test/control/**/*.test.ts',
   'test/docs/**/*.test.ts',
   'test/netlink/**/*.test.ts',

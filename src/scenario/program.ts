@@ -5,7 +5,7 @@
  * SIGKILL if it lingers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readStat } from '../sys/procstat.js';
 
 export interface ProgramExit {
   code: number | null;
@@ -89,12 +89,8 @@ export class Program {
    */
   get running(): boolean {
     if (this.exitInfo || !this.child.pid) return false;
-    try {
-      const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8');
-      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-    } catch {
-      return false;
-    }
+    const stat = readStat(`/proc/${this.child.pid}/stat`);
+    return stat !== null && stat.state !== 'Z';
   }
 
   /** Ends the program and everything it started; resolves once it is gone. */

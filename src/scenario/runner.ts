@@ -18,6 +18,7 @@ import { openedUnder, stopProgram, type ProgramInstance } from './restart.js';
 import { BIND_FORM, parseBind, type Scenario, type Step, type TimelineStep } from './schema.js';
 import type { ScenarioTarget, TargetDevice } from './target.js';
 import { eventExpectationFails, matches, resultExpectationFails, shortfall } from './values.js';
+import { describeThreads, unstoppedThreads, type ThreadState } from './stopped.js';
 import { RunTrace, type RunTraceData } from './trace.js';
 import { CountWindow } from './window.js';
 
@@ -319,6 +320,7 @@ class Run {
         const p = this.program;
         if (!p?.pid || p.exit) throw new StepFailed(`there is no running program to send ${s.signal} to`);
         process.kill(p.pid, s.signal);
+        if (s.signal === 'SIGSTOP') await this.allStopped(p.pid, s.timeoutMs);
         return;
       }
       case 'stop':
@@ -368,6 +370,20 @@ class Run {
     const devices = await this.o.target.devices();
     this.window = CountWindow.open(this.events.length, devices);
     this.startProgram(s);
+  }
+
+  /**
+   * Waits until every thread of the program is stopped (stopped.ts): what
+   * the timeline does next cannot be taken by a thread still running.
+   */
+  private async allStopped(pid: number, timeoutMs: number): Promise<void> {
+    let running: ThreadState[] | null = null;
+    try {
+      await this.until(() => (running = unstoppedThreads(pid))?.length === 0, timeoutMs, `the stop of every thread of the program (pid ${pid})`, true);
+    } catch (err) {
+      if (!(err instanceof StepFailed) || !running) throw err;
+      throw new StepFailed(`${err.message}: still not stopped: ${describeThreads(running)}`);
+    }
   }
 
   /** Fails the step if the daemon's event stream has ended: what happened since is unknown. */

@@ -46,7 +46,8 @@ export type Step =
   | { kind: 'fault'; rule: FaultRuleSpec }
   | { kind: 'plug'; spec: DeviceSpec }
   | { kind: 'unplug'; device: string; drainTimeoutMs?: number; mode?: UnplugMode; noticeTimeoutMs?: number; background?: boolean }
-  | { kind: 'signal'; signal: NodeJS.Signals }
+  /** SIGSTOP waits up to `timeoutMs` for every thread of the program to stop (stopped.ts). */
+  | { kind: 'signal'; signal: NodeJS.Signals; timeoutMs: number }
   | { kind: 'replug'; device: string; options?: unknown }
   /** Ends the program: `signal` to its process group, SIGKILL if it has not exited within `timeoutMs`. */
   | { kind: 'stop'; signal: NodeJS.Signals; timeoutMs: number }
@@ -315,8 +316,17 @@ function readStepArg(kind: (typeof STEP_KINDS)[number], arg: Field, baseDir: str
         ...(background ? { background } : {}),
       };
     }
-    case 'signal':
-      return { kind: 'signal', signal: readSignal(arg) };
+    case 'signal': {
+      // `signal: SIGTERM`, or `{signal, timeout}`: the timeout bounds SIGSTOP's wait for every thread to stop.
+      if (typeof arg.value === 'string') return { kind: 'signal', signal: readSignal(arg), timeoutMs: DEFAULT_WAIT_MS };
+      const m = arg.mapping(['signal', 'timeout']);
+      const signal = readSignal(m.get('signal'));
+      const timeout = m.get('timeout');
+      if (timeout.present && signal !== 'SIGSTOP') {
+        throw timeout.error(`only SIGSTOP waits (for every thread of the program to stop); ${signal} is sent and the step ends`, { key: true });
+      }
+      return { kind: 'signal', signal, timeoutMs: timeout.optional(readDuration) ?? DEFAULT_WAIT_MS };
+    }
     case 'stop': {
       // `stop: SIGINT`, or `{signal, timeout}`; `stop: {}` is SIGTERM.
       if (typeof arg.value === 'string') return { kind: 'stop', signal: readSignal(arg), timeoutMs: DEFAULT_WAIT_MS };

@@ -13,30 +13,14 @@
  * stops at the first process that started before the program: none of
  * the program's descendants can have, so a stranger costs a read or two.
  */
-import { readFileSync } from 'node:fs';
+import { readStat, type ProcStat } from '../sys/procstat.js';
 
 /** Parents followed at most: deeper than any process tree a consumer builds. */
 const MAX_DEPTH = 64;
 
-interface ProcStat {
-  ppid: number;
-  /** Clock ticks after boot (proc_pid_stat(5) field 22, starttime): with the pid, names one process. */
-  start: number;
-}
-
 /** /proc/PID/stat's ppid and starttime, or null if there is no such process. */
 function procStat(pid: number): ProcStat | null {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return null;
-  }
-  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so
-  // fields are counted from the last ")". Field 4 (ppid) is the second
-  // after it, field 22 (starttime) the twentieth.
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { ppid: Number(f[1]), start: Number(f[19]) };
+  return readStat(`/proc/${pid}/stat`);
 }
 
 export class ProgramTree {

@@ -281,6 +281,17 @@ describe('scenario values and restarts', () => {
     expect(() => load(steps('wait: { event: { type: expired, device: watchdog0, count: { ">": 1 }, timeout: 30 } }'))).not.toThrow();
   });
 
+  it('reads a signal step: a name, or {signal, timeout} where the timeout bounds SIGSTOP\'s wait for every thread to stop', () => {
+    const s = read(steps('signal: SIGTERM', 'signal: cont', 'signal: { signal: SIGSTOP, timeout: 20s }', 'signal: { signal: SIGSTOP }', 'expect: { running: true }'));
+    expect(s.timeline.slice(0, 4).map((t) => t.step)).toEqual([
+      { kind: 'signal', signal: 'SIGTERM', timeoutMs: 10_000 },
+      { kind: 'signal', signal: 'SIGCONT', timeoutMs: 10_000 },
+      { kind: 'signal', signal: 'SIGSTOP', timeoutMs: 20_000 },
+      { kind: 'signal', signal: 'SIGSTOP', timeoutMs: 10_000 },
+    ]);
+    expect(s.timeline[2]!.title).toBe('signal SIGSTOP to the program');
+  });
+
   itRefuses(load, [
     [
       'a comparison on a field the event type does not carry',
@@ -373,6 +384,8 @@ describe('scenario values and restarts', () => {
       steps('expect: { event: { type: opened, device: uio9 } }'),
       's.yaml:4: timeline[0].expect.event.device: unknown device "uio9" (known: uio0, watchdog0)',
     ],
+    ['a timeout on a signal that does not wait', steps('signal: { signal: SIGTERM, timeout: 2s }', 'expect: { running: true }'), 's.yaml:4: timeline[0].signal.timeout: only SIGSTOP waits (for every thread of the program to stop); SIGTERM is sent and the step ends'],
+    ['a signal step without its signal', steps('signal: { timeout: 2s }', 'expect: { running: true }'), 's.yaml:4: timeline[0].signal.signal: missing (expected a string)'],
     ['an unknown signal to stop with', steps('stop: { signal: SIGNOPE }', 'expect: { running: true }'), 's.yaml:4: timeline[0].stop.signal: expected a signal name'],
     ['a start with an unknown field', steps('start: { cmd: [x] }', 'expect: { running: true }'), 's.yaml:4: timeline[0].start.cmd: unknown field (expected one of: command, env)'],
   ]);

@@ -49,9 +49,11 @@ function setup(o: { cmdAreaSize?: number; dataAreaSize?: number; cmdTimeOutMs?: 
   const view = new DataView(mem.buffer);
   const broken: string[] = [];
   const reaped: { type: number; cmdIds: number[]; uflags: number }[] = [];
+  const expiredReaped: { cmdIds: number[]; left: number }[] = [];
   const ring = new TcmuRing(mem, layout, {
     tmrNotification: o.tmrNotification ?? false,
     onTmrReaped: (e) => reaped.push(e),
+    onExpiredReaped: (e) => expiredReaped.push(e),
     cmdTimeOutMs: o.cmdTimeOutMs ?? 0,
     qfullTimeOutMs: o.qfullTimeOutMs ?? -1,
     notify: () => {},
@@ -118,7 +120,7 @@ function setup(o: { cmdAreaSize?: number; dataAreaSize?: number; cmdTimeOutMs?: 
     void r.p.then((c) => (r.done = c));
     return r;
   };
-  return { ring, mem, view, layout, consumer, broken, submit, reaped };
+  return { ring, mem, view, layout, consumer, broken, submit, reaped, expiredReaped };
 }
 
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -315,6 +317,39 @@ describe('TcmuRing timers', () => {
     expect(a.done).toMatchObject({ outcome: 'timed_out', status: 2 });
     expect(b.done).toMatchObject({ outcome: 'timed_out', status: 2 });
     expect(ring.stats.expired).toBe(2);
+  });
+
+  it('reports expired commands when the consumer completes them, with how many are left; never a command that had not expired', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vi.setSystemTime(30_000);
+    const { consumer, submit, ring, expiredReaped } = setup({ cmdTimeOutMs: 1000 });
+    const old = [submit(read(0, 1, 512)), submit(read(1, 1, 512)), submit(read(2, 1, 512))];
+    const entries = consumer.take();
+    await vi.advanceTimersByTimeAsync(1000);
+    for (const c of old) expect(c.done).toMatchObject({ outcome: 'timed_out' });
+    const fresh = submit(testUnitReady());
+    const [ef] = consumer.take();
+    expect(ring.stats).toMatchObject({ expired: 3, inflight: 1 });
+    // The ring's expired entries stay until the consumer passes them, one kick at a time here.
+    consumer.complete(entries[0]!.cmdId);
+    ring.kick();
+    expect(expiredReaped).toEqual([{ cmdIds: [entries[0]!.cmdId], left: 2 }]);
+    consumer.complete(entries[1]!.cmdId);
+    consumer.complete(entries[2]!.cmdId);
+    consumer.complete(ef!.cmdId);
+    ring.kick();
+    expect(expiredReaped).toEqual([
+      { cmdIds: [entries[0]!.cmdId], left: 2 },
+      { cmdIds: [entries[1]!.cmdId, entries[2]!.cmdId], left: 0 },
+    ]);
+    expect(await fresh.p).toMatchObject({ outcome: 'completed', status: 0 });
+    expect(ring.stats).toMatchObject({ expired: 0, inflight: 0, freeDataBlocks: 1024 });
+    // A kick with nothing expired among what it reaps reports nothing.
+    const next = submit(testUnitReady());
+    consumer.complete(consumer.take()[0]!.cmdId);
+    ring.kick();
+    await next.p;
+    expect(expiredReaped).toHaveLength(2);
   });
 
   it('rounds a qfull_time_out deadline the same way', async () => {

@@ -32,7 +32,7 @@ interface Run {
 
 async function runExample(name: string): Promise<Run> {
   const before = hostListing();
-  const r = await cdevemu(['run', join(repoRoot, 'examples', 'scenarios', `tcmu-runner-${name}.yaml`)], { timeoutMs: 90_000 });
+  const r = await cdevemu(['run', join(repoRoot, 'examples', 'scenarios', `tcmu-runner-${name}.yaml`)], { timeoutMs: 110_000 });
   expect(hostListing()).toEqual(before);
   const pid = Number(/started .* \(pid (\d+)\)/.exec(r.stdout)?.[1]);
   const scratch = /on (\/\S+)\/mnt,/.exec(r.stdout)?.[1] ?? '';
@@ -45,7 +45,7 @@ async function runExample(name: string): Promise<Run> {
   return { code: r.code, stdout: r.stdout, pid, scratch };
 }
 
-describe('tcmu-runner example scenarios', () => {
+describe('tcmu-runner example scenarios', { timeout: 120_000 }, () => {
   it('kernel-order removal of a start-up and a hot-added device passes', async () => {
     const r = await runExample('kernel-order');
     expect(r.stdout).toContain('ok    wait event {"type":"netlink_done","device":"uio1","cmd":"ADDED_DEVICE_DONE","status":0}');
@@ -66,7 +66,7 @@ describe('tcmu-runner example scenarios', () => {
   it('SIGTERM after a surprise removal hangs, and the run kills it within its bound', async () => {
     const r = await runExample('sigterm-hang');
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain(`the program (pid ${r.pid}) is still running after 3000 ms`);
+    expect(r.stdout).toContain(`the program (pid ${r.pid}) is still running after 10000 ms`);
     expect(r.stdout).toContain('program was killed by SIGKILL');
     const total = Number(/\[\s*([\d.]+)s\] program was killed/.exec(r.stdout)?.[1]);
     expect(total).toBeLessThan(30); // the scenario's timeout
@@ -75,14 +75,29 @@ describe('tcmu-runner example scenarios', () => {
   it('an orderly unplug waits, step by step, for tcmu-runner stopped past cmd_time_out; continued, it answers and lets go', async () => {
     const r = await runExample('stopped-unplug');
     const at = (line: string): number => r.stdout.indexOf(line);
+    // The kernel's order, each step an event of the device; the count-0
+    // expectations say what had not happened yet at that point: while
+    // tcmu-runner is stopped the unplug waits for REMOVED_DEVICE_DONE (the
+    // uio device not yet going), and REMOVED_DEVICE reaches tcmu-runner
+    // only once it has completed every expired command (the scenario's
+    // header: otherwise its own deadlock race decides the verdict).
     const order = [
-      'ok    wait event {"type":"tcmu_draining","device":"uio0"}',
-      'ok    wait event {"type":"tcmu_cmd_timeout","device":"uio0"}',
-      'ok    wait event {"type":"tcmu_quiesced","device":"uio0","outstanding":0}',
+      'ok    signal SIGSTOP to the program',
+      'ok    wait event {"type":"tcmu_draining","device":"uio0","inflight":8}',
+      'ok    wait event {"type":"tcmu_cmd_timeout","device":"uio0","where":"ring"}',
+      'ok    wait event {"type":"tcmu_quiesced","device":"uio0","outstanding":0,"expired":{">=":8}}',
       'ok    wait event {"type":"netlink_sent","device":"uio0","cmd":"REMOVED_DEVICE"}',
+      'ok    wait event {"type":"netlink_fault","device":"uio0","message":"REMOVED_DEVICE","mode":"hold"}',
+      'ok    expect event {"type":"unplug_started","device":"uio0"}: count == 0',
       'ok    signal SIGCONT to the program',
+      'ok    wait event {"type":"tcmu_expired_reaped","device":"uio0","left":0}',
+      'ok    expect event {"type":"netlink_done","device":"uio0","cmd":"REMOVED_DEVICE_DONE"}: count == 0',
+      'ok    action uio0 netlink_release',
       'ok    wait event {"type":"netlink_done","device":"uio0","cmd":"REMOVED_DEVICE_DONE","status":0}',
+      'ok    wait event {"type":"tcmu_removed","device":"uio0","lost":0,"verifyErrors":0}',
+      'ok    expect uio0 released within',
       'ok    expect 0 lateRelease(s) on uio0',
+      'ok    expect program exit 0',
       'ok    unplug uio0 (background) ended',
     ];
     for (const line of order) expect(at(line), `${line}\n${r.stdout}`).toBeGreaterThan(0);
@@ -105,6 +120,9 @@ describe('tcmu-runner example scenarios', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('ok    wait event {"type":"tcmu_quiesced","device":"uio0","outstanding":0}');
     expect(r.stdout).toContain('ok    signal SIGCONT to the program');
+    // REMOVED_DEVICE reaches it while its I/O thread, held in its first kick, has the other commands queued behind it.
+    expect(r.stdout).toContain('ok    wait event {"type":"fault_fired","device":"uio0","op":"write"}');
+    expect(r.stdout.indexOf('ok    action uio0 netlink_release')).toBeGreaterThan(r.stdout.indexOf('ok    signal SIGCONT to the program'));
     expect(r.stdout).toContain('FAIL  wait event {"type":"netlink_done","device":"uio0","cmd":"REMOVED_DEVICE_DONE","status":0}');
     expect(r.stdout).toContain('program was killed by SIGKILL');
   });

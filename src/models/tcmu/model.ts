@@ -66,6 +66,7 @@ export const tcmuModel: DeviceModel<TcmuState> = {
       sync: { pull: (ranges) => map0.pull(ranges), push: (ranges) => map0.push(ranges) },
       notify: () => raiseIrq(inst, undefined), // uio_event_notify()
       onExpired: (e) => inst.emit('tcmu_cmd_timeout', e),
+      onExpiredReaped: (e) => inst.emit('tcmu_expired_reaped', { cmdIds: e.cmdIds, count: e.cmdIds.length, left: e.left }),
       onBroken: (reason) => inst.emit('tcmu_ring_broken', { reason }),
       tmrNotification: config.tmrNotification,
       onTmrReaped: (e) => inst.emit('tcmu_tmr_reaped', { function: tmrName(e.type), cmdIds: e.cmdIds, uflags: e.uflags, unknownOp: (e.uflags & TCMU_UFLAG_UNKNOWN_OP) !== 0 }),
@@ -130,6 +131,7 @@ export const tcmuModel: DeviceModel<TcmuState> = {
   actions: tcmuActions,
   events: {
     tcmu_cmd_timeout: ['cmdId', 'opcode', 'where'],
+    tcmu_expired_reaped: ['cmdIds', 'count', 'left'],
     tcmu_ring_broken: ['reason'],
     tcmu_block_dev: ['blocked'],
     tcmu_reset_ring: ['level', 'failed'],

@@ -129,6 +129,13 @@ export interface RingOptions {
   notify: () => void;
   /** A command's timer ended it (in the ring: cmd_time_out; waiting for room: qfull_time_out). */
   onExpired?: (e: { cmdId: number; opcode: number; where: 'ring' | 'qfull' }) => void;
+  /**
+   * The consumer completed (moved cmd_tail over) commands whose
+   * cmd_time_out had already ended them: the kernel only frees their data
+   * blocks (tcmu_handle_completion() with TCMU_CMD_BIT_EXPIRED). One call
+   * per walk of the ring; `left`: expired entries still in the ring.
+   */
+  onExpiredReaped?: (e: { cmdIds: number[]; left: number }) => void;
   /** The ring was found broken (the kernel's pr_err "ring is broken"); commands fail until reset_ring. */
   onBroken?: (reason: string) => void;
   /** attrib/tmr_notification: task management functions reach userspace as TMR entries. */
@@ -475,6 +482,7 @@ export class TcmuRing {
       return 0;
     }
     let handled = 0;
+    const expired: number[] = [];
     while (this.lastCleaned !== tail) {
       const lenOp = this.written.get(this.lastCleaned);
       const left = (tail - this.lastCleaned + size) % size;
@@ -502,12 +510,14 @@ export class TcmuRing {
           break;
         }
         this.releaseId(cmd.cmdId);
+        if (cmd.expired) expired.push(cmd.cmdId);
         this.complete(cmd, at);
         handled++;
       }
       this.written.delete(this.lastCleaned);
       this.lastCleaned = (this.lastCleaned + len) % size;
     }
+    if (expired.length) this.opts.onExpiredReaped?.({ cmdIds: expired, left: this.stats.expired });
     this.runTmrQueue();
     return handled;
   }
