@@ -96,6 +96,15 @@ export function checkValues<S extends Schema>(what: string, schema: S, value: un
   return checkObject(what, '', schema, value) as Values<S>;
 }
 
+/**
+ * One value checked against one field's spec, its default when absent: for
+ * a bound that depends on another field (a watchdog's timeout between its
+ * minTimeout and maxTimeout), known only once that field is checked.
+ */
+export function checkField<F extends FieldSpec>(what: string, field: string, spec: F, value: unknown): Base<F> {
+  return (value === undefined ? spec.default : check(what, field, spec, value)) as Base<F>;
+}
+
 function checkObject(what: string, path: string, schema: Schema, value: unknown): Record<string, unknown> {
   if (value === undefined || value === null) value = {};
   if (typeof value !== 'object' || Array.isArray(value)) {

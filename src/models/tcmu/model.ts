@@ -17,7 +17,7 @@
  */
 import { Errno } from '../../errno.js';
 import type { DeviceModel, Instance } from '../../core/index.js';
-import { uioModel, type UioState } from '../uio.js';
+import { raise, uioModel, type UioState } from '../uio.js';
 import { TCMU_MAILBOX_VERSION, TCMU_UFLAG_UNKNOWN_OP } from './abi.js';
 import { tmrName } from './tmr.js';
 import { tcmuActions } from './actions.js';
@@ -46,7 +46,6 @@ export type TcmuInstance = Instance<TcmuState>;
 const uioRead = uioModel.read! as NonNullable<DeviceModel<TcmuState>['read']>;
 const uioPoll = uioModel.poll! as NonNullable<DeviceModel<TcmuState>['poll']>;
 const uioOpen = uioModel.open! as NonNullable<DeviceModel<TcmuState>['open']>;
-const raiseIrq = uioModel.actions!.irq! as (inst: TcmuInstance, arg: unknown) => unknown;
 
 export const tcmuModel: DeviceModel<TcmuState> = {
   name: 'tcmu',
@@ -64,7 +63,7 @@ export const tcmuModel: DeviceModel<TcmuState> = {
       cmdTimeOutMs: config.cmdTimeOutMs,
       qfullTimeOutMs: config.qfullTimeOutMs,
       sync: { pull: (ranges) => map0.pull(ranges), push: (ranges) => map0.push(ranges) },
-      notify: () => raiseIrq(inst, undefined), // uio_event_notify()
+      notify: () => raise(inst), // uio_event_notify()
       onExpired: (e) => inst.emit('tcmu_cmd_timeout', e),
       onBroken: (reason) => inst.emit('tcmu_ring_broken', { reason }),
       tmrNotification: config.tmrNotification,
