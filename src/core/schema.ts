@@ -29,6 +29,9 @@ export interface FieldSpec {
   readonly fields?: Schema;
   /** Each element of an array, checked the same way. */
   readonly items?: FieldSpec;
+  /** Bounds, inclusive, of an array's length. */
+  readonly minItems?: number;
+  readonly maxItems?: number;
 }
 
 export type StringFormat = 'hex' | 'base64' | 'absolute-path';
@@ -54,7 +57,9 @@ type Base<F extends FieldSpec> = F extends { enum: readonly (infer E)[] }
   ? E
   : F extends { fields: infer N extends Schema }
     ? Values<N>
-    : TypeOf<F['type'] extends readonly (infer T)[] ? T : F['type']>;
+    : F extends { items: infer I extends FieldSpec }
+      ? Base<I>[]
+      : TypeOf<F['type'] extends readonly (infer T)[] ? T : F['type']>;
 
 /** The checked values of a schema: a field with a default or `required` is always there. */
 export type Values<S extends Schema> = {
@@ -141,6 +146,7 @@ function check(what: string, field: string, f: FieldSpec, v: unknown): unknown {
   if (typeof v === 'string' && f.format && !FORMATS[f.format].test(v)) throw bad();
   if (typeof v === 'number' && ((f.min !== undefined && v < f.min) || (f.max !== undefined && v > f.max))) throw bad();
   if (type === 'object' && f.fields) return checkObject(what, field, f.fields, v);
+  if (Array.isArray(v) && ((f.minItems !== undefined && v.length < f.minItems) || (f.maxItems !== undefined && v.length > f.maxItems))) throw bad();
   if (type === 'array' && f.items) {
     const items = f.items;
     return (v as unknown[]).map((x, i) => check(what, `${field}[${i}]`, items, x));
@@ -170,7 +176,8 @@ export function allowed(f: FieldSpec): string {
   return types
     .map((t) => {
       if (t === 'string' && f.format) return FORMATS[f.format].noun;
-      const noun = t === 'integer' ? 'an integer' : t === 'object' || t === 'array' ? `an ${t}` : `a ${t}`;
+      if (t === 'array') return `an array${itemCount(f)}${f.items ? `, each ${allowed(f.items)}` : ''}`;
+      const noun = t === 'integer' ? 'an integer' : t === 'object' ? 'an object' : `a ${t}`;
       if (t !== 'integer' && t !== 'number') return noun;
       if (f.min !== undefined && f.max !== undefined) return `${noun} from ${f.min} to ${f.max}`;
       if (f.min !== undefined) return `${noun} >= ${f.min}`;
@@ -178,6 +185,15 @@ export function allowed(f: FieldSpec): string {
       return noun;
     })
     .join(' or ');
+}
+
+/** " of 8 items", " of 1 to 5 items", " of at least 1 item(s)", " of at most 5 items", or "". */
+function itemCount(f: FieldSpec): string {
+  const { minItems: lo, maxItems: hi } = f;
+  if (lo !== undefined && lo === hi) return ` of ${lo} items`;
+  if (lo !== undefined && hi !== undefined) return ` of ${lo} to ${hi} items`;
+  if (lo !== undefined) return ` of at least ${lo} items`;
+  return hi !== undefined ? ` of at most ${hi} items` : '';
 }
 
 function describe(v: unknown): string {
@@ -203,6 +219,8 @@ export interface FieldView {
   required?: boolean;
   fields?: FieldView[];
   items?: Omit<FieldView, 'name'>;
+  minItems?: number;
+  maxItems?: number;
 }
 
 export function describeSchema(schema: Schema): FieldView[] {

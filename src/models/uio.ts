@@ -86,6 +86,8 @@ const OPTIONS = defineSchema({
   mapAddr: { type: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER, description: 'the address of the one map, map0 (default 0); or give maps' },
   maps: {
     type: 'array',
+    minItems: 1,
+    maxItems: MAX_UIO_MAPS,
     description: `1 to ${MAX_UIO_MAPS} maps, each {name?, size, addr?, onUnplug?}; 'keep' maps first, every map but the last at most a page`,
     items: {
       type: 'object',
@@ -103,7 +105,6 @@ const OPTIONS = defineSchema({
 function uioOptions(options: unknown): UioOptions {
   const o = options as Values<typeof OPTIONS>;
   if (o.maps && (o.mapSize !== undefined || o.mapAddr !== undefined)) throw new SchemaError('uio: option maps: give either maps or mapSize/mapAddr', 'maps');
-  if (o.maps && (o.maps.length === 0 || o.maps.length > MAX_UIO_MAPS)) throw new SchemaError(`uio: option maps must have 1 to ${MAX_UIO_MAPS} entries, got ${o.maps.length}`, 'maps');
   const maps: UioMap[] = o.maps
     ? (o.maps as { name: string; size: number; addr: number; onUnplug: UnplugPolicy }[]).map((m, i) => ({ ...m, option: `maps[${i}]` }))
     : [{ name: '', size: o.mapSize ?? MAP.size.default, addr: o.mapAddr ?? MAP.addr.default, onUnplug: 'revoke' }];

@@ -21,7 +21,7 @@ import { raise, uioModel, type UioState } from '../uio.js';
 import { TCMU_MAILBOX_VERSION, TCMU_UFLAG_UNKNOWN_OP } from './abi.js';
 import { tmrName } from './tmr.js';
 import { tcmuActions } from './actions.js';
-import { backstoreKey, tcmuConfig, uioName, type TcmuConfig, type TcmuConsumers } from './config.js';
+import { backstoreKey, TCMU_OPTIONS, tcmuConfig, uioName, type TcmuConfig, type TcmuConsumers } from './config.js';
 import { tcmuAttributes } from './configfs.js';
 import { TcmuRing } from './ring.js';
 import { ackedKey, WORKLOAD_REPORT_FIELDS, type Workload } from './workload.js';
@@ -49,6 +49,8 @@ const uioOpen = uioModel.open! as NonNullable<DeviceModel<TcmuState>['open']>;
 
 export const tcmuModel: DeviceModel<TcmuState> = {
   name: 'tcmu',
+  description: 'a TCMU (target_core_user) backstore: its uio node, command ring and configfs, with a SCSI initiator and workload as actions',
+  options: TCMU_OPTIONS,
   stream: true, // as uio; opens with passthrough (map0) drop FOPEN_STREAM, which the kernel refuses with it
   // Without passthrough the ring pulls and pushes what its entries reference (TcmuRing.pullCompletions), not the whole map.
   regionSync: 'manual',
