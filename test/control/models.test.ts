@@ -35,7 +35,7 @@ it('lists every model with its options and actions', async () => {
     for (const a of m.actions) expect(a.args, `${m.name} ${a.name}`).not.toBeNull();
   }
   const echo = models.find((m) => m.name === 'echo')!;
-  expect(echo.options).toContainEqual(expect.objectContaining({ name: 'capacity', type: 'integer', min: 1, default: 4096 }));
+  expect(echo.options).toContainEqual(expect.objectContaining({ name: 'capacity', type: 'integer', min: 1, default: 65536 }));
   const submit = models.find((m) => m.name === 'tcmu')!.actions.find((a) => a.name === 'submit')!;
   expect(submit.args).toContainEqual(expect.objectContaining({ name: 'allocationLength', type: 'integer', min: 0, max: 65535, default: 96 }));
   // A model with regions has the region actions.
