@@ -53,17 +53,18 @@ type TypeOf<T> = T extends 'integer' | 'number'
       : T extends 'array'
         ? unknown[]
         : Record<string, unknown>;
-type Base<F extends FieldSpec> = F extends { enum: readonly (infer E)[] }
+/** The type of a field's checked value. */
+export type FieldValue<F extends FieldSpec> = F extends { enum: readonly (infer E)[] }
   ? E
   : F extends { fields: infer N extends Schema }
     ? Values<N>
     : F extends { items: infer I extends FieldSpec }
-      ? Base<I>[]
+      ? FieldValue<I>[]
       : TypeOf<F['type'] extends readonly (infer T)[] ? T : F['type']>;
 
 /** The checked values of a schema: a field with a default or `required` is always there. */
 export type Values<S extends Schema> = {
-  -readonly [K in keyof S]: S[K] extends { default: unknown } | { required: true } ? Base<S[K]> : Base<S[K]> | undefined;
+  -readonly [K in keyof S]: S[K] extends { default: unknown } | { required: true } ? FieldValue<S[K]> : FieldValue<S[K]> | undefined;
 };
 
 /**
@@ -106,8 +107,8 @@ export function checkValues<S extends Schema>(what: string, schema: S, value: un
  * a bound that depends on another field (a watchdog's timeout between its
  * minTimeout and maxTimeout), known only once that field is checked.
  */
-export function checkField<F extends FieldSpec>(what: string, field: string, spec: F, value: unknown): Base<F> {
-  return (value === undefined ? spec.default : check(what, field, spec, value)) as Base<F>;
+export function checkField<F extends FieldSpec>(what: string, field: string, spec: F, value: unknown): FieldValue<F> {
+  return (value === undefined ? spec.default : check(what, field, spec, value)) as FieldValue<F>;
 }
 
 function checkObject(what: string, path: string, schema: Schema, value: unknown): Record<string, unknown> {
