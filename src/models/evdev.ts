@@ -478,7 +478,7 @@ export const evdevModel: DeviceModel<EvdevState> = {
       description: "an evemu recording's events (evemu-record's output), at speed times their pace",
       args: defineSchema({
         evemu: { type: 'string', required: true, description: 'the recording: the text, or the absolute path of a file' },
-        speed: { type: 'number', min: Number.MIN_VALUE, default: 1, description: 'how many times faster than recorded, above 0' },
+        speed: { type: 'number', min: 0.001, max: 1e6, default: 1, description: 'how many times faster than recorded' },
       }),
       run: (inst, a: { evemu: string; speed: number }) => playEvemu(inst, a),
     },

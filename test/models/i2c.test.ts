@@ -375,7 +375,7 @@ describe('options and actions', () => {
           { type: 'regs', addr: 0x48 },
         ],
       }),
-    ).toMatch(/chips\[1\]: another chip is at address 0x48/);
+    ).toMatch(/option chips\[1\]\.addr: another chip is at address 0x48/);
     expect(await refused('i2c-90', { chips: [{ type: 'flash', addr: 0x48 }] })).toMatch(
       /chips\[0\]\.type must be one of eeprom, lm75, regs/,
     );
