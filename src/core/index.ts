@@ -38,4 +38,4 @@ export type {
 export { RegionLayoutError } from './regions.js';
 export { WaitQueue } from './waitqueue.js';
 export { type ActionView, type ModelView } from './model-view.js';
-export { allowed, checkField, checkValues, defineSchema, describeSchema, SchemaError, type FieldSpec, type FieldType, type FieldValue, type FieldView, type Schema, type StringFormat, type Values } from './schema.js';
+export { allowed, checkField, checkValues, defineSchema, describeSchema, SchemaError, type FieldSpec, type FieldType, type FieldValue, type FieldView, type Schema, type StringFormat, type TypeValue, type Values } from './schema.js';

@@ -44,7 +44,8 @@ const FORMATS: Readonly<Record<StringFormat, { test(s: string): boolean; noun: s
 
 export type Schema = Readonly<Record<string, FieldSpec>>;
 
-type TypeOf<T> = T extends 'integer' | 'number'
+/** The type of a value of one FieldType. */
+export type TypeValue<T> = T extends 'integer' | 'number'
   ? number
   : T extends 'string'
     ? string
@@ -60,7 +61,7 @@ export type FieldValue<F extends FieldSpec> = F extends { enum: readonly (infer 
     ? Values<N>
     : F extends { items: infer I extends FieldSpec }
       ? FieldValue<I>[]
-      : TypeOf<F['type'] extends readonly (infer T)[] ? T : F['type']>;
+      : TypeValue<F['type'] extends readonly (infer T)[] ? T : F['type']>;
 
 /** The checked values of a schema: a field with a default or `required` is always there. */
 export type Values<S extends Schema> = {
