@@ -44,7 +44,7 @@ function checkSchema(where: string, schema: unknown): void {
   try {
     defineSchema(schema as Schema);
   } catch (err) {
-    throw new Error(`${where}: ${(err as Error).message}`);
+    throw new Error(`${where}: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -44,5 +44,10 @@ export function closestNames(typed: string, flags: readonly string[]): string[] 
 /** " (did you mean X?)", " (did you mean one of X, Y?)" or "", for an error message about `typed`. */
 export function didYouMean(typed: string, known: readonly string[]): string {
   const guess = closestNames(typed, known);
-  return guess.length > 1 ? ` (did you mean one of ${guess.join(', ')}?)` : guess.length ? ` (did you mean ${guess[0]}?)` : '';
+  return guess.length ? ` (did you mean ${meant(guess)}?)` : '';
+}
+
+/** "X", or "one of X, Y" for several guesses. */
+export function meant(guess: readonly string[]): string {
+  return guess.length > 1 ? `one of ${guess.join(', ')}` : guess[0]!;
 }
