@@ -4,7 +4,8 @@ import { table } from './format.js';
 
 /** NAME, OPTIONS and ACTIONS of every model, then how to see one. */
 export function modelsTable(models: ModelView[]): string {
-  const names = (fields: { name: string }[] | null): string => (fields === null ? '(unchecked)' : fields.map((f) => f.name).join(', ') || '-');
+  const names = (fields: { name: string }[] | null): string =>
+    fields === null ? '(unchecked)' : fields.map((f) => f.name).join(', ') || '-';
   return (
     table(
       ['MODEL', 'DESCRIPTION', 'ACTIONS'],
@@ -29,7 +30,16 @@ export function modelText(m: ModelView): string {
 function fieldsTable(fields: FieldView[] | null, indent = '  '): string {
   if (fields === null) return `${indent}unchecked: passed to the model as given\n`;
   if (fields.length === 0) return `${indent}none\n`;
-  const text = table(['NAME', 'TYPE', 'RANGE', 'DEFAULT', 'DESCRIPTION'], flatten(fields).map((f) => [f.name, typeName(f), range(f), f.default === undefined ? (f.required ? '(required)' : '-') : JSON.stringify(f.default), f.description]));
+  const text = table(
+    ['NAME', 'TYPE', 'RANGE', 'DEFAULT', 'DESCRIPTION'],
+    flatten(fields).map((f) => [
+      f.name,
+      typeName(f),
+      range(f),
+      f.default === undefined ? (f.required ? '(required)' : '-') : JSON.stringify(f.default),
+      f.description,
+    ]),
+  );
   return text.replace(/^(?=.)/gm, indent);
 }
 

@@ -37,5 +37,7 @@ export function describeModel(model: DeviceModel<unknown>): ModelView {
 }
 
 function actionView(name: string, a: ActionEntry<never>): ActionView {
-  return typeof a === 'function' ? { name, description: '', args: null } : { name, description: a.description, args: describeSchema(a.args ?? {}) };
+  return typeof a === 'function'
+    ? { name, description: '', args: null }
+    : { name, description: a.description, args: describeSchema(a.args ?? {}) };
 }

@@ -148,7 +148,8 @@ function check(what: string, field: string, f: FieldSpec, v: unknown): unknown {
   if (typeof v === 'string' && f.format && !FORMATS[f.format].test(v)) throw bad();
   if (typeof v === 'number' && ((f.min !== undefined && v < f.min) || (f.max !== undefined && v > f.max))) throw bad();
   if (type === 'object' && f.fields) return checkObject(what, field, f.fields, v);
-  if (Array.isArray(v) && ((f.minItems !== undefined && v.length < f.minItems) || (f.maxItems !== undefined && v.length > f.maxItems))) throw bad();
+  if (Array.isArray(v) && ((f.minItems !== undefined && v.length < f.minItems) || (f.maxItems !== undefined && v.length > f.maxItems)))
+    throw bad();
   if (type === 'array' && f.items) {
     const items = f.items;
     return (v as unknown[]).map((x, i) => check(what, `${field}[${i}]`, items, x));

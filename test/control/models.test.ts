@@ -17,7 +17,10 @@ beforeAll(async () => {
 });
 afterAll(() => s.close());
 
-async function curl(path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> & { error: string; code: string } }> {
+async function curl(
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown> & { error: string; code: string } }> {
   const data = body === undefined ? [] : ['-d', JSON.stringify(body)];
   const r = await run('curl', ['-sS', '-w', '\n%{http_code}', '--unix-socket', s.socket, ...data, `http://cdevemu${path}`]);
   expect(r.code, r.stderr).toBe(0);
@@ -27,7 +30,12 @@ async function curl(path: string, body?: unknown): Promise<{ status: number; jso
 
 it('lists every model with its options and actions', async () => {
   const r = await run('curl', ['-sS', '--unix-socket', s.socket, 'http://cdevemu/v1/models']);
-  const models = JSON.parse(r.stdout) as { name: string; description: string; options: unknown[] | null; actions: { name: string; args: unknown[] | null }[] }[];
+  const models = JSON.parse(r.stdout) as {
+    name: string;
+    description: string;
+    options: unknown[] | null;
+    actions: { name: string; args: unknown[] | null }[];
+  }[];
   expect(models.map((m) => m.name)).toEqual(builtinModels.map((m) => m.name));
   for (const m of models) {
     expect(m.description, m.name).not.toBe('');
@@ -37,9 +45,13 @@ it('lists every model with its options and actions', async () => {
   const echo = models.find((m) => m.name === 'echo')!;
   expect(echo.options).toContainEqual(expect.objectContaining({ name: 'capacity', type: 'integer', min: 1, default: 65536 }));
   const submit = models.find((m) => m.name === 'tcmu')!.actions.find((a) => a.name === 'submit')!;
-  expect(submit.args).toContainEqual(expect.objectContaining({ name: 'allocationLength', type: 'integer', min: 0, max: 65535, default: 96 }));
+  expect(submit.args).toContainEqual(
+    expect.objectContaining({ name: 'allocationLength', type: 'integer', min: 0, max: 65535, default: 96 }),
+  );
   // A model with regions has the region actions.
-  expect(models.find((m) => m.name === 'uio')!.actions.map((a) => a.name)).toEqual(expect.arrayContaining(['irq', 'region_read', 'region_write']));
+  expect(models.find((m) => m.name === 'uio')!.actions.map((a) => a.name)).toEqual(
+    expect.arrayContaining(['irq', 'region_read', 'region_write']),
+  );
 });
 
 it('shows one model, and answers 404 listing the models for an unknown one', async () => {
@@ -62,7 +74,10 @@ it('refuses an unknown model, option or action with what exists and a suggestion
   expect(model.json.error).toContain('(did you mean echo?)');
 
   const option = await curl('/v1/devices', { model: 'echo', name: 'e0', options: { capacty: 10 } });
-  expect(option).toMatchObject({ status: 400, json: { code: 'bad_request', error: 'echo: option capacty is unknown (did you mean capacity?); known: capacity' } });
+  expect(option).toMatchObject({
+    status: 400,
+    json: { code: 'bad_request', error: 'echo: option capacty is unknown (did you mean capacity?); known: capacity' },
+  });
 
   const range = await curl('/v1/devices', { model: 'echo', name: 'e0', options: { capacity: 0 } });
   expect(range).toMatchObject({ status: 400, json: { code: 'bad_request' } });
@@ -75,16 +90,21 @@ it('refuses an unknown model, option or action with what exists and a suggestion
   expect(s.core.logger.errors).toEqual([]);
 });
 
-it("answers a tcmu allocationLength over 65535 with 400 bad_request, not a model bug", async () => {
+it('answers a tcmu allocationLength over 65535 with 400 bad_request, not a model bug', async () => {
   const r = await curl('/v1/devices/tcmu0/actions/submit', { arg: { op: 'inquiry', allocationLength: 70000 } });
   expect(r).toMatchObject({
     status: 400,
     json: { code: 'bad_request', error: 'tcmu: action submit: argument allocationLength must be an integer from 0 to 65535, got 70000' },
   });
   const type = await curl('/v1/devices/tcmu0/actions/submit', { arg: { op: 'read', lba: '0' } });
-  expect(type).toMatchObject({ status: 400, json: { code: 'bad_request', error: 'tcmu: action submit: argument lba must be an integer from 0 to 9007199254740991, got "0"' } });
+  expect(type).toMatchObject({
+    status: 400,
+    json: { code: 'bad_request', error: 'tcmu: action submit: argument lba must be an integer from 0 to 9007199254740991, got "0"' },
+  });
   const op = await curl('/v1/devices/tcmu0/actions/submit', { arg: { op: 'format' } });
-  expect(op.json.error).toBe('tcmu: action submit: argument op must be one of "tur", "inquiry", "read_capacity10", "read_capacity16", "read", "write", "raw", got "format"');
+  expect(op.json.error).toBe(
+    'tcmu: action submit: argument op must be one of "tur", "inquiry", "read_capacity10", "read_capacity16", "read", "write", "raw", got "format"',
+  );
   expect(s.core.logger.errors).toEqual([]);
   expect(s.core.mgr.get('tcmu0')!.counters.actions).toBe(0);
 });

@@ -19,8 +19,18 @@ const S = defineSchema({
   path: { type: 'string', format: 'absolute-path', description: 'a file' },
   region: { type: ['integer', 'string'], min: 0, description: 'an index or a name' },
   name: { type: 'string', required: true, description: 'a name' },
-  id: { type: 'object', description: 'ids', fields: { vendor: { type: 'integer', min: 0, max: 0xffff, default: 0, description: 'vendor' } } },
-  list: { type: 'array', minItems: 1, maxItems: 3, items: { type: 'integer', min: 0, max: 9, description: 'a digit' }, description: 'digits' },
+  id: {
+    type: 'object',
+    description: 'ids',
+    fields: { vendor: { type: 'integer', min: 0, max: 0xffff, default: 0, description: 'vendor' } },
+  },
+  list: {
+    type: 'array',
+    minItems: 1,
+    maxItems: 3,
+    items: { type: 'integer', min: 0, max: 9, description: 'a digit' },
+    description: 'digits',
+  },
 });
 
 const refusal = (value: unknown): SchemaError => {
@@ -36,7 +46,20 @@ const refusal = (value: unknown): SchemaError => {
 describe('checkValues', () => {
   it('fills in defaults, keeps what is given, and leaves the rest undefined', () => {
     expect(checkValues('m: option', S, { name: 'a' })).toEqual({ size: 512, mode: 'fast', on: false, name: 'a' });
-    const all = { size: 4096, ratio: 0.5, mode: 'slow', level: 2, on: true, data: '0aff', blob: 'AAE=', path: '/x', region: 'map1', name: 'b', id: { vendor: 7 }, list: [1, 2, 3] };
+    const all = {
+      size: 4096,
+      ratio: 0.5,
+      mode: 'slow',
+      level: 2,
+      on: true,
+      data: '0aff',
+      blob: 'AAE=',
+      path: '/x',
+      region: 'map1',
+      name: 'b',
+      id: { vendor: 7 },
+      list: [1, 2, 3],
+    };
     expect(checkValues('m: option', S, all)).toEqual(all);
     expect(checkValues('m: option', S, { name: 'a', id: {} }).id).toEqual({ vendor: 0 });
     expect(checkValues('m: option', S, { name: 'a', region: 3 }).region).toBe(3);
@@ -75,7 +98,9 @@ describe('checkValues', () => {
 
   it('refuses an unknown field with the known ones and the likeliest meant, and a missing required one', () => {
     const e = refusal({ name: 'a', sise: 3 });
-    expect(e.message).toBe('m: option sise is unknown (did you mean size?); known: size, ratio, mode, level, on, data, blob, path, region, name, id, list');
+    expect(e.message).toBe(
+      'm: option sise is unknown (did you mean size?); known: size, ratio, mode, level, on, data, blob, path, region, name, id, list',
+    );
     expect(e.field).toBe('sise');
     expect(refusal({ name: 'a', colour: 1 }).message).toMatch(/^m: option colour is unknown; known: /);
     expect(refusal({}).message).toBe('m: option name is required (a string)');
@@ -83,10 +108,14 @@ describe('checkValues', () => {
   });
 
   it('checks nested objects and arrays, naming the field by its path', () => {
-    expect(refusal({ name: 'a', id: { vendor: 0x10000 } }).message).toBe('m: option id.vendor must be an integer from 0 to 65535, got 65536');
+    expect(refusal({ name: 'a', id: { vendor: 0x10000 } }).message).toBe(
+      'm: option id.vendor must be an integer from 0 to 65535, got 65536',
+    );
     expect(refusal({ name: 'a', id: { vendr: 1 } }).message).toBe('m: option id.vendr is unknown (did you mean vendor?); known: vendor');
     expect(refusal({ name: 'a', list: [1, 10] }).message).toBe('m: option list[1] must be an integer from 0 to 9, got 10');
-    expect(refusal({ name: 'a', list: [] }).message).toBe('m: option list must be an array of 1 to 3 items, each an integer from 0 to 9, got []');
+    expect(refusal({ name: 'a', list: [] }).message).toBe(
+      'm: option list must be an array of 1 to 3 items, each an integer from 0 to 9, got []',
+    );
     expect(refusal({ name: 'a', list: [1, 2, 3, 4] }).field).toBe('list');
   });
 
@@ -102,14 +131,22 @@ describe('checkField', () => {
     const timeout = { type: 'integer', min: 1, max: 65535, default: 30, description: '' } as const;
     expect(checkField('w: option', 'timeout', { ...timeout, min: 10, max: 60 }, 20)).toBe(20);
     expect(checkField('w: option', 'timeout', timeout, undefined)).toBe(30);
-    expect(() => checkField('w: option', 'timeout', { ...timeout, min: 10, max: 60 }, 61)).toThrow('w: option timeout must be an integer from 10 to 60, got 61');
+    expect(() => checkField('w: option', 'timeout', { ...timeout, min: 10, max: 60 }, 61)).toThrow(
+      'w: option timeout must be an integer from 10 to 60, got 61',
+    );
   });
 });
 
 describe('defineSchema', () => {
   it('refuses a default outside its own field', () => {
-    expect(() => defineSchema({ n: { type: 'integer', min: 1, default: 0, description: '' } })).toThrow('schema field n default must be an integer >= 1, got 0');
-    expect(() => defineSchema({ o: { type: 'object', description: '', fields: { m: { type: 'string', enum: ['a'], default: 'b', description: '' } } } })).toThrow(/default must be one of "a"/);
+    expect(() => defineSchema({ n: { type: 'integer', min: 1, default: 0, description: '' } })).toThrow(
+      'schema field n default must be an integer >= 1, got 0',
+    );
+    expect(() =>
+      defineSchema({
+        o: { type: 'object', description: '', fields: { m: { type: 'string', enum: ['a'], default: 'b', description: '' } } },
+      }),
+    ).toThrow(/default must be one of "a"/);
   });
 });
 
@@ -119,7 +156,9 @@ describe('describeSchema', () => {
     expect(v.map((f) => f.name)).toEqual(Object.keys(S));
     expect(v[0]).toEqual({ name: 'size', type: 'integer', min: 1, max: 4096, default: 512, description: 'bytes' });
     expect(v.find((f) => f.name === 'region')!.type).toEqual(['integer', 'string']);
-    expect(v.find((f) => f.name === 'id')!.fields).toEqual([{ name: 'vendor', type: 'integer', min: 0, max: 0xffff, default: 0, description: 'vendor' }]);
+    expect(v.find((f) => f.name === 'id')!.fields).toEqual([
+      { name: 'vendor', type: 'integer', min: 0, max: 0xffff, default: 0, description: 'vendor' },
+    ]);
     expect(v.find((f) => f.name === 'list')).toMatchObject({ minItems: 1, maxItems: 3, items: { type: 'integer', min: 0, max: 9 } });
     // JSON round trip: what GET /v1/models sends.
     expect(JSON.parse(JSON.stringify(v))).toEqual(v);

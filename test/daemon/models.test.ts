@@ -20,7 +20,11 @@ it('lists every model with its description and actions', async () => {
   expect(r.code, r.stderr).toBe(0);
   const lines = r.stdout.split('\n');
   expect(lines[0]).toMatch(/^MODEL +DESCRIPTION +ACTIONS$/);
-  for (const m of builtinModels) expect(lines.some((l) => l.startsWith(`${m.name} `) && l.includes(m.description!)), m.name).toBe(true);
+  for (const m of builtinModels)
+    expect(
+      lines.some((l) => l.startsWith(`${m.name} `) && l.includes(m.description!)),
+      m.name,
+    ).toBe(true);
   expect(lines.find((l) => l.startsWith('tcmu '))).toMatch(/ submit, tmr, .*region_read, region_write$/);
 });
 
@@ -29,7 +33,12 @@ it('shows one model: options and action arguments with type, range and default, 
   expect(json.code, json.stderr).toBe(0);
   const viaCurl = await run('curl', ['-sS', '--unix-socket', d.socket, 'http://cdevemu/v1/models/tcmu']);
   expect(JSON.parse(json.stdout)).toEqual(JSON.parse(viaCurl.stdout));
-  expect(JSON.parse(json.stdout)).toMatchObject({ name: 'tcmu', options: expect.arrayContaining([expect.objectContaining({ name: 'hwBlockSize', type: 'integer', min: 512, max: 65536, default: 512 })]) });
+  expect(JSON.parse(json.stdout)).toMatchObject({
+    name: 'tcmu',
+    options: expect.arrayContaining([
+      expect.objectContaining({ name: 'hwBlockSize', type: 'integer', min: 512, max: 65536, default: 512 }),
+    ]),
+  });
 
   const text = await d.cli(['models', 'tcmu']);
   expect(text.code, text.stderr).toBe(0);

@@ -22,7 +22,12 @@ const doc = readFileSync(resolve(import.meta.dirname, '../../docs/models.md'), '
  */
 function documented(model: string): Map<string, string> | null {
   const sections = doc.split(/^## /m).slice(1);
-  const section = sections.find((s) => s.split(/ — |\n/)[0]!.split(/, /).includes(model));
+  const section = sections.find((s) =>
+    s
+      .split(/ — |\n/)[0]!
+      .split(/, /)
+      .includes(model),
+  );
   if (!section) throw new Error(`docs/models.md has no section for model ${model}`);
   const start = section.search(/^\| option \| type \| default \| meaning \|$/m);
   if (start < 0) return null;
@@ -47,17 +52,23 @@ function literal(cell: string): unknown {
 }
 
 describe('docs/models.md option tables', () => {
-  it.each(builtinModels.map((m) => [m.name, m] as const))('%s: the options and their literal defaults are those of its schema', (name, model) => {
-    const fields = describeSchema(model.options ?? {});
-    const rows = documented(name);
-    if (rows === null) {
-      expect(fields.map((f) => f.name), `${name} has options but docs/models.md no table of them`).toEqual([]);
-      return;
-    }
-    expect([...rows.keys()].sort()).toEqual(fields.map((f) => f.name).sort());
-    for (const f of fields) {
-      const given = literal(rows.get(f.name)!);
-      if (given !== undefined) expect(given, `${name} option ${f.name}: default`).toEqual(f.default);
-    }
-  });
+  it.each(builtinModels.map((m) => [m.name, m] as const))(
+    '%s: the options and their literal defaults are those of its schema',
+    (name, model) => {
+      const fields = describeSchema(model.options ?? {});
+      const rows = documented(name);
+      if (rows === null) {
+        expect(
+          fields.map((f) => f.name),
+          `${name} has options but docs/models.md no table of them`,
+        ).toEqual([]);
+        return;
+      }
+      expect([...rows.keys()].sort()).toEqual(fields.map((f) => f.name).sort());
+      for (const f of fields) {
+        const given = literal(rows.get(f.name)!);
+        if (given !== undefined) expect(given, `${name} option ${f.name}: default`).toEqual(f.default);
+      }
+    },
+  );
 });
