@@ -252,6 +252,7 @@ export interface Instance<S> {
   readonly lifecycle: Lifecycle;
   /** What create() returned (dev_get_drvdata()); undefined while create() runs. */
   readonly state: S;
+  /** The options plugged with: checked, defaults filled in, when the model declares an `options` schema. */
   readonly options: unknown;
   readonly nodePath: string;
   /** The device's wait queue (uio's idev->wait, evdev's evdev->wait); killed on unplug. */

@@ -6,7 +6,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { after } from '../../awaitable.js';
 import { Errno } from '../../errno.js';
-import { defineSchema, SchemaError, type ModelAction, type Schema, type Values } from '../../core/index.js';
+import { checkField, defineSchema, SchemaError, type ModelAction, type Schema, type Values } from '../../core/index.js';
 import { MAX_DURATION_MS } from '../../limits.js';
 import { blockDev, resetRing } from './device-actions.js';
 import { runCommand, type CommandResult } from './initiator.js';
@@ -161,9 +161,8 @@ function workloadOptions(inst: TcmuInstance, a: Values<typeof WORKLOAD>, carried
     throw new SchemaError(`${MODEL}: action workload_start: resume needs blocksPerCommand ${carried.blocksPerCommand}, as before`, 'blocksPerCommand');
   }
   const fit = Math.floor(c.devSize / c.hwBlockSize / blocksPerCommand);
-  const chunks = a.chunks ?? carried?.gens.length ?? Math.min(fit, 1024);
   // The device's size bounds the chunks: known only once it is plugged.
-  if (chunks > fit) throw new SchemaError(`${MODEL}: action workload_start: argument chunks must be an integer from 1 to ${fit}, got ${chunks}`, 'chunks');
+  const chunks = checkField(`${MODEL}: action workload_start: argument`, 'chunks', { ...WORKLOAD.chunks, max: fit }, a.chunks ?? carried?.gens.length ?? Math.min(fit, 1024));
   return { depth: a.depth, readPercent: a.readPercent, blocksPerCommand, chunks, maxCommands: a.maxCommands, cdb16: a.cdb16, seed: a.seed };
 }
 
