@@ -1,9 +1,9 @@
 /**
  * The Command class of every command of the cdevemu executable: commander's,
- * with a "did you mean" for unknown flags (daemon/suggest.ts).
+ * with a "did you mean" for unknown flags (src/suggest.ts).
  */
 import { Command } from 'commander';
-import { closestFlags } from './suggest.js';
+import { closestNames, meant } from '../src/suggest.js';
 
 const longFlags = (cmd: Command): string[] => cmd.createHelp().visibleOptions(cmd).flatMap((o) => (o.long ? [o.long] : []));
 
@@ -23,9 +23,9 @@ export class CliCommand extends Command {
     // This command's flags and its parents', as commander looks for them.
     const flags = longFlags(this);
     for (let cmd = this.parent; cmd; cmd = cmd.parent) flags.push(...longFlags(cmd));
-    const guess = flag.startsWith('--') ? closestFlags(flag, flags) : [];
+    const guess = flag.startsWith('--') ? closestNames(flag, flags) : [];
     // The wording of commander's own suggestion (lib/suggestSimilar.js).
-    const hint = guess.length > 1 ? `\n(Did you mean one of ${guess.join(', ')}?)` : guess.length ? `\n(Did you mean ${guess[0]}?)` : '';
+    const hint = guess.length ? `\n(Did you mean ${meant(guess)}?)` : '';
     this.error(`error: unknown option '${flag}'${hint}`, { code: 'commander.unknownOption' });
   }
 }

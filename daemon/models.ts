@@ -8,7 +8,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
-import type { AnyDeviceModel as AnyModel } from '../src/core/index.js';
+import { defineSchema, type AnyDeviceModel as AnyModel, type Schema } from '../src/core/index.js';
 
 const HOOKS = ['nodePath', 'attributes', 'open', 'read', 'write', 'ioctl', 'poll', 'release', 'lateRelease', 'remove', 'free'] as const;
 
@@ -20,13 +20,32 @@ function checkModel(m: unknown, where: string): AnyModel {
   for (const h of HOOKS) {
     if (o[h] !== undefined && typeof o[h] !== 'function') throw new Error(`${where} (${o.name}): ${h} must be a function`);
   }
+  if (o.options !== undefined) {
+    if (o.options === null || typeof o.options !== 'object') throw new Error(`${where} (${o.name}): options must be a schema object`);
+    checkSchema(`${where} (${o.name}): options`, o.options);
+  }
   if (o.actions !== undefined) {
     if (o.actions === null || typeof o.actions !== 'object') throw new Error(`${where} (${o.name}): actions must be an object`);
-    for (const [k, fn] of Object.entries(o.actions)) {
-      if (typeof fn !== 'function') throw new Error(`${where} (${o.name}): actions.${k} must be a function`);
+    for (const [k, a] of Object.entries(o.actions)) {
+      if (typeof a === 'function') continue;
+      const action = a as Record<string, unknown> | null;
+      if (typeof action?.run !== 'function') throw new Error(`${where} (${o.name}): actions.${k} must be a function or {description, args?, run}`);
+      if (action.args !== undefined) checkSchema(`${where} (${o.name}): actions.${k}.args`, action.args);
     }
   }
   return m as AnyModel;
+}
+
+/** A schema's fields are objects with a type, and its defaults fit their fields (defineSchema checks them). */
+function checkSchema(where: string, schema: unknown): void {
+  for (const [k, f] of Object.entries(schema as Record<string, unknown>)) {
+    if (f === null || typeof f !== 'object' || !('type' in f)) throw new Error(`${where}.${k} must be a field {type, description, ...}`);
+  }
+  try {
+    defineSchema(schema as Schema);
+  } catch (err) {
+    throw new Error(`${where}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /**

@@ -6,6 +6,7 @@ import { registerDaemonCommand } from './commands/daemon.js';
 import { registerDeviceCommands } from './commands/devices.js';
 import { registerEventsCommand } from './commands/events.js';
 import { registerFaultCommands } from './commands/faults.js';
+import { registerModelsCommand } from './commands/models.js';
 import { registerRecordCommand } from './commands/record.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerStatusCommand } from './commands/status.js';
@@ -25,6 +26,7 @@ export function buildProgram(exit: (code: number) => void): CliCommand {
     .enablePositionalOptions();
   registerDaemonCommand(program, exit);
   registerDeviceCommands(program);
+  registerModelsCommand(program);
   registerFaultCommands(program);
   registerEventsCommand(program);
   registerStatusCommand(program);

@@ -14,7 +14,7 @@ import { loadDaemonConfig, type DaemonConfigFile, type DeviceSpec, type LogLevel
 import { DEFAULT_DEVICES, DEFAULT_MOUNTPOINT, DEFAULT_SHUTDOWN_RELEASE_MS } from '../src/config/defaults.js';
 import { ControlServer, claimSocketPath } from '../src/control/server.js';
 import { resolveSocketPath } from '../src/control/socket-path.js';
-import { DeviceError, type DeviceManager, type Instance } from '../src/core/index.js';
+import { DeviceError, SchemaError, type DeviceManager, type Instance } from '../src/core/index.js';
 import { describeFault, type FaultEngine, type FaultRule } from '../src/faults/index.js';
 import { Emulator } from '../src/emulator.js';
 import { FSTYPE, abortConnection, checkCanMount, findMount, unmountFuse } from '../src/fuse/mount.js';
@@ -201,8 +201,9 @@ class Daemon {
       } catch (err) {
         // A device the config asks for and cannot have is a config error:
         // starting without it would hide it.
-        if (!(err instanceof DeviceError) || !s.deviceError) throw err;
-        const field = err.kind === 'unknown_model' ? 'model' : err.kind === 'probe_failed' ? 'options' : 'name';
+        // Options the model's schema refuses are refused before create(), as a SchemaError.
+        if (!(err instanceof DeviceError || err instanceof SchemaError) || !s.deviceError) throw err;
+        const field = err instanceof SchemaError || err.kind === 'probe_failed' ? 'options' : err.kind === 'unknown_model' ? 'model' : 'name';
         throw s.deviceError(i, field, `cannot plug ${spec.name}: ${err.message}`);
       }
     }

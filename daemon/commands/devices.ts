@@ -24,7 +24,7 @@ export function registerDeviceCommands(program: Command): void {
 
   withSocket(program.command('plug'))
     .description('plug a new device')
-    .argument('<model>', 'model name (null, zero, full, echo, or a loaded user model)')
+    .argument('<model>', 'model name (`cdevemu models` lists them)')
     .argument('<name>', "device name; '%d' takes the lowest free number (uio%d)")
     .option('--option <key=value>', 'a model option (repeatable; value parsed as JSON when it is JSON)', collectOption)
     .option('--options <json>', 'all model options as one JSON object')

@@ -26,11 +26,18 @@ const line = (file) => Buffer.from(`temp=${file.instance.state.celsius.toFixed(1
 
 export default {
   name: 'thermometer',
+  description: 'a temperature sensor with a reading every intervalMs',
   stream: true,
 
-  create(inst, options = {}) {
-    const { intervalMs = 1000, celsius = 21 } = /** @type {Record<string, number>} */ (options ?? {});
-    if (!Number.isInteger(intervalMs) || intervalMs < 10) throw new Error('thermometer: intervalMs must be an integer >= 10');
+  // The options, checked by the daemon before create() runs (docs/writing-a-model.md#options-and-actions):
+  // `cdevemu models thermometer` shows them, and a plug with intervalMs=5 is refused naming the range.
+  options: {
+    intervalMs: { type: 'integer', min: 10, max: 3_600_000, default: 1000, description: 'ms between readings' },
+    celsius: { type: 'number', min: -273.15, max: 1000, default: 21, description: 'the first reading' },
+  },
+
+  create(inst, options) {
+    const { intervalMs, celsius } = /** @type {{ intervalMs: number, celsius: number }} */ (options);
     /** @type {State} */
     const state = { celsius, sample: 0, timer: null };
     state.timer = setInterval(() => {
@@ -64,6 +71,7 @@ export default {
   },
 
   actions: {
+    // A bare function: its argument (here a number) reaches it unchecked.
     set(inst, celsius) {
       if (typeof celsius !== 'number') throw new Error('set takes a number of degrees');
       inst.state.celsius = celsius;

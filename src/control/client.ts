@@ -15,6 +15,7 @@ import {
   type DeviceEvent,
   type DeviceView,
   type ErrorBody,
+  type ModelView,
   type PlugBody,
   type StatusView,
   type StreamDroppedNotice,
@@ -107,6 +108,16 @@ export class ControlClient {
 
   status(): Promise<StatusView> {
     return this.call('GET', '/status');
+  }
+
+  /** Every model the daemon has, with its options and actions as the daemon checks them. */
+  listModels(): Promise<ModelView[]> {
+    return this.call('GET', '/models');
+  }
+
+  /** One model; an ApiError 404 `not_found`, listing the models, when the daemon has none of that name. */
+  getModel(name: string): Promise<ModelView> {
+    return this.call('GET', `/models/${seg(name)}`);
   }
 
   listDevices(): Promise<DeviceView[]> {

@@ -2,9 +2,10 @@
  * The JSON shapes of the control API (docs/control-api.md), shared by the server and
  * the client.
  */
-import type { Counters, DeviceEvent, InFlight, Lifecycle, Region, StuckHandler, UnplugMode, UnplugOptions, UnplugPolicy, UnplugReport } from '../core/index.js';
+import type { ActionView, Counters, DeviceEvent, FieldView, InFlight, Lifecycle, ModelView, Region, StuckHandler, UnplugMode, UnplugOptions, UnplugPolicy, UnplugReport } from '../core/index.js';
 
-export type { DeviceEvent, StuckHandler, UnplugMode, UnplugReport };
+/** GET /v1/models answers ModelView[], GET /v1/models/{model} one ModelView. */
+export type { ActionView, DeviceEvent, FieldView, ModelView, StuckHandler, UnplugMode, UnplugReport };
 
 export const API_PREFIX = '/v1';
 /** Request bodies above this are refused with 413. */

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, SourceDocument, type Field } from '../config/document.js';
 import { readUnplugMode } from '../config/daemon.js';
-import { DeviceError, RegionLayoutError, type DeviceManager, type Instance } from '../core/index.js';
+import { DeviceError, RegionLayoutError, SchemaError, type DeviceManager, type Instance } from '../core/index.js';
 import { Errno } from '../errno.js';
 import { MAX_DURATION_MS } from '../limits.js';
 import {
@@ -23,6 +23,7 @@ import {
   type ActionResult,
   type DeviceView,
   type ErrorBody,
+  type ModelView,
   type PlugBody,
   type StatusView,
   type UnplugReport,
@@ -139,9 +140,19 @@ export class ControlServer {
       if (!rule) throw new HttpError(404, 'not_found', `no fault rule ${JSON.stringify(id)}`);
       return rule;
     };
+    const model = (name: string): ModelView => {
+      try {
+        return d.model(name);
+      } catch (err) {
+        if (err instanceof DeviceError && err.kind === 'unknown_model') throw new HttpError(404, 'not_found', err.message);
+        throw err;
+      }
+    };
     this.routes = [
       { pattern: ['v1', 'status'], methods: { GET: async () => ({ body: this.status() }) } },
       { pattern: ['metrics'], methods: { GET: async ({ res }) => this.metrics(res) } },
+      { pattern: ['v1', 'models'], methods: { GET: async () => ({ body: d.modelList() }) } },
+      { pattern: ['v1', 'models', ':model'], methods: { GET: async ({ params }) => ({ body: model(params.model!) }) } },
       {
         pattern: ['v1', 'devices'],
         methods: {
@@ -539,11 +550,14 @@ function toHttpError(err: unknown): HttpError {
         // An Errno thrown by the model's create() is the device's answer, a
         // region layout the options asked for is a bad option; anything
         // else is a model bug.
+        if (err.cause instanceof SchemaError) return new HttpError(400, 'bad_request', err.message);
         if (err.cause instanceof Errno) return new HttpError(400, err.cause.code, err.message);
         if (err.cause instanceof RegionLayoutError && err.cause.option !== undefined) return new HttpError(400, 'bad_request', err.message);
         return new HttpError(500, 'probe_failed', err.message);
     }
   }
+  // Options or an action argument the model's schema refuses.
+  if (err instanceof SchemaError) return new HttpError(400, 'bad_request', err.message);
   if (err instanceof FaultRuleError) return new HttpError(400, 'bad_request', `fault rule: ${err.message}`);
   // A fault rule id already in use.
   if (err instanceof Errno && err.code === 'EEXIST') return new HttpError(409, 'conflict', err.message);

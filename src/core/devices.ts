@@ -6,7 +6,11 @@ import { Errno } from '../errno.js';
 import { CoreEvent, EventLog, type DeviceEvent } from './events.js';
 import { DeviceError, type LifecycleHooks, type Logger, type OpInterceptor, type PublishedDevice, type Publisher, type UnplugOptions, type UnplugReport } from './host.js';
 import { CONTROL_CALL, DeviceInstance } from './instance.js';
-import type { Counters, DeviceModel, Instance } from './model.js';
+import type { ActionEntry, Counters, DeviceModel, Instance } from './model.js';
+import { describeModel, type ModelView } from './model-view.js';
+import { regionActions } from './region-actions.js';
+import { checkValues } from './schema.js';
+import { didYouMean } from '../suggest.js';
 import { MAX_DURATION_MS } from '../limits.js';
 import { expandName } from './names.js';
 import { probe } from './probe.js';
@@ -75,6 +79,23 @@ export class DeviceManager {
     this.models.set(model.name, model);
   }
 
+  /** Every registered model, as GET /v1/models lists it, in registration order. */
+  modelList(): ModelView[] {
+    return [...this.models.values()].map(describeModel);
+  }
+
+  /** One model as GET /v1/models/{model} shows it; unknown_model, listing the models, when there is none. */
+  model(name: string): ModelView {
+    return describeModel(this.registered(name));
+  }
+
+  private registered(name: string): AnyDeviceModel {
+    const model = this.models.get(name);
+    if (model) return model;
+    const known = [...this.models.keys()];
+    throw new DeviceError('unknown_model', `no model named ${JSON.stringify(name)}${didYouMean(name, known)}; models: ${known.join(', ')}`);
+  }
+
   /** Adds lifecycle hooks (see LifecycleHooks); returns the function that removes them. */
   addHooks(h: LifecycleHooks): () => void {
     this.hooks.push(h);
@@ -98,14 +119,15 @@ export class DeviceManager {
   }
 
   async plug(req: PlugRequest): Promise<Instance<unknown>> {
-    const model = this.models.get(req.model);
-    if (!model) throw new DeviceError('unknown_model', `no model named ${JSON.stringify(req.model)}`);
+    const model = this.registered(req.model);
+    // Checked here, before a name is taken: create() and regions() see inst.options with the defaults filled in.
+    const options = model.options ? checkValues(`${model.name}: option`, model.options, req.options) : req.options;
     const name = expandName(req.name, (n) => this.busy(n));
     if (this.busy(name)) throw new DeviceError('conflict', `device ${name} exists`);
     const generation = (this.plugged.get(name)?.generation ?? 0) + 1;
     let modelData = this.modelData.get(model.name);
     if (!modelData) this.modelData.set(model.name, (modelData = new Map()));
-    const inst: DeviceInstance = new DeviceInstance(model, name, generation, req.options, {
+    const inst: DeviceInstance = new DeviceInstance(model, name, generation, options, {
       logger: this.logger,
       modelData,
       interceptor: this.interceptor,
@@ -204,12 +226,16 @@ export class DeviceManager {
   async action(name: string, action: string, arg?: unknown): Promise<unknown> {
     const inst = this.newest(name);
     if (!inst || inst.lifecycle !== 'live') throw new DeviceError('not_found', `no live device ${name}`);
-    const fn = inst.driver.actions?.[action] ?? regionAction(inst, action);
-    if (!fn) throw new DeviceError('not_found', `model ${inst.model} has no action ${JSON.stringify(action)}`);
+    const entry = inst.driver.actions?.[action] ?? (inst.shared ? regionActions[action] : undefined);
+    if (!entry) {
+      const known = [...Object.keys(inst.driver.actions ?? {}), ...(inst.shared ? Object.keys(regionActions) : [])];
+      throw new DeviceError('not_found', `model ${inst.model} has no action ${JSON.stringify(action)}${didYouMean(action, known)}; actions: ${known.join(', ') || 'none'}`);
+    }
+    const fn = actionRunner(inst.model, action, entry, arg);
     inst.count.actions++;
     inst.record(CoreEvent.action, { action });
     // Model code like any op: through the gate, so unplug drains it.
-    return inst.call(CONTROL_CALL, `action:${action}`, null, null, arg, (_file, a) => fn(inst, a));
+    return inst.call(CONTROL_CALL, `action:${action}`, null, null, undefined, () => fn(inst));
   }
 
   /** A name is busy while an instance under it is plugged or being unplugged (zombies free it). */
@@ -227,15 +253,12 @@ export class DeviceManager {
 }
 
 /**
- * The actions every device with regions has, so a scenario or test can
- * play the device side of shared memory: region_read {region, offset,
- * length} -> {hex}, region_write {region, offset, hex} -> {written}.
- * `region` is an index or a name. A model's own action of that name wins.
+ * The action's call with its argument checked against its `args` (a bad
+ * argument is refused here, before the action is counted or run); a bare
+ * function gets the argument as given.
  */
-function regionAction(inst: DeviceInstance, action: string): ((i: DeviceInstance, arg: unknown) => unknown) | undefined {
-  const shared = inst.shared;
-  if (!shared) return undefined;
-  if (action === 'region_read') return (_i, arg) => shared.read(arg);
-  if (action === 'region_write') return (_i, arg) => shared.write(arg);
-  return undefined;
+function actionRunner(model: string, action: string, entry: ActionEntry<never>, arg: unknown): (inst: DeviceInstance) => unknown {
+  if (typeof entry === 'function') return (inst) => entry(inst as never, arg);
+  const args = checkValues(`${model}: action ${action}: argument`, entry.args ?? {}, arg);
+  return (inst) => entry.run(inst as never, args as never);
 }

@@ -18,6 +18,7 @@ export {
   type UnplugReport,
 } from './host.js';
 export type {
+  ActionEntry,
   Attribute,
   AttributeOps,
   Counters,
@@ -27,6 +28,7 @@ export type {
   InFlight,
   Instance,
   Lifecycle,
+  ModelAction,
   Region,
   RegionRange,
   RegionSpec,
@@ -35,3 +37,5 @@ export type {
 } from './model.js';
 export { RegionLayoutError } from './regions.js';
 export { WaitQueue } from './waitqueue.js';
+export { type ActionView, type ModelView } from './model-view.js';
+export { allowed, checkField, checkValues, defineSchema, describeSchema, SchemaError, type FieldSpec, type FieldType, type FieldValue, type FieldView, type Schema, type StringFormat, type TypeValue, type Values } from './schema.js';

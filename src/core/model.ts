@@ -7,6 +7,7 @@ import type { Errno } from '../errno.js';
 import type { IoctlReply, IoctlRequest, PollMask, SYS_DIR } from '../devio.js';
 import type { WaitQueue } from './waitqueue.js';
 import type { EventFieldsDeclaration } from './events.js';
+import type { Schema } from './schema.js';
 
 /** live -> unplugging -> gone (remove() returned) -> freed (last reference dropped). */
 export type Lifecycle = 'live' | 'unplugging' | 'gone' | 'freed';
@@ -109,8 +110,31 @@ export interface Region {
   push(ranges?: readonly RegionRange[]): void;
 }
 
+/**
+ * An action a model offers (control API, `cdevemu action`, scenarios):
+ * `args` declares its argument's fields, checked before run() is called
+ * with the checked values (defaults filled in); without `args` it takes
+ * none. A bare function is an action whose argument is passed unchecked.
+ */
+export interface ModelAction<S> {
+  description: string;
+  args?: Schema;
+  // Method syntax: run() may take the Values<> of its own `args`.
+  run(inst: Instance<S>, args: never): unknown;
+}
+
+export type ActionEntry<S> = ModelAction<S> | ((inst: Instance<S>, arg: unknown) => unknown);
+
 export interface DeviceModel<S> {
   name: string;
+  /** One line for people: GET /v1/models, `cdevemu models`. */
+  description?: string;
+  /**
+   * The options create() takes: checked against this, defaults filled in,
+   * before create() runs, and create() gets the checked values. Without
+   * it, create() gets the options unchecked.
+   */
+  options?: Schema;
   /** What read/write/fsync/ioctl fail with after unplug; default EIO (evdev uses ENODEV). */
   unplugErrno?: Errno;
   /**
@@ -136,7 +160,7 @@ export interface DeviceModel<S> {
   regions?(inst: Instance<S>): RegionSpec[];
   /** How the regions follow programs' mappings without passthrough; default 'auto' (see RegionSync). */
   regionSync?: RegionSync;
-  /** probe(): returns the instance's state. */
+  /** probe(): returns the instance's state. `options` are checked against the model's `options` schema when it has one. */
   create(inst: Instance<S>, options: unknown): S | Promise<S>;
   open?(file: File<S>): void | Promise<void>;
   /**
@@ -170,7 +194,7 @@ export interface DeviceModel<S> {
   remove?(inst: Instance<S>): void | Promise<void>;
   /** The last reference dropped. */
   free?(inst: Instance<S>): void;
-  actions?: Record<string, (inst: Instance<S>, arg: unknown) => unknown>;
+  actions?: Record<string, ActionEntry<S>>;
   /**
    * The events the model emits (inst.emit()), each with the detail fields
    * it may carry: their names, or each name with its type
@@ -228,6 +252,7 @@ export interface Instance<S> {
   readonly lifecycle: Lifecycle;
   /** What create() returned (dev_get_drvdata()); undefined while create() runs. */
   readonly state: S;
+  /** The options plugged with: checked, defaults filled in, when the model declares an `options` schema. */
   readonly options: unknown;
   readonly nodePath: string;
   /** The device's wait queue (uio's idev->wait, evdev's evdev->wait); killed on unplug. */

@@ -9,7 +9,8 @@
  * the last fits in one page (checked at plug).
  */
 import type { ByteRange, DevicePages, PageSync } from '../devio.js';
-import { Errno } from '../errno.js';
+import type { RegionReadArgs, RegionWriteArgs } from './region-actions.js';
+import { SchemaError } from './schema.js';
 import { pageSize } from '../sys/ffi.js';
 import { SharedMemory } from '../sys/memfd.js';
 import type { Region, RegionRange, RegionSpec, RegionSync, UnplugPolicy } from './model.js';
@@ -198,19 +199,17 @@ export class DeviceRegions implements DevicePages {
   }
 
   /** The region_read action: `length` bytes at `offset` of region `region`, as hex, after what programs stored there is pulled in. */
-  read(arg: unknown): Promise<{ hex: string }> | { hex: string } {
-    const { r, offset, length } = this.locate(arg);
+  read(a: RegionReadArgs): Promise<{ hex: string }> | { hex: string } {
+    const { r, offset, length } = this.locate(a, a.length);
     const hex = (): { hex: string } => ({ hex: Buffer.from(r.bytes.subarray(offset, offset + length)).toString('hex') });
     const pulled = r.pull([{ offset, length }]);
     return pulled ? pulled.then(hex) : hex();
   }
 
   /** The region_write action: stores `hex` at `offset` of region `region`, and pushes it to programs' page caches at once. */
-  write(arg: unknown): Promise<{ written: number }> | { written: number } {
-    const a = (arg ?? {}) as { hex?: unknown };
-    if (typeof a.hex !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(a.hex)) throw new Errno('EINVAL', 'hex: expected a string of hex byte pairs');
+  write(a: RegionWriteArgs): Promise<{ written: number }> | { written: number } {
     const data = Buffer.from(a.hex, 'hex');
-    const { r, offset } = this.locate(arg, data.length);
+    const { r, offset } = this.locate(a, data.length);
     r.bytes.set(data, offset);
     r.push([{ offset, length: data.length }]);
     const written = { written: data.length };
@@ -218,15 +217,14 @@ export class DeviceRegions implements DevicePages {
     return flushed ? flushed.then(() => written) : written;
   }
 
-  /** The region and byte range an action names: {region: index or name, offset, length}; the rest of the region by default. */
-  private locate(arg: unknown, given?: number): { r: SharedRegion; offset: number; length: number } {
-    const a = (arg ?? {}) as { region?: unknown; offset?: unknown; length?: unknown };
-    const r = typeof a.region === 'string' ? this.list.find((x) => x.name === a.region) : this.list[Number(a.region ?? 0)];
-    if (!r) throw new Errno('EINVAL', `region: no region ${JSON.stringify(a.region)}`);
-    const offset = Number(a.offset ?? 0);
-    const length = given ?? Number(a.length ?? r.size - offset);
-    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > r.size) {
-      throw new Errno('EINVAL', `offset ${offset} and length ${length} do not fit region ${r.name} (${r.size} bytes)`);
+  /** The region and byte range an action names (region-actions.ts); `length` the rest of the region by default. */
+  private locate(a: { region: number | string; offset: number }, given: number | undefined): { r: SharedRegion; offset: number; length: number } {
+    const r = typeof a.region === 'string' ? this.list.find((x) => x.name === a.region) : this.list[a.region];
+    if (!r) throw new SchemaError(`region: no region ${JSON.stringify(a.region)}; regions: ${this.list.map((x) => `${x.index} (${x.name})`).join(', ')}`, 'region');
+    const offset = a.offset;
+    const length = given ?? r.size - offset;
+    if (offset > r.size || offset + length > r.size) {
+      throw new SchemaError(`offset ${offset} and length ${length} do not fit region ${r.name} (${r.size} bytes)`, 'offset');
     }
     return { r, offset, length };
   }

@@ -5,10 +5,8 @@
  * EAGAIN instead of blocking, and poll reports POLLIN/POLLOUT as data and
  * room come and go.
  */
-import { Errno } from '../errno.js';
 import { POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM } from '../devio.js';
-import type { DeviceModel, File } from '../core/index.js';
-import { parseOptions } from './options.js';
+import { defineSchema, type DeviceModel, type File, type Values } from '../core/index.js';
 import { waitUnlessNonblock } from './util.js';
 
 export interface EchoState {
@@ -17,7 +15,10 @@ export interface EchoState {
   capacity: number;
 }
 
-const DEFAULT_CAPACITY = 65536; // a pipe's default size (16 pages)
+const OPTIONS = defineSchema({
+  // A pipe's default size (16 pages); at most what one buffer holds comfortably.
+  capacity: { type: 'integer', min: 1, max: 1 << 30, default: 65536, description: 'bytes the pipe holds before writes block' },
+});
 
 function take(s: EchoState, size: number): Buffer {
   const out: Buffer[] = [];
@@ -72,10 +73,10 @@ export const echoModel: DeviceModel<EchoState> = {
   name: 'echo',
   events: {},
   stream: true,
+  description: 'a bounded byte pipe shared by every opener, like a FIFO',
+  options: OPTIONS,
   create(_inst, options) {
-    const o = parseOptions('echo', options, { capacity: 'number' });
-    const capacity = o.capacity ?? DEFAULT_CAPACITY;
-    if (!Number.isInteger(capacity) || capacity < 1) throw new Errno('EINVAL', 'echo: capacity must be a positive integer');
+    const { capacity } = options as Values<typeof OPTIONS>;
     return { chunks: [], bytes: 0, capacity };
   },
   read(file, size, signal) {

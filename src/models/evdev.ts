@@ -29,9 +29,8 @@
  */
 import { Errno } from '../errno.js';
 import { POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, iocDir, iocNr, iocSize, iocType, IOC_READ, IOC_WRITE, type IoctlReply, type IoctlRequest } from '../devio.js';
-import type { DeviceModel, File, Instance } from '../core/index.js';
-import { parseOptions } from './options.js';
-import { actionArg, Bitmap, getUserInt, intField, intListOption, intOption, intReply, packS32, unpackS32, strToUser, waitUnlessNonblock } from './util.js';
+import { checkField, checkValues, defineSchema, SchemaError, type DeviceModel, type File, type Instance, type Values } from '../core/index.js';
+import { Bitmap, getUserInt, intReply, packS32, unpackS32, strToUser, waitUnlessNonblock } from './util.js';
 import {
   ABS_MAX,
   ABS_MT_POSITION_X,
@@ -124,58 +123,75 @@ function encode(ev: Stamped, clock: number, into: Buffer, at: number): void {
   into.writeInt32LE(ev.value, at + 20);
 }
 
-function parseAbs(value: unknown): Map<number, AbsInfo> {
+const CODE = { type: 'integer', min: 0, max: 0xffff } as const;
+const S32 = { type: 'integer', min: -(2 ** 31), max: 2 ** 31 - 1 } as const;
+/** One axis of option `abs` (struct input_absinfo). */
+const ABS_INFO = defineSchema({
+  min: { ...S32, default: 0, description: 'minimum' },
+  max: { ...S32, default: 0, description: 'maximum' },
+  fuzz: { ...S32, default: 0, description: 'fuzz' },
+  flat: { ...S32, default: 0, description: 'flat' },
+  resolution: { ...S32, default: 0, description: 'resolution' },
+  value: { ...S32, description: 'the current value; default min' },
+});
+const ABS_CODE = { type: 'integer', min: 0, max: ABS_MAX, description: 'an ABS_* code' } as const;
+
+/** Option `abs`, keyed by ABS_* code: each axis checked against ABS_INFO, then as input_abs_set_info() needs. */
+function parseAbs(value: Record<string, unknown> | undefined): Map<number, AbsInfo> {
   const out = new Map<number, AbsInfo>();
-  if (value === undefined) return out;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new Errno('EINVAL', 'evdev: option abs must be an object {code: {min, max, fuzz, flat, resolution, value}}');
-  }
-  for (const [key, spec] of Object.entries(value)) {
-    const code = intOption('evdev', `abs key ${key}`, Number(key), 0, 0, ABS_MAX);
-    const a = parseOptions(`evdev abs ${key}`, spec, { min: 'number', max: 'number', fuzz: 'number', flat: 'number', resolution: 'number', value: 'number' });
-    const n = (k: keyof typeof a, dflt: number): number => intOption('evdev', `abs.${key}.${k}`, a[k], dflt, -(2 ** 31), 2 ** 31 - 1);
-    const min = n('min', 0);
-    const max = n('max', 0);
-    const flat = n('flat', 0);
-    const problem = absProblem(code, min, max, flat);
-    if (problem) throw new Errno('EINVAL', `evdev: abs.${key}: ${problem}`);
-    out.set(code, [n('value', min), min, max, n('fuzz', 0), flat, n('resolution', 0)]);
+  for (const [key, spec] of Object.entries(value ?? {})) {
+    const n = Number(key);
+    const code = checkField('evdev: option', `abs key ${key}`, ABS_CODE, key.trim() !== '' && Number.isInteger(n) ? n : key);
+    const a = checkValues(`evdev: option abs.${key}:`, ABS_INFO, spec);
+    const problem = absProblem(code, a.min, a.max, a.flat);
+    if (problem) throw new SchemaError(`evdev: option abs.${key}: ${problem}`, `abs.${key}`);
+    out.set(code, [a.value ?? a.min, a.min, a.max, a.fuzz, a.flat, a.resolution]);
   }
   return out;
-}
-
-function parseId(value: unknown): [number, number, number, number] {
-  const o = parseOptions('evdev id', value, { bustype: 'number', vendor: 'number', product: 'number', version: 'number' });
-  const u16 = (k: keyof typeof o, dflt: number): number => intOption('evdev', `id.${k}`, o[k], dflt, 0, 0xffff);
-  return [u16('bustype', BUS_VIRTUAL), u16('vendor', 0), u16('product', 0), u16('version', 0)];
 }
 
 /** The main block of a PC keyboard, KEY_ESC (1) to KEY_F12 (88): the default when no capability is given. */
 const DEFAULT_KEYS = Array.from({ length: 88 }, (_, i) => i + 1);
 
-const OPTIONS = {
-  evemu: 'string',
-  name: 'string',
-  phys: 'string',
-  uniq: 'string',
-  id: 'object',
-  keys: 'array',
-  rel: 'array',
-  abs: 'object',
-  msc: 'array',
-  sw: 'array',
-  led: 'array',
-  snd: 'array',
-  props: 'array',
-  bufferSize: 'number',
-} as const;
+const U16 = { type: 'integer', min: 0, max: 0xffff } as const;
+const codeList = (max: number, what: string) => ({ type: 'array', items: { type: 'integer', min: 0, max, description: what }, description: `${what}s the device reports` }) as const;
+
+/** The largest code of the type whose capability option is `option` (keys, rel...). */
+const capMax = (option: string): number => MAX[CAPS.find(([, o]) => o === option)![0]]!;
+
+const OPTIONS = defineSchema({
+  evemu: { type: 'string', description: 'the device as evemu-describe prints it: the text, or the absolute path of a file; instead of name, id and the capabilities' },
+  name: { type: 'string', description: "the device's name; default 'cdevemu virtual input'" },
+  phys: { type: 'string', description: 'EVIOCGPHYS' },
+  uniq: { type: 'string', description: 'EVIOCGUNIQ' },
+  id: {
+    type: 'object',
+    description: 'struct input_id',
+    fields: {
+      bustype: { ...U16, default: BUS_VIRTUAL, description: 'BUS_*; default BUS_VIRTUAL' },
+      vendor: { ...U16, default: 0, description: 'vendor id' },
+      product: { ...U16, default: 0, description: 'product id' },
+      version: { ...U16, default: 0, description: 'version' },
+    },
+  },
+  keys: codeList(capMax('keys'), 'KEY_*/BTN_* code'),
+  rel: codeList(capMax('rel'), 'REL_* code'),
+  abs: { type: 'object', description: 'axes by ABS_* code: {code: {min, max, fuzz, flat, resolution, value}}' },
+  msc: codeList(capMax('msc'), 'MSC_* code'),
+  sw: codeList(capMax('sw'), 'SW_* code'),
+  led: codeList(capMax('led'), 'LED_* code'),
+  snd: codeList(capMax('snd'), 'SND_* code'),
+  props: codeList(INPUT_PROP_MAX, 'INPUT_PROP_* property'),
+  bufferSize: { type: 'integer', min: 2, max: 1 << 20, description: "events each client's queue holds; default as evdev_compute_buffer_size()" },
+});
+type EvdevOptions = Values<typeof OPTIONS>;
 /** What an evemu description says, so not given beside one. */
 const DESCRIBED = ['name', 'id', 'props', ...CAPS.map(([, option]) => option)];
 
 /** The device the options describe: by an evemu description, or option by option. */
-async function deviceSpec(o: ReturnType<typeof parseOptions<typeof OPTIONS>>): Promise<DeviceSpec> {
+async function deviceSpec(o: EvdevOptions): Promise<DeviceSpec> {
   if (o.evemu !== undefined) {
-    const both = DESCRIBED.filter((k) => k in o);
+    const both = DESCRIBED.filter((k) => o[k as keyof EvdevOptions] !== undefined);
     if (both.length) throw new Errno('EINVAL', `evdev: option evemu describes the device; ${both.join(', ')} cannot be given with it`);
     const { description } = await loadEvemu(o.evemu, 'evdev: option evemu');
     if (!description) throw new Errno('EINVAL', 'evdev: option evemu has events but no description (N:, I:, B: lines...)');
@@ -183,16 +199,16 @@ async function deviceSpec(o: ReturnType<typeof parseOptions<typeof OPTIONS>>): P
   }
   const abs = parseAbs(o.abs);
   const codes = new Map<number, number[]>();
-  for (const [type, key] of CAPS) if (type !== EV_ABS) codes.set(type, intListOption('evdev', key, o[key as keyof typeof o], 0, MAX[type]!));
+  for (const [type, key] of CAPS) if (type !== EV_ABS) codes.set(type, (o[key as keyof EvdevOptions] as number[] | undefined) ?? []);
   if (abs.size === 0 && [...codes.values()].every((l) => l.length === 0)) codes.set(EV_KEY, DEFAULT_KEYS);
   return {
     name: o.name ?? 'cdevemu virtual input',
     phys: o.phys,
     uniq: o.uniq,
-    id: parseId(o.id),
+    id: [o.id?.bustype ?? BUS_VIRTUAL, o.id?.vendor ?? 0, o.id?.product ?? 0, o.id?.version ?? 0],
     codes,
     abs,
-    props: intListOption('evdev', 'props', o.props, 0, INPUT_PROP_MAX),
+    props: o.props ?? [],
     ledsOn: [],
     switchesOn: [],
   };
@@ -216,11 +232,11 @@ function eventsPerPacket(dev: InputDevice): number {
 }
 
 async function create(options: unknown): Promise<EvdevState> {
-  const o = parseOptions('evdev', options, OPTIONS);
+  const o = options as EvdevOptions;
   const dev = inputDevice(await deviceSpec(o));
   // evdev_compute_buffer_size(): EVDEV_BUF_PACKETS (8) packets, at least EVDEV_MIN_BUFFER_SIZE (64), a power of two.
   const dflt = 2 ** Math.ceil(Math.log2(Math.max(64, 8 * eventsPerPacket(dev))));
-  const bufsize = intOption('evdev', 'bufferSize', o.bufferSize, dflt, 2, 1 << 20);
+  const bufsize = o.bufferSize ?? dflt;
   return { ...dev, clients: new Set(), grab: null, bufsize };
 }
 
@@ -286,6 +302,8 @@ async function mtSlots(s: EvdevState, req: IoctlRequest): Promise<IoctlReply> {
 
 export const evdevModel: DeviceModel<EvdevState> = {
   name: 'evdev',
+  description: 'an input device (/dev/input/eventN): keys, relative and absolute axes, multitouch, as evtest, libinput and evemu read it',
+  options: OPTIONS,
   events: {},
   stream: true,
   unplugErrno: new Errno('ENODEV'),
@@ -427,29 +445,43 @@ export const evdevModel: DeviceModel<EvdevState> = {
     throw new Errno('EINVAL');
   },
   actions: {
-    key(inst, arg) {
-      const a = actionArg('evdev', 'key', arg);
-      const code = supported(inst, EV_KEY, intField('evdev', 'key', a, 'code'), 'key');
-      if (a.value !== undefined) return inject(inst, [{ type: EV_KEY, code, value: intField('evdev', 'key', a, 'value') }, syn]);
-      return inject(inst, [{ type: EV_KEY, code, value: 1 }, syn, { type: EV_KEY, code, value: 0 }, syn]);
+    key: {
+      description: 'a key press and release, or with value one key event (1 press, 0 release, 2 repeat), each with SYN_REPORT',
+      args: defineSchema({ code: { ...CODE, required: true, description: 'a KEY_*/BTN_* code the device has' }, value: { ...S32, description: 'the value; a press and release without it' } }),
+      run(inst, a: { code: number; value: number | undefined }) {
+        const code = supported(inst, EV_KEY, a.code, 'key');
+        if (a.value !== undefined) return inject(inst, [{ type: EV_KEY, code, value: a.value }, syn]);
+        return inject(inst, [{ type: EV_KEY, code, value: 1 }, syn, { type: EV_KEY, code, value: 0 }, syn]);
+      },
     },
-    rel(inst, arg) {
-      const a = actionArg('evdev', 'rel', arg);
-      const code = supported(inst, EV_REL, intField('evdev', 'rel', a, 'code'), 'rel');
-      return inject(inst, [{ type: EV_REL, code, value: intField('evdev', 'rel', a, 'value') }, syn]);
+    rel: {
+      description: 'a relative motion and SYN_REPORT',
+      args: defineSchema({ code: { ...CODE, required: true, description: 'a REL_* code the device has' }, value: { ...S32, required: true, description: 'the motion' } }),
+      run: (inst, a: { code: number; value: number }) => inject(inst, [{ type: EV_REL, code: supported(inst, EV_REL, a.code, 'rel'), value: a.value }, syn]),
     },
-    abs(inst, arg) {
-      const a = actionArg('evdev', 'abs', arg);
-      const code = supported(inst, EV_ABS, intField('evdev', 'abs', a, 'code'), 'abs');
-      return inject(inst, [{ type: EV_ABS, code, value: intField('evdev', 'abs', a, 'value') }, syn]);
+    abs: {
+      description: 'an absolute axis value and SYN_REPORT',
+      args: defineSchema({ code: { ...CODE, required: true, description: 'an ABS_* code the device has' }, value: { ...S32, required: true, description: 'the value' } }),
+      run: (inst, a: { code: number; value: number }) => inject(inst, [{ type: EV_ABS, code: supported(inst, EV_ABS, a.code, 'abs'), value: a.value }, syn]),
     },
-    event(inst, arg) {
-      const a = actionArg('evdev', 'event', arg);
-      const f = (k: string): number => intField('evdev', 'event', a, k);
-      return inject(inst, [{ type: f('type'), code: f('code'), value: f('value') }]);
+    event: {
+      description: 'one raw event through the input core, no SYN_REPORT added',
+      args: defineSchema({
+        type: { ...CODE, max: EV_MAX, required: true, description: 'EV_* type' },
+        code: { ...CODE, required: true, description: 'code' },
+        value: { ...S32, required: true, description: 'value' },
+      }),
+      run: (inst, a: InputEvent) => inject(inst, [{ type: a.type, code: a.code, value: a.value }]),
     },
-    syn: (inst) => inject(inst, [syn]),
-    play: (inst, arg) => playEvemu(inst, arg),
+    syn: { description: 'a SYN_REPORT', run: (inst) => inject(inst, [syn]) },
+    play: {
+      description: "an evemu recording's events (evemu-record's output), at speed times their pace",
+      args: defineSchema({
+        evemu: { type: 'string', required: true, description: 'the recording: the text, or the absolute path of a file' },
+        speed: { type: 'number', min: 0.001, max: 1e6, default: 1, description: 'how many times faster than recorded' },
+      }),
+      run: (inst, a: { evemu: string; speed: number }) => playEvemu(inst, a),
+    },
   },
 };
 
@@ -474,12 +506,8 @@ function inject(inst: Instance<EvdevState>, events: InputEvent[]): { accepted: n
  * before any event goes in, when it has no events or one the device lacks:
  * played, those would be dropped without a word.
  */
-async function playEvemu(inst: Instance<EvdevState>, arg: unknown): Promise<unknown> {
-  const a = actionArg('evdev', 'play', arg);
-  const speed = a.speed ?? 1;
-  if (typeof speed !== 'number' || !(speed > 0) || !Number.isFinite(speed)) throw new Errno('EINVAL', `evdev: action play: speed must be a number above 0, got ${JSON.stringify(a.speed)}`);
-  const unknown = Object.keys(a).filter((k) => k !== 'evemu' && k !== 'speed');
-  if (unknown.length) throw new Errno('EINVAL', `evdev: action play: unknown argument ${unknown.join(', ')} (known: evemu, speed)`);
+async function playEvemu(inst: Instance<EvdevState>, a: { evemu: string; speed: number }): Promise<unknown> {
+  const speed = a.speed;
   const { events } = await loadEvemu(a.evemu, 'evdev: action play: evemu');
   if (events.length === 0) throw new Errno('EINVAL', 'evdev: action play: the recording has no events (E: lines)');
   const lacking = events.find((ev) => ev.type !== EV_SYN && !inst.state.bits.get(ev.type)?.test(ev.code));

@@ -18,8 +18,7 @@
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { Errno } from '../errno.js';
-import type { DeviceModel } from '../core/index.js';
-import { parseOptions } from './options.js';
+import { defineSchema, type DeviceModel, type Values } from '../core/index.js';
 
 /**
  * The seeded stream as the model uses it: an AES-256-CTR cipher whose
@@ -42,6 +41,11 @@ export interface HwrngState {
 
 const zeros = Buffer.alloc(1 << 20);
 
+const OPTIONS = defineSchema({
+  name: { type: 'string', default: 'cdevemu', description: 'the rng name in rng_current and rng_available' },
+  seed: { type: ['string', 'number'], description: 'makes the bytes a repeatable stream (AES-256-CTR keyed by its SHA-256); random without it' },
+});
+
 function seededStream(seed: string): KeyStream {
   const key = createHash('sha256').update(seed, 'utf8').digest();
   return createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
@@ -52,15 +56,12 @@ export const hwrngModel: DeviceModel<HwrngState> = {
   events: {},
   stream: true,
   unplugErrno: new Errno('ENODEV'),
+  description: 'a hardware random number generator (/dev/hwrng): random bytes, or a repeatable stream from a seed',
+  options: OPTIONS,
   create(_inst, options) {
+    const o = options as Values<typeof OPTIONS>;
     // A seed may be given as a number or a string; both name the same stream ("42" and 42).
-    const raw = options && typeof options === 'object' && !Array.isArray(options) ? { ...(options as Record<string, unknown>) } : options;
-    if (raw && typeof raw === 'object' && typeof (raw as { seed?: unknown }).seed === 'number') {
-      const r = raw as { seed: unknown };
-      r.seed = String(r.seed);
-    }
-    const o = parseOptions('hwrng', raw, { name: 'string', seed: 'string' });
-    return { name: o.name ?? 'cdevemu', stream: o.seed !== undefined ? seededStream(o.seed) : null, bytes: 0 };
+    return { name: o.name, stream: o.seed !== undefined ? seededStream(String(o.seed)) : null, bytes: 0 };
   },
   attributes(inst) {
     const dir = `sys/class/misc/${inst.name === 'hwrng' ? 'hw_random' : inst.name}`;
@@ -78,6 +79,6 @@ export const hwrngModel: DeviceModel<HwrngState> = {
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
   },
   actions: {
-    stats: (inst) => ({ bytes: inst.state.bytes, seeded: inst.state.stream !== null }),
+    stats: { description: 'bytes read so far, and whether the stream is seeded', run: (inst) => ({ bytes: inst.state.bytes, seeded: inst.state.stream !== null }) },
   },
 };

@@ -5,7 +5,6 @@
  */
 import { Errno } from '../errno.js';
 import type { DeviceModel } from '../core/index.js';
-import { parseOptions } from './options.js';
 
 /** Shared zero page; reads are at most max_read (1 MiB by default). */
 let zeros = Buffer.alloc(1 << 20);
@@ -14,16 +13,14 @@ function zeroBytes(size: number): Buffer {
   return zeros.subarray(0, size);
 }
 
-const noOptions = (model: string) => (_inst: unknown, options: unknown): null => {
-  parseOptions(model, options, {});
-  return null;
-};
 
 export const nullModel: DeviceModel<null> = {
   name: 'null',
   events: {},
   stream: true,
-  create: noOptions('null'),
+  description: 'reads end of file, writes are swallowed (/dev/null)',
+  options: {},
+  create: () => null,
   read: () => Buffer.alloc(0),
   write: (_file, data) => data.length,
 };
@@ -32,7 +29,9 @@ export const zeroModel: DeviceModel<null> = {
   name: 'zero',
   events: {},
   stream: true,
-  create: noOptions('zero'),
+  description: 'reads zeros, writes are swallowed (/dev/zero)',
+  options: {},
+  create: () => null,
   read: (_file, size) => zeroBytes(size),
   write: (_file, data) => data.length,
 };
@@ -41,7 +40,9 @@ export const fullModel: DeviceModel<null> = {
   name: 'full',
   events: {},
   stream: true,
-  create: noOptions('full'),
+  description: 'reads zeros, every write fails ENOSPC (/dev/full)',
+  options: {},
+  create: () => null,
   read: (_file, size) => zeroBytes(size),
   write: () => {
     throw new Errno('ENOSPC');

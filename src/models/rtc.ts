@@ -28,8 +28,7 @@
  */
 import { Errno } from '../errno.js';
 import { IO, IOR, IOW, POLLIN, POLLRDNORM } from '../devio.js';
-import type { DeviceModel, Instance } from '../core/index.js';
-import { parseOptions } from './options.js';
+import { defineSchema, type DeviceModel, type Instance, type Values } from '../core/index.js';
 import { CAP_SYS_TIME, callerCapable, packS32, unpackS32, waitUnlessNonblock } from './util.js';
 
 /* include/uapi/linux/rtc.h */
@@ -135,13 +134,20 @@ function tmIn(buf: Buffer, offset = 0): number[] {
   return unpackS32(buf, 9, offset);
 }
 
+const OPTIONS = defineSchema({
+  name: { type: 'string', default: 'rtc-cdevemu', description: 'the name in sys/class/rtc/NAME/name' },
+  time: { type: 'string', description: 'the time the clock starts at (ISO 8601, e.g. 2030-01-02T03:04:05Z); the host time without it' },
+});
+
 export const rtcModel: DeviceModel<RtcState> = {
   name: 'rtc',
   events: {},
   stream: true,
   unplugErrno: new Errno('ENODEV'),
+  description: 'a real-time clock (/dev/rtcN): time, alarm and update interrupts, as hwclock and rtcwake use it',
+  options: OPTIONS,
   create(_inst, options) {
-    const o = parseOptions('rtc', options, { name: 'string', time: 'string' });
+    const o = options as Values<typeof OPTIONS>;
     const hostMs = Date.now();
     let sec = Math.floor(hostMs / 1000);
     if (o.time !== undefined) {
@@ -150,7 +156,7 @@ export const rtcModel: DeviceModel<RtcState> = {
       sec = Math.floor(t / 1000);
     }
     return {
-      name: o.name ?? 'rtc-cdevemu',
+      name: o.name,
       base: { sec, hostMs: o.time === undefined ? sec * 1000 : hostMs },
       irqData: 0,
       uie: false,
@@ -260,10 +266,12 @@ export const rtcModel: DeviceModel<RtcState> = {
     s.alarm.enabled = false;
   },
   actions: {
-    /** The RTC's time as the device would report it (seconds since the epoch and ISO 8601). */
-    time(inst) {
-      const sec = rtcNow(inst.state).sec;
-      return { sec, iso: new Date(sec * 1000).toISOString() };
+    time: {
+      description: "the RTC's time as the device would report it (seconds since the epoch and ISO 8601)",
+      run(inst) {
+        const sec = rtcNow(inst.state).sec;
+        return { sec, iso: new Date(sec * 1000).toISOString() };
+      },
     },
   },
 };

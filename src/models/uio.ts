@@ -29,9 +29,8 @@
  */
 import { Errno, errnoNumber } from '../errno.js';
 import { POLLIN, POLLRDNORM } from '../devio.js';
-import type { DeviceModel, File, Instance, RegionSpec, UnplugPolicy } from '../core/index.js';
-import { parseOptions } from './options.js';
-import { hex64, intOption, s32, waitUnlessNonblock } from './util.js';
+import { defineSchema, SchemaError, type DeviceModel, type File, type Instance, type RegionSpec, type UnplugPolicy, type Values } from '../core/index.js';
+import { hex64, s32, waitUnlessNonblock } from './util.js';
 
 /**
  * uio_poll() returns -EIO once the device is gone. As __poll_t (unsigned
@@ -69,38 +68,48 @@ interface UioOptions {
   maps: UioMap[];
 }
 
-/**
- * `maps: [{name?, size, addr?, onUnplug?}]`, or the one map0 of `mapSize`
- * and `mapAddr`. Parsed by regions() and create() alike (regions come first).
- */
-function uioOptions(options: unknown): UioOptions {
-  const spec = { name: 'string', version: 'string', mapSize: 'number', mapAddr: 'number', oneShot: 'boolean', maps: 'array' } as const;
-  const o = parseOptions('uio', options, spec);
-  if (o.maps && (o.mapSize !== undefined || o.mapAddr !== undefined)) {
-    throw new Errno('EINVAL', 'uio: give either maps or mapSize/mapAddr');
-  }
-  const given = o.maps ?? [{ size: o.mapSize ?? 4096, addr: o.mapAddr ?? 0 }];
-  if (given.length === 0 || given.length > MAX_UIO_MAPS) throw new Errno('EINVAL', `uio: maps must have 1 to ${MAX_UIO_MAPS} entries`);
-  const maps = given.map((m, i) => {
-    const key = o.maps ? `maps[${i}]` : 'map';
-    const mo = parseOptions('uio', m, { name: 'string', size: 'number', addr: 'number', onUnplug: 'string' });
-    const onUnplug = (mo.onUnplug ?? 'revoke') as UnplugPolicy;
-    if (onUnplug !== 'revoke' && onUnplug !== 'keep') throw new Errno('EINVAL', `uio: option ${key}.onUnplug must be 'revoke' or 'keep'`);
-    return {
-      name: mo.name ?? '',
-      size: intOption('uio', o.maps ? `${key}.size` : 'mapSize', mo.size, 4096, 1, MAX_MAP_SIZE),
-      addr: intOption('uio', o.maps ? `${key}.addr` : 'mapAddr', mo.addr, 0, 0, Number.MAX_SAFE_INTEGER),
-      onUnplug,
-      ...(o.maps ? { option: key } : {}),
-    };
-  });
-  return { name: o.name ?? 'cdevemu', version: o.version ?? '0.0.1', oneShot: o.oneShot ?? false, maps };
-}
-
 /** MAX_UIO_MAPS in include/linux/uio_driver.h. */
 const MAX_UIO_MAPS = 5;
 /** 1 GiB: memory for one emulated map. */
 const MAX_MAP_SIZE = 1 << 30;
+
+const MAP = {
+  size: { type: 'integer', min: 1, max: MAX_MAP_SIZE, default: 4096, description: 'bytes' },
+  addr: { type: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER, default: 0, description: 'the physical address sys/class/uio/uioN/maps/mapN/addr shows' },
+} as const;
+
+const OPTIONS = defineSchema({
+  name: { type: 'string', default: 'cdevemu', description: 'the name in sys/class/uio/uioN/name' },
+  version: { type: 'string', default: '0.0.1', description: 'the version in sys/class/uio/uioN/version' },
+  oneShot: { type: 'boolean', default: false, description: 'each interrupt disables the next until a write of 1 enables them again' },
+  mapSize: { type: 'integer', min: 1, max: MAX_MAP_SIZE, description: 'the size of the one map, map0 (default 4096); or give maps' },
+  mapAddr: { type: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER, description: 'the address of the one map, map0 (default 0); or give maps' },
+  maps: {
+    type: 'array',
+    minItems: 1,
+    maxItems: MAX_UIO_MAPS,
+    description: `1 to ${MAX_UIO_MAPS} maps, each {name?, size, addr?, onUnplug?}; 'keep' maps first, every map but the last at most a page`,
+    items: {
+      type: 'object',
+      description: 'a map',
+      fields: {
+        name: { type: 'string', default: '', description: 'the name in maps/mapN/name' },
+        ...MAP,
+        onUnplug: { type: 'string', enum: ['revoke', 'keep'], default: 'revoke', description: "what unplug does to programs' mappings" },
+      },
+    },
+  },
+});
+
+/** `maps`, or the one map0 of `mapSize` and `mapAddr`; from the checked options, by regions() and create() alike (regions come first). */
+function uioOptions(options: unknown): UioOptions {
+  const o = options as Values<typeof OPTIONS>;
+  if (o.maps && (o.mapSize !== undefined || o.mapAddr !== undefined)) throw new SchemaError('uio: option maps: give either maps or mapSize/mapAddr', 'maps');
+  const maps: UioMap[] = o.maps
+    ? (o.maps as { name: string; size: number; addr: number; onUnplug: UnplugPolicy }[]).map((m, i) => ({ ...m, option: `maps[${i}]` }))
+    : [{ name: '', size: o.mapSize ?? MAP.size.default, addr: o.mapAddr ?? MAP.addr.default, onUnplug: 'revoke' }];
+  return { name: o.name, version: o.version, oneShot: o.oneShot, maps };
+}
 
 /** struct uio_listener: the count this open file last read. */
 interface Listener {
@@ -117,7 +126,7 @@ function deliver(inst: Instance<UioState>): void {
 }
 
 /** The `irq` action: the device raises its interrupt (uio_event_notify). */
-function raise(inst: Instance<UioState>): { count: number; delivered: boolean } {
+export function raise(inst: Instance<UioState>): { count: number; delivered: boolean } {
   const s = inst.state;
   if (!s.enabled) {
     s.pending = true;
@@ -155,6 +164,8 @@ export function uioAttributes(
 
 export const uioModel: DeviceModel<UioState> = {
   name: 'uio',
+  description: 'a userspace I/O device (/dev/uioN): interrupts by read and poll, and memory maps a program mmaps',
+  options: OPTIONS,
   events: {},
   stream: true,
   unpollMask: UIO_POLL_GONE,
@@ -197,6 +208,6 @@ export const uioModel: DeviceModel<UioState> = {
     return file.instance.state.count !== listener(file).seen ? POLLIN | POLLRDNORM : 0;
   },
   actions: {
-    irq: (inst) => raise(inst),
+    irq: { description: 'raises an interrupt: a blocked read(4) returns the new count, poll reports POLLIN', run: (inst) => raise(inst) },
   },
 };

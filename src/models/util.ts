@@ -1,8 +1,8 @@
 /**
  * Small helpers the device models share: the kernel's user-copy idioms
  * (get_user/put_user of an int, str_to_user, bits_to_user), bitmaps as the input
- * core keeps them, sysfs formatting, blocking with O_NONBLOCK, and option
- * checks for values parseOptions cannot type (integers, ranges, lists).
+ * core keeps them, sysfs formatting and blocking with O_NONBLOCK. Options
+ * and action arguments are checked by their schema (core/schema.ts).
  */
 import { readFile, readlink } from 'node:fs/promises';
 import { Errno } from '../errno.js';
@@ -168,38 +168,6 @@ export async function waitUnlessNonblock(file: File<unknown>, cond: () => boolea
   if (cond()) return;
   if (file.nonblock) throw new Errno('EAGAIN');
   await file.instance.wq.wait(cond, signal);
-}
-
-/** An integer option in [min, max], or `fallback` when absent. */
-export function intOption(model: string, key: string, value: number | undefined, fallback: number, min: number, max: number): number {
-  const v = value ?? fallback;
-  if (!Number.isInteger(v) || v < min || v > max) {
-    throw new Errno('EINVAL', `${model}: option ${key} must be an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return v;
-}
-
-/** An array option of integers in [min, max]. */
-export function intListOption(model: string, key: string, value: unknown, min: number, max: number): number[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) throw new Errno('EINVAL', `${model}: option ${key} must be an array of integers`);
-  return value.map((v, i) => intOption(model, `${key}[${i}]`, v as number, 0, min, max));
-}
-
-/** An action's argument as an object (an absent argument is {}). */
-export function actionArg(model: string, action: string, arg: unknown): Record<string, unknown> {
-  if (arg === undefined || arg === null) return {};
-  if (typeof arg !== 'object' || Array.isArray(arg)) throw new Errno('EINVAL', `${model}: action ${action} takes an object argument`);
-  return arg as Record<string, unknown>;
-}
-
-/** An integer field of an action argument; required unless `fallback` is given. */
-export function intField(model: string, action: string, arg: Record<string, unknown>, key: string, fallback?: number): number {
-  const v = arg[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v)) {
-    throw new Errno('EINVAL', `${model}: action ${action} needs an integer ${key}, got ${JSON.stringify(arg[key])}`);
-  }
-  return v;
 }
 
 /** "0x" and 16 hex digits: the kernel's %pa for a phys_addr_t on 64-bit (uio maps/mapN/addr and size). */

@@ -29,9 +29,8 @@
  */
 import { Errno } from '../errno.js';
 import { DEFAULT_POLLMASK, IOR, IOWR } from '../devio.js';
-import type { DeviceModel, Instance } from '../core/index.js';
-import { parseOptions } from './options.js';
-import { cString, getUserInt, intOption, intReply, unpackS32 } from './util.js';
+import { checkField, defineSchema, SchemaError, type DeviceModel, type Instance, type Values } from '../core/index.js';
+import { cString, getUserInt, intReply, unpackS32 } from './util.js';
 
 /* include/uapi/linux/watchdog.h */
 const W = 0x57; // 'W'
@@ -140,6 +139,17 @@ function setTimeout_(s: WatchdogState, t: number): void {
   if (s.pretimeout >= s.timeout) s.pretimeout = 0;
 }
 
+const OPTIONS = defineSchema({
+  identity: { type: 'string', default: 'cdevemu watchdog', description: 'watchdog_info.identity, at most 31 characters' },
+  timeout: { type: 'integer', min: 1, max: 65535, default: 30, description: 'seconds, from minTimeout to maxTimeout' },
+  pretimeout: { type: 'integer', min: 0, max: 65534, default: 0, description: 'seconds before the timeout the pretimeout event comes, below timeout; 0 for none' },
+  minTimeout: { type: 'integer', min: 1, max: 65535, default: 1, description: 'the smallest timeout WDIOC_SETTIMEOUT takes' },
+  maxTimeout: { type: 'integer', min: 1, max: 65535, default: 65535, description: 'the largest timeout WDIOC_SETTIMEOUT takes' },
+  nowayout: { type: 'boolean', default: false, description: 'once started it cannot be stopped (WATCHDOG_NOWAYOUT)' },
+  bootstatus: { type: 'integer', min: 0, max: 0xffff, default: 0, description: 'WDIOC_GETBOOTSTATUS flags' },
+  firmwareVersion: { type: 'integer', min: 0, max: 0xffffffff, default: 0, description: 'watchdog_info.firmware_version' },
+});
+
 export const watchdogModel: DeviceModel<WatchdogState> = {
   name: 'watchdog',
   stream: true,
@@ -150,32 +160,26 @@ export const watchdogModel: DeviceModel<WatchdogState> = {
     expired: { timeout: 'number', count: 'number', sinceKeepaliveMs: 'number' },
     not_stopped: { message: 'string', timeout: 'number' },
   },
+  description: 'a watchdog timer (/dev/watchdogN): keepalive, magic close, timeout and pretimeout, as wdctl and systemd use it',
+  options: OPTIONS,
   create(_inst, options) {
-    const o = parseOptions('watchdog', options, {
-      identity: 'string',
-      timeout: 'number',
-      pretimeout: 'number',
-      minTimeout: 'number',
-      maxTimeout: 'number',
-      nowayout: 'boolean',
-      bootstatus: 'number',
-      firmwareVersion: 'number',
-    });
-    const identity = o.identity ?? 'cdevemu watchdog';
-    if (Buffer.byteLength(identity, 'latin1') > 31) throw new Errno('EINVAL', 'watchdog: identity is at most 31 characters (watchdog_info.identity[32])');
-    const minTimeout = intOption('watchdog', 'minTimeout', o.minTimeout, 1, 1, 65535);
-    const maxTimeout = intOption('watchdog', 'maxTimeout', o.maxTimeout, 65535, minTimeout, 65535);
-    const timeout = intOption('watchdog', 'timeout', o.timeout, 30, minTimeout, maxTimeout);
+    const o = options as Values<typeof OPTIONS>;
+    const what = 'watchdog: option';
+    const identity = o.identity;
+    if (Buffer.byteLength(identity, 'latin1') > 31) throw new SchemaError(`${what} identity is at most 31 characters (watchdog_info.identity[32]), got ${JSON.stringify(identity)}`, 'identity');
+    const minTimeout = o.minTimeout;
+    const maxTimeout = checkField(what, 'maxTimeout', { ...OPTIONS.maxTimeout, min: minTimeout }, o.maxTimeout);
+    const timeout = checkField(what, 'timeout', { ...OPTIONS.timeout, min: minTimeout, max: maxTimeout }, o.timeout);
     return {
       identity,
-      firmwareVersion: intOption('watchdog', 'firmwareVersion', o.firmwareVersion, 0, 0, 0xffffffff),
+      firmwareVersion: o.firmwareVersion,
       options: WDIOF_SETTIMEOUT | WDIOF_MAGICCLOSE | WDIOF_PRETIMEOUT | WDIOF_KEEPALIVEPING,
       timeout,
-      pretimeout: intOption('watchdog', 'pretimeout', o.pretimeout, 0, 0, timeout - 1),
+      pretimeout: checkField(what, 'pretimeout', { ...OPTIONS.pretimeout, max: timeout - 1 }, o.pretimeout),
       minTimeout,
       maxTimeout,
-      nowayout: o.nowayout ?? false,
-      bootstatus: intOption('watchdog', 'bootstatus', o.bootstatus, 0, 0, 0xffff),
+      nowayout: o.nowayout,
+      bootstatus: o.bootstatus,
       active: false,
       lastPing: 0,
       allowRelease: false,
@@ -283,10 +287,12 @@ export const watchdogModel: DeviceModel<WatchdogState> = {
     arm(inst); // cancels the timers
   },
   actions: {
-    /** The watchdog's state as a program could see it, plus the expiry count. */
-    status: (inst) => {
-      const s = inst.state;
-      return { active: s.active, timeout: s.timeout, pretimeout: s.pretimeout, timeleft: timeLeft(s), expiries: s.expiries, open: s.open };
+    status: {
+      description: "the watchdog's state as a program could see it, plus the expiry count",
+      run(inst) {
+        const s = inst.state;
+        return { active: s.active, timeout: s.timeout, pretimeout: s.pretimeout, timeleft: timeLeft(s), expiries: s.expiries, open: s.open };
+      },
     },
   },
 };

@@ -14,6 +14,7 @@
  * scenario scripts it with `action` steps.
  */
 import { Errno } from '../errno.js';
+import { SchemaError } from '../core/index.js';
 import { DONE_OF, TcmuCmd, cmdName, type EventCmd } from './family.js';
 
 export type NetlinkFaultMode = 'drop' | 'delay' | 'hold';
@@ -41,21 +42,15 @@ export function eventCmd(name: unknown, what: string): EventCmd {
   return cmd;
 }
 
-/** The argument of the netlink_fault action: {on, cmd, mode, delayMs?, times?}. */
+/**
+ * The argument of the netlink_fault action, its fields already checked
+ * against the action's schema (src/models/tcmu/actions.ts): what is left
+ * is what one field says of another.
+ */
 export function readNetlinkFault(arg: Record<string, unknown>): NetlinkFaultSpec {
-  const on = arg.on;
-  if (on !== 'event' && on !== 'reply') throw new Errno('EINVAL', `tcmu: action netlink_fault: on must be event or reply, got ${JSON.stringify(on)}`);
-  const mode = arg.mode;
-  if (mode !== 'drop' && mode !== 'delay' && mode !== 'hold') {
-    throw new Errno('EINVAL', `tcmu: action netlink_fault: mode must be drop, delay or hold, got ${JSON.stringify(mode)}`);
-  }
-  const delayMs = arg.delayMs ?? 0;
-  if (mode === 'delay' && !(typeof delayMs === 'number' && Number.isInteger(delayMs) && delayMs > 0 && delayMs < 2 ** 31)) {
-    throw new Errno('EINVAL', 'tcmu: action netlink_fault: mode delay needs delayMs, a positive integer');
-  }
-  const times = arg.times ?? 1;
-  if (!(typeof times === 'number' && Number.isInteger(times) && times >= 1)) throw new Errno('EINVAL', 'tcmu: action netlink_fault: times must be a positive integer');
-  return { on, cmd: eventCmd(arg.cmd, 'action netlink_fault: cmd'), mode, delayMs: delayMs as number, times };
+  const { on, mode, delayMs, times } = arg as { on: 'event' | 'reply'; mode: NetlinkFaultMode; delayMs: number | undefined; times: number };
+  if (mode === 'delay' && delayMs === undefined) throw new SchemaError('tcmu: action netlink_fault: argument delayMs is required for mode delay', 'delayMs');
+  return { on, cmd: eventCmd(arg.cmd, 'action netlink_fault: cmd'), mode, delayMs: delayMs ?? 0, times };
 }
 
 export class NetlinkFaults {

@@ -211,8 +211,8 @@ export class TcmuNetlink {
     const faults = this.faultsOf(dev.deviceId);
     switch (name) {
       case 'netlink_send': {
+        // The argument is checked against the action's schema (src/models/tcmu/actions.ts).
         const cmd = eventCmd(arg.cmd, 'action netlink_send: cmd');
-        if (arg.wait !== undefined && typeof arg.wait !== 'boolean') throw new Errno('EINVAL', 'tcmu: action netlink_send: wait must be true or false');
         const out = await this.event(inst, cmd, undefined, undefined, arg.wait !== false);
         return { cmd: cmdName(cmd), deviceId: dev.deviceId, ...out };
       }
@@ -224,8 +224,7 @@ export class TcmuNetlink {
       case 'netlink_faults_clear':
         return { cleared: faults.clear() };
       case 'block_netlink':
-        if (typeof arg.block !== 'boolean') throw new Errno('EINVAL', 'tcmu: action block_netlink needs {block: true|false}');
-        this.blocked = arg.block;
+        this.blocked = arg.block === true;
         return { blocked: this.blocked };
       case 'reset_netlink': {
         const waiting = this.pending.size;

@@ -1,8 +1,8 @@
 /**
  * How the control API answers a plug the model refuses, through the real
  * HTTP server with curl: a region layout the options ask for is a bad
- * option (400 bad_request naming it), like an option create() refuses
- * (400 and its errno); a layout a model declares by itself is a model bug
+ * option (400 bad_request naming it), like an option out of the range its
+ * schema declares; a layout a model declares by itself is a model bug
  * (500 probe_failed).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -37,9 +37,9 @@ it('answers 400 bad_request naming the option when the options ask for a region 
   expect(order.json.code).toBe('bad_request');
   expect(order.json.error).toContain(`option maps[1].onUnplug (region map1): 'keep' after region map0, which is 'revoke'; put 'keep' regions first`);
 
-  // Other bad options keep their answer: 400 with the errno create() or regions() threw.
+  // An option out of its declared range: refused before create(), naming the field, value and range.
   const bad = await plug({ model: 'uio', name: 'uio0', options: { maps: [{ size: 0 }] } });
-  expect(bad).toMatchObject({ status: 400, json: { code: 'EINVAL' } });
+  expect(bad).toMatchObject({ status: 400, json: { code: 'bad_request', error: 'uio: option maps[0].size must be an integer from 1 to 1073741824, got 0' } });
   expect(s.core.mgr.list()).toEqual([]);
   // None of them is logged as a model failure.
   expect(s.core.logger.errors).toEqual([]);

@@ -112,11 +112,13 @@ describe('a running daemon', () => {
     expect((await post('/v1/devices', { model: 'echo' })).json.error).toMatch(/^name: missing/);
     expect((await post('/v1/devices/echo0/unplug', { drainTimeoutMs: 'soon' })).json.error).toMatch(/^drainTimeoutMs: expected a number/);
     expect(await post('/v1/devices', { model: 'nosuch', name: 'y' })).toMatchObject({ status: 400, json: { code: 'unknown_model' } });
-    // An Errno thrown by the model's create() is answered with its name.
+    // Options out of the model's declared range are a bad request naming the field, the value and the range.
     expect(await post('/v1/devices', { model: 'echo', name: 'e9', options: { capacity: -1 } })).toMatchObject({
       status: 400,
-      json: { code: 'EINVAL' },
+      json: { code: 'bad_request', error: 'echo: option capacity must be an integer from 1 to 1073741824, got -1' },
     });
+    // An Errno thrown by the model's create() is answered with its name.
+    expect(await post('/v1/devices', { model: 'spidev', name: 'adc' })).toMatchObject({ status: 400, json: { code: 'EINVAL' } });
 
     expect(await post('/v1/devices', { model: 'echo', name: 'echo0' })).toMatchObject({ status: 409, json: { code: 'conflict' } });
     const del = await rawRequest(d.socket, 'DELETE', '/v1/devices');

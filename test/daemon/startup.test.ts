@@ -116,8 +116,8 @@ describe('the mountpoint', () => {
     const cfg = join(dir, 'cfg.yaml');
     const mnt = join(dir, 'mnt');
     for (const [yaml, line] of [
-      ['devices:\n  - { model: zero, name: z0 }\n  - { model: nosuch, name: n0 }\n', `${cfg}:3: devices[1].model: cannot plug n0: no model named "nosuch"`],
-      ['devices:\n  - { model: zero, name: z0 }\n  - { model: echo, name: e0, options: { capacity: -1 } }\n', `${cfg}:3: devices[1].options: cannot plug e0: echo: create failed: `],
+      ['devices:\n  - { model: zero, name: z0 }\n  - { model: nosuch, name: n0 }\n', `${cfg}:3: devices[1].model: cannot plug n0: no model named "nosuch"; models: null, zero, full, echo, `],
+      ['devices:\n  - { model: zero, name: z0 }\n  - { model: echo, name: e0, options: { capacity: -1 } }\n', `${cfg}:3: devices[1].options: cannot plug e0: echo: option capacity must be an integer from 1 to 1073741824, got -1`],
     ] as const) {
       await writeFile(cfg, yaml);
       const r = await cli(['daemon', '--mount', mnt, '--socket', join(dir, 'ctl.sock'), '--config', cfg]);

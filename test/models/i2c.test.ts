@@ -375,12 +375,12 @@ describe('options and actions', () => {
           { type: 'regs', addr: 0x48 },
         ],
       }),
-    ).toMatch(/chips\[1\]: another chip is at address 0x48/);
+    ).toMatch(/option chips\[1\]\.addr: another chip is at address 0x48/);
     expect(await refused('i2c-90', { chips: [{ type: 'flash', addr: 0x48 }] })).toMatch(
-      /chips\[0\]\.type must be one of eeprom, lm75, regs/,
+      'i2c: option chips[0].type must be one of "eeprom", "lm75", "regs", got "flash"',
     );
-    expect(await refused('i2c-90', { chips: [{ type: 'lm75', addr: 0x48, pageSize: 8 }] })).toMatch(/unknown option "pageSize"/);
-    expect(await refused('i2c-90', { nackErrno: 'EPERM' })).toMatch(/nackErrno must be one of ENXIO, EREMOTEIO, EIO/);
+    expect(await refused('i2c-90', { chips: [{ type: 'lm75', addr: 0x48, pageSize: 8 }] })).toBe('i2c: create failed: i2c: option chips[0]: pageSize is unknown; known: type, addr, tenBit, driver, stretchMs, celsius, thyst, tos');
+    expect(await refused('i2c-90', { nackErrno: 'EPERM' })).toBe('i2c: option nackErrno must be one of "ENXIO", "EREMOTEIO", "EIO", got "EPERM"');
     expect(t.emu.devices.get('i2c-90')).toBeUndefined();
   });
 

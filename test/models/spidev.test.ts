@@ -441,12 +441,12 @@ describe('options', () => {
     );
     await expect(t.emu.devices.plug({ model: 'spidev', name: 'adc', options: {} })).rejects.toThrow(/name it spidev0\.0/);
     await expect(t.emu.devices.plug({ model: 'spidev', name: 'spidev109.0', options: { chip: 'eeprom' } })).rejects.toThrow(
-      /chip must be one of loopback, mcp3008/,
+      'spidev: option chip must be one of "loopback", "mcp3008", got "eeprom"',
     );
     await expect(
       t.emu.devices.plug({ model: 'spidev', name: 'spidev109.0', options: { chip: 'mcp3008', channels: [1, 2] } }),
-    ).rejects.toThrow(/8 integers from 0 to 1023/);
-    await expect(t.emu.devices.action('spidev107.3', 'adc', { channel: 8, value: 1 })).rejects.toThrow(/channel must be 0 to 7/);
+    ).rejects.toThrow('spidev: option channels must be an array of 8 items, each an integer from 0 to 1023, got [1,2]');
+    await expect(t.emu.devices.action('spidev107.3', 'adc', { channel: 8, value: 1 })).rejects.toThrow('spidev: action adc: argument channel must be an integer from 0 to 7, got 8');
     await t.emu.devices.unplug('spidev107.3');
   });
 });

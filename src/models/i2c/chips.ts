@@ -7,9 +7,7 @@
  * register number), as such chips do, so the same SMBus transactions
  * reach them all (docs/models.md#i2c).
  */
-import { Errno } from '../../errno.js';
-import { parseOptions } from '../options.js';
-import { intOption } from '../util.js';
+import { checkField, checkValues, defineSchema, SchemaError, type Values } from '../../core/index.js';
 
 export type ChipType = 'eeprom' | 'lm75' | 'regs';
 export const CHIP_TYPES: readonly ChipType[] = ['eeprom', 'lm75', 'regs'];
@@ -330,83 +328,82 @@ export class Registers extends Chip {
   }
 }
 
-/** Pairs of hex digits as bytes; `what` names the field in the error. */
-export function hexBytes(what: string, value: unknown, max: number): Buffer {
-  if (typeof value !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(value)) throw new Errno('EINVAL', `${what} must be pairs of hex digits`);
+/** Hex bytes, at most `max` of them; `what` names the field in the error. */
+export function hexBytes(what: string, field: string, value: string, max: number): Buffer {
   const b = Buffer.from(value, 'hex');
-  if (b.length > max) throw new Errno('EINVAL', `${what} holds ${b.length} bytes, at most ${max}`);
+  if (b.length > max) throw new SchemaError(`${what} ${field} holds ${b.length} bytes, at most ${max}`, field);
   return b;
 }
 
 /** A register number or byte value from JSON: a number, or a string in decimal or 0x hex (an object key). */
-export function regNumber(what: string, value: unknown): number {
+export const REG = { type: ['integer', 'string'], min: 0, max: 0xff, description: 'a register (or byte): 0 to 255, a number or a string in decimal or 0x hex' } as const;
+
+export function regNumber(what: string, field: string, value: unknown): number {
   const n = typeof value === 'string' && /^(0x[0-9a-fA-F]+|\d+)$/.test(value) ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xff)
-    throw new Errno('EINVAL', `${what}: a register or a byte is 0 to 255 (0xff), got ${JSON.stringify(value)}`);
-  return n;
+  return checkField(what, field, { ...REG, type: 'integer' }, n);
 }
 
-const COMMON_SPEC = { type: 'string', addr: 'number', tenBit: 'boolean', driver: 'string', stretchMs: 'number' } as const;
-const TYPE_SPEC = {
-  eeprom: { pageSize: 'number', writeCycleMs: 'number', contents: 'string' },
-  lm75: { celsius: 'number', thyst: 'number', tos: 'number' },
-  regs: { registers: 'object', autoIncrement: 'boolean' },
+const CELSIUS = { type: 'number', min: -55, max: 125 } as const;
+const COMMON = {
+  type: { type: 'string', enum: CHIP_TYPES, required: true, description: 'eeprom (an AT24), lm75, or regs (a register map)' },
+  // i2c_check_7bit_addr_validity_strict(): 0x08..0x77; a 10-bit address 0..0x3ff.
+  addr: { type: 'integer', min: 0, max: 0x3ff, required: true, description: 'the address: 0x08 to 0x77, or 0 to 0x3ff with tenBit' },
+  tenBit: { type: 'boolean', default: false, description: 'a 10-bit address' },
+  driver: { type: 'string', description: 'a kernel driver bound to it: I2C_SLAVE fails EBUSY (i2cdetect prints UU)' },
+  stretchMs: { type: 'integer', min: 0, max: 3_600_000, default: 0, description: 'clock stretching: ms every transfer to it takes' },
+} as const;
+/** Each chip type's fields, with the common ones: `chips` entries are checked against the schema of their `type`. */
+export const CHIP_SCHEMAS = {
+  eeprom: defineSchema({
+    ...COMMON,
+    pageSize: { type: 'integer', min: 1, max: 256, default: 8, description: 'bytes a write may cross before it wraps (a power of two)' },
+    writeCycleMs: { type: 'integer', min: 0, max: 60_000, default: 0, description: 'ms the chip NACKs after a write' },
+    contents: { type: 'string', format: 'hex', description: 'its first bytes, hex (at most 256)' },
+  }),
+  lm75: defineSchema({
+    ...COMMON,
+    celsius: { ...CELSIUS, default: 25, description: 'temperature, °C' },
+    thyst: { ...CELSIUS, default: 75, description: 'hysteresis, °C' },
+    tos: { ...CELSIUS, default: 80, description: 'overtemperature shutdown, °C' },
+  }),
+  regs: defineSchema({
+    ...COMMON,
+    registers: { type: 'object', description: '{reg: byte or hex bytes from reg on}' },
+    autoIncrement: { type: 'boolean', default: true, description: 'the pointer moves on after each byte' },
+  }),
 } as const;
 
-/**
- * One entry of the `chips` option. 7-bit addresses are 0x08..0x77, as
- * i2c_check_7bit_addr_validity_strict() accepts them; 10-bit ones
- * 0..0x3ff.
- */
+/** One entry of the `chips` option, checked against the schema of its type. */
 export function parseChip(where: string, spec: unknown): Chip {
-  const type = (spec as { type?: unknown } | null)?.type;
-  if (!CHIP_TYPES.includes(type as ChipType))
-    throw new Errno('EINVAL', `${where}.type must be one of ${CHIP_TYPES.join(', ')}, got ${JSON.stringify(type)}`);
-  const t = type as ChipType;
-  const o = parseOptions(`i2c: ${where}`, spec, { ...COMMON_SPEC, ...TYPE_SPEC[t] }) as Record<string, unknown>;
-  const tenBit = (o.tenBit as boolean | undefined) ?? false;
-  if (o.addr === undefined) throw new Errno('EINVAL', `${where}.addr is required`);
+  const what = 'i2c: option';
+  const type = checkField(what, `${where}.type`, COMMON.type, (spec as { type?: unknown } | null)?.type ?? null) as ChipType;
+  const o = checkValues(`i2c: option ${where}:`, CHIP_SCHEMAS[type], spec) as Values<typeof CHIP_SCHEMAS.eeprom> & Values<typeof CHIP_SCHEMAS.lm75> & Values<typeof CHIP_SCHEMAS.regs>;
   const c: Common = {
-    addr: tenBit
-      ? intOption('i2c', `${where}.addr`, o.addr as number, 0, 0, 0x3ff)
-      : intOption('i2c', `${where}.addr`, o.addr as number, 0, 0x08, 0x77),
-    tenBit,
-    driver: o.driver as string | undefined,
-    stretchMs: intOption('i2c', `${where}.stretchMs`, o.stretchMs as number | undefined, 0, 0, 3_600_000),
+    addr: o.tenBit ? o.addr : checkField(what, `${where}.addr`, { ...COMMON.addr, min: 0x08, max: 0x77 }, o.addr),
+    tenBit: o.tenBit,
+    driver: o.driver,
+    stretchMs: o.stretchMs,
   };
-  switch (t) {
+  switch (type) {
     case 'eeprom': {
-      const pageSize = intOption('i2c', `${where}.pageSize`, o.pageSize as number | undefined, 8, 1, 256);
-      if (pageSize & (pageSize - 1)) throw new Errno('EINVAL', `i2c: ${where}.pageSize must be a power of two, got ${pageSize}`);
-      const contents = o.contents === undefined ? Buffer.alloc(0) : hexBytes(`i2c: ${where}.contents`, o.contents, 256);
-      return new Eeprom(
-        c,
-        pageSize,
-        intOption('i2c', `${where}.writeCycleMs`, o.writeCycleMs as number | undefined, 0, 0, 60_000),
-        contents,
-      );
+      if (o.pageSize & (o.pageSize - 1)) throw new SchemaError(`${what} ${where}.pageSize must be a power of two, got ${o.pageSize}`, `${where}.pageSize`);
+      const contents = o.contents === undefined ? Buffer.alloc(0) : hexBytes(what, `${where}.contents`, o.contents, 256);
+      return new Eeprom(c, o.pageSize, o.writeCycleMs, contents);
     }
-    case 'lm75': {
-      const celsius = (key: string, fallback: number): number => {
-        const v = (o[key] as number | undefined) ?? fallback;
-        if (v < -55 || v > 125) throw new Errno('EINVAL', `i2c: ${where}.${key} must be from -55 to 125 (°C), got ${v}`);
-        return v;
-      };
-      return new Lm75(c, celsius('celsius', 25), celsius('thyst', 75), celsius('tos', 80));
-    }
+    case 'lm75':
+      return new Lm75(c, o.celsius, o.thyst, o.tos);
     case 'regs': {
       const regs = Buffer.alloc(256);
-      const given = (o.registers ?? {}) as Record<string, unknown>;
-      if (typeof given !== 'object' || Array.isArray(given)) throw new Errno('EINVAL', `i2c: ${where}.registers must be an object`);
-      for (const [key, value] of Object.entries(given)) {
-        const reg = regNumber(`i2c: ${where}.registers`, key);
+      for (const [key, value] of Object.entries(o.registers ?? {})) {
+        const reg = regNumber(what, `${where}.registers`, key);
+        const field = `${where}.registers[${key}]`;
         const bytes =
           typeof value === 'number'
-            ? Buffer.from([regNumber(`i2c: ${where}.registers[${key}]`, value)])
-            : hexBytes(`i2c: ${where}.registers[${key}]`, value, 256);
+            ? Buffer.from([regNumber(what, field, value)])
+            : hexBytes(what, field, checkField(what, field, { type: 'string', format: 'hex', description: '' }, value), 256);
         bytes.forEach((b, i) => (regs[(reg + i) & 0xff] = b));
       }
-      return new Registers(c, regs, (o.autoIncrement as boolean | undefined) ?? true);
+      return new Registers(c, regs, o.autoIncrement);
     }
   }
 }

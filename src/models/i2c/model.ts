@@ -15,10 +15,8 @@
  *   call after unplug answers EIO, and a transfer in flight fails EIO.
  */
 import { Errno, errnoNumber } from '../../errno.js';
-import type { DeviceModel } from '../../core/index.js';
+import { defineSchema, SchemaError, type DeviceModel, type Values } from '../../core/index.js';
 import { DEFAULT_POLLMASK } from '../../devio.js';
-import { parseOptions } from '../options.js';
-import { intOption } from '../util.js';
 import { I2C_FUNC_10BIT_ADDR, I2C_FUNC_I2C, I2C_FUNC_SMBUS_EMUL_ALL } from './abi.js';
 import { i2cActions } from './actions.js';
 import { I2cBus } from './bus.js';
@@ -37,12 +35,23 @@ const DEFAULT_CHIPS = [
   { type: 'lm75', addr: 0x48 },
 ];
 
+const OPTIONS = defineSchema({
+  name: { type: 'string', default: 'cdevemu i2c adapter', description: "the adapter's name (sys/class/i2c-dev/i2c-N/name)" },
+  functionality: { type: 'integer', min: 0, max: 0xffffffff, default: DEFAULT_FUNCTIONALITY, description: 'I2C_FUNCS: I2C, 10-bit addresses and every SMBus transaction by emulation by default' },
+  nackErrno: { type: 'string', enum: Object.keys(NACK_ERRNOS), default: 'ENXIO', description: 'what a transfer to an address no chip answers fails with' },
+  chips: {
+    type: 'array',
+    items: { type: 'object', description: 'a chip: {type, addr, ...} with the fields of its type (docs/models.md#i2c)' },
+    description: 'the chips on the bus; an EEPROM at 0x50 and an LM75 at 0x48 by default',
+  },
+});
+
 function chipsOption(given: unknown[] | undefined): Chip[] {
   const chips = (given ?? DEFAULT_CHIPS).map((spec, i) => parseChip(`chips[${i}]`, spec));
   const seen = new Set<string>();
   chips.forEach((c, i) => {
     const at = `${c.tenBit ? '10-bit ' : ''}0x${c.addr.toString(16)}`;
-    if (seen.has(at)) throw new Errno('EINVAL', `i2c: chips[${i}]: another chip is at address ${at}`);
+    if (seen.has(at)) throw new SchemaError(`i2c: option chips[${i}].addr: another chip is at address ${at}`, `chips[${i}].addr`);
     seen.add(at);
   });
   return chips;
@@ -57,6 +66,8 @@ function busNumber(name: string): number {
 
 export const i2cModel: DeviceModel<I2cBus> = {
   name: 'i2c',
+  description: 'an I2C adapter (/dev/i2c-N) with EEPROM, LM75 and register-map chips, as i2c-tools and smbus2 drive it',
+  options: OPTIONS,
   stream: true,
   // i2c-dev has no poll: the VFS answers DEFAULT_POLLMASK, the adapter gone or not.
   unpollMask: DEFAULT_POLLMASK,
@@ -67,16 +78,11 @@ export const i2cModel: DeviceModel<I2cBus> = {
   },
   create(inst, options) {
     busNumber(inst.name);
-    const o = parseOptions('i2c', options, { name: 'string', functionality: 'number', nackErrno: 'string', chips: 'array' });
-    const nackErrno = o.nackErrno ?? 'ENXIO';
-    const nack = NACK_ERRNOS[nackErrno];
-    if (nack === undefined)
-      throw new Errno('EINVAL', `i2c: nackErrno must be one of ${Object.keys(NACK_ERRNOS).join(', ')}, got ${JSON.stringify(nackErrno)}`);
-    const functionality = intOption('i2c', 'functionality', o.functionality, DEFAULT_FUNCTIONALITY, 0, 0xffffffff);
+    const o = options as Values<typeof OPTIONS>;
     return new I2cBus({
-      name: o.name ?? 'cdevemu i2c adapter',
-      functionality,
-      nack: { name: nackErrno, errno: nack },
+      name: o.name,
+      functionality: o.functionality,
+      nack: { name: o.nackErrno, errno: NACK_ERRNOS[o.nackErrno]! },
       chips: chipsOption(o.chips),
       onWrite: (w) => inst.emit('i2c_write', { addr: w.addr, reg: w.reg, hex: Buffer.from(w.bytes).toString('hex') }),
     });

@@ -23,8 +23,7 @@ import { resolve } from 'node:path';
 import { E, Errno, errnoName, errnoNumber, isErrnoName } from '../../errno.js';
 import { IOC_NONE, IOC_READ, IOC_WRITE, iocDir, iocSize, O_ACCMODE, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, type IoctlReply, type IoctlRequest, type PollMask } from '../../devio.js';
 import { ioctlAsync } from '../../sys/ffi.js';
-import type { DeviceModel, File, Instance } from '../../core/index.js';
-import { parseOptions } from '../options.js';
+import { defineSchema, type DeviceModel, type File, type Instance, type Values } from '../../core/index.js';
 import { TRACE_FORMAT, TRACE_VERSION } from './device-trace.js';
 import { POINTER_IOCTLS } from './pointer-ioctls.js';
 import { ReadinessWatch, RealFile } from './real-node.js';
@@ -42,6 +41,11 @@ export interface RecordState {
 }
 
 type RecordFile = File<RecordState>;
+
+const RECORD_OPTIONS = defineSchema({
+  device: { type: 'string', required: true, description: 'the real node to record, e.g. /dev/ttyUSB0; refused unless a character device' },
+  trace: { type: 'string', required: true, description: 'the file to write the trace to (truncated at plug)' },
+});
 
 const real = (file: RecordFile): RealFile => file.private as RealFile;
 
@@ -168,12 +172,12 @@ function ioctl(file: RecordFile, req: IoctlRequest): Promise<IoctlReply> | Ioctl
 
 export const recordModel: DeviceModel<RecordState> = {
   name: 'record',
+  description: 'a proxy in front of a real character device that traces every open, read, write, poll and ioctl (cdevemu record)',
+  options: RECORD_OPTIONS,
   stream: true,
   events: {},
   async create(inst, options) {
-    const o = parseOptions('record', options, { device: 'string', trace: 'string' });
-    if (!o.device) throw new Errno('EINVAL', 'record: option device (the real node to record, e.g. /dev/ttyUSB0) is required');
-    if (!o.trace) throw new Errno('EINVAL', 'record: option trace (the file to write the trace to) is required');
+    const o = options as Values<typeof RECORD_OPTIONS>;
     const device = resolve(o.device);
     let st;
     try {

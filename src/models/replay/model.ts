@@ -27,8 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
 import { Errno, errnoNumber } from '../../errno.js';
 import { IOC_NONE, IOC_READ, iocDir, iocSize, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, type IoctlReply, type IoctlRequest } from '../../devio.js';
-import type { DeviceModel, File, Instance } from '../../core/index.js';
-import { parseOptions } from '../options.js';
+import { defineSchema, type DeviceModel, type File, type Instance, type Values } from '../../core/index.js';
 import { DeviceTraceError, parseDeviceTrace } from '../record/device-trace.js';
 import { POINTER_IOCTLS } from '../record/pointer-ioctls.js';
 import { inputOf, IoctlAnswers } from './ioctl-answers.js';
@@ -186,19 +185,23 @@ async function ioctl(file: ReplayFile, req: IoctlRequest): Promise<IoctlReply> {
   return { result: e.result ?? 0 };
 }
 
+const REPLAY_OPTIONS = defineSchema({
+  trace: { type: 'string', required: true, description: 'a trace `cdevemu record` wrote; a bad one is refused with its line and the reason' },
+  speed: { type: 'number', min: 0, default: 1, description: '1: the recorded pace; 2: twice as fast; 0: as fast as possible' },
+  mode: { type: 'string', enum: MODES, default: 'strict', description: 'what a write or ioctl input that differs from the trace does: strict fails it EIO, lenient takes it' },
+});
+
 export const replayModel: DeviceModel<ReplayState> = {
   name: 'replay',
+  description: 'plays a device trace `cdevemu record` wrote: reads at the recorded pace, writes and ioctls compared, the recorded unplug',
+  options: REPLAY_OPTIONS,
   stream: true,
   events: {
     replay_mismatch: { op: 'string', offset: 'number', cmd: 'number', expected: 'string', got: 'string', mode: 'string' },
   },
   async create(inst, options) {
-    const o = parseOptions('replay', options, { trace: 'string', speed: 'number', mode: 'string' });
-    if (!o.trace) throw new Errno('EINVAL', 'replay: option trace (a trace `cdevemu record` wrote) is required');
-    const speed = o.speed ?? 1;
-    if (speed < 0) throw new Errno('EINVAL', `replay: option speed must be 0 (as fast as possible) or more (1: the recorded pace), got ${speed}`);
-    const mode = (o.mode ?? 'strict') as Mode;
-    if (!MODES.includes(mode)) throw new Errno('EINVAL', `replay: option mode must be one of ${MODES.join(', ')}, got ${JSON.stringify(o.mode)}`);
+    const o = options as Values<typeof REPLAY_OPTIONS>;
+    const { speed, mode } = o;
     const path = resolve(o.trace);
     let text: string;
     try {

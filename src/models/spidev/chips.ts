@@ -11,7 +11,6 @@
  *   result B9..B0 MSB first, B1..B9 LSB first, then zeros. MISO is high
  *   impedance (read as 0) until the null bit and while CS is high.
  */
-import { Errno } from '../../errno.js';
 
 export type ChipKind = 'loopback' | 'mcp3008';
 export const CHIP_KINDS: readonly ChipKind[] = ['loopback', 'mcp3008'];
@@ -141,16 +140,9 @@ export class Mcp3008 implements Chip {
   }
 }
 
-/** The ADC's channel codes from an option or an action: 8 integers 0..1023. */
-export function adcChannels(where: string, value: unknown): number[] {
-  if (!Array.isArray(value) || value.length !== ADC_CHANNELS || !value.every((v) => Number.isInteger(v) && v >= 0 && v <= ADC_MAX)) {
-    throw new Errno(
-      'EINVAL',
-      `${where}: expected ${ADC_CHANNELS} integers from 0 to ${ADC_MAX} (10-bit codes), got ${JSON.stringify(value)}`,
-    );
-  }
-  return [...(value as number[])];
-}
+/** The ADC's channel codes, as an option or an action takes them: 8 integers 0..1023 (10-bit codes). */
+export const ADC_CODE = { type: 'integer', min: 0, max: ADC_MAX, description: 'a 10-bit code' } as const;
+export const ADC_CHANNELS_FIELD = { type: 'array', items: ADC_CODE, minItems: ADC_CHANNELS, maxItems: ADC_CHANNELS } as const;
 
 export function makeChip(kind: ChipKind, channels: number[]): Chip {
   return kind === 'mcp3008' ? new Mcp3008(channels) : new Loopback();

@@ -18,12 +18,10 @@
  */
 import { Errno } from '../../errno.js';
 import { DEFAULT_POLLMASK } from '../../devio.js';
-import type { DeviceModel } from '../../core/index.js';
-import { parseOptions } from '../options.js';
-import { intOption } from '../util.js';
+import { defineSchema, SchemaError, type DeviceModel, type Values } from '../../core/index.js';
 import { eshutdown } from './abi.js';
 import { spidevActions } from './actions.js';
-import { ADC_CHANNELS, adcChannels, CHIP_KINDS, makeChip, type ChipKind } from './chips.js';
+import { ADC_CHANNELS, ADC_CHANNELS_FIELD, CHIP_KINDS, makeChip, type ChipKind } from './chips.js';
 import { CONTROLLER_MAX_HZ, CONTROLLER_MIN_HZ, SpiDevice } from './device.js';
 import { emitSetup, spidevIoctl, spidevRead, spidevWrite } from './spidev.js';
 
@@ -39,8 +37,8 @@ const NAME = /^spidev(\d+)\.(\d+)$/;
  */
 function address(name: string, bus: number | undefined, chipSelect: number | undefined): void {
   const m = NAME.exec(name);
-  const b = intOption('spidev', 'bus', bus, Number(m?.[1] ?? 0), 0, 32767);
-  const c = intOption('spidev', 'chipSelect', chipSelect, Number(m?.[2] ?? 0), 0, 255);
+  const b = bus ?? Number(m?.[1] ?? 0);
+  const c = chipSelect ?? Number(m?.[2] ?? 0);
   if (name !== `spidev${b}.${c}`) {
     throw new Errno(
       'EINVAL',
@@ -49,8 +47,19 @@ function address(name: string, bus: number | undefined, chipSelect: number | und
   }
 }
 
+const OPTIONS = defineSchema({
+  bus: { type: 'integer', min: 0, max: 32767, description: 'the bus number; default the B of the name spidevB.C' },
+  chipSelect: { type: 'integer', min: 0, max: 255, description: 'the chip select; default the C of the name spidevB.C' },
+  chip: { type: 'string', enum: CHIP_KINDS, default: 'loopback', description: 'what answers: MISO echoes MOSI (loopback), or an MCP3008 ADC' },
+  bufsiz: { type: 'integer', min: 1, max: MAX_BUFSIZ, default: 4096, description: "spidev's bufsiz: the most one transfer carries" },
+  maxSpeedHz: { type: 'integer', min: CONTROLLER_MIN_HZ, max: CONTROLLER_MAX_HZ, default: 1_000_000, description: "the device's max_speed_hz" },
+  channels: { ...ADC_CHANNELS_FIELD, description: "mcp3008: its 8 inputs' 10-bit codes; all 0 by default" },
+});
+
 export const spidevModel: DeviceModel<SpiDevice> = {
   name: 'spidev',
+  description: 'an SPI device node (/dev/spidevB.C): spidev ioctls and transfers to a loopback or an MCP3008 ADC',
+  options: OPTIONS,
   stream: true,
   unplugErrno: eshutdown(),
   unpollMask: DEFAULT_POLLMASK,
@@ -59,26 +68,11 @@ export const spidevModel: DeviceModel<SpiDevice> = {
     adc_input: ['channel', 'value'],
   },
   create(inst, options) {
-    const o = parseOptions('spidev', options, {
-      bus: 'number',
-      chipSelect: 'number',
-      chip: 'string',
-      bufsiz: 'number',
-      maxSpeedHz: 'number',
-      channels: 'array',
-    });
+    const o = options as Values<typeof OPTIONS>;
     address(inst.name, o.bus, o.chipSelect);
-    const kind = (o.chip ?? 'loopback') as ChipKind;
-    if (!CHIP_KINDS.includes(kind))
-      throw new Errno('EINVAL', `spidev: chip must be one of ${CHIP_KINDS.join(', ')}, got ${JSON.stringify(o.chip)}`);
-    if (o.channels !== undefined && kind !== 'mcp3008') throw new Errno('EINVAL', 'spidev: option channels is for chip mcp3008');
-    const channels =
-      o.channels === undefined ? new Array<number>(ADC_CHANNELS).fill(0) : adcChannels('spidev: option channels', o.channels);
-    return new SpiDevice(
-      intOption('spidev', 'bufsiz', o.bufsiz, 4096, 1, MAX_BUFSIZ),
-      makeChip(kind, channels),
-      intOption('spidev', 'maxSpeedHz', o.maxSpeedHz, 1_000_000, CONTROLLER_MIN_HZ, CONTROLLER_MAX_HZ),
-    );
+    const kind = o.chip as ChipKind;
+    if (o.channels !== undefined && kind !== 'mcp3008') throw new SchemaError('spidev: option channels is for chip mcp3008', 'channels');
+    return new SpiDevice(o.bufsiz, makeChip(kind, o.channels ?? new Array<number>(ADC_CHANNELS).fill(0)), o.maxSpeedHz);
   },
   open(file) {
     file.instance.state.users++;

@@ -3,9 +3,7 @@
  * (target_core_user.c's dev params and attributes, target_core's
  * dev_attrib), from the model's options, with the kernel's defaults.
  */
-import { Errno } from '../../errno.js';
-import { parseOptions } from '../options.js';
-import { intOption } from '../util.js';
+import { defineSchema, SchemaError, type Values } from '../../core/index.js';
 import { CMDR_SIZE_DEF, DATA_BLOCK_SIZE, MAX_DATA_AREA_MB_DEF, ringLayout, type RingLayout } from './abi.js';
 
 export interface TcmuConfig {
@@ -56,53 +54,54 @@ export interface TcmuConsumers {
 
 const MODEL = 'tcmu';
 
-/** The options of the tcmu model (docs/models.md). The map's size is needed before create() (regions()), so this runs twice. */
+const NAME = { type: 'string', description: '' } as const;
+
+/** The options of the tcmu model (docs/models.md#tcmu). */
+export const TCMU_OPTIONS = defineSchema({
+  hba: { type: 'integer', min: 0, max: 0xffffffff, default: 0, description: 'the HBA number: configfs user_<hba>' },
+  dev: { ...NAME, default: 'cdevemu', description: "the backstore's name, without '/'" },
+  subtype: { ...NAME, default: 'file', description: "the handler subtype in the uio name, without '/'" },
+  cfgstring: { type: 'string', default: '', description: 'the handler config string in the uio name' },
+  devSize: { type: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER, default: 64 * 1024 * 1024, description: 'bytes of the device' },
+  hwBlockSize: { type: 'integer', min: 512, max: 65536, default: 512, description: 'the block size, a power of two' },
+  hwMaxSectors: { type: 'integer', min: 1, max: 0xffffffff, default: 128, description: 'attrib/hw_max_sectors' },
+  // attrib/cmd_time_out is a u32 of seconds.
+  cmdTimeOutMs: { type: 'integer', min: 0, max: 0xffffffff * 1000, default: 30_000, description: "a command's time in the ring before it fails; 0 for none" },
+  qfullTimeOutMs: { type: 'integer', min: -1, max: 2 ** 31 - 1, default: -1, description: "a command's wait for room in the ring; -1 for none" },
+  cmdAreaSize: { type: 'integer', min: 4096, max: 1 << 30, default: CMDR_SIZE_DEF, description: 'bytes of the command ring, a multiple of 4096' },
+  maxDataAreaMB: { type: 'integer', min: 1, max: 1 << 16, default: MAX_DATA_AREA_MB_DEF, description: 'MiB of the data area' },
+  dataAreaSize: { type: 'integer', min: DATA_BLOCK_SIZE, max: 2 ** 40, description: `bytes of the data area, a multiple of ${DATA_BLOCK_SIZE}, instead of maxDataAreaMB (small test rings)` },
+  serial: { type: 'string', description: "the unit serial number; default cdevemu-<hba>-<dev>" },
+  tmrNotification: { type: 'boolean', default: false, description: 'attrib/tmr_notification: task management functions reach the ring' },
+});
+
+/** The device's configuration from its checked options. The map's size is needed before create() (regions()), so this runs twice. */
 export function tcmuConfig(options: unknown): TcmuConfig {
-  const o = parseOptions(MODEL, options, {
-    hba: 'number',
-    dev: 'string',
-    subtype: 'string',
-    cfgstring: 'string',
-    devSize: 'number',
-    hwBlockSize: 'number',
-    hwMaxSectors: 'number',
-    cmdTimeOutMs: 'number',
-    qfullTimeOutMs: 'number',
-    cmdAreaSize: 'number',
-    maxDataAreaMB: 'number',
-    dataAreaSize: 'number',
-    serial: 'string',
-    tmrNotification: 'boolean',
-  });
-  const dev = o.dev ?? 'cdevemu';
-  if (dev === '' || dev.includes('/')) throw new Errno('EINVAL', `${MODEL}: option dev must be a non-empty name without '/'`);
-  const subtype = o.subtype ?? 'file';
-  if (subtype === '' || subtype.includes('/')) throw new Errno('EINVAL', `${MODEL}: option subtype must be a non-empty name without '/'`);
-  const hwBlockSize = intOption(MODEL, 'hwBlockSize', o.hwBlockSize, 512, 512, 65536);
-  if (hwBlockSize & (hwBlockSize - 1)) throw new Errno('EINVAL', `${MODEL}: option hwBlockSize must be a power of two`);
-  const cmdAreaSize = intOption(MODEL, 'cmdAreaSize', o.cmdAreaSize, CMDR_SIZE_DEF, 4096, 1 << 30);
-  if (cmdAreaSize % 4096) throw new Errno('EINVAL', `${MODEL}: option cmdAreaSize must be a multiple of 4096 (the data area is page aligned)`);
-  const maxDataAreaMB = intOption(MODEL, 'maxDataAreaMB', o.maxDataAreaMB, MAX_DATA_AREA_MB_DEF, 1, 1 << 16);
+  const o = options as Values<typeof TCMU_OPTIONS>;
+  const what = `${MODEL}: option`;
+  for (const key of ['dev', 'subtype'] as const) {
+    if (o[key] === '' || o[key].includes('/')) throw new SchemaError(`${what} ${key} must be a non-empty name without '/', got ${JSON.stringify(o[key])}`, key);
+  }
+  if (o.hwBlockSize & (o.hwBlockSize - 1)) throw new SchemaError(`${what} hwBlockSize must be a power of two, got ${o.hwBlockSize}`, 'hwBlockSize');
+  if (o.cmdAreaSize % 4096) throw new SchemaError(`${what} cmdAreaSize must be a multiple of 4096 (the data area is page aligned), got ${o.cmdAreaSize}`, 'cmdAreaSize');
   // dataAreaSize (bytes, whole pages) overrides the MB figure for small test rings.
-  const dataSize = intOption(MODEL, 'dataAreaSize', o.dataAreaSize, maxDataAreaMB * 1024 * 1024, DATA_BLOCK_SIZE, 2 ** 40);
-  if (dataSize % DATA_BLOCK_SIZE) throw new Errno('EINVAL', `${MODEL}: option dataAreaSize must be a multiple of ${DATA_BLOCK_SIZE}`);
-  const hba = intOption(MODEL, 'hba', o.hba, 0, 0, 0xffffffff);
+  const dataSize = o.dataAreaSize ?? o.maxDataAreaMB * 1024 * 1024;
+  if (dataSize % DATA_BLOCK_SIZE) throw new SchemaError(`${what} dataAreaSize must be a multiple of ${DATA_BLOCK_SIZE}, got ${dataSize}`, 'dataAreaSize');
   return {
-    hba,
-    dev,
-    subtype,
-    cfgstring: o.cfgstring ?? '',
-    devSize: intOption(MODEL, 'devSize', o.devSize, 64 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
-    hwBlockSize,
-    hwMaxSectors: intOption(MODEL, 'hwMaxSectors', o.hwMaxSectors, 128, 1, 0xffffffff),
-    // attrib/cmd_time_out is a u32 of seconds.
-    cmdTimeOutMs: intOption(MODEL, 'cmdTimeOutMs', o.cmdTimeOutMs, 30_000, 0, 0xffffffff * 1000),
-    qfullTimeOutMs: intOption(MODEL, 'qfullTimeOutMs', o.qfullTimeOutMs, -1, -1, 2 ** 31 - 1),
+    hba: o.hba,
+    dev: o.dev,
+    subtype: o.subtype,
+    cfgstring: o.cfgstring,
+    devSize: o.devSize,
+    hwBlockSize: o.hwBlockSize,
+    hwMaxSectors: o.hwMaxSectors,
+    cmdTimeOutMs: o.cmdTimeOutMs,
+    qfullTimeOutMs: o.qfullTimeOutMs,
     maxDataAreaMB: Math.max(1, Math.floor(dataSize / (1024 * 1024))),
-    layout: ringLayout(cmdAreaSize, dataSize),
-    serial: o.serial ?? `cdevemu-${hba}-${dev}`,
+    layout: ringLayout(o.cmdAreaSize, dataSize),
+    serial: o.serial ?? `cdevemu-${o.hba}-${o.dev}`,
     writeCache: false,
-    tmrNotification: o.tmrNotification ?? false,
+    tmrNotification: o.tmrNotification,
   };
 }
 

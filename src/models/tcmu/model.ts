@@ -17,11 +17,11 @@
  */
 import { Errno } from '../../errno.js';
 import type { DeviceModel, Instance } from '../../core/index.js';
-import { uioModel, type UioState } from '../uio.js';
+import { raise, uioModel, type UioState } from '../uio.js';
 import { TCMU_MAILBOX_VERSION, TCMU_UFLAG_UNKNOWN_OP } from './abi.js';
 import { tmrName } from './tmr.js';
 import { tcmuActions } from './actions.js';
-import { backstoreKey, tcmuConfig, uioName, type TcmuConfig, type TcmuConsumers } from './config.js';
+import { backstoreKey, TCMU_OPTIONS, tcmuConfig, uioName, type TcmuConfig, type TcmuConsumers } from './config.js';
 import { tcmuAttributes } from './configfs.js';
 import { TcmuRing } from './ring.js';
 import { ackedKey, WORKLOAD_REPORT_FIELDS, type Workload } from './workload.js';
@@ -46,10 +46,11 @@ export type TcmuInstance = Instance<TcmuState>;
 const uioRead = uioModel.read! as NonNullable<DeviceModel<TcmuState>['read']>;
 const uioPoll = uioModel.poll! as NonNullable<DeviceModel<TcmuState>['poll']>;
 const uioOpen = uioModel.open! as NonNullable<DeviceModel<TcmuState>['open']>;
-const raiseIrq = uioModel.actions!.irq! as (inst: TcmuInstance, arg: unknown) => unknown;
 
 export const tcmuModel: DeviceModel<TcmuState> = {
   name: 'tcmu',
+  description: 'a TCMU (target_core_user) backstore: its uio node, command ring and configfs, with a SCSI initiator and workload as actions',
+  options: TCMU_OPTIONS,
   stream: true, // as uio; opens with passthrough (map0) drop FOPEN_STREAM, which the kernel refuses with it
   // Without passthrough the ring pulls and pushes what its entries reference (TcmuRing.pullCompletions), not the whole map.
   regionSync: 'manual',
@@ -64,7 +65,7 @@ export const tcmuModel: DeviceModel<TcmuState> = {
       cmdTimeOutMs: config.cmdTimeOutMs,
       qfullTimeOutMs: config.qfullTimeOutMs,
       sync: { pull: (ranges) => map0.pull(ranges), push: (ranges) => map0.push(ranges) },
-      notify: () => raiseIrq(inst, undefined), // uio_event_notify()
+      notify: () => raise(inst), // uio_event_notify()
       onExpired: (e) => inst.emit('tcmu_cmd_timeout', e),
       onExpiredReaped: (e) => inst.emit('tcmu_expired_reaped', { cmdIds: e.cmdIds, count: e.cmdIds.length, left: e.left }),
       onBroken: (reason) => inst.emit('tcmu_ring_broken', { reason }),

@@ -8,10 +8,13 @@ import { TcmuTmr } from './abi.js';
 
 const BY_NAME: Record<string, number> = Object.fromEntries(Object.entries(TcmuTmr).map(([k, v]) => [k.toLowerCase(), v]));
 
+/** The functions' names, as the tmr action's `function` takes them. */
+export const TMR_FUNCTIONS: readonly string[] = Object.keys(BY_NAME).filter((n) => n !== 'unknown');
+
 /** A function's name (abort_task, lun_reset...) as its TCMU_TMR_* number; EINVAL for another. */
 export function tmrType(name: unknown): number {
   const t = typeof name === 'string' && name !== 'unknown' ? BY_NAME[name] : undefined;
-  if (t === undefined) throw new Errno('EINVAL', `tcmu: action tmr: function must be one of ${Object.keys(BY_NAME).filter((n) => n !== 'unknown').join(', ')}, got ${JSON.stringify(name)}`);
+  if (t === undefined) throw new Errno('EINVAL', `tcmu: action tmr: function must be one of ${TMR_FUNCTIONS.join(', ')}, got ${JSON.stringify(name)}`);
   return t;
 }
 

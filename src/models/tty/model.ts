@@ -16,20 +16,29 @@
  *   A read blocked then returns 0, or what a raw reader had already taken.
  */
 import { Errno } from '../../errno.js';
-import type { DeviceModel } from '../../core/index.js';
-import { parseOptions } from '../options.js';
-import { intOption } from '../util.js';
-import { deviceLines, ttyActions } from './actions.js';
+import { defineSchema, SchemaError, type DeviceModel, type Values } from '../../core/index.js';
+import { deviceLines, LINES, ttyActions } from './actions.js';
 import { ttyIoctl } from './ioctls.js';
 import { ttyPoll, ttyRead, ttyWrite } from './io.js';
-import { DEFAULT_FIX, fixFrom } from './nmea.js';
+import { DEFAULT_FIX, FIX_FIELDS, fixFrom } from './nmea.js';
 import { HUNG_UP_POLL, privileged, TIOCM_CD, TIOCM_CTS, TIOCM_DSR, TtyPort, type Source } from './port.js';
 import { parseFraming } from './termios.js';
 
 const SOURCES: readonly Source[] = ['none', 'loopback', 'nmea'];
 
+const OPTIONS = defineSchema({
+  source: { type: 'string', enum: SOURCES, default: 'none', description: 'what the device sends: nothing, what it received (loopback), or NMEA sentences of the fix' },
+  baud: { type: 'integer', min: 50, max: 4_000_000, default: 9600, description: "the device side's speed" },
+  framing: { type: 'string', default: '8N1', description: 'data bits 5-8, parity N, E or O, stop bits 1-2' },
+  fix: { type: 'object', fields: FIX_FIELDS, description: 'the NMEA fix, over the default one' },
+  intervalMs: { type: 'integer', min: 100, max: 60_000, default: 1000, description: 'nmea: ms between fixes' },
+  lines: { type: 'object', fields: LINES, description: "the device's input lines; CTS, DSR and CD raised by default" },
+});
+
 export const ttyModel: DeviceModel<TtyPort> = {
   name: 'tty',
+  description: 'a serial port (/dev/ttyUSBn): termios, line discipline, modem lines, break and hang-up; loopback or an NMEA GPS on the device side',
+  options: OPTIONS,
   stream: true,
   unplugRead: 'eof',
   unpollMask: HUNG_UP_POLL,
@@ -40,18 +49,16 @@ export const ttyModel: DeviceModel<TtyPort> = {
     tty_hangup: ['files', 'why'],
   },
   create(inst, options) {
-    const o = parseOptions('tty', options, { source: 'string', baud: 'number', framing: 'string', fix: 'object', intervalMs: 'number', lines: 'object' });
-    const source = (o.source ?? 'none') as Source;
-    if (!SOURCES.includes(source)) throw new Errno('EINVAL', `tty: source must be one of ${SOURCES.join(', ')}, got ${JSON.stringify(o.source)}`);
-    const frame = parseFraming(o.framing ?? '8N1');
-    if (frame === null) throw new Errno('EINVAL', `tty: framing is data bits 5-8, parity N, E or O, stop bits 1-2 (e.g. 8N1), got ${JSON.stringify(o.framing)}`);
+    const o = options as Values<typeof OPTIONS>;
+    const frame = parseFraming(o.framing);
+    if (frame === null) throw new SchemaError(`tty: option framing is data bits 5-8, parity N, E or O, stop bits 1-2 (e.g. 8N1), got ${JSON.stringify(o.framing)}`, 'framing');
     return new TtyPort(inst, {
-      source,
-      baud: intOption('tty', 'baud', o.baud, 9600, 50, 4_000_000),
+      source: o.source as Source,
+      baud: o.baud,
       frame,
-      fix: fixFrom('tty: option fix', DEFAULT_FIX, (o.fix ?? {}) as Record<string, unknown>),
-      intervalMs: intOption('tty', 'intervalMs', o.intervalMs, 1000, 100, 60_000),
-      lines: deviceLines('tty: option lines', TIOCM_CTS | TIOCM_DSR | TIOCM_CD, (o.lines ?? {}) as Record<string, unknown>),
+      fix: fixFrom(DEFAULT_FIX, o.fix ?? {}),
+      intervalMs: o.intervalMs,
+      lines: deviceLines(TIOCM_CTS | TIOCM_DSR | TIOCM_CD, o.lines ?? {}),
     });
   },
   open(file) {

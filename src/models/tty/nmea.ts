@@ -5,7 +5,7 @@
  * between '$' and '*'). Without a fix the sentences say so (GGA quality 0,
  * GSA mode 1, RMC status V), as a receiver that lost the sky does.
  */
-import { Errno } from '../../errno.js';
+import { defineSchema, type Values } from '../../core/index.js';
 
 export interface Fix {
   /** Degrees, north positive. */
@@ -65,30 +65,23 @@ export function nmeaBurst(fix: Fix, at: Date): string {
   ].join('');
 }
 
-/** A fix from an option or action object: known numeric fields within range, `valid` boolean. */
-export function fixFrom(where: string, base: Fix, o: Record<string, unknown>): Fix {
+/** The fields of a fix, as the tty option `fix` and the action `fix` take them (absent ones unchanged). */
+export const FIX_FIELDS = defineSchema({
+  lat: { type: 'number', min: -90, max: 90, description: 'latitude, degrees' },
+  lon: { type: 'number', min: -180, max: 180, description: 'longitude, degrees' },
+  alt: { type: 'number', min: -1000, max: 100000, description: 'altitude, metres' },
+  speed: { type: 'number', min: 0, max: 10000, description: 'speed over ground, knots' },
+  course: { type: 'number', min: 0, max: 360, description: 'course over ground, degrees' },
+  satellites: { type: 'number', min: 0, max: 12, description: 'satellites in use (rounded)' },
+  hdop: { type: 'number', min: 0, max: 99, description: 'horizontal dilution of precision' },
+  valid: { type: 'boolean', description: 'whether the receiver has a fix' },
+});
+
+/** `base` with the fields a checked option or action argument gives. */
+export function fixFrom(base: Fix, o: Partial<Values<typeof FIX_FIELDS>>): Fix {
   const out = { ...base };
-  const ranges: Record<string, [number, number]> = {
-    lat: [-90, 90],
-    lon: [-180, 180],
-    alt: [-1000, 100000],
-    speed: [0, 10000],
-    course: [0, 360],
-    satellites: [0, 12],
-    hdop: [0, 99],
-  };
   for (const [key, value] of Object.entries(o)) {
-    if (key === 'valid') {
-      if (typeof value !== 'boolean') throw new Errno('EINVAL', `${where}: valid must be a boolean`);
-      out.valid = value;
-      continue;
-    }
-    const range = ranges[key];
-    if (!range) throw new Errno('EINVAL', `${where}: unknown field ${JSON.stringify(key)} (known: ${[...Object.keys(ranges), 'valid'].join(', ')})`);
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < range[0] || value > range[1]) {
-      throw new Errno('EINVAL', `${where}: ${key} must be a number from ${range[0]} to ${range[1]}`);
-    }
-    (out as Record<string, number | boolean>)[key] = key === 'satellites' ? Math.round(value) : value;
+    if (value !== undefined) (out as Record<string, number | boolean>)[key] = key === 'satellites' ? Math.round(value as number) : value;
   }
   return out;
 }

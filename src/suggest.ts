@@ -1,4 +1,7 @@
-/** "Did you mean": the known flag a mistyped one most likely meant. */
+/**
+ * "Did you mean": the known name a mistyped one most likely meant, for the
+ * CLI's flags and the daemon's models, actions and options alike.
+ */
 
 /** Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b`: optimal string alignment distance. */
 function editDistance(a: string, b: string): number {
@@ -15,12 +18,12 @@ function editDistance(a: string, b: string): number {
 }
 
 /**
- * The flags `typed` most likely meant (the closest, several on a tie), or none: one a few edits away (a
- * typo: `--jsn`), else one that `typed` begins with or that begins with
+ * The names `typed` most likely meant (the closest, several on a tie), or none: one a few edits away (a
+ * typo: `--jsn`, `tcum`), else one that `typed` begins with or that begins with
  * `typed` (a longer or shorter word: `--mountpoint` for `--mount`,
  * `--wait` for `--wait-release`). Flags are given with their dashes.
  */
-export function closestFlags(typed: string, flags: readonly string[]): string[] {
+export function closestNames(typed: string, flags: readonly string[]): string[] {
   const word = typed.replace(/^--/, '').toLowerCase();
   if (word.length < 2) return [];
   let best: string[] = [];
@@ -36,4 +39,15 @@ export function closestFlags(typed: string, flags: readonly string[]): string[] 
     else if (distance === bestDistance) best.push(flag);
   }
   return best;
+}
+
+/** " (did you mean X?)", " (did you mean one of X, Y?)" or "", for an error message about `typed`. */
+export function didYouMean(typed: string, known: readonly string[]): string {
+  const guess = closestNames(typed, known);
+  return guess.length ? ` (did you mean ${meant(guess)}?)` : '';
+}
+
+/** "X", or "one of X, Y" for several guesses. */
+export function meant(guess: readonly string[]): string {
+  return guess.length > 1 ? `one of ${guess.join(', ')}` : guess[0]!;
 }
