@@ -41,15 +41,20 @@ while True:
 
 /**
  * gpsd (-n: it opens the device at once) on $3, clients on 127.0.0.1:$1;
- * a gpspipe -w client prints the first $4 reports with a 3D fix and a
- * position (first-fix.sh's, for $4 of them).
+ * a gpspipe -w client's reports go to a file until $4 of them have a 3D
+ * fix and a position, which are printed. gpspipe is then killed: piped into
+ * `grep -m`, it would outlive grep until its next report, and a replay whose
+ * data has ended sends none.
  */
-const FIXES = `port=$1; ctl=$2; device=$3; n=$4
+const FIXES = `port=$1; ctl=$2; device=$3; n=$4; out=$5; fix='"class":"TPV".*"mode":3.*"lat":'
 gpsd -N -n -S "$port" -F "$ctl" "$device" &
 until gpspipe -w -n 1 "127.0.0.1:$port" >/dev/null 2>&1; do sleep 0.1; done
-gpspipe -w -n 500 "127.0.0.1:$port" | grep -m "$n" '"class":"TPV".*"mode":3.*"lat":'`;
+gpspipe -w -n 500 "127.0.0.1:$port" > "$out" & pipe=$!
+until [ "$(grep -c "$fix" "$out")" -ge "$n" ]; do kill -0 $pipe 2>/dev/null || break; sleep 0.1; done
+kill $pipe 2>/dev/null
+grep -m "$n" "$fix" "$out"`;
 
-const gpsdCommand = (node: string, fixes: number): string[] => ['--', 'sh', '-c', FIXES, 'sh', '{port}', '{tmp}/gpsd.sock', `{mount}/dev/${node}`, String(fixes)];
+const gpsdCommand = (node: string, fixes: number): string[] => ['--', 'sh', '-c', FIXES, 'sh', '{port}', '{tmp}/gpsd.sock', `{mount}/dev/${node}`, String(fixes), '{tmp}/gpspipe.out'];
 
 let dir: string;
 beforeAll(async () => {
@@ -75,7 +80,7 @@ describe('cdevemu record', { timeout: 120_000 }, () => {
     try {
       const pts = await feeder.line();
       expect(pts).toMatch(/^\/dev\/pts\/\d+$/);
-      const r = await cdevemu(['record', '--device', pts, '--name', 'gps0', '--out', trace, ...gpsdCommand('gps0', 10)], { timeoutMs: 90_000 });
+      const r = await cdevemu(['record', '--device', pts, '--name', 'gps0', '--out', trace, ...gpsdCommand('gps0', 20)], { timeoutMs: 90_000 });
       expect(r.code, r.stdout + r.stderr).toBe(0);
       recorded = tpv(r.stdout);
     } finally {
@@ -91,10 +96,11 @@ describe('cdevemu record', { timeout: 120_000 }, () => {
     expect(entries.some((e) => e.op === 'ioctl' && e.cmd === 0x5402 && e.in)).toBe(true);
     expect(entries.some((e) => e.op === 'read' && Buffer.from(e.data ?? '', 'hex').toString().includes('$GPGGA'))).toBe(true);
 
-    // The pty is gone; the trace alone plays the device, at half its recorded pace: the recording
-    // went on for 10 fixes after its client connected, so the replay's client, connecting as
-    // soon after gpsd's start as the recording's did, has 2 s of fixes to come before the data ends.
-    const options = JSON.stringify({ trace, speed: 0.5 });
+    // The pty is gone; the trace alone plays the device, at a quarter of its recorded pace: the
+    // recording went on for 20 fixes after its client connected, so the replay's client, connecting
+    // as soon after gpsd's start as the recording's did, has 80 fixes' time to come before the data
+    // ends: slack for a client that comes late on a loaded machine.
+    const options = JSON.stringify({ trace, speed: 0.25 });
     const r = await cdevemu(['run', '--device', `gps0=replay:${options}`, '--expect', 'exit:0:60s', ...gpsdCommand('gps0', 1)], { timeoutMs: 90_000 });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const replayed = tpv(r.stdout);
