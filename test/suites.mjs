@@ -29,6 +29,7 @@ export const unitTests = [
   'test/tcmu-unit/**/*.test.ts',
   'test/sys/**/*.test.ts',
   'test/memory/**/*.test.ts',
+  'test/mmap/page-mirror.test.ts',
   'test/cli/**/*.test.ts',
   'test/suites.test.ts',
   'test/errno.test.ts',
@@ -64,13 +65,16 @@ export const integrationSuites = {
   'test/faults': { what: 'fault rules applied to real clients on a real mount', needs: ['mount'] },
   'test/daemon': { what: 'a real `cdevemu daemon` driven through the CLI, curl and the socket', needs: ['mount'] },
   'test/scenario/report.test.ts': { what: '`cdevemu run --report` on a private emulator, the page opened in headless chromium', needs: ['mount'] },
-  'test/scenario/run.test.ts': { what: '`cdevemu run` (a private emulator; --bind also needs unshare --mount)', needs: ['root'] },
+  'test/scenario/run.test.ts': { what: '`cdevemu run` (a private emulator; --bind also needs unshare --mount)', needs: ['mount', 'userns'] },
   'test/scenario/oneliner.test.ts': { what: '`cdevemu run` with the scenario given by flags, its consumer under --bind (a user: in a user namespace)', needs: ['mount', 'userns'] },
   'test/scenario/run-user.test.ts': { what: "`cdevemu run` as an ordinary user, started from root through setpriv, with /dev/fuse given in a mount namespace of the test's", needs: ['root'] },
   'test/api.test.ts': { what: 'startEmulator() mounts', needs: ['mount'] },
-  'test/mmap': { what: 'mmap of device regions through FUSE passthrough (FUSE_DEV_IOC_BACKING_OPEN needs CAP_SYS_ADMIN)', needs: ['root'] },
+  'test/mmap/uio-mmap.test.ts': { what: 'mmap of device regions through FUSE passthrough (FUSE_DEV_IOC_BACKING_OPEN needs CAP_SYS_ADMIN in the initial user namespace)', needs: ['root'] },
+  'test/mmap/page-cache.test.ts': { what: 'mmap of device regions through the page cache, as without CAP_SYS_ADMIN', needs: ['mount'] },
+  'test/mmap/mapping-count.test.ts': { what: 'the count of mappings of device regions among 1,500 processes', needs: ['mount'] },
+  'test/mmap/unprivileged.test.ts': { what: 'mmap of uio0 by python3 with the daemon in a user namespace (as root: run as uid 65534)', needs: ['mount', 'userns'] },
   'test/tcmu': { what: 'the real tcmu-runner in a private mount namespace (unshare --mount), on a real mount', needs: ['root'] },
-  'test/bench/cleanup.test.ts': { what: 'the bench end to end: a C libfuse3 server and the daemon mount, and every way a run ends unmounts them; its chart opened in headless chromium', needs: ['root'] },
+  'test/bench/cleanup.test.ts': { what: 'the bench end to end: a C libfuse3 server and the daemon mount, and every way a run ends unmounts them; its chart opened in headless chromium', needs: ['mount'] },
 };
 
 const repo = join(fileURLToPath(import.meta.url), '..', '..');

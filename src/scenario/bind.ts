@@ -110,7 +110,8 @@ new_root() {
   shadow / "$newroot"
   old=$newroot/.cdevemu-old-root
   mkdir "$old"
-  cd "$newroot" && pivot_root . "$old"
+  # util-linux puts pivot_root in /usr/sbin, which an ordinary user's PATH lacks.
+  cd "$newroot" && PATH=$PATH:/usr/sbin:/sbin pivot_root . "$old"
   umount -n -l /.cdevemu-old-root && rmdir /.cdevemu-old-root
   cd "$cwd"
 }

@@ -171,3 +171,15 @@ export function describeUnless(why: string | null): (name: string, fn: () => voi
 
 /** Why a test that needs root cannot run as this user, or null as root. */
 export const needsRoot = (why: string): string | null => (runsAsRoot ? null : `needs root: ${why}`);
+
+/**
+ * `argv` where the mount of a `cdevemu run` is, given the pid of its
+ * program: root's run mounts where the test runs; an ordinary user's, in
+ * the user and mount namespace the run made (README "As an ordinary
+ * user"), which that user may enter: with its own ids, which are the
+ * namespace's root (nsenter may not set groups there: the run's
+ * `unshare --map-root-user` denied setgroups).
+ */
+export function inMountNamespaceOf(pid: number, argv: readonly string[]): string[] {
+  return runsAsRoot ? [...argv] : ['nsenter', `--target=${pid}`, '--user', '--mount', '--preserve-credentials', '--', ...argv];
+}
