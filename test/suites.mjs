@@ -75,7 +75,6 @@ export const integrationSuites = {
   'test/mmap/unprivileged.test.ts': { what: 'mmap of uio0 by python3 with the daemon in a user namespace (as root: run as uid 65534)', needs: ['mount', 'userns'] },
   'test/tcmu': { what: 'the emulated TCM-USER family and the real tcmu-runner through `cdevemu run --preset tcmu` (a user: in user, mount and network namespaces of its own)', needs: ['mount', 'userns'] },
   'test/tcmu/tcmu-runner.test.ts': { what: "the real tcmu-runner on the test's own emulator: it joins the family's multicast group, which needs CAP_NET_ADMIN in the emulator's network namespace (the host's)", needs: ['root'] },
-  'test/tcmu/netlink-strangers.test.ts': { what: 'strangers to the TCM-USER family: a consumer run as uid 65534 and as root outside the program', needs: ['root'] },
   'test/bench/cleanup.test.ts': { what: 'the bench end to end: a C libfuse3 server and the daemon mount, and every way a run ends unmounts them; its chart opened in headless chromium', needs: ['mount'] },
 };
 
