@@ -694,12 +694,13 @@ describe('no vacuous verdicts', () => {
   }
 
   it('released passes for a correct program that reopens the replugged device (it is about the unplugged generation)', async () => {
-    const prog = `import os,sys
+    const prog = `import os,sys,time
 fd = os.open(sys.argv[1], os.O_RDWR)
 try: os.read(fd, 1)
 except OSError as e:
     os.close(fd); fd = os.open(sys.argv[1], os.O_RDWR); print("reopened", flush=True)
-    os.read(fd, 1)`;
+    # The write tells the run its line is out; then it stays, holding the new device.
+    os.write(fd, b"r"); time.sleep(60)`;
     const f = await scenario(
       'replug-released.yaml',
       `name: reopen
@@ -708,6 +709,7 @@ timeline:
   - wait: { opened: e0, timeout: 5s }
   - replug: e0
   - wait: { opened: e0, count: 2, timeout: 5s }
+  - wait: { written: e0, timeout: 5s }
   - expect: { released: e0, within: 3s }
   - expect: { device: e0, lateReleases: 1 }
   - expect: { running: true }
@@ -715,7 +717,7 @@ timeline:
     );
     const r = await cdevemu(['run', f, '--', 'python3', '-c', prog, '{mount}/dev/e0']);
     expect(r.stdout).toMatch(/\| reopened/);
-    expect(r.stdout, r.stderr).toMatch(/^PASS reopen: 6 step/m);
+    expect(r.stdout, r.stderr).toMatch(/^PASS reopen: 7 step/m);
     expect(r.code).toBe(0);
   });
 
