@@ -16,12 +16,12 @@
  *            dozen-line filesystem, without the device layers.
  *
  * All serve MOUNT/dev/{zero,null,echo}. stop() unmounts them (SIGTERM:
- * each unmounts on it), and makes sure with `umount -l` if a server died.
+ * each unmounts on it), and makes sure with a lazy unmount if a server died.
  */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ControlClient } from '../src/control/client.js';
-import { findMount } from '../src/fuse/mount.js';
+import { findMount, mountsAsRoot } from '../src/fuse/mount.js';
 import { LineClient, run } from './clients.js';
 
 export type ServerName = CServerName | 'cdevemu' | 'floor';
@@ -65,9 +65,12 @@ function serverOf(name: ServerName, proc: LineClient, mountpoint: string): Serve
   };
 }
 
-/** `umount -l` if something is mounted at `mountpoint` (a server that died, or was killed before it could unmount). */
+/** A lazy unmount: umount(8) for root, fusermount3 for any other user, whose mounts it made (as src/fuse/mount.ts unmountFuse). */
+const [LAZY_UNMOUNT, ...LAZY_UNMOUNT_ARGS] = mountsAsRoot() ? ['umount', '-l'] : ['fusermount3', '-u', '-z'];
+
+/** A lazy unmount if something is mounted at `mountpoint` (a server that died, or was killed before it could unmount). */
 async function unmount(mountpoint: string): Promise<void> {
-  if ((await findMount(mountpoint)) !== null) await run('umount', ['-l', mountpoint], 10_000, true);
+  if ((await findMount(mountpoint)) !== null) await run(LAZY_UNMOUNT!, [...LAZY_UNMOUNT_ARGS, mountpoint], 10_000, true);
 }
 
 /**

@@ -6,6 +6,8 @@
 #
 #   first-fix.sh PORT CONTROL-SOCKET DEVICE
 set -eu
+# Debian puts gpsd in /usr/sbin, which an ordinary user's PATH lacks.
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 port=$1
 ctl=$2
 device=$3

@@ -25,6 +25,8 @@
 #
 # Exits 1 when gpsd exits (its port taken, say) or the client loses it.
 set -eu
+# Debian puts gpsd and gpsdctl in /usr/sbin, which an ordinary user's PATH lacks.
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 port=$1
 ctl=$2
 device=$3

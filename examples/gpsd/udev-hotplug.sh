@@ -9,6 +9,8 @@
 #
 #   udev-hotplug.sh NAME PATH FOLLOWING    e.g. udev-hotplug.sh ttyUSB0 /tmp/gps-mnt/dev/ttyUSB0 /tmp/x/fifo
 set -eu
+# Debian puts gpsd and gpsdctl in /usr/sbin, which an ordinary user's PATH lacks.
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 name=$1
 path=$2
 following=$3

@@ -110,7 +110,8 @@ new_root() {
   shadow / "$newroot"
   old=$newroot/.cdevemu-old-root
   mkdir "$old"
-  cd "$newroot" && pivot_root . "$old"
+  # util-linux puts pivot_root in /usr/sbin, which an ordinary user's PATH lacks.
+  cd "$newroot" && PATH=$PATH:/usr/sbin:/sbin pivot_root . "$old"
   umount -n -l /.cdevemu-old-root && rmdir /.cdevemu-old-root
   cd "$cwd"
 }
@@ -132,8 +133,13 @@ shift
 exec "$@"
 `;
 
-/** The argv that runs `argv` with `binds` applied; `stageDir` must exist and be empty. */
-export function bindCommand(binds: readonly Bind[], stageDir: string, argv: readonly string[]): string[] {
+/**
+ * The argv that runs `argv` with `binds` applied; `stageDir` must exist and
+ * be empty. `userns`: whether it will run in a user namespace other than
+ * the initial one (this process's, unless the caller starts it in one of
+ * its own).
+ */
+export function bindCommand(binds: readonly Bind[], stageDir: string, argv: readonly string[], userns = inUserNamespace()): string[] {
   return [
     'unshare',
     '--mount',
@@ -145,7 +151,7 @@ export function bindCommand(binds: readonly Bind[], stageDir: string, argv: read
     SCRIPT,
     'cdevemu-bind',
     stageDir,
-    inUserNamespace() ? '1' : '0',
+    userns ? '1' : '0',
     ...binds.flatMap((b) => [b.host, b.source]),
     '--',
     ...argv,

@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { lazyUnmount } from '../daemon/harness.js';
+import { runsAsRoot } from '../helpers/as-user.js';
 import { Interactive, run } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
 import { dumpDom } from '../helpers/browser.js';
@@ -22,8 +24,8 @@ const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BENCH = [join(repo, 'dist', 'bench', 'run.js'), '--quick', '--only', '4', '--reps', '1'];
 /** Building the clients and the C server, starting three servers, 2 s idle at each end: well under this on a loaded machine. */
 const RUN_MS = 120_000;
-/** Where a root daemon keeps its mountpoint lock files (src/fuse/mountpoint-lock.ts lockDirectory). */
-const LOCK_DIR = '/run/cdevemu';
+/** Where the daemon keeps its mountpoint lock files: root's, or this user's (src/fuse/mountpoint-lock.ts lockDirectory). */
+const LOCK_DIR = runsAsRoot ? '/run/cdevemu' : join(tmpdir(), `cdevemu-${process.getuid!()}`);
 
 const workDirs = new Set<string>();
 /** Where the good end writes its JSON, and so its chart. */
@@ -96,7 +98,7 @@ afterAll(async () => {
         // exited meanwhile
       }
     }
-    for (const mp of mountsUnder(dir).reverse()) await run('umount', ['-l', mp]);
+    for (const mp of mountsUnder(dir).reverse()) await lazyUnmount(mp);
     await run('rm', ['-rf', dir]);
     for (const f of lockFilesNaming(dir)) await run('rm', ['-f', join(LOCK_DIR, f)]);
   }

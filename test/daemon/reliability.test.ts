@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { prepareMountpoint } from '../../src/fuse/mount.js';
 import { until } from '../helpers/wait.js';
 import { pythonInteractive, run } from '../helpers/proc.js';
-import { runsAsRoot } from '../helpers/as-user.js';
+import { itUnless, needsRoot } from '../helpers/as-user.js';
 import { CLI, Daemon, cli, eventually, isMounted, lazyUnmount, scratch } from './harness.js';
 
 /** No JavaScript stack trace in `text` (an "    at fn (file:line)" frame or a logged "stack" field). */
@@ -228,8 +228,7 @@ describe('the control API', () => {
     }
   });
 
-  // Root only: the other user is uid 65534 (setpriv).
-  it.runIf(runsAsRoot)('a user other than the daemon\'s is told whose socket it is and how to reach it (exit 3)', async () => {
+  itUnless(needsRoot('the other user is uid 65534 (setpriv)'))('a user other than the daemon\'s is told whose socket it is and how to reach it (exit 3)', async () => {
     const d = await Daemon.start();
     try {
       const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'node', CLI, 'ls', '--socket', d.socket]);

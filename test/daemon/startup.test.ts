@@ -10,7 +10,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ALLOW_OTHER_REFUSED, FUSERMOUNT_MISSING, fuseDeviceProblem } from '../../src/fuse/requirements.js';
-import { runsAsRoot, shellWord as q } from '../helpers/as-user.js';
+import { describeUnless, needsRoot, runsAsRoot, shellWord as q } from '../helpers/as-user.js';
 import { repoRoot } from '../helpers/cli.js';
 import { Interactive, run } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
@@ -49,8 +49,7 @@ function onMachine(dir: string, m: Machine, command: string[]): Promise<{ code: 
   return run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `${steps.join(' && ')} && exec ${user}env PATH=${USER_PATH} ${command.map(q).join(' ')}`]);
 }
 
-// Root only: the machine is arranged in a private mount namespace, and the user is uid 65534 (setpriv).
-describe.runIf(runsAsRoot)('a machine or user that cannot mount: the daemon and `npm start` say the same line', () => {
+describeUnless(needsRoot('the machine is arranged in a private mount namespace, and the user is uid 65534 (setpriv)'))('a machine or user that cannot mount: the daemon and `npm start` say the same line', () => {
   const cases: Array<[string, Machine, string[], string]> = [
     ['no /dev/fuse', { fuse: 'missing', nobody: false }, [], fuseDeviceProblem('ENOENT', true)!],
     ['/dev/fuse that this user may not open', { fuse: 0o600, nobody: true }, [], fuseDeviceProblem('EACCES', false)!],
@@ -161,8 +160,7 @@ describe('two daemons started at the same moment on one mountpoint', () => {
   });
 });
 
-// Root only: the ordinary user is uid 65534 (setpriv).
-describe.runIf(runsAsRoot)('scripts/check-system.mjs as an ordinary user', () => {
+describeUnless(needsRoot('the ordinary user is uid 65534 (setpriv)'))('scripts/check-system.mjs as an ordinary user', () => {
   it('finds the tools the tests run from sbin (hwclock: util-linux-extra) though they are not on the PATH, and names the suites it leaves out', async () => {
     // What the suite installs as root; the check as root has run before the tests.
     expect((await run('dpkg-query', ['-W', '-f', '${Status}', 'util-linux-extra'])).stdout).toBe('install ok installed');

@@ -11,10 +11,10 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
-import { userAllowOther } from '../../src/fuse/requirements.js';
+import { ALLOW_OTHER_REFUSED, userAllowOther } from '../../src/fuse/requirements.js';
 import { repoRoot } from '../helpers/cli.js';
 import { run, type Interactive } from '../helpers/proc.js';
-import { UserWorld, runsAsRoot } from '../helpers/as-user.js';
+import { UserWorld, itUnless, needsRoot, runsAsRoot } from '../helpers/as-user.js';
 import { CLI } from './harness.js';
 
 const E = { ENOTCONN: 107 };
@@ -112,7 +112,7 @@ describe('cdevemu daemon as an ordinary user', () => {
     await stopWithFileOpen(await world());
   });
 
-  it.runIf(runsAsRoot)('stops with a file held open where fusectl is not mounted: closing /dev/fuse aborts the connection', async () => {
+  itUnless(needsRoot('fusectl is unmounted in a private mount namespace'))('stops with a file held open where fusectl is not mounted: closing /dev/fuse aborts the connection', async () => {
     const w = await world({ fusectl: false });
     expect(await w.mounts()).not.toContain(' fusectl ');
     await stopWithFileOpen(w);
@@ -145,7 +145,7 @@ describe('cdevemu daemon as an ordinary user', () => {
     expect(await w.mountAt(mnt)).toBeNull();
   });
 
-  it.runIf(runsAsRoot || userAllowOther())('--allow-other where fuse.conf has user_allow_other: other users reach the devices', async () => {
+  itUnless(runsAsRoot || userAllowOther() ? null : ALLOW_OTHER_REFUSED)('--allow-other where fuse.conf has user_allow_other: other users reach the devices', async () => {
     const w = await world(runsAsRoot ? { fuseConf: '# the test\'s\nuser_allow_other\n' } : {});
     const d = await startDaemon(w, ['--allow-other']);
     expect(await w.mountAt(d.mnt)).toMatch(/,allow_other/);

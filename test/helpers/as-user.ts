@@ -15,6 +15,7 @@
 import { chmod, chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describe, it, type TestFunction, type TestOptions } from 'vitest';
 import { Interactive, run, type RunOptions, type RunResult } from './proc.js';
 import { testRoot } from './mount.js';
 
@@ -125,4 +126,60 @@ export class UserWorld {
     }
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The directories Debian puts the device tools the tests run in (gpsd,
+ * gpsdctl, i2cdetect, hwclock): an ordinary user's PATH lacks them.
+ */
+const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+
+/** `env` with the sbin directories at the end of its PATH, so the tools in them are found by name as root finds them. */
+export function withSbin(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const path = (env.PATH ?? '').split(':').filter(Boolean);
+  return { ...env, PATH: [...path, ...SBIN.filter((d) => !path.includes(d))].join(':') };
+}
+
+/**
+ * `argv`, to be run as `cdevemu run` runs its program for this user: as
+ * root in the mount namespace argv makes; as another user first in a user
+ * namespace of its own, where it is uid 0 and may mount
+ * (daemon/run-userns.ts does the same for the run).
+ */
+export function inOwnUserNamespace(argv: readonly string[]): string[] {
+  return runsAsRoot ? [...argv] : ['unshare', '--user', '--map-root-user', '--', ...argv];
+}
+
+/** A test as `it` takes it: its name, its body, and its timeout or options. */
+type Test = (name: string, fn: TestFunction, options?: number | TestOptions) => void;
+
+/**
+ * `it`, or, where `why` is a string, the test skipped with `why` in its
+ * name, so that the run shows why it did not run here (a need of one
+ * test: what a whole suite needs is in test/suites.mjs).
+ */
+export function itUnless(why: string | null): Test {
+  if (why === null) return (name, fn, options) => it(name, fn, options);
+  return (name, fn, options) => it.skip(`${name} [skipped: ${why}]`, fn, options);
+}
+
+/** `describe`, or, where `why` is a string, the block skipped with `why` in its name. */
+export function describeUnless(why: string | null): (name: string, fn: () => void) => void {
+  if (why === null) return (name, fn) => describe(name, fn);
+  return (name, fn) => describe.skip(`${name} [skipped: ${why}]`, fn);
+}
+
+/** Why a test that needs root cannot run as this user, or null as root. */
+export const needsRoot = (why: string): string | null => (runsAsRoot ? null : `needs root: ${why}`);
+
+/**
+ * `argv` where the mount of a `cdevemu run` is, given the pid of its
+ * program: root's run mounts where the test runs; an ordinary user's, in
+ * the user and mount namespace the run made (README "As an ordinary
+ * user"), which that user may enter: with its own ids, which are the
+ * namespace's root (nsenter may not set groups there: the run's
+ * `unshare --map-root-user` denied setgroups).
+ */
+export function inMountNamespaceOf(pid: number, argv: readonly string[]): string[] {
+  return runsAsRoot ? [...argv] : ['nsenter', `--target=${pid}`, '--user', '--mount', '--preserve-credentials', '--', ...argv];
 }

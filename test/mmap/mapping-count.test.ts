@@ -26,16 +26,23 @@ let socket: string;
 let crowd: Interactive;
 /** Processes the python parent forked, killed by pid at the end. */
 const forked: number[] = [];
+/** The crowd's sleeps, killed by pid at the end. */
+const crowdPids: number[] = [];
 beforeAll(async () => {
   t = await startTestEmulator();
   socket = join(await mkdtemp(join(testRoot(), 'ctl-')), 'ctl.sock');
   control = await ControlServer.listen({ socketPath: socket, devices: t.emu.devices, faults: t.emu.faults, mountpoint: t.emu.mountpoint, version: 'test', logger: testLogger() });
-  // Each sleep dies with the shell that started it (PR_SET_PDEATHSIG), which is killed by pid at the end.
-  crowd = new Interactive('bash', ['-c', `for i in $(seq ${CROWD}); do setpriv --pdeathsig KILL sleep 3600 & done; echo ready; wait`]);
-  expect(await crowd.line(120_000)).toBe('ready');
+  // Each sleep is killed by pid at the end, and dies with the shell that started it
+  // (PR_SET_PDEATHSIG) if the test does not get there. The death signal alone let some
+  // outlive the shell under load: set by setpriv after the fork, it came too late for them.
+  crowd = new Interactive('bash', ['-c', `for i in $(seq ${CROWD}); do setpriv --pdeathsig KILL sleep 3600 & pids="$pids $!"; done; echo ready$pids; wait`]);
+  const [ready, ...pids] = (await crowd.line(120_000)).split(' ');
+  expect(ready).toBe('ready');
+  crowdPids.push(...pids.map(Number));
+  expect(crowdPids).toHaveLength(CROWD);
 });
 afterAll(async () => {
-  for (const pid of forked) {
+  for (const pid of [...forked, ...crowdPids]) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {

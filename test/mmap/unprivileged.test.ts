@@ -1,20 +1,22 @@
 /**
  * Shared mappings for an ordinary user: the daemon and its client run as
- * uid 65534, in a user namespace of their own (where the daemon mounts
- * FUSE as the namespace's root, but has no CAP_SYS_ADMIN in the initial
- * namespace, so FUSE_DEV_IOC_BACKING_OPEN would be refused), on a
- * /dev/fuse of mode 0666 as Debian has it: a node of our own bound over
- * /dev/fuse in a private mount namespace, never the host's node changed.
+ * that user (uid 65534 when the test runs as root), in a user namespace
+ * of their own (where the daemon mounts FUSE as the namespace's root, but
+ * has no CAP_SYS_ADMIN in the initial namespace, so
+ * FUSE_DEV_IOC_BACKING_OPEN would be refused), on a
+ * /dev/fuse of mode 0666 as Debian has it (as root: a node of our own bound
+ * over /dev/fuse in a private mount namespace, never the host's node changed).
  * The daemon negotiates page-cache mappings instead (FUSE_DIRECT_IO_ALLOW_MMAP)
  * and a python3 program maps uio0's map0: shared both ways, then unplugged
  * under it (SIGBUS, EIO, and the device freed once it is unmapped and closed).
  * Everything lives and dies with the namespaces.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { pageSize } from '../../src/sys/ffi.js';
+import { runsAsRoot } from '../helpers/as-user.js';
 import { cliPath } from '../helpers/cli.js';
 import { run } from '../helpers/proc.js';
 
@@ -69,15 +71,19 @@ while uio0() and time.time() < deadline:
 out["afterUnmap"] = uio0()
 print(json.dumps(out))`;
 
-it('as uid 65534 in a user namespace: python3 mmap of uio0 map0, shared both ways, then SIGBUS, EIO and the release at unplug', async () => {
-  // As root, in a private mount namespace: a directory of the test's that
-  // uid 65534 owns (the daemon's mountpoint lock goes there too: TMPDIR),
-  // and a 0666 /dev/fuse of our own bound over the host's. Nothing is
-  // mounted over /tmp: the checkout the daemon runs from may be under it.
-  // Then that user, in a user, mount and PID namespace of its own
-  // (--kill-child: if the test kills unshare, the namespace's init dies and
-  // takes the daemon with it).
+it('as an ordinary user in a user namespace (uid 65534 when the test runs as root): python3 mmap of uio0 map0, shared both ways, then SIGBUS, EIO and the release at unplug', async () => {
+  // The user, in a user, mount and PID namespace of its own (--kill-child:
+  // if the test kills unshare, the namespace's init dies and takes the
+  // daemon with it), in a directory of the test's (the daemon's mountpoint
+  // lock goes there too: TMPDIR).
   const dir = await mkdtemp(join(tmpdir(), 'cdevemu-unprivileged-'));
+  await writeFile(join(dir, 'client.py'), client);
+  await writeFile(join(dir, 'config.yaml'), `devices:\n  - { model: uio, name: uio0, options: { mapSize: ${2 * PAGE} } }\n`);
+  // As root, first in a private mount namespace: the directory given to
+  // uid 65534, and a 0666 /dev/fuse of our own bound over the host's (an
+  // ordinary user's run has /dev/fuse open to it, as the suite requires).
+  // Nothing is mounted over /tmp: the checkout the daemon runs from may be
+  // under it.
   const outer = `set -e
 chown 65534:65534 "$DIR"
 mkdir "$DIR/dev"
@@ -85,9 +91,7 @@ mount -t tmpfs -o mode=0755 tmpfs "$DIR/dev"
 mknod "$DIR/dev/fuse" c 10 229
 chmod 0666 "$DIR/dev/fuse"
 mount --bind "$DIR/dev/fuse" /dev/fuse
-printf '%s\\n' "$CLIENT" > "$DIR/client.py"
-printf 'devices:\\n  - { model: uio, name: uio0, options: { mapSize: %s } }\\n' "$SIZE" > "$DIR/config.yaml"
-exec setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urm --propagation private --pid --fork --kill-child env TMPDIR="$DIR" sh -c "$INNER"`;
+exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"`;
   // The daemon's death ends the wait for its node at once, and its log says why.
   const inner = `mkdir "$DIR/mnt"
 "$NODE" "$CLI" daemon --mount "$DIR/mnt" --socket "$DIR/control.sock" --config "$DIR/config.yaml" --log-level info 2>"$DIR/daemon.log" >/dev/null &
@@ -100,14 +104,16 @@ python3 "$DIR/client.py" "$DIR/mnt/dev/uio0" "$DIR/control.sock"; rc=$?
 kill -TERM $daemon; wait $daemon
 grep -h 'mmap of device regions\\|BACKING_OPEN' "$DIR/daemon.log" >&2
 exit $rc`;
+  const user = ['unshare', '-Urm', '--propagation', 'private', '--pid', '--fork', '--kill-child', 'env', `TMPDIR=${dir}`, 'sh', '-c', inner];
+  const argv = runsAsRoot ? ['unshare', '-m', '--propagation', 'private', 'sh', '-c', outer, 'outer', ...user] : user;
   try {
-    const r = await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', outer], {
+    const r = await run(argv[0]!, argv.slice(1), {
       timeoutMs: 90_000,
-      env: { ...process.env, NODE: process.execPath, CLI: cliPath, DIR: dir, CLIENT: client, SIZE: String(2 * PAGE), INNER: inner },
+      env: { ...process.env, NODE: process.execPath, CLI: cliPath, DIR: dir },
     });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout.trim())).toEqual({
-      uid: 0, // the namespace's root, 65534 outside it
+      uid: 0, // the namespace's root, the user outside it
       before: '00000000',
       modelWrote: 'cafebabe',
       modelSaw: '11223344',

@@ -13,6 +13,7 @@ import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freeTcpPort } from '../../src/scenario/free-port.js';
+import { runsAsRoot, withSbin } from '../helpers/as-user.js';
 import { cClient } from '../helpers/cc.js';
 import { cdevemu, repoRoot } from '../helpers/cli.js';
 import { Interactive } from '../helpers/proc.js';
@@ -73,14 +74,18 @@ describe('gpsd on the emulated GPS', { timeout: 150_000 }, () => {
     expectSilence(clientLinesAfter(r.out, 'ok    unplug ttyUSB0'));
   });
 
-  describe('on a mount gpsd may reopen once it has dropped root (allow_other)', () => {
+  // gpsd started by root drops to user gpsd before it reopens the port, so root's daemon mounts with
+  // allow_other; an ordinary user's gpsd keeps the user's ids, which the user's own mount lets in.
+  describe('on a mount gpsd may reopen (root: allow_other, since gpsd drops root; a user: its own mount)', () => {
     let d: Daemon;
     beforeAll(async () => {
       // gpsd reopens the node as user gpsd: the directories above the mount let others through (not list).
       const dir = await scratch('gpsd');
       for (const through of [testRoot(), dir]) await chmod(through, 0o711);
-      d = await Daemon.start({ dir, args: ['--allow-other', '--config', join(repoRoot, 'examples', 'gpsd', 'empty.yaml')] });
-      expect(readFileSync('/proc/mounts', 'utf8')).toMatch(new RegExp(`${d.mount} fuse\\.cdevemu \\S*allow_other`));
+      const allowOther = runsAsRoot ? ['--allow-other'] : [];
+      d = await Daemon.start({ dir, args: [...allowOther, '--config', join(repoRoot, 'examples', 'gpsd', 'empty.yaml')] });
+      const line = readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === d.mount);
+      expect(line).toMatch(runsAsRoot ? / fuse\.cdevemu \S*allow_other/ : new RegExp(` fuse\\.cdevemu \\S*user_id=${process.getuid!()},`));
     });
     afterAll(() => d.stop());
     // A scenario leaves what it plugged on a daemon it did not start: each starts from none.
@@ -126,7 +131,7 @@ describe('gpsd on the emulated GPS', { timeout: 150_000 }, () => {
       const first = await d.client.plug({ model: 'tty', name: 'ttyUSB0', options: { source: 'nmea', baud: 9600 } });
       const node = `${d.mount}/dev/ttyUSB0`;
       // -D 6 logs the 0-byte read ("will be repolled") on stderr.
-      const env = { ...process.env, LD_PRELOAD: shim, PINNED_TIME: String(pinned) };
+      const env = { ...withSbin(), LD_PRELOAD: shim, PINNED_TIME: String(pinned) };
       const gpsd = new Interactive('gpsd', ['-N', '-n', '-D', '6', '-S', String(port), '-F', join(d.dir, `gpsd-${port}.sock`), node], env);
       try {
         await until(async () => (await d.client.getDevice('ttyUSB0')).counters.reads >= 20, 30_000, 'gpsd reading the port');

@@ -8,7 +8,8 @@
  *
  * i2c-tools and smbus2 open /dev/i2c-N by bus number, so they run in a
  * private mount namespace with the node bound there, as `cdevemu run
- * --bind` does (src/scenario/bind.ts).
+ * --bind` does (src/scenario/bind.ts); run by an ordinary user, in a user
+ * namespace of their own, as the run's program is.
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import type { Instance } from '../../src/core/index.js';
 import { POLLIN, POLLOUT } from '../../src/devio.js';
 import type { I2cBus } from '../../src/models/i2c/bus.js';
 import { bindCommand } from '../../src/scenario/bind.js';
+import { inOwnUserNamespace, runsAsRoot, withSbin } from '../helpers/as-user.js';
 import { cClient } from '../helpers/cc.js';
 import { cdevemu } from '../helpers/cli.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
@@ -52,11 +54,15 @@ async function pollUntil(attempt: () => Promise<boolean>, what: string, timeoutM
 const eventsOf = (d: Plugged, type: string) =>
   t.events.filter((e) => e.device === d.name && e.generation === d.inst.generation && e.type === type);
 
-/** Runs `argv` where /dev/i2c-N is the emulated node, as `cdevemu run --bind /dev/i2c-N=dev/i2c-N` does. */
+/**
+ * Runs `argv` where /dev/i2c-N is the emulated node, as `cdevemu run --bind
+ * /dev/i2c-N=dev/i2c-N` does (for an ordinary user, in a user namespace of
+ * its own), finding i2c-tools in /usr/sbin.
+ */
 async function withBus(d: Plugged, argv: string[]): Promise<RunResult> {
   const stage = await mkdtemp(join(testRoot(), 'i2c-ns-'));
-  const cmd = bindCommand([{ host: `/dev/${d.name}`, source: d.path }], stage, argv);
-  return run(cmd[0]!, cmd.slice(1), { timeoutMs: 30_000 });
+  const cmd = inOwnUserNamespace(bindCommand([{ host: `/dev/${d.name}`, source: d.path }], stage, argv, !runsAsRoot));
+  return run(cmd[0]!, cmd.slice(1), { timeoutMs: 30_000, env: withSbin() });
 }
 /** An i2c-tools command's stdout, which must succeed. */
 async function tool(d: Plugged, ...argv: string[]): Promise<string> {
@@ -112,7 +118,7 @@ describe('i2c-tools', () => {
     );
     const r = await cdevemu(
       ['run', file, '--bind', '/dev/i2c-7=dev/i2c-7', '--bind', '/sys/class/i2c-dev=sys/class/i2c-dev', '--', 'i2cdetect', '-l'],
-      { timeoutMs: 60_000 },
+      { timeoutMs: 60_000, env: withSbin() },
     );
     expect(r.code, r.stdout + r.stderr).toBe(0);
     // gather_i2c_busses(): the name from sysfs, the type from I2C_FUNCS on /dev/i2c-7.

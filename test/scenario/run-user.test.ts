@@ -28,7 +28,8 @@ function unusedId(): number {
 }
 
 const USER = unusedId();
-const PATH = '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin';
+/** An ordinary user's PATH: no sbin directories, where Debian puts gpsd and pivot_root; the runs must not need them on it. */
+const PATH = '/usr/local/bin:/usr/bin:/bin';
 let home: string;
 
 beforeAll(async () => {

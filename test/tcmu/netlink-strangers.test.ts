@@ -4,7 +4,8 @@
  * recorded (SCM_CREDENTIALS). NETLINK_USERSOCK is open to every process of
  * the network namespace, and the port is in /proc/net/netlink, so the same
  * Python consumer is also run by strangers: as uid 65534, and as root
- * outside the program's process tree. They get no ack, no event, and their
+ * outside the program's process tree (run by an ordinary user: as that
+ * user outside it). They get no ack, no event, and their
  * forged *_DONE replies change nothing; a port number a consumer left and a
  * stranger bound gets no event; a flood of theirs costs a bounded number of
  * log lines, and the program's consumer is still served.
@@ -18,6 +19,7 @@ import { attachTcmu, describeTcmu, quiesceTcmu } from '../../src/tcmu/device.js'
 import { TcmuCmd } from '../../src/tcmu/family.js';
 import { TcmuNetlink } from '../../src/tcmu/netlink.js';
 import { ProgramTree } from '../../src/tcmu/program-tree.js';
+import { runsAsRoot } from '../helpers/as-user.js';
 import { testLogger, testRoot } from '../helpers/mount.js';
 import { run, type Interactive } from '../helpers/proc.js';
 import { ask, tcmuConsumer } from '../helpers/tcmu-consumer.js';
@@ -30,7 +32,7 @@ let emu: EmulatorHandle;
 let nl: TcmuNetlink;
 /** The program under test's consumer. */
 let consumer: Interactive;
-/** The same client as uid 65534, and as root but outside the program's tree. */
+/** The same client as uid 65534, and as root but outside the program's tree (an ordinary user: as that user outside it). */
 let strangers: Array<[string, Interactive]>;
 /** What the family logged (pino's JSON lines). */
 const logged: Array<{ msg: string; suppressed?: number }> = [];
@@ -59,10 +61,13 @@ beforeAll(async () => {
   });
   consumer = tcmuConsumer(nl.port, nl.familyId);
   program.started(consumer.pid);
-  strangers = [
-    ['uid 65534', tcmuConsumer(nl.port, nl.familyId, { uid: NOBODY })],
-    ['root outside the program', tcmuConsumer(nl.port, nl.familyId)],
-  ];
+  // Another uid is root's to play (setpriv); an ordinary user plays itself outside the program.
+  strangers = runsAsRoot
+    ? [
+        ['uid 65534', tcmuConsumer(nl.port, nl.familyId, { uid: NOBODY })],
+        ['root outside the program', tcmuConsumer(nl.port, nl.familyId)],
+      ]
+    : [['this user outside the program', tcmuConsumer(nl.port, nl.familyId)]];
   for (const c of [consumer, ...strangers.map(([, s]) => s)]) await c.line();
   expect(await ask(consumer, 'features')).toEqual({ ack: 0, seq: 1 });
 });
@@ -129,7 +134,7 @@ describe('the TCM-USER family and other processes', () => {
     expect(child.ack).toBe(0);
     const left = child.port;
     expect(nl.consumerPorts).toContain(left);
-    const squatter = tcmuConsumer(nl.port, nl.familyId, { uid: NOBODY, bindPort: left });
+    const squatter = tcmuConsumer(nl.port, nl.familyId, { ...(runsAsRoot ? { uid: NOBODY } : {}), bindPort: left });
     expect(JSON.parse(await squatter.line())).toEqual({ port: left });
     try {
       const plugging = emu.plug('tcmu', 'uio%d', RING);
@@ -146,10 +151,10 @@ describe('the TCM-USER family and other processes', () => {
 
   it('drops a stranger flood with a bounded log that counts it, and still serves the consumer', async () => {
     const FLOOD = 10_000;
-    const [, nobody] = strangers[0]!;
+    const [, stranger] = strangers[0]!;
     const before = { dropped: nl.dropped.foreign, lines: logged.length };
-    nobody.send(`flood ${FLOOD}`);
-    expect(JSON.parse(await nobody.line(60_000))).toEqual({ sent: FLOOD });
+    stranger.send(`flood ${FLOOD}`);
+    expect(JSON.parse(await stranger.line(60_000))).toEqual({ sent: FLOOD });
     await until(() => nl.dropped.foreign === before.dropped + FLOOD, 30_000, 'the flood read');
     // The count not logged comes in one line when the interval ends.
     const kind = 'tcmu netlink: datagram dropped: its sender is not the program under test or one of its descendants';

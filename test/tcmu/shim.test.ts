@@ -18,6 +18,7 @@ import { chmod, chown, lchown, mkdir, mkdtemp, readFile, stat, symlink, writeFil
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildTcmuShim, ShimBuildError } from '../../src/tcmu/shim.js';
+import { describeUnless, itUnless, needsRoot } from '../helpers/as-user.js';
 import { cdevemu, repoRoot } from '../helpers/cli.js';
 import { testRoot } from '../helpers/mount.js';
 import { run } from '../helpers/proc.js';
@@ -51,13 +52,18 @@ describe('the tcmu netlink shim', () => {
     expect(readdirSync(d)).toEqual(['tcmu-netlink-shim.so']); // the compiler's temporary files are gone
   });
 
+  /** Each case makes a directory; buildTcmuShim must refuse it, saying why, and write nothing there. */
+  async function refused(cases: Array<[string, () => Promise<string>, RegExp]>): Promise<void> {
+    for (const [what, make, message] of cases) {
+      const d = await make();
+      await expect(buildTcmuShim(d), what).rejects.toThrow(ShimBuildError);
+      await expect(buildTcmuShim(d), what).rejects.toThrow(message);
+      expect(readdirSync(d), what).toEqual([]); // nothing written there
+    }
+  }
+
   it('is not built where another user could change it', async () => {
-    const cases: Array<[string, () => Promise<string>, RegExp]> = [
-      ['a directory of uid 65534', async () => {
-        const d = await privateDir('theirs');
-        await chown(d, NOBODY, NOBODY);
-        return d;
-      }, /theirs is owned by uid 65534, not by uid 0/],
+    await refused([
       ['a directory others may enter', async () => {
         const d = await privateDir('open');
         await chmod(d, 0o755);
@@ -73,18 +79,22 @@ describe('the tcmu netlink shim', () => {
         await chmod(shared, 0o777);
         return privateDir('shared/mine');
       }, /shared is writable by group or others \(mode 777\) and not sticky/],
+    ]);
+  });
+
+  itUnless(needsRoot('it gives directories to uid 65534 (chown)'))('is not built in a directory of another user, nor in one inside it', async () => {
+    await refused([
+      ['a directory of uid 65534', async () => {
+        const d = await privateDir('theirs');
+        await chown(d, NOBODY, NOBODY);
+        return d;
+      }, /theirs is owned by uid 65534, not by uid 0/],
       ['a private directory inside one of uid 65534', async () => {
         const theirs = await privateDir('home');
         await chown(theirs, NOBODY, NOBODY);
         return privateDir('home/mine');
       }, /home is owned by uid 65534, neither root nor uid 0/],
-    ];
-    for (const [what, make, message] of cases) {
-      const d = await make();
-      await expect(buildTcmuShim(d), what).rejects.toThrow(ShimBuildError);
-      await expect(buildTcmuShim(d), what).rejects.toThrow(message);
-      expect(readdirSync(d), what).toEqual([]); // nothing written there
-    }
+    ]);
   });
 
   it('names the package to install when the compiler is missing', async () => {
@@ -114,7 +124,7 @@ describe('the tcmu netlink shim', () => {
   });
 });
 
-describe('cdevemu run --preset tcmu with files another user planted', () => {
+describeUnless(needsRoot('it plants files as uid 65534 (chown)'))('cdevemu run --preset tcmu with files another user planted', () => {
   let scenario: string;
   let marker: string;
   let planted: string;
