@@ -232,6 +232,8 @@ describe('ioctls', () => {
     expect(await c.op('xfer 01')).toBe('EINVAL');
     expect(await c.op('read 1')).toBe('EINVAL');
     await c.close();
+    // FUSE sends RELEASE after the client's close has returned (fuse_release() queues it).
+    await d.inst.whenReleased();
     expect(d.inst.state.speedHz).toBe(1_000_000);
     expect(eventsOf(d, 'spi_setup').map((e) => e.speedHz)).toEqual([60_000_000, 100, 1_000_000]);
   });
