@@ -332,9 +332,12 @@ export class DeviceFs implements FuseFilesystem {
     if (!h.file.read) throw new Errno(E.EINVAL);
     // The reply fits the request: core checked it (src/core/fops.ts READ.check).
     const data = h.file.read(a.size, this.io(ctx, a.flags));
-    if (!h.mirror?.storing) return data;
+    if (!h.mirror) return data;
+    // Asked once the read has its answer: core pushes the model's stores
+    // then (thenAnswer), and a read that blocked (uio's wait for the
+    // interrupt) has pushed nothing yet when it returns its promise.
     return after(data, (d) => {
-      ctx.answerAfterNotifications();
+      if (h.mirror?.storing) ctx.answerAfterNotifications();
       return d;
     });
   }
