@@ -31,7 +31,13 @@ describe('a signal while clients wait', () => {
     await writeFile(join(dir, 'stuck.mjs'), `export default { name: 'stuckread', stream: true, create: () => ({}), read: () => new Promise(() => {}) };\n`);
     await writeFile(join(dir, 'cfg.yaml'), 'drainTimeoutMs: 600000\nmodels: [./stuck.mjs]\ndevices:\n  - { model: stuckread, name: stuck0 }\n');
     const d = await Daemon.start({ dir, args: ['--config', join(dir, 'cfg.yaml')] });
-    const reader = pythonInteractive(`import os, sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\nprint('open')\nos.read(fd, 1)`, [d.dev('stuck0')]);
+    // The reader keeps its file open after the shutdown answers its read:
+    // a program that exits on the error releases the file itself, and the
+    // client's wait then ends truthfully, before the daemon goes away.
+    const reader = pythonInteractive(
+      `import errno, os, sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\nprint('open')\ntry:\n  os.read(fd, 1)\nexcept OSError as e:\n  print(errno.errorcode[e.errno])\nsys.stdin.readline()`,
+      [d.dev('stuck0')],
+    );
     let client: Interactive | null = null;
     try {
       expect(await reader.line()).toBe('open');
@@ -45,6 +51,7 @@ describe('a signal while clients wait', () => {
         `cdevemu: the cdevemu daemon at ${d.socket} went away while waiting for stuck0 (generation 1) to be released`,
       );
       expect(exit).toEqual({ code: 3, signal: null });
+      expect(await reader.line()).toBe('EIO');
       // The unplug request was answered, bounded by the shutdown, with the stuck handler.
       expect(await client.line()).toMatch(/^unplugged stuck0 \(generation 1\), drained in /);
       expect(client.stderr).toMatch(new RegExp(`^stuck: read by pid ${reader.pid} \\(python3\\), running for `, 'm'));
