@@ -101,9 +101,26 @@ function threads(pid: number): Thread[] {
   });
 }
 
-/** Lets the vfork child exit: it is blocked opening the FIFO for reading. */
-function release(fifo: string): void {
-  closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+/**
+ * Lets the vfork child exit: it blocks opening the FIFO for reading, and a
+ * writer's open ends that. Its parent thread is in vfork() from the fork
+ * on, so the child may not have reached its open yet: until it has, a
+ * non-blocking open for writing fails ENXIO (fifo(7)), and is tried again.
+ */
+async function release(fifo: string): Promise<void> {
+  await until(
+    () => {
+      try {
+        closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+        return true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENXIO') return false;
+        throw err;
+      }
+    },
+    20_000,
+    'the vfork child opening the FIFO',
+  );
 }
 
 const NAMES = ['in vfork', 'sleeper (s)', 'sleeper (s)', 'sleeper (s)', 'sleeper (s)', 'slow_to_stop', 'spin) T (x'];
@@ -124,7 +141,7 @@ describe('signal: SIGSTOP', { timeout: 60_000 }, () => {
     await until(othersStopped, 20_000, 'every thread but the vfork one stopped');
     expect(atStep, r.out.join('\n')).toBeNull();
     expect(unstoppedThreads(r.pid())).toEqual([{ tid: expect.any(Number), comm: 'in vfork', state: 'D' }]);
-    release(r.fifo);
+    await release(r.fifo);
     const result = await r.done;
     expect(result.passed, r.out.join('\n')).toBe(true);
     expect(atStep, r.out.join('\n')).not.toBeNull();
