@@ -336,10 +336,24 @@ export class DeviceFs implements FuseFilesystem {
     // Asked once the read has its answer: core pushes the model's stores
     // then (thenAnswer), and a read that blocked (uio's wait for the
     // interrupt) has pushed nothing yet when it returns its promise.
-    return after(data, (d) => {
-      if (h.mirror?.storing) ctx.answerAfterNotifications();
-      return d;
-    });
+    const answer = (d: Buffer): Awaitable<Buffer> => this.afterStores(ctx, h.mirror, d);
+    return data instanceof Promise ? data.then(answer) : answer(data);
+  }
+
+  /**
+   * `value` as the answer of a request on a node mapped through the page
+   * cache, written after every store pushed so far (the interrupt after
+   * the ring entries it announces): through the notifier thread while
+   * stores are on their way, once those a pull holds back are handed to
+   * it (PageMirror.handedOver).
+   */
+  private afterStores<T>(ctx: RequestContext, mirror: PageMirror | undefined, value: T): Awaitable<T> {
+    const answer = (): T => {
+      if (mirror?.storing) ctx.answerAfterNotifications();
+      return value;
+    };
+    const handed = mirror?.handedOver();
+    return handed ? handed.then(answer) : answer();
   }
 
   write(ctx: RequestContext, a: fuse_write_in): Awaitable<number> {
@@ -358,7 +372,6 @@ export class DeviceFs implements FuseFilesystem {
       return after(store(a.data.toString('utf8')), () => a.data.length);
     }
     if (!h.file.write) throw new Errno(E.EINVAL);
-    h.mirror?.dropped(Number(a.offset), a.data.length);
     // The data is a view of the request buffer, valid until the device's
     // write returns or settles (ChannelEvents.request); no copy on the way.
     // A count within the data: core checked it (src/core/fops.ts WRITE.check).
@@ -468,10 +481,8 @@ export class DeviceFs implements FuseFilesystem {
     if (answer instanceof Promise) void answer.then(() => user.revoke(), () => user.revoke());
     else user.revoke();
     // The output fits _IOC_SIZE: core checked it (src/core/fops.ts IOCTL.check).
-    return after(answer, (r) => {
-      if (h.mirror?.storing) ctx.answerAfterNotifications();
-      return { result: r.result ?? 0, out: r.out };
-    });
+    const reply = (r: IoctlReply): Awaitable<IoctlResult> => this.afterStores(ctx, h.mirror, { result: r.result ?? 0, out: r.out });
+    return answer instanceof Promise ? answer.then(reply) : reply(answer);
   }
 
   poll(ctx: RequestContext, a: fuse_poll_in): Awaitable<number> {

@@ -19,9 +19,42 @@
  * that matches is left as the device has it, which may be newer. A push
  * stores the bytes that differ from it, never a byte the device did not
  * change, so a program's stores not yet pulled survive it (unless a model
- * names the ranges it owns: push(ranges)). A page with no `seen` entry is
- * not cached as far as we know: a pull skips it (a program that touches it
- * reads it first), a push too.
+ * names the ranges it owns: push(ranges)). A page with no `seen` entry was
+ * never cached: a pull skips it (a program that touches it reads it
+ * first), a push too. A page once cached is never forgotten, though the
+ * kernel may drop it at any time (a direct write(), reclaim): that cannot
+ * be known for sure from here (a page read after the drop may be served
+ * before the write() that dropped it arrives; a retrieve that stops at a
+ * page may race its READ), and a page wrongly taken for uncached would
+ * miss every later store. A store to a page no longer cached makes a page
+ * that is not up to date, which a touch reads in full, and a retrieve
+ * stops at, so taking a page for cached costs a store, never a byte.
+ *
+ * STOREs are written by the notifier thread, in the order pushed, and land
+ * some time after the push: what comes back meanwhile may not have them
+ * yet. Three rules keep the copies in step across that lag:
+ *
+ * - a retrieve is written once every store pushed before it has landed,
+ *   and stores pushed while it is out wait until its reply is merged, so a
+ *   reply holds exactly the stores pushed before it (and the program's);
+ * - what comes back (a reply, a writeback) is judged against the stores
+ *   not known to have landed, by the data itself: when it came back is not
+ *   known (a writeback may be copied before or after a store lands), and
+ *   word that a store landed comes later than a program may act on it (a
+ *   tcmu consumer completes the entry, on page 0, which the kick writes
+ *   back and drops). A store whose changed bytes came back as it left
+ *   them has landed, and so has every store before it; under one not
+ *   landed, a byte that came back as the page cache had it before, or as
+ *   a store gives it, is not the program's and stays the device's; any
+ *   other value is the program's (its status over a landed entry);
+ * - a page read is answered with the page as it was before the stores not
+ *   yet begun (each one's `prior`): they land after the answer (a STORE
+ *   waits for the page's lock, which the fault holds until we answer; one
+ *   begun that found the page unlocked is in it, or waits and brings the
+ *   same bytes again), so the program sees the page change in the order
+ *   pushed, as it would had it held the page, and never a byte ahead of
+ *   the stores to other pages (a tcmu cmd_head ahead of the entry it
+ *   points past).
  */
 import type { Logger } from 'pino';
 import type { ByteRange, DevicePages, PageSync } from '../devio.js';
@@ -30,11 +63,29 @@ import type { PageCacheNotifier } from '../fuse/server.js';
 
 const PAGE = 4096;
 
+/** One FUSE_NOTIFY_STORE, pushed and not known to have landed. */
+interface Store {
+  offset: number;
+  data: Buffer;
+  /** The bytes it replaces, as the page cache has them before it (from `seen`). */
+  prior: Buffer;
+  /** Its number in the notifier thread's order (PageCacheNotifier.queued); 0 while it waits for a pull. */
+  seq: number;
+}
+
 export class PageMirror implements PageSync {
   /** Page index -> the page as programs' page cache holds it, as far as we know. */
   private readonly seen = new Map<number, Uint8Array>();
   /** Stores written by the notifier thread and not yet done. */
   private readonly pending = new Set<Promise<void>>();
+  /** Stores handed to the notifier thread and not known to have landed, in order. */
+  private inflight: Store[] = [];
+  /** Stores pushed while a pull is out, in order: handed over once it is merged. */
+  private waiting: Store[] = [];
+  /** Pulls out; while any is, pushed stores wait. */
+  private pulls = 0;
+  /** Those waiting for the stores held back by pulls to be handed over. */
+  private released: (() => void)[] = [];
   /** Open files of the node in page-cache mode: the mirror lives while one is open. */
   opens = 0;
 
@@ -59,8 +110,15 @@ export class PageMirror implements PageSync {
   read(offset: number, size: number): Buffer {
     if (offset >= this.end) throw new Errno(E.EIO);
     const data = Buffer.from(this.pages.bytes.subarray(offset, Math.min(offset + size, this.end)));
+    // As before the stores not begun yet, latest first (see the header).
+    const later = this.unbegun();
+    for (let i = later.length - 1; i >= 0; i--) overlay(data, offset, later[i]!.offset, later[i]!.prior);
     for (let at = 0; at + PAGE <= data.length; at += PAGE) {
-      if ((offset + at) % PAGE === 0) this.seen.set((offset + at) / PAGE, data.subarray(at, at + PAGE));
+      if ((offset + at) % PAGE !== 0) continue;
+      // What the page holds once those stores have landed on the answer.
+      const page = Uint8Array.from(data.subarray(at, at + PAGE));
+      for (const st of later) overlay(page, offset + at, st.offset, st.data);
+      this.seen.set((offset + at) / PAGE, page);
     }
     return data;
   }
@@ -72,17 +130,50 @@ export class PageMirror implements PageSync {
     return data.length;
   }
 
+  /** Stores not begun by the notifier thread, in order, with those held back by a pull. */
+  private unbegun(): Store[] {
+    if (this.inflight.length === 0) return this.waiting;
+    const begun = this.kernel.begun;
+    return [...this.inflight.filter((st) => st.seq > begun), ...this.waiting];
+  }
+
   /**
-   * A direct write() went out: the kernel wrote back and dropped the
-   * cached pages it covers before sending it (fs/fuse/file.c
-   * fuse_direct_io), so they are no longer held.
+   * `data` as it came back at `offset`, with each byte that is a value the
+   * page cache had or is being given there, under stores not known to have
+   * landed, replaced by what `seen` says it will be (so merge leaves it to
+   * the device): see the header.
    */
-  dropped(offset: number, size: number): void {
-    for (let p = Math.floor(offset / PAGE); p * PAGE < offset + size; p++) this.seen.delete(p);
+  private landed(offset: number, data: Uint8Array): Uint8Array {
+    const end = offset + data.length;
+    const open = (this.inflight.length ? [...this.inflight, ...this.waiting] : this.waiting).filter((st) => st.offset < end && st.offset + st.data.length > offset);
+    if (open.length === 0) return data;
+    // Stores land in order: the last one the data shows landed, and every one before it, did.
+    let lastLanded = -1;
+    open.forEach((st, i) => {
+      if (shows(st, offset, data)) lastLanded = i;
+    });
+    // Per byte, the values it may have in the page cache by now.
+    const older = new Map<number, number[]>();
+    open.forEach((st, i) => {
+      for (let at = Math.max(offset, st.offset); at < Math.min(end, st.offset + st.data.length); at++) {
+        const v = st.data[at - st.offset]!;
+        const known = older.get(at);
+        if (i <= lastLanded) older.set(at, [v]);
+        else if (known) known.push(v);
+        else older.set(at, [st.prior[at - st.offset]!, v]);
+      }
+    });
+    const out = Uint8Array.from(data);
+    for (const [at, values] of older) {
+      const seen = this.seen.get(Math.floor(at / PAGE));
+      if (seen && values.includes(out[at - offset]!)) out[at - offset] = seen[at % PAGE]!;
+    }
+    return out;
   }
 
   /** Takes a program's bytes at `offset` (see the header comment). */
-  private merge(offset: number, data: Uint8Array): void {
+  private merge(offset: number, came: Uint8Array): void {
+    const data = this.landed(offset, came);
     const bytes = this.pages.bytes;
     const stop = Math.min(offset + data.length, this.end);
     for (let at = offset; at < stop; ) {
@@ -113,14 +204,37 @@ export class PageMirror implements PageSync {
   /**
    * Fetches what programs hold of `ranges` (default: every page they hold)
    * and merges it in. A reply ends at the first page that is not cached
-   * (or not up to date: fs/fuse/dev.c fuse_retrieve): that page is no
-   * longer held, and the rest is asked for again. Returns undefined, at
-   * once, when no page in range is held.
+   * (or not up to date: fs/fuse/dev.c fuse_retrieve), and the rest is
+   * asked for again past it. The retrieves go out once every store pushed
+   * before has landed, and stores pushed meanwhile wait for their replies
+   * (see the header). Returns undefined, at once, when no page in range
+   * was ever cached.
    */
   pull(ranges?: readonly ByteRange[]): Promise<void> | undefined {
     const wanted = this.held(ranges);
     if (wanted.length === 0) return undefined;
-    return Promise.all(wanted.map((r) => this.fetch(r.offset, r.length))).then(() => undefined);
+    this.pulls++;
+    const done = (): void => {
+      if (--this.pulls === 0) this.release();
+    };
+    return this.fetchAll(wanted).then(done, (err: unknown) => {
+      done();
+      throw err;
+    });
+  }
+
+  private async fetchAll(wanted: readonly ByteRange[]): Promise<void> {
+    // Stores pushed from now on wait (this.pulls): one wait is enough.
+    await this.flushPosted();
+    await Promise.all(wanted.map((r) => this.fetch(r.offset, r.length)));
+  }
+
+  /** Hands the stores held back by pulls to the notifier thread, in order. */
+  private release(): void {
+    const stores = this.waiting;
+    this.waiting = [];
+    if (stores.length) this.post(stores);
+    for (const r of this.released.splice(0)) r();
   }
 
   private async fetch(offset: number, length: number): Promise<void> {
@@ -139,9 +253,8 @@ export class PageMirror implements PageSync {
         at += got;
         continue;
       }
-      const missing = Math.floor((at + got) / PAGE);
-      this.seen.delete(missing);
-      at = (missing + 1) * PAGE;
+      // Not cached (or not up to date) now; still in `seen` (see the header).
+      at = (Math.floor((at + got) / PAGE) + 1) * PAGE;
     }
   }
 
@@ -157,11 +270,13 @@ export class PageMirror implements PageSync {
    */
   push(ranges?: readonly ByteRange[]): void {
     const bytes = this.pages.bytes;
-    const stores: { offset: number; data: Buffer }[] = [];
+    const stores: Store[] = [];
     const store = (at: number, end: number): void => {
       const data = Buffer.from(bytes.subarray(at, end));
-      this.seen.get(Math.floor(at / PAGE))!.set(data, at % PAGE);
-      stores.push({ offset: at, data });
+      const seen = this.seen.get(Math.floor(at / PAGE))!;
+      const prior = Buffer.from(seen.subarray(at % PAGE, at % PAGE + data.length));
+      seen.set(data, at % PAGE);
+      stores.push({ offset: at, data, prior, seq: 0 });
     };
     for (const r of this.held(ranges)) {
       for (let at = r.offset; at < r.offset + r.length; ) {
@@ -173,13 +288,28 @@ export class PageMirror implements PageSync {
       }
     }
     if (stores.length === 0) return;
+    if (this.pulls > 0) this.waiting.push(...stores);
+    else this.post(stores);
+  }
+
+  /** Hands `stores` to the notifier thread as one batch, numbered in its order. */
+  private post(stores: Store[]): void {
+    // store() queues them before it returns: they are the last ones queued then.
     const p: Promise<void> = this.kernel.store(this.nodeid, stores).then(
-      () => void this.pending.delete(p),
+      () => landed(),
       (err: unknown) => {
-        this.pending.delete(p);
+        landed();
         this.log.warn({ err, stores: stores.length }, 'NOTIFY_STORE failed');
       },
     );
+    const last = this.kernel.queued;
+    stores.forEach((st, i) => (st.seq = last - stores.length + 1 + i));
+    this.inflight.push(...stores);
+    const landed = (): void => {
+      this.pending.delete(p);
+      const done = new Set(stores);
+      this.inflight = this.inflight.filter((st) => !done.has(st));
+    };
     this.pending.add(p);
   }
 
@@ -201,12 +331,29 @@ export class PageMirror implements PageSync {
     }
   }
 
-  /** Stores are on their way: an answer that must follow them goes through the notifier thread too. */
+  /** Stores are on their way: an answer that must follow them goes through the notifier thread too, once handedOver(). */
   get storing(): boolean {
-    return !this.kernel.drained;
+    return !this.kernel.drained || this.waiting.length > 0;
+  }
+
+  /**
+   * Settles once the stores pushed so far are with the notifier thread,
+   * so that an answer queued behind them then follows them; undefined when
+   * they are already (none waits for a pull).
+   */
+  handedOver(): Promise<void> | undefined {
+    if (this.waiting.length === 0) return undefined;
+    return new Promise((r) => this.released.push(r));
   }
 
   flush(): Promise<void> | undefined {
+    const handed = this.handedOver();
+    if (handed) return handed.then(() => this.flushPosted());
+    return this.flushPosted();
+  }
+
+  /** Settles once every store handed to the notifier thread so far is written. */
+  private flushPosted(): Promise<void> | undefined {
     if (this.pending.size === 0) return undefined;
     return Promise.all(this.pending).then(() => undefined);
   }
@@ -253,4 +400,22 @@ export class PageMirror implements PageSync {
     }
     return runs;
   }
+}
+
+/** Copies the part of `src` (bytes at `srcOffset`) that falls within `dst` (bytes at `dstOffset`). */
+function overlay(dst: Uint8Array, dstOffset: number, srcOffset: number, src: Uint8Array): void {
+  const from = Math.max(dstOffset, srcOffset);
+  const to = Math.min(dstOffset + dst.length, srcOffset + src.length);
+  if (from < to) dst.set(src.subarray(from - srcOffset, to - srcOffset), from - dstOffset);
+}
+
+/** Some byte `st` changed came back (`data`, at `offset`) as the store left it: it has landed. */
+function shows(st: Store, offset: number, data: Uint8Array): boolean {
+  const from = Math.max(offset, st.offset);
+  const to = Math.min(offset + data.length, st.offset + st.data.length);
+  for (let at = from; at < to; at++) {
+    const v = st.data[at - st.offset]!;
+    if (v !== st.prior[at - st.offset] && data[at - offset] === v) return true;
+  }
+  return false;
 }

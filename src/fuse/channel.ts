@@ -128,6 +128,8 @@ export class FuseChannel {
   private notifierIdle: NodeJS.Timeout | undefined = undefined;
   /** holdNotifier() was called: the notifier is never stopped for idleness. */
   private notifierHeld = false;
+  /** Notifications written by notifier threads stopped for idleness (notificationsQueued). */
+  private retiredNotifications = 0;
   private ended = false;
   /** Set once serving starts: SIGIO while idle (src/sys/sigio.ts). */
   private sigio: SigioWatch | null = null;
@@ -201,6 +203,8 @@ export class FuseChannel {
 
   private stopNotifier(): void {
     if (!this.notifier || this.notifier.busy || this.notifierHeld) return;
+    // Not busy: everything it was given is written.
+    this.retiredNotifications += this.notifier.posted;
     void this.notifier.stop();
     this.notifier = null;
   }
@@ -208,6 +212,16 @@ export class FuseChannel {
   /** Every notification queued so far is written (FuseChannel.notifyAllAsync). */
   get notificationsWritten(): boolean {
     return this.notifier?.drained ?? true;
+  }
+
+  /** Notifications queued so far (notifyAllAsync), counted over every notifier thread this channel had: the last one queued is number `notificationsQueued`. */
+  get notificationsQueued(): number {
+    return this.retiredNotifications + (this.notifier?.posted ?? 0);
+  }
+
+  /** Of those, how many the notifier thread has begun to write, in order (Notifier.begun). */
+  get notificationsBegun(): number {
+    return this.retiredNotifications + (this.notifier?.begun ?? 0);
   }
 
   /**

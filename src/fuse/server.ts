@@ -50,6 +50,13 @@ export interface PageCacheNotifier {
   store(nodeid: bigint, stores: readonly { offset: number; data: Buffer }[]): Promise<void>;
   /** Every STORE (every notification) queued so far is written: known at once, with no message from the notifier thread. */
   readonly drained: boolean;
+  /**
+   * Notifications queued so far, counted: the STOREs of a store() call are
+   * the last ones queued when it returns, numbered up to `queued`.
+   */
+  readonly queued: number;
+  /** How many of them the notifier thread has begun to write, in order: one numbered above is not in the page cache yet. */
+  readonly begun: number;
   /** The most one retrieve answers (max_write, fs/fuse/dev.c fuse_retrieve). */
   readonly maxRetrieve: number;
   /** FUSE_NOTIFY_RETRIEVE: see FuseSession.retrieve. */
@@ -154,6 +161,14 @@ export class FuseServer implements KernelNotifier {
 
   get drained(): boolean {
     return this.channel.notificationsWritten;
+  }
+
+  get queued(): number {
+    return this.channel.notificationsQueued;
+  }
+
+  get begun(): number {
+    return this.channel.notificationsBegun;
   }
 
   get maxRetrieve(): number {

@@ -13,41 +13,75 @@ const PAGE = 4096;
 
 /**
  * The kernel's page cache of one inode, as FUSE exposes it: a retrieve
- * answers from `offset` up to the first page not cached
- * (fs/fuse/dev.c fuse_retrieve), a store makes the pages it touches.
+ * answers from `offset` up to the first page not cached or not up to date
+ * (fs/fuse/dev.c fuse_retrieve), a store makes the pages it touches (not up
+ * to date unless it fills them). Stores land in the order queued, on
+ * another thread: a turn later, or when land() is called while `hold` is
+ * set; `queued` and `begun` count them as the notifier thread does.
  */
 class PageCache implements PageCacheNotifier {
   readonly pages = new Map<number, Uint8Array>();
+  /** Pages a store made, not read: not up to date. */
+  readonly partial = new Set<number>();
   readonly stores: { offset: number; hex: string }[] = [];
   readonly invalidated: [number, number][] = [];
   readonly maxRetrieve = 8 * PAGE;
-  private writing = 0;
+  queued = 0;
+  begun = 0;
+  /** Stores wait for land(). */
+  hold = false;
+  private batches: { stores: readonly { offset: number; data: Buffer }[]; done: () => void }[] = [];
 
   get drained(): boolean {
-    return this.writing === 0;
+    return this.batches.length === 0;
   }
 
-  async store(_nodeid: bigint, stores: readonly { offset: number; data: Buffer }[]): Promise<void> {
-    this.writing++;
-    await Promise.resolve(); // written by another thread, later
-    this.writing--;
-    for (const s of stores) {
-      this.stores.push({ offset: s.offset, hex: s.data.toString('hex') });
-      const page = Math.floor(s.offset / PAGE);
-      if (!this.pages.has(page)) this.pages.set(page, new Uint8Array(PAGE));
-      this.pages.get(page)!.set(s.data, s.offset % PAGE);
+  store(_nodeid: bigint, stores: readonly { offset: number; data: Buffer }[]): Promise<void> {
+    const copies = stores.map((s) => ({ offset: s.offset, data: Buffer.from(s.data) }));
+    this.queued += stores.length;
+    return new Promise((done) => {
+      this.batches.push({ stores: copies, done });
+      if (!this.hold) void Promise.resolve().then(() => this.land());
+    });
+  }
+
+  /** The notifier thread writes every store queued, in order. */
+  land(): void {
+    for (const b of this.batches.splice(0)) {
+      for (const s of b.stores) {
+        this.begun++;
+        this.stores.push({ offset: s.offset, hex: s.data.toString('hex') });
+        const page = Math.floor(s.offset / PAGE);
+        if (!this.pages.has(page)) {
+          this.pages.set(page, new Uint8Array(PAGE));
+          this.partial.add(page);
+        }
+        this.pages.get(page)!.set(s.data, s.offset % PAGE);
+      }
+      b.done();
     }
   }
 
-  async retrieve(_nodeid: bigint, offset: number, size: number, take: (offset: number, data: Buffer) => void): Promise<number> {
+  /** The bytes a retrieve at `offset` would bring back now. */
+  cached(offset: number, size: number): Buffer {
     const out: number[] = [];
     for (let at = offset; at < offset + size; at++) {
-      const page = this.pages.get(Math.floor(at / PAGE));
-      if (!page) break;
+      const p = Math.floor(at / PAGE);
+      const page = this.pages.get(p);
+      if (!page || this.partial.has(p)) break;
       out.push(page[at % PAGE]!);
     }
-    if (out.length) take(offset, Buffer.from(out));
-    return out.length;
+    return Buffer.from(out);
+  }
+
+  /** Replies are copied when the daemon reads them: a turn after the retrieve, or when `capture` says. */
+  capture: Promise<void> | null = null;
+
+  async retrieve(_nodeid: bigint, offset: number, size: number, take: (offset: number, data: Buffer) => void): Promise<number> {
+    await (this.capture ?? Promise.resolve());
+    const got = this.cached(offset, size);
+    if (got.length) take(offset, got);
+    return got.length;
   }
 
   async invalidate(_nodeid: bigint, offset: number, len: number): Promise<void> {
@@ -57,6 +91,14 @@ class PageCache implements PageCacheNotifier {
   /** A program's store into its mapping. */
   poke(offset: number, bytes: number[]): void {
     this.pages.get(Math.floor(offset / PAGE))!.set(bytes, offset % PAGE);
+  }
+
+  /** A page the kernel dropped is faulted in again: a page read, whose answer it keeps. */
+  fault(mirror: PageMirror, page: number): Uint8Array {
+    const data = Uint8Array.from(mirror.read(page * PAGE, PAGE));
+    this.pages.set(page, data);
+    this.partial.delete(page);
+    return data;
   }
 }
 
@@ -82,26 +124,152 @@ describe('pull', () => {
     expect([device.bytes[10], device.bytes[11]]).toEqual([0xcc, 0xbb]);
   });
 
-  it('goes on past a page the program no longer holds, and forgets that page', async () => {
+  it('goes on past a page the program no longer holds, and still counts it held: a store there makes a page the next touch reads whole', async () => {
     const { mirror, kernel, device } = setup();
     kernel.poke(PAGE + 1, [1]);
     kernel.poke(3 * PAGE + 1, [3]);
-    kernel.pages.delete(2); // dropped by the kernel (reclaim, an mmap() elsewhere)
+    kernel.pages.delete(2); // dropped by the kernel (reclaim, a direct write())
     await mirror.pull();
     expect([device.bytes[PAGE + 1], device.bytes[3 * PAGE + 1]]).toEqual([1, 3]);
     device.bytes[2 * PAGE] = 9;
     mirror.push();
-    expect(kernel.stores).toEqual([]); // a page not held gets nothing: a touch reads it whole
-    expect(mirror.pull([{ offset: 2 * PAGE, length: PAGE }])).toBeUndefined();
+    await mirror.flush();
+    expect(kernel.stores).toEqual([{ offset: 2 * PAGE, hex: '09' }]);
+    expect(kernel.partial.has(2)).toBe(true);
+    expect(kernel.fault(mirror, 2)[0]).toBe(9);
   });
 
-  it('a direct write() dropped the pages it covers: they are no longer pulled or pushed', () => {
-    const { mirror, kernel, device } = setup(1);
-    mirror.dropped(0, 4);
-    device.bytes[0] = 1;
+  it('forgets no page a retrieve stopped at: its page read, served before the reply came, keeps getting stores', async () => {
+    const { mirror, kernel, device } = setup();
+    kernel.pages.delete(2); // dropped; its fault's READ is out when the retrieve looks (not up to date)
+    let captured!: () => void;
+    kernel.capture = new Promise((r) => (captured = r));
+    const pulled = mirror.pull();
+    await Promise.resolve();
+    const answer = mirror.read(2 * PAGE, PAGE); // the READ, served before the reply is read
+    captured();
+    await pulled;
+    kernel.pages.set(2, Uint8Array.from(answer)); // the kernel fills the page with it
+    device.bytes[2 * PAGE + 7] = 0x77;
     mirror.push();
-    expect(kernel.stores).toEqual([]);
-    expect(mirror.pull()).toBeUndefined();
+    await mirror.flush();
+    expect(kernel.pages.get(2)![7]).toBe(0x77);
+  });
+
+  it('retrieves once the stores pushed before have landed: what came back before them is not taken for the program\'s', async () => {
+    const { mirror, kernel, device } = setup();
+    kernel.hold = true;
+    device.bytes[100] = 1;
+    mirror.push([{ offset: 100, length: 1 }]);
+    kernel.poke(200, [2]); // the program's
+    const pulled = mirror.pull();
+    await new Promise((r) => setImmediate(r));
+    kernel.land();
+    await pulled;
+    expect([device.bytes[100], device.bytes[200]]).toEqual([1, 2]);
+  });
+
+  it('holds stores pushed while a retrieve is out until its reply is merged, and answers that must follow them wait for them', async () => {
+    const { mirror, kernel, device } = setup();
+    let captured!: () => void;
+    kernel.capture = new Promise((r) => (captured = r));
+    kernel.poke(200, [2]);
+    const pulled = mirror.pull();
+    await new Promise((r) => setImmediate(r));
+    device.bytes[100] = 1;
+    mirror.push([{ offset: 100, length: 1 }]);
+    expect(kernel.queued).toBe(0);
+    expect(mirror.storing).toBe(true);
+    const handed = mirror.handedOver();
+    expect(handed).toBeInstanceOf(Promise);
+    captured();
+    await pulled;
+    await handed;
+    expect(kernel.queued).toBe(1);
+    await mirror.flush();
+    expect([device.bytes[100], device.bytes[200], kernel.pages.get(0)![100]]).toEqual([1, 2, 1]);
+  });
+
+  it('takes from a writeback no byte of a store still on its way: the page there is older, not the program\'s', () => {
+    const { mirror, kernel, device } = setup(1);
+    kernel.hold = true;
+    device.bytes[100] = 1;
+    mirror.push([{ offset: 100, length: 1 }]);
+    kernel.poke(200, [2]);
+    mirror.writeback(0, Buffer.from(kernel.pages.get(0)!));
+    expect([device.bytes[100], device.bytes[200]]).toEqual([1, 2]);
+    kernel.land();
+  });
+});
+
+describe('writebacks while stores are on their way', () => {
+  it("take a program's bytes over a store that landed before word of it came back: the program may have acted on it (a tcmu status over its entry)", () => {
+    const { mirror, kernel, device } = setup(1);
+    kernel.hold = true;
+    device.bytes.set([0xa1, 0xa2, 1, 0xa4], 96); // an entry: its header, and a byte the status overwrites
+    mirror.push([{ offset: 96, length: 4 }]);
+    kernel.land(); // written by the notifier thread; its answer comes a turn later
+    kernel.poke(98, [0]); // the program completes it: status GOOD, as the page had it before
+    mirror.writeback(0, Buffer.from(kernel.pages.get(0)!));
+    expect([...device.bytes.subarray(96, 100)]).toEqual([0xa1, 0xa2, 0, 0xa4]);
+  });
+
+  it('take nothing of a store that has not landed in what came back, even begun: it may wait for the lock of the page written back (a dirty page dropped)', () => {
+    const { mirror, kernel, device } = setup(1);
+    kernel.hold = true;
+    device.bytes.set([1, 2], 100);
+    mirror.push([{ offset: 100, length: 2 }]);
+    kernel.begun = kernel.queued; // the notifier thread waits in its write
+    kernel.poke(200, [2]);
+    mirror.writeback(0, Buffer.from(kernel.pages.get(0)!));
+    expect([device.bytes[100], device.bytes[101], device.bytes[200]]).toEqual([1, 2, 2]);
+    kernel.land();
+    expect(kernel.pages.get(0)![100]).toBe(1);
+  });
+
+  it('of several stores to the same bytes (a cmd_head moved twice), the value of any is not the program\'s', () => {
+    const { mirror, kernel, device } = setup(1);
+    kernel.hold = true;
+    device.bytes[8] = 1;
+    mirror.push([{ offset: 8, length: 1 }]);
+    device.bytes[8] = 2;
+    mirror.push([{ offset: 8, length: 1 }]);
+    kernel.poke(8, [1]); // as the first store left it
+    mirror.writeback(0, Buffer.from(kernel.pages.get(0)!));
+    expect(device.bytes[8]).toBe(2);
+    kernel.land();
+  });
+});
+
+describe('page reads while stores are on their way', () => {
+  it('answer the page as it was before the stores not begun, which land on it after: a cmd_head is never seen ahead of its entry', async () => {
+    const { mirror, kernel, device } = setup(2);
+    kernel.hold = true;
+    device.bytes[PAGE + 16] = 0xe1; // the entry, on page 1
+    mirror.push([{ offset: PAGE + 16, length: 1 }]);
+    device.bytes[8] = 0x40; // cmd_head, on page 0, pushed after it
+    mirror.push([{ offset: 8, length: 1 }]);
+    kernel.pages.delete(0); // dropped (the kick's direct write()): faulted in again
+    const page0 = kernel.fault(mirror, 0);
+    expect(page0[8]).toBe(0); // not ahead of the entry, still on its way
+    kernel.land();
+    expect([kernel.pages.get(0)![8], kernel.pages.get(1)![16]]).toEqual([0x40, 0xe1]);
+    await mirror.flush();
+    // Known as landed: nothing more to store, and a pull takes nothing back.
+    mirror.push();
+    expect(kernel.stores).toHaveLength(2);
+    await mirror.pull();
+    expect([device.bytes[8], device.bytes[PAGE + 16]]).toEqual([0x40, 0xe1]);
+  });
+
+  it('a store already begun is in the page or waits for its lock: the answer has it', () => {
+    const { mirror, kernel, device } = setup(1);
+    kernel.hold = true;
+    device.bytes[8] = 0x40;
+    mirror.push([{ offset: 8, length: 1 }]);
+    kernel.begun = kernel.queued; // the notifier thread is writing it
+    expect(mirror.read(0, PAGE)[8]).toBe(0x40);
+    kernel.land();
   });
 });
 

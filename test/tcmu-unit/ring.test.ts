@@ -28,7 +28,7 @@ import {
   ringLayout,
 } from '../../src/models/tcmu/abi.js';
 import { TcmuRing, type Completion } from '../../src/models/tcmu/ring.js';
-import { read, testUnitReady } from '../../src/models/tcmu/scsi.js';
+import { read, testUnitReady, write } from '../../src/models/tcmu/scsi.js';
 
 interface Entry {
   /** Offset in the ring. */
@@ -43,7 +43,9 @@ interface Entry {
 }
 
 /** A ring, its memory, and a consumer that walks it as libtcmu does. */
-function setup(o: { cmdAreaSize?: number; dataAreaSize?: number; cmdTimeOutMs?: number; qfullTimeOutMs?: number; tmrNotification?: boolean } = {}) {
+function setup(
+  o: { cmdAreaSize?: number; dataAreaSize?: number; cmdTimeOutMs?: number; qfullTimeOutMs?: number; tmrNotification?: boolean; sync?: ConstructorParameters<typeof TcmuRing>[2]['sync'] } = {},
+) {
   const layout = ringLayout(o.cmdAreaSize ?? 16384, o.dataAreaSize ?? 4 << 20);
   const mem = new Uint8Array(layout.mapSize);
   const view = new DataView(mem.buffer);
@@ -58,6 +60,7 @@ function setup(o: { cmdAreaSize?: number; dataAreaSize?: number; cmdTimeOutMs?: 
     qfullTimeOutMs: o.qfullTimeOutMs ?? -1,
     notify: () => {},
     onBroken: (r) => broken.push(r),
+    sync: o.sync,
   });
   let readPos = 0;
   const size = layout.cmdrSize;
@@ -424,5 +427,65 @@ describe('TcmuRing task management', () => {
     ring.reset(1);
     expect(ring.kick()).toBe(0);
     expect(consumer.head()).toBe(0);
+  });
+});
+
+describe('TcmuRing through a copy kept in step by pushes (page-cache mappings)', () => {
+  it('pushes cmd_head after the entry and its data: a consumer that sees each pushed range land on its own never meets an entry not yet written', () => {
+    // The consumer's copy of map0 (its page cache): each pushed range lands
+    // on its own, in the order pushed, as a FUSE_NOTIFY_STORE does.
+    let copy = new Uint8Array(0);
+    let view = new DataView(copy.buffer);
+    let readPos = 0;
+    const met: string[] = [];
+    let device: Uint8Array | null = null;
+    const check = (): void => {
+      const head = view.getUint32(MB_CMD_HEAD, true);
+      for (let at = readPos; at !== head; ) {
+        const lenOp = view.getUint32(CMDR_OFF + at + HDR_LEN_OP, true);
+        const len = lenOp & ~TCMU_OP_MASK;
+        const whole = Buffer.from(copy.subarray(CMDR_OFF + at, CMDR_OFF + at + len)).equals(device!.subarray(CMDR_OFF + at, CMDR_OFF + at + len));
+        if (len === 0 || !whole) {
+          met.push(`entry at ${at} under cmd_head ${head} not written yet`);
+          return;
+        }
+        if ((lenOp & TCMU_OP_MASK) === TCMU_OP_CMD) {
+          for (let i = 0; i < view.getUint32(CMDR_OFF + at + REQ_IOV_CNT, true); i++) {
+            const base = Number(view.getBigUint64(CMDR_OFF + at + REQ_IOV + i * 16, true));
+            const n = Number(view.getBigUint64(CMDR_OFF + at + REQ_IOV + i * 16 + 8, true));
+            if (!Buffer.from(copy.subarray(base, base + n)).equals(device!.subarray(base, base + n))) met.push(`data of the entry at ${at} not written yet`);
+          }
+        }
+        at = (at + len) % ring.layout.cmdrSize;
+      }
+    };
+    const { ring, mem, submit, consumer } = setup({
+      cmdAreaSize: 4096,
+      tmrNotification: true,
+      sync: {
+        pull: () => undefined,
+        push: (ranges) => {
+          for (const r of ranges) {
+            copy.set(mem.subarray(r.offset, r.offset + r.length), r.offset);
+            check();
+          }
+        },
+      },
+    });
+    device = mem;
+    copy = Uint8Array.from(mem); // the mailbox as the consumer first reads it
+    view = new DataView(copy.buffer);
+    // Round the 4 KiB command area several times (PADs), with data out, and a TMR entry.
+    for (let round = 0; round < 40; round++) {
+      submit(write(round, Buffer.alloc(512, round + 1), 512));
+      submit(testUnitReady());
+      if (round % 10 === 3) ring.taskManagement(TcmuTmr.ABORT_TASK, 0xffff);
+      const entries = consumer.take();
+      readPos = view.getUint32(MB_CMD_HEAD, true);
+      for (const e of entries) if (e.op === TCMU_OP_CMD) consumer.complete(e.cmdId);
+      copy.set(mem.subarray(MB_CMD_TAIL, MB_CMD_TAIL + 4), MB_CMD_TAIL);
+      ring.kick();
+    }
+    expect(met).toEqual([]);
   });
 });

@@ -12,7 +12,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { itUnless, runsAsRoot } from '../helpers/as-user.js';
 import { cdevemu, repoRoot } from '../helpers/cli.js';
 
 const HOST_DIRS = ['/dev', '/sys/class', '/run', '/etc', '/etc/tcmu', '/sys/module', '/sys/kernel'];
@@ -46,13 +45,6 @@ async function runExample(name: string): Promise<Run> {
   return { code: r.code, stdout: r.stdout, pid, scratch };
 }
 
-/**
- * Without root the ring is mapped through the page cache (README "Mappings"), where tcmu-runner
- * intermittently sees ring pages out of step with the model's: an open defect at the time of
- * writing. The two scenarios it fails (one run in two or three) are root's until it is fixed.
- */
-const PAGE_CACHE_DEFECT = runsAsRoot ? null : 'an open defect of page-cache mappings: tcmu-runner sometimes sees ring pages out of step';
-
 describe('tcmu-runner example scenarios', { timeout: 120_000 }, () => {
   it('kernel-order removal of a start-up and a hot-added device passes', async () => {
     const r = await runExample('kernel-order');
@@ -80,9 +72,7 @@ describe('tcmu-runner example scenarios', { timeout: 120_000 }, () => {
     expect(total).toBeLessThan(30); // the scenario's timeout
   });
 
-  // Without root, its workload sometimes ends with verifyErrors > 0 (data read back that the
-  // ring's pages did not carry), the same defect of page-cache mappings as the restart below.
-  itUnless(PAGE_CACHE_DEFECT)('an orderly unplug waits, step by step, for tcmu-runner stopped past cmd_time_out; continued, it answers and lets go', async () => {
+  it('an orderly unplug waits, step by step, for tcmu-runner stopped past cmd_time_out; continued, it answers and lets go', async () => {
     const r = await runExample('stopped-unplug');
     const at = (line: string): number => r.stdout.indexOf(line);
     // The kernel's order, each step an event of the device; the count-0
@@ -152,9 +142,7 @@ describe('tcmu-runner example scenarios', { timeout: 120_000 }, () => {
     expect(r.stdout).toMatch(new RegExp(`pid ${r.pid} \\(tcmu-runner\\) holds fd \\d+ \\(${r.scratch}/mnt/dev/uio0 \\(deleted\\)\\) on generation 1,`));
   });
 
-  // Without root the restarted tcmu-runner often reads command entries with no data (its log:
-  // "iov len mismatch: iov len 0"), then completes nothing.
-  itUnless(PAGE_CACHE_DEFECT)('tcmu-runner restarted under a workload reopens its device (block_dev, reset_ring) and keeps every acknowledged write, judged by value', async () => {
+  it('tcmu-runner restarted under a workload reopens its device (block_dev, reset_ring) and keeps every acknowledged write, judged by value', async () => {
     const r = await runExample('restart');
     expect(r.stdout).toMatch(/started .* \(pid \d+, instance 2\)/);
     expect(r.stdout).toContain('ok    expect event {"type":"tcmu_reset_ring","device":"uio0"}: count == 1; level == 1');

@@ -160,6 +160,16 @@ interface Range {
   length: number;
 }
 
+/**
+ * cmd_head, pushed after the entry and its data, never before: the kernel
+ * writes the entry (and the data out) first and moves cmd_head last, after
+ * a flush (queue_cmd_ring, queue_tmr_ring: UPDATE_HEAD then
+ * tcmu_flush_dcache_range of the mailbox), so a consumer that sees the new
+ * head finds the entry it points past. Through the page cache each range
+ * is a STORE of its own, landing in the order pushed (PageSync.push).
+ */
+const HEAD_RANGE: Range = { offset: MB_CMD_HEAD, length: 4 };
+
 /** What a task management function did (TcmuRing.taskManagement). */
 export interface TmrResult {
   /** Ids of the aborted commands userspace holds (the TMR entry's cmd_ids). */
@@ -358,7 +368,7 @@ export class TcmuRing {
     cmd.cmdId = id;
     cmd.blocks = blocks;
     cmd.iovs = iovs;
-    const written: Range[] = [{ offset: MB_CMD_HEAD, length: 4 }];
+    const written: Range[] = [];
     const padding = this.insertPadding(size);
     if (padding) written.push(padding);
     if (cmd.req.dir === 'out' && cmd.req.dataOut) {
@@ -370,6 +380,7 @@ export class TcmuRing {
     this.commands.set(id, cmd);
     if (this.opts.cmdTimeOutMs > 0) cmd.timer = deadline(() => this.expireRingCmd(cmd), this.opts.cmdTimeOutMs);
     this.publishHead((this.head + size) % this.layout.cmdrSize);
+    written.push(HEAD_RANGE);
     this.opts.sync?.push(written);
     this.opts.notify();
     return 'queued';
@@ -645,7 +656,7 @@ export class TcmuRing {
       this.tmrQueue.push(tmr);
       return false;
     }
-    const written: Range[] = [{ offset: MB_CMD_HEAD, length: 4 }];
+    const written: Range[] = [];
     const padding = this.insertPadding(size);
     if (padding) written.push(padding);
     const at = CMDR_OFF + this.head;
@@ -657,6 +668,7 @@ export class TcmuRing {
     written.push({ offset: at, length: size });
     this.tmrs.set(this.head, tmr);
     this.publishHead((this.head + size) % this.layout.cmdrSize);
+    written.push(HEAD_RANGE);
     this.opts.sync?.push(written);
     this.opts.notify();
     return true;
