@@ -7,11 +7,12 @@
 export type Awaitable<T> = T | Promise<T>;
 
 /**
- * Applies `f` to a value, or to a promise's result once it settles. (Not
- * named `then`: a module exporting `then` is a thenable, and awaiting its
- * namespace would call it.)
+ * Applies `f` to a value, or to a promise's result once it settles; an
+ * `f` that answers with a promise gives that promise, as `then` would.
+ * (Not named `then`: a module exporting `then` is a thenable, and awaiting
+ * its namespace would call it.)
  */
-export function after<T, U>(v: Awaitable<T>, f: (x: T) => U): Awaitable<U> {
+export function after<T, U>(v: Awaitable<T>, f: (x: T) => Awaitable<U>): Awaitable<U> {
   return v instanceof Promise ? v.then(f) : f(v);
 }
 

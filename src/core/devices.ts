@@ -5,7 +5,8 @@
 import { Errno } from '../errno.js';
 import { CoreEvent, EventLog, type DeviceEvent } from './events.js';
 import { DeviceError, type LifecycleHooks, type Logger, type OpInterceptor, type PublishedDevice, type Publisher, type UnplugOptions, type UnplugReport } from './host.js';
-import { CONTROL_CALL, DeviceInstance } from './instance.js';
+import { callModel, CONTROL_CALL } from './fops.js';
+import { DeviceInstance } from './instance.js';
 import type { ActionEntry, Counters, DeviceModel, Instance } from './model.js';
 import { describeModel, type ModelView } from './model-view.js';
 import { regionActions } from './region-actions.js';
@@ -235,7 +236,7 @@ export class DeviceManager {
     inst.count.actions++;
     inst.record(CoreEvent.action, { action });
     // Model code like any op: through the gate, so unplug drains it.
-    return inst.call(CONTROL_CALL, `action:${action}`, null, null, undefined, () => fn(inst));
+    return callModel(inst, CONTROL_CALL, `action:${action}`, null, null, undefined, () => fn(inst));
   }
 
   /** A name is busy while an instance under it is plugged or being unplugged (zombies free it). */

@@ -1,11 +1,13 @@
 /**
- * The file operations fs/ calls on a device node. Like debugfs's
- * full_proxy_* wrappers, every op re-enters the instance's gate, so an op on
- * a file that outlived its device fails with the unplug errno and never
- * reaches the model; release is never gated.
+ * The file operations fs/ calls on a device node, and callModel(), the one
+ * way from a file operation, an action or an attribute store into a model.
+ * Like debugfs's full_proxy_* wrappers (fs/debugfs/file.c, which also
+ * holds debugfs_file_get() and _put()), every op re-enters the instance's
+ * gate, so an op on a file that outlived its device fails with the unplug
+ * errno and never reaches the model; release is never gated.
  */
 import { after, type Awaitable } from '../awaitable.js';
-import { Errno } from '../errno.js';
+import { Errno, type ErrnoName } from '../errno.js';
 import {
   DEFAULT_POLLMASK,
   POLLERR,
@@ -19,10 +21,59 @@ import {
 } from '../devio.js';
 import { CoreEvent } from './events.js';
 import { OpenFile } from './file.js';
-import type { CallKind, DeviceInstance } from './instance.js';
+import type { Caller, InFlightOp } from './gate.js';
+import type { FaultableOp, OpCall } from './host.js';
+import type { DeviceInstance } from './instance.js';
+
+/** A model method as callModel() calls it: the file (null for actions and stores), the argument, the signal. */
+export type ModelMethod<F, A, R> = (file: F, arg: A, signal: AbortSignal) => R | Promise<R>;
 
 /**
- * The file operations as DeviceInstance.call sees them, one row each: the
+ * What callModel() does for one kind of call, besides what it does for
+ * all: one constant per operation, so a call allocates nothing to say it.
+ */
+export interface CallKind<A, R> {
+  /** The fault rules' name for it; null: no rule applies (fsync, actions, attribute stores). */
+  readonly fault: FaultableOp | null;
+  /** The ioctl command fault rules match on. */
+  readonly cmdOf?: (arg: A) => number;
+  /**
+   * False for RELEASE alone: never refused by the gate (full_proxy_release()),
+   * and its result is nobody's answer (__fput() ignores ->release's), so its
+   * failures are logged, not counted as errors.
+   */
+  readonly answered: boolean;
+  /** What a model without the method answers, inside the gate (vfs_read(): EINVAL; vfs_ioctl(): ENOTTY). */
+  readonly missing?: ErrnoName;
+  /** Else, the result a model without the method gives (poll's default mask; nothing for open, release). */
+  readonly absent?: R;
+  /** Checks the reply against the request; one that does not fit (a longer read) is a model bug. */
+  readonly check?: (reply: R, arg: A) => R;
+  /** The answer when unplug gives up on the call; unset: the unplug errno it gave up with. */
+  readonly abandonedErrno?: Errno;
+  /** Runs once the model's own result has settled, however late (OPEN's reference); `stuck`: unplug gave up on it. */
+  readonly settled?: <S>(inst: DeviceInstance<S>, file: OpenFile<S> | null, ok: boolean, stuck: boolean) => void;
+}
+
+/** Actions and attribute stores: model code run for the control API, through the gate so unplug drains it; no fault rule applies. */
+export const CONTROL_CALL = { fault: null, answered: true } as const satisfies CallKind<unknown, unknown>;
+
+/** The caller recorded for operations started through the control API (actions, attribute stores). */
+const CONTROL: Caller = { pid: 0, comm: 'cdevemu' };
+
+/** Given to model methods that do not take a signal: it never aborts, and costs nothing. */
+const NEVER_ABORTED = new AbortController().signal;
+
+/**
+ * Whether a model method is given a live signal: only if it declares its
+ * third parameter (mocha and Express read Function.length the same way).
+ * A method that never names the signal cannot observe it, and most (zero,
+ * null, register reads) answer at once.
+ */
+const namesSignal = (model: (...args: never[]) => unknown): boolean => model.length >= 3;
+
+/**
+ * The file operations as callModel() sees them, one row each: the
  * fault rules' name, what a model without the method answers, the reply
  * check, and what OPEN and RELEASE do besides.
  */
@@ -33,12 +84,12 @@ const OPEN: CallKind<undefined, unknown> = {
   // OPEN is answered ENODEV when unplug gives up on it, like an open that
   // found the device gone.
   abandonedErrno: new Errno('ENODEV'),
-  settled: (inst, file, ok, h) => {
+  settled: (inst, file, ok, stuck) => {
     // do_dentry_open(): a failed ->open is never released. An OPEN that
     // unplug gave up on was answered ENODEV: nobody will release its file,
     // so close it here (it gets lateRelease).
     if (!ok) inst.refs.put();
-    else if (h.stuck) void release(inst, file!);
+    else if (stuck) void release(inst, file!);
   },
 };
 const RELEASE: CallKind<undefined, unknown> = { fault: 'release', answered: false, absent: undefined };
@@ -81,6 +132,114 @@ const POLL: CallKind<undefined, PollMask> = { fault: 'poll', answered: true, abs
 const FSYNC: CallKind<undefined, void> = { fault: null, answered: true, missing: 'EINVAL' };
 
 /**
+ * The one way into a model, like debugfs's FULL_PROXY_FUNC. In order: the
+ * gate, which refuses with the unplug errno once it is closed (RELEASE is
+ * never refused, full_proxy_release()); the fault interceptor, skipped
+ * while no rule is in force; the model, given the request's signal only
+ * if it names that parameter; the reply check (`kind.check`); and the
+ * settling, once: a failure becomes an Errno (DeviceInstance.errnoOf), and
+ * an asynchronous answer races unplug's abandonment, so a stuck model's
+ * request is answered at once.
+ *
+ * A call is recorded in the gate as an InFlightOp, holding an instance
+ * reference until the model's own result settles however late, only once
+ * something can happen while it runs. A model that answers synchronously
+ * runs to completion: no unplug, interrupt or listing can see the call in
+ * between, so it is answered synchronously and records nothing, and most
+ * model calls are. A call is recorded before the model runs when the
+ * record may be needed during the call itself: under a fault rule (a
+ * delay, a hang, an unplug from inside the call) and for the calls no
+ * request carries (actions, attribute stores, release), whose signal is
+ * the record's own.
+ */
+export function callModel<S, F extends OpenFile<S> | null, A, R>(
+  inst: DeviceInstance<S>,
+  kind: CallKind<A, R>,
+  op: string,
+  file: F,
+  io: IoContext | OpenContext | null,
+  arg: A,
+  model: ModelMethod<F, A, R> | undefined,
+): R | Promise<R> {
+  if (kind.answered) {
+    const refused = file?.closed ? new Errno('EBADF') : inst.gate.closed ? new Errno(inst.unplugErrno) : null;
+    if (refused) {
+      inst.count.errors++;
+      throw refused;
+    }
+    // Only OPEN, READ and WRITE carry f_flags; the others leave the last known ones.
+    if (file && io?.flags !== undefined) file.flags = io.flags;
+  }
+  const hook = kind.fault && file ? inst.host.interceptor : null;
+  const intercepted = hook !== null && !hook.idle;
+  const early = io === null || intercepted ? inst.gate.track(op, file ?? CONTROL, io ?? undefined) : null;
+  const signal = model && namesSignal(model) ? (early ?? io!).signal : NEVER_ABORTED;
+  let r: R | Promise<R>;
+  try {
+    if (!model && kind.missing) throw new Errno(kind.missing);
+    r = intercepted
+      ? hook.intercept(describe(inst, kind.fault!, file!, early!, kind.cmdOf?.(arg)), arg, (a: A) => invoke(kind, model, file, a, signal))
+      : invoke(kind, model, file, arg, signal);
+    const check = kind.check;
+    if (check) r = r instanceof Promise ? r.then((v) => check(v, arg)) : check(r, arg);
+  } catch (err) {
+    if (early) inst.gate.exit(early);
+    const e = inst.errnoOf(err, op, early ?? undefined);
+    kind.settled?.(inst, file, false, false);
+    if (kind.answered) inst.count.errors++;
+    throw e;
+  }
+  if (!(r instanceof Promise)) {
+    if (early) inst.gate.exit(early);
+    kind.settled?.(inst, file, true, false);
+    return r;
+  }
+  const h = early ?? inst.gate.track(op, file ?? CONTROL, io ?? undefined, signal !== NEVER_ABORTED);
+  const result = r.catch((err: unknown) => {
+    throw inst.errnoOf(err, op, h);
+  });
+  void result.then(
+    () => {
+      inst.gate.exit(h);
+      kind.settled?.(inst, file, true, h.stuck);
+    },
+    () => {
+      inst.gate.exit(h);
+      kind.settled?.(inst, file, false, h.stuck);
+    },
+  );
+  return Promise.race([result, h.abandoned]).catch((err: unknown) => {
+    if (kind.answered) inst.count.errors++;
+    throw h.stuck && kind.abandonedErrno ? kind.abandonedErrno : err;
+  });
+}
+
+/** The model's method, or what a model without it answers. */
+function invoke<F, A, R>(kind: CallKind<A, R>, model: ModelMethod<F, A, R> | undefined, file: F, arg: A, signal: AbortSignal): R | Promise<R> {
+  return model ? model(file, arg, signal) : kind.absent!;
+}
+
+/** The call as the interceptor (the fault engine) sees it. */
+function describe<S>(inst: DeviceInstance<S>, op: FaultableOp, file: OpenFile<S>, h: InFlightOp, cmd: number | undefined): OpCall {
+  return {
+    op,
+    get signal() {
+      return h.signal;
+    },
+    device: inst.name,
+    model: inst.model,
+    generation: inst.generation,
+    pid: file.pid,
+    comm: file.comm,
+    ...(cmd !== undefined ? { cmd } : {}),
+    fired: (details) => {
+      inst.count.faults++;
+      inst.record(CoreEvent.fault_fired, { ...details, op, pid: file.pid, comm: file.comm });
+    },
+  };
+}
+
+/**
  * OPEN. Answered synchronously when the model's open is (zero, null and
  * most models have none): only a model whose open returns a promise pays
  * for the race against unplug's abandonment.
@@ -100,7 +259,7 @@ export function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Awaitabl
   // the open cannot free the instance under it; OPEN.settled drops it if
   // the open fails.
   inst.refs.get();
-  const r = inst.call(OPEN, 'open', file, ctx, undefined, inst.driver.open);
+  const r = callModel(inst, OPEN, 'open', file, ctx, undefined, inst.driver.open);
   // Also reached when unplug began during the model's open: that file is a
   // normal open file of a device being removed.
   return r instanceof Promise ? r.then(() => opened(inst, file)) : opened(inst, file);
@@ -181,8 +340,8 @@ const EOF = Buffer.alloc(0);
 
 function read<S>(inst: DeviceInstance<S>, file: OpenFile<S>, size: number, io: IoContext): Awaitable<Buffer> {
   inst.count.reads++;
-  if (!inst.gate.isOpen && inst.driver.unplugRead === 'eof') return EOF;
-  const data = inst.call(READ, 'read', file, io, size, inst.driver.read);
+  if (inst.gate.closed && inst.driver.unplugRead === 'eof') return EOF;
+  const data = callModel(inst, READ, 'read', file, io, size, inst.driver.read);
   return data instanceof Promise ? data.then((buf) => countRead(inst, buf)) : countRead(inst, data);
 }
 
@@ -193,7 +352,7 @@ function countRead<S>(inst: DeviceInstance<S>, buf: Buffer): Buffer {
 
 function write<S>(inst: DeviceInstance<S>, file: OpenFile<S>, data: Buffer, io: IoContext): Awaitable<number> {
   inst.count.writes++;
-  const n = inst.call(WRITE, 'write', file, io, data, inst.driver.write);
+  const n = callModel(inst, WRITE, 'write', file, io, data, inst.driver.write);
   return n instanceof Promise ? n.then((m) => countWritten(inst, m)) : countWritten(inst, n);
 }
 
@@ -204,19 +363,19 @@ function countWritten<S>(inst: DeviceInstance<S>, n: number): number {
 
 function ioctl<S>(inst: DeviceInstance<S>, file: OpenFile<S>, req: IoctlRequest, io: IoContext): Awaitable<IoctlReply> {
   inst.count.ioctls++;
-  return inst.call(IOCTL, 'ioctl', file, io, req, inst.driver.ioctl);
+  return callModel(inst, IOCTL, 'ioctl', file, io, req, inst.driver.ioctl);
 }
 
 function poll<S>(inst: DeviceInstance<S>, file: OpenFile<S>, wake: (() => void) | null, io: IoContext): Awaitable<PollMask> {
   inst.count.polls++;
   // debugfs full_proxy_poll() answers EPOLLHUP once the file is removed; no
   // registration is kept, the mask will not change again.
-  if (!inst.gate.isOpen) return inst.unpollMask;
+  if (inst.gate.closed) return inst.unpollMask;
   // poll_wait() before computing the mask, so a wake in between is not lost.
   if (wake) file.pollWait(inst.wq, wake);
   // Poll has no errno to give: fuse_file_poll() turns a failed POLL into EPOLLERR.
   try {
-    const mask = inst.call(POLL, 'poll', file, io, undefined, inst.driver.poll);
+    const mask = callModel(inst, POLL, 'poll', file, io, undefined, inst.driver.poll);
     return mask instanceof Promise ? mask.catch(() => POLLERR) : mask;
   } catch {
     return POLLERR;
@@ -225,7 +384,7 @@ function poll<S>(inst: DeviceInstance<S>, file: OpenFile<S>, wake: (() => void) 
 
 function fsync<S>(inst: DeviceInstance<S>, file: OpenFile<S>, io: IoContext): Awaitable<void> {
   // A live device answers EINVAL (FSYNC.missing); the gate answers the unplug errno.
-  return inst.call(FSYNC, 'fsync', file, io, undefined, undefined);
+  return callModel(inst, FSYNC, 'fsync', file, io, undefined, undefined);
 }
 
 /** RELEASE; synchronous, like OPEN, when the model's release is. */
@@ -239,7 +398,7 @@ function release<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Awaitable<void>
   inst.count.releases++;
   let r: unknown;
   try {
-    r = inst.call(RELEASE, 'release', file, null, undefined, inst.driver.release);
+    r = callModel(inst, RELEASE, 'release', file, null, undefined, inst.driver.release);
   } catch {
     // __fput() ignores ->release's result; call() has logged a model bug.
   }

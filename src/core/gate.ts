@@ -41,17 +41,19 @@ export class InFlightOp {
   /** OpGate's list of the handlers inside. */
   prevInside: InFlightOp | null = null;
   nextInside: InFlightOp | null = null;
-  private signalMade = false;
 
   /**
    * `request` is the transport's request this handler serves: its signal
    * aborts on an interrupt, and unplug aborts it through request.abort(),
    * so one signal serves both causes, made only if somebody looks at it.
+   * `signalMade`: the model was handed that signal before the handler was
+   * recorded (a call that went asynchronous, fops.ts callModel()).
    */
   constructor(
     readonly op: string,
     readonly caller: Caller,
     private readonly request: Cancellable | undefined,
+    private signalMade = false,
   ) {}
 
   /** Aborts on a transport interrupt OR on unplug, whichever comes first. */
@@ -103,7 +105,8 @@ export class InFlightOp {
 }
 
 export class OpGate {
-  private closed = false;
+  /** Set by close(), never cleared: a field, as every file operation reads it. */
+  closed = false;
   /**
    * The handlers inside, oldest first, linked through themselves: a Set
    * would allocate a new table each time it shrinks back to empty, which
@@ -114,14 +117,7 @@ export class OpGate {
   private inside = 0;
   private onIdle: (() => void) | null = null;
 
-  constructor(
-    private readonly refs: Kref,
-    private readonly closedErrno: number,
-  ) {}
-
-  get isOpen(): boolean {
-    return !this.closed;
-  }
+  constructor(private readonly refs: Kref) {}
 
   /** The handlers inside now, oldest first (a fresh array). */
   get handlers(): InFlightOp[] {
@@ -130,19 +126,16 @@ export class OpGate {
     return out;
   }
 
-  /** debugfs_file_get(): fails with the unplug errno once the gate is closed. */
-  enter(op: string, caller: Caller, request?: Cancellable): InFlightOp {
-    if (this.closed) throw new Errno(this.closedErrno);
-    return this.track(op, caller, request);
-  }
-
   /**
-   * Counts a handler without gating it: release is never gated
-   * (full_proxy_release()), yet it is model code that drain must wait for.
+   * Records a handler inside, holding an instance reference until exit().
+   * Refusing calls once the gate is closed (debugfs_file_get() failing) is
+   * callModel()'s (src/core/fops.ts), which records only the calls that go
+   * asynchronous; release is recorded but never refused
+   * (full_proxy_release()), as it is model code that drain must wait for.
    */
-  track(op: string, caller: Caller, request?: Cancellable): InFlightOp {
+  track(op: string, caller: Caller, request?: Cancellable, signalMade = false): InFlightOp {
     this.refs.get();
-    const h = new InFlightOp(op, caller, request);
+    const h = new InFlightOp(op, caller, request, signalMade);
     h.prevInside = this.last;
     if (this.last) this.last.nextInside = h;
     else this.first = h;

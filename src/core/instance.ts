@@ -1,15 +1,16 @@
 /**
  * One bound device: identity, lifecycle state, references, the op gate, the
  * wait queue, counters and events, and the error boundary every model call
- * goes through. Probe, the file operations and unplug live in probe.ts,
- * fops.ts and unplug.ts.
+ * goes through (errnoOf). Probe, the file operations with callModel(), the
+ * one way into the model, and unplug live in probe.ts, fops.ts and
+ * unplug.ts.
  */
-import { E, Errno, toErrno, type ErrnoName } from '../errno.js';
-import { POLLERR, POLLHUP, type IoContext, type OpenContext, type PollMask } from '../devio.js';
+import { E, Errno, toErrno } from '../errno.js';
+import { POLLERR, POLLHUP, type PollMask } from '../devio.js';
 import { CoreEvent, declaredType, fieldTypeOf, isCoreEvent, type DeviceEvent } from './events.js';
 import type { OpenFile } from './file.js';
-import { OpGate, type Caller, type InFlightOp } from './gate.js';
-import type { FaultableOp, Logger, OpCall, OpInterceptor, PublishedDevice, UnplugReport } from './host.js';
+import { OpGate, type InFlightOp } from './gate.js';
+import type { Logger, OpInterceptor, PublishedDevice, UnplugReport } from './host.js';
 import { Kref } from './kref.js';
 import type { Counters, DeviceModel, Holder, InFlight, Instance, Lifecycle, Region } from './model.js';
 import type { DeviceRegions } from './regions.js';
@@ -32,57 +33,7 @@ export interface InstanceHost {
 /** Openers remembered per instance with regions (noteOpener). */
 const MAX_OPENERS = 1024;
 
-/** The caller recorded for operations started through the control API (actions, attribute stores). */
-const CONTROL: Caller = { pid: 0, comm: 'cdevemu' };
-
 type OpCounter = Exclude<keyof Counters, 'inFlight' | 'stuck'>;
-
-/** A model method as DeviceInstance.call calls it: the file (null for actions and stores), the argument, the signal. */
-export type ModelMethod<F, A, R> = (file: F, arg: A, signal: AbortSignal) => R | Promise<R>;
-
-/**
- * What DeviceInstance.call does for one kind of call, besides what it does
- * for all: one constant per operation (fops.ts), so a call allocates
- * nothing to say it.
- */
-export interface CallKind<A, R> {
-  /** The fault rules' name for it; null: no rule applies (fsync, actions, attribute stores). */
-  readonly fault: FaultableOp | null;
-  /** The ioctl command fault rules match on. */
-  readonly cmdOf?: (arg: A) => number;
-  /**
-   * False for RELEASE alone: never refused by the gate (full_proxy_release()),
-   * and its result is nobody's answer (__fput() ignores ->release's), so its
-   * failures are logged, not counted as errors.
-   */
-  readonly answered: boolean;
-  /** What a model without the method answers, inside the gate (vfs_read(): EINVAL; vfs_ioctl(): ENOTTY). */
-  readonly missing?: ErrnoName;
-  /** Else, the result a model without the method gives (poll's default mask; nothing for open, release). */
-  readonly absent?: R;
-  /** Checks the reply against the request; one that does not fit (a longer read) is a model bug. */
-  readonly check?: (reply: R, arg: A) => R;
-  /** The answer when unplug gives up on the call; unset: the unplug errno it gave up with. */
-  readonly abandonedErrno?: Errno;
-  /** Runs once the model's own result has settled, however late (OPEN's reference). */
-  readonly settled?: <S>(inst: DeviceInstance<S>, file: OpenFile<S> | null, ok: boolean, h: InFlightOp) => void;
-}
-
-/** Actions and attribute stores: model code run for the control API, through the gate so unplug drains it; no fault rule applies. */
-export const CONTROL_CALL = { fault: null, answered: true } as const satisfies CallKind<unknown, unknown>;
-
-/** Given to model methods that do not take a signal: it never aborts, and costs nothing. */
-const NEVER_ABORTED = new AbortController().signal;
-
-/**
- * The signal for a model method: made only if the method declares its
- * third parameter (mocha and Express read Function.length the same way).
- * A method that never names the signal cannot observe it, and most (zero,
- * null, register reads) answer at once.
- */
-function signalFor(model: (...args: never[]) => unknown, h: InFlightOp): AbortSignal {
-  return model.length >= 3 ? h.signal : NEVER_ABORTED;
-}
 
 export class DeviceInstance<S = unknown> implements Instance<S> {
   lifecycle: Lifecycle = 'live';
@@ -126,11 +77,12 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     readonly name: string,
     readonly generation: number,
     readonly options: unknown,
-    private readonly host: InstanceHost,
+    /** Read by fops.ts's callModel() on every call: a field, not a getter. */
+    readonly host: InstanceHost,
   ) {
     this.published = { name, generation, nodePath: name, stream: driver.stream ?? false, size: 0 };
     this.refs = new Kref(() => this.free());
-    this.gate = new OpGate(this.refs, this.unplugErrno);
+    this.gate = new OpGate(this.refs);
     this.removal = new Promise((resolve) => {
       this.markRemoved = resolve;
     });
@@ -264,116 +216,6 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     e.generation = this.generation;
     e.at = Date.now();
     this.host.record(e);
-  }
-
-  /**
-   * The one way into the model for a file operation, an action or an
-   * attribute store, like debugfs's FULL_PROXY_FUNC. In order: the gate
-   * (refused with the unplug errno once it is closed; RELEASE is counted
-   * but never refused, full_proxy_release()), which takes the instance
-   * reference the operation holds until the model's own result settles,
-   * however late; the fault interceptor, skipped while no rule is in force;
-   * the model, given the request's signal only if it names that parameter
-   * (signalFor); the reply check (`kind.check`); and the settling, once: a
-   * failure becomes an Errno (errnoOf), and an asynchronous answer races
-   * unplug's abandonment, so a stuck model's request is answered at once.
-   * A model that answers synchronously is answered synchronously: most
-   * model calls do, and a promise chain per call costs a request's worth
-   * of latency.
-   */
-  call<F extends OpenFile<S> | null, A, R>(
-    kind: CallKind<A, R>,
-    op: string,
-    file: F,
-    io: IoContext | OpenContext | null,
-    arg: A,
-    model: ModelMethod<F, A, R> | undefined,
-  ): R | Promise<R> {
-    let h: InFlightOp;
-    try {
-      if (kind.answered) {
-        if (file?.closed) throw new Errno('EBADF');
-        // Only OPEN, READ and WRITE carry f_flags; the others leave the last known ones.
-        if (file && io?.flags !== undefined) file.flags = io.flags;
-        h = this.gate.enter(op, file ?? CONTROL, io ?? undefined);
-      } else h = this.gate.track(op, file ?? CONTROL, io ?? undefined);
-    } catch (err) {
-      this.count.errors++;
-      throw err;
-    }
-    let r: R | Promise<R>;
-    try {
-      r = this.callMethod(kind, h, file, arg, model);
-    } catch (err) {
-      this.gate.exit(h);
-      const e = this.errnoOf(err, op, h);
-      kind.settled?.(this, file, false, h);
-      if (kind.answered) this.count.errors++;
-      throw e;
-    }
-    if (!(r instanceof Promise)) {
-      this.gate.exit(h);
-      kind.settled?.(this, file, true, h);
-      return r;
-    }
-    const run = r.catch((err: unknown) => {
-      throw this.errnoOf(err, op, h);
-    });
-    void run.then(
-      () => {
-        this.gate.exit(h);
-        kind.settled?.(this, file, true, h);
-      },
-      () => {
-        this.gate.exit(h);
-        kind.settled?.(this, file, false, h);
-      },
-    );
-    return Promise.race([run, h.abandoned]).catch((err: unknown) => {
-      if (kind.answered) this.count.errors++;
-      throw h.stuck && kind.abandonedErrno ? kind.abandonedErrno : err;
-    });
-  }
-
-  /** The model's method, through the fault interceptor when a rule is in force, and its reply checked. */
-  private callMethod<F extends OpenFile<S> | null, A, R>(
-    kind: CallKind<A, R>,
-    h: InFlightOp,
-    file: F,
-    arg: A,
-    model: ModelMethod<F, A, R> | undefined,
-  ): R | Promise<R> {
-    if (!model && kind.missing) throw new Errno(kind.missing);
-    const hook = this.host.interceptor;
-    const r: R | Promise<R> =
-      !kind.fault || !file || !hook || hook.idle
-        ? model
-          ? model(file, arg, signalFor(model, h))
-          : kind.absent!
-        : hook.intercept(this.describe(kind.fault, file, h, kind.cmdOf?.(arg)), arg, (a: A) => (model ? model(file, a, signalFor(model, h)) : kind.absent!));
-    const check = kind.check;
-    if (!check) return r;
-    return r instanceof Promise ? r.then((v) => check(v, arg)) : check(r, arg);
-  }
-
-  /** The call as the interceptor (the fault engine) sees it. */
-  private describe(op: FaultableOp, file: OpenFile<S>, h: InFlightOp, cmd: number | undefined): OpCall {
-    return {
-      op,
-      get signal() {
-        return h.signal;
-      },
-      device: this.name,
-      model: this.model,
-      generation: this.generation,
-      pid: file.pid,
-      comm: file.comm,
-      ...(cmd !== undefined ? { cmd } : {}),
-      fired: (details) => {
-        this.count.faults++;
-        this.record(CoreEvent.fault_fired, { ...details, op, pid: file.pid, comm: file.comm });
-      },
-    };
   }
 
   /**

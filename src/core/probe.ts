@@ -6,7 +6,8 @@ import { Errno } from '../errno.js';
 import { CoreEvent } from './events.js';
 import { openFile } from './fops.js';
 import { DeviceError, type Publisher } from './host.js';
-import { CONTROL_CALL, type DeviceInstance } from './instance.js';
+import { callModel, CONTROL_CALL } from './fops.js';
+import type { DeviceInstance } from './instance.js';
 import { SYS_DIR } from '../devio.js';
 import type { Attribute, AttributeOps } from './model.js';
 import { DeviceRegions, RegionLayoutError } from './regions.js';
@@ -89,7 +90,7 @@ function guardAttributes<S>(inst: DeviceInstance<S>, attrs: Record<string, Attri
       store: store
         ? (text: string) => {
             if (inst.lifecycle !== 'live') throw new Errno('ENODEV');
-            return inst.call(CONTROL_CALL, `store:${path}`, null, null, text, (_file, t) => store(t));
+            return callModel(inst, CONTROL_CALL, `store:${path}`, null, null, text, (_file, t) => store(t));
           }
         : undefined,
     };

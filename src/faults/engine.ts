@@ -108,6 +108,11 @@ function corrupt(buf: Buffer, count: number, rng: Rng): Buffer {
 
 export class FaultEngine implements OpInterceptor {
   private rules: ActiveRule[] = [];
+  /**
+   * The common case, no rules: the core skips the engine on every model
+   * call. A field kept by add, remove and clear, as every call reads it.
+   */
+  idle = true;
   private nextId = 1;
   private devices: DeviceControl | null = null;
 
@@ -129,6 +134,7 @@ export class FaultEngine implements OpInterceptor {
     if (rule.id === `f${this.nextId}`) this.nextId++;
     const active = new ActiveRule(rule);
     this.rules.push(active);
+    this.idle = false;
     return active.status();
   }
 
@@ -139,11 +145,13 @@ export class FaultEngine implements OpInterceptor {
   remove(id: string): boolean {
     const before = this.rules.length;
     this.rules = this.rules.filter((r) => r.rule.id !== id);
+    this.idle = this.rules.length === 0;
     return this.rules.length !== before;
   }
 
   clear(): void {
     this.rules = [];
+    this.idle = true;
   }
 
   list(): FaultRuleStatus[] {
@@ -152,11 +160,6 @@ export class FaultEngine implements OpInterceptor {
 
   get(id: string): FaultRuleStatus | undefined {
     return this.rules.find((r) => r.rule.id === id)?.status();
-  }
-
-  /** The common case, no rules: the core skips the engine on every model call. */
-  get idle(): boolean {
-    return this.rules.length === 0;
   }
 
   intercept<A, R>(call: OpCall, arg: A, proceed: (arg: A) => R | Promise<R>): R | Promise<R> {

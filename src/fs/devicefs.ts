@@ -337,7 +337,7 @@ export class DeviceFs implements FuseFilesystem {
     // then (thenAnswer), and a read that blocked (uio's wait for the
     // interrupt) has pushed nothing yet when it returns its promise.
     const answer = (d: Buffer): Awaitable<Buffer> => this.afterStores(ctx, h.mirror, d);
-    return data instanceof Promise ? data.then(answer) : answer(data);
+    return after(data, answer);
   }
 
   /**
@@ -482,7 +482,7 @@ export class DeviceFs implements FuseFilesystem {
     else user.revoke();
     // The output fits _IOC_SIZE: core checked it (src/core/fops.ts IOCTL.check).
     const reply = (r: IoctlReply): Awaitable<IoctlResult> => this.afterStores(ctx, h.mirror, { result: r.result ?? 0, out: r.out });
-    return answer instanceof Promise ? answer.then(reply) : reply(answer);
+    return after(answer, reply);
   }
 
   poll(ctx: RequestContext, a: fuse_poll_in): Awaitable<number> {

@@ -35,14 +35,11 @@ import { OPS, opName, type OpSpec, type ReplyBody } from './ops.js';
 import {
   decodeBatchForgetIn,
   decodeForgetIn,
-  decodeInHeader,
   decodeInitIn,
   decodeInterruptIn,
   decodeNotifyRetrieveIn,
   encodeInitOut,
   encodeNotifyRetrieve,
-  type fuse_in_header,
-  writeOutHeader,
 } from './wire.js';
 
 const PAGE_SIZE = 4096;
@@ -111,22 +108,62 @@ function fillSpareControllers(): void {
   while (spareControllers.length < SPARE_CONTROLLERS) spareControllers.push(newController());
 }
 
+/** A u64 of the wire from its two 32-bit halves: one BigInt below 2^32. */
+const join64 = (lo: number, hi: number): bigint => (hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo));
+
 /**
- * A request's context. The AbortController is taken only if a handler asks
- * for the signal: most requests complete synchronously and never need it.
+ * One request as read from /dev/fuse: its fuse_in_header, read in place
+ * (include/uapi/linux/fuse.h; test/fuse/abi.test.ts checks the offsets
+ * against the C layout), the context its handler gets, and the header of
+ * its answer, as go-fuse's request carries both headers. `unique` and
+ * `nodeid` are kept as their 32-bit halves, made BigInts only when asked
+ * for: a request answered at once (a READ of data waiting) makes none, its
+ * answer's unique being written back from the halves. The AbortController
+ * is taken only if a handler asks for the signal: most requests complete
+ * synchronously and never need it.
  */
-class Context implements RequestContext {
+export class Context implements RequestContext {
+  readonly len: number;
+  readonly opcode: number;
+  private readonly uniqueLo: number;
+  private readonly uniqueHi: number;
+  private readonly nodeidLo: number;
+  private readonly nodeidHi: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly pid: number;
+  /** Extension headers after the body, in 8-byte units. */
+  readonly total_extlen: number;
   private ac: AbortController | null = null;
   /** answerAfterNotifications() was called. */
   queued = false;
   flags: number | undefined = undefined;
-  constructor(
-    readonly unique: bigint,
-    readonly nodeid: bigint,
-    readonly uid: number,
-    readonly gid: number,
-    readonly pid: number,
-  ) {}
+  /** `b` holds at least SIZEOF.fuse_in_header bytes; nothing of it is kept. */
+  constructor(b: Buffer) {
+    this.len = b.readUInt32LE(0);
+    this.opcode = b.readUInt32LE(4);
+    this.uniqueLo = b.readUInt32LE(8);
+    this.uniqueHi = b.readUInt32LE(12);
+    this.nodeidLo = b.readUInt32LE(16);
+    this.nodeidHi = b.readUInt32LE(20);
+    this.uid = b.readUInt32LE(24);
+    this.gid = b.readUInt32LE(28);
+    this.pid = b.readUInt32LE(32);
+    this.total_extlen = b.readUInt16LE(36);
+  }
+  get unique(): bigint {
+    return join64(this.uniqueLo, this.uniqueHi);
+  }
+  get nodeid(): bigint {
+    return join64(this.nodeidLo, this.nodeidHi);
+  }
+  /** The answer's fuse_out_header, written into `b`'s first SIZEOF.fuse_out_header bytes. */
+  writeReplyHeader(b: Buffer, len: number, error: number): void {
+    b.writeUInt32LE(len, 0);
+    b.writeInt32LE(error, 4);
+    b.writeUInt32LE(this.uniqueLo, 8);
+    b.writeUInt32LE(this.uniqueHi, 12);
+  }
   get signal(): AbortSignal {
     return (this.ac ??= takeController()).signal;
   }
@@ -156,7 +193,7 @@ export class FuseSession {
   private readonly trace: boolean;
   private readonly inflight = new Map<bigint, Context>();
   private readonly outHeader = Buffer.allocUnsafeSlow(SIZEOF.fuse_out_header);
-  private readonly dropped = new FinalizationRegistry<{ unique: bigint; op: string }>((r) => this.onDropped(r));
+  private readonly dropped = new FinalizationRegistry<{ req: Context; op: string }>((r) => this.onDropped(r));
   private conn: ConnectionInfo | null = null;
   private readyResolve!: (c: ConnectionInfo) => void;
   private readyReject!: (e: Error) => void;
@@ -218,77 +255,76 @@ export class FuseSession {
       this.log.error({ len: buf.length }, 'request shorter than fuse_in_header; dropped');
       return false;
     }
-    const h = decodeInHeader(buf);
-    if (h.len !== buf.length) {
-      this.log.error({ unique: h.unique, len: h.len, read: buf.length }, 'request length mismatch');
-      this.send(h.unique, -E.EIO, null);
+    const req = new Context(buf);
+    if (req.len !== buf.length) {
+      this.log.error({ unique: req.unique, len: req.len, read: buf.length }, 'request length mismatch');
+      this.send(req, -E.EIO, null);
       return false;
     }
-    const body = buf.subarray(SIZEOF.fuse_in_header, h.len - h.total_extlen * 8);
-    if (this.trace) this.log.trace(`rx ${h.unique}: ${opName(h.opcode)} n${h.nodeid} pid=${h.pid} ${body.length}b`);
+    const body = buf.subarray(SIZEOF.fuse_in_header, req.len - req.total_extlen * 8);
+    if (this.trace) this.log.trace(`rx ${req.unique}: ${opName(req.opcode)} n${req.nodeid} pid=${req.pid} ${body.length}b`);
     try {
-      return this.dispatch(h, body);
+      return this.dispatch(req, body);
     } catch (err) {
       // A decoder rejected the body (MalformedRequest) or a synchronous bug.
       // FORGETs are never answered, malformed or not (go-fuse doBatchForget logs).
-      if (OPS.get(h.opcode)?.noReply) this.log.error({ err, op: opName(h.opcode) }, 'malformed request; not answered');
-      else this.failed(h, err);
+      if (OPS.get(req.opcode)?.noReply) this.log.error({ err, op: opName(req.opcode) }, 'malformed request; not answered');
+      else this.failed(req, err);
       return false;
     }
   }
 
   /** Returns true when the request's handler went asynchronous holding its body (see handle()). */
-  private dispatch(h: fuse_in_header, body: Buffer): boolean {
-    switch (h.opcode) {
+  private dispatch(req: Context, body: Buffer): boolean {
+    switch (req.opcode) {
       case Opcode.INIT:
-        this.init(h, body);
+        this.init(req, body);
         return false;
       case Opcode.INTERRUPT:
         this.interrupt(body);
         return false;
       case Opcode.FORGET:
-        this.fs.forget(h.nodeid, decodeForgetIn(body).nlookup);
+        this.fs.forget(req.nodeid, decodeForgetIn(body).nlookup);
         return false;
       case Opcode.BATCH_FORGET:
         for (const f of decodeBatchForgetIn(body).forgets) this.fs.forget(f.nodeid, f.nlookup);
         return false;
       case Opcode.DESTROY:
         // Only sent for fuseblk and virtiofs; answered for completeness.
-        this.send(h.unique, 0, null);
+        this.send(req, 0, null);
         return false;
       case Opcode.NOTIFY_REPLY:
-        this.retrieved(h.unique, body);
+        this.retrieved(req.unique, body);
         return false;
     }
-    const spec = OPS.get(h.opcode);
+    const spec = OPS.get(req.opcode);
     if (!spec?.run) {
-      this.send(h.unique, -E.ENOSYS, null);
+      this.send(req, -E.ENOSYS, null);
       return false;
     }
     if (!this.conn) {
       this.log.error({ op: spec.name }, 'request before INIT');
-      this.send(h.unique, -E.EIO, null);
+      this.send(req, -E.EIO, null);
       return false;
     }
-    const ctx = new Context(h.unique, h.nodeid, h.uid, h.gid, h.pid);
-    const result = spec.run(this.fs, ctx, body);
+    const result = spec.run(this.fs, req, body);
     if (!(result instanceof Promise)) {
-      this.deliver(spec, ctx, result);
-      ctx.recycle();
+      this.deliver(spec, req, result);
+      req.recycle();
       return false;
     }
-    const unique = h.unique;
-    this.inflight.set(unique, ctx);
-    this.dropped.register(result, { unique, op: spec.name }, ctx);
+    const unique = req.unique;
+    this.inflight.set(unique, req);
+    this.dropped.register(result, { req, op: spec.name }, req);
     result.then(
       (r) => {
-        this.dropped.unregister(ctx);
-        if (this.inflight.delete(unique)) this.deliver(spec, ctx, r);
-        else this.orphaned(spec, ctx, r);
+        this.dropped.unregister(req);
+        if (this.inflight.delete(unique)) this.deliver(spec, req, r);
+        else this.orphaned(spec, req, r);
       },
       (err) => {
-        this.dropped.unregister(ctx);
-        if (this.inflight.delete(unique)) this.failed(h, err);
+        this.dropped.unregister(req);
+        if (this.inflight.delete(unique)) this.failed(req, err);
       },
     );
     return spec.keepsBody === true;
@@ -296,8 +332,8 @@ export class FuseSession {
 
   /** Sends a successful answer; one the kernel no longer waits for is undone. */
   private deliver(spec: OpSpec, ctx: Context, body: ReplyBody): void {
-    if (ctx.queued) return this.sendAfterNotifications(ctx.unique, body);
-    if (this.send(ctx.unique, 0, body)?.errno === E.ENOENT) this.orphaned(spec, ctx, body);
+    if (ctx.queued) return this.sendAfterNotifications(ctx, body);
+    if (this.send(ctx, 0, body)?.errno === E.ENOENT) this.orphaned(spec, ctx, body);
   }
 
   /**
@@ -305,14 +341,14 @@ export class FuseSession {
    * queued before it (RequestContext.answerAfterNotifications). Only READ
    * and IOCTL answers go this way, which have nothing to undo.
    */
-  private sendAfterNotifications(unique: bigint, body: ReplyBody): void {
+  private sendAfterNotifications(req: Context, body: ReplyBody): void {
     const parts = body === null ? [] : Buffer.isBuffer(body) ? [body] : body;
     const head = Buffer.alloc(SIZEOF.fuse_out_header);
     const len = parts.reduce((n, p) => n + p.length, head.length);
-    writeOutHeader(head, 0, len, 0, unique);
-    if (this.trace) this.log.trace(`tx ${unique}: OK ${len - SIZEOF.fuse_out_header}b after notifications`);
+    req.writeReplyHeader(head, len, 0);
+    if (this.trace) this.log.trace(`tx ${req.unique}: OK ${len - SIZEOF.fuse_out_header}b after notifications`);
     void this.channel.notifyAsync([head, ...parts]).then((werr) => {
-      if (rejected(werr)) this.log.error({ unique, code: werr.code }, 'kernel rejected reply');
+      if (rejected(werr)) this.log.error({ unique: req.unique, code: werr.code }, 'kernel rejected reply');
     });
   }
 
@@ -326,7 +362,7 @@ export class FuseSession {
     }
   }
 
-  private failed(h: fuse_in_header, err: unknown): void {
+  private failed(h: Context, err: unknown): void {
     let errno = toErrno(err, (e) =>
       this.log.error({ err: e, op: opName(h.opcode), unique: h.unique }, 'handler failed; answering EIO'),
     );
@@ -336,13 +372,14 @@ export class FuseSession {
       this.log.error({ errno, op: opName(h.opcode), unique: h.unique }, 'handler threw an errno the kernel refuses; answering EIO');
       errno = E.EIO;
     }
-    this.send(h.unique, -errno, null);
+    this.send(h, -errno, null);
   }
 
-  private onDropped(r: { unique: bigint; op: string }): void {
-    if (!this.inflight.delete(r.unique)) return;
-    this.log.error({ unique: r.unique, op: r.op }, 'request dropped unanswered by its handler; answering EIO');
-    this.send(r.unique, -E.EIO, null);
+  private onDropped(r: { req: Context; op: string }): void {
+    const unique = r.req.unique;
+    if (!this.inflight.delete(unique)) return;
+    this.log.error({ unique, op: r.op }, 'request dropped unanswered by its handler; answering EIO');
+    this.send(r.req, -E.EIO, null);
   }
 
   /**
@@ -350,7 +387,7 @@ export class FuseSession {
    * ask only for flags the kernel offered; the reply is 24 bytes for
    * kernels below 7.23.
    */
-  private init(h: fuse_in_header, body: Buffer): void {
+  private init(h: Context, body: Buffer): void {
     const a = decodeInitIn(body);
     if (a.major > FUSE_KERNEL_VERSION) {
       // The kernel will send a second INIT with our major.
@@ -359,12 +396,12 @@ export class FuseSession {
           max_background: 0, congestion_threshold: 0, max_write: 0, time_gran: 0, max_pages: 0, flags2: 0 },
         a.minor,
       );
-      this.send(h.unique, 0, out);
+      this.send(h, 0, out);
       return;
     }
     if (a.major < FUSE_KERNEL_VERSION || a.minor < FUSE_MIN_MINOR_VERSION) {
       this.log.error({ major: a.major, minor: a.minor }, 'kernel FUSE protocol too old');
-      this.send(h.unique, -E.EPROTO, null);
+      this.send(h, -E.EPROTO, null);
       this.readyReject(new Error(`unsupported FUSE protocol ${a.major}.${a.minor}`));
       return;
     }
@@ -405,7 +442,7 @@ export class FuseSession {
     };
     this.log.debug({ kernel: `${a.major}.${a.minor}`, minor, flags: flags.toString(16) }, 'INIT');
     this.fs.init?.(this.conn);
-    this.send(h.unique, 0, out);
+    this.send(h, 0, out);
     this.readyResolve(this.conn);
   }
 
@@ -487,23 +524,23 @@ export class FuseSession {
     if (!ctx) return;
     ctx.abort(new Errno('EINTR'));
     setImmediate(() => {
-      if (this.inflight.delete(unique)) this.send(unique, -E.EINTR, null);
+      if (this.inflight.delete(unique)) this.send(ctx, -E.EINTR, null);
     });
   }
 
   /** Writes one reply; returns the write's errno code, if any. */
-  private send(unique: bigint, error: number, body: ReplyBody): Errno | null {
+  private send(req: Context, error: number, body: ReplyBody): Errno | null {
     let len = SIZEOF.fuse_out_header;
     if (Buffer.isBuffer(body)) len += body.length;
     else if (body) for (const b of body) len += b.length;
     // One header buffer for every reply: the channel's write is done with it when it returns.
-    writeOutHeader(this.outHeader, 0, len, error, unique);
-    if (this.trace) this.log.trace(`tx ${unique}: ${error ? errnoName(-error) : 'OK'} ${len - SIZEOF.fuse_out_header}b`);
+    req.writeReplyHeader(this.outHeader, len, error);
+    if (this.trace) this.log.trace(`tx ${req.unique}: ${error ? errnoName(-error) : 'OK'} ${len - SIZEOF.fuse_out_header}b`);
     const werr = this.channel.write(this.outHeader, body);
     // ENOENT: the request was interrupted or aborted meanwhile (go-fuse ignores
-    // it too). ENODEV: the connection is gone.
-    if (rejected(werr)) {
-      this.log.error({ unique, error, len, code: werr.code }, 'kernel rejected reply');
+    // it too). ENODEV: the connection is gone. A write that succeeded needs no judging.
+    if (werr !== null && rejected(werr)) {
+      this.log.error({ unique: req.unique, error, len, code: werr.code }, 'kernel rejected reply');
     }
     return werr;
   }

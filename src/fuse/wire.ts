@@ -1,27 +1,18 @@
 /**
  * Struct codecs for the FUSE wire. Pure functions over Buffers: no I/O, no
  * state. Field names are the kernel's (include/uapi/linux/fuse.h). The wire
- * is host-endian; cdevemu runs on little-endian Linux (x86_64, arm64).
+ * is host-endian; cdevemu runs on little-endian Linux (x86_64, arm64). A
+ * request's own header (fuse_in_header, and the fuse_out_header of its
+ * answer) is read and written by the request itself (session.ts Context).
  */
 import { SIZEOF, FUSE_COMPAT_22_INIT_OUT_SIZE, NotifyCode } from './abi.js';
-
-export interface fuse_in_header {
-  len: number;
-  opcode: number;
-  unique: bigint;
-  nodeid: bigint;
-  uid: number;
-  gid: number;
-  pid: number;
-  total_extlen: number;
-}
 
 /**
  * The protocol's 64-bit fields. Node's readBigUInt64LE and
  * writeBigUInt64LE make three or four intermediate BigInts per call; the
- * values a session meets on every request (uniques, node ids, file
- * handles, offsets of stream files) are below 2^32 and need one BigInt to
- * read and none to write. Those intermediates were a sixth of the bytes an
+ * values a session meets on most requests (file handles, node ids,
+ * offsets of stream files) are below 2^32 and need one BigInt to read and
+ * none to write. Those intermediates were a sixth of the bytes an
  * echo round trip allocated (sampling heap profile).
  */
 function u64(b: Buffer, off: number): bigint {
@@ -41,19 +32,6 @@ function putU64(b: Buffer, off: number, v: bigint): void {
  * a small request. Zeroed all the same: padding goes to the kernel.
  */
 const zeroed = (n: number): Buffer => Buffer.allocUnsafe(n).fill(0);
-
-export function decodeInHeader(b: Buffer): fuse_in_header {
-  return {
-    len: b.readUInt32LE(0),
-    opcode: b.readUInt32LE(4),
-    unique: u64(b, 8),
-    nodeid: u64(b, 16),
-    uid: b.readUInt32LE(24),
-    gid: b.readUInt32LE(28),
-    pid: b.readUInt32LE(32),
-    total_extlen: b.readUInt16LE(36),
-  };
-}
 
 /** Thrown by a decoder when a request body is shorter than its struct. */
 export class MalformedRequest extends Error {}
@@ -305,14 +283,15 @@ export function decodePollIn(b: Buffer): fuse_poll_in {
 
 /* ---- replies ---- */
 
+/** fuse_out_header of a notification (unique 0, error the notify code); answers write their own (session.ts Context). */
 export function encodeOutHeader(len: number, error: number, unique: bigint): Buffer {
   const b = Buffer.allocUnsafe(SIZEOF.fuse_out_header);
   writeOutHeader(b, 0, len, error, unique);
   return b;
 }
 
-/** fuse_out_header at b[off]: for a caller that reuses one buffer for every reply. */
-export function writeOutHeader(b: Buffer, off: number, len: number, error: number, unique: bigint): void {
+/** fuse_out_header at b[off]. */
+function writeOutHeader(b: Buffer, off: number, len: number, error: number, unique: bigint): void {
   b.writeUInt32LE(len, off);
   b.writeInt32LE(error, off + 4);
   putU64(b, off + 8, unique);

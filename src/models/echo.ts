@@ -13,6 +13,8 @@ export interface EchoState {
   chunks: Buffer[];
   bytes: number;
   capacity: number;
+  /** Somebody has polled the pipe (pipe->poll_usage): every write then wakes. */
+  polled: boolean;
 }
 
 const OPTIONS = defineSchema({
@@ -40,19 +42,34 @@ function take(s: EchoState, size: number): Buffer {
   return out.length === 1 ? out[0]! : Buffer.concat(out, got);
 }
 
+/**
+ * Takes up to `size` bytes. Like pipe_read(), it wakes only if the pipe was
+ * full: readers and writers share one wait queue here, and a read can make
+ * true only what waits for room (blocked writers, pollers that got no
+ * POLLOUT).
+ */
 function takeAndWake(file: File<EchoState>, size: number): Buffer {
-  const out = take(file.instance.state, size);
-  file.instance.wq.wake();
+  const s = file.instance.state;
+  const wasFull = s.bytes >= s.capacity;
+  const out = take(s, size);
+  if (wasFull) file.instance.wq.wake();
   return out;
 }
 
-/** Takes what fits, copied: the request buffer is reused once the write returns (pipe_write copies too). */
+/**
+ * Takes what fits, copied: the request buffer is reused once the write
+ * returns (pipe_write copies too). Like pipe_write(), it wakes if the pipe
+ * was empty, what blocked readers and POLLIN pollers wait for, or if the
+ * pipe was ever polled: an edge-triggered epoll expects an event for every
+ * write.
+ */
 function put(file: File<EchoState>, data: Buffer): number {
   const s = file.instance.state;
+  const wasEmpty = s.bytes === 0;
   const n = Math.min(data.length, s.capacity - s.bytes);
   s.chunks.push(Buffer.from(data.subarray(0, n)));
   s.bytes += n;
-  file.instance.wq.wake();
+  if (wasEmpty || s.polled) file.instance.wq.wake();
   return n;
 }
 
@@ -77,7 +94,7 @@ export const echoModel: DeviceModel<EchoState> = {
   options: OPTIONS,
   create(_inst, options) {
     const { capacity } = options as Values<typeof OPTIONS>;
-    return { chunks: [], bytes: 0, capacity };
+    return { chunks: [], bytes: 0, capacity, polled: false };
   },
   read(file, size, signal) {
     const s = file.instance.state;
@@ -91,6 +108,7 @@ export const echoModel: DeviceModel<EchoState> = {
   },
   poll(file) {
     const s = file.instance.state;
+    s.polled = true;
     return (s.bytes > 0 ? POLLIN | POLLRDNORM : 0) | (s.bytes < s.capacity ? POLLOUT | POLLWRNORM : 0);
   },
 };

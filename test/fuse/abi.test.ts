@@ -19,7 +19,6 @@ import {
   decodeForgetIn,
   decodeFsyncIn,
   decodeGetattrIn,
-  decodeInHeader,
   decodeInitIn,
   decodeInterruptIn,
   decodeIoctlIn,
@@ -49,7 +48,7 @@ import {
   type fuse_attr,
   type fuse_init_out,
 } from '../../src/fuse/wire.js';
-import { hex } from './bytes.js';
+import { hex, inHeader } from './bytes.js';
 import { absent, readFuseHeader, type Member } from './header.js';
 
 const header = await readFuseHeader();
@@ -144,7 +143,7 @@ describe(`SIZEOF against ${HEADER}`, () => {
 
 describe(`decoders read each member where ${HEADER} puts it`, () => {
   const simple: [string, (b: Buffer) => object][] = [
-    ['fuse_in_header', decodeInHeader],
+    ['fuse_in_header', inHeader],
     ['fuse_init_in', decodeInitIn],
     ['fuse_forget_in', decodeForgetIn],
     ['fuse_getattr_in', decodeGetattrIn],

@@ -24,7 +24,6 @@ import {
   decodeForgetIn,
   decodeFsyncIn,
   decodeGetattrIn,
-  decodeInHeader,
   decodeInitIn,
   decodeInterruptIn,
   decodeIoctlIn,
@@ -51,7 +50,8 @@ import {
   type fuse_attr,
   type fuse_entry_out,
 } from '../../src/fuse/wire.js';
-import { hex } from './bytes.js';
+import { hex, inHeader } from './bytes.js';
+import { Context } from '../../src/fuse/session.js';
 
 
 /** Compares as hex strings so a failure shows where the bytes differ. */
@@ -63,7 +63,7 @@ function expectBytes(actual: Buffer, expected: Buffer): void {
 /* requests                                                            */
 /* ------------------------------------------------------------------ */
 
-describe('decodeInHeader', () => {
+describe('the request header (session Context)', () => {
   it('decodes every field of fuse_in_header, u64s as bigint', () => {
     const b = hex(`
       50000000          // len = 80
@@ -77,7 +77,7 @@ describe('decodeInHeader', () => {
       0000              // padding
     `);
     expect(b.length).toBe(40);
-    expect(decodeInHeader(b)).toEqual({
+    expect(inHeader(b)).toEqual({
       len: 80,
       opcode: Opcode.READ,
       unique: 0xfedcba9876543210n,
@@ -96,7 +96,7 @@ describe('decodeInHeader', () => {
       0000                                                 // total_extlen = 0
       ffff                                                 // padding = 0xffff
     `);
-    expect(decodeInHeader(b).total_extlen).toBe(0);
+    expect(inHeader(b).total_extlen).toBe(0);
   });
 });
 
@@ -393,7 +393,7 @@ describe('decodeInterruptIn', () => {
       00000000 00000000 00000000 0000 0000  // uid, gid, pid, total_extlen, padding
       2a00000000000000  // fuse_interrupt_in.unique = 0x2a (the original)
     `);
-    const h = decodeInHeader(req);
+    const h = inHeader(req);
     expect(h.opcode).toBe(Opcode.INTERRUPT);
     expect(h.unique).toBe(0x2bn);
     expect(h.unique & FUSE_INT_REQ_BIT).toBe(1n);
@@ -482,8 +482,17 @@ describe('64-bit fields around 2^32 (the codec takes a short path below it)', ()
     b.writeUInt32LE(40, 0);
     b.writeBigUInt64LE(v, 8);
     b.writeBigUInt64LE(v, 16);
-    const h = decodeInHeader(b);
+    const h = inHeader(b);
     expect([h.unique, h.nodeid]).toEqual([v, v]);
+  });
+  it.each(edges)('unique %s goes back in the reply header as it came', (v) => {
+    const req = Buffer.alloc(40);
+    req.writeUInt32LE(40, 0);
+    req.writeBigUInt64LE(v, 8);
+    const out = Buffer.alloc(16);
+    new Context(req).writeReplyHeader(out, 16, -2);
+    expect(out.readBigUInt64LE(8)).toBe(v);
+    expect([out.readUInt32LE(0), out.readInt32LE(4)]).toEqual([16, -2]);
   });
   it.each(edges)('unique %s encodes as writeBigUInt64LE would', (v) => {
     const want = Buffer.alloc(8);
