@@ -59,6 +59,7 @@ export const integrationSuites = {
   'test/fuse/channel.test.ts': { what: "the /dev/fuse channel's wait for requests on a real mount", needs: ['mount'] },
   'test/lifecycle': { what: 'hot-unplug under real clients on a real mount', needs: ['mount'] },
   'test/models': { what: 'each model on a real mount, driven by evtest, wdctl, rngtest, stty, pyserial, i2c-tools, smbus2, python3-spidev, spi-tools', needs: ['mount'] },
+  'test/models/echo.test.ts': { what: 'the echo model\'s pipe wake-ups (fs/pipe.c): blocked writers and readers, POLLOUT pollers, edge-triggered epoll', needs: ['mount'] },
   'test/models/rtc.test.ts': { what: "the rtc model: interrupts, alarms, unplug; hwclock --set and RTC_SET_TIME as root only (the caller's CAP_SYS_TIME, drivers/rtc/dev.c)", needs: ['mount'] },
   'test/models/tcmu.test.ts': { what: 'the tcmu model served to a C consumer that maps its ring (as root through FUSE passthrough, else through the page cache)', needs: ['mount'] },
   'test/models/gpsd.test.ts': { what: 'the real gpsd through `cdevemu run`, and on a daemon whose node it reopens (as root with allow_other: gpsd drops root to its own user)', needs: ['mount', 'userns'] },
