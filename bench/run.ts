@@ -109,7 +109,7 @@ const T = {
   ratio: (bound: number, better: Better): Target => ({ on: 'ratio', bound, text: `${better === 'higher' ? '>=' : '<='} ${bound}x C` }),
   abs: (bound: number, unit: string): Target => ({ on: 'cdevemu', bound, text: `<= ${bound} ${unit}` }),
 };
-const PEAK_RSS_MIB = 100;
+const PEAK_RSS_MIB = 90;
 const IDLE_RSS_MIB = 50;
 const UNPLUG_MS = 50;
 
