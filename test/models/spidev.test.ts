@@ -148,6 +148,8 @@ describe('spi-tools', () => {
     expect(q.stdout.trim()).toBe(`${d.path}: mode=0, lsb=0, bits=8, speed=1000000, spiready=0`);
     const set = await run('spi-config', ['-d', d.path, '-m', '3', '-l', '1', '-b', '16', '-s', '250000']);
     expect(set.code, set.stderr).toBe(0);
+    // FUSE sends RELEASE after the client's close has returned (fuse_release() queues it).
+    await d.inst.whenReleased();
     expect(d.inst.state.settings).toMatchObject({ mode: 3 | SPI_LSB_FIRST, bitsPerWord: 16 });
     // spidev_release() put the speed back when spi-config closed (what its --wait is for).
     expect(d.inst.state.speedHz).toBe(1_000_000);
@@ -173,6 +175,7 @@ describe('spi-tools', () => {
     const r = await run('sh', ['-c', 'printf "hello, spi world" | spi-pipe -d "$1" -b 4 -n 4 -s 2000000', 'sh', d.path]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('hello, spi world');
+    await d.inst.whenReleased();
     // Four blocks of 4 bytes, at the speed it set and then put back.
     expect(d.inst.state.counters).toMatchObject({ messages: 4, bytesOut: 16, bytesIn: 16, wireUs: 64 });
     expect(d.inst.state.speedHz).toBe(1_000_000);
