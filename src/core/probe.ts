@@ -4,9 +4,8 @@
  */
 import { Errno } from '../errno.js';
 import { CoreEvent } from './events.js';
-import { openFile } from './fops.js';
+import { callModel, CONTROL_CALL, openFile } from './fops.js';
 import { DeviceError, type Publisher } from './host.js';
-import { callModel, CONTROL_CALL } from './fops.js';
 import type { DeviceInstance } from './instance.js';
 import { SYS_DIR } from '../devio.js';
 import type { Attribute, AttributeOps } from './model.js';

@@ -49,6 +49,7 @@ import {
   type fuse_init_out,
 } from '../../src/fuse/wire.js';
 import { hex, inHeader } from './bytes.js';
+import { Context } from '../../src/fuse/session.js';
 import { absent, readFuseHeader, type Member } from './header.js';
 
 const header = await readFuseHeader();
@@ -218,6 +219,13 @@ describe(`encoders write each member where ${HEADER} puts it`, () => {
     const b = encodeOutHeader(0x01020304, 0x05060708, 0x1112131415161718n);
     expect(b.length).toBe(sizeOf('fuse_out_header'));
     expectMembers(b, 'fuse_out_header', { len: 0x01020304, error: 0x05060708, unique: 0x1112131415161718n });
+  });
+
+  structTest("fuse_out_header of a request's answer (session Context)", 'fuse_out_header', () => {
+    const req = patterned('fuse_in_header');
+    const b = Buffer.alloc(sizeOf('fuse_out_header'));
+    new Context(req).writeReplyHeader(b, 0x01020304, 0x05060708);
+    expectMembers(b, 'fuse_out_header', { len: 0x01020304, error: 0x05060708, unique: read(req, 'fuse_in_header', 'unique') });
   });
 
   structTest('fuse_entry_out, with its fuse_attr', 'fuse_entry_out', () => {
