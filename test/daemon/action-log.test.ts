@@ -201,7 +201,8 @@ describe('the start-up says what it plugged in one line, then the hints', () => 
     const daemon = ['node', CLI, 'daemon', '--mount', join(dir, 'mnt'), '--socket', join(dir, 'ctl.sock')];
     // script(1) gives the daemon a terminal (pretty logs); it is stopped once it printed its hints
     // (or once it died): no bound of the shell's own, which a loaded machine's start-up outlasted.
-    const shell = `${daemon.map(q).join(' ')} & pid=$!; while kill -0 $pid 2>/dev/null && ! grep -q 'Stop with Ctrl-C' ${q(join(dir, 'tty'))} 2>/dev/null; do sleep 0.1; done; kill -TERM $pid; wait $pid`;
+    // The pattern is not the hint's text itself: script(1) heads the file with this very command.
+    const shell = `${daemon.map(q).join(' ')} & pid=$!; while kill -0 $pid 2>/dev/null && ! grep -q 'Stop with Ctrl[-]C' ${q(join(dir, 'tty'))} 2>/dev/null; do sleep 0.1; done; kill -TERM $pid; wait $pid`;
     const r = await run('script', ['-qfec', shell, join(dir, 'tty')], { timeoutMs: 110_000 });
     expect(r.code, r.stdout).toBe(0);
     // eslint-disable-next-line no-control-regex -- colours are escape sequences
