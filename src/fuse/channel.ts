@@ -20,9 +20,13 @@
  *
  * The request is handed to the session as a view of the read buffer,
  * without a copy. A handler that goes asynchronous holding the request's
- * data (a WRITE that blocks) keeps that memory, and the channel reads the
- * next request into a fresh buffer; so one buffer is reused for every
- * request answered at once, and nothing else is allocated on the way.
+ * data (a WRITE that blocks) keeps that memory until it settles, and the
+ * channel reads the next request into another buffer: a spare one that
+ * such a handler gave back (reuse()), else a new one. So one buffer serves
+ * every request answered at once, and a request that blocks costs no
+ * allocation either once the spares are there: a new buffer is max_write
+ * large (1 MiB by default), and one per blocking write (a mapped ring's
+ * kick through the page cache) kept V8 collecting for the external memory.
  *
  * Invalidation notifications take VFS inode locks in the kernel and can
  * block behind a LOOKUP that is itself waiting for our reply (libfuse
@@ -44,7 +48,8 @@ export interface ChannelEvents {
   /**
    * One request, as a view of the buffer it was read into. The view is
    * valid until this returns, unless this returns true: then the memory is
-   * the caller's for as long as it holds the view.
+   * the caller's until it hands it back with FuseChannel.reuse(), or for
+   * good if it never does.
    */
   request(buf: Buffer): boolean;
   /**
@@ -77,6 +82,8 @@ export interface ChannelStats {
   wakes: number;
   /** Of those, the wakes that found no request (another descriptor's signal, or one already served). */
   bareWakes: number;
+  /** Read buffers allocated: the first, and one for each request read while handlers held every other (reuse()). */
+  readBuffers: number;
   /** Asleep now: in signal-driven mode, back in the event loop. */
   asleep: boolean;
 }
@@ -85,6 +92,8 @@ const NOTIFIER_IDLE_MS = 30_000;
 const BATCH = 16; // requests one event-loop turn serves at most
 /** Replies up to this size are copied into one buffer and written with write(2), which costs less than a writev of parts. */
 const INLINE_REPLY = 8192;
+/** Read buffers kept for reuse: enough for a handler or two blocked at a time, each max_write large. */
+const SPARE_BUFFERS = 2;
 const resolved = Promise.resolve();
 /**
  * A write the kernel refused for a reason worth logging: ENOENT is a request
@@ -136,6 +145,8 @@ export class FuseChannel {
   /** Holds the event loop open while mounted: a signal listener does not. */
   private keepAlive: NodeJS.Timeout | undefined = undefined;
   private buf: Buffer = Buffer.alloc(0);
+  /** Read buffers handlers gave back (reuse()), for the next request read while one is held. */
+  private readonly spareBuffers: Buffer[] = [];
   private readonly replyBuf = Buffer.allocUnsafeSlow(INLINE_REPLY);
   /** Requests served in the current event-loop turn (serveOne). */
   private batched = 0;
@@ -143,7 +154,7 @@ export class FuseChannel {
   private busyMs = 0;
   private pollMs = 0;
   private events: ChannelEvents | null = null;
-  private readonly counts = { requests: 0, reads: 0, spins: 0, wakes: 0, bareWakes: 0 };
+  private readonly counts = { requests: 0, reads: 0, spins: 0, wakes: 0, bareWakes: 0, readBuffers: 0 };
 
   private constructor(fd: number) {
     this.fd = fd;
@@ -170,7 +181,7 @@ export class FuseChannel {
     this.bufferSize = o.bufferSize;
     this.busyMs = o.busyPollMicros / 1000;
     this.pollMs = o.pollMicros / 1000;
-    this.buf = Buffer.allocUnsafeSlow(o.bufferSize);
+    this.buf = this.newReadBuffer();
     this.sigio = new SigioWatch(this.fd, this.wake);
     this.keepAlive = setInterval(() => {}, 2 ** 31 - 1);
     setImmediate(this.idle);
@@ -313,9 +324,24 @@ export class FuseChannel {
    */
   private serveOne(n: number): void {
     this.counts.requests++;
-    if (this.events!.request(this.buf.subarray(0, n))) this.buf = Buffer.allocUnsafeSlow(this.bufferSize);
+    if (this.events!.request(this.buf.subarray(0, n))) this.buf = this.spareBuffers.pop() ?? this.newReadBuffer();
     if (++this.batched < BATCH) void resolved.then(this.next);
     else setImmediate(this.idle);
+  }
+  private newReadBuffer(): Buffer {
+    this.counts.readBuffers++;
+    return Buffer.allocUnsafeSlow(this.bufferSize);
+  }
+
+  /**
+   * A request's view that request() kept (it returned true), given back
+   * once its handler is done with it: its buffer takes the next request
+   * read while another is held. SPARE_BUFFERS are kept; the rest are left
+   * to the collector.
+   */
+  reuse(view: Buffer): void {
+    if (view.buffer.byteLength !== this.bufferSize || this.spareBuffers.length >= SPARE_BUFFERS) return;
+    this.spareBuffers.push(Buffer.from(view.buffer, 0, this.bufferSize));
   }
 
   /**

@@ -314,6 +314,7 @@ export class FuseSession {
       return false;
     }
     const unique = req.unique;
+    const keepsBody = spec.keepsBody === true;
     this.inflight.set(unique, req);
     this.dropped.register(result, { req, op: spec.name }, req);
     result.then(
@@ -321,13 +322,17 @@ export class FuseSession {
         this.dropped.unregister(req);
         if (this.inflight.delete(unique)) this.deliver(spec, req, r);
         else this.orphaned(spec, req, r);
+        // The handler is done with the request's data (docs/writing-a-model.md),
+        // and the answer, which may be a view of it (an ioctl's), is written or copied.
+        if (keepsBody) this.channel.reuse(body);
       },
       (err) => {
         this.dropped.unregister(req);
         if (this.inflight.delete(unique)) this.failed(req, err);
+        if (keepsBody) this.channel.reuse(body);
       },
     );
-    return spec.keepsBody === true;
+    return keepsBody;
   }
 
   /** Sends a successful answer; one the kernel no longer waits for is undone. */

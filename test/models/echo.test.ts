@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
-import { python, pythonInteractive, type Interactive } from '../helpers/proc.js';
+import { python, pythonInteractive, run, type Interactive } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
 
 let t: TestEmulator;
@@ -32,9 +32,9 @@ const client = (source: string, args: string[]): Interactive => {
   return c;
 };
 
-/** Waits until the device has a call of `op` in flight: the client is blocked in it. */
-const blockedIn = (inst: { inFlight: { op: string }[] }, op: string): Promise<void> =>
-  until(() => inst.inFlight.some((h) => h.op === op), 10_000, `a ${op} blocked on the device`);
+/** Waits until the device has `count` calls of `op` in flight: their clients are blocked in them. */
+const blockedIn = (inst: { inFlight: { op: string }[] }, op: string, count = 1): Promise<void> =>
+  until(() => inst.inFlight.filter((h) => h.op === op).length >= count, 10_000, `${count} ${op} blocked on the device`);
 
 describe('echo', () => {
   it('a writer blocked on a full pipe is woken by the read that makes room, and writes what fits', async () => {
@@ -94,5 +94,39 @@ print(os.read(r, 64).decode())`,
       [d.path],
     );
     expect(out.stdout).toBe('1\n1\n1\nabc\n');
+  });
+
+  it("keeps a blocked writer's data intact while other requests are served, then reads into its buffer again", async () => {
+    // A WRITE whose handler waits holds the buffer its request was read
+    // into (the data is a view of it), so the channel reads the next
+    // requests elsewhere; once the write is done the buffer is given back
+    // for reuse (src/fuse/channel.ts). Data overwritten before then, or a
+    // buffer never given back, fails this. Two devices: FUSE lets one
+    // write at a time into an inode (fuse_direct_write_iter takes the
+    // inode lock), so a second writer of the same one would wait in the kernel.
+    const pipes = [await plug(4), await plug(4)];
+    const fill = (path: string) => python('import os,sys\nfd = os.open(sys.argv[1], os.O_WRONLY)\nos.write(fd, b"0000")', [path]);
+    const writeAll = `import os,sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+data = sys.argv[2].encode() * 8
+while data:
+    data = data[os.write(fd, data):]`;
+    const readAll = (path: string) =>
+      python('import os,sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\nout = b""\nwhile len(out) < 12: out += os.read(fd, 64)\nprint(out.decode())', [path]);
+    /** A writer blocked on each full pipe, other clients' requests served meanwhile, then everything read. */
+    const round = async (marks: readonly string[]): Promise<void> => {
+      for (const p of pipes) await fill(p.path);
+      const writers = pipes.map((p, i) => client(writeAll, [p.path, marks[i]!]));
+      for (const p of pipes) await blockedIn(p.inst, 'write');
+      for (let i = 0; i < 3; i++) expect((await run('stat', ['-c', '%s', pipes[0]!.path])).code).toBe(0);
+      const outs = await Promise.all(pipes.map((p) => readAll(p.path)));
+      for (const w of writers) expect((await w.exited).code).toBe(0);
+      expect(outs.map((o) => o.stdout)).toEqual(marks.map((m) => `0000${m.repeat(8)}\n`));
+    };
+    await round(['1', '2']);
+    const buffers = t.emu.server.channelStats.readBuffers;
+    await round(['3', '4']);
+    // The second round's blocked writes were read into the buffers the first round's gave back.
+    expect(t.emu.server.channelStats.readBuffers).toBe(buffers);
   });
 });
