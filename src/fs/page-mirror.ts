@@ -352,9 +352,18 @@ export class PageMirror implements PageSync {
     return this.flushPosted();
   }
 
-  /** Settles once every store handed to the notifier thread so far is written. */
+  /**
+   * Settles once every store handed to the notifier thread so far is
+   * written; undefined when they are. The thread's shared counter says so
+   * at once (PageCacheNotifier.drained), before its message does: waiting
+   * for that message costs a turn of the event loop, on every kick.
+   */
   private flushPosted(): Promise<void> | undefined {
     if (this.pending.size === 0) return undefined;
+    if (this.kernel.drained) {
+      this.inflight = [];
+      return undefined;
+    }
     return Promise.all(this.pending).then(() => undefined);
   }
 
