@@ -106,9 +106,11 @@ export class ActionLog {
 
   /** The close of the last file of a watched generation: `freed` comes once no file holds it (docs/control-api.md#events). */
   private follow(e: DeviceEvent): void {
+    // Every event comes here, two per open+close: the key is made only for the one that can matter.
+    if (e.type !== 'freed' || this.watched.size === 0) return;
     const key = `${e.device}\0${e.generation}`;
     const w = this.watched.get(key);
-    if (!w || e.type !== 'freed') return;
+    if (!w) return;
     this.watched.delete(key);
     const after = Date.now() - w.unpluggedAt;
     const late = w.inst.counters.lateReleases;

@@ -148,9 +148,9 @@ const FSYNC: CallKind<undefined, void> = { fault: null, answered: true, missing:
  * between, so it is answered synchronously and records nothing, and most
  * model calls are. A call is recorded before the model runs when the
  * record may be needed during the call itself: under a fault rule (a
- * delay, a hang, an unplug from inside the call) and for the calls no
- * request carries (actions, attribute stores, release), whose signal is
- * the record's own.
+ * delay, a hang, an unplug from inside the call), for actions and
+ * attribute stores, and for a release whose model names the signal
+ * parameter: no request carries it, so its signal is the record's own.
  */
 export function callModel<S, F extends OpenFile<S> | null, A, R>(
   inst: DeviceInstance<S>,
@@ -172,8 +172,14 @@ export function callModel<S, F extends OpenFile<S> | null, A, R>(
   }
   const hook = kind.fault && file ? inst.host.interceptor : null;
   const intercepted = hook !== null && !hook.idle;
-  const early = io === null || intercepted ? inst.gate.track(op, file ?? CONTROL, io ?? undefined) : null;
-  const signal = model && namesSignal(model) ? (early ?? io!).signal : NEVER_ABORTED;
+  const named = model !== undefined && namesSignal(model);
+  // Actions and stores (file null) are recorded up front; a release only
+  // when its model names the signal, which is then the record's own (the
+  // model type's release has no such parameter). Any other release, like
+  // the other file operations, is recorded once it goes asynchronous:
+  // nothing can look at the gate while a synchronous one runs.
+  const early = intercepted || (io === null && (file === null || named)) ? inst.gate.track(op, file ?? CONTROL, io ?? undefined) : null;
+  const signal = named ? (early ?? io!).signal : NEVER_ABORTED;
   let r: R | Promise<R>;
   try {
     if (!model && kind.missing) throw new Errno(kind.missing);

@@ -59,9 +59,12 @@ export interface ChannelEvents {
    */
   busy(): boolean;
   /**
-   * The replies are out and the channel is about to wait for the next
-   * request: time for work that would otherwise delay one (the client is
-   * still on its way to the next request). Keep it to microseconds.
+   * The channel is about to wait for the next request (wait()): when the
+   * last read found none, after a batch, and before it sleeps, so within
+   * one turn of the event loop of any request. Time for work that would
+   * otherwise delay one (the client is usually still on its way to the
+   * next request), such as the answers nobody waits for (FuseSession's held
+   * RELEASEs). Keep it to microseconds.
    */
   waiting(): void;
   end(reason: EndReason): void;

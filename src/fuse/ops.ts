@@ -45,6 +45,16 @@ export interface OpSpec {
    * until it settles. Every other decoder copies what it needs.
    */
   keepsBody?: boolean;
+  /**
+   * No process waits for the answer, which is a header only: the kernel
+   * sends RELEASE and RELEASEDIR in the background once the file is closed
+   * (fs/fuse/file.c fuse_file_put, synchronous only for fuseblk's
+   * fc->destroy). So a synchronous answer is written once the channel has
+   * no request to read (FuseSession.sendHeld), not ahead of the request
+   * behind it: an open+close loop's next OPEN is queued right after the
+   * RELEASE of its close.
+   */
+  unwaited?: boolean;
   run?(fs: FuseFilesystem, ctx: RequestContext, body: Buffer): Awaitable<ReplyBody>;
   /**
    * Undoes a successful answer the kernel never received (the request was
@@ -90,7 +100,7 @@ export const OPS: ReadonlyMap<number, OpSpec> = new Map<number, OpSpec>([
   [Opcode.READ, { name: 'READ', run: (fs, ctx, b) => fs.read(ctx, decodeReadIn(b)) }],
   [Opcode.WRITE, { name: 'WRITE', keepsBody: true, run: (fs, ctx, b) => after(fs.write(ctx, decodeWriteIn(b)), encodeWriteOut) }],
   [Opcode.STATFS, { name: 'STATFS', run: (fs, ctx) => after(fs.statfs(ctx), encodeStatfsOut) }],
-  [Opcode.RELEASE, { name: 'RELEASE', run: (fs, ctx, b) => after(fs.release(ctx, decodeReleaseIn(b)), empty) }],
+  [Opcode.RELEASE, { name: 'RELEASE', unwaited: true, run: (fs, ctx, b) => after(fs.release(ctx, decodeReleaseIn(b)), empty) }],
   [Opcode.FSYNC, { name: 'FSYNC', run: (fs, ctx, b) => after(fs.fsync(ctx, decodeFsyncIn(b)), empty) }],
   [Opcode.FLUSH, { name: 'FLUSH', run: (fs, ctx, b) => after(fs.flush(ctx, decodeFlushIn(b)), empty) }],
   [
@@ -103,7 +113,7 @@ export const OPS: ReadonlyMap<number, OpSpec> = new Map<number, OpSpec>([
   ],
   [Opcode.READDIR, { name: 'READDIR', run: (fs, ctx, b) => readdir(fs, ctx, b, false) }],
   [Opcode.READDIRPLUS, { name: 'READDIRPLUS', run: (fs, ctx, b) => readdir(fs, ctx, b, true) }],
-  [Opcode.RELEASEDIR, { name: 'RELEASEDIR', run: (fs, ctx, b) => after(fs.releasedir(ctx, decodeReleaseIn(b)), empty) }],
+  [Opcode.RELEASEDIR, { name: 'RELEASEDIR', unwaited: true, run: (fs, ctx, b) => after(fs.releasedir(ctx, decodeReleaseIn(b)), empty) }],
   [Opcode.ACCESS, { name: 'ACCESS', run: (fs, ctx, b) => after(fs.access(ctx, decodeAccessIn(b)), empty) }],
   [
     Opcode.IOCTL,

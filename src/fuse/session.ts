@@ -192,6 +192,8 @@ export class FuseSession {
   private readonly log: Logger;
   private readonly trace: boolean;
   private readonly inflight = new Map<bigint, Context>();
+  /** Requests answered synchronously whose answer no process waits for (OpSpec.unwaited), until sendHeld(). */
+  private readonly held: Context[] = [];
   private readonly outHeader = Buffer.allocUnsafeSlow(SIZEOF.fuse_out_header);
   private readonly dropped = new FinalizationRegistry<{ req: Context; op: string }>((r) => this.onDropped(r));
   private conn: ConnectionInfo | null = null;
@@ -231,7 +233,10 @@ export class FuseSession {
     this.channel.start({ bufferSize: this.readBufferSize, ...this.waitFor }, {
       request: (buf) => this.handle(buf),
       busy: () => this.inflight.size > 0,
-      waiting: fillSpareControllers,
+      waiting: () => {
+        if (this.held.length > 0) this.sendHeld();
+        fillSpareControllers();
+      },
       end: (reason) => this.onEnd(reason),
     });
   }
@@ -309,7 +314,8 @@ export class FuseSession {
     }
     const result = spec.run(this.fs, req, body);
     if (!(result instanceof Promise)) {
-      this.deliver(spec, req, result);
+      if (spec.unwaited && !req.queued) this.held.push(req);
+      else this.deliver(spec, req, result);
       req.recycle();
       return false;
     }
@@ -333,6 +339,17 @@ export class FuseSession {
       },
     );
     return keepsBody;
+  }
+
+  /**
+   * The held answers (OpSpec.unwaited), header only, written when the
+   * channel is about to wait for a request, which it does within one turn
+   * of the event loop of any request (ChannelEvents.waiting): off the path
+   * of the requests read meanwhile, and never left while the channel sleeps.
+   */
+  private sendHeld(): void {
+    for (const req of this.held) this.send(req, 0, null);
+    this.held.length = 0;
   }
 
   /** Sends a successful answer; one the kernel no longer waits for is undone. */
@@ -554,6 +571,8 @@ export class FuseSession {
     this.log.debug({ reason }, 'FUSE connection ended');
     for (const ctx of this.inflight.values()) ctx.abort(new Errno('ENODEV'));
     this.inflight.clear();
+    // Nothing waited for them, and there is nobody left to write to.
+    this.held.length = 0;
     for (const r of this.retrieves.values()) r.fail(new Errno('ENODEV'));
     this.retrieves.clear();
     this.readyReject(new Error(`FUSE connection ended before INIT (${reason})`));

@@ -66,6 +66,7 @@ function bind(koffi: typeof Koffi) {
     ppoll: libc.func('int ppoll(_Inout_ uint8_t *fds, uint64_t nfds, const void *timeout, void *sigmask)'),
     // Buffers pass as pointers to their memory, not copies.
     read: libc.func('intptr_t read(int fd, void *buf, size_t count)'),
+    pread: libc.func('intptr_t pread(int fd, void *buf, size_t count, int64_t offset)'),
     write: libc.func('intptr_t write(int fd, const void *buf, size_t count)'),
     // The iovec arrays are built here as bytes: their bases are addresses, in this process and in another.
     process_vm_readv: libc.func(
@@ -248,6 +249,12 @@ export function sendtoNetlink(fd: number, data: Buffer, port: number): void {
  */
 export function readOrErrno(fd: number, buf: Buffer, length: number): number {
   const r = Number(lib().read(fd, buf, length));
+  return r < 0 ? -lib().koffi.errno() : r;
+}
+
+/** pread(2) of up to `length` bytes at `offset` into `buf`: the byte count, or -errno (see readOrErrno). */
+export function preadOrErrno(fd: number, buf: Buffer, length: number, offset: number): number {
+  const r = Number(lib().pread(fd, buf, length, offset));
   return r < 0 ? -lib().koffi.errno() : r;
 }
 

@@ -237,6 +237,9 @@ describe('open and release', () => {
     expect(pipeOf(slow).calls).toContain('open');
     const releasing = g.release();
     expect(releasing).toBeInstanceOf(Promise);
+    // Recorded in the gate once it went asynchronous, so unplug drains it.
+    expect(slow.counters).toMatchObject({ inFlight: 1 });
+    expect(slow.inFlight.map((h) => h.op)).toEqual(['release']);
     await releasing;
     expect(pipeOf(slow).calls).toContain('release');
     expect(slow.counters).toMatchObject({ opens: 1, releases: 1, inFlight: 0 });

@@ -29,7 +29,7 @@ import {
   FUSE_WRITEBACK_CACHE,
   Opcode,
 } from '../../src/fuse/abi.js';
-import type { FuseChannel } from '../../src/fuse/channel.js';
+import type { ChannelEvents, FuseChannel } from '../../src/fuse/channel.js';
 import type { FuseFilesystem, RequestContext } from '../../src/fuse/filesystem.js';
 import { FuseSession } from '../../src/fuse/session.js';
 import type { fuse_attr_out, fuse_read_in } from '../../src/fuse/wire.js';
@@ -101,8 +101,10 @@ class FakeChannel {
   readonly raw: Buffer[] = [];
   /** What write() reports: null (taken) or the Errno it failed with. */
   writeResult: Errno | null = null;
-  start(): void {
-    throw new Error('the session under test must not start the channel');
+  /** The session's hooks once it is started, for a test to call as the channel would (waiting, end); no reading starts. */
+  events: ChannelEvents | null = null;
+  start(_o: unknown, events: ChannelEvents): void {
+    this.events = events;
   }
   /** FuseChannel.write: the session may reuse `head` once this returns, so it is copied. */
   write(head: Buffer, body: Buffer | readonly Buffer[] | null = null): Errno | null {
@@ -771,6 +773,61 @@ describe('an OPEN answer the kernel never receives', () => {
     s.handle(req(Opcode.OPEN, 0xb4n, openBody(), { nodeid: 5n }));
     expect(ch.replies.map((r) => [r.unique, r.error])).toEqual([[0xb4n, 0]]);
     expect(fs.release).not.toHaveBeenCalled();
+  });
+});
+
+describe('answers no process waits for (RELEASE, RELEASEDIR)', () => {
+  const releaseBody = (fh: bigint): Buffer => le([64, fh], [32, 0], [32, 0], [64, 0n]);
+
+  it('are written when the channel is about to wait, after the answers to requests read meanwhile', () => {
+    doInit();
+    s.start();
+    fs.release.mockImplementation(() => undefined);
+    fs.releasedir.mockImplementation(() => undefined);
+    s.handle(req(Opcode.RELEASE, 0xc0n, releaseBody(7n), { nodeid: 5n }));
+    s.handle(req(Opcode.RELEASEDIR, 0xc2n, releaseBody(8n)));
+    s.handle(req(Opcode.GETATTR, 0xc4n, Buffer.alloc(16)));
+    // The filesystem's release ran at once; only the kernel's answer waits.
+    expect(fs.release).toHaveBeenCalledTimes(1);
+    expect(fs.releasedir).toHaveBeenCalledTimes(1);
+    expect(ch.replies.map((r) => r.unique)).toEqual([0xc4n]);
+    ch.events!.waiting();
+    expect(ch.replies.map((r) => [r.unique, r.error, r.len])).toEqual([
+      [0xc4n, 0, 16 + 104],
+      [0xc0n, 0, 16],
+      [0xc2n, 0, 16],
+    ]);
+    ch.events!.waiting();
+    expect(ch.replies).toHaveLength(3);
+  });
+
+  it('a release that fails, or settles later, is answered at once', async () => {
+    doInit();
+    s.start();
+    let resolve!: () => void;
+    fs.release.mockImplementationOnce(() => {
+      throw new Error('bug');
+    });
+    fs.release.mockImplementationOnce(() => new Promise<void>((r) => (resolve = r)));
+    s.handle(req(Opcode.RELEASE, 0xc6n, releaseBody(9n), { nodeid: 5n }));
+    s.handle(req(Opcode.RELEASE, 0xc8n, releaseBody(10n), { nodeid: 5n }));
+    expect(ch.replies.map((r) => [r.unique, r.error])).toEqual([[0xc6n, -E.EIO]]);
+    resolve();
+    await settle();
+    expect(ch.replies.map((r) => [r.unique, r.error])).toEqual([
+      [0xc6n, -E.EIO],
+      [0xc8n, 0],
+    ]);
+  });
+
+  it('are dropped when the connection ends: there is nothing left to write to', () => {
+    doInit();
+    s.start();
+    fs.release.mockImplementation(() => undefined);
+    s.handle(req(Opcode.RELEASE, 0xcan, releaseBody(11n), { nodeid: 5n }));
+    ch.events!.end('ENODEV');
+    ch.events!.waiting();
+    expect(ch.replies).toHaveLength(0);
   });
 });
 
