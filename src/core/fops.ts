@@ -51,6 +51,8 @@ export interface CallKind<A, R> {
   readonly check?: (reply: R, arg: A) => R;
   /** The answer when unplug gives up on the call; unset: the unplug errno it gave up with. */
   readonly abandonedErrno?: Errno;
+  /** Runs when the model's result is the request's answer (not when unplug gave up on the call first): the byte counters. */
+  readonly answer?: <S>(inst: DeviceInstance<S>, reply: R) => void;
   /** Runs once the model's own result has settled, however late (OPEN's reference); `stuck`: unplug gave up on it. */
   readonly settled?: <S>(inst: DeviceInstance<S>, file: OpenFile<S> | null, ok: boolean, stuck: boolean) => void;
 }
@@ -105,6 +107,9 @@ const READ: CallKind<number, Buffer> = {
     }
     return buf;
   },
+  answer: (inst, buf) => {
+    inst.count.bytesRead += buf.length;
+  },
 };
 const WRITE: CallKind<Buffer, number> = {
   fault: 'write',
@@ -113,6 +118,9 @@ const WRITE: CallKind<Buffer, number> = {
   check: (n, data) => {
     if (!Number.isInteger(n) || n < 0 || n > data.length) throw new Error(`write returned ${String(n)} for a ${data.length}-byte write`);
     return n;
+  },
+  answer: (inst, n) => {
+    inst.count.bytesWritten += n;
   },
 };
 const IOCTL: CallKind<IoctlRequest, IoctlReply> = {
@@ -186,8 +194,7 @@ export function callModel<S, F extends OpenFile<S> | null, A, R>(
     r = intercepted
       ? hook.intercept(describe(inst, kind.fault!, file!, early!, kind.cmdOf?.(arg)), arg, (a: A) => invoke(kind, model, file, a, signal))
       : invoke(kind, model, file, arg, signal);
-    const check = kind.check;
-    if (check) r = r instanceof Promise ? r.then((v) => check(v, arg)) : check(r, arg);
+    if (kind.check && !(r instanceof Promise)) r = kind.check(r, arg);
   } catch (err) {
     if (early) inst.gate.exit(early);
     const e = inst.errnoOf(err, op, early ?? undefined);
@@ -198,25 +205,63 @@ export function callModel<S, F extends OpenFile<S> | null, A, R>(
   if (!(r instanceof Promise)) {
     if (early) inst.gate.exit(early);
     kind.settled?.(inst, file, true, false);
+    kind.answer?.(inst, r);
     return r;
   }
   const h = early ?? inst.gate.track(op, file ?? CONTROL, io ?? undefined, signal !== NEVER_ABORTED);
-  const result = r.catch((err: unknown) => {
-    throw inst.errnoOf(err, op, h);
-  });
-  void result.then(
-    () => {
+  return answerLater(inst, kind, op, file, arg, h, r);
+}
+
+/**
+ * The answer of a call that went asynchronous: the model's result, checked,
+ * unless unplug gives up on the call first (InFlightOp.abandon). One
+ * promise and one reaction per call: a thousand blocked readers each hold
+ * their chain until unplug fails them all at once, and every link of it
+ * was memory held meanwhile and a microtask at the wake-up.
+ */
+function answerLater<S, F extends OpenFile<S> | null, A, R>(
+  inst: DeviceInstance<S>,
+  kind: CallKind<A, R>,
+  op: string,
+  file: F,
+  arg: A,
+  h: InFlightOp,
+  r: Promise<R>,
+): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
+    // Until the request has its answer: from the model, or from an abandonment.
+    let pending = true;
+    const fail = (err: Errno): void => {
+      pending = false;
+      if (kind.answered) inst.count.errors++;
+      reject(err);
+    };
+    h.onAbandon = (reason) => {
+      if (pending) fail(kind.abandonedErrno ?? reason);
+    };
+    // Runs once the model's own result has settled, however late: only then
+    // does the handler leave the gate and drop its reference.
+    const settle = (ok: boolean, value: R | Errno): void => {
       inst.gate.exit(h);
-      kind.settled?.(inst, file, true, h.stuck);
-    },
-    () => {
-      inst.gate.exit(h);
-      kind.settled?.(inst, file, false, h.stuck);
-    },
-  );
-  return Promise.race([result, h.abandoned]).catch((err: unknown) => {
-    if (kind.answered) inst.count.errors++;
-    throw h.stuck && kind.abandonedErrno ? kind.abandonedErrno : err;
+      kind.settled?.(inst, file, ok, h.stuck);
+      if (!pending) return;
+      if (!ok) return fail(value as Errno);
+      pending = false;
+      kind.answer?.(inst, value as R);
+      resolve(value as R);
+    };
+    r.then(
+      (v) => {
+        let checked: R;
+        try {
+          checked = kind.check ? kind.check(v, arg) : v;
+        } catch (err) {
+          return settle(false, inst.errnoOf(err, op, h));
+        }
+        settle(true, checked);
+      },
+      (err: unknown) => settle(false, inst.errnoOf(err, op, h)),
+    );
   });
 }
 
@@ -347,24 +392,12 @@ const EOF = Buffer.alloc(0);
 function read<S>(inst: DeviceInstance<S>, file: OpenFile<S>, size: number, io: IoContext): Awaitable<Buffer> {
   inst.count.reads++;
   if (inst.gate.closed && inst.driver.unplugRead === 'eof') return EOF;
-  const data = callModel(inst, READ, 'read', file, io, size, inst.driver.read);
-  return data instanceof Promise ? data.then((buf) => countRead(inst, buf)) : countRead(inst, data);
-}
-
-function countRead<S>(inst: DeviceInstance<S>, buf: Buffer): Buffer {
-  inst.count.bytesRead += buf.length;
-  return buf;
+  return callModel(inst, READ, 'read', file, io, size, inst.driver.read);
 }
 
 function write<S>(inst: DeviceInstance<S>, file: OpenFile<S>, data: Buffer, io: IoContext): Awaitable<number> {
   inst.count.writes++;
-  const n = callModel(inst, WRITE, 'write', file, io, data, inst.driver.write);
-  return n instanceof Promise ? n.then((m) => countWritten(inst, m)) : countWritten(inst, n);
-}
-
-function countWritten<S>(inst: DeviceInstance<S>, n: number): number {
-  inst.count.bytesWritten += n;
-  return n;
+  return callModel(inst, WRITE, 'write', file, io, data, inst.driver.write);
 }
 
 function ioctl<S>(inst: DeviceInstance<S>, file: OpenFile<S>, req: IoctlRequest, io: IoContext): Awaitable<IoctlReply> {

@@ -31,9 +31,12 @@ export class InFlightOp {
   readonly startedAt = performance.now();
   /** Set when unplug stopped waiting for this handler; its request was answered without it. */
   stuck = false;
-  private abandonedPromise: Promise<never> | null = null;
-  private abandonReason: Errno | null = null;
-  private rejectAbandoned: ((err: Errno) => void) | null = null;
+  /**
+   * Set by callModel() for a call that went asynchronous: answers its
+   * request with `reason` at once, so a stuck model's request is not left
+   * waiting; the model's late result is then dropped.
+   */
+  onAbandon: ((reason: Errno) => void) | null = null;
   /** Set by OpGate.exit(): the handler's own promise has settled. */
   exited = false;
   /** For handlers without a request (actions): made on first use of `signal`. */
@@ -78,30 +81,11 @@ export class InFlightOp {
     else (this.own ??= new AbortController()).abort(reason);
   }
 
-  /**
-   * Rejects when unplug abandons the handler. Callers race it against the
-   * handler's own result, so a stuck handler's request is answered at once
-   * and its late result is dropped. Made only for handlers that go async:
-   * most model calls return before anyone could abandon them.
-   */
-  get abandoned(): Promise<never> {
-    if (!this.abandonedPromise) {
-      this.abandonedPromise = this.abandonReason
-        ? Promise.reject(this.abandonReason)
-        : new Promise<never>((_, reject) => {
-            this.rejectAbandoned = reject;
-          });
-      this.abandonedPromise.catch(() => {}); // only observed through Promise.race: never an unhandled rejection
-    }
-    return this.abandonedPromise;
-  }
-
+  /** Unplug stops waiting for this handler (drain timed out). */
   abandon(reason: Errno): void {
     this.stuck = true;
-    this.abandonReason = reason;
-    this.rejectAbandoned?.(reason);
+    this.onAbandon?.(reason);
   }
-
 }
 
 export class OpGate {

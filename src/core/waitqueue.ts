@@ -15,10 +15,42 @@ export function abortErrno(signal: AbortSignal): Errno {
   return signal.reason instanceof Errno ? signal.reason : new Errno('EINTR');
 }
 
-interface Waiter {
-  cond: () => boolean;
-  resolve(): void;
-  reject(err: unknown): void;
+const ONCE = { once: true } as const;
+
+/**
+ * One sleeper: its condition, how to settle its wait, and, as its own
+ * abort listener (handleEvent), its signal. An object rather than a
+ * closure per role: a blocked reader keeps it until it is woken, and a
+ * thousand of them are failed at once by kill().
+ */
+class Waiter {
+  constructor(
+    private readonly queue: Set<Waiter>,
+    readonly cond: () => boolean,
+    private readonly signal: AbortSignal | undefined,
+    private readonly done: () => void,
+    private readonly failed: (err: unknown) => void,
+  ) {}
+
+  resolve(): void {
+    this.leave();
+    this.done();
+  }
+
+  reject(err: unknown): void {
+    this.leave();
+    this.failed(err);
+  }
+
+  /** The signal aborted (EventTarget calls an object listener's handleEvent). */
+  handleEvent(): void {
+    this.reject(abortErrno(this.signal!));
+  }
+
+  private leave(): void {
+    this.queue.delete(this);
+    this.signal?.removeEventListener('abort', this);
+  }
 }
 
 export class WaitQueue {
@@ -38,19 +70,9 @@ export class WaitQueue {
       if (this.dead) return reject(this.dead);
       if (cond()) return resolve();
       if (signal?.aborted) return reject(abortErrno(signal));
-      const settle = (done: () => void): void => {
-        this.waiters.delete(waiter);
-        signal?.removeEventListener('abort', onAbort);
-        done();
-      };
-      const onAbort = (): void => settle(() => reject(abortErrno(signal!)));
-      const waiter: Waiter = {
-        cond,
-        resolve: () => settle(resolve),
-        reject: (err) => settle(() => reject(err)),
-      };
+      const waiter = new Waiter(this.waiters, cond, signal, resolve, reject);
       this.waiters.add(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      signal?.addEventListener('abort', waiter, ONCE);
     });
   }
 

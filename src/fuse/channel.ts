@@ -1,7 +1,6 @@
 /**
  * The /dev/fuse channel: one non-blocking descriptor, read and written on
- * the main thread, and a notifier thread while there is something to
- * notify.
+ * the main thread, and a notifier for what may block (notifier.ts).
  *
  * Nothing blocks in read(). While requests keep coming the main thread
  * reads them itself. Between two requests it first polls the descriptor
@@ -28,18 +27,19 @@
  * large (1 MiB by default), and one per blocking write (a mapped ring's
  * kick through the page cache) kept V8 collecting for the external memory.
  *
- * Invalidation notifications take VFS inode locks in the kernel and can
- * block behind a LOOKUP that is itself waiting for our reply (libfuse
- * fuse_lowlevel.h, "related operations"); they are written from a worker so
- * the main thread stays free to answer. Poll wakeups take no such locks and
- * are written directly.
+ * Notifications that may block in the kernel (invalidations take VFS inode
+ * locks and can block behind a LOOKUP that is itself waiting for our reply:
+ * libfuse fuse_lowlevel.h, "related operations") are written by a notifier
+ * (notifier.ts), so the main thread stays free to answer: on libuv's
+ * thread pool, or, once page-cache mappings are negotiated, on a thread of
+ * their own. Poll wakeups take no such locks and are written directly.
  */
 import { closeSync, writevSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { E, Errno, errnoName, isErrnoName, toErrno } from '../errno.js';
 import { pollOne, POLLIN, readOrErrno, writeOrErrno } from '../sys/ffi.js';
 import { SigioWatch } from '../sys/sigio.js';
-import { Notifier } from './notifier.js';
+import { Notifier, PoolNotifier, type NotificationWriter } from './notifier.js';
 
 /** Why the connection ended: ENODEV (unmounted), ECONNABORTED (aborted), or another errno code. */
 export type EndReason = string;
@@ -91,7 +91,6 @@ export interface ChannelStats {
   asleep: boolean;
 }
 
-const NOTIFIER_IDLE_MS = 30_000;
 const BATCH = 16; // requests one event-loop turn serves at most
 /** Replies up to this size are copied into one buffer and written with write(2), which costs less than a writev of parts. */
 const INLINE_REPLY = 8192;
@@ -109,7 +108,7 @@ export function rejected(err: Errno | null): err is Errno {
 
 /** A system call's result as the transport's callers see it: null, or the Errno it failed with. */
 const failure = (r: number): Errno | null => (r < 0 ? new Errno(-r) : null);
-/** The notifier thread's answer for one message (an errno code, or null), as an Errno. */
+/** A notifier's answer for one message (an errno code, or null), as an Errno. */
 const notified = (code: string | null): Errno | null => (code === null ? null : new Errno(isErrnoName(code) ? code : 'EIO', code));
 
 export interface ChannelOptions {
@@ -136,11 +135,11 @@ export interface ChannelOptions {
 
 export class FuseChannel {
   readonly fd: number;
-  private notifier: Notifier | null = null;
-  private notifierIdle: NodeJS.Timeout | undefined = undefined;
-  /** holdNotifier() was called: the notifier is never stopped for idleness. */
+  /** A PoolNotifier, made on the first notification, until holdNotifier() puts the notifier thread in its place. */
+  private notifier: NotificationWriter | null = null;
+  /** holdNotifier() was called: notifications go through the notifier thread. */
   private notifierHeld = false;
-  /** Notifications written by notifier threads stopped for idleness (notificationsQueued). */
+  /** Notifications posted to the pool notifier that the thread replaced (notificationsQueued). */
   private retiredNotifications = 0;
   private ended = false;
   /** Set once serving starts: SIGIO while idle (src/sys/sigio.ts). */
@@ -191,36 +190,20 @@ export class FuseChannel {
   }
 
   /**
-   * The notifier thread (notifier.ts), started with the first notification
-   * that needs it and stopped once it has been idle for NOTIFIER_IDLE_MS: a
-   * worker costs ~12 MiB of RSS, and most of a daemon's life has nothing to
-   * notify.
-   */
-  private startNotifier(): Notifier {
-    return new Notifier(this.fd, () => {
-      if (!this.notifierHeld) this.notifierIdle = setTimeout(() => this.stopNotifier(), NOTIFIER_IDLE_MS).unref();
-    });
-  }
-
-  /**
-   * Keeps the notifier thread running from now on: page-cache mappings
-   * write STOREs before the interrupt reads they answer, and a thread
-   * started on demand takes tens of milliseconds (hundreds on a loaded
-   * machine) to come up.
+   * Puts the notifier thread in the pool's place from now on: page-cache
+   * mappings write STOREs before the interrupt reads they answer, and a
+   * hop through the pool, or a thread started on demand (tens of
+   * milliseconds, hundreds on a loaded machine), would hold every one of
+   * them back. Called at INIT (src/fuse/server.ts), before anything can be
+   * notified: the only notifications before it are entry invalidations,
+   * which the page cache's STOREs need not follow, so one the pool may
+   * still be writing is left to it.
    */
   holdNotifier(): void {
-    if (this.ended || !this.sigio) return;
-    clearTimeout(this.notifierIdle);
-    this.notifier ??= this.startNotifier();
+    if (this.ended || !this.sigio || this.notifierHeld) return;
     this.notifierHeld = true;
-  }
-
-  private stopNotifier(): void {
-    if (!this.notifier || this.notifier.busy || this.notifierHeld) return;
-    // Not busy: everything it was given is written.
-    this.retiredNotifications += this.notifier.posted;
-    void this.notifier.stop();
-    this.notifier = null;
+    if (this.notifier) this.retiredNotifications += this.notifier.posted;
+    this.notifier = new Notifier(this.fd);
   }
 
   /** Every notification queued so far is written (FuseChannel.notifyAllAsync). */
@@ -228,12 +211,12 @@ export class FuseChannel {
     return this.notifier?.drained ?? true;
   }
 
-  /** Notifications queued so far (notifyAllAsync), counted over every notifier thread this channel had: the last one queued is number `notificationsQueued`. */
+  /** Notifications queued so far (notifyAllAsync), counted over both notifiers this channel had: the last one queued is number `notificationsQueued`. */
   get notificationsQueued(): number {
     return this.retiredNotifications + (this.notifier?.posted ?? 0);
   }
 
-  /** Of those, how many the notifier thread has begun to write, in order (Notifier.begun). */
+  /** Of those, how many the notifier has begun to write, in order (NotificationWriter.begun). */
   get notificationsBegun(): number {
     return this.retiredNotifications + (this.notifier?.begun ?? 0);
   }
@@ -428,8 +411,8 @@ export class FuseChannel {
 
   /**
    * Queues a notification that may block in the kernel (INVAL_ENTRY,
-   * DELETE, INVAL_INODE, STORE) on the notifier thread, which writes them
-   * in the order queued, each as one writev of its parts. Resolves with
+   * DELETE, INVAL_INODE, STORE) on the notifier, which writes them in the
+   * order queued, each as one write of its parts. Resolves with
    * the Errno, or null when the kernel took it.
    */
   notifyAsync(parts: Buffer | readonly Buffer[]): Promise<Errno | null> {
@@ -438,21 +421,19 @@ export class FuseChannel {
 
   /**
    * notifyAsync for several messages at once, written one after the other
-   * by the notifier thread (a hand-off to it costs more than a write).
+   * by the notifier (a hand-off to it costs more than a write).
    * Resolves with each one's Errno or null.
    */
   notifyAllAsync(messages: readonly (readonly Buffer[])[]): Promise<(Errno | null)[]> {
     const gone = (): (Errno | null)[] => messages.map(() => new Errno('ENODEV'));
     if (this.ended || !this.sigio) return Promise.resolve(gone());
-    clearTimeout(this.notifierIdle);
-    this.notifier ??= this.startNotifier();
+    this.notifier ??= new PoolNotifier(this.fd);
     return this.notifier.post(messages).then((errors) => (errors.length ? errors.map(notified) : gone()));
   }
 
   /** Stops the notifier and closes the descriptor. Call after the connection has ended. */
   async close(): Promise<void> {
     this.stopWatching();
-    clearTimeout(this.notifierIdle);
     const notifier = this.notifier;
     this.notifier = null;
     await notifier?.stop();

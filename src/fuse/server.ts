@@ -30,7 +30,7 @@ export interface ServeOptions {
 export interface KernelNotifier {
   /** FUSE_NOTIFY_POLL: the file registered under `kh` may have changed readiness. */
   pollWakeup(kh: bigint): void;
-  /** FUSE_NOTIFY_INVAL_ENTRY for a removed entry, from the notifier thread. */
+  /** FUSE_NOTIFY_INVAL_ENTRY for a removed entry, written off the main thread (notifier.ts). */
   entryInvalidated(parent: bigint, name: string): Promise<void>;
   /** Backing-file registration for OPEN replies, when FUSE_PASSTHROUGH was negotiated; else null. */
   readonly backing: BackingFiles | null;

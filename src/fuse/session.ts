@@ -195,7 +195,8 @@ export class FuseSession {
   /** Requests answered synchronously whose answer no process waits for (OpSpec.unwaited), until sendHeld(). */
   private readonly held: Context[] = [];
   private readonly outHeader = Buffer.allocUnsafeSlow(SIZEOF.fuse_out_header);
-  private readonly dropped = new FinalizationRegistry<{ req: Context; op: string }>((r) => this.onDropped(r));
+  /** Held: the request itself (its op is its opcode's name), nothing allocated for it. */
+  private readonly dropped = new FinalizationRegistry<Context>((req) => this.onDropped(req));
   private conn: ConnectionInfo | null = null;
   private readyResolve!: (c: ConnectionInfo) => void;
   private readyReject!: (e: Error) => void;
@@ -322,7 +323,7 @@ export class FuseSession {
     const unique = req.unique;
     const keepsBody = spec.keepsBody === true;
     this.inflight.set(unique, req);
-    this.dropped.register(result, { req, op: spec.name }, req);
+    this.dropped.register(result, req, req);
     result.then(
       (r) => {
         this.dropped.unregister(req);
@@ -397,11 +398,11 @@ export class FuseSession {
     this.send(h, -errno, null);
   }
 
-  private onDropped(r: { req: Context; op: string }): void {
-    const unique = r.req.unique;
+  private onDropped(req: Context): void {
+    const unique = req.unique;
     if (!this.inflight.delete(unique)) return;
-    this.log.error({ unique, op: r.op }, 'request dropped unanswered by its handler; answering EIO');
-    this.send(r.req, -E.EIO, null);
+    this.log.error({ unique, op: opName(req.opcode) }, 'request dropped unanswered by its handler; answering EIO');
+    this.send(req, -E.EIO, null);
   }
 
   /**

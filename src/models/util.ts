@@ -164,10 +164,12 @@ export class Bitmap {
  * (file.nonblock follows fcntl changes), otherwise sleeps on the device's
  * wait queue. Callers re-check their condition after it returns.
  */
-export async function waitUnlessNonblock(file: File<unknown>, cond: () => boolean, signal: AbortSignal): Promise<void> {
-  if (cond()) return;
-  if (file.nonblock) throw new Errno('EAGAIN');
-  await file.instance.wq.wait(cond, signal);
+export function waitUnlessNonblock(file: File<unknown>, cond: () => boolean, signal: AbortSignal): Promise<void> {
+  // Not async: the wait queue's own promise is returned, one link fewer in
+  // the chain every blocked reader holds.
+  if (cond()) return Promise.resolve();
+  if (file.nonblock) return Promise.reject(new Errno('EAGAIN'));
+  return file.instance.wq.wait(cond, signal);
 }
 
 /** "0x" and 16 hex digits: the kernel's %pa for a phys_addr_t on 64-bit (uio maps/mapN/addr and size). */

@@ -264,6 +264,25 @@ export function writeOrErrno(fd: number, buf: Buffer, length: number): number {
   return r < 0 ? -lib().koffi.errno() : r;
 }
 
+/**
+ * write(2) of all of `buf` on a libuv worker thread: the byte count, or
+ * -errno. For a write that may block in the kernel on something only the
+ * main thread can release (a FUSE invalidation waiting for a directory
+ * lock: src/fuse/notifier.ts PoolNotifier), so the main thread stays free
+ * to release it. `buf` stays referenced by the callback until the call
+ * returns.
+ */
+export function writeAsyncOrErrno(fd: number, buf: Buffer): Promise<number> {
+  const l = lib();
+  return new Promise((resolve, reject) => {
+    l.write.async(fd, buf, buf.length, (err: unknown, r: number | bigint) => {
+      if (err) return reject(err instanceof Error ? err : new Error(String(err)));
+      const n = Number(r);
+      resolve(n < 0 ? -l.koffi.errno() : n); // koffi keeps the worker's errno for the callback
+    });
+  });
+}
+
 /* include/uapi/asm-generic/socket.h, include/linux/socket.h */
 const SOL_SOCKET = 1;
 const SO_PASSCRED = 16;
