@@ -24,6 +24,14 @@ function exitNow(code: number): void {
   process.exit(code);
 }
 
+// The reader of stdout went away (`cdevemu events | head -1`): stop quietly,
+// as a tool that SIGPIPE ends would (Node ignores SIGPIPE, so the write
+// fails EPIPE instead, an unhandled 'error' event without this).
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(process.exitCode ?? 0);
+});
+
 try {
   await buildProgram(exitNow).parseAsync(process.argv);
 } catch (err) {
@@ -32,6 +40,16 @@ try {
   process.exitCode = code;
 }
 // The command is done: exit now rather than when the last timer or handle a
-// command left behind lets go (stdout and stderr are synchronous on Linux
-// for files, pipes and terminals, so nothing written is lost).
+// command left behind lets go, once what it wrote has left. Files and
+// terminals take stdout's writes at once; a pipe takes what fits (64 KiB)
+// and libuv queues the rest until the reader makes room, which
+// process.exit() would drop: `cdevemu ls --json | jq` cut short.
+await Promise.all([written(process.stdout), written(process.stderr)]);
 process.exit(process.exitCode ?? 0);
+
+/** Resolves once every write made to `out` so far has been handed to the kernel, or has failed (the reader went away). */
+function written(out: NodeJS.WriteStream): Promise<void> {
+  if (out.writableLength === 0) return Promise.resolve();
+  // Writes complete in order: the callback of an empty one runs after those before it.
+  return new Promise((resolve) => out.write('', () => resolve()));
+}
