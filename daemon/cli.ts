@@ -24,14 +24,6 @@ function exitNow(code: number): void {
   process.exit(code);
 }
 
-// The reader of stdout went away (`cdevemu events | head -1`): stop quietly,
-// as a tool that SIGPIPE ends would (Node ignores SIGPIPE, so the write
-// fails EPIPE instead, an unhandled 'error' event without this).
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code !== 'EPIPE') throw err;
-  process.exit(process.exitCode ?? 0);
-});
-
 try {
   await buildProgram(exitNow).parseAsync(process.argv);
 } catch (err) {
@@ -47,9 +39,19 @@ try {
 await Promise.all([written(process.stdout), written(process.stderr)]);
 process.exit(process.exitCode ?? 0);
 
-/** Resolves once every write made to `out` so far has been handed to the kernel, or has failed (the reader went away). */
+/**
+ * Resolves once every write made to `out` so far has been handed to the
+ * kernel, or has failed. A reader that went away (`cdevemu ls | head -1`)
+ * fails the queued write with EPIPE, as SIGPIPE would end a C tool (Node
+ * ignores that signal): nothing more can be written, so that is done too,
+ * quietly. Commands that stream (events, run) handle EPIPE themselves
+ * while they run.
+ */
 function written(out: NodeJS.WriteStream): Promise<void> {
   if (out.writableLength === 0) return Promise.resolve();
-  // Writes complete in order: the callback of an empty one runs after those before it.
-  return new Promise((resolve) => out.write('', () => resolve()));
+  return new Promise((resolve) => {
+    out.once('error', () => resolve());
+    // Writes complete in order: the callback of an empty one runs after those before it.
+    out.write('', () => resolve());
+  });
 }
