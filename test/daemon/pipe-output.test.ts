@@ -34,13 +34,19 @@ afterAll(async () => {
   expect(await d.stop()).toEqual({ code: 0, signal: null });
 });
 
-const lsCommand = (): string => `${JSON.stringify(process.execPath)} ${CLI} ls --json --socket ${d.socket}`;
+/** bash -c SCRIPT with `ls` standing for `cdevemu ls --json` on this daemon (paths passed as arguments, never spliced into the script). */
+const withLs = (script: string, ...args: string[]): ReturnType<typeof run> =>
+  run('bash', ['-o', 'pipefail', '-c', `ls() { "$NODE" "$CLI" ls --json --socket "$SOCKET"; }; ${script}`, 'bash', ...args], {
+    env: { ...process.env, NODE: process.execPath, CLI, SOCKET: d.socket },
+  });
 
 it('writes all of its output to a reader that reads only once the pipe is full', async () => {
   const whole = await d.cli(['ls', '--json']);
   expect(whole.code).toBe(0);
   const bytes = Buffer.byteLength(whole.stdout);
-  const piped = await run('bash', ['-o', 'pipefail', '-c', `${lsCommand()} | python3 -c "$0"`, SLOW_READER]);
+  // More than a pipe's default 64 KiB (pipe(7)), or the reader would wait for ever.
+  expect(bytes).toBeGreaterThan(65536);
+  const piped = await withLs('ls | python3 -c "$1"', SLOW_READER);
   expect(piped.stderr).toBe('');
   expect(piped.code).toBe(0);
   const [pipeSize, got] = piped.stdout.trim().split(' ').map(Number);
@@ -49,7 +55,7 @@ it('writes all of its output to a reader that reads only once the pipe is full',
 });
 
 it('exits 0, with nothing on stderr, when its reader leaves after the first byte', async () => {
-  const r = await run('bash', ['-c', `${lsCommand()} | head -c 1 >/dev/null; echo "\${PIPESTATUS[0]}"`]);
+  const r = await withLs('ls | head -c 1 >/dev/null; echo "${PIPESTATUS[0]}"');
   expect(r.stderr).toBe('');
   expect(r.stdout).toBe('0\n');
 });
