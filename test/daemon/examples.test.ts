@@ -31,23 +31,19 @@ it('serves the user-written thermometer model: readings, actions, attributes, un
   expect(JSON.parse(act.stdout)).toEqual({ celsius: 41.5 });
   expect((await run('cat', [join(d.mount, 'sys/class/hwmon/temp0/temp1_input')])).stdout).toBe('41500\n');
 
-  // A reader blocked for the next reading is woken by the unplug with EIO.
+  // A blocking reader gets each new reading once, from the next one on; the
+  // unplug ends its read EIO whether the read is already blocked or starts
+  // after the unplug.
   const reader = pythonInteractive(
-    `import os,sys,errno,fcntl
-fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)
-try: os.read(fd, 64); print("data")
-except OSError as e: print(errno.errorcode[e.errno])
-fcntl.fcntl(fd, fcntl.F_SETFL, 0)
+    `import os,sys,errno
+fd = os.open(sys.argv[1], os.O_RDONLY)
 print(os.read(fd, 64).decode(), end="")
 while True:
     try: os.read(fd, 64); print("data")
     except OSError as e: print(errno.errorcode[e.errno]); break`,
     [dev],
   );
-  expect(await reader.line()).toBe('EAGAIN'); // nothing new since open
   expect(await reader.line()).toBe('temp=41.5'); // the next reading, within intervalMs
-  // Readings keep coming every intervalMs until the unplug; then the read
-  // fails EIO whether it is already blocked or starts after the unplug.
   await d.client.unplug('temp0');
   let after = await reader.line();
   while (after === 'data') after = await reader.line();
@@ -55,4 +51,28 @@ while True:
   await reader.exited;
   // Freed once the reader's file is released (remove() stopped the model's timer).
   await eventually(async () => expect((await d.client.listDevices()).map((x) => x.name)).not.toContain('temp0'));
+});
+
+it('a thermometer with nothing new since open: a non-blocking read is EAGAIN, a blocked one is woken EIO by the unplug', async () => {
+  // An hour between readings, so nothing arrives during the test however
+  // loaded the machine is (temp0's 200 ms could pass between open and read).
+  await d.client.plug({ model: 'thermometer', name: 'temp1', options: { intervalMs: 3_600_000 } });
+  const reader = pythonInteractive(
+    `import os,sys,errno,fcntl
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)
+try: os.read(fd, 64); print("data")
+except OSError as e: print(errno.errorcode[e.errno])
+fcntl.fcntl(fd, fcntl.F_SETFL, 0)
+print("blocking")
+try: os.read(fd, 64); print("data")
+except OSError as e: print(errno.errorcode[e.errno])`,
+    [d.dev('temp1')],
+  );
+  expect(await reader.line()).toBe('EAGAIN');
+  expect(await reader.line()).toBe('blocking');
+  await eventually(async () => expect((await d.client.getDevice('temp1')).inFlight).toHaveLength(1));
+  await d.client.unplug('temp1');
+  expect(await reader.line()).toBe('EIO');
+  await reader.exited;
+  await eventually(async () => expect((await d.client.listDevices()).map((x) => x.name)).not.toContain('temp1'));
 });
