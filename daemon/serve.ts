@@ -46,6 +46,8 @@ export interface DaemonSettings {
   /** --busy-poll: EmulatorOptions.busyPollMicros. */
   busyPollMicros?: number;
   drainTimeoutMs?: number;
+  /** How long shutdown waits for files still open (Emulator.stop's releaseTimeoutMs). */
+  shutdownReleaseMs: number;
   logLevel: LogLevel;
   models: string[];
   devices: readonly DeviceSpec[];
@@ -61,6 +63,7 @@ export function settle(flags: DaemonFlags, file: DaemonConfigFile): DaemonSettin
     socket: flags.socket ? resolve(flags.socket) : (file.socket ?? resolveSocketPath()),
     allowOther: flags.allowOther === true || file.allowOther === true,
     passthrough: flags.passthrough !== false && file.passthrough !== false,
+    shutdownReleaseMs: file.shutdownReleaseMs ?? DEFAULT_SHUTDOWN_RELEASE_MS,
     logLevel: flags.logLevel ?? file.logLevel ?? 'info',
     models: [...(file.models ?? []), ...flags.model],
     devices: file.devices ?? DEFAULT_DEVICES,
@@ -218,7 +221,7 @@ class Daemon {
       this.emergencyExit();
       return;
     }
-    this.log.info({ signal: sig }, 'shutting down: unplugging every device');
+    this.log.info({ signal: sig, releaseTimeoutMs: this.s.shutdownReleaseMs }, 'shutting down: unplugging every device');
     void this.starting
       .catch(() => {})
       .then(() => this.teardown())
@@ -250,7 +253,7 @@ class Daemon {
     this.control?.refuseChanges();
     if (this.emulator) {
       await this.emulator.stop({
-        releaseTimeoutMs: DEFAULT_SHUTDOWN_RELEASE_MS,
+        releaseTimeoutMs: this.s.shutdownReleaseMs,
         beforeUnmount: async (report) => {
           for (const h of report.stuck) {
             this.log.warn(h, `${h.device} (generation ${h.generation}): ${h.op} by pid ${h.pid} (${h.comm || '?'}) still running after ${h.sinceMs} ms: stuck at shutdown, its request answered with the unplug errno`);

@@ -6,6 +6,7 @@
  *   allowOther: false
  *   passthrough: true              # false: no FUSE passthrough, mmap of device regions fails ENODEV
  *   drainTimeoutMs: 5000
+ *   shutdownReleaseMs: 3000        # how long SIGTERM waits for open files to close
  *   logLevel: info
  *   models: [./my-model.mjs]       # user model modules, like --model
  *   devices:                       # plugged at start, in order
@@ -40,6 +41,8 @@ export interface DaemonConfigFile {
   /** false: do not negotiate FUSE passthrough (device regions cannot be mapped). */
   passthrough?: boolean;
   drainTimeoutMs?: number;
+  /** How long shutdown waits for files still open before unmounting (default DEFAULT_SHUTDOWN_RELEASE_MS). */
+  shutdownReleaseMs?: number;
   logLevel?: LogLevel;
   models?: string[];
   devices?: DeviceSpec[];
@@ -52,7 +55,7 @@ export interface DaemonConfigFile {
   deviceError?: (index: number, field: 'model' | 'name' | 'options', detail: string) => ConfigError;
 }
 
-const TOP_LEVEL = ['mountpoint', 'socket', 'allowOther', 'passthrough', 'drainTimeoutMs', 'logLevel', 'models', 'devices', 'faults'];
+const TOP_LEVEL = ['mountpoint', 'socket', 'allowOther', 'passthrough', 'drainTimeoutMs', 'shutdownReleaseMs', 'logLevel', 'models', 'devices', 'faults'];
 
 /** Reads a device list entry `{model, name, options}` (shared with scenario files). */
 export function readDeviceSpec(f: Field): DeviceSpec {
@@ -131,6 +134,8 @@ export function readDaemonConfig(doc: SourceDocument, baseDir: string): DaemonCo
   if (passthrough !== undefined) out.passthrough = passthrough;
   const drain = m.get('drainTimeoutMs').optional((f) => f.number({ min: 0, max: MAX_DURATION_MS }));
   if (drain !== undefined) out.drainTimeoutMs = drain;
+  const release = m.get('shutdownReleaseMs').optional((f) => f.number({ min: 0, max: MAX_DURATION_MS }));
+  if (release !== undefined) out.shutdownReleaseMs = release;
   const level = m.get('logLevel').optional((f) => {
     const s = f.string();
     if (!(LOG_LEVELS as readonly string[]).includes(s)) throw f.error(`expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(s)}`);

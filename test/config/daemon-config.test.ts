@@ -16,6 +16,7 @@ describe('daemon config file', () => {
         'socket: /run/x.sock',
         'allowOther: true',
         'drainTimeoutMs: 250',
+        'shutdownReleaseMs: 60000',
         'logLevel: debug',
         'models: [./m.mjs]',
         'devices:',
@@ -32,6 +33,7 @@ describe('daemon config file', () => {
       socket: '/run/x.sock',
       allowOther: true,
       drainTimeoutMs: 250,
+      shutdownReleaseMs: 60000,
       logLevel: 'debug',
       models: ['/etc/cdevemu/m.mjs'],
       devices: [{ model: 'echo', name: 'echo0', options: { capacity: 16 } }],
@@ -48,6 +50,7 @@ describe('daemon config file', () => {
     ['an unknown field', 'mountpoint: /m\nmountpont: /n\n', 'cdevemu.yaml:2: mountpont: unknown field'],
     ['a bad log level', 'logLevel: loud\n', 'cdevemu.yaml:1: logLevel: expected one of fatal, error, warn, info, debug, trace, silent'],
     ['a negative drain bound', 'drainTimeoutMs: -1\n', 'cdevemu.yaml:1: drainTimeoutMs: '],
+    ['a shutdown window past a timer', 'shutdownReleaseMs: 3000000000\n', 'cdevemu.yaml:1: shutdownReleaseMs: must be at most 2147483647'],
     ['a bad fault rule', 'faults:\n  - { action: fail, errno: EWHAT }\n', 'cdevemu.yaml:2: faults[0].errno: '],
     ['bad YAML', 'devices: [\n', 'cdevemu.yaml:'],
   ]);

@@ -17,7 +17,13 @@ const exists = (p: string): Promise<boolean> => access(p).then(
 
 describe('the daemon process', () => {
   it('SIGTERM with an open file: unplugs (lateRelease runs), unmounts, removes the socket, exits 0', async () => {
-    const d = await Daemon.start();
+    // The holder closes only after the checks below; shutdown waits for it
+    // ten minutes, not the default 3 s a loaded machine can overrun (it
+    // ends as soon as the file is closed).
+    const dir = await scratch('sigterm');
+    const config = join(dir, 'cdevemu.yaml');
+    await writeFile(config, 'shutdownReleaseMs: 600000\n');
+    const d = await Daemon.start({ dir, args: ['--config', config] });
     try {
       const rec = new EventRecorder(d.client);
       const holder = pythonInteractive(HOLDER, [d.dev('echo0')]);
@@ -33,6 +39,7 @@ describe('the daemon process', () => {
       expect(rec.typesOf('echo0', 1)).toEqual(['opened', 'unplug_started', 'drained', 'removed', 'late_released', 'freed']);
 
       expect(await stopped).toEqual({ code: 0, signal: null });
+      expect(d.proc.stderr).toMatch(/"releaseTimeoutMs":600000[^\n]*"msg":"shutting down/);
       await rec.done;
       expect(await isMounted(d.mount)).toBe(false);
       expect(await exists(d.socket)).toBe(false);

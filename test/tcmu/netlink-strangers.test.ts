@@ -161,8 +161,12 @@ describe('the TCM-USER family and other processes', () => {
     const mine = (): typeof logged => logged.slice(before.lines).filter((l) => l.msg.startsWith(kind));
     const accounted = (): number => mine().reduce((n, l) => n + (l.suppressed ?? 1), 0);
     await until(() => accounted() === FLOOD, 30_000, 'every dropped datagram logged or counted');
-    expect(mine().length).toBeLessThan(50);
-    expect(mine().some((l) => /: \d+ more in the last [\d.]+ s, not logged$/.test(l.msg))).toBe(true);
+    // At most 10 lines logged one by one per 5 s interval, and an interval
+    // with more ends in one line counting them: bounded by those counts, not
+    // by the flood's duration, which a loaded machine stretches.
+    const summaries = mine().filter((l) => /: \d+ more in the last [\d.]+ s, not logged$/.test(l.msg)).length;
+    expect(summaries).toBeGreaterThan(0);
+    expect(mine().length - summaries).toBeLessThanOrEqual(10 * (summaries + 1));
     // Served as before.
     expect(await ask(consumer, 'features')).toMatchObject({ ack: 0 });
   });

@@ -195,7 +195,10 @@ describe('the TCM-USER family', () => {
   it('drops a consumer that went away', async () => {
     py.send('exit');
     await py.exited;
-    await emu.plug('tcmu', 'uio%d', { ...RING, cmdTimeOutMs: 1000 });
+    // The next test's TUR must still be in the ring when its unplug starts:
+    // cmd_time_out ends it 5 to 6 s after it is queued (up to a whole second,
+    // as the kernel rounds), not 1 to 2, which a loaded machine can overrun.
+    await emu.plug('tcmu', 'uio%d', { ...RING, cmdTimeOutMs: 5000 });
     expect(nl.consumerPorts).toEqual([]);
     expect(emu.events({ device: 'uio0', generation: lastGeneration(), type: 'netlink_sent' })).toEqual([]);
   });
