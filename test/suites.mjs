@@ -36,6 +36,7 @@ export const unitTests = [
   'test/errno.test.ts',
   'test/bench/chart.test.ts',
   'test/models-unit/device-trace.test.ts',
+  'test/models-unit/rtc-timer.test.ts',
 ];
 
 /**

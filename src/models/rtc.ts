@@ -118,6 +118,12 @@ function schedule(inst: Instance<RtcState>): void {
   const next = sec + 1;
   s.timer = setTimeout(() => {
     s.timer = null;
+    // A timer may fire a little early (it counts from the event loop's
+    // cached time): wait for the boundary, or its interrupt would come twice.
+    if (rtcNow(s).sec < next) {
+      schedule(inst);
+      return;
+    }
     if (s.uie) irq(inst, RTC_UF);
     alarmDue(inst, Math.max(next, rtcNow(s).sec));
     schedule(inst);

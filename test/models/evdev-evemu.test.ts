@@ -535,19 +535,22 @@ describe('the play action', () => {
     expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(299_000n);
     expect(at[2]! - at[0]!).toBeGreaterThanOrEqual(599_000n);
 
-    // Ten times faster: 1.5 s apart in the recording, 150 ms when played; the
-    // whole 3 s recording plays in less than its recorded length.
+    // A hundred times faster: 10 s apart in the recording, 100 ms when
+    // played; the whole 20 s recording plays in less than its recorded
+    // length. Only a 20 s stall could break that on a working play, and a
+    // play that ignored speed would still end, and fail it, within the
+    // test's timeout.
     const fast = recording([
       ['10.000000', both(0)],
-      ['11.500000', both(1)],
-      ['13.000000', both(0)],
+      ['20.000000', both(1)],
+      ['30.000000', both(0)],
     ]);
-    expect(await t.emu.devices.action(d.name, 'play', { evemu: fast, speed: 10 })).toEqual({ events: 9, accepted: 9, durationMs: 3000 });
+    expect(await t.emu.devices.action(d.name, 'play', { evemu: fast, speed: 100 })).toEqual({ events: 9, accepted: 9, durationMs: 20_000 });
     const fastEvs = await readEvents(h, 9);
     const fastAt = [0, 3, 6].map((i) => fastEvs[i]!.us);
-    expect(fastAt[1]! - fastAt[0]!).toBeGreaterThanOrEqual(149_000n);
-    expect(fastAt[2]! - fastAt[0]!).toBeGreaterThanOrEqual(299_000n);
-    expect(fastAt[2]! - fastAt[0]!).toBeLessThan(3_000_000n);
+    expect(fastAt[1]! - fastAt[0]!).toBeGreaterThanOrEqual(99_000n);
+    expect(fastAt[2]! - fastAt[0]!).toBeGreaterThanOrEqual(199_000n);
+    expect(fastAt[2]! - fastAt[0]!).toBeLessThan(20_000_000n);
     await h.close();
   });
 

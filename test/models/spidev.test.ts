@@ -426,7 +426,10 @@ describe('unplug', () => {
   it('ends a message that outlasts the drain: the caller gets ESHUTDOWN at the bound and remove() stops the wire', async () => {
     const d = await plug();
     const c = await SpidevClient.open(d.path);
-    c.start(`xfer ${'00'.repeat(250)} speed=1000`);
+    // 4096 bytes (bufsiz) at 1 kHz: 33 s on the wire, longer than the test
+    // may run, so it is still there when the drain gives up, however loaded
+    // the machine is. remove() cuts it short; nothing waits for all of it.
+    c.start(`xfer ${'00'.repeat(4096)} speed=1000`);
     await inFlight(d.name, 'ioctl');
     const report = await t.emu.devices.unplug(d.name, { drainTimeoutMs: 50 });
     expect(report.stuck.map((s) => s.op)).toEqual(['ioctl']);
