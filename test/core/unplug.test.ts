@@ -209,7 +209,8 @@ describe('unplug with files open', () => {
 
   it('a close during unplug gets lateRelease, after remove()', async () => {
     const { mgr, publisher } = setup();
-    mgr.registerModel(pipeModel({ write: async (_file, data) => (await sleep(100), data.length) }));
+    let finishWrite!: () => void;
+    mgr.registerModel(pipeModel({ write: async (_file, data) => (await new Promise<void>((r) => (finishWrite = r)), data.length) }));
     const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
     const busy = await openNode(publisher, 'pipe0');
     const closing = await openNode(publisher, 'pipe0');
@@ -217,8 +218,10 @@ describe('unplug with files open', () => {
     await tick();
     const unplugging = mgr.unplug('pipe0');
     await tick();
+    // The held write keeps the unplug from finishing before the close below, however slow the machine.
     expect(inst.lifecycle).toBe('unplugging');
     const released = closing.release();
+    finishWrite();
     await unplugging;
     await released;
     await writing;
@@ -317,10 +320,11 @@ describe('open racing unplug', () => {
 
   it('an open whose model open is running when unplug begins succeeds, is drained, and late-released', async () => {
     const { mgr, publisher } = setup();
+    let finish!: () => void;
     mgr.registerModel(
       pipeModel({
         async open(file) {
-          await sleep(100);
+          await new Promise<void>((r) => (finish = r));
           file.instance.state.calls.push('open done');
         },
       }),
@@ -329,9 +333,18 @@ describe('open racing unplug', () => {
     const opening = openNode(publisher, 'pipe0');
     await tick();
     const unplugging = mgr.unplug('pipe0');
+    // The drain starts in the event-loop turn after unplug() (cancelWaiters'
+    // setImmediate), so two turns in it is waiting for the open: it lasts at
+    // least as long as the test then holds the open, however slow the machine.
+    await tick();
+    await tick();
+    const waitingSince = performance.now();
+    await sleep(100);
+    finish();
+    const heldMs = performance.now() - waitingSince;
     const f = await opening;
     const report = await unplugging;
-    expect(report.drainedInMs).toBeGreaterThanOrEqual(80);
+    expect(report.drainedInMs).toBeGreaterThanOrEqual(Math.floor(heldMs));
     expect(report.stuck).toEqual([]);
     await expect(call(() => f.read!(1, io()))).rejects.toMatchObject({ errno: E.EIO });
     expect(inst.holders).toHaveLength(1);

@@ -104,17 +104,41 @@ try:
 except OSError as e:
     print(errno.errorcode[e.errno])`;
 
-/** Until the device's write handler is running (the model sleeps in it). */
+/**
+ * A write the test ends (the probe's writeGate): it runs until release(),
+ * ignoring its signal as a stuck handler does, however slow the machine.
+ * cancelled(): the unplug has aborted its signal, its last step before the
+ * drain waits.
+ */
+function heldWrite(): { gate: (signal: AbortSignal) => Promise<void>; release: () => void; cancelled: () => boolean } {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let seen: AbortSignal | null = null;
+  return {
+    gate: (signal) => ((seen = signal), released),
+    release: () => release(),
+    cancelled: () => seen?.aborted === true,
+  };
+}
+
+/** Until the device's write handler is running (the model waits in it). */
 const writeInHandler = (name: string): Promise<void> =>
   until(() => t.emu.devices.get(name)!.inFlight.some((h) => h.op === 'write'), 10_000, 'write in the handler');
 
 describe('the unplug barrier', () => {
   it('waits for a write in flight, and no model code runs after remove()', async () => {
-    const d = await plugProbe({ writeDelayMs: 300, ignoreSignal: true });
+    const write = heldWrite();
+    const d = await plugProbe({ writeGate: write.gate });
     const w = pythonInteractive(writer, [d.path]);
     expect(await w.line()).toBe('writing');
     await writeInHandler(d.name);
-    const report = await t.emu.devices.unplug(d.name, { drainTimeoutMs: 10_000 });
+    const unplugging = t.emu.devices.unplug(d.name, { drainTimeoutMs: 60_000 });
+    // The write ends only after the unplug cancelled it: an unplug that did not
+    // wait for it would have run remove() by then (the steps after the cancel
+    // take no timer turn), and the write's end would come after remove().
+    await until(write.cancelled, 10_000, 'the unplug cancelling the write');
+    write.release();
+    const report = await unplugging;
     expect(report.stuck).toEqual([]);
     // The write finished inside the barrier (before remove(), or afterRemove
     // would list its end), so its client got its count.
@@ -126,7 +150,8 @@ describe('the unplug barrier', () => {
   });
 
   it('reports a handler that ignores its signal as stuck after drainTimeoutMs; its client gets EIO', async () => {
-    const d = await plugProbe({ writeDelayMs: 1500, ignoreSignal: true });
+    const write = heldWrite();
+    const d = await plugProbe({ writeGate: write.gate });
     const w = pythonInteractive(writer, [d.path]);
     expect(await w.line()).toBe('writing');
     await writeInHandler(d.name);
@@ -136,7 +161,9 @@ describe('the unplug barrier', () => {
     expect(await w.line()).toBe('EIO');
     expect(t.eventTypes(d.name, 1)).toContain('stuck');
     await w.exited;
-    // The stuck handler finishes later; its result is dropped and the instance is still freed.
+    // The stuck handler holds the instance until it finishes; its result is dropped and the instance is then freed.
+    expect(d.stats().frees).toBe(0);
+    write.release();
     await t.waitEvent((e) => e.device === d.name && e.type === 'freed', 5000);
     expect(d.stats().frees).toBe(1);
   });

@@ -7,10 +7,10 @@
  * is mounted.
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { UIO_UNPLUG_FLAGS } from '../fixtures/uio-unplug-flags.js';
+import { UIO_UNPLUG_FLAGS, UIO_UNPLUG_LEAKY_FLAGS, uioUnplugLeakyText } from '../fixtures/uio-unplug-flags.js';
 import { cdevemu, repoRoot } from '../helpers/cli.js';
 import { testRoot } from '../helpers/mount.js';
 
@@ -41,11 +41,11 @@ function junitCases(path: string): { cases: string[]; suite: string } {
 }
 
 /** The file's run and the one-liner's, each with its JUnit report. */
-async function both(fileArgs: string[], flagArgs: string[], name: string) {
+async function both(fileArgs: string[], flagArgs: string[], name: string, scenario = { file: FILE, flags: UIO_UNPLUG_FLAGS }) {
   const fileXml = join(dir, `${name}-file.xml`);
   const flagsXml = join(dir, `${name}-flags.xml`);
-  const file = await cdevemu(['run', '--junit', fileXml, FILE, ...fileArgs], { timeoutMs: 60_000 });
-  const flags = await cdevemu(['run', '--junit', flagsXml, ...UIO_UNPLUG_FLAGS, ...flagArgs], { timeoutMs: 60_000 });
+  const file = await cdevemu(['run', '--junit', fileXml, scenario.file, ...fileArgs], { timeoutMs: 60_000 });
+  const flags = await cdevemu(['run', '--junit', flagsXml, ...scenario.flags, ...flagArgs], { timeoutMs: 60_000 });
   return { file, flags, fileJunit: junitCases(fileXml), flagsJunit: junitCases(flagsXml) };
 }
 
@@ -66,7 +66,10 @@ describe('the one-liner form of examples/scenarios/uio-unplug.yaml', () => {
 
   it('fails with the leaky consumer where the file does, naming the flag, with the same JUnit failure', async () => {
     const leaky = ['--', 'python3', CONSUMER, '--leaky', '{mount}/dev/uio0'];
-    const r = await both(leaky, leaky, 'leaky');
+    // With 2 s to release uio0, not the example's 10 s: the leaky consumer waits the bound out.
+    const file = join(dir, 'uio-unplug.yaml');
+    await writeFile(file, uioUnplugLeakyText());
+    const r = await both(leaky, leaky, 'leaky', { file, flags: UIO_UNPLUG_LEAKY_FLAGS });
     expect(r.file.code, r.file.stdout + r.file.stderr).toBe(1);
     expect(r.flags.code, r.flags.stdout + r.flags.stderr).toBe(1);
     expect(r.flags.stdout).toMatch(
