@@ -108,6 +108,15 @@ export interface Region {
    * passthrough.
    */
   push(ranges?: readonly RegionRange[]): void;
+  /**
+   * Without passthrough: settles once everything pushed so far is in
+   * programs' page caches; undefined when nothing is on its way (always
+   * with passthrough). For an answer that must not reach its program
+   * before the bytes do, on a node other than this device's (a read or
+   * ioctl of the device itself already waits): the kernel changes shared
+   * memory in place, before the call that changed it returns.
+   */
+  flush(): Promise<void> | undefined;
 }
 
 /**

@@ -70,6 +70,10 @@ class SharedRegion implements Region {
     this.device.mirror?.push(this.inFile(ranges));
   }
 
+  flush(): Promise<void> | undefined {
+    return this.device.mirror?.flush();
+  }
+
   /** `ranges` of this region as ranges of the file (region N at N * page size), clipped to the region. */
   private inFile(ranges: readonly RegionRange[] = [{ offset: 0, length: this.size }]): ByteRange[] {
     return ranges.flatMap((r) => {
