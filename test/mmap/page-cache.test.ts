@@ -23,7 +23,7 @@ import { pollingModel } from '../fixtures/polling-model.js';
 import { cClient } from '../helpers/cc.js';
 import { pyMapper } from '../helpers/py-mapper.js';
 import { testLogger, testRoot } from '../helpers/mount.js';
-import { Interactive, pythonInteractive } from '../helpers/proc.js';
+import { Interactive, python, pythonInteractive } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
 
 const PAGE = pageSize();
@@ -230,5 +230,35 @@ describe('tcmu through the page cache (the C consumer)', () => {
     expect((done as unknown as { verifiedReads: number }).verifiedReads).toBeGreaterThan(0);
     await emu.unplug(inst.name);
     await consumer.exited;
+  });
+
+  it('a write of action/reset_ring returns once the reset head and tail are in the page cache, as libtcmu reads cmd_tail right after its reopen', async () => {
+    const dir = await mkdtemp(join(testRoot(), 'tcmu-reset-'));
+    const file = join(dir, 'disk.img');
+    await writeFile(file, Buffer.alloc(1 << 20));
+    const inst = await emu.plug('tcmu', 'uio%d', { cfgstring: file, devSize: 1 << 20, cmdAreaSize: 65536, dataAreaSize: 1 << 20 });
+    // The program stands in for a consumer: it moves cmd_tail (struct
+    // tcmu_mailbox offset 64) in its mapping, resets the ring through
+    // configfs and reads cmd_tail at once, as libtcmu's device_add() does
+    // after reset_ring and mmap. The kernel has reset the mailbox before
+    // the write returns; here the reset's STORE must be in by then.
+    const r = await python(
+      `import glob,mmap,os,struct,sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+m = mmap.mmap(fd, int(sys.argv[2]), mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+[cfg] = glob.glob(sys.argv[3] + "/sys/kernel/config/target/core/user_*/*/action/reset_ring")
+stale = 0
+for _ in range(200):
+    struct.pack_into("<I", m, 64, 64)
+    c = os.open(cfg, os.O_WRONLY)
+    os.write(c, b"1")
+    if struct.unpack_from("<I", m, 64)[0] != 0: stale += 1
+    os.close(c)
+print(stale)`,
+      [emu.path(`dev/${inst.name}`), String(inst.regions[0]!.size), emu.mountpoint],
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('0\n');
+    await emu.unplug(inst.name);
   });
 });
