@@ -217,7 +217,7 @@ export class DeviceRegions implements DevicePages {
     r.bytes.set(data, offset);
     r.push([{ offset, length: data.length }]);
     const written = { written: data.length };
-    const flushed = this.mirror?.flush();
+    const flushed = r.flush();
     return flushed ? flushed.then(() => written) : written;
   }
 

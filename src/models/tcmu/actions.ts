@@ -277,7 +277,7 @@ export const tcmuActions: Record<string, ModelAction<TcmuState>> = {
   reset_ring: {
     description: 'tcmu_reset_ring, as a write of 1/2 to action/reset_ring',
     args: defineSchema({ level: { type: 'integer', enum: [1, 2], default: 1, description: '1: fail the commands in the ring; 2: also reset the ring' } }),
-    run: (inst: TcmuInstance, a: { level: 1 | 2 }) => ({ failed: resetRing(inst, a.level) }),
+    run: (inst: TcmuInstance, a: { level: 1 | 2 }) => after(resetRing(inst, a.level), (failed) => ({ failed })),
   },
   // The device's netlink traffic (src/tcmu/netlink.ts).
   netlink_send: netlinkAction(

@@ -159,15 +159,7 @@ export function tcmuAttributes(inst: TcmuInstance): Record<string, Attribute> {
       store: (text) => {
         const v = kstrtoul(text, 255);
         if (v !== 1 && v !== 2) throw new Errno('EINVAL');
-        resetRing(inst, v);
-        // The kernel resets the mailbox in place before the write returns,
-        // and a consumer reopening the device reads cmd_tail right after
-        // (libtcmu device_add: reset_ring, then open, mmap and
-        // dev->cmd_tail = mb->cmd_tail). Through the page cache the new
-        // head and tail are STOREs still on their way, and a page fault
-        // meanwhile is answered with the page as it was before them: the
-        // answer waits until they are in.
-        return inst.regions[0]!.flush();
+        return after(resetRing(inst, v), () => undefined);
       },
     },
     [`${d}/alua`]: SYS_DIR,

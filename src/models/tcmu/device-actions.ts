@@ -19,9 +19,18 @@ export function blockDev(inst: TcmuInstance, on: boolean): Awaitable<boolean> {
   return after(inst.state.ring.pullCompletions(), block);
 }
 
-/** tcmu_reset_ring(); `tcmu_reset_ring {level, failed}`; returns the commands it failed. */
-export function resetRing(inst: TcmuInstance, level: 1 | 2): number {
+/**
+ * tcmu_reset_ring(); `tcmu_reset_ring {level, failed}`; gives the commands
+ * it failed once the new head and tail are where programs read them. The
+ * kernel resets the mailbox in place before the write returns, and a
+ * consumer reopening the device reads cmd_tail right after (libtcmu
+ * device_add: reset_ring, then open, mmap and dev->cmd_tail =
+ * mb->cmd_tail). Through the page cache they are STOREs still on their
+ * way, and a page fault meanwhile is answered with the page as it was
+ * before them (src/fs/page-mirror.ts): the answer waits until they are in.
+ */
+export function resetRing(inst: TcmuInstance, level: 1 | 2): Awaitable<number> {
   const failed = inst.state.ring.reset(level);
   inst.emit('tcmu_reset_ring', { level, failed });
-  return failed;
+  return after(inst.regions[0]!.flush(), () => failed);
 }
