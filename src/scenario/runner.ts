@@ -404,7 +404,27 @@ class Run {
     }
   }
 
+  /**
+   * A wait that fails on a device says what the device looked like then:
+   * its model's `status` action (a tcmu ring's counters and workload, a
+   * port's termios), where it has one, so a hang on a loaded machine can
+   * be told from a slow step without running it again.
+   */
   private async wait(s: Extract<Step, { kind: 'wait' }>): Promise<void> {
+    try {
+      return await this.waitFor(s);
+    } catch (err) {
+      const dev = s.what === 'event' ? s.filter.device : s.device;
+      if (!(err instanceof StepFailed) || dev === undefined) throw err;
+      const status = await this.o.target.action(dev, 'status').then(
+        (r) => JSON.stringify(r),
+        () => null, // no status action, or the device is gone
+      );
+      throw status === null ? err : new StepFailed(`${err.message}\n${dev} status then: ${status}`);
+    }
+  }
+
+  private async waitFor(s: Extract<Step, { kind: 'wait' }>): Promise<void> {
     if (s.what === 'event') {
       const what = `event ${s.filter.text}${s.count > 1 ? ` x${s.count}` : ''}`;
       try {

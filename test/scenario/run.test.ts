@@ -129,6 +129,21 @@ timeline:
     const r = await cdevemu(['run', f]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/an open of e0 did not happen within 400 ms/);
+    expect(r.stdout).not.toMatch(/status then/); // echo has no status action
+  });
+
+  it("a failed wait on a device whose model has a status action shows that status as it was then", async () => {
+    const f = await scenario(
+      'status-then.yaml',
+      `devices: [{ model: watchdog, name: wd0, options: { timeout: 41 } }]
+program: { command: [sleep, "30"] }
+timeline:
+  - wait: { event: { type: fault_fired, device: wd0 }, timeout: 300ms }
+`,
+    );
+    const r = await cdevemu(['run', f]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/did not happen within 300 ms: 0 of 1 matched[^\n]*\n\s+wd0 status then: \{"active":false,"timeout":41,/);
   });
 
   it('cleans up when interrupted (Ctrl-C): the program is stopped, the mount removed', async () => {
