@@ -338,13 +338,20 @@ describe('concurrency and bad handlers', () => {
 });
 
 describe('mount lifecycle', () => {
-  it('recovers a mountpoint whose connection died (ENOTCONN) and unmounts cleanly', async () => {
+  it('recovers a mountpoint whose connection died (ENOTCONN) and unmounts cleanly', async (ctx) => {
     const first = await mountDeviceFs((fs) => fs.tree.addDevice('zero', zeroDevice()));
     const dir = first.dir;
     const entry = await findMount(dir);
     expect(entry?.fstype).toBe('fuse.cdevemu');
     // What a daemon killed with SIGKILL leaves: an aborted connection, still mounted.
-    await abortConnection(entry!.dev);
+    if (!(await abortConnection(entry!.dev))) {
+      // fusectl is not mounted (systemd mounts it at boot; a container may
+      // not), and only root may mount it. An ordinary user's daemon
+      // recovering from SIGKILL is test/daemon/user-mount.test.ts's.
+      expect(process.getuid?.()).not.toBe(0);
+      await first.close();
+      return ctx.skip();
+    }
     await first.server.session.ended;
     const stale = await run('stat', [dir]);
     expect(stale.stderr).toMatch(/Transport endpoint is not connected/);
