@@ -81,6 +81,8 @@ export class ScenarioSetupError extends Error {}
 class StepFailed extends Error {}
 
 const POLL_MS = 10;
+/** How long a failed wait's report waits for the device's status. */
+const STATUS_MS = 2000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const secs = (ms: number): string => `${(ms / 1000).toFixed(3)}s`;
@@ -416,9 +418,13 @@ class Run {
     } catch (err) {
       const dev = s.what === 'event' ? s.filter.device : s.device;
       if (!(err instanceof StepFailed) || dev === undefined) throw err;
-      const status = await this.o.target.action(dev, 'status').then(
-        (r) => JSON.stringify(r),
-        () => null, // no status action, or the device is gone
+      const status = await within(
+        this.o.target.action(dev, 'status').then(
+          (r) => JSON.stringify(r),
+          () => null, // no status action, or the device is gone
+        ),
+        STATUS_MS,
+        () => null, // a model's status that does not answer holds up no report
       );
       throw status === null ? err : new StepFailed(`${err.message}\n${dev} status then: ${status}`);
     }
