@@ -45,6 +45,7 @@ export class RemoteTarget implements ScenarioTarget {
       holders: d.holders,
       reads: d.counters.reads,
       writes: d.counters.writes,
+      inFlight: d.inFlight,
     }));
   }
 

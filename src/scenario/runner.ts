@@ -407,10 +407,12 @@ class Run {
   }
 
   /**
-   * A wait that fails on a device says what the device looked like then:
-   * its model's `status` action (a tcmu ring's counters and workload, a
-   * port's termios), where it has one, so a hang on a loaded machine can
-   * be told from a slow step without running it again.
+   * A wait that fails on a device says what the device looked like then,
+   * so a hang seen once on a loaded machine can be told from a slow step
+   * without running it again: the program's calls still running in the
+   * model (a consumer stuck in our handler, or one that never asked), and
+   * the model's `status` action where it has one (a tcmu ring's counters
+   * and workload, a port's termios).
    */
   private async wait(s: Extract<Step, { kind: 'wait' }>): Promise<void> {
     try {
@@ -418,16 +420,27 @@ class Run {
     } catch (err) {
       const dev = s.what === 'event' ? s.filter.device : s.device;
       if (!(err instanceof StepFailed) || dev === undefined) throw err;
-      const status = await within(
-        this.o.target.action(dev, 'status').then(
-          (r) => JSON.stringify(r),
-          () => null, // no status action, or the device is gone
-        ),
-        STATUS_MS,
-        () => null, // a model's status that does not answer holds up no report
-      );
-      throw status === null ? err : new StepFailed(`${err.message}\n${dev} status then: ${status}`);
+      const then = await this.deviceThen(dev);
+      throw then.length ? new StepFailed([err.message, ...then].join('\n')) : err;
     }
+  }
+
+  private async deviceThen(dev: string): Promise<string[]> {
+    const lines: string[] = [];
+    const calls = (await this.o.target.devices().catch(() => [])).filter((d) => d.name === dev).flatMap((d) => d.inFlight);
+    if (calls.length) {
+      lines.push(`${dev} calls in flight then: ${calls.map((c) => `${c.op} by ${c.comm} (pid ${c.pid}) for ${c.sinceMs} ms${c.stuck ? ', stuck' : ''}`).join('; ')}`);
+    }
+    const status = await within(
+      this.o.target.action(dev, 'status').then(
+        (r) => JSON.stringify(r),
+        () => null, // no status action, or the device is gone
+      ),
+      STATUS_MS,
+      () => null, // a model's status that does not answer holds up no report
+    );
+    if (status !== null) lines.push(`${dev} status then: ${status}`);
+    return lines;
   }
 
   private async waitFor(s: Extract<Step, { kind: 'wait' }>): Promise<void> {

@@ -5,7 +5,7 @@
 import type { DeviceEvent } from '../core/events.js';
 import type { EmulatorHandle } from '../api.js';
 import type { DeviceSpec } from '../config/index.js';
-import type { UnplugOptions } from '../core/index.js';
+import type { InFlight, UnplugOptions } from '../core/index.js';
 import type { FaultRuleSpec } from '../faults/index.js';
 
 export interface TargetHolder {
@@ -22,6 +22,8 @@ export interface TargetDevice {
   holders: TargetHolder[];
   reads: number;
   writes: number;
+  /** Model calls running now (those that went asynchronous). */
+  inFlight: readonly InFlight[];
 }
 
 export interface StuckReport {
@@ -84,6 +86,7 @@ export class LocalTarget implements ScenarioTarget {
       holders: [...i.holders],
       reads: i.counters.reads,
       writes: i.counters.writes,
+      inFlight: i.inFlight,
     }));
   }
 

@@ -144,6 +144,25 @@ timeline:
     const r = await cdevemu(['run', f]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/did not happen within 300 ms: 0 of 1 matched[^\n]*\n\s+wd0 status then: \{"active":false,"timeout":41,/);
+    expect(r.stdout).not.toMatch(/calls in flight then/); // nobody had it open
+  });
+
+  it('a failed wait on a device names the calls still running in its model then: a read blocked in echo', async () => {
+    const f = await scenario(
+      'in-flight-then.yaml',
+      `devices: [{ model: echo, name: e0 }]
+program: { command: [cat, "{mount}/dev/e0"] }
+timeline:
+  - wait: { opened: e0, timeout: 10s }
+  - wait: { read: e0, timeout: 10s }
+  - wait: { released: e0, timeout: 300ms }
+`,
+    );
+    const r = await cdevemu(['run', f]);
+    expect(r.code).toBe(1);
+    // The read that counted is the one still blocked: echo is empty.
+    expect(r.stdout).toMatch(/a close of e0 did not happen within 300 ms\n\s+e0 calls in flight then: read by cat \(pid \d+\) for \d+ ms\n/);
+    expect(r.stdout).not.toMatch(/e0 status then/); // echo has no status action
   });
 
   it('cleans up when interrupted (Ctrl-C): the program is stopped, the mount removed', async () => {
