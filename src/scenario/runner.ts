@@ -19,6 +19,7 @@ import { BIND_FORM, parseBind, type Scenario, type Step, type TimelineStep } fro
 import type { ScenarioTarget, TargetDevice } from './target.js';
 import { eventExpectationFails, matches, resultExpectationFails, shortfall } from './values.js';
 import { describeThreads, unstoppedThreads, type ThreadState } from './stopped.js';
+import { describeWhereThreadsAre } from './thread-report.js';
 import { RunTrace, type RunTraceData } from './trace.js';
 import { CountWindow } from './window.js';
 
@@ -407,20 +408,24 @@ class Run {
   }
 
   /**
-   * A wait that fails on a device says what the device looked like then,
-   * so a hang seen once on a loaded machine can be told from a slow step
-   * without running it again: the program's calls still running in the
-   * model (a consumer stuck in our handler, or one that never asked), and
-   * the model's `status` action where it has one (a tcmu ring's counters
-   * and workload, a port's termios).
+   * A wait that fails says what things looked like then, so a hang seen
+   * once on a loaded machine can be told from a slow step without running
+   * it again: for the device it names, the program's calls still running
+   * in the model (a consumer stuck in our handler, or one that never
+   * asked) and the model's `status` action where it has one (a tcmu ring's
+   * counters and workload, a port's termios); and where each thread of the
+   * program sleeps (thread-report.ts).
    */
   private async wait(s: Extract<Step, { kind: 'wait' }>): Promise<void> {
     try {
       return await this.waitFor(s);
     } catch (err) {
+      if (!(err instanceof StepFailed)) throw err;
       const dev = s.what === 'event' ? s.filter.device : s.device;
-      if (!(err instanceof StepFailed) || dev === undefined) throw err;
-      const then = await this.deviceThen(dev);
+      const then = dev === undefined ? [] : await this.deviceThen(dev);
+      const pid = this.program?.running ? this.program.pid : undefined;
+      const threads = pid === undefined ? null : describeWhereThreadsAre(pid);
+      if (threads !== null) then.push(`program threads then: ${threads}`);
       throw then.length ? new StepFailed([err.message, ...then].join('\n')) : err;
     }
   }
