@@ -3,8 +3,9 @@
  * state and the kernel function it sleeps in (/proc/PID/task/TID/wchan).
  * `request_wait_answer` is a FUSE request waiting for the daemon's answer
  * (fs/fuse/dev.c), `poll_schedule_timeout` a poll(2) or ppoll(2) waiting
- * for an event, `futex_wait_queue` a lock: so a consumer stuck in a call
- * to a device can be told from one waiting for an event that never came.
+ * for an event, `futex_do_wait` a lock (the names vary with the kernel's
+ * version): so a consumer stuck in a call to a device can be told from
+ * one waiting for an event that never came.
  * wchan needs ptrace read access, which the user who started the program
  * has (its own user namespace included); where it is refused the state
  * alone is given.
