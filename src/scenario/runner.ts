@@ -18,8 +18,8 @@ import { openedUnder, stopProgram, type ProgramInstance } from './restart.js';
 import { BIND_FORM, parseBind, type Scenario, type Step, type TimelineStep } from './schema.js';
 import type { ScenarioTarget, TargetDevice } from './target.js';
 import { eventExpectationFails, matches, resultExpectationFails, shortfall } from './values.js';
-import { describeThreads, unstoppedThreads, type ThreadState } from './stopped.js';
-import { describeWhereThreadsAre } from './thread-report.js';
+import { describeThreads, unstoppedThreads } from './stopped.js';
+import { describeWhereThreadsAre, type ThreadState } from './threads.js';
 import { RunTrace, type RunTraceData } from './trace.js';
 import { CountWindow } from './window.js';
 
@@ -414,7 +414,7 @@ class Run {
    * in the model (a consumer stuck in our handler, or one that never
    * asked) and the model's `status` action where it has one (a tcmu ring's
    * counters and workload, a port's termios); and where each thread of the
-   * program sleeps (thread-report.ts).
+   * program sleeps (threads.ts).
    */
   private async wait(s: Extract<Step, { kind: 'wait' }>): Promise<void> {
     try {

@@ -11,39 +11,17 @@
  * thread stopped: state T (group stop), or t (a tracer's stop), which
  * runs nothing either.
  */
-import { readdirSync } from 'node:fs';
-import { readStat } from '../sys/procstat.js';
-
-export interface ThreadState {
-  tid: number;
-  comm: string;
-  state: string;
-}
+import { liveThreads, type ThreadState } from './threads.js';
 
 /** States in which a thread runs no code of its own until it is continued. */
 const STOPPED = new Set(['T', 't']);
-/** A thread that has exited (a group leader stays Z while other threads live): it will never run again. */
-const DEAD = new Set(['Z', 'X']);
 
 /**
  * The threads of process `pid` that are not stopped (empty once every
  * thread is); null if the process is gone or only its zombie is left.
  */
 export function unstoppedThreads(pid: number): ThreadState[] | null {
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return null;
-  }
-  const live: ThreadState[] = [];
-  for (const tid of tids) {
-    const s = readStat(`/proc/${pid}/task/${tid}/stat`);
-    // A thread that exited between the listing and the read is not waited for.
-    if (s && !DEAD.has(s.state)) live.push({ tid: Number(tid), comm: s.comm, state: s.state });
-  }
-  if (live.length === 0) return null;
-  return live.filter((t) => !STOPPED.has(t.state));
+  return liveThreads(pid)?.filter((t) => !STOPPED.has(t.state)) ?? null;
 }
 
 /** For a failure: `tid 4242 (cmdproc-uio0) in state D, ...`. */
