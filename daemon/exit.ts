@@ -3,10 +3,8 @@
  * expectation, 2 usage or bad input, 3 daemon unreachable.
  */
 import { CommanderError } from 'commander';
-import { ConfigError } from '../src/config/document.js';
 import { ApiError, DaemonUnreachableError } from '../src/control/client.js';
-import { SocketInUseError } from '../src/control/server.js';
-import { MountError } from '../src/fuse/mount.js';
+import { UserError } from '../src/user-error.js';
 
 export const Exit = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 export type ExitCode = (typeof Exit)[keyof typeof Exit];
@@ -34,8 +32,8 @@ export function describeExit(err: unknown): { code: number; message: string } {
   if (err instanceof ApiError) {
     return { code: err.status >= 400 && err.status < 500 ? Exit.usage : Exit.failed, message: `${err.message} (${err.code})` };
   }
-  // The user's to fix (a config, a mountpoint, the machine, a path): one line, no stack.
-  if (err instanceof ConfigError || err instanceof SocketInUseError || err instanceof MountError) return { code: Exit.usage, message: err.message };
+  // The user's to fix (a config, a mountpoint, the machine, a socket path): one line, no stack.
+  if (err instanceof UserError) return { code: Exit.usage, message: err.message };
   const refused = refusedPath(err);
   if (refused) return { code: Exit.usage, message: refused };
   return { code: Exit.failed, message: err instanceof Error ? (err.stack ?? err.message) : String(err) };

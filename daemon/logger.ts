@@ -6,7 +6,7 @@
  * pretty line leaves them out.
  */
 import { pino, type Logger } from 'pino';
-import type { LogLevel } from '../src/config/daemon.js';
+import type { LogLevel } from '../src/config/log-levels.js';
 
 /** pino-pretty is loaded only for a terminal: it costs a few MiB of RSS a daemon under a supervisor never uses. */
 export async function createLogger(level: LogLevel, tty = process.stderr.isTTY === true): Promise<Logger> {

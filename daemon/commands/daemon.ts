@@ -1,7 +1,11 @@
-/** `cdevemu daemon`: serve devices in the foreground. */
+/**
+ * `cdevemu daemon`: serve devices in the foreground. The server (../serve.ts)
+ * is loaded when the command runs, not when the command tree is built, so
+ * that a client command starts without it.
+ */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { LOG_LEVELS } from '../../src/config/daemon.js';
-import { runDaemon, type DaemonFlags } from '../serve.js';
+import { LOG_LEVELS } from '../../src/config/log-levels.js';
+import type { DaemonFlags } from '../serve.js';
 import { nonNegativeInt } from './common.js';
 
 /** The event loop is held for that long at most per wait, so the bound is small. */
@@ -30,6 +34,7 @@ export function registerDaemonCommand(program: Command, exit: (code: number) => 
       busyPollMicros,
     )
     .action(async (o: DaemonFlags) => {
+      const { runDaemon } = await import('../serve.js');
       exit(await runDaemon(o));
     });
 }

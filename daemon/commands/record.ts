@@ -6,13 +6,13 @@
  * the device trace in TRACE.jsonl (docs/trace-format.md), complete once
  * the program has ended. It is the one-liner `cdevemu run --device
  * NAME=record:{...} --expect exit:0 -- PROGRAM` (run.ts), so it exits as
- * that does: 0 when the program exited 0, 1 otherwise.
+ * that does: 0 when the program exited 0, 1 otherwise. Like run, it loads
+ * the run (../run-scenario.ts) only when it runs.
  */
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CliCommand } from '../command.js';
 import { CliError, Exit } from '../exit.js';
-import { flagSource, runFrom } from './run.js';
 
 interface RecordOpts {
   device?: string;
@@ -49,6 +49,7 @@ export function registerRecordCommand(program: Command): void {
         { name: 'expect' as const, value: `exit:0:${o.timeout}` },
       ];
       const binds = o.bind.length ? o.bind : [`${resolve(o.device)}=dev/${name}`];
+      const { flagSource, runFrom } = await import('../run-scenario.js');
       const source = flagSource(flags, command, { name: `record ${o.device}: ${command.join(' ')}`, timeout: o.timeout });
       process.exitCode = await runFrom(source, { bind: binds, model: [], logLevel: o.logLevel });
     });

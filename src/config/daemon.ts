@@ -23,15 +23,13 @@ import { FaultRuleError, checkRuleSpec, type FaultRuleSpec } from '../faults/ind
 import { MAX_DURATION_MS } from '../limits.js';
 import type { UnplugMode } from '../core/index.js';
 import { SourceDocument, type ConfigError, type Field } from './document.js';
+import { LOG_LEVELS, type LogLevel } from './log-levels.js';
 
 export interface DeviceSpec {
   model: string;
   name: string;
   options?: unknown;
 }
-
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** What a config file sets; absent fields are left undefined. Paths are absolute. */
 export interface DaemonConfigFile {

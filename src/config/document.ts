@@ -11,6 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import { UserError } from '../user-error.js';
 
 export type FieldPath = ReadonlyArray<string | number>;
 
@@ -26,7 +27,7 @@ export function formatPath(path: FieldPath): string {
 }
 
 /** A refused document or field. `message` is the whole `file:line: field: detail` line. */
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   constructor(
     /** The document's label (its path as the user gave it), '' for a bare value. */
     readonly file: string,

@@ -1,7 +1,7 @@
 /** Config and document loading shared by the daemon and (later) scenario files. */
 export { ConfigError, Field, Mapping, SourceDocument, formatPath, type FieldPath } from './document.js';
+export { LOG_LEVELS, type LogLevel } from './log-levels.js';
 export {
-  LOG_LEVELS,
   loadDaemonConfig,
   readDaemonConfig,
   readDeviceList,
@@ -10,6 +10,5 @@ export {
   readUnplugMode,
   type DaemonConfigFile,
   type DeviceSpec,
-  type LogLevel,
 } from './daemon.js';
 export { DEFAULT_DEVICES, DEFAULT_MOUNTPOINT, DEFAULT_SHUTDOWN_RELEASE_MS } from './defaults.js';

@@ -33,6 +33,7 @@ import { METRICS_CONTENT_TYPE, metricsText } from './metrics.js';
 import { ActionLog } from './action-log.js';
 import { EventStreams, type StreamStats } from './event-stream.js';
 import { HttpError } from './http-error.js';
+import { UserError } from '../user-error.js';
 
 export interface ControlServerOptions {
   socketPath: string;
@@ -44,7 +45,7 @@ export interface ControlServerOptions {
 }
 
 /** The socket path is taken: another daemon answers there, or it is not a socket. */
-export class SocketInUseError extends Error {
+export class SocketInUseError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'SocketInUseError';

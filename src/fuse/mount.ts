@@ -18,6 +18,7 @@ import { readFile, readdir, statfs, writeFile, mkdir } from 'node:fs/promises';
 import { FusermountError, fusermount, fusermountUnmount } from './fusermount.js';
 import { FUSERMOUNT, FUSERMOUNT_MISSING, FUSE_DEVICE, mountProblems } from './requirements.js';
 import { within } from '../awaitable.js';
+import { UserError } from '../user-error.js';
 
 export interface MountOptions {
   mountpoint: string;
@@ -26,7 +27,7 @@ export interface MountOptions {
   allowOther?: boolean;
 }
 
-export class MountError extends Error {}
+export class MountError extends UserError {}
 
 /** The mountpoint cannot be used (taken by a live daemon or another filesystem, not a directory): the user's to fix. */
 export class MountpointError extends MountError {

@@ -36,6 +36,7 @@ import type { UnplugMode } from '../core/index.js';
 import type { FaultRuleSpec } from '../faults/index.js';
 import { constants } from 'node:os';
 import { AT_LEAST_ONE, equalTo, holds, readComparison, readFieldTest, readFieldTests, type Comparison, type FieldTest } from './compare.js';
+import { PRESETS } from './presets.js';
 
 export type Step =
   | { kind: 'sleep'; ms: number }
@@ -131,8 +132,6 @@ export interface Scenario {
   preset?: string;
 }
 
-/** The presets `preset:` and `--preset` accept. */
-export const PRESETS = ['tcmu'] as const;
 
 const DEFAULT_WAIT_MS = 10_000;
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
