@@ -67,6 +67,19 @@ describe('WaitQueue', () => {
     await expect(wq.wait(() => true)).rejects.toMatchObject({ errno: E.EIO });
     expect(notify).toHaveBeenCalledTimes(1);
   });
+
+  it('kill leaves the abort listener to the abort that follows, which finds the wait failed with the kill reason', async () => {
+    const wq = new WaitQueue();
+    const a = new AbortController();
+    const p = wq.wait(() => false, a.signal);
+    wq.kill(new Errno('EIO'));
+    await expect(p).rejects.toMatchObject({ errno: E.EIO });
+    expect(getEventListeners(a.signal, 'abort')).toHaveLength(1);
+    // Unplug aborts the request's signal next (core/unplug.ts cancelWaiters).
+    a.abort(new Errno('ENODEV'));
+    expect(getEventListeners(a.signal, 'abort')).toHaveLength(0);
+    await expect(p).rejects.toMatchObject({ errno: E.EIO });
+  });
 });
 
 describe('Kref', () => {
