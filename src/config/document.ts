@@ -21,7 +21,7 @@ let yamlModule: Yaml | null = null;
 /**
  * The yaml package, loaded by the first parse(): a value with no source
  * text (the control API's JSON bodies) never needs it, nor does a daemon
- * started without a config file, which starts ~60 ms sooner and ~2 MiB
+ * started without a config file, which starts ~60 ms sooner and ~1 MiB
  * smaller for it. require(), not import(), because parse() is synchronous;
  * the package's entry for Node is CommonJS either way.
  */
