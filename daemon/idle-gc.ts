@@ -14,8 +14,8 @@
  * Every CHECK_MS this looks at the event loop and the heap: when the loop
  * was idle through the interval (eventLoopUtilization below IDLE_ELU) and
  * the heap in use has grown by GROWTH_BYTES since the last collection,
- * it runs one full collection. The cost, some milliseconds, falls only on
- * a daemon with nothing to do. It needs `gc`: `--expose-gc` on the
+ * it runs a full collection, twice (see below). The cost, some
+ * milliseconds, falls only on a daemon with nothing to do. It needs `gc`: `--expose-gc` on the
  * executable's #! line provides it, and runtimeGc() turns it on when the
  * daemon was started without that flag (`node dist/daemon/cli.js`).
  */
@@ -65,6 +65,12 @@ export function collectWhenIdle(log: Logger): (() => void) | null {
       settled = Math.min(settled, used);
       return;
     }
+    // Twice: V8 picks the pages to compact from what the last sweep found
+    // live on them, so the first collection frees the burst's garbage and
+    // the second moves the survivors off the pages it left sparse, which
+    // go back to the system. After 1,000 blocked readers: RSS 66-67 MiB
+    // idle, 71 with one collection.
+    gc();
     gc();
     settled = getHeapStatistics().used_heap_size;
     log.debug({ heapUsedBefore: used, heapUsedAfter: settled }, 'idle: full garbage collection');
