@@ -15,9 +15,10 @@
  * was idle through the interval (eventLoopUtilization below IDLE_ELU) and
  * the heap in use has grown by GROWTH_BYTES since the last collection,
  * it runs a full collection, twice (see below). The cost, some
- * milliseconds, falls only on a daemon with nothing to do. It needs `gc`: `--expose-gc` on the
- * executable's #! line provides it, and runtimeGc() turns it on when the
- * daemon was started without that flag (`node dist/daemon/cli.js`).
+ * milliseconds, falls only on a daemon with nothing to do. It needs `gc`:
+ * `--expose-gc` on the executable's #! line provides it, and runtimeGc()
+ * turns it on when the daemon was started without that flag
+ * (`node dist/daemon/cli.js`).
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';

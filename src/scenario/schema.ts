@@ -132,7 +132,6 @@ export interface Scenario {
   preset?: string;
 }
 
-
 const DEFAULT_WAIT_MS = 10_000;
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
 

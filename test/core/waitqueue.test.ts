@@ -71,10 +71,15 @@ describe('WaitQueue', () => {
   it('kill leaves the abort listener to the abort that follows, which finds the wait failed with the kill reason', async () => {
     const wq = new WaitQueue();
     const a = new AbortController();
-    const p = wq.wait(() => false, a.signal);
+    let checks = 0;
+    const p = wq.wait(() => (checks++, false), a.signal);
     wq.kill(new Errno('EIO'));
     await expect(p).rejects.toMatchObject({ errno: E.EIO });
     expect(getEventListeners(a.signal, 'abort')).toHaveLength(1);
+    // The failed waiter has left the queue: a wake no longer checks its condition.
+    const before = checks;
+    wq.wake();
+    expect(checks).toBe(before);
     // Unplug aborts the request's signal next (core/unplug.ts cancelWaiters).
     a.abort(new Errno('ENODEV'));
     expect(getEventListeners(a.signal, 'abort')).toHaveLength(0);

@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { SourceDocument } from '../../src/config/index.js';
-import { readScenario, runScenario, type ScenarioTarget } from '../../src/scenario/index.js';
+import { readScenario, runScenario } from '../../src/scenario/index.js';
 import { describeWhereThreadsAre, liveThreads } from '../../src/scenario/threads.js';
+import { targetWithoutDevices } from '../helpers/scenario-target.js';
 import { until } from '../helpers/wait.js';
 
 let child: ChildProcess | null = null;
@@ -47,21 +48,11 @@ it("a device's status that never answers holds a failed wait's report up 2 s at 
   mkdirSync(join(dir, 'stage'));
   mkdirSync(join(dir, 'tmp'));
   const text = ['name: report', 'timeout: 15s', 'program: { command: [sleep, "60"] }', 'timeline:', '  - wait: { event: { type: fault_fired, device: d0 }, timeout: 200ms }'].join('\n');
-  const none = (): Promise<never> => Promise.reject(new Error('no devices here'));
   let asked = 0;
-  const target: ScenarioTarget = {
-    mountpoint: join(dir, 'mnt'),
-    plug: none,
-    unplug: none,
-    replug: none,
-    addFault: none,
-    action: (_device, action) => {
-      if (action === 'status') asked++;
-      return new Promise(() => {}); // a model that never answers
-    },
-    devices: async () => [],
-    subscribe: async () => () => {},
-  };
+  const target = targetWithoutDevices(join(dir, 'mnt'), (_device, action) => {
+    if (action === 'status') asked++;
+    return new Promise(() => {}); // a model that never answers
+  });
   const out: string[] = [];
   const r = await runScenario(readScenario(SourceDocument.parse(text, 'report.yaml'), dir), {
     target,

@@ -14,10 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SourceDocument } from '../../src/config/index.js';
-import { readScenario, runScenario, type ScenarioResult, type ScenarioTarget } from '../../src/scenario/index.js';
+import { readScenario, runScenario, type ScenarioResult } from '../../src/scenario/index.js';
 import { unstoppedThreads } from '../../src/scenario/stopped.js';
 import { readStat } from '../../src/sys/procstat.js';
 import { cClient } from '../helpers/cc.js';
+import { targetWithoutDevices } from '../helpers/scenario-target.js';
 import { until } from '../helpers/wait.js';
 
 interface Thread {
@@ -56,21 +57,11 @@ async function start(timeline: string[], onLine: (line: string, pid: number) => 
   const text = ['name: stop', `program: { command: [${bin}, ${fifo}] }`, 'timeline:', ...timeline.map((l) => `  - ${l}`)].join('\n');
   const scenario = readScenario(SourceDocument.parse(text, 'stop.yaml'), dir);
   let pid = 0;
-  const none = (): Promise<never> => Promise.reject(new Error('no devices here'));
-  const target: ScenarioTarget = {
-    mountpoint: join(dir, 'mnt'),
-    plug: none,
-    unplug: none,
-    replug: none,
-    addFault: none,
-    action: async (_device, action) => {
-      if (action !== 'ready') throw new Error(`no action ${action}`);
-      await until(() => threads(pid).some((t) => t.comm === 'in vfork' && t.state === 'D'), 20_000, 'the program in vfork()');
-      return {};
-    },
-    devices: async () => [],
-    subscribe: async () => () => {},
-  };
+  const target = targetWithoutDevices(join(dir, 'mnt'), async (_device, action) => {
+    if (action !== 'ready') throw new Error(`no action ${action}`);
+    await until(() => threads(pid).some((t) => t.comm === 'in vfork' && t.state === 'D'), 20_000, 'the program in vfork()');
+    return {};
+  });
   const out: string[] = [];
   const done = runScenario(scenario, {
     target,
