@@ -11,9 +11,9 @@
  * workload, and a synthetic 30 MiB of dropped objects stayed resident
  * after 5 s idle and went with one gc().
  *
- * Every CHECK_MS this looks at the event loop and the heap: when the loop
- * was idle through the interval (eventLoopUtilization below IDLE_ELU) and
- * the heap in use has grown by GROWTH_BYTES since the last collection,
+ * Every IDLE_CHECK_MS this looks at the event loop and the heap: when the
+ * loop was idle through the interval (eventLoopUtilization below IDLE_ELU)
+ * and the heap in use has grown by GROWTH_BYTES since the last collection,
  * it runs a full collection, twice (see below). The cost, some
  * milliseconds, falls only on a daemon with nothing to do. It needs `gc`:
  * `--expose-gc` on the executable's #! line provides it, and runtimeGc()
@@ -25,7 +25,8 @@ import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Logger } from 'pino';
 
-const CHECK_MS = 2000;
+/** How often the idle check runs; a collection follows a whole idle interval, so at most 2 x this after a burst. */
+export const IDLE_CHECK_MS = 2000;
 const IDLE_ELU = 0.02;
 const GROWTH_BYTES = 4 * 1024 * 1024;
 
@@ -75,7 +76,7 @@ export function collectWhenIdle(log: Logger): (() => void) | null {
     gc();
     settled = getHeapStatistics().used_heap_size;
     log.debug({ heapUsedBefore: used, heapUsedAfter: settled }, 'idle: full garbage collection');
-  }, CHECK_MS);
+  }, IDLE_CHECK_MS);
   timer.unref();
   return () => clearInterval(timer);
 }
