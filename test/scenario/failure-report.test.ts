@@ -1,9 +1,9 @@
 /**
  * What a failed `wait` reports (src/scenario/runner.ts, threads.ts), at
- * its bounds: a program of many threads is named up to 16 of them, and a
- * device whose status action never answers holds the report up 2 s at
- * most, not until the scenario's timeout. Real processes, a target with
- * no mount; no root.
+ * its bounds: a program of many threads is named up to 16 of them, a
+ * thread on a CPU by its state alone, and a device whose status action
+ * never answers holds the report up 2 s at most, not until the scenario's
+ * timeout. Real processes, a target with no mount; no root.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -41,6 +41,15 @@ it('names at most 16 threads of a program, each with its state and where it slee
   child.kill('SIGKILL');
   await until(() => liveThreads(pid) === null, 20_000, 'the program gone');
   expect(describeWhereThreadsAre(pid)).toBeNull();
+});
+
+it('gives a thread on a CPU its state alone: its wchan reads "0", which names no function', async () => {
+  // A busy loop never sleeps: runnable from start to end, so its wchan stays "0".
+  child = spawn('/bin/sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
+  const pid = child.pid!;
+  // Its name once exec'd: before, the forked child runs under its parent's.
+  await until(() => liveThreads(pid)?.some((t) => t.comm === 'sh' && t.state === 'R') ?? false, 20_000, 'the loop running');
+  expect(describeWhereThreadsAre(pid)).toBe(`tid ${pid} (sh) R`);
 });
 
 it("a device's status that never answers holds a failed wait's report up 2 s at most, not until the scenario's timeout", async () => {
