@@ -8,8 +8,10 @@
 #   clients on 127.0.0.1:PORT, control socket CONTROL-SOCKET (gpsdctl's
 #   GPSD_SOCKET);
 # - one `gpspipe -w` client, connected once, prints a line per report it
-#   gets: "client: TPV mode 3 lat LAT lon LON" (a 3D fix with its position;
-#   a TPV made from a GSA alone says mode 3 and has none) and
+#   gets: "client: TPV mode 3 lat LAT lon LON at TIME" (a 3D fix with its
+#   position and its time, which is when the emulated receiver sent it; a
+#   TPV made from a GSA alone says mode 3 and has no position, and those
+#   before an RMC gave gpsd the date have no time) and
 #   "client: DEVICE PATH activated WHEN" (0: gpsd dropped the device);
 # - at its first fix, the client asks cdevemu ($CDEVEMU_SOCKET) for the
 #   status of NAME, the emulated device behind DEVICE: the scenarios wait
@@ -67,8 +69,8 @@ gpspipe -w "127.0.0.1:$port" | {
         echo "client: DEVICE $(field path "$report") activated $activated"
         if [ "$activated" = 0 ]; then gone=1; elif [ -n "$gone" ]; then back=1; fi ;;
       *'"class":"TPV"'*)
-        [ "$(field mode "$report")" = 3 ] && [ -n "$(field lat "$report")" ] || continue
-        echo "client: TPV mode 3 lat $(field lat "$report") lon $(field lon "$report")"
+        [ "$(field mode "$report")" = 3 ] && [ -n "$(field lat "$report")" ] && [ -n "$(field time "$report")" ] || continue
+        echo "client: TPV mode 3 lat $(field lat "$report") lon $(field lon "$report") at $(field time "$report")"
         if [ -z "$fixed" ]; then
           fixed=1
           curl -sSf --unix-socket "$CDEVEMU_SOCKET" -d '{}' "http://localhost/v1/devices/$name/actions/status" >/dev/null
