@@ -42,11 +42,20 @@
  *   known (a writeback may be copied before or after a store lands), and
  *   word that a store landed comes later than a program may act on it (a
  *   tcmu consumer completes the entry, on page 0, which the kick writes
- *   back and drops). A store whose changed bytes came back as it left
- *   them has landed, and so has every store before it; under one not
- *   landed, a byte that came back as the page cache had it before, or as
- *   a store gives it, is not the program's and stays the device's; any
- *   other value is the program's (its status over a landed entry);
+ *   back and drops). Each page is judged by itself (pages are copied one
+ *   after another, with stores landing between). A store the notifier
+ *   thread has begun, of which a byte came back at a value it gives and
+ *   one that byte never had before it, has landed, and so has every store
+ *   before it (a byte back at a value it had before proves nothing: a
+ *   cmd_head's low byte repeats, 640 and 896 share theirs, and taking that
+ *   for proof took the zeros of entries not landed for the program's, and
+ *   tcmu-runner spun on an entry of length 0); under one not landed, a
+ *   byte that came back as the page cache had it before, or as a store
+ *   gives it, is not the program's and stays the device's; any other
+ *   value is the program's (its status over a landed entry). What this
+ *   cannot see: a writeback copies a page without its lock, so a copy made
+ *   while a store is written into the same bytes may hold part of it,
+ *   which is then taken for all of it;
  * - a page read is answered with the page as it was before the stores not
  *   yet begun (each one's `prior`): they land after the answer (a STORE
  *   waits for the page's lock, which the fault holds until we answer; one
@@ -147,10 +156,25 @@ export class PageMirror implements PageSync {
     const end = offset + data.length;
     const open = (this.inflight.length ? [...this.inflight, ...this.waiting] : this.waiting).filter((st) => st.offset < end && st.offset + st.data.length > offset);
     if (open.length === 0) return data;
-    // Stores land in order: the last one the data shows landed, and every one before it, did.
+    // Stores land in order: the last one the data shows landed, and every
+    // one before it, did. A byte shows a store only with a value it never
+    // had before that store (in the page cache before the open stores, or
+    // from an earlier one): a cmd_head moved 640, 768, 896 has 896's low
+    // byte at 640 too, and an entry's zeros are what the ring had. A store
+    // not begun now (or held back by a pull) was in no copy made before:
+    // a program's byte that happens to match it shows nothing.
+    const begun = this.kernel.begun;
+    const before = new Map<number, number[]>();
     let lastLanded = -1;
     open.forEach((st, i) => {
-      if (shows(st, offset, data)) lastLanded = i;
+      const mayHaveLanded = st.seq > 0 && st.seq <= begun;
+      for (let at = Math.max(offset, st.offset); at < Math.min(end, st.offset + st.data.length); at++) {
+        const v = st.data[at - st.offset]!;
+        let values = before.get(at);
+        if (!values) before.set(at, (values = [st.prior[at - st.offset]!]));
+        if (mayHaveLanded && data[at - offset] === v && !values.includes(v)) lastLanded = i;
+        values.push(v);
+      }
     });
     // Per byte, the values it may have in the page cache by now.
     const older = new Map<number, number[]>();
@@ -173,13 +197,14 @@ export class PageMirror implements PageSync {
 
   /** Takes a program's bytes at `offset` (see the header comment). */
   private merge(offset: number, came: Uint8Array): void {
-    const data = this.landed(offset, came);
     const bytes = this.pages.bytes;
-    const stop = Math.min(offset + data.length, this.end);
+    const stop = Math.min(offset + came.length, this.end);
     for (let at = offset; at < stop; ) {
       const page = Math.floor(at / PAGE);
       const pageEnd = Math.min((page + 1) * PAGE, stop);
-      const theirs = data.subarray(at - offset, pageEnd - offset);
+      // Judged page by page: pages are copied one after the other, so a
+      // store one page shows may have landed after an earlier page was copied.
+      const theirs = this.landed(at, came.subarray(at - offset, pageEnd - offset));
       const seen = this.seen.get(page);
       if (!seen) {
         // Not known to be cached, yet it came back: all of it is theirs.
@@ -416,15 +441,4 @@ function overlay(dst: Uint8Array, dstOffset: number, srcOffset: number, src: Uin
   const from = Math.max(dstOffset, srcOffset);
   const to = Math.min(dstOffset + dst.length, srcOffset + src.length);
   if (from < to) dst.set(src.subarray(from - srcOffset, to - srcOffset), from - dstOffset);
-}
-
-/** Some byte `st` changed came back (`data`, at `offset`) as the store left it: it has landed. */
-function shows(st: Store, offset: number, data: Uint8Array): boolean {
-  const from = Math.max(offset, st.offset);
-  const to = Math.min(offset + data.length, st.offset + st.data.length);
-  for (let at = from; at < to; at++) {
-    const v = st.data[at - st.offset]!;
-    if (v !== st.prior[at - st.offset] && data[at - offset] === v) return true;
-  }
-  return false;
 }

@@ -239,6 +239,53 @@ describe('writebacks while stores are on their way', () => {
     expect(device.bytes[8]).toBe(2);
     kernel.land();
   });
+
+  it('judge a store landed only by a byte it gives that the page never had before it: a cmd_head\'s low byte repeats, and entries not landed are not the program\'s zeros', () => {
+    const { mirror, kernel, device } = setup(1);
+    kernel.hold = true;
+    /** A tcmu queue: the entry's len_op, then cmd_head past it (little-endian, one page of ring). */
+    const queue = (entry: number): void => {
+      device.bytes.set([129, 0, 0, 0], entry);
+      device.bytes.set([(entry + 128) & 0xff, (entry + 128) >> 8], 12);
+      mirror.push([{ offset: entry, length: 4 }, { offset: 12, length: 2 }]);
+    };
+    queue(512); // cmd_head 640: 0x80 0x02
+    kernel.land();
+    queue(640); // 768: 0x00 0x03
+    queue(768); // 896: 0x80 0x03, the low byte 640 has
+    queue(896); // 1024
+    mirror.writeback(0, Buffer.from(kernel.pages.get(0)!)); // copied before any of the three landed
+    expect([640, 768, 896].map((e) => device.bytes[e])).toEqual([129, 129, 129]);
+    expect([...device.bytes.subarray(12, 14)]).toEqual([0x00, 0x04]);
+    kernel.land();
+    expect([640, 768, 896].map((e) => kernel.pages.get(0)![e])).toEqual([129, 129, 129]);
+  });
+
+  it('take no store not begun for landed, whatever byte the program wrote: it was in no copy', () => {
+    const { mirror, kernel, device } = setup(1);
+    kernel.hold = true;
+    device.bytes[100] = 7;
+    mirror.push([{ offset: 100, length: 1 }]);
+    device.bytes[200] = 5;
+    mirror.push([{ offset: 200, length: 1 }]);
+    kernel.poke(200, [5]); // the program's own 5, where the second store puts one too
+    mirror.writeback(0, Buffer.from(kernel.pages.get(0)!));
+    expect(device.bytes[100]).toBe(7);
+    kernel.land();
+  });
+
+  it('judge each page of a writeback by itself: a store a later page shows may have landed after an earlier page was copied', () => {
+    const { mirror, kernel, device } = setup(2);
+    kernel.hold = true;
+    device.bytes[100] = 7;
+    mirror.push([{ offset: 100, length: 1 }]);
+    device.bytes[PAGE + 100] = 9;
+    mirror.push([{ offset: PAGE + 100, length: 1 }]);
+    const first = Buffer.from(kernel.pages.get(0)!); // copied before either store landed
+    kernel.land();
+    mirror.writeback(0, Buffer.concat([first, kernel.pages.get(1)!]));
+    expect([device.bytes[100], device.bytes[PAGE + 100]]).toEqual([7, 9]);
+  });
 });
 
 describe('page reads while stores are on their way', () => {
