@@ -164,33 +164,29 @@ export class PageMirror implements PageSync {
     // not begun now (or held back by a pull) was in no copy made before:
     // a program's byte that happens to match it shows nothing.
     const begun = this.kernel.begun;
-    const before = new Map<number, number[]>();
+    // Per byte: its values in order (the page cache's before the open
+    // stores, then each one's) and the index of the store giving each.
+    const history = new Map<number, { values: number[]; by: number[] }>();
     let lastLanded = -1;
     open.forEach((st, i) => {
       const mayHaveLanded = st.seq > 0 && st.seq <= begun;
       for (let at = Math.max(offset, st.offset); at < Math.min(end, st.offset + st.data.length); at++) {
         const v = st.data[at - st.offset]!;
-        let values = before.get(at);
-        if (!values) before.set(at, (values = [st.prior[at - st.offset]!]));
-        if (mayHaveLanded && data[at - offset] === v && !values.includes(v)) lastLanded = i;
-        values.push(v);
+        let h = history.get(at);
+        if (!h) history.set(at, (h = { values: [st.prior[at - st.offset]!], by: [-1] }));
+        if (mayHaveLanded && data[at - offset] === v && !h.values.includes(v)) lastLanded = i;
+        h.values.push(v);
+        h.by.push(i);
       }
     });
-    // Per byte, the values it may have in the page cache by now.
-    const older = new Map<number, number[]>();
-    open.forEach((st, i) => {
-      for (let at = Math.max(offset, st.offset); at < Math.min(end, st.offset + st.data.length); at++) {
-        const v = st.data[at - st.offset]!;
-        const known = older.get(at);
-        if (i <= lastLanded) older.set(at, [v]);
-        else if (known) known.push(v);
-        else older.set(at, [st.prior[at - st.offset]!, v]);
-      }
-    });
+    // A byte may hold by now the value the last store known landed gave it
+    // (the page cache's before, if none did) or a later store's: not the program's.
     const out = Uint8Array.from(data);
-    for (const [at, values] of older) {
+    for (const [at, { values, by }] of history) {
+      let from = by.length - 1;
+      while (from > 0 && by[from]! > lastLanded) from--;
       const seen = this.seen.get(Math.floor(at / PAGE));
-      if (seen && values.includes(out[at - offset]!)) out[at - offset] = seen[at % PAGE]!;
+      if (seen && values.indexOf(out[at - offset]!, from) >= 0) out[at - offset] = seen[at % PAGE]!;
     }
     return out;
   }

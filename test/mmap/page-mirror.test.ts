@@ -102,13 +102,25 @@ class PageCache implements PageCacheNotifier {
   }
 }
 
-function setup(pages = 4): { mirror: PageMirror; kernel: PageCache; device: DevicePages & { revokedFrom: number } } {
+interface Setup {
+  mirror: PageMirror;
+  kernel: PageCache;
+  device: DevicePages & { revokedFrom: number };
+  /** The model changes the byte at `at` to `value` and pushes it, naming it. */
+  pushByte: (at: number, value: number) => void;
+}
+
+function setup(pages = 4): Setup {
   const device = { bytes: new Uint8Array(pages * PAGE), revokedFrom: pages * PAGE, attach: () => {} };
   const kernel = new PageCache();
   const mirror = new PageMirror(7n, device, kernel, pino({ level: 'silent' }));
   /** The program faults every page in: page reads, whose answers the cache keeps. */
   for (let p = 0; p < pages; p++) kernel.pages.set(p, Uint8Array.from(mirror.read(p * PAGE, PAGE)));
-  return { mirror, kernel, device };
+  const pushByte = (at: number, value: number): void => {
+    device.bytes[at] = value;
+    mirror.push([{ offset: at, length: 1 }]);
+  };
+  return { mirror, kernel, device, pushByte };
 }
 
 describe('pull', () => {
@@ -157,10 +169,9 @@ describe('pull', () => {
   });
 
   it('retrieves once the stores pushed before have landed: what came back before them is not taken for the program\'s', async () => {
-    const { mirror, kernel, device } = setup();
+    const { mirror, kernel, device, pushByte } = setup();
     kernel.hold = true;
-    device.bytes[100] = 1;
-    mirror.push([{ offset: 100, length: 1 }]);
+    pushByte(100, 1);
     kernel.poke(200, [2]); // the program's
     const pulled = mirror.pull();
     await new Promise((r) => setImmediate(r));
@@ -170,14 +181,13 @@ describe('pull', () => {
   });
 
   it('holds stores pushed while a retrieve is out until its reply is merged, and answers that must follow them wait for them', async () => {
-    const { mirror, kernel, device } = setup();
+    const { mirror, kernel, device, pushByte } = setup();
     let captured!: () => void;
     kernel.capture = new Promise((r) => (captured = r));
     kernel.poke(200, [2]);
     const pulled = mirror.pull();
     await new Promise((r) => setImmediate(r));
-    device.bytes[100] = 1;
-    mirror.push([{ offset: 100, length: 1 }]);
+    pushByte(100, 1);
     expect(kernel.queued).toBe(0);
     expect(mirror.storing).toBe(true);
     const handed = mirror.handedOver();
@@ -191,10 +201,9 @@ describe('pull', () => {
   });
 
   it('takes from a writeback no byte of a store still on its way: the page there is older, not the program\'s', () => {
-    const { mirror, kernel, device } = setup(1);
+    const { mirror, kernel, device, pushByte } = setup(1);
     kernel.hold = true;
-    device.bytes[100] = 1;
-    mirror.push([{ offset: 100, length: 1 }]);
+    pushByte(100, 1);
     kernel.poke(200, [2]);
     mirror.writeback(0, Buffer.from(kernel.pages.get(0)!));
     expect([device.bytes[100], device.bytes[200]]).toEqual([1, 2]);
@@ -228,12 +237,10 @@ describe('writebacks while stores are on their way', () => {
   });
 
   it('of several stores to the same bytes (a cmd_head moved twice), the value of any is not the program\'s', () => {
-    const { mirror, kernel, device } = setup(1);
+    const { mirror, kernel, device, pushByte } = setup(1);
     kernel.hold = true;
-    device.bytes[8] = 1;
-    mirror.push([{ offset: 8, length: 1 }]);
-    device.bytes[8] = 2;
-    mirror.push([{ offset: 8, length: 1 }]);
+    pushByte(8, 1);
+    pushByte(8, 2);
     kernel.poke(8, [1]); // as the first store left it
     mirror.writeback(0, Buffer.from(kernel.pages.get(0)!));
     expect(device.bytes[8]).toBe(2);
@@ -254,6 +261,7 @@ describe('writebacks while stores are on their way', () => {
     queue(640); // 768: 0x00 0x03
     queue(768); // 896: 0x80 0x03, the low byte 640 has
     queue(896); // 1024
+    kernel.begun = kernel.queued; // the notifier thread is writing them
     mirror.writeback(0, Buffer.from(kernel.pages.get(0)!)); // copied before any of the three landed
     expect([640, 768, 896].map((e) => device.bytes[e])).toEqual([129, 129, 129]);
     expect([...device.bytes.subarray(12, 14)]).toEqual([0x00, 0x04]);
@@ -262,12 +270,10 @@ describe('writebacks while stores are on their way', () => {
   });
 
   it('take no store not begun for landed, whatever byte the program wrote: it was in no copy', () => {
-    const { mirror, kernel, device } = setup(1);
+    const { mirror, kernel, device, pushByte } = setup(1);
     kernel.hold = true;
-    device.bytes[100] = 7;
-    mirror.push([{ offset: 100, length: 1 }]);
-    device.bytes[200] = 5;
-    mirror.push([{ offset: 200, length: 1 }]);
+    pushByte(100, 7);
+    pushByte(200, 5);
     kernel.poke(200, [5]); // the program's own 5, where the second store puts one too
     mirror.writeback(0, Buffer.from(kernel.pages.get(0)!));
     expect(device.bytes[100]).toBe(7);
@@ -275,12 +281,10 @@ describe('writebacks while stores are on their way', () => {
   });
 
   it('judge each page of a writeback by itself: a store a later page shows may have landed after an earlier page was copied', () => {
-    const { mirror, kernel, device } = setup(2);
+    const { mirror, kernel, device, pushByte } = setup(2);
     kernel.hold = true;
-    device.bytes[100] = 7;
-    mirror.push([{ offset: 100, length: 1 }]);
-    device.bytes[PAGE + 100] = 9;
-    mirror.push([{ offset: PAGE + 100, length: 1 }]);
+    pushByte(100, 7);
+    pushByte(PAGE + 100, 9);
     const first = Buffer.from(kernel.pages.get(0)!); // copied before either store landed
     kernel.land();
     mirror.writeback(0, Buffer.concat([first, kernel.pages.get(1)!]));
@@ -290,12 +294,10 @@ describe('writebacks while stores are on their way', () => {
 
 describe('page reads while stores are on their way', () => {
   it('answer the page as it was before the stores not begun, which land on it after: a cmd_head is never seen ahead of its entry', async () => {
-    const { mirror, kernel, device } = setup(2);
+    const { mirror, kernel, device, pushByte } = setup(2);
     kernel.hold = true;
-    device.bytes[PAGE + 16] = 0xe1; // the entry, on page 1
-    mirror.push([{ offset: PAGE + 16, length: 1 }]);
-    device.bytes[8] = 0x40; // cmd_head, on page 0, pushed after it
-    mirror.push([{ offset: 8, length: 1 }]);
+    pushByte(PAGE + 16, 0xe1); // the entry, on page 1
+    pushByte(8, 0x40); // cmd_head, on page 0, pushed after it
     kernel.pages.delete(0); // dropped (the kick's direct write()): faulted in again
     const page0 = kernel.fault(mirror, 0);
     expect(page0[8]).toBe(0); // not ahead of the entry, still on its way
@@ -310,10 +312,9 @@ describe('page reads while stores are on their way', () => {
   });
 
   it('a store already begun is in the page or waits for its lock: the answer has it', () => {
-    const { mirror, kernel, device } = setup(1);
+    const { mirror, kernel, pushByte } = setup(1);
     kernel.hold = true;
-    device.bytes[8] = 0x40;
-    mirror.push([{ offset: 8, length: 1 }]);
+    pushByte(8, 0x40);
     kernel.begun = kernel.queued; // the notifier thread is writing it
     expect(mirror.read(0, PAGE)[8]).toBe(0x40);
     kernel.land();
