@@ -44,18 +44,25 @@
  *   tcmu consumer completes the entry, on page 0, which the kick writes
  *   back and drops). Each page is judged by itself (pages are copied one
  *   after another, with stores landing between). A store the notifier
- *   thread has begun, of which a byte came back at a value it gives and
- *   one that byte never had before it, has landed, and so has every store
- *   before it (a byte back at a value it had before proves nothing: a
- *   cmd_head's low byte repeats, 640 and 896 share theirs, and taking that
- *   for proof took the zeros of entries not landed for the program's, and
- *   tcmu-runner spun on an entry of length 0); under one not landed, a
- *   byte that came back as the page cache had it before, or as a store
- *   gives it, is not the program's and stays the device's; any other
- *   value is the program's (its status over a landed entry). What this
- *   cannot see: a writeback copies a page without its lock, so a copy made
- *   while a store is written into the same bytes may hold part of it,
- *   which is then taken for all of it;
+ *   thread had written when the read that brought the page back began,
+ *   of which a byte came back at a value it gives and one that byte never
+ *   had before it, has landed, and so has every store before it (a byte
+ *   back at a value it had before proves nothing: a cmd_head's low byte
+ *   repeats, 640 and 896 share theirs, and taking that for proof took the
+ *   zeros of entries not landed for the program's, and tcmu-runner spun
+ *   on an entry of length 0). A store written since shows nothing: where
+ *   the kernel keeps no copy of a page under writeback (6.18 here), the
+ *   page is copied as we read the request, without its lock, so a store
+ *   written meanwhile may be in the copy in part. Under a store not
+ *   landed, a byte that came back as the page cache had it before, or as
+ *   a store gives it, is not the program's and stays the device's; any
+ *   other value is the program's (its status over a landed entry). A
+ *   program learns of a store from a later one (the cmd_head past an
+ *   entry) or from an answer, each begun after the thread counted the
+ *   store written; what this cannot see is a program that acts on a
+ *   store's own bytes before that count (the thread preempted right after
+ *   its write) and puts back a value a byte had before (a flag it
+ *   clears): that byte is left to the device until the page comes back;
  * - a page read is answered with the page as it was before the stores not
  *   yet begun (each one's `prior`): they land after the answer (a STORE
  *   waits for the page's lock, which the fault holds until we answer; one
@@ -160,21 +167,24 @@ export class PageMirror implements PageSync {
     // one before it, did. A byte shows a store only with a value it never
     // had before that store (in the page cache before the open stores, or
     // from an earlier one): a cmd_head moved 640, 768, 896 has 896's low
-    // byte at 640 too, and an entry's zeros are what the ring had. A store
-    // not begun now (or held back by a pull) was in no copy made before:
-    // a program's byte that happens to match it shows nothing.
-    const begun = this.kernel.begun;
+    // byte at 640 too, and an entry's zeros are what the ring had. Only a
+    // store written before the read that brought `data` began shows
+    // anything: it is in the copy whole, or (a copy made before, under the
+    // page's lock) not at all. One written since (or not yet, or held back
+    // by a pull) may be in it in part, a byte of it there and the next
+    // one not, so that a byte of it proves nothing of the others.
+    const done = this.kernel.doneBeforeRead;
     // Per byte: its values in order (the page cache's before the open
     // stores, then each one's) and the index of the store giving each.
     const history = new Map<number, { values: number[]; by: number[] }>();
     let lastLanded = -1;
     open.forEach((st, i) => {
-      const mayHaveLanded = st.seq > 0 && st.seq <= begun;
+      const mayShow = st.seq > 0 && st.seq <= done;
       for (let at = Math.max(offset, st.offset); at < Math.min(end, st.offset + st.data.length); at++) {
         const v = st.data[at - st.offset]!;
         let h = history.get(at);
         if (!h) history.set(at, (h = { values: [st.prior[at - st.offset]!], by: [-1] }));
-        if (mayHaveLanded && data[at - offset] === v && !h.values.includes(v)) lastLanded = i;
+        if (mayShow && data[at - offset] === v && !h.values.includes(v)) lastLanded = i;
         h.values.push(v);
         h.by.push(i);
       }

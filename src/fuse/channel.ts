@@ -137,8 +137,8 @@ export class FuseChannel {
   readonly fd: number;
   /** A PoolNotifier, made on the first notification, until holdNotifier() puts the notifier thread in its place. */
   private notifier: NotificationWriter | null = null;
-  /** holdNotifier() was called: notifications go through the notifier thread. */
-  private notifierHeld = false;
+  /** The notifier thread, once holdNotifier() was called: notifications go through it. */
+  private thread: Notifier | null = null;
   /** Notifications posted to the pool notifier that the thread replaced (notificationsQueued). */
   private retiredNotifications = 0;
   private ended = false;
@@ -156,6 +156,8 @@ export class FuseChannel {
   private busyMs = 0;
   private pollMs = 0;
   private events: ChannelEvents | null = null;
+  /** The notifier thread's `done` when the last request read began to be read (notificationsDoneBeforeRead). */
+  private doneBeforeRead = 0;
   private readonly counts = { requests: 0, reads: 0, spins: 0, wakes: 0, bareWakes: 0, readBuffers: 0 };
 
   private constructor(fd: number) {
@@ -200,10 +202,9 @@ export class FuseChannel {
    * still be writing is left to it.
    */
   holdNotifier(): void {
-    if (this.ended || !this.sigio || this.notifierHeld) return;
-    this.notifierHeld = true;
+    if (this.ended || !this.sigio || this.thread) return;
     if (this.notifier) this.retiredNotifications += this.notifier.posted;
-    this.notifier = new Notifier(this.fd);
+    this.notifier = this.thread = new Notifier(this.fd);
   }
 
   /** Every notification queued so far is written (FuseChannel.notifyAllAsync). */
@@ -219,6 +220,18 @@ export class FuseChannel {
   /** Of those, how many the notifier has begun to write, in order (NotificationWriter.begun). */
   get notificationsBegun(): number {
     return this.retiredNotifications + (this.notifier?.begun ?? 0);
+  }
+
+  /**
+   * Of those, how many the notifier thread had written (their write(2)
+   * returned) when the read(2) of the request being served began; 0
+   * without the thread. A page the kernel copies into a request as we
+   * read it (fs/fuse/dev.c fuse_dev_do_read: a writeback's folio, where
+   * no temporary page holds a copy) has each of them whole; a later one,
+   * written as it was copied, may be in it in part.
+   */
+  get notificationsDoneBeforeRead(): number {
+    return this.thread ? this.retiredNotifications + this.doneBeforeRead : 0;
   }
 
   /**
@@ -260,8 +273,13 @@ export class FuseChannel {
    */
   private read(): number {
     this.counts.reads++;
+    // Taken before the read: what the kernel copies during it is in the request.
+    const done = this.thread ? this.thread.done : 0;
     const n = readOrErrno(this.fd, this.buf, this.bufferSize);
-    if (n > 0) return n;
+    if (n > 0) {
+      this.doneBeforeRead = done;
+      return n;
+    }
     if (n !== -E.EAGAIN && n !== -E.EINTR && n !== -E.ENOENT) this.finish(n < 0 ? errnoName(-n) : 'ENODEV');
     return 0;
   }

@@ -17,7 +17,7 @@
  * round trip here, a futex ~20 µs. Results come back as messages, for
  * those who wait for them; whether everything posted is written is read
  * from the shared counter at once (drained), and so is how far the thread
- * has got, by message (begun).
+ * has got, by message (begun, done).
  *
  * PoolNotifier serves every other connection, whose only notifications
  * are the entry invalidations of unplug: each is written on libuv's
@@ -36,7 +36,7 @@ const NOTIFIER_SOURCE = `
 const { workerData, receiveMessageOnPort, parentPort } = require('node:worker_threads');
 const { writevSync } = require('node:fs');
 const { fd, control, jobs } = workerData;
-const c = new Int32Array(control); // [0] last job posted, [1] last job written, [2] stop, [3] messages begun
+const c = new Int32Array(control); // [0] last job posted, [1] last job written, [2] stop, [3] messages begun, [4] messages done
 let begun = 0;
 for (;;) {
   Atomics.wait(c, 0, Atomics.load(c, 1));
@@ -44,7 +44,7 @@ for (;;) {
   for (let m; (m = receiveMessageOnPort(jobs)); ) {
     const errors = m.message.messages.map((parts) => {
       Atomics.store(c, 3, ++begun);
-      try { writevSync(fd, parts); return null; } catch (e) { return e.code || String(e); }
+      try { writevSync(fd, parts); return null; } catch (e) { return e.code || String(e); } finally { Atomics.store(c, 4, begun); }
     });
     Atomics.store(c, 1, m.message.id);
     parentPort.postMessage({ id: m.message.id, errors });
@@ -56,6 +56,7 @@ const POSTED = 0;
 const WRITTEN = 1;
 const STOP = 2;
 const BEGUN = 3;
+const DONE = 4;
 
 /** What the channel asks of a notifier (Notifier, PoolNotifier). */
 export interface NotificationWriter {
@@ -74,7 +75,7 @@ export interface NotificationWriter {
 export class Notifier implements NotificationWriter {
   private readonly worker: Worker;
   private readonly jobs: MessagePort;
-  private readonly control = new Int32Array(new SharedArrayBuffer(4 * 4));
+  private readonly control = new Int32Array(new SharedArrayBuffer(5 * 4));
   private readonly waiting = new Map<number, (errors: (string | null)[]) => void>();
   private lastId = 0;
   private messages = 0;
@@ -121,6 +122,11 @@ export class Notifier implements NotificationWriter {
    */
   get begun(): number {
     return Atomics.load(this.control, BEGUN);
+  }
+
+  /** Messages done, in order: the write(2) of each one numbered up to it has returned (read from the shared counter). */
+  get done(): number {
+    return Atomics.load(this.control, DONE);
   }
 
   /** Ends the thread; jobs not written are answered ENODEV. */

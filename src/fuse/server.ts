@@ -57,6 +57,14 @@ export interface PageCacheNotifier {
   readonly queued: number;
   /** How many of them the notifier thread has begun to write, in order: one numbered above is not in the page cache yet. */
   readonly begun: number;
+  /**
+   * How many of them the notifier thread had written when the read of the
+   * request being served began (FuseChannel.notificationsDoneBeforeRead):
+   * each of those is in a page that request brings whole, or (a page
+   * copied before, under its lock) not at all; a later one may be in it
+   * in part.
+   */
+  readonly doneBeforeRead: number;
   /** The most one retrieve answers (max_write, fs/fuse/dev.c fuse_retrieve). */
   readonly maxRetrieve: number;
   /** FUSE_NOTIFY_RETRIEVE: see FuseSession.retrieve. */
@@ -169,6 +177,10 @@ export class FuseServer implements KernelNotifier {
 
   get begun(): number {
     return this.channel.notificationsBegun;
+  }
+
+  get doneBeforeRead(): number {
+    return this.channel.notificationsDoneBeforeRead;
   }
 
   get maxRetrieve(): number {

@@ -17,7 +17,9 @@ const PAGE = 4096;
  * (fs/fuse/dev.c fuse_retrieve), a store makes the pages it touches (not up
  * to date unless it fills them). Stores land in the order queued, on
  * another thread: a turn later, or when land() is called while `hold` is
- * set; `queued` and `begun` count them as the notifier thread does.
+ * set; `queued`, `begun` and `done` count them as the notifier thread does.
+ * A writeback's read begins when the test calls writeback(), after every
+ * store landed so far, unless `readBegan` says how many were done then.
  */
 class PageCache implements PageCacheNotifier {
   readonly pages = new Map<number, Uint8Array>();
@@ -28,12 +30,19 @@ class PageCache implements PageCacheNotifier {
   readonly maxRetrieve = 8 * PAGE;
   queued = 0;
   begun = 0;
+  done = 0;
+  readBegan: number | null = null;
+  private landed = 0;
   /** Stores wait for land(). */
   hold = false;
   private batches: { stores: readonly { offset: number; data: Buffer }[]; done: () => void }[] = [];
 
   get drained(): boolean {
     return this.batches.length === 0;
+  }
+
+  get doneBeforeRead(): number {
+    return this.readBegan ?? this.done;
   }
 
   store(_nodeid: bigint, stores: readonly { offset: number; data: Buffer }[]): Promise<void> {
@@ -49,7 +58,9 @@ class PageCache implements PageCacheNotifier {
   land(): void {
     for (const b of this.batches.splice(0)) {
       for (const s of b.stores) {
-        this.begun++;
+        this.landed++;
+        this.begun = Math.max(this.begun, this.landed);
+        this.done = Math.max(this.done, this.landed);
         this.stores.push({ offset: s.offset, hex: s.data.toString('hex') });
         const page = Math.floor(s.offset / PAGE);
         if (!this.pages.has(page)) {
@@ -261,8 +272,10 @@ describe('writebacks while stores are on their way', () => {
     queue(640); // 768: 0x00 0x03
     queue(768); // 896: 0x80 0x03, the low byte 640 has
     queue(896); // 1024
-    kernel.begun = kernel.queued; // the notifier thread is writing them
-    mirror.writeback(0, Buffer.from(kernel.pages.get(0)!)); // copied before any of the three landed
+    // Written before the read began, and not in the copy: a kernel that
+    // copies the page at writepage time (a temporary page) made it before.
+    kernel.begun = kernel.done = kernel.queued;
+    mirror.writeback(0, Buffer.from(kernel.pages.get(0)!));
     expect([640, 768, 896].map((e) => device.bytes[e])).toEqual([129, 129, 129]);
     expect([...device.bytes.subarray(12, 14)]).toEqual([0x00, 0x04]);
     kernel.land();
@@ -278,6 +291,32 @@ describe('writebacks while stores are on their way', () => {
     mirror.writeback(0, Buffer.from(kernel.pages.get(0)!));
     expect(device.bytes[100]).toBe(7);
     kernel.land();
+  });
+
+  it('take no byte of a store written while the page was copied for its part there: the copy may hold the part before it and not the rest', () => {
+    const { mirror, kernel, device } = setup(1);
+    kernel.hold = true;
+    device.bytes.set([1, 2, 3, 4, 5, 6, 7, 8], 96); // an entry's header: len_op, cmd_id, flags
+    mirror.push([{ offset: 96, length: 8 }]);
+    kernel.begun = kernel.queued; // the notifier thread is writing it as the read copies the page
+    const copy = Buffer.from(kernel.pages.get(0)!);
+    copy.set([1, 2, 3, 4], 96); // the copy passed the store's first half after it was written, the rest before
+    mirror.writeback(0, copy);
+    expect([...device.bytes.subarray(96, 104)]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    kernel.land();
+  });
+
+  it('take from a store written while the page was copied nothing of the stores before it: the copy may have passed their bytes first', () => {
+    const { mirror, kernel, device, pushByte } = setup(1);
+    kernel.hold = true;
+    pushByte(100, 7);
+    pushByte(200, 9);
+    kernel.readBegan = kernel.done; // the read begins; then both are written as it copies the page
+    const copy = Buffer.from(kernel.pages.get(0)!);
+    kernel.land();
+    copy[200] = 9; // byte 100 copied before the first store, byte 200 after the second
+    mirror.writeback(0, copy);
+    expect([device.bytes[100], device.bytes[200]]).toEqual([7, 9]);
   });
 
   it('judge each page of a writeback by itself: a store a later page shows may have landed after an earlier page was copied', () => {
