@@ -19,9 +19,11 @@ import { ControlClient } from '../src/control/client.js';
 import { ControlServer } from '../src/control/server.js';
 import { resolveSocketPath } from '../src/control/socket-path.js';
 import {
+  checkHasProgram,
   checkProgramSteps,
   checkScenario,
   eventCatalog,
+  pluggedModels,
   htmlReport,
   junitXml,
   loadScenario,
@@ -160,7 +162,8 @@ async function runSource(source: RunSource, o: RunOpts): Promise<number> {
       check((await target.devices()).map((d) => d.name), eventCatalog(null));
     } else {
       const models = await loadUserModels(o.model, log, builtinModels.map((m) => m.name));
-      check([], eventCatalog([...builtinModels, ...models]));
+      check([], eventCatalog([...builtinModels, ...models], pluggedModels(scenario, presetName)));
+      checkHasProgram(scenario, command.length > 0);
       emu = await startEmulator({ mountpoint: join(scratch, 'mnt'), logger: log, models });
       target = new LocalTarget(emu);
       // The private emulator answers the control API too, so the CLI (and

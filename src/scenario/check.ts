@@ -26,9 +26,10 @@ export interface EventCatalog {
   /** Each type's fields, with their types (`any` where a model declares names only). */
   fields: ReadonlyMap<string, ReadonlyMap<string, EventFieldType>>;
   /**
-   * Whether every type is in `fields`: false when some model does not
-   * declare its events (DeviceModel.events), or the models are a daemon's,
-   * unknown here; a type missing from `fields` is then taken unchecked.
+   * Whether every type is in `fields`: false when a model the run plugs
+   * does not declare its events (DeviceModel.events), or the models are a
+   * daemon's, unknown here; a type missing from `fields` is then taken
+   * unchecked.
    */
   complete: boolean;
 }
@@ -39,8 +40,13 @@ const IDENTITY: ReadonlyMap<string, EventFieldType> = new Map([
   ['generation', 'number'],
 ]);
 
-/** The core events, and those the given models declare; `models` null: not known (a daemon's). */
-export function eventCatalog(models: readonly AnyDeviceModel[] | null): EventCatalog {
+/**
+ * The core events, and those the given models declare; `models` null: not
+ * known (a daemon's). Only a model named in `plugged` can leave the
+ * catalog incomplete: one loaded and never plugged emits nothing, and
+ * must not let a misspelled core type through.
+ */
+export function eventCatalog(models: readonly AnyDeviceModel[] | null, plugged: ReadonlySet<string> = new Set()): EventCatalog {
   const fields = new Map<string, Map<string, EventFieldType>>();
   const add = (type: string, declared: ReadonlyMap<string, EventFieldType>): void => {
     const known = fields.get(type) ?? new Map<string, EventFieldType>();
@@ -50,7 +56,13 @@ export function eventCatalog(models: readonly AnyDeviceModel[] | null): EventCat
   };
   for (const [type, decl] of Object.entries(CORE_EVENT_FIELDS)) add(type, declaredFields(decl));
   for (const m of models ?? []) for (const [type, decl] of Object.entries(m.events ?? {})) add(type, declaredFields(decl));
-  return { fields, complete: models !== null && models.every((m) => m.events !== undefined) };
+  return { fields, complete: models !== null && models.every((m) => m.events !== undefined || !plugged.has(m.name)) };
+}
+
+/** The models a local run plugs: the scenario's devices and `plug` steps, and a preset's (tcmu's devices are made by tcmu-runner's netlink, of model tcmu). */
+export function pluggedModels(s: Scenario, preset: string | undefined): Set<string> {
+  const specs = [...s.devices, ...s.timeline.flatMap((t) => (t.step.kind === 'plug' ? [t.step.spec] : []))];
+  return new Set([...specs.map((d) => d.model), ...(preset === 'tcmu' ? ['tcmu'] : [])]);
 }
 
 const listed = (names: Iterable<string>): string => [...names].sort().join(', ') || 'none';
@@ -66,6 +78,18 @@ export function checkProgramSteps(s: Scenario, command: boolean): void {
   if (i < 0) return;
   const kind = s.timeline[i]!.step.kind;
   throw s.doc.error(['timeline', i, kind], `there is no program under test to ${kind === 'stop' ? 'stop' : 'start again'} (give the scenario a program, or a command after --)`);
+}
+
+/**
+ * A run on its own emulator needs a program under test (the scenario's,
+ * `command`, or a `start` step's): without one nothing but the scenario
+ * acts on its devices, and every expectation about files would hold for
+ * want of one (no stuck handler, no late release). A daemon's run
+ * (--socket) has the daemon's programs for its subject.
+ */
+export function checkHasProgram(s: Scenario, command: boolean): void {
+  if (command || s.program || s.timeline.some((t) => t.step.kind === 'start')) return;
+  throw s.doc.error(['timeline'], 'there is no program under test (give the scenario a program, or a command after --): on its own emulator, nothing else would act on the devices');
 }
 
 /** Throws a ConfigError at the first name or filter that refers to nothing; `present`: the target's device names at the start. */

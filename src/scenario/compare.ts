@@ -207,8 +207,13 @@ export function whyNot(t: FieldTest, subject: unknown, name: string): string | n
   return `${expected}, saw ${show(v)}${mismatch}`;
 }
 
+/** Whether a comparison of `kind` can be judged on `v`: a value there, of that kind (any, for a comparison with null). */
+export function comparable(v: unknown, kind: ComparedKind): boolean {
+  return v !== undefined && (kind === null || typeof v === kind);
+}
+
 /** `w has no field good (its fields: count, delivered)`: the deepest part of `path` that is there, and what it holds. */
-function missing(subject: unknown, path: readonly string[], name: string): string {
+export function missing(subject: unknown, path: readonly string[], name: string): string {
   let cur = subject;
   let at = name;
   for (const p of path) {

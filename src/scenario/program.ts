@@ -1,11 +1,18 @@
 /**
- * The program under test: started in its own process group (so the whole
- * tree it forks can be stopped), its output relayed line by line, its exit
- * recorded. stop() ends it on every exit path: SIGTERM to the group, then
- * SIGKILL if it lingers.
+ * The program under test: started in its own process group, its output
+ * relayed line by line, its exit recorded. stop() ends it on every exit
+ * path, with everything it started: SIGTERM to the group and to every
+ * process of its tree (tree.ts: a child that left the group, by setsid(2)
+ * say, is still in it), then SIGKILL if it lingers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readStat } from '../sys/procstat.js';
+import { ProcessTree } from './tree.js';
+
+/** States of a process that has exited (fs/proc/array.c task_state_array): a zombie, Z, and X, dead. */
+const EXITED = new Set(['Z', 'X']);
+/** States of a thread that runs nothing until it is continued: T, stopped (SIGSTOP and the like), and t, stopped by a tracer. */
+const STOPPED = new Set(['T', 't']);
 
 export interface ProgramExit {
   code: number | null;
@@ -35,14 +42,17 @@ export class Program {
   private readonly child: ChildProcess;
   private exitInfo: ProgramExit | null = null;
   readonly exited: Promise<ProgramExit>;
+  /** What it started, collected at each signal that ends it: for the count window, which pids were this instance's (window.ts). */
+  readonly tree: ProcessTree;
 
   constructor(argv: readonly string[], o: ProgramOptions) {
     this.child = spawn(argv[0]!, argv.slice(1), {
       env: o.env,
       cwd: o.cwd ?? process.cwd(),
       stdio: ['ignore', 'pipe', 'pipe', ...(o.readyPipe ? (['pipe'] as const) : [])],
-      detached: true, // its own process group: stop() reaches its children too
+      detached: true, // its own process group: stop() reaches the children that stay in it even once it has exited
     });
+    this.tree = new ProcessTree(this.child.pid);
     // Ends when the wrapper closes fd 3 before its exec, or dies: the program does not inherit it.
     const ready = o.readyPipe ? readyByte(this.child) : Promise.resolve(true);
     for (const [name, stream] of [['out', this.child.stdout!], ['err', this.child.stderr!]] as const) {
@@ -83,38 +93,81 @@ export class Program {
   }
 
   /**
-   * Whether it still runs: not only not reaped yet (Node learns of an exit
-   * a turn of the event loop after SIGCHLD), but not a zombie either
-   * (fs/proc/array.c: state Z in /proc/PID/stat, after the last `)`).
+   * The state letter of its main thread in /proc/PID/stat (after the last
+   * `)`; fs/proc/array.c), or null once it has exited and been reaped.
+   * Node learns of an exit a turn of the event loop after SIGCHLD: until
+   * then the process is a zombie, Z.
    */
-  get running(): boolean {
-    if (this.exitInfo || !this.child.pid) return false;
-    const stat = readStat(`/proc/${this.child.pid}/stat`);
-    return stat !== null && stat.state !== 'Z';
+  get state(): string | null {
+    if (this.exitInfo || !this.child.pid) return null;
+    return readStat(`/proc/${this.child.pid}/stat`)?.state ?? null;
   }
 
-  /** Ends the program and everything it started; resolves once it is gone. */
+  /** Whether it has not exited, reaped or not (a zombie, Z, or X, has). A stopped program is alive. */
+  get alive(): boolean {
+    const state = this.state;
+    return state !== null && !EXITED.has(state);
+  }
+
+  /**
+   * Whether it runs now: it has not exited (state Z or X: a zombie not yet
+   * reaped has), and its main thread is not stopped, by SIGSTOP and the
+   * like (T) or by a tracer (t), when it runs nothing until continued
+   * (README.md, "Scenarios": `running` fails for a program that "was
+   * stopped").
+   */
+  get running(): boolean {
+    const state = this.state;
+    return state !== null && !EXITED.has(state) && !STOPPED.has(state);
+  }
+
+  /**
+   * Ends the program and everything it started, its tree included (what
+   * left its group); resolves once it has exited and the rest is gone, or
+   * `graceMs` after the SIGKILL (a process in an uninterruptible sleep, a
+   * FUSE request the daemon has taken and not answered, dies only when it
+   * ends).
+   */
   async stop(graceMs = 1000): Promise<ProgramExit> {
     if (this.exitInfo) {
-      this.killGroup('SIGKILL'); // children it left behind, if any
+      this.signalAll('SIGKILL'); // what it left behind, if any
+      await this.gone(graceMs);
       return this.exitInfo;
     }
-    this.killGroup('SIGTERM');
-    const timer = setTimeout(() => this.killGroup('SIGKILL'), graceMs);
+    this.signalAll('SIGTERM');
+    const timer = setTimeout(() => this.signalAll('SIGKILL'), graceMs);
     const e = await this.exited;
     clearTimeout(timer);
-    this.killGroup('SIGKILL');
+    this.signalAll('SIGKILL');
+    await this.gone(graceMs);
     return e;
   }
 
-  /** Sends `signal` to the program's process group: it and what it forked. */
-  killGroup(signal: NodeJS.Signals): void {
+  /**
+   * Sends `signal` to the program's process group and to every process of
+   * its tree, collected first: once the signal kills a parent its children
+   * are reparented, out of the tree's reach (tree.ts).
+   */
+  signalAll(signal: NodeJS.Signals): void {
+    this.tree.collect();
+    this.killGroup(signal);
+    this.tree.signal(signal, this.child.pid);
+  }
+
+  /** Sends `signal` to the program's process group: it and what it forked, unless that left the group. */
+  private killGroup(signal: NodeJS.Signals): void {
     if (!this.child.pid) return;
     try {
       process.kill(-this.child.pid, signal);
     } catch {
       // the group is gone
     }
+  }
+
+  /** Resolves once no process of the tree is left (zombies aside), or after `boundMs`. */
+  private async gone(boundMs: number): Promise<void> {
+    const end = performance.now() + boundMs;
+    while (this.tree.alive().length > 0 && performance.now() < end) await new Promise((r) => setTimeout(r, 10));
   }
 }
 

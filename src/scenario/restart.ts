@@ -22,21 +22,22 @@ export interface ProgramInstance {
 export type StopOutcome = { exit: ProgramExit; killed: false } | { exit: ProgramExit | null; killed: true };
 
 /**
- * Sends `signal` to the program's process group (it and what it forked, as
- * the end of a run does) and waits up to `boundMs` for the program to
- * exit; if it has not, SIGKILL to the group and up to `boundMs` more (a
- * process in a FUSE request is killable: fuse's request_wait_answer()
- * waits killably). What the program left in its group is killed once it
- * has exited.
+ * Sends `signal` to the program's process group and to every process of
+ * its tree (program.ts signalAll: what it forked, also what left the
+ * group; as the end of a run does) and waits up to `boundMs` for the
+ * program to exit; if it has not, SIGKILL to both and up to `boundMs` more
+ * (a process in a FUSE request is killable: fuse's request_wait_answer()
+ * waits killably). What the program left behind is killed once it has
+ * exited.
  */
 export async function stopProgram(p: Program, signal: NodeJS.Signals, boundMs: number): Promise<StopOutcome> {
-  p.killGroup(signal);
+  p.signalAll(signal);
   const exit = await within<ProgramExit | null>(p.exited, boundMs, () => null);
   if (exit) {
     await p.stop(); // what it left behind
     return { exit, killed: false };
   }
-  p.killGroup('SIGKILL');
+  p.signalAll('SIGKILL');
   return { exit: await within<ProgramExit | null>(p.exited, boundMs, () => null), killed: true };
 }
 

@@ -21,7 +21,7 @@ import { eventExpectationFails, matches, resultExpectationFails, shortfall } fro
 import { describeThreads, unstoppedThreads } from './stopped.js';
 import { describeWhereThreadsAre, type ThreadState } from './threads.js';
 import { RunTrace, type RunTraceData } from './trace.js';
-import { CountWindow } from './window.js';
+import { CountWindow, instanceOf } from './window.js';
 
 export interface StepResult {
   title: string;
@@ -97,7 +97,9 @@ class Run {
   private program: Program | null = null;
   private readonly instances: ProgramInstance[] = [];
   /** What waits and event expectations count: since the current instance started (window.ts). */
-  private window = CountWindow.open(0, []);
+  private window = CountWindow.open(0, [], 1);
+  /** The stopped instance each event came from, as it came in (window.ts instanceOf); an event of none is not in it. */
+  private readonly cameFrom = new WeakMap<DeviceEvent, number>();
   /** Action results saved with `as`. */
   private readonly results = new Map<string, unknown>();
   private logs: LogFollower | null = null;
@@ -128,6 +130,8 @@ class Run {
     const unsubscribe = await this.o.target.subscribe(
       (e) => {
         this.events.push(e);
+        const from = instanceOf(e, this.instances);
+        if (from !== undefined) this.cameFrom.set(e, from);
         this.ledger.record(e);
         this.trace.event(e);
       },
@@ -137,7 +141,7 @@ class Run {
     try {
       const atStart = await this.o.target.devices();
       this.ledger.start(atStart);
-      this.window = CountWindow.open(0, atStart);
+      this.window = CountWindow.open(0, atStart, 1);
       this.port = await freeTcpPort();
       await this.setUp();
       this.startProgram();
@@ -335,9 +339,9 @@ class Run {
     }
   }
 
-  /** The events in the window: since the current instance of the program started. */
+  /** The events in the window: since the current instance of the program started, and none of a stopped instance's processes. */
   private get counted(): DeviceEvent[] {
-    return this.events.slice(this.window.firstEvent);
+    return this.events.slice(this.window.firstEvent).filter((e) => this.window.counts(this.cameFrom.get(e)));
   }
 
   private count(pred: (e: DeviceEvent) => boolean): number {
@@ -348,7 +352,7 @@ class Run {
   private async stop(s: Extract<Step, { kind: 'stop' }>): Promise<void> {
     const p = this.program;
     if (!p) throw new StepFailed('there is no program under test to stop');
-    if (!p.running) throw new StepFailed(`the program ${describeExit(await p.exited)} before this step: there was nothing to stop`);
+    if (!p.alive) throw new StepFailed(`the program ${describeExit(await p.exited)} before this step: there was nothing to stop`);
     const t = performance.now();
     const r = await stopProgram(p, s.signal, s.timeoutMs);
     const ms = Math.round(performance.now() - t);
@@ -367,11 +371,11 @@ class Run {
    */
   private async start(s: Extract<Step, { kind: 'start' }>): Promise<void> {
     const p = this.program;
-    if (p?.running) throw new StepFailed(`the program (pid ${p.pid}) is still running: stop it first (a stop step)`);
-    await p?.stop(); // reaped, and what it left in its group gone
+    if (p?.alive) throw new StepFailed(`the program (pid ${p.pid}) is still running: stop it first (a stop step)`);
+    await p?.stop(); // reaped, and what it left in its group and its tree gone
     // The round trip first: the events that come in during it are the stopped instance's.
     const devices = await this.o.target.devices();
-    this.window = CountWindow.open(this.events.length, devices);
+    this.window = CountWindow.open(this.events.length, devices, this.instances.length + 1);
     this.startProgram(s);
   }
 
@@ -423,7 +427,7 @@ class Run {
       if (!(err instanceof StepFailed)) throw err;
       const dev = s.what === 'event' ? s.filter.device : s.device;
       const then = dev === undefined ? [] : await this.deviceThen(dev);
-      const pid = this.program?.running ? this.program.pid : undefined;
+      const pid = this.program?.alive ? this.program.pid : undefined;
       const threads = pid === undefined ? null : describeWhereThreadsAre(pid);
       if (threads !== null) then.push(`program threads then: ${threads}`);
       throw then.length ? new StepFailed([err.message, ...then].join('\n')) : err;
@@ -557,8 +561,11 @@ class Run {
       case 'running': {
         const p = this.program;
         if (!p) throw new StepFailed('there is no program under test');
-        if (!p.running) throw new StepFailed(`the program ${p.exit ? describeExit(p.exit) : 'has exited'}`);
-        return;
+        if (p.running) return;
+        // Not running: exited (a zombie included), or stopped (program.ts running).
+        const state = p.state;
+        if (state === 'T' || state === 't') throw new StepFailed(`the program (pid ${p.pid}) is stopped (state ${state}): it runs nothing until continued`);
+        throw new StepFailed(`the program ${p.exit ? describeExit(p.exit) : 'has exited'}`);
       }
       case 'noStuck': {
         // Stuck handlers are found by an unplug's drain: with none, there is nothing to hold.

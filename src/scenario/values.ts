@@ -5,7 +5,7 @@
  * `expect: {result}`, which are given at once with the value seen.
  */
 import type { DeviceEvent } from '../core/events.js';
-import { holds, show, whyNot, type FieldTest } from './compare.js';
+import { comparable, holds, missing, show, valueAt, whyNot, type FieldTest } from './compare.js';
 import type { EventFilter, Step } from './schema.js';
 
 export function matches(e: DeviceEvent, f: EventFilter): boolean {
@@ -39,8 +39,37 @@ export function eventExpectationFails(events: readonly DeviceEvent[], s: Extract
     const lastText = last ? `; the last: ${show(last)}` : '';
     return `expected the count of events matching ${s.filter.text} ${s.count.text}, saw ${matched.length}${lastText}`;
   }
+  if (holds(s.count, 0)) {
+    const vacuous = neverComparable(events, s.filter);
+    if (vacuous) return vacuous;
+  }
   const lines = matched.flatMap((e) => failures(s.fields, e, s.filter.type).map((w) => `${w} (${which(e)})`));
   return lines.length ? lines.join('\n') : null;
+}
+
+/**
+ * A count that holds with no event matching (`count: 0`, `'<': 3`) holds
+ * too for a filter that could never match: a field path misspelled inside
+ * a list, a mapping or a field a model declares by name only (which the
+ * load-time check cannot see into: check.ts), or a value of another kind
+ * (`size: "4096"` against a number). So once events of the filter's type
+ * and device were counted, each field it compares must have held, in one
+ * of them at least, a value of the kind it compares; else the expectation
+ * fails, saying what those events hold there. With no such event there is
+ * nothing to tell a misspelling from an absence by.
+ */
+function neverComparable(events: readonly DeviceEvent[], f: EventFilter): string | null {
+  const same = events.filter((e) => e.type === f.type && (f.device === undefined || e.device === f.device));
+  const last = same[same.length - 1];
+  if (!last) return null;
+  for (const t of f.tests) {
+    const kind = t.cmp.kind;
+    if (same.some((e) => comparable(valueAt(e, t.path), kind))) continue;
+    const there = valueAt(last, t.path);
+    const saw = `in the last (${which(last)}), ${there === undefined ? missing(last, t.path, f.type) : `${f.type}.${t.name} is ${show(there)}`}`;
+    return `${f.type}.${t.name} holds no ${kind ?? 'value'} in any of the ${same.length} ${f.type} event(s)${ofDevice(f)} counted: ${saw}; a filter on it matches nothing whatever happens (a misspelled field, or a value of another kind)`;
+  }
+  return null;
 }
 
 /** Why `expect: {result}` fails on the saved result, or null if it holds. */

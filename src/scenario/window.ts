@@ -6,12 +6,46 @@
  * before the wait began: a false fail); counting from the run's start
  * would let what a stopped instance did satisfy a wait about the one
  * started after it (a false pass).
+ *
+ * An event that came after the start can still be a stopped instance's: an
+ * open its process had begun when the stop killed it is answered, and
+ * recorded, after (a FUSE request the daemon has taken is waited out:
+ * fs/fuse/dev.c request_wait_answer()), and a release comes when the
+ * kernel sends it. So an event whose `pid` was a process (or thread) of a
+ * stopped instance's tree, as collected at its stop (tree.ts), is left
+ * out of the windows of the instances after it.
  */
+import type { DeviceEvent } from '../core/events.js';
 import type { TargetDevice } from './target.js';
+import type { ProcessTree } from './tree.js';
 
 type Ops = { reads: number; writes: number };
 
 const key = (name: string, generation: number): string => `${name}\0${generation}`;
+
+/**
+ * The event types whose `pid` is a process of whoever caused them
+ * (core/events.ts CORE_EVENT_FIELDS): `opened`, `released`,
+ * `late_released` and `fault_fired` carry the pid of the file's opener
+ * (core/fops.ts, file.pid: the FUSE header's, a thread's id), `stuck` the
+ * caller of the stuck handler, and the tcmu model's `netlink_registered`
+ * the sender of the datagram (its SCM_CREDENTIALS pid). Another type's
+ * `pid`, a model's, may mean something else: it is not taken for one.
+ */
+const PID_OF_A_CALLER: ReadonlySet<string> = new Set(['opened', 'released', 'late_released', 'stuck', 'fault_fired', 'netlink_registered']);
+
+/**
+ * The number of the stopped instance whose process `e` came from, by its
+ * `pid` (the latest, if several had it); undefined if none (or `e` carries
+ * no caller's pid). An instance counts once its tree was collected, at its
+ * stop: so ask as the event comes in, while a pid the tree had is not yet
+ * another process's.
+ */
+export function instanceOf(e: DeviceEvent, instances: readonly { n: number; program: { tree: ProcessTree } }[]): number | undefined {
+  if (!PID_OF_A_CALLER.has(e.type) || typeof e.pid !== 'number') return undefined;
+  const pid = e.pid;
+  return [...instances].reverse().find((i) => i.program.tree.had(pid))?.n;
+}
 
 export class CountWindow {
   private constructor(
@@ -19,11 +53,22 @@ export class CountWindow {
     readonly firstEvent: number,
     /** The read and write counts of each instance listed when the window opened; one plugged later starts at 0. */
     private readonly opsAtOpen: ReadonlyMap<string, Ops>,
+    /** The instance of the program the window is about: 1 for the first. */
+    private readonly instance: number,
   ) {}
 
-  /** A window opening now: `events` seen so far, `devices` as the target lists them now. */
-  static open(events: number, devices: readonly TargetDevice[]): CountWindow {
-    return new CountWindow(events, new Map(devices.map((d) => [key(d.name, d.generation), { reads: d.reads, writes: d.writes }])));
+  /** A window opening now for instance `instance` of the program: `events` seen so far, `devices` as the target lists them now. */
+  static open(events: number, devices: readonly TargetDevice[], instance: number): CountWindow {
+    return new CountWindow(
+      events,
+      new Map(devices.map((d) => [key(d.name, d.generation), { reads: d.reads, writes: d.writes }])),
+      instance,
+    );
+  }
+
+  /** Whether an event in the window counts: not one of an instance before this one (`from`: instanceOf()'s answer). */
+  counts(from: number | undefined): boolean {
+    return from === undefined || from >= this.instance;
   }
 
   /** The read (write) calls on instance `d` since the window opened. */

@@ -12,6 +12,10 @@ import { cClient } from '../helpers/cc.js';
 import { cdevemu, cliPath, repoRoot } from '../helpers/cli.js';
 import { Interactive, run } from '../helpers/proc.js';
 import { Program } from '../../src/scenario/program.js';
+import { readScenario, runScenario, type ScenarioTarget } from '../../src/scenario/index.js';
+import { SourceDocument } from '../../src/config/index.js';
+import type { DeviceEvent } from '../../src/core/events.js';
+import { targetWithoutDevices } from '../helpers/scenario-target.js';
 import { testRoot } from '../helpers/mount.js';
 import { uioUnplugLeakyText } from '../fixtures/uio-unplug-flags.js';
 
@@ -43,6 +47,23 @@ const alive = (pid: number): boolean => {
     return false;
   }
 };
+
+/** The processes of session `sid` not yet exited (a zombie is left out): a setsid'd shell, and what it started. */
+function sessionMembers(sid: number): number[] {
+  return readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .flatMap((n) => {
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${n}/stat`, 'latin1');
+      } catch {
+        return []; // exited meanwhile
+      }
+      // After the comm's last ')': state, ppid, pgrp, session (proc_pid_stat(5)).
+      const [state, , , session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(session) === sid && state !== 'Z' && state !== 'X' ? [Number(n)] : [];
+    });
+}
 
 /** The pid a program under test printed as `...[PID]...` or `pid PID`. */
 const pidIn = (out: string, re: RegExp): number => Number(re.exec(out)?.[1]);
@@ -644,7 +665,7 @@ describe('bad scenarios exit 2 with one line naming the line', () => {
   });
 
   it('an unknown model', async () => {
-    const f = await scenario('model.yaml', 'devices: [{ model: nosuch, name: x }]\ntimeline: [{ expect: { running: true } }]\n');
+    const f = await scenario('model.yaml', 'devices: [{ model: nosuch, name: x }]\nprogram: { command: [sleep, "5"] }\ntimeline: [{ expect: { running: true } }]\n');
     const r = await cdevemu(['run', f]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/nosuch/);
@@ -854,6 +875,16 @@ ${timeline}`;
       /expected the count of events matching \{"type":"action","device":"uio0","action":"irq"\} >= 2, saw 1; the last: \{"action":"irq",/,
     ],
     ['no event at all (fields check something or fail)', '  - expect: { event: { type: drained, device: uio0 }, fields: { stuck: 0 } }\n', /count of events matching .* >= 1, saw 0$/m],
+    [
+      'a count of none whose filter names a field no event of its type has (misspelled inside a list)',
+      '  - expect: { event: { type: plugged, device: uio0, regions.0.sise: 4096 }, count: 0 }\n',
+      /plugged\.regions\.0\.sise holds no number in any of the 1 plugged event\(s\) of uio0 counted: in the last \(uio0 generation 1\), plugged\.regions\.0 has no field sise \(its fields: .*size/,
+    ],
+    [
+      'a count of none whose filter compares a field with a value of another kind',
+      "  - expect: { event: { type: plugged, device: uio0, regions.0.size: '4096' }, count: { '<': 1 } }\n",
+      /plugged\.regions\.0\.size holds no string in any of the 1 plugged event\(s\) of uio0 counted: in the last \(uio0 generation 1\), plugged\.regions\.0\.size is 4096/,
+    ],
   ];
   for (const [what, timeline, message] of fails) {
     it(`fails at once on ${what}, saying what it saw`, async () => {
@@ -986,6 +1017,91 @@ timeline:
     const r = await cdevemu(['run', f]);
     expect(r.stdout, r.stderr).toMatch(/\| child gone$/m);
     expect(r.code).toBe(0);
+  });
+
+  it('stop ends a child the program detached from its group and session (setsid): its late open does not pass the next instance\'s wait, and it does not outlive the run', async () => {
+    // The detached shell writes its pid (its session's id), opens uio0 while
+    // the first instance runs (what the first wait waits for), and again 1 s
+    // later. Before, the stop reached only the program's process group: the
+    // shell lived on, its second open passed the wait of `sleep 5`, which
+    // opens nothing, and the run passed.
+    const pidFile = join(dir, 'setsid.pid');
+    const f = await scenario(
+      'restart-setsid.yaml',
+      `name: setsid
+devices: [{ model: uio, name: uio0 }]
+program: { command: [sh, -c, 'setsid sh -c "echo \\$\\$ > ${pidFile}; exec 4<{mount}/dev/uio0; sleep 1; exec 3<{mount}/dev/uio0; sleep 3" </dev/null >/dev/null 2>&1 & sleep 100'] }
+timeline:
+  - wait: { opened: uio0, timeout: 10s }   # the detached shell runs, its pid written
+  - stop: SIGTERM
+  - start: { command: [sleep, '5'] }
+  - wait: { opened: uio0, timeout: 3s }
+  - expect: { event: { type: opened, device: uio0 }, count: 1 }
+`,
+    );
+    let sid = 0;
+    try {
+      const r = await cdevemu(['run', f]);
+      sid = Number(readFileSync(pidFile, 'utf8'));
+      expect(sid, r.stdout).toBeGreaterThan(0);
+      expect(r.stdout, r.stderr).toMatch(/FAIL {2}wait opened uio0 .*\n\s+an open of uio0 did not happen within 3000 ms/);
+      expect(r.code).toBe(1);
+      // The run has ended: nothing of the detached session is left (a zombie not yet reaped by init aside).
+      expect(sessionMembers(sid)).toEqual([]);
+      expect(cdevemuMounts()).toEqual([]);
+    } finally {
+      for (const pid of sid ? sessionMembers(sid) : []) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
+  });
+
+  it("leaves out of the next instance's counts what a stopped instance's process caused after the start (an open answered late)", async () => {
+    // The runner against a target whose events the test makes: an open by
+    // the killed first instance's pid comes after the second has started
+    // (a FUSE open the daemon had taken is answered, and recorded, after
+    // the kill), then one by the second's. Before, the first counted.
+    const tmp = await mkdtemp(join(dir, 'late-'));
+    mkdirSync(join(tmp, 'stage'));
+    mkdirSync(join(tmp, 'tmp'));
+    const pids: number[] = [];
+    let emit: (e: DeviceEvent) => void = () => {};
+    const opened = (pid: number): DeviceEvent => ({ type: 'opened', device: 'p', generation: 1, at: Date.now(), file: pid, pid, comm: 'sleep', flags: 0 });
+    const target: ScenarioTarget = {
+      ...targetWithoutDevices(join(tmp, 'mnt'), async (_device, action) => {
+        emit(opened(pids[action === 'first' ? 0 : 1]!));
+        return {};
+      }),
+      subscribe: async (on) => ((emit = on), () => {}),
+    };
+    const text = `name: late
+program: { command: [sleep, "30"] }
+timeline:
+  - stop: SIGKILL
+  - start: {}
+  - action: { device: p, action: first }
+  - expect: { event: { type: opened, device: p }, count: 0 }
+  - action: { device: p, action: second }
+  - expect: { event: { type: opened, device: p }, count: 1 }
+`;
+    const out: string[] = [];
+    const result = await runScenario(readScenario(SourceDocument.parse(text, 'late.yaml'), tmp), {
+      target,
+      stageDir: join(tmp, 'stage'),
+      tmpDir: join(tmp, 'tmp'),
+      out: (line) => {
+        const pid = /started .* \(pid (\d+)/.exec(line)?.[1];
+        if (pid) pids.push(Number(pid));
+        out.push(line);
+      },
+    });
+    expect(pids, out.join('\n')).toHaveLength(2);
+    expect(result.steps.map((s) => s.status), out.join('\n')).toEqual(['passed', 'passed', 'passed', 'passed', 'passed', 'passed']);
+    expect(pids.filter(alive)).toEqual([]);
   });
 
   it('fails a stop when the program has already exited, and a start while it still runs', async () => {

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { SourceDocument } from '../../src/config/index.js';
 import { CORE_EVENT_FIELDS } from '../../src/core/events.js';
 import { builtinModels } from '../../src/models/index.js';
-import { checkProgramSteps, checkScenario, eventCatalog } from '../../src/scenario/check.js';
+import type { AnyDeviceModel } from '../../src/core/index.js';
+import { checkHasProgram, checkProgramSteps, checkScenario, eventCatalog, pluggedModels } from '../../src/scenario/check.js';
 import { parseBind, readScenario } from '../../src/scenario/schema.js';
 import { itRefuses, refusal } from '../helpers/refusal.js';
 
@@ -215,6 +216,16 @@ describe('scenario schema', () => {
     expect(eventCatalog(builtinModels).complete).toBe(true);
   });
 
+  it('takes an unknown event type unchecked only when a model the run plugs leaves its events undeclared: one loaded and not plugged changes nothing', () => {
+    const quiet = { ...builtinModels.find((m) => m.name === 'echo')!, name: 'quiet', events: undefined } as AnyDeviceModel;
+    const check = (devices: string): void => {
+      const s = read(`devices: ${devices}\ntimeline:\n  - expect: { event: { type: fault_fire, device: e0 }, count: 0 }\n`);
+      checkScenario(s, [], eventCatalog([...builtinModels, quiet], pluggedModels(s, undefined)));
+    };
+    expect(() => check('[{ model: echo, name: e0 }]')).toThrow('unknown event type "fault_fire"');
+    expect(() => check('[{ model: echo, name: e0 }, { model: quiet, name: q0 }]')).not.toThrow();
+  });
+
   it('parses --bind pairs', () => {
     expect(parseBind('/dev/uio0=dev/uio0')).toEqual({ host: '/dev/uio0', mount: 'dev/uio0' });
     expect(parseBind('//dev//input/=/dev/input')).toEqual({ host: '/dev/input', mount: 'dev/input' });
@@ -400,5 +411,14 @@ describe('scenario values and restarts', () => {
     );
     expect(() => checkProgramSteps(read(none('stop: SIGTERM')), true)).not.toThrow();
     expect(() => checkProgramSteps(read(none('start: { command: [sleep, "1"] }')), false)).not.toThrow();
+  });
+
+  it('refuses a run on its own emulator with no program at all, where every expectation about files would hold for want of one; a start step brings one', () => {
+    const text = 'devices: [{ model: uio, name: uio0 }]\ntimeline:\n  - unplug: uio0\n  - expect: { event: { type: late_released, device: uio0 }, count: 0 }\n';
+    expect(refusal(() => checkHasProgram(read(text), false))).toBe(
+      's.yaml:3: timeline: there is no program under test (give the scenario a program, or a command after --): on its own emulator, nothing else would act on the devices',
+    );
+    expect(() => checkHasProgram(read(text), true)).not.toThrow();
+    expect(() => checkHasProgram(read(text.replace('  - unplug: uio0', '  - start: { command: [sleep, "5"] }\n  - unplug: uio0')), false)).not.toThrow();
   });
 });
