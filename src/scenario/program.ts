@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readStat } from '../sys/procstat.js';
-import { ProcessTree } from './tree.js';
+import { MARK_VARIABLE, ProcessTree } from './tree.js';
 
 /** States of a process that has exited (fs/proc/array.c task_state_array): a zombie, Z, and X, dead. */
 const EXITED = new Set(['Z', 'X']);
@@ -46,13 +46,14 @@ export class Program {
   readonly tree: ProcessTree;
 
   constructor(argv: readonly string[], o: ProgramOptions) {
+    this.tree = new ProcessTree();
     this.child = spawn(argv[0]!, argv.slice(1), {
-      env: o.env,
+      env: { ...o.env, [MARK_VARIABLE]: this.tree.mark },
       cwd: o.cwd ?? process.cwd(),
       stdio: ['ignore', 'pipe', 'pipe', ...(o.readyPipe ? (['pipe'] as const) : [])],
       detached: true, // its own process group: stop() reaches the children that stay in it even once it has exited
     });
-    this.tree = new ProcessTree(this.child.pid);
+    this.tree.rootAt(this.child.pid);
     // Ends when the wrapper closes fd 3 before its exec, or dies: the program does not inherit it.
     const ready = o.readyPipe ? readyByte(this.child) : Promise.resolve(true);
     for (const [name, stream] of [['out', this.child.stdout!], ['err', this.child.stderr!]] as const) {

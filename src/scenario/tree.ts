@@ -9,21 +9,31 @@
  * its children are reparented to a subreaper or init (kernel/exit.c
  * forget_original_parent()). So the tree is collected before each signal,
  * from the program and from every member still alive, and kept: a member
- * whose parent the signal killed is still signalled later. A process that
- * was orphaned before the first collection (the program had exited on its
- * own, a double fork) is not found.
+ * whose parent the signal killed is still signalled later. A process
+ * orphaned before the first collection (the program had exited on its
+ * own, a daemon's double fork) is found by its environment instead: the
+ * program is started with MARK_VARIABLE set to this tree's `mark`, which
+ * what it starts inherits (/proc/PID/environ, as it was at its exec); one
+ * that cleared its environment and then lost its parent is not found.
  *
  * Each member is kept with its start time (field 22), which with the pid
  * names one process: a pid that exited and was taken by another process
  * is never signalled, nor taken for the member.
  */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { allProcesses, readProcessGroup, readStat, threadStats, type ProcStat } from '../sys/procstat.js';
+
+/** The environment variable that marks the program's processes (see the top of this file). */
+export const MARK_VARIABLE = 'CDEVEMU_PROGRAM_TREE';
 
 /** A process that has exited: it runs nothing again, and a signal does nothing to it. */
 const DEAD = new Set(['Z', 'X']);
 
 export class ProcessTree {
-  private readonly root: { pid: number; start: number } | null;
+  /** The value of MARK_VARIABLE in the program's environment. */
+  readonly mark = randomUUID();
+  private root: { pid: number; start: number } | null = null;
   /** Each process found in the tree: pid -> start time. */
   private readonly members = new Map<number, number>();
   /**
@@ -34,8 +44,8 @@ export class ProcessTree {
    */
   private readonly tasks = new Map<number, number>();
 
-  /** The tree of `pid`, just spawned (its start time is read now); an empty one without a pid. */
-  constructor(pid: number | undefined) {
+  /** Roots the tree at `pid`, just spawned with the mark (its start time is read now). */
+  rootAt(pid: number | undefined): void {
     const s = pid ? readStat(`/proc/${pid}/stat`) : null;
     this.root = pid && s ? { pid, start: s.start } : null;
   }
@@ -67,6 +77,9 @@ export class ProcessTree {
       const s = same(pid, start);
       if (s) visit(pid, s);
     }
+    // Orphans, by the mark: only processes started since the program can carry it.
+    const marked = Buffer.from(`\0${MARK_VARIABLE}=${this.mark}\0`);
+    for (const [pid, s] of all) if (this.root && s.start >= this.root.start && !seen.has(pid) && carries(pid, marked)) visit(pid, s);
     // Breadth first: the children of a process found are its own, as it is the process collected.
     for (let i = 0; i < found.length; i++) {
       for (const c of children.get(found[i]!) ?? []) visit(c, all.get(c)!);
@@ -108,5 +121,15 @@ export class ProcessTree {
     if (start === undefined) return false;
     const now = readStat(`/proc/${id}/stat`);
     return now === null || now.start === start;
+  }
+}
+
+/** Whether the environment `pid` was started with holds `entry` (NUL, KEY=VALUE, NUL); false where it cannot be read (another user's). */
+function carries(pid: number, entry: Buffer): boolean {
+  try {
+    // A NUL before the first entry, so that every entry, the first too, is found the same way.
+    return Buffer.concat([Buffer.alloc(1), readFileSync(`/proc/${pid}/environ`)]).includes(entry);
+  } catch {
+    return false;
   }
 }

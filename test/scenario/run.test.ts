@@ -1019,16 +1019,43 @@ timeline:
     expect(r.code).toBe(0);
   });
 
+  /**
+   * Runs `yaml`, whose program starts a shell in a session of its own that
+   * writes its pid (the session's id) to `{pidFile}`, and checks that once
+   * the run has ended nothing of that session is left (a zombie not yet
+   * reaped by init aside), nor a mount; returns the run. What is left is
+   * killed (by pid: only the session's, which the test made).
+   */
+  async function runDetached(name: string, yaml: (pidFile: string) => string): Promise<Awaited<ReturnType<typeof cdevemu>>> {
+    const pidFile = join(dir, `${name}.pid`);
+    const f = await scenario(`${name}.yaml`, yaml(pidFile));
+    let sid = 0;
+    try {
+      const r = await cdevemu(['run', f]);
+      sid = Number(readFileSync(pidFile, 'utf8'));
+      expect(sid, r.stdout).toBeGreaterThan(0);
+      expect(sessionMembers(sid), r.stdout).toEqual([]);
+      expect(cdevemuMounts()).toEqual([]);
+      return r;
+    } finally {
+      for (const pid of sid ? sessionMembers(sid) : []) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
+  }
+
   it('stop ends a child the program detached from its group and session (setsid): its late open does not pass the next instance\'s wait, and it does not outlive the run', async () => {
-    // The detached shell writes its pid (its session's id), opens uio0 while
-    // the first instance runs (what the first wait waits for), and again 1 s
-    // later. Before, the stop reached only the program's process group: the
-    // shell lived on, its second open passed the wait of `sleep 5`, which
-    // opens nothing, and the run passed.
-    const pidFile = join(dir, 'setsid.pid');
-    const f = await scenario(
-      'restart-setsid.yaml',
-      `name: setsid
+    // The detached shell opens uio0 while the first instance runs (what the
+    // first wait waits for), and again 1 s later. Before, the stop reached
+    // only the program's process group: the shell lived on, its second open
+    // passed the wait of `sleep 5`, which opens nothing, and the run passed.
+    const r = await runDetached(
+      'restart-setsid',
+      (pidFile) => `name: setsid
 devices: [{ model: uio, name: uio0 }]
 program: { command: [sh, -c, 'setsid sh -c "echo \\$\\$ > ${pidFile}; exec 4<{mount}/dev/uio0; sleep 1; exec 3<{mount}/dev/uio0; sleep 3" </dev/null >/dev/null 2>&1 & sleep 100'] }
 timeline:
@@ -1039,25 +1066,26 @@ timeline:
   - expect: { event: { type: opened, device: uio0 }, count: 1 }
 `,
     );
-    let sid = 0;
-    try {
-      const r = await cdevemu(['run', f]);
-      sid = Number(readFileSync(pidFile, 'utf8'));
-      expect(sid, r.stdout).toBeGreaterThan(0);
-      expect(r.stdout, r.stderr).toMatch(/FAIL {2}wait opened uio0 .*\n\s+an open of uio0 did not happen within 3000 ms/);
-      expect(r.code).toBe(1);
-      // The run has ended: nothing of the detached session is left (a zombie not yet reaped by init aside).
-      expect(sessionMembers(sid)).toEqual([]);
-      expect(cdevemuMounts()).toEqual([]);
-    } finally {
-      for (const pid of sid ? sessionMembers(sid) : []) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone meanwhile
-        }
-      }
-    }
+    expect(r.stdout, r.stderr).toMatch(/FAIL {2}wait opened uio0 .*\n\s+an open of uio0 did not happen within 3000 ms/);
+    expect(r.code).toBe(1);
+  });
+
+  it('stop ends a daemon the program double-forked, orphaned before the stop: it carries the program\'s mark in its environment', async () => {
+    // The subshell that started it exits at once, so the daemon's parent is
+    // init (or a subreaper) long before the stop: no parent link leads to it.
+    const r = await runDetached(
+      'restart-daemon',
+      (pidFile) => `name: daemon
+devices: [{ model: uio, name: uio0 }]
+program: { command: [sh, -c, '( setsid sh -c "echo \\$\\$ > ${pidFile}; exec 3<{mount}/dev/uio0; sleep 60" </dev/null >/dev/null 2>&1 & ); sleep 100'] }
+timeline:
+  - wait: { opened: uio0, timeout: 10s }
+  - stop: SIGTERM
+  - expect: { exit: SIGTERM }
+`,
+    );
+    expect(r.stdout, r.stderr).toMatch(/^PASS /m);
+    expect(r.code).toBe(0);
   });
 
   it("leaves out of the next instance's counts what a stopped instance's process caused after the start (an open answered late)", async () => {
