@@ -426,11 +426,35 @@ function fsync<S>(inst: DeviceInstance<S>, file: OpenFile<S>, io: IoContext): Aw
   return callModel(inst, FSYNC, 'fsync', file, io, undefined, undefined);
 }
 
-/** RELEASE; synchronous, like OPEN, when the model's release is. */
+/** How often a release held by a mapping looks at the opener's mappings again (release()). */
+const UNMAP_POLL_MS = 50;
+
+/**
+ * RELEASE; synchronous, like OPEN, when the model's release is. A mapping
+ * holds its file in the kernel (mm/mmap.c: the vma's fput() at munmap, so
+ * uio's release comes at the last munmap and close). Through FUSE
+ * passthrough the mapping holds the backing file instead, and RELEASE
+ * comes at close(): so on such a device the file stays open, its release
+ * to come, while its opener, or what it forked, maps the node (a process
+ * with two files of it and one mapping holds both: which file a mapping
+ * came by is not in /proc/PID/maps). RELEASE itself is answered at once:
+ * the kernel queues it in the background, where one held would hold up
+ * the others.
+ */
 function release<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Awaitable<void> {
   if (file.closed) return;
   file.closed = true;
   file.cancelPoll();
+  if (!inst.mapsBypassFiles) return close(inst, file);
+  void untilUnmapped(inst, file).then(() => close(inst, file));
+}
+
+async function untilUnmapped<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Promise<void> {
+  while ((await inst.mappingsBy(file.pid)) > 0) await new Promise((r) => setTimeout(r, UNMAP_POLL_MS).unref());
+}
+
+/** The file's release proper: the model's release (or lateRelease, after unplug), then its event. */
+function close<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Awaitable<void> {
   inst.files.delete(file);
   inst.fileClosed();
   if (inst.lifecycle !== 'live') return lateRelease(inst, file);

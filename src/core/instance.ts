@@ -42,6 +42,12 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
   readonly wq = new WaitQueue();
   /** The shared memory regions, mapped before create() (probe.ts); null when the model declares none. */
   shared: DeviceRegions | null = null;
+  /**
+   * Programs map the regions' backing file itself (FUSE passthrough), so a
+   * mapping does not hold the node's file and RELEASE comes at close()
+   * while it lives: a release then waits for the mapping (fops.ts release()).
+   */
+  mapsBypassFiles = false;
   /** Starts at 1: the plug reference, dropped by the last unplug step. */
   readonly refs: Kref;
   readonly gate: OpGate;
@@ -123,6 +129,11 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
 
   async mappings(): Promise<number> {
     return this.shared ? ((await this.host.mappings?.(this.published, this.openers)) ?? 0) : 0;
+  }
+
+  /** The mappings of the regions held by process `pid` (a thread's id will do) and what it forked. */
+  async mappingsBy(pid: number): Promise<number> {
+    return this.shared ? ((await this.host.mappings?.(this.published, new Set([pid]))) ?? 0) : 0;
   }
 
   /**

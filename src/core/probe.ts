@@ -23,6 +23,7 @@ export async function probe<S>(inst: DeviceInstance<S>, publisher: Publisher): P
   }
   try {
     inst.shared = DeviceRegions.create(`cdevemu:${inst.name}#${inst.generation}`, drv.regions?.(inst) ?? []);
+    inst.mapsBypassFiles = inst.shared !== null && publisher.pagesShared?.() === true;
   } catch (err) {
     // A layout the model's options asked for (RegionSpec.option) is the
     // plugger's error, answered like a bad option; anything else a model bug.

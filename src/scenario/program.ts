@@ -11,8 +11,6 @@ import { MARK_VARIABLE, ProcessTree } from './tree.js';
 
 /** States of a process that has exited (fs/proc/array.c task_state_array): a zombie, Z, and X, dead. */
 const EXITED = new Set(['Z', 'X']);
-/** States of a thread that runs nothing until it is continued: T, stopped (SIGSTOP and the like), and t, stopped by a tracer. */
-const STOPPED = new Set(['T', 't']);
 
 export interface ProgramExit {
   code: number | null;
@@ -94,32 +92,15 @@ export class Program {
   }
 
   /**
-   * The state letter of its main thread in /proc/PID/stat (after the last
-   * `)`; fs/proc/array.c), or null once it has exited and been reaped.
-   * Node learns of an exit a turn of the event loop after SIGCHLD: until
-   * then the process is a zombie, Z.
-   */
-  get state(): string | null {
-    if (this.exitInfo || !this.child.pid) return null;
-    return readStat(`/proc/${this.child.pid}/stat`)?.state ?? null;
-  }
-
-  /** Whether it has not exited, reaped or not (a zombie, Z, or X, has). A stopped program is alive. */
-  get alive(): boolean {
-    const state = this.state;
-    return state !== null && !EXITED.has(state);
-  }
-
-  /**
-   * Whether it runs now: it has not exited (state Z or X: a zombie not yet
-   * reaped has), and its main thread is not stopped, by SIGSTOP and the
-   * like (T) or by a tracer (t), when it runs nothing until continued
-   * (README.md, "Scenarios": `running` fails for a program that "was
-   * stopped").
+   * Whether it still runs: not only not reaped yet (Node learns of an exit
+   * a turn of the event loop after SIGCHLD), but not a zombie either
+   * (fs/proc/array.c: state Z, or X, in /proc/PID/stat, after the last
+   * `)`). A program stopped by SIGSTOP has not exited: it runs.
    */
   get running(): boolean {
-    const state = this.state;
-    return state !== null && !EXITED.has(state) && !STOPPED.has(state);
+    if (this.exitInfo || !this.child.pid) return false;
+    const stat = readStat(`/proc/${this.child.pid}/stat`);
+    return stat !== null && !EXITED.has(stat.state);
   }
 
   /**

@@ -31,8 +31,12 @@ const READ_BOUND_MS = 300;
 /** The most processes one count looks at (openers and their descendants): a fork bomb under a device costs no more. */
 export const MAX_COUNTED_PROCESSES = 4096;
 
-/** What counting has read, for tests and diagnostics: status, children and maps files. */
-export const procReads = { status: 0, children: 0, maps: 0 };
+/**
+ * What counting has read, for tests and diagnostics: status, children and
+ * maps files; and, while a test sets `mapsOf` to a set, the pids whose
+ * maps were read.
+ */
+export const procReads: { status: number; children: number; maps: number; mapsOf: Set<number> | null } = { status: 0, children: 0, maps: 0, mapsOf: null };
 
 /** Reads of /proc/PID/maps in flight, by pid: a count joins one another count started. */
 const inflight = new Map<number, Promise<string | null>>();
@@ -41,6 +45,7 @@ function readMaps(pid: number): Promise<string | null> {
   let read = inflight.get(pid);
   if (!read) {
     procReads.maps++;
+    procReads.mapsOf?.add(pid);
     read = within<string | null>(readFile(`/proc/${pid}/maps`, 'latin1'), READ_BOUND_MS, () => null)
       .catch(() => null) // exited meanwhile
       .finally(() => inflight.delete(pid));

@@ -100,6 +100,11 @@ describe('mmap of uio maps', () => {
     expect(await op(c, 'write4 1')).toBe(`err ${EIO}`);
     expect(d.inst.lifecycle).toBe('gone');
     expect(await op(c, 'close')).toBe('ok');
+    // Its maps hold the file, as uio's do: released, and the device freed, at the last munmap.
+    expect(await op(c, 'unmap 0')).toBe('ok');
+    expect(await op(c, 'peek 1 0 1')).toBe(`sigbus ${BUS_ADRERR}`);
+    expect(d.inst.holders).toHaveLength(1);
+    expect(await op(c, 'unmap 1')).toBe('ok');
     await until(() => d.inst.lifecycle === 'freed');
     expect(t.eventTypes(d.name, d.inst.generation).filter((e) => e === 'late_released')).toHaveLength(1);
     c.kill();
@@ -114,32 +119,56 @@ describe('mmap of uio maps', () => {
     await t.emu.devices.unplug(name);
     expect(await op(c, 'peek 0 0 2')).toBe('ok 5a5a');
     expect(await op(c, 'poke 0 2 77')).toBe('ok');
+    // A second map of the same pages, kept: the first one's munmap releases nothing while it lives.
+    expect(await op(c, `map 1 0 ${PAGE_SIZE}`)).toBe('ok');
     expect(await op(c, 'close')).toBe('ok');
-    await until(() => d.inst.lifecycle === 'freed');
-    expect(t.eventTypes(name, d.inst.generation).filter((e) => e === 'late_released')).toHaveLength(1);
-    expect(await op(c, 'peek 0 0 3')).toBe('ok 5a5a77');
-    expect(await op(c, 'poke 0 3 88')).toBe('ok');
+    expect(await op(c, 'unmap 0')).toBe('ok');
+    expect(d.inst.holders).toHaveLength(1);
+    expect(await op(c, 'peek 1 0 3')).toBe('ok 5a5a77');
     // The same name again: new memory, and the old program's pages are untouched by it.
     const again = await t.emu.devices.plug({ model: 'uio', name, options: { maps: [{ size: PAGE_SIZE, onUnplug: 'keep' }] } });
     const c2 = await mapper(d.path);
     expect(await op(c2, `map 0 0 ${PAGE_SIZE}`)).toBe('ok');
     expect(await op(c2, 'peek 0 0 4')).toBe('ok 00000000');
     expect(await op(c2, 'poke 0 0 99')).toBe('ok');
-    expect(await op(c, 'peek 0 0 4')).toBe('ok 5a5a7788');
+    expect(await op(c, 'poke 1 3 88')).toBe('ok');
+    expect(await op(c, 'peek 1 0 4')).toBe('ok 5a5a7788');
     expect(again.generation).toBe(d.inst.generation + 1);
+    // The old generation goes at the munmap of its last map: late, and its pages are still the program's until then.
+    expect(d.inst.lifecycle).toBe('gone');
+    expect(await op(c, 'unmap 1')).toBe('ok');
+    await until(() => d.inst.lifecycle === 'freed');
+    expect(t.eventTypes(name, d.inst.generation).filter((e) => e === 'late_released')).toHaveLength(1);
     c.kill();
     c2.kill();
   });
 
-  it('RELEASE comes at close() while the map lives on: passthrough points the mapping at the backing file', async () => {
+  it('the map holds the file after close(), as uio\'s does: released at the munmap, though passthrough sends RELEASE at close()', async () => {
     const d = await plugUio();
     const c = await mapper(d.path);
     expect(await op(c, `map 0 0 ${PAGE_SIZE}`)).toBe('ok');
     expect(await op(c, 'close')).toBe('ok');
-    await t.waitEvent((e) => e.type === 'released' && e.device === d.name);
-    expect(d.inst.holders).toEqual([]);
     await t.emu.devices.action(d.name, 'region_write', { region: 0, offset: 0, hex: '42' });
     expect(await op(c, 'peek 0 0 1')).toBe('ok 42');
+    expect(t.eventTypes(d.name, d.inst.generation)).not.toContain('released');
+    expect(d.inst.holders).toHaveLength(1);
+    expect(await op(c, 'unmap 0')).toBe('ok');
+    await t.waitEvent((e) => e.type === 'released' && e.device === d.name && e.generation === d.inst.generation);
+    expect(d.inst.holders).toEqual([]);
+    c.kill();
+  });
+
+  it('a map kept after close() and through unplug makes the release late (late_released) at its munmap, and the device is freed then', async () => {
+    const d = await plugUio({ maps: [{ size: PAGE_SIZE, onUnplug: 'keep' }] });
+    const c = await mapper(d.path);
+    expect(await op(c, `map 0 0 ${PAGE_SIZE}`)).toBe('ok');
+    expect(await op(c, 'close')).toBe('ok');
+    await t.emu.devices.unplug(d.name);
+    expect(d.inst.lifecycle).toBe('gone');
+    expect(d.inst.holders).toHaveLength(1);
+    expect(await op(c, 'unmap 0')).toBe('ok');
+    await until(() => d.inst.lifecycle === 'freed');
+    expect(t.eventTypes(d.name, d.inst.generation).filter((e) => e === 'late_released' || e === 'released')).toEqual(['late_released']);
     c.kill();
   });
 
