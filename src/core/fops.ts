@@ -446,7 +446,9 @@ function release<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Awaitable<void>
   file.closed = true;
   file.cancelPoll();
   if (!inst.mapsBypassFiles) return close(inst, file);
-  void untilUnmapped(inst, file).then(() => close(inst, file));
+  untilUnmapped(inst, file)
+    .then(() => close(inst, file))
+    .catch((err: unknown) => inst.log.error({ err, device: inst.name }, 'device release failed'));
 }
 
 async function untilUnmapped<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Promise<void> {
