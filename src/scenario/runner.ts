@@ -580,9 +580,15 @@ class Run {
         return;
       }
       case 'event': {
-        const why = eventExpectationFails(this.counted, s);
-        if (why) throw new StepFailed(why);
-        return;
+        // With `for`, looked at until it has held that long: fails at the first look it does not.
+        const start = this.elapsed;
+        for (;;) {
+          this.assertEventsWhole();
+          const why = eventExpectationFails(this.counted, s);
+          if (why) throw new StepFailed(s.forMs === undefined ? why : `${why} (${Math.round(this.elapsed - start)} ms into ${s.forMs})`);
+          if (this.elapsed - start >= (s.forMs ?? 0)) return;
+          await sleep(POLL_MS);
+        }
       }
       case 'result': {
         // The step that saves it ran before this one (schema.ts checks the order), and a failed step ends the run.

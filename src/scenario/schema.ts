@@ -61,7 +61,8 @@ export type Step =
   | { kind: 'expect'; what: 'running' }
   | { kind: 'expect'; what: 'noStuck' }
   /** The events FILTER matches now: their number satisfies `count`, and each satisfies `fields`. */
-  | { kind: 'expect'; what: 'event'; filter: EventFilter; count: Comparison; fields: FieldTest[] }
+  /** `forMs`: the count must hold at every look for that long, not only now. */
+  | { kind: 'expect'; what: 'event'; filter: EventFilter; count: Comparison; fields: FieldTest[]; forMs?: number }
   /** The result an earlier action saved as `name` satisfies `fields`. */
   | { kind: 'expect'; what: 'result'; name: string; fields: FieldTest[] };
 
@@ -192,7 +193,7 @@ const EXPECTS = {
   exit: ['exit', 'within'],
   running: ['running'],
   noStuck: ['noStuck'],
-  event: ['event', 'count', 'fields'],
+  event: ['event', 'count', 'fields', 'for'],
   result: ['result', 'fields'],
 } as const satisfies Record<string, readonly string[]>;
 type ExpectKind = keyof typeof EXPECTS;
@@ -240,9 +241,12 @@ function readExpect(f: Field): Step {
 }
 
 /**
- * `expect: {event: FILTER, count?, fields?}`: `count` a number or a
+ * `expect: {event: FILTER, count?, fields?, for?}`: `count` a number or a
  * comparison (default: at least one); `fields` checked on each event
- * matched, so a count that allows none would let them check nothing.
+ * matched, so a count that allows none would let them check nothing;
+ * `for` a duration the verdict must hold through, looked at again and
+ * again (a count of none right after an unplug holds before the late
+ * releases it is about have had time to come).
  */
 function readEventExpectation(m: Mapping): Step {
   const filter = readEventFilter(m.get('event'));
@@ -253,7 +257,8 @@ function readEventExpectation(m: Mapping): Step {
   if (fields.length > 0 && holds(count, 0)) {
     throw c.error(`count ${count.text} allows no event at all, and then fields would check nothing: use a count that needs one, or drop fields`);
   }
-  return { kind: 'expect', what: 'event', filter, count, fields };
+  const forMs = m.get('for').optional(readDuration);
+  return { kind: 'expect', what: 'event', filter, count, fields, ...(forMs === undefined ? {} : { forMs }) };
 }
 
 const STEP_KINDS = ['sleep', 'wait', 'action', 'fault', 'plug', 'unplug', 'replug', 'signal', 'stop', 'start', 'expect'] as const;
@@ -381,7 +386,7 @@ function title(s: Step): string {
         case 'noStuck':
           return 'expect no stuck handlers';
         case 'event':
-          return `expect event ${s.filter.text}: count ${s.count.text}${fieldsText(s.fields)}`;
+          return `expect event ${s.filter.text}: count ${s.count.text}${fieldsText(s.fields)}${s.forMs === undefined ? '' : ` for ${s.forMs}ms`}`;
         case 'result':
           return `expect result ${s.name}: ${fieldsText(s.fields).slice(2)}`;
       }

@@ -876,6 +876,11 @@ ${timeline}`;
     ],
     ['no event at all (fields check something or fail)', '  - expect: { event: { type: drained, device: uio0 }, fields: { stuck: 0 } }\n', /count of events matching .* >= 1, saw 0$/m],
     [
+      'a count of none that must hold for a while, broken by the late release that came after the unplug',
+      '  - unplug: uio0\n  - expect: { event: { type: late_released, device: uio0 }, count: 0, for: 20s }\n',
+      /expected the count of events matching \{"type":"late_released","device":"uio0"\} == 0, saw 1; .* \(\d+ ms into 20000\)$/m,
+    ],
+    [
       'a count of none whose filter names a field no event of its type has (misspelled inside a list)',
       '  - expect: { event: { type: plugged, device: uio0, regions.0.sise: 4096 }, count: 0 }\n',
       /plugged\.regions\.0\.sise holds no number in any of the 1 plugged event\(s\) of uio0 counted: in the last \(uio0 generation 1\), plugged\.regions\.0 has no field sise \(its fields: .*size/,
@@ -897,6 +902,17 @@ ${timeline}`;
       expect(cdevemuMounts()).toEqual([]);
     });
   }
+
+  it('holds a count for as long as `for` says, looking again until then', async () => {
+    const r = await cdevemu(['run', await scenario('values-for.yaml', text("  - expect: { event: { type: stuck }, count: 0, for: 300ms }\n  - expect: { event: { type: opened, device: uio0 }, count: 1, for: 200ms }\n"))]);
+    expect(r.stdout, r.stderr).toMatch(/ok {4}expect event \{"type":"stuck"\}: count == 0 for 300ms/);
+    expect(r.stdout).toMatch(/ok {4}expect event \{"type":"opened","device":"uio0"\}: count == 1 for 200ms/);
+    // Each took its time: the next step came no sooner.
+    const at = [...r.stdout.matchAll(/^\[ *(\d+\.\d+)s\] ok {4}expect event/gm)].map((m) => Number(m[1]));
+    expect(at).toHaveLength(2);
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(0.2);
+    expect(r.code).toBe(0);
+  });
 
   it('says, when a wait for an event runs out, how many matched and why the last other did not', async () => {
     const r = await cdevemu(['run', await scenario('values-wait.yaml', text('  - wait: { event: { type: action, device: uio0, action: reset }, timeout: 300ms }\n'))]);
