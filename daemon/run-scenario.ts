@@ -162,7 +162,7 @@ async function runSource(source: RunSource, o: RunOpts): Promise<number> {
       check((await target.devices()).map((d) => d.name), eventCatalog(null));
     } else {
       const models = await loadUserModels(o.model, log, builtinModels.map((m) => m.name));
-      check([], eventCatalog([...builtinModels, ...models], pluggedModels(scenario, presetName)));
+      check([], eventCatalog([...builtinModels, ...models], pluggedModels(scenario)));
       checkHasProgram(scenario, command.length > 0);
       emu = await startEmulator({ mountpoint: join(scratch, 'mnt'), logger: log, models });
       target = new LocalTarget(emu);

@@ -59,10 +59,13 @@ export function eventCatalog(models: readonly AnyDeviceModel[] | null, plugged: 
   return { fields, complete: models !== null && models.every((m) => m.events !== undefined || !plugged.has(m.name)) };
 }
 
-/** The models a local run plugs: the scenario's devices and `plug` steps, and a preset's (tcmu's devices are made by tcmu-runner's netlink, of model tcmu). */
-export function pluggedModels(s: Scenario, preset: string | undefined): Set<string> {
-  const specs = [...s.devices, ...s.timeline.flatMap((t) => (t.step.kind === 'plug' ? [t.step.spec] : []))];
-  return new Set([...specs.map((d) => d.model), ...(preset === 'tcmu' ? ['tcmu'] : [])]);
+/**
+ * The models a local run plugs: the scenario's devices and `plug` steps.
+ * (The tcmu preset's devices, made by tcmu-runner's netlink, are of model
+ * tcmu, which declares its events: it never leaves the catalog incomplete.)
+ */
+export function pluggedModels(s: Scenario): Set<string> {
+  return new Set([...s.devices, ...s.timeline.flatMap((t) => (t.step.kind === 'plug' ? [t.step.spec] : []))].map((d) => d.model));
 }
 
 const listed = (names: Iterable<string>): string => [...names].sort().join(', ') || 'none';

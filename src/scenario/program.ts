@@ -6,11 +6,9 @@
  * say, is still in it), then SIGKILL if it lingers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readStat } from '../sys/procstat.js';
+import { exited, readStat } from '../sys/procstat.js';
 import { MARK_VARIABLE, ProcessTree } from './tree.js';
 
-/** States of a process that has exited (fs/proc/array.c task_state_array): a zombie, Z, and X, dead. */
-const EXITED = new Set(['Z', 'X']);
 
 export interface ProgramExit {
   code: number | null;
@@ -100,7 +98,7 @@ export class Program {
   get running(): boolean {
     if (this.exitInfo || !this.child.pid) return false;
     const stat = readStat(`/proc/${this.child.pid}/stat`);
-    return stat !== null && !EXITED.has(stat.state);
+    return stat !== null && !exited(stat);
   }
 
   /**

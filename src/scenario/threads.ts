@@ -11,8 +11,8 @@
  * who started the program has (its own user namespace included); where it
  * is refused the state alone is given.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { readStat } from '../sys/procstat.js';
+import { readFileSync } from 'node:fs';
+import { exited, threadStats } from '../sys/procstat.js';
 
 export interface ThreadState {
   tid: number;
@@ -20,25 +20,16 @@ export interface ThreadState {
   state: string;
 }
 
-/** A thread that has exited (a group leader stays Z while other threads live): it will never run again. */
-const DEAD = new Set(['Z', 'X']);
 /** Threads a report names at most; it says how many more there were. */
 const MAX_REPORTED = 16;
 
-/** The threads of process `pid` that have not exited; null if the process is gone or only its zombie is left. */
+/**
+ * The threads of process `pid` that have not exited (a group leader stays
+ * Z while other threads live); null if the process is gone or only its
+ * zombie is left.
+ */
 export function liveThreads(pid: number): ThreadState[] | null {
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return null;
-  }
-  const live: ThreadState[] = [];
-  for (const tid of tids) {
-    const s = readStat(`/proc/${pid}/task/${tid}/stat`);
-    // A thread that exited between the listing and the read is left out.
-    if (s && !DEAD.has(s.state)) live.push({ tid: Number(tid), comm: s.comm, state: s.state });
-  }
+  const live = [...threadStats(pid)].flatMap(([tid, s]) => (exited(s) ? [] : [{ tid, comm: s.comm, state: s.state }]));
   return live.length ? live : null;
 }
 

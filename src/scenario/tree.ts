@@ -22,13 +22,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { allProcesses, readProcessGroup, readStat, threadStats, type ProcStat } from '../sys/procstat.js';
+import { allProcesses, exited, readStat, threadStats, type ProcStat } from '../sys/procstat.js';
 
 /** The environment variable that marks the program's processes (see the top of this file). */
 export const MARK_VARIABLE = 'CDEVEMU_PROGRAM_TREE';
-
-/** A process that has exited: it runs nothing again, and a signal does nothing to it. */
-const DEAD = new Set(['Z', 'X']);
 
 export class ProcessTree {
   /** The value of MARK_VARIABLE in the program's environment. */
@@ -78,7 +75,7 @@ export class ProcessTree {
       if (s) visit(pid, s);
     }
     // Orphans, by the mark: only processes started since the program can carry it.
-    const marked = Buffer.from(`\0${MARK_VARIABLE}=${this.mark}\0`);
+    const marked = `${MARK_VARIABLE}=${this.mark}`;
     for (const [pid, s] of all) if (this.root && s.start >= this.root.start && !seen.has(pid) && carries(pid, marked)) visit(pid, s);
     // Breadth first: the children of a process found are its own, as it is the process collected.
     for (let i = 0; i < found.length; i++) {
@@ -94,8 +91,8 @@ export class ProcessTree {
    * request (a program that ends at once on another SIGTERM).
    */
   signal(signal: NodeJS.Signals, signalled: number | undefined): void {
-    for (const pid of this.alive()) {
-      if (signalled !== undefined && readProcessGroup(pid) === signalled) continue;
+    for (const [pid, s] of this.live()) {
+      if (s.pgrp === signalled) continue;
       try {
         process.kill(pid, signal);
       } catch {
@@ -106,9 +103,14 @@ export class ProcessTree {
 
   /** The members still running or able to (not exited; the same process as collected). */
   alive(): number[] {
-    return [...this.members].flatMap(([pid, start]) => {
+    return this.live().map(([pid]) => pid);
+  }
+
+  /** Those members, each with its stat as read now. */
+  private live(): [number, ProcStat][] {
+    return [...this.members].flatMap(([pid, start]): [number, ProcStat][] => {
       const s = readStat(`/proc/${pid}/stat`);
-      return s && s.start === start && !DEAD.has(s.state) ? [pid] : [];
+      return s && s.start === start && !exited(s) ? [[pid, s]] : [];
     });
   }
 
@@ -124,11 +126,10 @@ export class ProcessTree {
   }
 }
 
-/** Whether the environment `pid` was started with holds `entry` (NUL, KEY=VALUE, NUL); false where it cannot be read (another user's). */
-function carries(pid: number, entry: Buffer): boolean {
+/** Whether the environment `pid` was started with holds `entry` (KEY=VALUE, one of its NUL-separated entries); false where it cannot be read (another user's). */
+function carries(pid: number, entry: string): boolean {
   try {
-    // A NUL before the first entry, so that every entry, the first too, is found the same way.
-    return Buffer.concat([Buffer.alloc(1), readFileSync(`/proc/${pid}/environ`)]).includes(entry);
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(entry);
   } catch {
     return false;
   }

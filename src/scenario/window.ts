@@ -15,7 +15,7 @@
  * stopped instance's tree, as collected at its stop (tree.ts), is left
  * out of the windows of the instances after it.
  */
-import type { DeviceEvent } from '../core/events.js';
+import { CORE_EVENT_FIELDS, declaredFields, type DeviceEvent } from '../core/events.js';
 import type { TargetDevice } from './target.js';
 import type { ProcessTree } from './tree.js';
 
@@ -24,15 +24,16 @@ type Ops = { reads: number; writes: number };
 const key = (name: string, generation: number): string => `${name}\0${generation}`;
 
 /**
- * The event types whose `pid` is a process of whoever caused them
- * (core/events.ts CORE_EVENT_FIELDS): `opened`, `released`,
- * `late_released` and `fault_fired` carry the pid of the file's opener
- * (core/fops.ts, file.pid: the FUSE header's, a thread's id), `stuck` the
- * caller of the stuck handler, and the tcmu model's `netlink_registered`
- * the sender of the datagram (its SCM_CREDENTIALS pid). Another type's
- * `pid`, a model's, may mean something else: it is not taken for one.
+ * The event types whose `pid` is a process (or thread) of whoever caused
+ * them: every core event that carries one (core/events.ts; the opener's
+ * for a file's events, the caller's for `stuck`), and the tcmu model's
+ * `netlink_registered` (the datagram's SCM_CREDENTIALS pid). Another
+ * model's `pid` may mean something else: it is not taken for one.
  */
-const PID_OF_A_CALLER: ReadonlySet<string> = new Set(['opened', 'released', 'late_released', 'stuck', 'fault_fired', 'netlink_registered']);
+const PID_OF_A_CALLER: ReadonlySet<string> = new Set([
+  ...Object.entries(CORE_EVENT_FIELDS).flatMap(([type, decl]) => (declaredFields(decl).has('pid') ? [type] : [])),
+  'netlink_registered',
+]);
 
 /**
  * The number of the stopped instance whose process `e` came from, by its

@@ -11,6 +11,7 @@ import { inMountNamespaceOf, itUnless, needsRoot } from '../helpers/as-user.js';
 import { cClient } from '../helpers/cc.js';
 import { cdevemu, cliPath, repoRoot } from '../helpers/cli.js';
 import { Interactive, run } from '../helpers/proc.js';
+import { allProcesses, exited } from '../../src/sys/procstat.js';
 import { Program } from '../../src/scenario/program.js';
 import { readScenario, runScenario, type ScenarioTarget } from '../../src/scenario/index.js';
 import { SourceDocument } from '../../src/config/index.js';
@@ -49,21 +50,7 @@ const alive = (pid: number): boolean => {
 };
 
 /** The processes of session `sid` not yet exited (a zombie is left out): a setsid'd shell, and what it started. */
-function sessionMembers(sid: number): number[] {
-  return readdirSync('/proc')
-    .filter((n) => /^\d+$/.test(n))
-    .flatMap((n) => {
-      let stat: string;
-      try {
-        stat = readFileSync(`/proc/${n}/stat`, 'latin1');
-      } catch {
-        return []; // exited meanwhile
-      }
-      // After the comm's last ')': state, ppid, pgrp, session (proc_pid_stat(5)).
-      const [state, , , session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return Number(session) === sid && state !== 'Z' && state !== 'X' ? [Number(n)] : [];
-    });
-}
+const sessionMembers = (sid: number): number[] => [...allProcesses()].flatMap(([pid, s]) => (s.session === sid && !exited(s) ? [pid] : []));
 
 /** The pid a program under test printed as `...[PID]...` or `pid PID`. */
 const pidIn = (out: string, re: RegExp): number => Number(re.exec(out)?.[1]);

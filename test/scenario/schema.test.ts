@@ -220,7 +220,7 @@ describe('scenario schema', () => {
     const quiet = { ...builtinModels.find((m) => m.name === 'echo')!, name: 'quiet', events: undefined } as AnyDeviceModel;
     const check = (devices: string): void => {
       const s = read(`devices: ${devices}\ntimeline:\n  - expect: { event: { type: fault_fire, device: e0 }, count: 0 }\n`);
-      checkScenario(s, [], eventCatalog([...builtinModels, quiet], pluggedModels(s, undefined)));
+      checkScenario(s, [], eventCatalog([...builtinModels, quiet], pluggedModels(s)));
     };
     expect(() => check('[{ model: echo, name: e0 }]')).toThrow('unknown event type "fault_fire"');
     expect(() => check('[{ model: echo, name: e0 }, { model: quiet, name: q0 }]')).not.toThrow();

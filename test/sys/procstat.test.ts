@@ -9,9 +9,9 @@ const rest = (state: string, ppid: number, start: number): string =>
   [state, ppid, ...Array.from({ length: 17 }, (_, i) => i), start, ...Array.from({ length: 30 }, () => 0)].join(' ');
 
 describe('parseStat', () => {
-  it('reads comm, state, ppid and starttime around a comm with spaces and parentheses', () => {
-    expect(parseStat(`4242 (spin) T (x) ${rest('R', 17, 99123)}\n`)).toEqual({ comm: 'spin) T (x', state: 'R', ppid: 17, start: 99123 });
-    expect(parseStat(`1 (init) ${rest('S', 0, 5)}`)).toEqual({ comm: 'init', state: 'S', ppid: 0, start: 5 });
+  it('reads comm, state, ppid, process group, session and starttime around a comm with spaces and parentheses', () => {
+    expect(parseStat(`4242 (spin) T (x) ${rest('R', 17, 99123)}\n`)).toEqual({ comm: 'spin) T (x', state: 'R', ppid: 17, pgrp: 0, session: 1, start: 99123 });
+    expect(parseStat(`1 (init) ${rest('S', 0, 5)}`)).toEqual({ comm: 'init', state: 'S', ppid: 0, pgrp: 0, session: 1, start: 5 });
   });
 
   it('refuses what is not a stat line', () => {
