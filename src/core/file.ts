@@ -14,6 +14,8 @@ export class OpenFile<S> implements File<S> {
   readonly comm: string;
   readonly openedAt = Date.now();
   private: unknown = undefined;
+  /** On a device with regions, the opener's process (Instance.noteOpener): whose mappings hold the file. */
+  openerProcess: number | null = null;
   /** Set by the one release; later calls on the file are refused. */
   closed = false;
   private unpoll: (() => void) | null = null;

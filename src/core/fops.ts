@@ -304,7 +304,7 @@ export function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Awaitabl
     throw new Errno('ENODEV');
   }
   const file = new OpenFile(inst.nextFileId(), inst, ctx);
-  if (inst.shared) inst.noteOpener(ctx.pid);
+  if (inst.shared) file.openerProcess = inst.noteOpener(ctx.pid);
   // The file's reference is taken before the model's open runs
   // (cxl_memdev_open() holds the device across ->open), so an unplug racing
   // the open cannot free the instance under it; OPEN.settled drops it if
@@ -437,7 +437,8 @@ const UNMAP_POLL_MS = 50;
  * comes at close(): so on such a device the file stays open, its release
  * to come, while its opener, or what it forked, maps the node (a process
  * with two files of it and one mapping holds both: which file a mapping
- * came by is not in /proc/PID/maps). RELEASE itself is answered at once:
+ * came by is not in /proc/PID/maps; the opener is its process, so a
+ * thread that opened, mapped and exited still holds it). RELEASE itself is answered at once:
  * the kernel queues it in the background, where one held would hold up
  * the others.
  */
@@ -452,7 +453,7 @@ function release<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Awaitable<void>
 }
 
 async function untilUnmapped<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Promise<void> {
-  while ((await inst.mappingsBy(file.pid)) > 0) await new Promise((r) => setTimeout(r, UNMAP_POLL_MS).unref());
+  while ((await inst.mappingsBy(file.openerProcess ?? file.pid)) > 0) await new Promise((r) => setTimeout(r, UNMAP_POLL_MS).unref());
 }
 
 /** The file's release proper: the model's release (or lateRelease, after unplug), then its event. */

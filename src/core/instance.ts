@@ -7,6 +7,7 @@
  */
 import { E, Errno, toErrno } from '../errno.js';
 import { POLLERR, POLLHUP, type PollMask } from '../devio.js';
+import { processOfSync } from '../sys/procmaps.js';
 import { CoreEvent, declaredType, fieldTypeOf, isCoreEvent, type DeviceEvent } from './events.js';
 import type { OpenFile } from './file.js';
 import { OpGate, type InFlightOp } from './gate.js';
@@ -131,7 +132,7 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     return this.shared ? ((await this.host.mappings?.(this.published, this.openers)) ?? 0) : 0;
   }
 
-  /** The mappings of the regions held by process `pid` (a thread's id will do) and what it forked. */
+  /** The mappings of the regions held by process `pid` (noteOpener's answer) and what it forked. */
   async mappingsBy(pid: number): Promise<number> {
     return this.shared ? ((await this.host.mappings?.(this.published, new Set([pid]))) ?? 0) : 0;
   }
@@ -140,12 +141,18 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
    * Who opened a file of this instance, when it has regions: the processes
    * that can have mapped them (a mapping outlives close), which are where
    * mappings() looks, with their descendants; the most recent
-   * MAX_OPENERS, and the counting drops those that exited.
+   * MAX_OPENERS, and the counting drops those that exited. Kept by
+   * process, resolved while the opening thread waits in open(2): a
+   * worker thread that opens, maps and exits leaves its mappings to its
+   * process. Returns that process (the thread's id if it could not be
+   * read).
    */
-  noteOpener(pid: number): void {
+  noteOpener(tid: number): number {
+    const pid = processOfSync(tid) ?? tid;
     this.openers.delete(pid);
     this.openers.add(pid);
     if (this.openers.size > MAX_OPENERS) this.openers.delete(this.openers.values().next().value!);
+    return pid;
   }
 
   /**

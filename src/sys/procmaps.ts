@@ -18,6 +18,7 @@
  * Each maps file is read asynchronously, and once for all the counts that
  * want it at the same time: concurrent requests share the reads in flight.
  */
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { within } from '../awaitable.js';
 
@@ -54,6 +55,12 @@ function readMaps(pid: number): Promise<string | null> {
   return read;
 }
 
+/** The Tgid line of a /proc/PID/status text. */
+function tgidIn(status: string): number | null {
+  const tgid = /^Tgid:\s*(\d+)$/m.exec(status)?.[1];
+  return tgid === undefined ? null : Number(tgid);
+}
+
 /**
  * The process (thread group) of a pid FUSE reported, which is a thread's
  * (fuse_in_header.pid is current->pid); null once it exited. Threads
@@ -61,9 +68,20 @@ function readMaps(pid: number): Promise<string | null> {
  */
 async function processOf(pid: number): Promise<number | null> {
   procReads.status++;
+  return tgidIn(await readFile(`/proc/${pid}/status`, 'latin1').catch(() => ''));
+}
+
+/**
+ * processOf, read at once: for the thread that is opening a device, which
+ * waits in open(2) for our answer, so it cannot have exited yet. Its
+ * mappings outlive it (a worker thread that opens, maps and exits), so
+ * they are looked up by its process, which /proc/TID no longer leads to
+ * once the thread is gone. procfs never touches our mount.
+ */
+export function processOfSync(tid: number): number | null {
+  procReads.status++;
   try {
-    const tgid = /^Tgid:\s*(\d+)$/m.exec(await readFile(`/proc/${pid}/status`, 'latin1'))?.[1];
-    return tgid === undefined ? null : Number(tgid);
+    return tgidIn(readFileSync(`/proc/${tid}/status`, 'latin1'));
   } catch {
     return null;
   }

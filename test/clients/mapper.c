@@ -1,5 +1,5 @@
 /*
- * mapper PATH: holds PATH open (O_RDWR) and runs one command per stdin
+ * mapper [-t] PATH: holds PATH open (O_RDWR) and runs one command per stdin
  * line, answering one line each, so a test can drive a program that maps
  * a device. A touch that faults is caught by a SIGBUS handler, which
  * reports the signal and its si_code instead of dying.
@@ -14,9 +14,13 @@
  *   close                  close(fd); maps stay                             -> ok
  *
  * CODE is si_code: 2 is BUS_ADRERR (a page past the end of the file).
+ * With -t, PATH is opened by a thread that has exited (joined) before
+ * "open" is printed: the device's opener is a thread that is gone, and
+ * what follows is done by the main thread.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -53,14 +57,35 @@ static void hexout(const unsigned char *p, size_t n) {
   for (size_t i = 0; i < n; i++) printf("%02x", p[i]);
 }
 
+static const char *open_path;
+static int opened_fd, open_errno;
+
+static void *open_in_thread(void *unused) {
+  (void)unused;
+  opened_fd = open(open_path, O_RDWR);
+  open_errno = errno; /* errno is the thread's own */
+  return NULL;
+}
+
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: mapper PATH\n");
+  int in_thread = argc == 3 && !strcmp(argv[1], "-t");
+  if (argc != 2 && !in_thread) {
+    fprintf(stderr, "usage: mapper [-t] PATH\n");
     return 2;
   }
-  int fd = open(argv[1], O_RDWR);
+  open_path = argv[argc - 1];
+  pthread_t opener;
+  if (in_thread) {
+    if (pthread_create(&opener, NULL, open_in_thread, NULL) || pthread_join(opener, NULL)) {
+      printf("err thread\n");
+      return 1;
+    }
+  } else {
+    open_in_thread(NULL);
+  }
+  int fd = opened_fd;
   if (fd < 0) {
-    printf("err %d\n", errno);
+    printf("err %d\n", open_errno);
     return 1;
   }
   struct sigaction sa;

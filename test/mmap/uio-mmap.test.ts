@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../src/api.js';
 import { pageSize } from '../../src/sys/ffi.js';
+import { procReads } from '../../src/sys/procmaps.js';
 
 const PAGE_SIZE = pageSize();
 import { cClient } from '../helpers/cc.js';
@@ -33,9 +34,9 @@ beforeAll(async () => {
 });
 afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
 
-/** A mapper process holding `path` open. */
-async function mapper(path: string): Promise<Interactive> {
-  const p = new Interactive(mapperBin, [path]);
+/** A mapper process holding `path` open (opened by a thread that has exited, with `-t`). */
+async function mapper(path: string, flags: string[] = []): Promise<Interactive> {
+  const p = new Interactive(mapperBin, [...flags, path]);
   expect(await p.line()).toBe('open');
   return p;
 }
@@ -43,6 +44,25 @@ const op = async (p: Interactive, line: string): Promise<string> => {
   p.send(line);
   return p.line();
 };
+
+/**
+ * Has mapper `c` close its descriptor while it maps `d`, and checks the
+ * file is not released: RELEASE came and the mappings were looked at
+ * twice (every 50 ms, by the mapper's process), or the file was let go.
+ */
+async function closeMapped(c: Interactive, d: { name: string; inst: { generation: number } }): Promise<void> {
+  const looked = procReads.maps;
+  procReads.mapsOf = new Set();
+  try {
+    expect(await op(c, 'close')).toBe('ok');
+    const released = () => t.eventTypes(d.name, d.inst.generation).includes('released');
+    await until(() => procReads.maps >= looked + 2 || released());
+    expect(released()).toBe(false);
+    expect([...procReads.mapsOf]).toContain(c.child.pid);
+  } finally {
+    procReads.mapsOf = null;
+  }
+}
 
 const plugUio = async (options: Record<string, unknown> = {}) => {
   const inst = await t.emu.devices.plug({ model: 'uio', name: 'uio%d', options });
@@ -147,10 +167,21 @@ describe('mmap of uio maps', () => {
     const d = await plugUio();
     const c = await mapper(d.path);
     expect(await op(c, `map 0 0 ${PAGE_SIZE}`)).toBe('ok');
-    expect(await op(c, 'close')).toBe('ok');
+    await closeMapped(c, d);
     await t.emu.devices.action(d.name, 'region_write', { region: 0, offset: 0, hex: '42' });
     expect(await op(c, 'peek 0 0 1')).toBe('ok 42');
-    expect(t.eventTypes(d.name, d.inst.generation)).not.toContain('released');
+    expect(d.inst.holders).toHaveLength(1);
+    expect(await op(c, 'unmap 0')).toBe('ok');
+    await t.waitEvent((e) => e.type === 'released' && e.device === d.name && e.generation === d.inst.generation);
+    expect(d.inst.holders).toEqual([]);
+    c.kill();
+  });
+
+  it('a map made by the process of a thread that opened the node and exited holds the file, as the vma does: released at the munmap', async () => {
+    const d = await plugUio();
+    const c = await mapper(d.path, ['-t']);
+    expect(await op(c, `map 0 0 ${PAGE_SIZE}`)).toBe('ok');
+    await closeMapped(c, d);
     expect(d.inst.holders).toHaveLength(1);
     expect(await op(c, 'unmap 0')).toBe('ok');
     await t.waitEvent((e) => e.type === 'released' && e.device === d.name && e.generation === d.inst.generation);
