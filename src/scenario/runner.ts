@@ -21,7 +21,7 @@ import { eventExpectationFails, matches, resultExpectationFails, shortfall } fro
 import { describeThreads, unstoppedThreads } from './stopped.js';
 import { describeWhereThreadsAre, type ThreadState } from './threads.js';
 import { RunTrace, type RunTraceData } from './trace.js';
-import { CountWindow, instanceOf } from './window.js';
+import { CallerProcesses, CountWindow, instanceOf } from './window.js';
 
 export interface StepResult {
   title: string;
@@ -100,6 +100,8 @@ class Run {
   private window = CountWindow.open(0, [], 1);
   /** The stopped instance each event came from, as it came in (window.ts instanceOf); an event of none is not in it. */
   private readonly cameFrom = new WeakMap<DeviceEvent, number>();
+  /** The process of each thread events named (window.ts). */
+  private readonly callers = new CallerProcesses();
   /** Action results saved with `as`. */
   private readonly results = new Map<string, unknown>();
   private logs: LogFollower | null = null;
@@ -130,7 +132,7 @@ class Run {
     const unsubscribe = await this.o.target.subscribe(
       (e) => {
         this.events.push(e);
-        const from = instanceOf(e, this.instances);
+        const from = instanceOf(e, this.instances, this.callers);
         if (from !== undefined) this.cameFrom.set(e, from);
         this.ledger.record(e);
         this.trace.event(e);

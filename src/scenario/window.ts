@@ -12,10 +12,12 @@
  * recorded, after (a FUSE request the daemon has taken is waited out:
  * fs/fuse/dev.c request_wait_answer()), and a release comes when the
  * kernel sends it. So an event whose `pid` was a process (or thread) of a
- * stopped instance's tree, as collected at its stop (tree.ts), is left
- * out of the windows of the instances after it.
+ * stopped instance's tree, as collected at its stop (tree.ts), or a
+ * thread of one of its processes that had exited by then, is left out of
+ * the windows of the instances after it.
  */
 import { CORE_EVENT_FIELDS, declaredFields, type DeviceEvent } from '../core/events.js';
+import { processOfSync } from '../sys/procmaps.js';
 import type { TargetDevice } from './target.js';
 import type { ProcessTree } from './tree.js';
 
@@ -36,16 +38,45 @@ const PID_OF_A_CALLER: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * The number of the stopped instance whose process `e` came from, by its
- * `pid` (the latest, if several had it); undefined if none (or `e` carries
- * no caller's pid). An instance counts once its tree was collected, at its
- * stop: so ask as the event comes in, while a pid the tree had is not yet
- * another process's.
+ * The process of each thread an event named, noted as the event came in:
+ * a thread that opened a file may exit before its process is stopped,
+ * and then no tree collected has its id, while the file's late release
+ * still carries it. Read at once: the event of an open is recorded while
+ * the opening thread waits in open(2) (in-process, the subscriber is
+ * called then).
  */
-export function instanceOf(e: DeviceEvent, instances: readonly { n: number; program: { tree: ProcessTree } }[]): number | undefined {
+export class CallerProcesses {
+  private readonly owner = new Map<number, number>();
+
+  /** The process of thread `tid`: as /proc shows it now, else as it was last seen. */
+  of(tid: number): number | undefined {
+    const now = processOfSync(tid);
+    if (now === null) return this.owner.get(tid);
+    // Only threads other than a process's own are kept (a tree has the
+    // process's id); an id another process's main thread took drops its
+    // old entry.
+    if (now === tid) this.owner.delete(tid);
+    else this.owner.set(tid, now);
+    return now;
+  }
+}
+
+/**
+ * The number of the stopped instance whose process `e` came from, by its
+ * `pid` or that thread's process (the latest, if several had it);
+ * undefined if none (or `e` carries no caller's pid). An instance counts
+ * once its tree was collected, at its stop: so ask as the event comes in,
+ * while a pid the tree had is not yet another process's.
+ */
+export function instanceOf(
+  e: DeviceEvent,
+  instances: readonly { n: number; program: { tree: ProcessTree } }[],
+  callers: CallerProcesses,
+): number | undefined {
   if (!PID_OF_A_CALLER.has(e.type) || typeof e.pid !== 'number') return undefined;
   const pid = e.pid;
-  return [...instances].reverse().find((i) => i.program.tree.had(pid))?.n;
+  const process = callers.of(pid);
+  return [...instances].reverse().find((i) => i.program.tree.had(pid) || (process !== undefined && process !== pid && i.program.tree.had(process)))?.n;
 }
 
 export class CountWindow {

@@ -17,6 +17,7 @@ import { readScenario, runScenario, type ScenarioTarget } from '../../src/scenar
 import { SourceDocument } from '../../src/config/index.js';
 import type { DeviceEvent } from '../../src/core/events.js';
 import { targetWithoutDevices } from '../helpers/scenario-target.js';
+import { until } from '../helpers/wait.js';
 import { testRoot } from '../helpers/mount.js';
 import { uioUnplugLeakyText } from '../fixtures/uio-unplug-flags.js';
 
@@ -1091,36 +1092,30 @@ timeline:
     expect(r.code).toBe(0);
   });
 
-  it("leaves out of the next instance's counts what a stopped instance's process caused after the start (an open answered late)", async () => {
-    // The runner against a target whose events the test makes: an open by
-    // the killed first instance's pid comes after the second has started
-    // (a FUSE open the daemon had taken is answered, and recorded, after
-    // the kill), then one by the second's. Before, the first counted.
-    const tmp = await mkdtemp(join(dir, 'late-'));
+  /**
+   * Runs `text` against a target whose events the test makes: each action
+   * step calls `act` with the action's name, the pids of the program's
+   * instances started so far and an `emit` of events. Returns the step
+   * statuses, the run's output and those pids.
+   */
+  async function runWithEvents(
+    text: string,
+    act: (action: string, pids: readonly number[], emit: (e: DeviceEvent) => void) => Promise<void>,
+  ): Promise<{ statuses: string[]; out: string; pids: number[] }> {
+    const tmp = await mkdtemp(join(dir, 'events-'));
     mkdirSync(join(tmp, 'stage'));
     mkdirSync(join(tmp, 'tmp'));
     const pids: number[] = [];
     let emit: (e: DeviceEvent) => void = () => {};
-    const opened = (pid: number): DeviceEvent => ({ type: 'opened', device: 'p', generation: 1, at: Date.now(), file: pid, pid, comm: 'sleep', flags: 0 });
     const target: ScenarioTarget = {
       ...targetWithoutDevices(join(tmp, 'mnt'), async (_device, action) => {
-        emit(opened(pids[action === 'first' ? 0 : 1]!));
+        await act(action, pids, emit);
         return {};
       }),
       subscribe: async (on) => ((emit = on), () => {}),
     };
-    const text = `name: late
-program: { command: [sleep, "30"] }
-timeline:
-  - stop: SIGKILL
-  - start: {}
-  - action: { device: p, action: first }
-  - expect: { event: { type: opened, device: p }, count: 0 }
-  - action: { device: p, action: second }
-  - expect: { event: { type: opened, device: p }, count: 1 }
-`;
     const out: string[] = [];
-    const result = await runScenario(readScenario(SourceDocument.parse(text, 'late.yaml'), tmp), {
+    const result = await runScenario(readScenario(SourceDocument.parse(text, 'events.yaml'), tmp), {
       target,
       stageDir: join(tmp, 'stage'),
       tmpDir: join(tmp, 'tmp'),
@@ -1130,9 +1125,85 @@ timeline:
         out.push(line);
       },
     });
-    expect(pids, out.join('\n')).toHaveLength(2);
-    expect(result.steps.map((s) => s.status), out.join('\n')).toEqual(['passed', 'passed', 'passed', 'passed', 'passed', 'passed']);
-    expect(pids.filter(alive)).toEqual([]);
+    return { statuses: result.steps.map((st) => st.status), out: out.join('\n'), pids };
+  }
+
+  const fileEvent = (type: 'opened' | 'released', pid: number): DeviceEvent =>
+    ({ type, device: 'p', generation: 1, at: Date.now(), file: pid, pid, comm: 'sleep', ...(type === 'opened' ? { flags: 0 } : {}) }) as DeviceEvent;
+
+  it("leaves out of the next instance's counts what a stopped instance's process caused after the start (an open answered late)", async () => {
+    // An open by the killed first instance's pid comes after the second has
+    // started (a FUSE open the daemon had taken is answered, and recorded,
+    // after the kill), then one by the second's. Before, the first counted.
+    const r = await runWithEvents(
+      `name: late
+program: { command: [sleep, "30"] }
+timeline:
+  - stop: SIGKILL
+  - start: {}
+  - action: { device: p, action: first }
+  - expect: { event: { type: opened, device: p }, count: 0 }
+  - action: { device: p, action: second }
+  - expect: { event: { type: opened, device: p }, count: 1 }
+`,
+      async (action, pids, emit) => emit(fileEvent('opened', pids[action === 'first' ? 0 : 1]!)),
+    );
+    expect(r.pids, r.out).toHaveLength(2);
+    expect(r.statuses, r.out).toEqual(['passed', 'passed', 'passed', 'passed', 'passed', 'passed']);
+    expect(r.pids.filter(alive)).toEqual([]);
+  });
+
+  it("leaves out of the next instance's counts the late release of a file a stopped instance's thread opened, the thread gone before the stop", async () => {
+    // A worker thread of the first instance opens (its event names the
+    // thread, seen alive), and exits; the process holds the file. The stop
+    // collects the process and its threads left, not the worker, and the
+    // file's release comes after the second instance started. Before, it
+    // counted for the second.
+    const tidFile = join(dir, `worker-${process.pid}.tid`);
+    const script = join(dir, 'worker-opens.py');
+    writeFileSync(
+      script,
+      [
+        'import os, sys, threading, time',
+        'tid_file = sys.argv[1]',
+        'def worker():',
+        "    with open(tid_file + '.tmp', 'w') as f: f.write(str(threading.get_native_id()))",
+        "    os.rename(tid_file + '.tmp', tid_file)",
+        "    while not os.path.exists(tid_file + '.go'): time.sleep(0.01)",
+        't = threading.Thread(target=worker)',
+        't.start()',
+        't.join()',
+        "open(tid_file + '.joined', 'w').close()",
+        'time.sleep(30)',
+        '',
+      ].join('\n'),
+    );
+    let tid = 0;
+    const r = await runWithEvents(
+      `name: worker
+program: { command: [/usr/bin/python3, ${script}, ${tidFile}] }
+timeline:
+  - action: { device: p, action: open }
+  - stop: SIGKILL
+  - start: { command: [sleep, "30"] }
+  - action: { device: p, action: release }
+  - expect: { event: { type: released, device: p }, count: 0 }
+`,
+      async (action, _pids, emit) => {
+        if (action === 'open') {
+          await until(() => existsSync(tidFile), 10_000, 'the worker thread running');
+          tid = Number(readFileSync(tidFile, 'utf8'));
+          emit(fileEvent('opened', tid));
+          writeFileSync(`${tidFile}.go`, '');
+          await until(() => existsSync(`${tidFile}.joined`), 10_000, 'the worker thread gone');
+        } else emit(fileEvent('released', tid));
+      },
+    );
+    expect(tid).toBeGreaterThan(0);
+    expect(r.pids, r.out).toHaveLength(2);
+    expect(r.pids).not.toContain(tid);
+    expect(r.statuses, r.out).toEqual(['passed', 'passed', 'passed', 'passed', 'passed']);
+    expect(r.pids.filter(alive)).toEqual([]);
   });
 
   it('fails a stop when the program has already exited, and a start while it still runs', async () => {
