@@ -73,7 +73,7 @@ const COMM_FDS_KEPT = 32;
  * async API would queue on libuv's pool, which clients of the mount inside
  * this process can fill with blocked calls.
  */
-function readComm(pid: number): string {
+export function readComm(pid: number): string {
   const kept = commFds.get(pid);
   if (kept !== undefined) {
     const name = readCommFd(kept);

@@ -22,6 +22,7 @@ import {
 import { CoreEvent } from './events.js';
 import { OpenFile } from './file.js';
 import type { Caller, InFlightOp } from './gate.js';
+import { CallingThread } from './calling-thread.js';
 import type { FaultableOp, OpCall } from './host.js';
 import type { DeviceInstance } from './instance.js';
 
@@ -192,7 +193,7 @@ export function callModel<S, F extends OpenFile<S> | null, A, R>(
   try {
     if (!model && kind.missing) throw new Errno(kind.missing);
     r = intercepted
-      ? hook.intercept(describe(inst, kind.fault!, file!, early!, kind.cmdOf?.(arg)), arg, (a: A) => invoke(kind, model, file, a, signal))
+      ? hook.intercept(describe(inst, kind.fault!, file!, io, early!, kind.cmdOf?.(arg)), arg, (a: A) => invoke(kind, model, file, a, signal))
       : invoke(kind, model, file, arg, signal);
     if (kind.check && !(r instanceof Promise)) r = kind.check(r, arg);
   } catch (err) {
@@ -270,8 +271,23 @@ function invoke<F, A, R>(kind: CallKind<A, R>, model: ModelMethod<F, A, R> | und
   return model ? model(file, arg, signal) : kind.absent!;
 }
 
-/** The call as the interceptor (the fault engine) sees it. */
-function describe<S>(inst: DeviceInstance<S>, op: FaultableOp, file: OpenFile<S>, h: InFlightOp, cmd: number | undefined): OpCall {
+/**
+ * The call as the interceptor (the fault engine) sees it. Its caller is
+ * the request's thread; an open's name is the one just read; a release
+ * has no request, so its caller is the opener, as known at the open.
+ */
+function describe<S>(
+  inst: DeviceInstance<S>,
+  op: FaultableOp,
+  file: OpenFile<S>,
+  io: IoContext | OpenContext | null,
+  h: InFlightOp,
+  cmd: number | undefined,
+): OpCall {
+  const caller =
+    io === null
+      ? new CallingThread(file.pid, { name: file.comm, ...(file.openerProcess !== null ? { process: file.openerProcess } : {}) })
+      : new CallingThread(io.pid, op === 'open' ? { name: file.comm } : {});
   return {
     op,
     get signal() {
@@ -280,12 +296,11 @@ function describe<S>(inst: DeviceInstance<S>, op: FaultableOp, file: OpenFile<S>
     device: inst.name,
     model: inst.model,
     generation: inst.generation,
-    pid: file.pid,
-    comm: file.comm,
+    caller,
     ...(cmd !== undefined ? { cmd } : {}),
     fired: (details) => {
       inst.count.faults++;
-      inst.record(CoreEvent.fault_fired, { ...details, op, pid: file.pid, comm: file.comm });
+      inst.record(CoreEvent.fault_fired, { ...details, op, pid: caller.tid, comm: caller.name });
     },
   };
 }

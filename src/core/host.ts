@@ -4,6 +4,7 @@
  * the daemon implements Publisher on the FUSE node tree.
  */
 import type { DeviceEndpoint } from '../devio.js';
+import type { CallingThread } from './calling-thread.js';
 import type { Attribute, Instance } from './model.js';
 
 export interface PublishedDevice {
@@ -45,8 +46,8 @@ export interface OpCall {
   readonly device: string;
   readonly model: string;
   readonly generation: number;
-  readonly pid: number;
-  readonly comm: string;
+  /** Who made the call (the opener, for a release). */
+  readonly caller: CallingThread;
   /** The ioctl command, for op 'ioctl'. */
   readonly cmd?: number;
   /** Aborts on interrupt or unplug: what a delay or hang waits on. */

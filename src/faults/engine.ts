@@ -46,8 +46,8 @@ class ActiveRule {
       ops.includes(call.op) &&
       this.matchesDevice(call.device) &&
       (r.ioctl === undefined || call.cmd === r.ioctl) &&
-      (r.pid === undefined || call.pid === r.pid) &&
-      (r.comm === undefined || call.comm === r.comm)
+      (r.pid === undefined || call.caller.of(r.pid)) &&
+      (r.comm === undefined || call.caller.named(r.comm))
     );
   }
 

@@ -226,6 +226,60 @@ except OSError as e:
     expect(await p.line()).toBe('EXDEV');
   });
 
+  it('pid and comm are the calling process\'s, whichever thread opened: a worker-opened file, a forked child, a renamed thread', async () => {
+    const z = await plug('zero');
+    // fd: opened by a worker thread that has exited; fd2: by the main thread.
+    const p = pythonInteractive(
+      `import ctypes,errno,os,sys,threading
+box = {}
+def opener(): box['fd'] = os.open(sys.argv[1], os.O_RDONLY)
+t = threading.Thread(target=opener); t.start(); t.join()
+fd, fd2 = box['fd'], os.open(sys.argv[1], os.O_RDONLY)
+def attempt(f):
+    try: return str(len(os.read(f, 1)))
+    except OSError as e: return errno.errorcode[e.errno]
+def named():
+    ctypes.CDLL(None).prctl(15, b'cdv-reader', 0, 0, 0)
+    print(attempt(fd))
+print(os.getpid())
+for line in sys.stdin:
+    cmd = line.strip()
+    if cmd == 'read': print(attempt(fd))
+    elif cmd == 'child':
+        pid = os.fork()
+        if pid == 0:
+            print('child', attempt(fd2)); sys.stdout.flush(); os._exit(0)
+        os.waitpid(pid, 0)
+    elif cmd == 'named':
+        n = threading.Thread(target=named); n.start(); n.join()`,
+      [z.path],
+    );
+    try {
+      const pid = Number(await p.line());
+      const byPid = t.emu.faults.add({ device: z.name, op: 'read', pid, action: 'fail', errno: 'EXDEV' });
+      // Before, the rule matched the opener's thread id: never the worker's, gone.
+      p.send('read');
+      expect(await p.line()).toBe('EXDEV');
+      // Before, a forked child's calls on a file the process opened were the process's.
+      p.send('child');
+      expect(await p.line()).toBe('child 1');
+      expect(t.emu.faults.get(byPid.id)).toMatchObject({ matched: 1, fired: 1 });
+      t.emu.faults.remove(byPid.id);
+
+      const byName = t.emu.faults.add({ device: z.name, op: 'read', comm: 'cdv-reader', action: 'fail', errno: 'ENOTTY' });
+      p.send('read');
+      expect(await p.line()).toBe('1');
+      p.send('named');
+      expect(await p.line()).toBe('ENOTTY');
+      const fired = t.events.filter((e) => e.device === z.name && e.type === 'fault_fired');
+      expect(fired.at(-1)).toMatchObject({ rule: byName.id, comm: 'cdv-reader' });
+      expect(fired.at(-1)!.pid).not.toBe(pid);
+      t.emu.faults.remove(byName.id);
+    } finally {
+      p.kill();
+    }
+  });
+
   it('matches by glob; every rule counts its calls and the oldest that fires acts', async () => {
     const a = await plug('null');
     const glob = t.emu.faults.add({ device: `${a.name.slice(0, -1)}?`, op: 'write', first: 1, action: 'fail', errno: 'EROFS' });
