@@ -1,5 +1,6 @@
 /** Public API of the device lifecycle core. */
 export { DeviceManager, type AnyDeviceModel, type DeviceManagerOptions, type PlugRequest } from './devices.js';
+export type { CallingThread } from './calling-thread.js';
 export { checkNamePattern } from './names.js';
 export { CoreEvent, EventLog, type CoreEventType, type DeviceEvent, type EventFieldsDeclaration, type EventFieldType } from './events.js';
 export {
