@@ -28,9 +28,10 @@ const key = (name: string, generation: number): string => `${name}\0${generation
 /**
  * The event types whose `pid` is a process (or thread) of whoever caused
  * them: every core event that carries one (core/events.ts; the opener's
- * for a file's events, the caller's for `stuck` and `fault_fired`), and the tcmu model's
- * `netlink_registered` (the datagram's SCM_CREDENTIALS pid). Another
- * model's `pid` may mean something else: it is not taken for one.
+ * for a file's events and `stuck`, the calling thread's for
+ * `fault_fired`), and the tcmu model's `netlink_registered` (the
+ * datagram's SCM_CREDENTIALS pid). Another model's `pid` may mean
+ * something else: it is not taken for one.
  */
 const PID_OF_A_CALLER: ReadonlySet<string> = new Set([
   ...Object.entries(CORE_EVENT_FIELDS).flatMap(([type, decl]) => (declaredFields(decl).has('pid') ? [type] : [])),
