@@ -453,9 +453,9 @@ const UNMAP_POLL_MS = 50;
  * to come, while its opener, or what it forked, maps the node (a process
  * with two files of it and one mapping holds both: which file a mapping
  * came by is not in /proc/PID/maps; the opener is its process, so a
- * thread that opened, mapped and exited still holds it). RELEASE itself is answered at once:
- * the kernel queues it in the background, where one held would hold up
- * the others.
+ * thread that opened, mapped and exited still holds it). RELEASE itself
+ * is answered at once: the kernel queues it in the background, where one
+ * held would hold up the others.
  */
 function release<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Awaitable<void> {
   if (file.closed) return;

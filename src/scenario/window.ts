@@ -76,8 +76,8 @@ export function instanceOf(
 ): number | undefined {
   if (!PID_OF_A_CALLER.has(e.type) || typeof e.pid !== 'number') return undefined;
   const pid = e.pid;
-  const process = callers.of(pid);
-  return [...instances].reverse().find((i) => i.program.tree.had(pid) || (process !== undefined && process !== pid && i.program.tree.had(process)))?.n;
+  const owner = callers.of(pid);
+  return [...instances].reverse().find((i) => i.program.tree.had(pid) || (owner !== undefined && owner !== pid && i.program.tree.had(owner)))?.n;
 }
 
 export class CountWindow {
