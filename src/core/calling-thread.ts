@@ -1,6 +1,7 @@
 /**
- * The thread a model call came from, as fault rules match it (README.md,
- * "Fault injection"): `pid` and `comm` name a process, and a call comes
+ * The thread a model call came from: what fault rules match (README.md,
+ * "Fault injection") and what in-flight listings and `stuck` reports
+ * name. A rule's `pid` and `comm` name a process, and a call comes
  * from a thread, the one in the FUSE request's header
  * (fuse_in_header.pid is current->pid: fs/fuse/dev.c fuse_force_creds()).
  * A program's worker thread, or a child it forked with the descriptor,

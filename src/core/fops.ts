@@ -21,7 +21,7 @@ import {
 } from '../devio.js';
 import { CoreEvent } from './events.js';
 import { OpenFile } from './file.js';
-import type { Caller, InFlightOp } from './gate.js';
+import type { InFlightOp } from './gate.js';
 import { CallingThread } from './calling-thread.js';
 import type { FaultableOp, OpCall } from './host.js';
 import type { DeviceInstance } from './instance.js';
@@ -62,7 +62,18 @@ export interface CallKind<A, R> {
 export const CONTROL_CALL = { fault: null, answered: true } as const satisfies CallKind<unknown, unknown>;
 
 /** The caller recorded for operations started through the control API (actions, attribute stores). */
-const CONTROL: Caller = { pid: 0, comm: 'cdevemu' };
+const CONTROL = new CallingThread(0, { name: 'cdevemu', process: 0 });
+
+/**
+ * Who a call is made by: the request's thread; an open's name is the one
+ * just read; a release has no request, so it is the opener's, as known at
+ * the open; an action's or a store's, the control API's.
+ */
+function callerOf<S>(op: string, file: OpenFile<S> | null, io: IoContext | OpenContext | null): CallingThread {
+  if (io !== null) return new CallingThread(io.pid, op === 'open' && file ? { name: file.comm } : {});
+  if (file === null) return CONTROL;
+  return new CallingThread(file.pid, { name: file.comm, ...(file.openerProcess !== null ? { process: file.openerProcess } : {}) });
+}
 
 /** Given to model methods that do not take a signal: it never aborts, and costs nothing. */
 const NEVER_ABORTED = new AbortController().signal;
@@ -187,13 +198,13 @@ export function callModel<S, F extends OpenFile<S> | null, A, R>(
   // model type's release has no such parameter). Any other release, like
   // the other file operations, is recorded once it goes asynchronous:
   // nothing can look at the gate while a synchronous one runs.
-  const early = intercepted || (io === null && (file === null || named)) ? inst.gate.track(op, file ?? CONTROL, io ?? undefined) : null;
+  const early = intercepted || (io === null && (file === null || named)) ? inst.gate.track(op, callerOf(op, file, io), io ?? undefined) : null;
   const signal = named ? (early ?? io!).signal : NEVER_ABORTED;
   let r: R | Promise<R>;
   try {
     if (!model && kind.missing) throw new Errno(kind.missing);
     r = intercepted
-      ? hook.intercept(describe(inst, kind.fault!, file!, io, early!, kind.cmdOf?.(arg)), arg, (a: A) => invoke(kind, model, file, a, signal))
+      ? hook.intercept(describe(inst, kind.fault!, early!, kind.cmdOf?.(arg)), arg, (a: A) => invoke(kind, model, file, a, signal))
       : invoke(kind, model, file, arg, signal);
     if (kind.check && !(r instanceof Promise)) r = kind.check(r, arg);
   } catch (err) {
@@ -209,7 +220,7 @@ export function callModel<S, F extends OpenFile<S> | null, A, R>(
     kind.answer?.(inst, r);
     return r;
   }
-  const h = early ?? inst.gate.track(op, file ?? CONTROL, io ?? undefined, signal !== NEVER_ABORTED);
+  const h = early ?? inst.gate.track(op, callerOf(op, file, io), io ?? undefined, signal !== NEVER_ABORTED);
   return answerLater(inst, kind, op, file, arg, h, r);
 }
 
@@ -271,23 +282,9 @@ function invoke<F, A, R>(kind: CallKind<A, R>, model: ModelMethod<F, A, R> | und
   return model ? model(file, arg, signal) : kind.absent!;
 }
 
-/**
- * The call as the interceptor (the fault engine) sees it. Its caller is
- * the request's thread; an open's name is the one just read; a release
- * has no request, so its caller is the opener, as known at the open.
- */
-function describe<S>(
-  inst: DeviceInstance<S>,
-  op: FaultableOp,
-  file: OpenFile<S>,
-  io: IoContext | OpenContext | null,
-  h: InFlightOp,
-  cmd: number | undefined,
-): OpCall {
-  const caller =
-    io === null
-      ? new CallingThread(file.pid, { name: file.comm, ...(file.openerProcess !== null ? { process: file.openerProcess } : {}) })
-      : new CallingThread(io.pid, op === 'open' ? { name: file.comm } : {});
+/** The call as the interceptor (the fault engine) sees it: the handler's, recorded before the model runs. */
+function describe<S>(inst: DeviceInstance<S>, op: FaultableOp, h: InFlightOp, cmd: number | undefined): OpCall {
+  const caller = h.caller;
   return {
     op,
     get signal() {

@@ -7,14 +7,9 @@
  * handler has exited.
  */
 import { Errno } from '../errno.js';
+import type { CallingThread } from './calling-thread.js';
 import type { Kref } from './kref.js';
 import { abortErrno } from './waitqueue.js';
-
-/** Who a handler runs for: the opener of the file, or the control API for actions. */
-export interface Caller {
-  readonly pid: number;
-  readonly comm: string;
-}
 
 /** A transport request a handler serves: its signal, and the means to abort it (devio IoContext). */
 export interface Cancellable {
@@ -54,7 +49,8 @@ export class InFlightOp {
    */
   constructor(
     readonly op: string,
-    readonly caller: Caller,
+    /** Who the handler runs for: the thread that made the call (fops.ts callerOf). */
+    readonly caller: CallingThread,
     private readonly request: Cancellable | undefined,
     private signalMade = false,
   ) {}
@@ -117,7 +113,7 @@ export class OpGate {
    * asynchronous; release is recorded but never refused
    * (full_proxy_release()), as it is model code that drain must wait for.
    */
-  track(op: string, caller: Caller, request?: Cancellable, signalMade = false): InFlightOp {
+  track(op: string, caller: CallingThread, request?: Cancellable, signalMade = false): InFlightOp {
     this.refs.get();
     const h = new InFlightOp(op, caller, request, signalMade);
     h.prevInside = this.last;

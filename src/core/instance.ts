@@ -191,8 +191,8 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     const now = performance.now();
     return this.gate.handlers.map((h) => ({
       op: h.op,
-      pid: h.caller.pid,
-      comm: h.caller.comm,
+      pid: h.caller.tid,
+      comm: h.caller.name,
       sinceMs: Math.round(now - h.startedAt),
       stuck: h.stuck,
     }));

@@ -247,6 +247,7 @@ export interface Holder {
 
 export interface InFlight {
   op: string;
+  /** The thread that made the call (the opener, for a release; 0, `cdevemu`, for an action). */
   pid: number;
   comm: string;
   sinceMs: number;

@@ -117,7 +117,7 @@ async function drainHandlers(inst: DeviceInstance, bound: UnplugBound): Promise<
   const now = performance.now();
   const stuck = left.map((h) => {
     h.abandon(new Errno(inst.unplugErrno));
-    const report = { op: h.op, pid: h.caller.pid, comm: h.caller.comm, sinceMs: Math.round(now - h.startedAt) };
+    const report = { op: h.op, pid: h.caller.tid, comm: h.caller.name, sinceMs: Math.round(now - h.startedAt) };
     inst.record(CoreEvent.stuck, report);
     return report;
   });

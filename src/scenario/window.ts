@@ -28,7 +28,7 @@ const key = (name: string, generation: number): string => `${name}\0${generation
 /**
  * The event types whose `pid` is a process (or thread) of whoever caused
  * them: every core event that carries one (core/events.ts; the opener's
- * for a file's events and `stuck`, the calling thread's for
+ * for a file's events, the calling thread's for `stuck` and
  * `fault_fired`), and the tcmu model's `netlink_registered` (the
  * datagram's SCM_CREDENTIALS pid). Another model's `pid` may mean
  * something else: it is not taken for one.

@@ -3,11 +3,12 @@
  * report stuck handlers, cancels and drains, and the references they hold.
  */
 import { describe, expect, it } from 'vitest';
+import { CallingThread } from '../../src/core/calling-thread.js';
 import { OpGate, type InFlightOp } from '../../src/core/gate.js';
 import { Kref } from '../../src/core/kref.js';
 import { Errno } from '../../src/errno.js';
 
-const caller = { pid: 1, comm: 'test' };
+const caller = new CallingThread(1, { name: 'test' });
 
 function gate(): { gate: OpGate; refs: Kref; released: () => boolean } {
   let released = false;

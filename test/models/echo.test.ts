@@ -80,6 +80,26 @@ print(p.poll(-1)[0][1] & select.POLLOUT)`,
     expect(await reader.line()).toBe('hello');
   });
 
+  it('an in-flight read names the thread blocked in it, not the thread that opened the file', async () => {
+    const d = await plug(8);
+    const reader = client(
+      `import os,sys,threading
+box = {}
+def opener(): box['fd'] = os.open(sys.argv[1], os.O_RDONLY); box['tid'] = threading.get_native_id()
+t = threading.Thread(target=opener); t.start(); t.join()
+print(os.getpid(), box['tid'])
+print(len(os.read(box['fd'], 1)))`,
+      [d.path],
+    );
+    const [pid, opener] = (await reader.line()).split(' ').map(Number) as [number, number];
+    await blockedIn(d.inst, 'read');
+    expect(opener).not.toBe(pid);
+    expect(d.inst.holders.map((h) => h.pid)).toEqual([opener]);
+    expect(d.inst.inFlight.map(({ op, pid, comm }) => ({ op, pid, comm }))).toEqual([{ op: 'read', pid, comm: 'python3' }]);
+    await run('sh', ['-c', `printf x > ${d.path}`]);
+    expect(await reader.line()).toBe('1');
+  });
+
   it('edge-triggered epoll gets an event for every write, the pipe empty or not', async () => {
     const d = await plug(64);
     const out = await python(
