@@ -17,19 +17,37 @@ const module = join(repoRoot, 'dist', 'src', 'fuse', 'mountpoint-lock.js');
 const dir = await mkdtemp(join(tmpdir(), 'cdevemu-lock-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-/** Another process that takes the lock, says 'held' (or the refusal), and holds it until its stdin closes; `wrap` runs it under other commands (setpriv, unshare). */
-function holder(mountpoint: string, wrap: string[] = []): Interactive {
+/**
+ * Another process that takes the lock, says 'held' (or the refusal), and
+ * holds it until its stdin closes; `wrap` runs it under other commands
+ * (setpriv, unshare). With `release`, it lets go at once instead and says
+ * 'released': a holder killed leaves its lock file (which claims nothing),
+ * and a release unlinks it, so each test ends with one.
+ */
+function holder(mountpoint: string, wrap: string[] = [], o: { release?: boolean } = {}): Interactive {
   const src = `
 const { MountpointLock } = await import(${JSON.stringify(module)});
 try {
-  await MountpointLock.take(process.argv[1]);
-  console.log('held');
-  process.stdin.resume();
+  const lock = await MountpointLock.take(process.argv[1]);
+  if (process.argv[2] === 'release') {
+    lock.release();
+    console.log('released');
+  } else {
+    console.log('held');
+    process.stdin.resume();
+  }
 } catch (e) {
   console.log(e.message);
 }`;
-  const [cmd, ...args] = [...wrap, process.execPath, '--input-type=module', '-e', src, mountpoint];
+  const [cmd, ...args] = [...wrap, process.execPath, '--input-type=module', '-e', src, mountpoint, o.release ? 'release' : 'hold'];
   return new Interactive(cmd!, args);
+}
+
+/** Removes the lock file holders killed left (holder's `release`). */
+async function clearLock(mountpoint: string, wrap: string[] = []): Promise<void> {
+  const h = holder(mountpoint, wrap, { release: true });
+  expect(await h.line()).toBe('released');
+  await h.exited;
 }
 
 it('one holder per mountpoint: another process is refused with the holder\'s pid, here as through a symlinked parent', async () => {
@@ -58,6 +76,7 @@ it('one holder per mountpoint: another process is refused with the holder\'s pid
   expect(await next.line()).toBe('held');
   next.kill('SIGKILL');
   await next.exited;
+  await clearLock(mnt);
 });
 
 it('many processes claiming one mountpoint at once: exactly one holds it', async () => {
@@ -72,6 +91,7 @@ it('many processes claiming one mountpoint at once: exactly one holds it', async
     for (const c of claims) c.kill('SIGKILL');
     await Promise.all(claims.map((c) => c.exited));
   }
+  await clearLock(mnt);
 });
 
 it('the uid in the initial user namespace, from uid_map', () => {
@@ -113,6 +133,7 @@ it.skipIf(userNamespaceProblem() !== null)(
         nsRoot.kill('SIGKILL');
         await nsRoot.exited;
       }
+      await clearLock(mnt, asUser);
     } finally {
       await rm(open, { recursive: true, force: true });
     }
