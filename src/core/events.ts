@@ -20,6 +20,7 @@ export const CoreEvent = {
   freed: 'freed',
   action: 'action',
   fault_fired: 'fault_fired',
+  model_error: 'model_error',
 } as const;
 export type CoreEventType = (typeof CoreEvent)[keyof typeof CoreEvent];
 
@@ -77,6 +78,7 @@ export const CORE_EVENT_FIELDS: Readonly<Record<CoreEventType, Readonly<Record<s
   freed: {},
   action: { action: 'string' },
   fault_fired: { rule: 'string', action: 'string', op: 'string', pid: 'number', comm: 'string' },
+  model_error: { op: 'string', error: 'string' },
 };
 
 export function isCoreEvent(type: string): type is CoreEventType {

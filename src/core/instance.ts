@@ -246,20 +246,28 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     if (err instanceof Errno) return err;
     const reason = h?.abortReason;
     if (reason && (err === reason || (err instanceof Error && err.name === 'AbortError'))) return reason;
-    return new Errno(
-      toErrno(err, (bug) =>
-        this.log.error({ err: bug, device: this.name, generation: this.generation, op }, `model ${this.model} threw in ${op}; answering EIO`),
-      ),
-    );
+    return new Errno(toErrno(err, (bug) => this.modelThrew(bug, op, '; answering EIO')));
   }
 
-  /** Model code that answers no request (remove, lateRelease, free on a failed probe): failures are only logged. */
+  /** Model code that answers no request (remove, lateRelease, free on a failed probe): its failures are reported, not answered. */
   async runModel(op: string, fn: () => unknown): Promise<void> {
     try {
       await fn();
     } catch (err) {
-      this.log.error({ err, device: this.name, generation: this.generation, op }, `model ${this.model} threw in ${op}`);
+      this.modelThrew(err, op);
     }
+  }
+
+  /**
+   * A bug in the model, not an answer: logged with its stack and recorded
+   * as a `model_error` event, so that a test whose program took the EIO
+   * in its stride cannot pass on an emulation that broke (a scenario run
+   * fails on it, README "What a scenario checks"), as a kernel driver's
+   * BUG would not go unseen.
+   */
+  private modelThrew(err: unknown, op: string, outcome = ''): void {
+    this.log.error({ err, device: this.name, generation: this.generation, op }, `model ${this.model} threw in ${op}${outcome}`);
+    this.record(CoreEvent.model_error, { op, error: describeThrown(err) });
   }
 
   /**
@@ -270,7 +278,7 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     try {
       this.driver.free?.(this);
     } catch (err) {
-      this.log.error({ err, device: this.name, generation: this.generation, op: 'free' }, `model ${this.model} threw in free`);
+      this.modelThrew(err, 'free');
     }
     // After free() the model has no business with its regions: its views
     // are dropped; programs' mappings of 'keep' regions hold their pages.
@@ -279,4 +287,18 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     this.record(CoreEvent.freed);
     this.host.onFreed(this as DeviceInstance);
   }
+}
+
+/** The most of a thrown message an event keeps (events stay in the history). */
+const THROWN_TEXT_MAX = 300;
+
+/** What a model threw, in one line: `TypeError: Cannot read properties of null`. */
+function describeThrown(err: unknown): string {
+  let text: string;
+  try {
+    text = err instanceof Error ? `${err.name}: ${err.message}` : `threw ${typeof err === 'string' ? JSON.stringify(err) : String(err)}`;
+  } catch {
+    text = `threw ${Object.prototype.toString.call(err)}`; // an object with no usable toString
+  }
+  return text.length > THROWN_TEXT_MAX ? `${text.slice(0, THROWN_TEXT_MAX)}...` : text;
 }

@@ -7,6 +7,8 @@ import type { FaultRuleSpec } from '../faults/index.js';
 import type { ScenarioTarget, StuckReport, TargetDevice } from './target.js';
 
 export class RemoteTarget implements ScenarioTarget {
+  readonly shared = true;
+
   private constructor(
     private readonly client: ControlClient,
     readonly mountpoint: string,

@@ -22,6 +22,7 @@ import { describeThreads, unstoppedThreads } from './stopped.js';
 import { describeWhereThreadsAre, type ThreadState } from './threads.js';
 import { RunTrace, type RunTraceData } from './trace.js';
 import { CallerProcesses, CountWindow, instanceOf } from './window.js';
+import { ModelErrors } from './model-errors.js';
 
 export interface StepResult {
   title: string;
@@ -102,6 +103,8 @@ class Run {
   private readonly cameFrom = new WeakMap<DeviceEvent, number>();
   /** The process of each thread events named (window.ts). */
   private readonly callers = new CallerProcesses();
+  /** Models that threw under the program (model-errors.ts). */
+  private readonly modelErrors: ModelErrors;
   /** Action results saved with `as`. */
   private readonly results = new Map<string, unknown>();
   private logs: LogFollower | null = null;
@@ -122,6 +125,7 @@ class Run {
       else o.signal?.addEventListener('abort', fail, { once: true });
     });
     this.interrupted.catch(() => {});
+    this.modelErrors = new ModelErrors(s, o.target.shared);
   }
 
   private get elapsed(): number {
@@ -136,6 +140,8 @@ class Run {
         if (from !== undefined) this.cameFrom.set(e, from);
         this.ledger.record(e);
         this.trace.event(e);
+        const modelError = this.modelErrors.note(e);
+        if (modelError) this.o.out(`${this.stamp()} ${modelError}`);
       },
       (reason) => (this.ledger.lost = reason),
     );
@@ -160,9 +166,11 @@ class Run {
         if (steps.some((r) => r.status === 'failed')) steps.push({ title: `${b.ts.title} ended`, line: b.ts.line, status: 'skipped', atMs: this.elapsed, durationMs: 0 });
         else steps.push(await this.endBackground(b, deadline));
       }
-      const passed = steps.every((r) => r.status !== 'failed');
       if (this.program && !this.program.exit) this.o.out(`${this.stamp()} program still running at the end; stopping it`);
       const program = this.program ? await this.program.stop() : null;
+      const broken = this.modelErrors.failure();
+      if (broken) steps.push(this.failedAtEnd('no model threw', broken));
+      const passed = steps.every((r) => r.status !== 'failed');
       return { name: this.s.name, file: this.s.file, passed, steps, program, durationMs: this.elapsed, trace: this.trace.result };
     } finally {
       await this.program?.stop();
@@ -274,6 +282,13 @@ class Run {
     this.o.out(`${this.stamp()} FAIL  ${title}${b.ts.line !== null ? ` (${this.s.file}:${b.ts.line})` : ''}`);
     this.o.out(`           ${failure}`);
     return { title, line: b.ts.line, status: 'failed', atMs: this.elapsed, durationMs: this.elapsed - start, message: failure };
+  }
+
+  /** A check the run makes of its own at the end, not a step of the file's, that failed. */
+  private failedAtEnd(title: string, message: string): StepResult {
+    this.o.out(`${this.stamp()} FAIL  ${title}`);
+    this.o.out(`           ${message}`);
+    return { title, line: null, status: 'failed', atMs: this.elapsed, durationMs: 0, message };
   }
 
   private async runStep(ts: TimelineStep, deadlineMs: number): Promise<StepResult> {

@@ -35,6 +35,8 @@ export interface StuckReport {
 
 export interface ScenarioTarget {
   readonly mountpoint: string;
+  /** Whether others may use its devices too (a daemon's): a run then answers only for the devices it names. */
+  readonly shared: boolean;
   plug(d: DeviceSpec): Promise<void>;
   unplug(name: string, o?: UnplugOptions): Promise<{ stuck: StuckReport[] }>;
   replug(name: string, options?: unknown): Promise<void>;
@@ -52,6 +54,8 @@ export interface ScenarioTarget {
 
 /** The in-process emulator. */
 export class LocalTarget implements ScenarioTarget {
+  readonly shared = false;
+
   constructor(private readonly emu: EmulatorHandle) {}
 
   get mountpoint(): string {

@@ -812,6 +812,74 @@ timeline:
  * own mount and the example uio consumer: an expectation on a value fails
  * at once, with the value it saw and what was asked, never by a timeout.
  */
+describe('a model that throws', () => {
+  /** A user model whose read has a bug (its table is null) and whose write does not. */
+  const buggyModel = async (): Promise<string> => {
+    const path = join(dir, 'buggy-model.mjs');
+    await writeFile(
+      path,
+      `export default {
+  name: 'buggy', description: 'a read with a bug', stream: true, options: {},
+  create: () => ({ table: null }),
+  read: (file, size) => file.instance.state.table.subarray(0, size),
+  write: (_file, data) => data.length,
+};
+`,
+    );
+    return path;
+  };
+  /** Reads the node, shrugs off the error and exits 0, as a program that takes EIO for a device error may. */
+  const shrugs = ['sh', '-c', 'echo x > {mount}/dev/b0; cat {mount}/dev/b0 >/dev/null 2>&1; echo "cat exit $?"'];
+
+  it('fails the run though the program exited 0: the EIO it got came from a bug, not from the device', async () => {
+    const r = await cdevemu(['run', '--model', await buggyModel(), '--device', 'b0=buggy', '--expect', 'exit:0', '--', ...shrugs]);
+    expect(r.stdout).toMatch(/\| cat exit 1/);
+    expect(r.stdout).toMatch(/model error: the model of b0 \(generation 1\) threw in read: TypeError: Cannot read properties of null/);
+    expect(r.stdout).toMatch(/ok {4}expect program exit 0/);
+    expect(r.stdout).toMatch(/FAIL {2}no model threw\n {11}the model of b0 \(generation 1\) threw in read: TypeError/);
+    expect(r.stdout).toMatch(/^FAIL .*: no model threw$/m);
+    expect(r.code).toBe(1);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+
+  it('leaves them to a scenario that expects model_error events', async () => {
+    const f = await scenario(
+      'model-error.yaml',
+      `name: model errors
+devices: [{ model: buggy, name: b0 }]
+timeline:
+  - wait: { event: { type: model_error, device: b0, op: read }, timeout: 10s }
+  - expect: { event: { type: model_error, device: b0 }, count: 1, fields: { error: "TypeError: Cannot read properties of null (reading 'subarray')" } }
+`,
+    );
+    const r = await cdevemu(['run', '--model', await buggyModel(), f, '--', ...shrugs]);
+    expect(r.stdout, r.stderr).toMatch(/^PASS model errors: 2 step/m);
+    expect(r.code).toBe(0);
+  });
+
+  it("against a daemon, answers for the devices the scenario names, not for another's", async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start({ args: ['--model', await buggyModel()] });
+    try {
+      await d.client.plug({ model: 'buggy', name: 'b0' });
+      await d.client.plug({ model: 'buggy', name: 'other' });
+      const text = (dev: string): string => `name: remote ${dev}\ntimeline:\n  - wait: { read: ${dev}, timeout: 10s }\n  - expect: { exit: 0, within: 10s }\n`;
+      const program = (dev: string): string[] => ['sh', '-c', `head -c 4 {mount}/dev/${dev} >/dev/null 2>&1; head -c 4 {mount}/dev/other >/dev/null 2>&1; exit 0`];
+      const mine = await cdevemu(['run', '--socket', d.socket, await scenario('remote-b0.yaml', text('b0')), '--', ...program('b0')]);
+      expect(mine.stdout).toMatch(/^FAIL remote b0: no model threw$/m);
+      expect(mine.stdout).not.toMatch(/model of other/);
+      expect(mine.code).toBe(1);
+      // zero's model does not throw; the throw on "other", which the scenario does not name, is not this run's.
+      await d.client.plug({ model: 'zero', name: 'z0' });
+      const theirs = await cdevemu(['run', '--socket', d.socket, await scenario('remote-z0.yaml', text('z0')), '--', ...program('z0')]);
+      expect(theirs.stdout, theirs.stderr).toMatch(/^PASS remote z0: 2 step/m);
+      expect(theirs.code).toBe(0);
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
 describe('values', () => {
   const consumer = join(repoRoot, 'examples/uio_consumer.py');
   const text = (timeline: string): string => `name: values
