@@ -22,7 +22,7 @@ import { describeThreads, unstoppedThreads } from './stopped.js';
 import { describeWhereThreadsAre, type ThreadState } from './threads.js';
 import { RunTrace, type RunTraceData } from './trace.js';
 import { CallerProcesses, CountWindow, instanceOf } from './window.js';
-import { ModelErrors } from './model-errors.js';
+import { DeviceFailures } from './device-failures.js';
 
 export interface StepResult {
   title: string;
@@ -103,8 +103,8 @@ class Run {
   private readonly cameFrom = new WeakMap<DeviceEvent, number>();
   /** The process of each thread events named (window.ts). */
   private readonly callers = new CallerProcesses();
-  /** Models that threw under the program (model-errors.ts). */
-  private readonly modelErrors: ModelErrors;
+  /** Events that fail the run whatever its steps say (device-failures.ts). */
+  private readonly failures: DeviceFailures;
   /** Action results saved with `as`. */
   private readonly results = new Map<string, unknown>();
   private logs: LogFollower | null = null;
@@ -125,7 +125,7 @@ class Run {
       else o.signal?.addEventListener('abort', fail, { once: true });
     });
     this.interrupted.catch(() => {});
-    this.modelErrors = new ModelErrors(s, o.target.shared);
+    this.failures = new DeviceFailures(s, o.target.shared);
   }
 
   private get elapsed(): number {
@@ -140,8 +140,8 @@ class Run {
         if (from !== undefined) this.cameFrom.set(e, from);
         this.ledger.record(e);
         this.trace.event(e);
-        const modelError = this.modelErrors.note(e);
-        if (modelError) this.o.out(`${this.stamp()} ${modelError}`);
+        const failure = this.failures.note(e);
+        if (failure) this.o.out(`${this.stamp()} ${failure}`);
       },
       (reason) => (this.ledger.lost = reason),
     );
@@ -168,8 +168,8 @@ class Run {
       }
       if (this.program && !this.program.exit) this.o.out(`${this.stamp()} program still running at the end; stopping it`);
       const program = this.program ? await this.program.stop() : null;
-      const broken = this.modelErrors.failure();
-      if (broken) steps.push(this.failedAtEnd('no model threw', broken));
+      const broken = this.failures.failure();
+      if (broken) steps.push(this.failedAtEnd('no device saw a failure', broken));
       const passed = steps.every((r) => r.status !== 'failed');
       return { name: this.s.name, file: this.s.file, passed, steps, program, durationMs: this.elapsed, trace: this.trace.result };
     } finally {

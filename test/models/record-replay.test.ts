@@ -17,6 +17,7 @@ import { parseDeviceTrace, type TraceEntry } from '../../src/models/record/devic
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { testRoot } from '../helpers/mount.js';
 import { Interactive, pythonInteractive } from '../helpers/proc.js';
+import { cdevemu } from '../helpers/cli.js';
 
 /** A pty, raw, whose master this child holds: `send HEX` writes to it, `close` closes both ends; what the slave's writer sends is printed as `got HEX`. */
 const PTY = `import os, sys, tty, select
@@ -192,6 +193,22 @@ describe('record a pty session, replay it without one', () => {
       }
       expect(t.events.filter((e) => e.device === name && e.type === 'replay_mismatch')).toMatchObject([{ op: 'ioctl', cmd: 0x5402, mode }]);
     }
+  });
+
+  it('cdevemu run fails on a strict mismatch the program shrugged off, and passes the same program in lenient mode', async () => {
+    // Writes what the recording did not, ignores the EIO, exits 0.
+    const prog = 'import os,sys\nfd = os.open(sys.argv[1], os.O_RDWR)\ntry: os.write(fd, b"PINGX\\n")\nexcept OSError as e: print("write failed", e.errno)\n';
+    const runWith = (mode: string) =>
+      cdevemu(['run', '--device', `r0=replay:${JSON.stringify({ trace: trace(), speed: 0, mode })}`, '--expect', 'exit:0', '--', 'python3', '-c', prog, '{mount}/dev/r0']);
+    const strict = await runWith('strict');
+    expect(strict.stdout).toMatch(/\| write failed 5/);
+    expect(strict.stdout).toMatch(/ok {4}expect program exit 0/);
+    expect(strict.stdout).toMatch(/replay_mismatch on r0 \(generation 1\): \{"op":"write","offset":4,/);
+    expect(strict.stdout).toMatch(/dev\/r0: no device saw a failure$/m);
+    expect(strict.code).toBe(1);
+    const lenient = await runWith('lenient');
+    expect(lenient.stdout, lenient.stderr).toMatch(/^PASS /m);
+    expect(lenient.code).toBe(0);
   });
 
   it('fault rules apply on top of the replay', async () => {

@@ -836,8 +836,8 @@ describe('a model that throws', () => {
     expect(r.stdout).toMatch(/\| cat exit 1/);
     expect(r.stdout).toMatch(/model error: the model of b0 \(generation 1\) threw in read: TypeError: Cannot read properties of null/);
     expect(r.stdout).toMatch(/ok {4}expect program exit 0/);
-    expect(r.stdout).toMatch(/FAIL {2}no model threw\n {11}the model of b0 \(generation 1\) threw in read: TypeError/);
-    expect(r.stdout).toMatch(/^FAIL .*: no model threw$/m);
+    expect(r.stdout).toMatch(/FAIL {2}no device saw a failure\n {11}model error: the model of b0 \(generation 1\) threw in read: TypeError/);
+    expect(r.stdout).toMatch(/^FAIL .*: no device saw a failure$/m);
     expect(r.code).toBe(1);
     expect(cdevemuMounts()).toEqual([]);
   });
@@ -866,7 +866,7 @@ timeline:
       const text = (dev: string): string => `name: remote ${dev}\ntimeline:\n  - wait: { read: ${dev}, timeout: 10s }\n  - expect: { exit: 0, within: 10s }\n`;
       const program = (dev: string): string[] => ['sh', '-c', `head -c 4 {mount}/dev/${dev} >/dev/null 2>&1; head -c 4 {mount}/dev/other >/dev/null 2>&1; exit 0`];
       const mine = await cdevemu(['run', '--socket', d.socket, await scenario('remote-b0.yaml', text('b0')), '--', ...program('b0')]);
-      expect(mine.stdout).toMatch(/^FAIL remote b0: no model threw$/m);
+      expect(mine.stdout).toMatch(/^FAIL remote b0: no device saw a failure$/m);
       expect(mine.stdout).not.toMatch(/model of other/);
       expect(mine.code).toBe(1);
       // zero's model does not throw; the throw on "other", which the scenario does not name, is not this run's.

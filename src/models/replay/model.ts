@@ -139,7 +139,9 @@ function firstDifference(expected: Buffer, at: number, got: Buffer): number {
 
 function mismatch(file: ReplayFile, details: { op: string; offset: number | null; cmd: number | null; expected: string; got: string }): void {
   const s = file.instance.state;
-  file.instance.emit('replay_mismatch', { ...details, mode: s.mode });
+  // strict: the program did what the recording did not, which fails a run
+  // even if the program shrugs off the EIO (src/scenario/device-failures.ts).
+  file.instance.emit('replay_mismatch', { ...details, mode: s.mode, fails: s.mode === 'strict' });
   if (s.mode === 'strict') throw new Errno('EIO', `replay: ${details.op} differs from the trace`);
 }
 
@@ -197,7 +199,7 @@ export const replayModel: DeviceModel<ReplayState> = {
   options: REPLAY_OPTIONS,
   stream: true,
   events: {
-    replay_mismatch: { op: 'string', offset: 'number', cmd: 'number', expected: 'string', got: 'string', mode: 'string' },
+    replay_mismatch: { op: 'string', offset: 'number', cmd: 'number', expected: 'string', got: 'string', mode: 'string', fails: 'boolean' },
   },
   async create(inst, options) {
     const o = options as Values<typeof REPLAY_OPTIONS>;
