@@ -10,6 +10,8 @@ import { dirname } from 'node:path';
 import {
   API_PREFIX,
   STREAM_DROPPED,
+  STREAM_ID_HEADER,
+  STREAM_SYNCED,
   toJson,
   type ActionResult,
   type DeviceEvent,
@@ -19,6 +21,7 @@ import {
   type PlugBody,
   type StatusView,
   type StreamDroppedNotice,
+  type StreamSyncedMark,
   type UnplugBody,
   type UnplugReport,
 } from './protocol.js';
@@ -90,8 +93,13 @@ export interface EventsOptions {
   history?: boolean;
   /** Ends the iteration. */
   signal?: AbortSignal;
-  /** Called once the daemon has answered: every event from then on is in the stream (server.ts subscribes as it answers). */
-  onOpen?: () => void;
+  /**
+   * Called once the daemon has answered, with the stream's id: every event
+   * from then on is in the stream (server.ts subscribes as it answers).
+   */
+  onOpen?: (stream: number) => void;
+  /** Called with the token of each sync mark ({@link ControlClient.syncEvents}) as the stream reaches it. */
+  onSynced?: (token: string) => void;
 }
 
 /**
@@ -164,6 +172,15 @@ export class ControlClient {
   }
 
   /**
+   * Asks the daemon to mark event stream `stream` (the id `events()` gave
+   * onOpen) behind every event recorded so far: its onSynced gets `token`
+   * once the stream has delivered them all.
+   */
+  async syncEvents(stream: number, token: string): Promise<void> {
+    await this.call('POST', `/events/${stream}/sync`, { token });
+  }
+
+  /**
    * Every event from now on (and the kept history first, if asked), until
    * the signal aborts or the daemon ends the stream. Throws
    * EventStreamDroppedError if the daemon dropped the stream for falling
@@ -171,7 +188,7 @@ export class ControlClient {
    */
   async *events(o: EventsOptions = {}): AsyncGenerator<DeviceEvent, void, undefined> {
     const res = await this.open('GET', `${API_PREFIX}/events${o.history ? '?history=1' : ''}`);
-    o.onOpen?.();
+    o.onOpen?.(Number(res.headers[STREAM_ID_HEADER]));
     const onAbort = (): void => {
       res.destroy();
     };
@@ -186,9 +203,10 @@ export class ControlClient {
           const line = buf.slice(0, i);
           buf = buf.slice(i + 1);
           if (!line.trim()) continue;
-          const e = JSON.parse(line) as DeviceEvent | StreamDroppedNotice;
+          const e = JSON.parse(line) as DeviceEvent | StreamDroppedNotice | StreamSyncedMark;
           if (e.type === STREAM_DROPPED) throw new EventStreamDroppedError(e as StreamDroppedNotice);
-          yield e as DeviceEvent;
+          if (e.type === STREAM_SYNCED) o.onSynced?.((e as StreamSyncedMark).token);
+          else yield e as DeviceEvent;
         }
       }
     } catch (err) {

@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { DeviceEvent, EventLog } from '../core/index.js';
 import { HttpError } from './http-error.js';
-import { STREAM_DROPPED, toJson, type StreamDroppedNotice } from './protocol.js';
+import { STREAM_DROPPED, STREAM_ID_HEADER, STREAM_SYNCED, toJson, type StreamDroppedNotice, type StreamSyncedMark } from './protocol.js';
 
 /** Bytes a subscriber's socket may hold unsent before the subscriber is dropped. */
 export const MAX_QUEUED_BYTES = 1 << 20;
@@ -36,6 +36,9 @@ export interface StreamStats {
 
 export class EventStreams {
   private readonly live = new Set<ServerResponse>();
+  /** Live streams by the id each was answered with (STREAM_ID_HEADER). */
+  private readonly byId = new Map<number, ServerResponse>();
+  private nextId = 1;
   /** Dropped, notice queued, not yet closed: still under the cap, as their queue is still in memory. */
   private readonly draining = new Set<ServerResponse>();
   /** The lines of this turn's events, written to every subscriber when the turn ends. */
@@ -65,7 +68,8 @@ export class EventStreams {
         'retry-after': '1',
       });
     }
-    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    const id = this.nextId++;
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', [STREAM_ID_HEADER]: String(id) });
     res.flushHeaders();
     // The events of this turn not yet written are already in the history:
     // they go out to the other subscribers first, so the new one gets each
@@ -77,11 +81,31 @@ export class EventStreams {
     }
     if (this.live.size === 0) this.events.on('event', this.onEvent);
     this.live.add(res);
-    res.once('close', () => this.forget(res));
+    this.byId.set(id, res);
+    res.once('close', () => {
+      this.byId.delete(id);
+      this.forget(res);
+    });
     req.once('close', () => {
       if (!res.writableEnded) res.end();
     });
     this.bound(res);
+  }
+
+  /**
+   * Writes a STREAM_SYNCED mark into stream `id`, behind every event
+   * recorded so far (the turn's batch is flushed first): a barrier for a
+   * subscriber that must judge "everything so far", such as a scenario run
+   * at its end. False if there is no such live stream.
+   */
+  sync(id: number, token: string): boolean {
+    const res = this.byId.get(id);
+    if (!res || !this.live.has(res)) return false;
+    this.flush();
+    const mark: StreamSyncedMark = { type: STREAM_SYNCED, token };
+    res.write(toJson(mark) + '\n');
+    this.bound(res);
+    return true;
   }
 
   /** Ends every stream, flushing what it has (the daemon shuts down). */

@@ -83,6 +83,22 @@ export interface ActionResult {
   result: unknown;
 }
 
+/**
+ * The `type` of the line POST /v1/events/{stream}/sync writes into that
+ * stream, after every event recorded before the request: once a
+ * subscriber reads it, it has read them all. Not an event.
+ */
+export const STREAM_SYNCED = 'stream_synced';
+
+export interface StreamSyncedMark {
+  type: typeof STREAM_SYNCED;
+  /** The token the request gave. */
+  token: string;
+}
+
+/** The header GET /v1/events answers with: the stream's id, for POST /v1/events/{stream}/sync. */
+export const STREAM_ID_HEADER = 'x-cdevemu-stream';
+
 /** The `type` of the last line of an event stream the daemon dropped for falling behind. */
 export const STREAM_DROPPED = 'subscriber_dropped';
 

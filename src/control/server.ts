@@ -216,6 +216,17 @@ export class ControlServer {
       },
       { pattern: ['v1', 'events'], methods: { GET: async (ctx) => this.streamEvents(ctx) } },
       {
+        pattern: ['v1', 'events', ':stream', 'sync'],
+        methods: {
+          POST: async ({ req, params }) => {
+            const token = SourceDocument.fromValue(await readJson(req)).root().mapping(['token']).get('token').string({ nonEmpty: true });
+            if (token.length > 64) throw new HttpError(400, 'bad_request', 'token: at most 64 characters');
+            if (!this.streams.sync(Number(params.stream), token)) throw new HttpError(404, 'not_found', `no event stream ${params.stream} is open`);
+            return { body: { stream: Number(params.stream), token } };
+          },
+        },
+      },
+      {
         pattern: ['v1', 'faults'],
         methods: {
           GET: async () => ({ body: f.list() }),

@@ -202,7 +202,6 @@ export function callModel<S, F extends OpenFile<S> | null, A, R>(
   const signal = named ? (early ?? io!).signal : NEVER_ABORTED;
   let r: R | Promise<R>;
   try {
-    if (!model && kind.missing) throw new Errno(kind.missing);
     r = intercepted
       ? hook.intercept(describe(inst, kind.fault!, early!, kind.cmdOf?.(arg)), arg, (a: A) => invoke(kind, model, file, a, signal))
       : invoke(kind, model, file, arg, signal);
@@ -278,8 +277,15 @@ function answerLater<S, F extends OpenFile<S> | null, A, R>(
 }
 
 /** The model's method, or what a model without it answers. */
+/**
+ * The model's method, or what a model without it answers. Behind the fault
+ * interceptor: a rule on an op the model lacks (an ioctl rule on zero) acts
+ * on the kernel's call, as a rule on any other op does.
+ */
 function invoke<F, A, R>(kind: CallKind<A, R>, model: ModelMethod<F, A, R> | undefined, file: F, arg: A, signal: AbortSignal): R | Promise<R> {
-  return model ? model(file, arg, signal) : kind.absent!;
+  if (model) return model(file, arg, signal);
+  if (kind.missing) throw new Errno(kind.missing);
+  return kind.absent!;
 }
 
 /** The call as the interceptor (the fault engine) sees it: the handler's, recorded before the model runs. */

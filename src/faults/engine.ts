@@ -2,7 +2,10 @@
  * The fault engine: the rules in force, matched against every model call
  * the core makes (it is the core's OpInterceptor). Every rule that matches
  * a call counts it; the oldest one whose trigger fires acts on it. Every
- * firing is a `fault_fired` event and counts on the rule and the instance.
+ * firing is a `fault_fired` event and counts on the rule and the instance;
+ * a trigger whose action had nothing to act on (a `short` no shorter than
+ * the call, a `corrupt` of no bytes) is not a firing: a test waiting for
+ * the fault must not pass on a call the fault left as it was.
  */
 import { Errno, errnoNumber } from '../errno.js';
 import type { OpCall, OpInterceptor } from '../core/index.js';
@@ -45,6 +48,8 @@ class ActiveRule {
     return (
       ops.includes(call.op) &&
       this.matchesDevice(call.device) &&
+      // Not in force yet: such a call is not counted toward nth, every or first.
+      (r.afterMs === undefined || performance.now() - this.addedAt >= r.afterMs) &&
       (r.ioctl === undefined || call.cmd === r.ioctl) &&
       (r.pid === undefined || call.caller.of(r.pid)) &&
       (r.comm === undefined || call.caller.named(r.comm))
@@ -61,7 +66,6 @@ class ActiveRule {
     if (r.nth !== undefined && n !== r.nth) return false;
     if (r.every !== undefined && n % r.every !== 0) return false;
     if (r.first !== undefined && n > r.first) return false;
-    if (r.afterMs !== undefined && performance.now() - this.addedAt < r.afterMs) return false;
     if (r.probability !== undefined && roll >= r.probability) return false;
     return true;
   }
@@ -95,12 +99,14 @@ function hang(signal: AbortSignal): Promise<never> {
   });
 }
 
-/** Flips `count` seeded bytes of a copy of `buf`. */
+/** Flips `count` seeded bytes of a copy of `buf`, each a different one (all of them when it is shorter), so that `count` bytes differ. */
 function corrupt(buf: Buffer, count: number, rng: Rng): Buffer {
-  if (buf.length === 0) return buf;
   const out = Buffer.from(buf);
-  for (let i = 0; i < count; i++) {
+  const flipped = new Set<number>();
+  while (flipped.size < Math.min(count, out.length)) {
     const at = Math.floor(rng() * out.length);
+    if (flipped.has(at)) continue;
+    flipped.add(at);
     out[at] = out[at]! ^ (1 + Math.floor(rng() * 255));
   }
   return out;
@@ -169,10 +175,13 @@ export class FaultEngine implements OpInterceptor {
     let active: ActiveRule | undefined;
     for (const r of this.rules) if (r.matches(call) && r.triggers() && !active) active = r;
     if (!active) return proceed(arg);
-    active.fired++;
-    const r = active.rule;
-    call.fired({ rule: r.id, action: r.action });
     return this.act(active, call, arg, proceed);
+  }
+
+  /** The rule acts on the call: counted, and a `fault_fired` event. */
+  private fire(active: ActiveRule, call: OpCall): void {
+    active.fired++;
+    call.fired({ rule: active.rule.id, action: active.rule.action });
   }
 
   private async act<A, R>(active: ActiveRule, call: OpCall, arg: A, proceed: (arg: A) => R | Promise<R>): Promise<R> {
@@ -180,19 +189,33 @@ export class FaultEngine implements OpInterceptor {
     const signal = call.signal;
     switch (r.action) {
       case 'fail':
+        this.fire(active, call);
         throw new Errno(errnoNumber(r.errno!), `fault ${r.id}`);
       case 'delay':
+        this.fire(active, call);
         await sleep(r.delayMs! + (r.jitterMs ? Math.floor(active.rng() * (r.jitterMs + 1)) : 0), signal);
         return proceed(arg);
-      case 'short':
+      case 'short': {
         // read: ask the model for fewer bytes, so nothing is lost; write: hand it fewer.
-        return call.op === 'read'
-          ? proceed(Math.min(arg as number, r.bytes!) as A)
-          : proceed((arg as Buffer).subarray(0, r.bytes!) as A);
-      case 'corrupt':
-        if (call.op === 'write') return proceed(corrupt(arg as Buffer, r.count ?? 1, active.rng) as A);
-        return corrupt((await proceed(arg)) as Buffer, r.count ?? 1, active.rng) as R;
+        const size = call.op === 'read' ? (arg as number) : (arg as Buffer).length;
+        if (size <= r.bytes!) return proceed(arg);
+        this.fire(active, call);
+        return call.op === 'read' ? proceed(r.bytes! as A) : proceed((arg as Buffer).subarray(0, r.bytes!) as A);
+      }
+      case 'corrupt': {
+        if (call.op === 'write') {
+          if ((arg as Buffer).length === 0) return proceed(arg);
+          this.fire(active, call);
+          return proceed(corrupt(arg as Buffer, r.count ?? 1, active.rng) as A);
+        }
+        // A read that failed (EAGAIN) or found nothing (EOF) has no bytes to flip.
+        const got = (await proceed(arg)) as Buffer;
+        if (got.length === 0) return got as R;
+        this.fire(active, call);
+        return corrupt(got, r.count ?? 1, active.rng) as R;
+      }
       case 'hang':
+        this.fire(active, call);
         return hang(signal);
       case 'unplug':
       case 'replug': {
@@ -200,6 +223,7 @@ export class FaultEngine implements OpInterceptor {
         // included; the call ends when unplug aborts its signal (step 3).
         const devices = this.devices;
         if (!devices) throw new Errno('ENODEV', 'fault engine has no device manager');
+        this.fire(active, call);
         const done = r.action === 'unplug' ? devices.unplug(call.device) : devices.replug(call.device);
         done.catch((err: unknown) => this.log.warn({ err, rule: r.id, device: call.device }, `fault ${r.action} failed`));
         return hang(signal);

@@ -207,7 +207,8 @@ const CHECK: { [K in Kind]: (field: string, v: unknown) => unknown } = {
     }
     return n;
   },
-  pid: (field, v) => integer(field, v, 0, PID_MAX),
+  // No caller is pid 0: a rule naming it would never fire.
+  pid: (field, v) => integer(field, v, 1, PID_MAX),
   comm(field, v) {
     if (typeof v !== 'string') throw new FaultRuleError(field, 'expected a process name');
     if (Buffer.byteLength(v) > COMM_MAX) throw new FaultRuleError(field, `a process name is at most ${COMM_MAX} bytes (TASK_COMM_LEN)`);
@@ -265,5 +266,66 @@ export function parseRule(input: unknown, id: string): FaultRule {
     if (o[field] !== undefined) stored[field] = CHECK[kind](field, o[field]);
     else if (need === 'required') throw new FaultRuleError(field, `action ${action} needs ${field}`);
   }
+  checkCanFire(rule);
+  checkErrnoArrives(rule);
   return rule;
+}
+
+/**
+ * The commands the VFS answers itself, before the driver (here: FUSE, the
+ * model) sees them: fs/ioctl.c do_vfs_ioctl(), and FIONREAD because the
+ * nodes stat as regular files (docs/fuse-protocol.md, "ioctl").
+ */
+const VFS_IOCTLS: ReadonlyMap<number, string> = new Map([
+  [0x5451, 'FIOCLEX'],
+  [0x5450, 'FIONCLEX'],
+  [0x5421, 'FIONBIO'],
+  [0x5452, 'FIOASYNC'],
+  [0x5460, 'FIOQSIZE'],
+  [0x541b, 'FIONREAD'],
+  [0x2, 'FIGETBSZ'],
+  [0xc0045877, 'FIFREEZE'],
+  [0xc0045878, 'FITHAW'],
+  [0xc020660b, 'FS_IOC_FIEMAP'],
+  [0x40049409, 'FICLONE'],
+  [0x4020940d, 'FICLONERANGE'],
+  [0xc0189436, 'FIDEDUPERANGE'],
+]);
+
+/** Refuses a rule no call can ever fire: a test under it would pass without the fault. */
+function checkCanFire(r: FaultRule): void {
+  if (r.ioctl !== undefined) {
+    const ops: readonly FaultableOp[] = r.op.length ? r.op : ACTION_OPS[r.action];
+    if (!ops.includes('ioctl')) throw new FaultRuleError('ioctl', `only ioctl calls carry a command, and this rule matches ${ops.join(', ')}`);
+    const vfs = VFS_IOCTLS.get(r.ioctl);
+    if (vfs) throw new FaultRuleError('ioctl', `${vfs} is answered by the kernel's VFS and never reaches a device (fs/ioctl.c do_vfs_ioctl)`);
+  }
+  if (r.nth !== undefined && r.first !== undefined && r.nth > r.first) {
+    throw new FaultRuleError('nth', `the ${r.nth}th matching call is never among the first ${r.first}`);
+  }
+  if (r.nth !== undefined && r.every !== undefined && r.nth % r.every !== 0) {
+    throw new FaultRuleError('nth', `the ${r.nth}th matching call is not one of every ${r.every}`);
+  }
+  if (r.probability === 0) throw new FaultRuleError('probability', 'a probability of 0 never fires');
+}
+
+/**
+ * Refuses an errno the program would never see as such: the kernel reads
+ * these answers as something else.
+ */
+function checkErrnoArrives(r: FaultRule): void {
+  if (r.errno === undefined) return;
+  const ops: readonly FaultableOp[] = r.op.length ? r.op : ACTION_OPS[r.action];
+  if (r.errno === 'ENOSYS' && ops.includes('open')) {
+    // fs/fuse/file.c fuse_file_open(): ENOSYS means the filesystem needs no
+    // OPEN, for good: every later open of every node succeeds unseen.
+    throw new FaultRuleError('errno', 'ENOSYS to an open tells the kernel the mount needs no opens at all (the open succeeds, and no open reaches the daemon again); leave open out of op, or fail with another errno');
+  }
+  if (r.errno === 'ENOSYS' && ops.includes('ioctl')) {
+    throw new FaultRuleError('errno', 'the kernel turns ENOSYS from an ioctl into ENOTTY (fs/fuse/ioctl.c); fail with ENOTTY to mean that');
+  }
+  if (r.errno === 'ESTALE' && ops.includes('open')) {
+    // fs/namei.c do_filp_open(): an open that fails ESTALE is tried again with LOOKUP_REVAL.
+    throw new FaultRuleError('errno', 'the kernel tries an open that failed ESTALE again, and the program sees the second answer; leave open out of op, or fail with another errno');
+  }
 }

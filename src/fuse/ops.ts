@@ -64,6 +64,13 @@ export interface OpSpec {
    * the reply fails).
    */
   orphan?(fs: FuseFilesystem, ctx: RequestContext, reply: ReplyBody): void;
+  /**
+   * The kernel reads ENOSYS as "this filesystem has no such operation", for
+   * the whole connection (fs/fuse/file.c fuse_file_open(): fc->no_open, and
+   * every later open succeeds unseen): a handler's ENOSYS, meant as an
+   * error, is answered EIO instead.
+   */
+  enosysForGood?: boolean;
 }
 
 const releaseOrphan = (fs: FuseFilesystem, ctx: RequestContext, reply: ReplyBody, dir: boolean): void => {
@@ -93,6 +100,7 @@ export const OPS: ReadonlyMap<number, OpSpec> = new Map<number, OpSpec>([
     Opcode.OPEN,
     {
       name: 'OPEN',
+      enosysForGood: true,
       run: (fs, ctx, b) => after(fs.open(ctx, decodeOpenIn(b)), encodeOpenOut),
       orphan: (fs, ctx, reply) => releaseOrphan(fs, ctx, reply, false),
     },
@@ -107,6 +115,7 @@ export const OPS: ReadonlyMap<number, OpSpec> = new Map<number, OpSpec>([
     Opcode.OPENDIR,
     {
       name: 'OPENDIR',
+      enosysForGood: true,
       run: (fs, ctx, b) => after(fs.opendir(ctx, decodeOpenIn(b)), encodeOpenOut),
       orphan: (fs, ctx, reply) => releaseOrphan(fs, ctx, reply, true),
     },

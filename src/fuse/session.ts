@@ -394,6 +394,9 @@ export class FuseSession {
     if (!(errno > 0 && errno < 512)) {
       this.log.error({ errno, op: opName(h.opcode), unique: h.unique }, 'handler threw an errno the kernel refuses; answering EIO');
       errno = E.EIO;
+    } else if (errno === E.ENOSYS && OPS.get(h.opcode)?.enosysForGood) {
+      this.log.error({ op: opName(h.opcode), unique: h.unique }, 'handler failed ENOSYS, which the kernel would take as "no such operation" for the whole mount; answering EIO');
+      errno = E.EIO;
     }
     this.send(h, -errno, null);
   }

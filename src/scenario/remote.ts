@@ -3,11 +3,16 @@ import type { DeviceEvent } from '../core/events.js';
 import type { ControlClient } from '../control/client.js';
 import type { DeviceSpec } from '../config/index.js';
 import type { UnplugOptions } from '../core/index.js';
-import type { FaultRuleSpec } from '../faults/index.js';
+import type { FaultRuleSpec, FaultRuleStatus } from '../faults/index.js';
 import type { ScenarioTarget, StuckReport, TargetDevice } from './target.js';
 
 export class RemoteTarget implements ScenarioTarget {
   readonly shared = true;
+  /** The event stream's id, once subscribed. */
+  private stream: number | null = null;
+  /** sync() calls waiting for their mark, by token: called with no argument at the mark, with an error if the stream ends first. */
+  private readonly syncs = new Map<string, (ended?: Error) => void>();
+  private nextToken = 1;
 
   private constructor(
     private readonly client: ControlClient,
@@ -35,8 +40,16 @@ export class RemoteTarget implements ScenarioTarget {
     return this.client.action(name, action, arg);
   }
 
-  async addFault(rule: FaultRuleSpec): Promise<void> {
-    await this.client.addFault(rule);
+  async addFault(rule: FaultRuleSpec): Promise<string> {
+    return (await this.client.addFault(rule)).id;
+  }
+
+  listFaults(): Promise<FaultRuleStatus[]> {
+    return this.client.listFaults();
+  }
+
+  async removeFault(id: string): Promise<void> {
+    await this.client.removeFault(id);
   }
 
   async devices(): Promise<TargetDevice[]> {
@@ -51,22 +64,44 @@ export class RemoteTarget implements ScenarioTarget {
     }));
   }
 
+  /**
+   * Events come over a socket of their own, behind the answers to the
+   * run's requests: the daemon marks the stream behind every event it has
+   * recorded (POST /v1/events/{stream}/sync), and this resolves once the
+   * stream reaches the mark.
+   */
+  async sync(): Promise<void> {
+    if (this.stream === null) throw new Error('not subscribed to the event stream');
+    const token = `sync${this.nextToken++}`;
+    const reached = new Promise<void>((resolve, reject) => this.syncs.set(token, (ended) => (ended ? reject(ended) : resolve())));
+    await this.client.syncEvents(this.stream, token);
+    await reached;
+  }
+
   /** Resolves once the daemon has answered the event stream (client.ts onOpen): from then on no event is missed. */
   subscribe(on: (e: DeviceEvent) => void, onEnd: (reason: string) => void): Promise<() => void> {
     const ac = new AbortController();
     return new Promise((resolve, reject) => {
       let open = false;
-      const onOpen = (): void => {
+      const onOpen = (stream: number): void => {
         open = true;
+        this.stream = stream;
         resolve(() => ac.abort());
+      };
+      const onSynced = (token: string): void => {
+        this.syncs.get(token)?.();
+        this.syncs.delete(token);
       };
       void (async () => {
         try {
-          for await (const e of this.client.events({ signal: ac.signal, onOpen })) on(e);
+          for await (const e of this.client.events({ signal: ac.signal, onOpen, onSynced })) on(e);
           if (!ac.signal.aborted) onEnd('the daemon ended it');
         } catch (err) {
           if (!open) reject(err);
           else if (!ac.signal.aborted) onEnd(err instanceof Error ? err.message : String(err));
+        } finally {
+          for (const settle of this.syncs.values()) settle(new Error('the event stream ended before it reached the sync mark'));
+          this.syncs.clear();
         }
       })();
     });

@@ -23,6 +23,7 @@ import { describeWhereThreadsAre, type ThreadState } from './threads.js';
 import { RunTrace, type RunTraceData } from './trace.js';
 import { CallerProcesses, CountWindow, instanceOf } from './window.js';
 import { DeviceFailures } from './device-failures.js';
+import { RunFaults } from './run-faults.js';
 
 export interface StepResult {
   title: string;
@@ -105,6 +106,8 @@ class Run {
   private readonly callers = new CallerProcesses();
   /** Events that fail the run whatever its steps say (device-failures.ts). */
   private readonly failures: DeviceFailures;
+  /** The fault rules the run added (run-faults.ts). */
+  private readonly faults: RunFaults;
   /** Action results saved with `as`. */
   private readonly results = new Map<string, unknown>();
   private logs: LogFollower | null = null;
@@ -126,6 +129,7 @@ class Run {
     });
     this.interrupted.catch(() => {});
     this.failures = new DeviceFailures(s, o.target.shared);
+    this.faults = new RunFaults(o.target, s);
   }
 
   private get elapsed(): number {
@@ -168,13 +172,22 @@ class Run {
       }
       if (this.program && !this.program.exit) this.o.out(`${this.stamp()} program still running at the end; stopping it`);
       const program = this.program ? await this.program.stop() : null;
+      const synced = await this.o.target.sync().then(
+        () => null,
+        (err: unknown) => (err instanceof Error ? err.message : String(err)),
+      );
+      if (synced) steps.push(this.failedAtEnd('every event came', `${synced}: what the devices saw at the end is unknown`));
       const broken = this.failures.failure();
       if (broken) steps.push(this.failedAtEnd('no device saw a failure', broken));
+      // After a failed step the run was cut short: a rule not reached then says nothing more.
+      const unfired = steps.some((r) => r.status === 'failed') ? null : await this.faults.unfired();
+      if (unfired) steps.push(this.failedAtEnd('every fault rule fired', unfired));
       const passed = steps.every((r) => r.status !== 'failed');
       return { name: this.s.name, file: this.s.file, passed, steps, program, durationMs: this.elapsed, trace: this.trace.result };
     } finally {
       await this.program?.stop();
       await this.logs?.stop();
+      await this.faults.removeFromShared();
       unsubscribe();
     }
   }
@@ -201,7 +214,7 @@ class Run {
   private async setUp(): Promise<void> {
     try {
       for (const d of this.s.devices) await this.o.target.plug(this.expand(d));
-      for (const f of this.s.faults) await this.o.target.addFault(f);
+      for (const f of this.s.faults) await this.faults.add(f);
     } catch (err) {
       throw new ScenarioSetupError(`${this.s.file}: setting up: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -323,7 +336,7 @@ class Run {
         return;
       }
       case 'fault':
-        return t.addFault(s.rule);
+        return this.faults.add(s.rule);
       case 'plug':
         await t.plug(this.expand(s.spec));
         return;
@@ -601,6 +614,8 @@ class Run {
         const start = this.elapsed;
         for (;;) {
           this.assertEventsWhole();
+          // Against a daemon, events may still be on their way: judge every one recorded by now.
+          await this.o.target.sync();
           const why = eventExpectationFails(this.counted, s);
           if (why) throw new StepFailed(s.forMs === undefined ? why : `${why} (${Math.round(this.elapsed - start)} ms into ${s.forMs})`);
           if (this.elapsed - start >= (s.forMs ?? 0)) return;

@@ -6,7 +6,7 @@ import type { DeviceEvent } from '../core/events.js';
 import type { EmulatorHandle } from '../api.js';
 import type { DeviceSpec } from '../config/index.js';
 import type { InFlight, UnplugOptions } from '../core/index.js';
-import type { FaultRuleSpec } from '../faults/index.js';
+import type { FaultRuleSpec, FaultRuleStatus } from '../faults/index.js';
 
 export interface TargetHolder {
   pid: number;
@@ -41,7 +41,11 @@ export interface ScenarioTarget {
   unplug(name: string, o?: UnplugOptions): Promise<{ stuck: StuckReport[] }>;
   replug(name: string, options?: unknown): Promise<void>;
   action(name: string, action: string, arg?: unknown): Promise<unknown>;
-  addFault(rule: FaultRuleSpec): Promise<void>;
+  /** Adds a rule; resolves to its id. */
+  addFault(rule: FaultRuleSpec): Promise<string>;
+  /** The rules in force, with what each has matched and fired. */
+  listFaults(): Promise<FaultRuleStatus[]>;
+  removeFault(id: string): Promise<void>;
   /** Instances not yet freed, zombies included. */
   devices(): Promise<TargetDevice[]>;
   /**
@@ -50,6 +54,8 @@ export interface ScenarioTarget {
    * stream ends before it is unsubscribed: events after that are unknown.
    */
   subscribe(on: (e: DeviceEvent) => void, onEnd: (reason: string) => void): Promise<() => void>;
+  /** Resolves once every event recorded before the call has reached the subscriber. */
+  sync(): Promise<void>;
 }
 
 /** The in-process emulator. */
@@ -78,8 +84,16 @@ export class LocalTarget implements ScenarioTarget {
     return this.emu.action(name, action, arg);
   }
 
-  async addFault(rule: FaultRuleSpec): Promise<void> {
-    this.emu.fault(rule);
+  async addFault(rule: FaultRuleSpec): Promise<string> {
+    return this.emu.fault(rule).id;
+  }
+
+  async listFaults(): Promise<FaultRuleStatus[]> {
+    return this.emu.emulator.faults.list();
+  }
+
+  async removeFault(id: string): Promise<void> {
+    this.emu.removeFault(id);
   }
 
   async devices(): Promise<TargetDevice[]> {
@@ -93,6 +107,9 @@ export class LocalTarget implements ScenarioTarget {
       inFlight: i.inFlight,
     }));
   }
+
+  /** Events reach the subscriber as they are recorded: nothing is ever on the way. */
+  async sync(): Promise<void> {}
 
   /** The emulator's own event log: it never ends before the run does. */
   async subscribe(on: (e: DeviceEvent) => void): Promise<() => void> {

@@ -39,5 +39,6 @@ it('refuses at run time what the type refuses: a field of another action', () =>
   };
   expect(refused.map(([spec]) => refusedField(spec))).toEqual(refused.map(([, field]) => field));
   expect(() => parseRule({ action: 'hang', count: 2 }, 'x')).toThrow('count: only action corrupt takes count');
-  expect(parseRule({ action: 'corrupt', count: 2, op: 'read', ioctl: '0x10' }, 'x')).toEqual({ id: 'x', device: '*', op: ['read'], ioctl: 16, action: 'corrupt', count: 2 });
+  expect(parseRule({ action: 'corrupt', count: 2, op: 'read' }, 'x')).toEqual({ id: 'x', device: '*', op: ['read'], action: 'corrupt', count: 2 });
+  expect(parseRule({ action: 'fail', errno: 'EIO', op: 'ioctl', ioctl: '0x10' }, 'x')).toEqual({ id: 'x', device: '*', op: ['ioctl'], ioctl: 16, action: 'fail', errno: 'EIO' });
 });

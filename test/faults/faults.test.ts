@@ -5,6 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IO } from '../../src/devio.js';
 import { FaultRuleError } from '../../src/faults/index.js';
+import { Errno } from '../../src/errno.js';
+import type { DeviceModel } from '../../src/core/index.js';
 import { cClient } from '../helpers/cc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { Interactive, python, pythonInteractive, run } from '../helpers/proc.js';
@@ -12,8 +14,21 @@ import { probeModel } from '../fixtures/probe-model.js';
 
 let t: TestEmulator;
 let seq = 0;
+/** Fails its first open ENOSYS, as a model may mean an error; opens after it succeed. */
+const enosysOnce: DeviceModel<{ opens: number }> = {
+  name: 'enosys-once',
+  description: 'its first open fails ENOSYS',
+  stream: true,
+  options: {},
+  create: () => ({ opens: 0 }),
+  open: (file) => {
+    if (file.instance.state.opens++ === 0) throw new Errno('ENOSYS');
+  },
+  read: () => Buffer.from('ok'),
+};
+
 beforeAll(async () => {
-  t = await startTestEmulator([probeModel(new Map())], 1000);
+  t = await startTestEmulator([probeModel(new Map()), enosysOnce], 1000);
 });
 afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
 
@@ -70,6 +85,51 @@ describe('actions', () => {
     t.emu.faults.add({ device: d.name, op: ['read', 'write'], action: 'short', bytes: 3 });
     const out = await ops(d.path, 'print(os.write(fd, b"abcdefgh")); print(os.read(fd, 100).decode())', 1);
     expect(out).toEqual(['3', 'abc']);
+  });
+
+  it('short and corrupt fire only where they change the call: not on a read already within bytes, an EOF or an EAGAIN', async () => {
+    const z = await plug('zero');
+    const short = t.emu.faults.add({ device: z.name, op: 'read', first: 2, action: 'short', bytes: 8 });
+    expect(await ops(z.path, 'print(len(os.read(fd, 4)))', 1)).toEqual(['4']);
+    expect(t.emu.faults.get(short.id)).toMatchObject({ matched: 1, fired: 0 });
+    expect(await ops(z.path, 'print(len(os.read(fd, 64)))', 1)).toEqual(['8']);
+    expect(t.emu.faults.get(short.id)).toMatchObject({ matched: 2, fired: 1 });
+    const n = await plug('null');
+    const eof = t.emu.faults.add({ device: n.name, op: 'read', action: 'corrupt' });
+    expect(await ops(n.path, 'print(len(os.read(fd, 4)))', 1)).toEqual(['0']);
+    const e = await plug('echo');
+    const empty = t.emu.faults.add({ device: e.name, op: 'read', action: 'corrupt' });
+    expect(await ops(e.path, 'os.set_blocking(fd, False); os.read(fd, 4)', 1)).toEqual(['EAGAIN']);
+    for (const id of [eof.id, empty.id]) expect(t.emu.faults.get(id)).toMatchObject({ matched: 1, fired: 0 });
+    expect(t.events.filter((x) => x.type === 'fault_fired' && [n.name, e.name].includes(x.device))).toEqual([]);
+    expect(t.events.filter((x) => x.type === 'fault_fired' && x.device === z.name)).toHaveLength(1);
+  });
+
+  it('corrupt: count bytes differ, each flipped once, all of a shorter read', async () => {
+    const d = await plug('zero');
+    t.emu.faults.add({ device: d.name, op: 'read', action: 'corrupt', count: 4 });
+    const [four, eight] = await ops(d.path, 'print(os.read(fd, 4).hex()); print(os.read(fd, 8).hex())', 1);
+    expect([...Buffer.from(four!, 'hex')].filter((b) => b !== 0)).toHaveLength(4);
+    expect([...Buffer.from(eight!, 'hex')].filter((b) => b !== 0)).toHaveLength(4);
+  });
+
+  it('a rule acts on an op the model does not implement: the kernel still made the call', async () => {
+    const d = await plug('zero');
+    const ioctl = 'import fcntl\n        fcntl.ioctl(fd, 0x5401, b"\\0" * 60); print("answered")';
+    expect(await ops(d.path, ioctl, 1)).toEqual(['ENOTTY']);
+    const rule = t.emu.faults.add({ device: d.name, op: 'ioctl', action: 'fail', errno: 'EPERM' });
+    expect(await ops(d.path, ioctl, 1)).toEqual(['EPERM']);
+    expect(t.emu.faults.get(rule.id)).toMatchObject({ fired: 1 });
+  });
+
+  it("a model's ENOSYS to an open is answered EIO: the kernel would take it as no OPEN for the whole mount", async () => {
+    const d = await plug('enosys-once');
+    const opens = (): number => t.events.filter((e) => e.device === d.name && e.type === 'opened').length;
+    const first = await python('import os,sys,errno\ntry:\n    os.open(sys.argv[1], os.O_RDONLY); print("opened")\nexcept OSError as e: print(errno.errorcode[e.errno])', [d.path]);
+    expect(first.stdout.trim()).toBe('EIO');
+    // Had the kernel got ENOSYS, this open would succeed without reaching the daemon.
+    expect(await ops(d.path, 'print(os.read(fd, 2))', 1)).toEqual(["b'ok'"]);
+    expect(opens()).toBe(1);
   });
 
   it('corrupt: flips `count` bytes, at the same seeded positions on every run', async () => {
@@ -193,6 +253,24 @@ for _ in sys.stdin:
     // Passing writes, then failing ones: never the other way round.
     expect(seen.slice(0, -1).every((o) => o === '1')).toBe(true);
     p.kill();
+  });
+
+  it('afterMs: a call before the rule is in force does not count toward first', async () => {
+    const d = await plug('null');
+    const rule = failOn(d.name, { afterMs: 300, first: 1 });
+    // Writes until the one the rule fails (pacing only; 10 s at most), then one more.
+    const out = await ops(
+      d.path,
+      `t0 = time.monotonic()
+        while True:
+            try: os.write(fd, b"x"); time.sleep(0.05)
+            except OSError as e: print(errno.errorcode[e.errno]); break
+            if time.monotonic() - t0 > 10: print("never failed"); break
+        print(os.write(fd, b"x"))`,
+      1,
+    );
+    expect(out).toEqual(['EIO', '1']);
+    expect(t.emu.faults.get(rule.id)).toMatchObject({ matched: 2, fired: 1 });
   });
 
   it('matches an ioctl command, a caller pid and a caller comm', async () => {
@@ -326,7 +404,29 @@ describe('rule validation', () => {
     [{ action: 'fail', errno: 'EIO', pid: 2 ** 40 }, 'pid'],
     [{ action: 'fail', errno: 'EIO', nth: 2 ** 60 }, 'nth'],
     [{ action: 'fail', errno: 'EIO', id: 'has space' }, 'id'],
+    // Rules no call could fire: a test under them would pass without the fault.
+    [{ action: 'fail', errno: 'EIO', op: 'read', ioctl: 0x5401 }, 'ioctl'],
+    [{ action: 'short', bytes: 1, ioctl: 0x5401 }, 'ioctl'],
+    [{ action: 'fail', errno: 'EIO', op: 'ioctl', ioctl: 0x541b }, 'ioctl'],
+    [{ action: 'fail', errno: 'EIO', op: 'ioctl', ioctl: '0x5421' }, 'ioctl'],
+    [{ action: 'fail', errno: 'EIO', nth: 5, first: 2 }, 'nth'],
+    [{ action: 'fail', errno: 'EIO', nth: 3, every: 2 }, 'nth'],
+    [{ action: 'fail', errno: 'EIO', probability: 0 }, 'probability'],
+    [{ action: 'fail', errno: 'EIO', pid: 0 }, 'pid'],
+    // Errnos the kernel turns into something else.
+    [{ action: 'fail', errno: 'ENOSYS' }, 'errno'],
+    [{ action: 'fail', errno: 'ENOSYS', op: 'open' }, 'errno'],
+    [{ action: 'fail', errno: 'ENOSYS', op: 'ioctl' }, 'errno'],
+    [{ action: 'fail', errno: 'ESTALE', op: ['read', 'open'] }, 'errno'],
   ];
+  it('takes what can fire: ENOSYS on a read, nth among first and every, a device ioctl', () => {
+    for (const spec of [
+      { action: 'fail', errno: 'ENOSYS', op: 'read' },
+      { action: 'fail', errno: 'EIO', nth: 4, every: 2, first: 4 },
+      { action: 'fail', errno: 'EIO', op: 'ioctl', ioctl: 0x5401 },
+    ] as const) t.emu.faults.remove(t.emu.faults.add(spec).id);
+  });
+
   for (const [spec, field] of bad) {
     it(`refuses ${JSON.stringify(spec)}, naming ${field}`, () => {
       let err: unknown;

@@ -10,12 +10,16 @@ export function targetWithoutDevices(mountpoint: string, action: ScenarioTarget[
   const none = (): Promise<never> => Promise.reject(new Error('no devices here'));
   return {
     mountpoint,
+    shared: false,
     plug: none,
     unplug: none,
     replug: none,
     addFault: none,
+    listFaults: async () => [],
+    removeFault: none,
     action,
     devices: async () => [],
     subscribe: async () => () => {},
+    sync: async () => {},
   };
 }

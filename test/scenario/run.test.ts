@@ -256,6 +256,8 @@ timeline:
   - expect: { released: e0, within: 3s }
   - expect: { device: e0, lateReleases: 2 }
   - expect: { noStuck: true }
+  # The reads were of generation 1's file: refused by its gate, they never reach a rule.
+  - expect: { event: { type: fault_fired, device: e0, rule: f2 }, count: 0 }
 `,
     );
     // Both files are opened before the writes: the replug follows the failed write at once.
@@ -272,7 +274,7 @@ while True:
 time.sleep(30)`;
     const r = await cdevemu(['run', f, '--', 'python3', '-c', prog, '{mount}/dev/e0']);
     expect(r.stdout).toMatch(/\| write ENOSPC/);
-    expect(r.stdout).toMatch(/^PASS steps: 11 step/m);
+    expect(r.stdout).toMatch(/^PASS steps: 12 step/m);
     expect(r.code).toBe(0);
   });
 });
@@ -880,6 +882,58 @@ timeline:
   });
 });
 
+describe('the fault rules a run adds', () => {
+  const reads = ['sh', '-c', 'head -c 4 {mount}/dev/z0 >/dev/null && echo read'];
+
+  it('fails a run whose rule never fired: the program was never put under it', async () => {
+    const r = await cdevemu(['run', '--device', 'z0=zero', '--fault', 'device=z0,op=write,nth=3,action=fail,errno=EIO', '--expect', 'exit:0', '--', ...reads]);
+    expect(r.stdout).toMatch(/ok {4}expect program exit 0/);
+    expect(r.stdout).toMatch(/FAIL {2}every fault rule fired\n {11}fault rule\(s\) never fired: f1 \(z0 write nth=3 -> fail errno=EIO; it matched 0 call\(s\)\)/);
+    expect(r.code).toBe(1);
+    // The same rule on the op the program makes passes.
+    const fired = await cdevemu(['run', '--device', 'z0=zero', '--fault', 'device=z0,op=read,first=1,action=fail,errno=EIO', '--expect', 'exit:1', '--', ...reads]);
+    expect(fired.stdout, fired.stderr).toMatch(/^PASS /m);
+  });
+
+  it('leaves a rule to a scenario that judges its firings by name', async () => {
+    const f = await scenario(
+      'unfired-judged.yaml',
+      `name: judged
+devices: [{ model: zero, name: z0 }]
+faults: [{ id: w3, device: z0, op: write, nth: 3, action: fail, errno: EIO }]
+timeline:
+  - expect: { exit: 0, within: 10s }
+  - expect: { event: { type: fault_fired, device: z0, rule: w3 }, count: 0 }
+`,
+    );
+    const r = await cdevemu(['run', f, '--', ...reads]);
+    expect(r.stdout, r.stderr).toMatch(/^PASS judged: 2 step/m);
+    expect(r.code).toBe(0);
+  });
+
+  it('removes its rules from a daemon when it ends, so that the next run is not judged under them', async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    try {
+      await d.client.plug({ model: 'zero', name: 'z0' });
+      const before = await d.client.addFault({ id: 'theirs', device: 'z0', op: 'write', action: 'fail', errno: 'EIO' });
+      const f = await scenario(
+        'remote-faults.yaml',
+        `name: remote faults
+faults: [{ device: z0, op: read, first: 1, action: fail, errno: EIO }]
+timeline:
+  - wait: { event: { type: fault_fired, device: z0 } }
+`,
+      );
+      const r = await cdevemu(['run', '--socket', d.socket, f, '--', ...reads]);
+      expect(r.stdout, r.stderr).toMatch(/^PASS remote faults: 1 step/m);
+      expect((await d.client.listFaults()).map((x) => x.id)).toEqual([before.id]);
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
 describe('values', () => {
   const consumer = join(repoRoot, 'examples/uio_consumer.py');
   const text = (timeline: string): string => `name: values
@@ -1326,8 +1380,8 @@ os.close(fd)`;
       expect(r.stdout).toMatch(/\| write EBUSY/);
       expect(r.stdout).toMatch(/^PASS remote: 5 step/m);
       expect(r.code).toBe(0);
-      // The run acted on the daemon: its fault rule is there, the device is gone.
-      expect((await d.client.listFaults()).map((x) => x.errno)).toEqual(['EBUSY']);
+      // The run acted on the daemon: the device is gone; its fault rule, which fired, was removed as the run ended.
+      expect(await d.client.listFaults()).toEqual([]);
       expect((await d.client.listDevices()).map((x) => x.name)).not.toContain('rs0');
     } finally {
       await d.stop();
