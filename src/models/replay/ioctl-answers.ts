@@ -5,6 +5,8 @@
  * last one again once they run out (a program asking TCGETS more often
  * than when it was recorded). A command recorded only with other input is
  * a mismatch: the first such answer is given, and the caller is told.
+ * What was never asked for is left over (missing()): the program skipped
+ * calls the recording made.
  */
 import type { IoctlEntry } from '../record/device-trace.js';
 
@@ -19,9 +21,11 @@ const keyOf = (cmd: number, input: string): string => `${cmd}:${input}`;
 export class IoctlAnswers {
   private readonly byKey = new Map<string, IoctlEntry[]>();
   private readonly byCmd = new Map<number, IoctlEntry[]>();
-  private readonly used = new Map<string, number>();
+  /** How many answers of each key were given. */
+  private readonly given = new Map<string, number>();
+  private readonly used = new Set<IoctlEntry>();
 
-  constructor(entries: readonly IoctlEntry[]) {
+  constructor(private readonly entries: readonly IoctlEntry[]) {
     for (const e of entries) {
       const key = keyOf(e.cmd, inputOf(e));
       this.byKey.set(key, [...(this.byKey.get(key) ?? []), e]);
@@ -34,12 +38,19 @@ export class IoctlAnswers {
     const key = keyOf(cmd, input);
     const same = this.byKey.get(key);
     if (same) {
-      const n = this.used.get(key) ?? 0;
-      this.used.set(key, n + 1);
-      return { entry: same[Math.min(n, same.length - 1)]!, matched: true };
+      const n = this.given.get(key) ?? 0;
+      this.given.set(key, n + 1);
+      const entry = same[Math.min(n, same.length - 1)]!;
+      this.used.add(entry);
+      return { entry, matched: true };
     }
     const other = this.byCmd.get(cmd);
     return other ? { entry: other[0]!, matched: false } : null;
+  }
+
+  /** The commands of the recorded calls never answered, in trace order. */
+  missing(): number[] {
+    return this.entries.filter((e) => !this.used.has(e)).map((e) => e.cmd);
   }
 }
 

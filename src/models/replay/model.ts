@@ -17,7 +17,14 @@
  *   (ioctl-answers.ts); input no recorded call had is a mismatch, as for
  *   writes; a command the trace never saw is ENOTTY.
  * - The recorded unplug happens once its time has come and every byte
- *   recorded before it was read: a surprise unplug, as the device went.
+ *   recorded before it was read and written: a surprise unplug, as the
+ *   device went.
+ * - What the program left of the recording (writes not written, ioctls
+ *   not issued, what came before the last recorded write and was not
+ *   read) emits `replay_incomplete` when the session
+ *   ends: at the release that closes the last file once the program has
+ *   opened as often as recorded, else at remove (the recorded unplug
+ *   included). `strict` fails a run on it, as on a mismatch.
  *
  * Fault rules apply on top as to every model (the core runs them before
  * the model is called).
@@ -46,10 +53,16 @@ export class ReplayState {
   private released = 0;
   /** What came and is not read yet. */
   private readonly queue: Buffer[] = [];
+  /** How many bytes readers took. */
+  private readBytes = 0;
   /** Where in the written stream the next write goes. */
   writeOffset = 0;
   private timer: NodeJS.Timeout | null = null;
   readonly answers: IoctlAnswers;
+  /** Successful opens so far. */
+  opens = 0;
+  /** Whether what the program left was looked at (judge()): once a session. */
+  private judged = false;
 
   constructor(
     private readonly inst: Instance<ReplayState>,
@@ -62,6 +75,7 @@ export class ReplayState {
 
   /** The first open starts the clock. */
   opened(): void {
+    this.opens++;
     if (this.start !== null) return;
     this.start = performance.now();
     this.pump();
@@ -88,7 +102,30 @@ export class ReplayState {
       left -= Math.min(left, c.length);
     }
     if (!this.queue.length) this.pump();
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    const got = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    this.readBytes += got.length;
+    return got;
+  }
+
+  /** A write of `n` bytes was taken; the last recorded byte may let the unplug come. */
+  wrote(n: number): void {
+    this.writeOffset += n;
+    if (this.writeOffset >= this.script.written.length) this.pump();
+  }
+
+
+  /**
+   * Emits `replay_incomplete` if the program left part of the recording
+   * undone; once. `when` is the moment the session was judged.
+   */
+  judge(when: 'release' | 'remove'): void {
+    if (this.judged) return;
+    this.judged = true;
+    const left = { writtenBytes: this.writeOffset, expectedBytes: this.script.written.length, unreadBytes: Math.max(0, this.script.readBeforeLastWrite - this.readBytes), missingIoctls: this.answers.missing() };
+    if (left.writtenBytes >= left.expectedBytes && left.unreadBytes === 0 && left.missingIoctls.length === 0) return;
+    // strict: a program that skipped what the recording did passes nothing
+    // the device could compare, so only this can fail its run.
+    this.inst.emit('replay_incomplete', { ...left, when, mode: this.mode, fails: this.mode === 'strict' });
   }
 
   /** ms after the first open at which something recorded at `at` comes. */
@@ -110,7 +147,9 @@ export class ReplayState {
     if (next === undefined) return;
     const wait = this.due(next) - now;
     if (wait <= 0 && this.released === chunks.length) {
-      this.inst.unplugSelf();
+      // The recorded program wrote all it did before the device went; a
+      // write still to come would find it gone. wrote() pumps again.
+      if (this.writeOffset >= this.script.written.length) this.inst.unplugSelf();
       return;
     }
     this.timer = setTimeout(() => this.pump(), Math.max(0, wait));
@@ -158,7 +197,7 @@ function write(file: ReplayFile, data: Buffer): number {
       got: data.subarray(at - s.writeOffset, at - s.writeOffset + SHOWN).toString('hex'),
     });
   }
-  s.writeOffset += data.length;
+  s.wrote(data.length);
   return data.length;
 }
 
@@ -200,6 +239,15 @@ export const replayModel: DeviceModel<ReplayState> = {
   stream: true,
   events: {
     replay_mismatch: { op: 'string', offset: 'number', cmd: 'number', expected: 'string', got: 'string', mode: 'string', fails: 'boolean' },
+    replay_incomplete: {
+      writtenBytes: 'number',
+      expectedBytes: 'number',
+      unreadBytes: 'number',
+      missingIoctls: 'list',
+      when: 'string',
+      mode: 'string',
+      fails: 'boolean',
+    },
   },
   async create(inst, options) {
     const o = options as Values<typeof REPLAY_OPTIONS>;
@@ -230,7 +278,14 @@ export const replayModel: DeviceModel<ReplayState> = {
     return POLLOUT | POLLWRNORM | (file.instance.state.readable ? POLLIN | POLLRDNORM : 0);
   },
   ioctl,
+  release(file) {
+    const s = file.instance.state;
+    // The last file closed: the session is over, unless the recorded
+    // program opened again after such a close (remove judges that one).
+    if (file.instance.holders.length === 0 && s.opens >= s.script.opens) s.judge('release');
+  },
   remove(inst) {
     inst.state.stop();
+    inst.state.judge('remove');
   },
 };

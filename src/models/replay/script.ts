@@ -20,7 +20,15 @@ export interface ReplayScript {
   chunks: Chunk[];
   /** Everything programs wrote that the device took, in order. */
   written: Buffer;
+  /**
+   * How many of the chunks' bytes came before the last write: the part of
+   * the dialogue a program must read. What came after is a stream it may
+   * stop listening to whenever it is done (a GPS, an RNG).
+   */
+  readBeforeLastWrite: number;
   ioctls: IoctlEntry[];
+  /** How many opens the device took. */
+  opens: number;
   unplug: { at: number; errno: string } | null;
 }
 
@@ -30,12 +38,20 @@ export function scriptOf(trace: DeviceTrace): ReplayScript {
   const chunks: Chunk[] = [];
   const writes: Buffer[] = [];
   const ioctls: IoctlEntry[] = [];
+  let opens = 0;
+  let read = 0;
+  let readBeforeLastWrite = 0;
   let unplug: ReplayScript['unplug'] = null;
   for (const e of trace.entries) {
-    if (e.op === 'read' && e.data !== undefined && e.errno === undefined) chunks.push({ at: at(e.t), data: Buffer.from(e.data, 'hex') });
-    else if (e.op === 'write' && e.result !== undefined) writes.push(Buffer.from(e.data, 'hex').subarray(0, e.result));
-    else if (e.op === 'ioctl') ioctls.push(e);
+    if (e.op === 'read' && e.data !== undefined && e.errno === undefined) {
+      chunks.push({ at: at(e.t), data: Buffer.from(e.data, 'hex') });
+      read += chunks.at(-1)!.data.length;
+    } else if (e.op === 'write' && e.result !== undefined) {
+      writes.push(Buffer.from(e.data, 'hex').subarray(0, e.result));
+      readBeforeLastWrite = read;
+    }    else if (e.op === 'ioctl') ioctls.push(e);
+    else if (e.op === 'open' && e.errno === undefined) opens++;
     else if (e.op === 'unplug') unplug = { at: at(e.t), errno: e.errno };
   }
-  return { sysfs: trace.header.sysfs, chunks, written: Buffer.concat(writes), ioctls, unplug };
+  return { sysfs: trace.header.sysfs, chunks, written: Buffer.concat(writes), readBeforeLastWrite, ioctls, opens, unplug };
 }
