@@ -48,6 +48,7 @@ for line in sys.stdin:
         elif cmd == 'read': r = os.read(fd, int(a[0])).hex()
         elif cmd == 'nonblock': fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK); r = ''
         elif cmd == 'ispeed': r = termios.tcgetattr(fd)[4]
+        elif cmd == 'tiocmget': r = fcntl.ioctl(fd, termios.TIOCMGET, bytes(4)).hex()
         elif cmd == 'speed':
             at = termios.tcgetattr(fd); at[4] = at[5] = getattr(termios, 'B' + a[0])
             termios.tcsetattr(fd, termios.TCSANOW, at); r = ''
@@ -222,6 +223,19 @@ describe('record a pty session, replay it without one', () => {
     }
   });
 
+  it('an ioctl command the trace never saw: ENOTTY in both modes, a mismatch that fails in strict mode', async () => {
+    for (const mode of ['strict', 'lenient']) {
+      const name = await plugReplay(trace(), { speed: 0, mode });
+      const c = await client(name);
+      try {
+        expect(await ask(c, 'tiocmget')).toBe('err ENOTTY');
+      } finally {
+        c.kill();
+      }
+      expect(t.events.filter((e) => e.device === name && e.type === 'replay_mismatch')).toMatchObject([{ op: 'ioctl', cmd: 0x5415, expected: '', mode, fails: mode === 'strict' }]);
+    }
+  });
+
   it('cdevemu run fails on a strict mismatch the program shrugged off, and passes the same program in lenient mode', async () => {
     // Writes what the recording did not, ignores the EIO, exits 0.
     const prog = 'import os,sys\nfd = os.open(sys.argv[1], os.O_RDWR)\ntry: os.write(fd, b"PINGX\\n")\nexcept OSError as e: print("write failed", e.errno)\n';
@@ -249,6 +263,31 @@ describe('record a pty session, replay it without one', () => {
     } finally {
       c.kill();
     }
+  });
+});
+
+describe('ioctl order', () => {
+  it('termios set in another order than recorded: a mismatch, though each input was recorded', async () => {
+    const path = join(dir, 'order.jsonl');
+    const pty = pythonInteractive(PTY);
+    const inst = await t.emu.devices.plug({ model: 'record', name: 'rec-order', options: { device: await pty.line(), trace: path } });
+    const c = await client(inst.name);
+    try {
+      expect(await ask(c, 'speed 9600')).toBe('ok ');
+      expect(await ask(c, 'speed 115200')).toBe('ok ');
+    } finally {
+      c.kill();
+      await t.emu.devices.unplug(inst.name);
+      pty.kill();
+    }
+    const name = await plugReplay(path, { speed: 0 });
+    const r = await client(name);
+    try {
+      expect(await ask(r, 'speed 115200')).toBe('err EIO');
+    } finally {
+      r.kill();
+    }
+    expect(t.events.filter((e) => e.device === name && e.type === 'replay_mismatch')).toMatchObject([{ op: 'ioctl', cmd: 0x5402, mode: 'strict' }]);
   });
 });
 

@@ -13,9 +13,11 @@
  *   stream. A write that differs emits `replay_mismatch` with the offset
  *   of the first byte that differs; `strict` fails it with EIO, `lenient`
  *   takes it.
- * - ioctls: answered from the trace by command and input
- *   (ioctl-answers.ts); input no recorded call had is a mismatch, as for
- *   writes; a command the trace never saw is ENOTTY.
+ * - ioctls: answered from the trace by command, in order, and input
+ *   (ioctl-answers.ts); input other than the next recorded call's (and no
+ *   repeat) is a mismatch, as for writes. A command the trace never saw is
+ *   a mismatch too, answered ENOTTY in both modes, as a driver answers a
+ *   command it does not know.
  * - The recorded unplug happens once its time has come and every byte
  *   recorded before it was read and written: a surprise unplug, as the
  *   device went.
@@ -176,12 +178,19 @@ function firstDifference(expected: Buffer, at: number, got: Buffer): number {
   return -1;
 }
 
-function mismatch(file: ReplayFile, details: { op: string; offset: number | null; cmd: number | null; expected: string; got: string }): void {
+type MismatchDetails = { op: string; offset: number | null; cmd: number | null; expected: string; got: string };
+
+/** Tells of a call the recording did not make; `strict` fails it EIO. */
+function mismatch(file: ReplayFile, details: MismatchDetails): void {
+  report(file, details);
+  if (file.instance.state.mode === 'strict') throw new Errno('EIO', `replay: ${details.op} differs from the trace`);
+}
+
+function report(file: ReplayFile, details: MismatchDetails): void {
   const s = file.instance.state;
   // strict: the program did what the recording did not, which fails a run
-  // even if the program shrugs off the EIO (src/scenario/device-failures.ts).
+  // even if the program shrugs off the errno (src/scenario/device-failures.ts).
   file.instance.emit('replay_mismatch', { ...details, mode: s.mode, fails: s.mode === 'strict' });
-  if (s.mode === 'strict') throw new Errno('EIO', `replay: ${details.op} differs from the trace`);
 }
 
 function write(file: ReplayFile, data: Buffer): number {
@@ -204,25 +213,29 @@ function write(file: ReplayFile, data: Buffer): number {
 async function ioctl(file: ReplayFile, req: IoctlRequest): Promise<IoctlReply> {
   const s = file.instance.state;
   const encoded = iocDir(req.cmd) !== IOC_NONE && iocSize(req.cmd) > 0;
+  // Neither encoded nor known: record answered ENOTTY without reading the
+  // caller (docs/trace-format.md), and traced it with no input.
   const how = encoded ? null : POINTER_IOCTLS.get(req.cmd);
-  if (!encoded && !how) throw new Errno('ENOTTY');
   const input = encoded
     ? req.in.length
       ? req.in.toString('hex')
       : ''
-    : how!.kind === 'in'
-      ? (await req.user.read(req.arg, how!.size)).toString('hex')
-      : how!.kind === 'value'
+    : how?.kind === 'in'
+      ? (await req.user.read(req.arg, how.size)).toString('hex')
+      : how?.kind === 'value'
         ? `arg=${req.arg}`
         : '';
   const a = s.answers.answer(req.cmd, input);
-  if (!a) throw new Errno('ENOTTY');
+  if (!a) {
+    report(file, { op: 'ioctl', offset: null, cmd: req.cmd, expected: '', got: input.slice(0, SHOWN * 2) });
+    throw new Errno('ENOTTY', 'replay: the trace never saw this ioctl command');
+  }
   if (!a.matched) mismatch(file, { op: 'ioctl', offset: null, cmd: req.cmd, expected: inputOf(a.entry).slice(0, SHOWN * 2), got: input.slice(0, SHOWN * 2) });
   const e = a.entry;
   if (e.errno !== undefined) throw new Errno(errnoNumber(e.errno));
   const out = e.out !== undefined ? Buffer.from(e.out, 'hex') : undefined;
   if (encoded) return { result: e.result ?? 0, ...(out && iocDir(req.cmd) & IOC_READ ? { out: out.subarray(0, req.outSize) } : {}) };
-  if (out && how!.kind === 'out') await req.user.write(req.arg, out.subarray(0, how!.size));
+  if (out && how?.kind === 'out') await req.user.write(req.arg, out.subarray(0, how.size));
   return { result: e.result ?? 0 };
 }
 
