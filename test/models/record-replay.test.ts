@@ -48,6 +48,7 @@ for line in sys.stdin:
         elif cmd == 'read': r = os.read(fd, int(a[0])).hex()
         elif cmd == 'nonblock': fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK); r = ''
         elif cmd == 'ispeed': r = termios.tcgetattr(fd)[4]
+        elif cmd == 'open': os.close(os.open(sys.argv[1], os.O_RDWR)); r = ''
         elif cmd == 'tiocmget': r = fcntl.ioctl(fd, termios.TIOCMGET, bytes(4)).hex()
         elif cmd == 'speed':
             at = termios.tcgetattr(fd); at[4] = at[5] = getattr(termios, 'B' + a[0])
@@ -328,6 +329,40 @@ describe('a recording used up or not', () => {
 
   it('what came before the last write left unread: replay_incomplete says how much', async () => {
     expect(await afterClose([`write ${hex('PING1\n')}`, `write ${hex('PING2\n')}`])).toMatchObject([{ writtenBytes: 12, expectedBytes: 12, unreadBytes: 6 }]);
+  });
+});
+
+describe('recorded failures', () => {
+  it('a read, a write and an open the device failed fail so again, at their place', async () => {
+    const path = join(dir, 'failures.jsonl');
+    const lines = [
+      { format: 'cdevemu-device-trace', version: 1, device: '/dev/ttyS9', rdev: '4:73', name: 'ttyS9', started: '2026-01-01T00:00:00.000Z', sysfs: {} },
+      { t: 5, op: 'open', file: 1, flags: 2 },
+      { t: 6, op: 'read', file: 1, size: 8, errno: 'EINVAL' },
+      { t: 7, op: 'read', file: 1, size: 64, data: hex('hello') },
+      { t: 8, op: 'write', file: 1, data: hex('ab'), result: 2 },
+      { t: 9, op: 'write', file: 1, data: hex('cd'), errno: 'ENOSPC' },
+      { t: 10, op: 'write', file: 1, data: hex('cd'), result: 2 },
+      { t: 11, op: 'open', file: 2, flags: 2, errno: 'EBUSY' },
+      { t: 12, op: 'release', file: 1 },
+    ];
+    await writeFile(path, lines.map((l) => JSON.stringify(l) + '\n').join(''));
+    const name = await plugReplay(path, { speed: 0 });
+    const c = await client(name);
+    try {
+      expect(await ask(c, 'read 8')).toBe('err EINVAL');
+      expect(await ask(c, 'read 64')).toBe(`ok ${hex('hello')}`);
+      // Written at once, the device takes what it took before the failure: the rest fails as it did.
+      expect(await ask(c, `write ${hex('abcd')}`)).toBe('ok 2');
+      expect(await ask(c, `write ${hex('cd')}`)).toBe('err ENOSPC');
+      expect(await ask(c, `write ${hex('cd')}`)).toBe('ok 2');
+      expect(await ask(c, 'open')).toBe('err EBUSY');
+      expect(await ask(c, 'open')).toBe('ok ');
+    } finally {
+      c.kill();
+    }
+    await t.waitEvent((e) => e.device === name && e.type === 'released' && e.file === 1, 5000); // the client's own file: the last
+    expect(t.events.filter((e) => e.device === name && (e.type === 'replay_mismatch' || e.type === 'replay_incomplete'))).toEqual([]);
   });
 });
 

@@ -8,11 +8,13 @@
  *   come and is not read yet, up to its size, and blocks (or EAGAIN with
  *   O_NONBLOCK) until something comes; poll says POLLIN then. After the
  *   last of them nothing comes again, as from the device when it was
- *   recorded.
+ *   recorded. A recorded read that failed fails the read that comes to it.
  * - Writes: compared with what programs wrote while recording, as one
  *   stream. A write that differs emits `replay_mismatch` with the offset
  *   of the first byte that differs; `strict` fails it with EIO, `lenient`
- *   takes it.
+ *   takes it. A recorded write that failed fails the write that comes to
+ *   its place in the stream; one across that place is taken up to it.
+ * - Opens fail where the recorded ones did.
  * - ioctls: answered from the trace by command, in order, and input
  *   (ioctl-answers.ts); input other than the next recorded call's (and no
  *   repeat) is a mismatch, as for writes. A command the trace never saw is
@@ -34,13 +36,13 @@
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
-import { Errno, errnoNumber } from '../../errno.js';
+import { Errno, errnoNumber, type ErrnoName } from '../../errno.js';
 import { IOC_NONE, IOC_READ, iocDir, iocSize, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, type IoctlReply, type IoctlRequest } from '../../devio.js';
 import { defineSchema, type DeviceModel, type File, type Instance, type Values } from '../../core/index.js';
 import { DeviceTraceError, parseDeviceTrace } from '../record/device-trace.js';
 import { POINTER_IOCTLS } from '../record/pointer-ioctls.js';
 import { inputOf, IoctlAnswers } from './ioctl-answers.js';
-import { scriptOf, type ReplayScript } from './script.js';
+import { scriptOf, type FailedWrite, type ReplayScript } from './script.js';
 
 const MODES = ['strict', 'lenient'] as const;
 type Mode = (typeof MODES)[number];
@@ -53,16 +55,19 @@ export class ReplayState {
   private start: number | null = null;
   /** Chunks whose time has come. */
   private released = 0;
-  /** What came and is not read yet. */
-  private readonly queue: Buffer[] = [];
+  /** What came and is not read yet: bytes, or the errno a read failed with. */
+  private readonly queue: (Buffer | string)[] = [];
   /** How many bytes readers took. */
   private readBytes = 0;
   /** Where in the written stream the next write goes. */
   writeOffset = 0;
   private timer: NodeJS.Timeout | null = null;
   readonly answers: IoctlAnswers;
-  /** Successful opens so far. */
+  /** Opens tried, and taken, so far. */
+  private openTries = 0;
   opens = 0;
+  /** The next of script.failedWrites. */
+  private failedWrite = 0;
   /** Whether what the program left was looked at (judge()): once a session. */
   private judged = false;
 
@@ -75,29 +80,39 @@ export class ReplayState {
     this.answers = new IoctlAnswers(script.ioctls);
   }
 
-  /** The first open starts the clock. */
-  opened(): void {
+  /** An open: fails as the recorded one at its place did. The first starts the clock, as in the trace. */
+  open(): void {
+    const errno = this.script.opens[this.openTries++];
+    if (this.start === null) {
+      this.start = performance.now();
+      this.pump();
+    }
+    if (errno) throw new Errno(errno as ErrnoName, 'replay: the recorded open failed so');
     this.opens++;
-    if (this.start !== null) return;
-    this.start = performance.now();
-    this.pump();
+  }
+
+  /** Whether the program opened the device as often as the recorded one did. */
+  get openedAll(): boolean {
+    return this.opens >= this.script.opens.filter((e) => e === null).length;
   }
 
   get readable(): boolean {
     return this.queue.length > 0;
   }
 
-  /** Up to `size` bytes of what came, never across an end of file; [] for that end of file. */
+  /** Up to `size` bytes of what came, never across an end of file or a failed read; [] for that end of file. */
   take(size: number): Buffer {
     const head = this.queue[0]!;
-    if (head.length === 0) {
+    if (typeof head === 'string' || head.length === 0) {
       this.queue.shift();
+      if (!this.queue.length) this.pump();
+      if (typeof head === 'string') throw new Errno(head as ErrnoName, 'replay: the recorded read failed so');
       return head;
     }
     const parts: Buffer[] = [];
     let left = size;
-    while (left > 0 && this.queue.length && this.queue[0]!.length) {
-      const c = this.queue[0]!;
+    while (left > 0 && this.queue.length && typeof this.queue[0] !== 'string' && this.queue[0]!.length) {
+      const c = this.queue[0];
       parts.push(c.subarray(0, left));
       if (c.length <= left) this.queue.shift();
       else this.queue[0] = c.subarray(left);
@@ -107,6 +122,20 @@ export class ReplayState {
     const got = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     this.readBytes += got.length;
     return got;
+  }
+
+  /** The recorded write that failed at the written stream's offset now, taken; or null. */
+  failedWriteHere(): FailedWrite | null {
+    const f = this.script.failedWrites[this.failedWrite];
+    if (f?.at !== this.writeOffset) return null;
+    this.failedWrite++;
+    return f;
+  }
+
+  /** How much of `n` bytes written now the device takes: not past the place of a recorded failed write. */
+  takes(n: number): number {
+    const f = this.script.failedWrites[this.failedWrite];
+    return f && f.at > this.writeOffset && f.at < this.writeOffset + n ? f.at - this.writeOffset : n;
   }
 
   /** A write of `n` bytes was taken; the last recorded byte may let the unplug come. */
@@ -143,7 +172,10 @@ export class ReplayState {
     const now = performance.now() - this.start;
     const { chunks, unplug } = this.script;
     const before = this.released;
-    while (this.released < chunks.length && this.due(chunks[this.released]!.at) <= now) this.queue.push(chunks[this.released++]!.data);
+    while (this.released < chunks.length && this.due(chunks[this.released]!.at) <= now) {
+      const c = chunks[this.released++]!;
+      this.queue.push(c.errno ?? c.data);
+    }
     if (this.released > before) this.inst.wq.wake();
     const next = this.released < chunks.length ? chunks[this.released]!.at : this.queue.length === 0 ? unplug?.at : undefined;
     if (next === undefined) return;
@@ -195,19 +227,28 @@ function report(file: ReplayFile, details: MismatchDetails): void {
 
 function write(file: ReplayFile, data: Buffer): number {
   const s = file.instance.state;
-  const exp = s.script.written;
-  const at = firstDifference(exp, s.writeOffset, data);
-  if (at >= 0) {
-    mismatch(file, {
-      op: 'write',
-      offset: at,
-      cmd: null,
-      expected: exp.subarray(at, at + SHOWN).toString('hex'),
-      got: data.subarray(at - s.writeOffset, at - s.writeOffset + SHOWN).toString('hex'),
-    });
+  const failed = s.failedWriteHere();
+  if (failed) {
+    compare(file, failed.data, 0, data, s.writeOffset);
+    throw new Errno(failed.errno as ErrnoName, 'replay: the recorded write failed so');
   }
-  s.wrote(data.length);
-  return data.length;
+  const took = data.subarray(0, s.takes(data.length));
+  compare(file, s.script.written, s.writeOffset, took, s.writeOffset);
+  s.wrote(took.length);
+  return took.length;
+}
+
+/** A mismatch if `got` differs from `expected` from `at` on; `offset` is `at`'s in the written stream. */
+function compare(file: ReplayFile, expected: Buffer, at: number, got: Buffer, offset: number): void {
+  const d = firstDifference(expected, at, got);
+  if (d < 0) return;
+  mismatch(file, {
+    op: 'write',
+    offset: offset + d - at,
+    cmd: null,
+    expected: expected.subarray(d, d + SHOWN).toString('hex'),
+    got: got.subarray(d - at, d - at + SHOWN).toString('hex'),
+  });
 }
 
 async function ioctl(file: ReplayFile, req: IoctlRequest): Promise<IoctlReply> {
@@ -283,7 +324,7 @@ export const replayModel: DeviceModel<ReplayState> = {
     return { ...inst.state.script.sysfs };
   },
   open(file) {
-    file.instance.state.opened();
+    file.instance.state.open();
   },
   read,
   write,
@@ -295,7 +336,7 @@ export const replayModel: DeviceModel<ReplayState> = {
     const s = file.instance.state;
     // The last file closed: the session is over, unless the recorded
     // program opened again after such a close (remove judges that one).
-    if (file.instance.holders.length === 0 && s.opens >= s.script.opens) s.judge('release');
+    if (file.instance.holders.length === 0 && s.openedAll) s.judge('release');
   },
   remove(inst) {
     inst.state.stop();
