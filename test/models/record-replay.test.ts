@@ -366,6 +366,31 @@ describe('recorded failures', () => {
   });
 });
 
+describe('short writes', () => {
+  it('a write the device took short is taken short again, and the rest after it', async () => {
+    const path = join(dir, 'short.jsonl');
+    const lines = [
+      { format: 'cdevemu-device-trace', version: 1, device: '/dev/ttyS9', rdev: '4:73', name: 'ttyS9', started: '2026-01-01T00:00:00.000Z', sysfs: {} },
+      { t: 5, op: 'open', file: 1, flags: 2 },
+      { t: 6, op: 'write', file: 1, data: hex('abcdef'), result: 4 },
+      { t: 7, op: 'write', file: 1, data: hex('ef'), result: 2 },
+    ];
+    await writeFile(path, lines.map((l) => JSON.stringify(l) + '\n').join(''));
+    for (const mode of ['strict', 'lenient']) {
+      const name = await plugReplay(path, { speed: 0, mode });
+      const c = await client(name);
+      try {
+        expect(await ask(c, `write ${hex('abcdef')}`)).toBe('ok 4');
+        expect(await ask(c, `write ${hex('ef')}`)).toBe('ok 2');
+      } finally {
+        c.kill();
+      }
+      await t.waitEvent((e) => e.device === name && e.type === 'released', 5000);
+      expect(t.events.filter((e) => e.device === name && (e.type === 'replay_mismatch' || e.type === 'replay_incomplete'))).toEqual([]);
+    }
+  });
+});
+
 describe('replay pace', () => {
   /** Two reads recorded an hour apart. */
   async function twoReads(): Promise<string> {

@@ -13,7 +13,8 @@
  *   stream. A write that differs emits `replay_mismatch` with the offset
  *   of the first byte that differs; `strict` fails it with EIO, `lenient`
  *   takes it. A recorded write that failed fails the write that comes to
- *   its place in the stream; one across that place is taken up to it.
+ *   its place in the stream; one across that place is taken up to it, as
+ *   is one across the end of a recorded write the device took short.
  * - Opens fail where the recorded ones did.
  * - ioctls: answered from the trace by command, in order, and input
  *   (ioctl-answers.ts); input other than the next recorded call's (and no
@@ -68,6 +69,8 @@ export class ReplayState {
   opens = 0;
   /** The next of script.failedWrites. */
   private failedWrite = 0;
+  /** The next of script.shortWriteEnds. */
+  private shortWrite = 0;
   /** Whether what the program left was looked at (judge()): once a session. */
   private judged = false;
 
@@ -132,10 +135,16 @@ export class ReplayState {
     return f;
   }
 
-  /** How much of `n` bytes written now the device takes: not past the place of a recorded failed write. */
+  /**
+   * How much of `n` bytes written now the device takes: not past the place
+   * of a recorded failed write, nor past where a recorded write was taken
+   * short (the program wrote the rest again after).
+   */
   takes(n: number): number {
-    const f = this.script.failedWrites[this.failedWrite];
-    return f && f.at > this.writeOffset && f.at < this.writeOffset + n ? f.at - this.writeOffset : n;
+    const { failedWrites, shortWriteEnds } = this.script;
+    while (this.shortWrite < shortWriteEnds.length && shortWriteEnds[this.shortWrite]! <= this.writeOffset) this.shortWrite++;
+    const stop = Math.min(failedWrites[this.failedWrite]?.at ?? Infinity, shortWriteEnds[this.shortWrite] ?? Infinity);
+    return stop > this.writeOffset && stop < this.writeOffset + n ? stop - this.writeOffset : n;
   }
 
   /** A write of `n` bytes was taken; the last recorded byte may let the unplug come. */

@@ -39,6 +39,8 @@ export interface ReplayScript {
   readBeforeLastWrite: number;
   /** In order, as `written` goes. */
   failedWrites: FailedWrite[];
+  /** Where in `written` a write the device took short stopped, ascending. */
+  shortWriteEnds: number[];
   ioctls: IoctlEntry[];
   /** Each open in order: null when it was taken, else the errno it failed with. */
   opens: (string | null)[];
@@ -52,6 +54,7 @@ export function scriptOf(trace: DeviceTrace): ReplayScript {
   const writes: Buffer[] = [];
   const ioctls: IoctlEntry[] = [];
   const failedWrites: FailedWrite[] = [];
+  const shortWriteEnds: number[] = [];
   const opens: (string | null)[] = [];
   let wrote = 0;
   let read = 0;
@@ -65,10 +68,11 @@ export function scriptOf(trace: DeviceTrace): ReplayScript {
     else if (e.op === 'write') {
       writes.push(Buffer.from(e.data, 'hex').subarray(0, e.result));
       wrote += writes.at(-1)!.length;
+      if (e.result! < e.data.length / 2) shortWriteEnds.push(wrote);
       readBeforeLastWrite = read;
     } else if (e.op === 'ioctl') ioctls.push(e);
     else if (e.op === 'open') opens.push(e.errno ?? null);
     else if (e.op === 'unplug') unplug = { at: at(e.t), errno: e.errno };
   }
-  return { sysfs: trace.header.sysfs, chunks, written: Buffer.concat(writes), readBeforeLastWrite, failedWrites, ioctls, opens, unplug };
+  return { sysfs: trace.header.sysfs, chunks, written: Buffer.concat(writes), readBeforeLastWrite, failedWrites, shortWriteEnds, ioctls, opens, unplug };
 }
