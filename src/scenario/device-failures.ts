@@ -7,7 +7,8 @@
  *   the call was answered EIO, which a program may take in its stride as a
  *   device error and go on to exit 0;
  * - an event its model marks `fails: true` (replay's strict mismatch: the
- *   program wrote what the recording did not, and was answered EIO).
+ *   program wrote what the recording did not, and was answered EIO; its
+ *   strict incomplete: the program left part of the recording undone).
  *
  * A scenario that waits for or expects events of such a type judges them
  * itself. The run's devices: every device of its own emulator; on a

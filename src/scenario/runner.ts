@@ -24,6 +24,16 @@ import { RunTrace, type RunTraceData } from './trace.js';
 import { CallerProcesses, CountWindow, instanceOf } from './window.js';
 import { DeviceFailures } from './device-failures.js';
 import { RunFaults } from './run-faults.js';
+import { exited, readStat } from '../sys/procstat.js';
+
+/** How long a verdict waits for the releases of exited programs' files (settleReleases()). */
+const RELEASE_SETTLE_MS = 2000;
+
+/** Whether task `pid` is there and has not exited. */
+function running(pid: number): boolean {
+  const stat = readStat(`/proc/${pid}/stat`);
+  return stat !== null && !exited(stat);
+}
 
 export interface StepResult {
   title: string;
@@ -172,6 +182,7 @@ class Run {
       }
       if (this.program && !this.program.exit) this.o.out(`${this.stamp()} program still running at the end; stopping it`);
       const program = this.program ? await this.program.stop() : null;
+      await this.settleReleases();
       const synced = await this.o.target.sync().then(
         () => null,
         (err: unknown) => (err instanceof Error ? err.message : String(err)),
@@ -189,6 +200,33 @@ class Run {
       await this.logs?.stop();
       await this.faults.removeFromShared();
       unsubscribe();
+    }
+  }
+
+  /**
+   * Waits, bounded, for the releases of files whose opener has exited: the
+   * kernel sends RELEASE after close() and exit() have returned, and a
+   * model may judge the program there (replay's replay_incomplete), which
+   * a verdict taken at once would miss.
+   */
+  private async settleReleases(): Promise<void> {
+    const from = this.events.length;
+    let devices: TargetDevice[];
+    try {
+      devices = await this.o.target.devices();
+    } catch {
+      return; // a daemon gone: nothing more will come
+    }
+    const pending = devices.flatMap((d) => d.holders.filter((h) => !running(h.pid)).map((h) => `${d.name}:${h.pid}`));
+    const end = performance.now() + RELEASE_SETTLE_MS;
+    let seen = from;
+    while (pending.length > 0 && performance.now() < end) {
+      for (; seen < this.events.length; seen++) {
+        const e = this.events[seen]!;
+        const i = e.type === 'released' || e.type === 'late_released' ? pending.indexOf(`${e.device}:${String(e.pid)}`) : -1;
+        if (i >= 0) pending.splice(i, 1);
+      }
+      if (pending.length > 0) await new Promise((r) => setTimeout(r, 10));
     }
   }
 

@@ -67,6 +67,12 @@ describe('device trace format', () => {
     ['an unknown errno', () => withLine(8, (o) => ({ ...o, errno: 'EWHAT' })), 'x.jsonl:8: read: errno must be an errno name such as "EIO", got "EWHAT"'],
     ['time going back', () => withLine(4, (o) => ({ ...o, t: 0.5 })), 'x.jsonl:4: ioctl: t 0.5 goes back in time (the line before is at 2)'],
     ['no time', () => withLine(4, (o) => ({ ...o, t: 'soon' })), 'x.jsonl:4: ioctl: t must be a non-negative number of ms, got "soon"'],
+    ['an unknown header field', () => withLine(1, (o) => ({ ...o, baud: 9600 })), 'x.jsonl:1: header: unknown field "baud"'],
+    ['a read with neither data nor errno', () => withLine(7, (o) => ({ ...o, data: undefined })), 'x.jsonl:7: read: needs data or errno, not neither'],
+    ['a read with both data and errno', () => withLine(7, (o) => ({ ...o, errno: 'EIO' })), 'x.jsonl:7: read: needs data or errno, not both'],
+    ['a write with neither result nor errno', () => withLine(5, (o) => ({ ...o, result: undefined })), 'x.jsonl:5: write: needs result or errno, not neither'],
+    ['a write that took more than it was given', () => withLine(5, (o) => ({ ...o, result: 3 })), 'x.jsonl:5: write: result 3 is more than the 2 bytes written'],
+    ['an ioctl with neither result nor errno', () => withLine(3, (o) => ({ ...o, result: undefined })), 'x.jsonl:3: ioctl: needs result or errno, not neither'],
     ['an entry after the unplug', () => [...good(), JSON.stringify({ t: 9, op: 'release', file: 1 })], 'x.jsonl:11: release: nothing can follow the unplug'],
   ])('refuses %s', (_what, lines, message) => {
     expect(refusal(lines()).message).toContain(message);

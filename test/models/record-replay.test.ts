@@ -14,6 +14,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDeviceTrace, type TraceEntry } from '../../src/models/record/device-trace.js';
+import type { DeviceEvent } from '../../src/core/events.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { testRoot } from '../helpers/mount.js';
 import { Interactive, pythonInteractive } from '../helpers/proc.js';
@@ -47,6 +48,8 @@ for line in sys.stdin:
         elif cmd == 'read': r = os.read(fd, int(a[0])).hex()
         elif cmd == 'nonblock': fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK); r = ''
         elif cmd == 'ispeed': r = termios.tcgetattr(fd)[4]
+        elif cmd == 'open': os.close(os.open(sys.argv[1], os.O_RDWR)); r = ''
+        elif cmd == 'tiocmget': r = fcntl.ioctl(fd, termios.TIOCMGET, bytes(4)).hex()
         elif cmd == 'speed':
             at = termios.tcgetattr(fd); at[4] = at[5] = getattr(termios, 'B' + a[0])
             termios.tcsetattr(fd, termios.TCSANOW, at); r = ''
@@ -154,7 +157,33 @@ describe('record a pty session, replay it without one', () => {
     } finally {
       c.kill();
     }
-    expect(t.events.filter((e) => e.device === name && e.type === 'replay_mismatch')).toEqual([]);
+    expect(t.events.filter((e) => e.device === name && (e.type === 'replay_mismatch' || e.type === 'replay_incomplete'))).toEqual([]);
+  });
+
+  it('a program that leaves part of the recording undone: replay_incomplete at its last close, failing in strict mode only', async () => {
+    for (const mode of ['strict', 'lenient']) {
+      const name = await plugReplay(trace(), { speed: 0, mode });
+      const c = await client(name);
+      expect(await ask(c, 'ispeed')).toBe(ispeed);
+      c.kill(); // neither TCSETS nor PING1 nor reading PONG
+      const ev = await t.waitEvent((e) => e.device === name && e.type === 'replay_incomplete', 5000);
+      // PONG came after the last write that was taken: a stream the program may stop reading.
+      expect(ev).toMatchObject({ writtenBytes: 0, expectedBytes: 6, unreadBytes: 0, when: 'release', mode, fails: mode === 'strict' });
+      expect(ev.missingIoctls).toContain(0x5402);
+    }
+  });
+
+  it('cdevemu run fails a program that opens and closes in strict mode, and passes it in lenient mode', async () => {
+    const prog = 'import os,sys\nos.close(os.open(sys.argv[1], os.O_RDWR))\n';
+    const runWith = (mode: string) =>
+      cdevemu(['run', '--device', `r0=replay:${JSON.stringify({ trace: trace(), speed: 0, mode })}`, '--expect', 'exit:0', '--', 'python3', '-c', prog, '{mount}/dev/r0']);
+    const strict = await runWith('strict');
+    expect(strict.stdout).toMatch(/replay_incomplete on r0 \(generation 1\): \{"writtenBytes":0,"expectedBytes":6,"unreadBytes":0,"missingIoctls":\[/);
+    expect(strict.stdout).toMatch(/dev\/r0: no device saw a failure$/m);
+    expect(strict.code).toBe(1);
+    const lenient = await runWith('lenient');
+    expect(lenient.stdout, lenient.stderr).toMatch(/^PASS /m);
+    expect(lenient.code).toBe(0);
   });
 
   it('strict: a write that differs fails EIO, with an event naming the offset', async () => {
@@ -195,6 +224,19 @@ describe('record a pty session, replay it without one', () => {
     }
   });
 
+  it('an ioctl command the trace never saw: ENOTTY in both modes, a mismatch that fails in strict mode', async () => {
+    for (const mode of ['strict', 'lenient']) {
+      const name = await plugReplay(trace(), { speed: 0, mode });
+      const c = await client(name);
+      try {
+        expect(await ask(c, 'tiocmget')).toBe('err ENOTTY');
+      } finally {
+        c.kill();
+      }
+      expect(t.events.filter((e) => e.device === name && e.type === 'replay_mismatch')).toMatchObject([{ op: 'ioctl', cmd: 0x5415, expected: '', mode, fails: mode === 'strict' }]);
+    }
+  });
+
   it('cdevemu run fails on a strict mismatch the program shrugged off, and passes the same program in lenient mode', async () => {
     // Writes what the recording did not, ignores the EIO, exits 0.
     const prog = 'import os,sys\nfd = os.open(sys.argv[1], os.O_RDWR)\ntry: os.write(fd, b"PINGX\\n")\nexcept OSError as e: print("write failed", e.errno)\n';
@@ -221,6 +263,130 @@ describe('record a pty session, replay it without one', () => {
       expect(await ask(c, 'read 64')).toBe(`ok ${hex('PONG\n')}`);
     } finally {
       c.kill();
+    }
+  });
+});
+
+describe('ioctl order', () => {
+  it('termios set in another order than recorded: a mismatch, though each input was recorded', async () => {
+    const path = join(dir, 'order.jsonl');
+    const pty = pythonInteractive(PTY);
+    const inst = await t.emu.devices.plug({ model: 'record', name: 'rec-order', options: { device: await pty.line(), trace: path } });
+    const c = await client(inst.name);
+    try {
+      expect(await ask(c, 'speed 9600')).toBe('ok ');
+      expect(await ask(c, 'speed 115200')).toBe('ok ');
+    } finally {
+      c.kill();
+      await t.emu.devices.unplug(inst.name);
+      pty.kill();
+    }
+    const name = await plugReplay(path, { speed: 0 });
+    const r = await client(name);
+    try {
+      expect(await ask(r, 'speed 115200')).toBe('err EIO');
+    } finally {
+      r.kill();
+    }
+    expect(t.events.filter((e) => e.device === name && e.type === 'replay_mismatch')).toMatchObject([{ op: 'ioctl', cmd: 0x5402, mode: 'strict' }]);
+  });
+});
+
+describe('a recording used up or not', () => {
+  /** PING1/PONG1, PING2/PONG2, then the close. */
+  async function dialogue(): Promise<string> {
+    const path = join(dir, `dialogue-${seq++}.jsonl`);
+    const lines = [
+      { format: 'cdevemu-device-trace', version: 1, device: '/dev/ttyS9', rdev: '4:73', name: 'ttyS9', started: '2026-01-01T00:00:00.000Z', sysfs: {} },
+      { t: 5, op: 'open', file: 1, flags: 2 },
+      { t: 6, op: 'write', file: 1, data: hex('PING1\n'), result: 6 },
+      { t: 7, op: 'read', file: 1, size: 64, data: hex('PONG1\n') },
+      { t: 8, op: 'write', file: 1, data: hex('PING2\n'), result: 6 },
+      { t: 9, op: 'read', file: 1, size: 64, data: hex('PONG2\n') },
+      { t: 10, op: 'release', file: 1 },
+    ];
+    await writeFile(path, lines.map((l) => JSON.stringify(l) + '\n').join(''));
+    return path;
+  }
+
+  /** The replay_incomplete events of a client of a fresh replay of the dialogue that sends `cmds`, then closes. */
+  async function afterClose(cmds: string[]): Promise<DeviceEvent[]> {
+    const name = await plugReplay(await dialogue(), { speed: 0 });
+    const c = await client(name);
+    for (const cmd of cmds) expect(await ask(c, cmd)).toMatch(/^ok /);
+    c.kill();
+    await t.waitEvent((e) => e.device === name && e.type === 'released', 5000);
+    return t.events.filter((e) => e.device === name && e.type === 'replay_incomplete');
+  }
+
+  it('all of it: nothing to say, though what came after the last write is left unread', async () => {
+    expect(await afterClose([`write ${hex('PING1\n')}`, 'read 64', `write ${hex('PING2\n')}`])).toEqual([]);
+  });
+
+  it('a write left out: replay_incomplete says how much was written', async () => {
+    expect(await afterClose([`write ${hex('PING1\n')}`, 'read 64'])).toMatchObject([{ writtenBytes: 6, expectedBytes: 12, unreadBytes: 0, missingIoctls: [], when: 'release', fails: true }]);
+  });
+
+  it('what came before the last write left unread: replay_incomplete says how much', async () => {
+    expect(await afterClose([`write ${hex('PING1\n')}`, `write ${hex('PING2\n')}`])).toMatchObject([{ writtenBytes: 12, expectedBytes: 12, unreadBytes: 6 }]);
+  });
+});
+
+describe('recorded failures', () => {
+  it('a read, a write and an open the device failed fail so again, at their place', async () => {
+    const path = join(dir, 'failures.jsonl');
+    const lines = [
+      { format: 'cdevemu-device-trace', version: 1, device: '/dev/ttyS9', rdev: '4:73', name: 'ttyS9', started: '2026-01-01T00:00:00.000Z', sysfs: {} },
+      { t: 5, op: 'open', file: 1, flags: 2 },
+      { t: 6, op: 'read', file: 1, size: 8, errno: 'EINVAL' },
+      { t: 7, op: 'read', file: 1, size: 64, data: hex('hello') },
+      { t: 8, op: 'write', file: 1, data: hex('ab'), result: 2 },
+      { t: 9, op: 'write', file: 1, data: hex('cd'), errno: 'ENOSPC' },
+      { t: 10, op: 'write', file: 1, data: hex('cd'), result: 2 },
+      { t: 11, op: 'open', file: 2, flags: 2, errno: 'EBUSY' },
+      { t: 12, op: 'release', file: 1 },
+    ];
+    await writeFile(path, lines.map((l) => JSON.stringify(l) + '\n').join(''));
+    const name = await plugReplay(path, { speed: 0 });
+    const c = await client(name);
+    try {
+      expect(await ask(c, 'read 8')).toBe('err EINVAL');
+      expect(await ask(c, 'read 64')).toBe(`ok ${hex('hello')}`);
+      // Written at once, the device takes what it took before the failure: the rest fails as it did.
+      expect(await ask(c, `write ${hex('abcd')}`)).toBe('ok 2');
+      expect(await ask(c, `write ${hex('cd')}`)).toBe('err ENOSPC');
+      expect(await ask(c, `write ${hex('cd')}`)).toBe('ok 2');
+      expect(await ask(c, 'open')).toBe('err EBUSY');
+      expect(await ask(c, 'open')).toBe('ok ');
+    } finally {
+      c.kill();
+    }
+    await t.waitEvent((e) => e.device === name && e.type === 'released' && e.file === 1, 5000); // the client's own file: the last
+    expect(t.events.filter((e) => e.device === name && (e.type === 'replay_mismatch' || e.type === 'replay_incomplete'))).toEqual([]);
+  });
+});
+
+describe('short writes', () => {
+  it('a write the device took short is taken short again, and the rest after it', async () => {
+    const path = join(dir, 'short.jsonl');
+    const lines = [
+      { format: 'cdevemu-device-trace', version: 1, device: '/dev/ttyS9', rdev: '4:73', name: 'ttyS9', started: '2026-01-01T00:00:00.000Z', sysfs: {} },
+      { t: 5, op: 'open', file: 1, flags: 2 },
+      { t: 6, op: 'write', file: 1, data: hex('abcdef'), result: 4 },
+      { t: 7, op: 'write', file: 1, data: hex('ef'), result: 2 },
+    ];
+    await writeFile(path, lines.map((l) => JSON.stringify(l) + '\n').join(''));
+    for (const mode of ['strict', 'lenient']) {
+      const name = await plugReplay(path, { speed: 0, mode });
+      const c = await client(name);
+      try {
+        expect(await ask(c, `write ${hex('abcdef')}`)).toBe('ok 4');
+        expect(await ask(c, `write ${hex('ef')}`)).toBe('ok 2');
+      } finally {
+        c.kill();
+      }
+      await t.waitEvent((e) => e.device === name && e.type === 'released', 5000);
+      expect(t.events.filter((e) => e.device === name && (e.type === 'replay_mismatch' || e.type === 'replay_incomplete'))).toEqual([]);
     }
   });
 });

@@ -123,6 +123,15 @@ const ENTRY_FIELDS: Record<TraceEntry['op'], { required: Record<string, Check>; 
   unplug: { required: { errno: isErrno }, optional: {} },
 };
 
+/** What an entry of the op must have exactly one of: its result, or the errno it failed with. */
+const OUTCOME: Partial<Record<TraceEntry['op'], readonly [string, string]>> = {
+  read: ['data', 'errno'],
+  write: ['result', 'errno'],
+  ioctl: ['result', 'errno'],
+};
+
+const HEADER_FIELDS = new Set(['format', 'version', 'device', 'rdev', 'name', 'started', 'sysfs']);
+
 const WHAT: Map<Check, string> = new Map<Check, string>([
   [isInt, 'a non-negative integer'],
   [isHex, 'lower-case hex with an even number of digits'],
@@ -147,6 +156,8 @@ function parseHeader(o: Obj, where: string): TraceHeader {
   };
   if (o.format !== TRACE_FORMAT) bad(`not a device trace: the first line must have "format":"${TRACE_FORMAT}"`);
   if (o.version !== TRACE_VERSION) bad(`version ${JSON.stringify(o.version)} is not one this cdevemu reads (${TRACE_VERSION})`);
+  // A field this version does not know may say something the replay would ignore.
+  for (const k of Object.keys(o)) if (!HEADER_FIELDS.has(k)) bad(`unknown field ${JSON.stringify(k)}`);
   for (const k of ['device', 'rdev', 'name', 'started'] as const) if (typeof o[k] !== 'string') bad(`${k} must be a string`);
   const sysfs = o.sysfs ?? {};
   if (typeof sysfs !== 'object' || Array.isArray(sysfs) || Object.values(sysfs).some((v) => typeof v !== 'string')) bad('sysfs must map paths to strings');
@@ -169,14 +180,26 @@ function parseEntry(o: Obj, where: string, line: number, lastT: number): TraceEn
     if (!check(v)) throw new DeviceTraceError(where, line, `${op}: ${k} must be ${WHAT.get(check) ?? 'valid'}, got ${JSON.stringify(v)}`);
   }
   for (const k of Object.keys(spec.required)) if (!(k in o)) throw new DeviceTraceError(where, line, `${op}: missing ${k}`);
+  checkOutcome(o, op as TraceEntry['op'], where, line);
   return o as unknown as TraceEntry;
+}
+
+/** An entry says how its call ended, one way: the replay would otherwise drop it, or guess. */
+function checkOutcome(o: Obj, op: TraceEntry['op'], where: string, line: number): void {
+  const either = OUTCOME[op];
+  if (either && (either[0] in o) === (either[1] in o)) throw new DeviceTraceError(where, line, `${op}: needs ${either[0]} or ${either[1]}, not ${either[0] in o ? 'both' : 'neither'}`);
+  if (op === 'write' && typeof o.result === 'number' && o.result > (o.data as string).length / 2) {
+    throw new DeviceTraceError(where, line, `write: result ${o.result} is more than the ${(o.data as string).length / 2} bytes written`);
+  }
 }
 
 /**
  * A trace from its text; `where` names it in errors (its path). Refuses,
  * with the line and the reason, anything the replay model could not play
- * faithfully: another format or version, an unknown op or field, a field
- * of the wrong type, time that goes back, entries after the unplug.
+ * faithfully: another format or version, an unknown op or field (of an
+ * entry or the header), a field of the wrong type, a read, write or ioctl
+ * with neither a result nor an errno (or both), a write that took more
+ * than it was given, time that goes back, entries after the unplug.
  */
 export function parseDeviceTrace(text: string, where: string): DeviceTrace {
   if (text.trim() === '') throw new DeviceTraceError(where, 1, 'empty: a trace starts with its header line');

@@ -8,16 +8,28 @@
  *   come and is not read yet, up to its size, and blocks (or EAGAIN with
  *   O_NONBLOCK) until something comes; poll says POLLIN then. After the
  *   last of them nothing comes again, as from the device when it was
- *   recorded.
+ *   recorded. A recorded read that failed fails the read that comes to it.
  * - Writes: compared with what programs wrote while recording, as one
  *   stream. A write that differs emits `replay_mismatch` with the offset
  *   of the first byte that differs; `strict` fails it with EIO, `lenient`
- *   takes it.
- * - ioctls: answered from the trace by command and input
- *   (ioctl-answers.ts); input no recorded call had is a mismatch, as for
- *   writes; a command the trace never saw is ENOTTY.
+ *   takes it. A recorded write that failed fails the write that comes to
+ *   its place in the stream; one across that place is taken up to it, as
+ *   is one across the end of a recorded write the device took short.
+ * - Opens fail where the recorded ones did.
+ * - ioctls: answered from the trace by command, in order, and input
+ *   (ioctl-answers.ts); input other than the next recorded call's (and no
+ *   repeat) is a mismatch, as for writes. A command the trace never saw is
+ *   a mismatch too, answered ENOTTY in both modes, as a driver answers a
+ *   command it does not know.
  * - The recorded unplug happens once its time has come and every byte
- *   recorded before it was read: a surprise unplug, as the device went.
+ *   recorded before it was read and written: a surprise unplug, as the
+ *   device went.
+ * - What the program left of the recording (writes not written, ioctls
+ *   not issued, what came before the last recorded write and was not
+ *   read) emits `replay_incomplete` when the session
+ *   ends: at the release that closes the last file once the program has
+ *   opened as often as recorded, else at remove (the recorded unplug
+ *   included). `strict` fails a run on it, as on a mismatch.
  *
  * Fault rules apply on top as to every model (the core runs them before
  * the model is called).
@@ -25,13 +37,13 @@
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
-import { Errno, errnoNumber } from '../../errno.js';
+import { Errno, errnoNumber, type ErrnoName } from '../../errno.js';
 import { IOC_NONE, IOC_READ, iocDir, iocSize, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, type IoctlReply, type IoctlRequest } from '../../devio.js';
 import { defineSchema, type DeviceModel, type File, type Instance, type Values } from '../../core/index.js';
 import { DeviceTraceError, parseDeviceTrace } from '../record/device-trace.js';
 import { POINTER_IOCTLS } from '../record/pointer-ioctls.js';
 import { inputOf, IoctlAnswers } from './ioctl-answers.js';
-import { scriptOf, type ReplayScript } from './script.js';
+import { scriptOf, type FailedWrite, type ReplayScript } from './script.js';
 
 const MODES = ['strict', 'lenient'] as const;
 type Mode = (typeof MODES)[number];
@@ -44,12 +56,23 @@ export class ReplayState {
   private start: number | null = null;
   /** Chunks whose time has come. */
   private released = 0;
-  /** What came and is not read yet. */
-  private readonly queue: Buffer[] = [];
+  /** What came and is not read yet: bytes, or the errno a read failed with. */
+  private readonly queue: (Buffer | string)[] = [];
+  /** How many bytes readers took. */
+  private readBytes = 0;
   /** Where in the written stream the next write goes. */
   writeOffset = 0;
   private timer: NodeJS.Timeout | null = null;
   readonly answers: IoctlAnswers;
+  /** Opens tried, and taken, so far. */
+  private openTries = 0;
+  opens = 0;
+  /** The next of script.failedWrites. */
+  private failedWrite = 0;
+  /** The next of script.shortWriteEnds. */
+  private shortWrite = 0;
+  /** Whether what the program left was looked at (judge()): once a session. */
+  private judged = false;
 
   constructor(
     private readonly inst: Instance<ReplayState>,
@@ -60,35 +83,89 @@ export class ReplayState {
     this.answers = new IoctlAnswers(script.ioctls);
   }
 
-  /** The first open starts the clock. */
-  opened(): void {
-    if (this.start !== null) return;
-    this.start = performance.now();
-    this.pump();
+  /** An open: fails as the recorded one at its place did. The first starts the clock, as in the trace. */
+  open(): void {
+    const errno = this.script.opens[this.openTries++];
+    if (this.start === null) {
+      this.start = performance.now();
+      this.pump();
+    }
+    if (errno) throw new Errno(errno as ErrnoName, 'replay: the recorded open failed so');
+    this.opens++;
+  }
+
+  /** Whether the program opened the device as often as the recorded one did. */
+  get openedAll(): boolean {
+    return this.opens >= this.script.opens.filter((e) => e === null).length;
   }
 
   get readable(): boolean {
     return this.queue.length > 0;
   }
 
-  /** Up to `size` bytes of what came, never across an end of file; [] for that end of file. */
+  /** Up to `size` bytes of what came, never across an end of file or a failed read; [] for that end of file. */
   take(size: number): Buffer {
     const head = this.queue[0]!;
-    if (head.length === 0) {
+    if (typeof head === 'string' || head.length === 0) {
       this.queue.shift();
+      if (!this.queue.length) this.pump();
+      if (typeof head === 'string') throw new Errno(head as ErrnoName, 'replay: the recorded read failed so');
       return head;
     }
     const parts: Buffer[] = [];
     let left = size;
-    while (left > 0 && this.queue.length && this.queue[0]!.length) {
-      const c = this.queue[0]!;
+    while (left > 0 && this.queue.length && typeof this.queue[0] !== 'string' && this.queue[0]!.length) {
+      const c = this.queue[0];
       parts.push(c.subarray(0, left));
       if (c.length <= left) this.queue.shift();
       else this.queue[0] = c.subarray(left);
       left -= Math.min(left, c.length);
     }
     if (!this.queue.length) this.pump();
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    const got = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    this.readBytes += got.length;
+    return got;
+  }
+
+  /** The recorded write that failed at the written stream's offset now, taken; or null. */
+  failedWriteHere(): FailedWrite | null {
+    const f = this.script.failedWrites[this.failedWrite];
+    if (f?.at !== this.writeOffset) return null;
+    this.failedWrite++;
+    return f;
+  }
+
+  /**
+   * How much of `n` bytes written now the device takes: not past the place
+   * of a recorded failed write, nor past where a recorded write was taken
+   * short (the program wrote the rest again after).
+   */
+  takes(n: number): number {
+    const { failedWrites, shortWriteEnds } = this.script;
+    while (this.shortWrite < shortWriteEnds.length && shortWriteEnds[this.shortWrite]! <= this.writeOffset) this.shortWrite++;
+    const stop = Math.min(failedWrites[this.failedWrite]?.at ?? Infinity, shortWriteEnds[this.shortWrite] ?? Infinity);
+    return stop > this.writeOffset && stop < this.writeOffset + n ? stop - this.writeOffset : n;
+  }
+
+  /** A write of `n` bytes was taken; the last recorded byte may let the unplug come. */
+  wrote(n: number): void {
+    this.writeOffset += n;
+    if (this.writeOffset >= this.script.written.length) this.pump();
+  }
+
+
+  /**
+   * Emits `replay_incomplete` if the program left part of the recording
+   * undone; once. `when` is the moment the session was judged.
+   */
+  judge(when: 'release' | 'remove'): void {
+    if (this.judged) return;
+    this.judged = true;
+    const left = { writtenBytes: this.writeOffset, expectedBytes: this.script.written.length, unreadBytes: Math.max(0, this.script.readBeforeLastWrite - this.readBytes), missingIoctls: this.answers.missing() };
+    if (left.writtenBytes >= left.expectedBytes && left.unreadBytes === 0 && left.missingIoctls.length === 0) return;
+    // strict: a program that skipped what the recording did passes nothing
+    // the device could compare, so only this can fail its run.
+    this.inst.emit('replay_incomplete', { ...left, when, mode: this.mode, fails: this.mode === 'strict' });
   }
 
   /** ms after the first open at which something recorded at `at` comes. */
@@ -104,13 +181,18 @@ export class ReplayState {
     const now = performance.now() - this.start;
     const { chunks, unplug } = this.script;
     const before = this.released;
-    while (this.released < chunks.length && this.due(chunks[this.released]!.at) <= now) this.queue.push(chunks[this.released++]!.data);
+    while (this.released < chunks.length && this.due(chunks[this.released]!.at) <= now) {
+      const c = chunks[this.released++]!;
+      this.queue.push(c.errno ?? c.data);
+    }
     if (this.released > before) this.inst.wq.wake();
     const next = this.released < chunks.length ? chunks[this.released]!.at : this.queue.length === 0 ? unplug?.at : undefined;
     if (next === undefined) return;
     const wait = this.due(next) - now;
     if (wait <= 0 && this.released === chunks.length) {
-      this.inst.unplugSelf();
+      // The recorded program wrote all it did before the device went; a
+      // write still to come would find it gone. wrote() pumps again.
+      if (this.writeOffset >= this.script.written.length) this.inst.unplugSelf();
       return;
     }
     this.timer = setTimeout(() => this.pump(), Math.max(0, wait));
@@ -137,53 +219,73 @@ function firstDifference(expected: Buffer, at: number, got: Buffer): number {
   return -1;
 }
 
-function mismatch(file: ReplayFile, details: { op: string; offset: number | null; cmd: number | null; expected: string; got: string }): void {
+type MismatchDetails = { op: string; offset: number | null; cmd: number | null; expected: string; got: string };
+
+/** Tells of a call the recording did not make; `strict` fails it EIO. */
+function mismatch(file: ReplayFile, details: MismatchDetails): void {
+  report(file, details);
+  if (file.instance.state.mode === 'strict') throw new Errno('EIO', `replay: ${details.op} differs from the trace`);
+}
+
+function report(file: ReplayFile, details: MismatchDetails): void {
   const s = file.instance.state;
   // strict: the program did what the recording did not, which fails a run
-  // even if the program shrugs off the EIO (src/scenario/device-failures.ts).
+  // even if the program shrugs off the errno (src/scenario/device-failures.ts).
   file.instance.emit('replay_mismatch', { ...details, mode: s.mode, fails: s.mode === 'strict' });
-  if (s.mode === 'strict') throw new Errno('EIO', `replay: ${details.op} differs from the trace`);
 }
 
 function write(file: ReplayFile, data: Buffer): number {
   const s = file.instance.state;
-  const exp = s.script.written;
-  const at = firstDifference(exp, s.writeOffset, data);
-  if (at >= 0) {
-    mismatch(file, {
-      op: 'write',
-      offset: at,
-      cmd: null,
-      expected: exp.subarray(at, at + SHOWN).toString('hex'),
-      got: data.subarray(at - s.writeOffset, at - s.writeOffset + SHOWN).toString('hex'),
-    });
+  const failed = s.failedWriteHere();
+  if (failed) {
+    compare(file, failed.data, 0, data, s.writeOffset);
+    throw new Errno(failed.errno as ErrnoName, 'replay: the recorded write failed so');
   }
-  s.writeOffset += data.length;
-  return data.length;
+  const took = data.subarray(0, s.takes(data.length));
+  compare(file, s.script.written, s.writeOffset, took, s.writeOffset);
+  s.wrote(took.length);
+  return took.length;
+}
+
+/** A mismatch if `got` differs from `expected` from `at` on; `offset` is `at`'s in the written stream. */
+function compare(file: ReplayFile, expected: Buffer, at: number, got: Buffer, offset: number): void {
+  const d = firstDifference(expected, at, got);
+  if (d < 0) return;
+  mismatch(file, {
+    op: 'write',
+    offset: offset + d - at,
+    cmd: null,
+    expected: expected.subarray(d, d + SHOWN).toString('hex'),
+    got: got.subarray(d - at, d - at + SHOWN).toString('hex'),
+  });
 }
 
 async function ioctl(file: ReplayFile, req: IoctlRequest): Promise<IoctlReply> {
   const s = file.instance.state;
   const encoded = iocDir(req.cmd) !== IOC_NONE && iocSize(req.cmd) > 0;
+  // Neither encoded nor known: record answered ENOTTY without reading the
+  // caller (docs/trace-format.md), and traced it with no input.
   const how = encoded ? null : POINTER_IOCTLS.get(req.cmd);
-  if (!encoded && !how) throw new Errno('ENOTTY');
   const input = encoded
     ? req.in.length
       ? req.in.toString('hex')
       : ''
-    : how!.kind === 'in'
-      ? (await req.user.read(req.arg, how!.size)).toString('hex')
-      : how!.kind === 'value'
+    : how?.kind === 'in'
+      ? (await req.user.read(req.arg, how.size)).toString('hex')
+      : how?.kind === 'value'
         ? `arg=${req.arg}`
         : '';
   const a = s.answers.answer(req.cmd, input);
-  if (!a) throw new Errno('ENOTTY');
+  if (!a) {
+    report(file, { op: 'ioctl', offset: null, cmd: req.cmd, expected: '', got: input.slice(0, SHOWN * 2) });
+    throw new Errno('ENOTTY', 'replay: the trace never saw this ioctl command');
+  }
   if (!a.matched) mismatch(file, { op: 'ioctl', offset: null, cmd: req.cmd, expected: inputOf(a.entry).slice(0, SHOWN * 2), got: input.slice(0, SHOWN * 2) });
   const e = a.entry;
   if (e.errno !== undefined) throw new Errno(errnoNumber(e.errno));
   const out = e.out !== undefined ? Buffer.from(e.out, 'hex') : undefined;
   if (encoded) return { result: e.result ?? 0, ...(out && iocDir(req.cmd) & IOC_READ ? { out: out.subarray(0, req.outSize) } : {}) };
-  if (out && how!.kind === 'out') await req.user.write(req.arg, out.subarray(0, how!.size));
+  if (out && how?.kind === 'out') await req.user.write(req.arg, out.subarray(0, how.size));
   return { result: e.result ?? 0 };
 }
 
@@ -200,6 +302,15 @@ export const replayModel: DeviceModel<ReplayState> = {
   stream: true,
   events: {
     replay_mismatch: { op: 'string', offset: 'number', cmd: 'number', expected: 'string', got: 'string', mode: 'string', fails: 'boolean' },
+    replay_incomplete: {
+      writtenBytes: 'number',
+      expectedBytes: 'number',
+      unreadBytes: 'number',
+      missingIoctls: 'list',
+      when: 'string',
+      mode: 'string',
+      fails: 'boolean',
+    },
   },
   async create(inst, options) {
     const o = options as Values<typeof REPLAY_OPTIONS>;
@@ -222,7 +333,7 @@ export const replayModel: DeviceModel<ReplayState> = {
     return { ...inst.state.script.sysfs };
   },
   open(file) {
-    file.instance.state.opened();
+    file.instance.state.open();
   },
   read,
   write,
@@ -230,7 +341,14 @@ export const replayModel: DeviceModel<ReplayState> = {
     return POLLOUT | POLLWRNORM | (file.instance.state.readable ? POLLIN | POLLRDNORM : 0);
   },
   ioctl,
+  release(file) {
+    const s = file.instance.state;
+    // The last file closed: the session is over, unless the recorded
+    // program opened again after such a close (remove judges that one).
+    if (file.instance.holders.length === 0 && s.openedAll) s.judge('release');
+  },
   remove(inst) {
     inst.state.stop();
+    inst.state.judge('remove');
   },
 };
