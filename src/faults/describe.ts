@@ -3,7 +3,7 @@
  * (`uio0 read nth=3 -> fail errno=EIO`). `cdevemu fault ls` and `fault
  * add` print it; the daemon logs each rule added or removed with it.
  */
-import { ACTION_OPS, FAULT_OPS, type FaultRule } from './rule.js';
+import { FAULT_OPS, ruleOps, type FaultRule } from './rule.js';
 
 const TRIGGERS = ['nth', 'every', 'first', 'probability', 'afterMs'] as const;
 const ACTION_FIELDS = ['errno', 'delayMs', 'jitterMs', 'bytes', 'count'] as const;
@@ -11,7 +11,7 @@ const ACTION_FIELDS = ['errno', 'delayMs', 'jitterMs', 'bytes', 'count'] as cons
 /** The calls it matches: `uio0 read,write ioctl=0x5401 comm=cat`. */
 export function faultMatch(r: FaultRule): string {
   // Without `op`, the ops its action applies to (short: read and write only).
-  const ops = r.op.length ? r.op : ACTION_OPS[r.action];
+  const ops = ruleOps(r);
   const parts = [r.device, ops.length === FAULT_OPS.length ? 'any op' : ops.join(',')];
   if (r.ioctl !== undefined) parts.push(`ioctl=0x${r.ioctl.toString(16)}`);
   if (r.pid !== undefined) parts.push(`pid=${r.pid}`);

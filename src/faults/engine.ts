@@ -11,7 +11,7 @@ import { Errno, errnoNumber } from '../errno.js';
 import type { OpCall, OpInterceptor } from '../core/index.js';
 import { globMatcher } from './glob.js';
 import { seededRng, type Rng } from './rng.js';
-import { ACTION_OPS, parseRule, type FaultRule } from './rule.js';
+import { parseRule, ruleOps, type FaultRule } from './rule.js';
 
 /** What the engine needs to unplug or replug a device (the DeviceManager). */
 export interface DeviceControl {
@@ -44,7 +44,7 @@ class ActiveRule {
 
   matches(call: OpCall): boolean {
     const r = this.rule;
-    const ops = r.op.length ? r.op : ACTION_OPS[r.action];
+    const ops = ruleOps(r);
     return (
       ops.includes(call.op) &&
       this.matchesDevice(call.device) &&

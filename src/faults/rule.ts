@@ -88,6 +88,11 @@ export const ACTION_OPS = {
   replug: FAULT_OPS,
 } as const satisfies Record<FaultAction, readonly FaultableOp[]>;
 
+/** The ops a rule matches: its `op`, or without one every op its action applies to. */
+export function ruleOps(r: Pick<FaultRule, 'op' | 'action'>): readonly FaultableOp[] {
+  return r.op.length ? r.op : ACTION_OPS[r.action];
+}
+
 type ActionFields<A extends FaultAction> = (typeof ACTION_FIELDS)[A];
 type ActionOp<A extends FaultAction> = (typeof ACTION_OPS)[A][number];
 type ActionSpec<A extends FaultAction> = { action: A; op?: ActionOp<A> | readonly ActionOp<A>[] } & {
@@ -295,7 +300,7 @@ const VFS_IOCTLS: ReadonlyMap<number, string> = new Map([
 /** Refuses a rule no call can ever fire: a test under it would pass without the fault. */
 function checkCanFire(r: FaultRule): void {
   if (r.ioctl !== undefined) {
-    const ops: readonly FaultableOp[] = r.op.length ? r.op : ACTION_OPS[r.action];
+    const ops = ruleOps(r);
     if (!ops.includes('ioctl')) throw new FaultRuleError('ioctl', `only ioctl calls carry a command, and this rule matches ${ops.join(', ')}`);
     const vfs = VFS_IOCTLS.get(r.ioctl);
     if (vfs) throw new FaultRuleError('ioctl', `${vfs} is answered by the kernel's VFS and never reaches a device (fs/ioctl.c do_vfs_ioctl)`);
@@ -315,7 +320,7 @@ function checkCanFire(r: FaultRule): void {
  */
 function checkErrnoArrives(r: FaultRule): void {
   if (r.errno === undefined) return;
-  const ops: readonly FaultableOp[] = r.op.length ? r.op : ACTION_OPS[r.action];
+  const ops = ruleOps(r);
   if (r.errno === 'ENOSYS' && ops.includes('open')) {
     // fs/fuse/file.c fuse_file_open(): ENOSYS means the filesystem needs no
     // OPEN, for good: every later open of every node succeeds unseen.

@@ -6,7 +6,7 @@
  * say, is still in it), then SIGKILL if it lingers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { exited, readStat } from '../sys/procstat.js';
+import { taskRuns } from '../sys/procstat.js';
 import { MARK_VARIABLE, ProcessTree } from './tree.js';
 
 
@@ -97,8 +97,7 @@ export class Program {
    */
   get running(): boolean {
     if (this.exitInfo || !this.child.pid) return false;
-    const stat = readStat(`/proc/${this.child.pid}/stat`);
-    return stat !== null && !exited(stat);
+    return taskRuns(this.child.pid);
   }
 
   /**

@@ -24,16 +24,10 @@ import { RunTrace, type RunTraceData } from './trace.js';
 import { CallerProcesses, CountWindow, instanceOf } from './window.js';
 import { DeviceFailures } from './device-failures.js';
 import { RunFaults } from './run-faults.js';
-import { exited, readStat } from '../sys/procstat.js';
+import { taskRuns } from '../sys/procstat.js';
 
 /** How long a verdict waits for the releases of exited programs' files (settleReleases()). */
 const RELEASE_SETTLE_MS = 2000;
-
-/** Whether task `pid` is there and has not exited. */
-function running(pid: number): boolean {
-  const stat = readStat(`/proc/${pid}/stat`);
-  return stat !== null && !exited(stat);
-}
 
 export interface StepResult {
   title: string;
@@ -217,7 +211,7 @@ class Run {
     } catch {
       return; // a daemon gone: nothing more will come
     }
-    const pending = devices.flatMap((d) => d.holders.filter((h) => !running(h.pid)).map((h) => `${d.name}:${h.pid}`));
+    const pending = devices.flatMap((d) => d.holders.filter((h) => !taskRuns(h.pid)).map((h) => `${d.name}:${h.pid}`));
     const end = performance.now() + RELEASE_SETTLE_MS;
     let seen = from;
     while (pending.length > 0 && performance.now() < end) {

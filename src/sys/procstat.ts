@@ -22,6 +22,12 @@ export interface ProcStat {
 /** Whether the task has exited (a zombie, Z, not yet reaped, or X): it runs nothing again, and a signal does nothing to it. */
 export const exited = (s: ProcStat): boolean => s.state === 'Z' || s.state === 'X';
 
+/** Whether task `pid` is there and has not exited (one stopped by SIGSTOP has not). */
+export function taskRuns(pid: number): boolean {
+  const s = readStat(`/proc/${pid}/stat`);
+  return s !== null && !exited(s);
+}
+
 /** The fields of a stat line; null if it is not one. */
 export function parseStat(text: string): ProcStat | null {
   const open = text.indexOf('(');

@@ -27,8 +27,21 @@ const enosysOnce: DeviceModel<{ opens: number }> = {
   read: () => Buffer.from('ok'),
 };
 
+/** Throws from read what a buggy model may: a long Error, then a string. */
+const throwsLong: DeviceModel<{ reads: number }> = {
+  name: 'throws-long',
+  description: 'its reads throw',
+  stream: true,
+  options: {},
+  create: () => ({ reads: 0 }),
+  read: (file) => {
+    if (file.instance.state.reads++ === 0) throw new RangeError('x'.repeat(1000));
+    throw 'a string';
+  },
+};
+
 beforeAll(async () => {
-  t = await startTestEmulator([probeModel(new Map()), enosysOnce], 1000);
+  t = await startTestEmulator([probeModel(new Map()), enosysOnce, throwsLong], 1000);
 });
 afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
 
@@ -130,6 +143,15 @@ describe('actions', () => {
     // Had the kernel got ENOSYS, this open would succeed without reaching the daemon.
     expect(await ops(d.path, 'print(os.read(fd, 2))', 1)).toEqual(["b'ok'"]);
     expect(opens()).toBe(1);
+  });
+
+  it('a model that throws is answered EIO and makes a model_error event, its message cut at 300 characters', async () => {
+    const d = await plug('throws-long');
+    expect(await ops(d.path, 'os.read(fd, 4)', 2)).toEqual(['EIO', 'EIO']);
+    const errors = t.events.filter((e) => e.device === d.name && e.type === 'model_error');
+    expect(errors.map((e) => e.op)).toEqual(['read', 'read']);
+    expect(errors[0]!.error).toBe(`RangeError: ${'x'.repeat(300 - 'RangeError: '.length)}...`);
+    expect(errors[1]!.error).toBe('threw "a string"');
   });
 
   it('corrupt: flips `count` bytes, at the same seeded positions on every run', async () => {

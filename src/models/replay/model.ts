@@ -153,7 +153,6 @@ export class ReplayState {
     if (this.writeOffset >= this.script.written.length) this.pump();
   }
 
-
   /**
    * Emits `replay_incomplete` if the program left part of the recording
    * undone; once. `when` is the moment the session was judged.

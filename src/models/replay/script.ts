@@ -3,7 +3,8 @@
  * laid out for playing: the bytes the device gave readers (or the errno
  * a read failed with), each at its time; the bytes programs wrote, as one
  * stream to compare writes with, and the writes that failed, at their
- * place in it; how each open ended; the ioctl answers; the unplug. Times count from the trace's first open,
+ * place in it; how each open ended; the ioctl answers; the unplug. Times
+ * count from the trace's first open,
  * as the replay's count from the first open of the emulated node: a
  * program starts reading when it has opened, however long after the plug.
  */
