@@ -1,3 +1,5 @@
+import { setTimeout as delay } from 'node:timers/promises';
+
 /**
  * Values that are either ready or promised. The request path passes them
  * through untouched when they are ready: a promise per layer would add a
@@ -14,6 +16,17 @@ export type Awaitable<T> = T | Promise<T>;
  */
 export function after<T, U>(v: Awaitable<T>, f: (x: T) => Awaitable<U>): Awaitable<U> {
   return v instanceof Promise ? v.then(f) : f(v);
+}
+
+/**
+ * Resolves after `ms`, or rejects with `signal`'s own reason (EINTR, the
+ * unplug errno) as soon as it aborts: a delayed call fails as the
+ * interrupted call would, not with an AbortError.
+ */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return delay(ms, undefined, { signal }).catch(() => {
+    throw signal.reason;
+  });
 }
 
 /**

@@ -7,6 +7,7 @@
  * the call, a `corrupt` of no bytes) is not a firing: a test waiting for
  * the fault must not pass on a call the fault left as it was.
  */
+import { sleep } from '../awaitable.js';
 import { Errno, errnoNumber } from '../errno.js';
 import type { OpCall, OpInterceptor } from '../core/index.js';
 import { globMatcher } from './glob.js';
@@ -73,22 +74,6 @@ class ActiveRule {
   status(): FaultRuleStatus {
     return { ...this.rule, matched: this.matched, fired: this.fired };
   }
-}
-
-/** Resolves after `ms`, or rejects with the signal's reason (EINTR, or the unplug errno). */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** Never resolves; rejects with the signal's reason when the call is interrupted or the device unplugged. */

@@ -185,8 +185,12 @@ class Run {
       const broken = this.failures.failure();
       if (broken) steps.push(this.failedAtEnd('no device saw a failure', broken));
       // After a failed step the run was cut short: a rule not reached then says nothing more.
-      const unfired = steps.some((r) => r.status === 'failed') ? null : await this.faults.unfired();
-      if (unfired) steps.push(this.failedAtEnd('every fault rule fired', unfired));
+      if (steps.every((r) => r.status !== 'failed')) {
+        const unfired = await this.faults.unfired();
+        if (unfired) steps.push(this.failedAtEnd('every fault rule fired', unfired));
+        const stray = await this.faults.namedNowhere();
+        if (stray) steps.push(this.failedAtEnd('every rule a fault_fired filter names was there', stray));
+      }
       const passed = steps.every((r) => r.status !== 'failed');
       return { name: this.s.name, file: this.s.file, passed, steps, program, durationMs: this.elapsed, trace: this.trace.result };
     } finally {

@@ -911,6 +911,24 @@ timeline:
     expect(r.code).toBe(0);
   });
 
+  it('fails a judgement by the name of a rule there never was: it holds count 0 whatever fired', async () => {
+    // w3 fires on the first read; the expectation meant it to stay quiet, but names w4.
+    const f = await scenario(
+      'judged-misnamed.yaml',
+      `name: misnamed
+devices: [{ model: zero, name: z0 }]
+faults: [{ id: w3, device: z0, op: read, first: 1, action: fail, errno: EIO }]
+timeline:
+  - expect: { exit: 1, within: 10s }
+  - expect: { event: { type: fault_fired, device: z0, rule: w4 }, count: 0 }
+`,
+    );
+    const r = await cdevemu(['run', f, '--', ...reads]);
+    expect(r.stdout).toMatch(/ok {4}expect event .*"rule":"w4".* count == 0/);
+    expect(r.stdout).toMatch(/FAIL {2}every rule a fault_fired filter names was there\n {11}the fault_fired filter at line 6 \(rule == "w4"\) matches no rule the run had \(its rules: w3\)/);
+    expect(r.code).toBe(1);
+  });
+
   it('removes its rules from a daemon when it ends, so that the next run is not judged under them', async () => {
     const { Daemon } = await import('../daemon/harness.js');
     const d = await Daemon.start();

@@ -9,7 +9,7 @@
  * answers EREMOTEIO). A chip that stretches the clock longer than the
  * adapter's timeout (I2C_TIMEOUT) makes the transfer fail ETIMEDOUT.
  */
-import { setTimeout as delay } from 'node:timers/promises';
+import { sleep } from '../../awaitable.js';
 import { Errno } from '../../errno.js';
 import { I2C_M_RD, I2C_M_RECV_LEN, I2C_M_STOP, I2C_M_TEN, I2C_SMBUS_BLOCK_MAX } from './abi.js';
 import type { Chip, ChipWrite } from './chips.js';
@@ -99,9 +99,7 @@ export class I2cBus {
     await this.lock(signal);
     try {
       if (stretch > 0) {
-        await delay(Math.min(stretch, this.timeoutMs), undefined, { signal }).catch(() => {
-          throw signal.reason;
-        });
+        await sleep(Math.min(stretch, this.timeoutMs), signal);
         if (stretch > this.timeoutMs) throw new Errno('ETIMEDOUT', 'i2c: a chip held the clock longer than the adapter timeout');
       }
       return this.run(msgs);

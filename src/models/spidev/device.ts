@@ -10,6 +10,7 @@
  * drops unsupported multi-wire bits; anything else is EINVAL), 4 to 32
  * bits per word, 1 kHz to 50 MHz.
  */
+import { sleep } from '../../awaitable.js';
 import { Errno } from '../../errno.js';
 import {
   eshutdown,
@@ -116,21 +117,6 @@ function nbitsAllowed(nbits: number, mode: number, dual: number, quad: number): 
 interface Settled extends Transfer {
   speedHz: number;
   bitsPerWord: number;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 export class SpiDevice {
