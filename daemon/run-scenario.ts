@@ -199,7 +199,9 @@ async function runSource(source: RunSource, o: RunOpts): Promise<number> {
     const out = (line: string): void => {
       if (reading) process.stdout.write(line + '\n');
     };
-    out(`scenario ${scenario.name} (${scenario.file}) on ${target.mountpoint}${env.CDEVEMU_SOCKET ? `, control socket ${env.CDEVEMU_SOCKET}` : ''}`);
+    // Against a daemon (--socket, or $CDEVEMU_SOCKET set in the shell) the first line says so.
+    const on = remote ? `, the daemon at ${resolveSocketPath(o.socket)}` : `, control socket ${env.CDEVEMU_SOCKET}`;
+    out(`scenario ${scenario.name} (${scenario.file}) on ${target.mountpoint}${on}`);
     const result = await runScenario(scenario, {
       target,
       ...(command.length ? { command } : {}),

@@ -49,7 +49,7 @@ export function registerRunCommand(program: Command): void {
     .usage(`[options] <scenario> [-- command...]\n       ${FLAGS_USAGE}`)
     .argument('[scenario]', 'scenario file (YAML or JSON); none when the scenario is given by flags')
     .argument('[command...]', 'program under test and its arguments, after --; {mount} is replaced by the mount path, {tmp} by a scratch directory removed after the run')
-    .option('--socket <path>', 'use the daemon on this control socket instead of a private emulator')
+    .option('--socket <path>', 'use the daemon on this control socket instead of a private emulator (default: $CDEVEMU_SOCKET, if set)')
     .option('--junit <file>', 'write a JUnit XML report')
     .option('--report <file>', 'write an HTML report of the run (a self-contained page: timeline, steps, events, program output)')
     .option('--bind <host=mount>', 'bind a mount path over a host path in the program\'s private mount namespace (repeatable)', collect, [])

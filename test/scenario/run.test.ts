@@ -943,7 +943,9 @@ timeline:
   - wait: { event: { type: fault_fired, device: z0 } }
 `,
       );
-      const r = await cdevemu(['run', '--socket', d.socket, f, '--', ...reads]);
+      // $CDEVEMU_SOCKET in the shell, with no --socket, names the daemon, and the first line says so.
+      const r = await cdevemu(['run', f, '--', ...reads], { env: { ...process.env, CDEVEMU_SOCKET: d.socket } });
+      expect(r.stdout).toMatch(new RegExp(`^scenario remote faults \\(.*\\) on ${d.mount}, the daemon at ${d.socket}$`, 'm'));
       expect(r.stdout, r.stderr).toMatch(/^PASS remote faults: 1 step/m);
       expect((await d.client.listFaults()).map((x) => x.id)).toEqual([before.id]);
     } finally {
