@@ -84,6 +84,11 @@ export class EmulatorHandle {
     return this.emulator.devices.action(name, action, arg);
   }
 
+  /** The program using `name` has ended: the model judges the session now (DeviceModel.endSession). */
+  endSession(name: string): Promise<void> {
+    return this.emulator.devices.endSession(name);
+  }
+
   /** Adds a fault rule (README.md, "Fault injection"); returns it with its id. Throws FaultRuleError naming a bad field. */
   fault(rule: FaultRuleSpec): FaultRuleStatus {
     return this.emulator.faults.add(rule);

@@ -1,6 +1,7 @@
 /**
  * What the daemon did through the control API, one info line each (plug,
- * unplug with its mode, replug, action, fault rule added or removed), and
+ * unplug with its mode, replug, action, session end, fault rule added or
+ * removed), and
  * what an unplug found: a warning for each handler stuck at its drain, and
  * for the files still open when it answered, a line once the last of them
  * is closed (a program that never closes them leaves that line out; at
@@ -94,6 +95,12 @@ export class ActionLog {
     const generation = this.devices.get(device)?.generation;
     const api = { action: 'action', device, generation, name: action };
     this.log.info({ api }, `action ${action} on ${device} (generation ${generation ?? '?'})`);
+  }
+
+  sessionEnded(device: string): void {
+    const generation = this.devices.get(device)?.generation;
+    const api = { action: 'end-session', device, generation };
+    this.log.info({ api }, `session on ${device} (generation ${generation ?? '?'}) ended`);
   }
 
   faultAdded(rule: FaultRule): void {

@@ -156,6 +156,11 @@ export class ControlClient {
     return r.result;
   }
 
+  /** The program using `name` has ended: its model judges the session now (docs/control-api.md#routes). */
+  async endSession(name: string): Promise<void> {
+    await this.call('POST', `/devices/${seg(name)}/end-session`, {});
+  }
+
   /** Fault rules (docs/control-api.md#routes), with what each has matched and fired. */
   listFaults(): Promise<FaultRuleStatus[]> {
     return this.call('GET', '/faults');

@@ -214,6 +214,16 @@ export class ControlServer {
           },
         },
       },
+      {
+        pattern: ['v1', 'devices', ':name', 'end-session'],
+        methods: {
+          POST: async ({ params }) => {
+            await d.endSession(params.name!);
+            this.said.sessionEnded(params.name!);
+            return { body: { device: params.name!, generation: d.get(params.name!)!.generation } };
+          },
+        },
+      },
       { pattern: ['v1', 'events'], methods: { GET: async (ctx) => this.streamEvents(ctx) } },
       {
         pattern: ['v1', 'events', ':stream', 'sync'],

@@ -239,6 +239,20 @@ export class DeviceManager {
     return callModel(inst, CONTROL_CALL, `action:${action}`, null, null, undefined, () => fn(inst));
   }
 
+  /**
+   * Tells the device `name` that the program using it has ended
+   * (DeviceModel.endSession). Nothing for a model without the hook, nor
+   * once unplug has begun: remove() ends the session then.
+   */
+  async endSession(name: string): Promise<void> {
+    const inst = this.newest(name);
+    if (!inst) throw new DeviceError('not_found', `no device ${name}`);
+    const end = inst.driver.endSession;
+    if (!end || inst.lifecycle !== 'live') return;
+    // Model code like any op: through the gate, so unplug drains it.
+    await callModel(inst, CONTROL_CALL, 'endSession', null, null, undefined, () => end(inst));
+  }
+
   /** A name is busy while an instance under it is plugged or being unplugged (zombies free it). */
   private busy(name: string): boolean {
     if (this.probing.has(name)) return true;

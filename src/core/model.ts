@@ -199,6 +199,16 @@ export interface DeviceModel<S> {
   release?(file: File<S>): void | Promise<void>;
   /** A close after unplug began; runs after remove(), once per open file description. */
   lateRelease?(file: File<S>): void | Promise<void>;
+  /**
+   * The program that used the device has ended: `cdevemu run` calls it on
+   * each live device of the run once the program under test has exited and
+   * its files were released, before its verdict (a caller of the control
+   * API may too: POST /v1/devices/{name}/end-session). A model that judges
+   * a whole session by what the program left undone (replay) judges it
+   * here, emitting its events now: at remove() they would come after the
+   * verdict. The device stays plugged.
+   */
+  endSession?(inst: Instance<S>): void | Promise<void>;
   /** After it returns no model code runs for this instance except lateRelease and free. */
   remove?(inst: Instance<S>): void | Promise<void>;
   /** The last reference dropped. */

@@ -20,7 +20,8 @@ import type { Scenario } from './schema.js';
 
 export class DeviceFailures {
   private readonly seen: DeviceEvent[] = [];
-  private readonly ours: (device: string) => boolean;
+  /** Whether the run answers for `device`: every device of its own emulator; a daemon's that it names. */
+  readonly ours: (device: string) => boolean;
   /** The event types the scenario waits for or expects: its subject, not a failure of the run. */
   private readonly judged: ReadonlySet<string>;
 

@@ -40,6 +40,10 @@ export class RemoteTarget implements ScenarioTarget {
     return this.client.action(name, action, arg);
   }
 
+  endSession(name: string): Promise<void> {
+    return this.client.endSession(name);
+  }
+
   async addFault(rule: FaultRuleSpec): Promise<string> {
     return (await this.client.addFault(rule)).id;
   }

@@ -177,6 +177,8 @@ class Run {
       if (this.program && !this.program.exit) this.o.out(`${this.stamp()} program still running at the end; stopping it`);
       const program = this.program ? await this.program.stop() : null;
       await this.settleReleases();
+      const unended = await this.endSessions();
+      if (unended) steps.push(this.failedAtEnd('every device ended its session', unended));
       const synced = await this.o.target.sync().then(
         () => null,
         (err: unknown) => (err instanceof Error ? err.message : String(err)),
@@ -225,6 +227,22 @@ class Run {
         if (i >= 0) pending.splice(i, 1);
       }
       if (pending.length > 0) await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /**
+   * Tells each live device of the run that the program has ended, so a
+   * model that judges the whole session (replay: a recording not used up)
+   * does so before the verdict, not at the device's removal after it.
+   * Why a device could not be told, or null.
+   */
+  private async endSessions(): Promise<string | null> {
+    try {
+      const live = (await this.o.target.devices()).filter((d) => d.state === 'live' && this.failures.ours(d.name));
+      for (const d of live) await this.o.target.endSession(d.name);
+      return null;
+    } catch (err) {
+      return `could not end the session: ${err instanceof Error ? err.message : String(err)}`;
     }
   }
 

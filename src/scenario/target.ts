@@ -41,6 +41,8 @@ export interface ScenarioTarget {
   unplug(name: string, o?: UnplugOptions): Promise<{ stuck: StuckReport[] }>;
   replug(name: string, options?: unknown): Promise<void>;
   action(name: string, action: string, arg?: unknown): Promise<unknown>;
+  /** The program using the device `name` has ended: its model judges the session now (DeviceModel.endSession). */
+  endSession(name: string): Promise<void>;
   /** Adds a rule; resolves to its id. */
   addFault(rule: FaultRuleSpec): Promise<string>;
   /** The rules in force, with what each has matched and fired. */
@@ -82,6 +84,10 @@ export class LocalTarget implements ScenarioTarget {
 
   action(name: string, action: string, arg?: unknown): Promise<unknown> {
     return this.emu.action(name, action, arg);
+  }
+
+  endSession(name: string): Promise<void> {
+    return this.emu.endSession(name);
   }
 
   async addFault(rule: FaultRuleSpec): Promise<string> {

@@ -10,6 +10,7 @@
  *   namespace, record's default); replayed, rngtest reads the same bits
  *   and reports the same counts, and the captured sysfs is on the mount.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -137,5 +138,21 @@ describe('cdevemu record', { timeout: 120_000 }, () => {
     const noDir = await cdevemu(['record', '--device', '/dev/null', '--out', join(dir, 'missing', 'x.jsonl'), '--', 'true']);
     expect(noDir.code).toBe(2);
     expect(noDir.stderr).toContain('record: cannot write the trace');
+    const full = await cdevemu(['record', '--device', '/dev/null', '--out', '/dev/full', '--', 'true']);
+    expect(full.code).toBe(2);
+    expect(full.stderr).toContain('record: cannot write the trace /dev/full: ENOSPC');
+  });
+
+  it('fails the run when the trace stops being written (a full file system), though the program exited 0', async () => {
+    const small = await mkdtemp(join(dir, 'small-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8k', 'tmpfs', small]);
+    try {
+      const r = await cdevemu(['record', '--device', '/dev/zero', '--out', join(small, 't.jsonl'), '--', 'sh', '-c', 'head -c 200000 /dev/zero >/dev/null']);
+      expect(r.stdout).toMatch(/trace_failed on zero \(generation 1\): \{"trace":"[^"]*t\.jsonl","error":"ENOSPC: /);
+      expect(r.stdout).toMatch(/^FAIL record \/dev\/zero: .*: no device saw a failure$/m);
+      expect(r.code).toBe(1);
+    } finally {
+      execFileSync('umount', [small]);
+    }
   });
 });

@@ -4,7 +4,7 @@
  * wrote, on a real mount, with python3 clients on the emulated nodes: the
  * session's reads, writes, termios ioctl (TCGETS through the caller's
  * memory) and the device going away (the pty's master closed: the tty
- * hangs up, a write fails EIO) are traced, and replayed with no pty; a
+ * hangs up, POLLHUP) are traced, and replayed with no pty; a
  * write that differs fails in strict mode and is taken in lenient mode,
  * with an event naming its offset; fault rules apply on top; the replay
  * keeps the recorded order and pace (made deterministic by `speed`).
@@ -50,9 +50,9 @@ for line in sys.stdin:
         elif cmd == 'ispeed': r = termios.tcgetattr(fd)[4]
         elif cmd == 'open': os.close(os.open(sys.argv[1], os.O_RDWR)); r = ''
         elif cmd == 'tiocmget': r = fcntl.ioctl(fd, termios.TIOCMGET, bytes(4)).hex()
-        elif cmd == 'speed':
+        elif cmd in ('speed', 'flushspeed'):
             at = termios.tcgetattr(fd); at[4] = at[5] = getattr(termios, 'B' + a[0])
-            termios.tcsetattr(fd, termios.TCSANOW, at); r = ''
+            termios.tcsetattr(fd, termios.TCSANOW if cmd == 'speed' else termios.TCSAFLUSH, at); r = ''
         elif cmd == 'hup':
             p = select.poll(); p.register(fd, select.POLLIN)
             while not p.poll()[0][1] & (select.POLLHUP | select.POLLERR): pass
@@ -72,6 +72,8 @@ beforeAll(async () => {
 afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
 
 const hex = (s: string): string => Buffer.from(s).toString('hex');
+/** termios.B115200 on Linux (CBAUDEX | 2), as tcgetattr()'s ispeed. */
+const termiosB115200 = 0o010002;
 
 /** A client of dev/NAME, once it has opened it. */
 async function client(name: string): Promise<Interactive> {
@@ -120,9 +122,9 @@ describe('record a pty session, replay it without one', () => {
       expect(await ask(c, 'read 64')).toBe(`ok ${hex('PONG\n')}`);
       pty.send('close');
       await lineStarting(pty, 'closed');
-      // A hung-up tty fails writes with EIO (drivers/tty/tty_io.c hung_up_tty_write): the device went.
-      expect(await ask(c, `write ${hex('x')}`)).toBe('err EIO');
+      // The tty hung up (POLLHUP): the readiness watch sees it with no call made, and the device goes.
       await removed(inst.name);
+      expect(await ask(c, `write ${hex('x')}`)).toBe('err EIO');
       expect(await ask(c, 'read 64')).toBe('err EIO');
     } finally {
       c.kill();
@@ -132,14 +134,14 @@ describe('record a pty session, replay it without one', () => {
     expect(parsed.header).toMatchObject({ device: path, name: 'rec0', sysfs: {} });
     entries = parsed.entries;
     const ops = entries.filter((e) => e.op !== 'poll').map((e) => e.op);
-    expect(ops.filter((op) => op !== 'ioctl')).toEqual(['open', 'write', 'read', 'write', 'unplug']);
+    expect(ops.filter((op) => op !== 'ioctl')).toEqual(['open', 'write', 'read', 'unplug']);
     // struct termios (36 bytes) at the caller's pointer: out of TCGETS, into TCSETS (glibc's
     // tcsetattr() reads it back with TCGETS after).
     const ioctls = entries.filter((e) => e.op === 'ioctl');
     expect(new Set(ioctls.map((e) => e.cmd))).toEqual(new Set([0x5401, 0x5402]));
     expect(ioctls.every((e) => e.result === 0 && (e.cmd === 0x5401 ? e.out?.length === 72 : e.in?.length === 72))).toBe(true);
     expect(entries.find((e) => e.op === 'read')).toMatchObject({ data: hex('PONG\n') });
-    expect(entries.filter((e) => e.op === 'write')).toMatchObject([{ data: hex('PING1\n'), result: 6 }, { data: hex('x'), errno: 'EIO' }]);
+    expect(entries.filter((e) => e.op === 'write')).toMatchObject([{ data: hex('PING1\n'), result: 6 }]);
     expect(entries.at(-1)).toMatchObject({ op: 'unplug', errno: 'EIO' });
   });
 
@@ -178,10 +180,68 @@ describe('record a pty session, replay it without one', () => {
     const runWith = (mode: string) =>
       cdevemu(['run', '--device', `r0=replay:${JSON.stringify({ trace: trace(), speed: 0, mode })}`, '--expect', 'exit:0', '--', 'python3', '-c', prog, '{mount}/dev/r0']);
     const strict = await runWith('strict');
-    expect(strict.stdout).toMatch(/replay_incomplete on r0 \(generation 1\): \{"writtenBytes":0,"expectedBytes":6,"unreadBytes":0,"missingIoctls":\[/);
+    expect(strict.stdout).toMatch(/replay_incomplete on r0 \(generation 1\): \{"opens":1,"expectedOpens":1,"writtenBytes":0,"expectedBytes":6,"unreadBytes":0,"missingIoctls":\[/);
     expect(strict.stdout).toMatch(/dev\/r0: no device saw a failure$/m);
     expect(strict.code).toBe(1);
     const lenient = await runWith('lenient');
+    expect(lenient.stdout, lenient.stderr).toMatch(/^PASS /m);
+    expect(lenient.code).toBe(0);
+  });
+
+  it('a hang-up seen only by poll (POLLHUP, no call failed) is traced as the unplug, and replayed', async () => {
+    const path = join(dir, 'hup.jsonl');
+    const pty = pythonInteractive(PTY);
+    const inst = await t.emu.devices.plug({ model: 'record', name: 'rec-hup', options: { device: await pty.line(), trace: path } });
+    const c = await client(inst.name);
+    try {
+      expect(await ask(c, `write ${hex('hi\n')}`)).toBe('ok 3');
+      expect(await lineStarting(pty, 'got')).toBe(`got ${hex('hi\n')}`);
+      pty.send('close');
+      await lineStarting(pty, 'closed');
+      expect(await ask(c, 'hup')).toBe('ok ');
+      await removed(inst.name);
+    } finally {
+      c.kill();
+      pty.kill();
+    }
+    const { entries: hup } = parseDeviceTrace(readFileSync(path, 'utf8'), path);
+    expect(hup.map((e) => e.op)).toEqual(expect.arrayContaining(['open', 'write', 'unplug']));
+    // Nothing failed: the program only polled.
+    expect(hup.filter((e) => e.op === 'read' || (e.op !== 'unplug' && e.errno !== undefined))).toEqual([]);
+    expect(hup.at(-1)).toEqual(expect.objectContaining({ op: 'unplug', errno: 'EIO' }));
+    // Replayed, the program that waits for the hang-up gets it.
+    const name = await plugReplay(path, { speed: 0 });
+    const r = await client(name);
+    try {
+      expect(await ask(r, `write ${hex('hi\n')}`)).toBe('ok 3');
+      expect(await ask(r, 'hup')).toBe('ok ');
+      await removed(name);
+    } finally {
+      r.kill();
+    }
+  });
+
+  it('cdevemu run fails a program that opens fewer times than recorded in strict mode, before its verdict', async () => {
+    const path = join(dir, 'two-opens.jsonl');
+    const lines = [
+      { format: 'cdevemu-device-trace', version: 1, device: '/dev/ttyS9', rdev: '4:73', name: 'ttyS9', started: '2026-01-01T00:00:00.000Z', sysfs: {} },
+      { t: 5, op: 'open', file: 1, flags: 2 },
+      { t: 6, op: 'release', file: 1 },
+      { t: 7, op: 'open', file: 2, flags: 2 },
+      { t: 8, op: 'release', file: 2 },
+    ];
+    await writeFile(path, lines.map((l) => JSON.stringify(l) + '\n').join(''));
+    const prog = 'import os,sys\nos.close(os.open(sys.argv[1], os.O_RDWR))\n';
+    const runWith = (mode: string, opens: number) =>
+      cdevemu(['run', '--device', `r0=replay:${JSON.stringify({ trace: path, speed: 0, mode })}`, '--expect', 'exit:0', '--', 'python3', '-c', prog.repeat(opens), '{mount}/dev/r0']);
+    const once = await runWith('strict', 1);
+    expect(once.stdout).toMatch(/replay_incomplete on r0 \(generation 1\): \{"opens":1,"expectedOpens":2,.*"when":"end"/);
+    expect(once.stdout).toMatch(/dev\/r0: no device saw a failure$/m);
+    expect(once.code).toBe(1);
+    const twice = await runWith('strict', 2);
+    expect(twice.stdout, twice.stderr).toMatch(/^PASS /m);
+    expect(twice.code).toBe(0);
+    const lenient = await runWith('lenient', 1);
     expect(lenient.stdout, lenient.stderr).toMatch(/^PASS /m);
     expect(lenient.code).toBe(0);
   });
@@ -289,6 +349,59 @@ describe('ioctl order', () => {
       r.kill();
     }
     expect(t.events.filter((e) => e.device === name && e.type === 'replay_mismatch')).toMatchObject([{ op: 'ioctl', cmd: 0x5402, mode: 'strict' }]);
+  });
+
+  it('TCSETSF then TCSETS replayed as TCSETS then TCSETSF: a mismatch naming the command that was due', async () => {
+    const path = join(dir, 'order-across.jsonl');
+    const pty = pythonInteractive(PTY);
+    const inst = await t.emu.devices.plug({ model: 'record', name: 'rec-across', options: { device: await pty.line(), trace: path } });
+    const c = await client(inst.name);
+    try {
+      expect(await ask(c, 'flushspeed 9600')).toBe('ok ');
+      expect(await ask(c, 'speed 115200')).toBe('ok ');
+    } finally {
+      c.kill();
+      await t.emu.devices.unplug(inst.name);
+      pty.kill();
+    }
+    for (const [mode, answer] of [['strict', 'err EIO'], ['lenient', 'ok ']]) {
+      const name = await plugReplay(path, { speed: 0, mode });
+      const r = await client(name);
+      try {
+        expect(await ask(r, 'speed 115200')).toBe(answer);
+        expect(await ask(r, 'flushspeed 9600')).toBe('ok ');
+      } finally {
+        r.kill();
+      }
+      expect(t.events.filter((e) => e.device === name && e.type === 'replay_mismatch')).toMatchObject([{ op: 'ioctl', cmd: 0x5402, expectedCmd: 0x5404, mode }]);
+    }
+  });
+
+  it('the recorded order replayed, with a query asked more often: no mismatch', async () => {
+    const path = join(dir, 'order-same.jsonl');
+    const pty = pythonInteractive(PTY);
+    const inst = await t.emu.devices.plug({ model: 'record', name: 'rec-same', options: { device: await pty.line(), trace: path } });
+    const c = await client(inst.name);
+    try {
+      expect(await ask(c, 'flushspeed 9600')).toBe('ok ');
+      expect(await ask(c, 'speed 115200')).toBe('ok ');
+    } finally {
+      c.kill();
+      await t.emu.devices.unplug(inst.name);
+      pty.kill();
+    }
+    const name = await plugReplay(path, { speed: 0 });
+    const r = await client(name);
+    try {
+      expect(await ask(r, 'ispeed')).toMatch(/^ok \d+$/); // a TCGETS more than recorded: a repeat
+      expect(await ask(r, 'flushspeed 9600')).toBe('ok ');
+      expect(await ask(r, 'speed 115200')).toBe('ok ');
+      expect(await ask(r, 'ispeed')).toBe(`ok ${termiosB115200}`);
+    } finally {
+      r.kill();
+    }
+    await t.waitEvent((e) => e.device === name && e.type === 'released', 5000);
+    expect(t.events.filter((e) => e.device === name && (e.type === 'replay_mismatch' || e.type === 'replay_incomplete'))).toEqual([]);
   });
 });
 

@@ -14,14 +14,19 @@
  *   in and out); the tty's unencoded ones through the caller's memory
  *   (pointer-ioctls.ts); anything else is ENOTTY, never forwarded.
  * - ENODEV or EIO from the real device means it went away: the trace gets
- *   an `unplug` there, and the emulated device is unplugged (surprise).
+ *   an `unplug` there, and the emulated device is unplugged (surprise). So
+ *   does POLLHUP on the real node, seen by the program's poll or by the
+ *   readiness watch, though no call failed (an `unplug` with EIO).
  * - The device's sysfs attributes are captured at plug (sysfs-capture.ts),
  *   published on the mount, and kept in the trace's header.
+ * - A trace that cannot be opened or given its header refuses the plug; one
+ *   whose writing fails later (a full file system) emits `trace_failed`,
+ *   which fails the run (src/scenario/device-failures.ts): it is cut short.
  */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { E, Errno, errnoName, errnoNumber, isErrnoName } from '../../errno.js';
-import { IOC_NONE, IOC_READ, IOC_WRITE, iocDir, iocSize, O_ACCMODE, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, type IoctlReply, type IoctlRequest, type PollMask } from '../../devio.js';
+import { IOC_NONE, IOC_READ, IOC_WRITE, iocDir, iocSize, O_ACCMODE, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, type IoctlReply, type IoctlRequest, type PollMask } from '../../devio.js';
 import { ioctlAsync } from '../../sys/ffi.js';
 import { defineSchema, type DeviceModel, type File, type Instance, type Values } from '../../core/index.js';
 import { TRACE_FORMAT, TRACE_VERSION } from './device-trace.js';
@@ -50,7 +55,11 @@ const RECORD_OPTIONS = defineSchema({
 const real = (file: RecordFile): RealFile => file.private as RealFile;
 
 function add(inst: Instance<RecordState>, e: Unstamped): void {
-  if (!inst.state.gone) inst.state.trace.add(e);
+  const { trace, gone } = inst.state;
+  if (gone || trace.failed || trace.add(e)) return;
+  // The trace ends short of the session, and a replay of it would judge a
+  // program by a part: the run that recorded it must not pass.
+  inst.emit('trace_failed', { trace: trace.path, error: trace.failed!.message, fails: true });
 }
 
 /**
@@ -61,12 +70,26 @@ function add(inst: Instance<RecordState>, e: Unstamped): void {
 function failed(file: RecordFile, e: Unstamped, errno: number): Errno {
   const inst = file.instance;
   add(inst, { ...e, errno: errnoName(errno) } as Unstamped);
-  if (errno === E.ENODEV || errno === E.EIO) {
-    add(inst, { op: 'unplug', errno: errnoName(errno) });
-    inst.state.gone = true;
-    inst.unplugSelf();
-  }
+  if (errno === E.ENODEV || errno === E.EIO) wentAway(inst, errno);
   return new Errno(errno);
+}
+
+/** The real device went away: the trace's `unplug`, with `errno`, and a surprise unplug of the emulated device; once. */
+function wentAway(inst: Instance<RecordState>, errno: number): void {
+  if (inst.state.gone) return;
+  add(inst, { op: 'unplug', errno: errnoName(errno) });
+  inst.state.gone = true;
+  inst.unplugSelf();
+}
+
+/**
+ * The real node hung up (POLLHUP: a tty whose other side or line went, a
+ * device disconnected), seen by a poll with no failed call: as the
+ * unplug, with EIO, what a hung-up tty fails a write with
+ * (hung_up_tty_write) and no read of it has to fail first.
+ */
+function hungUp(inst: Instance<RecordState>): void {
+  wentAway(inst, E.EIO);
 }
 
 const errnoOf = (err: unknown): number => (err instanceof Errno ? err.errno : E.EIO);
@@ -118,6 +141,7 @@ function written(file: RecordFile, data: Buffer, n: number): number {
 function poll(file: RecordFile): PollMask {
   const mask = real(file).poll();
   add(file.instance, { op: 'poll', file: file.id, result: mask });
+  if (mask & POLLHUP) hungUp(file.instance);
   return mask;
 }
 
@@ -175,7 +199,7 @@ export const recordModel: DeviceModel<RecordState> = {
   description: 'a proxy in front of a real character device that traces every open, read, write, poll and ioctl (cdevemu record)',
   options: RECORD_OPTIONS,
   stream: true,
-  events: {},
+  events: { trace_failed: { trace: 'string', error: 'string', fails: 'boolean' } },
   async create(inst, options) {
     const o = options as Values<typeof RECORD_OPTIONS>;
     const device = resolve(o.device);
@@ -198,7 +222,7 @@ export const recordModel: DeviceModel<RecordState> = {
       started: new Date().toISOString(),
       sysfs,
     });
-    return { device, sysfs, trace, watch: new ReadinessWatch(inst.wq), gone: false };
+    return { device, sysfs, trace, watch: new ReadinessWatch(inst.wq, () => hungUp(inst)), gone: false };
   },
   attributes(inst) {
     return { ...inst.state.sysfs };
@@ -223,9 +247,9 @@ export const recordModel: DeviceModel<RecordState> = {
   write,
   poll,
   ioctl,
-  async remove(inst) {
+  remove(inst) {
     inst.state.watch.stop();
-    await inst.state.trace.close();
+    inst.state.trace.close();
   },
 };
 

@@ -6,6 +6,7 @@
  * ->poll, as hw_random's, with EPERM), so the watch asks poll(2) with a
  * zero timeout on a short interval, and wakes the device's wait queue
  * when an answer changed (which also re-asks the kernel's pollers).
+ * POLLHUP it tells the model of: the device hung up.
  */
 import { closeSync, constants, openSync } from 'node:fs';
 import { POLLERR, POLLHUP, POLLIN, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM, type PollMask } from '../../devio.js';
@@ -59,12 +60,15 @@ export class RealFile {
   }
 }
 
-/** The watch over a device's open real files, running while any is open. */
+/** The watch over a device's open real files, running while any is open; it tells of a hang-up (POLLHUP) it sees. */
 export class ReadinessWatch {
   private readonly files = new Set<RealFile>();
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly wq: WaitQueue) {}
+  constructor(
+    private readonly wq: WaitQueue,
+    private readonly hungUp: () => void,
+  ) {}
 
   add(f: RealFile): void {
     this.files.add(f);
@@ -94,6 +98,7 @@ export class ReadinessWatch {
         changed ||= before !== POLLERR;
       }
     }
+    if ([...this.files].some((f) => f.mask & POLLHUP)) this.hungUp();
     if (changed) this.wq.wake();
   }
 }

@@ -1,21 +1,24 @@
 /**
- * The recorded answers to ioctls, by command, in trace order: a call gets
- * the next recorded call of its command when the input is the same (the
- * bytes it read from the caller, or its integer argument). Else it is a
- * repeat when a call already answered had that input (a program asking
- * TCGETS more often than when it was recorded, setting the same termios
- * twice), and gets that call's answer again; else a mismatch, told to the
- * caller: a later recorded call with that input (the calls came in
- * another order) or the next one gives the answer. What was never
- * answered is left over (missing()): the program skipped calls the
- * recording made.
+ * The recorded answers to ioctls, in trace order across commands: a call
+ * gets the next recorded call when it is that call (same command, same
+ * input: the bytes it read from the caller, or its integer argument). Else
+ * it is a repeat when a call already answered had its command and input
+ * (a program asking TCGETS more often than when it was recorded, setting
+ * the same termios twice), and gets the latest such call's answer again:
+ * the device was asked nothing new. Else a mismatch, told to the caller:
+ * a later recorded call with that input (the calls came in another order,
+ * within a command or across commands) or the next call of its command
+ * gives the answer. What was never answered is left over (missing()): the
+ * program skipped calls the recording made.
  */
 import type { IoctlEntry } from '../record/device-trace.js';
 
 export interface Answer {
   entry: IoctlEntry;
-  /** False when the input is not that of the next recorded call of the command, nor a repeat. */
+  /** False when the call is neither the next recorded call nor a repeat. */
   matched: boolean;
+  /** The recorded call that was due instead (unmatched only); undefined when every one was answered. */
+  due?: IoctlEntry;
 }
 
 const keyOf = (cmd: number, input: string): string => `${cmd}:${input}`;
@@ -41,15 +44,19 @@ class Queue {
 }
 
 export class IoctlAnswers {
+  private readonly inOrder = new Queue();
   private readonly byKey = new Map<string, Queue>();
   private readonly byCmd = new Map<number, Queue>();
   private readonly used = new Set<IoctlEntry>();
+  /** The latest entry answered for each command and input: what a repeat gets. */
+  private readonly lastAnswered = new Map<string, IoctlEntry>();
 
   constructor(private readonly entries: readonly IoctlEntry[]) {
     for (const e of entries) {
       const key = keyOf(e.cmd, inputOf(e));
       if (!this.byKey.has(key)) this.byKey.set(key, new Queue());
       if (!this.byCmd.has(e.cmd)) this.byCmd.set(e.cmd, new Queue());
+      this.inOrder.push(e);
       this.byKey.get(key)!.push(e);
       this.byCmd.get(e.cmd)!.push(e);
     }
@@ -57,16 +64,16 @@ export class IoctlAnswers {
 
   /** The answer for `cmd` with `input` (inputOf's form); null when the trace never saw `cmd`. */
   answer(cmd: number, input: string): Answer | null {
-    const all = this.byCmd.get(cmd);
-    if (!all) return null;
-    const expected = all.next(this.used);
-    const same = this.byKey.get(keyOf(cmd, input));
-    if (expected && inputOf(expected) === input) return this.take(expected, true);
-    const later = same?.next(this.used);
-    if (later) return this.take(later, false);
-    // Every call with this input was answered (a key's calls are taken in order): a repeat.
-    if (same) return { entry: same.last, matched: true };
-    return { entry: expected ?? all.last, matched: false };
+    const ofCmd = this.byCmd.get(cmd);
+    if (!ofCmd) return null;
+    const key = keyOf(cmd, input);
+    const due = this.inOrder.next(this.used);
+    if (due && due.cmd === cmd && inputOf(due) === input) return this.take(key, due, true);
+    const repeated = this.lastAnswered.get(key);
+    if (repeated) return { entry: repeated, matched: true };
+    const later = this.byKey.get(key)?.next(this.used);
+    if (later) return this.take(key, later, false, due);
+    return { entry: ofCmd.next(this.used) ?? ofCmd.last, matched: false, ...(due ? { due } : {}) };
   }
 
   /** The commands of the recorded calls never answered, in trace order. */
@@ -74,9 +81,10 @@ export class IoctlAnswers {
     return this.entries.filter((e) => !this.used.has(e)).map((e) => e.cmd);
   }
 
-  private take(entry: IoctlEntry, matched: boolean): Answer {
+  private take(key: string, entry: IoctlEntry, matched: boolean, due?: IoctlEntry): Answer {
     this.used.add(entry);
-    return { entry, matched };
+    this.lastAnswered.set(key, entry);
+    return { entry, matched, ...(due ? { due } : {}) };
   }
 }
 

@@ -16,20 +16,22 @@
  *   its place in the stream; one across that place is taken up to it, as
  *   is one across the end of a recorded write the device took short.
  * - Opens fail where the recorded ones did.
- * - ioctls: answered from the trace by command, in order, and input
- *   (ioctl-answers.ts); input other than the next recorded call's (and no
+ * - ioctls: answered from the trace in its order, across commands
+ *   (ioctl-answers.ts); a call other than the next recorded one (and no
  *   repeat) is a mismatch, as for writes. A command the trace never saw is
  *   a mismatch too, answered ENOTTY in both modes, as a driver answers a
  *   command it does not know.
  * - The recorded unplug happens once its time has come and every byte
  *   recorded before it was read and written: a surprise unplug, as the
  *   device went.
- * - What the program left of the recording (writes not written, ioctls
- *   not issued, what came before the last recorded write and was not
- *   read) emits `replay_incomplete` when the session
- *   ends: at the release that closes the last file once the program has
- *   opened as often as recorded, else at remove (the recorded unplug
- *   included). `strict` fails a run on it, as on a mismatch.
+ * - What the program left of the recording (opens not made, writes not
+ *   written, ioctls not issued, what came before the last recorded write
+ *   and was not read) emits `replay_incomplete` when the session ends: at
+ *   the release that closes the last file once the program has opened as
+ *   often as recorded, else when `cdevemu run` tells the device its
+ *   program ended (endSession, before the verdict), else at remove (the
+ *   recorded unplug included). `strict` fails a run on it, as on a
+ *   mismatch.
  *
  * Fault rules apply on top as to every model (the core runs them before
  * the model is called).
@@ -94,9 +96,14 @@ export class ReplayState {
     this.opens++;
   }
 
+  /** How many of the recorded opens were taken. */
+  get expectedOpens(): number {
+    return this.script.opens.filter((e) => e === null).length;
+  }
+
   /** Whether the program opened the device as often as the recorded one did. */
   get openedAll(): boolean {
-    return this.opens >= this.script.opens.filter((e) => e === null).length;
+    return this.opens >= this.expectedOpens;
   }
 
   get readable(): boolean {
@@ -157,11 +164,18 @@ export class ReplayState {
    * Emits `replay_incomplete` if the program left part of the recording
    * undone; once. `when` is the moment the session was judged.
    */
-  judge(when: 'release' | 'remove'): void {
+  judge(when: 'release' | 'end' | 'remove'): void {
     if (this.judged) return;
     this.judged = true;
-    const left = { writtenBytes: this.writeOffset, expectedBytes: this.script.written.length, unreadBytes: Math.max(0, this.script.readBeforeLastWrite - this.readBytes), missingIoctls: this.answers.missing() };
-    if (left.writtenBytes >= left.expectedBytes && left.unreadBytes === 0 && left.missingIoctls.length === 0) return;
+    const left = {
+      opens: this.opens,
+      expectedOpens: this.expectedOpens,
+      writtenBytes: this.writeOffset,
+      expectedBytes: this.script.written.length,
+      unreadBytes: Math.max(0, this.script.readBeforeLastWrite - this.readBytes),
+      missingIoctls: this.answers.missing(),
+    };
+    if (this.openedAll && left.writtenBytes >= left.expectedBytes && left.unreadBytes === 0 && left.missingIoctls.length === 0) return;
     // strict: a program that skipped what the recording did passes nothing
     // the device could compare, so only this can fail its run.
     this.inst.emit('replay_incomplete', { ...left, when, mode: this.mode, fails: this.mode === 'strict' });
@@ -218,7 +232,8 @@ function firstDifference(expected: Buffer, at: number, got: Buffer): number {
   return -1;
 }
 
-type MismatchDetails = { op: string; offset: number | null; cmd: number | null; expected: string; got: string };
+/** `expectedCmd`: an ioctl's, the command of the recorded call that was due (null when none was, or for a write). */
+type MismatchDetails = { op: string; offset: number | null; cmd: number | null; expectedCmd: number | null; expected: string; got: string };
 
 /** Tells of a call the recording did not make; `strict` fails it EIO. */
 function mismatch(file: ReplayFile, details: MismatchDetails): void {
@@ -254,6 +269,7 @@ function compare(file: ReplayFile, expected: Buffer, at: number, got: Buffer, of
     op: 'write',
     offset: offset + d - at,
     cmd: null,
+    expectedCmd: null,
     expected: expected.subarray(d, d + SHOWN).toString('hex'),
     got: got.subarray(d - at, d - at + SHOWN).toString('hex'),
   });
@@ -276,10 +292,13 @@ async function ioctl(file: ReplayFile, req: IoctlRequest): Promise<IoctlReply> {
         : '';
   const a = s.answers.answer(req.cmd, input);
   if (!a) {
-    report(file, { op: 'ioctl', offset: null, cmd: req.cmd, expected: '', got: input.slice(0, SHOWN * 2) });
+    report(file, { op: 'ioctl', offset: null, cmd: req.cmd, expectedCmd: null, expected: '', got: input.slice(0, SHOWN * 2) });
     throw new Errno('ENOTTY', 'replay: the trace never saw this ioctl command');
   }
-  if (!a.matched) mismatch(file, { op: 'ioctl', offset: null, cmd: req.cmd, expected: inputOf(a.entry).slice(0, SHOWN * 2), got: input.slice(0, SHOWN * 2) });
+  if (!a.matched) {
+    const due = a.due ? { expectedCmd: a.due.cmd, expected: inputOf(a.due).slice(0, SHOWN * 2) } : { expectedCmd: null, expected: '' };
+    mismatch(file, { op: 'ioctl', offset: null, cmd: req.cmd, ...due, got: input.slice(0, SHOWN * 2) });
+  }
   const e = a.entry;
   if (e.errno !== undefined) throw new Errno(errnoNumber(e.errno));
   const out = e.out !== undefined ? Buffer.from(e.out, 'hex') : undefined;
@@ -300,8 +319,10 @@ export const replayModel: DeviceModel<ReplayState> = {
   options: REPLAY_OPTIONS,
   stream: true,
   events: {
-    replay_mismatch: { op: 'string', offset: 'number', cmd: 'number', expected: 'string', got: 'string', mode: 'string', fails: 'boolean' },
+    replay_mismatch: { op: 'string', offset: 'number', cmd: 'number', expectedCmd: 'number', expected: 'string', got: 'string', mode: 'string', fails: 'boolean' },
     replay_incomplete: {
+      opens: 'number',
+      expectedOpens: 'number',
       writtenBytes: 'number',
       expectedBytes: 'number',
       unreadBytes: 'number',
@@ -345,6 +366,9 @@ export const replayModel: DeviceModel<ReplayState> = {
     // The last file closed: the session is over, unless the recorded
     // program opened again after such a close (remove judges that one).
     if (file.instance.holders.length === 0 && s.openedAll) s.judge('release');
+  },
+  endSession(inst) {
+    inst.state.judge('end');
   },
   remove(inst) {
     inst.state.stop();
