@@ -85,8 +85,8 @@ export class EmulatorHandle {
   }
 
   /** The program using `name` has ended: the model judges the session now (DeviceModel.endSession). */
-  endSession(name: string): Promise<void> {
-    return this.emulator.devices.endSession(name);
+  async endSession(name: string): Promise<void> {
+    await this.emulator.devices.endSession(name);
   }
 
   /** Adds a fault rule (README.md, "Fault injection"); returns it with its id. Throws FaultRuleError naming a bad field. */

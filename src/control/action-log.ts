@@ -97,10 +97,9 @@ export class ActionLog {
     this.log.info({ api }, `action ${action} on ${device} (generation ${generation ?? '?'})`);
   }
 
-  sessionEnded(device: string): void {
-    const generation = this.devices.get(device)?.generation;
+  sessionEnded(device: string, generation: number): void {
     const api = { action: 'end-session', device, generation };
-    this.log.info({ api }, `session on ${device} (generation ${generation ?? '?'}) ended`);
+    this.log.info({ api }, `session on ${device} (generation ${generation}) ended`);
   }
 
   faultAdded(rule: FaultRule): void {

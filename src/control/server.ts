@@ -218,9 +218,9 @@ export class ControlServer {
         pattern: ['v1', 'devices', ':name', 'end-session'],
         methods: {
           POST: async ({ params }) => {
-            await d.endSession(params.name!);
-            this.said.sessionEnded(params.name!);
-            return { body: { device: params.name!, generation: d.get(params.name!)!.generation } };
+            const generation = await d.endSession(params.name!);
+            this.said.sessionEnded(params.name!, generation);
+            return { body: { device: params.name!, generation } };
           },
         },
       },

@@ -242,15 +242,16 @@ export class DeviceManager {
   /**
    * Tells the device `name` that the program using it has ended
    * (DeviceModel.endSession). Nothing for a model without the hook, nor
-   * once unplug has begun: remove() ends the session then.
+   * once unplug has begun: remove() ends the session then. Resolves to the
+   * generation told.
    */
-  async endSession(name: string): Promise<void> {
+  async endSession(name: string): Promise<number> {
     const inst = this.newest(name);
     if (!inst) throw new DeviceError('not_found', `no device ${name}`);
     const end = inst.driver.endSession;
-    if (!end || inst.lifecycle !== 'live') return;
     // Model code like any op: through the gate, so unplug drains it.
-    await callModel(inst, CONTROL_CALL, 'endSession', null, null, undefined, () => end(inst));
+    if (end && inst.lifecycle === 'live') await callModel(inst, CONTROL_CALL, 'endSession', null, null, undefined, () => end(inst));
+    return inst.generation;
   }
 
   /** A name is busy while an instance under it is plugged or being unplugged (zombies free it). */

@@ -12,7 +12,8 @@
  *
  * A scenario that waits for or expects events of such a type judges them
  * itself. The run's devices: every device of its own emulator; on a
- * daemon's (`--socket`), which other runs may share, those it names.
+ * daemon's (`--socket`), which other runs may share, those it names and
+ * those the program under test called (a one-liner names none).
  */
 import { CoreEvent, type DeviceEvent } from '../core/events.js';
 import { globMatcher } from '../faults/glob.js';
@@ -20,24 +21,31 @@ import type { Scenario } from './schema.js';
 
 export class DeviceFailures {
   private readonly seen: DeviceEvent[] = [];
-  /** Whether the run answers for `device`: every device of its own emulator; a daemon's that it names. */
-  readonly ours: (device: string) => boolean;
+  /** A daemon's devices the program under test called. */
+  private readonly called = new Set<string>();
+  private readonly named: (device: string) => boolean;
   /** The event types the scenario waits for or expects: its subject, not a failure of the run. */
   private readonly judged: ReadonlySet<string>;
 
   constructor(s: Scenario, sharedTarget: boolean) {
     this.judged = new Set(s.filters.map((f) => f.type));
     if (!sharedTarget) {
-      this.ours = () => true;
+      this.named = () => true;
       return;
     }
     const names = new Set(s.refs.filter((r) => r.use !== 'glob').map((r) => r.name));
     const globs = s.refs.filter((r) => r.use === 'glob').map((r) => globMatcher(r.name));
-    this.ours = (device) => names.has(device) || globs.some((g) => g(device));
+    this.named = (device) => names.has(device) || globs.some((g) => g(device));
   }
 
-  /** Notes `e` if it fails the run; the line to print then, or null. */
-  note(e: DeviceEvent): string | null {
+  /** Whether the run answers for `device`: every device of its own emulator; a daemon's that it names or its program called. */
+  ours(device: string): boolean {
+    return this.named(device) || this.called.has(device);
+  }
+
+  /** Notes `e` (`fromProgram`: a call of the program under test made it) if it fails the run; the line to print then, or null. */
+  note(e: DeviceEvent, fromProgram: boolean): string | null {
+    if (fromProgram) this.called.add(e.device);
     if ((e.type !== CoreEvent.model_error && e.fails !== true) || this.judged.has(e.type) || !this.ours(e.device)) return null;
     this.seen.push(e);
     return describe(e);

@@ -148,7 +148,7 @@ class Run {
         if (from !== undefined) this.cameFrom.set(e, from);
         this.ledger.record(e);
         this.trace.event(e);
-        const failure = this.failures.note(e);
+        const failure = this.failures.note(e, from !== undefined);
         if (failure) this.o.out(`${this.stamp()} ${failure}`);
       },
       (reason) => (this.ledger.lost = reason),

@@ -116,10 +116,12 @@ export class ProcessTree {
 
   /**
    * Whether `id` (a process's or a thread's) was one of the tree's when
-   * collected, and no other task has taken it since.
+   * collected, or is its root (known from the start: a program that exits
+   * before any collection still had its own process), and no other task
+   * has taken it since.
    */
   had(id: number): boolean {
-    const start = this.tasks.get(id);
+    const start = this.tasks.get(id) ?? (id === this.root?.pid ? this.root.start : undefined);
     if (start === undefined) return false;
     const now = readStat(`/proc/${id}/stat`);
     return now === null || now.start === start;

@@ -244,6 +244,18 @@ describe('record a pty session, replay it without one', () => {
     const lenient = await runWith('lenient', 1);
     expect(lenient.stdout, lenient.stderr).toMatch(/^PASS /m);
     expect(lenient.code).toBe(0);
+    // Against a daemon, whose device outlives the run: the run tells it the session ended (POST .../end-session).
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    try {
+      await d.client.plug({ model: 'replay', name: 'r0', options: { trace: path, speed: 0, mode: 'strict' } });
+      const remote = await cdevemu(['run', '--socket', d.socket, '--expect', 'exit:0', '--', 'python3', '-c', prog, `${d.mount}/dev/r0`]);
+      expect(remote.stdout).toMatch(/replay_incomplete on r0 \(generation 1\): \{"opens":1,"expectedOpens":2,.*"when":"end"/);
+      expect(remote.code).toBe(1);
+      await expect(d.client.endSession('nope')).rejects.toMatchObject({ status: 404, code: 'not_found' });
+    } finally {
+      await d.stop();
+    }
   });
 
   it('strict: a write that differs fails EIO, with an event naming the offset', async () => {
