@@ -23,6 +23,7 @@ import { describeWhereThreadsAre, type ThreadState } from './threads.js';
 import { RunTrace, type RunTraceData } from './trace.js';
 import { CallerProcesses, CountWindow, instanceOf } from './window.js';
 import { DeviceFailures } from './device-failures.js';
+import { unjudgedEnds } from './program-ends.js';
 import { RunFaults } from './run-faults.js';
 import { taskRuns } from '../sys/procstat.js';
 
@@ -187,6 +188,9 @@ class Run {
       // After a failed step the run was cut short: a rule not reached then says nothing more.
       const unfired = steps.some((r) => r.status === 'failed') ? null : await this.faults.unfired();
       if (unfired) steps.push(this.failedAtEnd('every fault rule fired', unfired));
+      // Likewise: a step that failed said what went wrong first.
+      const ends = steps.some((r) => r.status === 'failed') ? null : unjudgedEnds(this.instances);
+      if (ends) steps.push(this.failedAtEnd('the program ran and did not crash', ends));
       const passed = steps.every((r) => r.status !== 'failed');
       return { name: this.s.name, file: this.s.file, passed, steps, program, durationMs: this.elapsed, trace: this.trace.result };
     } finally {
@@ -294,7 +298,7 @@ class Run {
       readyPipe: wrapped,
     });
     if (this.program.pid !== undefined) setup?.started?.(this.program.pid);
-    const instance: ProgramInstance = { n, program: this.program, startedAt, endedAt: null };
+    const instance: ProgramInstance = { n, program: this.program, startedAt, endedAt: null, exitJudged: false };
     this.instances.push(instance);
     this.trace.started(n, cmd, this.program.pid);
     const binding = (binds.length ? ` with ${binds.length} bind(s)` : '') + (ns.asUser ? ` as uid ${ns.asUser.uid} gid ${ns.asUser.gid}` : '');
@@ -387,8 +391,7 @@ class Run {
         return t.replug(s.device, this.expand(s.options));
       case 'signal': {
         const p = this.program;
-        if (!p?.pid || p.exit) throw new StepFailed(`there is no running program to send ${s.signal} to`);
-        process.kill(p.pid, s.signal);
+        if (!p?.pid || p.exit || !p.send(s.signal)) throw new StepFailed(`there is no running program to send ${s.signal} to`);
         if (s.signal === 'SIGSTOP') await this.allStopped(p.pid, s.timeoutMs);
         return;
       }
@@ -618,6 +621,7 @@ class Run {
         const ended = typeof s.code === 'number' ? e.code === s.code : e.signal === s.code;
         const wanted = typeof s.code === 'number' ? `exit code ${s.code}` : `a kill by ${s.code}`;
         if (e.notStarted || !ended) throw new StepFailed(`expected ${wanted}; the program ${describeExit(e)}`);
+        this.instances[this.instances.length - 1]!.exitJudged = true;
         return;
       }
       case 'running': {
