@@ -643,6 +643,11 @@ class Run {
           if (lines.length === 0) lines.push(...counted.map((g) => `${g.name}: ${g.stuck} handler(s) stuck at unplug`));
           throw new StepFailed(lines.join('\n'));
         }
+        // Only a call on an open file can be stuck: with none, noStuck would hold whatever the program does.
+        if (!unplugged().some((g) => g.openAtUnplug > 0)) {
+          const which = unplugged().map((g) => `${g.name} generation ${g.generation}`).join(', ');
+          throw new StepFailed(`no file of ${which} was open when it was unplugged: no handler could be stuck; noStuck is about an unplug of a device the program holds`);
+        }
         return;
       }
       case 'event': {
