@@ -11,7 +11,8 @@
  * - an event filter, or an event expectation's `fields`, names an event
  *   type there is, only fields an event of that type carries, and compares
  *   each with a value of the type it is declared to hold (a string is not
- *   compared with `>=`; compare.ts);
+ *   compared with `>=`; compare.ts), and a core event's `comm` with a
+ *   name the kernel could keep (at most 15 bytes);
  * - an event filter's type is one a device it can be about emits: the
  *   core's, or one the model of its `device` declares (of any device the
  *   scenario plugs, without a `device`), so that `{type: expired, device:
@@ -145,10 +146,27 @@ function checkEventFilters(s: Scenario, events: EventCatalog): void {
         const theirs = [...IDENTITY.keys(), ...fields.keys()].join(', ');
         throw s.doc.error(t.at, `${f.type} events have no field ${head} (their fields: ${theirs})`, { key: true });
       }
-      const why = mismatch(type, head!, inside.length > 0, t.cmp);
+      const why = mismatch(type, head!, inside.length > 0, t.cmp) ?? (isCoreEvent(f.type) && t.name === 'comm' ? longerThanComm(t.cmp) : null);
       if (why) throw s.doc.error(t.at, `${f.type}'s ${head} is ${why}`, { key: inside.length > 0 });
     }
   }
+}
+
+/** The most bytes of a task's name the kernel keeps (TASK_COMM_LEN 16, with its NUL): a core event's `comm`, /proc/PID/comm. */
+const COMM_MAX_BYTES = 15;
+
+/**
+ * Why `cmp` on a core event's `comm` can never hold as meant, or null: a
+ * name longer than the kernel keeps is never one, so `== NAME` matches
+ * nothing (a `count: 0` holds while NAME opens the device, as its
+ * truncated name) and `!= NAME` everything.
+ */
+function longerThanComm(cmp: Comparison): string | null {
+  const long = cmp.tests.find((t) => typeof t.value === 'string' && Buffer.byteLength(t.value) > COMM_MAX_BYTES);
+  if (!long) return null;
+  const name = long.value as string;
+  const kept = Buffer.from(name).subarray(0, COMM_MAX_BYTES).toString();
+  return `the task's name as the kernel keeps it (/proc/PID/comm), at most ${COMM_MAX_BYTES} bytes: ${JSON.stringify(name)} is never one (the kernel keeps ${JSON.stringify(kept)})`;
 }
 
 /** Why `cmp` on field `name` of `type` (on a field inside it, if `inside`) can never hold, or null. */
