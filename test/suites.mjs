@@ -71,6 +71,7 @@ export const integrationSuites = {
   'test/faults': { what: 'fault rules applied to real clients on a real mount', needs: ['mount'] },
   'test/daemon': { what: 'a real `cdevemu daemon` driven through the CLI, curl and the socket', needs: ['mount'] },
   'test/scenario/report.test.ts': { what: '`cdevemu run --report` on a private emulator, the page opened in headless chromium', needs: ['mount'] },
+  'test/scenario/program-ends.test.ts': { what: '`cdevemu run` fails a program that never started or crashed, on a private emulator', needs: ['mount'] },
   'test/scenario/run.test.ts': { what: '`cdevemu run` (a private emulator; --bind also needs unshare --mount)', needs: ['mount', 'userns'] },
   'test/scenario/oneliner.test.ts': { what: '`cdevemu run` with the scenario given by flags, its consumer under --bind (a user: in a user namespace)', needs: ['mount', 'userns'] },
   'test/scenario/run-user.test.ts': { what: "`cdevemu run` as an ordinary user, started from root through setpriv, with /dev/fuse given in a mount namespace of the test's", needs: ['root'] },

@@ -11,15 +11,21 @@
  * - an event filter, or an event expectation's `fields`, names an event
  *   type there is, only fields an event of that type carries, and compares
  *   each with a value of the type it is declared to hold (a string is not
- *   compared with `>=`; compare.ts).
+ *   compared with `>=`; compare.ts), and a core event's `comm` with a
+ *   name the kernel could keep (at most 15 bytes);
+ * - an event filter's type is one a device it can be about emits: the
+ *   core's, or one the model of its `device` declares (of any device the
+ *   scenario plugs, without a `device`), so that `{type: expired, device:
+ *   uio0}` is not taken for the absence of watchdog expiries on a uio.
  *
  * Each refusal is a ConfigError at the offending line (exit 2).
  */
-import { CORE_EVENT_FIELDS, declaredFields, type EventFieldType } from '../core/events.js';
+import { CORE_EVENT_FIELDS, declaredFields, isCoreEvent, type EventFieldType } from '../core/events.js';
+import type { DeviceSpec } from '../config/index.js';
 import type { AnyDeviceModel } from '../core/index.js';
 import { globMatcher } from '../faults/glob.js';
 import type { Comparison } from './compare.js';
-import type { Scenario } from './schema.js';
+import type { EventTests, Scenario } from './schema.js';
 
 /** The event types a run can meet, each with its detail fields. */
 export interface EventCatalog {
@@ -32,6 +38,8 @@ export interface EventCatalog {
    * unchecked.
    */
   complete: boolean;
+  /** Each model's own event types, by model name (null: it does not declare them, and may emit any); null when the models are a daemon's. */
+  byModel: ReadonlyMap<string, ReadonlySet<string> | null> | null;
 }
 
 /** The fields a filter may name beside the type's own. */
@@ -56,8 +64,12 @@ export function eventCatalog(models: readonly AnyDeviceModel[] | null, plugged: 
   };
   for (const [type, decl] of Object.entries(CORE_EVENT_FIELDS)) add(type, declaredFields(decl));
   for (const m of models ?? []) for (const [type, decl] of Object.entries(m.events ?? {})) add(type, declaredFields(decl));
-  return { fields, complete: models !== null && models.every((m) => m.events !== undefined || !plugged.has(m.name)) };
+  const byModel = models && new Map(models.map((m) => [m.name, m.events ? new Set(Object.keys(m.events)) : null]));
+  return { fields, complete: models !== null && models.every((m) => m.events !== undefined || !plugged.has(m.name)), byModel };
 }
+
+/** The devices a scenario plugs: its `devices` and `plug` steps. */
+const pluggedSpecs = (s: Scenario): DeviceSpec[] => [...s.devices, ...s.timeline.flatMap((t) => (t.step.kind === 'plug' ? [t.step.spec] : []))];
 
 /**
  * The models a local run plugs: the scenario's devices and `plug` steps.
@@ -65,7 +77,7 @@ export function eventCatalog(models: readonly AnyDeviceModel[] | null, plugged: 
  * tcmu, which declares its events: it never leaves the catalog incomplete.)
  */
 export function pluggedModels(s: Scenario): Set<string> {
-  return new Set([...s.devices, ...s.timeline.flatMap((t) => (t.step.kind === 'plug' ? [t.step.spec] : []))].map((d) => d.model));
+  return new Set(pluggedSpecs(s).map((d) => d.model));
 }
 
 const listed = (names: Iterable<string>): string => [...names].sort().join(', ') || 'none';
@@ -126,6 +138,7 @@ function checkEventFilters(s: Scenario, events: EventCatalog): void {
       if (events.complete) throw s.doc.error(f.typePath, `unknown event type ${JSON.stringify(f.type)} (known: ${listed(events.fields.keys())})`);
       continue;
     }
+    checkEmitted(s, f, events);
     for (const t of f.tests) {
       const [head, ...inside] = t.path;
       const type = IDENTITY.get(head!) ?? fields.get(head!);
@@ -133,10 +146,27 @@ function checkEventFilters(s: Scenario, events: EventCatalog): void {
         const theirs = [...IDENTITY.keys(), ...fields.keys()].join(', ');
         throw s.doc.error(t.at, `${f.type} events have no field ${head} (their fields: ${theirs})`, { key: true });
       }
-      const why = mismatch(type, head!, inside.length > 0, t.cmp);
+      const why = mismatch(type, head!, inside.length > 0, t.cmp) ?? (isCoreEvent(f.type) && t.name === 'comm' ? longerThanComm(t.cmp) : null);
       if (why) throw s.doc.error(t.at, `${f.type}'s ${head} is ${why}`, { key: inside.length > 0 });
     }
   }
+}
+
+/** The most bytes of a task's name the kernel keeps (TASK_COMM_LEN 16, with its NUL): a core event's `comm`, /proc/PID/comm. */
+const COMM_MAX_BYTES = 15;
+
+/**
+ * Why `cmp` on a core event's `comm` can never hold as meant, or null: a
+ * name longer than the kernel keeps is never one, so `== NAME` matches
+ * nothing (a `count: 0` holds while NAME opens the device, as its
+ * truncated name) and `!= NAME` everything.
+ */
+function longerThanComm(cmp: Comparison): string | null {
+  const long = cmp.tests.find((t) => typeof t.value === 'string' && Buffer.byteLength(t.value) > COMM_MAX_BYTES);
+  if (!long) return null;
+  const name = long.value as string;
+  const kept = Buffer.from(name).subarray(0, COMM_MAX_BYTES).toString();
+  return `the task's name as the kernel keeps it (/proc/PID/comm), at most ${COMM_MAX_BYTES} bytes: ${JSON.stringify(name)} is never one (the kernel keeps ${JSON.stringify(kept)})`;
 }
 
 /** Why `cmp` on field `name` of `type` (on a field inside it, if `inside`) can never hold, or null. */
@@ -147,3 +177,24 @@ function mismatch(type: EventFieldType, name: string, inside: boolean, cmp: Comp
   if (!scalar) return `a ${type}: compare a field inside it (${type === 'list' ? `${name}.0 is its first item` : `${name}.FIELD`})`;
   return cmp.kind !== null && cmp.kind !== type ? `a ${type}; ${cmp.text} compares a ${cmp.kind}: it can never hold` : null;
 }
+
+/**
+ * Refuses a filter on a model's event type that no device it can be about
+ * emits: of its `device`, the models plugged under that name; without
+ * one, every model the scenario plugs (none plugged: nothing to tell by).
+ * A model that leaves its events undeclared may emit any.
+ */
+function checkEmitted(s: Scenario, f: EventTests, events: EventCatalog): void {
+  if (!events.byModel || isCoreEvent(f.type)) return;
+  const specs = pluggedSpecs(s).filter((d) => f.device === undefined || d.name === f.device);
+  const models = [...new Set(specs.map((d) => d.model))];
+  const emits = (m: string): boolean => {
+    const types = events.byModel!.get(m);
+    return types === null || types === undefined || types.has(f.type);
+  };
+  if (models.length === 0 || models.some(emits)) return;
+  const whose = [...events.byModel].flatMap(([m, types]) => (types?.has(f.type) ? [m] : []));
+  const subject = f.device === undefined ? `no device the scenario plugs (${listed(models)}) emits` : `${f.device} (${listed(models)}) emits no`;
+  throw s.doc.error(f.typePath, `${subject} ${f.type} events: ${f.type} is an event of ${listed(whose)}, so the filter would match nothing whatever happened`);
+}
+

@@ -25,6 +25,8 @@ export interface GenerationRecord {
   lateReleases: number;
   /** Handlers an unplug of it gave up on (`drained`'s count). */
   stuck: number;
+  /** Files open when its unplug began, and opened after (an open in flight then): what its drain could find stuck. */
+  openAtUnplug: number;
 }
 
 export class Ledger {
@@ -36,7 +38,7 @@ export class Ledger {
     const key = `${name}\0${generation}`;
     let g = this.gens.get(key);
     if (!g) {
-      g = { name, generation, unplugged: false, unpluggedInRun: false, drained: false, openAtStart: 0, opened: 0, closed: 0, lateReleases: 0, stuck: 0 };
+      g = { name, generation, unplugged: false, unpluggedInRun: false, drained: false, openAtStart: 0, opened: 0, closed: 0, lateReleases: 0, stuck: 0, openAtUnplug: 0 };
       this.gens.set(key, g);
     }
     return g;
@@ -60,6 +62,7 @@ export class Ledger {
     switch (e.type) {
       case 'opened':
         g.opened++;
+        if (g.unplugged) g.openAtUnplug++;
         break;
       case 'released':
         g.closed++;
@@ -69,6 +72,7 @@ export class Ledger {
         g.lateReleases++;
         break;
       case 'unplug_started':
+        g.openAtUnplug = openFiles(g);
         g.unplugged = true;
         g.unpluggedInRun = true;
         break;

@@ -40,6 +40,8 @@ export class Program {
   readonly exited: Promise<ProgramExit>;
   /** What it started, collected at each signal that ends it: for the count window, which pids were this instance's (window.ts). */
   readonly tree: ProcessTree;
+  /** The signals the run sent it: a death by another is its own (program-ends.ts). */
+  private readonly sent = new Set<NodeJS.Signals>();
 
   constructor(argv: readonly string[], o: ProgramOptions) {
     this.tree = new ProcessTree();
@@ -122,12 +124,30 @@ export class Program {
     return e;
   }
 
+  /** Whether the run sent it `signal` (a step, a stop, the end of the run). */
+  wasSent(signal: NodeJS.Signals): boolean {
+    return this.sent.has(signal);
+  }
+
+  /** Sends `signal` to the program alone (a `signal` step); false if it is gone. */
+  send(signal: NodeJS.Signals): boolean {
+    if (!this.child.pid) return false;
+    this.sent.add(signal);
+    try {
+      process.kill(this.child.pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /**
    * Sends `signal` to the program's process group and to every process of
    * its tree, collected first: once the signal kills a parent its children
    * are reparented, out of the tree's reach (tree.ts).
    */
   signalAll(signal: NodeJS.Signals): void {
+    this.sent.add(signal);
     this.tree.collect();
     this.killGroup(signal);
     this.tree.signal(signal, this.child.pid);

@@ -17,6 +17,8 @@ export interface ProgramInstance {
   readonly startedAt: number;
   /** Epoch ms its exit was seen; null while it runs. */
   endedAt: number | null;
+  /** An `expect: {exit}` step held on it: the scenario judged how it ended (program-ends.ts). */
+  exitJudged: boolean;
 }
 
 export type StopOutcome = { exit: ProgramExit; killed: false } | { exit: ProgramExit | null; killed: true };

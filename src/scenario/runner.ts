@@ -23,6 +23,7 @@ import { describeWhereThreadsAre, type ThreadState } from './threads.js';
 import { RunTrace, type RunTraceData } from './trace.js';
 import { CallerProcesses, CountWindow, instanceOf } from './window.js';
 import { DeviceFailures } from './device-failures.js';
+import { unjudgedEnds } from './program-ends.js';
 import { RunFaults } from './run-faults.js';
 import { taskRuns } from '../sys/procstat.js';
 
@@ -186,8 +187,11 @@ class Run {
       if (synced) steps.push(this.failedAtEnd('every event came', `${synced}: what the devices saw at the end is unknown`));
       const broken = this.failures.failure();
       if (broken) steps.push(this.failedAtEnd('no device saw a failure', broken));
-      // After a failed step the run was cut short: a rule not reached then says nothing more.
+      // After a failed step the run was cut short, and that step said what went wrong first:
+      // a rule not reached then, or the program's end, says nothing more.
       if (steps.every((r) => r.status !== 'failed')) {
+        const ends = unjudgedEnds(this.instances);
+        if (ends) steps.push(this.failedAtEnd('the program ran and did not crash', ends));
         const unfired = await this.faults.unfired();
         if (unfired) steps.push(this.failedAtEnd('every fault rule fired', unfired));
         const stray = await this.faults.namedNowhere();
@@ -316,7 +320,7 @@ class Run {
       readyPipe: wrapped,
     });
     if (this.program.pid !== undefined) setup?.started?.(this.program.pid);
-    const instance: ProgramInstance = { n, program: this.program, startedAt, endedAt: null };
+    const instance: ProgramInstance = { n, program: this.program, startedAt, endedAt: null, exitJudged: false };
     this.instances.push(instance);
     this.trace.started(n, cmd, this.program.pid);
     const binding = (binds.length ? ` with ${binds.length} bind(s)` : '') + (ns.asUser ? ` as uid ${ns.asUser.uid} gid ${ns.asUser.gid}` : '');
@@ -409,8 +413,7 @@ class Run {
         return t.replug(s.device, this.expand(s.options));
       case 'signal': {
         const p = this.program;
-        if (!p?.pid || p.exit) throw new StepFailed(`there is no running program to send ${s.signal} to`);
-        process.kill(p.pid, s.signal);
+        if (!p?.pid || p.exit || !p.send(s.signal)) throw new StepFailed(`there is no running program to send ${s.signal} to`);
         if (s.signal === 'SIGSTOP') await this.allStopped(p.pid, s.timeoutMs);
         return;
       }
@@ -640,6 +643,7 @@ class Run {
         const ended = typeof s.code === 'number' ? e.code === s.code : e.signal === s.code;
         const wanted = typeof s.code === 'number' ? `exit code ${s.code}` : `a kill by ${s.code}`;
         if (e.notStarted || !ended) throw new StepFailed(`expected ${wanted}; the program ${describeExit(e)}`);
+        this.instances[this.instances.length - 1]!.exitJudged = true;
         return;
       }
       case 'running': {
@@ -660,6 +664,11 @@ class Run {
           const lines = stuck.map((e) => `${e.device}: ${String(e.op)} by pid ${String(e.pid)} (${String(e.comm)}) stuck after ${String(e.sinceMs)} ms`);
           if (lines.length === 0) lines.push(...counted.map((g) => `${g.name}: ${g.stuck} handler(s) stuck at unplug`));
           throw new StepFailed(lines.join('\n'));
+        }
+        // Only a call on an open file can be stuck: with none, noStuck would hold whatever the program does.
+        if (!unplugged().some((g) => g.openAtUnplug > 0)) {
+          const which = unplugged().map((g) => `${g.name} generation ${g.generation}`).join(', ');
+          throw new StepFailed(`no file of ${which} was open when it was unplugged: no handler could be stuck; noStuck is about an unplug of a device the program holds`);
         }
         return;
       }

@@ -110,6 +110,8 @@ export interface EventFilter {
 /** The comparisons on one event type's fields, for check.ts: a filter's, and an event expectation's `fields`. */
 export interface EventTests {
   type: string;
+  /** The filter's `device`: the events it can match are that device's model's. */
+  device?: string;
   /** Where the type is named. */
   typePath: FieldPath;
   tests: FieldTest[];
@@ -489,7 +491,8 @@ function stepRefs(step: Step, arg: Field): DeviceRef[] {
 function stepEventTests(step: Step, arg: Field): EventTests[] {
   if ((step.kind !== 'wait' && step.kind !== 'expect') || (step.what !== 'event')) return [];
   const extra = step.kind === 'expect' ? step.fields : [];
-  return [{ type: step.filter.type, typePath: [...arg.path, 'event', 'type'], tests: [...step.filter.tests, ...extra] }];
+  const { type, device } = step.filter;
+  return [{ type, ...(device === undefined ? {} : { device }), typePath: [...arg.path, 'event', 'type'], tests: [...step.filter.tests, ...extra] }];
 }
 
 /** A device a scenario plugs has the name it is given: its steps, and the expectations on it, name it. */

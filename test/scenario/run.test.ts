@@ -735,6 +735,12 @@ describe('no vacuous verdicts', () => {
       '  - wait: { opened: uio0, timeout: 5s }\n  - expect: { noStuck: true }\n',
       /no device was unplugged in this run: noStuck is about what an unplug found; put it after one/,
     ],
+    [
+      'noStuck after the unplug of a device no program held (no call could be stuck)',
+      'sleep, "30"',
+      '  - unplug: uio0\n  - expect: { noStuck: true }\n',
+      /no file of uio0 generation 1 was open when it was unplugged: no handler could be stuck/,
+    ],
   ];
   for (const [what, program, timeline, message] of fails) {
     it(`fails ${what}`, async () => {

@@ -330,6 +330,26 @@ describe('scenario values and restarts', () => {
       `s.yaml:4: timeline[0].wait.event.timeout: expired's timeout is a number; != "soon" compares a string: it can never hold`,
     ],
     [
+      "an event of another device's model: no uio expires, so count 0 would hold whatever happened",
+      steps('expect: { event: { type: expired, device: uio0 }, count: 0 }'),
+      's.yaml:4: timeline[0].expect.event.type: uio0 (uio) emits no expired events: expired is an event of watchdog, so the filter would match nothing whatever happened',
+    ],
+    [
+      'an event no model the scenario plugs emits, the filter naming no device',
+      steps('wait: { event: { type: tcmu_removed } }'),
+      's.yaml:4: timeline[0].wait.event.type: no device the scenario plugs (uio, watchdog) emits tcmu_removed events: tcmu_removed is an event of tcmu',
+    ],
+    [
+      'a comm longer than the kernel keeps: the open by my-device-consumer is named my-device-consu, and count 0 held',
+      steps('expect: { event: { type: opened, device: uio0, comm: my-device-consumer }, count: 0 }'),
+      `s.yaml:4: timeline[0].expect.event.comm: opened's comm is the task's name as the kernel keeps it (/proc/PID/comm), at most 15 bytes: "my-device-consumer" is never one (the kernel keeps "my-device-consu")`,
+    ],
+    [
+      "a comm longer than the kernel keeps, with '!='",
+      steps("wait: { event: { type: opened, device: uio0, comm: { '!=': my-device-consumer } } }"),
+      `s.yaml:4: timeline[0].wait.event.comm: opened's comm is the task's name as the kernel keeps it (/proc/PID/comm), at most 15 bytes`,
+    ],
+    [
       'a list compared as a whole',
       steps('expect: { event: { type: plugged, device: uio0 }, fields: { regions: 1 } }'),
       "s.yaml:4: timeline[0].expect.fields.regions: plugged's regions is a list: compare a field inside it (regions.0 is its first item)",
