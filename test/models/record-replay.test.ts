@@ -340,19 +340,24 @@ describe('record a pty session, replay it without one', () => {
 });
 
 describe('ioctl order', () => {
-  it('termios set in another order than recorded: a mismatch, though each input was recorded', async () => {
-    const path = join(dir, 'order.jsonl');
+  /** Records a pty through a `record` device while a client asks `commands` of it (each answered ok); the trace's path. */
+  async function recordPty(file: string, commands: string[]): Promise<string> {
+    const path = join(dir, file);
     const pty = pythonInteractive(PTY);
-    const inst = await t.emu.devices.plug({ model: 'record', name: 'rec-order', options: { device: await pty.line(), trace: path } });
+    const inst = await t.emu.devices.plug({ model: 'record', name: `rec-${file.replace('.jsonl', '')}`, options: { device: await pty.line(), trace: path } });
     const c = await client(inst.name);
     try {
-      expect(await ask(c, 'speed 9600')).toBe('ok ');
-      expect(await ask(c, 'speed 115200')).toBe('ok ');
+      for (const command of commands) expect(await ask(c, command)).toBe('ok ');
     } finally {
       c.kill();
       await t.emu.devices.unplug(inst.name);
       pty.kill();
     }
+    return path;
+  }
+
+  it('termios set in another order than recorded: a mismatch, though each input was recorded', async () => {
+    const path = await recordPty('order.jsonl', ['speed 9600', 'speed 115200']);
     const name = await plugReplay(path, { speed: 0 });
     const r = await client(name);
     try {
@@ -364,18 +369,7 @@ describe('ioctl order', () => {
   });
 
   it('TCSETSF then TCSETS replayed as TCSETS then TCSETSF: a mismatch naming the command that was due', async () => {
-    const path = join(dir, 'order-across.jsonl');
-    const pty = pythonInteractive(PTY);
-    const inst = await t.emu.devices.plug({ model: 'record', name: 'rec-across', options: { device: await pty.line(), trace: path } });
-    const c = await client(inst.name);
-    try {
-      expect(await ask(c, 'flushspeed 9600')).toBe('ok ');
-      expect(await ask(c, 'speed 115200')).toBe('ok ');
-    } finally {
-      c.kill();
-      await t.emu.devices.unplug(inst.name);
-      pty.kill();
-    }
+    const path = await recordPty('order-across.jsonl', ['flushspeed 9600', 'speed 115200']);
     for (const [mode, answer] of [['strict', 'err EIO'], ['lenient', 'ok ']]) {
       const name = await plugReplay(path, { speed: 0, mode });
       const r = await client(name);
@@ -390,18 +384,7 @@ describe('ioctl order', () => {
   });
 
   it('the recorded order replayed, with a query asked more often: no mismatch', async () => {
-    const path = join(dir, 'order-same.jsonl');
-    const pty = pythonInteractive(PTY);
-    const inst = await t.emu.devices.plug({ model: 'record', name: 'rec-same', options: { device: await pty.line(), trace: path } });
-    const c = await client(inst.name);
-    try {
-      expect(await ask(c, 'flushspeed 9600')).toBe('ok ');
-      expect(await ask(c, 'speed 115200')).toBe('ok ');
-    } finally {
-      c.kill();
-      await t.emu.devices.unplug(inst.name);
-      pty.kill();
-    }
+    const path = await recordPty('order-same.jsonl', ['flushspeed 9600', 'speed 115200']);
     const name = await plugReplay(path, { speed: 0 });
     const r = await client(name);
     try {

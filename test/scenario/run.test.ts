@@ -901,35 +901,28 @@ describe('the fault rules a run adds', () => {
     expect(fired.stdout, fired.stderr).toMatch(/^PASS /m);
   });
 
-  it('leaves a rule to a scenario that judges its firings by name', async () => {
-    const f = await scenario(
-      'unfired-judged.yaml',
+  /** A scenario whose rule w3 fails the first call of `op`, and that expects no firing of a rule named `named`. */
+  const judgedBy = (file: string, op: string, exit: number, named: string): Promise<string> =>
+    scenario(
+      file,
       `name: judged
 devices: [{ model: zero, name: z0 }]
-faults: [{ id: w3, device: z0, op: write, nth: 3, action: fail, errno: EIO }]
+faults: [{ id: w3, device: z0, op: ${op}, first: 1, action: fail, errno: EIO }]
 timeline:
-  - expect: { exit: 0, within: 10s }
-  - expect: { event: { type: fault_fired, device: z0, rule: w3 }, count: 0 }
+  - expect: { exit: ${exit}, within: 10s }
+  - expect: { event: { type: fault_fired, device: z0, rule: ${named} }, count: 0 }
 `,
     );
-    const r = await cdevemu(['run', f, '--', ...reads]);
+
+  it('leaves a rule to a scenario that judges its firings by name', async () => {
+    const r = await cdevemu(['run', await judgedBy('unfired-judged.yaml', 'write', 0, 'w3'), '--', ...reads]);
     expect(r.stdout, r.stderr).toMatch(/^PASS judged: 2 step/m);
     expect(r.code).toBe(0);
   });
 
   it('fails a judgement by the name of a rule there never was: it holds count 0 whatever fired', async () => {
     // w3 fires on the first read; the expectation meant it to stay quiet, but names w4.
-    const f = await scenario(
-      'judged-misnamed.yaml',
-      `name: misnamed
-devices: [{ model: zero, name: z0 }]
-faults: [{ id: w3, device: z0, op: read, first: 1, action: fail, errno: EIO }]
-timeline:
-  - expect: { exit: 1, within: 10s }
-  - expect: { event: { type: fault_fired, device: z0, rule: w4 }, count: 0 }
-`,
-    );
-    const r = await cdevemu(['run', f, '--', ...reads]);
+    const r = await cdevemu(['run', await judgedBy('judged-misnamed.yaml', 'read', 1, 'w4'), '--', ...reads]);
     expect(r.stdout).toMatch(/ok {4}expect event .*"rule":"w4".* count == 0/);
     expect(r.stdout).toMatch(/FAIL {2}every rule a fault_fired filter names was there\n {11}the fault_fired filter at line 6 \(rule == "w4"\) matches no rule the run had \(its rules: w3\)/);
     expect(r.code).toBe(1);
