@@ -24,6 +24,10 @@ export function modelText(m: ModelView): string {
     out.push(`  ${a.name}: ${a.description || '(no description)'}`);
     if (a.args === null || a.args.length > 0) out.push(fieldsTable(a.args, '    '));
   }
+  out.push('Events (beside the core ones):');
+  if (m.events === null) out.push('  undeclared: it may emit any');
+  else if (Object.keys(m.events).length === 0) out.push('  none');
+  for (const [type, fields] of Object.entries(m.events ?? {})) out.push(`  ${type}: ${Object.entries(fields).map(([n, t]) => `${n} (${t})`).join(', ') || 'no fields'}`);
   return out.join('\n').replace(/\n*$/, '\n');
 }
 

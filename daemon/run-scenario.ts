@@ -34,6 +34,7 @@ import {
   scenarioFromFlags,
   ScenarioSetupError,
   type EventCatalog,
+  type PresentDevice,
   type RunFlag,
   type Scenario,
   type ScenarioTarget,
@@ -150,7 +151,7 @@ async function runSource(source: RunSource, o: RunOpts): Promise<number> {
     const log = await createLogger(o.logLevel as LogLevel);
     // Every name and event filter the scenario uses is checked against what the target will
     // have (src/scenario/check.ts) before anything is plugged or mounted: exit 2.
-    const check = (present: string[], events: EventCatalog): void => {
+    const check = (present: readonly PresentDevice[], events: EventCatalog): void => {
       try {
         checkScenario(scenario, present, events);
       } catch (err) {
@@ -158,8 +159,9 @@ async function runSource(source: RunSource, o: RunOpts): Promise<number> {
       }
     };
     if (remote) {
-      target = await RemoteTarget.connect(new ControlClient(resolveSocketPath(o.socket)));
-      check((await target.devices()).map((d) => d.name), eventCatalog(null));
+      const client = new ControlClient(resolveSocketPath(o.socket));
+      target = await RemoteTarget.connect(client);
+      check(await target.devices(), eventCatalog(await client.listModels(), 'any'));
     } else {
       const models = await loadUserModels(o.model, log, builtinModels.map((m) => m.name));
       check([], eventCatalog([...builtinModels, ...models], pluggedModels(scenario)));

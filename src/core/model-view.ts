@@ -1,8 +1,9 @@
 /**
  * A model as GET /v1/models and `cdevemu models` show it: its name,
- * description, options and actions, from the very declarations the
- * daemon checks plugs and actions against (schema.ts).
+ * description, options, actions and events, from the very declarations
+ * the daemon checks plugs and actions against (schema.ts).
  */
+import { declaredFields, type EventFieldType } from './events.js';
 import type { ActionEntry, DeviceModel } from './model.js';
 import { regionActions } from './region-actions.js';
 import { describeSchema, type FieldView } from './schema.js';
@@ -21,6 +22,13 @@ export interface ModelView {
   options: FieldView[] | null;
   /** The model's actions, then region_read and region_write for a model with regions. */
   actions: ActionView[];
+  /**
+   * The events it emits beside the core's, each with its fields' types
+   * (`any` where it declares names only); null for a model that does not
+   * declare them (it may emit any): what `cdevemu run --socket` checks a
+   * scenario's event filters against.
+   */
+  events: Record<string, Record<string, EventFieldType>> | null;
 }
 
 export function describeModel(model: DeviceModel<unknown>): ModelView {
@@ -33,6 +41,7 @@ export function describeModel(model: DeviceModel<unknown>): ModelView {
     description: model.description ?? '',
     options: model.options ? describeSchema(model.options) : null,
     actions,
+    events: model.events ? Object.fromEntries(Object.entries(model.events).map(([type, d]) => [type, Object.fromEntries(declaredFields(d))])) : null,
   };
 }
 

@@ -15,14 +15,18 @@
  *   name the kernel could keep (at most 15 bytes);
  * - an event filter's type is one a device it can be about emits: the
  *   core's, or one the model of its `device` declares (of any device the
- *   scenario plugs, without a `device`), so that `{type: expired, device:
- *   uio0}` is not taken for the absence of watchdog expiries on a uio.
+ *   scenario plugs, without a `device`, on the run's own emulator), so that
+ *   `{type: expired, device: uio0}` is not taken for the absence of
+ *   watchdog expiries on a uio.
+ *
+ * With --socket the models are the daemon's (GET /v1/models), and the
+ * devices those it has when the run starts.
  *
  * Each refusal is a ConfigError at the offending line (exit 2).
  */
 import { CORE_EVENT_FIELDS, declaredFields, isCoreEvent, type EventFieldType } from '../core/events.js';
 import type { DeviceSpec } from '../config/index.js';
-import type { AnyDeviceModel } from '../core/index.js';
+import type { EventFieldsDeclaration } from '../core/index.js';
 import { globMatcher } from '../faults/glob.js';
 import type { Comparison } from './compare.js';
 import type { EventTests, Scenario } from './schema.js';
@@ -32,14 +36,28 @@ export interface EventCatalog {
   /** Each type's fields, with their types (`any` where a model declares names only). */
   fields: ReadonlyMap<string, ReadonlyMap<string, EventFieldType>>;
   /**
-   * Whether every type is in `fields`: false when a model the run plugs
-   * does not declare its events (DeviceModel.events), or the models are a
-   * daemon's, unknown here; a type missing from `fields` is then taken
-   * unchecked.
+   * Whether every type is in `fields`: false when a model the run may
+   * plug does not declare its events (DeviceModel.events); a type missing
+   * from `fields` is then taken unchecked.
    */
   complete: boolean;
-  /** Each model's own event types, by model name (null: it does not declare them, and may emit any); null when the models are a daemon's. */
-  byModel: ReadonlyMap<string, ReadonlySet<string> | null> | null;
+  /** Each model's own event types, by model name (null: it does not declare them, and may emit any). */
+  byModel: ReadonlyMap<string, ReadonlySet<string> | null>;
+  /** Whether devices of any model may come that the scenario does not plug: a daemon's, which other clients plug too. */
+  othersPlug: boolean;
+}
+
+/** What the catalog needs of a model: a DeviceModel, or a daemon's ModelView. */
+export interface ModelEvents {
+  name: string;
+  /** undefined or null: not declared (it may emit any). */
+  events?: Readonly<Record<string, EventFieldsDeclaration>> | null;
+}
+
+/** A device the target has when the run starts. */
+export interface PresentDevice {
+  name: string;
+  model: string;
 }
 
 /** The fields a filter may name beside the type's own. */
@@ -49,12 +67,14 @@ const IDENTITY: ReadonlyMap<string, EventFieldType> = new Map([
 ]);
 
 /**
- * The core events, and those the given models declare; `models` null: not
- * known (a daemon's). Only a model named in `plugged` can leave the
- * catalog incomplete: one loaded and never plugged emits nothing, and
- * must not let a misspelled core type through.
+ * The core events, and those the given models declare. Only a model
+ * named in `plugged` can leave the catalog incomplete: one loaded and
+ * never plugged emits nothing, and must not let a misspelled core type
+ * through. `plugged` 'any': a daemon's models, any of which another
+ * client may plug.
  */
-export function eventCatalog(models: readonly AnyDeviceModel[] | null, plugged: ReadonlySet<string> = new Set()): EventCatalog {
+export function eventCatalog(models: readonly ModelEvents[], plugged: ReadonlySet<string> | 'any' = new Set()): EventCatalog {
+  const mayPlug = (m: ModelEvents): boolean => plugged === 'any' || plugged.has(m.name);
   const fields = new Map<string, Map<string, EventFieldType>>();
   const add = (type: string, declared: ReadonlyMap<string, EventFieldType>): void => {
     const known = fields.get(type) ?? new Map<string, EventFieldType>();
@@ -63,9 +83,9 @@ export function eventCatalog(models: readonly AnyDeviceModel[] | null, plugged: 
     fields.set(type, known);
   };
   for (const [type, decl] of Object.entries(CORE_EVENT_FIELDS)) add(type, declaredFields(decl));
-  for (const m of models ?? []) for (const [type, decl] of Object.entries(m.events ?? {})) add(type, declaredFields(decl));
-  const byModel = models && new Map(models.map((m) => [m.name, m.events ? new Set(Object.keys(m.events)) : null]));
-  return { fields, complete: models !== null && models.every((m) => m.events !== undefined || !plugged.has(m.name)), byModel };
+  for (const m of models) for (const [type, decl] of Object.entries(m.events ?? {})) add(type, declaredFields(decl));
+  const byModel = new Map(models.map((m) => [m.name, m.events ? new Set(Object.keys(m.events)) : null]));
+  return { fields, complete: models.every((m) => m.events || !mayPlug(m)), byModel, othersPlug: plugged === 'any' };
 }
 
 /** The devices a scenario plugs: its `devices` and `plug` steps. */
@@ -107,10 +127,10 @@ export function checkHasProgram(s: Scenario, command: boolean): void {
   throw s.doc.error(['timeline'], 'there is no program under test (give the scenario a program, or a command after --): on its own emulator, nothing else would act on the devices');
 }
 
-/** Throws a ConfigError at the first name or filter that refers to nothing; `present`: the target's device names at the start. */
-export function checkScenario(s: Scenario, present: readonly string[], events: EventCatalog): void {
-  checkDeviceNames(s, present);
-  checkEventFilters(s, events);
+/** Throws a ConfigError at the first name or filter that refers to nothing; `present`: the target's devices at the start. */
+export function checkScenario(s: Scenario, present: readonly PresentDevice[], events: EventCatalog): void {
+  checkDeviceNames(s, present.map((d) => d.name));
+  checkEventFilters(s, present, events);
 }
 
 function checkDeviceNames(s: Scenario, present: readonly string[]): void {
@@ -131,14 +151,14 @@ function checkDeviceNames(s: Scenario, present: readonly string[]): void {
   }
 }
 
-function checkEventFilters(s: Scenario, events: EventCatalog): void {
+function checkEventFilters(s: Scenario, present: readonly PresentDevice[], events: EventCatalog): void {
   for (const f of s.filters) {
     const fields = events.fields.get(f.type);
     if (!fields) {
       if (events.complete) throw s.doc.error(f.typePath, `unknown event type ${JSON.stringify(f.type)} (known: ${listed(events.fields.keys())})`);
       continue;
     }
-    checkEmitted(s, f, events);
+    checkEmitted(s, f, present, events);
     for (const t of f.tests) {
       const [head, ...inside] = t.path;
       const type = IDENTITY.get(head!) ?? fields.get(head!);
@@ -180,16 +200,17 @@ function mismatch(type: EventFieldType, name: string, inside: boolean, cmp: Comp
 
 /**
  * Refuses a filter on a model's event type that no device it can be about
- * emits: of its `device`, the models plugged under that name; without
- * one, every model the scenario plugs (none plugged: nothing to tell by).
+ * emits: of its `device`, the models under that name (the target's at the
+ * start, the scenario's plugs); without one, every model the scenario
+ * plugs (none plugged, or another client may plug: nothing to tell by).
  * A model that leaves its events undeclared may emit any.
  */
-function checkEmitted(s: Scenario, f: EventTests, events: EventCatalog): void {
-  if (!events.byModel || isCoreEvent(f.type)) return;
-  const specs = pluggedSpecs(s).filter((d) => f.device === undefined || d.name === f.device);
-  const models = [...new Set(specs.map((d) => d.model))];
+function checkEmitted(s: Scenario, f: EventTests, present: readonly PresentDevice[], events: EventCatalog): void {
+  if (isCoreEvent(f.type) || (f.device === undefined && events.othersPlug)) return;
+  const devices = [...present, ...pluggedSpecs(s).map((d) => ({ name: d.name, model: d.model }))];
+  const models = [...new Set(devices.filter((d) => f.device === undefined || d.name === f.device).map((d) => d.model))];
   const emits = (m: string): boolean => {
-    const types = events.byModel!.get(m);
+    const types = events.byModel.get(m);
     return types === null || types === undefined || types.has(f.type);
   };
   if (models.length === 0 || models.some(emits)) return;

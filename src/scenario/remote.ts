@@ -59,6 +59,7 @@ export class RemoteTarget implements ScenarioTarget {
   async devices(): Promise<TargetDevice[]> {
     return (await this.client.listDevices()).map((d) => ({
       name: d.name,
+      model: d.model,
       generation: d.generation,
       state: d.state,
       holders: d.holders,

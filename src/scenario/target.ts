@@ -16,6 +16,7 @@ export interface TargetHolder {
 
 export interface TargetDevice {
   name: string;
+  model: string;
   generation: number;
   /** live, unplugging, gone (freed instances are not listed). */
   state: string;
@@ -105,6 +106,7 @@ export class LocalTarget implements ScenarioTarget {
   async devices(): Promise<TargetDevice[]> {
     return this.emu.emulator.devices.list().map((i) => ({
       name: i.name,
+      model: i.model,
       generation: i.generation,
       state: i.lifecycle,
       holders: [...i.holders],

@@ -953,6 +953,29 @@ timeline:
   });
 });
 
+describe("a daemon's models", () => {
+  it('refuse an event filter that could match nothing on the daemon: a misspelt type, a type the device never emits', async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    try {
+      await d.client.plug({ model: 'watchdog', name: 'wd0' });
+      await d.client.plug({ model: 'zero', name: 'z0' });
+      const run = async (filter: string) =>
+        cdevemu(['run', '--socket', d.socket, await scenario('daemon-filter.yaml', `name: filter\ntimeline:\n  - expect: { event: ${filter}, count: 0 }\n`), '--', 'true']);
+      const typo = await run('{ type: expird, device: wd0 }');
+      expect(typo.stderr).toMatch(/daemon-filter\.yaml:3: timeline\[0\]\.expect\.event\.type: unknown event type "expird"/);
+      expect(typo.code).toBe(2);
+      const elsewhere = await run('{ type: expired, device: z0 }');
+      expect(elsewhere.stderr).toMatch(/z0 \(zero\) emits no expired events/);
+      expect(elsewhere.code).toBe(2);
+      const meant = await run('{ type: expired, device: wd0 }');
+      expect(meant.stdout, meant.stderr).toMatch(/^PASS filter: 1 step/m);
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
 describe('values', () => {
   const consumer = join(repoRoot, 'examples/uio_consumer.py');
   const text = (timeline: string): string => `name: values

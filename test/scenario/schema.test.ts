@@ -11,14 +11,22 @@ import { CORE_EVENT_FIELDS } from '../../src/core/events.js';
 import { builtinModels } from '../../src/models/index.js';
 import type { AnyDeviceModel } from '../../src/core/index.js';
 import { checkHasProgram, checkProgramSteps, checkScenario, eventCatalog, pluggedModels } from '../../src/scenario/check.js';
+import { describeModel, type ModelView } from '../../src/core/model-view.js';
 import { parseBind, readScenario } from '../../src/scenario/schema.js';
 import { itRefuses, refusal } from '../helpers/refusal.js';
 
 const read = (text: string) => readScenario(SourceDocument.parse(text, 's.yaml'), '/srv/scen');
 /** What `cdevemu run` does before it plugs anything: read the file, then check its names and filters against the built-in models. */
-const load = (text: string, present: string[] = []) => checkScenario(read(text), present, eventCatalog(builtinModels));
-/** As with --socket: the daemon's names, its models unknown. */
-const loadRemote = (text: string, present: string[]) => checkScenario(read(text), present, eventCatalog(null));
+const load = (text: string) => checkScenario(read(text), [], eventCatalog(builtinModels));
+/** The built-in models as a daemon lists them (GET /v1/models). */
+const daemonModels = builtinModels.map(describeModel);
+/** As with --socket: the daemon's devices (`uio0` of model uio: the name without its number) and its models, as it lists them. */
+const loadRemote = (text: string, present: string[], models: ModelView[] = daemonModels) =>
+  checkScenario(
+    read(text),
+    present.map((name) => ({ name, model: name.replace(/\d+$/, '') })),
+    eventCatalog(models, 'any'),
+  );
 
 describe('scenario schema', () => {
   it('reads devices, program and every kind of step', () => {
@@ -194,12 +202,25 @@ describe('scenario schema', () => {
     );
   });
 
-  it("checks a daemon's events as far as it can: core fields always, model types it cannot know are left to the run", () => {
-    // A model the daemon loaded may emit any type; a core event's fields are known.
-    expect(() => loadRemote('timeline:\n  - wait: { event: { type: my_model_event, device: d0, level: 3 } }\n', ['d0'])).not.toThrow();
-    expect(refusal(() => loadRemote('timeline:\n  - wait: { event: { type: opened, device: d0, pdi: 3 } }\n', ['d0']))).toMatch(
+  it("checks a daemon's events as far as it can: core fields always, any type when a model of the daemon's leaves its events undeclared", () => {
+    // A model the daemon loaded without declaring its events may emit any type; a core event's fields are known.
+    const d: ModelView = { ...daemonModels[0]!, name: 'd', events: null };
+    expect(() => loadRemote('timeline:\n  - wait: { event: { type: my_model_event, device: d0, level: 3 } }\n', ['d0'], [...daemonModels, d])).not.toThrow();
+    expect(refusal(() => loadRemote('timeline:\n  - wait: { event: { type: opened, device: d0, pdi: 3 } }\n', ['d0'], [...daemonModels, d]))).toMatch(
       /^s\.yaml:2: timeline\[0\]\.wait\.event\.pdi: opened events have no field pdi/,
     );
+  });
+
+  it("checks a daemon's model events against the models it lists: a misspelt type, and a type its device's model never emits", () => {
+    const expectNone = (filter: string): string => `timeline:\n  - expect: { event: ${filter}, count: 0 }\n`;
+    expect(refusal(() => loadRemote(expectNone('{ type: expird, device: watchdog0 }'), ['watchdog0']))).toMatch(/^s\.yaml:2: .*unknown event type "expird"/);
+    expect(refusal(() => loadRemote(expectNone('{ type: expired, device: uio0 }'), ['uio0', 'watchdog0']))).toMatch(/uio0 \(uio\) emits no expired events/);
+    expect(() => loadRemote(expectNone('{ type: expired, device: watchdog0, count: 1 }'), ['watchdog0'])).not.toThrow();
+    // Without a device: another client may plug a watchdog into the daemon during the run.
+    expect(() => loadRemote(expectNone('{ type: expired }'), ['uio0'])).not.toThrow();
+    // A model of the daemon's that does not declare its events may emit any type.
+    const quiet: ModelView = { ...daemonModels[0]!, name: 'quiet', events: null };
+    expect(() => loadRemote(expectNone('{ type: expird, device: quiet0 }'), ['quiet0'], [...daemonModels, quiet])).not.toThrow();
   });
 
   it('lists the core event fields docs/control-api.md lists', () => {
