@@ -13,9 +13,9 @@
 import { Errno } from '../../errno.js';
 import { IOR, IOW, type IoctlReply, type IoctlRequest } from '../../devio.js';
 import type { File } from '../../core/index.js';
-import { getUserInt, intReply, putUserInt, s32 } from '../util.js';
+import { CAP_SYS_ADMIN, callerCapable, getUserInt, intReply, putUserInt, s32 } from '../util.js';
 import { drain, sendBreak, waitOrEio } from './io.js';
-import { hungUp, privileged, TIOCM_CD, TIOCM_CTS, TIOCM_DSR, TIOCM_OUT, TIOCM_RI, type TtyPort } from './port.js';
+import { hungUp, TIOCM_CD, TIOCM_CTS, TIOCM_DSR, TIOCM_OUT, TIOCM_RI, type TtyPort } from './port.js';
 import {
   CLOCAL,
   copyTermios,
@@ -214,8 +214,10 @@ export async function ttyIoctl(file: File<TtyPort>, req: IoctlRequest, signal: A
       await putUserInt(req.user, req.arg, p.tx.pending);
       return {};
     case TIOCSTI: {
+      // tiocsti(): the port is nobody's controlling terminal, so only
+      // capable(CAP_SYS_ADMIN) of the caller may, checked before get_user().
+      if (!(await callerCapable(req, CAP_SYS_ADMIN))) throw new Errno('EPERM');
       const c = await req.user.read(req.arg, 1);
-      if (!privileged(file)) throw new Errno('EPERM');
       p.ldisc.receive(c, p.termios);
       p.wake();
       return {};
@@ -245,11 +247,11 @@ export async function ttyIoctl(file: File<TtyPort>, req: IoctlRequest, signal: A
       await req.user.write(req.arg, serialStruct(file));
       return {};
     case TIOCSSERIAL: {
-      // usb-serial's set_serial: only CAP_SYS_ADMIN changes the close timings.
+      // usb-serial's serial_set_serial(): only a caller capable(CAP_SYS_ADMIN) changes the close timings.
       const ss = await req.user.read(req.arg, SERIAL_STRUCT_SIZE);
       const closeDelay = ss.readUInt16LE(32);
       const closingWait = ss.readUInt16LE(40);
-      if ((closeDelay !== p.closeDelay || closingWait !== p.closingWait) && !privileged(file)) throw new Errno('EPERM');
+      if ((closeDelay !== p.closeDelay || closingWait !== p.closingWait) && !(await callerCapable(req, CAP_SYS_ADMIN))) throw new Errno('EPERM');
       p.closeDelay = closeDelay;
       p.closingWait = closingWait;
       return {};
@@ -271,7 +273,8 @@ export async function ttyIoctl(file: File<TtyPort>, req: IoctlRequest, signal: A
       if ((await getUserInt(req.user, req.arg)) !== 0) throw new Errno('EINVAL');
       return {};
     case TIOCVHANGUP:
-      if (!privileged(file)) throw new Errno('EPERM');
+      // tty_ioctl(): capable(CAP_SYS_ADMIN) of the caller, not the opener.
+      if (!(await callerCapable(req, CAP_SYS_ADMIN))) throw new Errno('EPERM');
       p.hangup('TIOCVHANGUP');
       return {};
     default:
