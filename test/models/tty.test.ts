@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POLLERR, POLLHUP, POLLIN, POLLOUT } from '../../src/devio.js';
 import type { Instance } from '../../src/core/index.js';
-import { TCFLSH, TCSBRK, TIOCEXCL, TIOCGEXCL, TIOCINQ, TIOCMBIC, TIOCMGET, TIOCMIWAIT, TIOCNXCL } from '../../src/models/tty/ioctls.js';
+import { TCFLSH, TCSBRK, TIOCCBRK, TIOCEXCL, TIOCGEXCL, TIOCINQ, TIOCMBIC, TIOCMGET, TIOCMIWAIT, TIOCNXCL, TIOCSBRK } from '../../src/models/tty/ioctls.js';
 import { TIOCM_CD, TIOCM_CTS, TIOCM_DSR, TIOCM_DTR, TIOCM_RI, TIOCM_RTS, type TtyPort } from '../../src/models/tty/port.js';
-import { CLOCAL, ECHO } from '../../src/models/tty/termios.js';
+import { CLOCAL, CRTSCTS, ECHO } from '../../src/models/tty/termios.js';
 import { runsAsRoot } from '../helpers/as-user.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { run } from '../helpers/proc.js';
@@ -234,6 +234,23 @@ describe('line discipline', () => {
     expect(await c.op(`arg ${TCSBRK} 0`)).toBe('ok 0');
     expect(await c.op('read 10')).toBe('ok 00');
     expect(eventsOf(d, 'tty_break')).toHaveLength(1);
+    await c.close();
+  });
+
+  it('starts a TIOCSBRK break only once the output has drained: while CTS holds it (crtscts), the ioctl waits', async () => {
+    const d = await plug({ source: 'loopback', lines: { cts: false } });
+    const c = await TtyClient.open(d.path);
+    expect(await c.op('raw 5 0')).toBe('ok');
+    expect(await c.op(`flags 2 0 ${CRTSCTS}`)).toBe('ok');
+    expect(await c.op(`write ${hex('data')}`)).toBe('ok 4');
+    c.start(`arg ${TIOCSBRK} 0`);
+    await inFlight(d.name, 'ioctl');
+    expect(eventsOf(d, 'tty_break')).toEqual([]);
+    await action(d.name, 'modem', { cts: true });
+    expect(await c.answer()).toBe('ok 0');
+    // The loopback saw the data, then the break (a \0 with cfmakeraw's settings).
+    expect(await c.op('read 10')).toBe(`ok ${hex('data')}00`);
+    expect(await c.op(`arg ${TIOCCBRK} 0`)).toBe('ok 0');
     await c.close();
   });
 

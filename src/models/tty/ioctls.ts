@@ -85,6 +85,9 @@ const TCOON = 1;
 const TCIOFF = 2;
 const TCION = 3;
 
+/** The commands tty_ioctl() makes wait for the output to drain first (not TIOCCBRK). */
+const DRAIN_FIRST = new Set([TIOCSBRK, TCSBRK, TCSBRKP, TIOCSETD]);
+
 /** send_break()'s duration for TCSBRK 0. */
 const BREAK_MS = 250;
 /** struct serial_struct and struct serial_icounter_struct on x86_64. */
@@ -156,6 +159,10 @@ export async function ttyIoctl(file: File<TtyPort>, req: IoctlRequest, signal: A
   if (hungUp(file)) throw new Errno(req.cmd === TIOCSPGRP ? 'ENOTTY' : 'EIO');
   const p = file.instance.state;
   const arg = Number(req.arg & 0xffffffffn);
+  // tty_ioctl()'s common prep: these wait until the output has gone
+  // (tty_wait_until_sent()) before anything else, so a break follows the
+  // data written before it, and waits as long as flow control holds it.
+  if (DRAIN_FIRST.has(req.cmd)) await drain(file, signal);
   switch (req.cmd) {
     case TCGETS:
       await req.user.write(req.arg, encodeTermios(p.termios, false));
@@ -179,11 +186,9 @@ export async function ttyIoctl(file: File<TtyPort>, req: IoctlRequest, signal: A
       return setTermios(file, decodeTermio(await req.user.read(req.arg, TERMIO_SIZE), p.termios), req.cmd !== TCSETA, req.cmd === TCSETAF, signal);
     case TCSBRK:
       // tcdrain() is TCSBRK 1; tcsendbreak() is TCSBRK 0.
-      await drain(file, signal);
       if (arg === 0) await sendBreak(file, BREAK_MS, signal);
       return {};
     case TCSBRKP:
-      await drain(file, signal);
       await sendBreak(file, arg ? arg * 100 : BREAK_MS, signal);
       return {};
     case TIOCSBRK:
