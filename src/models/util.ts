@@ -69,25 +69,34 @@ export function putUserInt(user: UserMemory, addr: UserAddress, value: number): 
 }
 
 /* include/uapi/linux/capability.h */
+export const CAP_SYS_ADMIN = 21;
 export const CAP_SYS_TIME = 25;
 
 /**
  * capable(cap) for the caller of an ioctl: the thread that made the request
  * (`req.pid`, fuse_in_header.pid), never the opener, since the kernel
  * checks whoever calls (a descriptor outlives fork() and setuid(), and
- * travels over Unix sockets). Capabilities are per thread: read from the
- * caller's CapEff in /proc/TID/status. capable() asks about the initial
- * user namespace; a caller in a user namespace other than the daemon's
- * holds its capabilities there only, so it has none here. False when the
- * caller cannot be looked at (pid 0: it is outside the daemon's pid
- * namespace; or it has exited).
+ * travels over Unix sockets).
  */
-export async function callerCapable(req: IoctlRequest, cap: number): Promise<boolean> {
-  if (req.pid <= 0) return false;
+export function callerCapable(req: IoctlRequest, cap: number): Promise<boolean> {
+  return threadCapable(req.pid, cap);
+}
+
+/**
+ * capable(cap) for thread `tid` (fuse_in_header.pid of a request: for an
+ * open, the opener). Capabilities are per thread: read from its CapEff in
+ * /proc/TID/status. capable() asks about the initial user namespace; a
+ * thread in a user namespace other than the daemon's holds its
+ * capabilities there only, so it has none here. False when the thread
+ * cannot be looked at (tid 0: it is outside the daemon's pid namespace; or
+ * it has exited).
+ */
+export async function threadCapable(tid: number, cap: number): Promise<boolean> {
+  if (tid <= 0) return false;
   try {
     const [status, ns, ours] = await Promise.all([
-      readFile(`/proc/${req.pid}/status`, 'latin1'),
-      readlink(`/proc/${req.pid}/ns/user`),
+      readFile(`/proc/${tid}/status`, 'latin1'),
+      readlink(`/proc/${tid}/ns/user`),
       readlink('/proc/self/ns/user'),
     ]);
     const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];

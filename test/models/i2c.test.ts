@@ -328,6 +328,25 @@ describe('the bus', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('refuses I2C_SLAVE to an address a driver holds whatever the TENBIT of either side, as i2cdev_check() compares bare addresses', async () => {
+    const d = await plug({
+      chips: [
+        { type: 'regs', addr: 0x123, tenBit: true, driver: 'tenbit-driver' },
+        { type: 'regs', addr: 0x3c, driver: 'ssd1306' },
+        { type: 'regs', addr: 0x23, tenBit: true, driver: 'tenbit-driver' },
+      ],
+    });
+    const c = await I2cClient.open(d.path);
+    expect(await c.op('tenbit 1')).toBe('ok');
+    expect(await c.op('slave 0x123')).toBe('EBUSY');
+    expect(await c.op('slave 0x3c')).toBe('EBUSY');
+    expect(await c.op('force 0x123')).toBe('ok');
+    expect(await c.op('tenbit 0')).toBe('ok');
+    expect(await c.op('slave 0x23')).toBe('EBUSY');
+    expect(await c.op('slave 0x24')).toBe('ok');
+    await c.close();
+  });
+
   it('answers a NACK with the adapter’s errno, and an EEPROM NACKs its address while it writes (acknowledge polling)', async () => {
     const d = await plug({ nackErrno: 'EREMOTEIO', chips: [{ type: 'eeprom', addr: 0x50, writeCycleMs: 5000 }] });
     const c = await I2cClient.open(d.path);

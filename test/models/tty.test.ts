@@ -7,9 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POLLERR, POLLHUP, POLLIN, POLLOUT } from '../../src/devio.js';
 import type { Instance } from '../../src/core/index.js';
-import { TCFLSH, TCSBRK, TIOCEXCL, TIOCGEXCL, TIOCINQ, TIOCMBIC, TIOCMGET, TIOCMIWAIT, TIOCNXCL } from '../../src/models/tty/ioctls.js';
+import { TCFLSH, TCSBRK, TIOCCBRK, TIOCEXCL, TIOCGEXCL, TIOCINQ, TIOCMBIC, TIOCMGET, TIOCMIWAIT, TIOCNXCL, TIOCSBRK } from '../../src/models/tty/ioctls.js';
 import { TIOCM_CD, TIOCM_CTS, TIOCM_DSR, TIOCM_DTR, TIOCM_RI, TIOCM_RTS, type TtyPort } from '../../src/models/tty/port.js';
-import { CLOCAL, ECHO } from '../../src/models/tty/termios.js';
+import { CLOCAL, CRTSCTS, ECHO } from '../../src/models/tty/termios.js';
+import { runsAsRoot } from '../helpers/as-user.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { run } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
@@ -236,6 +237,23 @@ describe('line discipline', () => {
     await c.close();
   });
 
+  it('starts a TIOCSBRK break only once the output has drained: while CTS holds it (crtscts), the ioctl waits', async () => {
+    const d = await plug({ source: 'loopback', lines: { cts: false } });
+    const c = await TtyClient.open(d.path);
+    expect(await c.op('raw 5 0')).toBe('ok');
+    expect(await c.op(`flags 2 0 ${CRTSCTS}`)).toBe('ok');
+    expect(await c.op(`write ${hex('data')}`)).toBe('ok 4');
+    c.start(`arg ${TIOCSBRK} 0`);
+    await inFlight(d.name, 'ioctl');
+    expect(eventsOf(d, 'tty_break')).toEqual([]);
+    await action(d.name, 'modem', { cts: true });
+    expect(await c.answer()).toBe('ok 0');
+    // The loopback saw the data, then the break (a \0 with cfmakeraw's settings).
+    expect(await c.op('read 10')).toBe(`ok ${hex('data')}00`);
+    expect(await c.op(`arg ${TIOCCBRK} 0`)).toBe('ok 0');
+    await c.close();
+  });
+
   it('flushes input with TCFLSH and refuses a bad queue selector', async () => {
     const d = await plug();
     const c = await TtyClient.open(d.path);
@@ -293,6 +311,33 @@ describe('modem lines, exclusivity, serial info', () => {
     await c.close();
     await until(async () => (await status(d.name)).opens === 0, 10_000, 'all closed');
     expect((await status(d.name)).exclusive).toBe(false);
+  });
+
+  /** setpriv's arguments for a root process without CAP_SYS_ADMIN (a container's root, a hardened service). */
+  const withoutSysAdmin = ['--inh-caps=-sys_admin', '--ambient-caps=-sys_admin', '--bounding-set=-sys_admin'];
+
+  it.runIf(runsAsRoot)('asks the calling thread for CAP_SYS_ADMIN, not the opener\'s uid: root without it is refused an exclusive port, TIOCSTI, TIOCVHANGUP and TIOCSSERIAL', async () => {
+    const d = await plug();
+    const holder = await TtyClient.open(d.path);
+    expect(await holder.op(`arg ${TIOCEXCL} 0`)).toBe('ok 0');
+    // tty_reopen(): root whose capability is gone is not let through.
+    const reopen = await run('setpriv', [...withoutSysAdmin, 'python3', '-c', 'import os, sys; os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)', d.path]);
+    expect(reopen.stderr).toMatch(/\[Errno 16\] Device or resource busy/);
+    expect(await holder.op(`arg ${TIOCNXCL} 0`)).toBe('ok 0');
+    // A descriptor opened by a shell that had the capability, used by a program that has not (a daemon that dropped it after opening).
+    const program = `import errno, fcntl, os, struct
+def call(cmd, arg):
+    try: fcntl.ioctl(3, cmd, arg); return "ok"
+    except OSError as e: return errno.errorcode[e.errno]
+ss = bytearray(72); fcntl.ioctl(3, 0x541E, ss, True); struct.pack_into("H", ss, 32, 1)
+print(call(0x5412, b"x"), call(0x5437, 0), call(0x541F, bytes(ss)))`;
+    const dropped = await run('bash', ['-c', 'exec 3<>"$1"; shift; exec setpriv "$@"', 'sh', d.path, ...withoutSysAdmin, 'python3', '-c', program]);
+    expect(dropped.stdout.trim(), dropped.stderr).toBe('EPERM EPERM EPERM');
+    // Nothing happened: no input injected, nobody hung up, the close timings as they were.
+    expect((await status(d.name)).inputBuffered).toBe(0);
+    expect(eventsOf(d, 'tty_hangup')).toEqual([]);
+    expect(await holder.op('write 41')).toBe('ok 1');
+    await holder.close();
   });
 
   it('answers TIOCGSERIAL as usb-serial does', async () => {

@@ -73,9 +73,14 @@ export class I2cBus {
     return this.waiters.length;
   }
 
-  /** A 7-bit address a kernel driver has bound (i2cdev_check_addr()). */
+  /**
+   * An address a kernel driver has bound, for I2C_SLAVE (i2cdev_check_addr()):
+   * i2cdev_check() compares the bound client's addr with the number asked
+   * for, not its I2C_CLIENT_TEN flag, so a 10-bit client at 0x23 makes
+   * 7-bit 0x23 busy too, and the other way round.
+   */
   claimed(addr: number): boolean {
-    return this.chips.get(key(addr, false))?.driver !== undefined;
+    return [...this.chips.values()].some((c) => c.addr === addr && c.driver !== undefined);
   }
 
   /**

@@ -13,9 +13,9 @@
 import { Errno } from '../../errno.js';
 import { IOR, IOW, type IoctlReply, type IoctlRequest } from '../../devio.js';
 import type { File } from '../../core/index.js';
-import { getUserInt, intReply, putUserInt, s32 } from '../util.js';
+import { CAP_SYS_ADMIN, callerCapable, getUserInt, intReply, putUserInt, s32 } from '../util.js';
 import { drain, sendBreak, waitOrEio } from './io.js';
-import { hungUp, privileged, TIOCM_CD, TIOCM_CTS, TIOCM_DSR, TIOCM_OUT, TIOCM_RI, type TtyPort } from './port.js';
+import { hungUp, TIOCM_CD, TIOCM_CTS, TIOCM_DSR, TIOCM_OUT, TIOCM_RI, type TtyPort } from './port.js';
 import {
   CLOCAL,
   copyTermios,
@@ -84,6 +84,9 @@ const TCOOFF = 0;
 const TCOON = 1;
 const TCIOFF = 2;
 const TCION = 3;
+
+/** The commands tty_ioctl() makes wait for the output to drain first (not TIOCCBRK). */
+const DRAIN_FIRST = new Set([TIOCSBRK, TCSBRK, TCSBRKP, TIOCSETD]);
 
 /** send_break()'s duration for TCSBRK 0. */
 const BREAK_MS = 250;
@@ -156,6 +159,10 @@ export async function ttyIoctl(file: File<TtyPort>, req: IoctlRequest, signal: A
   if (hungUp(file)) throw new Errno(req.cmd === TIOCSPGRP ? 'ENOTTY' : 'EIO');
   const p = file.instance.state;
   const arg = Number(req.arg & 0xffffffffn);
+  // tty_ioctl()'s common prep: these wait until the output has gone
+  // (tty_wait_until_sent()) before anything else, so a break follows the
+  // data written before it, and waits as long as flow control holds it.
+  if (DRAIN_FIRST.has(req.cmd)) await drain(file, signal);
   switch (req.cmd) {
     case TCGETS:
       await req.user.write(req.arg, encodeTermios(p.termios, false));
@@ -179,11 +186,9 @@ export async function ttyIoctl(file: File<TtyPort>, req: IoctlRequest, signal: A
       return setTermios(file, decodeTermio(await req.user.read(req.arg, TERMIO_SIZE), p.termios), req.cmd !== TCSETA, req.cmd === TCSETAF, signal);
     case TCSBRK:
       // tcdrain() is TCSBRK 1; tcsendbreak() is TCSBRK 0.
-      await drain(file, signal);
       if (arg === 0) await sendBreak(file, BREAK_MS, signal);
       return {};
     case TCSBRKP:
-      await drain(file, signal);
       await sendBreak(file, arg ? arg * 100 : BREAK_MS, signal);
       return {};
     case TIOCSBRK:
@@ -214,8 +219,10 @@ export async function ttyIoctl(file: File<TtyPort>, req: IoctlRequest, signal: A
       await putUserInt(req.user, req.arg, p.tx.pending);
       return {};
     case TIOCSTI: {
+      // tiocsti(): the port is nobody's controlling terminal, so only
+      // capable(CAP_SYS_ADMIN) of the caller may, checked before get_user().
+      if (!(await callerCapable(req, CAP_SYS_ADMIN))) throw new Errno('EPERM');
       const c = await req.user.read(req.arg, 1);
-      if (!privileged(file)) throw new Errno('EPERM');
       p.ldisc.receive(c, p.termios);
       p.wake();
       return {};
@@ -245,11 +252,11 @@ export async function ttyIoctl(file: File<TtyPort>, req: IoctlRequest, signal: A
       await req.user.write(req.arg, serialStruct(file));
       return {};
     case TIOCSSERIAL: {
-      // usb-serial's set_serial: only CAP_SYS_ADMIN changes the close timings.
+      // usb-serial's serial_set_serial(): only a caller capable(CAP_SYS_ADMIN) changes the close timings.
       const ss = await req.user.read(req.arg, SERIAL_STRUCT_SIZE);
       const closeDelay = ss.readUInt16LE(32);
       const closingWait = ss.readUInt16LE(40);
-      if ((closeDelay !== p.closeDelay || closingWait !== p.closingWait) && !privileged(file)) throw new Errno('EPERM');
+      if ((closeDelay !== p.closeDelay || closingWait !== p.closingWait) && !(await callerCapable(req, CAP_SYS_ADMIN))) throw new Errno('EPERM');
       p.closeDelay = closeDelay;
       p.closingWait = closingWait;
       return {};
@@ -271,7 +278,8 @@ export async function ttyIoctl(file: File<TtyPort>, req: IoctlRequest, signal: A
       if ((await getUserInt(req.user, req.arg)) !== 0) throw new Errno('EINVAL');
       return {};
     case TIOCVHANGUP:
-      if (!privileged(file)) throw new Errno('EPERM');
+      // tty_ioctl(): capable(CAP_SYS_ADMIN) of the caller, not the opener.
+      if (!(await callerCapable(req, CAP_SYS_ADMIN))) throw new Errno('EPERM');
       p.hangup('TIOCVHANGUP');
       return {};
     default:

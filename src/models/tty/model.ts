@@ -21,7 +21,8 @@ import { deviceLines, LINES, ttyActions } from './actions.js';
 import { ttyIoctl } from './ioctls.js';
 import { ttyPoll, ttyRead, ttyWrite } from './io.js';
 import { DEFAULT_FIX, FIX_FIELDS, fixFrom } from './nmea.js';
-import { HUNG_UP_POLL, privileged, TIOCM_CD, TIOCM_CTS, TIOCM_DSR, TtyPort, type Source } from './port.js';
+import { CAP_SYS_ADMIN, threadCapable } from '../util.js';
+import { HUNG_UP_POLL, TIOCM_CD, TIOCM_CTS, TIOCM_DSR, TtyPort, type Source } from './port.js';
 import { parseFraming } from './termios.js';
 
 const SOURCES: readonly Source[] = ['none', 'loopback', 'nmea'];
@@ -61,10 +62,12 @@ export const ttyModel: DeviceModel<TtyPort> = {
       lines: deviceLines(TIOCM_CTS | TIOCM_DSR | TIOCM_CD, o.lines ?? {}),
     });
   },
-  open(file) {
+  async open(file) {
     const p = file.instance.state;
-    // tty_open(): TTY_EXCLUSIVE refuses all but CAP_SYS_ADMIN.
-    if (p.exclusive && !privileged(file)) throw new Errno('EBUSY');
+    // tty_reopen(): TTY_EXCLUSIVE refuses all but capable(CAP_SYS_ADMIN),
+    // the opening thread's capability (root in a container, or a service
+    // whose bounding set drops it, is refused).
+    if (p.exclusive && !(await threadCapable(file.pid, CAP_SYS_ADMIN))) throw new Errno('EBUSY');
     p.opened(file);
   },
   release(file) {

@@ -73,9 +73,6 @@ interface TtyFile {
 
 export const hungUp = (file: File<TtyPort>): boolean => (file.private as TtyFile).hungUp;
 
-/** CAP_SYS_ADMIN, as far as a model can tell: the opener is root. */
-export const privileged = (file: File<TtyPort>): boolean => file.uid === 0;
-
 export interface DeviceSettings {
   source: Source;
   /** The device's speed. */
