@@ -2,6 +2,9 @@
  * hwrng: a hardware random number generator as
  * drivers/char/hw_random/core.c presents /dev/hwrng.
  *
+ * - rng_dev_open() enforces read-only access: an open for writing, or
+ *   without FMODE_READ (O_WRONLY, O_RDWR, access mode 3), fails EINVAL,
+ *   whatever the node's permissions allow.
  * - rng_dev_read() fills the whole read (it loops over the driver's
  *   buffer until `size` bytes are copied), so every READ is answered in
  *   full: a large read(2) gets all its bytes across FUSE's chunks.
@@ -18,6 +21,7 @@
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { Errno } from '../errno.js';
+import { O_ACCMODE, O_RDONLY } from '../devio.js';
 import { defineSchema, type DeviceModel, type Values } from '../core/index.js';
 
 /**
@@ -69,6 +73,10 @@ export const hwrngModel: DeviceModel<HwrngState> = {
       [`${dir}/rng_current`]: `${inst.state.name}\n`,
       [`${dir}/rng_available`]: `${inst.state.name}\n`,
     };
+  },
+  open(file) {
+    // rng_dev_open(): "enforce read-only access to this chrdev".
+    if ((file.openFlags & O_ACCMODE) !== O_RDONLY) throw new Errno('EINVAL');
   },
   read(file, size) {
     const s = file.instance.state;
