@@ -3,16 +3,18 @@
  * /dev/input/eventN, fed through the input core (./evdev/input.ts, after
  * drivers/input/input.c).
  *
- * - Every open file is an evdev client with its own event queue; it gets
- *   every packet delivered after it opened (evdev_pass_values()), or none
- *   while another client holds the grab (EVIOCGRAB). A full queue drops
- *   everything but the newest event behind a SYN_DROPPED (__pass_event()).
+ * - Every open file is an evdev client with its own event queue
+ *   (./evdev/client-queue.ts); it gets every packet delivered after it
+ *   opened (evdev_pass_values()), or none while another client holds the
+ *   grab (EVIOCGRAB). A full queue drops everything but the newest event
+ *   behind a SYN_DROPPED (__pass_event()). Only complete packets are
+ *   readable (packet_head).
  * - evdev_read(): whole struct input_event records only (24 bytes on
- *   x86_64), EINVAL for a buffer shorter than one, blocks while the queue is
- *   empty (EAGAIN with O_NONBLOCK).
+ *   x86_64), EINVAL for a buffer shorter than one, blocks while no complete
+ *   packet is queued (EAGAIN with O_NONBLOCK).
  * - evdev_write(): injects whole records (input_inject_event()); a trailing
  *   partial record is ignored, a write shorter than one record is EINVAL.
- * - evdev_poll(): EPOLLOUT|EPOLLWRNORM, plus EPOLLIN|EPOLLRDNORM with events queued.
+ * - evdev_poll(): EPOLLOUT|EPOLLWRNORM, plus EPOLLIN|EPOLLRDNORM with a packet queued.
  * - ioctls of evdev_do_ioctl(); unknown commands are EINVAL, like the
  *   kernel's. EVIOCGRAB and EVIOCREVOKE take an integer, which a FUSE
  *   mount's restricted ioctl copies as a pointer (4 bytes at address 0 or
@@ -53,6 +55,7 @@ import {
   typeName,
 } from './evdev/codes.js';
 import { loadEvemu } from './evdev/evemu.js';
+import { ClientQueue } from './evdev/client-queue.js';
 import { inputDevice, inputEvent, mtValues, type InputDevice, type InputEvent } from './evdev/input.js';
 import { play } from './evdev/play.js';
 import { absProblem, type AbsInfo, type DeviceSpec } from './evdev/spec.js';
@@ -76,7 +79,7 @@ interface Stamped extends InputEvent {
 
 /** struct evdev_client. */
 interface Client {
-  queue: Stamped[];
+  queue: ClientQueue<Stamped>;
   clock: number;
   /** EVIOCREVOKE: the client gets nothing more, and every call fails ENODEV. */
   revoked: boolean;
@@ -96,17 +99,15 @@ function nowStamp(): { realUs: bigint; monoUs: bigint } {
   return { realUs: BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)), monoUs };
 }
 
-/** __pass_event(): append, and on overflow keep only SYN_DROPPED and the newest event. */
-function passEvent(s: EvdevState, c: Client, ev: Stamped): void {
-  c.queue.push(ev);
-  if (c.queue.length >= s.bufsize) c.queue = [{ ...ev, type: EV_SYN, code: SYN_DROPPED, value: 0 }, ev];
-}
+/** A SYN_DROPPED event stamped with `stamp`'s times. */
+const synDropped = (stamp: { realUs: bigint; monoUs: bigint }): Stamped => ({ type: EV_SYN, code: SYN_DROPPED, value: 0, realUs: stamp.realUs, monoUs: stamp.monoUs });
 
 /** evdev_events(): the packet goes with one timestamp to the grabbing client, or to every client that was not revoked. */
 function evdevEvents(inst: Instance<EvdevState>, packet: InputEvent[]): void {
   const s = inst.state;
   const t = nowStamp();
-  for (const c of s.grab ? [s.grab] : s.clients) if (!c.revoked) for (const ev of packet) passEvent(s, c, { ...ev, ...t });
+  const drop = synDropped(t);
+  for (const c of s.grab ? [s.grab] : s.clients) if (!c.revoked) for (const ev of packet) c.queue.push({ ...ev, ...t }, drop);
   inst.wq.wake();
 }
 
@@ -240,12 +241,12 @@ async function create(options: unknown): Promise<EvdevState> {
   return { ...dev, clients: new Set(), grab: null, bufsize };
 }
 
-/** EVIOCSCLOCKID: evdev_set_clk_type(); switching clocks flushes the queue behind a SYN_DROPPED. */
+/** EVIOCSCLOCKID: evdev_set_clk_type(); switching clocks flushes the queue behind a SYN_DROPPED, readable with the next packet. */
 function setClock(c: Client, clock: number): void {
   if (clock !== CLOCK_REALTIME && clock !== CLOCK_MONOTONIC && clock !== CLOCK_BOOTTIME) throw new Errno('EINVAL');
   if (c.clock === clock) return;
   c.clock = clock;
-  if (c.queue.length) c.queue = [{ type: EV_SYN, code: SYN_DROPPED, value: 0, ...nowStamp() }];
+  c.queue.dropAll(synDropped(nowStamp()));
 }
 
 /* Commands with a length in the size field are matched without it (EVIOC_MASK_SIZE). */
@@ -328,7 +329,7 @@ export const evdevModel: DeviceModel<EvdevState> = {
     return attrs;
   },
   open(file) {
-    const c: Client = { queue: [], clock: CLOCK_REALTIME, revoked: false };
+    const c: Client = { queue: new ClientQueue(file.instance.state.bufsize), clock: CLOCK_REALTIME, revoked: false };
     file.private = c;
     file.instance.state.clients.add(c);
   },
@@ -342,16 +343,16 @@ export const evdevModel: DeviceModel<EvdevState> = {
     if (size === 0) return Buffer.alloc(0);
     if (size < INPUT_EVENT_SIZE) throw new Errno('EINVAL');
     const c = client(file);
-    while (c.queue.length === 0) {
+    while (c.queue.readable === 0) {
       if (c.revoked) throw new Errno('ENODEV');
-      await waitUnlessNonblock(file, () => c.queue.length > 0 || c.revoked, signal);
+      await waitUnlessNonblock(file, () => c.queue.readable > 0 || c.revoked, signal);
     }
     if (c.revoked) throw new Errno('ENODEV');
     // Whole records only; the reply is short unless the buffer is an exact
     // multiple, so FUSE does not come back for more (docs/fuse-protocol.md#open-flags).
-    const n = Math.min(c.queue.length, Math.floor(size / INPUT_EVENT_SIZE));
-    const out = Buffer.alloc(n * INPUT_EVENT_SIZE);
-    c.queue.splice(0, n).forEach((ev, i) => encode(ev, c.clock, out, i * INPUT_EVENT_SIZE));
+    const events = c.queue.take(Math.floor(size / INPUT_EVENT_SIZE));
+    const out = Buffer.alloc(events.length * INPUT_EVENT_SIZE);
+    events.forEach((ev, i) => encode(ev, c.clock, out, i * INPUT_EVENT_SIZE));
     return out;
   },
   write(file, data) {
@@ -367,7 +368,7 @@ export const evdevModel: DeviceModel<EvdevState> = {
   },
   poll(file) {
     const c = client(file);
-    return (c.revoked ? POLLHUP | POLLERR : POLLOUT | POLLWRNORM) | (c.queue.length ? POLLIN | POLLRDNORM : 0);
+    return (c.revoked ? POLLHUP | POLLERR : POLLOUT | POLLWRNORM) | (c.queue.readable ? POLLIN | POLLRDNORM : 0);
   },
   ioctl(file, req) {
     const s = file.instance.state;
@@ -417,7 +418,12 @@ export const evdevModel: DeviceModel<EvdevState> = {
         return mtSlots(s, req);
     }
     const stateType = STATE_IOCTLS[maskSize(cmd)];
-    if (stateType !== undefined) return s.state.get(stateType)!.toUser(MAX[stateType]!, size, req.compat);
+    if (stateType !== undefined) {
+      // evdev_handle_get_val(): the caller now has the state, so the queued
+      // events of that type go, or it would apply them twice.
+      c.queue.flush(stateType);
+      return s.state.get(stateType)!.toUser(MAX[stateType]!, size, req.compat);
+    }
     if (iocType(cmd) !== E) throw new Errno('EINVAL');
     const nr = iocNr(cmd);
     if (iocDir(cmd) === IOC_READ && (nr & ~EV_MAX) === 0x20) {

@@ -16,6 +16,7 @@ import {
   EVIOCGPROP,
   EVIOCGUNIQ,
   EVIOCGVERSION,
+  EVIOCSCLOCKID,
   EV_ABS,
   EV_KEY,
   EV_REL,
@@ -195,6 +196,42 @@ describe('reads and writes', () => {
       [EV_KEY, KEY_A, 1],
       [0, 0, 0],
       [EV_KEY, KEY_A, 0],
+      [0, 0, 0],
+    ]);
+    await h.close();
+  });
+
+  it('EVIOCGKEY drops the queued key events whose state it reports (__evdev_flush_queue)', async () => {
+    const d = await plug();
+    const h = await Holder.open(d.path, O_RDONLY);
+    expect(await h.op('nonblock')).toBe('ok');
+    await t.emu.devices.action(d.name, 'key', { code: KEY_A, value: 1 });
+    await t.emu.devices.action(d.name, 'rel', { code: REL_X, value: 5 });
+    await t.emu.devices.action(d.name, 'key', { code: KEY_A, value: 0 });
+    const st = Buffer.from((await h.op(`ioctl ${hex(EVIOCGKEY(96))} 96`)).split(' ')[2]!, 'hex');
+    expect((st[KEY_A >> 3]! >> (KEY_A & 7)) & 1).toBe(0);
+    // The key events went; the first SYN_REPORT stays, the one left closing nothing goes.
+    expect(tcv(events((await h.op('read 2400')).slice(3)))).toEqual([
+      [0, 0, 0],
+      [EV_REL, REL_X, 5],
+      [0, 0, 0],
+    ]);
+    await h.close();
+  });
+
+  it('a clock change leaves SYN_DROPPED unreadable until the next packet completes (evdev_set_clk_type, packet_head)', async () => {
+    const d = await plug();
+    const h = await Holder.open(d.path, O_RDONLY);
+    expect(await h.op('nonblock')).toBe('ok');
+    await t.emu.devices.action(d.name, 'key', { code: KEY_B, value: 1 });
+    expect(await h.op(`ioctl ${hex(EVIOCSCLOCKID)} 4 ${le32(1)}`)).toMatch(/^ok 0 /); // CLOCK_MONOTONIC
+    expect(await h.op(`poll ${POLLIN} 0`)).toBe('ok 0');
+    expect(await h.op('read 2400')).toBe('EAGAIN');
+    await t.emu.devices.action(d.name, 'key', { code: KEY_B, value: 0 });
+    expect(await h.op(`poll ${POLLIN} 0`)).toBe(`ok ${POLLIN}`);
+    expect(tcv(events((await h.op('read 2400')).slice(3)))).toEqual([
+      [0, 3, 0],
+      [EV_KEY, KEY_B, 0],
       [0, 0, 0],
     ]);
     await h.close();
