@@ -25,9 +25,12 @@
  *   a time outside it with ERANGE (rtc_valid_range()), as they refuse an
  *   impossible date with EINVAL (rtc_valid_tm()).
  * - After rtc_device_unregister() (rtc->ops == NULL) the kernel's ioctls
- *   fail ENODEV, so the model's unplug errno is ENODEV. (The kernel's
- *   read and poll would not notice the removal; here they fail ENODEV and
- *   report POLLERR|POLLHUP.)
+ *   fail ENODEV, so the model's unplug errno is ENODEV. Nothing wakes or
+ *   fails the readers: rtc_dev_poll() answers from irq_data alone, and no
+ *   interrupt comes any more, so poll reports nothing (UNPLUGGED_POLL), as
+ *   a program waiting for an update or an alarm sees on a real machine.
+ *   The kernel's read would sleep on as well; here the op gate fails it
+ *   ENODEV.
  *
  * sysfs: sys/class/rtc/rtcN/{name,date,time,since_epoch} (rtc/sysfs.c formats).
  */
@@ -71,6 +74,13 @@ export interface RtcState {
 }
 
 const DAY = 86400;
+
+/**
+ * poll after unplug: rtc_dev_poll() checks only rtc->irq_data, and
+ * unregistering neither wakes irq_queue nor sets EPOLLHUP/EPOLLERR, so a
+ * poller is told nothing, and with no interrupt coming, never will be.
+ */
+const UNPLUGGED_POLL = 0;
 
 /** The RTC time in seconds and the ms into the current second. */
 function rtcNow(s: RtcState): { sec: number; ms: number } {
@@ -197,6 +207,7 @@ export const rtcModel: DeviceModel<RtcState> = {
   events: {},
   stream: true,
   unplugErrno: new Errno('ENODEV'),
+  unpollMask: UNPLUGGED_POLL,
   description: 'a real-time clock (/dev/rtcN): time, alarm and update interrupts, as hwclock and rtcwake use it',
   options: OPTIONS,
   create(_inst, options) {
