@@ -35,9 +35,7 @@ import { checkField, checkValues, defineSchema, SchemaError, type DeviceModel, t
 import { Bitmap, getUserInt, intReply, packS32, unpackS32, strToUser, waitUnlessNonblock } from './util.js';
 import {
   ABS_MAX,
-  ABS_MT_POSITION_X,
   ABS_MT_SLOT,
-  ABS_MT_TRACKING_ID,
   CAPS,
   EV_ABS,
   EV_KEY,
@@ -48,7 +46,6 @@ import {
   EV_SW,
   EV_SYN,
   INPUT_PROP_MAX,
-  isMtValue,
   MAX,
   SYN_DROPPED,
   SYN_REPORT,
@@ -215,28 +212,11 @@ async function deviceSpec(o: EvdevOptions): Promise<DeviceSpec> {
   };
 }
 
-/**
- * drivers/input/input.c input_estimate_events_per_packet(): the slots'
- * share of the multitouch axes, one event per other axis and relative
- * axis, room for key and MSC events, SYN_MT_REPORT and SYN_REPORT.
- */
-function eventsPerPacket(dev: InputDevice): number {
-  const abs = dev.bits.get(EV_ABS)!;
-  const tracking = dev.absinfo?.get(ABS_MT_TRACKING_ID);
-  let slots = 0;
-  if (dev.mt) slots = dev.mt.slots.length;
-  else if (abs.test(ABS_MT_TRACKING_ID) && tracking) slots = Math.min(Math.max(tracking[2] - tracking[1] + 1, 2), 32);
-  else if (abs.test(ABS_MT_POSITION_X)) slots = 2;
-  let events = slots + 1;
-  for (const code of abs.list()) events += code === ABS_MT_SLOT || isMtValue(code) ? slots : 1;
-  return events + dev.bits.get(EV_REL)!.list().length + 7;
-}
-
 async function create(options: unknown): Promise<EvdevState> {
   const o = options as EvdevOptions;
   const dev = inputDevice(await deviceSpec(o));
   // evdev_compute_buffer_size(): EVDEV_BUF_PACKETS (8) packets, at least EVDEV_MIN_BUFFER_SIZE (64), a power of two.
-  const dflt = 2 ** Math.ceil(Math.log2(Math.max(64, 8 * eventsPerPacket(dev))));
+  const dflt = 2 ** Math.ceil(Math.log2(Math.max(64, 8 * dev.hintEventsPerPacket)));
   const bufsize = o.bufferSize ?? dflt;
   return { ...dev, clients: new Set(), grab: null, bufsize };
 }

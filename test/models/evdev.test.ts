@@ -185,6 +185,24 @@ describe('reads and writes', () => {
     await w.close();
   });
 
+  it('a packet longer than dev->vals holds goes on in pieces, each behind a SYN_REPORT of the core (input_event_dispose)', async () => {
+    // Keys only: input_estimate_events_per_packet() = 0 slots + 1 + 7 = 8 events.
+    const keys = Array.from({ length: 12 }, (_, i) => i + 1);
+    const d = await plug({ keys });
+    const h = await Holder.open(d.path);
+    expect(await h.op('nonblock')).toBe('ok');
+    const presses = keys.slice(0, 10).map((k) => record(EV_KEY, k, 1));
+    expect(await h.op(`write ${[...presses, record(0, 0, 0)].join('')}`)).toBe('ok 264');
+    const syn = [0, 0, 0];
+    const down = (from: number, to: number): number[][] => keys.slice(from, to).map((k) => [EV_KEY, k, 1]);
+    expect(tcv(events((await h.op('read 2400')).slice(3)))).toEqual([...down(0, 8), syn, ...down(8, 10), syn]);
+    // Without any SYN_REPORT the first 8 still arrive; the 9th waits for one.
+    expect(await h.op(`write ${keys.slice(0, 9).map((k) => record(EV_KEY, k, 0)).join('')}`)).toBe('ok 216');
+    expect(tcv(events((await h.op('read 2400')).slice(3)))).toEqual([...keys.slice(0, 8).map((k) => [EV_KEY, k, 0]), syn]);
+    expect(await h.op('read 2400')).toBe('EAGAIN');
+    await h.close();
+  });
+
   it('overflow keeps SYN_DROPPED and the newest event', async () => {
     const d = await plug({ keys: [KEY_A], bufferSize: 8 });
     const h = await Holder.open(d.path, O_RDONLY);
