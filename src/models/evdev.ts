@@ -3,16 +3,18 @@
  * /dev/input/eventN, fed through the input core (./evdev/input.ts, after
  * drivers/input/input.c).
  *
- * - Every open file is an evdev client with its own event queue; it gets
- *   every packet delivered after it opened (evdev_pass_values()), or none
- *   while another client holds the grab (EVIOCGRAB). A full queue drops
- *   everything but the newest event behind a SYN_DROPPED (__pass_event()).
+ * - Every open file is an evdev client with its own event queue
+ *   (./evdev/client-queue.ts); it gets every packet delivered after it
+ *   opened (evdev_pass_values()), or none while another client holds the
+ *   grab (EVIOCGRAB). A full queue drops everything but the newest event
+ *   behind a SYN_DROPPED (__pass_event()). Only complete packets are
+ *   readable (packet_head).
  * - evdev_read(): whole struct input_event records only (24 bytes on
- *   x86_64), EINVAL for a buffer shorter than one, blocks while the queue is
- *   empty (EAGAIN with O_NONBLOCK).
+ *   x86_64), EINVAL for a buffer shorter than one, blocks while no complete
+ *   packet is queued (EAGAIN with O_NONBLOCK).
  * - evdev_write(): injects whole records (input_inject_event()); a trailing
  *   partial record is ignored, a write shorter than one record is EINVAL.
- * - evdev_poll(): EPOLLOUT|EPOLLWRNORM, plus EPOLLIN|EPOLLRDNORM with events queued.
+ * - evdev_poll(): EPOLLOUT|EPOLLWRNORM, plus EPOLLIN|EPOLLRDNORM with a packet queued.
  * - ioctls of evdev_do_ioctl(); unknown commands are EINVAL, like the
  *   kernel's. EVIOCGRAB and EVIOCREVOKE take an integer, which a FUSE
  *   mount's restricted ioctl copies as a pointer (4 bytes at address 0 or
@@ -33,9 +35,7 @@ import { checkField, checkValues, defineSchema, SchemaError, type DeviceModel, t
 import { Bitmap, getUserInt, intReply, packS32, unpackS32, strToUser, waitUnlessNonblock } from './util.js';
 import {
   ABS_MAX,
-  ABS_MT_POSITION_X,
   ABS_MT_SLOT,
-  ABS_MT_TRACKING_ID,
   CAPS,
   EV_ABS,
   EV_KEY,
@@ -46,13 +46,13 @@ import {
   EV_SW,
   EV_SYN,
   INPUT_PROP_MAX,
-  isMtValue,
   MAX,
   SYN_DROPPED,
   SYN_REPORT,
   typeName,
 } from './evdev/codes.js';
 import { loadEvemu } from './evdev/evemu.js';
+import { ClientQueue } from './evdev/client-queue.js';
 import { inputDevice, inputEvent, mtValues, type InputDevice, type InputEvent } from './evdev/input.js';
 import { play } from './evdev/play.js';
 import { absProblem, type AbsInfo, type DeviceSpec } from './evdev/spec.js';
@@ -76,7 +76,7 @@ interface Stamped extends InputEvent {
 
 /** struct evdev_client. */
 interface Client {
-  queue: Stamped[];
+  queue: ClientQueue<Stamped>;
   clock: number;
   /** EVIOCREVOKE: the client gets nothing more, and every call fails ENODEV. */
   revoked: boolean;
@@ -96,17 +96,15 @@ function nowStamp(): { realUs: bigint; monoUs: bigint } {
   return { realUs: BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)), monoUs };
 }
 
-/** __pass_event(): append, and on overflow keep only SYN_DROPPED and the newest event. */
-function passEvent(s: EvdevState, c: Client, ev: Stamped): void {
-  c.queue.push(ev);
-  if (c.queue.length >= s.bufsize) c.queue = [{ ...ev, type: EV_SYN, code: SYN_DROPPED, value: 0 }, ev];
-}
+/** A SYN_DROPPED event stamped with `stamp`'s times. */
+const synDropped = (stamp: { realUs: bigint; monoUs: bigint }): Stamped => ({ type: EV_SYN, code: SYN_DROPPED, value: 0, realUs: stamp.realUs, monoUs: stamp.monoUs });
 
 /** evdev_events(): the packet goes with one timestamp to the grabbing client, or to every client that was not revoked. */
 function evdevEvents(inst: Instance<EvdevState>, packet: InputEvent[]): void {
   const s = inst.state;
   const t = nowStamp();
-  for (const c of s.grab ? [s.grab] : s.clients) if (!c.revoked) for (const ev of packet) passEvent(s, c, { ...ev, ...t });
+  const drop = synDropped(t);
+  for (const c of s.grab ? [s.grab] : s.clients) if (!c.revoked) for (const ev of packet) c.queue.push({ ...ev, ...t }, drop);
   inst.wq.wake();
 }
 
@@ -214,38 +212,21 @@ async function deviceSpec(o: EvdevOptions): Promise<DeviceSpec> {
   };
 }
 
-/**
- * drivers/input/input.c input_estimate_events_per_packet(): the slots'
- * share of the multitouch axes, one event per other axis and relative
- * axis, room for key and MSC events, SYN_MT_REPORT and SYN_REPORT.
- */
-function eventsPerPacket(dev: InputDevice): number {
-  const abs = dev.bits.get(EV_ABS)!;
-  const tracking = dev.absinfo?.get(ABS_MT_TRACKING_ID);
-  let slots = 0;
-  if (dev.mt) slots = dev.mt.slots.length;
-  else if (abs.test(ABS_MT_TRACKING_ID) && tracking) slots = Math.min(Math.max(tracking[2] - tracking[1] + 1, 2), 32);
-  else if (abs.test(ABS_MT_POSITION_X)) slots = 2;
-  let events = slots + 1;
-  for (const code of abs.list()) events += code === ABS_MT_SLOT || isMtValue(code) ? slots : 1;
-  return events + dev.bits.get(EV_REL)!.list().length + 7;
-}
-
 async function create(options: unknown): Promise<EvdevState> {
   const o = options as EvdevOptions;
   const dev = inputDevice(await deviceSpec(o));
   // evdev_compute_buffer_size(): EVDEV_BUF_PACKETS (8) packets, at least EVDEV_MIN_BUFFER_SIZE (64), a power of two.
-  const dflt = 2 ** Math.ceil(Math.log2(Math.max(64, 8 * eventsPerPacket(dev))));
+  const dflt = 2 ** Math.ceil(Math.log2(Math.max(64, 8 * dev.hintEventsPerPacket)));
   const bufsize = o.bufferSize ?? dflt;
   return { ...dev, clients: new Set(), grab: null, bufsize };
 }
 
-/** EVIOCSCLOCKID: evdev_set_clk_type(); switching clocks flushes the queue behind a SYN_DROPPED. */
+/** EVIOCSCLOCKID: evdev_set_clk_type(); switching clocks flushes the queue behind a SYN_DROPPED, readable with the next packet. */
 function setClock(c: Client, clock: number): void {
   if (clock !== CLOCK_REALTIME && clock !== CLOCK_MONOTONIC && clock !== CLOCK_BOOTTIME) throw new Errno('EINVAL');
   if (c.clock === clock) return;
   c.clock = clock;
-  if (c.queue.length) c.queue = [{ type: EV_SYN, code: SYN_DROPPED, value: 0, ...nowStamp() }];
+  c.queue.dropAll(synDropped(nowStamp()));
 }
 
 /* Commands with a length in the size field are matched without it (EVIOC_MASK_SIZE). */
@@ -328,7 +309,7 @@ export const evdevModel: DeviceModel<EvdevState> = {
     return attrs;
   },
   open(file) {
-    const c: Client = { queue: [], clock: CLOCK_REALTIME, revoked: false };
+    const c: Client = { queue: new ClientQueue(file.instance.state.bufsize), clock: CLOCK_REALTIME, revoked: false };
     file.private = c;
     file.instance.state.clients.add(c);
   },
@@ -342,16 +323,16 @@ export const evdevModel: DeviceModel<EvdevState> = {
     if (size === 0) return Buffer.alloc(0);
     if (size < INPUT_EVENT_SIZE) throw new Errno('EINVAL');
     const c = client(file);
-    while (c.queue.length === 0) {
+    while (c.queue.readable === 0) {
       if (c.revoked) throw new Errno('ENODEV');
-      await waitUnlessNonblock(file, () => c.queue.length > 0 || c.revoked, signal);
+      await waitUnlessNonblock(file, () => c.queue.readable > 0 || c.revoked, signal);
     }
     if (c.revoked) throw new Errno('ENODEV');
     // Whole records only; the reply is short unless the buffer is an exact
     // multiple, so FUSE does not come back for more (docs/fuse-protocol.md#open-flags).
-    const n = Math.min(c.queue.length, Math.floor(size / INPUT_EVENT_SIZE));
-    const out = Buffer.alloc(n * INPUT_EVENT_SIZE);
-    c.queue.splice(0, n).forEach((ev, i) => encode(ev, c.clock, out, i * INPUT_EVENT_SIZE));
+    const events = c.queue.take(Math.floor(size / INPUT_EVENT_SIZE));
+    const out = Buffer.alloc(events.length * INPUT_EVENT_SIZE);
+    events.forEach((ev, i) => encode(ev, c.clock, out, i * INPUT_EVENT_SIZE));
     return out;
   },
   write(file, data) {
@@ -367,7 +348,7 @@ export const evdevModel: DeviceModel<EvdevState> = {
   },
   poll(file) {
     const c = client(file);
-    return (c.revoked ? POLLHUP | POLLERR : POLLOUT | POLLWRNORM) | (c.queue.length ? POLLIN | POLLRDNORM : 0);
+    return (c.revoked ? POLLHUP | POLLERR : POLLOUT | POLLWRNORM) | (c.queue.readable ? POLLIN | POLLRDNORM : 0);
   },
   ioctl(file, req) {
     const s = file.instance.state;
@@ -417,7 +398,12 @@ export const evdevModel: DeviceModel<EvdevState> = {
         return mtSlots(s, req);
     }
     const stateType = STATE_IOCTLS[maskSize(cmd)];
-    if (stateType !== undefined) return s.state.get(stateType)!.toUser(MAX[stateType]!, size, req.compat);
+    if (stateType !== undefined) {
+      // evdev_handle_get_val(): the caller now has the state, so the queued
+      // events of that type go, or it would apply them twice.
+      c.queue.flush(stateType);
+      return s.state.get(stateType)!.toUser(MAX[stateType]!, size, req.compat);
+    }
     if (iocType(cmd) !== E) throw new Errno('EINVAL');
     const nr = iocNr(cmd);
     if (iocDir(cmd) === IOC_READ && (nr & ~EV_MAX) === 0x20) {

@@ -2,6 +2,9 @@
  * hwrng: a hardware random number generator as
  * drivers/char/hw_random/core.c presents /dev/hwrng.
  *
+ * - rng_dev_open() enforces read-only access: an open for writing, or
+ *   without FMODE_READ (O_WRONLY, O_RDWR, access mode 3), fails EINVAL,
+ *   whatever the node's permissions allow.
  * - rng_dev_read() fills the whole read (it loops over the driver's
  *   buffer until `size` bytes are copied), so every READ is answered in
  *   full: a large read(2) gets all its bytes across FUSE's chunks.
@@ -10,14 +13,18 @@
  *   is shared by all openers and independent of how reads are split: the
  *   same sequence of reads gets the same bytes on every run.
  * - Once the current rng is unregistered, rng_dev_read() fails ENODEV
- *   (get_current_rng() finds none): that is the unplug errno; poll is the
- *   VFS default (core.c has no poll) until unplug, POLLERR|POLLHUP after.
+ *   (get_current_rng() finds none): that is the unplug errno. poll is the
+ *   VFS default (rng_chrdev_ops has no poll), after unplug too: the misc
+ *   device /dev/hwrng stays registered (hwrng_modinit()) when its last rng
+ *   goes, so a poller is told the node is readable and learns of the
+ *   removal from read's ENODEV, not from POLLHUP.
  *
  * sysfs: sys/class/misc/hw_random/{rng_current,rng_available} for a device
  * named hwrng (the kernel's misc device name), else sys/class/misc/NAME/.
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { Errno } from '../errno.js';
+import { DEFAULT_POLLMASK, O_ACCMODE, O_RDONLY } from '../devio.js';
 import { defineSchema, type DeviceModel, type Values } from '../core/index.js';
 
 /**
@@ -56,6 +63,7 @@ export const hwrngModel: DeviceModel<HwrngState> = {
   events: {},
   stream: true,
   unplugErrno: new Errno('ENODEV'),
+  unpollMask: DEFAULT_POLLMASK,
   description: 'a hardware random number generator (/dev/hwrng): random bytes, or a repeatable stream from a seed',
   options: OPTIONS,
   create(_inst, options) {
@@ -69,6 +77,10 @@ export const hwrngModel: DeviceModel<HwrngState> = {
       [`${dir}/rng_current`]: `${inst.state.name}\n`,
       [`${dir}/rng_available`]: `${inst.state.name}\n`,
     };
+  },
+  open(file) {
+    // rng_dev_open(): "enforce read-only access to this chrdev".
+    if ((file.openFlags & O_ACCMODE) !== O_RDONLY) throw new Errno('EINVAL');
   },
   read(file, size) {
     const s = file.instance.state;

@@ -15,20 +15,28 @@
  *   EPOLLIN|EPOLLRDNORM while data is pending.
  * - ioctls: RTC_RD_TIME, RTC_SET_TIME (capable(CAP_SYS_TIME) of the thread
  *   that calls, as rtc_dev_ioctl() checks it, else EACCES; then
- *   rtc_valid_tm()), RTC_UIE_ON/OFF (update interrupt once a second),
+ *   rtc_valid_tm() and rtc_valid_range()), RTC_UIE_ON/OFF (update interrupt once a second),
  *   RTC_ALM_SET/READ (an alarm within 24 hours, set disabled),
  *   RTC_AIE_ON/OFF, RTC_WKALM_SET/RD; anything else ENOTTY. An alarm fires
  *   once (RTC_AF) and disables itself; one already due fires at once.
+ * - The clock holds the times of its range (rtc->range_min..range_max, the
+ *   `rangeMin`/`rangeMax` options; 2000 to 2099 by default, the range most
+ *   RTC chips' drivers declare): rtc_set_time() and rtc_set_alarm() refuse
+ *   a time outside it with ERANGE (rtc_valid_range()), as they refuse an
+ *   impossible date with EINVAL (rtc_valid_tm()).
  * - After rtc_device_unregister() (rtc->ops == NULL) the kernel's ioctls
- *   fail ENODEV, so the model's unplug errno is ENODEV. (The kernel's
- *   read and poll would not notice the removal; here they fail ENODEV and
- *   report POLLERR|POLLHUP.)
+ *   fail ENODEV, so the model's unplug errno is ENODEV. Nothing wakes or
+ *   fails the readers: rtc_dev_poll() answers from irq_data alone, and no
+ *   interrupt comes any more, so poll reports nothing (UNPLUGGED_POLL), as
+ *   a program waiting for an update or an alarm sees on a real machine.
+ *   The kernel's read would sleep on as well; here the op gate fails it
+ *   ENODEV.
  *
  * sysfs: sys/class/rtc/rtcN/{name,date,time,since_epoch} (rtc/sysfs.c formats).
  */
 import { Errno } from '../errno.js';
 import { IO, IOR, IOW, POLLIN, POLLRDNORM } from '../devio.js';
-import { defineSchema, type DeviceModel, type Instance, type Values } from '../core/index.js';
+import { defineSchema, SchemaError, type DeviceModel, type Instance, type Values } from '../core/index.js';
 import { CAP_SYS_TIME, callerCapable, packS32, unpackS32, waitUnlessNonblock } from './util.js';
 
 /* include/uapi/linux/rtc.h */
@@ -51,6 +59,8 @@ export const RTC_UF = 0x10;
 
 export interface RtcState {
   name: string;
+  /** rtc->range_min and range_max, in seconds since the epoch. */
+  range: { min: number; max: number };
   /** The clock: `sec` was the RTC time at host time `hostMs` (epoch ms). */
   base: { sec: number; hostMs: number };
   /** rtc->irq_data (unsigned long). */
@@ -64,6 +74,13 @@ export interface RtcState {
 }
 
 const DAY = 86400;
+
+/**
+ * poll after unplug: rtc_dev_poll() checks only rtc->irq_data, and
+ * unregistering neither wakes irq_queue nor sets EPOLLHUP/EPOLLERR, so a
+ * poller is told nothing, and with no interrupt coming, never will be.
+ */
+const UNPLUGGED_POLL = 0;
 
 /** The RTC time in seconds and the ms into the current second. */
 function rtcNow(s: RtcState): { sec: number; ms: number } {
@@ -79,14 +96,44 @@ export function secToTm(sec: number): number[] {
   return [d.getUTCSeconds(), d.getUTCMinutes(), d.getUTCHours(), d.getUTCDate(), d.getUTCMonth(), d.getUTCFullYear() - 1900, d.getUTCDay(), yday, 0];
 }
 
-/** rtc_valid_tm() then rtc_tm_to_time64(); EINVAL for an impossible date. */
-export function tmToSec(tm: number[]): number {
+const INT_MAX = 0x7fffffff;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** rtc_month_days(): `year` is the full year. */
+function monthDays(mon: number, year: number): number {
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  return DAYS_IN_MONTH[mon]! + (leap && mon === 1 ? 1 : 0);
+}
+
+/** rtc_valid_tm(): EINVAL for a date that cannot be (tm_year from 70, up to INT_MAX - 1900). */
+function validTm(tm: number[]): void {
   const [sec, min, hour, mday, mon, year] = tm as [number, number, number, number, number, number];
-  const monthDays = new Date(Date.UTC(year + 1900, mon + 1, 0)).getUTCDate();
-  if (year < 70 || mon < 0 || mon >= 12 || mday < 1 || mday > monthDays || hour < 0 || hour >= 24 || min < 0 || min >= 60 || sec < 0 || sec >= 60) {
+  if (year < 70 || year > INT_MAX - 1900 || mon < 0 || mon >= 12 || mday < 1 || mday > monthDays(mon, year + 1900) || hour < 0 || hour >= 24 || min < 0 || min >= 60 || sec < 0 || sec >= 60) {
     throw new Errno('EINVAL');
   }
-  return Date.UTC(year + 1900, mon, mday, hour, min, sec) / 1000;
+}
+
+/**
+ * rtc_tm_to_time64() of a valid tm. A year past what a Date holds (275760)
+ * is +Infinity: later than any range the options can give.
+ */
+export function tmToSec(tm: number[]): number {
+  const [sec, min, hour, mday, mon, year] = tm as [number, number, number, number, number, number];
+  const ms = Date.UTC(year + 1900, mon, mday, hour, min, sec);
+  return Number.isNaN(ms) ? Infinity : ms / 1000;
+}
+
+/** rtc_valid_range(): ERANGE for a time the clock cannot hold. */
+function checkRange(s: RtcState, sec: number): void {
+  if (sec < s.range.min || sec > s.range.max) throw new Errno('ERANGE');
+}
+
+/** A time rtc_set_time() or rtc_set_alarm() takes: rtc_valid_tm(), then rtc_valid_range(); its seconds. */
+function settableTime(s: RtcState, tm: number[]): number {
+  validTm(tm);
+  const sec = tmToSec(tm);
+  checkRange(s, sec);
+  return sec;
 }
 
 /** rtc_handle_legacy_irq(): count one interrupt of kind `mask` and wake readers. */
@@ -142,27 +189,40 @@ function tmIn(buf: Buffer, offset = 0): number[] {
 
 const OPTIONS = defineSchema({
   name: { type: 'string', default: 'rtc-cdevemu', description: 'the name in sys/class/rtc/NAME/name' },
-  time: { type: 'string', description: 'the time the clock starts at (ISO 8601, e.g. 2030-01-02T03:04:05Z); the host time without it' },
+  time: { type: 'string', description: 'the time the clock starts at (ISO 8601, e.g. 2030-01-02T03:04:05Z), within its range; the host time without it' },
+  // RTC_TIMESTAMP_BEGIN_2000 and RTC_TIMESTAMP_END_2099 (include/linux/rtc.h).
+  rangeMin: { type: 'string', default: '2000-01-01T00:00:00Z', description: 'the earliest time the clock holds (rtc->range_min, ISO 8601)' },
+  rangeMax: { type: 'string', default: '2099-12-31T23:59:59Z', description: 'the latest time the clock holds (rtc->range_max, ISO 8601), after rangeMin' },
 });
+
+/** A date option in whole seconds since the epoch; refused unless it is a date after 1970. */
+function dateOption(option: string, text: string): number {
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms) || ms < 0) throw new SchemaError(`rtc: option ${option} ${JSON.stringify(text)} is not a date after 1970 (use ISO 8601, e.g. 2030-01-02T03:04:05Z)`, option);
+  return Math.floor(ms / 1000);
+}
 
 export const rtcModel: DeviceModel<RtcState> = {
   name: 'rtc',
   events: {},
   stream: true,
   unplugErrno: new Errno('ENODEV'),
+  unpollMask: UNPLUGGED_POLL,
   description: 'a real-time clock (/dev/rtcN): time, alarm and update interrupts, as hwclock and rtcwake use it',
   options: OPTIONS,
   create(_inst, options) {
     const o = options as Values<typeof OPTIONS>;
     const hostMs = Date.now();
-    let sec = Math.floor(hostMs / 1000);
-    if (o.time !== undefined) {
-      const t = Date.parse(o.time);
-      if (Number.isNaN(t) || t < 0) throw new Errno('EINVAL', `rtc: option time ${JSON.stringify(o.time)} is not a date after 1970 (use ISO 8601, e.g. 2030-01-02T03:04:05Z)`);
-      sec = Math.floor(t / 1000);
+    const sec = o.time === undefined ? Math.floor(hostMs / 1000) : dateOption('time', o.time);
+    const range = { min: dateOption('rangeMin', o.rangeMin), max: dateOption('rangeMax', o.rangeMax) };
+    if (range.max <= range.min) throw new SchemaError(`rtc: option rangeMax ${o.rangeMax} is not after rangeMin ${o.rangeMin}`, 'rangeMax');
+    if (sec < range.min || sec > range.max) {
+      const what = o.time === undefined ? `the host time ${new Date(hostMs).toISOString()} (no option time)` : `option time ${o.time}`;
+      throw new SchemaError(`rtc: ${what} is outside the clock's range ${o.rangeMin} to ${o.rangeMax}`, o.time === undefined ? 'rangeMin' : 'time');
     }
     return {
       name: o.name,
+      range,
       base: { sec, hostMs: o.time === undefined ? sec * 1000 : hostMs },
       irqData: 0,
       uie: false,
@@ -224,7 +284,7 @@ export const rtcModel: DeviceModel<RtcState> = {
         // The caller's capability, not the opener's uid: rtc_dev_ioctl()'s capable() runs as the caller.
         return callerCapable(req, CAP_SYS_TIME).then((capable) => {
           if (!capable) throw new Errno('EACCES');
-          s.base = { sec: tmToSec(tmIn(req.in)), hostMs: Date.now() };
+          s.base = { sec: settableTime(s, tmIn(req.in)), hostMs: Date.now() };
           schedule(inst);
           return {};
         });
@@ -240,12 +300,16 @@ export const rtcModel: DeviceModel<RtcState> = {
       case RTC_ALM_READ:
         return { out: packS32(secToTm(s.alarm.sec)) };
       case RTC_ALM_SET: {
-        // Only hh:mm:ss count: the date is today's, or tomorrow's if that time has passed.
+        // Only hh:mm:ss count: the date is today's, or tomorrow's if that time
+        // has passed; then rtc_set_alarm() checks it against the range.
         const now = rtcNow(s).sec;
         const t = tmIn(req.in);
         const today = secToTm(now);
-        let then = tmToSec([t[0]!, t[1]!, t[2]!, today[3]!, today[4]!, today[5]!]);
+        const tm = [t[0]!, t[1]!, t[2]!, today[3]!, today[4]!, today[5]!];
+        validTm(tm);
+        let then = tmToSec(tm);
         if (then < now) then += DAY;
+        checkRange(s, then);
         setAlarm(inst, then, false);
         return {};
       }
@@ -256,7 +320,7 @@ export const rtcModel: DeviceModel<RtcState> = {
         return { out };
       }
       case RTC_WKALM_SET: {
-        const sec = tmToSec(tmIn(req.in, 4));
+        const sec = settableTime(s, tmIn(req.in, 4));
         setAlarm(inst, sec, req.in[0] !== 0);
         return {};
       }

@@ -13,7 +13,8 @@
  *   an `expired` event, counts it, sets WDIOF_CARDRESET in the boot status
  *   and starts another period. A pretimeout emits `pretimeout` first.
  * - ioctls of watchdog_ioctl(): WDIOC_GETSUPPORT, GETSTATUS, GETBOOTSTATUS,
- *   SETOPTIONS (WDIOS_DISABLECARD / ENABLECARD), KEEPALIVE, SETTIMEOUT
+ *   SETOPTIONS (WDIOS_DISABLECARD / ENABLECARD; a value with neither is
+ *   ENOTTY), KEEPALIVE, SETTIMEOUT
  *   (answers the new timeout), GETTIMEOUT, GETTIMELEFT, SETPRETIMEOUT,
  *   GETPRETIMEOUT; anything else ENOTTY. WDIOC_SETOPTIONS is encoded _IOR
  *   although it passes a value in, so a FUSE mount does not copy it in:
@@ -253,6 +254,10 @@ export const watchdogModel: DeviceModel<WatchdogState> = {
         return intReply(s.bootstatus);
       case WDIOC_SETOPTIONS: {
         const val = await getUserInt(req.user, req.arg);
+        // watchdog_ioctl(): err is still -ENOIOCTLCMD from watchdog_ioctl_op()
+        // (no driver ioctl op) unless DISABLECARD or ENABLECARD acts on it, and
+        // vfs_ioctl() turns that into ENOTTY: any other value is refused.
+        if (!(val & (WDIOS_DISABLECARD | WDIOS_ENABLECARD))) throw new Errno('ENOTTY');
         if (val & WDIOS_DISABLECARD) stop(inst);
         if (val & WDIOS_ENABLECARD) start(inst);
         return {};

@@ -5,7 +5,7 @@
  * may (they count from the event loop's cached time, not Date.now()).
  */
 import { afterEach, expect, it, vi } from 'vitest';
-import type { Instance } from '../../src/core/index.js';
+import { checkValues, type Instance } from '../../src/core/index.js';
 import { RTC_UIE_ON, rtcModel, type RtcState } from '../../src/models/rtc.js';
 
 afterEach(() => {
@@ -19,7 +19,9 @@ it('counts one update interrupt per second boundary when its timer fires early',
   let now = 1_000_500; // half a second into the host's second 1000 (the clock follows the host's seconds)
   vi.spyOn(Date, 'now').mockImplementation(() => now);
   const inst = { name: 'rtc0', wq: { wake: () => undefined } } as unknown as Instance<RtcState>;
-  (inst as { state: RtcState }).state = rtcModel.create(inst, { name: 'rtc-cdevemu' }) as RtcState;
+  // The host clock here is in 1970: a range that holds it, the other options their defaults, as a plug checks them.
+  const options = checkValues('rtc: option', rtcModel.options!, { rangeMin: '1970-01-01T00:00:00Z' });
+  (inst as { state: RtcState }).state = rtcModel.create(inst, options) as RtcState;
   rtcModel.ioctl!({ instance: inst } as never, { cmd: RTC_UIE_ON } as never);
   const count = (): number => Math.floor(inst.state.irqData / 256);
 

@@ -16,6 +16,7 @@ import {
   EVIOCGPROP,
   EVIOCGUNIQ,
   EVIOCGVERSION,
+  EVIOCSCLOCKID,
   EV_ABS,
   EV_KEY,
   EV_REL,
@@ -184,6 +185,24 @@ describe('reads and writes', () => {
     await w.close();
   });
 
+  it('a packet longer than dev->vals holds goes on in pieces, each behind a SYN_REPORT of the core (input_event_dispose)', async () => {
+    // Keys only: input_estimate_events_per_packet() = 0 slots + 1 + 7 = 8 events.
+    const keys = Array.from({ length: 12 }, (_, i) => i + 1);
+    const d = await plug({ keys });
+    const h = await Holder.open(d.path);
+    expect(await h.op('nonblock')).toBe('ok');
+    const presses = keys.slice(0, 10).map((k) => record(EV_KEY, k, 1));
+    expect(await h.op(`write ${[...presses, record(0, 0, 0)].join('')}`)).toBe('ok 264');
+    const syn = [0, 0, 0];
+    const down = (from: number, to: number): number[][] => keys.slice(from, to).map((k) => [EV_KEY, k, 1]);
+    expect(tcv(events((await h.op('read 2400')).slice(3)))).toEqual([...down(0, 8), syn, ...down(8, 10), syn]);
+    // Without any SYN_REPORT the first 8 still arrive; the 9th waits for one.
+    expect(await h.op(`write ${keys.slice(0, 9).map((k) => record(EV_KEY, k, 0)).join('')}`)).toBe('ok 216');
+    expect(tcv(events((await h.op('read 2400')).slice(3)))).toEqual([...keys.slice(0, 8).map((k) => [EV_KEY, k, 0]), syn]);
+    expect(await h.op('read 2400')).toBe('EAGAIN');
+    await h.close();
+  });
+
   it('overflow keeps SYN_DROPPED and the newest event', async () => {
     const d = await plug({ keys: [KEY_A], bufferSize: 8 });
     const h = await Holder.open(d.path, O_RDONLY);
@@ -195,6 +214,42 @@ describe('reads and writes', () => {
       [EV_KEY, KEY_A, 1],
       [0, 0, 0],
       [EV_KEY, KEY_A, 0],
+      [0, 0, 0],
+    ]);
+    await h.close();
+  });
+
+  it('EVIOCGKEY drops the queued key events whose state it reports (__evdev_flush_queue)', async () => {
+    const d = await plug();
+    const h = await Holder.open(d.path, O_RDONLY);
+    expect(await h.op('nonblock')).toBe('ok');
+    await t.emu.devices.action(d.name, 'key', { code: KEY_A, value: 1 });
+    await t.emu.devices.action(d.name, 'rel', { code: REL_X, value: 5 });
+    await t.emu.devices.action(d.name, 'key', { code: KEY_A, value: 0 });
+    const st = Buffer.from((await h.op(`ioctl ${hex(EVIOCGKEY(96))} 96`)).split(' ')[2]!, 'hex');
+    expect((st[KEY_A >> 3]! >> (KEY_A & 7)) & 1).toBe(0);
+    // The key events went; the first SYN_REPORT stays, the one left closing nothing goes.
+    expect(tcv(events((await h.op('read 2400')).slice(3)))).toEqual([
+      [0, 0, 0],
+      [EV_REL, REL_X, 5],
+      [0, 0, 0],
+    ]);
+    await h.close();
+  });
+
+  it('a clock change leaves SYN_DROPPED unreadable until the next packet completes (evdev_set_clk_type, packet_head)', async () => {
+    const d = await plug();
+    const h = await Holder.open(d.path, O_RDONLY);
+    expect(await h.op('nonblock')).toBe('ok');
+    await t.emu.devices.action(d.name, 'key', { code: KEY_B, value: 1 });
+    expect(await h.op(`ioctl ${hex(EVIOCSCLOCKID)} 4 ${le32(1)}`)).toMatch(/^ok 0 /); // CLOCK_MONOTONIC
+    expect(await h.op(`poll ${POLLIN} 0`)).toBe('ok 0');
+    expect(await h.op('read 2400')).toBe('EAGAIN');
+    await t.emu.devices.action(d.name, 'key', { code: KEY_B, value: 0 });
+    expect(await h.op(`poll ${POLLIN} 0`)).toBe(`ok ${POLLIN}`);
+    expect(tcv(events((await h.op('read 2400')).slice(3)))).toEqual([
+      [0, 3, 0],
+      [EV_KEY, KEY_B, 0],
       [0, 0, 0],
     ]);
     await h.close();

@@ -118,6 +118,10 @@ describe('the device', () => {
     expect((await status(d.name)).active).toBe(false);
     expect(await h.op(`ioctl ${hex(WDIOC_SETOPTIONS)} 4 ${le32(WDIOS_ENABLECARD)}`)).toMatch(/^ok 0 /);
     expect((await status(d.name)).active).toBe(true);
+    // A value with neither WDIOS_DISABLECARD nor WDIOS_ENABLECARD (none, WDIOS_TEMPPANIC,
+    // a WDIOF_* flag by mistake) leaves watchdog_ioctl()'s -ENOIOCTLCMD: ENOTTY.
+    for (const wrong of [0, 4, WDIOF_MAGICCLOSE]) expect(await h.op(`ioctl ${hex(WDIOC_SETOPTIONS)} 4 ${le32(wrong)}`)).toBe('ENOTTY');
+    expect((await status(d.name)).active).toBe(true);
     expect(await h.op(`write ${Buffer.from('xxVx').toString('hex')}`)).toBe('ok 4');
     expect(await h.op(`ioctl ${hex(WDIOC_GETSTATUS)} 4`)).toBe(`ok 0 ${le32(WDIOF_MAGICCLOSE | WDIOF_KEEPALIVEPING)}`);
     expect(await h.op(`ioctl ${hex(0x80045763)} 4`)).toBe('ENOTTY');

@@ -8,7 +8,11 @@
  *   is down), unchanged absolute values and zero relative motion are
  *   dropped.
  * - Events are buffered (dev->vals) until a SYN_REPORT and handed on with
- *   it as one packet; an empty packet is not handed on.
+ *   it as one packet; an empty packet is not handed on. dev->vals holds
+ *   hint_events_per_packet events (input_estimate_events_per_packet()):
+ *   once that many are buffered they go on behind a SYN_REPORT of the
+ *   core's own, so a long packet arrives in pieces and events written
+ *   without a SYN_REPORT still arrive (input_event_dispose()).
  * - Multitouch slots (input_mt_init_slots(), for a device with
  *   ABS_MT_SLOT): ABS_MT_SLOT is staged, the per-slot axes are filtered
  *   against their slot's last value, and the slot is announced only before
@@ -22,6 +26,7 @@ import { Bitmap } from '../util.js';
 import {
   ABS_MT_FIRST,
   ABS_MT_LAST,
+  ABS_MT_POSITION_X,
   ABS_MT_SLOT,
   ABS_MT_TRACKING_ID,
   CAPS,
@@ -70,6 +75,8 @@ export interface InputDevice {
   /** dev->absinfo; null for a device without axes. */
   absinfo: Map<number, AbsInfo> | null;
   mt: InputMt | null;
+  /** dev->hint_events_per_packet: dev->vals holds this many events before the core hands them on itself. */
+  hintEventsPerPacket: number;
   /** dev->vals: events of the packet being built, handed on at SYN_REPORT. */
   frame: InputEvent[];
 }
@@ -94,13 +101,33 @@ export function inputDevice(spec: DeviceSpec): InputDevice {
     state: new Map(STATEFUL.map((t) => [t, new Bitmap(MAX[t]! + 1)])),
     absinfo: abs.size ? abs : null,
     mt: null,
+    hintEventsPerPacket: 0,
     frame: [],
   };
   for (const led of spec.ledsOn) dev.state.get(EV_LED)!.set(led, true);
   for (const sw of spec.switchesOn) dev.state.get(EV_SW)!.set(sw, true);
   const slot = abs.get(ABS_MT_SLOT);
   if (slot && slot[2] >= 0) initSlots(dev, slot[2] + 1);
+  // input_register_device(): no driver here gives a larger hint.
+  dev.hintEventsPerPacket = estimateEventsPerPacket(dev);
   return dev;
+}
+
+/**
+ * input_estimate_events_per_packet(): the slots' share of the multitouch
+ * axes, one event per other axis and relative axis, room for key and MSC
+ * events, SYN_MT_REPORT and SYN_REPORT.
+ */
+function estimateEventsPerPacket(dev: InputDevice): number {
+  const abs = dev.bits.get(EV_ABS)!;
+  const tracking = dev.absinfo?.get(ABS_MT_TRACKING_ID);
+  let slots = 0;
+  if (dev.mt) slots = dev.mt.slots.length;
+  else if (abs.test(ABS_MT_TRACKING_ID) && tracking) slots = Math.min(Math.max(tracking[2] - tracking[1] + 1, 2), 32);
+  else if (abs.test(ABS_MT_POSITION_X)) slots = 2;
+  let events = slots + 1;
+  for (const code of abs.list()) events += code === ABS_MT_SLOT || isMtValue(code) ? slots : 1;
+  return events + dev.bits.get(EV_REL)!.list().length + 7;
 }
 
 /**
@@ -120,21 +147,35 @@ function initSlots(dev: InputDevice, count: number): void {
   dev.mt = { slot: 0, slots };
 }
 
+type Pass = (packet: InputEvent[]) => void;
+
+/** input_pass_values() of the buffered events and a SYN_REPORT; a lone SYN_REPORT is not passed (dev->num_vals >= 2). */
+function flush(dev: InputDevice, pass: Pass): void {
+  if (dev.frame.length === 0) return;
+  const packet = [...dev.frame, { type: EV_SYN, code: SYN_REPORT, value: 0 }];
+  dev.frame = [];
+  pass(packet);
+}
+
 /**
  * input_handle_event(): filter by capability and state
  * (input_get_disposition()), update the state, buffer the event; at
- * SYN_REPORT the packet goes to `pass` (input_pass_values()). Returns
- * whether the event was accepted.
+ * SYN_REPORT, or once dev->vals is full (input_event_dispose()), the
+ * packet goes to `pass` (input_pass_values()). Returns whether the event
+ * was accepted.
  */
-export function inputEvent(dev: InputDevice, ev: InputEvent, pass: (packet: InputEvent[]) => void): boolean {
+export function inputEvent(dev: InputDevice, ev: InputEvent, pass: Pass): boolean {
+  const accepted = dispose(dev, ev, pass);
+  if (dev.frame.length >= dev.hintEventsPerPacket) flush(dev, pass);
+  return accepted;
+}
+
+/** input_get_disposition() and the buffering of input_event_dispose(); SYN_REPORT flushes. */
+function dispose(dev: InputDevice, ev: InputEvent, pass: Pass): boolean {
   const { type, code, value } = ev;
   if (type === EV_SYN) {
     if (code === SYN_REPORT) {
-      // A lone SYN_REPORT is not passed (dev->num_vals >= 2).
-      if (dev.frame.length === 0) return true;
-      const packet = [...dev.frame, { type: EV_SYN, code: SYN_REPORT, value: 0 }];
-      dev.frame = [];
-      pass(packet);
+      flush(dev, pass);
     } else if (code === SYN_MT_REPORT) {
       dev.frame.push(ev);
     } else {
