@@ -197,6 +197,7 @@ class Run {
         const stray = await this.faults.namedNowhere();
         if (stray) steps.push(this.failedAtEnd('every rule a fault_fired filter names was there', stray));
       }
+      this.noteNothingOpened();
       const passed = steps.every((r) => r.status !== 'failed');
       return { name: this.s.name, file: this.s.file, passed, steps, program, durationMs: this.elapsed, trace: this.trace.result };
     } finally {
@@ -232,6 +233,19 @@ class Run {
       }
       if (pending.length > 0) await new Promise((r) => setTimeout(r, 10));
     }
+  }
+
+  /**
+   * Says so when no file of the run's own emulator was ever opened: a
+   * program given a wrong path (no {mount}, a forgotten --bind) tested
+   * nothing, and a run judged by its exit alone passes. Not a failure: a
+   * program may rightly use only the control API, sysfs or {port}. On a
+   * daemon, whose devices others open, it would say nothing sure.
+   */
+  private noteNothingOpened(): void {
+    const gens = this.ledger.all();
+    if (this.o.target.shared || gens.length === 0 || gens.some(everOpened)) return;
+    this.o.out(`${this.stamp()} note: no device of the run was ever opened; if the program was meant to use one, check the path it was given ({mount}/dev/NAME, or --bind)`);
   }
 
   /**

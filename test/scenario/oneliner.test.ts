@@ -85,6 +85,21 @@ describe('the one-liner form of examples/scenarios/uio-unplug.yaml', () => {
   });
 });
 
+describe('a program that opens no device of the run', () => {
+  const NOTE = /^\[ *[\d.]+s\] note: no device of the run was ever opened; if the program was meant to use one, check the path it was given/m;
+
+  it('is told of, by a note that does not fail the run: the path it was given may be wrong', async () => {
+    // The host's /dev/uio0, not the run's: the program tested nothing.
+    const wrong = await cdevemu(['run', '--device', 'uio0=uio', '--expect', 'exit:0', '--', 'sh', '-c', 'test -e /dev/uio0 || exit 0']);
+    expect(wrong.stdout).toMatch(NOTE);
+    expect(wrong.stdout, wrong.stderr).toMatch(/^PASS /m);
+    // Its sysfs read, then an open of the node: no note.
+    const right = await cdevemu(['run', '--device', 'uio0=uio', '--expect', 'exit:0', '--', 'sh', '-c', 'cat {mount}/sys/class/uio/uio0/name >/dev/null && exec 3<{mount}/dev/uio0']);
+    expect(right.stdout, right.stderr).toMatch(/^PASS /m);
+    expect(right.stdout).not.toMatch(/note: no device/);
+  });
+});
+
 describe('a bad one-liner', () => {
   it.each([
     [
