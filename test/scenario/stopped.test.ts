@@ -27,6 +27,10 @@ interface Thread {
   state: string;
 }
 
+/** slow_to_stop's threads by name, sorted. */
+const NAMES = ['in vfork', 'sleeper (s)', 'sleeper (s)', 'sleeper (s)', 'sleeper (s)', 'slow_to_stop', 'spin) T (x'];
+const equalNames = (ts: Thread[]): boolean => ts.map((t) => t.comm).sort().join('\0') === NAMES.join('\0');
+
 let dir = '';
 afterEach(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -59,7 +63,12 @@ async function start(timeline: string[], onLine: (line: string, pid: number) => 
   let pid = 0;
   const target = targetWithoutDevices(join(dir, 'mnt'), async (_device, action) => {
     if (action !== 'ready') throw new Error(`no action ${action}`);
-    await until(() => threads(pid).some((t) => t.comm === 'in vfork' && t.state === 'D'), 20_000, 'the program in vfork()');
+    // Every thread named (each names itself once it runs: a SIGSTOP before would catch it under slow_to_stop's name), the vfork one in vfork().
+    const ready = (): boolean => {
+      const ts = threads(pid);
+      return equalNames(ts) && ts.some((t) => t.comm === 'in vfork' && t.state === 'D');
+    };
+    await until(ready, 20_000, 'the program\'s threads named, one in vfork()');
     return {};
   });
   const out: string[] = [];
@@ -113,8 +122,6 @@ async function release(fifo: string): Promise<void> {
     'the vfork child opening the FIFO',
   );
 }
-
-const NAMES = ['in vfork', 'sleeper (s)', 'sleeper (s)', 'sleeper (s)', 'sleeper (s)', 'slow_to_stop', 'spin) T (x'];
 
 describe('signal: SIGSTOP', { timeout: 60_000 }, () => {
   it('ends once every thread is stopped, one that could not stop at once included', async () => {
