@@ -10,7 +10,7 @@
  * which outlives the run, they are removed when the run ends, so the next
  * run against it is not judged under them.
  */
-import { describeFault, type FaultRuleSpec } from '../faults/index.js';
+import { describeFault, type FaultRuleSpec, type FaultRuleStatus } from '../faults/index.js';
 import { CoreEvent } from '../core/events.js';
 import { holds, type FieldTest } from './compare.js';
 import type { Scenario } from './schema.js';
@@ -18,45 +18,33 @@ import type { ScenarioTarget } from './target.js';
 
 export class RunFaults {
   private readonly added: string[] = [];
+  /** The scenario's comparisons of a `fault_fired` event's `rule`. */
+  private readonly ruleTests: FieldTest[];
 
   constructor(
     private readonly target: ScenarioTarget,
     private readonly s: Scenario,
-  ) {}
+  ) {
+    this.ruleTests = s.filters.flatMap((f) => (f.type === CoreEvent.fault_fired ? f.tests.filter(isRuleTest) : []));
+  }
 
   async add(rule: FaultRuleSpec): Promise<void> {
     this.added.push(await this.target.addFault(rule));
   }
 
-  /** Why the run fails for the rules it added that never fired, or null. */
-  async unfired(): Promise<string | null> {
-    if (this.added.length === 0) return null;
-    const mine = new Set(this.added);
-    const idle = (await this.target.listFaults()).filter((r) => mine.has(r.id) && r.fired === 0 && !this.judged(r.id));
-    if (idle.length === 0) return null;
-    const rules = idle.map((r) => `${r.id} (${describeFault(r)}; it matched ${r.matched} call(s))`).join(', ');
-    return (
-      `fault rule(s) never fired: ${rules}: the program was never put under them. ` +
-      `A rule that may rightly not fire is judged by a wait or expectation on fault_fired events naming it (rule: ID)`
-    );
-  }
-
   /**
-   * Why the run fails for a `fault_fired` filter whose `rule` no rule of the
-   * run, nor of the target at the end, satisfies, or null. Judged at the
-   * end, when every rule is known: ids are given by the engine when a rule
-   * has none (f1, f2...), and a daemon has rules of its own.
+   * Why the run fails for its rules, each null when it does not, judged at
+   * the end, from one listing of the target's rules:
+   * - `unfired`: rules it added that never fired;
+   * - `stray`: a `fault_fired` filter whose `rule` no rule of the run, nor
+   *   of the target at the end, satisfies. Only then is every rule known:
+   *   ids are given by the engine when a rule has none (f1, f2...), and a
+   *   daemon has rules of its own.
    */
-  async namedNowhere(): Promise<string | null> {
-    const tests = this.s.filters.flatMap((f) => (f.type === CoreEvent.fault_fired ? f.tests.filter(isRuleTest) : []));
-    if (tests.length === 0) return null;
-    const ids = new Set([...this.added, ...(await this.target.listFaults()).map((r) => r.id)]);
-    const stray = tests.find((t) => ![...ids].some((id) => holds(t.cmp, id)));
-    if (!stray) return null;
-    return (
-      `the fault_fired filter at line ${this.s.doc.line(stray.at)} (rule ${stray.cmp.text}) matches no rule the run had ` +
-      `(its rules: ${[...ids].sort().join(', ') || 'none'}): it could only ever count 0`
-    );
+  async judge(): Promise<{ unfired: string | null; stray: string | null }> {
+    if (this.added.length === 0 && this.ruleTests.length === 0) return { unfired: null, stray: null };
+    const rules = await this.target.listFaults();
+    return { unfired: this.unfired(rules), stray: this.stray(rules) };
   }
 
   /** Removes the run's rules from a target that outlives the run; a rule removed meanwhile is no error. */
@@ -65,9 +53,25 @@ export class RunFaults {
     for (const id of this.added.splice(0)) await this.target.removeFault(id).catch(() => {});
   }
 
-  /** Whether a `fault_fired` filter of the scenario compares `rule` with a value `id` satisfies. */
-  private judged(id: string): boolean {
-    return this.s.filters.some((f) => f.type === CoreEvent.fault_fired && f.tests.some((t) => isRuleTest(t) && holds(t.cmp, id)));
+  private unfired(rules: readonly FaultRuleStatus[]): string | null {
+    const mine = new Set(this.added);
+    const idle = rules.filter((r) => mine.has(r.id) && r.fired === 0 && !this.ruleTests.some((t) => holds(t.cmp, r.id)));
+    if (idle.length === 0) return null;
+    const described = idle.map((r) => `${r.id} (${describeFault(r)}; it matched ${r.matched} call(s))`).join(', ');
+    return (
+      `fault rule(s) never fired: ${described}: the program was never put under them. ` +
+      `A rule that may rightly not fire is judged by a wait or expectation on fault_fired events naming it (rule: ID)`
+    );
+  }
+
+  private stray(rules: readonly FaultRuleStatus[]): string | null {
+    const ids = [...new Set([...this.added, ...rules.map((r) => r.id)])];
+    const stray = this.ruleTests.find((t) => !ids.some((id) => holds(t.cmp, id)));
+    if (!stray) return null;
+    return (
+      `the fault_fired filter at line ${this.s.doc.line(stray.at)} (rule ${stray.cmp.text}) matches no rule the run had ` +
+      `(its rules: ${ids.sort().join(', ') || 'none'}): it could only ever count 0`
+    );
   }
 }
 

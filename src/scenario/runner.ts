@@ -192,9 +192,8 @@ class Run {
       if (steps.every((r) => r.status !== 'failed')) {
         const ends = unjudgedEnds(this.instances);
         if (ends) steps.push(this.failedAtEnd('the program ran and did not crash', ends));
-        const unfired = await this.faults.unfired();
+        const { unfired, stray } = await this.faults.judge();
         if (unfired) steps.push(this.failedAtEnd('every fault rule fired', unfired));
-        const stray = await this.faults.namedNowhere();
         if (stray) steps.push(this.failedAtEnd('every rule a fault_fired filter names was there', stray));
       }
       this.noteNothingOpened();
@@ -231,7 +230,7 @@ class Run {
         const i = e.type === 'released' || e.type === 'late_released' ? pending.indexOf(`${e.device}:${String(e.pid)}`) : -1;
         if (i >= 0) pending.splice(i, 1);
       }
-      if (pending.length > 0) await new Promise((r) => setTimeout(r, 10));
+      if (pending.length > 0) await sleep(POLL_MS);
     }
   }
 

@@ -100,6 +100,17 @@ async function plugReplay(trace: string, options: Record<string, unknown> = {}):
   return inst.name;
 }
 
+/** Writes a hand-made trace of a ttyS9 (docs/trace-format.md): the header, then `entries`; its path. */
+async function writeTrace(file: string, entries: object[]): Promise<string> {
+  const path = join(dir, file);
+  const header = { format: 'cdevemu-device-trace', version: 1, device: '/dev/ttyS9', rdev: '4:73', name: 'ttyS9', started: '2026-01-01T00:00:00.000Z', sysfs: {} };
+  await writeFile(path, [header, ...entries].map((l) => JSON.stringify(l) + '\n').join(''));
+  return path;
+}
+
+/** The replay_mismatch and replay_incomplete events of device `name` so far. */
+const findings = (name: string): DeviceEvent[] => t.events.filter((e) => e.device === name && (e.type === 'replay_mismatch' || e.type === 'replay_incomplete'));
+
 const removed = (name: string): Promise<unknown> => t.waitEvent((e) => e.device === name && e.type === 'removed', 10_000);
 
 describe('record a pty session, replay it without one', () => {
@@ -159,7 +170,7 @@ describe('record a pty session, replay it without one', () => {
     } finally {
       c.kill();
     }
-    expect(t.events.filter((e) => e.device === name && (e.type === 'replay_mismatch' || e.type === 'replay_incomplete'))).toEqual([]);
+    expect(findings(name)).toEqual([]);
   });
 
   it('a program that leaves part of the recording undone: replay_incomplete at its last close, failing in strict mode only', async () => {
@@ -222,15 +233,12 @@ describe('record a pty session, replay it without one', () => {
   });
 
   it('cdevemu run fails a program that opens fewer times than recorded in strict mode, before its verdict', async () => {
-    const path = join(dir, 'two-opens.jsonl');
-    const lines = [
-      { format: 'cdevemu-device-trace', version: 1, device: '/dev/ttyS9', rdev: '4:73', name: 'ttyS9', started: '2026-01-01T00:00:00.000Z', sysfs: {} },
+    const path = await writeTrace('two-opens.jsonl', [
       { t: 5, op: 'open', file: 1, flags: 2 },
       { t: 6, op: 'release', file: 1 },
       { t: 7, op: 'open', file: 2, flags: 2 },
       { t: 8, op: 'release', file: 2 },
-    ];
-    await writeFile(path, lines.map((l) => JSON.stringify(l) + '\n').join(''));
+    ]);
     const prog = 'import os,sys\nos.close(os.open(sys.argv[1], os.O_RDWR))\n';
     const runWith = (mode: string, opens: number) =>
       cdevemu(['run', '--device', `r0=replay:${JSON.stringify({ trace: path, speed: 0, mode })}`, '--expect', 'exit:0', '--', 'python3', '-c', prog.repeat(opens), '{mount}/dev/r0']);
@@ -396,25 +404,21 @@ describe('ioctl order', () => {
       r.kill();
     }
     await t.waitEvent((e) => e.device === name && e.type === 'released', 5000);
-    expect(t.events.filter((e) => e.device === name && (e.type === 'replay_mismatch' || e.type === 'replay_incomplete'))).toEqual([]);
+    expect(findings(name)).toEqual([]);
   });
 });
 
 describe('a recording used up or not', () => {
   /** PING1/PONG1, PING2/PONG2, then the close. */
   async function dialogue(): Promise<string> {
-    const path = join(dir, `dialogue-${seq++}.jsonl`);
-    const lines = [
-      { format: 'cdevemu-device-trace', version: 1, device: '/dev/ttyS9', rdev: '4:73', name: 'ttyS9', started: '2026-01-01T00:00:00.000Z', sysfs: {} },
+    return writeTrace(`dialogue-${seq++}.jsonl`, [
       { t: 5, op: 'open', file: 1, flags: 2 },
       { t: 6, op: 'write', file: 1, data: hex('PING1\n'), result: 6 },
       { t: 7, op: 'read', file: 1, size: 64, data: hex('PONG1\n') },
       { t: 8, op: 'write', file: 1, data: hex('PING2\n'), result: 6 },
       { t: 9, op: 'read', file: 1, size: 64, data: hex('PONG2\n') },
       { t: 10, op: 'release', file: 1 },
-    ];
-    await writeFile(path, lines.map((l) => JSON.stringify(l) + '\n').join(''));
-    return path;
+    ]);
   }
 
   /** The replay_incomplete events of a client of a fresh replay of the dialogue that sends `cmds`, then closes. */
@@ -442,9 +446,7 @@ describe('a recording used up or not', () => {
 
 describe('recorded failures', () => {
   it('a read, a write and an open the device failed fail so again, at their place', async () => {
-    const path = join(dir, 'failures.jsonl');
-    const lines = [
-      { format: 'cdevemu-device-trace', version: 1, device: '/dev/ttyS9', rdev: '4:73', name: 'ttyS9', started: '2026-01-01T00:00:00.000Z', sysfs: {} },
+    const path = await writeTrace('failures.jsonl', [
       { t: 5, op: 'open', file: 1, flags: 2 },
       { t: 6, op: 'read', file: 1, size: 8, errno: 'EINVAL' },
       { t: 7, op: 'read', file: 1, size: 64, data: hex('hello') },
@@ -453,8 +455,7 @@ describe('recorded failures', () => {
       { t: 10, op: 'write', file: 1, data: hex('cd'), result: 2 },
       { t: 11, op: 'open', file: 2, flags: 2, errno: 'EBUSY' },
       { t: 12, op: 'release', file: 1 },
-    ];
-    await writeFile(path, lines.map((l) => JSON.stringify(l) + '\n').join(''));
+    ]);
     const name = await plugReplay(path, { speed: 0 });
     const c = await client(name);
     try {
@@ -470,20 +471,17 @@ describe('recorded failures', () => {
       c.kill();
     }
     await t.waitEvent((e) => e.device === name && e.type === 'released' && e.file === 1, 5000); // the client's own file: the last
-    expect(t.events.filter((e) => e.device === name && (e.type === 'replay_mismatch' || e.type === 'replay_incomplete'))).toEqual([]);
+    expect(findings(name)).toEqual([]);
   });
 });
 
 describe('short writes', () => {
   it('a write the device took short is taken short again, and the rest after it', async () => {
-    const path = join(dir, 'short.jsonl');
-    const lines = [
-      { format: 'cdevemu-device-trace', version: 1, device: '/dev/ttyS9', rdev: '4:73', name: 'ttyS9', started: '2026-01-01T00:00:00.000Z', sysfs: {} },
+    const path = await writeTrace('short.jsonl', [
       { t: 5, op: 'open', file: 1, flags: 2 },
       { t: 6, op: 'write', file: 1, data: hex('abcdef'), result: 4 },
       { t: 7, op: 'write', file: 1, data: hex('ef'), result: 2 },
-    ];
-    await writeFile(path, lines.map((l) => JSON.stringify(l) + '\n').join(''));
+    ]);
     for (const mode of ['strict', 'lenient']) {
       const name = await plugReplay(path, { speed: 0, mode });
       const c = await client(name);
@@ -494,7 +492,7 @@ describe('short writes', () => {
         c.kill();
       }
       await t.waitEvent((e) => e.device === name && e.type === 'released', 5000);
-      expect(t.events.filter((e) => e.device === name && (e.type === 'replay_mismatch' || e.type === 'replay_incomplete'))).toEqual([]);
+      expect(findings(name)).toEqual([]);
     }
   });
 });
@@ -502,15 +500,11 @@ describe('short writes', () => {
 describe('replay pace', () => {
   /** Two reads recorded an hour apart. */
   async function twoReads(): Promise<string> {
-    const path = join(dir, `pace-${seq++}.jsonl`);
-    const lines = [
-      { format: 'cdevemu-device-trace', version: 1, device: '/dev/ttyS9', rdev: '4:73', name: 'ttyS9', started: '2026-01-01T00:00:00.000Z', sysfs: {} },
+    return writeTrace(`pace-${seq++}.jsonl`, [
       { t: 5, op: 'open', file: 1, flags: 2 },
       { t: 15, op: 'read', file: 1, size: 64, data: hex('first') },
       { t: 3_600_005, op: 'read', file: 1, size: 64, data: hex('second') },
-    ];
-    await writeFile(path, lines.map((l) => JSON.stringify(l) + '\n').join(''));
-    return path;
+    ]);
   }
 
   it('speed 1: what came an hour later has not come yet', async () => {
