@@ -207,7 +207,8 @@ export class Field {
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw this.error(this.missingOr('expected a mapping'));
     for (const k of known ? Object.keys(v) : []) {
       if (!known!.includes(k)) {
-        throw this.doc.error([...this.path, k], `unknown field (expected one of: ${known!.join(', ')})`, { key: true });
+        const expected = known!.length ? `expected one of: ${known!.join(', ')}` : 'this takes no fields';
+        throw this.doc.error([...this.path, k], `unknown field (${expected})`, { key: true });
       }
     }
     return new Mapping(this.doc, this.path, v as Record<string, unknown>);

@@ -217,7 +217,8 @@ export class ControlServer {
       {
         pattern: ['v1', 'devices', ':name', 'end-session'],
         methods: {
-          POST: async ({ params }) => {
+          POST: async ({ req, params }) => {
+            bodyFields(await readJson(req), []);
             const generation = await d.endSession(params.name!);
             this.said.sessionEnded(params.name!, generation);
             return { body: { device: params.name!, generation } };

@@ -111,6 +111,11 @@ describe('a running daemon', () => {
     expect((await post('/v1/devices', { model: 'echo', name: 'x', colour: 'red' })).json.error).toMatch(/^colour: unknown field/);
     expect((await post('/v1/devices', { model: 'echo' })).json.error).toMatch(/^name: missing/);
     expect((await post('/v1/devices/echo0/unplug', { drainTimeoutMs: 'soon' })).json.error).toMatch(/^drainTimeoutMs: expected a number/);
+    // A route that takes no input refuses fields rather than ignore them.
+    expect(await post('/v1/devices/echo0/end-session', { force: true })).toMatchObject({
+      status: 400,
+      json: { code: 'bad_request', error: 'force: unknown field (this takes no fields)' },
+    });
     expect(await post('/v1/devices', { model: 'nosuch', name: 'y' })).toMatchObject({ status: 400, json: { code: 'unknown_model' } });
     // Options out of the model's declared range are a bad request naming the field, the value and the range.
     expect(await post('/v1/devices', { model: 'echo', name: 'e9', options: { capacity: -1 } })).toMatchObject({
