@@ -5,9 +5,11 @@
  * PATH in the program's namespace unless --bind says where, and leaves
  * the device trace in TRACE.jsonl (docs/trace-format.md), complete once
  * the program has ended. It is the one-liner `cdevemu run --device
- * NAME=record:{...} --expect exit:0 -- PROGRAM` (run.ts), so it exits as
- * that does: 0 when the program exited 0, 1 otherwise. Like run, it loads
- * the run (../run-scenario.ts) only when it runs.
+ * NAME=record:{...} --expect exit:0 --expect opened:NAME -- PROGRAM`
+ * (run.ts), so it exits as that does: 0 when the program exited 0 having
+ * opened the device, 1 otherwise (a program that never opened it, given
+ * the wrong path, recorded nothing). Like run, it loads the run
+ * (../run-scenario.ts) only when it runs.
  */
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -47,6 +49,7 @@ export function registerRecordCommand(program: Command): void {
       const flags = [
         { name: 'device' as const, value: `${name}=record:${options}` },
         { name: 'expect' as const, value: `exit:0:${o.timeout}` },
+        { name: 'expect' as const, value: `opened:${name}` },
       ];
       const binds = o.bind.length ? o.bind : [`${resolve(o.device)}=dev/${name}`];
       const { flagSource, runFrom } = await import('../run-scenario.js');

@@ -62,7 +62,7 @@ export function registerRunCommand(program: Command): void {
     .option('--action <name:action[=arg][@when]>', 'run a model action; WHEN: opened, read, written or released (by the program, on NAME; :COUNT and :TIMEOUT may follow), or a duration (repeatable, in order)', run.scenarioFlag('action'))
     .option('--unplug <name[:surprise][@when]>', 'unplug the device, WHEN as for --action (repeatable, in order)', run.scenarioFlag('unplug'))
     .option('--replug <name[@when]>', 'replug the device, WHEN as for --action (repeatable, in order)', run.scenarioFlag('replug'))
-    .option('--expect <expectation>', 'checked after the steps, in order: released:NAME[:WITHIN], lateReleases:NAME:COUNT[:WITHIN], exit:CODE[:WITHIN], running, noStuck (repeatable)', run.scenarioFlag('expect'))
+    .option('--expect <expectation>', 'checked after the steps, in order: released:NAME[:WITHIN], lateReleases:NAME:COUNT[:WITHIN], opened:NAME[:COUNT][:WITHIN], exit:CODE[:WITHIN], running, noStuck (repeatable)', run.scenarioFlag('expect'))
     .option('--name <text>', 'the name of a scenario given by flags (default: the program\'s command line)')
     .option('--timeout <duration>', 'the bound on a run given by flags (default 120s)')
     .action(async (file: string | undefined, command: string[], o: RunOpts) => {

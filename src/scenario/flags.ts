@@ -11,7 +11,8 @@
  *   --action NAME:ACTION[=ARG][@WHEN] a model action; ARG JSON, else a string
  *   --unplug NAME[:surprise][@WHEN]
  *   --replug NAME[@WHEN]
- *   --expect released:NAME[:WITHIN] | lateReleases:NAME:COUNT[:WITHIN] | exit:CODE[:WITHIN] | running | noStuck
+ *   --expect released:NAME[:WITHIN] | lateReleases:NAME:COUNT[:WITHIN] | opened:NAME[:COUNT][:WITHIN]
+ *            | exit:CODE[:WITHIN] | running | noStuck
  *
  * WHEN is an event of the program on NAME, `opened`, `read`, `written`
  * or `released`, with an optional `:COUNT` and `:TIMEOUT` (`read:2:5s`):
@@ -73,7 +74,7 @@ const DURATION = /^\d+(?:\.\d+)?(?:ms|s|m)$/;
 const WAITS = ['opened', 'read', 'written', 'released'];
 const WHEN_FORM =
   'opened, read, written or released (the program on the device; :COUNT and :TIMEOUT may follow, e.g. read:2:5s), or a duration such as 2s';
-const EXPECT_FORMS = 'released:NAME[:WITHIN], lateReleases:NAME:COUNT[:WITHIN], exit:CODE[:WITHIN], running or noStuck';
+const EXPECT_FORMS = 'released:NAME[:WITHIN], lateReleases:NAME:COUNT[:WITHIN], opened:NAME[:COUNT][:WITHIN], exit:CODE[:WITHIN], running or noStuck';
 
 const refused = (flag: string, detail: string): ConfigError => new ConfigError('', null, '', `${flag}: ${detail}`);
 
@@ -170,6 +171,15 @@ function expectStep(flag: string, value: string): Doc {
       const m = /^(.+):(\d+)$/.exec(head);
       if (!m) throw form('lateReleases:NAME:COUNT[:WITHIN], e.g. lateReleases:uio0:1');
       return withWithin({ device: m[1], lateReleases: Number(m[2]) }, within);
+    }
+    case 'opened': {
+      // A wait, not a count taken at once: judged right after the program's start,
+      // a count would not have seen the opens yet. It fails when the program exits
+      // first, so a program given a wrong path, which opens nothing, fails.
+      const [head, within] = trailingDuration(args ?? '');
+      const m = /^([^:]+)(?::(\d+))?$/.exec(head);
+      if (!m || m[2] === '0') throw form('opened:NAME[:COUNT][:WITHIN], COUNT at least 1, e.g. opened:uio0 or opened:uio0:2:30s');
+      return { wait: { opened: m[1], count: Number(m[2] ?? 1), ...(within === undefined ? {} : { timeout: within }) } };
     }
     case 'exit': {
       const [code, within] = trailingDuration(args ?? '');

@@ -563,20 +563,22 @@ class Run {
       }
     }
     const dev = s.device;
-    const byType = (types: string[]) => () => this.count((e) => e.device === dev && types.includes(e.type)) >= s.count;
-    switch (s.what) {
-      case 'opened':
-        return this.until(byType(['opened']), s.timeoutMs, `an open of ${dev}`, true);
-      case 'released':
-        return this.until(byType(['released', 'late_released']), s.timeoutMs, `a close of ${dev}`, false);
-      case 'read':
-      case 'written': {
-        // The ops since the window opened, on the instances still listed (a freed generation takes its counts with it).
-        const counter = s.what === 'read' ? 'reads' : 'writes';
-        const ops = async (): Promise<number> =>
-          (await this.o.target.devices()).filter((d) => d.name === dev).reduce((n, d) => n + this.window.opsSince(d, counter), 0);
-        return this.until(async () => (await ops()) >= s.count, s.timeoutMs, `a ${s.what === 'read' ? 'read' : 'write'} on ${dev}`, true);
-      }
+    const byType = (types: string[]) => () => this.count((e) => e.device === dev && types.includes(e.type));
+    // The ops since the window opened, on the instances still listed (a freed generation takes its counts with it).
+    const ops = (counter: 'reads' | 'writes') => async (): Promise<number> =>
+      (await this.o.target.devices()).filter((d) => d.name === dev).reduce((n, d) => n + this.window.opsSince(d, counter), 0);
+    const [seen, one, many, needsProgram] = {
+      opened: [byType(['opened']), 'an open of', 'opens of', true] as const,
+      released: [byType(['released', 'late_released']), 'a close of', 'closes of', false] as const,
+      read: [ops('reads'), 'a read on', 'reads on', true] as const,
+      written: [ops('writes'), 'a write on', 'writes on', true] as const,
+    }[s.what];
+    const what = s.count > 1 ? `${s.count} ${many} ${dev}` : `${one} ${dev}`;
+    try {
+      return await this.until(async () => (await seen()) >= s.count, s.timeoutMs, what, needsProgram);
+    } catch (err) {
+      if (!(err instanceof StepFailed) || s.count === 1 || this.ledger.lost) throw err;
+      throw new StepFailed(`${err.message} (${await seen()} seen)`);
     }
   }
 

@@ -143,6 +143,13 @@ describe('cdevemu record', { timeout: 120_000 }, () => {
     expect(full.stderr).toContain('record: cannot write the trace /dev/full: ENOSPC');
   });
 
+  it('fails when the program never opened the device: the trace records nothing', async () => {
+    const r = await cdevemu(['record', '--device', '/dev/null', '--out', join(dir, 'none.jsonl'), '--', 'true']);
+    expect(r.stdout).toMatch(/the program exited with code 0 before an open of null\n/);
+    expect(r.stdout).toMatch(/^FAIL record \/dev\/null: true: wait opened null \(--expect opened:null\)$/m);
+    expect(r.code).toBe(1);
+  });
+
   it('fails the run when the trace stops being written (a full file system), though the program exited 0', async () => {
     const small = await mkdtemp(join(dir, 'small-'));
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8k', 'tmpfs', small]);

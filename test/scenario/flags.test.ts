@@ -208,7 +208,7 @@ describe('refused with one line naming the flag', () => {
     [
       'an unknown expectation',
       [...device, '--expect', 'gone:uio0'],
-      '--expect gone:uio0: expected one of released:NAME[:WITHIN], lateReleases:NAME:COUNT[:WITHIN], exit:CODE[:WITHIN], running or noStuck',
+      '--expect gone:uio0: expected one of released:NAME[:WITHIN], lateReleases:NAME:COUNT[:WITHIN], opened:NAME[:COUNT][:WITHIN], exit:CODE[:WITHIN], running or noStuck',
     ],
     [
       'lateReleases without a count',

@@ -98,6 +98,21 @@ describe('a program that opens no device of the run', () => {
     expect(right.stdout, right.stderr).toMatch(/^PASS /m);
     expect(right.stdout).not.toMatch(/note: no device/);
   });
+
+  it('fails where the one-liner asks for the opens (--expect opened:NAME[:COUNT])', async () => {
+    const wrong = await cdevemu(['run', '--device', 'uio0=uio', '--expect', 'exit:0', '--expect', 'opened:uio0', '--', 'sh', '-c', 'test -e /dev/uio0 || exit 0']);
+    expect(wrong.stdout).toMatch(/the program exited with code 0 before an open of uio0\n/);
+    expect(wrong.stdout).toMatch(/^FAIL .*: wait opened uio0 \(--expect opened:uio0\)$/m);
+    expect(wrong.code).toBe(1);
+    const twice = 'exec 3<{mount}/dev/uio0; exec 3<&-; exec 3<{mount}/dev/uio0';
+    const short = await cdevemu(['run', '--device', 'uio0=uio', '--expect', 'opened:uio0:3', '--', 'sh', '-c', twice]);
+    expect(short.stdout).toMatch(/the program exited with code 0 before 3 opens of uio0 \(2 seen\)\n/);
+    expect(short.code).toBe(1);
+    // Alone, it waits for the opens (a count taken at once would come before them).
+    const enough = await cdevemu(['run', '--device', 'uio0=uio', '--expect', 'opened:uio0:2', '--', 'sh', '-c', `${twice}; exec sleep 60`]);
+    expect(enough.stdout, enough.stderr).toMatch(/^PASS /m);
+    expect(enough.code).toBe(0);
+  });
 });
 
 describe('a bad one-liner', () => {
@@ -113,6 +128,11 @@ describe('a bad one-liner', () => {
       /^cdevemu: run: "true": with --device the scenario is given by flags, not a file; the program goes after -- \(usage: /,
     ],
     ['no program', ['--device', 'e0=echo', '--expect', 'exit:0'], /^cdevemu: run: the program under test goes after -- \(usage: /],
+    [
+      'an expectation of no opens',
+      ['--device', 'e0=echo', '--expect', 'opened:e0:0', '--', 'true'],
+      'cdevemu: --expect opened:e0:0: expected opened:NAME[:COUNT][:WITHIN], COUNT at least 1, e.g. opened:uio0 or opened:uio0:2:30s\n',
+    ],
     ['--timeout with a scenario file', ['--timeout', '5s', FILE], /^cdevemu: run: --timeout goes with a scenario given by flags/],
   ])('%s: exit 2, one line, nothing mounted', async (_what, args, stderr) => {
     const r = await cdevemu(['run', ...args]);
