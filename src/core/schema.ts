@@ -22,8 +22,12 @@ export interface FieldSpec {
   readonly format?: StringFormat;
   /** The only values allowed. */
   readonly enum?: readonly (string | number)[];
-  /** What an absent field is; a field without a default or `required` stays undefined. */
-  readonly default?: string | number | boolean;
+  /**
+   * What an absent field is; a field without a default or `required` stays
+   * undefined. An array's default is a list of strings or numbers (a
+   * watchdog's WDIOF_* flags), each plug given a copy of its own.
+   */
+  readonly default?: string | number | boolean | readonly (string | number)[];
   readonly required?: boolean;
   /** The fields of an object, checked the same way (unknown ones refused). */
   readonly fields?: Schema;
@@ -131,7 +135,7 @@ function checkObject(what: string, path: string, schema: Schema, value: unknown)
     const v = given[key];
     if (v === undefined || v === null) {
       if (f.required) throw new SchemaError(`${what} ${field} is required (${allowed(f)})`, field);
-      if (f.default !== undefined) out[key] = f.default;
+      if (f.default !== undefined) out[key] = Array.isArray(f.default) ? [...(f.default as readonly unknown[])] : f.default;
       continue;
     }
     out[key] = check(what, field, f, v);
@@ -218,7 +222,7 @@ export interface FieldView {
   max?: number;
   enum?: (string | number)[];
   format?: StringFormat;
-  default?: string | number | boolean;
+  default?: string | number | boolean | readonly (string | number)[];
   required?: boolean;
   fields?: FieldView[];
   items?: Omit<FieldView, 'name'>;

@@ -24,6 +24,16 @@
  *   RTC chips' drivers declare): rtc_set_time() and rtc_set_alarm() refuse
  *   a time outside it with ERANGE (rtc_valid_range()), as they refuse an
  *   impossible date with EINVAL (rtc_valid_tm()).
+ * - What the driver can do is its own: `alarm` is RTC_FEATURE_ALARM (cleared
+ *   by __devm_rtc_register_device() for a driver without a set_alarm op),
+ *   `updateInterrupt` RTC_FEATURE_UPDATE_INTERRUPT. Without the alarm,
+ *   rtc_read_alarm() (RTC_ALM_READ, RTC_WKALM_RD), rtc_set_alarm()
+ *   (RTC_ALM_SET, RTC_WKALM_SET) and rtc_alarm_irq_enable() (RTC_AIE_ON/OFF)
+ *   fail EINVAL. Update interrupts run on the alarm's timer queue, so
+ *   rtc_update_irq_enable() needs both features: RTC_UIE_ON without either
+ *   is EINVAL, as in a kernel without CONFIG_RTC_INTF_DEV_UIE_EMUL (hwclock
+ *   then busy-waits for the clock's tick), while RTC_UIE_OFF, a change of
+ *   nothing, succeeds.
  * - After rtc_device_unregister() (rtc->ops == NULL) the kernel's ioctls
  *   fail ENODEV, so the model's unplug errno is ENODEV. Nothing wakes or
  *   fails the readers: rtc_dev_poll() answers from irq_data alone, and no
@@ -32,7 +42,9 @@
  *   The kernel's read would sleep on as well; here the op gate fails it
  *   ENODEV.
  *
- * sysfs: sys/class/rtc/rtcN/{name,date,time,since_epoch} (rtc/sysfs.c formats).
+ * sysfs: sys/class/rtc/rtcN/{name,date,time,since_epoch,wakealarm} (rtc/sysfs.c
+ * formats); `wakealarm` only with the alarm, as rtc_attr_is_visible() hides
+ * it (rtc_does_wakealarm(), the model's device able to wake the system).
  */
 import { Errno } from '../errno.js';
 import { IO, IOR, IOW, POLLIN, POLLRDNORM } from '../devio.js';
@@ -59,6 +71,8 @@ export const RTC_UF = 0x10;
 
 export interface RtcState {
   name: string;
+  /** rtc->features: RTC_FEATURE_ALARM and RTC_FEATURE_UPDATE_INTERRUPT. */
+  features: { alarm: boolean; updateInterrupt: boolean };
   /** rtc->range_min and range_max, in seconds since the epoch. */
   range: { min: number; max: number };
   /** The clock: `sec` was the RTC time at host time `hostMs` (epoch ms). */
@@ -183,6 +197,70 @@ function setAlarm(inst: Instance<RtcState>, sec: number, enabled: boolean): void
   schedule(inst);
 }
 
+/** rtc_read_alarm(), rtc_set_alarm(), rtc_alarm_irq_enable(): EINVAL without RTC_FEATURE_ALARM. */
+function requireAlarm(s: RtcState): void {
+  if (!s.features.alarm) throw new Errno('EINVAL');
+}
+
+/**
+ * rtc_update_irq_enable() of a kernel without CONFIG_RTC_INTF_DEV_UIE_EMUL:
+ * turning update interrupts on needs RTC_FEATURE_UPDATE_INTERRUPT and
+ * RTC_FEATURE_ALARM (the uie_rtctimer runs on the alarm), else EINVAL;
+ * asking for the state they are in already is answered 0 before that check.
+ */
+function updateIrqEnable(inst: Instance<RtcState>, on: boolean): void {
+  const s = inst.state;
+  if (s.uie === on) return;
+  if (!s.features.updateInterrupt || !s.features.alarm) throw new Errno('EINVAL');
+  s.uie = on;
+  schedule(inst);
+}
+
+/** rtc_set_alarm(): the feature, then rtc_valid_tm() and rtc_valid_range(); sets the alarm at `tm`. */
+function setAlarmTm(inst: Instance<RtcState>, tm: number[], enabled: boolean): void {
+  requireAlarm(inst.state);
+  setAlarm(inst, settableTime(inst.state, tm), enabled);
+}
+
+/** kstrtos64(buf, 0): decimal, 0x hex or 0 octal, a sign, one trailing newline; EINVAL else, ERANGE past 64 bits. */
+function parseS64(text: string): number {
+  const m = /^([+-]?)(0x[0-9a-f]+|0[0-7]*|[1-9][0-9]*)\n?$/i.exec(text);
+  if (!m) throw new Errno('EINVAL');
+  const digits = m[2]!;
+  const v = BigInt(/^0[0-7]/.test(digits) ? `0o${digits.slice(1)}` : digits);
+  if (v > 2n ** 63n) throw new Errno('ERANGE');
+  return Number(m[1] === '-' ? -v : v);
+}
+
+/**
+ * sysfs.c wakealarm_store(): "N" is an alarm at N seconds since the epoch,
+ * "+N" N seconds from now, "+=N" moves an enabled alarm N seconds later
+ * (EINVAL when none is); an enabled alarm is not replaced (EBUSY), and a
+ * time not in the future disables the alarm (set 300 s ahead, disabled).
+ */
+function storeWakealarm(inst: Instance<RtcState>, text: string): void {
+  const s = inst.state;
+  const now = rtcNow(s).sec;
+  const push = text.startsWith('+=');
+  const adjust = !push && text.startsWith('+');
+  let alarm = parseS64(text.slice(push ? 2 : adjust ? 1 : 0));
+  if (adjust) alarm += now;
+  let enabled = false;
+  if (alarm > now || push) {
+    requireAlarm(s); // rtc_read_alarm()
+    if (s.alarm.enabled) {
+      if (!push) throw new Errno('EBUSY');
+      alarm += s.alarm.sec;
+    } else if (push) {
+      throw new Errno('EINVAL');
+    }
+    enabled = true;
+  } else {
+    alarm = now + 300;
+  }
+  setAlarmTm(inst, secToTm(alarm), enabled);
+}
+
 function tmIn(buf: Buffer, offset = 0): number[] {
   return unpackS32(buf, 9, offset);
 }
@@ -193,6 +271,9 @@ const OPTIONS = defineSchema({
   // RTC_TIMESTAMP_BEGIN_2000 and RTC_TIMESTAMP_END_2099 (include/linux/rtc.h).
   rangeMin: { type: 'string', default: '2000-01-01T00:00:00Z', description: 'the earliest time the clock holds (rtc->range_min, ISO 8601)' },
   rangeMax: { type: 'string', default: '2099-12-31T23:59:59Z', description: 'the latest time the clock holds (rtc->range_max, ISO 8601), after rangeMin' },
+  // The features of a PC's rtc-cmos; many i2c and SoC RTCs have neither.
+  alarm: { type: 'boolean', default: true, description: 'RTC_FEATURE_ALARM: the driver has alarm ops; without it the alarm ioctls and RTC_UIE_ON fail EINVAL and sysfs wakealarm is absent' },
+  updateInterrupt: { type: 'boolean', default: true, description: 'RTC_FEATURE_UPDATE_INTERRUPT: without it (or without alarm) RTC_UIE_ON fails EINVAL, and hwclock busy-waits for the tick' },
 });
 
 /** A date option in whole seconds since the epoch; refused unless it is a date after 1970. */
@@ -222,6 +303,7 @@ export const rtcModel: DeviceModel<RtcState> = {
     }
     return {
       name: o.name,
+      features: { alarm: o.alarm, updateInterrupt: o.updateInterrupt },
       range,
       base: { sec, hostMs: o.time === undefined ? sec * 1000 : hostMs },
       irqData: 0,
@@ -246,6 +328,15 @@ export const rtcModel: DeviceModel<RtcState> = {
         return `${p2(t[2]!)}:${p2(t[1]!)}:${p2(t[0]!)}\n`;
       },
       [`${dir}/since_epoch`]: () => `${rtcNow(inst.state).sec}\n`,
+      ...(inst.state.features.alarm
+        ? {
+            [`${dir}/wakealarm`]: {
+              // wakealarm_show(): an enabled alarm's seconds since the epoch, nothing for a disabled one
+              show: () => (inst.state.alarm.enabled ? `${inst.state.alarm.sec}\n` : ''),
+              store: (text: string) => storeWakealarm(inst, text),
+            },
+          }
+        : {}),
     };
   },
   open(file) {
@@ -256,8 +347,7 @@ export const rtcModel: DeviceModel<RtcState> = {
   },
   release(file) {
     const s = file.instance.state;
-    s.uie = false;
-    schedule(file.instance);
+    updateIrqEnable(file.instance, false);
     s.busy = false;
   },
   async read(file, size, signal) {
@@ -290,40 +380,38 @@ export const rtcModel: DeviceModel<RtcState> = {
         });
       case RTC_UIE_ON:
       case RTC_UIE_OFF:
-        s.uie = req.cmd === RTC_UIE_ON;
-        schedule(inst);
+        updateIrqEnable(inst, req.cmd === RTC_UIE_ON);
         return {};
       case RTC_AIE_ON:
       case RTC_AIE_OFF:
+        requireAlarm(s);
         setAlarm(inst, s.alarm.sec, req.cmd === RTC_AIE_ON);
         return {};
       case RTC_ALM_READ:
+        requireAlarm(s);
         return { out: packS32(secToTm(s.alarm.sec)) };
       case RTC_ALM_SET: {
         // Only hh:mm:ss count: the date is today's, or tomorrow's if that time
-        // has passed; then rtc_set_alarm() checks it against the range.
+        // has passed (rtc_dev_ioctl()); then rtc_set_alarm() checks it.
         const now = rtcNow(s).sec;
         const t = tmIn(req.in);
         const today = secToTm(now);
         const tm = [t[0]!, t[1]!, t[2]!, today[3]!, today[4]!, today[5]!];
         validTm(tm);
-        let then = tmToSec(tm);
-        if (then < now) then += DAY;
-        checkRange(s, then);
-        setAlarm(inst, then, false);
+        const then = tmToSec(tm);
+        setAlarmTm(inst, then < now ? secToTm(then + DAY) : tm, false);
         return {};
       }
       case RTC_WKALM_RD: {
+        requireAlarm(s);
         const out = Buffer.alloc(RTC_WKALRM_SIZE);
         out[0] = s.alarm.enabled ? 1 : 0;
         packS32(secToTm(s.alarm.sec)).copy(out, 4);
         return { out };
       }
-      case RTC_WKALM_SET: {
-        const sec = settableTime(s, tmIn(req.in, 4));
-        setAlarm(inst, sec, req.in[0] !== 0);
+      case RTC_WKALM_SET:
+        setAlarmTm(inst, tmIn(req.in, 4), req.in[0] !== 0);
         return {};
-      }
       default:
         throw new Errno('ENOTTY');
     }

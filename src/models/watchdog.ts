@@ -16,7 +16,16 @@
  *   SETOPTIONS (WDIOS_DISABLECARD / ENABLECARD; a value with neither is
  *   ENOTTY), KEEPALIVE, SETTIMEOUT
  *   (answers the new timeout), GETTIMEOUT, GETTIMELEFT, SETPRETIMEOUT,
- *   GETPRETIMEOUT; anything else ENOTTY. WDIOC_SETOPTIONS is encoded _IOR
+ *   GETPRETIMEOUT; anything else ENOTTY.
+ * - What the driver can do is its own, as in the kernel: the `support`
+ *   option is watchdog_info.options (the WDIOF_* flags WDIOC_GETSUPPORT
+ *   copies out), and without WDIOF_SETTIMEOUT, KEEPALIVEPING or PRETIMEOUT
+ *   the core refuses WDIOC_SETTIMEOUT (watchdog_set_timeout()),
+ *   WDIOC_KEEPALIVE (watchdog_ioctl()) or WDIOC_SETPRETIMEOUT
+ *   (watchdog_set_pretimeout()) with EOPNOTSUPP; without MAGICCLOSE any
+ *   close stops it. `timeleft` says whether the driver has a get_timeleft
+ *   op: without one watchdog_get_timeleft() answers EOPNOTSUPP. Both default
+ *   to what the common PC watchdogs share (docs/models.md#watchdog-drivers). WDIOC_SETOPTIONS is encoded _IOR
  *   although it passes a value in, so a FUSE mount does not copy it in:
  *   the model reads it from the calling thread's memory (req.user), as
  *   watchdog_ioctl()'s get_user() does.
@@ -26,7 +35,9 @@
  *   timers are cancelled.
  *
  * sysfs: sys/class/watchdog/watchdogN/{identity,timeout,pretimeout,timeleft,
- * state,status,bootstatus,nowayout} (watchdog_dev.c's attributes).
+ * state,status,bootstatus,nowayout} (watchdog_dev.c's attributes); as
+ * wdt_is_visible() hides them, `timeleft` only with a get_timeleft op and
+ * `pretimeout` only with WDIOF_PRETIMEOUT.
  */
 import { Errno } from '../errno.js';
 import { DEFAULT_POLLMASK, IOR, IOWR } from '../devio.js';
@@ -45,11 +56,27 @@ export const WDIOC_GETTIMEOUT = IOR(W, 7, 4);
 export const WDIOC_SETPRETIMEOUT = IOWR(W, 8, 4);
 export const WDIOC_GETPRETIMEOUT = IOR(W, 9, 4);
 export const WDIOC_GETTIMELEFT = IOR(W, 10, 4);
-export const WDIOF_CARDRESET = 0x0020;
-export const WDIOF_SETTIMEOUT = 0x0080;
-export const WDIOF_MAGICCLOSE = 0x0100;
-export const WDIOF_PRETIMEOUT = 0x0200;
-export const WDIOF_KEEPALIVEPING = 0x8000;
+/** The WDIOF_* flags of watchdog_info.options, by the name after WDIOF_. */
+export const WDIOF = {
+  OVERHEAT: 0x0001,
+  FANFAULT: 0x0002,
+  EXTERN1: 0x0004,
+  EXTERN2: 0x0008,
+  POWERUNDER: 0x0010,
+  CARDRESET: 0x0020,
+  POWEROVER: 0x0040,
+  SETTIMEOUT: 0x0080,
+  MAGICCLOSE: 0x0100,
+  PRETIMEOUT: 0x0200,
+  ALARMONLY: 0x0400,
+  KEEPALIVEPING: 0x8000,
+} as const;
+export type WdiofName = keyof typeof WDIOF;
+export const WDIOF_CARDRESET = WDIOF.CARDRESET;
+export const WDIOF_SETTIMEOUT = WDIOF.SETTIMEOUT;
+export const WDIOF_MAGICCLOSE = WDIOF.MAGICCLOSE;
+export const WDIOF_PRETIMEOUT = WDIOF.PRETIMEOUT;
+export const WDIOF_KEEPALIVEPING = WDIOF.KEEPALIVEPING;
 export const WDIOS_DISABLECARD = 0x0001;
 export const WDIOS_ENABLECARD = 0x0002;
 
@@ -58,6 +85,8 @@ export interface WatchdogState {
   firmwareVersion: number;
   /** watchdog_info.options. */
   options: number;
+  /** The driver has a get_timeleft op. */
+  timeleft: boolean;
   timeout: number;
   pretimeout: number;
   minTimeout: number;
@@ -133,6 +162,17 @@ function status(s: WatchdogState): number {
   return st;
 }
 
+/** watchdog_get_timeleft(): EOPNOTSUPP from a driver without a get_timeleft op. */
+function getTimeLeft(s: WatchdogState): number {
+  if (!s.timeleft) throw new Errno('EOPNOTSUPP');
+  return timeLeft(s);
+}
+
+/** watchdog_have_pretimeout(), of a kernel without CONFIG_WATCHDOG_HRTIMER_PRETIMEOUT: the driver's WDIOF_PRETIMEOUT. */
+function hasPretimeout(s: WatchdogState): boolean {
+  return (s.options & WDIOF_PRETIMEOUT) !== 0;
+}
+
 function setTimeout_(s: WatchdogState, t: number): void {
   if (!(s.options & WDIOF_SETTIMEOUT)) throw new Errno('EOPNOTSUPP');
   if (t < s.minTimeout || t > s.maxTimeout) throw new Errno('EINVAL');
@@ -143,13 +183,28 @@ function setTimeout_(s: WatchdogState, t: number): void {
 const OPTIONS = defineSchema({
   identity: { type: 'string', default: 'cdevemu watchdog', description: 'watchdog_info.identity, at most 31 characters' },
   timeout: { type: 'integer', min: 1, max: 65535, default: 30, description: 'seconds, from minTimeout to maxTimeout' },
-  pretimeout: { type: 'integer', min: 0, max: 65534, default: 0, description: 'seconds before the timeout the pretimeout event comes, below timeout; 0 for none' },
+  pretimeout: { type: 'integer', min: 0, max: 65534, default: 0, description: 'seconds before the timeout the pretimeout event comes, below timeout; 0 for none; above 0 needs PRETIMEOUT in support' },
   minTimeout: { type: 'integer', min: 1, max: 65535, default: 1, description: 'the smallest timeout WDIOC_SETTIMEOUT takes' },
   maxTimeout: { type: 'integer', min: 1, max: 65535, default: 65535, description: 'the largest timeout WDIOC_SETTIMEOUT takes' },
   nowayout: { type: 'boolean', default: false, description: 'once started it cannot be stopped (WATCHDOG_NOWAYOUT)' },
   bootstatus: { type: 'integer', min: 0, max: 0xffff, default: 0, description: 'WDIOC_GETBOOTSTATUS flags' },
   firmwareVersion: { type: 'integer', min: 0, max: 0xffffffff, default: 0, description: 'watchdog_info.firmware_version' },
+  // The flags iTCO_wdt, sp5100_tco, i6300esb and softdog all declare; none has PRETIMEOUT.
+  support: {
+    type: 'array',
+    items: { type: 'string', enum: Object.keys(WDIOF) as WdiofName[], description: 'a flag: WDIOF_ without its prefix' },
+    default: ['SETTIMEOUT', 'MAGICCLOSE', 'KEEPALIVEPING'],
+    description:
+      'watchdog_info.options, the WDIOF_* flags (without WDIOF_) WDIOC_GETSUPPORT reports; without SETTIMEOUT, KEEPALIVEPING or PRETIMEOUT that ioctl is EOPNOTSUPP, without MAGICCLOSE any close stops the watchdog',
+  },
+  // softdog and i6300esb have no get_timeleft op; iTCO_wdt and sp5100_tco have one.
+  timeleft: { type: 'boolean', default: false, description: 'the driver has a get_timeleft op: WDIOC_GETTIMELEFT answers and sysfs timeleft exists (EOPNOTSUPP and no file without it)' },
 });
+
+/** watchdog_info.options from the flags' names. */
+function optionsOf(names: readonly WdiofName[]): number {
+  return names.reduce((bits, name) => bits | WDIOF[name], 0);
+}
 
 export const watchdogModel: DeviceModel<WatchdogState> = {
   name: 'watchdog',
@@ -171,12 +226,18 @@ export const watchdogModel: DeviceModel<WatchdogState> = {
     const minTimeout = o.minTimeout;
     const maxTimeout = checkField(what, 'maxTimeout', { ...OPTIONS.maxTimeout, min: minTimeout }, o.maxTimeout);
     const timeout = checkField(what, 'timeout', { ...OPTIONS.timeout, min: minTimeout, max: maxTimeout }, o.timeout);
+    const flags = optionsOf(o.support);
+    const pretimeout = checkField(what, 'pretimeout', { ...OPTIONS.pretimeout, max: timeout - 1 }, o.pretimeout);
+    if (pretimeout > 0 && !(flags & WDIOF_PRETIMEOUT)) {
+      throw new SchemaError(`${what} pretimeout ${pretimeout} needs PRETIMEOUT in option support (a driver without WDIOF_PRETIMEOUT has no pretimeout)`, 'pretimeout');
+    }
     return {
       identity,
       firmwareVersion: o.firmwareVersion,
-      options: WDIOF_SETTIMEOUT | WDIOF_MAGICCLOSE | WDIOF_PRETIMEOUT | WDIOF_KEEPALIVEPING,
+      options: flags,
+      timeleft: o.timeleft,
       timeout,
-      pretimeout: checkField(what, 'pretimeout', { ...OPTIONS.pretimeout, max: timeout - 1 }, o.pretimeout),
+      pretimeout,
       minTimeout,
       maxTimeout,
       nowayout: o.nowayout,
@@ -196,8 +257,9 @@ export const watchdogModel: DeviceModel<WatchdogState> = {
     return {
       [`${dir}/identity`]: `${s.identity}\n`,
       [`${dir}/timeout`]: () => `${s.timeout}\n`,
-      [`${dir}/pretimeout`]: () => `${s.pretimeout}\n`,
-      [`${dir}/timeleft`]: () => `${timeLeft(s)}\n`,
+      // wdt_is_visible(): no pretimeout file without pretimeout support, no timeleft file without get_timeleft
+      ...(hasPretimeout(s) ? { [`${dir}/pretimeout`]: () => `${s.pretimeout}\n` } : {}),
+      ...(s.timeleft ? { [`${dir}/timeleft`]: () => `${timeLeft(s)}\n` } : {}),
       [`${dir}/state`]: () => (s.active ? 'active\n' : 'inactive\n'),
       [`${dir}/status`]: () => `0x${status(s).toString(16)}\n`,
       [`${dir}/bootstatus`]: () => `${s.bootstatus}\n`,
@@ -263,6 +325,8 @@ export const watchdogModel: DeviceModel<WatchdogState> = {
         return {};
       }
       case WDIOC_KEEPALIVE:
+        // watchdog_ioctl(): a driver that does not declare WDIOF_KEEPALIVEPING is not pinged this way
+        if (!(s.options & WDIOF_KEEPALIVEPING)) throw new Errno('EOPNOTSUPP');
         ping(inst);
         return {};
       case WDIOC_SETTIMEOUT:
@@ -272,8 +336,10 @@ export const watchdogModel: DeviceModel<WatchdogState> = {
       case WDIOC_GETTIMEOUT:
         return intReply(s.timeout);
       case WDIOC_GETTIMELEFT:
-        return intReply(timeLeft(s));
+        return intReply(getTimeLeft(s));
       case WDIOC_SETPRETIMEOUT: {
+        // watchdog_set_pretimeout(): support first, then the value (watchdog_pretimeout_invalid())
+        if (!hasPretimeout(s)) throw new Errno('EOPNOTSUPP');
         const t = unpackS32(req.in, 1)[0]!;
         if (t < 0 || (t > 0 && t >= s.timeout)) throw new Errno('EINVAL');
         s.pretimeout = t;

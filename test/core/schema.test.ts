@@ -65,6 +65,16 @@ describe('checkValues', () => {
     expect(checkValues('m: option', S, { name: 'a', region: 3 }).region).toBe(3);
   });
 
+  it("gives each an array default's copy, its items checked where it is declared", () => {
+    const F = defineSchema({ flags: { type: 'array', items: { type: 'string', enum: ['A', 'B'] }, default: ['A'], description: '' } });
+    const first = checkValues('m: option', F, {});
+    first.flags.push('B');
+    expect(checkValues('m: option', F, {}).flags).toEqual(['A']);
+    expect(() => defineSchema({ flags: { ...F.flags, default: ['C'] } })).toThrow(
+      'schema field flags default[0] must be one of "A", "B", got "C"',
+    );
+  });
+
   it('takes undefined and null as no values, and refuses anything but an object', () => {
     expect(checkValues('m: argument', { a: { type: 'integer', default: 1, description: '' } }, undefined)).toEqual({ a: 1 });
     expect(checkValues('m: argument', {}, null)).toEqual({});

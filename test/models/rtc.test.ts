@@ -1,14 +1,18 @@
 /**
  * rtc model on a real mount: hwclock --set / --show (which waits for an
- * update interrupt with RTC_UIE_ON and select()), the read format of
- * interrupt data, alarms, exclusive open, sysfs, and every op after unplug.
+ * update interrupt with RTC_UIE_ON and select(), or busy-waits for the tick
+ * on a clock without update interrupts), the read format of interrupt data,
+ * alarms, a clock without them, sysfs wakealarm, exclusive open, and every
+ * op after unplug.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POLLIN } from '../../src/devio.js';
 import {
   RTC_AF,
+  RTC_AIE_OFF,
   RTC_AIE_ON,
   RTC_ALM_READ,
+  RTC_ALM_SET,
   RTC_IRQF,
   RTC_RD_TIME,
   RTC_SET_TIME,
@@ -86,6 +90,46 @@ describeUnless(needsRoot(`hwclock --set: ${SET_TIME}`))('hwclock', () => {
     expect(d.inst.counters.ioctls - before.ioctls).toBe(3);
     const r = await run('cat', [t.path(`sys/class/rtc/${d.name}/date`), t.path(`sys/class/rtc/${d.name}/name`)]);
     expect(r.stdout).toBe('2030-01-02\nrtc-cdevemu\n');
+  });
+
+  it('--verbose waits for the update interrupt on a clock that has one, and busy-waits for the tick on one without (no UIE, or no alarm)', async () => {
+    const env = withSbin({ ...process.env, TZ: 'UTC' });
+    const verbose = async (options: Record<string, unknown>) => {
+      const d = await plug({ time: '2030-01-02T03:04:05Z', ...options });
+      const before = { ...d.inst.counters };
+      const r = await run('hwclock', ['--show', '--verbose', '--utc', '--noadjfile', '-f', d.path], { env });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      // It read the clock all the same: the time plugged plus the seconds of the run.
+      expect(r.stdout).toMatch(/^2030-01-02 03:0\d:\d\d\.\d+\+00:00$/m);
+      return { d, out: r.stdout, polls: d.inst.counters.polls - before.polls };
+    };
+    // util-linux synchronize_to_clock_tick_rtc(): RTC_UIE_ON, then select() for the interrupt.
+    const uie = await verbose({});
+    expect(uie.out).toContain('...got clock tick');
+    expect(uie.out).not.toContain('RTC_UIE_ON');
+    expect(uie.out).not.toContain('Waiting in loop');
+    expect(uie.polls).toBeGreaterThanOrEqual(1);
+    // RTC_UIE_ON fails EINVAL (rtc_update_irq_enable()): busywait_for_rtc_clock_tick() reads the time until its second changes.
+    for (const options of [{ updateInterrupt: false }, { alarm: false }]) {
+      const busy = await verbose(options);
+      const what = JSON.stringify(options);
+      expect(busy.out, what).toMatch(/^ioctl\(\d+, RTC_UIE_ON, 0\): Invalid argument$/m);
+      expect(busy.out, what).toContain(`Waiting in loop for time from ${busy.d.path} to change`);
+      expect(busy.out, what).toContain('...got clock tick');
+      expect(busy.polls, what).toBe(0);
+    }
+  });
+
+  it('--set and --show work on a clock without update interrupts', async () => {
+    const d = await plug({ updateInterrupt: false });
+    const env = withSbin({ ...process.env, TZ: 'UTC' });
+    const set = await run('hwclock', ['--set', '--date', '2031-05-06 07:08:09', '--utc', '--noadjfile', '-f', d.path], { env });
+    expect(set.stderr).toBe('');
+    expect(set.code).toBe(0);
+    const show = await run('hwclock', ['--show', '--utc', '--noadjfile', '-f', d.path], { env });
+    expect(show.stderr).toBe('');
+    expect(show.code).toBe(0);
+    expect(show.stdout).toMatch(/^2031-05-06 07:08:\d\d\.\d+\+00:00$/m);
   });
 });
 
@@ -203,6 +247,75 @@ describe('the device', () => {
     // Re-enabling an alarm already due fires it at once.
     expect(await h.op(`ioctl ${hex(RTC_AIE_ON)} 0`)).toBe('ok 0 -');
     expect(await h.op(`poll ${POLLIN} 0`)).toBe(`ok ${POLLIN}`);
+    await h.close();
+  });
+
+  it('without the alarm (RTC_FEATURE_ALARM): the alarm ioctls and RTC_UIE_ON fail EINVAL, RTC_UIE_OFF succeeds, no wakealarm file', async () => {
+    const d = await plug({ time: '2030-01-01T00:00:00Z', alarm: false });
+    const h = await Holder.open(d.path, O_RDONLY);
+    expect(await h.op(`ioctl ${hex(RTC_RD_TIME)} 36`)).toMatch(/^ok 0 /);
+    // rtc_read_alarm(), rtc_set_alarm() (before rtc_valid_range(): a year out of range is EINVAL too), rtc_alarm_irq_enable().
+    const refused = [
+      `ioctl ${hex(RTC_ALM_READ)} 36`,
+      `ioctl ${hex(RTC_WKALM_RD)} 40`,
+      `ioctl ${hex(RTC_ALM_SET)} 36 ${tm('2030-01-01T12:00:00Z')}`,
+      `ioctl ${hex(RTC_WKALM_SET)} 40 01000000${tm('2030-01-02T00:00:00Z')}`,
+      `ioctl ${hex(RTC_WKALM_SET)} 40 01000000${tm('2150-01-01T00:00:00Z')}`,
+      `ioctl ${hex(RTC_AIE_ON)} 0`,
+      `ioctl ${hex(RTC_AIE_OFF)} 0`,
+      // rtc_update_irq_enable(): the update timer runs on the alarm.
+      `ioctl ${hex(RTC_UIE_ON)} 0`,
+    ];
+    for (const op of refused) expect(`${op}: ${await h.op(op)}`).toBe(`${op}: EINVAL`);
+    // Off is no change of state, answered before the feature check.
+    expect(await h.op(`ioctl ${hex(RTC_UIE_OFF)} 0`)).toBe('ok 0 -');
+    expect(d.state.timer).toBeNull();
+    await h.close();
+    const ls = await run('ls', [t.path(`sys/class/rtc/${d.name}`)]);
+    expect(ls.stdout.split('\n').filter(Boolean).sort()).toEqual(['date', 'name', 'since_epoch', 'time']);
+  });
+
+  it('without update interrupts (RTC_FEATURE_UPDATE_INTERRUPT): RTC_UIE_ON fails EINVAL, the alarm works', async () => {
+    const d = await plug({ time: '2030-01-01T00:00:00Z', updateInterrupt: false });
+    const h = await Holder.open(d.path, O_RDONLY);
+    expect(await h.op(`ioctl ${hex(RTC_UIE_ON)} 0`)).toBe('EINVAL');
+    expect(await h.op(`ioctl ${hex(RTC_UIE_OFF)} 0`)).toBe('ok 0 -');
+    const now = tmSec((await h.op(`ioctl ${hex(RTC_RD_TIME)} 36`)).split(' ')[2]!);
+    expect(await h.op(`ioctl ${hex(RTC_WKALM_SET)} 40 01000000${tm(new Date((now + 1) * 1000).toISOString())}`)).toMatch(/^ok 0 /);
+    const data = Buffer.from((await h.op('read 8', 5000)).slice(3), 'hex');
+    expect(data.readBigUInt64LE(0)).toBe(BigInt((1 << 8) | RTC_IRQF | RTC_AF));
+    await h.close();
+  });
+
+  it('sets, moves and clears the alarm through sysfs wakealarm as wakealarm_store does', async () => {
+    const d = await plug({ time: '2030-01-01T00:00:00Z' });
+    const file = t.path(`sys/class/rtc/${d.name}/wakealarm`);
+    // bash: dash's echo reports every failed write as "I/O error".
+    const store = (text: string) => run('bash', ['-c', 'echo "$1" > "$2"', 'bash', text, file]);
+    const show = async (): Promise<string> => (await run('cat', [file])).stdout;
+    const clock = async (): Promise<number> => ((await t.emu.devices.action(d.name, 'time')) as { sec: number }).sec;
+    expect(await show()).toBe(''); // no alarm enabled: nothing
+    const before = await clock();
+    expect((await store('+3600')).code).toBe(0);
+    const at = Number(await show());
+    expect(at).toBeGreaterThanOrEqual(before + 3600);
+    expect(at).toBeLessThanOrEqual((await clock()) + 3600);
+    // An enabled alarm is not replaced; "+=" moves it later.
+    const busy = await store('+7200');
+    expect(busy.code).not.toBe(0);
+    expect(busy.stderr).toContain('Device or resource busy');
+    expect((await store('+=60')).code).toBe(0);
+    expect(await show()).toBe(`${at + 60}\n`);
+    // A time in the past disables it; "+=" with none enabled is EINVAL, and so is a number that is none.
+    expect((await store('0')).code).toBe(0);
+    expect(await show()).toBe('');
+    for (const bad of ['+=60', 'soon']) expect((await store(bad)).stderr).toContain('Invalid argument');
+    // The ioctls see what sysfs set.
+    expect((await store(String(at))).code).toBe(0);
+    const h = await Holder.open(d.path, O_RDONLY);
+    const rd = (await h.op(`ioctl ${hex(RTC_WKALM_RD)} 40`)).split(' ')[2]!;
+    expect(rd.slice(0, 2)).toBe('01');
+    expect(tmSec(rd.slice(8))).toBe(at);
     await h.close();
   });
 

@@ -2,21 +2,27 @@
  * watchdog model on a real mount: wdctl reads identity and timeout and sets
  * the timeout (through ioctls: the node's st_rdev names no /sys/dev/char
  * entry), magic close, "did not stop", expiry events, SETOPTIONS through a
- * FUSE mount, and every op after unplug.
+ * FUSE mount, drivers without get_timeleft, pretimeout or other WDIOF_*
+ * features, and every op after unplug.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_POLLMASK, POLLIN, POLLOUT } from '../../src/devio.js';
 import {
   WDIOC_GETBOOTSTATUS,
+  WDIOC_GETPRETIMEOUT,
+  WDIOC_GETSUPPORT,
   WDIOC_GETSTATUS,
   WDIOC_GETTIMELEFT,
   WDIOC_GETTIMEOUT,
   WDIOC_KEEPALIVE,
   WDIOC_SETOPTIONS,
+  WDIOC_SETPRETIMEOUT,
   WDIOC_SETTIMEOUT,
   WDIOF_CARDRESET,
   WDIOF_KEEPALIVEPING,
   WDIOF_MAGICCLOSE,
+  WDIOF_PRETIMEOUT,
+  WDIOF_SETTIMEOUT,
   WDIOS_DISABLECARD,
   WDIOS_ENABLECARD,
   type WatchdogState,
@@ -62,6 +68,80 @@ describe('wdctl', () => {
     expect((await status(d.name)).active).toBe(false);
     expect(eventsOf(d, 'not_stopped')).toEqual([]);
   });
+
+  it('shows Timeleft and the PRETIMEOUT flag only for a driver that has them', async () => {
+    // The default: the flags of the common PC watchdogs, no get_timeleft (softdog, i6300esb).
+    const plain = await run('wdctl', [(await plug()).path]);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).toMatch(/SETTIMEOUT/);
+    expect(plain.stdout).toMatch(/KEEPALIVEPING/);
+    expect(plain.stdout).not.toMatch(/Timeleft:/);
+    expect(plain.stdout).not.toMatch(/PRETIMEOUT/);
+    const full = await run('wdctl', [
+      (await plug({ timeout: 60, pretimeout: 7, timeleft: true, support: ['SETTIMEOUT', 'MAGICCLOSE', 'PRETIMEOUT', 'KEEPALIVEPING'] }))
+        .path,
+    ]);
+    expect(full.code, full.stderr).toBe(0);
+    expect(full.stdout).toMatch(/Timeleft:\s+\d+ seconds/);
+    expect(full.stdout).toMatch(/Pre-timeout:\s+7 seconds/);
+    expect(full.stdout).toMatch(/PRETIMEOUT/);
+  });
+});
+
+describe("a driver's features (WDIOF_* flags and get_timeleft)", () => {
+  const sysfs = async (name: string): Promise<string[]> =>
+    (await run('ls', [t.path(`sys/class/watchdog/${name}`)])).stdout.split('\n').filter(Boolean).sort();
+  const BASE = ['bootstatus', 'identity', 'nowayout', 'state', 'status', 'timeout'];
+
+  it('by default has no time left (EOPNOTSUPP, watchdog_get_timeleft) and no pretimeout (EOPNOTSUPP, watchdog_set_pretimeout), nor their sysfs files', async () => {
+    const d = await plug({ timeout: 600 });
+    const h = await Holder.open(d.path, O_RDWR);
+    const support = Buffer.from((await h.op(`ioctl ${hex(WDIOC_GETSUPPORT)} 40`)).split(' ')[2]!, 'hex').readUInt32LE(0);
+    expect(support).toBe(WDIOF_SETTIMEOUT | WDIOF_MAGICCLOSE | WDIOF_KEEPALIVEPING);
+    // Python names EOPNOTSUPP ENOTSUP (the same number on Linux).
+    expect(await h.op(`ioctl ${hex(WDIOC_GETTIMELEFT)} 4`)).toBe('ENOTSUP');
+    expect(await h.op(`ioctl ${hex(WDIOC_SETPRETIMEOUT)} 4 ${le32(5)}`)).toBe('ENOTSUP');
+    expect(await h.op(`ioctl ${hex(WDIOC_GETPRETIMEOUT)} 4`)).toBe(`ok 0 ${le32(0)}`); // put_user(wdd->pretimeout) always
+    // What every driver has stays: SETTIMEOUT, KEEPALIVE, magic close.
+    expect(await h.op(`ioctl ${hex(WDIOC_SETTIMEOUT)} 4 ${le32(300)}`)).toBe(`ok 0 ${le32(300)}`);
+    expect(await h.op(`ioctl ${hex(WDIOC_KEEPALIVE)} 4`)).toMatch(/^ok 0 /);
+    expect(await sysfs(d.name)).toEqual(BASE);
+    expect(await h.op(`write ${V}`)).toBe('ok 1');
+    await h.close();
+    expect((await status(d.name)).active).toBe(false);
+    await expect(plug({ pretimeout: 5 })).rejects.toThrow('watchdog: option pretimeout 5 needs PRETIMEOUT in option support');
+  });
+
+  it('with get_timeleft and PRETIMEOUT answers both and publishes their files', async () => {
+    const d = await plug({ timeout: 600, timeleft: true, support: ['SETTIMEOUT', 'MAGICCLOSE', 'PRETIMEOUT', 'KEEPALIVEPING'] });
+    const h = await Holder.open(d.path, O_RDWR);
+    const support = Buffer.from((await h.op(`ioctl ${hex(WDIOC_GETSUPPORT)} 40`)).split(' ')[2]!, 'hex').readUInt32LE(0);
+    expect(support).toBe(WDIOF_SETTIMEOUT | WDIOF_MAGICCLOSE | WDIOF_PRETIMEOUT | WDIOF_KEEPALIVEPING);
+    expect(await h.op(`ioctl ${hex(WDIOC_GETTIMELEFT)} 4`)).toMatch(/^ok 0 /);
+    expect(await h.op(`ioctl ${hex(WDIOC_SETPRETIMEOUT)} 4 ${le32(600)}`)).toBe('EINVAL'); // not below the timeout
+    expect(await h.op(`ioctl ${hex(WDIOC_SETPRETIMEOUT)} 4 ${le32(5)}`)).toMatch(/^ok 0 /);
+    expect(await h.op(`ioctl ${hex(WDIOC_GETPRETIMEOUT)} 4`)).toBe(`ok 0 ${le32(5)}`);
+    expect(await sysfs(d.name)).toEqual([...BASE, 'pretimeout', 'timeleft'].sort());
+    expect((await run('cat', [t.path(`sys/class/watchdog/${d.name}/pretimeout`)])).stdout).toBe('5\n');
+    expect(await h.op(`write ${V}`)).toBe('ok 1');
+    await h.close();
+  });
+
+  it('without SETTIMEOUT or KEEPALIVEPING refuses those ioctls (EOPNOTSUPP) but is fed by writes; without MAGICCLOSE any close stops it', async () => {
+    const d = await plug({ timeout: 600, support: [] });
+    const h = await Holder.open(d.path, O_RDWR);
+    expect(await h.op(`ioctl ${hex(WDIOC_GETSUPPORT)} 40`)).toMatch(/^ok 0 00000000/);
+    expect(await h.op(`ioctl ${hex(WDIOC_SETTIMEOUT)} 4 ${le32(300)}`)).toBe('ENOTSUP');
+    expect(await h.op(`ioctl ${hex(WDIOC_GETTIMEOUT)} 4`)).toBe(`ok 0 ${le32(600)}`);
+    expect(await h.op(`ioctl ${hex(WDIOC_KEEPALIVE)} 4`)).toBe('ENOTSUP');
+    expect(await h.op(`ioctl ${hex(WDIOC_GETSTATUS)} 4`)).toBe(`ok 0 ${le32(0)}`); // the refused KEEPALIVE did not ping
+    expect(await h.op('write 00')).toBe('ok 1');
+    expect(await h.op(`ioctl ${hex(WDIOC_GETSTATUS)} 4`)).toBe(`ok 0 ${le32(WDIOF_KEEPALIVEPING)}`);
+    // watchdog_release(): no 'V' written, but a driver without WDIOF_MAGICCLOSE stops at any close.
+    await h.close();
+    expect((await status(d.name)).active).toBe(false);
+    expect(eventsOf(d, 'not_stopped')).toEqual([]);
+  });
 });
 
 describe('the device', () => {
@@ -91,7 +171,7 @@ describe('the device', () => {
   it('is fed by writes and WDIOC_KEEPALIVE; answers timeouts, status and SETOPTIONS; is exclusive', async () => {
     // A timeout no load can outlast: feeding is shown by the ping bit and the
     // time left, not by surviving a race against the clock.
-    const d = await plug({ timeout: 600 });
+    const d = await plug({ timeout: 600, timeleft: true });
     const h = await Holder.open(d.path, O_RDWR);
     const second = await run('python3', [
       '-c',
