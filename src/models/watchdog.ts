@@ -25,10 +25,10 @@
  *   (watchdog_set_pretimeout()) with EOPNOTSUPP; without MAGICCLOSE any
  *   close stops it. `timeleft` says whether the driver has a get_timeleft
  *   op: without one watchdog_get_timeleft() answers EOPNOTSUPP. Both default
- *   to what the common PC watchdogs share (docs/models.md#watchdog-drivers). WDIOC_SETOPTIONS is encoded _IOR
- *   although it passes a value in, so a FUSE mount does not copy it in:
- *   the model reads it from the calling thread's memory (req.user), as
- *   watchdog_ioctl()'s get_user() does.
+ *   to what the common PC watchdogs share (docs/models.md#watchdog-drivers).
+ * - WDIOC_SETOPTIONS is encoded _IOR although it passes a value in, so a
+ *   FUSE mount does not copy it in: the model reads it from the calling
+ *   thread's memory (req.user), as watchdog_ioctl()'s get_user() does.
  * - No read and no poll, like the kernel's watchdog_fops: read is EINVAL,
  *   poll the VFS default, also after unplug (unpollMask). After
  *   watchdog_unregister_device() write and ioctl fail ENODEV, and the
@@ -72,11 +72,6 @@ export const WDIOF = {
   KEEPALIVEPING: 0x8000,
 } as const;
 export type WdiofName = keyof typeof WDIOF;
-export const WDIOF_CARDRESET = WDIOF.CARDRESET;
-export const WDIOF_SETTIMEOUT = WDIOF.SETTIMEOUT;
-export const WDIOF_MAGICCLOSE = WDIOF.MAGICCLOSE;
-export const WDIOF_PRETIMEOUT = WDIOF.PRETIMEOUT;
-export const WDIOF_KEEPALIVEPING = WDIOF.KEEPALIVEPING;
 export const WDIOS_DISABLECARD = 0x0001;
 export const WDIOS_ENABLECARD = 0x0002;
 
@@ -118,7 +113,7 @@ function arm(inst: Instance<WatchdogState>): void {
   s.timers.push(
     setTimeout(() => {
       s.expiries++;
-      s.bootstatus |= WDIOF_CARDRESET;
+      s.bootstatus |= WDIOF.CARDRESET;
       inst.emit('expired', { timeout: s.timeout, count: s.expiries, sinceKeepaliveMs: Date.now() - s.lastPing });
       s.lastPing = Date.now();
       arm(inst);
@@ -157,7 +152,7 @@ function timeLeft(s: WatchdogState): number {
 
 /** watchdog_get_status() without a driver status op; reading it clears the keepalive bit. */
 function status(s: WatchdogState): number {
-  const st = (s.allowRelease ? WDIOF_MAGICCLOSE : 0) | (s.keepalive ? WDIOF_KEEPALIVEPING : 0);
+  const st = (s.allowRelease ? WDIOF.MAGICCLOSE : 0) | (s.keepalive ? WDIOF.KEEPALIVEPING : 0);
   s.keepalive = false;
   return st;
 }
@@ -170,11 +165,11 @@ function getTimeLeft(s: WatchdogState): number {
 
 /** watchdog_have_pretimeout(), of a kernel without CONFIG_WATCHDOG_HRTIMER_PRETIMEOUT: the driver's WDIOF_PRETIMEOUT. */
 function hasPretimeout(s: WatchdogState): boolean {
-  return (s.options & WDIOF_PRETIMEOUT) !== 0;
+  return (s.options & WDIOF.PRETIMEOUT) !== 0;
 }
 
 function setTimeout_(s: WatchdogState, t: number): void {
-  if (!(s.options & WDIOF_SETTIMEOUT)) throw new Errno('EOPNOTSUPP');
+  if (!(s.options & WDIOF.SETTIMEOUT)) throw new Errno('EOPNOTSUPP');
   if (t < s.minTimeout || t > s.maxTimeout) throw new Errno('EINVAL');
   s.timeout = t;
   if (s.pretimeout >= s.timeout) s.pretimeout = 0;
@@ -228,7 +223,7 @@ export const watchdogModel: DeviceModel<WatchdogState> = {
     const timeout = checkField(what, 'timeout', { ...OPTIONS.timeout, min: minTimeout, max: maxTimeout }, o.timeout);
     const flags = optionsOf(o.support);
     const pretimeout = checkField(what, 'pretimeout', { ...OPTIONS.pretimeout, max: timeout - 1 }, o.pretimeout);
-    if (pretimeout > 0 && !(flags & WDIOF_PRETIMEOUT)) {
+    if (pretimeout > 0 && !(flags & WDIOF.PRETIMEOUT)) {
       throw new SchemaError(`${what} pretimeout ${pretimeout} needs PRETIMEOUT in option support (a driver without WDIOF_PRETIMEOUT has no pretimeout)`, 'pretimeout');
     }
     return {
@@ -282,7 +277,7 @@ export const watchdogModel: DeviceModel<WatchdogState> = {
   release(file) {
     const inst = file.instance;
     const s = inst.state;
-    const magic = s.allowRelease || !(s.options & WDIOF_MAGICCLOSE);
+    const magic = s.allowRelease || !(s.options & WDIOF.MAGICCLOSE);
     s.allowRelease = false;
     let stopped = !s.active;
     if (!stopped && magic) {
@@ -326,7 +321,7 @@ export const watchdogModel: DeviceModel<WatchdogState> = {
       }
       case WDIOC_KEEPALIVE:
         // watchdog_ioctl(): a driver that does not declare WDIOF_KEEPALIVEPING is not pinged this way
-        if (!(s.options & WDIOF_KEEPALIVEPING)) throw new Errno('EOPNOTSUPP');
+        if (!(s.options & WDIOF.KEEPALIVEPING)) throw new Errno('EOPNOTSUPP');
         ping(inst);
         return {};
       case WDIOC_SETTIMEOUT:

@@ -18,12 +18,8 @@ import {
   WDIOC_SETOPTIONS,
   WDIOC_SETPRETIMEOUT,
   WDIOC_SETTIMEOUT,
-  WDIOF_CARDRESET,
-  WDIOF_KEEPALIVEPING,
-  WDIOF_MAGICCLOSE,
-  WDIOF_PRETIMEOUT,
-  WDIOF_SETTIMEOUT,
   WDIOS_DISABLECARD,
+  WDIOF,
   WDIOS_ENABLECARD,
   type WatchdogState,
 } from '../../src/models/watchdog.js';
@@ -97,7 +93,7 @@ describe("a driver's features (WDIOF_* flags and get_timeleft)", () => {
     const d = await plug({ timeout: 600 });
     const h = await Holder.open(d.path, O_RDWR);
     const support = Buffer.from((await h.op(`ioctl ${hex(WDIOC_GETSUPPORT)} 40`)).split(' ')[2]!, 'hex').readUInt32LE(0);
-    expect(support).toBe(WDIOF_SETTIMEOUT | WDIOF_MAGICCLOSE | WDIOF_KEEPALIVEPING);
+    expect(support).toBe(WDIOF.SETTIMEOUT | WDIOF.MAGICCLOSE | WDIOF.KEEPALIVEPING);
     // Python names EOPNOTSUPP ENOTSUP (the same number on Linux).
     expect(await h.op(`ioctl ${hex(WDIOC_GETTIMELEFT)} 4`)).toBe('ENOTSUP');
     expect(await h.op(`ioctl ${hex(WDIOC_SETPRETIMEOUT)} 4 ${le32(5)}`)).toBe('ENOTSUP');
@@ -116,7 +112,7 @@ describe("a driver's features (WDIOF_* flags and get_timeleft)", () => {
     const d = await plug({ timeout: 600, timeleft: true, support: ['SETTIMEOUT', 'MAGICCLOSE', 'PRETIMEOUT', 'KEEPALIVEPING'] });
     const h = await Holder.open(d.path, O_RDWR);
     const support = Buffer.from((await h.op(`ioctl ${hex(WDIOC_GETSUPPORT)} 40`)).split(' ')[2]!, 'hex').readUInt32LE(0);
-    expect(support).toBe(WDIOF_SETTIMEOUT | WDIOF_MAGICCLOSE | WDIOF_PRETIMEOUT | WDIOF_KEEPALIVEPING);
+    expect(support).toBe(WDIOF.SETTIMEOUT | WDIOF.MAGICCLOSE | WDIOF.PRETIMEOUT | WDIOF.KEEPALIVEPING);
     expect(await h.op(`ioctl ${hex(WDIOC_GETTIMELEFT)} 4`)).toMatch(/^ok 0 /);
     expect(await h.op(`ioctl ${hex(WDIOC_SETPRETIMEOUT)} 4 ${le32(600)}`)).toBe('EINVAL'); // not below the timeout
     expect(await h.op(`ioctl ${hex(WDIOC_SETPRETIMEOUT)} 4 ${le32(5)}`)).toMatch(/^ok 0 /);
@@ -136,7 +132,7 @@ describe("a driver's features (WDIOF_* flags and get_timeleft)", () => {
     expect(await h.op(`ioctl ${hex(WDIOC_KEEPALIVE)} 4`)).toBe('ENOTSUP');
     expect(await h.op(`ioctl ${hex(WDIOC_GETSTATUS)} 4`)).toBe(`ok 0 ${le32(0)}`); // the refused KEEPALIVE did not ping
     expect(await h.op('write 00')).toBe('ok 1');
-    expect(await h.op(`ioctl ${hex(WDIOC_GETSTATUS)} 4`)).toBe(`ok 0 ${le32(WDIOF_KEEPALIVEPING)}`);
+    expect(await h.op(`ioctl ${hex(WDIOC_GETSTATUS)} 4`)).toBe(`ok 0 ${le32(WDIOF.KEEPALIVEPING)}`);
     // watchdog_release(): no 'V' written, but a driver without WDIOF_MAGICCLOSE stops at any close.
     await h.close();
     expect((await status(d.name)).active).toBe(false);
@@ -162,7 +158,7 @@ describe('the device', () => {
     expect(expiries).toBeLessThanOrEqual(eventsOf(d, 'expired').length);
     // The boot status tells the next opener that the card reset the machine.
     const h2 = await Holder.open(d.path, O_WRONLY);
-    expect(await h2.op(`ioctl ${hex(WDIOC_GETBOOTSTATUS)} 4`)).toBe(`ok 0 ${le32(WDIOF_CARDRESET)}`);
+    expect(await h2.op(`ioctl ${hex(WDIOC_GETBOOTSTATUS)} 4`)).toBe(`ok 0 ${le32(WDIOF.CARDRESET)}`);
     expect(await h2.op(`write ${V}`)).toBe('ok 1');
     await h2.close();
     expect((await status(d.name)).active).toBe(false);
@@ -181,7 +177,7 @@ describe('the device', () => {
     expect(second.stdout.trim()).toBe('Device or resource busy');
     for (const feed of ['write 41', `ioctl ${hex(WDIOC_KEEPALIVE)} 4`]) {
       expect(await h.op(feed)).toMatch(/^ok /);
-      expect(await h.op(`ioctl ${hex(WDIOC_GETSTATUS)} 4`)).toBe(`ok 0 ${le32(WDIOF_KEEPALIVEPING)}`);
+      expect(await h.op(`ioctl ${hex(WDIOC_GETSTATUS)} 4`)).toBe(`ok 0 ${le32(WDIOF.KEEPALIVEPING)}`);
       expect(await h.op(`ioctl ${hex(WDIOC_GETSTATUS)} 4`)).toBe(`ok 0 ${le32(0)}`); // reading it cleared the bit
     }
     expect(eventsOf(d, 'expired')).toEqual([]);
@@ -200,10 +196,10 @@ describe('the device', () => {
     expect((await status(d.name)).active).toBe(true);
     // A value with neither WDIOS_DISABLECARD nor WDIOS_ENABLECARD (none, WDIOS_TEMPPANIC,
     // a WDIOF_* flag by mistake) leaves watchdog_ioctl()'s -ENOIOCTLCMD: ENOTTY.
-    for (const wrong of [0, 4, WDIOF_MAGICCLOSE]) expect(await h.op(`ioctl ${hex(WDIOC_SETOPTIONS)} 4 ${le32(wrong)}`)).toBe('ENOTTY');
+    for (const wrong of [0, 4, WDIOF.MAGICCLOSE]) expect(await h.op(`ioctl ${hex(WDIOC_SETOPTIONS)} 4 ${le32(wrong)}`)).toBe('ENOTTY');
     expect((await status(d.name)).active).toBe(true);
     expect(await h.op(`write ${Buffer.from('xxVx').toString('hex')}`)).toBe('ok 4');
-    expect(await h.op(`ioctl ${hex(WDIOC_GETSTATUS)} 4`)).toBe(`ok 0 ${le32(WDIOF_MAGICCLOSE | WDIOF_KEEPALIVEPING)}`);
+    expect(await h.op(`ioctl ${hex(WDIOC_GETSTATUS)} 4`)).toBe(`ok 0 ${le32(WDIOF.MAGICCLOSE | WDIOF.KEEPALIVEPING)}`);
     expect(await h.op(`ioctl ${hex(0x80045763)} 4`)).toBe('ENOTTY');
     expect(await h.op('read 4')).toBe('EINVAL'); // no read op
     await h.close();
