@@ -150,9 +150,16 @@ function timeLeft(s: WatchdogState): number {
   return s.active ? Math.max(0, Math.floor((s.lastPing + s.timeout * 1000 - Date.now()) / 1000)) : 0;
 }
 
-/** watchdog_get_status() without a driver status op; reading it clears the keepalive bit. */
+/** The boot status bits watchdog_get_status() passes on: why the machine last reset. */
+const RESET_REASONS = WDIOF.CARDRESET | WDIOF.OVERHEAT | WDIOF.FANFAULT | WDIOF.EXTERN1 | WDIOF.EXTERN2 | WDIOF.POWERUNDER | WDIOF.POWEROVER;
+
+/**
+ * watchdog_get_status() without a driver status op: the boot status's reset
+ * reasons, MAGICCLOSE while a 'V' is pending, KEEPALIVEPING if fed since the
+ * last look (reading it clears that bit, for sysfs `status` too).
+ */
 function status(s: WatchdogState): number {
-  const st = (s.allowRelease ? WDIOF.MAGICCLOSE : 0) | (s.keepalive ? WDIOF.KEEPALIVEPING : 0);
+  const st = (s.bootstatus & RESET_REASONS) | (s.allowRelease ? WDIOF.MAGICCLOSE : 0) | (s.keepalive ? WDIOF.KEEPALIVEPING : 0);
   s.keepalive = false;
   return st;
 }

@@ -159,6 +159,8 @@ describe('the device', () => {
     // The boot status tells the next opener that the card reset the machine.
     const h2 = await Holder.open(d.path, O_WRONLY);
     expect(await h2.op(`ioctl ${hex(WDIOC_GETBOOTSTATUS)} 4`)).toBe(`ok 0 ${le32(WDIOF.CARDRESET)}`);
+    // watchdog_get_status() passes the boot status's reset reasons on (and the open's start was a ping).
+    expect(await h2.op(`ioctl ${hex(WDIOC_GETSTATUS)} 4`)).toBe(`ok 0 ${le32(WDIOF.CARDRESET | WDIOF.KEEPALIVEPING)}`);
     expect(await h2.op(`write ${V}`)).toBe('ok 1');
     await h2.close();
     expect((await status(d.name)).active).toBe(false);
