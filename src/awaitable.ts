@@ -19,8 +19,8 @@ export function after<T, U>(v: Awaitable<T>, f: (x: T) => Awaitable<U>): Awaitab
 }
 
 /**
- * Resolves after `ms`, or rejects with `signal`'s own reason (EINTR, the
- * unplug errno) as soon as it aborts: a delayed call fails as the
+ * Resolves after `ms`, or rejects with `signal`'s own reason (EINTR,
+ * unplug's cancellation) as soon as it aborts: a delayed call fails as the
  * interrupted call would, not with an AbortError.
  */
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -18,6 +18,8 @@ export class OpenFile<S> implements File<S> {
   openerProcess: number | null = null;
   /** Set by the one release; later calls on the file are refused. */
   closed = false;
+  /** What poll answers once unplug began, fixed when the gate closed (unplug-answers.ts freezeUnplugPoll). */
+  unplugPoll: number | null = null;
   private unpoll: (() => void) | null = null;
 
   constructor(

@@ -3,8 +3,9 @@
  * way from a file operation, an action or an attribute store into a model.
  * Like debugfs's full_proxy_* wrappers (fs/debugfs/file.c, which also
  * holds debugfs_file_get() and _put()), every op re-enters the instance's
- * gate, so an op on a file that outlived its device fails with the unplug
- * errno and never reaches the model; release is never gated.
+ * gate, so an op on a file that outlived its device gets the model's answer
+ * for it after unplug (UnplugAnswers) and never reaches the model; release
+ * is never gated.
  */
 import { after, type Awaitable } from '../awaitable.js';
 import { Errno, type ErrnoName } from '../errno.js';
@@ -25,6 +26,8 @@ import type { InFlightOp } from './gate.js';
 import { CallingThread } from './calling-thread.js';
 import type { FaultableOp, OpCall } from './host.js';
 import type { DeviceInstance } from './instance.js';
+import { ShieldedIo } from './sleeping-reads.js';
+import { unplugPollOf } from './unplug-answers.js';
 
 /** A model method as callModel() calls it: the file (null for actions and stores), the argument, the signal. */
 export type ModelMethod<F, A, R> = (file: F, arg: A, signal: AbortSignal) => R | Promise<R>;
@@ -50,16 +53,28 @@ export interface CallKind<A, R> {
   readonly absent?: R;
   /** Checks the reply against the request; one that does not fit (a longer read) is a model bug. */
   readonly check?: (reply: R, arg: A) => R;
-  /** The answer when unplug gives up on the call; unset: the unplug errno it gave up with. */
-  readonly abandonedErrno?: Errno;
+  /**
+   * What the call answers once unplug began: a call made after the gate
+   * closed, or one that unplug's cancellation ended (its wait failing with
+   * inst.unplugCancel) or gave up on; the model's UnplugAnswers for the op.
+   * Returns the answer (or a promise of it: a read that sleeps), or throws
+   * the errno.
+   */
+  readonly afterUnplug: <S>(inst: DeviceInstance<S>, file: OpenFile<S> | null, io: IoContext | OpenContext | null) => R | Promise<R>;
   /** Runs when the model's result is the request's answer (not when unplug gave up on the call first): the byte counters. */
   readonly answer?: <S>(inst: DeviceInstance<S>, reply: R) => void;
   /** Runs once the model's own result has settled, however late (OPEN's reference); `stuck`: unplug gave up on it. */
   readonly settled?: <S>(inst: DeviceInstance<S>, file: OpenFile<S> | null, ok: boolean, stuck: boolean) => void;
 }
 
+/** What an open, an action or an attribute store gets on a device being unplugged, as evdev_open_device() once !evdev->exist. */
+const GONE = new Errno('ENODEV');
+const refuse = (errno: Errno) => (): never => {
+  throw errno;
+};
+
 /** Actions and attribute stores: model code run for the control API, through the gate so unplug drains it; no fault rule applies. */
-export const CONTROL_CALL = { fault: null, answered: true } as const satisfies CallKind<unknown, unknown>;
+export const CONTROL_CALL = { fault: null, answered: true, afterUnplug: refuse(GONE) } as const satisfies CallKind<unknown, unknown>;
 
 /** The caller recorded for operations started through the control API (actions, attribute stores). */
 const CONTROL = new CallingThread(0, { name: 'cdevemu', process: 0 });
@@ -95,9 +110,8 @@ const OPEN: CallKind<undefined, unknown> = {
   fault: 'open',
   answered: true,
   absent: undefined,
-  // OPEN is answered ENODEV when unplug gives up on it, like an open that
-  // found the device gone.
-  abandonedErrno: new Errno('ENODEV'),
+  // An open that unplug ended or gave up on found the device gone.
+  afterUnplug: refuse(GONE),
   settled: (inst, file, ok, stuck) => {
     // do_dentry_open(): a failed ->open is never released. An OPEN that
     // unplug gave up on was answered ENODEV: nobody will release its file,
@@ -106,7 +120,8 @@ const OPEN: CallKind<undefined, unknown> = {
     else if (stuck) void release(inst, file!);
   },
 };
-const RELEASE: CallKind<undefined, unknown> = { fault: 'release', answered: false, absent: undefined };
+// Never refused, and its result is nobody's answer: ended by unplug, it has nothing more to say.
+const RELEASE: CallKind<undefined, unknown> = { fault: 'release', answered: false, absent: undefined, afterUnplug: () => undefined };
 const READ: CallKind<number, Buffer> = {
   fault: 'read',
   answered: true,
@@ -122,6 +137,12 @@ const READ: CallKind<number, Buffer> = {
   answer: (inst, buf) => {
     inst.count.bytesRead += buf.length;
   },
+  afterUnplug: (inst, file, io) => {
+    const answer = inst.unplugAnswers.read;
+    if (answer === 'eof') return EOF;
+    if (answer === 'sleep') return inst.sleepers.sleep(file!, io as IoContext);
+    throw answer;
+  },
 };
 const WRITE: CallKind<Buffer, number> = {
   fault: 'write',
@@ -133,6 +154,9 @@ const WRITE: CallKind<Buffer, number> = {
   },
   answer: (inst, n) => {
     inst.count.bytesWritten += n;
+  },
+  afterUnplug: (inst) => {
+    throw inst.unplugAnswers.write;
   },
 };
 const IOCTL: CallKind<IoctlRequest, IoctlReply> = {
@@ -146,19 +170,21 @@ const IOCTL: CallKind<IoctlRequest, IoctlReply> = {
     if ((reply.out?.length ?? 0) > req.outSize) throw new Error(`ioctl 0x${req.cmd.toString(16)} returned ${reply.out!.length} bytes, caller accepts ${req.outSize}`);
     return reply;
   },
+  afterUnplug: (inst) => {
+    throw inst.unplugAnswers.ioctl;
+  },
 };
-const POLL: CallKind<undefined, PollMask> = { fault: 'poll', answered: true, absent: DEFAULT_POLLMASK };
-/** vfs_fsync_range(): a file without ->fsync is EINVAL. Models have no fsync. */
-const FSYNC: CallKind<undefined, void> = { fault: null, answered: true, missing: 'EINVAL' };
+const POLL: CallKind<undefined, PollMask> = { fault: 'poll', answered: true, absent: DEFAULT_POLLMASK, afterUnplug: (inst, file) => unplugPollOf(inst, file!) };
 
 /**
  * The one way into a model, like debugfs's FULL_PROXY_FUNC. In order: the
- * gate, which refuses with the unplug errno once it is closed (RELEASE is
- * never refused, full_proxy_release()); the fault interceptor, skipped
+ * gate, which once it is closed answers without the model, as
+ * `kind.afterUnplug` says (RELEASE is never refused, full_proxy_release()); the fault interceptor, skipped
  * while no rule is in force; the model, given the request's signal only
  * if it names that parameter; the reply check (`kind.check`); and the
- * settling, once: a failure becomes an Errno (DeviceInstance.errnoOf), and
- * an asynchronous answer races unplug's abandonment, so a stuck model's
+ * settling, once: a failure becomes an Errno (DeviceInstance.errnoOf), one
+ * that is unplug's cancellation the answer after unplug, and an
+ * asynchronous answer races unplug's abandonment, so a stuck model's
  * request is answered at once.
  *
  * A call is recorded in the gate as an InFlightOp, holding an instance
@@ -182,10 +208,18 @@ export function callModel<S, F extends OpenFile<S> | null, A, R>(
   model: ModelMethod<F, A, R> | undefined,
 ): R | Promise<R> {
   if (kind.answered) {
-    const refused = file?.closed ? new Errno('EBADF') : inst.gate.closed ? new Errno(inst.unplugErrno) : null;
-    if (refused) {
+    if (file?.closed) {
       inst.count.errors++;
-      throw refused;
+      throw new Errno('EBADF');
+    }
+    if (inst.gate.closed) {
+      // The VFS answers an op the driver lacks without it, device there or
+      // not (vfs_write(): EINVAL; vfs_ioctl(): ENOTTY).
+      if (!model && kind.missing) {
+        inst.count.errors++;
+        throw new Errno(kind.missing);
+      }
+      return answerAfterUnplug(inst, kind, file, io);
     }
     // Only OPEN, READ and WRITE carry f_flags; the others leave the last known ones.
     if (file && io?.flags !== undefined) file.flags = io.flags;
@@ -220,7 +254,22 @@ export function callModel<S, F extends OpenFile<S> | null, A, R>(
     return r;
   }
   const h = early ?? inst.gate.track(op, callerOf(op, file, io), io ?? undefined, signal !== NEVER_ABORTED);
-  return answerLater(inst, kind, op, file, arg, h, r);
+  return answerLater(inst, kind, op, file, io, arg, h, r);
+}
+
+/** `kind.afterUnplug`, its errno counted as the request's error, however late (a read's sleep ends). */
+function answerAfterUnplug<S, A, R>(inst: DeviceInstance<S>, kind: CallKind<A, R>, file: OpenFile<S> | null, io: IoContext | OpenContext | null): R | Promise<R> {
+  const counted = (err: unknown): never => {
+    if (kind.answered) inst.count.errors++;
+    throw err;
+  };
+  let r: R | Promise<R>;
+  try {
+    r = kind.afterUnplug(inst, file, io);
+  } catch (err) {
+    return counted(err);
+  }
+  return r instanceof Promise ? r.catch(counted) : r;
 }
 
 /**
@@ -235,20 +284,34 @@ function answerLater<S, F extends OpenFile<S> | null, A, R>(
   kind: CallKind<A, R>,
   op: string,
   file: F,
+  io: IoContext | OpenContext | null,
   arg: A,
   h: InFlightOp,
   r: Promise<R>,
 ): Promise<R> {
   return new Promise<R>((resolve, reject) => {
-    // Until the request has its answer: from the model, or from an abandonment.
+    // Until the request has its answer: from the model, or from unplug.
     let pending = true;
     const fail = (err: Errno): void => {
       pending = false;
       if (kind.answered) inst.count.errors++;
       reject(err);
     };
-    h.onAbandon = (reason) => {
-      if (pending) fail(kind.abandonedErrno ?? reason);
+    // Unplug ended the call (its cancellation) or gave up on it (stuck):
+    // the request gets what a call made after unplug gets.
+    const unplugged = (): void => {
+      pending = false;
+      let answer: R | Promise<R>;
+      try {
+        answer = answerAfterUnplug(inst, kind, file, io);
+      } catch (err) {
+        return reject(err);
+      }
+      if (answer instanceof Promise) answer.then(resolve, reject);
+      else resolve(answer);
+    };
+    h.onAbandon = () => {
+      if (pending) unplugged();
     };
     // Runs once the model's own result has settled, however late: only then
     // does the handler leave the gate and drop its reference.
@@ -256,6 +319,7 @@ function answerLater<S, F extends OpenFile<S> | null, A, R>(
       inst.gate.exit(h);
       kind.settled?.(inst, file, ok, h.stuck);
       if (!pending) return;
+      if (!ok && value === inst.unplugCancel) return unplugged();
       if (!ok) return fail(value as Errno);
       pending = false;
       kind.answer?.(inst, value as R);
@@ -337,6 +401,10 @@ export function openFile<S>(inst: DeviceInstance<S>, ctx: OpenContext): Awaitabl
 /** The file the model opened, counted and handed to fs/. */
 function opened<S>(inst: DeviceInstance<S>, file: OpenFile<S>): DeviceFile {
   inst.files.add(file);
+  // An open that completes while the device is being unplugged: its poll
+  // answer is fixed now, as closeGate() fixed the others' (its own open was
+  // model code, which the drain waits for, so remove() has not begun).
+  if (inst.gate.closed) unplugPollOf(inst, file);
   inst.count.opens++;
   inst.record(CoreEvent.opened, { file: file.id, pid: file.pid, comm: file.comm, flags: file.openFlags });
   return new CoreFile(inst, file);
@@ -379,8 +447,8 @@ class CoreFile<S> implements DeviceFile {
     return poll(this.inst, this.file, wake, io);
   }
 
-  fsync(io: IoContext): Awaitable<void> {
-    return fsync(this.inst, this.file, io);
+  fsync(): Awaitable<void> {
+    return fsync(this.inst, this.file);
   }
 
   release(): Awaitable<void> {
@@ -409,8 +477,10 @@ const EOF = Buffer.alloc(0);
 
 function read<S>(inst: DeviceInstance<S>, file: OpenFile<S>, size: number, io: IoContext): Awaitable<Buffer> {
   inst.count.reads++;
-  if (inst.gate.closed && inst.driver.unplugRead === 'eof') return EOF;
-  return callModel(inst, READ, 'read', file, io, size, inst.driver.read);
+  // A read that may be put to sleep by unplug keeps its request's signal
+  // out of unplug's reach, to learn of the caller's interrupt (ShieldedIo).
+  const rio = inst.unplugAnswers.read === 'sleep' ? new ShieldedIo(io) : io;
+  return callModel(inst, READ, 'read', file, rio, size, inst.driver.read);
 }
 
 function write<S>(inst: DeviceInstance<S>, file: OpenFile<S>, data: Buffer, io: IoContext): Awaitable<number> {
@@ -425,9 +495,9 @@ function ioctl<S>(inst: DeviceInstance<S>, file: OpenFile<S>, req: IoctlRequest,
 
 function poll<S>(inst: DeviceInstance<S>, file: OpenFile<S>, wake: (() => void) | null, io: IoContext): Awaitable<PollMask> {
   inst.count.polls++;
-  // debugfs full_proxy_poll() answers EPOLLHUP once the file is removed; no
+  // The model's answer after unplug, fixed when the gate closed; no
   // registration is kept, the mask will not change again.
-  if (inst.gate.closed) return inst.unpollMask;
+  if (inst.gate.closed) return unplugPollOf(inst, file);
   // poll_wait() before computing the mask, so a wake in between is not lost.
   if (wake) file.pollWait(inst.wq, wake);
   // Poll has no errno to give: fuse_file_poll() turns a failed POLL into EPOLLERR.
@@ -439,9 +509,14 @@ function poll<S>(inst: DeviceInstance<S>, file: OpenFile<S>, wake: (() => void) 
   }
 }
 
-function fsync<S>(inst: DeviceInstance<S>, file: OpenFile<S>, io: IoContext): Awaitable<void> {
-  // A live device answers EINVAL (FSYNC.missing); the gate answers the unplug errno.
-  return callModel(inst, FSYNC, 'fsync', file, io, undefined, undefined);
+/**
+ * vfs_fsync_range(): a file without ->fsync is EINVAL, before and after
+ * unplug alike, as the VFS answers it without asking the driver; no model
+ * has fsync (none of the drivers they mimic does).
+ */
+function fsync<S>(inst: DeviceInstance<S>, file: OpenFile<S>): never {
+  inst.count.errors++;
+  throw new Errno(file.closed ? 'EBADF' : 'EINVAL');
 }
 
 /** How often a release held by a mapping looks at the opener's mappings again (release()). */
@@ -464,6 +539,7 @@ function release<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Awaitable<void>
   if (file.closed) return;
   file.closed = true;
   file.cancelPoll();
+  inst.sleepers.endFile(file as OpenFile<unknown>);
   if (!inst.mapsBypassFiles) return close(inst, file);
   untilUnmapped(inst, file)
     .then(() => close(inst, file))

@@ -28,10 +28,11 @@ export class InFlightOp {
   stuck = false;
   /**
    * Set by callModel() for a call that went asynchronous: answers its
-   * request with `reason` at once, so a stuck model's request is not left
-   * waiting; the model's late result is then dropped.
+   * request at once, as a call made after unplug is (UnplugAnswers), so a
+   * stuck model's request is not left waiting; the model's late result is
+   * then dropped.
    */
-  onAbandon: ((reason: Errno) => void) | null = null;
+  onAbandon: (() => void) | null = null;
   /** Set by OpGate.exit(): the handler's own promise has settled. */
   exited = false;
   /** For handlers without a request (actions): made on first use of `signal`. */
@@ -78,9 +79,9 @@ export class InFlightOp {
   }
 
   /** Unplug stops waiting for this handler (drain timed out). */
-  abandon(reason: Errno): void {
+  abandon(): void {
     this.stuck = true;
-    this.onAbandon?.(reason);
+    this.onAbandon?.();
   }
 }
 

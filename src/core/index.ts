@@ -34,6 +34,7 @@ export type {
   RegionRange,
   RegionSpec,
   RegionSync,
+  UnplugAnswers,
   UnplugPolicy,
 } from './model.js';
 export { RegionLayoutError } from './regions.js';

@@ -5,8 +5,7 @@
  * one way into the model, and unplug live in probe.ts, fops.ts and
  * unplug.ts.
  */
-import { E, Errno, toErrno } from '../errno.js';
-import { POLLERR, POLLHUP, type PollMask } from '../devio.js';
+import { Errno, toErrno } from '../errno.js';
 import { processOfSync } from '../sys/procmaps.js';
 import { CoreEvent, declaredType, fieldTypeOf, isCoreEvent, type DeviceEvent } from './events.js';
 import type { OpenFile } from './file.js';
@@ -15,6 +14,8 @@ import type { Logger, OpInterceptor, PublishedDevice, UnplugReport } from './hos
 import { Kref } from './kref.js';
 import type { Counters, DeviceModel, Holder, InFlight, Instance, Lifecycle, Region } from './model.js';
 import type { DeviceRegions } from './regions.js';
+import { SleepingReads } from './sleeping-reads.js';
+import { unplugAnswersOf, type UnplugAnswerSet } from './unplug-answers.js';
 import type { UnplugBound } from './unplug-bound.js';
 import { WaitQueue } from './waitqueue.js';
 
@@ -41,6 +42,18 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
   state!: S;
   published: PublishedDevice;
   readonly wq = new WaitQueue();
+  /** What calls answer once unplug began (the model's `unplugged`, defaults filled in). */
+  readonly unplugAnswers: UnplugAnswerSet<S>;
+  /**
+   * The reason unplug cancels with (the wait queue killed, handlers'
+   * signals aborted): an ENODEV of this instance's own, which callModel()
+   * tells by identity from an answer a model chose, and answers as a call
+   * made after unplug would be (UnplugAnswers), as a driver's check after
+   * its wait answers (evdev_read() testing !evdev->exist once woken).
+   */
+  readonly unplugCancel = new Errno('ENODEV');
+  /** Reads asleep after unplug (UnplugAnswers.read 'sleep'). */
+  readonly sleepers = new SleepingReads((type, details) => this.record(type, details));
   /** The shared memory regions, mapped before create() (probe.ts); null when the model declares none. */
   shared: DeviceRegions | null = null;
   /**
@@ -87,6 +100,7 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     /** Read by fops.ts's callModel() on every call: a field, not a getter. */
     readonly host: InstanceHost,
   ) {
+    this.unplugAnswers = unplugAnswersOf(driver);
     this.published = { name, generation, nodePath: name, stream: driver.stream ?? false, size: 0 };
     this.refs = new Kref(() => this.free());
     this.gate = new OpGate(this.refs);
@@ -105,14 +119,6 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
 
   get nodePath(): string {
     return this.published.nodePath;
-  }
-
-  get unplugErrno(): number {
-    return this.driver.unplugErrno?.errno ?? E.EIO;
-  }
-
-  get unpollMask(): PollMask {
-    return this.driver.unpollMask ?? POLLERR | POLLHUP;
   }
 
   get log(): Logger {
@@ -187,15 +193,21 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
     return [...this.files].map((f) => ({ file: f.id, pid: f.pid, comm: f.comm, openedAt: f.openedAt }));
   }
 
+  /** The handlers in the gate, then the reads asleep after unplug (not handlers: no model code runs for them). */
   get inFlight(): InFlight[] {
     const now = performance.now();
-    return this.gate.handlers.map((h) => ({
+    const calls = this.gate.handlers.map((h) => ({
       op: h.op,
       pid: h.caller.tid,
       comm: h.caller.name,
       sinceMs: Math.round(now - h.startedAt),
       stuck: h.stuck,
+      sleeping: false,
     }));
+    for (const r of this.sleepers.list) {
+      calls.push({ op: 'read', pid: r.caller.tid, comm: r.caller.name, sinceMs: Math.round(now - r.startedAt), stuck: false, sleeping: true });
+    }
+    return calls;
   }
 
   nextFileId(): number {

@@ -120,6 +120,39 @@ export interface Region {
 }
 
 /**
+ * What a file operation on an unplugged device answers, as its driver's
+ * code answers once the device is unregistered. Blocked calls that unplug
+ * ends (the wait queue killed, the signal aborted) answer the same, unless
+ * the model ends them with an answer of its own.
+ */
+export interface UnplugAnswers<S> {
+  /**
+   * An errno (default EIO: uio_read() once idev->info is NULL; evdev_read()
+   * ENODEV once !evdev->exist); 'eof', 0 bytes, as a hung-up tty's read
+   * (drivers/tty/tty_io.c hung_up_tty_read()); or 'sleep': the caller
+   * sleeps on, as in rtc_dev_read(), which waits for an interrupt that no
+   * longer comes, until a signal ends the read with EINTR; with O_NONBLOCK
+   * it fails EAGAIN. A sleeping read holds its file, and with it the
+   * device's state, and is reported (`sleeping`) as a call the program is
+   * stuck in.
+   */
+  read?: Errno | 'eof' | 'sleep';
+  /** Default EIO (uio_write() answers EINVAL once idev->info is NULL). */
+  write?: Errno;
+  /** Default EIO (rtc_dev_ioctl() answers ENODEV once rtc->ops is NULL). */
+  ioctl?: Errno;
+  /**
+   * The poll mask: a constant (default POLLERR|POLLHUP; rtc_dev_poll() 0),
+   * or a function of the file, called once for each file open when the
+   * gate closes (before remove(), while model code may run), or when an
+   * open in flight then completes; its answer is then the file's for good.
+   * evdev_poll() after disconnect: EPOLLHUP|EPOLLERR, plus EPOLLIN|EPOLLRDNORM
+   * while the client still has a complete packet queued.
+   */
+  poll?: PollMask | ((file: File<S>) => PollMask);
+}
+
+/**
  * An action a model offers (control API, `cdevemu action`, scenarios):
  * `args` declares its argument's fields, checked before run() is called
  * with the checked values (defaults filled in); without `args` it takes
@@ -144,17 +177,12 @@ export interface DeviceModel<S> {
    * it, create() gets the options unchecked.
    */
   options?: Schema;
-  /** What read/write/fsync/ioctl fail with after unplug; default EIO (evdev uses ENODEV). */
-  unplugErrno?: Errno;
   /**
-   * What a read after unplug answers: the unplug errno (default), or 'eof',
-   * 0 bytes, as a hung-up tty's read does (drivers/tty/tty_io.c
-   * hung_up_tty_read). A read the model is blocked in when unplug comes is
-   * the model's to end (n_tty_read() returns 0 once tty_hung_up_p()).
+   * What calls on a file still open answer once unplug began, op by op, as
+   * the driver's checks after unregister answer them; the model is not
+   * called (docs/writing-a-model.md#after-unplug).
    */
-  unplugRead?: 'errno' | 'eof';
-  /** poll answer after unplug; default POLLERR|POLLHUP. */
-  unpollMask?: PollMask;
+  unplugged?: UnplugAnswers<S>;
   /** Opens get FOPEN_STREAM. */
   stream?: boolean;
   /** Path of the node under MOUNT/dev, e.g. 'input/event0'; default the instance name. */
@@ -174,8 +202,9 @@ export interface DeviceModel<S> {
   open?(file: File<S>): void | Promise<void>;
   /**
    * Blocking handlers must honour `signal` (aborted on interrupt with EINTR,
-   * on unplug with the unplug errno); a missing read/write is EINVAL, a
-   * missing ioctl ENOTTY.
+   * on unplug with its cancellation, which the core answers as
+   * `unplugged` says); a missing read/write is EINVAL, a missing ioctl
+   * ENOTTY.
    */
   /*
    * read, write and ioctl get an AbortSignal that aborts when the caller is
@@ -262,6 +291,11 @@ export interface InFlight {
   comm: string;
   sinceMs: number;
   stuck: boolean;
+  /**
+   * A read asleep after unplug (UnplugAnswers.read 'sleep'), not a
+   * handler: the caller waits for a signal, as on a real machine.
+   */
+  sleeping: boolean;
 }
 
 export interface Instance<S> {

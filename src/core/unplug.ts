@@ -2,11 +2,11 @@
  * Hot-unplug of one instance, in the kernel's order (docs/architecture.md#unplug). Unregister is not free:
  * the state stays until the last reference drops (instance.ts free()).
  */
-import { Errno } from '../errno.js';
 import { CoreEvent } from './events.js';
 import type { Publisher, StuckHandler, UnplugMode, UnplugReport } from './host.js';
 import type { DeviceInstance } from './instance.js';
 import type { DeviceRegions } from './regions.js';
+import { unplugPollOf } from './unplug-answers.js';
 import type { UnplugBound } from './unplug-bound.js';
 
 /** `bound` is the drain timeout's (unplug-bound.ts): the waits of steps 1 and 4 give up when it is reached. */
@@ -57,9 +57,16 @@ async function unpublishNode(inst: DeviceInstance, publisher: Publisher, drainTi
   }
 }
 
-/** 2. No new handler invocations: debugfs's removal makes debugfs_file_get() fail; cdev generic shutdown. */
+/**
+ * 2. No new handler invocations: debugfs's removal makes debugfs_file_get()
+ * fail; cdev generic shutdown. From here calls are answered by the model's
+ * UnplugAnswers; each open file's poll answer is fixed now, while model
+ * code may still run (evdev_poll() after disconnect reports what the
+ * client still has queued, and nothing new is queued to a gone device).
+ */
 function closeGate(inst: DeviceInstance): void {
   inst.gate.close();
+  for (const file of inst.files) unplugPollOf(inst, file);
 }
 
 /**
@@ -85,7 +92,9 @@ async function revokeRegions(inst: DeviceInstance, shared: DeviceRegions, bound:
 }
 
 /**
- * 3. Every sleeper fails with the unplug errno: the wait queue is killed
+ * 3. Every sleeper is woken by the cancellation (inst.unplugCancel), which
+ * its call then answers as one made after unplug (UnplugAnswers: an errno,
+ * 0 bytes, or a read put back to sleep without the model): the wait queue is killed
  * (uio_unregister_device() clears idev->info and wakes idev->wait,
  * evdev_hangup() wakes its readers; pollers re-poll and get the unplug
  * mask), and every handler's AbortSignal aborts (debugfs cancellations).
@@ -98,7 +107,7 @@ async function revokeRegions(inst: DeviceInstance, shared: DeviceRegions, bound:
  * meanwhile are still aborted if their signal exists.
  */
 async function cancelWaiters(inst: DeviceInstance): Promise<void> {
-  const reason = new Errno(inst.unplugErrno);
+  const reason = inst.unplugCancel;
   const inFlight = inst.gate.handlers;
   inst.wq.kill(reason);
   await new Promise<void>((resolve) => setImmediate(resolve));
@@ -108,7 +117,7 @@ async function cancelWaiters(inst: DeviceInstance): Promise<void> {
 /**
  * 4. Drain (debugfs remove_one() waiting for active_users to reach zero),
  * bounded: handlers still running at the bound are reported stuck and
- * their requests answered with the unplug errno now; they keep their
+ * their requests answered now, as calls made after unplug; they keep their
  * references, so the state is freed only when they really return.
  */
 async function drainHandlers(inst: DeviceInstance, bound: UnplugBound): Promise<{ stuck: StuckHandler[]; drainedInMs: number }> {
@@ -116,7 +125,7 @@ async function drainHandlers(inst: DeviceInstance, bound: UnplugBound): Promise<
   const left = await inst.gate.drain(bound.reached);
   const now = performance.now();
   const stuck = left.map((h) => {
-    h.abandon(new Errno(inst.unplugErrno));
+    h.abandon();
     const report = { op: h.op, pid: h.caller.tid, comm: h.caller.name, sinceMs: Math.round(now - h.startedAt) };
     inst.record(CoreEvent.stuck, report);
     return report;

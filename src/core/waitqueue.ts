@@ -7,7 +7,7 @@ import { Errno } from '../errno.js';
 
 /**
  * The errno a cancelled wait or handler fails with: the signal's reason when
- * it is an Errno (unplug aborts with the unplug errno, the transport may pass
+ * it is an Errno (unplug aborts with its cancellation, the transport may pass
  * EINTR), otherwise EINTR, what an interrupted wait_event_interruptible()
  * turns into for the caller.
  */
@@ -67,7 +67,7 @@ export class WaitQueue {
    * Resolves once `cond()` is true, re-checked on every wake. As with
    * wait_event(), the condition may be false again by the time the waiter
    * runs (another waiter consumed it): consumers loop. Rejects with
-   * abortErrno(signal) when the signal aborts, and with the unplug errno once
+   * abortErrno(signal) when the signal aborts, and with unplug's cancellation once
    * the device is gone (evdev_read() checking !evdev->exist after waking).
    */
   wait(cond: () => boolean, signal?: AbortSignal): Promise<void> {

@@ -21,7 +21,9 @@
  *   1): they reach the model only from a caller with page zero mapped
  *   (setarch -Z), elsewhere the kernel fails them with EFAULT.
  * - After unregister (!evdev->exist) or EVIOCREVOKE read, write and ioctl
- *   fail ENODEV, poll answers EPOLLHUP|EPOLLERR.
+ *   fail ENODEV, poll answers EPOLLHUP|EPOLLERR, with EPOLLIN|EPOLLRDNORM
+ *   while the client still has a complete packet queued (after unplug, as
+ *   of the unplug: nothing is queued to a gone device).
  *
  * A device is described option by option or by an evemu description
  * (./evdev/evemu.ts); the play action plays an evemu recording.
@@ -281,13 +283,24 @@ async function mtSlots(s: EvdevState, req: IoctlRequest): Promise<IoctlReply> {
   return { out: packS32([code, ...values.slice(0, room)]) };
 }
 
+/**
+ * evdev_poll(): EPOLLOUT|EPOLLWRNORM, or EPOLLHUP|EPOLLERR once the device
+ * is gone (!evdev->exist) or the client revoked; plus EPOLLIN|EPOLLRDNORM
+ * while the client has a complete packet queued (packet_head != tail),
+ * gone or not.
+ */
+function clientPoll(c: Client, gone: boolean): number {
+  return (gone ? POLLHUP | POLLERR : POLLOUT | POLLWRNORM) | (c.queue.readable ? POLLIN | POLLRDNORM : 0);
+}
+
 export const evdevModel: DeviceModel<EvdevState> = {
   name: 'evdev',
   description: 'an input device (/dev/input/eventN): keys, relative and absolute axes, multitouch, as evtest, libinput and evemu read it',
   options: OPTIONS,
   events: {},
   stream: true,
-  unplugErrno: new Errno('ENODEV'),
+  // evdev_read(), evdev_write() and evdev_ioctl() once !evdev->exist; evdev_poll() as for a revoked client.
+  unplugged: { read: new Errno('ENODEV'), write: new Errno('ENODEV'), ioctl: new Errno('ENODEV'), poll: (file) => clientPoll(client(file), true) },
   nodePath: (inst) => `input/${inst.name}`,
   create: (_inst, options) => create(options),
   attributes(inst) {
@@ -348,7 +361,7 @@ export const evdevModel: DeviceModel<EvdevState> = {
   },
   poll(file) {
     const c = client(file);
-    return (c.revoked ? POLLHUP | POLLERR : POLLOUT | POLLWRNORM) | (c.queue.readable ? POLLIN | POLLRDNORM : 0);
+    return clientPoll(c, c.revoked);
   },
   ioctl(file, req) {
     const s = file.instance.state;

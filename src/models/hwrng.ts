@@ -13,7 +13,7 @@
  *   is shared by all openers and independent of how reads are split: the
  *   same sequence of reads gets the same bytes on every run.
  * - Once the current rng is unregistered, rng_dev_read() fails ENODEV
- *   (get_current_rng() finds none): that is the unplug errno. poll is the
+ *   (get_current_rng() finds none): the model's unplugged read. poll is the
  *   VFS default (rng_chrdev_ops has no poll), after unplug too: the misc
  *   device /dev/hwrng stays registered (hwrng_modinit()) when its last rng
  *   goes, so a poller is told the node is readable and learns of the
@@ -62,8 +62,8 @@ export const hwrngModel: DeviceModel<HwrngState> = {
   name: 'hwrng',
   events: {},
   stream: true,
-  unplugErrno: new Errno('ENODEV'),
-  unpollMask: DEFAULT_POLLMASK,
+  // rng_dev_read() with no current rng; no write or ioctl (EINVAL, ENOTTY), the VFS's poll.
+  unplugged: { read: new Errno('ENODEV'), poll: DEFAULT_POLLMASK },
   description: 'a hardware random number generator (/dev/hwrng): random bytes, or a repeatable stream from a seed',
   options: OPTIONS,
   create(_inst, options) {

@@ -34,13 +34,16 @@
  *   is EINVAL, as in a kernel without CONFIG_RTC_INTF_DEV_UIE_EMUL (hwclock
  *   then busy-waits for the clock's tick), while RTC_UIE_OFF, a change of
  *   nothing, succeeds.
- * - After rtc_device_unregister() (rtc->ops == NULL) the kernel's ioctls
- *   fail ENODEV, so the model's unplug errno is ENODEV. Nothing wakes or
- *   fails the readers: rtc_dev_poll() answers from irq_data alone, and no
- *   interrupt comes any more, so poll reports nothing (UNPLUGGED_POLL), as
- *   a program waiting for an update or an alarm sees on a real machine.
- *   The kernel's read would sleep on as well; here the op gate fails it
- *   ENODEV.
+ * - After rtc_device_unregister() (rtc->ops == NULL) rtc_dev_ioctl() fails
+ *   ENODEV. Nothing wakes or fails the readers: rtc_dev_read() never looks
+ *   at rtc->ops and sleeps on irq_queue for an interrupt that no longer
+ *   comes, so a read blocked at unplug, and any read after it, sleeps until
+ *   a signal ends it (EINTR; EAGAIN with O_NONBLOCK): the model's unplugged
+ *   read is 'sleep' (src/core/sleeping-reads.ts), and the program hangs
+ *   there as it would on a real machine. rtc_dev_poll() answers from
+ *   irq_data alone, so poll reports nothing (UNPLUGGED_POLL). (The read's
+ *   size check, EINVAL, comes before its sleep in the kernel; after unplug
+ *   the core does not make it, and a read of a wrong size sleeps too.)
  *
  * sysfs: sys/class/rtc/rtcN/{name,date,time,since_epoch,wakealarm} (rtc/sysfs.c
  * formats); `wakealarm` only with the alarm, as rtc_attr_is_visible() hides
@@ -287,8 +290,9 @@ export const rtcModel: DeviceModel<RtcState> = {
   name: 'rtc',
   events: {},
   stream: true,
-  unplugErrno: new Errno('ENODEV'),
-  unpollMask: UNPLUGGED_POLL,
+  // rtc_dev_ioctl() checks rtc->ops (ENODEV); rtc_dev_read() does not and
+  // sleeps on; rtc_dev_poll() answers from irq_data alone; no write (EINVAL).
+  unplugged: { read: 'sleep', ioctl: new Errno('ENODEV'), poll: UNPLUGGED_POLL },
   description: 'a real-time clock (/dev/rtcN): time, alarm and update interrupts, as hwclock and rtcwake use it',
   options: OPTIONS,
   create(_inst, options) {

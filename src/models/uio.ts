@@ -14,10 +14,10 @@
  *   (uio_pdrv_genirq's handler disables the irq, irqcontrol re-enables it).
  * - uio_poll() reports EPOLLIN|EPOLLRDNORM when the count changed since the
  *   listener last read it.
- * - After uio_unregister_device() (idev->info == NULL) read fails EIO (the
- *   kernel's write answers EINVAL there; the op gate answers every op with
- *   one errno, EIO) and uio_poll() returns -EIO cast to __poll_t: see
- *   UIO_POLL_GONE.
+ * - After uio_unregister_device() (idev->info == NULL) read fails EIO,
+ *   write EINVAL (both after their size check, which the core does not
+ *   make then: a read of another size gets EIO, not EINVAL) and uio_poll()
+ *   returns -EIO cast to __poll_t: see UIO_POLL_GONE and UIO_UNPLUGGED.
  *
  * - uio_mmap(): mmap(fd, len, offset = N * pagesize) maps map N. Each map
  *   is a shared region (src/core/regions.ts) that programs and the model
@@ -42,6 +42,13 @@ import { hex64, s32, waitUnlessNonblock } from './util.js';
  * readable and writable (POLLERR is in both sets).
  */
 export const UIO_POLL_GONE = (-errnoNumber('EIO') >>> 0) & 0xffff;
+
+/**
+ * uio after uio_unregister_device() (idev->info == NULL): uio_read() fails
+ * EIO (the default), uio_write() EINVAL, uio_poll() UIO_POLL_GONE; tcmu's
+ * node is a uio node and answers the same.
+ */
+export const UIO_UNPLUGGED = { write: new Errno('EINVAL'), poll: UIO_POLL_GONE } as const;
 
 export interface UioState {
   /** idev->event: the s32 interrupt count, wrapping like atomic_t. */
@@ -168,7 +175,7 @@ export const uioModel: DeviceModel<UioState> = {
   options: OPTIONS,
   events: {},
   stream: true,
-  unpollMask: UIO_POLL_GONE,
+  unplugged: UIO_UNPLUGGED,
   // The region names are the sysfs map directories; `name` is the map's name attribute.
   regions: (inst) => uioOptions(inst.options).maps.map((m, i) => ({ name: `map${i}`, size: m.size, onUnplug: m.onUnplug, option: m.option })),
   create(_inst, options) {

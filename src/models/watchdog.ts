@@ -30,7 +30,7 @@
  *   FUSE mount does not copy it in: the model reads it from the calling
  *   thread's memory (req.user), as watchdog_ioctl()'s get_user() does.
  * - No read and no poll, like the kernel's watchdog_fops: read is EINVAL,
- *   poll the VFS default, also after unplug (unpollMask). After
+ *   poll the VFS default, also after unplug (`unplugged`). After
  *   watchdog_unregister_device() write and ioctl fail ENODEV, and the
  *   timers are cancelled.
  *
@@ -211,8 +211,8 @@ function optionsOf(names: readonly WdiofName[]): number {
 export const watchdogModel: DeviceModel<WatchdogState> = {
   name: 'watchdog',
   stream: true,
-  unplugErrno: new Errno('ENODEV'),
-  unpollMask: DEFAULT_POLLMASK,
+  // watchdog_write() and watchdog_ioctl() once wd_data->wdd is NULL; no read (EINVAL), the VFS's poll.
+  unplugged: { write: new Errno('ENODEV'), ioctl: new Errno('ENODEV'), poll: DEFAULT_POLLMASK },
   events: {
     pretimeout: { pretimeout: 'number', timeout: 'number' },
     expired: { timeout: 'number', count: 'number', sinceKeepaliveMs: 'number' },

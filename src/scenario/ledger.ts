@@ -27,6 +27,8 @@ export interface GenerationRecord {
   stuck: number;
   /** Files open when its unplug began, and opened after (an open in flight then): what its drain could find stuck. */
   openAtUnplug: number;
+  /** Reads asleep on it after unplug now (`sleeping` less `sleep_ended`): calls the program is stuck in. */
+  sleeping: number;
 }
 
 export class Ledger {
@@ -38,7 +40,7 @@ export class Ledger {
     const key = `${name}\0${generation}`;
     let g = this.gens.get(key);
     if (!g) {
-      g = { name, generation, unplugged: false, unpluggedInRun: false, drained: false, openAtStart: 0, opened: 0, closed: 0, lateReleases: 0, stuck: 0, openAtUnplug: 0 };
+      g = { name, generation, unplugged: false, unpluggedInRun: false, drained: false, openAtStart: 0, opened: 0, closed: 0, lateReleases: 0, stuck: 0, openAtUnplug: 0, sleeping: 0 };
       this.gens.set(key, g);
     }
     return g;
@@ -80,6 +82,12 @@ export class Ledger {
         g.drained = true;
         g.stuck += typeof e.stuck === 'number' ? e.stuck : 0;
         break;
+      case 'sleeping':
+        g.sleeping++;
+        break;
+      case 'sleep_ended':
+        g.sleeping--;
+        break;
     }
   }
 
@@ -101,3 +109,23 @@ export const openFiles = (g: GenerationRecord): number => g.openAtStart + g.open
 
 /** Whether any file of `g` was ever seen open. */
 export const everOpened = (g: GenerationRecord): boolean => g.openAtStart + g.opened > 0;
+
+/**
+ * The reads of `g` asleep now, one line each: its `sleeping` events whose
+ * `sleep_ended` (same file, same thread) has not come.
+ */
+export function stillAsleep(events: readonly DeviceEvent[], g: GenerationRecord): string[] {
+  const asleep: DeviceEvent[] = [];
+  for (const e of events) {
+    if (e.device !== g.name || e.generation !== g.generation) continue;
+    if (e.type === 'sleeping') asleep.push(e);
+    else if (e.type === 'sleep_ended') {
+      const i = asleep.findIndex((s) => s.file === e.file && s.pid === e.pid);
+      if (i >= 0) asleep.splice(i, 1);
+    }
+  }
+  return asleep.map(
+    (e) =>
+      `${g.name}: ${String(e.op)} by pid ${String(e.pid)} (${String(e.comm)}) asleep since the unplug, as its driver's read sleeps on after unregister: the program hangs there on a real machine until a signal ends the read`,
+  );
+}

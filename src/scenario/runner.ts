@@ -10,7 +10,7 @@ import { namespaceCommand, needsNamespace, type Bind, type NamespaceOptions } fr
 import { LogFollower } from './follow.js';
 import { MAX_DURATION_MS } from '../limits.js';
 import { heldFds } from './holders.js';
-import { everOpened, Ledger, openFiles, type GenerationRecord } from './ledger.js';
+import { everOpened, Ledger, openFiles, stillAsleep, type GenerationRecord } from './ledger.js';
 import { freeTcpPort } from './free-port.js';
 import { describeExit, Program, type ProgramExit } from './program.js';
 import { within } from '../awaitable.js';
@@ -538,7 +538,7 @@ class Run {
     const lines: string[] = [];
     const calls = (await this.o.target.devices().catch(() => [])).filter((d) => d.name === dev).flatMap((d) => d.inFlight);
     if (calls.length) {
-      lines.push(`${dev} calls in flight then: ${calls.map((c) => `${c.op} by ${c.comm} (pid ${c.pid}) for ${c.sinceMs} ms${c.stuck ? ', stuck' : ''}`).join('; ')}`);
+      lines.push(`${dev} calls in flight then: ${calls.map((c) => `${c.op} by ${c.comm} (pid ${c.pid}) for ${c.sinceMs} ms${c.stuck ? ', stuck' : ''}${c.sleeping ? ', asleep since the unplug' : ''}`).join('; ')}`);
     }
     const status = await within(
       this.o.target.action(dev, 'status').then(
@@ -675,9 +675,12 @@ class Run {
         await this.until(() => unplugged().every((g) => g.drained), MAX_DURATION_MS, 'the end of every unplug\'s drain', false);
         const stuck = this.events.filter((e) => e.type === 'stuck');
         const counted = unplugged().filter((g) => g.stuck > 0);
-        if (stuck.length || counted.length) {
+        // A read the device put to sleep (rtc_dev_read() after unregister) is the program's hang, as on a real machine.
+        const asleep = unplugged().filter((g) => g.sleeping > 0);
+        if (stuck.length || counted.length || asleep.length) {
           const lines = stuck.map((e) => `${e.device}: ${String(e.op)} by pid ${String(e.pid)} (${String(e.comm)}) stuck after ${String(e.sinceMs)} ms`);
           if (lines.length === 0) lines.push(...counted.map((g) => `${g.name}: ${g.stuck} handler(s) stuck at unplug`));
+          lines.push(...asleep.flatMap((g) => stillAsleep(this.events, g)));
           throw new StepFailed(lines.join('\n'));
         }
         // Only a call on an open file can be stuck: with none, noStuck would hold whatever the program does.

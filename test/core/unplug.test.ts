@@ -11,7 +11,7 @@ import { call, io, openNode, pipeModel, pipeOf, setup, sleep, tick, watch } from
 const ioctlReq = { cmd: 0x1234, arg: 0n, in: Buffer.alloc(0), outSize: 0, compat: false, pid: process.pid, user: new CallerMemory(process.pid) };
 
 describe('unplug with files open', () => {
-  it('fails I/O with EIO, answers poll with POLLERR|POLLHUP, then lateRelease once and free once', async () => {
+  it('fails I/O with EIO, fsync EINVAL as the VFS, answers poll with POLLERR|POLLHUP, then lateRelease once and free once', async () => {
     const { mgr, publisher } = setup();
     mgr.registerModel(pipeModel());
     const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
@@ -28,7 +28,8 @@ describe('unplug with files open', () => {
     await expect(call(() => f.read!(10, io()))).rejects.toMatchObject({ errno: E.EIO });
     await expect(call(() => f.write!(Buffer.from('x'), io()))).rejects.toMatchObject({ errno: E.EIO });
     await expect(call(() => f.ioctl!(ioctlReq, io()))).rejects.toMatchObject({ errno: E.EIO });
-    await expect(call(() => f.fsync!(io()))).rejects.toMatchObject({ errno: E.EIO });
+    // vfs_fsync_range(): no ->fsync is EINVAL, before and after unplug.
+    await expect(call(() => f.fsync!(io()))).rejects.toMatchObject({ errno: E.EINVAL });
     expect(await f.poll!(POLLIN, null, io())).toBe(POLLERR | POLLHUP);
     expect(st.calls).not.toContain('free');
     expect(mgr.list()).toEqual([inst]); // a zombie until its last close
@@ -78,19 +79,63 @@ describe('unplug with files open', () => {
     expect(wake).toHaveBeenCalledTimes(1);
   });
 
-  it("uses the model's unplug errno and poll mask (evdev: ENODEV)", async () => {
+  it("answers each op as the model's unplugged answers say, a blocked read included (uio: read EIO, write EINVAL)", async () => {
     const { mgr, publisher } = setup();
     const mask = POLLIN | POLLERR | POLLHUP;
-    mgr.registerModel(pipeModel({ unplugErrno: new Errno('ENODEV'), unpollMask: mask }));
+    mgr.registerModel(pipeModel({ unplugged: { read: new Errno('ENODEV'), write: new Errno('EINVAL'), poll: mask } }));
     await mgr.plug({ model: 'pipe', name: 'ev0' });
     const f = await openNode(publisher, 'ev0');
     const reading = f.read!(10, io());
     const failed = expect(reading).rejects.toMatchObject({ errno: E.ENODEV });
     await mgr.unplug('ev0');
     await failed;
-    await expect(call(() => f.write!(Buffer.from('x'), io()))).rejects.toMatchObject({ errno: E.ENODEV });
+    await expect(call(() => f.read!(10, io()))).rejects.toMatchObject({ errno: E.ENODEV });
+    await expect(call(() => f.write!(Buffer.from('x'), io()))).rejects.toMatchObject({ errno: E.EINVAL });
+    await expect(call(() => f.ioctl!(ioctlReq, io()))).rejects.toMatchObject({ errno: E.EIO });
     expect(await f.poll!(POLLIN, null, io())).toBe(mask);
     await f.release();
+  });
+
+  it('answers an op the model lacks as the VFS does, after unplug too (no write: EINVAL; no ioctl: ENOTTY)', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(pipeModel({ write: undefined, ioctl: undefined, unplugged: { write: new Errno('ENODEV'), ioctl: new Errno('ENODEV') } }));
+    await mgr.plug({ model: 'pipe', name: 'p0' });
+    const f = await openNode(publisher, 'p0');
+    await mgr.unplug('p0');
+    await expect(call(() => f.write!(Buffer.from('x'), io()))).rejects.toMatchObject({ errno: E.EINVAL });
+    await expect(call(() => f.ioctl!(ioctlReq, io()))).rejects.toMatchObject({ errno: E.ENOTTY });
+    await f.release();
+  });
+
+  it('fixes each file\'s poll answer when the gate closes, from a function of the file (evdev_poll() after disconnect)', async () => {
+    const { mgr, publisher } = setup();
+    const asked: number[] = [];
+    mgr.registerModel(
+      pipeModel({
+        unplugged: {
+          poll: (file) => {
+            asked.push(file.id);
+            return POLLERR | POLLHUP | (file.instance.state.chunks.length > 0 ? POLLIN : 0);
+          },
+        },
+      }),
+    );
+    const inst = await mgr.plug({ model: 'pipe', name: 'p0' });
+    const full = await openNode(publisher, 'p0');
+    expect(await full.write!(Buffer.from('queued'), io())).toBe(6);
+    const empty = await openNode(publisher, 'p0');
+    const events: string[] = [];
+    mgr.events.on('event', (e) => events.push(e.type));
+    await mgr.unplug('p0');
+    expect(asked).toEqual([1, 2]); // once per file, before remove()
+    expect(events.indexOf('removed')).toBeGreaterThan(-1);
+    expect(await full.poll!(POLLIN, null, io())).toBe(POLLIN | POLLERR | POLLHUP);
+    // Frozen: the state the function looked at changes, the answer does not, and no model code runs.
+    inst.state.chunks.length = 0;
+    expect(await full.poll!(POLLIN, null, io())).toBe(POLLIN | POLLERR | POLLHUP);
+    await full.release();
+    await empty.release();
+    expect(asked).toEqual([1, 2]);
   });
 
   it('drain waits for a write in flight, which completes normally', async () => {
@@ -290,6 +335,75 @@ describe('unplug with files open', () => {
     expect(first).not.toHaveBeenCalled();
     expect(wake).toHaveBeenCalledTimes(1);
     expect(await reader.poll!(POLLIN, null, io())).toBe(POLLIN | POLLOUT);
+  });
+});
+
+describe("a read that sleeps on after unplug (unplugged read 'sleep', rtc_dev_read())", () => {
+  const sleeper = () => pipeModel({ unplugged: { read: 'sleep' } });
+
+  it('keeps a read blocked at unplug asleep, outside the gate, until its caller is interrupted (EINTR)', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(sleeper());
+    const inst = await mgr.plug({ model: 'pipe', name: 'rtc0' });
+    const events: DeviceEvent[] = [];
+    mgr.events.on('event', (e) => events.push(e));
+    const f = await openNode(publisher, 'rtc0');
+    const transport = new AbortController();
+    const reading = f.read!(4, io(O_RDWR, transport));
+    const state = watch(reading);
+    await tick();
+    const report = await mgr.unplug('rtc0');
+    // The model's handler ended (the drain found nothing stuck) and unplug completed; the read did not.
+    expect(report.stuck).toEqual([]);
+    expect(inst.lifecycle).toBe('gone');
+    await tick();
+    expect(state.state).toBe('pending');
+    expect(inst.counters.inFlight).toBe(0);
+    expect(inst.inFlight).toEqual([expect.objectContaining({ op: 'read', pid: process.pid, sleeping: true, stuck: false })]);
+    expect(events.map((e) => e.type)).toContain('sleeping');
+    // The interrupt, as the session's FUSE_INTERRUPT delivers it: the request's signal aborts with EINTR.
+    transport.abort(new Errno('EINTR'));
+    await expect(reading).rejects.toMatchObject({ errno: E.EINTR });
+    expect(inst.inFlight).toEqual([]);
+    expect(events.find((e) => e.type === 'sleep_ended')).toMatchObject({ op: 'read', errno: 'EINTR' });
+    expect(pipeOf(inst).calls).not.toContain('free'); // the file is still open
+    await f.release();
+    expect(pipeOf(inst).calls.slice(-2)).toEqual(['lateRelease', 'free']);
+    expect(pipeOf(inst).afterRemove).toEqual(['lateRelease', 'free']);
+  });
+
+  it('puts a read made after unplug to sleep, fails it EAGAIN with O_NONBLOCK, and ends a sleeper at the connection end (ENODEV)', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(sleeper());
+    const inst = await mgr.plug({ model: 'pipe', name: 'rtc0' });
+    const f = await openNode(publisher, 'rtc0');
+    await mgr.unplug('rtc0');
+    await expect(call(() => f.read!(4, io(O_RDWR | O_NONBLOCK)))).rejects.toMatchObject({ errno: E.EAGAIN });
+    const transport = new AbortController();
+    const reading = f.read!(4, io(O_RDWR, transport));
+    const state = watch(reading);
+    await tick();
+    expect(state.state).toBe('pending');
+    expect(inst.inFlight.map((c) => c.sleeping)).toEqual([true]);
+    expect(pipeOf(inst).calls).not.toContain('read'); // no model code for it
+    transport.abort(new Errno('ENODEV')); // what the session does to its requests when the connection ends
+    await expect(reading).rejects.toMatchObject({ errno: E.ENODEV });
+    await f.release();
+    expect(inst.lifecycle).toBe('freed');
+  });
+
+  it('a release ends what still sleeps on its file, unanswered by anyone', async () => {
+    const { mgr, publisher } = setup();
+    mgr.registerModel(sleeper());
+    const inst = await mgr.plug({ model: 'pipe', name: 'rtc0' });
+    const f = await openNode(publisher, 'rtc0');
+    await mgr.unplug('rtc0');
+    const reading = f.read!(4, io());
+    const failed = expect(reading).rejects.toMatchObject({ errno: E.EBADF });
+    await f.release();
+    await failed;
+    expect(inst.inFlight).toEqual([]);
+    expect(inst.lifecycle).toBe('freed');
   });
 });
 

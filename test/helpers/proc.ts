@@ -104,6 +104,11 @@ export class Interactive {
     return this.child.pid!;
   }
 
+  /** Whether the process has printed anything not yet taken by line() (a partial line included). */
+  get printed(): boolean {
+    return this.lines.length > 0 || this.buf.length > 0;
+  }
+
   /** The next line of output; rejects after timeoutMs or if the process exits first. */
   line(timeoutMs = 10_000): Promise<string> {
     const ready = this.lines.shift();

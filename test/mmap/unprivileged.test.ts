@@ -120,7 +120,7 @@ exit $rc`;
       irq: 1,
       touchAfterUnplug: [-7, -7], // SIGBUS
       readAfterUnplug: 5, // EIO
-      writeAfterUnplug: 5,
+      writeAfterUnplug: 22, // uio_write() once idev->info is NULL: EINVAL
       openAfterClose: [1], // the mapping holds the file
       afterUnmap: [],
     });

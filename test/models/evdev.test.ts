@@ -346,6 +346,28 @@ describe('multitouch slots', () => {
 });
 
 describe('after unplug', () => {
+  it('poll answers POLLERR|POLLHUP, with POLLIN|POLLRDNORM for a client that still has a complete packet queued (evdev_poll()); its read is ENODEV all the same', async () => {
+    const d = await plug();
+    const queued = await Holder.open(d.path, O_RDONLY);
+    const empty = await Holder.open(d.path, O_RDONLY);
+    await t.emu.devices.action(d.name, 'key', { code: KEY_A });
+    // The packet reached both clients; one reads it, the other keeps it queued.
+    expect(await queued.op(`poll ${POLLIN} 10000`)).toBe(`ok ${POLLIN}`);
+    expect(events((await empty.op('read 240')).split(' ')[1]!).length).toBeGreaterThan(0);
+    expect(await empty.op(`poll ${POLLIN} 0`)).toBe('ok 0');
+    await t.emu.devices.unplug(d.name);
+    expect(await queued.op(`poll ${POLLIN} 0`)).toBe(`ok ${POLLIN | POLLERR | POLLHUP}`);
+    expect(await empty.op(`poll ${POLLIN} 0`)).toBe(`ok ${POLLERR | POLLHUP}`);
+    expect(await queued.op('read 240')).toBe('ENODEV');
+    expect(await empty.op('read 240')).toBe('ENODEV');
+    // The mask was fixed at unplug: asked again, it has not changed.
+    expect(await queued.op(`poll ${POLLIN} 0`)).toBe(`ok ${POLLIN | POLLERR | POLLHUP}`);
+    await queued.close();
+    await empty.close();
+    await t.waitEvent((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'freed');
+    expect(d.inst.counters.lateReleases).toBe(2);
+  });
+
   it('read, write and ioctl fail ENODEV, poll answers POLLERR|POLLHUP, close is a late release', async () => {
     const d = await plug();
     const h = await Holder.open(d.path);

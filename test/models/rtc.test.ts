@@ -3,8 +3,10 @@
  * update interrupt with RTC_UIE_ON and select(), or busy-waits for the tick
  * on a clock without update interrupts), the read format of interrupt data,
  * alarms, a clock without them, sysfs wakealarm, exclusive open, and every
- * op after unplug.
+ * op after unplug: a read sleeps on until a signal ends it, as
+ * rtc_dev_read() does.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POLLIN } from '../../src/devio.js';
 import {
@@ -25,8 +27,8 @@ import {
 } from '../../src/models/rtc.js';
 import { describeUnless, itUnless, needsRoot, withSbin } from '../helpers/as-user.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
-import { run } from '../helpers/proc.js';
-import { Holder, O_RDONLY, hex, until } from './holder.js';
+import { pythonInteractive, run } from '../helpers/proc.js';
+import { Holder, O_RDONLY, hex, readBlocked, until } from './holder.js';
 
 let t: TestEmulator;
 beforeAll(async () => {
@@ -319,13 +321,15 @@ describe('the device', () => {
     await h.close();
   });
 
-  it('after unplug: read, write and ioctl fail ENODEV, poll reports nothing (rtc_dev_poll); the timer is gone', async () => {
+  it('after unplug: ioctl fails ENODEV, a non-blocking read EAGAIN, write EINVAL (no ->write), poll reports nothing (rtc_dev_poll); the timer is gone', async () => {
     const d = await plug();
     const h = await Holder.open(d.path);
     expect(await h.op(`ioctl ${hex(RTC_UIE_ON)} 0`)).toBe('ok 0 -');
     await t.emu.devices.unplug(d.name);
-    expect(await h.op('read 8')).toBe('ENODEV');
-    expect(await h.op('write 00')).toBe('ENODEV');
+    // rtc_dev_read() never looks at rtc->ops: with O_NONBLOCK and nothing pending it is EAGAIN.
+    expect(await h.op('nonblock')).toBe('ok');
+    expect(await h.op('read 8')).toBe('EAGAIN');
+    expect(await h.op('write 00')).toBe('EINVAL');
     expect(await h.op(`ioctl ${hex(RTC_RD_TIME)} 36`)).toBe('ENODEV');
     // rtc_dev_poll() looks at irq_data only: no POLLHUP or POLLERR, as on a real machine.
     expect(await h.op(`poll ${POLLIN} 0`)).toBe('ok 0');
@@ -346,6 +350,81 @@ describe('the device', () => {
     await h.close();
     await t.waitEvent((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'freed');
     expect(d.inst.counters.lateReleases).toBe(1);
+  });
+});
+
+/**
+ * A reader that calls read(2) itself (ctypes), so that an EINTR is its
+ * answer: Python's os.read() retries after a signal whose handler returns
+ * (PEP 475). SIGUSR1 has a handler that does nothing, so it interrupts the
+ * call without ending the process. After the first read it reads again
+ * with O_NONBLOCK, then asks RTC_RD_TIME, then blocks in a read once more.
+ */
+const SLEEPY_READER = `import ctypes, errno, fcntl, os, signal, sys
+libc = ctypes.CDLL(None, use_errno=True)
+signal.signal(signal.SIGUSR1, lambda *a: None)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+print("open", flush=True)
+def read8():
+    buf = ctypes.create_string_buffer(8)
+    n = libc.read(fd, buf, 8)
+    return "ok %d" % n if n >= 0 else errno.errorcode[ctypes.get_errno()]
+print("read", read8(), flush=True)
+fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+print("nonblocking read", read8(), flush=True)
+try:
+    fcntl.ioctl(fd, int(sys.argv[2], 0), bytearray(36), True)
+    print("ioctl ok", flush=True)
+except OSError as e:
+    print("ioctl", errno.errorcode[e.errno], flush=True)
+fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+print("read", read8(), flush=True)
+`;
+
+/** The scheduler state of task `pid` (/proc/PID/stat's third field) and where it sleeps (/proc/PID/wchan, "0" when hidden). */
+function sleepsWhere(pid: number): { state: string; wchan: string } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  return { state: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!, wchan: readFileSync(`/proc/${pid}/wchan`, 'latin1') };
+}
+
+describe('a read across unplug sleeps on, as rtc_dev_read() after rtc_device_unregister()', () => {
+  it('stays blocked after the unplug completes until a signal ends it with EINTR; then EAGAIN with O_NONBLOCK, ioctl ENODEV; the state is freed after the close', async () => {
+    const d = await plug();
+    const reader = pythonInteractive(SLEEPY_READER, [d.path, hex(RTC_RD_TIME)]);
+    try {
+      expect(await reader.line()).toBe('open');
+      await readBlocked(d.inst);
+      const report = await t.emu.devices.unplug(d.name);
+      // The model's handler ended (nothing stuck, no handler left), and unplug completed without the read.
+      expect(report.stuck).toEqual([]);
+      expect(d.inst.lifecycle).toBe('gone');
+      expect(d.inst.counters.inFlight).toBe(0);
+      expect(d.inst.inFlight).toEqual([expect.objectContaining({ op: 'read', pid: reader.pid, sleeping: true })]);
+      // Still in read(2): asleep in the kernel waiting for the daemon's answer, having printed nothing.
+      const where = sleepsWhere(reader.pid);
+      expect(where.state).toBe('S');
+      if (where.wchan !== '0') expect(where.wchan).toMatch(/fuse|request_wait_answer/);
+      expect(reader.printed).toBe(false);
+      // The file is held, so the device is not freed and nothing was late-released.
+      expect(d.inst.counters.lateReleases).toBe(0);
+      expect(t.eventTypes(d.name, d.inst.generation)).not.toContain('freed');
+
+      process.kill(reader.pid, 'SIGUSR1');
+      expect(await reader.line()).toBe('read EINTR');
+      expect(await reader.line()).toBe('nonblocking read EAGAIN');
+      expect(await reader.line()).toBe('ioctl ENODEV');
+      // A new blocking read sleeps as well, and the end of the program ends it.
+      await until(() => d.inst.inFlight.some((c) => c.sleeping), 10_000, 'the second read asleep');
+      reader.kill('SIGKILL');
+      await reader.exited;
+      await t.waitEvent((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'freed');
+      expect(d.inst.counters.lateReleases).toBe(1);
+      const ends = t.events.filter((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'sleep_ended');
+      // The second read's end: the kernel interrupts a killed task's request too (request_wait_answer()).
+      expect(ends.map((e) => e.errno)).toEqual(['EINTR', 'EINTR']);
+    } finally {
+      reader.kill();
+    }
   });
 });
 

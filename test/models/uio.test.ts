@@ -120,16 +120,22 @@ describe('uio', () => {
     await expect(t.emu.devices.plug({ model: 'uio', name: 'uio%d', options: { colour: 1 } })).rejects.toThrow('uio: option colour is unknown; known: name, version, oneShot, mapSize, mapAddr, maps');
   });
 
-  it('after unplug: read and write EIO, poll the -EIO mask, close is a late release', async () => {
+  it('after unplug: read EIO, a 4-byte write EINVAL (uio_write() once idev->info is NULL), ioctl ENOTTY (no ->unlocked_ioctl), poll the -EIO mask, close is a late release', async () => {
     const d = await plug();
     const h = await Holder.open(d.path);
+    const blocked = await Holder.open(d.path);
+    blocked.send('read 4');
+    await readBlocked(d.inst);
     await t.emu.devices.unplug(d.name);
+    // uio_read() woken by uio_unregister_device(), and one made after it: EIO.
+    expect(await blocked.line()).toBe('EIO');
     expect(await h.op('read 4')).toBe('EIO');
-    expect(await h.op(`write ${le32(1)}`)).toBe('EIO');
-    expect(await h.op('ioctl 0x80047501 4')).toBe('EIO'); // any ioctl: the gate answers the unplug errno
+    expect(await h.op(`write ${le32(1)}`)).toBe('EINVAL');
+    expect(await h.op('ioctl 0x80047501 4')).toBe('ENOTTY'); // uio_fops has no ioctl: vfs_ioctl()'s ENOTTY, device or not
     expect(await h.op(`poll ${POLLIN | POLLOUT} 0`)).toBe(`ok ${POLLIN | POLLERR | POLLHUP}`);
     await h.close();
+    await blocked.close();
     await t.waitEvent((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'freed');
-    expect(d.inst.counters.lateReleases).toBe(1);
+    expect(d.inst.counters.lateReleases).toBe(2);
   });
 });

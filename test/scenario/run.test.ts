@@ -742,6 +742,25 @@ describe('no vacuous verdicts', () => {
       /no file of uio0 generation 1 was open when it was unplugged: no handler could be stuck/,
     ],
   ];
+  it('fails noStuck on a program stuck in a read of an unplugged rtc, which sleeps on as rtc_dev_read() does, and names the read', async () => {
+    const f = await scenario(
+      'rtc-sleeps.yaml',
+      `name: rtc reader
+devices: [{ model: rtc, name: rtc0 }]
+program: { command: [python3, -c, "import os,sys\\nfd = os.open(sys.argv[1], os.O_RDONLY)\\nos.read(fd, 8)", "{mount}/dev/rtc0"] }
+timeline:
+  - wait: { read: rtc0, timeout: 5s }
+  - unplug: rtc0
+  - expect: { noStuck: true }
+`,
+    );
+    const r = await cdevemu(['run', f]);
+    expect(r.stdout, r.stderr).toMatch(/rtc0: read by pid \d+ \(python3\) asleep since the unplug/);
+    expect(r.stdout).toMatch(/^FAIL rtc reader: /m);
+    expect(r.code).toBe(1);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+
   for (const [what, program, timeline, message] of fails) {
     it(`fails ${what}`, async () => {
       const r = await cdevemu(['run', await scenario('vacuous.yaml', uio(program, timeline))]);
@@ -1584,8 +1603,8 @@ timeline:
     );
     const r = await cdevemu(['run', file], { timeoutMs: 60_000 });
     expect(r.stdout).toMatch(/ok {4}wait event \{"type":"tcmu_removed"/);
-    // Whichever of its read() or kick write() meets the unplug first fails EIO.
-    expect(r.stdout).toMatch(/(read|kick) errno EIO/);
+    // Whichever of its read() or kick write() meets the unplug first fails: EIO, or EINVAL (uio_write()).
+    expect(r.stdout).toMatch(/read errno EIO|kick errno EINVAL/);
     expect(r.stdout, r.stderr).toMatch(/^PASS /m);
     expect(r.code).toBe(0);
     expect(cdevemuMounts()).toEqual([]);

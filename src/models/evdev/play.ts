@@ -14,7 +14,7 @@ import type { InputEvent } from './input.js';
 const ELAPSED = Symbol('elapsed');
 
 /**
- * Waits until `due` (performance.now() ms), or fails with the unplug errno
+ * Waits until `due` (performance.now() ms), or fails with unplug's cancellation
  * as soon as the device is gone: unplug kills the wait queue, and an action
  * must leave the gate for unplug's drain. A timer may fire a little early
  * (it counts from the event loop's cached time), so the wait repeats until

@@ -70,7 +70,7 @@ export const i2cModel: DeviceModel<I2cBus> = {
   options: OPTIONS,
   stream: true,
   // i2c-dev has no poll: the VFS answers DEFAULT_POLLMASK, the adapter gone or not.
-  unpollMask: DEFAULT_POLLMASK,
+  unplugged: { poll: DEFAULT_POLLMASK },
   events: {
     i2c_write: ['addr', 'reg', 'hex'],
     i2c_temperature: ['addr', 'celsius'],

@@ -61,8 +61,8 @@ export const spidevModel: DeviceModel<SpiDevice> = {
   description: 'an SPI device node (/dev/spidevB.C): spidev ioctls and transfers to a loopback or an MCP3008 ADC',
   options: OPTIONS,
   stream: true,
-  unplugErrno: eshutdown(),
-  unpollMask: DEFAULT_POLLMASK,
+  // spidev_read(), spidev_write() and spidev_ioctl() once spidev->spi is NULL; no poll.
+  unplugged: { read: eshutdown(), write: eshutdown(), ioctl: eshutdown(), poll: DEFAULT_POLLMASK },
   events: {
     spi_setup: ['mode', 'bitsPerWord', 'speedHz'],
     adc_input: ['channel', 'value'],

@@ -139,7 +139,7 @@ export function resultJson(r: CommandResult, op: unknown): Record<string, unknow
 }
 
 /**
- * Waits for `p`, or fails with the unplug errno when unplug kills the wait
+ * Waits for `p`, or fails with unplug's cancellation when unplug kills the wait
  * queue: an action must leave the gate for unplug's drain, and the
  * command's end is then reported by the tcmu_removed event.
  */

@@ -17,7 +17,7 @@
  */
 import { Errno } from '../../errno.js';
 import type { DeviceModel, Instance } from '../../core/index.js';
-import { raise, uioModel, type UioState } from '../uio.js';
+import { raise, UIO_UNPLUGGED, uioModel, type UioState } from '../uio.js';
 import { TCMU_MAILBOX_VERSION, TCMU_UFLAG_UNKNOWN_OP } from './abi.js';
 import { tmrName } from './tmr.js';
 import { tcmuActions } from './actions.js';
@@ -54,7 +54,7 @@ export const tcmuModel: DeviceModel<TcmuState> = {
   stream: true, // as uio; opens with passthrough (map0) drop FOPEN_STREAM, which the kernel refuses with it
   // Without passthrough the ring pulls and pushes what its entries reference (TcmuRing.pullCompletions), not the whole map.
   regionSync: 'manual',
-  unpollMask: uioModel.unpollMask,
+  unplugged: UIO_UNPLUGGED,
   regions(inst) {
     return [{ name: 'map0', size: tcmuConfig(inst.options).layout.mapSize, onUnplug: 'keep' }];
   },

@@ -41,8 +41,8 @@ export const ttyModel: DeviceModel<TtyPort> = {
   description: 'a serial port (/dev/ttyUSBn): termios, line discipline, modem lines, break and hang-up; loopback or an NMEA GPS on the device side',
   options: OPTIONS,
   stream: true,
-  unplugRead: 'eof',
-  unpollMask: HUNG_UP_POLL,
+  // hung_up_tty_fops: read 0 bytes (hung_up_tty_read()), write and ioctl EIO, poll hung up.
+  unplugged: { read: 'eof', poll: HUNG_UP_POLL },
   events: {
     tty_termios: ['ispeed', 'ospeed', 'framing', 'canonical', 'iflag', 'oflag', 'cflag', 'lflag', 'vmin', 'vtime'],
     tty_modem: ['lines'],
