@@ -36,7 +36,15 @@ export interface RunOptions {
   cwd?: string;
 }
 
-/** Runs a command to completion (killed with SIGKILL after timeoutMs, default 15 s). */
+/** How long a command told to stop at its timeout has before it is killed. */
+const STOP_GRACE_MS = 10_000;
+
+/**
+ * Runs a command to completion. After timeoutMs (default 15 s) it is told
+ * to stop, SIGTERM, and killed (SIGKILL) if it has not within
+ * STOP_GRACE_MS: a `cdevemu run` stopped so ends its program and unmounts,
+ * where SIGKILL would leave its mount behind, dead.
+ */
 export function run(cmd: string, args: string[], o: RunOptions = {}): Promise<RunResult> {
   const t0 = performance.now();
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: o.env ?? process.env, cwd: o.cwd ?? '/' });
@@ -48,11 +56,16 @@ export function run(cmd: string, args: string[], o: RunOptions = {}): Promise<Ru
   child.stdin!.on('error', () => {});
   if (o.input !== undefined) child.stdin!.end(o.input);
   else child.stdin!.end();
-  const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 15_000);
+  let kill: NodeJS.Timeout | undefined;
+  const timer = setTimeout(() => {
+    child.kill('SIGTERM');
+    kill = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+  }, o.timeoutMs ?? 15_000);
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      clearTimeout(kill);
       started.delete(child);
       resolve({ code, signal, stdout, stderr, ms: performance.now() - t0 });
     });
