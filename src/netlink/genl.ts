@@ -76,7 +76,8 @@ function attrPayload(v: AttrValue): Buffer {
   }
 }
 
-function nlmsghdr(len: number, h: NlHeader): Buffer {
+/** A `struct nlmsghdr` of a message `len` bytes long, body included. */
+export function nlmsghdr(len: number, h: NlHeader): Buffer {
   const b = Buffer.alloc(NLMSG_HDRLEN);
   b.writeUInt32LE(len, 0);
   b.writeUInt16LE(h.type, 4);

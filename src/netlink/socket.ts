@@ -17,7 +17,7 @@
  */
 import { closeSync } from 'node:fs';
 import { E, Errno, errnoName } from '../errno.js';
-import { bindNetlink, netlinkPort, passCredentials, recvmsgNetlink, sendtoNetlink, socket, AF_NETLINK, SOCK_CLOEXEC, SOCK_RAW } from '../sys/ffi.js';
+import { bindNetlink, netlinkPort, passCredentials, recvmsgNetlink, sendtoNetlink, setReceiveBuffer, socket, AF_NETLINK, SOCK_CLOEXEC, SOCK_RAW } from '../sys/ffi.js';
 import type { NetlinkSender } from '../sys/ffi.js';
 import { SigioWatch } from '../sys/sigio.js';
 
@@ -26,6 +26,10 @@ export type { NetlinkSender } from '../sys/ffi.js';
 export interface NetlinkSocketOptions {
   /** NETLINK_USERSOCK, NETLINK_GENERIC... */
   protocol: number;
+  /** The multicast groups to join at bind (a bit mask, sockaddr_nl's nl_groups); none by default. Throws EPERM where the protocol lets only CAP_NET_ADMIN listen. */
+  groups?: number;
+  /** A receive queue this large (setReceiveBuffer()), for a socket whose datagrams come unasked (a group's). */
+  receiveBufferBytes?: number;
   /** Each datagram received, in order, with its sender; the buffer is the callee's. Must not throw. */
   onDatagram: (data: Buffer, sender: NetlinkSender) => void;
   /** A read failed other than by interruption (ENOBUFS: datagrams were dropped); reading goes on. */
@@ -48,7 +52,8 @@ export class NetlinkSocket {
     SigioWatch.assertMainThread();
     this.fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, o.protocol);
     try {
-      bindNetlink(this.fd, 0, 0);
+      if (o.receiveBufferBytes !== undefined) setReceiveBuffer(this.fd, o.receiveBufferBytes);
+      bindNetlink(this.fd, 0, o.groups ?? 0);
       passCredentials(this.fd);
       this.port = netlinkPort(this.fd);
       this.watch = new SigioWatch(this.fd, this.wake);
@@ -56,8 +61,10 @@ export class NetlinkSocket {
       closeSync(this.fd);
       throw err;
     }
-    // Nothing can be queued yet: the socket was bound just now.
     this.watch.arm();
+    // A group's datagrams may have been queued since the bind, and raised
+    // no signal: read them in the next turn, once the caller holds the socket.
+    if (o.groups) setImmediate(this.wake);
   }
 
   /** SIGIO: datagrams are queued. The signals that follow it find the socket read already. */
@@ -101,6 +108,15 @@ export class NetlinkSocket {
     this.o.onError(errnoName(-n));
     // ENOBUFS is reported once (the receive queue overflowed) and the queue reads on.
     return n === -E.ENOBUFS ? 'more' : 'failed';
+  }
+
+  /**
+   * Reads every datagram queued now, in this turn: for a reader that must
+   * have seen all the kernel sent before some moment (a verdict), where
+   * the signal-driven reads could still be a turn behind.
+   */
+  drain(): void {
+    while (!this.closed && this.readOne() === 'more');
   }
 
   /** One datagram to `port`; throws an Errno (ECONNREFUSED: nobody holds the port; EAGAIN: its queue is full). */

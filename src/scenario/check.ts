@@ -17,7 +17,9 @@
  *   core's, or one the model of its `device` declares (of any device the
  *   scenario plugs, without a `device`, on the run's own emulator), so that
  *   `{type: expired, device: uio0}` is not taken for the absence of
- *   watchdog expiries on a uio.
+ *   watchdog expiries on a uio;
+ * - a filter on an event of the run's own (run-events.ts: a process of the
+ *   program crashed) names no `device` or `generation`: it has none.
  *
  * With --socket the models are the daemon's (GET /v1/models), and the
  * devices those it has when the run starts.
@@ -30,6 +32,7 @@ import type { EventFieldsDeclaration } from '../core/index.js';
 import { globMatcher } from '../faults/glob.js';
 import type { Comparison } from './compare.js';
 import type { EventTests, Scenario } from './schema.js';
+import { isRunEvent, RUN_EVENT_FIELDS } from './run-events.js';
 
 /** The event types a run can meet, each with its detail fields. */
 export interface EventCatalog {
@@ -67,7 +70,7 @@ const IDENTITY: ReadonlyMap<string, EventFieldType> = new Map([
 ]);
 
 /**
- * The core events, and those the given models declare. Only a model
+ * The core events, the run's own (run-events.ts), and those the given models declare. Only a model
  * named in `plugged` can leave the catalog incomplete: one loaded and
  * never plugged emits nothing, and must not let a misspelled core type
  * through. `plugged` 'any': a daemon's models, any of which another
@@ -82,7 +85,7 @@ export function eventCatalog(models: readonly ModelEvents[], plugged: ReadonlySe
     for (const [n, t] of declared) known.set(n, known.has(n) && known.get(n) !== t ? 'any' : t);
     fields.set(type, known);
   };
-  for (const [type, decl] of Object.entries(CORE_EVENT_FIELDS)) add(type, declaredFields(decl));
+  for (const [type, decl] of Object.entries({ ...CORE_EVENT_FIELDS, ...RUN_EVENT_FIELDS })) add(type, declaredFields(decl));
   for (const m of models) for (const [type, decl] of Object.entries(m.events ?? {})) add(type, declaredFields(decl));
   const byModel = new Map(models.map((m) => [m.name, m.events ? new Set(Object.keys(m.events)) : null]));
   return { fields, complete: models.every((m) => m.events || !mayPlug(m)), byModel, othersPlug: plugged === 'any' };
@@ -159,14 +162,20 @@ function checkEventFilters(s: Scenario, present: readonly PresentDevice[], event
       continue;
     }
     checkEmitted(s, f, present, events);
+    // The run's own events are about processes: no device, no generation.
+    const ofRun = isRunEvent(f.type);
+    const identity = ofRun ? new Map<string, EventFieldType>() : IDENTITY;
+    if (ofRun && f.device !== undefined) {
+      throw s.doc.error([...f.typePath.slice(0, -1), 'device'], `${f.type} events are the run's, about the program's processes: they have no device`, { key: true });
+    }
     for (const t of f.tests) {
       const [head, ...inside] = t.path;
-      const type = IDENTITY.get(head!) ?? fields.get(head!);
+      const type = identity.get(head!) ?? fields.get(head!);
       if (!type) {
-        const theirs = [...IDENTITY.keys(), ...fields.keys()].join(', ');
+        const theirs = [...identity.keys(), ...fields.keys()].join(', ');
         throw s.doc.error(t.at, `${f.type} events have no field ${head} (their fields: ${theirs})`, { key: true });
       }
-      const why = mismatch(type, head!, inside.length > 0, t.cmp) ?? (isCoreEvent(f.type) && t.name === 'comm' ? longerThanComm(t.cmp) : null);
+      const why = mismatch(type, head!, inside.length > 0, t.cmp) ?? ((isCoreEvent(f.type) || ofRun) && t.name === 'comm' ? longerThanComm(t.cmp) : null);
       if (why) throw s.doc.error(t.at, `${f.type}'s ${head} is ${why}`, { key: inside.length > 0 });
     }
   }
@@ -206,7 +215,7 @@ function mismatch(type: EventFieldType, name: string, inside: boolean, cmp: Comp
  * A model that leaves its events undeclared may emit any.
  */
 function checkEmitted(s: Scenario, f: EventTests, present: readonly PresentDevice[], events: EventCatalog): void {
-  if (isCoreEvent(f.type) || (f.device === undefined && events.othersPlug)) return;
+  if (isCoreEvent(f.type) || isRunEvent(f.type) || (f.device === undefined && events.othersPlug)) return;
   const devices = [...present, ...pluggedSpecs(s).map((d) => ({ name: d.name, model: d.model }))];
   const models = [...new Set(devices.filter((d) => f.device === undefined || d.name === f.device).map((d) => d.model))];
   const emits = (m: string): boolean => {

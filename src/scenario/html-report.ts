@@ -126,7 +126,8 @@ function timeline(input: ReportInput): string {
   const LANE = 26;
   const width = LEFT + PLOT + 20;
   const x = (ms: number): number => LEFT + (Math.max(0, ms) / end) * PLOT;
-  const lanes = ['steps', ...devices.map((d) => `device ${d}`), 'program'];
+  // The run's own events (run-events.ts) have no device: their lane is the program's processes'.
+  const lanes = ['steps', ...devices.map((d) => (d === '' ? 'processes' : `device ${d}`)), 'program'];
   const laneY = (i: number): number => 10 + i * LANE;
   const axisY = laneY(lanes.length) + 6;
   const height = axisY + 24;

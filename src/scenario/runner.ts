@@ -24,6 +24,8 @@ import { RunTrace, type RunTraceData } from './trace.js';
 import { CallerProcesses, CountWindow, instanceOf } from './window.js';
 import { DeviceFailures } from './device-failures.js';
 import { unjudgedEnds } from './program-ends.js';
+import { describeCrash, ProcessCrashes } from './process-crashes.js';
+import { isRunEvent, RunEvent } from './run-events.js';
 import { RunFaults } from './run-faults.js';
 import { taskRuns } from '../sys/procstat.js';
 
@@ -113,6 +115,8 @@ class Run {
   private readonly failures: DeviceFailures;
   /** The fault rules the run added (run-faults.ts). */
   private readonly faults: RunFaults;
+  /** Crashes of the processes the program started (process-crashes.ts). */
+  private readonly crashes: ProcessCrashes;
   /** Action results saved with `as`. */
   private readonly results = new Map<string, unknown>();
   private logs: LogFollower | null = null;
@@ -135,6 +139,15 @@ class Run {
     this.interrupted.catch(() => {});
     this.failures = new DeviceFailures(s, o.target.shared);
     this.faults = new RunFaults(o.target, s);
+    this.crashes = new ProcessCrashes(
+      s.filters.some((f) => f.type === RunEvent.process_crashed),
+      (e, instance, parentComm) => {
+        this.events.push(e);
+        this.cameFrom.set(e, instance); // counted by the windows of that instance only, like its processes' device events
+        this.trace.event(e);
+        this.o.out(`${this.stamp()} process crashed: ${describeCrash(e, parentComm)}`);
+      },
+    );
   }
 
   private get elapsed(): number {
@@ -160,6 +173,7 @@ class Run {
       this.ledger.start(atStart);
       this.window = CountWindow.open(0, atStart, 1);
       this.port = await freeTcpPort();
+      await this.crashes.start();
       await this.setUp();
       this.startProgram();
       const deadline = this.s.timeoutMs;
@@ -187,6 +201,10 @@ class Run {
       if (synced) steps.push(this.failedAtEnd('every event came', `${synced}: what the devices saw at the end is unknown`));
       const broken = this.failures.failure();
       if (broken) steps.push(this.failedAtEnd('no device saw a failure', broken));
+      // Every process of the program's has exited by now, and the kernel queued each exit as it happened.
+      this.crashes.sync();
+      const crashed = this.crashes.failure();
+      if (crashed) steps.push(this.failedAtEnd('no process the program started crashed', crashed));
       // After a failed step the run was cut short, and that step said what went wrong first:
       // a rule not reached then, or the program's end, says nothing more.
       if (steps.every((r) => r.status !== 'failed')) {
@@ -197,12 +215,15 @@ class Run {
         if (stray) steps.push(this.failedAtEnd('every rule a fault_fired filter names was there', stray));
       }
       this.noteNothingOpened();
+      const unwatched = this.instances.length > 0 ? this.crashes.note() : null;
+      if (unwatched) this.o.out(`${this.stamp()} ${unwatched}`);
       const passed = steps.every((r) => r.status !== 'failed');
       return { name: this.s.name, file: this.s.file, passed, steps, program, durationMs: this.elapsed, trace: this.trace.result };
     } finally {
       await this.program?.stop();
       await this.logs?.stop();
       await this.faults.removeFromShared();
+      await this.crashes.close();
       unsubscribe();
     }
   }
@@ -326,12 +347,16 @@ class Run {
     }
     const startedAt = Date.now();
     const n = this.instances.length + 1;
+    // Before the spawn: an event about its pid from earlier was another process's (process-crashes.ts).
+    const spawnedAfter = process.hrtime.bigint();
     this.program = new Program(full, {
       env: { ...process.env, ...setup?.env, ...this.o.env, ...this.expand(spec?.env), ...this.expand(again?.env), CDEVEMU_MOUNT: mount, CDEVEMU_TMP: this.o.tmpDir },
       ...(cwd ? { cwd } : {}),
       onLine: (stream, line) => (this.trace.line(stream, line, n), this.o.out(`${indent}${stream === 'err' ? '!' : '|'} ${line}`)),
       readyPipe: wrapped,
     });
+    const program = this.program;
+    this.crashes.track(n, program.pid, spawnedAfter, (sig) => program.wasSent(sig));
     if (this.program.pid !== undefined) setup?.started?.(this.program.pid);
     const instance: ProgramInstance = { n, program: this.program, startedAt, endedAt: null, exitJudged: false };
     this.instances.push(instance);
@@ -371,7 +396,7 @@ class Run {
   /** A check the run makes of its own at the end, not a step of the file's, that failed. */
   private failedAtEnd(title: string, message: string): StepResult {
     this.o.out(`${this.stamp()} FAIL  ${title}`);
-    this.o.out(`           ${message}`);
+    for (const l of message.split('\n')) this.o.out(`           ${l}`);
     return { title, line: null, status: 'failed', atMs: this.elapsed, durationMs: 0, message };
   }
 
@@ -493,6 +518,16 @@ class Run {
     }
   }
 
+  /**
+   * Fails a step about process_crashed events where the run cannot see
+   * them (no process events for this user): `count: 0` would hold
+   * whatever crashed.
+   */
+  private assertRunEventsSeen(type: string): void {
+    const why = isRunEvent(type) ? this.crashes.unavailable : null;
+    if (why) throw new StepFailed(`${type} events cannot be seen in this run: ${why}`);
+  }
+
   /** Fails the step if the daemon's event stream has ended: what happened since is unknown. */
   private assertEventsWhole(): void {
     if (this.ledger.lost) throw new StepFailed(`the daemon's event stream ended (${this.ledger.lost}): what happened since is unknown`);
@@ -554,6 +589,7 @@ class Run {
 
   private async waitFor(s: Extract<Step, { kind: 'wait' }>): Promise<void> {
     if (s.what === 'event') {
+      this.assertRunEventsSeen(s.filter.type);
       const what = `event ${s.filter.text}${s.count > 1 ? ` x${s.count}` : ''}`;
       try {
         return await this.until(() => this.count((e) => matches(e, s.filter)) >= s.count, s.timeoutMs, what, false);
@@ -691,12 +727,14 @@ class Run {
         return;
       }
       case 'event': {
+        this.assertRunEventsSeen(s.filter.type);
         // With `for`, looked at until it has held that long: fails at the first look it does not.
         const start = this.elapsed;
         for (;;) {
           this.assertEventsWhole();
           // Against a daemon, events may still be on their way: judge every one recorded by now.
           await this.o.target.sync();
+          this.crashes.sync();
           const why = eventExpectationFails(this.counted, s);
           if (why) throw new StepFailed(s.forMs === undefined ? why : `${why} (${Math.round(this.elapsed - start)} ms into ${s.forMs})`);
           if (this.elapsed - start >= (s.forMs ?? 0)) return;

@@ -13,7 +13,8 @@ export function matches(e: DeviceEvent, f: EventFilter): boolean {
 }
 
 const ofDevice = (f: EventFilter): string => (f.device !== undefined ? ` of ${f.device}` : '');
-const which = (e: DeviceEvent): string => `${e.device} generation ${e.generation}`;
+/** The event's subject: a device's generation, or for the run's own events (run-events.ts), which have no device, the process. */
+const which = (e: DeviceEvent): string => (e.device === '' ? `pid ${String(e.pid)}` : `${e.device} generation ${e.generation}`);
 
 /**
  * Why a wait for `want` events matching `f` is still short, from the

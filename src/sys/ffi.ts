@@ -200,6 +200,8 @@ export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
 export const SOCK_CLOEXEC = 0o2000000;
 export const NETLINK_USERSOCK = 2;
+/** The kernel connector (drivers/connector/connector.c), which carries the process events (cn_proc.c). */
+export const NETLINK_CONNECTOR = 11;
 const MSG_DONTWAIT = 0x40;
 const SOCKADDR_NL_SIZE = 12;
 
@@ -305,6 +307,24 @@ export function passCredentials(fd: number): void {
   const one = Buffer.alloc(4);
   one.writeInt32LE(1);
   check('setsockopt', lib().setsockopt(fd, SOL_SOCKET, SO_PASSCRED, one, 4) as number);
+}
+
+const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
+
+/**
+ * Asks for a receive queue of `bytes` on socket `fd`: SO_RCVBUFFORCE,
+ * which may exceed net.core.rmem_max but needs CAP_NET_ADMIN
+ * (net/core/sock.c sk_setsockopt()), else SO_RCVBUF, capped at rmem_max.
+ * For a socket that takes datagrams it never asked for (a multicast
+ * group's), which the kernel drops (ENOBUFS at the next read) once the
+ * queue is full.
+ */
+export function setReceiveBuffer(fd: number, bytes: number): void {
+  const size = Buffer.alloc(4);
+  size.writeInt32LE(bytes);
+  if ((lib().setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4) as number) === 0) return;
+  check('setsockopt', lib().setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size, 4) as number);
 }
 
 /** Who sent a datagram: its port (NETLINK_CB(skb).portid) and, with passCredentials(), its pid, uid and gid (-1 when absent). */

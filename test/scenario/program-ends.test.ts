@@ -1,15 +1,19 @@
 /**
  * How the program under test ended, where the scenario did not judge it
  * (src/scenario/program-ends.ts): a program that never started, or one
- * that crashed, fails the run though every step about the devices held.
+ * that crashed, fails the run though every step about the devices held;
+ * so does a crash of any process it started, seen on the kernel's process
+ * events (src/scenario/process-crashes.ts), which only root may listen
+ * to: an ordinary user's run says so in a note.
  * The CLI as a child process, its own emulator, real programs.
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { chown, mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { cdevemu } from '../helpers/cli.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cdevemu, cliPath } from '../helpers/cli.js';
 import { testRoot } from '../helpers/mount.js';
+import { itUnless, needsRoot, UserWorld } from '../helpers/as-user.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -66,5 +70,125 @@ describe('how the program ended', () => {
     expect(sent.stdout).toMatch(/program was killed by SIGTERM/);
     expect(sent.stdout, sent.stderr).toMatch(/^PASS sigterm-sent\.yaml: 3 step/m);
     expect(sent.code).toBe(0);
+  });
+});
+
+/** Kills the python3 that runs it with `signal`, sent by itself. */
+const selfKill = (signal: string): string => `python3 -c 'import os,signal; os.kill(os.getpid(), signal.${signal})'`;
+
+/** The proc connector's events need CAP_NET_ADMIN in the initial user namespace: an ordinary user's run has none. */
+const asRoot = itUnless(needsRoot('only root may listen to the kernel\'s process events'));
+
+describe('a crash of a process the program started', () => {
+  asRoot('fails a run whose program exits 0 after a child of it died of SIGSEGV, naming the child and the signal', async () => {
+    const program = `sh, -c, "exec 3<{mount}/dev/uio0; ${selfKill('SIGSEGV')}; exit 0"`;
+    const r = await cdevemu(['run', await scenario('child-segv.yaml', program, '  - wait: { opened: uio0, timeout: 5s }\n  - expect: { exit: 0, within: 10s }\n')]);
+    expect(r.stdout, r.stderr).toMatch(/ok {4}expect program exit 0 within 10000ms/);
+    expect(r.stdout).toMatch(/process crashed: pid \d+ \(python3[^)]*\), started by pid \d+ \(sh\), was killed by SIGSEGV/);
+    expect(r.stdout).toMatch(/FAIL {2}no process the program started crashed\n {11}pid \d+ \(python3[^)]*\), started by pid \d+ \(sh\), was killed by SIGSEGV, a signal the run did not send: it crashed\n/);
+    expect(r.stdout).toMatch(/^FAIL child-segv\.yaml: no process the program started crashed$/m);
+    expect(r.stdout).not.toMatch(/note: crashes/);
+    expect(r.code).toBe(1);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+
+  asRoot('leaves the crash to a scenario that expects it', async () => {
+    const program = `sh, -c, "exec 3<{mount}/dev/uio0; ${selfKill('SIGSEGV')}; exit 0"`;
+    const timeline = '  - expect: { exit: 0, within: 10s }\n  - expect: { event: { type: process_crashed, comm: python3 }, count: 1, fields: { signal: SIGSEGV } }\n';
+    const r = await cdevemu(['run', await scenario('child-segv-expected.yaml', program, timeline)]);
+    expect(r.stdout, r.stderr).toMatch(/ok {4}expect event \{"type":"process_crashed","comm":"python3"\}: count == 1; signal == "SIGSEGV"/);
+    expect(r.stdout).toMatch(/^PASS child-segv-expected\.yaml: 2 step/m);
+    expect(r.code).toBe(0);
+  });
+
+  asRoot('takes no normal exit, no SIGTERM from the program, and no signal the run sent for a crash; a SIGQUIT from the program is one', async () => {
+    // A child exits 3, another is ended by the program with signal $2; then the program opens uio0 and
+    // waits with one more child, which the stop's SIGQUIT (a crash signal, but the run's) ends.
+    const script = await shellScript('children.sh', 'sh -c "exit 3"\nsleep 30 & kill -"$2" $!; wait\nsleep 31 &\nexec 3<"$1"\nexec sleep 30\n');
+    const program = (signal: string): string => `sh, ${script}, "{mount}/dev/uio0", ${signal}`;
+    const timeline = '  - wait: { opened: uio0, timeout: 5s }\n  - stop: { signal: SIGQUIT, timeout: 5s }\n  - expect: { exit: SIGQUIT }\n';
+    const clean = await cdevemu(['run', await scenario('no-crash.yaml', program('TERM'), timeline)]);
+    expect(clean.stdout, clean.stderr).toMatch(/stopped: SIGQUIT, then the program was killed by SIGQUIT/);
+    expect(clean.stdout).not.toMatch(/process crashed|note: crashes/);
+    expect(clean.stdout).toMatch(/^PASS no-crash\.yaml: 3 step/m);
+    expect(clean.code).toBe(0);
+    // The same with the program's own SIGQUIT to its child: the run was watching.
+    const quit = await cdevemu(['run', await scenario('child-quit.yaml', program('QUIT'), timeline)]);
+    // (sh until it has exec'd sleep.)
+    expect(quit.stdout, quit.stderr).toMatch(/process crashed: pid \d+ \((sh|sleep)\), started by pid \d+ \(sh\), was killed by SIGQUIT/);
+    expect(quit.stdout).toMatch(/^FAIL child-quit\.yaml: no process the program started crashed$/m);
+    expect(quit.code).toBe(1);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+
+  asRoot('catches a grandchild orphaned by a double fork, without the environment mark, that crashes while the program runs on', async () => {
+    // A python3 without the environment mark (env -i: no CDEVEMU_PROGRAM_TREE) forks twice; the
+    // grandchild waits until its parent has exited and it is reparented, says its pid, and dies of
+    // SIGBUS. The program waits until it is gone, then opens uio0: the wait for that open orders the
+    // crash before the run's end.
+    const orphan = [
+      'import os, signal, sys, time',
+      'if os.fork() == 0:',
+      '    mid = os.getpid()',
+      '    if os.fork() == 0:',
+      '        while os.getppid() == mid: time.sleep(0.01)',
+      '        with open(sys.argv[1], "w") as f: f.write(str(os.getpid()))',
+      '        os.kill(os.getpid(), signal.SIGBUS)',
+      '    os._exit(0)',
+      'os.wait()',
+    ].join('\n');
+    const py = join(dir, 'orphan.py');
+    await writeFile(py, `${orphan}\n`);
+    const script = await shellScript(
+      'double-fork.sh',
+      `env -i /usr/bin/python3 ${py} "$2/orphan"\nuntil [ -s "$2/orphan" ]; do sleep 0.01; done\nwhile kill -0 "$(cat "$2/orphan")" 2>/dev/null; do sleep 0.01; done\nexec 3<"$1"\nexec sleep 30\n`,
+    );
+    const program = `sh, ${script}, "{mount}/dev/uio0", "{tmp}"`;
+    const r = await cdevemu(['run', await scenario('orphan-bus.yaml', program, '  - wait: { opened: uio0, timeout: 10s }\n  - expect: { running: true }\n')]);
+    expect(r.stdout, r.stderr).toMatch(/process crashed: pid \d+ \(python3\), started by pid \d+ \(python3\), was killed by SIGBUS/);
+    expect(r.stdout).toMatch(/^FAIL orphan-bus\.yaml: no process the program started crashed$/m);
+    expect(r.code).toBe(1);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+});
+
+/** A shell script in the test's directory; its path. */
+async function shellScript(name: string, text: string): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, text);
+  return path;
+}
+
+describe('without the kernel\'s process events', () => {
+  let world: UserWorld;
+  beforeAll(async () => {
+    // The user's directory outside the test root, which only root may enter (UserWorld makes it in TMPDIR, this file's root).
+    const tmp = process.env.TMPDIR;
+    delete process.env.TMPDIR;
+    try {
+      world = await UserWorld.open();
+    } finally {
+      process.env.TMPDIR = tmp;
+    }
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it('an ordinary user\'s run says in a note that crashes of the program\'s processes are not watched, and fails a step about them', async () => {
+    const file = join(world.dir, 'user.yaml');
+    const text = (timeline: string): string =>
+      `name: user\ndevices: [{ model: uio, name: uio0 }]\nprogram: { command: [sh, -c, "exec 3<{mount}/dev/uio0; exit 0"] }\ntimeline:\n  - wait: { opened: uio0, timeout: 5s }\n${timeline}`;
+    await writeFile(file, text('  - expect: { exit: 0, within: 10s }\n'));
+    await chown(file, world.uid, world.gid);
+    const r = await world.run([process.execPath, cliPath, 'run', file], { timeoutMs: 60_000 });
+    expect(r.stdout, r.stderr).toMatch(/note: crashes of the processes the program started are not watched in this run: joining the process events group failed: EPERM/);
+    expect(r.stdout).toMatch(/^PASS user: 2 step/m);
+    expect(r.code).toBe(0);
+    // A count of none would hold whatever crashed: the step fails.
+    await writeFile(file, text('  - expect: { event: { type: process_crashed }, count: 0 }\n'));
+    const judged = await world.run([process.execPath, cliPath, 'run', file], { timeoutMs: 60_000 });
+    expect(judged.stdout, judged.stderr).toMatch(/FAIL {2}expect event \{"type":"process_crashed"\}: count == 0 .*\n {11}process_crashed events cannot be seen in this run: joining the process events group failed: EPERM/);
+    expect(judged.code).toBe(1);
   });
 });

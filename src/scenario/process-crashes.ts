@@ -1,0 +1,194 @@
+/**
+ * A crash of any process the program under test started fails the run
+ * (README.md, "What a scenario checks"), not only the program's own: a
+ * daemon's worker, or the client a shell script runs, that dies of
+ * SIGSEGV at an unplug while the program exits 0 (or runs on until the
+ * run stops it) would otherwise pass.
+ *
+ * The kernel reports each process's end, with its wait status, on the
+ * process events connector (src/netlink/proc-events.ts). By then the
+ * process is gone, and with it the /proc entry that would say whose it
+ * was (tree.ts collects the tree from /proc at each signal, too late for
+ * a child born and crashed between two collections). So the tree is
+ * followed on the events themselves, from the program's start: the
+ * program's pid is a member from the moment it is spawned, each process a
+ * member forks (PROC_EVENT_FORK, parent_tgid; a new thread is no new
+ * member) is one from its birth, whoever it is reparented to later (a
+ * double fork's orphan stays one), and a member's exit (PROC_EVENT_EXIT
+ * with pid == tgid: a thread's crash kills its whole process, whose own
+ * exit reports it) ends its membership. Events come in the order the
+ * kernel queued them, and an exit is queued in do_exit() before the
+ * parent can reap it (kernel/exit.c: proc_exit_connector() before
+ * exit_notify()), so the exit of a pid's previous holder always comes
+ * before the fork that reuses it. Only the program's own pid is known out
+ * of that order, at its spawn: an event naming it is taken only if its
+ * timestamp (CLOCK_MONOTONIC) is not earlier than the moment before the
+ * spawn.
+ *
+ * A member's death by one of program-ends.ts's CRASH_SIGNALS that the run
+ * did not send that instance of the program is a `process_crashed` event
+ * (run-events.ts); the program's own end is program-ends.ts's. The
+ * events fail the run unless the scenario waits for or expects events of
+ * that type, which then judges them itself. Where this process may not
+ * listen (an ordinary user: it needs CAP_NET_ADMIN in the initial user
+ * namespace), or the kernel dropped events, the run ends with a note
+ * saying that a crash may have gone unseen.
+ */
+import { constants } from 'node:os';
+import type { DeviceEvent } from '../core/events.js';
+import { ProcEventListener, type ProcEvent } from '../netlink/proc-events.js';
+import { readStat } from '../sys/procstat.js';
+import { crashedBy } from './program-ends.js';
+import { RunEvent, runEvent } from './run-events.js';
+
+/** A process of one instance's tree. */
+interface Member {
+  /** The instance of the program it belongs to (1 for the first). */
+  instance: number;
+  /** CLOCK_MONOTONIC ns from which events naming its pid are its own. */
+  since: bigint;
+  comm: string;
+  ppid: number;
+  /** The name of the process that started it, as it was then. */
+  parentComm: string;
+  /** The instance's root: the program itself, judged by program-ends.ts. */
+  root: boolean;
+  /** Whether the run sent that instance this signal. */
+  sent: (s: NodeJS.Signals) => boolean;
+}
+
+/** Signal number -> name. */
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+
+/** How many crashes the failure names; it counts the rest. */
+const MAX_NAMED = 10;
+
+export class ProcessCrashes {
+  private listener: ProcEventListener | null = null;
+  /** Why no process events are watched; null once listening. */
+  private unavailableWhy: string | null = 'not started';
+  /** Why some events may be missing (the kernel dropped some), or null. */
+  private lostWhy: string | null = null;
+  private readonly members = new Map<number, Member>();
+  private readonly crashes: { e: DeviceEvent; instance: number; parentComm: string }[] = [];
+
+  constructor(
+    /** Whether the scenario waits for or expects process_crashed events: then it judges them. */
+    private readonly judged: boolean,
+    /** Each crash as it is seen, with the instance whose process it was. */
+    private readonly onCrash: (e: DeviceEvent, instance: number, parentComm: string) => void,
+  ) {}
+
+  /** Starts listening, before the program starts: its fork must be among the events. */
+  async start(): Promise<void> {
+    const l = await ProcEventListener.open({ onEvent: (e) => this.onEvent(e), onLost: (why) => (this.lostWhy ??= why) });
+    if (l instanceof ProcEventListener) {
+      this.listener = l;
+      this.unavailableWhy = null;
+    } else this.unavailableWhy = l.unavailable;
+  }
+
+  /** Why crashes of the program's processes are not seen in this run, or null when they are. */
+  get unavailable(): string | null {
+    return this.unavailableWhy;
+  }
+
+  /**
+   * Makes instance `instance`'s program, spawned as `pid` just after the
+   * monotonic time `since` (process.hrtime.bigint()), the root of a tree.
+   * Called in the same turn as the spawn: no event is read in between.
+   */
+  track(instance: number, pid: number | undefined, since: bigint, sent: (s: NodeJS.Signals) => boolean): void {
+    if (!this.listener || pid === undefined) return;
+    this.members.set(pid, { instance, since, comm: readStat(`/proc/${pid}/stat`)?.comm ?? '?', ppid: process.pid, parentComm: 'cdevemu', root: true, sent });
+  }
+
+  /** Reads every event the kernel has queued by now: the exits of every process that has exited are among them. */
+  sync(): void {
+    this.listener?.drain();
+  }
+
+  /** Why the run fails for crashes of the program's processes, or null. */
+  failure(): string | null {
+    if (this.judged || this.crashes.length === 0) return null;
+    const instances = new Set(this.crashes.map((c) => c.instance)).size > 1 || this.crashes.some((c) => c.instance > 1);
+    const lines = this.crashes
+      .slice(0, MAX_NAMED)
+      .map(({ e, instance, parentComm }) => `${describeCrash(e, parentComm)}${instances ? ` (instance ${instance} of the program)` : ''}, a signal the run did not send: it crashed`);
+    if (this.crashes.length > MAX_NAMED) lines.push(`and ${this.crashes.length - MAX_NAMED} more (each a process_crashed event)`);
+    lines.push('whatever the program did next (a scenario that expects this says so: expect: { event: { type: process_crashed }, count: 1 })');
+    return lines.join('\n');
+  }
+
+  /** The note the run ends with when a crash may have gone unseen, or null. */
+  note(): string | null {
+    const why = this.unavailableWhy ?? this.lostWhy;
+    if (why === null) return null;
+    const what = this.unavailableWhy ? 'crashes of the processes the program started are not watched in this run' : 'a crash of a process the program started may have gone unseen';
+    return `note: ${what}: ${why}; the program's own exit still shows its own crash`;
+  }
+
+  async close(): Promise<void> {
+    await this.listener?.close();
+    this.listener = null;
+  }
+
+  private onEvent(e: ProcEvent): void {
+    switch (e.kind) {
+      case 'fork': {
+        // A new thread (child pid != tgid) is no new process.
+        const parent = this.member(e.parentTgid, e.at);
+        if (!parent || e.childPid !== e.childTgid) return;
+        this.members.set(e.childTgid, {
+          instance: parent.instance,
+          since: e.at,
+          comm: parent.comm, // a child has its parent's name until it execs or renames itself
+          ppid: e.parentTgid,
+          parentComm: parent.comm,
+          root: false,
+          sent: parent.sent,
+        });
+        return;
+      }
+      case 'exec': {
+        // The kernel names the process after the file it runs (fs/exec.c begin_new_exec()), and sends no comm event then: read it while it runs.
+        const m = this.member(e.tgid, e.at);
+        if (m) m.comm = readStat(`/proc/${e.tgid}/stat`)?.comm ?? m.comm;
+        return;
+      }
+      case 'comm': {
+        const m = e.pid === e.tgid ? this.member(e.tgid, e.at) : undefined;
+        if (m) m.comm = e.comm;
+        return;
+      }
+      case 'exit':
+        return this.exited(e);
+      case 'ack':
+        return;
+    }
+  }
+
+  /** The member holding pid `tgid` at monotonic time `at`. */
+  private member(tgid: number, at: bigint): Member | undefined {
+    const m = this.members.get(tgid);
+    return m && at >= m.since ? m : undefined;
+  }
+
+  private exited(e: Extract<ProcEvent, { kind: 'exit' }>): void {
+    if (e.pid !== e.tgid) return; // a thread: its process's own exit says how the process ended
+    const m = this.member(e.tgid, e.at);
+    if (!m) return;
+    this.members.delete(e.tgid);
+    // The wait status: the fatal signal in its low 7 bits, 0x80 if it dumped core (kernel/exit.c, include/uapi/linux/wait.h).
+    const signal = SIGNAL_NAMES.get(e.status & 0x7f);
+    if (m.root || !signal || !crashedBy(signal, m.sent)) return;
+    const crash = runEvent(RunEvent.process_crashed, { pid: e.tgid, comm: m.comm, signal, core: (e.status & 0x80) !== 0, ppid: m.ppid });
+    this.crashes.push({ e: crash, instance: m.instance, parentComm: m.parentComm });
+    this.onCrash(crash, m.instance, m.parentComm);
+  }
+}
+
+/** `pid 4242 (python3), started by pid 4240 (sh), was killed by SIGSEGV (core dumped)`. */
+export function describeCrash(e: DeviceEvent, parentComm: string): string {
+  return `pid ${String(e.pid)} (${String(e.comm)}), started by pid ${String(e.ppid)} (${parentComm}), was killed by ${String(e.signal)}${e.core ? ' (core dumped)' : ''}`;
+}
