@@ -10,8 +10,7 @@
  * This is the run itself, loaded when `run` or `record` runs; the
  * command's definition is commands/run.ts.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startEmulator, type EmulatorHandle } from '../src/api.js';
 import { LOG_LEVELS, type LogLevel } from '../src/config/index.js';
@@ -47,6 +46,7 @@ import { ShimBuildError } from '../src/tcmu/shim.js';
 import { CliError, Exit } from './exit.js';
 import { createLogger } from './logger.js';
 import { loadUserModels } from './models.js';
+import { clearDeadRuns, makeRunScratch } from './run-scratch.js';
 import { runInUserNamespace, takeRunNamespace } from './run-userns.js';
 import { VERSION } from './version.js';
 import { FLAGS_USAGE, USAGE, type ParsedRun, type RunOpts } from './commands/run-usage.js';
@@ -135,7 +135,9 @@ async function runSource(source: RunSource, o: RunOpts): Promise<number> {
   const presetName = o.preset ?? scenario.preset;
   const remote = isRemote(o);
   if (presetName && remote) throw new CliError(Exit.usage, `preset ${presetName} needs the private emulator (its netlink family is served by this process), not --socket`);
-  const scratch = userns?.dir ?? (await mkdtemp(join(tmpdir(), 'cdevemu-run-')));
+  // What runs killed outright left: a root run's mount outlives it (an ordinary user's dies with its namespace).
+  if (!remote && !userns) await clearDeadRuns();
+  const scratch = userns?.dir ?? (await makeRunScratch());
   const stageDir = join(scratch, 'ns');
   const tmpDir = join(scratch, 'tmp');
   let emu: EmulatorHandle | null = null;

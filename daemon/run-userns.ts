@@ -21,15 +21,15 @@
  * root", says why).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { constants, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { constants } from 'node:os';
 import { fuseDeviceOpenError, fuseDeviceProblem, userNamespaceProblem } from '../src/fuse/requirements.js';
 import { hostUid } from '../src/fuse/mountpoint-lock.js';
 import type { ProgramIds } from '../src/scenario/bind.js';
 import { inUserNamespace } from '../src/sys/userns.js';
 import { assertPrivateDir, UnsafeDirError } from '../src/tcmu/private-dir.js';
 import { CliError, Exit } from './exit.js';
+import { makeRunScratch } from './run-scratch.js';
 
 /** How the outer process tells the run in the namespace who it is and where its directory is. */
 const ENV = 'CDEVEMU_RUN_NAMESPACE';
@@ -111,7 +111,7 @@ export async function runInUserNamespace(needs: NamespaceNeeds): Promise<number>
   checkUserNamespace(needs);
   const fuse = needs.needsFuse ? fuseDeviceProblem(fuseDeviceOpenError(), false) : null;
   if (fuse) throw new CliError(Exit.usage, fuse);
-  const dir = await mkdtemp(join(tmpdir(), 'cdevemu-run-'));
+  const dir = await makeRunScratch();
   try {
     let dirProblem: string | null = null;
     try {

@@ -147,17 +147,27 @@ export interface MountEntry {
 /** Octal escapes in /proc/self/mountinfo (\040 for space and so on). */
 const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
-/** The innermost mount at exactly `mountpoint`, read from /proc/self/mountinfo (never touches the mount). */
-export async function findMount(mountpoint: string): Promise<MountEntry | null> {
+/** Every mount this process sees, in /proc/self/mountinfo's order (outer before inner), never touching one. */
+async function mountTable(): Promise<MountEntry[]> {
   const text = await readFile('/proc/self/mountinfo', 'utf8');
-  let found: MountEntry | null = null;
+  const mounts: MountEntry[] = [];
   for (const line of text.split('\n')) {
     const f = line.split(' ');
     const sep = f.indexOf('-');
     if (sep < 0 || f.length < 5) continue;
-    if (unescape(f[4]!) === mountpoint) found = { mountpoint, fstype: f[sep + 1]!, dev: f[2]! };
+    mounts.push({ mountpoint: unescape(f[4]!), fstype: f[sep + 1]!, dev: f[2]! });
   }
-  return found;
+  return mounts;
+}
+
+/** The innermost mount at exactly `mountpoint`. */
+export async function findMount(mountpoint: string): Promise<MountEntry | null> {
+  return (await mountTable()).filter((m) => m.mountpoint === mountpoint).at(-1) ?? null;
+}
+
+/** The mountpoints of cdevemu's mounts (FSTYPE) this process sees, live or dead. */
+export async function cdevemuMountpoints(): Promise<string[]> {
+  return (await mountTable()).filter((m) => m.fstype === FSTYPE).map((m) => m.mountpoint);
 }
 
 /** The filesystem type our mounts carry (mount -t fuse.cdevemu). */

@@ -6,12 +6,14 @@
  * (python3), `--bind` included; a bad one-liner is refused before anything
  * is mounted.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { UIO_UNPLUG_FLAGS, UIO_UNPLUG_LEAKY_FLAGS, uioUnplugLeakyText } from '../fixtures/uio-unplug-flags.js';
-import { cdevemu, repoRoot } from '../helpers/cli.js';
+import { runsAsRoot } from '../helpers/as-user.js';
+import { cdevemu, cliPath, repoRoot } from '../helpers/cli.js';
+import { Interactive, run } from '../helpers/proc.js';
 import { testRoot } from '../helpers/mount.js';
 
 let dir: string;
@@ -112,6 +114,34 @@ describe('a program that opens no device of the run', () => {
     const enough = await cdevemu(['run', '--device', 'uio0=uio', '--expect', 'opened:uio0:2', '--', 'sh', '-c', `${twice}; exec sleep 60`]);
     expect(enough.stdout, enough.stderr).toMatch(/^PASS /m);
     expect(enough.code).toBe(0);
+  });
+});
+
+describe('a run killed outright', () => {
+  // An ordinary user's run mounts in a namespace of its own, whose mounts die with it.
+  it.runIf(runsAsRoot)('leaves a dead mount, which the next run clears with its directory', async () => {
+    const killed = new Interactive(process.execPath, [cliPath, 'run', '--device', 'e0=echo', '--expect', 'running', '--', 'sleep', '600'], {
+      ...process.env,
+      TMPDIR: dir,
+    });
+    let scratch = '';
+    try {
+      scratch = /^scenario .* on (\S+)\/mnt, control socket /.exec(await killed.line())![1]!;
+      const started = /started sleep 600 \(pid (\d+)\)/.exec(await killed.line())!;
+      process.kill(Number(started[1]), 'SIGKILL'); // the program, ours too
+      killed.kill('SIGKILL');
+      await killed.exited;
+      expect(runMounts().map((l) => l.split(' ')[1])).toEqual([`${scratch}/mnt`]);
+      expect((await run('stat', ['-f', `${scratch}/mnt`])).stderr).toContain('Transport endpoint is not connected');
+
+      const next = await cdevemu(['run', '--device', 'e0=echo', '--expect', 'exit:0', '--', 'true']);
+      expect(next.stdout, next.stderr).toMatch(/^PASS /m);
+      expect(runMounts()).toEqual([]);
+      expect(existsSync(scratch)).toBe(false);
+    } finally {
+      killed.kill('SIGKILL');
+      if (scratch && runMounts().length) await run('umount', ['-l', `${scratch}/mnt`]);
+    }
   });
 });
 
