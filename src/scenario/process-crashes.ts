@@ -108,6 +108,18 @@ export class ProcessCrashes {
     this.listener?.drain();
   }
 
+  /**
+   * The processes of instance `instance`'s tree the events saw born and
+   * not end, once every event queued by now is read: a pid whose holder
+   * exited is no longer among them (its exit is queued before the pid can
+   * be reused), so each is the member itself, for the run's stop to end
+   * (tree.ts), an orphan that cleared its environment included.
+   */
+  processesOf(instance: number): number[] {
+    this.sync();
+    return [...this.members].filter(([, m]) => m.instance === instance).map(([pid]) => pid);
+  }
+
   /** Why the run fails for crashes of the program's processes, or null. */
   failure(): string | null {
     if (this.judged || this.crashes.length === 0) return null;

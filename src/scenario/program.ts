@@ -32,6 +32,8 @@ export interface ProgramOptions {
    * wrapper's failure, not an exit of the program.
    */
   readyPipe?: boolean;
+  /** More of its processes than /proc can tell (ProcessTree's `known`). */
+  known?: () => readonly number[];
 }
 
 export class Program {
@@ -44,7 +46,7 @@ export class Program {
   private readonly sent = new Set<NodeJS.Signals>();
 
   constructor(argv: readonly string[], o: ProgramOptions) {
-    this.tree = new ProcessTree();
+    this.tree = new ProcessTree(o.known);
     this.child = spawn(argv[0]!, argv.slice(1), {
       env: { ...o.env, [MARK_VARIABLE]: this.tree.mark },
       cwd: o.cwd ?? process.cwd(),

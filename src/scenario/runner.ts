@@ -354,6 +354,7 @@ class Run {
       ...(cwd ? { cwd } : {}),
       onLine: (stream, line) => (this.trace.line(stream, line, n), this.o.out(`${indent}${stream === 'err' ? '!' : '|'} ${line}`)),
       readyPipe: wrapped,
+      known: () => this.crashes.processesOf(n),
     });
     const program = this.program;
     this.crashes.track(n, program.pid, spawnedAfter, (sig) => program.wasSent(sig));

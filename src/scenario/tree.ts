@@ -14,7 +14,9 @@
  * own, a daemon's double fork) is found by its environment instead: the
  * program is started with MARK_VARIABLE set to this tree's `mark`, which
  * what it starts inherits (/proc/PID/environ, as it was at its exec); one
- * that cleared its environment and then lost its parent is not found.
+ * that cleared its environment and then lost its parent is found only
+ * where the run follows the kernel's process events (`known`: as root,
+ * process-crashes.ts), which saw it born.
  *
  * Each member is kept with its start time (field 22), which with the pid
  * names one process: a pid that exited and was taken by another process
@@ -40,6 +42,9 @@ export class ProcessTree {
    * fuse_force_creds(), task_pid(current)).
    */
   private readonly tasks = new Map<number, number>();
+
+  /** `known`: processes of the tree known otherwise than by /proc, alive or not (the kernel's process events). */
+  constructor(private readonly known: () => readonly number[] = () => []) {}
 
   /** Roots the tree at `pid`, just spawned with the mark (its start time is read now). */
   rootAt(pid: number | undefined): void {
@@ -74,9 +79,11 @@ export class ProcessTree {
       const s = same(pid, start);
       if (s) visit(pid, s);
     }
-    // Orphans, by the mark: only processes started since the program can carry it.
+    // Orphans, by the mark or as the process events knew them: only processes started since the program can be its.
     const marked = `${MARK_VARIABLE}=${this.mark}`;
-    for (const [pid, s] of all) if (this.root && s.start >= this.root.start && !seen.has(pid) && carries(pid, marked)) visit(pid, s);
+    const since = (s: ProcStat | undefined): s is ProcStat => this.root !== null && s !== undefined && s.start >= this.root.start;
+    for (const pid of this.known()) if (since(all.get(pid))) visit(pid, all.get(pid)!);
+    for (const [pid, s] of all) if (since(s) && !seen.has(pid) && carries(pid, marked)) visit(pid, s);
     // Breadth first: the children of a process found are its own, as it is the process collected.
     for (let i = 0; i < found.length; i++) {
       for (const c of children.get(found[i]!) ?? []) visit(c, all.get(c)!);

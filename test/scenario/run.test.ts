@@ -1275,6 +1275,23 @@ timeline:
     expect(r.code).toBe(0);
   });
 
+  // Found only on the kernel's process events, which only root may follow (process-crashes.ts).
+  it.runIf(runsAsRoot)('stop ends a daemon the program double-forked that cleared its environment (no mark): the process events saw it born', async () => {
+    const r = await runDetached(
+      'restart-daemon-no-mark',
+      (pidFile) => `name: daemon without the mark
+devices: [{ model: uio, name: uio0 }]
+program: { command: [sh, -c, '( env -i setsid sh -c "echo \\$\\$ > ${pidFile}; exec 3<{mount}/dev/uio0; sleep 60" </dev/null >/dev/null 2>&1 & ); sleep 100'] }
+timeline:
+  - wait: { opened: uio0, timeout: 10s }
+  - stop: SIGTERM
+  - expect: { exit: SIGTERM }
+`,
+    );
+    expect(r.stdout, r.stderr).toMatch(/^PASS /m);
+    expect(r.code).toBe(0);
+  });
+
   /**
    * Runs `text` against a target whose events the test makes: each action
    * step calls `act` with the action's name, the pids of the program's
