@@ -11,13 +11,13 @@
  * mounts of earlier runs: one whose mountpoint lock (src/fuse/mountpoint-
  * lock.ts, held by a live emulator until it stops, dropped by the kernel
  * when it dies) can be taken has no emulator behind it, and is unmounted
- * with its scratch directory removed. A live run's lock is held, and its
- * mount is left alone.
+ * with its scratch directory removed, and so is the lock file the killed
+ * run left. A live run's lock is held, and its mount is left alone.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { cdevemuMountpoints, findMount, MountpointError, prepareMountpoint } from '../src/fuse/mount.js';
 import { MountpointLock } from '../src/fuse/mountpoint-lock.js';
 
@@ -30,15 +30,18 @@ export function makeRunScratch(): Promise<string> {
 
 /**
  * Unmounts the dead mounts earlier runs left under TMPDIR, and removes
- * their scratch directories; returns those directories. A mount that
- * cannot be cleared now (its unmount refused) is left for the next run.
+ * their scratch directories and lock files. A mount that cannot be
+ * cleared now (its unmount refused) is left for the next run.
  */
-export async function clearDeadRuns(): Promise<string[]> {
+export async function clearDeadRuns(): Promise<void> {
   const root = realpathSync(tmpdir());
-  const cleared: string[] = [];
-  for (const mountpoint of await cdevemuMountpoints()) {
+  const ofRun = (mountpoint: string): boolean => {
     const scratch = dirname(mountpoint);
-    if (dirname(scratch) !== root || !scratch.slice(root.length + 1).startsWith(PREFIX) || mountpoint !== join(scratch, 'mnt')) continue;
+    return dirname(scratch) === root && basename(scratch).startsWith(PREFIX) && basename(mountpoint) === 'mnt';
+  };
+  for (const mountpoint of await cdevemuMountpoints()) {
+    if (!ofRun(mountpoint)) continue;
+    const scratch = dirname(mountpoint);
     let lock: MountpointLock;
     try {
       lock = await MountpointLock.take(mountpoint);
@@ -51,12 +54,12 @@ export async function clearDeadRuns(): Promise<string[]> {
       await prepareMountpoint(mountpoint);
       if (await findMount(mountpoint)) continue;
       await rm(scratch, { recursive: true, force: true });
-      cleared.push(scratch);
     } catch {
       // left for the next run
     } finally {
       lock.release();
     }
   }
-  return cleared;
+  // The locks of runs whose mounts are gone otherwise (unmounted by hand).
+  MountpointLock.clearStale(ofRun);
 }

@@ -18,7 +18,7 @@
  * pid into the file, so the one refused can name it.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { tryLockExclusive } from '../sys/ffi.js';
@@ -130,6 +130,37 @@ export class MountpointLock {
       const pid = readHolder(path);
       if (pid !== null || Date.now() >= deadline) return pid;
       await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /**
+   * Removes the lock files of the mountpoints `mine` picks whose holder is
+   * gone (killed: the kernel dropped its lock, but the file stays), as
+   * their holders' release() would have: locked, then unlinked while
+   * locked. A file whose lock is held is a live holder's, and stays. Only
+   * for mountpoints no one takes twice (a run's, under a new directory
+   * each time): a taker of the same mountpoint that tried while this held
+   * the lock would be refused as if a live holder had it.
+   */
+  static clearStale(mine: (mountpoint: string) => boolean): void {
+    const dir = lockDirectory();
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      let fd: number;
+      try {
+        // The holder wrote its pid and the mountpoint (take()).
+        if (!name.endsWith('.lock') || !mine(readFileSync(path, 'utf8').split('\n')[1] ?? '')) continue;
+        fd = openSync(path, constants.O_RDWR | constants.O_NOFOLLOW);
+      } catch {
+        continue; // gone meanwhile
+      }
+      try {
+        if (tryLockExclusive(fd)) unlinkSync(path);
+      } catch {
+        // gone meanwhile
+      } finally {
+        closeSync(fd);
+      }
     }
   }
 

@@ -4,9 +4,9 @@
  * gives the file's verdict, exit code and JUnit report for the well-behaved
  * consumer and for its leaky twin, on a real mount with the real consumer
  * (python3), `--bind` included; a bad one-liner is refused before anything
- * is mounted.
+ * is mounted; and what a run killed outright leaves, the next one clears.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +27,18 @@ function runMounts(): string[] {
   return readFileSync('/proc/mounts', 'utf8')
     .split('\n')
     .filter((l) => l.includes('fuse.cdevemu') && l.includes(`${dir}/cdevemu-run-`));
+}
+
+/** Root's mountpoint lock files (src/fuse/mountpoint-lock.ts) that name a mountpoint under `scratch`. */
+function lockFilesOf(scratch: string): string[] {
+  const names = (path: string): boolean => {
+    try {
+      return readFileSync(path, 'utf8').includes(`${scratch}/`);
+    } catch {
+      return false; // released meanwhile, by another file's run
+    }
+  };
+  return readdirSync('/run/cdevemu').filter((f) => f.endsWith('.lock') && names(join('/run/cdevemu', f)));
 }
 
 const FILE = join(repoRoot, 'examples/scenarios/uio-unplug.yaml');
@@ -88,7 +100,8 @@ describe('the one-liner form of examples/scenarios/uio-unplug.yaml', () => {
 });
 
 describe('a program that opens no device of the run', () => {
-  const NOTE = /^\[ *[\d.]+s\] note: no device of the run was ever opened; if the program was meant to use one, check the path it was given/m;
+  const NOTE =
+    /^\[ *[\d.]+s\] note: no device of the run was ever opened; if the program was meant to use one, check the path it was given/m;
 
   it('is told of, by a note that does not fail the run: the path it was given may be wrong', async () => {
     // The host's /dev/uio0, not the run's: the program tested nothing.
@@ -96,13 +109,35 @@ describe('a program that opens no device of the run', () => {
     expect(wrong.stdout).toMatch(NOTE);
     expect(wrong.stdout, wrong.stderr).toMatch(/^PASS /m);
     // Its sysfs read, then an open of the node: no note.
-    const right = await cdevemu(['run', '--device', 'uio0=uio', '--expect', 'exit:0', '--', 'sh', '-c', 'cat {mount}/sys/class/uio/uio0/name >/dev/null && exec 3<{mount}/dev/uio0']);
+    const right = await cdevemu([
+      'run',
+      '--device',
+      'uio0=uio',
+      '--expect',
+      'exit:0',
+      '--',
+      'sh',
+      '-c',
+      'cat {mount}/sys/class/uio/uio0/name >/dev/null && exec 3<{mount}/dev/uio0',
+    ]);
     expect(right.stdout, right.stderr).toMatch(/^PASS /m);
     expect(right.stdout).not.toMatch(/note: no device/);
   });
 
   it('fails where the one-liner asks for the opens (--expect opened:NAME[:COUNT])', async () => {
-    const wrong = await cdevemu(['run', '--device', 'uio0=uio', '--expect', 'exit:0', '--expect', 'opened:uio0', '--', 'sh', '-c', 'test -e /dev/uio0 || exit 0']);
+    const wrong = await cdevemu([
+      'run',
+      '--device',
+      'uio0=uio',
+      '--expect',
+      'exit:0',
+      '--expect',
+      'opened:uio0',
+      '--',
+      'sh',
+      '-c',
+      'test -e /dev/uio0 || exit 0',
+    ]);
     expect(wrong.stdout).toMatch(/the program exited with code 0 before an open of uio0\n/);
     expect(wrong.stdout).toMatch(/^FAIL .*: wait opened uio0 \(--expect opened:uio0\)$/m);
     expect(wrong.code).toBe(1);
@@ -118,8 +153,12 @@ describe('a program that opens no device of the run', () => {
 });
 
 describe('a run killed outright', () => {
-  // An ordinary user's run mounts in a namespace of its own, whose mounts die with it.
-  it.runIf(runsAsRoot)('leaves a dead mount, which the next run clears with its directory', async () => {
+  /**
+   * Starts a run of `sleep 600`, kills it and its program with SIGKILL, and
+   * gives `check` its scratch directory; whatever check leaves mounted is
+   * unmounted after.
+   */
+  async function afterKilledRun(check: (scratch: string) => Promise<void>): Promise<void> {
     const killed = new Interactive(process.execPath, [cliPath, 'run', '--device', 'e0=echo', '--expect', 'running', '--', 'sleep', '600'], {
       ...process.env,
       TMPDIR: dir,
@@ -131,18 +170,39 @@ describe('a run killed outright', () => {
       process.kill(Number(started[1]), 'SIGKILL'); // the program, ours too
       killed.kill('SIGKILL');
       await killed.exited;
-      expect(runMounts().map((l) => l.split(' ')[1])).toEqual([`${scratch}/mnt`]);
-      expect((await run('stat', ['-f', `${scratch}/mnt`])).stderr).toContain('Transport endpoint is not connected');
-
-      const next = await cdevemu(['run', '--device', 'e0=echo', '--expect', 'exit:0', '--', 'true']);
-      expect(next.stdout, next.stderr).toMatch(/^PASS /m);
-      expect(runMounts()).toEqual([]);
-      expect(existsSync(scratch)).toBe(false);
+      await check(scratch);
     } finally {
       killed.kill('SIGKILL');
       if (scratch && runMounts().length) await run('umount', ['-l', `${scratch}/mnt`]);
     }
-  });
+  }
+
+  const nextRunPasses = async (): Promise<void> => {
+    const next = await cdevemu(['run', '--device', 'e0=echo', '--expect', 'exit:0', '--', 'true']);
+    expect(next.stdout, next.stderr).toMatch(/^PASS /m);
+  };
+
+  // An ordinary user's run mounts in a namespace of its own, whose mounts die with it.
+  it.runIf(runsAsRoot)('leaves a dead mount, which the next run clears with its directory and lock file', () =>
+    afterKilledRun(async (scratch) => {
+      expect(runMounts().map((l) => l.split(' ')[1])).toEqual([`${scratch}/mnt`]);
+      expect((await run('stat', ['-f', `${scratch}/mnt`])).stderr).toContain('Transport endpoint is not connected');
+      await nextRunPasses();
+      expect(runMounts()).toEqual([]);
+      expect(existsSync(scratch)).toBe(false);
+      expect(lockFilesOf(scratch)).toEqual([]);
+    }),
+  );
+
+  it.runIf(runsAsRoot)('leaves a lock file, which the next run removes though the mount is gone', () =>
+    afterKilledRun(async (scratch) => {
+      // Unmounted by someone else: only the lock file is left of the run.
+      expect((await run('umount', [`${scratch}/mnt`])).code).toBe(0);
+      expect(lockFilesOf(scratch)).toHaveLength(1);
+      await nextRunPasses();
+      expect(lockFilesOf(scratch)).toEqual([]);
+    }),
+  );
 });
 
 describe('a bad one-liner', () => {
