@@ -1257,14 +1257,18 @@ timeline:
     expect(r.code).toBe(1);
   });
 
-  it('stop ends a daemon the program double-forked, orphaned before the stop: it carries the program\'s mark in its environment', async () => {
-    // The subshell that started it exits at once, so the daemon's parent is
-    // init (or a subreaper) long before the stop: no parent link leads to it.
+  /**
+   * A daemon the program double-forks, started through `launcher`: the
+   * subshell that started it exits at once, so its parent is init (or a
+   * subreaper) long before the stop, and no parent link leads to it. The
+   * stop must end it all the same.
+   */
+  async function stopEndsDaemon(name: string, launcher: string): Promise<void> {
     const r = await runDetached(
-      'restart-daemon',
-      (pidFile) => `name: daemon
+      name,
+      (pidFile) => `name: ${name}
 devices: [{ model: uio, name: uio0 }]
-program: { command: [sh, -c, '( setsid sh -c "echo \\$\\$ > ${pidFile}; exec 3<{mount}/dev/uio0; sleep 60" </dev/null >/dev/null 2>&1 & ); sleep 100'] }
+program: { command: [sh, -c, '( ${launcher} sh -c "echo \\$\\$ > ${pidFile}; exec 3<{mount}/dev/uio0; sleep 60" </dev/null >/dev/null 2>&1 & ); sleep 100'] }
 timeline:
   - wait: { opened: uio0, timeout: 10s }
   - stop: SIGTERM
@@ -1273,24 +1277,14 @@ timeline:
     );
     expect(r.stdout, r.stderr).toMatch(/^PASS /m);
     expect(r.code).toBe(0);
-  });
+  }
+
+  it("stop ends a daemon the program double-forked, orphaned before the stop: it carries the program's mark in its environment", () =>
+    stopEndsDaemon('restart-daemon', 'setsid'));
 
   // Found only on the kernel's process events, which only root may follow (process-crashes.ts).
-  it.runIf(runsAsRoot)('stop ends a daemon the program double-forked that cleared its environment (no mark): the process events saw it born', async () => {
-    const r = await runDetached(
-      'restart-daemon-no-mark',
-      (pidFile) => `name: daemon without the mark
-devices: [{ model: uio, name: uio0 }]
-program: { command: [sh, -c, '( env -i setsid sh -c "echo \\$\\$ > ${pidFile}; exec 3<{mount}/dev/uio0; sleep 60" </dev/null >/dev/null 2>&1 & ); sleep 100'] }
-timeline:
-  - wait: { opened: uio0, timeout: 10s }
-  - stop: SIGTERM
-  - expect: { exit: SIGTERM }
-`,
-    );
-    expect(r.stdout, r.stderr).toMatch(/^PASS /m);
-    expect(r.code).toBe(0);
-  });
+  it.runIf(runsAsRoot)('stop ends a daemon the program double-forked that cleared its environment (no mark): the process events saw it born', () =>
+    stopEndsDaemon('restart-daemon-no-mark', 'env -i setsid'));
 
   /**
    * Runs `text` against a target whose events the test makes: each action
