@@ -60,7 +60,9 @@ export class ProcEventListener {
         protocol: NETLINK_CONNECTOR,
         groups: CN_IDX_PROC,
         receiveBufferBytes: RECEIVE_BUFFER_BYTES,
-        onDatagram: (data) => {
+        onDatagram: (data, sender) => {
+          // The kernel's, from port 0: any local process may send to this socket's port too.
+          if (sender.port !== 0) return;
           let events: ProcEvent[];
           try {
             events = decodeProcEvents(data);
@@ -95,6 +97,11 @@ export class ProcEventListener {
     }
     listening = true;
     return new ProcEventListener(socket);
+  }
+
+  /** The socket's netlink port: where the kernel's events come, and where anyone else's datagrams would. */
+  get port(): number {
+    return this.socket.port;
   }
 
   /** Reads every event the kernel has queued by now (see NetlinkSocket.drain()). */

@@ -27,8 +27,6 @@ export interface GenerationRecord {
   stuck: number;
   /** Files open when its unplug began, and opened after (an open in flight then): what its drain could find stuck. */
   openAtUnplug: number;
-  /** Reads asleep on it after unplug now (`sleeping` less `sleep_ended`): calls the program is stuck in. */
-  sleeping: number;
 }
 
 export class Ledger {
@@ -40,7 +38,7 @@ export class Ledger {
     const key = `${name}\0${generation}`;
     let g = this.gens.get(key);
     if (!g) {
-      g = { name, generation, unplugged: false, unpluggedInRun: false, drained: false, openAtStart: 0, opened: 0, closed: 0, lateReleases: 0, stuck: 0, openAtUnplug: 0, sleeping: 0 };
+      g = { name, generation, unplugged: false, unpluggedInRun: false, drained: false, openAtStart: 0, opened: 0, closed: 0, lateReleases: 0, stuck: 0, openAtUnplug: 0 };
       this.gens.set(key, g);
     }
     return g;
@@ -81,12 +79,6 @@ export class Ledger {
       case 'drained':
         g.drained = true;
         g.stuck += typeof e.stuck === 'number' ? e.stuck : 0;
-        break;
-      case 'sleeping':
-        g.sleeping++;
-        break;
-      case 'sleep_ended':
-        g.sleeping--;
         break;
     }
   }

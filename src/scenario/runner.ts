@@ -713,11 +713,11 @@ class Run {
         const stuck = this.events.filter((e) => e.type === 'stuck');
         const counted = unplugged().filter((g) => g.stuck > 0);
         // A read the device put to sleep (rtc_dev_read() after unregister) is the program's hang, as on a real machine.
-        const asleep = unplugged().filter((g) => g.sleeping > 0);
+        const asleep = unplugged().flatMap((g) => stillAsleep(this.events, g));
         if (stuck.length || counted.length || asleep.length) {
           const lines = stuck.map((e) => `${e.device}: ${String(e.op)} by pid ${String(e.pid)} (${String(e.comm)}) stuck after ${String(e.sinceMs)} ms`);
           if (lines.length === 0) lines.push(...counted.map((g) => `${g.name}: ${g.stuck} handler(s) stuck at unplug`));
-          lines.push(...asleep.flatMap((g) => stillAsleep(this.events, g)));
+          lines.push(...asleep);
           throw new StepFailed(lines.join('\n'));
         }
         // Only a call on an open file can be stuck: with none, noStuck would hold whatever the program does.
