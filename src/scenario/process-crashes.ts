@@ -14,9 +14,13 @@
  * program's pid is a member from the moment it is spawned, each process a
  * member forks (PROC_EVENT_FORK, parent_tgid; a new thread is no new
  * member) is one from its birth, whoever it is reparented to later (a
- * double fork's orphan stays one), and a member's exit (PROC_EVENT_EXIT
- * with pid == tgid: a thread's crash kills its whole process, whose own
- * exit reports it) ends its membership. Events come in the order the
+ * double fork's orphan stays one), and the exit of its last thread ends
+ * its membership (PROC_EVENT_EXIT comes for each thread; a thread is a
+ * fork whose child pid is not its tgid). Its main thread's exit is not
+ * enough: a main thread that called pthread_exit() is reported with status
+ * 0 at once, while the other threads run on and may still crash, which
+ * their own exits then report (each ends with the group's exit code:
+ * kernel/exit.c do_group_exit()). Events come in the order the
  * kernel queued them, and an exit is queued in do_exit() before the
  * parent can reap it (kernel/exit.c: proc_exit_connector() before
  * exit_notify()), so the exit of a pid's previous holder always comes
@@ -55,6 +59,8 @@ interface Member {
   root: boolean;
   /** Whether the run sent that instance this signal. */
   sent: (s: NodeJS.Signals) => boolean;
+  /** Its threads that have not exited, the main thread counted while it runs. */
+  threads: number;
 }
 
 /** Signal number -> name. */
@@ -100,7 +106,7 @@ export class ProcessCrashes {
    */
   track(instance: number, pid: number | undefined, since: bigint, sent: (s: NodeJS.Signals) => boolean): void {
     if (!this.listener || pid === undefined) return;
-    this.members.set(pid, { instance, since, comm: readStat(`/proc/${pid}/stat`)?.comm ?? '?', ppid: process.pid, parentComm: 'cdevemu', root: true, sent });
+    this.members.set(pid, { instance, since, comm: readStat(`/proc/${pid}/stat`)?.comm ?? '?', ppid: process.pid, parentComm: 'cdevemu', root: true, sent, threads: 1 });
   }
 
   /** Reads every event the kernel has queued by now: the exits of every process that has exited are among them. */
@@ -148,9 +154,14 @@ export class ProcessCrashes {
   private onEvent(e: ProcEvent): void {
     switch (e.kind) {
       case 'fork': {
-        // A new thread (child pid != tgid) is no new process.
+        if (e.childPid !== e.childTgid) {
+          // A new thread of process childTgid (its parent_tgid is that process's parent, whose real_parent a thread shares).
+          const m = this.member(e.childTgid, e.at);
+          if (m) m.threads++;
+          return;
+        }
         const parent = this.member(e.parentTgid, e.at);
-        if (!parent || e.childPid !== e.childTgid) return;
+        if (!parent) return;
         this.members.set(e.childTgid, {
           instance: parent.instance,
           since: e.at,
@@ -159,6 +170,7 @@ export class ProcessCrashes {
           parentComm: parent.comm,
           root: false,
           sent: parent.sent,
+          threads: 1,
         });
         return;
       }
@@ -187,12 +199,12 @@ export class ProcessCrashes {
   }
 
   private exited(e: Extract<ProcEvent, { kind: 'exit' }>): void {
-    if (e.pid !== e.tgid) return; // a thread: its process's own exit says how the process ended
     const m = this.member(e.tgid, e.at);
     if (!m) return;
-    this.members.delete(e.tgid);
     // The wait status: the fatal signal in its low 7 bits, 0x80 if it dumped core (kernel/exit.c, include/uapi/linux/wait.h).
+    // A fatal signal ends every thread of the process, each with it: the first to exit says it, and the process is over.
     const signal = SIGNAL_NAMES.get(e.status & 0x7f);
+    if (signal || --m.threads <= 0) this.members.delete(e.tgid);
     if (m.root || !signal || !crashedBy(signal, m.sent)) return;
     const crash = runEvent(RunEvent.process_crashed, { pid: e.tgid, comm: m.comm, signal, core: (e.status & 0x80) !== 0, ppid: m.ppid });
     this.crashes.push({ e: crash, instance: m.instance, parentComm: m.parentComm });

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { chown, mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cClient } from '../helpers/cc.js';
 import { cdevemu, cliPath } from '../helpers/cli.js';
 import { testRoot } from '../helpers/mount.js';
 import { itUnless, needsRoot, UserWorld } from '../helpers/as-user.js';
@@ -118,6 +119,16 @@ describe('a crash of a process the program started', () => {
     expect(quit.stdout, quit.stderr).toMatch(/process crashed: pid \d+ \((sh|sleep)\), started by pid \d+ \(sh\), was killed by SIGQUIT/);
     expect(quit.stdout).toMatch(/^FAIL child-quit\.yaml: no process the program started crashed$/m);
     expect(quit.code).toBe(1);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+
+  asRoot('catches a child that crashes after its main thread exited (pthread_exit), whose main thread\'s exit said 0', async () => {
+    const client = await cClient('crash_after_main');
+    const program = `sh, -c, "exec 3<{mount}/dev/uio0; ${client}; exit 0"`;
+    const r = await cdevemu(['run', await scenario('crash-after-main.yaml', program, '  - wait: { opened: uio0, timeout: 5s }\n  - expect: { exit: 0, within: 10s }\n')]);
+    expect(r.stdout, r.stderr).toMatch(/process crashed: pid \d+ \(crash_after_ma[^)]*\), started by pid \d+ \(sh\), was killed by SIGSEGV/);
+    expect(r.stdout).toMatch(/^FAIL crash-after-main\.yaml: no process the program started crashed$/m);
+    expect(r.code).toBe(1);
     expect(cdevemuMounts()).toEqual([]);
   });
 
