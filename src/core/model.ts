@@ -199,7 +199,13 @@ export interface DeviceModel<S> {
   regionSync?: RegionSync;
   /** probe(): returns the instance's state. `options` are checked against the model's `options` schema when it has one. */
   create(inst: Instance<S>, options: unknown): S | Promise<S>;
-  open?(file: File<S>): void | Promise<void>;
+  /**
+   * An open that waits (a tty without CLOCAL waiting for carrier) declares
+   * the request's signal as its third parameter, as a blocking read does;
+   * the second is always undefined (the core calls every file operation
+   * as `(file, arg, signal)`, and open has no argument).
+   */
+  open?(file: File<S>, _?: undefined, signal?: AbortSignal): void | Promise<void>;
   /**
    * Blocking handlers must honour `signal` (aborted on interrupt with EINTR,
    * on unplug with its cancellation, which the core answers as

@@ -1,8 +1,9 @@
 /**
  * The tty model on a real mount: stty and python3-serial against it, the
  * line discipline's canonical and raw reads, a loopback, modem lines,
- * exclusivity, TIOCGSERIAL, what FIONREAD gives, and what a hung-up tty
- * gives its clients after carrier loss and after unplug.
+ * exclusivity, TIOCGSERIAL, what FIONREAD gives, what a hung-up tty
+ * gives its clients after carrier loss and after unplug, and a blocking
+ * open of a port without clocal, which waits for carrier.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POLLERR, POLLHUP, POLLIN, POLLOUT } from '../../src/devio.js';
@@ -11,8 +12,9 @@ import { TCFLSH, TCSBRK, TIOCCBRK, TIOCEXCL, TIOCGEXCL, TIOCINQ, TIOCMBIC, TIOCM
 import { TIOCM_CD, TIOCM_CTS, TIOCM_DSR, TIOCM_DTR, TIOCM_RI, TIOCM_RTS, type TtyPort } from '../../src/models/tty/port.js';
 import { CLOCAL, CRTSCTS, ECHO } from '../../src/models/tty/termios.js';
 import { runsAsRoot } from '../helpers/as-user.js';
+import { cClient } from '../helpers/cc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
-import { run } from '../helpers/proc.js';
+import { Interactive, run } from '../helpers/proc.js';
 import { until } from '../helpers/wait.js';
 import { hex, TtyClient } from './tty-client.js';
 
@@ -33,6 +35,7 @@ const status = async (name: string) =>
     device: { inStep: boolean };
     lines: string[];
     opens: number;
+    blockedOpens: number;
     exclusive: boolean;
     inputBuffered: number;
   };
@@ -380,7 +383,7 @@ describe('hang-up', () => {
     expect(await c.op(`poll ${POLLIN | POLLOUT} 0`)).toBe(`ok ${HUNG}`);
   }
 
-  it('carrier loss without CLOCAL hangs up the open files: a blocked read returns 0 and the next open is served', async () => {
+  it('carrier loss without CLOCAL hangs up the open files: a blocked read returns 0, and the next open is served once carrier is back', async () => {
     const d = await plug();
     const blocked = await TtyClient.open(d.path);
     const idle = await TtyClient.open(d.path);
@@ -391,7 +394,11 @@ describe('hang-up', () => {
     expect(await blocked.answer()).toBe('ok ');
     await expectHungUp(idle);
     expect(eventsOf(d, 'tty_hangup')).toMatchObject([{ files: 2, why: 'carrier lost' }]);
-    const again = await TtyClient.open(d.path);
+    // clocal is still clear: a blocking open waits for the carrier (tty_port_block_til_ready()).
+    const opening = TtyClient.open(d.path);
+    await inFlight(d.name, 'open');
+    await action(d.name, 'modem', { cd: true });
+    const again = await opening;
     expect(await again.op('attr')).toMatch(/^ok /);
     await Promise.all([blocked.close(), idle.close(), again.close()]);
   });
@@ -419,5 +426,75 @@ describe('hang-up', () => {
     await Promise.all([holding.close(), empty.close(), idle.close()]);
     await t.waitEvent((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'freed');
     expect(eventsOf(d, 'late_released')).toHaveLength(3);
+  });
+});
+
+describe('open without clocal', () => {
+  /**
+   * A blocking open (test/clients/blocking_open.c) of a port whose CD is
+   * down and whose clocal `stty` cleared first: the settings outlast
+   * stty's close, so this open waits for carrier.
+   */
+  async function waitingOpen(restart = false) {
+    const d = await plug({ lines: { cd: false } });
+    const set = await run('stty', ['-F', d.path, '-clocal']);
+    expect(set.code, set.stderr).toBe(0);
+    const opener = new Interactive(await cClient('blocking_open'), restart ? [d.path, 'restart'] : [d.path]);
+    expect(await opener.line()).toBe('ready');
+    await inFlight(d.name, 'open');
+    await until(async () => (await status(d.name)).blockedOpens === 1, 10_000, 'the open waiting for carrier');
+    return { d, opener };
+  }
+
+  it('waits in a blocking open until the device raises CD, DTR and RTS up meanwhile; O_NONBLOCK opens (stty) pass at once', async () => {
+    const { d, opener } = await waitingOpen();
+    // The port is set up while the open waits: DTR and RTS are up, as a modem needs to answer.
+    expect(await status(d.name)).toMatchObject({ lines: ['dtr', 'rts', 'cts', 'dsr'], opens: 0, blockedOpens: 1 });
+    const stty = await run('stty', ['-F', d.path, '-a']);
+    expect(stty.code, stty.stderr).toBe(0);
+    expect(words(stty.stdout)).toContain('-clocal');
+    expect(opener.printed).toBe(false);
+    expect(t.emu.devices.get(d.name)!.inFlight.map((h) => h.op)).toEqual(['open']);
+    await action(d.name, 'modem', { cd: true });
+    expect(await opener.line()).toBe('open');
+    expect(await status(d.name)).toMatchObject({ opens: 1, blockedOpens: 0 });
+    opener.child.stdin!.end();
+    expect(await opener.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('ends the wait with EINTR on a signal, the port released; with SA_RESTART too, where the kernel would restart the open', async () => {
+    // A FUSE reply cannot carry ERESTARTSYS (fuse_dev_do_write() refuses errors past 511), so SA_RESTART cannot restart it.
+    for (const restart of [false, true]) {
+      const { d, opener } = await waitingOpen(restart);
+      opener.kill('SIGUSR1');
+      expect(await opener.line()).toBe('errno EINTR');
+      await opener.exited;
+      // The failed open was the port's last file: DTR and RTS dropped (hupcl).
+      await until(async () => (await status(d.name)).blockedOpens === 0, 10_000, 'no open waiting');
+      expect(await status(d.name)).toMatchObject({ lines: ['cts', 'dsr'], opens: 0 });
+    }
+  });
+
+  it('starts the open over after a hang-up, as tty_open() retries it, and completes it once CD rises', async () => {
+    const { d, opener } = await waitingOpen();
+    const modemEvents = eventsOf(d, 'tty_modem').length;
+    expect(await action(d.name, 'hangup')).toEqual({ files: 1 });
+    // Released (DTR and RTS dropped with hupcl), then opened again (raised).
+    await until(() => eventsOf(d, 'tty_modem').length === modemEvents + 2, 10_000, 'the port closed and opened again');
+    expect(await status(d.name)).toMatchObject({ lines: ['dtr', 'rts', 'cts', 'dsr'], blockedOpens: 1 });
+    expect(opener.printed).toBe(false);
+    await action(d.name, 'modem', { cd: true });
+    expect(await opener.line()).toBe('open');
+    opener.child.stdin!.end();
+    await opener.exited;
+  });
+
+  it('ends the wait with ENODEV on unplug, as the retried open of a disconnected adapter gets, and frees the device', async () => {
+    const { d, opener } = await waitingOpen();
+    await t.emu.devices.unplug(d.name);
+    expect(await opener.line()).toBe('errno ENODEV');
+    await opener.exited;
+    await t.waitEvent((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'freed');
+    expect(eventsOf(d, 'stuck')).toEqual([]);
   });
 });

@@ -7,7 +7,9 @@
  *   directions at its character rate; the device is `none` (it speaks only
  *   through the `input` action), `loopback` (TX wired to RX) or `nmea` (a
  *   GPS receiver, nmea.ts).
- * - ldisc.ts: N_TTY, canonical and raw. io.ts: read, write and poll.
+ * - open.ts: open, which without CLOCAL waits for carrier (DCD) unless
+ *   O_NONBLOCK. ldisc.ts: N_TTY, canonical and raw. io.ts: read, write
+ *   and poll.
  *   ioctls.ts: termios, modem lines, flushing, breaks, exclusivity, serial
  *   info, through the caller's memory. actions.ts: the device end.
  * - Hang-up (carrier loss without CLOCAL, TIOCVHANGUP, the `hangup`
@@ -15,13 +17,12 @@
  *   write and ioctl EIO, poll POLLIN|POLLOUT|POLLERR|POLLHUP|RDNORM|WRNORM.
  *   A read blocked then returns 0, or what a raw reader had already taken.
  */
-import { Errno } from '../../errno.js';
 import { defineSchema, SchemaError, type DeviceModel, type Values } from '../../core/index.js';
 import { deviceLines, LINES, ttyActions } from './actions.js';
 import { ttyIoctl } from './ioctls.js';
 import { ttyPoll, ttyRead, ttyWrite } from './io.js';
+import { ttyOpen } from './open.js';
 import { DEFAULT_FIX, FIX_FIELDS, fixFrom } from './nmea.js';
-import { CAP_SYS_ADMIN, threadCapable } from '../util.js';
 import { HUNG_UP_POLL, TIOCM_CD, TIOCM_CTS, TIOCM_DSR, TtyPort, type Source } from './port.js';
 import { parseFraming } from './termios.js';
 
@@ -62,14 +63,7 @@ export const ttyModel: DeviceModel<TtyPort> = {
       lines: deviceLines(TIOCM_CTS | TIOCM_DSR | TIOCM_CD, o.lines ?? {}),
     });
   },
-  async open(file) {
-    const p = file.instance.state;
-    // tty_reopen(): TTY_EXCLUSIVE refuses all but capable(CAP_SYS_ADMIN),
-    // the opening thread's capability (root in a container, or a service
-    // whose bounding set drops it, is refused).
-    if (p.exclusive && !(await threadCapable(file.pid, CAP_SYS_ADMIN))) throw new Errno('EBUSY');
-    p.opened(file);
-  },
+  open: ttyOpen,
   release(file) {
     file.instance.state.closed(file);
   },

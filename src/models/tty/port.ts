@@ -107,7 +107,10 @@ export class TtyPort {
   /** TIOCM_* bits. */
   lines: number;
   readonly icount: Icount = { cts: 0, dsr: 0, rng: 0, dcd: 0, rx: 0, tx: 0, frame: 0, overrun: 0, parity: 0, brk: 0, bufOverrun: 0 };
+  /** The files open on the port, opens waiting for carrier included (their tty is set up and receiving). */
   readonly files = new Set<File<TtyPort>>();
+  /** Opens waiting for carrier (port->blocked_open). */
+  blockedOpens = 0;
   /** TTY_EXCLUSIVE. */
   exclusive = false;
   winsize: Buffer = Buffer.alloc(8);
