@@ -730,6 +730,18 @@ describe('no vacuous verdicts', () => {
       /expected 0 lateRelease\(s\) on uio0 within 5000 ms, saw 1/,
     ],
     [
+      'released on a device the program closed, and exited, before the unplug (the unplug found nothing to release)',
+      `python3, -c, "import os,sys\\nos.close(os.open(sys.argv[1], os.O_RDWR))", "{mount}/dev/uio0"`,
+      '  - wait: { released: uio0, timeout: 5s }\n  - unplug: uio0\n  - expect: { released: uio0, within: 2s }\n',
+      /every file of uio0 \(generation 1\) was closed before its unplug began: the unplug found nothing to release/,
+    ],
+    [
+      'lateReleases: 0 on a device the program closed before the unplug',
+      `python3, -c, "import os,sys\\nos.close(os.open(sys.argv[1], os.O_RDWR))", "{mount}/dev/uio0"`,
+      '  - wait: { released: uio0, timeout: 5s }\n  - unplug: uio0\n  - expect: { device: uio0, lateReleases: 0, within: 2s }\n',
+      /every file of uio0 \(generation 1\) was closed before its unplug began/,
+    ],
+    [
       'noStuck before any unplug',
       `python3, ${consumer}, "{mount}/dev/uio0"`,
       '  - wait: { opened: uio0, timeout: 5s }\n  - expect: { noStuck: true }\n',
