@@ -631,6 +631,16 @@ describe('bad scenarios exit 2 with one line naming the line', () => {
       /bad\.yaml:3: timeline\[0\]\.wait\.event\.rul: fault_fired events have no field rul/,
     ],
     ['two expectations in a step', 'timeline:\n  - expect: { running: true, exit: 0 }\n', /bad\.yaml:2: timeline\[0\]\.expect\.exit: one expectation per step/],
+    [
+      'a YAML merge in the environment (it left the variables it was to bring unset)',
+      'program:\n  command: [sh, -c, "test -n \\"$STRICT\\""]\n  env: { <<: { STRICT: "1" } }\ntimeline: [{ expect: { exit: 0 } }]\n',
+      /bad\.yaml:3: program\.env\["<<"\]: a YAML merge key, which scenario files do not take/,
+    ],
+    [
+      'a list as an environment value (it reached the program as a,b)',
+      'program:\n  command: [sh, -c, "echo $OPTS"]\n  env: { OPTS: [a, b] }\ntimeline: [{ expect: { exit: 0 } }]\n',
+      /bad\.yaml:3: program\.env\.OPTS: expected a string, number or true\/false, got a list/,
+    ],
     ['nothing that can fail', 'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - unplug: e0\n', /bad\.yaml:2: timeline: no wait or expect step/],
   ];
   for (const [what, text, re] of cases) {
