@@ -17,7 +17,7 @@ import { within } from '../awaitable.js';
 import { openedUnder, stopProgram, type ProgramInstance } from './restart.js';
 import { BIND_FORM, parseBind, type Scenario, type Step, type TimelineStep } from './schema.js';
 import type { ScenarioTarget, TargetDevice } from './target.js';
-import { eventExpectationFails, matches, resultExpectationFails, shortfall } from './values.js';
+import { absentSubject, eventExpectationFails, matches, resultExpectationFails, shortfall } from './values.js';
 import { describeThreads, unstoppedThreads } from './stopped.js';
 import { describeWhereThreadsAre, type ThreadState } from './threads.js';
 import { RunTrace, type RunTraceData } from './trace.js';
@@ -740,7 +740,8 @@ class Run {
           // Against a daemon, events may still be on their way: judge every one recorded by now.
           await this.o.target.sync();
           this.crashes.sync();
-          const why = eventExpectationFails(this.counted, s);
+          const gens = s.filter.device === undefined ? this.ledger.all() : this.ledger.generations(s.filter.device);
+          const why = eventExpectationFails(this.counted, s) ?? absentSubject(s, gens);
           if (why) throw new StepFailed(s.forMs === undefined ? why : `${why} (${Math.round(this.elapsed - start)} ms into ${s.forMs})`);
           if (this.elapsed - start >= (s.forMs ?? 0)) return;
           await sleep(POLL_MS);
