@@ -85,6 +85,22 @@ export const CORE_EVENT_FIELDS: Readonly<Record<CoreEventType, Readonly<Record<s
   model_error: { op: 'string', error: 'string' },
 };
 
+/**
+ * The core events that come only once an unplug has begun (its
+ * `unplug_started`: docs/architecture.md#unplug): a device that was never
+ * unplugged has none of them, whatever its programs did.
+ */
+export const AFTER_UNPLUG: ReadonlySet<string> = new Set<CoreEventType>([
+  CoreEvent.regions_revoked,
+  CoreEvent.stuck,
+  CoreEvent.drained,
+  CoreEvent.sleeping,
+  CoreEvent.sleep_ended,
+  CoreEvent.removed,
+  CoreEvent.late_released,
+  CoreEvent.freed,
+]);
+
 export function isCoreEvent(type: string): type is CoreEventType {
   return Object.hasOwn(CoreEvent, type);
 }

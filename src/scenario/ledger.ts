@@ -54,6 +54,8 @@ export class Ledger {
       const g = this.get(d.name, d.generation);
       g.openAtStart = d.holders.length;
       g.unplugged ||= d.state !== 'live';
+      // Unplugged before the run (a daemon's): what it holds now was open at the unplug.
+      if (d.state !== 'live' && !g.unpluggedInRun) g.openAtUnplug = d.holders.length;
     }
   }
 
@@ -101,6 +103,9 @@ export const openFiles = (g: GenerationRecord): number => g.openAtStart + g.open
 
 /** Whether any file of `g` was ever seen open. */
 export const everOpened = (g: GenerationRecord): boolean => g.openAtStart + g.opened > 0;
+
+/** Whether a file of `g` was open when its unplug began (or opened while it ran): one the unplug could find held. */
+export const heldAtUnplug = (g: GenerationRecord): boolean => g.openAtUnplug > 0;
 
 /**
  * The reads of `g` asleep now, one line each: its `sleeping` events whose

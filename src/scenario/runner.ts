@@ -10,14 +10,14 @@ import { namespaceCommand, needsNamespace, type Bind, type NamespaceOptions } fr
 import { LogFollower } from './follow.js';
 import { MAX_DURATION_MS } from '../limits.js';
 import { heldFds } from './holders.js';
-import { everOpened, Ledger, openFiles, stillAsleep, type GenerationRecord } from './ledger.js';
+import { everOpened, heldAtUnplug, Ledger, openFiles, stillAsleep, type GenerationRecord } from './ledger.js';
 import { freeTcpPort } from './free-port.js';
 import { describeExit, Program, type ProgramExit } from './program.js';
 import { within } from '../awaitable.js';
 import { openedUnder, stopProgram, type ProgramInstance } from './restart.js';
 import { BIND_FORM, parseBind, type Scenario, type Step, type TimelineStep } from './schema.js';
 import type { ScenarioTarget, TargetDevice } from './target.js';
-import { eventExpectationFails, matches, resultExpectationFails, shortfall } from './values.js';
+import { absentSubject, eventExpectationFails, matches, resultExpectationFails, shortfall } from './values.js';
 import { describeThreads, unstoppedThreads } from './stopped.js';
 import { describeWhereThreadsAre, type ThreadState } from './threads.js';
 import { RunTrace, type RunTraceData } from './trace.js';
@@ -623,8 +623,10 @@ class Run {
    * Waits up to `withinMs` for `dev` to have unplugged generations for
    * which `final` holds, and returns them. Fails when `dev` was never
    * plugged, was not unplugged within the time, `final` did not hold by then
-   * (`notFinal` says why), or no file of those generations was ever open:
-   * the release an expectation is about cannot have happened then.
+   * (`notFinal` says why), or no file of those generations was open when
+   * its unplug began (never opened, or all closed first: a program that
+   * exited before the unplug): the release an expectation is about cannot
+   * have happened then.
    */
   private async unpluggedGenerations(
     dev: string,
@@ -639,9 +641,11 @@ class Run {
       if (all.length === 0) throw new StepFailed(`there is no device ${dev} in this run (devices: ${this.ledger.names().join(', ') || 'none'})`);
       const gens = all.filter((g) => g.unplugged);
       if (gens.length > 0 && (await final(gens))) {
-        if (!gens.some(everOpened)) {
-          const which = gens.map((g) => g.generation).join(', ');
-          throw new StepFailed(`no file of ${dev} (generation ${which}) was open in this run: there was nothing to release`);
+        const which = gens.map((g) => g.generation).join(', ');
+        if (!gens.some(everOpened)) throw new StepFailed(`no file of ${dev} (generation ${which}) was open in this run: there was nothing to release`);
+        // Closed before the unplug (a program that exited first): it holds whatever the program does on unplug.
+        if (!gens.some(heldAtUnplug)) {
+          throw new StepFailed(`every file of ${dev} (generation ${which}) was closed before its unplug began: the unplug found nothing to release, so this tested nothing of what the program does on unplug`);
         }
         return gens;
       }
@@ -721,7 +725,7 @@ class Run {
           throw new StepFailed(lines.join('\n'));
         }
         // Only a call on an open file can be stuck: with none, noStuck would hold whatever the program does.
-        if (!unplugged().some((g) => g.openAtUnplug > 0)) {
+        if (!unplugged().some(heldAtUnplug)) {
           const which = unplugged().map((g) => `${g.name} generation ${g.generation}`).join(', ');
           throw new StepFailed(`no file of ${which} was open when it was unplugged: no handler could be stuck; noStuck is about an unplug of a device the program holds`);
         }
@@ -736,7 +740,8 @@ class Run {
           // Against a daemon, events may still be on their way: judge every one recorded by now.
           await this.o.target.sync();
           this.crashes.sync();
-          const why = eventExpectationFails(this.counted, s);
+          const gens = s.filter.device === undefined ? this.ledger.all() : this.ledger.generations(s.filter.device);
+          const why = eventExpectationFails(this.counted, s) ?? absentSubject(s, gens);
           if (why) throw new StepFailed(s.forMs === undefined ? why : `${why} (${Math.round(this.elapsed - start)} ms into ${s.forMs})`);
           if (this.elapsed - start >= (s.forMs ?? 0)) return;
           await sleep(POLL_MS);

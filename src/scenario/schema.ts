@@ -410,8 +410,22 @@ function readCommand(cmd: Field): string[] {
 function readEnv(e: Field): Record<string, string> {
   const env: Record<string, string> = {};
   const em = e.mapping(null);
-  for (const k of Object.keys(em.value)) env[k] = String(em.get(k).value);
+  for (const k of Object.keys(em.value)) env[k] = readEnvValue(em.get(k), k);
   return env;
+}
+
+/**
+ * A variable's value: a string, number or true/false. Anything else would
+ * reach the program as text it was not meant to be: a list as `a,b`, a
+ * YAML merge (`<<: *base`, which YAML 1.2 reads as a variable named `<<`)
+ * as `[object Object]` while the variables it was to bring stay unset,
+ * `X:` with no value as `null`.
+ */
+function readEnvValue(f: Field, name: string): string {
+  const v = f.value;
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (name === '<<') throw f.error('a YAML merge key, which scenario files do not take: give each variable', { key: true });
+  throw f.error(`expected a string, number or true/false, got ${v === null ? 'no value (write "" for an empty one)' : Array.isArray(v) ? 'a list' : 'a mapping'}`);
 }
 
 function readProgram(f: Field, baseDir: string): ProgramSpec {

@@ -4,8 +4,9 @@
  * one runs out, and the verdicts of `expect: {event}` and
  * `expect: {result}`, which are given at once with the value seen.
  */
-import type { DeviceEvent } from '../core/events.js';
+import { AFTER_UNPLUG, type DeviceEvent } from '../core/events.js';
 import { comparable, holds, missing, show, valueAt, whyNot, type FieldTest } from './compare.js';
+import type { GenerationRecord } from './ledger.js';
 import type { EventFilter, Step } from './schema.js';
 
 export function matches(e: DeviceEvent, f: EventFilter): boolean {
@@ -69,6 +70,31 @@ function neverComparable(events: readonly DeviceEvent[], f: EventFilter): string
     const there = valueAt(last, t.path);
     const saw = `in the last (${which(last)}), ${there === undefined ? missing(last, t.path, f.type) : `${f.type}.${t.name} is ${show(there)}`}`;
     return `${f.type}.${t.name} holds no ${kind ?? 'value'} in any of the ${same.length} ${f.type} event(s)${ofDevice(f)} counted: ${saw}; a filter on it matches nothing whatever happens (a misspelled field, or a value of another kind)`;
+  }
+  return null;
+}
+
+/**
+ * Why an event expectation whose count holds with no event matching
+ * (`count: 0`) holds for want of what its filter is about, or null:
+ * `gens`, the generations the run has known of the filter's device (of
+ * every device, without one), include none its `generation` names (no
+ * replug made generation 2), or none was unplugged while the filter
+ * counts events only an unplug brings (`late_released`, `stuck`): then
+ * the count held whatever the program did.
+ */
+export function absentSubject(s: Extract<Step, { kind: 'expect'; what: 'event' }>, gens: readonly GenerationRecord[]): string | null {
+  if (!holds(s.count, 0)) return null;
+  const f = s.filter;
+  const of = f.device ?? 'any device';
+  const vacuous = `so count ${s.count.text} would hold whatever the program did`;
+  const genTest = f.tests.find((t) => t.name === 'generation' && !gens.some((g) => holds(t.cmp, g.generation)));
+  if (genTest) {
+    const had = gens.map((g) => g.generation).join(', ') || 'none';
+    return `no generation of ${of} in this run is ${genTest.cmp.text} (there were: ${had}), ${vacuous}`;
+  }
+  if (AFTER_UNPLUG.has(f.type) && !gens.some((g) => g.unplugged)) {
+    return `no unplug of ${of} began in this run, and ${f.type} events come only after one, ${vacuous}: put this expectation after an unplug`;
   }
   return null;
 }

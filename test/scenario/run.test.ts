@@ -631,6 +631,16 @@ describe('bad scenarios exit 2 with one line naming the line', () => {
       /bad\.yaml:3: timeline\[0\]\.wait\.event\.rul: fault_fired events have no field rul/,
     ],
     ['two expectations in a step', 'timeline:\n  - expect: { running: true, exit: 0 }\n', /bad\.yaml:2: timeline\[0\]\.expect\.exit: one expectation per step/],
+    [
+      'a YAML merge in the environment (it left the variables it was to bring unset)',
+      'program:\n  command: [sh, -c, "test -n \\"$STRICT\\""]\n  env: { <<: { STRICT: "1" } }\ntimeline: [{ expect: { exit: 0 } }]\n',
+      /bad\.yaml:3: program\.env\["<<"\]: a YAML merge key, which scenario files do not take/,
+    ],
+    [
+      'a list as an environment value (it reached the program as a,b)',
+      'program:\n  command: [sh, -c, "echo $OPTS"]\n  env: { OPTS: [a, b] }\ntimeline: [{ expect: { exit: 0 } }]\n',
+      /bad\.yaml:3: program\.env\.OPTS: expected a string, number or true\/false, got a list/,
+    ],
     ['nothing that can fail', 'devices: [{ model: echo, name: e0 }]\ntimeline:\n  - unplug: e0\n', /bad\.yaml:2: timeline: no wait or expect step/],
   ];
   for (const [what, text, re] of cases) {
@@ -728,6 +738,30 @@ describe('no vacuous verdicts', () => {
       `python3, -c, "import os,sys,time\\nfd = os.open(sys.argv[1], os.O_RDWR)\\ntry: os.read(fd, 4)\\nexcept OSError: time.sleep(0.3); os.close(fd)\\ntime.sleep(30)", "{mount}/dev/uio0"`,
       '  - wait: { opened: uio0, timeout: 5s }\n  - unplug: uio0\n  - expect: { device: uio0, lateReleases: 0, within: 5s }\n',
       /expected 0 lateRelease\(s\) on uio0 within 5000 ms, saw 1/,
+    ],
+    [
+      'released on a device the program closed, and exited, before the unplug (the unplug found nothing to release)',
+      `python3, -c, "import os,sys\\nos.close(os.open(sys.argv[1], os.O_RDWR))", "{mount}/dev/uio0"`,
+      '  - wait: { released: uio0, timeout: 5s }\n  - unplug: uio0\n  - expect: { released: uio0, within: 2s }\n',
+      /every file of uio0 \(generation 1\) was closed before its unplug began: the unplug found nothing to release/,
+    ],
+    [
+      'lateReleases: 0 on a device the program closed before the unplug',
+      `python3, -c, "import os,sys\\nos.close(os.open(sys.argv[1], os.O_RDWR))", "{mount}/dev/uio0"`,
+      '  - wait: { released: uio0, timeout: 5s }\n  - unplug: uio0\n  - expect: { device: uio0, lateReleases: 0, within: 2s }\n',
+      /every file of uio0 \(generation 1\) was closed before its unplug began/,
+    ],
+    [
+      'count: 0 of late releases of a device never unplugged (none could come)',
+      `python3, ${consumer}, "{mount}/dev/uio0"`,
+      '  - wait: { opened: uio0, timeout: 5s }\n  - expect: { event: { type: late_released, device: uio0 }, count: 0 }\n',
+      /no unplug of uio0 began in this run, and late_released events come only after one, so count == 0 would hold whatever the program did/,
+    ],
+    [
+      'count: 0 of opens of generation 2 of a device unplugged and never replugged (there is no generation 2)',
+      `python3, ${consumer}, "{mount}/dev/uio0"`,
+      '  - wait: { opened: uio0, timeout: 5s }\n  - unplug: uio0\n  - expect: { event: { type: opened, device: uio0, generation: 2 }, count: 0 }\n',
+      /no generation of uio0 in this run is == 2 \(there were: 1\), so count == 0 would hold whatever the program did/,
     ],
     [
       'noStuck before any unplug',
@@ -1018,7 +1052,7 @@ ${timeline}`;
   - wait: { event: { type: opened, device: uio0, pid: { '>': 1 } } }
   - expect: { event: { type: opened, device: uio0 }, count: 1, fields: { flags: { '>': 0 }, comm: python3 } }
   - expect: { event: { type: action, device: uio0 }, count: { '>=': 1 }, fields: { action: irq } }
-  - expect: { event: { type: stuck }, count: 0 }
+  - expect: { event: { type: model_error }, count: 0 }
 `),
     );
     const r = await cdevemu(['run', f]);
@@ -1075,8 +1109,8 @@ ${timeline}`;
   }
 
   it('holds a count for as long as `for` says, looking again until then', async () => {
-    const r = await cdevemu(['run', await scenario('values-for.yaml', text("  - expect: { event: { type: stuck }, count: 0, for: 300ms }\n  - expect: { event: { type: opened, device: uio0 }, count: 1, for: 200ms }\n"))]);
-    expect(r.stdout, r.stderr).toMatch(/ok {4}expect event \{"type":"stuck"\}: count == 0 for 300ms/);
+    const r = await cdevemu(['run', await scenario('values-for.yaml', text("  - expect: { event: { type: released, device: uio0 }, count: 0, for: 300ms }\n  - expect: { event: { type: opened, device: uio0 }, count: 1, for: 200ms }\n"))]);
+    expect(r.stdout, r.stderr).toMatch(/ok {4}expect event \{"type":"released","device":"uio0"\}: count == 0 for 300ms/);
     expect(r.stdout).toMatch(/ok {4}expect event \{"type":"opened","device":"uio0"\}: count == 1 for 200ms/);
     // Each took its time: the next step came no sooner.
     const at = [...r.stdout.matchAll(/^\[ *(\d+\.\d+)s\] ok {4}expect event/gm)].map((m) => Number(m[1]));
