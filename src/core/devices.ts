@@ -185,6 +185,7 @@ export class DeviceManager {
     // Without hooks to run, the unplug starts in this call: an open racing
     // it already sees the device unplugging.
     const notify = mode === 'orderly' && this.hooks.some((h) => h.unplugging);
+    if (notify) inst.record(CoreEvent.unplug_notice, {});
     inst.unplugging = notify
       ? this.runHooks('unplugging', inst, notice === undefined ? {} : { noticeTimeoutMs: notice }).then(() => unplugInstance(inst, this.publisher, timeout, bound, mode))
       : unplugInstance(inst, this.publisher, timeout, bound, mode);

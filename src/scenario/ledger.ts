@@ -25,7 +25,12 @@ export interface GenerationRecord {
   lateReleases: number;
   /** Handlers an unplug of it gave up on (`drained`'s count). */
   stuck: number;
-  /** Files open when its unplug began, and opened after (an open in flight then): what its drain could find stuck. */
+  /**
+   * Files open when its unplug began, and opened after (an open in flight
+   * then): what its drain could find stuck. An orderly unplug that tells
+   * the program first (`unplug_notice`: tcmu's REMOVED_DEVICE) begins
+   * there: what the program closes on that notice it closes for the unplug.
+   */
   openAtUnplug: number;
 }
 
@@ -73,8 +78,11 @@ export class Ledger {
         g.closed++;
         g.lateReleases++;
         break;
-      case 'unplug_started':
+      case 'unplug_notice':
         g.openAtUnplug = openFiles(g);
+        break;
+      case 'unplug_started':
+        g.openAtUnplug = Math.max(g.openAtUnplug, openFiles(g));
         g.unplugged = true;
         g.unpluggedInRun = true;
         break;
