@@ -120,6 +120,16 @@ export interface Region {
 }
 
 /**
+ * The sizes a driver's read takes: `exact` bytes, or `atLeast` bytes or
+ * more (rtc_dev_read(): `{ exact: 4, atLeast: 8 }`). A driver refuses any
+ * other with EINVAL before it looks at its device.
+ */
+export interface ReadSizes {
+  exact?: number;
+  atLeast?: number;
+}
+
+/**
  * What a file operation on an unplugged device answers, as its driver's
  * code answers once the device is unregistered. Blocked calls that unplug
  * ends (the wait queue killed, the signal aborted) answer the same, unless
@@ -137,6 +147,15 @@ export interface UnplugAnswers<S> {
    * stuck in.
    */
   read?: Errno | 'eof' | 'sleep';
+  /**
+   * The sizes the driver's read takes, checked before it looks at its
+   * device: after unplug a read of another size fails EINVAL at once,
+   * before `read`'s answer (uio_read(): exactly sizeof(s32);
+   * rtc_dev_read(): sizeof(unsigned int), or sizeof(unsigned long) and
+   * more). Without it a read of any size gets those. Use the same value in
+   * your read (`readSizeFits`), so both check one rule.
+   */
+  readSizes?: ReadSizes;
   /** Default EIO (uio_write() answers EINVAL once idev->info is NULL). */
   write?: Errno;
   /** Default EIO (rtc_dev_ioctl() answers ENODEV once rtc->ops is NULL). */

@@ -428,6 +428,56 @@ describe('a read across unplug sleeps on, as rtc_dev_read() after rtc_device_unr
   });
 });
 
+/**
+ * A reader that calls read(2) itself (ctypes), one read per stdin line of
+ * the size on it, answering "ok HEX" or the errno name. As SLEEPY_READER,
+ * SIGUSR1 interrupts a read without ending the process.
+ */
+const SIZED_READER = `import ctypes, errno, os, signal, sys
+libc = ctypes.CDLL(None, use_errno=True)
+signal.signal(signal.SIGUSR1, lambda *a: None)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+print("open", flush=True)
+for line in sys.stdin:
+    size = int(line)
+    buf = ctypes.create_string_buffer(max(size, 1))
+    n = libc.read(fd, buf, size)
+    print("ok " + buf.raw[:n].hex() if n >= 0 else errno.errorcode[ctypes.get_errno()], flush=True)
+`;
+
+describe('what rtc_dev_read() answers after rtc_device_unregister() before it would sleep', () => {
+  /** The reader's next read of `size` sleeps after unplug: a `sleeping` event, state S, until SIGUSR1 ends it with EINTR. */
+  async function sleepsUntilSignal(d: Awaited<ReturnType<typeof plug>>, reader: ReturnType<typeof pythonInteractive>, size: number): Promise<void> {
+    const asleep = (): number => t.events.filter((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'sleeping').length;
+    const before = asleep();
+    reader.send(String(size));
+    await until(() => asleep() > before, 10_000, `a sleeping event for the ${size}-byte read`);
+    // The daemon may take the request before the reader's task is put to sleep in request_wait_answer().
+    await until(() => sleepsWhere(reader.pid).state === 'S', 10_000, 'the reader asleep in read(2)');
+    expect(reader.printed).toBe(false);
+    process.kill(reader.pid, 'SIGUSR1');
+    expect(await reader.line()).toBe('EINTR');
+  }
+
+  it('a read of a size other than 4 or at least 8 fails EINVAL at once; one of 4 or 8 sleeps', async () => {
+    const d = await plug();
+    const reader = pythonInteractive(SIZED_READER, [d.path]);
+    try {
+      expect(await reader.line()).toBe('open');
+      await t.emu.devices.unplug(d.name);
+      for (const size of [1, 2, 5, 7]) {
+        reader.send(String(size));
+        expect(`read ${size}: ${await reader.line()}`).toBe(`read ${size}: EINVAL`);
+      }
+      expect(t.eventTypes(d.name, d.inst.generation)).not.toContain('sleeping');
+      await sleepsUntilSignal(d, reader, 4);
+      await sleepsUntilSignal(d, reader, 8);
+    } finally {
+      reader.kill();
+    }
+  });
+});
+
 describeUnless(needsRoot('the callers are uid 65534 with and without CAP_SYS_TIME (setpriv), on a mount with allow_other'))('RTC_SET_TIME asks the caller for CAP_SYS_TIME, not the opener', () => {
   // Imported here, so that the cases of this block stay apart from the file's own set-up.
   let shared: import('../../src/api.js').EmulatorHandle;
