@@ -146,7 +146,9 @@ const READ: CallKind<number, Buffer> = {
     const answer = unplugReadOf(inst, size);
     if (answer === 'eof') return EOF;
     if (answer === 'sleep') return inst.sleepers.sleep(file!, io as IoContext);
-    throw answer;
+    if (answer instanceof Errno) throw answer;
+    inst.count.bytesRead += answer.length;
+    return answer;
   },
 };
 const WRITE: CallKind<Buffer, number> = {

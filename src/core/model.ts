@@ -150,12 +150,22 @@ export interface UnplugAnswers<S> {
   /**
    * The sizes the driver's read takes, checked before it looks at its
    * device: after unplug a read of another size fails EINVAL at once,
-   * before `read`'s answer (uio_read(): exactly sizeof(s32);
+   * before `readPending` and `read` (uio_read(): exactly sizeof(s32);
    * rtc_dev_read(): sizeof(unsigned int), or sizeof(unsigned long) and
    * more). Without it a read of any size gets those. Use the same value in
    * your read (`readSizeFits`), so both check one rule.
    */
   readSizes?: ReadSizes;
+  /**
+   * The bytes the device holds for its next read when unplug begins, or
+   * null: called once, when the gate closes (before remove(), while model
+   * code may run). The first read after unplug (of a size `readSizes`
+   * takes) gets them, cut to its size, without sleeping; later reads get
+   * `read`. They are the device's, not a file's: one read of any file
+   * takes them (rtc_dev_read() takes rtc->irq_data, which the driver never
+   * clears at unregister, and sleeps only once it is 0).
+   */
+  readPending?: (inst: Instance<S>) => Uint8Array | null;
   /** Default EIO (uio_write() answers EINVAL once idev->info is NULL). */
   write?: Errno;
   /** Default EIO (rtc_dev_ioctl() answers ENODEV once rtc->ops is NULL). */

@@ -28,7 +28,7 @@ import {
 import { describeUnless, itUnless, needsRoot, withSbin } from '../helpers/as-user.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { pythonInteractive, run } from '../helpers/proc.js';
-import { Holder, O_RDONLY, hex, readBlocked, until } from './holder.js';
+import { Holder, O_RDONLY, hex, le32, readBlocked, until } from './holder.js';
 
 let t: TestEmulator;
 beforeAll(async () => {
@@ -321,13 +321,18 @@ describe('the device', () => {
     await h.close();
   });
 
-  it('after unplug: ioctl fails ENODEV, a non-blocking read EAGAIN, write EINVAL (no ->write), poll reports nothing (rtc_dev_poll); the timer is gone', async () => {
+  it('after unplug: ioctl fails ENODEV, a non-blocking read the data pending then, and EAGAIN after it, write EINVAL (no ->write), poll reports nothing (rtc_dev_poll); the timer is gone', async () => {
     const d = await plug();
     const h = await Holder.open(d.path);
     expect(await h.op(`ioctl ${hex(RTC_UIE_ON)} 0`)).toBe('ok 0 -');
+    await until(() => d.state.irqData !== 0, 10_000, 'an update interrupt pending');
     await t.emu.devices.unplug(d.name);
-    // rtc_dev_read() never looks at rtc->ops: with O_NONBLOCK and nothing pending it is EAGAIN.
+    // rtc_dev_read() never looks at rtc->ops: it takes irq_data before it
+    // looks at O_NONBLOCK, and with nothing pending it is EAGAIN.
     expect(await h.op('nonblock')).toBe('ok');
+    const data = Buffer.from((await h.op('read 8')).slice(3), 'hex');
+    expect(data.length).toBe(8);
+    expect(data[0]).toBe(RTC_IRQF | RTC_UF);
     expect(await h.op('read 8')).toBe('EAGAIN');
     expect(await h.op('write 00')).toBe('EINVAL');
     expect(await h.op(`ioctl ${hex(RTC_RD_TIME)} 36`)).toBe('ENODEV');
@@ -471,6 +476,26 @@ describe('what rtc_dev_read() answers after rtc_device_unregister() before it wo
       }
       expect(t.eventTypes(d.name, d.inst.generation)).not.toContain('sleeping');
       await sleepsUntilSignal(d, reader, 4);
+      await sleepsUntilSignal(d, reader, 8);
+    } finally {
+      reader.kill();
+    }
+  });
+
+  it('a reader with an alarm interrupt pending at unplug gets its data once, in its size, then sleeps', async () => {
+    const d = await plug({ time: '2030-01-01T00:00:00Z' });
+    const reader = pythonInteractive(SIZED_READER, [d.path]);
+    try {
+      expect(await reader.line()).toBe('open');
+      // An alarm at the next second: it fires once (RTC_AF) and disables itself, so irq_data stays as counted.
+      const wakealarm = t.path(`sys/class/rtc/${d.name}/wakealarm`);
+      expect((await run('bash', ['-c', 'echo +1 > "$1"', 'bash', wakealarm])).code).toBe(0);
+      await until(() => d.state.irqData !== 0, 10_000, 'the alarm interrupt pending');
+      await t.emu.devices.unplug(d.name);
+      // unsigned int: the count (1 << 8) | RTC_IRQF | RTC_AF, little-endian, at once.
+      reader.send('4');
+      expect(await reader.line()).toBe(`ok ${le32((1 << 8) | RTC_IRQF | RTC_AF)}`);
+      // Taken: irq_data is 0 again, and the next read sleeps for an interrupt that no longer comes.
       await sleepsUntilSignal(d, reader, 8);
     } finally {
       reader.kill();
