@@ -27,7 +27,7 @@ import { CallingThread } from './calling-thread.js';
 import type { FaultableOp, OpCall } from './host.js';
 import type { DeviceInstance } from './instance.js';
 import { ShieldedIo } from './sleeping-reads.js';
-import { unplugPollOf, unplugReadOf } from './unplug-answers.js';
+import { unplugPollNow, unplugPollOf, unplugReadOf } from './unplug-answers.js';
 
 /** A model method as callModel() calls it: the file (null for actions and stores), the argument, the signal. */
 export type ModelMethod<F, A, R> = (file: F, arg: A, signal: AbortSignal) => R | Promise<R>;
@@ -181,7 +181,7 @@ const IOCTL: CallKind<IoctlRequest, IoctlReply> = {
     throw inst.unplugAnswers.ioctl;
   },
 };
-const POLL: CallKind<undefined, PollMask> = { fault: 'poll', answered: true, absent: DEFAULT_POLLMASK, afterUnplug: (inst, file) => unplugPollOf(inst, file!) };
+const POLL: CallKind<undefined, PollMask> = { fault: 'poll', answered: true, absent: DEFAULT_POLLMASK, afterUnplug: (inst, file) => unplugPollNow(inst, file!) };
 
 /**
  * The one way into a model, like debugfs's FULL_PROXY_FUNC. In order: the
@@ -509,8 +509,8 @@ function ioctl<S>(inst: DeviceInstance<S>, file: OpenFile<S>, req: IoctlRequest,
 function poll<S>(inst: DeviceInstance<S>, file: OpenFile<S>, wake: (() => void) | null, io: IoContext): Awaitable<PollMask> {
   inst.count.polls++;
   // The model's answer after unplug, fixed when the gate closed; no
-  // registration is kept, the mask will not change again.
-  if (inst.gate.closed) return unplugPollOf(inst, file);
+  // registration is kept: nothing will make the file readable again.
+  if (inst.gate.closed) return unplugPollNow(inst, file);
   // poll_wait() before computing the mask, so a wake in between is not lost.
   if (wake) file.pollWait(inst.wq, wake);
   // Poll has no errno to give: fuse_file_poll() turns a failed POLL into EPOLLERR.

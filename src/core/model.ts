@@ -163,7 +163,8 @@ export interface UnplugAnswers<S> {
    * takes) gets them, cut to its size, without sleeping; later reads get
    * `read`. They are the device's, not a file's: one read of any file
    * takes them (rtc_dev_read() takes rtc->irq_data, which the driver never
-   * clears at unregister, and sleeps only once it is 0).
+   * clears at unregister, and sleeps only once it is 0). Until then poll
+   * adds POLLIN|POLLRDNORM to every file's mask (rtc_dev_poll()).
    */
   readPending?: (inst: Instance<S>) => Uint8Array | null;
   /** Default EIO (uio_write() answers EINVAL once idev->info is NULL). */
@@ -174,7 +175,8 @@ export interface UnplugAnswers<S> {
    * The poll mask: a constant (default POLLERR|POLLHUP; rtc_dev_poll() 0),
    * or a function of the file, called once for each file open when the
    * gate closes (before remove(), while model code may run), or when an
-   * open in flight then completes; its answer is then the file's for good.
+   * open in flight then completes; its answer is then the file's for good
+   * (with POLLIN|POLLRDNORM while `readPending`'s data is untaken).
    * evdev_poll() after disconnect: EPOLLHUP|EPOLLERR, plus EPOLLIN|EPOLLRDNORM
    * while the client still has a complete packet queued.
    */

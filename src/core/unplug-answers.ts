@@ -7,7 +7,7 @@
  * !evdev->exist), given by the core: no model code runs for them.
  */
 import { Errno } from '../errno.js';
-import { POLLERR, POLLHUP, type PollMask } from '../devio.js';
+import { POLLERR, POLLHUP, POLLIN, POLLRDNORM, type PollMask } from '../devio.js';
 import type { OpenFile } from './file.js';
 import type { DeviceInstance } from './instance.js';
 import type { DeviceModel, File, Instance, ReadSizes } from './model.js';
@@ -83,6 +83,16 @@ export function keepUnplugReadData<S>(inst: DeviceInstance<S>): void {
   } catch (err) {
     inst.errnoOf(err, 'unplugged.readPending');
   }
+}
+
+/**
+ * What poll answers after unplug: the file's fixed mask, readable too while
+ * the device's data for reads is still there to take (rtc_dev_poll()
+ * reports EPOLLIN|EPOLLRDNORM while irq_data is not 0).
+ */
+export function unplugPollNow<S>(inst: DeviceInstance<S>, file: OpenFile<S>): PollMask {
+  const mask = unplugPollOf(inst, file);
+  return inst.unplugReadData !== null ? mask | POLLIN | POLLRDNORM : mask;
 }
 
 /**

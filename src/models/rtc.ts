@@ -45,7 +45,8 @@
  *   a signal ends it (EINTR; EAGAIN with O_NONBLOCK): the model's
  *   unplugged read is 'sleep' (src/core/sleeping-reads.ts), and the program
  *   hangs there as it would on a real machine. rtc_dev_poll() answers from
- *   irq_data alone, so poll reports nothing (UNPLUGGED_POLL).
+ *   irq_data alone, so poll reports EPOLLIN while that data is untaken (the
+ *   core adds it for readPending's data), then nothing (UNPLUGGED_POLL).
  *
  * sysfs: sys/class/rtc/rtcN/{name,date,time,since_epoch,wakealarm} (rtc/sysfs.c
  * formats); `wakealarm` only with the alarm, as rtc_attr_is_visible() hides
@@ -114,8 +115,10 @@ function irqDataBytes(data: number, size: number): Buffer {
 
 /**
  * poll after unplug: rtc_dev_poll() checks only rtc->irq_data, and
- * unregistering neither wakes irq_queue nor sets EPOLLHUP/EPOLLERR, so a
- * poller is told nothing, and with no interrupt coming, never will be.
+ * unregistering neither wakes irq_queue nor sets EPOLLHUP/EPOLLERR, so
+ * once the data pending at unplug is read (until then the core adds
+ * POLLIN|POLLRDNORM) a poller is told nothing, and with no interrupt
+ * coming, never will be.
  */
 const UNPLUGGED_POLL = 0;
 

@@ -321,7 +321,7 @@ describe('the device', () => {
     await h.close();
   });
 
-  it('after unplug: ioctl fails ENODEV, a non-blocking read the data pending then, and EAGAIN after it, write EINVAL (no ->write), poll reports nothing (rtc_dev_poll); the timer is gone', async () => {
+  it('after unplug: ioctl fails ENODEV, poll POLLIN and a non-blocking read the data pending then, and EAGAIN and nothing after it (rtc_dev_poll), write EINVAL (no ->write); the timer is gone', async () => {
     const d = await plug();
     const h = await Holder.open(d.path);
     expect(await h.op(`ioctl ${hex(RTC_UIE_ON)} 0`)).toBe('ok 0 -');
@@ -330,6 +330,8 @@ describe('the device', () => {
     // rtc_dev_read() never looks at rtc->ops: it takes irq_data before it
     // looks at O_NONBLOCK, and with nothing pending it is EAGAIN.
     expect(await h.op('nonblock')).toBe('ok');
+    // rtc_dev_poll(): readable while irq_data is not 0.
+    expect(await h.op(`poll ${POLLIN} 0`)).toBe(`ok ${POLLIN}`);
     const data = Buffer.from((await h.op('read 8')).slice(3), 'hex');
     expect(data.length).toBe(8);
     expect(data[0]).toBe(RTC_IRQF | RTC_UF);
