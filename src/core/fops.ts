@@ -27,7 +27,7 @@ import { CallingThread } from './calling-thread.js';
 import type { FaultableOp, OpCall } from './host.js';
 import type { DeviceInstance } from './instance.js';
 import { ShieldedIo } from './sleeping-reads.js';
-import { unplugPollOf } from './unplug-answers.js';
+import { unplugPollNow, unplugPollOf, unplugReadOf } from './unplug-answers.js';
 
 /** A model method as callModel() calls it: the file (null for actions and stores), the argument, the signal. */
 export type ModelMethod<F, A, R> = (file: F, arg: A, signal: AbortSignal) => R | Promise<R>;
@@ -58,9 +58,14 @@ export interface CallKind<A, R> {
    * closed, or one that unplug's cancellation ended (its wait failing with
    * inst.unplugCancel) or gave up on; the model's UnplugAnswers for the op.
    * Returns the answer (or a promise of it: a read that sleeps), or throws
-   * the errno.
+   * the errno; `arg` is the call's (a read's size).
    */
-  readonly afterUnplug: <S>(inst: DeviceInstance<S>, file: OpenFile<S> | null, io: IoContext | OpenContext | null) => R | Promise<R>;
+  readonly afterUnplug: <S>(
+    inst: DeviceInstance<S>,
+    file: OpenFile<S> | null,
+    io: IoContext | OpenContext | null,
+    arg: A,
+  ) => R | Promise<R>;
   /** Runs when the model's result is the request's answer (not when unplug gave up on the call first): the byte counters. */
   readonly answer?: <S>(inst: DeviceInstance<S>, reply: R) => void;
   /** Runs once the model's own result has settled, however late (OPEN's reference); `stuck`: unplug gave up on it. */
@@ -137,11 +142,13 @@ const READ: CallKind<number, Buffer> = {
   answer: (inst, buf) => {
     inst.count.bytesRead += buf.length;
   },
-  afterUnplug: (inst, file, io) => {
-    const answer = inst.unplugAnswers.read;
+  afterUnplug: (inst, file, io, size) => {
+    const answer = unplugReadOf(inst, size);
     if (answer === 'eof') return EOF;
     if (answer === 'sleep') return inst.sleepers.sleep(file!, io as IoContext);
-    throw answer;
+    if (answer instanceof Errno) throw answer;
+    inst.count.bytesRead += answer.length;
+    return answer;
   },
 };
 const WRITE: CallKind<Buffer, number> = {
@@ -174,7 +181,7 @@ const IOCTL: CallKind<IoctlRequest, IoctlReply> = {
     throw inst.unplugAnswers.ioctl;
   },
 };
-const POLL: CallKind<undefined, PollMask> = { fault: 'poll', answered: true, absent: DEFAULT_POLLMASK, afterUnplug: (inst, file) => unplugPollOf(inst, file!) };
+const POLL: CallKind<undefined, PollMask> = { fault: 'poll', answered: true, absent: DEFAULT_POLLMASK, afterUnplug: (inst, file) => unplugPollNow(inst, file!) };
 
 /**
  * The one way into a model, like debugfs's FULL_PROXY_FUNC. In order: the
@@ -219,7 +226,7 @@ export function callModel<S, F extends OpenFile<S> | null, A, R>(
         inst.count.errors++;
         throw new Errno(kind.missing);
       }
-      return answerAfterUnplug(inst, kind, file, io);
+      return answerAfterUnplug(inst, kind, file, io, arg);
     }
     // Only OPEN, READ and WRITE carry f_flags; the others leave the last known ones.
     if (file && io?.flags !== undefined) file.flags = io.flags;
@@ -258,14 +265,20 @@ export function callModel<S, F extends OpenFile<S> | null, A, R>(
 }
 
 /** `kind.afterUnplug`, its errno counted as the request's error, however late (a read's sleep ends). */
-function answerAfterUnplug<S, A, R>(inst: DeviceInstance<S>, kind: CallKind<A, R>, file: OpenFile<S> | null, io: IoContext | OpenContext | null): R | Promise<R> {
+function answerAfterUnplug<S, A, R>(
+  inst: DeviceInstance<S>,
+  kind: CallKind<A, R>,
+  file: OpenFile<S> | null,
+  io: IoContext | OpenContext | null,
+  arg: A,
+): R | Promise<R> {
   const counted = (err: unknown): never => {
     if (kind.answered) inst.count.errors++;
     throw err;
   };
   let r: R | Promise<R>;
   try {
-    r = kind.afterUnplug(inst, file, io);
+    r = kind.afterUnplug(inst, file, io, arg);
   } catch (err) {
     return counted(err);
   }
@@ -303,7 +316,7 @@ function answerLater<S, F extends OpenFile<S> | null, A, R>(
       pending = false;
       let answer: R | Promise<R>;
       try {
-        answer = answerAfterUnplug(inst, kind, file, io);
+        answer = answerAfterUnplug(inst, kind, file, io, arg);
       } catch (err) {
         return reject(err);
       }
@@ -496,8 +509,8 @@ function ioctl<S>(inst: DeviceInstance<S>, file: OpenFile<S>, req: IoctlRequest,
 function poll<S>(inst: DeviceInstance<S>, file: OpenFile<S>, wake: (() => void) | null, io: IoContext): Awaitable<PollMask> {
   inst.count.polls++;
   // The model's answer after unplug, fixed when the gate closed; no
-  // registration is kept, the mask will not change again.
-  if (inst.gate.closed) return unplugPollOf(inst, file);
+  // registration is kept: nothing will make the file readable again.
+  if (inst.gate.closed) return unplugPollNow(inst, file);
   // poll_wait() before computing the mask, so a wake in between is not lost.
   if (wake) file.pollWait(inst.wq, wake);
   // Poll has no errno to give: fuse_file_poll() turns a failed POLL into EPOLLERR.

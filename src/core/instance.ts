@@ -52,6 +52,12 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
    * its wait answers (evdev_read() testing !evdev->exist once woken).
    */
   readonly unplugCancel = new Errno('ENODEV');
+  /**
+   * The device's data for reads when unplug began (UnplugAnswers.readPending),
+   * until a read after unplug takes it: one per device, as rtc->irq_data is
+   * (unplug-answers.ts unplugReadOf).
+   */
+  unplugReadData: Buffer | null = null;
   /** Reads asleep after unplug (UnplugAnswers.read 'sleep'). */
   readonly sleepers = new SleepingReads((type, details) => this.record(type, details));
   /** The shared memory regions, mapped before create() (probe.ts); null when the model declares none. */

@@ -120,6 +120,16 @@ export interface Region {
 }
 
 /**
+ * The sizes a driver's read takes: `exact` bytes, or `atLeast` bytes or
+ * more (rtc_dev_read(): `{ exact: 4, atLeast: 8 }`). A driver refuses any
+ * other with EINVAL before it looks at its device.
+ */
+export interface ReadSizes {
+  exact?: number;
+  atLeast?: number;
+}
+
+/**
  * What a file operation on an unplugged device answers, as its driver's
  * code answers once the device is unregistered. Blocked calls that unplug
  * ends (the wait queue killed, the signal aborted) answer the same, unless
@@ -137,6 +147,26 @@ export interface UnplugAnswers<S> {
    * stuck in.
    */
   read?: Errno | 'eof' | 'sleep';
+  /**
+   * The sizes the driver's read takes, checked before it looks at its
+   * device: after unplug a read of another size fails EINVAL at once,
+   * before `readPending` and `read` (uio_read(): exactly sizeof(s32);
+   * rtc_dev_read(): sizeof(unsigned int), or sizeof(unsigned long) and
+   * more). Without it a read of any size gets those. Use the same value in
+   * your read (`readSizeFits`), so both check one rule.
+   */
+  readSizes?: ReadSizes;
+  /**
+   * The bytes the device holds for its next read when unplug begins, or
+   * null: called once, when the gate closes (before remove(), while model
+   * code may run). The first read after unplug (of a size `readSizes`
+   * takes) gets them, cut to its size, without sleeping; later reads get
+   * `read`. They are the device's, not a file's: one read of any file
+   * takes them (rtc_dev_read() takes rtc->irq_data, which the driver never
+   * clears at unregister, and sleeps only once it is 0). Until then poll
+   * adds POLLIN|POLLRDNORM to every file's mask (rtc_dev_poll()).
+   */
+  readPending?: (inst: Instance<S>) => Uint8Array | null;
   /** Default EIO (uio_write() answers EINVAL once idev->info is NULL). */
   write?: Errno;
   /** Default EIO (rtc_dev_ioctl() answers ENODEV once rtc->ops is NULL). */
@@ -145,7 +175,8 @@ export interface UnplugAnswers<S> {
    * The poll mask: a constant (default POLLERR|POLLHUP; rtc_dev_poll() 0),
    * or a function of the file, called once for each file open when the
    * gate closes (before remove(), while model code may run), or when an
-   * open in flight then completes; its answer is then the file's for good.
+   * open in flight then completes; its answer is then the file's for good
+   * (with POLLIN|POLLRDNORM while `readPending`'s data is untaken).
    * evdev_poll() after disconnect: EPOLLHUP|EPOLLERR, plus EPOLLIN|EPOLLRDNORM
    * while the client still has a complete packet queued.
    */

@@ -1,32 +1,98 @@
 /**
  * What calls on a file of an unplugged device answer: the model's
- * UnplugAnswers (model.ts) with the defaults filled in, and each file's
- * poll mask, fixed once when unplug begins. The answers are the driver's
- * checks after unregister (uio_read() and uio_write() once idev->info is
- * NULL, evdev_poll() once !evdev->exist), given by the core: no model code
- * runs for them.
+ * UnplugAnswers (model.ts) with the defaults filled in, each file's poll
+ * mask, fixed once when unplug begins, and the device's read data pending
+ * then. The answers are the driver's checks after unregister (uio_read()
+ * and uio_write() once idev->info is NULL, evdev_poll() once
+ * !evdev->exist), given by the core: no model code runs for them.
  */
 import { Errno } from '../errno.js';
-import { POLLERR, POLLHUP, type PollMask } from '../devio.js';
+import { POLLERR, POLLHUP, POLLIN, POLLRDNORM, type PollMask } from '../devio.js';
 import type { OpenFile } from './file.js';
 import type { DeviceInstance } from './instance.js';
-import type { DeviceModel, File } from './model.js';
+import type { DeviceModel, File, Instance, ReadSizes } from './model.js';
+
+/** What a read after unplug answers, besides data: an errno, end of file, or a sleep until a signal. */
+export type UnplugRead = Errno | 'eof' | 'sleep';
 
 /** A model's UnplugAnswers with its defaults: EIO for read, write and ioctl, POLLERR|POLLHUP for poll. */
 export interface UnplugAnswerSet<S> {
-  readonly read: Errno | 'eof' | 'sleep';
+  readonly read: UnplugRead;
+  /** null: the driver takes reads of any size. */
+  readonly readSizes: ReadSizes | null;
+  /** null: the device holds no data for reads at unplug. */
+  readonly readPending: ((inst: Instance<S>) => Uint8Array | null) | null;
   readonly write: Errno;
   readonly ioctl: Errno;
   readonly poll: PollMask | ((file: File<S>) => PollMask);
 }
 
 const EIO = new Errno('EIO');
+const EINVAL = new Errno('EINVAL');
 /** debugfs full_proxy_poll() answers EPOLLHUP once the file is removed; POLLERR says the device failed. */
 const GONE_POLL = POLLERR | POLLHUP;
 
 export function unplugAnswersOf<S>(model: DeviceModel<S>): UnplugAnswerSet<S> {
   const a = model.unplugged ?? {};
-  return { read: a.read ?? EIO, write: a.write ?? EIO, ioctl: a.ioctl ?? EIO, poll: a.poll ?? GONE_POLL };
+  return {
+    read: a.read ?? EIO,
+    readSizes: a.readSizes ?? null,
+    readPending: a.readPending ?? null,
+    write: a.write ?? EIO,
+    ioctl: a.ioctl ?? EIO,
+    poll: a.poll ?? GONE_POLL,
+  };
+}
+
+/** Whether a driver whose read takes `sizes` takes a read of `size` bytes (`count`). */
+export function readSizeFits(sizes: ReadSizes, size: number): boolean {
+  return size === sizes.exact || (sizes.atLeast !== undefined && size >= sizes.atLeast);
+}
+
+/**
+ * What a read of `size` bytes answers after unplug, in the order of the
+ * driver's read: its size check first (uio_read() and rtc_dev_read() fail
+ * EINVAL before they look at the device), then the data the device held
+ * when unplug began (rtc_dev_read() takes irq_data before it would sleep),
+ * then the model's answer. The data is the device's, so the read of any
+ * file takes it, once.
+ */
+export function unplugReadOf<S>(inst: DeviceInstance<S>, size: number): Buffer | UnplugRead {
+  const answers = inst.unplugAnswers;
+  if (answers.readSizes !== null && !readSizeFits(answers.readSizes, size)) return EINVAL;
+  const pending = inst.unplugReadData;
+  if (pending === null) return answers.read;
+  inst.unplugReadData = null;
+  return pending.subarray(0, size);
+}
+
+/**
+ * The device's data for reads when the gate closes (unplug.ts closeGate),
+ * kept for the first read after unplug: the model's readPending, called
+ * then, before remove(), while model code may run. It is a copy: what the
+ * model counts afterwards, until remove() stops it, reaches no file, as
+ * nothing reaches one from a device being unplugged. A function that
+ * throws is a model bug, and leaves no data.
+ */
+export function keepUnplugReadData<S>(inst: DeviceInstance<S>): void {
+  const pending = inst.unplugAnswers.readPending;
+  if (pending === null) return;
+  try {
+    const data = pending(inst);
+    inst.unplugReadData = data !== null && data.length > 0 ? Buffer.from(data) : null;
+  } catch (err) {
+    inst.errnoOf(err, 'unplugged.readPending');
+  }
+}
+
+/**
+ * What poll answers after unplug: the file's fixed mask, readable too while
+ * the device's data for reads is still there to take (rtc_dev_poll()
+ * reports EPOLLIN|EPOLLRDNORM while irq_data is not 0).
+ */
+export function unplugPollNow<S>(inst: DeviceInstance<S>, file: OpenFile<S>): PollMask {
+  const mask = unplugPollOf(inst, file);
+  return inst.unplugReadData !== null ? mask | POLLIN | POLLRDNORM : mask;
 }
 
 /**

@@ -36,14 +36,17 @@
  *   nothing, succeeds.
  * - After rtc_device_unregister() (rtc->ops == NULL) rtc_dev_ioctl() fails
  *   ENODEV. Nothing wakes or fails the readers: rtc_dev_read() never looks
- *   at rtc->ops and sleeps on irq_queue for an interrupt that no longer
- *   comes, so a read blocked at unplug, and any read after it, sleeps until
- *   a signal ends it (EINTR; EAGAIN with O_NONBLOCK): the model's unplugged
- *   read is 'sleep' (src/core/sleeping-reads.ts), and the program hangs
- *   there as it would on a real machine. rtc_dev_poll() answers from
- *   irq_data alone, so poll reports nothing (UNPLUGGED_POLL). (The read's
- *   size check, EINVAL, comes before its sleep in the kernel; after unplug
- *   the core does not make it, and a read of a wrong size sleeps too.)
+ *   at rtc->ops. It checks the read's size (EINVAL, READ_SIZES), takes
+ *   irq_data, which unregistering leaves as it was, and sleeps on irq_queue
+ *   only while that is 0, for an interrupt that no longer comes. So a read
+ *   after unplug first gets the interrupt data counted before it, if any
+ *   (readPending: irq_data is the device's, so whichever read comes first
+ *   takes it), and a read blocked at unplug, or any later one, sleeps until
+ *   a signal ends it (EINTR; EAGAIN with O_NONBLOCK): the model's
+ *   unplugged read is 'sleep' (src/core/sleeping-reads.ts), and the program
+ *   hangs there as it would on a real machine. rtc_dev_poll() answers from
+ *   irq_data alone, so poll reports EPOLLIN while that data is untaken (the
+ *   core adds it for readPending's data), then nothing (UNPLUGGED_POLL).
  *
  * sysfs: sys/class/rtc/rtcN/{name,date,time,since_epoch,wakealarm} (rtc/sysfs.c
  * formats); `wakealarm` only with the alarm, as rtc_attr_is_visible() hides
@@ -51,7 +54,7 @@
  */
 import { Errno } from '../errno.js';
 import { IO, IOR, IOW, POLLIN, POLLRDNORM } from '../devio.js';
-import { defineSchema, SchemaError, type DeviceModel, type Instance, type Values } from '../core/index.js';
+import { defineSchema, readSizeFits, SchemaError, type DeviceModel, type Instance, type ReadSizes, type Values } from '../core/index.js';
 import { CAP_SYS_TIME, callerCapable, packS32, unpackS32, waitUnlessNonblock } from './util.js';
 
 /* include/uapi/linux/rtc.h */
@@ -93,9 +96,29 @@ export interface RtcState {
 const DAY = 86400;
 
 /**
+ * rtc_dev_read() takes an unsigned int or an unsigned long and more:
+ * `count != sizeof(unsigned int) && count < sizeof(unsigned long)` is
+ * EINVAL, before it looks at irq_data, after unregister too.
+ */
+const READ_SIZES: ReadSizes = { exact: 4, atLeast: 8 };
+
+/**
+ * irq_data as rtc_dev_read() hands it out: put_user() of an unsigned long
+ * (8 bytes, little-endian), or for a 4-byte read of an unsigned int, its
+ * low 32 bits, which are these bytes' first 4.
+ */
+function irqDataBytes(data: number, size: number): Buffer {
+  const out = Buffer.alloc(8);
+  out.writeBigUInt64LE(BigInt(data), 0);
+  return out.subarray(0, Math.min(size, 8));
+}
+
+/**
  * poll after unplug: rtc_dev_poll() checks only rtc->irq_data, and
- * unregistering neither wakes irq_queue nor sets EPOLLHUP/EPOLLERR, so a
- * poller is told nothing, and with no interrupt coming, never will be.
+ * unregistering neither wakes irq_queue nor sets EPOLLHUP/EPOLLERR, so
+ * once the data pending at unplug is read (until then the core adds
+ * POLLIN|POLLRDNORM) a poller is told nothing, and with no interrupt
+ * coming, never will be.
  */
 const UNPLUGGED_POLL = 0;
 
@@ -290,9 +313,17 @@ export const rtcModel: DeviceModel<RtcState> = {
   name: 'rtc',
   events: {},
   stream: true,
-  // rtc_dev_ioctl() checks rtc->ops (ENODEV); rtc_dev_read() does not and
-  // sleeps on; rtc_dev_poll() answers from irq_data alone; no write (EINVAL).
-  unplugged: { read: 'sleep', ioctl: new Errno('ENODEV'), poll: UNPLUGGED_POLL },
+  // rtc_dev_ioctl() checks rtc->ops (ENODEV); rtc_dev_read() does not: it
+  // checks the size, hands out irq_data pending at unregister, then sleeps
+  // on; rtc_dev_poll() answers from irq_data alone; no write (EINVAL).
+  unplugged: {
+    read: 'sleep',
+    readSizes: READ_SIZES,
+    // The device's irq_data, not a file's: the next read of any file takes it.
+    readPending: (inst) => (inst.state.irqData !== 0 ? irqDataBytes(inst.state.irqData, 8) : null),
+    ioctl: new Errno('ENODEV'),
+    poll: UNPLUGGED_POLL,
+  },
   description: 'a real-time clock (/dev/rtcN): time, alarm and update interrupts, as hwclock and rtcwake use it',
   options: OPTIONS,
   create(_inst, options) {
@@ -355,15 +386,12 @@ export const rtcModel: DeviceModel<RtcState> = {
     s.busy = false;
   },
   async read(file, size, signal) {
-    if (size !== 4 && size < 8) throw new Errno('EINVAL');
+    if (!readSizeFits(READ_SIZES, size)) throw new Errno('EINVAL');
     const s = file.instance.state;
     while (s.irqData === 0) await waitUnlessNonblock(file, () => s.irqData !== 0, signal);
     const data = s.irqData;
     s.irqData = 0;
-    const out = Buffer.alloc(size === 4 ? 4 : 8);
-    if (size === 4) out.writeUInt32LE(data >>> 0, 0);
-    else out.writeBigUInt64LE(BigInt(data), 0);
-    return out;
+    return irqDataBytes(data, size);
   },
   poll(file) {
     return file.instance.state.irqData !== 0 ? POLLIN | POLLRDNORM : 0;

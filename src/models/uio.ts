@@ -15,9 +15,9 @@
  * - uio_poll() reports EPOLLIN|EPOLLRDNORM when the count changed since the
  *   listener last read it.
  * - After uio_unregister_device() (idev->info == NULL) read fails EIO,
- *   write EINVAL (both after their size check, which the core does not
- *   make then: a read of another size gets EIO, not EINVAL) and uio_poll()
- *   returns -EIO cast to __poll_t: see UIO_POLL_GONE and UIO_UNPLUGGED.
+ *   write EINVAL, both after their size check (EINVAL, which the core
+ *   makes for the read from UIO_READ_SIZES), and uio_poll() returns -EIO
+ *   cast to __poll_t: see UIO_POLL_GONE and UIO_UNPLUGGED.
  *
  * - uio_mmap(): mmap(fd, len, offset = N * pagesize) maps map N. Each map
  *   is a shared region (src/core/regions.ts) that programs and the model
@@ -29,7 +29,18 @@
  */
 import { Errno, errnoNumber } from '../errno.js';
 import { POLLIN, POLLRDNORM } from '../devio.js';
-import { defineSchema, SchemaError, type DeviceModel, type File, type Instance, type RegionSpec, type UnplugPolicy, type Values } from '../core/index.js';
+import {
+  defineSchema,
+  readSizeFits,
+  SchemaError,
+  type DeviceModel,
+  type File,
+  type Instance,
+  type ReadSizes,
+  type RegionSpec,
+  type UnplugPolicy,
+  type Values,
+} from '../core/index.js';
 import { hex64, s32, waitUnlessNonblock } from './util.js';
 
 /**
@@ -43,12 +54,16 @@ import { hex64, s32, waitUnlessNonblock } from './util.js';
  */
 export const UIO_POLL_GONE = (-errnoNumber('EIO') >>> 0) & 0xffff;
 
+/** uio_read() takes exactly an s32: any other count is EINVAL, before it looks at idev->info. */
+const UIO_READ_SIZES: ReadSizes = { exact: 4 };
+
 /**
  * uio after uio_unregister_device() (idev->info == NULL): uio_read() fails
- * EIO (the default), uio_write() EINVAL, uio_poll() UIO_POLL_GONE; tcmu's
- * node is a uio node and answers the same.
+ * EINVAL for a size other than 4, as ever, and EIO (the default) for 4;
+ * uio_write() EINVAL, uio_poll() UIO_POLL_GONE. tcmu's node is a uio node
+ * and answers the same.
  */
-export const UIO_UNPLUGGED = { write: new Errno('EINVAL'), poll: UIO_POLL_GONE } as const;
+export const UIO_UNPLUGGED = { readSizes: UIO_READ_SIZES, write: new Errno('EINVAL'), poll: UIO_POLL_GONE } as const;
 
 export interface UioState {
   /** idev->event: the s32 interrupt count, wrapping like atomic_t. */
@@ -189,7 +204,7 @@ export const uioModel: DeviceModel<UioState> = {
     file.private = { seen: file.instance.state.count } satisfies Listener;
   },
   async read(file, size, signal) {
-    if (size !== 4) throw new Errno('EINVAL');
+    if (!readSizeFits(UIO_READ_SIZES, size)) throw new Errno('EINVAL');
     const s = file.instance.state;
     const l = listener(file);
     for (;;) {

@@ -28,7 +28,7 @@ import {
 import { describeUnless, itUnless, needsRoot, withSbin } from '../helpers/as-user.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { pythonInteractive, run } from '../helpers/proc.js';
-import { Holder, O_RDONLY, hex, readBlocked, until } from './holder.js';
+import { Holder, O_RDONLY, hex, le32, readBlocked, until } from './holder.js';
 
 let t: TestEmulator;
 beforeAll(async () => {
@@ -321,13 +321,20 @@ describe('the device', () => {
     await h.close();
   });
 
-  it('after unplug: ioctl fails ENODEV, a non-blocking read EAGAIN, write EINVAL (no ->write), poll reports nothing (rtc_dev_poll); the timer is gone', async () => {
+  it('after unplug: ioctl fails ENODEV, poll POLLIN and a non-blocking read the data pending then, and EAGAIN and nothing after it (rtc_dev_poll), write EINVAL (no ->write); the timer is gone', async () => {
     const d = await plug();
     const h = await Holder.open(d.path);
     expect(await h.op(`ioctl ${hex(RTC_UIE_ON)} 0`)).toBe('ok 0 -');
+    await until(() => d.state.irqData !== 0, 10_000, 'an update interrupt pending');
     await t.emu.devices.unplug(d.name);
-    // rtc_dev_read() never looks at rtc->ops: with O_NONBLOCK and nothing pending it is EAGAIN.
+    // rtc_dev_read() never looks at rtc->ops: it takes irq_data before it
+    // looks at O_NONBLOCK, and with nothing pending it is EAGAIN.
     expect(await h.op('nonblock')).toBe('ok');
+    // rtc_dev_poll(): readable while irq_data is not 0.
+    expect(await h.op(`poll ${POLLIN} 0`)).toBe(`ok ${POLLIN}`);
+    const data = Buffer.from((await h.op('read 8')).slice(3), 'hex');
+    expect(data.length).toBe(8);
+    expect(data[0]).toBe(RTC_IRQF | RTC_UF);
     expect(await h.op('read 8')).toBe('EAGAIN');
     expect(await h.op('write 00')).toBe('EINVAL');
     expect(await h.op(`ioctl ${hex(RTC_RD_TIME)} 36`)).toBe('ENODEV');
@@ -422,6 +429,76 @@ describe('a read across unplug sleeps on, as rtc_dev_read() after rtc_device_unr
       const ends = t.events.filter((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'sleep_ended');
       // The second read's end: the kernel interrupts a killed task's request too (request_wait_answer()).
       expect(ends.map((e) => e.errno)).toEqual(['EINTR', 'EINTR']);
+    } finally {
+      reader.kill();
+    }
+  });
+});
+
+/**
+ * A reader that calls read(2) itself (ctypes), one read per stdin line of
+ * the size on it, answering "ok HEX" or the errno name. As SLEEPY_READER,
+ * SIGUSR1 interrupts a read without ending the process.
+ */
+const SIZED_READER = `import ctypes, errno, os, signal, sys
+libc = ctypes.CDLL(None, use_errno=True)
+signal.signal(signal.SIGUSR1, lambda *a: None)
+fd = os.open(sys.argv[1], os.O_RDONLY)
+print("open", flush=True)
+for line in sys.stdin:
+    size = int(line)
+    buf = ctypes.create_string_buffer(max(size, 1))
+    n = libc.read(fd, buf, size)
+    print("ok " + buf.raw[:n].hex() if n >= 0 else errno.errorcode[ctypes.get_errno()], flush=True)
+`;
+
+describe('what rtc_dev_read() answers after rtc_device_unregister() before it would sleep', () => {
+  /** The reader's next read of `size` sleeps after unplug: a `sleeping` event, state S, until SIGUSR1 ends it with EINTR. */
+  async function sleepsUntilSignal(d: Awaited<ReturnType<typeof plug>>, reader: ReturnType<typeof pythonInteractive>, size: number): Promise<void> {
+    const asleep = (): number => t.events.filter((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'sleeping').length;
+    const before = asleep();
+    reader.send(String(size));
+    await until(() => asleep() > before, 10_000, `a sleeping event for the ${size}-byte read`);
+    // The daemon may take the request before the reader's task is put to sleep in request_wait_answer().
+    await until(() => sleepsWhere(reader.pid).state === 'S', 10_000, 'the reader asleep in read(2)');
+    expect(reader.printed).toBe(false);
+    process.kill(reader.pid, 'SIGUSR1');
+    expect(await reader.line()).toBe('EINTR');
+  }
+
+  it('a read of a size other than 4 or at least 8 fails EINVAL at once; one of 4 or 8 sleeps', async () => {
+    const d = await plug();
+    const reader = pythonInteractive(SIZED_READER, [d.path]);
+    try {
+      expect(await reader.line()).toBe('open');
+      await t.emu.devices.unplug(d.name);
+      for (const size of [1, 2, 5, 7]) {
+        reader.send(String(size));
+        expect(`read ${size}: ${await reader.line()}`).toBe(`read ${size}: EINVAL`);
+      }
+      expect(t.eventTypes(d.name, d.inst.generation)).not.toContain('sleeping');
+      await sleepsUntilSignal(d, reader, 4);
+      await sleepsUntilSignal(d, reader, 8);
+    } finally {
+      reader.kill();
+    }
+  });
+
+  it('a reader with an alarm interrupt pending at unplug gets its data once, in its size, then sleeps', async () => {
+    const d = await plug({ time: '2030-01-01T00:00:00Z' });
+    const reader = pythonInteractive(SIZED_READER, [d.path]);
+    try {
+      expect(await reader.line()).toBe('open');
+      // An alarm at the next second: it fires once (RTC_AF) and disables itself, so irq_data stays as counted.
+      const wakealarm = t.path(`sys/class/rtc/${d.name}/wakealarm`);
+      expect((await run('bash', ['-c', 'echo +1 > "$1"', 'bash', wakealarm])).code).toBe(0);
+      await until(() => d.state.irqData !== 0, 10_000, 'the alarm interrupt pending');
+      await t.emu.devices.unplug(d.name);
+      // unsigned int: the count (1 << 8) | RTC_IRQF | RTC_AF, little-endian, at once.
+      reader.send('4');
+      expect(await reader.line()).toBe(`ok ${le32((1 << 8) | RTC_IRQF | RTC_AF)}`);
+      // Taken: irq_data is 0 again, and the next read sleeps for an interrupt that no longer comes.
+      await sleepsUntilSignal(d, reader, 8);
     } finally {
       reader.kill();
     }

@@ -120,7 +120,7 @@ describe('uio', () => {
     await expect(t.emu.devices.plug({ model: 'uio', name: 'uio%d', options: { colour: 1 } })).rejects.toThrow('uio: option colour is unknown; known: name, version, oneShot, mapSize, mapAddr, maps');
   });
 
-  it('after unplug: read EIO, a 4-byte write EINVAL (uio_write() once idev->info is NULL), ioctl ENOTTY (no ->unlocked_ioctl), poll the -EIO mask, close is a late release', async () => {
+  it('after unplug: a 4-byte read EIO and one of another size EINVAL (uio_read() checks the size first), a 4-byte write EINVAL (uio_write() once idev->info is NULL), ioctl ENOTTY (no ->unlocked_ioctl), poll the -EIO mask, close is a late release', async () => {
     const d = await plug();
     const h = await Holder.open(d.path);
     const blocked = await Holder.open(d.path);
@@ -130,6 +130,8 @@ describe('uio', () => {
     // uio_read() woken by uio_unregister_device(), and one made after it: EIO.
     expect(await blocked.line()).toBe('EIO');
     expect(await h.op('read 4')).toBe('EIO');
+    // The size is checked before idev->info: EINVAL, as before the unplug.
+    for (const size of [8, 2]) expect(`read ${size}: ${await h.op(`read ${size}`)}`).toBe(`read ${size}: EINVAL`);
     expect(await h.op(`write ${le32(1)}`)).toBe('EINVAL');
     expect(await h.op('ioctl 0x80047501 4')).toBe('ENOTTY'); // uio_fops has no ioctl: vfs_ioctl()'s ENOTTY, device or not
     expect(await h.op(`poll ${POLLIN | POLLOUT} 0`)).toBe(`ok ${POLLIN | POLLERR | POLLHUP}`);
