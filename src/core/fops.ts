@@ -27,7 +27,7 @@ import { CallingThread } from './calling-thread.js';
 import type { FaultableOp, OpCall } from './host.js';
 import type { DeviceInstance } from './instance.js';
 import { ShieldedIo } from './sleeping-reads.js';
-import { unplugPollNow, unplugPollOf, unplugReadOf } from './unplug-answers.js';
+import { unplugPollNow, unplugPollOf, unplugReadOf, unplugWriteOf } from './unplug-answers.js';
 
 /** A model method as callModel() calls it: the file (null for actions and stores), the argument, the signal. */
 export type ModelMethod<F, A, R> = (file: F, arg: A, signal: AbortSignal) => R | Promise<R>;
@@ -162,8 +162,8 @@ const WRITE: CallKind<Buffer, number> = {
   answer: (inst, n) => {
     inst.count.bytesWritten += n;
   },
-  afterUnplug: (inst) => {
-    throw inst.unplugAnswers.write;
+  afterUnplug: (inst, _file, _io, data) => {
+    throw unplugWriteOf(inst, data.length);
   },
 };
 const IOCTL: CallKind<IoctlRequest, IoctlReply> = {

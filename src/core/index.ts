@@ -30,7 +30,7 @@ export type {
   Instance,
   Lifecycle,
   ModelAction,
-  ReadSizes,
+  IoSizes,
   Region,
   RegionRange,
   RegionSpec,
@@ -39,7 +39,7 @@ export type {
   UnplugPolicy,
 } from './model.js';
 export { RegionLayoutError } from './regions.js';
-export { readSizeFits } from './unplug-answers.js';
+export { ioSizeFits } from './unplug-answers.js';
 export { WaitQueue } from './waitqueue.js';
 export { type ActionView, type ModelView } from './model-view.js';
 export { allowed, checkField, checkValues, defineSchema, describeSchema, SchemaError, type FieldSpec, type FieldType, type FieldValue, type FieldView, type Schema, type StringFormat, type TypeValue, type Values } from './schema.js';

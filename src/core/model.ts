@@ -120,11 +120,11 @@ export interface Region {
 }
 
 /**
- * The sizes a driver's read takes: `exact` bytes, or `atLeast` bytes or
- * more (rtc_dev_read(): `{ exact: 4, atLeast: 8 }`). A driver refuses any
- * other with EINVAL before it looks at its device.
+ * The sizes a driver's read or write takes: `exact` bytes, or `atLeast`
+ * bytes or more (rtc_dev_read(): `{ exact: 4, atLeast: 8 }`). A driver
+ * refuses any other with EINVAL before it looks at its device.
  */
-export interface ReadSizes {
+export interface IoSizes {
   exact?: number;
   atLeast?: number;
 }
@@ -153,9 +153,9 @@ export interface UnplugAnswers<S> {
    * before `readPending` and `read` (uio_read(): exactly sizeof(s32);
    * rtc_dev_read(): sizeof(unsigned int), or sizeof(unsigned long) and
    * more). Without it a read of any size gets those. Use the same value in
-   * your read (`readSizeFits`), so both check one rule.
+   * your read (`ioSizeFits`), so both check one rule.
    */
-  readSizes?: ReadSizes;
+  readSizes?: IoSizes;
   /**
    * The bytes the device holds for its next read when unplug begins, or
    * null: called once, when the gate closes (before remove(), while model
@@ -167,6 +167,13 @@ export interface UnplugAnswers<S> {
    * adds POLLIN|POLLRDNORM to every file's mask (rtc_dev_poll()).
    */
   readPending?: (inst: Instance<S>) => Uint8Array | null;
+  /**
+   * The sizes the driver's write takes, checked before it looks at its
+   * device, as `readSizes` for a read: after unplug a write of another size
+   * fails EINVAL before `write` (evdev_write(): 0, or one input_event and
+   * more, before its !evdev->exist check).
+   */
+  writeSizes?: IoSizes;
   /** Default EIO (uio_write() answers EINVAL once idev->info is NULL). */
   write?: Errno;
   /** Default EIO (rtc_dev_ioctl() answers ENODEV once rtc->ops is NULL). */

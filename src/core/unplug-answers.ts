@@ -10,7 +10,7 @@ import { Errno } from '../errno.js';
 import { POLLERR, POLLHUP, POLLIN, POLLRDNORM, type PollMask } from '../devio.js';
 import type { OpenFile } from './file.js';
 import type { DeviceInstance } from './instance.js';
-import type { DeviceModel, File, Instance, ReadSizes } from './model.js';
+import type { DeviceModel, File, Instance, IoSizes } from './model.js';
 
 /** What a read after unplug answers, besides data: an errno, end of file, or a sleep until a signal. */
 export type UnplugRead = Errno | 'eof' | 'sleep';
@@ -19,7 +19,9 @@ export type UnplugRead = Errno | 'eof' | 'sleep';
 export interface UnplugAnswerSet<S> {
   readonly read: UnplugRead;
   /** null: the driver takes reads of any size. */
-  readonly readSizes: ReadSizes | null;
+  readonly readSizes: IoSizes | null;
+  /** null: the driver takes writes of any size. */
+  readonly writeSizes: IoSizes | null;
   /** null: the device holds no data for reads at unplug. */
   readonly readPending: ((inst: Instance<S>) => Uint8Array | null) | null;
   readonly write: Errno;
@@ -38,14 +40,15 @@ export function unplugAnswersOf<S>(model: DeviceModel<S>): UnplugAnswerSet<S> {
     read: a.read ?? EIO,
     readSizes: a.readSizes ?? null,
     readPending: a.readPending ?? null,
+    writeSizes: a.writeSizes ?? null,
     write: a.write ?? EIO,
     ioctl: a.ioctl ?? EIO,
     poll: a.poll ?? GONE_POLL,
   };
 }
 
-/** Whether a driver whose read takes `sizes` takes a read of `size` bytes (`count`). */
-export function readSizeFits(sizes: ReadSizes, size: number): boolean {
+/** Whether a driver whose read (or write) takes `sizes` takes one of `size` bytes (`count`). */
+export function ioSizeFits(sizes: IoSizes, size: number): boolean {
   return size === sizes.exact || (sizes.atLeast !== undefined && size >= sizes.atLeast);
 }
 
@@ -59,11 +62,17 @@ export function readSizeFits(sizes: ReadSizes, size: number): boolean {
  */
 export function unplugReadOf<S>(inst: DeviceInstance<S>, size: number): Buffer | UnplugRead {
   const answers = inst.unplugAnswers;
-  if (answers.readSizes !== null && !readSizeFits(answers.readSizes, size)) return EINVAL;
+  if (answers.readSizes !== null && !ioSizeFits(answers.readSizes, size)) return EINVAL;
   const pending = inst.unplugReadData;
   if (pending === null) return answers.read;
   inst.unplugReadData = null;
   return pending.subarray(0, size);
+}
+
+/** What a write of `size` bytes answers after unplug: the driver's size check first (evdev_write()), then the model's errno. */
+export function unplugWriteOf<S>(inst: DeviceInstance<S>, size: number): Errno {
+  const answers = inst.unplugAnswers;
+  return answers.writeSizes !== null && !ioSizeFits(answers.writeSizes, size) ? EINVAL : answers.write;
 }
 
 /**

@@ -33,7 +33,7 @@
  */
 import { Errno } from '../errno.js';
 import { POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, iocDir, iocNr, iocSize, iocType, IOC_READ, IOC_WRITE, type IoctlReply, type IoctlRequest } from '../devio.js';
-import { checkField, checkValues, defineSchema, SchemaError, type DeviceModel, type File, type Instance, type Values } from '../core/index.js';
+import { checkField, checkValues, defineSchema, ioSizeFits, SchemaError, type DeviceModel, type File, type Instance, type IoSizes, type Values } from '../core/index.js';
 import { Bitmap, getUserInt, intReply, packS32, unpackS32, strToUser, waitUnlessNonblock } from './util.js';
 import {
   ABS_MAX,
@@ -64,6 +64,12 @@ export type { InputEvent } from './evdev/input.js';
 
 export const EV_VERSION = 0x010001;
 export const INPUT_EVENT_SIZE = 24; // struct input_event on 64-bit: timeval (2 x 8) + u16 + u16 + s32
+/**
+ * What evdev_read() and evdev_write() take: 0 bytes (a check for errors)
+ * or one record and more; anything else is EINVAL, before they look at
+ * the device (after unplug too).
+ */
+const RECORD_SIZES: IoSizes = { exact: 0, atLeast: INPUT_EVENT_SIZE };
 const E = 0x45; // 'E'
 const CLOCK_REALTIME = 0;
 const CLOCK_MONOTONIC = 1;
@@ -299,8 +305,15 @@ export const evdevModel: DeviceModel<EvdevState> = {
   options: OPTIONS,
   events: {},
   stream: true,
-  // evdev_read(), evdev_write() and evdev_ioctl() once !evdev->exist; evdev_poll() as for a revoked client.
-  unplugged: { read: new Errno('ENODEV'), write: new Errno('ENODEV'), ioctl: new Errno('ENODEV'), poll: (file) => clientPoll(client(file), true) },
+  // evdev_read(), evdev_write() (each after its size check) and evdev_ioctl() once !evdev->exist; evdev_poll() as for a revoked client.
+  unplugged: {
+    read: new Errno('ENODEV'),
+    readSizes: RECORD_SIZES,
+    write: new Errno('ENODEV'),
+    writeSizes: RECORD_SIZES,
+    ioctl: new Errno('ENODEV'),
+    poll: (file) => clientPoll(client(file), true),
+  },
   nodePath: (inst) => `input/${inst.name}`,
   create: (_inst, options) => create(options),
   attributes(inst) {
@@ -333,8 +346,8 @@ export const evdevModel: DeviceModel<EvdevState> = {
     s.clients.delete(c);
   },
   async read(file, size, signal) {
+    if (!ioSizeFits(RECORD_SIZES, size)) throw new Errno('EINVAL');
     if (size === 0) return Buffer.alloc(0);
-    if (size < INPUT_EVENT_SIZE) throw new Errno('EINVAL');
     const c = client(file);
     while (c.queue.readable === 0) {
       if (c.revoked) throw new Errno('ENODEV');
@@ -349,9 +362,9 @@ export const evdevModel: DeviceModel<EvdevState> = {
     return out;
   },
   write(file, data) {
+    if (!ioSizeFits(RECORD_SIZES, data.length)) throw new Errno('EINVAL');
     if (client(file).revoked) throw new Errno('ENODEV');
     if (data.length === 0) return 0;
-    if (data.length < INPUT_EVENT_SIZE) throw new Errno('EINVAL');
     const n = Math.floor(data.length / INPUT_EVENT_SIZE);
     for (let i = 0; i < n; i++) {
       const at = i * INPUT_EVENT_SIZE;

@@ -54,7 +54,7 @@
  */
 import { Errno } from '../errno.js';
 import { IO, IOR, IOW, POLLIN, POLLRDNORM } from '../devio.js';
-import { defineSchema, readSizeFits, SchemaError, type DeviceModel, type Instance, type ReadSizes, type Values } from '../core/index.js';
+import { defineSchema, ioSizeFits, SchemaError, type DeviceModel, type Instance, type IoSizes, type Values } from '../core/index.js';
 import { CAP_SYS_TIME, callerCapable, packS32, unpackS32, waitUnlessNonblock } from './util.js';
 
 /* include/uapi/linux/rtc.h */
@@ -100,7 +100,7 @@ const DAY = 86400;
  * `count != sizeof(unsigned int) && count < sizeof(unsigned long)` is
  * EINVAL, before it looks at irq_data, after unregister too.
  */
-const READ_SIZES: ReadSizes = { exact: 4, atLeast: 8 };
+const READ_SIZES: IoSizes = { exact: 4, atLeast: 8 };
 
 /**
  * irq_data as rtc_dev_read() hands it out: put_user() of an unsigned long
@@ -386,7 +386,7 @@ export const rtcModel: DeviceModel<RtcState> = {
     s.busy = false;
   },
   async read(file, size, signal) {
-    if (!readSizeFits(READ_SIZES, size)) throw new Errno('EINVAL');
+    if (!ioSizeFits(READ_SIZES, size)) throw new Errno('EINVAL');
     const s = file.instance.state;
     while (s.irqData === 0) await waitUnlessNonblock(file, () => s.irqData !== 0, signal);
     const data = s.irqData;

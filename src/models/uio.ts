@@ -31,12 +31,12 @@ import { Errno, errnoNumber } from '../errno.js';
 import { POLLIN, POLLRDNORM } from '../devio.js';
 import {
   defineSchema,
-  readSizeFits,
+  ioSizeFits,
   SchemaError,
   type DeviceModel,
   type File,
   type Instance,
-  type ReadSizes,
+  type IoSizes,
   type RegionSpec,
   type UnplugPolicy,
   type Values,
@@ -55,7 +55,7 @@ import { hex64, s32, waitUnlessNonblock } from './util.js';
 export const UIO_POLL_GONE = (-errnoNumber('EIO') >>> 0) & 0xffff;
 
 /** uio_read() takes exactly an s32: any other count is EINVAL, before it looks at idev->info. */
-const UIO_READ_SIZES: ReadSizes = { exact: 4 };
+const UIO_READ_SIZES: IoSizes = { exact: 4 };
 
 /**
  * uio after uio_unregister_device() (idev->info == NULL): uio_read() fails
@@ -204,7 +204,7 @@ export const uioModel: DeviceModel<UioState> = {
     file.private = { seen: file.instance.state.count } satisfies Listener;
   },
   async read(file, size, signal) {
-    if (!readSizeFits(UIO_READ_SIZES, size)) throw new Errno('EINVAL');
+    if (!ioSizeFits(UIO_READ_SIZES, size)) throw new Errno('EINVAL');
     const s = file.instance.state;
     const l = listener(file);
     for (;;) {
