@@ -210,7 +210,7 @@ class Run {
       if (steps.every((r) => r.status !== 'failed')) {
         const ends = unjudgedEnds(this.instances);
         if (ends) steps.push(this.failedAtEnd('the program ran and did not crash', ends));
-        const { unfired, stray } = await this.faults.judge();
+        const { unfired, stray } = await this.faults.judge(this.events);
         if (unfired) steps.push(this.failedAtEnd('every fault rule fired', unfired));
         if (stray) steps.push(this.failedAtEnd('every rule a fault_fired filter names was there', stray));
       }

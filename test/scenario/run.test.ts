@@ -1598,6 +1598,22 @@ timeline:
     }
   });
 
+  it('fails a rule of the run removed before it fired (here by the program, through the control API)', async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    try {
+      const f = await scenario(
+        'remote-rule-removed.yaml',
+        'name: rule removed\ndevices: [{ model: echo, name: fr0 }]\nfaults: [{ device: fr0, op: read, action: fail, errno: EIO }]\ntimeline:\n  - expect: { exit: 0, within: 10s }\n',
+      );
+      const r = await cdevemu(['run', '--socket', d.socket, f, '--', 'curl', '-sf', '--unix-socket', d.socket, '-X', 'DELETE', 'http://cdevemu/v1/faults']);
+      expect(r.stdout, r.stderr).toMatch(/FAIL {2}every fault rule fired\n\s+fault rule\(s\) removed before the end of the run, never having fired: f\d+/);
+      expect(r.code).toBe(1);
+    } finally {
+      await d.stop();
+    }
+  });
+
   it('exits 3 when no daemon answers on the socket', async () => {
     const f = await scenario('none.yaml', 'timeline: [{ expect: { running: true } }]\n');
     const r = await cdevemu(['run', '--socket', join(dir, 'nobody.sock'), f]);
