@@ -11,10 +11,13 @@ import type { TargetDevice } from './target.js';
 export interface GenerationRecord {
   readonly name: string;
   readonly generation: number;
-  /** Its unplug began: during the run, or before it for an instance already unplugging when it started. */
+  /**
+   * Its unplug began during the run. One begun before (a daemon's zombie,
+   * another client's unplug) is not the run's: the program, started
+   * after, could hold none of its files, so what it releases says nothing
+   * of the program.
+   */
   unplugged: boolean;
-  /** Its unplug began during the run. */
-  unpluggedInRun: boolean;
   /** Its unplug's drain ended (`drained`). */
   drained: boolean;
   /** Files open when the run started (the holders listed then). */
@@ -43,7 +46,7 @@ export class Ledger {
     const key = `${name}\0${generation}`;
     let g = this.gens.get(key);
     if (!g) {
-      g = { name, generation, unplugged: false, unpluggedInRun: false, drained: false, openAtStart: 0, opened: 0, closed: 0, lateReleases: 0, stuck: 0, openAtUnplug: 0 };
+      g = { name, generation, unplugged: false, drained: false, openAtStart: 0, opened: 0, closed: 0, lateReleases: 0, stuck: 0, openAtUnplug: 0 };
       this.gens.set(key, g);
     }
     return g;
@@ -55,13 +58,7 @@ export class Ledger {
    * only make a release look missing, never one look done.
    */
   start(devices: readonly TargetDevice[]): void {
-    for (const d of devices) {
-      const g = this.get(d.name, d.generation);
-      g.openAtStart = d.holders.length;
-      g.unplugged ||= d.state !== 'live';
-      // Unplugged before the run (a daemon's): what it holds now was open at the unplug.
-      if (d.state !== 'live' && !g.unpluggedInRun) g.openAtUnplug = d.holders.length;
-    }
+    for (const d of devices) this.get(d.name, d.generation).openAtStart = d.holders.length;
   }
 
   record(e: DeviceEvent): void {
@@ -84,7 +81,6 @@ export class Ledger {
       case 'unplug_started':
         g.openAtUnplug = Math.max(g.openAtUnplug, openFiles(g));
         g.unplugged = true;
-        g.unpluggedInRun = true;
         break;
       case 'drained':
         g.drained = true;

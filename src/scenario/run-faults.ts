@@ -11,7 +11,7 @@
  * run against it is not judged under them.
  */
 import { describeFault, type FaultRuleSpec, type FaultRuleStatus } from '../faults/index.js';
-import { CoreEvent } from '../core/events.js';
+import { CoreEvent, type DeviceEvent } from '../core/events.js';
 import { holds, type FieldTest } from './compare.js';
 import type { Scenario } from './schema.js';
 import type { ScenarioTarget } from './target.js';
@@ -41,10 +41,11 @@ export class RunFaults {
    *   ids are given by the engine when a rule has none (f1, f2...), and a
    *   daemon has rules of its own.
    */
-  async judge(): Promise<{ unfired: string | null; stray: string | null }> {
+  async judge(events: readonly DeviceEvent[]): Promise<{ unfired: string | null; stray: string | null }> {
     if (this.added.length === 0 && this.ruleTests.length === 0) return { unfired: null, stray: null };
     const rules = await this.target.listFaults();
-    return { unfired: this.unfired(rules), stray: this.stray(rules) };
+    const why = [this.unfired(rules), this.removedUnfired(rules, events)].filter((w) => w !== null);
+    return { unfired: why.length ? why.join('\n') : null, stray: this.stray(rules) };
   }
 
   /** Removes the run's rules from a target that outlives the run; a rule removed meanwhile is no error. */
@@ -62,6 +63,20 @@ export class RunFaults {
       `fault rule(s) never fired: ${described}: the program was never put under them. ` +
       `A rule that may rightly not fire is judged by a wait or expectation on fault_fired events naming it (rule: ID)`
     );
+  }
+
+  /**
+   * Rules of the run that another client (or the program, through the
+   * control API) removed before the end without a `fault_fired` naming
+   * them: the listing no longer says whether they fired, and the events
+   * say they did not.
+   */
+  private removedUnfired(rules: readonly FaultRuleStatus[], events: readonly DeviceEvent[]): string | null {
+    const listed = new Set(rules.map((r) => r.id));
+    const fired = new Set(events.flatMap((e) => (e.type === CoreEvent.fault_fired ? [e.rule] : [])));
+    const gone = this.added.filter((id) => !listed.has(id) && !fired.has(id) && !this.ruleTests.some((t) => holds(t.cmp, id)));
+    if (gone.length === 0) return null;
+    return `fault rule(s) removed before the end of the run, never having fired: ${gone.join(', ')}: the program was never put under them`;
   }
 
   private stray(rules: readonly FaultRuleStatus[]): string | null {

@@ -210,7 +210,7 @@ class Run {
       if (steps.every((r) => r.status !== 'failed')) {
         const ends = unjudgedEnds(this.instances);
         if (ends) steps.push(this.failedAtEnd('the program ran and did not crash', ends));
-        const { unfired, stray } = await this.faults.judge();
+        const { unfired, stray } = await this.faults.judge(this.events);
         if (unfired) steps.push(this.failedAtEnd('every fault rule fired', unfired));
         if (stray) steps.push(this.failedAtEnd('every rule a fault_fired filter names was there', stray));
       }
@@ -710,7 +710,11 @@ class Run {
       }
       case 'noStuck': {
         // Stuck handlers are found by an unplug's drain: with none, there is nothing to hold.
-        const unplugged = (): GenerationRecord[] => this.ledger.all().filter((g) => g.unpluggedInRun);
+        // On a daemon, another client's unplug of a device it holds says nothing of the program's.
+        const unplugged = (): GenerationRecord[] => this.ledger.all().filter((g) => g.unplugged && this.failures.ours(g.name));
+        // Against a daemon, the events of the unplugs begun so far may still be on their way.
+        this.assertEventsWhole();
+        await this.o.target.sync();
         if (unplugged().length === 0) throw new StepFailed('no device was unplugged in this run: noStuck is about what an unplug found; put it after one');
         // Wait for every drain begun to end (each is bounded by its drainTimeoutMs); the scenario's timeout bounds the rest.
         await this.until(() => unplugged().every((g) => g.drained), MAX_DURATION_MS, 'the end of every unplug\'s drain', false);

@@ -1546,6 +1546,74 @@ timeline:
     }
   });
 
+  /** Another client of the daemon: opens DEV, prints "open", and closes it once the file FLAG exists. */
+  const holder = (dev: string, flag: string): Interactive =>
+    new Interactive('python3', ['-c', 'import os,sys,time\nfd = os.open(sys.argv[1], os.O_RDWR)\nprint("open", flush=True)\nwhile not os.path.exists(sys.argv[2]): time.sleep(0.02)\nos.close(fd)', dev, flag]);
+
+  it("takes no unplug begun before the run for the run's: a zombie another client holds, and closes during the run, is nothing released", async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    const flag = join(dir, 'zombie-closes');
+    const other = holder(d.dev('echo0'), flag);
+    try {
+      expect(await other.line()).toBe('open');
+      await d.client.unplug('echo0'); // generation 1 stays, a zombie held by the other client
+      const none = await scenario('remote-zombie-late.yaml', 'name: zombie late\ntimeline:\n  - expect: { event: { type: late_released, device: echo0 }, count: 0 }\n');
+      const n = await cdevemu(['run', '--socket', d.socket, none, '--', 'true']);
+      expect(n.stdout, n.stderr).toMatch(/no unplug of echo0 began in this run/);
+      expect(n.code).toBe(1);
+      // The program under test only lets the other client close: nothing of it was unplugged or released.
+      const released = await scenario('remote-zombie.yaml', 'name: zombie\ntimeline:\n  - expect: { released: echo0, within: 2s }\n');
+      const r = await cdevemu(['run', '--socket', d.socket, released, '--', 'touch', flag]);
+      expect(r.stdout, r.stderr).toMatch(/echo0 was not unplugged within 2000 ms/);
+      expect(r.code).toBe(1);
+    } finally {
+      other.kill();
+      await d.stop();
+    }
+  });
+
+  it("judges noStuck on the run's devices only: another client's unplug of a device it holds does not stand for the run's", async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    const flag = join(dir, 'other-unplugged');
+    const other = holder(d.dev('echo0'), flag);
+    try {
+      expect(await other.line()).toBe('open');
+      const f = await scenario(
+        'remote-nostuck.yaml',
+        'name: nostuck\ndevices: [{ model: echo, name: ns0 }]\ntimeline:\n  - expect: { exit: 0, within: 10s }\n  - unplug: ns0\n  - expect: { noStuck: true }\n',
+      );
+      const running = cdevemu(['run', '--socket', d.socket, f, '--', 'sh', '-c', `until [ -e ${flag} ]; do sleep 0.02; done`]);
+      // While the run's program waits, another client unplugs the device it holds open.
+      await until(async () => (await d.client.listDevices()).some((x) => x.name === 'ns0'), 10_000, 'the run plugging ns0');
+      await d.client.unplug('echo0');
+      writeFileSync(flag, '');
+      const r = await running;
+      expect(r.stdout, r.stderr).toMatch(/no file of ns0 generation 1 was open when it was unplugged/);
+      expect(r.code).toBe(1);
+    } finally {
+      other.kill();
+      await d.stop();
+    }
+  });
+
+  it('fails a rule of the run removed before it fired (here by the program, through the control API)', async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    try {
+      const f = await scenario(
+        'remote-rule-removed.yaml',
+        'name: rule removed\ndevices: [{ model: echo, name: fr0 }]\nfaults: [{ device: fr0, op: read, action: fail, errno: EIO }]\ntimeline:\n  - expect: { exit: 0, within: 10s }\n',
+      );
+      const r = await cdevemu(['run', '--socket', d.socket, f, '--', 'curl', '-sf', '--unix-socket', d.socket, '-X', 'DELETE', 'http://cdevemu/v1/faults']);
+      expect(r.stdout, r.stderr).toMatch(/FAIL {2}every fault rule fired\n\s+fault rule\(s\) removed before the end of the run, never having fired: f\d+/);
+      expect(r.code).toBe(1);
+    } finally {
+      await d.stop();
+    }
+  });
+
   it('exits 3 when no daemon answers on the socket', async () => {
     const f = await scenario('none.yaml', 'timeline: [{ expect: { running: true } }]\n');
     const r = await cdevemu(['run', '--socket', join(dir, 'nobody.sock'), f]);
