@@ -12,6 +12,8 @@ export class RemoteTarget implements ScenarioTarget {
   private stream: number | null = null;
   /** sync() calls waiting for their mark, by token: called with no argument at the mark, with an error if the stream ends first. */
   private readonly syncs = new Map<string, (ended?: Error) => void>();
+  /** Why the event stream ended, once it has: no mark can be reached then. */
+  private ended: Error | null = null;
   private nextToken = 1;
 
   private constructor(
@@ -73,10 +75,14 @@ export class RemoteTarget implements ScenarioTarget {
    * Events come over a socket of their own, behind the answers to the
    * run's requests: the daemon marks the stream behind every event it has
    * recorded (POST /v1/events/{stream}/sync), and this resolves once the
-   * stream reaches the mark.
+   * stream reaches the mark. Once the stream has ended it fails at once:
+   * a daemon started since numbers its streams afresh, so the mark could
+   * land on another subscriber's stream of the same id and never reach
+   * this one.
    */
   async sync(): Promise<void> {
     if (this.stream === null) throw new Error('not subscribed to the event stream');
+    if (this.ended) throw this.ended;
     const token = `sync${this.nextToken++}`;
     const reached = new Promise<void>((resolve, reject) => this.syncs.set(token, (ended) => (ended ? reject(ended) : resolve())));
     await this.client.syncEvents(this.stream, token);
@@ -105,7 +111,8 @@ export class RemoteTarget implements ScenarioTarget {
           if (!open) reject(err);
           else if (!ac.signal.aborted) onEnd(err instanceof Error ? err.message : String(err));
         } finally {
-          for (const settle of this.syncs.values()) settle(new Error('the event stream ended before it reached the sync mark'));
+          this.ended = new Error('the event stream ended before it reached the sync mark');
+          for (const settle of this.syncs.values()) settle(this.ended);
           this.syncs.clear();
         }
       })();

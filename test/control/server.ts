@@ -12,23 +12,24 @@ import { ControlServer } from '../../src/control/server.js';
 import { FaultEngine } from '../../src/faults/index.js';
 import { setup } from '../core/helpers.js';
 
-export async function startServer(): Promise<{
+/** `socketPath`: listen there (a daemon started again where another was) rather than in a directory of its own. */
+export async function startServer(socketPath?: string): Promise<{
   server: ControlServer;
   socket: string;
   core: ReturnType<typeof setup> & { client: ControlClient };
   close(): Promise<void>;
 }> {
-  const dir = await mkdtemp(join(tmpdir(), 'cdevemu-control-'));
+  const dir = socketPath === undefined ? await mkdtemp(join(tmpdir(), 'cdevemu-control-')) : null;
   const core = setup();
   const logger = pino({ level: 'silent' });
   const faults = new FaultEngine(logger);
   faults.attach(core.mgr);
-  const socket = join(dir, 'ctl.sock');
+  const socket = socketPath ?? join(dir!, 'ctl.sock');
   const server = await ControlServer.listen({
     socketPath: socket,
     devices: core.mgr,
     faults,
-    mountpoint: join(dir, 'mnt'),
+    mountpoint: join(dir ?? tmpdir(), 'mnt'),
     version: '0.0.0-test',
     logger,
   });
@@ -38,7 +39,7 @@ export async function startServer(): Promise<{
     core: { ...core, client: new ControlClient(socket) },
     async close() {
       await server.close();
-      await rm(dir, { recursive: true, force: true });
+      if (dir) await rm(dir, { recursive: true, force: true });
     },
   };
 }
