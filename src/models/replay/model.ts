@@ -18,7 +18,8 @@
  * - Opens fail where the recorded ones did.
  * - ioctls: answered from the trace in its order, across commands
  *   (ioctl-answers.ts); a call other than the next recorded one (and no
- *   repeat) is a mismatch, as for writes. A command the trace never saw is
+ *   repeat), or one that gives the device something made at another place
+ *   among the writes, is a mismatch, as for writes. A command the trace never saw is
  *   a mismatch too, answered ENOTTY in both modes, as a driver answers a
  *   command it does not know.
  * - The recorded unplug happens once its time has come and every byte
@@ -232,8 +233,13 @@ function firstDifference(expected: Buffer, at: number, got: Buffer): number {
   return -1;
 }
 
-/** `expectedCmd`: an ioctl's, the command of the recorded call that was due (null when none was, or for a write). */
-type MismatchDetails = { op: string; offset: number | null; cmd: number | null; expectedCmd: number | null; expected: string; got: string };
+/**
+ * `expectedCmd`: an ioctl's, the command of the recorded call that was due
+ * (null when none was, or for a write). `offset`, `expectedOffset` of an
+ * ioctl: the bytes written before it, and before the recorded call, when
+ * it was made at another place among the writes (else null).
+ */
+type MismatchDetails = { op: string; offset: number | null; expectedOffset: number | null; cmd: number | null; expectedCmd: number | null; expected: string; got: string };
 
 /** Tells of a call the recording did not make; `strict` fails it EIO. */
 function mismatch(file: ReplayFile, details: MismatchDetails): void {
@@ -268,6 +274,7 @@ function compare(file: ReplayFile, expected: Buffer, at: number, got: Buffer, of
   mismatch(file, {
     op: 'write',
     offset: offset + d - at,
+    expectedOffset: null,
     cmd: null,
     expectedCmd: null,
     expected: expected.subarray(d, d + SHOWN).toString('hex'),
@@ -290,14 +297,15 @@ async function ioctl(file: ReplayFile, req: IoctlRequest): Promise<IoctlReply> {
       : how?.kind === 'value'
         ? `arg=${req.arg}`
         : '';
-  const a = s.answers.answer(req.cmd, input);
+  const a = s.answers.answer(req.cmd, input, s.writeOffset);
   if (!a) {
-    report(file, { op: 'ioctl', offset: null, cmd: req.cmd, expectedCmd: null, expected: '', got: input.slice(0, SHOWN * 2) });
+    report(file, { op: 'ioctl', offset: null, expectedOffset: null, cmd: req.cmd, expectedCmd: null, expected: '', got: input.slice(0, SHOWN * 2) });
     throw new Errno('ENOTTY', 'replay: the trace never saw this ioctl command');
   }
   if (!a.matched) {
     const due = a.due ? { expectedCmd: a.due.cmd, expected: inputOf(a.due).slice(0, SHOWN * 2) } : { expectedCmd: null, expected: '' };
-    mismatch(file, { op: 'ioctl', offset: null, cmd: req.cmd, ...due, got: input.slice(0, SHOWN * 2) });
+    const place = a.expectedOffset !== undefined ? { offset: s.writeOffset, expectedOffset: a.expectedOffset } : { offset: null, expectedOffset: null };
+    mismatch(file, { op: 'ioctl', ...place, cmd: req.cmd, ...due, got: input.slice(0, SHOWN * 2) });
   }
   const e = a.entry;
   if (e.errno !== undefined) throw new Errno(errnoNumber(e.errno));
@@ -319,7 +327,7 @@ export const replayModel: DeviceModel<ReplayState> = {
   options: REPLAY_OPTIONS,
   stream: true,
   events: {
-    replay_mismatch: { op: 'string', offset: 'number', cmd: 'number', expectedCmd: 'number', expected: 'string', got: 'string', mode: 'string', fails: 'boolean' },
+    replay_mismatch: { op: 'string', offset: 'number', expectedOffset: 'number', cmd: 'number', expectedCmd: 'number', expected: 'string', got: 'string', mode: 'string', fails: 'boolean' },
     replay_incomplete: {
       opens: 'number',
       expectedOpens: 'number',
