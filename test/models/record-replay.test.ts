@@ -515,12 +515,65 @@ describe('recorded failures', () => {
       expect(await ask(c, `write ${hex('cd')}`)).toBe('err ENOSPC');
       expect(await ask(c, `write ${hex('cd')}`)).toBe('ok 2');
       expect(await ask(c, 'open')).toBe('err EBUSY');
-      expect(await ask(c, 'open')).toBe('ok ');
     } finally {
       c.kill();
     }
     await t.waitEvent((e) => e.device === name && e.type === 'released' && e.file === 1, 5000); // the client's own file: the last
     expect(findings(name)).toEqual([]);
+  });
+});
+
+describe('opens and failures the recording has, and the program does not', () => {
+  /** An open, then `ab` written. */
+  const openAb = [
+    { t: 5, op: 'open', file: 1, flags: 2 },
+    { t: 6, op: 'write', file: 1, data: hex('ab'), result: 2 },
+  ];
+
+  it('an open more than recorded: a mismatch, EIO in strict mode and taken in lenient', async () => {
+    const path = await writeTrace('one-open.jsonl', [
+      { t: 5, op: 'open', file: 1, flags: 2 },
+      { t: 6, op: 'release', file: 1 },
+    ]);
+    const strict = await runSteps(path, 'strict', ['o']);
+    expect(strict.stdout).toMatch(/\| o failed: \[Errno 5\]/);
+    expect(strict.stdout).toMatch(/replay_mismatch on r0 \(generation 1\): \{"op":"open",/);
+    expect(strict.stdout).toMatch(/: no device saw a failure$/m);
+    expect(strict.code).toBe(1);
+    const lenient = await runSteps(path, 'lenient', ['o']);
+    expect(lenient.stdout, lenient.stderr).toMatch(/^PASS /m);
+  });
+
+  it('an open and a write the device failed, never made: replay_incomplete, which fails a strict run', async () => {
+    const path = await writeTrace('failures-left.jsonl', [
+      ...openAb,
+      { t: 7, op: 'write', file: 1, data: hex('cd'), errno: 'ENOSPC' },
+      { t: 8, op: 'open', file: 2, flags: 2, errno: 'EBUSY' },
+      { t: 9, op: 'release', file: 1 },
+    ]);
+    const skipped = await runSteps(path, 'strict', [`w ${hex('ab')}`]);
+    expect(skipped.stdout).toMatch(/replay_incomplete on r0 \(generation 1\): \{"opens":1,"expectedOpens":2,"writtenBytes":2,"expectedBytes":2,"unreadBytes":0,"missingIoctls":\[\],"missingFailedWrites":\["ENOSPC"\]/);
+    expect(skipped.stdout).toMatch(/: no device saw a failure$/m);
+    expect(skipped.code).toBe(1);
+    // Put under both failures, as the recorded program was.
+    const met = await runSteps(path, 'strict', [`w ${hex('ab')}`, `w ${hex('cd')}`, 'o']);
+    expect(met.stdout).toMatch(/\| w 6364 failed: \[Errno 28\]/);
+    expect(met.stdout).toMatch(/\| o failed: \[Errno 16\]/);
+    expect(met.stdout, met.stderr).toMatch(/^PASS /m);
+  });
+
+  it('the write that found the device gone comes before the recorded unplug: a program that stops short of it was never unplugged', async () => {
+    const path = await writeTrace('gone-on-write.jsonl', [
+      ...openAb,
+      { t: 7, op: 'write', file: 1, data: hex('x'), errno: 'EIO' },
+      { t: 7, op: 'unplug', errno: 'EIO' },
+    ]);
+    const early = await runSteps(path, 'strict', [`w ${hex('ab')}`]);
+    expect(early.stdout).toMatch(/replay_incomplete on r0 \(generation 1\): \{.*"missingFailedWrites":\["EIO"\]/);
+    expect(early.code).toBe(1);
+    const whole = await runSteps(path, 'strict', [`w ${hex('ab')}`, `w ${hex('x')}`]);
+    expect(whole.stdout).toMatch(/\| w 78 failed: \[Errno 5\]/);
+    expect(whole.stdout, whole.stderr).toMatch(/^PASS /m);
   });
 });
 
