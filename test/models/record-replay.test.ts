@@ -577,6 +577,15 @@ describe('opens and failures the recording has, and the program does not', () =>
   });
 });
 
+describe('hand-written traces', () => {
+  it('cdevemu run refuses one whose entries belong to no open (exit 2, naming the line): a program that leaves the device alone would pass it', async () => {
+    const path = await writeTrace('no-open.jsonl', [{ t: 5, op: 'read', file: 1, size: 64, data: hex('hello\n') }]);
+    const r = await runSteps(path, 'strict', []);
+    expect(r.stderr).toContain(`replay: ${path}:2: read: file 1 is not open here (never opened, its open failed, or released)`);
+    expect(r.code).toBe(2);
+  });
+});
+
 describe('short writes', () => {
   it('a write the device took short is taken short again, and the rest after it', async () => {
     const path = await writeTrace('short.jsonl', [
