@@ -222,6 +222,26 @@ describe('record a pty session, replay it without one', () => {
     expect(lenient.code).toBe(0);
   });
 
+  it('a replug is refused: it would truncate the trace of the first generation', async () => {
+    const path = join(dir, 'replugged.jsonl');
+    const pty = pythonInteractive(PTY);
+    const inst = await t.emu.devices.plug({ model: 'record', name: 'rec-replug', options: { device: await pty.line(), trace: path } });
+    const c = await client(inst.name);
+    try {
+      expect(await ask(c, `write ${hex('one')}`)).toBe('ok 3');
+    } finally {
+      c.kill();
+    }
+    await t.waitEvent((e) => e.device === inst.name && e.type === 'released', 5000);
+    try {
+      await expect(t.emu.devices.replug(inst.name)).rejects.toThrow(/record: rec-replug was plugged before \(generation 2\): a trace holds one generation/);
+    } finally {
+      pty.kill();
+    }
+    const { entries: kept } = parseDeviceTrace(readFileSync(path, 'utf8'), path);
+    expect(kept.map((e) => e.op)).toEqual(['open', 'write', 'release']);
+  });
+
   it('a hang-up seen only by poll (POLLHUP, no call failed) is traced as the unplug, and replayed', async () => {
     const path = join(dir, 'hup.jsonl');
     const pty = pythonInteractive(PTY);
