@@ -74,6 +74,12 @@ describe('device trace format', () => {
     ['a write that took more than it was given', () => withLine(5, (o) => ({ ...o, result: 3 })), 'x.jsonl:5: write: result 3 is more than the 2 bytes written'],
     ['an ioctl with neither result nor errno', () => withLine(3, (o) => ({ ...o, result: undefined })), 'x.jsonl:3: ioctl: needs result or errno, not neither'],
     ['an entry after the unplug', () => [...good(), JSON.stringify({ t: 9, op: 'release', file: 1 })], 'x.jsonl:11: release: nothing can follow the unplug'],
+    ['a read that got more than it asked', () => withLine(7, (o) => ({ ...o, size: 1 })), 'x.jsonl:7: read: data of 2 bytes is more than the 1 asked'],
+    ['an entry of a file never opened', () => withLine(5, (o) => ({ ...o, file: 2 })), 'x.jsonl:5: write: file 2 is not open here (never opened, its open failed, or released)'],
+    ['an entry of a file whose open failed', () => withLine(2, (o) => ({ ...o, errno: 'EBUSY' })), 'x.jsonl:3: ioctl: file 1 is not open here'],
+    ['an entry of a file after its release', () => [...good().slice(0, 9), JSON.stringify({ t: 7, op: 'read', file: 1, size: 1, data: '' })], 'x.jsonl:10: read: file 1 is not open here'],
+    ['a second open of one file number', () => withLine(3, () => ({ t: 2, op: 'open', file: 1, flags: 2 })), 'x.jsonl:3: open: file 1 was opened before (each open has a number of its own)'],
+    ['no open at all', () => good().slice(0, 1), 'x.jsonl:1: no open: the recorded program never opened the device'],
   ])('refuses %s', (_what, lines, message) => {
     expect(refusal(lines()).message).toContain(message);
   });

@@ -108,6 +108,29 @@ async function writeTrace(file: string, entries: object[]): Promise<string> {
   return path;
 }
 
+/**
+ * A program that opens argv[1], then for each later argument: `w HEX`
+ * writes, `s SPEED` sets the line's speed (TCGETS, then TCSETS), `o` opens
+ * and closes the device again. It prints what failed and carries on, so
+ * only the device can fail its run.
+ */
+const STEPS = `import os, sys, termios
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)
+for step in sys.argv[2:]:
+    cmd, _, arg = step.partition(' ')
+    try:
+        if cmd == 'w': os.write(fd, bytes.fromhex(arg))
+        elif cmd == 's':
+            at = termios.tcgetattr(fd); at[4] = at[5] = getattr(termios, 'B' + arg)
+            termios.tcsetattr(fd, termios.TCSANOW, at)
+        elif cmd == 'o': os.close(os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY))
+    except (OSError, termios.error) as e: print(step, 'failed:', e)
+`;
+
+/** `cdevemu run` of STEPS doing `steps` on dev/r0, a replay of `trace`, expecting exit 0. */
+const runSteps = (trace: string, mode: string, steps: string[]) =>
+  cdevemu(['run', '--device', `r0=replay:${JSON.stringify({ trace, speed: 0, mode })}`, '--expect', 'exit:0', '--', 'python3', '-c', STEPS, '{mount}/dev/r0', ...steps]);
+
 /** The replay_mismatch and replay_incomplete events of device `name` so far. */
 const findings = (name: string): DeviceEvent[] => t.events.filter((e) => e.device === name && (e.type === 'replay_mismatch' || e.type === 'replay_incomplete'));
 
@@ -197,6 +220,26 @@ describe('record a pty session, replay it without one', () => {
     const lenient = await runWith('lenient');
     expect(lenient.stdout, lenient.stderr).toMatch(/^PASS /m);
     expect(lenient.code).toBe(0);
+  });
+
+  it('a replug is refused: it would truncate the trace of the first generation', async () => {
+    const path = join(dir, 'replugged.jsonl');
+    const pty = pythonInteractive(PTY);
+    const inst = await t.emu.devices.plug({ model: 'record', name: 'rec-replug', options: { device: await pty.line(), trace: path } });
+    const c = await client(inst.name);
+    try {
+      expect(await ask(c, `write ${hex('one')}`)).toBe('ok 3');
+    } finally {
+      c.kill();
+    }
+    await t.waitEvent((e) => e.device === inst.name && e.type === 'released', 5000);
+    try {
+      await expect(t.emu.devices.replug(inst.name)).rejects.toThrow(/record: rec-replug was plugged before \(generation 2\): a trace holds one generation/);
+    } finally {
+      pty.kill();
+    }
+    const { entries: kept } = parseDeviceTrace(readFileSync(path, 'utf8'), path);
+    expect(kept.map((e) => e.op)).toEqual(['open', 'write', 'release']);
   });
 
   it('a hang-up seen only by poll (POLLHUP, no call failed) is traced as the unplug, and replayed', async () => {
@@ -348,14 +391,14 @@ describe('record a pty session, replay it without one', () => {
 });
 
 describe('ioctl order', () => {
-  /** Records a pty through a `record` device while a client asks `commands` of it (each answered ok); the trace's path. */
+  /** Records a pty through a `record` device while a client asks `commands` of it (each answered ok...); the trace's path. */
   async function recordPty(file: string, commands: string[]): Promise<string> {
     const path = join(dir, file);
     const pty = pythonInteractive(PTY);
     const inst = await t.emu.devices.plug({ model: 'record', name: `rec-${file.replace('.jsonl', '')}`, options: { device: await pty.line(), trace: path } });
     const c = await client(inst.name);
     try {
-      for (const command of commands) expect(await ask(c, command)).toBe('ok ');
+      for (const command of commands) expect(await ask(c, command)).toMatch(/^ok /);
     } finally {
       c.kill();
       await t.emu.devices.unplug(inst.name);
@@ -389,6 +432,32 @@ describe('ioctl order', () => {
       }
       expect(t.events.filter((e) => e.device === name && e.type === 'replay_mismatch')).toMatchObject([{ op: 'ioctl', cmd: 0x5402, expectedCmd: 0x5404, mode }]);
     }
+  });
+
+  it('termios set on the other side of a write than recorded: a mismatch naming both places, though every call and byte matches', async () => {
+    const before = await recordPty('set-then-write.jsonl', ['speed 9600', `write ${hex('hi')}`]);
+    expect((await runSteps(before, 'strict', ['s 9600', `w ${hex('hi')}`])).stdout).toMatch(/^PASS /m);
+    // The bytes went out at the old speed: the line was set after them.
+    const late = await runSteps(before, 'strict', [`w ${hex('hi')}`, 's 9600']);
+    expect(late.stdout).toMatch(/replay_mismatch on r0 \(generation 1\): \{"op":"ioctl","offset":2,"expectedOffset":0,"cmd":21506,"expectedCmd":21506,/);
+    expect(late.stdout).toMatch(/: no device saw a failure$/m);
+    expect(late.code).toBe(1);
+    const after = await recordPty('write-then-set.jsonl', [`write ${hex('hi')}`, 'speed 9600']);
+    const early = await runSteps(after, 'strict', ['s 9600', `w ${hex('hi')}`]);
+    expect(early.stdout).toMatch(/replay_mismatch on r0 \(generation 1\): \{"op":"ioctl","offset":0,"expectedOffset":2,"cmd":21506,/);
+    expect(early.code).toBe(1);
+    const lenient = await runSteps(before, 'lenient', [`w ${hex('hi')}`, 's 9600']);
+    expect(lenient.stdout, lenient.stderr).toMatch(/^PASS /m);
+  });
+
+  it('an older setting made again is a mismatch (the line ends at another speed); the latest made again is a repeat', async () => {
+    const path = await recordPty('set-again.jsonl', ['speed 9600', 'speed 115200']);
+    const back = await runSteps(path, 'strict', ['s 9600', 's 115200', 's 9600']);
+    expect(back.stdout).toMatch(/replay_mismatch on r0 \(generation 1\): \{"op":"ioctl","offset":null,"expectedOffset":null,"cmd":21506,"expectedCmd":null,/);
+    expect(back.stdout).toMatch(/: no device saw a failure$/m);
+    expect(back.code).toBe(1);
+    const twice = await runSteps(path, 'strict', ['s 9600', 's 9600', 's 115200', 's 115200']);
+    expect(twice.stdout, twice.stderr).toMatch(/^PASS /m);
   });
 
   it('the recorded order replayed, with a query asked more often: no mismatch', async () => {
@@ -466,12 +535,74 @@ describe('recorded failures', () => {
       expect(await ask(c, `write ${hex('cd')}`)).toBe('err ENOSPC');
       expect(await ask(c, `write ${hex('cd')}`)).toBe('ok 2');
       expect(await ask(c, 'open')).toBe('err EBUSY');
-      expect(await ask(c, 'open')).toBe('ok ');
     } finally {
       c.kill();
     }
     await t.waitEvent((e) => e.device === name && e.type === 'released' && e.file === 1, 5000); // the client's own file: the last
     expect(findings(name)).toEqual([]);
+  });
+});
+
+describe('opens and failures the recording has, and the program does not', () => {
+  /** An open, then `ab` written. */
+  const openAb = [
+    { t: 5, op: 'open', file: 1, flags: 2 },
+    { t: 6, op: 'write', file: 1, data: hex('ab'), result: 2 },
+  ];
+
+  it('an open more than recorded: a mismatch, EIO in strict mode and taken in lenient', async () => {
+    const path = await writeTrace('one-open.jsonl', [
+      { t: 5, op: 'open', file: 1, flags: 2 },
+      { t: 6, op: 'release', file: 1 },
+    ]);
+    const strict = await runSteps(path, 'strict', ['o']);
+    expect(strict.stdout).toMatch(/\| o failed: \[Errno 5\]/);
+    expect(strict.stdout).toMatch(/replay_mismatch on r0 \(generation 1\): \{"op":"open",/);
+    expect(strict.stdout).toMatch(/: no device saw a failure$/m);
+    expect(strict.code).toBe(1);
+    const lenient = await runSteps(path, 'lenient', ['o']);
+    expect(lenient.stdout, lenient.stderr).toMatch(/^PASS /m);
+  });
+
+  it('an open and a write the device failed, never made: replay_incomplete, which fails a strict run', async () => {
+    const path = await writeTrace('failures-left.jsonl', [
+      ...openAb,
+      { t: 7, op: 'write', file: 1, data: hex('cd'), errno: 'ENOSPC' },
+      { t: 8, op: 'open', file: 2, flags: 2, errno: 'EBUSY' },
+      { t: 9, op: 'release', file: 1 },
+    ]);
+    const skipped = await runSteps(path, 'strict', [`w ${hex('ab')}`]);
+    expect(skipped.stdout).toMatch(/replay_incomplete on r0 \(generation 1\): \{"opens":1,"expectedOpens":2,"writtenBytes":2,"expectedBytes":2,"unreadBytes":0,"missingIoctls":\[\],"missingFailedWrites":\["ENOSPC"\]/);
+    expect(skipped.stdout).toMatch(/: no device saw a failure$/m);
+    expect(skipped.code).toBe(1);
+    // Put under both failures, as the recorded program was.
+    const met = await runSteps(path, 'strict', [`w ${hex('ab')}`, `w ${hex('cd')}`, 'o']);
+    expect(met.stdout).toMatch(/\| w 6364 failed: \[Errno 28\]/);
+    expect(met.stdout).toMatch(/\| o failed: \[Errno 16\]/);
+    expect(met.stdout, met.stderr).toMatch(/^PASS /m);
+  });
+
+  it('the write that found the device gone comes before the recorded unplug: a program that stops short of it was never unplugged', async () => {
+    const path = await writeTrace('gone-on-write.jsonl', [
+      ...openAb,
+      { t: 7, op: 'write', file: 1, data: hex('x'), errno: 'EIO' },
+      { t: 7, op: 'unplug', errno: 'EIO' },
+    ]);
+    const early = await runSteps(path, 'strict', [`w ${hex('ab')}`]);
+    expect(early.stdout).toMatch(/replay_incomplete on r0 \(generation 1\): \{.*"missingFailedWrites":\["EIO"\]/);
+    expect(early.code).toBe(1);
+    const whole = await runSteps(path, 'strict', [`w ${hex('ab')}`, `w ${hex('x')}`]);
+    expect(whole.stdout).toMatch(/\| w 78 failed: \[Errno 5\]/);
+    expect(whole.stdout, whole.stderr).toMatch(/^PASS /m);
+  });
+});
+
+describe('hand-written traces', () => {
+  it('cdevemu run refuses one whose entries belong to no open (exit 2, naming the line): a program that leaves the device alone would pass it', async () => {
+    const path = await writeTrace('no-open.jsonl', [{ t: 5, op: 'read', file: 1, size: 64, data: hex('hello\n') }]);
+    const r = await runSteps(path, 'strict', []);
+    expect(r.stderr).toContain(`replay: ${path}:2: read: file 1 is not open here (never opened, its open failed, or released)`);
+    expect(r.code).toBe(2);
   });
 });
 

@@ -191,6 +191,28 @@ function checkOutcome(o: Obj, op: TraceEntry['op'], where: string, line: number)
   if (op === 'write' && typeof o.result === 'number' && o.result > (o.data as string).length / 2) {
     throw new DeviceTraceError(where, line, `write: result ${o.result} is more than the ${(o.data as string).length / 2} bytes written`);
   }
+  // read(2) returns at most count bytes: the replay would hand out more than any read got.
+  if (op === 'read' && typeof o.data === 'string' && o.data.length / 2 > (o.size as number)) {
+    throw new DeviceTraceError(where, line, `read: data of ${o.data.length / 2} bytes is more than the ${String(o.size)} asked`);
+  }
+}
+
+/**
+ * Checks that `e` belongs to a file open at its place (`open`: whether
+ * each file is open now), as the record model writes them: an entry of a
+ * file never opened, whose open failed or that was released, or a second
+ * open of one number, is a hand-edited trace that describes no session the
+ * device could have had.
+ */
+function checkFile(e: TraceEntry, open: Map<number, boolean>, where: string, line: number): void {
+  if (e.op === 'unplug') return;
+  if (e.op === 'open') {
+    if (open.has(e.file)) throw new DeviceTraceError(where, line, `open: file ${e.file} was opened before (each open has a number of its own)`);
+    open.set(e.file, e.errno === undefined);
+    return;
+  }
+  if (open.get(e.file) !== true) throw new DeviceTraceError(where, line, `${e.op}: file ${e.file} is not open here (never opened, its open failed, or released)`);
+  if (e.op === 'release') open.set(e.file, false);
 }
 
 /**
@@ -199,7 +221,9 @@ function checkOutcome(o: Obj, op: TraceEntry['op'], where: string, line: number)
  * faithfully: another format or version, an unknown op or field (of an
  * entry or the header), a field of the wrong type, a read, write or ioctl
  * with neither a result nor an errno (or both), a write that took more
- * than it was given, time that goes back, entries after the unplug.
+ * than it was given, a read that got more than it asked, an entry of a
+ * file not open, no open at all, time that goes back, entries after the
+ * unplug.
  */
 export function parseDeviceTrace(text: string, where: string): DeviceTrace {
   if (text.trim() === '') throw new DeviceTraceError(where, 1, 'empty: a trace starts with its header line');
@@ -207,13 +231,17 @@ export function parseDeviceTrace(text: string, where: string): DeviceTrace {
   if (lines.at(-1) === '') lines.pop();
   const header = parseHeader(parseJson(lines[0]!, where, 1), where);
   const entries: TraceEntry[] = [];
+  const open = new Map<number, boolean>();
   let lastT = 0;
   for (let i = 1; i < lines.length; i++) {
     const e = parseEntry(parseJson(lines[i]!, where, i + 1), where, i + 1, lastT);
     if (entries.at(-1)?.op === 'unplug') throw new DeviceTraceError(where, i + 1, `${e.op}: nothing can follow the unplug`);
+    checkFile(e, open, where, i + 1);
     entries.push(e);
     lastT = e.t;
   }
+  // A replay of it would pass any program that leaves the device alone (cdevemu record fails such a run).
+  if (open.size === 0) throw new DeviceTraceError(where, lines.length, 'no open: the recorded program never opened the device');
   return { header, entries };
 }
 

@@ -19,6 +19,7 @@
  *   readiness watch, though no call failed (an `unplug` with EIO).
  * - The device's sysfs attributes are captured at plug (sysfs-capture.ts),
  *   published on the mount, and kept in the trace's header.
+ * - A replug is refused (a trace holds one generation).
  * - A trace that cannot be opened or given its header refuses the plug; one
  *   whose writing fails later (a full file system) emits `trace_failed`,
  *   which fails the run (src/scenario/device-failures.ts): it is cut short.
@@ -202,6 +203,10 @@ export const recordModel: DeviceModel<RecordState> = {
   events: { trace_failed: { trace: 'string', error: 'string', fails: 'boolean' } },
   async create(inst, options) {
     const o = options as Values<typeof RECORD_OPTIONS>;
+    // A trace holds one generation, truncated at plug: a replug (same
+    // options) would cut the first generation's session out of it, and a
+    // replay of what is left would pass a program that did only the rest.
+    if (inst.generation > 1) throw new Errno('EINVAL', `record: ${inst.name} was plugged before (generation ${inst.generation}): a trace holds one generation, and this one would truncate ${resolve(o.trace)}; plug it under another name`);
     const device = resolve(o.device);
     let st;
     try {

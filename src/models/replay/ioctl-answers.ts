@@ -13,32 +13,39 @@
  */
 import type { IoctlEntry } from '../record/device-trace.js';
 
+/** A recorded call, with `wrote`: the bytes of the written stream programs had written before it. */
+export interface PlacedIoctl extends IoctlEntry {
+  wrote: number;
+}
+
 export interface Answer {
-  entry: IoctlEntry;
+  entry: PlacedIoctl;
   /** False when the call is neither the next recorded call nor a repeat. */
   matched: boolean;
   /** The recorded call that was due instead (unmatched only); undefined when every one was answered. */
-  due?: IoctlEntry;
+  due?: PlacedIoctl;
+  /** Where the due call was recorded among the writes, when this call is it but made elsewhere. */
+  expectedOffset?: number;
 }
 
 const keyOf = (cmd: number, input: string): string => `${cmd}:${input}`;
 
 /** Entries in trace order, taken one by one: the first not taken is found from where the last search stopped. */
 class Queue {
-  private readonly entries: IoctlEntry[] = [];
+  private readonly entries: PlacedIoctl[] = [];
   private first = 0;
 
-  push(e: IoctlEntry): void {
+  push(e: PlacedIoctl): void {
     this.entries.push(e);
   }
 
   /** The first entry not in `used`, or undefined. */
-  next(used: ReadonlySet<IoctlEntry>): IoctlEntry | undefined {
+  next(used: ReadonlySet<PlacedIoctl>): PlacedIoctl | undefined {
     while (this.first < this.entries.length && used.has(this.entries[this.first]!)) this.first++;
     return this.entries[this.first];
   }
 
-  get last(): IoctlEntry {
+  get last(): PlacedIoctl {
     return this.entries.at(-1)!;
   }
 }
@@ -47,11 +54,13 @@ export class IoctlAnswers {
   private readonly inOrder = new Queue();
   private readonly byKey = new Map<string, Queue>();
   private readonly byCmd = new Map<number, Queue>();
-  private readonly used = new Set<IoctlEntry>();
+  private readonly used = new Set<PlacedIoctl>();
   /** The latest entry answered for each command and input: what a repeat gets. */
-  private readonly lastAnswered = new Map<string, IoctlEntry>();
+  private readonly lastAnswered = new Map<string, PlacedIoctl>();
+  /** The command and input of the latest call that gave the device something. */
+  private lastGiven: string | null = null;
 
-  constructor(private readonly entries: readonly IoctlEntry[]) {
+  constructor(private readonly entries: readonly PlacedIoctl[]) {
     for (const e of entries) {
       const key = keyOf(e.cmd, inputOf(e));
       if (!this.byKey.has(key)) this.byKey.set(key, new Queue());
@@ -62,15 +71,28 @@ export class IoctlAnswers {
     }
   }
 
-  /** The answer for `cmd` with `input` (inputOf's form); null when the trace never saw `cmd`. */
-  answer(cmd: number, input: string): Answer | null {
+  /**
+   * The answer for `cmd` with `input` (inputOf's form), made once programs
+   * had written `wrote` bytes; null when the trace never saw `cmd`.
+   */
+  answer(cmd: number, input: string, wrote: number): Answer | null {
     const ofCmd = this.byCmd.get(cmd);
     if (!ofCmd) return null;
     const key = keyOf(cmd, input);
+    const a = this.find(ofCmd, key, input, wrote);
+    if (input !== '') this.lastGiven = key;
+    return a;
+  }
+
+  private find(ofCmd: Queue, key: string, input: string, wrote: number): Answer {
     const due = this.inOrder.next(this.used);
-    if (due && due.cmd === cmd && inputOf(due) === input) return this.take(key, due, true);
+    if (due && keyOf(due.cmd, inputOf(due)) === key) {
+      // A query may come anywhere among the writes; what gives the device something, where it was given.
+      if (input === '' || due.wrote === wrote) return this.take(key, due, true);
+      return { ...this.take(key, due, false, due), expectedOffset: due.wrote };
+    }
     const repeated = this.lastAnswered.get(key);
-    if (repeated) return { entry: repeated, matched: true };
+    if (repeated && (input === '' || key === this.lastGiven)) return { entry: repeated, matched: true };
     const later = this.byKey.get(key)?.next(this.used);
     if (later) return this.take(key, later, false, due);
     return { entry: ofCmd.next(this.used) ?? ofCmd.last, matched: false, ...(due ? { due } : {}) };
@@ -81,7 +103,7 @@ export class IoctlAnswers {
     return this.entries.filter((e) => !this.used.has(e)).map((e) => e.cmd);
   }
 
-  private take(key: string, entry: IoctlEntry, matched: boolean, due?: IoctlEntry): Answer {
+  private take(key: string, entry: PlacedIoctl, matched: boolean, due?: PlacedIoctl): Answer {
     this.used.add(entry);
     this.lastAnswered.set(key, entry);
     return { entry, matched, ...(due ? { due } : {}) };

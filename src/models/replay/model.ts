@@ -15,17 +15,19 @@
  *   takes it. A recorded write that failed fails the write that comes to
  *   its place in the stream; one across that place is taken up to it, as
  *   is one across the end of a recorded write the device took short.
- * - Opens fail where the recorded ones did.
+ * - Opens fail where the recorded ones did; one more than recorded is a
+ *   mismatch, as for writes.
  * - ioctls: answered from the trace in its order, across commands
  *   (ioctl-answers.ts); a call other than the next recorded one (and no
- *   repeat) is a mismatch, as for writes. A command the trace never saw is
+ *   repeat), or one that gives the device something made at another place
+ *   among the writes, is a mismatch, as for writes. A command the trace never saw is
  *   a mismatch too, answered ENOTTY in both modes, as a driver answers a
  *   command it does not know.
  * - The recorded unplug happens once its time has come and every byte
  *   recorded before it was read and written: a surprise unplug, as the
  *   device went.
  * - What the program left of the recording (opens not made, writes not
- *   written, ioctls not issued, what came before the last recorded write
+ *   written or not failed as recorded, ioctls not issued, what came before the last recorded write
  *   and was not read) emits `replay_incomplete` when the session ends: at
  *   the release that closes the last file once the program has opened as
  *   often as recorded, else when `cdevemu run` tells the device its
@@ -66,8 +68,7 @@ export class ReplayState {
   writeOffset = 0;
   private timer: NodeJS.Timeout | null = null;
   readonly answers: IoctlAnswers;
-  /** Opens tried, and taken, so far. */
-  private openTries = 0;
+  /** Opens made so far, taken or failed as recorded. */
   opens = 0;
   /** The next of script.failedWrites. */
   private failedWrite = 0;
@@ -87,21 +88,20 @@ export class ReplayState {
 
   /** An open: fails as the recorded one at its place did. The first starts the clock, as in the trace. */
   open(): void {
-    const errno = this.script.opens[this.openTries++];
+    const errno = this.script.opens[this.opens++];
     if (this.start === null) {
       this.start = performance.now();
       this.pump();
     }
     if (errno) throw new Errno(errno as ErrnoName, 'replay: the recorded open failed so');
-    this.opens++;
   }
 
-  /** How many of the recorded opens were taken. */
+  /** How many opens the recorded program made, those the device failed included: each is part of the session. */
   get expectedOpens(): number {
-    return this.script.opens.filter((e) => e === null).length;
+    return this.script.opens.length;
   }
 
-  /** Whether the program opened the device as often as the recorded one did. */
+  /** Whether the program opened the device as often as the recorded one did (a further open is one it never made). */
   get openedAll(): boolean {
     return this.opens >= this.expectedOpens;
   }
@@ -139,7 +139,13 @@ export class ReplayState {
     const f = this.script.failedWrites[this.failedWrite];
     if (f?.at !== this.writeOffset) return null;
     this.failedWrite++;
+    if (this.wroteAll) this.pump();
     return f;
+  }
+
+  /** Whether every recorded write was made: the bytes the device took, and the writes it failed (the one that found it gone, before its unplug). */
+  private get wroteAll(): boolean {
+    return this.writeOffset >= this.script.written.length && this.failedWrite >= this.script.failedWrites.length;
   }
 
   /**
@@ -157,7 +163,7 @@ export class ReplayState {
   /** A write of `n` bytes was taken; the last recorded byte may let the unplug come. */
   wrote(n: number): void {
     this.writeOffset += n;
-    if (this.writeOffset >= this.script.written.length) this.pump();
+    if (this.wroteAll) this.pump();
   }
 
   /**
@@ -174,8 +180,10 @@ export class ReplayState {
       expectedBytes: this.script.written.length,
       unreadBytes: Math.max(0, this.script.readBeforeLastWrite - this.readBytes),
       missingIoctls: this.answers.missing(),
+      // The errors the program was never put under: what a recording of a failure is for.
+      missingFailedWrites: this.script.failedWrites.slice(this.failedWrite).map((f) => f.errno),
     };
-    if (this.openedAll && left.writtenBytes >= left.expectedBytes && left.unreadBytes === 0 && left.missingIoctls.length === 0) return;
+    if (this.openedAll && this.wroteAll && left.unreadBytes === 0 && left.missingIoctls.length === 0) return;
     // strict: a program that skipped what the recording did passes nothing
     // the device could compare, so only this can fail its run.
     this.inst.emit('replay_incomplete', { ...left, when, mode: this.mode, fails: this.mode === 'strict' });
@@ -203,9 +211,10 @@ export class ReplayState {
     if (next === undefined) return;
     const wait = this.due(next) - now;
     if (wait <= 0 && this.released === chunks.length) {
-      // The recorded program wrote all it did before the device went; a
-      // write still to come would find it gone. wrote() pumps again.
-      if (this.writeOffset >= this.script.written.length) this.inst.unplugSelf();
+      // The recorded program wrote all it did before the device went, the
+      // write that found it gone included; a write still to come would find
+      // it gone. wrote() and failedWriteHere() pump again.
+      if (this.wroteAll) this.inst.unplugSelf();
       return;
     }
     this.timer = setTimeout(() => this.pump(), Math.max(0, wait));
@@ -232,8 +241,13 @@ function firstDifference(expected: Buffer, at: number, got: Buffer): number {
   return -1;
 }
 
-/** `expectedCmd`: an ioctl's, the command of the recorded call that was due (null when none was, or for a write). */
-type MismatchDetails = { op: string; offset: number | null; cmd: number | null; expectedCmd: number | null; expected: string; got: string };
+/**
+ * `expectedCmd`: an ioctl's, the command of the recorded call that was due
+ * (null when none was, or for a write). `offset`, `expectedOffset` of an
+ * ioctl: the bytes written before it, and before the recorded call, when
+ * it was made at another place among the writes (else null).
+ */
+type MismatchDetails = { op: string; offset: number | null; expectedOffset: number | null; cmd: number | null; expectedCmd: number | null; expected: string; got: string };
 
 /** Tells of a call the recording did not make; `strict` fails it EIO. */
 function mismatch(file: ReplayFile, details: MismatchDetails): void {
@@ -268,6 +282,7 @@ function compare(file: ReplayFile, expected: Buffer, at: number, got: Buffer, of
   mismatch(file, {
     op: 'write',
     offset: offset + d - at,
+    expectedOffset: null,
     cmd: null,
     expectedCmd: null,
     expected: expected.subarray(d, d + SHOWN).toString('hex'),
@@ -290,14 +305,15 @@ async function ioctl(file: ReplayFile, req: IoctlRequest): Promise<IoctlReply> {
       : how?.kind === 'value'
         ? `arg=${req.arg}`
         : '';
-  const a = s.answers.answer(req.cmd, input);
+  const a = s.answers.answer(req.cmd, input, s.writeOffset);
   if (!a) {
-    report(file, { op: 'ioctl', offset: null, cmd: req.cmd, expectedCmd: null, expected: '', got: input.slice(0, SHOWN * 2) });
+    report(file, { op: 'ioctl', offset: null, expectedOffset: null, cmd: req.cmd, expectedCmd: null, expected: '', got: input.slice(0, SHOWN * 2) });
     throw new Errno('ENOTTY', 'replay: the trace never saw this ioctl command');
   }
   if (!a.matched) {
     const due = a.due ? { expectedCmd: a.due.cmd, expected: inputOf(a.due).slice(0, SHOWN * 2) } : { expectedCmd: null, expected: '' };
-    mismatch(file, { op: 'ioctl', offset: null, cmd: req.cmd, ...due, got: input.slice(0, SHOWN * 2) });
+    const place = a.expectedOffset !== undefined ? { offset: s.writeOffset, expectedOffset: a.expectedOffset } : { offset: null, expectedOffset: null };
+    mismatch(file, { op: 'ioctl', ...place, cmd: req.cmd, ...due, got: input.slice(0, SHOWN * 2) });
   }
   const e = a.entry;
   if (e.errno !== undefined) throw new Errno(errnoNumber(e.errno));
@@ -319,7 +335,7 @@ export const replayModel: DeviceModel<ReplayState> = {
   options: REPLAY_OPTIONS,
   stream: true,
   events: {
-    replay_mismatch: { op: 'string', offset: 'number', cmd: 'number', expectedCmd: 'number', expected: 'string', got: 'string', mode: 'string', fails: 'boolean' },
+    replay_mismatch: { op: 'string', offset: 'number', expectedOffset: 'number', cmd: 'number', expectedCmd: 'number', expected: 'string', got: 'string', mode: 'string', fails: 'boolean' },
     replay_incomplete: {
       opens: 'number',
       expectedOpens: 'number',
@@ -327,6 +343,7 @@ export const replayModel: DeviceModel<ReplayState> = {
       expectedBytes: 'number',
       unreadBytes: 'number',
       missingIoctls: 'list',
+      missingFailedWrites: 'list',
       when: 'string',
       mode: 'string',
       fails: 'boolean',
@@ -353,7 +370,12 @@ export const replayModel: DeviceModel<ReplayState> = {
     return { ...inst.state.script.sysfs };
   },
   open(file) {
-    file.instance.state.open();
+    const s = file.instance.state;
+    // The recorded program never opened the device again: an open has
+    // effects of its own on a device (a tty's raises DTR, a watchdog's
+    // starts it), so one more is a difference, as a write more is.
+    if (s.openedAll) mismatch(file, { op: 'open', offset: null, expectedOffset: null, cmd: null, expectedCmd: null, expected: '', got: '' });
+    s.open();
   },
   read,
   write,

@@ -8,7 +8,8 @@
  * as the replay's count from the first open of the emulated node: a
  * program starts reading when it has opened, however long after the plug.
  */
-import type { DeviceTrace, IoctlEntry } from '../record/device-trace.js';
+import type { DeviceTrace } from '../record/device-trace.js';
+import type { PlacedIoctl } from './ioctl-answers.js';
 
 export interface Chunk {
   /** ms after the first open. */
@@ -42,7 +43,7 @@ export interface ReplayScript {
   failedWrites: FailedWrite[];
   /** Where in `written` a write the device took short stopped, ascending. */
   shortWriteEnds: number[];
-  ioctls: IoctlEntry[];
+  ioctls: PlacedIoctl[];
   /** Each open in order: null when it was taken, else the errno it failed with. */
   opens: (string | null)[];
   unplug: { at: number; errno: string } | null;
@@ -53,7 +54,7 @@ export function scriptOf(trace: DeviceTrace): ReplayScript {
   const at = (t: number): number => Math.max(0, t - anchor);
   const chunks: Chunk[] = [];
   const writes: Buffer[] = [];
-  const ioctls: IoctlEntry[] = [];
+  const ioctls: PlacedIoctl[] = [];
   const failedWrites: FailedWrite[] = [];
   const shortWriteEnds: number[] = [];
   const opens: (string | null)[] = [];
@@ -71,7 +72,7 @@ export function scriptOf(trace: DeviceTrace): ReplayScript {
       wrote += writes.at(-1)!.length;
       if (e.result! < e.data.length / 2) shortWriteEnds.push(wrote);
       readBeforeLastWrite = read;
-    } else if (e.op === 'ioctl') ioctls.push(e);
+    } else if (e.op === 'ioctl') ioctls.push({ ...e, wrote });
     else if (e.op === 'open') opens.push(e.errno ?? null);
     else if (e.op === 'unplug') unplug = { at: at(e.t), errno: e.errno };
   }
