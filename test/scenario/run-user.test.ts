@@ -345,7 +345,7 @@ echo "=== daemon exit $? mounts $(grep -c " $HOME/mnt " /proc/mounts)"`;
       });
       const r = await run('unshare', argv, { cwd: repoRoot, env, timeoutMs: 240_000 });
       const [, replug = '', hotplug = ''] = r.stdout.split(/^=== (?:replug|hotplug)$/m);
-      expect(replug, r.stderr).toMatch(/FAIL {2}wait event \{"type":"opened","device":"ttyUSB0","generation":2\}/);
+      expect(replug, r.stderr).toMatch(/FAIL {2}wait opened ttyUSB0 x2/);
       expect(replug).toMatch(/^=== exit 1$/m);
       expect(hotplug).toMatch(/\| client: a fix again after the device came back/);
       expect(hotplug).toMatch(/^PASS /m);
