@@ -817,11 +817,11 @@ except OSError as e:
       `name: reopen
 devices: [{ model: echo, name: e0 }]
 timeline:
-  - wait: { opened: e0, timeout: 5s }
+  - wait: { opened: e0, timeout: 30s }
   - replug: e0
-  - wait: { opened: e0, count: 2, timeout: 5s }
-  - wait: { written: e0, timeout: 5s }
-  - expect: { released: e0, within: 3s }
+  - wait: { opened: e0, count: 2, timeout: 30s }
+  - wait: { written: e0, timeout: 30s }
+  - expect: { released: e0, within: 30s }
   - expect: { device: e0, lateReleases: 1 }
   - expect: { running: true }
 `,
