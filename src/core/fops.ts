@@ -27,7 +27,7 @@ import { CallingThread } from './calling-thread.js';
 import type { FaultableOp, OpCall } from './host.js';
 import type { DeviceInstance } from './instance.js';
 import { ShieldedIo } from './sleeping-reads.js';
-import { unplugPollNow, unplugPollOf, unplugReadOf, unplugWriteOf } from './unplug-answers.js';
+import { unplugIoctlOf, unplugPollNow, unplugPollOf, unplugReadOf, unplugWriteOf } from './unplug-answers.js';
 
 /** A model method as callModel() calls it: the file (null for actions and stores), the argument, the signal. */
 export type ModelMethod<F, A, R> = (file: F, arg: A, signal: AbortSignal) => R | Promise<R>;
@@ -166,20 +166,20 @@ const WRITE: CallKind<Buffer, number> = {
     throw unplugWriteOf(inst, data.length);
   },
 };
+/** More than _IOC_SIZE would overrun the caller's buffer. */
+function checkIoctlReply(reply: IoctlReply, req: IoctlRequest): IoctlReply {
+  if ((reply.out?.length ?? 0) > req.outSize) throw new Error(`ioctl 0x${req.cmd.toString(16)} returned ${reply.out!.length} bytes, caller accepts ${req.outSize}`);
+  return reply;
+}
 const IOCTL: CallKind<IoctlRequest, IoctlReply> = {
   fault: 'ioctl',
   cmdOf: (req) => req.cmd,
   answered: true,
   // vfs_ioctl(): no ->unlocked_ioctl is ENOTTY, which programs probe with.
   missing: 'ENOTTY',
-  // More than _IOC_SIZE would overrun the caller's buffer.
-  check: (reply, req) => {
-    if ((reply.out?.length ?? 0) > req.outSize) throw new Error(`ioctl 0x${req.cmd.toString(16)} returned ${reply.out!.length} bytes, caller accepts ${req.outSize}`);
-    return reply;
-  },
-  afterUnplug: (inst) => {
-    throw inst.unplugAnswers.ioctl;
-  },
+  check: checkIoctlReply,
+  // The errno, or the character-device layer's ioctl that outlives the driver (i2cdev_ioctl()).
+  afterUnplug: (inst, file, _io, req) => unplugIoctlOf(inst, file!, req, checkIoctlReply),
 };
 const POLL: CallKind<undefined, PollMask> = { fault: 'poll', answered: true, absent: DEFAULT_POLLMASK, afterUnplug: (inst, file) => unplugPollNow(inst, file!) };
 

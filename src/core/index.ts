@@ -36,6 +36,7 @@ export type {
   RegionSpec,
   RegionSync,
   UnplugAnswers,
+  UnplugIoctl,
   UnplugPolicy,
 } from './model.js';
 export { RegionLayoutError } from './regions.js';

@@ -12,7 +12,7 @@ import type { OpenFile } from './file.js';
 import { OpGate, type InFlightOp } from './gate.js';
 import type { Logger, OpInterceptor, PublishedDevice, UnplugReport } from './host.js';
 import { Kref } from './kref.js';
-import type { Counters, DeviceModel, Holder, InFlight, Instance, Lifecycle, Region } from './model.js';
+import type { Counters, DeviceModel, Holder, InFlight, Instance, Lifecycle, Region, UnplugIoctl } from './model.js';
 import type { DeviceRegions } from './regions.js';
 import { SleepingReads } from './sleeping-reads.js';
 import { unplugAnswersOf, type UnplugAnswerSet } from './unplug-answers.js';
@@ -58,6 +58,13 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
    * (unplug-answers.ts unplugReadOf).
    */
   unplugReadData: Buffer | null = null;
+  /**
+   * What an ioctl after unplug answers (UnplugAnswers.ioctl): its errno, or
+   * the ioctl its function returned when the gate closed
+   * (unplug-answers.ts keepUnplugIoctl). EIO until then, and if that
+   * function failed.
+   */
+  unplugIoctl: Errno | UnplugIoctl<S> = new Errno('EIO');
   /** Reads asleep after unplug (UnplugAnswers.read 'sleep'). */
   readonly sleepers = new SleepingReads((type, details) => this.record(type, details));
   /** The shared memory regions, mapped before create() (probe.ts); null when the model declares none. */

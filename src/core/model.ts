@@ -176,8 +176,19 @@ export interface UnplugAnswers<S> {
   writeSizes?: IoSizes;
   /** Default EIO (uio_write() answers EINVAL once idev->info is NULL). */
   write?: Errno;
-  /** Default EIO (rtc_dev_ioctl() answers ENODEV once rtc->ops is NULL). */
-  ioctl?: Errno;
+  /**
+   * An errno for every command (default EIO; rtc_dev_ioctl() answers ENODEV
+   * once rtc->ops is NULL); or, for a device whose character-device layer
+   * is not its driver's and outlives it, a function called once when the
+   * gate closes (before remove(), while model code may run) that returns
+   * that layer's ioctl (UnplugIoctl). The kernel still runs i2cdev_ioctl()
+   * on a file of an adapter i2c_del_adapter() is removing: I2C_SLAVE and
+   * I2C_FUNCS answer from i2c-dev's own structures, and only a transfer
+   * reaches the bus driver, whose hardware is gone. What the function
+   * needs of the device it captures then; the ioctl it returns uses only
+   * that and the file's own state, never the removed device's state.
+   */
+  ioctl?: Errno | ((inst: Instance<S>) => UnplugIoctl<S>);
   /**
    * The poll mask: a constant (default POLLERR|POLLHUP; rtc_dev_poll() 0),
    * or a function of the file, called once for each file open when the
@@ -189,6 +200,16 @@ export interface UnplugAnswers<S> {
    */
   poll?: PollMask | ((file: File<S>) => PollMask);
 }
+
+/**
+ * The ioctl of a file after unplug, as UnplugAnswers.ioctl's function
+ * returns it: code of the character-device layer that stays (i2c-dev's,
+ * not the adapter's), which the core calls for every ioctl after unplug,
+ * after remove() too, without a signal (nothing it does may block on the
+ * gone device). Answers as a model's ioctl does: a reply, or throws an
+ * Errno.
+ */
+export type UnplugIoctl<S> = (file: File<S>, req: IoctlRequest) => IoctlReply | Promise<IoctlReply>;
 
 /**
  * An action a model offers (control API, `cdevemu action`, scenarios):
@@ -282,7 +303,7 @@ export interface DeviceModel<S> {
    * verdict. The device stays plugged.
    */
   endSession?(inst: Instance<S>): void | Promise<void>;
-  /** After it returns no model code runs for this instance except lateRelease and free. */
+  /** After it returns no model code runs for this instance except lateRelease, free, and the ioctl `unplugged.ioctl` returned. */
   remove?(inst: Instance<S>): void | Promise<void>;
   /** The last reference dropped. */
   free?(inst: Instance<S>): void;

@@ -4,13 +4,16 @@
  * mask, fixed once when unplug begins, and the device's read data pending
  * then. The answers are the driver's checks after unregister (uio_read()
  * and uio_write() once idev->info is NULL, evdev_poll() once
- * !evdev->exist), given by the core: no model code runs for them.
+ * !evdev->exist), given by the core: no driver code runs for them. The
+ * one exception is an ioctl a model gives as a function: the code of a
+ * character-device layer that outlives its driver (i2cdev_ioctl()), kept
+ * when unplug begins and run over what it kept then.
  */
 import { Errno } from '../errno.js';
-import { POLLERR, POLLHUP, POLLIN, POLLRDNORM, type PollMask } from '../devio.js';
+import { POLLERR, POLLHUP, POLLIN, POLLRDNORM, type IoctlReply, type IoctlRequest, type PollMask } from '../devio.js';
 import type { OpenFile } from './file.js';
 import type { DeviceInstance } from './instance.js';
-import type { DeviceModel, File, Instance, IoSizes } from './model.js';
+import type { DeviceModel, File, Instance, IoSizes, UnplugIoctl } from './model.js';
 
 /** What a read after unplug answers, besides data: an errno, end of file, or a sleep until a signal. */
 export type UnplugRead = Errno | 'eof' | 'sleep';
@@ -25,7 +28,8 @@ export interface UnplugAnswerSet<S> {
   /** null: the device holds no data for reads at unplug. */
   readonly readPending: ((inst: Instance<S>) => Uint8Array | null) | null;
   readonly write: Errno;
-  readonly ioctl: Errno;
+  /** An errno, or the function that gives the ioctl after unplug when the gate closes (keepUnplugIoctl). */
+  readonly ioctl: Errno | ((inst: Instance<S>) => UnplugIoctl<S>);
   readonly poll: PollMask | ((file: File<S>) => PollMask);
 }
 
@@ -130,4 +134,45 @@ export function unplugPollOf<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Pol
     }
   }
   return (file.unplugPoll = mask);
+}
+
+/**
+ * What ioctls after unplug answer, fixed when the gate closes (unplug.ts
+ * closeGate): the model's errno, or the ioctl its function returns then,
+ * before remove(), while the function may still look at the device
+ * (i2c-dev's answers come from the adapter struct, which the open file
+ * keeps: i2cdev_open()'s i2c_get_adapter()). A function that throws is a
+ * model bug, and leaves every ioctl EIO.
+ */
+export function keepUnplugIoctl<S>(inst: DeviceInstance<S>): void {
+  const ioctl = inst.unplugAnswers.ioctl;
+  try {
+    inst.unplugIoctl = ioctl instanceof Errno ? ioctl : ioctl(inst);
+  } catch (err) {
+    inst.errnoOf(err, 'unplugged.ioctl');
+  }
+}
+
+/**
+ * An ioctl after unplug: the errno, or the character-device layer's ioctl
+ * kept when the gate closed, its reply held to `check` (the live ioctl's)
+ * and anything it throws that is no Errno answered as a model bug is.
+ */
+export function unplugIoctlOf<S>(
+  inst: DeviceInstance<S>,
+  file: File<S>,
+  req: IoctlRequest,
+  check: (reply: IoctlReply, req: IoctlRequest) => IoctlReply,
+): IoctlReply | Promise<IoctlReply> {
+  const ioctl = inst.unplugIoctl;
+  if (ioctl instanceof Errno) throw ioctl;
+  const bug = (err: unknown): never => {
+    throw inst.errnoOf(err, 'unplugged.ioctl');
+  };
+  try {
+    const reply = ioctl(file, req);
+    return reply instanceof Promise ? reply.then((r) => check(r, req)).catch(bug) : check(reply, req);
+  } catch (err) {
+    return bug(err);
+  }
 }

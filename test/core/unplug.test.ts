@@ -4,8 +4,8 @@ import { describe, expect, it, vi } from 'vitest';
 import { E, Errno } from '../../src/errno.js';
 import { O_NONBLOCK, O_RDWR, POLLERR, POLLHUP, POLLIN, POLLOUT } from '../../src/devio.js';
 import { CallerMemory } from '../../src/usermem.js';
-import type { DeviceEvent } from '../../src/core/index.js';
-import { call, io, openNode, pipeModel, pipeOf, setup, sleep, tick, watch } from './helpers.js';
+import type { DeviceEvent, UnplugAnswers } from '../../src/core/index.js';
+import { call, io, openNode, pipeModel, pipeOf, setup, sleep, tick, watch, type PipeState } from './helpers.js';
 
 
 const ioctlReq = { cmd: 0x1234, arg: 0n, in: Buffer.alloc(0), outSize: 0, compat: false, pid: process.pid, user: new CallerMemory(process.pid) };
@@ -136,6 +136,52 @@ describe('unplug with files open', () => {
     await full.release();
     await empty.release();
     expect(asked).toEqual([1, 2]);
+  });
+
+  /** A pipe p0 plugged with `ioctl` as its unplugged.ioctl, and the types of its events in order. */
+  async function pipeWithUnplugIoctl(ioctl: UnplugAnswers<PipeState>['ioctl']) {
+    const { mgr, publisher } = setup();
+    const events: string[] = [];
+    mgr.events.on('event', (e: DeviceEvent) => events.push(e.type));
+    mgr.registerModel(pipeModel({ unplugged: { ioctl } }));
+    const inst = await mgr.plug({ model: 'pipe', name: 'p0' });
+    return { mgr, events, inst, f: await openNode(publisher, 'p0') };
+  }
+
+  it("answers ioctls after unplug with the ioctl UnplugAnswers.ioctl's function returns when the gate closes, after remove() too (i2cdev_ioctl() after i2c_del_adapter())", async () => {
+    const keptWhile: string[] = [];
+    const { mgr, events, inst, f } = await pipeWithUnplugIoctl((inst) => {
+      keptWhile.push(inst.lifecycle);
+      // What the character-device layer answers from, captured while model code may run.
+      const queued = inst.state.chunks.length;
+      return (file, req) => {
+        if (req.cmd === 1) return { result: queued * 10 + file.id };
+        if (req.cmd === 2) return Promise.resolve({ out: Buffer.alloc(4) }); // more than the caller's 0 bytes: a bug
+        if (req.cmd === 3) throw new Error('a bug in the layer');
+        throw new Errno('ENOTTY');
+      };
+    });
+    expect(await f.write!(Buffer.from('queued'), io())).toBe(6);
+    await mgr.unplug('p0');
+    expect(keptWhile).toEqual(['unplugging']); // once, before remove()
+    pipeOf(inst).chunks.length = 0;
+    expect(await f.ioctl!({ ...ioctlReq, cmd: 1 }, io())).toEqual({ result: 11 });
+    await expect(call(() => f.ioctl!({ ...ioctlReq, cmd: 9 }, io()))).rejects.toMatchObject({ errno: E.ENOTTY });
+    await expect(call(() => f.ioctl!({ ...ioctlReq, cmd: 2 }, io()))).rejects.toMatchObject({ errno: E.EIO });
+    await expect(call(() => f.ioctl!({ ...ioctlReq, cmd: 3 }, io()))).rejects.toMatchObject({ errno: E.EIO });
+    expect(events.filter((t) => t === 'model_error')).toHaveLength(2);
+    expect(keptWhile).toHaveLength(1);
+    await f.release();
+  });
+
+  it('answers every ioctl EIO after unplug when the function of UnplugAnswers.ioctl throws, a model bug', async () => {
+    const { mgr, events, f } = await pipeWithUnplugIoctl(() => {
+      throw new Error('a bug at gate close');
+    });
+    await mgr.unplug('p0');
+    await expect(call(() => f.ioctl!(ioctlReq, io()))).rejects.toMatchObject({ errno: E.EIO });
+    expect(events.filter((t) => t === 'model_error')).toHaveLength(1);
+    await f.release();
   });
 
   it('drain waits for a write in flight, which completes normally', async () => {

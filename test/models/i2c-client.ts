@@ -7,6 +7,7 @@
  *   poll EVENTS MS         -> ok REVENTS  (0 on timeout)
  *   read N                 -> ok HEX
  *   write HEX              -> ok COUNT
+ *   rdwr ADDR N            -> ok HEX     I2C_RDWR with one read message of N bytes from ADDR
  *   smbus RW CMD SIZE HEX  -> ok HEX     I2C_SMBUS with union i2c_smbus_data holding HEX; answers the union's first bytes
  *                                        (as many as HEX had, at least 2)
  */
@@ -16,6 +17,13 @@ const source = `import os, sys, errno, fcntl, ctypes, select
 libc = ctypes.CDLL(None, use_errno=True)
 class Args(ctypes.Structure):
     _fields_ = [("read_write", ctypes.c_uint8), ("command", ctypes.c_uint8), ("size", ctypes.c_uint32), ("data", ctypes.c_void_p)]
+class Msg(ctypes.Structure):
+    _fields_ = [("addr", ctypes.c_uint16), ("flags", ctypes.c_uint16), ("len", ctypes.c_uint16), ("buf", ctypes.c_void_p)]
+class Rdwr(ctypes.Structure):
+    _fields_ = [("msgs", ctypes.c_void_p), ("nmsgs", ctypes.c_uint32)]
+def ioctl(cmd, arg):
+    if libc.ioctl(fd, ctypes.c_ulong(cmd), ctypes.byref(arg)) < 0:
+        raise OSError(ctypes.get_errno(), "")
 INT = {"retries": 0x701, "timeout": 0x702, "slave": 0x703, "tenbit": 0x704, "force": 0x706, "pec": 0x708}
 fd = os.open(sys.argv[1], os.O_RDWR)
 print("open", flush=True)
@@ -37,10 +45,13 @@ for line in sys.stdin:
         elif a[0] == "smbus":
             given = bytes.fromhex(a[4]) if len(a) > 4 else b""
             data = ctypes.create_string_buffer(given.ljust(34, b"\\0"), 34)
-            args = Args(int(a[1]), int(a[2], 0), int(a[3]), ctypes.addressof(data))
-            if libc.ioctl(fd, ctypes.c_ulong(0x720), ctypes.byref(args)) < 0:
-                raise OSError(ctypes.get_errno(), "")
+            ioctl(0x720, Args(int(a[1]), int(a[2], 0), int(a[3]), ctypes.addressof(data)))
             print("ok", data.raw[:max(2, len(given))].hex())
+        elif a[0] == "rdwr":
+            n = int(a[2]); buf = ctypes.create_string_buffer(n)
+            msg = Msg(int(a[1], 0), 1, n, ctypes.addressof(buf))
+            ioctl(0x707, Rdwr(ctypes.addressof(msg), 1))
+            print("ok", buf.raw.hex())
     except OSError as e:
         print(errno.errorcode.get(e.errno, str(e.errno)))
     sys.stdout.flush()

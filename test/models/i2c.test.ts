@@ -426,7 +426,7 @@ describe('options and actions', () => {
 });
 
 describe('unplug', () => {
-  it('fails the transfer a client is blocked in, the one waiting for the bus, and every call after it EIO; the node is gone', async () => {
+  it('fails the transfer a client is blocked in, the one waiting for the bus, and every transfer after it EIO; the node is gone', async () => {
     const d = await plug({
       chips: [
         { type: 'eeprom', addr: 0x50, stretchMs: 600_000 },
@@ -450,7 +450,7 @@ describe('unplug', () => {
     await t.emu.devices.unplug(d.name);
     expect(await blocked.answer()).toBe('EIO');
     expect(await waiting.answer()).toBe('EIO');
-    for (const op of ['read 1', 'write 00', 'funcs', 'slave 0x50', 'smbus 1 0 3']) expect(await idle.op(op), op).toBe('EIO');
+    for (const op of ['read 1', 'write 00', 'rdwr 0x48 2', 'smbus 1 0 3']) expect(await idle.op(op), op).toBe('EIO');
     // i2c-dev has no poll: the VFS answers DEFAULT_POLLMASK, as before the unplug.
     expect(await idle.op(`poll ${POLLIN | POLLOUT} 0`)).toBe(`ok ${POLLIN | POLLOUT}`);
     // The node went with the adapter: no new open.
@@ -463,5 +463,38 @@ describe('unplug', () => {
     await Promise.all([blocked.close(), waiting.close(), idle.close()]);
     await t.waitEvent((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'freed');
     expect(eventsOf(d, 'late_released')).toHaveLength(3);
+  });
+
+  it('keeps i2c-dev’s ioctls on a file still open, as i2cdev_ioctl() answers them once the adapter is gone: I2C_FUNCS, I2C_SLAVE to an address a driver held, the flags', async () => {
+    const d = await plug({
+      functionality: 0x0fff800b,
+      chips: [
+        { type: 'regs', addr: 0x20, registers: { 0: 0x11 } },
+        { type: 'regs', addr: 0x3c, driver: 'ssd1306' },
+      ],
+    });
+    const c = await I2cClient.open(d.path);
+    expect(await c.op('slave 0x3c')).toBe('EBUSY');
+    expect(await c.op('slave 0x20')).toBe('ok');
+    expect(await c.op('smbus 1 0 2')).toBe('ok 1100');
+    await t.emu.devices.unplug(d.name);
+    // i2c_get_functionality(): the adapter struct the file holds, unchanged by i2c_del_adapter().
+    expect(await c.op('funcs')).toBe('ok 0xfff800b');
+    // i2c_del_adapter() unregistered the clients: i2cdev_check_addr() finds none, so the driver's address is free.
+    expect(await c.op('slave 0x3c')).toBe('ok');
+    // i2c-dev's own checks still run: an address over 0x7f without TENBIT is EINVAL.
+    expect(await c.op('slave 0x80')).toBe('EINVAL');
+    expect(await c.op('tenbit 1')).toBe('ok');
+    expect(await c.op('force 0x3a5')).toBe('ok');
+    expect(await c.op('tenbit 0')).toBe('ok');
+    expect(await c.op('pec 1')).toBe('ok');
+    expect(await c.op('timeout 5')).toBe('ok');
+    expect(await c.op('retries 2')).toBe('ok');
+    // What reaches the bus meets a bridge whose hardware is gone: i2c-tiny-usb's usb_xfer() answers EIO.
+    for (const op of ['read 1', 'write 00', 'rdwr 0x20 1', 'smbus 1 0 2']) expect(await c.op(op), op).toBe('EIO');
+    await c.close();
+    await t.waitEvent((e) => e.device === d.name && e.generation === d.inst.generation && e.type === 'freed');
+    expect(eventsOf(d, 'model_error')).toEqual([]);
+    expect(eventsOf(d, 'late_released')).toHaveLength(1);
   });
 });

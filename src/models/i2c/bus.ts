@@ -29,7 +29,26 @@ export interface BusWrite extends ChipWrite {
 
 const key = (addr: number, tenBit: boolean): number => (tenBit ? 0x8000 : 0) | addr;
 
-export class I2cBus {
+/**
+ * What i2c-dev reaches through its client's adapter (client->adapter):
+ * the struct i2c_adapter's fields, the clients bound on it, and its bus
+ * driver's transfer. The live bus is one; an adapter whose hardware is
+ * gone another (gone.ts).
+ */
+export interface I2cAdapter {
+  /** What I2C_FUNCS answers: i2c_get_functionality(). */
+  readonly functionality: number;
+  /** adap->retries (I2C_RETRIES). */
+  retries: number;
+  /** adap->timeout in ms (I2C_TIMEOUT). */
+  timeoutMs: number;
+  /** Whether a kernel driver holds the address (I2C_SLAVE's i2cdev_check_addr()). */
+  claimed(addr: number): boolean;
+  /** i2c_transfer(): the number of messages, or an Errno. */
+  transfer(msgs: I2cMsg[], signal: AbortSignal): number | Promise<number>;
+}
+
+export class I2cBus implements I2cAdapter {
   readonly chips = new Map<number, Chip>();
   /** adap->retries: transfers are retried on EAGAIN (lost arbitration), which this bus never has. */
   retries = 0;

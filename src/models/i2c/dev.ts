@@ -12,7 +12,7 @@
  */
 import { Errno } from '../../errno.js';
 import type { IoctlReply, IoctlRequest } from '../../devio.js';
-import type { File } from '../../core/index.js';
+import type { File, Instance, UnplugIoctl } from '../../core/index.js';
 import {
   decodeMsgs,
   decodeSmbusIoctl,
@@ -48,7 +48,8 @@ import {
   SMBUS_DATA_SIZE,
   SMBUS_IOCTL_SIZE,
 } from './abi.js';
-import type { I2cBus, I2cMsg } from './bus.js';
+import type { I2cAdapter, I2cBus, I2cMsg } from './bus.js';
+import { GoneAdapter } from './gone.js';
 import { smbusXfer } from './smbus.js';
 
 /** The file's anonymous i2c_client. */
@@ -65,7 +66,7 @@ export function i2cOpen(file: File<I2cBus>): void {
   file.private = { addr: 0, flags: 0 } satisfies I2cClient;
 }
 
-function requireI2c(bus: I2cBus): void {
+function requireI2c(bus: I2cAdapter): void {
   // "The adapter must support I2C transfers."
   if (!(bus.functionality & I2C_FUNC_I2C)) throw new Errno('EOPNOTSUPP');
 }
@@ -95,8 +96,7 @@ export function i2cWrite(file: File<I2cBus>, data: Buffer, signal: AbortSignal):
 }
 
 /** I2C_RDWR: i2cdev_ioctl() reads the array, i2cdev_ioctl_rdwr() each buffer (read ones too), then the transfer, then the reads go back. */
-async function rdwr(file: File<I2cBus>, req: IoctlRequest, signal: AbortSignal): Promise<IoctlReply> {
-  const bus = file.instance.state;
+async function rdwr(bus: I2cAdapter, req: IoctlRequest, signal: AbortSignal): Promise<IoctlReply> {
   const arg = await req.user.read(req.arg, RDWR_DATA_SIZE);
   const msgsAt = arg.readBigUInt64LE(0);
   const nmsgs = arg.readUInt32LE(8);
@@ -131,8 +131,7 @@ async function rdwr(file: File<I2cBus>, req: IoctlRequest, signal: AbortSignal):
 }
 
 /** I2C_SMBUS: i2cdev_ioctl_smbus(). */
-async function smbus(file: File<I2cBus>, req: IoctlRequest, signal: AbortSignal): Promise<IoctlReply> {
-  const bus = file.instance.state;
+async function smbus(bus: I2cAdapter, file: File<I2cBus>, req: IoctlRequest, signal: AbortSignal): Promise<IoctlReply> {
   const c = client(file);
   const a = decodeSmbusIoctl(await req.user.read(req.arg, SMBUS_IOCTL_SIZE));
   // Sizes run from I2C_SMBUS_QUICK (0) to I2C_SMBUS_I2C_BLOCK_DATA (8).
@@ -165,9 +164,28 @@ async function smbus(file: File<I2cBus>, req: IoctlRequest, signal: AbortSignal)
   return {};
 }
 
-/** i2cdev_ioctl(). */
-export async function i2cIoctl(file: File<I2cBus>, req: IoctlRequest, signal: AbortSignal): Promise<IoctlReply> {
-  const bus = file.instance.state;
+/** i2cdev_ioctl() on the live adapter. */
+export function i2cIoctl(file: File<I2cBus>, req: IoctlRequest, signal: AbortSignal): Promise<IoctlReply> {
+  return i2cdevIoctl(file.instance.state, file, req, signal);
+}
+
+/** Nothing a gone adapter does waits: its transfers fail at once. */
+const NEVER_ABORTED = new AbortController().signal;
+
+/**
+ * The ioctl of a file still open once the adapter is unplugged
+ * (UnplugAnswers.ioctl), made when the gate closes: i2c-dev's own code,
+ * which outlives the adapter's hardware, over what is left of the adapter
+ * (GoneAdapter), one for all the files, as they share the struct
+ * i2c_adapter (I2C_RETRIES and I2C_TIMEOUT set it for all of them).
+ */
+export function i2cUnplugIoctl(inst: Instance<I2cBus>): UnplugIoctl<I2cBus> {
+  const adapter = new GoneAdapter(inst.state);
+  return (file, req) => i2cdevIoctl(adapter, file, req, NEVER_ABORTED);
+}
+
+/** i2cdev_ioctl(): the file's client's adapter is `bus`. */
+async function i2cdevIoctl(bus: I2cAdapter, file: File<I2cBus>, req: IoctlRequest, signal: AbortSignal): Promise<IoctlReply> {
   const c = client(file);
   const arg = req.arg;
   if (req.compat && (req.cmd === I2C_FUNCS || req.cmd === I2C_RDWR || req.cmd === I2C_SMBUS)) throw new Errno('ENOTTY');
@@ -193,9 +211,9 @@ export async function i2cIoctl(file: File<I2cBus>, req: IoctlRequest, signal: Ab
       return {};
     }
     case I2C_RDWR:
-      return rdwr(file, req, signal);
+      return rdwr(bus, req, signal);
     case I2C_SMBUS:
-      return smbus(file, req, signal);
+      return smbus(bus, file, req, signal);
     case I2C_RETRIES:
       // The adapter's, shared by every file.
       if (arg > INT_MAX) throw new Errno('EINVAL');

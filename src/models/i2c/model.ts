@@ -10,9 +10,10 @@
  *   a register map. actions.ts: the chips' side.
  * - Unplug: when a real adapter goes (a USB bridge pulled out) the kernel
  *   removes the node and its chips, while i2c_del_adapter() waits for the
- *   last open file to close; transfers on files still open reach a bus
- *   driver whose hardware is gone (i2c-tiny-usb answers EIO). Here every
- *   call after unplug answers EIO, and a transfer in flight fails EIO.
+ *   last open file to close; i2c-dev's ioctls on files still open answer
+ *   as before, and transfers reach a bus driver whose hardware is gone
+ *   (i2c-tiny-usb answers EIO). gone.ts is what is left of the adapter;
+ *   a transfer in flight fails EIO.
  */
 import { Errno, errnoNumber } from '../../errno.js';
 import { defineSchema, SchemaError, type DeviceModel, type Values } from '../../core/index.js';
@@ -21,7 +22,7 @@ import { I2C_FUNC_10BIT_ADDR, I2C_FUNC_I2C, I2C_FUNC_SMBUS_EMUL_ALL } from './ab
 import { i2cActions } from './actions.js';
 import { I2cBus } from './bus.js';
 import { parseChip, type Chip } from './chips.js';
-import { i2cIoctl, i2cOpen, i2cRead, i2cWrite } from './dev.js';
+import { i2cIoctl, i2cOpen, i2cRead, i2cUnplugIoctl, i2cWrite } from './dev.js';
 
 /** include/uapi/linux/major.h */
 const I2C_MAJOR = 89;
@@ -69,8 +70,13 @@ export const i2cModel: DeviceModel<I2cBus> = {
   description: 'an I2C adapter (/dev/i2c-N) with EEPROM, LM75 and register-map chips, as i2c-tools and smbus2 drive it',
   options: OPTIONS,
   stream: true,
-  // i2c-dev has no poll: the VFS answers DEFAULT_POLLMASK, the adapter gone or not.
-  unplugged: { poll: DEFAULT_POLLMASK },
+  unplugged: {
+    // i2c-dev has no poll: the VFS answers DEFAULT_POLLMASK, the adapter gone or not.
+    poll: DEFAULT_POLLMASK,
+    // i2cdev_ioctl() still runs; only transfers fail (gone.ts). Reads and
+    // writes are transfers: EIO, the default.
+    ioctl: i2cUnplugIoctl,
+  },
   events: {
     i2c_write: ['addr', 'reg', 'hex'],
     i2c_temperature: ['addr', 'celsius'],

@@ -39,7 +39,7 @@ import {
   I2C_SMBUS_READ,
   I2C_SMBUS_WORD_DATA,
 } from './abi.js';
-import type { I2cBus, I2cMsg } from './bus.js';
+import type { I2cAdapter, I2cMsg } from './bus.js';
 
 /** One SMBus transaction from a client (the file's address and flags). */
 export interface SmbusXfer {
@@ -95,7 +95,7 @@ function needed(size: number, read: boolean): number {
  * transactions itself: one whose functionality lacks the transaction
  * answers EOPNOTSUPP ("Unsupported transaction"), as such drivers do.
  */
-export async function smbusXfer(bus: I2cBus, x: SmbusXfer, data: Buffer, signal: AbortSignal): Promise<void> {
+export async function smbusXfer(bus: I2cAdapter, x: SmbusXfer, data: Buffer, signal: AbortSignal): Promise<void> {
   const size = x.size;
   let readWrite = x.readWrite;
   const read = readWrite === I2C_SMBUS_READ;

@@ -1,0 +1,51 @@
+/**
+ * What is left of an adapter for a file still open once its USB bridge is
+ * pulled out (docs/models.md#i2c). usb_disconnect() marks the device
+ * NOTATTACHED, then the bridge's disconnect calls i2c_del_adapter()
+ * (drivers/i2c/i2c-core-base.c), which unregisters the adapter's clients
+ * (__unregister_client(), __unregister_dummy()) and its device, then waits
+ * in wait_for_completion(&adap->dev_released) until the last file lets
+ * go of it: i2cdev_open() took it with i2c_get_adapter(), and only
+ * i2cdev_release() puts it back. Until then the struct i2c_adapter, its
+ * algo and its fields are all there, and i2cdev_ioctl() (drivers/i2c/i2c-dev.c)
+ * answers from them as before; nothing in i2c_del_adapter() touches
+ * adap->algo or the retries and timeout, and it clears adap->dev only
+ * after that wait.
+ */
+import { Errno } from '../../errno.js';
+import type { I2cAdapter, I2cMsg } from './bus.js';
+
+export class GoneAdapter implements I2cAdapter {
+  /**
+   * i2c_get_functionality() asks adap->algo->functionality(), which for
+   * most bridges is a constant of the driver (diolan_usb_func(),
+   * dln2_i2c_func(), osif_func()): the adapter's, as before the unplug.
+   */
+  readonly functionality: number;
+  retries: number;
+  timeoutMs: number;
+
+  /** The adapter's fields as they were when the gate closed, kept for the files still open. */
+  constructor(live: I2cAdapter) {
+    this.functionality = live.functionality;
+    this.retries = live.retries;
+    this.timeoutMs = live.timeoutMs;
+  }
+
+  /**
+   * i2cdev_check_addr() walks the adapter's child devices, and
+   * i2c_del_adapter() has unregistered every client: no address is busy.
+   */
+  claimed(): boolean {
+    return false;
+  }
+
+  /**
+   * The bus driver's transfer reaches a device the USB core no longer
+   * submits to (usb_submit_urb(): ENODEV once NOTATTACHED), which
+   * i2c-tiny-usb's usb_xfer() answers EIO.
+   */
+  transfer(msgs: I2cMsg[]): never {
+    throw new Errno('EIO', `i2c: the adapter is gone (a transfer of ${msgs.length} messages)`);
+  }
+}
