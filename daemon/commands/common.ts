@@ -1,6 +1,7 @@
 /** What every client command shares: --socket, the client, JSON arguments. */
 import { InvalidArgumentError, type Command } from 'commander';
-import { ControlClient } from '../../src/control/client.js';
+import { ControlClient, type EventsOptions } from '../../src/control/client.js';
+import type { DeviceEvent } from '../../src/control/protocol.js';
 import { resolveSocketPath } from '../../src/control/socket-path.js';
 import { parseKeyValue } from '../../src/config/key-value.js';
 import { CliError, Exit } from '../exit.js';
@@ -18,20 +19,31 @@ export function withSocket(cmd: Command): Command {
 /**
  * The control client of the commands: a daemon that closes the connection
  * before it answers (it was stopped, or died, mid-request: Node's "socket
- * hang up", ECONNRESET) is said in one line, exit 3 like a daemon that is
- * not there, instead of a Node stack.
+ * hang up", ECONNRESET) or in the middle of the event stream is said in one
+ * line, exit 3 like a daemon that is not there, instead of a Node stack.
  */
 class CliClient extends ControlClient {
   override async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     try {
       return await super.call<T>(method, path, body);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ECONNRESET' || code === 'EPIPE') {
-        throw new CliError(Exit.unreachable, `the cdevemu daemon at ${this.socketPath} went away before it answered (it was stopped, or died)`);
-      }
-      throw err;
+      throw this.wentAway(err, 'before it answered');
     }
+  }
+
+  override async *events(o: EventsOptions = {}): AsyncGenerator<DeviceEvent, void, undefined> {
+    try {
+      yield* super.events(o);
+    } catch (err) {
+      throw this.wentAway(err, 'in the middle of the event stream');
+    }
+  }
+
+  /** `err` as exit 3 when it is the connection's end; else `err` itself. */
+  private wentAway(err: unknown, when: string): unknown {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ECONNRESET' && code !== 'EPIPE') return err;
+    return new CliError(Exit.unreachable, `the cdevemu daemon at ${this.socketPath} went away ${when} (it was stopped, or died)`);
   }
 }
 
