@@ -1,7 +1,7 @@
 /** What every client command shares: --socket, the client, JSON arguments. */
 import { InvalidArgumentError, type Command } from 'commander';
 import { ControlClient, type EventsOptions } from '../../src/control/client.js';
-import type { DeviceEvent } from '../../src/control/protocol.js';
+import { toJson, type DeviceEvent } from '../../src/control/protocol.js';
 import { resolveSocketPath } from '../../src/control/socket-path.js';
 import { parseKeyValue } from '../../src/config/key-value.js';
 import { CliError, Exit } from '../exit.js';
@@ -60,11 +60,20 @@ export function parseJsonArg(what: string, text: string): unknown {
   }
 }
 
-/** commander argParser for repeatable `--option k=v`; v is JSON when it parses, else a string. */
-export function collectOption(kv: string, prev: Record<string, unknown>): Record<string, unknown> {
+/**
+ * commander argParser for repeatable `--option k=v`; v is JSON when it
+ * parses, else a string. A key given twice is refused rather than the last
+ * taken: `op=read op=write` would otherwise fault writes alone, silently.
+ * commander passes no `prev` for the first.
+ */
+export function collectOption(kv: string, prev: Record<string, unknown> = {}): Record<string, unknown> {
   const pair = parseKeyValue(kv);
   if (!pair) throw new InvalidArgumentError(`expected KEY=VALUE, got ${JSON.stringify(kv)}`);
-  return { ...prev, [pair[0]]: pair[1] };
+  const [key, value] = pair;
+  if (Object.hasOwn(prev, key)) {
+    throw new InvalidArgumentError(`${key} is given twice (${toJson(prev[key])} and ${toJson(value)}); give each key once`);
+  }
+  return { ...prev, [key]: value };
 }
 
 /** The options object of `--option k=v ...` or `--options JSON` (not both); undefined if neither. */
