@@ -1,6 +1,7 @@
 /** What every client command shares: --socket, the client, JSON arguments. */
 import { InvalidArgumentError, type Command } from 'commander';
-import { ControlClient } from '../../src/control/client.js';
+import { ControlClient, type EventsOptions } from '../../src/control/client.js';
+import { toJson, type DeviceEvent } from '../../src/control/protocol.js';
 import { resolveSocketPath } from '../../src/control/socket-path.js';
 import { parseKeyValue } from '../../src/config/key-value.js';
 import { CliError, Exit } from '../exit.js';
@@ -18,20 +19,31 @@ export function withSocket(cmd: Command): Command {
 /**
  * The control client of the commands: a daemon that closes the connection
  * before it answers (it was stopped, or died, mid-request: Node's "socket
- * hang up", ECONNRESET) is said in one line, exit 3 like a daemon that is
- * not there, instead of a Node stack.
+ * hang up", ECONNRESET) or in the middle of the event stream is said in one
+ * line, exit 3 like a daemon that is not there, instead of a Node stack.
  */
 class CliClient extends ControlClient {
   override async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     try {
       return await super.call<T>(method, path, body);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ECONNRESET' || code === 'EPIPE') {
-        throw new CliError(Exit.unreachable, `the cdevemu daemon at ${this.socketPath} went away before it answered (it was stopped, or died)`);
-      }
-      throw err;
+      throw this.wentAway(err, 'before it answered');
     }
+  }
+
+  override async *events(o: EventsOptions = {}): AsyncGenerator<DeviceEvent, void, undefined> {
+    try {
+      yield* super.events(o);
+    } catch (err) {
+      throw this.wentAway(err, 'in the middle of the event stream');
+    }
+  }
+
+  /** `err` as exit 3 when it is the connection's end; else `err` itself. */
+  private wentAway(err: unknown, when: string): unknown {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ECONNRESET' && code !== 'EPIPE') return err;
+    return new CliError(Exit.unreachable, `the cdevemu daemon at ${this.socketPath} went away ${when} (it was stopped, or died)`);
   }
 }
 
@@ -48,11 +60,20 @@ export function parseJsonArg(what: string, text: string): unknown {
   }
 }
 
-/** commander argParser for repeatable `--option k=v`; v is JSON when it parses, else a string. */
-export function collectOption(kv: string, prev: Record<string, unknown>): Record<string, unknown> {
+/**
+ * commander argParser for repeatable `--option k=v`; v is JSON when it
+ * parses, else a string. A key given twice is refused rather than the last
+ * taken: `op=read op=write` would otherwise fault writes alone, silently.
+ * commander passes no `prev` for the first.
+ */
+export function collectOption(kv: string, prev: Record<string, unknown> = {}): Record<string, unknown> {
   const pair = parseKeyValue(kv);
   if (!pair) throw new InvalidArgumentError(`expected KEY=VALUE, got ${JSON.stringify(kv)}`);
-  return { ...prev, [pair[0]]: pair[1] };
+  const [key, value] = pair;
+  if (Object.hasOwn(prev, key)) {
+    throw new InvalidArgumentError(`${key} is given twice (${toJson(prev[key])} and ${toJson(value)}); give each key once`);
+  }
+  return { ...prev, [key]: value };
 }
 
 /** The options object of `--option k=v ...` or `--options JSON` (not both); undefined if neither. */

@@ -1,5 +1,5 @@
 /** `cdevemu fault add | ls | rm`: fault rules on a running daemon (README.md, "Fault injection"). */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { describeFault, faultAction, faultMatch, faultTrigger, type FaultRuleStatus } from '../../src/faults/index.js';
 import { CliError, Exit } from '../exit.js';
 import { table } from '../format.js';
@@ -8,15 +8,16 @@ import { clientFor, collectOption, parseJsonArg, withSocket, type SocketOpts } f
 const EXAMPLE = 'cdevemu fault add device=uio0 op=read nth=3 action=fail errno=EIO';
 
 /**
- * The KEY=VALUE words of `fault add` as a rule. A word without `=` is a
- * usage error that says what was wrong and shows the form; `device zero`
- * and `device = zero` (the shell split the pair) get the word they meant.
+ * The KEY=VALUE words of `fault add` added to `rule` (--json's). A word
+ * without `=` is a usage error that says what was wrong and shows the form;
+ * `device zero` and `device = zero` (the shell split the pair) get the word
+ * they meant. A field given twice, in words or in words and --json, is
+ * refused: which one was meant?
  */
-function ruleFields(words: readonly string[]): Record<string, unknown> {
-  let rule: Record<string, unknown> = {};
+function ruleFields(words: readonly string[], rule: Record<string, unknown>): Record<string, unknown> {
   for (const [i, word] of words.entries()) {
     if (word.indexOf('=') > 0) {
-      rule = collectOption(word, rule);
+      rule = addField(word, rule);
       continue;
     }
     // The shell split a pair: `device zero` or `device = zero`.
@@ -29,6 +30,16 @@ function ruleFields(words: readonly string[]): Record<string, unknown> {
     );
   }
   return rule;
+}
+
+/** collectOption's, with its refusal said as `fault add`'s usage error (it is not commander's to print here). */
+function addField(word: string, rule: Record<string, unknown>): Record<string, unknown> {
+  try {
+    return collectOption(word, rule);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw new CliError(Exit.usage, `fault add: ${err.message}`);
+    throw err;
+  }
 }
 
 export function registerFaultCommands(program: Command): void {
@@ -45,7 +56,7 @@ export function registerFaultCommands(program: Command): void {
         if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new CliError(Exit.usage, '--json: expected a JSON object');
         rule = parsed as Record<string, unknown>;
       }
-      rule = { ...rule, ...ruleFields(fields) };
+      rule = ruleFields(fields, rule);
       if (Object.keys(rule).length === 0) throw new CliError(Exit.usage, `give the rule as KEY=VALUE fields or --json, e.g. ${EXAMPLE}`);
       // Unchecked user input: the daemon validates it and names a bad field.
       const added = await clientFor(o).call<FaultRuleStatus>('POST', '/faults', rule);
