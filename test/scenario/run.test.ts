@@ -805,11 +805,19 @@ timeline:
   }
 
   it('released passes for a correct program that reopens the replugged device (it is about the unplugged generation)', async () => {
-    const prog = `import os,sys,time
+    // The read fails at the unplug, before the new generation's node is there (ENOENT, or ENODEV through the
+    // kernel's stale entry): the program waits for it, as one waits for udev.
+    const prog = `import errno,os,sys,time
 fd = os.open(sys.argv[1], os.O_RDWR)
 try: os.read(fd, 1)
 except OSError as e:
-    os.close(fd); fd = os.open(sys.argv[1], os.O_RDWR); print("reopened", flush=True)
+    os.close(fd)
+    while True:
+        try: fd = os.open(sys.argv[1], os.O_RDWR); break
+        except OSError as e:
+            if e.errno not in (errno.ENOENT, errno.ENODEV): raise
+            time.sleep(0.01)
+    print("reopened", flush=True)
     # The write tells the run its line is out; then it stays, holding the new device.
     os.write(fd, b"r"); time.sleep(60)`;
     const f = await scenario(
