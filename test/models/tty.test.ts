@@ -270,12 +270,17 @@ describe('line discipline', () => {
 });
 
 describe('modem lines, exclusivity, serial info', () => {
-  it('raises DTR/RTS at open, sets them with TIOCM*, reports the device lines and waits for a change with TIOCMIWAIT', async () => {
+  it('raises DTR/RTS at every open, sets them with TIOCM*, reports the device lines and waits for a change with TIOCMIWAIT', async () => {
     const d = await plug();
     const c = await TtyClient.open(d.path);
     expect(await c.op(`int ${TIOCMGET}`)).toBe(`ok ${TIOCM_DTR | TIOCM_RTS | TIOCM_CTS | TIOCM_DSR | TIOCM_CD}`);
     expect(await c.op(`int ${TIOCMBIC} ${TIOCM_DTR}`)).toBe('ok 2');
     expect(eventsOf(d, 'tty_modem').at(-1)).toMatchObject({ lines: ['rts', 'cts', 'dsr', 'cd'] });
+    // Every open raises them again (tty_port_block_til_ready()), stty's non-blocking one too.
+    const stty = await run('stty', ['-F', d.path]);
+    expect(stty.code, stty.stderr).toBe(0);
+    expect(await c.op(`int ${TIOCMGET}`)).toBe(`ok ${TIOCM_DTR | TIOCM_RTS | TIOCM_CTS | TIOCM_DSR | TIOCM_CD}`);
+    expect(await c.op(`int ${TIOCMBIC} ${TIOCM_DTR}`)).toBe('ok 2');
     await action(d.name, 'modem', { cts: false, ri: true });
     expect(await c.op(`int ${TIOCMGET}`)).toBe(`ok ${TIOCM_RTS | TIOCM_RI | TIOCM_DSR | TIOCM_CD}`);
     c.start(`arg ${TIOCMIWAIT} ${TIOCM_CD}`);

@@ -163,15 +163,20 @@ export class TtyPort {
     return (this.termios.cflag & bits) === (this.device.frame & bits) && baud > 0 && Math.abs(baud - this.device.baud) <= this.device.baud / 50;
   }
 
-  /** The first open: a fresh line discipline, DTR/RTS raised unless B0 (tty_port_open()), the receiver talking. */
+  /**
+   * An open: the first makes a fresh line discipline and sets the receiver
+   * talking; every open raises DTR/RTS unless B0, as
+   * tty_port_block_til_ready() does on each of them (a non-blocking one
+   * included: `stty -F` raises a DTR a program had dropped).
+   */
   opened(file: File<TtyPort>): void {
     file.private = { hungUp: false } satisfies TtyFile;
     if (this.files.size === 0) {
       this.ldisc.flushInput();
       this.ldisc.column = 0;
-      if ((this.termios.cflag & CBAUD) !== B0) this.setLines(this.lines | TIOCM_OUT);
       if (this.device.source === 'nmea') this.startNmea();
     }
+    if ((this.termios.cflag & CBAUD) !== B0) this.setLines(this.lines | TIOCM_OUT);
     this.files.add(file);
   }
 
