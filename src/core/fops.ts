@@ -147,7 +147,6 @@ const READ: CallKind<number, Buffer> = {
     if (answer === 'eof') return EOF;
     if (answer === 'sleep') return inst.sleepers.sleep(file!, io as IoContext);
     if (answer instanceof Errno) throw answer;
-    inst.count.bytesRead += answer.length;
     return answer;
   },
 };
@@ -166,20 +165,19 @@ const WRITE: CallKind<Buffer, number> = {
     throw unplugWriteOf(inst, data.length);
   },
 };
-/** More than _IOC_SIZE would overrun the caller's buffer. */
-function checkIoctlReply(reply: IoctlReply, req: IoctlRequest): IoctlReply {
-  if ((reply.out?.length ?? 0) > req.outSize) throw new Error(`ioctl 0x${req.cmd.toString(16)} returned ${reply.out!.length} bytes, caller accepts ${req.outSize}`);
-  return reply;
-}
 const IOCTL: CallKind<IoctlRequest, IoctlReply> = {
   fault: 'ioctl',
   cmdOf: (req) => req.cmd,
   answered: true,
   // vfs_ioctl(): no ->unlocked_ioctl is ENOTTY, which programs probe with.
   missing: 'ENOTTY',
-  check: checkIoctlReply,
+  // More than _IOC_SIZE would overrun the caller's buffer.
+  check: (reply, req) => {
+    if ((reply.out?.length ?? 0) > req.outSize) throw new Error(`ioctl 0x${req.cmd.toString(16)} returned ${reply.out!.length} bytes, caller accepts ${req.outSize}`);
+    return reply;
+  },
   // The errno, or the character-device layer's ioctl that outlives the driver (i2cdev_ioctl()).
-  afterUnplug: (inst, file, _io, req) => unplugIoctlOf(inst, file!, req, checkIoctlReply),
+  afterUnplug: (inst, file, _io, req) => unplugIoctlOf(inst, file!, req),
 };
 const POLL: CallKind<undefined, PollMask> = { fault: 'poll', answered: true, absent: DEFAULT_POLLMASK, afterUnplug: (inst, file) => unplugPollNow(inst, file!) };
 
@@ -226,7 +224,7 @@ export function callModel<S, F extends OpenFile<S> | null, A, R>(
         inst.count.errors++;
         throw new Errno(kind.missing);
       }
-      return answerAfterUnplug(inst, kind, file, io, arg);
+      return answerAfterUnplug(inst, kind, op, file, io, arg);
     }
     // Only OPEN, READ and WRITE carry f_flags; the others leave the last known ones.
     if (file && io?.flags !== undefined) file.flags = io.flags;
@@ -264,25 +262,36 @@ export function callModel<S, F extends OpenFile<S> | null, A, R>(
   return answerLater(inst, kind, op, file, io, arg, h, r);
 }
 
-/** `kind.afterUnplug`, its errno counted as the request's error, however late (a read's sleep ends). */
+/**
+ * `kind.afterUnplug`, settled as a model's answer is: its reply checked
+ * (`kind.check`: the ioctl a model keeps for after unplug, i2c-dev's, is
+ * model code) and counted (`kind.answer`), a failure turned into an Errno
+ * (a bug in that ioctl answered EIO) and counted as the request's error,
+ * however late (a read's sleep ends).
+ */
 function answerAfterUnplug<S, A, R>(
   inst: DeviceInstance<S>,
   kind: CallKind<A, R>,
+  op: string,
   file: OpenFile<S> | null,
   io: IoContext | OpenContext | null,
   arg: A,
 ): R | Promise<R> {
-  const counted = (err: unknown): never => {
+  const failed = (err: unknown): never => {
     if (kind.answered) inst.count.errors++;
-    throw err;
+    throw inst.errnoOf(err, op);
   };
-  let r: R | Promise<R>;
+  const answered = (r: R): R => {
+    const reply = kind.check ? kind.check(r, arg) : r;
+    kind.answer?.(inst, reply);
+    return reply;
+  };
   try {
-    r = kind.afterUnplug(inst, file, io, arg);
+    const r = kind.afterUnplug(inst, file, io, arg);
+    return r instanceof Promise ? r.then(answered).catch(failed) : answered(r);
   } catch (err) {
-    return counted(err);
+    return failed(err);
   }
-  return r instanceof Promise ? r.catch(counted) : r;
 }
 
 /**
@@ -316,7 +325,7 @@ function answerLater<S, F extends OpenFile<S> | null, A, R>(
       pending = false;
       let answer: R | Promise<R>;
       try {
-        answer = answerAfterUnplug(inst, kind, file, io, arg);
+        answer = answerAfterUnplug(inst, kind, op, file, io, arg);
       } catch (err) {
         return reject(err);
       }

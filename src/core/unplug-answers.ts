@@ -153,26 +153,9 @@ export function keepUnplugIoctl<S>(inst: DeviceInstance<S>): void {
   }
 }
 
-/**
- * An ioctl after unplug: the errno, or the character-device layer's ioctl
- * kept when the gate closed, its reply held to `check` (the live ioctl's)
- * and anything it throws that is no Errno answered as a model bug is.
- */
-export function unplugIoctlOf<S>(
-  inst: DeviceInstance<S>,
-  file: File<S>,
-  req: IoctlRequest,
-  check: (reply: IoctlReply, req: IoctlRequest) => IoctlReply,
-): IoctlReply | Promise<IoctlReply> {
+/** An ioctl after unplug: the errno, or the character-device layer's ioctl kept when the gate closed (its reply is settled as a model's: fops.ts). */
+export function unplugIoctlOf<S>(inst: DeviceInstance<S>, file: File<S>, req: IoctlRequest): IoctlReply | Promise<IoctlReply> {
   const ioctl = inst.unplugIoctl;
   if (ioctl instanceof Errno) throw ioctl;
-  const bug = (err: unknown): never => {
-    throw inst.errnoOf(err, 'unplugged.ioctl');
-  };
-  try {
-    const reply = ioctl(file, req);
-    return reply instanceof Promise ? reply.then((r) => check(r, req)).catch(bug) : check(reply, req);
-  } catch (err) {
-    return bug(err);
-  }
+  return ioctl(file, req);
 }
