@@ -45,6 +45,14 @@ import { readStat } from '../sys/procstat.js';
 import { crashedBy } from './program-ends.js';
 import { RunEvent, runEvent } from './run-events.js';
 
+/**
+ * The `comm` of a process that exec'd and was gone before its new name
+ * could be read (a short-lived client under load). Longer than any name
+ * the kernel keeps (TASK_COMM_LEN), so it is never a real one, and a
+ * filter cannot ask for it (check.ts refuses such a `comm`).
+ */
+export const NAME_UNREAD = '<exited before its name was read>';
+
 /** A process of one instance's tree. */
 interface Member {
   /** The instance of the program it belongs to (1 for the first). */
@@ -176,8 +184,9 @@ export class ProcessCrashes {
       }
       case 'exec': {
         // The kernel names the process after the file it runs (fs/exec.c begin_new_exec()), and sends no comm event then: read it while it runs.
+        // A process that ran and ended before this event was read is gone from /proc; its old name would be a wrong one.
         const m = this.member(e.tgid, e.at);
-        if (m) m.comm = readStat(`/proc/${e.tgid}/stat`)?.comm ?? m.comm;
+        if (m) m.comm = readStat(`/proc/${e.tgid}/stat`)?.comm ?? NAME_UNREAD;
         return;
       }
       case 'comm': {
