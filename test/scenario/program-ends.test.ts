@@ -85,8 +85,8 @@ describe('a crash of a process the program started', () => {
     const program = `sh, -c, "exec 3<{mount}/dev/uio0; ${selfKill('SIGSEGV')}; exit 0"`;
     const r = await cdevemu(['run', await scenario('child-segv.yaml', program, '  - wait: { opened: uio0, timeout: 5s }\n  - expect: { exit: 0, within: 10s }\n')]);
     expect(r.stdout, r.stderr).toMatch(/ok {4}expect program exit 0 within 10000ms/);
-    expect(r.stdout).toMatch(/process crashed: pid \d+ \(python3[^)]*\), started by pid \d+ \(sh\), was killed by SIGSEGV/);
-    expect(r.stdout).toMatch(/FAIL {2}no process the program started crashed\n {11}pid \d+ \(python3[^)]*\), started by pid \d+ \(sh\), was killed by SIGSEGV, a signal the run did not send: it crashed\n/);
+    expect(r.stdout).toMatch(/process crashed: pid \d+ \((python3|<exited before its name was read>)\), started by pid \d+ \(sh\), was killed by SIGSEGV/);
+    expect(r.stdout).toMatch(/FAIL {2}no process the program started crashed\n {11}pid \d+ \((python3|<exited before its name was read>)\), started by pid \d+ \(sh\), was killed by SIGSEGV, a signal the run did not send: it crashed\n/);
     expect(r.stdout).toMatch(/^FAIL child-segv\.yaml: no process the program started crashed$/m);
     expect(r.stdout).not.toMatch(/note: crashes/);
     expect(r.code).toBe(1);
@@ -95,9 +95,9 @@ describe('a crash of a process the program started', () => {
 
   asRoot('leaves the crash to a scenario that expects it', async () => {
     const program = `sh, -c, "exec 3<{mount}/dev/uio0; ${selfKill('SIGSEGV')}; exit 0"`;
-    const timeline = '  - expect: { exit: 0, within: 10s }\n  - expect: { event: { type: process_crashed, comm: python3 }, count: 1, fields: { signal: SIGSEGV } }\n';
+    const timeline = '  - expect: { exit: 0, within: 10s }\n  - expect: { event: { type: process_crashed }, count: 1, fields: { signal: SIGSEGV } }\n';
     const r = await cdevemu(['run', await scenario('child-segv-expected.yaml', program, timeline)]);
-    expect(r.stdout, r.stderr).toMatch(/ok {4}expect event \{"type":"process_crashed","comm":"python3"\}: count == 1; signal == "SIGSEGV"/);
+    expect(r.stdout, r.stderr).toMatch(/ok {4}expect event \{"type":"process_crashed"\}: count == 1; signal == "SIGSEGV"/);
     expect(r.stdout).toMatch(/^PASS child-segv-expected\.yaml: 2 step/m);
     expect(r.code).toBe(0);
   });
