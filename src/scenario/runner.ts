@@ -21,7 +21,7 @@ import { absentSubject, eventExpectationFails, matches, resultExpectationFails, 
 import { describeThreads, unstoppedThreads } from './stopped.js';
 import { describeWhereThreadsAre, type ThreadState } from './threads.js';
 import { RunTrace, type RunTraceData } from './trace.js';
-import { CallerProcesses, CountWindow, instanceOf } from './window.js';
+import { ANOTHER_CLIENT, CallerProcesses, CountWindow, instanceOf } from './window.js';
 import { DeviceFailures } from './device-failures.js';
 import { unjudgedEnds } from './program-ends.js';
 import { describeCrash, ProcessCrashes } from './process-crashes.js';
@@ -158,11 +158,11 @@ class Run {
     const unsubscribe = await this.o.target.subscribe(
       (e) => {
         this.events.push(e);
-        const from = instanceOf(e, this.instances, this.callers);
+        const from = instanceOf(e, this.instances, this.callers, this.o.target.shared);
         if (from !== undefined) this.cameFrom.set(e, from);
         this.ledger.record(e);
         this.trace.event(e);
-        const failure = this.failures.note(e, from !== undefined);
+        const failure = this.failures.note(e, from !== undefined && from !== ANOTHER_CLIENT);
         if (failure) this.o.out(`${this.stamp()} ${failure}`);
       },
       (reason) => (this.ledger.lost = reason),

@@ -18,6 +18,7 @@
  */
 import { CORE_EVENT_FIELDS, declaredFields, type DeviceEvent } from '../core/events.js';
 import { processOfSync } from '../sys/procmaps.js';
+import { readStat, type ProcStat } from '../sys/procstat.js';
 import type { TargetDevice } from './target.js';
 import type { ProcessTree } from './tree.js';
 
@@ -48,6 +49,18 @@ const PID_OF_A_CALLER: ReadonlySet<string> = new Set([
  */
 export class CallerProcesses {
   private readonly owner = new Map<number, number>();
+  /** Callers found in no instance's tree (instanceOf(): another client's), each with its start time: one collection each. */
+  private readonly others = new Map<number, number>();
+
+  /** Whether `pid`, running now (`now`: its stat), was found to be another client's. */
+  isOther(pid: number, now: ProcStat): boolean {
+    return this.others.get(pid) === now.start;
+  }
+
+  /** Notes that `pid` (`now`: its stat) is in no instance's tree: a process cannot join one later (its parent is fixed at its fork). */
+  noteOther(pid: number, now: ProcStat): void {
+    this.others.set(pid, now.start);
+  }
 
   /** The process of thread `tid`: as /proc shows it now, else as it was last seen. */
   of(tid: number): number | undefined {
@@ -63,21 +76,49 @@ export class CallerProcesses {
 }
 
 /**
+ * What instanceOf() answers for an event of another client of a daemon
+ * (`--socket`): its caller is a live process in no instance's tree. No
+ * window counts it: another program's open of a device the scenario names
+ * must not meet a wait about the program under test's.
+ */
+export const ANOTHER_CLIENT = 0;
+
+/**
  * The number of the stopped instance whose process `e` came from, by its
  * `pid` or that thread's process (the latest, if several had it);
  * undefined if none (or `e` carries no caller's pid). An instance counts
  * once its tree was collected, at its stop: so ask as the event comes in,
  * while a pid the tree had is not yet another process's.
+ *
+ * On a daemon others may use (`shared`), an event of none of them whose
+ * caller is still alive is placed once more, with the latest instance's
+ * tree collected now (a child started since the last collection is in it),
+ * and is ANOTHER_CLIENT's if it is still in none. A caller already gone
+ * cannot be placed (its parent link went with it) and counts, as every
+ * event does on the run's own emulator, which no one else is served by.
+ * Without a program there is nothing to place an event in.
  */
 export function instanceOf(
   e: DeviceEvent,
   instances: readonly { n: number; program: { tree: ProcessTree } }[],
   callers: CallerProcesses,
+  shared: boolean,
 ): number | undefined {
   if (!PID_OF_A_CALLER.has(e.type) || typeof e.pid !== 'number') return undefined;
   const pid = e.pid;
   const owner = callers.of(pid);
-  return [...instances].reverse().find((i) => i.program.tree.had(pid) || (owner !== undefined && owner !== pid && i.program.tree.had(owner)))?.n;
+  const find = (): number | undefined =>
+    [...instances].reverse().find((i) => i.program.tree.had(pid) || (owner !== undefined && owner !== pid && i.program.tree.had(owner)))?.n;
+  const found = find();
+  const latest = instances.at(-1);
+  const now = found === undefined && shared && latest ? readStat(`/proc/${pid}/stat`) : null;
+  if (!now || !latest) return found;
+  if (callers.isOther(pid, now)) return ANOTHER_CLIENT;
+  latest.program.tree.collect();
+  const placed = find();
+  if (placed !== undefined) return placed;
+  callers.noteOther(pid, now);
+  return ANOTHER_CLIENT;
 }
 
 export class CountWindow {
@@ -99,9 +140,9 @@ export class CountWindow {
     );
   }
 
-  /** Whether an event in the window counts: not one of an instance before this one (`from`: instanceOf()'s answer). */
+  /** Whether an event in the window counts: not one of an instance before this one, nor another client's (`from`: instanceOf()'s answer). */
   counts(from: number | undefined): boolean {
-    return from === undefined || from >= this.instance;
+    return from === undefined || (from !== ANOTHER_CLIENT && from >= this.instance);
   }
 
   /** The read (write) calls on instance `d` since the window opened. */

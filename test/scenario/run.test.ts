@@ -1606,6 +1606,50 @@ timeline:
     }
   });
 
+  it("counts no other client's open in a wait or an expectation about the program's; its child's open counts", async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    const started = join(dir, 'other-open-started');
+    const go = join(dir, 'other-open-go');
+    const flag = join(dir, 'other-open-close');
+    const f = await scenario(
+      'remote-other-open.yaml',
+      'name: other open\ntimeline:\n  - wait: { opened: echo0, timeout: 20s }\n  - expect: { event: { type: opened, device: echo0 }, count: 1, fields: { comm: sh } }\n',
+    );
+    // The program says it started, waits for GO, then (OPEN: a child of it, a shell that stays) opens echo0 or not.
+    const program = (open: boolean): string[] => [
+      'sh',
+      '-c',
+      `touch ${started}; until [ -e ${go} ]; do sleep 0.02; done; ${open ? `sh -c 'exec 3<${d.dev('echo0')}; exec sleep 30' & wait` : 'exit 0'}`,
+    ];
+    try {
+      for (const open of [false, true]) {
+        rmSync(started, { force: true });
+        rmSync(go, { force: true });
+        const running = cdevemu(['run', '--socket', d.socket, f, '--', ...program(open)]);
+        await until(() => existsSync(started), 20_000, 'the program to start');
+        // Another client of the daemon opens echo0 while the run waits for the program to.
+        const other = holder(d.dev('echo0'), flag);
+        try {
+          expect(await other.line()).toBe('open');
+          writeFileSync(go, '');
+          const r = await running;
+          if (open) {
+            expect(r.stdout, r.stderr).toMatch(/ok {4}expect event \{"type":"opened","device":"echo0"\}: count == 1; comm == "sh"/);
+            expect(r.code).toBe(0);
+          } else {
+            expect(r.stdout, r.stderr).toMatch(/FAIL {2}wait opened echo0/);
+            expect(r.code).toBe(1);
+          }
+        } finally {
+          other.kill();
+        }
+      }
+    } finally {
+      await d.stop();
+    }
+  });
+
   it('fails a rule of the run removed before it fired (here by the program, through the control API)', async () => {
     const { Daemon } = await import('../daemon/harness.js');
     const d = await Daemon.start();
