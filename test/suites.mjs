@@ -74,6 +74,7 @@ export const integrationSuites = {
   'test/scenario/program-ends.test.ts': { what: '`cdevemu run` fails a program that never started or crashed, on a private emulator', needs: ['mount'] },
   'test/scenario/run.test.ts': { what: '`cdevemu run` (a private emulator; --bind also needs unshare --mount)', needs: ['mount', 'userns'] },
   'test/scenario/oneliner.test.ts': { what: '`cdevemu run` with the scenario given by flags, its consumer under --bind (a user: in a user namespace)', needs: ['mount', 'userns'] },
+  'test/scenario/process-crashes.test.ts': { what: "the name a crashed process is reported under, on the kernel's process events (CAP_NET_ADMIN)", needs: ['root'] },
   'test/scenario/run-user.test.ts': { what: "`cdevemu run` as an ordinary user, started from root through setpriv, with /dev/fuse given in a mount namespace of the test's", needs: ['root'] },
   'test/api.test.ts': { what: 'startEmulator() mounts', needs: ['mount'] },
   'test/mmap/uio-mmap.test.ts': { what: 'mmap of device regions through FUSE passthrough (FUSE_DEV_IOC_BACKING_OPEN needs CAP_SYS_ADMIN in the initial user namespace)', needs: ['root'] },

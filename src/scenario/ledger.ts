@@ -25,28 +25,44 @@ export interface GenerationRecord {
   /** Files opened, and closed (released before or after unplug), during the run. */
   opened: number;
   closed: number;
+  /** The program's files (programsFile()) open now. */
+  programsOpen: number;
+  /** The program's files closed after the unplug. */
   lateReleases: number;
   /** Handlers an unplug of it gave up on (`drained`'s count). */
   stuck: number;
   /**
-   * Files open when its unplug began, and opened after (an open in flight
-   * then): what its drain could find stuck. An orderly unplug that tells
-   * the program first (`unplug_notice`: tcmu's REMOVED_DEVICE) begins
-   * there: what the program closes on that notice it closes for the unplug.
+   * The program's files open when its unplug began, and opened after (an
+   * open in flight then): what its drain could find stuck in the program.
+   * An orderly unplug that tells the program first (`unplug_notice`:
+   * tcmu's REMOVED_DEVICE) begins there: what the program closes on that
+   * notice it closes for the unplug.
    */
   openAtUnplug: number;
 }
 
+/**
+ * Which files are the program's. On the run's own emulator, every file:
+ * no one else is served there, and its devices are plugged after the run
+ * starts. On a daemon others use (`shared`), a file opened during the run
+ * by a caller not placed as another client's (window.ts ANOTHER_CLIENT):
+ * a file open when the run started was opened before the program was, and
+ * what another client closes after an unplug says nothing of the program.
+ */
 export class Ledger {
   private readonly gens = new Map<string, GenerationRecord>();
+  /** On a shared target: the program's files, by device, generation and file number. */
+  private readonly programs = new Set<string>();
   /** Why the event stream ended early; null while it flows. */
   lost: string | null = null;
+
+  constructor(private readonly shared: boolean) {}
 
   private get(name: string, generation: number): GenerationRecord {
     const key = `${name}\0${generation}`;
     let g = this.gens.get(key);
     if (!g) {
-      g = { name, generation, unplugged: false, drained: false, openAtStart: 0, opened: 0, closed: 0, lateReleases: 0, stuck: 0, openAtUnplug: 0 };
+      g = { name, generation, unplugged: false, drained: false, openAtStart: 0, opened: 0, closed: 0, programsOpen: 0, lateReleases: 0, stuck: 0, openAtUnplug: 0 };
       this.gens.set(key, g);
     }
     return g;
@@ -58,28 +74,41 @@ export class Ledger {
    * only make a release look missing, never one look done.
    */
   start(devices: readonly TargetDevice[]): void {
-    for (const d of devices) this.get(d.name, d.generation).openAtStart = d.holders.length;
+    for (const d of devices) {
+      const g = this.get(d.name, d.generation);
+      g.openAtStart = d.holders.length;
+      if (!this.shared) g.programsOpen = g.openAtStart;
+    }
   }
 
-  record(e: DeviceEvent): void {
+  /** Records `e`; `ofAnotherClient`: its caller was placed as another client's (an `opened` of a file not the program's). */
+  record(e: DeviceEvent, ofAnotherClient: boolean): void {
     const g = this.get(e.device, e.generation);
+    const file = `${e.device}\0${e.generation}\0${String(e.file)}`;
+    const programs = (): boolean => !this.shared || this.programs.has(file);
     switch (e.type) {
       case 'opened':
         g.opened++;
+        if (this.shared && !ofAnotherClient) this.programs.add(file);
+        if (!programs()) break;
+        g.programsOpen++;
         if (g.unplugged) g.openAtUnplug++;
         break;
       case 'released':
         g.closed++;
+        if (programs()) g.programsOpen--;
         break;
       case 'late_released':
         g.closed++;
+        if (!programs()) break;
+        g.programsOpen--;
         g.lateReleases++;
         break;
       case 'unplug_notice':
-        g.openAtUnplug = openFiles(g);
+        g.openAtUnplug = g.programsOpen;
         break;
       case 'unplug_started':
-        g.openAtUnplug = Math.max(g.openAtUnplug, openFiles(g));
+        g.openAtUnplug = Math.max(g.openAtUnplug, g.programsOpen);
         g.unplugged = true;
         break;
       case 'drained':
@@ -108,7 +137,7 @@ export const openFiles = (g: GenerationRecord): number => g.openAtStart + g.open
 /** Whether any file of `g` was ever seen open. */
 export const everOpened = (g: GenerationRecord): boolean => g.openAtStart + g.opened > 0;
 
-/** Whether a file of `g` was open when its unplug began (or opened while it ran): one the unplug could find held. */
+/** Whether a file of the program's of `g` was open when its unplug began (or opened while it ran): one the unplug could find held. */
 export const heldAtUnplug = (g: GenerationRecord): boolean => g.openAtUnplug > 0;
 
 /**

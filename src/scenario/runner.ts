@@ -99,7 +99,7 @@ const secs = (ms: number): string => `${(ms / 1000).toFixed(3)}s`;
 
 class Run {
   private readonly events: DeviceEvent[] = [];
-  private readonly ledger = new Ledger();
+  private readonly ledger: Ledger;
   private readonly t0 = performance.now();
   private readonly trace = new RunTrace(() => this.elapsed);
   /** The current instance of the program under test (restart.ts); null before the first starts, or if there is none. */
@@ -137,6 +137,7 @@ class Run {
       else o.signal?.addEventListener('abort', fail, { once: true });
     });
     this.interrupted.catch(() => {});
+    this.ledger = new Ledger(o.target.shared);
     this.failures = new DeviceFailures(s, o.target.shared);
     this.faults = new RunFaults(o.target, s);
     this.crashes = new ProcessCrashes(
@@ -160,7 +161,7 @@ class Run {
         this.events.push(e);
         const from = instanceOf(e, this.instances, this.callers, this.o.target.shared);
         if (from !== undefined) this.cameFrom.set(e, from);
-        this.ledger.record(e);
+        this.ledger.record(e, from === ANOTHER_CLIENT);
         this.trace.event(e);
         const failure = this.failures.note(e, from !== undefined && from !== ANOTHER_CLIENT);
         if (failure) this.o.out(`${this.stamp()} ${failure}`);
@@ -645,7 +646,7 @@ class Run {
         if (!gens.some(everOpened)) throw new StepFailed(`no file of ${dev} (generation ${which}) was open in this run: there was nothing to release`);
         // Closed before the unplug (a program that exited first): it holds whatever the program does on unplug.
         if (!gens.some(heldAtUnplug)) {
-          throw new StepFailed(`every file of ${dev} (generation ${which}) was closed before its unplug began: the unplug found nothing to release, so this tested nothing of what the program does on unplug`);
+          throw new StepFailed(`every file the program opened of ${dev} (generation ${which}) was closed before its unplug began: the unplug found nothing of it to release, so this tested nothing of what the program does on unplug`);
         }
         return gens;
       }
@@ -731,7 +732,7 @@ class Run {
         // Only a call on an open file can be stuck: with none, noStuck would hold whatever the program does.
         if (!unplugged().some(heldAtUnplug)) {
           const which = unplugged().map((g) => `${g.name} generation ${g.generation}`).join(', ');
-          throw new StepFailed(`no file of ${which} was open when it was unplugged: no handler could be stuck; noStuck is about an unplug of a device the program holds`);
+          throw new StepFailed(`no file the program opened of ${which} was open when it was unplugged: no handler of it could be stuck; noStuck is about an unplug of a device the program holds`);
         }
         return;
       }

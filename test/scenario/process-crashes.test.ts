@@ -5,16 +5,13 @@
  * parent's) is not its name. The run's event loop is held in spawnSync()
  * while a real child execs test/clients/crash_after_main.c and dies of
  * SIGSEGV, so every event is read only after the process is gone; the
- * listener is the real proc connector (root only).
+ * listener is the real proc connector (root only: test/suites.mjs).
  */
 import { spawnSync } from 'node:child_process';
-import { afterEach, expect } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import type { DeviceEvent } from '../../src/core/events.js';
 import { NAME_UNREAD, ProcessCrashes } from '../../src/scenario/process-crashes.js';
-import { itUnless, needsRoot } from '../helpers/as-user.js';
 import { cClient } from '../helpers/cc.js';
-
-const asRoot = itUnless(needsRoot("only root may listen to the kernel's process events"));
 
 let crashes: ProcessCrashes | null = null;
 afterEach(async () => {
@@ -22,7 +19,7 @@ afterEach(async () => {
   crashes = null;
 });
 
-asRoot('names a process that exec\'d and was gone before its exec was read as unread, not by its parent\'s name', async () => {
+it('names a process that exec\'d and was gone before its exec was read as unread, not by its parent\'s name', async () => {
   const client = await cClient('crash_after_main');
   const seen: DeviceEvent[] = [];
   crashes = new ProcessCrashes(false, (e) => seen.push(e));

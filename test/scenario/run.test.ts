@@ -743,13 +743,13 @@ describe('no vacuous verdicts', () => {
       'released on a device the program closed, and exited, before the unplug (the unplug found nothing to release)',
       `python3, -c, "import os,sys\\nos.close(os.open(sys.argv[1], os.O_RDWR))", "{mount}/dev/uio0"`,
       '  - wait: { released: uio0, timeout: 5s }\n  - unplug: uio0\n  - expect: { released: uio0, within: 2s }\n',
-      /every file of uio0 \(generation 1\) was closed before its unplug began: the unplug found nothing to release/,
+      /every file the program opened of uio0 \(generation 1\) was closed before its unplug began: the unplug found nothing of it to release/,
     ],
     [
       'lateReleases: 0 on a device the program closed before the unplug',
       `python3, -c, "import os,sys\\nos.close(os.open(sys.argv[1], os.O_RDWR))", "{mount}/dev/uio0"`,
       '  - wait: { released: uio0, timeout: 5s }\n  - unplug: uio0\n  - expect: { device: uio0, lateReleases: 0, within: 2s }\n',
-      /every file of uio0 \(generation 1\) was closed before its unplug began/,
+      /every file the program opened of uio0 \(generation 1\) was closed before its unplug began/,
     ],
     [
       'count: 0 of late releases of a device never unplugged (none could come)',
@@ -773,7 +773,7 @@ describe('no vacuous verdicts', () => {
       'noStuck after the unplug of a device no program held (no call could be stuck)',
       'sleep, "30"',
       '  - unplug: uio0\n  - expect: { noStuck: true }\n',
-      /no file of uio0 generation 1 was open when it was unplugged: no handler could be stuck/,
+      /no file the program opened of uio0 generation 1 was open when it was unplugged: no handler of it could be stuck/,
     ],
   ];
   it('fails noStuck on a program stuck in a read of an unplugged rtc, which sleeps on as rtc_dev_read() does, and names the read', async () => {
@@ -1598,7 +1598,7 @@ timeline:
       await d.client.unplug('echo0');
       writeFileSync(flag, '');
       const r = await running;
-      expect(r.stdout, r.stderr).toMatch(/no file of ns0 generation 1 was open when it was unplugged/);
+      expect(r.stdout, r.stderr).toMatch(/no file the program opened of ns0 generation 1 was open when it was unplugged/);
       expect(r.code).toBe(1);
     } finally {
       other.kill();
@@ -1646,6 +1646,37 @@ timeline:
         }
       }
     } finally {
+      await d.stop();
+    }
+  });
+
+  it("takes no other client's late release for the program's: lateReleases fails on a program that closed before the unplug", async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    const otherOpen = join(dir, 'late-other-open');
+    const flag = join(dir, 'late-other-close');
+    const f = await scenario(
+      'remote-other-late.yaml',
+      'name: other late\ndevices: [{ model: echo, name: lr0 }]\ntimeline:\n  - wait: { released: lr0, timeout: 20s }\n  - unplug: lr0\n  - expect: { device: lr0, lateReleases: 1, within: 10s }\n',
+    );
+    // The program opens and closes lr0 once another client holds it, and waits.
+    const py = 'import os,sys\nos.close(os.open(sys.argv[1], os.O_RDWR))';
+    const program = ['sh', '-c', `until [ -e ${otherOpen} ]; do sleep 0.02; done; python3 -c '${py}' ${d.dev('lr0')}; exec sleep 30`];
+    let other: Interactive | null = null;
+    try {
+      const running = cdevemu(['run', '--socket', d.socket, f, '--', ...program]);
+      await until(async () => (await d.client.listDevices()).some((x) => x.name === 'lr0'), 20_000, 'the run plugging lr0');
+      other = holder(d.dev('lr0'), flag);
+      expect(await other.line()).toBe('open');
+      writeFileSync(otherOpen, '');
+      // The other client closes its file once the unplug has begun: a late release, but not the program's.
+      await until(async () => (await d.client.listDevices()).some((x) => x.name === 'lr0' && x.state !== 'live'), 20_000, 'the unplug of lr0');
+      writeFileSync(flag, '');
+      const r = await running;
+      expect(r.stdout, r.stderr).toMatch(/every file the program opened of lr0 \(generation 1\) was closed before its unplug began/);
+      expect(r.code).toBe(1);
+    } finally {
+      other?.kill();
       await d.stop();
     }
   });
