@@ -6,7 +6,8 @@
  * the scenario judges its firings itself, with a wait or an expectation on
  * `fault_fired` events that names it by `rule`. Such a filter must name a
  * rule there was: one naming none (a misspelt id) holds `count: 0`
- * whatever fired. On a daemon's target,
+ * whatever fired. On a daemon others use, a rule that fired only on
+ * another client's calls did not fire for the program. On a daemon's target,
  * which outlives the run, they are removed when the run ends, so the next
  * run against it is not judged under them.
  */
@@ -41,10 +42,10 @@ export class RunFaults {
    *   ids are given by the engine when a rule has none (f1, f2...), and a
    *   daemon has rules of its own.
    */
-  async judge(events: readonly DeviceEvent[]): Promise<{ unfired: string | null; stray: string | null }> {
+  async judge(events: readonly DeviceEvent[], ofAnotherClient: (e: DeviceEvent) => boolean): Promise<{ unfired: string | null; stray: string | null }> {
     if (this.added.length === 0 && this.ruleTests.length === 0) return { unfired: null, stray: null };
     const rules = await this.target.listFaults();
-    const why = [this.unfired(rules), this.removedUnfired(rules, events)].filter((w) => w !== null);
+    const why = [this.unfired(rules), this.removedUnfired(rules, events), this.firedOnOthers(events, ofAnotherClient)].filter((w) => w !== null);
     return { unfired: why.length ? why.join('\n') : null, stray: this.stray(rules) };
   }
 
@@ -77,6 +78,22 @@ export class RunFaults {
     const gone = this.added.filter((id) => !listed.has(id) && !fired.has(id) && !this.ruleTests.some((t) => holds(t.cmp, id)));
     if (gone.length === 0) return null;
     return `fault rule(s) removed before the end of the run, never having fired: ${gone.join(', ')}: the program was never put under them`;
+  }
+
+  /**
+   * Rules of the run that fired, on a daemon others use, only on another
+   * client's calls (window.ts ANOTHER_CLIENT): a `first: 1` another
+   * program's open used up put the program under nothing.
+   */
+  private firedOnOthers(events: readonly DeviceEvent[], ofAnotherClient: (e: DeviceEvent) => boolean): string | null {
+    const firings = (id: string): DeviceEvent[] => events.filter((e) => e.type === CoreEvent.fault_fired && e.rule === id);
+    const others = this.added.filter((id) => {
+      const fired = firings(id);
+      return fired.length > 0 && fired.every(ofAnotherClient) && !this.ruleTests.some((t) => holds(t.cmp, id));
+    });
+    if (others.length === 0) return null;
+    const described = others.map((id) => `${id} (on ${[...new Set(firings(id).map((e) => `pid ${String(e.pid)} (${String(e.comm)})`))].join(', ')})`);
+    return `fault rule(s) fired only on another client's calls: ${described.join(', ')}: the program was never put under them`;
   }
 
   private stray(rules: readonly FaultRuleStatus[]): string | null {

@@ -1681,6 +1681,33 @@ timeline:
     }
   });
 
+  it("fails a rule of the run that fired only on another client's call: its first: 1 was used up before the program's open", async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    const go = join(dir, 'fault-other-go');
+    const f = await scenario(
+      'remote-fault-other.yaml',
+      'name: fault other\ndevices: [{ model: echo, name: fo0 }]\nfaults: [{ device: fo0, op: open, first: 1, action: fail, errno: EBUSY }]\ntimeline:\n  - expect: { exit: 0, within: 20s }\n',
+    );
+    const program = ['sh', '-c', `until [ -e ${go} ]; do sleep 0.02; done; exec 3<${d.dev('fo0')}`];
+    // Another client tries to open fo0, says how it went, and stays until killed (so its event can be placed).
+    const tries = 'import os,sys,time\ntry:\n  os.open(sys.argv[1], os.O_RDWR); print("opened", flush=True)\nexcept OSError as e: print(os.strerror(e.errno), flush=True)\ntime.sleep(60)';
+    let other: Interactive | null = null;
+    try {
+      const running = cdevemu(['run', '--socket', d.socket, f, '--', ...program]);
+      await until(async () => (await d.client.listFaults()).some((r) => r.device === 'fo0'), 20_000, "the run's rule on fo0");
+      other = new Interactive('python3', ['-c', tries, d.dev('fo0')]);
+      expect(await other.line()).toBe('Device or resource busy');
+      writeFileSync(go, '');
+      const r = await running;
+      expect(r.stdout, r.stderr).toMatch(/FAIL {2}every fault rule fired\n\s+fault rule\(s\) fired only on another client's calls: f\d+ \(on pid \d+ \(python3\)\)/);
+      expect(r.code).toBe(1);
+    } finally {
+      other?.kill();
+      await d.stop();
+    }
+  });
+
   it('fails a rule of the run removed before it fired (here by the program, through the control API)', async () => {
     const { Daemon } = await import('../daemon/harness.js');
     const d = await Daemon.start();
