@@ -25,7 +25,7 @@ export interface GenerationRecord {
   /** Files opened, and closed (released before or after unplug), during the run. */
   opened: number;
   closed: number;
-  /** The program's files (programsFile()) open now. */
+  /** The program's files (the Ledger says which are) open now. */
   programsOpen: number;
   /** The program's files closed after the unplug. */
   lateReleases: number;
