@@ -40,7 +40,8 @@ beforeAll(async () => {
   expect(ready).toBe('ready');
   crowdPids.push(...pids.map(Number));
   expect(crowdPids).toHaveLength(CROWD);
-});
+  // Starting 1,500 processes on a loaded 2-CPU machine took over the 30 s default: the hook is bounded by the crowd's own wait.
+}, 150_000);
 afterAll(async () => {
   for (const pid of [...forked, ...crowdPids]) {
     try {
