@@ -118,6 +118,53 @@ describe('actions', () => {
     expect(t.events.filter((x) => x.type === 'fault_fired' && x.device === z.name)).toHaveLength(1);
   });
 
+  it('short fires only where the model filled the shortened call: not on an EAGAIN, nor on an answer already below `bytes`', async () => {
+    // echo is a pipe: with less data (or room) than `bytes`, its answer is the
+    // same whatever was asked, and an EAGAIN moves nothing: the program saw
+    // no short call, and a run judging the rule by its firings must not pass.
+    const d = await plug('echo');
+    const rule = t.emu.faults.add({ device: d.name, op: ['read', 'write'], action: 'short', bytes: 3 });
+    const out = await ops(
+      d.path,
+      `os.set_blocking(fd, False)
+        for step in ("os.read(fd, 100)", "os.write(fd, b'ab')", "os.read(fd, 100)", "os.write(fd, b'abcdef')", "os.read(fd, 100)"):
+            try: print(repr(eval(step)))
+            except OSError as e: print(errno.errorcode[e.errno])`,
+      1,
+    );
+    expect(out).toEqual(['EAGAIN', '2', "b'ab'", '3', "b'abc'"]);
+    // Before, four fired: the EAGAIN and the two-byte read too.
+    expect(t.emu.faults.get(rule.id)).toMatchObject({ matched: 5, fired: 2 });
+    const fired = t.events.filter((e) => e.device === d.name && e.type === 'fault_fired');
+    expect(fired.map((e) => e.op)).toEqual(['write', 'read']);
+  });
+
+  it('corrupt on a write fires only when the model took a flipped byte', async () => {
+    // A pipe with 4 bytes of room takes the first 4 of 8: a flip in the other 4
+    // never reaches it (the program writes them again, uncorrupted), nor does
+    // any flip of a write it refuses (EAGAIN).
+    const d = await plug('echo');
+    await t.emu.devices.replug(d.name, { capacity: 4 });
+    const rule = t.emu.faults.add({ device: d.name, op: 'write', action: 'corrupt', seed: 7 });
+    const out = await ops(
+      d.path,
+      `os.set_blocking(fd, False)
+        n = os.write(fd, b"abcdefgh")
+        try: os.write(fd, b"x")
+        except OSError as e: assert e.errno == errno.EAGAIN
+        print(n, os.read(fd, 100) != b"abcdefgh"[:n])`,
+      12,
+    );
+    const corrupted = out.filter((l) => l === '4 True').length;
+    // Seed 7 puts the flip in the taken half on some of the 12 writes, not all.
+    expect(out.every((l) => l === '4 True' || l === '4 False')).toBe(true);
+    expect(corrupted).toBeGreaterThan(0);
+    expect(corrupted).toBeLessThan(12);
+    // Before, all 24 writes fired, the refused ones and those whose flip was never taken.
+    expect(t.emu.faults.get(rule.id)).toMatchObject({ matched: 24, fired: corrupted });
+    expect(t.events.filter((e) => e.device === d.name && e.type === 'fault_fired')).toHaveLength(corrupted);
+  });
+
   it('corrupt: count bytes differ, each flipped once, all of a shorter read', async () => {
     const d = await plug('zero');
     t.emu.faults.add({ device: d.name, op: 'read', action: 'corrupt', count: 4 });
