@@ -86,6 +86,22 @@ function hang(signal: AbortSignal): Promise<never> {
   });
 }
 
+/**
+ * The call, once `hold` (a delay, a hang) has passed. A hold its signal
+ * ends (the caller interrupted, the device unplugged) fails the call with
+ * it, but a release goes on to the model: a close cannot fail, and
+ * __fput() calls ->release whatever happened, so a model must see every
+ * file it opened close, or keep what it holds for it.
+ */
+async function held<A, R>(call: OpCall, hold: Promise<unknown>, arg: A, proceed: (arg: A) => R | Promise<R>): Promise<R> {
+  try {
+    await hold;
+  } catch (err) {
+    if (call.op !== 'release') throw err;
+  }
+  return proceed(arg);
+}
+
 /** Flips `count` seeded bytes of a copy of `buf`, each a different one (all of them when it is shorter), so that `count` bytes differ; `first` is the lowest flipped. */
 function corrupt(buf: Buffer, count: number, rng: Rng): { data: Buffer; first: number } {
   const data = Buffer.from(buf);
@@ -182,8 +198,7 @@ export class FaultEngine implements OpInterceptor {
         throw new Errno(errnoNumber(r.errno!), `fault ${r.id}`);
       case 'delay':
         this.fire(active, call);
-        await sleep(r.delayMs! + (r.jitterMs ? Math.floor(active.rng() * (r.jitterMs + 1)) : 0), signal);
-        return proceed(arg);
+        return held(call, sleep(r.delayMs! + (r.jitterMs ? Math.floor(active.rng() * (r.jitterMs + 1)) : 0), signal), arg, proceed);
       case 'short': {
         // read: ask the model for fewer bytes, so nothing is lost; write: hand it fewer.
         const read = call.op === 'read';
@@ -217,7 +232,7 @@ export class FaultEngine implements OpInterceptor {
       }
       case 'hang':
         this.fire(active, call);
-        return hang(signal);
+        return held(call, hang(signal), arg, proceed);
       case 'unplug':
       case 'replug': {
         // Not awaited: unplug drains the handlers in flight, this one
@@ -227,7 +242,7 @@ export class FaultEngine implements OpInterceptor {
         this.fire(active, call);
         const done = r.action === 'unplug' ? devices.unplug(call.device) : devices.replug(call.device);
         done.catch((err: unknown) => this.log.warn({ err, rule: r.id, device: call.device }, `fault ${r.action} failed`));
-        return hang(signal);
+        return held(call, hang(signal), arg, proceed);
       }
     }
   }

@@ -10,10 +10,11 @@ import type { DeviceModel } from '../../src/core/index.js';
 import { cClient } from '../helpers/cc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { Interactive, python, pythonInteractive, run } from '../helpers/proc.js';
-import { probeModel } from '../fixtures/probe-model.js';
+import { probeModel, type ProbeRegistry } from '../fixtures/probe-model.js';
 
 let t: TestEmulator;
 let seq = 0;
+const probes: ProbeRegistry = new Map();
 /** Fails its first open ENOSYS, as a model may mean an error; opens after it succeed. */
 const enosysOnce: DeviceModel<{ opens: number }> = {
   name: 'enosys-once',
@@ -41,7 +42,7 @@ const throwsLong: DeviceModel<{ reads: number }> = {
 };
 
 beforeAll(async () => {
-  t = await startTestEmulator([probeModel(new Map()), enosysOnce, throwsLong], 1000);
+  t = await startTestEmulator([probeModel(probes), enosysOnce, throwsLong], 1000);
 });
 afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
 
@@ -230,6 +231,30 @@ describe('actions', () => {
     const report = await t.emu.devices.unplug(d.name);
     expect(report.stuck).toEqual([]); // the hang honours its signal
     expect(await hung).toEqual(['EIO']);
+  });
+
+  it('a release held by hang, delay or unplug still reaches the model once unplug ends the hold', async () => {
+    // A close cannot fail: __fput() calls ->release whatever happened. Before,
+    // the model never saw these files close (neither release nor lateRelease).
+    for (const rule of [
+      { action: 'hang' },
+      { action: 'delay', delayMs: 600_000 },
+      { action: 'unplug' },
+    ] as const) {
+      const d = await plug('probe');
+      t.emu.faults.add({ device: d.name, op: 'release', ...rule });
+      expect((await python('import os,sys\nos.close(os.open(sys.argv[1], os.O_RDWR))', [d.path])).code).toBe(0);
+      await t.waitEvent((e) => e.device === d.name && e.type === 'fault_fired' && e.op === 'release');
+      if (rule.action !== 'unplug') await t.emu.devices.unplug(d.name);
+      await t.waitEvent((e) => e.device === d.name && e.type === 'freed');
+      const stats = probes.get(`${d.name}#1`)!;
+      expect({ action: rule.action, releases: stats.releases, lateReleases: stats.lateReleases, afterRemove: stats.afterRemove }).toEqual({
+        action: rule.action,
+        releases: 1,
+        lateReleases: 0,
+        afterRemove: [],
+      });
+    }
   });
 
   it('unplug: the triggering op fails with the unplug errno and the device goes away', async () => {
