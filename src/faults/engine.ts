@@ -3,9 +3,11 @@
  * the core makes (it is the core's OpInterceptor). Every rule that matches
  * a call counts it; the oldest one whose trigger fires acts on it. Every
  * firing is a `fault_fired` event and counts on the rule and the instance;
- * a trigger whose action had nothing to act on (a `short` no shorter than
- * the call, a `corrupt` of no bytes) is not a firing: a test waiting for
- * the fault must not pass on a call the fault left as it was.
+ * a trigger whose action changed nothing (a `short` no shorter than the
+ * call, or answered as it would have been without it; a `corrupt` of no
+ * bytes, or whose flipped bytes the model did not take) is not a firing:
+ * a test waiting for the fault must not pass on a call the fault left as
+ * it was.
  */
 import { sleep } from '../awaitable.js';
 import { Errno, errnoNumber } from '../errno.js';
@@ -84,17 +86,44 @@ function hang(signal: AbortSignal): Promise<never> {
   });
 }
 
-/** Flips `count` seeded bytes of a copy of `buf`, each a different one (all of them when it is shorter), so that `count` bytes differ. */
-function corrupt(buf: Buffer, count: number, rng: Rng): Buffer {
-  const out = Buffer.from(buf);
-  const flipped = new Set<number>();
-  while (flipped.size < Math.min(count, out.length)) {
-    const at = Math.floor(rng() * out.length);
-    if (flipped.has(at)) continue;
-    flipped.add(at);
-    out[at] = out[at]! ^ (1 + Math.floor(rng() * 255));
+/**
+ * The call, once `hold` (a delay, a hang) has passed. A hold its signal
+ * ends (the caller interrupted, the device unplugged) fails the call with
+ * it, but a release goes on to the model: a close cannot fail, and
+ * __fput() calls ->release whatever happened, so a model must see every
+ * file it opened close, or keep what it holds for it.
+ */
+async function held<A, R>(call: OpCall, hold: Promise<unknown>, arg: A, proceed: (arg: A) => R | Promise<R>): Promise<R> {
+  try {
+    await hold;
+  } catch (err) {
+    if (call.op !== 'release') throw err;
   }
-  return out;
+  return proceed(arg);
+}
+
+/**
+ * Flips `count` seeded bytes of a copy of `buf`, each a different one (all
+ * of them when it is shorter), so that `count` bytes differ; `first` is the
+ * lowest flipped. The positions are a partial Fisher-Yates shuffle, one
+ * draw each: drawing again on a position already flipped took ~n ln n
+ * draws to flip all n bytes, seconds for a 1 MiB read with the event loop
+ * held.
+ */
+function corrupt(buf: Buffer, count: number, rng: Rng): { data: Buffer; first: number } {
+  const data = Buffer.from(buf);
+  const n = Math.min(count, data.length);
+  // The shuffled positions, each stored plus one where not its own (0: untouched).
+  const moved = new Uint32Array(data.length);
+  let first = data.length;
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(rng() * (data.length - i));
+    const at = (moved[j] || j + 1) - 1;
+    moved[j] = moved[i] || i + 1;
+    data[at] = data[at]! ^ (1 + Math.floor(rng() * 255));
+    first = Math.min(first, at);
+  }
+  return { data, first };
 }
 
 export class FaultEngine implements OpInterceptor {
@@ -178,30 +207,41 @@ export class FaultEngine implements OpInterceptor {
         throw new Errno(errnoNumber(r.errno!), `fault ${r.id}`);
       case 'delay':
         this.fire(active, call);
-        await sleep(r.delayMs! + (r.jitterMs ? Math.floor(active.rng() * (r.jitterMs + 1)) : 0), signal);
-        return proceed(arg);
+        return held(call, sleep(r.delayMs! + (r.jitterMs ? Math.floor(active.rng() * (r.jitterMs + 1)) : 0), signal), arg, proceed);
       case 'short': {
         // read: ask the model for fewer bytes, so nothing is lost; write: hand it fewer.
-        const size = call.op === 'read' ? (arg as number) : (arg as Buffer).length;
+        const read = call.op === 'read';
+        const size = read ? (arg as number) : (arg as Buffer).length;
         if (size <= r.bytes!) return proceed(arg);
-        this.fire(active, call);
-        return call.op === 'read' ? proceed(r.bytes! as A) : proceed((arg as Buffer).subarray(0, r.bytes!) as A);
+        const got = await proceed((read ? r.bytes! : (arg as Buffer).subarray(0, r.bytes!)) as A);
+        // A firing only if the model filled the shortened call. One that
+        // failed (EAGAIN) or moved fewer bytes (a pipe with less data or room
+        // answers so whatever it is asked, pipe_read()/pipe_write()) gave the
+        // program what it would have got without the rule.
+        if ((read ? (got as Buffer).length : (got as number)) === r.bytes) this.fire(active, call);
+        return got;
       }
       case 'corrupt': {
         if (call.op === 'write') {
           if ((arg as Buffer).length === 0) return proceed(arg);
-          this.fire(active, call);
-          return proceed(corrupt(arg as Buffer, r.count ?? 1, active.rng) as A);
+          const { data, first } = corrupt(arg as Buffer, r.count ?? 1, active.rng);
+          const took = (await proceed(data as A)) as number;
+          // A firing only if the model took a flipped byte: a write it
+          // refused (EAGAIN), or took only a clean head of (a pipe with less
+          // room), put nothing corrupt into it, and the program writes the
+          // rest again, uncorrupted.
+          if (took > first) this.fire(active, call);
+          return took as R;
         }
         // A read that failed (EAGAIN) or found nothing (EOF) has no bytes to flip.
         const got = (await proceed(arg)) as Buffer;
         if (got.length === 0) return got as R;
         this.fire(active, call);
-        return corrupt(got, r.count ?? 1, active.rng) as R;
+        return corrupt(got, r.count ?? 1, active.rng).data as R;
       }
       case 'hang':
         this.fire(active, call);
-        return hang(signal);
+        return held(call, hang(signal), arg, proceed);
       case 'unplug':
       case 'replug': {
         // Not awaited: unplug drains the handlers in flight, this one
@@ -211,7 +251,7 @@ export class FaultEngine implements OpInterceptor {
         this.fire(active, call);
         const done = r.action === 'unplug' ? devices.unplug(call.device) : devices.replug(call.device);
         done.catch((err: unknown) => this.log.warn({ err, rule: r.id, device: call.device }, `fault ${r.action} failed`));
-        return hang(signal);
+        return held(call, hang(signal), arg, proceed);
       }
     }
   }

@@ -10,10 +10,11 @@ import type { DeviceModel } from '../../src/core/index.js';
 import { cClient } from '../helpers/cc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
 import { Interactive, python, pythonInteractive, run } from '../helpers/proc.js';
-import { probeModel } from '../fixtures/probe-model.js';
+import { probeModel, type ProbeRegistry } from '../fixtures/probe-model.js';
 
 let t: TestEmulator;
 let seq = 0;
+const probes: ProbeRegistry = new Map();
 /** Fails its first open ENOSYS, as a model may mean an error; opens after it succeed. */
 const enosysOnce: DeviceModel<{ opens: number }> = {
   name: 'enosys-once',
@@ -41,7 +42,7 @@ const throwsLong: DeviceModel<{ reads: number }> = {
 };
 
 beforeAll(async () => {
-  t = await startTestEmulator([probeModel(new Map()), enosysOnce, throwsLong], 1000);
+  t = await startTestEmulator([probeModel(probes), enosysOnce, throwsLong], 1000);
 });
 afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
 
@@ -118,12 +119,72 @@ describe('actions', () => {
     expect(t.events.filter((x) => x.type === 'fault_fired' && x.device === z.name)).toHaveLength(1);
   });
 
+  it('short fires only where the model filled the shortened call: not on an EAGAIN, nor on an answer already below `bytes`', async () => {
+    // echo is a pipe: with less data (or room) than `bytes`, its answer is the
+    // same whatever was asked, and an EAGAIN moves nothing: the program saw
+    // no short call, and a run judging the rule by its firings must not pass.
+    const d = await plug('echo');
+    const rule = t.emu.faults.add({ device: d.name, op: ['read', 'write'], action: 'short', bytes: 3 });
+    const out = await ops(
+      d.path,
+      `os.set_blocking(fd, False)
+        for step in ("os.read(fd, 100)", "os.write(fd, b'ab')", "os.read(fd, 100)", "os.write(fd, b'abcdef')", "os.read(fd, 100)"):
+            try: print(repr(eval(step)))
+            except OSError as e: print(errno.errorcode[e.errno])`,
+      1,
+    );
+    expect(out).toEqual(['EAGAIN', '2', "b'ab'", '3', "b'abc'"]);
+    // Before, four fired: the EAGAIN and the two-byte read too.
+    expect(t.emu.faults.get(rule.id)).toMatchObject({ matched: 5, fired: 2 });
+    const fired = t.events.filter((e) => e.device === d.name && e.type === 'fault_fired');
+    expect(fired.map((e) => e.op)).toEqual(['write', 'read']);
+  });
+
+  it('corrupt on a write fires only when the model took a flipped byte', async () => {
+    // A pipe with 4 bytes of room takes the first 4 of 8: a flip in the other 4
+    // never reaches it (the program writes them again, uncorrupted), nor does
+    // any flip of a write it refuses (EAGAIN).
+    const d = await plug('echo');
+    await t.emu.devices.replug(d.name, { capacity: 4 });
+    const rule = t.emu.faults.add({ device: d.name, op: 'write', action: 'corrupt', seed: 7 });
+    const out = await ops(
+      d.path,
+      `os.set_blocking(fd, False)
+        n = os.write(fd, b"abcdefgh")
+        try: os.write(fd, b"x")
+        except OSError as e: assert e.errno == errno.EAGAIN
+        print(n, os.read(fd, 100) != b"abcdefgh"[:n])`,
+      12,
+    );
+    const corrupted = out.filter((l) => l === '4 True').length;
+    // Seed 7 puts the flip in the taken half on some of the 12 writes, not all.
+    expect(out.every((l) => l === '4 True' || l === '4 False')).toBe(true);
+    expect(corrupted).toBeGreaterThan(0);
+    expect(corrupted).toBeLessThan(12);
+    // Before, all 24 writes fired, the refused ones and those whose flip was never taken.
+    expect(t.emu.faults.get(rule.id)).toMatchObject({ matched: 24, fired: corrupted });
+    expect(t.events.filter((e) => e.device === d.name && e.type === 'fault_fired')).toHaveLength(corrupted);
+  });
+
   it('corrupt: count bytes differ, each flipped once, all of a shorter read', async () => {
     const d = await plug('zero');
     t.emu.faults.add({ device: d.name, op: 'read', action: 'corrupt', count: 4 });
     const [four, eight] = await ops(d.path, 'print(os.read(fd, 4).hex()); print(os.read(fd, 8).hex())', 1);
     expect([...Buffer.from(four!, 'hex')].filter((b) => b !== 0)).toHaveLength(4);
     expect([...Buffer.from(eight!, 'hex')].filter((b) => b !== 0)).toHaveLength(4);
+  });
+
+  it('corrupt: a count past the buffer flips every byte without holding the daemon', async () => {
+    const d = await plug('zero');
+    t.emu.faults.add({ device: d.name, op: 'read', action: 'corrupt', count: Number.MAX_SAFE_INTEGER });
+    // Four 1 MiB requests (max_read). Before, drawing again on a byte already
+    // flipped took ~n ln n draws each: seconds per request, every other
+    // device's calls waiting behind them (over 10 s for these on an idle
+    // 2-CPU VM, 0.8 s now; the bound leaves room for a loaded machine).
+    const out = await ops(d.path, 't0 = time.monotonic(); b = os.read(fd, 4 << 20); print(len(b), b.count(0), time.monotonic() - t0)', 1);
+    const [len, zeros, secs] = out[0]!.split(' ').map(Number);
+    expect([len, zeros]).toEqual([4 << 20, 0]);
+    expect(secs).toBeLessThan(5);
   });
 
   it('a rule acts on an op the model does not implement: the kernel still made the call', async () => {
@@ -183,6 +244,30 @@ describe('actions', () => {
     const report = await t.emu.devices.unplug(d.name);
     expect(report.stuck).toEqual([]); // the hang honours its signal
     expect(await hung).toEqual(['EIO']);
+  });
+
+  it('a release held by hang, delay or unplug still reaches the model once unplug ends the hold', async () => {
+    // A close cannot fail: __fput() calls ->release whatever happened. Before,
+    // the model never saw these files close (neither release nor lateRelease).
+    for (const rule of [
+      { action: 'hang' },
+      { action: 'delay', delayMs: 600_000 },
+      { action: 'unplug' },
+    ] as const) {
+      const d = await plug('probe');
+      t.emu.faults.add({ device: d.name, op: 'release', ...rule });
+      expect((await python('import os,sys\nos.close(os.open(sys.argv[1], os.O_RDWR))', [d.path])).code).toBe(0);
+      await t.waitEvent((e) => e.device === d.name && e.type === 'fault_fired' && e.op === 'release');
+      if (rule.action !== 'unplug') await t.emu.devices.unplug(d.name);
+      await t.waitEvent((e) => e.device === d.name && e.type === 'freed');
+      const stats = probes.get(`${d.name}#1`)!;
+      expect({ action: rule.action, releases: stats.releases, lateReleases: stats.lateReleases, afterRemove: stats.afterRemove }).toEqual({
+        action: rule.action,
+        releases: 1,
+        lateReleases: 0,
+        afterRemove: [],
+      });
+    }
   });
 
   it('unplug: the triggering op fails with the unplug errno and the device goes away', async () => {
