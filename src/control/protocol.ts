@@ -12,6 +12,8 @@ export const API_PREFIX = '/v1';
 export const MAX_BODY_BYTES = 1 << 20;
 
 export interface HolderView {
+  /** The file's number, as the events of its open and release carry it (`file`). */
+  file: number;
   pid: number;
   comm: string;
   /** Epoch ms. */

@@ -5,8 +5,11 @@
  * every file of it was closed: README.md, "Scenarios"), so an expectation
  * about something that never happened fails instead of holding vacuously.
  */
-import type { DeviceEvent } from '../core/events.js';
+import { CoreEvent, type DeviceEvent } from '../core/events.js';
 import type { TargetDevice } from './target.js';
+
+/** The core events of a file after its open, each with the file's number (`file`) and its opener's `pid`. */
+const AFTER_OPEN: ReadonlySet<string> = new Set([CoreEvent.released, CoreEvent.late_released, CoreEvent.sleeping, CoreEvent.sleep_ended]);
 
 export interface GenerationRecord {
   readonly name: string;
@@ -22,10 +25,9 @@ export interface GenerationRecord {
   drained: boolean;
   /** Files open when the run started (the holders listed then). */
   openAtStart: number;
-  /** Files opened, and closed (released before or after unplug), during the run. */
+  /** Files opened during the run. */
   opened: number;
-  closed: number;
-  /** The program's files (the Ledger says which are) open now. */
+  /** The program's files (the Ledger says which are) open now: what `released` and `lateReleases` wait to see closed. */
   programsOpen: number;
   /** The program's files closed after the unplug. */
   lateReleases: number;
@@ -47,7 +49,8 @@ export interface GenerationRecord {
  * starts. On a daemon others use (`shared`), a file opened during the run
  * by a caller not placed as another client's (window.ts ANOTHER_CLIENT):
  * a file open when the run started was opened before the program was, and
- * what another client closes after an unplug says nothing of the program.
+ * what another client closes after an unplug, or holds on after it, says
+ * nothing of the program.
  */
 export class Ledger {
   private readonly gens = new Map<string, GenerationRecord>();
@@ -62,7 +65,7 @@ export class Ledger {
     const key = `${name}\0${generation}`;
     let g = this.gens.get(key);
     if (!g) {
-      g = { name, generation, unplugged: false, drained: false, openAtStart: 0, opened: 0, closed: 0, programsOpen: 0, lateReleases: 0, stuck: 0, openAtUnplug: 0 };
+      g = { name, generation, unplugged: false, drained: false, openAtStart: 0, opened: 0, programsOpen: 0, lateReleases: 0, stuck: 0, openAtUnplug: 0 };
       this.gens.set(key, g);
     }
     return g;
@@ -81,11 +84,26 @@ export class Ledger {
     }
   }
 
+  /** Whether file number `file` of `name`'s generation `generation` is the program's (see the class). */
+  programsFile(name: string, generation: number, file: unknown): boolean {
+    return !this.shared || this.programs.has(`${name}\0${generation}\0${String(file)}`);
+  }
+
+  /**
+   * Whether `e` is an event of a file not the program's (a release, a
+   * read asleep): its `pid` is the opener's, who may be gone by then (a
+   * client that handed its file to a child and exited), and then could
+   * not be placed (window.ts instanceOf()); the file was placed at its open.
+   */
+  ofOthersFile(e: DeviceEvent): boolean {
+    return AFTER_OPEN.has(e.type) && !this.programsFile(e.device, e.generation, e.file);
+  }
+
   /** Records `e`; `ofAnotherClient`: its caller was placed as another client's (an `opened` of a file not the program's). */
   record(e: DeviceEvent, ofAnotherClient: boolean): void {
     const g = this.get(e.device, e.generation);
     const file = `${e.device}\0${e.generation}\0${String(e.file)}`;
-    const programs = (): boolean => !this.shared || this.programs.has(file);
+    const programs = (): boolean => this.programsFile(e.device, e.generation, e.file);
     switch (e.type) {
       case 'opened':
         g.opened++;
@@ -95,11 +113,9 @@ export class Ledger {
         if (g.unplugged) g.openAtUnplug++;
         break;
       case 'released':
-        g.closed++;
         if (programs()) g.programsOpen--;
         break;
       case 'late_released':
-        g.closed++;
         if (!programs()) break;
         g.programsOpen--;
         g.lateReleases++;
@@ -130,9 +146,6 @@ export class Ledger {
     return [...new Set([...this.gens.values()].map((g) => g.name))].sort();
   }
 }
-
-/** Files of `g` open now, as far as the events tell. */
-export const openFiles = (g: GenerationRecord): number => g.openAtStart + g.opened - g.closed;
 
 /** Whether any file of `g` was ever seen open. */
 export const everOpened = (g: GenerationRecord): boolean => g.openAtStart + g.opened > 0;

@@ -9,6 +9,8 @@ import type { InFlight, UnplugOptions } from '../core/index.js';
 import type { FaultRuleSpec, FaultRuleStatus } from '../faults/index.js';
 
 export interface TargetHolder {
+  /** The file's number, as its events carry it. */
+  file: number;
   pid: number;
   comm: string;
   openedAt: number;

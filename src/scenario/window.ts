@@ -93,9 +93,12 @@ export const ANOTHER_CLIENT = 0;
  * On a daemon others may use (`shared`), an event of none of them whose
  * caller is still alive is placed once more, with the latest instance's
  * tree collected now (a child started since the last collection is in it),
- * and is ANOTHER_CLIENT's if it is still in none. A caller already gone
- * cannot be placed (its parent link went with it) and counts, as every
- * event does on the run's own emulator, which no one else is served by.
+ * and is ANOTHER_CLIENT's if it is still in none and was there all along
+ * the collection. A caller already gone cannot be placed (its parent link
+ * went with it) and counts, as every event does on the run's own emulator,
+ * which no one else is served by: also one that exits during the
+ * collection, which may have missed it (a program's child that opens, closes
+ * and exits at once, whose open is read while it exits).
  * Without a program there is nothing to place an event in.
  */
 export function instanceOf(
@@ -117,6 +120,7 @@ export function instanceOf(
   latest.program.tree.collect();
   const placed = find();
   if (placed !== undefined) return placed;
+  if (readStat(`/proc/${pid}/stat`)?.start !== now.start) return undefined;
   callers.noteOther(pid, now);
   return ANOTHER_CLIENT;
 }

@@ -1650,6 +1650,22 @@ timeline:
     }
   });
 
+  it("counts the opens of the program's short-lived children: one that exits while the run looks for it is not another client", async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    try {
+      const f = await scenario('remote-short-lived.yaml', 'name: short lived\ntimeline:\n  - wait: { opened: echo0, count: 5, timeout: 20s }\n');
+      // Each child opens echo0, closes it and exits at once: its open is read while it exits.
+      const py = 'import os,sys\nos.close(os.open(sys.argv[1], os.O_RDWR))';
+      const program = ['sh', '-c', `for i in 1 2 3 4 5; do python3 -c '${py}' ${d.dev('echo0')}; done; exec sleep 30`];
+      const r = await cdevemu(['run', '--socket', d.socket, f, '--', ...program]);
+      expect(r.stdout, r.stderr).toMatch(/^PASS short lived: 1 step/m);
+      expect(r.code).toBe(0);
+    } finally {
+      await d.stop();
+    }
+  });
+
   it("takes no other client's late release for the program's: lateReleases fails on a program that closed before the unplug", async () => {
     const { Daemon } = await import('../daemon/harness.js');
     const d = await Daemon.start();
@@ -1720,6 +1736,96 @@ timeline:
       expect(r.stdout, r.stderr).toMatch(/FAIL {2}every fault rule fired\n\s+fault rule\(s\) removed before the end of the run, never having fired: f\d+/);
       expect(r.code).toBe(1);
     } finally {
+      await d.stop();
+    }
+  });
+
+  it("judges released and lateReleases on the program's files: another client that holds the unplugged device does not fail a program that let go", async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    // The program opens DEV once another client holds it, closes it when the unplug wakes its poll, and stays.
+    const py = 'import os,sys,select,time\nwhile not os.path.exists(sys.argv[2]): time.sleep(0.02)\nfd = os.open(sys.argv[1], os.O_RDWR)\np = select.poll(); p.register(fd, select.POLLIN); p.poll(20000)\nos.close(fd)\ntime.sleep(30)';
+    try {
+      for (const [dev, expectation] of [
+        ['oh0', 'released: oh0, within: 3s'],
+        ['oh1', 'device: oh1, lateReleases: 1, within: 3s'],
+      ] as const) {
+        const go = join(dir, `other-holds-go-${dev}`);
+        const f = await scenario(
+          `remote-other-holds-${dev}.yaml`,
+          `name: other holds\ndevices: [{ model: echo, name: ${dev} }]\ntimeline:\n  - wait: { opened: ${dev}, timeout: 20s }\n  - unplug: ${dev}\n  - expect: { ${expectation} }\n`,
+        );
+        const running = cdevemu(['run', '--socket', d.socket, f, '--', 'python3', '-c', py, d.dev(dev), go]);
+        await until(async () => (await d.client.listDevices()).some((x) => x.name === dev), 20_000, `the run plugging ${dev}`);
+        const other = holder(d.dev(dev), join(dir, `other-holds-close-${dev}`)); // holds DEV past the run's end
+        try {
+          expect(await other.line()).toBe('open');
+          writeFileSync(go, '');
+          const r = await running;
+          expect(r.stdout, r.stderr).toMatch(/^PASS other holds: 3 step/m);
+          expect(r.code).toBe(0);
+        } finally {
+          other.kill();
+        }
+      }
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it("takes no release of another client's file for the program's, its opener gone before the release came", async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    const started = join(dir, 'gone-opener-started');
+    const closes = join(dir, 'gone-opener-closes');
+    const go = join(dir, 'gone-opener-go');
+    const f = await scenario(
+      'remote-gone-opener.yaml',
+      'name: gone opener\ntimeline:\n  - wait: { opened: echo0, timeout: 20s }\n  - expect: { event: { type: released, device: echo0 }, count: 0 }\n',
+    );
+    // Another client opens echo0 before the run, hands its file to a child and exits: the child closes it later, and the release names the opener, gone by then.
+    const opener = 'import os,sys,time\nfd = os.open(sys.argv[1], os.O_RDWR)\nif os.fork() == 0:\n  for i in range(3): os.dup2(os.open(os.devnull, os.O_RDWR), i)\n  while not os.path.exists(sys.argv[2]): time.sleep(0.02)\n  os.close(fd); os._exit(0)\nprint("open", flush=True)';
+    const other = new Interactive('python3', ['-c', opener, d.dev('echo0'), closes]);
+    try {
+      expect(await other.line()).toBe('open');
+      await other.exited; // reaped: its pid names no process now
+      // The program says it started, waits for GO, then opens echo0 and holds it: it never closes a file.
+      const running = cdevemu(['run', '--socket', d.socket, f, '--', 'sh', '-c', `touch ${started}; until [ -e ${go} ]; do sleep 0.02; done; exec 3<${d.dev('echo0')}; exec sleep 30`]);
+      await until(() => existsSync(started), 20_000, 'the program to start');
+      writeFileSync(closes, '');
+      await until(async () => (await d.client.listDevices()).some((x) => x.name === 'echo0' && x.holders.length === 0), 20_000, "the release of the other client's file");
+      writeFileSync(go, '');
+      const r = await running;
+      expect(r.stdout, r.stderr).toMatch(/ok {4}expect event \{"type":"released","device":"echo0"\}: count == 0/);
+      expect(r.code).toBe(0);
+    } finally {
+      writeFileSync(closes, ''); // the child's, if the test failed before
+      other.kill();
+      await d.stop();
+    }
+  });
+
+  it("judges noStuck on the program's reads: another client's read asleep on an unplugged rtc of the run is not the program's hang", async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    const go = join(dir, 'other-asleep-go');
+    const f = await scenario(
+      'remote-other-asleep.yaml',
+      'name: other asleep\ndevices: [{ model: rtc, name: rs1 }, { model: echo, name: hold1 }]\ntimeline:\n  - wait: { opened: hold1, timeout: 20s }\n  - unplug: rs1\n  - unplug: hold1\n  - expect: { noStuck: true }\n',
+    );
+    let other: Interactive | null = null;
+    try {
+      // The program holds hold1 open (it reads nothing), once another client is in a read of rs1 (an rtc: one opener at a time).
+      const running = cdevemu(['run', '--socket', d.socket, f, '--', 'sh', '-c', `until [ -e ${go} ]; do sleep 0.02; done; exec 3<${d.dev('hold1')}; exec sleep 30`]);
+      await until(async () => (await d.client.listDevices()).some((x) => x.name === 'hold1'), 20_000, 'the run plugging its devices');
+      other = new Interactive('python3', ['-c', 'import os,sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\nos.read(fd, 8)', d.dev('rs1')]);
+      await until(async () => (await d.client.listDevices()).some((x) => x.name === 'rs1' && x.inFlight.some((c) => c.op === 'read')), 20_000, "the other client's read");
+      writeFileSync(go, '');
+      const r = await running;
+      expect(r.stdout, r.stderr).toMatch(/ok {4}expect no stuck handlers/);
+      expect(r.code).toBe(0);
+    } finally {
+      other?.kill();
       await d.stop();
     }
   });
