@@ -1805,49 +1805,28 @@ timeline:
     }
   });
 
-  it("judges noStuck on the program's reads: another client's read asleep on an unplugged rtc of the run is not the program's hang", async () => {
+  /** A model whose read never returns and ignores its signal: the unplug's drain gives up on it (a stuck handler). */
+  const stuckRead = `export default { name: 'stuckread', stream: true, create: () => ({}), read: () => new Promise(() => {}) };\n`;
+  it.each([
+    { what: 'a read asleep on an unplugged rtc (one opener at a time)', model: 'rtc', unplug: 'unplug: rs1' },
+    { what: 'a read stuck in a device the run unplugs', model: 'stuckread', unplug: 'unplug: { device: rs1, drainTimeoutMs: 200 }' },
+  ])("judges noStuck on the program's calls: another client's $what is not the program's hang", async ({ model, unplug }) => {
+    const own = join(dir, `${model}-model.mjs`);
+    if (model === 'stuckread') await writeFile(own, stuckRead);
     const { Daemon } = await import('../daemon/harness.js');
-    const d = await Daemon.start();
-    const go = join(dir, 'other-asleep-go');
+    const d = await Daemon.start({ args: model === 'stuckread' ? ['--model', own] : [] });
+    const go = join(dir, `other-${model}-go`);
     const f = await scenario(
-      'remote-other-asleep.yaml',
-      'name: other asleep\ndevices: [{ model: rtc, name: rs1 }, { model: echo, name: hold1 }]\ntimeline:\n  - wait: { opened: hold1, timeout: 20s }\n  - unplug: rs1\n  - unplug: hold1\n  - expect: { noStuck: true }\n',
+      `remote-other-${model}.yaml`,
+      `name: other ${model}\ndevices: [{ model: ${model}, name: rs1 }, { model: echo, name: hold1 }]\ntimeline:\n  - wait: { opened: hold1, timeout: 20s }\n  - ${unplug}\n  - unplug: hold1\n  - expect: { noStuck: true }\n`,
     );
     let other: Interactive | null = null;
     try {
-      // The program holds hold1 open (it reads nothing), once another client is in a read of rs1 (an rtc: one opener at a time).
+      // The program holds hold1 open (it reads nothing), once another client is in a read of rs1.
       const running = cdevemu(['run', '--socket', d.socket, f, '--', 'sh', '-c', `until [ -e ${go} ]; do sleep 0.02; done; exec 3<${d.dev('hold1')}; exec sleep 30`]);
       await until(async () => (await d.client.listDevices()).some((x) => x.name === 'hold1'), 20_000, 'the run plugging its devices');
-      other = new Interactive('python3', ['-c', 'import os,sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\nos.read(fd, 8)', d.dev('rs1')]);
+      other = new Interactive('python3', ['-c', 'import os,sys,time\nfd = os.open(sys.argv[1], os.O_RDONLY)\ntry: os.read(fd, 8)\nexcept OSError: pass\ntime.sleep(60)', d.dev('rs1')]);
       await until(async () => (await d.client.listDevices()).some((x) => x.name === 'rs1' && x.inFlight.some((c) => c.op === 'read')), 20_000, "the other client's read");
-      writeFileSync(go, '');
-      const r = await running;
-      expect(r.stdout, r.stderr).toMatch(/ok {4}expect no stuck handlers/);
-      expect(r.code).toBe(0);
-    } finally {
-      other?.kill();
-      await d.stop();
-    }
-  });
-
-  it("judges noStuck on the program's calls: another client's read stuck in a device the run unplugs is not the program's hang", async () => {
-    // A model whose read never returns and ignores its signal: the unplug's drain gives up on it (a stuck handler).
-    const model = join(dir, 'stuckread.mjs');
-    await writeFile(model, `export default { name: 'stuckread', stream: true, create: () => ({}), read: () => new Promise(() => {}) };\n`);
-    const { Daemon } = await import('../daemon/harness.js');
-    const d = await Daemon.start({ args: ['--model', model] });
-    const go = join(dir, 'other-stuck-go');
-    const f = await scenario(
-      'remote-other-stuck.yaml',
-      'name: other stuck\ndevices: [{ model: stuckread, name: sk0 }, { model: echo, name: hold2 }]\ntimeline:\n  - wait: { opened: hold2, timeout: 20s }\n  - unplug: { device: sk0, drainTimeoutMs: 200 }\n  - unplug: hold2\n  - expect: { noStuck: true }\n',
-    );
-    let other: Interactive | null = null;
-    try {
-      // The program holds hold2 open once another client is in a read of sk0.
-      const running = cdevemu(['run', '--socket', d.socket, f, '--', 'sh', '-c', `until [ -e ${go} ]; do sleep 0.02; done; exec 3<${d.dev('hold2')}; exec sleep 30`]);
-      await until(async () => (await d.client.listDevices()).some((x) => x.name === 'hold2'), 20_000, 'the run plugging its devices');
-      other = new Interactive('python3', ['-c', 'import os,sys,time\nfd = os.open(sys.argv[1], os.O_RDONLY)\ntry: os.read(fd, 8)\nexcept OSError: pass\ntime.sleep(60)', d.dev('sk0')]);
-      await until(async () => (await d.client.listDevices()).some((x) => x.name === 'sk0' && x.inFlight.some((c) => c.op === 'read')), 20_000, "the other client's read");
       writeFileSync(go, '');
       const r = await running;
       expect(r.stdout, r.stderr).toMatch(/ok {4}expect no stuck handlers/);
