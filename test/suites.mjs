@@ -25,6 +25,7 @@ export const unitTests = [
   'test/scenario/flags.test.ts',
   'test/scenario/stopped.test.ts',
   'test/scenario/failure-report.test.ts',
+  'test/scenario/ledger.test.ts',
   'test/control/**/*.test.ts',
   'test/docs/**/*.test.ts',
   'test/netlink/**/*.test.ts',

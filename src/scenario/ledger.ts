@@ -84,9 +84,14 @@ export class Ledger {
     }
   }
 
-  /** Whether file number `file` of `name`'s generation `generation` is the program's (see the class). */
+  /**
+   * Whether file number `file` of `name`'s generation `generation` is the
+   * program's (see the class). A file without a number (a holder listed by
+   * a daemon that gives none) cannot be placed, and is, as a caller that
+   * cannot be placed counts.
+   */
   programsFile(name: string, generation: number, file: unknown): boolean {
-    return !this.shared || this.programs.has(`${name}\0${generation}\0${String(file)}`);
+    return !this.shared || typeof file !== 'number' || this.programs.has(fileKey(name, generation, file));
   }
 
   /**
@@ -102,12 +107,11 @@ export class Ledger {
   /** Records `e`; `ofAnotherClient`: its caller was placed as another client's (an `opened` of a file not the program's). */
   record(e: DeviceEvent, ofAnotherClient: boolean): void {
     const g = this.get(e.device, e.generation);
-    const file = `${e.device}\0${e.generation}\0${String(e.file)}`;
     const programs = (): boolean => this.programsFile(e.device, e.generation, e.file);
     switch (e.type) {
       case 'opened':
         g.opened++;
-        if (this.shared && !ofAnotherClient) this.programs.add(file);
+        if (this.shared && !ofAnotherClient) this.programs.add(fileKey(e.device, e.generation, e.file));
         if (!programs()) break;
         g.programsOpen++;
         if (g.unplugged) g.openAtUnplug++;
@@ -146,6 +150,9 @@ export class Ledger {
     return [...new Set([...this.gens.values()].map((g) => g.name))].sort();
   }
 }
+
+/** The key of file number `file` of `name`'s generation `generation`. */
+const fileKey = (name: string, generation: number, file: unknown): string => `${name}\0${generation}\0${String(file)}`;
 
 /** Whether any file of `g` was ever seen open. */
 export const everOpened = (g: GenerationRecord): boolean => g.openAtStart + g.opened > 0;

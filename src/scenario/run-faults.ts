@@ -86,13 +86,13 @@ export class RunFaults {
    * program's open used up put the program under nothing.
    */
   private firedOnOthers(events: readonly DeviceEvent[], ofAnotherClient: (e: DeviceEvent) => boolean): string | null {
-    const firings = (id: string): DeviceEvent[] => events.filter((e) => e.type === CoreEvent.fault_fired && e.rule === id);
-    const others = this.added.filter((id) => {
-      const fired = firings(id);
-      return fired.length > 0 && fired.every(ofAnotherClient) && !this.ruleTests.some((t) => holds(t.cmp, id));
+    const fired = events.filter((e) => e.type === CoreEvent.fault_fired);
+    const described = this.added.flatMap((id) => {
+      const firings = fired.filter((e) => e.rule === id);
+      if (firings.length === 0 || !firings.every(ofAnotherClient) || this.ruleTests.some((t) => holds(t.cmp, id))) return [];
+      return [`${id} (on ${[...new Set(firings.map((e) => `pid ${String(e.pid)} (${String(e.comm)})`))].join(', ')})`];
     });
-    if (others.length === 0) return null;
-    const described = others.map((id) => `${id} (on ${[...new Set(firings(id).map((e) => `pid ${String(e.pid)} (${String(e.comm)})`))].join(', ')})`);
+    if (described.length === 0) return null;
     return `fault rule(s) fired only on another client's calls: ${described.join(', ')}: the program was never put under them`;
   }
 
