@@ -19,6 +19,9 @@ export interface HolderView {
   /** Epoch ms. */
   openedAt: number;
   openForMs: number;
+  /** Read and write calls made through the file so far. */
+  reads: number;
+  writes: number;
 }
 
 export interface DeviceView {

@@ -372,7 +372,7 @@ export class ControlServer {
 
   private async view(inst: Instance<unknown>): Promise<DeviceView> {
     const now = Date.now();
-    const holders = inst.holders.map((h) => ({ file: h.file, pid: h.pid, comm: h.comm, openedAt: h.openedAt, openForMs: now - h.openedAt }));
+    const holders = inst.holders.map((h) => ({ file: h.file, pid: h.pid, comm: h.comm, openedAt: h.openedAt, openForMs: now - h.openedAt, reads: h.reads, writes: h.writes }));
     return {
       name: inst.name,
       model: inst.model,

@@ -71,7 +71,7 @@ export function fieldTypeOf(v: unknown): EventFieldType | null {
 export const CORE_EVENT_FIELDS: Readonly<Record<CoreEventType, Readonly<Record<string, EventFieldType>>>> = {
   plugged: { model: 'string', nodePath: 'string', regions: 'list' },
   opened: { file: 'number', pid: 'number', comm: 'string', flags: 'number' },
-  released: { file: 'number', pid: 'number' },
+  released: { file: 'number', pid: 'number', reads: 'number', writes: 'number' },
   unplug_notice: {},
   unplug_started: { drainTimeoutMs: 'number', mode: 'string' },
   regions_revoked: { revoked: 'list', kept: 'number', mappings: 'number' },
@@ -80,7 +80,7 @@ export const CORE_EVENT_FIELDS: Readonly<Record<CoreEventType, Readonly<Record<s
   sleeping: { op: 'string', file: 'number', pid: 'number', comm: 'string' },
   sleep_ended: { op: 'string', file: 'number', pid: 'number', errno: 'string' },
   removed: {},
-  late_released: { file: 'number', pid: 'number' },
+  late_released: { file: 'number', pid: 'number', reads: 'number', writes: 'number' },
   freed: {},
   action: { action: 'string' },
   fault_fired: { rule: 'string', action: 'string', op: 'string', pid: 'number', comm: 'string' },

@@ -13,6 +13,9 @@ export class OpenFile<S> implements File<S> {
   flags: number;
   readonly comm: string;
   readonly openedAt = Date.now();
+  /** Read and write calls made through this file, counted as the device's `reads` and `writes` are: who made them, where a device serves several clients. */
+  reads = 0;
+  writes = 0;
   private: unknown = undefined;
   /** On a device with regions, the opener's process (Instance.noteOpener): whose mappings hold the file. */
   openerProcess: number | null = null;

@@ -499,6 +499,7 @@ const EOF = Buffer.alloc(0);
 
 function read<S>(inst: DeviceInstance<S>, file: OpenFile<S>, size: number, io: IoContext): Awaitable<Buffer> {
   inst.count.reads++;
+  file.reads++;
   // A read that may be put to sleep by unplug keeps its request's signal
   // out of unplug's reach, to learn of the caller's interrupt (ShieldedIo).
   const rio = inst.unplugAnswers.read === 'sleep' ? new ShieldedIo(io) : io;
@@ -507,6 +508,7 @@ function read<S>(inst: DeviceInstance<S>, file: OpenFile<S>, size: number, io: I
 
 function write<S>(inst: DeviceInstance<S>, file: OpenFile<S>, data: Buffer, io: IoContext): Awaitable<number> {
   inst.count.writes++;
+  file.writes++;
   return callModel(inst, WRITE, 'write', file, io, data, inst.driver.write);
 }
 
@@ -606,6 +608,6 @@ async function lateRelease<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Promi
 
 /** The file's last act: its event, and its instance reference dropped (uio_release()'s put_device()). */
 function released<S>(inst: DeviceInstance<S>, file: OpenFile<S>, late: boolean): void {
-  inst.record(late ? CoreEvent.late_released : CoreEvent.released, { file: file.id, pid: file.pid });
+  inst.record(late ? CoreEvent.late_released : CoreEvent.released, { file: file.id, pid: file.pid, reads: file.reads, writes: file.writes });
   inst.refs.put();
 }

@@ -203,7 +203,7 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
   }
 
   get holders(): Holder[] {
-    return [...this.files].map((f) => ({ file: f.id, pid: f.pid, comm: f.comm, openedAt: f.openedAt }));
+    return [...this.files].map((f) => ({ file: f.id, pid: f.pid, comm: f.comm, openedAt: f.openedAt, reads: f.reads, writes: f.writes }));
   }
 
   /** The handlers in the gate, then the reads asleep after unplug (not handlers: no model code runs for them). */

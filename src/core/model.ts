@@ -347,6 +347,9 @@ export interface Holder {
   comm: string;
   /** Epoch ms. */
   openedAt: number;
+  /** Read and write calls made through the file so far. */
+  reads: number;
+  writes: number;
 }
 
 export interface InFlight {

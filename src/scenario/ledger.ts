@@ -138,6 +138,31 @@ export class Ledger {
     }
   }
 
+  /**
+   * The read (write) calls made through the program's files of `name`
+   * opened in `counted` (a count window's events: window.ts): a closed
+   * file's as its release carried them, an open one's as `devices` list
+   * its holder now. A file whose release is not read yet while the
+   * listing has dropped it counts nothing until it is. Null when the
+   * target gives no such count (a daemon from before files carried them):
+   * then only the device's own count is known.
+   */
+  programsCalls(counted: readonly DeviceEvent[], devices: readonly TargetDevice[], name: string, counter: 'reads' | 'writes'): number | null {
+    const counts = new Map<string, unknown>();
+    for (const d of devices) for (const h of d.holders) counts.set(fileKey(d.name, d.generation, h.file), h[counter]);
+    for (const e of counted) if (e.device === name && (e.type === CoreEvent.released || e.type === CoreEvent.late_released)) counts.set(fileKey(e.device, e.generation, e.file), e[counter]);
+    let n = 0;
+    for (const e of counted) {
+      if (e.type !== CoreEvent.opened || e.device !== name || !this.programsFile(e.device, e.generation, e.file)) continue;
+      const key = fileKey(e.device, e.generation, e.file);
+      if (!counts.has(key)) continue;
+      const c = counts.get(key);
+      if (typeof c !== 'number') return null;
+      n += c;
+    }
+    return n;
+  }
+
   generations(name: string): GenerationRecord[] {
     return [...this.gens.values()].filter((g) => g.name === name);
   }

@@ -603,9 +603,16 @@ class Run {
     }
     const dev = s.device;
     const byType = (types: string[]) => () => this.count((e) => e.device === dev && types.includes(e.type));
-    // The ops since the window opened, on the instances still listed (a freed generation takes its counts with it).
-    const ops = (counter: 'reads' | 'writes') => async (): Promise<number> =>
-      (await this.o.target.devices()).filter((d) => d.name === dev).reduce((n, d) => n + this.window.opsSince(d, counter), 0);
+    // The calls since the window opened. On a daemon others use, those of
+    // the program's files: another client's reads must not meet a wait
+    // about the program's. On the run's own emulator, where no one else
+    // calls, the device's counters, on the instances still listed (a freed
+    // generation takes its counts with it).
+    const ops = (counter: 'reads' | 'writes') => async (): Promise<number> => {
+      const devices = (await this.o.target.devices()).filter((d) => d.name === dev);
+      const programs = this.o.target.shared ? this.ledger.programsCalls(this.counted, devices, dev, counter) : null;
+      return programs ?? devices.reduce((n, d) => n + this.window.opsSince(d, counter), 0);
+    };
     const [seen, one, many, needsProgram] = {
       opened: [byType(['opened']), 'an open of', 'opens of', true] as const,
       released: [byType(['released', 'late_released']), 'a close of', 'closes of', false] as const,

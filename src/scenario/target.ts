@@ -14,6 +14,9 @@ export interface TargetHolder {
   pid: number;
   comm: string;
   openedAt: number;
+  /** Read and write calls made through the file so far. */
+  reads: number;
+  writes: number;
 }
 
 export interface TargetDevice {

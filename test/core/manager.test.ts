@@ -159,7 +159,7 @@ describe('events', () => {
 });
 
 describe('counters and holders', () => {
-  it('counts ops and bytes and lists holders with their comm', async () => {
+  it('counts ops and bytes, per device and per file, and lists holders with their comm', async () => {
     const { mgr, publisher } = setup();
     mgr.registerModel(pipeModel());
     const inst = await mgr.plug({ model: 'pipe', name: 'pipe0' });
@@ -182,9 +182,10 @@ describe('counters and holders', () => {
       stuck: 0,
     });
     const comm = readFileSync('/proc/self/comm', 'utf8').trimEnd();
-    expect(inst.holders).toEqual([{ file: 1, pid: process.pid, comm, openedAt: expect.any(Number) }]);
+    expect(inst.holders).toEqual([{ file: 1, pid: process.pid, comm, openedAt: expect.any(Number), reads: 1, writes: 1 }]);
     await f.release();
     expect(inst.holders).toEqual([]);
+    expect(mgr.events.history().find((e) => e.type === 'released')).toMatchObject({ file: 1, reads: 1, writes: 1 });
   });
 
   it('whenReleased resolves once the last open file is closed, at once when none is open', async () => {

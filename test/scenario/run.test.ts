@@ -1666,6 +1666,38 @@ timeline:
     }
   });
 
+  it("counts the reads made through the program's files: another client's reads do not meet a wait about the program's", async () => {
+    const { Daemon } = await import('../daemon/harness.js');
+    const d = await Daemon.start();
+    const started = join(dir, 'reads-started');
+    const go = join(dir, 'reads-go');
+    const f = await scenario(
+      'remote-other-reads.yaml',
+      'name: other reads\ndevices: [{ model: zero, name: rz0 }]\ntimeline:\n  - wait: { read: rz0, count: 3, timeout: 20s }\n  - wait: { read: rz0, count: 4, timeout: 2s }\n',
+    );
+    // The program reads rz0 twice through a file it closes (counted by its
+    // release), then once through one it keeps open (counted by the holders).
+    const py = 'import os,sys,time\nfd=os.open(sys.argv[1], os.O_RDONLY)\nos.read(fd, 8)\nos.read(fd, 8)\nos.close(fd)\nfd=os.open(sys.argv[1], os.O_RDONLY)\nos.read(fd, 8)\ntime.sleep(60)';
+    const program = ['sh', '-c', `touch ${started}; until [ -e ${go} ]; do sleep 0.02; done; exec python3 -c '${py}' ${d.dev('rz0')}`];
+    // Another client reads rz0 five times while the program runs, and stays.
+    const reads = 'import os,sys,time\nfd=os.open(sys.argv[1], os.O_RDONLY)\nfor _ in range(5): os.read(fd, 8)\nprint("read", flush=True)\ntime.sleep(60)';
+    let other: Interactive | null = null;
+    try {
+      const running = cdevemu(['run', '--socket', d.socket, f, '--', ...program]);
+      await until(() => existsSync(started), 20_000, 'the program to start');
+      other = new Interactive('python3', ['-c', reads, d.dev('rz0')]);
+      expect(await other.line()).toBe('read');
+      writeFileSync(go, '');
+      const r = await running;
+      expect(r.stdout, r.stderr).toMatch(/ok +wait read rz0 x3\n/);
+      expect(r.stdout, r.stderr).toMatch(/FAIL {2}wait read rz0 x4 [^\n]*\n\s+4 reads on rz0 did not happen within 2000 ms \(3 seen\)/);
+      expect(r.code).toBe(1);
+    } finally {
+      other?.kill();
+      await d.stop();
+    }
+  });
+
   it("takes no other client's late release for the program's: lateReleases fails on a program that closed before the unplug", async () => {
     const { Daemon } = await import('../daemon/harness.js');
     const d = await Daemon.start();
