@@ -17,6 +17,7 @@
  * EPERM, in the host's namespaces and in a user namespace of its own.
  */
 import { randomInt } from 'node:crypto';
+import { within } from '../awaitable.js';
 import { Errno, errnoName } from '../errno.js';
 import { NETLINK_CONNECTOR } from '../sys/ffi.js';
 import { CN_IDX_PROC, decodeProcEvents, encodeMcastOp, PROC_CN_MCAST_IGNORE, PROC_CN_MCAST_LISTEN, type ProcEvent } from './cn-proc.js';
@@ -87,9 +88,7 @@ export class ProcEventListener {
       await socket.close();
       return { unavailable: why(err, 'asking the kernel for process events') };
     }
-    let timer: NodeJS.Timeout | undefined;
-    const err = await Promise.race([ack, new Promise<null>((r) => (timer = setTimeout(() => r(null), ACK_MS)))]);
-    clearTimeout(timer);
+    const err = await within<number | null>(ack, ACK_MS, () => null);
     if (err !== 0) {
       await socket.close();
       if (err === null) return { unavailable: `the kernel did not answer the request for process events within ${ACK_MS} ms (it answers only the initial user and pid namespaces)` };
