@@ -177,6 +177,15 @@ export interface UnplugAnswers<S> {
   /** Default EIO (uio_write() answers EINVAL once idev->info is NULL). */
   write?: Errno;
   /**
+   * The most bytes one read or write takes, by a limit of the driver that
+   * outlives the device (spidev's bufsiz, a module parameter): after
+   * unplug a longer read or write fails EMSGSIZE before anything else, as
+   * spidev_read() and spidev_write() check count > bufsiz before
+   * spidev_sync() finds spidev->spi NULL. Called once, when the gate closes
+   * (before remove(), while model code may run).
+   */
+  maxIoSize?: (inst: Instance<S>) => number;
+  /**
    * An errno for every command (default EIO; rtc_dev_ioctl() answers ENODEV
    * once rtc->ops is NULL); or, for a device whose character-device layer
    * is not its driver's and outlives it, a function called once when the
