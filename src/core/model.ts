@@ -192,8 +192,9 @@ export interface UnplugAnswers<S> {
    * gate closes (before remove(), while model code may run) that returns
    * that layer's ioctl (UnplugIoctl). The kernel still runs i2cdev_ioctl()
    * on a file of an adapter i2c_del_adapter() is removing: I2C_SLAVE and
-   * I2C_FUNCS answer from i2c-dev's own structures, and only a transfer
-   * reaches the bus driver, whose hardware is gone. What the function
+   * the flags answer from i2c-dev's own structures, and only what reaches
+   * the bus driver (a transfer; I2C_FUNCS through i2c-tiny-usb's
+   * usb_func()) meets hardware that is gone. What the function
    * needs of the device it captures then; the ioctl it returns uses only
    * that and the file's own state, never the removed device's state.
    */
