@@ -59,6 +59,12 @@ export class DeviceInstance<S = unknown> implements Instance<S> {
    */
   unplugReadData: Buffer | null = null;
   /**
+   * The most bytes a read or write after unplug takes
+   * (UnplugAnswers.maxIoSize, kept when the gate closed: unplug-answers.ts
+   * keepUnplugMaxIoSize); no limit without one.
+   */
+  unplugMaxIoSize = Infinity;
+  /**
    * What an ioctl after unplug answers (UnplugAnswers.ioctl): its errno, or
    * the ioctl its function returned when the gate closed
    * (unplug-answers.ts keepUnplugIoctl). EIO until then, and if that

@@ -177,14 +177,24 @@ export interface UnplugAnswers<S> {
   /** Default EIO (uio_write() answers EINVAL once idev->info is NULL). */
   write?: Errno;
   /**
+   * The most bytes one read or write takes, by a limit of the driver that
+   * outlives the device (spidev's bufsiz, a module parameter): after
+   * unplug a longer read or write fails EMSGSIZE before anything else, as
+   * spidev_read() and spidev_write() check count > bufsiz before
+   * spidev_sync() finds spidev->spi NULL. Called once, when the gate closes
+   * (before remove(), while model code may run).
+   */
+  maxIoSize?: (inst: Instance<S>) => number;
+  /**
    * An errno for every command (default EIO; rtc_dev_ioctl() answers ENODEV
    * once rtc->ops is NULL); or, for a device whose character-device layer
    * is not its driver's and outlives it, a function called once when the
    * gate closes (before remove(), while model code may run) that returns
    * that layer's ioctl (UnplugIoctl). The kernel still runs i2cdev_ioctl()
    * on a file of an adapter i2c_del_adapter() is removing: I2C_SLAVE and
-   * I2C_FUNCS answer from i2c-dev's own structures, and only a transfer
-   * reaches the bus driver, whose hardware is gone. What the function
+   * the flags answer from i2c-dev's own structures, and only what reaches
+   * the bus driver (a transfer; I2C_FUNCS through i2c-tiny-usb's
+   * usb_func()) meets hardware that is gone. What the function
    * needs of the device it captures then; the ioctl it returns uses only
    * that and the file's own state, never the removed device's state.
    */

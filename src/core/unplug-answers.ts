@@ -28,6 +28,8 @@ export interface UnplugAnswerSet<S> {
   /** null: the device holds no data for reads at unplug. */
   readonly readPending: ((inst: Instance<S>) => Uint8Array | null) | null;
   readonly write: Errno;
+  /** null: no limit outlives the device. */
+  readonly maxIoSize: ((inst: Instance<S>) => number) | null;
   /** An errno, or the function that gives the ioctl after unplug when the gate closes (keepUnplugIoctl). */
   readonly ioctl: Errno | ((inst: Instance<S>) => UnplugIoctl<S>);
   readonly poll: PollMask | ((file: File<S>) => PollMask);
@@ -35,6 +37,7 @@ export interface UnplugAnswerSet<S> {
 
 const EIO = new Errno('EIO');
 const EINVAL = new Errno('EINVAL');
+const EMSGSIZE = new Errno('EMSGSIZE');
 /** debugfs full_proxy_poll() answers EPOLLHUP once the file is removed; POLLERR says the device failed. */
 const GONE_POLL = POLLERR | POLLHUP;
 
@@ -46,6 +49,7 @@ export function unplugAnswersOf<S>(model: DeviceModel<S>): UnplugAnswerSet<S> {
     readPending: a.readPending ?? null,
     writeSizes: a.writeSizes ?? null,
     write: a.write ?? EIO,
+    maxIoSize: a.maxIoSize ?? null,
     ioctl: a.ioctl ?? EIO,
     poll: a.poll ?? GONE_POLL,
   };
@@ -57,15 +61,32 @@ export function ioSizeFits(sizes: IoSizes, size: number): boolean {
 }
 
 /**
+ * The driver's limit on one read or write (UnplugAnswers.maxIoSize), kept
+ * when the gate closes (unplug.ts closeGate), before remove(). A function
+ * that throws is a model bug, and leaves no limit.
+ */
+export function keepUnplugMaxIoSize<S>(inst: DeviceInstance<S>): void {
+  const maxIoSize = inst.unplugAnswers.maxIoSize;
+  if (maxIoSize === null) return;
+  try {
+    inst.unplugMaxIoSize = maxIoSize(inst);
+  } catch (err) {
+    inst.errnoOf(err, 'unplugged.maxIoSize');
+  }
+}
+
+/**
  * What a read of `size` bytes answers after unplug, in the order of the
- * driver's read: its size check first (uio_read() and rtc_dev_read() fail
- * EINVAL before they look at the device), then the data the device held
+ * driver's read: its size checks first (spidev_read() fails EMSGSIZE past
+ * bufsiz, uio_read() and rtc_dev_read() fail EINVAL on a size they do not
+ * take, before they look at the device), then the data the device held
  * when unplug began (rtc_dev_read() takes irq_data before it would sleep),
  * then the model's answer. The data is the device's, so the read of any
  * file takes it, once.
  */
 export function unplugReadOf<S>(inst: DeviceInstance<S>, size: number): Buffer | UnplugRead {
   const answers = inst.unplugAnswers;
+  if (size > inst.unplugMaxIoSize) return EMSGSIZE;
   if (answers.readSizes !== null && !ioSizeFits(answers.readSizes, size)) return EINVAL;
   const pending = inst.unplugReadData;
   if (pending === null) return answers.read;
@@ -73,9 +94,10 @@ export function unplugReadOf<S>(inst: DeviceInstance<S>, size: number): Buffer |
   return pending.subarray(0, size);
 }
 
-/** What a write of `size` bytes answers after unplug: the driver's size check first (evdev_write()), then the model's errno. */
+/** What a write of `size` bytes answers after unplug: the driver's size checks first (spidev_write(), evdev_write()), then the model's errno. */
 export function unplugWriteOf<S>(inst: DeviceInstance<S>, size: number): Errno {
   const answers = inst.unplugAnswers;
+  if (size > inst.unplugMaxIoSize) return EMSGSIZE;
   return answers.writeSizes !== null && !ioSizeFits(answers.writeSizes, size) ? EINVAL : answers.write;
 }
 

@@ -6,7 +6,7 @@ import { CoreEvent } from './events.js';
 import type { Publisher, StuckHandler, UnplugMode, UnplugReport } from './host.js';
 import type { DeviceInstance } from './instance.js';
 import type { DeviceRegions } from './regions.js';
-import { keepUnplugIoctl, keepUnplugReadData, unplugPollOf } from './unplug-answers.js';
+import { keepUnplugIoctl, keepUnplugMaxIoSize, keepUnplugReadData, unplugPollOf } from './unplug-answers.js';
 import type { UnplugBound } from './unplug-bound.js';
 
 /** `bound` is the drain timeout's (unplug-bound.ts): the waits of steps 1 and 4 give up when it is reached. */
@@ -61,8 +61,9 @@ async function unpublishNode(inst: DeviceInstance, publisher: Publisher, drainTi
  * 2. No new handler invocations: debugfs's removal makes debugfs_file_get()
  * fail; cdev generic shutdown. From here calls are answered by the model's
  * UnplugAnswers; each open file's poll answer, the device's data for
- * reads, and what ioctls answer are fixed now, while model code may still
- * run (evdev_poll() after disconnect reports what the client still has
+ * reads, the driver's limit on a read or write (spidev's bufsiz), and what
+ * ioctls answer are fixed now, while model code may still run
+ * (evdev_poll() after disconnect reports what the client still has
  * queued; rtc_dev_read() still hands out the irq_data counted before
  * unregister; i2cdev_ioctl() still answers from the adapter struct), and nothing new
  * reaches a gone device. Before cancelWaiters: a read blocked now is
@@ -71,6 +72,7 @@ async function unpublishNode(inst: DeviceInstance, publisher: Publisher, drainTi
 function closeGate(inst: DeviceInstance): void {
   inst.gate.close();
   keepUnplugReadData(inst);
+  keepUnplugMaxIoSize(inst);
   keepUnplugIoctl(inst);
   for (const file of inst.files) unplugPollOf(inst, file);
 }

@@ -10,6 +10,7 @@
  *   read N                            -> ok HEX
  *   write HEX                         -> ok COUNT
  *   poll EVENTS                       -> ok REVENTS         (0 on timeout, 0 ms)
+ *   ioctl CMD                         -> ok RESULT          any command, with a 32-byte buffer
  */
 import { LineClient } from '../helpers/line-client.js';
 
@@ -57,6 +58,8 @@ for line in sys.stdin:
             print("ok", os.read(fd, int(a[1])).hex())
         elif a[0] == "write":
             print("ok", os.write(fd, bytes.fromhex(a[1])))
+        elif a[0] == "ioctl":
+            print("ok", fcntl.ioctl(fd, int(a[1], 0), bytearray(32), True))
         elif a[0] == "poll":
             p = select.poll(); p.register(fd, int(a[1], 0)); ev = p.poll(0)
             print("ok", ev[0][1] if ev else 0)

@@ -404,6 +404,20 @@ describe('unplug', () => {
     expect(eventsOf(d, 'late_released')).toHaveLength(2);
   });
 
+  it('checks what spidev checks before the device: a read or write past bufsiz is EMSGSIZE, another driver\'s command ENOTTY', async () => {
+    const d = await plug({ bufsiz: 64 });
+    const c = await SpidevClient.open(d.path);
+    await t.emu.devices.unplug(d.name);
+    expect(await c.op('read 65')).toBe('EMSGSIZE');
+    expect(await c.op(`write ${'00'.repeat(65)}`)).toBe('EMSGSIZE');
+    expect(await c.op('read 64')).toBe('ESHUTDOWN');
+    expect(await c.op(`write ${'00'.repeat(64)}`)).toBe('ESHUTDOWN');
+    // TCGETS; then an _IOR SPI_IOC_MESSAGE(1), which spidev_ioctl() refuses only after the device check.
+    expect(await c.op('ioctl 0x5401')).toBe('ENOTTY');
+    expect(await c.op('ioctl 0x80206b00')).toBe('ESHUTDOWN');
+    await c.close();
+  });
+
   it('lets a message already on the wire finish, and a call waiting for the device, as spidev_remove() waits for spi_lock; the next call is ESHUTDOWN', async () => {
     const d = await plug();
     const c = await SpidevClient.open(d.path);

@@ -1,6 +1,7 @@
 /**
- * A client process holding a tty node open (O_RDWR | O_NOCTTY) that runs
- * one op per stdin line and answers one line: "ok ..." or the errno name.
+ * A client process holding a tty node open (O_RDWR | O_NOCTTY, and
+ * O_NONBLOCK when asked) that runs one op per stdin line and answers one
+ * line: "ok ..." or the errno name.
  *
  *   raw MIN TIME     -> ok            cfmakeraw, then VMIN/VTIME
  *   canon            -> ok            the settings it found at open, again
@@ -17,7 +18,7 @@
 import { LineClient } from '../helpers/line-client.js';
 
 const source = `import os, sys, errno, select, fcntl, termios, tty, struct
-fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY | (os.O_NONBLOCK if sys.argv[2:] == ["nonblock"] else 0))
 initial = termios.tcgetattr(fd)
 print("open", flush=True)
 for line in sys.stdin:
@@ -64,8 +65,9 @@ for line in sys.stdin:
 `;
 
 export class TtyClient extends LineClient {
-  static open(path: string): Promise<TtyClient> {
-    return this.launch(source, [path]);
+  /** nonblock: an open that passes a port waiting for carrier (tty_port_block_til_ready()). */
+  static open(path: string, nonblock = false): Promise<TtyClient> {
+    return this.launch(source, nonblock ? [path, 'nonblock'] : [path]);
   }
 }
 

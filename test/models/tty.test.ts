@@ -480,6 +480,28 @@ describe('open without clocal', () => {
     }
   });
 
+  it('raises DTR and RTS again when CD or a signal ends the wait, as each pass of the kernel\'s wait does: a TIOCMBIC made meanwhile is undone', async () => {
+    for (const end of ['cd', 'signal'] as const) {
+      const { d, opener } = await waitingOpen();
+      // Another file, open meanwhile (O_NONBLOCK passes the wait), drops them.
+      const other = await TtyClient.open(d.path, true);
+      expect(await other.op(`int ${TIOCMBIC} ${TIOCM_DTR | TIOCM_RTS}`)).toBe('ok 6');
+      expect(await status(d.name)).toMatchObject({ lines: ['cts', 'dsr'], blockedOpens: 1 });
+      if (end === 'cd') {
+        await action(d.name, 'modem', { cd: true });
+        expect(await opener.line()).toBe('open');
+        opener.child.stdin!.end();
+      } else {
+        opener.kill('SIGUSR1');
+        expect(await opener.line()).toBe('errno EINTR');
+      }
+      await opener.exited;
+      // The other file keeps the port open: no hupcl drop at the opener's close.
+      expect(await other.op(`int ${TIOCMGET}`), end).toBe(`ok ${TIOCM_DTR | TIOCM_RTS | TIOCM_CTS | TIOCM_DSR | (end === 'cd' ? TIOCM_CD : 0)}`);
+      await other.close();
+    }
+  });
+
   it('starts the open over after a hang-up, as tty_open() retries it, and completes it once CD rises', async () => {
     const { d, opener } = await waitingOpen();
     const modemEvents = eventsOf(d, 'tty_modem').length;

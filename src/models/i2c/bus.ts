@@ -38,6 +38,14 @@ const key = (addr: number, tenBit: boolean): number => (tenBit ? 0x8000 : 0) | a
 export interface I2cAdapter {
   /** What I2C_FUNCS answers: i2c_get_functionality(). */
   readonly functionality: number;
+  /**
+   * What the bus driver's methods (adap->algo) can do, in functionality
+   * bits: I2C_FUNC_I2C for a master_xfer; without it an SMBus controller's
+   * smbus_xfer runs the transactions its bits name. The transfer paths
+   * check these; they are the live adapter's functionality, and a pulled
+   * bridge keeps them (gone.ts), whatever I2C_FUNCS answers then.
+   */
+  readonly algo: number;
   /** adap->retries (I2C_RETRIES). */
   retries: number;
   /** adap->timeout in ms (I2C_TIMEOUT). */
@@ -63,6 +71,10 @@ export class I2cBus implements I2cAdapter {
   readonly name: string;
   /** What I2C_FUNCS answers. */
   readonly functionality: number;
+  /** A live adapter's driver does what it advertises. */
+  get algo(): number {
+    return this.functionality;
+  }
   /** What a NACKed address fails with. */
   readonly nack: { name: string; errno: number };
   private readonly onWrite: (w: BusWrite) => void;

@@ -68,7 +68,7 @@ export function i2cOpen(file: File<I2cBus>): void {
 
 function requireI2c(bus: I2cAdapter): void {
   // "The adapter must support I2C transfers."
-  if (!(bus.functionality & I2C_FUNC_I2C)) throw new Errno('EOPNOTSUPP');
+  if (!(bus.algo & I2C_FUNC_I2C)) throw new Errno('EOPNOTSUPP');
 }
 
 /** One message to the file's address (i2c_master_recv/send): only I2C_M_TEN of the client's flags goes along. */

@@ -17,17 +17,21 @@ import type { I2cAdapter, I2cMsg } from './bus.js';
 
 export class GoneAdapter implements I2cAdapter {
   /**
-   * i2c_get_functionality() asks adap->algo->functionality(), which for
-   * most bridges is a constant of the driver (diolan_usb_func(),
-   * dln2_i2c_func(), osif_func()): the adapter's, as before the unplug.
+   * i2c_get_functionality() asks adap->algo->functionality(): the bridge
+   * whose transfers this adapter answers, i2c-tiny-usb, asks the device
+   * (usb_func()'s CMD_GET_FUNC control read), which the USB core refuses
+   * once it is gone, and usb_func() then answers 0: I2C_FUNCS succeeds
+   * with no functionality.
    */
-  readonly functionality: number;
+  readonly functionality = 0;
+  /** The algo struct is the driver's, which the pull leaves alone: the transfer paths check what it can do as before. */
+  readonly algo: number;
   retries: number;
   timeoutMs: number;
 
   /** The adapter's fields as they were when the gate closed, kept for the files still open. */
   constructor(live: I2cAdapter) {
-    this.functionality = live.functionality;
+    this.algo = live.algo;
     this.retries = live.retries;
     this.timeoutMs = live.timeoutMs;
   }

@@ -107,7 +107,7 @@ export async function smbusXfer(bus: I2cAdapter, x: SmbusXfer, data: Buffer, sig
   ) {
     throw new Errno('EINVAL', `i2c: SMBus block of ${block} bytes`);
   }
-  if (!(bus.functionality & I2C_FUNC_I2C) && !(bus.functionality & needed(size, read)))
+  if (!(bus.algo & I2C_FUNC_I2C) && !(bus.algo & needed(size, read)))
     throw new Errno('EOPNOTSUPP', `i2c: the adapter has no SMBus transaction ${size}`);
   const flags = x.flags & (I2C_M_TEN | I2C_CLIENT_PEC);
   const msgFlags = flags & I2C_M_TEN;

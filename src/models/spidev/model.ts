@@ -10,8 +10,10 @@
  * - spidev.ts: read, write and the ioctls, tx_buf and rx_buf through the
  *   caller's memory. actions.ts: status and the ADC's inputs.
  * - Unplug is spidev_remove(): spidev->spi becomes NULL, so every later
- *   read, write and ioctl fails ESHUTDOWN while open files stay until
- *   closed; poll has no driver method, so it answers the VFS default
+ *   read, write and spidev ioctl fails ESHUTDOWN while open files stay
+ *   until closed, after the checks made before the device is looked at
+ *   (a read or write past bufsiz EMSGSIZE, another driver's ioctl
+ *   ENOTTY); poll has no driver method, so it answers the VFS default
  *   before and after. A message on the wire at unplug finishes first
  *   (spidev_remove() waits for spi_lock), as do calls queued for the
  *   device before it.
@@ -23,7 +25,7 @@ import { eshutdown } from './abi.js';
 import { spidevActions } from './actions.js';
 import { ADC_CHANNELS, ADC_CHANNELS_FIELD, CHIP_KINDS, makeChip, type ChipKind } from './chips.js';
 import { CONTROLLER_MAX_HZ, CONTROLLER_MIN_HZ, SpiDevice } from './device.js';
-import { emitSetup, spidevIoctl, spidevRead, spidevWrite } from './spidev.js';
+import { emitSetup, refuseForeign, spidevIoctl, spidevRead, spidevWrite } from './spidev.js';
 
 /** Past this, one read() or write() can arrive as several FUSE requests, each its own SPI message. */
 const MAX_BUFSIZ = 65536;
@@ -62,7 +64,19 @@ export const spidevModel: DeviceModel<SpiDevice> = {
   options: OPTIONS,
   stream: true,
   // spidev_read(), spidev_write() and spidev_ioctl() once spidev->spi is NULL; no poll.
-  unplugged: { read: eshutdown(), write: eshutdown(), ioctl: eshutdown(), poll: DEFAULT_POLLMASK },
+  unplugged: {
+    // bufsiz is spidev's module parameter: it outlives the device, and
+    // spidev_read() and spidev_write() check it before spidev_sync().
+    maxIoSize: (inst) => inst.state.bufsiz,
+    read: eshutdown(),
+    write: eshutdown(),
+    // spidev_ioctl() refuses another driver's command before it finds spidev->spi NULL.
+    ioctl: () => (_file, req) => {
+      refuseForeign(req);
+      throw eshutdown();
+    },
+    poll: DEFAULT_POLLMASK,
+  },
   events: {
     spi_setup: ['mode', 'bitsPerWord', 'speedHz'],
     adc_input: ['channel', 'value'],

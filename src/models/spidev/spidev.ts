@@ -163,9 +163,14 @@ function ioctlLocked(inst: Instance<SpiDevice>, req: IoctlRequest): IoctlReply |
   }
 }
 
+/** spidev_ioctl()'s first check, before it looks at the device: another driver's command is ENOTTY. */
+export function refuseForeign(req: IoctlRequest): void {
+  if (iocType(req.cmd) !== SPI_IOC_MAGIC) throw new Errno('ENOTTY');
+}
+
 /** spidev_ioctl(): another driver's command is ENOTTY; the rest run holding the device. */
-export function spidevIoctl(file: File<SpiDevice>, req: IoctlRequest): Promise<IoctlReply> {
-  if (iocType(req.cmd) !== SPI_IOC_MAGIC) return Promise.reject(new Errno('ENOTTY'));
+export async function spidevIoctl(file: File<SpiDevice>, req: IoctlRequest): Promise<IoctlReply> {
+  refuseForeign(req);
   const inst = file.instance;
   return inst.state.locked(() => ioctlLocked(inst, req));
 }

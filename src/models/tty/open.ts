@@ -41,8 +41,16 @@ export async function ttyOpen(file: File<TtyPort>, _: undefined, signal: AbortSi
  * Its tty_io_error() case is never met here: TTY_IO_ERROR is set by
  * tty_port_hangup() and tty_port_close(), which leave the port
  * uninitialized, and tty_port_open() clears it before activating one.
- * C_BAUD only decides whether DTR and RTS go up (TtyPort.opened()); a port
- * at B0 waits like any other.
+ * C_BAUD only decides whether DTR and RTS go up (TtyPort.raiseOut()); a
+ * port at B0 waits like any other.
+ *
+ * The kernel's loop raises DTR and RTS on each pass, before its checks:
+ * the first (TtyPort.opened() here), and each wake-up of port->open_wait
+ * or of the sleeper, which for usb-serial are the carrier rising
+ * (usb_serial_handle_dcd_change()), a signal, a hang-up and the port's
+ * last close. The last two leave the port uninitialized, so that pass
+ * raises nothing; the first two raise them again, undoing a TIOCMBIC made
+ * meanwhile, before the wait ends.
  */
 async function blockTilReady(file: File<TtyPort>, signal: AbortSignal): Promise<boolean> {
   const p = file.instance.state;
@@ -55,10 +63,14 @@ async function blockTilReady(file: File<TtyPort>, signal: AbortSignal): Promise<
     // The hang-up is checked before the carrier, as in the kernel's loop.
     await file.instance.wq.wait(() => hungUp(file) || carrier(), signal);
   } catch (err) {
+    // A signal's pass raises them; unplug hangs the port up (usb_serial_disconnect()), whose pass does not.
+    if (file.instance.lifecycle === 'live') p.raiseOut();
     p.closed(file);
     throw err;
   } finally {
     p.blockedOpens--;
   }
-  return !hungUp(file);
+  if (hungUp(file)) return false;
+  p.raiseOut();
+  return true;
 }

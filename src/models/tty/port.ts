@@ -165,9 +165,8 @@ export class TtyPort {
 
   /**
    * An open: the first makes a fresh line discipline and sets the receiver
-   * talking; every open raises DTR/RTS unless B0, as
-   * tty_port_block_til_ready() does on each of them (a non-blocking one
-   * included: `stty -F` raises a DTR a program had dropped).
+   * talking; every open raises DTR/RTS (a non-blocking one included:
+   * `stty -F` raises a DTR a program had dropped).
    */
   opened(file: File<TtyPort>): void {
     file.private = { hungUp: false } satisfies TtyFile;
@@ -176,8 +175,17 @@ export class TtyPort {
       this.ldisc.column = 0;
       if (this.device.source === 'nmea') this.startNmea();
     }
-    if ((this.termios.cflag & CBAUD) !== B0) this.setLines(this.lines | TIOCM_OUT);
+    this.raiseOut();
     this.files.add(file);
+  }
+
+  /**
+   * tty_port_block_til_ready()'s "Indicate we are open": DTR and RTS up
+   * unless the speed is B0, at a non-blocking open, and on each pass of a
+   * blocking open's carrier wait (ttyOpen()).
+   */
+  raiseOut(): void {
+    if ((this.termios.cflag & CBAUD) !== B0) this.setLines(this.lines | TIOCM_OUT);
   }
 
   /** The last close: the tty and its buffers go, DTR/RTS drop with HUPCL (tty_port_close()), exclusivity ends. */
