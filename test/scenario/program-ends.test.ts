@@ -60,6 +60,20 @@ describe('how the program ended', () => {
     expect(r.code).toBe(1);
   });
 
+  it('fails a run whose program died of a SIGKILL the run did not send (the OOM killer\'s), though the run kills what it left with SIGKILL', async () => {
+    const r = await cdevemu(['run', await scenario('sigkill.yaml', diesAtUnplug('SIGKILL'), unplugged)]);
+    expect(r.stdout, r.stderr).toMatch(/ok {4}expect uio0 released within 5000ms/);
+    expect(r.stdout).toMatch(/the program \(pid \d+\) was killed by SIGKILL, a signal the run did not send it: it crashed, or something else killed it/);
+    expect(r.stdout).toMatch(/^FAIL sigkill\.yaml: the program ran and did not crash$/m);
+    expect(r.code).toBe(1);
+    // The same death of a first instance, then a `start` (which also kills what that one left).
+    const again = await cdevemu(['run', await scenario('sigkill-restart.yaml', diesAtUnplug('SIGKILL'), `${unplugged}  - replug: uio0\n  - start: {}\n  - wait: { opened: uio0, timeout: 5s }\n`)]);
+    expect(again.stdout, again.stderr).toMatch(/instance 1 of the program \(pid \d+\) was killed by SIGKILL, a signal the run did not send it/);
+    expect(again.stdout).toMatch(/^FAIL sigkill-restart\.yaml: the program ran and did not crash$/m);
+    expect(again.code).toBe(1);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+
   it('leaves the end to a scenario that expects it, and takes a death by a signal the run sent as no crash', async () => {
     const judged = await cdevemu(['run', await scenario('segv-expected.yaml', diesAtUnplug('SIGSEGV'), `${unplugged}  - expect: { exit: SIGSEGV, within: 5s }\n`)]);
     expect(judged.stdout, judged.stderr).toMatch(/^PASS segv-expected\.yaml: 4 step/m);
