@@ -76,7 +76,7 @@ export class Program {
       });
       this.child.on('exit', (code, signal) => {
         void ready.then((started) => {
-          const why = `its namespace could not be set up (${signal ? `killed by ${signal}` : `exit ${code}`}; see its output above)`;
+          const why = `its namespace could not be set up, or its command not executed there (${signal ? `killed by ${signal}` : `exit ${code}`}; see its output above)`;
           this.exitInfo = { code, signal, ...(started ? {} : { notStarted: why }) };
           resolve(this.exitInfo);
         });

@@ -855,8 +855,35 @@ timeline:
     );
     const r = await cdevemu(['run', f]);
     expect(r.stdout).not.toMatch(/\| ran/);
-    expect(r.stdout).toMatch(/expected exit code 1; the program never started: its namespace could not be set up \(exit 1; see its output above\)/);
+    expect(r.stdout).toMatch(/expected exit code 1; the program never started: its namespace could not be set up, or its command not executed there \(exit 1; see its output above\)/);
     expect(r.code).toBe(1);
+  });
+
+  it('takes a command its bind namespace cannot execute for a program that never started, not for one that exited 127 or 126', async () => {
+    // Without a bind, spawn() fails (ENOENT) and the run says so; with one, the exec is the wrapper
+    // shell's, whose failure exits 127 (not found) or 126 (not executable) as a program could.
+    const notExecutable = join(await mkdtemp(join(dir, 'noexec-')), 'consumer');
+    writeFileSync(notExecutable, '#!/bin/sh\nexit 0\n', { mode: 0o644 });
+    const run = async (name: string, command: string, code: number): Promise<void> => {
+      const f = await scenario(
+        `${name}.yaml`,
+        `name: ${name}
+devices: [{ model: zero, name: zero0 }]
+program: { command: [${command}, /dev/zero0], bind: ["/dev/zero0=dev/zero0"] }
+timeline:
+  - expect: { exit: ${code}, within: 5s }
+`,
+      );
+      const r = await cdevemu(['run', f]);
+      expect(r.stdout, r.stderr).toMatch(new RegExp(`expected exit code ${code}; the program never started: its namespace could not be set up, or its command not executed there \\(exit 127; see its output above\\)`));
+      expect(r.stdout).toMatch(/! cannot execute .*: no executable file by that name/);
+      expect(r.stdout).toMatch(new RegExp(`^FAIL ${name}: expect program exit ${code} within 5000ms`, 'm'));
+      expect(r.code).toBe(1);
+    };
+    await run('not-found', '/nonexistent/consumer', 127);
+    await run('not-executable', notExecutable, 126);
+    await run('not-on-path', 'no-such-consumer-anywhere', 127);
+    expect(cdevemuMounts()).toEqual([]);
   });
 
   it('running: a program that died but is not reaped yet is not running', async () => {
