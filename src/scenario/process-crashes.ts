@@ -71,8 +71,17 @@ interface Member {
   threads: number;
 }
 
+/**
+ * The other names of a signal's number (signal(7)), which os.constants
+ * lists after the name: 6 is SIGABRT, as Node names a death by it and as
+ * CRASH_SIGNALS has it; taken for SIGIOT, an abort(3) was no crash.
+ */
+const ALIASES: ReadonlySet<string> = new Set(['SIGIOT', 'SIGPOLL']);
+
 /** Signal number -> name. */
-const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
+  Object.entries(constants.signals).flatMap(([name, n]) => (ALIASES.has(name) ? [] : [[n, name as NodeJS.Signals] as const])),
+);
 
 /** How many crashes the failure names; it counts the rest. */
 const MAX_NAMED = 10;

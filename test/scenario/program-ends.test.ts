@@ -107,6 +107,21 @@ describe('a crash of a process the program started', () => {
     expect(cdevemuMounts()).toEqual([]);
   });
 
+  asRoot('takes a child\'s abort(3) for the crash it is: SIGABRT, not its other name SIGIOT', async () => {
+    const program = `sh, -c, "exec 3<{mount}/dev/uio0; python3 -c 'import os; os.abort()'; exit 0"`;
+    const r = await cdevemu(['run', await scenario('child-abort.yaml', program, '  - expect: { exit: 0, within: 10s }\n')]);
+    expect(r.stdout, r.stderr).toMatch(/FAIL {2}no process the program started crashed\n {11}pid \d+ \((python3|<exited before its name was read>)\), started by pid \d+ \(sh\), was killed by SIGABRT/);
+    expect(r.stdout).toMatch(/^FAIL child-abort\.yaml: no process the program started crashed$/m);
+    expect(r.code).toBe(1);
+    const judged = await cdevemu([
+      'run',
+      await scenario('child-abort-expected.yaml', program, '  - expect: { exit: 0, within: 10s }\n  - expect: { event: { type: process_crashed }, count: 1, fields: { signal: SIGABRT } }\n'),
+    ]);
+    expect(judged.stdout, judged.stderr).toMatch(/^PASS child-abort-expected\.yaml: 2 step/m);
+    expect(judged.code).toBe(0);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+
   asRoot('leaves the crash to a scenario that expects it', async () => {
     const program = `sh, -c, "exec 3<{mount}/dev/uio0; ${selfKill('SIGSEGV')}; exit 0"`;
     const timeline = '  - expect: { exit: 0, within: 10s }\n  - expect: { event: { type: process_crashed }, count: 1, fields: { signal: SIGSEGV } }\n';
