@@ -131,6 +131,17 @@ describe('a crash of a process the program started', () => {
     expect(r.code).toBe(0);
   });
 
+  asRoot('leaves to the scenario only the crashes its filters match: an expected abort, not another child\'s SIGSEGV', async () => {
+    const program = `sh, -c, "exec 3<{mount}/dev/uio0; python3 -c 'import os; os.abort()'; ${selfKill('SIGSEGV')}; exit 0"`;
+    const timeline = '  - expect: { exit: 0, within: 10s }\n  - expect: { event: { type: process_crashed, signal: SIGABRT }, count: 1 }\n';
+    const r = await cdevemu(['run', await scenario('child-abort-and-segv.yaml', program, timeline)]);
+    expect(r.stdout, r.stderr).toMatch(/ok {4}expect event \{"type":"process_crashed","signal":"SIGABRT"\}: count == 1/);
+    expect(r.stdout).toMatch(/FAIL {2}no process the program started crashed\n {11}pid \d+ \([^)]+\), started by pid \d+ \(sh\), was killed by SIGSEGV, a signal the run did not send: it crashed\n {11}whatever/);
+    expect(r.stdout).toMatch(/^FAIL child-abort-and-segv\.yaml: no process the program started crashed$/m);
+    expect(r.code).toBe(1);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+
   asRoot('takes no normal exit, no SIGTERM from the program, and no signal the run sent for a crash; a SIGQUIT from the program is one', async () => {
     // A child exits 3, another is ended by the program with signal $2; then the program opens uio0 and
     // waits with one more child, which the stop's SIGQUIT (a crash signal, but the run's) ends.

@@ -953,6 +953,24 @@ timeline:
     expect(r.code).toBe(0);
   });
 
+  it("leaves to the scenario only the model_error events its filters match: b0's, not b1's", async () => {
+    const f = await scenario(
+      'model-error-b0.yaml',
+      `name: model errors of b0
+devices: [{ model: buggy, name: b0 }, { model: buggy, name: b1 }]
+timeline:
+  - wait: { event: { type: model_error, device: b0 }, timeout: 10s }
+  - expect: { exit: 0, within: 10s }
+`,
+    );
+    const r = await cdevemu(['run', '--model', await buggyModel(), f, '--', 'sh', '-c', 'cat {mount}/dev/b0 {mount}/dev/b1 >/dev/null 2>&1; exit 0']);
+    expect(r.stdout, r.stderr).toMatch(/ok {4}expect program exit 0/);
+    expect(r.stdout).toMatch(/FAIL {2}no device saw a failure\n {11}model error: the model of b1 \(generation 1\) threw in read: TypeError/);
+    expect(r.stdout).toMatch(/^FAIL model errors of b0: no device saw a failure$/m);
+    expect(r.code).toBe(1);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+
   it("against a daemon, answers for the devices the scenario names, not for another's", async () => {
     const { Daemon } = await import('../daemon/harness.js');
     const d = await Daemon.start({ args: ['--model', await buggyModel()] });
