@@ -454,7 +454,8 @@ class Run {
         return t.replug(s.device, this.expand(s.options));
       case 'signal': {
         const p = this.program;
-        if (!p?.pid || p.exit || !p.send(s.signal)) throw new StepFailed(`there is no running program to send ${s.signal} to`);
+        // Not `p.exit`: Node learns of an exit a turn after it, and kill(2) on the zombie succeeds (program.ts running).
+        if (!p?.pid || !p.running || !p.send(s.signal)) throw new StepFailed(`there is no running program to send ${s.signal} to`);
         if (s.signal === 'SIGSTOP') await this.allStopped(p.pid, s.timeoutMs);
         return;
       }

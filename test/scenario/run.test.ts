@@ -902,6 +902,55 @@ timeline:
   });
 });
 
+describe('a signal step', () => {
+  it('fails on a program that has exited though Node has not reaped it yet: it got no signal', async () => {
+    // The action lets the program go (a line into the FIFO it waits on) and then holds the run's event loop
+    // until the program is a zombie: the signal step comes next, before Node has reaped it.
+    const model = join(dir, 'go-model.mjs');
+    await writeFile(
+      model,
+      `import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+const state = (pid) => { try { const s = readFileSync('/proc/' + pid + '/stat', 'utf8'); return s.slice(s.lastIndexOf(')') + 2).split(' '); } catch { return []; } };
+const zombieChild = () => readdirSync('/proc').some((p) => { const [st, ppid] = state(p); return st === 'Z' && Number(ppid) === process.pid; });
+export default {
+  name: 'go', description: 'lets the program go, and waits for its end', stream: true,
+  options: { fifo: { type: 'string', description: 'the FIFO the program waits on' } },
+  create: (_inst, o) => ({ fifo: o.fifo }),
+  actions: {
+    go(inst) {
+      const fd = openSync(inst.state.fifo, 'w');
+      writeSync(fd, 'go\\n');
+      closeSync(fd);
+      const end = Date.now() + 10000;
+      while (!zombieChild() && Date.now() < end);
+      return { zombie: zombieChild() };
+    },
+  },
+};
+`,
+    );
+    const f = await scenario(
+      'signal-zombie.yaml',
+      `name: signal-zombie
+devices: [{ model: go, name: g0, options: { fifo: "{tmp}/go" } }]
+program: { command: [sh, -c, "mkfifo {tmp}/go; exec 3<{mount}/dev/g0; exec 3<&-; read x < {tmp}/go; exit 0"] }
+timeline:
+  - wait: { opened: g0, timeout: 5s }
+  - action: { device: g0, action: go, as: go }
+  - expect: { result: go, fields: { zombie: true } }
+  - signal: SIGTERM
+  - expect: { exit: 0, within: 5s }
+`,
+    );
+    const r = await cdevemu(['run', '--model', model, f]);
+    expect(r.stdout, r.stderr).toMatch(/ok {4}expect result go: zombie == true/);
+    expect(r.stdout).toMatch(/FAIL {2}signal SIGTERM to the program .*\n {11}there is no running program to send SIGTERM to/);
+    expect(r.stdout).toMatch(/^FAIL signal-zombie: signal SIGTERM to the program/m);
+    expect(r.code).toBe(1);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+});
+
 /**
  * Comparisons on what actions answered and events carried (README.md,
  * "Comparing values"), with the uio, evdev and hwrng models on the run's
