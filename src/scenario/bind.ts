@@ -159,8 +159,18 @@ export function bindCommand(binds: readonly Bind[], stageDir: string, argv: read
 }
 
 // Says on fd 3 that every layer before it is done, then runs the program
-// without that fd (program.ts's readyPipe).
-const READY = 'printf . >&3 && exec "$@" 3>&-';
+// without that fd (program.ts's readyPipe). An exec that fails after the
+// byte would exit 127 or 126 as if the program had (a wrong path passed
+// `expect: {exit: 127}` and the checks of a program that never ran): so the
+// file exec would take (the first of $PATH for a bare name, as execvp(3)
+// looks) must first be an executable file (access(2) X_OK, which a noexec
+// mount fails too), else it exits without the byte.
+const READY = `case $1 in
+*/*) f=$1 ;;
+*) f=; set -f; IFS=:; for d in $PATH; do if [ -f "\${d:-.}/$1" ] && [ -x "\${d:-.}/$1" ]; then f=\${d:-.}/$1; break; fi; done; unset IFS ;;
+esac
+if [ ! -f "$f" ] || [ ! -x "$f" ]; then echo "cannot execute $1: no executable file by that name" >&2; exit 127; fi
+printf . >&3 && exec "$@" 3>&-`;
 
 /** The ids a program runs with. */
 export interface ProgramIds {

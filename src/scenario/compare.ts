@@ -82,6 +82,18 @@ export function holds(c: Comparison, v: unknown): boolean {
   return c.tests.every((t) => testHolds(t, v));
 }
 
+/**
+ * Whether `c` holds on every count of events (0, 1, 2...): `>= 0`,
+ * `> -1`, `!= 0.5`. A count so compared checks nothing, whatever came.
+ */
+export function holdsOnEveryCount(c: Comparison): boolean {
+  return c.tests.every((t) => {
+    const v = t.value as number;
+    if (t.op === '!=') return !(Number.isInteger(v) && v >= 0);
+    return (t.op === '>=' && v <= 0) || (t.op === '>' && v < 0);
+  });
+}
+
 /** `== 3`, for a count the scenario gives as a plain number. */
 export function equalTo(n: number): Comparison {
   return { tests: [{ op: '==', value: n }], text: `== ${n}`, kind: 'number' };

@@ -10,25 +10,28 @@
  *   program wrote what the recording did not, and was answered EIO; its
  *   strict incomplete: the program left part of the recording undone).
  *
- * A scenario that waits for or expects events of such a type judges them
- * itself. The run's devices: every device of its own emulator; on a
- * daemon's (`--socket`), which other runs may share, those it names and
+ * An event a wait or an expectation of the scenario is about (its filter,
+ * with an expectation's fields, holds on it) the scenario judges itself;
+ * another of the same type (of another device, with other values) still
+ * fails the run. The run's devices: every device of its own emulator; on
+ * a daemon's (`--socket`), which other runs may share, those it names and
  * those the program under test called (a one-liner names none).
  */
 import { CoreEvent, type DeviceEvent } from '../core/events.js';
 import { globMatcher } from '../faults/glob.js';
 import type { Scenario } from './schema.js';
+import { judgedBy } from './values.js';
 
 export class DeviceFailures {
   private readonly seen: DeviceEvent[] = [];
   /** A daemon's devices the program under test called. */
   private readonly called = new Set<string>();
   private readonly named: (device: string) => boolean;
-  /** The event types the scenario waits for or expects: its subject, not a failure of the run. */
-  private readonly judged: ReadonlySet<string>;
+  /** Whether a wait or an expectation of the scenario is about an event: its subject, not a failure of the run. */
+  private readonly judged: (e: DeviceEvent) => boolean;
 
   constructor(s: Scenario, sharedTarget: boolean) {
-    this.judged = new Set(s.filters.map((f) => f.type));
+    this.judged = judgedBy(s);
     if (!sharedTarget) {
       this.named = () => true;
       return;
@@ -46,7 +49,7 @@ export class DeviceFailures {
   /** Notes `e` (`fromProgram`: a call of the program under test made it) if it fails the run; the line to print then, or null. */
   note(e: DeviceEvent, fromProgram: boolean): string | null {
     if (fromProgram) this.called.add(e.device);
-    if ((e.type !== CoreEvent.model_error && e.fails !== true) || this.judged.has(e.type) || !this.ours(e.device)) return null;
+    if ((e.type !== CoreEvent.model_error && e.fails !== true) || this.judged(e) || !this.ours(e.device)) return null;
     this.seen.push(e);
     return describe(e);
   }
@@ -60,7 +63,7 @@ export class DeviceFailures {
       first.type === CoreEvent.model_error
         ? "the emulation broke under the program, whatever it did with the EIO it got; the stack is in the emulator's log"
         : 'its model says the program went wrong there, whatever the program did next';
-    return `${describe(first)}${more}: ${why} (a scenario about ${first.type} events waits for or expects them, and judges them itself)`;
+    return `${describe(first)}${more}: ${why} (a scenario about such events waits for or expects them, and judges those its filter matches itself)`;
   }
 }
 

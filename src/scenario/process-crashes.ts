@@ -31,12 +31,12 @@
  *
  * A member's death by one of program-ends.ts's CRASH_SIGNALS that the run
  * did not send that instance of the program is a `process_crashed` event
- * (run-events.ts); the program's own end is program-ends.ts's. The
- * events fail the run unless the scenario waits for or expects events of
- * that type, which then judges them itself. Where this process may not
- * listen (an ordinary user: it needs CAP_NET_ADMIN in the initial user
- * namespace), or the kernel dropped events, the run ends with a note
- * saying that a crash may have gone unseen.
+ * (run-events.ts); the program's own end is program-ends.ts's. Each
+ * fails the run unless a wait or an expectation of the scenario is about
+ * it (values.ts judgedBy), which then judges it itself. Where this
+ * process may not listen (an ordinary user: it needs CAP_NET_ADMIN in the
+ * initial user namespace), or the kernel dropped events, the run ends
+ * with a note saying that a crash may have gone unseen.
  */
 import { constants } from 'node:os';
 import type { DeviceEvent } from '../core/events.js';
@@ -71,8 +71,17 @@ interface Member {
   threads: number;
 }
 
+/**
+ * The other names of a signal's number (signal(7)), which os.constants
+ * lists after the name: 6 is SIGABRT, as Node names a death by it and as
+ * CRASH_SIGNALS has it; taken for SIGIOT, an abort(3) was no crash.
+ */
+const ALIASES: ReadonlySet<string> = new Set(['SIGIOT', 'SIGPOLL']);
+
 /** Signal number -> name. */
-const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
+  Object.entries(constants.signals).flatMap(([name, n]) => (ALIASES.has(name) ? [] : [[n, name as NodeJS.Signals] as const])),
+);
 
 /** How many crashes the failure names; it counts the rest. */
 const MAX_NAMED = 10;
@@ -87,8 +96,8 @@ export class ProcessCrashes {
   private readonly crashes: { e: DeviceEvent; instance: number; parentComm: string }[] = [];
 
   constructor(
-    /** Whether the scenario waits for or expects process_crashed events: then it judges them. */
-    private readonly judged: boolean,
+    /** Whether a wait or an expectation of the scenario is about a crash: then it judges it (values.ts judgedBy). */
+    private readonly judged: (e: DeviceEvent) => boolean,
     /** Each crash as it is seen, with the instance whose process it was. */
     private readonly onCrash: (e: DeviceEvent, instance: number, parentComm: string) => void,
   ) {}
@@ -136,12 +145,13 @@ export class ProcessCrashes {
 
   /** Why the run fails for crashes of the program's processes, or null. */
   failure(): string | null {
-    if (this.judged || this.crashes.length === 0) return null;
-    const instances = new Set(this.crashes.map((c) => c.instance)).size > 1 || this.crashes.some((c) => c.instance > 1);
-    const lines = this.crashes
+    const crashes = this.crashes.filter((c) => !this.judged(c.e));
+    if (crashes.length === 0) return null;
+    const instances = new Set(crashes.map((c) => c.instance)).size > 1 || crashes.some((c) => c.instance > 1);
+    const lines = crashes
       .slice(0, MAX_NAMED)
       .map(({ e, instance, parentComm }) => `${describeCrash(e, parentComm)}${instances ? ` (instance ${instance} of the program)` : ''}, a signal the run did not send: it crashed`);
-    if (this.crashes.length > MAX_NAMED) lines.push(`and ${this.crashes.length - MAX_NAMED} more (each a process_crashed event)`);
+    if (crashes.length > MAX_NAMED) lines.push(`and ${crashes.length - MAX_NAMED} more (each a process_crashed event)`);
     lines.push('whatever the program did next (a scenario that expects this says so: expect: { event: { type: process_crashed }, count: 1 })');
     return lines.join('\n');
   }

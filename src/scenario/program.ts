@@ -76,7 +76,7 @@ export class Program {
       });
       this.child.on('exit', (code, signal) => {
         void ready.then((started) => {
-          const why = `its namespace could not be set up (${signal ? `killed by ${signal}` : `exit ${code}`}; see its output above)`;
+          const why = `its namespace could not be set up, or its command not executed there (${signal ? `killed by ${signal}` : `exit ${code}`}; see its output above)`;
           this.exitInfo = { code, signal, ...(started ? {} : { notStarted: why }) };
           resolve(this.exitInfo);
         });
@@ -149,7 +149,10 @@ export class Program {
    * are reparented, out of the tree's reach (tree.ts).
    */
   signalAll(signal: NodeJS.Signals): void {
-    this.sent.add(signal);
+    // Once its exit is known the signal is for what it left behind (stop()'s
+    // SIGKILL), not the program: it must not excuse a death by that signal
+    // the run did not cause (the OOM killer's SIGKILL, program-ends.ts).
+    if (!this.exitInfo) this.sent.add(signal);
     this.tree.collect();
     this.killGroup(signal);
     this.tree.signal(signal, this.child.pid);

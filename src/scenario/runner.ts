@@ -17,7 +17,7 @@ import { within } from '../awaitable.js';
 import { openedUnder, stopProgram, type ProgramInstance } from './restart.js';
 import { BIND_FORM, parseBind, type Scenario, type Step, type TimelineStep } from './schema.js';
 import type { ScenarioTarget, TargetDevice } from './target.js';
-import { absentSubject, eventExpectationFails, matches, resultExpectationFails, shortfall } from './values.js';
+import { absentSubject, eventExpectationFails, judgedBy, matches, resultExpectationFails, shortfall } from './values.js';
 import { describeThreads, unstoppedThreads } from './stopped.js';
 import { describeWhereThreadsAre, type ThreadState } from './threads.js';
 import { RunTrace, type RunTraceData } from './trace.js';
@@ -25,7 +25,7 @@ import { ANOTHER_CLIENT, CallerProcesses, CountWindow, instanceOf } from './wind
 import { DeviceFailures } from './device-failures.js';
 import { unjudgedEnds } from './program-ends.js';
 import { describeCrash, ProcessCrashes } from './process-crashes.js';
-import { isRunEvent, RunEvent } from './run-events.js';
+import { isRunEvent } from './run-events.js';
 import { RunFaults } from './run-faults.js';
 import { taskRuns } from '../sys/procstat.js';
 
@@ -141,7 +141,7 @@ class Run {
     this.failures = new DeviceFailures(s, o.target.shared);
     this.faults = new RunFaults(o.target, s);
     this.crashes = new ProcessCrashes(
-      s.filters.some((f) => f.type === RunEvent.process_crashed),
+      judgedBy(s),
       (e, instance, parentComm) => {
         this.events.push(e);
         this.cameFrom.set(e, instance); // counted by the windows of that instance only, like its processes' device events
@@ -454,7 +454,8 @@ class Run {
         return t.replug(s.device, this.expand(s.options));
       case 'signal': {
         const p = this.program;
-        if (!p?.pid || p.exit || !p.send(s.signal)) throw new StepFailed(`there is no running program to send ${s.signal} to`);
+        // Not `p.exit`: Node learns of an exit a turn after it, and kill(2) on the zombie succeeds (program.ts running).
+        if (!p?.pid || !p.running || !p.send(s.signal)) throw new StepFailed(`there is no running program to send ${s.signal} to`);
         if (s.signal === 'SIGSTOP') await this.allStopped(p.pid, s.timeoutMs);
         return;
       }

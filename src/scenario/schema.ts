@@ -35,7 +35,7 @@ import { MAX_DURATION_MS, MAX_DURATION_TEXT } from '../limits.js';
 import type { UnplugMode } from '../core/index.js';
 import type { FaultRuleSpec } from '../faults/index.js';
 import { constants } from 'node:os';
-import { AT_LEAST_ONE, equalTo, holds, readComparison, readFieldTest, readFieldTests, type Comparison, type FieldTest } from './compare.js';
+import { AT_LEAST_ONE, equalTo, holds, holdsOnEveryCount, readComparison, readFieldTest, readFieldTests, type Comparison, type FieldTest } from './compare.js';
 import { PRESETS } from './presets.js';
 
 export type Step =
@@ -255,6 +255,8 @@ function readEventExpectation(m: Mapping): Step {
   const c = m.get('count');
   const count = c.present ? (typeof c.value === 'number' ? equalTo(c.number({ integer: true, min: 0 })) : readComparison(c)) : AT_LEAST_ONE;
   if (count.kind !== 'number') throw c.error('a count compares numbers');
+  // It would hold whatever happened, and yet excuse a fault rule it names from having to fire (run-faults.ts).
+  if (holdsOnEveryCount(count)) throw c.error(`count ${count.text} holds on every count, 0 included: the expectation would check nothing (count: 0 expects none)`);
   const fields = m.get('fields').optional(readFieldTests) ?? [];
   if (fields.length > 0 && holds(count, 0)) {
     throw c.error(`count ${count.text} allows no event at all, and then fields would check nothing: use a count that needs one, or drop fields`);

@@ -7,11 +7,23 @@
 import { AFTER_UNPLUG, type DeviceEvent } from '../core/events.js';
 import { comparable, holds, missing, show, valueAt, whyNot, type FieldTest } from './compare.js';
 import type { GenerationRecord } from './ledger.js';
-import type { EventFilter, Step } from './schema.js';
+import type { EventFilter, Scenario, Step } from './schema.js';
 
-export function matches(e: DeviceEvent, f: EventFilter): boolean {
+export function matches(e: DeviceEvent, f: Pick<EventFilter, 'type' | 'device' | 'tests'>): boolean {
   return e.type === f.type && (f.device === undefined || e.device === f.device) && f.tests.every((t) => whyNot(t, e, f.type) === null);
 }
+
+/**
+ * Whether a wait or an expectation of `s` is about `e`: its filter, with
+ * an expectation's `fields`, holds on it. An event that fails a run
+ * whatever its steps say (a model_error, a crash) is left to the scenario
+ * only then: one about a worker's aborts, or b0's model errors, says
+ * nothing of another process's crash or of b1's.
+ */
+export const judgedBy =
+  (s: Scenario) =>
+  (e: DeviceEvent): boolean =>
+    s.filters.some((f) => matches(e, f));
 
 const ofDevice = (f: EventFilter): string => (f.device !== undefined ? ` of ${f.device}` : '');
 /** The event's subject: a device's generation, or for the run's own events (run-events.ts), which have no device, the process. */

@@ -22,7 +22,7 @@ afterEach(async () => {
 it('names a process that exec\'d and was gone before its exec was read as unread, not by its parent\'s name', async () => {
   const client = await cClient('crash_after_main');
   const seen: DeviceEvent[] = [];
-  crashes = new ProcessCrashes(false, (e) => seen.push(e));
+  crashes = new ProcessCrashes(() => false, (e) => seen.push(e)); // no wait or expectation is about a crash
   await crashes.start();
   expect(crashes.unavailable).toBeNull();
   // This process is the tree's root: the sh it forks, and the child sh forks and execs, are members.

@@ -60,6 +60,20 @@ describe('how the program ended', () => {
     expect(r.code).toBe(1);
   });
 
+  it('fails a run whose program died of a SIGKILL the run did not send (the OOM killer\'s), though the run kills what it left with SIGKILL', async () => {
+    const r = await cdevemu(['run', await scenario('sigkill.yaml', diesAtUnplug('SIGKILL'), unplugged)]);
+    expect(r.stdout, r.stderr).toMatch(/ok {4}expect uio0 released within 5000ms/);
+    expect(r.stdout).toMatch(/the program \(pid \d+\) was killed by SIGKILL, a signal the run did not send it: it crashed, or something else killed it/);
+    expect(r.stdout).toMatch(/^FAIL sigkill\.yaml: the program ran and did not crash$/m);
+    expect(r.code).toBe(1);
+    // The same death of a first instance, then a `start` (which also kills what that one left).
+    const again = await cdevemu(['run', await scenario('sigkill-restart.yaml', diesAtUnplug('SIGKILL'), `${unplugged}  - replug: uio0\n  - start: {}\n  - wait: { opened: uio0, timeout: 5s }\n`)]);
+    expect(again.stdout, again.stderr).toMatch(/instance 1 of the program \(pid \d+\) was killed by SIGKILL, a signal the run did not send it/);
+    expect(again.stdout).toMatch(/^FAIL sigkill-restart\.yaml: the program ran and did not crash$/m);
+    expect(again.code).toBe(1);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+
   it('leaves the end to a scenario that expects it, and takes a death by a signal the run sent as no crash', async () => {
     const judged = await cdevemu(['run', await scenario('segv-expected.yaml', diesAtUnplug('SIGSEGV'), `${unplugged}  - expect: { exit: SIGSEGV, within: 5s }\n`)]);
     expect(judged.stdout, judged.stderr).toMatch(/^PASS segv-expected\.yaml: 4 step/m);
@@ -93,6 +107,21 @@ describe('a crash of a process the program started', () => {
     expect(cdevemuMounts()).toEqual([]);
   });
 
+  asRoot('takes a child\'s abort(3) for the crash it is: SIGABRT, not its other name SIGIOT', async () => {
+    const program = `sh, -c, "exec 3<{mount}/dev/uio0; python3 -c 'import os; os.abort()'; exit 0"`;
+    const r = await cdevemu(['run', await scenario('child-abort.yaml', program, '  - expect: { exit: 0, within: 10s }\n')]);
+    expect(r.stdout, r.stderr).toMatch(/FAIL {2}no process the program started crashed\n {11}pid \d+ \((python3|<exited before its name was read>)\), started by pid \d+ \(sh\), was killed by SIGABRT/);
+    expect(r.stdout).toMatch(/^FAIL child-abort\.yaml: no process the program started crashed$/m);
+    expect(r.code).toBe(1);
+    const judged = await cdevemu([
+      'run',
+      await scenario('child-abort-expected.yaml', program, '  - expect: { exit: 0, within: 10s }\n  - expect: { event: { type: process_crashed }, count: 1, fields: { signal: SIGABRT } }\n'),
+    ]);
+    expect(judged.stdout, judged.stderr).toMatch(/^PASS child-abort-expected\.yaml: 2 step/m);
+    expect(judged.code).toBe(0);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+
   asRoot('leaves the crash to a scenario that expects it', async () => {
     const program = `sh, -c, "exec 3<{mount}/dev/uio0; ${selfKill('SIGSEGV')}; exit 0"`;
     const timeline = '  - expect: { exit: 0, within: 10s }\n  - expect: { event: { type: process_crashed }, count: 1, fields: { signal: SIGSEGV } }\n';
@@ -100,6 +129,17 @@ describe('a crash of a process the program started', () => {
     expect(r.stdout, r.stderr).toMatch(/ok {4}expect event \{"type":"process_crashed"\}: count == 1; signal == "SIGSEGV"/);
     expect(r.stdout).toMatch(/^PASS child-segv-expected\.yaml: 2 step/m);
     expect(r.code).toBe(0);
+  });
+
+  asRoot('leaves to the scenario only the crashes its filters match: an expected abort, not another child\'s SIGSEGV', async () => {
+    const program = `sh, -c, "exec 3<{mount}/dev/uio0; python3 -c 'import os; os.abort()'; ${selfKill('SIGSEGV')}; exit 0"`;
+    const timeline = '  - expect: { exit: 0, within: 10s }\n  - expect: { event: { type: process_crashed, signal: SIGABRT }, count: 1 }\n';
+    const r = await cdevemu(['run', await scenario('child-abort-and-segv.yaml', program, timeline)]);
+    expect(r.stdout, r.stderr).toMatch(/ok {4}expect event \{"type":"process_crashed","signal":"SIGABRT"\}: count == 1/);
+    expect(r.stdout).toMatch(/FAIL {2}no process the program started crashed\n {11}pid \d+ \([^)]+\), started by pid \d+ \(sh\), was killed by SIGSEGV, a signal the run did not send: it crashed\n {11}whatever/);
+    expect(r.stdout).toMatch(/^FAIL child-abort-and-segv\.yaml: no process the program started crashed$/m);
+    expect(r.code).toBe(1);
+    expect(cdevemuMounts()).toEqual([]);
   });
 
   asRoot('takes no normal exit, no SIGTERM from the program, and no signal the run sent for a crash; a SIGQUIT from the program is one', async () => {

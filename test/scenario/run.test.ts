@@ -855,8 +855,35 @@ timeline:
     );
     const r = await cdevemu(['run', f]);
     expect(r.stdout).not.toMatch(/\| ran/);
-    expect(r.stdout).toMatch(/expected exit code 1; the program never started: its namespace could not be set up \(exit 1; see its output above\)/);
+    expect(r.stdout).toMatch(/expected exit code 1; the program never started: its namespace could not be set up, or its command not executed there \(exit 1; see its output above\)/);
     expect(r.code).toBe(1);
+  });
+
+  it('takes a command its bind namespace cannot execute for a program that never started, not for one that exited 127 or 126', async () => {
+    // Without a bind, spawn() fails (ENOENT) and the run says so; with one, the exec is the wrapper
+    // shell's, whose failure exits 127 (not found) or 126 (not executable) as a program could.
+    const notExecutable = join(await mkdtemp(join(dir, 'noexec-')), 'consumer');
+    writeFileSync(notExecutable, '#!/bin/sh\nexit 0\n', { mode: 0o644 });
+    const run = async (name: string, command: string, code: number): Promise<void> => {
+      const f = await scenario(
+        `${name}.yaml`,
+        `name: ${name}
+devices: [{ model: zero, name: zero0 }]
+program: { command: [${command}, /dev/zero0], bind: ["/dev/zero0=dev/zero0"] }
+timeline:
+  - expect: { exit: ${code}, within: 5s }
+`,
+      );
+      const r = await cdevemu(['run', f]);
+      expect(r.stdout, r.stderr).toMatch(new RegExp(`expected exit code ${code}; the program never started: its namespace could not be set up, or its command not executed there \\(exit 127; see its output above\\)`));
+      expect(r.stdout).toMatch(/! cannot execute .*: no executable file by that name/);
+      expect(r.stdout).toMatch(new RegExp(`^FAIL ${name}: expect program exit ${code} within 5000ms`, 'm'));
+      expect(r.code).toBe(1);
+    };
+    await run('not-found', '/nonexistent/consumer', 127);
+    await run('not-executable', notExecutable, 126);
+    await run('not-on-path', 'no-such-consumer-anywhere', 127);
+    expect(cdevemuMounts()).toEqual([]);
   });
 
   it('running: a program that died but is not reaped yet is not running', async () => {
@@ -872,6 +899,55 @@ timeline:
     expect(p.exit).toBeNull(); // what `expect: { running: true }` used to go by
     expect(p.running).toBe(false);
     expect((await p.exited).code).toBe(3);
+  });
+});
+
+describe('a signal step', () => {
+  it('fails on a program that has exited though Node has not reaped it yet: it got no signal', async () => {
+    // The action lets the program go (a line into the FIFO it waits on) and then holds the run's event loop
+    // until the program is a zombie: the signal step comes next, before Node has reaped it.
+    const model = join(dir, 'go-model.mjs');
+    await writeFile(
+      model,
+      `import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+const state = (pid) => { try { const s = readFileSync('/proc/' + pid + '/stat', 'utf8'); return s.slice(s.lastIndexOf(')') + 2).split(' '); } catch { return []; } };
+const zombieChild = () => readdirSync('/proc').some((p) => { const [st, ppid] = state(p); return st === 'Z' && Number(ppid) === process.pid; });
+export default {
+  name: 'go', description: 'lets the program go, and waits for its end', stream: true,
+  options: { fifo: { type: 'string', description: 'the FIFO the program waits on' } },
+  create: (_inst, o) => ({ fifo: o.fifo }),
+  actions: {
+    go(inst) {
+      const fd = openSync(inst.state.fifo, 'w');
+      writeSync(fd, 'go\\n');
+      closeSync(fd);
+      const end = Date.now() + 10000;
+      while (!zombieChild() && Date.now() < end);
+      return { zombie: zombieChild() };
+    },
+  },
+};
+`,
+    );
+    const f = await scenario(
+      'signal-zombie.yaml',
+      `name: signal-zombie
+devices: [{ model: go, name: g0, options: { fifo: "{tmp}/go" } }]
+program: { command: [sh, -c, "mkfifo {tmp}/go; exec 3<{mount}/dev/g0; exec 3<&-; read x < {tmp}/go; exit 0"] }
+timeline:
+  - wait: { opened: g0, timeout: 5s }
+  - action: { device: g0, action: go, as: go }
+  - expect: { result: go, fields: { zombie: true } }
+  - signal: SIGTERM
+  - expect: { exit: 0, within: 5s }
+`,
+    );
+    const r = await cdevemu(['run', '--model', model, f]);
+    expect(r.stdout, r.stderr).toMatch(/ok {4}expect result go: zombie == true/);
+    expect(r.stdout).toMatch(/FAIL {2}signal SIGTERM to the program .*\n {11}there is no running program to send SIGTERM to/);
+    expect(r.stdout).toMatch(/^FAIL signal-zombie: signal SIGTERM to the program/m);
+    expect(r.code).toBe(1);
+    expect(cdevemuMounts()).toEqual([]);
   });
 });
 
@@ -924,6 +1000,24 @@ timeline:
     const r = await cdevemu(['run', '--model', await buggyModel(), f, '--', ...shrugs]);
     expect(r.stdout, r.stderr).toMatch(/^PASS model errors: 2 step/m);
     expect(r.code).toBe(0);
+  });
+
+  it("leaves to the scenario only the model_error events its filters match: b0's, not b1's", async () => {
+    const f = await scenario(
+      'model-error-b0.yaml',
+      `name: model errors of b0
+devices: [{ model: buggy, name: b0 }, { model: buggy, name: b1 }]
+timeline:
+  - wait: { event: { type: model_error, device: b0 }, timeout: 10s }
+  - expect: { exit: 0, within: 10s }
+`,
+    );
+    const r = await cdevemu(['run', '--model', await buggyModel(), f, '--', 'sh', '-c', 'cat {mount}/dev/b0 {mount}/dev/b1 >/dev/null 2>&1; exit 0']);
+    expect(r.stdout, r.stderr).toMatch(/ok {4}expect program exit 0/);
+    expect(r.stdout).toMatch(/FAIL {2}no device saw a failure\n {11}model error: the model of b1 \(generation 1\) threw in read: TypeError/);
+    expect(r.stdout).toMatch(/^FAIL model errors of b0: no device saw a failure$/m);
+    expect(r.code).toBe(1);
+    expect(cdevemuMounts()).toEqual([]);
   });
 
   it("against a daemon, answers for the devices the scenario names, not for another's", async () => {

@@ -413,6 +413,12 @@ describe('scenario values and restarts', () => {
       's.yaml:5: timeline[1].expect.fields.sense.key: not an operator: expected a value (a string, number, true/false or null) or a mapping of operators',
     ],
     ['an empty comparison', steps('action: { device: uio0, action: irq, as: r }', 'expect: { result: r, fields: { count: {} } }'), 's.yaml:5: timeline[1].expect.fields.count: an empty comparison holds on anything'],
+    [
+      'an event count that holds on every count: it checks nothing, and would excuse the rule it names from firing',
+      steps("expect: { event: { type: fault_fired, device: uio0 }, count: { '>=': 0 } }"),
+      's.yaml:4: timeline[0].expect.count: count >= 0 holds on every count, 0 included: the expectation would check nothing (count: 0 expects none)',
+    ],
+    ["an event count of '!=' a count there cannot be", steps("expect: { event: { type: opened, device: uio0 }, count: { '>': -1, '!=': -3 } }"), 's.yaml:4: timeline[0].expect.count: count > -1 and != -3 holds on every count'],
     ['a result expectation with no fields', steps('action: { device: uio0, action: irq, as: r }', 'expect: { result: r, fields: {} }'), 's.yaml:5: timeline[1].expect.fields: expected at least one field'],
     [
       'a result no step saves',
