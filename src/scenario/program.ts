@@ -149,10 +149,11 @@ export class Program {
    * are reparented, out of the tree's reach (tree.ts).
    */
   signalAll(signal: NodeJS.Signals): void {
-    // Once its exit is known the signal is for what it left behind (stop()'s
-    // SIGKILL), not the program: it must not excuse a death by that signal
-    // the run did not cause (the OOM killer's SIGKILL, program-ends.ts).
-    if (!this.exitInfo) this.sent.add(signal);
+    // Once it has exited (a zombie Node has not reaped yet included) the
+    // signal is for what it left behind (stop()'s SIGKILL), not the
+    // program: it must not excuse a death by that signal the run did not
+    // cause (the OOM killer's SIGKILL, program-ends.ts).
+    if (this.running) this.sent.add(signal);
     this.tree.collect();
     this.killGroup(signal);
     this.tree.signal(signal, this.child.pid);
