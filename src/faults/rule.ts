@@ -278,10 +278,12 @@ export function parseRule(input: unknown, id: string): FaultRule {
 
 /**
  * The commands the VFS answers itself, before the driver (here: FUSE, the
- * model) sees them: fs/ioctl.c do_vfs_ioctl(), and FIONREAD because the
- * nodes stat as regular files (docs/fuse-protocol.md, "ioctl").
+ * model) sees them: fs/ioctl.c do_vfs_ioctl() (FS_IOC_GETFSUUID and
+ * FS_IOC_GETFSSYSFSPATH since Linux 6.8), and, because the nodes stat as
+ * regular files, FIONREAD and file_ioctl()'s FIBMAP and space reservations
+ * (docs/fuse-protocol.md, "ioctl").
  */
-const VFS_IOCTLS: ReadonlyMap<number, string> = new Map([
+export const VFS_IOCTLS: ReadonlyMap<number, string> = new Map([
   [0x5451, 'FIOCLEX'],
   [0x5450, 'FIONCLEX'],
   [0x5421, 'FIONBIO'],
@@ -295,9 +297,17 @@ const VFS_IOCTLS: ReadonlyMap<number, string> = new Map([
   [0x40049409, 'FICLONE'],
   [0x4020940d, 'FICLONERANGE'],
   [0xc0189436, 'FIDEDUPERANGE'],
+  [0x80111500, 'FS_IOC_GETFSUUID'],
+  [0x80811501, 'FS_IOC_GETFSSYSFSPATH'],
+  [0x1, 'FIBMAP'],
+  [0x40305828, 'FS_IOC_RESVSP'],
+  [0x40305829, 'FS_IOC_UNRESVSP'],
+  [0x4030582a, 'FS_IOC_RESVSP64'],
+  [0x4030582b, 'FS_IOC_UNRESVSP64'],
+  [0x40305839, 'FS_IOC_ZERO_RANGE'],
 ]);
 
-/** Refuses a rule no call can ever fire: a test under it would pass without the fault. */
+/** Refuses a rule no call can ever fire, or whose firing would leave the call as it was: a test under it would pass without the fault. */
 function checkCanFire(r: FaultRule): void {
   if (r.ioctl !== undefined) {
     const ops = ruleOps(r);
@@ -311,7 +321,15 @@ function checkCanFire(r: FaultRule): void {
   if (r.nth !== undefined && r.every !== undefined && r.nth % r.every !== 0) {
     throw new FaultRuleError('nth', `the ${r.nth}th matching call is not one of every ${r.every}`);
   }
+  // The first call every one fires on is the every-th; with nth given, the checks above imply this.
+  if (r.every !== undefined && r.first !== undefined && r.every > r.first) {
+    throw new FaultRuleError('every', `the first call every ${r.every} fires on is the ${r.every}th, never among the first ${r.first}`);
+  }
   if (r.probability === 0) throw new FaultRuleError('probability', 'a probability of 0 never fires');
+  // A timer longer than that fires after 1 ms (Node's TimeoutOverflowWarning): the call would not be delayed.
+  if (r.delayMs !== undefined && r.delayMs + (r.jitterMs ?? 0) > MAX_DURATION_MS) {
+    throw new FaultRuleError('jitterMs', `delayMs plus jitterMs is ${MAX_DURATION_TEXT}, got ${r.delayMs + (r.jitterMs ?? 0)}`);
+  }
 }
 
 /**
@@ -329,8 +347,9 @@ function checkErrnoArrives(r: FaultRule): void {
   if (r.errno === 'ENOSYS' && ops.includes('ioctl')) {
     throw new FaultRuleError('errno', 'the kernel turns ENOSYS from an ioctl into ENOTTY (fs/fuse/ioctl.c); fail with ENOTTY to mean that');
   }
-  if (r.errno === 'ESTALE' && ops.includes('open')) {
-    // fs/namei.c do_filp_open(): an open that fails ESTALE is tried again with LOOKUP_REVAL.
-    throw new FaultRuleError('errno', 'the kernel tries an open that failed ESTALE again, and the program sees the second answer; leave open out of op, or fail with another errno');
+  if ((r.errno === 'ESTALE' || r.errno === 'ECHILD') && ops.includes('open')) {
+    // fs/namei.c do_filp_open(): an open that fails ECHILD is tried again
+    // out of RCU walk, one that fails ESTALE again with LOOKUP_REVAL.
+    throw new FaultRuleError('errno', `the kernel tries an open that failed ${r.errno} again, and the program sees the second answer; leave open out of op, or fail with another errno`);
   }
 }

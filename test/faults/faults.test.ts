@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IO } from '../../src/devio.js';
 import { FaultRuleError } from '../../src/faults/index.js';
-import { Errno } from '../../src/errno.js';
+import { VFS_IOCTLS } from '../../src/faults/rule.js';
+import { Errno, type ErrnoName } from '../../src/errno.js';
 import type { DeviceModel } from '../../src/core/index.js';
 import { cClient } from '../helpers/cc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
@@ -15,18 +16,18 @@ import { probeModel, type ProbeRegistry } from '../fixtures/probe-model.js';
 let t: TestEmulator;
 let seq = 0;
 const probes: ProbeRegistry = new Map();
-/** Fails its first open ENOSYS, as a model may mean an error; opens after it succeed. */
-const enosysOnce: DeviceModel<{ opens: number }> = {
-  name: 'enosys-once',
-  description: 'its first open fails ENOSYS',
+/** Fails its first open with `errno`, as a model may mean an error; opens after it succeed. Model `enosys-once` for ENOSYS. */
+const failsFirstOpen = (errno: ErrnoName): DeviceModel<{ opens: number }> => ({
+  name: `${errno.toLowerCase()}-once`,
+  description: `its first open fails ${errno}`,
   stream: true,
   options: {},
   create: () => ({ opens: 0 }),
   open: (file) => {
-    if (file.instance.state.opens++ === 0) throw new Errno('ENOSYS');
+    if (file.instance.state.opens++ === 0) throw new Errno(errno);
   },
   read: () => Buffer.from('ok'),
-};
+});
 
 /** Throws from read what a buggy model may: a long Error, then a string. */
 const throwsLong: DeviceModel<{ reads: number }> = {
@@ -42,7 +43,7 @@ const throwsLong: DeviceModel<{ reads: number }> = {
 };
 
 beforeAll(async () => {
-  t = await startTestEmulator([probeModel(probes), enosysOnce, throwsLong], 1000);
+  t = await startTestEmulator([probeModel(probes), ...(['ENOSYS', 'ECHILD', 'ESTALE'] as const).map(failsFirstOpen), throwsLong], 1000);
 });
 afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
 
@@ -200,6 +201,35 @@ describe('actions', () => {
     // Had the kernel got ENOSYS, this open would succeed without reaching the daemon.
     expect(await ops(d.path, 'print(os.read(fd, 2))', 1)).toEqual(["b'ok'"]);
     expect(opens()).toBe(1);
+  });
+
+  it('the kernel tries an open that failed ECHILD or ESTALE again: the program never sees that errno (so a rule may not fail an open with it)', async () => {
+    // fs/namei.c do_filp_open(): ECHILD, then ESTALE, are each tried once more.
+    for (const errno of ['ECHILD', 'ESTALE']) {
+      const d = await plug(`${errno.toLowerCase()}-once`);
+      expect(await ops(d.path, 'print(os.read(fd, 2))', 1)).toEqual(["b'ok'"]);
+      expect(t.emu.devices.get(d.name)!.counters).toMatchObject({ opens: 1, errors: 1 });
+    }
+  });
+
+  it('no command the VFS answers itself reaches a device: a rule on every ioctl matches none of them', async () => {
+    const d = await plug('zero');
+    const rule = t.emu.faults.add({ device: d.name, op: 'ioctl', action: 'fail', errno: 'EPERM' });
+    // FIFREEZE and FITHAW would act on the mount's superblock; the others, given zeroes, change nothing.
+    const cmds = [...VFS_IOCTLS].filter(([, name]) => !['FIFREEZE', 'FITHAW'].includes(name)).map(([cmd]) => cmd);
+    const r = await python(
+      `import os,sys,fcntl
+fd = os.open(sys.argv[1], os.O_RDWR)
+for cmd in (${cmds.join(', ')}):
+    try: fcntl.ioctl(fd, cmd, bytearray(256))
+    except OSError: pass
+    print(hex(cmd), flush=True)`,
+      [d.path],
+    );
+    expect(r.stdout.trim().split('\n')).toEqual(cmds.map((c) => `0x${c.toString(16)}`));
+    expect(t.emu.faults.get(rule.id)).toMatchObject({ matched: 0 });
+    // A device's own command does reach it.
+    expect(await ops(d.path, 'import fcntl\n        fcntl.ioctl(fd, 0x5401, bytearray(60))', 1)).toEqual(['EPERM']);
   });
 
   it('a model that throws is answered EIO and makes a model_error event, its message cut at 300 characters', async () => {
@@ -521,12 +551,24 @@ describe('rule validation', () => {
     [{ action: 'fail', errno: 'ENOSYS', op: 'open' }, 'errno'],
     [{ action: 'fail', errno: 'ENOSYS', op: 'ioctl' }, 'errno'],
     [{ action: 'fail', errno: 'ESTALE', op: ['read', 'open'] }, 'errno'],
+    [{ action: 'fail', errno: 'ECHILD', op: 'open' }, 'errno'],
+    // The first multiple of every is every itself: beyond first, never.
+    [{ action: 'fail', errno: 'EIO', every: 5, first: 3 }, 'every'],
+    // Commands the VFS answers for a regular file (file_ioctl()) or for any file (Linux 6.8+).
+    [{ action: 'fail', errno: 'EIO', op: 'ioctl', ioctl: 1 }, 'ioctl'],
+    [{ action: 'fail', errno: 'EIO', op: 'ioctl', ioctl: '0x40305839' }, 'ioctl'],
+    [{ action: 'fail', errno: 'EIO', op: 'ioctl', ioctl: '0x80111500' }, 'ioctl'],
+    // A timer of more than 2^31-1 ms fires after 1 ms: the delay would not happen.
+    [{ action: 'delay', delayMs: 2 ** 31 - 1, jitterMs: 1 }, 'jitterMs'],
   ];
-  it('takes what can fire: ENOSYS on a read, nth among first and every, a device ioctl', () => {
+  it('takes what can fire: ENOSYS or ECHILD on a read, nth among first and every, every up to first, a device ioctl, a delay plus jitter a timer holds', () => {
     for (const spec of [
       { action: 'fail', errno: 'ENOSYS', op: 'read' },
       { action: 'fail', errno: 'EIO', nth: 4, every: 2, first: 4 },
       { action: 'fail', errno: 'EIO', op: 'ioctl', ioctl: 0x5401 },
+      { action: 'fail', errno: 'EIO', every: 3, first: 3 },
+      { action: 'fail', errno: 'ECHILD', op: 'read' },
+      { action: 'delay', delayMs: 2 ** 31 - 2, jitterMs: 1 },
     ] as const) t.emu.faults.remove(t.emu.faults.add(spec).id);
   });
 
