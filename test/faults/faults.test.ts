@@ -272,6 +272,25 @@ for cmd in (${cmds.join(', ')}):
     expect(await hung).toEqual(['EIO']);
   });
 
+  it('removing a rule ends the holds it placed: a read held by its hang or delay goes on to the model', async () => {
+    // Before, the read stayed held with no rule listed: only a signal or an
+    // unplug freed it, and a run against a daemon left another client's
+    // call hung by a rule it had removed at its end.
+    const removals = [(id: string) => t.emu.faults.remove(id), () => t.emu.faults.clear()];
+    for (const [rule, remove] of [
+      [{ action: 'hang' }, removals[0]!],
+      [{ action: 'delay', delayMs: 600_000 }, removals[1]!],
+    ] as const) {
+      const d = await plug('zero');
+      const r = t.emu.faults.add({ device: d.name, op: 'read', ...rule });
+      const held = ops(d.path, 'print(len(os.read(fd, 4)))', 1);
+      await t.waitEvent((e) => e.device === d.name && e.type === 'fault_fired' && e.rule === r.id);
+      remove(r.id);
+      expect({ action: rule.action, out: await held }).toEqual({ action: rule.action, out: ['4'] });
+      expect(t.emu.devices.get(d.name)!.counters).toMatchObject({ bytesRead: 4, errors: 0, inFlight: 0 });
+    }
+  });
+
   it('a release held by hang, delay or unplug still reaches the model once unplug ends the hold', async () => {
     // A close cannot fail: __fput() calls ->release whatever happened. Before,
     // the model never saw these files close (neither release nor lateRelease).
