@@ -10,7 +10,7 @@
  *     errno: EIO
  */
 import { isErrnoName, type ErrnoName } from '../errno.js';
-import { COMM_MAX, MAX_DURATION_MS, MAX_DURATION_TEXT, NAME_MAX, PID_MAX } from '../limits.js';
+import { COMM_MAX, MAX_CALL_BYTES, MAX_DURATION_MS, MAX_DURATION_TEXT, NAME_MAX, PID_MAX } from '../limits.js';
 import type { FaultableOp } from '../core/index.js';
 
 export const FAULT_OPS: readonly FaultableOp[] = ['open', 'read', 'write', 'ioctl', 'poll', 'release'];
@@ -326,6 +326,10 @@ function checkCanFire(r: FaultRule): void {
     throw new FaultRuleError('every', `the first call every ${r.every} fires on is the ${r.every}th, never among the first ${r.first}`);
   }
   if (r.probability === 0) throw new FaultRuleError('probability', 'a probability of 0 never fires');
+  // A short fires only on a call longer than bytes, and no call is longer than MAX_CALL_BYTES.
+  if (r.bytes !== undefined && r.bytes >= MAX_CALL_BYTES) {
+    throw new FaultRuleError('bytes', `a call moves at most ${MAX_CALL_BYTES} bytes (max_read, max_write: a longer read or write comes as several), so no call is ever shortened to ${r.bytes}`);
+  }
   // A timer longer than that fires after 1 ms (Node's TimeoutOverflowWarning): the call would not be delayed.
   if (r.delayMs !== undefined && r.delayMs + (r.jitterMs ?? 0) > MAX_DURATION_MS) {
     throw new FaultRuleError('jitterMs', `delayMs plus jitterMs is ${MAX_DURATION_TEXT}, got ${r.delayMs + (r.jitterMs ?? 0)}`);

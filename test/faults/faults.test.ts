@@ -102,6 +102,20 @@ describe('actions', () => {
     expect(out).toEqual(['3', 'abc']);
   });
 
+  it('short: a read or write longer than 1 MiB comes as calls of 1 MiB, which a short of 1 MiB less a byte shortens', async () => {
+    // Why a short of 1 MiB or more is refused: it never shortens a call.
+    for (const [model, op, io] of [
+      ['zero', 'read', 'print(os.readv(fd, [mmap.mmap(-1, 4 << 20)]))'],
+      ['null', 'write', 'print(os.write(fd, mmap.mmap(-1, 4 << 20)))'],
+    ] as const) {
+      // A page-aligned buffer: the kernel cuts an unaligned one's first call at a page boundary.
+      const d = await plug(model);
+      const rule = t.emu.faults.add({ device: d.name, op, action: 'short', bytes: (1 << 20) - 1 });
+      expect(await ops(d.path, `import mmap\n        ${io}`, 1)).toEqual([String((1 << 20) - 1)]);
+      expect(t.emu.faults.get(rule.id)).toMatchObject({ matched: 1, fired: 1 });
+    }
+  });
+
   it('short and corrupt fire only where they change the call: not on a read already within bytes, an EOF or an EAGAIN', async () => {
     const z = await plug('zero');
     const short = t.emu.faults.add({ device: z.name, op: 'read', first: 2, action: 'short', bytes: 8 });
@@ -579,6 +593,8 @@ describe('rule validation', () => {
     [{ action: 'fail', errno: 'EIO', op: 'ioctl', ioctl: '0x80111500' }, 'ioctl'],
     // A timer of more than 2^31-1 ms fires after 1 ms: the delay would not happen.
     [{ action: 'delay', delayMs: 2 ** 31 - 1, jitterMs: 1 }, 'jitterMs'],
+    // No call moves more than max_read/max_write, 1 MiB: none is longer than this short.
+    [{ action: 'short', bytes: 1 << 20 }, 'bytes'],
   ];
   it('takes what can fire: ENOSYS or ECHILD on a read, nth among first and every, every up to first, a device ioctl, a delay plus jitter a timer holds', () => {
     for (const spec of [
