@@ -232,6 +232,9 @@ const CHECK: { [K in Kind]: (field: string, v: unknown) => unknown } = {
   },
 };
 
+/** The fields whose value is a name (a device glob, a process name), whatever JSON it reads as: KEY=VALUE words take them as text. */
+export const NAME_FIELDS: ReadonlySet<string> = new Set(['device', 'comm']);
+
 /** The action that takes each action field. */
 const FIELD_ACTION = new Map<string, FaultAction>(
   FAULT_ACTIONS.flatMap((a) => Object.keys(ACTION_FIELDS[a]).map((f): [string, FaultAction] => [f, a])),
