@@ -310,7 +310,11 @@ export const VFS_IOCTLS: ReadonlyMap<number, string> = new Map([
   [0x40305839, 'FS_IOC_ZERO_RANGE'],
 ]);
 
-/** Refuses a rule no call can ever fire, or whose firing would leave the call as it was: a test under it would pass without the fault. */
+/**
+ * Refuses a rule no call can ever fire, or whose firing would leave the
+ * call as it was: a test under it would pass without the fault; and a
+ * seed the rule would ignore, as a field of another action is refused.
+ */
 function checkCanFire(r: FaultRule): void {
   if (r.ioctl !== undefined) {
     const ops = ruleOps(r);
@@ -329,6 +333,10 @@ function checkCanFire(r: FaultRule): void {
     throw new FaultRuleError('every', `the first call every ${r.every} fires on is the ${r.every}th, never among the first ${r.first}`);
   }
   if (r.probability === 0) throw new FaultRuleError('probability', 'a probability of 0 never fires');
+  // The seed picks what the rule draws: its dice, corrupt's bytes, delay's jitter. With none, it would be ignored.
+  if (r.seed !== undefined && r.probability === undefined && r.action !== 'corrupt' && !r.jitterMs) {
+    throw new FaultRuleError('seed', 'this rule draws nothing to seed: a seed goes with probability, a corrupt or a delay with jitterMs');
+  }
   // A short fires only on a call longer than bytes, and no call is longer than MAX_CALL_BYTES.
   if (r.bytes !== undefined && r.bytes >= MAX_CALL_BYTES) {
     throw new FaultRuleError('bytes', `a call moves at most ${MAX_CALL_BYTES} bytes (max_read, max_write: a longer read or write comes as several), so no call is ever shortened to ${r.bytes}`);

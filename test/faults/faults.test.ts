@@ -595,6 +595,9 @@ describe('rule validation', () => {
     [{ action: 'delay', delayMs: 2 ** 31 - 1, jitterMs: 1 }, 'jitterMs'],
     // No call moves more than max_read/max_write, 1 MiB: none is longer than this short.
     [{ action: 'short', bytes: 1 << 20 }, 'bytes'],
+    // A seed with nothing to draw would be ignored: refused, as a field of another action is.
+    [{ action: 'fail', errno: 'EIO', seed: 7 }, 'seed'],
+    [{ action: 'delay', delayMs: 5, jitterMs: 0, seed: 7 }, 'seed'],
   ];
   it('takes what can fire: ENOSYS or ECHILD on a read, nth among first and every, every up to first, a device ioctl, a delay plus jitter a timer holds', () => {
     for (const spec of [
