@@ -198,6 +198,27 @@ describe('actions', () => {
     expect(out).toEqual([`${1 << 20} 0`]);
   });
 
+  it('fail on poll: epoll reports the POLLERR, and the file keeps it until the program reads, writes or makes an ioctl', async () => {
+    // epoll polls at EPOLL_CTL_ADD and again before it reports an event
+    // (fs/eventpoll.c ep_send_events): a POLLERR of the first poll alone,
+    // fired and counted, was polled away and the program saw nothing.
+    const d = await plug('echo');
+    const rule = t.emu.faults.add({ device: d.name, op: 'poll', first: 1, action: 'fail', errno: 'EIO' });
+    const r = await python(
+      `import os, sys, select, errno
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NONBLOCK)
+ep = select.epoll(); ep.register(fd, select.EPOLLIN)
+print(ep.poll(10) == [(fd, select.EPOLLERR)], ep.poll(0) == [(fd, select.EPOLLERR)])
+try: os.read(fd, 1)
+except OSError as e: print(errno.errorcode[e.errno])
+print(ep.poll(0))`,
+      [d.path],
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('True True\nEAGAIN\n[]\n');
+    expect(t.emu.faults.get(rule.id)).toMatchObject({ fired: 1 });
+  });
+
   it('a rule acts on an op the model does not implement: the kernel still made the call', async () => {
     const d = await plug('zero');
     const ioctl = 'import fcntl\n        fcntl.ioctl(fd, 0x5401, b"\\0" * 60); print("answered")';
