@@ -18,5 +18,12 @@ export const COMM_MAX = 15;
 /** PID_MAX_LIMIT (include/linux/threads.h) on 64-bit: no pid is larger. */
 export const PID_MAX = 4 * 1024 * 1024;
 
+/**
+ * The most one FUSE request reads or writes: the mount's max_read and
+ * max_write (less where /proc/sys/fs/fuse/max_pages_limit is lower). A
+ * longer read or write comes as several (fs/fuse/file.c fuse_direct_io()).
+ */
+export const MAX_CALL_BYTES = 1 << 20;
+
 /** How error messages state MAX_DURATION_MS. */
 export const MAX_DURATION_TEXT = `at most ${MAX_DURATION_MS} ms (about 24.8 days)`;

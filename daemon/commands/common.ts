@@ -64,10 +64,11 @@ export function parseJsonArg(what: string, text: string): unknown {
  * commander argParser for repeatable `--option k=v`; v is JSON when it
  * parses, else a string. A key given twice is refused rather than the last
  * taken: `op=read op=write` would otherwise fault writes alone, silently.
- * commander passes no `prev` for the first.
+ * commander passes no `prev` for the first; the keys in `names` take their
+ * value as text (parseKeyValue).
  */
-export function collectOption(kv: string, prev: Record<string, unknown> = {}): Record<string, unknown> {
-  const pair = parseKeyValue(kv);
+export function collectOption(kv: string, prev: Record<string, unknown> = {}, names?: ReadonlySet<string>): Record<string, unknown> {
+  const pair = parseKeyValue(kv, names);
   if (!pair) throw new InvalidArgumentError(`expected KEY=VALUE, got ${JSON.stringify(kv)}`);
   const [key, value] = pair;
   if (Object.hasOwn(prev, key)) {

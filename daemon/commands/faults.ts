@@ -1,6 +1,6 @@
 /** `cdevemu fault add | ls | rm`: fault rules on a running daemon (README.md, "Fault injection"). */
 import { InvalidArgumentError, type Command } from 'commander';
-import { describeFault, faultAction, faultMatch, faultTrigger, type FaultRuleStatus } from '../../src/faults/index.js';
+import { NAME_FIELDS, describeFault, faultAction, faultMatch, faultTrigger, type FaultRuleStatus } from '../../src/faults/index.js';
 import { CliError, Exit } from '../exit.js';
 import { table } from '../format.js';
 import { clientFor, collectOption, parseJsonArg, withSocket, type SocketOpts } from './common.js';
@@ -35,7 +35,7 @@ function ruleFields(words: readonly string[], rule: Record<string, unknown>): Re
 /** collectOption's, with its refusal said as `fault add`'s usage error (it is not commander's to print here). */
 function addField(word: string, rule: Record<string, unknown>): Record<string, unknown> {
   try {
-    return collectOption(word, rule);
+    return collectOption(word, rule, NAME_FIELDS);
   } catch (err) {
     if (err instanceof InvalidArgumentError) throw new CliError(Exit.usage, `fault add: ${err.message}`);
     throw err;
@@ -47,7 +47,7 @@ export function registerFaultCommands(program: Command): void {
 
   withSocket(fault.command('add'))
     .description('add a fault rule, e.g.: fault add device=uio0 op=read nth=3 action=fail errno=EIO')
-    .argument('[fields...]', 'rule fields as KEY=VALUE (values parsed as JSON when they are JSON)')
+    .argument('[fields...]', 'rule fields as KEY=VALUE (values parsed as JSON when they are JSON, but device and comm: names)')
     .option('--json <rule>', 'the whole rule as one JSON object')
     .action(async (fields: string[], o: SocketOpts & { json?: string }) => {
       let rule: Record<string, unknown> = {};

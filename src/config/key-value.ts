@@ -6,11 +6,22 @@
  * itself (`EIO`).
  */
 
-/** `[key, value]` of one `KEY=VALUE` word, or null when it has no `=` after a non-empty key. */
-export function parseKeyValue(word: string): [string, unknown] | null {
+/**
+ * `[key, value]` of one `KEY=VALUE` word, or null when it has no `=` after
+ * a non-empty key. The value of a key in `names` is a name: the text
+ * itself unless it is a quoted JSON string, so `device=null` is the device
+ * `null` and `comm=123` the process `123`, not JSON null and 123.
+ */
+export function parseKeyValue(word: string, names: ReadonlySet<string> = NO_NAMES): [string, unknown] | null {
   const i = word.indexOf('=');
-  return i <= 0 ? null : [word.slice(0, i), jsonOrString(word.slice(i + 1))];
+  if (i <= 0) return null;
+  const key = word.slice(0, i);
+  const raw = word.slice(i + 1);
+  const value = jsonOrString(raw);
+  return [key, names.has(key) && typeof value !== 'string' ? raw : value];
 }
+
+const NO_NAMES: ReadonlySet<string> = new Set();
 
 /** A value given on the command line: JSON when it parses as JSON, else the string itself. */
 export function jsonOrString(raw: string): unknown {

@@ -21,6 +21,14 @@ export class OpenFile<S> implements File<S> {
   openerProcess: number | null = null;
   /** Set by the one release; later calls on the file are refused. */
   closed = false;
+  /**
+   * A fault failed a poll of the file: its polls answer POLLERR until the
+   * program's next read, write or ioctl on it, as a driver's error
+   * condition persists until the program looks. A POLLERR of one poll
+   * alone never reaches an epoll program: epoll polls again before it
+   * reports an event (fs/eventpoll.c ep_send_events()).
+   */
+  pollFailed = false;
   /** What poll answers once unplug began, fixed when the gate closed (unplug-answers.ts freezeUnplugPoll). */
   unplugPoll: number | null = null;
   private unpoll: (() => void) | null = null;

@@ -242,7 +242,7 @@ export function callModel<S, F extends OpenFile<S> | null, A, R>(
   let r: R | Promise<R>;
   try {
     r = intercepted
-      ? hook.intercept(describe(inst, kind.fault!, early!, kind.cmdOf?.(arg)), arg, (a: A) => invoke(kind, model, file, a, signal))
+      ? hook.intercept(describe(inst, kind.fault!, file, early!, kind.cmdOf?.(arg)), arg, (a: A) => invoke(kind, model, file, a, signal))
       : invoke(kind, model, file, arg, signal);
     if (kind.check && !(r instanceof Promise)) r = kind.check(r, arg);
   } catch (err) {
@@ -375,7 +375,7 @@ function invoke<F, A, R>(kind: CallKind<A, R>, model: ModelMethod<F, A, R> | und
 }
 
 /** The call as the interceptor (the fault engine) sees it: the handler's, recorded before the model runs. */
-function describe<S>(inst: DeviceInstance<S>, op: FaultableOp, h: InFlightOp, cmd: number | undefined): OpCall {
+function describe<S>(inst: DeviceInstance<S>, op: FaultableOp, file: OpenFile<S> | null, h: InFlightOp, cmd: number | undefined): OpCall {
   const caller = h.caller;
   return {
     op,
@@ -390,6 +390,8 @@ function describe<S>(inst: DeviceInstance<S>, op: FaultableOp, h: InFlightOp, cm
     fired: (details) => {
       inst.count.faults++;
       inst.record(CoreEvent.fault_fired, { ...details, op, pid: caller.tid, comm: caller.name });
+      // A failed poll is only POLLERR, which the file keeps (OpenFile.pollFailed): epoll polls again before it reports it.
+      if (op === 'poll' && details.action === 'fail') file!.pollFailed = true;
     },
   };
 }
@@ -500,6 +502,7 @@ const EOF = Buffer.alloc(0);
 function read<S>(inst: DeviceInstance<S>, file: OpenFile<S>, size: number, io: IoContext): Awaitable<Buffer> {
   inst.count.reads++;
   file.reads++;
+  file.pollFailed = false;
   // A read that may be put to sleep by unplug keeps its request's signal
   // out of unplug's reach, to learn of the caller's interrupt (ShieldedIo).
   const rio = inst.unplugAnswers.read === 'sleep' ? new ShieldedIo(io) : io;
@@ -509,11 +512,13 @@ function read<S>(inst: DeviceInstance<S>, file: OpenFile<S>, size: number, io: I
 function write<S>(inst: DeviceInstance<S>, file: OpenFile<S>, data: Buffer, io: IoContext): Awaitable<number> {
   inst.count.writes++;
   file.writes++;
+  file.pollFailed = false;
   return callModel(inst, WRITE, 'write', file, io, data, inst.driver.write);
 }
 
 function ioctl<S>(inst: DeviceInstance<S>, file: OpenFile<S>, req: IoctlRequest, io: IoContext): Awaitable<IoctlReply> {
   inst.count.ioctls++;
+  file.pollFailed = false;
   return callModel(inst, IOCTL, 'ioctl', file, io, req, inst.driver.ioctl);
 }
 
@@ -522,6 +527,8 @@ function poll<S>(inst: DeviceInstance<S>, file: OpenFile<S>, wake: (() => void) 
   // The model's answer after unplug, fixed when the gate closed; no
   // registration is kept: nothing will make the file readable again.
   if (inst.gate.closed) return unplugPollNow(inst, file);
+  // A fault failed a poll of the file: POLLERR until its next read, write or ioctl; an answer not 0 needs no wake.
+  if (file.pollFailed) return POLLERR;
   // poll_wait() before computing the mask, so a wake in between is not lost.
   if (wake) file.pollWait(inst.wq, wake);
   // Poll has no errno to give: fuse_file_poll() turns a failed POLL into EPOLLERR.

@@ -9,7 +9,6 @@
  * a test waiting for the fault must not pass on a call the fault left as
  * it was.
  */
-import { sleep } from '../awaitable.js';
 import { Errno, errnoNumber } from '../errno.js';
 import type { OpCall, OpInterceptor } from '../core/index.js';
 import { globMatcher } from './glob.js';
@@ -39,6 +38,8 @@ class ActiveRule {
   readonly matchesDevice: (name: string) => boolean;
   /** Trigger dice and corruption/jitter positions, from the rule's seed. */
   readonly rng: Rng;
+  /** The holds (hang, delay) it has on calls now, each ended by its function: removing the rule ends them. */
+  readonly holds = new Set<() => void>();
 
   constructor(readonly rule: FaultRule) {
     this.matchesDevice = globMatcher(rule.device);
@@ -73,16 +74,37 @@ class ActiveRule {
     return true;
   }
 
+  /** The rule is removed: its holds end, and their calls go on to the model. */
+  endHolds(): void {
+    for (const end of this.holds) end();
+  }
+
   status(): FaultRuleStatus {
     return { ...this.rule, matched: this.matched, fired: this.fired };
   }
 }
 
-/** Never resolves; rejects with the signal's reason when the call is interrupted or the device unplugged. */
-function hang(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
+/**
+ * Holds a call for `ms` (null: for ever), or until the rule that placed
+ * it is removed (`holds`, the rule's; null: never ended so, as an unplug's
+ * hold ends with the unplug); rejects with the signal's reason when the
+ * call is interrupted or the device unplugged first.
+ */
+function hold(signal: AbortSignal, ms: number | null, holds: Set<() => void> | null): Promise<void> {
+  return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
-    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    const end = (interrupted: boolean): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      holds?.delete(lift);
+      if (interrupted) reject(signal.reason);
+      else resolve();
+    };
+    const onAbort = (): void => end(true);
+    const lift = (): void => end(false);
+    const timer = ms === null ? undefined : setTimeout(lift, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+    holds?.add(lift);
   });
 }
 
@@ -162,16 +184,26 @@ export class FaultEngine implements OpInterceptor {
     return this.rules.some((r) => r.rule.id === id);
   }
 
+  /**
+   * Removes a rule, ending the holds it has on calls (hang, delay): they
+   * go on to the model, as when a delay is over. Left held, a call would
+   * stay so under no rule listed, freed only by a signal or an unplug.
+   */
   remove(id: string): boolean {
-    const before = this.rules.length;
-    this.rules = this.rules.filter((r) => r.rule.id !== id);
+    const gone = this.rules.find((r) => r.rule.id === id);
+    if (!gone) return false;
+    this.rules = this.rules.filter((r) => r !== gone);
     this.idle = this.rules.length === 0;
-    return this.rules.length !== before;
+    gone.endHolds();
+    return true;
   }
 
+  /** Removes every rule, as remove() does. */
   clear(): void {
+    const gone = this.rules;
     this.rules = [];
     this.idle = true;
+    for (const r of gone) r.endHolds();
   }
 
   list(): FaultRuleStatus[] {
@@ -207,7 +239,7 @@ export class FaultEngine implements OpInterceptor {
         throw new Errno(errnoNumber(r.errno!), `fault ${r.id}`);
       case 'delay':
         this.fire(active, call);
-        return held(call, sleep(r.delayMs! + (r.jitterMs ? Math.floor(active.rng() * (r.jitterMs + 1)) : 0), signal), arg, proceed);
+        return held(call, hold(signal, r.delayMs! + (r.jitterMs ? Math.floor(active.rng() * (r.jitterMs + 1)) : 0), active.holds), arg, proceed);
       case 'short': {
         // read: ask the model for fewer bytes, so nothing is lost; write: hand it fewer.
         const read = call.op === 'read';
@@ -241,7 +273,7 @@ export class FaultEngine implements OpInterceptor {
       }
       case 'hang':
         this.fire(active, call);
-        return held(call, hang(signal), arg, proceed);
+        return held(call, hold(signal, null, active.holds), arg, proceed);
       case 'unplug':
       case 'replug': {
         // Not awaited: unplug drains the handlers in flight, this one
@@ -251,7 +283,7 @@ export class FaultEngine implements OpInterceptor {
         this.fire(active, call);
         const done = r.action === 'unplug' ? devices.unplug(call.device) : devices.replug(call.device);
         done.catch((err: unknown) => this.log.warn({ err, rule: r.id, device: call.device }, `fault ${r.action} failed`));
-        return held(call, hang(signal), arg, proceed);
+        return held(call, hold(signal, null, null), arg, proceed);
       }
     }
   }

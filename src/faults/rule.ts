@@ -10,7 +10,7 @@
  *     errno: EIO
  */
 import { isErrnoName, type ErrnoName } from '../errno.js';
-import { COMM_MAX, MAX_DURATION_MS, MAX_DURATION_TEXT, NAME_MAX, PID_MAX } from '../limits.js';
+import { COMM_MAX, MAX_CALL_BYTES, MAX_DURATION_MS, MAX_DURATION_TEXT, NAME_MAX, PID_MAX } from '../limits.js';
 import type { FaultableOp } from '../core/index.js';
 
 export const FAULT_OPS: readonly FaultableOp[] = ['open', 'read', 'write', 'ioctl', 'poll', 'release'];
@@ -232,6 +232,9 @@ const CHECK: { [K in Kind]: (field: string, v: unknown) => unknown } = {
   },
 };
 
+/** The fields whose value is a name (a device glob, a process name), whatever JSON it reads as: KEY=VALUE words take them as text. */
+export const NAME_FIELDS: ReadonlySet<string> = new Set(['device', 'comm']);
+
 /** The action that takes each action field. */
 const FIELD_ACTION = new Map<string, FaultAction>(
   FAULT_ACTIONS.flatMap((a) => Object.keys(ACTION_FIELDS[a]).map((f): [string, FaultAction] => [f, a])),
@@ -278,10 +281,12 @@ export function parseRule(input: unknown, id: string): FaultRule {
 
 /**
  * The commands the VFS answers itself, before the driver (here: FUSE, the
- * model) sees them: fs/ioctl.c do_vfs_ioctl(), and FIONREAD because the
- * nodes stat as regular files (docs/fuse-protocol.md, "ioctl").
+ * model) sees them: fs/ioctl.c do_vfs_ioctl() (FS_IOC_GETFSUUID and
+ * FS_IOC_GETFSSYSFSPATH since Linux 6.8), and, because the nodes stat as
+ * regular files, FIONREAD and file_ioctl()'s FIBMAP and space reservations
+ * (docs/fuse-protocol.md, "ioctl").
  */
-const VFS_IOCTLS: ReadonlyMap<number, string> = new Map([
+export const VFS_IOCTLS: ReadonlyMap<number, string> = new Map([
   [0x5451, 'FIOCLEX'],
   [0x5450, 'FIONCLEX'],
   [0x5421, 'FIONBIO'],
@@ -295,9 +300,21 @@ const VFS_IOCTLS: ReadonlyMap<number, string> = new Map([
   [0x40049409, 'FICLONE'],
   [0x4020940d, 'FICLONERANGE'],
   [0xc0189436, 'FIDEDUPERANGE'],
+  [0x80111500, 'FS_IOC_GETFSUUID'],
+  [0x80811501, 'FS_IOC_GETFSSYSFSPATH'],
+  [0x1, 'FIBMAP'],
+  [0x40305828, 'FS_IOC_RESVSP'],
+  [0x40305829, 'FS_IOC_UNRESVSP'],
+  [0x4030582a, 'FS_IOC_RESVSP64'],
+  [0x4030582b, 'FS_IOC_UNRESVSP64'],
+  [0x40305839, 'FS_IOC_ZERO_RANGE'],
 ]);
 
-/** Refuses a rule no call can ever fire: a test under it would pass without the fault. */
+/**
+ * Refuses a rule no call can ever fire, or whose firing would leave the
+ * call as it was: a test under it would pass without the fault; and a
+ * seed the rule would ignore, as a field of another action is refused.
+ */
 function checkCanFire(r: FaultRule): void {
   if (r.ioctl !== undefined) {
     const ops = ruleOps(r);
@@ -311,7 +328,23 @@ function checkCanFire(r: FaultRule): void {
   if (r.nth !== undefined && r.every !== undefined && r.nth % r.every !== 0) {
     throw new FaultRuleError('nth', `the ${r.nth}th matching call is not one of every ${r.every}`);
   }
+  // The first call every one fires on is the every-th; with nth given, the checks above imply this.
+  if (r.every !== undefined && r.first !== undefined && r.every > r.first) {
+    throw new FaultRuleError('every', `the first call every ${r.every} fires on is the ${r.every}th, never among the first ${r.first}`);
+  }
   if (r.probability === 0) throw new FaultRuleError('probability', 'a probability of 0 never fires');
+  // The seed picks what the rule draws: its dice, corrupt's bytes, delay's jitter. With none, it would be ignored.
+  if (r.seed !== undefined && r.probability === undefined && r.action !== 'corrupt' && !r.jitterMs) {
+    throw new FaultRuleError('seed', 'this rule draws nothing to seed: a seed goes with probability, a corrupt or a delay with jitterMs');
+  }
+  // A short fires only on a call longer than bytes, and no call is longer than MAX_CALL_BYTES.
+  if (r.bytes !== undefined && r.bytes >= MAX_CALL_BYTES) {
+    throw new FaultRuleError('bytes', `a call moves at most ${MAX_CALL_BYTES} bytes (max_read, max_write: a longer read or write comes as several), so no call is ever shortened to ${r.bytes}`);
+  }
+  // A timer longer than that fires after 1 ms (Node's TimeoutOverflowWarning): the call would not be delayed.
+  if (r.delayMs !== undefined && r.delayMs + (r.jitterMs ?? 0) > MAX_DURATION_MS) {
+    throw new FaultRuleError('jitterMs', `delayMs plus jitterMs is ${MAX_DURATION_TEXT}, got ${r.delayMs + (r.jitterMs ?? 0)}`);
+  }
 }
 
 /**
@@ -329,8 +362,9 @@ function checkErrnoArrives(r: FaultRule): void {
   if (r.errno === 'ENOSYS' && ops.includes('ioctl')) {
     throw new FaultRuleError('errno', 'the kernel turns ENOSYS from an ioctl into ENOTTY (fs/fuse/ioctl.c); fail with ENOTTY to mean that');
   }
-  if (r.errno === 'ESTALE' && ops.includes('open')) {
-    // fs/namei.c do_filp_open(): an open that fails ESTALE is tried again with LOOKUP_REVAL.
-    throw new FaultRuleError('errno', 'the kernel tries an open that failed ESTALE again, and the program sees the second answer; leave open out of op, or fail with another errno');
+  if ((r.errno === 'ESTALE' || r.errno === 'ECHILD') && ops.includes('open')) {
+    // fs/namei.c do_filp_open(): an open that fails ECHILD is tried again
+    // out of RCU walk, one that fails ESTALE again with LOOKUP_REVAL.
+    throw new FaultRuleError('errno', `the kernel tries an open that failed ${r.errno} again, and the program sees the second answer; leave open out of op, or fail with another errno`);
   }
 }

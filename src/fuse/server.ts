@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { DevFuseBacking, type BackingFiles } from './backing.js';
 import { within } from '../awaitable.js';
+import { MAX_CALL_BYTES } from '../limits.js';
 import { FuseChannel, rejected, type ChannelStats } from './channel.js';
 import type { FuseFilesystem } from './filesystem.js';
 import { abortConnection, findMount, mountFuse, prepareMountpoint, unmountFuse } from './mount.js';
@@ -73,7 +74,6 @@ export interface PageCacheNotifier {
   invalidate(nodeid: bigint, offset: number, len: number): Promise<void>;
 }
 
-const DEFAULT_MAX_WRITE = 1 << 20;
 const DEFAULT_BUSY_POLL_MICROS = 20;
 const DEFAULT_POLL_MICROS = 50;
 
@@ -114,7 +114,7 @@ export class FuseServer implements KernelNotifier {
     FuseChannel.assertCanServe();
     await prepareMountpoint(o.mountpoint);
     const limit = (await maxPagesLimit()) * 4096;
-    const maxWrite = Math.max(4096, Math.min(o.maxWrite ?? DEFAULT_MAX_WRITE, limit));
+    const maxWrite = Math.max(4096, Math.min(o.maxWrite ?? MAX_CALL_BYTES, limit));
     const channel = FuseChannel.open(await mountFuse({ mountpoint: o.mountpoint, maxRead: maxWrite, allowOther: o.allowOther ?? false }));
     const session = new FuseSession(channel, fs, {
       maxWrite,

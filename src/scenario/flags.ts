@@ -29,6 +29,7 @@
  */
 import { ConfigError, SourceDocument } from '../config/index.js';
 import { jsonOrString, parseKeyValue } from '../config/key-value.js';
+import { NAME_FIELDS } from '../faults/index.js';
 import { readScenario, type Scenario } from './schema.js';
 
 export const RUN_FLAGS = ['device', 'fault', 'action', 'unplug', 'replug', 'expect'] as const;
@@ -99,8 +100,8 @@ function whenSteps(flag: string, when: string | null, device: string): Doc[] {
   return [{ wait }];
 }
 
-/** OPTIONS or a fault RULE: a JSON object, or KEY=VALUE words joined by commas (values JSON when they parse). */
-function readMapping(flag: string, text: string, what: string): Doc {
+/** OPTIONS or a fault RULE: a JSON object, or KEY=VALUE words joined by commas (values JSON when they parse, but for the keys in `names`). */
+function readMapping(flag: string, text: string, what: string, names?: ReadonlySet<string>): Doc {
   if (text.trimStart().startsWith('{')) {
     try {
       return JSON.parse(text) as Doc;
@@ -110,7 +111,7 @@ function readMapping(flag: string, text: string, what: string): Doc {
   }
   const out: Doc = {};
   for (const word of text.split(',')) {
-    const pair = parseKeyValue(word);
+    const pair = parseKeyValue(word, names);
     if (!pair) throw refused(flag, `${JSON.stringify(word)} is not KEY=VALUE (${what} are KEY=VALUE,KEY=VALUE or a JSON object)`);
     if (Object.hasOwn(out, pair[0])) throw refused(flag, `${pair[0]} is given twice`);
     out[pair[0]] = pair[1];
@@ -221,7 +222,7 @@ export function scenarioFromFlags(o: FlagScenarioOptions): FlagScenario {
       }
       case 'fault':
         origins.push({ field: `faults[${faults.length}]`, flag, inner: true });
-        faults.push(readMapping(flag, value, 'RULE'));
+        faults.push(readMapping(flag, value, 'RULE', NAME_FIELDS));
         break;
       case 'action': {
         const step = actionStep(flag, head);

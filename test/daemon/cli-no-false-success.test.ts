@@ -45,6 +45,18 @@ describe('a KEY=VALUE field given twice', () => {
   });
 });
 
+describe('fault add with a name that reads as JSON', () => {
+  it('device=null is the default daemon\'s device null, comm=123 the process 123: added, and the program faulted', async () => {
+    // Before, the words were sent as JSON null and 123, and refused: "device: expected a device name or glob".
+    const d = await Daemon.start();
+    const r = await d.cli(['fault', 'add', 'device=null', 'comm=123', 'op=write', 'action=fail', 'errno=ENOSPC']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await d.client.listFaults()).toMatchObject([{ device: 'null', comm: '123' }]);
+    const write = 'import os, sys\nfd = os.open(sys.argv[1], os.O_WRONLY)\ntry: os.write(fd, b"x"); print("ok")\nexcept OSError as e: print(e.strerror)';
+    expect((await python(`import ctypes\nctypes.CDLL(None).prctl(15, b"123")\n${write}`, [d.dev('null')])).stdout).toBe('No space left on device\n');
+  });
+});
+
 describe('cdevemu events when the daemon goes away', () => {
   /** `cdevemu events --history` on `d`, once its stream has delivered an event a program's open made. */
   async function following(d: Daemon): Promise<Interactive> {

@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IO } from '../../src/devio.js';
 import { FaultRuleError } from '../../src/faults/index.js';
-import { Errno } from '../../src/errno.js';
+import { VFS_IOCTLS } from '../../src/faults/rule.js';
+import { Errno, type ErrnoName } from '../../src/errno.js';
 import type { DeviceModel } from '../../src/core/index.js';
 import { cClient } from '../helpers/cc.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator.js';
@@ -15,18 +16,18 @@ import { probeModel, type ProbeRegistry } from '../fixtures/probe-model.js';
 let t: TestEmulator;
 let seq = 0;
 const probes: ProbeRegistry = new Map();
-/** Fails its first open ENOSYS, as a model may mean an error; opens after it succeed. */
-const enosysOnce: DeviceModel<{ opens: number }> = {
-  name: 'enosys-once',
-  description: 'its first open fails ENOSYS',
+/** Fails its first open with `errno`, as a model may mean an error; opens after it succeed. Model `enosys-once` for ENOSYS. */
+const failsFirstOpen = (errno: ErrnoName): DeviceModel<{ opens: number }> => ({
+  name: `${errno.toLowerCase()}-once`,
+  description: `its first open fails ${errno}`,
   stream: true,
   options: {},
   create: () => ({ opens: 0 }),
   open: (file) => {
-    if (file.instance.state.opens++ === 0) throw new Errno('ENOSYS');
+    if (file.instance.state.opens++ === 0) throw new Errno(errno);
   },
   read: () => Buffer.from('ok'),
-};
+});
 
 /** Throws from read what a buggy model may: a long Error, then a string. */
 const throwsLong: DeviceModel<{ reads: number }> = {
@@ -42,7 +43,7 @@ const throwsLong: DeviceModel<{ reads: number }> = {
 };
 
 beforeAll(async () => {
-  t = await startTestEmulator([probeModel(probes), enosysOnce, throwsLong], 1000);
+  t = await startTestEmulator([probeModel(probes), ...(['ENOSYS', 'ECHILD', 'ESTALE'] as const).map(failsFirstOpen), throwsLong], 1000);
 });
 afterAll(() => t.emu.stop({ releaseTimeoutMs: 0 }));
 
@@ -99,6 +100,20 @@ describe('actions', () => {
     t.emu.faults.add({ device: d.name, op: ['read', 'write'], action: 'short', bytes: 3 });
     const out = await ops(d.path, 'print(os.write(fd, b"abcdefgh")); print(os.read(fd, 100).decode())', 1);
     expect(out).toEqual(['3', 'abc']);
+  });
+
+  it('short: a read or write longer than 1 MiB comes as calls of 1 MiB, which a short of 1 MiB less a byte shortens', async () => {
+    // Why a short of 1 MiB or more is refused: it never shortens a call.
+    for (const [model, op, io] of [
+      ['zero', 'read', 'print(os.readv(fd, [mmap.mmap(-1, 4 << 20)]))'],
+      ['null', 'write', 'print(os.write(fd, mmap.mmap(-1, 4 << 20)))'],
+    ] as const) {
+      // A page-aligned buffer: the kernel cuts an unaligned one's first call at a page boundary.
+      const d = await plug(model);
+      const rule = t.emu.faults.add({ device: d.name, op, action: 'short', bytes: (1 << 20) - 1 });
+      expect(await ops(d.path, `import mmap\n        ${io}`, 1)).toEqual([String((1 << 20) - 1)]);
+      expect(t.emu.faults.get(rule.id)).toMatchObject({ matched: 1, fired: 1 });
+    }
   });
 
   it('short and corrupt fire only where they change the call: not on a read already within bytes, an EOF or an EAGAIN', async () => {
@@ -183,6 +198,27 @@ describe('actions', () => {
     expect(out).toEqual([`${1 << 20} 0`]);
   });
 
+  it('fail on poll: epoll reports the POLLERR, and the file keeps it until the program reads, writes or makes an ioctl', async () => {
+    // epoll polls at EPOLL_CTL_ADD and again before it reports an event
+    // (fs/eventpoll.c ep_send_events): a POLLERR of the first poll alone,
+    // fired and counted, was polled away and the program saw nothing.
+    const d = await plug('echo');
+    const rule = t.emu.faults.add({ device: d.name, op: 'poll', first: 1, action: 'fail', errno: 'EIO' });
+    const r = await python(
+      `import os, sys, select, errno
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NONBLOCK)
+ep = select.epoll(); ep.register(fd, select.EPOLLIN)
+print(ep.poll(10) == [(fd, select.EPOLLERR)], ep.poll(0) == [(fd, select.EPOLLERR)])
+try: os.read(fd, 1)
+except OSError as e: print(errno.errorcode[e.errno])
+print(ep.poll(0))`,
+      [d.path],
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('True True\nEAGAIN\n[]\n');
+    expect(t.emu.faults.get(rule.id)).toMatchObject({ fired: 1 });
+  });
+
   it('a rule acts on an op the model does not implement: the kernel still made the call', async () => {
     const d = await plug('zero');
     const ioctl = 'import fcntl\n        fcntl.ioctl(fd, 0x5401, b"\\0" * 60); print("answered")';
@@ -200,6 +236,35 @@ describe('actions', () => {
     // Had the kernel got ENOSYS, this open would succeed without reaching the daemon.
     expect(await ops(d.path, 'print(os.read(fd, 2))', 1)).toEqual(["b'ok'"]);
     expect(opens()).toBe(1);
+  });
+
+  it('the kernel tries an open that failed ECHILD or ESTALE again: the program never sees that errno (so a rule may not fail an open with it)', async () => {
+    // fs/namei.c do_filp_open(): ECHILD, then ESTALE, are each tried once more.
+    for (const errno of ['ECHILD', 'ESTALE']) {
+      const d = await plug(`${errno.toLowerCase()}-once`);
+      expect(await ops(d.path, 'print(os.read(fd, 2))', 1)).toEqual(["b'ok'"]);
+      expect(t.emu.devices.get(d.name)!.counters).toMatchObject({ opens: 1, errors: 1 });
+    }
+  });
+
+  it('no command the VFS answers itself reaches a device: a rule on every ioctl matches none of them', async () => {
+    const d = await plug('zero');
+    const rule = t.emu.faults.add({ device: d.name, op: 'ioctl', action: 'fail', errno: 'EPERM' });
+    // FIFREEZE and FITHAW would act on the mount's superblock; the others, given zeroes, change nothing.
+    const cmds = [...VFS_IOCTLS].filter(([, name]) => !['FIFREEZE', 'FITHAW'].includes(name)).map(([cmd]) => cmd);
+    const r = await python(
+      `import os,sys,fcntl
+fd = os.open(sys.argv[1], os.O_RDWR)
+for cmd in (${cmds.join(', ')}):
+    try: fcntl.ioctl(fd, cmd, bytearray(256))
+    except OSError: pass
+    print(hex(cmd), flush=True)`,
+      [d.path],
+    );
+    expect(r.stdout.trim().split('\n')).toEqual(cmds.map((c) => `0x${c.toString(16)}`));
+    expect(t.emu.faults.get(rule.id)).toMatchObject({ matched: 0 });
+    // A device's own command does reach it.
+    expect(await ops(d.path, 'import fcntl\n        fcntl.ioctl(fd, 0x5401, bytearray(60))', 1)).toEqual(['EPERM']);
   });
 
   it('a model that throws is answered EIO and makes a model_error event, its message cut at 300 characters', async () => {
@@ -240,6 +305,25 @@ describe('actions', () => {
     const report = await t.emu.devices.unplug(d.name);
     expect(report.stuck).toEqual([]); // the hang honours its signal
     expect(await hung).toEqual(['EIO']);
+  });
+
+  it('removing a rule ends the holds it placed: a read held by its hang or delay goes on to the model', async () => {
+    // Before, the read stayed held with no rule listed: only a signal or an
+    // unplug freed it, and a run against a daemon left another client's
+    // call hung by a rule it had removed at its end.
+    const removals = [(id: string) => t.emu.faults.remove(id), () => t.emu.faults.clear()];
+    for (const [rule, remove] of [
+      [{ action: 'hang' }, removals[0]!],
+      [{ action: 'delay', delayMs: 600_000 }, removals[1]!],
+    ] as const) {
+      const d = await plug('zero');
+      const r = t.emu.faults.add({ device: d.name, op: 'read', ...rule });
+      const held = ops(d.path, 'print(len(os.read(fd, 4)))', 1);
+      await t.waitEvent((e) => e.device === d.name && e.type === 'fault_fired' && e.rule === r.id);
+      remove(r.id);
+      expect({ action: rule.action, out: await held }).toEqual({ action: rule.action, out: ['4'] });
+      expect(t.emu.devices.get(d.name)!.counters).toMatchObject({ bytesRead: 4, errors: 0, inFlight: 0 });
+    }
   });
 
   it('a release held by hang, delay or unplug still reaches the model once unplug ends the hold', async () => {
@@ -521,12 +605,29 @@ describe('rule validation', () => {
     [{ action: 'fail', errno: 'ENOSYS', op: 'open' }, 'errno'],
     [{ action: 'fail', errno: 'ENOSYS', op: 'ioctl' }, 'errno'],
     [{ action: 'fail', errno: 'ESTALE', op: ['read', 'open'] }, 'errno'],
+    [{ action: 'fail', errno: 'ECHILD', op: 'open' }, 'errno'],
+    // The first multiple of every is every itself: beyond first, never.
+    [{ action: 'fail', errno: 'EIO', every: 5, first: 3 }, 'every'],
+    // Commands the VFS answers for a regular file (file_ioctl()) or for any file (Linux 6.8+).
+    [{ action: 'fail', errno: 'EIO', op: 'ioctl', ioctl: 1 }, 'ioctl'],
+    [{ action: 'fail', errno: 'EIO', op: 'ioctl', ioctl: '0x40305839' }, 'ioctl'],
+    [{ action: 'fail', errno: 'EIO', op: 'ioctl', ioctl: '0x80111500' }, 'ioctl'],
+    // A timer of more than 2^31-1 ms fires after 1 ms: the delay would not happen.
+    [{ action: 'delay', delayMs: 2 ** 31 - 1, jitterMs: 1 }, 'jitterMs'],
+    // No call moves more than max_read/max_write, 1 MiB: none is longer than this short.
+    [{ action: 'short', bytes: 1 << 20 }, 'bytes'],
+    // A seed with nothing to draw would be ignored: refused, as a field of another action is.
+    [{ action: 'fail', errno: 'EIO', seed: 7 }, 'seed'],
+    [{ action: 'delay', delayMs: 5, jitterMs: 0, seed: 7 }, 'seed'],
   ];
-  it('takes what can fire: ENOSYS on a read, nth among first and every, a device ioctl', () => {
+  it('takes what can fire: ENOSYS or ECHILD on a read, nth among first and every, every up to first, a device ioctl, a delay plus jitter a timer holds', () => {
     for (const spec of [
       { action: 'fail', errno: 'ENOSYS', op: 'read' },
       { action: 'fail', errno: 'EIO', nth: 4, every: 2, first: 4 },
       { action: 'fail', errno: 'EIO', op: 'ioctl', ioctl: 0x5401 },
+      { action: 'fail', errno: 'EIO', every: 3, first: 3 },
+      { action: 'fail', errno: 'ECHILD', op: 'read' },
+      { action: 'delay', delayMs: 2 ** 31 - 2, jitterMs: 1 },
     ] as const) t.emu.faults.remove(t.emu.faults.add(spec).id);
   });
 

@@ -111,6 +111,14 @@ describe('a scenario given by flags', () => {
     expect(kv.scenario.timeline[0]!.step).toEqual(json.scenario.timeline[0]!.step);
   });
 
+  it('takes a RULE\'s device and comm as names, even where they read as JSON: the device null, the process 123', () => {
+    const { scenario } = build(['--device', 'null=null', '--fault', 'device=null,comm=123,op=write,action=fail,errno=EIO', '--expect', 'running']);
+    expect(scenario.faults[0]).toMatchObject({ device: 'null', comm: '123' });
+    expect(build(['--device', 'null=null', '--fault', 'device="null",op=write,action=fail,errno=EIO', '--expect', 'running']).scenario.faults[0]).toMatchObject({
+      device: 'null',
+    });
+  });
+
   it('takes --name and --timeout', () => {
     const { scenario } = build(['--device', 'e0=echo', '--expect', 'running'], '90s');
     expect(scenario.name).toBe('one-liner');
