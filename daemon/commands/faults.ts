@@ -1,6 +1,7 @@
 /** `cdevemu fault add | ls | rm`: fault rules on a running daemon (README.md, "Fault injection"). */
 import { InvalidArgumentError, type Command } from 'commander';
 import { NAME_FIELDS, describeFault, faultAction, faultMatch, faultTrigger, type FaultRuleStatus } from '../../src/faults/index.js';
+import { globMatcher } from '../../src/faults/glob.js';
 import { CliError, Exit } from '../exit.js';
 import { table } from '../format.js';
 import { clientFor, collectOption, parseJsonArg, withSocket, type SocketOpts } from './common.js';
@@ -59,8 +60,15 @@ export function registerFaultCommands(program: Command): void {
       rule = ruleFields(fields, rule);
       if (Object.keys(rule).length === 0) throw new CliError(Exit.usage, `give the rule as KEY=VALUE fields or --json, e.g. ${EXAMPLE}`);
       // Unchecked user input: the daemon validates it and names a bad field.
-      const added = await clientFor(o).call<FaultRuleStatus>('POST', '/faults', rule);
+      const client = clientFor(o);
+      const added = await client.call<FaultRuleStatus>('POST', '/faults', rule);
       process.stdout.write(`added fault ${added.id}: ${describeFault(added)}\n`);
+      // The daemon takes a glob no device matches yet (one may be plugged
+      // later), but a misspelt name would leave the rule firing on nothing.
+      const names = (await client.listDevices()).map((d) => d.name);
+      if (!names.some(globMatcher(added.device))) {
+        process.stderr.write(`note: no device matches ${JSON.stringify(added.device)} now (devices: ${names.join(', ') || 'none'}); the rule acts on one plugged later\n`);
+      }
     });
 
   withSocket(fault.command('ls'))

@@ -147,6 +147,12 @@ describe('a running daemon', () => {
     expect(add.code, add.stderr).toBe(0);
     const id = /added fault (\S+):/.exec(add.stdout)![1]!;
     expect(add.stdout).toContain('fz0 write nth=2 -> fail errno=ENOSPC');
+    expect(add.stderr).toBe('');
+    // A name no device has is taken (it may be plugged later), with a note: a misspelt one would fire on nothing.
+    const typo = await d.cli(['fault', 'add', 'device=fzz0', 'op=write', 'action=fail', 'errno=EIO']);
+    expect(typo.code, typo.stderr).toBe(0);
+    expect(typo.stderr).toMatch(/^note: no device matches "fzz0" now \(devices: [^)]*\bfz0\b[^)]*\); the rule acts on one plugged later\n$/);
+    expect((await d.cli(['fault', 'rm', /added fault (\S+):/.exec(typo.stdout)![1]!])).code).toBe(0);
     const dup = await post('/v1/faults', { id, action: 'hang', op: 'read' });
     expect(dup).toMatchObject({ status: 409, json: { code: 'conflict' } });
 
