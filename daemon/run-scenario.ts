@@ -53,6 +53,9 @@ import { FLAGS_USAGE, USAGE, type ParsedRun, type RunOpts } from './commands/run
 
 /** `cdevemu run`'s action: the options checked, the scenario loaded (from its file or flags), then run. Resolves to the exit code. */
 export async function runCommand(file: string | undefined, command: string[], parsed: ParsedRun, o: RunOpts): Promise<number> {
+  // An earlier run's report at these paths must not stand for this one,
+  // which may end without writing its own (exit 2): a CI job would read it.
+  for (const f of [o.junit, o.report]) if (f !== undefined) await rm(f, { force: true });
   checkOptions(o);
   return runFrom(await loadSource(file, command, parsed, o), o);
 }

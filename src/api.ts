@@ -16,7 +16,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import type { AnyDeviceModel, Counters, Holder, Instance, UnplugOptions, UnplugReport } from './core/index.js';
+import { DeviceError, type AnyDeviceModel, type Counters, type Holder, type Instance, type UnplugOptions, type UnplugReport } from './core/index.js';
 import type { DeviceEvent } from './core/events.js';
 import { Emulator } from './emulator.js';
 import type { FaultRuleSpec, FaultRuleStatus } from './faults/index.js';
@@ -149,14 +149,26 @@ export class EmulatorHandle {
    * Resolves when every file of `name` (its newest generation unless given)
    * has been closed; rejects with a HeldOpenError listing the holders if
    * some are still open after `within` ms. After an unplug this is the
-   * check that the program under test let go of the device.
+   * check that the program under test let go of the device. Throws
+   * DeviceError not_found for a name, or a generation, never plugged: a
+   * leak check of a device that never was would pass whatever the program
+   * holds.
    */
   async released(name: string, o: { within: number; generation?: number }): Promise<void> {
     const inst = this.instance(name, o.generation);
-    if (!inst) return; // freed already: nothing is held
-    await within(inst.whenReleased(), o.within, () => {
-      throw new HeldOpenError(inst.name, inst.generation, inst.holders);
-    });
+    if (inst) {
+      await within(inst.whenReleased(), o.within, () => {
+        throw new HeldOpenError(inst.name, inst.generation, inst.holders);
+      });
+      return;
+    }
+    const last = this.emulator.devices.lastGeneration(name) ?? 0;
+    const gen = o.generation ?? last;
+    if (!(Number.isInteger(gen) && gen >= 1 && gen <= last)) {
+      const which = o.generation === undefined ? name : `${name} generation ${o.generation}`;
+      throw new DeviceError('not_found', `released(): no device ${which} was ever plugged`);
+    }
+    // Plugged, and freed since: nothing of it is held.
   }
 
   /** Unplugs everything, unmounts, and removes the temporary mountpoint. */

@@ -86,6 +86,27 @@ it("keeps a freed device's counters readable until a new device is plugged under
   await emu.unplug('kept0');
 });
 
+it('refuses a leak check of a name or generation never plugged, even while the real one is held open', async () => {
+  await emu.plug('echo', 'leak0');
+  const leaky = pythonInteractive(`import os,sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\nprint("open")\nsys.stdin.readline()`, [emu.path('dev/leak0')]);
+  try {
+    expect(await leaky.line()).toBe('open');
+    await emu.unplug('leak0');
+    // A misspelt name, or a generation that never was, would pass the check whatever the program holds.
+    await expect(emu.released('leak1', { within: 0 })).rejects.toMatchObject({ kind: 'not_found', message: expect.stringContaining('leak1') });
+    await expect(emu.released('leak0', { within: 0, generation: 2 })).rejects.toMatchObject({ kind: 'not_found', message: expect.stringContaining('leak0 generation 2') });
+    await expect(emu.released('leak0', { within: 0, generation: 1 })).rejects.toBeInstanceOf(HeldOpenError);
+    leaky.send('bye');
+    await emu.released('leak0', { within: 30_000 });
+    await emu.waitEvent((e) => e.device === 'leak0' && e.type === 'freed');
+    // Freed: a generation that was, and is gone, holds nothing.
+    await emu.released('leak0', { within: 0 });
+    await emu.released('leak0', { within: 0, generation: 1 });
+  } finally {
+    leaky.kill();
+  }
+});
+
 it('removes the temporary mountpoint it made on stop', async () => {
   const other = await startEmulator({ logger: testLogger() });
   const dir = other.mountpoint;

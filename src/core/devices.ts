@@ -220,6 +220,11 @@ export class DeviceManager {
     return generation === undefined || last?.generation === generation ? last?.finalCounters : undefined;
   }
 
+  /** The newest generation ever plugged under `name` (freed or not): generations 1 to it were; undefined if none was. */
+  lastGeneration(name: string): number | undefined {
+    return this.plugged.get(name)?.generation;
+  }
+
   /** Every instance not yet freed, zombies included, in plug order. */
   list(): Instance<unknown>[] {
     return [...this.instances];

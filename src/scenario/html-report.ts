@@ -79,6 +79,18 @@ function kindOf(step: Step): string {
   return step.kind === 'expect' ? 'expectation' : step.kind === 'wait' || step.kind === 'sleep' ? 'wait' : 'action';
 }
 
+/**
+ * The kind of the result's step `i`: one of the file's timeline, or past
+ * its end one the run added once the timeline was done (a background
+ * unplug's end, a check of the run's own that failed: runner.ts), judged
+ * as an expectation is.
+ */
+const AT_END = 'end of run';
+function kindAt(input: ReportInput, i: number): string {
+  const ts = input.scenario.timeline[i];
+  return ts ? kindOf(ts.step) : AT_END;
+}
+
 const eventTime = (e: DeviceEvent, startedAt: number): number => e.at - startedAt;
 
 /** An event's own fields beyond its identity, as compact JSON (as the control API sends them: a bigint as its digits). */
@@ -183,7 +195,7 @@ function timeline(input: ReportInput): string {
 }
 
 function stepRow(s: StepResult, i: number, input: ReportInput): string {
-  const kind = kindOf(input.scenario.timeline[i]!.step);
+  const kind = kindAt(input, i);
   const outcome = s.status === 'passed' ? 'ok' : s.status === 'failed' ? 'FAIL' : 'not run';
   const message = s.message ? `<pre class="message">${esc(s.message)}</pre>` : '';
   const times =
@@ -194,7 +206,7 @@ function stepRow(s: StepResult, i: number, input: ReportInput): string {
 }
 
 function expectations(input: ReportInput): string {
-  const expects = input.result.steps.map((s, i) => ({ s, i })).filter(({ i }) => input.scenario.timeline[i]!.step.kind === 'expect');
+  const expects = input.result.steps.map((s, i) => ({ s, i })).filter(({ i }) => ['expectation', AT_END].includes(kindAt(input, i)));
   if (expects.length === 0) return '<p>The scenario has no expectation: its verdict is that every step ran.</p>';
   const count = (st: StepResult['status']): number => expects.filter(({ s }) => s.status === st).length;
   const summary = `${expects.length} expectation(s): ${count('passed')} held, ${count('failed')} failed, ${count('skipped')} not reached`;

@@ -110,8 +110,8 @@ async function writeTrace(file: string, entries: object[]): Promise<string> {
 
 /**
  * A program that opens argv[1], then for each later argument: `w HEX`
- * writes, `s SPEED` sets the line's speed (TCGETS, then TCSETS), `o` opens
- * and closes the device again. It prints what failed and carries on, so
+ * writes, `r SIZE` reads, `s SPEED` sets the line's speed (TCGETS, then
+ * TCSETS), `o` opens and closes the device again. It prints what failed and carries on, so
  * only the device can fail its run.
  */
 const STEPS = `import os, sys, termios
@@ -120,6 +120,7 @@ for step in sys.argv[2:]:
     cmd, _, arg = step.partition(' ')
     try:
         if cmd == 'w': os.write(fd, bytes.fromhex(arg))
+        elif cmd == 'r': os.read(fd, int(arg))
         elif cmd == 's':
             at = termios.tcgetattr(fd); at[4] = at[5] = getattr(termios, 'B' + arg)
             termios.tcsetattr(fd, termios.TCSANOW, at)
@@ -579,6 +580,22 @@ describe('opens and failures the recording has, and the program does not', () =>
     const met = await runSteps(path, 'strict', [`w ${hex('ab')}`, `w ${hex('cd')}`, 'o']);
     expect(met.stdout).toMatch(/\| w 6364 failed: \[Errno 28\]/);
     expect(met.stdout).toMatch(/\| o failed: \[Errno 16\]/);
+    expect(met.stdout, met.stderr).toMatch(/^PASS /m);
+  });
+
+  it('a read the device failed before the last write, never made: replay_incomplete, though it had no bytes to leave unread', async () => {
+    const path = await writeTrace('failed-read-left.jsonl', [
+      { t: 5, op: 'open', file: 1, flags: 2 },
+      { t: 6, op: 'read', file: 1, size: 8, errno: 'EIO' },
+      { t: 7, op: 'write', file: 1, data: hex('ab'), result: 2 },
+      { t: 8, op: 'release', file: 1 },
+    ]);
+    const skipped = await runSteps(path, 'strict', [`w ${hex('ab')}`]);
+    expect(skipped.stdout).toMatch(/replay_incomplete on r0 \(generation 1\): \{.*"unreadBytes":0,.*"missingFailedReads":\["EIO"\]/);
+    expect(skipped.code).toBe(1);
+    // Put under the failure, as the recorded program was.
+    const met = await runSteps(path, 'strict', ['r 8', `w ${hex('ab')}`]);
+    expect(met.stdout).toMatch(/\| r 8 failed: \[Errno 5\]/);
     expect(met.stdout, met.stderr).toMatch(/^PASS /m);
   });
 

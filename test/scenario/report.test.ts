@@ -161,4 +161,26 @@ describe('cdevemu run --report', () => {
       expect(html).toContain(`<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">`);
     },
   );
+
+  it('is written for a run that fails a check of its own after the timeline, which it shows with its message', async () => {
+    const report = join(dir, 'at-end.html');
+    // Every step passes; the rule never fires (the program opens nothing): the run fails at its end.
+    const r = await cdevemu(['run', '--report', report, '--device', 'e0=echo', '--fault', 'device=e0,op=read,action=fail,errno=EIO', '--expect', 'exit:0', '--', 'true'], {
+      timeoutMs: 60_000,
+    });
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(r.stderr).toBe('');
+    const verdict = r.stdout.split('\n').find((l) => l.startsWith('FAIL '));
+    expect(verdict).toBe('FAIL true: every fault rule fired');
+    const all = descendants(await parseHtml(readFileSync(report, 'utf8')));
+    expect(all.find((e) => e.attrs.id === 'verdict')?.attrs.class).toBe('fail');
+    const rows = descendants(all.find((e) => e.attrs.id === 'steps')!).filter((e) => e.tag === 'tr' && e.attrs.class);
+    expect(rows.map((row) => [row.attrs.class, row.children[3]!.text, cell(row, 'outcome')])).toEqual([
+      ['passed', 'expectation', 'ok'],
+      ['failed', 'end of run', 'FAIL'],
+    ]);
+    expect(cell(rows[1]!, 'title')).toMatch(/^every fault rule fired.*never fired: f1 \(e0 read/s);
+    expect(byClass(all.find((e) => e.attrs.id === 'failure')!, 'message')[0]!.text).toMatch(/never fired: f1/);
+    expect(all.find((e) => e.attrs.id === 'expectations')!.text).toContain('2 expectation(s): 1 held, 1 failed, 0 not reached');
+  });
 });

@@ -90,6 +90,27 @@ describe('the example uio scenario', () => {
   });
 });
 
+describe('reports of a run that writes none', () => {
+  it("leaves no earlier run's passing JUnit XML or HTML report at their paths when it ends with exit 2", async () => {
+    const junit = join(dir, 'stale-junit.xml');
+    const report = join(dir, 'stale-report.html');
+    const reports = ['--junit', junit, '--report', report];
+    const passed = await cdevemu(['run', ...reports, '--device', 'e0=echo', '--expect', 'exit:0', '--', 'true'], { timeoutMs: 30_000 });
+    expect(passed.code, passed.stderr).toBe(0);
+    expect(readFileSync(junit, 'utf8')).toMatch(/failures="0"/);
+    expect(readFileSync(report, 'utf8')).toMatch(/PASS /);
+    // Its setup fails (a trace that is not there): no verdict, so no report, and a CI job must not find the last one.
+    const broken = await cdevemu(['run', ...reports, '--device', 'r0=replay:{"trace":"/nonexistent/trace.jsonl"}', '--expect', 'exit:0', '--', 'true'], {
+      timeoutMs: 30_000,
+    });
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toMatch(/setting up: .*nonexistent\/trace\.jsonl/);
+    expect(existsSync(junit)).toBe(false);
+    expect(existsSync(report)).toBe(false);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+});
+
 describe('programs that misbehave', () => {
   it('reports a program that crashes', async () => {
     const f = await scenario(

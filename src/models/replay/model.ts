@@ -28,7 +28,7 @@
  *   device went.
  * - What the program left of the recording (opens not made, writes not
  *   written or not failed as recorded, ioctls not issued, what came before the last recorded write
- *   and was not read) emits `replay_incomplete` when the session ends: at
+ *   and was not read, a failed read among it included) emits `replay_incomplete` when the session ends: at
  *   the release that closes the last file once the program has opened as
  *   often as recorded, else when `cdevemu run` tells the device its
  *   program ended (endSession, before the verdict), else at remove (the
@@ -64,6 +64,8 @@ export class ReplayState {
   private readonly queue: (Buffer | string)[] = [];
   /** How many bytes readers took. */
   private readBytes = 0;
+  /** How many recorded failed reads a read came to (they come in order). */
+  private failedReads = 0;
   /** Where in the written stream the next write goes. */
   writeOffset = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -116,7 +118,10 @@ export class ReplayState {
     if (typeof head === 'string' || head.length === 0) {
       this.queue.shift();
       if (!this.queue.length) this.pump();
-      if (typeof head === 'string') throw new Errno(head as ErrnoName, 'replay: the recorded read failed so');
+      if (typeof head === 'string') {
+        this.failedReads++;
+        throw new Errno(head as ErrnoName, 'replay: the recorded read failed so');
+      }
       return head;
     }
     const parts: Buffer[] = [];
@@ -182,8 +187,10 @@ export class ReplayState {
       missingIoctls: this.answers.missing(),
       // The errors the program was never put under: what a recording of a failure is for.
       missingFailedWrites: this.script.failedWrites.slice(this.failedWrite).map((f) => f.errno),
+      // A failed read before the last write is part of the dialogue, as its bytes are: the program must have met it.
+      missingFailedReads: this.script.failedReadsBeforeLastWrite.slice(this.failedReads),
     };
-    if (this.openedAll && this.wroteAll && left.unreadBytes === 0 && left.missingIoctls.length === 0) return;
+    if (this.openedAll && this.wroteAll && left.unreadBytes === 0 && left.missingFailedReads.length === 0 && left.missingIoctls.length === 0) return;
     // strict: a program that skipped what the recording did passes nothing
     // the device could compare, so only this can fail its run.
     this.inst.emit('replay_incomplete', { ...left, when, mode: this.mode, fails: this.mode === 'strict' });
@@ -344,6 +351,7 @@ export const replayModel: DeviceModel<ReplayState> = {
       unreadBytes: 'number',
       missingIoctls: 'list',
       missingFailedWrites: 'list',
+      missingFailedReads: 'list',
       when: 'string',
       mode: 'string',
       fails: 'boolean',

@@ -39,6 +39,11 @@ export interface ReplayScript {
    * stop listening to whenever it is done (a GPS, an RNG).
    */
   readBeforeLastWrite: number;
+  /**
+   * The errnos of the recorded reads the device failed before the last
+   * write, in order: a part of the dialogue too, though it has no bytes.
+   */
+  failedReadsBeforeLastWrite: string[];
   /** In order, as `written` goes. */
   failedWrites: FailedWrite[];
   /** Where in `written` a write the device took short stopped, ascending. */
@@ -61,20 +66,24 @@ export function scriptOf(trace: DeviceTrace): ReplayScript {
   let wrote = 0;
   let read = 0;
   let readBeforeLastWrite = 0;
+  const failedReads: string[] = [];
+  let failedReadsBeforeLastWrite = 0;
   let unplug: ReplayScript['unplug'] = null;
   for (const e of trace.entries) {
     if (e.op === 'read') {
       chunks.push({ at: at(e.t), data: Buffer.from(e.data ?? '', 'hex'), ...(e.errno !== undefined ? { errno: e.errno } : {}) });
       read += chunks.at(-1)!.data.length;
+      if (e.errno !== undefined) failedReads.push(e.errno);
     } else if (e.op === 'write' && e.errno !== undefined) failedWrites.push({ at: wrote, data: Buffer.from(e.data, 'hex'), errno: e.errno });
     else if (e.op === 'write') {
       writes.push(Buffer.from(e.data, 'hex').subarray(0, e.result));
       wrote += writes.at(-1)!.length;
       if (e.result! < e.data.length / 2) shortWriteEnds.push(wrote);
       readBeforeLastWrite = read;
+      failedReadsBeforeLastWrite = failedReads.length;
     } else if (e.op === 'ioctl') ioctls.push({ ...e, wrote });
     else if (e.op === 'open') opens.push(e.errno ?? null);
     else if (e.op === 'unplug') unplug = { at: at(e.t), errno: e.errno };
   }
-  return { sysfs: trace.header.sysfs, chunks, written: Buffer.concat(writes), readBeforeLastWrite, failedWrites, shortWriteEnds, ioctls, opens, unplug };
+  return { sysfs: trace.header.sysfs, chunks, written: Buffer.concat(writes), readBeforeLastWrite, failedReadsBeforeLastWrite: failedReads.slice(0, failedReadsBeforeLastWrite), failedWrites, shortWriteEnds, ioctls, opens, unplug };
 }
