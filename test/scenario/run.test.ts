@@ -196,6 +196,18 @@ timeline:
     expect(cdevemuMounts()).toEqual([]);
   });
 
+  it('fails when interrupted after its last step, while it stops the program: never PASS', async () => {
+    // The program, told to stop at the run's end, interrupts the run ($PPID) before it exits: the signal comes after every step passed.
+    const prog = 'echo pid $$; trap "kill -INT $PPID; exit 0" TERM; while :; do sleep 0.05; done';
+    const r = await cdevemu(['run', '--device', 'e0=echo', '--expect', 'running', '--', 'sh', '-c', prog]);
+    expect(r.stdout).toMatch(/ok {4}expect program still running\n/);
+    expect(r.stdout).toMatch(/FAIL {2}the run was not interrupted\n/);
+    expect(r.stdout).not.toMatch(/^PASS/m);
+    expect(r.code).toBe(1);
+    expect(alive(pidIn(r.stdout, /pid (\d+)/))).toBe(false);
+    expect(cdevemuMounts()).toEqual([]);
+  });
+
   it('keeps going when its reader goes away (`cdevemu run | head -2`): the program is stopped, the mount removed', async () => {
     const f = await scenario(
       'reader-gone.yaml',
