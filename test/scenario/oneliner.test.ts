@@ -233,4 +233,15 @@ describe('a bad one-liner', () => {
     expect(r.stdout).toBe('');
     expect(runMounts()).toEqual([]);
   });
+
+  it('a flag of one value given twice (--timeout 1s --timeout 60s): exit 2, not the last taken and the first dropped', async () => {
+    const r = await cdevemu(['run', '--timeout', '1s', '--device', 'e0=echo', '--timeout=60s', '--expect', 'exit:0', '--', 'true']);
+    expect(r.stderr).toMatch(/^error: option '--timeout <duration>' given twice \("1s" and "60s"\); give it once\n/);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(runMounts()).toEqual([]);
+    // The repeatable flags still repeat, and a switch given twice says nothing new.
+    const ok = await cdevemu(['run', '--as-user', '--as-user', '--device', 'e0=echo', '--device', 'e1=echo', '--expect', 'exit:0', '--expect', 'exit:0', '--', 'true']);
+    expect(ok.code, ok.stderr).toBe(0);
+  });
 });
