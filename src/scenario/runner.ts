@@ -220,9 +220,9 @@ class Run {
       const unwatched = this.instances.length > 0 ? this.crashes.note() : null;
       if (unwatched) this.o.out(`${this.stamp()} ${unwatched}`);
       // Steps race the interruption, but the run's end does not (stopping the program, its checks):
-      // a SIGINT or SIGTERM that came after the last step still cut the run short, and must not pass it.
+      // an interruption (a signal to cdevemu run) that came after the last step still cut the run short, and must not pass it.
       if (this.o.signal?.aborted && steps.every((r) => r.status !== 'failed')) {
-        steps.push(this.failedAtEnd('the run was not interrupted', 'interrupted (SIGINT or SIGTERM) after the last step, while the run ended'));
+        steps.push(this.failedAtEnd('the run was not interrupted', 'interrupted after the last step, while the run ended: its verdict is unknown'));
       }
       const passed = steps.every((r) => r.status !== 'failed');
       return { name: this.s.name, file: this.s.file, passed, steps, program, durationMs: this.elapsed, trace: this.trace.result };
