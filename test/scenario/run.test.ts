@@ -176,9 +176,10 @@ timeline:
     expect(r.stdout).toMatch(new RegExp(`\\n\\s+program threads then: tid ${pid} \\(cat\\) S in \\w+`));
   });
 
-  it('cleans up when interrupted (Ctrl-C): the program is stopped, the mount removed', async () => {
+  // SIGHUP: the terminal or ssh session the run was started from closed.
+  it.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('cleans up when interrupted (%s): the program is stopped, the mount removed', async (signal) => {
     const f = await scenario(
-      'sigint.yaml',
+      `${signal}.yaml`,
       `devices: [{ model: echo, name: e0 }]
 program: { command: [sh, -c, "echo pid $$; exec sleep 60"] }
 timeline:
@@ -190,10 +191,17 @@ timeline:
     await run.line(); // the scenario header
     await run.line(); // started ...
     const pid = pidIn(await run.line(), /pid (\d+)/);
-    run.kill('SIGINT');
-    expect((await run.exited).code).toBe(1);
-    expect(alive(pid)).toBe(false);
-    expect(cdevemuMounts()).toEqual([]);
+    try {
+      run.kill(signal);
+      expect((await run.exited).code).toBe(1);
+      expect(alive(pid)).toBe(false);
+      expect(cdevemuMounts()).toEqual([]);
+    } finally {
+      // What a run killed by the signal (not stopped by it) leaves: its program, and its mount, dead.
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+      const { lazyUnmount } = await import('../daemon/harness.js');
+      for (const m of cdevemuMounts()) await lazyUnmount(m.split(' ')[1]!);
+    }
   });
 
   it('fails when interrupted after its last step, while it stops the program: never PASS', async () => {
