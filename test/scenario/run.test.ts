@@ -206,9 +206,11 @@ timeline:
 
   it('fails when interrupted after its last step, while it stops the program: never PASS', async () => {
     // The program, told to stop at the run's end, interrupts the run ($PPID) before it exits: the signal comes after every step passed.
-    const prog = 'echo pid $$; trap "kill -INT $PPID; exit 0" TERM; while :; do sleep 0.05; done';
-    const r = await cdevemu(['run', '--device', 'e0=echo', '--expect', 'running', '--', 'sh', '-c', prog]);
+    // Its open, which the run waits for, comes after its trap is set.
+    const prog = 'echo pid $$; trap "kill -INT $PPID; exit 0" TERM; exec 3<"$CDEVEMU_MOUNT/dev/e0"; while :; do sleep 0.05; done';
+    const r = await cdevemu(['run', '--device', 'e0=echo', '--expect', 'opened:e0', '--expect', 'running', '--', 'sh', '-c', prog]);
     expect(r.stdout).toMatch(/ok {4}expect program still running\n/);
+    expect(r.stdout).toMatch(/program exited with code 0\n/); // by its trap, having sent the signal
     expect(r.stdout).toMatch(/FAIL {2}the run was not interrupted\n/);
     expect(r.stdout).not.toMatch(/^PASS/m);
     expect(r.code).toBe(1);
