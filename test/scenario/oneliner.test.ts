@@ -223,6 +223,11 @@ describe('a bad one-liner', () => {
       ['--device', 'e0=echo', '--expect', 'opened:e0:0', '--', 'true'],
       'cdevemu: --expect opened:e0:0: expected opened:NAME[:COUNT][:WITHIN], COUNT at least 1, e.g. opened:uio0 or opened:uio0:2:30s\n',
     ],
+    [
+      'an exit code no program can exit with',
+      ['--device', 'e0=echo', '--expect', 'exit:256', '--', 'true'],
+      'cdevemu: --expect exit:256: must be at most 255, got 256\n',
+    ],
     ['--timeout with a scenario file', ['--timeout', '5s', FILE], /^cdevemu: run: --timeout goes with a scenario given by flags/],
   ])('%s: exit 2, one line, nothing mounted', async (_what, args, stderr) => {
     const r = await cdevemu(['run', ...args]);
