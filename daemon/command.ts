@@ -2,7 +2,7 @@
  * The Command class of every command of the cdevemu executable: commander's,
  * with a "did you mean" for unknown flags (src/suggest.ts).
  */
-import { Command } from 'commander';
+import { Command, type OptionValueSource } from 'commander';
 import { closestNames, meant } from '../src/suggest.js';
 
 const longFlags = (cmd: Command): string[] => cmd.createHelp().visibleOptions(cmd).flatMap((o) => (o.long ? [o.long] : []));
@@ -16,6 +16,22 @@ const longFlags = (cmd: Command): string[] => cmd.createHelp().visibleOptions(cm
 export class CliCommand extends Command {
   override createCommand(name?: string): CliCommand {
     return new CliCommand(name);
+  }
+
+  /**
+   * A flag of one value given twice (`run --timeout 1s --timeout 60s`) is
+   * refused: commander keeps the last and drops the first without a word,
+   * and a run bound by the dropped one would pass where the user said it
+   * must fail. Repeatable flags collect through a parser of their own
+   * (`--bind`, `--device`), and a switch given twice says nothing new.
+   */
+  override setOptionValueWithSource(key: string, value: unknown, source: OptionValueSource): this {
+    const option = this.options.find((o) => o.attributeName() === key);
+    if (option && source === 'cli' && this.getOptionValueSource(key) === 'cli' && !option.isBoolean() && !option.parseArg) {
+      const [first, again] = [this.getOptionValue(key), value].map((v) => JSON.stringify(v));
+      this.error(`error: option '${option.flags}' given twice (${first} and ${again}); give it once`, { code: 'commander.optionRepeated' });
+    }
+    return super.setOptionValueWithSource(key, value, source);
   }
 
   /** commander calls this for a flag no command on the path declares (lib/command.js unknownOption). */

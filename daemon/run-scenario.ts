@@ -47,7 +47,7 @@ import { CliError, Exit } from './exit.js';
 import { createLogger } from './logger.js';
 import { loadUserModels } from './models.js';
 import { clearDeadRuns, makeRunScratch } from './run-scratch.js';
-import { runInUserNamespace, takeRunNamespace } from './run-userns.js';
+import { runInUserNamespace, STOP_SIGNALS, takeRunNamespace } from './run-userns.js';
 import { VERSION } from './version.js';
 import { FLAGS_USAGE, USAGE, type ParsedRun, type RunOpts } from './commands/run-usage.js';
 
@@ -149,8 +149,7 @@ async function runSource(source: RunSource, o: RunOpts): Promise<number> {
   const env: Record<string, string> = {};
   const ac = new AbortController();
   const onSignal = (): void => ac.abort();
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
   try {
     let target: ScenarioTarget;
     const log = await createLogger(o.logLevel as LogLevel);
@@ -246,8 +245,7 @@ async function runSource(source: RunSource, o: RunOpts): Promise<number> {
       await emu?.stop({ releaseTimeoutMs: 500 });
       await rm(scratch, { recursive: true, force: true });
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      for (const s of STOP_SIGNALS) process.off(s, onSignal);
     }
   }
 }

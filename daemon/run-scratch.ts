@@ -3,7 +3,7 @@
  * TMPDIR/cdevemu-run-XXXXXX, and what a run killed outright left there.
  *
  * A run mounts its emulator at SCRATCH/mnt and takes it down as it ends,
- * on SIGINT and SIGTERM too. Killed with SIGKILL (a CI job's timeout, the
+ * on SIGINT, SIGTERM and SIGHUP too. Killed with SIGKILL (a CI job's timeout, the
  * OOM killer), it cannot: the kernel ends the FUSE connection with the
  * process, but the mount stays in the table, dead (every call on it fails
  * ENOTCONN), until someone unmounts it, and each run mounts at a new

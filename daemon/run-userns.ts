@@ -102,9 +102,14 @@ function checkUserNamespace(needs: NamespaceNeeds): void {
   if (problem) throw new CliError(Exit.usage, `cdevemu run as an ordinary user runs in a user namespace of its own: ${problem}; or run as root`);
 }
 
-// What the run itself listens for. Any other signal that ends this process ends the run through
-// its death signal (below), which stops the program as an interrupt does.
-const FORWARDED = ['SIGINT', 'SIGTERM'] as const;
+/**
+ * The signals that interrupt a run (../run-scenario.ts): it stops the
+ * program, takes its mount down and fails. SIGHUP is a closed terminal or
+ * ssh session. Here they are relayed to the run in the namespace; any
+ * other signal that ends this process ends that run through its death
+ * signal (below), which stops the program as an interrupt does.
+ */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** Runs this same command again in the namespace and resolves to its exit code. */
 export async function runInUserNamespace(needs: NamespaceNeeds): Promise<number> {
@@ -130,14 +135,14 @@ export async function runInUserNamespace(needs: NamespaceNeeds): Promise<number>
     // Same process group: a terminal's Ctrl-C reaches the run as it would without the namespace.
     const child = spawn('unshare', argv, { stdio: 'inherit', env: { ...process.env, [ENV]: JSON.stringify(told) } });
     const relay = (signal: NodeJS.Signals): void => void child.kill(signal);
-    for (const s of FORWARDED) process.on(s, relay);
+    for (const s of STOP_SIGNALS) process.on(s, relay);
     try {
       return await new Promise<number>((resolve, reject) => {
         child.on('error', reject);
         child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
       });
     } finally {
-      for (const s of FORWARDED) process.off(s, relay);
+      for (const s of STOP_SIGNALS) process.off(s, relay);
     }
   } finally {
     // The run removes it; this is for a run that was killed. Its mounts were in its namespace, gone with it.

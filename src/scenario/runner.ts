@@ -219,6 +219,14 @@ class Run {
       this.noteNothingOpened();
       const unwatched = this.instances.length > 0 ? this.crashes.note() : null;
       if (unwatched) this.o.out(`${this.stamp()} ${unwatched}`);
+      // Steps race the interruption, but the run's end does not (stopping the program, its checks):
+      // an interruption (a signal to cdevemu run) that came after the last step still cut the run short, and must not pass it.
+      // A signal that came as the program exited may be queued behind its exit in the event loop's
+      // batch, the rest of the end having run in microtasks since: one turn lets it be dispatched.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.o.signal?.aborted && steps.every((r) => r.status !== 'failed')) {
+        steps.push(this.failedAtEnd('the run was not interrupted', 'interrupted after the last step, while the run ended: its verdict is unknown'));
+      }
       const passed = steps.every((r) => r.status !== 'failed');
       return { name: this.s.name, file: this.s.file, passed, steps, program, durationMs: this.elapsed, trace: this.trace.result };
     } finally {

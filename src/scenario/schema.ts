@@ -224,7 +224,8 @@ function readExpect(f: Field): Step {
       };
     case 'exit': {
       const e = m.get('exit');
-      const code = typeof e.value === 'string' ? readSignal(e) : e.number({ integer: true, min: 0 });
+      // An exit status holds 8 bits (exit(256) is 0): a larger code no program can exit with, and the step could only fail.
+      const code = typeof e.value === 'string' ? readSignal(e) : e.number({ integer: true, min: 0, max: 255 });
       return { kind: 'expect', what: 'exit', code, withinMs: within() };
     }
     case 'running':

@@ -223,6 +223,11 @@ describe('a bad one-liner', () => {
       ['--device', 'e0=echo', '--expect', 'opened:e0:0', '--', 'true'],
       'cdevemu: --expect opened:e0:0: expected opened:NAME[:COUNT][:WITHIN], COUNT at least 1, e.g. opened:uio0 or opened:uio0:2:30s\n',
     ],
+    [
+      'an exit code no program can exit with',
+      ['--device', 'e0=echo', '--expect', 'exit:256', '--', 'true'],
+      'cdevemu: --expect exit:256: must be at most 255, got 256\n',
+    ],
     ['--timeout with a scenario file', ['--timeout', '5s', FILE], /^cdevemu: run: --timeout goes with a scenario given by flags/],
   ])('%s: exit 2, one line, nothing mounted', async (_what, args, stderr) => {
     const r = await cdevemu(['run', ...args]);
@@ -232,5 +237,16 @@ describe('a bad one-liner', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stdout).toBe('');
     expect(runMounts()).toEqual([]);
+  });
+
+  it('a flag of one value given twice (--timeout 1s --timeout 60s): exit 2, not the last taken and the first dropped', async () => {
+    const r = await cdevemu(['run', '--timeout', '1s', '--device', 'e0=echo', '--timeout=60s', '--expect', 'exit:0', '--', 'true']);
+    expect(r.stderr).toMatch(/^error: option '--timeout <duration>' given twice \("1s" and "60s"\); give it once\n/);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(runMounts()).toEqual([]);
+    // The repeatable flags still repeat, and a switch given twice says nothing new.
+    const ok = await cdevemu(['run', '--as-user', '--as-user', '--device', 'e0=echo', '--device', 'e1=echo', '--expect', 'exit:0', '--expect', 'exit:0', '--', 'true']);
+    expect(ok.code, ok.stderr).toBe(0);
   });
 });

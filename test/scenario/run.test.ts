@@ -197,9 +197,10 @@ timeline:
     expect(r.stdout).toMatch(new RegExp(`\\n\\s+program threads then: tid ${pid} \\(cat\\) S in \\w+`));
   });
 
-  it('cleans up when interrupted (Ctrl-C): the program is stopped, the mount removed', async () => {
+  // SIGHUP: the terminal or ssh session the run was started from closed.
+  it.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('cleans up when interrupted (%s): the program is stopped, the mount removed', async (signal) => {
     const f = await scenario(
-      'sigint.yaml',
+      `${signal}.yaml`,
       `devices: [{ model: echo, name: e0 }]
 program: { command: [sh, -c, "echo pid $$; exec sleep 60"] }
 timeline:
@@ -211,9 +212,30 @@ timeline:
     await run.line(); // the scenario header
     await run.line(); // started ...
     const pid = pidIn(await run.line(), /pid (\d+)/);
-    run.kill('SIGINT');
-    expect((await run.exited).code).toBe(1);
-    expect(alive(pid)).toBe(false);
+    try {
+      run.kill(signal);
+      expect((await run.exited).code).toBe(1);
+      expect(alive(pid)).toBe(false);
+      expect(cdevemuMounts()).toEqual([]);
+    } finally {
+      // What a run killed by the signal (not stopped by it) leaves: its program, and its mount, dead.
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+      const { lazyUnmount } = await import('../daemon/harness.js');
+      for (const m of cdevemuMounts()) await lazyUnmount(m.split(' ')[1]!);
+    }
+  });
+
+  it('fails when interrupted after its last step, while it stops the program: never PASS', async () => {
+    // The program, told to stop at the run's end, interrupts the run ($PPID) before it exits: the signal comes after every step passed.
+    // Its open, which the run waits for, comes after its trap is set.
+    const prog = 'echo pid $$; trap "kill -INT $PPID; exit 0" TERM; exec 3<"$CDEVEMU_MOUNT/dev/e0"; while :; do sleep 0.05; done';
+    const r = await cdevemu(['run', '--device', 'e0=echo', '--expect', 'opened:e0', '--expect', 'running', '--', 'sh', '-c', prog]);
+    expect(r.stdout).toMatch(/ok {4}expect program still running\n/);
+    expect(r.stdout).toMatch(/program exited with code 0\n/); // by its trap, having sent the signal
+    expect(r.stdout).toMatch(/FAIL {2}the run was not interrupted\n/);
+    expect(r.stdout).not.toMatch(/^PASS/m);
+    expect(r.code).toBe(1);
+    expect(alive(pidIn(r.stdout, /pid (\d+)/))).toBe(false);
     expect(cdevemuMounts()).toEqual([]);
   });
 
