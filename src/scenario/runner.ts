@@ -550,9 +550,17 @@ class Run {
     const end = this.elapsed + timeoutMs;
     for (;;) {
       this.assertEventsWhole();
+      // The exit is read before the look: what the program did before it
+      // exited is then in what done() sees, once the events still on their
+      // way from a daemon have come (the stream's barrier). Read after, an
+      // exit during the look failed a program that had done it all.
+      const exit = needsProgram ? this.program?.exit : undefined;
+      if (exit) {
+        await this.o.target.sync().catch(() => {});
+        this.assertEventsWhole(); // a stream that ended is what to say then
+      }
       if (await done()) return;
-      const exit = this.program?.exit;
-      if (needsProgram && exit) throw new StepFailed(`the program ${describeExit(exit)} before ${what}`);
+      if (exit) throw new StepFailed(`the program ${describeExit(exit)} before ${what}`);
       if (this.elapsed >= end) throw new StepFailed(`${what} did not happen within ${timeoutMs} ms`);
       await sleep(POLL_MS);
     }
@@ -619,8 +627,10 @@ class Run {
     // generation takes its counts with it).
     const ops = (counter: 'reads' | 'writes') => async (): Promise<number> => {
       const devices = (await this.o.target.devices()).filter((d) => d.name === dev);
-      const programs = this.o.target.shared ? this.ledger.programsCalls(this.counted, devices, dev, counter) : null;
-      return programs ?? devices.reduce((n, d) => n + this.window.opsSince(d, counter), 0);
+      if (!this.o.target.shared) return devices.reduce((n, d) => n + this.window.opsSince(d, counter), 0);
+      // Synced after the list, as held() is: a file the list no longer has was released before it, and its release, which carries its count, is in.
+      await this.o.target.sync();
+      return this.ledger.programsCalls(this.counted, devices, dev, counter) ?? devices.reduce((n, d) => n + this.window.opsSince(d, counter), 0);
     };
     const [seen, one, many, needsProgram] = {
       opened: [byType(['opened']), 'an open of', 'opens of', true] as const,
