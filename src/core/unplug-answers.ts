@@ -67,11 +67,21 @@ export function ioSizeFits(sizes: IoSizes, size: number): boolean {
  */
 export function keepUnplugMaxIoSize<S>(inst: DeviceInstance<S>): void {
   const maxIoSize = inst.unplugAnswers.maxIoSize;
-  if (maxIoSize === null) return;
+  const max = maxIoSize === null ? undefined : atGateClose(inst, 'maxIoSize', maxIoSize);
+  if (max !== undefined) inst.unplugMaxIoSize = max;
+}
+
+/**
+ * The model's `unplugged.NAME` function, run as the gate closes (before
+ * remove(), while model code may run): undefined when it throws, a model
+ * bug (logged by errnoOf), which then keeps nothing.
+ */
+function atGateClose<S, T>(inst: DeviceInstance<S>, name: string, f: (inst: DeviceInstance<S>) => T): T | undefined {
   try {
-    inst.unplugMaxIoSize = maxIoSize(inst);
+    return f(inst);
   } catch (err) {
-    inst.errnoOf(err, 'unplugged.maxIoSize');
+    inst.errnoOf(err, `unplugged.${name}`);
+    return undefined;
   }
 }
 
@@ -111,13 +121,8 @@ export function unplugWriteOf<S>(inst: DeviceInstance<S>, size: number): Errno {
  */
 export function keepUnplugReadData<S>(inst: DeviceInstance<S>): void {
   const pending = inst.unplugAnswers.readPending;
-  if (pending === null) return;
-  try {
-    const data = pending(inst);
-    inst.unplugReadData = data !== null && data.length > 0 ? Buffer.from(data) : null;
-  } catch (err) {
-    inst.errnoOf(err, 'unplugged.readPending');
-  }
+  const data = pending === null ? undefined : atGateClose(inst, 'readPending', pending);
+  if (data !== undefined) inst.unplugReadData = data !== null && data.length > 0 ? Buffer.from(data) : null;
 }
 
 /**
@@ -168,11 +173,8 @@ export function unplugPollOf<S>(inst: DeviceInstance<S>, file: OpenFile<S>): Pol
  */
 export function keepUnplugIoctl<S>(inst: DeviceInstance<S>): void {
   const ioctl = inst.unplugAnswers.ioctl;
-  try {
-    inst.unplugIoctl = ioctl instanceof Errno ? ioctl : ioctl(inst);
-  } catch (err) {
-    inst.errnoOf(err, 'unplugged.ioctl');
-  }
+  const kept = ioctl instanceof Errno ? ioctl : atGateClose(inst, 'ioctl', ioctl);
+  if (kept !== undefined) inst.unplugIoctl = kept;
 }
 
 /** An ioctl after unplug: the errno, or the character-device layer's ioctl kept when the gate closed (its reply is settled as a model's: fops.ts). */

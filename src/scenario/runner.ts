@@ -627,10 +627,10 @@ class Run {
     // generation takes its counts with it).
     const ops = (counter: 'reads' | 'writes') => async (): Promise<number> => {
       const devices = (await this.o.target.devices()).filter((d) => d.name === dev);
-      if (!this.o.target.shared) return devices.reduce((n, d) => n + this.window.opsSince(d, counter), 0);
       // Synced after the list, as held() is: a file the list no longer has was released before it, and its release, which carries its count, is in.
-      await this.o.target.sync();
-      return this.ledger.programsCalls(this.counted, devices, dev, counter) ?? devices.reduce((n, d) => n + this.window.opsSince(d, counter), 0);
+      if (this.o.target.shared) await this.o.target.sync();
+      const programs = this.o.target.shared ? this.ledger.programsCalls(this.counted, devices, dev, counter) : null;
+      return programs ?? devices.reduce((n, d) => n + this.window.opsSince(d, counter), 0);
     };
     const [seen, one, many, needsProgram] = {
       opened: [byType(['opened']), 'an open of', 'opens of', true] as const,
